@@ -1,1 +1,27 @@
-export {};
+export type { DType, HostArray } from './ir/dtype.js';
+export { isFloat, bytesPerElement, allocHost } from './ir/dtype.js';
+export type { Dim, Shape } from './ir/shape.js';
+export { formatShape, numel, isStatic, broadcastShapes } from './ir/shape.js';
+export { Graph, Tensor, f32ToF16Bits } from './ir/tensor.js';
+export type { OpName, ParamOptions, ExternalData } from './ir/tensor.js';
+export {
+  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, erf, relu, abs, reciprocal, sin, cos, logicalNot, isNaN, isInf,
+  add, sub, mul, div, pow, maximum, minimum, equal, less, greater, logicalAnd, logicalOr, where, cast, stopGradient,
+  sum, mean, max, logSumExp,
+  reshape, transpose, swapAxes, concat, slice, expand, unsqueeze, squeeze, pad,
+  gather, gatherElements, scatterAddRows, scatterElementsAdd,
+  matmul, conv, convTranspose, softmax,
+} from './ops.js';
+export type { TensorLike, ConvOptions } from './ops.js';
+export { grad } from './autodiff/grad.js';
+export { VJP, unbroadcast } from './autodiff/vjp.js';
+export { linear, silu, gelu, rmsNorm, layerNorm, logSoftmax, crossEntropy, dropout } from './nn/layers.js';
+export type { CrossEntropyResult } from './nn/layers.js';
+export { attention, causalMask, documentCausalMask } from './nn/attention.js';
+export type { AttentionOptions } from './nn/attention.js';
+export { adamw, globalNorm, ADAMW_DEFAULTS } from './optim/adamw.js';
+export type { AdamWConfig, AdamWSlot, AdamWUpdate } from './optim/adamw.js';
+export { buildTraining, STEP_INPUT, LR_INPUT, ACC_SCALE_INPUT } from './optim/train-step.js';
+export type { StateSlot, TrainingGraphs, TrainingSpec } from './optim/train-step.js';
+export { toOnnx, reachable, OPSET } from './onnx/emit.js';
+export type { EmitOptions, EmittedModel, IoSpec } from './onnx/emit.js';

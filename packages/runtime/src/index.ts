@@ -1,1 +1,10 @@
-export {};
+export { chooseDevice, cudaMissing, webgpuMissing, DEVICES } from './device.js';
+export type { Device, DeviceRequest, DeviceChoice } from './device.js';
+export { Session, SessionCache } from './session.js';
+export type { SessionOptions, Feed } from './session.js';
+export { TrainingRun } from './training.js';
+export type { StepResult } from './training.js';
+export { hostTensor, scalarTensor, toOrt, fromOrt, toFloat64, f16BitsToNumber, ortType } from './tensor.js';
+export type { HostTensor } from './tensor.js';
+export { checkGradients } from './gradcheck.js';
+export type { GradCheckInput, GradCheckResult } from './gradcheck.js';

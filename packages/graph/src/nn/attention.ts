@@ -1,0 +1,67 @@
+/**
+ * Scaled dot-product attention with grouped KV heads and boolean masks.
+ * Legend: B batch, H query heads, K kv heads (H = K·R), T queries, S keys, D head dim.
+ */
+import { HerdError } from '@herd/core';
+import { type Tensor } from '../ir/tensor.js';
+import * as o from '../ops.js';
+
+/** Large negative bias for masked scores: finite, so a fully masked row gives a uniform row, not NaN. */
+const MASKED = -1e9;
+
+export interface AttentionOptions {
+  /** Boolean, true where a query may attend to a key; broadcastable to [B, H, T, S]. */
+  mask?: Tensor;
+  /** Defaults to 1/√D. */
+  scale?: number;
+}
+
+/** q [B, H, T, D], k and v [B, K, S, D] → [B, H, T, D]. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const [B, H, T, D] = q.shape;
+  const Kh = k.shape[1]!;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new HerdError('shape_mismatch', `attention: q, k, v must be rank 4: ${q.describe()}, ${k.describe()}, ${v.describe()}`);
+  if (typeof H !== 'number' || typeof Kh !== 'number' || H % Kh !== 0) {
+    throw new HerdError('shape_mismatch', `attention: ${H} query heads are not a multiple of ${Kh} kv heads`);
+  }
+  const R = H / Kh;
+  const scale = options.scale ?? 1 / Math.sqrt(q.dim(3));
+  // GQA without copying K/V: group the query heads [B, K, R, T, D] and broadcast K/V over R.
+  const qg = R === 1 ? q : o.reshape(q, [B!, Kh, R, T!, D!]);
+  const kg = R === 1 ? k : o.unsqueeze(k, 2); // [B, K, 1, S, D]
+  const vg = R === 1 ? v : o.unsqueeze(v, 2);
+  let scores = o.mul(o.matmul(qg, o.swapAxes(kg)), scale); // [B, K, R, T, S]
+  if (options.mask) {
+    const m = R === 1 ? options.mask : groupMask(options.mask, Kh, R);
+    scores = o.where(m, scores, MASKED);
+  }
+  const p = o.softmax(scores, -1);
+  const out = o.matmul(p, vg); // [B, K, R, T, D]
+  return R === 1 ? out : o.reshape(out, [B!, H, T!, D!]);
+}
+
+/** Lifts a mask broadcastable to [B, H, T, S] to [B, K, R, T, S]. */
+function groupMask(mask: Tensor, K: number, R: number): Tensor {
+  const m = mask.rank < 4 ? o.reshape(mask, [...new Array(4 - mask.rank).fill(1), ...mask.shape]) : mask;
+  const h = m.shape[1];
+  if (h === 1) return o.unsqueeze(m, 2);
+  return o.reshape(m, [m.shape[0]!, K, R, m.shape[2]!, m.shape[3]!]);
+}
+
+/** Causal mask [T, T] (true on and below the diagonal), as a constant. */
+export function causalMask(g: Tensor['graph'], t: number, offset = 0): Tensor {
+  const s = t + offset;
+  const a = new Uint8Array(t * s);
+  for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) a[i * s + j] = j <= i + offset ? 1 : 0;
+  return g.constant(a, 'bool', [t, s]);
+}
+
+/**
+ * Mask for packed sequences: causal, and never across documents. `docIds` [B, T] numbers the
+ * document each token belongs to; the result is [B, 1, T, T].
+ */
+export function documentCausalMask(docIds: Tensor): Tensor {
+  const t = docIds.dim(1);
+  const same = o.equal(o.unsqueeze(docIds, 2), o.unsqueeze(docIds, 1)); // [B, T, T]
+  return o.unsqueeze(o.logicalAnd(same, causalMask(docIds.graph, t)), 1);
+}
