@@ -1,1 +1,7 @@
-export {};
+export { learningRate, validateSchedule } from './schedule.js';
+export type { LrSchedule } from './schedule.js';
+export { saveCheckpoint, loadCheckpoint, checkpointName, latestCheckpoint, HERD_META_KEY } from './checkpoint.js';
+export type { CheckpointMeta, LoadedCheckpoint } from './checkpoint.js';
+export { averageWeights, soupCheckpoints } from './soup.js';
+export { train } from './loop.js';
+export type { BatchSource, TrainOptions, TrainResult } from './loop.js';
