@@ -1,1 +1,29 @@
-export {};
+export type { Sample, Unreadable } from './sample.js';
+export { isUnreadable, sampleProblems, splitEntryName } from './sample.js';
+
+export type { Manifest, ShardInfo } from './format/manifest.js';
+export { readDataset, shardFileName, FORMAT_VERSION, MANIFEST_FILE, INDEX_FILE } from './format/manifest.js';
+export type { WriteDatasetOptions } from './format/write.js';
+export { ShardWriter, writeDataset } from './format/write.js';
+export type { ExpectedSample, ReadShardOptions } from './format/read.js';
+export { readShard, iterateDataset } from './format/read.js';
+export type { IndexEntry } from './format/index-file.js';
+export { readIndex, lookupSample, readSampleAt } from './format/index-file.js';
+
+export type { Stage, SampleStage, GlobalStage, StageResult, StageContext } from './stages/stage.js';
+export { keep, drop, reasonCode } from './stages/stage.js';
+export type { ExactDuplicateOptions } from './stages/exact-duplicate.js';
+export { exactDuplicate, mediaHash } from './stages/exact-duplicate.js';
+export { metaFilter } from './stages/meta-filter.js';
+export type { TextHeuristicsOptions } from './stages/text-heuristics.js';
+export { textHeuristics, fixCapitalisation } from './stages/text-heuristics.js';
+
+export type { PipelineRef, PipelineFactory } from './runner/pipeline.js';
+export { READ_STAGE } from './runner/pipeline.js';
+export type { RunOptions, RunResult } from './runner/run.js';
+export { runPipeline, DROPS_FILE, STATS_FILE } from './runner/run.js';
+export type { DropRecord } from './runner/shard-task.js';
+export type { RunStats, StageStats } from './runner/stats.js';
+export { formatStats } from './runner/stats.js';
+export type { WhyDropped } from './runner/why.js';
+export { whyDropped, formatWhy } from './runner/why.js';

@@ -1,0 +1,44 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { HerdError, isHerdError } from '@herd/core';
+import type { Stage } from '../stages/stage.js';
+import { loadPipeline, type PipelineRef } from './pipeline.js';
+import { processShard, type ShardTask } from './shard-task.js';
+
+/** Entry of a curation worker thread: imports the pipeline once, then runs shard tasks one at a time. */
+export interface WorkerInit {
+  pipeline: PipelineRef;
+  worker: number;
+  /** `name:kind` of each stage as the main thread loaded them; the worker must load the same. */
+  expect: string[];
+}
+
+export type WorkerRequest = { id: number; task: ShardTask };
+export type WorkerReply =
+  | { id: number; ok: true; summary: Awaited<ReturnType<typeof processShard>> }
+  | { id: number; ok: false; code: string; message: string; stack?: string };
+
+const port = parentPort;
+if (port === null) throw new Error('runner/worker is a worker_threads entry, not a module to import');
+const init = workerData as WorkerInit;
+
+const loaded: Promise<Map<string, Stage>> = loadPipeline(init.pipeline).then((stages) => {
+  const got = stages.map((s) => `${s.name}:${s.kind}`);
+  if (got.join(',') !== init.expect.join(',')) {
+    throw new HerdError('invalid_argument', `worker ${init.worker} loaded stages [${got.join(', ')}] but the main thread has [${init.expect.join(', ')}]: a pipeline factory must return the same stages every time`);
+  }
+  return new Map(stages.map((s) => [s.name, s]));
+});
+// Reported with the first task; keeps an unhandled rejection from killing the thread before that.
+loaded.catch(() => undefined);
+
+port.on('message', (msg: WorkerRequest) => {
+  void (async () => {
+    try {
+      const summary = await processShard(msg.task, await loaded, init.worker);
+      port.postMessage({ id: msg.id, ok: true, summary } satisfies WorkerReply);
+    } catch (e) {
+      const err = e as Error;
+      port.postMessage({ id: msg.id, ok: false, code: isHerdError(e) ? e.code : 'runtime_error', message: err?.message ?? String(e), stack: err?.stack } satisfies WorkerReply);
+    }
+  })();
+});

@@ -1,0 +1,56 @@
+import type { Sample } from '../sample.js';
+
+/** A per-sample verdict: keep the (possibly changed) sample, or drop it with a short reason. */
+export type StageResult = { keep: true; sample: Sample } | { keep: false; reason: string };
+
+/** Where a stage is running; for logs and messages, never for decisions (stages are deterministic). */
+export interface StageContext {
+  /** Input shard file of this pass. */
+  shard: string;
+  pass: number;
+  /** 0 in-process, 1..n in worker threads. */
+  worker: number;
+}
+
+/**
+ * A stage that judges one sample at a time. Reasons are snake_case words, optionally followed by
+ * `: detail` (`low_clip_score: 0.12 < 0.25`); statistics group drops by the part before the colon.
+ * It must not change the sample's key.
+ */
+export interface SampleStage {
+  readonly kind: 'sample';
+  readonly name: string;
+  /** Changes the run fingerprint when bumped, so a resumed run cannot mix old and new behaviour. */
+  readonly version?: string;
+  process(sample: Sample, ctx: StageContext): Promise<StageResult> | StageResult;
+}
+
+/**
+ * A stage that needs to see every sample before it decides (deduplication, resampling). `prepare`
+ * runs in the shard pass and returns a small JSON-serialisable feature per sample (a hash, an
+ * embedding); `decide` then runs once over all features, in dataset order, and returns the keys to
+ * drop with their reasons. A global stage splits the pipeline into passes.
+ */
+export interface GlobalStage<F = unknown> {
+  readonly kind: 'global';
+  readonly name: string;
+  readonly version?: string;
+  prepare?(sample: Sample, ctx: StageContext): Promise<F> | F;
+  decide(features: ReadonlyMap<string, F>): Promise<Map<string, string>> | Map<string, string>;
+}
+
+export type Stage = SampleStage | GlobalStage;
+
+/** The part of a reason before its detail: `low_clip_score: 0.12 < 0.25` → `low_clip_score`. */
+export function reasonCode(reason: string): string {
+  const colon = reason.indexOf(':');
+  return (colon < 0 ? reason : reason.slice(0, colon)).trim();
+}
+
+export function keep(sample: Sample): StageResult {
+  return { keep: true, sample };
+}
+
+export function drop(reason: string): StageResult {
+  return { keep: false, reason };
+}

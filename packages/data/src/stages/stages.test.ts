@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import type { Sample } from '../sample.js';
+import { checkStages, planPasses } from '../runner/pipeline.js';
+import { exactDuplicate, mediaHash } from './exact-duplicate.js';
+import { metaFilter } from './meta-filter.js';
+import type { SampleStage, StageContext } from './stage.js';
+import { fixCapitalisation, textHeuristics } from './text-heuristics.js';
+
+const ctx: StageContext = { shard: 'shard-000000.tar', pass: 0, worker: 0 };
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
+const sample = (key: string, files: Record<string, Uint8Array>, meta: Record<string, unknown> = {}): Sample => ({ key, files, meta });
+
+describe('textHeuristics', () => {
+  const stage = textHeuristics({ minChars: 8, maxChars: 40, minWords: 2 });
+  const run = (text: string | Uint8Array) => stage.process(sample('k', { txt: typeof text === 'string' ? enc(text) : text }), ctx);
+
+  it('cleans whitespace and capitalisation and keeps the rest of the sample', async () => {
+    const s = sample('k', { txt: enc('  a red   circle.\n two blue squares  '), png: new Uint8Array([1]) }, { a: 1 });
+    const res = await stage.process(s, ctx);
+    expect(res.keep).toBe(true);
+    if (!res.keep) return;
+    expect(dec(res.sample.files.txt)).toBe('A red circle. Two blue squares');
+    expect(res.sample.files.png).toBe(s.files.png);
+    expect(res.sample.meta).toEqual({ a: 1 });
+    expect(dec(s.files.txt)).toContain('  a red'); // input untouched
+  });
+
+  it('drops with reason and detail', async () => {
+    expect(await run('tiny')).toEqual({ keep: false, reason: 'text_too_short: 4 < 8' });
+    expect(await run('x'.repeat(41) + ' y')).toEqual({ keep: false, reason: 'text_too_long: 43 > 40' });
+    expect(await run('onlyoneword')).toEqual({ keep: false, reason: 'too_few_words: 1 < 2' });
+    expect(await run(new Uint8Array([0xff, 0xfe, 0x41]))).toEqual({ keep: false, reason: 'invalid_utf8' });
+    expect(await stage.process(sample('k', {}), ctx)).toEqual({ keep: false, reason: 'missing_text: no .txt file' });
+  });
+
+  it('fixes capitalisation, lowering text written in capitals', () => {
+    expect(fixCapitalisation('THREE RED CIRCLES! ONE SQUARE?')).toBe('Three red circles! One square?');
+    expect(fixCapitalisation('the NASA logo. it is blue')).toBe('The NASA logo. It is blue');
+    expect(fixCapitalisation('élan vital')).toBe('Élan vital');
+    expect(fixCapitalisation('OK')).toBe('OK');
+  });
+});
+
+describe('metaFilter', () => {
+  it('keeps what passes and drops the rest with a fixed or computed reason', async () => {
+    const en = metaFilter('lang', (m) => m.lang === 'en', 'non_english_caption');
+    expect(await en.process(sample('a', {}, { lang: 'en' }), ctx)).toMatchObject({ keep: true });
+    expect(await en.process(sample('b', {}, { lang: 'de' }), ctx)).toEqual({ keep: false, reason: 'non_english_caption' });
+    const wide = metaFilter('w', (m) => (m.width as number) >= 32, (s) => `too_small: ${s.meta.width} < 32`);
+    expect(await wide.process(sample('c', {}, { width: 8 }), ctx)).toEqual({ keep: false, reason: 'too_small: 8 < 32' });
+  });
+});
+
+describe('exactDuplicate', () => {
+  it('hashes only the chosen files, framed by extension and length', () => {
+    const a = sample('a', { png: enc('xy'), txt: enc('one') });
+    const b = sample('b', { png: enc('xy'), txt: enc('two') });
+    expect(mediaHash(a, ['png'])).toBe(mediaHash(b, ['png']));
+    expect(mediaHash(a)).not.toBe(mediaHash(b));
+    expect(mediaHash(sample('c', { txt: enc('x') }), ['png'])).toBeNull();
+    // "ab"+"c" and "a"+"bc" must not collide.
+    expect(mediaHash(sample('d', { a: enc('ab'), b: enc('c') }))).not.toBe(mediaHash(sample('e', { a: enc('a'), b: enc('bc') })));
+  });
+
+  it('keeps the first occurrence in dataset order and names it in the reason', async () => {
+    const stage = exactDuplicate({ exts: ['png'] });
+    const samples = [
+      sample('a', { png: enc('1') }),
+      sample('b', { png: enc('2') }),
+      sample('c', { png: enc('1') }),
+      sample('d', { txt: enc('no image') }),
+      sample('e', { png: enc('1') }),
+      sample('f', { txt: enc('no image') }),
+    ];
+    const features = new Map<string, string | null>();
+    for (const s of samples) features.set(s.key, await stage.prepare!(s, ctx));
+    const drops = await stage.decide(features);
+    expect([...drops]).toEqual([
+      ['c', 'exact_duplicate: same bytes as a'],
+      ['e', 'exact_duplicate: same bytes as a'],
+    ]);
+  });
+});
+
+describe('pipeline checks', () => {
+  const s = (name: string): SampleStage => ({ kind: 'sample', name, process: (x) => ({ keep: true, sample: x }) });
+
+  it('reports every problem at once', () => {
+    const bad = [s('a'), s('a'), s('read'), { kind: 'weird', name: 'w' }, { kind: 'global', name: 'g' }];
+    let message = '';
+    try {
+      checkStages(bad, 'test');
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/stage 1 "a": name used twice/);
+    expect(message).toMatch(/"read" is reserved/);
+    expect(message).toMatch(/kind must be "sample" or "global", got "weird"/);
+    expect(message).toMatch(/stage 4 "g": a global stage needs decide/);
+  });
+
+  it('splits the pipeline into passes at global stages', () => {
+    const g = exactDuplicate({ name: 'g' });
+    const h = exactDuplicate({ name: 'h' });
+    const passes = planPasses([s('a'), s('b'), g, s('c'), h]);
+    expect(passes.map((p) => [p.applies?.name ?? null, p.stages.map((x) => x.name), p.prepares?.name ?? null])).toEqual([
+      [null, ['a', 'b'], 'g'],
+      ['g', ['c'], 'h'],
+      ['h', [], null],
+    ]);
+    expect(planPasses([]).length).toBe(1);
+  });
+});
