@@ -1,1 +1,51 @@
-export {};
+export { fromHfConfig, parameterCount, parseLlamaConfig, ropeFrequencies, ropeFrequenciesFor } from './config.js';
+export type { LlamaConfig, RopeScaling } from './config.js';
+export { PRESET_NAMES, loadPreset } from './presets/index.js';
+export type { PresetName } from './presets/index.js';
+export {
+  BEGIN_OF_TEXT_ID,
+  CHAT_ROLES,
+  CHAT_SPECIAL_IDS,
+  DEFAULT_UNKNOWN_ID,
+  END_HEADER_ID,
+  END_OF_TEXT_ID,
+  EOM_ID,
+  EOT_ID,
+  FINETUNE_RIGHT_PAD_ID,
+  IMAGE_TOKEN_ID,
+  LLAMA3_NUM_BPE_TOKENS,
+  LLAMA3_PRETOKENIZE_PATTERN,
+  LLAMA3_SPECIAL_TOKENS,
+  LLAMA3_VOCAB_SIZE,
+  Llama3Tokenizer,
+  PYTHON_TAG_ID,
+  PrunedVocab,
+  START_HEADER_ID,
+  StreamDecoder,
+  encodeChat,
+  loadLlama3Tokenizer,
+  renderChat,
+} from './tokenizer/index.js';
+export type {
+  ChatContentPart,
+  ChatMessage,
+  ChatRole,
+  DecodeOptions,
+  EncodeChatOptions,
+  EncodeOptions,
+  PrunedVocabJson,
+  PrunedVocabOptions,
+} from './tokenizer/index.js';
+
+// Model: graph, weights, compiled graphs, generation.
+export { forward, lmHead, embed, decoderLayer, selfAttention, swiglu, linearT, fusionSchedule, declareParams } from './model/llama.js';
+export type { Params, KvCache, LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from './model/llama.js';
+export { llamaParamSpecs, layerParamSpecs, headDim } from './model/weights.js';
+export type { ParamSpec } from './model/weights.js';
+export { ropeTables, applyRope } from './model/rope.js';
+export { initWeights, buildLmTraining, buildLmEval, buildDecoder, CACHE_LEN, NEW_LEN, KEY_LEN } from './model/graphs.js';
+export type { Weights, LmTrainingOptions } from './model/graphs.js';
+export { loadHfLlama, readLlamaWeights } from './model/load.js';
+export type { LoadedLlama } from './model/load.js';
+export { Generator, sampleToken } from './model/generate.js';
+export type { SamplingOptions } from './model/generate.js';

@@ -1,0 +1,94 @@
+/**
+ * Training-step time of the reference model — a 4-layer Llama-style pre-norm transformer, d=256,
+ * 8 heads, SwiGLU FFN 1024, vocab 512, seq 128, batch 16, AdamW with clipping — compiled by
+ * herd to one ONNX step graph, against the same model in PyTorch in the same run.
+ *
+ *   node bench/dist/engine-step.js [--device cpu|webgpu|cuda] [--torch-device cpu|cuda] [--steps N] [--no-torch]
+ *
+ * Prints a table and writes bench/results/engine-step-<device>.json. Asserts nothing.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng } from '@herd/core';
+import { type DeviceRequest, TrainingRun, hostTensor } from '@herd/runtime';
+import { type LlamaConfig, buildLmTraining, initWeights, parseLlamaConfig } from '@herd/llama3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name: string, def: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const device = flag('device', 'cpu') as DeviceRequest;
+const torchDevice = flag('torch-device', device === 'cpu' ? 'cpu' : 'cuda');
+const steps = Number(flag('steps', '10'));
+const warmup = Number(flag('warmup', '3'));
+// Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
+const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+const shape = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 };
+const cfg: LlamaConfig = parseLlamaConfig({
+  dim: shape.dim, nLayers: shape.nLayers, nHeads: shape.nHeads, nKvHeads: shape.nHeads, headDim: shape.dim / shape.nHeads,
+  ffnDim: shape.ffnDim, vocabSize: shape.vocab, maxSeqLen: shape.seqLen,
+});
+
+async function herd() {
+  const t0 = performance.now();
+  const graphs = buildLmTraining(cfg, initWeights(cfg, 0), { batch: shape.batch, seqLen: shape.seqLen, optimizer: { weightDecay: 0.01, clipNorm: 1 } });
+  const w = initWeights(cfg, 0);
+  const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])), { device });
+  const compileMs = performance.now() - t0;
+  const rng = new Rng(0);
+  const n = shape.batch * shape.seqLen;
+  const tokens = hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, () => rng.int(shape.vocab)));
+  const targets = hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, () => rng.int(shape.vocab)));
+  const positions = hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, (_, i) => i % shape.seqLen));
+  const docIds = hostTensor('i32', [shape.batch, shape.seqLen], new Int32Array(n));
+  const batch = { tokens, targets, positions, docIds };
+  for (let i = 0; i < warmup; i++) await run.trainStep(batch, 1e-3);
+  const times: number[] = [];
+  let loss = 0;
+  for (let i = 0; i < steps; i++) {
+    const s = performance.now();
+    loss = (await run.trainStep(batch, 1e-3)).loss;
+    times.push(performance.now() - s);
+  }
+  times.sort((a, b) => a - b);
+  const params = Object.values(w).reduce((a, v) => a + v.data.length, 0);
+  return { impl: 'herd (onnxruntime-node 1.30)', device: run.device, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, params, compileMs, finalLoss: loss };
+}
+
+function torch(): Record<string, unknown> | { error: string } {
+  const script = join(here, '..', 'pytorch', 'engine_step.py');
+  const r = spawnSync(python, [script, JSON.stringify({ ...shape, device: torchDevice, steps, warmup })], { encoding: 'utf8' });
+  if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').slice(-3).join(' ') };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+const ours = await herd();
+const peer = args.includes('--no-torch') ? { error: 'skipped (--no-torch)' } : torch();
+const ratio = 'msPerStep' in peer ? ours.msPerStep / (peer['msPerStep'] as number) : undefined;
+const result = {
+  benchmark: 'engine-step',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
+  shape,
+  steps,
+  herd: ours,
+  pytorch: peer,
+  ratioOursOverPytorch: ratio,
+};
+const fmt = (v: unknown) => (typeof v === 'number' ? v.toFixed(1) : String(v ?? '-'));
+console.log(`\nengine-step: ${shape.nLayers}-layer d=${shape.dim} h=${shape.nHeads} seq=${shape.seqLen} batch=${shape.batch} AdamW (median of ${steps} steps)`);
+console.log('| impl | device | ms/step | min ms | peak RSS MiB |');
+console.log('|---|---|---|---|---|');
+console.log(`| ${ours.impl} | ${ours.device} | ${fmt(ours.msPerStep)} | ${fmt(ours.minMs)} | ${fmt(ours.peakRssMiB)} |`);
+if ('msPerStep' in peer) console.log(`| ${String(peer['impl'])} | ${String(peer['device'])} | ${fmt(peer['msPerStep'])} | ${fmt(peer['minMs'])} | ${fmt(peer['peakRssMiB'])} |`);
+else console.log(`| pytorch | - | ${peer.error} | | |`);
+console.log(`ratio herd/pytorch: ${ratio !== undefined ? ratio.toFixed(2) : 'n/a'}`);
+const outDir = join(here, '..', 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, `engine-step-${ours.device}.json`), JSON.stringify(result, null, 2));

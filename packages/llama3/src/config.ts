@@ -1,0 +1,294 @@
+/**
+ * The one config of the Llama 3 language core. Field names follow Meta's `ModelArgs` (camel-cased);
+ * `parseLlamaConfig` rejects unknown keys and checks the invariants every other module relies on.
+ */
+import { HerdError, ProblemList } from '@herd/core';
+
+/** Llama 3.1 RoPE frequency scaling ("rope_type": "llama3"), for 128K context. */
+export interface RopeScaling {
+  readonly factor: number;
+  readonly lowFreqFactor: number;
+  readonly highFreqFactor: number;
+  readonly originalMaxPositionEmbeddings: number;
+}
+
+export interface LlamaConfig {
+  /** Model (residual stream) width. */
+  readonly dim: number;
+  readonly nLayers: number;
+  /** Query heads. */
+  readonly nHeads: number;
+  /** Key/value heads (GQA); nHeads is a multiple of it. */
+  readonly nKvHeads: number;
+  /** dim / nHeads, always; kept so callers need not recompute it. */
+  readonly headDim: number;
+  readonly vocabSize: number;
+  /** SwiGLU hidden width (w1, w3 out; w2 in). */
+  readonly ffnDim: number;
+  readonly normEps: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling: RopeScaling | null;
+  readonly maxSeqLen: number;
+  /** Output projection shares the token embedding matrix (Llama 3.2 1B/3B). */
+  readonly tieEmbeddings: boolean;
+  /** §7.3: a cross-attention layer at every Nth self-attention layer; null for text only. */
+  readonly crossAttentionEvery: number | null;
+}
+
+const KEYS = [
+  'dim',
+  'nLayers',
+  'nHeads',
+  'nKvHeads',
+  'headDim',
+  'vocabSize',
+  'ffnDim',
+  'normEps',
+  'ropeTheta',
+  'ropeScaling',
+  'maxSeqLen',
+  'tieEmbeddings',
+  'crossAttentionEvery',
+] as const satisfies readonly (keyof LlamaConfig)[];
+
+const ROPE_KEYS = ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPositionEmbeddings'] as const satisfies readonly (keyof RopeScaling)[];
+
+/** Defaults for keys that may be left out (Llama 3 values). */
+const DEFAULTS = { normEps: 1e-5, ropeTheta: 500_000, ropeScaling: null, tieEmbeddings: false, crossAttentionEvery: null } as const;
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0] as number;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j] as number;
+      d[j] = Math.min((d[j] as number) + 1, (d[j - 1] as number) + 1, prev + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length] as number;
+}
+
+function unknownKeys(where: string, obj: Record<string, unknown>, valid: readonly string[]): void {
+  const bad = Object.keys(obj).filter((k) => !valid.includes(k));
+  if (bad.length === 0) return;
+  const lines = bad.map((k) => {
+    const near = valid
+      .map((v) => ({ v, d: editDistance(k, v) }))
+      .filter((x) => x.d <= 2)
+      .sort((a, b) => a.d - b.d)[0];
+    return `'${k}'${near !== undefined ? ` (did you mean '${near.v}'?)` : ''}`;
+  });
+  throw new HerdError('unknown_config_key', `unknown key${bad.length > 1 ? 's' : ''} in ${where}: ${lines.join(', ')}; valid keys: ${valid.join(', ')}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function posInt(problems: ProblemList, name: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) <= 0) problems.add(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+function posNum(problems: ProblemList, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) problems.add(`${name} must be a positive finite number, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+function parseRopeScaling(problems: ProblemList, v: unknown): RopeScaling | null {
+  if (v === null || v === undefined) return null;
+  if (!isRecord(v)) {
+    problems.add(`ropeScaling must be null or {${ROPE_KEYS.join(', ')}}, got ${JSON.stringify(v)}`);
+    return null;
+  }
+  unknownKeys('ropeScaling', v, ROPE_KEYS);
+  for (const k of ROPE_KEYS) if (!(k in v)) problems.add(`ropeScaling.${k} is required`);
+  const factor = posNum(problems, 'ropeScaling.factor', v['factor']);
+  const lowFreqFactor = posNum(problems, 'ropeScaling.lowFreqFactor', v['lowFreqFactor']);
+  const highFreqFactor = posNum(problems, 'ropeScaling.highFreqFactor', v['highFreqFactor']);
+  const originalMaxPositionEmbeddings = posInt(problems, 'ropeScaling.originalMaxPositionEmbeddings', v['originalMaxPositionEmbeddings']);
+  if (typeof factor === 'number' && factor < 1) problems.add(`ropeScaling.factor must be >= 1, got ${factor}`);
+  if (typeof lowFreqFactor === 'number' && typeof highFreqFactor === 'number' && !(highFreqFactor > lowFreqFactor)) {
+    problems.add(`ropeScaling.highFreqFactor (${highFreqFactor}) must be greater than lowFreqFactor (${lowFreqFactor})`);
+  }
+  return Object.freeze({ factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings });
+}
+
+/**
+ * Checks and freezes a config. Throws HerdError('unknown_config_key') for keys it does not know
+ * (with the valid keys), else HerdError('invalid_config') listing every bad field at once.
+ * Optional keys: nKvHeads (= nHeads), headDim (= dim / nHeads), normEps (1e-5), ropeTheta (500000),
+ * ropeScaling (null), tieEmbeddings (false), crossAttentionEvery (null).
+ */
+export function parseLlamaConfig(obj: unknown): LlamaConfig {
+  if (!isRecord(obj)) throw new HerdError('invalid_config', `Llama config must be an object, got ${JSON.stringify(obj)}`);
+  unknownKeys('Llama config', obj, KEYS);
+  const p = new ProblemList();
+  const required = (k: (typeof KEYS)[number]): number => {
+    const v = obj[k];
+    if (v === undefined || v === null) {
+      p.add(`${k} is required`);
+      return NaN;
+    }
+    return posInt(p, k, v);
+  };
+  const dim = required('dim');
+  const nLayers = required('nLayers');
+  const nHeads = required('nHeads');
+  const nKvHeads = obj['nKvHeads'] === undefined || obj['nKvHeads'] === null ? nHeads : posInt(p, 'nKvHeads', obj['nKvHeads']);
+  const vocabSize = required('vocabSize');
+  const ffnDim = required('ffnDim');
+  const maxSeqLen = required('maxSeqLen');
+  const normEps = posNum(p, 'normEps', obj['normEps'] ?? DEFAULTS.normEps);
+  const ropeTheta = posNum(p, 'ropeTheta', obj['ropeTheta'] ?? DEFAULTS.ropeTheta);
+  const ropeScaling = parseRopeScaling(p, obj['ropeScaling'] ?? DEFAULTS.ropeScaling);
+  const tieEmbeddings = obj['tieEmbeddings'] ?? DEFAULTS.tieEmbeddings;
+  if (typeof tieEmbeddings !== 'boolean') p.add(`tieEmbeddings must be a boolean, got ${JSON.stringify(tieEmbeddings)}`);
+  const every = obj['crossAttentionEvery'] ?? DEFAULTS.crossAttentionEvery;
+  if (every !== null) posInt(p, 'crossAttentionEvery', every);
+
+  const ints = [dim, nHeads, nKvHeads].every((v) => Number.isSafeInteger(v) && v > 0);
+  const headDim = ints ? dim / nHeads : NaN;
+  if (ints) {
+    if (dim % nHeads !== 0) p.add(`dim (${dim}) must be divisible by nHeads (${nHeads})`);
+    if (nHeads % nKvHeads !== 0) p.add(`nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
+    if (dim % nHeads === 0 && headDim % 2 !== 0) p.add(`head dim dim/nHeads = ${headDim} must be even for RoPE`);
+    const given = obj['headDim'];
+    if (given !== undefined && given !== null && given !== headDim) {
+      p.add(`headDim (${JSON.stringify(given)}) must equal dim / nHeads = ${dim} / ${nHeads} = ${headDim}`);
+    }
+  }
+  if (typeof every === 'number' && Number.isSafeInteger(nLayers) && nLayers > 0 && every > nLayers) {
+    p.add(`crossAttentionEvery (${every}) must be at most nLayers (${nLayers})`);
+  }
+  p.throwIfAny('invalid_config', 'invalid Llama config');
+  return Object.freeze({
+    dim,
+    nLayers,
+    nHeads,
+    nKvHeads,
+    headDim,
+    vocabSize,
+    ffnDim,
+    normEps,
+    ropeTheta,
+    ropeScaling,
+    maxSeqLen,
+    tieEmbeddings: tieEmbeddings as boolean,
+    crossAttentionEvery: every as number | null,
+  });
+}
+
+/**
+ * Reads a Hugging Face Llama `config.json`. Keys that do not change the architecture (dtype,
+ * token ids, ...) are ignored; settings the Llama 3 core cannot honour are rejected.
+ */
+export function fromHfConfig(json: unknown): LlamaConfig {
+  if (!isRecord(json)) throw new HerdError('invalid_config', `Hugging Face config must be an object, got ${JSON.stringify(json)}`);
+  const p = new ProblemList();
+  const need = (k: string): unknown => {
+    if (json[k] === undefined || json[k] === null) p.add(`${k} is required`);
+    return json[k];
+  };
+  const modelType = json['model_type'];
+  if (modelType !== undefined && modelType !== 'llama') {
+    p.add(`model_type must be "llama", got ${JSON.stringify(modelType)} (for mllama, pass its text_config's numbers through parseLlamaConfig)`);
+  }
+  const act = json['hidden_act'];
+  if (act !== undefined && act !== 'silu') p.add(`hidden_act must be "silu" (SwiGLU), got ${JSON.stringify(act)}`);
+  for (const k of ['attention_bias', 'mlp_bias']) {
+    if (json[k] === true) p.add(`${k} is true; the Llama 3 core has no biases`);
+  }
+  let ropeScaling: Record<string, unknown> | null = null;
+  const rs = json['rope_scaling'];
+  if (rs !== undefined && rs !== null) {
+    if (!isRecord(rs)) {
+      p.add(`rope_scaling must be an object or null, got ${JSON.stringify(rs)}`);
+    } else {
+      const type = rs['rope_type'] ?? rs['type'];
+      if (type === 'default') {
+        ropeScaling = null;
+      } else if (type !== 'llama3') {
+        p.add(`rope_scaling.rope_type ${JSON.stringify(type)} is not supported; only "llama3" (Llama 3.1 scaling)`);
+      } else {
+        ropeScaling = {
+          factor: rs['factor'],
+          lowFreqFactor: rs['low_freq_factor'],
+          highFreqFactor: rs['high_freq_factor'],
+          originalMaxPositionEmbeddings: rs['original_max_position_embeddings'],
+        };
+      }
+    }
+  }
+  const config = {
+    dim: need('hidden_size'),
+    nLayers: need('num_hidden_layers'),
+    nHeads: need('num_attention_heads'),
+    nKvHeads: json['num_key_value_heads'] ?? json['num_attention_heads'],
+    headDim: json['head_dim'] ?? undefined,
+    vocabSize: need('vocab_size'),
+    ffnDim: need('intermediate_size'),
+    // Hugging Face's LlamaConfig defaults, used only when the file leaves them out.
+    normEps: json['rms_norm_eps'] ?? 1e-6,
+    ropeTheta: json['rope_theta'] ?? 10_000,
+    ropeScaling,
+    maxSeqLen: need('max_position_embeddings'),
+    tieEmbeddings: json['tie_word_embeddings'] ?? false,
+  };
+  p.throwIfAny('invalid_config', 'unsupported Hugging Face Llama config');
+  try {
+    return parseLlamaConfig(config);
+  } catch (e) {
+    if (e instanceof HerdError) {
+      throw new HerdError(e.code, `${e.message}\n(from Hugging Face keys: hidden_size=dim, num_hidden_layers=nLayers, num_attention_heads=nHeads, num_key_value_heads=nKvHeads, intermediate_size=ffnDim, rms_norm_eps=normEps, max_position_embeddings=maxSeqLen)`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/**
+ * RoPE inverse frequencies θ^(-2i/headDim), i < headDim/2, with Llama 3.1 scaling when given:
+ * wavelengths shorter than originalMax/highFreqFactor are kept, longer than originalMax/lowFreqFactor
+ * are divided by `factor`, and those between are blended smoothly. Computed in f64 and rounded to
+ * f32 once at the end (Meta computes in f32 throughout, so the last bit may differ).
+ */
+export function ropeFrequencies(headDim: number, theta: number, scaling: RopeScaling | null = null): Float32Array {
+  if (!Number.isSafeInteger(headDim) || headDim <= 0 || headDim % 2 !== 0) {
+    throw new HerdError('invalid_argument', `headDim must be a positive even integer, got ${headDim}`);
+  }
+  if (!(theta > 0)) throw new HerdError('invalid_argument', `theta must be positive, got ${theta}`);
+  const out = new Float64Array(headDim / 2);
+  for (let i = 0; i < out.length; i++) out[i] = 1 / theta ** ((2 * i) / headDim);
+  if (scaling === null) return Float32Array.from(out);
+  const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: oldLen } = scaling;
+  const lowFreqWavelen = oldLen / lowFreqFactor;
+  const highFreqWavelen = oldLen / highFreqFactor;
+  for (let i = 0; i < out.length; i++) {
+    const freq = out[i] as number;
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highFreqWavelen) continue;
+    if (wavelen > lowFreqWavelen) {
+      out[i] = freq / factor;
+    } else {
+      const smooth = (oldLen / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+      out[i] = ((1 - smooth) * freq) / factor + smooth * freq;
+    }
+  }
+  return Float32Array.from(out);
+}
+
+/** `ropeFrequencies` for a config. */
+export function ropeFrequenciesFor(config: LlamaConfig): Float32Array {
+  return ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+}
+
+/** Parameter count of the language core (embeddings, blocks, final norm, output unless tied). */
+export function parameterCount(config: LlamaConfig): number {
+  const { dim, nLayers, nHeads, nKvHeads, headDim, vocabSize, ffnDim, tieEmbeddings } = config;
+  const attention = dim * nHeads * headDim + 2 * dim * nKvHeads * headDim + nHeads * headDim * dim;
+  const ffn = 3 * dim * ffnDim;
+  const norms = 2 * dim;
+  return vocabSize * dim * (tieEmbeddings ? 1 : 2) + nLayers * (attention + ffn + norms) + dim;
+}
