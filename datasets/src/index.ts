@@ -1,0 +1,52 @@
+// The built-in synthetic world of the mini herd: seeded generators for text, images, video and
+// speech, with labelled noise and held-out splits by construction.
+
+// World vocabulary and scenes
+export {
+  SHAPES, SHAPE_FACTS, COLOURS, COLOUR_RGB, BACKGROUNDS, BACKGROUND_RGB, SIZES, SIZE_SCALE, SIZE_SYNONYMS,
+  POSITIONS, POSITION_CELL, POSITION_PHRASES, CORNERS, CORNER_CELL, WORDS, NUMBER_WORDS, DIRECTIONS, SPEEDS, SPEED_RATE,
+  HELDOUT_COMBOS, isHeldOutCombo, randomScene, sceneSplit, shapeCount, numberWord, itemSeed, itemRng,
+} from './world.js';
+export type {
+  Shape, Colour, Background, Size, Position, Corner, Word, Direction, Speed, Split, Scene, SceneObject, SceneOptions,
+} from './world.js';
+export { randomMotion, motionSplit, positionAt } from './motion.js';
+export type { Motion, MotionObject, MotionOptions } from './motion.js';
+
+// Surface text
+export { describeScene, sceneQuestions, worldSentence, describeMotion, motionQuestions, objectPhrase, plural } from './language.js';
+export type { QaPair } from './language.js';
+export { describeSceneIn, OTHER_LANGUAGES } from './multilingual.js';
+export type { Language, OtherLanguage } from './multilingual.js';
+
+// Generators
+export type { Sample } from './sample.js';
+export { generateTextCorpus, textCorpusStrings, textDoc, docText } from './text.js';
+export type { ChatTurn, TextDoc, TextDocKind, TextCorpusOptions } from './text.js';
+export { generateImages, renderScene, randomImageSize, encodeSvg } from './images.js';
+export type { ImageOptions, ImageFormat } from './images.js';
+export { generateVideos, encodeClip, frameSvg, framePositions, clipTracks } from './video.js';
+export type { VideoOptions, ClipSpec, Track } from './video.js';
+export { generateSpeech, SPEECH_SAMPLE_RATE, TRAIN_VOICES, HELDOUT_VOICES, OTHER_LANGUAGE_VOICES } from './speech.js';
+export type { SpeechOptions, SpeechTask } from './speech.js';
+
+// Rendering and media helpers
+export { sceneSvg, shapeSvg, placeGroup, shapeRadius } from './render.js';
+export type { Placed } from './render.js';
+export { openTts } from './tts.js';
+export type { TtsEngine, TtsPreference, SpeakOptions } from './tts.js';
+export { encodeWav, decodeWav, parseWavHeader, wavDeclaredDuration, resample } from './wav.js';
+export type { WavInfo } from './wav.js';
+export { resolveFfmpeg, runFfmpeg } from './ffmpeg.js';
+export { mp4Duration } from './mp4.js';
+
+// Noise
+export { IMAGE_NOISE, VIDEO_NOISE, SPEECH_NOISE, planNoise } from './noise.js';
+export type { NoiseKind, ImageNoise, VideoNoise, SpeechNoise } from './noise.js';
+
+// Whole-world generation and sizes
+export { generateWorld, writeTextCorpus, TEXT_MANIFEST } from './generate.js';
+export type { GenerateOptions, GenerateReport } from './generate.js';
+export { MODALITIES, SIZE_NAMES, SIZES_PRESETS, sizePreset } from './sizes.js';
+export type { Modality, SizeName, SizePreset } from './sizes.js';
+export { SAMPLE_DIR } from './paths.js';

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { SPEECH_NOISE } from './noise.js';
+import type { Sample } from './sample.js';
+import { HELDOUT_VOICES, SPEECH_SAMPLE_RATE, TRAIN_VOICES, generateSpeech } from './speech.js';
+import { openTts, type TtsEngine } from './tts.js';
+import { decodeWav, parseWavHeader, wavDeclaredDuration } from './wav.js';
+
+async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
+  const out: Sample[] = [];
+  for await (const s of it) out.push(s);
+  return out;
+}
+
+function rms(x: Int16Array): number {
+  let s = 0;
+  for (const v of x) s += v * v;
+  return Math.sqrt(s / Math.max(1, x.length));
+}
+
+describe('speech generator', async () => {
+  // One engine for the file: compiling the WASM once saves time in every test.
+  const tts: TtsEngine = await openTts('auto');
+
+  it('is deterministic: same seed, byte-identical WAVs', async () => {
+    const a = await collect(generateSpeech({ seed: 6, count: 2, noiseRate: 0, tts }));
+    const b = await collect(generateSpeech({ seed: 6, count: 2, noiseRate: 0, tts }));
+    a.forEach((s, i) => {
+      expect(Buffer.compare(Buffer.from(s.files.wav!), Buffer.from(b[i]!.files.wav!))).toBe(0);
+      expect(JSON.stringify(s.meta)).toBe(JSON.stringify(b[i]!.meta));
+    });
+  });
+
+  it('writes 16 kHz mono 16-bit speech whose header matches meta, and labels every noise kind', async () => {
+    const samples = await collect(generateSpeech({ seed: 2, count: 10, noiseRate: 0.7, tts }));
+    const noisy = samples.filter((s) => s.meta.noise !== null);
+    expect(noisy.length).toBe(7);
+    expect(new Set(noisy.map((s) => s.meta.noise))).toEqual(new Set(SPEECH_NOISE));
+    for (const s of samples) {
+      const wav = s.files.wav!;
+      const h = parseWavHeader(wav);
+      expect([h.sampleRate, h.channels, h.bitsPerSample]).toEqual([SPEECH_SAMPLE_RATE, 1, 16]);
+      expect(wavDeclaredDuration(wav)).toBeCloseTo(s.meta.durationS as number, 3);
+      const { samples: pcm } = decodeWav(wav);
+      const actual = pcm.length / SPEECH_SAMPLE_RATE;
+      if (s.meta.noise === 'truncated') expect(actual).toBeLessThan((s.meta.durationS as number) * 0.85);
+      else expect(actual).toBeCloseTo(s.meta.durationS as number, 3);
+      const level = rms(pcm);
+      if (s.meta.noise === 'silent') expect(level).toBeLessThan(5);
+      else expect(level).toBeGreaterThan(200);
+      if (s.meta.noise === 'clipped') expect(pcm.filter((v) => v === 32767 || v === -32768).length).toBeGreaterThan(100);
+      if (s.meta.noise === null) {
+        expect(s.meta.spoken).toBe(new TextDecoder().decode(s.files.txt));
+        expect(actual).toBeGreaterThan(0.5);
+      }
+    }
+  });
+
+  it('makes a spoken-question split on request', async () => {
+    const samples = await collect(generateSpeech({ seed: 4, count: 2, noiseRate: 0, tasks: ['question'], tts }));
+    for (const s of samples) {
+      expect(s.meta.task).toBe('question');
+      expect(s.meta.spoken as string).toMatch(/\?$/);
+    }
+  });
+
+  it('keeps held-out voices out of train and tags other languages', async () => {
+    const samples = await collect(generateSpeech({ seed: 8, count: 8, noiseRate: 0, heldoutFraction: 0.5, tts }));
+    expect(samples.some((s) => s.meta.split === 'heldout')).toBe(true);
+    for (const s of samples) {
+      const voice = s.meta.voice as string;
+      if ((HELDOUT_VOICES as readonly string[]).includes(voice)) expect(s.meta.split).toBe('heldout');
+      if (s.meta.split === 'train' && s.meta.language === 'en') expect(TRAIN_VOICES as readonly string[]).toContain(voice);
+      if (s.meta.task === 'translation') expect(['fr', 'de', 'es']).toContain(s.meta.language);
+      if (s.meta.task === 'question') {
+        expect(typeof s.meta.context).toBe('string');
+        expect(typeof s.meta.answer).toBe('string');
+      }
+    }
+  });
+});

@@ -1,0 +1,191 @@
+/**
+ * Speech–transcript pairs: sentences of the same world spoken by espeak-ng with several voices,
+ * speeds and pitches, as 16 kHz mono 16-bit WAV. Three tasks: English statements (ASR), English
+ * spoken questions about a scene given in text (meta.context → meta.answer), and French/German/Spanish
+ * descriptions (meta.language, for AST and language ID). Held out by construction: unseen voices and
+ * unseen colour×shape combinations.
+ */
+import { HerdError, type Rng } from '@herd/core';
+import { describeMotion, describeScene, sceneQuestions, worldSentence } from './language.js';
+import { motionSplit, randomMotion } from './motion.js';
+import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
+import { RecentPool, SPEECH_NOISE, checkRate, planNoise, truncateBytes, type SpeechNoise } from './noise.js';
+import { sampleKey, utf8, type Sample } from './sample.js';
+import { openTts, type TtsEngine, type TtsPreference } from './tts.js';
+import { clampInt16, encodeWav, resample } from './wav.js';
+import { itemRng, randomScene, sceneSplit, type Scene, type Split } from './world.js';
+
+export const SPEECH_SAMPLE_RATE = 16000;
+
+/** English voices of the train split (espeak-ng language + variant). */
+export const TRAIN_VOICES = ['en-us', 'en-us+f2', 'en-us+m3', 'en-us+f4', 'en+m2', 'en+f1', 'en-029+m4', 'en+m7'] as const;
+/** Voices that never speak in train: the held-out speaker test. */
+export const HELDOUT_VOICES = ['en-gb-scotland+f3', 'en-us+m6'] as const;
+export const OTHER_LANGUAGE_VOICES: Readonly<Record<(typeof OTHER_LANGUAGES)[number], readonly string[]>> = {
+  fr: ['fr', 'fr+f2', 'fr+m3'],
+  de: ['de', 'de+f1', 'de+m4'],
+  es: ['es', 'es+f3', 'es+m2'],
+};
+
+export type SpeechTask = 'statement' | 'question' | 'translation';
+
+export interface SpeechOptions {
+  readonly seed: number;
+  readonly count: number;
+  readonly noiseRate?: number;
+  readonly noiseKinds?: readonly SpeechNoise[];
+  /** Fraction of samples in the held-out split (unseen voice or unseen combination; default 0.1). */
+  readonly heldoutFraction?: number;
+  /** Only these tasks (e.g. ['question'] for the spoken-question split; default all). */
+  readonly tasks?: readonly SpeechTask[];
+  /** Which espeak-ng to use (default 'auto': the npm WASM build, else Debian's binary). */
+  readonly tts?: TtsPreference | TtsEngine;
+}
+
+interface Utterance {
+  readonly task: SpeechTask;
+  readonly language: Language;
+  readonly text: string;
+  readonly voice: string;
+  readonly split: Split;
+  readonly scene?: Scene;
+  readonly context?: string;
+  readonly answer?: string;
+}
+
+function planUtterance(rng: Rng, heldoutFraction: number): Utterance {
+  const heldout = rng.next() < heldoutFraction;
+  // Half of the held-out samples test an unseen voice, half an unseen combination.
+  const heldoutVoice = heldout && rng.next() < 0.5;
+  const split: Split = heldout && !heldoutVoice ? 'heldout' : 'train';
+  const r = rng.next();
+  const englishVoice = heldoutVoice ? rng.pick(HELDOUT_VOICES) : rng.pick(TRAIN_VOICES);
+  if (r < 0.2 && !heldoutVoice) {
+    const language = rng.pick(OTHER_LANGUAGES);
+    const scene = randomScene(rng, { split, wordProbability: 0 });
+    return { task: 'translation', language, text: describeSceneIn(rng, scene, language), voice: rng.pick(OTHER_LANGUAGE_VOICES[language]), split: sceneSplit(scene), scene };
+  }
+  if (r < 0.4) {
+    const scene = randomScene(rng, { split });
+    const qa = rng.pick(sceneQuestions(rng, scene));
+    return {
+      task: 'question',
+      language: 'en',
+      text: qa.question,
+      voice: englishVoice,
+      split: heldoutVoice ? 'heldout' : sceneSplit(scene),
+      scene,
+      context: describeScene(rng, scene),
+      answer: qa.answer,
+    };
+  }
+  const s = rng.next();
+  if (s < 0.6) {
+    const scene = randomScene(rng, { split, wordProbability: 0.2 });
+    return { task: 'statement', language: 'en', text: describeScene(rng, scene), voice: englishVoice, split: heldoutVoice ? 'heldout' : sceneSplit(scene), scene };
+  }
+  if (s < 0.8 || split === 'heldout') {
+    const motion = randomMotion(rng, { split });
+    const text = describeMotion(rng, motion);
+    return { task: 'statement', language: 'en', text, voice: englishVoice, split: heldoutVoice ? 'heldout' : motionSplit(motion) };
+  }
+  return { task: 'statement', language: 'en', text: worldSentence(rng), voice: englishVoice, split: heldoutVoice ? 'heldout' : 'train' };
+}
+
+/** A duration estimate for samples that are not synthesised (silence, noise). */
+function estimateSeconds(text: string, wpm: number): number {
+  return 0.4 + (text.split(/\s+/).length * 60) / wpm;
+}
+
+interface Clean {
+  readonly key: string;
+  readonly samples: Int16Array;
+  readonly wav: Uint8Array;
+  readonly transcript: string;
+  readonly meta: Record<string, unknown>;
+}
+
+/**
+ * Speech samples `spc-<index>`: files `wav` (16 kHz mono 16-bit) and `txt` (the transcript, which
+ * the mismatched-caption noise replaces); meta: task, language, voice, speed, pitch, spoken (what
+ * the audio really says; null for silence/noise), durationS, split, noise, and for questions the
+ * scene, context and answer.
+ */
+export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sample> {
+  if (!Number.isInteger(opts.count) || opts.count < 0) throw new HerdError('invalid_argument', `speech count must be a non-negative integer, got ${opts.count}`);
+  const noiseRate = opts.noiseRate ?? 0.2;
+  checkRate(noiseRate);
+  const tts = typeof opts.tts === 'object' ? opts.tts : await openTts(opts.tts ?? 'auto');
+  const plan = planNoise(itemRng(opts.seed, 'speech/plan', 0), opts.count, noiseRate, opts.noiseKinds ?? SPEECH_NOISE);
+  const pool = new RecentPool<Clean>();
+  for (let i = 0; i < opts.count; i++) {
+    const rng = itemRng(opts.seed, 'speech', i);
+    const key = sampleKey('spc', i);
+    const noise = plan[i] ?? null;
+
+    if (noise === 'exact_duplicate' || noise === 'near_duplicate') {
+      const src = pool.pick(rng)!;
+      let wav = src.wav;
+      let transform: string | undefined;
+      let durationS = src.meta.durationS;
+      if (noise === 'near_duplicate') {
+        // Louder or softer and slightly faster or slower: same content, different bytes.
+        const gain = 0.6 + 0.3 * rng.next();
+        const rate = 0.95 + 0.1 * rng.next();
+        const s = resample(src.samples, SPEECH_SAMPLE_RATE, Math.round(SPEECH_SAMPLE_RATE / rate)).map((x) => clampInt16(x * gain));
+        wav = encodeWav(s, SPEECH_SAMPLE_RATE);
+        transform = `gain ${gain.toFixed(2)}, tempo ${rate.toFixed(3)}`;
+        durationS = s.length / SPEECH_SAMPLE_RATE;
+      }
+      yield { key, files: { wav, txt: utf8(src.transcript) }, meta: { ...src.meta, noise, duplicateOf: src.key, durationS, ...(transform ? { transform } : {}) } };
+      continue;
+    }
+
+    let u = planUtterance(rng, opts.heldoutFraction ?? 0.1);
+    // Redraw from the same stream until the task is wanted: still a function of (seed, index).
+    while (opts.tasks !== undefined && opts.tasks.length > 0 && !opts.tasks.includes(u.task)) u = planUtterance(rng, opts.heldoutFraction ?? 0.1);
+    const speed = 120 + rng.int(81);
+    const pitch = 30 + rng.int(41);
+    let spoken: string | null = u.text;
+    let samples: Int16Array;
+    if (noise === 'silent' || noise === 'noise_only') {
+      const n = Math.round(estimateSeconds(u.text, speed) * SPEECH_SAMPLE_RATE);
+      const sigma = noise === 'silent' ? 1 : 2000 + 4000 * rng.next();
+      samples = new Int16Array(n).map(() => clampInt16(rng.normal() * sigma));
+      spoken = null;
+    } else {
+      const out = await tts.speak(u.text, { voice: u.voice, speed, pitch });
+      samples = resample(out.samples, out.sampleRate, SPEECH_SAMPLE_RATE);
+      if (noise === 'clipped') {
+        const gain = 4 + 4 * rng.next();
+        samples = samples.map((x) => clampInt16(x * gain));
+      }
+    }
+    let wav = encodeWav(samples, SPEECH_SAMPLE_RATE);
+    let transcript = u.text;
+    const meta: Record<string, unknown> = {};
+    if (noise === 'truncated') wav = truncateBytes(rng, wav);
+    if (noise === 'mismatched_caption') {
+      transcript = describeScene(rng, randomScene(rng, { split: 'train' }));
+      if (u.language !== 'en') transcript = describeSceneIn(rng, randomScene(rng, { split: 'train' }), u.language);
+    }
+    Object.assign(meta, {
+      modality: 'speech',
+      task: u.task,
+      language: u.language,
+      voice: u.voice,
+      speed,
+      pitch,
+      tts: tts.name,
+      spoken,
+      durationS: samples.length / SPEECH_SAMPLE_RATE,
+      sampleRate: SPEECH_SAMPLE_RATE,
+      split: u.split,
+      noise,
+      ...(u.scene !== undefined ? { scene: u.scene } : {}),
+      ...(u.context !== undefined ? { context: u.context, answer: u.answer } : {}),
+    });
+    if (noise === null) pool.add({ key, samples, wav, transcript, meta });
+    yield { key, files: { wav, txt: utf8(transcript) }, meta };
+  }
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { docText, generateTextCorpus, textCorpusStrings, type TextDoc } from './text.js';
+import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
+
+const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
+
+/** "green triangle", "big green triangles", "green ... triangle" within one noun phrase. */
+function mentionsCombo(text: string, colour: string, shape: string): boolean {
+  return new RegExp(`\\b${colour}\\s+(?:[a-z-]+\\s+)?${shape}s?\\b`, 'i').test(text);
+}
+
+describe('text corpus', () => {
+  const corpus = docs(7, 3000);
+
+  it('is deterministic: same seed, same documents; another seed, others', () => {
+    expect(JSON.stringify(docs(7, 300))).toBe(JSON.stringify(corpus.slice(0, 300)));
+    expect(JSON.stringify(docs(8, 300))).not.toBe(JSON.stringify(corpus.slice(0, 300)));
+    // Index-seeded: a later range regenerates alone.
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 10, start: 100 })])).toBe(JSON.stringify(corpus.slice(100, 110)));
+  });
+
+  it('mixes all document kinds and both splits', () => {
+    const kinds = new Set(corpus.map((d) => d.kind));
+    expect([...kinds].sort()).toEqual(['description', 'dialogue', 'motion', 'sentence']);
+    const heldout = corpus.filter((d) => d.split === 'heldout').length / corpus.length;
+    expect(heldout).toBeGreaterThan(0.03);
+    expect(heldout).toBeLessThan(0.15);
+  });
+
+  it('never shows a held-out colour×shape combination in train, by meta or by text', () => {
+    for (const d of corpus.filter((x) => x.split === 'train')) {
+      for (const o of d.scene?.objects ?? []) expect(isHeldOutCombo(o.colour, o.shape), d.key).toBe(false);
+      for (const o of d.motion ?? []) expect(isHeldOutCombo(o.colour, o.shape), d.key).toBe(false);
+      const text = docText(d);
+      for (const [c, s] of HELDOUT_COMBOS) expect(mentionsCombo(text, c, s), `${d.key}: ${text}`).toBe(false);
+    }
+    // ... and every held-out scene document does contain one.
+    for (const d of corpus.filter((x) => x.split === 'heldout')) {
+      const objs = [...(d.scene?.objects ?? []), ...(d.motion ?? [])];
+      expect(objs.some((o) => isHeldOutCombo(o.colour, o.shape)), d.key).toBe(true);
+    }
+  });
+
+  it('still uses every colour and every shape in train text', () => {
+    const train = corpus.filter((d) => d.split === 'train').map(docText).join('\n');
+    for (const c of COLOURS) expect(train).toContain(c);
+    for (const s of SHAPES) expect(train).toContain(s);
+  });
+
+  it('writes dialogues as alternating user/assistant turns that end with the assistant', () => {
+    const dialogues = corpus.filter((d) => d.kind === 'dialogue');
+    expect(dialogues.length).toBeGreaterThan(500);
+    for (const d of dialogues) {
+      expect(d.text).toBeUndefined();
+      const turns = d.turns ?? [];
+      expect(turns.length % 2).toBe(0);
+      turns.forEach((t, i) => {
+        expect(t.role).toBe(i % 2 === 0 ? 'user' : 'assistant');
+        expect(t.content.length).toBeGreaterThan(0);
+      });
+    }
+  });
+
+  it('answers colour questions with the colour in the scene', () => {
+    for (const d of corpus) {
+      if (d.kind !== 'dialogue' || d.scene === undefined) continue;
+      const turns = d.turns ?? [];
+      for (let i = 0; i + 1 < turns.length; i += 2) {
+        const m = /What colour (?:is|are) the (\w+?)s?\?$/.exec(turns[i]!.content);
+        if (!m) continue;
+        const o = d.scene.objects.find((x) => x.shape === m[1]);
+        expect(o, turns[i]!.content).toBeDefined();
+        expect(turns[i + 1]!.content.toLowerCase()).toContain(o!.colour);
+      }
+    }
+  });
+
+  it('gives plain strings for vocabulary building, train only unless asked', () => {
+    const strings = [...textCorpusStrings({ seed: 7, count: 300 })];
+    const trainCount = corpus.slice(0, 300).filter((d) => d.split === 'train').length;
+    expect(strings.length).toBe(trainCount);
+    expect([...textCorpusStrings({ seed: 7, count: 300, includeHeldout: true })].length).toBe(300);
+    expect(strings.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
+  });
+});
