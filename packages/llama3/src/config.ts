@@ -202,7 +202,9 @@ export function fromHfConfig(json: unknown): LlamaConfig {
     if (json[k] === true) p.add(`${k} is true; the Llama 3 core has no biases`);
   }
   let ropeScaling: Record<string, unknown> | null = null;
-  const rs = json['rope_scaling'];
+  // transformers ≥ 5 writes `rope_parameters` (θ and scaling together); older files `rope_theta` + `rope_scaling`.
+  const rp = json['rope_parameters'];
+  const rs = isRecord(rp) ? rp : json['rope_scaling'];
   if (rs !== undefined && rs !== null) {
     if (!isRecord(rs)) {
       p.add(`rope_scaling must be an object or null, got ${JSON.stringify(rs)}`);
@@ -232,7 +234,7 @@ export function fromHfConfig(json: unknown): LlamaConfig {
     ffnDim: need('intermediate_size'),
     // Hugging Face's LlamaConfig defaults, used only when the file leaves them out.
     normEps: json['rms_norm_eps'] ?? 1e-6,
-    ropeTheta: json['rope_theta'] ?? 10_000,
+    ropeTheta: json['rope_theta'] ?? (isRecord(rp) ? rp['rope_theta'] : undefined) ?? 10_000,
     ropeScaling,
     maxSeqLen: need('max_position_embeddings'),
     tieEmbeddings: json['tie_word_embeddings'] ?? false,
@@ -291,4 +293,31 @@ export function parameterCount(config: LlamaConfig): number {
   const ffn = 3 * dim * ffnDim;
   const norms = 2 * dim;
   return vocabSize * dim * (tieEmbeddings ? 1 : 2) + nLayers * (attention + ffn + norms) + dim;
+}
+
+/** The Hugging Face `config.json` of a config, so our checkpoints load in HF tools (and back through fromHfConfig). */
+export function toHfConfig(c: LlamaConfig, extra: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_act: 'silu',
+    hidden_size: c.dim,
+    num_hidden_layers: c.nLayers,
+    num_attention_heads: c.nHeads,
+    num_key_value_heads: c.nKvHeads,
+    head_dim: c.headDim,
+    intermediate_size: c.ffnDim,
+    vocab_size: c.vocabSize,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: c.ropeScaling
+      ? { rope_type: 'llama3', factor: c.ropeScaling.factor, low_freq_factor: c.ropeScaling.lowFreqFactor, high_freq_factor: c.ropeScaling.highFreqFactor, original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings }
+      : null,
+    max_position_embeddings: c.maxSeqLen,
+    tie_word_embeddings: c.tieEmbeddings,
+    attention_bias: false,
+    mlp_bias: false,
+    torch_dtype: 'float32',
+    ...extra,
+  };
 }

@@ -1,4 +1,4 @@
-export { fromHfConfig, parameterCount, parseLlamaConfig, ropeFrequencies, ropeFrequenciesFor } from './config.js';
+export { fromHfConfig, toHfConfig, parameterCount, parseLlamaConfig, ropeFrequencies, ropeFrequenciesFor } from './config.js';
 export type { LlamaConfig, RopeScaling } from './config.js';
 export { PRESET_NAMES, loadPreset } from './presets/index.js';
 export type { PresetName } from './presets/index.js';
@@ -49,3 +49,7 @@ export { loadHfLlama, readLlamaWeights } from './model/load.js';
 export type { LoadedLlama } from './model/load.js';
 export { Generator, sampleToken } from './model/generate.js';
 export type { SamplingOptions } from './model/generate.js';
+export { packDocuments, IGNORE_INDEX } from './train/pack.js';
+export type { PackedSequences } from './train/pack.js';
+export { trainLanguageCore, encodeDoc, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_CORE_FILES } from './train/language-core.js';
+export type { CorpusDoc, LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
