@@ -148,7 +148,13 @@ export function reshape(x: Tensor, shape: readonly Dim[]): Tensor {
     const staticT = rest.filter((d): d is number => typeof d === 'number').reduce((a, b) => a * b, 1);
     if (leftover.length === 0 && staticX % staticT === 0) target[target.indexOf(-1)] = staticX / staticT;
     else if (leftover.length === 1 && staticX === staticT) target[target.indexOf(-1)] = leftover[0]!;
-    else throw new HerdError('shape_mismatch', `reshape: cannot infer -1 of ${formatShape(shape)} from symbolic ${x.describe()}`);
+    else if (staticX % staticT === 0) {
+      // A product of symbolic dims: named by its expression, and left to ONNX Runtime to infer (-1).
+      const axis = target.indexOf(-1);
+      const factor = staticX / staticT;
+      target[axis] = [...leftover, ...(factor === 1 ? [] : [String(factor)])].join('*');
+      return make('reshape', [x], { inferAxis: axis }, x.dtype, target);
+    } else throw new HerdError('shape_mismatch', `reshape: cannot infer -1 of ${formatShape(shape)} from symbolic ${x.describe()}`);
   }
   if (target.length === x.rank && target.every((d, i) => d === x.shape[i])) return x;
   return make('reshape', [x], {}, x.dtype, target);

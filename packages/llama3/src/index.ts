@@ -53,3 +53,5 @@ export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';
 export { trainLanguageCore, encodeDoc, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_CORE_FILES } from './train/language-core.js';
 export type { CorpusDoc, LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
+export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';
+export type { LanguageCore } from './mini.js';

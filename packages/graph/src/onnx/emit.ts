@@ -198,8 +198,11 @@ class Emitter {
         const op = { reduceSum: 'ReduceSum', reduceMean: 'ReduceMean', reduceMax: 'ReduceMax', reduceLogSumExp: 'ReduceLogSumExp' }[t.op];
         return this.node(op, [x[0]!, this.i64(axes)], [out], [attr('keepdims', a['keepDims'] ? 1 : 0)]);
       }
-      case 'reshape':
-        return this.node('Reshape', [x[0]!, this.shapeValue(t.shape)], [out], [attr('allowzero', 1)]);
+      case 'reshape': {
+        const infer = a['inferAxis'] as number | undefined;
+        const target = infer === undefined ? t.shape : t.shape.map((d, i) => (i === infer ? -1 : d));
+        return this.node('Reshape', [x[0]!, this.shapeValue(target)], [out], [attr('allowzero', infer === undefined ? 1 : 0)]);
+      }
       case 'transpose':
         return this.node('Transpose', x, [out], [attr('perm', a['perm'] as number[])]);
       case 'concat':
