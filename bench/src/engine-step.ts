@@ -3,7 +3,7 @@
  * 8 heads, SwiGLU FFN 1024, vocab 512, seq 128, batch 16, AdamW with clipping — compiled by
  * herd to one ONNX step graph, against the same model in PyTorch in the same run.
  *
- *   node bench/dist/engine-step.js [--device cpu|webgpu|cuda] [--torch-device cpu|cuda] [--steps N] [--no-torch]
+ *   node bench/dist/engine-step.js [--device cpu|webgpu|cuda] [--compute f32|f16] [--torch-device cpu|cuda] [--steps N] [--no-torch]
  *
  * Prints a table and writes bench/results/engine-step-<device>.json. Asserts nothing.
  */
@@ -27,6 +27,7 @@ const torchDevice = flag('torch-device', device === 'cpu' ? 'cpu' : 'cuda');
 const steps = Number(flag('steps', '10'));
 const warmup = Number(flag('warmup', '3'));
 // Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
+const compute = flag('compute', 'f32') as 'f32' | 'f16';
 const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 const shape = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 };
@@ -37,7 +38,7 @@ const cfg: LlamaConfig = parseLlamaConfig({
 
 async function herd() {
   const t0 = performance.now();
-  const graphs = buildLmTraining(cfg, initWeights(cfg, 0), { batch: shape.batch, seqLen: shape.seqLen, optimizer: { weightDecay: 0.01, clipNorm: 1 } });
+  const graphs = buildLmTraining(cfg, initWeights(cfg, 0), { batch: shape.batch, seqLen: shape.seqLen, optimizer: { weightDecay: 0.01, clipNorm: 1 }, computeDtype: compute });
   const w = initWeights(cfg, 0);
   const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])), { device });
   const compileMs = performance.now() - t0;
@@ -58,7 +59,7 @@ async function herd() {
   }
   times.sort((a, b) => a - b);
   const params = Object.values(w).reduce((a, v) => a + v.data.length, 0);
-  return { impl: 'herd (onnxruntime-node 1.30)', device: run.device, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, params, compileMs, finalLoss: loss };
+  return { impl: `herd (onnxruntime-node 1.30, ${compute === 'f16' ? 'f16 compute + f32 masters' : 'f32'})`, device: run.device, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, params, compileMs, finalLoss: loss };
 }
 
 function torch(): Record<string, unknown> | { error: string } {
@@ -91,4 +92,4 @@ else console.log(`| pytorch | - | ${peer.error} | | |`);
 console.log(`ratio herd/pytorch: ${ratio !== undefined ? ratio.toFixed(2) : 'n/a'}`);
 const outDir = join(here, '..', 'results');
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, `engine-step-${ours.device}.json`), JSON.stringify(result, null, 2));
+writeFileSync(join(outDir, `engine-step-${ours.device}${compute === 'f16' ? '-f16' : ''}.json`), JSON.stringify(result, null, 2));

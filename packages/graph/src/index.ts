@@ -21,7 +21,7 @@ export { attention, causalMask, documentCausalMask } from './nn/attention.js';
 export type { AttentionOptions } from './nn/attention.js';
 export { adamw, globalNorm, ADAMW_DEFAULTS } from './optim/adamw.js';
 export type { AdamWConfig, AdamWSlot, AdamWUpdate } from './optim/adamw.js';
-export { buildTraining, STEP_INPUT, LR_INPUT, ACC_SCALE_INPUT } from './optim/train-step.js';
+export { buildTraining, STEP_INPUT, LR_INPUT, ACC_SCALE_INPUT, LOSS_SCALE_INPUT, FINITE_OUTPUT } from './optim/train-step.js';
 export type { StateSlot, TrainingGraphs, TrainingSpec } from './optim/train-step.js';
 export { toOnnx, reachable, OPSET } from './onnx/emit.js';
 export type { EmitOptions, EmittedModel, IoSpec } from './onnx/emit.js';

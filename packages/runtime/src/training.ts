@@ -1,5 +1,5 @@
 import { HerdError } from '@herd/core';
-import { ACC_SCALE_INPUT, Graph, LR_INPUT, STEP_INPUT, type StateSlot, type TrainingGraphs, toOnnx } from '@herd/graph';
+import { ACC_SCALE_INPUT, FINITE_OUTPUT, Graph, LOSS_SCALE_INPUT, LR_INPUT, STEP_INPUT, type StateSlot, type TrainingGraphs, toOnnx } from '@herd/graph';
 import ort from 'onnxruntime-node';
 import { type Device } from './device.js';
 import { type Feed, Session, type SessionOptions } from './session.js';
@@ -9,6 +9,24 @@ export interface StepResult {
   readonly loss: number;
   readonly gradNorm: number;
   readonly metrics: Readonly<Record<string, number>>;
+  /** Loss scaling only: the update was skipped because the gradients overflowed. */
+  readonly skipped?: boolean;
+  /** Loss scaling only: the scale used for this step. */
+  readonly lossScale?: number;
+}
+
+/** Dynamic loss scaling (graphs built with `lossScaling`): halve on overflow, double after a run of good steps. */
+export interface LossScalerOptions {
+  readonly initial: number;
+  readonly growthInterval: number;
+  readonly min: number;
+}
+
+export const LOSS_SCALER_DEFAULTS: LossScalerOptions = { initial: 2 ** 15, growthInterval: 200, min: 1 };
+
+export interface LossScalerState {
+  readonly scale: number;
+  readonly goodSteps: number;
 }
 
 /**
@@ -22,6 +40,8 @@ export class TrainingRun {
   private accCount = 0;
   /** Number of optimizer updates applied so far. */
   step = 0;
+  private scaler: LossScalerState;
+  private readonly scalerOptions: LossScalerOptions;
 
   private constructor(
     private readonly graphs: TrainingGraphs,
@@ -29,14 +49,18 @@ export class TrainingRun {
     private readonly accSession: Session | undefined,
     private readonly applySession: Session | undefined,
     private readonly reader: Session | undefined,
-  ) {}
+    scaler: Partial<LossScalerOptions> = {},
+  ) {
+    this.scalerOptions = { ...LOSS_SCALER_DEFAULTS, ...scaler };
+    this.scaler = { scale: this.scalerOptions.initial, goodSteps: 0 };
+  }
 
   get device(): Device {
     return this.stepSession.device;
   }
 
   /** Compiles sessions and sets the initial state from parameter values (moments start at zero). */
-  static async create(graphs: TrainingGraphs, params: Readonly<Record<string, HostTensor>>, options: SessionOptions = {}): Promise<TrainingRun> {
+  static async create(graphs: TrainingGraphs, params: Readonly<Record<string, HostTensor>>, options: SessionOptions & { lossScaler?: Partial<LossScalerOptions> } = {}): Promise<TrainingRun> {
     const stateOutputs = graphs.state.map((s) => s.output);
     const opts = (extra: readonly string[]): SessionOptions => ({ ...options, deviceOutputs: extra });
     const stepSession = await Session.create(graphs.step, opts(stateOutputs), 'train_step');
@@ -44,7 +68,7 @@ export class TrainingRun {
     const applySession = graphs.apply ? await Session.create(graphs.apply.model, opts(graphs.apply.state.map((s) => s.output)), 'apply') : undefined;
     // Device-resident tensors cannot be read from Node directly: copy through an identity graph whose outputs are on the host.
     const reader = stepSession.device === 'cpu' ? undefined : await Session.create(identityModel(graphs.state), { ...options, deviceOutputs: [] }, 'state_reader');
-    const run = new TrainingRun(graphs, stepSession, accSession, applySession, reader);
+    const run = new TrainingRun(graphs, stepSession, accSession, applySession, reader, options.lossScaler);
     run.initState(params);
     return run;
   }
@@ -76,7 +100,36 @@ export class TrainingRun {
       return t ? Number((t.data as Float32Array)[0]) : NaN;
     };
     const metrics = Object.fromEntries(this.graphs.metricNames.map((m) => [m, num(`metric.${m}`)]));
-    return { loss: num('loss'), gradNorm: num('opt.gradNorm'), metrics };
+    if (!this.graphs.lossScaling) return { loss: num('loss'), gradNorm: num('opt.gradNorm'), metrics };
+    return { loss: num('loss'), gradNorm: num('opt.gradNorm'), metrics, lossScale: this.scaler.scale, ...(out[FINITE_OUTPUT] ? { skipped: num(FINITE_OUTPUT) === 0 } : {}) };
+  }
+
+  /** Feeds for the optimizer inputs a session declares (the loss scale only where the graph uses it). */
+  private optFeeds(session: Session, values: Readonly<Record<string, number>>): Record<string, HostTensor> {
+    const wanted = new Set(session.inputs.map((i) => i.name));
+    const all: Record<string, number> = { ...values, ...(this.graphs.lossScaling ? { [LOSS_SCALE_INPUT]: this.scaler.scale } : {}) };
+    return Object.fromEntries(Object.entries(all).filter(([k]) => wanted.has(k)).map(([k, v]) => [k, scalarTensor(v)]));
+  }
+
+  /** Advances the step and the loss scaler after an update; returns whether it was applied. */
+  private settle(r: StepResult): boolean {
+    if (!this.graphs.lossScaling) return true;
+    if (r.skipped) {
+      this.scaler = { scale: Math.max(this.scalerOptions.min, this.scaler.scale / 2), goodSteps: 0 };
+      return false;
+    }
+    const good = this.scaler.goodSteps + 1;
+    this.scaler = good >= this.scalerOptions.growthInterval ? { scale: this.scaler.scale * 2, goodSteps: 0 } : { scale: this.scaler.scale, goodSteps: good };
+    return true;
+  }
+
+  /** The loss scaler's state, for checkpoints. */
+  get lossScaler(): LossScalerState {
+    return this.scaler;
+  }
+
+  set lossScaler(s: LossScalerState) {
+    this.scaler = { ...s };
   }
 
   private absorb(out: Record<string, ort.Tensor>, slots: readonly StateSlot[], map: Map<string, ort.Tensor>): void {
@@ -86,11 +139,11 @@ export class TrainingRun {
   /** One full optimizer step on one batch. */
   async trainStep(batch: Readonly<Record<string, Feed>>, lr: number): Promise<StepResult> {
     const t = this.step + 1;
-    const feeds = this.feeds({ ...batch, [STEP_INPUT]: scalarTensor(t), [LR_INPUT]: scalarTensor(lr) }, this.graphs.state, this.state);
+    const feeds = this.feeds({ ...batch, ...this.optFeeds(this.stepSession, { [STEP_INPUT]: t, [LR_INPUT]: lr }) }, this.graphs.state, this.state);
     const out = await this.stepSession.runRaw(feeds);
     const r = this.scalars(out);
     this.absorb(out, this.graphs.state, this.state);
-    this.step = t;
+    if (this.settle(r)) this.step = t;
     return r;
   }
 
@@ -99,7 +152,7 @@ export class TrainingRun {
     if (!this.accSession || !this.graphs.accumulate) throw new HerdError('invalid_argument', 'accumulate: graphs were built without accumulation');
     if (this.accCount === 0) for (const s of this.graphs.accumulate.state) this.setSlot(this.accState, s.input, toOrt(hostTensor(s.dtype, s.shape)));
     const params = Object.fromEntries(this.graphs.state.filter((s) => s.init === 'param').map((s) => [s.input, this.state.get(s.input)!]));
-    const out = await this.accSession.runRaw(this.feeds({ ...batch, ...params }, this.graphs.accumulate.state, this.accState));
+    const out = await this.accSession.runRaw(this.feeds({ ...batch, ...params, ...this.optFeeds(this.accSession, {}) }, this.graphs.accumulate.state, this.accState));
     this.absorb(out, this.graphs.accumulate.state, this.accState);
     this.accCount++;
     return this.scalars(out);
@@ -111,12 +164,13 @@ export class TrainingRun {
     if (this.accCount === 0) throw new HerdError('invalid_argument', 'applyAccumulated: nothing accumulated');
     const t = this.step + 1;
     const acc = Object.fromEntries(this.graphs.accumulate.state.map((s) => [s.input, this.accState.get(s.input)!]));
-    const feeds = this.feeds({ ...acc, [STEP_INPUT]: scalarTensor(t), [LR_INPUT]: scalarTensor(lr), [ACC_SCALE_INPUT]: scalarTensor(1 / this.accCount) }, this.graphs.apply.state, this.state);
+    const feeds = this.feeds({ ...acc, ...this.optFeeds(this.applySession, { [STEP_INPUT]: t, [LR_INPUT]: lr, [ACC_SCALE_INPUT]: 1 / this.accCount }) }, this.graphs.apply.state, this.state);
     const out = await this.applySession.runRaw(feeds);
     this.absorb(out, this.graphs.apply.state, this.state);
     this.accCount = 0;
-    this.step = t;
-    return { loss: NaN, gradNorm: Number((out['opt.gradNorm']!.data as Float32Array)[0]), metrics: {} };
+    const r = { ...this.scalars(out), loss: NaN };
+    if (this.settle(r)) this.step = t;
+    return r;
   }
 
   /** Host copies of the whole state (parameters and moments), keyed by state input name. */

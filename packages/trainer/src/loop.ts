@@ -9,6 +9,9 @@ import { type Feed, type StepResult, type TrainingRun } from '@herd/runtime';
 import { checkpointName, latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type LrSchedule, learningRate, validateSchedule } from './schedule.js';
 
+/** Skipped (overflowed) updates in a row before a loss-scaled run is declared diverged. */
+const MAX_CONSECUTIVE_SKIPS = 30;
+
 export interface BatchSource {
   /** Batch number `index` (0-based, counting micro-batches); `seed` varies per batch for augmentation/dropout. */
   batch(index: number, seed: number): Readonly<Record<string, Feed>> | Promise<Readonly<Record<string, Feed>>>;
@@ -64,6 +67,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       o.run.loadState(ck.tensors, ck.meta.step);
       rng = new Rng(ck.meta.rngState);
       dataPosition = ck.meta.dataPosition;
+      if (ck.meta.lossScaler) o.run.lossScaler = ck.meta.lossScaler;
       resumedFrom = last;
       log?.write({ event: 'resume', from: last, step: ck.meta.step });
     }
@@ -72,7 +76,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = async (): Promise<string | undefined> => {
     if (!o.checkpointDir) return undefined;
     const path = join(o.checkpointDir, checkpointName(o.run.step));
-    await saveCheckpoint(path, await o.run.readState(), { step: o.run.step, dataPosition, rngState: rng.state(), info: { ...o.info, schedule: o.schedule } });
+    await saveCheckpoint(path, await o.run.readState(), { step: o.run.step, dataPosition, rngState: rng.state(), lossScaler: o.run.lossScaler, info: { ...o.info, schedule: o.schedule } });
     log?.write({ event: 'checkpoint', step: o.run.step, path });
     return path;
   };
@@ -82,6 +86,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const progress = new Progress(label, o.steps);
   const start = Date.now();
   let ranHere = 0;
+  let consecutiveSkips = 0;
 
   // 2. The loop.
   while (o.run.step < o.steps) {
@@ -104,6 +109,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     ranHere++;
     const t = o.run.step;
+    if (r.skipped) {
+      // Loss scaling: the gradients overflowed at this scale; the runner halved it and the update was not applied.
+      consecutiveSkips++;
+      log?.write({ event: 'skipped', step: t + 1, lossScale: r.lossScale, gradNorm: r.gradNorm });
+      if (consecutiveSkips > MAX_CONSECUTIVE_SKIPS) {
+        throw new HerdError('non_finite', `${label}: ${consecutiveSkips} updates in a row had non-finite gradients (loss scale now ${o.run.lossScaler.scale}); the model diverged or the data around batch ${dataPosition - accum} is bad`);
+      }
+      continue;
+    }
+    consecutiveSkips = 0;
     if (!Number.isFinite(r.loss) || !Number.isFinite(r.gradNorm)) {
       log?.write({ event: 'non_finite', step: t, loss: r.loss, gradNorm: r.gradNorm });
       const last = o.checkpointDir ? latestCheckpoint(o.checkpointDir) : undefined;

@@ -31,11 +31,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const kg = R === 1 ? k : o.unsqueeze(k, 2); // [B, K, 1, S, D]
   const vg = R === 1 ? v : o.unsqueeze(v, 2);
   let scores = o.mul(o.matmul(qg, o.swapAxes(kg)), scale); // [B, K, R, T, S]
+  // The softmax runs in f32 for f16 inputs: the masked bias and the exponentials need the range.
+  if (scores.dtype === 'f16') scores = o.cast(scores, 'f32');
   if (options.mask) {
     const m = R === 1 ? options.mask : groupMask(options.mask, Kh, R);
     scores = o.where(m, scores, MASKED);
   }
-  const p = o.softmax(scores, -1);
+  const p = o.cast(o.softmax(scores, -1), q.dtype);
   const out = o.matmul(p, vg); // [B, K, R, T, D]
   return R === 1 ? out : o.reshape(out, [B!, H, T!, D!]);
 }

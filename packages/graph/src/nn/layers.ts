@@ -17,18 +17,25 @@ export const silu = (x: Tensor): Tensor => o.mul(x, o.sigmoid(x));
 /** Exact GELU: x·Φ(x). */
 export const gelu = (x: Tensor): Tensor => o.mul(o.mul(x, 0.5), o.add(o.erf(o.mul(x, Math.SQRT1_2)), 1));
 
+/** Statistics of reduced-precision activations are taken in f32 (as Meta and HF do), then cast back. */
+function statsDtype(x: Tensor): Tensor {
+  return x.dtype === 'f16' ? o.cast(x, 'f32') : x;
+}
+
 /** RMSNorm over the last axis: x / √(mean(x²) + eps) · g. */
 export function rmsNorm(x: Tensor, g: Tensor, eps: number): Tensor {
-  const ms = o.mean(o.mul(x, x), -1, true);
-  return o.mul(o.div(x, o.sqrt(o.add(ms, eps))), g);
+  const xf = statsDtype(x);
+  const ms = o.mean(o.mul(xf, xf), -1, true);
+  return o.mul(o.cast(o.div(xf, o.sqrt(o.add(ms, eps))), x.dtype), g);
 }
 
 /** LayerNorm over the last axis. */
 export function layerNorm(x: Tensor, g: Tensor, b: Tensor | undefined, eps: number): Tensor {
-  const mu = o.mean(x, -1, true);
-  const d = o.sub(x, mu);
+  const xf = statsDtype(x);
+  const mu = o.mean(xf, -1, true);
+  const d = o.sub(xf, mu);
   const v = o.mean(o.mul(d, d), -1, true);
-  const y = o.mul(o.div(d, o.sqrt(o.add(v, eps))), g);
+  const y = o.mul(o.cast(o.div(d, o.sqrt(o.add(v, eps))), x.dtype), g);
   return b ? o.add(y, b) : y;
 }
 
@@ -54,6 +61,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   if (targets.rank !== logits.rank - 1) {
     throw new HerdError('shape_mismatch', `crossEntropy: targets ${targets.describe()} must have the shape of logits ${logits.describe()} without the class axis`);
   }
+  logits = statsDtype(logits); // the loss is always computed in f32 or f64
   const valid = o.logicalNot(o.equal(targets, ignoreIndex));
   const safe = o.where(valid, targets, 0);
   const lse = o.logSumExp(logits, -1); // [...]

@@ -109,6 +109,22 @@ class Emitter {
     return name;
   }
 
+  /**
+   * Emits `body` on f32 copies of f16 values and casts the result back: scatter-add has no f16
+   * kernel on the CPU and WebGPU providers (and accumulating in f32 is more accurate anyway).
+   */
+  private inF32(dtype: DType, values: readonly string[], out: string, body: (vs: string[], out: string) => void): void {
+    if (dtype !== 'f16') return body([...values], out);
+    const up = values.map((v) => {
+      const c = this.fresh('f32');
+      this.node('Cast', [v], [c], [attr('to', DTYPE_CODE.f32)]);
+      return c;
+    });
+    const tmp = this.fresh('f32');
+    body(up, tmp);
+    this.node('Cast', [tmp], [out], [attr('to', DTYPE_CODE.f16)]);
+  }
+
   /** Records which emitted value carries each symbolic dim, for Shape-based lookups later. */
   noteDims(t: Tensor, value: string): void {
     t.shape.forEach((d, axis) => {
@@ -230,10 +246,10 @@ class Emitter {
         }
         const idx1 = this.fresh('idx1');
         this.node('Unsqueeze', [i64, this.i64([-1])], [idx1]);
-        return this.node('ScatterND', [x[0]!, idx1, x[2]!], [out], [attr('reduction', 'add')]);
+        return this.inF32(t.dtype, [x[0]!, x[2]!], out, ([base, upd], o) => this.node('ScatterND', [base!, idx1, upd!], [o], [attr('reduction', 'add')]));
       }
       case 'scatterElementsAdd':
-        return this.node('ScatterElements', x, [out], [attr('axis', a['axis'] as number), attr('reduction', 'add')]);
+        return this.inF32(t.dtype, [x[0]!, x[2]!], out, ([base, upd], o) => this.node('ScatterElements', [base!, x[1]!, upd!], [o], [attr('axis', a['axis'] as number), attr('reduction', 'add')]));
       case 'matmul':
         return this.node('MatMul', x, [out]);
       case 'conv': case 'convTranspose': {

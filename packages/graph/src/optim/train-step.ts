@@ -12,7 +12,7 @@ import { grad } from '../autodiff/grad.js';
 import { type Graph, type Tensor } from '../ir/tensor.js';
 import { type EmittedModel, toOnnx } from '../onnx/emit.js';
 import * as o from '../ops.js';
-import { ADAMW_DEFAULTS, type AdamWConfig, adamw } from './adamw.js';
+import { ADAMW_DEFAULTS, type AdamWConfig, type AdamWUpdate, adamw } from './adamw.js';
 
 /** One carried value: fed as `input`, replaced each step by the output `output`. */
 export interface StateSlot {
@@ -33,6 +33,8 @@ export interface TrainingGraphs {
   readonly accumulate?: { readonly model: EmittedModel; readonly state: readonly StateSlot[] };
   readonly apply?: { readonly model: EmittedModel; readonly state: readonly StateSlot[] };
   readonly metricNames: readonly string[];
+  /** True when the graphs take `opt.lossScale` and report `opt.finite`. */
+  readonly lossScaling: boolean;
 }
 
 export interface TrainingSpec {
@@ -43,12 +45,22 @@ export interface TrainingSpec {
   readonly params?: readonly Tensor[];
   /** Also build accumulate/apply graphs for gradient accumulation. */
   readonly accumulation?: boolean;
+  /**
+   * Loss scaling for reduced-precision compute (f16 activations, f32 master parameters): the loss is
+   * multiplied by the `opt.lossScale` input before differentiation and the gradients divided by it;
+   * an update whose gradients are not finite is skipped (parameters and moments pass through) and
+   * `opt.finite` says so, so the runner can lower the scale.
+   */
+  readonly lossScaling?: boolean;
 }
 
 export const STEP_INPUT = 'opt.step';
 export const LR_INPUT = 'opt.lr';
 /** For accumulation: 1/number of micro-batches, multiplied into the summed gradients. */
 export const ACC_SCALE_INPUT = 'opt.accScale';
+export const LOSS_SCALE_INPUT = 'opt.lossScale';
+/** 1 when the update was applied, 0 when it was skipped for non-finite gradients (loss scaling only). */
+export const FINITE_OUTPUT = 'opt.finite';
 
 export function buildTraining(graph: Graph, spec: TrainingSpec): TrainingGraphs {
   const cfg: AdamWConfig = { ...ADAMW_DEFAULTS, ...spec.optimizer };
@@ -63,7 +75,13 @@ export function buildTraining(graph: Graph, spec: TrainingSpec): TrainingGraphs 
   const metricOutputs = Object.fromEntries(metrics.map(([n, t]) => [`metric.${n}`, t]));
   const step = graph.input(STEP_INPUT, 'f32', []);
   const lr = graph.input(LR_INPUT, 'f32', []);
-  const grads = grad(spec.loss, params);
+  let grads: Tensor[];
+  if (spec.lossScaling) {
+    const scale = graph.input(LOSS_SCALE_INPUT, 'f32', []);
+    grads = grad(o.mul(spec.loss, o.cast(scale, spec.loss.dtype)), params).map((g) => o.div(g, o.cast(scale, g.dtype)));
+  } else {
+    grads = grad(spec.loss, params);
+  }
 
   const moment = (kind: 'm' | 'v') => params.map((p, i) => graph.input(`adam.${kind}.${names[i]}`, p.dtype, shapes[i]!));
   const m = moment('m');
@@ -71,14 +89,23 @@ export function buildTraining(graph: Graph, spec: TrainingSpec): TrainingGraphs 
   const slotsFor = (gs: readonly Tensor[]) =>
     params.map((p, i) => ({ param: p, grad: gs[i]!, m: m[i]!, v: v[i]!, decay: p.rank >= 2 }));
 
-  const upd = adamw(slotsFor(grads), step, lr, cfg);
+  // With loss scaling, a non-finite gradient norm keeps the old parameters and moments.
+  const update = (gs: readonly Tensor[]): { u: AdamWUpdate; finite?: Tensor } => {
+    const u = adamw(slotsFor(gs), step, lr, cfg);
+    if (!spec.lossScaling) return { u };
+    const finite = o.logicalNot(o.logicalOr(o.isNaN(u.gradNorm), o.isInf(u.gradNorm)));
+    const keep = (next: readonly Tensor[], old: readonly Tensor[]) => next.map((t, i) => o.where(finite, t, old[i]!));
+    return { u: { params: keep(u.params, params), m: keep(u.m, m), v: keep(u.v, v), gradNorm: u.gradNorm }, finite };
+  };
+  const finiteOutput = (f?: Tensor): Record<string, Tensor> => (f ? { [FINITE_OUTPUT]: o.cast(f, 'f32') } : {});
+  const { u: upd, finite } = update(grads);
   const optState = (): StateSlot[] =>
     params.flatMap((p, i) => [
       { input: names[i]!, output: `new.${names[i]}`, init: 'param' as const, param: names[i]!, shape: shapes[i]!, dtype: p.dtype },
       { input: `adam.m.${names[i]}`, output: `new.adam.m.${names[i]}`, init: 'zeros' as const, param: names[i]!, shape: shapes[i]!, dtype: p.dtype },
       { input: `adam.v.${names[i]}`, output: `new.adam.v.${names[i]}`, init: 'zeros' as const, param: names[i]!, shape: shapes[i]!, dtype: p.dtype },
     ]);
-  const updateOutputs = (u: typeof upd): Record<string, Tensor> =>
+  const updateOutputs = (u: AdamWUpdate): Record<string, Tensor> =>
     Object.fromEntries(
       params.flatMap((_, i) => [
         [`new.${names[i]}`, u.params[i]!],
@@ -89,13 +116,14 @@ export function buildTraining(graph: Graph, spec: TrainingSpec): TrainingGraphs 
 
   const stepModel = toOnnx(graph, {
     name: 'train_step',
-    outputs: { loss: spec.loss, 'opt.gradNorm': upd.gradNorm, ...metricOutputs, ...updateOutputs(upd) },
+    outputs: { loss: spec.loss, 'opt.gradNorm': upd.gradNorm, ...finiteOutput(finite), ...metricOutputs, ...updateOutputs(upd) },
     paramsAsInputs: paramSet,
   });
   const result: { -readonly [K in keyof TrainingGraphs]: TrainingGraphs[K] } = {
     step: stepModel,
     state: optState(),
     metricNames: metrics.map(([n]) => n),
+    lossScaling: spec.lossScaling ?? false,
   };
 
   if (spec.accumulation) {
@@ -111,9 +139,9 @@ export function buildTraining(graph: Graph, spec: TrainingSpec): TrainingGraphs 
       state: accState,
     };
     const scale = graph.input(ACC_SCALE_INPUT, 'f32', []);
-    const applied = adamw(slotsFor(acc.map((a) => o.mul(a, o.cast(scale, a.dtype)))), step, lr, cfg);
+    const applied = update(acc.map((a) => o.mul(a, o.cast(scale, a.dtype))));
     result.apply = {
-      model: toOnnx(graph, { name: 'apply', outputs: { 'opt.gradNorm': applied.gradNorm, ...updateOutputs(applied) }, paramsAsInputs: paramSet }),
+      model: toOnnx(graph, { name: 'apply', outputs: { 'opt.gradNorm': applied.u.gradNorm, ...finiteOutput(applied.finite), ...updateOutputs(applied.u) }, paramsAsInputs: paramSet }),
       state: optState(),
     };
   }

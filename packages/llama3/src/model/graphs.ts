@@ -29,12 +29,16 @@ export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly Para
   return out;
 }
 
-function paramsFrom(g: Graph, cfg: LlamaConfig, weights: Weights, trainable: boolean): Params {
+/**
+ * Declares the parameters with their values. With `compute` f16 the f32 parameters are the master
+ * copies and the model computes with f16 casts of them (mixed precision).
+ */
+function paramsFrom(g: Graph, cfg: LlamaConfig, weights: Weights, trainable: boolean, compute: 'f32' | 'f16' = 'f32'): Params {
   return declareParams(g, llamaParamSpecs(cfg), (name, shape) => {
     const w = weights[name];
     if (!w) throw new HerdError('checkpoint_mismatch', `llama weights: missing '${name}'`);
     if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `llama weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
-    return g.param(name, 'f32', shape as number[], { trainable, value: w.data });
+    return G.cast(g.param(name, 'f32', shape as number[], { trainable, value: w.data }), compute);
   });
 }
 
@@ -44,6 +48,8 @@ export interface LmTrainingOptions {
   readonly optimizer?: Partial<G.AdamWConfig>;
   readonly accumulation?: boolean;
   readonly hooks?: ForwardHooks;
+  /** 'f16': mixed precision — f16 activations, f32 master weights, dynamic loss scaling. */
+  readonly computeDtype?: 'f32' | 'f16';
 }
 
 /**
@@ -53,7 +59,7 @@ export interface LmTrainingOptions {
  */
 export function buildLmTraining(cfg: LlamaConfig, weights: Weights, o: LmTrainingOptions): TrainingGraphs {
   const g = new Graph();
-  const p = paramsFrom(g, cfg, weights, true);
+  const p = paramsFrom(g, cfg, weights, true, o.computeDtype ?? 'f32');
   const { batch: B, seqLen: T } = o;
   const tokens = g.input('tokens', 'i32', [B, T]);
   const targets = g.input('targets', 'i32', [B, T]);
@@ -62,7 +68,14 @@ export function buildLmTraining(cfg: LlamaConfig, weights: Weights, o: LmTrainin
   const { hidden } = forward(cfg, p, { tokens, positions, mask: G.documentCausalMask(docIds) }, o.hooks);
   const logits = lmHead(cfg, p, hidden); // [B, T, V]
   const ce = G.crossEntropy(logits, targets, -100);
-  return G.buildTraining(g, { loss: ce.loss, metrics: { tokens: ce.count }, optimizer: o.optimizer ?? {}, ...(o.accumulation ? { accumulation: true } : {}) });
+  return G.buildTraining(g, {
+    loss: ce.loss,
+    metrics: { tokens: ce.count },
+    optimizer: o.optimizer ?? {},
+    params: g.trainableParams,
+    ...(o.accumulation ? { accumulation: true } : {}),
+    ...(o.computeDtype === 'f16' ? { lossScaling: true } : {}),
+  });
 }
 
 /** Evaluation graph: summed loss and token count over a batch (for perplexity). */
