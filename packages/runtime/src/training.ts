@@ -1,5 +1,5 @@
 import { HerdError } from '@herd/core';
-import { ACC_SCALE_INPUT, FINITE_OUTPUT, Graph, LOSS_SCALE_INPUT, LR_INPUT, STEP_INPUT, type StateSlot, type TrainingGraphs, toOnnx } from '@herd/graph';
+import { ACC_SCALE_INPUT, FINITE_OUTPUT, Graph, LOSS_SCALE_INPUT, LR_INPUT, M_STATE, PARAMS_STATE, STEP_INPUT, type StateSlot, type TrainingGraphs, V_STATE, allocHost, toOnnx } from '@herd/graph';
 import ort from 'onnxruntime-node';
 import { type Device } from './device.js';
 import { type Feed, Session, type SessionOptions } from './session.js';
@@ -67,19 +67,41 @@ export class TrainingRun {
     const accSession = graphs.accumulate ? await Session.create(graphs.accumulate.model, opts(graphs.accumulate.state.map((s) => s.output)), 'accumulate') : undefined;
     const applySession = graphs.apply ? await Session.create(graphs.apply.model, opts(graphs.apply.state.map((s) => s.output)), 'apply') : undefined;
     // Device-resident tensors cannot be read from Node directly: copy through an identity graph whose outputs are on the host.
-    const reader = stepSession.device === 'cpu' ? undefined : await Session.create(identityModel(graphs.state), { ...options, deviceOutputs: [] }, 'state_reader');
+    const reader = stepSession.device === 'cpu' ? undefined : await Session.create(identityModel(graphs.state, graphs.layout), { ...options, deviceOutputs: [] }, 'state_reader');
     const run = new TrainingRun(graphs, stepSession, accSession, applySession, reader, options.lossScaler);
     run.initState(params);
     return run;
   }
 
   private initState(params: Readonly<Record<string, HostTensor>>): void {
-    const missing = this.graphs.state.filter((s) => s.init === 'param' && !params[s.param]).map((s) => s.param);
-    if (missing.length) throw new HerdError('missing_input', `TrainingRun: no initial value for parameters: ${missing.join(', ')}`);
-    for (const s of this.graphs.state) {
-      const v = s.init === 'param' ? params[s.param]! : hostTensor(s.dtype, s.shape);
-      this.setSlot(this.state, s.input, toOrt(v));
+    const packed = this.pack(params, '');
+    for (const s of this.graphs.state) this.setSlot(this.state, s.input, toOrt(s.init === 'params' ? packed : this.zeros()));
+  }
+
+  private zeros(): HostTensor {
+    return hostTensor(this.graphs.layout.dtype, [this.graphs.layout.size]);
+  }
+
+  /** Packs named tensors (`prefix` + parameter name) into one vector following the layout. */
+  private pack(named: Readonly<Record<string, HostTensor>>, prefix: string): HostTensor {
+    const { layout } = this.graphs;
+    const missing = layout.entries.filter((e) => !named[prefix + e.name]).map((e) => prefix + e.name);
+    if (missing.length) throw new HerdError('missing_input', `TrainingRun: no value for ${missing.join(', ')}`);
+    const flat = allocHost(layout.dtype, layout.size) as Float32Array;
+    for (const e of layout.entries) {
+      const t = named[prefix + e.name]!;
+      if (t.shape.join() !== e.shape.join() || t.dtype !== layout.dtype) {
+        throw new HerdError('checkpoint_mismatch', `TrainingRun: '${prefix + e.name}' is ${t.dtype}[${t.shape}], the graph needs ${layout.dtype}[${e.shape}]`);
+      }
+      flat.set(t.data as Float32Array, e.offset);
     }
+    return hostTensor(layout.dtype, [layout.size], flat);
+  }
+
+  /** Splits a packed vector back into named tensors. */
+  private unpack(flat: HostTensor, prefix: string): Record<string, HostTensor> {
+    const data = flat.data as Float32Array;
+    return Object.fromEntries(this.graphs.layout.entries.map((e) => [prefix + e.name, hostTensor(flat.dtype, e.shape, data.slice(e.offset, e.offset + e.length))]));
   }
 
   private setSlot(map: Map<string, ort.Tensor>, name: string, t: ort.Tensor): void {
@@ -150,9 +172,8 @@ export class TrainingRun {
   /** Adds one micro-batch's gradients to the running sums (needs graphs built with accumulation). */
   async accumulate(batch: Readonly<Record<string, Feed>>): Promise<StepResult> {
     if (!this.accSession || !this.graphs.accumulate) throw new HerdError('invalid_argument', 'accumulate: graphs were built without accumulation');
-    if (this.accCount === 0) for (const s of this.graphs.accumulate.state) this.setSlot(this.accState, s.input, toOrt(hostTensor(s.dtype, s.shape)));
-    const params = Object.fromEntries(this.graphs.state.filter((s) => s.init === 'param').map((s) => [s.input, this.state.get(s.input)!]));
-    const out = await this.accSession.runRaw(this.feeds({ ...batch, ...params, ...this.optFeeds(this.accSession, {}) }, this.graphs.accumulate.state, this.accState));
+    if (this.accCount === 0) for (const s of this.graphs.accumulate.state) this.setSlot(this.accState, s.input, toOrt(this.zeros()));
+    const out = await this.accSession.runRaw(this.feeds({ ...batch, [PARAMS_STATE]: this.state.get(PARAMS_STATE)!, ...this.optFeeds(this.accSession, {}) }, this.graphs.accumulate.state, this.accState));
     this.absorb(out, this.graphs.accumulate.state, this.accState);
     this.accCount++;
     return this.scalars(out);
@@ -173,25 +194,32 @@ export class TrainingRun {
     return r;
   }
 
-  /** Host copies of the whole state (parameters and moments), keyed by state input name. */
-  async readState(): Promise<Record<string, HostTensor>> {
+  /** Host copies of the packed state vectors, keyed by state input name. */
+  private async readPacked(): Promise<Record<string, HostTensor>> {
     if (!this.reader) return Object.fromEntries([...this.state].map(([k, v]) => [k, fromOrt(v, k)]));
-    const feeds = Object.fromEntries([...this.state].map(([k, v]) => [k, v]));
-    const out = await this.reader.run(feeds);
+    const out = await this.reader.run(Object.fromEntries(this.state));
     return Object.fromEntries(this.graphs.state.map((s) => [s.input, out[`read.${s.input}`]!]));
+  }
+
+  /**
+   * Host copies of the whole state by name — each parameter under its own name and its AdamW
+   * moments as `adam.m.<name>` / `adam.v.<name>` — the layout checkpoints use.
+   */
+  async readState(): Promise<Record<string, HostTensor>> {
+    const packed = await this.readPacked();
+    return { ...this.unpack(packed[PARAMS_STATE]!, ''), ...this.unpack(packed[M_STATE]!, 'adam.m.'), ...this.unpack(packed[V_STATE]!, 'adam.v.') };
   }
 
   /** Host copies of the parameters only, keyed by parameter name. */
   async readParams(): Promise<Record<string, HostTensor>> {
-    const st = await this.readState();
-    return Object.fromEntries(this.graphs.state.filter((s) => s.init === 'param').map((s) => [s.param, st[s.input]!]));
+    return this.unpack((await this.readPacked())[PARAMS_STATE]!, '');
   }
 
-  /** Replaces the whole state (e.g. from a checkpoint). */
+  /** Replaces the whole state (e.g. from a checkpoint written from `readState`). */
   loadState(state: Readonly<Record<string, HostTensor>>, step: number): void {
-    const missing = this.graphs.state.filter((s) => !state[s.input]).map((s) => s.input);
-    if (missing.length) throw new HerdError('checkpoint_mismatch', `loadState: the checkpoint lacks ${missing.join(', ')}`);
-    for (const s of this.graphs.state) this.setSlot(this.state, s.input, toOrt(state[s.input]!));
+    this.setSlot(this.state, PARAMS_STATE, toOrt(this.pack(state, '')));
+    this.setSlot(this.state, M_STATE, toOrt(this.pack(state, 'adam.m.')));
+    this.setSlot(this.state, V_STATE, toOrt(this.pack(state, 'adam.v.')));
     this.step = step;
     this.accCount = 0;
   }
@@ -206,8 +234,8 @@ export class TrainingRun {
   }
 }
 
-function identityModel(slots: readonly StateSlot[]) {
+function identityModel(slots: readonly StateSlot[], layout: TrainingGraphs['layout']) {
   const g = new Graph();
-  const outputs = Object.fromEntries(slots.map((s) => [`read.${s.input}`, g.input(s.input, s.dtype, s.shape)]));
+  const outputs = Object.fromEntries(slots.map((s) => [`read.${s.input}`, g.input(s.input, layout.dtype, [layout.size])]));
   return toOnnx(g, { outputs, name: 'state_reader' });
 }

@@ -14,11 +14,19 @@ export const OPSET = 18;
 
 const DTYPE_CODE: Record<DType, number> = { f32: 1, u8: 2, i32: 6, i64: 7, bool: 9, f16: 10, f64: 11 };
 
+/** A parameter emitted as a slice of a packed 1-D input (how training graphs carry trainable weights). */
+export interface ParamView {
+  readonly source: Tensor;
+  readonly offset: number;
+}
+
 export interface EmitOptions {
   /** Named graph outputs. */
   outputs: Readonly<Record<string, Tensor>>;
-  /** Parameters emitted as graph inputs rather than initializers (the trainable ones of a step graph). */
+  /** Parameters emitted as graph inputs rather than initializers. */
   paramsAsInputs?: ReadonlySet<Tensor> | 'trainable' | 'none';
+  /** Parameters emitted as views (Slice + Reshape) of packed inputs. */
+  paramViews?: ReadonlyMap<Tensor, ParamView>;
   /** Graph name stored in the model. */
   name?: string;
 }
@@ -75,7 +83,10 @@ class Emitter {
   private readonly consts = new Map<string, string>();
   private counter = 0;
 
-  constructor(private readonly paramsAsInputs: (t: Tensor) => boolean) {}
+  constructor(
+    private readonly paramsAsInputs: (t: Tensor) => boolean,
+    private readonly views: ReadonlyMap<Tensor, ParamView> = new Map(),
+  ) {}
 
   fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
@@ -169,6 +180,13 @@ class Emitter {
       case 'input':
         return;
       case 'param': {
+        const view = this.views.get(t);
+        if (view) {
+          const n = (t.shape as number[]).reduce((p, q) => p * q, 1);
+          const flat = this.fresh('view');
+          this.node('Slice', [view.source.name!, this.i64([view.offset]), this.i64([view.offset + n]), this.i64([0])], [flat]);
+          return this.node('Reshape', [flat, this.i64(t.shape as number[])], [out]);
+        }
         if (this.paramsAsInputs(t)) return;
         const external = a['external'] as ExternalData | undefined;
         const value = a['value'] as HostArray | undefined;
@@ -290,12 +308,16 @@ export function toOnnx(graph: Graph, options: EmitOptions): EmittedModel {
   }
   const policy = options.paramsAsInputs ?? 'none';
   const asInput = (t: Tensor): boolean => (policy === 'none' ? false : policy === 'trainable' ? t.attrs['trainable'] === true : policy.has(t));
-  const em = new Emitter(asInput);
-  const order = reachable(outs.map(([, t]) => t));
+  const views = options.paramViews ?? new Map<Tensor, ParamView>();
+  const em = new Emitter(asInput, views);
+  let order = reachable(outs.map(([, t]) => t));
+  // A viewed parameter depends on its packed source, which the IR does not record as an input.
+  const sources = [...new Set(order.filter((t) => views.has(t)).map((t) => views.get(t)!.source))];
+  if (sources.length) order = reachable([...outs.map(([, t]) => t), ...sources]);
   for (const t of order) em.emit(t);
 
   const inputs: IoSpec[] = order
-    .filter((t) => t.op === 'input' || (t.op === 'param' && asInput(t)))
+    .filter((t) => t.op === 'input' || (t.op === 'param' && !views.has(t) && asInput(t)))
     .map((t) => ({ name: t.name!, dtype: t.dtype, shape: t.shape }));
   const outputs: IoSpec[] = [];
   const used = new Set<string>(inputs.map((i) => i.name));
