@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The test command: type-check every package, then run the whole vitest suite once and print a
+# The test command: type-check every package (sources, then tests and benches), then run the whole vitest suite once and print a
 # plain 'N passed, N failed' closing line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-npx tsc -b || exit $?
+npx tsc -b && npx tsc -p tsconfig.test.json || exit $?
 results=$(mktemp)
 npx vitest run --reporter=default --reporter=json --outputFile.json="$results"
 rc=$?

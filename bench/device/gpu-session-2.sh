@@ -2,13 +2,7 @@
 # Second GPU session: the engine step after packing the training state, f32 and f16 compute on
 # WebGPU, against PyTorch CUDA; and the 16-core CPU comparison. Same setup as gpu-session.sh.
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-tar -xJf .device/base.tar.xz && tar -xzf .device/dist.tar.gz
-export PATH=$PWD/bin:$PATH
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+source bench/device/setup.sh
 echo "== webgpu f32 vs pytorch cuda"
 timeout 150 node bench/dist/engine-step.js --device webgpu --torch-device cuda --python python3 --steps 30 2>&1 | tail -7
 echo "== webgpu f16 (mixed precision)"

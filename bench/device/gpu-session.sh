@@ -4,13 +4,7 @@
 # or npm: the Node binary, the runtime node_modules and our built dist/ folders travel as
 # .device/bundle.tar.xz, and the Vulkan loader as .gl/*.deb (see the README's GPU section).
 set -u
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-tar -xJf .device/base.tar.xz && tar -xzf .device/dist.tar.gz
-export PATH=$PWD/bin:$PATH
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-ldd $(ldconfig -p | grep -o "/.*libGLX_nvidia.so.0" | head -1) | grep "not found"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+source bench/device/setup.sh
 node --version
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
 

@@ -3,19 +3,12 @@
  * the f32 run closely, and an overflowing loss scale skips updates and halves until they are finite.
  */
 import { describe, expect, it } from 'vitest';
-import { buildLmTraining, initWeights, parseLlamaConfig } from '@herd/llama3';
-import { type HostTensor, TrainingRun, hostTensor, toFloat64 } from '@herd/runtime';
+import { buildLmTraining } from '@herd/llama3';
+import { TrainingRun, toFloat64 } from '@herd/runtime';
+import { TINY_LLAMA as cfg, tinyBatch, tinyWeights } from './tiny-llama.js';
 
-const cfg = parseLlamaConfig({ dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, vocabSize: 40, ffnDim: 48, maxSeqLen: 16 });
-const w = initWeights(cfg, 9);
-const params = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)]));
-const ids = Array.from({ length: 16 }, (_, i) => (i * 7) % 40);
-const batch: Record<string, HostTensor> = {
-  tokens: hostTensor('i32', [2, 8], ids),
-  targets: hostTensor('i32', [2, 8], ids.map((t, i) => (i % 8 === 7 ? -100 : ids[i + 1]!))),
-  positions: hostTensor('i32', [2, 8], ids.map((_, i) => i % 8)),
-  docIds: hostTensor('i32', [2, 8], ids.map(() => 0)),
-};
+const { w, params } = tinyWeights();
+const batch = tinyBatch(7);
 
 describe('mixed precision', () => {
   it('f16 compute with f32 master weights follows the f32 run', async () => {

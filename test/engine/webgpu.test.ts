@@ -5,8 +5,9 @@
  * bookworm-backports, installed by .ci/run); on a machine without a Vulkan loader it is skipped.
  */
 import { describe, expect, it } from 'vitest';
-import { parseLlamaConfig, buildLmTraining, initWeights } from '@herd/llama3';
-import { type HostTensor, TrainingRun, hostTensor, toFloat64, webgpuMissing } from '@herd/runtime';
+import { buildLmTraining } from '@herd/llama3';
+import { type HostTensor, TrainingRun, toFloat64, webgpuMissing } from '@herd/runtime';
+import { TINY_LLAMA as cfg, tinyBatch, tinyWeights } from './tiny-llama.js';
 
 const missing = webgpuMissing();
 /** WebGPU's f16 matrix products accumulate in f16 (the CPU provider's in f32), so the f16 run drifts more there. */
@@ -14,17 +15,9 @@ const F16_WEBGPU_REL_TOL = 3e-2;
 
 describe.skipIf(missing !== undefined)(`webgpu${missing ? ` (skipped: ${missing})` : ''}`, () => {
   it('a tiny Llama trains identically on webgpu and cpu', async () => {
-    const cfg = parseLlamaConfig({ dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, vocabSize: 40, ffnDim: 48, maxSeqLen: 16 });
-    const w = initWeights(cfg, 9);
+    const { w, params } = tinyWeights();
     const graphs = buildLmTraining(cfg, w, { batch: 2, seqLen: 8 });
-    const params = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)]));
-    const ids = Array.from({ length: 16 }, (_, i) => (i * 7) % 40);
-    const batch: Record<string, HostTensor> = {
-      tokens: hostTensor('i32', [2, 8], ids),
-      targets: hostTensor('i32', [2, 8], ids.map((t, i) => (i % 8 === 7 ? -100 : ids[i + 1]!))),
-      positions: hostTensor('i32', [2, 8], ids.map((_, i) => i % 8)),
-      docIds: hostTensor('i32', [2, 8], ids.map((_, i) => (i % 8 < 5 ? 0 : 1))),
-    };
+    const batch = tinyBatch(7, 5);
     const results: { losses: number[]; params: Record<string, HostTensor>; device: string }[] = [];
     for (const device of ['cpu', 'webgpu'] as const) {
       const run = await TrainingRun.create(graphs, params, { device });
@@ -47,16 +40,8 @@ describe.skipIf(missing !== undefined)(`webgpu${missing ? ` (skipped: ${missing}
   });
 
   it('mixed precision (f16 compute, f32 masters, loss scaling) runs on webgpu and follows f32', async () => {
-    const cfg = parseLlamaConfig({ dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, vocabSize: 40, ffnDim: 48, maxSeqLen: 16 });
-    const w = initWeights(cfg, 9);
-    const params = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)]));
-    const ids = Array.from({ length: 16 }, (_, i) => (i * 5) % 40);
-    const batch: Record<string, HostTensor> = {
-      tokens: hostTensor('i32', [2, 8], ids),
-      targets: hostTensor('i32', [2, 8], ids.map((t, i) => (i % 8 === 7 ? -100 : ids[i + 1]!))),
-      positions: hostTensor('i32', [2, 8], ids.map((_, i) => i % 8)),
-      docIds: hostTensor('i32', [2, 8], ids.map(() => 0)),
-    };
+    const { w, params } = tinyWeights();
+    const batch = tinyBatch(5);
     const ref = await TrainingRun.create(buildLmTraining(cfg, w, { batch: 2, seqLen: 8 }), params, { device: 'cpu' });
     const gpu = await TrainingRun.create(buildLmTraining(cfg, w, { batch: 2, seqLen: 8, computeDtype: 'f16' }), params, { device: 'webgpu', lossScaler: { initial: 1024 } });
     for (let i = 0; i < 4; i++) {
