@@ -7,12 +7,14 @@ import { isHerdError } from '@herd/core';
 import { type DeviceRequest } from '@herd/runtime';
 import { Args } from './args.js';
 import { GENERATE_OPTIONS, generateCommand } from './commands/generate.js';
+import { EVAL_TEXT_OPTIONS, evalTextCommand } from './commands/eval-text.js';
 import { TRAIN_TEXT_OPTIONS, trainTextCommand } from './commands/train-text.js';
 
 const USAGE = `herd — a frozen Llama 3 with eyes and ears, in TypeScript
 
   herd generate [--chat] --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--model DIR]
   herd train text [--steps N] [--docs N] [--out DIR] [--resume]
+  herd eval text [--model DIR] [--n N]
 
 Device: --device cpu|webgpu|cuda|auto, or HERD_DEVICE (default cpu).`;
 
@@ -25,6 +27,9 @@ async function main(argv: string[]): Promise<void> {
   } else if (cmd === 'train' && sub === 'text') {
     const args = new Args(rest, TRAIN_TEXT_OPTIONS);
     await trainTextCommand(args, (args.str('device') ?? envDevice) as DeviceRequest);
+  } else if (cmd === 'eval' && sub === 'text') {
+    const args = new Args(rest, EVAL_TEXT_OPTIONS);
+    await evalTextCommand(args, (args.str('device') ?? envDevice) as DeviceRequest);
   } else {
     console.log(USAGE);
     if (cmd && cmd !== 'help' && cmd !== '--help') process.exitCode = 2;

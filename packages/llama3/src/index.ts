@@ -55,3 +55,5 @@ export { trainLanguageCore, encodeDoc, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_C
 export type { CorpusDoc, LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
 export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';
 export type { LanguageCore } from './mini.js';
+export { evaluateChatQa, normaliseAnswer, keywordMatch } from './eval/chat-qa.js';
+export type { QaItem, QaReport, QaScore } from './eval/chat-qa.js';

@@ -11,7 +11,7 @@ import { type Args } from '../args.js';
 export const TRAIN_TEXT_OPTIONS = { out: 'value', docs: 'value', 'heldout-docs': 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
 
 /** Seed of the text corpus; the world generator is deterministic given it. */
-const CORPUS_SEED = 7;
+export const CORPUS_SEED = 7;
 
 export async function trainTextCommand(args: Args, device: DeviceRequest): Promise<void> {
   const out = args.str('out', MINI_CORE_DIR);

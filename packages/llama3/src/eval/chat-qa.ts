@@ -1,0 +1,65 @@
+/**
+ * Question answering in the chat format: the model gets the user turn and answers greedily.
+ * Two scores: exact match after normalisation (case, spacing, punctuation), and key-word match —
+ * every content word of the reference appears in the answer — since the same fact is phrased
+ * several ways in the corpus ("One." / "There is one diamond.").
+ */
+import { type Generator } from '../model/generate.js';
+import { type PrunedVocab } from '../tokenizer/pruned.js';
+import { END_OF_TEXT_ID, EOT_ID } from '../tokenizer/special.js';
+import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
+
+export interface QaItem {
+  readonly question: string;
+  readonly answer: string;
+  /** Free-form group for per-group accuracy (e.g. 'train-combos', 'heldout-combos'). */
+  readonly group: string;
+}
+
+export interface QaScore {
+  readonly exact: number;
+  readonly keywords: number;
+  readonly n: number;
+}
+
+export interface QaReport extends QaScore {
+  readonly byGroup: Readonly<Record<string, QaScore>>;
+  /** A few graded examples, for the model card. */
+  readonly examples: readonly { readonly question: string; readonly reference: string; readonly answer: string; readonly exact: boolean; readonly keywords: boolean }[];
+}
+
+export function normaliseAnswer(s: string): string {
+  return s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+}
+
+const FILLER = new Set(['a', 'an', 'the', 'is', 'are', 'there', 'it', 'its', 'they', 'of', 'in', 'on', 'at', 'to', 'and', 'sized']);
+
+/** Every content word of the reference occurs in the answer. */
+export function keywordMatch(answer: string, reference: string): boolean {
+  const words = new Set(normaliseAnswer(answer).split(' '));
+  return normaliseAnswer(reference).split(' ').filter((w) => w && !FILLER.has(w)).every((w) => words.has(w));
+}
+
+export async function evaluateChatQa(gen: Generator, tok: Llama3Tokenizer, vocab: PrunedVocab | undefined, items: readonly QaItem[], maxNewTokens = 32): Promise<QaReport> {
+  const toModel = (ids: readonly number[]) => (vocab ? Array.from(vocab.toCompact(ids)) : [...ids]);
+  const toFull = (ids: readonly number[]) => (vocab ? Array.from(vocab.toFull(ids)) : [...ids]);
+  const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+  const groups = new Map<string, { exact: number; keywords: number; n: number }>();
+  const examples: QaReport['examples'][number][] = [];
+  const total = { exact: 0, keywords: 0, n: 0 };
+  for (const item of items) {
+    const prompt = toModel(tok.encodeChat([{ role: 'user', content: item.question }], { addGenerationPrompt: true }));
+    const out = await gen.complete(prompt, { maxNewTokens, temperature: 0, stopTokens: stops });
+    const answer = tok.decode(toFull(out.filter((t) => !stops.includes(t)))).trim();
+    const exact = normaliseAnswer(answer) === normaliseAnswer(item.answer);
+    const keywords = keywordMatch(answer, item.answer);
+    for (const acc of [total, groups.get(item.group) ?? groups.set(item.group, { exact: 0, keywords: 0, n: 0 }).get(item.group)!]) {
+      acc.exact += exact ? 1 : 0;
+      acc.keywords += keywords ? 1 : 0;
+      acc.n++;
+    }
+    if (examples.length < 8) examples.push({ question: item.question, reference: item.answer, answer, exact, keywords });
+  }
+  const rate = (a: { exact: number; keywords: number; n: number }): QaScore => ({ exact: a.n ? a.exact / a.n : 0, keywords: a.n ? a.keywords / a.n : 0, n: a.n });
+  return { ...rate(total), byGroup: Object.fromEntries([...groups].map(([k, v]) => [k, rate(v)])), examples };
+}
