@@ -118,6 +118,14 @@ const cases: Case[] = [
     build: (v) => G.attention(v['q']!, v['k']!, v['v']!, { mask: G.documentCausalMask(v['d']!) }),
   },
   {
+    name: 'attention (padding mask + causal)',
+    inputs: [
+      { name: 'q', shape: [2, 2, 3, 2] }, { name: 'k', shape: [2, 1, 3, 2] }, { name: 'v', shape: [2, 1, 3, 2] },
+      { name: 'p', shape: [2, 3], value: hostTensor('bool', [2, 3], [1, 1, 1, 1, 1, 0]) },
+    ],
+    build: (v, g) => G.attention(v['q']!, v['k']!, v['v']!, { mask: G.logicalAnd(G.paddingMask(v['p']!), G.causalMask(g, 3)) }),
+  },
+  {
     name: 'dropout (fixed seed)',
     inputs: [x([4, 8]), { name: 's', shape: [], value: hostTensor('f32', [], [7]) }],
     build: (v) => G.dropout(v['x']!, 0.3, v['s']!),

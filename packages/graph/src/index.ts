@@ -17,7 +17,7 @@ export { grad } from './autodiff/grad.js';
 export { VJP, unbroadcast } from './autodiff/vjp.js';
 export { linear, silu, gelu, rmsNorm, layerNorm, logSoftmax, crossEntropy, dropout } from './nn/layers.js';
 export type { CrossEntropyResult } from './nn/layers.js';
-export { attention, causalMask, documentCausalMask } from './nn/attention.js';
+export { attention, causalMask, documentCausalMask, paddingMask } from './nn/attention.js';
 export type { AttentionOptions } from './nn/attention.js';
 export { adamw, globalNorm, ADAMW_DEFAULTS } from './optim/adamw.js';
 export type { AdamWConfig, AdamWSlot, AdamWUpdate } from './optim/adamw.js';

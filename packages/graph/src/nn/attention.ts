@@ -67,3 +67,9 @@ export function documentCausalMask(docIds: Tensor): Tensor {
   const same = o.equal(o.unsqueeze(docIds, 2), o.unsqueeze(docIds, 1)); // [B, T, T]
   return o.unsqueeze(o.logicalAnd(same, causalMask(docIds.graph, t)), 1);
 }
+
+/** Padding mask [B, 1, 1, S] from `valid` [B, S] (bool: true for real keys), for batches of unequal lengths. */
+export function paddingMask(valid: Tensor): Tensor {
+  if (valid.dtype !== 'bool' || valid.rank !== 2) throw new HerdError('shape_mismatch', `paddingMask: expected bool [B, S], got ${valid.describe()}`);
+  return o.unsqueeze(o.unsqueeze(valid, 1), 1);
+}
