@@ -15,7 +15,7 @@ export const CORPUS_SEED = 7;
 
 export async function trainTextCommand(args: Args, device: DeviceRequest): Promise<void> {
   const out = args.str('out', MINI_CORE_DIR);
-  const nDocs = args.num('docs', 40_000);
+  const nDocs = args.num('docs', 150_000);
   const nHeld = args.num('heldout-docs', 600);
   const steps = args.num('steps', MINI_CORE_RECIPE.steps);
   const recipe = {

@@ -41,10 +41,10 @@ export const MINI_CORE_RECIPE: LanguageCoreRecipe = {
   seed: 20240723,
   seqLen: 128,
   batch: 16,
-  steps: 1200,
-  schedule: { kind: 'cosine', peak: 3e-3, warmup: 60, total: 1200, floor: 3e-4 },
+  steps: 3000,
+  schedule: { kind: 'cosine', peak: 3e-3, warmup: 60, total: 3000, floor: 3e-4 },
   weightDecay: 0.1,
-  evalEvery: 200,
+  evalEvery: 500,
 };
 
 export interface LanguageCoreReport {

@@ -18,45 +18,53 @@ export interface PackedSequences {
 export const IGNORE_INDEX = -100;
 
 /**
- * Greedy packing in order: documents are appended to the current sequence; a document longer than
- * the space left is split across sequences (its continuation restarts positions at the split,
- * which keeps every sequence self-contained). `pad` fills the tail of the last sequence.
+ * First-fit packing: each document goes into the first of the open sequences with room for all of
+ * it, so a document is split only when it is longer than a whole sequence — a dialogue never loses
+ * its question to the previous sequence. A sequence closes when no document fits; its tail is
+ * padding (`pad`, never a target). Documents longer than `seqLen` are cut into `seqLen` pieces,
+ * each restarting positions. At most `openLimit` sequences stay open, which bounds the work and
+ * keeps the packing order close to the corpus order.
  */
-export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number, pad: number): PackedSequences {
+export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number, pad: number, openLimit = 16): PackedSequences {
   if (!(seqLen >= 2)) throw new HerdError('invalid_argument', `packDocuments: seqLen must be ≥ 2, got ${seqLen}`);
-  const tokens: number[] = [];
-  const targets: number[] = [];
-  const positions: number[] = [];
-  const docIds: number[] = [];
-  let used = 0; // tokens in the current sequence
-  let docInSeq = 0;
-  for (const doc of docs) {
-    let at = 0;
-    while (at < doc.length) {
-      if (used === seqLen) {
-        used = 0;
-        docInSeq = 0;
-      }
-      const take = Math.min(doc.length - at, seqLen - used);
-      for (let i = 0; i < take; i++) {
-        tokens.push(doc[at + i]!);
-        // The last token of a piece has no next token inside this sequence and document.
-        targets.push(i + 1 < take ? doc[at + i + 1]! : IGNORE_INDEX);
-        positions.push(i);
-        docIds.push(docInSeq);
-      }
-      at += take;
-      used += take;
-      docInSeq++;
+  interface Bin { tokens: number[]; targets: number[]; positions: number[]; docIds: number[]; docs: number }
+  const done: Bin[] = [];
+  const open: Bin[] = [];
+  const place = (piece: ArrayLike<number>, start: number, end: number) => {
+    const len = end - start;
+    let bin = open.find((b) => seqLen - b.tokens.length >= len);
+    if (!bin) {
+      if (open.length >= openLimit) done.push(open.shift()!);
+      bin = { tokens: [], targets: [], positions: [], docIds: [], docs: 0 };
+      open.push(bin);
     }
+    for (let i = start; i < end; i++) {
+      bin.tokens.push(piece[i]!);
+      // The last token of a piece has no next token inside this sequence and document.
+      bin.targets.push(i + 1 < end ? piece[i + 1]! : IGNORE_INDEX);
+      bin.positions.push(i - start);
+      bin.docIds.push(bin.docs);
+    }
+    bin.docs++;
+    if (bin.tokens.length === seqLen) {
+      open.splice(open.indexOf(bin), 1);
+      done.push(bin);
+    }
+  };
+  for (const doc of docs) {
+    for (let at = 0; at < doc.length; at += seqLen) place(doc, at, Math.min(doc.length, at + seqLen));
   }
-  while (used > 0 && used < seqLen) {
-    tokens.push(pad);
-    targets.push(IGNORE_INDEX);
-    positions.push(0);
-    docIds.push(docInSeq);
-    used++;
-  }
-  const count = tokens.length / seqLen;
-  return { count, seqLen, tokens: Int32Array.from(tokens), targets: Int32Array.from(targets), positions: Int32Array.from(positions), docIds: Int32Array.from(docIds) };
+  done.push(...open);
+  const n = done.length * seqLen;
+  const out = { tokens: new Int32Array(n).fill(pad), targets: new Int32Array(n).fill(IGNORE_INDEX), positions: new Int32Array(n), docIds: new Int32Array(n) };
+  done.forEach((b, k) => {
+    const o = k * seqLen;
+    out.tokens.set(b.tokens, o);
+    out.targets.set(b.targets, o);
+    out.positions.set(b.positions, o);
+    out.docIds.set(b.docIds, o);
+    // Padding is its own document, so no real token attends to it.
+    out.docIds.fill(b.docs, o + b.tokens.length, o + seqLen);
+  });
+  return { count: done.length, seqLen, ...out };
 }

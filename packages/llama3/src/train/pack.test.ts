@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { IGNORE_INDEX, packDocuments } from './pack.js';
+
+const PAD = 99;
+
+/** The documents each sequence holds: tokens grouped by (sequence, docId), padding left out. */
+function unpack(p: ReturnType<typeof packDocuments>): number[][] {
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < p.count * p.seqLen; i++) {
+    const isPad = p.tokens[i] === PAD && p.targets[i] === IGNORE_INDEX;
+    if (isPad) continue;
+    const key = `${Math.floor(i / p.seqLen)}:${p.docIds[i]}`;
+    groups.set(key, [...(groups.get(key) ?? []), p.tokens[i]!]);
+  }
+  return [...groups.values()];
+}
+
+describe('packDocuments', () => {
+  it('never splits a document that fits in a sequence, and fills gaps first-fit', () => {
+    const docs = [[1, 2, 3], [4, 5, 6, 7, 8], [9, 10], [11, 12, 13]];
+    const p = packDocuments(docs, 6, PAD);
+    // [1,2,3] + [9,10] share a sequence (the 5-token doc does not fit after [1,2,3]); [4..8] alone; [11,12,13] next.
+    expect(p.count).toBe(3);
+    expect(Array.from(p.tokens.slice(0, 6))).toEqual([1, 2, 3, 9, 10, PAD]);
+    expect(Array.from(p.positions.slice(0, 6))).toEqual([0, 1, 2, 0, 1, 0]);
+    expect(Array.from(p.docIds.slice(0, 6))).toEqual([0, 0, 0, 1, 1, 2]);
+    expect(Array.from(p.targets.slice(0, 6))).toEqual([2, 3, IGNORE_INDEX, 10, IGNORE_INDEX, IGNORE_INDEX]);
+    expect(unpack(p).map((d) => d.join(',')).sort()).toEqual(docs.map((d) => d.join(',')).sort());
+  });
+
+  it('cuts only documents longer than a sequence, restarting positions per piece', () => {
+    const p = packDocuments([[1, 2, 3, 4, 5, 6, 7]], 4, PAD);
+    expect(p.count).toBe(2);
+    expect(Array.from(p.tokens)).toEqual([1, 2, 3, 4, 5, 6, 7, PAD]);
+    expect(Array.from(p.positions)).toEqual([0, 1, 2, 3, 0, 1, 2, 0]);
+    expect(Array.from(p.targets)).toEqual([2, 3, 4, IGNORE_INDEX, 6, 7, IGNORE_INDEX, IGNORE_INDEX]);
+  });
+});
