@@ -8,24 +8,33 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
+/** What an atomic write accepts: bytes, text, a list of chunks, or chunks produced one at a time (streamed). */
+export type AtomicData = Uint8Array | string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
 /**
  * Writes a file so that readers see either the old content or the whole new content, never a part:
  * the bytes go to a temporary file in the same folder, are flushed, and the file is renamed over
- * the target.
+ * the target. Chunks from an (async) iterable are written as they come, so large files need not be
+ * held in memory. Returns the number of bytes written.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(path: string, data: AtomicData): Promise<number> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  const chunks = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
+  const chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
+  let written = 0;
   try {
     const fh = await open(tmp, 'w');
     try {
-      for (const c of chunks) await fh.write(c);
+      for await (const c of chunks) {
+        await fh.write(c, 0, c.length, written);
+        written += c.length;
+      }
       await fh.sync();
     } finally {
       await fh.close();
     }
     await rename(tmp, path);
+    return written;
   } catch (e) {
     await rm(tmp, { force: true });
     throw new HerdError('io_error', `could not write ${path}: ${(e as Error).message}`, { cause: e });
