@@ -3,10 +3,11 @@
  * exact-match answers to questions about scenes described in words, on dialogues the core never
  * saw (corpus indices past the training range), for train and held-out colour×shape combinations.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@herd/core';
 import { textDoc } from '@herd/datasets';
-import { Generator, type QaItem, buildDecoder, evaluateChatQa, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { Generator, type QaItem, type QaReport, buildDecoder, evaluateChatQa, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { type DeviceRequest, chooseDevice } from '@herd/runtime';
 import { type Args } from '../args.js';
 import { CORPUS_SEED } from './train-text.js';
@@ -35,7 +36,34 @@ export async function evalTextCommand(args: Args, device: DeviceRequest): Promis
   await gen.release();
   await writeFileAtomic(join(core.dir, 'eval-text.json'), JSON.stringify({ corpusSeed: CORPUS_SEED, start: EVAL_START, ...report }, null, 2) + '\n');
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  await updateModelCard(join(core.dir, 'MODEL_CARD.md'), report, pct);
   console.log(`scene QA on ${report.n} unseen dialogues: exact ${pct(report.exact)}, key words ${pct(report.keywords)}`);
   for (const [g, r] of Object.entries(report.byGroup)) console.log(`  ${g}: exact ${pct(r.exact)}, key words ${pct(r.keywords)} (n = ${r.n})`);
   for (const e of report.examples) console.log(`  ${e.keywords ? '✓' : '✗'} ${e.question} → ${e.answer} (reference: ${e.reference})`);
+}
+
+const CARD_START = '<!-- herd eval text -->';
+const CARD_END = '<!-- /herd eval text -->';
+
+/** Writes (or replaces) the scene-QA section of a model card, so the card shows the latest measurement. */
+async function updateModelCard(path: string, r: QaReport, pct: (x: number) => string): Promise<void> {
+  if (!existsSync(path)) return;
+  const card = readFileSync(path, 'utf8');
+  const rows = Object.entries(r.byGroup).map(([g, v]) => `| ${g} | ${v.n} | ${pct(v.exact)} | ${pct(v.keywords)} |`);
+  const section = `${CARD_START}
+## Scene QA (\`herd eval text\`)
+Greedy answers to the first question of ${r.n} dialogues the core never saw (corpus indices from ${EVAL_START.toLocaleString('en-US')}),
+about scenes described in words. Exact: equal after normalising case and punctuation. Key words: every content word of the
+reference appears in the answer (the corpus phrases one fact several ways).
+
+| combinations | n | exact | key words |
+|---|---|---|---|
+${rows.join('\n')}
+| all | ${r.n} | ${pct(r.exact)} | ${pct(r.keywords)} |
+${CARD_END}
+`;
+  const i = card.indexOf(CARD_START);
+  const j = card.indexOf(CARD_END);
+  const next = i >= 0 && j > i ? card.slice(0, i) + section + card.slice(j + CARD_END.length + 1) : `${card.trimEnd()}\n\n${section}`;
+  await writeFileAtomic(path, next);
 }
