@@ -28,6 +28,7 @@ const steps = Number(flag('steps', '10'));
 const warmup = Number(flag('warmup', '3'));
 // Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
 const compute = flag('compute', 'f32') as 'f32' | 'f16';
+const threads = Number(flag('threads', String(cpus().length)));
 const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 const shape = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 };
@@ -40,7 +41,7 @@ async function herd() {
   const t0 = performance.now();
   const graphs = buildLmTraining(cfg, initWeights(cfg, 0), { batch: shape.batch, seqLen: shape.seqLen, optimizer: { weightDecay: 0.01, clipNorm: 1 }, computeDtype: compute });
   const w = initWeights(cfg, 0);
-  const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])), { device });
+  const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])), { device, threads });
   const compileMs = performance.now() - t0;
   const rng = new Rng(0);
   const n = shape.batch * shape.seqLen;
@@ -59,12 +60,14 @@ async function herd() {
   }
   times.sort((a, b) => a - b);
   const params = Object.values(w).reduce((a, v) => a + v.data.length, 0);
-  return { impl: `herd (onnxruntime-node 1.30, ${compute === 'f16' ? 'f16 compute + f32 masters' : 'f32'})`, device: run.device, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, params, compileMs, finalLoss: loss };
+  return { impl: `herd (onnxruntime-node 1.30, ${compute === 'f16' ? 'f16 compute + f32 masters' : 'f32'})`, device: run.device, threads, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, params, compileMs, finalLoss: loss };
 }
 
 function torch(): Record<string, unknown> | { error: string } {
   const script = join(here, '..', 'pytorch', 'engine_step.py');
-  const r = spawnSync(python, [script, JSON.stringify({ ...shape, device: torchDevice, steps, warmup })], { encoding: 'utf8' });
+  // OPENBLAS_CORETYPE/L2_SIZE are set on our machines for old OpenBLAS builds and slow current ones: the peer runs without them.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'OPENBLAS_CORETYPE' && k !== 'OPENBLAS_L2_SIZE'));
+  const r = spawnSync(python, [script, JSON.stringify({ ...shape, device: torchDevice, steps, warmup, threads })], { encoding: 'utf8', env });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').slice(-3).join(' ') };
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
@@ -84,11 +87,11 @@ const result = {
 };
 const fmt = (v: unknown) => (typeof v === 'number' ? v.toFixed(1) : String(v ?? '-'));
 console.log(`\nengine-step: ${shape.nLayers}-layer d=${shape.dim} h=${shape.nHeads} seq=${shape.seqLen} batch=${shape.batch} AdamW (median of ${steps} steps)`);
-console.log('| impl | device | ms/step | min ms | peak RSS MiB |');
-console.log('|---|---|---|---|---|');
-console.log(`| ${ours.impl} | ${ours.device} | ${fmt(ours.msPerStep)} | ${fmt(ours.minMs)} | ${fmt(ours.peakRssMiB)} |`);
-if ('msPerStep' in peer) console.log(`| ${String(peer['impl'])} | ${String(peer['device'])} | ${fmt(peer['msPerStep'])} | ${fmt(peer['minMs'])} | ${fmt(peer['peakRssMiB'])} |`);
-else console.log(`| pytorch | - | ${peer.error} | | |`);
+console.log('| impl | device | threads | ms/step | min ms | peak RSS MiB |');
+console.log('|---|---|---|---|---|---|');
+console.log(`| ${ours.impl} | ${ours.device} | ${ours.threads} | ${fmt(ours.msPerStep)} | ${fmt(ours.minMs)} | ${fmt(ours.peakRssMiB)} |`);
+if ('msPerStep' in peer) console.log(`| ${String(peer['impl'])} | ${String(peer['device'])} | ${String(peer['threads'])} | ${fmt(peer['msPerStep'])} | ${fmt(peer['minMs'])} | ${fmt(peer['peakRssMiB'])} |`);
+else console.log(`| pytorch | - | | ${peer.error} | | |`);
 console.log(`ratio herd/pytorch: ${ratio !== undefined ? ratio.toFixed(2) : 'n/a'}`);
 const outDir = join(here, '..', 'results');
 mkdirSync(outDir, { recursive: true });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { HerdError, ProblemList } from '@herd/core';
 import { type EmittedModel, type IoSpec, formatShape } from '@herd/graph';
 import ort from 'onnxruntime-node';
@@ -7,7 +8,7 @@ import { type HostTensor, fromOrt, ortType, toOrt } from './tensor.js';
 
 export interface SessionOptions {
   device?: DeviceRequest;
-  /** Intra-op threads for the CPU provider; 0 lets ONNX Runtime use all cores. */
+  /** Intra-op threads for the CPU provider; default: every core Node may use (ONNX Runtime's own default can be 1). */
   threads?: number;
   /** Outputs to keep on the device (WebGPU/CUDA) instead of copying them to host memory. */
   deviceOutputs?: readonly string[];
@@ -48,7 +49,7 @@ export class Session {
       graphOptimizationLevel: options.graphOptimization ?? 'all',
       logSeverityLevel: 3,
     };
-    if (options.threads !== undefined && options.threads > 0) so.intraOpNumThreads = options.threads;
+    so.intraOpNumThreads = options.threads !== undefined && options.threads > 0 ? options.threads : availableParallelism();
     if (options.deviceOutputs?.length && device !== 'cpu') {
       const loc = device === 'webgpu' ? 'gpu-buffer' : 'cpu';
       so.preferredOutputLocation = Object.fromEntries(model.outputs.map((o) => [o.name, options.deviceOutputs!.includes(o.name) ? loc : 'cpu'])) as never;
