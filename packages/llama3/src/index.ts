@@ -51,7 +51,7 @@ export { Generator, sampleToken } from './model/generate.js';
 export type { SamplingOptions } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';
-export { trainLanguageCore, encodeDoc, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_CORE_FILES } from './train/language-core.js';
+export { trainLanguageCore, encodeDoc, encodeDialogueForSft, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_CORE_FILES } from './train/language-core.js';
 export type { CorpusDoc, LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
 export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';
 export type { LanguageCore } from './mini.js';

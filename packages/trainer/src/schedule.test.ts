@@ -26,9 +26,18 @@ describe('learning-rate schedules', () => {
     expect(learningRate(s, 104)).toBeCloseTo(2e-5, 12);
   });
 
+  it('stages chain schedules: pre-training then a re-warmed stage', () => {
+    const s = { kind: 'stages', stages: [{ kind: 'cosine', peak: 1e-3, warmup: 0, total: 100 }, { kind: 'cosine', peak: 2e-4, warmup: 9, total: 50, offset: 100 }] } as const;
+    expect(learningRate(s, 0)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(s, 99)).toBeLessThan(1e-6);
+    expect(learningRate(s, 100)).toBeCloseTo(2e-5, 12);
+    expect(learningRate(s, 109)).toBeCloseTo(2e-4, 12);
+    expect(() => validateSchedule({ kind: 'stages', stages: [s.stages[1], s.stages[0]] })).toThrow(/stage 1 must start after stage 0/);
+  });
+
   it('rejects bad schedules with the field named', () => {
     expect(() => validateSchedule({ kind: 'cosine', peak: 1e-3, warmup: 10, total: 5 })).toThrow(/total \(5\) must exceed warmup \(10\)/);
     expect(() => validateSchedule({ kind: 'constant', peak: -1 })).toThrow(/peak must be > 0/);
-    expect(() => validateSchedule({ kind: 'step' } as never)).toThrow(/unknown kind 'step' \(choose cosine, linear or constant\)/);
+    expect(() => validateSchedule({ kind: 'step' } as never)).toThrow(/unknown kind 'step' \(choose cosine, linear, constant or stages\)/);
   });
 });

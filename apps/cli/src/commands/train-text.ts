@@ -8,7 +8,7 @@ import { type CorpusDoc, MINI_CORE_DIR, MINI_CORE_RECIPE, loadLlama3Tokenizer, t
 import { type DeviceRequest } from '@herd/runtime';
 import { type Args } from '../args.js';
 
-export const TRAIN_TEXT_OPTIONS = { out: 'value', docs: 'value', 'heldout-docs': 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
+export const TRAIN_TEXT_OPTIONS = { out: 'value', 'sft-steps': 'value', docs: 'value', 'heldout-docs': 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
 
 /** Seed of the text corpus; the world generator is deterministic given it. */
 export const CORPUS_SEED = 7;
@@ -26,6 +26,9 @@ export async function trainTextCommand(args: Args, device: DeviceRequest): Promi
     schedule: { ...MINI_CORE_RECIPE.schedule, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
     evalEvery: Math.max(1, Math.min(MINI_CORE_RECIPE.evalEvery, Math.floor(steps / 4))),
   };
+  const sftSteps = args.num('sft-steps', MINI_CORE_RECIPE.sft?.steps ?? 0);
+  const { sft: _defaultSft, ...base } = recipe;
+  const withSft = sftSteps > 0 && MINI_CORE_RECIPE.sft ? { ...base, sft: { ...MINI_CORE_RECIPE.sft, steps: sftSteps, warmup: Math.min(MINI_CORE_RECIPE.sft.warmup, Math.floor(sftSteps / 10)) } } : base;
   const train: CorpusDoc[] = [];
   const heldout: CorpusDoc[] = [];
   // Train documents come from the train split; held-out ones from the held-out split further on.
@@ -36,13 +39,13 @@ export async function trainTextCommand(args: Args, device: DeviceRequest): Promi
     else if (d.split === 'heldout' && heldout.length < nHeld) heldout.push(doc);
   }
   const tokenizer = await loadLlama3Tokenizer();
-  console.error(`language core: ${train.length} train / ${heldout.length} held-out documents, ${steps} steps → ${out}`);
+  console.error(`language core: ${train.length} train / ${heldout.length} held-out documents, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}`);
   const report = await trainLanguageCore({
     tokenizer,
     train,
     heldout,
     outDir: out,
-    recipe,
+    recipe: withSft,
     device,
     checkpointDir: join(out, '..', '.mini-checkpoints'),
     resume: args.has('resume'),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, Rng, writeFileAtomic, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
 import { type DeviceRequest, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
-import { type LrSchedule, train } from '@herd/trainer';
+import { type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
 import { type LlamaConfig, parameterCount, toHfConfig } from '../config.js';
 import { declareParams, forward, lmHead } from '../model/llama.js';
 import { type Weights, buildLmTraining, initWeights } from '../model/graphs.js';
@@ -27,11 +27,16 @@ export interface CorpusDoc {
 
 export interface LanguageCoreRecipe {
   readonly preset: string;
+  /**
+   * Optional fine-tuning stage after pre-training (Llama 3's SFT in miniature): dialogues only, the
+   * loss on assistant turns only, learning rate re-warmed to `peak`.
+   */
+  readonly sft?: { readonly steps: number; readonly peak: number; readonly warmup: number };
   readonly seed: number;
   readonly seqLen: number;
   readonly batch: number;
   readonly steps: number;
-  readonly schedule: LrSchedule;
+  readonly schedule: SimpleSchedule;
   readonly weightDecay: number;
   readonly evalEvery: number;
 }
@@ -43,6 +48,7 @@ export const MINI_CORE_RECIPE: LanguageCoreRecipe = {
   batch: 16,
   steps: 3000,
   schedule: { kind: 'cosine', peak: 3e-3, warmup: 60, total: 3000, floor: 3e-4 },
+  sft: { steps: 1000, peak: 1e-3, warmup: 50 },
   weightDecay: 0.1,
   evalEvery: 500,
 };
@@ -62,6 +68,23 @@ export interface LanguageCoreReport {
   readonly heldoutPerplexity: number;
   readonly curve: readonly { step: number; trainLoss: number; heldoutLoss?: number }[];
   readonly device: string;
+}
+
+/**
+ * A dialogue's ids with a mask that is 1 on what the assistant says (each reply and its
+ * `<|eot_id|>`) and 0 elsewhere: the chat encoding is compositional, so each prefix of the
+ * messages encodes to a prefix of the ids.
+ */
+export function encodeDialogueForSft(tok: Llama3Tokenizer, turns: NonNullable<CorpusDoc['turns']>): { ids: number[]; trainable: Uint8Array } {
+  const ids = tok.encodeChat(turns, { addGenerationPrompt: false });
+  const trainable = new Uint8Array(ids.length);
+  for (let k = 0; k < turns.length; k++) {
+    if (turns[k]!.role !== 'assistant') continue;
+    const start = tok.encodeChat(turns.slice(0, k), { addGenerationPrompt: true }).length; // after the assistant header
+    const end = tok.encodeChat(turns.slice(0, k + 1), { addGenerationPrompt: false }).length;
+    trainable.fill(1, start, end);
+  }
+  return { ids, trainable };
 }
 
 /** Full Llama 3 ids of a document: `<|begin_of_text|>` text `<|end_of_text|>`, or a chat transcript. */
@@ -163,6 +186,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const trainSeqs = packDocuments(trainIds.map((d) => vocab.toCompact(d)), r.seqLen, pad);
   const heldSeqs = packDocuments(heldIds.map((d) => vocab.toCompact(d)), r.seqLen, pad);
   if (trainSeqs.count < r.batch) throw new HerdError('invalid_argument', `language core: ${trainSeqs.count} packed sequences, fewer than one batch of ${r.batch}`);
+  const sftDocs = r.sft ? o.train.filter((d) => d.turns).map((d) => encodeDialogueForSft(o.tokenizer, d.turns!)) : [];
+  const sftSeqs = r.sft ? packDocuments(sftDocs.map((d) => vocab.toCompact(d.ids)), r.seqLen, pad, { trainable: sftDocs.map((d) => d.trainable) }) : undefined;
 
   // 2. Model and optimizer.
   const config = loadPreset(r.preset, { vocabSize: vocab.size });
@@ -171,30 +196,36 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? 'cpu' });
   const evaluator = await LmEvaluator.create(config, heldSeqs, r.batch, o.device ?? 'cpu');
 
-  // 3. The loop: each epoch visits the packed sequences in a seeded random order.
-  const perEpoch = Math.floor(trainSeqs.count / r.batch);
-  const orders = new Map<number, number[]>();
-  const orderFor = (epoch: number) => {
-    let ord = orders.get(epoch);
-    if (!ord) {
-      ord = new Rng(r.seed + epoch).shuffle(Array.from({ length: trainSeqs.count }, (_, i) => i));
-      orders.set(epoch, ord);
-    }
-    return ord;
+  // 3. The loop: pre-training batches, then (with an SFT stage) fine-tuning batches; each epoch
+  // visits its packed sequences in a seeded random order.
+  const epochs = (seqs: PackedSequences, salt: number) => {
+    const perEpoch = Math.floor(seqs.count / r.batch);
+    const orders = new Map<number, number[]>();
+    return (index: number) => {
+      const epoch = Math.floor(index / perEpoch);
+      let ord = orders.get(epoch);
+      if (!ord) {
+        ord = new Rng(r.seed + salt + epoch).shuffle(Array.from({ length: seqs.count }, (_, i) => i));
+        orders.set(epoch, ord);
+      }
+      const at = (index % perEpoch) * r.batch;
+      return batchOf(seqs, ord.slice(at, at + r.batch));
+    };
   };
+  const pretrainBatch = epochs(trainSeqs, 0);
+  const sftBatch = sftSeqs ? epochs(sftSeqs, 1_000_003) : undefined;
+  const schedule: LrSchedule = r.sft
+    ? { kind: 'stages', stages: [r.schedule, { kind: 'cosine', peak: r.sft.peak, warmup: r.sft.warmup, total: r.sft.steps, floor: r.sft.peak / 10, offset: r.steps }] }
+    : r.schedule;
   const curve: { step: number; trainLoss: number; heldoutLoss?: number }[] = [];
   const result = await train({
     run,
     seed: r.seed,
-    steps: r.steps,
-    schedule: r.schedule,
+    steps: r.steps + (r.sft?.steps ?? 0),
+    schedule,
     data: {
       batchSize: r.batch,
-      batch(index) {
-        const epoch = Math.floor(index / perEpoch);
-        const at = (index % perEpoch) * r.batch;
-        return batchOf(trainSeqs, orderFor(epoch).slice(at, at + r.batch));
-      },
+      batch: (index) => (index < r.steps || !sftBatch ? pretrainBatch(index) : sftBatch(index - r.steps)),
     },
     evalEvery: r.evalEvery,
     evaluate: async (rn) => ({ heldoutLoss: await evaluator.loss(await rn.readParams()) }),
@@ -265,9 +296,9 @@ Train: ${r.trainDocs.toLocaleString('en-US')} documents, ${r.trainTokens.toLocal
 Documents are packed into ${recipe.seqLen}-token sequences; attention never crosses documents.
 
 ## Training
-${r.steps} steps of batch ${recipe.batch} × ${recipe.seqLen}, AdamW (β 0.9/0.95, weight decay ${recipe.weightDecay}, clip 1.0),
-${recipe.schedule.kind} schedule peak ${recipe.schedule.peak} warm-up ${recipe.schedule.warmup ?? 0}; seed ${recipe.seed};
-device ${r.device}; ${(r.seconds / 60).toFixed(1)} minutes.
+Pre-training: ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.seqLen} on every token, AdamW (β 0.9/0.95, weight decay ${recipe.weightDecay}, clip 1.0),
+${recipe.schedule.kind} schedule peak ${recipe.schedule.peak} warm-up ${recipe.schedule.warmup ?? 0}; seed ${recipe.seed}.
+${recipe.sft ? `Fine-tuning (SFT): ${recipe.sft.steps} steps on the training dialogues with the loss on assistant turns only, learning rate re-warmed to ${recipe.sft.peak} (warm-up ${recipe.sft.warmup}, cosine to ${recipe.sft.peak / 10}).\n` : ''}Device ${r.device}; ${(r.seconds / 60).toFixed(1)} minutes in all; ${r.steps} steps.
 
 | step | train loss | held-out loss |
 |---|---|---|

@@ -28,6 +28,11 @@ describe('packDocuments', () => {
     expect(unpack(p).map((d) => d.join(',')).sort()).toEqual(docs.map((d) => d.join(',')).sort());
   });
 
+  it('masks targets that are not trainable (fine-tuning on answers only)', () => {
+    const p = packDocuments([[1, 2, 3, 4, 5]], 6, PAD, { trainable: [Uint8Array.from([0, 0, 0, 1, 1])] });
+    expect(Array.from(p.targets.slice(0, 5))).toEqual([IGNORE_INDEX, IGNORE_INDEX, 4, 5, IGNORE_INDEX]);
+  });
+
   it('cuts only documents longer than a sequence, restarting positions per piece', () => {
     const p = packDocuments([[1, 2, 3, 4, 5, 6, 7]], 4, PAD);
     expect(p.count).toBe(2);

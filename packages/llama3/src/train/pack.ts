@@ -25,12 +25,14 @@ export const IGNORE_INDEX = -100;
  * each restarting positions. At most `openLimit` sequences stay open, which bounds the work and
  * keeps the packing order close to the corpus order.
  */
-export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number, pad: number, openLimit = 16): PackedSequences {
+export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number, pad: number, options: { openLimit?: number; trainable?: readonly (ArrayLike<number> | undefined)[] } = {}): PackedSequences {
+  const openLimit = options.openLimit ?? 16;
   if (!(seqLen >= 2)) throw new HerdError('invalid_argument', `packDocuments: seqLen must be ≥ 2, got ${seqLen}`);
   interface Bin { tokens: number[]; targets: number[]; positions: number[]; docIds: number[]; docs: number }
   const done: Bin[] = [];
   const open: Bin[] = [];
-  const place = (piece: ArrayLike<number>, start: number, end: number) => {
+  // `trainable[d][i]` = 0 makes token i of document d no target (e.g. the prompt in fine-tuning).
+  const place = (piece: ArrayLike<number>, mask: ArrayLike<number> | undefined, start: number, end: number) => {
     const len = end - start;
     let bin = open.find((b) => seqLen - b.tokens.length >= len);
     if (!bin) {
@@ -41,7 +43,7 @@ export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number
     for (let i = start; i < end; i++) {
       bin.tokens.push(piece[i]!);
       // The last token of a piece has no next token inside this sequence and document.
-      bin.targets.push(i + 1 < end ? piece[i + 1]! : IGNORE_INDEX);
+      bin.targets.push(i + 1 < end && (!mask || mask[i + 1]) ? piece[i + 1]! : IGNORE_INDEX);
       bin.positions.push(i - start);
       bin.docIds.push(bin.docs);
     }
@@ -51,9 +53,9 @@ export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number
       done.push(bin);
     }
   };
-  for (const doc of docs) {
-    for (let at = 0; at < doc.length; at += seqLen) place(doc, at, Math.min(doc.length, at + seqLen));
-  }
+  docs.forEach((doc, d) => {
+    for (let at = 0; at < doc.length; at += seqLen) place(doc, options.trainable?.[d], at, Math.min(doc.length, at + seqLen));
+  });
   done.push(...open);
   const n = done.length * seqLen;
   const out = { tokens: new Int32Array(n).fill(pad), targets: new Int32Array(n).fill(IGNORE_INDEX), positions: new Int32Array(n), docIds: new Int32Array(n) };
