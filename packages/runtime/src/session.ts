@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { HerdError, ProblemList } from '@herd/core';
+import { HerdError, ProblemList, writeFileAtomic } from '@herd/core';
 import { type EmittedModel, type IoSpec, formatShape } from '@herd/graph';
 import ort from 'onnxruntime-node';
 import { type Device, type DeviceRequest, chooseDevice } from './device.js';
@@ -58,7 +58,7 @@ export class Session {
       let inner: ort.InferenceSession;
       if (model.externalFiles.length > 0) {
         if (!options.modelDir) throw new HerdError('invalid_argument', `${label}: the model has external data (${model.externalFiles.join(', ')}); pass modelDir`);
-        const { writeFileAtomic } = await import('@herd/core');
+        // ORT resolves external-data locations against the model file's folder, so the model is written there.
         const path = `${options.modelDir}/.herd-${createHash('sha256').update(model.bytes).digest('hex').slice(0, 16)}.onnx`;
         await writeFileAtomic(path, model.bytes);
         inner = await ort.InferenceSession.create(path, so);

@@ -224,10 +224,6 @@ export class TrainingRun {
     this.accCount = 0;
   }
 
-  get stateSlots(): readonly StateSlot[] {
-    return this.graphs.state;
-  }
-
   async release(): Promise<void> {
     for (const t of [...this.state.values(), ...this.accState.values()]) if (t.location === 'gpu-buffer') t.dispose();
     for (const s of [this.stepSession, this.accSession, this.applySession, this.reader]) if (s) await s.release();

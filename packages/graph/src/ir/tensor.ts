@@ -1,6 +1,6 @@
 import { HerdError } from '@herd/core';
 import { type DType, type HostArray, allocHost, isFloat } from './dtype.js';
-import { type Dim, type Shape, formatShape, isStatic, numel } from './shape.js';
+import { type Dim, type Shape, formatShape, numel } from './shape.js';
 
 /** Every op of the IR. Leaves first, then primitives; composites (softmax, norms, attention) are built from these. */
 export type OpName =
@@ -185,10 +185,6 @@ export function f32ToF16Bits(v: number): number {
     }
   }
   return sign | (exp << 10) | (mant >>> 13);
-}
-
-export function isStaticTensor(t: Tensor): boolean {
-  return isStatic(t.shape);
 }
 
 export type { Dim };

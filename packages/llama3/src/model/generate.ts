@@ -114,10 +114,12 @@ export class Generator {
     return out;
   }
 
-  /** Logits of every position of a sequence in one pass (for parity tests). */
+  /**
+   * Logits at every position of a sequence, for parity tests: the decoder returns one position's
+   * logits per call (`lastIndex`), so the sequence is run once per position — fine for short inputs.
+   */
   async logits(tokens: readonly number[]): Promise<Float32Array[]> {
     const rows: Float32Array[] = [];
-    // One prefill per prefix end would be wasteful; instead run the prompt once per position index.
     const t = tokens.length;
     const dh = headDim(this.cfg);
     const cache: Record<string, HostTensor> = {};
