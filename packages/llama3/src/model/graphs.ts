@@ -4,13 +4,16 @@
  */
 import { HerdError, Rng } from '@herd/core';
 import * as G from '@herd/graph';
-import { type EmittedModel, Graph, type HostArray, type Tensor, type TrainingGraphs } from '@herd/graph';
+import { type EmittedModel, type ExternalData, Graph, type HostArray, type Tensor, type TrainingGraphs } from '@herd/graph';
 import { type LlamaConfig } from '../config.js';
 import { type Params, type ForwardHooks, declareParams, forward, lmHead } from './llama.js';
 import { type ParamSpec, headDim, llamaParamSpecs } from './weights.js';
 
 /** Host values of parameters by checkpoint name (f32). */
 export type Weights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
+
+/** Frozen weights may also stay in their file: ONNX external data pointing into a .safetensors byte range. */
+export type FrozenWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data?: HostArray; readonly external?: ExternalData }>>;
 
 /** Fresh weights: N(0, 0.02), residual output projections scaled by 1/√(2·layers), norms at 1. */
 export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly ParamSpec[] = llamaParamSpecs(cfg)): Record<string, { shape: number[]; data: Float32Array }> {
@@ -33,12 +36,13 @@ export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly Para
  * Declares the parameters with their values. With `compute` f16 the f32 parameters are the master
  * copies and the model computes with f16 casts of them (mixed precision).
  */
-function paramsFrom(g: Graph, cfg: LlamaConfig, weights: Weights, trainable: boolean, compute: 'f32' | 'f16' = 'f32'): Params {
+function paramsFrom(g: Graph, cfg: LlamaConfig, weights: FrozenWeights, trainable: boolean, compute: 'f32' | 'f16' = 'f32'): Params {
   return declareParams(g, llamaParamSpecs(cfg), (name, shape) => {
     const w = weights[name];
     if (!w) throw new HerdError('checkpoint_mismatch', `llama weights: missing '${name}'`);
     if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `llama weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
-    return G.cast(g.param(name, 'f32', shape as number[], { trainable, value: w.data }), compute);
+    if (trainable && !w.data) throw new HerdError('invalid_argument', `llama weights: '${name}' is trainable but has no values in memory (load without external data to train)`);
+    return G.cast(g.param(name, 'f32', shape as number[], { trainable, ...(w.data ? { value: w.data } : {}), ...(w.external ? { external: w.external } : {}) }), compute);
   });
 }
 
@@ -79,7 +83,7 @@ export function buildLmTraining(cfg: LlamaConfig, weights: Weights, o: LmTrainin
 }
 
 /** Evaluation graph: summed loss and token count over a batch (for perplexity). */
-export function buildLmEval(cfg: LlamaConfig, weights: Weights, batch: number, seqLen: number): EmittedModel {
+export function buildLmEval(cfg: LlamaConfig, weights: FrozenWeights, batch: number, seqLen: number): EmittedModel {
   const g = new Graph();
   const p = paramsFrom(g, cfg, weights, false);
   const tokens = g.input('tokens', 'i32', [batch, seqLen]);
@@ -101,7 +105,7 @@ export const KEY_LEN = 'P+T';
  * `lastIndex` [1] i32 (the position whose logits are returned), `past.k.{i}`/`past.v.{i}`
  * [B, K, P, Dh]. Outputs: `logits` [B, V] at `lastIndex` and `present.k.{i}`/`present.v.{i}`.
  */
-export function buildDecoder(cfg: LlamaConfig, weights: Weights, hooks?: ForwardHooks, extraInputs?: (g: Graph) => void): EmittedModel {
+export function buildDecoder(cfg: LlamaConfig, weights: FrozenWeights, hooks?: ForwardHooks, extraInputs?: (g: Graph) => void): EmittedModel {
   const g = new Graph();
   const p = paramsFrom(g, cfg, weights, false);
   extraInputs?.(g);

@@ -6,6 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isHerdError, openSafetensors, writeShardedSafetensors, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
 import { Session, hostTensor } from '@herd/runtime';
+import { Generator } from './generate.js';
+import { buildDecoder } from './graphs.js';
 import { loadHfLlama } from './load.js';
 import { declareParams, embed, forward, lmHead } from './llama.js';
 import { llamaParamSpecs } from './weights.js';
@@ -37,6 +39,21 @@ describe('loading Hugging Face checkpoints', () => {
     const c = loadHfLlama(bdir);
     const name = 'model.layers.0.mlp.up_proj.weight';
     expect(Array.from(c.weights[name]!.data as Float32Array)).toEqual(Array.from(decodeBf16(encodeBf16(a.weights[name]!.data as Float32Array))));
+  });
+
+  it('external loading runs f32 weights in place from the safetensors file (same logits, tiny model file)', async () => {
+    const dir = tmp();
+    for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(FIXTURE, f), join(dir, f));
+    const inMemory = loadHfLlama(dir);
+    const inPlace = loadHfLlama(dir, { external: true });
+    expect(Object.values(inPlace.weights).every((w) => w.external && !w.data)).toBe(true);
+    const model = buildDecoder(inPlace.config, inPlace.weights);
+    expect(model.bytes.length).toBeLessThan(100_000); // the 400 KB of weights stay in the safetensors file
+    const a = await Generator.create(inMemory.config, buildDecoder(inMemory.config, inMemory.weights));
+    const b = await Generator.create(inPlace.config, model, { modelDir: dir });
+    expect(await b.logits([5, 9, 2])).toEqual(await a.logits([5, 9, 2]));
+    await a.release();
+    await b.release();
   });
 
   it('a checkpoint that does not match the config names every bad tensor', async () => {

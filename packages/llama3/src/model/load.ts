@@ -3,10 +3,10 @@
  * model.safetensors.index.json), bf16/f16/f32, by tensor name.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { HerdError, SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, type SafetensorsSource, openSafetensors } from '@herd/core';
 import { type LlamaConfig, fromHfConfig } from '../config.js';
-import { type Weights } from './graphs.js';
+import { type FrozenWeights, type Weights } from './graphs.js';
 import { llamaParamSpecs } from './weights.js';
 
 export interface LoadedLlama {
@@ -14,9 +14,22 @@ export interface LoadedLlama {
   readonly weights: Weights;
 }
 
-/** Reads every parameter the config needs, checking names and shapes; all problems are reported at once. */
-export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string): Weights {
-  const out: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
+export interface LoadedLlamaExternal {
+  readonly config: LlamaConfig;
+  /** f32 tensors stay in the checkpoint's files; sessions need `modelDir` = `dir`. */
+  readonly weights: FrozenWeights;
+  readonly dir: string;
+}
+
+/**
+ * Reads every parameter the config needs, checking names and shapes; all problems are reported at
+ * once. With `externalDir`, f32 tensors are not read but referenced in place (paths relative to
+ * that folder); other dtypes are converted to f32 in memory.
+ */
+export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string): Weights;
+export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string, externalDir: string): FrozenWeights;
+export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string, externalDir?: string): FrozenWeights {
+  const out: Record<string, { shape: readonly number[]; data?: Float32Array; external?: { path: string; offset: number; length: number } }> = {};
   const problems: string[] = [];
   for (const spec of llamaParamSpecs(cfg)) {
     if (!source.has(spec.name)) {
@@ -28,19 +41,29 @@ export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, la
       problems.push(`tensor '${spec.name}' has shape [${info.shape}], the config needs [${spec.shape}]`);
       continue;
     }
-    out[spec.name] = { shape: spec.shape, data: source.readFloat32(spec.name) };
+    out[spec.name] =
+      externalDir !== undefined && info.dtype === 'F32'
+        ? { shape: spec.shape, external: { path: relative(externalDir, info.file), offset: info.byteOffset, length: info.byteLength } }
+        : { shape: spec.shape, data: source.readFloat32(spec.name) };
   }
   if (problems.length) throw new HerdError('checkpoint_mismatch', `${label}: the checkpoint does not match the config:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return out;
 }
 
-/** Loads a Hugging Face Llama model folder. */
-export function loadHfLlama(dir: string): LoadedLlama {
+/**
+ * Loads a Hugging Face Llama model folder. With `{ external: true }`, f32 weights are not copied into
+ * memory: the ONNX graph points straight into the safetensors files (the way to run models larger
+ * than host memory allows twice over).
+ */
+export function loadHfLlama(dir: string): LoadedLlama;
+export function loadHfLlama(dir: string, options: { external: true }): LoadedLlamaExternal;
+export function loadHfLlama(dir: string, options?: { external: true }): LoadedLlama | LoadedLlamaExternal {
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath)) throw new HerdError('io_error', `${dir}: no config.json (expected a Hugging Face model folder)`);
   const config = fromHfConfig(JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>);
   const index = join(dir, SAFETENSORS_INDEX_NAME);
   const single = join(dir, SAFETENSORS_SINGLE_NAME);
   const source = openSafetensors(existsSync(index) ? index : single);
+  if (options?.external) return { config, weights: readLlamaWeights(source, config, dir, dir), dir };
   return { config, weights: readLlamaWeights(source, config, dir) };
 }
