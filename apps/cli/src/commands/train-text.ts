@@ -8,7 +8,7 @@ import { type CorpusDoc, MINI_CORE_DIR, MINI_CORE_RECIPE, loadLlama3Tokenizer, t
 import { type DeviceRequest } from '@herd/runtime';
 import { type Args } from '../args.js';
 
-export const TRAIN_TEXT_OPTIONS = { out: 'value', 'sft-steps': 'value', docs: 'value', 'heldout-docs': 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
+export const TRAIN_TEXT_OPTIONS = { out: 'value', 'sft-steps': 'value', 'sft-lr': 'value', docs: 'value', 'heldout-docs': 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
 
 /** Seed of the text corpus; the world generator is deterministic given it. */
 export const CORPUS_SEED = 7;
@@ -26,9 +26,9 @@ export async function trainTextCommand(args: Args, device: DeviceRequest): Promi
     schedule: { ...MINI_CORE_RECIPE.schedule, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
     evalEvery: Math.max(1, Math.min(MINI_CORE_RECIPE.evalEvery, Math.floor(steps / 4))),
   };
-  const sftSteps = args.num('sft-steps', MINI_CORE_RECIPE.sft?.steps ?? 0);
-  const { sft: _defaultSft, ...base } = recipe;
-  const withSft = sftSteps > 0 && MINI_CORE_RECIPE.sft ? { ...base, sft: { ...MINI_CORE_RECIPE.sft, steps: sftSteps, warmup: Math.min(MINI_CORE_RECIPE.sft.warmup, Math.floor(sftSteps / 10)) } } : base;
+  // Optional SFT stage (off by default; see LanguageCoreRecipe.sft for why).
+  const sftSteps = args.num('sft-steps', 0);
+  const withSft = sftSteps > 0 ? { ...recipe, sft: { steps: sftSteps, peak: args.num('sft-lr', 1e-3), warmup: Math.min(50, Math.floor(sftSteps / 10)) } } : recipe;
   const train: CorpusDoc[] = [];
   const heldout: CorpusDoc[] = [];
   // Train documents come from the train split; held-out ones from the held-out split further on.
