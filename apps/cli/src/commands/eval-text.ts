@@ -12,7 +12,7 @@ import { type DeviceRequest, chooseDevice } from '@herd/runtime';
 import { type Args } from '../args.js';
 import { CORPUS_SEED } from './train-text.js';
 
-export const EVAL_TEXT_OPTIONS = { model: 'value', n: 'value', device: 'value' } as const;
+export const EVAL_TEXT_OPTIONS = { model: 'value', n: 'value', device: 'value', 'update-card': 'switch' } as const;
 
 /** Far past any training range, so these documents are unseen. */
 const EVAL_START = 10_000_000;
@@ -34,9 +34,10 @@ export async function evalTextCommand(args: Args, device: DeviceRequest): Promis
   const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: chooseDevice(device).device });
   const report = await evaluateChatQa(gen, tok, core.vocab, items);
   await gen.release();
-  await writeFileAtomic(join(core.dir, 'eval-text.json'), JSON.stringify({ corpusSeed: CORPUS_SEED, start: EVAL_START, ...report }, null, 2) + '\n');
+  // The model folder is only written when asked (it may be the committed mini core).
+  if (args.has('update-card')) await writeFileAtomic(join(core.dir, 'eval-text.json'), JSON.stringify({ corpusSeed: CORPUS_SEED, start: EVAL_START, ...report }, null, 2) + '\n');
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  await updateModelCard(join(core.dir, 'MODEL_CARD.md'), report, pct);
+  if (args.has('update-card')) await updateModelCard(join(core.dir, 'MODEL_CARD.md'), report, pct);
   console.log(`scene QA on ${report.n} unseen dialogues: exact ${pct(report.exact)}, key words ${pct(report.keywords)}`);
   for (const [g, r] of Object.entries(report.byGroup)) console.log(`  ${g}: exact ${pct(r.exact)}, key words ${pct(r.keywords)} (n = ${r.n})`);
   for (const e of report.examples) console.log(`  ${e.keywords ? '✓' : '✗'} ${e.question} → ${e.answer} (reference: ${e.reference})`);
@@ -51,7 +52,7 @@ async function updateModelCard(path: string, r: QaReport, pct: (x: number) => st
   const card = readFileSync(path, 'utf8');
   const rows = Object.entries(r.byGroup).map(([g, v]) => `| ${g} | ${v.n} | ${pct(v.exact)} | ${pct(v.keywords)} |`);
   const section = `${CARD_START}
-## Scene QA (\`herd eval text\`)
+## Scene QA (\`herd eval text --update-card\`)
 Greedy answers to the first question of ${r.n} dialogues the core never saw (corpus indices from ${EVAL_START.toLocaleString('en-US')}),
 about scenes described in words. Exact: equal after normalising case and punctuation. Key words: every content word of the
 reference appears in the answer (the corpus phrases one fact several ways).
