@@ -422,7 +422,27 @@ function readAsFloat32(info: TensorInfo): Float32Array {
 }
 
 /** One `.safetensors` file; only its header is read on open. */
-export class SafetensorsFile implements SafetensorsSource {
+/** The reads every source shares: each is a function of the tensor's location. */
+abstract class SafetensorsReads implements SafetensorsSource {
+  abstract readonly metadata: Readonly<Record<string, string>>;
+  abstract names(): string[];
+  abstract has(name: string): boolean;
+  abstract info(name: string): TensorInfo;
+
+  readBytes(name: string): Uint8Array {
+    return readTensorBytes(this.info(name));
+  }
+
+  read(name: string): DecodedTensor {
+    return readDecoded(this.info(name));
+  }
+
+  readFloat32(name: string): Float32Array {
+    return readAsFloat32(this.info(name));
+  }
+}
+
+export class SafetensorsFile extends SafetensorsReads {
   private readonly byName: Map<string, TensorInfo>;
 
   private constructor(
@@ -432,6 +452,7 @@ export class SafetensorsFile implements SafetensorsSource {
     /** Byte size of the JSON header (without the 8-byte length prefix). */
     readonly headerBytes: number,
   ) {
+    super();
     this.byName = new Map(ordered.map((t) => [t.name, t]));
   }
 
@@ -489,30 +510,21 @@ export class SafetensorsFile implements SafetensorsSource {
     return this.ordered;
   }
 
-  readBytes(name: string): Uint8Array {
-    return readTensorBytes(this.info(name));
-  }
-
-  read(name: string): DecodedTensor {
-    return readDecoded(this.info(name));
-  }
-
-  readFloat32(name: string): Float32Array {
-    return readAsFloat32(this.info(name));
-  }
 }
 
 export const SAFETENSORS_INDEX_NAME = 'model.safetensors.index.json';
 export const SAFETENSORS_SINGLE_NAME = 'model.safetensors';
 
 /** A checkpoint split over shards, described by a `*.safetensors.index.json` (`weight_map`). */
-export class ShardedSafetensors implements SafetensorsSource {
+export class ShardedSafetensors extends SafetensorsReads {
   private constructor(
     readonly indexPath: string,
     readonly metadata: Readonly<Record<string, string>>,
     readonly shards: ReadonlyMap<string, SafetensorsFile>,
     private readonly weightMap: ReadonlyMap<string, SafetensorsFile>,
-  ) {}
+  ) {
+    super();
+  }
 
   static open(indexPath: string): ShardedSafetensors {
     const abs = resolve(indexPath);
@@ -586,17 +598,6 @@ export class ShardedSafetensors implements SafetensorsSource {
     return file.info(name);
   }
 
-  readBytes(name: string): Uint8Array {
-    return readTensorBytes(this.info(name));
-  }
-
-  read(name: string): DecodedTensor {
-    return readDecoded(this.info(name));
-  }
-
-  readFloat32(name: string): Float32Array {
-    return readAsFloat32(this.info(name));
-  }
 }
 
 function readText(path: string): string {
