@@ -15,6 +15,8 @@ export interface SessionOptions {
   /** Folder against which the model's external-data paths resolve. */
   modelDir?: string;
   graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Write an ONNX Runtime profile (Chrome trace JSON) with this file prefix; it is completed by `endProfiling`. */
+  profilePrefix?: string;
 }
 
 export type Feed = HostTensor | ort.Tensor;
@@ -50,6 +52,10 @@ export class Session {
       logSeverityLevel: 3,
     };
     so.intraOpNumThreads = options.threads !== undefined && options.threads > 0 ? options.threads : availableParallelism();
+    if (options.profilePrefix) {
+      so.enableProfiling = true;
+      so.profileFilePrefix = options.profilePrefix;
+    }
     if (options.deviceOutputs?.length && device !== 'cpu') {
       const loc = device === 'webgpu' ? 'gpu-buffer' : 'cpu';
       so.preferredOutputLocation = Object.fromEntries(model.outputs.map((o) => [o.name, options.deviceOutputs!.includes(o.name) ? loc : 'cpu'])) as never;
@@ -107,6 +113,11 @@ export class Session {
   async run(feeds: Readonly<Record<string, Feed>>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
     const out = await this.runRaw(feeds, fetch);
     return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrt(v, `${this.label}:${k}`)]));
+  }
+
+  /** Ends profiling (see `profilePrefix`); ONNX Runtime writes the trace file. */
+  endProfiling(): void {
+    this.inner.endProfiling();
   }
 
   async release(): Promise<void> {

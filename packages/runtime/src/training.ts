@@ -62,12 +62,14 @@ export class TrainingRun {
   /** Compiles sessions and sets the initial state from parameter values (moments start at zero). */
   static async create(graphs: TrainingGraphs, params: Readonly<Record<string, HostTensor>>, options: SessionOptions & { lossScaler?: Partial<LossScalerOptions> } = {}): Promise<TrainingRun> {
     const stateOutputs = graphs.state.map((s) => s.output);
-    const opts = (extra: readonly string[]): SessionOptions => ({ ...options, deviceOutputs: extra });
-    const stepSession = await Session.create(graphs.step, opts(stateOutputs), 'train_step');
+    // Only the step session is profiled when a profile is asked for.
+    const { profilePrefix, ...rest } = options;
+    const opts = (extra: readonly string[]): SessionOptions => ({ ...rest, deviceOutputs: extra });
+    const stepSession = await Session.create(graphs.step, { ...opts(stateOutputs), ...(profilePrefix ? { profilePrefix } : {}) }, 'train_step');
     const accSession = graphs.accumulate ? await Session.create(graphs.accumulate.model, opts(graphs.accumulate.state.map((s) => s.output)), 'accumulate') : undefined;
     const applySession = graphs.apply ? await Session.create(graphs.apply.model, opts(graphs.apply.state.map((s) => s.output)), 'apply') : undefined;
     // Device-resident tensors cannot be read from Node directly: copy through an identity graph whose outputs are on the host.
-    const reader = stepSession.device === 'cpu' ? undefined : await Session.create(identityModel(graphs.state, graphs.layout), { ...options, deviceOutputs: [] }, 'state_reader');
+    const reader = stepSession.device === 'cpu' ? undefined : await Session.create(identityModel(graphs.state, graphs.layout), { ...rest, deviceOutputs: [] }, 'state_reader');
     const run = new TrainingRun(graphs, stepSession, accSession, applySession, reader, options.lossScaler);
     run.initState(params);
     return run;
@@ -192,6 +194,11 @@ export class TrainingRun {
     const r = { ...this.scalars(out), loss: NaN };
     if (this.settle(r)) this.step = t;
     return r;
+  }
+
+  /** Ends profiling of the step session (created with `profilePrefix`). */
+  endProfiling(): void {
+    this.stepSession.endProfiling();
   }
 
   /** Host copies of the packed state vectors, keyed by state input name. */

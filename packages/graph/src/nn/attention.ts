@@ -33,13 +33,29 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   let scores = o.mul(o.matmul(qg, o.swapAxes(kg)), scale); // [B, K, R, T, S]
   // The softmax runs in f32 for f16 inputs: the masked bias and the exponentials need the range.
   if (scores.dtype === 'f16') scores = o.cast(scores, 'f32');
-  if (options.mask) {
-    const m = R === 1 ? options.mask : groupMask(options.mask, Kh, R);
-    scores = o.where(m, scores, MASKED);
-  }
+  if (options.mask) scores = o.add(scores, maskBias(options.mask, Kh, R, scores.dtype));
   const p = o.cast(o.softmax(scores, -1), q.dtype);
   const out = o.matmul(p, vg); // [B, K, R, T, D]
   return R === 1 ? out : o.reshape(out, [B!, H, T!, D!]);
+}
+
+/**
+ * The mask as an additive bias (0 where allowed, a large negative elsewhere), made once per mask and
+ * layout and shared by every layer: adding it is cheaper than a select per layer, and its backward
+ * pass is free (the mask needs no gradient).
+ */
+const biasCache = new WeakMap<Tensor, Map<string, Tensor>>();
+function maskBias(mask: Tensor, K: number, R: number, dtype: Tensor['dtype']): Tensor {
+  const key = `${K}:${R}:${dtype}`;
+  let forMask = biasCache.get(mask);
+  if (!forMask) biasCache.set(mask, (forMask = new Map()));
+  let bias = forMask.get(key);
+  if (!bias) {
+    const m = R === 1 ? mask : groupMask(mask, K, R);
+    bias = o.where(m, mask.graph.scalar(0, dtype), mask.graph.scalar(MASKED, dtype));
+    forMask.set(key, bias);
+  }
+  return bias;
 }
 
 /** Lifts a mask broadcastable to [B, H, T, S] to [B, K, R, T, S]. */

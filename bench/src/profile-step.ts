@@ -1,0 +1,72 @@
+/**
+ * Where the time of one training step goes: runs the engine-step model with ONNX Runtime profiling
+ * and sums kernel time by operator type (and by our graph's role where the node name tells).
+ *
+ *   node bench/dist/profile-step.js [--device cpu|webgpu] [--steps N] [--compute f32|f16]
+ *
+ * Prints a table and writes bench/results/profile-step-<device>.json. On WebGPU the recorded times
+ * are those of the CPU side of each kernel (dispatch), not GPU execution. Asserts nothing.
+ */
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng } from '@herd/core';
+import { type DeviceRequest, TrainingRun, hostTensor } from '@herd/runtime';
+import { buildLmTraining, initWeights, parseLlamaConfig } from '@herd/llama3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name: string, def: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const device = flag('device', 'cpu') as DeviceRequest;
+const steps = Number(flag('steps', '3'));
+const compute = flag('compute', 'f32') as 'f32' | 'f16';
+
+const shape = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 };
+const cfg = parseLlamaConfig({ dim: shape.dim, nLayers: shape.nLayers, nHeads: shape.nHeads, nKvHeads: shape.nHeads, headDim: shape.dim / shape.nHeads, ffnDim: shape.ffnDim, vocabSize: shape.vocab, maxSeqLen: shape.seqLen });
+const w = initWeights(cfg, 0);
+const dir = join(tmpdir(), `herd-profile-${process.pid}`);
+mkdirSync(dir, { recursive: true });
+const run = await TrainingRun.create(
+  buildLmTraining(cfg, w, { batch: shape.batch, seqLen: shape.seqLen, computeDtype: compute }),
+  Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])),
+  { device, profilePrefix: join(dir, 'step') },
+);
+const rng = new Rng(0);
+const n = shape.batch * shape.seqLen;
+const ids = (f: () => number) => hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, f));
+const batch = { tokens: ids(() => rng.int(shape.vocab)), targets: ids(() => rng.int(shape.vocab)), positions: ids(() => 0), docIds: ids(() => 0) };
+(batch.positions.data as Int32Array).forEach((_, i, a) => (a[i] = i % shape.seqLen));
+await run.trainStep(batch, 1e-3); // warm-up, kept out of the sums below by skipping the first run
+for (let i = 0; i < steps; i++) await run.trainStep(batch, 1e-3);
+run.endProfiling();
+await run.release();
+
+interface TraceEvent { cat?: string; name?: string; dur?: number; args?: { op_name?: string } }
+const file = readdirSync(dir).find((f) => f.startsWith('step') && f.endsWith('.json'));
+const events = JSON.parse(readFileSync(join(dir, file!), 'utf8')) as TraceEvent[];
+rmSync(dir, { recursive: true, force: true });
+const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+const kernels = events.filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time'));
+// Only the timed runs: drop the share of the warm-up run (the first 1/(steps+1) of kernel events).
+const perRun = Math.round(kernels.length / (steps + 1));
+const timed = kernels.slice(perRun);
+const byOp = new Map<string, { us: number; count: number }>();
+for (const k of timed) {
+  const op = k.args?.op_name ?? '?';
+  const cur = byOp.get(op) ?? { us: 0, count: 0 };
+  byOp.set(op, { us: cur.us + (k.dur ?? 0), count: cur.count + 1 });
+}
+const total = [...byOp.values()].reduce((a, b) => a + b.us, 0);
+const rows = [...byOp].sort((a, b) => b[1].us - a[1].us);
+const runMs = runs.slice(1).map((r) => (r.dur ?? 0) / 1000);
+console.log(`\nprofile-step (${device}, ${compute}): ${steps} steps, ${perRun} kernels per step, model_run ${runMs.map((m) => m.toFixed(1)).join(' / ')} ms`);
+console.log('| op | ms per step | share | kernels per step |');
+console.log('|---|---|---|---|');
+for (const [op, v] of rows.slice(0, 15)) console.log(`| ${op} | ${(v.us / 1000 / steps).toFixed(2)} | ${((100 * v.us) / total).toFixed(1)}% | ${(v.count / steps).toFixed(0)} |`);
+const outDir = join(here, '..', 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, `profile-step-${device}${compute === 'f16' ? '-f16' : ''}.json`), JSON.stringify({ benchmark: 'profile-step', date: new Date().toISOString(), device, compute, steps, kernelsPerStep: perRun, modelRunMs: runMs, byOp: Object.fromEntries(rows.map(([k, v]) => [k, { msPerStep: v.us / 1000 / steps, kernelsPerStep: v.count / steps }])) }, null, 2));
