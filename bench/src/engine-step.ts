@@ -12,44 +12,26 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '@herd/core';
-import { type DeviceRequest, TrainingRun, hostTensor } from '@herd/runtime';
-import { type LlamaConfig, buildLmTraining, initWeights, parseLlamaConfig } from '@herd/llama3';
+import { type DeviceRequest } from '@herd/runtime';
+import { SHAPE as shape, flags, referenceBatch, referenceRun } from './reference-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
+const flag = flags(args);
 const device = flag('device', 'cpu') as DeviceRequest;
 const torchDevice = flag('torch-device', device === 'cpu' ? 'cpu' : 'cuda');
 const steps = Number(flag('steps', '10'));
 const warmup = Number(flag('warmup', '3'));
-// Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
 const compute = flag('compute', 'f32') as 'f32' | 'f16';
 const threads = Number(flag('threads', String(cpus().length)));
+// Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
 const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-
-const shape = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 };
-const cfg: LlamaConfig = parseLlamaConfig({
-  dim: shape.dim, nLayers: shape.nLayers, nHeads: shape.nHeads, nKvHeads: shape.nHeads, headDim: shape.dim / shape.nHeads,
-  ffnDim: shape.ffnDim, vocabSize: shape.vocab, maxSeqLen: shape.seqLen,
-});
 
 async function herd() {
   const t0 = performance.now();
-  const graphs = buildLmTraining(cfg, initWeights(cfg, 0), { batch: shape.batch, seqLen: shape.seqLen, optimizer: { weightDecay: 0.01, clipNorm: 1 }, computeDtype: compute });
-  const w = initWeights(cfg, 0);
-  const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])), { device, threads });
+  const { run, params } = await referenceRun(compute, { device, threads });
   const compileMs = performance.now() - t0;
-  const rng = new Rng(0);
-  const n = shape.batch * shape.seqLen;
-  const tokens = hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, () => rng.int(shape.vocab)));
-  const targets = hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, () => rng.int(shape.vocab)));
-  const positions = hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, (_, i) => i % shape.seqLen));
-  const docIds = hostTensor('i32', [shape.batch, shape.seqLen], new Int32Array(n));
-  const batch = { tokens, targets, positions, docIds };
+  const batch = referenceBatch();
   for (let i = 0; i < warmup; i++) await run.trainStep(batch, 1e-3);
   const times: number[] = [];
   let loss = 0;
@@ -59,7 +41,6 @@ async function herd() {
     times.push(performance.now() - s);
   }
   times.sort((a, b) => a - b);
-  const params = Object.values(w).reduce((a, v) => a + v.data.length, 0);
   return { impl: `herd (onnxruntime-node 1.30, ${compute === 'f16' ? 'f16 compute + f32 masters' : 'f32'})`, device: run.device, threads, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, params, compileMs, finalLoss: loss };
 }
 

@@ -11,35 +11,19 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '@herd/core';
-import { type DeviceRequest, TrainingRun, hostTensor } from '@herd/runtime';
-import { buildLmTraining, initWeights, parseLlamaConfig } from '@herd/llama3';
+import { type DeviceRequest } from '@herd/runtime';
+import { flags, referenceBatch, referenceRun } from './reference-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
+const flag = flags(process.argv.slice(2));
 const device = flag('device', 'cpu') as DeviceRequest;
 const steps = Number(flag('steps', '3'));
 const compute = flag('compute', 'f32') as 'f32' | 'f16';
 
-const shape = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 };
-const cfg = parseLlamaConfig({ dim: shape.dim, nLayers: shape.nLayers, nHeads: shape.nHeads, nKvHeads: shape.nHeads, headDim: shape.dim / shape.nHeads, ffnDim: shape.ffnDim, vocabSize: shape.vocab, maxSeqLen: shape.seqLen });
-const w = initWeights(cfg, 0);
 const dir = join(tmpdir(), `herd-profile-${process.pid}`);
 mkdirSync(dir, { recursive: true });
-const run = await TrainingRun.create(
-  buildLmTraining(cfg, w, { batch: shape.batch, seqLen: shape.seqLen, computeDtype: compute }),
-  Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])),
-  { device, profilePrefix: join(dir, 'step') },
-);
-const rng = new Rng(0);
-const n = shape.batch * shape.seqLen;
-const ids = (f: () => number) => hostTensor('i32', [shape.batch, shape.seqLen], Int32Array.from({ length: n }, f));
-const batch = { tokens: ids(() => rng.int(shape.vocab)), targets: ids(() => rng.int(shape.vocab)), positions: ids(() => 0), docIds: ids(() => 0) };
-(batch.positions.data as Int32Array).forEach((_, i, a) => (a[i] = i % shape.seqLen));
+const { run } = await referenceRun(compute, { device, profilePrefix: join(dir, 'step') });
+const batch = referenceBatch();
 await run.trainStep(batch, 1e-3); // warm-up, kept out of the sums below by skipping the first run
 for (let i = 0; i < steps; i++) await run.trainStep(batch, 1e-3);
 run.endProfiling();
