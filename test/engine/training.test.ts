@@ -21,9 +21,9 @@ function mlp(batch: number, accumulation = false) {
   const rng = new Rng(3);
   const g = new G.Graph();
   const init = (shape: number[], scale: number) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * scale);
-  const w1 = g.param('w1', 'f32', [2, 32], { trainable: true, value: init([2, 32], 0.7) });
+  const w1 = g.param('w1', 'f32', [32, 2], { trainable: true, value: init([32, 2], 0.7) });
   const b1 = g.param('b1', 'f32', [32], { trainable: true, value: new Float32Array(32) });
-  const w2 = g.param('w2', 'f32', [32, 1], { trainable: true, value: init([32, 1], 0.2) });
+  const w2 = g.param('w2', 'f32', [1, 32], { trainable: true, value: init([1, 32], 0.2) });
   const x = g.input('x', 'f32', [batch, 2]);
   const y = g.input('y', 'f32', [batch, 1]);
   const pred = G.linear(G.tanh(G.linear(x, w1, b1)), w2);

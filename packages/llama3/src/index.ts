@@ -38,7 +38,7 @@ export type {
 } from './tokenizer/index.js';
 
 // Model: graph, weights, compiled graphs, generation.
-export { forward, lmHead, embed, decoderLayer, selfAttention, swiglu, linearT, fusionSchedule, declareParams } from './model/llama.js';
+export { forward, lmHead, embed, decoderLayer, selfAttention, swiglu, fusionSchedule, declareParams } from './model/llama.js';
 export type { Params, KvCache, LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from './model/llama.js';
 export { llamaParamSpecs, layerParamSpecs, headDim } from './model/weights.js';
 export type { ParamSpec } from './model/weights.js';

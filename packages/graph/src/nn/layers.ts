@@ -6,9 +6,12 @@ import { HerdError } from '@herd/core';
 import { type Tensor } from '../ir/tensor.js';
 import * as o from '../ops.js';
 
-/** x [..., in] · w [in, out] (+ b [out]). Weights are stored [in, out] so no transpose is needed. */
+/**
+ * x [..., in] · wᵀ (+ b [out]) for a weight stored [out, in] — the PyTorch/Hugging Face layout, so
+ * checkpoints load by name with no re-layout. The one linear layer of herd.
+ */
 export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
-  const y = o.matmul(x, w);
+  const y = o.matmul(x, o.transpose(w, [1, 0]));
   return b ? o.add(y, b) : y;
 }
 

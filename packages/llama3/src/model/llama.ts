@@ -15,11 +15,6 @@ import { headDim } from './weights.js';
 /** Looks up a parameter tensor by its checkpoint name. */
 export type Params = (name: string) => Tensor;
 
-/** x [..., in] · Wᵀ for a weight stored [out, in] (HF/PyTorch layout). */
-export function linearT(x: Tensor, w: Tensor): Tensor {
-  return G.matmul(x, G.transpose(w, [1, 0]));
-}
-
 export interface KvCache {
   readonly k: Tensor; // [B, K, P, Dh]
   readonly v: Tensor;
@@ -47,21 +42,21 @@ function mergeHeads(x: Tensor): Tensor {
 /** GQA self-attention; with a cache, new keys/values are appended to it and returned. */
 export function selfAttention(cfg: LlamaConfig, p: Params, prefix: string, x: Tensor, ctx: LayerContext, cache?: KvCache): { out: Tensor; cache: KvCache } {
   const dh = headDim(cfg);
-  const q = applyRope(heads(linearT(x, p(`${prefix}.q_proj.weight`)), cfg.nHeads, dh), ctx.cos, ctx.sin); // [B, H, T, Dh]
-  let k = applyRope(heads(linearT(x, p(`${prefix}.k_proj.weight`)), cfg.nKvHeads, dh), ctx.cos, ctx.sin); // [B, K, T, Dh]
-  let v = heads(linearT(x, p(`${prefix}.v_proj.weight`)), cfg.nKvHeads, dh);
+  const q = applyRope(heads(G.linear(x, p(`${prefix}.q_proj.weight`)), cfg.nHeads, dh), ctx.cos, ctx.sin); // [B, H, T, Dh]
+  let k = applyRope(heads(G.linear(x, p(`${prefix}.k_proj.weight`)), cfg.nKvHeads, dh), ctx.cos, ctx.sin); // [B, K, T, Dh]
+  let v = heads(G.linear(x, p(`${prefix}.v_proj.weight`)), cfg.nKvHeads, dh);
   if (cache) {
     k = G.concat([cache.k, k], 2); // [B, K, S, Dh]
     v = G.concat([cache.v, v], 2);
   }
   const o = G.attention(q, k, v, { mask: ctx.mask });
-  return { out: linearT(mergeHeads(o), p(`${prefix}.o_proj.weight`)), cache: { k, v } };
+  return { out: G.linear(mergeHeads(o), p(`${prefix}.o_proj.weight`)), cache: { k, v } };
 }
 
 /** SwiGLU: W2 · (silu(W1 x) ⊙ W3 x). */
 export function swiglu(p: Params, prefix: string, x: Tensor): Tensor {
-  const gate = G.silu(linearT(x, p(`${prefix}.gate_proj.weight`)));
-  return linearT(G.mul(gate, linearT(x, p(`${prefix}.up_proj.weight`))), p(`${prefix}.down_proj.weight`));
+  const gate = G.silu(G.linear(x, p(`${prefix}.gate_proj.weight`)));
+  return G.linear(G.mul(gate, G.linear(x, p(`${prefix}.up_proj.weight`))), p(`${prefix}.down_proj.weight`));
 }
 
 export function decoderLayer(cfg: LlamaConfig, p: Params, i: number, x: Tensor, ctx: LayerContext, cache?: KvCache): { h: Tensor; cache: KvCache } {
@@ -133,7 +128,7 @@ export function forward(cfg: LlamaConfig, p: Params, inputs: ForwardInputs, hook
 
 /** Output projection [.., D] → [.., V] (tied to the embedding when the config says so). */
 export function lmHead(cfg: LlamaConfig, p: Params, hidden: Tensor): Tensor {
-  return linearT(hidden, p(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'));
+  return G.linear(hidden, p(cfg.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'));
 }
 
 /** Declares the model's parameters in a graph; values/trainability come from `define`. */
