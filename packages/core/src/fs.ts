@@ -1,8 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { HerdError } from './errors.js';
+import { HerdError, type HerdErrorCode } from './errors.js';
 
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -57,5 +57,50 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string | re
   } catch (e) {
     rmSync(tmp, { force: true });
     throw new HerdError('io_error', `could not write ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Opens a file for reading only if it is a regular file, and returns its descriptor and size. The open
+ * is non-blocking so a FIFO cannot hang the caller (a plain open of a FIFO waits for a writer); the
+ * type is then checked on the open descriptor, so nothing can swap the file between check and read.
+ * `what` names the file's role in errors ("safetensors file", "config file").
+ */
+export function openRegularFileSync(path: string, what: string, code: HerdErrorCode = 'io_error'): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'does not exist' : err.code === 'EACCES' ? 'is not readable (permission denied)' : err.message;
+    throw new HerdError('io_error', `${what} ${path} ${why}`, { cause: e });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new HerdError(code, `${what} ${path} is a directory, not a file`);
+    if (!st.isFile()) {
+      const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+      throw new HerdError(code, `${what} ${path} is ${kind}; only regular files are read`);
+    }
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Reads `target.length` bytes at `position`; a short file is corrupt_data naming the file and `what`. */
+export function readFullySync(fd: number, target: Uint8Array, position: number, path: string, what: string): void {
+  const maxChunk = 1 << 30;
+  let done = 0;
+  while (done < target.length) {
+    const n = readSync(fd, target, done, Math.min(target.length - done, maxChunk), position + done);
+    if (n === 0) {
+      throw new HerdError(
+        'corrupt_data',
+        `${path}: file ends early while reading ${what}: expected ${target.length} bytes at offset ${position}, got ${done}. The file is truncated; re-download or re-save it.`,
+      );
+    }
+    done += n;
   }
 }

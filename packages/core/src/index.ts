@@ -1,35 +1,71 @@
 export { HerdError, isHerdError, ProblemList } from './errors.js';
 export type { HerdErrorCode } from './errors.js';
-export { writeFileAtomic, writeFileAtomicSync } from './fs.js';
+export { openRegularFileSync, readFullySync, writeFileAtomic, writeFileAtomicSync } from './fs.js';
 export type { AtomicData } from './fs.js';
 export { Rng } from './rng.js';
 export { JsonlLog, Progress, formatSeconds } from './log.js';
 export {
+  DTYPES,
+  DTYPE_FACTS,
+  FLOAT_DTYPES,
+  allocHost,
+  bf16ToF32,
+  bytesPerElement,
+  castFloat,
+  countNonFinite,
+  decodeBf16,
+  decodeF16,
+  encodeBf16,
+  encodeF16,
+  f16ToF32,
+  f32ToBf16,
+  f32ToF16,
+  holdsDType,
+  hostTensor,
+  isDType,
+  isFloat,
+  isInteger,
+  isStorageDType,
+  numelOf,
+  roundToF16,
+  toFloat32,
+  toFloat64,
+} from './tensor/index.js';
+export type { DType, DTypeFacts, HostArray, HostTensor, StorageDType } from './tensor/index.js';
+export {
+  SAFETENSORS_DTYPES,
   SAFETENSORS_DTYPE_BYTES,
   SAFETENSORS_INDEX_NAME,
   SAFETENSORS_SINGLE_NAME,
   SafetensorsFile,
   ShardedSafetensors,
-  bf16ToF32,
-  decodeBf16,
-  decodeF16,
-  encodeBf16,
-  encodeF16,
+  TO_SAFETENSORS,
   encodeSafetensors,
-  f16ToF32,
-  f32ToBf16,
-  f32ToF16,
   openSafetensors,
   writeSafetensors,
   writeSafetensorsSync,
   writeShardedSafetensors,
-} from './safetensors.js';
+} from './safetensors/index.js';
 export type {
-  DecodedArray,
-  DecodedTensor,
   SafetensorsDtype,
+  SafetensorsReadOptions,
   SafetensorsSource,
+  SafetensorsTensors,
   ShardedWriteOptions,
   TensorInfo,
-  TensorToWrite,
-} from './safetensors.js';
+} from './safetensors/index.js';
+export {
+  ConfigCheck,
+  DEFAULT_JSON_MAX_BYTES,
+  DEFAULT_JSON_MAX_DEPTH,
+  JsonProblem,
+  closestNames,
+  didYouMean,
+  editDistance,
+  isRecord,
+  parseJson,
+  parseJsonText,
+  readJsonFile,
+  showValue,
+} from './config/index.js';
+export type { JsonLimits, NumberRule, ReadJsonOptions } from './config/index.js';
