@@ -15,7 +15,7 @@ describe('ONNX emission', () => {
     const dir = mkdtempSync(join(tmpdir(), 'herd-ext-'));
     dirs.push(dir);
     const w = Float32Array.from([1, 2, 3, 4, 5, 6]);
-    await writeSafetensors(join(dir, 'w.safetensors'), { other: { dtype: 'F32', shape: [3], data: new Float32Array(3) }, w: { dtype: 'F32', shape: [2, 3], data: w } });
+    await writeSafetensors(join(dir, 'w.safetensors'), { other: { dtype: 'f32', shape: [3], data: new Float32Array(3) }, w: { dtype: 'f32', shape: [2, 3], data: w } });
     const info = openSafetensors(join(dir, 'w.safetensors')).info('w');
     const g = new G.Graph();
     const x = g.input('x', 'f32', [1, 2]);

@@ -1,4 +1,4 @@
-import { HerdError } from '@herd/core';
+import { HerdError, f32ToF16 } from '@herd/core';
 import { type DType, type HostArray, allocHost, isFloat } from './dtype.js';
 import { type Dim, type Shape, formatShape, numel } from './shape.js';
 
@@ -161,30 +161,7 @@ export class Graph {
   }
 }
 
-/** f32 → IEEE half bits (round to nearest even). */
-export function f32ToF16Bits(v: number): number {
-  const f = new Float32Array([v]);
-  const x = new Uint32Array(f.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  let exp = ((x >>> 23) & 0xff) - 127 + 15;
-  let mant = x & 0x7fffff;
-  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  if (exp >= 0x1f) return sign | 0x7c00;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant = (mant | 0x800000) >>> (1 - exp);
-    if (mant & 0x1000 && (mant & 0x2fff)) mant += 0x2000;
-    return sign | (mant >>> 13);
-  }
-  if (mant & 0x1000 && (mant & 0x2fff)) {
-    mant += 0x2000;
-    if (mant & 0x800000) {
-      mant = 0;
-      exp += 1;
-      if (exp >= 0x1f) return sign | 0x7c00;
-    }
-  }
-  return sign | (exp << 10) | (mant >>> 13);
-}
+/** f32 → IEEE half bits: the one codec of `@herd/core`, under the name graph code has used. */
+export const f32ToF16Bits: (v: number) => number = f32ToF16;
 
 export type { Dim };

@@ -154,11 +154,11 @@ describe('writeLlamaGguf', () => {
   });
 
   it('reports every mismatched parameter at once and writes nothing', async () => {
-    const w: Record<string, { shape: number[]; data: Float32Array }> = initWeights(tied, 1);
+    const w: Record<string, { dtype: 'f32'; shape: number[]; data: Float32Array }> = initWeights(tied, 1);
     delete w['model.norm.weight'];
-    w['model.layers.0.mlp.up_proj.weight'] = { shape: [3, 3], data: new Float32Array(9) };
+    w['model.layers.0.mlp.up_proj.weight'] = { dtype: 'f32', shape: [3, 3], data: new Float32Array(9) };
     const bits = w['model.layers.0.mlp.gate_proj.weight']!;
-    const withBits = { ...w, 'model.layers.0.mlp.gate_proj.weight': { shape: bits.shape, data: new Uint16Array(bits.data.length) } };
+    const withBits = { ...w, 'model.layers.0.mlp.gate_proj.weight': { dtype: 'f16' as const, shape: bits.shape, data: new Uint16Array(bits.data.length) } };
     const path = join(dir, 'bad.gguf');
     const err = await writeLlamaGguf(path, tied, withBits, { dtype: 'f32' }).catch((e: unknown) => e);
     expect(isHerdError(err, 'checkpoint_mismatch')).toBe(true);

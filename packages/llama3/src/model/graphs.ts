@@ -2,23 +2,23 @@
  * The graphs a Llama core is compiled to: a training step (next-token loss on packed sequences) and
  * an incremental decoder (KV cache, dynamic batch/length) for generation.
  */
-import { HerdError, Rng } from '@herd/core';
+import { HerdError, type HostTensor, Rng } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, type ExternalData, Graph, type HostArray, type Tensor, type TrainingGraphs } from '@herd/graph';
 import { type LlamaConfig } from '../config.js';
 import { type Params, type ForwardHooks, declareParams, forward, lmHead } from './llama.js';
 import { type ParamSpec, headDim, llamaParamSpecs } from './weights.js';
 
-/** Host values of parameters by checkpoint name (f32). */
-export type Weights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
+/** Host values of parameters by checkpoint name (f32 host tensors). */
+export type Weights = Readonly<Record<string, HostTensor>>;
 
 /** Frozen weights may also stay in their file: ONNX external data pointing into a .safetensors byte range. */
 export type FrozenWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data?: HostArray; readonly external?: ExternalData }>>;
 
 /** Fresh weights: N(0, 0.02), residual output projections scaled by 1/√(2·layers), norms at 1. */
-export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly ParamSpec[] = llamaParamSpecs(cfg)): Record<string, { shape: number[]; data: Float32Array }> {
+export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly ParamSpec[] = llamaParamSpecs(cfg)): Record<string, { dtype: 'f32'; shape: number[]; data: Float32Array }> {
   const rng = new Rng(seed);
-  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const out: Record<string, { dtype: 'f32'; shape: number[]; data: Float32Array }> = {};
   for (const s of specs) {
     const n = s.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
@@ -27,7 +27,7 @@ export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly Para
       const std = s.init === 'residual' ? 0.02 / Math.sqrt(2 * cfg.nLayers) : 0.02;
       for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
     }
-    out[s.name] = { shape: [...s.shape], data };
+    out[s.name] = { dtype: 'f32', shape: [...s.shape], data };
   }
   return out;
 }

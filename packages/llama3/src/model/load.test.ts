@@ -24,7 +24,7 @@ const tmp = () => {
 describe('loading Hugging Face checkpoints', () => {
   it('a sharded checkpoint (model.safetensors.index.json) loads the same weights, in bf16 too', async () => {
     const src = openSafetensors(join(FIXTURE, 'model.safetensors'));
-    const tensors = Object.fromEntries(src.names().map((n) => [n, { dtype: 'F32' as const, shape: src.info(n).shape, data: src.readFloat32(n) }]));
+    const tensors = Object.fromEntries(src.names().map((n) => [n, { dtype: 'f32' as const, shape: src.info(n).shape, data: src.readFloat32(n) }]));
     const dir = tmp();
     copyFileSync(join(FIXTURE, 'config.json'), join(dir, 'config.json'));
     await writeShardedSafetensors(dir, tensors, { maxShardBytes: 120_000 });
@@ -35,7 +35,7 @@ describe('loading Hugging Face checkpoints', () => {
     const { encodeBf16, decodeBf16 } = await import('@herd/core');
     const bdir = tmp();
     copyFileSync(join(FIXTURE, 'config.json'), join(bdir, 'config.json'));
-    await writeSafetensors(join(bdir, 'model.safetensors'), Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, { dtype: 'BF16' as const, shape: t.shape, data: encodeBf16(t.data) }])));
+    await writeSafetensors(join(bdir, 'model.safetensors'), Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, { dtype: 'bf16' as const, shape: t.shape, data: encodeBf16(t.data) }])));
     const c = loadHfLlama(bdir);
     const name = 'model.layers.0.mlp.up_proj.weight';
     expect(Array.from(c.weights[name]!.data as Float32Array)).toEqual(Array.from(decodeBf16(encodeBf16(a.weights[name]!.data as Float32Array))));
@@ -61,7 +61,7 @@ describe('loading Hugging Face checkpoints', () => {
     const dir = tmp();
     copyFileSync(join(FIXTURE, 'config.json'), join(dir, 'config.json'));
     const tensors = Object.fromEntries(
-      src.names().filter((n) => n !== 'model.norm.weight').map((n) => [n, { dtype: 'F32' as const, shape: n === 'lm_head.weight' ? [64, 128] : src.info(n).shape, data: src.readFloat32(n) }]),
+      src.names().filter((n) => n !== 'model.norm.weight').map((n) => [n, { dtype: 'f32' as const, shape: n === 'lm_head.weight' ? [64, 128] : src.info(n).shape, data: src.readFloat32(n) }]),
     );
     await writeSafetensors(join(dir, 'model.safetensors'), tensors);
     try {

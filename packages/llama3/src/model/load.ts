@@ -29,7 +29,7 @@ export interface LoadedLlamaExternal {
 export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string): Weights;
 export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string, externalDir: string): FrozenWeights;
 export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, label: string, externalDir?: string): FrozenWeights {
-  const out: Record<string, { shape: readonly number[]; data?: Float32Array; external?: { path: string; offset: number; length: number } }> = {};
+  const out: Record<string, { dtype: 'f32'; shape: readonly number[]; data?: Float32Array; external?: { path: string; offset: number; length: number } }> = {};
   const problems: string[] = [];
   for (const spec of llamaParamSpecs(cfg)) {
     if (!source.has(spec.name)) {
@@ -43,8 +43,8 @@ export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, la
     }
     out[spec.name] =
       externalDir !== undefined && info.dtype === 'F32'
-        ? { shape: spec.shape, external: { path: relative(externalDir, info.file), offset: info.byteOffset, length: info.byteLength } }
-        : { shape: spec.shape, data: source.readFloat32(spec.name) };
+        ? { dtype: 'f32', shape: spec.shape, external: { path: relative(externalDir, info.file), offset: info.byteOffset, length: info.byteLength } }
+        : { dtype: 'f32', shape: spec.shape, data: source.readFloat32(spec.name) };
   }
   if (problems.length) throw new HerdError('checkpoint_mismatch', `${label}: the checkpoint does not match the config:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return out;

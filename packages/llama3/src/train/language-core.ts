@@ -5,7 +5,7 @@
  * MODEL_CARD.md. Reads top to bottom: config → data → model → optimizer → loop → evaluation → save.
  */
 import { join } from 'node:path';
-import { HerdError, Rng, writeFileAtomic, writeSafetensors } from '@herd/core';
+import { HerdError, Rng, castFloat, roundToF16 as f16Round, writeFileAtomic, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
 import { type DeviceRequest, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
 import { type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
@@ -146,17 +146,7 @@ function toHost(w: Weights): Record<string, HostTensor> {
 
 /** f32 → f16 → f32: the weights as they will be after saving. */
 function roundToF16(params: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> {
-  return Object.fromEntries(Object.entries(params).map(([k, t]) => [k, hostTensor('f32', t.shape, Float32Array.from(t.data as Float32Array, (x) => f16Round(x)))]));
-}
-
-const f16buf = new Float32Array(1);
-function f16Round(x: number): number {
-  const bits = G.f32ToF16Bits(x);
-  const s = bits & 0x8000 ? -1 : 1;
-  const e = (bits >> 10) & 0x1f;
-  const f = bits & 0x3ff;
-  f16buf[0] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
-  return f16buf[0];
+  return Object.fromEntries(Object.entries(params).map(([k, t]) => [k, hostTensor('f32', t.shape, Float32Array.from(t.data as Float32Array, f16Round))]));
 }
 
 export interface TrainLanguageCoreOptions {
@@ -267,9 +257,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
 export const LANGUAGE_CORE_FILES = { config: 'config.json', weights: 'model.safetensors', vocab: 'vocab.json', card: 'MODEL_CARD.md', report: 'training.json' } as const;
 
 async function saveLanguageCore(dir: string, config: LlamaConfig, params: Readonly<Record<string, HostTensor>>, vocab: PrunedVocab, report: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): Promise<void> {
-  const tensors = Object.fromEntries(
-    Object.entries(params).map(([k, t]) => [k, { dtype: 'F16' as const, shape: t.shape, data: Uint16Array.from(t.data as Float32Array, (x) => G.f32ToF16Bits(x)) }]),
-  );
+  const tensors = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, castFloat(t, 'f16')]));
   await writeSafetensors(join(dir, LANGUAGE_CORE_FILES.weights), tensors, { format: 'pt' });
   await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.config), JSON.stringify(toHfConfig(config, { torch_dtype: 'float16', bos_token_id: vocab.toCompact([128000])[0], eos_token_id: vocab.toCompact([EOT_ID])[0], herd_vocab: LANGUAGE_CORE_FILES.vocab }), null, 2) + '\n');
   await vocab.save(join(dir, LANGUAGE_CORE_FILES.vocab));
