@@ -2,7 +2,7 @@
  * The one config of the Llama 3 language core. Field names follow Meta's `ModelArgs` (camel-cased);
  * `parseLlamaConfig` rejects unknown keys and checks the invariants every other module relies on.
  */
-import { HerdError, ProblemList } from '@herd/core';
+import { ConfigCheck, HerdError, isRecord, showValue } from '@herd/core';
 
 /** Llama 3.1 RoPE frequency scaling ("rope_type": "llama3"), for 128K context. */
 export interface RopeScaling {
@@ -56,62 +56,31 @@ const ROPE_KEYS = ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalMaxPosi
 /** Defaults for keys that may be left out (Llama 3 values). */
 const DEFAULTS = { normEps: 1e-5, ropeTheta: 500_000, ropeScaling: null, tieEmbeddings: false, crossAttentionEvery: null } as const;
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0] as number;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j] as number;
-      d[j] = Math.min((d[j] as number) + 1, (d[j - 1] as number) + 1, prev + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length] as number;
-}
-
-function unknownKeys(where: string, obj: Record<string, unknown>, valid: readonly string[]): void {
-  const bad = Object.keys(obj).filter((k) => !valid.includes(k));
-  if (bad.length === 0) return;
-  const lines = bad.map((k) => {
-    const near = valid
-      .map((v) => ({ v, d: editDistance(k, v) }))
-      .filter((x) => x.d <= 2)
-      .sort((a, b) => a.d - b.d)[0];
-    return `'${k}'${near !== undefined ? ` (did you mean '${near.v}'?)` : ''}`;
-  });
-  throw new HerdError('unknown_config_key', `unknown key${bad.length > 1 ? 's' : ''} in ${where}: ${lines.join(', ')}; valid keys: ${valid.join(', ')}`);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function posInt(problems: ProblemList, name: string, v: unknown): number {
-  if (!Number.isSafeInteger(v) || (v as number) <= 0) problems.add(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+function posInt(c: ConfigCheck, name: string, v: unknown): number {
+  if (!Number.isSafeInteger(v) || (v as number) <= 0) c.problem(`${name} must be a positive integer, got ${showValue(v)}`);
   return v as number;
 }
 
-function posNum(problems: ProblemList, name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) problems.add(`${name} must be a positive finite number, got ${JSON.stringify(v)}`);
+function posNum(c: ConfigCheck, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) c.problem(`${name} must be a positive finite number, got ${showValue(v)}`);
   return v as number;
 }
 
-function parseRopeScaling(problems: ProblemList, v: unknown): RopeScaling | null {
+function parseRopeScaling(c: ConfigCheck, v: unknown): RopeScaling | null {
   if (v === null || v === undefined) return null;
   if (!isRecord(v)) {
-    problems.add(`ropeScaling must be null or {${ROPE_KEYS.join(', ')}}, got ${JSON.stringify(v)}`);
+    c.problem(`ropeScaling must be null or {${ROPE_KEYS.join(', ')}}, got ${showValue(v)}`);
     return null;
   }
-  unknownKeys('ropeScaling', v, ROPE_KEYS);
-  for (const k of ROPE_KEYS) if (!(k in v)) problems.add(`ropeScaling.${k} is required`);
-  const factor = posNum(problems, 'ropeScaling.factor', v['factor']);
-  const lowFreqFactor = posNum(problems, 'ropeScaling.lowFreqFactor', v['lowFreqFactor']);
-  const highFreqFactor = posNum(problems, 'ropeScaling.highFreqFactor', v['highFreqFactor']);
-  const originalMaxPositionEmbeddings = posInt(problems, 'ropeScaling.originalMaxPositionEmbeddings', v['originalMaxPositionEmbeddings']);
-  if (typeof factor === 'number' && factor < 1) problems.add(`ropeScaling.factor must be >= 1, got ${factor}`);
+  c.keys(v, ROPE_KEYS, { at: 'ropeScaling' });
+  for (const k of ROPE_KEYS) if (!(k in v)) c.problem(`ropeScaling.${k} is required`);
+  const factor = posNum(c, 'ropeScaling.factor', v['factor']);
+  const lowFreqFactor = posNum(c, 'ropeScaling.lowFreqFactor', v['lowFreqFactor']);
+  const highFreqFactor = posNum(c, 'ropeScaling.highFreqFactor', v['highFreqFactor']);
+  const originalMaxPositionEmbeddings = posInt(c, 'ropeScaling.originalMaxPositionEmbeddings', v['originalMaxPositionEmbeddings']);
+  if (typeof factor === 'number' && factor < 1) c.problem(`ropeScaling.factor must be >= 1, got ${factor}`);
   if (typeof lowFreqFactor === 'number' && typeof highFreqFactor === 'number' && !(highFreqFactor > lowFreqFactor)) {
-    problems.add(`ropeScaling.highFreqFactor (${highFreqFactor}) must be greater than lowFreqFactor (${lowFreqFactor})`);
+    c.problem(`ropeScaling.highFreqFactor (${highFreqFactor}) must be greater than lowFreqFactor (${lowFreqFactor})`);
   }
   return Object.freeze({ factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings });
 }
@@ -122,14 +91,14 @@ function parseRopeScaling(problems: ProblemList, v: unknown): RopeScaling | null
  * Optional keys: nKvHeads (= nHeads), headDim (= dim / nHeads), normEps (1e-5), ropeTheta (500000),
  * ropeScaling (null), tieEmbeddings (false), crossAttentionEvery (null).
  */
-export function parseLlamaConfig(obj: unknown): LlamaConfig {
-  if (!isRecord(obj)) throw new HerdError('invalid_config', `Llama config must be an object, got ${JSON.stringify(obj)}`);
-  unknownKeys('Llama config', obj, KEYS);
-  const p = new ProblemList();
+export function parseLlamaConfig(obj: unknown, source = 'Llama config'): LlamaConfig {
+  if (!isRecord(obj)) throw new HerdError('invalid_config', `${source} must be an object, got ${showValue(obj)}`);
+  const p = new ConfigCheck(source);
+  p.keys(obj, KEYS);
   const required = (k: (typeof KEYS)[number]): number => {
     const v = obj[k];
     if (v === undefined || v === null) {
-      p.add(`${k} is required`);
+      p.problem(`${k} is required`);
       return NaN;
     }
     return posInt(p, k, v);
@@ -145,25 +114,25 @@ export function parseLlamaConfig(obj: unknown): LlamaConfig {
   const ropeTheta = posNum(p, 'ropeTheta', obj['ropeTheta'] ?? DEFAULTS.ropeTheta);
   const ropeScaling = parseRopeScaling(p, obj['ropeScaling'] ?? DEFAULTS.ropeScaling);
   const tieEmbeddings = obj['tieEmbeddings'] ?? DEFAULTS.tieEmbeddings;
-  if (typeof tieEmbeddings !== 'boolean') p.add(`tieEmbeddings must be a boolean, got ${JSON.stringify(tieEmbeddings)}`);
+  if (typeof tieEmbeddings !== 'boolean') p.problem(`tieEmbeddings must be a boolean, got ${showValue(tieEmbeddings)}`);
   const every = obj['crossAttentionEvery'] ?? DEFAULTS.crossAttentionEvery;
   if (every !== null) posInt(p, 'crossAttentionEvery', every);
 
   const ints = [dim, nHeads, nKvHeads].every((v) => Number.isSafeInteger(v) && v > 0);
   const headDim = ints ? dim / nHeads : NaN;
   if (ints) {
-    if (dim % nHeads !== 0) p.add(`dim (${dim}) must be divisible by nHeads (${nHeads})`);
-    if (nHeads % nKvHeads !== 0) p.add(`nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
-    if (dim % nHeads === 0 && headDim % 2 !== 0) p.add(`head dim dim/nHeads = ${headDim} must be even for RoPE`);
+    if (dim % nHeads !== 0) p.problem(`dim (${dim}) must be divisible by nHeads (${nHeads})`);
+    if (nHeads % nKvHeads !== 0) p.problem(`nHeads (${nHeads}) must be a multiple of nKvHeads (${nKvHeads})`);
+    if (dim % nHeads === 0 && headDim % 2 !== 0) p.problem(`head dim dim/nHeads = ${headDim} must be even for RoPE`);
     const given = obj['headDim'];
     if (given !== undefined && given !== null && given !== headDim) {
-      p.add(`headDim (${JSON.stringify(given)}) must equal dim / nHeads = ${dim} / ${nHeads} = ${headDim}`);
+      p.problem(`headDim (${showValue(given)}) must equal dim / nHeads = ${dim} / ${nHeads} = ${headDim}`);
     }
   }
   if (typeof every === 'number' && Number.isSafeInteger(nLayers) && nLayers > 0 && every > nLayers) {
-    p.add(`crossAttentionEvery (${every}) must be at most nLayers (${nLayers})`);
+    p.problem(`crossAttentionEvery (${every}) must be at most nLayers (${nLayers})`);
   }
-  p.throwIfAny('invalid_config', 'invalid Llama config');
+  p.finish('invalid Llama config');
   return Object.freeze({
     dim,
     nLayers,
@@ -181,25 +150,61 @@ export function parseLlamaConfig(obj: unknown): LlamaConfig {
   });
 }
 
+/** Keys a Hugging Face Llama config.json carries that herd reads. */
+const HF_READ_KEYS = [
+  'model_type', 'architectures', 'hidden_act', 'attention_bias', 'mlp_bias', 'rope_parameters', 'rope_scaling', 'rope_theta',
+  'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'vocab_size', 'intermediate_size',
+  'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings', 'torch_dtype', 'dtype',
+] as const;
+
+/** Keys of transformers' LlamaConfig/PretrainedConfig (and herd's own) that do not change the architecture: accepted silently. */
+const HF_IGNORED_KEYS = [
+  '_name_or_path', 'transformers_version', 'initializer_range', 'use_cache', 'pretraining_tp', 'attention_dropout',
+  'bos_token_id', 'eos_token_id', 'pad_token_id', 'sep_token_id', 'decoder_start_token_id', 'id2label', 'label2id',
+  'return_dict', 'output_hidden_states', 'output_attentions', 'torchscript', 'use_bfloat16', 'tf_legacy_loss', 'pruned_heads',
+  'chunk_size_feed_forward', 'is_encoder_decoder', 'is_decoder', 'add_cross_attention', 'tie_encoder_decoder', 'problem_type',
+  'tokenizer_class', 'prefix', 'task_specific_params', 'finetuning_task', 'quantization_config', 'max_length', 'min_length',
+  'do_sample', 'early_stopping', 'num_beams', 'temperature', 'top_k', 'top_p', 'repetition_penalty', 'num_return_sequences',
+  'herd_vocab',
+] as const;
+
+/** The `torch_dtype` names transformers writes; herd reads each tensor's own dtype, so this is informational. */
+const TORCH_DTYPES = ['float32', 'float16', 'bfloat16', 'float64', 'auto'] as const;
+
+export interface HfConfigOptions {
+  /** Where the config came from, for messages: e.g. the config.json path. Default "Hugging Face config". */
+  readonly source?: string;
+  /** Receives warnings (unknown keys, an unknown torch_dtype); without it they are dropped. */
+  readonly warnings?: string[];
+}
+
 /**
  * Reads a Hugging Face Llama `config.json`. Keys that do not change the architecture (dtype,
- * token ids, ...) are ignored; settings the Llama 3 core cannot honour are rejected.
+ * token ids, ...) are ignored; keys it does not know are warned about (with the closest known key);
+ * settings the Llama 3 core cannot honour are rejected, all at once, naming `source`.
  */
-export function fromHfConfig(json: unknown): LlamaConfig {
-  if (!isRecord(json)) throw new HerdError('invalid_config', `Hugging Face config must be an object, got ${JSON.stringify(json)}`);
-  const p = new ProblemList();
+export function fromHfConfig(json: unknown, o: HfConfigOptions = {}): LlamaConfig {
+  const source = o.source ?? 'Hugging Face config';
+  if (!isRecord(json)) throw new HerdError('invalid_config', `${source} must be a JSON object, got ${showValue(json)}`);
+  const p = new ConfigCheck(source);
+  p.keys(json, [...HF_READ_KEYS, ...HF_IGNORED_KEYS], { unknown: 'warn' });
   const need = (k: string): unknown => {
-    if (json[k] === undefined || json[k] === null) p.add(`${k} is required`);
+    if (json[k] === undefined || json[k] === null) p.problem(`${k} is required`);
     return json[k];
   };
   const modelType = json['model_type'];
   if (modelType !== undefined && modelType !== 'llama') {
-    p.add(`model_type must be "llama", got ${JSON.stringify(modelType)} (for mllama, pass its text_config's numbers through parseLlamaConfig)`);
+    p.problem(`model_type must be "llama", got ${showValue(modelType)} (for mllama, pass its text_config's numbers through parseLlamaConfig)`);
   }
+  const architectures = p.stringList(json, 'architectures');
+  if (architectures !== undefined && !architectures.some((a) => a.startsWith('Llama'))) {
+    p.warn(`architectures ${showValue(architectures)} names no Llama class (expected LlamaForCausalLM); loading it as a Llama anyway`);
+  }
+  for (const k of ['torch_dtype', 'dtype']) p.string(json, k, { oneOf: TORCH_DTYPES, warnOnly: true });
   const act = json['hidden_act'];
-  if (act !== undefined && act !== 'silu') p.add(`hidden_act must be "silu" (SwiGLU), got ${JSON.stringify(act)}`);
+  if (act !== undefined && act !== 'silu') p.problem(`hidden_act must be "silu" (SwiGLU), got ${showValue(act)}`);
   for (const k of ['attention_bias', 'mlp_bias']) {
-    if (json[k] === true) p.add(`${k} is true; the Llama 3 core has no biases`);
+    if (json[k] === true) p.problem(`${k} is true; the Llama 3 core has no biases`);
   }
   let ropeScaling: Record<string, unknown> | null = null;
   // transformers ≥ 5 writes `rope_parameters` (θ and scaling together); older files `rope_theta` + `rope_scaling`.
@@ -207,13 +212,13 @@ export function fromHfConfig(json: unknown): LlamaConfig {
   const rs = isRecord(rp) ? rp : json['rope_scaling'];
   if (rs !== undefined && rs !== null) {
     if (!isRecord(rs)) {
-      p.add(`rope_scaling must be an object or null, got ${JSON.stringify(rs)}`);
+      p.problem(`rope_scaling must be an object or null, got ${showValue(rs)}`);
     } else {
       const type = rs['rope_type'] ?? rs['type'];
       if (type === 'default') {
         ropeScaling = null;
       } else if (type !== 'llama3') {
-        p.add(`rope_scaling.rope_type ${JSON.stringify(type)} is not supported; only "llama3" (Llama 3.1 scaling)`);
+        p.problem(`rope_scaling.rope_type ${showValue(type)} is not supported; only "llama3" (Llama 3.1 scaling)`);
       } else {
         ropeScaling = {
           factor: rs['factor'],
@@ -239,9 +244,10 @@ export function fromHfConfig(json: unknown): LlamaConfig {
     maxSeqLen: need('max_position_embeddings'),
     tieEmbeddings: json['tie_word_embeddings'] ?? false,
   };
-  p.throwIfAny('invalid_config', 'unsupported Hugging Face Llama config');
+  const warnings = p.finish('unsupported Hugging Face Llama config');
+  o.warnings?.push(...warnings);
   try {
-    return parseLlamaConfig(config);
+    return parseLlamaConfig(config, source);
   } catch (e) {
     if (e instanceof HerdError) {
       throw new HerdError(e.code, `${e.message}\n(from Hugging Face keys: hidden_size=dim, num_hidden_layers=nLayers, num_attention_heads=nHeads, num_key_value_heads=nKvHeads, intermediate_size=ffnDim, rms_norm_eps=normEps, max_position_embeddings=maxSeqLen)`, { cause: e });

@@ -1,5 +1,5 @@
 export { fromHfConfig, toHfConfig, parameterCount, parseLlamaConfig, ropeFrequencies, ropeFrequenciesFor } from './config.js';
-export type { LlamaConfig, RopeScaling } from './config.js';
+export type { HfConfigOptions, LlamaConfig, RopeScaling } from './config.js';
 export { PRESET_NAMES, loadPreset } from './presets/index.js';
 export type { PresetName } from './presets/index.js';
 export {
@@ -45,8 +45,8 @@ export type { ParamSpec } from './model/weights.js';
 export { ropeTables, applyRope } from './model/rope.js';
 export { initWeights, buildLmTraining, buildLmEval, buildDecoder, CACHE_LEN, NEW_LEN, KEY_LEN } from './model/graphs.js';
 export type { Weights, FrozenWeights, LmTrainingOptions } from './model/graphs.js';
-export { loadHfLlama, readLlamaWeights } from './model/load.js';
-export type { LoadedLlama, LoadedLlamaExternal } from './model/load.js';
+export { loadHfLlama, readHfLlamaConfig, readLlamaWeights } from './model/load.js';
+export type { LoadHfOptions, LoadedLlama, LoadedLlamaExternal } from './model/load.js';
 export { Generator, sampleToken } from './model/generate.js';
 export type { SamplingOptions } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';

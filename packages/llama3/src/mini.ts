@@ -2,10 +2,10 @@
  * The built-in mini language core: where its committed checkpoint lives and how to load it with
  * its pruned vocabulary.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError } from '@herd/core';
+import { HerdError, readJsonFile } from '@herd/core';
 import { type LlamaConfig } from './config.js';
 import { type Weights } from './model/graphs.js';
 import { loadHfLlama } from './model/load.js';
@@ -28,7 +28,7 @@ export function loadLanguageCore(dir: string = MINI_CORE_DIR): LanguageCore {
     throw new HerdError('io_error', `no language core at ${dir}: expected config.json + model.safetensors (train one with 'herd train text')`);
   }
   const { config, weights } = loadHfLlama(dir);
-  const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const raw = readJsonFile(join(dir, 'config.json'), { what: 'config file' }) as Record<string, unknown>;
   const vocabFile = typeof raw['herd_vocab'] === 'string' ? join(dir, raw['herd_vocab']) : undefined;
   const vocab = vocabFile ? PrunedVocab.load(vocabFile) : undefined;
   if (vocab && vocab.size !== config.vocabSize) {

@@ -61,11 +61,13 @@ describe('f16 codec', () => {
     expect(roundToF16(0.1)).toBe(f16ToF32(0x2e66));
   });
 
-  it('a subnormal whose shifted-out bits decide the rounding is rounded up (the bug the old graph codec had)', () => {
-    // 0x0155 + 0.75 units: the old codec dropped the low bits before rounding and returned 0x0155.
+  it('a subnormal just above a tie rounds up: the bits shifted out decide (the old graph codec dropped them)', () => {
+    // The codec graph/src/ir/tensor.ts had returned 0x0154, 0x0002 and 0x0000 for these three.
     const u = 2 ** -24;
-    expect(f32ToF16(0x155 * u + 0.75 * u)).toBe(0x0156);
-    expect(f32ToF16(0x155 * u + 0.25 * u)).toBe(0x0155);
+    expect(f32ToF16(0x154 * u + 0.5 * u + 2 ** -38)).toBe(0x0155);
+    expect(f32ToF16(2 * u + 0.5 * u + 2 ** -40)).toBe(0x0003);
+    expect(f32ToF16(0.5 * u + 2 ** -40)).toBe(0x0001);
+    expect(f32ToF16(0x154 * u + 0.5 * u)).toBe(0x0154); // the exact tie still goes to even
   });
 });
 

@@ -2,9 +2,9 @@
  * Loading Hugging Face Llama checkpoints (config.json + model.safetensors or a sharded
  * model.safetensors.index.json), bf16/f16/f32, by tensor name.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { HerdError, SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, type SafetensorsSource, openSafetensors } from '@herd/core';
+import { HerdError, SAFETENSORS_INDEX_NAME, readJsonFile, SAFETENSORS_SINGLE_NAME, type SafetensorsSource, openSafetensors } from '@herd/core';
 import { type LlamaConfig, fromHfConfig } from '../config.js';
 import { type FrozenWeights, type Weights } from './graphs.js';
 import { llamaParamSpecs } from './weights.js';
@@ -12,6 +12,8 @@ import { llamaParamSpecs } from './weights.js';
 export interface LoadedLlama {
   readonly config: LlamaConfig;
   readonly weights: Weights;
+  /** What was accepted but looked wrong: unknown config.json keys, an unknown torch_dtype. */
+  readonly warnings: readonly string[];
 }
 
 export interface LoadedLlamaExternal {
@@ -19,6 +21,23 @@ export interface LoadedLlamaExternal {
   /** f32 tensors stay in the checkpoint's files; sessions need `modelDir` = `dir`. */
   readonly weights: FrozenWeights;
   readonly dir: string;
+  readonly warnings: readonly string[];
+}
+
+export interface LoadHfOptions {
+  /**
+   * Check every tensor read for NaN/±Infinity (HerdError 'non_finite' naming the tensor). Default
+   * true; false skips the scan for trusted checkpoints. Weights left in place (`external`) are not read.
+   */
+  readonly checkFinite?: boolean;
+}
+
+/** Reads and checks `config.json` of a Hugging Face model folder; errors name the file and folder. */
+export function readHfLlamaConfig(dir: string, warnings?: string[]): LlamaConfig {
+  const cfgPath = join(dir, 'config.json');
+  if (!existsSync(cfgPath)) throw new HerdError('io_error', `${dir}: no config.json (expected a Hugging Face model folder)`);
+  const json = readJsonFile(cfgPath, { what: 'config file' });
+  return fromHfConfig(json, { source: cfgPath, ...(warnings ? { warnings } : {}) });
 }
 
 /**
@@ -55,15 +74,14 @@ export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, la
  * memory: the ONNX graph points straight into the safetensors files (the way to run models larger
  * than host memory allows twice over).
  */
-export function loadHfLlama(dir: string): LoadedLlama;
-export function loadHfLlama(dir: string, options: { external: true }): LoadedLlamaExternal;
-export function loadHfLlama(dir: string, options?: { external: true }): LoadedLlama | LoadedLlamaExternal {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new HerdError('io_error', `${dir}: no config.json (expected a Hugging Face model folder)`);
-  const config = fromHfConfig(JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>);
+export function loadHfLlama(dir: string, options?: LoadHfOptions): LoadedLlama;
+export function loadHfLlama(dir: string, options: LoadHfOptions & { external: true }): LoadedLlamaExternal;
+export function loadHfLlama(dir: string, options?: LoadHfOptions & { external?: true }): LoadedLlama | LoadedLlamaExternal {
+  const warnings: string[] = [];
+  const config = readHfLlamaConfig(dir, warnings);
   const index = join(dir, SAFETENSORS_INDEX_NAME);
   const single = join(dir, SAFETENSORS_SINGLE_NAME);
-  const source = openSafetensors(existsSync(index) ? index : single);
-  if (options?.external) return { config, weights: readLlamaWeights(source, config, dir, dir), dir };
-  return { config, weights: readLlamaWeights(source, config, dir) };
+  const source = openSafetensors(existsSync(index) ? index : single, { checkFinite: options?.checkFinite ?? true });
+  if (options?.external) return { config, weights: readLlamaWeights(source, config, dir, dir), dir, warnings };
+  return { config, weights: readLlamaWeights(source, config, dir), warnings };
 }
