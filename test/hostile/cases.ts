@@ -18,7 +18,7 @@ export interface Refusal {
 export interface Acceptance {
   /** Why accepting is right; shown in the test name and make.ts's listing. */
   readonly accept: string;
-  /** Checks what the reader returned. */
+  /** Checks what the reader returned (node:assert, so make.ts can load the tables outside vitest). */
   readonly check?: (result: unknown) => void;
 }
 
