@@ -20,6 +20,8 @@ export interface LanguageCore {
   readonly weights: Weights;
   /** Present when the model was trained on a pruned vocabulary. */
   readonly vocab?: PrunedVocab;
+  /** What config.json had that looked wrong but was accepted (unknown keys, an unknown torch_dtype): show them to the user. */
+  readonly warnings: readonly string[];
 }
 
 /** Loads a Hugging Face-layout Llama folder, with herd's pruned vocabulary when config.json names one. */
@@ -27,12 +29,12 @@ export function loadLanguageCore(dir: string = MINI_CORE_DIR): LanguageCore {
   if (!existsSync(join(dir, 'config.json'))) {
     throw new HerdError('io_error', `no language core at ${dir}: expected config.json + model.safetensors (train one with 'herd train text')`);
   }
-  const { config, weights } = loadHfLlama(dir);
+  const { config, weights, warnings } = loadHfLlama(dir);
   const raw = readJsonFile(join(dir, 'config.json'), { what: 'config file' }) as Record<string, unknown>;
   const vocabFile = typeof raw['herd_vocab'] === 'string' ? join(dir, raw['herd_vocab']) : undefined;
   const vocab = vocabFile ? PrunedVocab.load(vocabFile) : undefined;
   if (vocab && vocab.size !== config.vocabSize) {
     throw new HerdError('checkpoint_mismatch', `${dir}: vocab.json has ${vocab.size} entries but the model's vocab_size is ${config.vocabSize}`);
   }
-  return { dir, config, weights, ...(vocab ? { vocab } : {}) };
+  return { dir, config, weights, warnings, ...(vocab ? { vocab } : {}) };
 }
