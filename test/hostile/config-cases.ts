@@ -129,18 +129,21 @@ export const CONFIG_CASES: HostileTable = {
 };
 
 /** A tiny valid model folder whose model.norm.weight is `norm`. */
-function modelFolder(dir: string, norm: number): { input: string; names: string } {
+function modelFolder(dir: string, norm: number, dtype: 'bf16' | 'f32' = 'bf16'): { input: string; names: string } {
   write(join(dir, 'config.json'), GOOD_TEXT);
   const w = initWeights(TINY, 1);
-  const tensors = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, castFloat(k === 'model.norm.weight' ? hostTensor('f32', t.shape, new Float32Array(t.data.length).fill(norm)) : t, 'bf16')]));
+  const tensors = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, castFloat(k === 'model.norm.weight' ? hostTensor('f32', t.shape, new Float32Array(t.data.length).fill(norm)) : t, dtype)]));
   const path = join(dir, 'model.safetensors');
   writeSafetensorsSync(path, tensors);
   return { input: dir, names: path };
 }
 
-export const MODEL_FOLDER_CASES: HostileTable<{ dir: string; checkFinite?: boolean }> = {
+export const MODEL_FOLDER_CASES: HostileTable<{ dir: string; checkFinite?: boolean; external?: true }> = {
   reader: 'Llama model folder',
-  read: ({ dir, checkFinite }) => loadHfLlama(dir, checkFinite === undefined ? {} : { checkFinite }),
+  read: ({ dir, checkFinite, external }) => {
+    const o = checkFinite === undefined ? {} : { checkFinite };
+    return external ? loadHfLlama(dir, { ...o, external }) : loadHfLlama(dir, o);
+  },
   cases: [
     {
       name: 'an all-NaN model.norm.weight (bf16)',
@@ -149,6 +152,14 @@ export const MODEL_FOLDER_CASES: HostileTable<{ dir: string; checkFinite?: boole
         return { input: { dir: r.input }, names: r.names };
       },
       expect: { code: 'non_finite', says: [`tensor 'model.norm.weight' holds ${TINY.dim} non-finite values (NaN or ±Infinity) of ${TINY.dim}`] },
+    },
+    {
+      name: 'an Infinity model.norm.weight left in the file (external f32 weights are scanned too)',
+      build: (d) => {
+        const r = modelFolder(d, Infinity, 'f32');
+        return { input: { dir: r.input, external: true }, names: r.names };
+      },
+      expect: { code: 'non_finite', says: [`tensor 'model.norm.weight' holds ${TINY.dim} non-finite values`] },
     },
     {
       name: 'an all-NaN model.norm.weight with the check off',

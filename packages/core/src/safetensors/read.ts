@@ -66,6 +66,11 @@ export interface SafetensorsSource {
   read(name: string): HostTensor<StorageDType>;
   /** Any float dtype widened or narrowed to f32; integer dtypes are rejected. */
   readFloat32(name: string): Float32Array;
+  /**
+   * Scans a tensor for NaN/±Infinity in bounded chunks without keeping it (for weights that stay in the
+   * file, as ONNX external data) and throws like `read` does; a no-op when opened with checkFinite: false.
+   */
+  assertFinite(name: string): void;
 }
 
 function elementCount(shape: readonly number[]): number {
@@ -253,6 +258,16 @@ function decode(info: TensorInfo, bytes: Uint8Array): HostTensor<StorageDType> {
   }
 }
 
+const FINITE_SCAN_CHUNK = 16 * 1024 * 1024;
+
+function throwIfNonFinite(info: TensorInfo, bad: number): void {
+  if (bad === 0) return;
+  throw new HerdError(
+    'non_finite',
+    `${info.file}: tensor '${info.name}' holds ${bad} non-finite value${bad > 1 ? 's' : ''} (NaN or ±Infinity) of ${info.numel}; the checkpoint is damaged or diverged. Re-save or re-download it (or open it with { checkFinite: false } to inspect it).`,
+  );
+}
+
 /** The reads every source shares: each is a function of the tensor's location. */
 export abstract class SafetensorsReads implements SafetensorsSource {
   abstract readonly metadata: Readonly<Record<string, string>>;
@@ -269,16 +284,29 @@ export abstract class SafetensorsReads implements SafetensorsSource {
     assertLittleEndianHost();
     const info = this.info(name);
     const t = decode(info, readTensorBytes(info));
-    if (this.checkFinite) {
-      const bad = countNonFinite(t);
-      if (bad > 0) {
-        throw new HerdError(
-          'non_finite',
-          `${info.file}: tensor '${name}' holds ${bad} non-finite value${bad > 1 ? 's' : ''} (NaN or ±Infinity) of ${info.numel}; the checkpoint is damaged or diverged. Re-save or re-download it (or open it with { checkFinite: false } to inspect it).`,
-        );
-      }
-    }
+    if (this.checkFinite) throwIfNonFinite(info, countNonFinite(t));
     return t;
+  }
+
+  assertFinite(name: string): void {
+    const info = this.info(name);
+    if (!this.checkFinite || !['F64', 'F32', 'F16', 'BF16'].includes(info.dtype)) return;
+    assertLittleEndianHost();
+    const elem = SAFETENSORS_DTYPE_BYTES[info.dtype];
+    const chunkElems = Math.max(1, Math.floor(FINITE_SCAN_CHUNK / elem));
+    let bad = 0;
+    const fd = openSync(info.file, 'r');
+    try {
+      for (let start = 0; start < info.numel; start += chunkElems) {
+        const n = Math.min(chunkElems, info.numel - start);
+        const bytes = new Uint8Array(new ArrayBuffer(n * elem));
+        readFullySync(fd, bytes, info.byteOffset + start * elem, info.file, `tensor '${info.name}'`);
+        bad += countNonFinite(decode({ ...info, numel: n, shape: [n] }, bytes));
+      }
+    } finally {
+      closeSync(fd);
+    }
+    throwIfNonFinite(info, bad);
   }
 
   readFloat32(name: string): Float32Array {

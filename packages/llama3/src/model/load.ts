@@ -27,7 +27,7 @@ export interface LoadedLlamaExternal {
 export interface LoadHfOptions {
   /**
    * Check every tensor read for NaN/±Infinity (HerdError 'non_finite' naming the tensor). Default
-   * true; false skips the scan for trusted checkpoints. Weights left in place (`external`) are not read.
+   * true; false skips the scan for trusted checkpoints. Weights left in place (`external`) are scanned in chunks.
    */
   readonly checkFinite?: boolean;
 }
@@ -60,6 +60,8 @@ export function readLlamaWeights(source: SafetensorsSource, cfg: LlamaConfig, la
       problems.push(`tensor '${spec.name}' has shape [${info.shape}], the config needs [${spec.shape}]`);
       continue;
     }
+    // Weights left in the file are still scanned for NaN/Inf (in chunks) unless the source skips it.
+    if (externalDir !== undefined && info.dtype === 'F32') source.assertFinite(spec.name);
     out[spec.name] =
       externalDir !== undefined && info.dtype === 'F32'
         ? { dtype: 'f32', shape: spec.shape, external: { path: relative(externalDir, info.file), offset: info.byteOffset, length: info.byteLength } }
