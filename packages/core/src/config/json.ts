@@ -128,8 +128,9 @@ export function parseJson(text: string, limits: JsonLimits = {}): unknown {
       i++;
       const v = value(depth);
       if (Object.hasOwn(out, key) && rejectDuplicates) fail('duplicate_key', `key ${JSON.stringify(key)} appears twice in one object`, keyAt);
-      // defineProperty: a key named "__proto__" is data, as in JSON.parse, not a prototype change.
-      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+      // A key named "__proto__" is data, as in JSON.parse, not a prototype change.
+      if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[key] = v;
       ws();
       if (text[i] === ',') i++;
       else if (text[i] === '}') return i++, out;
