@@ -33,3 +33,5 @@ export type {
   TensorInfo,
   TensorToWrite,
 } from './safetensors.js';
+export { UsageError, describeAllowed, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from './command-line.js';
+export type { BooleanFlag, ChoiceFlag, CommandLine, FlagSpec, FlagSpecs, FlagValues, NumberFlag, PositionalSpec, StringFlag } from './command-line.js';
