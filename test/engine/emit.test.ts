@@ -77,6 +77,15 @@ describe('device choice', () => {
     expect(() => resolveDevice('tpu' as never)).toThrow(/choose one of cpu, webgpu, cuda, auto/);
   });
 
+  it('sessions take a resolved device: a request such as auto is refused, not resolved again', async () => {
+    const g = new G.Graph();
+    const x = g.input('x', 'f32', [1]);
+    const model = G.toOnnx(g, { outputs: { y: G.add(x, x) } });
+    await expect(Session.create(model, { device: 'auto' as never })).rejects.toThrow(/device 'auto' is not one of cpu, webgpu, cuda; resolve requests such as 'auto' with resolveDevice first/);
+    const s = await Session.create(model);
+    expect(s.device).toBe('cpu'); // the one default
+  });
+
   it('asking for a missing CUDA provider says what is missing and how to get it', () => {
     if (cudaMissing() === undefined) return; // a machine with the provider installed has nothing to report
     try {
