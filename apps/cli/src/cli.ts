@@ -26,9 +26,10 @@ function usageLine(c: Command): string {
 export const USAGE = `herd — a frozen Llama 3 with eyes and ears, in TypeScript
 
 usage:
-${COMMANDS.map((c) => `  ${usageLine(c).padEnd(38)} ${c.summary}${c.aliases?.length ? ` (also: ${c.aliases.map((a) => `herd ${a.join(' ')}`).join(', ')})` : ''}`).join('\n')}
+${COMMANDS.map((c) => `  ${usageLine(c).padEnd(32)} ${c.summary}`).join('\n')}
 
-  herd <command> --help                  the command's flags, with what each allows and its default
+  herd <command> --help            the command's flags, with what each allows and its default
+  Older spellings still work: ${COMMANDS.flatMap((c) => (c.aliases ?? []).map((a) => `herd ${a.join(' ')}`)).join(', ')}.
 
 Device: --device ${DEVICE_REQUESTS.join('|')} or HERD_DEVICE (default ${DEFAULT_DEVICE}); --verbose says which and why.
 Long prompts: --prompt-file FILE or --prompt - (standard input).

@@ -18,7 +18,7 @@ export const trainTextCommand = defineCommand({
   summary: 're-train the language core from scratch on the synthetic text corpus (~15 min on 2 cores)',
   usesDevice: true,
   flags: {
-    out: flag.string({ placeholder: 'DIR', default: MINI_CORE_DIR, description: 'where the model folder is written' }),
+    out: flag.string({ placeholder: 'DIR', description: 'where the model folder is written (default: the built-in mini core, packages/llama3/weights/mini)' }),
     steps: flag.integer({ min: 1, default: MINI_CORE_RECIPE.steps, description: 'pre-training steps' }),
     'sft-steps': flag.integer({ min: 0, default: 0, description: 'fine-tuning steps on the dialogues (loss on assistant turns)' }),
     'sft-lr': flag.number({ above: 0, default: 1e-3, description: 'peak learning rate of the fine-tuning stage' }),
@@ -30,7 +30,7 @@ export const trainTextCommand = defineCommand({
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
-    const out = values.out;
+    const out = values.out ?? MINI_CORE_DIR;
     const steps = values.steps;
     const recipe = {
       ...MINI_CORE_RECIPE,
