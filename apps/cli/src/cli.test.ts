@@ -72,6 +72,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
     [['vision', 'train'], /unknown command 'vision train'; commands: 'generate', 'text train', 'text eval', 'info'/],
+    [['text', 'curate'], /'herd text' needs one of: train, eval \(got 'curate'\)/],
   ];
   for (const [argv, message] of cases) {
     it(`herd ${argv.join(' ')}`, async () => {
@@ -198,10 +199,10 @@ describe('prompts', () => {
   it('--prompt-file, --prompt - (stdin) and --prompt give the same greedy continuation; "" does not shift flags', async () => {
     const text = 'a small green triangle';
     const file = join(tmp(), 'prompt.txt');
-    writeFileSync(file, text);
+    writeFileSync(file, `${text}\n`); // the final newline of a file is not part of the prompt
     const a = await herd(['generate', '--prompt', text, '--max-tokens', '6']);
     const b = await herd(['generate', '--prompt-file', file, '--max-tokens', '6']);
-    const c = await herd(['generate', '--prompt', '-', '--max-tokens', '6'], { stdin: text });
+    const c = await herd(['generate', '--prompt', '-', '--max-tokens', '6'], { stdin: `${text}\n` });
     expect(a.code).toBe(0);
     expect(a.out.startsWith(text)).toBe(true);
     expect(a.out.length).toBeGreaterThan(text.length + 1);

@@ -70,6 +70,8 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     }
     const found = findCommand(argv);
     if (found === undefined) {
+      const group = COMMANDS.filter((c) => c.words.length > 1 && c.words[0] === argv[0]);
+      if (group.length > 0) throw new UsageError(`'herd ${argv[0]}' needs one of: ${group.map((c) => c.words.slice(1).join(' ')).join(', ')}${argv[1] !== undefined && !argv[1].startsWith('-') ? ` (got '${argv[1]}')` : ''}`);
       const known = COMMANDS.map((c) => `'${c.words.join(' ')}'`).join(', ');
       throw new UsageError(`unknown command '${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}'; commands: ${known}`);
     }

@@ -27,6 +27,12 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
+/** Editors and `echo` end files with a newline the user did not mean as part of the prompt. */
+function dropFinalNewline(s: string): string {
+  return s.replace(/\r?\n$/, '');
+}
+
+/** The prompt text; from a file or stdin, one final newline is dropped. */
 export async function readPrompt(o: { prompt?: string | undefined; promptFile?: string | undefined }, io: Io): Promise<string> {
   if (o.prompt !== undefined && o.promptFile !== undefined) throw new UsageError('give either --prompt or --prompt-file, not both');
   if (o.prompt === undefined && o.promptFile === undefined) throw new UsageError(`a prompt is needed: --prompt TEXT, --prompt - (standard input) or --prompt-file FILE`);
@@ -34,7 +40,7 @@ export async function readPrompt(o: { prompt?: string | undefined; promptFile?: 
   if (o.prompt !== undefined && o.prompt !== '-') return o.prompt;
   if (source === '-') {
     if (io.stdin.isTTY) io.stderr.write('reading the prompt from standard input (end it with Ctrl-D)\n');
-    return decodeUtf8(await readAll(io.stdin), 'standard input');
+    return dropFinalNewline(decodeUtf8(await readAll(io.stdin), 'standard input'));
   }
   const path = resolve(source);
   let isDir = false;
@@ -45,5 +51,5 @@ export async function readPrompt(o: { prompt?: string | undefined; promptFile?: 
   }
   // FIFOs are fine here: `--prompt-file <(command)` is a pipe by design.
   if (isDir) throw new HerdError('io_error', `--prompt-file ${path} is a directory, not a file`);
-  return decodeUtf8(readFileSync(path), path);
+  return dropFinalNewline(decodeUtf8(readFileSync(path), path));
 }
