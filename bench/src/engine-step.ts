@@ -12,13 +12,15 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DeviceRequest } from '@herd/runtime';
+import { DEFAULT_DEVICE, DEVICE_REQUESTS, isDeviceRequest, resolveDevice } from '@herd/runtime';
 import { SHAPE as shape, flags, referenceBatch, referenceRun } from './reference-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const flag = flags(args);
-const device = flag('device', 'cpu') as DeviceRequest;
+const deviceFlag = flag('device', DEFAULT_DEVICE);
+if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
+const device = resolveDevice(deviceFlag).device;
 const torchDevice = flag('torch-device', device === 'cpu' ? 'cpu' : 'cuda');
 const steps = Number(flag('steps', '10'));
 const warmup = Number(flag('warmup', '3'));

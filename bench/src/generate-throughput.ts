@@ -5,6 +5,8 @@
  * Models: `mini` (the mini preset's shape with vocab 2048, random weights unless --weights names a
  * Hugging Face folder) and `100m` (a 100M-parameter Llama 3 shape, random weights).
  *
+ * llama.cpp is a bench-only install: `npm run bench:setup` first (see bench/src/llama-cpp.ts).
+ *
  *   node bench/dist/generate-throughput.js [--models mini,100m] [--weights <hf-dir for mini>]
  *     [--prompt 128] [--gen 128] [--runs 3] [--warmup 1] [--threads 1,N] [--llama f32,f16]
  *     [--flash-attn off|on|auto] [--max-seconds 30] [--no-llama]
@@ -26,7 +28,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import { Generator, type LlamaConfig, type Weights, buildDecoder, initWeights, loadHfLlama, loadPreset, parameterCount, parseLlamaConfig, writeLlamaGguf } from '@herd/llama3';
-import { type LlamaContext, type LlamaModel, type Token, getLlama, LlamaLogLevel } from 'node-llama-cpp';
+import { type LlamaContext, type LlamaModel, type Token, importLlamaCpp } from './llama-cpp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -187,8 +189,9 @@ function version(pkg: string): string {
 }
 
 // build 'never' + skipDownload: use the prebuilt binary from npm, never compile or fetch anything.
-const llama = withLlama
-  ? await getLlama({ gpu: false, build: 'never', skipDownload: true, maxThreads: Math.max(...threadList), logLevel: LlamaLogLevel.error, progressLogs: false })
+const llamaCpp = withLlama ? await importLlamaCpp() : null;
+const llama = llamaCpp
+  ? await llamaCpp.getLlama({ gpu: false, build: 'never', skipDownload: true, maxThreads: Math.max(...threadList), logLevel: llamaCpp.LlamaLogLevel.error, progressLogs: false })
   : null;
 const llamaSystemInfo = llama?.systemInfo;
 // Other jobs on the machine change every figure here; the 1-minute load average is kept beside them.
@@ -239,7 +242,7 @@ for (const name of models) {
     }
   }
   const impl = (variant: string): string =>
-    `llama.cpp ${llama?.llamaCppRelease.release} (node-llama-cpp ${version('node-llama-cpp')}, ${variant} weights + KV, flash-attn ${flashAttn})`;
+    `llama.cpp ${llama?.llamaCppRelease.release} (node-llama-cpp ${llamaCpp?.version ?? '?'}, ${variant} weights + KV, flash-attn ${flashAttn})`;
 
   const herd: Measured[] = [];
   const peers: Measured[] = [];

@@ -11,12 +11,14 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DeviceRequest } from '@herd/runtime';
+import { DEFAULT_DEVICE, DEVICE_REQUESTS, isDeviceRequest, resolveDevice } from '@herd/runtime';
 import { flags, referenceBatch, referenceRun } from './reference-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const flag = flags(process.argv.slice(2));
-const device = flag('device', 'cpu') as DeviceRequest;
+const deviceFlag = flag('device', DEFAULT_DEVICE);
+if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
+const device = resolveDevice(deviceFlag).device;
 const steps = Number(flag('steps', '3'));
 const compute = flag('compute', 'f32') as 'f32' | 'f16';
 

@@ -5,16 +5,30 @@
  * `node dist/cli.js sample [--out sample]` (the committed sample: size "sample", seed 1)
  * Environment is read here only: HERD_FFMPEG names an ffmpeg binary.
  */
-import { parseArgs } from 'node:util';
-import { HerdError, Progress, isHerdError } from '@herd/core';
+import { Progress, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { generateWorld } from './generate.js';
 import { MODALITIES, SIZE_NAMES, type Modality } from './sizes.js';
-import type { TtsPreference } from './tts.js';
+
+const COMMON = {
+  verbose: flag.boolean({ description: 'print stacks with errors' }),
+  help: flag.boolean({ short: 'h', description: 'show this help' }),
+} as const;
+const GENERATE_FLAGS = {
+  size: flag.choice(SIZE_NAMES, { default: 'tiny' }),
+  out: flag.string({ placeholder: 'DIR', description: 'output folder (default out/<size>)' }),
+  only: flag.string({ placeholder: MODALITIES.join(','), description: 'generate only these modalities' }),
+  seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1 }),
+  'noise-rate': flag.number({ min: 0, max: 1, description: "share of labelled noisy samples (default: the size's)" }),
+  count: flag.string({ placeholder: 'text=N,images=N,...', description: 'items per modality, overriding the size' }),
+  tts: flag.choice(['auto', 'wasm', 'binary'], { description: 'which espeak-ng to use for speech (default auto)' }),
+  ...COMMON,
+} as const;
+const SAMPLE_FLAGS = { out: flag.string({ placeholder: 'DIR', default: 'sample' }), ...COMMON } as const;
 
 const USAGE = `usage:
-  herd-datasets generate --size ${SIZE_NAMES.join('|')} --out DIR [--only ${MODALITIES.join(',')}] [--seed N]
-                         [--noise-rate R] [--count text=N,images=N,...] [--tts auto|wasm|binary]
-  herd-datasets sample [--out sample]`;
+  herd-datasets generate [flags]   the synthetic world at a size
+${describeFlags(GENERATE_FLAGS)}
+  herd-datasets sample [--out DIR]  the committed sample (size "sample", seed 1)`;
 
 function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
   const counts: Partial<Record<Modality, number>> = {};
@@ -22,47 +36,53 @@ function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
   for (const part of s.split(',')) {
     const [k, v] = part.split('=');
     const n = Number(v);
-    if (!(MODALITIES as readonly string[]).includes(k ?? '') || !Number.isInteger(n) || n < 0) {
-      throw new HerdError('invalid_argument', `--count expects modality=N pairs (modalities: ${MODALITIES.join(', ')}), got "${part}"`);
+    if (!(MODALITIES as readonly string[]).includes(k ?? '') || v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(n)) {
+      throw new UsageError(`--count expects modality=N pairs (modalities: ${MODALITIES.join(', ')}; N an integer ≥ 0), got '${part}'`);
     }
     counts[k as Modality] = n;
   }
   return counts;
 }
 
+function parseOnly(s: string | undefined): Modality[] | undefined {
+  if (s === undefined) return undefined;
+  const only = s.split(',').map((m) => m.trim());
+  const bad = only.filter((m) => !(MODALITIES as readonly string[]).includes(m));
+  if (bad.length) throw new UsageError(`--only takes a comma-separated list of ${MODALITIES.join(', ')}; got ${bad.map((b) => `'${b}'`).join(', ')}`);
+  return only as Modality[];
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      size: { type: 'string' },
-      out: { type: 'string' },
-      only: { type: 'string' },
-      seed: { type: 'string' },
-      'noise-rate': { type: 'string' },
-      count: { type: 'string' },
-      tts: { type: 'string' },
-    },
-  });
-  if (command !== 'generate' && command !== 'sample') throw new HerdError('invalid_argument', `unknown command "${command ?? ''}"\n${USAGE}`);
-  const size = command === 'sample' ? 'sample' : values.size ?? 'tiny';
-  const out = values.out ?? (command === 'sample' ? 'sample' : `out/${size}`);
-  const only = values.only?.split(',').map((s) => s.trim()) as Modality[] | undefined;
-  const seed = values.seed !== undefined ? Number(values.seed) : 1;
-  if (!Number.isInteger(seed)) throw new HerdError('invalid_argument', `--seed must be an integer, got ${values.seed}`);
-  const tts = values.tts as TtsPreference | undefined;
-  if (tts !== undefined && !['auto', 'wasm', 'binary'].includes(tts)) throw new HerdError('invalid_argument', `--tts must be auto, wasm or binary, got ${tts}`);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; tts?: 'auto' | 'wasm' | 'binary' };
+  if (command === 'sample') {
+    const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
+    if (values.help) return void console.log(USAGE);
+    options = { size: 'sample', out: values.out, seed: 1, counts: {} };
+  } else {
+    const { values } = parseCommandLine(rest, GENERATE_FLAGS);
+    if (values.help) return void console.log(USAGE);
+    const only = parseOnly(values.only);
+    options = {
+      size: values.size,
+      out: values.out ?? `out/${values.size}`,
+      seed: values.seed,
+      counts: parseCounts(values.count),
+      ...(only !== undefined ? { only } : {}),
+      ...(values['noise-rate'] !== undefined ? { noiseRate: values['noise-rate'] } : {}),
+      ...(values.tts !== undefined ? { tts: values.tts } : {}),
+    };
+  }
   const bars = new Map<Modality, Progress>();
   const ffmpeg = process.env.HERD_FFMPEG;
   const report = await generateWorld({
-    out,
-    size,
-    seed,
-    ...(only !== undefined ? { only } : {}),
-    counts: parseCounts(values.count),
-    ...(values['noise-rate'] !== undefined ? { noiseRate: Number(values['noise-rate']) } : {}),
+    ...options,
     ...(ffmpeg !== undefined && ffmpeg !== '' ? { ffmpeg } : {}),
-    ...(tts !== undefined ? { tts } : {}),
     onProgress(m, done, total) {
       let bar = bars.get(m);
       if (bar === undefined) bars.set(m, (bar = new Progress(m.padEnd(6), total)));
@@ -77,6 +97,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  console.error(isHerdError(e) ? `error (${e.code}): ${e.message}` : e);
-  process.exitCode = 1;
+  console.error(formatCommandError('herd-datasets', e, process.argv.includes('--verbose')));
+  process.exitCode = exitCodeFor(e);
 });

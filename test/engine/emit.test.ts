@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isHerdError, openSafetensors, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
-import { Session, SessionCache, chooseDevice, cudaMissing, hostTensor } from '@herd/runtime';
+import { Session, SessionCache, resolveDevice, cudaMissing, hostTensor } from '@herd/runtime';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -73,14 +73,23 @@ describe('ONNX emission', () => {
 
 describe('device choice', () => {
   it('cpu is always available, unknown devices list the choices', () => {
-    expect(chooseDevice('cpu').device).toBe('cpu');
-    expect(() => chooseDevice('tpu' as never)).toThrow(/choose one of cpu, webgpu, cuda, auto/);
+    expect(resolveDevice('cpu').device).toBe('cpu');
+    expect(() => resolveDevice('tpu' as never)).toThrow(/choose one of cpu, webgpu, cuda, auto/);
+  });
+
+  it('sessions take a resolved device: a request such as auto is refused, not resolved again', async () => {
+    const g = new G.Graph();
+    const x = g.input('x', 'f32', [1]);
+    const model = G.toOnnx(g, { outputs: { y: G.add(x, x) } });
+    await expect(Session.create(model, { device: 'auto' as never })).rejects.toThrow(/device 'auto' is not one of cpu, webgpu, cuda; resolve requests such as 'auto' with resolveDevice first/);
+    const s = await Session.create(model);
+    expect(s.device).toBe('cpu'); // the one default
   });
 
   it('asking for a missing CUDA provider says what is missing and how to get it', () => {
     if (cudaMissing() === undefined) return; // a machine with the provider installed has nothing to report
     try {
-      chooseDevice('cuda');
+      resolveDevice('cuda');
       expect.unreachable();
     } catch (e) {
       expect(isHerdError(e, 'device_unavailable')).toBe(true);
@@ -89,7 +98,7 @@ describe('device choice', () => {
   });
 
   it('auto says which device it picked and why', () => {
-    const c = chooseDevice('auto');
+    const c = resolveDevice('auto');
     expect(['cpu', 'webgpu', 'cuda']).toContain(c.device);
     expect(c.reason).toMatch(/^auto: /);
   });

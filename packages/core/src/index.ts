@@ -69,3 +69,5 @@ export {
   showValue,
 } from './config/index.js';
 export type { JsonLimits, NumberRule, ReadJsonOptions } from './config/index.js';
+export { UsageError, describeAllowed, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from './command-line.js';
+export type { BooleanFlag, ChoiceFlag, CommandLine, FlagSpec, FlagSpecs, FlagValues, NumberFlag, PositionalSpec, StringFlag } from './command-line.js';

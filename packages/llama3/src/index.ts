@@ -22,6 +22,7 @@ export {
   PrunedVocab,
   START_HEADER_ID,
   StreamDecoder,
+  checkVocabularyFits,
   encodeChat,
   loadLlama3Tokenizer,
   renderChat,

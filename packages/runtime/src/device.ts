@@ -3,9 +3,20 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { HerdError } from '@herd/core';
 
+/**
+ * Devices are resolved once, at the edge (an app reads a flag or environment variable, calls
+ * `resolveDevice`, shows the reason), and libraries take the resolved `Device`.
+ */
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 export type DeviceRequest = Device | 'auto';
-export const DEVICES: readonly DeviceRequest[] = ['cpu', 'webgpu', 'cuda', 'auto'];
+export const DEVICES: readonly Device[] = ['cpu', 'webgpu', 'cuda'];
+export const DEVICE_REQUESTS: readonly DeviceRequest[] = [...DEVICES, 'auto'];
+/** The device when nobody asks for one: the CPU, which every install has. */
+export const DEFAULT_DEVICE: Device = 'cpu';
+
+export function isDeviceRequest(s: string): s is DeviceRequest {
+  return (DEVICE_REQUESTS as readonly string[]).includes(s);
+}
 
 export interface DeviceChoice {
   readonly device: Device;
@@ -51,9 +62,9 @@ function hasGpuNode(): boolean {
  * GPU and Vulkan are present, else the CPU — and says which and why. An explicit request for a
  * missing device is an error that says what is missing and how to get it.
  */
-export function chooseDevice(request: DeviceRequest = 'auto'): DeviceChoice {
-  if (!DEVICES.includes(request)) {
-    throw new HerdError('invalid_argument', `unknown device '${String(request)}': choose one of ${DEVICES.join(', ')}`);
+export function resolveDevice(request: DeviceRequest): DeviceChoice {
+  if (!isDeviceRequest(request)) {
+    throw new HerdError('invalid_argument', `unknown device '${String(request)}': choose one of ${DEVICE_REQUESTS.join(', ')}`);
   }
   if (request === 'cpu') return { device: 'cpu', reason: 'requested' };
   if (request === 'cuda') {
@@ -69,4 +80,20 @@ export function chooseDevice(request: DeviceRequest = 'auto'): DeviceChoice {
   if (!cudaMissing()) return { device: 'cuda', reason: 'auto: CUDA provider installed' };
   if (hasGpuNode() && !webgpuMissing()) return { device: 'webgpu', reason: 'auto: GPU and Vulkan loader found' };
   return { device: 'cpu', reason: 'auto: no CUDA provider and no GPU with Vulkan found' };
+}
+
+/** Whether each device can be used here and, when not, why (for `herd info`). */
+export function deviceAvailability(): readonly { readonly device: Device; readonly available: boolean; readonly why: string }[] {
+  const cuda = cudaMissing();
+  const webgpu = webgpuMissing();
+  const webgpuWhy =
+    webgpu ??
+    (hasGpuNode()
+      ? 'Vulkan loader and a GPU device node found'
+      : "Vulkan loader found but no GPU device node (/dev/nvidia0, /dev/dxg, /dev/dri/renderD*): runs only on a software Vulkan driver (Mesa's lavapipe), and 'auto' will not pick it");
+  return [
+    { device: 'cpu', available: true, why: 'always available' },
+    { device: 'webgpu', available: webgpu === undefined, why: webgpuWhy },
+    { device: 'cuda', available: cuda === undefined, why: cuda ?? 'CUDA execution provider installed' },
+  ];
 }

@@ -1,4 +1,5 @@
-export { chooseDevice, cudaMissing, webgpuMissing, DEVICES } from './device.js';
+export { resolveDevice, deviceAvailability, isDeviceRequest, cudaMissing, webgpuMissing, DEVICES, DEVICE_REQUESTS, DEFAULT_DEVICE } from './device.js';
+export { ortVersion } from './session.js';
 export type { Device, DeviceRequest, DeviceChoice } from './device.js';
 export { Session, SessionCache } from './session.js';
 export type { SessionOptions, Feed } from './session.js';

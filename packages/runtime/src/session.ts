@@ -3,11 +3,12 @@ import { availableParallelism } from 'node:os';
 import { HerdError, ProblemList, writeFileAtomic } from '@herd/core';
 import { type EmittedModel, type IoSpec, formatShape } from '@herd/graph';
 import ort from 'onnxruntime-node';
-import { type Device, type DeviceRequest, chooseDevice } from './device.js';
+import { DEFAULT_DEVICE, DEVICES, type Device } from './device.js';
 import { type HostTensor, fromOrt, ortType, toOrt } from './tensor.js';
 
 export interface SessionOptions {
-  device?: DeviceRequest;
+  /** A device resolved by the app (`resolveDevice`); default DEFAULT_DEVICE (the CPU). */
+  device?: Device;
   /** Intra-op threads for the CPU provider; default: every core Node may use (ONNX Runtime's own default can be 1). */
   threads?: number;
   /** Outputs to keep on the device (WebGPU/CUDA) instead of copying them to host memory. */
@@ -20,6 +21,11 @@ export interface SessionOptions {
 }
 
 export type Feed = HostTensor | ort.Tensor;
+
+/** The onnxruntime-node version in use (shown by `herd info`). */
+export function ortVersion(): string {
+  return ort.env.versions.node ?? ort.env.versions.common;
+}
 
 function isOrtTensor(v: Feed): v is ort.Tensor {
   return v instanceof ort.Tensor;
@@ -45,7 +51,9 @@ export class Session {
   ) {}
 
   static async create(model: EmittedModel, options: SessionOptions = {}, label = 'model'): Promise<Session> {
-    const { device } = chooseDevice(options.device ?? 'cpu');
+    const device = options.device ?? DEFAULT_DEVICE;
+    // Resolved at the edge; this only catches a caller passing 'auto' or a typo past the types.
+    if (!DEVICES.includes(device)) throw new HerdError('invalid_argument', `${label}: device '${String(device)}' is not one of ${DEVICES.join(', ')}; resolve requests such as 'auto' with resolveDevice first`);
     const so: ort.InferenceSession.SessionOptions = {
       executionProviders: providers(device),
       graphOptimizationLevel: options.graphOptimization ?? 'all',

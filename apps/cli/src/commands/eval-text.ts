@@ -1,47 +1,71 @@
 /**
- * `herd eval text`: held-out perplexity is in the model card; this measures what a user sees —
- * exact-match answers to questions about scenes described in words, on dialogues the core never
- * saw (corpus indices past the training range), for train and held-out colour×shape combinations.
+ * `herd text eval` (also `herd eval text`): held-out perplexity is in the model card; this measures
+ * what a user sees — exact-match answers to questions about scenes described in words, on dialogues
+ * the core never saw (corpus indices past the training range), for train and held-out colour×shape
+ * combinations.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@herd/core';
+import { HerdError, flag, writeFileAtomic } from '@herd/core';
 import { textDoc } from '@herd/datasets';
-import { Generator, type QaItem, type QaReport, buildDecoder, evaluateChatQa, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { type DeviceRequest, chooseDevice } from '@herd/runtime';
-import { type Args } from '../args.js';
+import { Generator, MINI_CORE_DIR, type QaItem, type QaReport, buildDecoder, checkVocabularyFits, evaluateChatQa, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { DEVICE_FLAG, defineCommand } from '../command.js';
+import { checkModelFolder } from '../model-folder.js';
+import { MODEL_FLAG } from './generate.js';
 import { CORPUS_SEED } from './train-text.js';
-
-export const EVAL_TEXT_OPTIONS = { model: 'value', n: 'value', device: 'value', 'update-card': 'switch' } as const;
 
 /** Far past any training range, so these documents are unseen. */
 const EVAL_START = 10_000_000;
 
-export async function evalTextCommand(args: Args, device: DeviceRequest): Promise<void> {
-  const core = loadLanguageCore(args.str('model'));
-  const perGroup = args.num('n', 100);
-  const items: QaItem[] = [];
-  const count = { 'train-combos': 0, 'heldout-combos': 0 };
-  for (let i = EVAL_START; count['train-combos'] < perGroup || count['heldout-combos'] < perGroup; i++) {
-    const d = textDoc(CORPUS_SEED, i);
-    if (d.kind !== 'dialogue' || !d.turns || !d.scene) continue;
-    const group = d.split === 'heldout' ? 'heldout-combos' : 'train-combos';
-    if (count[group] >= perGroup) continue;
-    count[group]++;
-    items.push({ question: d.turns[0]!.content, answer: d.turns[1]!.content, group });
-  }
-  const tok = await loadLlama3Tokenizer();
-  const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: chooseDevice(device).device });
-  const report = await evaluateChatQa(gen, tok, core.vocab, items);
-  await gen.release();
-  // The model folder is only written when asked (it may be the committed mini core).
-  if (args.has('update-card')) await writeFileAtomic(join(core.dir, 'eval-text.json'), JSON.stringify({ corpusSeed: CORPUS_SEED, start: EVAL_START, ...report }, null, 2) + '\n');
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  if (args.has('update-card')) await updateModelCard(join(core.dir, 'MODEL_CARD.md'), report, pct);
-  console.log(`scene QA on ${report.n} unseen dialogues: exact ${pct(report.exact)}, key words ${pct(report.keywords)}`);
-  for (const [g, r] of Object.entries(report.byGroup)) console.log(`  ${g}: exact ${pct(r.exact)}, key words ${pct(r.keywords)} (n = ${r.n})`);
-  for (const e of report.examples) console.log(`  ${e.keywords ? '✓' : '✗'} ${e.question} → ${e.answer} (reference: ${e.reference})`);
-}
+export const evalTextCommand = defineCommand({
+  words: ['text', 'eval'],
+  aliases: [['eval', 'text']],
+  summary: "scene-QA accuracy of a language core (and, with --update-card, write it into the model's card)",
+  usesDevice: true,
+  flags: {
+    ...MODEL_FLAG,
+    n: flag.integer({ min: 1, default: 100, description: 'questions per group (train and held-out colour×shape combinations)' }),
+    'update-card': flag.boolean({ description: "write eval-text.json and the scene-QA section of the model folder's MODEL_CARD.md" }),
+    ...DEVICE_FLAG,
+  },
+  async run({ values, io, device }) {
+    const dir = values.model ?? MINI_CORE_DIR;
+    checkModelFolder(dir);
+    const core = loadLanguageCore(dir);
+    const tok = await loadLlama3Tokenizer();
+    checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
+    const perGroup = values.n;
+    const items: QaItem[] = [];
+    const count = { 'train-combos': 0, 'heldout-combos': 0 };
+    for (let i = EVAL_START; count['train-combos'] < perGroup || count['heldout-combos'] < perGroup; i++) {
+      const d = textDoc(CORPUS_SEED, i);
+      if (d.kind !== 'dialogue' || !d.turns || !d.scene) continue;
+      const group = d.split === 'heldout' ? 'heldout-combos' : 'train-combos';
+      if (count[group] >= perGroup) continue;
+      count[group]++;
+      items.push({ question: d.turns[0]!.content, answer: d.turns[1]!.content, group });
+    }
+    const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: device().device });
+    let report: QaReport;
+    try {
+      report = await evaluateChatQa(gen, tok, core.vocab, items);
+    } finally {
+      await gen.release();
+    }
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    // The model folder is only written when asked (it may be the committed mini core), and never
+    // from an empty measurement: zeros would replace the recorded results.
+    if (values['update-card']) {
+      if (report.n === 0) throw new HerdError('invalid_argument', `no questions were evaluated; ${core.dir}'s model card is left as it is`);
+      await writeFileAtomic(join(core.dir, 'eval-text.json'), JSON.stringify({ corpusSeed: CORPUS_SEED, start: EVAL_START, ...report }, null, 2) + '\n');
+      await updateModelCard(join(core.dir, 'MODEL_CARD.md'), report, pct);
+    }
+    const out = (line: string) => io.stdout.write(`${line}\n`);
+    out(`scene QA on ${report.n} unseen dialogues: exact ${pct(report.exact)}, key words ${pct(report.keywords)}`);
+    for (const [g, r] of Object.entries(report.byGroup)) out(`  ${g}: exact ${pct(r.exact)}, key words ${pct(r.keywords)} (n = ${r.n})`);
+    for (const e of report.examples) out(`  ${e.keywords ? '✓' : '✗'} ${e.question} → ${e.answer} (reference: ${e.reference})`);
+  },
+});
 
 const CARD_START = '<!-- herd eval text -->';
 const CARD_END = '<!-- /herd eval text -->';

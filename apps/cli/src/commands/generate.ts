@@ -1,38 +1,52 @@
 /** `herd generate`: continue a prompt (or answer a chat message) with a language core. */
-import { EOT_ID, END_OF_TEXT_ID, Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { type DeviceRequest, chooseDevice } from '@herd/runtime';
-import { type Args } from '../args.js';
+import { flag } from '@herd/core';
+import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder, checkVocabularyFits, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { DEVICE_FLAG, defineCommand } from '../command.js';
+import { checkModelFolder } from '../model-folder.js';
+import { PROMPT_ARG_MAX_BYTES, PROMPT_TOO_LONG_HINT, readPrompt } from '../prompt.js';
 
-export const GENERATE_OPTIONS = { prompt: 'value', chat: 'switch', model: 'value', 'max-tokens': 'value', temperature: 'value', 'top-p': 'value', seed: 'value', device: 'value' } as const;
+export const MODEL_FLAG = {
+  model: flag.string({ placeholder: 'DIR', description: `a Hugging Face-layout Llama folder (default: the built-in mini core)` }),
+} as const;
 
-export async function generateCommand(args: Args, device: DeviceRequest, out: NodeJS.WritableStream = process.stdout): Promise<string> {
-  const prompt = args.str('prompt') ?? args.positional.join(' ');
-  const core = loadLanguageCore(args.str('model'));
-  const tok = await loadLlama3Tokenizer();
-  const full = args.has('chat') ? tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : tok.encode(prompt, { bos: true });
-  const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
-  const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
-  const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
-  const choice = chooseDevice(device);
-  const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: choice.device });
-  const stream = tok.streamDecoder();
-  let text = '';
-  if (!args.has('chat')) out.write(prompt);
-  for await (const id of gen.generate(toModel(full), {
-    maxNewTokens: args.num('max-tokens', 64),
-    temperature: args.num('temperature', 0),
-    topP: args.num('top-p', 1),
-    seed: args.num('seed', 0),
-    stopTokens: stops,
-  })) {
-    if (stops.includes(id)) break;
-    const piece = stream.push(toFull([id]));
-    text += piece;
-    out.write(piece);
-  }
-  const rest = stream.flush();
-  text += rest;
-  out.write(rest + '\n');
-  await gen.release();
-  return text;
-}
+export const generateCommand = defineCommand({
+  words: ['generate'],
+  summary: 'continue a prompt, or answer it as a chat message (--chat)',
+  usesDevice: true,
+  flags: {
+    prompt: flag.string({ description: "the prompt ('-': read it from standard input)", maxBytes: PROMPT_ARG_MAX_BYTES, tooLong: PROMPT_TOO_LONG_HINT }),
+    'prompt-file': flag.string({ placeholder: 'FILE', description: "read the prompt from a file ('-': standard input)" }),
+    chat: flag.boolean({ description: 'wrap the prompt as a user message in the Llama 3 chat template' }),
+    ...MODEL_FLAG,
+    'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
+    temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),
+    'top-p': flag.number({ above: 0, max: 1, default: 1, description: 'nucleus sampling mass' }),
+    seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 0, description: 'sampling seed' }),
+    ...DEVICE_FLAG,
+  },
+  async run({ values, io, device }) {
+    const prompt = await readPrompt({ prompt: values.prompt, promptFile: values['prompt-file'] }, io);
+    const dir = values.model ?? MINI_CORE_DIR;
+    checkModelFolder(dir);
+    const core = loadLanguageCore(dir);
+    const tok = await loadLlama3Tokenizer();
+    checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
+    const full = values.chat ? tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : tok.encode(prompt, { bos: true });
+    const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
+    const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
+    const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+    const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: device().device });
+    try {
+      const stream = tok.streamDecoder();
+      if (!values.chat) io.stdout.write(prompt);
+      const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
+      for await (const id of gen.generate(toModel(full), sampling)) {
+        if (stops.includes(id)) break;
+        io.stdout.write(stream.push(toFull([id])));
+      }
+      io.stdout.write(stream.flush() + '\n');
+    } finally {
+      await gen.release();
+    }
+  },
+});

@@ -3,6 +3,7 @@ export type { DecodeOptions, EncodeOptions } from './tokenizer.js';
 export { CHAT_ROLES, encodeChat, renderChat } from './chat.js';
 export type { ChatContentPart, ChatMessage, ChatRole, EncodeChatOptions } from './chat.js';
 export { CHAT_SPECIAL_IDS, DEFAULT_UNKNOWN_ID, PrunedVocab } from './pruned.js';
+export { checkVocabularyFits } from './fit.js';
 export type { PrunedVocabJson, PrunedVocabOptions } from './pruned.js';
 export {
   BEGIN_OF_TEXT_ID,

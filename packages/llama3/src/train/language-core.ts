@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { HerdError, Rng, castFloat, roundToF16 as f16Round, writeFileAtomic, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
-import { type DeviceRequest, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
+import { type Device, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
 import { type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
 import { type LlamaConfig, parameterCount, toHfConfig } from '../config.js';
 import { declareParams, forward, lmHead } from '../model/llama.js';
@@ -109,7 +109,7 @@ function batchOf(p: PackedSequences, rows: readonly number[]): Record<string, Ho
 export class LmEvaluator {
   private constructor(private readonly session: Session, private readonly seqs: PackedSequences, private readonly batch: number) {}
 
-  static async create(cfg: LlamaConfig, seqs: PackedSequences, batch: number, device: DeviceRequest = 'cpu'): Promise<LmEvaluator> {
+  static async create(cfg: LlamaConfig, seqs: PackedSequences, batch: number, device?: Device): Promise<LmEvaluator> {
     const g = new G.Graph();
     const p = declareParams(g, llamaParamSpecs(cfg), (name, shape) => g.param(name, 'f32', shape as number[], { trainable: true }));
     const tokens = g.input('tokens', 'i32', [batch, seqs.seqLen]);
@@ -118,7 +118,7 @@ export class LmEvaluator {
     const docIds = g.input('docIds', 'i32', [batch, seqs.seqLen]);
     const ce = G.crossEntropy(lmHead(cfg, p, forward(cfg, p, { tokens, positions, mask: G.documentCausalMask(docIds) }).hidden), targets, -100);
     const model = G.toOnnx(g, { outputs: { lossSum: G.sum(ce.perToken), count: ce.count }, paramsAsInputs: 'trainable', name: 'lm_eval' });
-    return new LmEvaluator(await Session.create(model, { device }, 'lm_eval'), seqs, batch);
+    return new LmEvaluator(await Session.create(model, device ? { device } : {}, 'lm_eval'), seqs, batch);
   }
 
   /** Mean loss per target token over all sequences (the last partial batch is padded with ignored rows). */
@@ -155,7 +155,8 @@ export interface TrainLanguageCoreOptions {
   readonly heldout: readonly CorpusDoc[];
   readonly outDir: string;
   readonly recipe?: LanguageCoreRecipe;
-  readonly device?: DeviceRequest;
+  /** Resolved by the caller (`resolveDevice`); default the runtime's (the CPU). */
+  readonly device?: Device;
   readonly checkpointDir?: string;
   readonly resume?: boolean;
   readonly logPath?: string;
@@ -184,8 +185,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const config = loadPreset(r.preset, { vocabSize: vocab.size });
   const weights = initWeights(config, r.seed);
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, optimizer: { weightDecay: r.weightDecay } });
-  const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? 'cpu' });
-  const evaluator = await LmEvaluator.create(config, heldSeqs, r.batch, o.device ?? 'cpu');
+  const run = await TrainingRun.create(graphs, toHost(weights), o.device ? { device: o.device } : {});
+  const evaluator = await LmEvaluator.create(config, heldSeqs, r.batch, o.device);
 
   // 3. The loop: pre-training batches, then (with an SFT stage) fine-tuning batches; each epoch
   // visits its packed sequences in a seeded random order.

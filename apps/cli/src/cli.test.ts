@@ -1,0 +1,258 @@
+/**
+ * The `herd` command at its edge: bad input of every kind ends, before any model loads or any file
+ * is written, in one line `herd: <code>: <message>` naming the flag or file, with exit status 2 for
+ * usage mistakes and 1 for other errors. Commands are called in-process through runCli (the same
+ * function main.ts calls); the crash that needs a real process is checked by spawning the built CLI.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MINI_CORE_DIR } from '@herd/llama3';
+import { cudaMissing } from '@herd/runtime';
+import { runCli } from './cli.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const TINY_HF = join(here, '..', '..', '..', 'packages', 'llama3', 'fixtures', 'hf-tiny-gqa-untied');
+const MAIN_JS = join(here, '..', 'dist', 'main.js');
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'herd-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+async function herd(argv: string[], o: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const stdin = Readable.from(o.stdin !== undefined ? [Buffer.from(o.stdin)] : []);
+  const code = await runCli(argv, o.env ?? {}, { stdout, stderr, stdin });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+/** One error line (a ProblemList adds indented lines under it), no stack trace. */
+function expectErrorLine(err: string, code: string): void {
+  expect(err).toMatch(new RegExp(`^herd: ${code}: `));
+  expect(err).not.toMatch(/\n\s+at /);
+}
+
+/** A copy of the mini core, so tests may damage or update it. */
+function miniCopy(): string {
+  const d = join(tmp(), 'mini');
+  cpSync(MINI_CORE_DIR, d, { recursive: true });
+  return d;
+}
+
+describe('numbers and words are checked before anything runs', () => {
+  // --model names a folder that does not exist: had a command run, the error would be about it.
+  const missing = join(tmpdir(), 'herd-no-such-model');
+  const cases: [string[], RegExp][] = [
+    [['eval', 'text', '--model', missing, '--n', '0'], /--n must be an integer ≥ 1, got '0'/],
+    [['generate', '--model', missing, '--prompt', 'x', '--max-tokens', '-5'], /--max-tokens must be an integer ≥ 1, got '-5'/],
+    [['generate', '--model', missing, '--prompt', 'x', '--max-tokens', '2.5'], /--max-tokens must be an integer ≥ 1, got '2.5'/],
+    [['generate', '--model', missing, '--prompt', 'x', '--temperature', '-1'], /--temperature must be a number ≥ 0, got '-1'/],
+    [['generate', '--model', missing, '--prompt', 'x', '--top-p', '2'], /--top-p must be a number > 0 and ≤ 1, got '2'/],
+    [['generate', '--model', missing, '--prompt', 'x', '--seed', '0.5'], /--seed must be an integer ≥ 0 and ≤ 4294967295, got '0.5'/],
+    [['train', 'text', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
+    [['text', 'train', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
+    [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
+    [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
+    [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
+    [['vision', 'train'], /unknown command 'vision train'; commands: 'generate', 'text train', 'text eval', 'info'/],
+    [['text', 'curate'], /'herd text' needs one of: train, eval \(got 'curate'\)/],
+  ];
+  for (const [argv, message] of cases) {
+    it(`herd ${argv.join(' ')}`, async () => {
+      const r = await herd(argv);
+      expect(r.code).toBe(2);
+      expectErrorLine(r.err, 'invalid_argument');
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/herd-no-such-model/);
+      expect(r.out).toBe('');
+    });
+  }
+
+  it('an invalid HERD_DEVICE is refused, listing the choices, before the model folder is looked at', async () => {
+    const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_DEVICE: 'gpu' } });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^herd: invalid_argument: HERD_DEVICE must be one of cpu, webgpu, cuda, auto, got 'gpu'/);
+  });
+
+  it('an unavailable device fails before the model loads', async () => {
+    if (cudaMissing() === undefined) return; // with CUDA installed there is nothing to refuse
+    const r = await herd(['generate', '--prompt', 'x', '--model', missing, '--device', 'cuda']);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'device_unavailable');
+    expect(r.err).not.toMatch(/herd-no-such-model/);
+  });
+
+  it('help lists each command and its flags with what they allow', async () => {
+    const all = await herd(['--help']);
+    expect(all.code).toBe(0);
+    for (const c of ['herd generate', 'herd text train', 'herd text eval', 'herd info [checkpoint]', 'herd train text', 'herd eval text']) expect(all.out).toContain(c);
+    const one = await herd(['eval', 'text', '--help']);
+    expect(one.out).toMatch(/--n N +.*an integer ≥ 1 \(default 100\)/);
+  });
+});
+
+describe('herd eval text --update-card', () => {
+  it('--n 0 leaves the model card and results as they are', async () => {
+    const dir = miniCopy();
+    const card = readFileSync(join(dir, 'MODEL_CARD.md'));
+    const results = readFileSync(join(dir, 'eval-text.json'));
+    const r = await herd(['eval', 'text', '--model', dir, '--n', '0', '--update-card']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--n must be an integer ≥ 1/);
+    expect(readFileSync(join(dir, 'MODEL_CARD.md')).equals(card)).toBe(true);
+    expect(readFileSync(join(dir, 'eval-text.json')).equals(results)).toBe(true);
+  });
+});
+
+describe('a broken model folder ends in one line naming the file', () => {
+  function folderWithConfig(write: (path: string) => void): string {
+    const dir = join(tmp(), 'model');
+    cpSync(TINY_HF, dir, { recursive: true });
+    rmSync(join(dir, 'config.json'));
+    write(join(dir, 'config.json'));
+    return dir;
+  }
+  const broken: [string, (p: string) => void, string, RegExp][] = [
+    ['not JSON', (p) => writeFileSync(p, '{"hidden_size": 64,'), 'corrupt_data', /config\.json is not acceptable JSON: .* at line 1 column 20/],
+    ['empty', (p) => writeFileSync(p, ''), 'corrupt_data', /config\.json is empty/],
+    ['a directory', (p) => mkdirSync(p), 'io_error', /config\.json is a directory, not a file/],
+    ['a JSON array', (p) => writeFileSync(p, '[]'), 'corrupt_data', /config\.json must hold a JSON object/],
+  ];
+  for (const [what, write, code, message] of broken) {
+    it(`config.json ${what}`, async () => {
+      const dir = folderWithConfig(write);
+      for (const argv of [['generate', '--prompt', 'x', '--model', dir], ['info', dir]]) {
+        const r = await herd(argv);
+        expect(r.code).toBe(1);
+        expectErrorLine(r.err, code);
+        expect(r.err).toMatch(message);
+        expect(r.err).toContain(join(dir, 'config.json'));
+      }
+    });
+  }
+
+  it('a config.json with a UTF-8 byte-order mark is accepted (as the config reader does)', async () => {
+    const dir = folderWithConfig((p) => writeFileSync(p, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(join(TINY_HF, 'config.json'))])));
+    const r = await herd(['info', dir]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/vocabulary:/);
+  });
+
+  it('model.safetensors that is a FIFO is refused, not waited on', async () => {
+    const dir = join(tmp(), 'model');
+    cpSync(TINY_HF, dir, { recursive: true });
+    rmSync(join(dir, 'model.safetensors'));
+    const made = spawnSync('mkfifo', [join(dir, 'model.safetensors')]);
+    expect(made.status, 'mkfifo (coreutils) is needed for this test').toBe(0);
+    const r = await herd(['generate', '--prompt', 'x', '--model', dir]);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'io_error');
+    expect(r.err).toMatch(/model\.safetensors is a FIFO \(named pipe\), not a regular file/);
+  });
+
+  it('a model whose vocabulary does not fit the tokenizer is refused before ONNX Runtime runs', async () => {
+    // The fixture has 256 token rows and no pruned vocabulary: Llama 3 ids reach 128,255.
+    const r = await herd(['generate', '--prompt', 'x', '--model', TINY_HF]);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'checkpoint_mismatch');
+    expect(r.err).toMatch(/the model has \d+ token rows \(vocab_size\) but the Llama 3 tokenizer produces ids up to 128,255/);
+    expect(r.out).toBe('');
+    const info = await herd(['info', TINY_HF]);
+    expect(info.code).toBe(0);
+    expect(info.out).toMatch(/vocabulary: .*does NOT fit the tokenizer/);
+  });
+
+  it('--verbose adds the stack', async () => {
+    const r = await herd(['generate', '--prompt', 'x', '--model', join(tmpdir(), 'herd-no-such-model'), '--verbose']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^herd: device cpu \(cpu from default: requested\)\nherd: io_error: no model folder at /);
+    expect(r.err).toMatch(/\n\s+at /);
+  });
+});
+
+describe('prompts', () => {
+  it('--prompt over the command-line limit is refused with the limit and the alternatives', async () => {
+    const r = await herd(['generate', '--prompt', 'a'.repeat(30_000)]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--prompt is 30,000 bytes; the limit on the command line is 16,384 \(.*--prompt-file FILE.*--prompt -\)/);
+  });
+
+  it('the built CLI refuses a 30 KB --prompt with exit 2 instead of crashing in ONNX Runtime (exit 139)', () => {
+    expect(existsSync(MAIN_JS), `build first (npm run build): ${MAIN_JS}`).toBe(true);
+    const r = spawnSync(process.execPath, [MAIN_JS, 'generate', '--prompt', 'a'.repeat(30_000)], { encoding: 'utf8', env: { ...process.env, HERD_DEVICE: '' } });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^herd: invalid_argument: --prompt is 30,000 bytes/);
+  });
+
+  it('--prompt-file, --prompt - (stdin) and --prompt give the same greedy continuation; "" does not shift flags', async () => {
+    const text = 'a small green triangle';
+    const file = join(tmp(), 'prompt.txt');
+    writeFileSync(file, `${text}\n`); // the final newline of a file is not part of the prompt
+    const a = await herd(['generate', '--prompt', text, '--max-tokens', '6']);
+    const b = await herd(['generate', '--prompt-file', file, '--max-tokens', '6']);
+    const c = await herd(['generate', '--prompt', '-', '--max-tokens', '6'], { stdin: `${text}\n` });
+    expect(a.code).toBe(0);
+    expect(a.out.startsWith(text)).toBe(true);
+    expect(a.out.length).toBeGreaterThan(text.length + 1);
+    expect(b).toEqual(a);
+    expect(c).toEqual(a);
+    const empty = await herd(['generate', '--prompt', '', '--max-tokens', '3']);
+    expect(empty.code).toBe(0);
+    expect(empty.err).toBe('');
+  });
+
+  it('a prompt file longer than the context is a clean error, and --prompt with --prompt-file is refused', async () => {
+    const file = join(tmp(), 'long.txt');
+    writeFileSync(file, 'a big red circle. '.repeat(2000));
+    const long = await herd(['generate', '--prompt-file', file]);
+    expect(long.code).toBe(1);
+    expectErrorLine(long.err, 'context_overflow');
+    const both = await herd(['generate', '--prompt', 'x', '--prompt-file', file]);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/give either --prompt or --prompt-file, not both/);
+    const none = await herd(['generate']);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/a prompt is needed/);
+  });
+});
+
+describe('herd info', () => {
+  it('shows devices with reasons, the ONNX Runtime version, and what a checkpoint holds', async () => {
+    const r = await herd(['info', MINI_CORE_DIR], { env: { HERD_DEVICE: 'auto' } });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/onnxruntime-node \d+\.\d+\.\d+/);
+    expect(r.out).toMatch(/^ {2}cpu +available +always available$/m);
+    expect(r.out).toMatch(/^ {2}cuda +(available|unavailable) +\S/m);
+    expect(r.out).toMatch(/this run: auto \(HERD_DEVICE\) → (cpu|webgpu|cuda): auto: /);
+    expect(r.out).toMatch(/config: 4 layers, dim 256, 8 query \/ 2 KV heads/);
+    expect(r.out).toMatch(/parameters: 3,101,440 by the config, 3,101,440 stored in 1 file/);
+    expect(r.out).toMatch(/dtypes: F16 × \d+ tensors/);
+    expect(r.out).toMatch(/vocabulary: pruned view of 330 Llama 3 ids \(vocab\.json\); fits the Llama 3 tokenizer/);
+    expect(r.out).toMatch(/model card: Mini language core — /);
+  });
+
+  it('an unavailable requested device is reported, not fatal', async () => {
+    if (cudaMissing() === undefined) return;
+    const r = await herd(['info', '--device', 'cuda']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/this run: cuda \(--device\) → device_unavailable: /);
+  });
+});

@@ -1,0 +1,37 @@
+/** The datasets tool shares herd's parser and error line: bad flags are refused before anything is generated. */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
+
+function run(args: string[]) {
+  expect(existsSync(CLI), `build first (npm run build): ${CLI}`).toBe(true);
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+}
+
+describe('herd-datasets command line', () => {
+  it('refuses bad values and unknown flags at once, with exit 2 and one error format', () => {
+    const out = mkdtempSync(join(tmpdir(), 'herd-ds-cli-'));
+    try {
+      const r = run(['generate', '--out', join(out, 'w'), '--seed', '0.5', '--noise-rate', '2', '-n', '--size', 'huge']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^herd-datasets: invalid_argument: 4 problems with the arguments:/);
+      expect(r.stderr).toContain("--seed must be an integer ≥ 0 and ≤ 4294967295, got '0.5'");
+      expect(r.stderr).toContain("--noise-rate must be a number ≥ 0 and ≤ 1, got '2'");
+      expect(r.stderr).toContain('unknown option -n');
+      expect(r.stderr).toContain("--size must be one of tiny, sample, small, full, got 'huge'");
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(existsSync(join(out, 'w'))).toBe(false);
+      const bad = run(['generate', '--only', 'text,pics', '--out', join(out, 'w')]);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/^herd-datasets: invalid_argument: --only takes a comma-separated list of text, images, video, speech; got 'pics'/);
+      expect(run(['frobnicate']).status).toBe(2);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});

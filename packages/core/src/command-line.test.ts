@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from './command-line.js';
+import { HerdError } from './errors.js';
+
+const SPECS = {
+  prompt: flag.string({ maxBytes: 100, tooLong: 'use --prompt-file' }),
+  chat: flag.boolean(),
+  'max-tokens': flag.integer({ min: 1, default: 64 }),
+  temperature: flag.number({ min: 0, default: 0 }),
+  'top-p': flag.number({ above: 0, max: 1, default: 1 }),
+  seed: flag.integer({ min: 0 }),
+  device: flag.choice(['cpu', 'cuda', 'auto']),
+} as const;
+
+function problemsOf(argv: string[]): string {
+  try {
+    parseCommandLine(argv, SPECS);
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(argv)} to be refused`);
+}
+
+describe('parseCommandLine', () => {
+  it('parses typed values and fills defaults', () => {
+    const { values, given } = parseCommandLine(['--prompt', 'hi', '--chat', '--max-tokens', '5', '--temperature=0.7', '--device', 'cuda'], SPECS);
+    expect(values).toEqual({ prompt: 'hi', chat: true, 'max-tokens': 5, temperature: 0.7, 'top-p': 1, device: 'cuda' });
+    expect([...given].sort()).toEqual(['chat', 'device', 'max-tokens', 'prompt', 'temperature']);
+    // Absent switch is false, absent optional value is undefined.
+    const empty = parseCommandLine([], SPECS).values;
+    expect(empty.chat).toBe(false);
+    expect(empty.seed).toBeUndefined();
+  });
+
+  it('an empty value does not shift the flags after it', () => {
+    const { values } = parseCommandLine(['--prompt', '', '--max-tokens', '3'], SPECS);
+    expect(values.prompt).toBe('');
+    expect(values['max-tokens']).toBe(3);
+  });
+
+  it("'-' is a value (standard input), negative numbers reach the range check", () => {
+    expect(parseCommandLine(['--prompt', '-'], SPECS).values.prompt).toBe('-');
+    expect(problemsOf(['--max-tokens', '-5'])).toBe("--max-tokens must be an integer ≥ 1, got '-5'");
+  });
+
+  it('refuses unknown short flags and stray words instead of ignoring them', () => {
+    const m = problemsOf(['-n', '5']);
+    expect(m).toMatch(/unknown option -n/);
+    expect(m).toMatch(/unexpected argument '5'/);
+    expect(m).toMatch(/valid options: --prompt, --chat, --max-tokens/);
+    expect(problemsOf(['--chat', 'yes'])).toMatch(/unexpected argument 'yes'/);
+    expect(problemsOf(['--chat=yes'])).toMatch(/--chat is a switch and takes no value, got 'yes'/);
+  });
+
+  it('reports every bad number at once, naming the flag and what it allows', () => {
+    const m = problemsOf(['--max-tokens', '2.5', '--temperature', '-1', '--top-p', '2', '--seed', '0.5']);
+    expect(m).toMatch(/^4 problems with the arguments:/);
+    expect(m).toContain("--max-tokens must be an integer ≥ 1, got '2.5'");
+    expect(m).toContain("--temperature must be a number ≥ 0, got '-1'");
+    expect(m).toContain("--top-p must be a number > 0 and ≤ 1, got '2'");
+    expect(m).toContain("--seed must be an integer ≥ 0, got '0.5'");
+    expect(problemsOf(['--top-p', '0'])).toMatch(/> 0/);
+  });
+
+  it('accepts plain decimals only', () => {
+    for (const bad of ['', ' ', '0x10', 'abc', '1,5', 'Infinity', 'NaN']) expect(problemsOf(['--max-tokens', bad])).toMatch(/--max-tokens must be an integer/);
+    expect(parseCommandLine(['--max-tokens', '1e3'], SPECS).values['max-tokens']).toBe(1000);
+  });
+
+  it('a value flag followed by another flag, missing values, repeats and bad choices are refused', () => {
+    expect(problemsOf(['--prompt', '--max-tokens', '5'])).toMatch(/--prompt needs a value but is followed by the flag '--max-tokens' \(.*--prompt=--max-tokens\)/);
+    expect(parseCommandLine(['--prompt=--odd'], SPECS).values.prompt).toBe('--odd');
+    expect(problemsOf(['--max-tokens'])).toMatch(/--max-tokens needs a value \(an integer ≥ 1\)/);
+    expect(problemsOf(['--seed', '1', '--seed', '2'])).toMatch(/--seed is given more than once/);
+    expect(problemsOf(['--device', 'tpu'])).toBe("--device must be one of cpu, cuda, auto, got 'tpu'");
+  });
+
+  it('refuses a value over its byte limit, saying the limit and what to do instead', () => {
+    expect(problemsOf(['--prompt', 'é'.repeat(60)])).toBe('--prompt is 120 bytes; the limit on the command line is 100 (use --prompt-file)');
+  });
+
+  it('checks positionals against the command', () => {
+    expect(parseCommandLine(['dir'], {}, [{ name: 'checkpoint', optional: true }]).positionals).toEqual(['dir']);
+    expect(() => parseCommandLine(['a', 'b'], {}, [{ name: 'checkpoint', optional: true }])).toThrow(/unexpected argument 'b' \(expected at most checkpoint\)/);
+    expect(() => parseCommandLine([], {}, [{ name: 'checkpoint' }])).toThrow(/missing checkpoint/);
+  });
+
+  it('describes flags with what they allow and their defaults', () => {
+    const help = describeFlags(SPECS);
+    expect(help).toMatch(/--max-tokens N +an integer ≥ 1 \(default 64\)/);
+    expect(help).toMatch(/--device cpu\|cuda\|auto/);
+  });
+});
+
+describe('formatCommandError', () => {
+  it('one line with the code; stack only when verbose; exit 2 for usage, 1 otherwise', () => {
+    const e = new HerdError('io_error', 'x.json is a directory');
+    expect(formatCommandError('herd', e)).toBe('herd: io_error: x.json is a directory');
+    expect(formatCommandError('herd', e, true)).toMatch(/^herd: io_error: x.json is a directory\n.*HerdError/);
+    expect(exitCodeFor(e)).toBe(1);
+    expect(exitCodeFor(new UsageError('bad'))).toBe(2);
+    const sys = Object.assign(new Error('EISDIR: illegal operation on a directory, read'), { syscall: 'read', code: 'EISDIR' });
+    expect(formatCommandError('herd', sys)).toBe('herd: io_error: EISDIR: illegal operation on a directory, read (run with --verbose for the stack)');
+    expect(formatCommandError('herd', new TypeError('boom')).split('\n')).toHaveLength(1);
+  });
+});
