@@ -88,6 +88,13 @@ describe.skipIf(ffmpeg === undefined)('every ffmpeg call has a timeout and an ab
     none();
     await expect(extractRaw(ffmpeg!, slow, { signal: AbortSignal.abort(), label: 'c.mp4' })).rejects.toThrow(/c\.mp4: ffmpeg aborted before it started/);
     none();
+    // A file ffmpeg cannot decode: corrupt_data with ffmpeg's own words, and nothing left.
+    const junk = join(tmp.dir, 'junk.bin');
+    writeFileSync(junk, 'no media here\n'.repeat(10));
+    const err = await extractRaw(ffmpeg!, { input: junk, outputOptions: [], format: 'rawvideo' }, { label: 'junk.bin' }).catch((x: unknown) => x);
+    expect(isHerdError(err, 'corrupt_data')).toBe(true);
+    expect((err as Error).message).toMatch(/junk\.bin: ffmpeg could not decode it: .*Invalid data/);
+    none();
   });
 
   it('probe and sampleFrames: abort and timeout end in a HerdError naming the file, no process left', async () => {

@@ -81,7 +81,8 @@ export function extractRaw(ffmpegBin: string, spec: ExtractSpec, opts: ToolCallO
       // fluent-ffmpeg reports a process error after the process has exited.
       processDone = true;
       sinkDone = true;
-      failure ??= new HerdError('runtime_error', `${label}: ffmpeg failed: ${lastLines(stderr ?? stderrTail) || e.message}`, { cause: e });
+      // ffmpeg exiting non-zero on a readable, probed file means it could not decode it.
+      failure ??= new HerdError('corrupt_data', `${label}: ffmpeg could not decode it: ${lastLines(stderr ?? stderrTail) || e.message}`, { cause: e });
       finish(failure);
     });
     cmd.pipe(sink, { end: true });

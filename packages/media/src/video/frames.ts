@@ -124,7 +124,7 @@ export async function sampleFrames(path: string, opts: SampleFramesOptions): Pro
       { timeoutMs: opts.timeoutMs ?? 300_000, label: name, maxOutputBytes: unique.length * frameBytes + 1, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
   } catch (e) {
-    if (e instanceof HerdError && /decoder|codec/i.test(e.message) && !/timed out|aborted/.test(e.message)) {
+    if (e instanceof HerdError && e.code === 'corrupt_data' && /decoder .*not found|unknown (codec|decoder)|codec not currently supported/i.test(e.message)) {
       throw new HerdError('invalid_argument', `${name}: unsupported video codec ${info.codec}: ${e.message}`, { cause: e });
     }
     throw e;
