@@ -91,6 +91,19 @@ const imageCases: Case[] = [
   },
   { file: 'bomb.png', make: (p) => writeFileSync(p, pngBomb(16000)), outcome: { refuse: 'invalid_argument', match: /16000×16000 = 256\.0 MP is over the 40\.0 MP limit/ } },
   { file: 'bomb-header-only.png', make: (p) => writeFileSync(p, pngBomb(16000, false)), outcome: { refuse: 'corrupt_data', match: /png could not be decoded/ } },
+  {
+    file: 'jpeg-bomb.jpg',
+    make: async (p) => {
+      // A small JPEG whose start-of-frame claims 65000×65000 (4225 MP).
+      const b = Buffer.from(await enc((s) => s.jpeg({ mozjpeg: false })));
+      let o = 2;
+      while (o < b.length && !(b[o] === 0xff && b[o + 1] === 0xc0)) o += 2 + b.readUInt16BE(o + 2);
+      b.writeUInt16BE(65000, o + 5);
+      b.writeUInt16BE(65000, o + 7);
+      writeFileSync(p, b);
+    },
+    outcome: { refuse: 'invalid_argument', match: /65000×65000 = 4225\.0 MP is over the 40\.0 MP limit/ },
+  },
   { file: 'bmp-bomb.bmp', make: (p) => { const b = encodeBmp(new Uint8Array(12), 2, 2); new DataView(b.buffer).setInt32(18, 100000, true); new DataView(b.buffer).setInt32(22, 100000, true); writeFileSync(p, b); }, outcome: { refuse: 'invalid_argument', match: /100000×100000 .* over the 40\.0 MP limit/ } },
   {
     file: 'xxe.svg',
@@ -177,6 +190,7 @@ const audioCases: Case[] = [
   { file: 'long.wav', make: (p) => writeFileSync(p, wav16(61)), outcome: { refuse: 'invalid_argument', match: /61\.00 s of audio is over the 60 s limit/ } },
   { file: 'silence.wav', make: (p) => writeFileSync(p, makeWav(new Float32Array(8000), { rate: 16000, channels: 1, bits: 16 })), outcome: { accept: isAudio(0.5), why: 'silence is valid audio; the speech/silence ratio is a curation stage' } },
   { file: 'streamed.wav', make: (p) => writeFileSync(p, setU32(wav16(0.5), 40, 0xffffffff)), outcome: { accept: isAudio(0.5), why: 'a streaming writer leaves the data size 0xFFFFFFFF: read to the end of the file' } },
+  { file: 'wav-named.mp3', make: (p) => writeFileSync(p, wav16(0.5)), outcome: { accept: isAudio(0.5), why: 'sniffed by content: a WAV named .mp3 is read as WAV' } },
   { file: 'picture.wav', make: async (p) => writeFileSync(p, await enc((s) => s.png())), outcome: { refuse: 'invalid_argument', match: /this is a png image, not audio/ } },
   { file: 'a-folder.wav', make: (p) => mkdirSync(p), outcome: { refuse: 'io_error', match: /not a regular file/ } },
   ...(ffmpeg === undefined ? [] : [
