@@ -46,6 +46,8 @@ export type { Weights, FrozenWeights, LmTrainingOptions, LmEvalOptions } from '.
 export { CORE_GROUP, asLmSpec, lmParamGroups, declareLmParams, declareLmInputs, lmForward } from './model/lm-spec.js';
 export type { LmGraphSpec, LmExtension, LmHookContext, LmInputDecl, LmInputs, ParamGroup, ParamValuesByName, DeclaredParams } from './model/lm-spec.js';
 export { LmEvaluator, packedBatch, packedBatches } from './train/evaluate.js';
+export { trainAdapter, loadTrainedGroups, groupFileName } from './train/adapter.js';
+export type { AdapterRecipe, AdapterResult, Batch } from './train/adapter.js';
 export type { LmEvaluatorOptions } from './train/evaluate.js';
 export { loadHfLlama, readLlamaWeights } from './model/load.js';
 export type { LoadedLlama, LoadedLlamaExternal } from './model/load.js';

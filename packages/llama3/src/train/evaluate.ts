@@ -15,6 +15,8 @@ export interface LmEvaluatorOptions {
   /** Groups whose values `loss` is given each call (default: none, all weights frozen in the graph). */
   readonly fed?: readonly string[];
   readonly device?: DeviceRequest;
+  /** Where frozen weights' external data lives. */
+  readonly modelDir?: string;
 }
 
 export class LmEvaluator {
@@ -22,7 +24,7 @@ export class LmEvaluator {
 
   static async create(spec: LmGraphSpec | LlamaConfig, frozen: FrozenWeights, o: LmEvaluatorOptions): Promise<LmEvaluator> {
     const model = buildLmEval(spec, frozen, { batch: o.batch, seqLen: o.seqLen, ...(o.fed ? { fed: o.fed } : {}) });
-    return new LmEvaluator(await Session.create(model, { device: o.device ?? 'cpu' }, 'lm_eval'));
+    return new LmEvaluator(await Session.create(model, { device: o.device ?? 'cpu', ...(o.modelDir ? { modelDir: o.modelDir } : {}) }, 'lm_eval'));
   }
 
   /** Mean loss per target token over `batches`; `fed` holds the fed groups' current values. */
