@@ -13,7 +13,7 @@ import { TRAIN_TEXT_OPTIONS, trainTextCommand } from './commands/train-text.js';
 const USAGE = `herd — a frozen Llama 3 with eyes and ears, in TypeScript
 
   herd generate [--chat] --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--model DIR]
-  herd train text [--steps N] [--sft-steps N --sft-lr LR] [--docs N] [--out DIR] [--resume]
+  herd train text [--data DIR] [--steps N] [--sft-steps N --sft-lr LR] [--out DIR] [--resume]
   herd eval text [--model DIR] [--n N] [--update-card]
 
 Device: --device cpu|webgpu|cuda|auto, or HERD_DEVICE (default cpu).`;

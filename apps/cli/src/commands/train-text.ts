@@ -1,22 +1,27 @@
 /**
- * `herd train text`: pre-trains the language core on the synthetic world's text corpus (train
- * split) and measures held-out perplexity on documents about held-out colour×shape combinations.
+ * `herd train text`: pre-trains the language core on a text corpus in the shard format (default:
+ * the generated tiny world's `text/train` and `text/heldout`, generated when missing) and measures
+ * held-out perplexity on documents about held-out colour×shape combinations.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { textDoc } from '@herd/datasets';
-import { type CorpusDoc, MINI_CORE_DIR, MINI_CORE_RECIPE, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
+import { HerdError } from '@herd/core';
+import { TEXT_SPLITS, generateWorld } from '@herd/datasets';
+import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
 import { type DeviceRequest } from '@herd/runtime';
 import { type Args } from '../args.js';
 
-export const TRAIN_TEXT_OPTIONS = { out: 'value', 'sft-steps': 'value', 'sft-lr': 'value', docs: 'value', 'heldout-docs': 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
+export const TRAIN_TEXT_OPTIONS = { out: 'value', 'sft-steps': 'value', 'sft-lr': 'value', data: 'value', steps: 'value', seed: 'value', device: 'value', resume: 'switch', batch: 'value' } as const;
 
-/** Seed of the text corpus; the world generator is deterministic given it. */
+/** Seed of the corpus the committed mini core was trained on (`herd eval text` draws its QA items from it). */
 export const CORPUS_SEED = 7;
+
+/** The text corpus `--data` defaults to: the tiny world's (generated here when missing). */
+export const DEFAULT_TEXT_DATA = join('out', 'tiny', 'text');
 
 export async function trainTextCommand(args: Args, device: DeviceRequest): Promise<void> {
   const out = args.str('out', MINI_CORE_DIR);
-  const nDocs = args.num('docs', 150_000);
-  const nHeld = args.num('heldout-docs', 600);
+  const data = args.str('data', DEFAULT_TEXT_DATA);
   const steps = args.num('steps', MINI_CORE_RECIPE.steps);
   const recipe = {
     ...MINI_CORE_RECIPE,
@@ -29,21 +34,20 @@ export async function trainTextCommand(args: Args, device: DeviceRequest): Promi
   // Optional SFT stage (off by default; see LanguageCoreRecipe.sft for why).
   const sftSteps = args.num('sft-steps', 0);
   const withSft = sftSteps > 0 ? { ...recipe, sft: { steps: sftSteps, peak: args.num('sft-lr', 1e-3), warmup: Math.min(50, Math.floor(sftSteps / 10)) } } : recipe;
-  const train: CorpusDoc[] = [];
-  const heldout: CorpusDoc[] = [];
-  // Train documents come from the train split; held-out ones from the held-out split further on.
-  for (let i = 0; train.length < nDocs || heldout.length < nHeld; i++) {
-    const d = textDoc(CORPUS_SEED, i);
-    const doc: CorpusDoc = d.turns ? { turns: d.turns } : { text: d.text! };
-    if (d.split === 'train' && train.length < nDocs) train.push(doc);
-    else if (d.split === 'heldout' && heldout.length < nHeld) heldout.push(doc);
+  const splits = { train: join(data, TEXT_SPLITS.train), heldout: join(data, TEXT_SPLITS.heldout) };
+  if (!existsSync(join(splits.train, 'manifest.json')) || !existsSync(join(splits.heldout, 'manifest.json'))) {
+    if (data !== DEFAULT_TEXT_DATA) {
+      throw new HerdError('invalid_argument', `--data ${data}: no text corpus there (expected ${splits.train} and ${splits.heldout}, @herd/data datasets); make one with \`node datasets/dist/cli.js generate --size tiny --only text --out DIR\` and pass --data DIR/text`);
+    }
+    console.error(`no text corpus at ${data}: generating the tiny world's text (herd-datasets generate --size tiny --only text --out ${join('out', 'tiny')})`);
+    await generateWorld({ out: join(data, '..'), size: 'tiny', only: ['text'] });
   }
   const tokenizer = await loadLlama3Tokenizer();
-  console.error(`language core: ${train.length} train / ${heldout.length} held-out documents, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}`);
+  console.error(`language core: text shards ${data}, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}`);
   const report = await trainLanguageCore({
     tokenizer,
-    train,
-    heldout,
+    data: splits,
+    workDir: join(out, '..', '.mini-data'),
     outDir: out,
     recipe: withSft,
     device,
@@ -51,7 +55,7 @@ export async function trainTextCommand(args: Args, device: DeviceRequest): Promi
     resume: args.has('resume'),
     logPath: join(out, '..', '.mini-checkpoints', 'train.jsonl'),
     dataDescription:
-      `The synthetic world's text corpus (@herd/datasets textDoc, seed ${CORPUS_SEED}): scene descriptions, plain sentences, ` +
+      `The synthetic world's text corpus (@herd/datasets, shards at ${data}): scene descriptions, plain sentences, ` +
       `clip narrations and question–answer dialogues in the Llama 3 chat format. Held-out documents are about ` +
       `colour×shape combinations that never occur in training text.`,
   });
