@@ -33,6 +33,6 @@ Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
 **Held-out loss ${r.heldoutLoss.toFixed(3)}, perplexity ${r.heldoutPerplexity.toFixed(2)}** (measured on the saved f16 weights).
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js train text --out packages/llama3/weights/mini\`
+\`npm run build && node datasets/dist/cli.js generate --size tiny --only text --seed 7 --count text=150000 --out out/corpus && node apps/cli/dist/main.js train text --data out/corpus/text --out packages/llama3/weights/mini\`
 `;
 }
