@@ -4,7 +4,7 @@
  * the flag parsing the benchmark scripts share.
  */
 import { Rng } from '@herd/core';
-import { type LlamaConfig, buildLmTraining, initWeights, parseLlamaConfig } from '@herd/llama3';
+import { type LlamaConfig, buildLmTraining, initWeights, packedBatch, parseLlamaConfig } from '@herd/llama3';
 import { type HostTensor, type SessionOptions, TrainingRun, hostTensor } from '@herd/runtime';
 
 export const SHAPE = { dim: 256, nLayers: 4, nHeads: 8, ffnDim: 1024, vocab: 512, batch: 16, seqLen: 128 } as const;
@@ -34,6 +34,7 @@ export async function referenceRun(compute: 'f32' | 'f16', options: SessionOptio
 export function referenceBatch(): Record<string, HostTensor> {
   const rng = new Rng(0);
   const n = SHAPE.batch * SHAPE.seqLen;
-  const ids = (f: (i: number) => number) => hostTensor('i32', [SHAPE.batch, SHAPE.seqLen], Int32Array.from({ length: n }, (_, i) => f(i)));
-  return { tokens: ids(() => rng.int(SHAPE.vocab)), targets: ids(() => rng.int(SHAPE.vocab)), positions: ids((i) => i % SHAPE.seqLen), docIds: ids(() => 0) };
+  const ids = (f: (i: number) => number) => Int32Array.from({ length: n }, (_, i) => f(i));
+  const seqs = { count: SHAPE.batch, seqLen: SHAPE.seqLen, tokens: ids(() => rng.int(SHAPE.vocab)), targets: ids(() => rng.int(SHAPE.vocab)), positions: ids((i) => i % SHAPE.seqLen), docIds: ids(() => 0) };
+  return packedBatch(seqs, Array.from({ length: SHAPE.batch }, (_, i) => i));
 }

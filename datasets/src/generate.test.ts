@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { iterateDataset, readDataset } from '@herd/data';
@@ -6,17 +6,23 @@ import { describe, expect, it } from 'vitest';
 import { generateWorld } from './generate.js';
 
 describe('generateWorld', () => {
-  it('writes the text corpus as JSONL shards and images as a @herd/data dataset', async () => {
+  it('writes the text corpus and images as @herd/data datasets (text in train and held-out splits)', async () => {
     const out = await mkdtemp(join(tmpdir(), 'herd-world-'));
     try {
       const report = await generateWorld({ out, size: 'tiny', only: ['text', 'images'], counts: { text: 120, images: 8 } });
       expect(report.modalities.text?.count).toBe(120);
       expect(report.modalities.images?.count).toBe(8);
       expect(report.modalities.video).toBeUndefined();
-      const text = JSON.parse(await readFile(join(out, 'text', 'manifest.json'), 'utf8')) as { totalCount: number; shards: { file: string }[] };
-      expect(text.totalCount).toBe(120);
-      const lines = (await readFile(join(out, 'text', text.shards[0]!.file), 'utf8')).trim().split('\n');
-      expect(lines.length).toBe(120);
+      const train = await readDataset(join(out, 'text', 'train'));
+      const heldout = await readDataset(join(out, 'text', 'heldout'));
+      expect(train.totalCount + heldout.totalCount).toBe(120);
+      expect(heldout.totalCount).toBeGreaterThan(0);
+      const docs = [];
+      for await (const s of iterateDataset(join(out, 'text', 'train'))) docs.push(s);
+      expect(docs.length).toBe(train.totalCount);
+      expect(docs.every((d) => d.meta.split === 'train' && d.files.txt!.length > 0)).toBe(true);
+      const dialogue = docs.find((d) => d.meta.kind === 'dialogue')!;
+      expect((dialogue.meta.turns as { content: string }[]).map((t) => t.content).join('\n')).toBe(new TextDecoder().decode(dialogue.files.txt));
       expect((await readDataset(join(out, 'images'))).totalCount).toBe(8);
       let n = 0;
       for await (const s of iterateDataset(join(out, 'images'))) {

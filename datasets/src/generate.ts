@@ -1,19 +1,17 @@
 /**
- * Generating the whole world into a folder: one dataset per modality (@herd/data shards) and the
- * text corpus as JSONL shards. Modalities run concurrently: images and video spend their time in
+ * Generating the whole world into a folder: one @herd/data shard dataset per modality (the text
+ * corpus as two, its train and held-out splits). Modalities run concurrently: images and video spend their time in
  * libvips and ffmpeg threads, speech in WASM on the main thread, so two cores stay busy.
  */
 import { join } from 'node:path';
-import { HerdError, writeFileAtomic } from '@herd/core';
-import { writeDataset } from '@herd/data';
+import { HerdError } from '@herd/core';
+import { ShardWriter, writeDataset } from '@herd/data';
 import { generateImages } from './images.js';
 import { generateSpeech } from './speech.js';
 import { MODALITIES, sizePreset, type Modality, type SizePreset } from './sizes.js';
-import { generateTextCorpus, type TextDoc } from './text.js';
+import { TEXT_SPLITS, generateTextCorpus, textSample, type TextDoc } from './text.js';
 import type { TtsPreference } from './tts.js';
 import { generateVideos } from './video.js';
-
-export const TEXT_MANIFEST = 'manifest.json';
 
 export interface GenerateOptions {
   readonly out: string;
@@ -38,40 +36,29 @@ export interface GenerateReport {
   readonly seconds: number;
 }
 
-/** Writes text documents as JSONL shards `corpus-00000.jsonl`, … plus a small manifest. */
+/**
+ * Writes the text corpus as two @herd/data shard datasets, `<dir>/train` and `<dir>/heldout` (by
+ * each document's split), one sample per document: `txt` holds the document's words (`docText`) and
+ * the meta holds `kind`, `split` and, for dialogues, the chat `turns` (plus the scene or clip it
+ * describes). Returns the count of each split.
+ */
 export async function writeTextCorpus(
   dir: string,
   docs: Iterable<TextDoc>,
   opts: { docsPerShard: number; info?: Record<string, unknown>; onDoc?: (n: number) => void },
-): Promise<{ count: number; shards: string[] }> {
-  const shards: { file: string; count: number; train: number; heldout: number }[] = [];
-  let lines: string[] = [];
-  let train = 0;
-  let heldout = 0;
-  let total = 0;
-  const flush = async (): Promise<void> => {
-    if (lines.length === 0) return;
-    const file = `corpus-${String(shards.length).padStart(5, '0')}.jsonl`;
-    await writeFileAtomic(join(dir, file), lines.join(''));
-    shards.push({ file, count: lines.length, train, heldout });
-    lines = [];
-    train = 0;
-    heldout = 0;
+): Promise<{ count: number; train: number; heldout: number }> {
+  const writers = {
+    train: new ShardWriter(join(dir, TEXT_SPLITS.train), { samplesPerShard: opts.docsPerShard, name: 'text-train', info: { ...opts.info, split: 'train' } }),
+    heldout: new ShardWriter(join(dir, TEXT_SPLITS.heldout), { samplesPerShard: opts.docsPerShard, name: 'text-heldout', info: { ...opts.info, split: 'heldout' } }),
   };
+  let total = 0;
   for (const doc of docs) {
-    lines.push(JSON.stringify(doc) + '\n');
-    if (doc.split === 'train') train++;
-    else heldout++;
-    total++;
-    opts.onDoc?.(total);
-    if (lines.length >= opts.docsPerShard) await flush();
+    await writers[doc.split].write(textSample(doc));
+    opts.onDoc?.(++total);
   }
-  await flush();
-  await writeFileAtomic(
-    join(dir, TEXT_MANIFEST),
-    JSON.stringify({ name: 'text', format: 'jsonl', totalCount: total, shards, info: opts.info ?? {} }, null, 2) + '\n',
-  );
-  return { count: total, shards: shards.map((s) => s.file) };
+  const train = await writers.train.close();
+  const heldout = await writers.heldout.close();
+  return { count: total, train: train.totalCount, heldout: heldout.totalCount };
 }
 
 async function countingIterable<T>(items: AsyncIterable<T>, onItem: (n: number) => void): Promise<AsyncIterable<T>> {

@@ -21,7 +21,7 @@ export type { Language, OtherLanguage } from './multilingual.js';
 
 // Generators
 export type { Sample } from './sample.js';
-export { generateTextCorpus, textCorpusStrings, textDoc, docText } from './text.js';
+export { generateTextCorpus, textCorpusStrings, textDoc, docText, textSample, TEXT_SPLITS } from './text.js';
 export type { ChatTurn, TextDoc, TextDocKind, TextCorpusOptions } from './text.js';
 export { generateImages, renderScene, randomImageSize, encodeSvg } from './images.js';
 export type { ImageOptions, ImageFormat } from './images.js';
@@ -41,7 +41,7 @@ export { IMAGE_NOISE, VIDEO_NOISE, SPEECH_NOISE, planNoise } from './noise.js';
 export type { NoiseKind, ImageNoise, VideoNoise, SpeechNoise } from './noise.js';
 
 // Whole-world generation and sizes
-export { generateWorld, writeTextCorpus, TEXT_MANIFEST } from './generate.js';
+export { generateWorld, writeTextCorpus } from './generate.js';
 export type { GenerateOptions, GenerateReport } from './generate.js';
 export { MODALITIES, SIZE_NAMES, SIZES_PRESETS, sizePreset } from './sizes.js';
 export type { Modality, SizeName, SizePreset } from './sizes.js';

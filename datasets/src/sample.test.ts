@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { iterateDataset, readDataset, type Sample } from '@herd/data';
 import { describe, expect, it } from 'vitest';
 import { SAMPLE_DIR } from './paths.js';
-import type { TextDoc } from './text.js';
 
 /** The committed sample is what other packages' tests read; it must stay readable and complete. */
 describe.skipIf(!existsSync(join(SAMPLE_DIR, 'images')))('committed sample (datasets/sample)', () => {
@@ -26,12 +25,11 @@ describe.skipIf(!existsSync(join(SAMPLE_DIR, 'images')))('committed sample (data
     expect(samples.some((s) => s.meta.noise !== null)).toBe(true);
   });
 
-  it('holds a JSONL text corpus', () => {
-    const manifest = JSON.parse(readFileSync(join(SAMPLE_DIR, 'text', 'manifest.json'), 'utf8')) as { shards: { file: string }[] };
-    const docs = manifest.shards.flatMap((s) =>
-      readFileSync(join(SAMPLE_DIR, 'text', s.file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TextDoc),
-    );
+  it('holds the text corpus as train and held-out shard datasets', async () => {
+    const docs: Sample[] = [];
+    for (const split of ['train', 'heldout']) for await (const s of iterateDataset(join(SAMPLE_DIR, 'text', split))) docs.push(s);
     expect(docs.length).toBeGreaterThan(100);
-    expect(docs.some((d) => d.kind === 'dialogue' && (d.turns?.length ?? 0) >= 2)).toBe(true);
+    expect(docs.some((d) => d.meta.split === 'heldout')).toBe(true);
+    expect(docs.some((d) => d.meta.kind === 'dialogue' && ((d.meta.turns as unknown[] | undefined)?.length ?? 0) >= 2)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@
  * construction: train documents never involve a held-out colour×shape combination.
  */
 import { HerdError, type Rng } from '@herd/core';
+import { type Sample } from '@herd/data';
 import { describeMotion, describeScene, motionQuestions, sceneQuestions, worldSentence, type QaPair } from './language.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
@@ -141,4 +142,19 @@ export function* textCorpusStrings(opts: TextCorpusOptions & { readonly includeH
   for (const doc of generateTextCorpus(opts)) {
     if (doc.split === 'train' || opts.includeHeldout === true) yield docText(doc);
   }
+}
+
+/** The folders of the text corpus's splits inside its directory (each a @herd/data dataset). */
+export const TEXT_SPLITS = { train: 'train', heldout: 'heldout' } as const;
+
+/**
+ * A document as a dataset sample: `txt` = its words (`docText`); meta = kind, split, and the chat
+ * `turns` of a dialogue (what a language-core reader trains on), plus the ground truth it describes.
+ */
+export function textSample(doc: TextDoc): Sample {
+  return {
+    key: doc.key,
+    files: { txt: new TextEncoder().encode(docText(doc)) },
+    meta: { kind: doc.kind, split: doc.split, ...(doc.turns ? { turns: doc.turns } : {}), ...(doc.scene ? { scene: doc.scene } : {}), ...(doc.motion ? { motion: doc.motion } : {}) },
+  };
 }

@@ -39,21 +39,28 @@ export type {
 } from './tokenizer/index.js';
 
 // Model: graph, weights, compiled graphs, generation.
-export { forward, lmHead, embed, decoderLayer, selfAttention, swiglu, fusionSchedule, declareParams } from './model/llama.js';
-export type { Params, KvCache, LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from './model/llama.js';
-export { llamaParamSpecs, layerParamSpecs, headDim } from './model/weights.js';
-export type { ParamSpec } from './model/weights.js';
-export { ropeTables, applyRope } from './model/rope.js';
+export { forward, lmHead, embed, decoderLayer, fusionSchedule } from './model/llama.js';
+export type { LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from './model/llama.js';
+export { llamaParamSpecs, layerParamSpecs, llamaBlockConfig, headDim } from './model/weights.js';
 export { initWeights, buildLmTraining, buildLmEval, buildDecoder, CACHE_LEN, NEW_LEN, KEY_LEN } from './model/graphs.js';
-export type { Weights, FrozenWeights, LmTrainingOptions } from './model/graphs.js';
+export type { Weights, FrozenWeights, LmTrainingOptions, LmEvalOptions } from './model/graphs.js';
+export { CORE_GROUP, asLmSpec, lmParamGroups, declareLmParams, declareLmInputs, lmForward } from './model/lm-spec.js';
+export type { LmGraphSpec, LmExtension, LmHookContext, LmInputDecl, LmInputs, ParamGroup, ParamValuesByName, DeclaredParams } from './model/lm-spec.js';
+export { LmEvaluator, packedBatch, packedBatches } from './train/evaluate.js';
+export { trainAdapter, loadTrainedGroups, groupFileName } from './train/adapter.js';
+export type { AdapterRecipe, AdapterResult, Batch } from './train/adapter.js';
+export type { LmEvaluatorOptions } from './train/evaluate.js';
 export { loadHfLlama, readHfLlamaConfig, readLlamaWeights } from './model/load.js';
 export type { LoadHfOptions, LoadedLlama, LoadedLlamaExternal } from './model/load.js';
 export { Generator, sampleToken } from './model/generate.js';
 export type { SamplingOptions } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';
-export { trainLanguageCore, encodeDoc, encodeDialogueForSft, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_CORE_FILES } from './train/language-core.js';
-export type { CorpusDoc, LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
+export { trainLanguageCore, MINI_CORE_RECIPE } from './train/language-core.js';
+export type { LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
+export { LANGUAGE_CORE_FILES, saveLanguageCore, roundToF16 } from './train/save-core.js';
+export { corpusDocOf, encodeDoc, encodeDialogueForSft, packTextDataset, packedRowsCollate, readPackedRows } from './train/text-data.js';
+export type { CorpusDoc, PackedTextDataset, PackTextOptions } from './train/text-data.js';
 export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';
 export type { LanguageCore } from './mini.js';
 export { evaluateChatQa, normaliseAnswer, keywordMatch } from './eval/chat-qa.js';

@@ -1,29 +1,25 @@
 /**
  * The recipe that pre-trains a small Llama-3-architecture language core from scratch on a text
- * corpus (for the mini herd: the synthetic world's corpus), then freezes it as a Hugging Face-layout
- * checkpoint: config.json + model.safetensors (f16) + vocab.json (the pruned vocabulary) +
- * MODEL_CARD.md. Reads top to bottom: config → data → model → optimizer → loop → evaluation → save.
+ * corpus (for the mini herd: the synthetic world's corpus, as @herd/data shards), then freezes it as
+ * a Hugging Face-layout checkpoint: config.json + model.safetensors (f16) + vocab.json (the pruned
+ * vocabulary) + MODEL_CARD.md. Reads top to bottom: config → data → model → optimizer → loop →
+ * evaluation → save. The data path (tokenize, pack, stream) is `text-data.ts`, the evaluation graph
+ * `evaluate.ts`, saving `save-core.ts` and the card `core-card.ts`.
  */
 import { join } from 'node:path';
-import { HerdError, Rng, castFloat, roundToF16 as f16Round, writeFileAtomic, writeSafetensors } from '@herd/core';
-import * as G from '@herd/graph';
-import { type Device, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
-import { type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
-import { type LlamaConfig, parameterCount, toHfConfig } from '../config.js';
-import { declareParams, forward, lmHead } from '../model/llama.js';
+import { HerdError } from '@herd/core';
+import { type BatchPosition, ShardBatchReader } from '@herd/data';
+import { DEFAULT_DEVICE, type Device, type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
+import { type BatchSource, type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
+import { type LlamaConfig, parameterCount } from '../config.js';
 import { type Weights, buildLmTraining, initWeights } from '../model/graphs.js';
-import { llamaParamSpecs } from '../model/weights.js';
+import { CORE_GROUP } from '../model/lm-spec.js';
 import { loadPreset } from '../presets/index.js';
-import { END_OF_TEXT_ID, EOT_ID } from '../tokenizer/special.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
 import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
-import { type PackedSequences, packDocuments } from './pack.js';
-
-/** A corpus document: plain text, or a dialogue rendered with the Llama 3 chat template. */
-export interface CorpusDoc {
-  readonly text?: string;
-  readonly turns?: readonly { readonly role: 'system' | 'user' | 'assistant'; readonly content: string }[];
-}
+import { LmEvaluator, packedBatches } from './evaluate.js';
+import { roundToF16, saveLanguageCore } from './save-core.js';
+import { packTextDataset, packedRowsCollate, readPackedRows } from './text-data.js';
 
 export interface LanguageCoreRecipe {
   readonly preset: string;
@@ -71,91 +67,18 @@ export interface LanguageCoreReport {
   readonly device: string;
 }
 
-/**
- * A dialogue's ids with a mask that is 1 on what the assistant says (each reply and its
- * `<|eot_id|>`) and 0 elsewhere: the chat encoding is compositional, so each prefix of the
- * messages encodes to a prefix of the ids.
- */
-export function encodeDialogueForSft(tok: Llama3Tokenizer, turns: NonNullable<CorpusDoc['turns']>): { ids: number[]; trainable: Uint8Array } {
-  const ids = tok.encodeChat(turns, { addGenerationPrompt: false });
-  const trainable = new Uint8Array(ids.length);
-  for (let k = 0; k < turns.length; k++) {
-    if (turns[k]!.role !== 'assistant') continue;
-    const start = tok.encodeChat(turns.slice(0, k), { addGenerationPrompt: true }).length; // after the assistant header
-    const end = tok.encodeChat(turns.slice(0, k + 1), { addGenerationPrompt: false }).length;
-    trainable.fill(1, start, end);
-  }
-  return { ids, trainable };
-}
-
-/** Full Llama 3 ids of a document: `<|begin_of_text|>` text `<|end_of_text|>`, or a chat transcript. */
-export function encodeDoc(tok: Llama3Tokenizer, doc: CorpusDoc): number[] {
-  if (doc.turns) return tok.encodeChat(doc.turns, { addGenerationPrompt: false });
-  if (doc.text === undefined) throw new HerdError('invalid_argument', 'corpus document has neither text nor turns');
-  return tok.encode(doc.text, { bos: true, eos: true });
-}
-
-function batchOf(p: PackedSequences, rows: readonly number[]): Record<string, HostTensor> {
-  const T = p.seqLen;
-  const pick = (a: Int32Array) => {
-    const out = new Int32Array(rows.length * T);
-    rows.forEach((r, i) => out.set(a.subarray(r * T, (r + 1) * T), i * T));
-    return hostTensor('i32', [rows.length, T], out);
-  };
-  return { tokens: pick(p.tokens), targets: pick(p.targets), positions: pick(p.positions), docIds: pick(p.docIds) };
-}
-
-/** Held-out loss with given weights: one graph whose parameters are inputs, so any weights can be fed. */
-export class LmEvaluator {
-  private constructor(private readonly session: Session, private readonly seqs: PackedSequences, private readonly batch: number) {}
-
-  static async create(cfg: LlamaConfig, seqs: PackedSequences, batch: number, device?: Device): Promise<LmEvaluator> {
-    const g = new G.Graph();
-    const p = declareParams(g, llamaParamSpecs(cfg), (name, shape) => g.param(name, 'f32', shape as number[], { trainable: true }));
-    const tokens = g.input('tokens', 'i32', [batch, seqs.seqLen]);
-    const targets = g.input('targets', 'i32', [batch, seqs.seqLen]);
-    const positions = g.input('positions', 'i32', [batch, seqs.seqLen]);
-    const docIds = g.input('docIds', 'i32', [batch, seqs.seqLen]);
-    const ce = G.crossEntropy(lmHead(cfg, p, forward(cfg, p, { tokens, positions, mask: G.documentCausalMask(docIds) }).hidden), targets, -100);
-    const model = G.toOnnx(g, { outputs: { lossSum: G.sum(ce.perToken), count: ce.count }, paramsAsInputs: 'trainable', name: 'lm_eval' });
-    return new LmEvaluator(await Session.create(model, device ? { device } : {}, 'lm_eval'), seqs, batch);
-  }
-
-  /** Mean loss per target token over all sequences (the last partial batch is padded with ignored rows). */
-  async loss(params: Readonly<Record<string, HostTensor>>): Promise<number> {
-    let sum = 0;
-    let count = 0;
-    for (let start = 0; start < this.seqs.count; start += this.batch) {
-      const rows = Array.from({ length: this.batch }, (_, i) => Math.min(start + i, this.seqs.count - 1));
-      const b = batchOf(this.seqs, rows);
-      // Rows repeated to fill the batch are masked out entirely.
-      const dup = rows.map((r, i) => start + i >= this.seqs.count);
-      const t = b['targets']!.data as Int32Array;
-      dup.forEach((d, i) => d && t.fill(-100, i * this.seqs.seqLen, (i + 1) * this.seqs.seqLen));
-      const out = await this.session.run({ ...params, ...b });
-      sum += (out['lossSum']!.data as Float32Array)[0]!;
-      count += (out['count']!.data as Float32Array)[0]!;
-    }
-    return sum / Math.max(count, 1);
-  }
-}
-
 function toHost(w: Weights): Record<string, HostTensor> {
   return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data as Float32Array)]));
 }
 
-/** f32 → f16 → f32: the weights as they will be after saving. */
-function roundToF16(params: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> {
-  return Object.fromEntries(Object.entries(params).map(([k, t]) => [k, hostTensor('f32', t.shape, Float32Array.from(t.data as Float32Array, f16Round))]));
-}
-
 export interface TrainLanguageCoreOptions {
   readonly tokenizer: Llama3Tokenizer;
-  readonly train: readonly CorpusDoc[];
-  readonly heldout: readonly CorpusDoc[];
+  /** Text datasets in the shard format (e.g. @herd/datasets' `text/train` and `text/heldout`). */
+  readonly data: { readonly train: string; readonly heldout: string };
+  /** Where the packed rows are written (reused by a resumed run). */
+  readonly workDir: string;
   readonly outDir: string;
   readonly recipe?: LanguageCoreRecipe;
-  /** Resolved by the caller (`resolveDevice`); default the runtime's (the CPU). */
   readonly device?: Device;
   readonly checkpointDir?: string;
   readonly resume?: boolean;
@@ -168,136 +91,91 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const r = o.recipe ?? MINI_CORE_RECIPE;
   const started = Date.now();
 
-  // 1. Data: full Llama 3 ids → pruned vocabulary → compact ids → packed sequences.
-  const trainIds = o.train.map((d) => encodeDoc(o.tokenizer, d));
-  const heldIds = o.heldout.map((d) => encodeDoc(o.tokenizer, d));
-  const seen = new Set<number>();
-  for (const ids of trainIds) for (const id of ids) seen.add(id);
-  const vocab = PrunedVocab.fromCorpus(o.tokenizer, [], { keepIds: [...seen] });
-  const pad = vocab.toCompact([EOT_ID])[0]!;
-  const trainSeqs = packDocuments(trainIds.map((d) => vocab.toCompact(d)), r.seqLen, pad);
-  const heldSeqs = packDocuments(heldIds.map((d) => vocab.toCompact(d)), r.seqLen, pad);
-  if (trainSeqs.count < r.batch) throw new HerdError('invalid_argument', `language core: ${trainSeqs.count} packed sequences, fewer than one batch of ${r.batch}`);
-  const sftDocs = r.sft ? o.train.filter((d) => d.turns).map((d) => encodeDialogueForSft(o.tokenizer, d.turns!)) : [];
-  const sftSeqs = r.sft ? packDocuments(sftDocs.map((d) => vocab.toCompact(d.ids)), r.seqLen, pad, { trainable: sftDocs.map((d) => d.trainable) }) : undefined;
+  // 1. Data: documents → full Llama 3 ids → packed rows (shards) → the pruned vocabulary of the
+  // training text → batches streamed in a seeded order, mapped to compact ids.
+  const pack = { tokenizer: o.tokenizer, seqLen: r.seqLen };
+  const trainRows = await packTextDataset(o.data.train, join(o.workDir, 'train'), pack);
+  const heldRows = await packTextDataset(o.data.heldout, join(o.workDir, 'heldout'), pack);
+  const sftRows = r.sft ? await packTextDataset(o.data.train, join(o.workDir, 'sft'), { ...pack, sft: true }) : undefined;
+  if (trainRows.rows < r.batch) throw new HerdError('invalid_argument', `language core: ${trainRows.rows} packed sequences in ${o.data.train}, fewer than one batch of ${r.batch}`);
+  const vocab = PrunedVocab.fromCorpus(o.tokenizer, [], { keepIds: [...trainRows.ids] });
+  const toCompact = (ids: ArrayLike<number>) => vocab.toCompact(ids);
+  const heldBatches = [...packedBatches(await readPackedRows(heldRows.dir, r.seqLen, toCompact), r.batch)];
+  const readerOptions = { batchSize: r.batch, seed: r.seed, collate: packedRowsCollate(r.seqLen, toCompact) };
+  let pretrain = await ShardBatchReader.open(trainRows.dir, readerOptions);
+  let sft = sftRows ? await ShardBatchReader.open(sftRows.dir, { ...readerOptions, seed: r.seed + 1_000_003 }) : undefined;
+  const data: BatchSource = {
+    batchSize: r.batch,
+    // Pre-training batches, then (with an SFT stage) fine-tuning batches.
+    batch: (index) => (index < r.steps || !sft ? pretrain.batch(index) : sft.batch(index - r.steps)),
+    position: () => ({ pretrain: pretrain.position(), ...(sft ? { sft: sft.position() } : {}) }),
+    restore: async (p) => {
+      const at = p as { pretrain: BatchPosition; sft?: BatchPosition };
+      await pretrain.close();
+      pretrain = await ShardBatchReader.open(trainRows.dir, readerOptions, at.pretrain);
+      if (sft && sftRows) {
+        await sft.close();
+        sft = await ShardBatchReader.open(sftRows.dir, { ...readerOptions, seed: r.seed + 1_000_003 }, at.sft);
+      }
+    },
+  };
 
-  // 2. Model and optimizer.
+  // 2. Model and optimizer: the whole core trains.
   const config = loadPreset(r.preset, { vocabSize: vocab.size });
   const weights = initWeights(config, r.seed);
-  const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, optimizer: { weightDecay: r.weightDecay } });
-  const run = await TrainingRun.create(graphs, toHost(weights), o.device ? { device: o.device } : {});
-  const evaluator = await LmEvaluator.create(config, heldSeqs, r.batch, o.device);
+  const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay } });
+  const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? DEFAULT_DEVICE });
+  const evaluator = await LmEvaluator.create(config, {}, { batch: r.batch, seqLen: r.seqLen, fed: [CORE_GROUP], device: o.device ?? DEFAULT_DEVICE });
 
-  // 3. The loop: pre-training batches, then (with an SFT stage) fine-tuning batches; each epoch
-  // visits its packed sequences in a seeded random order.
-  const epochs = (seqs: PackedSequences, salt: number) => {
-    const perEpoch = Math.floor(seqs.count / r.batch);
-    const orders = new Map<number, number[]>();
-    return (index: number) => {
-      const epoch = Math.floor(index / perEpoch);
-      let ord = orders.get(epoch);
-      if (!ord) {
-        ord = new Rng(r.seed + salt + epoch).shuffle(Array.from({ length: seqs.count }, (_, i) => i));
-        orders.set(epoch, ord);
-      }
-      const at = (index % perEpoch) * r.batch;
-      return batchOf(seqs, ord.slice(at, at + r.batch));
-    };
-  };
-  const pretrainBatch = epochs(trainSeqs, 0);
-  const sftBatch = sftSeqs ? epochs(sftSeqs, 1_000_003) : undefined;
+  // 3. The loop.
   const schedule: LrSchedule = r.sft
     ? { kind: 'stages', stages: [r.schedule, { kind: 'cosine', peak: r.sft.peak, warmup: r.sft.warmup, total: r.sft.steps, floor: r.sft.peak / 10, offset: r.steps }] }
     : r.schedule;
   const curve: { step: number; trainLoss: number; heldoutLoss?: number }[] = [];
-  const result = await train({
-    run,
-    seed: r.seed,
-    steps: r.steps + (r.sft?.steps ?? 0),
-    schedule,
-    data: {
-      batchSize: r.batch,
-      batch: (index) => (index < r.steps || !sftBatch ? pretrainBatch(index) : sftBatch(index - r.steps)),
-    },
-    evalEvery: r.evalEvery,
-    evaluate: async (rn) => ({ heldoutLoss: await evaluator.loss(await rn.readParams()) }),
-    ...(o.checkpointDir ? { checkpointDir: o.checkpointDir, checkpointEvery: r.evalEvery } : {}),
-    ...(o.resume ? { resume: true } : {}),
-    ...(o.logPath ? { logPath: o.logPath } : {}),
-    label: 'language-core',
-    info: { recipe: r },
-  });
-  for (const [step, loss] of result.losses) {
-    const e = result.evals.get(step);
-    if (step % 20 === 0 || e) curve.push({ step, trainLoss: loss, ...(e ? { heldoutLoss: e['heldoutLoss']! } : {}) });
+  try {
+    const result = await train({
+      run,
+      seed: r.seed,
+      steps: r.steps + (r.sft?.steps ?? 0),
+      schedule,
+      data,
+      evalEvery: r.evalEvery,
+      evaluate: async (rn) => ({ heldoutLoss: await evaluator.loss(heldBatches, await rn.readParams()) }),
+      ...(o.checkpointDir ? { checkpointDir: o.checkpointDir, checkpointEvery: r.evalEvery } : {}),
+      ...(o.resume ? { resume: true } : {}),
+      ...(o.logPath ? { logPath: o.logPath } : {}),
+      label: 'language-core',
+      info: { recipe: r },
+    });
+    for (const [step, loss] of result.losses) {
+      const e = result.evals.get(step);
+      if (step % 20 === 0 || e) curve.push({ step, trainLoss: loss, ...(e ? { heldoutLoss: e['heldoutLoss']! } : {}) });
+    }
+
+    // 4. Freeze: round to f16, evaluate what is saved, write the checkpoint.
+    const saved = roundToF16(await run.readParams());
+    const heldoutLoss = await evaluator.loss(heldBatches, saved);
+    const report: LanguageCoreReport = {
+      config,
+      parameters: parameterCount(config),
+      vocabSize: vocab.size,
+      trainDocs: trainRows.docs,
+      trainTokens: trainRows.tokens,
+      heldoutTokens: heldRows.tokens,
+      steps: result.finalStep,
+      seconds: (Date.now() - started) / 1000,
+      finalTrainLoss: [...result.losses.values()].slice(-20).reduce((a, b) => a + b, 0) / Math.min(20, result.losses.size),
+      heldoutLoss,
+      heldoutPerplexity: Math.exp(heldoutLoss),
+      curve,
+      device: run.device,
+    };
+    await saveLanguageCore(o.outDir, config, saved, vocab, report, r, o.dataDescription);
+    return report;
+  } finally {
+    await pretrain.close();
+    await sft?.close();
+    await evaluator.release();
+    await run.release();
   }
-
-  // 4. Freeze: round to f16, evaluate what is saved, write the checkpoint.
-  const saved = roundToF16(await run.readParams());
-  const heldoutLoss = await evaluator.loss(saved);
-  const report: LanguageCoreReport = {
-    config,
-    parameters: parameterCount(config),
-    vocabSize: vocab.size,
-    trainDocs: o.train.length,
-    trainTokens: trainIds.reduce((a, d) => a + d.length, 0),
-    heldoutTokens: heldIds.reduce((a, d) => a + d.length, 0),
-    steps: result.finalStep,
-    seconds: (Date.now() - started) / 1000,
-    finalTrainLoss: [...result.losses.values()].slice(-20).reduce((a, b) => a + b, 0) / Math.min(20, result.losses.size),
-    heldoutLoss,
-    heldoutPerplexity: Math.exp(heldoutLoss),
-    curve,
-    device: run.device,
-  };
-  await saveLanguageCore(o.outDir, config, saved, vocab, report, r, o.dataDescription);
-  await run.release();
-  return report;
-}
-
-export const LANGUAGE_CORE_FILES = { config: 'config.json', weights: 'model.safetensors', vocab: 'vocab.json', card: 'MODEL_CARD.md', report: 'training.json' } as const;
-
-async function saveLanguageCore(dir: string, config: LlamaConfig, params: Readonly<Record<string, HostTensor>>, vocab: PrunedVocab, report: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): Promise<void> {
-  const tensors = Object.fromEntries(Object.entries(params).map(([k, t]) => [k, castFloat(t, 'f16')]));
-  await writeSafetensors(join(dir, LANGUAGE_CORE_FILES.weights), tensors, { format: 'pt' });
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.config), JSON.stringify(toHfConfig(config, { torch_dtype: 'float16', bos_token_id: vocab.toCompact([128000])[0], eos_token_id: vocab.toCompact([EOT_ID])[0], herd_vocab: LANGUAGE_CORE_FILES.vocab }), null, 2) + '\n');
-  await vocab.save(join(dir, LANGUAGE_CORE_FILES.vocab));
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.report), JSON.stringify({ recipe, ...report }, null, 2) + '\n');
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.card), modelCard(report, recipe, data));
-}
-
-function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): string {
-  const c = r.config;
-  const rows = r.curve.filter((p) => p.heldoutLoss !== undefined).map((p) => `| ${p.step} | ${p.trainLoss.toFixed(3)} | ${p.heldoutLoss!.toFixed(3)} |`);
-  return `# Mini language core
-
-A Llama-3-architecture decoder trained from scratch by \`trainLanguageCore\` (packages/llama3/src/train/language-core.ts)
-and then frozen: every adapter of the mini herd attaches to these weights unchanged.
-
-## Architecture
-${c.nLayers} layers, dim ${c.dim}, ${c.nHeads} query heads / ${c.nKvHeads} KV heads (GQA), SwiGLU FFN ${c.ffnDim},
-RMSNorm eps ${c.normEps}, RoPE θ ${c.ropeTheta}, context ${c.maxSeqLen}, ${c.tieEmbeddings ? 'tied' : 'untied'} embeddings.
-Vocabulary: a pruned view of the real Llama 3 tokenizer — ${r.vocabSize} entries (vocab.json maps real Llama 3 ids to rows).
-Parameters: ${r.parameters.toLocaleString('en-US')}. Stored as f16 safetensors in the Hugging Face Llama layout.
-
-## Data
-${data}
-Train: ${r.trainDocs.toLocaleString('en-US')} documents, ${r.trainTokens.toLocaleString('en-US')} tokens; held-out: ${r.heldoutTokens.toLocaleString('en-US')} tokens.
-Documents are packed into ${recipe.seqLen}-token sequences; attention never crosses documents.
-
-## Training
-Pre-training: ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.seqLen} on every token, AdamW (β 0.9/0.95, weight decay ${recipe.weightDecay}, clip 1.0),
-${recipe.schedule.kind} schedule peak ${recipe.schedule.peak} warm-up ${recipe.schedule.warmup ?? 0}; seed ${recipe.seed}.
-${recipe.sft ? `Fine-tuning (SFT): ${recipe.sft.steps} steps on the training dialogues with the loss on assistant turns only, learning rate re-warmed to ${recipe.sft.peak} (warm-up ${recipe.sft.warmup}, cosine to ${recipe.sft.peak / 10}).\n` : ''}Device ${r.device}; ${(r.seconds / 60).toFixed(1)} minutes in all; ${r.steps} steps.
-
-| step | train loss | held-out loss |
-|---|---|---|
-${rows.join('\n')}
-
-Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
-**Held-out loss ${r.heldoutLoss.toFixed(3)}, perplexity ${r.heldoutPerplexity.toFixed(2)}** (measured on the saved f16 weights).
-
-## Re-train
-\`npm run build && node apps/cli/dist/main.js train text --out packages/llama3/weights/mini\`
-`;
 }

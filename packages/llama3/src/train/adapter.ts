@@ -1,0 +1,189 @@
+/**
+ * The adapter-training recipe every modality uses (Llama 3 §7–8: image, video and speech adapters
+ * trained against a frozen language core). Reads top to bottom: config → data → graphs → run →
+ * eval → save. The caller names the parameter groups that train (a modality's encoder, its
+ * adapter); every other group — the core, and later e.g. the image weights under a video adapter —
+ * is frozen: an initializer (or external data) of the graphs, with no gradient and no optimizer
+ * state. Trained groups are saved one file per group, so a modality's checkpoint is small and
+ * separate from the core.
+ *
+ * A modality writes only its `LmExtension` (encoder, adapter, their inputs and hooks) and a
+ * `collate` from dataset samples to a batch: `tokens`/`targets`/`positions`/`docIds` [batch, seqLen]
+ * i32 plus the extension's inputs.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HerdError, openSafetensors, writeSafetensors } from '@herd/core';
+import { type BatchPosition, type Sample, ShardBatchReader } from '@herd/data';
+import * as G from '@herd/graph';
+import { DEFAULT_DEVICE, type Device, type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
+import { type BatchSource, type LrSchedule, train } from '@herd/trainer';
+import { type FrozenWeights, buildLmTraining } from '../model/graphs.js';
+import { type LmGraphSpec, type ParamGroup, lmParamGroups } from '../model/lm-spec.js';
+import { LmEvaluator } from './evaluate.js';
+
+export type Batch = Record<string, HostTensor>;
+
+export interface AdapterRecipe {
+  // 1. Config: the core and the modality's extension; which groups train.
+  readonly spec: LmGraphSpec;
+  /** Groups that train; every other group is frozen. */
+  readonly train: readonly string[];
+  /**
+   * Values of the frozen groups (the core's may be external data) and, optionally, starting values
+   * of trained groups; a trained group without values starts from `initParams` with `seed`.
+   */
+  readonly weights: FrozenWeights;
+  /** The folder that frozen weights' external data (`external.path`) is relative to (the core's folder). */
+  readonly modelDir?: string;
+  readonly seed: number;
+  readonly batch: number;
+  readonly seqLen: number;
+  readonly steps: number;
+  readonly schedule: LrSchedule;
+  readonly optimizer?: Partial<G.AdamWConfig>;
+  // 2. Data: a dataset in the shard format and the modality's collate.
+  readonly data: {
+    readonly dir: string;
+    readonly collate: (samples: readonly Sample[]) => Batch;
+    readonly shuffleBuffer?: number;
+  };
+  /** Fixed held-out batches, evaluated every `evalEvery` steps and at the end. */
+  readonly evalBatches?: readonly Batch[];
+  readonly evalEvery?: number;
+  readonly device?: Device;
+  readonly checkpointDir?: string;
+  readonly checkpointEvery?: number;
+  readonly resume?: boolean;
+  readonly logPath?: string;
+  /** Where to save the trained groups (`<group>.safetensors` each). */
+  readonly outDir?: string;
+  /** Stop after this many steps in this call (to simulate an interruption). */
+  readonly stopAfter?: number;
+  readonly label?: string;
+}
+
+export interface AdapterResult {
+  readonly losses: ReadonlyMap<number, number>;
+  readonly evals: ReadonlyMap<number, Readonly<Record<string, number>>>;
+  readonly finalStep: number;
+  readonly resumedFrom?: string;
+  /** The trained groups' final values, by parameter name. */
+  readonly trained: Readonly<Record<string, HostTensor>>;
+  /** Saved files by group (with `outDir`). */
+  readonly saved: Readonly<Record<string, string>>;
+  readonly finalEvalLoss?: number;
+}
+
+/** The file a trained group is saved to. */
+export function groupFileName(group: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(group)) throw new HerdError('invalid_argument', `parameter group name '${group}' must be letters, digits, '_' or '-' (it names a file)`);
+  return `${group}.safetensors`;
+}
+
+/** Starting values: given ones, else a seeded init per trained group (the same seed → the same values). */
+function startingValues(groups: readonly ParamGroup[], trained: ReadonlySet<string>, weights: FrozenWeights, seed: number, layers: number): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  groups.forEach((grp, gi) => {
+    if (!trained.has(grp.name)) return;
+    const missing = grp.specs.filter((s) => !weights[s.name]?.data);
+    const fresh = missing.length ? G.initParams(missing, seed + gi, { layers }) : {};
+    for (const s of grp.specs) {
+      const w = weights[s.name]?.data ? weights[s.name]! : fresh[s.name]!;
+      out[s.name] = hostTensor('f32', [...w.shape], Float32Array.from(w.data as ArrayLike<number>));
+    }
+  });
+  return out;
+}
+
+export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
+  // 1. Config.
+  const groups = lmParamGroups(r.spec);
+  const trained = new Set(r.train);
+  const start = startingValues(groups, trained, r.weights, r.seed, r.spec.config.nLayers);
+
+  // 2. Data: a streaming reader whose position goes into the checkpoints.
+  const readerOptions = { batchSize: r.batch, seed: r.seed, collate: r.data.collate, ...(r.data.shuffleBuffer ? { shuffleBuffer: r.data.shuffleBuffer } : {}) };
+  let reader = await ShardBatchReader.open(r.data.dir, readerOptions);
+  const source: BatchSource = {
+    batchSize: r.batch,
+    batch: (index) => reader.batch(index),
+    position: () => reader.position(),
+    restore: async (position) => {
+      await reader.close();
+      reader = await ShardBatchReader.open(r.data.dir, readerOptions, position as BatchPosition);
+    },
+  };
+
+  // 3. Graphs: the trained groups train, the rest are frozen initializers.
+  const weights = { ...r.weights, ...start };
+  const graphs = buildLmTraining(r.spec, weights, { batch: r.batch, seqLen: r.seqLen, train: r.train, ...(r.optimizer ? { optimizer: r.optimizer } : {}) });
+  const session = { device: r.device ?? DEFAULT_DEVICE, ...(r.modelDir ? { modelDir: r.modelDir } : {}) };
+  const run = await TrainingRun.create(graphs, start, session);
+  const frozen = Object.fromEntries(Object.entries(r.weights).filter(([k]) => !(k in start)));
+  const evaluator = r.evalBatches?.length ? await LmEvaluator.create(r.spec, frozen, { batch: r.batch, seqLen: r.seqLen, fed: r.train, ...session }) : undefined;
+
+  // 4. Run.
+  try {
+    const result = await train({
+      run,
+      data: source,
+      schedule: r.schedule,
+      steps: r.steps,
+      seed: r.seed,
+      ...(evaluator && r.evalEvery ? { evalEvery: r.evalEvery, evaluate: async (rn) => ({ evalLoss: await evaluator.loss(r.evalBatches!, await rn.readParams()) }) } : {}),
+      ...(r.checkpointDir ? { checkpointDir: r.checkpointDir, ...(r.checkpointEvery ? { checkpointEvery: r.checkpointEvery } : {}) } : {}),
+      ...(r.resume ? { resume: true } : {}),
+      ...(r.logPath ? { logPath: r.logPath } : {}),
+      ...(r.stopAfter !== undefined ? { stopAfter: r.stopAfter } : {}),
+      label: r.label ?? 'adapter',
+      info: { train: r.train, batch: r.batch, seqLen: r.seqLen, seed: r.seed },
+    });
+
+    // 5. Eval and save.
+    const params = await run.readParams();
+    const finalEvalLoss = evaluator ? await evaluator.loss(r.evalBatches!, params) : undefined;
+    const saved: Record<string, string> = {};
+    if (r.outDir && result.finalStep === r.steps) {
+      mkdirSync(r.outDir, { recursive: true });
+      for (const grp of groups) {
+        if (!trained.has(grp.name)) continue;
+        const path = join(r.outDir, groupFileName(grp.name));
+        await writeSafetensors(path, Object.fromEntries(grp.specs.map((s) => [s.name, { dtype: 'f32' as const, shape: [...s.shape], data: params[s.name]!.data as Float32Array }])), { herd_group: grp.name, herd_steps: String(result.finalStep) });
+        saved[grp.name] = path;
+      }
+    }
+    return { losses: result.losses, evals: result.evals, finalStep: result.finalStep, ...(result.resumedFrom ? { resumedFrom: result.resumedFrom } : {}), trained: params, saved, ...(finalEvalLoss !== undefined ? { finalEvalLoss } : {}) };
+  } finally {
+    await reader.close();
+    await evaluator?.release();
+    await run.release();
+  }
+}
+
+/** Reads trained groups saved by `trainAdapter` (f32 values by parameter name), checking them against the spec. */
+export function loadTrainedGroups(dir: string, spec: LmGraphSpec, names: readonly string[]): Record<string, { shape: number[]; data: Float32Array }> {
+  const groups = new Map(lmParamGroups(spec).map((g) => [g.name, g]));
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  const problems: string[] = [];
+  for (const name of names) {
+    const grp = groups.get(name);
+    if (!grp) {
+      problems.push(`no group '${name}' in the spec (groups: ${[...groups.keys()].join(', ')})`);
+      continue;
+    }
+    const path = join(dir, groupFileName(name));
+    const st = openSafetensors(path);
+    for (const s of grp.specs) {
+      if (!st.names().includes(s.name)) {
+        problems.push(`${path}: missing '${s.name}'`);
+        continue;
+      }
+      const t = st.read(s.name);
+      if (t.shape.join() !== s.shape.join()) problems.push(`${path}: '${s.name}' has shape [${t.shape}], the spec needs [${s.shape}]`);
+      else out[s.name] = { shape: [...t.shape], data: Float32Array.from(t.data as ArrayLike<number>) };
+    }
+  }
+  if (problems.length) throw new HerdError('checkpoint_mismatch', `trained groups in ${dir}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return out;
+}

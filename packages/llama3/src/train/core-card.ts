@@ -1,0 +1,38 @@
+/** The mini language core's model card: architecture, data, training, results, how to re-train. */
+import { type LanguageCoreRecipe, type LanguageCoreReport } from './language-core.js';
+
+export function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): string {
+  const c = r.config;
+  const rows = r.curve.filter((p) => p.heldoutLoss !== undefined).map((p) => `| ${p.step} | ${p.trainLoss.toFixed(3)} | ${p.heldoutLoss!.toFixed(3)} |`);
+  return `# Mini language core
+
+A Llama-3-architecture decoder trained from scratch by \`trainLanguageCore\` (packages/llama3/src/train/language-core.ts)
+and then frozen: every adapter of the mini herd attaches to these weights unchanged.
+
+## Architecture
+${c.nLayers} layers, dim ${c.dim}, ${c.nHeads} query heads / ${c.nKvHeads} KV heads (GQA), SwiGLU FFN ${c.ffnDim},
+RMSNorm eps ${c.normEps}, RoPE θ ${c.ropeTheta}, context ${c.maxSeqLen}, ${c.tieEmbeddings ? 'tied' : 'untied'} embeddings.
+Vocabulary: a pruned view of the real Llama 3 tokenizer — ${r.vocabSize} entries (vocab.json maps real Llama 3 ids to rows).
+Parameters: ${r.parameters.toLocaleString('en-US')}. Stored as f16 safetensors in the Hugging Face Llama layout.
+
+## Data
+${data}
+Train: ${r.trainDocs.toLocaleString('en-US')} documents, ${r.trainTokens.toLocaleString('en-US')} tokens; held-out: ${r.heldoutTokens.toLocaleString('en-US')} tokens.
+Documents are packed into ${recipe.seqLen}-token sequences; attention never crosses documents.
+
+## Training
+Pre-training: ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.seqLen} on every token, AdamW (β 0.9/0.95, weight decay ${recipe.weightDecay}, clip 1.0),
+${recipe.schedule.kind} schedule peak ${recipe.schedule.peak} warm-up ${recipe.schedule.warmup ?? 0}; seed ${recipe.seed}.
+${recipe.sft ? `Fine-tuning (SFT): ${recipe.sft.steps} steps on the training dialogues with the loss on assistant turns only, learning rate re-warmed to ${recipe.sft.peak} (warm-up ${recipe.sft.warmup}, cosine to ${recipe.sft.peak / 10}).\n` : ''}Device ${r.device}; ${(r.seconds / 60).toFixed(1)} minutes in all; ${r.steps} steps.
+
+| step | train loss | held-out loss |
+|---|---|---|
+${rows.join('\n')}
+
+Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
+**Held-out loss ${r.heldoutLoss.toFixed(3)}, perplexity ${r.heldoutPerplexity.toFixed(2)}** (measured on the saved f16 weights).
+
+## Re-train
+\`npm run build && node datasets/dist/cli.js generate --size tiny --only text --seed 7 --count text=150000 --out out/corpus && node apps/cli/dist/main.js train text --data out/corpus/text --out packages/llama3/weights/mini\`
+`;
+}

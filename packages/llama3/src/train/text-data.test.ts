@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { EOT_ID } from '../tokenizer/special.js';
+import { loadLlama3Tokenizer } from '../tokenizer/tokenizer.js';
+import { encodeDialogueForSft } from './text-data.js';
+
+describe('fine-tuning masks', () => {
+  it('marks exactly what the assistant says (each reply and its <|eot_id|>)', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const turns = [
+      { role: 'user', content: 'What colour is the circle?' },
+      { role: 'assistant', content: 'The circle is red.' },
+      { role: 'user', content: 'Where is it?' },
+      { role: 'assistant', content: 'On the left.' },
+    ] as const;
+    const { ids, trainable } = encodeDialogueForSft(tok, turns);
+    expect(ids).toEqual(tok.encodeChat(turns, { addGenerationPrompt: false }));
+    const kept = ids.filter((_, i) => trainable[i]);
+    expect(tok.decode(kept)).toBe('The circle is red.<|eot_id|>On the left.<|eot_id|>');
+    expect(kept.filter((t) => t === EOT_ID)).toHaveLength(2);
+  });
+});
+
+describe('text shards → packed rows → batches', () => {
+  it('packs every document of a text dataset once, reuses the packing, and maps ids to the pruned vocabulary in the batch', async () => {
+    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeDataset, iterateDataset } = await import('@herd/data');
+    const { PrunedVocab } = await import('../tokenizer/pruned.js');
+    const { packTextDataset, packedRowsCollate } = await import('./text-data.js');
+    const root = mkdtempSync(join(tmpdir(), 'herd-text-'));
+    try {
+      const tok = await loadLlama3Tokenizer();
+      const enc = new TextEncoder();
+      const texts = ['A red circle is on the left.', 'The blue square is big.', 'Three green stars.'];
+      const turns = [{ role: 'user' as const, content: 'What colour is the circle?' }, { role: 'assistant' as const, content: 'Red.' }];
+      const samples = [
+        ...texts.map((t, i) => ({ key: `t${i}`, files: { txt: enc.encode(t) }, meta: { kind: 'sentence' } })),
+        { key: 'd0', files: { txt: enc.encode(turns.map((t) => t.content).join('\n')) }, meta: { kind: 'dialogue', turns } },
+      ];
+      await writeDataset(join(root, 'src'), samples, { samplesPerShard: 2 });
+      const packed = await packTextDataset(join(root, 'src'), join(root, 'packed'), { tokenizer: tok, seqLen: 16 });
+      const want = [...texts.map((t) => tok.encode(t, { bos: true, eos: true })), tok.encodeChat(turns, { addGenerationPrompt: false })];
+      expect(packed.docs).toBe(4);
+      expect(packed.tokens).toBe(want.reduce((a, d) => a + d.length, 0));
+      // Each document's tokens come back, in order, from the rows (documents longer than a row are split).
+      const rows: Int32Array[] = [];
+      for await (const s of iterateDataset(packed.dir)) rows.push(new Int32Array(s.files['row.i32']!.slice().buffer));
+      expect(rows.length).toBe(packed.rows);
+      const flat = rows.flatMap((r) => [...r.subarray(0, 16)]);
+      for (const d of want) expect(flat.join(',')).toContain(d.slice(0, 8).join(','));
+      // A second call with the same settings reuses the rows.
+      const manifest = readFileSync(join(packed.dir, 'manifest.json'), 'utf8');
+      expect(await packTextDataset(join(root, 'src'), join(root, 'packed'), { tokenizer: tok, seqLen: 16 })).toEqual(packed);
+      expect(readFileSync(join(packed.dir, 'manifest.json'), 'utf8')).toBe(manifest);
+      // The batch holds compact ids; ignored targets stay −100.
+      const vocab = PrunedVocab.fromCorpus(tok, [], { keepIds: [...packed.ids] });
+      const rowSamples = [];
+      for await (const s of iterateDataset(packed.dir)) rowSamples.push(s);
+      const b = packedRowsCollate(16, (ids) => vocab.toCompact(ids))(rowSamples.slice(0, 2));
+      expect(b['tokens']!.shape).toEqual([2, 16]);
+      const t0 = [...(b['tokens']!.data as Int32Array)].slice(0, 16);
+      expect([...vocab.toFull(Int32Array.from(t0))]).toEqual([...rows[0]!.subarray(0, 16)]);
+      const tg = b['targets']!.data as Int32Array;
+      const raw = rows[0]!.subarray(16, 32);
+      for (let i = 0; i < 16; i++) expect(tg[i]! < 0).toBe(raw[i]! < 0);
+      // Fine-tuning packing keeps only the dialogue, with targets only on the assistant's reply.
+      const sft = await packTextDataset(join(root, 'src'), join(root, 'sft'), { tokenizer: tok, seqLen: 32, sft: true });
+      expect(sft.docs).toBe(1);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * The language core's data path on the shard format: a text dataset (one sample per document: `txt`
+ * = its words, `meta.turns` = a dialogue's chat turns) is tokenized with the real Llama 3 tokenizer
+ * and packed into fixed-length rows (§3.4), written as a packed shard dataset (one row per sample);
+ * training then streams those rows through @herd/data's batch reader (seeded shuffle, resumable
+ * position in the checkpoints). Everything streams: documents are packed in chunks, so memory does
+ * not grow with the corpus. Rows hold full Llama 3 ids; the batch maps them to the pruned
+ * vocabulary, which is known only after the pass (it is the set of ids the training text uses).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HerdError, writeFileAtomic } from '@herd/core';
+import { type Sample, ShardWriter, iterateDataset, readDataset } from '@herd/data';
+import { type HostTensor, hostTensor } from '@herd/runtime';
+import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
+import { EOT_ID } from '../tokenizer/special.js';
+import { type PackedSequences, packDocuments } from './pack.js';
+
+/** A corpus document: plain text, or a dialogue rendered with the Llama 3 chat template. */
+export interface CorpusDoc {
+  readonly text?: string;
+  readonly turns?: readonly { readonly role: 'system' | 'user' | 'assistant'; readonly content: string }[];
+}
+
+/** A text-dataset sample as a corpus document: its chat turns when it has them, else its `txt`. */
+export function corpusDocOf(sample: Sample): CorpusDoc {
+  const turns = sample.meta['turns'];
+  if (Array.isArray(turns)) return { turns: turns as CorpusDoc['turns'] & object };
+  const txt = sample.files['txt'];
+  if (!txt) throw new HerdError('invalid_argument', `text sample "${sample.key}": neither meta.turns nor a txt file`);
+  return { text: new TextDecoder().decode(txt) };
+}
+
+/** A dialogue's ids with a 1 on what the assistant says (each reply and its `<|eot_id|>`). */
+export function encodeDialogueForSft(tok: Llama3Tokenizer, turns: NonNullable<CorpusDoc['turns']>): { ids: number[]; trainable: Uint8Array } {
+  const ids = tok.encodeChat(turns, { addGenerationPrompt: false });
+  const trainable = new Uint8Array(ids.length);
+  for (let k = 0; k < turns.length; k++) {
+    if (turns[k]!.role !== 'assistant') continue;
+    const start = tok.encodeChat(turns.slice(0, k), { addGenerationPrompt: true }).length; // after the assistant header
+    const end = tok.encodeChat(turns.slice(0, k + 1), { addGenerationPrompt: false }).length;
+    trainable.fill(1, start, end);
+  }
+  return { ids, trainable };
+}
+
+/** Full Llama 3 ids of a document: `<|begin_of_text|>` text `<|end_of_text|>`, or a chat transcript. */
+export function encodeDoc(tok: Llama3Tokenizer, doc: CorpusDoc): number[] {
+  if (doc.turns) return tok.encodeChat(doc.turns, { addGenerationPrompt: false });
+  if (doc.text === undefined) throw new HerdError('invalid_argument', 'corpus document has neither text nor turns');
+  return tok.encode(doc.text, { bos: true, eos: true });
+}
+
+/** The file of a packed row: tokens, targets, positions, docIds, each seqLen i32 (little-endian). */
+const ROW_FILE = 'row.i32';
+const PACKING_FILE = 'packing.json';
+
+export interface PackedTextDataset {
+  readonly dir: string;
+  readonly rows: number;
+  readonly docs: number;
+  readonly tokens: number;
+  /** Every full Llama 3 id the packed text uses (for the pruned vocabulary). */
+  readonly ids: readonly number[];
+}
+
+export interface PackTextOptions {
+  readonly tokenizer: Llama3Tokenizer;
+  readonly seqLen: number;
+  /** Dialogues only, with targets only on what the assistant says (fine-tuning). */
+  readonly sft?: boolean;
+  /** Documents packed together (default 4096). */
+  readonly chunkDocs?: number;
+  readonly rowsPerShard?: number;
+}
+
+/**
+ * Tokenizes and packs a text dataset into a packed-row dataset at `out`. When `out` already holds
+ * the packing of the same source with the same settings (a resumed run), it is reused.
+ */
+export async function packTextDataset(src: string, out: string, o: PackTextOptions): Promise<PackedTextDataset> {
+  const source = await readDataset(src);
+  const settings = { source: src, sourceCreatedAt: source.createdAt, sourceCount: source.totalCount, seqLen: o.seqLen, sft: o.sft ?? false };
+  const prior = await readDataset(out).then(() => readFile(join(out, PACKING_FILE), 'utf8')).then((t) => JSON.parse(t) as { settings: unknown; stats: Omit<PackedTextDataset, 'dir'> }).catch(() => undefined);
+  if (prior && JSON.stringify(prior.settings) === JSON.stringify(settings)) return { dir: out, ...prior.stats };
+  const writer = new ShardWriter(out, { samplesPerShard: o.rowsPerShard ?? 2048, name: 'packed-text', info: { settings } });
+  const chunkDocs = o.chunkDocs ?? 4096;
+  const seen = new Set<number>();
+  let docs = 0, tokens = 0, rows = 0;
+  let ids: number[][] = [];
+  let masks: (Uint8Array | undefined)[] = [];
+  const flush = async () => {
+    if (!ids.length) return;
+    const packed = packDocuments(ids, o.seqLen, EOT_ID, o.sft ? { trainable: masks } : {});
+    for (let r = 0; r < packed.count; r++) await writer.write({ key: `row-${String(rows++).padStart(9, '0')}`, files: { [ROW_FILE]: rowBytes(packed, r) }, meta: {} });
+    ids = [];
+    masks = [];
+  };
+  for await (const sample of iterateDataset(src)) {
+    const doc = corpusDocOf(sample);
+    if (o.sft && !doc.turns) continue;
+    const enc = o.sft ? encodeDialogueForSft(o.tokenizer, doc.turns!) : { ids: encodeDoc(o.tokenizer, doc), trainable: undefined };
+    for (const id of enc.ids) seen.add(id);
+    ids.push(enc.ids);
+    masks.push(enc.trainable);
+    docs++;
+    tokens += enc.ids.length;
+    if (ids.length >= chunkDocs) await flush();
+  }
+  await flush();
+  if (rows === 0) throw new HerdError('invalid_argument', `text dataset ${src}: no ${o.sft ? 'dialogues' : 'documents'} to pack`);
+  const stats = { rows, docs, tokens, ids: [...seen].sort((a, b) => a - b) };
+  await writer.close();
+  // Settings and stats beside the rows, so a resumed run reuses the packing without re-reading the text.
+  await writeFileAtomic(join(out, PACKING_FILE), JSON.stringify({ settings, stats }) + '\n');
+  return { dir: out, ...stats };
+}
+
+function rowBytes(p: PackedSequences, r: number): Uint8Array {
+  const T = p.seqLen;
+  const row = new Int32Array(4 * T);
+  row.set(p.tokens.subarray(r * T, (r + 1) * T), 0);
+  row.set(p.targets.subarray(r * T, (r + 1) * T), T);
+  row.set(p.positions.subarray(r * T, (r + 1) * T), 2 * T);
+  row.set(p.docIds.subarray(r * T, (r + 1) * T), 3 * T);
+  return new Uint8Array(row.buffer);
+}
+
+function rowOf(s: Sample, seqLen: number): Int32Array {
+  const b = s.files[ROW_FILE];
+  if (!b || b.byteLength !== 16 * seqLen) throw new HerdError('corrupt_data', `packed row "${s.key}": expected ${16 * seqLen} bytes in ${ROW_FILE}, got ${b?.byteLength ?? 'none'}`);
+  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+/**
+ * The collate for packed rows: stacks them into `tokens`/`targets`/`positions`/`docIds` [B, T],
+ * with token ids (and targets other than −100) mapped to the pruned vocabulary by `toCompact`.
+ */
+export function packedRowsCollate(seqLen: number, toCompact: (fullIds: ArrayLike<number>) => Int32Array): (samples: readonly Sample[]) => Record<string, HostTensor> {
+  return (samples) => {
+    const B = samples.length, T = seqLen;
+    const tokens = new Int32Array(B * T), targets = new Int32Array(B * T), positions = new Int32Array(B * T), docIds = new Int32Array(B * T);
+    samples.forEach((s, b) => {
+      const row = rowOf(s, T);
+      tokens.set(toCompact(row.subarray(0, T)), b * T);
+      const tg = row.subarray(T, 2 * T);
+      const mapped = toCompact(tg.map((x) => (x < 0 ? 0 : x)));
+      for (let t = 0; t < T; t++) targets[b * T + t] = tg[t]! < 0 ? tg[t]! : mapped[t]!;
+      positions.set(row.subarray(2 * T, 3 * T), b * T);
+      docIds.set(row.subarray(3 * T, 4 * T), b * T);
+    });
+    return { tokens: hostTensor('i32', [B, T], tokens), targets: hostTensor('i32', [B, T], targets), positions: hostTensor('i32', [B, T], positions), docIds: hostTensor('i32', [B, T], docIds) };
+  };
+}
+
+/** Every row of a (small) packed dataset in memory, ids mapped by `toCompact`: the held-out set. */
+export async function readPackedRows(dir: string, seqLen: number, toCompact: (fullIds: ArrayLike<number>) => Int32Array): Promise<PackedSequences> {
+  const collate = packedRowsCollate(seqLen, toCompact);
+  const rows: Sample[] = [];
+  for await (const s of iterateDataset(dir)) rows.push(s);
+  const b = collate(rows);
+  return { count: rows.length, seqLen, tokens: b['tokens']!.data as Int32Array, targets: b['targets']!.data as Int32Array, positions: b['positions']!.data as Int32Array, docIds: b['docIds']!.data as Int32Array };
+}
