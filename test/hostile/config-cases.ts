@@ -101,9 +101,9 @@ export const CONFIG_CASES: HostileTable = {
       expect: { code: 'invalid_config', says: [/hidden_act must be "silu"[\s\S]*vocab_size is required/] },
     },
     {
-      name: 'a number given as text',
-      build: (d) => config(d, withKey('hidden_size', '16')),
-      expect: { code: 'invalid_config', says: ['dim must be a positive integer, got "16"', 'hidden_size=dim'] },
+      name: 'a number given as text and an unsupported activation, reported together',
+      build: (d) => config(d, JSON.stringify({ ...GOOD, hidden_size: '16', hidden_act: 'gelu' })),
+      expect: { code: 'invalid_config', says: [/hidden_act must be "silu"[\s\S]*dim must be a positive integer, got "16"[\s\S]*hidden_size=dim/] },
     },
     {
       name: 'an unknown torch_dtype',

@@ -95,6 +95,13 @@ export function parseLlamaConfig(obj: unknown, source = 'Llama config'): LlamaCo
   if (!isRecord(obj)) throw new HerdError('invalid_config', `${source} must be an object, got ${showValue(obj)}`);
   const p = new ConfigCheck(source);
   p.keys(obj, KEYS);
+  const config = checkLlamaConfig(obj, p);
+  p.finish('invalid Llama config');
+  return config;
+}
+
+/** The field and invariant checks of `parseLlamaConfig`, recording problems in `p` (which the caller finishes). */
+function checkLlamaConfig(obj: Record<string, unknown>, p: ConfigCheck): LlamaConfig {
   const required = (k: (typeof KEYS)[number]): number => {
     const v = obj[k];
     if (v === undefined || v === null) {
@@ -132,7 +139,6 @@ export function parseLlamaConfig(obj: unknown, source = 'Llama config'): LlamaCo
   if (typeof every === 'number' && Number.isSafeInteger(nLayers) && nLayers > 0 && every > nLayers) {
     p.problem(`crossAttentionEvery (${every}) must be at most nLayers (${nLayers})`);
   }
-  p.finish('invalid Llama config');
   return Object.freeze({
     dim,
     nLayers,
@@ -188,8 +194,12 @@ export function fromHfConfig(json: unknown, o: HfConfigOptions = {}): LlamaConfi
   if (!isRecord(json)) throw new HerdError('invalid_config', `${source} must be a JSON object, got ${showValue(json)}`);
   const p = new ConfigCheck(source);
   p.keys(json, [...HF_READ_KEYS, ...HF_IGNORED_KEYS], { unknown: 'warn' });
+  let missingRequired = false;
   const need = (k: string): unknown => {
-    if (json[k] === undefined || json[k] === null) p.problem(`${k} is required`);
+    if (json[k] === undefined || json[k] === null) {
+      p.problem(`${k} is required`);
+      missingRequired = true;
+    }
     return json[k];
   };
   const modelType = json['model_type'];
@@ -244,16 +254,15 @@ export function fromHfConfig(json: unknown, o: HfConfigOptions = {}): LlamaConfi
     maxSeqLen: need('max_position_embeddings'),
     tieEmbeddings: json['tie_word_embeddings'] ?? false,
   };
-  const warnings = p.finish('unsupported Hugging Face Llama config');
+  // With every required key there, the core's own checks run on the same list, so one error shows all
+  // problems; with some missing they would only repeat "is required" under the core's names.
+  const parsed = missingRequired ? undefined : checkLlamaConfig(config, p);
+  const warnings = p.finish(
+    'unsupported Hugging Face Llama config',
+    '(Hugging Face keys → core names: hidden_size=dim, num_hidden_layers=nLayers, num_attention_heads=nHeads, num_key_value_heads=nKvHeads, intermediate_size=ffnDim, rms_norm_eps=normEps, max_position_embeddings=maxSeqLen)',
+  );
   o.warnings?.push(...warnings);
-  try {
-    return parseLlamaConfig(config, source);
-  } catch (e) {
-    if (e instanceof HerdError) {
-      throw new HerdError(e.code, `${e.message}\n(from Hugging Face keys: hidden_size=dim, num_hidden_layers=nLayers, num_attention_heads=nHeads, num_key_value_heads=nKvHeads, intermediate_size=ffnDim, rms_norm_eps=normEps, max_position_embeddings=maxSeqLen)`, { cause: e });
-    }
-    throw e;
-  }
+  return parsed as LlamaConfig;
 }
 
 /**

@@ -158,12 +158,12 @@ export class ConfigCheck {
 
   /**
    * Throws every problem at once: HerdError('unknown_config_key') when unknown keys are among them,
-   * else 'invalid_config'. Returns the warnings when there is nothing to throw.
+   * else 'invalid_config'; `footer` is appended (e.g. how names map). Returns the warnings when there is nothing to throw.
    */
-  finish(heading: string): readonly string[] {
+  finish(heading: string, footer?: string): readonly string[] {
     if (this.errors.length > 0) {
       const code = this.unknownKeyErrors > 0 ? 'unknown_config_key' : 'invalid_config';
-      throw new HerdError(code, `${this.source}: ${heading}:\n${this.errors.map((p) => `  - ${p}`).join('\n')}`);
+      throw new HerdError(code, `${this.source}: ${heading}:\n${this.errors.map((p) => `  - ${p}`).join('\n')}${footer ? `\n${footer}` : ''}`);
     }
     return [...this.warns];
   }
