@@ -23,6 +23,8 @@ import { packTextDataset, packedRowsCollate, readPackedRows } from './text-data.
 
 export interface LanguageCoreRecipe {
   readonly preset: string;
+  /** Config keys that replace the preset's (e.g. a smaller model for a quick run). */
+  readonly presetOverrides?: Readonly<Record<string, unknown>>;
   /**
    * Optional fine-tuning stage after pre-training (Llama 3's SFT in miniature): dialogues only, the
    * loss on assistant turns only, learning rate re-warmed to `peak`. Off for the mini core: 1000 SFT
@@ -121,7 +123,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   };
 
   // 2. Model and optimizer: the whole core trains.
-  const config = loadPreset(r.preset, { vocabSize: vocab.size });
+  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size });
   const weights = initWeights(config, r.seed);
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay } });
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? DEFAULT_DEVICE });
