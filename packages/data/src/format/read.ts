@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { HerdError } from '@herd/core';
-import { isUnreadable, splitEntryName, type Sample, type Unreadable } from '../sample.js';
+import { isUnreadable, jsonDepth, MAX_META_CHARS, MAX_META_DEPTH, splitEntryName, type Sample, type Unreadable } from '../sample.js';
 import { readDataset } from './manifest.js';
 import { readTar, type TarEvent } from './tar.js';
 
@@ -80,23 +80,6 @@ function sameSizes(files: Record<string, Uint8Array>, meta: Uint8Array | undefin
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Nesting depth of JSON text, counted without parsing (JSON.stringify recurses, so deep meta must never get that far). */
-export function jsonDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return max;
-}
-
 /** Parses a `.json` member into a meta object, or says why it cannot be one. */
 export function parseMeta(bytes: Uint8Array, limits: { maxMetaBytes?: number; maxMetaDepth?: number } = {}): Record<string, unknown> | string {
   const maxBytes = limits.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
@@ -120,8 +103,8 @@ export function parseMeta(bytes: Uint8Array, limits: { maxMetaBytes?: number; ma
   return meta as Record<string, unknown>;
 }
 
-export const DEFAULT_MAX_META_BYTES = 16 * 2 ** 20;
-export const DEFAULT_MAX_META_DEPTH = 64;
+const DEFAULT_MAX_META_BYTES = MAX_META_CHARS;
+const DEFAULT_MAX_META_DEPTH = MAX_META_DEPTH;
 
 async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sample | Unreadable> {
   const shard = basename(path);
