@@ -79,10 +79,9 @@ export interface ShardSlice {
 }
 
 export interface SliceResult {
-  /** Passes whose share this call finished (or found done). */
+  /** Passes whose share this slice has finished; below `passes`, the merge must decide a global stage first. */
   passesDone: number;
-  /** Null when nothing more is to be done by slices; otherwise run `mergeRun`, then the slices again. */
-  waitingFor: 'merge' | null;
+  passes: number;
   shards: { processed: number; skipped: number };
 }
 
@@ -396,13 +395,15 @@ function signalScope(o: RunOptions): { signal: AbortSignal | undefined; dispose(
 }
 
 /**
- * Drives the passes: for each pass, the tasks this invocation owns are run (all of them, or a
- * slice), then, when every task of the pass is done, the global stage decides. Returns the done
- * records of every pass when the whole run is complete, or the pass it stopped at.
+ * Drives the passes. `run`: every task, then the global decision, pass after pass. `slice`: only the
+ * owned tasks, and only as far as the global decisions already made allow (a slice never decides:
+ * that is the merge's job, so that it happens once). `merge`: no tasks; decides where a pass is
+ * complete. Returns the done records of every pass when all are complete, else where it stopped.
  */
 async function drive(
   ctx: RunContext,
   o: RunOptions,
+  mode: 'run' | 'slice' | 'merge',
   owned: (shard: number) => boolean,
   makeExecutor: (() => Promise<Executor>) | undefined,
   signal: AbortSignal | undefined,
@@ -410,7 +411,7 @@ async function drive(
   const done: ShardDone[][] = [];
   const decisions: (DecisionSummary | undefined)[] = [];
   const counts = { processed: 0, skipped: 0 };
-  let prev: ShardDone[] | undefined;
+  let prev: (ShardDone | undefined)[] | undefined;
   for (const pass of ctx.passes) {
     const tasks = ctx.manifest.shards.map((_, i) => taskFor(ctx, pass, i, prev?.[i]));
     if (makeExecutor) {
@@ -419,18 +420,26 @@ async function drive(
       counts.skipped += c.skipped;
     }
     const { recs, missing } = await doneRecords(tasks);
-    if (missing.length > 0) return { done, decisions, counts, stoppedAt: { pass: pass.index, missing } };
-    const complete = recs as ShardDone[];
-    done.push(complete);
+    if (mode === 'slice') {
+      const mine = tasks.filter((t) => owned(t.shard) && recs[t.shard] === undefined).map((t) => t.source);
+      if (mine.length > 0) return { done, decisions, counts, stoppedAt: { pass: pass.index, missing: mine } };
+    } else if (missing.length > 0) return { done, decisions, counts, stoppedAt: { pass: pass.index, missing } };
+    done.push(recs as ShardDone[]);
     let decision: DecisionSummary | undefined;
     if (pass.prepares) {
-      const features = complete.map((r) => spillPath(donePath(ctx.output, pass.index, r.shard), 'features'));
-      const total = complete.reduce((n, r) => n + (r.features ?? 0), 0);
-      decision = await decideGlobal(pass.prepares, features, decisionDir(ctx.output, pass.index), decisionPath(ctx.output, pass.index), total);
-      ctx.log.write({ event: 'decision', stage: decision.stage, dropped: decision.dropped, partitions: decision.partitions });
+      if (mode === 'slice') {
+        decision = await readJsonIfAny<DecisionSummary>(decisionPath(ctx.output, pass.index));
+        if (decision?.stage !== pass.prepares.name) return { done, decisions, counts, stoppedAt: { pass: pass.index + 1, missing: [] } };
+      } else {
+        const complete = recs as ShardDone[];
+        const features = complete.map((r) => spillPath(donePath(ctx.output, pass.index, r.shard), 'features'));
+        const total = complete.reduce((n, r) => n + (r.features ?? 0), 0);
+        decision = await decideGlobal(pass.prepares, features, decisionDir(ctx.output, pass.index), decisionPath(ctx.output, pass.index), total);
+        ctx.log.write({ event: 'decision', stage: decision.stage, dropped: decision.dropped, partitions: decision.partitions });
+      }
     }
     decisions.push(decision);
-    prev = complete;
+    prev = recs;
   }
   return { done, decisions, counts };
 }
@@ -471,7 +480,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
     ctx.log.write({ event: 'run_start', input: ctx.input, output: ctx.output, workers, queue: options.queue?.url ?? null, passes: ctx.passes.length, stages: ctx.stages.map((s) => s.name) });
     let executor: Promise<Executor> | undefined;
     const make = (): Promise<Executor> => (executor ??= makeExecutorFor(ctx, options, scope.signal, cleanup));
-    const r = await drive(ctx, options, () => true, make, scope.signal);
+    const r = await drive(ctx, options, 'run', () => true, make, scope.signal);
     if (r.stoppedAt) throw new HerdError('runtime_error', `pass ${r.stoppedAt.pass}: shards ${r.stoppedAt.missing.slice(0, 5).join(', ')} have no done record after the pass ran`);
     const { manifest, stats } = await assemble(ctx, options, r.done, r.decisions, wall0, workers);
     ctx.log.write({ event: 'run_done', in: stats.in, out: stats.out, processed: r.counts.processed, skipped: r.counts.skipped });
@@ -496,9 +505,9 @@ export async function runShardSlice(options: RunOptions, slice: ShardSlice): Pro
     const ctx = await openRun(options);
     let executor: Promise<Executor> | undefined;
     const make = (): Promise<Executor> => (executor ??= makeExecutorFor(ctx, { ...options, queue: undefined }, scope.signal, cleanup));
-    const r = await drive(ctx, options, (shard) => shard % slice.count === slice.index, make, scope.signal);
+    const r = await drive(ctx, options, 'slice', (shard) => shard % slice.count === slice.index, make, scope.signal);
     ctx.log.write({ event: 'slice_done', slice: `${slice.index}/${slice.count}`, processed: r.counts.processed, stoppedAt: r.stoppedAt?.pass ?? null });
-    return { passesDone: r.stoppedAt ? r.stoppedAt.pass : ctx.passes.length, waitingFor: r.stoppedAt ? 'merge' : null, shards: r.counts };
+    return { passesDone: r.stoppedAt ? r.stoppedAt.pass : ctx.passes.length, passes: ctx.passes.length, shards: r.counts };
   } finally {
     for (const c of cleanup) await c().catch(() => undefined);
     scope.dispose();
@@ -520,7 +529,7 @@ export async function mergeRun(options: RunOptions): Promise<MergeResult> {
   try {
     const ctx = await openRun(options);
     release = await acquireLock(ctx.output);
-    const r = await drive(ctx, options, () => false, undefined, undefined);
+    const r = await drive(ctx, options, 'merge', () => false, undefined, undefined);
     if (r.stoppedAt) return { complete: false, pass: r.stoppedAt.pass, missing: r.stoppedAt.missing };
     await removeTempFiles([ctx.output, runDir(ctx.output), ...(await listPassDirs(ctx.output))]);
     const { manifest, stats } = await assemble(ctx, options, r.done, r.decisions, wall0, 0);
