@@ -145,6 +145,7 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
     }
     events = readTar(path, { start: o.start, maxMemberBytes: o.maxMemberBytes });
   } catch (e) {
+    if (e instanceof HerdError) throw e;
     const err = e as NodeJS.ErrnoException;
     if (!o.tolerant) throw new HerdError('io_error', `shard ${path} cannot be read: ${err.message}`, { cause: e });
     const detail = err.code === 'ENOENT' ? 'shard file missing' : `cannot read shard: ${err.message}`;
