@@ -158,6 +158,7 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
   let pendingDamage: string | undefined;
   let failure: string | undefined;
   let noEndAt: number | undefined;
+  let lastDamage: string | undefined;
   try {
     for await (const ev of events) {
       if (ev.kind === 'end') {
@@ -170,7 +171,7 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
           // The sample before the damage keeps its members (they were read whole); the one after may
           // have lost its first members, so it needs the index to vouch for it.
           report(ev.detail);
-          pendingDamage = ev.detail;
+          pendingDamage = lastDamage = ev.detail;
           continue;
         }
         failure = ev.detail;
@@ -233,7 +234,7 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
     if (failure) yield marker(`${shard}@${o.start ?? 0}`, failure);
     return;
   }
-  const why = failure ?? 'shard ends early';
+  const why = failure ?? lastDamage ?? 'shard ends early';
   let lost = 0;
   if (expected) {
     for (const key of expected.keys()) {

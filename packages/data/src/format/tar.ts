@@ -235,6 +235,7 @@ async function* parse(src: Source, o: TarReadOptions): AsyncGenerator<TarEvent> 
       return;
     }
     if (h.length < BLOCK) {
+      if (resyncing) return;
       yield { kind: 'damage', offset: pos, detail: `file ends inside a header (${h.length} of ${BLOCK} bytes)`, eof: true };
       return;
     }
