@@ -1,6 +1,6 @@
 /**
  * The curation runner at scale: samples/s and peak memory (RSS) of a two-pass pipeline (a
- * per-sample text check, then a global exact-duplicate stage) over small text samples, at growing
+ * per-sample caption check, then a global exact-duplicate stage) over small meta-only samples, at growing
  * dataset sizes in one process, and with 1, 2 and 4 queue workers on a local redis-server.
  *
  *   node bench/dist/curate-scale.js [--sizes 10k,100k,1M] [--queue-size 100k] [--queue-workers 1,2,4]
@@ -43,12 +43,12 @@ interface ChildReport {
 async function generate(dir: string, n: number, perShard: number): Promise<ChildReport> {
   const { writeDataset } = await import('@herd/data');
   const t0 = performance.now();
-  const enc = new TextEncoder();
-  // Every 10th text repeats an earlier one (for the dedup stage); every 50th is too short.
+  // Meta-only samples (one tar member each). Every 10th caption repeats an earlier one (for the
+  // dedup stage); every 50th is too short.
   async function* samples() {
     for (let i = 0; i < n; i++) {
-      const text = i % 50 === 49 ? 'ab' : i % 10 === 9 ? `a small red circle number ${i - 5}` : `a small red circle number ${i}`;
-      yield { key: `s${String(i).padStart(9, '0')}`, files: { txt: enc.encode(text) }, meta: { i } };
+      const caption = i % 50 === 49 ? 'ab' : i % 10 === 9 ? `a small red circle number ${i - 5}` : `a small red circle number ${i}`;
+      yield { key: `s${String(i).padStart(9, '0')}`, files: {}, meta: { i, caption } };
     }
   }
   await writeDataset(dir, samples(), { samplesPerShard: perShard, name: `scale-${n}` });

@@ -249,6 +249,8 @@ async function runPass(ctx: RunContext, pass: Pass, tasks: readonly ShardTask[],
   let shardsDone = tasks.length - pending.length;
   const executor = await makeExecutor();
   await runAll(ctx, pending, executor, signal, (t) => {
+    // An intermediate shard is needed only until its successor is done: free the disk now.
+    if (t.pass > 0 && t.input !== null && !o.keepIntermediate) void rm(t.input, { force: true });
     counts.processed++;
     shardsDone++;
     progressDone += expectOf(t);
