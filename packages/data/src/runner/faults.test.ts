@@ -275,9 +275,9 @@ describe('misbehaving stages cost their sample or their shard, never the run', (
   });
 
   it('a synchronous hang past the shard time limit gives that shard up; the pool and the next pass go on', async () => {
-    const { res, acc } = await run(input, faulty({ mode: 'spin', shard: 'shard-000001.tar', dedup: true }, { workers: 2, shardTimeoutMs: 1500 }));
+    const { res, acc } = await run(input, faulty({ mode: 'spin', shard: 'shard-000001.tar', dedup: true }, { workers: 2, shardTimeoutMs: 2500 }));
     expect(res.stats.in).toBe(40);
-    for (const k of shardKeys(1)) expect(acc.drops.get(k)).toBe('runner/shard_timeout: not finished after 1500 ms');
+    for (const k of shardKeys(1)) expect(acc.drops.get(k)).toBe('runner/shard_timeout: not finished after 2500 ms');
     expect(res.stats.stages.find((s) => s.name === 'runner')).toMatchObject({ dropped: 10, droppedByReason: { shard_timeout: 10 } });
     expect(acc.kept.length + acc.records.length).toBe(40);
   });

@@ -74,7 +74,7 @@ const boot = workerData.__boot;
 interface Slot {
   worker: Worker;
   n: number;
-  current?: { id: number; task: ShardTask; resolve: (s: ShardSummary) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout };
+  current?: { id: number; task: ShardTask; resolve: (s: ShardSummary) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout; start?: () => void };
   dead?: Error;
 }
 
@@ -132,6 +132,11 @@ export class WorkerPool implements Executor {
   }
 
   private onReply(slot: Slot, reply: WorkerReply): void {
+    if ('started' in reply) {
+      const cur = slot.current;
+      if (cur && cur.id === reply.id) cur.start?.();
+      return;
+    }
     if (reply.id === -1 && !reply.ok) {
       // The pipeline could not even be loaded: no point in restarting.
       this.startFailure ??= new HerdError(reply.code as HerdErrorCode, reply.message);
@@ -180,7 +185,7 @@ export class WorkerPool implements Executor {
           const id = this.nextId++;
           const cur: NonNullable<Slot['current']> = { id, task, resolve, reject };
           if (Number.isFinite(this.shardTimeoutMs)) {
-            cur.timer = setTimeout(() => {
+            cur.start = () => (cur.timer = setTimeout(() => {
               if (slot.current !== cur) return;
               slot.current = undefined;
               reject(new ShardFailure(`shard_timeout: not finished after ${this.shardTimeoutMs} ms`, false, `worker ${slot.n}: shard ${task.source} of pass ${task.pass} ran past ${this.shardTimeoutMs} ms`));
@@ -189,7 +194,7 @@ export class WorkerPool implements Executor {
               void slot.worker.terminate();
               this.start(slot);
               this.waiting.shift()?.();
-            }, this.shardTimeoutMs);
+            }, this.shardTimeoutMs));
           }
           slot.current = cur;
           slot.worker.postMessage({ id, task });

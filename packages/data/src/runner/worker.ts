@@ -15,6 +15,7 @@ export interface WorkerInit {
 
 export type WorkerRequest = { id: number; task: ShardTask };
 export type WorkerReply =
+  | { id: number; started: true }
   | { id: number; ok: true; summary: Awaited<ReturnType<typeof processShard>> }
   | { id: number; ok: false; code: string; message: string; stack?: string };
 
@@ -38,7 +39,10 @@ const { guard } = installCrashGuard();
 port.on('message', (msg: WorkerRequest) => {
   void (async () => {
     try {
-      const summary = await processShard(msg.task, await loaded, init.worker, guard);
+      const stages = await loaded;
+      // The shard's time limit counts from here, not from the worker's start-up.
+      port.postMessage({ id: msg.id, started: true } satisfies WorkerReply);
+      const summary = await processShard(msg.task, stages, init.worker, guard);
       port.postMessage({ id: msg.id, ok: true, summary } satisfies WorkerReply);
     } catch (e) {
       const err = e as Error;
