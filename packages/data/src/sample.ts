@@ -53,8 +53,11 @@ export function jsonDepth(text: string): number {
   return max;
 }
 
-/** Problems with a sample as a list of messages (empty when it can be written). */
-export function sampleProblems(sample: Sample): string[] {
+/**
+ * Problems with a sample as a list of messages (empty when it can be written). `skipMeta` skips the
+ * meta's JSON checks, for meta known to be fine (just parsed within the limits, or unchanged).
+ */
+export function sampleProblems(sample: Sample, options: { skipMeta?: boolean } = {}): string[] {
   const problems: string[] = [];
   const { key } = sample;
   if (typeof key !== 'string' || !KEY_RE.test(key)) {
@@ -74,7 +77,7 @@ export function sampleProblems(sample: Sample): string[] {
   }
   if (typeof sample.meta !== 'object' || sample.meta === null || Array.isArray(sample.meta)) {
     problems.push('meta must be a plain object');
-  } else {
+  } else if (!options.skipMeta) {
     let json: string | undefined;
     try {
       json = JSON.stringify(sample.meta);

@@ -48,9 +48,10 @@ function ustarHeader(name: string, size: number): Buffer {
 /**
  * Encodes samples as one WebDataset tar: per sample `<key>.json` (the meta) then its files in
  * extension order, samples contiguous, one 512-byte header per entry (so index offsets are plain
- * arithmetic), two zero blocks at the end. Samples must already be valid (assertValidSample).
+ * arithmetic), two zero blocks at the end. Samples must already be valid (assertValidSample);
+ * `metaJson[i]`, when given, is sample i's meta already serialised.
  */
-export async function encodeShard(samples: readonly Sample[], file: string): Promise<EncodedShard> {
+export async function encodeShard(samples: readonly Sample[], file: string, metaJson?: readonly string[]): Promise<EncodedShard> {
   const chunks: Uint8Array[] = [];
   let parts: Uint8Array[] = [];
   let partBytes = 0;
@@ -66,8 +67,8 @@ export async function encodeShard(samples: readonly Sample[], file: string): Pro
   const index: IndexEntry[] = [];
   const zeros = Buffer.alloc(BLOCK);
   let offset = 0;
-  for (const sample of samples) {
-    const entries: [string, Uint8Array][] = [['json', Buffer.from(JSON.stringify(sample.meta))]];
+  for (const [i, sample] of samples.entries()) {
+    const entries: [string, Uint8Array][] = [['json', Buffer.from(metaJson?.[i] ?? JSON.stringify(sample.meta))]];
     for (const ext of Object.keys(sample.files).sort()) entries.push([ext, sample.files[ext] as Uint8Array]);
     const sizes: Record<string, number> = {};
     const first = offset;

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { HerdError, writeFileAtomic } from '@herd/core';
 import { readJsonLines } from '../format/index-file.js';
@@ -59,11 +60,36 @@ async function* shardKeys(path: string): AsyncGenerator<string> {
   }
 }
 
+/**
+ * Takes the census once: it is built in a temp folder and renamed into place, so that slices of a
+ * static split starting together never see a half-built one (the first rename wins, the others
+ * read its result).
+ */
 export async function takeCensus(input: string, manifest: Manifest, dir: string): Promise<Census> {
   const done = await readJsonIfAny<Census>(join(dir, CENSUS_FILE));
   if (done) return done;
+  // A folder without its census.json is from an older layout: nothing in it can be trusted.
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    const census = await build(input, manifest, tmp);
+    try {
+      await rename(tmp, dir);
+      return census;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      const theirs = await readJsonIfAny<Census>(join(dir, CENSUS_FILE));
+      if (!theirs) throw new HerdError('io_error', `${dir} appeared without ${CENSUS_FILE} while the census was taken`, { cause: e });
+      return theirs;
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function build(input: string, manifest: Manifest, dir: string): Promise<Census> {
   const problems: string[] = [];
   let problemCount = 0;
   const problem = (p: string): void => {

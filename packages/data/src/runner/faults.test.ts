@@ -256,10 +256,13 @@ describe('poison samples are dropped with a reason naming them; the run finishes
 describe('misbehaving stages cost their sample or their shard, never the run', () => {
   const faulty = (options: object, extra: Partial<RunOptions> = {}): Partial<RunOptions> => ({ stages: undefined, pipeline: { module: faultyModule, export: 'faulty', options }, ...extra });
 
-  it('a result that is not a result, and a stage that never settles (in-process, sample time limit)', async () => {
+  it('a result that is not a result, a meta made unstorable in place, and a stage that never settles (in-process, sample time limit)', async () => {
     const bad = await run(input, faulty({ mode: 'bad-result', suffix: '5' }));
     expect(bad.res.stats.out).toBe(36);
     expect(bad.acc.drops.get('s00005')).toBe('faulty/stage_error: result is not {keep, sample} or {keep, reason}');
+    const deep = await run(input, faulty({ mode: 'mutate-deep', suffix: '2' }));
+    expect(deep.res.stats.out).toBe(36);
+    expect(deep.acc.drops.get('s00012')).toBe('runner/invalid_sample: meta cannot be stored as JSON: Maximum call stack size exceeded');
     const hung = await run(input, faulty({ mode: 'hang', suffix: '7' }, { sampleTimeoutMs: 100 }));
     expect(hung.res.stats.out).toBe(36);
     for (const k of ['s00007', 's00017', 's00027', 's00037']) expect(hung.acc.drops.get(k)).toBe('faulty/stage_timeout: no result after 100 ms');

@@ -5,7 +5,7 @@ import { readJsonLines, type IndexEntry } from '../format/index-file.js';
 import type { ShardInfo } from '../format/manifest.js';
 import { readShard, type ExpectedSample } from '../format/read.js';
 import { JsonlWriter } from '../format/spill.js';
-import { isUnreadable, sampleProblems, type Sample, type Unreadable } from '../sample.js';
+import { isUnreadable, jsonDepth, MAX_META_CHARS, MAX_META_DEPTH, sampleProblems, type Sample, type Unreadable } from '../sample.js';
 import { reasonCode, type Stage, type StageContext, type StageResult } from '../stages/stage.js';
 import { READ_STAGE } from './pipeline.js';
 import { emptyCounter, type StageCounter } from './stats.js';
@@ -143,7 +143,8 @@ function checkResult(res: StageResult, before: Sample): StageResult {
   }
   if (typeof res.sample !== 'object' || res.sample === null) return { keep: false, reason: 'stage_error: kept without a sample' };
   if (res.sample.key !== before.key) return { keep: false, reason: `stage_error: key changed to ${JSON.stringify(res.sample.key)}` };
-  const problems = sampleProblems(res.sample);
+  // Meta the stage left as it was needs no new JSON check (the costly part at millions of samples).
+  const problems = sampleProblems(res.sample, { skipMeta: res.sample.meta === before.meta });
   return problems.length === 0 ? res : { keep: false, reason: `stage_error: ${problems.join('; ')}` };
 }
 
@@ -190,6 +191,7 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
     if (problems.length < 20) problems.push(detail);
   };
   const kept: Sample[] = [];
+  const metaJson: string[] = [];
   const keysInShard = new Set<string>();
   let dropped = 0;
   const dropRead = async (key: string, reason: string): Promise<void> => {
@@ -231,7 +233,8 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
         await dropRead(item.key, `unindexed: in ${task.source} but not in the index`);
         continue;
       }
-      const invalid = sampleProblems(item);
+      // The reader parsed the meta within the size and depth limits: only names need checking here.
+      const invalid = sampleProblems(item, { skipMeta: true });
       if (invalid.length > 0) {
         await dropRead(item.key, `invalid_sample: ${invalid.join('; ')}`);
         continue;
@@ -261,6 +264,24 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
         }
       }
       if (sample === undefined) continue;
+      // Serialised once, here: a meta a stage made unstorable costs this sample, not the shard's encoding.
+      let json: string | undefined;
+      let problem: string | undefined;
+      try {
+        json = JSON.stringify(sample.meta);
+      } catch (e) {
+        problem = `meta cannot be stored as JSON: ${oneLine((e as Error).message)}`;
+      }
+      if (json !== undefined && json.length > MAX_META_CHARS) problem = `meta JSON is ${json.length} characters (limit ${MAX_META_CHARS})`;
+      else if (json !== undefined && jsonDepth(json) > MAX_META_DEPTH) problem = `meta JSON is nested ${jsonDepth(json)} levels deep (limit ${MAX_META_DEPTH})`;
+      if (problem !== undefined || json === undefined) {
+        const runner = (stats[RUNNER_STAGE] ??= emptyCounter());
+        runner.in++;
+        runner.dropped.invalid_sample = (runner.dropped.invalid_sample ?? 0) + 1;
+        dropped++;
+        await drops.write({ key: sample.key, stage: RUNNER_STAGE, reason: `invalid_sample: ${problem}`, shard: task.source } satisfies DropRecord);
+        continue;
+      }
       if (prepare?.kind === 'global' && features) {
         const counter = stats[prepare.name] as StageCounter;
         counter.in++;
@@ -288,12 +309,13 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
         await features.writeRaw(line);
       }
       kept.push(sample);
+      metaJson.push(json);
     }
 
     let output: ShardInfo | null = null;
     const index = new JsonlWriter(spillPath(task.donePath, 'index'));
     if (kept.length > 0) {
-      const encoded = await encodeShard(kept, task.outputFile);
+      const encoded = await encodeShard(kept, task.outputFile, metaJson);
       await writeFileAtomic(task.output, encoded.chunks);
       output = encoded.info;
       for (const e of encoded.index) await index.write(e satisfies IndexEntry);
