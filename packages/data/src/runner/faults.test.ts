@@ -306,9 +306,13 @@ describe('misbehaving stages cost their sample or their shard, never the run', (
 });
 
 describe('SIGINT', () => {
-  it('abandons the shard in flight, releases the lock, and a re-run ends like an uninterrupted run', async () => {
+  it.each([
+    ['in-process', {}],
+    ['on a worker thread', { workers: 1 }],
+  ])('%s: abandons the shard in flight, releases the lock, and a re-run ends like an uninterrupted run', async (_, runOptions) => {
     const out = fresh();
-    const proc = spawn(process.execPath, ['--import', tsx, '--conditions=source', child, input, out], { env: { ...process.env, HERD_TEST_HANG_ON: 'shard-000002.tar' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const fixtureUrl = new URL('../fixtures/pipeline.ts', import.meta.url).href;
+    const proc = spawn(process.execPath, ['--import', tsx, '--conditions=source', child, input, out, fixtureUrl, 'pipeline', '{}', JSON.stringify(runOptions)], { env: { ...process.env, HERD_TEST_HANG_ON: 'shard-000002.tar' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     await new Promise<void>((resolve, reject) => {
       proc.stdout.on('data', (d: Buffer) => {

@@ -204,9 +204,14 @@ export class WorkerPool implements Executor {
     }
   }
 
+  /** Stops every worker; shards in flight are abandoned (they fail, and are redone on resume). */
   async close(): Promise<void> {
     this.closing = true;
-    for (const s of this.slots) clearTimeout(s.current?.timer);
+    for (const s of this.slots) {
+      clearTimeout(s.current?.timer);
+      s.current?.reject(new HerdError('runtime_error', `worker ${s.n} stopped while on shard ${s.current.task.source}`));
+      s.current = undefined;
+    }
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

@@ -236,7 +236,7 @@ async function runAll(ctx: RunContext, tasks: readonly ShardTask[], executor: Ex
   if (failure) throw failure.error;
 }
 
-/** Runs one pass's pending tasks (those in `mine`), returning how many ran and were skipped. */
+/** Runs one pass's pending tasks (of those given), returning how many ran and were skipped. */
 async function runPass(ctx: RunContext, pass: Pass, tasks: readonly ShardTask[], makeExecutor: () => Promise<Executor>, o: RunOptions, signal: AbortSignal | undefined): Promise<{ processed: number; skipped: number }> {
   const have = await Promise.all(tasks.map(readDone));
   const pending = tasks.filter((_, i) => have[i] === undefined);
@@ -248,15 +248,22 @@ async function runPass(ctx: RunContext, pass: Pass, tasks: readonly ShardTask[],
   const progress = o.progress === null ? undefined : new Progress(`curate pass ${pass.index + 1}/${ctx.passes.length}`, pass.index === 0 ? total : tasks.length, o.progress);
   let shardsDone = tasks.length - pending.length;
   const executor = await makeExecutor();
-  await runAll(ctx, pending, executor, signal, (t) => {
-    // An intermediate shard is needed only until its successor is done: free the disk now.
-    if (t.pass > 0 && t.input !== null && !o.keepIntermediate) void rm(t.input, { force: true });
-    counts.processed++;
-    shardsDone++;
-    progressDone += expectOf(t);
-    progress?.update(pass.index === 0 ? progressDone : shardsDone, `shard ${shardsDone}/${tasks.length}`);
-    ctx.log.write({ event: 'shard_done', pass: t.pass, shard: t.source });
-  });
+  // On interruption, shards in flight on threads or the queue are abandoned rather than awaited.
+  const stop = (): void => void executor.close();
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    await runAll(ctx, pending, executor, signal, (t) => {
+      // An intermediate shard is needed only until its successor is done: free the disk now.
+      if (t.pass > 0 && t.input !== null && !o.keepIntermediate) void rm(t.input, { force: true });
+      counts.processed++;
+      shardsDone++;
+      progressDone += expectOf(t);
+      progress?.update(pass.index === 0 ? progressDone : shardsDone, `shard ${shardsDone}/${tasks.length}`);
+      ctx.log.write({ event: 'shard_done', pass: t.pass, shard: t.source });
+    });
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
   progress?.done();
   return counts;
 }

@@ -108,11 +108,13 @@ export function makeGuard(crashes?: { next(): Promise<unknown> }, abort?: AbortS
       );
       racers.push(new Promise((resolve) => (timer = setTimeout(() => resolve({ ok: false, reason: `stage_timeout: no result after ${timeoutMs} ms` }), timeoutMs))));
       if (crashes) racers.push(crashes.next().then((e) => ({ ok: false as const, reason: `stage_error: uncaught ${oneLine((e as Error)?.message ?? String(e))}` })));
+      let onAbort: (() => void) | undefined;
       if (abort) {
         racers.push(
           new Promise((_, reject) => {
             if (abort.aborted) reject(abortError(abort));
-            abort.addEventListener('abort', () => reject(abortError(abort)), { once: true });
+            onAbort = () => reject(abortError(abort));
+            abort.addEventListener('abort', onAbort, { once: true });
           }),
         );
       }
@@ -120,6 +122,8 @@ export function makeGuard(crashes?: { next(): Promise<unknown> }, abort?: AbortS
         return await Promise.race(racers);
       } finally {
         clearTimeout(timer);
+        // One listener per call would pile up over millions of samples.
+        if (onAbort) abort?.removeEventListener('abort', onAbort);
       }
     },
   };
