@@ -4,7 +4,7 @@
  * dataset sizes in one process, and with 1, 2 and 4 queue workers on a local redis-server.
  *
  *   node bench/dist/curate-scale.js [--sizes 10k,100k,1M] [--queue-size 100k] [--queue-workers 1,2,4]
- *     [--per-shard 10000] [--dir /tmp/herd-curate-scale] [--keep]
+ *     [--per-shard 10000] [--dir /tmp/herd-curate-scale] [--heap-mib N] [--results name] [--keep]
  *
  * Every run happens in a fresh child process, whose peak RSS (getrusage maxrss) is reported; input
  * generation is a separate child and not counted. The queue runs count the coordinator's RSS and the
@@ -93,7 +93,10 @@ if (args[0] === '--child') {
 // ---- parent ------------------------------------------------------------------------------------
 
 function runChild(childArgs: string[]): { proc: ChildProcess; report: Promise<ChildReport>; ready: Promise<void> } {
-  const proc = spawn(process.execPath, ['--max-old-space-size=16384', fileURLToPath(import.meta.url), '--child', ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // Generation keeps every key (the writer refuses duplicates): give it room. Curation runs under
+  // --heap-mib when given, so that memory growing with the dataset would end the run, not hide in RSS.
+  const heap = childArgs[0] === 'generate' ? 16384 : heapMiB;
+  const proc = spawn(process.execPath, [...(heap ? [`--max-old-space-size=${heap}`] : []), fileURLToPath(import.meta.url), '--child', ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   let readyResolve: () => void = () => undefined;
   const ready = new Promise<void>((r) => (readyResolve = r));
@@ -128,6 +131,7 @@ const queueWorkers = flag('queue-workers', '1,2,4').split(',').map(Number).filte
 const perShard = Number(flag('per-shard', '10000'));
 const base = flag('dir', '/tmp/herd-curate-scale');
 const keep = args.includes('--keep');
+const heapMiB = Number(flag('heap-mib', '0'));
 mkdirSync(base, { recursive: true });
 
 async function inputOf(n: number): Promise<{ dir: string; genSeconds: number }> {
@@ -142,9 +146,9 @@ const results: Record<string, unknown>[] = [];
 const table: string[][] = [['samples', 'workers', 'seconds', 'samples/s', 'samples/s/worker', 'peak RSS coord MiB', 'peak RSS worker MiB', 'kept']];
 const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const save = (): void => {
-  const file = join(here, '..', 'results', 'curate-scale.json');
+  const file = join(here, '..', 'results', `${flag('results', 'curate-scale')}.json`);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version }, perShard, results }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version }, perShard, heapMiB: heapMiB || null, results }, null, 2) + '\n');
 };
 const print = (): void => {
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));

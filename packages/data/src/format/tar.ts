@@ -117,14 +117,16 @@ function numeric(b: Buffer, at: number, len: number): number {
 function checksumOk(h: Buffer): boolean {
   const stored = numeric(h, 148, 8);
   if (Number.isNaN(stored)) return false;
-  let unsigned = 0;
-  let signed = 0;
+  // Old tars summed signed bytes: signed = unsigned - 256 × (bytes over 127).
+  let unsigned = 8 * 0x20;
+  let high = 0;
   for (let i = 0; i < BLOCK; i++) {
-    const byte = i >= 148 && i < 156 ? 0x20 : (h[i] as number);
+    if (i === 148) i = 156;
+    const byte = h[i] as number;
     unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
+    if (byte > 127) high++;
   }
-  return stored === unsigned || stored === signed;
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 function decodeName(raw: Buffer): { name: string; problem?: string } {

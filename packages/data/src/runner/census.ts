@@ -159,13 +159,14 @@ async function build(input: string, manifest: Manifest, dir: string): Promise<Ce
   const partitions = Math.max(1, Math.ceil(total / KEYS_PER_PARTITION));
   const parts = join(dir, 'keys');
   const spill = new BufferedAppender();
+  const partPaths = Array.from({ length: partitions }, (_, p) => join(parts, `p${p}.jsonl`));
   for (const [i, s] of manifest.shards.entries()) {
     const keys = covered[i]
       ? (async function* () {
           for await (const e of readJsonLines<{ key: string }>(expectedPath(dir, i))) yield e.key;
         })()
       : shardKeys(join(input, s.file));
-    for await (const key of keys) await spill.append(join(parts, `p${fnv1a(key) % partitions}.jsonl`), [i, key]);
+    for await (const key of keys) await spill.append(partPaths[fnv1a(key) % partitions] as string, [i, key]);
   }
   await spill.flush();
   const dups = new BufferedAppender();

@@ -81,11 +81,12 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
     partitions = Math.max(1, Math.ceil(totalFeatures / FEATURES_PER_PARTITION));
     const parts = join(dir, 'partitions');
     const spill = new BufferedAppender();
+    const partPaths = Array.from({ length: partitions }, (_, p) => join(parts, `p${p}.jsonl`));
     for (let s = 0; s < features.length; s++) {
       let ordinal = 0;
       for await (const [key, f] of readJsonLines<[string, unknown]>(features[s] as string)) {
         const group = stage.partitionBy(f);
-        if (group !== null && group !== undefined) await spill.append(join(parts, `p${fnv1a(String(group)) % partitions}.jsonl`), [s, ordinal, key, f]);
+        if (group !== null && group !== undefined) await spill.append(partPaths[fnv1a(String(group)) % partitions] as string, [s, ordinal, key, f]);
         ordinal++;
       }
     }
