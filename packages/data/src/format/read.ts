@@ -111,9 +111,11 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
   const expected = o.expected ? new Map(o.expected.map((e) => [e.key, e])) : undefined;
   const seen = new Set<string>();
   const marker = (key: string, detail: string): Unreadable => ({ kind: 'unreadable', key, shard, detail });
-  const report = (detail: string): void => {
+  // `harmless`: nothing of any sample is in doubt (bytes after the end-of-archive), so even a strict
+  // reader only reports it.
+  const report = (detail: string, harmless = false): void => {
     if (o.onProblem) o.onProblem(detail);
-    else if (!o.tolerant) throw new HerdError('corrupt_data', `${path}: ${detail}`);
+    else if (!o.tolerant && !harmless) throw new HerdError('corrupt_data', `${path}: ${detail}`);
   };
   const finish = (p: Partial): Sample | Unreadable => {
     if (p.problem) return marker(p.key, p.problem);
@@ -163,7 +165,7 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
     for await (const ev of events) {
       if (ev.kind === 'end') {
         if (ev.marker === 'none') noEndAt = ev.offset;
-        if (ev.trailingBytes > 0) report(`${ev.trailingBytes} non-zero bytes after the end-of-archive at byte ${ev.offset} (ignored)`);
+        if (ev.trailingBytes > 0) report(`${ev.trailingBytes} non-zero bytes after the end-of-archive at byte ${ev.offset} (ignored)`, true);
         break;
       }
       if (ev.kind === 'damage') {
