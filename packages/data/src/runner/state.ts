@@ -81,14 +81,14 @@ export async function checkFingerprint(output: string, fingerprint: unknown): Pr
   }
 }
 
-/** Removes temp files (`.<name>.<pid>.<hex>.tmp`) that a killed writer left behind. */
+/** Removes temp files and folders (`.<name>.<pid>.<hex>.tmp`) that a killed writer left behind. */
 export async function removeTempFiles(dirs: readonly string[]): Promise<number> {
   let n = 0;
   for (const dir of dirs) {
     const names = await readdir(dir).catch(() => [] as string[]);
     for (const name of names) {
       if (/^\..+\.tmp$/.test(name)) {
-        await rm(join(dir, name), { force: true });
+        await rm(join(dir, name), { force: true, recursive: true });
         n++;
       }
     }
