@@ -48,7 +48,7 @@ export type { Weights, FrozenWeights, LmTrainingOptions } from './model/graphs.j
 export { loadHfLlama, readLlamaWeights } from './model/load.js';
 export type { LoadedLlama, LoadedLlamaExternal } from './model/load.js';
 export { Generator, sampleToken } from './model/generate.js';
-export type { SamplingOptions } from './model/generate.js';
+export type { SamplingOptions, ExtraFeeds } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';
 export { trainLanguageCore, encodeDoc, encodeDialogueForSft, LmEvaluator, MINI_CORE_RECIPE, LANGUAGE_CORE_FILES } from './train/language-core.js';

@@ -22,6 +22,13 @@ export interface VisionConfig {
   readonly normEps: number;
   /** Inputs of these local layers are kept as multi-layer features (Meta: [3, 7, 15, 23, 30]). */
   readonly intermediateLayers: readonly number[];
+  /**
+   * Which state of those layers is kept: Meta's reference keeps each listed layer's INPUT (so [3, 7,
+   * 15, 23, 30] are the paper's "outputs of layers 4, 8, 16, 24, 31"); transformers 5.17 keeps each
+   * listed layer's OUTPUT (measured on the mllama-tiny fixture — an off-by-one against Meta). Default
+   * 'layerInput'.
+   */
+  readonly intermediateTap: 'layerInput' | 'layerOutput';
   /** Most tiles an image is split into. */
   readonly maxTiles: number;
   /**
@@ -40,7 +47,7 @@ export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
 
 const KEYS = [
   'tileSize', 'patchSize', 'dim', 'nLayers', 'nGlobalLayers', 'nHeads', 'ffnDim', 'normEps',
-  'intermediateLayers', 'maxTiles', 'supportedAspectRatios', 'imageMean', 'imageStd',
+  'intermediateLayers', 'intermediateTap', 'maxTiles', 'supportedAspectRatios', 'imageMean', 'imageStd',
 ] as const satisfies readonly (keyof VisionConfig)[];
 
 /**
@@ -94,6 +101,8 @@ export function parseVisionConfig(obj: unknown): VisionConfig {
   if (!Array.isArray(inter) || inter.some((i) => !Number.isSafeInteger(i) || i < 0 || i >= nLayers)) {
     p.add(`intermediateLayers must be layer indices in [0, ${nLayers}), got ${JSON.stringify(inter)}`);
   }
+  const intermediateTap = obj['intermediateTap'] ?? 'layerInput';
+  if (intermediateTap !== 'layerInput' && intermediateTap !== 'layerOutput') p.add(`intermediateTap must be 'layerInput' or 'layerOutput', got ${JSON.stringify(intermediateTap)}`);
   const ars = obj['supportedAspectRatios'] ?? supportedAspectRatios(maxTiles);
   if (!Array.isArray(ars) || ars.some((a) => !Array.isArray(a) || a.length !== 2 || a[0] * a[1] > maxTiles || !(a[0] >= 1 && a[1] >= 1))) {
     p.add(`supportedAspectRatios must be [rows, cols] pairs with rows·cols ≤ maxTiles (${maxTiles}), got ${JSON.stringify(ars)}`);
@@ -110,6 +119,7 @@ export function parseVisionConfig(obj: unknown): VisionConfig {
   return Object.freeze({
     tileSize, patchSize, dim, nLayers, nGlobalLayers, nHeads, ffnDim, normEps: normEps as number,
     intermediateLayers: Object.freeze([...(inter as number[])]),
+    intermediateTap,
     maxTiles,
     supportedAspectRatios: Object.freeze((ars as [number, number][]).map((a) => Object.freeze([a[0], a[1]] as const))),
     imageMean: Object.freeze(imageMean), imageStd: Object.freeze(imageStd),
