@@ -7,8 +7,7 @@
  * (class token first), Pp = P padded up to a multiple of 8, L = N·Pp, D width, k intermediate layers.
  */
 import * as G from '@herd/graph';
-import { type Tensor } from '@herd/graph';
-import { type Params } from '@herd/llama3';
+import { type Params, type Tensor } from '@herd/graph';
 import { type VisionConfig, patchesPerTile } from '../config.js';
 import { aspectRatioEmbedding, gatedPositionalEmbedding } from './tile-embeddings.js';
 import { vitLayer } from './vit-layer.js';

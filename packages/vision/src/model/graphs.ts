@@ -11,20 +11,20 @@
  */
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
-import { type EmittedModel, Graph, type HostArray, type Tensor } from '@herd/graph';
-import { type ForwardHooks, type FrozenWeights, NEW_LEN, type Params, buildDecoder, declareParams, headDim } from '@herd/llama3';
+import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
+import { type ForwardHooks, type FrozenWeights, NEW_LEN, buildDecoder, headDim } from '@herd/llama3';
 import { type MllamaConfig, coreAttachPoints, patchesPerTile } from '../config.js';
 import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
-import { type VisionParamSpec, adapterParamSpecs, encoderParamSpecs } from './params.js';
+import { adapterParamSpecs, encoderParamSpecs } from './params.js';
 
 /** Host values of the encoder + adapter parameters by name (f32). */
 export type VisionWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
 
 export const IMAGE_LEN = 'S';
 
-function declare(g: Graph, specs: readonly VisionParamSpec[], weights: VisionWeights, trainable: boolean): Params {
-  return declareParams(g, specs, (name, shape) => {
+function declare(g: Graph, specs: readonly ParamSpec[], weights: VisionWeights, trainable: boolean): Params {
+  return G.declareParams(g, specs, (name, shape) => {
     const w = weights[name];
     if (!w) throw new HerdError('checkpoint_mismatch', `vision weights: missing '${name}' (shape [${shape}])`);
     if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `vision weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);

@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import * as G from '@herd/graph';
 import { Graph } from '@herd/graph';
-import { declareParams } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crossAttentionLayer, rowsWithImage } from './cross-attention.js';
@@ -57,7 +56,7 @@ describe('the cross-attention layer honours the mask (fixture adapter weights)',
   async function layer(x: Float32Array, T: number, k: Float32Array, v: Float32Array, S: number, mask: Uint8Array): Promise<Float32Array> {
     const m = loaded.config;
     const g = new Graph();
-    const p = declareParams(g, adapterParamSpecs(m), (name, shape) => g.param(name, 'f32', shape as number[], { value: loaded.vision[name]!.data }));
+    const p = G.declareParams(g, adapterParamSpecs(m), (name, shape) => g.param(name, 'f32', shape as number[], { value: loaded.vision[name]!.data }));
     const dh = m.text.dim / m.text.nHeads;
     const xi = g.input('x', 'f32', [1, T, m.text.dim]);
     const kv = { k: g.input('k', 'f32', [1, m.text.nKvHeads, S, dh]), v: g.input('v', 'f32', [1, m.text.nKvHeads, S, dh]) };

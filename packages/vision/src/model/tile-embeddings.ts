@@ -7,8 +7,7 @@
  * Legend: B images, N tile slots (maxTiles), P tokens per tile, D width.
  */
 import * as G from '@herd/graph';
-import { type Tensor } from '@herd/graph';
-import { type Params } from '@herd/llama3';
+import { type Params, type Tensor } from '@herd/graph';
 
 /** x [B, N, P, D] + tanh(gate) · table[id] viewed [B, N, 1, D]: one vector per tile, shared by its tokens. */
 export function aspectRatioEmbedding(p: Params, prefix: string, x: Tensor, ids: Tensor): Tensor {
