@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { HerdError } from '@herd/core';
-import { decodeWav } from './wav.js';
+import { decodeWav } from '@herd/media';
 
 export interface SpeakOptions {
   /** espeak-ng voice, e.g. "en-us+f3", "fr", "de+m2". */
