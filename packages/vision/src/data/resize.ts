@@ -8,13 +8,7 @@
  * Layout: HWC, 3 channels, row-major.
  */
 import { HerdError } from '@herd/core';
-
-/** A decoded image: 8-bit RGB, HWC (what `@herd/media`'s `decodeImage` returns). */
-export interface RgbImage {
-  readonly data: Uint8Array;
-  readonly width: number;
-  readonly height: number;
-}
+import { type RgbImage } from '@herd/media';
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;

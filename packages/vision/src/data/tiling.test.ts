@@ -6,11 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { parseVisionConfig, supportedAspectRatios } from '../config.js';
 import { resizeBilinear } from './resize.js';
-import { fitToCanvas, optimalCanvas, packImages, tileImage } from './tiling.js';
+import { fitToCanvas, optimalCanvas, packImages, preprocessImage, tileImage } from './tiling.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'mllama-tiny');
 
@@ -48,9 +47,7 @@ describe('tiling', () => {
   it('square.png: HF\'s canvas, aspect-ratio id, mask, tile count and pixel values', async () => {
     const ref = JSON.parse(readFileSync(join(FIXTURE, 'reference.json'), 'utf8')) as { cases: { name: string; aspect_ratio_ids?: number[][]; aspect_ratio_mask?: number[][][]; num_tiles?: number[][]; pixel_values_sum?: number }[] };
     const hf = ref.cases.find((c) => c.name === 'one_image_square')!;
-    const { data, info } = await sharp(join(FIXTURE, 'square.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    const t = tileImage({ data: new Uint8Array(data), width: info.width, height: info.height }, FIXTURE_CFG);
-    expect([info.width, info.height]).toEqual([90, 90]);
+    const t = await preprocessImage(join(FIXTURE, 'square.png'), FIXTURE_CFG); // decoded by @herd/media
     expect(t.canvas).toEqual({ rows: 2, cols: 2 }); // only 2×2 (112 px) could hold it grown (scale 1.24)
     // …but sides are only clamped into [tile, canvas]: 90 px already is, so it is padded, not resized.
     expect(t.resized).toEqual({ height: 90, width: 90 });

@@ -6,8 +6,9 @@
  * Legend: N tiles (maxTiles), C = 3 channels, S tile side.
  */
 import { HerdError } from '@herd/core';
+import { type DecodeImageOptions, type MediaInput, type RgbImage, decodeImage } from '@herd/media';
 import { type VisionConfig } from '../config.js';
-import { type RgbImage, resizeBilinear } from './resize.js';
+import { resizeBilinear } from './resize.js';
 
 /** A tile arrangement: rows × cols tiles. */
 export interface Canvas {
@@ -96,6 +97,11 @@ export function tileImage(img: RgbImage, cfg: Pick<VisionConfig, 'tileSize' | 'm
   const aspectRatioMask = new Uint8Array(cfg.maxTiles);
   aspectRatioMask.fill(1, 0, nTiles);
   return { pixels, aspectRatioId: id, aspectRatioMask, nTiles, canvas, resized: size };
+}
+
+/** Decodes an image file or buffer (any format `@herd/media` reads, EXIF-oriented, size-limited) and tiles it. */
+export async function preprocessImage(input: MediaInput, cfg: Parameters<typeof tileImage>[1], decode: DecodeImageOptions = {}): Promise<TiledImage> {
+  return tileImage(await decodeImage(input, decode), cfg);
 }
 
 /** Several images of one prompt, packed: pixels [I, N, 3, S, S], ids [I], mask [I, N]. */

@@ -6,9 +6,9 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TiledImage, tileImage } from '../data/tiling.js';
+import { decodeImage } from '@herd/media';
+import { type TiledImage, preprocessImage, tileImage } from '../data/tiling.js';
 import { VisionGenerator } from './generate.js';
 import { buildVisionDecoder } from './graphs.js';
 import { type LoadedMllama, loadHfMllama } from './load.js';
@@ -26,11 +26,10 @@ describe('generation with images', () => {
   beforeAll(async () => {
     loaded = loadHfMllama(FIXTURE);
     gen = VisionGenerator.create(loaded.config, loaded.core, loaded.vision);
-    const { data, info } = await sharp(join(FIXTURE, 'square.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    square = tileImage({ data: new Uint8Array(data), width: info.width, height: info.height }, loaded.config.vision);
-    // A wide crop: 2 tiles of 4, so padding tiles are in play.
-    const crop = await sharp(join(FIXTURE, 'square.png')).removeAlpha().extract({ left: 0, top: 30, width: 90, height: 40 }).raw().toBuffer({ resolveWithObject: true });
-    wide = tileImage({ data: new Uint8Array(crop.data), width: crop.info.width, height: crop.info.height }, loaded.config.vision);
+    square = await preprocessImage(join(FIXTURE, 'square.png'), loaded.config.vision);
+    // A wide crop (rows 30..69): 2 tiles of 4, so padding tiles are in play.
+    const full = await decodeImage(join(FIXTURE, 'square.png'));
+    wide = tileImage({ data: full.data.slice(30 * 90 * 3, 70 * 90 * 3), width: 90, height: 40 }, loaded.config.vision);
   });
   afterAll(async () => gen?.release());
 

@@ -17,10 +17,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVisionConfig } from '../config.js';
-import { type TiledImage, tileImage } from '../data/tiling.js';
+import { type TiledImage, preprocessImage } from '../data/tiling.js';
 import { VisionGenerator } from './generate.js';
 import { type LoadedMllama, loadHfMllama } from './load.js';
 
@@ -53,8 +52,7 @@ describe('parity with HF MllamaForConditionalGeneration (mllama-tiny)', () => {
     loaded = loadHfMllama(FIXTURE, { intermediateTap: 'layerOutput', imageMean: [0.5, 0.5, 0.5], imageStd: [0.5, 0.5, 0.5] });
     hfMode = VisionGenerator.create(loaded.config, loaded.core, loaded.vision, {}, 'hf');
     metaMode = VisionGenerator.create(loaded.config, loaded.core, loaded.vision);
-    const { data, info } = await sharp(join(FIXTURE, 'square.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    square = tileImage({ data: new Uint8Array(data), width: info.width, height: info.height }, parseVisionConfig(loaded.config.vision));
+    square = await preprocessImage(join(FIXTURE, 'square.png'), parseVisionConfig(loaded.config.vision));
   });
   afterAll(async () => {
     await hfMode?.release();
