@@ -27,3 +27,6 @@ export type { RunStats, StageStats } from './runner/stats.js';
 export { formatStats } from './runner/stats.js';
 export type { WhyDropped } from './runner/why.js';
 export { whyDropped, formatWhy } from './runner/why.js';
+
+export type { BatchPosition, BatchReaderOptions, SampleRef } from './batches/reader.js';
+export { ShardBatchReader } from './batches/reader.js';
