@@ -10,6 +10,8 @@ export interface CheckpointMeta {
   /** Batches consumed so far (the data position). */
   readonly dataPosition: number;
   readonly rngState: readonly number[];
+  /** A streaming data source's own position (e.g. @herd/data's BatchPosition). */
+  readonly dataState?: unknown;
   /** Dynamic loss-scaler state (scale, good steps since the last change), for loss-scaled runs. */
   readonly lossScaler?: { readonly scale: number; readonly goodSteps: number };
   /** Free-form recipe information (config, schedule), echoed back on load. */

@@ -17,6 +17,13 @@ export interface BatchSource {
   batch(index: number, seed: number): Readonly<Record<string, Feed>> | Promise<Readonly<Record<string, Feed>>>;
   /** Examples per batch, for the samples/s figure. */
   readonly batchSize: number;
+  /**
+   * A streaming source's position (JSON) after the batches served so far: stored in each
+   * checkpoint and handed back to `restore` on resume, so the data continues exactly. Sources
+   * that are pure functions of the index need neither.
+   */
+  position?(): unknown;
+  restore?(position: unknown): void | Promise<void>;
 }
 
 export interface TrainOptions {
@@ -67,6 +74,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       o.run.loadState(ck.tensors, ck.meta.step);
       rng = new Rng(ck.meta.rngState);
       dataPosition = ck.meta.dataPosition;
+      if (o.data.restore) {
+        if (ck.meta.dataState === undefined) throw new HerdError('checkpoint_mismatch', `${last}: the data source is streaming but the checkpoint stores no data position (written by a run with another data source); resume without it or start afresh`);
+        await o.data.restore(ck.meta.dataState);
+      }
       if (ck.meta.lossScaler) o.run.lossScaler = ck.meta.lossScaler;
       resumedFrom = last;
       log?.write({ event: 'resume', from: last, step: ck.meta.step });
@@ -76,7 +87,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = async (): Promise<string | undefined> => {
     if (!o.checkpointDir) return undefined;
     const path = join(o.checkpointDir, checkpointName(o.run.step));
-    await saveCheckpoint(path, await o.run.readState(), { step: o.run.step, dataPosition, rngState: rng.state(), lossScaler: o.run.lossScaler, info: { ...o.info, schedule: o.schedule } });
+    await saveCheckpoint(path, await o.run.readState(), { step: o.run.step, dataPosition, rngState: rng.state(), ...(o.data.position ? { dataState: o.data.position() } : {}), lossScaler: o.run.lossScaler, info: { ...o.info, schedule: o.schedule } });
     log?.write({ event: 'checkpoint', step: o.run.step, path });
     return path;
   };

@@ -7,16 +7,16 @@
 import { join } from 'node:path';
 import { HerdError, Rng, writeFileAtomic, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
-import { type DeviceRequest, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
+import { type DeviceRequest, type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
 import { type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
 import { type LlamaConfig, parameterCount, toHfConfig } from '../config.js';
-import { forward, lmHead } from '../model/llama.js';
+import { CORE_GROUP } from '../model/lm-spec.js';
 import { type Weights, buildLmTraining, initWeights } from '../model/graphs.js';
-import { llamaParamSpecs } from '../model/weights.js';
 import { loadPreset } from '../presets/index.js';
 import { END_OF_TEXT_ID, EOT_ID } from '../tokenizer/special.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
 import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
+import { LmEvaluator, packedBatch, packedBatches } from './evaluate.js';
 import { type PackedSequences, packDocuments } from './pack.js';
 
 /** A corpus document: plain text, or a dialogue rendered with the Llama 3 chat template. */
@@ -95,51 +95,6 @@ export function encodeDoc(tok: Llama3Tokenizer, doc: CorpusDoc): number[] {
   return tok.encode(doc.text, { bos: true, eos: true });
 }
 
-function batchOf(p: PackedSequences, rows: readonly number[]): Record<string, HostTensor> {
-  const T = p.seqLen;
-  const pick = (a: Int32Array) => {
-    const out = new Int32Array(rows.length * T);
-    rows.forEach((r, i) => out.set(a.subarray(r * T, (r + 1) * T), i * T));
-    return hostTensor('i32', [rows.length, T], out);
-  };
-  return { tokens: pick(p.tokens), targets: pick(p.targets), positions: pick(p.positions), docIds: pick(p.docIds) };
-}
-
-/** Held-out loss with given weights: one graph whose parameters are inputs, so any weights can be fed. */
-export class LmEvaluator {
-  private constructor(private readonly session: Session, private readonly seqs: PackedSequences, private readonly batch: number) {}
-
-  static async create(cfg: LlamaConfig, seqs: PackedSequences, batch: number, device: DeviceRequest = 'cpu'): Promise<LmEvaluator> {
-    const g = new G.Graph();
-    const p = G.declareParams(g, llamaParamSpecs(cfg), (name, shape) => g.param(name, 'f32', shape as number[], { trainable: true }));
-    const tokens = g.input('tokens', 'i32', [batch, seqs.seqLen]);
-    const targets = g.input('targets', 'i32', [batch, seqs.seqLen]);
-    const positions = g.input('positions', 'i32', [batch, seqs.seqLen]);
-    const docIds = g.input('docIds', 'i32', [batch, seqs.seqLen]);
-    const ce = G.crossEntropy(lmHead(cfg, p, forward(cfg, p, { tokens, positions, mask: G.documentCausalMask(docIds) }).hidden), targets, -100);
-    const model = G.toOnnx(g, { outputs: { lossSum: G.sum(ce.perToken), count: ce.count }, paramsAsInputs: 'trainable', name: 'lm_eval' });
-    return new LmEvaluator(await Session.create(model, { device }, 'lm_eval'), seqs, batch);
-  }
-
-  /** Mean loss per target token over all sequences (the last partial batch is padded with ignored rows). */
-  async loss(params: Readonly<Record<string, HostTensor>>): Promise<number> {
-    let sum = 0;
-    let count = 0;
-    for (let start = 0; start < this.seqs.count; start += this.batch) {
-      const rows = Array.from({ length: this.batch }, (_, i) => Math.min(start + i, this.seqs.count - 1));
-      const b = batchOf(this.seqs, rows);
-      // Rows repeated to fill the batch are masked out entirely.
-      const dup = rows.map((r, i) => start + i >= this.seqs.count);
-      const t = b['targets']!.data as Int32Array;
-      dup.forEach((d, i) => d && t.fill(-100, i * this.seqs.seqLen, (i + 1) * this.seqs.seqLen));
-      const out = await this.session.run({ ...params, ...b });
-      sum += (out['lossSum']!.data as Float32Array)[0]!;
-      count += (out['count']!.data as Float32Array)[0]!;
-    }
-    return sum / Math.max(count, 1);
-  }
-}
-
 function toHost(w: Weights): Record<string, HostTensor> {
   return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data as Float32Array)]));
 }
@@ -195,7 +150,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const weights = initWeights(config, r.seed);
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, optimizer: { weightDecay: r.weightDecay } });
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? 'cpu' });
-  const evaluator = await LmEvaluator.create(config, heldSeqs, r.batch, o.device ?? 'cpu');
+  const evaluator = await LmEvaluator.create(config, {}, { batch: r.batch, seqLen: r.seqLen, fed: [CORE_GROUP], device: o.device ?? 'cpu' });
+  const heldBatches = [...packedBatches(heldSeqs, r.batch)];
 
   // 3. The loop: pre-training batches, then (with an SFT stage) fine-tuning batches; each epoch
   // visits its packed sequences in a seeded random order.
@@ -210,7 +166,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
         orders.set(epoch, ord);
       }
       const at = (index % perEpoch) * r.batch;
-      return batchOf(seqs, ord.slice(at, at + r.batch));
+      return packedBatch(seqs, ord.slice(at, at + r.batch));
     };
   };
   const pretrainBatch = epochs(trainSeqs, 0);
@@ -229,7 +185,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       batch: (index) => (index < r.steps || !sftBatch ? pretrainBatch(index) : sftBatch(index - r.steps)),
     },
     evalEvery: r.evalEvery,
-    evaluate: async (rn) => ({ heldoutLoss: await evaluator.loss(await rn.readParams()) }),
+    evaluate: async (rn) => ({ heldoutLoss: await evaluator.loss(heldBatches, await rn.readParams()) }),
     ...(o.checkpointDir ? { checkpointDir: o.checkpointDir, checkpointEvery: r.evalEvery } : {}),
     ...(o.resume ? { resume: true } : {}),
     ...(o.logPath ? { logPath: o.logPath } : {}),
@@ -243,7 +199,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
 
   // 4. Freeze: round to f16, evaluate what is saved, write the checkpoint.
   const saved = roundToF16(await run.readParams());
-  const heldoutLoss = await evaluator.loss(saved);
+  const heldoutLoss = await evaluator.loss(heldBatches, saved);
+  await evaluator.release();
   const report: LanguageCoreReport = {
     config,
     parameters: parameterCount(config),

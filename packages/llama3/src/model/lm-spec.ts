@@ -1,0 +1,212 @@
+/**
+ * One description of what the language core's graphs take in, used by training, evaluation and the
+ * KV-cache decoder alike: the LM inputs (tokens, targets, positions, document ids; the decoder's
+ * cache, mask and lastIndex), the parameter groups (the core, then an extension's encoder/adapter
+ * groups) and an extension's own inputs and hooks. A modality (vision, video, speech) writes an
+ * `LmExtension`; every graph builder declares its inputs and parameters from it, so nothing is
+ * declared twice and a hook never reaches for inputs behind the builder's back.
+ *
+ * Legend: B batch, T tokens (new tokens in the decoder), P cached tokens, D model dim, V vocabulary.
+ */
+import { HerdError } from '@herd/core';
+import * as G from '@herd/graph';
+import { type DType, type Dim, type ExternalData, type Graph, type HostArray, type KvCache, type ParamSpec, type Params, type Tensor } from '@herd/graph';
+import { type LlamaConfig } from '../config.js';
+import { type ForwardOutputs, forward } from './llama.js';
+import { headDim, llamaParamSpecs } from './weights.js';
+
+/** The name of the Llama weights' group. */
+export const CORE_GROUP = 'core';
+
+/** Parameters that train or stay frozen together (the core; a modality's encoder; its adapter). */
+export interface ParamGroup {
+  readonly name: string;
+  readonly specs: readonly ParamSpec[];
+}
+
+/** An extension input: dims are numbers or 'B' (batch; symbolic in the decoder) and 'T' (token length). */
+export interface LmInputDecl {
+  readonly dtype: DType;
+  readonly shape: readonly (number | 'B' | 'T')[];
+}
+
+/** What an extension's functions see. */
+export interface LmHookContext {
+  /** The extension's declared inputs, by name. */
+  readonly inputs: Readonly<Record<string, Tensor>>;
+  /** Every parameter (core and extension groups). */
+  readonly p: Params;
+  /** What `encode` returned (e.g. encoded image features), computed once per graph. */
+  readonly encoded: Readonly<Record<string, Tensor>>;
+}
+
+/**
+ * A modality's part of the graphs: its parameter groups, its inputs and where it acts. Without an
+ * extension the graphs are exactly the plain core.
+ */
+export interface LmExtension {
+  readonly groups: readonly ParamGroup[];
+  readonly inputs?: Readonly<Record<string, LmInputDecl>>;
+  /** Runs once before the decoder (an encoder over the modality's input). */
+  readonly encode?: (ctx: Omit<LmHookContext, 'encoded'>) => Record<string, Tensor>;
+  /** Replaces the token embeddings [B, T, D] (e.g. splicing speech embeddings in). */
+  readonly embed?: (h: Tensor, ctx: LmHookContext) => Tensor;
+  /** Called before decoder layer i with the residual stream [B, T, D] (e.g. gated cross-attention at the fusion schedule). */
+  readonly beforeLayer?: (i: number, h: Tensor, ctx: LmHookContext) => Tensor;
+}
+
+/** A core and an optional extension: what every LM graph builder takes. */
+export interface LmGraphSpec {
+  readonly config: LlamaConfig;
+  readonly extension?: LmExtension;
+}
+
+/** A plain config is the spec of the core alone. */
+export function asLmSpec(spec: LmGraphSpec | LlamaConfig): LmGraphSpec {
+  return 'config' in spec ? spec : { config: spec };
+}
+
+/** The core group, then the extension's groups; names must be unique across groups. */
+export function lmParamGroups(spec: LmGraphSpec): ParamGroup[] {
+  const groups = [{ name: CORE_GROUP, specs: llamaParamSpecs(spec.config) }, ...(spec.extension?.groups ?? [])];
+  const seenGroups = new Set<string>();
+  const owner = new Map<string, string>();
+  const problems: string[] = [];
+  for (const g of groups) {
+    if (seenGroups.has(g.name)) problems.push(`group '${g.name}' is declared twice`);
+    seenGroups.add(g.name);
+    for (const s of g.specs) {
+      const prev = owner.get(s.name);
+      if (prev) problems.push(`parameter '${s.name}' is in groups '${prev}' and '${g.name}'`);
+      owner.set(s.name, g.name);
+    }
+  }
+  if (problems.length) throw new HerdError('invalid_config', `LM graph spec:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return groups;
+}
+
+/** Host values of parameters by name; frozen ones may instead point into their file (ONNX external data). */
+export type ParamValuesByName = Readonly<Record<string, { readonly shape: readonly number[]; readonly data?: HostArray; readonly external?: ExternalData }>>;
+
+export interface DeclaredParams {
+  readonly p: Params;
+  /** The tensors of each group, by group name. */
+  readonly byGroup: ReadonlyMap<string, readonly Tensor[]>;
+}
+
+/**
+ * Declares every group's parameters. Groups in `train` are trainable (values required); groups in
+ * `fed` get their values at run time (graph inputs, no values needed); the rest are frozen
+ * initializers (values or external data required). With `compute` f16 the f32 parameters are master
+ * copies cast to f16 (mixed precision).
+ */
+export function declareLmParams(g: Graph, spec: LmGraphSpec, weights: ParamValuesByName, o: { train?: readonly string[]; fed?: readonly string[]; compute?: 'f32' | 'f16' } = {}): DeclaredParams {
+  const groups = lmParamGroups(spec);
+  const train = new Set(o.train ?? []);
+  const fed = new Set(o.fed ?? []);
+  const known = new Set(groups.map((x) => x.name));
+  const problems: string[] = [];
+  for (const n of [...train, ...fed]) if (!known.has(n)) problems.push(`no parameter group '${n}' (groups: ${[...known].join(', ')})`);
+  for (const n of train) if (fed.has(n)) problems.push(`group '${n}' cannot be both trained and fed`);
+  const byGroup = new Map<string, Tensor[]>();
+  const tensors = new Map<string, Tensor>();
+  for (const grp of groups) {
+    const list: Tensor[] = [];
+    for (const s of grp.specs) {
+      const w = weights[s.name];
+      const trainable = train.has(grp.name);
+      if (!fed.has(grp.name)) {
+        if (!w) {
+          problems.push(`missing '${s.name}' (group '${grp.name}')`);
+          continue;
+        }
+        if (w.shape.join() !== s.shape.join()) problems.push(`'${s.name}' has shape [${w.shape}], the spec needs [${s.shape}]`);
+        if (trainable && !w.data) problems.push(`'${s.name}' is in trained group '${grp.name}' but has no values in memory (load without external data to train)`);
+      }
+      const value = !fed.has(grp.name) && w?.data ? { value: w.data } : {};
+      const external = !fed.has(grp.name) && w?.external ? { external: w.external } : {};
+      const t = g.param(s.name, 'f32', s.shape as number[], { trainable, ...value, ...external });
+      list.push(t);
+      tensors.set(s.name, o.compute === 'f16' ? G.cast(t, 'f16') : t);
+    }
+    byGroup.set(grp.name, list);
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, 12);
+    throw new HerdError('checkpoint_mismatch', `LM parameters: ${problems.length} problem(s):\n${shown.map((p) => `  - ${p}`).join('\n')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
+  }
+  const p: Params = (name) => {
+    const t = tensors.get(name);
+    if (!t) throw new HerdError('checkpoint_mismatch', `no parameter '${name}' in the LM spec's groups (${[...known].join(', ')})`);
+    return t;
+  };
+  return { p, byGroup };
+}
+
+/** The LM inputs of one graph. */
+export interface LmInputs {
+  readonly tokens: Tensor;
+  /** Training and evaluation: next-token targets (−100 = ignore). */
+  readonly targets?: Tensor;
+  readonly positions: Tensor;
+  /** Boolean [B, 1, T, S]. */
+  readonly mask: Tensor;
+  /** Decoder only. */
+  readonly cache?: readonly KvCache[];
+  readonly lastIndex?: Tensor;
+  /** The extension's inputs. */
+  readonly extra: Readonly<Record<string, Tensor>>;
+}
+
+export const CACHE_LEN = 'P';
+export const NEW_LEN = 'T';
+export const KEY_LEN = 'P+T';
+
+/**
+ * Declares a graph's inputs. `train`/`eval` ([batch, seqLen] static): `tokens`, `targets`,
+ * `positions` (restarting per document) and `docIds`, all i32; the mask keeps attention causal and
+ * inside documents. `decode` (dynamic B, T, P): `tokens`, `positions` [B, T] i32, `past.k.{i}` /
+ * `past.v.{i}` [B, K, P, Dh] f32, `mask` [B, 1, T, P+T] bool, `lastIndex` [1] i32. Then the
+ * extension's inputs, with 'B'/'T' resolved for this graph.
+ */
+export function declareLmInputs(g: Graph, spec: LmGraphSpec, kind: 'train' | 'eval' | 'decode', shape?: { batch: number; seqLen: number }): LmInputs {
+  const cfg = spec.config;
+  const B: Dim = kind === 'decode' ? 'B' : shape!.batch;
+  const T: Dim = kind === 'decode' ? NEW_LEN : shape!.seqLen;
+  const tokens = g.input('tokens', 'i32', [B, T]);
+  const targets = kind === 'decode' ? undefined : g.input('targets', 'i32', [B, T]);
+  const positions = g.input('positions', 'i32', [B, T]);
+  let mask: Tensor;
+  let cache: KvCache[] | undefined;
+  let lastIndex: Tensor | undefined;
+  if (kind === 'decode') {
+    const dh = headDim(cfg);
+    cache = Array.from({ length: cfg.nLayers }, (_, i) => ({
+      k: g.input(`past.k.${i}`, 'f32', [B, cfg.nKvHeads, CACHE_LEN, dh]),
+      v: g.input(`past.v.${i}`, 'f32', [B, cfg.nKvHeads, CACHE_LEN, dh]),
+    }));
+    mask = g.input('mask', 'bool', [B, 1, NEW_LEN, KEY_LEN]);
+    lastIndex = g.input('lastIndex', 'i32', [1]);
+  } else {
+    mask = G.documentCausalMask(g.input('docIds', 'i32', [B, T]));
+  }
+  const extra: Record<string, Tensor> = {};
+  for (const [name, d] of Object.entries(spec.extension?.inputs ?? {})) {
+    extra[name] = g.input(name, d.dtype, d.shape.map((x) => (x === 'B' ? B : x === 'T' ? T : x)));
+  }
+  return { tokens, ...(targets ? { targets } : {}), positions, mask, ...(cache ? { cache } : {}), ...(lastIndex ? { lastIndex } : {}), extra };
+}
+
+/** The decoder stack with the extension's encoder and hooks applied. */
+export function lmForward(spec: LmGraphSpec, p: Params, inputs: LmInputs): ForwardOutputs {
+  const ext = spec.extension;
+  const base = { inputs: inputs.extra, p };
+  const ctx: LmHookContext = { ...base, encoded: ext?.encode?.(base) ?? {} };
+  const embeddings = ext?.embed ? ext.embed(G.gather(p('model.embed_tokens.weight'), inputs.tokens), ctx) : undefined;
+  return forward(
+    spec.config,
+    p,
+    { ...(embeddings ? { embeddings } : { tokens: inputs.tokens }), positions: inputs.positions, mask: inputs.mask, ...(inputs.cache ? { cache: inputs.cache } : {}) },
+    ext?.beforeLayer ? { beforeLayer: (i, h) => ext.beforeLayer!(i, h, ctx) } : {},
+  );
+}
