@@ -57,11 +57,6 @@ export interface ForwardHooks {
    * without hooks the graph is exactly the plain model.
    */
   readonly beforeLayer?: (i: number, h: Tensor) => Tensor;
-  /**
-   * Replaces the token lookup [B, T] → [B, T, D], e.g. to embed ids past the core's vocabulary
-   * (Llama 3.2 Vision's `<|image|>`) from an adapter's own rows while the core's table stays frozen.
-   */
-  readonly embedTokens?: (tokens: Tensor, p: Params) => Tensor;
 }
 
 export interface ForwardOutputs {
@@ -78,7 +73,7 @@ export function embed(p: Params, tokens: Tensor): Tensor {
 /** The decoder stack up to the final norm. */
 export function forward(cfg: LlamaConfig, p: Params, inputs: ForwardInputs, hooks: ForwardHooks = {}): ForwardOutputs {
   if (!inputs.tokens === !inputs.embeddings) throw new HerdError('invalid_argument', 'llama forward: pass exactly one of tokens or embeddings');
-  let h = inputs.embeddings ?? (hooks.embedTokens ? hooks.embedTokens(inputs.tokens!, p) : embed(p, inputs.tokens!));
+  let h = inputs.embeddings ?? embed(p, inputs.tokens!);
   const { cos, sin } = G.ropeTables(inputs.positions, ropeFrequencies(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling ?? null));
   const ctx: LayerContext = { cos, sin, mask: inputs.mask };
   const block = llamaBlockConfig(cfg);

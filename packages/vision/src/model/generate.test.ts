@@ -34,8 +34,8 @@ describe('generation with images', () => {
   afterAll(async () => gen?.release());
 
   it('the decoder reads image keys/values as inputs (computed once per image), never pixels', () => {
-    const names = buildVisionDecoder(loaded.config, loaded.core, loaded.vision).inputs.map((i) => i.name);
-    expect(names).toEqual(expect.arrayContaining(['xattn.k.0', 'xattn.v.0', 'xattn.k.1', 'xattn.v.1', 'xattn.mask', 'tokens']));
+    const names = buildVisionDecoder(loaded.config, loaded.core, loaded.vision, 68).inputs.map((i) => i.name);
+    expect(names).toEqual(expect.arrayContaining(['xattn.k.0', 'xattn.v.0', 'xattn.k.1', 'xattn.v.1', 'xattn.mask', 'learnableIds', 'tokens']));
     expect(names.some((n) => n.includes('pixel'))).toBe(false);
   });
 

@@ -6,6 +6,7 @@
  */
 import { HerdError } from '@herd/core';
 import { type FrozenWeights, Generator, type SamplingOptions, headDim } from '@herd/llama3';
+import { type EmittedModel } from '@herd/graph';
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, patchesPerTile } from '../config.js';
 import { type TiledImage, packImages } from '../data/tiling.js';
@@ -19,19 +20,34 @@ export interface ImageContext {
   readonly layout: ImageLayout;
 }
 
+/** Image tokens S a context feeds (1 for a text-only prompt: one key every row masks out). */
+function imageTokensOf(ctx: ImageContext): number {
+  return ctx.layout.nTiles.length === 0 ? 1 : imageTokenCount(ctx.layout);
+}
+
 export class VisionGenerator {
   private readonly imageSessions = new Map<number, Session>();
+  /** Decoders by image-token count (their image inputs have static shapes). */
+  private readonly decoders = new Map<number, EmittedModel>();
 
   private constructor(
     readonly config: MllamaConfig,
+    private readonly core: FrozenWeights,
     private readonly weights: VisionWeights,
-    private readonly decoder: ReturnType<typeof buildVisionDecoder>,
     private readonly options: SessionOptions,
+    private readonly masking: PreImageMasking,
   ) {}
 
   /** `masking` 'hf' only to compare with transformers (see PreImageMasking). */
   static create(m: MllamaConfig, core: FrozenWeights, weights: VisionWeights, options: SessionOptions = {}, masking: PreImageMasking = 'meta'): VisionGenerator {
-    return new VisionGenerator(m, weights, buildVisionDecoder(m, core, weights, masking), options);
+    return new VisionGenerator(m, core, weights, options, masking);
+  }
+
+  /** The decoder for S image tokens (built once per S). */
+  decoder(imageTokens: number): EmittedModel {
+    let d = this.decoders.get(imageTokens);
+    if (!d) this.decoders.set(imageTokens, (d = buildVisionDecoder(this.config, this.core, this.weights, imageTokens, this.masking)));
+    return d;
   }
 
   /** Encodes a prompt's images (in the order of their `<|image|>` tokens) into every adapter layer's keys/values. */
@@ -62,28 +78,39 @@ export class VisionGenerator {
     return { kv: out, layout };
   }
 
-  /** Decoder feeds for a prompt: the image keys/values, and mask rows for whatever positions a call computes. */
+  /**
+   * Decoder feeds for a prompt: the image keys/values, and per call the mask rows and learnable-row ids
+   * of the positions it computes (generated tokens are ordinary ids).
+   */
   private feeds(prompt: readonly number[], ctx: ImageContext): (start: number, count: number) => Record<string, HostTensor> {
     const intervals = imageIntervals(prompt, this.config.imageTokenId);
     if (intervals.length !== ctx.layout.nTiles.length) {
       throw new HerdError('invalid_argument', `vision generate: the prompt has ${intervals.length} <|image|> token(s) (id ${this.config.imageTokenId}) but ${ctx.layout.nTiles.length} image(s) were given; give one image per <|image|>`);
     }
-    const S = intervals.length === 0 ? 1 : imageTokenCount(ctx.layout);
+    const S = imageTokensOf(ctx);
+    const V = this.config.text.vocabSize;
     return (start, count) => ({
       ...ctx.kv,
       'xattn.mask': hostTensor('bool', [1, 1, count, S], intervals.length === 0 ? new Uint8Array(count) : crossAttentionMaskRows(intervals, ctx.layout, start, count)),
+      learnableIds: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= V ? prompt[start + i]! - V : -1))),
     });
   }
 
   private async generator(prompt: readonly number[], ctx: ImageContext): Promise<Generator> {
-    return Generator.create(this.config.text, this.decoder, this.options, this.feeds(prompt, ctx));
+    return Generator.create(this.config.text, this.decoder(imageTokensOf(ctx)), this.options, this.feeds(prompt, ctx));
+  }
+
+  /** The prompt as the core's `tokens` input sees it: ids past its vocabulary become 0 (their rows come from `learnableIds`). */
+  private coreTokens(prompt: readonly number[]): number[] {
+    const V = this.config.text.vocabSize;
+    return prompt.map((t) => (t >= V ? 0 : t));
   }
 
   /** Logits at every position of `tokens` (for parity tests and scoring). */
   async logits(tokens: readonly number[], images: readonly TiledImage[]): Promise<Float32Array[]> {
     const gen = await this.generator(tokens, await this.encode(images));
     try {
-      return await gen.logits(tokens);
+      return await gen.logits(this.coreTokens(tokens));
     } finally {
       await gen.release();
     }
@@ -93,7 +120,7 @@ export class VisionGenerator {
   async complete(prompt: readonly number[], images: readonly TiledImage[], o: SamplingOptions): Promise<number[]> {
     const gen = await this.generator(prompt, await this.encode(images));
     try {
-      return await gen.complete(prompt, o);
+      return await gen.complete(this.coreTokens(prompt), o);
     } finally {
       await gen.release();
     }

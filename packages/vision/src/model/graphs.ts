@@ -2,8 +2,8 @@
  * The graphs a Llama 3.2 Vision-style model compiles to:
  * - the image graph: tiles → encoder → projector → every cross-attention layer's keys and values,
  *   run once per prompt's images;
- * - the decoder: the frozen core's incremental decoder (`buildDecoder`) with the adapter attached
- *   through its hooks (cross-attention before the scheduled core layers, `<|image|>` embedded from the
+ * - the decoder: the frozen core's incremental decoder (`buildDecoder`) with the adapter attached as
+ *   an `LmExtension` (cross-attention before the scheduled core layers, `<|image|>` embedded from the
  *   adapter's learnable rows), reading the image keys/values and a per-row cross-attention mask as
  *   inputs — so generation reuses them for every token.
  *
@@ -12,7 +12,7 @@
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
-import { type ForwardHooks, type FrozenWeights, NEW_LEN, buildDecoder, headDim } from '@herd/llama3';
+import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
 import { type MllamaConfig, coreAttachPoints, patchesPerTile } from '../config.js';
 import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
@@ -20,8 +20,6 @@ import { adapterParamSpecs, encoderParamSpecs } from './params.js';
 
 /** Host values of the encoder + adapter parameters by name (f32). */
 export type VisionWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
-
-export const IMAGE_LEN = 'S';
 
 function declare(g: Graph, specs: readonly ParamSpec[], weights: VisionWeights, trainable: boolean): Params {
   return G.declareParams(g, specs, (name, shape) => {
@@ -54,50 +52,48 @@ export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages
   return G.toOnnx(g, { outputs, name: 'vision_image_kv' });
 }
 
-/** Adapter hooks for the core's forward: declared into the graph by `declareInputs`, then used by `hooks`. */
-export function adapterHooks(m: MllamaConfig, weights: VisionWeights, masking: PreImageMasking = 'meta'): { declareInputs: (g: Graph) => void; hooks: ForwardHooks } {
-  const attach = coreAttachPoints(m.crossAttentionLayers);
-  const dh = headDim(m.text);
-  let state: { p: Params; kv: ImageKv[]; mask: Tensor; rows: Tensor } | undefined;
-  const declareInputs = (g: Graph): void => {
-    const p = declare(g, adapterParamSpecs(m).filter((s) => !s.name.startsWith('multi_modal_projector')), weights, false);
-    const kv = m.crossAttentionLayers.map((_, j) => ({
-      k: g.input(`xattn.k.${j}`, 'f32', ['B', m.text.nKvHeads, IMAGE_LEN, dh]),
-      v: g.input(`xattn.v.${j}`, 'f32', ['B', m.text.nKvHeads, IMAGE_LEN, dh]),
-    }));
-    const mask = g.input('xattn.mask', 'bool', ['B', 1, NEW_LEN, IMAGE_LEN]);
-    state = { p, kv, mask, rows: rowsWithImage(mask) };
-  };
-  const need = (): NonNullable<typeof state> => {
-    if (!state) throw new HerdError('invalid_argument', 'vision adapter hooks used before declareInputs(graph)');
-    return state;
-  };
-  const V = m.text.vocabSize;
-  const hooks: ForwardHooks = {
-    beforeLayer: (i, h) => {
-      const j = attach.indexOf(i);
-      if (j < 0) return h;
-      const s = need();
-      return crossAttentionLayer(m.text, s.p, m.crossAttentionLayers[j]!, h, s.kv[j]!, s.mask, s.rows, masking);
-    },
-    // ids ≥ V (the image token) come from the adapter's learnable rows, the rest from the frozen table.
-    embedTokens: (tokens, core) => {
-      const s = need();
-      const extra = G.logicalNot(G.less(tokens, V)); // [B, T]
-      const coreRows = G.gather(core('model.embed_tokens.weight'), G.where(extra, 0, tokens));
-      const extraRows = G.gather(s.p('learnable_embedding.weight'), G.where(extra, G.sub(tokens, V), 0));
-      return G.where(G.unsqueeze(extra, -1), extraRows, coreRows); // [B, T, D]
-    },
-  };
-  return { declareInputs, hooks };
-}
+/** Name of the adapter's parameter group (cross-attention layers + learnable token rows). */
+export const ADAPTER_GROUP = 'vision.adapter';
 
 /**
- * The core's incremental decoder with the adapter attached. Extra inputs: `xattn.k.{j}`/`xattn.v.{j}`
- * [B, K, S, Dh] (from the image graph) and `xattn.mask` [B, 1, T, S] bool (rows of
- * `crossAttentionMaskRows` for the positions being computed).
+ * The adapter as an extension of the core's graphs (llama3's `LmExtension`): its parameter group,
+ * its inputs and its hooks. Inputs: `xattn.k.{j}` / `xattn.v.{j}` [B, K, S, Dh] (from the image graph),
+ * `xattn.mask` [B, 1, T, S] bool (rows of `crossAttentionMaskRows`), and `learnableIds` [B, T] i32
+ * (id − vocab for ids past the core's vocabulary such as `<|image|>`, else −1; the `tokens` fed to the
+ * core hold a valid id, e.g. 0, at those positions, so the frozen table is never indexed past its end).
+ * S is static: one decoder per image-token count.
  */
-export function buildVisionDecoder(m: MllamaConfig, core: FrozenWeights, weights: VisionWeights, masking: PreImageMasking = 'meta'): EmittedModel {
-  const { declareInputs, hooks } = adapterHooks(m, weights, masking);
-  return buildDecoder(m.text, core, hooks, declareInputs);
+export function visionExtension(m: MllamaConfig, imageTokens: number, masking: PreImageMasking = 'meta'): LmExtension {
+  const attach = coreAttachPoints(m.crossAttentionLayers);
+  const dh = headDim(m.text);
+  const K = m.text.nKvHeads;
+  const inputs: Record<string, LmInputDecl> = { 'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', imageTokens] }, learnableIds: { dtype: 'i32', shape: ['B', 'T'] } };
+  m.crossAttentionLayers.forEach((_, j) => {
+    inputs[`xattn.k.${j}`] = { dtype: 'f32', shape: ['B', K, imageTokens, dh] };
+    inputs[`xattn.v.${j}`] = { dtype: 'f32', shape: ['B', K, imageTokens, dh] };
+  });
+  return {
+    groups: [{ name: ADAPTER_GROUP, specs: adapterParamSpecs(m).filter((s) => !s.name.startsWith('multi_modal_projector')) }],
+    inputs,
+    encode: ({ inputs: x }) => ({ rows: rowsWithImage(x['xattn.mask']!) }),
+    // Ids past the vocabulary (the image token) come from the adapter's learnable rows (Meta's
+    // `learnable_embedding`), the rest from the frozen table.
+    embed: (h, { inputs: x, p }) => {
+      const ids = x['learnableIds']!;
+      const extra = G.logicalNot(G.less(ids, 0)); // [B, T]
+      const rows = G.gather(p('learnable_embedding.weight'), G.where(extra, ids, 0)); // [B, T, D]
+      return G.where(G.unsqueeze(extra, -1), rows, h);
+    },
+    beforeLayer: (i, h, { inputs: x, p, encoded }) => {
+      const j = attach.indexOf(i);
+      if (j < 0) return h;
+      const kv = { k: x[`xattn.k.${j}`]!, v: x[`xattn.v.${j}`]! };
+      return crossAttentionLayer(m.text, p, m.crossAttentionLayers[j]!, h, kv, x['xattn.mask']!, encoded['rows']!, masking);
+    },
+  };
+}
+
+/** The core's incremental decoder (llama3 `buildDecoder`) with the adapter attached, for S image tokens. */
+export function buildVisionDecoder(m: MllamaConfig, core: FrozenWeights, weights: VisionWeights, imageTokens: number, masking: PreImageMasking = 'meta'): EmittedModel {
+  return buildDecoder({ config: m.text, extension: visionExtension(m, imageTokens, masking) }, { ...core, ...weights });
 }
