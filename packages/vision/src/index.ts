@@ -20,3 +20,7 @@ export { loadHfMllama, readMllamaWeights, mllamaFromHfConfig, stackIndexOfCoreLa
 export type { LoadedMllama } from './model/load.js';
 export { VisionGenerator } from './model/generate.js';
 export type { ImageContext } from './model/generate.js';
+export { clipParamSpecs, embedImages, embedTexts, scaledSimilarity, infoNce, LOGIT_SCALE_INIT } from './model/clip.js';
+export type { ClipConfig } from './model/clip.js';
+export { initClipParams, buildClipTraining, clipBatch, trainClip, buildClipSimilarity, imageTextSimilarity } from './train/clip.js';
+export type { ClipTrainOptions } from './train/clip.js';
