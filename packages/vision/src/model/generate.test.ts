@@ -7,11 +7,13 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as G from '@herd/graph';
 import { decodeImage } from '@herd/media';
 import { type TiledImage, preprocessImage, tileImage } from '../data/tiling.js';
 import { VisionGenerator } from './generate.js';
 import { buildVisionDecoder } from './graphs.js';
 import { type LoadedMllama, loadHfMllama } from './load.js';
+import { adapterParamSpecs, encoderParamSpecs } from './params.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'mllama-tiny');
 const IMG = 600;
@@ -59,6 +61,19 @@ describe('generation with images', () => {
     let d = 0;
     for (let t = 4; t < prompt.length; t++) two[t]!.forEach((x, j) => (d = Math.max(d, Math.abs(x - swapped[t]![j]!))));
     expect(d).toBeGreaterThan(1e-4);
+  });
+
+  it('a fresh adapter (tanh gates at 0) ignores the image entirely: the frozen core is untouched at init', async () => {
+    const fresh = { ...loaded.vision, ...G.initParams([...encoderParamSpecs(loaded.config.vision), ...adapterParamSpecs(loaded.config)], 5, { layers: 4 }) };
+    const g0 = VisionGenerator.create(loaded.config, loaded.core, fresh);
+    try {
+      const prompt = [1, IMG, 30, 31, 32];
+      const a = await g0.logits(prompt, [square]);
+      const b = await g0.logits(prompt, [wide]);
+      a.forEach((row, t) => expect(Array.from(row)).toEqual(Array.from(b[t]!)));
+    } finally {
+      await g0.release();
+    }
   });
 
   it('refuses a prompt whose <|image|> count differs from the images given', async () => {
