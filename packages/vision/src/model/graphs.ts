@@ -93,6 +93,49 @@ export function visionExtension(m: MllamaConfig, imageTokens: number, masking: P
   };
 }
 
+/** Name of the encoder's parameter group (ViT + projector): trained with the adapter (§7.3: "the encoder is not frozen"). */
+export const ENCODER_GROUP = 'vision.encoder';
+
+/**
+ * The adapter with the image encoder inside the graph, for training (one image per sequence): the
+ * encoder runs on `pixels` ['B', N, 3, T, T], `aspectRatioIds` ['B'], `tileMask` ['B', N] and each
+ * sequence's cross-attention layers read its own image. Other inputs as `visionExtension`.
+ */
+export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta'): LmExtension {
+  const { maxTiles: N, tileSize: T } = m.vision;
+  const S = N * patchesPerTile(m.vision);
+  const base = visionExtension(m, S, masking);
+  const adapterSpecs = adapterParamSpecs(m);
+  const inputs: Record<string, LmInputDecl> = {
+    'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', S] },
+    learnableIds: { dtype: 'i32', shape: ['B', 'T'] },
+    pixels: { dtype: 'f32', shape: ['B', N, 3, T, T] },
+    aspectRatioIds: { dtype: 'i32', shape: ['B'] },
+    tileMask: { dtype: 'bool', shape: ['B', N] },
+  };
+  return {
+    groups: [
+      { name: ENCODER_GROUP, specs: [...encoderParamSpecs(m.vision), ...adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector'))] },
+      { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector')) },
+    ],
+    inputs,
+    encode: ({ inputs: x, p }) => {
+      const feats = projectToCore(p, encodeImages(m.vision, p, { pixels: x['pixels']!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! })); // [B, N, P, D]
+      const [b] = feats.shape;
+      const tokens = G.reshape(feats, [b!, S, m.text.dim]); // [B, S, D]: each sequence its own image
+      const out: Record<string, Tensor> = { rows: rowsWithImage(x['xattn.mask']!) };
+      m.crossAttentionLayers.forEach((c, j) => {
+        const kv = imageKeysValues(m.text, p, c, tokens);
+        out[`xattn.k.${j}`] = kv.k;
+        out[`xattn.v.${j}`] = kv.v;
+      });
+      return out;
+    },
+    embed: base.embed!,
+    beforeLayer: (i, h, ctx) => base.beforeLayer!(i, h, { ...ctx, inputs: { ...ctx.inputs, ...ctx.encoded } }),
+  };
+}
+
 /** The core's incremental decoder (llama3 `buildDecoder`) with the adapter attached, for S image tokens. */
 export function buildVisionDecoder(m: MllamaConfig, core: FrozenWeights, weights: VisionWeights, imageTokens: number, masking: PreImageMasking = 'meta'): EmittedModel {
   return buildDecoder({ config: m.text, extension: visionExtension(m, imageTokens, masking) }, { ...core, ...weights });
