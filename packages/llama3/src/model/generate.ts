@@ -49,16 +49,26 @@ export function sampleToken(logits: Float32Array, o: { temperature?: number; top
   return kept[kept.length - 1]!.i;
 }
 
+/**
+ * Extra feeds of a decoder built with hooks (e.g. an adapter's image keys/values): the same for every
+ * call, or made per call for the positions [start, start + count) it computes (e.g. the rows of a
+ * cross-attention mask).
+ */
+export type ExtraFeeds = Readonly<Record<string, HostTensor>> | ((start: number, count: number) => Readonly<Record<string, HostTensor>>);
+
 export class Generator {
   private constructor(
     readonly cfg: LlamaConfig,
     private readonly session: Session,
-    /** Extra feeds every call needs (e.g. adapter inputs). */
-    private readonly extraFeeds: Readonly<Record<string, HostTensor>>,
+    private readonly extraFeeds: ExtraFeeds,
   ) {}
 
-  static async create(cfg: LlamaConfig, decoder: EmittedModel, options: SessionOptions = {}, extraFeeds: Readonly<Record<string, HostTensor>> = {}): Promise<Generator> {
+  static async create(cfg: LlamaConfig, decoder: EmittedModel, options: SessionOptions = {}, extraFeeds: ExtraFeeds = {}): Promise<Generator> {
     return new Generator(cfg, await Session.create(decoder, options, 'llama_decoder'), extraFeeds);
+  }
+
+  private extra(start: number, count: number): Readonly<Record<string, HostTensor>> {
+    return typeof this.extraFeeds === 'function' ? this.extraFeeds(start, count) : this.extraFeeds;
   }
 
   get device(): string {
@@ -87,7 +97,7 @@ export class Generator {
       const mask = new Uint8Array(t * s);
       for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) mask[i * s + j] = j <= past + i ? 1 : 0;
       const out = await this.session.runRaw({
-        ...this.extraFeeds,
+        ...this.extra(past, t),
         ...cache,
         tokens: hostTensor('i32', [1, t], Int32Array.from(step)),
         positions: hostTensor('i32', [1, t], Int32Array.from({ length: t }, (_, i) => past + i)),
@@ -131,7 +141,7 @@ export class Generator {
     for (let i = 0; i < t; i++) for (let j = 0; j <= i; j++) mask[i * t + j] = 1;
     for (let last = 0; last < t; last++) {
       const out = await this.session.run({
-        ...this.extraFeeds,
+        ...this.extra(0, t),
         ...cache,
         tokens: hostTensor('i32', [1, t], Int32Array.from(tokens)),
         positions: hostTensor('i32', [1, t], Int32Array.from({ length: t }, (_, i) => i)),

@@ -1,0 +1,142 @@
+/**
+ * The graphs a Llama 3.2 Vision-style model compiles to:
+ * - the image graph: tiles → encoder → projector → every cross-attention layer's keys and values,
+ *   run once per prompt's images;
+ * - the decoder: the frozen core's incremental decoder (`buildDecoder`) with the adapter attached as
+ *   an `LmExtension` (cross-attention before the scheduled core layers, `<|image|>` embedded from the
+ *   adapter's learnable rows), reading the image keys/values and a per-row cross-attention mask as
+ *   inputs — so generation reuses them for every token.
+ *
+ * Legend: I images, N tile slots, P tokens per tile, S = I·N·P image tokens, K kv heads, Dh head dim.
+ */
+import { HerdError } from '@herd/core';
+import * as G from '@herd/graph';
+import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
+import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
+import { type MllamaConfig, coreAttachPoints, patchesPerTile } from '../config.js';
+import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
+import { encodeImages, projectToCore } from './encoder.js';
+import { adapterParamSpecs, encoderParamSpecs } from './params.js';
+
+/** Host values of the encoder + adapter parameters by name (f32). */
+export type VisionWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
+
+function declare(g: Graph, specs: readonly ParamSpec[], weights: VisionWeights, trainable: boolean): Params {
+  return G.declareParams(g, specs, (name, shape) => {
+    const w = weights[name];
+    if (!w) throw new HerdError('checkpoint_mismatch', `vision weights: missing '${name}' (shape [${shape}])`);
+    if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `vision weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
+    return g.param(name, 'f32', shape as number[], { trainable, value: w.data });
+  });
+}
+
+/**
+ * Image graph for I images of one prompt. Inputs: `pixels` [I, N, 3, T, T] f32, `aspectRatioIds` [I]
+ * i32, `tileMask` [I, N] bool. Outputs: `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] per adapter layer j.
+ */
+export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages: number): EmittedModel {
+  const g = new Graph();
+  const p = declare(g, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], weights, false);
+  const { maxTiles: N, tileSize: T } = m.vision;
+  const pixels = g.input('pixels', 'f32', [nImages, N, 3, T, T]);
+  const aspectRatioIds = g.input('aspectRatioIds', 'i32', [nImages]);
+  const tileMask = g.input('tileMask', 'bool', [nImages, N]);
+  const feats = projectToCore(p, encodeImages(m.vision, p, { pixels, aspectRatioIds, tileMask })); // [I, N, P, D]
+  const tokens = G.reshape(feats, [1, nImages * N * patchesPerTile(m.vision), m.text.dim]); // [1, S, D]
+  const outputs: Record<string, Tensor> = {};
+  m.crossAttentionLayers.forEach((c, j) => {
+    const kv = imageKeysValues(m.text, p, c, tokens);
+    outputs[`xattn.k.${j}`] = kv.k;
+    outputs[`xattn.v.${j}`] = kv.v;
+  });
+  return G.toOnnx(g, { outputs, name: 'vision_image_kv' });
+}
+
+/** Name of the adapter's parameter group (cross-attention layers + learnable token rows). */
+export const ADAPTER_GROUP = 'vision.adapter';
+
+/**
+ * The adapter as an extension of the core's graphs (llama3's `LmExtension`): its parameter group,
+ * its inputs and its hooks. Inputs: `xattn.k.{j}` / `xattn.v.{j}` [B, K, S, Dh] (from the image graph),
+ * `xattn.mask` [B, 1, T, S] bool (rows of `crossAttentionMaskRows`), and `learnableIds` [B, T] i32
+ * (id − vocab for ids past the core's vocabulary such as `<|image|>`, else −1; the `tokens` fed to the
+ * core hold a valid id, e.g. 0, at those positions, so the frozen table is never indexed past its end).
+ * S is static: one decoder per image-token count.
+ */
+export function visionExtension(m: MllamaConfig, imageTokens: number, masking: PreImageMasking = 'meta'): LmExtension {
+  const attach = coreAttachPoints(m.crossAttentionLayers);
+  const dh = headDim(m.text);
+  const K = m.text.nKvHeads;
+  const inputs: Record<string, LmInputDecl> = { 'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', imageTokens] }, learnableIds: { dtype: 'i32', shape: ['B', 'T'] } };
+  m.crossAttentionLayers.forEach((_, j) => {
+    inputs[`xattn.k.${j}`] = { dtype: 'f32', shape: ['B', K, imageTokens, dh] };
+    inputs[`xattn.v.${j}`] = { dtype: 'f32', shape: ['B', K, imageTokens, dh] };
+  });
+  return {
+    groups: [{ name: ADAPTER_GROUP, specs: adapterParamSpecs(m).filter((s) => !s.name.startsWith('multi_modal_projector')) }],
+    inputs,
+    encode: ({ inputs: x }) => ({ rows: rowsWithImage(x['xattn.mask']!) }),
+    // Ids past the vocabulary (the image token) come from the adapter's learnable rows (Meta's
+    // `learnable_embedding`), the rest from the frozen table.
+    embed: (h, { inputs: x, p }) => {
+      const ids = x['learnableIds']!;
+      const extra = G.logicalNot(G.less(ids, 0)); // [B, T]
+      const rows = G.gather(p('learnable_embedding.weight'), G.where(extra, ids, 0)); // [B, T, D]
+      return G.where(G.unsqueeze(extra, -1), rows, h);
+    },
+    beforeLayer: (i, h, { inputs: x, p, encoded }) => {
+      const j = attach.indexOf(i);
+      if (j < 0) return h;
+      const kv = { k: x[`xattn.k.${j}`]!, v: x[`xattn.v.${j}`]! };
+      return crossAttentionLayer(m.text, p, m.crossAttentionLayers[j]!, h, kv, x['xattn.mask']!, encoded['rows']!, masking);
+    },
+  };
+}
+
+/** Name of the encoder's parameter group (ViT + projector): trained with the adapter (§7.3: "the encoder is not frozen"). */
+export const ENCODER_GROUP = 'vision.encoder';
+
+/**
+ * The adapter with the image encoder inside the graph, for training (one image per sequence): the
+ * encoder runs on `pixels` ['B', N, 3, T, T], `aspectRatioIds` ['B'], `tileMask` ['B', N] and each
+ * sequence's cross-attention layers read its own image. Other inputs as `visionExtension`.
+ */
+export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta'): LmExtension {
+  const { maxTiles: N, tileSize: T } = m.vision;
+  const S = N * patchesPerTile(m.vision);
+  const base = visionExtension(m, S, masking);
+  const adapterSpecs = adapterParamSpecs(m);
+  const inputs: Record<string, LmInputDecl> = {
+    'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', S] },
+    learnableIds: { dtype: 'i32', shape: ['B', 'T'] },
+    pixels: { dtype: 'f32', shape: ['B', N, 3, T, T] },
+    aspectRatioIds: { dtype: 'i32', shape: ['B'] },
+    tileMask: { dtype: 'bool', shape: ['B', N] },
+  };
+  return {
+    groups: [
+      { name: ENCODER_GROUP, specs: [...encoderParamSpecs(m.vision), ...adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector'))] },
+      { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector')) },
+    ],
+    inputs,
+    encode: ({ inputs: x, p }) => {
+      const feats = projectToCore(p, encodeImages(m.vision, p, { pixels: x['pixels']!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! })); // [B, N, P, D]
+      const [b] = feats.shape;
+      const tokens = G.reshape(feats, [b!, S, m.text.dim]); // [B, S, D]: each sequence its own image
+      const out: Record<string, Tensor> = { rows: rowsWithImage(x['xattn.mask']!) };
+      m.crossAttentionLayers.forEach((c, j) => {
+        const kv = imageKeysValues(m.text, p, c, tokens);
+        out[`xattn.k.${j}`] = kv.k;
+        out[`xattn.v.${j}`] = kv.v;
+      });
+      return out;
+    },
+    embed: base.embed!,
+    beforeLayer: (i, h, ctx) => base.beforeLayer!(i, h, { ...ctx, inputs: { ...ctx.inputs, ...ctx.encoded } }),
+  };
+}
+
+/** The core's incremental decoder (llama3 `buildDecoder`) with the adapter attached, for S image tokens. */
+export function buildVisionDecoder(m: MllamaConfig, core: FrozenWeights, weights: VisionWeights, imageTokens: number, masking: PreImageMasking = 'meta'): EmittedModel {
+  return buildDecoder({ config: m.text, extension: visionExtension(m, imageTokens, masking) }, { ...core, ...weights });
+}

@@ -1,0 +1,64 @@
+/**
+ * Adapter pre-training (§7.3) through the core's shared LM recipe: `buildLmTraining` with the vision
+ * extension, training the encoder and adapter groups while every core weight stays a frozen
+ * initializer. Loss on the text tokens the caller marks (after the image).
+ *
+ * Legend: B sequences (one image each), T tokens.
+ */
+import { HerdError } from '@herd/core';
+import { type AdamWConfig, type TrainingGraphs } from '@herd/graph';
+import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
+import { type HostTensor, hostTensor } from '@herd/runtime';
+import { type MllamaConfig, patchesPerTile } from '../config.js';
+import { type TiledImage, packImages } from '../data/tiling.js';
+import { ADAPTER_GROUP, ENCODER_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
+
+/** One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train. */
+export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}): TrainingGraphs {
+  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m) }, { ...core, ...vision }, { batch, seqLen, train: [ENCODER_GROUP, ADAPTER_GROUP], optimizer });
+}
+
+export interface AdapterSample {
+  readonly image: TiledImage;
+  /** Token ids with one `<|image|>`; length T. */
+  readonly tokens: readonly number[];
+  /** Next-token targets (−100 = no loss), length T. */
+  readonly targets: readonly number[];
+}
+
+/** Feeds of one batch: ids past the vocabulary go to `learnableIds` (the core sees 0 there). */
+export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[], seqLen: number): Record<string, HostTensor> {
+  const B = samples.length;
+  const V = m.text.vocabSize;
+  const { maxTiles: N, tileSize: S } = m.vision;
+  const layout = (s: AdapterSample) => ({ nTiles: [s.image.nTiles], maxTiles: N, tokensPerTile: patchesPerTile(m.vision) });
+  const K = N * patchesPerTile(m.vision);
+  const tokens = new Int32Array(B * seqLen);
+  const targets = new Int32Array(B * seqLen);
+  const learnable = new Int32Array(B * seqLen);
+  const mask = new Uint8Array(B * seqLen * K);
+  samples.forEach((s, b) => {
+    if (s.tokens.length !== seqLen || s.targets.length !== seqLen) throw new HerdError('invalid_argument', `adapter batch: sample ${b} has ${s.tokens.length} tokens / ${s.targets.length} targets, the graph takes ${seqLen}`);
+    const iv = imageIntervals(s.tokens, m.imageTokenId);
+    if (iv.length !== 1) throw new HerdError('invalid_argument', `adapter batch: sample ${b} has ${iv.length} <|image|> tokens; training takes exactly one per sequence`);
+    s.tokens.forEach((t, i) => {
+      tokens[b * seqLen + i] = t >= V ? 0 : t;
+      learnable[b * seqLen + i] = t >= V ? t - V : -1;
+    });
+    targets.set(s.targets, b * seqLen);
+    mask.set(crossAttentionMaskRows(iv, layout(s), 0, seqLen), b * seqLen * K);
+  });
+  const packed = packImages(samples.map((s) => s.image), N, S);
+  return {
+    tokens: hostTensor('i32', [B, seqLen], tokens),
+    targets: hostTensor('i32', [B, seqLen], targets),
+    positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),
+    docIds: hostTensor('i32', [B, seqLen]),
+    'xattn.mask': hostTensor('bool', [B, 1, seqLen, K], mask),
+    learnableIds: hostTensor('i32', [B, seqLen], learnable),
+    pixels: hostTensor('f32', [B, N, 3, S, S], packed.pixels),
+    aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds),
+    tileMask: hostTensor('bool', [B, N], packed.aspectRatioMask),
+  };
+}
