@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `node dist/cli.js generate --size tiny --out out/tiny [--only text,images,video,speech] [--seed 1]
- *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary]`
+ *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary] [--tts-threads N]`
  * `node dist/cli.js sample [--out sample]` (the committed sample: size "sample", seed 1)
  * Environment is read here only: HERD_FFMPEG names an ffmpeg binary.
  */
@@ -13,7 +13,7 @@ import type { TtsPreference } from './tts.js';
 
 const USAGE = `usage:
   herd-datasets generate --size ${SIZE_NAMES.join('|')} --out DIR [--only ${MODALITIES.join(',')}] [--seed N]
-                         [--noise-rate R] [--count text=N,images=N,...] [--tts auto|wasm|binary]
+                         [--noise-rate R] [--count text=N,images=N,...] [--tts auto|wasm|binary] [--tts-threads N]
   herd-datasets sample [--out sample]`;
 
 function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
@@ -42,6 +42,7 @@ async function main(argv: string[]): Promise<void> {
       'noise-rate': { type: 'string' },
       count: { type: 'string' },
       tts: { type: 'string' },
+      'tts-threads': { type: 'string' },
     },
   });
   if (command !== 'generate' && command !== 'sample') throw new HerdError('invalid_argument', `unknown command "${command ?? ''}"\n${USAGE}`);
@@ -52,6 +53,8 @@ async function main(argv: string[]): Promise<void> {
   if (!Number.isInteger(seed)) throw new HerdError('invalid_argument', `--seed must be an integer, got ${values.seed}`);
   const tts = values.tts as TtsPreference | undefined;
   if (tts !== undefined && !['auto', 'wasm', 'binary'].includes(tts)) throw new HerdError('invalid_argument', `--tts must be auto, wasm or binary, got ${tts}`);
+  const ttsThreads = values['tts-threads'] !== undefined ? Number(values['tts-threads']) : undefined;
+  if (ttsThreads !== undefined && !(Number.isInteger(ttsThreads) && ttsThreads >= 1)) throw new HerdError('invalid_argument', `--tts-threads must be a positive integer, got ${values['tts-threads']}`);
   const bars = new Map<Modality, Progress>();
   const ffmpeg = process.env.HERD_FFMPEG;
   const report = await generateWorld({
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
     ...(values['noise-rate'] !== undefined ? { noiseRate: Number(values['noise-rate']) } : {}),
     ...(ffmpeg !== undefined && ffmpeg !== '' ? { ffmpeg } : {}),
     ...(tts !== undefined ? { tts } : {}),
+    ...(ttsThreads !== undefined ? { ttsThreads } : {}),
     onProgress(m, done, total) {
       let bar = bars.get(m);
       if (bar === undefined) bars.set(m, (bar = new Progress(m.padEnd(6), total)));
