@@ -13,3 +13,22 @@ export type { LogMelConfig, LogMelFeatures } from './data/log-mel.js';
 export { RealFft } from './data/fft.js';
 export { specAugment, SPEC_AUGMENT_DEFAULTS } from './data/spec-augment.js';
 export type { SpecAugmentConfig } from './data/spec-augment.js';
+
+// Encoder (one file per block of the paper)
+export { conformerEncoder, stackFrames } from './model/conformer.js';
+export { conformerBlock } from './model/conformer-block.js';
+export type { BlockContext } from './model/conformer-block.js';
+export { feedForward } from './model/feed-forward.js';
+export { convolutionModule } from './model/convolution.js';
+export { rotarySelfAttention } from './model/rotary-attention.js';
+export type { AttentionContext } from './model/rotary-attention.js';
+export { declareSpeechParams } from './model/encoder-params.js';
+export type { Params } from './model/encoder-params.js';
+export { conformerParamSpecs, conformerLayerSpecs, bestRqHeadSpecs, countParams, initSpeechWeights } from './model/params.js';
+export type { SpeechParamSpec } from './model/params.js';
+
+// BEST-RQ pre-training
+export { RandomProjectionQuantizer, codeEntropy } from './train/quantizer.js';
+export { spanMask, applyMask } from './train/masking.js';
+export { buildBestRqTraining, buildBestRqEval, bestRqBatch, IGNORE } from './train/best-rq.js';
+export type { BestRqItem, BestRqShape, SpeechWeights } from './train/best-rq.js';

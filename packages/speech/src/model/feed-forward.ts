@@ -1,0 +1,16 @@
+/**
+ * The Conformer's Macaron feed-forward module (Gulati et al. 2020 §2.3; Llama 3 paper §7.1: two FFNs
+ * of width 4096): LayerNorm → linear → swish → linear. Each of the two is added with weight ½.
+ * Legend: B batch, S encoder frames, D model dim, Fh FFN dim.
+ */
+import * as G from '@herd/graph';
+import { type Tensor } from '@herd/graph';
+import { type SpeechConfig } from '../config.js';
+import { type Params } from './encoder-params.js';
+
+/** x [B, S, D] → [B, S, D] (the branch only; the caller adds it with weight ½). */
+export function feedForward(cfg: SpeechConfig, p: Params, prefix: string, normName: string, x: Tensor): Tensor {
+  const h = G.layerNorm(x, p(`${normName}.weight`), p(`${normName}.bias`), cfg.normEps);
+  const u = G.silu(G.linear(h, p(`${prefix}.linear1.weight`), p(`${prefix}.linear1.bias`))); // [B, S, Fh]
+  return G.linear(u, p(`${prefix}.linear2.weight`), p(`${prefix}.linear2.bias`));
+}
