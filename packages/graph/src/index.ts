@@ -18,7 +18,16 @@ export { VJP, unbroadcast } from './autodiff/vjp.js';
 export { linear, silu, gelu, rmsNorm, layerNorm, logSoftmax, crossEntropy, dropout } from './nn/layers.js';
 export type { CrossEntropyResult } from './nn/layers.js';
 export { attention, causalMask, documentCausalMask, paddingMask } from './nn/attention.js';
-export type { AttentionOptions } from './nn/attention.js';
+export type { ScaledAttentionOptions } from './nn/attention.js';
+export { initParams, declareParams } from './nn/params.js';
+export type { ParamSpec, ParamInit, Params, ParamValues, InitOptions } from './nn/params.js';
+export { ropeTables, applyRope } from './nn/rope.js';
+export {
+  multiHeadAttention, attentionParamSpecs, splitHeads, mergeHeads,
+  mlp, mlpParamSpecs, geluTanh, norm, normParamSpecs,
+  transformerBlock, transformerBlockParamSpecs,
+} from './nn/blocks.js';
+export type { KvCache, Rope, AttentionNames, AttentionConfig, AttentionInputs, MultiHeadAttentionOptions, MlpConfig, NormConfig, BlockNames, TransformerBlockConfig } from './nn/blocks.js';
 export { adamw, globalNorm, ADAMW_DEFAULTS } from './optim/adamw.js';
 export type { AdamWConfig, AdamWSlot, AdamWUpdate } from './optim/adamw.js';
 export { buildTraining, packLayout, STEP_INPUT, LR_INPUT, ACC_SCALE_INPUT, LOSS_SCALE_INPUT, FINITE_OUTPUT, PARAMS_STATE, M_STATE, V_STATE, ACC_STATE } from './optim/train-step.js';

@@ -38,11 +38,9 @@ export type {
 } from './tokenizer/index.js';
 
 // Model: graph, weights, compiled graphs, generation.
-export { forward, lmHead, embed, decoderLayer, selfAttention, swiglu, fusionSchedule, declareParams } from './model/llama.js';
-export type { Params, KvCache, LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from './model/llama.js';
-export { llamaParamSpecs, layerParamSpecs, headDim } from './model/weights.js';
-export type { ParamSpec } from './model/weights.js';
-export { ropeTables, applyRope } from './model/rope.js';
+export { forward, lmHead, embed, decoderLayer, fusionSchedule } from './model/llama.js';
+export type { LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from './model/llama.js';
+export { llamaParamSpecs, layerParamSpecs, llamaBlockConfig, headDim } from './model/weights.js';
 export { initWeights, buildLmTraining, buildLmEval, buildDecoder, CACHE_LEN, NEW_LEN, KEY_LEN } from './model/graphs.js';
 export type { Weights, FrozenWeights, LmTrainingOptions } from './model/graphs.js';
 export { loadHfLlama, readLlamaWeights } from './model/load.js';

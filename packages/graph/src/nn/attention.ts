@@ -9,7 +9,7 @@ import * as o from '../ops.js';
 /** Large negative bias for masked scores: finite, so a fully masked row gives a uniform row, not NaN. */
 const MASKED = -1e9;
 
-export interface AttentionOptions {
+export interface ScaledAttentionOptions {
   /** Boolean, true where a query may attend to a key; broadcastable to [B, H, T, S]. */
   mask?: Tensor;
   /** Defaults to 1/√D. */
@@ -17,7 +17,7 @@ export interface AttentionOptions {
 }
 
 /** q [B, H, T, D], k and v [B, K, S, D] → [B, H, T, D]. */
-export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: ScaledAttentionOptions = {}): Tensor {
   const [B, H, T, D] = q.shape;
   const Kh = k.shape[1]!;
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new HerdError('shape_mismatch', `attention: q, k, v must be rank 4: ${q.describe()}, ${k.describe()}, ${v.describe()}`);

@@ -2,12 +2,12 @@
  * The graphs a Llama core is compiled to: a training step (next-token loss on packed sequences) and
  * an incremental decoder (KV cache, dynamic batch/length) for generation.
  */
-import { HerdError, Rng } from '@herd/core';
+import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
-import { type EmittedModel, type ExternalData, Graph, type HostArray, type Tensor, type TrainingGraphs } from '@herd/graph';
+import { type EmittedModel, type ExternalData, Graph, type HostArray, type ParamSpec, type ParamValues, type Params, type Tensor, type TrainingGraphs } from '@herd/graph';
 import { type LlamaConfig } from '../config.js';
-import { type Params, type ForwardHooks, declareParams, forward, lmHead } from './llama.js';
-import { type ParamSpec, headDim, llamaParamSpecs } from './weights.js';
+import { type ForwardHooks, forward, lmHead } from './llama.js';
+import { headDim, llamaParamSpecs } from './weights.js';
 
 /** Host values of parameters by checkpoint name (f32). */
 export type Weights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
@@ -16,20 +16,8 @@ export type Weights = Readonly<Record<string, { readonly shape: readonly number[
 export type FrozenWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data?: HostArray; readonly external?: ExternalData }>>;
 
 /** Fresh weights: N(0, 0.02), residual output projections scaled by 1/√(2·layers), norms at 1. */
-export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly ParamSpec[] = llamaParamSpecs(cfg)): Record<string, { shape: number[]; data: Float32Array }> {
-  const rng = new Rng(seed);
-  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const s of specs) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    if (s.init === 'ones') data.fill(1);
-    else {
-      const std = s.init === 'residual' ? 0.02 / Math.sqrt(2 * cfg.nLayers) : 0.02;
-      for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
-    }
-    out[s.name] = { shape: [...s.shape], data };
-  }
-  return out;
+export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly ParamSpec[] = llamaParamSpecs(cfg)): ParamValues {
+  return G.initParams(specs, seed, { layers: cfg.nLayers });
 }
 
 /**
@@ -37,7 +25,7 @@ export function initWeights(cfg: LlamaConfig, seed: number, specs: readonly Para
  * copies and the model computes with f16 casts of them (mixed precision).
  */
 function paramsFrom(g: Graph, cfg: LlamaConfig, weights: FrozenWeights, trainable: boolean, compute: 'f32' | 'f16' = 'f32'): Params {
-  return declareParams(g, llamaParamSpecs(cfg), (name, shape) => {
+  return G.declareParams(g, llamaParamSpecs(cfg), (name, shape) => {
     const w = weights[name];
     if (!w) throw new HerdError('checkpoint_mismatch', `llama weights: missing '${name}'`);
     if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `llama weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);

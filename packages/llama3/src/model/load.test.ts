@@ -9,7 +9,7 @@ import { Session, hostTensor } from '@herd/runtime';
 import { Generator } from './generate.js';
 import { buildDecoder } from './graphs.js';
 import { loadHfLlama } from './load.js';
-import { declareParams, embed, forward, lmHead } from './llama.js';
+import { embed, forward, lmHead } from './llama.js';
 import { llamaParamSpecs } from './weights.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'hf-tiny-gqa-untied');
@@ -77,7 +77,7 @@ describe('loading Hugging Face checkpoints', () => {
   it('the embeddings input path (speech splices here) equals the token path', async () => {
     const { config, weights } = loadHfLlama(FIXTURE);
     const g = new G.Graph();
-    const p = declareParams(g, llamaParamSpecs(config), (n, s) => g.param(n, 'f32', s as number[], { value: weights[n]!.data as Float32Array }));
+    const p = G.declareParams(g, llamaParamSpecs(config), (n, s) => g.param(n, 'f32', s as number[], { value: weights[n]!.data as Float32Array }));
     const tokens = g.input('tokens', 'i32', [1, 5]);
     const positions = g.input('positions', 'i32', [1, 5]);
     const mask = G.unsqueeze(G.causalMask(g, 5), 0);

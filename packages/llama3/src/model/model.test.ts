@@ -6,7 +6,7 @@ import { Session, TrainingRun, hostTensor } from '@herd/runtime';
 import { parseLlamaConfig } from '../config.js';
 import { Generator } from './generate.js';
 import { buildDecoder, buildLmTraining, initWeights } from './graphs.js';
-import { declareParams, forward, fusionSchedule, lmHead } from './llama.js';
+import { forward, fusionSchedule, lmHead } from './llama.js';
 import { llamaParamSpecs } from './weights.js';
 
 const cfg = parseLlamaConfig({ dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 8, vocabSize: 50, ffnDim: 48, maxSeqLen: 24 });
@@ -49,7 +49,7 @@ describe('llama core', () => {
     // The loss of document 2 must not change when document 1's tokens change.
     const w = initWeights(cfg, 3);
     const g = new G.Graph();
-    const p = declareParams(g, llamaParamSpecs(cfg), (n, s) => g.param(n, 'f32', s as number[], { value: w[n]!.data }));
+    const p = G.declareParams(g, llamaParamSpecs(cfg), (n, s) => g.param(n, 'f32', s as number[], { value: w[n]!.data }));
     const tokens = g.input('tokens', 'i32', [1, 8]);
     const positions = g.input('positions', 'i32', [1, 8]);
     const docIds = g.input('docIds', 'i32', [1, 8]);

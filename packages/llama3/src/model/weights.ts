@@ -1,34 +1,27 @@
 /**
  * Parameter names and shapes of a Llama decoder, in the Hugging Face layout (`model.layers.{i}...`,
  * linear weights stored [out, in]), so real checkpoints load by name and ours load in HF tools.
+ * A layer is @herd/graph's pre-norm Transformer block; its specs come from the same config its
+ * forward uses.
  */
+import { type ParamSpec, type TransformerBlockConfig, transformerBlockParamSpecs } from '@herd/graph';
 import { type LlamaConfig } from '../config.js';
-
-export interface ParamSpec {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** How a fresh model initialises it. */
-  readonly init: 'normal' | 'ones' | 'residual';
-}
 
 export function headDim(cfg: LlamaConfig): number {
   return cfg.dim / cfg.nHeads;
 }
 
+/** A decoder layer as a shared block: RMSNorm, GQA attention without biases, SwiGLU. */
+export function llamaBlockConfig(cfg: LlamaConfig): TransformerBlockConfig {
+  return {
+    norm: { kind: 'rms', eps: cfg.normEps },
+    attention: { dim: cfg.dim, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, headDim: headDim(cfg) },
+    mlp: { kind: 'swiglu', dim: cfg.dim, hidden: cfg.ffnDim },
+  };
+}
+
 export function layerParamSpecs(cfg: LlamaConfig, i: number): ParamSpec[] {
-  const hd = headDim(cfg);
-  const p = `model.layers.${i}`;
-  return [
-    { name: `${p}.input_layernorm.weight`, shape: [cfg.dim], init: 'ones' },
-    { name: `${p}.self_attn.q_proj.weight`, shape: [cfg.nHeads * hd, cfg.dim], init: 'normal' },
-    { name: `${p}.self_attn.k_proj.weight`, shape: [cfg.nKvHeads * hd, cfg.dim], init: 'normal' },
-    { name: `${p}.self_attn.v_proj.weight`, shape: [cfg.nKvHeads * hd, cfg.dim], init: 'normal' },
-    { name: `${p}.self_attn.o_proj.weight`, shape: [cfg.dim, cfg.nHeads * hd], init: 'residual' },
-    { name: `${p}.post_attention_layernorm.weight`, shape: [cfg.dim], init: 'ones' },
-    { name: `${p}.mlp.gate_proj.weight`, shape: [cfg.ffnDim, cfg.dim], init: 'normal' },
-    { name: `${p}.mlp.up_proj.weight`, shape: [cfg.ffnDim, cfg.dim], init: 'normal' },
-    { name: `${p}.mlp.down_proj.weight`, shape: [cfg.dim, cfg.ffnDim], init: 'residual' },
-  ];
+  return transformerBlockParamSpecs(`model.layers.${i}`, llamaBlockConfig(cfg));
 }
 
 export function llamaParamSpecs(cfg: LlamaConfig): ParamSpec[] {

@@ -10,7 +10,7 @@ import * as G from '@herd/graph';
 import { type DeviceRequest, type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
 import { type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
 import { type LlamaConfig, parameterCount, toHfConfig } from '../config.js';
-import { declareParams, forward, lmHead } from '../model/llama.js';
+import { forward, lmHead } from '../model/llama.js';
 import { type Weights, buildLmTraining, initWeights } from '../model/graphs.js';
 import { llamaParamSpecs } from '../model/weights.js';
 import { loadPreset } from '../presets/index.js';
@@ -111,7 +111,7 @@ export class LmEvaluator {
 
   static async create(cfg: LlamaConfig, seqs: PackedSequences, batch: number, device: DeviceRequest = 'cpu'): Promise<LmEvaluator> {
     const g = new G.Graph();
-    const p = declareParams(g, llamaParamSpecs(cfg), (name, shape) => g.param(name, 'f32', shape as number[], { trainable: true }));
+    const p = G.declareParams(g, llamaParamSpecs(cfg), (name, shape) => g.param(name, 'f32', shape as number[], { trainable: true }));
     const tokens = g.input('tokens', 'i32', [batch, seqs.seqLen]);
     const targets = g.input('targets', 'i32', [batch, seqs.seqLen]);
     const positions = g.input('positions', 'i32', [batch, seqs.seqLen]);

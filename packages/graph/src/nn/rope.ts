@@ -2,9 +2,10 @@
  * Rotary position embeddings in the Hugging Face layout (rotate-half: the two halves of each head
  * are the real and imaginary parts), which is how HF Llama checkpoints store q/k weights.
  * Angles are computed in the graph from integer positions, so no [maxSeqLen, D] table is stored.
+ * The inverse frequencies are the model's (Llama 3's scaled ones come from @herd/llama3's config).
  */
-import * as G from '@herd/graph';
-import { type Tensor } from '@herd/graph';
+import { type Tensor } from '../ir/tensor.js';
+import * as G from '../ops.js';
 
 /** cos and sin [B, 1, T, Dh] for positions [B, T] and inverse frequencies [Dh/2]. */
 export function ropeTables(positions: Tensor, invFreq: Float32Array): { cos: Tensor; sin: Tensor } {
