@@ -22,13 +22,13 @@ export { feedForward } from './model/feed-forward.js';
 export { convolutionModule } from './model/convolution.js';
 export { rotarySelfAttention } from './model/rotary-attention.js';
 export type { AttentionContext } from './model/rotary-attention.js';
-export { declareSpeechParams } from './model/encoder-params.js';
-export type { Params } from './model/encoder-params.js';
-export { conformerParamSpecs, conformerLayerSpecs, bestRqHeadSpecs, countParams, initSpeechWeights } from './model/params.js';
-export type { SpeechParamSpec } from './model/params.js';
+export { conformerParamSpecs, conformerLayerSpecs, bestRqHeadSpecs, countParams, initSpeechWeights, attentionConfig } from './model/params.js';
 
 // BEST-RQ pre-training
 export { RandomProjectionQuantizer, codeEntropy } from './train/quantizer.js';
 export { spanMask, applyMask } from './train/masking.js';
 export { buildBestRqTraining, buildBestRqEval, bestRqBatch, IGNORE } from './train/best-rq.js';
 export type { BestRqItem, BestRqShape, SpeechWeights } from './train/best-rq.js';
+export { pretrainBestRq, prepareItems, BestRqEvaluator, MINI_BEST_RQ_RECIPE, BEST_RQ_FILES } from './train/pretrain.js';
+export type { BestRqRecipe, BestRqReport, PretrainOptions, Utterance } from './train/pretrain.js';
+export { trainMiniEncoder, readSpeechSplits, MINI_ENCODER_DIR, MINI_SPEECH_DATA_DIR } from './train/mini.js';

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { parseSpeechConfig } from '../config.js';
 import { loadSpeechPreset } from '../presets/index.js';
 import { conformerEncoder } from './conformer.js';
-import { declareSpeechParams } from './encoder-params.js';
 import { conformerParamSpecs, countParams, initSpeechWeights } from './params.js';
 
 const tiny = parseSpeechConfig({ ...loadSpeechPreset('mini'), nMels: 8, dim: 16, nLayers: 2, nHeads: 2, ffnDim: 24, convKernel: 3 });
@@ -14,11 +13,11 @@ const tiny = parseSpeechConfig({ ...loadSpeechPreset('mini'), nMels: 8, dim: 16,
 /** Runs the encoder on features [B, T, F] with per-row valid lengths (in encoder frames). */
 async function encode(features: Float32Array, B: number, T: number, lengths: number[]): Promise<Float32Array> {
   const g = new Graph();
-  const w = initSpeechWeights(conformerParamSpecs(tiny), 7);
+  const w = initSpeechWeights(tiny, conformerParamSpecs(tiny), 7);
   // Non-trivial norms and biases so that every parameter matters.
   const rng = new Rng(3);
   for (const [k, v] of Object.entries(w)) if (k.endsWith('.bias') || k.includes('norm')) v.data.forEach((x, i) => (v.data[i] = x + 0.1 * rng.normal()));
-  const p = declareSpeechParams(g, conformerParamSpecs(tiny), (name, shape) => g.param(name, 'f32', shape as number[], { value: w[name]!.data }));
+  const p = G.declareParams(g, conformerParamSpecs(tiny), (name, shape) => g.param(name, 'f32', shape as number[], { value: w[name]!.data }));
   const S = T / tiny.stack;
   const x = g.input('features', 'f32', [B, T, tiny.nMels]);
   const valid = g.input('valid', 'bool', [B, S]);
@@ -61,7 +60,7 @@ describe('Conformer encoder', () => {
 
   it('rejects features whose length is not a multiple of the stack', () => {
     const g = new Graph();
-    const p = declareSpeechParams(g, conformerParamSpecs(tiny), (name, shape) => g.param(name, 'f32', shape as number[]));
+    const p = G.declareParams(g, conformerParamSpecs(tiny), (name, shape) => g.param(name, 'f32', shape as number[]));
     expect(() => conformerEncoder(tiny, p, g.input('features', 'f32', [1, 10, tiny.nMels]), g.input('valid', 'bool', [1, 2]))).toThrow(/multiple of 4/);
   });
 });

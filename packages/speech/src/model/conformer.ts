@@ -6,11 +6,10 @@
  */
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
-import { type Tensor } from '@herd/graph';
-import { ropeFrequencies, ropeTables } from '@herd/llama3';
+import { type Params, type Tensor } from '@herd/graph';
+import { ropeFrequencies } from '@herd/llama3';
 import { type SpeechConfig, headDim } from '../config.js';
 import { conformerBlock } from './conformer-block.js';
-import { type Params } from './encoder-params.js';
 
 /** Stride-`stack` frame stacking + linear: features [B, T, F] → [B, S, D]. */
 export function stackFrames(cfg: SpeechConfig, p: Params, features: Tensor): Tensor {
@@ -29,7 +28,7 @@ export function conformerEncoder(cfg: SpeechConfig, p: Params, features: Tensor,
   if (valid.dtype !== 'bool' || valid.rank !== 2 || valid.shape[1] !== s) throw new HerdError('shape_mismatch', `speech encoder: valid must be bool [B, ${s}], got ${valid.describe()}`);
   const g = features.graph;
   const positions = g.constant(Int32Array.from({ length: s as number }, (_, i) => i), 'i32', [1, s as number]);
-  const { cos, sin } = ropeTables(positions, ropeFrequencies(headDim(cfg), cfg.ropeTheta));
+  const { cos, sin } = G.ropeTables(positions, ropeFrequencies(headDim(cfg), cfg.ropeTheta));
   const keep = G.unsqueeze(G.cast(valid, h.dtype), -1); // [B, S, 1]
   const ctx = { cos, sin, mask: G.paddingMask(valid), keep };
   for (let i = 0; i < cfg.nLayers; i++) h = conformerBlock(cfg, p, i, h, ctx);

@@ -103,7 +103,7 @@ describe('BEST-RQ pre-training step', () => {
       for (let s = len; s < S; s++) expect(targets[(r * S + s) * 2]).toBe(IGNORE);
     }
 
-    const weights = initSpeechWeights([...conformerParamSpecs(tiny), ...bestRqHeadSpecs(tiny)], 1);
+    const weights = initSpeechWeights(tiny, [...conformerParamSpecs(tiny), ...bestRqHeadSpecs(tiny)], 1);
     const graphs = buildBestRqTraining(tiny, weights, shape, { weightDecay: 0 });
     const host: Record<string, HostTensor> = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)]));
     const run = await TrainingRun.create(graphs, host);

@@ -10,12 +10,11 @@
  */
 import { HerdError, Rng } from '@herd/core';
 import * as G from '@herd/graph';
-import { type EmittedModel, Graph, type TrainingGraphs } from '@herd/graph';
+import { type EmittedModel, Graph, type Params, type TrainingGraphs } from '@herd/graph';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type SpeechConfig } from '../config.js';
 import { type LogMelFeatures } from '../data/log-mel.js';
 import { conformerEncoder } from '../model/conformer.js';
-import { type Params, declareSpeechParams } from '../model/encoder-params.js';
 import { bestRqHeadSpecs, conformerParamSpecs } from '../model/params.js';
 import { applyMask, spanMask } from './masking.js';
 
@@ -55,7 +54,7 @@ function bestRqLoss(cfg: SpeechConfig, p: Params, g: Graph, s: BestRqShape) {
 }
 
 function paramsOf(g: Graph, cfg: SpeechConfig, weights: SpeechWeights | undefined, trainable: boolean): Params {
-  return declareSpeechParams(g, [...conformerParamSpecs(cfg), ...bestRqHeadSpecs(cfg)], (name, shape) => {
+  return G.declareParams(g, [...conformerParamSpecs(cfg), ...bestRqHeadSpecs(cfg)], (name, shape) => {
     const w = weights?.[name];
     if (weights && !w) throw new HerdError('checkpoint_mismatch', `BEST-RQ weights: missing '${name}'`);
     if (w && w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `BEST-RQ weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);

@@ -145,7 +145,7 @@ export async function pretrainBestRq(o: PretrainOptions): Promise<BestRqReport> 
 
   // 2. Model and optimizer.
   const specs = [...conformerParamSpecs(config), ...bestRqHeadSpecs(config)];
-  const weights = initSpeechWeights(specs, r.seed);
+  const weights = initSpeechWeights(config, specs, r.seed);
   const graphs = buildBestRqTraining(config, weights, shape, { weightDecay: r.weightDecay });
   const host = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)]));
   const run = await TrainingRun.create(graphs, host, { device: o.device ?? 'cpu' });
