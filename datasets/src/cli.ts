@@ -3,7 +3,7 @@
  * `node dist/cli.js generate --size tiny --out out/tiny [--only text,images,video,speech] [--seed 1]
  *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary] [--tts-threads N]`
  * `node dist/cli.js sample [--out sample]` (the committed sample: size "sample", seed 1)
- * Environment is read here only: HERD_FFMPEG names an ffmpeg binary.
+ * Environment is read here only: FFMPEG_BIN names an ffmpeg binary.
  */
 import { parseArgs } from 'node:util';
 import { HerdError, Progress, isHerdError } from '@herd/core';
@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
   const ttsThreads = values['tts-threads'] !== undefined ? Number(values['tts-threads']) : undefined;
   if (ttsThreads !== undefined && !(Number.isInteger(ttsThreads) && ttsThreads >= 1)) throw new HerdError('invalid_argument', `--tts-threads must be a positive integer, got ${values['tts-threads']}`);
   const bars = new Map<Modality, Progress>();
-  const ffmpeg = process.env.HERD_FFMPEG;
+  const ffmpeg = process.env.FFMPEG_BIN;
   const report = await generateWorld({
     out,
     size,

@@ -24,7 +24,7 @@ export interface GenerateOptions {
   /** Per-modality counts that replace the preset's (e.g. { text: 1_000_000 }). */
   readonly counts?: Partial<Record<Modality, number>>;
   readonly noiseRate?: number;
-  /** ffmpeg binary (the CLI passes HERD_FFMPEG); default: resolved at generation. */
+  /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
   readonly ffmpeg?: string;
   readonly tts?: TtsPreference;
   /** Utterances synthesised at once (worker threads); default: the machine's core count. */

@@ -30,15 +30,11 @@ export type { VideoOptions, ClipSpec, Track } from './video.js';
 export { generateSpeech, SPEECH_SAMPLE_RATE, TRAIN_VOICES, HELDOUT_VOICES, OTHER_LANGUAGE_VOICES } from './speech.js';
 export type { SpeechOptions, SpeechTask } from './speech.js';
 
-// Rendering and media helpers
+// Rendering and speech synthesis (WAV, ffmpeg and MP4 helpers live in @herd/media)
 export { sceneSvg, shapeSvg, placeGroup, shapeRadius } from './render.js';
 export type { Placed } from './render.js';
 export { openTts } from './tts.js';
 export type { TtsEngine, TtsPreference, SpeakOptions } from './tts.js';
-export { encodeWav, decodeWav, parseWavHeader, wavDeclaredDuration, resample } from './wav.js';
-export type { WavInfo } from './wav.js';
-export { resolveFfmpeg, runFfmpeg } from './ffmpeg.js';
-export { mp4Duration } from './mp4.js';
 
 // Noise
 export { IMAGE_NOISE, VIDEO_NOISE, SPEECH_NOISE, planNoise } from './noise.js';

@@ -3,7 +3,7 @@ import { SPEECH_NOISE } from './noise.js';
 import type { Sample } from './sample.js';
 import { HELDOUT_VOICES, SPEECH_SAMPLE_RATE, TRAIN_VOICES, generateSpeech } from './speech.js';
 import { openTts, type TtsEngine } from './tts.js';
-import { decodeWav, parseWavHeader, wavDeclaredDuration } from './wav.js';
+import { decodeWav, parseWavHeader, wavDeclaredDuration } from '@herd/media';
 
 async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
   const out: Sample[] = [];

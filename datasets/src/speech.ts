@@ -6,13 +6,13 @@
  * unseen colour×shape combinations.
  */
 import { HerdError, type Rng } from '@herd/core';
+import { clampInt16, encodeWav, resample } from '@herd/media';
 import { describeMotion, describeScene, sceneQuestions, worldSentence } from './language.js';
 import { motionSplit, randomMotion } from './motion.js';
 import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
 import { RecentPool, SPEECH_NOISE, checkRate, planNoise, truncateBytes, type SpeechNoise } from './noise.js';
 import { sampleKey, utf8, type Sample } from './sample.js';
 import { openTts, type TtsEngine, type TtsPreference } from './tts.js';
-import { clampInt16, encodeWav, resample } from './wav.js';
 import { itemRng, randomScene, sceneSplit, type Scene, type Split } from './world.js';
 
 export const SPEECH_SAMPLE_RATE = 16000;
@@ -173,7 +173,7 @@ export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sampl
         // Louder or softer and slightly faster or slower: same content, different bytes.
         const gain = 0.6 + 0.3 * rng.next();
         const rate = 0.95 + 0.1 * rng.next();
-        const s = resample(src.samples, SPEECH_SAMPLE_RATE, Math.round(SPEECH_SAMPLE_RATE / rate)).map((x) => clampInt16(x * gain));
+        const s = Int16Array.from(resample(src.samples, SPEECH_SAMPLE_RATE, Math.round(SPEECH_SAMPLE_RATE / rate)), (x) => clampInt16(x * gain));
         wav = encodeWav(s, SPEECH_SAMPLE_RATE);
         transform = `gain ${gain.toFixed(2)}, tempo ${rate.toFixed(3)}`;
         durationS = s.length / SPEECH_SAMPLE_RATE;
@@ -193,7 +193,7 @@ export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sampl
       spoken = null;
     } else {
       const out = await speech!;
-      samples = resample(out.samples, out.sampleRate, SPEECH_SAMPLE_RATE);
+      samples = Int16Array.from(resample(out.samples, out.sampleRate, SPEECH_SAMPLE_RATE), clampInt16);
       if (noise === 'clipped') {
         const gain = 4 + 4 * rng.next();
         samples = samples.map((x) => clampInt16(x * gain));

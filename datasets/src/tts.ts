@@ -12,7 +12,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HerdError } from '@herd/core';
-import { decodeWav } from './wav.js';
+import { decodeWav } from '@herd/media';
 
 export interface SpeakOptions {
   /** espeak-ng voice, e.g. "en-us+f3", "fr", "de+m2". */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveFfmpeg, runFfmpeg } from './ffmpeg.js';
-import { mp4Duration } from './mp4.js';
+import { mp4Duration, resolveFfmpeg, runFfmpeg } from '@herd/media';
 import { VIDEO_NOISE } from './noise.js';
 import type { Sample } from './sample.js';
 import { generateVideos, type Track } from './video.js';
@@ -9,7 +8,6 @@ import type { MotionObject } from './motion.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isHerdError } from '@herd/core';
 
 function findFfmpeg(): string | undefined {
   try {
@@ -27,19 +25,6 @@ async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
 }
 
 const small = { side: [48, 80] as const, duration: [2, 2.5] as const, fps: 8 };
-
-describe('ffmpeg resolution', () => {
-  it('names the missing tool and how to get it', () => {
-    try {
-      resolveFfmpeg({ PATH: '/nonexistent' });
-      expect.unreachable();
-    } catch (e) {
-      expect(isHerdError(e, 'tool_missing')).toBe(true);
-      expect((e as Error).message).toMatch(/HERD_FFMPEG|apt-get install ffmpeg/);
-    }
-    expect(() => resolveFfmpeg({ HERD_FFMPEG: '/no/such/ffmpeg' })).toThrow(/HERD_FFMPEG/);
-  });
-});
 
 describe.skipIf(ffmpeg === undefined)('video generator', () => {
   it('is deterministic: same seed, byte-identical MP4s', async () => {

@@ -14,7 +14,7 @@ import { motionSplit, positionAt, randomMotion, type MotionObject } from './moti
 import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
 import { RecentPool, VIDEO_NOISE, checkRate, planNoise, truncateBytes, type VideoNoise } from './noise.js';
 import { FONT_FAMILY, escapeXml, shapeRadius, shapeSvg, svgDocument } from './render.js';
-import { resolveFfmpeg, runFfmpeg } from './ffmpeg.js';
+import { resolveFfmpeg, runFfmpeg } from '@herd/media';
 import { randomImageSize } from './images.js';
 import { sampleKey, utf8, type Sample } from './sample.js';
 import { BACKGROUNDS, WORDS, itemRng, type Background, type Scene, type Split } from './world.js';
@@ -30,7 +30,7 @@ export interface VideoOptions {
   /** Range of clip length in seconds (default [2, 20]). */
   readonly duration?: readonly [number, number];
   readonly fps?: number;
-  /** ffmpeg binary; default resolveFfmpeg() (HERD_FFMPEG, ffmpeg-static if present, PATH). */
+  /** ffmpeg binary; default resolveFfmpeg() from @herd/media (ffmpeg-static if present, then PATH). */
   readonly ffmpeg?: string;
 }
 
