@@ -21,7 +21,7 @@ export interface ExtractSpec {
 /** Runs ffmpeg on a file and returns everything it writes to its output pipe. */
 export function extractRaw(ffmpegBin: string, spec: ExtractSpec, opts: ToolCallOptions = {}): Promise<Uint8Array> {
   const label = opts.label ?? spec.input;
-  opts.signal?.throwIfAborted();
+  if (opts.signal?.aborted === true) return Promise.reject(new HerdError('runtime_error', `${label}: ffmpeg aborted before it started`, { cause: opts.signal.reason }));
   const maxOut = opts.maxOutputBytes ?? 2 ** 31;
   return new Promise<Uint8Array>((resolve, reject) => {
     const cmd = ffmpeg(spec.input)

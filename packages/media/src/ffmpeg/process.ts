@@ -26,7 +26,7 @@ export interface ToolResult {
 /** Runs `bin args`, feeding `input` chunks to stdin when given; rejects on a non-zero exit. */
 export async function runTool(bin: string, args: readonly string[], opts: ToolCallOptions & { input?: AsyncIterable<Uint8Array> } = {}): Promise<ToolResult> {
   const label = opts.label ?? bin;
-  opts.signal?.throwIfAborted();
+  if (opts.signal?.aborted === true) throw new HerdError('runtime_error', `${label}: ${bin} aborted before it started`, { cause: opts.signal.reason });
   const p = spawn(bin, args, { stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];

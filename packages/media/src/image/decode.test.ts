@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isHerdError } from '@herd/core';
 import { DECODABLE_IMAGE_FORMATS, decodeImage, readImageHeader } from './decode.js';
@@ -24,7 +24,7 @@ function near(got: number[], want: readonly number[], tol: number): void {
 
 describe('decodeImage', () => {
   const raw = halves(16, 8, RED, BLUE);
-  const encoders: Record<string, (s: sharp.Sharp) => sharp.Sharp> = {
+  const encoders: Record<string, (s: Sharp) => Sharp> = {
     png: (s) => s.png(),
     jpeg: (s) => s.jpeg({ quality: 95, chromaSubsampling: '4:4:4' }),
     webp: (s) => s.webp({ lossless: true }),
