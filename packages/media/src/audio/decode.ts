@@ -116,6 +116,12 @@ async function decodeWithFfmpeg(
       for (let c = 0; c < channels; c++) acc += dv.getFloat32((f * channels + c) * 4, true);
       mono[f] = acc / channels;
     }
+    // A file cut short decodes to less than its header declares (FLAC, M4A and WAV-in-ffmpeg headers
+    // say their length; MP3 without a Xing header estimates it from the size, so a cut MP3 passes).
+    const decodedS = frames / sampleRate;
+    if (declared > 0 && declared <= maxSeconds && decodedS < declared * 0.9 - 0.05) {
+      throw new HerdError('corrupt_data', `${name}: truncated: decoded ${decodedS.toFixed(2)} s of the ${declared.toFixed(2)} s the header declares`);
+    }
     return { mono, source: { format, codec: audio.codec, sampleRate, channels } };
   } finally {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
