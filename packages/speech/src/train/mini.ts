@@ -6,11 +6,11 @@
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError } from '@herd/core';
-import { MANIFEST_FILE, isUnreadable, iterateDataset } from '@herd/data';
-import { decodeWav, generateWorld } from '@herd/datasets';
+import { MANIFEST_FILE, isUnreadable, iterateDataset, readShard } from '@herd/data';
+import { generateWorld } from '@herd/datasets';
+import { decodeAudio } from '@herd/media';
 import { type BestRqRecipe, type BestRqReport, MINI_BEST_RQ_RECIPE, type Utterance, pretrainBestRq } from './pretrain.js';
 
 /** packages/speech/weights/mini-encoder (the same from src/ and dist/). */
@@ -18,16 +18,23 @@ export const MINI_ENCODER_DIR = fileURLToPath(new URL('../../weights/mini-encode
 /** Where the generated pre-training audio goes (git-ignored out/). */
 export const MINI_SPEECH_DATA_DIR = fileURLToPath(new URL('../../../../out/speech-pretrain', import.meta.url));
 
-/** Utterances of a generated speech dataset, split by meta.split; noisy samples are left out. */
-export async function readSpeechSplits(dir: string): Promise<{ train: Utterance[]; heldout: Utterance[] }> {
+/**
+ * Utterances of a generated speech dataset (a dataset folder, or a list of its shard files), split by
+ * meta.split; noisy samples are left out.
+ */
+export async function readSpeechSplits(source: string | readonly string[]): Promise<{ train: Utterance[]; heldout: Utterance[] }> {
   const train: Utterance[] = [];
   const heldout: Utterance[] = [];
-  for await (const s of iterateDataset(dir)) {
+  const dir = typeof source === 'string' ? source : dirname(source[0] ?? '.');
+  const samples = async function* () {
+    if (typeof source === 'string') yield* iterateDataset(source);
+    else for (const shard of source) yield* readShard(shard);
+  };
+  for await (const s of samples()) {
     if (isUnreadable(s)) continue;
     if (s.meta['noise'] !== null || !s.files['wav']) continue;
-    const { sampleRate, samples } = decodeWav(s.files['wav'], `${dir}/${s.key}.wav`);
-    if (sampleRate !== 16000) throw new HerdError('corrupt_data', `${s.key}: ${sampleRate} Hz, expected 16000`);
-    const u = { key: s.key, samples: Float32Array.from(samples, (x) => x / 32768) };
+    const { samples } = await decodeAudio(s.files['wav'], { sampleRate: 16000, name: `${dir}/${s.key}.wav` });
+    const u = { key: s.key, samples };
     (s.meta['split'] === 'heldout' ? heldout : train).push(u);
   }
   return { train, heldout };

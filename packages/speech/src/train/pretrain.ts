@@ -36,8 +36,8 @@ export const MINI_BEST_RQ_RECIPE: BestRqRecipe = {
   seed: 20240723,
   batch: 8,
   frames: 400,
-  steps: 600,
-  schedule: { kind: 'cosine', peak: 2e-3, warmup: 40, total: 600, floor: 2e-4 },
+  steps: 400,
+  schedule: { kind: 'cosine', peak: 2e-3, warmup: 30, total: 400, floor: 2e-4 },
   weightDecay: 0.01,
   evalEvery: 100,
 };
