@@ -32,3 +32,7 @@ export type { BestRqItem, BestRqShape, SpeechWeights } from './train/best-rq.js'
 export { pretrainBestRq, prepareItems, BestRqEvaluator, MINI_BEST_RQ_RECIPE, BEST_RQ_FILES } from './train/pretrain.js';
 export type { BestRqRecipe, BestRqReport, PretrainOptions, Utterance } from './train/pretrain.js';
 export { trainMiniEncoder, readSpeechSplits, MINI_ENCODER_DIR, MINI_SPEECH_DATA_DIR } from './train/mini.js';
+
+// Speech adapter (model only: its fine-tuning recipe is not written yet)
+export { speechAdapter, spliceEmbeddings, adapterParamSpecs, adapterFrames } from './model/adapter.js';
+export type { SpeechAdapterConfig } from './model/adapter.js';
