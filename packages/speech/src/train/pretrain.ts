@@ -243,7 +243,7 @@ ${c.nHeads} rotary attention heads, Macaron FFNs ${c.ffnDim}, depthwise kernel $
 BEST-RQ: ${c.bestRq.codebooks} frozen random codebooks × ${c.bestRq.codebookSize} codes of dim ${c.bestRq.codeDim}; spans of ${c.bestRq.maskSpan}
 frames starting with probability ${c.bestRq.maskProb}, masked with N(0, ${c.bestRq.noiseStd}²) noise; multi-softmax loss on masked frames.
 ${r.trainUtterances} training utterances (${(r.trainSeconds / 60).toFixed(1)} min of synthetic espeak-ng speech), ${r.heldoutUtterances} held-out
-(unseen voices and unseen sentences). ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.frames} frames, AdamW,
+(unseen voices or unseen word combinations). ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.frames} frames, AdamW,
 ${recipe.schedule.kind} schedule peak ${recipe.schedule.peak}; seed ${recipe.seed}; device ${r.device}; ${(r.seconds / 60).toFixed(1)} minutes.
 
 | step | train loss | held-out loss | held-out accuracy |
@@ -252,6 +252,9 @@ ${rows.join('\n')}
 
 **Held-out masked loss ${r.heldoutLoss.toFixed(3)} nats vs the code-entropy baseline ${r.entropyBaseline.toFixed(3)}**
 (the best a predictor that ignores the audio can do); accuracy ${(100 * r.heldoutAccuracy).toFixed(1)}% vs chance ${(100 * r.chanceAccuracy).toFixed(2)}%.
+
+## Re-train
+\`npm run build && npm run train -w @herd/speech\` (generates the synthetic speech set into out/ if absent).
 `;
 }
 
