@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `node dist/cli.js generate --size tiny --out out/tiny [--only text,images,video,speech] [--seed 1]
- *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary]`
+ *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary] [--tts-threads N]`
  * `node dist/cli.js sample [--out sample]` (the committed sample: size "sample", seed 1)
  * Environment is read here only: FFMPEG_BIN names an ffmpeg binary.
  */
@@ -21,6 +21,7 @@ const GENERATE_FLAGS = {
   'noise-rate': flag.number({ min: 0, max: 1, description: "share of labelled noisy samples (default: the size's)" }),
   count: flag.string({ placeholder: 'text=N,images=N,...', description: 'items per modality, overriding the size' }),
   tts: flag.choice(['auto', 'wasm', 'binary'], { description: 'which espeak-ng to use for speech (default auto)' }),
+  'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
 const SAMPLE_FLAGS = { out: flag.string({ placeholder: 'DIR', default: 'sample' }), ...COMMON } as const;
@@ -59,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
-  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; tts?: 'auto' | 'wasm' | 'binary' };
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number };
   if (command === 'sample') {
     const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
     if (values.help) return void console.log(USAGE);
@@ -76,6 +77,7 @@ async function main(argv: string[]): Promise<void> {
       ...(only !== undefined ? { only } : {}),
       ...(values['noise-rate'] !== undefined ? { noiseRate: values['noise-rate'] } : {}),
       ...(values.tts !== undefined ? { tts: values.tts } : {}),
+      ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
     };
   }
   const bars = new Map<Modality, Progress>();

@@ -3,6 +3,7 @@
  * corpus as two, its train and held-out splits). Modalities run concurrently: images and video spend their time in
  * libvips and ffmpeg threads, speech in WASM on the main thread, so two cores stay busy.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { HerdError } from '@herd/core';
 import { ShardWriter, writeDataset } from '@herd/data';
@@ -24,6 +25,8 @@ export interface GenerateOptions {
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
   readonly ffmpeg?: string;
   readonly tts?: TtsPreference;
+  /** Utterances synthesised at once (worker threads); default: the machine's core count. */
+  readonly ttsThreads?: number;
   /** Called after each item, for progress display. */
   readonly onProgress?: (modality: Modality, done: number, total: number) => void;
 }
@@ -129,7 +132,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
       return m.totalCount;
     },
     speech: async () => {
-      const samples = generateSpeech({ seed, count: counts.speech, noiseRate, tts: opts.tts ?? 'auto' });
+      const samples = generateSpeech({ seed, count: counts.speech, noiseRate, tts: opts.tts ?? 'auto', threads: opts.ttsThreads ?? availableParallelism() });
       const m = await writeDataset(join(opts.out, 'speech'), await countingIterable(samples, progress('speech')), {
         samplesPerShard: preset.samplesPerShard,
         name: 'speech',

@@ -30,6 +30,18 @@ describe('speech generator', async () => {
     });
   });
 
+  it('synthesises on worker threads in parallel with output identical to one thread, noise and duplicates included', async () => {
+    const two = await openTts('auto', process.env, 2);
+    expect(two.concurrency).toBe(2);
+    const one = await collect(generateSpeech({ seed: 3, count: 6, noiseRate: 0.5, tts }));
+    const par = await collect(generateSpeech({ seed: 3, count: 6, noiseRate: 0.5, tts: two }));
+    expect(par.map((s) => s.key)).toEqual(one.map((s) => s.key));
+    par.forEach((s, i) => {
+      expect(Buffer.compare(Buffer.from(s.files.wav!), Buffer.from(one[i]!.files.wav!))).toBe(0);
+      expect(JSON.stringify(s.meta)).toBe(JSON.stringify(one[i]!.meta));
+    });
+  });
+
   it('writes 16 kHz mono 16-bit speech whose header matches meta, and labels every noise kind', async () => {
     const samples = await collect(generateSpeech({ seed: 2, count: 10, noiseRate: 0.7, tts }));
     const noisy = samples.filter((s) => s.meta.noise !== null);

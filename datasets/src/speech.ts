@@ -40,6 +40,8 @@ export interface SpeechOptions {
   readonly tasks?: readonly SpeechTask[];
   /** Which espeak-ng to use (default 'auto': the npm WASM build, else Debian's binary). */
   readonly tts?: TtsPreference | TtsEngine;
+  /** Utterances synthesised at once when `tts` is a preference (worker threads; default 1). */
+  readonly threads?: number;
 }
 
 interface Utterance {
@@ -92,6 +94,13 @@ function planUtterance(rng: Rng, heldoutFraction: number): Utterance {
   return { task: 'statement', language: 'en', text: worldSentence(rng), voice: englishVoice, split: heldoutVoice ? 'heldout' : 'train' };
 }
 
+interface Planned {
+  readonly u: Utterance;
+  readonly speed: number;
+  readonly pitch: number;
+  readonly speech?: Promise<{ sampleRate: number; samples: Int16Array }>;
+}
+
 /** A duration estimate for samples that are not synthesised (silence, noise). */
 function estimateSeconds(text: string, wpm: number): number {
   return 0.4 + (text.split(/\s+/).length * 60) / wpm;
@@ -115,15 +124,47 @@ export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sampl
   if (!Number.isInteger(opts.count) || opts.count < 0) throw new HerdError('invalid_argument', `speech count must be a non-negative integer, got ${opts.count}`);
   const noiseRate = opts.noiseRate ?? 0.2;
   checkRate(noiseRate);
-  const tts = typeof opts.tts === 'object' ? opts.tts : await openTts(opts.tts ?? 'auto');
+  const tts = typeof opts.tts === 'object' ? opts.tts : await openTts(opts.tts ?? 'auto', process.env, opts.threads ?? 1);
   const plan = planNoise(itemRng(opts.seed, 'speech/plan', 0), opts.count, noiseRate, opts.noiseKinds ?? SPEECH_NOISE);
   const pool = new RecentPool<Clean>();
+  // Each item draws from its own stream (seed, index), so items can be planned and synthesised ahead
+  // of the one being written: up to `concurrency` utterances are in flight while output stays in order.
+  const rngs = new Map<number, Rng>();
+  const itemRngOf = (i: number): Rng => {
+    let r = rngs.get(i);
+    if (!r) rngs.set(i, (r = itemRng(opts.seed, 'speech', i)));
+    return r;
+  };
+  const plans = new Map<number, Planned>();
+  const planned = (i: number): Planned => {
+    let p = plans.get(i);
+    if (!p) {
+      const rng = itemRngOf(i);
+      let u = planUtterance(rng, opts.heldoutFraction ?? 0.1);
+      // Redraw from the same stream until the task is wanted: still a function of (seed, index).
+      while (opts.tasks !== undefined && opts.tasks.length > 0 && !opts.tasks.includes(u.task)) u = planUtterance(rng, opts.heldoutFraction ?? 0.1);
+      const speed = 120 + rng.int(81);
+      const pitch = 30 + rng.int(41);
+      const synth = plan[i] !== 'silent' && plan[i] !== 'noise_only';
+      const speech = synth ? tts.speak(u.text, { voice: u.voice, speed, pitch }) : undefined;
+      speech?.catch(() => {}); // awaited in order below; this only silences an early rejection
+      plans.set(i, (p = { u, speed, pitch, ...(speech ? { speech } : {}) }));
+    }
+    return p;
+  };
+  const ahead = Math.max(1, tts.concurrency ?? 1) * 2;
   for (let i = 0; i < opts.count; i++) {
-    const rng = itemRng(opts.seed, 'speech', i);
+    for (let j = i + 1; j < Math.min(opts.count, i + ahead); j++) {
+      const nj = plan[j] ?? null;
+      if (nj !== 'exact_duplicate' && nj !== 'near_duplicate') planned(j);
+    }
+    const rng = itemRngOf(i);
+    rngs.delete(i);
     const key = sampleKey('spc', i);
     const noise = plan[i] ?? null;
 
     if (noise === 'exact_duplicate' || noise === 'near_duplicate') {
+      plans.delete(i);
       const src = pool.pick(rng)!;
       let wav = src.wav;
       let transform: string | undefined;
@@ -141,11 +182,8 @@ export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sampl
       continue;
     }
 
-    let u = planUtterance(rng, opts.heldoutFraction ?? 0.1);
-    // Redraw from the same stream until the task is wanted: still a function of (seed, index).
-    while (opts.tasks !== undefined && opts.tasks.length > 0 && !opts.tasks.includes(u.task)) u = planUtterance(rng, opts.heldoutFraction ?? 0.1);
-    const speed = 120 + rng.int(81);
-    const pitch = 30 + rng.int(41);
+    const { u, speed, pitch, speech } = planned(i);
+    plans.delete(i);
     let spoken: string | null = u.text;
     let samples: Int16Array;
     if (noise === 'silent' || noise === 'noise_only') {
@@ -154,7 +192,7 @@ export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sampl
       samples = new Int16Array(n).map(() => clampInt16(rng.normal() * sigma));
       spoken = null;
     } else {
-      const out = await tts.speak(u.text, { voice: u.voice, speed, pitch });
+      const out = await speech!;
       samples = Int16Array.from(resample(out.samples, out.sampleRate, SPEECH_SAMPLE_RATE), clampInt16);
       if (noise === 'clipped') {
         const gain = 4 + 4 * rng.next();

@@ -6,9 +6,11 @@
  * Outputs of the two differ, so meta records which one spoke.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { HerdError } from '@herd/core';
 import { decodeWav } from '@herd/media';
 
@@ -24,6 +26,8 @@ export interface SpeakOptions {
 export interface TtsEngine {
   /** "espeak-ng-wasm" or "espeak-ng-binary"; recorded in meta. */
   readonly name: string;
+  /** How many speak() calls it runs at once (callers keep this many in flight). */
+  readonly concurrency?: number;
   speak(text: string, opts: SpeakOptions): Promise<{ sampleRate: number; samples: Int16Array }>;
 }
 
@@ -38,46 +42,97 @@ interface EmscriptenModule {
 }
 type EspeakFactory = (opts: Record<string, unknown>) => Promise<EmscriptenModule>;
 
-/** The slice of the WebAssembly global we use; lib ES2023 without DOM does not declare it. */
-interface Wasm {
-  compile(bytes: Uint8Array): Promise<object>;
-  instantiate(module: object, imports: object): Promise<object>;
-}
-const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
+/**
+ * The WASM synthesiser runs in worker threads: one compiled module per worker, a fresh instance per
+ * utterance (the build's main() exits). The worker is an ES module given as a data: URL that imports
+ * the espeak-ng package by its file URL, so it works the same from TypeScript sources (tests) and
+ * from dist. It replies with the WAV bytes; the caller decodes them.
+ */
+const WORKER_SOURCE = `
+import { parentPort, workerData } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+const factory = (await import(workerData.entry)).default;
+const module = await WebAssembly.compile(readFileSync(workerData.wasmPath));
+parentPort.on('message', async ({ id, args }) => {
+  const errors = [];
+  try {
+    const es = await factory({
+      arguments: ['-w', '/out.wav', ...args],
+      instantiateWasm(imports, done) {
+        // espeak-ng seeds its random jitter from the clock; a fixed clock makes the audio a
+        // function of the text and voice alone (same seed, same bytes).
+        const env = { ...imports.env, emscripten_date_now: () => 0, emscripten_get_now: () => 0 };
+        WebAssembly.instantiate(module, { ...imports, env, wasi_snapshot_preview1: env }).then(done);
+        return {};
+      },
+      print() {},
+      printErr(e) { errors.push(e); },
+    });
+    const wav = es.FS.readFile('/out.wav');
+    parentPort.postMessage({ id, wav }, [wav.buffer]);
+  } catch (e) {
+    parentPort.postMessage({ id, error: String(e && e.message || e) + (errors.length ? ': ' + errors.join('; ') : '') });
+  }
+});
+`;
 
-async function openWasm(): Promise<TtsEngine> {
+interface Job {
+  readonly resolve: (wav: Uint8Array) => void;
+  readonly reject: (e: Error) => void;
+  readonly voice: string;
+}
+
+/** espeak-ng WASM on `threads` worker threads; calls to speak() run concurrently, one per free worker. */
+async function openWasm(threads: number): Promise<TtsEngine> {
   const require = createRequire(import.meta.url);
   const entry = require.resolve('espeak-ng');
   const wasmPath = join(dirname(entry), 'espeak-ng.wasm');
-  // Compiled once; each utterance only instantiates (the build's main() exits, so no reuse).
-  const module = await wasm.compile(readFileSync(wasmPath));
-  // The package ships no types; its default export is the Emscripten module factory.
-  const factory = ((await import('espeak-ng' as string)) as { default: EspeakFactory }).default;
+  if (!existsSync(wasmPath)) throw new HerdError('tool_missing', `espeak-ng.wasm not found beside ${entry}`);
+  const url = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`);
+  const idle: Worker[] = [];
+  const queue: { id: number; args: string[]; job: Job }[] = [];
+  const pending = new Map<number, { job: Job; worker: Worker }>();
+  let nextId = 0;
+  const dispatch = () => {
+    while (idle.length > 0 && queue.length > 0) {
+      const w = idle.pop()!;
+      const q = queue.shift()!;
+      pending.set(q.id, { job: q.job, worker: w });
+      w.ref(); // keep the process alive while work is in flight
+      w.postMessage({ id: q.id, args: q.args });
+    }
+  };
+  for (let i = 0; i < Math.max(1, threads); i++) {
+    const w = new Worker(url, { workerData: { entry: pathToFileURL(entry).href, wasmPath } });
+    w.unref(); // idle workers never hold the process open
+    w.on('message', (m: { id: number; wav?: Uint8Array; error?: string }) => {
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      w.unref();
+      idle.push(w);
+      if (m.wav) p.job.resolve(m.wav);
+      else p.job.reject(new HerdError('runtime_error', `espeak-ng (wasm) wrote no audio for voice ${p.job.voice}: ${m.error}`));
+      dispatch();
+    });
+    w.on('error', (e) => {
+      for (const [id, p] of pending) {
+        if (p.worker !== w) continue;
+        pending.delete(id);
+        p.job.reject(new HerdError('runtime_error', `espeak-ng worker failed: ${e.message}`, { cause: e }));
+      }
+    });
+    idle.push(w);
+  }
   return {
     name: 'espeak-ng-wasm',
+    concurrency: Math.max(1, threads),
     async speak(text, o) {
-      const errors: string[] = [];
-      const es = await factory({
-        arguments: ['-w', '/out.wav', ...args(text, o)],
-        instantiateWasm(imports: { env: Record<string, unknown> }, done: (instance: object) => void) {
-          // espeak-ng seeds its random jitter from the clock; a fixed clock makes the audio a
-          // function of the text and voice alone (same seed, same bytes).
-          const env = { ...imports.env, emscripten_date_now: () => 0, emscripten_get_now: () => 0 };
-          void wasm.instantiate(module, { ...imports, env, wasi_snapshot_preview1: env }).then(done);
-          return {};
-        },
-        print() {},
-        printErr(e: string) {
-          errors.push(e);
-        },
+      const wav = await new Promise<Uint8Array>((resolve, reject) => {
+        queue.push({ id: nextId++, args: args(text, o), job: { resolve, reject, voice: o.voice } });
+        dispatch();
       });
-      let wav: Uint8Array;
-      try {
-        wav = es.FS.readFile('/out.wav');
-      } catch (e) {
-        throw new HerdError('runtime_error', `espeak-ng (wasm) wrote no audio for voice ${o.voice}: ${errors.join('; ')}`, { cause: e });
-      }
-      return decodeWav(wav, `espeak-ng(${o.voice})`);
+      return decodeWav(new Uint8Array(wav), `espeak-ng(${o.voice})`);
     },
   };
 }
@@ -89,9 +144,10 @@ function findOnPath(exe: string, env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-function openBinary(path: string): TtsEngine {
+function openBinary(path: string, threads: number): TtsEngine {
   return {
     name: 'espeak-ng-binary',
+    concurrency: Math.max(1, threads),
     speak(text, o) {
       return new Promise((resolve, reject) => {
         const p = spawn(path, ['--stdout', ...args(text, o)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -117,20 +173,21 @@ function openBinary(path: string): TtsEngine {
 
 /**
  * The speech engine: the npm WASM build unless `binary` is asked for; `auto` falls back to the
- * Debian binary when the package cannot load.
+ * Debian binary when the package cannot load. `threads` utterances are synthesised at once (worker
+ * threads for WASM, processes for the binary).
  */
-export async function openTts(prefer: TtsPreference = 'auto', env: NodeJS.ProcessEnv = process.env): Promise<TtsEngine> {
+export async function openTts(prefer: TtsPreference = 'auto', env: NodeJS.ProcessEnv = process.env, threads = 1): Promise<TtsEngine> {
   const problems: string[] = [];
   if (prefer !== 'binary') {
     try {
-      return await openWasm();
+      return await openWasm(threads);
     } catch (e) {
       problems.push(`npm espeak-ng (wasm): ${(e as Error).message}`);
       if (prefer === 'wasm') throw new HerdError('tool_missing', `espeak-ng WASM unavailable: ${(e as Error).message}`, { cause: e });
     }
   }
   const bin = findOnPath('espeak-ng', env);
-  if (bin !== undefined) return openBinary(bin);
+  if (bin !== undefined) return openBinary(bin, threads);
   problems.push('no espeak-ng on PATH');
   throw new HerdError('tool_missing', `no speech synthesiser: ${problems.join('; ')}. Run npm install (espeak-ng package) or apt-get install espeak-ng.`);
 }

@@ -32,6 +32,7 @@ export const evalTextCommand = defineCommand({
     const dir = values.model ?? MINI_CORE_DIR;
     checkModelFolder(dir);
     const core = loadLanguageCore(dir);
+    for (const w of core.warnings) io.stderr.write(`herd: warning: ${w}\n`);
     const tok = await loadLlama3Tokenizer();
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
     const perGroup = values.n;

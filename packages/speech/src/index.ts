@@ -1,0 +1,38 @@
+// @herd/speech: the speech path of the Llama 3 paper (§7.1 Speech) — log-mel frontend, Conformer
+// encoder, BEST-RQ self-supervised pre-training.
+
+// Config and presets
+export { parseSpeechConfig, headDim } from './config.js';
+export type { SpeechConfig, BestRqConfig } from './config.js';
+export { loadSpeechPreset, SPEECH_PRESET_NAMES } from './presets/index.js';
+export type { SpeechPresetName } from './presets/index.js';
+
+// Frontend
+export { LogMel, WHISPER_LOG_MEL, hzToMel, melToHz, melFilters } from './data/log-mel.js';
+export type { LogMelConfig, LogMelFeatures } from './data/log-mel.js';
+export { RealFft } from './data/fft.js';
+export { specAugment, SPEC_AUGMENT_DEFAULTS } from './data/spec-augment.js';
+export type { SpecAugmentConfig } from './data/spec-augment.js';
+
+// Encoder (one file per block of the paper)
+export { conformerEncoder, stackFrames } from './model/conformer.js';
+export { conformerBlock } from './model/conformer-block.js';
+export type { BlockContext } from './model/conformer-block.js';
+export { feedForward } from './model/feed-forward.js';
+export { convolutionModule } from './model/convolution.js';
+export { rotarySelfAttention } from './model/rotary-attention.js';
+export type { AttentionContext } from './model/rotary-attention.js';
+export { conformerParamSpecs, conformerLayerSpecs, bestRqHeadSpecs, countParams, initSpeechWeights, attentionConfig } from './model/params.js';
+
+// BEST-RQ pre-training
+export { RandomProjectionQuantizer, codeEntropy } from './train/quantizer.js';
+export { spanMask, applyMask } from './train/masking.js';
+export { buildBestRqTraining, buildBestRqEval, bestRqBatch, IGNORE } from './train/best-rq.js';
+export type { BestRqItem, BestRqShape, SpeechWeights } from './train/best-rq.js';
+export { pretrainBestRq, prepareItems, BestRqEvaluator, MINI_BEST_RQ_RECIPE, BEST_RQ_FILES } from './train/pretrain.js';
+export type { BestRqRecipe, BestRqReport, PretrainOptions, Utterance } from './train/pretrain.js';
+export { trainMiniEncoder, readSpeechSplits, MINI_ENCODER_DIR, MINI_SPEECH_DATA_DIR } from './train/mini.js';
+
+// Speech adapter (model only: its fine-tuning recipe is not written yet)
+export { speechAdapter, spliceEmbeddings, adapterParamSpecs, adapterFrames } from './model/adapter.js';
+export type { SpeechAdapterConfig } from './model/adapter.js';
