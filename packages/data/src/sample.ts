@@ -32,6 +32,26 @@ export function isUnreadable(item: Sample | Unreadable): item is Unreadable {
 const KEY_RE = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
 const EXT_RE = /^[a-z0-9_]+(\.[a-z0-9_]+)*$/;
 export const MAX_ENTRY_NAME = 100;
+/** Limits on stored meta, the same the reader applies: deep JSON exhausts recursive code, huge JSON memory. */
+export const MAX_META_DEPTH = 64;
+export const MAX_META_CHARS = 16 * 2 ** 20;
+
+/** Nesting depth of JSON text, counted without parsing. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
 
 /** Problems with a sample as a list of messages (empty when it can be written). */
 export function sampleProblems(sample: Sample): string[] {
@@ -54,6 +74,17 @@ export function sampleProblems(sample: Sample): string[] {
   }
   if (typeof sample.meta !== 'object' || sample.meta === null || Array.isArray(sample.meta)) {
     problems.push('meta must be a plain object');
+  } else {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(sample.meta);
+    } catch (e) {
+      problems.push(`meta cannot be stored as JSON: ${(e as Error).message}`);
+    }
+    if (json !== undefined) {
+      if (json.length > MAX_META_CHARS) problems.push(`meta JSON is ${json.length} characters (limit ${MAX_META_CHARS})`);
+      else if (jsonDepth(json) > MAX_META_DEPTH) problems.push(`meta JSON is nested ${jsonDepth(json)} levels deep (limit ${MAX_META_DEPTH})`);
+    }
   }
   return problems;
 }

@@ -173,7 +173,7 @@ describe('damaged shards', () => {
     expect(good).toEqual(['s00000', 's00001', 's00002']);
     expect(bad.map(([k]) => k)).toEqual(['s00003', 's00004', 's00005']);
     expect(bad[0]?.[1]).toMatch(/shard ends inside this sample/);
-    expect(bad[1]?.[1]).toMatch(/missing from shard \(corrupt tar: Unexpected end of data\)/);
+    expect(bad[1]?.[1]).toMatch(/missing from shard \(file ends inside member "s00003.json" \(20 of \d+ bytes\)\)/);
 
     // Without the index, the last whole samples survive and the lost tail is counted from the manifest.
     const blind = await collect(readShard(shard, { tolerant: true, expectedCount: 6 }));
@@ -200,14 +200,22 @@ describe('damaged shards', () => {
     expect(items.filter((i) => !isUnreadable(i))).toHaveLength(5);
   });
 
-  it('a garbled header ends the readable part; earlier samples still come out', async () => {
+  it('a garbled header costs only its sample: the reader skips to the next valid header', async () => {
     const { shard, expected } = await damaged();
     const bytes = readFileSync(shard);
-    bytes.fill(0x41, (expected[2] as IndexEntry).offset, (expected[2] as IndexEntry).offset + 200);
+    const at = (expected[2] as IndexEntry).offset;
+    bytes.fill(0x41, at, at + 200);
     writeFileSync(shard, bytes);
-    const items = await collect(readShard(shard, { tolerant: true, expected }));
-    expect(items.map((i) => (isUnreadable(i) ? `!${i.key}` : i.key))).toEqual(['s00000', 's00001', '!s00002', '!s00003', '!s00004', '!s00005']);
-    expect((items[2] as Unreadable).detail).toMatch(/corrupt tar/);
+    const problems: string[] = [];
+    const items = await collect(readShard(shard, { tolerant: true, expected, onProblem: (p) => problems.push(p) }));
+    expect(items.map((i) => (isUnreadable(i) ? `!${i.key}` : i.key))).toEqual(['s00000', 's00001', '!s00002', 's00003', 's00004', 's00005']);
+    expect((items[2] as Unreadable).detail).toMatch(/^entry \.json is missing, index says \d+ bytes \(follows damaged tar data: bad header checksum at byte \d+\)$/);
+    expect(problems).toEqual([`bad header checksum at byte ${at}`]);
+    // Without the index the sample after the damage is refused too: its members may be incomplete.
+    const blind = await collect(readShard(shard, { tolerant: true, expectedCount: 6, onProblem: () => undefined }));
+    expect(blind.map((i) => (isUnreadable(i) ? `!${i.key}` : i.key))).toEqual(['s00000', 's00001', '!s00002', 's00003', 's00004', 's00005']);
+    // A strict reader throws, naming the file and the offset.
+    await expect(collect(readShard(shard))).rejects.toMatchObject({ code: 'corrupt_data', message: expect.stringContaining(`shard-000000.tar: bad header checksum at byte ${at}`) });
   });
 
   it('bad meta JSON and non-contiguous entries make that sample unreadable, not the shard', async () => {

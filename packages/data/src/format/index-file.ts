@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { HerdError } from '@herd/core';
 import type { Sample } from '../sample.js';
 import { INDEX_FILE } from './manifest.js';
@@ -21,23 +21,41 @@ export interface IndexEntry {
 
 /** Reads a JSON-lines file one record at a time; a bad line is reported with its number. */
 export async function* readJsonLines<T>(path: string): AsyncGenerator<T> {
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  // Splits chunks by hand: several times faster than readline for millions of short lines.
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
   let n = 0;
+  const parse = (line: string): T => {
+    try {
+      return JSON.parse(line) as T;
+    } catch (e) {
+      throw new HerdError('corrupt_data', `${path}:${n}: not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  let stream: AsyncIterable<Buffer>;
   try {
-    for await (const line of lines) {
-      n++;
-      if (line.trim() === '') continue;
-      try {
-        yield JSON.parse(line) as T;
-      } catch (e) {
-        throw new HerdError('corrupt_data', `${path}:${n}: not valid JSON: ${(e as Error).message}`, { cause: e });
+    stream = createReadStream(path, { highWaterMark: 1 << 20 });
+    for await (const chunk of stream) {
+      const text = rest + decoder.write(chunk);
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) break;
+        n++;
+        const line = text.slice(start, nl);
+        start = nl + 1;
+        if (line.trim() !== '') yield parse(line);
       }
+      rest = text.slice(start);
     }
   } catch (e) {
     if (e instanceof HerdError) throw e;
     throw new HerdError('io_error', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    lines.close();
+  }
+  rest += decoder.end();
+  if (rest.trim() !== '') {
+    n++;
+    yield parse(rest);
   }
 }
 

@@ -1,9 +1,9 @@
-import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { extract } from 'tar-stream';
 import { HerdError } from '@herd/core';
-import { isUnreadable, splitEntryName, type Sample, type Unreadable } from '../sample.js';
+import { isUnreadable, jsonDepth, MAX_META_CHARS, MAX_META_DEPTH, splitEntryName, type Sample, type Unreadable } from '../sample.js';
 import { readDataset } from './manifest.js';
+import { readTar, type TarEvent } from './tar.js';
 
 /** What the index says a sample holds; lets a reader notice samples lost to truncation. */
 export interface ExpectedSample {
@@ -22,6 +22,18 @@ export interface ReadShardOptions {
   start?: number;
   /** Stop after the first sample. */
   onlyFirst?: boolean;
+  /**
+   * Called for damage that is not one sample's (a bad header skipped, bytes after the
+   * end-of-archive, a missing end marker). Without it, a strict reader throws for such damage and a
+   * tolerant one ignores it.
+   */
+  onProblem?: (detail: string) => void;
+  /** Largest `.json` member accepted as meta (default 16 MiB). */
+  maxMetaBytes?: number;
+  /** Deepest nesting accepted in meta JSON (default 64). */
+  maxMetaDepth?: number;
+  /** Largest member whose bytes are read (default 2 GiB). */
+  maxMemberBytes?: number;
 }
 
 /**
@@ -48,23 +60,8 @@ interface Partial {
   files: Record<string, Uint8Array>;
   meta?: Uint8Array;
   problem?: string;
-}
-
-async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const part of stream) {
-    parts.push(part);
-    size += part.byteLength;
-  }
-  // One owned copy: Buffer.concat would hand out views of Node's shared pool for small files.
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  /** Damage in the tar right before or inside this sample: its members may be incomplete. */
+  damaged?: string;
 }
 
 function sameSizes(files: Record<string, Uint8Array>, meta: Uint8Array | undefined, expected: ExpectedSample): string | undefined {
@@ -81,48 +78,122 @@ function sameSizes(files: Record<string, Uint8Array>, meta: Uint8Array | undefin
   return undefined;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses a `.json` member into a meta object, or says why it cannot be one. */
+export function parseMeta(bytes: Uint8Array, limits: { maxMetaBytes?: number; maxMetaDepth?: number } = {}): Record<string, unknown> | string {
+  const maxBytes = limits.maxMetaBytes ?? DEFAULT_MAX_META_BYTES;
+  const maxDepth = limits.maxMetaDepth ?? DEFAULT_MAX_META_DEPTH;
+  if (bytes.byteLength > maxBytes) return `meta JSON is ${bytes.byteLength} bytes (limit ${maxBytes})`;
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return 'meta JSON is not valid UTF-8';
+  }
+  const depth = jsonDepth(text);
+  if (depth > maxDepth) return `meta JSON is nested ${depth} levels deep (limit ${maxDepth})`;
+  let meta: unknown;
+  try {
+    meta = JSON.parse(text);
+  } catch (e) {
+    return `invalid meta JSON: ${(e as Error).message}`;
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return 'meta JSON is not an object';
+  return meta as Record<string, unknown>;
+}
+
+const DEFAULT_MAX_META_BYTES = MAX_META_CHARS;
+const DEFAULT_MAX_META_DEPTH = MAX_META_DEPTH;
+
 async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sample | Unreadable> {
   const shard = basename(path);
   const expected = o.expected ? new Map(o.expected.map((e) => [e.key, e])) : undefined;
   const seen = new Set<string>();
   const marker = (key: string, detail: string): Unreadable => ({ kind: 'unreadable', key, shard, detail });
-
+  const report = (detail: string): void => {
+    if (o.onProblem) o.onProblem(detail);
+    else if (!o.tolerant) throw new HerdError('corrupt_data', `${path}: ${detail}`);
+  };
   const finish = (p: Partial): Sample | Unreadable => {
     if (p.problem) return marker(p.key, p.problem);
     const want = expected?.get(p.key);
     if (want) {
       const mismatch = sameSizes(p.files, p.meta, want);
-      if (mismatch) return marker(p.key, mismatch);
+      if (mismatch) return marker(p.key, p.damaged ? `${mismatch} (${p.damaged})` : mismatch);
+    } else if (p.damaged) {
+      return marker(p.key, `its members may be incomplete (${p.damaged})`);
     }
-    let meta: unknown = {};
+    let meta: Record<string, unknown> = {};
     if (p.meta) {
-      try {
-        meta = JSON.parse(Buffer.from(p.meta.buffer, p.meta.byteOffset, p.meta.byteLength).toString('utf8'));
-      } catch (e) {
-        return marker(p.key, `invalid meta JSON: ${(e as Error).message}`);
-      }
-      if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return marker(p.key, 'meta JSON is not an object');
+      const parsed = parseMeta(p.meta, o);
+      if (typeof parsed === 'string') return marker(p.key, parsed);
+      meta = parsed;
     }
-    return { key: p.key, files: p.files, meta: meta as Record<string, unknown> };
+    return { key: p.key, files: p.files, meta };
   };
 
-  const file = createReadStream(path, { start: o.start ?? 0 });
-  const tar = extract();
-  file.on('error', (e) => tar.destroy(e));
-  file.pipe(tar);
+  let events: AsyncGenerator<TarEvent>;
+  try {
+    const st = await stat(path);
+    if (st.size === 0 && (o.start ?? 0) === 0) {
+      const detail = 'shard is empty (0 bytes; a tar holds at least its 1024-byte end-of-archive)';
+      report(detail);
+      if (expected) for (const key of expected.keys()) yield marker(key, `missing from shard (${detail})`);
+      else for (let i = 0; i < (o.expectedCount ?? 0); i++) yield marker(`${shard}#${i}`, `missing from shard (${detail})`);
+      return;
+    }
+    events = readTar(path, { start: o.start, maxMemberBytes: o.maxMemberBytes });
+  } catch (e) {
+    if (e instanceof HerdError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (!o.tolerant) throw new HerdError('io_error', `shard ${path} cannot be read: ${err.message}`, { cause: e });
+    const detail = err.code === 'ENOENT' ? 'shard file missing' : `cannot read shard: ${err.message}`;
+    if (expected) for (const key of expected.keys()) yield marker(key, `missing from shard (${detail})`);
+    else for (let i = 0; i < Math.max(o.expectedCount ?? 0, 1); i++) yield marker(`${shard}#${i}`, `missing from shard (${detail})`);
+    return;
+  }
 
   let cur: Partial | undefined;
-  let reading: string | undefined; // key of the entry whose bytes are being read
+  let pendingDamage: string | undefined;
   let failure: string | undefined;
+  let noEndAt: number | undefined;
+  let lastDamage: string | undefined;
   try {
-    for await (const entry of tar) {
-      const { name, type } = entry.header;
-      reading = splitEntryName(name)?.key ?? name;
-      const data = await readAll(entry as AsyncIterable<Uint8Array>);
-      reading = undefined;
-      if (type !== 'file' && type !== 'contiguous-file') continue;
-      const parts = splitEntryName(name);
-      const key = parts?.key ?? name;
+    for await (const ev of events) {
+      if (ev.kind === 'end') {
+        if (ev.marker === 'none') noEndAt = ev.offset;
+        if (ev.trailingBytes > 0) report(`${ev.trailingBytes} non-zero bytes after the end-of-archive at byte ${ev.offset} (ignored)`);
+        break;
+      }
+      if (ev.kind === 'damage') {
+        if (!ev.eof) {
+          // The sample before the damage keeps its members (they were read whole); the one after may
+          // have lost its first members, so it needs the index to vouch for it.
+          report(ev.detail);
+          pendingDamage = lastDamage = ev.detail;
+          continue;
+        }
+        failure = ev.detail;
+        const cutKey = ev.member === undefined ? undefined : (splitEntryName(ev.member)?.key ?? ev.member);
+        if (cur && cutKey === cur.key) cur.problem ??= `shard ends inside this sample (${ev.detail})`;
+        if (cur) {
+          const done = finish(cur);
+          cur = undefined;
+          yield done;
+          if (o.onlyFirst) return;
+        }
+        if (cutKey !== undefined && !seen.has(cutKey)) {
+          seen.add(cutKey);
+          yield marker(cutKey, `shard ends inside this sample (${ev.detail})`);
+          if (o.onlyFirst) return;
+        }
+        if (!o.tolerant && !o.onlyFirst) throw new HerdError('corrupt_data', `${path}: ${ev.detail}`);
+        break;
+      }
+      if (ev.type === 'directory') continue;
+      const parts = ev.unsafe ? undefined : splitEntryName(ev.name);
+      const key = parts?.key ?? (ev.unsafe ? (splitEntryName(ev.name)?.key ?? ev.name) : ev.name);
       if (cur && cur.key !== key) {
         const done = finish(cur);
         cur = undefined;
@@ -133,52 +204,51 @@ async function* readItems(path: string, o: ReadShardOptions): AsyncGenerator<Sam
         cur = { key, files: {} };
         if (seen.has(key)) cur.problem = 'its entries are not contiguous in the shard';
         seen.add(key);
+        if (pendingDamage) cur.damaged = `follows damaged tar data: ${pendingDamage}`;
+        pendingDamage = undefined;
       }
-      if (!parts) cur.problem ??= `entry "${name}" has no extension`;
+      if (ev.unsafe) cur.problem ??= `unsafe member name ${JSON.stringify(ev.name)} in ${shard}: ${ev.unsafe}`;
+      else if (ev.type !== 'file') cur.problem ??= `member "${ev.name}" in ${shard} is a ${ev.type} (typeflag ${JSON.stringify(ev.typeflag)}); links and special files are refused`;
+      else if (ev.tooLarge) cur.problem ??= `member "${ev.name}" is ${ev.size} bytes (limit ${o.maxMemberBytes})`;
+      else if (!parts) cur.problem ??= `entry "${ev.name}" has no extension`;
       else if (parts.ext === 'json') {
         if (cur.meta) cur.problem ??= 'two .json entries';
-        cur.meta = data;
+        cur.meta = ev.data;
       } else {
         if (parts.ext in cur.files) cur.problem ??= `two .${parts.ext} entries`;
-        cur.files[parts.ext] = data;
+        cur.files[parts.ext] = ev.data as Uint8Array;
       }
     }
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (!o.tolerant && err.code === 'ENOENT') throw new HerdError('io_error', `shard ${path} does not exist`, { cause: e });
-    failure = err.code === 'ENOENT' ? 'shard file missing' : `corrupt tar: ${err.message}`;
+    if (e instanceof HerdError) throw e;
+    failure = `cannot read shard: ${(e as Error).message}`;
+    if (!o.tolerant) throw new HerdError('io_error', `${path}: ${failure}`, { cause: e });
   } finally {
-    file.destroy();
+    await events.return(undefined);
   }
-
   if (cur) {
-    // After a tar error the last sample may be cut short. It is whole if the failing entry belonged
-    // to the next sample or if the index vouches for its entries; otherwise drop it.
-    const whole = !failure || (reading !== undefined && reading !== cur.key) || (expected?.has(cur.key) ?? false);
-    if (!whole) yield marker(cur.key, `shard ends inside this sample (${failure})`);
-    else {
-      const last = finish(cur);
-      yield failure && isUnreadable(last) ? marker(last.key, `${last.detail} (${failure})`) : last;
-    }
-    if (o.onlyFirst) return;
-  }
-  if (failure && reading !== undefined && !seen.has(reading)) {
-    seen.add(reading);
-    yield marker(reading, `shard ends inside this sample (${failure})`);
+    yield finish(cur);
     if (o.onlyFirst) return;
   }
   if (o.onlyFirst) {
     if (failure) yield marker(`${shard}@${o.start ?? 0}`, failure);
     return;
   }
-  const why = failure ?? 'shard ends early';
+  const why = failure ?? lastDamage ?? 'shard ends early';
+  let lost = 0;
   if (expected) {
-    for (const key of expected.keys()) if (!seen.has(key)) yield marker(key, `missing from shard (${why})`);
+    for (const key of expected.keys()) {
+      if (!seen.has(key)) {
+        lost++;
+        yield marker(key, `missing from shard (${why})`);
+      }
+    }
   } else {
-    const missing = Math.max((o.expectedCount ?? 0) - seen.size, failure && seen.size === 0 ? 1 : 0);
-    for (let i = 0; i < missing; i++) yield marker(`${shard}#${seen.size + i}`, `missing from shard (${why})`);
-    if (missing === 0 && failure) yield marker(`${shard}#${seen.size}`, failure);
+    lost = Math.max((o.expectedCount ?? 0) - seen.size, 0);
+    for (let i = 0; i < lost; i++) yield marker(`${shard}#${seen.size + i}`, `missing from shard (${why})`);
   }
+  // Markers already tell of a cut; otherwise a missing end marker is worth a word.
+  if (noEndAt !== undefined && lost === 0) report(`no end-of-archive marker at byte ${noEndAt} (the shard may be truncated)`);
 }
 
 /**

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { HerdError, writeFileAtomic } from '@herd/core';
 import { assertValidSample, type Sample } from '../sample.js';
 import { encodeShard } from './encode.js';
-import type { IndexEntry } from './index-file.js';
+import { JsonlWriter } from './spill.js';
 import { FORMAT_VERSION, INDEX_FILE, MANIFEST_FILE, shardFileName, writeManifest, type Manifest, type ShardInfo } from './manifest.js';
 
 export interface WriteDatasetOptions {
@@ -34,7 +34,8 @@ export class ShardWriter {
   private readonly maxShardBytes: number;
   private readonly keys = new Set<string>();
   private readonly shards: ShardInfo[] = [];
-  private readonly index: IndexEntry[] = [];
+  private indexWriter: JsonlWriter | undefined;
+  private written = 0;
   private pending: Sample[] = [];
   private pendingBytes = 0;
   private started = false;
@@ -53,7 +54,7 @@ export class ShardWriter {
   }
 
   get count(): number {
-    return this.index.length + this.pending.length;
+    return this.written + this.pending.length;
   }
 
   async write(sample: Sample): Promise<void> {
@@ -76,7 +77,10 @@ export class ShardWriter {
     const encoded = await encodeShard(this.pending, file);
     await writeFileAtomic(join(this.dir, file), encoded.chunks);
     this.shards.push(encoded.info);
-    this.index.push(...encoded.index);
+    // Index lines go to disk as shards close: no index string grows with the dataset.
+    this.indexWriter ??= new JsonlWriter(join(this.dir, INDEX_FILE));
+    for (const e of encoded.index) await this.indexWriter.write(e);
+    this.written += encoded.index.length;
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -87,13 +91,14 @@ export class ShardWriter {
     if (!this.started) await rm(join(this.dir, MANIFEST_FILE), { force: true });
     await this.flush();
     this.closed = true;
-    await writeFileAtomic(join(this.dir, INDEX_FILE), this.index.map((e) => JSON.stringify(e) + '\n').join(''));
+    if (this.indexWriter) await this.indexWriter.close();
+    else await writeFileAtomic(join(this.dir, INDEX_FILE), '');
     const manifest: Manifest = {
       name: this.options.name ?? basename(this.dir),
       version: FORMAT_VERSION,
       createdAt: new Date().toISOString(),
       shards: this.shards,
-      totalCount: this.index.length,
+      totalCount: this.written,
       info: this.options.info ?? {},
     };
     await removeStaleShards(this.dir, new Set(this.shards.map((s) => s.file)));

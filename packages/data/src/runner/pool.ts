@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { HerdError, type HerdErrorCode } from '@herd/core';
 import type { Stage } from '../stages/stage.js';
 import { moduleUrl, type PipelineRef } from './pipeline.js';
+import { installCrashGuard } from './guard.js';
 import { processShard, type ShardSummary, type ShardTask } from './shard-task.js';
 import type { WorkerInit, WorkerReply } from './worker.js';
 
@@ -16,12 +17,29 @@ export interface Executor {
   close(): Promise<void>;
 }
 
-export function inProcessExecutor(stages: readonly Stage[]): Executor {
+/**
+ * A shard that could not be finished for a reason of its own (its stages hung past the shard time
+ * limit, or killed their worker): the runner gives that shard up with this reason, or retries it.
+ */
+export class ShardFailure extends HerdError {
+  constructor(
+    readonly reason: string,
+    readonly retryable: boolean,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('runtime_error', message, options);
+  }
+}
+
+export function inProcessExecutor(stages: readonly Stage[], abort?: AbortSignal): Executor & { stray: unknown[] } {
   const byName = new Map(stages.map((s) => [s.name, s]));
+  const crash = installCrashGuard(abort);
   return {
     concurrency: 1,
-    run: (task) => processShard(task, byName, 0),
-    close: async () => undefined,
+    stray: crash.stray,
+    run: (task) => processShard(task, byName, 0, crash.guard),
+    close: async () => crash.dispose(),
   };
 }
 
@@ -55,71 +73,107 @@ const boot = workerData.__boot;
 
 interface Slot {
   worker: Worker;
-  current?: { id: number; task: ShardTask; resolve: (s: ShardSummary) => void; reject: (e: Error) => void };
+  n: number;
+  current?: { id: number; task: ShardTask; resolve: (s: ShardSummary) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout; start?: () => void };
   dead?: Error;
 }
 
-/** A fixed set of worker threads, each importing the pipeline module once. */
+/**
+ * A fixed number of worker threads, each importing the pipeline module once. A worker that dies
+ * (a stage crashed it) or runs a shard past `shardTimeoutMs` is terminated and replaced; the shard
+ * fails with a ShardFailure, never the pool.
+ */
 export class WorkerPool implements Executor {
   private readonly slots: Slot[] = [];
   private readonly waiting: (() => void)[] = [];
   private nextId = 0;
   private closing = false;
+  private readonly spawn: (n: number) => Worker;
+  private startFailure: Error | undefined;
 
   constructor(
     readonly concurrency: number,
     pipeline: PipelineRef,
     stages: readonly Stage[],
+    private readonly shardTimeoutMs = Infinity,
   ) {
     const entry = new URL(TS_RE.test(import.meta.url) ? './worker.ts' : './worker.js', import.meta.url).href;
     const fromSource = TS_RE.test(entry);
     const needTsx = fromSource || TS_RE.test(pipeline.module);
     const tsx = needTsx ? tsxRegisterUrl(fromSource ? 'the runner runs from TypeScript sources' : `pipeline ${pipeline.module} is TypeScript`) : null;
     const expect = stages.map((s) => `${s.name}:${s.kind}`);
-    for (let i = 0; i < concurrency; i++) {
+    this.spawn = (n) => {
       const init: WorkerInit & { __boot: { entry: string; tsx: string | null } } = {
         pipeline: { ...pipeline, module: moduleUrl(pipeline.module) },
-        worker: i + 1,
+        worker: n,
         expect,
         __boot: { entry, tsx },
       };
       // From sources, workspace packages must resolve to their sources as they do under vitest.
-      const worker = new Worker(BOOT, { eval: true, workerData: init, ...(fromSource ? { execArgv: ['--conditions=source'] } : {}) });
-      const slot: Slot = { worker };
-      worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
-      worker.on('error', (e) => this.onDeath(slot, e));
-      worker.on('exit', (code) => this.onDeath(slot, new Error(`exited with code ${code}`)));
-      this.slots.push(slot);
-    }
+      return new Worker(BOOT, { eval: true, workerData: init, ...(fromSource ? { execArgv: ['--conditions=source'] } : {}) });
+    };
+    for (let i = 0; i < concurrency; i++) this.start({ n: i + 1 } as Slot);
+  }
+
+  private start(slot: Slot): void {
+    const worker = this.spawn(slot.n);
+    slot.worker = worker;
+    slot.dead = undefined;
+    worker.on('message', (reply: WorkerReply) => {
+      if (slot.worker === worker) this.onReply(slot, reply);
+    });
+    worker.on('error', (e) => {
+      if (slot.worker === worker) this.onDeath(slot, e);
+    });
+    worker.on('exit', (code) => {
+      if (slot.worker === worker) this.onDeath(slot, new Error(`exited with code ${code}`));
+    });
+    if (!this.slots.includes(slot)) this.slots.push(slot);
   }
 
   private onReply(slot: Slot, reply: WorkerReply): void {
-    if (reply.id === -1 && !reply.ok) return this.onDeath(slot, new HerdError(reply.code as HerdErrorCode, reply.message));
+    if ('started' in reply) {
+      const cur = slot.current;
+      if (cur && cur.id === reply.id) cur.start?.();
+      return;
+    }
+    if (reply.id === -1 && !reply.ok) {
+      // The pipeline could not even be loaded: no point in restarting.
+      this.startFailure ??= new HerdError(reply.code as HerdErrorCode, reply.message);
+      return this.onDeath(slot, this.startFailure, false);
+    }
     const cur = slot.current;
     if (!cur || cur.id !== reply.id) return;
+    clearTimeout(cur.timer);
     slot.current = undefined;
     if (reply.ok) cur.resolve(reply.summary);
     else {
-      const err = new HerdError(reply.code as HerdErrorCode, `worker ${this.slots.indexOf(slot) + 1}, pass ${cur.task.pass}, shard ${cur.task.source}: ${reply.message}`);
+      const err = new HerdError(reply.code as HerdErrorCode, `worker ${slot.n}, pass ${cur.task.pass}, shard ${cur.task.source}: ${reply.message}`);
       if (reply.stack) err.stack = reply.stack;
       cur.reject(err);
     }
     this.waiting.shift()?.();
   }
 
-  private onDeath(slot: Slot, e: Error): void {
+  private onDeath(slot: Slot, e: Error, restart = true): void {
     if (slot.dead) return;
     slot.dead = e;
     const cur = slot.current;
     slot.current = undefined;
+    if (cur) clearTimeout(cur.timer);
     if (cur && !this.closing) {
-      cur.reject(new HerdError('runtime_error', `worker ${this.slots.indexOf(slot) + 1} died on pass ${cur.task.pass}, shard ${cur.task.source}: ${e.message}`, { cause: e }));
+      cur.reject(new ShardFailure(`worker_crashed: ${e.message.split('\n')[0]}`, true, `worker ${slot.n} died on pass ${cur.task.pass}, shard ${cur.task.source}: ${e.message}`, { cause: e }));
+    }
+    if (restart && !this.closing && this.startFailure === undefined) {
+      void slot.worker.terminate();
+      this.start(slot);
     }
     this.waiting.shift()?.();
   }
 
   async run(task: ShardTask): Promise<ShardSummary> {
     for (;;) {
+      if (this.startFailure) throw this.startFailure;
       const live = this.slots.filter((s) => !s.dead);
       if (live.length === 0) {
         const why = this.slots[0]?.dead?.message ?? 'no workers';
@@ -129,7 +183,20 @@ export class WorkerPool implements Executor {
       if (slot) {
         return new Promise<ShardSummary>((resolve, reject) => {
           const id = this.nextId++;
-          slot.current = { id, task, resolve, reject };
+          const cur: NonNullable<Slot['current']> = { id, task, resolve, reject };
+          if (Number.isFinite(this.shardTimeoutMs)) {
+            cur.start = () => (cur.timer = setTimeout(() => {
+              if (slot.current !== cur) return;
+              slot.current = undefined;
+              reject(new ShardFailure(`shard_timeout: not finished after ${this.shardTimeoutMs} ms`, false, `worker ${slot.n}: shard ${task.source} of pass ${task.pass} ran past ${this.shardTimeoutMs} ms`));
+              // The stage may be stuck in synchronous code: only a new thread gets the slot back.
+              slot.dead = new Error('terminated after a shard timeout');
+              void slot.worker.terminate();
+              this.start(slot);
+              this.waiting.shift()?.();
+            }, this.shardTimeoutMs));
+          }
+          slot.current = cur;
           slot.worker.postMessage({ id, task });
         });
       }
@@ -139,6 +206,7 @@ export class WorkerPool implements Executor {
 
   async close(): Promise<void> {
     this.closing = true;
+    for (const s of this.slots) clearTimeout(s.current?.timer);
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

@@ -25,8 +25,14 @@ export interface RunStats {
   output: string;
   workers: number;
   passes: number;
+  /** Samples read (kept + dropped); differs from `promised` only when shards hold more or fewer samples than the manifest says. */
   in: number;
+  /** What the input manifest says it holds (`totalCount`). */
+  promised: number;
   out: number;
+  dropped: number;
+  /** Damage not tied to one sample (index lines, bad tar headers, bytes after the end-of-archive), at most 200. */
+  problems: string[];
   /** Wall time of the invocation that finished the run (a resumed run counts only its own part). */
   wallSeconds: number;
   stages: StageStats[];
@@ -71,6 +77,7 @@ export function formatStats(stats: RunStats): string {
     r.map((cell, i) => (i === 0 || i === 1 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   const out = rows.map(line);
   out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const p of stats.problems ?? []) out.push(`problem: ${p}`);
   out.push('', `${stats.in} in, ${stats.out} out (${stats.in > 0 ? ((100 * stats.out) / stats.in).toFixed(1) : '0.0'}% kept), ${stats.passes} pass(es), ${stats.workers} worker(s), ${stats.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
 }

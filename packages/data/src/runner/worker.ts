@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { HerdError, isHerdError } from '@herd/core';
 import type { Stage } from '../stages/stage.js';
+import { installCrashGuard } from './guard.js';
 import { loadPipeline, type PipelineRef } from './pipeline.js';
 import { processShard, type ShardTask } from './shard-task.js';
 
@@ -14,6 +15,7 @@ export interface WorkerInit {
 
 export type WorkerRequest = { id: number; task: ShardTask };
 export type WorkerReply =
+  | { id: number; started: true }
   | { id: number; ok: true; summary: Awaited<ReturnType<typeof processShard>> }
   | { id: number; ok: false; code: string; message: string; stack?: string };
 
@@ -28,13 +30,19 @@ const loaded: Promise<Map<string, Stage>> = loadPipeline(init.pipeline).then((st
   }
   return new Map(stages.map((s) => [s.name, s]));
 });
-// Reported with the first task; keeps an unhandled rejection from killing the thread before that.
-loaded.catch(() => undefined);
+// A pipeline that cannot load is reported at once, so that the pool stops instead of restarting.
+loaded.catch((e: unknown) => port.postMessage({ id: -1, ok: false, code: isHerdError(e) ? e.code : 'runtime_error', message: (e as Error)?.message ?? String(e) } satisfies WorkerReply));
+
+// Errors escaping a stage (from a timer, an unawaited promise) cost the sample, not this thread.
+const { guard } = installCrashGuard();
 
 port.on('message', (msg: WorkerRequest) => {
   void (async () => {
     try {
-      const summary = await processShard(msg.task, await loaded, init.worker);
+      const stages = await loaded;
+      // The shard's time limit counts from here, not from the worker's start-up.
+      port.postMessage({ id: msg.id, started: true } satisfies WorkerReply);
+      const summary = await processShard(msg.task, stages, init.worker, guard);
       port.postMessage({ id: msg.id, ok: true, summary } satisfies WorkerReply);
     } catch (e) {
       const err = e as Error;

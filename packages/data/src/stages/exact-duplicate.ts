@@ -31,6 +31,8 @@ export function exactDuplicate(options: ExactDuplicateOptions = {}): GlobalStage
     name: options.name ?? 'exact_duplicate',
     version: options.exts ? options.exts.join(',') : 'all',
     prepare: (sample) => mediaHash(sample, options.exts),
+    // Only equal hashes can be duplicates: the runner decides one slice of hashes at a time.
+    partitionBy: (hash) => hash,
     decide(features) {
       const first = new Map<string, string>();
       const drops = new Map<string, string>();

@@ -37,6 +37,12 @@ export interface GlobalStage<F = unknown> {
   readonly version?: string;
   prepare?(sample: Sample, ctx: StageContext): Promise<F> | F;
   decide(features: ReadonlyMap<string, F>): Promise<Map<string, string>> | Map<string, string>;
+  /**
+   * Flat memory for large datasets: when given, samples can only affect each other within a group
+   * (e.g. equal hashes, one cluster), so the runner splits the features on disk by group and calls
+   * `decide` once per slice of groups instead of once on everything. Null: never dropped.
+   */
+  partitionBy?(feature: F): string | null;
 }
 
 export type Stage = SampleStage | GlobalStage;

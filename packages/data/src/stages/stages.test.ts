@@ -5,6 +5,7 @@ import { exactDuplicate, mediaHash } from './exact-duplicate.js';
 import { metaFilter } from './meta-filter.js';
 import type { SampleStage, StageContext } from './stage.js';
 import { fixCapitalisation, textHeuristics } from './text-heuristics.js';
+import { textSafety } from './text-safety.js';
 
 const ctx: StageContext = { shard: 'shard-000000.tar', pass: 0, worker: 0 };
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -39,6 +40,33 @@ describe('textHeuristics', () => {
     expect(fixCapitalisation('the NASA logo. it is blue')).toBe('The NASA logo. It is blue');
     expect(fixCapitalisation('élan vital')).toBe('Élan vital');
     expect(fixCapitalisation('OK')).toBe('OK');
+  });
+});
+
+describe('textSafety', () => {
+  const stage = textSafety({ maxLineChars: 50 });
+  const run = (txt: string | Uint8Array, meta: Record<string, unknown> = {}) => stage.process(sample('k', { txt: typeof txt === 'string' ? enc(txt) : txt }, meta), ctx);
+
+  it('keeps ordinary text, tabs and newlines, non-Latin scripts and emoji', async () => {
+    expect(await run('A red circle.\tTwo squares.\nÉlan, 三角形, кружок 🔴', { caption: 'ok', tags: ['x', { y: 'fine' }] })).toMatchObject({ keep: true });
+  });
+
+  it('flags NUL, control, bidi, invisible and lone-surrogate characters, invalid UTF-8 and megabyte lines, naming where', async () => {
+    const cases: [string | Uint8Array, Record<string, unknown>, string][] = [
+      ['a\u0000b', {}, 'unsafe_text: .txt: NUL byte at character 1'],
+      ['bell\u0007', {}, 'unsafe_text: .txt: control character U+0007 at character 4'],
+      ['abc\u202Egnp.exe', {}, 'unsafe_text: .txt: bidi control U+202E at character 3'],
+      ['x\u2067y', {}, 'unsafe_text: .txt: bidi control U+2067 at character 1'],
+      ['zero\u200Bwidth', {}, 'unsafe_text: .txt: invisible character U+200B at character 4'],
+      [new Uint8Array([0x61, 0xc3, 0x28]), {}, 'unsafe_text: .txt: invalid UTF-8'],
+      ['x'.repeat(51), {}, 'unsafe_text: .txt: a line of 51 characters (limit 50)'],
+      ['fine', { caption: 'ok', nested: { list: ['ok', 'evil\u202Dtext'] } }, 'unsafe_text: meta.nested.list[1]: bidi control U+202D at character 4'],
+      ['fine', { caption: '\ud800' }, 'unsafe_text: meta.caption: lone surrogate U+D800 at character 0'],
+      ['fine', { ['k\u0000']: 1 }, 'unsafe_text: meta key: NUL byte at character 1'],
+    ];
+    for (const [txt, meta, reason] of cases) expect(await run(txt, meta)).toEqual({ keep: false, reason });
+    const big = await textSafety().process(sample('k', { txt: enc('word '.repeat(300_000)) }), ctx);
+    expect(big).toEqual({ keep: false, reason: 'unsafe_text: .txt: 1500000 characters (limit 1000000)' });
   });
 });
 
