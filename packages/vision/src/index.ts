@@ -30,7 +30,7 @@ export { languageId, identifyLanguage } from './data/stages/language-id.js';
 export type { LanguageIdOptions, LanguageGuess } from './data/stages/language-id.js';
 export { clipScore, clipTopFraction } from './data/stages/clip-score.js';
 export type { ClipScoreOptions, ClipTopFractionOptions, ImageTextScorer } from './data/stages/clip-score.js';
-export { perceptualHash, lowDct, hashFromDct, hammingHex, hashToSigns } from './data/stages/phash.js';
+export { perceptualHash, lowDct, hashFromDct, hammingHex, hashToSigns, colourLayout, layoutCosine, LAYOUT_SIDE } from './data/stages/phash.js';
 export { nearDuplicate, exactHashPairs, exactCosinePairs, annCosinePairs, Components, defaultQuality, ANN_DEFAULTS } from './data/stages/near-duplicate.js';
 export type { NearDuplicateOptions, DedupFeature, AnnParams } from './data/stages/near-duplicate.js';
 export { resample, ngrams, words, keepProbability, countNgrams, keyUniform } from './data/stages/resample.js';

@@ -45,7 +45,7 @@ export interface CurateStagesConfig {
   language?: LanguageIdOptions | false;
   image?: ImageQualityOptions | false;
   dedup?: Omit<NearDuplicateOptions, 'embed' | 'quality'> | false;
-  resample?: { threshold: number; mode?: 'sqrt' | 'metaclip'; seed?: number } | false;
+  resample?: { threshold: number; mode?: 'sqrt' | 'metaclip'; n?: 1 | 2; seed?: number } | false;
   ocr?: OcrOptions | false;
 }
 

@@ -60,8 +60,8 @@ export function imageQuality(options: ImageQualityOptions = {}): SampleStage {
       }
       const short = Math.min(img.width, img.height);
       const aspect = Math.max(img.width, img.height) / Math.max(1, short);
-      if (short < o.minSide) return drop(`image_too_small: ${img.width}×${img.height}, shorter side ${short} < ${o.minSide}`);
       if (aspect > o.maxAspect) return drop(`extreme_aspect: ${aspect.toFixed(2)} > ${o.maxAspect} (${img.width}×${img.height})`);
+      if (short < o.minSide) return drop(`image_too_small: ${img.width}×${img.height}, shorter side ${short} < ${o.minSide}`);
       const std = greyStd(img);
       if (std < o.minStd) return drop(`blank_image: grey std ${std.toFixed(2)} < ${o.minStd}`);
       const scores: Record<string, unknown> = { width: img.width, height: img.height, aspect: Number(aspect.toFixed(4)), std: Number(std.toFixed(3)) };

@@ -59,7 +59,10 @@ export class OcrPool {
   private async create(): Promise<TessWorker> {
     const { createWorker } = (await import('tesseract.js')) as unknown as { createWorker(lang: string, oem: number, opts: Record<string, unknown>): Promise<TessWorker> };
     try {
-      return await createWorker('eng', 1, { langPath: englishDataPath(), cacheMethod: 'none', gzip: true, errorHandler: () => undefined });
+      const w = await createWorker('eng', 1, { langPath: englishDataPath(), cacheMethod: 'none', gzip: true, errorHandler: () => undefined });
+      // Decoded pixels carry no DPI; without one tesseract warns and guesses.
+      await w.setParameters({ user_defined_dpi: '300' });
+      return w;
     } catch (e) {
       throw new HerdError('tool_missing', `cannot start a tesseract.js worker with the offline English model at ${englishDataPath()}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     }

@@ -80,3 +80,53 @@ export function hashToSigns(hex: string): Float32Array {
   }
   return v;
 }
+
+/** Side of the colour-layout thumbnail. */
+export const LAYOUT_SIDE = 16;
+
+/**
+ * Colour layout: a 16×16 thumbnail in YCbCr with chroma weighted ×3, minus the background colour (the
+ * median of the border), plus the background itself, unit length, as int8. pHash works on grey low
+ * frequencies, so two scenes that differ only in a shape's colour or size can share a hash; this is
+ * the check a pHash candidate pair must also pass. Cosine ≈ dot/127².
+ */
+export async function colourLayout(img: RgbImage): Promise<Int8Array> {
+  const S = LAYOUT_SIDE;
+  const small = await resizeRgb(img, S, S, { fit: 'fill' });
+  const ycc = new Float64Array(3 * S * S);
+  for (let i = 0; i < S * S; i++) {
+    const r = small.data[3 * i] as number;
+    const g = small.data[3 * i + 1] as number;
+    const b = small.data[3 * i + 2] as number;
+    ycc[3 * i] = 0.299 * r + 0.587 * g + 0.114 * b;
+    ycc[3 * i + 1] = 3 * (-0.1687 * r - 0.3313 * g + 0.5 * b);
+    ycc[3 * i + 2] = 3 * (0.5 * r - 0.4187 * g - 0.0813 * b);
+  }
+  const border: number[][] = [[], [], []];
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      if (y !== 0 && x !== 0 && y !== S - 1 && x !== S - 1) continue;
+      for (let c = 0; c < 3; c++) (border[c] as number[]).push(ycc[3 * (y * S + x) + c] as number);
+    }
+  }
+  const bg = border.map((b) => b.sort((p, q) => p - q)[b.length >> 1] as number);
+  const v = new Float64Array(3 * S * S + 3);
+  for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) v[3 * i + c] = (ycc[3 * i + c] as number) - (bg[c] as number);
+  for (let c = 0; c < 3; c++) v[3 * S * S + c] = 2 * (bg[c] as number);
+  let n = 0;
+  for (const x of v) n += x * x;
+  const scale = n > 0 ? 127 / Math.sqrt(n) : 0;
+  return Int8Array.from(v, (x) => Math.round(x * scale));
+}
+
+export function layoutCosine(a: Int8Array, b: Int8Array): number {
+  let s = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    s += (a[i] as number) * (b[i] as number);
+    na += (a[i] as number) ** 2;
+    nb += (b[i] as number) ** 2;
+  }
+  return na === 0 || nb === 0 ? 0 : s / Math.sqrt(na * nb);
+}

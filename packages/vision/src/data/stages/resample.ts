@@ -17,6 +17,8 @@ export interface ResampleOptions {
   /** The frequency threshold T (counts, not fractions). */
   threshold: number;
   mode?: 'sqrt' | 'metaclip';
+  /** Longest n-gram counted: 2 (the paper: 1- and 2-grams, default) or 1. */
+  n?: 1 | 2;
   seed?: number;
   /** Called with the n-gram counts the decision used (for the report's head/tail table). */
   onDecided?: (summary: NgramSummary) => void;
@@ -45,11 +47,11 @@ export function words(text: string): string[] {
   return text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
 }
 
-/** The distinct 1- and 2-grams of a caption ("red", "red circle"). */
-export function ngrams(text: string): string[] {
+/** The distinct 1- and (n = 2) 2-grams of a caption ("red", "red circle"). */
+export function ngrams(text: string, n: 1 | 2 = 2): string[] {
   const w = words(text);
   const out = new Set<string>(w);
-  for (let i = 0; i + 1 < w.length; i++) out.add(`${w[i]} ${w[i + 1]}`);
+  if (n === 2) for (let i = 0; i + 1 < w.length; i++) out.add(`${w[i]} ${w[i + 1]}`);
   return [...out];
 }
 
@@ -100,13 +102,14 @@ export function resample(options: ResampleOptions): GlobalStage<string[] | null>
   const ext = options.ext ?? 'txt';
   const mode = options.mode ?? 'sqrt';
   const seed = options.seed ?? 0;
+  const n = options.n ?? 2;
   return {
     kind: 'global',
     name: options.name ?? 'resample',
-    version: JSON.stringify([ext, options.threshold, mode, seed]),
+    version: JSON.stringify([ext, options.threshold, mode, n, seed]),
     prepare(sample) {
       const c = captionOf(sample, ext);
-      return 'reason' in c ? null : ngrams(c.text);
+      return 'reason' in c ? null : ngrams(c.text, n);
     },
     decide(features) {
       const lists = [...features.values()].filter((l): l is string[] => l !== null);
