@@ -9,12 +9,14 @@ import { Args } from './args.js';
 import { GENERATE_OPTIONS, generateCommand } from './commands/generate.js';
 import { EVAL_TEXT_OPTIONS, evalTextCommand } from './commands/eval-text.js';
 import { TRAIN_TEXT_OPTIONS, trainTextCommand } from './commands/train-text.js';
+import { VISION_CURATE_OPTIONS, VISION_CURATE_USAGE, visionCurateCommand } from './commands/vision-curate.js';
 
 const USAGE = `herd — a frozen Llama 3 with eyes and ears, in TypeScript
 
   herd generate [--chat] --prompt TEXT [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--model DIR]
   herd train text [--steps N] [--sft-steps N --sft-lr LR] [--docs N] [--out DIR] [--resume]
   herd eval text [--model DIR] [--n N] [--update-card]
+  ${VISION_CURATE_USAGE}
 
 Device: --device cpu|webgpu|cuda|auto, or HERD_DEVICE (default cpu).`;
 
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<void> {
   } else if (cmd === 'eval' && sub === 'text') {
     const args = new Args(rest, EVAL_TEXT_OPTIONS);
     await evalTextCommand(args, (args.str('device') ?? envDevice) as DeviceRequest);
+  } else if (cmd === 'vision' && sub === 'curate') {
+    await visionCurateCommand(new Args(rest, VISION_CURATE_OPTIONS));
   } else {
     console.log(USAGE);
     if (cmd && cmd !== 'help' && cmd !== '--help') process.exitCode = 2;

@@ -18,8 +18,10 @@ export interface OcrOptions {
   name?: string;
   /** Tesseract workers in the pool (default 1: one per runner worker thread is usually right). */
   workers?: number;
-  /** Words below this confidence (0–100) are ignored (default 60). */
+  /** Words below this confidence (0–100) are ignored (default 70). */
   minConfidence?: number;
+  /** Shorter words are ignored (default 2): tesseract reads a triangle as "A" at 95% confidence. */
+  minWordLength?: number;
   /** Images are upscaled so their longer side is at least this (default 800): tesseract wants ~30 px glyphs. */
   minLongSide?: number;
   /** Also append the text to the caption as `\n[ocr] …` (default false: the field is enough). */
@@ -105,7 +107,7 @@ async function prepareForOcr(bytes: Uint8Array, minLongSide: number): Promise<Bu
   return Buffer.from(await encodeRgb(big, 'png'));
 }
 
-export async function recognise(pool: OcrPool, bytes: Uint8Array, o: { minConfidence: number; minLongSide: number }): Promise<OcrResult> {
+export async function recognise(pool: OcrPool, bytes: Uint8Array, o: { minConfidence: number; minWordLength: number; minLongSide: number }): Promise<OcrResult> {
   const png = await prepareForOcr(bytes, o.minLongSide);
   const data = await pool.run((w) => w.recognize(png, {}, { text: true, blocks: true }));
   const words: { text: string; confidence: number }[] = [];
@@ -113,7 +115,7 @@ export async function recognise(pool: OcrPool, bytes: Uint8Array, o: { minConfid
   for (const b of blocks) for (const p of b.paragraphs) for (const l of p.lines) for (const wd of l.words) {
     const t = wd.text.trim();
     // A "word" without a letter or digit is a speck of noise read as punctuation.
-    if (t !== '' && /[\p{L}\p{N}]/u.test(t) && wd.confidence >= o.minConfidence) words.push({ text: t, confidence: Number(wd.confidence.toFixed(1)) });
+    if ([...t].length >= o.minWordLength && /[\p{L}\p{N}]/u.test(t) && wd.confidence >= o.minConfidence) words.push({ text: t, confidence: Number(wd.confidence.toFixed(1)) });
   }
   const confidence = words.length === 0 ? 0 : words.reduce((s, w) => s + w.confidence, 0) / words.length;
   return { text: words.map((w) => w.text).join(' '), confidence: Number(confidence.toFixed(1)), words };
@@ -125,13 +127,13 @@ export interface OcrStage extends SampleStage {
 }
 
 export function ocr(options: OcrOptions = {}): OcrStage {
-  const o = { workers: options.workers ?? 1, minConfidence: options.minConfidence ?? 60, minLongSide: options.minLongSide ?? 800, appendToCaption: options.appendToCaption ?? false };
+  const o = { workers: options.workers ?? 1, minConfidence: options.minConfidence ?? 70, minWordLength: options.minWordLength ?? 2, minLongSide: options.minLongSide ?? 800, appendToCaption: options.appendToCaption ?? false };
   const pool = new OcrPool(o.workers);
   const encoder = new TextEncoder();
   return {
     kind: 'sample',
     name: options.name ?? 'ocr',
-    version: JSON.stringify(['eng-4.0.0_best_int', o.minConfidence, o.minLongSide, o.appendToCaption]),
+    version: JSON.stringify(['eng-4.0.0_best_int', o.minConfidence, o.minWordLength, o.minLongSide, o.appendToCaption]),
     async process(sample: Sample) {
       const file = imageFileOf(sample);
       if (file === undefined) return keep(sample);
