@@ -121,7 +121,7 @@ describe('nearDuplicate', () => {
     const drops = await stage.decide(features as never);
     const group = (k: string) => (tiny.find((s) => s.key === k)!.meta['duplicateOf'] as string | undefined) ?? k;
     const rep = (k: string) => drops.get(k)?.replace('duplicate-of:', '') ?? k;
-    for (const [k, reason] of drops) expect(reason).toMatch(/^duplicate-of:img-\d{8}$/);
+    for (const reason of drops.values()) expect(reason).toMatch(/^duplicate-of:img-\d{8}$/);
     const copies = [...kept.values()].filter((s) => noise(s) === 'exact_duplicate' || noise(s) === 'near_duplicate');
     expect(copies.length).toBeGreaterThanOrEqual(6);
     const found = copies.filter((s) => kept.has(group(s.key)) && rep(s.key) === rep(group(s.key))).length;
@@ -152,7 +152,7 @@ describe('nearDuplicate', () => {
     // 3000 hashes in 60 tight clusters (real pHashes cluster), copies 0–6 bits from their cluster centre.
     let state = 12345;
     const rnd = () => ((state = Math.imul(state ^ (state >>> 15), 2246822507) + 0x6d2b79f5) >>> 0) / 2 ** 32;
-    const centres = Array.from({ length: 60 }, () => Array.from({ length: 64 }, () => (rnd() < 0.5 ? 1 : 0)));
+    const centres = Array.from({ length: 60 }, () => Array.from({ length: 64 }, () => (rnd() < 0.5 ? 1 : 0) as number));
     const hashes = Array.from({ length: 3000 }, () => {
       const b = centres[Math.floor(rnd() * 60)]!.slice();
       for (let f = Math.floor(rnd() * 7); f > 0; f--) {
