@@ -5,7 +5,7 @@
  * words written into scenes; near-duplicate search at scale (exact vs usearch HNSW: pair recall and
  * time on planted near-duplicate hashes); per-stage images/s on one thread.
  *
- *   node bench/dist/curate-quality.js [--count 2000] [--seed 7] [--ocr 60] [--ann 10000,100000]
+ *   node bench/dist/curate-quality.js [--count 2000] [--seed 7] [--ocr 60] [--ann 10000,100000] [--resample-t N]
  *
  * Prints tables and writes bench/results/curate-quality.json. Asserts nothing.
  */
@@ -28,6 +28,7 @@ const flag = (name: string, def: string): string => {
 const count = Number(flag('count', '2000'));
 const seed = Number(flag('seed', '7'));
 const ocrCount = Number(flag('ocr', '60'));
+const resampleT = Number(flag('resample-t', String(Math.max(2, Math.round(count / 20)))));
 const annSizes = flag('ann', '10000,100000').split(',').filter(Boolean).map(Number);
 
 interface Score {
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
 
   // Resampling: n-gram head before/after on the English captions.
   let ngramSummary: unknown = null;
-  const rs = resample({ threshold: Math.max(2, Math.round(count / 20)), seed, onDecided: (s) => (ngramSummary = s) });
+  const rs = resample({ threshold: resampleT, n: 1, seed, onDecided: (s) => (ngramSummary = s) });
   const rf = new Map<string, unknown>();
   for (const s of lang.kept.values()) rf.set(s.key, await rs.prepare!(s, { shard: 'bench', pass: 0, worker: 0 }));
   const rsDrops = await rs.decide(rf as never);
@@ -204,7 +205,13 @@ async function main(): Promise<void> {
   console.log(`language false drops: ${wrongLang.length ? wrongLang.join('; ') : 'none'}`);
   console.log(`\nOCR: word accuracy ${right}/${withWord.length} = ${pct(right / Math.max(1, withWord.length))}; text reported on ${falseText}/${noWord.length} scenes without a word; ${((withWord.length + noWord.length) / ocrSeconds).toFixed(2)} images/s (1 worker)`);
   if (misses.length) console.log(`OCR misses: ${misses.slice(0, 10).join('; ')}`);
-  console.log(`resampling (T = ${Math.max(2, Math.round(count / 20))}): ${rsDrops.size} of ${rf.size} English pairs resampled out`);
+  console.log(`resampling (unigrams, T = ${resampleT}): ${rsDrops.size} of ${rf.size} English pairs resampled out`);
+  if (ngramSummary) {
+    const n = ngramSummary as { headBefore: [string, number][]; headAfter: [string, number][]; top1pctShareBefore: number; top1pctShareAfter: number; tailDistinct: number; tailOccurrencesBefore: number; tailOccurrencesAfter: number };
+    console.log(`  top 1% of words: ${pct(n.top1pctShareBefore)} of occurrences before, ${pct(n.top1pctShareAfter)} after; ${n.tailDistinct} words rarer than T keep ${n.tailOccurrencesAfter}/${n.tailOccurrencesBefore} occurrences`);
+    console.log(`  head before: ${n.headBefore.slice(0, 6).map(([g, c]) => `${g} ${c}`).join(', ')}`);
+    console.log(`  head after:  ${n.headAfter.slice(0, 6).map(([g, c]) => `${g} ${c}`).join(', ')}`);
+  }
   console.log('\n| hashes | planted pairs | exact search s | usearch s | usearch pair recall |');
   console.log('|---|---|---|---|---|');
   for (const a of ann) console.log(`| ${a.n} | ${a.plantedPairs} | ${a.exactSeconds === null ? '–' : a.exactSeconds.toFixed(2)} | ${a.annSeconds.toFixed(2)} | ${pct(a.annRecall)} |`);

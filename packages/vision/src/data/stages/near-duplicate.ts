@@ -51,9 +51,9 @@ export interface NearDuplicateOptions {
   mode?: 'hash' | 'embedding';
   /** Largest Hamming distance between duplicate pHashes (default 14 of 64 bits). */
   maxHamming?: number;
-  /** Smallest colour-layout cosine a pHash pair must also have (default 0.9; 0 turns the check off). */
+  /** Smallest colour-layout cosine a pHash pair must also have (default 0.97; 0 turns the check off). */
   minLayoutCosine?: number;
-  /** Largest |log(aspect a / aspect b)| (default 0.05: copies keep their shape; crops and resizes here do). */
+  /** Largest |log(aspect a / aspect b)| (default 0.02: copies keep their shape; crops and resizes here do). */
   maxAspectLogDiff?: number;
   /** Smallest cosine similarity between duplicates in embedding mode (default 0.9). */
   minCosine?: number;
@@ -193,8 +193,8 @@ function unit(v: ArrayLike<number>): number[] {
 export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<DedupFeature | null> {
   const mode = options.mode ?? 'hash';
   const maxHamming = options.maxHamming ?? 14;
-  const minLayout = options.minLayoutCosine ?? 0.9;
-  const maxAspect = options.maxAspectLogDiff ?? 0.05;
+  const minLayout = options.minLayoutCosine ?? 0.97;
+  const maxAspect = options.maxAspectLogDiff ?? 0.02;
   const minCosine = options.minCosine ?? 0.9;
   const exactLimit = options.exactLimit ?? 50_000;
   const ann: AnnParams = { ...ANN_DEFAULTS, ...options.ann };
