@@ -1,0 +1,286 @@
+/**
+ * The image–text curation pipeline of the Llama 3 paper (§7.1.1; SPEC "Data curation") on the
+ * `@herd/data` runner: text safety → caption heuristics → language ID → image heuristics (+ pHash)
+ * → [CLIP score] → near-duplicate removal (global) → n-gram resampling (global) → OCR. Per-sample
+ * stages run shard-parallel (worker threads, a Redis queue, or a static `i/N` slice); the global
+ * passes sit between them. Input: a dataset folder (manifest + shards) or a folder of images with
+ * caption files (`a.jpg` + `a.txt`). Output: the curated dataset, the runner's stats.json and
+ * drops.jsonl, and `report.json`, `report.md` and `histograms/*.svg`.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HerdError, writeFileAtomic } from '@herd/core';
+import {
+  MANIFEST_FILE,
+  isUnreadable,
+  iterateDataset,
+  mergeRun,
+  runPipeline,
+  runShardSlice,
+  textSafety,
+  writeDataset,
+  type QueueOptions,
+  type RunStats,
+  type Sample,
+  type ShardSlice,
+  type Stage,
+  type TextSafetyOptions,
+} from '@herd/data';
+import { captionQuality, type CaptionQualityOptions } from './stages/caption-quality.js';
+import { clipScore, clipTopFraction, type ImageTextScorer } from './stages/clip-score.js';
+import { imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
+import { languageId, type LanguageIdOptions } from './stages/language-id.js';
+import { CURATION_FIELD, IMAGE_EXTS } from './stages/meta.js';
+import { nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
+import { ocr, OCR_FIELD, type OcrOptions, type OcrStage } from './stages/ocr.js';
+import { resample, type NgramSummary } from './stages/resample.js';
+import { histogram, histogramSvg } from './histogram.js';
+
+/** What can be written in a config file: every stage's options, or false to skip the stage. */
+export interface CurateStagesConfig {
+  textSafety?: TextSafetyOptions | false;
+  caption?: CaptionQualityOptions | false;
+  language?: LanguageIdOptions | false;
+  image?: ImageQualityOptions | false;
+  dedup?: Omit<NearDuplicateOptions, 'embed' | 'quality'> | false;
+  resample?: { threshold: number; mode?: 'sqrt' | 'metaclip'; n?: 1 | 2; seed?: number } | false;
+  ocr?: OcrOptions | false;
+}
+
+export interface CurateConfig extends CurateStagesConfig {
+  /** Image–text similarity (the CLIP-style model); in-process runs only (a function cannot reach workers). */
+  clip?: { score: ImageTextScorer; threshold?: number; topFraction?: number; scorerId?: string };
+  /** Worker threads (default 0: in-process). */
+  workers?: number;
+  queue?: QueueOptions;
+  /** Run only this static share of the shards (`--shard i/N`); `merge: true` then finishes the run. */
+  slice?: ShardSlice;
+  merge?: boolean;
+  samplesPerShard?: number;
+  progress?: NodeJS.WriteStream | null;
+  signal?: AbortSignal;
+  handleSignals?: boolean;
+}
+
+export const REPORT_FILE = 'report.json';
+export const REPORT_MD = 'report.md';
+const NGRAM_FILE = 'resample-ngrams.json';
+
+/** The stages, in the paper's order. `extra` carries what cannot be cloned to workers. */
+export function curationStages(config: CurateStagesConfig & { outputDir?: string }, extra: { clip?: CurateConfig['clip']; onNgrams?: (s: NgramSummary) => void } = {}): Stage[] {
+  const stages: Stage[] = [];
+  if (config.textSafety !== false) stages.push(textSafety(config.textSafety ?? {}));
+  if (config.caption !== false) stages.push(captionQuality(config.caption ?? {}));
+  if (config.language !== false) stages.push(languageId(config.language ?? {}));
+  if (config.image !== false) stages.push(imageQuality(config.image ?? {}));
+  if (extra.clip) {
+    const { score, threshold, topFraction, scorerId } = extra.clip;
+    stages.push(clipScore({ score, ...(threshold !== undefined ? { threshold } : {}), ...(scorerId !== undefined ? { scorerId } : {}) }));
+    if (topFraction !== undefined) stages.push(clipTopFraction({ fraction: topFraction }));
+  }
+  if (config.dedup !== false) stages.push(nearDuplicate(config.dedup ?? {}));
+  if (config.resample !== false && config.resample !== undefined) {
+    const out = config.outputDir;
+    stages.push(
+      resample({
+        ...config.resample,
+        onDecided: (s) => {
+          extra.onNgrams?.(s);
+          // Written beside the run so the report has it whichever process decided.
+          if (out !== undefined) void writeFileAtomic(join(out, NGRAM_FILE), JSON.stringify(s, null, 2) + '\n').catch(() => undefined);
+        },
+      }),
+    );
+  }
+  if (config.ocr !== false) stages.push(ocr(config.ocr ?? {}));
+  return stages;
+}
+
+/** The factory worker threads and queue workers import (options: CurateStagesConfig + outputDir). */
+export function curationPipeline(options: unknown): Stage[] {
+  return curationStages((options ?? {}) as CurateStagesConfig & { outputDir?: string });
+}
+
+const CAPTION_EXTS = ['txt', 'caption'];
+
+/** Turns a folder of images with caption files into a dataset (images without a caption are kept; the caption stage drops them with a reason). */
+export async function importImageFolder(folder: string, datasetDir: string, samplesPerShard = 1000): Promise<number> {
+  const names = (await readdir(folder)).sort();
+  const images = names.filter((n) => (IMAGE_EXTS as readonly string[]).includes(extname(n).slice(1).toLowerCase()));
+  if (images.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no images (${IMAGE_EXTS.join(', ')})`);
+  const used = new Set<string>();
+  async function* samples(): AsyncGenerator<Sample> {
+    for (const name of images) {
+      const stem = basename(name, extname(name));
+      let key = stem.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80) || 'image';
+      for (let i = 2; used.has(key); i++) key = `${stem.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 70)}_${i}`;
+      used.add(key);
+      const ext = extname(name).slice(1).toLowerCase().replace('jpeg', 'jpg');
+      const files: Record<string, Uint8Array> = { [ext]: new Uint8Array(await readFile(join(folder, name))) };
+      for (const c of CAPTION_EXTS) {
+        const p = join(folder, `${stem}.${c}`);
+        if (existsSync(p)) {
+          files['txt'] = new Uint8Array(await readFile(p));
+          break;
+        }
+      }
+      yield { key, files, meta: { source: name } };
+    }
+  }
+  await writeDataset(datasetDir, samples(), { samplesPerShard, name: basename(folder), info: { importedFrom: folder } });
+  return images.length;
+}
+
+export interface CurateReport {
+  input: string;
+  output: string;
+  in: number;
+  out: number;
+  wallSeconds: number;
+  samplesPerSecond: number;
+  stages: { name: string; kind: string; in: number; kept: number; dropped: number; droppedByReason: Record<string, number>; samplesPerSecond: number | null }[];
+  histograms: { file: string; title: string; n: number }[];
+  ngrams: NgramSummary | null;
+  ocr: { withText: number; meanConfidence: number | null };
+  pending: string[];
+}
+
+/** Scores recorded on the kept samples, for the histograms. */
+const HISTOGRAMS: [string, string, string, string][] = [
+  ['caption_words', 'caption_quality', 'words', 'caption words'],
+  ['caption_top_token_share', 'caption_quality', 'topTokenShare', 'share of the most repeated caption word'],
+  ['language_p', 'language', 'p', 'language-ID probability of English'],
+  ['image_std', 'image_quality', 'std', 'grey-level standard deviation'],
+  ['image_aspect', 'image_quality', 'aspect', 'aspect ratio (long / short side)'],
+  ['image_short_side', 'image_quality', 'short', 'shorter image side (px)'],
+  ['clip_score', 'clip', 'score', 'image–text similarity'],
+];
+
+async function writeReport(input: string, output: string, stats: RunStats, ngrams: NgramSummary | null, clipUsed: boolean): Promise<CurateReport> {
+  const values = new Map<string, number[]>(HISTOGRAMS.map(([f]) => [f, []]));
+  const ocrConf: number[] = [];
+  for await (const s of iterateDataset(output, { tolerant: true })) {
+    if (isUnreadable(s)) continue;
+    const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [file, stage, field] of HISTOGRAMS) {
+      const scores = c[stage];
+      if (!scores) continue;
+      const v = field === 'short' ? Math.min(Number(scores['width']), Number(scores['height'])) : scores[field];
+      if (typeof v === 'number' && Number.isFinite(v)) values.get(file)?.push(v);
+    }
+    const o = s.meta[OCR_FIELD] as { confidence?: number } | undefined;
+    if (o && typeof o.confidence === 'number') ocrConf.push(o.confidence);
+  }
+  if (ocrConf.length > 0) values.set('ocr_confidence', ocrConf);
+  const dir = join(output, 'histograms');
+  await mkdir(dir, { recursive: true });
+  const histograms: CurateReport['histograms'] = [];
+  for (const [file, vals] of values) {
+    if (vals.length === 0) continue;
+    const title = `${HISTOGRAMS.find((h) => h[0] === file)?.[3] ?? 'OCR mean word confidence'}, kept samples`;
+    const h = histogram(title, vals);
+    await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
+    histograms.push({ file: `histograms/${file}.svg`, title, n: h.n });
+  }
+  const report: CurateReport = {
+    input,
+    output,
+    in: stats.in,
+    out: stats.out,
+    wallSeconds: stats.wallSeconds,
+    samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
+    stages: stats.stages.map((s) => ({ name: s.name, kind: s.kind, in: s.in, kept: s.kept, dropped: s.dropped, droppedByReason: s.droppedByReason, samplesPerSecond: s.samplesPerSecond })),
+    histograms,
+    ngrams,
+    ocr: { withText: ocrConf.length, meanConfidence: ocrConf.length ? ocrConf.reduce((a, b) => a + b, 0) / ocrConf.length : null },
+    pending: clipUsed ? [] : ['clip: no image–text scorer given (the CLIP-style model is not trained yet); mismatched captions are not removed'],
+  };
+  await writeFileAtomic(join(output, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+  await writeFileAtomic(join(output, REPORT_MD), reportMarkdown(report));
+  return report;
+}
+
+export function reportMarkdown(r: CurateReport): string {
+  const lines = [
+    `# Curation report`,
+    '',
+    `${r.in} samples in, ${r.out} out, ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
+    '',
+    '| stage | in | kept | dropped | samples/s | drops by reason |',
+    '|---|---|---|---|---|---|',
+    ...r.stages.map((s) => `| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(1)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`),
+    '',
+    ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
+  ];
+  if (r.ngrams) {
+    const n = r.ngrams;
+    lines.push('', '## Resampling: n-gram head and tail', '', `${n.pairsBefore} pairs before, ${n.pairsAfter} after; ${n.distinct} distinct 1/2-grams.`, '');
+    lines.push(`Top 1% of n-grams hold ${(100 * n.top1pctShareBefore).toFixed(1)}% of occurrences before, ${(100 * n.top1pctShareAfter).toFixed(1)}% after; the ${n.tailDistinct} n-grams rarer than T keep ${n.tailOccurrencesAfter} of ${n.tailOccurrencesBefore} occurrences.`, '');
+    lines.push('| rank | before | after |', '|---|---|---|');
+    for (let i = 0; i < Math.max(n.headBefore.length, n.headAfter.length); i++) {
+      const b = n.headBefore[i];
+      const a = n.headAfter[i];
+      lines.push(`| ${i + 1} | ${b ? `${b[0]} (${b[1]})` : ''} | ${a ? `${a[0]} (${a[1]})` : ''} |`);
+    }
+  }
+  if (r.pending.length) lines.push('', '## Pending', '', ...r.pending.map((p) => `- ${p}`));
+  return lines.join('\n') + '\n';
+}
+
+export interface CurateResult {
+  report: CurateReport | null;
+  /** For a slice: passes its share finished; the merge decides the rest. */
+  slice?: { passesDone: number; passes: number };
+  /** A merge that stopped at a pass: run the slices again, then merge again. */
+  merge?: { pass: number; missing: string[] };
+}
+
+/**
+ * Curates `input` (a dataset folder, or a folder of images + captions) into `output`. Resumable: run
+ * it again after a crash and finished shards are skipped (the runner's state in `output/_run`).
+ */
+export async function curateImages(input: string, output: string, config: CurateConfig = {}): Promise<CurateResult> {
+  if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `curate: input ${input} is not a folder`);
+  let datasetIn = input;
+  if (!existsSync(join(input, MANIFEST_FILE))) {
+    // A folder of images: imported once into shards beside the output.
+    datasetIn = `${output.replace(/\/+$/, '')}.import`;
+    if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importImageFolder(input, datasetIn, config.samplesPerShard);
+  }
+  const { clip, workers = 0, queue, slice, merge, progress, signal, handleSignals, ...stageConfig } = config;
+  if (clip && (workers > 0 || queue || slice)) {
+    throw new HerdError('invalid_argument', 'curate: a clip scorer is a function and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
+  }
+  let ngrams: NgramSummary | null = null;
+  const pipelineOptions = { ...stageConfig, outputDir: output };
+  const inProcess = workers === 0 && queue === undefined && slice === undefined && !merge;
+  const stages = inProcess ? curationStages(pipelineOptions, { ...(clip ? { clip } : {}), onNgrams: (s) => (ngrams = s) }) : undefined;
+  const runOptions = {
+    input: datasetIn,
+    output,
+    ...(stages ? { stages } : { pipeline: { module: fileURLToPath(import.meta.url), export: 'curationPipeline', options: pipelineOptions } }),
+    ...(workers > 0 ? { workers } : {}),
+    ...(queue ? { queue } : {}),
+    ...(progress !== undefined ? { progress } : {}),
+    ...(signal ? { signal } : {}),
+    ...(handleSignals ? { handleSignals } : {}),
+  };
+  try {
+    if (slice) {
+      const r = await runShardSlice(runOptions, slice);
+      return { report: null, slice: { passesDone: r.passesDone, passes: r.passes } };
+    }
+    let stats: RunStats;
+    if (merge) {
+      const m = await mergeRun(runOptions);
+      if (!m.complete) return { report: null, merge: { pass: m.pass, missing: m.missing } };
+      stats = m.stats;
+    } else stats = (await runPipeline(runOptions)).stats;
+    if (ngrams === null) ngrams = JSON.parse(await readFile(join(output, NGRAM_FILE), 'utf8').catch(() => 'null')) as NgramSummary | null;
+    return { report: await writeReport(input, output, stats, ngrams, clip !== undefined) };
+  } finally {
+    for (const s of stages ?? []) if ('close' in s) await (s as OcrStage).close();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Image–text similarity filter (Llama 3 paper §7.1.1: pairs with a low CLIP score are removed). The
+ * scorer is a function so that the project's CLIP-style model plugs in once it is trained; until then
+ * the stage is tested with simple scorers. Two modes: an absolute threshold (a sample stage), or
+ * keeping the best fraction of the dataset (a global stage over the scores the first one recorded).
+ * Scores: `meta.curation.clip = {score}`.
+ */
+import { HerdError } from '@herd/core';
+import { drop, keep, type GlobalStage, type Sample, type SampleStage } from '@herd/data';
+import { scoreOf, withScores } from './meta.js';
+
+/** Image–text similarity of one sample (higher = better matched), e.g. cosine of CLIP embeddings. */
+export type ImageTextScorer = (sample: Sample) => Promise<number> | number;
+
+export interface ClipScoreOptions {
+  name?: string;
+  score: ImageTextScorer;
+  /** Drop samples scoring below this; omit to only record the score (for `clipTopFraction`). */
+  threshold?: number;
+  /** Names the scorer in the run fingerprint (a new model must not mix with old decisions). */
+  scorerId?: string;
+}
+
+export function clipScore(options: ClipScoreOptions): SampleStage {
+  if (typeof options.score !== 'function') throw new HerdError('invalid_argument', 'clipScore: score must be a function (sample) => number');
+  const name = options.name ?? 'clip';
+  return {
+    kind: 'sample',
+    name,
+    version: JSON.stringify([options.scorerId ?? 'unnamed', options.threshold ?? null]),
+    async process(sample) {
+      const score = await options.score(sample);
+      if (!Number.isFinite(score)) return drop(`clip_score_failed: scorer returned ${score}`);
+      if (options.threshold !== undefined && score < options.threshold) return drop(`low_clip_score: ${score.toFixed(4)} < ${options.threshold}`);
+      return keep(withScores(sample, name, { score: Number(score.toFixed(6)) }));
+    },
+  };
+}
+
+export interface ClipTopFractionOptions {
+  name?: string;
+  /** Keep this fraction (0, 1] of the scored samples, best first. */
+  fraction: number;
+  /** The stage whose `meta.curation.<from>.score` is ranked (default `clip`). */
+  from?: string;
+}
+
+/** Keeps the best `fraction` of samples by the recorded CLIP score; ties broken by dataset order. Unscored samples are kept. */
+export function clipTopFraction(options: ClipTopFractionOptions): GlobalStage<number | null> {
+  if (!(options.fraction > 0 && options.fraction <= 1)) throw new HerdError('invalid_argument', `clipTopFraction: fraction must be in (0, 1], got ${options.fraction}`);
+  const from = options.from ?? 'clip';
+  return {
+    kind: 'global',
+    name: options.name ?? 'clip_top_fraction',
+    version: JSON.stringify([options.fraction, from]),
+    prepare(sample) {
+      const s = scoreOf(sample, from, 'score');
+      return typeof s === 'number' ? s : null;
+    },
+    decide(features) {
+      const scored = [...features].filter((e): e is [string, number] => e[1] !== null);
+      const order = scored.map((e, i) => [e, i] as const).sort((a, b) => b[0][1] - a[0][1] || a[1] - b[1]);
+      const keepN = Math.ceil(options.fraction * scored.length);
+      const cut = order[keepN - 1]?.[0][1];
+      const drops = new Map<string, string>();
+      for (const [[key, score]] of order.slice(keepN)) drops.set(key, `below_clip_top_fraction: ${score.toFixed(4)} < ${cut?.toFixed(4)} (top ${options.fraction})`);
+      return drops;
+    },
+  };
+}

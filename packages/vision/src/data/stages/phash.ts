@@ -1,0 +1,132 @@
+/**
+ * 64-bit DCT perceptual hash (pHash): 32×32 grey → 2-D DCT-II → the 8×8 lowest frequencies, each bit
+ * "above the median of the 63 non-DC coefficients". Resizing, re-encoding and mild colour changes move
+ * few bits; different scenes differ in ~half of them. Hex string so it survives JSON feature spills.
+ */
+import { resizeRgb, type RgbImage } from '@herd/media';
+
+const N = 32;
+const K = 8;
+
+// cos((2x+1)uπ/2N) for the K lowest u, computed once.
+const COS: Float64Array = (() => {
+  const t = new Float64Array(K * N);
+  for (let u = 0; u < K; u++) for (let x = 0; x < N; x++) t[u * N + x] = Math.cos(((2 * x + 1) * u * Math.PI) / (2 * N));
+  return t;
+})();
+
+/** The 8×8 low-frequency DCT block of a 32×32 grey image (row-major, [v][u]). */
+export function lowDct(grey: Uint8Array | Float64Array): Float64Array {
+  // Rows first (32 rows × 8 u), then columns (8 v × 8 u): separable, 10k multiplies.
+  const rows = new Float64Array(N * K);
+  for (let y = 0; y < N; y++) {
+    for (let u = 0; u < K; u++) {
+      let s = 0;
+      for (let x = 0; x < N; x++) s += (grey[y * N + x] as number) * (COS[u * N + x] as number);
+      rows[y * K + u] = s;
+    }
+  }
+  const out = new Float64Array(K * K);
+  for (let v = 0; v < K; v++) {
+    for (let u = 0; u < K; u++) {
+      let s = 0;
+      for (let y = 0; y < N; y++) s += (rows[y * K + u] as number) * (COS[v * N + y] as number);
+      out[v * K + u] = s;
+    }
+  }
+  return out;
+}
+
+/** pHash bits from a DCT block: 16 hex digits, bit i (MSB first) = coefficient i > median of coefficients 1..63. */
+export function hashFromDct(block: Float64Array): string {
+  const ac = Array.from(block.subarray(1)).sort((a, b) => a - b);
+  const median = ((ac[30] as number) + (ac[31] as number)) / 2;
+  let hex = '';
+  for (let nib = 0; nib < 16; nib++) {
+    let v = 0;
+    for (let b = 0; b < 4; b++) v = (v << 1) | ((block[nib * 4 + b] as number) > median ? 1 : 0);
+    hex += v.toString(16);
+  }
+  return hex;
+}
+
+/** The 32×32 grey thumbnail pHash is computed from: sharp's Lanczos resize (through @herd/media), then Rec. 601 luma. */
+export async function greyThumb(img: RgbImage): Promise<Float64Array> {
+  const small = await resizeRgb(img, N, N, { fit: 'fill' });
+  const out = new Float64Array(N * N);
+  for (let i = 0; i < N * N; i++) out[i] = 0.299 * (small.data[3 * i] as number) + 0.587 * (small.data[3 * i + 1] as number) + 0.114 * (small.data[3 * i + 2] as number);
+  return out;
+}
+
+export async function perceptualHash(img: RgbImage): Promise<string> {
+  return hashFromDct(lowDct(await greyThumb(img)));
+}
+
+const POPCOUNT4 = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
+
+/** Hamming distance between two 16-hex-digit hashes. */
+export function hammingHex(a: string, b: string): number {
+  let d = 0;
+  for (let i = 0; i < 16; i++) d += POPCOUNT4[parseInt(a[i] as string, 16) ^ parseInt(b[i] as string, 16)] as number;
+  return d;
+}
+
+/** Bits as ±1 floats: for 64-d sign vectors, cosine = 1 − 2·hamming/64, so an ANN index over them finds Hamming neighbours. */
+export function hashToSigns(hex: string): Float32Array {
+  const v = new Float32Array(64);
+  for (let nib = 0; nib < 16; nib++) {
+    const x = parseInt(hex[nib] as string, 16);
+    for (let b = 0; b < 4; b++) v[nib * 4 + b] = (x >> (3 - b)) & 1 ? 1 : -1;
+  }
+  return v;
+}
+
+/** Side of the colour-layout thumbnail. */
+export const LAYOUT_SIDE = 16;
+
+/**
+ * Colour layout: a 16×16 thumbnail in YCbCr with chroma weighted ×3, minus the background colour (the
+ * median of the border), plus the background itself, unit length, as int8. pHash works on grey low
+ * frequencies, so two scenes that differ only in a shape's colour or size can share a hash; this is
+ * the check a pHash candidate pair must also pass. Cosine ≈ dot/127².
+ */
+export async function colourLayout(img: RgbImage): Promise<Int8Array> {
+  const S = LAYOUT_SIDE;
+  const small = await resizeRgb(img, S, S, { fit: 'fill' });
+  const ycc = new Float64Array(3 * S * S);
+  for (let i = 0; i < S * S; i++) {
+    const r = small.data[3 * i] as number;
+    const g = small.data[3 * i + 1] as number;
+    const b = small.data[3 * i + 2] as number;
+    ycc[3 * i] = 0.299 * r + 0.587 * g + 0.114 * b;
+    ycc[3 * i + 1] = 3 * (-0.1687 * r - 0.3313 * g + 0.5 * b);
+    ycc[3 * i + 2] = 3 * (0.5 * r - 0.4187 * g - 0.0813 * b);
+  }
+  const border: number[][] = [[], [], []];
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      if (y !== 0 && x !== 0 && y !== S - 1 && x !== S - 1) continue;
+      for (let c = 0; c < 3; c++) (border[c] as number[]).push(ycc[3 * (y * S + x) + c] as number);
+    }
+  }
+  const bg = border.map((b) => b.sort((p, q) => p - q)[b.length >> 1] as number);
+  const v = new Float64Array(3 * S * S + 3);
+  for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) v[3 * i + c] = (ycc[3 * i + c] as number) - (bg[c] as number);
+  for (let c = 0; c < 3; c++) v[3 * S * S + c] = 2 * (bg[c] as number);
+  let n = 0;
+  for (const x of v) n += x * x;
+  const scale = n > 0 ? 127 / Math.sqrt(n) : 0;
+  return Int8Array.from(v, (x) => Math.round(x * scale));
+}
+
+export function layoutCosine(a: Int8Array, b: Int8Array): number {
+  let s = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    s += (a[i] as number) * (b[i] as number);
+    na += (a[i] as number) ** 2;
+    nb += (b[i] as number) ** 2;
+  }
+  return na === 0 || nb === 0 ? 0 : s / Math.sqrt(na * nb);
+}
