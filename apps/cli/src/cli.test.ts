@@ -71,7 +71,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
-    [['vision', 'train'], /unknown command 'vision train'; commands: 'generate', 'text train', 'text eval', 'info'/],
+    [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision curate', 'info'/],
     [['text', 'curate'], /'herd text' needs one of: train, eval \(got 'curate'\)/],
   ];
   for (const [argv, message] of cases) {

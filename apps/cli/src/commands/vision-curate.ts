@@ -5,13 +5,13 @@
  * files. Resumable: run the same command again after an interruption. The config file is JSON with
  * the stages' options (`CurateStagesConfig`); `false` turns a stage off.
  */
-import { HerdError, flag, isRecord, readJsonFile } from '@herd/core';
+import { HerdError, UsageError, flag, isRecord, readJsonFile } from '@herd/core';
 import { curateImages, type CurateStagesConfig } from '@herd/vision';
 import { defineCommand } from '../command.js';
 
 function parseSlice(text: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(text);
-  if (!m || Number(m[1]) >= Number(m[2])) throw new HerdError('invalid_argument', `--shard must look like i/N with 0 ≤ i < N (e.g. 0/4), got '${text}'`);
+  if (!m || Number(m[1]) >= Number(m[2])) throw new UsageError(`--shard must look like i/N with 0 ≤ i < N (e.g. 0/4), got '${text}'`);
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
