@@ -4,7 +4,7 @@
  * Field names are camel-cased HF/Meta names; `parseVisionConfig` rejects unknown keys and checks
  * every invariant at once.
  */
-import { HerdError, ProblemList } from '@herd/core';
+import { HerdError, ProblemList, isRecord } from '@herd/core';
 
 export interface VisionConfig {
   /** Side of one square tile in pixels (336 in the paper, 560 in Llama 3.2 Vision). */
@@ -69,10 +69,6 @@ export function patchesPerTile(cfg: VisionConfig): number {
 /** Width of the encoder's output per token: the last layer plus every intermediate layer. */
 export function visionOutputDim(cfg: VisionConfig): number {
   return cfg.dim * (1 + cfg.intermediateLayers.length);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function parseVisionConfig(obj: unknown): VisionConfig {

@@ -4,17 +4,13 @@
  * renumbered 0..n−1 under Llama names), the image encoder, and the adapter (projector, cross-attention
  * layers under their stack indices, the learnable token rows split off the embedding table).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, ProblemList, SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, type SafetensorsSource, openSafetensors } from '@herd/core';
+import { HerdError, ProblemList, SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, type SafetensorsSource, isRecord, openSafetensors, readJsonFile } from '@herd/core';
 import { type Weights, llamaParamSpecs, parseLlamaConfig } from '@herd/llama3';
 import { type MllamaConfig, parseVisionConfig } from '../config.js';
 import { type VisionWeights } from './graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from './params.js';
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * An HF Mllama config.json as herd configs. `embedRows` is the checkpoint's embedding-table height
@@ -151,7 +147,8 @@ export function loadHfMllama(dir: string, visionOverrides: Readonly<Record<strin
   const source = openSafetensors(existsSync(index) ? index : join(dir, SAFETENSORS_SINGLE_NAME));
   if (!source.has(EMBED)) throw new HerdError('checkpoint_mismatch', `${dir}: no '${EMBED}' — is this an MllamaForConditionalGeneration checkpoint?`);
   const pre = join(dir, 'preprocessor_config.json');
-  const preprocessor = existsSync(pre) ? (JSON.parse(readFileSync(pre, 'utf8')) as Record<string, unknown>) : undefined;
-  const config = mllamaFromHfConfig(JSON.parse(readFileSync(cfgPath, 'utf8')), source.info(EMBED).shape[0]!, preprocessor, visionOverrides);
+  const preprocessorJson = existsSync(pre) ? readJsonFile(pre, { what: 'the image processor config' }) : undefined;
+  if (preprocessorJson !== undefined && !isRecord(preprocessorJson)) throw new HerdError('invalid_config', `${pre} must hold a JSON object`);
+  const config = mllamaFromHfConfig(readJsonFile(cfgPath, { what: 'the Mllama config' }), source.info(EMBED).shape[0]!, preprocessorJson, visionOverrides);
   return { config, ...readMllamaWeights(source, config, dir) };
 }
