@@ -18,6 +18,7 @@ import type { Sample } from '../sample.js';
 import { exactDuplicate } from '../stages/exact-duplicate.js';
 import { runPipeline, type RunOptions, type RunResult } from './run.js';
 import type { DropRecord } from './shard-task.js';
+import { whyDropped } from './why.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-data-faults-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -206,6 +207,8 @@ describe('broken indexes and manifests', () => {
       { key: 'b', stage: 'read', reason: 'duplicate_key: also in shard-000000.tar', shard: 'shard-000001.tar' },
       { key: 'c', stage: 'exact_duplicate', reason: 'exact_duplicate: same bytes as a', shard: 'shard-000001.tar' },
     ]);
+    // "Why was b dropped?" — it was not: the first b was kept; only its repeat was dropped.
+    expect(await whyDropped(out, 'b')).toEqual({ status: 'kept', key: 'b', shard: 'shard-000000.tar' });
   });
 });
 

@@ -22,12 +22,17 @@ export async function whyDropped(outputDir: string, key: string): Promise<WhyDro
   } catch (e) {
     throw new HerdError('io_error', `${dropsPath} not found: ${outputDir} is not the output of a finished curation run (re-run it to finish)`, { cause: e });
   }
+  let dropped: DropRecord | undefined;
   for await (const d of readJsonLines<DropRecord>(dropsPath)) {
-    if (d.key === key) return { status: 'dropped', key, stage: d.stage, reason: d.reason, shard: d.shard };
+    if (d.key !== key) continue;
+    // A repeat dropped as a duplicate key says nothing about the sample that kept the key.
+    if (!d.reason.startsWith('duplicate_key:')) return { status: 'dropped', key, stage: d.stage, reason: d.reason, shard: d.shard };
+    dropped ??= d;
   }
   for await (const e of readJsonLines<IndexEntry>(join(outputDir, INDEX_FILE))) {
     if (e.key === key) return { status: 'kept', key, shard: e.shard };
   }
+  if (dropped) return { status: 'dropped', key, stage: dropped.stage, reason: dropped.reason, shard: dropped.shard };
   return { status: 'unseen', key };
 }
 
