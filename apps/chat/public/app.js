@@ -14,13 +14,14 @@ async function loadStatus() {
     limits = s.limits;
     const core = s.core.builtIn ? 'mini core (built-in)' : `core ${s.core.dir}`;
     const vision = s.vision ? `vision: ${s.vision.dir}` : 'vision: not loaded';
-    $('status').textContent = `${core} · ${s.core.layers} layers, d=${s.core.dim} · ${vision} · device ${s.device} · queue ${s.queue.running + s.queue.waiting}/${s.queue.max + 1}`;
+    $('status').textContent = `${core} · ${s.core.layers} layers, d=${s.core.dim} · ${vision} · device ${s.device} · ${s.queue.running ? `busy, ${s.queue.waiting} waiting` : 'idle'} (queue limit ${s.queue.max})`;
   } catch {
     $('status').textContent = 'server unreachable';
   }
 }
 
 function bubble(role, content) {
+  $('empty')?.remove();
   const div = document.createElement('div');
   div.className = `msg ${role}`;
   if (content) div.textContent = content;

@@ -101,15 +101,16 @@ export class HerdEngine implements ChatEngine {
     return new HerdEngine(core, tok, textGen, vision, o.device, o.maxImagePixels ?? 40_000_000);
   }
 
+  /** With vision loaded, the vision checkpoint's own (frozen) core answers; --model gives the vocabulary and tokenizer mapping. */
   get contextTokens(): number {
-    return this.core.config.maxSeqLen;
+    return this.vision?.loaded.config.text.maxSeqLen ?? this.core.config.maxSeqLen;
   }
 
   status(): EngineStatus {
     const c = this.core.config;
     const v = this.vision;
     return {
-      core: { dir: this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
+      core: { dir: this.core.dir === MINI_CORE_DIR ? 'mini (built-in)' : this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
       vision: v ? { dir: v.dir, crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
       device: this.device,
     };
