@@ -75,7 +75,7 @@ export class HerdEngine implements ChatEngine {
   private constructor(
     private readonly core: LanguageCore,
     private readonly tok: Llama3Tokenizer,
-    private readonly textGen: Generator,
+    private readonly textGen: Generator | undefined,
     private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama; readonly gen: VisionGenerator } | undefined,
     private readonly device: Device,
     private readonly maxImagePixels: number,
@@ -86,7 +86,6 @@ export class HerdEngine implements ChatEngine {
     const core = loadLanguageCore(dir);
     const tok = await loadLlama3Tokenizer();
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
-    const textGen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: o.device });
     let vision: HerdEngine['vision'];
     if (o.visionDir !== undefined) {
       const loaded = loadHfMllama(o.visionDir);
@@ -98,6 +97,8 @@ export class HerdEngine implements ChatEngine {
       }
       vision = { dir: o.visionDir, loaded, gen: VisionGenerator.create(loaded.config, loaded.core, loaded.vision, { device: o.device }) };
     }
+    // With vision loaded every answer (text-only too) comes from the composed model; otherwise the core alone.
+    const textGen = vision ? undefined : await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: o.device });
     return new HerdEngine(core, tok, textGen, vision, o.device, o.maxImagePixels ?? 40_000_000);
   }
 
@@ -150,7 +151,7 @@ export class HerdEngine implements ChatEngine {
     const stops = [EOT_ID, END_OF_TEXT_ID].map((id) => (vocab ? vocab.toCompact([id])[0]! : id));
     const sampling = { maxNewTokens: o.maxTokens, temperature: o.temperature ?? 0, seed: o.seed ?? 0, stopTokens: stops };
     const images = turns.flatMap((t) => (t.image ? [t.image] : []));
-    const ids = this.vision ? this.vision.gen.generate(prompt, images, sampling) : this.textGen.generate(prompt, sampling);
+    const ids = this.vision ? this.vision.gen.generate(prompt, images, sampling) : this.textGen!.generate(prompt, sampling);
     const stream = this.tok.streamDecoder();
     for await (const id of ids) {
       if (stops.includes(id)) break;
@@ -161,7 +162,7 @@ export class HerdEngine implements ChatEngine {
   }
 
   async release(): Promise<void> {
-    await this.textGen.release();
+    await this.textGen?.release();
     await this.vision?.gen.release();
   }
 }
