@@ -1,6 +1,8 @@
 /**
  * Conversations kept in memory, bounded: at most `maxConversations` (the least recently used is
- * forgotten first) and at most `maxTurns` turns each (the oldest go first).
+ * forgotten first), at most `maxTurns` turns each (the oldest go first), and decoded images only
+ * for the last `maxImages` user turns (older turns keep their text; their image is dropped, since a
+ * tiled image at full size takes megabytes).
  */
 import { type Turn } from './engine.js';
 
@@ -10,6 +12,7 @@ export class ConversationStore {
   constructor(
     readonly maxConversations: number,
     readonly maxTurns: number,
+    readonly maxImages = 2,
   ) {}
 
   get size(): number {
@@ -27,8 +30,13 @@ export class ConversationStore {
 
   /** Appends a finished exchange. */
   append(id: string, ...turns: Turn[]): void {
-    const all = [...this.get(id), ...turns];
-    this.byId.set(id, all.slice(Math.max(0, all.length - this.maxTurns)));
+    const all = [...this.get(id), ...turns].slice(-this.maxTurns);
+    let images = 0;
+    for (let i = all.length - 1; i >= 0; i--) {
+      const t = all[i]!;
+      if (t.image && ++images > this.maxImages) all[i] = { role: t.role, text: t.text };
+    }
+    this.byId.set(id, all);
   }
 
   delete(id: string): void {
