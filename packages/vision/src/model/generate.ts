@@ -116,6 +116,16 @@ export class VisionGenerator {
     }
   }
 
+  /** Streams generated ids after a prompt with images (the caller may stop early: the decoder session is released either way). */
+  async *generate(prompt: readonly number[], images: readonly TiledImage[], o: SamplingOptions): AsyncGenerator<number> {
+    const gen = await this.generator(prompt, await this.encode(images));
+    try {
+      yield* gen.generate(this.coreTokens(prompt), o);
+    } finally {
+      await gen.release();
+    }
+  }
+
   /** Generates after a prompt with images; image keys/values are computed once and reused for every token. */
   async complete(prompt: readonly number[], images: readonly TiledImage[], o: SamplingOptions): Promise<number[]> {
     const gen = await this.generator(prompt, await this.encode(images));

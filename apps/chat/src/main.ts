@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * `herd-chat` (npm run chat): loads the core (and a vision checkpoint when given), serves the chat
+ * page and API on 127.0.0.1 by default, prints the URL. `--once --prompt TEXT [--image FILE]`
+ * starts the same server on a free loopback port, asks one question through the API, prints the
+ * streamed answer and exits (a fresh-machine check). Flags and HERD_DEVICE are read here only.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { HerdError, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
+import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceRequest, isDeviceRequest, resolveDevice } from '@herd/runtime';
+import { HerdEngine } from './engine.js';
+import { ChatServer } from './server.js';
+import { postChat } from './sse-client.js';
+
+const FLAGS = {
+  port: flag.integer({ min: 0, max: 65535, default: 8080, description: 'port to listen on (0: any free port)' }),
+  host: flag.string({ default: '127.0.0.1', description: 'address to bind (default loopback only; 0.0.0.0 exposes the server to the network)' }),
+  model: flag.string({ placeholder: 'DIR', description: 'a Hugging Face-layout Llama folder (default: the built-in mini core)' }),
+  vision: flag.string({ placeholder: 'DIR', description: 'an HF Mllama folder (core + image encoder + adapter); without it: text only, "vision: not loaded"' }),
+  device: flag.choice(DEVICE_REQUESTS, { description: `where ONNX Runtime runs; else HERD_DEVICE, else ${DEFAULT_DEVICE}` }),
+  queue: flag.integer({ min: 0, max: 1000, default: 4, description: 'requests that may wait behind the running one; more get 503 + Retry-After' }),
+  'max-tokens': flag.integer({ min: 1, max: 4096, default: 256, description: 'longest answer in tokens' }),
+  timeout: flag.number({ above: 0, default: 120, description: 'seconds one chat request may take, queue wait included' }),
+  'max-upload-mb': flag.number({ above: 0, max: 1024, default: 10, description: 'largest image upload in MiB' }),
+  once: flag.boolean({ description: 'answer --prompt (about --image) through the API once, print it and exit' }),
+  prompt: flag.string({ description: 'the question for --once', maxBytes: 16_000 }),
+  image: flag.string({ placeholder: 'FILE', description: 'an image for --once (needs --vision)' }),
+  verbose: flag.boolean({ description: 'print stacks with errors' }),
+  help: flag.boolean({ short: 'h', description: 'show this help' }),
+} as const;
+
+async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    const { values } = parseCommandLine(argv, FLAGS);
+    if (values.help) {
+      process.stdout.write(`usage: herd-chat [flags]   (npm run chat -- [flags])\n\n${describeFlags(FLAGS)}\n`);
+      return 0;
+    }
+    if (!values.once && (values.prompt !== undefined || values.image !== undefined)) throw new UsageError('--prompt and --image go with --once');
+    if (values.once && values.prompt === undefined) throw new UsageError('--once needs --prompt TEXT');
+    const envDevice = env['HERD_DEVICE'];
+    if (values.device === undefined && envDevice !== undefined && envDevice !== '' && !isDeviceRequest(envDevice)) {
+      throw new UsageError(`HERD_DEVICE must be one of ${DEVICE_REQUESTS.join(', ')}, got '${envDevice}'`);
+    }
+    const request: DeviceRequest = values.device ?? (envDevice && isDeviceRequest(envDevice) ? envDevice : DEFAULT_DEVICE);
+    const device = resolveDevice(request).device;
+    const imageBytes = values.image !== undefined ? readFileSync(values.image) : undefined;
+    const engine = await HerdEngine.load({ device, ...(values.model !== undefined ? { modelDir: values.model } : {}), ...(values.vision !== undefined ? { visionDir: values.vision } : {}) });
+    const maxImageBytes = Math.round(values['max-upload-mb'] * 1024 * 1024);
+    const server = new ChatServer({
+      engine,
+      queueSize: values.queue,
+      maxTokens: values['max-tokens'],
+      requestTimeoutMs: Math.round(values.timeout * 1000),
+      maxImageBytes,
+      maxBodyBytes: Math.ceil((maxImageBytes * 4) / 3) + 64 * 1024,
+    });
+    const s = engine.status();
+    const loaded = `core ${s.core.builtIn ? 'mini (built-in)' : s.core.dir}; ${s.vision ? `vision: ${s.vision.dir}` : 'vision: not loaded'}; device ${s.device}`;
+    if (values.once) {
+      const { url } = await server.listen(0, '127.0.0.1');
+      try {
+        process.stderr.write(`herd-chat: ${loaded}\n`);
+        const reply = await postChat(url, {
+          conversation: 'once',
+          message: values.prompt,
+          ...(imageBytes && values.image !== undefined ? { image: { name: basename(values.image), data: imageBytes.toString('base64') } } : {}),
+        }, { onToken: (t) => process.stdout.write(t) });
+        process.stdout.write('\n');
+        const err = reply.json ?? reply.events.find((e) => e.event === 'error')?.data;
+        if (err !== undefined) {
+          const { code, message } = (err as { error: { code: string; message: string } }).error;
+          throw new HerdError('invalid_argument', `${code}: ${message}`);
+        }
+        const done = reply.events.find((e) => e.event === 'done')?.data;
+        process.stderr.write(`herd-chat: ${JSON.stringify(done)}\n`);
+      } finally {
+        await server.close();
+        await engine.release();
+      }
+      return 0;
+    }
+    const { url } = await server.listen(values.port, values.host);
+    process.stdout.write(`herd-chat: ${loaded}\nherd-chat: open ${url}\n`);
+    const stop = (): void => {
+      void server.close().then(() => engine.release()).finally(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return 0;
+  } catch (e) {
+    const hint = e instanceof UsageError ? " (see 'herd-chat --help')" : '';
+    process.stderr.write(`${formatCommandError('herd-chat', e, verbose)}${hint}\n`);
+    return exitCodeFor(e);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2), process.env);

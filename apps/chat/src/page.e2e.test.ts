@@ -1,0 +1,57 @@
+/**
+ * The chat page in a real browser: Debian's chromium (apt-get install -y --no-install-recommends
+ * chromium) driven by playwright-core; nothing is downloaded. Skipped, saying why, where
+ * /usr/bin/chromium is absent. Screenshots go to apps/chat/out/screenshots/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HerdEngine } from './engine.js';
+import { ChatServer } from './server.js';
+import { postChat } from './sse-client.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = fileURLToPath(new URL('../out/screenshots/', import.meta.url));
+
+describe.skipIf(!existsSync(CHROMIUM))(`chat page in chromium (skipped without ${CHROMIUM}: apt-get install -y --no-install-recommends chromium)`, () => {
+  let engine: HerdEngine;
+  let server: ChatServer;
+  let url: string;
+  let browser: Browser;
+  beforeAll(async () => {
+    engine = await HerdEngine.load({ device: 'cpu' });
+    server = new ChatServer({ engine, log: () => {} });
+    ({ url } = await server.listen(0, '127.0.0.1'));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    mkdirSync(SHOTS, { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await engine?.release();
+  });
+
+  it('shows what is loaded, streams the answer the API gives, and shows a refused upload as an error', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    await page.goto(url);
+    await expect.poll(() => page.textContent('#status')).toContain('vision: not loaded');
+    const question = 'What colour is the cube?';
+    await page.fill('#text', question);
+    await page.press('#text', 'Enter');
+    await page.waitForSelector('#stats:has-text("tokens")');
+    const shown = await page.textContent('.msg.assistant');
+    const api = await postChat(url, { conversation: 'api-side', message: question });
+    expect(api.text.length).toBeGreaterThan(0);
+    expect(shown).toBe(api.text);
+    // Bytes that are not an image, named .png and declared image/png: the page shows the server's refusal.
+    await page.setInputFiles('#file', { name: 'cat.png', mimeType: 'image/png', buffer: Buffer.from('not a picture at all') });
+    await expect.poll(() => page.isVisible('#attachment')).toBe(true);
+    await page.fill('#text', 'What is in the picture?');
+    await page.click('#send');
+    await page.waitForSelector('.msg.error');
+    expect(await page.textContent('.msg.error')).toContain('not_an_image');
+    await page.screenshot({ path: `${SHOTS}chat-page.png` });
+    await page.close();
+  });
+});

@@ -1,0 +1,375 @@
+/**
+ * The chat server (node:http): `GET /` the page, `GET /api/status` what is loaded, `POST /api/chat`
+ * a message (JSON, an optional image as base64) answered as Server-Sent Events: `start`, one `token`
+ * per generated token, then `done` with stats (or `error`). One generation at a time through a
+ * bounded queue (beyond it: 503 + Retry-After); a client that leaves cancels its generation; every
+ * request has a deadline; errors reach the client as `{error: {code, message}}`, never a stack.
+ */
+import { EventEmitter } from 'node:events';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { isHerdError } from '@herd/core';
+import { DECODABLE_IMAGE_FORMATS, type ImageFormat, sniffFormat } from '@herd/media';
+import { type ChatEngine, type Turn } from './engine.js';
+import { ConversationStore } from './history.js';
+import { ClientError, SECURITY_HEADERS, readBody, sendError, sendJson, serveStatic } from './http-util.js';
+import { GenerationQueue, QueueFullError } from './queue.js';
+
+/** apps/chat/public (the same from src/ and dist/). */
+export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
+
+export interface ChatServerOptions {
+  readonly engine: ChatEngine;
+  /** Requests that may wait behind the running one (default 4). */
+  readonly queueSize?: number;
+  /** Largest request body in bytes (default 16 MiB: an image of ~12 MiB in base64). */
+  readonly maxBodyBytes?: number;
+  /** Largest image in bytes after base64 decoding (default 10 MiB). */
+  readonly maxImageBytes?: number;
+  /** Deadline of one chat request, queue wait included (default 120 s). */
+  readonly requestTimeoutMs?: number;
+  /** Tokens an answer may have at most (default 256); a request asks for fewer with `maxTokens`. */
+  readonly maxTokens?: number;
+  readonly maxMessageChars?: number;
+  readonly maxConversations?: number;
+  readonly maxTurns?: number;
+  readonly publicDir?: string;
+  /** Where server-side errors are logged in full (default stderr). */
+  readonly log?: (line: string) => void;
+}
+
+/** Why a generation ended. */
+export type EndReason = 'stop' | 'length' | 'cancelled' | 'timeout' | 'error';
+
+export interface GenerationRecord {
+  readonly conversation: string;
+  readonly tokens: number;
+  readonly reason: EndReason;
+}
+
+interface ChatRequest {
+  readonly conversation: string;
+  readonly message: string;
+  readonly image?: { readonly name: string; readonly bytes: Uint8Array };
+  readonly maxTokens: number;
+  readonly temperature: number;
+  readonly seed: number;
+}
+
+const CONVERSATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export class ChatServer {
+  readonly server: Server;
+  /** 'generation' (GenerationRecord) when a generation ends, 'client-closed' when a streaming client leaves. */
+  readonly events = new EventEmitter();
+  readonly queue: GenerationQueue;
+  readonly conversations: ConversationStore;
+  private readonly o: Required<Omit<ChatServerOptions, 'engine'>> & { engine: ChatEngine };
+  private readonly counts = { requests: 0, completed: 0, cancelled: 0, timedOut: 0, rejectedBusy: 0, errors: 0 };
+  /** Mean seconds per generation, for Retry-After. */
+  private meanSeconds = 5;
+
+  constructor(options: ChatServerOptions) {
+    this.o = {
+      queueSize: 4,
+      maxBodyBytes: 16 * 1024 * 1024,
+      maxImageBytes: 10 * 1024 * 1024,
+      requestTimeoutMs: 120_000,
+      maxTokens: 256,
+      maxMessageChars: 4000,
+      maxConversations: 100,
+      maxTurns: 40,
+      publicDir: PUBLIC_DIR,
+      log: (line) => process.stderr.write(`${line}\n`),
+      ...options,
+    };
+    this.queue = new GenerationQueue(this.o.queueSize);
+    this.conversations = new ConversationStore(this.o.maxConversations, this.o.maxTurns);
+    this.server = createServer((req, res) => void this.handle(req, res));
+    // Slow or stalled uploads are cut off too (node's own request deadline covers headers + body).
+    this.server.requestTimeout = this.o.requestTimeoutMs;
+    this.server.headersTimeout = Math.min(this.o.requestTimeoutMs, 30_000);
+  }
+
+  /** Listens on host:port (port 0: any free port) and resolves with the address. */
+  async listen(port: number, host: string): Promise<{ host: string; port: number; url: string }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.server.address() as AddressInfo;
+    const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return { host: a.address, port: a.port, url: `http://${h}:${a.port}/` };
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const method = req.method ?? 'GET';
+      if (url.pathname === '/api/chat') {
+        if (method !== 'POST') throw new ClientError(405, 'method_not_allowed', 'POST a JSON message to /api/chat', { Allow: 'POST' });
+        await this.chat(req, res);
+      } else if (url.pathname === '/api/status') {
+        if (method !== 'GET') throw new ClientError(405, 'method_not_allowed', 'GET /api/status', { Allow: 'GET' });
+        sendJson(res, 200, this.status());
+      } else if (url.pathname.startsWith('/api/')) {
+        throw new ClientError(404, 'not_found', `no API ${url.pathname}; there are /api/chat and /api/status`);
+      } else {
+        if (method !== 'GET' && method !== 'HEAD') throw new ClientError(405, 'method_not_allowed', 'pages are read with GET', { Allow: 'GET, HEAD' });
+        // The raw path (not URL-normalised) so that '..' in any spelling is judged by serveStatic.
+        const rawPath = (req.url ?? '/').split('?')[0]!;
+        serveStatic(res, this.o.publicDir, rawPath, method === 'HEAD', {
+          'Content-Security-Policy': "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; connect-src 'self'",
+        });
+      }
+    } catch (e) {
+      this.fail(res, e);
+    }
+  }
+
+  /** Answers an error as JSON (or as an SSE `error` event once streaming); unexpected errors are logged here and shown as a code only. */
+  private fail(res: ServerResponse, e: unknown): void {
+    let ce: ClientError;
+    if (e instanceof ClientError) ce = e;
+    else if (isHerdError(e)) {
+      const status = e.code === 'runtime_error' || e.code === 'io_error' || e.code === 'device_unavailable' ? 500 : 400;
+      if (status === 500) this.o.log(`herd-chat: ${e.code}: ${e.stack ?? e.message}`);
+      ce = new ClientError(status, e.code, e.message);
+    } else {
+      this.counts.errors++;
+      this.o.log(`herd-chat: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      ce = new ClientError(500, 'internal_error', 'internal error (the server log has the details)');
+    }
+    if (res.headersSent) {
+      if (!res.writableEnded && !res.destroyed) {
+        res.write(`event: error\ndata: ${JSON.stringify({ error: { code: ce.code, message: ce.message } })}\n\n`);
+        res.end();
+      }
+      return;
+    }
+    // An unread body (refused early) is not drained: the connection closes after the answer.
+    if (ce.status === 413) res.setHeader('Connection', 'close');
+    sendError(res, ce);
+  }
+
+  status(): unknown {
+    const s = this.o.engine.status();
+    return {
+      core: s.core,
+      vision: s.vision,
+      visionLoaded: s.vision !== null,
+      device: s.device,
+      queue: { ...this.queue.load, max: this.o.queueSize },
+      limits: {
+        maxBodyBytes: this.o.maxBodyBytes,
+        maxImageBytes: this.o.maxImageBytes,
+        maxTokens: this.o.maxTokens,
+        requestTimeoutMs: this.o.requestTimeoutMs,
+        maxMessageChars: this.o.maxMessageChars,
+        imageFormats: DECODABLE_IMAGE_FORMATS,
+      },
+      conversations: this.conversations.size,
+      counts: { ...this.counts },
+    };
+  }
+
+  /** Checks a parsed body and reports every problem at once. */
+  private parseChat(body: Buffer): ChatRequest {
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new ClientError(400, 'invalid_json', 'the body is not JSON; send {"conversation": "id", "message": "text", "image"?: {"name", "data": base64}}');
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ClientError(400, 'invalid_request', 'the body must be a JSON object');
+    const j = json as Record<string, unknown>;
+    const problems: string[] = [];
+    const known = new Set(['conversation', 'message', 'image', 'maxTokens', 'temperature', 'seed']);
+    for (const k of Object.keys(j)) if (!known.has(k)) problems.push(`unknown field '${k}' (known: ${[...known].join(', ')})`);
+    const conversation = j['conversation'];
+    if (typeof conversation !== 'string' || !CONVERSATION_ID.test(conversation)) problems.push(`conversation: expected 1-64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(conversation)?.slice(0, 80)}`);
+    const message = j['message'];
+    if (typeof message !== 'string' || message.trim() === '') problems.push('message: expected non-empty text');
+    else if (message.length > this.o.maxMessageChars) problems.push(`message: ${message.length} characters, the limit is ${this.o.maxMessageChars}`);
+    const num = (k: string, def: number, min: number, max: number, integer: boolean): number => {
+      const v = j[k];
+      if (v === undefined) return def;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+        problems.push(`${k}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(v)}`);
+        return def;
+      }
+      return v;
+    };
+    const maxTokens = num('maxTokens', this.o.maxTokens, 1, this.o.maxTokens, true);
+    const temperature = num('temperature', 0, 0, 2, false);
+    const seed = num('seed', 0, 0, 0xffff_ffff, true);
+    let image: ChatRequest['image'];
+    const img = j['image'];
+    if (img !== undefined && img !== null) {
+      const o = img as Record<string, unknown>;
+      const name = typeof o['name'] === 'string' ? o['name'].slice(0, 200) : 'image';
+      const data = o['data'];
+      if (typeof img !== 'object' || typeof data !== 'string') problems.push('image: expected {"name": "file name", "data": "<base64 bytes>"}');
+      else if (!BASE64.test(data)) problems.push(`image '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
+      else {
+        const bytes = Buffer.from(data, 'base64');
+        if (bytes.length > this.o.maxImageBytes) throw new ClientError(413, 'payload_too_large', `image '${name}' is ${bytes.length} bytes, the limit is ${this.o.maxImageBytes}`);
+        image = { name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
+      }
+    }
+    if (problems.length > 0) throw new ClientError(400, 'invalid_request', problems.join('; '));
+    return { conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(image ? { image } : {}) };
+  }
+
+  private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.counts.requests++;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort('timeout'), this.o.requestTimeoutMs);
+    // The client leaving before the answer is complete cancels the work (queue wait or generation).
+    const onClose = (): void => {
+      if (!res.writableFinished) {
+        ac.abort('cancelled');
+        this.events.emit('client-closed');
+      }
+    };
+    res.on('close', onClose);
+    try {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') throw new ClientError(415, 'unsupported_media_type', `send the message as application/json (got '${type || 'no content type'}'); images go base64 in its "image" field`);
+      const body = await readBody(req, this.o.maxBodyBytes);
+      const r = this.parseChat(body);
+      let image: Turn['image'];
+      if (r.image) {
+        // Judged by its bytes (magic numbers), never by its name or a declared type.
+        const sniffed = sniffFormat(r.image.bytes);
+        if (!(DECODABLE_IMAGE_FORMATS as readonly string[]).includes(sniffed)) {
+          throw new ClientError(415, 'not_an_image', `'${r.image.name}' is not an image: its bytes ${sniffed === 'unknown' ? 'start with no known image signature' : `look like ${sniffed}`} (the name and declared type are not trusted); accepted: ${DECODABLE_IMAGE_FORMATS.join(', ')}`);
+        }
+        if (this.o.engine.status().vision === null) throw new ClientError(400, 'vision_not_loaded', `vision: not loaded — this server answers text only (start it with --vision DIR); '${r.image.name}' is a ${sniffed as ImageFormat} image`);
+        image = await this.o.engine.prepareImage(r.image.bytes, r.image.name);
+      }
+      const turn: Turn = { role: 'user', text: r.message, ...(image ? { image } : {}) };
+      const turns = this.fitHistory(this.conversations.get(r.conversation), turn, r.maxTokens);
+      let release: () => void;
+      try {
+        release = await this.queue.acquire(ac.signal);
+      } catch (e) {
+        if (e instanceof QueueFullError) {
+          this.counts.rejectedBusy++;
+          const wait = Math.max(1, Math.ceil(this.meanSeconds * (this.queue.load.waiting + 1)));
+          throw new ClientError(503, 'busy', `the server is busy (${this.queue.load.waiting} waiting, queue limit ${this.o.queueSize}); retry in ${wait} s`, { 'Retry-After': String(wait) });
+        }
+        if (ac.signal.reason === 'timeout') {
+          this.counts.timedOut++;
+          throw new ClientError(504, 'timeout', `waited ${this.o.requestTimeoutMs} ms in the queue without a turn; retry later`);
+        }
+        return; // the client left while waiting
+      }
+      let stopped: Promise<void> = Promise.resolve();
+      try {
+        stopped = (await this.stream(res, r, turns, ac.signal)).stopped;
+      } finally {
+        void stopped.finally(release);
+      }
+    } catch (e) {
+      this.fail(res, e);
+    } finally {
+      clearTimeout(timer);
+      res.off('close', onClose);
+    }
+  }
+
+  /** Drops the oldest exchanges until the prompt and the answer fit the context; a lone message that does not fit is refused. */
+  private fitHistory(history: readonly Turn[], turn: Turn, maxTokens: number): Turn[] {
+    const ctx = this.o.engine.contextTokens;
+    let turns = [...history, turn];
+    while (this.o.engine.promptTokens(turns) + maxTokens > ctx) {
+      if (turns.length === 1) {
+        throw new ClientError(400, 'context_overflow', `the message takes ${this.o.engine.promptTokens(turns)} tokens and the answer up to ${maxTokens}; the model's context is ${ctx} tokens: shorten the message or ask for fewer tokens`);
+      }
+      turns = turns.slice(2 <= turns.length - 1 ? 2 : 1);
+    }
+    return turns;
+  }
+
+  /** Streams the answer; resolves with a promise that settles once the generator has really stopped. */
+  private async stream(res: ServerResponse, r: ChatRequest, turns: readonly Turn[], signal: AbortSignal): Promise<{ stopped: Promise<void> }> {
+    let stopped: Promise<void> = Promise.resolve();
+    const t0 = performance.now();
+    const promptTokens = this.o.engine.promptTokens(turns);
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+    const send = (event: string, data: unknown): void => {
+      if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    send('start', { conversation: r.conversation, promptTokens, queue: this.queue.load });
+    let tokens = 0;
+    let text = '';
+    let firstMs: number | undefined;
+    let reason: EndReason = 'stop';
+    try {
+      const it = this.o.engine.generate(turns, { maxTokens: r.maxTokens, temperature: r.temperature, seed: r.seed });
+      const aborted = new Promise<'aborted'>((resolve) => {
+        if (signal.aborted) resolve('aborted');
+        else signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+      });
+      for (;;) {
+        // A cancel or deadline answers at once, even while a token is being computed; the generator is
+        // stopped (its session released) when that token arrives, and only then is the queue slot freed.
+        const pending = it.next();
+        const got = await Promise.race([pending, aborted]);
+        if (got === 'aborted') {
+          stopped = pending.then(() => it.return(undefined)).then(() => undefined, () => undefined);
+          break;
+        }
+        if (got.done === true) break;
+        const p = got.value;
+        if (p.id >= 0) tokens++;
+        firstMs ??= performance.now() - t0;
+        text += p.text;
+        if (p.text !== '' || p.id >= 0) send('token', { text: p.text, id: p.id });
+      }
+      if (signal.aborted) reason = signal.reason === 'timeout' ? 'timeout' : 'cancelled';
+      else if (tokens >= r.maxTokens) reason = 'length';
+    } catch (e) {
+      reason = 'error';
+      this.events.emit('generation', { conversation: r.conversation, tokens, reason } satisfies GenerationRecord);
+      throw e;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    if (reason === 'cancelled') this.counts.cancelled++;
+    else if (reason === 'timeout') this.counts.timedOut++;
+    else {
+      this.counts.completed++;
+      this.meanSeconds = 0.8 * this.meanSeconds + 0.2 * seconds;
+      this.conversations.append(r.conversation, turns[turns.length - 1]!, { role: 'assistant', text });
+    }
+    this.events.emit('generation', { conversation: r.conversation, tokens, reason } satisfies GenerationRecord);
+    if (reason === 'timeout') {
+      send('error', { error: { code: 'timeout', message: `the answer took longer than the ${this.o.requestTimeoutMs} ms limit; it was cut after ${tokens} tokens` } });
+    } else if (reason !== 'cancelled') {
+      const genSeconds = firstMs === undefined ? 0 : seconds - firstMs / 1000;
+      send('done', {
+        tokens,
+        promptTokens,
+        reason,
+        seconds: round(seconds),
+        timeToFirstTokenMs: firstMs === undefined ? null : round(firstMs),
+        tokensPerSecond: tokens > 1 && genSeconds > 0 ? round((tokens - 1) / genSeconds) : null,
+      });
+    }
+    res.end();
+    return { stopped };
+  }
+}
+
+const round = (x: number): number => Math.round(x * 1000) / 1000;
