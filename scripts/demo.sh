@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to the main job: install, build, generate the synthetic world
-# (tiny size), then talk to the built-in mini language core.
+# (tiny size), measure the built-in mini language core, check the chat server once, then start the
+# chat demo (http://127.0.0.1:8080/ by default; Ctrl-C stops it). `npm run demo -- --once` stops
+# after the one-question check instead of serving.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+once=0
+for a in "$@"; do
+  case "$a" in
+    --once) once=1 ;;
+    *) echo "demo: unknown argument '$a' (only --once)" >&2; exit 2 ;;
+  esac
+done
 bash scripts/system-deps.sh
 # onnxruntime-node's install script would download the CUDA provider; CUDA stays optional.
 ONNXRUNTIME_NODE_INSTALL=skip npm ci
 npm run build
 npx turbo run generate --filter=@herd/datasets
 node apps/cli/dist/main.js text eval --n 25
-node apps/cli/dist/main.js generate --chat --prompt "Here is a picture. A big red circle on the left and two small blue squares on the right. What colour is the circle?" --max-tokens 40
 node apps/cli/dist/main.js generate --prompt "a small green triangle" --max-tokens 24
+# The chat server answers one question through its own HTTP API and exits (the fresh-machine check).
+node apps/chat/dist/main.js --once --prompt "Here is a picture. A big red circle on the left and two small blue squares on the right. What colour is the circle?" --max-tokens 40
+if [ "$once" = 0 ]; then
+  exec node apps/chat/dist/main.js
+fi

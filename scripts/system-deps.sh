@@ -5,11 +5,12 @@
 #   libvulkan1           the Vulkan loader WebGPU needs on Linux
 #   mesa-vulkan-drivers  (bookworm-backports, ≥ 25) a software Vulkan driver, so WebGPU runs without a GPU
 #   redis-server         the shard-task queue (BullMQ) for curation across machines, and its test
+#   chromium             (no recommends) the chat page's browser test, driven by playwright-core; nothing is downloaded
 # The backports entry reuses the archive this machine already uses for bookworm (its own mirror or
 # proxy), so no mirror host is written here.
 set -euo pipefail
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "system-deps: not root or no apt-get; install ffmpeg, fonts-dejavu-core, libvulkan1, redis-server and mesa-vulkan-drivers (>= 25) yourself" >&2
+  echo "system-deps: not root or no apt-get; install ffmpeg, fonts-dejavu-core, libvulkan1, redis-server, chromium and mesa-vulkan-drivers (>= 25) yourself" >&2
   exit 0
 fi
 
@@ -71,4 +72,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq ffmpeg fonts-dejavu-core libvulkan1 redis-server >/dev/null
+apt-get install -y -qq --no-install-recommends chromium >/dev/null || echo "system-deps: chromium unavailable; the chat page's browser test will be skipped" >&2
 apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers >/dev/null || echo "system-deps: mesa-vulkan-drivers from bookworm-backports unavailable; WebGPU tests will be skipped" >&2
