@@ -155,6 +155,16 @@ describe('a broken model folder ends in one line naming the file', () => {
     expect(r.out).toMatch(/vocabulary:/);
   });
 
+  it('unknown keys in a model config.json are warned about, naming the key, and the model still runs', async () => {
+    const dir = join(tmp(), 'mini');
+    cpSync(MINI_CORE_DIR, dir, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, hidden_sizee: 64 }));
+    const r = await herd(['generate', '--model', dir, '--prompt', 'a red', '--max-tokens', '1']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/herd: warning: .*hidden_sizee/);
+  });
+
   it('model.safetensors that is a FIFO is refused, not waited on', async () => {
     const dir = join(tmp(), 'model');
     cpSync(TINY_HF, dir, { recursive: true });

@@ -29,6 +29,7 @@ export const generateCommand = defineCommand({
     const dir = values.model ?? MINI_CORE_DIR;
     checkModelFolder(dir);
     const core = loadLanguageCore(dir);
+    for (const w of core.warnings) io.stderr.write(`herd: warning: ${w}\n`);
     const tok = await loadLlama3Tokenizer();
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
     const full = values.chat ? tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : tok.encode(prompt, { bos: true });
