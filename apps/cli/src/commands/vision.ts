@@ -35,10 +35,10 @@ export const visionTrainCommand = defineCommand({
   flags: {
     ...DATA_FLAG,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
-    'caption-steps': flag.integer({ min: 0, default: 40, description: 'stage 1: caption pre-training steps' }),
-    'qa-steps': flag.integer({ min: 0, default: 200, description: 'stage 2: QA fine-tuning steps (chat format)' }),
+    'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
+    'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2: QA fine-tuning steps (chat format)' }),
     batch: flag.integer({ min: 1, default: 16, description: 'sequences (images) per step' }),
-    lr: flag.number({ above: 0, default: 3e-3, description: 'peak learning rate (re-warmed per stage)' }),
+    lr: flag.number({ above: 0, default: 4e-3, description: 'peak learning rate (re-warmed per stage)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
     'eval-per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
   },
