@@ -95,6 +95,7 @@ ${vqaTable(r.eval)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train\` (see its --help for the step counts used here).
+\`npm run build && node apps/cli/dist/main.js vision train --caption-steps ${o.captionSteps} --qa-steps ${o.qaSteps} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+(the scene images are generated when missing).
 `;
 }
