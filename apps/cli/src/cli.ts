@@ -12,12 +12,13 @@ import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
 import { visionCurateCommand } from './commands/vision-curate.js';
+import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
 
 /**
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionCurateCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

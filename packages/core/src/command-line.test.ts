@@ -76,6 +76,13 @@ describe('parseCommandLine', () => {
     expect(problemsOf(['--device', 'tpu'])).toBe("--device must be one of cpu, cuda, auto, got 'tpu'");
   });
 
+  it('a repeatable flag collects every value in order; absent is empty; a missing value is still refused', () => {
+    const specs = { image: flag.string({ multiple: true }), seed: flag.integer({ default: 0 }) } as const;
+    expect(parseCommandLine(['--image', 'a.png', '--seed', '3', '--image=b.png'], specs).values.image).toEqual(['a.png', 'b.png']);
+    expect(parseCommandLine([], specs).values.image).toEqual([]);
+    expect(() => parseCommandLine(['--image'], specs)).toThrow(/--image needs a value/);
+  });
+
   it('refuses a value over its byte limit, saying the limit and what to do instead', () => {
     expect(problemsOf(['--prompt', 'é'.repeat(60)])).toBe('--prompt is 120 bytes; the limit on the command line is 100 (use --prompt-file)');
   });

@@ -22,6 +22,8 @@ export interface StringFlag extends FlagCommon {
   /** Longest value accepted, in UTF-8 bytes; `tooLong` says what to do instead. */
   readonly maxBytes?: number;
   readonly tooLong?: string;
+  /** May be given several times (`--image a.png --image b.png`); the value is then every one, in order. */
+  readonly multiple?: boolean;
 }
 export interface BooleanFlag extends FlagCommon {
   readonly kind: 'boolean';
@@ -46,9 +48,9 @@ export type FlagSpec = StringFlag | BooleanFlag | NumberFlag | ChoiceFlag;
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
 type ValueOf<S> = S extends BooleanFlag ? boolean : S extends NumberFlag ? number : S extends ChoiceFlag<infer C> ? C : string;
-/** Parsed values: switches are always present (false when absent), others when given or defaulted. */
+/** Parsed values: switches are always present (false when absent), repeatable flags always (empty when absent), others when given or defaulted. */
 export type FlagValues<T extends FlagSpecs> = {
-  -readonly [K in keyof T]: T[K] extends BooleanFlag ? boolean : T[K] extends { readonly default: unknown } ? ValueOf<T[K]> : ValueOf<T[K]> | undefined;
+  -readonly [K in keyof T]: T[K] extends BooleanFlag ? boolean : T[K] extends { readonly multiple: true } ? string[] : T[K] extends { readonly default: unknown } ? ValueOf<T[K]> : ValueOf<T[K]> | undefined;
 };
 
 /** Builders that keep each flag's literal type, so parsed values are typed without casts. */
@@ -147,6 +149,7 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
   });
   const problems: string[] = [];
   const raw = new Map<string, string | true>();
+  const repeated = new Map<string, string[]>();
   const positionals: string[] = [];
   let unknown = false;
   for (const t of tokens) {
@@ -161,7 +164,7 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
       unknown = true;
       continue;
     }
-    if (raw.has(t.name)) {
+    if (raw.has(t.name) && !(spec.kind === 'string' && spec.multiple)) {
       problems.push(`--${t.name} is given more than once`);
       continue;
     }
@@ -180,6 +183,7 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
       continue;
     }
     raw.set(t.name, t.value);
+    if (spec.kind === 'string' && spec.multiple) repeated.set(t.name, [...(repeated.get(t.name) ?? []), t.value]);
   }
   const allowed = positionalSpecs.length;
   if (positionals.length > allowed) {
@@ -197,6 +201,13 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
     const v = raw.get(name);
     if (spec.kind === 'boolean') {
       values[name] = v === true;
+      continue;
+    }
+    if (spec.kind === 'string' && spec.multiple) {
+      const all = repeated.get(name) ?? [];
+      const long = all.filter((x) => spec.maxBytes !== undefined && Buffer.byteLength(x) > spec.maxBytes);
+      if (long.length) problems.push(`--${name}: a value is over the limit of ${spec.maxBytes!.toLocaleString('en-US')} bytes${spec.tooLong ? ` (${spec.tooLong})` : ''}`);
+      values[name] = all;
       continue;
     }
     if (typeof v !== 'string') {

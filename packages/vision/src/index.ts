@@ -47,3 +47,11 @@ export { curateImages, curationStages, curationPipeline, importImageFolder, repo
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
 export { histogram, histogramSvg } from './data/histogram.js';
 export type { Histogram } from './data/histogram.js';
+export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision } from './train/mini.js';
+export type { SceneExample, MiniVisionOptions, MiniVisionResult } from './train/mini.js';
+export { runMiniVisionRecipe } from './train/mini-recipe.js';
+export type { MiniVisionRecipe, MiniVisionRecipeResult } from './train/mini-recipe.js';
+export { VQA_TYPES, VQA_ROWS, gradeVqa, vqaItems, evaluateVqa, vqaTable } from './eval/vqa.js';
+export type { VqaType, VqaRow, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
+export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
+export type { MiniVision } from './mini.js';

@@ -1,6 +1,10 @@
-/** `herd generate`: continue a prompt (or answer a chat message) with a language core. */
+/**
+ * `herd generate`: continue a prompt (or answer a chat message) with a language core; with
+ * `--image` the prompt is a chat message about the images, answered through the vision adapter.
+ */
 import { flag } from '@herd/core';
 import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder, checkVocabularyFits, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { MINI_VISION_DIR, VisionGenerator, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 import { checkModelFolder } from '../model-folder.js';
 import { PROMPT_ARG_MAX_BYTES, PROMPT_TOO_LONG_HINT, readPrompt } from '../prompt.js';
@@ -17,6 +21,8 @@ export const generateCommand = defineCommand({
     prompt: flag.string({ description: "the prompt ('-': read it from standard input)", maxBytes: PROMPT_ARG_MAX_BYTES, tooLong: PROMPT_TOO_LONG_HINT }),
     'prompt-file': flag.string({ placeholder: 'FILE', description: "read the prompt from a file ('-': standard input)" }),
     chat: flag.boolean({ description: 'wrap the prompt as a user message in the Llama 3 chat template' }),
+    image: flag.string({ placeholder: 'FILE', multiple: true, description: 'an image the prompt asks about (repeatable; implies --chat; uses the vision adapter)' }),
+    vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint for --image (default: the built-in mini one, packages/vision/weights/mini)' }),
     ...MODEL_FLAG,
     'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
     temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),
@@ -32,15 +38,31 @@ export const generateCommand = defineCommand({
     for (const w of core.warnings) io.stderr.write(`herd: warning: ${w}\n`);
     const tok = await loadLlama3Tokenizer();
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
-    const full = values.chat ? tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : tok.encode(prompt, { bos: true });
+    const images = values.image;
+    const chat = values.chat || images.length > 0;
+    const vision = images.length > 0 ? loadMiniVision(values.vision ?? MINI_VISION_DIR, core) : undefined;
+    // Every image is decoded and tiled before any model is built, so a bad file fails fast, by name.
+    const tiled = vision ? await Promise.all(images.map((f) => preprocessImage(f, vision.config.vision))) : [];
     const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
     const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
     const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
+    const stream = tok.streamDecoder();
+    if (vision) {
+      const gen = VisionGenerator.create(vision.config, core.weights, vision.weights, { device: device().device });
+      try {
+        const out = await gen.complete(imageQuestionIds(tok, core, vision.config, prompt, tiled.length), tiled, sampling);
+        const end = out.findIndex((t) => stops.includes(t));
+        io.stdout.write(stream.push(toFull(end < 0 ? out : out.slice(0, end))) + stream.flush() + '\n');
+      } finally {
+        await gen.release();
+      }
+      return;
+    }
+    const full = chat ? tok.encodeChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : tok.encode(prompt, { bos: true });
     const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: device().device });
     try {
-      const stream = tok.streamDecoder();
-      if (!values.chat) io.stdout.write(prompt);
-      const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
+      if (!chat) io.stdout.write(prompt);
       for await (const id of gen.generate(toModel(full), sampling)) {
         if (stops.includes(id)) break;
         io.stdout.write(stream.push(toFull([id])));

@@ -1,0 +1,51 @@
+/** Grading of visual-QA answers by question type, and the loss masks of the mini recipe's sequences. */
+import { IMAGE_TOKEN_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { describe, expect, it } from 'vitest';
+import { type TiledImage } from '../data/tiling.js';
+import { captionSequence, miniVisionConfig, qaSequence, toAdapterSample } from '../train/mini.js';
+import { gradeVqa } from './vqa.js';
+
+describe('gradeVqa', () => {
+  it('needs the reference fact of the type and no other of its kind', () => {
+    expect(gradeVqa('colour', 'The circle is purple.', 'Purple.')).toBe(true);
+    expect(gradeVqa('colour', 'The circle is purple and red.', 'The circle is purple.')).toBe(false);
+    expect(gradeVqa('colour', 'The circle is pink.', 'The circle is purple.')).toBe(false);
+    expect(gradeVqa('shape', 'Two stars.', 'On the left there are two small stars.')).toBe(true);
+    expect(gradeVqa('shape', 'A circle.', 'Stars.')).toBe(false);
+    expect(gradeVqa('count', 'There are three stars.', 'Three.')).toBe(true);
+    expect(gradeVqa('count', 'There are two stars.', 'Three.')).toBe(false);
+    expect(gradeVqa('position', 'It is in the middle.', 'The star is in the centre.')).toBe(true);
+    expect(gradeVqa('position', 'At the top left.', 'At the top.')).toBe(false);
+    expect(gradeVqa('word', 'The word is cat.', 'Cat.')).toBe(true);
+    expect(gradeVqa('word', 'The word is dog.', 'The word is cat.')).toBe(false);
+  });
+});
+
+describe('mini recipe sequences', () => {
+  const core = loadLanguageCore();
+  const m = miniVisionConfig(core.config);
+  const image = { nTiles: 1 } as unknown as TiledImage;
+
+  it('maps <|image|> to the adapter\'s learnable id and trains only on the caption after it', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const seq = captionSequence(tok, core, m, 'A big red circle on the left.');
+    expect(seq.tokens[1]).toBe(m.imageTokenId);
+    expect(seq.tokens.filter((t) => t >= core.config.vocabSize)).toEqual([m.imageTokenId]);
+    expect(m.imageTokenId).toBe(core.config.vocabSize);
+    const s = toAdapterSample(image, seq, 24);
+    expect(s.targets.slice(0, 1)).toEqual([-100]); // predicting <|image|> from BOS: no loss
+    expect(s.targets[1]).toBe(seq.tokens[2]); // the first caption token, predicted at the image token
+    expect(s.targets.slice(seq.tokens.length - 1).every((t) => t === -100)).toBe(true); // padding
+    expect(IMAGE_TOKEN_ID).toBeGreaterThan(core.config.vocabSize);
+  });
+
+  it('QA: loss only on the assistant reply and its <|eot_id|>', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const seq = qaSequence(tok, core, m, 'What colour is the circle?', 'Red.');
+    const s = toAdapterSample(image, seq, 48);
+    const trained = s.targets.map((t, i) => [i, t] as const).filter(([, t]) => t !== -100);
+    expect(trained[0]![0]).toBe(seq.trainFrom - 1);
+    const reply = tok.decode(Array.from(core.vocab!.toFull(trained.map(([, t]) => t))));
+    expect(reply).toBe('Red.<|eot_id|>');
+  });
+});

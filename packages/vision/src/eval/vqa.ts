@@ -1,0 +1,130 @@
+/**
+ * Visual QA on held-out scenes (§7.5 in miniature), by question type, in three rows:
+ *   - `core`: the frozen core alone, question without the image (chance level or the core's prior);
+ *   - `adapter`: the core with the trained encoder + adapter, question about the image;
+ *   - `described`: the core alone answering from the scene's caption in words (the upper bound the
+ *     core allows: it sees the facts, only its text skill limits it).
+ * Grading: the key words of the question's type in the reference answer (its colour, shape, number,
+ * position or written word) must all appear in the greedy answer, and no other key word of that type
+ * (so "red and blue" does not pass for "red").
+ */
+import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder } from '@herd/llama3';
+import { type MllamaConfig } from '../config.js';
+import { VisionGenerator } from '../model/generate.js';
+import { type VisionWeights } from '../model/graphs.js';
+import { type SceneExample, imageQuestionIds } from '../train/mini.js';
+
+export const VQA_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
+export type VqaType = (typeof VQA_TYPES)[number];
+export const VQA_ROWS = ['core', 'adapter', 'described'] as const;
+export type VqaRow = (typeof VQA_ROWS)[number];
+
+const KEYS: Record<VqaType, readonly string[]> = {
+  colour: ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black'],
+  shape: ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond'],
+  count: ['zero', 'no', 'one', 'two', 'three', 'four', 'five', 'six'],
+  position: ['left', 'right', 'top', 'bottom', 'centre', 'middle'],
+  word: [], // any word: the written word itself (or "no word")
+};
+
+function words(s: string): string[] {
+  // Plural shapes count as the shape ("two stars" answers "star").
+  return s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(' ').map((w) => (w.endsWith('s') && KEYS.shape.includes(w.slice(0, -1)) ? w.slice(0, -1) : w));
+}
+
+/** Whether `answer` gives the reference's fact for a question of `type`. */
+export function gradeVqa(type: VqaType, answer: string, reference: string): boolean {
+  const a = words(answer);
+  const r = words(reference);
+  if (type === 'word') {
+    if (r.includes('no') && r.includes('word')) return a.includes('no');
+    const w = r[r.length - 1]!; // "the word is cat" / "cat"
+    return a.includes(w);
+  }
+  const keys = KEYS[type];
+  const want = new Set(r.filter((w) => keys.includes(w)));
+  const got = new Set(a.filter((w) => keys.includes(w)));
+  if (type === 'position') {
+    for (const s of [want, got]) if (s.delete('middle')) s.add('centre');
+  }
+  return want.size > 0 && [...want].every((w) => got.has(w)) && [...got].every((w) => want.has(w));
+}
+
+export interface VqaItem {
+  readonly scene: SceneExample;
+  readonly type: VqaType;
+  readonly question: string;
+  readonly answer: string;
+}
+
+/** Up to `perType` questions of each type from held-out scenes, the first of that type per scene (word: scenes with a word). */
+export function vqaItems(scenes: readonly SceneExample[], perType: number): VqaItem[] {
+  const out: VqaItem[] = [];
+  for (const type of VQA_TYPES) {
+    let n = 0;
+    for (const scene of scenes) {
+      if (n >= perType) break;
+      // Word questions only where a word is written: "no word" would reward a model that never reads.
+      const q = scene.qa.find((x) => x.type === type && !(type === 'word' && /no word/u.test(x.answer)));
+      if (!q) continue;
+      out.push({ scene, type, question: q.question, answer: q.answer });
+      n++;
+    }
+  }
+  return out;
+}
+
+export interface VqaReport {
+  readonly n: Readonly<Record<VqaType, number>>;
+  /** Accuracy by row and question type, in [0, 1]. */
+  readonly accuracy: Readonly<Record<VqaRow, Readonly<Record<VqaType, number>>>>;
+  readonly examples: readonly { readonly type: VqaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<VqaRow, string>> }[];
+}
+
+export interface VqaEvalOptions {
+  readonly config: MllamaConfig;
+  readonly core: LanguageCore;
+  readonly vision: VisionWeights;
+  readonly tokenizer: Llama3Tokenizer;
+  readonly items: readonly VqaItem[];
+  readonly maxNewTokens?: number;
+}
+
+export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
+  const { config: m, core, tokenizer: tok } = o;
+  const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
+  const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
+  const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+  const sampling = { maxNewTokens: o.maxNewTokens ?? 24, temperature: 0, stopTokens: stops };
+  const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
+  const plain = await Generator.create(m.text, buildDecoder(m.text, core.weights));
+  const vision = VisionGenerator.create(m, core.weights, o.vision);
+  const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, Object.fromEntries(VQA_TYPES.map((t) => [t, 0]))])) as Record<VqaRow, Record<VqaType, number>>;
+  const n = Object.fromEntries(VQA_TYPES.map((t) => [t, 0])) as Record<VqaType, number>;
+  const examples: VqaReport['examples'][number][] = [];
+  try {
+    for (const item of o.items) {
+      const ask = (content: string) => toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true }));
+      const answers: Record<VqaRow, string> = {
+        core: text(await plain.complete(ask(item.question), sampling)),
+        adapter: text(await vision.complete(imageQuestionIds(tok, core, m, item.question), [item.scene.image], sampling)),
+        described: text(await plain.complete(ask(`${item.scene.caption} ${item.question}`), sampling)),
+      };
+      n[item.type]++;
+      for (const r of VQA_ROWS) if (gradeVqa(item.type, answers[r], item.answer)) hits[r][item.type]++;
+      if (examples.length < 10) examples.push({ type: item.type, question: item.question, reference: item.answer, answers });
+    }
+  } finally {
+    await plain.release();
+    await vision.release();
+  }
+  const accuracy = Object.fromEntries(VQA_ROWS.map((r) => [r, Object.fromEntries(VQA_TYPES.map((t) => [t, n[t] ? hits[r][t] / n[t] : 0]))])) as VqaReport['accuracy'];
+  return { n, accuracy, examples };
+}
+
+/** The report as a markdown table (percentages). */
+export function vqaTable(r: VqaReport): string {
+  const label: Record<VqaRow, string> = { core: 'core alone (no image)', adapter: 'core + vision adapter', described: 'core + scene in words (upper bound)' };
+  const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${r.n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
+  return head + VQA_ROWS.map((row) => `| ${label[row]} | ${VQA_TYPES.map((t) => `${(100 * r.accuracy[row][t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
+}
