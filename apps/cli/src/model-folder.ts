@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HerdError, SAFETENSORS_INDEX_NAME, SAFETENSORS_SINGLE_NAME, isRecord, readJsonFile, showValue } from '@herd/core';
+import { type LanguageCore, type Llama3Tokenizer, checkVocabularyFits, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 
 function kindOf(path: string): 'missing' | 'file' | 'directory' | 'fifo' | 'other' {
   let st;
@@ -66,4 +67,17 @@ export function checkModelFolder(dir: string): void {
   const single = join(abs, SAFETENSORS_SINGLE_NAME);
   if (kindOf(single) === 'missing') throw new HerdError('io_error', `${abs} holds neither ${SAFETENSORS_SINGLE_NAME} nor ${SAFETENSORS_INDEX_NAME}`);
   requireRegularFile(single, 'the model weights');
+}
+
+/**
+ * The language core a command runs: the folder checked first, the config's warnings printed, and
+ * the vocabulary checked against the tokenizer before any ONNX Runtime session exists.
+ */
+export async function openLanguageCore(dir: string, stderr: NodeJS.WritableStream): Promise<{ core: LanguageCore; tok: Llama3Tokenizer }> {
+  checkModelFolder(dir);
+  const core = loadLanguageCore(dir);
+  for (const w of core.warnings) stderr.write(`herd: warning: ${w}\n`);
+  const tok = await loadLlama3Tokenizer();
+  checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
+  return { core, tok };
 }

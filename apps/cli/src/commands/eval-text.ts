@@ -8,9 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, flag, writeFileAtomic } from '@herd/core';
 import { textDoc } from '@herd/datasets';
-import { Generator, MINI_CORE_DIR, type QaItem, type QaReport, buildDecoder, checkVocabularyFits, evaluateChatQa, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { Generator, MINI_CORE_DIR, type QaItem, type QaReport, buildDecoder, evaluateChatQa } from '@herd/llama3';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
-import { checkModelFolder } from '../model-folder.js';
+import { openLanguageCore } from '../model-folder.js';
 import { MODEL_FLAG } from './generate.js';
 import { CORPUS_SEED } from './train-text.js';
 
@@ -30,11 +30,7 @@ export const evalTextCommand = defineCommand({
   },
   async run({ values, io, device }) {
     const dir = values.model ?? MINI_CORE_DIR;
-    checkModelFolder(dir);
-    const core = loadLanguageCore(dir);
-    for (const w of core.warnings) io.stderr.write(`herd: warning: ${w}\n`);
-    const tok = await loadLlama3Tokenizer();
-    checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
+    const { core, tok } = await openLanguageCore(dir, io.stderr);
     const perGroup = values.n;
     const items: QaItem[] = [];
     const count = { 'train-combos': 0, 'heldout-combos': 0 };

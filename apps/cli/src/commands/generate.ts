@@ -3,10 +3,10 @@
  * `--image` the prompt is a chat message about the images, answered through the vision adapter.
  */
 import { flag } from '@herd/core';
-import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder, checkVocabularyFits, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder } from '@herd/llama3';
 import { MINI_VISION_DIR, VisionGenerator, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
-import { checkModelFolder } from '../model-folder.js';
+import { openLanguageCore } from '../model-folder.js';
 import { PROMPT_ARG_MAX_BYTES, PROMPT_TOO_LONG_HINT, readPrompt } from '../prompt.js';
 
 export const MODEL_FLAG = {
@@ -33,11 +33,7 @@ export const generateCommand = defineCommand({
   async run({ values, io, device }) {
     const prompt = await readPrompt({ prompt: values.prompt, promptFile: values['prompt-file'] }, io);
     const dir = values.model ?? MINI_CORE_DIR;
-    checkModelFolder(dir);
-    const core = loadLanguageCore(dir);
-    for (const w of core.warnings) io.stderr.write(`herd: warning: ${w}\n`);
-    const tok = await loadLlama3Tokenizer();
-    checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
+    const { core, tok } = await openLanguageCore(dir, io.stderr);
     const images = values.image;
     const chat = values.chat || images.length > 0;
     const vision = images.length > 0 ? loadMiniVision(values.vision ?? MINI_VISION_DIR, core) : undefined;
