@@ -22,7 +22,9 @@ import {
 } from '@herd/llama3';
 import { decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
-import { type LoadedMllama, type TiledImage, VisionGenerator, loadHfMllama, tileImage } from '@herd/vision';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, VisionGenerator, loadHfMllama, loadMiniVision, tileImage } from '@herd/vision';
 
 /** One turn of a conversation as the engine sees it. */
 export interface Turn {
@@ -88,7 +90,11 @@ export class HerdEngine implements ChatEngine {
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
     let vision: HerdEngine['vision'];
     if (o.visionDir !== undefined) {
-      const loaded = loadHfMllama(o.visionDir);
+      // herd's own checkpoints (encoder + adapter only, e.g. the built-in mini vision) run on the given
+      // core; a Hugging Face Mllama folder brings its own frozen core.
+      const loaded: LoadedMllama = existsSync(join(o.visionDir, MINI_VISION_FILES.weights))
+        ? (({ config, weights }) => ({ config, core: core.weights, vision: weights }))(loadMiniVision(o.visionDir, core))
+        : loadHfMllama(o.visionDir);
       if (loaded.config.text.vocabSize !== core.config.vocabSize) {
         throw new HerdError(
           'checkpoint_mismatch',

@@ -9,6 +9,9 @@ import { HerdEngine } from './engine.js';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const VISION_FIXTURE = fileURLToPath(new URL('../../../packages/vision/fixtures/mllama-tiny', import.meta.url));
+const MINI_VISION = fileURLToPath(new URL('../../../packages/vision/weights/mini', import.meta.url));
+const HELDOUT_SCENE = fileURLToPath(new URL('../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url));
+const HERD_CLI = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
 
 async function herdChat(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -43,5 +46,15 @@ describe('herd-chat command line', () => {
 
   it('a vision checkpoint whose core does not share the language core vocabulary is refused by name', async () => {
     await expect(HerdEngine.load({ device: 'cpu', visionDir: VISION_FIXTURE })).rejects.toThrow(/mllama-tiny.*600 text ids.*330.*--model/);
+  });
+
+  it('--vision takes herd\'s own mini checkpoint: an image question is answered through the API exactly as `herd generate --image` answers it', async () => {
+    const prompt = 'Where is the circle?';
+    const chat = await herdChat(['--once', '--vision', MINI_VISION, '--image', HELDOUT_SCENE, '--prompt', prompt, '--max-tokens', '12']);
+    expect(chat.code, chat.stderr).toBe(0);
+    expect(chat.stderr).toContain(`vision: ${MINI_VISION}`);
+    const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', HERD_CLI, 'generate', '--image', HELDOUT_SCENE, '--prompt', prompt, '--max-tokens', '12'], { env: { ...process.env, HERD_DEVICE: '' }, timeout: 90_000 });
+    expect(stdout.trim().length).toBeGreaterThan(0);
+    expect(chat.stdout.trim()).toBe(stdout.trim());
   });
 });

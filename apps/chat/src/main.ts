@@ -17,7 +17,7 @@ const FLAGS = {
   port: flag.integer({ min: 0, max: 65535, default: 8080, description: 'port to listen on (0: any free port)' }),
   host: flag.string({ default: '127.0.0.1', description: 'address to bind (default loopback only; 0.0.0.0 exposes the server to the network)' }),
   model: flag.string({ placeholder: 'DIR', description: 'a Hugging Face-layout Llama folder (default: the built-in mini core)' }),
-  vision: flag.string({ placeholder: 'DIR', description: 'an HF Mllama folder (core + image encoder + adapter); without it: text only, "vision: not loaded"' }),
+  vision: flag.string({ placeholder: 'DIR', description: 'a vision checkpoint: herd\'s own (encoder + adapter, e.g. packages/vision/weights/mini) or an HF Mllama folder; without it: text only, "vision: not loaded"' }),
   device: flag.choice(DEVICE_REQUESTS, { description: `where ONNX Runtime runs; else HERD_DEVICE, else ${DEFAULT_DEVICE}` }),
   queue: flag.integer({ min: 0, max: 1000, default: 4, description: 'requests that may wait behind the running one; more get 503 + Retry-After' }),
   'max-tokens': flag.integer({ min: 1, max: 4096, default: 256, description: 'longest answer in tokens' }),
