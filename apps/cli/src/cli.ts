@@ -8,6 +8,7 @@ import { type FlagSpecs, UsageError, describeFlags, exitCodeFor, formatCommandEr
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceChoice, isDeviceRequest, resolveDevice } from '@herd/runtime';
 import { type Command, type DeviceRequestFrom, GLOBAL_FLAGS, type Io } from './command.js';
 import { evalTextCommand } from './commands/eval-text.js';
+import { exportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
@@ -18,7 +19,7 @@ import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

@@ -34,3 +34,5 @@ export { buildTraining, packLayout, STEP_INPUT, LR_INPUT, ACC_SCALE_INPUT, LOSS_
 export type { StateSlot, TrainingGraphs, TrainingSpec, PackedLayout } from './optim/train-step.js';
 export { toOnnx, reachable, OPSET } from './onnx/emit.js';
 export type { EmitOptions, EmittedModel, IoSpec, ParamView } from './onnx/emit.js';
+export { summariseOnnx } from './onnx/inspect.js';
+export type { OnnxModelSummary, OnnxOperatorUse } from './onnx/inspect.js';

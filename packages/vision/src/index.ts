@@ -55,3 +55,4 @@ export { VQA_TYPES, VQA_ROWS, gradeVqa, vqaItems, evaluateVqa, vqaTable } from '
 export type { VqaType, VqaRow, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';
+export { visionExportModality } from './export/export.js';

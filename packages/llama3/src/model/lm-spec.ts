@@ -24,10 +24,13 @@ export interface ParamGroup {
   readonly specs: readonly ParamSpec[];
 }
 
-/** An extension input: dims are numbers or 'B' (batch; symbolic in the decoder) and 'T' (token length). */
+/**
+ * An extension input: dims are numbers, 'B' (batch; symbolic in the decoder), 'T' (token length), or
+ * another name: a dim left symbolic (e.g. 'S', image tokens, so one exported decoder takes any count).
+ */
 export interface LmInputDecl {
   readonly dtype: DType;
-  readonly shape: readonly (number | 'B' | 'T')[];
+  readonly shape: readonly (number | string)[];
 }
 
 /** What an extension's functions see. */
