@@ -6,6 +6,7 @@
  */
 import { HerdError } from '@herd/core';
 import {
+  type BuiltExport,
   type ChatMessage,
   EOT_ID,
   END_OF_TEXT_ID,
@@ -16,6 +17,7 @@ import {
   MINI_CORE_DIR,
   type PrunedVocab,
   buildDecoder,
+  buildExport,
   checkVocabularyFits,
   loadLanguageCore,
   loadLlama3Tokenizer,
@@ -24,7 +26,7 @@ import { decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, VisionGenerator, loadHfMllama, loadMiniVision, tileImage } from '@herd/vision';
+import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, VisionGenerator, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
 
 /** One turn of a conversation as the engine sees it. */
 export interface Turn {
@@ -61,6 +63,8 @@ export interface ChatEngine {
   /** Decodes + tiles an image; throws HerdError when vision is not loaded or the bytes are not a decodable image. */
   prepareImage(bytes: Uint8Array, name: string): Promise<TiledImage>;
   generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece>;
+  /** The loaded model as an ONNX export (what `herd export` writes), for the page's in-browser mode; absent: no browser mode. */
+  exportModel?(): Promise<BuiltExport>;
 }
 
 export interface LoadEngineOptions {
@@ -165,6 +169,19 @@ export class HerdEngine implements ChatEngine {
     }
     const rest = stream.flush();
     if (rest !== '') yield { id: -1, text: rest };
+  }
+
+  private built: Promise<BuiltExport> | undefined;
+
+  /** Built once, on first request: the same composition `herd export` writes (core + vision when loaded). */
+  exportModel(): Promise<BuiltExport> {
+    const v = this.vision;
+    this.built ??= buildExport(
+      v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core,
+      v ? [visionExportModality(v.loaded.config, v.loaded.vision)] : [],
+      'herd-chat',
+    );
+    return this.built;
   }
 
   async release(): Promise<void> {

@@ -8,6 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { type AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isHerdError } from '@herd/core';
 import { DECODABLE_IMAGE_FORMATS, type ImageFormat, sniffFormat } from '@herd/media';
@@ -18,6 +20,12 @@ import { GenerationQueue, QueueFullError } from './queue.js';
 
 /** apps/chat/public (the same from src/ and dist/). */
 export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
+
+/** onnxruntime-web's dist folder (its .mjs loaders and .wasm binaries), served under /ort/ for the in-browser mode. */
+export const ORT_WEB_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+
+/** What the page may load: its own files, wasm compiled from them (onnxruntime-web), images it shows. */
+const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self'; connect-src 'self'";
 
 export interface ChatServerOptions {
   readonly engine: ChatEngine;
@@ -35,6 +43,8 @@ export interface ChatServerOptions {
   readonly maxConversations?: number;
   readonly maxTurns?: number;
   readonly publicDir?: string;
+  /** onnxruntime-web's dist folder, served under /ort/ (default: the installed package's). */
+  readonly ortDir?: string;
   /** Where server-side errors are logged in full (default stderr). */
   readonly log?: (line: string) => void;
 }
@@ -82,6 +92,7 @@ export class ChatServer {
       maxConversations: 100,
       maxTurns: 40,
       publicDir: PUBLIC_DIR,
+      ortDir: ORT_WEB_DIR,
       log: (line) => process.stderr.write(`${line}\n`),
       ...options,
     };
@@ -128,13 +139,28 @@ export class ChatServer {
         if (method !== 'GET' && method !== 'HEAD') throw new ClientError(405, 'method_not_allowed', 'pages are read with GET', { Allow: 'GET, HEAD' });
         // The raw path (not URL-normalised) so that '..' in any spelling is judged by serveStatic.
         const rawPath = (req.url ?? '/').split('?')[0]!;
-        serveStatic(res, this.o.publicDir, rawPath, method === 'HEAD', {
-          'Content-Security-Policy': "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; connect-src 'self'",
-        });
+        if (rawPath.startsWith('/model/')) await this.serveExport(res, rawPath.slice('/model/'.length), method === 'HEAD');
+        else if (rawPath.startsWith('/ort/')) serveStatic(res, this.o.ortDir, rawPath.slice('/ort'.length), method === 'HEAD', { 'Cache-Control': 'max-age=3600' });
+        else serveStatic(res, this.o.publicDir, rawPath, method === 'HEAD', { 'Content-Security-Policy': PAGE_CSP });
       }
     } catch (e) {
       this.fail(res, e);
     }
+  }
+
+  /**
+   * The loaded model as an ONNX export (`herd export`'s files) for the in-browser mode: only the
+   * names the export has are served (no paths). Built on the first request.
+   */
+  private async serveExport(res: ServerResponse, name: string, head: boolean): Promise<void> {
+    const engine = this.o.engine;
+    if (!engine.exportModel) throw new ClientError(404, 'not_found', 'this server has no in-browser model');
+    const built = await engine.exportModel();
+    const body = name === 'manifest.json' ? Buffer.from(JSON.stringify(built.manifest)) : built.files.get(name);
+    if (body === undefined) throw new ClientError(404, 'not_found', `no model file '${name.slice(0, 100)}'; see /model/manifest.json`);
+    const type = name.endsWith('.json') ? 'application/json; charset=utf-8' : 'application/octet-stream';
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
+    res.end(head ? undefined : body);
   }
 
   /** Answers an error as JSON (or as an SSE `error` event once streaming); unexpected errors are logged here and shown as a code only. */
@@ -168,6 +194,7 @@ export class ChatServer {
       core: s.core,
       vision: s.vision,
       visionLoaded: s.vision !== null,
+      browserMode: this.o.engine.exportModel !== undefined,
       device: s.device,
       queue: { ...this.queue.load, max: this.o.queueSize },
       limits: {

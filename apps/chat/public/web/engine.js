@@ -1,0 +1,210 @@
+// The mini herd in the page: an export (manifest.json + ONNX files + tokenizer.json, as `herd export`
+// writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
+// with a KV cache exactly as the manifest's decoder.step says. `ort` is passed in (the page imports
+// /ort/ort.min.mjs; tests pass onnxruntime-web for Node), so this file has no other dependency.
+import { IMAGE_TOKEN_ID, WebTokenizer } from './tokenizer.js';
+import { tileImage } from './tiling.js';
+
+/** Conversation history kept in the page, bounded like the server's: 40 turns, images on the last 2 user turns. */
+export const MAX_TURNS = 40;
+export const MAX_IMAGES = 2;
+
+export class WebEngine {
+  constructor(ort, manifest, tokenizer, decoder, encoder, backend, bytes) {
+    this.ort = ort;
+    this.manifest = manifest;
+    this.tok = tokenizer;
+    this.decoder = decoder;
+    this.encoder = encoder;
+    this.backend = backend;
+    this.bytes = bytes;
+    this.step = manifest.decoder.step;
+    this.vision = manifest.modalities.vision?.recipe ?? null;
+  }
+
+  /**
+   * Loads an export from `base` (a URL prefix ending in '/'). `backend` 'wasm' or 'webgpu';
+   * `progress(text)` hears what is loading.
+   */
+  static async load(ort, base, { backend = 'wasm', fetch: get = fetch, progress = () => {} } = {}) {
+    const fetchOk = async (name) => {
+      const r = await get(base + name);
+      if (!r.ok) throw new Error(`${base}${name}: HTTP ${r.status}`);
+      return r;
+    };
+    progress('manifest');
+    const manifest = await (await fetchOk('manifest.json')).json();
+    if (manifest.format !== 'herd.onnx-export' || manifest.version !== 1) throw new Error(`manifest.json: format ${manifest.format} v${manifest.version}, expected herd.onnx-export v1`);
+    progress('tokenizer');
+    const tokenizer = new WebTokenizer(await (await fetchOk(manifest.tokenizer.file)).json());
+    const options = { executionProviders: [backend], graphOptimizationLevel: 'all' };
+    let bytes = 0;
+    const session = async (entry) => {
+      progress(`${entry.file} (${(entry.bytes / 1e6).toFixed(1)} MB)`);
+      const data = new Uint8Array(await (await fetchOk(entry.file)).arrayBuffer());
+      if (data.length !== entry.bytes) throw new Error(`${entry.file}: ${data.length} bytes, the manifest says ${entry.bytes}`);
+      bytes += data.length;
+      return ort.InferenceSession.create(data, options);
+    };
+    const decoder = await session(manifest.decoder);
+    const enc = manifest.modalities.vision?.graphs.encoder;
+    const encoder = enc ? await session(enc) : null;
+    return new WebEngine(ort, manifest, tokenizer, decoder, encoder, backend, bytes);
+  }
+
+  get contextTokens() {
+    return this.step.contextTokens;
+  }
+
+  /** Tiles an RGB image ({data, width, height}) as the export's recipe says. */
+  prepareImage(rgb) {
+    if (!this.vision) throw new Error('this export has no vision encoder: it answers text only');
+    return tileImage(rgb, this.vision.preprocess, this.vision.maxTiles);
+  }
+
+  /** The conversation (turns {role, text, image?}) as model ids; `<|image|>` becomes the vision recipe's id. */
+  promptIds(turns) {
+    const messages = turns.map((t) => ({ role: t.role, content: t.image ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
+    return this.tok.encodeChat(messages, true).map((id) => {
+      if (id !== IMAGE_TOKEN_ID) return this.tok.toModel(id);
+      if (!this.vision) throw new Error('an image in the conversation, but this export has no vision encoder');
+      return this.vision.imageTokenId;
+    });
+  }
+
+  /** Drops the oldest exchanges until prompt + answer fit the context (as the server does). */
+  fit(turns, maxTokens) {
+    let t = turns;
+    while (this.promptIds(t).length + maxTokens > this.contextTokens) {
+      if (t.length === 1) throw new Error(`the message takes ${this.promptIds(t).length} tokens and the answer up to ${maxTokens}; the context is ${this.contextTokens}`);
+      t = t.slice(2 <= t.length - 1 ? 2 : 1);
+    }
+    return t;
+  }
+
+  tensor(type, data, dims) {
+    return new this.ort.Tensor(type, data, dims);
+  }
+
+  /** Every adapter layer's keys/values for the images (in prompt order), concatenated along S; S = 1 zeros for none. */
+  async imageKeysValues(images) {
+    const v = this.vision;
+    const K = v.kvHeads;
+    const Dh = v.headDim;
+    const out = {};
+    if (images.length === 0) {
+      for (let j = 0; j < v.adapterLayers; j++) {
+        out[`xattn.k.${j}`] = this.tensor('float32', new Float32Array(K * Dh), [1, K, 1, Dh]);
+        out[`xattn.v.${j}`] = this.tensor('float32', new Float32Array(K * Dh), [1, K, 1, Dh]);
+      }
+      return { kv: out, S: 1 };
+    }
+    const per = [];
+    for (const im of images) {
+      const T = this.vision.preprocess.tileSize;
+      per.push(await this.encoder.run({
+        pixels: this.tensor('float32', im.pixels, [1, v.maxTiles, 3, T, T]),
+        aspectRatioIds: this.tensor('int32', Int32Array.from([im.aspectRatioId]), [1]),
+        tileMask: this.tensor('bool', im.tileMask, [1, v.maxTiles]),
+      }));
+    }
+    const s1 = v.tokensPerImage;
+    const S = s1 * images.length;
+    for (const name of Object.keys(per[0])) {
+      // [1, K, s1, Dh] per image → [1, K, S, Dh]
+      const data = new Float32Array(K * S * Dh);
+      per.forEach((o, i) => {
+        const src = o[name].data;
+        for (let k = 0; k < K; k++) data.set(src.subarray(k * s1 * Dh, (k + 1) * s1 * Dh), (k * S + i * s1) * Dh);
+      });
+      out[name] = this.tensor('float32', data, [1, K, S, Dh]);
+    }
+    return { kv: out, S };
+  }
+
+  /** Rows [start, start+count) of the cross-attention mask [count, S] (the manifest's rule). */
+  crossMask(intervals, nTiles, S, start, count) {
+    const v = this.vision;
+    const m = new Uint8Array(count * S);
+    if (nTiles.length === 0) return m;
+    for (let r = 0; r < count; r++) {
+      const t = start + r;
+      intervals.forEach(([s, e], j) => {
+        if (t >= s && t < e) m.fill(1, r * S + j * v.tokensPerImage, r * S + j * v.tokensPerImage + nTiles[j] * v.tokensPerTile);
+      });
+    }
+    return m;
+  }
+
+  /**
+   * Streams the answer to a conversation as {id, text}; greedy. Stops before a stop id, after
+   * `maxTokens`, or when `signal` aborts.
+   */
+  async *generate(turns, { maxTokens, signal } = {}) {
+    const prompt = this.promptIds(turns);
+    const st = this.step;
+    if (prompt.length + maxTokens > st.contextTokens) throw new Error(`prompt (${prompt.length} tokens) + ${maxTokens} exceeds the context of ${st.contextTokens}`);
+    const V = st.vocab;
+    const images = turns.filter((t) => t.image).map((t) => t.image);
+    const vision = this.vision ? await this.imageKeysValues(images) : null;
+    let intervals = [];
+    if (vision) {
+      const at = prompt.flatMap((t, i) => (t === this.vision.imageTokenId ? [i] : []));
+      intervals = at.map((s, j) => [s, j + 1 < at.length ? at[j + 1] : Infinity]);
+      for (let j = intervals.length - 2; j >= 0; j--) if (intervals[j][1] === intervals[j][0] + 1) intervals[j][1] = intervals[j + 1][1];
+    }
+    const nTiles = images.map((im) => im.nTiles);
+    const stops = new Set(this.manifest.tokenizer.stopIds);
+    const stream = this.tok.streamDecoder();
+    const ids = [...prompt];
+    let cache = {};
+    for (let l = 0; l < st.layers; l++) {
+      cache[`past.k.${l}`] = this.tensor('float32', new Float32Array(0), [1, st.kvHeads, 0, st.headDim]);
+      cache[`past.v.${l}`] = this.tensor('float32', new Float32Array(0), [1, st.kvHeads, 0, st.headDim]);
+    }
+    let past = 0;
+    let fed = prompt;
+    for (let n = 0; n < maxTokens; n++) {
+      if (signal?.aborted) return;
+      const T = fed.length;
+      const S = past + T;
+      const mask = new Uint8Array(T * S);
+      for (let i = 0; i < T; i++) for (let j = 0; j <= past + i; j++) mask[i * S + j] = 1;
+      const feeds = {
+        ...cache,
+        tokens: this.tensor('int32', Int32Array.from(fed, (t) => (t >= V ? 0 : t)), [1, T]),
+        positions: this.tensor('int32', Int32Array.from({ length: T }, (_, i) => past + i), [1, T]),
+        mask: this.tensor('bool', mask, [1, 1, T, S]),
+        lastIndex: this.tensor('int32', Int32Array.from([T - 1]), [1]),
+      };
+      if (vision) {
+        Object.assign(feeds, vision.kv);
+        feeds['xattn.mask'] = this.tensor('bool', this.crossMask(intervals, nTiles, vision.S, past, T), [1, 1, T, vision.S]);
+        feeds.learnableIds = this.tensor('int32', Int32Array.from(fed, (t) => (t >= V ? t - V : -1)), [1, T]);
+      }
+      const out = await this.decoder.run(feeds);
+      const logits = out.logits.data;
+      let next = 0;
+      for (let i = 1; i < logits.length; i++) if (logits[i] > logits[next]) next = i;
+      for (const t of Object.values(cache)) t.dispose?.();
+      cache = {};
+      for (let l = 0; l < st.layers; l++) {
+        cache[`past.k.${l}`] = out[`present.k.${l}`];
+        cache[`past.v.${l}`] = out[`present.v.${l}`];
+      }
+      out.logits.dispose?.();
+      past = S;
+      if (stops.has(next)) break;
+      ids.push(next);
+      yield { id: next, text: stream.push(next) };
+      fed = [next];
+    }
+    const rest = stream.flush();
+    if (rest !== '') yield { id: -1, text: rest };
+  }
+
+  async release() {
+    await this.decoder.release();
+    await this.encoder?.release();
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The page's in-browser engine (public/web/*.js) run in Node with onnxruntime-web (its WASM backend,
+ * the same binary the page loads), on the export the chat server serves: its tokenizer and tiling
+ * must give herd's ids and pixels, and its greedy answers must equal the server engine's, token for
+ * token, for text and image questions.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-web';
+import { Rng } from '@herd/core';
+import { type BuiltExport, loadLlama3Tokenizer } from '@herd/llama3';
+import { decodeImage } from '@herd/media';
+import { MINI_VISION_DIR, loadMiniVision, tileImage } from '@herd/vision';
+import { HerdEngine, type Turn } from './engine.js';
+
+const SCENE = fileURLToPath(new URL('../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url));
+
+// Plain JS modules of the page (no types): loaded by URL.
+interface WebEngineLike {
+  backend: string;
+  promptIds(turns: readonly unknown[]): number[];
+  prepareImage(rgb: { data: Uint8Array; width: number; height: number }): { pixels: Float32Array; aspectRatioId: number; tileMask: Uint8Array; nTiles: number };
+  generate(turns: readonly unknown[], o: { maxTokens: number }): AsyncGenerator<{ id: number; text: string }>;
+  release(): Promise<void>;
+  tok: { encodeOrdinary(t: string): number[]; encodeChat(m: unknown[], gen: boolean): number[] };
+}
+const webEngineModule = (): Promise<{ WebEngine: { load(o: unknown, base: string, opts: unknown): Promise<WebEngineLike> } }> => import(new URL('../public/web/engine.js', import.meta.url).href);
+const webTilingModule = (): Promise<{ rgbaToRgb(rgba: Uint8Array, w: number, h: number): { data: Uint8Array; width: number; height: number } }> => import(new URL('../public/web/tiling.js', import.meta.url).href);
+
+/** A fetch over the in-memory export, as the server's /model/ routes answer it. */
+function exportFetch(built: BuiltExport): (url: string) => Promise<Response> {
+  return async (url) => {
+    const name = url.replace(/^mem:\/model\//, '');
+    const body = name === 'manifest.json' ? JSON.stringify(built.manifest) : built.files.get(name);
+    return body === undefined ? new Response('missing', { status: 404 }) : new Response(body);
+  };
+}
+
+async function collect(it: AsyncGenerator<{ id: number; text: string }>): Promise<{ ids: number[]; text: string }> {
+  const ids: number[] = [];
+  let text = '';
+  for await (const p of it) {
+    if (p.id >= 0) ids.push(p.id);
+    text += p.text;
+  }
+  return { ids, text };
+}
+
+describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
+  let server: HerdEngine;
+  let web: WebEngineLike;
+
+  beforeAll(async () => {
+    ort.env.wasm.numThreads = 1;
+    server = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR });
+    const { WebEngine } = await webEngineModule();
+    web = await WebEngine.load(ort, 'mem:/model/', { backend: 'wasm', fetch: exportFetch(await server.exportModel()) });
+  }, 120_000);
+  afterAll(async () => {
+    await web?.release();
+    await server?.release();
+  });
+
+  it("tokenizes as herd's Llama 3 tokenizer does (text, numbers, contractions, whitespace, non-ASCII, chat template)", async () => {
+    const tok = await loadLlama3Tokenizer();
+    const texts = [
+      'Where is the red ball?',
+      "It's the     big  BLUE square, isn't it?\n\nYes: 12345 squares; 3.14 circles.",
+      'Ünïcödé façade — naïve café 東京 🙂🐑 tab\there',
+      '  leading and trailing spaces  \r\n\r\nnew lines\n',
+      "you'LL we'VE they'RE I'M she'D",
+    ];
+    for (const t of texts) expect(web.tok.encodeOrdinary(t)).toEqual(tok.encodeOrdinary(t));
+    const messages = [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: ' What colour is it? ' }] }, { role: 'assistant', content: 'Red.' }, { role: 'user', content: 'And the shape?' }];
+    expect(web.tok.encodeChat(messages, true)).toEqual(tok.encodeChat(messages as never, { addGenerationPrompt: true }));
+    const turns: Turn[] = [{ role: 'user', text: 'How many squares are there?' }];
+    expect(web.promptIds(turns)).toHaveLength(server.promptTokens(turns));
+  });
+
+  it("tiles images to exactly herd's pixels (the held-out scene, odd sizes, alpha flattened onto white)", async () => {
+    const cfg = loadMiniVision().config.vision;
+    const scene = await decodeImage(SCENE);
+    const rng = new Rng(7);
+    const noise = (w: number, h: number) => ({ data: Uint8Array.from({ length: w * h * 3 }, () => Math.floor(rng.next() * 256)), width: w, height: h });
+    for (const img of [scene, noise(73, 41), noise(30, 200), noise(300, 120)]) {
+      const mine = web.prepareImage(img);
+      const ref = tileImage(img, cfg);
+      expect(mine.aspectRatioId).toBe(ref.aspectRatioId);
+      expect(mine.nTiles).toBe(ref.nTiles);
+      expect(Array.from(mine.tileMask)).toEqual(Array.from(ref.aspectRatioMask));
+      expect(mine.pixels).toEqual(ref.pixels);
+    }
+    const { rgbaToRgb } = await webTilingModule();
+    const rgba = Uint8Array.from([10, 20, 30, 255, 200, 100, 0, 0, 255, 0, 0, 128]);
+    expect(Array.from(rgbaToRgb(rgba, 3, 1).data)).toEqual([10, 20, 30, 255, 255, 255, 255, 127, 127]);
+  });
+
+  it("answers token for token as the server's engine does: text questions, a follow-up turn, and an image question", async () => {
+    const image = await server.prepareImage(new Uint8Array(await import('node:fs').then((fs) => fs.readFileSync(SCENE))), 'scene.png');
+    const conversations: Turn[][] = [
+      [{ role: 'user', text: 'Where is the red ball?' }],
+      [{ role: 'user', text: 'How many squares are there?' }, { role: 'assistant', text: 'There are two squares.' }, { role: 'user', text: 'What colour are they?' }],
+      [{ role: 'user', text: 'What colour is the shape?', image }],
+    ];
+    for (const turns of conversations) {
+      const ref = await collect(server.generate(turns, { maxTokens: 24 }));
+      const webTurns = turns.map((t) => (t.image ? { ...t, image: web.prepareImage(decodedScene!) } : t));
+      const mine = await collect(web.generate(webTurns, { maxTokens: 24 }));
+      expect(ref.ids.length).toBeGreaterThan(1);
+      expect(mine.ids).toEqual(ref.ids);
+      expect(mine.text).toBe(ref.text);
+    }
+  }, 120_000);
+});
+
+let decodedScene: Awaited<ReturnType<typeof decodeImage>> | undefined;
+beforeAll(async () => {
+  decodedScene = await decodeImage(SCENE);
+});
