@@ -1,12 +1,67 @@
-// The chat page: posts to /api/chat and renders the Server-Sent Events as they arrive.
+// The chat page. Server mode: posts to /api/chat and renders the Server-Sent Events as they arrive.
+// Browser mode (WASM or WebGPU): loads the server's ONNX export (/model/) into onnxruntime-web
+// (/ort/) and answers in the page, with no server compute (web/engine.js).
+import { MAX_IMAGES, MAX_TURNS, WebEngine } from './web/engine.js';
+import { rgbaToRgb } from './web/tiling.js';
+
 const $ = (id) => document.getElementById(id);
 const log = $('log');
 const text = $('text');
-const conversation = sessionStorage.getItem('herd-conversation') ?? crypto.randomUUID().replaceAll('-', '');
+const newConversation = () => crypto.randomUUID().replaceAll('-', '');
+let conversation = sessionStorage.getItem('herd-conversation') ?? newConversation();
 sessionStorage.setItem('herd-conversation', conversation);
-let image = null; // { name, data (base64), url }
+let image = null; // { name, data (base64), url, file }
 let limits = null;
 let busy = false;
+let mode = 'server'; // 'server' | 'wasm' | 'webgpu'
+let web = null; // { backend, engine: Promise<WebEngine> }
+let webTurns = []; // the browser mode's conversation: {role, text, image?: tiled}
+
+function browserStatus(message, error = false) {
+  const el = $('browser-status');
+  el.hidden = message === '';
+  el.textContent = message;
+  el.classList.toggle('error', error);
+}
+
+/** Loads the export into onnxruntime-web once per backend. */
+function webEngine(backend) {
+  if (web?.backend === backend) return web.engine;
+  const previous = web;
+  web = {
+    backend,
+    engine: (async () => {
+      if (previous) await (await previous.engine.catch(() => null))?.release();
+      browserStatus(`loading onnxruntime-web (${backend})…`);
+      const ort = await import(backend === 'webgpu' ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
+      ort.env.wasm.wasmPaths = '/ort/';
+      ort.env.wasm.numThreads = 1;
+      const t0 = performance.now();
+      const engine = await WebEngine.load(ort, '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
+      const vision = engine.vision ? ' + vision encoder' : '';
+      browserStatus(`in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`);
+      return engine;
+    })(),
+  };
+  web.engine.catch((e) => {
+    browserStatus(`in-browser mode (${backend}) failed: ${e.message}`, true);
+    web = null;
+  });
+  return web.engine;
+}
+
+/** Switching where answers come from starts a new conversation (each side keeps its own history). */
+function setMode(next) {
+  mode = next;
+  sessionStorage.setItem('herd-mode', mode);
+  conversation = newConversation();
+  sessionStorage.setItem('herd-conversation', conversation);
+  webTurns = [];
+  log.replaceChildren();
+  $('stats').textContent = '';
+  if (mode === 'server') browserStatus('');
+  else webEngine(mode).catch(() => {});
+}
 
 async function loadStatus() {
   try {
@@ -39,7 +94,7 @@ function setImage(file) {
   const reader = new FileReader();
   reader.onload = () => {
     const dataUrl = String(reader.result);
-    image = { name: file.name || 'pasted.png', data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file) };
+    image = { name: file.name || 'pasted.png', data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file), file };
     $('preview').src = image.url;
     $('attach-name').textContent = image.name;
     $('attachment').hidden = false;
@@ -66,12 +121,71 @@ async function send() {
     mine.append(img);
   }
   mine.append(document.createTextNode(message));
-  const body = { conversation, message, ...(image ? { image: { name: image.name, data: image.data } } : {}) };
+  const attached = image;
   text.value = '';
   clearImage();
   const answer = bubble('assistant');
   answer.classList.add('streaming');
   try {
+    if (mode === 'server') await askServer(message, attached, answer);
+    else await askBrowser(message, attached, answer);
+    if (answer.textContent === '') answer.textContent = '(empty answer)';
+  } catch (e) {
+    answer.className = 'msg error';
+    answer.textContent = mode === 'server' ? `connection lost: ${e.message}` : `in-browser error: ${e.message}`;
+  } finally {
+    answer.classList.remove('streaming');
+    busy = false;
+    $('send').disabled = false;
+    text.focus();
+    loadStatus();
+  }
+}
+
+/** Decodes an image file in the page (its bytes decide: a non-image fails here) → RGB. */
+async function decodeInPage(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new Error(`'${file.name}' is not an image this browser can decode`);
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d', { colorSpace: 'srgb' });
+  ctx.drawImage(bitmap, 0, 0);
+  const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+  return rgbaToRgb(data, bitmap.width, bitmap.height);
+}
+
+async function askBrowser(message, attached, answer) {
+  const engine = await webEngine(mode);
+  const turn = { role: 'user', text: message };
+  if (attached) turn.image = engine.prepareImage(await decodeInPage(attached.file));
+  const maxTokens = limits?.maxTokens ?? 256;
+  const turns = engine.fit([...webTurns, turn], maxTokens);
+  const t0 = performance.now();
+  let first = null;
+  let tokens = 0;
+  let reply = '';
+  for await (const p of engine.generate(turns, { maxTokens })) {
+    first ??= performance.now() - t0;
+    if (p.id >= 0) tokens++;
+    reply += p.text;
+    answer.textContent += p.text;
+    log.scrollTop = log.scrollHeight;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const rate = tokens > 1 ? ((tokens - 1) / (seconds - first / 1000)).toFixed(1) : '–';
+  $('stats').textContent = `${tokens} tokens · ${tokens >= maxTokens ? 'length' : 'stop'} · first token ${Math.round(first ?? 0)} ms · ${rate} tokens/s · prompt ${engine.promptIds(turns).length} tokens · in this browser (${engine.backend})`;
+  // Bounded like the server's history: the last turns, images only on the last user turns.
+  webTurns = [...turns, { role: 'assistant', text: reply }].slice(-MAX_TURNS);
+  let images = 0;
+  webTurns = webTurns.reverse().map((t) => (t.image && ++images > MAX_IMAGES ? { role: t.role, text: t.text } : t)).reverse();
+}
+
+async function askServer(message, attached, answer) {
+  const body = { conversation, message, ...(attached ? { image: { name: attached.name, data: attached.data } } : {}) };
+  {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
       const { error } = await res.json();
@@ -101,16 +215,6 @@ async function send() {
         }
       }
     }
-    if (answer.textContent === '') answer.textContent = '(empty answer)';
-  } catch (e) {
-    answer.className = 'msg error';
-    answer.textContent = `connection lost: ${e.message}`;
-  } finally {
-    answer.classList.remove('streaming');
-    busy = false;
-    $('send').disabled = false;
-    text.focus();
-    loadStatus();
   }
 }
 
@@ -141,4 +245,15 @@ document.addEventListener('paste', (e) => {
   const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
   if (file) setImage(file);
 });
+if (!navigator.gpu) {
+  const o = $('mode').querySelector('option[value=webgpu]');
+  o.disabled = true;
+  o.textContent += ' — not available here';
+}
+$('mode').addEventListener('change', () => setMode($('mode').value));
+const wanted = new URLSearchParams(location.search).get('mode') ?? sessionStorage.getItem('herd-mode');
+if (wanted && wanted !== 'server' && [...$('mode').options].some((o) => o.value === wanted && !o.disabled)) {
+  $('mode').value = wanted;
+  setMode(wanted);
+}
 loadStatus();
