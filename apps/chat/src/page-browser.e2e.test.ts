@@ -65,8 +65,8 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page, in-browser mode (skipped with
     await expect.poll(() => page.isVisible('#attachment')).toBe(true);
     const imageQuestion = 'What colour is the shape?';
     await page.fill('#text', imageQuestion);
-    await page.evaluate(() => {
-      document.getElementById('stats')!.textContent = '';
+    await page.$eval('#stats', (el) => {
+      el.textContent = '';
     });
     await page.click('#send');
     await page.waitForSelector('#stats:has-text("in this browser (wasm)")', { timeout: 60_000 });
