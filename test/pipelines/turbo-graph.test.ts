@@ -1,0 +1,63 @@
+/**
+ * The turbo pipelines (turbo.json): `generate`, `curate`, `train`, `eval`, `export` across packages.
+ * Reads turbo's own plan (`turbo run … --dry=json`, nothing runs) and checks its edges: data before
+ * curation, curation before training, the text core before any adapter, vision before video, both
+ * trained before export; and that a filtered run pulls in what it needs and nothing else.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TURBO = fileURLToPath(new URL('../../node_modules/.bin/turbo', import.meta.url));
+
+interface DryTask {
+  readonly taskId: string;
+  readonly command: string;
+  readonly dependencies: readonly string[];
+}
+
+function plan(args: string[]): Map<string, DryTask> {
+  const out = execFileSync(TURBO, ['run', ...args, '--dry=json'], { cwd: ROOT, env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const tasks = (JSON.parse(out) as { tasks: DryTask[] }).tasks.filter((t) => t.command !== '<NONEXISTENT>' && !t.taskId.endsWith('#build'));
+  return new Map(tasks.map((t) => [t.taskId, t]));
+}
+
+/** Every task a task waits for, directly or not (builds left out). */
+function upstream(p: Map<string, DryTask>, id: string, seen = new Set<string>()): Set<string> {
+  for (const d of p.get(id)?.dependencies ?? []) {
+    if (d.endsWith('#build') || seen.has(d)) continue;
+    seen.add(d);
+    upstream(p, d, seen);
+  }
+  return seen;
+}
+
+describe('turbo pipelines', () => {
+  it('orders the modalities: data → curation → training → eval / export, the text core before the vision adapter', () => {
+    const p = plan(['generate', 'curate', 'train', 'eval', 'export']);
+    const direct = (id: string) => (p.get(id)?.dependencies ?? []).filter((d) => !d.endsWith('#build'));
+    expect(p.get('@herd/datasets#generate')?.command).toMatch(/generate --size tiny --out out\/tiny/);
+    expect(direct('@herd/llama3#train')).toEqual(['@herd/datasets#generate']);
+    expect(p.get('@herd/llama3#train')?.command).toMatch(/text train --data datasets\/out\/tiny\/text/);
+    expect(direct('@herd/llama3#eval')).toEqual(['@herd/llama3#train']);
+    expect(direct('@herd/vision#curate')).toEqual(['@herd/datasets#generate']);
+    expect(p.get('@herd/vision#curate')?.command).toMatch(/vision curate datasets\/out\/tiny\/images out\/vision\/curated/);
+    expect(direct('@herd/vision#train').sort()).toEqual(['@herd/llama3#train', '@herd/vision#curate']);
+    expect(p.get('@herd/vision#train')?.command).toMatch(/vision train --data out\/vision\/curated/);
+    expect(direct('@herd/vision#eval')).toEqual(['@herd/vision#train']);
+    expect(direct('@herd/cli#export').sort()).toEqual(['@herd/llama3#train', '@herd/vision#train']);
+    expect([...upstream(p, '@herd/cli#export')].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#train']);
+    // One text-core training in the whole plan (the CLI package no longer has a second one).
+    expect([...p.keys()].filter((id) => p.get(id)!.command.includes('text train'))).toEqual(['@herd/llama3#train']);
+    // Nothing upstream of the core depends on an adapter.
+    expect([...upstream(p, '@herd/llama3#train')]).toEqual(['@herd/datasets#generate']);
+  }, 60_000);
+
+  it('a filtered run pulls in what its task needs and nothing else', () => {
+    const text = plan(['eval', '--filter=@herd/llama3']);
+    expect([...text.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#eval', '@herd/llama3#train']);
+    const vision = plan(['eval', '--filter=@herd/vision']);
+    expect([...vision.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#eval', '@herd/vision#train']);
+  }, 60_000);
+});
