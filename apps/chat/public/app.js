@@ -26,28 +26,31 @@ function browserStatus(message, error = false) {
 
 /** Loads the export into onnxruntime-web once per backend. */
 function webEngine(backend) {
-  if (web?.backend === backend) return web.engine;
+  if (web?.backend === backend) {
+    if (web.ready) browserStatus(web.ready);
+    return web.engine;
+  }
   const previous = web;
-  web = {
-    backend,
-    engine: (async () => {
-      if (previous) await (await previous.engine.catch(() => null))?.release();
-      browserStatus(`loading onnxruntime-web (${backend})…`);
-      const ort = await import(backend === 'webgpu' ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
-      ort.env.wasm.wasmPaths = '/ort/';
-      ort.env.wasm.numThreads = 1;
-      const t0 = performance.now();
-      const engine = await WebEngine.load(ort, '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
-      const vision = engine.vision ? ' + vision encoder' : '';
-      browserStatus(`in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`);
-      return engine;
-    })(),
-  };
-  web.engine.catch((e) => {
+  const entry = { backend, ready: '' };
+  entry.engine = (async () => {
+    if (previous) await (await previous.engine.catch(() => null))?.release();
+    browserStatus(`loading onnxruntime-web (${backend})…`);
+    const ort = await import(backend === 'webgpu' ? '/ort/ort.webgpu.min.mjs' : '/ort/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/ort/';
+    ort.env.wasm.numThreads = 1;
+    const t0 = performance.now();
+    const engine = await WebEngine.load(ort, '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
+    const vision = engine.vision ? ' + vision encoder' : '';
+    entry.ready = `in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`;
+    if (mode === backend) browserStatus(entry.ready);
+    return engine;
+  })();
+  entry.engine.catch((e) => {
     browserStatus(`in-browser mode (${backend}) failed: ${e.message}`, true);
-    web = null;
+    if (web === entry) web = null;
   });
-  return web.engine;
+  web = entry;
+  return entry.engine;
 }
 
 /** Switching where answers come from starts a new conversation (each side keeps its own history). */
