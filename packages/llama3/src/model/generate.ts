@@ -67,16 +67,19 @@ export class Generator {
     return new Generator(cfg, await Session.create(decoder, options, 'llama_decoder'), extraFeeds);
   }
 
-  private extra(start: number, count: number): Readonly<Record<string, HostTensor>> {
-    return typeof this.extraFeeds === 'function' ? this.extraFeeds(start, count) : this.extraFeeds;
+  private static extra(feeds: ExtraFeeds, start: number, count: number): Readonly<Record<string, HostTensor>> {
+    return typeof feeds === 'function' ? feeds(start, count) : feeds;
   }
 
   get device(): string {
     return this.session.device;
   }
 
-  /** Streams generated token ids (batch 1). */
-  async *generate(prompt: readonly number[], o: SamplingOptions): AsyncGenerator<number> {
+  /**
+   * Streams generated token ids (batch 1). `extraFeeds` replaces the generator's own for this call
+   * (e.g. one prompt's image keys/values), so one decoder session serves many prompts.
+   */
+  async *generate(prompt: readonly number[], o: SamplingOptions, extraFeeds: ExtraFeeds = this.extraFeeds): AsyncGenerator<number> {
     if (prompt.length === 0) throw new HerdError('invalid_argument', 'generate: empty prompt');
     if (prompt.length + o.maxNewTokens > this.cfg.maxSeqLen) {
       throw new HerdError('context_overflow', `generate: prompt (${prompt.length} tokens) + maxNewTokens (${o.maxNewTokens}) exceeds the model's context of ${this.cfg.maxSeqLen} tokens; shorten the prompt or ask for fewer tokens`);
@@ -97,7 +100,7 @@ export class Generator {
       const mask = new Uint8Array(t * s);
       for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) mask[i * s + j] = j <= past + i ? 1 : 0;
       const out = await this.session.runRaw({
-        ...this.extra(past, t),
+        ...Generator.extra(extraFeeds, past, t),
         ...cache,
         tokens: hostTensor('i32', [1, t], Int32Array.from(step)),
         positions: hostTensor('i32', [1, t], Int32Array.from({ length: t }, (_, i) => past + i)),
@@ -118,9 +121,9 @@ export class Generator {
   }
 
   /** Collects a whole generation. */
-  async complete(prompt: readonly number[], o: SamplingOptions): Promise<number[]> {
+  async complete(prompt: readonly number[], o: SamplingOptions, extraFeeds: ExtraFeeds = this.extraFeeds): Promise<number[]> {
     const out: number[] = [];
-    for await (const t of this.generate(prompt, o)) out.push(t);
+    for await (const t of this.generate(prompt, o, extraFeeds)) out.push(t);
     return out;
   }
 
@@ -128,7 +131,7 @@ export class Generator {
    * Logits at every position of a sequence, for parity tests: the decoder returns one position's
    * logits per call (`lastIndex`), so the sequence is run once per position — fine for short inputs.
    */
-  async logits(tokens: readonly number[]): Promise<Float32Array[]> {
+  async logits(tokens: readonly number[], extraFeeds: ExtraFeeds = this.extraFeeds): Promise<Float32Array[]> {
     const rows: Float32Array[] = [];
     const t = tokens.length;
     const dh = headDim(this.cfg);
@@ -141,7 +144,7 @@ export class Generator {
     for (let i = 0; i < t; i++) for (let j = 0; j <= i; j++) mask[i * t + j] = 1;
     for (let last = 0; last < t; last++) {
       const out = await this.session.run({
-        ...this.extra(0, t),
+        ...Generator.extra(extraFeeds, 0, t),
         ...cache,
         tokens: hostTensor('i32', [1, t], Int32Array.from(tokens)),
         positions: hostTensor('i32', [1, t], Int32Array.from({ length: t }, (_, i) => i)),

@@ -27,6 +27,8 @@ function imageTokensOf(ctx: ImageContext): number {
 
 export class VisionGenerator {
   private readonly imageSessions = new Map<number, Session>();
+  /** Decoder sessions by image-token count, kept for the generator's life (creating one costs far more than a short answer). */
+  private readonly generators = new Map<number, Promise<Generator>>();
   /** Decoders by image-token count (their image inputs have static shapes). */
   private readonly decoders = new Map<number, EmittedModel>();
 
@@ -96,8 +98,15 @@ export class VisionGenerator {
     });
   }
 
-  private async generator(prompt: readonly number[], ctx: ImageContext): Promise<Generator> {
-    return Generator.create(this.config.text, this.decoder(imageTokensOf(ctx)), this.options, this.feeds(prompt, ctx));
+  private generator(ctx: ImageContext): Promise<Generator> {
+    const S = imageTokensOf(ctx);
+    let g = this.generators.get(S);
+    if (!g) {
+      g = Generator.create(this.config.text, this.decoder(S), this.options);
+      this.generators.set(S, g);
+      g.catch(() => this.generators.delete(S));
+    }
+    return g;
   }
 
   /** The prompt as the core's `tokens` input sees it: ids past its vocabulary become 0 (their rows come from `learnableIds`). */
@@ -108,35 +117,25 @@ export class VisionGenerator {
 
   /** Logits at every position of `tokens` (for parity tests and scoring). */
   async logits(tokens: readonly number[], images: readonly TiledImage[]): Promise<Float32Array[]> {
-    const gen = await this.generator(tokens, await this.encode(images));
-    try {
-      return await gen.logits(this.coreTokens(tokens));
-    } finally {
-      await gen.release();
-    }
+    const ctx = await this.encode(images);
+    return (await this.generator(ctx)).logits(this.coreTokens(tokens), this.feeds(tokens, ctx));
   }
 
-  /** Streams generated ids after a prompt with images (the caller may stop early: the decoder session is released either way). */
+  /** Streams generated ids after a prompt with images (the caller may stop early). */
   async *generate(prompt: readonly number[], images: readonly TiledImage[], o: SamplingOptions): AsyncGenerator<number> {
-    const gen = await this.generator(prompt, await this.encode(images));
-    try {
-      yield* gen.generate(this.coreTokens(prompt), o);
-    } finally {
-      await gen.release();
-    }
+    const ctx = await this.encode(images);
+    yield* (await this.generator(ctx)).generate(this.coreTokens(prompt), o, this.feeds(prompt, ctx));
   }
 
   /** Generates after a prompt with images; image keys/values are computed once and reused for every token. */
   async complete(prompt: readonly number[], images: readonly TiledImage[], o: SamplingOptions): Promise<number[]> {
-    const gen = await this.generator(prompt, await this.encode(images));
-    try {
-      return await gen.complete(this.coreTokens(prompt), o);
-    } finally {
-      await gen.release();
-    }
+    const ctx = await this.encode(images);
+    return (await this.generator(ctx)).complete(this.coreTokens(prompt), o, this.feeds(prompt, ctx));
   }
 
   async release(): Promise<void> {
+    for (const g of this.generators.values()) await (await g.catch(() => undefined))?.release();
+    this.generators.clear();
     for (const s of this.imageSessions.values()) await s.release();
     this.imageSessions.clear();
   }
