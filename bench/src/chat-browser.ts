@@ -74,7 +74,7 @@ try {
   child.kill('SIGTERM');
 }
 
-const median = (xs: number[]): number | null => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
+const median = (xs: number[]): number | null => (xs.length ? Math.round(10 * [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!) / 10 : null);
 const machine = { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', load: loadavg().map((x) => Math.round(x * 10) / 10), node: process.version };
 console.log(`chat page, one user, mini core + mini vision, ${nQuestions} questions × ≤${maxTokens} tokens; machine ${machine.cpus} CPUs (${machine.cpuModel}), load ${machine.load.join(' ')}`);
 console.log('| answers from | first token median ms | tokens/s median | tokens/answer |');
