@@ -36,8 +36,9 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page, in-browser mode (skipped with
     await engine?.release();
   });
 
-  it('answers in the page with onnxruntime-web (WASM) exactly as the server does, text and image, without calling the chat API', async () => {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  /** Asks a text question then a held-out scene image in the page's `backend` mode; returns the answers shown. */
+  async function inBrowser(b: Browser, backend: 'wasm' | 'webgpu', question: string, imageQuestion: string): Promise<string[]> {
+    const page = await b.newPage({ viewport: { width: 1000, height: 700 } });
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
@@ -50,38 +51,56 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page, in-browser mode (skipped with
     page.on('request', (r) => {
       if (new URL(r.url()).pathname === '/api/chat') chatCalls.push(r.method());
     });
-    await page.goto(`${url}?mode=wasm`);
-    expect(await page.inputValue('#mode')).toBe('wasm');
+    await page.goto(`${url}?mode=${backend}`);
+    expect(await page.inputValue('#mode')).toBe(backend);
     await page.waitForSelector('#browser-status:has-text("loaded in")', { timeout: 90_000 });
-    expect(await page.textContent('#browser-status')).toMatch(/in this browser \(wasm\): [\d.]+ MB of ONNX \(decoder \+ vision encoder\)/);
+    expect(await page.textContent('#browser-status')).toContain(`in this browser (${backend}): `);
+    expect(await page.textContent('#browser-status')).toMatch(/[\d.]+ MB of ONNX \(decoder \+ vision encoder\)/);
 
-    const question = 'Where is the red ball?';
     await page.fill('#text', question);
     await page.press('#text', 'Enter');
-    await page.waitForSelector('#stats:has-text("in this browser (wasm)")', { timeout: 60_000 });
+    await page.waitForSelector(`#stats:has-text("in this browser (${backend})")`, { timeout: 60_000 });
 
     // An image question in the same conversation.
     await page.setInputFiles('#file', SCENE);
     await expect.poll(() => page.isVisible('#attachment')).toBe(true);
-    const imageQuestion = 'What colour is the shape?';
     await page.fill('#text', imageQuestion);
     await page.$eval('#stats', (el) => {
       el.textContent = '';
     });
     await page.click('#send');
-    await page.waitForSelector('#stats:has-text("in this browser (wasm)")', { timeout: 60_000 });
+    await page.waitForSelector(`#stats:has-text("in this browser (${backend})")`, { timeout: 60_000 });
     const answers = await page.$$eval('.msg.assistant', (els) => els.map((e) => e.textContent ?? ''));
-    await page.screenshot({ path: `${SHOTS}chat-browser-wasm.png` });
-
-    // The server's answers to the same conversation.
-    const a1 = await postChat(url, { conversation: 'server-side', message: question, maxTokens: 32 });
-    const a2 = await postChat(url, { conversation: 'server-side', message: imageQuestion, maxTokens: 32, image: { name: 'scene.png', data: readFileSync(SCENE).toString('base64') } });
-    expect(a1.text.length).toBeGreaterThan(0);
-    expect(a2.text.length).toBeGreaterThan(0);
-    expect(answers).toEqual([a1.text, a2.text]);
+    await page.screenshot({ path: `${SHOTS}chat-browser-${backend}.png` });
     expect(chatCalls).toEqual([]);
     expect(failed).toEqual([]);
     expect(consoleErrors).toEqual([]);
     await page.close();
+    return answers;
+  }
+
+  /** The server's answers to the same conversation. */
+  async function onServer(conversation: string, question: string, imageQuestion: string): Promise<string[]> {
+    const a1 = await postChat(url, { conversation, message: question, maxTokens: 32 });
+    const a2 = await postChat(url, { conversation, message: imageQuestion, maxTokens: 32, image: { name: 'scene.png', data: readFileSync(SCENE).toString('base64') } });
+    expect(a1.text.length).toBeGreaterThan(0);
+    expect(a2.text.length).toBeGreaterThan(0);
+    return [a1.text, a2.text];
+  }
+
+  it('answers in the page with onnxruntime-web (WASM) exactly as the server does, text and image, without calling the chat API', async () => {
+    const q = ['Where is the red ball?', 'What colour is the shape?'] as const;
+    expect(await inBrowser(browser, 'wasm', ...q)).toEqual(await onServer('server-wasm', ...q));
   }, 240_000);
+
+  // WebGPU on chromium's software adapter (SwiftShader): the same export on the WebGPU execution provider.
+  it('answers the same in WebGPU mode (chromium with the SwiftShader WebGPU adapter)', async () => {
+    const gpu = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'] });
+    try {
+      const q = ['How many squares are there?', 'What colour is the shape?'] as const;
+      expect(await inBrowser(gpu, 'webgpu', ...q)).toEqual(await onServer('server-webgpu', ...q));
+    } finally {
+      await gpu.close();
+    }
+  }, 300_000);
 });

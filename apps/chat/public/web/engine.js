@@ -37,7 +37,8 @@ export class WebEngine {
     if (manifest.format !== 'herd.onnx-export' || manifest.version !== 1) throw new Error(`manifest.json: format ${manifest.format} v${manifest.version}, expected herd.onnx-export v1`);
     progress('tokenizer');
     const tokenizer = new WebTokenizer(await (await fetchOk(manifest.tokenizer.file)).json());
-    const options = { executionProviders: [backend], graphOptimizationLevel: 'all' };
+    // Severity 3 (errors): not the warning that shape ops stay on the CPU under WebGPU (ORT's design).
+    const options = { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
     let bytes = 0;
     const session = async (entry) => {
       progress(`${entry.file} (${(entry.bytes / 1e6).toFixed(1)} MB)`);
