@@ -9,7 +9,7 @@ import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceChoice, isDeviceRequest, re
 import { type Command, type DeviceRequestFrom, GLOBAL_FLAGS, type Io } from './command.js';
 import { chatCommand } from './commands/chat.js';
 import { evalTextCommand } from './commands/eval-text.js';
-import { exportCommand } from './commands/export.js';
+import { exportCommand, textExportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
@@ -20,7 +20,7 @@ import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, chatCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

@@ -81,6 +81,27 @@ describe('herd export', () => {
     expect(readExportManifest(join(dir, 'mini')).modalities['vision']).toBeDefined();
   });
 
+  it('herd text export writes the core alone: no vision inputs, the same greedy answers as the core', async () => {
+    const o = io();
+    expect(await runCli(['text', 'export', '--out', join(dir, 'text')], {}, o.io)).toBe(0);
+    const m = readExportManifest(join(dir, 'text'));
+    expect(m.modalities).toEqual({});
+    expect(m.decoder.inputs.map((i) => i.name).filter((n) => n.startsWith('xattn') || n === 'learnableIds')).toEqual([]);
+    const tok = await loadLlama3Tokenizer();
+    const prompt = Array.from(core.vocab!.toCompact(tok.encodeChat([{ role: 'user', content: QUESTIONS[0]! }], { addGenerationPrompt: true })));
+    const sampling = { maxNewTokens: 16, stopTokens: m.tokenizer.stopIds };
+    const reloaded = await Generator.create(core.config, readExportGraph(join(dir, 'text'), m.decoder));
+    const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+    try {
+      const ids = await reloaded.complete(prompt, sampling);
+      expect(ids.length).toBeGreaterThan(2);
+      expect(ids).toEqual(await plain.complete(prompt, sampling));
+    } finally {
+      await reloaded.release();
+      await plain.release();
+    }
+  }, 60_000);
+
   it('the reloaded files answer exactly as herd does: text-only and image questions, greedy, logits close', async () => {
     const tok = await loadLlama3Tokenizer();
     const cfg = core.config;
