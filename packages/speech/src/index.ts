@@ -56,3 +56,5 @@ export { duplicateUtterances, duplicatePairs, defaultUtteranceQuality } from './
 export type { DuplicateUtterancesOptions, UtteranceFeature } from './data/stages/duplicate.js';
 export { curateSpeech, speechCurationStages, speechCurationPipeline, importSpeechFolder, speechReportMarkdown, SPEECH_HISTOGRAMS, SPEECH_REPORT_FILE, SPEECH_REPORT_MD } from './data/curate.js';
 export type { SpeechCurateConfig, SpeechCurateStagesConfig, SpeechCurateReport, SpeechCurateResult } from './data/curate.js';
+export { scoreCuration, STAGE_TARGETS } from './data/curate-score.js';
+export type { LabelledSample, Drop, StageScore, CurationScore } from './data/curate-score.js';

@@ -21,6 +21,8 @@ export interface LanguageIdOptions {
   subject?: string;
   /** A meta field naming the language the text must be in, when a sample has it (e.g. `language`). */
   declaredField?: string;
+  /** A text is only called another language than declared when lid.176 is at least this sure (default 0.5). */
+  minMismatchProbability?: number;
 }
 
 export interface LanguageGuess {
@@ -60,7 +62,7 @@ export function languageId(options: LanguageIdOptions = {}): SampleStage {
     keep: options.keep === 'any' ? ('any' as const) : [...(options.keep ?? ['en'])],
     minProbability: options.minProbability ?? 0,
     ...(options.subject !== undefined && options.subject !== 'caption' ? { subject: options.subject } : {}),
-    ...(options.declaredField !== undefined ? { declaredField: options.declaredField } : {}),
+    ...(options.declaredField !== undefined ? { declaredField: options.declaredField, minMismatchProbability: options.minMismatchProbability ?? 0.5 } : {}),
   };
   const subject = options.subject ?? 'caption';
   const name = options.name ?? 'language';
@@ -74,10 +76,11 @@ export function languageId(options: LanguageIdOptions = {}): SampleStage {
       if ('reason' in caption) return drop(caption.reason);
       const guess = await identifyLanguage(caption.text);
       const declared = o.declaredField === undefined ? undefined : sample.meta[o.declaredField];
-      if (typeof declared === 'string' && declared !== guess.lang) return drop(`language_mismatch: ${subject} ${guess.lang} p=${guess.p}, declared ${declared}`);
+      if (typeof declared === 'string' && declared !== guess.lang && guess.p >= (o.minMismatchProbability ?? 0)) return drop(`language_mismatch: ${subject} ${guess.lang} p=${guess.p}, declared ${declared}`);
       if (o.keep !== 'any' && !o.keep.includes(guess.lang)) return drop(`${code}: ${guess.lang} p=${guess.p}`);
       if (guess.p < o.minProbability) return drop(`uncertain_language: ${guess.lang} p=${guess.p} < ${o.minProbability}`);
-      return keep(withScores(sample, name, { ...guess }));
+      // An unsure guess against the declared language is kept, with both on record.
+      return keep(withScores(sample, name, { ...guess, ...(typeof declared === 'string' && declared !== guess.lang ? { declared } : {}) }));
     },
   };
 }
