@@ -6,6 +6,9 @@
  *
  *   node bench/dist/speech-curate-quality.js [--count 1000] [--seed 7] [--noise 0.5] [--data DIR] [--workers 0]
  *
+ * Then the duplicate search alone at scale (`--dedup-scale 10000,50000`): random fingerprints with
+ * speech lengths uniform in 1–10 s, the sliding-window exact search's time and comparisons.
+ *
  * The generated set is kept in DIR (default out/speech-curate-<count>-<seed>) and reused. Prints a
  * table and writes bench/results/speech-curate-quality.json. Asserts nothing.
  */
@@ -16,7 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { DROPS_FILE, MANIFEST_FILE, iterateDataset, isUnreadable, writeDataset, type DropRecord } from '@herd/data';
 import { generateSpeech } from '@herd/datasets';
-import { curateSpeech, scoreCuration, type LabelledSample } from '@herd/speech';
+import { Rng } from '@herd/core';
+import { curateSpeech, duplicatePairs, fingerprintBits, scoreCuration, type LabelledSample, type UtteranceFeature } from '@herd/speech';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -28,6 +32,7 @@ const count = Number(flag('count', '1000'));
 const seed = Number(flag('seed', '7'));
 const noiseRate = Number(flag('noise', '0.5'));
 const workers = Number(flag('workers', '0'));
+const dedupSizes = flag('dedup-scale', '10000,50000').split(',').filter(Boolean).map(Number);
 const data = flag('data', join(here, '..', '..', 'out', `speech-curate-${count}-${seed}`));
 
 if (!existsSync(join(data, MANIFEST_FILE))) {
@@ -64,10 +69,25 @@ const wrong = drops.filter((d) => {
 });
 for (const d of wrong.slice(0, 20)) console.log(`  clean drop: ${d.key} ${d.stage}: ${d.reason}`);
 
+// The duplicate search at scale: its cost grows with the pairs inside the ±15% length window.
+const scale: { n: number; seconds: number; pairs: number }[] = [];
+const bits = fingerprintBits();
+for (const n of dedupSizes) {
+  const rng = new Rng(n);
+  const feats: UtteranceFeature[] = Array.from({ length: n }, () => {
+    const w = new Uint32Array(Math.ceil(bits / 32)).map(() => rng.int(2 ** 32));
+    return { f: Buffer.from(w.buffer).toString('base64'), d: 1 + 9 * rng.next(), q: 0 };
+  });
+  const t = performance.now();
+  const pairs = duplicatePairs(feats, Math.floor(0.1 * bits), 1.15).length;
+  scale.push({ n, seconds: (performance.now() - t) / 1000, pairs });
+  console.log(`duplicate search over ${n} random fingerprints: ${scale[scale.length - 1]!.seconds.toFixed(1)} s (${pairs} pairs found)`);
+}
+
 const out = join(here, '..', 'results');
 mkdirSync(out, { recursive: true });
 writeFileSync(
   join(out, 'speech-curate-quality.json'),
-  JSON.stringify({ count: labels.length, seed, noiseRate, workers, seconds, samplesPerSecond: labels.length / seconds, loadAverage: loadavg()[0], cpus: cpus().length, score, stages: report.stages, cleanDrops: wrong }, null, 2) + '\n',
+  JSON.stringify({ count: labels.length, seed, noiseRate, workers, seconds, samplesPerSecond: labels.length / seconds, loadAverage: loadavg()[0], cpus: cpus().length, score, stages: report.stages, cleanDrops: wrong, dedupScale: scale }, null, 2) + '\n',
 );
 console.log(`\nwrote ${join(out, 'speech-curate-quality.json')}`);
