@@ -50,7 +50,10 @@ function reasonFor(e: unknown): string {
   return `undecodable_audio: ${msg}`;
 }
 
-/** The sample's audio at 16 kHz, decoded once per thread, or the reason it cannot be read. */
+/**
+ * The sample's audio at 16 kHz, decoded once per thread, or the reason it cannot be read. The first
+ * stage to ask decodes (with its `maxDecodeSeconds`); later ones get that result.
+ */
 export function audioOf(sample: Sample, options: AudioOptions = {}): Promise<AudioResult> {
   const file = audioFileOf(sample);
   if (file === undefined) return Promise.resolve({ reason: `missing_audio: no ${AUDIO_EXTS.map((e) => `.${e}`).join('/')} file` });
