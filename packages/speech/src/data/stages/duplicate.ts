@@ -11,9 +11,10 @@
  * ~130 bytes per sample; `decide` sees all of them. The window keeps the comparisons far below all
  * pairs when lengths vary (measured in the speech curation notes); it is still exact, not approximate.
  */
+import { HerdError } from '@herd/core';
 import { Components, scoreOf, type GlobalStage, type Sample } from '@herd/data';
 import { audioOf } from './audio.js';
-import { audioFingerprint, FINGERPRINT_BITS, fingerprintFromBase64, fingerprintToBase64, hamming } from './fingerprint.js';
+import { audioFingerprint, FINGERPRINT_BITS, fingerprintFromBase64, fingerprintToBase64 } from './fingerprint.js';
 
 export interface UtteranceFeature {
   /** Fingerprint bits, base64; null: no audio or too short to describe (never a duplicate). */
@@ -41,18 +42,43 @@ export function defaultUtteranceQuality(sample: Sample): number {
   return (typeof snr === 'number' ? Math.round(snr) : 0) - (typeof clipped === 'number' ? Math.min(0.99, clipped * 10) : 0);
 }
 
-/** Index pairs (i < j in dataset order) of duplicates among the features. */
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/**
+ * Index pairs (i < j in dataset order) of duplicates among the features. The fingerprints are laid
+ * out flat in length order, and a comparison stops as soon as it passes `maxHamming` (unrelated
+ * fingerprints differ in about half their bits, so most stop within a few words).
+ */
 export function duplicatePairs(features: readonly UtteranceFeature[], maxHamming: number, maxDurationRatio: number): [number, number][] {
   const idx = features.map((_, i) => i).filter((i) => features[i]!.f !== null);
   idx.sort((a, b) => features[a]!.d - features[b]!.d || a - b);
-  const bits = new Map<number, Uint32Array>(idx.map((i) => [i, fingerprintFromBase64(features[i]!.f as string)]));
+  const first = idx.length > 0 ? fingerprintFromBase64(features[idx[0]!]!.f as string) : new Uint32Array(0);
+  const W = first.length;
+  const flat = new Uint32Array(idx.length * W);
+  const d = new Float64Array(idx.length);
+  idx.forEach((i, x) => {
+    const bits = fingerprintFromBase64(features[i]!.f as string);
+    if (bits.length !== W) throw new HerdError('invalid_argument', `duplicate: fingerprints of ${bits.length * 32} and ${W * 32} bits cannot be compared (the run mixes fingerprint versions)`);
+    flat.set(bits, x * W);
+    d[x] = features[i]!.d;
+  });
   const pairs: [number, number][] = [];
   for (let x = 0; x < idx.length; x++) {
-    const i = idx[x]!;
-    const limit = features[i]!.d * maxDurationRatio;
-    for (let y = x + 1; y < idx.length && features[idx[y]!]!.d <= limit; y++) {
-      const j = idx[y]!;
-      if (hamming(bits.get(i)!, bits.get(j)!) <= maxHamming) pairs.push(i < j ? [i, j] : [j, i]);
+    const limit = d[x]! * maxDurationRatio;
+    const a = x * W;
+    for (let y = x + 1; y < idx.length && d[y]! <= limit; y++) {
+      const b = y * W;
+      let h = 0;
+      for (let w = 0; w < W && h <= maxHamming; w++) h += popcount((flat[a + w]! ^ flat[b + w]!) >>> 0);
+      if (h <= maxHamming) {
+        const i = idx[x]!;
+        const j = idx[y]!;
+        pairs.push(i < j ? [i, j] : [j, i]);
+      }
     }
   }
   return pairs;

@@ -8,9 +8,9 @@ import { encodeWav, floatToInt16, resample } from '@herd/media';
 import { curateSpeech } from '../curate.js';
 import { clipping, clippingScores } from './clipping.js';
 import { audioDecode } from './decode.js';
-import { duplicateUtterances, type UtteranceFeature } from './duplicate.js';
+import { duplicatePairs, duplicateUtterances, type UtteranceFeature } from './duplicate.js';
 import { durationBounds } from './duration.js';
-import { audioFingerprint, fingerprintBits, hamming, FINGERPRINT_BITS } from './fingerprint.js';
+import { audioFingerprint, fingerprintBits, fingerprintToBase64, hamming, FINGERPRINT_BITS } from './fingerprint.js';
 import { estimateSnr, snrEstimate } from './snr.js';
 import { frameEnergies } from './audio.js';
 import { speechActivity } from './vad.js';
@@ -167,6 +167,40 @@ describe('audio fingerprint and duplicate utterances', () => {
     // A later copy with a better SNR score wins the component.
     features.set('d', { ...features.get('d')!, q: 40 });
     expect(await stage.decide(features)).toEqual(new Map([['a', 'duplicate-of:d'], ['b', 'duplicate-of:d']]));
+  });
+});
+
+describe('duplicate search', () => {
+  it('finds exactly the pairs a brute-force search over all pairs finds (within the length window)', () => {
+    const rng = new Rng(3);
+    const words = Math.ceil(FINGERPRINT_BITS / 32);
+    const bits: Uint32Array[] = [];
+    const feats: UtteranceFeature[] = [];
+    for (let i = 0; i < 300; i++) {
+      let b: Uint32Array;
+      if (i > 0 && rng.next() < 0.3) {
+        // A planted copy: an earlier fingerprint with 0–100 bits flipped (some over the threshold).
+        b = bits[rng.int(i)]!.slice();
+        for (let k = rng.int(101); k > 0; k--) {
+          const bit = rng.int(FINGERPRINT_BITS);
+          b[bit >>> 5]! ^= 1 << (bit & 31);
+        }
+      } else b = new Uint32Array(words).map(() => rng.int(2 ** 32));
+      bits.push(b);
+      feats.push({ f: fingerprintToBase64(b), d: 2 + rng.next(), q: 0 });
+    }
+    feats.push({ f: null, d: 0, q: 0 });
+    const max = Math.floor(0.1 * FINGERPRINT_BITS);
+    const brute: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      for (let j = i + 1; j < 300; j++) {
+        const r = Math.max(feats[i]!.d, feats[j]!.d) / Math.min(feats[i]!.d, feats[j]!.d);
+        if (r <= 1.15 && hamming(bits[i]!, bits[j]!) <= max) brute.push(`${i},${j}`);
+      }
+    }
+    const found = duplicatePairs(feats, max, 1.15).map(([i, j]) => `${i},${j}`);
+    expect(brute.length).toBeGreaterThan(20);
+    expect(found.sort()).toEqual(brute.sort());
   });
 });
 
