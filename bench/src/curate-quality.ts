@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import type { Sample, SampleStage } from '@herd/data';
 import { generateImages } from '@herd/datasets';
-import { ANN_DEFAULTS, annCosinePairs, captionQuality, exactHashPairs, imageQuality, languageId, nearDuplicate, ocr, resample, scoreOf } from '@herd/vision';
+import { captionQuality, languageId, scoreOf } from '@herd/data';
+import { ANN_DEFAULTS, annCosinePairs, exactHashPairs, imageQuality, nearDuplicate, ocr, resample } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);

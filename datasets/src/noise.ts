@@ -34,6 +34,14 @@ export const SPEECH_NOISE = [
   'clipped',
   'noise_only',
   'truncated',
+  // Speech over added white noise at −5…+5 dB SNR (meta.snrDb).
+  'noisy',
+  // A transcript in another language than the one spoken (meta.transcriptLanguage).
+  'wrong_language_transcript',
+  // A transcript that is not one: markup, a link list, one word repeated, nothing (meta.junk).
+  'junk_transcript',
+  // The first 0.05–0.3 s of the utterance only, as a valid file (a segmentation accident).
+  'fragment',
 ] as const;
 
 export type ImageNoise = (typeof IMAGE_NOISE)[number];

@@ -43,9 +43,9 @@ describe('speech generator', async () => {
   });
 
   it('writes 16 kHz mono 16-bit speech whose header matches meta, and labels every noise kind', async () => {
-    const samples = await collect(generateSpeech({ seed: 2, count: 10, noiseRate: 0.7, tts }));
+    const samples = await collect(generateSpeech({ seed: 2, count: 16, noiseRate: 0.75, tts }));
     const noisy = samples.filter((s) => s.meta.noise !== null);
-    expect(noisy.length).toBe(7);
+    expect(noisy.length).toBe(12);
     expect(new Set(noisy.map((s) => s.meta.noise))).toEqual(new Set(SPEECH_NOISE));
     for (const s of samples) {
       const wav = s.files.wav!;
@@ -58,7 +58,15 @@ describe('speech generator', async () => {
       else expect(actual).toBeCloseTo(s.meta.durationS as number, 3);
       const level = rms(pcm);
       if (s.meta.noise === 'silent') expect(level).toBeLessThan(5);
-      else expect(level).toBeGreaterThan(200);
+      else if (s.meta.noise !== 'fragment') expect(level).toBeGreaterThan(200);
+      if (s.meta.noise === 'fragment') expect(actual).toBeLessThanOrEqual(0.3);
+      if (s.meta.noise === 'noisy') expect(Math.abs(s.meta.snrDb as number)).toBeLessThanOrEqual(5);
+      const transcript = new TextDecoder().decode(s.files.txt);
+      if (s.meta.noise === 'wrong_language_transcript') {
+        expect(s.meta.transcriptLanguage).not.toBe(s.meta.language);
+        expect(transcript).not.toBe(s.meta.spoken);
+      }
+      if (s.meta.noise === 'junk_transcript') expect(transcript).not.toBe(s.meta.spoken);
       if (s.meta.noise === 'clipped') expect(pcm.filter((v) => v === 32767 || v === -32768).length).toBeGreaterThan(100);
       if (s.meta.noise === null) {
         expect(s.meta.spoken).toBe(new TextDecoder().decode(s.files.txt));

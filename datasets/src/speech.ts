@@ -9,7 +9,7 @@ import { HerdError, type Rng } from '@herd/core';
 import { clampInt16, encodeWav, resample } from '@herd/media';
 import { describeMotion, describeScene, sceneQuestions, worldSentence } from './language.js';
 import { motionSplit, randomMotion } from './motion.js';
-import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
+import { OTHER_LANGUAGES, describeSceneIn, type Language, type OtherLanguage } from './multilingual.js';
 import { RecentPool, SPEECH_NOISE, checkRate, planNoise, truncateBytes, type SpeechNoise } from './noise.js';
 import { sampleKey, utf8, type Sample } from './sample.js';
 import { openTts, type TtsEngine, type TtsPreference } from './tts.js';
@@ -106,6 +106,41 @@ function estimateSeconds(text: string, wpm: number): number {
   return 0.4 + (text.split(/\s+/).length * 60) / wpm;
 }
 
+/**
+ * White Gaussian noise at a random SNR in [−5, +5] dB relative to the speech's active power (the mean
+ * power of the 25 ms frames within 30 dB of the loudest; pauses do not dilute it).
+ */
+function addWhiteNoise(rng: Rng, samples: Int16Array): { samples: Int16Array; snrDb: number } {
+  const frame = 400;
+  const powers: number[] = [];
+  for (let s = 0; s + frame <= samples.length; s += frame) {
+    let e = 0;
+    for (let j = s; j < s + frame; j++) e += samples[j]! * samples[j]!;
+    powers.push(e / frame);
+  }
+  const loudest = Math.max(1, ...powers);
+  const active = powers.filter((p) => p >= loudest * 1e-3);
+  const power = active.reduce((a, b) => a + b, 0) / Math.max(1, active.length);
+  const snrDb = Number((-5 + 10 * rng.next()).toFixed(2));
+  const sigma = Math.sqrt(power / 10 ** (snrDb / 10));
+  return { samples: samples.map((x) => clampInt16(x + rng.normal() * sigma)), snrDb };
+}
+
+/** A transcript that is not one; `junk` says which kind. */
+function junkTranscript(rng: Rng, text: string): { transcript: string; junk: string } {
+  const words = text.split(/\s+/);
+  switch (rng.int(4)) {
+    case 0:
+      return { transcript: `<div class="caption"><b>${text}</b></div>`, junk: 'markup' };
+    case 1:
+      return { transcript: `${words.slice(0, 3).join(' ')} http://media.invalid/clip/${rng.int(1e6)}.wav https://cdn.invalid/a/${rng.int(1e6)}`, junk: 'urls' };
+    case 2:
+      return { transcript: Array.from({ length: 6 + rng.int(6) }, () => words[0] ?? 'the').join(' '), junk: 'repeated' };
+    default:
+      return { transcript: '', junk: 'empty' };
+  }
+}
+
 interface Clean {
   readonly key: string;
   readonly samples: Int16Array;
@@ -199,14 +234,23 @@ export async function* generateSpeech(opts: SpeechOptions): AsyncGenerator<Sampl
         samples = samples.map((x) => clampInt16(x * gain));
       }
     }
+    const meta: Record<string, unknown> = {};
+    if (noise === 'noisy') ({ samples, snrDb: meta['snrDb'] } = addWhiteNoise(rng, samples));
+    if (noise === 'fragment') samples = samples.slice(0, Math.round((0.05 + 0.25 * rng.next()) * SPEECH_SAMPLE_RATE));
     let wav = encodeWav(samples, SPEECH_SAMPLE_RATE);
     let transcript = u.text;
-    const meta: Record<string, unknown> = {};
     if (noise === 'truncated') wav = truncateBytes(rng, wav);
     if (noise === 'mismatched_caption') {
       transcript = describeScene(rng, randomScene(rng, { split: 'train' }));
       if (u.language !== 'en') transcript = describeSceneIn(rng, randomScene(rng, { split: 'train' }), u.language);
     }
+    if (noise === 'wrong_language_transcript') {
+      const other: Language = rng.pick(['en', ...OTHER_LANGUAGES].filter((l) => l !== u.language) as Language[]);
+      const scene = u.scene ?? randomScene(rng, { split: 'train' });
+      transcript = other === 'en' ? describeScene(rng, scene) : describeSceneIn(rng, scene, other as OtherLanguage);
+      meta['transcriptLanguage'] = other;
+    }
+    if (noise === 'junk_transcript') ({ transcript, junk: meta['junk'] } = junkTranscript(rng, u.text));
     Object.assign(meta, {
       modality: 'speech',
       task: u.task,

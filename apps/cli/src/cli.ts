@@ -13,6 +13,7 @@ import { exportCommand, textExportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
+import { speechCurateCommand } from './commands/speech-curate.js';
 import { visionCurateCommand } from './commands/vision-curate.js';
 import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
 
@@ -20,7 +21,7 @@ import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, speechCurateCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

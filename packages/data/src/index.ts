@@ -21,6 +21,14 @@ export type { TextSafetyOptions } from './stages/text-safety.js';
 export { textSafety, textProblem } from './stages/text-safety.js';
 export type { TextHeuristicsOptions } from './stages/text-heuristics.js';
 export { textHeuristics, fixCapitalisation } from './stages/text-heuristics.js';
+export { Components } from './stages/components.js';
+export { CURATION_FIELD, withScores, scoreOf, captionOf } from './stages/scores.js';
+export { captionQuality, captionScores } from './stages/caption-quality.js';
+export type { CaptionQualityOptions, CaptionScores } from './stages/caption-quality.js';
+export { languageId, identifyLanguage, lidModel } from './stages/language-id.js';
+export type { LanguageIdOptions, LanguageGuess } from './stages/language-id.js';
+export { histogram, histogramSvg } from './report/histogram.js';
+export type { Histogram } from './report/histogram.js';
 
 export type { PipelineRef, PipelineFactory } from './runner/pipeline.js';
 export { READ_STAGE } from './runner/pipeline.js';

@@ -36,3 +36,25 @@ export { trainMiniEncoder, readSpeechSplits, MINI_ENCODER_DIR, MINI_SPEECH_DATA_
 // Speech adapter (model only: its fine-tuning recipe is not written yet)
 export { speechAdapter, spliceEmbeddings, adapterParamSpecs, adapterFrames } from './model/adapter.js';
 export type { SpeechAdapterConfig } from './model/adapter.js';
+
+// Curation (stages in data/stages/, one per step; text and language stages are @herd/data's)
+export { audioOf, audioFileOf, frameEnergies, AUDIO_EXTS, FRAME_SAMPLES, HOP_SAMPLES, CURATION_SAMPLE_RATE } from './data/stages/audio.js';
+export type { AudioResult, AudioOptions } from './data/stages/audio.js';
+export { audioDecode } from './data/stages/decode.js';
+export type { AudioDecodeOptions } from './data/stages/decode.js';
+export { durationBounds } from './data/stages/duration.js';
+export type { DurationBoundsOptions } from './data/stages/duration.js';
+export { speechActivity, detectSpeech, VAD_DEFAULTS } from './data/stages/vad.js';
+export type { SpeechActivityOptions, VadParams, VadResult } from './data/stages/vad.js';
+export { clipping, clippingScores } from './data/stages/clipping.js';
+export type { ClippingOptions, ClippingScores } from './data/stages/clipping.js';
+export { snrEstimate, estimateSnr } from './data/stages/snr.js';
+export type { SnrOptions, SnrScores } from './data/stages/snr.js';
+export { audioFingerprint, hamming, fingerprintBits, FINGERPRINT_SHAPE, FINGERPRINT_BITS } from './data/stages/fingerprint.js';
+export type { Fingerprint, FingerprintShape } from './data/stages/fingerprint.js';
+export { duplicateUtterances, duplicatePairs, defaultUtteranceQuality } from './data/stages/duplicate.js';
+export type { DuplicateUtterancesOptions, UtteranceFeature } from './data/stages/duplicate.js';
+export { curateSpeech, speechCurationStages, speechCurationPipeline, importSpeechFolder, speechReportMarkdown, SPEECH_HISTOGRAMS, SPEECH_REPORT_FILE, SPEECH_REPORT_MD } from './data/curate.js';
+export type { SpeechCurateConfig, SpeechCurateStagesConfig, SpeechCurateReport, SpeechCurateResult } from './data/curate.js';
+export { scoreCuration, STAGE_TARGETS } from './data/curate-score.js';
+export type { LabelledSample, Drop, StageScore, CurationScore } from './data/curate-score.js';

@@ -27,13 +27,9 @@ export type { ClipTrainOptions } from './train/clip.js';
 export { buildAdapterTraining, adapterBatch } from './train/adapter.js';
 export type { AdapterSample } from './train/adapter.js';
 
-export { CURATION_FIELD, withScores, scoreOf, captionOf, imageFileOf, IMAGE_EXTS } from './data/stages/meta.js';
-export { captionQuality, captionScores } from './data/stages/caption-quality.js';
-export type { CaptionQualityOptions, CaptionScores } from './data/stages/caption-quality.js';
+export { imageFileOf, IMAGE_EXTS } from './data/stages/meta.js';
 export { imageQuality, greyStd } from './data/stages/image-quality.js';
 export type { ImageQualityOptions } from './data/stages/image-quality.js';
-export { languageId, identifyLanguage } from './data/stages/language-id.js';
-export type { LanguageIdOptions, LanguageGuess } from './data/stages/language-id.js';
 export { clipScore, clipTopFraction } from './data/stages/clip-score.js';
 export type { ClipScoreOptions, ClipTopFractionOptions, ImageTextScorer } from './data/stages/clip-score.js';
 export { perceptualHash, lowDct, hashFromDct, hammingHex, hashToSigns, colourLayout, layoutCosine, LAYOUT_SIDE } from './data/stages/phash.js';
@@ -45,8 +41,6 @@ export { ocr, OcrPool, recognise, englishDataPath, OCR_FIELD, OCR_CAPTION_MARKER
 export type { OcrOptions, OcrResult, OcrStage } from './data/stages/ocr.js';
 export { curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
-export { histogram, histogramSvg } from './data/histogram.js';
-export type { Histogram } from './data/histogram.js';
 export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult } from './train/mini.js';
 export { runMiniVisionRecipe } from './train/mini-recipe.js';

@@ -6,6 +6,10 @@ import { metaFilter } from './meta-filter.js';
 import type { SampleStage, StageContext } from './stage.js';
 import { fixCapitalisation, textHeuristics } from './text-heuristics.js';
 import { textSafety } from './text-safety.js';
+import { captionQuality } from './caption-quality.js';
+import { languageId } from './language-id.js';
+import { Components } from './components.js';
+import { histogram } from '../report/histogram.js';
 
 const ctx: StageContext = { shard: 'shard-000000.tar', pass: 0, worker: 0 };
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -138,5 +142,42 @@ describe('pipeline checks', () => {
       ['h', [], null],
     ]);
     expect(planPasses([]).length).toBe(1);
+  });
+});
+
+describe('shared text stages for captions and transcripts', () => {
+  it('captionQuality names the subject in its reasons and scores', async () => {
+    const stage = captionQuality({ subject: 'transcript', name: 'transcript', minChars: 2, minWords: 1 });
+    expect(await stage.process(sample('a', {}), ctx)).toEqual({ keep: false, reason: 'missing_transcript: no .txt file' });
+    expect(await stage.process(sample('b', { txt: enc('see http://media.invalid/x for the clip') }), ctx)).toMatchObject({ keep: false, reason: 'url_in_transcript: 1 URL(s)' });
+    const ok = await stage.process(sample('c', { txt: enc('Yes.') }), ctx);
+    expect(ok.keep && (ok.sample.meta['curation'] as Record<string, unknown>)['transcript']).toMatchObject({ words: 1, chars: 4 });
+    // Captions keep their reason words (image curation's tests rely on them).
+    expect(await captionQuality().process(sample('d', { txt: enc('ab') }), ctx)).toMatchObject({ keep: false, reason: expect.stringMatching(/^caption_too_short/) });
+  });
+  it('languageId checks a declared language, accepts any with keep "any", and keeps an unsure guess', async () => {
+    const stage = languageId({ keep: 'any', declaredField: 'language', subject: 'transcript' });
+    const fr = enc('un grand cercle rouge est au-dessus du petit carré bleu');
+    const mismatch = await stage.process(sample('a', { txt: fr }, { language: 'en' }), ctx);
+    expect(mismatch.keep === false && mismatch.reason).toMatch(/^language_mismatch: transcript fr p=0\.\d+, declared en$/);
+    const match = await stage.process(sample('b', { txt: fr }, { language: 'fr' }), ctx);
+    expect(match.keep && (match.sample.meta['curation'] as Record<string, Record<string, unknown>>)['language']!['lang']).toBe('fr');
+    expect((await stage.process(sample('c', { txt: fr }), ctx)).keep).toBe(true);
+    const sure = languageId({ keep: 'any', declaredField: 'language', minMismatchProbability: 1.01 });
+    const unsure = await sure.process(sample('d', { txt: fr }, { language: 'en' }), ctx);
+    expect(unsure.keep && (unsure.sample.meta['curation'] as Record<string, Record<string, unknown>>)['language']).toMatchObject({ lang: 'fr', declared: 'en' });
+    const english = await languageId({ subject: 'transcript' }).process(sample('e', { txt: fr }), ctx);
+    expect(english.keep === false && english.reason).toMatch(/^non_english_transcript: fr/);
+  });
+  it('Components roots each set at its best member; histogram bins 200 000 values (more than a spread call takes)', () => {
+    const q = [1, 5, 5, 2];
+    const c = new Components(4, (a, b) => q[a]! > q[b]! || (q[a] === q[b] && a < b));
+    c.union(0, 2);
+    c.union(3, 1);
+    c.union(2, 3);
+    expect([0, 1, 2, 3].map((i) => c.find(i))).toEqual([1, 1, 1, 1]);
+    const h = histogram('x', Array.from({ length: 200_000 }, (_, i) => i % 10), 10);
+    expect(h.n).toBe(200_000);
+    expect(h.bins.map((b) => b.count)).toEqual(new Array(10).fill(20_000));
   });
 });

@@ -21,6 +21,12 @@ import {
   runShardSlice,
   textSafety,
   writeDataset,
+  captionQuality,
+  languageId,
+  histogram,
+  histogramSvg,
+  type CaptionQualityOptions,
+  type LanguageIdOptions,
   type QueueOptions,
   type RunStats,
   type Sample,
@@ -28,15 +34,12 @@ import {
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
-import { captionQuality, type CaptionQualityOptions } from './stages/caption-quality.js';
 import { clipScore, clipTopFraction, type ImageTextScorer } from './stages/clip-score.js';
 import { imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
-import { languageId, type LanguageIdOptions } from './stages/language-id.js';
 import { CURATION_FIELD, IMAGE_EXTS } from './stages/meta.js';
 import { nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
 import { ocr, OCR_FIELD, type OcrOptions, type OcrStage } from './stages/ocr.js';
 import { resample, type NgramSummary } from './stages/resample.js';
-import { histogram, histogramSvg } from './histogram.js';
 
 /** What can be written in a config file: every stage's options, or false to skip the stage. */
 export interface CurateStagesConfig {

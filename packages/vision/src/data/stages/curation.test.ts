@@ -2,13 +2,11 @@ import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { iterateDataset, isUnreadable, writeDataset, type Sample, type SampleStage, type StageContext } from '@herd/data';
+import { captionQuality, iterateDataset, isUnreadable, languageId, writeDataset, type Sample, type SampleStage, type StageContext } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
-import { captionQuality } from './caption-quality.js';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
-import { languageId } from './language-id.js';
 import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
 import { hammingHex, hashFromDct, lowDct, perceptualHash } from './phash.js';
 import { keepProbability, ngrams, resample } from './resample.js';

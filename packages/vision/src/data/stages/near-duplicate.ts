@@ -12,10 +12,12 @@
  * runner spills the features to disk, and `decide` sees them all (a few dozen bytes per sample).
  */
 import { HerdError } from '@herd/core';
-import type { GlobalStage, Sample } from '@herd/data';
+import { Components, type GlobalStage, type Sample } from '@herd/data';
 import { decodeImage } from '@herd/media';
 import { colourLayout, hammingHex, layoutCosine, perceptualHash } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
+
+export { Components } from '@herd/data';
 
 export interface DedupFeature {
   /** Perceptual hash, 16 hex digits (hash mode). */
@@ -74,32 +76,6 @@ export function defaultQuality(sample: Sample): number {
   const w = scoreOf(sample, 'image_quality', 'width');
   const h = scoreOf(sample, 'image_quality', 'height');
   return typeof w === 'number' && typeof h === 'number' ? w * h : 0;
-}
-
-/** Union-find with path halving; the root of a set is its best member by (quality, earliest). */
-export class Components {
-  private readonly parent: Int32Array;
-  constructor(
-    n: number,
-    private readonly better: (a: number, b: number) => boolean,
-  ) {
-    this.parent = Int32Array.from({ length: n }, (_, i) => i);
-  }
-  find(i: number): number {
-    let x = i;
-    while (this.parent[x] !== x) {
-      this.parent[x] = this.parent[this.parent[x] as number] as number;
-      x = this.parent[x] as number;
-    }
-    return x;
-  }
-  union(a: number, b: number): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra === rb) return;
-    if (this.better(ra, rb)) this.parent[rb] = ra;
-    else this.parent[ra] = rb;
-  }
 }
 
 /** Pairs (i < j) of hashes within `maxHamming`, all pairs compared: 64-bit popcount on two 32-bit halves. */

@@ -9,8 +9,13 @@ export interface Histogram {
 export function histogram(title: string, values: readonly number[], binCount = 20): Histogram {
   const finite = values.filter((v) => Number.isFinite(v));
   if (finite.length === 0) return { title, bins: [], n: 0 };
-  let lo = Math.min(...finite);
-  let hi = Math.max(...finite);
+  // A loop, not Math.min(...values): spreading a million values overflows the call stack.
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of finite) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
   if (hi === lo) {
     lo -= 0.5;
     hi += 0.5;

@@ -1,15 +1,18 @@
 /**
- * Quality filter, caption half (Llama 3 paper §7.1.1 "Quality filtering"; SPEC "Data curation").
- * Control characters, bidi tricks and invalid UTF-8 are the shared `textSafety` stage's job (run it
- * first); this stage judges whether a safe text is a caption: length, word count, repeated-token
- * spam, URLs and markup. Scores: `meta.curation.caption = {chars, words, topTokenShare, urls, markup}`.
+ * Quality filter, text half (Llama 3 paper §7.1.1 "Quality filtering"; SPEC "Data curation"), shared
+ * by image captions and speech transcripts. Control characters, bidi tricks and invalid UTF-8 are the
+ * `textSafety` stage's job (run it first); this stage judges whether a safe text is a caption or a
+ * transcript: length, word count, repeated-token spam, URLs and markup.
+ * Scores: `meta.curation.<name> = {chars, words, topTokenShare, urls, markup}`.
  */
-import { drop, keep, type SampleStage } from '@herd/data';
-import { captionOf, withScores } from './meta.js';
+import { captionOf, withScores } from './scores.js';
+import { drop, keep, type SampleStage } from './stage.js';
 
 export interface CaptionQualityOptions {
   name?: string;
   ext?: string;
+  /** What the text is, for the reasons: `caption` (default: `caption_too_short`), `transcript` (`transcript_too_short`). */
+  subject?: string;
   minChars?: number;
   maxChars?: number;
   minWords?: number;
@@ -59,24 +62,25 @@ export function captionQuality(options: CaptionQualityOptions = {}): SampleStage
     maxUrls: options.maxUrls ?? 0,
     maxMarkup: options.maxMarkup ?? 0,
   };
-  const name = options.name ?? 'caption_quality';
+  const name = options.name ?? `${options.subject ?? 'caption'}_quality`;
+  const subj = options.subject ?? 'caption';
   return {
     kind: 'sample',
     name,
-    version: JSON.stringify(o),
+    version: JSON.stringify({ ...o, ...(subj !== 'caption' ? { subj } : {}) }),
     process(sample) {
-      const caption = captionOf(sample, o.ext);
+      const caption = captionOf(sample, o.ext, subj);
       if ('reason' in caption) return drop(caption.reason);
       const s = captionScores(caption.text);
-      if (s.chars < o.minChars) return drop(`caption_too_short: ${s.chars} < ${o.minChars} characters`);
-      if (s.chars > o.maxChars) return drop(`caption_too_long: ${s.chars} > ${o.maxChars} characters`);
+      if (s.chars < o.minChars) return drop(`${subj}_too_short: ${s.chars} < ${o.minChars} characters`);
+      if (s.chars > o.maxChars) return drop(`${subj}_too_long: ${s.chars} > ${o.maxChars} characters`);
       if (s.words < o.minWords) return drop(`too_few_words: ${s.words} < ${o.minWords}`);
       if (s.words > o.maxWords) return drop(`too_many_words: ${s.words} > ${o.maxWords}`);
       if (s.words >= 4 && s.topTokenShare > o.maxTopTokenShare) {
         return drop(`repeated_tokens: one word is ${(100 * s.topTokenShare).toFixed(0)}% of ${s.words} words (limit ${(100 * o.maxTopTokenShare).toFixed(0)}%)`);
       }
-      if (s.urls > o.maxUrls) return drop(`url_in_caption: ${s.urls} URL(s)`);
-      if (s.markup > o.maxMarkup) return drop(`markup_in_caption: ${s.markup} fragment(s)`);
+      if (s.urls > o.maxUrls) return drop(`url_in_${subj}: ${s.urls} URL(s)`);
+      if (s.markup > o.maxMarkup) return drop(`markup_in_${subj}: ${s.markup} fragment(s)`);
       return keep(withScores(sample, name, { ...s }));
     },
   };

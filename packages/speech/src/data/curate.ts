@@ -1,0 +1,272 @@
+/**
+ * The speech curation pipeline on the `@herd/data` runner (SPEC "Data curation"; issue 10):
+ * text safety → transcript heuristics → transcript language (lid.176, against the declared spoken
+ * language) → audio decode → duration bounds → SNR estimate → speech/silence ratio (energy VAD) →
+ * clipping → duplicate utterances (global, audio fingerprint). The text and language stages are the
+ * ones image curation uses (`@herd/data`). Per-sample stages run shard-parallel (worker threads, a
+ * Redis queue, or a static `i/N` slice); the duplicate pass follows them. Input: a dataset folder
+ * (manifest + shards) or a folder of audio files with transcripts (`a.wav` + `a.txt`, optional
+ * `a.json` meta). Output: the curated dataset, the runner's stats.json and drops.jsonl, and
+ * `report.json`, `report.md` and `histograms/*.svg`. Every kept sample carries its scores under
+ * `meta.curation.<stage>`; every dropped one is in drops.jsonl with its reason.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HerdError, isRecord, writeFileAtomic } from '@herd/core';
+import {
+  CURATION_FIELD,
+  MANIFEST_FILE,
+  captionQuality,
+  histogram,
+  histogramSvg,
+  isUnreadable,
+  iterateDataset,
+  languageId,
+  mergeRun,
+  runPipeline,
+  runShardSlice,
+  textSafety,
+  writeDataset,
+  type CaptionQualityOptions,
+  type LanguageIdOptions,
+  type QueueOptions,
+  type RunStats,
+  type Sample,
+  type ShardSlice,
+  type Stage,
+  type TextSafetyOptions,
+} from '@herd/data';
+import { AUDIO_EXTS } from './stages/audio.js';
+import { clipping, type ClippingOptions } from './stages/clipping.js';
+import { audioDecode, type AudioDecodeOptions } from './stages/decode.js';
+import { duplicateUtterances, type DuplicateUtterancesOptions } from './stages/duplicate.js';
+import { durationBounds, type DurationBoundsOptions } from './stages/duration.js';
+import { snrEstimate, type SnrOptions } from './stages/snr.js';
+import { speechActivity, type SpeechActivityOptions } from './stages/vad.js';
+
+/** What can be written in a config file: every stage's options, or false to skip the stage. */
+export interface SpeechCurateStagesConfig {
+  textSafety?: TextSafetyOptions | false;
+  transcript?: Omit<CaptionQualityOptions, 'subject'> | false;
+  /** Default: any language, but the transcript must be in the sample's declared `meta.language` when it has one. */
+  language?: Omit<LanguageIdOptions, 'subject'> | false;
+  audio?: AudioDecodeOptions;
+  duration?: DurationBoundsOptions | false;
+  snr?: SnrOptions | false;
+  vad?: SpeechActivityOptions | false;
+  clipping?: ClippingOptions | false;
+  dedup?: Omit<DuplicateUtterancesOptions, 'quality'> | false;
+}
+
+export interface SpeechCurateConfig extends SpeechCurateStagesConfig {
+  /** Worker threads (default 0: in-process). */
+  workers?: number;
+  queue?: QueueOptions;
+  /** Run only this static share of the shards (`--shard i/N`); `merge: true` then finishes the run. */
+  slice?: ShardSlice;
+  merge?: boolean;
+  samplesPerShard?: number;
+  progress?: NodeJS.WriteStream | null;
+  signal?: AbortSignal;
+  handleSignals?: boolean;
+}
+
+export const SPEECH_REPORT_FILE = 'report.json';
+export const SPEECH_REPORT_MD = 'report.md';
+
+/** Transcript defaults: a transcript may be one word ("Yes."); long ones are allowed (60 s of speech). */
+const TRANSCRIPT_DEFAULTS: CaptionQualityOptions = { subject: 'transcript', name: 'transcript', minChars: 2, minWords: 1, maxChars: 2000, maxWords: 400 };
+
+/** The stages, in order (cheap text checks first, the audio decoded once and shared by the rest). */
+export function speechCurationStages(config: SpeechCurateStagesConfig = {}): Stage[] {
+  const stages: Stage[] = [];
+  if (config.textSafety !== false) stages.push(textSafety(config.textSafety ?? {}));
+  if (config.transcript !== false) stages.push(captionQuality({ ...TRANSCRIPT_DEFAULTS, ...config.transcript }));
+  if (config.language !== false) stages.push(languageId({ keep: 'any', declaredField: 'language', ...config.language, subject: 'transcript' }));
+  stages.push(audioDecode(config.audio ?? {}));
+  if (config.duration !== false) stages.push(durationBounds(config.duration ?? {}));
+  if (config.snr !== false) stages.push(snrEstimate(config.snr ?? {}));
+  if (config.vad !== false) stages.push(speechActivity(config.vad ?? {}));
+  if (config.clipping !== false) stages.push(clipping(config.clipping ?? {}));
+  if (config.dedup !== false) stages.push(duplicateUtterances(config.dedup ?? {}));
+  return stages;
+}
+
+/** The factory worker threads and queue workers import (options: SpeechCurateStagesConfig). */
+export function speechCurationPipeline(options: unknown): Stage[] {
+  return speechCurationStages((options ?? {}) as SpeechCurateStagesConfig);
+}
+
+const TRANSCRIPT_EXTS = ['txt', 'lab', 'transcript'];
+
+/**
+ * Turns a folder of audio files with transcripts into a dataset: `a.wav` + `a.txt` (or `.lab`,
+ * `.transcript`), and `a.json` merged into the meta (e.g. `{"language": "fr"}`). Audio without a
+ * transcript is kept here; the transcript stage drops it with a reason. An unreadable `.json` is
+ * recorded in the meta as `metaError` rather than stopping the import.
+ */
+export async function importSpeechFolder(folder: string, datasetDir: string, samplesPerShard = 1000): Promise<number> {
+  const names = (await readdir(folder)).sort();
+  const audio = names.filter((n) => (AUDIO_EXTS as readonly string[]).includes(extname(n).slice(1).toLowerCase()));
+  if (audio.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no audio files (${AUDIO_EXTS.join(', ')})`);
+  const used = new Set<string>();
+  async function* samples(): AsyncGenerator<Sample> {
+    for (const name of audio) {
+      const stem = basename(name, extname(name));
+      const safe = stem.replace(/[^A-Za-z0-9_-]/g, '_');
+      let key = safe.slice(0, 80) || 'utterance';
+      for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
+      used.add(key);
+      const ext = extname(name).slice(1).toLowerCase();
+      const files: Record<string, Uint8Array> = { [ext]: new Uint8Array(await readFile(join(folder, name))) };
+      for (const t of TRANSCRIPT_EXTS) {
+        const p = join(folder, `${stem}.${t}`);
+        if (existsSync(p)) {
+          files['txt'] = new Uint8Array(await readFile(p));
+          break;
+        }
+      }
+      let meta: Record<string, unknown> = { source: name };
+      const metaPath = join(folder, `${stem}.json`);
+      if (existsSync(metaPath)) {
+        try {
+          const m: unknown = JSON.parse(await readFile(metaPath, 'utf8'));
+          meta = isRecord(m) ? { ...m, source: name } : { source: name, metaError: `${stem}.json is not a JSON object` };
+        } catch (e) {
+          meta = { source: name, metaError: `${stem}.json: ${(e as Error).message}` };
+        }
+      }
+      yield { key, files, meta };
+    }
+  }
+  await writeDataset(datasetDir, samples(), { samplesPerShard, name: basename(folder), info: { importedFrom: folder } });
+  return audio.length;
+}
+
+export interface SpeechCurateReport {
+  input: string;
+  output: string;
+  in: number;
+  out: number;
+  wallSeconds: number;
+  samplesPerSecond: number;
+  stages: { name: string; kind: string; in: number; kept: number; dropped: number; droppedByReason: Record<string, number>; samplesPerSecond: number | null }[];
+  histograms: { file: string; title: string; n: number }[];
+  /** Kept audio in hours, from the duration scores. */
+  keptHours: number;
+  pending: string[];
+}
+
+/** Scores recorded on the kept samples, for the histograms: [file, stage, field, title]. */
+export const SPEECH_HISTOGRAMS: readonly (readonly [string, string, string, string])[] = [
+  ['duration_seconds', 'duration', 'seconds', 'utterance duration (s)'],
+  ['snr_db', 'snr', 'snrDb', 'SNR estimate (dB, peak frames vs pauses)'],
+  ['speech_ratio', 'vad', 'speechRatio', 'share of frames with speech (energy VAD)'],
+  ['clipped_fraction', 'clipping', 'clippedFraction', 'share of samples in flat runs at the peak'],
+  ['peak', 'clipping', 'peak', 'peak sample magnitude (full scale 1)'],
+  ['transcript_words', 'transcript', 'words', 'transcript words'],
+  ['language_p', 'language', 'p', 'language-ID probability of the transcript'],
+];
+
+async function writeSpeechReport(input: string, output: string, stats: RunStats): Promise<SpeechCurateReport> {
+  const values = new Map<string, number[]>(SPEECH_HISTOGRAMS.map(([f]) => [f, []]));
+  let keptSeconds = 0;
+  for await (const s of iterateDataset(output, { tolerant: true })) {
+    if (isUnreadable(s)) continue;
+    const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [file, stage, field] of SPEECH_HISTOGRAMS) {
+      const v = c[stage]?.[field];
+      if (typeof v === 'number' && Number.isFinite(v)) values.get(file)?.push(v);
+    }
+    const d = c['duration']?.['seconds'] ?? c['audio']?.['durationS'];
+    if (typeof d === 'number') keptSeconds += d;
+  }
+  const dir = join(output, 'histograms');
+  await mkdir(dir, { recursive: true });
+  const histograms: SpeechCurateReport['histograms'] = [];
+  for (const [file, , , title] of SPEECH_HISTOGRAMS) {
+    const vals = values.get(file) ?? [];
+    if (vals.length === 0) continue;
+    const h = histogram(`${title}, kept samples`, vals);
+    await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
+    histograms.push({ file: `histograms/${file}.svg`, title: h.title, n: h.n });
+  }
+  const report: SpeechCurateReport = {
+    input,
+    output,
+    in: stats.in,
+    out: stats.out,
+    wallSeconds: stats.wallSeconds,
+    samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
+    stages: stats.stages.map((s) => ({ name: s.name, kind: s.kind, in: s.in, kept: s.kept, dropped: s.dropped, droppedByReason: s.droppedByReason, samplesPerSecond: s.samplesPerSecond })),
+    histograms,
+    keptHours: keptSeconds / 3600,
+    pending: ['transcript–audio agreement: no ASR model is trained yet, so a transcript of other words in the right language (mismatched) is not caught'],
+  };
+  await writeFileAtomic(join(output, SPEECH_REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+  await writeFileAtomic(join(output, SPEECH_REPORT_MD), speechReportMarkdown(report));
+  return report;
+}
+
+export function speechReportMarkdown(r: SpeechCurateReport): string {
+  const lines = [
+    '# Speech curation report',
+    '',
+    `${r.in} utterances in, ${r.out} out (${r.keptHours.toFixed(2)} h kept), ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
+    '',
+    '| stage | in | kept | dropped | samples/s | drops by reason |',
+    '|---|---|---|---|---|---|',
+    ...r.stages.map((s) => `| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(1)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`),
+    '',
+    ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
+  ];
+  if (r.pending.length) lines.push('', '## Pending', '', ...r.pending.map((p) => `- ${p}`));
+  return lines.join('\n') + '\n';
+}
+
+export interface SpeechCurateResult {
+  report: SpeechCurateReport | null;
+  /** For a slice: passes its share finished; the merge decides the rest. */
+  slice?: { passesDone: number; passes: number };
+  /** A merge that stopped at a pass: run the slices again, then merge again. */
+  merge?: { pass: number; missing: string[] };
+}
+
+/**
+ * Curates `input` (a dataset folder, or a folder of audio + transcripts) into `output`. Resumable:
+ * run it again after a crash and finished shards are skipped (the runner's state in `output/_run`).
+ */
+export async function curateSpeech(input: string, output: string, config: SpeechCurateConfig = {}): Promise<SpeechCurateResult> {
+  if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `speech curate: input ${input} is not a folder`);
+  let datasetIn = input;
+  if (!existsSync(join(input, MANIFEST_FILE))) {
+    // A folder of audio files: imported once into shards beside the output.
+    datasetIn = `${output.replace(/\/+$/, '')}.import`;
+    if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importSpeechFolder(input, datasetIn, config.samplesPerShard);
+  }
+  const { workers = 0, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
+  const inProcess = workers === 0 && queue === undefined && slice === undefined && !merge;
+  const runOptions = {
+    input: datasetIn,
+    output,
+    ...(inProcess ? { stages: speechCurationStages(stageConfig) } : { pipeline: { module: fileURLToPath(import.meta.url), export: 'speechCurationPipeline', options: stageConfig } }),
+    ...(workers > 0 ? { workers } : {}),
+    ...(queue ? { queue } : {}),
+    ...(progress !== undefined ? { progress } : {}),
+    ...(signal ? { signal } : {}),
+    ...(handleSignals ? { handleSignals } : {}),
+  };
+  if (slice) {
+    const r = await runShardSlice(runOptions, slice);
+    return { report: null, slice: { passesDone: r.passesDone, passes: r.passes } };
+  }
+  let stats: RunStats;
+  if (merge) {
+    const m = await mergeRun(runOptions);
+    if (!m.complete) return { report: null, merge: { pass: m.pass, missing: m.missing } };
+    stats = m.stats;
+  } else stats = (await runPipeline(runOptions)).stats;
+  return { report: await writeSpeechReport(input, output, stats) };
+}
