@@ -10,10 +10,16 @@
  *
  * A global stage: `prepare` reads the hash the image-quality stage recorded (or computes it), the
  * runner spills the features to disk, and `decide` sees them all (a few dozen bytes per sample).
+ *
+ * Mode `both` (what curation uses when a copy-detection model is given) links a pair when EITHER
+ * signal calls it a copy: the verified pHash test (precise on resizes, re-encodes and exact copies)
+ * or the learned copy-detection embedding (`train/copy-detect.ts`, trained to see through crops and
+ * colour shifts). The union keeps pHash's hits and adds the embedding's; the embedding threshold
+ * sets how much precision that costs (see CURATION.md for the measured trade-off).
  */
 import { HerdError } from '@herd/core';
 import type { GlobalStage, Sample } from '@herd/data';
-import { decodeImage } from '@herd/media';
+import { type RgbImage, decodeImage } from '@herd/media';
 import { colourLayout, hammingHex, layoutCosine, perceptualHash } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
@@ -47,8 +53,8 @@ export const ANN_DEFAULTS: AnnParams = { connectivity: 16, expansionAdd: 128, ex
 
 export interface NearDuplicateOptions {
   name?: string;
-  /** `hash` (default): perceptual hash, Hamming ≤ maxHamming. `embedding`: cosine ≥ minCosine. */
-  mode?: 'hash' | 'embedding';
+  /** `hash` (default): perceptual hash, Hamming ≤ maxHamming. `embedding`: cosine ≥ minCosine. `both`: either. */
+  mode?: 'hash' | 'embedding' | 'both';
   /** Largest Hamming distance between duplicate pHashes (default 14 of 64 bits). */
   maxHamming?: number;
   /** Smallest colour-layout cosine a pHash pair must also have (default 0.97; 0 turns the check off). */
@@ -59,6 +65,10 @@ export interface NearDuplicateOptions {
   minCosine?: number;
   /** Copy-detection embedding of a sample (embedding mode), e.g. the project's image encoder. */
   embed?: (sample: Sample) => Promise<Float32Array | number[]> | Float32Array | number[];
+  /** Copy-detection embedding of a decoded image (embedding or both mode; the stage decodes once for both signals). */
+  embedImage?: (img: RgbImage) => Promise<Float32Array | number[]> | Float32Array | number[];
+  /** Names the embedding model in the run fingerprint (a new model must not mix with old decisions). */
+  embedderId?: string;
   /** Quality score of a sample (default: recorded CLIP score, else pixel count, else 0). */
   quality?: (sample: Sample) => number;
   /** Up to this many samples are compared exactly, all pairs (default 50 000: exact is 1.3 s at 10k here, HNSW 15 s). */
@@ -200,25 +210,32 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const ann: AnnParams = { ...ANN_DEFAULTS, ...options.ann };
   const hashFrom = options.hashFrom ?? 'image_quality';
   const quality = options.quality ?? defaultQuality;
-  if (mode === 'embedding' && typeof options.embed !== 'function') throw new HerdError('invalid_argument', 'nearDuplicate: embedding mode needs embed(sample)');
+  if (mode !== 'hash' && typeof options.embed !== 'function' && typeof options.embedImage !== 'function') throw new HerdError('invalid_argument', `nearDuplicate: ${mode} mode needs embed(sample) or embedImage(image)`);
   return {
     kind: 'global',
     name: options.name ?? 'near_duplicate',
-    version: JSON.stringify([mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann]),
+    version: JSON.stringify([mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed'])]),
     async prepare(sample) {
       const q = quality(sample);
-      if (mode === 'embedding') return { e: unit(await (options.embed as NonNullable<NearDuplicateOptions['embed']>)(sample)), q };
+      if (mode === 'embedding' && options.embed) return { e: unit(await options.embed(sample)), q };
       const file = imageFileOf(sample);
       if (file === undefined) return null;
+      let img: RgbImage;
       try {
-        const img = await decodeImage(file.bytes, { name: `${sample.key}.${file.ext}` });
-        const recorded = scoreOf(sample, hashFrom, 'phash');
-        const h = typeof recorded === 'string' && /^[0-9a-f]{16}$/.test(recorded) ? recorded : await perceptualHash(img);
-        const layout = await colourLayout(img);
-        return { h, l: Buffer.from(layout.buffer, layout.byteOffset, layout.byteLength).toString('base64'), a: Number(Math.log(img.width / img.height).toFixed(5)), q };
+        img = await decodeImage(file.bytes, { name: `${sample.key}.${file.ext}` });
       } catch {
         return null; // not an image this stage can judge; the quality filter drops undecodable ones
       }
+      const f: DedupFeature = { q };
+      if (mode !== 'hash') f.e = unit(options.embedImage ? await options.embedImage(img) : await (options.embed as NonNullable<NearDuplicateOptions['embed']>)(sample));
+      if (mode !== 'embedding') {
+        const recorded = scoreOf(sample, hashFrom, 'phash');
+        f.h = typeof recorded === 'string' && /^[0-9a-f]{16}$/.test(recorded) ? recorded : await perceptualHash(img);
+        const layout = await colourLayout(img);
+        f.l = Buffer.from(layout.buffer, layout.byteOffset, layout.byteLength).toString('base64');
+        f.a = Number(Math.log(img.width / img.height).toFixed(5));
+      }
+      return f;
     },
     async decide(features) {
       const keys: string[] = [];
@@ -229,8 +246,8 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
         feats.push(f);
       }
       const n = keys.length;
-      let pairs: [number, number][];
-      if (mode === 'hash') {
+      let pairs: [number, number][] = [];
+      if (mode !== 'embedding') {
         const hashes = feats.map((f) => f.h as string);
         if (n <= exactLimit) pairs = exactHashPairs(hashes, maxHamming);
         else {
@@ -266,14 +283,15 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
           const lb = layout(b);
           return minLayout <= 0 || la === undefined || lb === undefined || layoutCosine(la, lb) >= minLayout;
         });
-      } else {
+      }
+      if (mode !== 'hash') {
         const dims = (feats[0]?.e ?? []).length;
         const flat = new Float32Array(n * dims);
         feats.forEach((f, i) => {
           if ((f.e as number[]).length !== dims) throw new HerdError('invalid_argument', `near_duplicate: ${keys[i]} has a ${(f.e as number[]).length}-d embedding, expected ${dims}`);
           flat.set(f.e as number[], i * dims);
         });
-        pairs = n <= exactLimit ? exactCosinePairs(flat, dims, minCosine) : await annCosinePairs(flat, dims, minCosine, ann);
+        pairs = pairs.concat(n <= exactLimit ? exactCosinePairs(flat, dims, minCosine) : await annCosinePairs(flat, dims, minCosine, ann));
       }
       const comps = new Components(n, (a, b) => (feats[a] as DedupFeature).q > (feats[b] as DedupFeature).q || ((feats[a] as DedupFeature).q === (feats[b] as DedupFeature).q && a < b));
       for (const [a, b] of pairs) comps.union(a, b);
