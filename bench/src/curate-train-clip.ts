@@ -131,7 +131,7 @@ ${command}
 \`\`\`
 `;
 mkdirSync(out, { recursive: true });
-await saveMiniClip(out, model, { eval: evalReport, card });
+await saveMiniClip(out, { ...model, threshold: evalReport.threshold }, { eval: evalReport, card });
 const result = { machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, trainPairs: train.length, steps, batch, lr, seed, genSeconds, trainSeconds, lossFirst: model.losses[0], lossTail, scoringPairsPerSecond: pairsPerSecond, ...evalReport, command };
 mkdirSync(join(here, '..', 'results'), { recursive: true });
 writeFileSync(join(here, '..', 'results', 'curate-train-clip.json'), JSON.stringify(result, null, 2) + '\n');
