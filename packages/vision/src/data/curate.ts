@@ -121,13 +121,15 @@ export function curationStages(config: CurateStagesConfig & { outputDir?: string
   }
   if (config.resample !== false && config.resample !== undefined) {
     const out = config.outputDir;
+    let written: Promise<void> = Promise.resolve();
     stages.push(
       resample({
         ...config.resample,
         onDecided: (s) => {
           extra.onNgrams?.(s);
-          // Written beside the run so the report has it whichever process decided.
-          if (out !== undefined) void writeFileAtomic(join(out, NGRAM_FILE), JSON.stringify(s, null, 2) + '\n').catch(() => undefined);
+          // Written beside the run so the report has it whichever process decided; one partition
+          // after another, in order, so the last summary (the whole set's) is the one left.
+          if (out !== undefined) written = written.then(async () => { await writeFileAtomic(join(out, NGRAM_FILE), JSON.stringify(s, null, 2) + '\n'); }).catch(() => undefined);
         },
       }),
     );

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as G from '@herd/graph';
-import { isUnreadable, iterateDataset, writeDataset, type Sample, type StageContext } from '@herd/data';
+import { isUnreadable, iterateDataset, runPipeline, writeDataset, type GlobalStage, type Sample, type StageContext } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { parseVisionConfig } from '../../config.js';
 import { initClipParams } from '../../train/clip.js';
@@ -17,6 +17,7 @@ import { type CopyDetectConfig, copyDetectParamSpecs, saveCopyDetect } from '../
 import { curateImages } from '../curate.js';
 import { nearDuplicate, type DedupFeature } from './near-duplicate.js';
 import { scoreOf } from './meta.js';
+import { resample } from './resample.js';
 
 const ctx: StageContext = { shard: 'test', pass: 0, worker: 0 };
 const vision = parseVisionConfig({ tileSize: 16, patchSize: 8, dim: 16, nLayers: 1, nGlobalLayers: 1, nHeads: 2, ffnDim: 32, intermediateLayers: [0], maxTiles: 1 });
@@ -77,4 +78,32 @@ describe('curateImages with the learned models named in the config', () => {
     expect(workers.out).toBe(inProc.out);
     expect(await readFile(join(dir, 'out-workers', 'drops.jsonl'), 'utf8')).toBe(await readFile(join(dir, 'out', 'drops.jsonl'), 'utf8'));
   }, 120_000);
+});
+
+describe('dedup and resampling decided one partition at a time', () => {
+  /** Records the size of every decide() call. */
+  function spy<F, O>(stage: GlobalStage<F, O>, sizes: number[]): GlobalStage<F, O> {
+    const decide = stage.decide.bind(stage);
+    return { ...stage, decide: (f, o) => (sizes.push(f.size), decide(f, o)) };
+  }
+  it('the observer sees every feature once, decide() gets bounded partitions, and the drops equal the all-at-once decision', async () => {
+    await writeDataset(join(dir, 'part-in'), samples, { samplesPerShard: 8 });
+    const read = async (out: string) => (await readFile(join(dir, out, 'drops.jsonl'), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; reason: string }).sort((a, b) => (a.key < b.key ? -1 : 1));
+    for (const [name, make] of [
+      ['near_duplicate', (k?: number) => nearDuplicate({ mode: 'hash', ...(k ? { featuresPerPartition: k } : {}) })],
+      ['resample', (k?: number) => resample({ threshold: 4, n: 1, seed: 3, ...(k ? { featuresPerPartition: k } : {}) })],
+    ] as const) {
+      const sizes: number[] = [];
+      await runPipeline({ input: join(dir, 'part-in'), output: join(dir, `${name}-part`), stages: [spy(make(8) as GlobalStage, sizes)], progress: null });
+      const whole: number[] = [];
+      await runPipeline({ input: join(dir, 'part-in'), output: join(dir, `${name}-whole`), stages: [spy(make() as GlobalStage, whole)], progress: null });
+      expect(whole, name).toEqual([40]);
+      expect(sizes.length, name).toBeGreaterThanOrEqual(3); // ceil(40 / 8) = 5 partitions, empty ones skipped
+      expect(Math.max(...sizes), name).toBeLessThan(40);
+      expect(sizes.reduce((a, b) => a + b, 0), name).toBe(40);
+      const part = await read(`${name}-part`);
+      expect(part, name).toEqual(await read(`${name}-whole`));
+      expect(part.length, name).toBeGreaterThan(0);
+    }
+  }, 60_000);
 });
