@@ -11,7 +11,7 @@
  *
  * Writes the checkpoint (f16) with eval.json and MODEL_CARD.md, and bench/results/curate-copy-detect.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -61,6 +61,7 @@ async function evalSet(evalSeed: number): Promise<Sample[]> {
 interface Score {
   mode: string;
   minCosine: number | null;
+  embeddingMinLayoutCosine?: number;
   labelled: number;
   dropped: number;
   right: number;
@@ -83,8 +84,8 @@ async function hashesOf(samples: readonly Sample[]): Promise<Map<string, DedupFe
   return m;
 }
 
-async function score(samples: readonly Sample[], mode: 'hash' | 'embedding' | 'both', embeddings: Map<string, Float32Array>, minCosine: number): Promise<Score> {
-  const stage = nearDuplicate({ mode, minCosine, ...(mode === 'hash' ? {} : { embed: (s: Sample) => embeddings.get(s.key)! }) });
+async function score(samples: readonly Sample[], mode: 'hash' | 'embedding' | 'both', embeddings: Map<string, Float32Array>, minCosine: number, embLayout = 0): Promise<Score> {
+  const stage = nearDuplicate({ mode, minCosine, embeddingMinLayoutCosine: embLayout, ...(mode === 'hash' ? {} : { embed: (s: Sample) => embeddings.get(s.key)! }) });
   const hashes = await hashesOf(samples);
   const feats = new Map<string, DedupFeature | null>();
   for (const s of samples) {
@@ -105,7 +106,7 @@ async function score(samples: readonly Sample[], mode: 'hash' | 'embedding' | 'b
     e.labelled++;
     if (drops.has(s.key)) e.found++;
   }
-  return { mode, minCosine: mode === 'hash' ? null : minCosine, labelled: labelled.length, dropped: drops.size, right, precision: right / Math.max(1, drops.size), recall: right / Math.max(1, labelled.length), byTransform };
+  return { mode, minCosine: mode === 'hash' ? null : minCosine, ...(mode === 'both' ? { embeddingMinLayoutCosine: embLayout } : {}), labelled: labelled.length, dropped: drops.size, right, precision: right / Math.max(1, drops.size), recall: right / Math.max(1, labelled.length), byTransform };
 }
 
 async function embedAll(det: CopyDetector, samples: readonly Sample[]): Promise<Map<string, Float32Array>> {
@@ -146,17 +147,23 @@ const testE = await embedAll(det, test);
 await det.release();
 
 // Threshold: highest recall of pHash OR embedding (what curation runs) at precision ≥ 98 % on the validation set.
-const THRESHOLDS = [0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995];
+const THRESHOLDS = [0.9, 0.95, 0.97, 0.98, 0.985, 0.99, 0.993, 0.995, 0.997, 0.998, 0.999];
+const LAYOUTS = [0, 0.8, 0.9];
 const sweep: Score[] = [];
-for (const t of THRESHOLDS) sweep.push(await score(val, 'embedding', valE, t), await score(val, 'both', valE, t));
-const pick = (mode: string): number => {
+for (const t of THRESHOLDS) {
+  sweep.push(await score(val, 'embedding', valE, t));
+  for (const l of LAYOUTS) sweep.push(await score(val, 'both', valE, t, l));
+}
+const best = (mode: string): Score => {
   const xs = sweep.filter((s) => s.mode === mode);
   const ok = xs.filter((s) => s.precision >= 0.98);
-  return (ok.length > 0 ? [...ok].sort((a, b) => b.recall - a.recall || a.minCosine! - b.minCosine!)[0]! : [...xs].sort((a, b) => b.precision - a.precision)[0]!).minCosine!;
+  return ok.length > 0 ? [...ok].sort((a, b) => b.recall - a.recall || a.minCosine! - b.minCosine!)[0]! : [...xs].sort((a, b) => b.precision - a.precision || b.recall - a.recall)[0]!;
 };
-const chosen = pick('both');
-const embeddingOnly = pick('embedding');
-const rows = [await score(test, 'hash', testE, chosen), await score(test, 'embedding', testE, embeddingOnly), await score(test, 'both', testE, chosen)];
+const chosenBoth = best('both');
+const chosen = chosenBoth.minCosine!;
+const chosenLayout = chosenBoth.embeddingMinLayoutCosine ?? 0;
+const embeddingOnly = best('embedding').minCosine!;
+const rows = [await score(test, 'hash', testE, chosen), await score(test, 'embedding', testE, embeddingOnly), await score(test, 'both', testE, chosen, chosenLayout)];
 const transforms = ['exact', 'resize', 'reencode', 'crop', 'colour_jitter'];
 const table = [
   `| signal | min cosine | labelled | dropped | right | precision | recall | ${transforms.join(' | ')} |`,
@@ -164,10 +171,10 @@ const table = [
   ...rows.map((r) => `| ${r.mode} | ${r.minCosine ?? '–'} | ${r.labelled} | ${r.dropped} | ${r.right} | ${pct(r.precision)} | ${pct(r.recall)} | ${transforms.map((t) => `${r.byTransform[t]?.found ?? 0}/${r.byTransform[t]?.labelled ?? 0}`).join(' | ')} |`),
 ].join('\n');
 console.log('\nvalidation sweep:');
-for (const s of sweep) console.log(`  ${s.mode} cos ≥ ${s.minCosine}: precision ${pct(s.precision)} recall ${pct(s.recall)}`);
+for (const s of sweep) console.log(`  ${s.mode} cos ≥ ${s.minCosine}${s.mode === 'both' ? ` layout ≥ ${s.embeddingMinLayoutCosine}` : ''}: precision ${pct(s.precision)} recall ${pct(s.recall)}`);
 console.log(`\ntest set (seed ${seed + 3000}, ${test.length} samples), embedding threshold ${chosen} (both) / ${embeddingOnly} (embedding alone):\n${table}`);
 
-const evalReport = { minCosine: chosen, embeddingOnlyMinCosine: embeddingOnly, test: rows, validationSweep: sweep, eval: { validationSeed: seed + 2000, testSeed: seed + 3000, count: evalCount, noise: 'exact_duplicate + near_duplicate at 0.2' } };
+const evalReport = { minCosine: chosen, embeddingMinLayoutCosine: chosenLayout, embeddingOnlyMinCosine: embeddingOnly, test: rows, validationSweep: sweep, eval: { validationSeed: seed + 2000, testSeed: seed + 3000, count: evalCount, noise: 'exact_duplicate + near_duplicate at 0.2' } };
 const command = `npm run build && nice -n 10 node bench/dist/curate-train-copy-detect.js --out ${out === MINI_COPY_DETECT_DIR ? 'packages/vision/weights/mini-copy-detect' : out} --train ${trainCount} --steps ${steps} --batch ${batch} --lr ${lr} --seed ${seed} --eval ${evalCount}`;
 if (!evalOnly) {
   const c = model.config;
@@ -177,8 +184,8 @@ if (!evalOnly) {
 A copy-detection descriptor trained as SSCD does it (Pizzi et al. 2022), in miniature: two augmented
 views of one image are pulled together against the rest of the batch (InfoNCE, temperature ${c.temperature}).
 Image side: the project's ViT encoder (\`packages/vision/src/model/encoder.ts\`), one ${c.vision.tileSize}-px tile,
-${c.vision.patchSize}-px patches, width ${c.vision.dim}, ${c.vision.nLayers} local + ${c.vision.nGlobalLayers} global layers; class token → ${c.embedDim}-d, unit length.
-f16 safetensors (\`model.safetensors\`); \`config.json\` holds the shape and the chosen cosine threshold (${chosen}).
+${c.vision.patchSize}-px patches, width ${c.vision.dim}, ${c.vision.nLayers} local + ${c.vision.nGlobalLayers} global layers; mean of the patch tokens → ${c.embedDim}-d, unit length.
+f16 safetensors (\`model.safetensors\`); \`config.json\` holds the shape and the thresholds chosen on validation data (cosine ≥ ${chosen}, colour layout ≥ ${chosenLayout}).
 
 ## Data and training
 ${trainCount} clean generated scenes (\`@herd/datasets\` generateImages, seed ${seed}, noise 0), shrunk to ≤ 128 px.
@@ -190,7 +197,7 @@ ${steps} AdamW steps, batch ${batch} images (2 views each), lr ${lr}, 5 % warm-u
 ## As the near-duplicate signal (eval.json; test set seed ${seed + 3000}, ${test.length} samples, threshold chosen on seed ${seed + 2000})
 ${table}
 
-\`both\`: a pair is linked when the verified pHash test OR the embedding (cosine ≥ ${chosen}) says copy.
+\`both\`: a pair is linked when the verified pHash test OR the embedding (cosine ≥ ${chosen}, same aspect ratio${chosenLayout > 0 ? `, colour-layout cosine ≥ ${chosenLayout}` : ''}) says copy.
 
 ## Re-train (exact command)
 \`\`\`
@@ -198,7 +205,15 @@ ${command}
 \`\`\`
 `;
   mkdirSync(out, { recursive: true });
-  await saveCopyDetect(out, model, chosen, { eval: evalReport, card });
+  await saveCopyDetect(out, model, chosen, { eval: evalReport, card, embeddingMinLayoutCosine: chosenLayout });
+} else {
+  // Re-scored a saved model: new thresholds and eval; the card's eval section is replaced.
+  const cardPath = join(out, 'MODEL_CARD.md');
+  const old = readFileSync(cardPath, 'utf8');
+  const a = old.indexOf('## As the near-duplicate signal');
+  const b = old.indexOf('## Re-train');
+  const section = `## As the near-duplicate signal (eval.json; test set seed ${seed + 3000}, ${test.length} samples, thresholds chosen on seed ${seed + 2000})\n${table}\n\n\`both\`: a pair is linked when the verified pHash test OR the embedding (cosine ≥ ${chosen}, same aspect ratio${chosenLayout > 0 ? `, colour-layout cosine ≥ ${chosenLayout}` : ''}) says copy.\n\n`;
+  await saveCopyDetect(out, model, chosen, { eval: evalReport, card: a >= 0 && b > a ? old.slice(0, a) + section + old.slice(b) : old, embeddingMinLayoutCosine: chosenLayout });
 }
 const result = { machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, evalOnly, trainCount, steps, batch, lr, seed, trainSeconds, lossFirst: losses[0] ?? null, embedImagesPerSecond: embedPerSecond, ...evalReport, command };
 mkdirSync(join(here, '..', 'results'), { recursive: true });

@@ -112,6 +112,7 @@ export function curationStages(config: CurateStagesConfig & { outputDir?: string
       const stage = nearDuplicate({
         mode: 'both',
         minCosine: det.minCosine,
+        embeddingMinLayoutCosine: det.embeddingMinLayoutCosine,
         ...dedup,
         embedImage: async (img) => (await det.embed([img]))[0] as Float32Array,
         embedderId: `mini-copy-detect:${checkpointId(dir)}`,

@@ -234,17 +234,19 @@ interface StoredCopyDetect {
   readonly copyDetect: CopyDetectConfig;
   /** Cosine at or above which two images are called copies (chosen on validation data). */
   readonly minCosine: number;
+  /** The colour-layout cosine an embedding pair must also reach (chosen with minCosine). */
+  readonly embeddingMinLayoutCosine?: number;
 }
 
-export async function saveCopyDetect(dir: string, m: CopyDetectModel, minCosine: number, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
-  const stored: StoredCopyDetect = { format: 'herd-mini-copy-detect', copyDetect: m.config, minCosine };
+export async function saveCopyDetect(dir: string, m: CopyDetectModel, minCosine: number, extra: { eval?: unknown; card?: string; embeddingMinLayoutCosine?: number } = {}): Promise<void> {
+  const stored: StoredCopyDetect = { format: 'herd-mini-copy-detect', copyDetect: m.config, minCosine, ...(extra.embeddingMinLayoutCosine !== undefined ? { embeddingMinLayoutCosine: extra.embeddingMinLayoutCosine } : {}) };
   await saveMiniModel(dir, copyDetectParamSpecs(m.config), m.params, stored, extra);
 }
 
-export function loadCopyDetect(dir: string = MINI_COPY_DETECT_DIR): CopyDetectModel & { minCosine: number } {
+export function loadCopyDetect(dir: string = MINI_COPY_DETECT_DIR): CopyDetectModel & { minCosine: number; embeddingMinLayoutCosine: number } {
   const stored = readMiniConfig<StoredCopyDetect>(dir, 'herd-mini-copy-detect', 'node bench/dist/curate-train-copy-detect.js');
   const config: CopyDetectConfig = { ...stored.copyDetect, vision: parseVisionConfig(stored.copyDetect.vision) };
-  return { config, params: loadMiniParams(dir, copyDetectParamSpecs(config)), minCosine: stored.minCosine };
+  return { config, params: loadMiniParams(dir, copyDetectParamSpecs(config)), minCosine: stored.minCosine, embeddingMinLayoutCosine: stored.embeddingMinLayoutCosine ?? 0 };
 }
 
 /** Inference: unit copy-detection embeddings of images, B per call (padded). */
@@ -257,9 +259,9 @@ export class CopyDetector {
     private readonly sessionOptions: SessionOptions = {},
   ) {}
 
-  static load(dir: string = MINI_COPY_DETECT_DIR, batch = 1, session: SessionOptions = {}): CopyDetector & { minCosine: number } {
+  static load(dir: string = MINI_COPY_DETECT_DIR, batch = 1, session: SessionOptions = {}): CopyDetector & { minCosine: number; embeddingMinLayoutCosine: number } {
     const m = loadCopyDetect(dir);
-    return Object.assign(new CopyDetector(m, batch, session), { minCosine: m.minCosine });
+    return Object.assign(new CopyDetector(m, batch, session), { minCosine: m.minCosine, embeddingMinLayoutCosine: m.embeddingMinLayoutCosine });
   }
 
   private open(): Promise<Session> {

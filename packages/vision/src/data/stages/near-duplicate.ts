@@ -67,6 +67,11 @@ export interface NearDuplicateOptions {
   maxAspectLogDiff?: number;
   /** Smallest cosine similarity between duplicates in embedding mode (default 0.9). */
   minCosine?: number;
+  /**
+   * Mode `both`: an embedding pair must also keep its aspect ratio (copies here keep it: crops are
+   * proportional) and reach this colour-layout cosine (default 0: off; crops move the layout).
+   */
+  embeddingMinLayoutCosine?: number;
   /** Copy-detection embedding of a sample (embedding mode), e.g. the project's image encoder. */
   embed?: (sample: Sample) => Promise<Float32Array | number[]> | Float32Array | number[];
   /** Copy-detection embedding of a decoded image (embedding or both mode; the stage decodes once for both signals). */
@@ -304,6 +309,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const minLayout = options.minLayoutCosine ?? 0.97;
   const maxAspect = options.maxAspectLogDiff ?? 0.02;
   const minCosine = options.minCosine ?? 0.9;
+  const embLayout = options.embeddingMinLayoutCosine ?? 0;
   const exactLimit = options.exactLimit ?? 50_000;
   const ann: AnnParams = { ...ANN_DEFAULTS, ...options.ann };
   const hashFrom = options.hashFrom ?? 'image_quality';
@@ -338,7 +344,19 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     }
     if (mode !== 'hash') {
       const { flat, dims } = st.embeddings();
-      pairs = pairs.concat(n <= exactLimit ? exactCosinePairs(flat, dims, minCosine) : await annCosinePairs(flat, dims, minCosine, ann));
+      let emb = n <= exactLimit ? exactCosinePairs(flat, dims, minCosine) : await annCosinePairs(flat, dims, minCosine, ann);
+      if (mode === 'both') {
+        // The embedding proposes; the cheap shape (and optionally layout) checks verify.
+        const aspect = st.aspects();
+        emb = emb.filter(([a, b]) => {
+          if (!Number.isNaN(aspect[a]!) && !Number.isNaN(aspect[b]!) && Math.abs(aspect[a]! - aspect[b]!) > maxAspect) return false;
+          if (embLayout <= 0) return true;
+          const la = st.layout(a);
+          const lb = st.layout(b);
+          return la === undefined || lb === undefined || layoutCosine(la, lb) >= embLayout;
+        });
+      }
+      pairs = pairs.concat(emb);
     }
     const q = st.qualities();
     const comps = new Components(n, (a, b) => q[a]! > q[b]! || (q[a] === q[b] && a < b));
@@ -353,7 +371,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   return {
     kind: 'global',
     name: options.name ?? 'near_duplicate',
-    version: JSON.stringify([mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed'])]),
+    version: JSON.stringify([mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout])]),
     async prepare(sample) {
       const q = quality(sample);
       if (mode === 'embedding' && options.embed) return { e: unit(await options.embed(sample)), q };
