@@ -37,8 +37,8 @@ describe('nearDuplicate, both signals', () => {
     const d: Sample = { ...c, key: 'copy-of-c' }; // same bytes: a pHash pair
     const vectors: Record<string, number[]> = { [a.key]: [1, 0, 0, 0], [b.key]: [0.99, 0.141, 0, 0], [c.key]: [0, 0, 1, 0], 'copy-of-c': [0, 0, 0, 1] };
     const set = [a, b, c, d];
-    const drops = async (mode: 'hash' | 'embedding' | 'both') => {
-      const stage = nearDuplicate({ mode, minCosine: 0.95, embed: (s) => vectors[s.key]!, quality: () => 1 });
+    const drops = async (mode: 'hash' | 'embedding' | 'both', maxAspectLogDiff = 10) => {
+      const stage = nearDuplicate({ mode, minCosine: 0.95, maxAspectLogDiff, embed: (s) => vectors[s.key]!, quality: () => 1 });
       const feats = new Map<string, DedupFeature | null>();
       for (const s of set) feats.set(s.key, await stage.prepare!(s, ctx));
       return Object.fromEntries(await stage.decide(feats));
@@ -46,6 +46,10 @@ describe('nearDuplicate, both signals', () => {
     expect(await drops('hash')).toEqual({ 'copy-of-c': `duplicate-of:${c.key}` });
     expect(await drops('embedding')).toEqual({ [b.key]: `duplicate-of:${a.key}` });
     expect(await drops('both')).toEqual({ 'copy-of-c': `duplicate-of:${c.key}`, [b.key]: `duplicate-of:${a.key}` });
+    // In both mode an embedding pair must also keep its aspect ratio: a and b differ in shape here.
+    const aspect = (s: Sample) => Number(s.meta['width']) / Number(s.meta['height']);
+    expect(Math.abs(Math.log(aspect(a) / aspect(b)))).toBeGreaterThan(0.02);
+    expect(await drops('both', 0.02)).toEqual({ 'copy-of-c': `duplicate-of:${c.key}` });
   });
 });
 
