@@ -12,7 +12,7 @@ export { readTar, unsafeMemberName } from './format/tar.js';
 export type { IndexEntry } from './format/index-file.js';
 export { readIndex, lookupSample, readSampleAt } from './format/index-file.js';
 
-export type { Stage, SampleStage, GlobalStage, StageResult, StageContext } from './stages/stage.js';
+export type { Stage, SampleStage, GlobalStage, FeatureObserver, StageResult, StageContext } from './stages/stage.js';
 export { keep, drop, reasonCode } from './stages/stage.js';
 export type { ExactDuplicateOptions } from './stages/exact-duplicate.js';
 export { exactDuplicate, mediaHash } from './stages/exact-duplicate.js';

@@ -30,7 +30,7 @@ export type { AdapterSample } from './train/adapter.js';
 export { imageFileOf, IMAGE_EXTS } from './data/stages/meta.js';
 export { imageQuality, greyStd } from './data/stages/image-quality.js';
 export type { ImageQualityOptions } from './data/stages/image-quality.js';
-export { clipScore, clipTopFraction } from './data/stages/clip-score.js';
+export { miniClipScorer, clipScore, clipTopFraction } from './data/stages/clip-score.js';
 export type { ClipScoreOptions, ClipTopFractionOptions, ImageTextScorer } from './data/stages/clip-score.js';
 export { perceptualHash, lowDct, hashFromDct, hammingHex, hashToSigns, colourLayout, layoutCosine, LAYOUT_SIDE } from './data/stages/phash.js';
 export { nearDuplicate, exactHashPairs, exactCosinePairs, annCosinePairs, Components, defaultQuality, ANN_DEFAULTS } from './data/stages/near-duplicate.js';
@@ -50,3 +50,8 @@ export type { VqaType, VqaRow, VqaItem, VqaReport, VqaEvalOptions } from './eval
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';
 export { visionExportModality } from './export/export.js';
+export { MINI_CLIP_DIR, MiniClip, buildMiniClipTraining, pooledImageEmbedding, buildCaptionVocab, captionIds, captionWords, loadMiniClip, miniClipConfig, saveMiniClip, trainMiniClip } from './train/clip-mini.js';
+export type { MiniClipModel, MiniClipPair, MiniClipTrainOptions } from './train/clip-mini.js';
+export { MINI_STORE_FILES, checkpointId, loadMiniParams, readMiniConfig, saveMiniModel } from './train/clip-mini-store.js';
+export { COPY_AUGMENTATIONS, CopyDetector, MINI_COPY_DETECT_DIR, augmentCopy, colourJitter, copyDetectParamSpecs, cropRgb, loadCopyDetect, miniCopyDetectConfig, saveCopyDetect, trainCopyDetect } from './train/copy-detect.js';
+export type { CopyAugmentations, CopyDetectConfig, CopyDetectModel, CopyDetectTrainOptions } from './train/copy-detect.js';

@@ -3,7 +3,10 @@
  * | --merge]`: the image–text curation pipeline of @herd/vision (quality filter, language ID,
  * perceptual dedup, n-gram resampling, OCR) over a dataset folder or a folder of images with caption
  * files. Resumable: run the same command again after an interruption. The config file is JSON with
- * the stages' options (`CurateStagesConfig`); `false` turns a stage off.
+ * the stages' options (`CurateStagesConfig`); `false` turns a stage off. The committed mini CLIP
+ * (image–text filter) and mini copy-detection model (near-duplicates with pHash) are used unless
+ * turned off (`--no-clip`, `--no-copy-detect`) or replaced in the config (`clipModel.dir`,
+ * `dedup.copyDetect`).
  */
 import { HerdError, UsageError, flag, isRecord, readJsonFile } from '@herd/core';
 import { curateImages, type CurateStagesConfig } from '@herd/vision';
@@ -27,6 +30,10 @@ export const visionCurateCommand = defineCommand({
     shard: flag.string({ placeholder: 'i/N', description: 'run only slice i of N (then --merge)' }),
     merge: flag.boolean({ description: 'merge the finished slices into one dataset' }),
     'no-ocr': flag.boolean({ description: 'skip the OCR stage' }),
+    'no-clip': flag.boolean({ description: 'skip the mini CLIP image–text filter' }),
+    'clip-threshold': flag.number({ placeholder: 'COS', description: 'drop pairs whose CLIP cosine is below this (default: the threshold stored with the model)' }),
+    'clip-top': flag.number({ placeholder: 'FRACTION', description: 'keep only this best fraction of pairs by CLIP score (0 < f ≤ 1)' }),
+    'no-copy-detect': flag.boolean({ description: 'near-duplicates by pHash only (no copy-detection embedding)' }),
   },
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
@@ -37,6 +44,15 @@ export const visionCurateCommand = defineCommand({
       config = json as CurateStagesConfig;
     }
     if (values['no-ocr']) config = { ...config, ocr: false };
+    if (values['no-clip']) config = { ...config, clipModel: false };
+    else if (config.clipModel !== false) {
+      const c = config.clipModel ?? {};
+      config = {
+        ...config,
+        clipModel: { ...c, ...(values['clip-threshold'] !== undefined ? { threshold: values['clip-threshold'] } : {}), ...(values['clip-top'] !== undefined ? { topFraction: values['clip-top'] } : {}) },
+      };
+    }
+    if (!values['no-copy-detect'] && config.dedup !== false) config = { ...config, dedup: { copyDetect: true, ...(config.dedup ?? {}) } };
     const shard = values.shard;
     const res = await curateImages(input, output, {
       ...config,

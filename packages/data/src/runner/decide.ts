@@ -16,7 +16,7 @@ export interface DecisionSummary {
   partitions: number;
 }
 
-/** Features per partition when a stage can be partitioned: bounds the memory of one decide() call. */
+/** Features per partition when a stage can be partitioned (a stage may set its own): bounds the memory of one decide() call. */
 export const FEATURES_PER_PARTITION = 250_000;
 
 /** 32-bit FNV-1a: a stable spread of group names over partition files. */
@@ -49,10 +49,12 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
   const byReason: Record<string, number> = {};
   let dropped = 0;
 
+  const observer = stage.observe?.();
+  let observed: unknown;
   const decideOn = async (slice: Map<string, unknown>, where: Map<string, [number, number]>, label: string): Promise<void> => {
     let result: Map<string, string>;
     try {
-      result = await stage.decide(slice);
+      result = await stage.decide(slice, observed);
     } catch (e) {
       throw new HerdError('runtime_error', `global stage "${stage.name}" failed in decide()${label}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
     }
@@ -78,19 +80,21 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
 
   let partitions = 1;
   if (stage.partitionBy) {
-    partitions = Math.max(1, Math.ceil(totalFeatures / FEATURES_PER_PARTITION));
+    partitions = Math.max(1, Math.ceil(totalFeatures / (stage.featuresPerPartition ?? FEATURES_PER_PARTITION)));
     const parts = join(dir, 'partitions');
     const spill = new BufferedAppender();
     const partPaths = Array.from({ length: partitions }, (_, p) => join(parts, `p${p}.jsonl`));
     for (let s = 0; s < features.length; s++) {
       let ordinal = 0;
       for await (const [key, f] of readJsonLines<[string, unknown]>(features[s] as string)) {
+        if (observer) await observer.add(key, f);
         const group = stage.partitionBy(f);
         if (group !== null && group !== undefined) await spill.append(partPaths[fnv1a(String(group)) % partitions] as string, [s, ordinal, key, f]);
         ordinal++;
       }
     }
     await spill.flush();
+    if (observer) observed = await observer.finish();
     for (let p = 0; p < partitions; p++) {
       const path = join(parts, `p${p}.jsonl`);
       if (!(await exists(path))) continue;
@@ -109,10 +113,12 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
     for (let s = 0; s < features.length; s++) {
       let ordinal = 0;
       for await (const [key, f] of readJsonLines<[string, unknown]>(features[s] as string)) {
+        if (observer) await observer.add(key, f);
         all.set(key, f);
         where.set(key, [s, ordinal++]);
       }
     }
+    if (observer) observed = await observer.finish();
     await decideOn(all, where, '');
   }
   await out.flush();

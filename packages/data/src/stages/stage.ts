@@ -31,18 +31,34 @@ export interface SampleStage {
  * embedding); `decide` then runs once over all features, in dataset order, and returns the keys to
  * drop with their reasons. A global stage splits the pipeline into passes.
  */
-export interface GlobalStage<F = unknown> {
+export interface GlobalStage<F = unknown, O = unknown> {
   readonly kind: 'global';
   readonly name: string;
   readonly version?: string;
   prepare?(sample: Sample, ctx: StageContext): Promise<F> | F;
-  decide(features: ReadonlyMap<string, F>): Promise<Map<string, string>> | Map<string, string>;
+  /** `observed`: what `observe()`'s observer finished with (undefined when the stage has none). */
+  decide(features: ReadonlyMap<string, F>, observed?: O): Promise<Map<string, string>> | Map<string, string>;
+  /**
+   * A streaming first look at every (key, feature), in dataset order, before any `decide` call: for
+   * global state that is much smaller than the features (n-gram counts, compact hash arrays), so
+   * that a partitioned stage whose decisions need dataset-wide statistics still sees its features
+   * one partition at a time. A fresh observer per decision (a resumed run starts a new one).
+   */
+  observe?(): FeatureObserver<F, O>;
+  /** Features per `decide` call when partitioned (default the runner's FEATURES_PER_PARTITION). */
+  readonly featuresPerPartition?: number;
   /**
    * Flat memory for large datasets: when given, samples can only affect each other within a group
    * (e.g. equal hashes, one cluster), so the runner splits the features on disk by group and calls
    * `decide` once per slice of groups instead of once on everything. Null: never dropped.
    */
   partitionBy?(feature: F): string | null;
+}
+
+/** Sees every feature once, in dataset order; `finish` hands its summary to every `decide` call. */
+export interface FeatureObserver<F, O> {
+  add(key: string, feature: F): void | Promise<void>;
+  finish(): O | Promise<O>;
 }
 
 export type Stage = SampleStage | GlobalStage;

@@ -34,7 +34,10 @@ import {
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
-import { clipScore, clipTopFraction, type ImageTextScorer } from './stages/clip-score.js';
+import { MINI_CLIP_DIR, MiniClip } from '../train/clip-mini.js';
+import { checkpointId } from '../train/clip-mini-store.js';
+import { CopyDetector, MINI_COPY_DETECT_DIR } from '../train/copy-detect.js';
+import { clipScore, clipTopFraction, miniClipScorer, type ImageTextScorer } from './stages/clip-score.js';
 import { imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
 import { CURATION_FIELD, IMAGE_EXTS } from './stages/meta.js';
 import { nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
@@ -47,7 +50,18 @@ export interface CurateStagesConfig {
   caption?: CaptionQualityOptions | false;
   language?: LanguageIdOptions | false;
   image?: ImageQualityOptions | false;
-  dedup?: Omit<NearDuplicateOptions, 'embed' | 'quality'> | false;
+  /**
+   * Near-duplicates. `copyDetect`: also link pairs by the learned copy-detection embedding (a model
+   * folder, or true for the committed weights/mini-copy-detect); mode then defaults to `both` and
+   * `minCosine` to the threshold stored with the model.
+   */
+  dedup?: (Omit<NearDuplicateOptions, 'embed' | 'embedImage' | 'quality'> & { copyDetect?: string | true }) | false;
+  /**
+   * The mini CLIP image–text filter (cloneable, so it runs on workers too): a model folder (default
+   * the committed weights/mini-clip), a threshold (default the one stored with the model; null =
+   * only record the score) and/or a keep-top-fraction.
+   */
+  clipModel?: { dir?: string; threshold?: number | null; topFraction?: number } | false;
   resample?: { threshold: number; mode?: 'sqrt' | 'metaclip'; n?: 1 | 2; seed?: number } | false;
   ocr?: OcrOptions | false;
 }
@@ -78,21 +92,48 @@ export function curationStages(config: CurateStagesConfig & { outputDir?: string
   if (config.caption !== false) stages.push(captionQuality(config.caption ?? {}));
   if (config.language !== false) stages.push(languageId(config.language ?? {}));
   if (config.image !== false) stages.push(imageQuality(config.image ?? {}));
+  if (extra.clip && config.clipModel) throw new HerdError('invalid_argument', 'curate: give either a clip scorer function or clipModel, not both');
+  if (config.clipModel) {
+    const { dir = MINI_CLIP_DIR, threshold, topFraction } = config.clipModel;
+    const clip = MiniClip.load(dir);
+    const th = threshold === undefined ? clip.model.threshold : (threshold ?? undefined);
+    const stage = clipScore({ score: miniClipScorer(clip), ...(th !== undefined ? { threshold: th } : {}), scorerId: `mini-clip:${checkpointId(dir)}` });
+    stages.push(Object.assign(stage, { close: () => clip.release() }));
+    if (topFraction !== undefined) stages.push(clipTopFraction({ fraction: topFraction }));
+  }
   if (extra.clip) {
     const { score, threshold, topFraction, scorerId } = extra.clip;
     stages.push(clipScore({ score, ...(threshold !== undefined ? { threshold } : {}), ...(scorerId !== undefined ? { scorerId } : {}) }));
     if (topFraction !== undefined) stages.push(clipTopFraction({ fraction: topFraction }));
   }
-  if (config.dedup !== false) stages.push(nearDuplicate(config.dedup ?? {}));
+  if (config.dedup !== false) {
+    const { copyDetect, ...dedup } = config.dedup ?? {};
+    if (copyDetect === undefined) stages.push(nearDuplicate(dedup));
+    else {
+      const dir = copyDetect === true ? MINI_COPY_DETECT_DIR : copyDetect;
+      const det = CopyDetector.load(dir);
+      const stage = nearDuplicate({
+        mode: 'both',
+        minCosine: det.minCosine,
+        embeddingMinLayoutCosine: det.embeddingMinLayoutCosine,
+        ...dedup,
+        embedImage: async (img) => (await det.embed([img]))[0] as Float32Array,
+        embedderId: `mini-copy-detect:${checkpointId(dir)}`,
+      });
+      stages.push(Object.assign(stage, { close: () => det.release() }));
+    }
+  }
   if (config.resample !== false && config.resample !== undefined) {
     const out = config.outputDir;
+    let written: Promise<void> = Promise.resolve();
     stages.push(
       resample({
         ...config.resample,
         onDecided: (s) => {
           extra.onNgrams?.(s);
-          // Written beside the run so the report has it whichever process decided.
-          if (out !== undefined) void writeFileAtomic(join(out, NGRAM_FILE), JSON.stringify(s, null, 2) + '\n').catch(() => undefined);
+          // Written beside the run so the report has it whichever process decided; one partition
+          // after another, in order, so the last summary (the whole set's) is the one left.
+          if (out !== undefined) written = written.then(async () => { await writeFileAtomic(join(out, NGRAM_FILE), JSON.stringify(s, null, 2) + '\n'); }).catch(() => undefined);
         },
       }),
     );
@@ -282,8 +323,8 @@ export async function curateImages(input: string, output: string, config: Curate
       stats = m.stats;
     } else stats = (await runPipeline(runOptions)).stats;
     if (ngrams === null) ngrams = JSON.parse(await readFile(join(output, NGRAM_FILE), 'utf8').catch(() => 'null')) as NgramSummary | null;
-    return { report: await writeReport(input, output, stats, ngrams, clip !== undefined) };
+    return { report: await writeReport(input, output, stats, ngrams, clip !== undefined || Boolean(stageConfig.clipModel)) };
   } finally {
-    for (const s of stages ?? []) if ('close' in s) await (s as OcrStage).close();
+    for (const s of stages ?? []) if ('close' in s && typeof s.close === 'function') await (s as OcrStage).close();
   }
 }

@@ -17,7 +17,7 @@ export function initClipParams(c: ClipConfig, seed: number): ParamValues {
   return v;
 }
 
-function declare(g: Graph, c: ClipConfig, values: ParamValues | undefined, trainable: boolean): G.Params {
+export function declare(g: Graph, c: ClipConfig, values: ParamValues | undefined, trainable: boolean): G.Params {
   return G.declareParams(g, clipParamSpecs(c), (name, shape) => {
     const v = values?.[name];
     if (!v) throw new HerdError('checkpoint_mismatch', `clip: no value for '${name}'`);

@@ -7,10 +7,33 @@
  */
 import { HerdError } from '@herd/core';
 import { drop, keep, type GlobalStage, type Sample, type SampleStage } from '@herd/data';
-import { scoreOf, withScores } from './meta.js';
+import { decodeImage } from '@herd/media';
+import { type MiniClip } from '../../train/clip-mini.js';
+import { tileImage } from '../tiling.js';
+import { captionOf, imageFileOf, scoreOf, withScores } from './meta.js';
 
 /** Image–text similarity of one sample (higher = better matched), e.g. cosine of CLIP embeddings. */
 export type ImageTextScorer = (sample: Sample) => Promise<number> | number;
+
+/**
+ * The project's mini CLIP as a scorer: the cosine of the sample's image and caption embeddings. A
+ * sample without a decodable image or a UTF-8 caption scores NaN (the stage drops it with a reason;
+ * the quality stages before it normally have).
+ */
+export function miniClipScorer(clip: MiniClip): ImageTextScorer {
+  return async (sample) => {
+    const file = imageFileOf(sample);
+    const caption = captionOf(sample);
+    if (file === undefined || !('text' in caption)) return Number.NaN;
+    let tiled;
+    try {
+      tiled = tileImage(await decodeImage(file.bytes, { name: `${sample.key}.${file.ext}` }), clip.config.vision);
+    } catch {
+      return Number.NaN;
+    }
+    return (await clip.scorePairs([tiled], [caption.text]))[0] as number;
+  };
+}
 
 export interface ClipScoreOptions {
   name?: string;

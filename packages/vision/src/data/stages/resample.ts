@@ -5,10 +5,15 @@
  * distribution and keeps the tail. `metaclip` mode instead keeps a pair if any of its n-grams, each
  * drawn with probability min(1, T/f), is chosen (MetaCLIP's balancing). Draws are a hash of (seed,
  * key): the same seed keeps the same pairs, whatever the shard order or worker count.
+ *
+ * Flat memory: the n-gram counts are gathered by a streaming observer (memory grows with the
+ * number of distinct n-grams, not with the dataset) and the per-pair decisions are taken one
+ * partition of the features at a time (`partitionBy`); each pair's decision depends only on the
+ * counts and (seed, key), so the partitioned result equals the all-at-once one.
  */
 import { createHash } from 'node:crypto';
 import { HerdError } from '@herd/core';
-import type { GlobalStage } from '@herd/data';
+import type { FeatureObserver, GlobalStage } from '@herd/data';
 import { captionOf } from './meta.js';
 
 export interface ResampleOptions {
@@ -97,48 +102,77 @@ export function keepProbability(grams: readonly string[], counts: ReadonlyMap<st
   return { p: 1 - none, rarest, f };
 }
 
-export function resample(options: ResampleOptions): GlobalStage<string[] | null> {
+/** What the observer gathers: counts over every caption, and the kept counts the partitions add to. */
+export interface NgramState {
+  counts: Map<string, number>;
+  pairsBefore: number;
+  after: Map<string, number>;
+  pairsAfter: number;
+}
+
+export function resample(options: ResampleOptions & { featuresPerPartition?: number }): GlobalStage<string[] | null, NgramState> {
   if (!(options.threshold > 0)) throw new HerdError('invalid_argument', `resample: threshold must be > 0, got ${options.threshold}`);
   const ext = options.ext ?? 'txt';
   const mode = options.mode ?? 'sqrt';
   const seed = options.seed ?? 0;
   const n = options.n ?? 2;
+  const summarise = (st: NgramState): NgramSummary => {
+    const tail = [...st.counts].filter(([, c]) => c < options.threshold);
+    return {
+      distinct: st.counts.size,
+      total: [...st.counts.values()].reduce((s, x) => s + x, 0),
+      headBefore: head(st.counts, 10),
+      headAfter: head(st.after, 10),
+      top1pctShareBefore: topShare(st.counts),
+      top1pctShareAfter: topShare(st.after),
+      tailDistinct: tail.length,
+      tailOccurrencesBefore: tail.reduce((s, [, c]) => s + c, 0),
+      tailOccurrencesAfter: tail.reduce((s, [g]) => s + (st.after.get(g) ?? 0), 0),
+      pairsBefore: st.pairsBefore,
+      pairsAfter: st.pairsAfter,
+    };
+  };
   return {
     kind: 'global',
     name: options.name ?? 'resample',
     version: JSON.stringify([ext, options.threshold, mode, n, seed]),
+    ...(options.featuresPerPartition !== undefined ? { featuresPerPartition: options.featuresPerPartition } : {}),
     prepare(sample) {
       const c = captionOf(sample, ext);
       return 'reason' in c ? null : ngrams(c.text, n);
     },
-    decide(features) {
-      const lists = [...features.values()].filter((l): l is string[] => l !== null);
-      const counts = countNgrams(lists);
+    observe(): FeatureObserver<string[] | null, NgramState> {
+      const st: NgramState = { counts: new Map(), pairsBefore: 0, after: new Map(), pairsAfter: 0 };
+      return {
+        add(_key, grams) {
+          if (grams === null) return;
+          st.pairsBefore++;
+          for (const g of grams) st.counts.set(g, (st.counts.get(g) ?? 0) + 1);
+        },
+        finish: () => st,
+      };
+    },
+    // Any spread works (a pair's decision needs only the counts); identical captions share a group.
+    partitionBy: (grams) => (grams === null ? null : grams.join('\n')),
+    decide(features, observed) {
+      let st = observed;
+      if (st === undefined) {
+        // Called directly (not by the runner): count these features first.
+        const lists = [...features.values()].filter((l): l is string[] => l !== null);
+        st = { counts: countNgrams(lists), pairsBefore: lists.length, after: new Map(), pairsAfter: 0 };
+      }
       const drops = new Map<string, string>();
-      const kept: string[][] = [];
       for (const [key, grams] of features) {
         if (grams === null) continue;
-        const { p, rarest, f } = keepProbability(grams, counts, options.threshold, mode);
+        const { p, rarest, f } = keepProbability(grams, st.counts, options.threshold, mode);
         if (p < 1 && keyUniform(seed, key) >= p) drops.set(key, `resampled_out: rarest n-gram "${rarest}" f=${f} ≥ T=${options.threshold}, p=${p.toFixed(3)}`);
-        else kept.push(grams);
+        else {
+          st.pairsAfter++;
+          for (const g of grams) st.after.set(g, (st.after.get(g) ?? 0) + 1);
+        }
       }
-      if (options.onDecided) {
-        const after = countNgrams(kept);
-        const tail = [...counts].filter(([, c]) => c < options.threshold);
-        options.onDecided({
-          distinct: counts.size,
-          total: [...counts.values()].reduce((s, x) => s + x, 0),
-          headBefore: head(counts, 10),
-          headAfter: head(after, 10),
-          top1pctShareBefore: topShare(counts),
-          top1pctShareAfter: topShare(after),
-          tailDistinct: tail.length,
-          tailOccurrencesBefore: tail.reduce((s, [, c]) => s + c, 0),
-          tailOccurrencesAfter: tail.reduce((s, [g]) => s + (after.get(g) ?? 0), 0),
-          pairsBefore: lists.length,
-          pairsAfter: kept.length,
-        });
-      }
+      // After each partition: the summary so far (the last call's is the whole set's).
+      options.onDecided?.(summarise(st));
       return drops;
     },
   };

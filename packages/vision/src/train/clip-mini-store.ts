@@ -1,0 +1,61 @@
+/**
+ * Small f16 checkpoints of the curation models (mini CLIP, mini copy-detection): one safetensors
+ * file of named parameters checked against the model's parameter specs on load, a config.json, an
+ * eval.json and a model card, each written atomically.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HerdError, ProblemList, SafetensorsFile, castFloat, hostTensor, readJsonFile, writeFileAtomic, writeSafetensors } from '@herd/core';
+import { type ParamSpec, type ParamValues } from '@herd/graph';
+
+export const MINI_STORE_FILES = { weights: 'model.safetensors', config: 'config.json', eval: 'eval.json', card: 'MODEL_CARD.md' } as const;
+
+/** Writes `specs`' values as f16 plus the config (and eval / card when given). */
+export async function saveMiniModel(dir: string, specs: readonly ParamSpec[], params: ParamValues, config: unknown, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
+  const problems = new ProblemList();
+  const tensors: Record<string, ReturnType<typeof castFloat>> = {};
+  for (const s of specs) {
+    const v = params[s.name];
+    if (!v) problems.add(`no value for ${s.name}`);
+    else tensors[s.name] = castFloat(hostTensor('f32', v.shape, v.data), 'f16');
+  }
+  problems.throwIfAny('invalid_argument', `saveMiniModel ${dir}`);
+  await writeSafetensors(join(dir, MINI_STORE_FILES.weights), tensors, { format: 'pt' });
+  await writeFileAtomic(join(dir, MINI_STORE_FILES.config), JSON.stringify(config, null, 2) + '\n');
+  if (extra.eval !== undefined) await writeFileAtomic(join(dir, MINI_STORE_FILES.eval), JSON.stringify(extra.eval, null, 2) + '\n');
+  if (extra.card !== undefined) await writeFileAtomic(join(dir, MINI_STORE_FILES.card), extra.card);
+}
+
+/** The stored config of a checkpoint folder, checked for its `format` tag. */
+export function readMiniConfig<T extends { format: string }>(dir: string, format: T['format'], trainWith: string): T {
+  const path = join(dir, MINI_STORE_FILES.config);
+  if (!existsSync(path)) throw new HerdError('io_error', `no ${format} checkpoint at ${dir}: expected ${MINI_STORE_FILES.config} + ${MINI_STORE_FILES.weights} (train one with '${trainWith}')`);
+  const cfg = readJsonFile(path, { what: `${format} config` }) as T;
+  if (cfg.format !== format) throw new HerdError('checkpoint_mismatch', `${path}: format '${String(cfg.format)}', expected '${format}'`);
+  return cfg;
+}
+
+/** Loads every spec'd tensor (f32), reporting all missing or mis-shaped tensors at once. */
+export function loadMiniParams(dir: string, specs: readonly ParamSpec[]): ParamValues {
+  const path = join(dir, MINI_STORE_FILES.weights);
+  const file = SafetensorsFile.open(path);
+  const problems = new ProblemList();
+  const out: ParamValues = {};
+  for (const s of specs) {
+    if (!file.has(s.name)) {
+      problems.add(`missing tensor ${s.name}`);
+      continue;
+    }
+    const shape = file.info(s.name).shape;
+    if (shape.join(',') !== s.shape.join(',')) problems.add(`tensor ${s.name}: shape [${shape.join(', ')}], expected [${s.shape.join(', ')}]`);
+    else out[s.name] = { dtype: 'f32', shape: [...shape], data: file.readFloat32(s.name) };
+  }
+  problems.throwIfAny('checkpoint_mismatch', `checkpoint ${path}`);
+  return out;
+}
+
+/** A short digest of a checkpoint's weights: names the model in a curation run's fingerprint. */
+export function checkpointId(dir: string): string {
+  return createHash('sha256').update(readFileSync(join(dir, MINI_STORE_FILES.weights))).digest('hex').slice(0, 16);
+}
