@@ -11,6 +11,7 @@ import { evalTextCommand } from './commands/eval-text.js';
 import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
+import { videoCurateCommand } from './commands/video-curate.js';
 import { visionCurateCommand } from './commands/vision-curate.js';
 import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
 
@@ -18,7 +19,7 @@ import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, videoCurateCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');
