@@ -80,7 +80,16 @@ async function decode(key: string, file: { ext: string; bytes: Uint8Array }, o: 
     const call = { name: `${key}.${file.ext}`, timeoutMs: o.timeoutMs, ...(o.ffmpeg ? { ffmpeg: o.ffmpeg } : {}), ...(o.ffprobe ? { ffprobe: o.ffprobe } : {}) };
     const info = await probeVideo(path, call);
     const size = frameSize(info.width, info.height, o.maxSide);
-    return await sampleFrames(path, { ...call, count: o.count, ...(size.width !== info.width || size.height !== info.height ? { size } : {}) });
+    const ask = { ...call, count: o.count, ...(size.width !== info.width || size.height !== info.height ? { size } : {}) };
+    // fluent-ffmpeg (inside @herd/media's extractRaw) reports "Output stream closed" when ffmpeg's exit
+    // comes more than 20 ms after its output pipe closed — a busy machine, not a bad clip: ask again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await sampleFrames(path, ask);
+      } catch (e) {
+        if (attempt >= 3 || !/Output stream closed/.test((e as Error).message)) throw e;
+      }
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
