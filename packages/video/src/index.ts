@@ -9,7 +9,7 @@ export { VIDEO_EXTS, videoFileOf, clipFrames, frameAt, frameSize, spreadIndices,
 export type { ClipFrameOptions } from './data/stages/frames.js';
 export { captionStages } from './data/stages/caption.js';
 export type { CaptionStagesConfig } from './data/stages/caption.js';
-export { videoQuality } from './data/stages/video-quality.js';
+export { videoQuality, colourStd } from './data/stages/video-quality.js';
 export type { VideoQualityOptions } from './data/stages/video-quality.js';
 export { motion, motionScore, greyThumbnails } from './data/stages/motion.js';
 export type { MotionOptions } from './data/stages/motion.js';

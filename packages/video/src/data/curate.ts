@@ -145,7 +145,7 @@ const HISTOGRAMS: [string, string, string, string][] = [
   ['language_p', 'language', 'p', 'language-ID probability of English'],
   ['duration', 'video_quality', 'durationS', 'clip duration (s)'],
   ['short_side', 'video_quality', 'short', 'shorter frame side (px)'],
-  ['frame_std', 'video_quality', 'std', 'largest grey-level std of the sampled frames'],
+  ['frame_std', 'video_quality', 'std', 'largest colour-channel std of the sampled frames'],
   ['motion', 'motion', 'score', 'motion score (mean frame difference, fraction of full scale)'],
   ['clip_frame', 'clip_frame', 'score', 'middle frame–caption cosine'],
   ['clip_video', 'clip_video', 'score', 'clip–caption cosine (aggregated frames)'],

@@ -5,16 +5,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '@herd/core';
 import { iterateDataset, isUnreadable, writeDataset, type Sample, type SampleStage, type StageContext } from '@herd/data';
-import { encodeClip, generateVideos, type ClipSpec } from '@herd/datasets';
+import { BACKGROUND_RGB, COLOUR_RGB, encodeClip, generateVideos, type ClipSpec } from '@herd/datasets';
 import { resolveFfmpeg, runFfmpeg, type VideoFrames } from '@herd/media';
-import { clipBatch, parseVisionConfig, tileImage, trainClip, type ClipConfig } from '@herd/vision';
+import { clipBatch, greyStd, parseVisionConfig, tileImage, trainClip, type ClipConfig } from '@herd/vision';
 import { captionStages } from './caption.js';
 import { aggregateClip, clipFrameScore, clipVideoScore, cosine } from './clip-alignment.js';
 import { ClipEmbedder } from './clip-embedder.js';
 import { clipFrames, frameAt } from './frames.js';
 import { motion, motionScore } from './motion.js';
 import { ocrOverlay } from './ocr-overlay.js';
-import { videoQuality } from './video-quality.js';
+import { colourStd, videoQuality } from './video-quality.js';
 import { curateVideos } from '../curate.js';
 import { clipLabel, readDrops, scoreCuration } from '../curate-score.js';
 
@@ -114,6 +114,20 @@ describe('motionScore', () => {
       expect(m.pairs).toBe(2);
     }
     expect(motionScore(frames(64, [[3, 20], [3, 20], [3, 20]])).score).toBe(0);
+  });
+});
+
+describe('colourStd (the blank-clip measure)', () => {
+  it('sees a small yellow shape on a light-blue sky that the grey level misses; a flat frame is 0', () => {
+    // The clean clip a grey-level check dropped as blank in the 300-clip bench (vid-00000210, seed 7).
+    const w = 118;
+    const h = 178;
+    const data = new Uint8Array(w * h * 3);
+    for (let i = 0; i < w * h; i++) data.set(BACKGROUND_RGB.sky, i * 3);
+    expect(colourStd({ data, width: w, height: h })).toBe(0);
+    for (let y = 80; y < 89; y++) for (let x = 90; x < 99; x++) data.set(COLOUR_RGB.yellow, (y * w + x) * 3);
+    expect(greyStd({ data, width: w, height: h })).toBeLessThan(3);
+    expect(colourStd({ data, width: w, height: h })).toBeGreaterThan(10);
   });
 });
 

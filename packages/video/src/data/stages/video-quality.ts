@@ -3,11 +3,11 @@
  * filtering to videos; SPEC "Data curation"): the clip must decode (a truncated file, one without a
  * video stream, with zero duration or an unknown codec is dropped with the media layer's reason),
  * last long enough, be large enough, and show something (a blank clip — every sampled frame one flat
- * colour — is dropped). The first stage to touch the media: it decodes the frames every later stage
+ * colour, judged per colour channel — is dropped). The first stage to touch the media: it decodes the frames every later stage
  * shares. Scores: `meta.curation.video_quality = {durationS, fps, width, height, frames, std}`.
  */
 import { drop, keep, type SampleStage } from '@herd/data';
-import { greyStd, withScores } from '@herd/vision';
+import { withScores } from '@herd/vision';
 import { clipErrorReason, clipFrames, frameAt, type ClipFrameOptions } from './frames.js';
 
 export interface VideoQualityOptions {
@@ -22,8 +22,33 @@ export interface VideoQualityOptions {
   minSide?: number;
   /** Largest long/short side ratio (default 4). */
   maxAspect?: number;
-  /** A clip whose every sampled frame has a grey-level standard deviation below this is blank (default 3). */
+  /** A clip whose every sampled frame has every colour channel's standard deviation below this is blank (default 3). */
   minStd?: number;
+}
+
+/**
+ * The largest of the R, G, B standard deviations of a frame (on up to ~16k pixels). Not the grey
+ * level's: a yellow shape on a light-blue background has almost the background's luminance, and
+ * would pass for blank in grey.
+ */
+export function colourStd(frame: { data: Uint8Array; width: number; height: number }): number {
+  const n = frame.width * frame.height;
+  const step = Math.max(1, Math.floor(n / 16384));
+  let best = 0;
+  for (let c = 0; c < 3; c++) {
+    let s = 0;
+    let s2 = 0;
+    let m = 0;
+    for (let i = 0; i < n; i += step) {
+      const v = frame.data[3 * i + c]!;
+      s += v;
+      s2 += v * v;
+      m++;
+    }
+    const mean = s / m;
+    best = Math.max(best, Math.sqrt(Math.max(0, s2 / m - mean * mean)));
+  }
+  return best;
 }
 
 export function videoQuality(options: VideoQualityOptions = {}): SampleStage {
@@ -55,8 +80,8 @@ export function videoQuality(options: VideoQualityOptions = {}): SampleStage {
       if (short < o.minSide) return drop(`clip_too_small: ${info.width}×${info.height}, shorter side ${short} < ${o.minSide}`);
       if (aspect > o.maxAspect) return drop(`extreme_aspect: ${aspect.toFixed(2)} > ${o.maxAspect} (${info.width}×${info.height})`);
       let std = 0;
-      for (let i = 0; i < f.count; i++) std = Math.max(std, greyStd(frameAt(f, i)));
-      if (std < o.minStd) return drop(`blank_clip: grey std ${std.toFixed(2)} < ${o.minStd} in all ${f.count} sampled frames`);
+      for (let i = 0; i < f.count; i++) std = Math.max(std, colourStd(frameAt(f, i)));
+      if (std < o.minStd) return drop(`blank_clip: colour std ${std.toFixed(2)} < ${o.minStd} in all ${f.count} sampled frames`);
       return keep(
         withScores(sample, name, {
           durationS: Number(info.durationS.toFixed(3)),
