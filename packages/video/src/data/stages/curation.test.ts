@@ -105,15 +105,24 @@ describe('motionScore', () => {
     return { data, count: squares.length, width: side, height: side, frameIndices: [], timesS: [], info: {} as VideoFrames['info'] };
   };
   it('is the changed fraction of the frame, whatever the frame size; identical frames score 0', () => {
-    // A white square of a quarter of the frame appears: 1/4 of the cells change by full scale.
+    // A white square of a quarter of the frame appears: 1/4 of the cells change by full scale (less the 2-level floor).
+    const full = 253 / 255;
     for (const side of [64, 128, 256]) {
-      expect(motionScore(frames(side, [[0, 0], [0, side / 2]])).score).toBeCloseTo(0.25, 6);
+      expect(motionScore(frames(side, [[0, 0], [0, side / 2]])).score).toBeCloseTo(0.25 * full, 6);
+      expect(motionScore(frames(side, [[0, 0], [0, side / 2]]), 32, 0).score).toBeCloseTo(0.25, 6);
       // It moves by its own width: its old and new halves of the frame change, 2 × 1/4, in both pairs.
       const m = motionScore(frames(side, [[0, side / 2], [side / 2, side / 2], [0, side / 2]]));
-      expect(m.score).toBeCloseTo(0.5, 6);
+      expect(m.score).toBeCloseTo(0.5 * full, 6);
       expect(m.pairs).toBe(2);
     }
     expect(motionScore(frames(64, [[3, 20], [3, 20], [3, 20]])).score).toBe(0);
+  });
+  it('a still shot with sensor noise (±6 grey levels per pixel) stays below the threshold only thanks to the noise floor', () => {
+    const rng = new Rng(5);
+    const still = frames(192, Array(8).fill([40, 60]) as [number, number][]);
+    for (let i = 0; i < still.data.length; i++) still.data[i] = Math.min(255, Math.max(0, still.data[i]! + Math.round((rng.next() - 0.5) * 12)));
+    expect(motionScore(still, 32, 0).score).toBeGreaterThan(3e-4);
+    expect(motionScore(still).score).toBeLessThan(3e-5);
   });
 });
 

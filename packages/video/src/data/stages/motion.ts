@@ -3,8 +3,10 @@
  * "Data curation"): the N uniformly sampled frames are averaged down to a small grey thumbnail (the
  * longer side `side` cells, block means, which also wash out compression noise), and the score is
  * the mean absolute difference between consecutive thumbnails, per cell and divided by 255 — so it
- * does not depend on the frame size and lies in [0, 1]. Static and near-static clips score (almost)
- * zero and are dropped below `minScore`. Scores: `meta.curation.motion = {score, max, pairs}`.
+ * does not depend on the frame size and lies in [0, 1]. A cell's change counts only above a noise
+ * floor (|Δ| − floor, at least 0: sensor noise and re-encoding flicker of a still shot stay at 0).
+ * Static and near-static clips score (almost) zero and are dropped below `minScore`. Scores:
+ * `meta.curation.motion = {score, max, pairs}`.
  *
  * Shape legend: N frames, H×W frame, h×w thumbnail (max(h, w) = side).
  */
@@ -20,6 +22,8 @@ export interface MotionOptions {
   minScore?: number;
   /** Longer side of the thumbnail the difference is taken on (default 32). */
   side?: number;
+  /** Grey levels of change per thumbnail cell that count as no change (default 2). */
+  noiseFloor?: number;
 }
 
 /** Grey thumbnails [N, h, w] in 0..255 by block means (each cell averages the pixels whose centres fall in it). */
@@ -49,8 +53,8 @@ export function greyThumbnails(frames: VideoFrames, side: number): { data: Float
   return { data: sums, w, h };
 }
 
-/** Mean |Δ| between consecutive thumbnails per cell / 255: the mean over the N−1 pairs, and the largest pair. */
-export function motionScore(frames: VideoFrames, side = 32): { score: number; max: number; pairs: number } {
+/** Mean max(0, |Δ| − floor) between consecutive thumbnails per cell / 255: the mean over the N−1 pairs, and the largest pair. */
+export function motionScore(frames: VideoFrames, side = 32, noiseFloor = 2): { score: number; max: number; pairs: number } {
   const { data, w, h } = greyThumbnails(frames, side);
   const cells = w * h;
   const pairs = frames.count - 1;
@@ -58,7 +62,7 @@ export function motionScore(frames: VideoFrames, side = 32): { score: number; ma
   let max = 0;
   for (let n = 1; n <= pairs; n++) {
     let d = 0;
-    for (let c = 0; c < cells; c++) d += Math.abs(data[n * cells + c]! - data[(n - 1) * cells + c]!);
+    for (let c = 0; c < cells; c++) d += Math.max(0, Math.abs(data[n * cells + c]! - data[(n - 1) * cells + c]!) - noiseFloor);
     d /= cells * 255;
     total += d;
     max = Math.max(max, d);
@@ -69,12 +73,13 @@ export function motionScore(frames: VideoFrames, side = 32): { score: number; ma
 export function motion(options: MotionOptions = {}): SampleStage {
   const minScore = options.minScore ?? 3e-4;
   const side = options.side ?? 32;
+  const noiseFloor = options.noiseFloor ?? 2;
   const frames = options.frames ?? {};
   const name = options.name ?? 'motion';
   return {
     kind: 'sample',
     name,
-    version: JSON.stringify([minScore, side, frames.count ?? null, frames.maxSide ?? null]),
+    version: JSON.stringify([minScore, side, noiseFloor, frames.count ?? null, frames.maxSide ?? null]),
     async process(sample) {
       let f;
       try {
@@ -82,7 +87,7 @@ export function motion(options: MotionOptions = {}): SampleStage {
       } catch (e) {
         return drop(clipErrorReason(e));
       }
-      const m = motionScore(f, side);
+      const m = motionScore(f, side, noiseFloor);
       if (m.score < minScore) return drop(`static_clip: motion ${m.score.toExponential(2)} < ${minScore} (largest step ${m.max.toExponential(2)})`);
       return keep(withScores(sample, name, { score: Number(m.score.toPrecision(4)), max: Number(m.max.toPrecision(4)), pairs: m.pairs }));
     },
