@@ -12,7 +12,7 @@ import * as G from '@herd/graph';
 import { Graph, type EmittedModel, type ParamValues } from '@herd/graph';
 import type { RgbImage } from '@herd/media';
 import { Session, hostTensor, type SessionOptions } from '@herd/runtime';
-import { clipBatch, clipParamSpecs, embedImages, embedTexts, tileImage, type ClipConfig } from '@herd/vision';
+import { clipBatch, clipParamSpecs, embedImages, embedTexts, tileImage, type ClipConfig, type TiledImage } from '@herd/vision';
 
 /** What the alignment stages need from a CLIP-style model: unit-length embeddings in one space. */
 export interface VideoTextEmbedder {
@@ -120,4 +120,37 @@ export class ClipEmbedder implements VideoTextEmbedder {
     this.textSession = undefined;
     for (const s of all) await (await s).release();
   }
+}
+
+/**
+ * A CLIP-style model that embeds image–caption pairs in one call — the shape of vision's trained
+ * mini CLIP (`MiniClip.run`, helper curate2's `packages/vision/weights/mini-clip`), which pools patch
+ * tokens instead of reading the class token and so needs its own graph. Typed structurally so this
+ * package does not depend on when that class lands.
+ */
+export interface PairedClipModel {
+  readonly config: ClipConfig;
+  run(images: readonly TiledImage[], captions: readonly string[]): Promise<{ image: Float32Array[]; text: Float32Array[] }>;
+  release?(): Promise<void>;
+}
+
+/** Adapts a `PairedClipModel` to the alignment stages: frames with a placeholder caption, a caption with a placeholder frame. */
+export function pairedClipEmbedder(model: PairedClipModel, id: string): VideoTextEmbedder {
+  const c = model.config;
+  const blank = (): TiledImage => tileImage({ data: new Uint8Array(c.vision.tileSize * c.vision.tileSize * 3), width: c.vision.tileSize, height: c.vision.tileSize }, c.vision);
+  return {
+    id,
+    async embedFrames(frames) {
+      if (frames.length === 0) return [];
+      return (await model.run(frames.map((f) => tileImage(f, c.vision)), frames.map(() => 'a'))).image;
+    },
+    async embedText(text) {
+      const [t] = (await model.run([blank()], [text])).text;
+      if (t === undefined) throw new HerdError('runtime_error', `clip model ${id} returned no caption embedding`);
+      return t;
+    },
+    close: async () => {
+      await model.release?.();
+    },
+  };
 }

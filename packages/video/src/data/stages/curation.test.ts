@@ -10,7 +10,7 @@ import { resolveFfmpeg, runFfmpeg, type VideoFrames } from '@herd/media';
 import { clipBatch, greyStd, parseVisionConfig, tileImage, trainClip, type ClipConfig } from '@herd/vision';
 import { captionStages } from './caption.js';
 import { aggregateClip, clipFrameScore, clipVideoScore, cosine } from './clip-alignment.js';
-import { ClipEmbedder } from './clip-embedder.js';
+import { ClipEmbedder, pairedClipEmbedder, type PairedClipModel } from './clip-embedder.js';
 import { clipFrames, frameAt } from './frames.js';
 import { motion, motionScore } from './motion.js';
 import { ocrOverlay } from './ocr-overlay.js';
@@ -298,6 +298,37 @@ describe.skipIf(ffmpeg === undefined)('CLIP-style alignment with a toy model tra
       await frameStage.close();
       await videoStage.close();
     }
+  });
+});
+
+describe.skipIf(ffmpeg === undefined)('pairedClipEmbedder (the shape of vision\'s mini CLIP: pairs in, both embeddings out)', () => {
+  it('tiles the frames, embeds captions alone, and the video stage scores with what the model returned', async () => {
+    // A stand-in model: image embedding = the tile's mean normalised pixel per channel, caption
+    // embedding = the named colour's direction. Records what it was asked.
+    const calls: { images: number; captions: readonly string[] }[] = [];
+    const unit = (v: number[]) => Float32Array.from(v.map((x) => x / Math.hypot(...v)));
+    const model: PairedClipModel = {
+      config: CFG,
+      async run(images, captions) {
+        calls.push({ images: images.length, captions });
+        const S = CFG.vision.tileSize;
+        const image = images.map((t) => unit([0, 1, 2].map((ch) => t.pixels.subarray(ch * S * S, (ch + 1) * S * S).reduce((a, b) => a + b, 0) / (S * S) + 3)));
+        const text = captions.map((c) => unit(COLOURS[c.split(' ').pop()!]?.map((x) => x / 255 + 0.1) ?? [1, 1, 1]));
+        return { image, text };
+      },
+    };
+    const embedder = pairedClipEmbedder(model, 'stand-in');
+    const held = new Rng(7);
+    const red: Sample = { key: 'red', files: { mp4: await colourClip(Array(8).fill('red'), held), txt: enc('a red') }, meta: {} };
+    const stage = clipVideoScore({ embedder, frames: { count: 8 }, framesToEmbed: 4 });
+    const r = await stage.process(red, ctx);
+    expect(r.keep).toBe(true);
+    expect(calls.map((c) => c.images)).toEqual([1, 4]); // the caption (with a placeholder frame), then 4 frames
+    expect(calls[0]!.captions).toEqual(['a red']);
+    const frames = await clipFrames(red, { count: 8 });
+    const direct = await model.run([1, 3, 5, 7].map((k) => tileImage(frameAt(frames, k), CFG.vision)), ['a', 'a', 'a', 'a']);
+    const [text] = (await model.run([tileImage(frameAt(frames, 0), CFG.vision)], ['a red'])).text;
+    if (r.keep) expect((r.sample.meta['curation'] as Record<string, { score: number }>)['clip_video']!.score).toBeCloseTo(cosine(aggregateClip(direct.image), text!), 5);
   });
 });
 
