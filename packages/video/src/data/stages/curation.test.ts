@@ -367,6 +367,16 @@ describe.skipIf(ffmpeg === undefined)('curateVideos', () => {
     expect(again.report!.out).toBe(r.out);
   });
 
+  it('on two worker threads (the stages imported from videoCurationPipeline) gives the in-process result', async () => {
+    const input = join(tmp, 'in');
+    const output = join(tmp, 'out-workers');
+    const { report } = await curateVideos(input, output, { ocr: false, workers: 2, progress: null });
+    expect(report!.out).toBe((JSON.parse(await readFile(join(tmp, 'out', 'report.json'), 'utf8')) as { out: number }).out);
+    const a = await readDrops(join(tmp, 'out'));
+    const b = await readDrops(output);
+    expect(new Map([...b].map(([k, d]) => [k, d.reason]))).toEqual(new Map([...a].map(([k, d]) => [k, d.reason])));
+  });
+
   it('imports a folder of clips with caption files; a corrupt clip is dropped with a reason', async () => {
     const folder = join(tmp, 'folder');
     await mkdir(folder);

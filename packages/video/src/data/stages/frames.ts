@@ -77,7 +77,22 @@ async function decode(key: string, file: { ext: string; bytes: Uint8Array }, o: 
   try {
     const path = join(dir, `clip.${file.ext}`);
     await writeFile(path, file.bytes);
-    const call = { name: `${key}.${file.ext}`, timeoutMs: o.timeoutMs, ...(o.ffmpeg ? { ffmpeg: o.ffmpeg } : {}), ...(o.ffprobe ? { ffprobe: o.ffprobe } : {}) };
+    const name = `${key}.${file.ext}`;
+    const call = { name, timeoutMs: o.timeoutMs, ...(o.ffmpeg ? { ffmpeg: o.ffmpeg } : {}), ...(o.ffprobe ? { ffprobe: o.ffprobe } : {}) };
+    try {
+      return await sampleFrom(path, call, o);
+    } catch (e) {
+      // Some tool messages quote the temporary path: name the sample instead, so reasons repeat run to run.
+      if (e instanceof HerdError && e.message.includes(dir)) throw new HerdError(e.code, e.message.split(path).join(name).split(dir).join('<tmp>'), { cause: e });
+      throw e;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function sampleFrom(path: string, call: { name: string; timeoutMs: number; ffmpeg?: string; ffprobe?: string }, o: Resolved): Promise<VideoFrames> {
+  {
     const info = await probeVideo(path, call);
     const size = frameSize(info.width, info.height, o.maxSide);
     const ask = { ...call, count: o.count, ...(size.width !== info.width || size.height !== info.height ? { size } : {}) };
@@ -90,8 +105,6 @@ async function decode(key: string, file: { ext: string; bytes: Uint8Array }, o: 
         if (attempt >= 3 || !/Output stream closed/.test((e as Error).message)) throw e;
       }
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -125,6 +138,7 @@ export function clipErrorCode(e: unknown): string {
 
 /** A drop reason for a clip the media layer refused: `<code>: <its message, one line>`. */
 export function clipErrorReason(e: unknown): string {
-  const m = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
+  // ffmpeg prefixes its log lines with the address of the component ("[mov,mp4 @ 0x55d5…]"): not part of the reason.
+  const m = (e instanceof Error ? e.message : String(e)).replace(/ @ 0x[0-9a-f]+\]/g, ']').replace(/\s+/g, ' ').trim();
   return `${clipErrorCode(e)}: ${m.length > 300 ? `${m.slice(0, 300)}…` : m}`;
 }
