@@ -25,6 +25,8 @@ export const VIDEO_NOISE = [
   'static_clip',
   'subtitles',
   'truncated',
+  'blank',
+  'tiny',
 ] as const;
 export const SPEECH_NOISE = [
   'exact_duplicate',

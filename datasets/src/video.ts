@@ -1,8 +1,8 @@
 /**
  * Video–caption pairs: short clips of shapes that move (direction, speed), appear or disappear,
  * rendered frame by frame from SVG with sharp and piped as raw RGB into ffmpeg (H.264 in MP4).
- * Noise: duplicates, mismatched or non-English captions, static clips, burned-in subtitles and
- * truncated files. Encoding is single-threaded with bit-exact flags so a seed gives the same bytes.
+ * Noise: duplicates, mismatched or non-English captions, static clips, burned-in subtitles,
+ * truncated files, blank clips (the background only) and tiny clips (frames of 8–14 px). Encoding is single-threaded with bit-exact flags so a seed gives the same bytes.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -156,6 +156,11 @@ function even(n: number): number {
   return Math.max(16, n - (n % 2));
 }
 
+/** Sides of a tiny clip: even (yuv420p) and far below anything a curation stage should keep. */
+function tinySide(rng: Rng): number {
+  return 8 + 2 * rng.int(4);
+}
+
 interface Clean {
   readonly key: string;
   readonly mp4: Uint8Array;
@@ -214,13 +219,15 @@ export async function* generateVideos(opts: VideoOptions): AsyncGenerator<Sample
     const size = randomImageSize(rng, side);
     const seconds = d0 + (d1 - d0) * rng.next();
     const frames = Math.max(2, Math.round(seconds * fps));
+    const tiny = noise === 'tiny' ? { width: tinySide(rng), height: tinySide(rng) } : null;
     const spec: ClipSpec = {
-      width: even(size.width),
-      height: even(size.height),
+      width: tiny?.width ?? even(size.width),
+      height: tiny?.height ?? even(size.height),
       fps,
       frames,
       background: rng.pick(BACKGROUNDS),
-      objects,
+      // A blank clip shows the background only; its caption still describes the motion it lacks.
+      objects: noise === 'blank' ? [] : objects,
       ...(noise === 'subtitles' ? { subtitles: subtitleLines(rng, frames / fps) } : {}),
     };
     let mp4 = await encodeClip(ffmpeg, spec, 20 + rng.int(8));
@@ -248,9 +255,10 @@ export async function* generateVideos(opts: VideoOptions): AsyncGenerator<Sample
       frames,
       durationS: frames / fps,
       background: spec.background,
-      objects,
+      objects: spec.objects,
+      ...(noise === 'blank' ? { captionObjects: objects } : {}),
       tracks: clipTracks(spec),
-      qa: motionQuestions(rng, objects),
+      qa: noise === 'blank' ? [] : motionQuestions(rng, objects),
       ...(spec.subtitles !== undefined ? { subtitles: spec.subtitles } : {}),
     });
     if (noise === null) pool.add({ key, mp4, caption, meta });

@@ -72,6 +72,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
     [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'export', 'text export', 'chat', 'info'/],
+    [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'video curate', 'info'/],
+    [['video', 'export'], /'herd video' needs one of: curate \(got 'export'\)/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate \(got 'bogus'\)/],

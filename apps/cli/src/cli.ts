@@ -14,6 +14,7 @@ import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
 import { speechCurateCommand } from './commands/speech-curate.js';
+import { videoCurateCommand } from './commands/video-curate.js';
 import { visionCurateCommand } from './commands/vision-curate.js';
 import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
 
@@ -21,7 +22,7 @@ import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, speechCurateCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, speechCurateCommand, videoCurateCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

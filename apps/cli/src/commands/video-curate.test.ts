@@ -1,0 +1,62 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateVideos } from '@herd/datasets';
+import { resolveFfmpeg } from '@herd/media';
+import { runCli } from '../cli.js';
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+async function herd(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await runCli(argv, {}, { stdout, stderr, stdin: Readable.from([]) });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+function hasFfmpeg(): boolean {
+  try {
+    resolveFfmpeg();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'herd-cli-vcurate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!hasFfmpeg())('herd video curate', () => {
+  it('curates a folder of clips with captions, names the dropped one, and writes the report', async () => {
+    const folder = join(dir, 'clips');
+    mkdirSync(folder);
+    for await (const s of generateVideos({ seed: 3, count: 3, noiseRate: 0, side: [48, 64], duration: [2, 2], fps: 8 })) {
+      writeFileSync(join(folder, `${s.key}.mp4`), s.files['mp4']!);
+      writeFileSync(join(folder, `${s.key}.txt`), s.files['txt']!);
+    }
+    writeFileSync(join(folder, 'broken.mp4'), 'not a video at all');
+    writeFileSync(join(folder, 'broken.txt'), 'a red circle moves to the left');
+    const out = join(dir, 'out');
+    const r = await herd(['video', 'curate', folder, out, '--no-ocr']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^4 clips in, 3 kept, /);
+    expect(r.out).toMatch(/video_quality +3 kept +1 dropped +undecodable_video 1/);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { out: number };
+    expect(report.out).toBe(3);
+  });
+
+  it('refuses a bad --shard before running anything', async () => {
+    const r = await herd(['video', 'curate', dir, join(dir, 'never'), '--shard', '3/2']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--shard must look like i\/N/);
+  });
+});

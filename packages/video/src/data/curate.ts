@@ -1,0 +1,264 @@
+/**
+ * The video–text curation pipeline of the Llama 3 paper (§7.1.2; SPEC "Data curation") on the
+ * `@herd/data` runner: caption safety, clean-up and heuristics → language ID → clip heuristics
+ * (decodable, long and large enough, not blank) → motion score → [single-frame image–text score →
+ * aggregated video–text score] → OCR text-overlay filter → exact duplicates (global). The frames are
+ * decoded once per sample (16 spread over the clip) and shared by every media stage. Per-sample
+ * stages run shard-parallel (worker threads, a Redis queue, or a static `i/N` slice). Input: a dataset
+ * folder (manifest + shards) or a folder of clips with caption files (`a.mp4` + `a.txt`). Output: the
+ * curated dataset, the runner's stats.json and drops.jsonl, `report.json`, `report.md` and
+ * `histograms/*.svg`.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HerdError, writeFileAtomic } from '@herd/core';
+import {
+  MANIFEST_FILE,
+  exactDuplicate,
+  isUnreadable,
+  iterateDataset,
+  mergeRun,
+  runPipeline,
+  runShardSlice,
+  writeDataset,
+  type QueueOptions,
+  type RunStats,
+  type Sample,
+  type ShardSlice,
+  type Stage,
+} from '@herd/data';
+import { CURATION_FIELD, histogram, histogramSvg } from '@herd/vision';
+import { captionStages, type CaptionStagesConfig } from './stages/caption.js';
+import { clipFrameScore, clipVideoScore, type ClipStage } from './stages/clip-alignment.js';
+import type { VideoTextEmbedder } from './stages/clip-embedder.js';
+import { VIDEO_EXTS, type ClipFrameOptions } from './stages/frames.js';
+import { motion, type MotionOptions } from './stages/motion.js';
+import { ocrOverlay, type OcrOverlayOptions } from './stages/ocr-overlay.js';
+import { videoQuality, type VideoQualityOptions } from './stages/video-quality.js';
+
+/** What a config file can hold: every stage's options, or false to skip the stage. */
+export interface VideoCurateStagesConfig extends CaptionStagesConfig {
+  /** Frame sampling shared by every media stage (count, maxSide, timeoutMs, ffmpeg, ffprobe). */
+  frames?: ClipFrameOptions;
+  video?: Omit<VideoQualityOptions, 'frames'> | false;
+  motion?: Omit<MotionOptions, 'frames'> | false;
+  ocr?: Omit<OcrOverlayOptions, 'frames'> | false;
+  /** Same clip bytes as an earlier sample (`exact_duplicate`); false to keep them. */
+  dedup?: false;
+}
+
+export interface VideoClipConfig {
+  embedder: VideoTextEmbedder;
+  /** Drop below this single-frame (middle frame) cosine; omit to record only. */
+  frameThreshold?: number;
+  /** Drop below this aggregated video–text cosine; omit to record only. */
+  videoThreshold?: number;
+  framesToEmbed?: number;
+}
+
+export interface VideoCurateConfig extends VideoCurateStagesConfig {
+  /** The CLIP-style alignment stages; in-process runs only (a model object cannot reach workers). */
+  clip?: VideoClipConfig;
+  workers?: number;
+  queue?: QueueOptions;
+  slice?: ShardSlice;
+  merge?: boolean;
+  /** Samples per shard when a folder of clips is imported (default 100). */
+  samplesPerShard?: number;
+  progress?: NodeJS.WriteStream | null;
+  signal?: AbortSignal;
+  handleSignals?: boolean;
+}
+
+export const VIDEO_REPORT_FILE = 'report.json';
+export const VIDEO_REPORT_MD = 'report.md';
+
+/** The stages in order; `clip` (an object with sessions) only in-process. */
+export function videoCurationStages(config: VideoCurateStagesConfig, clip?: VideoClipConfig): Stage[] {
+  const frames = config.frames ?? {};
+  const stages: Stage[] = [...captionStages(config)];
+  if (config.video !== false) stages.push(videoQuality({ ...(config.video ?? {}), frames }));
+  if (config.motion !== false) stages.push(motion({ ...(config.motion ?? {}), frames }));
+  if (clip) {
+    const common = { embedder: clip.embedder, frames };
+    stages.push(clipFrameScore({ ...common, ...(clip.frameThreshold !== undefined ? { threshold: clip.frameThreshold } : {}) }));
+    stages.push(clipVideoScore({ ...common, ...(clip.videoThreshold !== undefined ? { threshold: clip.videoThreshold } : {}), ...(clip.framesToEmbed !== undefined ? { framesToEmbed: clip.framesToEmbed } : {}) }));
+  }
+  // OCR is the slowest stage: it runs on what the cheaper ones kept.
+  if (config.ocr !== false) stages.push(ocrOverlay({ ...(config.ocr ?? {}), frames }));
+  if (config.dedup !== false) stages.push(exactDuplicate({ exts: [...VIDEO_EXTS] }));
+  return stages;
+}
+
+/** The factory worker threads and queue workers import (options: VideoCurateStagesConfig). */
+export function videoCurationPipeline(options: unknown): Stage[] {
+  return videoCurationStages((options ?? {}) as VideoCurateStagesConfig);
+}
+
+const CAPTION_EXTS = ['txt', 'caption'];
+
+/** Turns a folder of clips with caption files into a dataset (a clip without a caption is kept; the caption stage drops it with a reason). */
+export async function importVideoFolder(folder: string, datasetDir: string, samplesPerShard = 100): Promise<number> {
+  const names = (await readdir(folder)).sort();
+  const clips = names.filter((n) => (VIDEO_EXTS as readonly string[]).includes(extname(n).slice(1).toLowerCase()));
+  if (clips.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no clips (.${VIDEO_EXTS.join(', .')})`);
+  const used = new Set<string>();
+  async function* samples(): AsyncGenerator<Sample> {
+    for (const name of clips) {
+      const stem = basename(name, extname(name));
+      const safe = stem.replace(/[^A-Za-z0-9_-]/g, '_');
+      let key = safe.slice(0, 80) || 'clip';
+      for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
+      used.add(key);
+      const files: Record<string, Uint8Array> = { [extname(name).slice(1).toLowerCase()]: new Uint8Array(await readFile(join(folder, name))) };
+      for (const c of CAPTION_EXTS) {
+        const p = join(folder, `${stem}.${c}`);
+        if (existsSync(p)) {
+          files['txt'] = new Uint8Array(await readFile(p));
+          break;
+        }
+      }
+      yield { key, files, meta: { source: name } };
+    }
+  }
+  await writeDataset(datasetDir, samples(), { samplesPerShard, name: basename(folder), info: { importedFrom: folder } });
+  return clips.length;
+}
+
+export interface VideoCurateReport {
+  input: string;
+  output: string;
+  in: number;
+  out: number;
+  wallSeconds: number;
+  samplesPerSecond: number;
+  stages: { name: string; kind: string; in: number; kept: number; dropped: number; droppedByReason: Record<string, number>; samplesPerSecond: number | null }[];
+  histograms: { file: string; title: string; n: number }[];
+  pending: string[];
+}
+
+/** Scores recorded on kept samples → histograms: [file, stage, field, title]. */
+const HISTOGRAMS: [string, string, string, string][] = [
+  ['caption_words', 'caption_quality', 'words', 'caption words'],
+  ['language_p', 'language', 'p', 'language-ID probability of English'],
+  ['duration', 'video_quality', 'durationS', 'clip duration (s)'],
+  ['short_side', 'video_quality', 'short', 'shorter frame side (px)'],
+  ['frame_std', 'video_quality', 'std', 'largest colour-channel std of the sampled frames'],
+  ['motion', 'motion', 'score', 'motion score (mean frame difference, fraction of full scale)'],
+  ['clip_frame', 'clip_frame', 'score', 'middle frame–caption cosine'],
+  ['clip_video', 'clip_video', 'score', 'clip–caption cosine (aggregated frames)'],
+  ['ocr_area', 'ocr_overlay', 'area', 'mean fraction of a frame covered by text'],
+];
+
+async function writeReport(input: string, output: string, stats: RunStats, clipUsed: boolean): Promise<VideoCurateReport> {
+  const values = new Map<string, number[]>(HISTOGRAMS.map(([f]) => [f, []]));
+  for await (const s of iterateDataset(output, { tolerant: true })) {
+    if (isUnreadable(s)) continue;
+    const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
+    for (const [file, stage, field] of HISTOGRAMS) {
+      const scores = c[stage];
+      if (!scores) continue;
+      const v = field === 'short' ? Math.min(Number(scores['width']), Number(scores['height'])) : scores[field];
+      if (typeof v === 'number' && Number.isFinite(v)) values.get(file)?.push(v);
+    }
+  }
+  const dir = join(output, 'histograms');
+  await mkdir(dir, { recursive: true });
+  const histograms: VideoCurateReport['histograms'] = [];
+  for (const [file, stage, , title] of HISTOGRAMS) {
+    const vals = values.get(file) ?? [];
+    if (vals.length === 0) continue;
+    const h = histogram(`${title}, kept clips`, vals);
+    await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
+    histograms.push({ file: `histograms/${file}.svg`, title: `${title} (${stage})`, n: h.n });
+  }
+  const report: VideoCurateReport = {
+    input,
+    output,
+    in: stats.in,
+    out: stats.out,
+    wallSeconds: stats.wallSeconds,
+    samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
+    stages: stats.stages.map((s) => ({ name: s.name, kind: s.kind, in: s.in, kept: s.kept, dropped: s.dropped, droppedByReason: s.droppedByReason, samplesPerSecond: s.samplesPerSecond })),
+    histograms,
+    pending: clipUsed ? [] : ['clip: no video–text embedder given (the CLIP-style model is not wired in); mismatched captions are not removed'],
+  };
+  await writeFileAtomic(join(output, VIDEO_REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+  await writeFileAtomic(join(output, VIDEO_REPORT_MD), videoReportMarkdown(report));
+  return report;
+}
+
+export function videoReportMarkdown(r: VideoCurateReport): string {
+  const lines = [
+    '# Video curation report',
+    '',
+    `${r.in} clips in, ${r.out} out, ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(2)} clips/s).`,
+    '',
+    '| stage | in | kept | dropped | clips/s | drops by reason |',
+    '|---|---|---|---|---|---|',
+    ...r.stages.map((s) => `| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(2)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`),
+    '',
+    ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
+  ];
+  if (r.pending.length) lines.push('', '## Pending', '', ...r.pending.map((p) => `- ${p}`));
+  return lines.join('\n') + '\n';
+}
+
+export interface VideoCurateResult {
+  report: VideoCurateReport | null;
+  slice?: { passesDone: number; passes: number };
+  merge?: { pass: number; missing: string[] };
+}
+
+/**
+ * Curates `input` (a dataset folder, or a folder of clips + captions) into `output`. Resumable: run it
+ * again after a crash and finished shards are skipped (the runner's state in `output/_run`).
+ */
+export async function curateVideos(input: string, output: string, config: VideoCurateConfig = {}): Promise<VideoCurateResult> {
+  if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `video curate: input ${input} is not a folder`);
+  let datasetIn = input;
+  if (!existsSync(join(input, MANIFEST_FILE))) {
+    // A folder of clips: imported once into shards beside the output.
+    datasetIn = `${output.replace(/\/+$/, '')}.import`;
+    if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importVideoFolder(input, datasetIn, config.samplesPerShard);
+  }
+  const { clip, workers = 0, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _s, ...stageConfig } = config;
+  if (clip && (workers > 0 || queue || slice || merge)) {
+    throw new HerdError('invalid_argument', 'video curate: a clip embedder is a model object and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
+  }
+  const inProcess = workers === 0 && queue === undefined && slice === undefined && !merge;
+  const stages = inProcess ? videoCurationStages(stageConfig, clip) : undefined;
+  const runOptions = {
+    input: datasetIn,
+    output,
+    ...(stages ? { stages } : { pipeline: { module: fileURLToPath(import.meta.url), export: 'videoCurationPipeline', options: stageConfig } }),
+    ...(workers > 0 ? { workers } : {}),
+    ...(queue ? { queue } : {}),
+    ...(progress !== undefined ? { progress } : {}),
+    ...(signal ? { signal } : {}),
+    ...(handleSignals ? { handleSignals } : {}),
+  };
+  try {
+    if (slice) {
+      const r = await runShardSlice(runOptions, slice);
+      return { report: null, slice: { passesDone: r.passesDone, passes: r.passes } };
+    }
+    let stats: RunStats;
+    if (merge) {
+      const m = await mergeRun(runOptions);
+      if (!m.complete) return { report: null, merge: { pass: m.pass, missing: m.missing } };
+      stats = m.stats;
+    } else stats = (await runPipeline(runOptions)).stats;
+    return { report: await writeReport(input, output, stats, clip !== undefined) };
+  } finally {
+    // OCR workers and model sessions of the in-process stages (the clip stages share one embedder).
+    const closed = new Set<unknown>();
+    for (const s of stages ?? []) {
+      if (!('close' in s) || closed.has(s)) continue;
+      closed.add(s);
+      await (s as ClipStage).close();
+    }
+  }
+}
