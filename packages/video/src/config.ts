@@ -22,8 +22,11 @@ export interface ResamplerConfig {
   readonly layers: number;
   readonly heads: number;
   readonly ffnDim: number;
-  /** Rows of the learned within-group time embedding: the largest `groupFrames` the model takes. */
-  readonly maxGroupFrames: number;
+  /**
+   * Rows of the learned time embedding: the most frames a clip gives. Indexed by the frame's place in
+   * the clip (not in its group), so effective frames also carry their order to the video layers.
+   */
+  readonly maxFrames: number;
   readonly normEps: number;
 }
 
@@ -42,7 +45,7 @@ export interface VideoConfig {
 }
 
 const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
-const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxGroupFrames', 'normEps'] as const satisfies readonly (keyof ResamplerConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
 /** The most frames a clip gives (the paper's fine-tuning count). */
@@ -77,7 +80,7 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     layers: int(r, 'layers', 'resampler.', 1),
     heads: int(r, 'heads', 'resampler.', 1),
     ffnDim: int(r, 'ffnDim', 'resampler.', 1),
-    maxGroupFrames: int(r, 'maxGroupFrames', 'resampler.', 1, MAX_FRAMES),
+    maxFrames: int(r, 'maxFrames', 'resampler.', 1, MAX_FRAMES),
     normEps: normEps as number,
   };
   const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
@@ -86,7 +89,7 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     const frames = int(s, 'frames', `${k}.`, 1, MAX_FRAMES);
     const groupFrames = int(s, 'groupFrames', `${k}.`, 1, MAX_FRAMES);
     if (Number.isSafeInteger(frames) && Number.isSafeInteger(groupFrames) && frames % groupFrames !== 0) p.add(`${k}.groupFrames ${groupFrames} must divide ${k}.frames ${frames}`);
-    if (Number.isSafeInteger(groupFrames) && groupFrames > resampler.maxGroupFrames) p.add(`${k}.groupFrames ${groupFrames} is over resampler.maxGroupFrames ${resampler.maxGroupFrames}`);
+    if (Number.isSafeInteger(frames) && frames > resampler.maxFrames) p.add(`${k}.frames ${frames} is over resampler.maxFrames ${resampler.maxFrames}`);
     return { frames, groupFrames };
   };
   const pretrain = sampling('pretrain');

@@ -6,7 +6,7 @@
  * evaluation read them back. (The paper's run trains the same function end to end; precomputing it
  * is what makes the mini recipe fit on two CPU cores.)
  *
- * Sample layout: files `features` (f16 [F, S, D] little-endian), `frameMask` (u8 [S]), `kv` (f32, the
+ * Sample layout: files `features` (f16 [F, S, D] little-endian), `frame_mask` (u8 [S]), `kv` (f32, the
  * image layers' k and v of the middle frame in layer order); meta: clip key, split, caption,
  * objects (ground truth), frames, size.
  *
@@ -95,19 +95,43 @@ export interface ExtractOptions {
   readonly config: MllamaConfig;
   readonly vision: VisionWeights;
   readonly frames: number;
+  /** Use at most this many clips (the first ones). */
+  readonly limit?: number;
   /** Keep only clean English clips and static clips (default true). */
   readonly onlyUsable?: boolean;
   readonly onClip?: (done: number, key: string) => void;
+  /** A clip ffmpeg could not read after retries is dropped with its reason (not fatal). */
+  readonly onDrop?: (key: string, reason: string) => void;
 }
 
-/** Computes every clip's features and writes them as a shard dataset; a clip ffmpeg cannot read is an error naming it. */
-export async function extractClipFeatures(o: ExtractOptions): Promise<{ clips: number }> {
+/**
+ * Reads a clip's frames, retrying twice: under heavy load the ffmpeg pipe sometimes closes early
+ * ("Output stream closed") on a clip that decodes fine on the next try. A clip that still fails is
+ * returned as its error, for the caller to drop with that reason.
+ */
+async function readWithRetry(path: string, o: ExtractOptions, key: string): Promise<TiledClip | Error> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await readClipFrames(path, o.config, o.frames, { name: `${o.clips}:${key}` });
+    } catch (e) {
+      if (!(e instanceof HerdError)) throw e;
+      last = e;
+    }
+  }
+  return last as Error;
+}
+
+/** Computes every clip's features and writes them as a shard dataset; a clip ffmpeg cannot read is dropped with its reason. */
+export async function extractClipFeatures(o: ExtractOptions): Promise<{ clips: number; dropped: { key: string; reason: string }[] }> {
+  const dropped: { key: string; reason: string }[] = [];
   const enc = await FrameEncoder.create(o.config, o.vision, o.frames);
   const tmp = await mkdtemp(join(tmpdir(), 'herd-video-clip-'));
   let n = 0;
   try {
     async function* features(): AsyncGenerator<Sample> {
       for await (const s of iterateDataset(o.clips)) {
+        if (o.limit !== undefined && n >= o.limit) break;
         if (isUnreadable(s)) throw new HerdError('io_error', `${o.clips}: unreadable sample ${JSON.stringify(s)}`);
         const meta = s.meta as Record<string, unknown>;
         const isStatic = meta['noise'] === 'static_clip';
@@ -118,8 +142,13 @@ export async function extractClipFeatures(o: ExtractOptions): Promise<{ clips: n
         if (!mp4 || !txt) continue;
         const path = join(tmp, `${s.key}.mp4`);
         await writeFile(path, mp4);
-        const clip = await readClipFrames(path, o.config, o.frames, { name: `${o.clips}:${s.key}` });
+        const clip = await readWithRetry(path, o, s.key);
         await rm(path, { force: true });
+        if (clip instanceof Error) {
+          dropped.push({ key: s.key, reason: clip.message });
+          o.onDrop?.(s.key, clip.message);
+          continue;
+        }
         const f = await enc.encode(clip);
         const kvNames = Object.keys(f.kv).sort(kvOrder);
         const kvAll = new Float32Array(kvNames.reduce((a, k) => a + f.kv[k]!.length, 0));
@@ -131,13 +160,13 @@ export async function extractClipFeatures(o: ExtractOptions): Promise<{ clips: n
         o.onClip?.(++n, s.key);
         yield {
           key: s.key,
-          files: { features: new Uint8Array(f.features.buffer), frameMask: f.frameMask, kv: new Uint8Array(kvAll.buffer) },
+          files: { features: new Uint8Array(f.features.buffer), frame_mask: f.frameMask, kv: new Uint8Array(kvAll.buffer) },
           meta: { split: meta['split'], caption: new TextDecoder().decode(txt), objects: meta['objects'], static: isStatic, frames: o.frames, width: clip.width, height: clip.height },
         };
       }
     }
-    await writeDataset(o.out, features(), { samplesPerShard: 250, name: 'video-features', info: { frames: o.frames, clips: o.clips } });
-    return { clips: n };
+    await writeDataset(o.out, features(), { samplesPerShard: 250, name: 'video-features', info: { frames: o.frames, clips: o.clips, dropped } });
+    return { clips: n, dropped };
   } finally {
     await enc.release();
     await rm(tmp, { recursive: true, force: true });
@@ -181,7 +210,7 @@ export async function readVideoExamples(dir: string, m: MllamaConfig, o: { split
       objects: meta['objects'] as MotionObject[],
       static: meta['static'] === true,
       frames,
-      clip: { features, frameMask: new Uint8Array(s.files['frameMask']!), kv },
+      clip: { features, frameMask: new Uint8Array(s.files['frame_mask']!), kv },
     });
   }
   return out;

@@ -2,9 +2,11 @@
  * The temporal aggregator (§7.4): a perceiver resampler that merges each group of `k` consecutive
  * frames into one effective frame of L latent tokens. Learned latents cross-attend to the image
  * features of the group's frames (and to themselves, as Flamingo's resampler does), then a GELU FFN;
- * pre-LayerNorm residual layers; a final LayerNorm. A learned time embedding per position inside the
- * group is added to every token of that frame: without it the aggregator could not tell the order
- * of frames, and direction of motion is exactly that order. Padding tiles are masked out of the keys.
+ * pre-LayerNorm residual layers; a final LayerNorm. A learned time embedding of the frame's place in
+ * the clip is added to every token of that frame: without it the aggregator could not tell the order
+ * of frames inside a group, and the video layers (whose keys carry no position) could not tell the
+ * order of the effective frames — direction of motion is exactly that order. Padding tiles are
+ * masked out of the keys.
  *
  * Built from the shared blocks (`G.multiHeadAttention`, `G.mlp`, `G.norm`).
  *
@@ -25,7 +27,7 @@ export function resamplerParamSpecs(r: ResamplerConfig, dim: number): ParamSpec[
   const pre = RESAMPLER_PREFIX;
   const specs: ParamSpec[] = [
     { name: `${pre}.latents`, shape: [r.latents, dim], init: 'normal' },
-    { name: `${pre}.time_embedding`, shape: [r.maxGroupFrames, dim], init: 'normal' },
+    { name: `${pre}.time_embedding`, shape: [r.maxFrames, dim], init: 'normal' },
   ];
   for (let l = 0; l < r.layers; l++) {
     const lp = `${pre}.layers.${l}`;
@@ -52,9 +54,9 @@ export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Pa
   const E = F! / k;
   const L = r.latents;
   const pre = RESAMPLER_PREFIX;
-  // Time embedding of each frame's place in its group, added to all its tokens.
-  const time = G.reshape(G.slice(p(`${pre}.time_embedding`), 0, 0, k), [1, 1, k, 1, D!]); // [1, 1, k, 1, D]
-  const x = G.reshape(G.add(G.reshape(frames, [B!, E, k, S!, D!]), time), [B! * E, k * S!, D!]); // [B·E, k·S, D]
+  // Time embedding of each frame's place in the clip, added to all its tokens.
+  const time = G.reshape(G.slice(p(`${pre}.time_embedding`), 0, 0, F!), [1, F!, 1, D!]); // [1, F, 1, D]
+  const x = G.reshape(G.add(frames, time), [B! * E, k * S!, D!]); // [B·E, k·S, D]: group e = frames ek..ek+k−1
   // Keys: the group's frame tokens (padding tiles masked) then the latents (always visible).
   const frameKeys = G.reshape(G.expand(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, 1, S!]), [B!, E, k, S!]), [B! * E, 1, 1, k * S!]);
   const mask = G.logicalNot(G.less(G.pad(frameKeys, [[0, 0], [0, 0], [0, 0], [0, L]], 1), 0.5)); // [B·E, 1, 1, k·S + L]

@@ -15,7 +15,7 @@ export function tinyModel(): { m: VideoModelConfig; core: ReturnType<typeof init
   const text = parseLlamaConfig({ dim: 32, nLayers: 4, nHeads: 4, nKvHeads: 2, vocabSize: 40, ffnDim: 48, maxSeqLen: 32 });
   const vision = loadVisionPreset('mini', { dim: 16, nLayers: 2, nGlobalLayers: 1, nHeads: 2, ffnDim: 32, intermediateLayers: [0], maxTiles: 2 });
   const image: MllamaConfig = { text, vision, crossAttentionLayers: [1, 4], imageTokenId: 40, nLearnableTokens: 2 };
-  const video = parseVideoConfig({ pretrain: { frames: 4, groupFrames: 4 }, finetune: TINY_CLIP, resampler: { latents: 3, layers: 2, heads: 2, ffnDim: 24, maxGroupFrames: 4 }, crossEvery: 1, crossFfnDim: 24 });
+  const video = parseVideoConfig({ pretrain: { frames: 4, groupFrames: 4 }, finetune: TINY_CLIP, resampler: { latents: 3, layers: 2, heads: 2, ffnDim: 24, maxFrames: 4 }, crossEvery: 1, crossFfnDim: 24 });
   const m = { image, video };
   const core = initWeights(text, 1);
   const v = G.initParams([...encoderParamSpecs(vision), ...adapterParamSpecs(image)], 2, { layers: 2 });
