@@ -71,7 +71,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
-    [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'info'/],
+    [['video', 'export'], /'herd video' needs one of: train, eval/],
+    [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /'herd vision' needs one of: train, eval, curate \(got 'export'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],
@@ -87,6 +88,13 @@ describe('numbers and words are checked before anything runs', () => {
       expect(r.out).toBe('');
     });
   }
+
+  it('herd video eval --data DIR without a clips dataset there fails naming the folder, nothing generated', async () => {
+    const r = await herd(['video', 'eval', '--data', join(missing, 'clips')]);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'invalid_argument');
+    expect(r.err).toMatch(/--data .*herd-no-such-model\/clips: no clips dataset there/);
+  });
 
   it('an invalid HERD_DEVICE is refused, listing the choices, before the model folder is looked at', async () => {
     const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_DEVICE: 'gpu' } });
