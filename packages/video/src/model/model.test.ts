@@ -91,7 +91,7 @@ describe('video model: behaviour', () => {
     const prompt = [1, 5, IMG, 7, 8, 9];
     const fresh = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, t.video);
     const open = { ...t.video };
-    for (const [k, v] of Object.entries(open)) if (/_gate$/.test(k)) open[k] = { shape: v.shape, data: new Float32Array(v.shape[0]!).fill(0.8) };
+    for (const [k, v] of Object.entries(open)) if (/_gate$/.test(k)) open[k] = { dtype: 'f32', shape: v.shape, data: new Float32Array(v.shape[0]!).fill(0.8) };
     const opened = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, open);
     try {
       const ctx = await fresh.contextOfFrames(right);
