@@ -33,6 +33,8 @@ describe('grading', () => {
     expect(gradeVideoQa('direction', 'It moves to the left.', 'It moves to the left.')).toBe(true);
     expect(gradeVideoQa('direction', 'Left, then right.', 'It moves to the left.')).toBe(false);
     expect(gradeVideoQa('direction', 'It moves up.', 'It moves to the left.')).toBe(false);
+    expect(gradeVideoQa('direction', 'The blue star moves downwards.', 'It moves down.')).toBe(true);
+    expect(gradeVideoQa('direction', 'The blue star moves upwards.', 'It moves down.')).toBe(false);
     expect(gradeVideoQa('moving', 'No, no shape moves.', 'No, no shape moves.')).toBe(true);
     expect(gradeVideoQa('moving', 'Yes, a shape moves.', 'No, no shape moves.')).toBe(false);
     expect(gradeVideoQa('which', 'The blue circles move.', 'The red circle moves.')).toBe(true);

@@ -51,8 +51,11 @@ const KEYS: Record<VideoQaType, readonly string[]> = {
   count: NUMBER,
 };
 
+/** "upwards", "leftward" … say the same direction as "up", "left" (the core's own wording). */
+const SYNONYMS: Record<string, string> = { upwards: 'up', upward: 'up', downwards: 'down', downward: 'down', leftwards: 'left', leftward: 'left', rightwards: 'right', rightward: 'right' };
+
 function words(s: string): string[] {
-  return s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(' ').map((w) => (w.endsWith('s') && KEYS.which.includes(w.slice(0, -1)) ? w.slice(0, -1) : w));
+  return s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(' ').map((w) => SYNONYMS[w] ?? (w.endsWith('s') && KEYS.which.includes(w.slice(0, -1)) ? w.slice(0, -1) : w));
 }
 
 /**
