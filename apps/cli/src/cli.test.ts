@@ -74,6 +74,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'export', 'text export', 'chat', 'info'/],
     [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'video curate', 'info'/],
     [['video', 'export'], /'herd video' needs one of: curate \(got 'export'\)/],
+    [['video', 'export'], /'herd video' needs one of: train, eval/],
+    [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate \(got 'bogus'\)/],
@@ -90,6 +92,13 @@ describe('numbers and words are checked before anything runs', () => {
       expect(r.out).toBe('');
     });
   }
+
+  it('herd video eval --data DIR without a clips dataset there fails naming the folder, nothing generated', async () => {
+    const r = await herd(['video', 'eval', '--data', join(missing, 'clips')]);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'invalid_argument');
+    expect(r.err).toMatch(/--data .*herd-no-such-model\/clips: no clips dataset there/);
+  });
 
   it('an invalid HERD_DEVICE is refused, listing the choices, before the model folder is looked at', async () => {
     const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_DEVICE: 'gpu' } });

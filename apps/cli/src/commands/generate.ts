@@ -1,10 +1,12 @@
 /**
  * `herd generate`: continue a prompt (or answer a chat message) with a language core; with
- * `--image` the prompt is a chat message about the images, answered through the vision adapter.
+ * `--image` the prompt is a chat message about the images, answered through the vision adapter;
+ * with `--video` it is about a clip, answered through the video adapter on top of the image model.
  */
-import { flag } from '@herd/core';
+import { UsageError, flag } from '@herd/core';
 import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder } from '@herd/llama3';
 import { MINI_VISION_DIR, VisionGenerator, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
+import { MINI_VIDEO_DIR, VideoGenerator, loadMiniVideo, readClipFrames } from '@herd/video';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { PROMPT_ARG_MAX_BYTES, PROMPT_TOO_LONG_HINT, readPrompt } from '../prompt.js';
@@ -22,7 +24,9 @@ export const generateCommand = defineCommand({
     'prompt-file': flag.string({ placeholder: 'FILE', description: "read the prompt from a file ('-': standard input)" }),
     chat: flag.boolean({ description: 'wrap the prompt as a user message in the Llama 3 chat template' }),
     image: flag.string({ placeholder: 'FILE', multiple: true, description: 'an image the prompt asks about (repeatable; implies --chat; uses the vision adapter)' }),
-    vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint for --image (default: the built-in mini one, packages/vision/weights/mini)' }),
+    vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint for --image / --video (default: the built-in mini one, packages/vision/weights/mini)' }),
+    video: flag.string({ placeholder: 'FILE', description: 'a clip the prompt asks about (implies --chat; uses the video adapter; not with --image)' }),
+    'video-checkpoint': flag.string({ placeholder: 'DIR', description: 'the video checkpoint for --video (default: the built-in mini one, packages/video/weights/mini)' }),
     ...MODEL_FLAG,
     'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
     temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),
@@ -44,6 +48,21 @@ export const generateCommand = defineCommand({
     const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
     const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
     const stream = tok.streamDecoder();
+    if (values.video !== undefined) {
+      if (images.length > 0) throw new UsageError('--video and --image cannot be combined (one clip, or images)');
+      const v = loadMiniVideo(values['video-checkpoint'] ?? MINI_VIDEO_DIR, values.vision ?? MINI_VISION_DIR, core);
+      if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint\n`);
+      const clip = await readClipFrames(values.video, v.config.image, v.config.video.finetune.frames);
+      const gen = VideoGenerator.create(v.config, v.config.video.finetune, core.weights, v.vision.weights, v.weights, { device: device().device });
+      try {
+        const out = await gen.complete(imageQuestionIds(tok, core, v.config.image, prompt), await gen.contextOfFrames(clip), sampling);
+        const end = out.findIndex((t) => stops.includes(t));
+        io.stdout.write(stream.push(toFull(end < 0 ? out : out.slice(0, end))) + stream.flush() + '\n');
+      } finally {
+        await gen.release();
+      }
+      return;
+    }
     if (vision) {
       const gen = VisionGenerator.create(vision.config, core.weights, vision.weights, { device: device().device });
       try {

@@ -213,3 +213,39 @@ export function lmForward(spec: LmGraphSpec, p: Params, inputs: LmInputs): Forwa
     ext?.beforeLayer ? { beforeLayer: (i, h) => ext.beforeLayer!(i, h, ctx) } : {},
   );
 }
+
+/**
+ * Several extensions acting on one core as one (e.g. the video adapter composed with the image
+ * adapter, §7.4: video cross-attention layers interleaved with the image ones). Groups and inputs are
+ * the parts' together (a group, parameter or input declared by two parts is an error); each part's
+ * `encode` runs once and only that part's hooks see what it returned; `embed` and `beforeLayer` run
+ * in the order the parts are given (so before a shared core layer the first part acts first).
+ */
+export function composeExtensions(...parts: readonly LmExtension[]): LmExtension {
+  const inputs: Record<string, LmInputDecl> = {};
+  const problems: string[] = [];
+  parts.forEach((x, k) => {
+    for (const [name, d] of Object.entries(x.inputs ?? {})) {
+      if (name in inputs) problems.push(`input '${name}' is declared by two extensions (part ${k} and an earlier one)`);
+      inputs[name] = d;
+    }
+  });
+  if (problems.length) throw new HerdError('invalid_config', `composed LM extensions:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  // Each part's encoded values are stored under `<part>:<name>` and handed back to that part alone.
+  const own = (k: number, encoded: Readonly<Record<string, Tensor>>): Record<string, Tensor> => {
+    const prefix = `${k}:`;
+    return Object.fromEntries(Object.entries(encoded).filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
+  };
+  const ext: LmExtension = {
+    groups: parts.flatMap((x) => x.groups),
+    inputs,
+    encode: (ctx) => Object.fromEntries(parts.flatMap((x, k) => Object.entries(x.encode?.(ctx) ?? {}).map(([n, t]) => [`${k}:${n}`, t]))),
+    ...(parts.some((x) => x.embed)
+      ? { embed: (h: Tensor, ctx: LmHookContext) => parts.reduce((acc, x, k) => (x.embed ? x.embed(acc, { ...ctx, encoded: own(k, ctx.encoded) }) : acc), h) }
+      : {}),
+    ...(parts.some((x) => x.beforeLayer)
+      ? { beforeLayer: (i: number, h: Tensor, ctx: LmHookContext) => parts.reduce((acc, x, k) => (x.beforeLayer ? x.beforeLayer(i, acc, { ...ctx, encoded: own(k, ctx.encoded) }) : acc), h) }
+      : {}),
+  };
+  return ext;
+}

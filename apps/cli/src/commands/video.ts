@@ -1,0 +1,88 @@
+/**
+ * `herd video train` / `herd video eval`: the mini video recipe (aggregator + video cross-attention
+ * trained on top of the frozen mini image model and core) on the synthetic world's clips of moving
+ * shapes, and its held-out video QA (core alone, image model on the middle frame, + video adapter).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { HerdError, flag } from '@herd/core';
+import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { MINI_VIDEO_DIR, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, writeClipWorld } from '@herd/video';
+import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
+import { type Io, defineCommand } from '../command.js';
+
+/** The clips `--data` defaults to (generated here when missing). */
+export const DEFAULT_VIDEO_DATA = join('out', 'video', 'clips');
+const WORLD = { seed: 12, clips: 1500 } as const;
+
+async function clipData(given: string | undefined, io: Io): Promise<string> {
+  const data = given ?? DEFAULT_VIDEO_DATA;
+  if (existsSync(join(data, 'manifest.json'))) return data;
+  if (given !== undefined) throw new HerdError('invalid_argument', `--data ${data}: no clips dataset there (expected ${join(data, 'manifest.json')}); leave --data out to generate the default one at ${DEFAULT_VIDEO_DATA}`);
+  io.stderr.write(`no clips at ${data}: generating ${WORLD.clips} clips of moving shapes (seed ${WORLD.seed}, 25% static)\n`);
+  await writeClipWorld({ out: data, count: WORLD.clips, seed: WORLD.seed, onClip: (i) => { if (i % 100 === 0) io.stderr.write(`  ${i} clips\n`); } });
+  return data;
+}
+
+const COMMON = {
+  data: flag.string({ placeholder: 'DIR', description: `a clips dataset of the synthetic world (default ${DEFAULT_VIDEO_DATA}, generated when missing)` }),
+  vision: flag.string({ placeholder: 'DIR', description: 'the frozen image model (default: the built-in mini vision checkpoint)' }),
+} as const;
+
+/** Features depend on the image checkpoint: one cache per checkpoint, beside the clips. */
+const featuresDir = (data: string, visionDir: string, clips: number) => join(data, '..', `features-${imageCheckpointSha(visionDir).slice(0, 12)}-${clips}`);
+
+export const videoTrainCommand = defineCommand({
+  words: ['video', 'train'],
+  usesDevice: false,
+  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults = the committed run, ~45 min on 2 busy cores incl. features)',
+  flags: {
+    ...COMMON,
+    out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
+    'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
+    'qa-steps': flag.integer({ min: 0, default: 260, description: 'stage 2: QA fine-tuning steps (chat format)' }),
+    batch: flag.integer({ min: 1, default: 12, description: 'sequences (clips) per step' }),
+    lr: flag.number({ above: 0, default: 5e-3, description: 'peak learning rate (re-warmed per stage)' }),
+    seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
+    'eval-per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
+    clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset to use (frozen features are computed once per clip, ~1–2 s each on 2 busy cores)' }),
+  },
+  async run({ values, io }) {
+    const data = await clipData(values.data, io);
+    const visionDir = values.vision ?? MINI_VISION_DIR;
+    const out = values.out ?? MINI_VIDEO_DIR;
+    const core = loadLanguageCore();
+    const vision = loadMiniVision(visionDir, core);
+    const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}`;
+    const r = await runMiniVideoRecipe({
+      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: join(data, '..', 'train'), outDir: out,
+      captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
+      command,
+      dataDescription: `Clips of moving shapes (@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
+      log: (line) => io.stderr.write(`${line}\n`),
+    });
+    io.stdout.write(`${videoQaTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);
+  },
+});
+
+export const videoEvalCommand = defineCommand({
+  words: ['video', 'eval'],
+  usesDevice: false,
+  summary: 'video QA on held-out clips: core alone, image model on the middle frame, image model + video adapter',
+  flags: {
+    ...COMMON,
+    video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one)' }),
+    'per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
+    clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
+    json: flag.boolean({ description: 'print the whole report as JSON' }),
+  },
+  async run({ values, io }) {
+    const data = await clipData(values.data, io);
+    const visionDir = values.vision ?? MINI_VISION_DIR;
+    const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir);
+    if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint than ${visionDir}; re-train it with 'herd video train'\n`);
+    const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
+    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(clips.heldout, values['per-type']) });
+    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : videoQaTable(report));
+  },
+});

@@ -1,0 +1,121 @@
+/**
+ * The video side's config (Llama 3 paper §7.4, SPEC.md "Video adapter"): how many frames a clip
+ * gives, how many consecutive frames the temporal aggregator merges into one, the aggregator's
+ * (perceiver resampler's) shape, and where the video cross-attention layers sit among the image
+ * cross-attention layers. Widths follow the core (the aggregator works on the image features after
+ * the image projector, in the core's width). `parseVideoConfig` rejects unknown keys and reports
+ * every bad field at once.
+ */
+import { HerdError, ProblemList, isRecord } from '@herd/core';
+
+/** Frames sampled per clip and the aggregation factor, for one training stage. */
+export interface ClipSampling {
+  /** Frames sampled uniformly over the whole clip (paper: 16 pre-training, 64 fine-tuning); 1..64. */
+  readonly frames: number;
+  /** Consecutive frames merged into one effective frame (paper: 16 pre-training, 32 fine-tuning); divides `frames`. */
+  readonly groupFrames: number;
+}
+
+export interface ResamplerConfig {
+  /** Learned latent queries per effective frame (not stated in the paper; Flamingo uses 64). */
+  readonly latents: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly ffnDim: number;
+  /**
+   * Rows of the learned time embedding: the most frames a clip gives. Indexed by the frame's place in
+   * the clip (not in its group), so effective frames also carry their order to the video layers.
+   */
+  readonly maxFrames: number;
+  readonly normEps: number;
+}
+
+export interface VideoConfig {
+  readonly pretrain: ClipSampling;
+  readonly finetune: ClipSampling;
+  readonly resampler: ResamplerConfig;
+  /**
+   * A video cross-attention layer goes before every `crossEvery`-th image cross-attention layer
+   * (paper: 4), i.e. before image layers j with (j + 1) % crossEvery = 0; when that picks none (fewer
+   * image layers than `crossEvery`), one goes before the last image layer. See `videoAttachPoints`.
+   */
+  readonly crossEvery: number;
+  /** Hidden width of the video cross-attention layers' SwiGLU FFN; 0 = the core's ffnDim (paper form). */
+  readonly crossFfnDim: number;
+}
+
+const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps'] as const satisfies readonly (keyof ResamplerConfig)[];
+const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
+
+/** The most frames a clip gives (the paper's fine-tuning count). */
+export const MAX_FRAMES = 64;
+
+export function parseVideoConfig(obj: unknown): VideoConfig {
+  if (!isRecord(obj)) throw new HerdError('invalid_config', `video config must be an object, got ${JSON.stringify(obj)}`);
+  const p = new ProblemList();
+  const unknown = (o: Record<string, unknown>, keys: readonly string[], where: string) => {
+    for (const k of Object.keys(o)) if (!keys.includes(k)) p.add(`unknown key '${where}${k}' (valid: ${keys.join(', ')})`);
+  };
+  unknown(obj, KEYS, '');
+  const int = (o: Record<string, unknown>, k: string, where: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const v = o[k];
+    if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) p.add(`${where}${k} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const rec = (k: string): Record<string, unknown> => {
+    const v = obj[k];
+    if (!isRecord(v)) {
+      p.add(`${k} must be an object, got ${JSON.stringify(v)}`);
+      return {};
+    }
+    return v;
+  };
+  const r = rec('resampler');
+  unknown(r, RESAMPLER_KEYS, 'resampler.');
+  const normEps = r['normEps'] ?? 1e-5;
+  if (typeof normEps !== 'number' || !(normEps > 0)) p.add(`resampler.normEps must be a positive number, got ${JSON.stringify(normEps)}`);
+  const resampler: ResamplerConfig = {
+    latents: int(r, 'latents', 'resampler.', 1),
+    layers: int(r, 'layers', 'resampler.', 1),
+    heads: int(r, 'heads', 'resampler.', 1),
+    ffnDim: int(r, 'ffnDim', 'resampler.', 1),
+    maxFrames: int(r, 'maxFrames', 'resampler.', 1, MAX_FRAMES),
+    normEps: normEps as number,
+  };
+  const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
+    const s = rec(k);
+    unknown(s, SAMPLING_KEYS, `${k}.`);
+    const frames = int(s, 'frames', `${k}.`, 1, MAX_FRAMES);
+    const groupFrames = int(s, 'groupFrames', `${k}.`, 1, MAX_FRAMES);
+    if (Number.isSafeInteger(frames) && Number.isSafeInteger(groupFrames) && frames % groupFrames !== 0) p.add(`${k}.groupFrames ${groupFrames} must divide ${k}.frames ${frames}`);
+    if (Number.isSafeInteger(frames) && frames > resampler.maxFrames) p.add(`${k}.frames ${frames} is over resampler.maxFrames ${resampler.maxFrames}`);
+    return { frames, groupFrames };
+  };
+  const pretrain = sampling('pretrain');
+  const finetune = sampling('finetune');
+  const crossEvery = int(obj, 'crossEvery', '', 1);
+  const crossFfnDim = int({ crossFfnDim: obj['crossFfnDim'] ?? 0 }, 'crossFfnDim', '', 0);
+  p.throwIfAny('invalid_config', 'invalid video config');
+  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim });
+}
+
+/** Effective frames (aggregator outputs) of a clip: frames / groupFrames. */
+export function effectiveFrames(s: ClipSampling): number {
+  return s.frames / s.groupFrames;
+}
+
+/** Video tokens the cross-attention layers see: effective frames × latents. */
+export function videoTokenCount(v: VideoConfig, s: ClipSampling): number {
+  return effectiveFrames(s) * v.resampler.latents;
+}
+
+/**
+ * Indices j of the image cross-attention layers that get a video cross-attention layer right before
+ * them: every `crossEvery`-th ((j + 1) % crossEvery = 0, so 3, 7, … for the paper's 4), or the last
+ * one when there are fewer image layers than `crossEvery` (the mini model's two).
+ */
+export function videoBeforeImageLayers(nImageLayers: number, crossEvery: number): number[] {
+  const js = Array.from({ length: nImageLayers }, (_, j) => j).filter((j) => (j + 1) % crossEvery === 0);
+  return js.length || nImageLayers === 0 ? js : [nImageLayers - 1];
+}

@@ -1,0 +1,139 @@
+/**
+ * The video model's graphs (§7.4): the image model (frozen core + frozen image encoder and adapter)
+ * with the video parameters added:
+ * - the frame graph: each sampled frame through the frozen image encoder + projector → frame
+ *   features, and the image adapter's keys/values of the clip's middle frame (what the image
+ *   cross-attention layers see of a clip; Meta did not publish what they see, this is herd's choice,
+ *   and it makes "video gates at 0" equal to "the image model shown the middle frame");
+ * - the video extension (llama3 `LmExtension`, group `video`): the temporal aggregator over the
+ *   frame features and the gated video cross-attention layers, composed with the image adapter's
+ *   extension (`composeExtensions`), the video layer acting first at a shared core layer ("before
+ *   every 4th image cross-attention layer");
+ * - the video-tokens graph: the aggregator alone, run once per clip for generation.
+ *
+ * A clip enters a prompt as one `<|image|>` token: the image layers see its middle frame, the video
+ * layers its aggregated frames, with the same rows (text after the token) allowed to look.
+ *
+ * Legend: B batch, F frames, N tile slots, P tokens per tile, S = N·P image tokens per frame,
+ * V video tokens (E effective frames × L latents), D core width, K kv heads, Dh head dim.
+ */
+import { HerdError } from '@herd/core';
+import * as G from '@herd/graph';
+import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } from '@herd/graph';
+import { type FrozenWeights, type LmExtension, type LmGraphSpec, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
+import { type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, visionExtension } from '@herd/vision';
+import { type ClipSampling, type VideoConfig, videoBeforeImageLayers, videoTokenCount } from '../config.js';
+import { perceiverResampler, resamplerParamSpecs } from './resampler.js';
+import { rowsWithVideo, videoCrossAttentionLayer, videoCrossAttentionSpecs } from './video-cross-attention.js';
+
+/** The image model a video adapter is added to, and the video side's config. */
+export interface VideoModelConfig {
+  readonly image: MllamaConfig;
+  readonly video: VideoConfig;
+}
+
+/** The video parameters' group: aggregator + video cross-attention layers (the only ones that train). */
+export const VIDEO_GROUP = 'video';
+
+/** Image tokens of one frame (all tile slots; padding tiles masked). */
+export function frameTokens(m: MllamaConfig): number {
+  return m.vision.maxTiles * patchesPerTile(m.vision);
+}
+
+/** The sampled frame whose image the image cross-attention layers see: ⌊F/2⌋. */
+export function middleFrame(frames: number): number {
+  return Math.floor(frames / 2);
+}
+
+/** Per video layer: the image layer j it precedes and the core layer it runs before. */
+export function videoLayers(m: VideoModelConfig): { readonly imageLayer: number; readonly coreLayer: number }[] {
+  const attach = coreAttachPoints(m.image.crossAttentionLayers);
+  return videoBeforeImageLayers(m.image.crossAttentionLayers.length, m.video.crossEvery).map((j) => ({ imageLayer: j, coreLayer: attach[j]! }));
+}
+
+export function videoParamSpecs(m: VideoModelConfig): ParamSpec[] {
+  const t = m.image.text;
+  return [...resamplerParamSpecs(m.video.resampler, t.dim), ...videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(t, j, m.video.crossFfnDim))];
+}
+
+/**
+ * The video adapter as an extension of the core's graphs. `source` 'frames': inputs `video.frames`
+ * [B, F, S, D] and `video.frameMask` [B, S] bool, the aggregator runs in the graph (training);
+ * 'tokens': input `video.tokens` [B, V, D] from the video-tokens graph (generation). Both take
+ * `video.mask` [B, 1, T, V] bool (true where a text row may see the clip).
+ */
+export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens'): LmExtension {
+  const t = m.image.text;
+  const V = videoTokenCount(m.video, clip);
+  const S = frameTokens(m.image);
+  const inputs: Record<string, LmInputDecl> =
+    source === 'frames'
+      ? { 'video.frames': { dtype: 'f32', shape: ['B', clip.frames, S, t.dim] }, 'video.frameMask': { dtype: 'bool', shape: ['B', S] } }
+      : { 'video.tokens': { dtype: 'f32', shape: ['B', V, t.dim] } };
+  inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', V] };
+  const layers = videoLayers(m);
+  return {
+    groups: [{ name: VIDEO_GROUP, specs: videoParamSpecs(m) }],
+    inputs,
+    encode: ({ inputs: x, p }) => ({
+      tokens: source === 'frames' ? perceiverResampler(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!) : x['video.tokens']!,
+      rows: rowsWithVideo(x['video.mask']!),
+    }),
+    beforeLayer: (i, h, { inputs: x, p, encoded }) =>
+      layers.reduce((acc, l, j) => (l.coreLayer === i ? videoCrossAttentionLayer(t, p, j, m.video.crossFfnDim, acc, encoded['tokens']!, x['video.mask']!, encoded['rows']!) : acc), h),
+  };
+}
+
+/** The whole video model's spec: the video extension composed with the (frozen) image adapter's. */
+export function videoModelSpec(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens'): LmGraphSpec {
+  return { config: m.image.text, extension: composeExtensions(videoExtension(m, clip, source), visionExtension(m.image, frameTokens(m.image))) };
+}
+
+function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record<string, { readonly shape: readonly number[]; readonly data?: unknown }>>, what: string): Params {
+  return G.declareParams(g, specs, (name, shape) => {
+    const w = weights[name];
+    if (!w?.data) throw new HerdError('checkpoint_mismatch', `${what}: missing '${name}' (shape [${shape}])`);
+    if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `${what}: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
+    return g.param(name, 'f32', shape as number[], { trainable: false, value: w.data as Float32Array });
+  });
+}
+
+/**
+ * Frame graph for one clip of F frames (frozen image encoder): inputs `pixels` [F, N, 3, T, T] f32,
+ * `aspectRatioIds` [F] i32, `tileMask` [F, N] bool; outputs `features` [F, S, D] and the image
+ * adapter's `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] of the middle frame.
+ */
+export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: number): EmittedModel {
+  const g = new Graph();
+  const p = declare(g, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], vision, 'vision weights');
+  const { maxTiles: N, tileSize: T } = m.vision;
+  const S = frameTokens(m);
+  const pixels = g.input('pixels', 'f32', [frames, N, 3, T, T]);
+  const aspectRatioIds = g.input('aspectRatioIds', 'i32', [frames]);
+  const tileMask = g.input('tileMask', 'bool', [frames, N]);
+  const features = G.reshape(projectToCore(p, encodeImages(m.vision, p, { pixels, aspectRatioIds, tileMask })), [frames, S, m.text.dim]); // [F, S, D]
+  const mid = middleFrame(frames);
+  const midTokens = G.slice(features, 0, mid, mid + 1); // [1, S, D]
+  const outputs: Record<string, Tensor> = { features };
+  m.crossAttentionLayers.forEach((c, j) => {
+    const kv = imageKeysValues(m.text, p, c, midTokens);
+    outputs[`xattn.k.${j}`] = kv.k;
+    outputs[`xattn.v.${j}`] = kv.v;
+  });
+  return G.toOnnx(g, { outputs, name: 'video_frames' });
+}
+
+/** The aggregator alone for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S] → `video.tokens` [1, V, D]. */
+export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, video: VisionWeights): EmittedModel {
+  const g = new Graph();
+  const p = declare(g, resamplerParamSpecs(m.video.resampler, m.image.text.dim), video, 'video weights');
+  const S = frameTokens(m.image);
+  const frames = g.input('video.frames', 'f32', [1, clip.frames, S, m.image.text.dim]);
+  const frameMask = g.input('video.frameMask', 'bool', [1, S]);
+  return G.toOnnx(g, { outputs: { 'video.tokens': perceiverResampler(m.video.resampler, clip, p, frames, frameMask) }, name: 'video_tokens' });
+}
+
+/** The core's incremental decoder with the image adapter and the video adapter attached (fed video tokens). */
+export function buildVideoDecoder(m: VideoModelConfig, clip: ClipSampling, core: FrozenWeights, weights: VisionWeights): EmittedModel {
+  return buildDecoder(videoModelSpec(m, clip, 'tokens'), { ...core, ...weights });
+}

@@ -1,0 +1,129 @@
+/**
+ * The video model on a tiny random configuration: shapes of the aggregator and the decoder inputs,
+ * the placement rule, and the three properties the paper's design promises — a fresh video adapter
+ * (gates 0) answers exactly as the image model shown the middle frame; text with no clip in view is
+ * never touched by the video layers, even with their gates open; the aggregator ignores padding
+ * tiles and does see the order of frames.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { composeExtensions } from '@herd/llama3';
+import { Session, hostTensor } from '@herd/runtime';
+import { visionExtension } from '@herd/vision';
+import { decodeF16, encodeF16 } from '@herd/core';
+import { loadVideoPreset } from '../presets/index.js';
+import { videoBeforeImageLayers, videoTokenCount } from '../config.js';
+import { FrameEncoder } from '../data/features.js';
+import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
+import { VideoGenerator } from './generate.js';
+import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, videoLayers, videoParamSpecs } from './graphs.js';
+
+const IMG = 40;
+const t = tinyModel();
+const right = movingSquare(t.m.image, [[2, 9], [12, 9], [22, 9], [32, 9]]);
+// The same frames in each group of 2, each pair swapped: only the order inside the groups differs.
+const swapped = movingSquare(t.m.image, [[12, 9], [2, 9], [32, 9], [22, 9]]);
+const maxDiff = (a: Float32Array[], b: Float32Array[], from = 0) => a.slice(from).reduce((d, row, i) => row.reduce((dd, x, j) => Math.max(dd, Math.abs(x - b[from + i]![j]!)), d), 0);
+
+describe('video model: placement and shapes', () => {
+  it('puts a video layer before every 4th image cross-attention layer (the last one when there are fewer)', () => {
+    expect(videoBeforeImageLayers(8, 4)).toEqual([3, 7]); // Llama 3 8B: 8 image layers → 2 video layers
+    expect(videoBeforeImageLayers(20, 4)).toEqual([3, 7, 11, 15, 19]);
+    expect(videoBeforeImageLayers(2, 4)).toEqual([1]);
+    expect(videoBeforeImageLayers(2, 1)).toEqual([0, 1]);
+    expect(videoLayers(t.m)).toEqual([{ imageLayer: 0, coreLayer: 1 }, { imageLayer: 1, coreLayer: 3 }]);
+    const paper = loadVideoPreset('paper');
+    expect([paper.pretrain, paper.finetune]).toEqual([{ frames: 16, groupFrames: 16 }, { frames: 64, groupFrames: 32 }]);
+    expect(videoTokenCount(paper, paper.finetune)).toBe(2 * 64);
+  });
+
+  it('the video group holds only the aggregator and the video layers; the decoder reads video tokens, never frames', () => {
+    const names = videoParamSpecs(t.m).map((s) => s.name);
+    expect(names.every((n) => n.startsWith('video.'))).toBe(true);
+    expect(names.filter((n) => n.endsWith('_gate'))).toHaveLength(4);
+    const inputs = buildVideoDecoder(t.m, TINY_CLIP, t.core, { ...t.vision, ...t.video }).inputs.map((i) => i.name);
+    expect(inputs).toEqual(expect.arrayContaining(['video.tokens', 'video.mask', 'xattn.k.0', 'xattn.mask', 'learnableIds']));
+    expect(inputs.some((n) => n.includes('frames') || n.includes('pixel'))).toBe(false);
+  });
+
+  it('two extensions declaring the same input are refused, naming it', () => {
+    const v = visionExtension(t.m.image, frameTokens(t.m.image));
+    expect(() => composeExtensions(v, v)).toThrow(/input 'xattn\.mask' is declared by two extensions/);
+    expect(Object.keys(composeExtensions(videoExtension(t.m, TINY_CLIP, 'tokens'), v).inputs!)).toContain('video.tokens');
+  });
+});
+
+describe('video model: behaviour', () => {
+  let enc: FrameEncoder;
+  let tokens: Session;
+  beforeAll(async () => {
+    enc = await FrameEncoder.create(t.m.image, t.vision, TINY_CLIP.frames);
+    tokens = await Session.create(buildVideoTokensGraph(t.m, TINY_CLIP, t.video));
+  });
+  afterAll(async () => {
+    await enc?.release();
+    await tokens?.release();
+  });
+
+  const run = async (features: Float32Array, mask: Uint8Array) => {
+    const S = frameTokens(t.m.image);
+    const out = await tokens.run({ 'video.frames': hostTensor('f32', [1, TINY_CLIP.frames, S, 32], features), 'video.frameMask': hostTensor('bool', [1, S], mask) });
+    return out['video.tokens']!;
+  };
+
+  it('aggregator: [1, E·L, D] tokens; padding tiles have no effect; the order of frames matters', async () => {
+    const x = await enc.encode(right);
+    expect(right.frames[0]!.nTiles).toBe(1); // 40×24 → one 56-px tile of the 2 slots
+    const f = decodeF16(x.features);
+    const a = await run(f, x.frameMask);
+    expect(a.shape).toEqual([1, 2 * 3, 32]);
+    // Change every value of the padding tile (second slot): nothing changes.
+    const S = frameTokens(t.m.image);
+    const noisy = Float32Array.from(f, (v, i) => (x.frameMask[i / 32 % S | 0] ? v : v + 5 * Math.sin(i)));
+    expect(Array.from((await run(noisy, x.frameMask)).data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
+    // Same frames per group in another order: only the time embedding can tell, and it does.
+    const b = await run(decodeF16((await enc.encode(swapped)).features), x.frameMask);
+    let d = 0;
+    (a.data as Float32Array).forEach((v, i) => (d = Math.max(d, Math.abs(v - (b.data as Float32Array)[i]!))));
+    expect(d).toBeGreaterThan(1e-3);
+  });
+
+  it('gates at 0: the video model gives the image model\'s logits (middle frame) exactly; opened: only rows after the clip change', async () => {
+    const prompt = [1, 5, IMG, 7, 8, 9];
+    const fresh = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, t.video);
+    const open = { ...t.video };
+    for (const [k, v] of Object.entries(open)) if (/_gate$/.test(k)) open[k] = { dtype: 'f32', shape: v.shape, data: new Float32Array(v.shape[0]!).fill(0.8) };
+    const opened = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, open);
+    try {
+      const ctx = await fresh.contextOfFrames(right);
+      const image = await fresh.logits(prompt, ctx, { imageOnly: true });
+      const video0 = await fresh.logits(prompt, ctx);
+      video0.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(image[i]!)));
+      const ctxOpen = await opened.contextOfFrames(right);
+      const video1 = await opened.logits(prompt, ctxOpen);
+      // Before the clip's token: bit-identical (those rows are fully masked); after: the video speaks.
+      video1.slice(0, 2).forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(image[i]!)));
+      expect(maxDiff(video1, image, 2)).toBeGreaterThan(1e-4);
+      // A text-only prompt is the image model's (and the core's) text-only output, bit for bit.
+      const text = [1, 5, 6, 7];
+      const a = await opened.logits(text, null);
+      const b = await opened.logits(text, null, { imageOnly: true });
+      a.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(b[i]!)));
+      // Greedy generation with the KV cache = argmax of full-sequence logits.
+      const out = await opened.complete(prompt, ctxOpen, { maxNewTokens: 4, temperature: 0 });
+      const rows = await opened.logits([...prompt, ...out.slice(0, -1)], ctxOpen);
+      expect(out).toEqual(out.map((_, i) => rows[prompt.length - 1 + i]!.reduce((best, v, j, r) => (v > r[best]! ? j : best), 0)));
+    } finally {
+      await fresh.release();
+      await opened.release();
+    }
+  });
+
+  it('refuses a prompt with a clip but no <|image|> token', async () => {
+    const g = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, t.video);
+    try {
+      await expect(g.logits([1, 5, 6], await g.contextOfFrames(right))).rejects.toThrow(/0 <\|image\|> token.*a clip needs exactly one/);
+    } finally {
+      await g.release();
+    }
+  });
+});

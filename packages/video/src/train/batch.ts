@@ -1,0 +1,90 @@
+/**
+ * Sequences about clips → the feeds of the video model's training graph (the video extension with
+ * `source: 'frames'` composed with the frozen image adapter). A clip enters a sequence as one
+ * `<|image|>` token: rows from it on see the middle frame's image keys/values and the whole clip's
+ * video tokens; rows before it see nothing. Features come from the clip feature table (frozen
+ * encoder outputs, f16, decoded here).
+ *
+ * Legend: B sequences (one clip each), T tokens, F frames, S image tokens per frame, V video tokens,
+ * D core width, K kv heads, Dh head dim.
+ */
+import { HerdError, decodeF16 } from '@herd/core';
+import { headDim } from '@herd/llama3';
+import { type HostTensor, hostTensor } from '@herd/runtime';
+import { crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
+import { type ClipSampling, videoTokenCount } from '../config.js';
+import { type ClipFeatures } from '../data/features.js';
+import { type VideoModelConfig, frameTokens } from '../model/graphs.js';
+
+/** One training sequence: token ids (one `<|image|>` for the clip) and next-token targets (−100 = no loss), both of length T. */
+export interface VideoSequence {
+  readonly clip: string;
+  readonly tokens: readonly number[];
+  readonly targets: readonly number[];
+}
+
+/** Pads/cuts to T; targets are the next token from `trainFrom` on (−100 elsewhere and on padding). */
+export function videoSequence(clip: string, seq: { tokens: readonly number[]; trainFrom: number }, seqLen: number): VideoSequence {
+  const tokens = seq.tokens.slice(0, seqLen);
+  const targets = new Array<number>(seqLen).fill(-100);
+  for (let i = Math.max(0, seq.trainFrom - 1); i + 1 < tokens.length; i++) targets[i] = tokens[i + 1]!;
+  while (tokens.length < seqLen) tokens.push(0);
+  return { clip, tokens, targets };
+}
+
+export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number): Record<string, HostTensor> {
+  const img = m.image;
+  const B = seqs.length;
+  const F = clip.frames;
+  const S = frameTokens(img);
+  const D = img.text.dim;
+  const V = videoTokenCount(m.video, clip);
+  const K = img.text.nKvHeads;
+  const dh = headDim(img.text);
+  const vocab = img.text.vocabSize;
+  const P = patchesPerTile(img.vision);
+  const tokens = new Int32Array(B * seqLen);
+  const targets = new Int32Array(B * seqLen);
+  const learnable = new Int32Array(B * seqLen);
+  const xmask = new Uint8Array(B * seqLen * S);
+  const vmask = new Uint8Array(B * seqLen * V);
+  const frames = new Float32Array(B * F * S * D);
+  const frameMask = new Uint8Array(B * S);
+  const kv: Record<string, Float32Array> = {};
+  img.crossAttentionLayers.forEach((_, j) => {
+    kv[`xattn.k.${j}`] = new Float32Array(B * K * S * dh);
+    kv[`xattn.v.${j}`] = new Float32Array(B * K * S * dh);
+  });
+  seqs.forEach((s, b) => {
+    const x = features.get(s.clip);
+    if (!x) throw new HerdError('invalid_argument', `video batch: no features for clip '${s.clip}' (sequence ${b})`);
+    if (s.tokens.length !== seqLen || s.targets.length !== seqLen) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has ${s.tokens.length} tokens / ${s.targets.length} targets, the graph takes ${seqLen}`);
+    if (x.features.length !== F * S * D) throw new HerdError('shape_mismatch', `video batch: clip ${s.clip} has ${x.features.length} feature values, the graph takes ${F}×${S}×${D}`);
+    const iv = imageIntervals(s.tokens, img.imageTokenId);
+    if (iv.length !== 1) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has ${iv.length} <|image|> tokens; a clip takes exactly one`);
+    s.tokens.forEach((t, i) => {
+      tokens[b * seqLen + i] = t >= vocab ? 0 : t;
+      learnable[b * seqLen + i] = t >= vocab ? t - vocab : -1;
+    });
+    targets.set(s.targets, b * seqLen);
+    const nTiles = x.frameMask.reduce((a, v) => a + v, 0) / P;
+    const rows = crossAttentionMaskRows(iv, { nTiles: [nTiles], maxTiles: img.vision.maxTiles, tokensPerTile: P }, 0, seqLen);
+    xmask.set(rows, b * seqLen * S);
+    for (let r = iv[0]![0]; r < seqLen; r++) vmask.fill(1, (b * seqLen + r) * V, (b * seqLen + r + 1) * V);
+    frames.set(decodeF16(x.features), b * F * S * D);
+    frameMask.set(x.frameMask, b * S);
+    for (const [name, arr] of Object.entries(kv)) arr.set(x.kv[name]!, b * K * S * dh);
+  });
+  return {
+    tokens: hostTensor('i32', [B, seqLen], tokens),
+    targets: hostTensor('i32', [B, seqLen], targets),
+    positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),
+    docIds: hostTensor('i32', [B, seqLen]),
+    learnableIds: hostTensor('i32', [B, seqLen], learnable),
+    'xattn.mask': hostTensor('bool', [B, 1, seqLen, S], xmask),
+    'video.mask': hostTensor('bool', [B, 1, seqLen, V], vmask),
+    'video.frames': hostTensor('f32', [B, F, S, D], frames),
+    'video.frameMask': hostTensor('bool', [B, S], frameMask),
+    ...Object.fromEntries(Object.entries(kv).map(([n, a]) => [n, hostTensor('f32', [B, K, S, dh], a)])),
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The mini video recipe (§7.4 in miniature): the video parameters (aggregator + video
+ * cross-attention, group `video`) trained on top of the mini image model — frozen core, frozen image
+ * encoder, frozen image adapter — on the synthetic world's clips, through llama3's shared adapter
+ * recipe (`trainAdapter`). Stage 1: clip–caption pre-training (`<|begin_of_text|><|image|>caption`,
+ * the pre-training sampling: 8 frames merged 8→1). Stage 2: QA fine-tuning in the chat format (loss on
+ * the reply only; the fine-tuning sampling: 8 frames merged 4→1), starting from stage 1's values with
+ * the learning rate re-warmed. The text of each stage is a shard dataset (clip key, tokens, targets);
+ * the collate reads the clip's frozen image features from the feature table.
+ *
+ * Legend: B sequences, T tokens.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { HerdError, Rng } from '@herd/core';
+import { type Sample, writeDataset } from '@herd/data';
+import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
+import { type HostTensor } from '@herd/runtime';
+import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } from '@herd/vision';
+import { type ClipSampling } from '../config.js';
+import { type ClipFeatures, type VideoExample } from '../data/features.js';
+import { videoQuestions } from '../data/qa.js';
+import { VIDEO_GROUP, type VideoModelConfig, videoModelSpec } from '../model/graphs.js';
+import { loadVideoPreset } from '../presets/index.js';
+import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
+
+/** The mini herd's video model: the mini preset on top of a given image model. */
+export function miniVideoConfig(image: MllamaConfig): VideoModelConfig {
+  return { image, video: loadVideoPreset('mini') };
+}
+
+export interface MiniVideoOptions {
+  readonly core: LanguageCore;
+  readonly tokenizer: Llama3Tokenizer;
+  /** The image model (its config) and its encoder + adapter values (frozen). */
+  readonly image: MllamaConfig;
+  readonly vision: VisionWeights;
+  /** Train-split clips with features. */
+  readonly examples: readonly VideoExample[];
+  /** Held-out clips for the eval loss (optional). */
+  readonly heldout?: readonly VideoExample[];
+  /** Scratch folder: the stages' text datasets, logs, checkpoints. */
+  readonly workDir: string;
+  readonly captionSteps: number;
+  readonly qaSteps: number;
+  readonly batch?: number;
+  readonly seqLen?: number;
+  readonly lr?: number;
+  readonly seed?: number;
+  /** Starting values of the video group (default: fresh, gates 0). */
+  readonly init?: VisionWeights;
+}
+
+export interface MiniVideoResult {
+  readonly config: VideoModelConfig;
+  /** The video group's values (f32). */
+  readonly weights: Readonly<Record<string, HostTensor>>;
+  readonly losses: { readonly caption: readonly number[]; readonly qa: readonly number[] };
+  readonly evalLoss: { readonly caption?: number; readonly qa?: number };
+  readonly seconds: number;
+}
+
+/** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip). */
+export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number): { caption: VideoSequence[]; qa: VideoSequence[] } {
+  const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
+  const qa = examples.flatMap((x) => videoQuestions(x.objects).map((q) => videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen)));
+  return { caption, qa };
+}
+
+async function writeSequences(dir: string, seqs: readonly VideoSequence[]): Promise<void> {
+  const samples: Sample[] = seqs.map((s, i) => ({ key: `seq-${String(i).padStart(6, '0')}`, files: { seq: new TextEncoder().encode(JSON.stringify(s)) }, meta: { clip: s.clip } }));
+  await writeDataset(dir, samples, { samplesPerShard: 512, name: 'video-sequences' });
+}
+
+function parseSequence(s: Sample): VideoSequence {
+  const bytes = s.files['seq'];
+  if (!bytes) throw new HerdError('corrupt_data', `video sequence ${s.key}: no seq file`);
+  return JSON.parse(new TextDecoder().decode(bytes)) as VideoSequence;
+}
+
+export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
+  const t0 = performance.now();
+  const m = miniVideoConfig(o.image);
+  const B = o.batch ?? 16;
+  const T = o.seqLen ?? 40;
+  const peak = o.lr ?? 2e-3;
+  const seed = o.seed ?? 1;
+  const train = o.examples.filter((x) => x.split === 'train');
+  if (train.length === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: no train-split clips given');
+  const features = new Map<string, ClipFeatures>([...train, ...(o.heldout ?? [])].map((x) => [x.key, x.clip]));
+  const seqs = recipeSequences(o, train, T);
+  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T) : undefined;
+  mkdirSync(o.workDir, { recursive: true });
+  const losses = { caption: [] as number[], qa: [] as number[] };
+  const evalLoss: { caption?: number; qa?: number } = {};
+  let values: Record<string, HostTensor> | undefined = o.init ? Object.fromEntries(Object.entries(o.init).map(([k, v]) => [k, v as HostTensor])) : undefined;
+  const stages: readonly ['caption' | 'qa', number, ClipSampling][] = [['caption', o.captionSteps, m.video.pretrain], ['qa', o.qaSteps, m.video.finetune]];
+  for (const [stage, steps, clip] of stages) {
+    if (steps === 0) continue;
+    const dir = join(o.workDir, stage);
+    await writeSequences(dir, seqs[stage]);
+    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T);
+    // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
+    const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
+    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T));
+    const r = await trainAdapter({
+      spec: videoModelSpec(m, clip, 'frames'),
+      train: [VIDEO_GROUP],
+      weights: { ...o.core.weights, ...o.vision, ...(values ?? {}) },
+      seed,
+      batch: B,
+      seqLen: T,
+      steps,
+      schedule: { kind: 'cosine', peak, warmup: Math.max(1, Math.round(steps * 0.06)), total: steps, floor: peak * 0.1 },
+      optimizer: { weightDecay: 0.01 },
+      data: { dir, collate, shuffleBuffer: 512 },
+      ...(evalBatches.length ? { evalBatches, evalEvery: Math.max(1, Math.floor(steps / 4)) } : {}),
+      logPath: join(o.workDir, `${stage}.jsonl`),
+      label: `video ${stage}`,
+    });
+    losses[stage] = [...r.losses.values()];
+    if (r.finalEvalLoss !== undefined) evalLoss[stage] = r.finalEvalLoss;
+    values = { ...r.trained };
+  }
+  if (!values) throw new HerdError('invalid_argument', 'trainMiniVideo: both stages have 0 steps');
+  return { config: m, weights: values, losses, evalLoss, seconds: (performance.now() - t0) / 1000 };
+}
