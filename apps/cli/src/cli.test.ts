@@ -71,7 +71,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
-    [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'info'/],
+    [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'speech train', 'speech eval', 'info'/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /'herd vision' needs one of: train, eval, curate \(got 'export'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],

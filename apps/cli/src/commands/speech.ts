@@ -23,7 +23,7 @@ import { readPrompt } from '../prompt.js';
 /** The training speech `--data` defaults to (generated here when missing): clean, seed 1. */
 export const DEFAULT_SPEECH_DATA = join('out', 'speech-ft', 'speech');
 export const DEFAULT_SPEECH_EVAL_DATA = join('out', 'speech-eval');
-const WORLD = { seed: 1, speech: 1500 } as const;
+const WORLD = { seed: 1, speech: 2000 } as const;
 
 async function speechData(given: string | undefined, io: Io): Promise<string> {
   const data = given ?? DEFAULT_SPEECH_DATA;
@@ -60,7 +60,7 @@ export const speechTrainCommand = defineCommand({
     ...DATA_FLAGS,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/speech/weights/mini)' }),
     work: flag.string({ placeholder: 'DIR', description: 'prepared items, checkpoints and the log (default out/speech-train; a run there resumes)' }),
-    steps: flag.integer({ min: 1, default: 500, description: 'optimizer steps' }),
+    steps: flag.integer({ min: 1, default: 400, description: 'optimizer steps' }),
     batch: flag.integer({ min: 1, default: 8, description: 'utterances per step' }),
     lr: flag.number({ above: 0, default: 2e-3, description: 'peak learning rate (cosine, 5% warm-up)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and data-order seed' }),

@@ -67,13 +67,11 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
     prepared = await prepareSpeechSet(o.source, trainDir, { maxFrames: o.maxFrames });
     log(`prepared ${prepared.items} train items ${JSON.stringify(prepared.byTask)} in ${((performance.now() - t) / 1000).toFixed(0)} s`);
   }
-  const held = (await collect(readSpeechItems(o.evalSource ?? o.source, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice);
-  const asrItems = pickItems(held.filter((i) => i.task === 'asr'), o.evalAsr, o.seed);
-  const qaItems = pickItems(held.filter((i) => i.task === 'qa'), o.evalQa, o.seed);
-  log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA items`);
+  // Held-out voices of the training source give the eval loss during training; the eval set is read after.
+  const heldSource = (await collect(readSpeechItems(o.source, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice);
 
   // 2. Train.
-  const lossItems = pickItems(held, 2 * o.batch, o.seed + 1);
+  const lossItems = pickItems(heldSource, 2 * o.batch, o.seed + 1);
   const train = await fineTuneSpeech({
     core: o.core, tokenizer: o.tokenizer, model, encoderInit: encoder.weights, dataDir: trainDir, frames: o.maxFrames, seqLen: o.seqLen,
     batch: o.batch, steps: o.steps, lr: o.lr, seed: o.seed, heldout: lossItems, evalEvery: Math.max(1, Math.round(o.steps / 6)), workDir: o.workDir, resume: true,
@@ -81,6 +79,10 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   log(`trained ${train.finalStep} steps in ${train.seconds.toFixed(0)} s; held-out loss ${train.finalEvalLoss?.toFixed(3)}`);
 
   // 3. Eval on held-out voices.
+  const held = o.evalSource ? (await collect(readSpeechItems(o.evalSource, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice) : heldSource;
+  const asrItems = pickItems(held.filter((i) => i.task === 'asr'), o.evalAsr, o.seed);
+  const qaItems = pickItems(held.filter((i) => i.task === 'qa'), o.evalQa, o.seed);
+  log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA items`);
   const t = performance.now();
   const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...train.weights }, o.maxFrames);
   let report: SpeechEvalReport;
