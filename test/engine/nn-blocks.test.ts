@@ -227,10 +227,10 @@ describe('multiHeadAttention', () => {
 });
 
 describe('MLP and the pre-norm block', () => {
-  it('computes GELU fc1/fc2 with biases and SwiGLU gate/up/down as written', async () => {
+  it('computes GELU and SiLU fc1/fc2 with biases and SwiGLU gate/up/down as written', async () => {
     const rng = new Rng(5);
     const x = rand(rng, 3 * 4, 1);
-    for (const kind of ['gelu', 'swiglu'] as const) {
+    for (const kind of ['gelu', 'silu', 'swiglu'] as const) {
       const cfg = { kind, dim: 4, hidden: 6 };
       const specs = G.mlpParamSpecs('m', cfg);
       const w = randomValues(specs, 21);
@@ -240,8 +240,10 @@ describe('MLP and the pre-norm block', () => {
         const row = x.subarray(r * 4, r * 4 + 4);
         const hidden = kind === 'gelu'
           ? [...refLinear(row, 1, w['m.fc1.weight']!.data, 6, 4, w['m.fc1.bias']!.data)].map((h) => 0.5 * h * (1 + erf(h / Math.SQRT2)))
+          : kind === 'silu'
+          ? [...refLinear(row, 1, w['m.fc1.weight']!.data, 6, 4, w['m.fc1.bias']!.data)].map((h) => h / (1 + Math.exp(-h)))
           : [...refLinear(row, 1, w['m.gate_proj.weight']!.data, 6, 4)].map((g, i) => (g / (1 + Math.exp(-g))) * refLinear(row, 1, w['m.up_proj.weight']!.data, 6, 4)[i]!);
-        const y = kind === 'gelu' ? refLinear(Float32Array.from(hidden), 1, w['m.fc2.weight']!.data, 4, 6, w['m.fc2.bias']!.data) : refLinear(Float32Array.from(hidden), 1, w['m.down_proj.weight']!.data, 4, 6);
+        const y = kind !== 'swiglu' ? refLinear(Float32Array.from(hidden), 1, w['m.fc2.weight']!.data, 4, 6, w['m.fc2.bias']!.data) : refLinear(Float32Array.from(hidden), 1, w['m.down_proj.weight']!.data, 4, 6);
         want.set(y, r * 4);
       }
       expectClose(out['y']!, want, 2e-5);

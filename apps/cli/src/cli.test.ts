@@ -76,6 +76,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'export'], /'herd video' needs one of: curate \(got 'export'\)/],
     [['video', 'export'], /'herd video' needs one of: train, eval/],
     [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],
+    [['video', 'train'], /unknown command 'video train'; commands: 'generate', 'text train', 'text eval', 'vision train', 'vision eval', 'vision curate', 'speech train', 'speech eval', 'info'/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate \(got 'bogus'\)/],

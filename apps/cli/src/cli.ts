@@ -18,12 +18,13 @@ import { videoCurateCommand } from './commands/video-curate.js';
 import { visionCurateCommand } from './commands/vision-curate.js';
 import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
 import { videoEvalCommand, videoTrainCommand } from './commands/video.js';
+import { speechEvalCommand, speechTrainCommand } from './commands/speech.js';
 
 /**
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, speechCurateCommand, videoCurateCommand, videoTrainCommand, videoEvalCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, speechCurateCommand, videoCurateCommand, videoTrainCommand, videoEvalCommand, speechTrainCommand, speechEvalCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

@@ -9,6 +9,7 @@ import { MINI_VISION_DIR, VisionGenerator, imageQuestionIds, loadMiniVision, pre
 import { MINI_VIDEO_DIR, VideoGenerator, loadMiniVideo, readClipFrames } from '@herd/video';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
+import { generateFromAudio } from './speech.js';
 import { PROMPT_ARG_MAX_BYTES, PROMPT_TOO_LONG_HINT, readPrompt } from '../prompt.js';
 
 export const MODEL_FLAG = {
@@ -27,6 +28,8 @@ export const generateCommand = defineCommand({
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint for --image / --video (default: the built-in mini one, packages/vision/weights/mini)' }),
     video: flag.string({ placeholder: 'FILE', description: 'a clip the prompt asks about (implies --chat; uses the video adapter; not with --image)' }),
     'video-checkpoint': flag.string({ placeholder: 'DIR', description: 'the video checkpoint for --video (default: the built-in mini one, packages/video/weights/mini)' }),
+    audio: flag.string({ placeholder: 'FILE', description: 'an audio file (WAV/FLAC/MP3/OGG/M4A) to transcribe, or a spoken question answered after the --prompt text (uses the speech adapter)' }),
+    speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint for --audio (default: the built-in mini one, packages/speech/weights/mini)' }),
     ...MODEL_FLAG,
     'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
     temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),
@@ -35,6 +38,7 @@ export const generateCommand = defineCommand({
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
+    if (values.audio !== undefined) return generateFromAudio(values, io, device().device);
     const prompt = await readPrompt({ prompt: values.prompt, promptFile: values['prompt-file'] }, io);
     const dir = values.model ?? MINI_CORE_DIR;
     const { core, tok } = await openLanguageCore(dir, io.stderr);

@@ -165,17 +165,18 @@ export function multiHeadAttention(p: Params, prefix: string, x: Tensor, opts: M
 
 /**
  * `gelu`: fc2(act(fc1 x)) with biases (ViT, CLIP, Whisper, Mllama's vision encoder);
+ * `silu`: fc2(silu(fc1 x)) with biases (the Conformer's Macaron FFN: "swish");
  * `swiglu`: down(silu(gate x) ⊙ up x) without biases (Llama, Mllama's text layers).
  */
 export interface MlpConfig {
-  readonly kind: 'gelu' | 'swiglu';
+  readonly kind: 'gelu' | 'silu' | 'swiglu';
   readonly dim: number;
   readonly hidden: number;
-  /** Linear biases; default true for gelu, false for swiglu. */
+  /** Linear biases; default true for gelu and silu, false for swiglu. */
   readonly bias?: boolean;
   /** `gelu` only: 'exact' (erf, default) or 'tanh' (the approximation GPT-2/SigLIP use). */
   readonly approximate?: 'exact' | 'tanh';
-  /** Sub-module names; defaults fc1/fc2 (gelu) or gate_proj/up_proj/down_proj (swiglu). */
+  /** Sub-module names; defaults fc1/fc2 (gelu, silu) or gate_proj/up_proj/down_proj (swiglu). */
   readonly names?: { readonly fc1?: string; readonly fc2?: string; readonly gate?: string; readonly up?: string; readonly down?: string };
 }
 
@@ -186,8 +187,8 @@ function mlpNames(cfg: MlpConfig) {
 /** Parameters of `mlp(p, prefix, …, cfg)`: inner projections 'normal', the output 'residual'. */
 export function mlpParamSpecs(prefix: string, cfg: MlpConfig): ParamSpec[] {
   const n = mlpNames(cfg);
-  const bias = cfg.bias ?? cfg.kind === 'gelu';
-  if (cfg.kind === 'gelu') return [...linearSpecs(`${prefix}.${n.fc1}`, cfg.hidden, cfg.dim, bias, 'normal'), ...linearSpecs(`${prefix}.${n.fc2}`, cfg.dim, cfg.hidden, bias, 'residual')];
+  const bias = cfg.bias ?? cfg.kind !== 'swiglu';
+  if (cfg.kind !== 'swiglu') return [...linearSpecs(`${prefix}.${n.fc1}`, cfg.hidden, cfg.dim, bias, 'normal'), ...linearSpecs(`${prefix}.${n.fc2}`, cfg.dim, cfg.hidden, bias, 'residual')];
   return [
     ...linearSpecs(`${prefix}.${n.gate}`, cfg.hidden, cfg.dim, bias, 'normal'),
     ...linearSpecs(`${prefix}.${n.up}`, cfg.hidden, cfg.dim, bias, 'normal'),
@@ -204,10 +205,11 @@ export function geluTanh(x: Tensor): Tensor {
 /** The feed-forward network, x [B, T, D] → [B, T, D] (hidden [B, T, F]). */
 export function mlp(p: Params, prefix: string, x: Tensor, cfg: MlpConfig): Tensor {
   const n = mlpNames(cfg);
-  const bias = cfg.bias ?? cfg.kind === 'gelu';
-  if (cfg.kind === 'gelu') {
+  const bias = cfg.bias ?? cfg.kind !== 'swiglu';
+  if (cfg.kind !== 'swiglu') {
     const h = project(p, `${prefix}.${n.fc1}`, x, bias); // [B, T, F]
-    return project(p, `${prefix}.${n.fc2}`, cfg.approximate === 'tanh' ? geluTanh(h) : gelu(h), bias);
+    const act = cfg.kind === 'silu' ? silu(h) : cfg.approximate === 'tanh' ? geluTanh(h) : gelu(h);
+    return project(p, `${prefix}.${n.fc2}`, act, bias);
   }
   const gate = silu(project(p, `${prefix}.${n.gate}`, x, bias)); // [B, T, F]
   return project(p, `${prefix}.${n.down}`, o.mul(gate, project(p, `${prefix}.${n.up}`, x, bias)), bias);

@@ -77,8 +77,8 @@ export function speechAdapter(c: SpeechAdapterConfig, p: Params, h: Tensor, vali
  * token. Audio frames replace exactly the placeholder positions; everything else is untouched.
  */
 export function spliceEmbeddings(tokenEmbeddings: Tensor, audio: Tensor, audioIndex: Tensor): Tensor {
-  const [b, a, d] = audio.shape;
-  const flat = G.reshape(audio, [(b as number) * (a as number), d!]); // [N, D]
+  const d = audio.shape[2]!;
+  const flat = G.reshape(audio, [-1, d]); // [N, D] (B may be symbolic in the decoder)
   const isAudio = G.unsqueeze(G.greater(audioIndex, -1), -1); // [B, T, 1]
   const picked = G.gather(flat, G.maximum(audioIndex, 0)); // [B, T, D]
   return G.where(isAudio, G.cast(picked, tokenEmbeddings.dtype), tokenEmbeddings);

@@ -16,6 +16,11 @@ export function attentionConfig(cfg: SpeechConfig): G.AttentionConfig {
   return { dim: cfg.dim, nHeads: cfg.nHeads, bias: true, names: { q: 'linear_q', k: 'linear_k', v: 'linear_v', o: 'linear_out' } };
 }
 
+/** The Macaron FFN as the shared MLP block: linear1 → swish → linear2, with biases. */
+export function ffnConfig(cfg: SpeechConfig): G.MlpConfig {
+  return { kind: 'silu', dim: cfg.dim, hidden: cfg.ffnDim, names: { fc1: 'linear1', fc2: 'linear2' } };
+}
+
 export function normConfig(cfg: SpeechConfig): G.NormConfig {
   return { kind: 'layer', eps: cfg.normEps };
 }
@@ -33,8 +38,7 @@ export function conformerLayerSpecs(cfg: SpeechConfig, i: number): ParamSpec[] {
   const n = (name: string) => G.normParamSpecs(name, d, normConfig(cfg));
   return [
     ...n(`${p}.norm_feed_forward1`),
-    ...linear(`${p}.feed_forward1.linear1`, cfg.ffnDim, d, 'normal'),
-    ...linear(`${p}.feed_forward1.linear2`, d, cfg.ffnDim, 'residual'),
+    ...G.mlpParamSpecs(`${p}.feed_forward1`, ffnConfig(cfg)),
     ...n(`${p}.norm_self_att`),
     ...G.attentionParamSpecs(`${p}.self_attn`, attentionConfig(cfg)),
     ...n(`${p}.norm_conv`),
@@ -44,8 +48,7 @@ export function conformerLayerSpecs(cfg: SpeechConfig, i: number): ParamSpec[] {
     ...n(`${p}.conv.norm`),
     ...linear(`${p}.conv.pointwise_conv2`, d, d, 'residual'),
     ...n(`${p}.norm_feed_forward2`),
-    ...linear(`${p}.feed_forward2.linear1`, cfg.ffnDim, d, 'normal'),
-    ...linear(`${p}.feed_forward2.linear2`, d, cfg.ffnDim, 'residual'),
+    ...G.mlpParamSpecs(`${p}.feed_forward2`, ffnConfig(cfg)),
     ...n(`${p}.norm_out`),
   ];
 }

@@ -1,0 +1,161 @@
+/**
+ * `herd speech train` / `herd speech eval`: the mini speech recipe (BEST-RQ encoder + speech adapter
+ * fine-tuned against the frozen mini core on ASR, spoken QA and AST) on the synthetic world's
+ * speech, and its eval on held-out voices (WER/CER; spoken QA: core alone, core + adapter, core +
+ * transcript). Also the audio side of `herd generate --audio`.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { HerdError, flag } from '@herd/core';
+import { MANIFEST_FILE } from '@herd/data';
+import { generateWorld } from '@herd/datasets';
+import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { decodeAudio } from '@herd/media';
+import { type Device } from '@herd/runtime';
+import {
+  ASR_INSTRUCTION, LogMel, MINI_SPEECH_DIR, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
+  pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
+} from '@herd/speech';
+import { type Io, defineCommand } from '../command.js';
+import { openLanguageCore } from '../model-folder.js';
+import { readPrompt } from '../prompt.js';
+
+/** The training speech `--data` defaults to (generated here when missing): clean, seed 1. */
+export const DEFAULT_SPEECH_DATA = join('out', 'speech-ft', 'speech');
+export const DEFAULT_SPEECH_EVAL_DATA = join('out', 'speech-eval');
+const WORLD = { seed: 1, speech: 2000 } as const;
+
+async function speechData(given: string | undefined, io: Io): Promise<string> {
+  const data = given ?? DEFAULT_SPEECH_DATA;
+  if (existsSync(join(data, MANIFEST_FILE))) return data;
+  if (given !== undefined) {
+    throw new HerdError('invalid_argument', `--data ${data}: no speech dataset there (expected ${join(data, MANIFEST_FILE)}); make one with \`node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out DIR\` and pass --data DIR/speech`);
+  }
+  io.stderr.write(`no speech at ${data}: generating ${WORLD.speech} clean utterances (seed ${WORLD.seed}; espeak-ng, several minutes)\n`);
+  await generateWorld({ out: join(data, '..'), size: 'small', only: ['speech'], counts: { speech: WORLD.speech }, noiseRate: 0, seed: WORLD.seed });
+  return data;
+}
+
+async function evalData(given: string | undefined, io: Io): Promise<string> {
+  const data = given ?? DEFAULT_SPEECH_EVAL_DATA;
+  if (existsSync(join(data, MANIFEST_FILE))) return data;
+  if (given !== undefined) throw new HerdError('invalid_argument', `--eval-data ${data}: no speech dataset there (expected ${join(data, MANIFEST_FILE)}); leave the flag out to generate the default held-out-voice set`);
+  io.stderr.write(`no held-out speech at ${data}: generating ${SPEECH_EVAL_SET.count} utterances (seed ${SPEECH_EVAL_SET.seed}, every one held out)\n`);
+  await generateSpeechEvalSet(data);
+  return data;
+}
+
+const DATA_FLAGS = {
+  data: flag.string({ placeholder: 'DIR', description: `a speech dataset of the synthetic world for training (default ${DEFAULT_SPEECH_DATA}, generated when missing)` }),
+  'eval-data': flag.string({ placeholder: 'DIR', description: `held-out-voice speech for the eval (default ${DEFAULT_SPEECH_EVAL_DATA}, generated when missing)` }),
+  'eval-asr': flag.integer({ min: 1, default: 80, description: 'held-out utterances transcribed for WER/CER' }),
+  'eval-qa': flag.integer({ min: 1, default: 80, description: 'held-out spoken questions' }),
+} as const;
+
+export const speechTrainCommand = defineCommand({
+  words: ['speech', 'train'],
+  usesDevice: false,
+  summary: 'fine-tune the mini speech encoder + adapter against the frozen mini core (ASR, spoken QA, AST), evaluate, save',
+  flags: {
+    ...DATA_FLAGS,
+    out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/speech/weights/mini)' }),
+    work: flag.string({ placeholder: 'DIR', description: 'prepared items, checkpoints and the log (default out/speech-train; a run there resumes)' }),
+    steps: flag.integer({ min: 1, default: 400, description: 'optimizer steps' }),
+    batch: flag.integer({ min: 1, default: 8, description: 'utterances per step' }),
+    lr: flag.number({ above: 0, default: 2e-3, description: 'peak learning rate (cosine, 5% warm-up)' }),
+    seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and data-order seed' }),
+    'max-seconds': flag.integer({ min: 1, max: 60, default: 6, description: 'longest utterance trained on (the graphs are padded to it)' }),
+    'seq-len': flag.integer({ min: 16, default: 144, description: 'tokens per training sequence (prompt with audio + reply)' }),
+  },
+  async run({ values, io }) {
+    const data = await speechData(values.data, io);
+    const evalDir = await evalData(values['eval-data'], io);
+    const out = values.out ?? MINI_SPEECH_DIR;
+    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --max-seconds ${values['max-seconds']} --seq-len ${values['seq-len']}`;
+    const r = await runMiniSpeechRecipe({
+      core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
+      maxFrames: values['max-seconds'] * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
+      evalAsr: values['eval-asr'], evalQa: values['eval-qa'],
+      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices.`,
+      retrainCommand: `npm run build && node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out out/speech-ft && node apps/cli/dist/main.js speech train ${args}`,
+      log: (line) => io.stderr.write(`${line}\n`),
+    });
+    io.stdout.write(`${speechEvalTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);
+  },
+});
+
+export const speechEvalCommand = defineCommand({
+  words: ['speech', 'eval'],
+  usesDevice: false,
+  summary: 'WER/CER and spoken QA on held-out voices: core alone, core + speech adapter, core + transcript',
+  flags: {
+    'eval-data': DATA_FLAGS['eval-data'],
+    'eval-asr': DATA_FLAGS['eval-asr'],
+    'eval-qa': DATA_FLAGS['eval-qa'],
+    speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
+    seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
+    json: flag.boolean({ description: 'print the whole report as JSON' }),
+  },
+  async run({ values, io }) {
+    const evalDir = await evalData(values['eval-data'], io);
+    const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR);
+    const held = (await collect(readSpeechItems(evalDir, { split: 'heldout', maxFrames: s.maxFrames }))).filter((i) => i.heldoutVoice);
+    const gen = await miniSpeechGenerator(s);
+    try {
+      const report = await evaluateSpeech({
+        core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
+        asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
+      });
+      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
+    } finally {
+      await gen.release();
+    }
+  },
+});
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/**
+ * An audio file as the speech model's input: decoded by `@herd/media` (WAV, FLAC, MP3, OGG, M4A, a
+ * video's audio track) to 16 kHz mono, refused when longer than the model takes.
+ */
+export async function readAudioInput(file: string, s: MiniSpeech): Promise<SpeechInput> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new HerdError('io_error', `--audio ${path}: no such file`);
+  const maxSeconds = s.maxFrames / 100;
+  const audio = await decodeAudio(path, { sampleRate: 16000, maxSeconds, name: path });
+  const f = new LogMel().compute(audio.samples, path);
+  return { features: f.data, frames: Math.min(f.frames, s.maxFrames) };
+}
+
+/** `herd generate --audio FILE [--prompt TEXT]`: the audio is decoded before any model is built, so a bad file fails fast, by name. */
+export async function generateFromAudio(
+  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number },
+  io: Io,
+  device: Device,
+): Promise<void> {
+  const prompt = values.prompt !== undefined || values['prompt-file'] !== undefined ? await readPrompt({ prompt: values.prompt, promptFile: values['prompt-file'] }, io) : undefined;
+  const { core, tok } = await openLanguageCore(values.model ?? MINI_CORE_DIR, io.stderr);
+  const speech = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR, core);
+  const audio = await readAudioInput(values.audio!, speech);
+  const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
+  const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
+  const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+  const gen = await miniSpeechGenerator(speech, { device });
+  try {
+    const p = prompt !== undefined && prompt.trim() ? { before: prompt, after: '' } : { before: '', after: ASR_INSTRUCTION };
+    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
+    const stream = tok.streamDecoder();
+    for await (const id of gen.generate(speechPromptLayout(tok, core, p, gen.audioTokens(audio)), audio, sampling)) {
+      if (stops.includes(id)) break;
+      io.stdout.write(stream.push(toFull([id])));
+    }
+    io.stdout.write(stream.flush() + '\n');
+  } finally {
+    await gen.release();
+  }
+}

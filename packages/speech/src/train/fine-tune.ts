@@ -1,0 +1,97 @@
+/**
+ * Speech adapter fine-tuning with the core frozen (Llama 3 paper §7.1 Speech, "trained with the
+ * language model frozen on a mixture of ASR, AST and spoken dialogue"): the shared adapter recipe
+ * `trainAdapter` with the speech extension; the groups `speechEncoder` (the BEST-RQ pre-trained
+ * Conformer) and `speechAdapter` train, every core weight is a frozen initializer (no gradient, no
+ * optimizer state). Reads top to bottom: config → data → train (trainAdapter) → the trained values.
+ */
+import { join } from 'node:path';
+import { HerdError } from '@herd/core';
+import { type FrozenWeights, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
+import { type HostTensor } from '@herd/runtime';
+import { type LrSchedule } from '@herd/trainer';
+import { type SpeechConfig } from '../config.js';
+import { SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, miniAdapterConfig, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '../model/extension.js';
+import { type SpeechItem, collateSpeech, sampleToItem } from './speech-data.js';
+
+export interface SpeechFineTuneOptions {
+  readonly core: LanguageCore;
+  readonly tokenizer: Llama3Tokenizer;
+  readonly model: SpeechModelConfig;
+  /** Starting encoder values (the pre-trained mini encoder); without them the encoder starts fresh. */
+  readonly encoderInit?: Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>;
+  /** A prepared item dataset (`prepareSpeechSet`). */
+  readonly dataDir: string;
+  /** Padded input frames of the training graph (longest utterance, a multiple of 8). */
+  readonly frames: number;
+  readonly seqLen: number;
+  readonly batch: number;
+  readonly steps: number;
+  readonly lr: number;
+  readonly warmup?: number;
+  readonly seed: number;
+  /** Held-out items for the eval loss (trimmed to whole batches). */
+  readonly heldout?: readonly SpeechItem[];
+  readonly evalEvery?: number;
+  readonly workDir?: string;
+  readonly checkpointEvery?: number;
+  readonly resume?: boolean;
+  readonly stopAfter?: number;
+}
+
+export interface SpeechFineTuneResult {
+  /** Encoder + adapter values (f32). */
+  readonly weights: Record<string, HostTensor>;
+  readonly losses: ReadonlyMap<number, number>;
+  readonly evals: ReadonlyMap<number, Readonly<Record<string, number>>>;
+  readonly finalStep: number;
+  readonly finalEvalLoss?: number;
+  readonly seconds: number;
+}
+
+/** The mini speech model on a core: the mini encoder's config and the mini adapter. */
+export function miniSpeechModel(encoder: SpeechConfig, core: LlamaConfig): SpeechModelConfig {
+  return { encoder, adapter: miniAdapterConfig(encoder, core) };
+}
+
+export async function fineTuneSpeech(o: SpeechFineTuneOptions): Promise<SpeechFineTuneResult> {
+  const t0 = performance.now();
+  // 1. Config: the core and the speech extension for graphs padded to `frames`.
+  const spec = speechSpec(o.core.config, o.model, o.frames);
+  const weights: FrozenWeights = { ...o.core.weights, ...(o.encoderInit ?? {}) };
+  const names = [...speechEncoderSpecs(o.model), ...speechAdapterSpecs(o.model)].map((s) => s.name);
+  const missingEncoder = speechEncoderSpecs(o.model).filter((s) => o.encoderInit && !o.encoderInit[s.name]);
+  if (missingEncoder.length) throw new HerdError('checkpoint_mismatch', `speech fine-tuning: the encoder init lacks ${missingEncoder.slice(0, 5).map((s) => s.name).join(', ')}${missingEncoder.length > 5 ? ` and ${missingEncoder.length - 5} more` : ''}`);
+
+  // 2. Data: prepared items → batches.
+  const collateOptions = { tok: o.tokenizer, core: o.core, encoder: o.model.encoder, frames: o.frames, seqLen: o.seqLen };
+  const nMels = o.model.encoder.nMels;
+  const heldout = o.heldout ?? [];
+  const evalBatches = [];
+  for (let i = 0; i + o.batch <= heldout.length; i += o.batch) evalBatches.push(collateSpeech(collateOptions, heldout.slice(i, i + o.batch)));
+
+  // 3. Train through the shared recipe.
+  const schedule: LrSchedule = { kind: 'cosine', peak: o.lr, warmup: o.warmup ?? Math.max(1, Math.round(o.steps * 0.05)), total: o.steps, floor: o.lr * 0.1 };
+  const r = await trainAdapter({
+    spec,
+    train: [SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP],
+    weights,
+    seed: o.seed,
+    batch: o.batch,
+    seqLen: o.seqLen,
+    steps: o.steps,
+    schedule,
+    optimizer: { weightDecay: 0.01 },
+    data: { dir: o.dataDir, collate: (samples) => collateSpeech(collateOptions, samples.map((s) => sampleToItem(s, nMels))), shuffleBuffer: 512 },
+    ...(evalBatches.length ? { evalBatches, evalEvery: o.evalEvery ?? 100 } : {}),
+    ...(o.workDir ? { checkpointDir: join(o.workDir, 'checkpoints'), logPath: join(o.workDir, 'train.jsonl'), checkpointEvery: o.checkpointEvery ?? 200 } : {}),
+    ...(o.resume ? { resume: true } : {}),
+    ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}),
+    label: 'speech-adapter',
+  });
+  const trained = Object.fromEntries(names.map((n) => [n, r.trained[n]!]));
+  return {
+    weights: trained, losses: r.losses, evals: r.evals, finalStep: r.finalStep, ...(r.finalEvalLoss !== undefined ? { finalEvalLoss: r.finalEvalLoss } : {}),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

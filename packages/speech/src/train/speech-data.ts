@@ -1,0 +1,259 @@
+/**
+ * The speech fine-tuning data (Llama 3 paper §7.1: ASR, AST and spoken dialogue with the core
+ * frozen): generated utterances of the synthetic world (`@herd/datasets` speech) turned into task
+ * items, a prepared shard dataset of them (log-mel once, stored f16), the chat-format token layout
+ * with the audio spliced in the user turn, and the batch collate for `trainAdapter`.
+ *
+ * Tasks, all in the Llama 3 chat format (loss on the assistant reply only):
+ *   - `asr`: user = [audio] "Transcribe the audio." → the transcript (statements and questions);
+ *   - `qa`: user = the scene in text, then the spoken question [audio] → the answer in text;
+ *   - `ast`: user = [audio] (French / German / Spanish) "Translate the audio into English." → an
+ *     English description of the same scene (the world gives these pairs through `meta.scene`).
+ * [audio] = `<|audio_start|>` a₀ … a_{A−1} `<|audio_end|>`, the markers being the adapter's own rows.
+ *
+ * Legend: B batch, T tokens, F padded input frames, S = F/4, A adapter frames of one utterance.
+ */
+import { HerdError, Rng, decodeF16, encodeF16 } from '@herd/core';
+import { dirname } from 'node:path';
+import { type Sample, isUnreadable, iterateDataset, readShard, writeDataset } from '@herd/data';
+import { HELDOUT_VOICES, describeScene, itemRng } from '@herd/datasets';
+import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
+import { readWav, resample } from '@herd/media';
+import { type HostTensor, hostTensor } from '@herd/runtime';
+import { LogMel } from '../data/log-mel.js';
+import { AUDIO_END, AUDIO_START, FRAME_MULTIPLE, KEEP_TOKEN, audioTokens } from '../model/extension.js';
+import { type SpeechConfig } from '../config.js';
+
+export const SPEECH_TASKS = ['asr', 'qa', 'ast'] as const;
+export type SpeechTask = (typeof SPEECH_TASKS)[number];
+
+export const ASR_INSTRUCTION = 'Transcribe the audio.';
+export const AST_INSTRUCTION = 'Translate the audio into English.';
+
+/** What the user turn holds around the audio, and the reply the model must give. */
+export interface SpeechPrompt {
+  /** Text before the audio in the user turn ('' for none). */
+  readonly before: string;
+  /** Text after the audio in the user turn ('' for none). */
+  readonly after: string;
+}
+
+/** One training or evaluation item: an utterance's features and one task on it. */
+export interface SpeechItem extends SpeechPrompt {
+  readonly key: string;
+  readonly task: SpeechTask;
+  /** Log-mel [frames, nMels] row-major. */
+  readonly features: Float32Array;
+  readonly frames: number;
+  /** What the audio says. */
+  readonly transcript: string;
+  /** The reply the model should give. */
+  readonly target: string;
+  readonly voice: string;
+  readonly language: string;
+  readonly split: 'train' | 'heldout';
+  /** The utterance's speaker is never heard in training. */
+  readonly heldoutVoice: boolean;
+}
+
+/** The task prompts of one utterance (statement → asr; question → asr + qa; translation → ast). */
+export function tasksOf(meta: Record<string, unknown>, key: string): { task: SpeechTask; prompt: SpeechPrompt; target: string }[] {
+  const spoken = String(meta['spoken'] ?? '');
+  const asr = { task: 'asr' as const, prompt: { before: '', after: ASR_INSTRUCTION }, target: spoken };
+  switch (meta['task']) {
+    case 'statement':
+      return [asr];
+    case 'question':
+      return [asr, { task: 'qa', prompt: { before: String(meta['context']), after: '' }, target: String(meta['answer']) }];
+    case 'translation': {
+      // One English rendering per utterance, seeded by its key: the world's describer, as the text corpus uses.
+      const english = describeScene(itemRng(0, `speech/ast/${key}`, 0), meta['scene'] as Parameters<typeof describeScene>[1]);
+      return [{ task: 'ast', prompt: { before: '', after: AST_INSTRUCTION }, target: english }];
+    }
+    default:
+      return [];
+  }
+}
+
+/** Clean utterances of a generated speech dataset (a folder, or a list of its shard files) as task items (log-mel computed here). */
+export async function* readSpeechItems(source: string | readonly string[], o: { split?: 'train' | 'heldout'; maxFrames?: number; tasks?: readonly SpeechTask[] } = {}): AsyncGenerator<SpeechItem> {
+  const mel = new LogMel();
+  const heldoutVoices = new Set<string>(HELDOUT_VOICES);
+  const dir = typeof source === 'string' ? source : dirname(source[0] ?? '.');
+  const samples = async function* () {
+    if (typeof source === 'string') yield* iterateDataset(source);
+    else for (const shard of source) yield* readShard(shard);
+  };
+  for await (const s of samples()) {
+    if (isUnreadable(s)) throw new HerdError('io_error', `${dir}: unreadable sample ${JSON.stringify(s)}`);
+    const meta = s.meta as Record<string, unknown>;
+    if (meta['noise'] !== null || !s.files['wav'] || typeof meta['spoken'] !== 'string') continue;
+    const voice = String(meta['voice']);
+    const heldoutVoice = heldoutVoices.has(voice);
+    const split = meta['split'] === 'heldout' || heldoutVoice ? 'heldout' : 'train';
+    if (o.split && split !== o.split) continue;
+    const tasks = tasksOf(meta, s.key).filter((t) => !o.tasks || o.tasks.includes(t.task));
+    if (tasks.length === 0) continue;
+    const wav = readWav(s.files['wav'], `${dir}/${s.key}.wav`);
+    const samples = wav.sampleRate === mel.config.sampleRate ? wav.samples : resample(wav.samples, wav.sampleRate, mel.config.sampleRate);
+    const f = mel.compute(samples, `${dir}/${s.key}.wav`);
+    if (o.maxFrames !== undefined && f.frames > o.maxFrames) continue;
+    for (const t of tasks) {
+      yield {
+        key: `${s.key}-${t.task}`, task: t.task, ...t.prompt, target: t.target, features: f.data, frames: f.frames, transcript: String(meta['spoken']),
+        voice, language: String(meta['language']), split, heldoutVoice,
+      };
+    }
+  }
+}
+
+/** An item as a shard sample: the features as f16 bytes (`mel`), the rest in meta. */
+export function itemToSample(item: SpeechItem): Sample {
+  const { features, ...meta } = item;
+  return { key: item.key, files: { mel: new Uint8Array(encodeF16(features).buffer) }, meta: meta as unknown as Record<string, unknown> };
+}
+
+export function sampleToItem(s: Sample, nMels: number): SpeechItem {
+  const bytes = s.files['mel'];
+  if (!bytes) throw new HerdError('corrupt_data', `speech sample ${s.key}: no 'mel' file (prepare the set with prepareSpeechSet)`);
+  const aligned = new Uint8Array(bytes); // copy: the shard buffer need not be 2-byte aligned
+  const features = decodeF16(new Uint16Array(aligned.buffer, 0, aligned.byteLength / 2));
+  const meta = s.meta as unknown as Omit<SpeechItem, 'features'>;
+  if (features.length !== meta.frames * nMels) throw new HerdError('corrupt_data', `speech sample ${s.key}: mel holds ${features.length} values, meta says ${meta.frames} frames × ${nMels}`);
+  return { ...meta, features };
+}
+
+/** Writes the train items of a generated speech dataset as a shard dataset (shuffled by the reader). */
+export async function prepareSpeechSet(source: string | readonly string[], out: string, o: { maxFrames: number; split?: 'train' | 'heldout' }): Promise<{ items: number; byTask: Record<string, number> }> {
+  const byTask: Record<string, number> = {};
+  let items = 0;
+  async function* samples() {
+    for await (const item of readSpeechItems(source, { split: o.split ?? 'train', maxFrames: o.maxFrames })) {
+      byTask[item.task] = (byTask[item.task] ?? 0) + 1;
+      items++;
+      yield itemToSample(item);
+    }
+  }
+  await writeDataset(out, samples(), { samplesPerShard: 500, info: { source, maxFrames: o.maxFrames, split: o.split ?? 'train' } });
+  return { items, byTask };
+}
+
+/** The token layout of one prompt: compact ids and, per position, its `audioIndex` code (frame a of the utterance, or a marker / KEEP_TOKEN). */
+export interface SpeechPromptLayout {
+  readonly ids: number[];
+  /** Per position: a ≥ 0 = the utterance's adapter frame a; AUDIO_START / AUDIO_END / KEEP_TOKEN. */
+  readonly codes: number[];
+}
+
+function toCompact(core: Pick<LanguageCore, 'vocab'>, full: readonly number[]): number[] {
+  return core.vocab ? Array.from(core.vocab.toCompact(full)) : [...full];
+}
+
+/**
+ * The chat prompt (ending with the open assistant header) with the audio's A frames between the
+ * markers inside the user turn, after `before` and before `after`.
+ */
+export function speechPromptLayout(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, p: SpeechPrompt, audioFrames: number): SpeechPromptLayout {
+  // <|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n — the user turn's opening.
+  const open = tok.encodeChat([{ role: 'user', content: '' }], { addGenerationPrompt: false }).slice(0, -1);
+  const full: number[] = [...open];
+  const codes: number[] = open.map(() => KEEP_TOKEN);
+  const text = (s: string) => {
+    const ids = tok.encodeOrdinary(s);
+    full.push(...ids);
+    codes.push(...ids.map(() => KEEP_TOKEN));
+  };
+  if (p.before.trim()) text(`${p.before.trim()} `);
+  full.push(0);
+  codes.push(AUDIO_START);
+  for (let a = 0; a < audioFrames; a++) {
+    full.push(0);
+    codes.push(a);
+  }
+  full.push(0);
+  codes.push(AUDIO_END);
+  if (p.after.trim()) text(` ${p.after.trim()}`);
+  // <|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
+  const close = tok.encodeChat([{ role: 'user', content: '' }], { addGenerationPrompt: true, bos: false }).slice(open.length - 1);
+  full.push(...close);
+  codes.push(...close.map(() => KEEP_TOKEN));
+  // Placeholders (full id 0) stay 0 in the compact vocabulary's place: their embedding is replaced.
+  const ids = toCompact(core, full).map((t, i) => (codes[i] === KEEP_TOKEN ? t : 0));
+  return { ids, codes };
+}
+
+/** A training sequence: prompt + reply + `<|eot_id|>`, loss on the reply (from `trainFrom`). */
+export function speechSequence(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, item: SpeechItem, enc: SpeechConfig): SpeechPromptLayout & { trainFrom: number } {
+  const prompt = speechPromptLayout(tok, core, item, audioTokens(enc, item.frames));
+  const reply = tok.encodeChat([{ role: 'assistant', content: item.target }], { addGenerationPrompt: false, bos: false });
+  // encodeChat puts the assistant header first; the prompt already ends with it.
+  const header = tok.encodeChat([{ role: 'assistant', content: '' }], { addGenerationPrompt: false, bos: false }).length - 1;
+  const replyIds = toCompact(core, reply.slice(header));
+  return { ids: [...prompt.ids, ...replyIds], codes: [...prompt.codes, ...replyIds.map(() => KEEP_TOKEN)], trainFrom: prompt.ids.length };
+}
+
+/** Input frames padded to the graph's multiple. */
+export function paddedFrames(frames: number): number {
+  return Math.ceil(frames / FRAME_MULTIPLE) * FRAME_MULTIPLE;
+}
+
+/** The extension's feeds for B utterances padded to F frames (audioIndex is filled by the caller). */
+export function featureFeeds(enc: SpeechConfig, items: readonly { features: Float32Array; frames: number }[], F: number): { features: HostTensor; featureValid: HostTensor } {
+  const B = items.length;
+  const S = F / enc.stack;
+  const features = new Float32Array(B * F * enc.nMels);
+  const valid = new Uint8Array(B * S);
+  items.forEach((it, b) => {
+    if (it.frames > F) throw new HerdError('invalid_argument', `speech batch: utterance ${b} has ${it.frames} frames, the graph takes at most ${F}`);
+    features.set(it.features.subarray(0, it.frames * enc.nMels), b * F * enc.nMels);
+    valid.fill(1, b * S, b * S + Math.ceil(it.frames / enc.stack));
+  });
+  return { features: hostTensor('f32', [B, F, enc.nMels], features), featureValid: hostTensor('bool', [B, S], valid) };
+}
+
+/** `audioIndex` rows for B layouts of one batch whose audio has A adapter frames per utterance. */
+export function audioIndexOf(codes: readonly (readonly number[])[], A: number, T: number): Int32Array {
+  const out = new Int32Array(codes.length * T).fill(KEEP_TOKEN);
+  codes.forEach((row, b) => row.slice(0, T).forEach((c, t) => (out[b * T + t] = c >= 0 ? b * A + c : c)));
+  return out;
+}
+
+export interface SpeechCollateOptions {
+  readonly tok: Llama3Tokenizer;
+  readonly core: Pick<LanguageCore, 'vocab'>;
+  readonly encoder: SpeechConfig;
+  /** Padded input frames F of the graph (a multiple of 8). */
+  readonly frames: number;
+  readonly seqLen: number;
+}
+
+/** Items → one `trainAdapter` batch (tokens/targets/positions/docIds + the extension's inputs). */
+export function collateSpeech(o: SpeechCollateOptions, items: readonly SpeechItem[]): Record<string, HostTensor> {
+  const B = items.length;
+  const T = o.seqLen;
+  const A = audioTokens(o.encoder, o.frames);
+  const tokens = new Int32Array(B * T);
+  const targets = new Int32Array(B * T).fill(-100);
+  const codes: number[][] = [];
+  items.forEach((item, b) => {
+    const seq = speechSequence(o.tok, o.core, item, o.encoder);
+    if (seq.trainFrom + 1 >= T) throw new HerdError('invalid_argument', `speech batch: ${item.key} needs ${seq.ids.length} tokens (prompt ${seq.trainFrom}); the graph takes ${T} — raise seqLen or lower maxFrames`);
+    const n = Math.min(T, seq.ids.length);
+    tokens.set(seq.ids.slice(0, n), b * T);
+    for (let i = seq.trainFrom - 1; i + 1 < n; i++) targets[b * T + i] = seq.ids[i + 1]!;
+    codes.push(seq.codes);
+  });
+  return {
+    tokens: hostTensor('i32', [B, T], tokens),
+    targets: hostTensor('i32', [B, T], targets),
+    positions: hostTensor('i32', [B, T], Int32Array.from({ length: B * T }, (_, i) => i % T)),
+    docIds: hostTensor('i32', [B, T]),
+    ...featureFeeds(o.encoder, items, o.frames),
+    audioIndex: hostTensor('i32', [B, T], audioIndexOf(codes, A, T)),
+  };
+}
+
+/** A seeded subset (for fixed held-out batches and evals). */
+export function pickItems<T>(items: readonly T[], n: number, seed: number): T[] {
+  return new Rng(seed).shuffle([...items]).slice(0, n);
+}
