@@ -47,7 +47,7 @@ export { curateImages, curationStages, curationPipeline, importImageFolder, repo
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
 export { histogram, histogramSvg } from './data/histogram.js';
 export type { Histogram } from './data/histogram.js';
-export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision } from './train/mini.js';
+export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, MINI_GATE_INIT } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult } from './train/mini.js';
 export { runMiniVisionRecipe } from './train/mini-recipe.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult } from './train/mini-recipe.js';
