@@ -41,7 +41,7 @@ export { ocr, OcrPool, recognise, englishDataPath, OCR_FIELD, OCR_CAPTION_MARKER
 export type { OcrOptions, OcrResult, OcrStage } from './data/stages/ocr.js';
 export { curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
-export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision } from './train/mini.js';
+export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, MINI_GATE_INIT } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult } from './train/mini.js';
 export { runMiniVisionRecipe } from './train/mini-recipe.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult } from './train/mini-recipe.js';

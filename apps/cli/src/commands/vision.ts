@@ -36,7 +36,9 @@ export const visionTrainCommand = defineCommand({
     ...DATA_FLAG,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
-    'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2: QA fine-tuning steps (chat format)' }),
+    'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
+    'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2b: QA fine-tuning steps on all scenes (chat format)' }),
+    'gate-init': flag.number({ min: 0, max: 3, default: 0.5, description: 'starting value of the cross-attention gates (the paper: 0)' }),
     batch: flag.integer({ min: 1, default: 16, description: 'sequences (images) per step' }),
     lr: flag.number({ above: 0, default: 4e-3, description: 'peak learning rate (re-warmed per stage)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
@@ -47,7 +49,7 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
+      captionSteps: values['caption-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       dataDescription: `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -19,7 +19,7 @@ import { type FrozenWeights, buildDecoder } from '../model/graphs.js';
 import { llamaParamSpecs } from '../model/weights.js';
 import { readLlamaWeights } from '../model/load.js';
 import { type LmExtension, type LmGraphSpec } from '../model/lm-spec.js';
-import { type AdapterRecipe, type Batch, loadTrainedGroups, trainAdapter } from './adapter.js';
+import { type AdapterRecipe, type Batch, groupFileName, loadTrainedGroups, trainAdapter } from './adapter.js';
 
 const cfg = parseLlamaConfig({ dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 40, ffnDim: 48, maxSeqLen: 16 });
 const T = 8, N = 4, F = 8, CLASSES = 4, LABEL0 = 20;
@@ -144,5 +144,30 @@ describe('trainAdapter', () => {
     for (const [step, loss] of rest.losses) expect(loss).toBe(a.losses.get(step));
     expect(rest.losses.size).toBe(15);
     for (const [k, v] of Object.entries(a.trained)) expect(rest.trained[k]!.data).toEqual(v.data);
+  });
+  it('group names are dotted paths (vision.encoder) and can never leave the folder', () => {
+    expect(groupFileName('vision.encoder')).toBe('vision.encoder.safetensors');
+    expect(groupFileName('speech_adapter-2')).toBe('speech_adapter-2.safetensors');
+    for (const bad of ['..', '.hidden', 'a..b', 'a.', 'a/b', 'a\\b', '', 'vision encoder']) expect(() => groupFileName(bad)).toThrow(/single dots/);
+  });
+
+  it('trains from an in-memory batch source with dotted group names, saves and reloads them', async () => {
+    const dotted: LmGraphSpec = { config: cfg, extension: { ...extension, groups: [{ name: 'toy.encoder', specs: encoderSpecs }, { name: 'toy.adapter', specs: extension.groups[1]!.specs }] } };
+    const rng = new Rng(5);
+    const samples = Array.from({ length: 64 }, (_, i) => makeSample(i, rng));
+    const out = join(root, 'out-dotted');
+    const r = await trainAdapter(recipe({
+      spec: dotted, train: ['toy.encoder', 'toy.adapter'], steps: 40, outDir: out,
+      data: { source: { batchSize: 4, batch: (index) => collate(samples.slice((index * 4) % 64, (index * 4) % 64 + 4)) } },
+    }));
+    const losses = [...r.losses.values()];
+    expect(losses.slice(-5).reduce((a, b) => a + b) / 5).toBeLessThan(0.5 * losses[0]!);
+    expect(Object.values(r.saved).map((f) => f.slice(out.length + 1)).sort()).toEqual(['toy.adapter.safetensors', 'toy.encoder.safetensors']);
+    const loaded = loadTrainedGroups(out, dotted, ['toy.encoder', 'toy.adapter']);
+    for (const [k, v] of Object.entries(loaded)) expect(v.data).toEqual(r.trained[k]!.data);
+  });
+
+  it('refuses a batch source whose batch size is not the graphs\' batch', async () => {
+    await expect(trainAdapter(recipe({ steps: 2, data: { source: { batchSize: 8, batch: () => ({}) } } }))).rejects.toThrow(/serves 8 examples per batch, the graphs take batch 4/);
   });
 });

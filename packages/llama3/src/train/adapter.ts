@@ -42,12 +42,9 @@ export interface AdapterRecipe {
   readonly steps: number;
   readonly schedule: LrSchedule;
   readonly optimizer?: Partial<G.AdamWConfig>;
-  // 2. Data: a dataset in the shard format and the modality's collate.
-  readonly data: {
-    readonly dir: string;
-    readonly collate: (samples: readonly Sample[]) => Batch;
-    readonly shuffleBuffer?: number;
-  };
+  // 2. Data: a dataset in the shard format and the modality's collate, or a ready batch source
+  // (e.g. in-memory batches of decoded images reused across stages; it must serve `batch` examples).
+  readonly data: ShardData | { readonly source: BatchSource };
   /** Fixed held-out batches, evaluated every `evalEvery` steps and at the end. */
   readonly evalBatches?: readonly Batch[];
   readonly evalEvery?: number;
@@ -63,6 +60,13 @@ export interface AdapterRecipe {
   readonly label?: string;
 }
 
+/** A dataset in the shard format, read and shuffled by `ShardBatchReader`, collated by the modality. */
+export interface ShardData {
+  readonly dir: string;
+  readonly collate: (samples: readonly Sample[]) => Batch;
+  readonly shuffleBuffer?: number;
+}
+
 export interface AdapterResult {
   readonly losses: ReadonlyMap<number, number>;
   readonly evals: ReadonlyMap<number, Readonly<Record<string, number>>>;
@@ -75,9 +79,13 @@ export interface AdapterResult {
   readonly finalEvalLoss?: number;
 }
 
-/** The file a trained group is saved to. */
+/**
+ * The file a trained group is saved to. Group names are dotted paths (`vision.encoder`): segments of
+ * letters, digits, '_' or '-' joined by single dots, so a name can never climb out of the folder
+ * ('..'), hide the file (leading '.') or contain a separator.
+ */
 export function groupFileName(group: string): string {
-  if (!/^[A-Za-z0-9_-]+$/.test(group)) throw new HerdError('invalid_argument', `parameter group name '${group}' must be letters, digits, '_' or '-' (it names a file)`);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(group)) throw new HerdError('invalid_argument', `parameter group name '${group}' must be segments of letters, digits, '_' or '-' joined by single dots (it names a file)`);
   return `${group}.safetensors`;
 }
 
@@ -96,24 +104,32 @@ function startingValues(groups: readonly ParamGroup[], trained: ReadonlySet<stri
   return out;
 }
 
+/** A `BatchSource` over shards; its position (the reader's) goes into checkpoints. */
+async function shardSource(d: ShardData, batch: number, seed: number): Promise<{ source: BatchSource; close: () => Promise<void> }> {
+  const readerOptions = { batchSize: batch, seed, collate: d.collate, ...(d.shuffleBuffer ? { shuffleBuffer: d.shuffleBuffer } : {}) };
+  let reader = await ShardBatchReader.open(d.dir, readerOptions);
+  const source: BatchSource = {
+    batchSize: batch,
+    batch: (index) => reader.batch(index),
+    position: () => reader.position(),
+    restore: async (position) => {
+      await reader.close();
+      reader = await ShardBatchReader.open(d.dir, readerOptions, position as BatchPosition);
+    },
+  };
+  return { source, close: () => reader.close() };
+}
+
 export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
   // 1. Config.
   const groups = lmParamGroups(r.spec);
   const trained = new Set(r.train);
   const start = startingValues(groups, trained, r.weights, r.seed, r.spec.config.nLayers);
 
-  // 2. Data: a streaming reader whose position goes into the checkpoints.
-  const readerOptions = { batchSize: r.batch, seed: r.seed, collate: r.data.collate, ...(r.data.shuffleBuffer ? { shuffleBuffer: r.data.shuffleBuffer } : {}) };
-  let reader = await ShardBatchReader.open(r.data.dir, readerOptions);
-  const source: BatchSource = {
-    batchSize: r.batch,
-    batch: (index) => reader.batch(index),
-    position: () => reader.position(),
-    restore: async (position) => {
-      await reader.close();
-      reader = await ShardBatchReader.open(r.data.dir, readerOptions, position as BatchPosition);
-    },
-  };
+  // 2. Data: a streaming reader whose position goes into the checkpoints, or the caller's source.
+  const shards = 'source' in r.data ? undefined : await shardSource(r.data, r.batch, r.seed);
+  const source = 'source' in r.data ? r.data.source : shards!.source;
+  if (source.batchSize !== r.batch) throw new HerdError('invalid_argument', `trainAdapter: the batch source serves ${source.batchSize} examples per batch, the graphs take batch ${r.batch}`);
 
   // 3. Graphs: the trained groups train, the rest are frozen initializers.
   const weights = { ...r.weights, ...start };
@@ -155,7 +171,7 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
     }
     return { losses: result.losses, evals: result.evals, finalStep: result.finalStep, ...(result.resumedFrom ? { resumedFrom: result.resumedFrom } : {}), trained: params, saved, ...(finalEvalLoss !== undefined ? { finalEvalLoss } : {}) };
   } finally {
-    await reader.close();
+    await shards?.close();
     await evaluator?.release();
     await run.release();
   }

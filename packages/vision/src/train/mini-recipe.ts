@@ -5,7 +5,7 @@
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type VqaReport, evaluateVqa, vqaItems, vqaTable } from '../eval/vqa.js';
 import { saveMiniVision } from '../mini.js';
-import { type MiniVisionResult, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { MINI_GATE_INIT, type MiniVisionResult, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
   readonly core: LanguageCore;
@@ -14,7 +14,11 @@ export interface MiniVisionRecipe {
   readonly dataDir: string;
   readonly outDir: string;
   readonly captionSteps: number;
+  /** QA steps on single-object scenes before the QA stage on all scenes (curriculum; 0 = none). */
+  readonly singleSteps?: number;
   readonly qaSteps: number;
+  /** Starting value of the cross-attention gates (`MiniVisionOptions.gateInit`). */
+  readonly gateInit?: number;
   readonly batch: number;
   readonly lr: number;
   readonly seed: number;
@@ -27,8 +31,11 @@ export interface MiniVisionRecipe {
 
 export interface MiniVisionRecipeResult {
   readonly train: MiniVisionResult;
+  /** Held-out scenes: unseen images of unseen colour × shape combinations. */
   readonly eval: VqaReport;
-  readonly scenes: { readonly train: number; readonly heldout: number };
+  /** Unseen images of seen combinations (train-split scenes kept out of training): seeing without new bindings. */
+  readonly evalSeen: VqaReport;
+  readonly scenes: { readonly train: number; readonly heldout: number; readonly seen: number };
   readonly readSeconds: number;
   readonly evalSeconds: number;
 }
@@ -38,23 +45,31 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const m = miniVisionConfig(o.core.config);
   let t = performance.now();
   const scenes = await readSceneExamples(o.dataDir, m);
-  const train = scenes.filter((s) => s.split === 'train');
+  const trainSplit = scenes.filter((s) => s.split === 'train');
+  // The last SEEN_IMAGES train-split scenes never train: an eval of seen combinations on unseen images.
+  const train = trainSplit.slice(0, -SEEN_IMAGES);
+  const seen = trainSplit.slice(-SEEN_IMAGES);
   const heldout = scenes.filter((s) => s.split === 'heldout');
   const readSeconds = (performance.now() - t) / 1000;
   log(`read ${train.length} train + ${heldout.length} held-out scenes in ${readSeconds.toFixed(1)} s`);
   const result = await trainMiniVision({
-    core: o.core, tokenizer: o.tokenizer, scenes: train, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
-    onStep: (stage, step, loss) => { if (step % 20 === 0) log(`${stage} step ${step} loss ${loss.toFixed(3)}`); },
+    core: o.core, tokenizer: o.tokenizer, scenes: train, captionSteps: o.captionSteps, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
   t = performance.now();
   const report = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(heldout, o.evalPerType) });
+  log(`\nheld-out combinations:\n${vqaTable(report)}`);
+  const evalSeen = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(seen, o.evalPerType) });
+  log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}`);
   const evalSeconds = (performance.now() - t) / 1000;
-  log(`\n${vqaTable(report)}`);
-  const out = { train: result, eval: report, scenes: { train: train.length, heldout: heldout.length }, readSeconds, evalSeconds };
-  await saveMiniVision(o.outDir, m, result.weights, { eval: report, card: miniVisionCard(o, out) });
+  const out = { train: result, eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length }, readSeconds, evalSeconds };
+  await saveMiniVision(o.outDir, m, result.weights, { eval: { heldout: report, seenCombinations: evalSeen }, card: miniVisionCard(o, out) });
   return out;
 }
+
+/** Train-split scenes kept out of training for the seen-combinations eval. */
+export const SEEN_IMAGES = 200;
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
@@ -76,26 +91,35 @@ ${o.core.config.vocabSize}-row table is unchanged). Stored as f16.
 
 ## Data
 ${o.dataDescription}
-${r.scenes.train} clean train scenes; ${r.scenes.heldout} held-out scenes (held-out colour×shape combinations) for the eval.
+${r.scenes.train} clean train scenes; ${r.scenes.heldout} held-out scenes (held-out colour×shape combinations) and ${r.scenes.seen} train-split
+scenes kept out of training (seen combinations, unseen images) for the eval.
 
 ## Training
 Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
-Stage 2, QA SFT: ${o.qaSteps} steps in the chat format (image + question as the user turn, loss on the reply).
+Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} steps.
+Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (image + question as the user turn, loss on the reply).
+Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
-Caption loss ${l.caption.length ? `${l.caption[0]!.toFixed(3)} → ${mean(l.caption.slice(-10)).toFixed(3)}` : '—'} (first step → mean of the last 10);
-QA loss ${l.qa.length ? `${l.qa[0]!.toFixed(3)} → ${mean(l.qa.slice(-10)).toFixed(3)}` : '—'}.
+Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
+${(['caption', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
 Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
 
-## Eval: visual QA on held-out scenes
+## Eval: visual QA on unseen images
 Greedy answers (at most 24 tokens) to the first question of each type about held-out scenes. Graded on the
 fact the type asks for: the reference's colour / shape / number / position / written word must be in the
 answer, and no other of its kind. Word questions only on scenes with a written word. Eval took ${r.evalSeconds.toFixed(0)} s.
 
+Held-out scenes (unseen colour × shape combinations):
+
 ${vqaTable(r.eval)}
+Seen combinations, unseen images (train-split scenes kept out of training): separates seeing from binding
+new combinations.
+
+${vqaTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train --caption-steps ${o.captionSteps} --qa-steps ${o.qaSteps} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train --caption-steps ${o.captionSteps} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }
