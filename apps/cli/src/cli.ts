@@ -24,7 +24,7 @@ import { speechEvalCommand, speechTrainCommand } from './commands/speech.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, trainTextCommand, evalTextCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, exportCommand, textExportCommand, chatCommand, speechCurateCommand, videoCurateCommand, videoTrainCommand, videoEvalCommand, speechTrainCommand, speechEvalCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, exportCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

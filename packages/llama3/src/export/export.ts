@@ -18,7 +18,7 @@ import { type EmittedModel, type IoSpec, OPSET, type Tensor } from '@herd/graph'
 import { type LlamaConfig } from '../config.js';
 import { type LanguageCore } from '../mini.js';
 import { buildDecoder } from '../model/graphs.js';
-import { type LmExtension, type LmInputDecl, type ParamValuesByName } from '../model/lm-spec.js';
+import { type LmExtension, type LmInputDecl, type ParamValuesByName, composeExtensions } from '../model/lm-spec.js';
 import { headDim } from '../model/weights.js';
 import { BEGIN_OF_TEXT_ID, END_HEADER_ID, END_OF_TEXT_ID, EOT_ID, START_HEADER_ID } from '../tokenizer/special.js';
 import { type TokenizerJson, llama3TokenizerJson } from './tokenizer-json.js';
@@ -101,33 +101,6 @@ function decoderStep(cfg: LlamaConfig): DecoderStep {
   };
 }
 
-/** Joins modalities' decoder extensions into one (groups, inputs, encoders and hooks in order). */
-export function composeExtensions(parts: readonly LmExtension[]): LmExtension | undefined {
-  if (parts.length === 0) return undefined;
-  if (parts.length === 1) return parts[0];
-  const problems = new ProblemList();
-  const inputs: Record<string, LmInputDecl> = {};
-  const groups = new Set<string>();
-  for (const e of parts) {
-    for (const grp of e.groups) {
-      if (groups.has(grp.name)) problems.add(`parameter group '${grp.name}' comes from two modalities`);
-      groups.add(grp.name);
-    }
-    for (const [n, d] of Object.entries(e.inputs ?? {})) {
-      if (inputs[n]) problems.add(`decoder input '${n}' comes from two modalities`);
-      inputs[n] = d;
-    }
-  }
-  problems.throwIfAny('invalid_argument', 'cannot compose the modalities into one decoder');
-  return {
-    groups: parts.flatMap((e) => e.groups),
-    inputs,
-    encode: (ctx) => Object.assign({}, ...parts.map((e) => e.encode?.(ctx) ?? {})) as Record<string, Tensor>,
-    embed: (h, ctx) => parts.reduce((x, e) => (e.embed ? e.embed(x, ctx) : x), h),
-    beforeLayer: (i, h, ctx) => parts.reduce((x, e) => (e.beforeLayer ? e.beforeLayer(i, x, ctx) : x), h),
-  };
-}
-
 /** An export in memory: the manifest and every file's bytes by name. */
 export interface BuiltExport {
   readonly manifest: ExportManifest;
@@ -164,7 +137,8 @@ export async function buildExport(core: LanguageCore, modalities: readonly Expor
     if (!/^[a-z][a-z0-9-]*$/.test(m.name)) throw new HerdError('invalid_argument', `export: modality name '${m.name}' must be lower-case letters, digits and '-'`);
     names.add(m.name);
   }
-  const extension = composeExtensions(modalities.flatMap((m) => (m.extension ? [m.extension] : [])));
+  const parts = modalities.flatMap((m) => (m.extension ? [m.extension] : []));
+  const extension = parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : composeExtensions(...parts);
   const weights: ParamValuesByName = Object.assign({}, core.weights, ...modalities.map((m) => m.weights ?? {}));
   const decoder = buildDecoder(extension ? { config: core.config, extension } : core.config, weights);
   const files = new Map<string, Uint8Array>();

@@ -224,7 +224,12 @@ export function lmForward(spec: LmGraphSpec, p: Params, inputs: LmInputs): Forwa
 export function composeExtensions(...parts: readonly LmExtension[]): LmExtension {
   const inputs: Record<string, LmInputDecl> = {};
   const problems: string[] = [];
+  const groups = new Set<string>();
   parts.forEach((x, k) => {
+    for (const g of x.groups) {
+      if (groups.has(g.name)) problems.push(`parameter group '${g.name}' is declared by two extensions (part ${k} and an earlier one)`);
+      groups.add(g.name);
+    }
     for (const [name, d] of Object.entries(x.inputs ?? {})) {
       if (name in inputs) problems.push(`input '${name}' is declared by two extensions (part ${k} and an earlier one)`);
       inputs[name] = d;

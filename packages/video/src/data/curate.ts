@@ -29,7 +29,7 @@ import {
   type ShardSlice,
   type Stage,
 } from '@herd/data';
-import { CURATION_FIELD, histogram, histogramSvg } from '@herd/vision';
+import { CURATION_FIELD, histogram, histogramSvg } from '@herd/data';
 import { captionStages, type CaptionStagesConfig } from './stages/caption.js';
 import { clipFrameScore, clipVideoScore, type ClipStage } from './stages/clip-alignment.js';
 import type { VideoTextEmbedder } from './stages/clip-embedder.js';

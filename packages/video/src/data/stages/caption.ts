@@ -6,8 +6,7 @@
  * and `languageId` (fastText lid.176) from `@herd/vision`. They know nothing of images; this file is
  * the one place video imports them from, so moving them into `@herd/data` is a one-line change here.
  */
-import { textHeuristics, textSafety, type Stage, type TextHeuristicsOptions, type TextSafetyOptions } from '@herd/data';
-import { captionQuality, languageId, type CaptionQualityOptions, type LanguageIdOptions } from '@herd/vision';
+import { textHeuristics, textSafety, type Stage, type TextHeuristicsOptions, type TextSafetyOptions, captionQuality, languageId, type CaptionQualityOptions, type LanguageIdOptions } from '@herd/data';
 
 export interface CaptionStagesConfig {
   textSafety?: TextSafetyOptions | false;

@@ -14,8 +14,7 @@
  * Legend: k frames, E embedding width.
  */
 import { HerdError } from '@herd/core';
-import { drop, keep, type Sample, type SampleStage } from '@herd/data';
-import { captionOf, withScores } from '@herd/vision';
+import { drop, keep, type Sample, type SampleStage, captionOf, withScores } from '@herd/data';
 import { clipErrorReason, clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
 import type { VideoTextEmbedder } from './clip-embedder.js';
 

@@ -10,8 +10,7 @@
  *
  * Shape legend: N frames, H×W frame, h×w thumbnail (max(h, w) = side).
  */
-import { drop, keep, type SampleStage } from '@herd/data';
-import { withScores } from '@herd/vision';
+import { drop, keep, type SampleStage, withScores } from '@herd/data';
 import type { VideoFrames } from '@herd/media';
 import { clipErrorReason, clipFrames, type ClipFrameOptions } from './frames.js';
 

@@ -9,7 +9,8 @@
  */
 import { keep, drop, type SampleStage } from '@herd/data';
 import { encodeRgb, resizeRgb } from '@herd/media';
-import { OcrPool, withScores } from '@herd/vision';
+import { OcrPool } from '@herd/vision';
+import { withScores } from '@herd/data';
 import { clipErrorReason, clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
 
 export interface OcrOverlayOptions {

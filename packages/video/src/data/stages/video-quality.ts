@@ -6,8 +6,7 @@
  * colour, judged per colour channel — is dropped). The first stage to touch the media: it decodes the frames every later stage
  * shares. Scores: `meta.curation.video_quality = {durationS, fps, width, height, frames, std}`.
  */
-import { drop, keep, type SampleStage } from '@herd/data';
-import { withScores } from '@herd/vision';
+import { drop, keep, type SampleStage, withScores } from '@herd/data';
 import { clipErrorReason, clipFrames, frameAt, type ClipFrameOptions } from './frames.js';
 
 export interface VideoQualityOptions {
