@@ -112,6 +112,13 @@ describe('numbers and words are checked before anything runs', () => {
     expect(r.err).not.toMatch(/herd-no-such-model/);
   });
 
+  it('--help works on a command with required arguments, before they are checked', async () => {
+    const r = await herd(['speech', 'curate', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^usage: herd speech curate input output \[flags\]/);
+    expect(r.out).toMatch(/--shard i\/N/);
+  });
+
   it('help lists each command and its flags with what they allow', async () => {
     const all = await herd(['--help']);
     expect(all.code).toBe(0);

@@ -85,12 +85,13 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     }
     const { command, rest } = found;
     helpHint = `herd ${command.words.join(' ')} --help`;
-    const flags: FlagSpecs = { ...command.flags, ...GLOBAL_FLAGS };
-    const { values, positionals } = parseCommandLine(rest, flags, command.positionals ?? []);
-    if (values['help'] === true) {
+    // Help first: a command's required arguments must not stand between a user and its help.
+    if (rest.includes('--help') || rest.includes('-h')) {
       io.stdout.write(`${helpFor(command)}\n`);
       return 0;
     }
+    const flags: FlagSpecs = { ...command.flags, ...GLOBAL_FLAGS };
+    const { values, positionals } = parseCommandLine(rest, flags, command.positionals ?? []);
     const deviceRequest = deviceRequestFrom(typeof values['device'] === 'string' ? values['device'] : undefined, env);
     // Resolved once, before any model loads; commands pass the resolved device down.
     let choice: DeviceChoice | undefined;
