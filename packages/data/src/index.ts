@@ -29,11 +29,15 @@ export { languageId, identifyLanguage, lidModel } from './stages/language-id.js'
 export type { LanguageIdOptions, LanguageGuess } from './stages/language-id.js';
 export { histogram, histogramSvg } from './report/histogram.js';
 export type { Histogram } from './report/histogram.js';
+export { stageSummaries, stageTableMarkdown } from './report/stage-table.js';
+export type { StageSummary } from './report/stage-table.js';
 
 export type { PipelineRef, PipelineFactory } from './runner/pipeline.js';
 export { READ_STAGE } from './runner/pipeline.js';
 export type { RunOptions, RunResult, QueueOptions, ShardSlice, SliceResult, MergeResult } from './runner/run.js';
 export { runPipeline, runShardSlice, mergeRun, DROPS_FILE, STATS_FILE } from './runner/run.js';
+export { runCuration, runsInProcess } from './runner/curation-run.js';
+export type { CurationRunMode, CurationOutcome } from './runner/curation-run.js';
 export type { QueueWorkerOptions } from './runner/queue-entry.js';
 export { runQueueWorker } from './runner/queue-entry.js';
 export type { DropRecord } from './runner/shard-task.js';

@@ -24,17 +24,19 @@ import {
   isUnreadable,
   iterateDataset,
   languageId,
-  mergeRun,
-  runPipeline,
-  runShardSlice,
+  runCuration,
+  runsInProcess,
   textSafety,
   writeDataset,
   type CaptionQualityOptions,
   type LanguageIdOptions,
-  type QueueOptions,
+  type CurationOutcome,
+  stageSummaries,
+  stageTableMarkdown,
+  type StageSummary,
+  type CurationRunMode,
   type RunStats,
   type Sample,
-  type ShardSlice,
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
@@ -60,17 +62,9 @@ export interface SpeechCurateStagesConfig {
   dedup?: Omit<DuplicateUtterancesOptions, 'quality'> | false;
 }
 
-export interface SpeechCurateConfig extends SpeechCurateStagesConfig {
-  /** Worker threads (default 0: in-process). */
-  workers?: number;
-  queue?: QueueOptions;
-  /** Run only this static share of the shards (`--shard i/N`); `merge: true` then finishes the run. */
-  slice?: ShardSlice;
-  merge?: boolean;
+/** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
+export interface SpeechCurateConfig extends SpeechCurateStagesConfig, CurationRunMode {
   samplesPerShard?: number;
-  progress?: NodeJS.WriteStream | null;
-  signal?: AbortSignal;
-  handleSignals?: boolean;
 }
 
 export const SPEECH_REPORT_FILE = 'report.json';
@@ -152,7 +146,7 @@ export interface SpeechCurateReport {
   out: number;
   wallSeconds: number;
   samplesPerSecond: number;
-  stages: { name: string; kind: string; in: number; kept: number; dropped: number; droppedByReason: Record<string, number>; samplesPerSecond: number | null }[];
+  stages: StageSummary[];
   histograms: { file: string; title: string; n: number }[];
   /** Kept audio in hours, from the duration scores. */
   keptHours: number;
@@ -200,7 +194,7 @@ async function writeSpeechReport(input: string, output: string, stats: RunStats)
     out: stats.out,
     wallSeconds: stats.wallSeconds,
     samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
-    stages: stats.stages.map((s) => ({ name: s.name, kind: s.kind, in: s.in, kept: s.kept, dropped: s.dropped, droppedByReason: s.droppedByReason, samplesPerSecond: s.samplesPerSecond })),
+    stages: stageSummaries(stats),
     histograms,
     keptHours: keptSeconds / 3600,
     pending: ['transcript–audio agreement: no ASR model is trained yet, so a transcript of other words in the right language (mismatched) is not caught'],
@@ -216,9 +210,7 @@ export function speechReportMarkdown(r: SpeechCurateReport): string {
     '',
     `${r.in} utterances in, ${r.out} out (${r.keptHours.toFixed(2)} h kept), ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
     '',
-    '| stage | in | kept | dropped | samples/s | drops by reason |',
-    '|---|---|---|---|---|---|',
-    ...r.stages.map((s) => `| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(1)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`),
+    ...stageTableMarkdown(r.stages),
     '',
     ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
   ];
@@ -226,12 +218,9 @@ export function speechReportMarkdown(r: SpeechCurateReport): string {
   return lines.join('\n') + '\n';
 }
 
-export interface SpeechCurateResult {
+/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
+export interface SpeechCurateResult extends Omit<CurationOutcome, 'stats'> {
   report: SpeechCurateReport | null;
-  /** For a slice: passes its share finished; the merge decides the rest. */
-  slice?: { passesDone: number; passes: number };
-  /** A merge that stopped at a pass: run the slices again, then merge again. */
-  merge?: { pass: number; missing: string[] };
 }
 
 /**
@@ -246,27 +235,10 @@ export async function curateSpeech(input: string, output: string, config: Speech
     datasetIn = `${output.replace(/\/+$/, '')}.import`;
     if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importSpeechFolder(input, datasetIn, config.samplesPerShard);
   }
-  const { workers = 0, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
-  const inProcess = workers === 0 && queue === undefined && slice === undefined && !merge;
-  const runOptions = {
-    input: datasetIn,
-    output,
-    ...(inProcess ? { stages: speechCurationStages(stageConfig) } : { pipeline: { module: fileURLToPath(import.meta.url), export: 'speechCurationPipeline', options: stageConfig } }),
-    ...(workers > 0 ? { workers } : {}),
-    ...(queue ? { queue } : {}),
-    ...(progress !== undefined ? { progress } : {}),
-    ...(signal ? { signal } : {}),
-    ...(handleSignals ? { handleSignals } : {}),
-  };
-  if (slice) {
-    const r = await runShardSlice(runOptions, slice);
-    return { report: null, slice: { passesDone: r.passesDone, passes: r.passes } };
-  }
-  let stats: RunStats;
-  if (merge) {
-    const m = await mergeRun(runOptions);
-    if (!m.complete) return { report: null, merge: { pass: m.pass, missing: m.missing } };
-    stats = m.stats;
-  } else stats = (await runPipeline(runOptions)).stats;
-  return { report: await writeSpeechReport(input, output, stats) };
+  const { workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
+  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
+  const stages = runsInProcess(mode) ? speechCurationStages(stageConfig) : undefined;
+  const pipeline = { module: fileURLToPath(import.meta.url), export: 'speechCurationPipeline', options: stageConfig };
+  const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);
+  return stats ? { report: await writeSpeechReport(input, output, stats) } : { report: null, ...partial };
 }

@@ -19,14 +19,16 @@ import {
   exactDuplicate,
   isUnreadable,
   iterateDataset,
-  mergeRun,
-  runPipeline,
-  runShardSlice,
+  runCuration,
+  runsInProcess,
   writeDataset,
-  type QueueOptions,
+  type CurationOutcome,
+  stageSummaries,
+  stageTableMarkdown,
+  type StageSummary,
+  type CurationRunMode,
   type RunStats,
   type Sample,
-  type ShardSlice,
   type Stage,
 } from '@herd/data';
 import { CURATION_FIELD, histogram, histogramSvg } from '@herd/data';
@@ -58,18 +60,12 @@ export interface VideoClipConfig {
   framesToEmbed?: number;
 }
 
-export interface VideoCurateConfig extends VideoCurateStagesConfig {
+/** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
+export interface VideoCurateConfig extends VideoCurateStagesConfig, CurationRunMode {
   /** The CLIP-style alignment stages; in-process runs only (a model object cannot reach workers). */
   clip?: VideoClipConfig;
-  workers?: number;
-  queue?: QueueOptions;
-  slice?: ShardSlice;
-  merge?: boolean;
   /** Samples per shard when a folder of clips is imported (default 100). */
   samplesPerShard?: number;
-  progress?: NodeJS.WriteStream | null;
-  signal?: AbortSignal;
-  handleSignals?: boolean;
 }
 
 export const VIDEO_REPORT_FILE = 'report.json';
@@ -134,7 +130,7 @@ export interface VideoCurateReport {
   out: number;
   wallSeconds: number;
   samplesPerSecond: number;
-  stages: { name: string; kind: string; in: number; kept: number; dropped: number; droppedByReason: Record<string, number>; samplesPerSecond: number | null }[];
+  stages: StageSummary[];
   histograms: { file: string; title: string; n: number }[];
   pending: string[];
 }
@@ -181,7 +177,7 @@ async function writeReport(input: string, output: string, stats: RunStats, clipU
     out: stats.out,
     wallSeconds: stats.wallSeconds,
     samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
-    stages: stats.stages.map((s) => ({ name: s.name, kind: s.kind, in: s.in, kept: s.kept, dropped: s.dropped, droppedByReason: s.droppedByReason, samplesPerSecond: s.samplesPerSecond })),
+    stages: stageSummaries(stats),
     histograms,
     pending: clipUsed ? [] : ['clip: no video–text embedder given (the CLIP-style model is not wired in); mismatched captions are not removed'],
   };
@@ -196,9 +192,7 @@ export function videoReportMarkdown(r: VideoCurateReport): string {
     '',
     `${r.in} clips in, ${r.out} out, ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(2)} clips/s).`,
     '',
-    '| stage | in | kept | dropped | clips/s | drops by reason |',
-    '|---|---|---|---|---|---|',
-    ...r.stages.map((s) => `| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(2)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`),
+    ...stageTableMarkdown(r.stages, 'clips', 2),
     '',
     ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
   ];
@@ -206,10 +200,9 @@ export function videoReportMarkdown(r: VideoCurateReport): string {
   return lines.join('\n') + '\n';
 }
 
-export interface VideoCurateResult {
+/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
+export interface VideoCurateResult extends Omit<CurationOutcome, 'stats'> {
   report: VideoCurateReport | null;
-  slice?: { passesDone: number; passes: number };
-  merge?: { pass: number; missing: string[] };
 }
 
 /**
@@ -224,34 +217,16 @@ export async function curateVideos(input: string, output: string, config: VideoC
     datasetIn = `${output.replace(/\/+$/, '')}.import`;
     if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importVideoFolder(input, datasetIn, config.samplesPerShard);
   }
-  const { clip, workers = 0, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _s, ...stageConfig } = config;
-  if (clip && (workers > 0 || queue || slice || merge)) {
+  const { clip, workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _s, ...stageConfig } = config;
+  if (clip && ((workers ?? 0) > 0 || queue || slice || merge)) {
     throw new HerdError('invalid_argument', 'video curate: a clip embedder is a model object and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
   }
-  const inProcess = workers === 0 && queue === undefined && slice === undefined && !merge;
-  const stages = inProcess ? videoCurationStages(stageConfig, clip) : undefined;
-  const runOptions = {
-    input: datasetIn,
-    output,
-    ...(stages ? { stages } : { pipeline: { module: fileURLToPath(import.meta.url), export: 'videoCurationPipeline', options: stageConfig } }),
-    ...(workers > 0 ? { workers } : {}),
-    ...(queue ? { queue } : {}),
-    ...(progress !== undefined ? { progress } : {}),
-    ...(signal ? { signal } : {}),
-    ...(handleSignals ? { handleSignals } : {}),
-  };
+  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
+  const stages = runsInProcess(mode) ? videoCurationStages(stageConfig, clip) : undefined;
+  const pipeline = { module: fileURLToPath(import.meta.url), export: 'videoCurationPipeline', options: stageConfig };
   try {
-    if (slice) {
-      const r = await runShardSlice(runOptions, slice);
-      return { report: null, slice: { passesDone: r.passesDone, passes: r.passes } };
-    }
-    let stats: RunStats;
-    if (merge) {
-      const m = await mergeRun(runOptions);
-      if (!m.complete) return { report: null, merge: { pass: m.pass, missing: m.missing } };
-      stats = m.stats;
-    } else stats = (await runPipeline(runOptions)).stats;
-    return { report: await writeReport(input, output, stats, clip !== undefined) };
+    const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);
+    return stats ? { report: await writeReport(input, output, stats, clip !== undefined) } : { report: null, ...partial };
   } finally {
     // OCR workers and model sessions of the in-process stages (the clip stages share one embedder).
     const closed = new Set<unknown>();

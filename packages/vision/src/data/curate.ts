@@ -16,9 +16,8 @@ import {
   MANIFEST_FILE,
   isUnreadable,
   iterateDataset,
-  mergeRun,
-  runPipeline,
-  runShardSlice,
+  runCuration,
+  runsInProcess,
   textSafety,
   writeDataset,
   captionQuality,
@@ -27,10 +26,13 @@ import {
   histogramSvg,
   type CaptionQualityOptions,
   type LanguageIdOptions,
-  type QueueOptions,
+  type CurationOutcome,
+  stageSummaries,
+  stageTableMarkdown,
+  type StageSummary,
+  type CurationRunMode,
   type RunStats,
   type Sample,
-  type ShardSlice,
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
@@ -66,19 +68,11 @@ export interface CurateStagesConfig {
   ocr?: OcrOptions | false;
 }
 
-export interface CurateConfig extends CurateStagesConfig {
+/** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
+export interface CurateConfig extends CurateStagesConfig, CurationRunMode {
   /** Image–text similarity (the CLIP-style model); in-process runs only (a function cannot reach workers). */
   clip?: { score: ImageTextScorer; threshold?: number; topFraction?: number; scorerId?: string };
-  /** Worker threads (default 0: in-process). */
-  workers?: number;
-  queue?: QueueOptions;
-  /** Run only this static share of the shards (`--shard i/N`); `merge: true` then finishes the run. */
-  slice?: ShardSlice;
-  merge?: boolean;
   samplesPerShard?: number;
-  progress?: NodeJS.WriteStream | null;
-  signal?: AbortSignal;
-  handleSignals?: boolean;
 }
 
 export const REPORT_FILE = 'report.json';
@@ -184,7 +178,7 @@ export interface CurateReport {
   out: number;
   wallSeconds: number;
   samplesPerSecond: number;
-  stages: { name: string; kind: string; in: number; kept: number; dropped: number; droppedByReason: Record<string, number>; samplesPerSecond: number | null }[];
+  stages: StageSummary[];
   histograms: { file: string; title: string; n: number }[];
   ngrams: NgramSummary | null;
   ocr: { withText: number; meanConfidence: number | null };
@@ -235,7 +229,7 @@ async function writeReport(input: string, output: string, stats: RunStats, ngram
     out: stats.out,
     wallSeconds: stats.wallSeconds,
     samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
-    stages: stats.stages.map((s) => ({ name: s.name, kind: s.kind, in: s.in, kept: s.kept, dropped: s.dropped, droppedByReason: s.droppedByReason, samplesPerSecond: s.samplesPerSecond })),
+    stages: stageSummaries(stats),
     histograms,
     ngrams,
     ocr: { withText: ocrConf.length, meanConfidence: ocrConf.length ? ocrConf.reduce((a, b) => a + b, 0) / ocrConf.length : null },
@@ -252,9 +246,7 @@ export function reportMarkdown(r: CurateReport): string {
     '',
     `${r.in} samples in, ${r.out} out, ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
     '',
-    '| stage | in | kept | dropped | samples/s | drops by reason |',
-    '|---|---|---|---|---|---|',
-    ...r.stages.map((s) => `| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(1)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`),
+    ...stageTableMarkdown(r.stages),
     '',
     ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
   ];
@@ -273,12 +265,9 @@ export function reportMarkdown(r: CurateReport): string {
   return lines.join('\n') + '\n';
 }
 
-export interface CurateResult {
+/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
+export interface CurateResult extends Omit<CurationOutcome, 'stats'> {
   report: CurateReport | null;
-  /** For a slice: passes its share finished; the merge decides the rest. */
-  slice?: { passesDone: number; passes: number };
-  /** A merge that stopped at a pass: run the slices again, then merge again. */
-  merge?: { pass: number; missing: string[] };
 }
 
 /**
@@ -293,35 +282,18 @@ export async function curateImages(input: string, output: string, config: Curate
     datasetIn = `${output.replace(/\/+$/, '')}.import`;
     if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importImageFolder(input, datasetIn, config.samplesPerShard);
   }
-  const { clip, workers = 0, queue, slice, merge, progress, signal, handleSignals, ...stageConfig } = config;
-  if (clip && (workers > 0 || queue || slice)) {
+  const { clip, workers, queue, slice, merge, progress, signal, handleSignals, ...stageConfig } = config;
+  if (clip && ((workers ?? 0) > 0 || queue || slice)) {
     throw new HerdError('invalid_argument', 'curate: a clip scorer is a function and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
   }
   let ngrams: NgramSummary | null = null;
   const pipelineOptions = { ...stageConfig, outputDir: output };
-  const inProcess = workers === 0 && queue === undefined && slice === undefined && !merge;
-  const stages = inProcess ? curationStages(pipelineOptions, { ...(clip ? { clip } : {}), onNgrams: (s) => (ngrams = s) }) : undefined;
-  const runOptions = {
-    input: datasetIn,
-    output,
-    ...(stages ? { stages } : { pipeline: { module: fileURLToPath(import.meta.url), export: 'curationPipeline', options: pipelineOptions } }),
-    ...(workers > 0 ? { workers } : {}),
-    ...(queue ? { queue } : {}),
-    ...(progress !== undefined ? { progress } : {}),
-    ...(signal ? { signal } : {}),
-    ...(handleSignals ? { handleSignals } : {}),
-  };
+  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
+  const stages = runsInProcess(mode) ? curationStages(pipelineOptions, { ...(clip ? { clip } : {}), onNgrams: (s) => (ngrams = s) }) : undefined;
+  const pipeline = { module: fileURLToPath(import.meta.url), export: 'curationPipeline', options: pipelineOptions };
   try {
-    if (slice) {
-      const r = await runShardSlice(runOptions, slice);
-      return { report: null, slice: { passesDone: r.passesDone, passes: r.passes } };
-    }
-    let stats: RunStats;
-    if (merge) {
-      const m = await mergeRun(runOptions);
-      if (!m.complete) return { report: null, merge: { pass: m.pass, missing: m.missing } };
-      stats = m.stats;
-    } else stats = (await runPipeline(runOptions)).stats;
+    const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);
+    if (!stats) return { report: null, ...partial };
     if (ngrams === null) ngrams = JSON.parse(await readFile(join(output, NGRAM_FILE), 'utf8').catch(() => 'null')) as NgramSummary | null;
     return { report: await writeReport(input, output, stats, ngrams, clip !== undefined || Boolean(stageConfig.clipModel)) };
   } finally {
