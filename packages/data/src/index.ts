@@ -5,6 +5,8 @@ export type { Manifest, ShardInfo } from './format/manifest.js';
 export { readDataset, shardFileName, FORMAT_VERSION, MANIFEST_FILE, INDEX_FILE } from './format/manifest.js';
 export type { WriteDatasetOptions } from './format/write.js';
 export { ShardWriter, writeDataset } from './format/write.js';
+export { importMediaFolder, curationInput } from './format/import-folder.js';
+export type { MediaFolderOptions } from './format/import-folder.js';
 export type { ExpectedSample, ReadShardOptions } from './format/read.js';
 export { readShard, iterateDataset, parseMeta } from './format/read.js';
 export type { TarEvent, TarMember, TarDamage, TarEnd, MemberType } from './format/tar.js';

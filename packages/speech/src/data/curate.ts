@@ -10,14 +10,12 @@
  * `report.json`, `report.md` and `histograms/*.svg`. Every kept sample carries its scores under
  * `meta.curation.<stage>`; every dropped one is in drops.jsonl with its reason.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError, isRecord, writeFileAtomic } from '@herd/core';
+import { writeFileAtomic } from '@herd/core';
 import {
   CURATION_FIELD,
-  MANIFEST_FILE,
   captionQuality,
   histogram,
   histogramSvg,
@@ -27,16 +25,16 @@ import {
   runCuration,
   runsInProcess,
   textSafety,
-  writeDataset,
   type CaptionQualityOptions,
   type LanguageIdOptions,
   type CurationOutcome,
+  curationInput,
+  importMediaFolder,
   stageSummaries,
   stageTableMarkdown,
   type StageSummary,
   type CurationRunMode,
   type RunStats,
-  type Sample,
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
@@ -102,41 +100,7 @@ const TRANSCRIPT_EXTS = ['txt', 'lab', 'transcript'];
  * recorded in the meta as `metaError` rather than stopping the import.
  */
 export async function importSpeechFolder(folder: string, datasetDir: string, samplesPerShard = 1000): Promise<number> {
-  const names = (await readdir(folder)).sort();
-  const audio = names.filter((n) => (AUDIO_EXTS as readonly string[]).includes(extname(n).slice(1).toLowerCase()));
-  if (audio.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no audio files (${AUDIO_EXTS.join(', ')})`);
-  const used = new Set<string>();
-  async function* samples(): AsyncGenerator<Sample> {
-    for (const name of audio) {
-      const stem = basename(name, extname(name));
-      const safe = stem.replace(/[^A-Za-z0-9_-]/g, '_');
-      let key = safe.slice(0, 80) || 'utterance';
-      for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
-      used.add(key);
-      const ext = extname(name).slice(1).toLowerCase();
-      const files: Record<string, Uint8Array> = { [ext]: new Uint8Array(await readFile(join(folder, name))) };
-      for (const t of TRANSCRIPT_EXTS) {
-        const p = join(folder, `${stem}.${t}`);
-        if (existsSync(p)) {
-          files['txt'] = new Uint8Array(await readFile(p));
-          break;
-        }
-      }
-      let meta: Record<string, unknown> = { source: name };
-      const metaPath = join(folder, `${stem}.json`);
-      if (existsSync(metaPath)) {
-        try {
-          const m: unknown = JSON.parse(await readFile(metaPath, 'utf8'));
-          meta = isRecord(m) ? { ...m, source: name } : { source: name, metaError: `${stem}.json is not a JSON object` };
-        } catch (e) {
-          meta = { source: name, metaError: `${stem}.json: ${(e as Error).message}` };
-        }
-      }
-      yield { key, files, meta };
-    }
-  }
-  await writeDataset(datasetDir, samples(), { samplesPerShard, name: basename(folder), info: { importedFrom: folder } });
-  return audio.length;
+  return importMediaFolder(folder, datasetDir, { exts: AUDIO_EXTS, what: 'audio files', textExts: TRANSCRIPT_EXTS, keyFallback: 'utterance', samplesPerShard, metaJson: true });
 }
 
 export interface SpeechCurateReport {
@@ -228,13 +192,7 @@ export interface SpeechCurateResult extends Omit<CurationOutcome, 'stats'> {
  * run it again after a crash and finished shards are skipped (the runner's state in `output/_run`).
  */
 export async function curateSpeech(input: string, output: string, config: SpeechCurateConfig = {}): Promise<SpeechCurateResult> {
-  if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `speech curate: input ${input} is not a folder`);
-  let datasetIn = input;
-  if (!existsSync(join(input, MANIFEST_FILE))) {
-    // A folder of audio files: imported once into shards beside the output.
-    datasetIn = `${output.replace(/\/+$/, '')}.import`;
-    if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importSpeechFolder(input, datasetIn, config.samplesPerShard);
-  }
+  const datasetIn = await curationInput(input, output, 'speech curate', (folder, dir) => importSpeechFolder(folder, dir, config.samplesPerShard));
   const { workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
   const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
   const stages = runsInProcess(mode) ? speechCurationStages(stageConfig) : undefined;

@@ -9,26 +9,24 @@
  * curated dataset, the runner's stats.json and drops.jsonl, `report.json`, `report.md` and
  * `histograms/*.svg`.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, writeFileAtomic } from '@herd/core';
 import {
-  MANIFEST_FILE,
   exactDuplicate,
   isUnreadable,
   iterateDataset,
   runCuration,
   runsInProcess,
-  writeDataset,
   type CurationOutcome,
+  curationInput,
+  importMediaFolder,
   stageSummaries,
   stageTableMarkdown,
   type StageSummary,
   type CurationRunMode,
   type RunStats,
-  type Sample,
   type Stage,
 } from '@herd/data';
 import { CURATION_FIELD, histogram, histogramSvg } from '@herd/data';
@@ -97,30 +95,7 @@ const CAPTION_EXTS = ['txt', 'caption'];
 
 /** Turns a folder of clips with caption files into a dataset (a clip without a caption is kept; the caption stage drops it with a reason). */
 export async function importVideoFolder(folder: string, datasetDir: string, samplesPerShard = 100): Promise<number> {
-  const names = (await readdir(folder)).sort();
-  const clips = names.filter((n) => (VIDEO_EXTS as readonly string[]).includes(extname(n).slice(1).toLowerCase()));
-  if (clips.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no clips (.${VIDEO_EXTS.join(', .')})`);
-  const used = new Set<string>();
-  async function* samples(): AsyncGenerator<Sample> {
-    for (const name of clips) {
-      const stem = basename(name, extname(name));
-      const safe = stem.replace(/[^A-Za-z0-9_-]/g, '_');
-      let key = safe.slice(0, 80) || 'clip';
-      for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
-      used.add(key);
-      const files: Record<string, Uint8Array> = { [extname(name).slice(1).toLowerCase()]: new Uint8Array(await readFile(join(folder, name))) };
-      for (const c of CAPTION_EXTS) {
-        const p = join(folder, `${stem}.${c}`);
-        if (existsSync(p)) {
-          files['txt'] = new Uint8Array(await readFile(p));
-          break;
-        }
-      }
-      yield { key, files, meta: { source: name } };
-    }
-  }
-  await writeDataset(datasetDir, samples(), { samplesPerShard, name: basename(folder), info: { importedFrom: folder } });
-  return clips.length;
+  return importMediaFolder(folder, datasetDir, { exts: VIDEO_EXTS, what: 'clips', textExts: CAPTION_EXTS, keyFallback: 'clip', samplesPerShard });
 }
 
 export interface VideoCurateReport {
@@ -210,13 +185,7 @@ export interface VideoCurateResult extends Omit<CurationOutcome, 'stats'> {
  * again after a crash and finished shards are skipped (the runner's state in `output/_run`).
  */
 export async function curateVideos(input: string, output: string, config: VideoCurateConfig = {}): Promise<VideoCurateResult> {
-  if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `video curate: input ${input} is not a folder`);
-  let datasetIn = input;
-  if (!existsSync(join(input, MANIFEST_FILE))) {
-    // A folder of clips: imported once into shards beside the output.
-    datasetIn = `${output.replace(/\/+$/, '')}.import`;
-    if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importVideoFolder(input, datasetIn, config.samplesPerShard);
-  }
+  const datasetIn = await curationInput(input, output, 'video curate', (folder, dir) => importVideoFolder(folder, dir, config.samplesPerShard));
   const { clip, workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _s, ...stageConfig } = config;
   if (clip && ((workers ?? 0) > 0 || queue || slice || merge)) {
     throw new HerdError('invalid_argument', 'video curate: a clip embedder is a model object and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');

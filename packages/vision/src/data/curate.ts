@@ -7,19 +7,16 @@
  * caption files (`a.jpg` + `a.txt`). Output: the curated dataset, the runner's stats.json and
  * drops.jsonl, and `report.json`, `report.md` and `histograms/*.svg`.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, writeFileAtomic } from '@herd/core';
 import {
-  MANIFEST_FILE,
   isUnreadable,
   iterateDataset,
   runCuration,
   runsInProcess,
   textSafety,
-  writeDataset,
   captionQuality,
   languageId,
   histogram,
@@ -27,12 +24,13 @@ import {
   type CaptionQualityOptions,
   type LanguageIdOptions,
   type CurationOutcome,
+  curationInput,
+  importMediaFolder,
   stageSummaries,
   stageTableMarkdown,
   type StageSummary,
   type CurationRunMode,
   type RunStats,
-  type Sample,
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
@@ -145,30 +143,7 @@ const CAPTION_EXTS = ['txt', 'caption'];
 
 /** Turns a folder of images with caption files into a dataset (images without a caption are kept; the caption stage drops them with a reason). */
 export async function importImageFolder(folder: string, datasetDir: string, samplesPerShard = 1000): Promise<number> {
-  const names = (await readdir(folder)).sort();
-  const images = names.filter((n) => (IMAGE_EXTS as readonly string[]).includes(extname(n).slice(1).toLowerCase()));
-  if (images.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no images (${IMAGE_EXTS.join(', ')})`);
-  const used = new Set<string>();
-  async function* samples(): AsyncGenerator<Sample> {
-    for (const name of images) {
-      const stem = basename(name, extname(name));
-      let key = stem.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80) || 'image';
-      for (let i = 2; used.has(key); i++) key = `${stem.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 70)}_${i}`;
-      used.add(key);
-      const ext = extname(name).slice(1).toLowerCase().replace('jpeg', 'jpg');
-      const files: Record<string, Uint8Array> = { [ext]: new Uint8Array(await readFile(join(folder, name))) };
-      for (const c of CAPTION_EXTS) {
-        const p = join(folder, `${stem}.${c}`);
-        if (existsSync(p)) {
-          files['txt'] = new Uint8Array(await readFile(p));
-          break;
-        }
-      }
-      yield { key, files, meta: { source: name } };
-    }
-  }
-  await writeDataset(datasetDir, samples(), { samplesPerShard, name: basename(folder), info: { importedFrom: folder } });
-  return images.length;
+  return importMediaFolder(folder, datasetDir, { exts: IMAGE_EXTS, what: 'images', textExts: CAPTION_EXTS, keyFallback: 'image', samplesPerShard, storedExt: (e) => e.replace('jpeg', 'jpg') });
 }
 
 export interface CurateReport {
@@ -275,13 +250,7 @@ export interface CurateResult extends Omit<CurationOutcome, 'stats'> {
  * it again after a crash and finished shards are skipped (the runner's state in `output/_run`).
  */
 export async function curateImages(input: string, output: string, config: CurateConfig = {}): Promise<CurateResult> {
-  if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `curate: input ${input} is not a folder`);
-  let datasetIn = input;
-  if (!existsSync(join(input, MANIFEST_FILE))) {
-    // A folder of images: imported once into shards beside the output.
-    datasetIn = `${output.replace(/\/+$/, '')}.import`;
-    if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importImageFolder(input, datasetIn, config.samplesPerShard);
-  }
+  const datasetIn = await curationInput(input, output, 'curate', (folder, dir) => importImageFolder(folder, dir, config.samplesPerShard));
   const { clip, workers, queue, slice, merge, progress, signal, handleSignals, ...stageConfig } = config;
   if (clip && ((workers ?? 0) > 0 || queue || slice)) {
     throw new HerdError('invalid_argument', 'curate: a clip scorer is a function and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
