@@ -48,5 +48,7 @@ export { clipFrameScore, clipVideoScore, aggregateClip, cosine } from './data/st
 export type { ClipAlignmentOptions, ClipVideoOptions, ClipStage } from './data/stages/clip-alignment.js';
 export { curateVideos, videoCurationStages, videoCurationPipeline, importVideoFolder, videoReportMarkdown, VIDEO_REPORT_FILE, VIDEO_REPORT_MD } from './data/curate.js';
 export type { VideoCurateConfig, VideoCurateStagesConfig, VideoClipConfig, VideoCurateReport, VideoCurateResult } from './data/curate.js';
-export { scoreCuration, scoreTable, clipLabel, readDrops, VIDEO_STAGE_TARGETS } from './data/curate-score.js';
+export { scoreCuration, scoreTable, clipLabel, readDrops, thresholdLosing, rocAuc, VIDEO_STAGE_TARGETS } from './data/curate-score.js';
+export { MINI_CLIP_VIDEO_THRESHOLDS, checkClipCheckpoint, resolveClipModel, miniClipEmbedder } from './data/stages/mini-clip.js';
+export type { ClipModelConfig, ResolvedClipModel } from './data/stages/mini-clip.js';
 export type { CurationScore, StageScore, LabelledClip } from './data/curate-score.js';

@@ -54,6 +54,28 @@ describe.skipIf(!hasFfmpeg())('herd video curate', () => {
     expect(report.out).toBe(3);
   });
 
+  it('--clip runs the two CLIP alignment stages with the committed mini CLIP and records their cosines', async () => {
+    const out = join(dir, 'out-clip');
+    // Thresholds given: the scores are recorded; a cosine below −1 never drops.
+    const r = await herd(['video', 'curate', join(dir, 'clips'), out, '--no-ocr', '--clip', '--clip-frame-threshold', '-1.5', '--clip-video-threshold', '-1.5']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/clip_frame +3 kept +0 dropped/);
+    expect(r.out).toMatch(/clip_video +3 kept +0 dropped/);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { pending: string[]; histograms: { file: string }[] };
+    expect(report.pending).toEqual([]);
+    expect(report.histograms.map((h) => h.file)).toEqual(expect.arrayContaining(['histograms/clip_frame.svg', 'histograms/clip_video.svg']));
+  });
+
+  it('--clip-dir without a checkpoint there is one clear error naming the folder and what is missing', async () => {
+    const empty = join(dir, 'no-clip-here');
+    mkdirSync(empty);
+    const r = await herd(['video', 'curate', join(dir, 'clips'), join(dir, 'out-noclip'), '--no-ocr', '--clip-dir', empty]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`mini CLIP checkpoint at ${empty}`);
+    expect(r.err).toMatch(/config\.json and model\.safetensors are missing/);
+  });
+
   it('refuses a bad --shard before running anything', async () => {
     const r = await herd(['video', 'curate', dir, join(dir, 'never'), '--shard', '3/2']);
     expect(r.code).toBe(2);

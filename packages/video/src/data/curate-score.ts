@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HerdError } from '@herd/core';
 import { DROPS_FILE, type DropRecord } from '@herd/data';
 
 /** Which labelled noise each stage is meant to remove. */
@@ -116,4 +117,23 @@ export function scoreTable(s: CurationScore): string {
   for (const r of s.stages) lines.push(`| ${r.stage} | ${r.meantFor.join(', ')} | ${r.labelled} (${r.goneBefore}) | ${r.dropped} | ${r.right} | ${pct(r.precision)} | ${pct(r.recall)} |`);
   lines.push('', `static clips removed: ${s.static.removed}/${s.static.labelled} (${pct(s.static.share)}); moving clips lost to the motion stage: ${s.moving.lostToMotion}/${s.moving.reachedMotion} (${pct(s.moving.share)}); clean clips dropped by any stage: ${s.clean.dropped}/${s.clean.total}`);
   return lines.join('\n');
+}
+
+/**
+ * A drop threshold from validation scores of good samples: the highest value that leaves at most
+ * `maxLost` of them below it (samples score < threshold are dropped).
+ */
+export function thresholdLosing(good: readonly number[], maxLost: number): number {
+  if (good.length === 0) throw new HerdError('invalid_argument', 'thresholdLosing: no good scores to choose from');
+  if (!(maxLost >= 0 && maxLost < 1)) throw new HerdError('invalid_argument', `thresholdLosing: maxLost must be in [0, 1), got ${maxLost}`);
+  const sorted = [...good].sort((a, b) => a - b);
+  return sorted[Math.floor(maxLost * sorted.length)]!;
+}
+
+/** Area under the ROC curve: the chance a good sample scores above a bad one (ties count half). */
+export function rocAuc(good: readonly number[], bad: readonly number[]): number | null {
+  if (good.length === 0 || bad.length === 0) return null;
+  let wins = 0;
+  for (const g of good) for (const b of bad) wins += g > b ? 1 : g === b ? 0.5 : 0;
+  return wins / (good.length * bad.length);
 }

@@ -34,6 +34,7 @@ import { captionStages, type CaptionStagesConfig } from './stages/caption.js';
 import { clipFrameScore, clipVideoScore, type ClipStage } from './stages/clip-alignment.js';
 import type { VideoTextEmbedder } from './stages/clip-embedder.js';
 import { VIDEO_EXTS, type ClipFrameOptions } from './stages/frames.js';
+import { miniClipEmbedder, resolveClipModel, type ClipModelConfig } from './stages/mini-clip.js';
 import { motion, type MotionOptions } from './stages/motion.js';
 import { ocrOverlay, type OcrOverlayOptions } from './stages/ocr-overlay.js';
 import { videoQuality, type VideoQualityOptions } from './stages/video-quality.js';
@@ -45,6 +46,12 @@ export interface VideoCurateStagesConfig extends CaptionStagesConfig {
   video?: Omit<VideoQualityOptions, 'frames'> | false;
   motion?: Omit<MotionOptions, 'frames'> | false;
   ocr?: Omit<OcrOverlayOptions, 'frames'> | false;
+  /**
+   * The CLIP alignment stages with the mini CLIP (cloneable, so they run on workers too): a
+   * checkpoint folder (default the committed packages/vision/weights/mini-clip) and thresholds
+   * (default: the ones chosen for that checkpoint; null = record the score only). Off unless given.
+   */
+  clipModel?: ClipModelConfig | false;
   /** Same clip bytes as an earlier sample (`exact_duplicate`); false to keep them. */
   dedup?: false;
 }
@@ -60,7 +67,7 @@ export interface VideoClipConfig {
 
 /** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
 export interface VideoCurateConfig extends VideoCurateStagesConfig, CurationRunMode {
-  /** The CLIP-style alignment stages; in-process runs only (a model object cannot reach workers). */
+  /** The CLIP-style alignment stages with any embedder object; in-process runs only (an object cannot reach workers). Or `clipModel`. */
   clip?: VideoClipConfig;
   /** Samples per shard when a folder of clips is imported (default 100). */
   samplesPerShard?: number;
@@ -75,6 +82,11 @@ export function videoCurationStages(config: VideoCurateStagesConfig, clip?: Vide
   const stages: Stage[] = [...captionStages(config)];
   if (config.video !== false) stages.push(videoQuality({ ...(config.video ?? {}), frames }));
   if (config.motion !== false) stages.push(motion({ ...(config.motion ?? {}), frames }));
+  if (clip && config.clipModel) throw new HerdError('invalid_argument', 'video curate: give either a clip embedder object or clipModel, not both');
+  if (config.clipModel) {
+    const m = resolveClipModel(config.clipModel);
+    clip = { embedder: miniClipEmbedder(m), ...m };
+  }
   if (clip) {
     const common = { embedder: clip.embedder, frames };
     stages.push(clipFrameScore({ ...common, ...(clip.frameThreshold !== undefined ? { threshold: clip.frameThreshold } : {}) }));
@@ -123,7 +135,7 @@ const HISTOGRAMS: [string, string, string, string][] = [
   ['ocr_area', 'ocr_overlay', 'area', 'mean fraction of a frame covered by text'],
 ];
 
-async function writeReport(input: string, output: string, stats: RunStats, clipUsed: boolean): Promise<VideoCurateReport> {
+async function writeReport(input: string, output: string, stats: RunStats, pending: string[]): Promise<VideoCurateReport> {
   const values = new Map<string, number[]>(HISTOGRAMS.map(([f]) => [f, []]));
   for await (const s of iterateDataset(output, { tolerant: true })) {
     if (isUnreadable(s)) continue;
@@ -154,7 +166,7 @@ async function writeReport(input: string, output: string, stats: RunStats, clipU
     samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
     stages: stageSummaries(stats),
     histograms,
-    pending: clipUsed ? [] : ['clip: no video–text embedder given (the CLIP-style model is not wired in); mismatched captions are not removed'],
+    pending,
   };
   await writeFileAtomic(join(output, VIDEO_REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
   await writeFileAtomic(join(output, VIDEO_REPORT_MD), videoReportMarkdown(report));
@@ -187,6 +199,9 @@ export interface VideoCurateResult extends Omit<CurationOutcome, 'stats'> {
 export async function curateVideos(input: string, output: string, config: VideoCurateConfig = {}): Promise<VideoCurateResult> {
   const datasetIn = await curationInput(input, output, 'video curate', (folder, dir) => importVideoFolder(folder, dir, config.samplesPerShard));
   const { clip, workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _s, ...stageConfig } = config;
+  // Checked here, before any worker starts: a missing checkpoint is one clear error, not one per shard.
+  const clipModel = stageConfig.clipModel ? resolveClipModel(stageConfig.clipModel) : undefined;
+  const pending = clipModel?.note !== undefined ? [clipModel.note] : clip || clipModel ? [] : ['clip: the CLIP alignment stages are off (clipModel / --clip); mismatched captions are not removed'];
   if (clip && ((workers ?? 0) > 0 || queue || slice || merge)) {
     throw new HerdError('invalid_argument', 'video curate: a clip embedder is a model object and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
   }
@@ -195,7 +210,7 @@ export async function curateVideos(input: string, output: string, config: VideoC
   const pipeline = { module: fileURLToPath(import.meta.url), export: 'videoCurationPipeline', options: stageConfig };
   try {
     const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);
-    return stats ? { report: await writeReport(input, output, stats, clip !== undefined) } : { report: null, ...partial };
+    return stats ? { report: await writeReport(input, output, stats, pending) } : { report: null, ...partial };
   } finally {
     // OCR workers and model sessions of the in-process stages (the clip stages share one embedder).
     const closed = new Set<unknown>();

@@ -7,7 +7,7 @@ import { Rng } from '@herd/core';
 import { iterateDataset, isUnreadable, writeDataset, type Sample, type SampleStage, type StageContext } from '@herd/data';
 import { BACKGROUND_RGB, COLOUR_RGB, encodeClip, generateVideos, type ClipSpec } from '@herd/datasets';
 import { resolveFfmpeg, runFfmpeg, type VideoFrames } from '@herd/media';
-import { clipBatch, greyStd, parseVisionConfig, tileImage, trainClip, type ClipConfig } from '@herd/vision';
+import { MiniClip, clipBatch, greyStd, parseVisionConfig, tileImage, trainClip, type ClipConfig } from '@herd/vision';
 import { captionStages } from './caption.js';
 import { aggregateClip, clipFrameScore, clipVideoScore, cosine } from './clip-alignment.js';
 import { ClipEmbedder, pairedClipEmbedder, type PairedClipModel } from './clip-embedder.js';
@@ -16,6 +16,7 @@ import { motion, motionScore } from './motion.js';
 import { ocrOverlay } from './ocr-overlay.js';
 import { colourStd, videoQuality } from './video-quality.js';
 import { curateVideos } from '../curate.js';
+import { MINI_CLIP_VIDEO_THRESHOLDS, resolveClipModel } from './mini-clip.js';
 import { clipLabel, readDrops, scoreCuration } from '../curate-score.js';
 
 function findFfmpeg(): string | undefined {
@@ -329,6 +330,51 @@ describe.skipIf(ffmpeg === undefined)('pairedClipEmbedder (the shape of vision\'
     const direct = await model.run([1, 3, 5, 7].map((k) => tileImage(frameAt(frames, k), CFG.vision)), ['a', 'a', 'a', 'a']);
     const [text] = (await model.run([tileImage(frameAt(frames, 0), CFG.vision)], ['a red'])).text;
     if (r.keep) expect((r.sample.meta['curation'] as Record<string, { score: number }>)['clip_video']!.score).toBeCloseTo(cosine(aggregateClip(direct.image), text!), 5);
+  });
+});
+
+describe.skipIf(ffmpeg === undefined)('clipModel (the committed mini CLIP named in the config)', () => {
+  it('records the middle-frame and aggregated cosines MiniClip computes; worker threads record the same; a missing checkpoint is one clear error', async () => {
+    const some = tiny.filter((s) => noise(s) === null || noise(s) === 'mismatched_caption').slice(0, 6);
+    const input = join(tmp, 'clip-in');
+    await writeDataset(input, some, { samplesPerShard: 3, name: 'tiny-clip' });
+    const config = { ocr: false, motion: false, dedup: false, progress: null, clipModel: { frameThreshold: null, videoThreshold: null } } as const;
+    const scores = async (dir: string) => {
+      const out = new Map<string, { frame: number; video: number; caption: string }>();
+      for await (const s of iterateDataset(dir)) {
+        if (isUnreadable(s)) continue;
+        const c = s.meta['curation'] as Record<string, { score: number }>;
+        out.set(s.key, { frame: c['clip_frame']!.score, video: c['clip_video']!.score, caption: new TextDecoder().decode(s.files['txt']) });
+      }
+      return out;
+    };
+    const { report } = await curateVideos(input, join(tmp, 'clip-out'), config);
+    expect(report!.pending).toEqual([]);
+    const inProcess = await scores(join(tmp, 'clip-out'));
+    expect(inProcess.size).toBe(some.length);
+    await curateVideos(input, join(tmp, 'clip-out-workers'), { ...config, workers: 2 });
+    expect(await scores(join(tmp, 'clip-out-workers'))).toEqual(inProcess);
+    // The recorded frame score is MiniClip's own pair cosine for the middle of the 16 sampled frames.
+    const clip = MiniClip.load();
+    try {
+      const s = some[0]!;
+      const frames = await clipFrames(s, {});
+      const rec = inProcess.get(s.key)!;
+      const [direct] = await clip.scorePairs([tileImage(frameAt(frames, 8), clip.config.vision)], [rec.caption]);
+      expect(rec.frame).toBeCloseTo(direct!, 4);
+      for (const r of inProcess.values()) expect(Math.abs(r.video)).toBeLessThanOrEqual(1);
+    } finally {
+      await clip.release();
+    }
+    // The committed checkpoint gets the thresholds chosen for it on the bench's validation split.
+    expect(resolveClipModel({})).toMatchObject({ frameThreshold: MINI_CLIP_VIDEO_THRESHOLDS.frame, videoThreshold: MINI_CLIP_VIDEO_THRESHOLDS.video });
+    expect(resolveClipModel({}).note).toBeUndefined();
+    expect(resolveClipModel({ frameThreshold: null })).not.toHaveProperty('frameThreshold');
+    const empty = join(tmp, 'not-a-checkpoint');
+    await mkdir(empty);
+    for (const workers of [0, 2]) {
+      await expect(curateVideos(input, join(tmp, `clip-missing-${workers}`), { ...config, workers, clipModel: { dir: empty } })).rejects.toThrow(/mini CLIP checkpoint at .*not-a-checkpoint, but config\.json and model\.safetensors are missing/);
+    }
   });
 });
 
