@@ -212,6 +212,26 @@ describe.skipIf(ffmpeg === undefined)('ocrOverlay', () => {
       await stage.close();
     }
   });
+
+  it('reads a small subtitle line (118×88 frame, ~6 px glyphs) in the bottom band that tesseract misses on the whole frame', async () => {
+    const line = 'please like and subscribe';
+    const spec: ClipSpec = { width: 118, height: 88, fps: 4, frames: 8, background: 'white', objects: [{ shape: 'circle', colour: 'red', size: 'medium', start: 'left', motion: { kind: 'move', direction: 'right', speed: 'slow' } }], subtitles: [line, line] };
+    const small: Sample = { key: 'small_subs', files: { mp4: await encodeClip(ffmpeg!, spec), txt: enc('a red circle moves slowly to the right') }, meta: {} };
+    const banded = ocrOverlay();
+    const wholeOnly = ocrOverlay({ band: 0 });
+    try {
+      const r = await banded.process(small, ctx);
+      expect(r.keep ? 'kept' : code(r.reason)).toBe('text_overlay');
+      if (!r.keep) expect(r.reason).toMatch(/4\/4 frames read carry text/);
+      // The same frames read as whole frames only (band: 0): no text found.
+      const w = await wholeOnly.process(small, ctx);
+      expect(w.keep).toBe(true);
+      if (w.keep) expect((w.sample.meta['curation'] as Record<string, Record<string, unknown>>)['ocr_overlay']).toMatchObject({ framesWithText: 0 });
+    } finally {
+      await banded.close();
+      await wholeOnly.close();
+    }
+  });
 });
 
 // The CLIP-style stages against a real (toy) model trained here with vision's recipe: four colours,
