@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHerdError } from '@herd/core';
@@ -94,6 +94,30 @@ describe.skipIf(ffmpeg === undefined)('every ffmpeg call has a timeout and an ab
     const err = await extractRaw(ffmpeg!, { input: junk, outputOptions: [], format: 'rawvideo' }, { label: 'junk.bin' }).catch((x: unknown) => x);
     expect(isHerdError(err, 'corrupt_data')).toBe(true);
     expect((err as Error).message).toMatch(/junk\.bin: ffmpeg could not decode it: .*Invalid data/);
+    none();
+  });
+
+  it('fluent-ffmpeg extraction: an ffmpeg that exits well after closing its output is a success, not "Output stream closed"', async () => {
+    // On a loaded machine ffmpeg's exit can come long after its stdout closed; fluent-ffmpeg used to
+    // kill it 20 ms after the output stream's 'close' and report "Output stream closed" for a clip
+    // that decoded fine. This wrapper makes the delay certain: real ffmpeg, then stdout closed, then
+    // 300 ms before the exit.
+    const dir = join(tmp.dir, 'slow-exit');
+    mkdirSync(dir, { recursive: true });
+    const wrapper = join(dir, 'ffmpeg');
+    writeFileSync(wrapper, `#!/bin/sh\n"${ffmpeg!}" "$@"\nstatus=$?\nexec 1>&-\nsleep 0.3\nexit $status\n`);
+    chmodSync(wrapper, 0o755);
+    const two = { input: clip, outputOptions: ['-frames:v', '2', '-pix_fmt', 'rgb24'], format: 'rawvideo' };
+    const out = await extractRaw(wrapper, two, { label: 'c.mp4' });
+    expect(out.length).toBe(2 * 64 * 48 * 3);
+    expect(out).toEqual(await extractRaw(ffmpeg!, two, { label: 'c.mp4' }));
+    none();
+    // A failure is still a failure when the exit comes late.
+    const junk = join(tmp.dir, 'junk-late.bin');
+    writeFileSync(junk, 'no media here\n'.repeat(10));
+    const err = await extractRaw(wrapper, { input: junk, outputOptions: [], format: 'rawvideo' }, { label: 'junk-late.bin' }).catch((x: unknown) => x);
+    expect(isHerdError(err, 'corrupt_data')).toBe(true);
+    expect((err as Error).message).toMatch(/junk-late\.bin: ffmpeg could not decode it: .*Invalid data/);
     none();
   });
 

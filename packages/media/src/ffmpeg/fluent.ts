@@ -29,7 +29,11 @@ export function extractRaw(ffmpegBin: string, spec: ExtractSpec, opts: ToolCallO
       .inputOptions(['-hide_banner', '-loglevel', 'error', '-nostdin', ...(spec.inputOptions ?? [])])
       .outputOptions([...spec.outputOptions])
       .format(spec.format);
-    const sink = new PassThrough();
+    // fluent-ffmpeg treats the output stream's 'close' as the end of the run: 20 ms later, if ffmpeg's
+    // exit has not arrived, it kills ffmpeg and reports "Output stream closed" — on a loaded machine,
+    // for a clip that decoded fine. A sink that never emits 'close' leaves the verdict to ffmpeg's
+    // exit, which fluent-ffmpeg reports once the process and its pipes are done.
+    const sink = new PassThrough({ emitClose: false });
     const chunks: Buffer[] = [];
     let bytes = 0;
     let failure: HerdError | undefined;

@@ -100,26 +100,18 @@ export interface ExtractOptions {
   /** Keep only clean English clips and static clips (default true). */
   readonly onlyUsable?: boolean;
   readonly onClip?: (done: number, key: string) => void;
-  /** A clip ffmpeg could not read after retries is dropped with its reason (not fatal). */
+  /** A clip ffmpeg could not read is dropped with its reason (not fatal). */
   readonly onDrop?: (key: string, reason: string) => void;
 }
 
-/**
- * Reads a clip's frames, retrying twice: under heavy load the ffmpeg pipe sometimes closes early
- * ("Output stream closed") on a clip that decodes fine on the next try. A clip that still fails is
- * returned as its error, for the caller to drop with that reason.
- */
-async function readWithRetry(path: string, o: ExtractOptions, key: string): Promise<TiledClip | Error> {
-  let last: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await readClipFrames(path, o.config, o.frames, { name: `${o.clips}:${key}` });
-    } catch (e) {
-      if (!(e instanceof HerdError)) throw e;
-      last = e;
-    }
+/** Reads a clip's frames; a clip the media layer refuses is returned as its error, for the caller to drop with that reason. */
+async function readOrError(path: string, o: ExtractOptions, key: string): Promise<TiledClip | Error> {
+  try {
+    return await readClipFrames(path, o.config, o.frames, { name: `${o.clips}:${key}` });
+  } catch (e) {
+    if (!(e instanceof HerdError)) throw e;
+    return e;
   }
-  return last as Error;
 }
 
 /** Computes every clip's features and writes them as a shard dataset; a clip ffmpeg cannot read is dropped with its reason. */
@@ -142,7 +134,7 @@ export async function extractClipFeatures(o: ExtractOptions): Promise<{ clips: n
         if (!mp4 || !txt) continue;
         const path = join(tmp, `${s.key}.mp4`);
         await writeFile(path, mp4);
-        const clip = await readWithRetry(path, o, s.key);
+        const clip = await readOrError(path, o, s.key);
         await rm(path, { force: true });
         if (clip instanceof Error) {
           dropped.push({ key: s.key, reason: clip.message });

@@ -92,20 +92,9 @@ async function decode(key: string, file: { ext: string; bytes: Uint8Array }, o: 
 }
 
 async function sampleFrom(path: string, call: { name: string; timeoutMs: number; ffmpeg?: string; ffprobe?: string }, o: Resolved): Promise<VideoFrames> {
-  {
-    const info = await probeVideo(path, call);
-    const size = frameSize(info.width, info.height, o.maxSide);
-    const ask = { ...call, count: o.count, ...(size.width !== info.width || size.height !== info.height ? { size } : {}) };
-    // fluent-ffmpeg (inside @herd/media's extractRaw) reports "Output stream closed" when ffmpeg's exit
-    // comes more than 20 ms after its output pipe closed — a busy machine, not a bad clip: ask again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await sampleFrames(path, ask);
-      } catch (e) {
-        if (attempt >= 3 || !/Output stream closed/.test((e as Error).message)) throw e;
-      }
-    }
-  }
+  const info = await probeVideo(path, call);
+  const size = frameSize(info.width, info.height, o.maxSide);
+  return sampleFrames(path, { ...call, count: o.count, ...(size.width !== info.width || size.height !== info.height ? { size } : {}) });
 }
 
 /** Frame i of a clip as an RGB image view (no copy). */
