@@ -6,7 +6,7 @@ export { parseVideoConfig, effectiveFrames, videoTokenCount, videoBeforeImageLay
 export type { VideoConfig, ResamplerConfig, ClipSampling } from './config.js';
 export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
-export { perceiverResampler, resamplerParamSpecs, RESAMPLER_PREFIX } from './model/resampler.js';
+export { perceiverResampler, resamplerParamSpecs, centreFrameNorms, RESAMPLER_PREFIX } from './model/resampler.js';
 export { videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo } from './model/video-cross-attention.js';
 export { VIDEO_GROUP, frameTokens, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
 export type { VideoModelConfig } from './model/graphs.js';
@@ -22,7 +22,7 @@ export { VideoGenerator } from './model/generate.js';
 export type { ClipContext } from './model/generate.js';
 export { videoBatch, videoSequence } from './train/batch.js';
 export type { VideoSequence } from './train/batch.js';
-export { miniVideoConfig, recipeSequences, trainMiniVideo } from './train/mini.js';
+export { miniVideoConfig, recipeSequences, trainMiniVideo, freshVideoWeights } from './train/mini.js';
 export type { MiniVideoOptions, MiniVideoResult } from './train/mini.js';
 export { runMiniVideoRecipe, videoFeatures } from './train/mini-recipe.js';
 export type { MiniVideoRecipe, MiniVideoRecipeResult } from './train/mini-recipe.js';

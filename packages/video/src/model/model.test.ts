@@ -9,12 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeExtensions } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
 import { visionExtension } from '@herd/vision';
-import { decodeF16, encodeF16 } from '@herd/core';
+import { Rng, decodeF16, encodeF16 } from '@herd/core';
+import * as G from '@herd/graph';
 import { loadVideoPreset } from '../presets/index.js';
 import { videoBeforeImageLayers, videoTokenCount } from '../config.js';
 import { FrameEncoder } from '../data/features.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
+import { RESAMPLER_PREFIX, centreFrameNorms } from './resampler.js';
 import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, videoLayers, videoParamSpecs } from './graphs.js';
 
 const IMG = 40;
@@ -85,6 +87,50 @@ describe('video model: behaviour', () => {
     let d = 0;
     (a.data as Float32Array).forEach((v, i) => (d = Math.max(d, Math.abs(v - (b.data as Float32Array)[i]!))));
     expect(d).toBeGreaterThan(1e-3);
+  });
+
+  it('aggregator at init: clips whose frame features share one dominant direction give clearly different tokens once the frame norms are centred', async () => {
+    // Frozen image features of the synthetic world share one direction across clips (mini image
+    // model: LayerNorm'd tokens of different clips at cosine ~0.9). Made here: every token =
+    // 4·u (shared) + 0.7·c_clip (the clip) + 0.5·noise (the token).
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const rng = new Rng(11);
+    const vec = () => Float32Array.from({ length: D }, () => rng.normal());
+    const u = vec();
+    const clips = Array.from({ length: 6 }, () => {
+      const c = vec();
+      const features = new Float32Array(TINY_CLIP.frames * S * D);
+      for (let i = 0; i < features.length; i++) features[i] = 4 * u[i % D]! + 0.7 * c[i % D]! + 0.5 * rng.normal();
+      return { features, frameMask: new Uint8Array(S).fill(1) };
+    });
+    const cosOf = (a: Float32Array, b: Float32Array) => {
+      let ab = 0, aa = 0, bb = 0;
+      for (let i = 0; i < a.length; i++) (ab += a[i]! * b[i]!), (aa += a[i]! ** 2), (bb += b[i]! ** 2);
+      return ab / Math.sqrt(aa * bb);
+    };
+    const tokensOf = async (values: ReturnType<typeof G.initParams>, i: number) => {
+      const s = await Session.create(buildVideoTokensGraph(t.m, TINY_CLIP, values));
+      try {
+        const c = clips[i]!;
+        return (await s.run({ 'video.frames': hostTensor('f32', [1, TINY_CLIP.frames, S, D], c.features), 'video.frameMask': hostTensor('bool', [1, S], c.frameMask) }))['video.tokens']!.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    const layers = { layers: t.m.image.text.nLayers };
+    // The shared init alone (std 0.02 everywhere): the clip hardly shows.
+    const shared = G.initParams(videoParamSpecs(t.m).map((sp) => (sp.name.startsWith(RESAMPLER_PREFIX) && /attn\.(v|o)_proj/.test(sp.name) ? { ...sp, init: sp.name.includes('o_proj') ? ('residual' as const) : ('normal' as const) } : sp)), 5, layers);
+    const before = cosOf(await tokensOf(shared, 4), await tokensOf(shared, 5));
+    // This package's init: v/o at 1/√D, frame norms centred on four other clips.
+    const fresh = centreFrameNorms(t.m.video.resampler, D, G.initParams(videoParamSpecs(t.m), 5, layers), clips.slice(0, 4));
+    const after = cosOf(await tokensOf(fresh, 4), await tokensOf(fresh, 5));
+    expect(before).toBeGreaterThan(0.95);
+    expect(after).toBeLessThan(0.7);
+    // The centring is the mean normalised token, with the sign flipped, in every layer's frame norm.
+    const bias = fresh[`${RESAMPLER_PREFIX}.layers.1.frames_norm.bias`]!.data;
+    expect(cosOf(bias, Float32Array.from(u, (v) => -v))).toBeGreaterThan(0.95);
+    expect(() => centreFrameNorms(t.m.video.resampler, D, fresh, [])).toThrow(/no clips/);
   });
 
   it('gates at 0: the video model gives the image model\'s logits (middle frame) exactly; opened: only rows after the clip change', async () => {

@@ -12,7 +12,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, Rng } from '@herd/core';
+import { HerdError, Rng, decodeF16 } from '@herd/core';
+import * as G from '@herd/graph';
+import { type ParamValues } from '@herd/graph';
 import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
@@ -20,7 +22,8 @@ import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } fr
 import { type ClipSampling } from '../config.js';
 import { type ClipFeatures, type VideoExample } from '../data/features.js';
 import { videoQuestions } from '../data/qa.js';
-import { VIDEO_GROUP, type VideoModelConfig, videoModelSpec } from '../model/graphs.js';
+import { VIDEO_GROUP, type VideoModelConfig, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { centreFrameNorms } from '../model/resampler.js';
 import { loadVideoPreset } from '../presets/index.js';
 import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
 
@@ -47,7 +50,7 @@ export interface MiniVideoOptions {
   readonly seqLen?: number;
   readonly lr?: number;
   readonly seed?: number;
-  /** Starting values of the video group (default: fresh, gates 0). */
+  /** Starting values of the video group (default: fresh, gates 0, the aggregator's frame norms centred on the train clips — `centreFrameNorms`). */
   readonly init?: VisionWeights;
 }
 
@@ -78,6 +81,13 @@ function parseSequence(s: Sample): VideoSequence {
   return JSON.parse(new TextDecoder().decode(bytes)) as VideoSequence;
 }
 
+/** Fresh video-group values (seeded; gates 0) with the aggregator's frame norms centred on up to 64 of the clips. */
+export function freshVideoWeights(m: VideoModelConfig, seed: number, clips: readonly VideoExample[]): ParamValues {
+  const fresh = G.initParams(videoParamSpecs(m), seed, { layers: m.image.text.nLayers });
+  const sample = clips.slice(0, 64).map((x) => ({ features: decodeF16(x.clip.features), frameMask: x.clip.frameMask }));
+  return centreFrameNorms(m.video.resampler, m.image.text.dim, fresh, sample);
+}
+
 export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
   const t0 = performance.now();
   const m = miniVideoConfig(o.image);
@@ -93,7 +103,8 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
   const evalLoss: { caption?: number; qa?: number } = {};
-  let values: Record<string, HostTensor> | undefined = o.init ? Object.fromEntries(Object.entries(o.init).map(([k, v]) => [k, v as HostTensor])) : undefined;
+  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshVideoWeights(m, seed, train)).map(([k, v]) => [k, v as HostTensor]));
+  let trainedAny = false;
   const stages: readonly ['caption' | 'qa', number, ClipSampling][] = [['caption', o.captionSteps, m.video.pretrain], ['qa', o.qaSteps, m.video.finetune]];
   for (const [stage, steps, clip] of stages) {
     if (steps === 0) continue;
@@ -106,7 +117,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     const r = await trainAdapter({
       spec: videoModelSpec(m, clip, 'frames'),
       train: [VIDEO_GROUP],
-      weights: { ...o.core.weights, ...o.vision, ...(values ?? {}) },
+      weights: { ...o.core.weights, ...o.vision, ...values },
       seed,
       batch: B,
       seqLen: T,
@@ -121,7 +132,8 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     losses[stage] = [...r.losses.values()];
     if (r.finalEvalLoss !== undefined) evalLoss[stage] = r.finalEvalLoss;
     values = { ...r.trained };
+    trainedAny = true;
   }
-  if (!values) throw new HerdError('invalid_argument', 'trainMiniVideo: both stages have 0 steps');
+  if (!trainedAny) throw new HerdError('invalid_argument', 'trainMiniVideo: both stages have 0 steps');
   return { config: m, weights: values, losses, evalLoss, seconds: (performance.now() - t0) / 1000 };
 }
