@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * `node dist/cli.js generate --size tiny --out out/tiny [--only text,images,video,speech] [--seed 1]
- *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary] [--tts-threads N]`
+ *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary] [--tts-threads N]
+ *  [--video-near-duplicates rescale,crop,trim]`
  * `node dist/cli.js sample [--out sample]` (the committed sample: size "sample", seed 1)
  * Environment is read here only: FFMPEG_BIN names an ffmpeg binary.
  */
 import { Progress, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { generateWorld } from './generate.js';
+import { NEAR_DUPLICATE_EDITS, type NearDuplicateEdit } from './video.js';
 import { MODALITIES, SIZE_NAMES, type Modality } from './sizes.js';
 
 const COMMON = {
@@ -21,6 +23,7 @@ const GENERATE_FLAGS = {
   'noise-rate': flag.number({ min: 0, max: 1, description: "share of labelled noisy samples (default: the size's)" }),
   count: flag.string({ placeholder: 'text=N,images=N,...', description: 'items per modality, overriding the size' }),
   tts: flag.choice(['auto', 'wasm', 'binary'], { description: 'which espeak-ng to use for speech (default auto)' }),
+  'video-near-duplicates': flag.string({ placeholder: NEAR_DUPLICATE_EDITS.join(','), description: 'edits that make video near-duplicates (default rescale; existing seeds keep their bytes)' }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
@@ -53,6 +56,13 @@ function parseOnly(s: string | undefined): Modality[] | undefined {
   return only as Modality[];
 }
 
+function parseEdits(s: string): NearDuplicateEdit[] {
+  const edits = s.split(',').map((e) => e.trim());
+  const bad = edits.filter((e) => !(NEAR_DUPLICATE_EDITS as readonly string[]).includes(e));
+  if (bad.length || edits.length === 0) throw new UsageError(`--video-near-duplicates takes a comma-separated list of ${NEAR_DUPLICATE_EDITS.join(', ')}; got ${bad.map((b) => `'${b}'`).join(', ')}`);
+  return edits as NearDuplicateEdit[];
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -60,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
-  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number };
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
   if (command === 'sample') {
     const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
     if (values.help) return void console.log(USAGE);
@@ -78,6 +88,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values['noise-rate'] !== undefined ? { noiseRate: values['noise-rate'] } : {}),
       ...(values.tts !== undefined ? { tts: values.tts } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
+      ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };
   }
   const bars = new Map<Modality, Progress>();

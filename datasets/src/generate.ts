@@ -12,7 +12,7 @@ import { generateSpeech } from './speech.js';
 import { MODALITIES, sizePreset, type Modality, type SizePreset } from './sizes.js';
 import { TEXT_SPLITS, generateTextCorpus, textSample, type TextDoc } from './text.js';
 import type { TtsPreference } from './tts.js';
-import { generateVideos } from './video.js';
+import { generateVideos, type NearDuplicateEdit } from './video.js';
 
 export interface GenerateOptions {
   readonly out: string;
@@ -22,6 +22,8 @@ export interface GenerateOptions {
   /** Per-modality counts that replace the preset's (e.g. { text: 1_000_000 }). */
   readonly counts?: Partial<Record<Modality, number>>;
   readonly noiseRate?: number;
+  /** How video near-duplicates are made (default: rescale only, as before the option existed). */
+  readonly videoNearDuplicateEdits?: readonly NearDuplicateEdit[];
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
   readonly ffmpeg?: string;
   readonly tts?: TtsPreference;
@@ -122,6 +124,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
         side: preset.videoSide,
         duration: preset.videoSeconds,
         fps: preset.fps,
+        ...(opts.videoNearDuplicateEdits !== undefined ? { nearDuplicateEdits: opts.videoNearDuplicateEdits } : {}),
         ...(opts.ffmpeg !== undefined ? { ffmpeg: opts.ffmpeg } : {}),
       });
       const m = await writeDataset(join(opts.out, 'video'), await countingIterable(samples, progress('video')), {

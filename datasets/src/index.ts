@@ -26,7 +26,8 @@ export type { ChatTurn, TextDoc, TextDocKind, TextCorpusOptions } from './text.j
 export { generateImages, renderScene, randomImageSize, encodeSvg } from './images.js';
 export type { ImageOptions, ImageFormat } from './images.js';
 export { generateVideos, encodeClip, frameSvg, framePositions, clipTracks } from './video.js';
-export type { VideoOptions, ClipSpec, Track } from './video.js';
+export { NEAR_DUPLICATE_EDITS } from './video.js';
+export type { VideoOptions, ClipSpec, Track, NearDuplicateEdit } from './video.js';
 export { generateSpeech, SPEECH_SAMPLE_RATE, TRAIN_VOICES, HELDOUT_VOICES, OTHER_LANGUAGE_VOICES } from './speech.js';
 export type { SpeechOptions, SpeechTask } from './speech.js';
 

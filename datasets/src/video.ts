@@ -32,7 +32,17 @@ export interface VideoOptions {
   readonly fps?: number;
   /** ffmpeg binary; default resolveFfmpeg() from @herd/media (ffmpeg-static if present, then PATH). */
   readonly ffmpeg?: string;
+  /**
+   * How `near_duplicate` clips are made from an earlier clean clip, one edit drawn per copy:
+   * `rescale` (0.6–0.9×, re-encoded), `crop` (a centred crop keeping 80–95 % of each side,
+   * re-encoded), `trim` (10–25 % cut from the start and 0–20 % from the end, re-encoded). Default:
+   * rescale only, drawn exactly as before the option existed, so existing seeds give the same bytes.
+   */
+  readonly nearDuplicateEdits?: readonly NearDuplicateEdit[];
 }
+
+export const NEAR_DUPLICATE_EDITS = ['rescale', 'crop', 'trim'] as const;
+export type NearDuplicateEdit = (typeof NEAR_DUPLICATE_EDITS)[number];
 
 export interface ClipSpec {
   readonly width: number;
@@ -134,17 +144,49 @@ export async function encodeClip(ffmpeg: string, spec: ClipSpec, crf = 23): Prom
   }
 }
 
-/** Re-encodes an MP4 scaled and/or at another quality: the near-duplicate noise. */
-async function transcode(ffmpeg: string, src: Uint8Array, scale: number, crf: number): Promise<Uint8Array> {
+/** Re-encodes an MP4 through a video filter (and optionally a time window): the near-duplicate noise. */
+async function transcode(ffmpeg: string, src: Uint8Array, vf: string, crf: number, window?: { start: number; seconds: number }): Promise<Uint8Array> {
   const dir = await mkdtemp(join(tmpdir(), 'herd-video-'));
   try {
     await writeFile(join(dir, 'in.mp4'), src);
-    const vf = `scale=trunc(iw*${scale.toFixed(3)}/2)*2:trunc(ih*${scale.toFixed(3)}/2)*2`;
-    await runFfmpeg(ffmpeg, ['-i', join(dir, 'in.mp4'), '-vf', vf, ...H264_ARGS, '-crf', String(crf), '-y', join(dir, 'out.mp4')]);
+    const cut = window ? ['-ss', window.start.toFixed(3), '-t', window.seconds.toFixed(3)] : [];
+    await runFfmpeg(ffmpeg, ['-i', join(dir, 'in.mp4'), ...cut, '-vf', vf, ...H264_ARGS, '-crf', String(crf), '-y', join(dir, 'out.mp4')]);
     return new Uint8Array(await readFile(join(dir, 'out.mp4')));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const scaleFilter = (scale: number): string => `scale=trunc(iw*${scale.toFixed(3)}/2)*2:trunc(ih*${scale.toFixed(3)}/2)*2`;
+
+/** A near-duplicate of `src` by one edit: the clip bytes and what changes in its meta. */
+async function nearDuplicate(ffmpeg: string, src: Clean, edit: NearDuplicateEdit, rng: Rng): Promise<{ mp4: Uint8Array; meta: Record<string, unknown> }> {
+  const w = Number(src.meta.width);
+  const h = Number(src.meta.height);
+  if (edit === 'rescale') {
+    const scale = 0.6 + 0.3 * rng.next();
+    const crf = 28 + rng.int(8);
+    const mp4 = await transcode(ffmpeg, src.mp4, scaleFilter(scale), crf);
+    // Same rounding as the scale filter: down to even sides.
+    const dim = (n: number): number => Math.trunc((n * Number(scale.toFixed(3))) / 2) * 2;
+    return { mp4, meta: { width: dim(w), height: dim(h), transform: `scale ${scale.toFixed(3)}, crf ${crf}` } };
+  }
+  if (edit === 'crop') {
+    const keep = 0.8 + 0.15 * rng.next();
+    const crf = 24 + rng.int(8);
+    const cw = Math.max(16, 2 * Math.trunc((w * keep) / 2));
+    const ch = Math.max(16, 2 * Math.trunc((h * keep) / 2));
+    const mp4 = await transcode(ffmpeg, src.mp4, `crop=${cw}:${ch}`, crf);
+    return { mp4, meta: { width: cw, height: ch, transform: `centre crop ${cw}x${ch} of ${w}x${h} (${keep.toFixed(3)}), crf ${crf}` } };
+  }
+  const duration = Number(src.meta.durationS);
+  const head = 0.1 + 0.15 * rng.next();
+  const tail = 0.2 * rng.next();
+  const crf = 24 + rng.int(8);
+  const seconds = duration * (1 - head - tail);
+  const mp4 = await transcode(ffmpeg, src.mp4, 'null', crf, { start: duration * head, seconds });
+  const fps = Number(src.meta.fps);
+  return { mp4, meta: { durationS: Math.round(seconds * fps) / fps, frames: Math.round(seconds * fps), transform: `trim ${(duration * head).toFixed(3)} s + ${seconds.toFixed(3)} s of ${duration.toFixed(3)} s, crf ${crf}` } };
 }
 
 /** The first frame as a scene, for captions in other languages (which have no motion vocabulary). */
@@ -186,6 +228,9 @@ export async function* generateVideos(opts: VideoOptions): AsyncGenerator<Sample
   const [d0, d1] = opts.duration ?? [2, 20];
   if (!(d0 > 0 && d1 >= d0)) throw new HerdError('invalid_argument', `video duration range must be 0 < min ≤ max, got [${d0}, ${d1}]`);
   const fps = opts.fps ?? 12;
+  if (opts.nearDuplicateEdits !== undefined && (opts.nearDuplicateEdits.length === 0 || opts.nearDuplicateEdits.some((e) => !NEAR_DUPLICATE_EDITS.includes(e)))) {
+    throw new HerdError('invalid_argument', `nearDuplicateEdits must be a non-empty list of ${NEAR_DUPLICATE_EDITS.join(', ')}, got ${JSON.stringify(opts.nearDuplicateEdits)}`);
+  }
   const side = opts.side ?? [96, 192];
   const ffmpeg = opts.ffmpeg ?? resolveFfmpeg();
   const plan = planNoise(itemRng(opts.seed, 'video/plan', 0), opts.count, noiseRate, opts.noiseKinds ?? VIDEO_NOISE);
@@ -200,16 +245,10 @@ export async function* generateVideos(opts: VideoOptions): AsyncGenerator<Sample
       const base = { ...src.meta, noise, duplicateOf: src.key };
       if (noise === 'exact_duplicate') yield { key, files: { mp4: src.mp4, txt: utf8(src.caption) }, meta: base };
       else {
-        const scale = 0.6 + 0.3 * rng.next();
-        const crf = 28 + rng.int(8);
-        const mp4 = await transcode(ffmpeg, src.mp4, scale, crf);
-        // Same rounding as the scale filter: down to even sides.
-        const dim = (n: unknown): number => Math.trunc((Number(n) * Number(scale.toFixed(3))) / 2) * 2;
-        yield {
-          key,
-          files: { mp4, txt: utf8(src.caption) },
-          meta: { ...base, width: dim(src.meta.width), height: dim(src.meta.height), transform: `scale ${scale.toFixed(3)}, crf ${crf}` },
-        };
+        // Without the option no edit is drawn: the rng stream (and the bytes) stay as they were.
+        const edit = opts.nearDuplicateEdits === undefined ? 'rescale' : rng.pick(opts.nearDuplicateEdits);
+        const copy = await nearDuplicate(ffmpeg, src, edit, rng);
+        yield { key, files: { mp4: copy.mp4, txt: utf8(src.caption) }, meta: { ...base, ...copy.meta, ...(opts.nearDuplicateEdits === undefined ? {} : { edit }) } };
       }
       continue;
     }

@@ -41,6 +41,8 @@ export type { VideoQualityOptions } from './data/stages/video-quality.js';
 export { motion, motionScore, greyThumbnails } from './data/stages/motion.js';
 export type { MotionOptions } from './data/stages/motion.js';
 export { ocrOverlay, textCoverage } from './data/stages/ocr-overlay.js';
+export { videoNearDuplicate, colourGrid, inOrderShare } from './data/stages/near-duplicate.js';
+export type { VideoNearDuplicateOptions, VideoNearDuplicateFeature } from './data/stages/near-duplicate.js';
 export type { OcrOverlayOptions, OcrOverlayStage } from './data/stages/ocr-overlay.js';
 export { ClipEmbedder, pairedClipEmbedder } from './data/stages/clip-embedder.js';
 export type { VideoTextEmbedder, ClipEmbedderOptions, PairedClipModel } from './data/stages/clip-embedder.js';

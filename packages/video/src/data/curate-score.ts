@@ -18,6 +18,7 @@ export const VIDEO_STAGE_TARGETS: Readonly<Record<string, readonly string[]>> = 
   clip_video: ['mismatched_caption'],
   ocr_overlay: ['subtitles'],
   exact_duplicate: ['exact_duplicate'],
+  near_duplicate: ['near_duplicate'],
 };
 
 export interface LabelledClip {

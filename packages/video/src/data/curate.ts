@@ -2,7 +2,8 @@
  * The video–text curation pipeline of the Llama 3 paper (§7.1.2; SPEC "Data curation") on the
  * `@herd/data` runner: caption safety, clean-up and heuristics → language ID → clip heuristics
  * (decodable, long and large enough, not blank) → motion score → [single-frame image–text score →
- * aggregated video–text score] → OCR text-overlay filter → exact duplicates (global). The frames are
+ * aggregated video–text score] → OCR text-overlay filter → exact duplicates → near-duplicates
+ * (re-encoded, rescaled, cropped or trimmed copies; both global). The frames are
  * decoded once per sample (16 spread over the clip) and shared by every media stage. Per-sample
  * stages run shard-parallel (worker threads, a Redis queue, or a static `i/N` slice). Input: a dataset
  * folder (manifest + shards) or a folder of clips with caption files (`a.mp4` + `a.txt`). Output: the
@@ -36,6 +37,7 @@ import type { VideoTextEmbedder } from './stages/clip-embedder.js';
 import { VIDEO_EXTS, type ClipFrameOptions } from './stages/frames.js';
 import { miniClipEmbedder, resolveClipModel, type ClipModelConfig } from './stages/mini-clip.js';
 import { motion, type MotionOptions } from './stages/motion.js';
+import { videoNearDuplicate, type VideoNearDuplicateOptions } from './stages/near-duplicate.js';
 import { ocrOverlay, type OcrOverlayOptions } from './stages/ocr-overlay.js';
 import { videoQuality, type VideoQualityOptions } from './stages/video-quality.js';
 
@@ -54,6 +56,8 @@ export interface VideoCurateStagesConfig extends CaptionStagesConfig {
   clipModel?: ClipModelConfig | false;
   /** Same clip bytes as an earlier sample (`exact_duplicate`); false to keep them. */
   dedup?: false;
+  /** The same clip re-encoded, rescaled, cropped or trimmed (`near_duplicate`, global); false to keep them. */
+  nearDuplicate?: Omit<VideoNearDuplicateOptions, 'frames'> | false;
 }
 
 export interface VideoClipConfig {
@@ -95,6 +99,7 @@ export function videoCurationStages(config: VideoCurateStagesConfig, clip?: Vide
   // OCR is the slowest stage: it runs on what the cheaper ones kept.
   if (config.ocr !== false) stages.push(ocrOverlay({ ...(config.ocr ?? {}), frames }));
   if (config.dedup !== false) stages.push(exactDuplicate({ exts: [...VIDEO_EXTS] }));
+  if (config.nearDuplicate !== false) stages.push(videoNearDuplicate({ ...(config.nearDuplicate ?? {}), frames }));
   return stages;
 }
 

@@ -13,6 +13,7 @@ import { aggregateClip, clipFrameScore, clipVideoScore, cosine } from './clip-al
 import { ClipEmbedder, pairedClipEmbedder, type PairedClipModel } from './clip-embedder.js';
 import { clipFrames, frameAt } from './frames.js';
 import { motion, motionScore } from './motion.js';
+import { inOrderShare, videoNearDuplicate, type VideoNearDuplicateFeature } from './near-duplicate.js';
 import { ocrOverlay } from './ocr-overlay.js';
 import { colourStd, videoQuality } from './video-quality.js';
 import { curateVideos } from '../curate.js';
@@ -350,6 +351,45 @@ describe.skipIf(ffmpeg === undefined)('pairedClipEmbedder (the shape of vision\'
     const direct = await model.run([1, 3, 5, 7].map((k) => tileImage(frameAt(frames, k), CFG.vision)), ['a', 'a', 'a', 'a']);
     const [text] = (await model.run([tileImage(frameAt(frames, 0), CFG.vision)], ['a red'])).text;
     if (r.keep) expect((r.sample.meta['curation'] as Record<string, { score: number }>)['clip_video']!.score).toBeCloseTo(cosine(aggregateClip(direct.image), text!), 5);
+  });
+});
+
+describe.skipIf(ffmpeg === undefined)('videoNearDuplicate', () => {
+  it('drops rescaled, cropped and trimmed copies as like their original; keeps the original, another clip and a time-reversed copy', async () => {
+    const spec: ClipSpec = { width: 160, height: 112, fps: 8, frames: 32, background: 'white', objects: [{ shape: 'square', colour: 'blue', size: 'big', start: 'left', motion: { kind: 'move', direction: 'right', speed: 'fast' } }, { shape: 'circle', colour: 'red', size: 'medium', start: 'top', motion: { kind: 'move', direction: 'down', speed: 'slow' } }] };
+    const original = await encodeClip(ffmpeg!, spec);
+    const other = await encodeClip(ffmpeg!, { ...spec, background: 'white', objects: [{ shape: 'triangle', colour: 'green', size: 'big', start: 'right', motion: { kind: 'move', direction: 'left', speed: 'fast' } }] });
+    const src = join(tmp, 'nd-original.mp4');
+    await writeFile(src, original);
+    const edit = async (name: string, args: string[]) => {
+      const out = join(tmp, `nd-${name}.mp4`);
+      await runFfmpeg(ffmpeg!, ['-i', src, ...args, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-crf', '30', '-threads', '1', '-f', 'mp4', '-y', out]);
+      return new Uint8Array(await readFile(out));
+    };
+    const clips: Record<string, Uint8Array> = {
+      a_original: original,
+      b_rescaled: await edit('rescaled', ['-vf', 'scale=96:68']),
+      c_cropped: await edit('cropped', ['-vf', 'crop=140:98']),
+      d_trimmed: await edit('trimmed', ['-ss', '0.8', '-t', '2.4']),
+      e_other: other,
+      f_reversed: await edit('reversed', ['-vf', 'reverse']),
+    };
+    const stage = videoNearDuplicate();
+    const features = new Map<string, VideoNearDuplicateFeature | null>();
+    for (const [key, mp4] of Object.entries(clips)) features.set(key, await stage.prepare!({ key, files: { mp4 }, meta: {} }, ctx));
+    const drops = await stage.decide(features);
+    expect([...drops.keys()].sort()).toEqual(['b_rescaled', 'c_cropped', 'd_trimmed']);
+    for (const r of drops.values()) expect(r).toMatch(/^near_duplicate: like a_original \(\d+\/16 frames in order\)$/);
+    // The in-order rule is what keeps the reversed copy: its frames all occur in the original.
+    const a = features.get('a_original')!;
+    const rev = features.get('f_reversed')!;
+    const loose = { maxHamming: 10, maxColourDiff: 6, maxCellDiff: 40 };
+    expect(inOrderShare(rev, a, loose)).toBeLessThan(0.875);
+    expect(inOrderShare(features.get('d_trimmed')!, a, loose)).toBeGreaterThanOrEqual(0.875);
+    // A clip that could not be decoded is never compared.
+    features.set('z_broken', await stage.prepare!({ key: 'z_broken', files: { mp4: original.slice(0, 300) }, meta: {} }, ctx));
+    expect(features.get('z_broken')).toBeNull();
+    expect([...(await stage.decide(features)).keys()].sort()).toEqual(['b_rescaled', 'c_cropped', 'd_trimmed']);
   });
 });
 

@@ -1,0 +1,191 @@
+/**
+ * Video near-duplicates (Llama 3 paper §7.1.2 dedups video–text pairs; SPEC "Data curation"): the
+ * same clip re-encoded, rescaled, centre-cropped or trimmed. Each clip is described by `k` frames
+ * spread over it, each as a 64-bit pHash (vision's DCT hash) plus an 8×8 grid of mean colours (pHash
+ * is grey and low-frequency, so two scenes that differ only in a small shape's colour or place would
+ * share it); the frames are also
+ * described after centre crops (`cropScales`), so a cropped copy's full frames meet the original's
+ * cropped ones. Clip B copies clip A when at least `minShare` of B's frames match frames of A *in
+ * order* (a trimmed copy is a stretch of the original, a reversed or shuffled one is not): frames
+ * match when their hashes are within `maxHamming` bits and their colour grids within `maxColourDiff`
+ * grey levels. Linked clips form components (the shared `Components` union-find of @herd/data);
+ * each keeps its best member — the most pixels × seconds (the original over its smaller or shorter
+ * copies), then the earliest — and drops the rest as `near_duplicate: like <key> (…)`.
+ *
+ * Pairs are compared all against all (n²/2 clip pairs × k² frame pairs): fine for hundreds of
+ * thousands of frame comparisons per second, not for millions of clips (no partitioning).
+ *
+ * Legend: k frames per clip, S crop scales (1 + cropScales.length).
+ */
+import { Components, type GlobalStage } from '@herd/data';
+import { hammingHex, perceptualHash } from '@herd/vision';
+import { clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
+
+export interface VideoNearDuplicateOptions {
+  name?: string;
+  frames?: ClipFrameOptions;
+  /** Frames described per clip, spread over the sampled ones (default 16: a trimmed copy's frames fall between the original's). */
+  framesToHash?: number;
+  /** Centre crops (kept share of each side) described besides the full frame (default [0.9, 0.8]). */
+  cropScales?: readonly number[];
+  /** Frames match at most this many differing pHash bits of 64 (default 10). Defaults chosen on a generated dev set (seed 99), not the bench's. */
+  maxHamming?: number;
+  /** …and colour grids at most this mean absolute difference, in 0–255 levels (default 6). */
+  maxColourDiff?: number;
+  /** …and no grid cell's colour (mean over its channels) further apart than this (default 40): a shape elsewhere is another scene. */
+  maxCellDiff?: number;
+  /** Side of the colour grid (default 8). */
+  grid?: number;
+  /** A clip copies another when this share of its frames matches in order (default 0.875). */
+  minShare?: number;
+}
+
+/** One described frame: pHash (16 hex digits) and a grid×grid grid of mean RGB. */
+interface FrameDescriptor {
+  h: string;
+  c: number[];
+}
+
+export interface VideoNearDuplicateFeature {
+  /** Width × height × seconds: which member of a component is kept. */
+  size: number;
+  /** [k] full frames, in time order. */
+  full: FrameDescriptor[];
+  /** [k][S − 1] the same frames' centre crops. */
+  crops: FrameDescriptor[][];
+}
+
+type Rgb = { data: Uint8Array; width: number; height: number };
+
+/** The centre `scale` of a frame (a copy; scale 1 returns the frame). */
+function centreCrop(f: Rgb, scale: number): Rgb {
+  if (scale >= 1) return f;
+  const w = Math.max(2, Math.round(f.width * scale));
+  const h = Math.max(2, Math.round(f.height * scale));
+  const x0 = Math.floor((f.width - w) / 2);
+  const y0 = Math.floor((f.height - h) / 2);
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) data.set(f.data.subarray(((y0 + y) * f.width + x0) * 3, ((y0 + y) * f.width + x0 + w) * 3), y * w * 3);
+  return { data, width: w, height: h };
+}
+
+/** Mean RGB of each cell of a GRID×GRID grid (block means by pixel centre), rounded: [GRID·GRID·3]. */
+export function colourGrid(f: Rgb, GRID = 8): number[] {
+  const sums = new Float64Array(GRID * GRID * 3);
+  const counts = new Float64Array(GRID * GRID);
+  for (let y = 0; y < f.height; y++) {
+    const cy = Math.min(GRID - 1, Math.floor(((y + 0.5) * GRID) / f.height));
+    for (let x = 0; x < f.width; x++) {
+      const cell = cy * GRID + Math.min(GRID - 1, Math.floor(((x + 0.5) * GRID) / f.width));
+      const i = (y * f.width + x) * 3;
+      counts[cell]! += 1;
+      for (let ch = 0; ch < 3; ch++) sums[cell * 3 + ch]! += f.data[i + ch]!;
+    }
+  }
+  return Array.from(sums, (s, i) => Math.round(s / Math.max(1, counts[Math.floor(i / 3)]!)));
+}
+
+async function describe(f: Rgb, grid: number): Promise<FrameDescriptor> {
+  return { h: await perceptualHash(f), c: colourGrid(f, grid) };
+}
+
+/** Colour grids alike: mean absolute difference ≤ maxMean and no cell (its channels' mean) beyond maxCell. */
+function coloursMatch(a: readonly number[], b: readonly number[], maxMean: number, maxCell: number): boolean {
+  let s = 0;
+  for (let i = 0; i < a.length; i += 3) {
+    const cell = (Math.abs(a[i]! - b[i]!) + Math.abs(a[i + 1]! - b[i + 1]!) + Math.abs(a[i + 2]! - b[i + 2]!)) / 3;
+    if (cell > maxCell) return false;
+    s += cell;
+  }
+  return (3 * s) / a.length <= maxMean;
+}
+
+export interface FrameMatchOptions {
+  maxHamming: number;
+  maxColourDiff: number;
+  maxCellDiff: number;
+}
+
+/**
+ * Share of `b`'s full frames that match frames of `a` in order: each of b's frames, in time order,
+ * takes the earliest frame of `a` at or after the previous match whose full frame or any crop matches.
+ */
+export function inOrderShare(b: VideoNearDuplicateFeature, a: VideoNearDuplicateFeature, o: FrameMatchOptions): number {
+  const match = (x: FrameDescriptor, y: FrameDescriptor): boolean => hammingHex(x.h, y.h) <= o.maxHamming && coloursMatch(x.c, y.c, o.maxColourDiff, o.maxCellDiff);
+  let at = 0;
+  let matched = 0;
+  for (const fb of b.full) {
+    for (let j = at; j < a.full.length; j++) {
+      if (match(fb, a.full[j]!) || (a.crops[j] ?? []).some((c) => match(fb, c))) {
+        matched++;
+        at = j;
+        break;
+      }
+    }
+  }
+  return b.full.length ? matched / b.full.length : 0;
+}
+
+export function videoNearDuplicate(options: VideoNearDuplicateOptions = {}): GlobalStage<VideoNearDuplicateFeature | null> {
+  const k = options.framesToHash ?? 16;
+  const scales = options.cropScales ?? [0.9, 0.8];
+  const m: FrameMatchOptions = { maxHamming: options.maxHamming ?? 10, maxColourDiff: options.maxColourDiff ?? 6, maxCellDiff: options.maxCellDiff ?? 40 };
+  const grid = options.grid ?? 8;
+  const minShare = options.minShare ?? 0.875;
+  const frames = options.frames ?? {};
+  return {
+    kind: 'global',
+    name: options.name ?? 'near_duplicate',
+    version: JSON.stringify(['phash+grid', grid, k, scales, m, minShare, frames.count ?? null, frames.maxSide ?? null]),
+    async prepare(sample) {
+      let f;
+      try {
+        f = await clipFrames(sample, frames);
+      } catch {
+        // video_quality drops undecodable clips with their reason; one that reaches here is not compared.
+        return null;
+      }
+      const full: FrameDescriptor[] = [];
+      const crops: FrameDescriptor[][] = [];
+      for (const i of spreadIndices(f.count, k)) {
+        const frame = frameAt(f, i);
+        full.push(await describe(frame, grid));
+        crops.push(await Promise.all(scales.map((s) => describe(centreCrop(frame, s), grid))));
+      }
+      return { size: f.width * f.height * Math.max(f.info.durationS, 1e-3), full, crops };
+    },
+    decide(features) {
+      const keys = [...features.keys()];
+      const feats = keys.map((key) => features.get(key) ?? null);
+      // Better member: more pixels × seconds, then earlier in the dataset.
+      const better = (a: number, b: number): boolean => {
+        const sa = feats[a]?.size ?? 0;
+        const sb = feats[b]?.size ?? 0;
+        return sa !== sb ? sa > sb : a < b;
+      };
+      const comps = new Components(keys.length, better);
+      const evidence = new Map<number, string>();
+      for (let i = 0; i < keys.length; i++) {
+        const a = feats[i];
+        if (!a) continue;
+        for (let j = i + 1; j < keys.length; j++) {
+          const b = feats[j];
+          if (!b) continue;
+          const share = Math.max(inOrderShare(b, a, m), inOrderShare(a, b, m));
+          if (share >= minShare) {
+            comps.union(i, j);
+            const note = `${Math.round(share * a.full.length)}/${a.full.length} frames in order`;
+            if (!evidence.has(j)) evidence.set(j, note);
+            if (!evidence.has(i)) evidence.set(i, note);
+          }
+        }
+      }
+      const drops = new Map<string, string>();
+      for (let i = 0; i < keys.length; i++) {
+        const root = comps.find(i);
+        if (root !== i) drops.set(keys[i]!, `near_duplicate: like ${keys[root]} (${evidence.get(i) ?? 'linked'})`);
+      }
+      return drops;
+    },
+  };
+}
