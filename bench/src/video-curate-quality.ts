@@ -13,7 +13,7 @@
  * reaching its stage; then they are scored on a separate test split (seed + 2000, same make-up) and
  * used in the main run (every noise kind).
  *
- *   node bench/dist/video-curate-quality.js [--count 300] [--seed 7] [--noise 0.5] [--side 96,192] [--seconds 2,6] [--no-ocr] [--clip [--clip-count 200] [--clip-loss 0.025]] [--keep DIR]
+ *   node bench/dist/video-curate-quality.js [--count 300] [--seed 7] [--noise 0.5] [--side 96,192] [--seconds 2,6] [--no-ocr] [--clip [--clip-count 200] [--clip-loss 0.025]] [--near-dup-edits rescale,crop,trim] [--keep DIR]
  *
  * Prints tables and writes bench/results/video-curate-quality.json. Asserts nothing.
  */
@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { iterateDataset, isUnreadable, writeDataset } from '@herd/data';
-import { generateVideos } from '@herd/datasets';
+import { generateVideos, type NearDuplicateEdit } from '@herd/datasets';
 import { clipLabel, curateVideos, readDrops, resolveClipModel, rocAuc, scoreCuration, scoreTable, thresholdLosing, type CurationScore, type LabelledClip, type VideoCurateStagesConfig } from '@herd/video';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -45,6 +45,11 @@ const seconds = pair(flag('seconds', '2,6'));
 const useOcr = !args.includes('--no-ocr');
 const keepDir = flag('keep', '');
 const useClip = args.includes('--clip');
+// The CLIP stages at the thresholds stored in @herd/video (chosen by an earlier --clip run), without new splits.
+const clipStored = args.includes('--clip-stored');
+// How the main set's near-duplicates are made (datasets' nearDuplicateEdits); default: rescale only (the old bytes).
+const ndEdits = flag('near-dup-edits', '');
+const nearDuplicateEdits = ndEdits ? (ndEdits.split(',') as NearDuplicateEdit[]) : undefined;
 const clipCount = Number(flag('clip-count', '200'));
 const clipLoss = Number(flag('clip-loss', '0.025'));
 
@@ -135,12 +140,12 @@ try {
     console.log(`(${clipSeconds.toFixed(0)} s for both CLIP splits)`);
   }
   const t0 = performance.now();
-  await writeDataset(input, generateVideos({ seed, count, noiseRate, side, duration: seconds, fps: 8 }), { samplesPerShard: 50, name: 'video-bench' });
+  await writeDataset(input, generateVideos({ seed, count, noiseRate, side, duration: seconds, fps: 8, ...(nearDuplicateEdits ? { nearDuplicateEdits } : {}) }), { samplesPerShard: 50, name: 'video-bench' });
   const genSeconds = (performance.now() - t0) / 1000;
   const labels = await labelsOf(input);
   const load0 = loadavg()[0]!;
   const t1 = performance.now();
-  const { report } = await curateVideos(input, output, { progress: null, ...(useOcr ? {} : { ocr: false }), ...(clip ? { clipModel: { frameThreshold: clip.validation.frameThreshold, videoThreshold: clip.validation.videoThreshold } } : {}) });
+  const { report } = await curateVideos(input, output, { progress: null, ...(useOcr ? {} : { ocr: false }), ...(clip ? { clipModel: { frameThreshold: clip.validation.frameThreshold, videoThreshold: clip.validation.videoThreshold } } : clipStored ? { clipModel: {} } : {}) });
   const curateSeconds = (performance.now() - t1) / 1000;
   const r = report!;
   const drops = await readDrops(output);
@@ -149,10 +154,21 @@ try {
   const kinds = new Map<string, number>();
   for (const l of labels) kinds.set(l.noise ?? 'clean', (kinds.get(l.noise ?? 'clean') ?? 0) + 1);
   console.log(`\n${count} clips (seed ${seed}, noise ${noiseRate}, side ${side.join('–')} px, ${seconds.join('–')} s at 8 fps): ${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  console.log(`generated in ${genSeconds.toFixed(0)} s; curated in ${curateSeconds.toFixed(0)} s (${r.samplesPerSecond.toFixed(2)} clips/s end to end, 1 thread, OCR ${useOcr ? 'on' : 'off'}, CLIP ${clip ? 'on' : 'off'}); ${cpus().length} cores, load ${load0.toFixed(1)} at start\n`);
+  console.log(`generated in ${genSeconds.toFixed(0)} s; curated in ${curateSeconds.toFixed(0)} s (${r.samplesPerSecond.toFixed(2)} clips/s end to end, 1 thread, OCR ${useOcr ? 'on' : 'off'}, CLIP ${clip ? 'on' : clipStored ? 'on (stored thresholds)' : 'off'}); ${cpus().length} cores, load ${load0.toFixed(1)} at start\n`);
   console.log(scoreTable(score));
   console.log('\n| stage | in | kept | dropped | clips/s | drops by reason |\n|---|---|---|---|---|---|');
   for (const s of r.stages) console.log(`| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond === null ? '–' : s.samplesPerSecond.toFixed(2)} | ${Object.entries(s.droppedByReason).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
+  const edits = new Map<string, string>();
+  for await (const s of iterateDataset(input)) if (!isUnreadable(s) && s.meta['noise'] === 'near_duplicate') edits.set(s.key, String(s.meta['edit'] ?? 'rescale'));
+  const byEdit: Record<string, { labelled: number; removedByNearDuplicate: number; removedEarlier: number }> = {};
+  for (const [key, e] of edits) {
+    const b = (byEdit[e] ??= { labelled: 0, removedByNearDuplicate: 0, removedEarlier: 0 });
+    b.labelled++;
+    const d = drops.get(key);
+    if (d?.stage === 'near_duplicate') b.removedByNearDuplicate++;
+    else if (d) b.removedEarlier++;
+  }
+  console.log(`\nnear-duplicates by edit (removed by near_duplicate / by an earlier stage / labelled): ${Object.entries(byEdit).map(([e, b]) => `${e} ${b.removedByNearDuplicate}/${b.removedEarlier}/${b.labelled}`).join(', ')}`);
   console.log('\nwrong drops (stage → reason → label):');
   for (const s of score.stages) for (const [reason, labelsOf] of Object.entries(s.confusion)) {
     const wrong = Object.entries(labelsOf).filter(([l]) => !s.meantFor.includes(l));
@@ -168,9 +184,11 @@ try {
       {
         when: new Date().toISOString(),
         machine: { cores: cpus().length, cpu: cpus()[0]?.model, loadAtStart: load0 },
-        set: { count, seed, noiseRate, side, seconds, fps: 8, kinds: Object.fromEntries(kinds) },
+        set: { count, seed, noiseRate, side, seconds, fps: 8, kinds: Object.fromEntries(kinds), nearDuplicateEdits: nearDuplicateEdits ?? ['rescale'] },
         ocr: useOcr,
         clip,
+        clipStored,
+        nearDuplicatesByEdit: byEdit,
         generateSeconds: genSeconds,
         curateSeconds,
         clipsPerSecond: r.samplesPerSecond,

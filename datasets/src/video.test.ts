@@ -66,6 +66,34 @@ describe.skipIf(ffmpeg === undefined)('video generator', () => {
     }
   });
 
+  it('near-duplicates by crop and trim when asked (labelled with the edit, sizes and durations as the file says); the default stays rescale with no edit drawn', async () => {
+    const samples = await collect(generateVideos({ seed: 6, count: 12, noiseRate: 0.5, noiseKinds: ['near_duplicate'], nearDuplicateEdits: ['crop', 'trim'], ...small }));
+    const copies = samples.filter((s) => s.meta.noise === 'near_duplicate');
+    expect(copies.length).toBe(6);
+    expect(new Set(copies.map((s) => s.meta.edit))).toEqual(new Set(['crop', 'trim']));
+    const byKey = new Map(samples.map((s) => [s.key, s]));
+    for (const c of copies) {
+      const src = byKey.get(c.meta.duplicateOf as string)!;
+      expect(src.meta.noise).toBeNull();
+      if (c.meta.edit === 'crop') {
+        expect(c.meta.width as number).toBeLessThan(src.meta.width as number);
+        expect(c.meta.height as number).toBeLessThan(src.meta.height as number);
+        expect(c.meta.durationS).toBe(src.meta.durationS);
+      } else {
+        expect(c.meta.width).toBe(src.meta.width);
+        expect(c.meta.durationS as number).toBeLessThan(0.95 * (src.meta.durationS as number));
+        expect(Math.abs(mp4Duration(c.files.mp4!) - (c.meta.durationS as number))).toBeLessThan(0.2);
+      }
+    }
+    // Without the option: rescaled copies, no 'edit' in meta (the bytes of existing seeds do not move).
+    const plain = await collect(generateVideos({ seed: 6, count: 12, noiseRate: 0.5, noiseKinds: ['near_duplicate'], ...small }));
+    for (const c of plain.filter((s) => s.meta.noise === 'near_duplicate')) {
+      expect(c.meta.edit).toBeUndefined();
+      expect(c.meta.transform).toMatch(/^scale /);
+    }
+    await expect(generateVideos({ seed: 6, count: 2, nearDuplicateEdits: [] }).next()).rejects.toThrow(/nearDuplicateEdits must be a non-empty list/);
+  });
+
   it('moves the shapes where the tracks say (decoded first and last frames)', async () => {
     const [s] = await collect(generateVideos({ seed: 21, count: 1, noiseRate: 0, side: [120, 120], duration: [3, 3], fps: 8 }));
     const { width, height, frames } = s!.meta as { width: number; height: number; frames: number };
