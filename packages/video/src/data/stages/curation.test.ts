@@ -383,7 +383,7 @@ describe.skipIf(ffmpeg === undefined)('videoNearDuplicate', () => {
     // The in-order rule is what keeps the reversed copy: its frames all occur in the original.
     const a = features.get('a_original')!;
     const rev = features.get('f_reversed')!;
-    const loose = { maxHamming: 10, maxColourDiff: 6, maxCellDiff: 40 };
+    const loose = { maxHamming: 10, maxColourDiff: 6, maxCellDiff: 40, minForegroundCosine: 0.8 };
     expect(inOrderShare(rev, a, loose)).toBeLessThan(0.875);
     expect(inOrderShare(features.get('d_trimmed')!, a, loose)).toBeGreaterThanOrEqual(0.875);
     // A clip that could not be decoded is never compared.

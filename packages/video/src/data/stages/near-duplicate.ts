@@ -34,6 +34,12 @@ export interface VideoNearDuplicateOptions {
   maxColourDiff?: number;
   /** …and no grid cell's colour (mean over its channels) further apart than this (default 40): a shape elsewhere is another scene. */
   maxCellDiff?: number;
+  /**
+   * …and the grids' foregrounds (each cell minus the frame's background, the median border cell)
+   * at least this cosine apart (default 0.8): small shapes on a shared plain background barely move
+   * a hash or a grid's levels, but their own cells differ. Frames with (almost) no foreground pass.
+   */
+  minForegroundCosine?: number;
   /** Side of the colour grid (default 8). */
   grid?: number;
   /** A clip copies another when this share of its frames matches in order (default 0.875). */
@@ -100,10 +106,36 @@ function coloursMatch(a: readonly number[], b: readonly number[], maxMean: numbe
   return (3 * s) / a.length <= maxMean;
 }
 
+/** A grid's foreground: every cell minus the background (per channel, the median of the border cells). */
+export function foreground(grid: readonly number[]): Float32Array {
+  const side = Math.round(Math.sqrt(grid.length / 3));
+  const border: number[][] = [[], [], []];
+  for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) {
+    if (y !== 0 && y !== side - 1 && x !== 0 && x !== side - 1) continue;
+    for (let ch = 0; ch < 3; ch++) border[ch]!.push(grid[(y * side + x) * 3 + ch]!);
+  }
+  const bg = border.map((v) => v.sort((p, q) => p - q)[v.length >> 1]!);
+  return Float32Array.from(grid, (v, i) => v - bg[i % 3]!);
+}
+
+/** Cosine of two foregrounds; 1 when both are (almost) empty (plain frames), 0 when only one is. */
+function foregroundCosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) (ab += a[i]! * b[i]!), (aa += a[i]! ** 2), (bb += b[i]! ** 2);
+  // Under ~2 levels per cell on average: no foreground to speak of.
+  const empty = 4 * a.length;
+  if (aa < empty && bb < empty) return 1;
+  if (aa < empty || bb < empty) return 0;
+  return ab / Math.sqrt(aa * bb);
+}
+
 export interface FrameMatchOptions {
   maxHamming: number;
   maxColourDiff: number;
   maxCellDiff: number;
+  minForegroundCosine: number;
 }
 
 /**
@@ -111,7 +143,14 @@ export interface FrameMatchOptions {
  * takes the earliest frame of `a` at or after the previous match whose full frame or any crop matches.
  */
 export function inOrderShare(b: VideoNearDuplicateFeature, a: VideoNearDuplicateFeature, o: FrameMatchOptions): number {
-  const match = (x: FrameDescriptor, y: FrameDescriptor): boolean => hammingHex(x.h, y.h) <= o.maxHamming && coloursMatch(x.c, y.c, o.maxColourDiff, o.maxCellDiff);
+  const fg = new Map<FrameDescriptor, Float32Array>();
+  const fgOf = (d: FrameDescriptor): Float32Array => {
+    let f = fg.get(d);
+    if (f === undefined) fg.set(d, (f = foreground(d.c)));
+    return f;
+  };
+  const match = (x: FrameDescriptor, y: FrameDescriptor): boolean =>
+    hammingHex(x.h, y.h) <= o.maxHamming && coloursMatch(x.c, y.c, o.maxColourDiff, o.maxCellDiff) && (o.minForegroundCosine <= -1 || foregroundCosine(fgOf(x), fgOf(y)) >= o.minForegroundCosine);
   let at = 0;
   let matched = 0;
   for (const fb of b.full) {
@@ -129,7 +168,7 @@ export function inOrderShare(b: VideoNearDuplicateFeature, a: VideoNearDuplicate
 export function videoNearDuplicate(options: VideoNearDuplicateOptions = {}): GlobalStage<VideoNearDuplicateFeature | null> {
   const k = options.framesToHash ?? 16;
   const scales = options.cropScales ?? [0.9, 0.8];
-  const m: FrameMatchOptions = { maxHamming: options.maxHamming ?? 10, maxColourDiff: options.maxColourDiff ?? 6, maxCellDiff: options.maxCellDiff ?? 40 };
+  const m: FrameMatchOptions = { maxHamming: options.maxHamming ?? 10, maxColourDiff: options.maxColourDiff ?? 6, maxCellDiff: options.maxCellDiff ?? 40, minForegroundCosine: options.minForegroundCosine ?? 0.8 };
   const grid = options.grid ?? 8;
   const minShare = options.minShare ?? 0.875;
   const frames = options.frames ?? {};
