@@ -73,9 +73,15 @@ async function child(n: number): Promise<void> {
     await obs.add(`img-${String(i).padStart(9, '0')}`, f);
   }
   const t1 = performance.now();
+  // What the store holds after every feature went in (garbage collected first: the producer's own
+  // strings are not the store's), then the peak through the decision.
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  const retainedMiB = (m.heapUsed + m.external) / 2 ** 20;
+  const rssAfterObserveMiB = m.rss / 2 ** 20;
   const drops = (await obs.finish()) as Map<string, string>;
   const t2 = performance.now();
-  process.stdout.write(`REPORT ${JSON.stringify({ n, planted, dropped: drops.size, observeSeconds: (t1 - t0) / 1000, decideSeconds: (t2 - t1) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  process.stdout.write(`REPORT ${JSON.stringify({ n, planted, dropped: drops.size, observeSeconds: (t1 - t0) / 1000, decideSeconds: (t2 - t1) / 1000, retainedMiB, rssAfterObserveMiB, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
 }
 
 if (args[0] === '--child') {
@@ -84,19 +90,20 @@ if (args[0] === '--child') {
 }
 
 const sizes = flag('sizes', '10k,50k,100k').split(',').map(count);
-const rows: { n: number; planted: number; dropped: number; observeSeconds: number; decideSeconds: number; maxRssMiB: number }[] = [];
+const rows: { n: number; planted: number; dropped: number; observeSeconds: number; decideSeconds: number; retainedMiB: number; rssAfterObserveMiB: number; maxRssMiB: number }[] = [];
 for (const n of sizes) {
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', String(n), ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', String(n), ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const m = /REPORT (.*)/.exec(r.stdout);
   if (r.status !== 0 || !m) throw new Error(`child ${n} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   rows.push(JSON.parse(m[1]!));
   console.log(JSON.stringify(rows[rows.length - 1]));
 }
 // Baseline: a child that only starts (node + the imports), to subtract.
-const base = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', '0', ...args], { encoding: 'utf8' });
-const baseRss = JSON.parse(/REPORT (.*)/.exec(base.stdout)![1]!).maxRssMiB as number;
+const base = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', '0', ...args], { encoding: 'utf8' });
+const baseReport = JSON.parse(/REPORT (.*)/.exec(base.stdout)![1]!) as { maxRssMiB: number; retainedMiB: number };
+const baseRss = baseReport.maxRssMiB;
 console.log(`\nnearDuplicate observer, ${cpus().length} × ${cpus()[0]?.model}, nice 10, load ${loadavg()[0]!.toFixed(1)}; exact search up to ${exactLimit}, usearch HNSW above; empty-run RSS ${baseRss.toFixed(0)} MiB`);
-console.log('\n| N | copies planted | dropped | observe s | decide s | peak RSS MiB | above empty run, B/sample |\n|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.n} | ${r.planted} | ${r.dropped} | ${r.observeSeconds.toFixed(1)} | ${r.decideSeconds.toFixed(1)} | ${r.maxRssMiB.toFixed(0)} | ${(((r.maxRssMiB - baseRss) * 2 ** 20) / r.n).toFixed(0)} |`);
+console.log('\n| N | copies planted | dropped | observe s | decide s | store after observe (heap + external, above empty), B/sample | RSS after observe MiB | peak RSS MiB (incl. decide) |\n|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.n} | ${r.planted} | ${r.dropped} | ${r.observeSeconds.toFixed(1)} | ${r.decideSeconds.toFixed(1)} | ${(((r.retainedMiB - baseReport.retainedMiB) * 2 ** 20) / r.n).toFixed(0)} | ${r.rssAfterObserveMiB.toFixed(0)} | ${r.maxRssMiB.toFixed(0)} |`);
 mkdirSync(join(here, '..', 'results'), { recursive: true });
 writeFileSync(join(here, '..', 'results', 'curate-dedup-scale.json'), JSON.stringify({ machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, exactLimit, baseRssMiB: baseRss, rows }, null, 2) + '\n');

@@ -249,7 +249,7 @@ class SideFile {
       rec.thumb.push(new Uint8Array(buf.buffer, buf.byteOffset + o + this.layoutLen, this.thumbLen));
     }
     // A small cache: candidate pairs are visited grouped by their first sample.
-    if (this.cache.size >= 4096) this.cache.clear();
+    if (this.cache.size >= 512) this.cache.clear();
     this.cache.set(i, rec);
     return rec;
   }
