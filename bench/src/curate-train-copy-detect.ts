@@ -36,7 +36,7 @@ const seed = Number(flag('seed', '1'));
 const evalCount = Number(flag('eval', '1500'));
 const evalOnly = args.includes('--eval-only');
 const logEvery = Number(flag('log-every', '25'));
-const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`; // two decimals: 289/295 must not print as 98.0 %
 
 /** Clean scenes, decoded and shrunk to a long side of at most 128 px (the encoder sees 48 px). */
 async function trainImages(): Promise<RgbImage[]> {
