@@ -2,11 +2,11 @@
  * The image curation pipeline end to end on generated images (the issue's "curate 100k generated
  * images" proof, at whatever size is asked): generates N labelled images (20 % noise of every kind)
  * in one child process, curates them in another (`curateImages`: quality, language ID, mini CLIP
- * filter, pHash + copy-detection near-duplicates, resampling; OCR off unless --ocr: it runs at
+ * filter, verified-pHash near-duplicates (+ the copy-detection embedding with --copy-detect), resampling; OCR off unless --ocr: it runs at
  * ~4 images/s), and reports wall time, samples/s, the curation child's peak RSS, and how much of each
  * labelled noise kind the curated set still holds (and how many clean samples it lost).
  *
- *   nice -n 10 node bench/dist/curate-images-run.js [--count 10000] [--workers 0] [--ocr] [--no-models] [--dir /tmp/herd-curate-images]
+ *   nice -n 10 node bench/dist/curate-images-run.js [--count 10000] [--workers 0] [--ocr] [--no-models] [--copy-detect] [--dir /tmp/herd-curate-images]
  *
  * Prints a table and writes bench/results/curate-images-run-<count>.json. Asserts nothing.
  */
@@ -31,6 +31,7 @@ const workers = Number(flag('workers', '0'));
 const base = flag('dir', '/tmp/herd-curate-images');
 const useOcr = args.includes('--ocr');
 const models = !args.includes('--no-models');
+const copyDetect = args.includes('--copy-detect');
 
 if (args[0] === '--child') {
   const [mode, a, b] = args.slice(1) as [string, string, string];
@@ -45,7 +46,8 @@ if (args[0] === '--child') {
       progress: null,
       ocr: useOcr ? {} : false,
       resample: { threshold: Math.max(2, Math.round(Number(flag('count', '10000')) / 20)), n: 1, seed: 1 },
-      ...(models ? { clipModel: {}, dedup: { copyDetect: true as const } } : {}),
+      ...(models ? { clipModel: {} } : {}),
+      ...(copyDetect ? { dedup: { copyDetect: true as const } } : {}),
     });
     report = { seconds: (performance.now() - t0) / 1000, report: res.report };
   }
@@ -73,7 +75,7 @@ if (!existsSync(join(input, 'manifest.json'))) {
   rmSync(input, { recursive: true, force: true });
   genSeconds = (await child(['generate', input, String(count)])).seconds;
 }
-const output = join(base, `out-${count}-w${workers}${models ? '' : '-nomodels'}`);
+const output = join(base, `out-${count}-w${workers}${models ? '' : '-nomodels'}${copyDetect ? '-cd' : ''}`);
 rmSync(output, { recursive: true, force: true });
 const load0 = loadavg()[0]!;
 const cur = await child(['curate', input, output]);
@@ -87,7 +89,7 @@ for await (const s of iterateDataset(output)) if (!isUnreadable(s)) { const k = 
 const byLabel = [...labels].sort().map(([k, n]) => ({ label: k, in: n, kept: kept.get(k) ?? 0 }));
 const r = cur.report!;
 const result = {
-  machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, loadAverage: { start: load0, end: load1 }, count, workers, ocr: useOcr, models,
+  machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, loadAverage: { start: load0, end: load1 }, count, workers, ocr: useOcr, models, copyDetect,
   generateSeconds: genSeconds, curateSeconds: cur.seconds, samplesPerSecond: r.in / cur.seconds, peakRssMiB: cur.maxRssMiB, in: r.in, out: r.out,
   stages: r.stages.map((s) => ({ name: s.name, in: s.in, kept: s.kept, dropped: s.dropped, samplesPerSecond: s.samplesPerSecond })), byLabel,
 };

@@ -36,7 +36,7 @@ const seed = Number(flag('seed', '1'));
 const evalCount = Number(flag('eval', '1500'));
 const evalOnly = args.includes('--eval-only');
 const logEvery = Number(flag('log-every', '25'));
-const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`; // two decimals: 289/295 must not print as 98.0 %
 
 /** Clean scenes, decoded and shrunk to a long side of at most 128 px (the encoder sees 48 px). */
 async function trainImages(): Promise<RgbImage[]> {
@@ -58,8 +58,19 @@ async function evalSet(evalSeed: number): Promise<Sample[]> {
   return xs;
 }
 
+/** The verified-pHash thresholds swept on validation (NearDuplicateOptions names). */
+interface HashParams {
+  maxHamming: number;
+  minLayoutCosine: number;
+  minThumbCorrelation: number;
+  cropMaxHamming: number;
+  cropMinLayoutCosine: number;
+  cropMinThumbCorrelation: number;
+}
+
 interface Score {
   mode: string;
+  hash?: HashParams;
   minCosine: number | null;
   embeddingMinLayoutCosine?: number;
   labelled: number;
@@ -70,6 +81,7 @@ interface Score {
   byTransform: Record<string, { labelled: number; found: number }>;
 }
 
+const defaultHash: HashParams = { maxHamming: 22, minLayoutCosine: 0.97, minThumbCorrelation: 0.98, cropMaxHamming: 14, cropMinLayoutCosine: 0.95, cropMinThumbCorrelation: 0.97 };
 const hashFeatures = new Map<readonly Sample[], Map<string, DedupFeature | null>>();
 
 /** pHash features of a set, computed once (decode, hash, colour layout). */
@@ -84,8 +96,8 @@ async function hashesOf(samples: readonly Sample[]): Promise<Map<string, DedupFe
   return m;
 }
 
-async function score(samples: readonly Sample[], mode: 'hash' | 'embedding' | 'both', embeddings: Map<string, Float32Array>, minCosine: number, embLayout = 0): Promise<Score> {
-  const stage = nearDuplicate({ mode, minCosine, embeddingMinLayoutCosine: embLayout, ...(mode === 'hash' ? {} : { embed: (s: Sample) => embeddings.get(s.key)! }) });
+async function score(samples: readonly Sample[], mode: 'hash' | 'embedding' | 'both', embeddings: Map<string, Float32Array>, minCosine: number, embLayout = 0, hash: HashParams = defaultHash): Promise<Score> {
+  const stage = nearDuplicate({ mode, minCosine, embeddingMinLayoutCosine: embLayout, ...hash, ...(mode === 'hash' ? {} : { embed: (s: Sample) => embeddings.get(s.key)! }) });
   const hashes = await hashesOf(samples);
   const feats = new Map<string, DedupFeature | null>();
   for (const s of samples) {
@@ -106,7 +118,7 @@ async function score(samples: readonly Sample[], mode: 'hash' | 'embedding' | 'b
     e.labelled++;
     if (drops.has(s.key)) e.found++;
   }
-  return { mode, minCosine: mode === 'hash' ? null : minCosine, ...(mode === 'both' ? { embeddingMinLayoutCosine: embLayout } : {}), labelled: labelled.length, dropped: drops.size, right, precision: right / Math.max(1, drops.size), recall: right / Math.max(1, labelled.length), byTransform };
+  return { mode, ...(mode === 'embedding' ? {} : { hash }), minCosine: mode === 'hash' ? null : minCosine, ...(mode === 'both' ? { embeddingMinLayoutCosine: embLayout } : {}), labelled: labelled.length, dropped: drops.size, right, precision: right / Math.max(1, drops.size), recall: right / Math.max(1, labelled.length), byTransform };
 }
 
 async function embedAll(det: CopyDetector, samples: readonly Sample[]): Promise<Map<string, Float32Array>> {
@@ -146,35 +158,47 @@ const embedPerSecond = val.length / ((performance.now() - t2) / 1000);
 const testE = await embedAll(det, test);
 await det.release();
 
-// Threshold: highest recall of pHash OR embedding (what curation runs) at precision ≥ 98 % on the validation set.
+// 1. The verified-pHash thresholds (whole-image and centre-crop pairs): highest recall at precision
+// ≥ 98 % on the validation set; if none gets there, the highest precision at recall ≥ 95 %; else the
+// highest precision.
+const choose = (xs: Score[]): Score => {
+  const ok = xs.filter((x) => x.precision >= 0.98);
+  if (ok.length > 0) return [...ok].sort((a, b) => b.recall - a.recall || b.precision - a.precision)[0]!;
+  const near = xs.filter((x) => x.recall >= 0.95);
+  return [...(near.length > 0 ? near : xs)].sort((a, b) => b.precision - a.precision || b.recall - a.recall)[0]!;
+};
+const hashSweep: Score[] = [];
+for (const maxHamming of [18, 22, 26]) for (const minLayoutCosine of [0.96, 0.97]) for (const minThumbCorrelation of [0.98, 0.99])
+  for (const cropMaxHamming of [12, 14]) for (const cropMinLayoutCosine of [0.95, 0.97]) for (const cropMinThumbCorrelation of [0.96, 0.97])
+    hashSweep.push(await score(val, 'hash', valE, 0, 0, { maxHamming, minLayoutCosine, minThumbCorrelation, cropMaxHamming, cropMinLayoutCosine, cropMinThumbCorrelation }));
+const chosenHash = choose(hashSweep).hash!;
+// 2. The embedding threshold, alone and OR'd with the chosen pHash rule.
 const THRESHOLDS = [0.9, 0.95, 0.97, 0.98, 0.985, 0.99, 0.993, 0.995, 0.997, 0.998, 0.999];
-const LAYOUTS = [0, 0.8, 0.9];
+const LAYOUTS = [0, 0.9, 0.97];
 const sweep: Score[] = [];
 for (const t of THRESHOLDS) {
   sweep.push(await score(val, 'embedding', valE, t));
-  for (const l of LAYOUTS) sweep.push(await score(val, 'both', valE, t, l));
+  for (const l of LAYOUTS) sweep.push(await score(val, 'both', valE, t, l, chosenHash));
 }
-const best = (mode: string): Score => {
-  const xs = sweep.filter((s) => s.mode === mode);
-  const ok = xs.filter((s) => s.precision >= 0.98);
-  return ok.length > 0 ? [...ok].sort((a, b) => b.recall - a.recall || a.minCosine! - b.minCosine!)[0]! : [...xs].sort((a, b) => b.precision - a.precision || b.recall - a.recall)[0]!;
-};
+const best = (mode: string): Score => choose(sweep.filter((s) => s.mode === mode));
 const chosenBoth = best('both');
 const chosen = chosenBoth.minCosine!;
 const chosenLayout = chosenBoth.embeddingMinLayoutCosine ?? 0;
 const embeddingOnly = best('embedding').minCosine!;
-const rows = [await score(test, 'hash', testE, chosen), await score(test, 'embedding', testE, embeddingOnly), await score(test, 'both', testE, chosen, chosenLayout)];
+const hashVal = hashSweep.find((x) => JSON.stringify(x.hash) === JSON.stringify(chosenHash))!;
+const rows = [await score(test, 'hash', testE, 0, 0, chosenHash), await score(test, 'embedding', testE, embeddingOnly), await score(test, 'both', testE, chosen, chosenLayout, chosenHash)];
 const transforms = ['exact', 'resize', 'reencode', 'crop', 'colour_jitter'];
 const table = [
   `| signal | min cosine | labelled | dropped | right | precision | recall | ${transforms.join(' | ')} |`,
   `|---|---|---|---|---|---|---|${transforms.map(() => '---').join('|')}|`,
   ...rows.map((r) => `| ${r.mode} | ${r.minCosine ?? '–'} | ${r.labelled} | ${r.dropped} | ${r.right} | ${pct(r.precision)} | ${pct(r.recall)} | ${transforms.map((t) => `${r.byTransform[t]?.found ?? 0}/${r.byTransform[t]?.labelled ?? 0}`).join(' | ')} |`),
 ].join('\n');
-console.log('\nvalidation sweep:');
+console.log(`\nverified pHash, chosen on validation: ${JSON.stringify(chosenHash)} (validation precision ${pct(hashVal.precision)} recall ${pct(hashVal.recall)})`);
+console.log('\nvalidation sweep (embedding):');
 for (const s of sweep) console.log(`  ${s.mode} cos ≥ ${s.minCosine}${s.mode === 'both' ? ` layout ≥ ${s.embeddingMinLayoutCosine}` : ''}: precision ${pct(s.precision)} recall ${pct(s.recall)}`);
 console.log(`\ntest set (seed ${seed + 3000}, ${test.length} samples), embedding threshold ${chosen} (both) / ${embeddingOnly} (embedding alone):\n${table}`);
 
-const evalReport = { minCosine: chosen, embeddingMinLayoutCosine: chosenLayout, embeddingOnlyMinCosine: embeddingOnly, test: rows, validationSweep: sweep, eval: { validationSeed: seed + 2000, testSeed: seed + 3000, count: evalCount, noise: 'exact_duplicate + near_duplicate at 0.2' } };
+const evalReport = { hash: chosenHash, hashValidation: { precision: hashVal.precision, recall: hashVal.recall }, hashSweep: hashSweep.map((x) => ({ ...x.hash, precision: x.precision, recall: x.recall })), minCosine: chosen, embeddingMinLayoutCosine: chosenLayout, embeddingOnlyMinCosine: embeddingOnly, test: rows, validationSweep: sweep, eval: { validationSeed: seed + 2000, testSeed: seed + 3000, count: evalCount, noise: 'exact_duplicate + near_duplicate at 0.2' } };
 const command = `npm run build && nice -n 10 node bench/dist/curate-train-copy-detect.js --out ${out === MINI_COPY_DETECT_DIR ? 'packages/vision/weights/mini-copy-detect' : out} --train ${trainCount} --steps ${steps} --batch ${batch} --lr ${lr} --seed ${seed} --eval ${evalCount}`;
 if (!evalOnly) {
   const c = model.config;

@@ -33,6 +33,8 @@ export { histogram, histogramSvg } from './report/histogram.js';
 export type { Histogram } from './report/histogram.js';
 export { stageSummaries, stageTableMarkdown } from './report/stage-table.js';
 export type { StageSummary } from './report/stage-table.js';
+export { writeCurationReport, curationReportMarkdown, CURATION_REPORT_FILE, CURATION_REPORT_MD } from './report/curation-report.js';
+export type { CurationReport, CurationReportSpec, CurationMarkdown, ScoreHistogram } from './report/curation-report.js';
 
 export type { PipelineRef, PipelineFactory } from './runner/pipeline.js';
 export { READ_STAGE } from './runner/pipeline.js';

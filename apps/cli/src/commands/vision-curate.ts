@@ -4,9 +4,9 @@
  * perceptual dedup, n-gram resampling, OCR) over a dataset folder or a folder of images with caption
  * files. Resumable: run the same command again after an interruption. The config file is JSON with
  * the stages' options (`CurateStagesConfig`); `false` turns a stage off. The committed mini CLIP
- * (image–text filter) and mini copy-detection model (near-duplicates with pHash) are used unless
- * turned off (`--no-clip`, `--no-copy-detect`) or replaced in the config (`clipModel.dir`,
- * `dedup.copyDetect`).
+ * (image–text filter) is used unless turned off (`--no-clip`) or replaced (`clipModel.dir`).
+ * Near-duplicates are found by the verified pHash (whole image + centre crops); `--copy-detect` also
+ * links pairs by the mini copy-detection embedding (more recall, less precision: CURATION.md).
  */
 import { flag } from '@herd/core';
 import { curateImages, type CurateStagesConfig } from '@herd/vision';
@@ -24,7 +24,7 @@ export const visionCurateCommand = defineCommand({
     'no-clip': flag.boolean({ description: 'skip the mini CLIP image–text filter' }),
     'clip-threshold': flag.number({ placeholder: 'COS', description: 'drop pairs whose CLIP cosine is below this (default: the threshold stored with the model)' }),
     'clip-top': flag.number({ placeholder: 'FRACTION', description: 'keep only this best fraction of pairs by CLIP score (0 < f ≤ 1)' }),
-    'no-copy-detect': flag.boolean({ description: 'near-duplicates by pHash only (no copy-detection embedding)' }),
+    'copy-detect': flag.boolean({ description: 'near-duplicates also by the mini copy-detection embedding (default: verified pHash only)' }),
   },
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
@@ -38,7 +38,7 @@ export const visionCurateCommand = defineCommand({
         clipModel: { ...c, ...(values['clip-threshold'] !== undefined ? { threshold: values['clip-threshold'] } : {}), ...(values['clip-top'] !== undefined ? { topFraction: values['clip-top'] } : {}) },
       };
     }
-    if (!values['no-copy-detect'] && config.dedup !== false) config = { ...config, dedup: { copyDetect: true, ...(config.dedup ?? {}) } };
+    if (values['copy-detect'] && config.dedup !== false) config = { ...config, dedup: { copyDetect: true, ...(config.dedup ?? {}) } };
     const res = await curateImages(input, output, { ...config, ...runnerOptions(values) });
     printCurateOutcome(io, values.shard, res, (r) => `${r.in} in, ${r.out} kept, ${r.samplesPerSecond.toFixed(1)} samples/s; report: ${output}/report.md`);
   },

@@ -10,17 +10,10 @@
  * `report.json`, `report.md` and `histograms/*.svg`. Every kept sample carries its scores under
  * `meta.curation.<stage>`; every dropped one is in drops.jsonl with its reason.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '@herd/core';
 import {
   CURATION_FIELD,
   captionQuality,
-  histogram,
-  histogramSvg,
-  isUnreadable,
-  iterateDataset,
   languageId,
   runCuration,
   runsInProcess,
@@ -30,9 +23,12 @@ import {
   type CurationOutcome,
   curationInput,
   importMediaFolder,
-  stageSummaries,
-  stageTableMarkdown,
-  type StageSummary,
+  writeCurationReport,
+  curationReportMarkdown,
+  CURATION_REPORT_FILE,
+  CURATION_REPORT_MD,
+  type CurationMarkdown,
+  type CurationReport,
   type CurationRunMode,
   type RunStats,
   type Stage,
@@ -65,8 +61,8 @@ export interface SpeechCurateConfig extends SpeechCurateStagesConfig, CurationRu
   samplesPerShard?: number;
 }
 
-export const SPEECH_REPORT_FILE = 'report.json';
-export const SPEECH_REPORT_MD = 'report.md';
+export const SPEECH_REPORT_FILE = CURATION_REPORT_FILE;
+export const SPEECH_REPORT_MD = CURATION_REPORT_MD;
 
 /** Transcript defaults: a transcript may be one word ("Yes."); long ones are allowed (60 s of speech). */
 const TRANSCRIPT_DEFAULTS: CaptionQualityOptions = { subject: 'transcript', name: 'transcript', minChars: 2, minWords: 1, maxChars: 2000, maxWords: 400 };
@@ -103,18 +99,9 @@ export async function importSpeechFolder(folder: string, datasetDir: string, sam
   return importMediaFolder(folder, datasetDir, { exts: AUDIO_EXTS, what: 'audio files', textExts: TRANSCRIPT_EXTS, keyFallback: 'utterance', samplesPerShard, metaJson: true });
 }
 
-export interface SpeechCurateReport {
-  input: string;
-  output: string;
-  in: number;
-  out: number;
-  wallSeconds: number;
-  samplesPerSecond: number;
-  stages: StageSummary[];
-  histograms: { file: string; title: string; n: number }[];
+export interface SpeechCurateReport extends CurationReport {
   /** Kept audio in hours, from the duration scores. */
   keptHours: number;
-  pending: string[];
 }
 
 /** Scores recorded on the kept samples, for the histograms: [file, stage, field, title]. */
@@ -128,58 +115,31 @@ export const SPEECH_HISTOGRAMS: readonly (readonly [string, string, string, stri
   ['language_p', 'language', 'p', 'language-ID probability of the transcript'],
 ];
 
+const SPEECH_MARKDOWN: CurationMarkdown<{ keptHours: number }> = {
+  heading: 'Speech curation report',
+  summary: (r) => `${r.in} utterances in, ${r.out} out (${r.keptHours.toFixed(2)} h kept), ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
+};
+
 async function writeSpeechReport(input: string, output: string, stats: RunStats): Promise<SpeechCurateReport> {
-  const values = new Map<string, number[]>(SPEECH_HISTOGRAMS.map(([f]) => [f, []]));
   let keptSeconds = 0;
-  for await (const s of iterateDataset(output, { tolerant: true })) {
-    if (isUnreadable(s)) continue;
-    const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [file, stage, field] of SPEECH_HISTOGRAMS) {
-      const v = c[stage]?.[field];
-      if (typeof v === 'number' && Number.isFinite(v)) values.get(file)?.push(v);
-    }
-    const d = c['duration']?.['seconds'] ?? c['audio']?.['durationS'];
-    if (typeof d === 'number') keptSeconds += d;
-  }
-  const dir = join(output, 'histograms');
-  await mkdir(dir, { recursive: true });
-  const histograms: SpeechCurateReport['histograms'] = [];
-  for (const [file, , , title] of SPEECH_HISTOGRAMS) {
-    const vals = values.get(file) ?? [];
-    if (vals.length === 0) continue;
-    const h = histogram(`${title}, kept samples`, vals);
-    await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
-    histograms.push({ file: `histograms/${file}.svg`, title: h.title, n: h.n });
-  }
-  const report: SpeechCurateReport = {
+  return writeCurationReport({
     input,
     output,
-    in: stats.in,
-    out: stats.out,
-    wallSeconds: stats.wallSeconds,
-    samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
-    stages: stageSummaries(stats),
-    histograms,
-    keptHours: keptSeconds / 3600,
+    stats,
+    histograms: SPEECH_HISTOGRAMS.map(([file, stage, field, title]) => ({ file, stage, field, title })),
+    visit: (s) => {
+      const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
+      const d = c['duration']?.['seconds'] ?? c['audio']?.['durationS'];
+      if (typeof d === 'number') keptSeconds += d;
+    },
+    extra: () => ({ keptHours: keptSeconds / 3600 }),
     pending: ['transcript–audio agreement: no ASR model is trained yet, so a transcript of other words in the right language (mismatched) is not caught'],
-  };
-  await writeFileAtomic(join(output, SPEECH_REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
-  await writeFileAtomic(join(output, SPEECH_REPORT_MD), speechReportMarkdown(report));
-  return report;
+    markdown: SPEECH_MARKDOWN,
+  });
 }
 
 export function speechReportMarkdown(r: SpeechCurateReport): string {
-  const lines = [
-    '# Speech curation report',
-    '',
-    `${r.in} utterances in, ${r.out} out (${r.keptHours.toFixed(2)} h kept), ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
-    '',
-    ...stageTableMarkdown(r.stages),
-    '',
-    ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
-  ];
-  if (r.pending.length) lines.push('', '## Pending', '', ...r.pending.map((p) => `- ${p}`));
-  return lines.join('\n') + '\n';
+  return curationReportMarkdown(r, SPEECH_MARKDOWN);
 }
 
 /** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */

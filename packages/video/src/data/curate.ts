@@ -10,27 +10,26 @@
  * curated dataset, the runner's stats.json and drops.jsonl, `report.json`, `report.md` and
  * `histograms/*.svg`.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError, writeFileAtomic } from '@herd/core';
+import { HerdError } from '@herd/core';
 import {
   exactDuplicate,
-  isUnreadable,
-  iterateDataset,
   runCuration,
   runsInProcess,
   type CurationOutcome,
   curationInput,
   importMediaFolder,
-  stageSummaries,
-  stageTableMarkdown,
-  type StageSummary,
+  writeCurationReport,
+  curationReportMarkdown,
+  CURATION_REPORT_FILE,
+  CURATION_REPORT_MD,
+  type CurationMarkdown,
+  type CurationReport,
+  type ScoreHistogram,
   type CurationRunMode,
   type RunStats,
   type Stage,
 } from '@herd/data';
-import { CURATION_FIELD, histogram, histogramSvg } from '@herd/data';
 import { captionStages, type CaptionStagesConfig } from './stages/caption.js';
 import { clipFrameScore, clipVideoScore, type ClipStage } from './stages/clip-alignment.js';
 import type { VideoTextEmbedder } from './stages/clip-embedder.js';
@@ -77,8 +76,8 @@ export interface VideoCurateConfig extends VideoCurateStagesConfig, CurationRunM
   samplesPerShard?: number;
 }
 
-export const VIDEO_REPORT_FILE = 'report.json';
-export const VIDEO_REPORT_MD = 'report.md';
+export const VIDEO_REPORT_FILE = CURATION_REPORT_FILE;
+export const VIDEO_REPORT_MD = CURATION_REPORT_MD;
 
 /** The stages in order; `clip` (an object with sessions) only in-process. */
 export function videoCurationStages(config: VideoCurateStagesConfig, clip?: VideoClipConfig): Stage[] {
@@ -115,81 +114,39 @@ export async function importVideoFolder(folder: string, datasetDir: string, samp
   return importMediaFolder(folder, datasetDir, { exts: VIDEO_EXTS, what: 'clips', textExts: CAPTION_EXTS, keyFallback: 'clip', samplesPerShard });
 }
 
-export interface VideoCurateReport {
-  input: string;
-  output: string;
-  in: number;
-  out: number;
-  wallSeconds: number;
-  samplesPerSecond: number;
-  stages: StageSummary[];
-  histograms: { file: string; title: string; n: number }[];
-  pending: string[];
-}
+export type VideoCurateReport = CurationReport;
 
-/** Scores recorded on kept samples → histograms: [file, stage, field, title]. */
-const HISTOGRAMS: [string, string, string, string][] = [
-  ['caption_words', 'caption_quality', 'words', 'caption words'],
-  ['language_p', 'language', 'p', 'language-ID probability of English'],
-  ['duration', 'video_quality', 'durationS', 'clip duration (s)'],
-  ['short_side', 'video_quality', 'short', 'shorter frame side (px)'],
-  ['frame_std', 'video_quality', 'std', 'largest colour-channel std of the sampled frames'],
-  ['motion', 'motion', 'score', 'motion score (mean frame difference, fraction of full scale)'],
-  ['clip_frame', 'clip_frame', 'score', 'middle frame–caption cosine'],
-  ['clip_video', 'clip_video', 'score', 'clip–caption cosine (aggregated frames)'],
-  ['ocr_area', 'ocr_overlay', 'area', 'mean fraction of a frame covered by text'],
+/** Scores recorded on kept samples → histograms. */
+const HISTOGRAMS: ScoreHistogram[] = [
+  { file: 'caption_words', stage: 'caption_quality', field: 'words', title: 'caption words' },
+  { file: 'language_p', stage: 'language', field: 'p', title: 'language-ID probability of English' },
+  { file: 'duration', stage: 'video_quality', field: 'durationS', title: 'clip duration (s)' },
+  { file: 'short_side', stage: 'video_quality', field: 'short', title: 'shorter frame side (px)', value: (s) => Math.min(Number(s['width']), Number(s['height'])) },
+  { file: 'frame_std', stage: 'video_quality', field: 'std', title: 'largest colour-channel std of the sampled frames' },
+  { file: 'motion', stage: 'motion', field: 'score', title: 'motion score (mean frame difference, fraction of full scale)' },
+  { file: 'clip_frame', stage: 'clip_frame', field: 'score', title: 'middle frame–caption cosine' },
+  { file: 'clip_video', stage: 'clip_video', field: 'score', title: 'clip–caption cosine (aggregated frames)' },
+  { file: 'ocr_area', stage: 'ocr_overlay', field: 'area', title: 'mean fraction of a frame covered by text' },
 ];
 
+const VIDEO_MARKDOWN: CurationMarkdown<object> = { heading: 'Video curation report', unit: 'clips', digits: 2 };
+
 async function writeReport(input: string, output: string, stats: RunStats, pending: string[]): Promise<VideoCurateReport> {
-  const values = new Map<string, number[]>(HISTOGRAMS.map(([f]) => [f, []]));
-  for await (const s of iterateDataset(output, { tolerant: true })) {
-    if (isUnreadable(s)) continue;
-    const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [file, stage, field] of HISTOGRAMS) {
-      const scores = c[stage];
-      if (!scores) continue;
-      const v = field === 'short' ? Math.min(Number(scores['width']), Number(scores['height'])) : scores[field];
-      if (typeof v === 'number' && Number.isFinite(v)) values.get(file)?.push(v);
-    }
-  }
-  const dir = join(output, 'histograms');
-  await mkdir(dir, { recursive: true });
-  const histograms: VideoCurateReport['histograms'] = [];
-  for (const [file, stage, , title] of HISTOGRAMS) {
-    const vals = values.get(file) ?? [];
-    if (vals.length === 0) continue;
-    const h = histogram(`${title}, kept clips`, vals);
-    await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
-    histograms.push({ file: `histograms/${file}.svg`, title: `${title} (${stage})`, n: h.n });
-  }
-  const report: VideoCurateReport = {
+  return writeCurationReport({
     input,
     output,
-    in: stats.in,
-    out: stats.out,
-    wallSeconds: stats.wallSeconds,
-    samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
-    stages: stageSummaries(stats),
-    histograms,
+    stats,
+    histograms: HISTOGRAMS,
+    keptLabel: 'kept clips',
+    listedTitle: (h) => `${h.title} (${h.stage})`,
+    extra: () => ({}),
     pending,
-  };
-  await writeFileAtomic(join(output, VIDEO_REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
-  await writeFileAtomic(join(output, VIDEO_REPORT_MD), videoReportMarkdown(report));
-  return report;
+    markdown: VIDEO_MARKDOWN,
+  });
 }
 
 export function videoReportMarkdown(r: VideoCurateReport): string {
-  const lines = [
-    '# Video curation report',
-    '',
-    `${r.in} clips in, ${r.out} out, ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(2)} clips/s).`,
-    '',
-    ...stageTableMarkdown(r.stages, 'clips', 2),
-    '',
-    ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
-  ];
-  if (r.pending.length) lines.push('', '## Pending', '', ...r.pending.map((p) => `- ${p}`));
-  return lines.join('\n') + '\n';
+  return curationReportMarkdown(r, VIDEO_MARKDOWN);
 }
 
 /** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */

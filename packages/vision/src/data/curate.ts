@@ -7,28 +7,28 @@
  * caption files (`a.jpg` + `a.txt`). Output: the curated dataset, the runner's stats.json and
  * drops.jsonl, and `report.json`, `report.md` and `histograms/*.svg`.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, writeFileAtomic } from '@herd/core';
 import {
-  isUnreadable,
-  iterateDataset,
   runCuration,
   runsInProcess,
   textSafety,
   captionQuality,
   languageId,
-  histogram,
-  histogramSvg,
   type CaptionQualityOptions,
   type LanguageIdOptions,
   type CurationOutcome,
   curationInput,
   importMediaFolder,
-  stageSummaries,
-  stageTableMarkdown,
-  type StageSummary,
+  writeCurationReport,
+  curationReportMarkdown,
+  CURATION_REPORT_FILE,
+  CURATION_REPORT_MD,
+  type CurationMarkdown,
+  type CurationReport,
+  type ScoreHistogram,
   type CurationRunMode,
   type RunStats,
   type Stage,
@@ -39,7 +39,7 @@ import { checkpointId } from '../train/clip-mini-store.js';
 import { CopyDetector, MINI_COPY_DETECT_DIR } from '../train/copy-detect.js';
 import { clipScore, clipTopFraction, miniClipScorer, type ImageTextScorer } from './stages/clip-score.js';
 import { imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
-import { CURATION_FIELD, IMAGE_EXTS } from './stages/meta.js';
+import { IMAGE_EXTS } from './stages/meta.js';
 import { nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
 import { ocr, OCR_FIELD, type OcrOptions, type OcrStage } from './stages/ocr.js';
 import { resample, type NgramSummary } from './stages/resample.js';
@@ -73,8 +73,8 @@ export interface CurateConfig extends CurateStagesConfig, CurationRunMode {
   samplesPerShard?: number;
 }
 
-export const REPORT_FILE = 'report.json';
-export const REPORT_MD = 'report.md';
+export const REPORT_FILE = CURATION_REPORT_FILE;
+export const REPORT_MD = CURATION_REPORT_MD;
 const NGRAM_FILE = 'resample-ngrams.json';
 
 /** The stages, in the paper's order. `extra` carries what cannot be cloned to workers. */
@@ -146,88 +146,28 @@ export async function importImageFolder(folder: string, datasetDir: string, samp
   return importMediaFolder(folder, datasetDir, { exts: IMAGE_EXTS, what: 'images', textExts: CAPTION_EXTS, keyFallback: 'image', samplesPerShard, storedExt: (e) => e.replace('jpeg', 'jpg') });
 }
 
-export interface CurateReport {
-  input: string;
-  output: string;
-  in: number;
-  out: number;
-  wallSeconds: number;
-  samplesPerSecond: number;
-  stages: StageSummary[];
-  histograms: { file: string; title: string; n: number }[];
+export interface CurateReport extends CurationReport {
   ngrams: NgramSummary | null;
   ocr: { withText: number; meanConfidence: number | null };
-  pending: string[];
 }
 
 /** Scores recorded on the kept samples, for the histograms. */
-const HISTOGRAMS: [string, string, string, string][] = [
-  ['caption_words', 'caption_quality', 'words', 'caption words'],
-  ['caption_top_token_share', 'caption_quality', 'topTokenShare', 'share of the most repeated caption word'],
-  ['language_p', 'language', 'p', 'language-ID probability of English'],
-  ['image_std', 'image_quality', 'std', 'grey-level standard deviation'],
-  ['image_aspect', 'image_quality', 'aspect', 'aspect ratio (long / short side)'],
-  ['image_short_side', 'image_quality', 'short', 'shorter image side (px)'],
-  ['clip_score', 'clip', 'score', 'image–text similarity'],
+const HISTOGRAMS: ScoreHistogram[] = [
+  { file: 'caption_words', stage: 'caption_quality', field: 'words', title: 'caption words' },
+  { file: 'caption_top_token_share', stage: 'caption_quality', field: 'topTokenShare', title: 'share of the most repeated caption word' },
+  { file: 'language_p', stage: 'language', field: 'p', title: 'language-ID probability of English' },
+  { file: 'image_std', stage: 'image_quality', field: 'std', title: 'grey-level standard deviation' },
+  { file: 'image_aspect', stage: 'image_quality', field: 'aspect', title: 'aspect ratio (long / short side)' },
+  { file: 'image_short_side', stage: 'image_quality', field: 'short', title: 'shorter image side (px)', value: (s) => Math.min(Number(s['width']), Number(s['height'])) },
+  { file: 'clip_score', stage: 'clip', field: 'score', title: 'image–text similarity' },
 ];
 
-async function writeReport(input: string, output: string, stats: RunStats, ngrams: NgramSummary | null, clipUsed: boolean): Promise<CurateReport> {
-  const values = new Map<string, number[]>(HISTOGRAMS.map(([f]) => [f, []]));
-  const ocrConf: number[] = [];
-  for await (const s of iterateDataset(output, { tolerant: true })) {
-    if (isUnreadable(s)) continue;
-    const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
-    for (const [file, stage, field] of HISTOGRAMS) {
-      const scores = c[stage];
-      if (!scores) continue;
-      const v = field === 'short' ? Math.min(Number(scores['width']), Number(scores['height'])) : scores[field];
-      if (typeof v === 'number' && Number.isFinite(v)) values.get(file)?.push(v);
-    }
-    const o = s.meta[OCR_FIELD] as { confidence?: number } | undefined;
-    if (o && typeof o.confidence === 'number') ocrConf.push(o.confidence);
-  }
-  if (ocrConf.length > 0) values.set('ocr_confidence', ocrConf);
-  const dir = join(output, 'histograms');
-  await mkdir(dir, { recursive: true });
-  const histograms: CurateReport['histograms'] = [];
-  for (const [file, vals] of values) {
-    if (vals.length === 0) continue;
-    const title = `${HISTOGRAMS.find((h) => h[0] === file)?.[3] ?? 'OCR mean word confidence'}, kept samples`;
-    const h = histogram(title, vals);
-    await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
-    histograms.push({ file: `histograms/${file}.svg`, title, n: h.n });
-  }
-  const report: CurateReport = {
-    input,
-    output,
-    in: stats.in,
-    out: stats.out,
-    wallSeconds: stats.wallSeconds,
-    samplesPerSecond: stats.wallSeconds > 0 ? stats.in / stats.wallSeconds : 0,
-    stages: stageSummaries(stats),
-    histograms,
-    ngrams,
-    ocr: { withText: ocrConf.length, meanConfidence: ocrConf.length ? ocrConf.reduce((a, b) => a + b, 0) / ocrConf.length : null },
-    pending: clipUsed ? [] : ['clip: no image–text scorer given (the CLIP-style model is not trained yet); mismatched captions are not removed'],
-  };
-  await writeFileAtomic(join(output, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
-  await writeFileAtomic(join(output, REPORT_MD), reportMarkdown(report));
-  return report;
-}
-
-export function reportMarkdown(r: CurateReport): string {
-  const lines = [
-    `# Curation report`,
-    '',
-    `${r.in} samples in, ${r.out} out, ${r.wallSeconds.toFixed(1)} s (${r.samplesPerSecond.toFixed(1)} samples/s).`,
-    '',
-    ...stageTableMarkdown(r.stages),
-    '',
-    ...r.histograms.map((h) => `- [${h.title}](${h.file}) (n = ${h.n})`),
-  ];
-  if (r.ngrams) {
+const IMAGE_MARKDOWN: CurationMarkdown<Pick<CurateReport, 'ngrams' | 'ocr'>> = {
+  heading: 'Curation report',
+  sections: (r) => {
     const n = r.ngrams;
-    lines.push('', '## Resampling: n-gram head and tail', '', `${n.pairsBefore} pairs before, ${n.pairsAfter} after; ${n.distinct} distinct 1/2-grams.`, '');
+    if (!n) return [];
+    const lines = ['', '## Resampling: n-gram head and tail', '', `${n.pairsBefore} pairs before, ${n.pairsAfter} after; ${n.distinct} distinct 1/2-grams.`, ''];
     lines.push(`Top 1% of n-grams hold ${(100 * n.top1pctShareBefore).toFixed(1)}% of occurrences before, ${(100 * n.top1pctShareAfter).toFixed(1)}% after; the ${n.tailDistinct} n-grams rarer than T keep ${n.tailOccurrencesAfter} of ${n.tailOccurrencesBefore} occurrences.`, '');
     lines.push('| rank | before | after |', '|---|---|---|');
     for (let i = 0; i < Math.max(n.headBefore.length, n.headAfter.length); i++) {
@@ -235,9 +175,30 @@ export function reportMarkdown(r: CurateReport): string {
       const a = n.headAfter[i];
       lines.push(`| ${i + 1} | ${b ? `${b[0]} (${b[1]})` : ''} | ${a ? `${a[0]} (${a[1]})` : ''} |`);
     }
-  }
-  if (r.pending.length) lines.push('', '## Pending', '', ...r.pending.map((p) => `- ${p}`));
-  return lines.join('\n') + '\n';
+    return lines;
+  },
+};
+
+async function writeReport(input: string, output: string, stats: RunStats, ngrams: NgramSummary | null, clipUsed: boolean): Promise<CurateReport> {
+  const ocrConf: number[] = [];
+  return writeCurationReport({
+    input,
+    output,
+    stats,
+    histograms: HISTOGRAMS,
+    visit: (s) => {
+      const o = s.meta[OCR_FIELD] as { confidence?: number } | undefined;
+      if (o && typeof o.confidence === 'number') ocrConf.push(o.confidence);
+    },
+    extraHistograms: () => [['ocr_confidence', 'OCR mean word confidence', ocrConf]],
+    extra: () => ({ ngrams, ocr: { withText: ocrConf.length, meanConfidence: ocrConf.length ? ocrConf.reduce((a, b) => a + b, 0) / ocrConf.length : null } }),
+    pending: clipUsed ? [] : ['clip: no image–text scorer given (the CLIP-style model is not trained yet); mismatched captions are not removed'],
+    markdown: IMAGE_MARKDOWN,
+  });
+}
+
+export function reportMarkdown(r: CurateReport): string {
+  return curationReportMarkdown(r, IMAGE_MARKDOWN);
 }
 
 /** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */

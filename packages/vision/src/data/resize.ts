@@ -99,3 +99,17 @@ export function resizeBilinear(img: RgbImage, width: number, height: number): Rg
   if (height !== img.height) data = pass(data, width, img.height, height, false);
   return { data: data === img.data ? new Uint8Array(data) : data, width, height };
 }
+
+/** The width × height window of an image at (left, top). */
+export function cropRgb(img: RgbImage, left: number, top: number, width: number, height: number): RgbImage {
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) out.set(img.data.subarray(((top + y) * img.width + left) * 3, ((top + y) * img.width + left + width) * 3), y * width * 3);
+  return { data: out, width, height };
+}
+
+/** The centred crop keeping `side` (0–1] of each dimension (at least 8 px). */
+export function centreCrop(img: RgbImage, side: number): RgbImage {
+  const w = Math.max(8, Math.round(img.width * side));
+  const h = Math.max(8, Math.round(img.height * side));
+  return w >= img.width && h >= img.height ? img : cropRgb(img, Math.floor((img.width - w) / 2), Math.floor((img.height - h) / 2), Math.min(w, img.width), Math.min(h, img.height));
+}

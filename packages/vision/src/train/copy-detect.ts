@@ -17,12 +17,15 @@ import { Graph, type ParamSpec, type ParamValues, type Params, type Tensor } fro
 import { type RgbImage, decodeImage, encodeRgb } from '@herd/media';
 import { type HostTensor, Session, type SessionOptions, TrainingRun, hostTensor } from '@herd/runtime';
 import { type VisionConfig, parseVisionConfig, visionOutputDim } from '../config.js';
-import { resizeBilinear } from '../data/resize.js';
+import { cropRgb, resizeBilinear } from '../data/resize.js';
 import { type TiledImage, packImages, tileImage } from '../data/tiling.js';
 import { infoNce } from '../model/clip.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadMiniParams, readMiniConfig, saveMiniModel } from './clip-mini-store.js';
 import { pooledImageEmbedding } from './clip-mini.js';
+
+// The crop moved beside the resize (near-duplicate search crops too); still exported from here.
+export { cropRgb } from '../data/resize.js';
 
 /** packages/vision/weights/mini-copy-detect (the same from src/ and dist/). */
 export const MINI_COPY_DETECT_DIR = fileURLToPath(new URL('../../weights/mini-copy-detect', import.meta.url));
@@ -137,13 +140,6 @@ export function colourJitter(img: RgbImage, brightness: number, saturation: numb
     out[i + 2] = clamp8((y - 1.106 * ii + 1.703 * q) * brightness);
   }
   return { data: out, width: img.width, height: img.height };
-}
-
-/** A crop of `side` of each dimension at (left, top). */
-export function cropRgb(img: RgbImage, left: number, top: number, width: number, height: number): RgbImage {
-  const out = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) out.set(img.data.subarray(((top + y) * img.width + left) * 3, ((top + y) * img.width + left + width) * 3), y * width * 3);
-  return { data: out, width, height };
 }
 
 /** One random copy of an image under the augmentations (what a near-duplicate may look like). */

@@ -1,41 +1,64 @@
 /**
  * Perceptual de-duplication (Llama 3 paper §7.1.1; SPEC "Data curation"): near-identical images —
  * resized, re-encoded, cropped, colour-shifted copies — are found by nearest-neighbour search over a
- * 64-bit DCT perceptual hash (Hamming distance; a candidate pair must also keep its aspect ratio and
- * colour layout, since grey low frequencies alone confuse simple scenes that differ only in a shape's
- * colour) or over copy-detection embeddings (cosine), linked when within the thresholds, grouped into connected components (union-find), and one sample per
- * component is kept: the highest quality score, then the earliest. The rest are dropped as
- * `duplicate-of:<kept key>`. Small sets are searched exactly; large ones with a usearch HNSW index
- * whose parameters were chosen for recall (see `ANN_DEFAULTS` and the tests).
+ * 64-bit DCT perceptual hash (Hamming distance), verified, linked, grouped into connected components
+ * (union-find), and one sample per component is kept: the highest quality score, then the earliest.
+ * The rest are dropped as `duplicate-of:<kept key>`. Small sets are searched exactly (all pairs of
+ * about the same aspect ratio); large ones with a usearch HNSW index (`ANN_DEFAULTS`, tested).
  *
- * A global stage: `prepare` reads the hash the image-quality stage recorded (or computes it) and
- * the embedding, the runner spills the features to disk, a streaming observer packs them into
- * compact typed arrays (`DedupStore`: ≈ 70 B per sample plus 4 B per embedding dimension, instead of
- * ≈ 1 kB of JSON objects) and links the components once, and `decide` then sees the JSON features
- * one partition at a time. Memory still grows with the dataset (the compact arrays), just ~5–10×
- * more slowly; a disk-based LSH + external union-find would make it flat (not done).
+ * Two kinds of candidate pair, each verified before it links:
+ * - whole image ↔ whole image: Hamming ≤ maxHamming, same aspect ratio, colour-layout cosine ≥
+ *   minLayoutCosine (grey low frequencies alone confuse scenes that differ in a shape's colour), and
+ *   the 32×32 grey thumbnails correlate ≥ minThumbCorrelation (pHash's 8×8 low frequencies cannot
+ *   tell a small star from a small triangle, or one written word from another; the thumbnail can).
+ * - centre crop ↔ whole image: every image is also hashed at a few centred crops (`cropScales`), so
+ *   a cropped copy matches its source's crop at about its scale (a whole-image hash of a 10 % zoom
+ *   moves most bits); verified the same way, crop against whole.
+ * The thresholds were chosen on one labelled set and scored on another (CURATION.md).
  *
- * Mode `both` (what curation uses when a copy-detection model is given) links a pair when EITHER
- * signal calls it a copy: the verified pHash test (precise on resizes, re-encodes and exact copies)
- * or the learned copy-detection embedding (`train/copy-detect.ts`, trained to see through crops and
- * colour shifts). The union keeps pHash's hits and adds the embedding's; the embedding threshold
- * sets how much precision that costs (see CURATION.md for the measured trade-off).
+ * Mode `both` also links a pair when the learned copy-detection embedding (`train/copy-detect.ts`)
+ * calls it a copy (cosine, same aspect, optionally a colour-layout check); `embedding` uses only that.
+ *
+ * A global stage: `prepare` decodes once and computes the hashes, layouts and thumbnails; the runner
+ * spills the features to disk; a streaming observer (`DedupStore`) keeps in memory only what the
+ * search needs (key, quality, hashes, aspect: ≈ 45 B per sample plus the key, and 4 B per embedding
+ * dimension in the embedding modes) and appends the verification data (layouts, thumbnails: ≈ 7 kB
+ * per sample) to a temporary file it reads back only for candidate pairs; `decide` then sees the JSON
+ * features one partition at a time.
  */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HerdError } from '@herd/core';
 import { Components, type FeatureObserver, type GlobalStage, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
-import { colourLayout, hammingHex, layoutCosine, perceptualHash } from './phash.js';
+import { centreCrop } from '../resize.js';
+import { colourLayout, hashAndThumb, layoutCosine, thumbCorrelation } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
 
+/** What one image looks like to the verification: colour layout and grey thumbnail, base64. */
+export interface DedupView {
+  /** Perceptual hash, 16 hex digits. */
+  h: string;
+  /** Colour layout, int8 as base64. */
+  l: string;
+  /** 32×32 grey thumbnail, uint8 as base64. */
+  t: string;
+}
+
 export interface DedupFeature {
-  /** Perceptual hash, 16 hex digits (hash mode). */
+  /** Perceptual hash, 16 hex digits (hash modes). */
   h?: string;
-  /** Colour layout, int8 as base64 (hash mode), and log(width / height). */
+  /** Colour layout, int8 as base64, and log(width / height). */
   l?: string;
   a?: number;
-  /** Embedding, unit length (embedding mode). */
+  /** 32×32 grey thumbnail, uint8 as base64. */
+  t?: string;
+  /** The same at each centre-crop scale (`cropScales`, in order). */
+  c?: DedupView[];
+  /** Embedding, unit length (embedding modes). */
   e?: number[];
   /** Quality score: the highest of a component is kept. */
   q: number;
@@ -59,12 +82,20 @@ export const ANN_DEFAULTS: AnnParams = { connectivity: 16, expansionAdd: 128, ex
 
 export interface NearDuplicateOptions {
   name?: string;
-  /** `hash` (default): perceptual hash, Hamming ≤ maxHamming. `embedding`: cosine ≥ minCosine. `both`: either. */
+  /** `hash` (default): verified pHash pairs. `embedding`: cosine ≥ minCosine. `both`: either. */
   mode?: 'hash' | 'embedding' | 'both';
-  /** Largest Hamming distance between duplicate pHashes (default 14 of 64 bits). */
+  /** Largest Hamming distance between whole-image pHashes (default 22 of 64 bits; verified below). */
   maxHamming?: number;
-  /** Smallest colour-layout cosine a pHash pair must also have (default 0.97; 0 turns the check off). */
+  /** Smallest colour-layout cosine a whole-image pair must also have (default 0.97; 0 turns the check off). */
   minLayoutCosine?: number;
+  /** Smallest 32×32 grey-thumbnail correlation of a whole-image pair (default 0.98; 0 turns it off). */
+  minThumbCorrelation?: number;
+  /** Centre-crop scales each image is also hashed at, for cropped copies (default [0.93, 0.89, 0.85]; [] turns crops off). */
+  cropScales?: readonly number[];
+  /** Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.95) and thumbnail correlation (0.97). */
+  cropMaxHamming?: number;
+  cropMinLayoutCosine?: number;
+  cropMinThumbCorrelation?: number;
   /** Largest |log(aspect a / aspect b)| (default 0.02: copies keep their shape; crops and resizes here do). */
   maxAspectLogDiff?: number;
   /** Smallest cosine similarity between duplicates in embedding mode (default 0.9). */
@@ -82,11 +113,11 @@ export interface NearDuplicateOptions {
   embedderId?: string;
   /** Quality score of a sample (default: recorded CLIP score, else pixel count, else 0). */
   quality?: (sample: Sample) => number;
-  /** Up to this many samples are compared exactly, all pairs (default 50 000: exact is 1.3 s at 10k here, HNSW 15 s). */
+  /** Up to this many samples are compared exactly (all pairs of about the same aspect; default 20 000), usearch HNSW above. */
   exactLimit?: number;
   ann?: Partial<AnnParams>;
-  /** The stage that recorded `phash` (default `image_quality`). */
-  hashFrom?: string;
+  /** Where the verification data is spilled (default the OS temp folder). */
+  spillDir?: string;
   /** JSON features per decide() call (default the runner's). */
   featuresPerPartition?: number;
 }
@@ -157,10 +188,82 @@ class Grow<T extends Float32Array | Float64Array | Uint32Array | Int8Array> {
   }
 }
 
+/** Verification data of one image and its crops, read back from the spill file. */
+interface SideRecord {
+  layout: Int8Array[];
+  thumb: Uint8Array[];
+}
+
 /**
- * Every feature the decision needs, in compact typed arrays (≈ 8 B of hash, 4 B aspect, the colour
- * layout in int8 and 4 B per embedding dimension, plus the key): what the streaming observer keeps
- * instead of the JSON features (≈ 1 kB each as JS objects).
+ * Fixed-size records (layout + thumbnail for the whole image and each crop) appended to a temporary
+ * file and read back by index: the verification data stays on disk, not in memory.
+ */
+class SideFile {
+  private readonly dir: string;
+  private readonly fd: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+  private readonly cache = new Map<number, SideRecord>();
+
+  constructor(
+    parent: string,
+    readonly views: number,
+    readonly layoutLen: number,
+    readonly thumbLen: number,
+  ) {
+    this.dir = mkdtempSync(join(parent, 'herd-dedup-'));
+    this.fd = openSync(join(this.dir, 'views.bin'), 'w+');
+  }
+
+  get recordBytes(): number {
+    return this.views * (this.layoutLen + this.thumbLen);
+  }
+
+  append(record: Buffer): void {
+    this.pending.push(record);
+    this.pendingBytes += record.length;
+    if (this.pendingBytes >= 1 << 20) this.flush();
+  }
+
+  flush(): void {
+    if (this.pendingBytes === 0) return;
+    const buf = Buffer.concat(this.pending, this.pendingBytes);
+    let at = 0;
+    while (at < buf.length) at += writeSync(this.fd, buf, at, buf.length - at, this.written + at);
+    this.written += buf.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  read(i: number): SideRecord {
+    const hit = this.cache.get(i);
+    if (hit) return hit;
+    this.flush();
+    const buf = Buffer.alloc(this.recordBytes);
+    readSync(this.fd, buf, 0, buf.length, i * this.recordBytes);
+    const rec: SideRecord = { layout: [], thumb: [] };
+    for (let v = 0; v < this.views; v++) {
+      const o = v * (this.layoutLen + this.thumbLen);
+      rec.layout.push(new Int8Array(buf.buffer, buf.byteOffset + o, this.layoutLen));
+      rec.thumb.push(new Uint8Array(buf.buffer, buf.byteOffset + o + this.layoutLen, this.thumbLen));
+    }
+    // A small cache: candidate pairs are visited grouped by their first sample.
+    if (this.cache.size >= 512) this.cache.clear();
+    this.cache.set(i, rec);
+    return rec;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * What the decision needs, kept compactly: in memory the key, quality, hashes (whole image and each
+ * crop) and aspect, plus the embedding in the embedding modes; the layouts and thumbnails of every
+ * view go to a `SideFile` on disk.
  */
 export class DedupStore {
   readonly keys: string[] = [];
@@ -168,10 +271,12 @@ export class DedupStore {
   private readonly hi = new Grow((n) => new Uint32Array(n));
   private readonly lo = new Grow((n) => new Uint32Array(n));
   private readonly aspect = new Grow((n) => new Float32Array(n));
-  private readonly layouts = new Grow((n) => new Int8Array(n));
   private readonly emb = new Grow((n) => new Float32Array(n));
-  private layoutLen = -1;
+  private side: SideFile | undefined;
   private dims = -1;
+  private crops = -1;
+
+  constructor(private readonly spillDir: string = tmpdir()) {}
 
   add(key: string, f: DedupFeature | null): void {
     if (f === null) return;
@@ -182,37 +287,75 @@ export class DedupStore {
       this.emb.push(f.e);
     }
     if (f.h !== undefined) {
-      const [h, l] = hexHalves(f.h);
-      this.hi.push([h]);
-      this.lo.push([l]);
-      this.aspect.push([f.a ?? Number.NaN]);
-      const buf = f.l === undefined ? undefined : Buffer.from(f.l, 'base64');
-      if (buf !== undefined && this.layoutLen < 0) this.layoutLen = buf.length;
-      // A missing (or odd-sized) layout is stored as zeros and skipped by the check.
-      this.layouts.push(buf !== undefined && buf.length === this.layoutLen ? new Int8Array(buf.buffer, buf.byteOffset, buf.byteLength) : new Int8Array(Math.max(0, this.layoutLen)));
+      const views: { h: string; l?: string | undefined; t?: string | undefined }[] = [{ h: f.h, l: f.l, t: f.t }, ...(f.c ?? [])];
+      if (this.crops < 0) this.crops = views.length - 1;
+      if (views.length - 1 !== this.crops) throw new HerdError('invalid_argument', `near_duplicate: ${key} has ${views.length - 1} crop views, expected ${this.crops} (every feature of one run must come from the same options)`);
+      for (const v of views) {
+        const [h, l] = hexHalves(v.h);
+        this.hi.push([h]);
+        this.lo.push([l]);
+      }
+      const ls = views.map((v) => (v.l === undefined ? undefined : Buffer.from(v.l, 'base64')));
+      const ts = views.map((v) => (v.t === undefined ? undefined : Buffer.from(v.t, 'base64')));
+      this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0);
+      const side = this.side;
+      const rec = Buffer.alloc(side.recordBytes);
+      views.forEach((_, v) => {
+        const o = v * (side.layoutLen + side.thumbLen);
+        // A missing (or odd-sized) layout or thumbnail is stored as zeros and skipped by the checks.
+        const lv = ls[v];
+        const tv = ts[v];
+        if (lv !== undefined && lv.length === side.layoutLen) lv.copy(rec, o);
+        if (tv !== undefined && tv.length === side.thumbLen) tv.copy(rec, o + side.layoutLen);
+      });
+      side.append(rec);
     }
+    this.aspect.push([f.a ?? Number.NaN]);
     this.q.push([f.q]);
     this.keys.push(key);
-    if ((f.e !== undefined && this.emb.length !== this.keys.length * this.dims) || (f.h !== undefined && this.hi.length !== this.keys.length)) {
+    if ((f.e !== undefined && this.emb.length !== this.keys.length * this.dims) || (f.h !== undefined && this.hi.length !== this.keys.length * this.views)) {
       throw new HerdError('invalid_argument', `near_duplicate: ${key}: every feature of one run must carry the same signals (sample ${i})`);
     }
   }
-  hashes(): { hi: Uint32Array; lo: Uint32Array } {
-    return { hi: this.hi.view(), lo: this.lo.view() };
+  /** Number of hash views per sample (whole image + crops). */
+  get views(): number {
+    return Math.max(0, this.crops) + 1;
+  }
+  /** Hash halves of view v of every sample (v = 0: whole image, 1…: crops). */
+  hashes(v = 0): { hi: Uint32Array; lo: Uint32Array } {
+    const V = this.views;
+    const all = { hi: this.hi.view(), lo: this.lo.view() };
+    if (V === 1) return all;
+    const n = all.hi.length / V;
+    const hi = new Uint32Array(n);
+    const lo = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      hi[i] = all.hi[i * V + v] as number;
+      lo[i] = all.lo[i * V + v] as number;
+    }
+    return { hi, lo };
   }
   aspects(): Float32Array {
     return this.aspect.view();
   }
-  layout(i: number): Int8Array | undefined {
-    if (this.layoutLen <= 0) return undefined;
-    const v = this.layouts.view().subarray(i * this.layoutLen, (i + 1) * this.layoutLen);
-    return v.every((x) => x === 0) ? undefined : v;
+  /** Layout and thumbnail of view v of sample i (undefined where the feature carried none). */
+  view(i: number, v = 0): { layout: Int8Array | undefined; thumb: Uint8Array | undefined } {
+    if (!this.side) return { layout: undefined, thumb: undefined };
+    const r = this.side.read(i);
+    const layout = r.layout[v];
+    const thumb = r.thumb[v];
+    return { layout: layout && layout.length > 0 && !layout.every((x) => x === 0) ? layout : undefined, thumb: thumb && thumb.length > 0 && !thumb.every((x) => x === 0) ? thumb : undefined };
   }
   embeddings(): { flat: Float32Array; dims: number } {
     return { flat: this.emb.view(), dims: Math.max(0, this.dims) };
   }
   qualities(): Float64Array {
     return this.q.view();
+  }
+  /** Deletes the spill file. */
+  close(): void {
+    this.side?.close();
+    this.side = undefined;
   }
 }
 
@@ -234,21 +377,7 @@ export function exactCosinePairs(flat: Float32Array, dims: number, minCosine: nu
 export async function annCosinePairs(flat: Float32Array, dims: number, minCosine: number, params: AnnParams): Promise<[number, number][]> {
   const n = flat.length / dims;
   if (n === 0) return [];
-  let usearch: typeof import('usearch');
-  try {
-    usearch = await import('usearch');
-  } catch (e) {
-    throw new HerdError('tool_missing', `near-duplicate search needs the usearch package (prebuilt binary) for ${n} samples: ${(e as Error).message}`, { cause: e });
-  }
-  const index = new usearch.Index({
-    metric: usearch.MetricKind.Cos,
-    dimensions: dims,
-    connectivity: params.connectivity,
-    expansion_add: params.expansionAdd,
-    expansion_search: params.expansionSearch,
-    quantization: usearch.ScalarKind.F32,
-    multi: false,
-  });
+  const index = hnsw(await loadUsearch(n), dims, params);
   const keys = BigUint64Array.from({ length: n }, (_, i) => BigInt(i));
   index.add(keys, flat, 0);
   const k = Math.min(params.k, n);
@@ -272,6 +401,126 @@ export async function annCosinePairs(flat: Float32Array, dims: number, minCosine
   return pairs;
 }
 
+/**
+ * Candidate pairs by Hamming distance, all pairs of about the same aspect ratio compared (sorted by
+ * aspect, a sliding window): whole ↔ whole within maxHamming, and crop v of one ↔ whole of the other
+ * within cropMaxHamming. Each candidate is [a, b, v]: view v of a against the whole of b (v = 0: both whole).
+ */
+export function exactViewPairs(st: DedupStore, maxHamming: number, cropMaxHamming: number, maxAspect: number): [number, number, number][] {
+  const n = st.keys.length;
+  const views = Array.from({ length: st.views }, (_, v) => st.hashes(v));
+  const aspect = st.aspects();
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (aspect[a] as number) - (aspect[b] as number) || a - b);
+  const hasAspect = (i: number): boolean => !Number.isNaN(aspect[i]);
+  const whole = views[0] as { hi: Uint32Array; lo: Uint32Array };
+  const out: [number, number, number][] = [];
+  const test = (i: number, j: number): void => {
+    if (hiLoHamming(whole.hi, whole.lo, i, j) <= maxHamming) out.push([Math.min(i, j), Math.max(i, j), 0]);
+    for (let v = 1; v < views.length; v++) {
+      const c = views[v] as { hi: Uint32Array; lo: Uint32Array };
+      if (popcount((c.hi[i]! ^ whole.hi[j]!) >>> 0) + popcount((c.lo[i]! ^ whole.lo[j]!) >>> 0) <= cropMaxHamming) out.push([i, j, v]);
+      if (popcount((c.hi[j]! ^ whole.hi[i]!) >>> 0) + popcount((c.lo[j]! ^ whole.lo[i]!) >>> 0) <= cropMaxHamming) out.push([j, i, v]);
+    }
+  };
+  for (let x = 0; x < n; x++) {
+    const i = order[x] as number;
+    if (!hasAspect(i)) {
+      // No aspect recorded (not expected from prepare): compared with everyone.
+      for (let j = 0; j < n; j++) if (j !== i && (hasAspect(j) || j > i)) test(i, j);
+      continue;
+    }
+    for (let y = x + 1; y < n; y++) {
+      const j = order[y] as number;
+      if (!hasAspect(j)) continue;
+      if ((aspect[j] as number) - (aspect[i] as number) > maxAspect) break;
+      test(i, j);
+    }
+  }
+  return out;
+}
+
+/** The same candidates through a usearch HNSW index over whole-image hashes (k neighbours per query view). */
+async function annViewPairs(st: DedupStore, maxHamming: number, cropMaxHamming: number, ann: AnnParams): Promise<[number, number, number][]> {
+  const n = st.keys.length;
+  const signs = (h: { hi: Uint32Array; lo: Uint32Array }): Float32Array => {
+    const flat = new Float32Array(n * 64);
+    for (let i = 0; i < n; i++) {
+      for (let b = 0; b < 64; b++) {
+        const word = b < 32 ? (h.hi[i] as number) : (h.lo[i] as number);
+        flat[i * 64 + b] = ((word >>> (31 - (b % 32))) & 1 ? 1 : -1) / 8;
+      }
+    }
+    return flat;
+  };
+  const whole = st.hashes(0);
+  const out: [number, number, number][] = [];
+  // Unit sign vectors: cosine = 1 − 2·hamming/64; candidates are re-checked on the hashes. One index
+  // over the whole-image hashes, searched with every view (whole, then each crop).
+  const queries = Array.from({ length: st.views }, (_, v) => signs(v === 0 ? whole : st.hashes(v)));
+  const found = await annCrossPairs(queries[0]!, queries, 64, 1 - (2 * Math.max(maxHamming, cropMaxHamming)) / 64, ann);
+  const seen = new Set<number>(); // whole ↔ whole: each unordered pair once, whichever side found it
+  found.forEach((pairs, v) => {
+    const c = v === 0 ? whole : st.hashes(v);
+    const limit = v === 0 ? maxHamming : cropMaxHamming;
+    for (const [q, j] of pairs) {
+      if (q === j) continue;
+      if (popcount((c.hi[q]! ^ whole.hi[j]!) >>> 0) + popcount((c.lo[q]! ^ whole.lo[j]!) >>> 0) > limit) continue;
+      if (v > 0) out.push([q, j, v]);
+      else {
+        const [a, b] = q < j ? [q, j] : [j, q];
+        if (seen.has(a * n + b)) continue;
+        seen.add(a * n + b);
+        out.push([a, b, 0]);
+      }
+    }
+  });
+  return out;
+}
+
+async function loadUsearch(n: number): Promise<typeof import('usearch')> {
+  try {
+    return await import('usearch');
+  } catch (e) {
+    throw new HerdError('tool_missing', `near-duplicate search needs the usearch package (prebuilt binary) for ${n} samples: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function hnsw(usearch: typeof import('usearch'), dims: number, params: AnnParams) {
+  return new usearch.Index({
+    metric: usearch.MetricKind.Cos,
+    dimensions: dims,
+    connectivity: params.connectivity,
+    expansion_add: params.expansionAdd,
+    expansion_search: params.expansionSearch,
+    quantization: usearch.ScalarKind.F32,
+    multi: false,
+  });
+}
+
+/** For each query set: pairs [query row, indexed row] with cosine ≥ minCosine (one HNSW index over `indexed`, k neighbours per query). */
+export async function annCrossPairs(indexed: Float32Array, querySets: readonly Float32Array[], dims: number, minCosine: number, params: AnnParams): Promise<[number, number][][]> {
+  const n = indexed.length / dims;
+  if (n === 0) return querySets.map(() => []);
+  const usearch = await loadUsearch(n);
+  const index = hnsw(usearch, dims, params);
+  index.add(BigUint64Array.from({ length: n }, (_, i) => BigInt(i)), indexed, 0);
+  const k = Math.min(params.k, n);
+  return querySets.map((queries) => {
+    const m = queries.length / dims;
+    if (m === 0) return [];
+    const res = index.search(queries, k, 0) as unknown as { keys: BigUint64Array; distances: Float32Array; counts: BigUint64Array };
+    const pairs: [number, number][] = [];
+    for (let q = 0; q < m; q++) {
+      const count = Number(res.counts[q]);
+      for (let r = 0; r < count; r++) {
+        const j = Number(res.keys[q * k + r]);
+        if (dot(queries, q * dims, indexed, j * dims, dims) >= minCosine - 1e-6) pairs.push([q, j]);
+      }
+    }
+    return pairs;
+  });
+}
+
 function unit(v: ArrayLike<number>): number[] {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += (v[i] as number) ** 2;
@@ -281,54 +530,51 @@ function unit(v: ArrayLike<number>): number[] {
 
 export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<DedupFeature | null, Map<string, string>> {
   const mode = options.mode ?? 'hash';
-  const maxHamming = options.maxHamming ?? 14;
+  const maxHamming = options.maxHamming ?? 22;
   const minLayout = options.minLayoutCosine ?? 0.97;
+  const minThumb = options.minThumbCorrelation ?? 0.98;
+  const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
+  const cropMaxHamming = options.cropMaxHamming ?? 14;
+  const cropMinLayout = options.cropMinLayoutCosine ?? 0.95;
+  const cropMinThumb = options.cropMinThumbCorrelation ?? 0.97;
   const maxAspect = options.maxAspectLogDiff ?? 0.02;
   const minCosine = options.minCosine ?? 0.9;
   const embLayout = options.embeddingMinLayoutCosine ?? 0;
-  const exactLimit = options.exactLimit ?? 50_000;
+  const exactLimit = options.exactLimit ?? 20_000;
   const ann: AnnParams = { ...ANN_DEFAULTS, ...options.ann };
-  const hashFrom = options.hashFrom ?? 'image_quality';
   const quality = options.quality ?? defaultQuality;
   if (mode !== 'hash' && typeof options.embed !== 'function' && typeof options.embedImage !== 'function') throw new HerdError('invalid_argument', `nearDuplicate: ${mode} mode needs embed(sample) or embedImage(image)`);
-  /** Pairs by the signals of `mode`, union-find, one representative per component. */
+  for (const s of cropScales) if (!(s > 0 && s < 1)) throw new HerdError('invalid_argument', `nearDuplicate: crop scale ${s} is not in (0, 1)`);
+  const sameShape = (aspect: Float32Array, a: number, b: number): boolean => Number.isNaN(aspect[a]!) || Number.isNaN(aspect[b]!) || Math.abs(aspect[a]! - aspect[b]!) <= maxAspect;
+  /** Candidates by the signals of `mode`, verified, union-find, one representative per component. */
   const duplicates = async (st: DedupStore): Promise<Map<string, string>> => {
     const n = st.keys.length;
+    const aspect = st.aspects();
     let pairs: [number, number][] = [];
-    if (mode !== 'embedding') {
-      const { hi, lo } = st.hashes();
-      if (n <= exactLimit) pairs = exactHiLoPairs(hi, lo, maxHamming);
-      else {
-        const flat = new Float32Array(n * 64);
-        for (let i = 0; i < n; i++) {
-          for (let b = 0; b < 64; b++) {
-            const word = b < 32 ? (hi[i] as number) : (lo[i] as number);
-            flat[i * 64 + b] = ((word >>> (31 - (b % 32))) & 1 ? 1 : -1) / 8;
-          }
-        }
-        // Unit sign vectors: cosine = 1 − 2·hamming/64; candidates are re-checked on the hashes.
-        pairs = (await annCosinePairs(flat, 64, 1 - (2 * maxHamming) / 64, ann)).filter(([a, b]) => hiLoHamming(hi, lo, a, b) <= maxHamming);
+    if (mode !== 'embedding' && n > 0) {
+      const candidates = n <= exactLimit ? exactViewPairs(st, maxHamming, cropMaxHamming, maxAspect) : await annViewPairs(st, maxHamming, cropMaxHamming, ann);
+      // Grouped by the first sample, so its views are read from the spill file once.
+      candidates.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+      for (const [a, b, v] of candidates) {
+        if (!sameShape(aspect, a, b)) continue;
+        const va = st.view(a, v);
+        const vb = st.view(b, 0);
+        const [layoutMin, thumbMin] = v === 0 ? [minLayout, minThumb] : [cropMinLayout, cropMinThumb];
+        if (layoutMin > 0 && va.layout && vb.layout && layoutCosine(va.layout, vb.layout) < layoutMin) continue;
+        if (thumbMin > 0 && va.thumb && vb.thumb && thumbCorrelation(va.thumb, vb.thumb) < thumbMin) continue;
+        pairs.push([a, b]);
       }
-      // pHash candidates must also keep their shape and colour layout.
-      const aspect = st.aspects();
-      pairs = pairs.filter(([a, b]) => {
-        if (!Number.isNaN(aspect[a]!) && !Number.isNaN(aspect[b]!) && Math.abs(aspect[a]! - aspect[b]!) > maxAspect) return false;
-        const la = st.layout(a);
-        const lb = st.layout(b);
-        return minLayout <= 0 || la === undefined || lb === undefined || layoutCosine(la, lb) >= minLayout;
-      });
     }
     if (mode !== 'hash') {
       const { flat, dims } = st.embeddings();
       let emb = n <= exactLimit ? exactCosinePairs(flat, dims, minCosine) : await annCosinePairs(flat, dims, minCosine, ann);
       if (mode === 'both') {
         // The embedding proposes; the cheap shape (and optionally layout) checks verify.
-        const aspect = st.aspects();
         emb = emb.filter(([a, b]) => {
-          if (!Number.isNaN(aspect[a]!) && !Number.isNaN(aspect[b]!) && Math.abs(aspect[a]! - aspect[b]!) > maxAspect) return false;
+          if (!sameShape(aspect, a, b)) return false;
           if (embLayout <= 0) return true;
-          const la = st.layout(a);
-          const lb = st.layout(b);
+          const la = st.view(a).layout;
+          const lb = st.view(b).layout;
           return la === undefined || lb === undefined || layoutCosine(la, lb) >= embLayout;
         });
       }
@@ -344,10 +590,26 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     }
     return drops;
   };
+  const decideAll = async (st: DedupStore): Promise<Map<string, string>> => {
+    try {
+      return await duplicates(st);
+    } finally {
+      st.close();
+    }
+  };
+  const b64 = (x: Int8Array | Uint8Array): string => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
+  const views = async (img: RgbImage): Promise<DedupView> => {
+    const { hash, thumb } = await hashAndThumb(img);
+    return { h: hash, l: b64(await colourLayout(img)), t: b64(thumb) };
+  };
   return {
     kind: 'global',
     name: options.name ?? 'near_duplicate',
-    version: JSON.stringify([mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout])]),
+    version: JSON.stringify([
+      mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann,
+      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb]),
+      ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout]),
+    ]),
     async prepare(sample) {
       const q = quality(sample);
       if (mode === 'embedding' && options.embed) return { e: unit(await options.embed(sample)), q };
@@ -361,18 +623,20 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       }
       const f: DedupFeature = { q };
       if (mode !== 'hash') f.e = unit(options.embedImage ? await options.embedImage(img) : await (options.embed as NonNullable<NearDuplicateOptions['embed']>)(sample));
+      // Shape and layout serve the embedding checks too.
+      const whole = await views(img);
+      f.a = Number(Math.log(img.width / img.height).toFixed(5));
+      f.l = whole.l;
       if (mode !== 'embedding') {
-        const recorded = scoreOf(sample, hashFrom, 'phash');
-        f.h = typeof recorded === 'string' && /^[0-9a-f]{16}$/.test(recorded) ? recorded : await perceptualHash(img);
-        const layout = await colourLayout(img);
-        f.l = Buffer.from(layout.buffer, layout.byteOffset, layout.byteLength).toString('base64');
-        f.a = Number(Math.log(img.width / img.height).toFixed(5));
+        f.h = whole.h;
+        f.t = whole.t;
+        if (cropScales.length > 0) f.c = await Promise.all(cropScales.map((s) => views(centreCrop(img, s))));
       }
       return f;
     },
     observe(): FeatureObserver<DedupFeature | null, Map<string, string>> {
-      const store = new DedupStore();
-      return { add: (key, f) => store.add(key, f), finish: () => duplicates(store) };
+      const store = new DedupStore(options.spillDir);
+      return { add: (key, f) => store.add(key, f), finish: () => decideAll(store) };
     },
     ...(options.featuresPerPartition !== undefined ? { featuresPerPartition: options.featuresPerPartition } : {}),
     // Decisions come from the observer's compact arrays; the JSON features only need spreading.
@@ -381,9 +645,9 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       let drops = observed;
       if (drops === undefined) {
         // Called directly (not by the runner): gather these features first.
-        const store = new DedupStore();
+        const store = new DedupStore(options.spillDir);
         for (const [key, f] of features) store.add(key, f);
-        drops = await duplicates(store);
+        drops = await decideAll(store);
       }
       const mine = new Map<string, string>();
       for (const key of features.keys()) {

@@ -62,6 +62,41 @@ export async function perceptualHash(img: RgbImage): Promise<string> {
   return hashFromDct(lowDct(await greyThumb(img)));
 }
 
+/** The pHash and its 32×32 grey thumbnail (rounded to 8 bits), from one resize. */
+export async function hashAndThumb(img: RgbImage): Promise<{ hash: string; thumb: Uint8Array }> {
+  const grey = await greyThumb(img);
+  return { hash: hashFromDct(lowDct(grey)), thumb: Uint8Array.from(grey, (v) => Math.round(v)) };
+}
+
+/**
+ * Normalised cross-correlation of two grey thumbnails (−1…1; 0 when one is flat). pHash keeps only
+ * the 8×8 lowest frequencies, so two simple scenes that differ in a shape's outline or a written
+ * word can share it; the full 32×32 correlation sees those, and a brightness change (a·x + b) leaves
+ * it unchanged.
+ */
+export function thumbCorrelation(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < n; i++) {
+    sa += a[i] as number;
+    sb += b[i] as number;
+  }
+  const ma = sa / n;
+  const mb = sb / n;
+  let s = 0;
+  let va = 0;
+  let vb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = (a[i] as number) - ma;
+    const y = (b[i] as number) - mb;
+    s += x * y;
+    va += x * x;
+    vb += y * y;
+  }
+  return va === 0 || vb === 0 ? 0 : s / Math.sqrt(va * vb);
+}
+
 const POPCOUNT4 = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
 
 /** Hamming distance between two 16-hex-digit hashes. */
