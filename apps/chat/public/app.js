@@ -1,6 +1,7 @@
-// The chat page. Server mode: posts to /api/chat and renders the Server-Sent Events as they arrive.
-// Browser mode (WASM or WebGPU): loads the server's ONNX export (/model/) into onnxruntime-web
-// (/ort/) and answers in the page, with no server compute (web/engine.js).
+// The chat page. Server mode: posts to /api/chat (text + one image, audio file, recording or video
+// clip) and renders the Server-Sent Events as they arrive. Browser mode (WASM or WebGPU): loads the
+// server's ONNX export (/model/) into onnxruntime-web (/ort/) and answers in the page, with no
+// server compute (web/engine.js); audio and clips are answered by the server only.
 import { MAX_IMAGES, MAX_TURNS, WebEngine } from './web/engine.js';
 import { rgbaToRgb } from './web/tiling.js';
 
@@ -10,7 +11,7 @@ const text = $('text');
 const newConversation = () => crypto.randomUUID().replaceAll('-', '');
 let conversation = sessionStorage.getItem('herd-conversation') ?? newConversation();
 sessionStorage.setItem('herd-conversation', conversation);
-let image = null; // { name, data (base64), url, file }
+let attachment = null; // { kind: 'image' | 'audio' | 'video', name, data (base64), url, file }
 let limits = null;
 let busy = false;
 let mode = 'server'; // 'server' | 'wasm' | 'webgpu'
@@ -64,6 +65,7 @@ function setMode(next) {
   $('stats').textContent = '';
   if (mode === 'server') browserStatus('');
   else webEngine(mode).catch(() => {});
+  loadStatus();
 }
 
 async function loadStatus() {
@@ -73,9 +75,38 @@ async function loadStatus() {
     const core = s.core.builtIn ? 'mini core (built-in)' : `core ${s.core.dir}`;
     const vision = s.vision ? `vision: ${s.vision.dir}` : 'vision: not loaded';
     $('status').textContent = `${core} · ${s.core.layers} layers, d=${s.core.dim} · ${vision} · device ${s.device} · ${s.queue.running ? `busy, ${s.queue.waiting} waiting` : 'idle'} (queue limit ${s.queue.max})`;
+    showLoaded(s);
   } catch {
     $('status').textContent = 'server unreachable';
   }
+}
+
+/** Which encoders and adapters the server has loaded, one entry per modality. */
+function showLoaded(s) {
+  const parts = [
+    ['core', `frozen Llama 3 core (${s.core.builtIn ? 'built-in mini' : s.core.dir}, ${s.core.layers} layers)`],
+    ['vision', s.vision ? `image encoder + cross-attention adapter (layers ${s.vision.crossAttentionLayers.join(', ')}; ${s.vision.dir})` : null],
+    ['speech', s.speech ? `Conformer encoder (${s.speech.encoderLayers} layers) + speech adapter, audio up to ${s.speech.maxSeconds} s (${s.speech.dir})` : null],
+    ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir})${s.video.imageMatches ? '' : ' — trained on another image checkpoint'}` : null],
+  ];
+  const el = $('loaded');
+  el.replaceChildren();
+  el.append('loaded: ');
+  parts.forEach(([name, what], i) => {
+    const span = document.createElement('span');
+    span.dataset.modality = name;
+    if (what) {
+      const b = document.createElement('b');
+      b.textContent = `${name}: `;
+      span.append(b, what);
+    } else {
+      span.className = 'off';
+      span.textContent = `${name}: not loaded`;
+    }
+    el.append(span);
+    if (i < parts.length - 1) el.append(' · ');
+  });
+  if (mode !== 'server' && (s.speech || s.video)) el.append(' — audio and clips are answered by the server only');
 }
 
 function bubble(role, content) {
@@ -88,45 +119,94 @@ function bubble(role, content) {
   return div;
 }
 
-function setImage(file) {
+/** Which API field a file goes in: its declared type, else its extension (the server judges the bytes either way). */
+function kindOf(file) {
+  const type = file.type.split('/')[0];
+  if (type === 'image' || type === 'audio' || type === 'video') return type;
+  if (/\.(wav|flac|mp3|ogg|opus|m4a|weba)$/i.test(file.name)) return 'audio';
+  if (/\.(mp4|mkv|webm|mov)$/i.test(file.name)) return 'video';
+  return 'image';
+}
+
+/** An <img>, <audio> or <video> showing an attachment. */
+function mediaElement(a, controls) {
+  const el = document.createElement(a.kind === 'image' ? 'img' : a.kind);
+  el.src = a.url;
+  if (a.kind === 'image') el.alt = a.name;
+  else el.controls = controls;
+  if (a.kind === 'video') el.muted = true;
+  return el;
+}
+
+function setAttachment(file, kind = kindOf(file)) {
   if (!file) return;
-  if (limits && file.size > limits.maxImageBytes) {
-    bubble('error', `${file.name}: ${file.size} bytes, the limit is ${limits.maxImageBytes}`);
+  if (limits && file.size > limits.maxUploadBytes) {
+    bubble('error', `${file.name}: ${file.size} bytes, the limit is ${limits.maxUploadBytes}`);
     return;
   }
   const reader = new FileReader();
   reader.onload = () => {
     const dataUrl = String(reader.result);
-    image = { name: file.name || 'pasted.png', data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file), file };
-    $('preview').src = image.url;
-    $('attach-name').textContent = image.name;
+    const name = file.name || (kind === 'image' ? 'pasted.png' : kind);
+    attachment = { kind, name, data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file), file };
+    $('preview').replaceChildren(mediaElement(attachment, true));
+    $('attach-name').textContent = `${kind}: ${name}`;
     $('attachment').hidden = false;
+    $('attachment').dataset.kind = kind;
   };
   reader.readAsDataURL(file);
 }
 
-function clearImage() {
-  image = null;
+function clearAttachment() {
+  attachment = null;
   $('attachment').hidden = true;
+  $('preview').replaceChildren();
   $('file').value = '';
+}
+
+/** Microphone → MediaRecorder (WebM/Opus in chromium) → an audio attachment; a second click stops. */
+let recorder = null;
+async function toggleRecording() {
+  const button = $('record');
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (e) {
+    bubble('error', `microphone: ${e.message}`);
+    return;
+  }
+  const chunks = [];
+  recorder = new MediaRecorder(stream);
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  recorder.onstop = () => {
+    stream.getTracks().forEach((t) => t.stop());
+    const type = recorder.mimeType || 'audio/webm';
+    recorder = null;
+    button.classList.remove('recording');
+    button.textContent = 'Record';
+    const ext = type.includes('ogg') ? 'ogg' : type.includes('mp4') ? 'm4a' : 'webm';
+    setAttachment(new File(chunks, `recording.${ext}`, { type }), 'audio');
+  };
+  recorder.start();
+  button.classList.add('recording');
+  button.textContent = 'Stop';
 }
 
 async function send() {
   const message = text.value.trim();
-  if (!message || busy) return;
+  if ((!message && attachment?.kind !== 'audio') || busy) return;
   busy = true;
   $('send').disabled = true;
   const mine = bubble('user');
-  if (image) {
-    const img = document.createElement('img');
-    img.src = image.url;
-    img.alt = image.name;
-    mine.append(img);
-  }
+  if (attachment) mine.append(mediaElement(attachment, attachment.kind !== 'image'));
   mine.append(document.createTextNode(message));
-  const attached = image;
+  const attached = attachment;
   text.value = '';
-  clearImage();
+  clearAttachment();
   const answer = bubble('assistant');
   answer.classList.add('streaming');
   try {
@@ -161,6 +241,7 @@ async function decodeInPage(file) {
 }
 
 async function askBrowser(message, attached, answer) {
+  if (attached && attached.kind !== 'image') throw new Error(`${attached.kind === 'audio' ? 'audio' : 'video clips'} are answered by the server only for now: pick "the server" under "answers from"`);
   const engine = await webEngine(mode);
   const turn = { role: 'user', text: message };
   if (attached) turn.image = engine.prepareImage(await decodeInPage(attached.file));
@@ -187,7 +268,7 @@ async function askBrowser(message, attached, answer) {
 }
 
 async function askServer(message, attached, answer) {
-  const body = { conversation, message, ...(attached ? { image: { name: attached.name, data: attached.data } } : {}) };
+  const body = { conversation, message, ...(attached ? { [attached.kind]: { name: attached.name, data: attached.data } } : {}) };
   {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
@@ -231,8 +312,12 @@ text.addEventListener('keydown', (e) => {
     send();
   }
 });
-$('file').addEventListener('change', () => setImage($('file').files[0]));
-$('detach').addEventListener('click', clearImage);
+$('file').addEventListener('change', () => setAttachment($('file').files[0]));
+$('detach').addEventListener('click', clearAttachment);
+if (!navigator.mediaDevices?.getUserMedia || typeof MediaRecorder === 'undefined') {
+  $('record').disabled = true;
+  $('record').title = 'recording needs a browser with MediaRecorder and a secure page (localhost or https)';
+} else $('record').addEventListener('click', () => toggleRecording());
 const composer = $('composer');
 composer.addEventListener('dragover', (e) => {
   e.preventDefault();
@@ -242,11 +327,11 @@ composer.addEventListener('dragleave', () => composer.classList.remove('drag'));
 composer.addEventListener('drop', (e) => {
   e.preventDefault();
   composer.classList.remove('drag');
-  setImage([...e.dataTransfer.files].find((f) => f.type.startsWith('image/')) ?? e.dataTransfer.files[0]);
+  setAttachment([...e.dataTransfer.files].find((f) => /^(image|audio|video)\//.test(f.type)) ?? e.dataTransfer.files[0]);
 });
 document.addEventListener('paste', (e) => {
-  const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
-  if (file) setImage(file);
+  const file = [...(e.clipboardData?.files ?? [])].find((f) => /^(image|audio|video)\//.test(f.type));
+  if (file) setAttachment(file);
 });
 if (!navigator.gpu) {
   const o = $('mode').querySelector('option[value=webgpu]');

@@ -1,6 +1,6 @@
 /**
  * The chat server (node:http): `GET /` the page, `GET /api/status` what is loaded, `POST /api/chat`
- * a message (JSON, an optional image as base64) answered as Server-Sent Events: `start`, one `token`
+ * a message (JSON, an optional image, audio or video clip as base64) answered as Server-Sent Events: `start`, one `token`
  * per generated token, then `done` with stats (or `error`). One generation at a time through a
  * bounded queue (beyond it: 503 + Retry-After); a client that leaves cancels its generation; every
  * request has a deadline; errors reach the client as `{error: {code, message}}`, never a stack.
@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isHerdError } from '@herd/core';
-import { DECODABLE_IMAGE_FORMATS, type ImageFormat, sniffFormat } from '@herd/media';
+import { DECODABLE_IMAGE_FORMATS, type SniffedFormat, sniffFormat } from '@herd/media';
 import { type ChatEngine, type Turn } from './engine.js';
 import { ConversationStore } from './history.js';
 import { ClientError, SECURITY_HEADERS, readBody, sendError, sendJson, serveStatic } from './http-util.js';
@@ -24,8 +24,22 @@ export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 /** onnxruntime-web's dist folder (its .mjs loaders and .wasm binaries), served under /ort/ for the in-browser mode. */
 export const ORT_WEB_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 
+/** What an attachment of each kind may be, judged by its bytes: audio includes WebM/Opus (MediaRecorder) and M4A; clips MP4 and WebM/Matroska. */
+export const ATTACHMENT_FORMATS = {
+  image: DECODABLE_IMAGE_FORMATS,
+  audio: ['wav', 'flac', 'mp3', 'ogg', 'matroska', 'mp4'],
+  video: ['mp4', 'matroska'],
+} as const satisfies Record<string, readonly SniffedFormat[]>;
+export type AttachmentKind = keyof typeof ATTACHMENT_FORMATS;
+const ATTACHMENT_KINDS = Object.keys(ATTACHMENT_FORMATS) as AttachmentKind[];
+/** The refusal codes per kind: bytes of the wrong kind, and the modality not loaded. */
+const NOT_A: Record<AttachmentKind, string> = { image: 'not_an_image', audio: 'not_audio', video: 'not_a_video' };
+const WHAT: Record<AttachmentKind, string> = { image: 'an image', audio: 'audio', video: 'a video' };
+const MODALITY: Record<AttachmentKind, 'vision' | 'speech' | 'video'> = { image: 'vision', audio: 'speech', video: 'video' };
+const FLAG: Record<AttachmentKind, string> = { image: '--vision DIR', audio: '--speech DIR', video: '--video DIR (with --vision DIR)' };
+
 /** What the page may load: its own files, wasm compiled from them (onnxruntime-web), images it shows. */
-const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self'; connect-src 'self'";
+const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; connect-src 'self'";
 
 export interface ChatServerOptions {
   readonly engine: ChatEngine;
@@ -33,8 +47,8 @@ export interface ChatServerOptions {
   readonly queueSize?: number;
   /** Largest request body in bytes (default 16 MiB: an image of ~12 MiB in base64). */
   readonly maxBodyBytes?: number;
-  /** Largest image in bytes after base64 decoding (default 10 MiB). */
-  readonly maxImageBytes?: number;
+  /** Largest attachment (image, audio or clip) in bytes after base64 decoding (default 10 MiB). */
+  readonly maxUploadBytes?: number;
   /** Deadline of one chat request, queue wait included (default 120 s). */
   readonly requestTimeoutMs?: number;
   /** Tokens an answer may have at most (default 256); a request asks for fewer with `maxTokens`. */
@@ -61,7 +75,7 @@ export interface GenerationRecord {
 interface ChatRequest {
   readonly conversation: string;
   readonly message: string;
-  readonly image?: { readonly name: string; readonly bytes: Uint8Array };
+  readonly attachment?: { readonly kind: AttachmentKind; readonly name: string; readonly bytes: Uint8Array };
   readonly maxTokens: number;
   readonly temperature: number;
   readonly seed: number;
@@ -85,7 +99,7 @@ export class ChatServer {
     this.o = {
       queueSize: 4,
       maxBodyBytes: 16 * 1024 * 1024,
-      maxImageBytes: 10 * 1024 * 1024,
+      maxUploadBytes: 10 * 1024 * 1024,
       requestTimeoutMs: 120_000,
       maxTokens: 256,
       maxMessageChars: 4000,
@@ -194,16 +208,20 @@ export class ChatServer {
       core: s.core,
       vision: s.vision,
       visionLoaded: s.vision !== null,
+      speech: s.speech,
+      video: s.video,
       browserMode: this.o.engine.exportModel !== undefined,
       device: s.device,
       queue: { ...this.queue.load, max: this.o.queueSize },
       limits: {
         maxBodyBytes: this.o.maxBodyBytes,
-        maxImageBytes: this.o.maxImageBytes,
+        maxUploadBytes: this.o.maxUploadBytes,
         maxTokens: this.o.maxTokens,
         requestTimeoutMs: this.o.requestTimeoutMs,
         maxMessageChars: this.o.maxMessageChars,
-        imageFormats: DECODABLE_IMAGE_FORMATS,
+        imageFormats: ATTACHMENT_FORMATS.image,
+        audioFormats: ATTACHMENT_FORMATS.audio,
+        videoFormats: ATTACHMENT_FORMATS.video,
       },
       conversations: this.conversations.size,
       counts: { ...this.counts },
@@ -216,17 +234,20 @@ export class ChatServer {
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      throw new ClientError(400, 'invalid_json', 'the body is not JSON; send {"conversation": "id", "message": "text", "image"?: {"name", "data": base64}}');
+      throw new ClientError(400, 'invalid_json', 'the body is not JSON; send {"conversation": "id", "message": "text", "image" | "audio" | "video"?: {"name", "data": base64}}');
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ClientError(400, 'invalid_request', 'the body must be a JSON object');
     const j = json as Record<string, unknown>;
     const problems: string[] = [];
-    const known = new Set(['conversation', 'message', 'image', 'maxTokens', 'temperature', 'seed']);
+    const known = new Set(['conversation', 'message', ...ATTACHMENT_KINDS, 'maxTokens', 'temperature', 'seed']);
     for (const k of Object.keys(j)) if (!known.has(k)) problems.push(`unknown field '${k}' (known: ${[...known].join(', ')})`);
     const conversation = j['conversation'];
     if (typeof conversation !== 'string' || !CONVERSATION_ID.test(conversation)) problems.push(`conversation: expected 1-64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(conversation)?.slice(0, 80)}`);
-    const message = j['message'];
-    if (typeof message !== 'string' || message.trim() === '') problems.push('message: expected non-empty text');
+    const message = j['message'] ?? '';
+    const given = ATTACHMENT_KINDS.filter((k) => j[k] !== undefined && j[k] !== null);
+    if (given.length > 1) problems.push(`${given.join(' and ')}: one attachment per message`);
+    // A spoken message may come without typed text (the audio is the question, or it is transcribed).
+    if (typeof message !== 'string' || (message.trim() === '' && !given.includes('audio'))) problems.push('message: expected non-empty text (it may be empty only with audio)');
     else if (message.length > this.o.maxMessageChars) problems.push(`message: ${message.length} characters, the limit is ${this.o.maxMessageChars}`);
     const num = (k: string, def: number, min: number, max: number, integer: boolean): number => {
       const v = j[k];
@@ -240,22 +261,22 @@ export class ChatServer {
     const maxTokens = num('maxTokens', this.o.maxTokens, 1, this.o.maxTokens, true);
     const temperature = num('temperature', 0, 0, 2, false);
     const seed = num('seed', 0, 0, 0xffff_ffff, true);
-    let image: ChatRequest['image'];
-    const img = j['image'];
-    if (img !== undefined && img !== null) {
-      const o = img as Record<string, unknown>;
-      const name = typeof o['name'] === 'string' ? o['name'].slice(0, 200) : 'image';
+    let attachment: ChatRequest['attachment'];
+    for (const kind of given) {
+      const att = j[kind];
+      const o = (typeof att === 'object' ? att : {}) as Record<string, unknown>;
+      const name = typeof o['name'] === 'string' ? o['name'].slice(0, 200) : kind;
       const data = o['data'];
-      if (typeof img !== 'object' || typeof data !== 'string') problems.push('image: expected {"name": "file name", "data": "<base64 bytes>"}');
-      else if (!BASE64.test(data)) problems.push(`image '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
+      if (typeof att !== 'object' || typeof data !== 'string') problems.push(`${kind}: expected {"name": "file name", "data": "<base64 bytes>"}`);
+      else if (!BASE64.test(data)) problems.push(`${kind} '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
       else {
         const bytes = Buffer.from(data, 'base64');
-        if (bytes.length > this.o.maxImageBytes) throw new ClientError(413, 'payload_too_large', `image '${name}' is ${bytes.length} bytes, the limit is ${this.o.maxImageBytes}`);
-        image = { name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
+        if (bytes.length > this.o.maxUploadBytes) throw new ClientError(413, 'payload_too_large', `${kind} '${name}' is ${bytes.length} bytes, the limit is ${this.o.maxUploadBytes}`);
+        attachment = { kind, name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
       }
     }
     if (problems.length > 0) throw new ClientError(400, 'invalid_request', problems.join('; '));
-    return { conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(image ? { image } : {}) };
+    return { conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(attachment ? { attachment } : {}) };
   }
 
   private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -275,17 +296,7 @@ export class ChatServer {
       if (type !== 'application/json') throw new ClientError(415, 'unsupported_media_type', `send the message as application/json (got '${type || 'no content type'}'); images go base64 in its "image" field`);
       const body = await readBody(req, this.o.maxBodyBytes);
       const r = this.parseChat(body);
-      let image: Turn['image'];
-      if (r.image) {
-        // Judged by its bytes (magic numbers), never by its name or a declared type.
-        const sniffed = sniffFormat(r.image.bytes);
-        if (!(DECODABLE_IMAGE_FORMATS as readonly string[]).includes(sniffed)) {
-          throw new ClientError(415, 'not_an_image', `'${r.image.name}' is not an image: its bytes ${sniffed === 'unknown' ? 'start with no known image signature' : `look like ${sniffed}`} (the name and declared type are not trusted); accepted: ${DECODABLE_IMAGE_FORMATS.join(', ')}`);
-        }
-        if (this.o.engine.status().vision === null) throw new ClientError(400, 'vision_not_loaded', `vision: not loaded — this server answers text only (start it with --vision DIR); '${r.image.name}' is a ${sniffed as ImageFormat} image`);
-        image = await this.o.engine.prepareImage(r.image.bytes, r.image.name);
-      }
-      const turn: Turn = { role: 'user', text: r.message, ...(image ? { image } : {}) };
+      const turn: Turn = { role: 'user', text: r.message, ...(r.attachment ? await this.prepare(r.attachment) : {}) };
       const turns = this.fitHistory(this.conversations.get(r.conversation), turn, r.maxTokens);
       let release: () => void;
       try {
@@ -314,6 +325,23 @@ export class ChatServer {
       clearTimeout(timer);
       res.off('close', onClose);
     }
+  }
+
+  /** An attachment judged by its bytes (magic numbers, never its name or a declared type), then decoded by the engine. */
+  private async prepare(a: NonNullable<ChatRequest['attachment']>): Promise<Pick<Turn, 'image' | 'audio' | 'clip'>> {
+    const sniffed = sniffFormat(a.bytes);
+    const accepted: readonly SniffedFormat[] = ATTACHMENT_FORMATS[a.kind];
+    if (!accepted.includes(sniffed)) {
+      throw new ClientError(415, NOT_A[a.kind], `'${a.name}' is not ${WHAT[a.kind]}: its bytes ${sniffed === 'unknown' ? 'start with no known signature' : `look like ${sniffed}`} (the name and declared type are not trusted); accepted: ${accepted.join(', ')}`);
+    }
+    const modality = MODALITY[a.kind];
+    const e = this.o.engine;
+    if (e.status()[modality] === null || (a.kind === 'audio' && !e.prepareAudio) || (a.kind === 'video' && !e.prepareClip)) {
+      throw new ClientError(400, `${modality}_not_loaded`, `${modality}: not loaded — this server does not take ${a.kind === 'image' ? 'images' : a.kind === 'audio' ? 'audio' : 'clips'} (start it with ${FLAG[a.kind]}); '${a.name}' is ${sniffed} ${a.kind}`);
+    }
+    if (a.kind === 'image') return { image: await e.prepareImage(a.bytes, a.name) };
+    if (a.kind === 'audio') return { audio: await e.prepareAudio!(a.bytes, a.name) };
+    return { clip: await e.prepareClip!(a.bytes, a.name) };
   }
 
   /** Drops the oldest exchanges until the prompt and the answer fit the context; a lone message that does not fit is refused. */
