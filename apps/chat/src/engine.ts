@@ -19,6 +19,7 @@ import { HerdError } from '@herd/core';
 import {
   type BuiltExport,
   type ChatMessage,
+  type ExportModality,
   EOT_ID,
   END_OF_TEXT_ID,
   Generator,
@@ -36,8 +37,8 @@ import {
 } from '@herd/llama3';
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
-import { ASR_INSTRUCTION, KEEP_TOKEN, LogMel, type MiniSpeech, type SpeechGenerator, type SpeechInput, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
-import { type MiniVideo, type TiledClip, VideoGenerator, loadMiniVideo, readClipFrames } from '@herd/video';
+import { ASR_INSTRUCTION, KEEP_TOKEN, LogMel, type MiniSpeech, type SpeechGenerator, type SpeechInput, loadMiniSpeech, miniSpeechGenerator, speechExportModality, speechPromptLayout } from '@herd/speech';
+import { type MiniVideo, type TiledClip, VideoGenerator, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -301,14 +302,17 @@ export class HerdEngine implements ChatEngine {
 
   private built: Promise<BuiltExport> | undefined;
 
-  /** Built once, on first request: the same composition `herd export` writes (core + vision when loaded). */
+  /** Built once, on first request: the same composition `herd export` writes (core + every loaded modality; video before vision, see videoExportModality). */
   exportModel(): Promise<BuiltExport> {
     const v = this.vision;
-    this.built ??= buildExport(
-      v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core,
-      v ? [visionExportModality(v.loaded.config, v.loaded.vision)] : [],
-      'herd-chat',
-    );
+    const modalities: ExportModality[] = [];
+    if (this.video) {
+      const { config, vision, weights } = this.video.loaded;
+      modalities.push(videoExportModality(config, config.video.finetune, vision.weights, weights));
+    }
+    if (v) modalities.push(visionExportModality(v.loaded.config, v.loaded.vision));
+    if (this.speech) modalities.push(speechExportModality(this.speech.loaded.model, this.speech.loaded.weights, this.speech.loaded.maxFrames));
+    this.built ??= buildExport(v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core, modalities, 'herd-chat');
     return this.built;
   }
 

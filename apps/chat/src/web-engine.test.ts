@@ -2,7 +2,8 @@
  * The page's in-browser engine (public/web/*.js) run in Node with onnxruntime-web (its WASM backend,
  * the same binary the page loads), on the export the chat server serves: its tokenizer and tiling
  * must give herd's ids and pixels, and its greedy answers must equal the server engine's, token for
- * token, for text and image questions.
+ * token, for text and image questions. The server holds the whole mini herd, so the export's decoder
+ * also has the speech and video inputs, which the page feeds with the recipes' idle values.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,8 @@ import * as ort from 'onnxruntime-web';
 import { Rng } from '@herd/core';
 import { type BuiltExport, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeImage } from '@herd/media';
+import { MINI_SPEECH_DIR } from '@herd/speech';
+import { MINI_VIDEO_DIR } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, tileImage } from '@herd/vision';
 import { HerdEngine, type Turn } from './engine.js';
 
@@ -52,9 +55,11 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
 
   beforeAll(async () => {
     ort.env.wasm.numThreads = 1;
-    server = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR });
+    server = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR, speechDir: MINI_SPEECH_DIR, videoDir: MINI_VIDEO_DIR });
     const { WebEngine } = await webEngineModule();
-    web = await WebEngine.load(ort, 'mem:/model/', { backend: 'wasm', fetch: exportFetch(await server.exportModel()) });
+    const built = await server.exportModel();
+    expect(Object.keys(built.manifest.modalities).sort()).toEqual(['speech', 'video', 'vision']);
+    web = await WebEngine.load(ort, 'mem:/model/', { backend: 'wasm', fetch: exportFetch(built) });
   }, 120_000);
   afterAll(async () => {
     await web?.release();

@@ -50,3 +50,5 @@ export { curateVideos, videoCurationStages, videoCurationPipeline, importVideoFo
 export type { VideoCurateConfig, VideoCurateStagesConfig, VideoClipConfig, VideoCurateReport, VideoCurateResult } from './data/curate.js';
 export { scoreCuration, scoreTable, clipLabel, readDrops, VIDEO_STAGE_TARGETS } from './data/curate-score.js';
 export type { CurationScore, StageScore, LabelledClip } from './data/curate-score.js';
+// Export (herd export): the frame and aggregator graphs, the video cross-attention in the composed decoder
+export { videoExportModality } from './export/export.js';

@@ -20,6 +20,8 @@ export class WebEngine {
     this.bytes = bytes;
     this.step = manifest.decoder.step;
     this.vision = manifest.modalities.vision?.recipe ?? null;
+    // Modalities this page does not feed (speech, video): their decoder inputs get the recipe's idle value.
+    this.idle = Object.entries(manifest.modalities).filter(([name]) => name !== 'vision').flatMap(([, m]) => Object.entries(m.recipe.idle ?? {}));
   }
 
   /**
@@ -123,6 +125,21 @@ export class WebEngine {
     return { kv: out, S };
   }
 
+  /** A decoder input of an unused modality, filled with its idle value, for T rows fed now. */
+  idleFeeds(T) {
+    const types = { f32: ['float32', Float32Array], i32: ['int32', Int32Array], bool: ['bool', Uint8Array] };
+    const feeds = {};
+    for (const [name, value] of this.idle) {
+      const spec = this.manifest.decoder.inputs.find((i) => i.name === name);
+      if (!spec) throw new Error(`manifest: the decoder has no input '${name}' named by a modality's idle feeds`);
+      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : d));
+      if (dims.some((d) => typeof d !== 'number')) throw new Error(`manifest: idle input '${name}' has an unknown dim in [${spec.shape}]`);
+      const [type, Ctor] = types[spec.dtype];
+      feeds[name] = this.tensor(type, new Ctor(dims.reduce((a, b) => a * b, 1)).fill(Number(value)), dims);
+    }
+    return feeds;
+  }
+
   /** Rows [start, start+count) of the cross-attention mask [count, S] (the manifest's rule). */
   crossMask(intervals, nTiles, S, start, count) {
     const v = this.vision;
@@ -177,6 +194,7 @@ export class WebEngine {
         positions: this.tensor('int32', Int32Array.from({ length: T }, (_, i) => past + i), [1, T]),
         mask: this.tensor('bool', mask, [1, 1, T, S]),
         lastIndex: this.tensor('int32', Int32Array.from([T - 1]), [1]),
+        ...this.idleFeeds(T),
       };
       if (vision) {
         Object.assign(feeds, vision.kv);
