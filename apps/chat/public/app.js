@@ -15,7 +15,8 @@ let attachment = null; // { kind: 'image' | 'audio' | 'video', name, data (base6
 let limits = null;
 let busy = false;
 let mode = 'server'; // 'server' | 'wasm' | 'webgpu'
-let web = null; // { backend, engine: Promise<WebEngine> }
+let web = null; // { backend, checkpoint, engine: Promise<WebEngine> }
+let checkpoint = sessionStorage.getItem('herd-checkpoint'); // the model answering (null: the server's default)
 let webTurns = []; // the browser mode's conversation: {role, text, image?: tiled}
 
 function browserStatus(message, error = false) {
@@ -25,14 +26,14 @@ function browserStatus(message, error = false) {
   el.classList.toggle('error', error);
 }
 
-/** Loads the export into onnxruntime-web once per backend. */
+/** Loads the export into onnxruntime-web once per backend and checkpoint. */
 function webEngine(backend) {
-  if (web?.backend === backend) {
+  if (web?.backend === backend && web.checkpoint === checkpoint) {
     if (web.ready) browserStatus(web.ready);
     return web.engine;
   }
   const previous = web;
-  const entry = { backend, ready: '' };
+  const entry = { backend, checkpoint, ready: '' };
   entry.engine = (async () => {
     if (previous) await (await previous.engine.catch(() => null))?.release();
     browserStatus(`loading onnxruntime-web (${backend})…`);
@@ -40,7 +41,7 @@ function webEngine(backend) {
     ort.env.wasm.wasmPaths = '/ort/';
     ort.env.wasm.numThreads = 1;
     const t0 = performance.now();
-    const engine = await WebEngine.load(ort, '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
+    const engine = await WebEngine.load(ort, checkpoint ? `/model/${checkpoint}/` : '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
     const vision = engine.vision ? ' + vision encoder' : '';
     entry.ready = `in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`;
     if (mode === backend) browserStatus(entry.ready);
@@ -54,7 +55,7 @@ function webEngine(backend) {
   return entry.engine;
 }
 
-/** Switching where answers come from starts a new conversation (each side keeps its own history). */
+/** Switching where answers come from, or the model, starts a new conversation (each keeps its own history). */
 function setMode(next) {
   mode = next;
   sessionStorage.setItem('herd-mode', mode);
@@ -68,9 +69,39 @@ function setMode(next) {
   loadStatus();
 }
 
+function setCheckpoint(next) {
+  checkpoint = next;
+  sessionStorage.setItem('herd-checkpoint', next);
+  setMode(mode);
+}
+
+/** The model menu: shown when the server was started with --checkpoint folders. */
+function showCheckpoints(s) {
+  const select = $('checkpoint');
+  if (select.options.length !== s.checkpoints.length) {
+    select.replaceChildren(...s.checkpoints.map((c) => {
+      const o = document.createElement('option');
+      o.value = c.id;
+      o.textContent = c.label;
+      o.title = [`core: ${c.core}`, `vision: ${c.vision ?? 'not loaded'}`, `speech: ${c.speech ?? 'not loaded'}`, `video: ${c.video ?? 'not loaded'}`].join('\n');
+      return o;
+    }));
+  }
+  select.value = s.checkpoint;
+  $('checkpoint-label').hidden = s.checkpoints.length < 2;
+}
+
 async function loadStatus() {
   try {
-    const s = await (await fetch('/api/status')).json();
+    let res = await fetch(checkpoint ? `/api/status?checkpoint=${encodeURIComponent(checkpoint)}` : '/api/status');
+    if (res.status === 400 && checkpoint) {
+      // A model remembered from an earlier server run that this one does not have: back to the default.
+      checkpoint = null;
+      sessionStorage.removeItem('herd-checkpoint');
+      res = await fetch('/api/status');
+    }
+    const s = await res.json();
+    showCheckpoints(s);
     limits = s.limits;
     const core = s.core.builtIn ? 'mini core (built-in)' : `core ${s.core.dir}`;
     const vision = s.vision ? `vision: ${s.vision.dir}` : 'vision: not loaded';
@@ -268,7 +299,7 @@ async function askBrowser(message, attached, answer) {
 }
 
 async function askServer(message, attached, answer) {
-  const body = { conversation, message, ...(attached ? { [attached.kind]: { name: attached.name, data: attached.data } } : {}) };
+  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...(attached ? { [attached.kind]: { name: attached.name, data: attached.data } } : {}) };
   {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
@@ -339,6 +370,7 @@ if (!navigator.gpu) {
   o.textContent += ' — not available here';
 }
 $('mode').addEventListener('change', () => setMode($('mode').value));
+$('checkpoint').addEventListener('change', () => setCheckpoint($('checkpoint').value));
 const wanted = new URLSearchParams(location.search).get('mode') ?? sessionStorage.getItem('herd-mode');
 if (wanted && wanted !== 'server' && [...$('mode').options].some((o) => o.value === wanted && !o.disabled)) {
   $('mode').value = wanted;

@@ -12,8 +12,9 @@ import { MINI_VISION_DIR } from '@herd/vision';
 import { basename } from 'node:path';
 import { HerdError, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceRequest, isDeviceRequest, resolveDevice } from '@herd/runtime';
-import { HerdEngine } from './engine.js';
-import { ChatServer } from './server.js';
+import { checkpointEngineOptions, checkpointId } from './checkpoints.js';
+import { HerdEngine, type LoadEngineOptions } from './engine.js';
+import { type Checkpoint, ChatServer } from './server.js';
 import { postChat } from './sse-client.js';
 
 const FLAGS = {
@@ -24,6 +25,7 @@ const FLAGS = {
   speech: flag.string({ placeholder: 'DIR', description: 'a speech checkpoint (encoder + adapter, e.g. packages/speech/weights/mini); without it: "speech: not loaded", audio refused' }),
   video: flag.string({ placeholder: 'DIR', description: 'a video checkpoint (aggregator + video cross-attention, e.g. packages/video/weights/mini; needs --vision, the image model it sits on)' }),
   mini: flag.boolean({ description: 'load every built-in mini checkpoint: vision, speech and video (the mini herd)' }),
+  checkpoint: flag.string({ placeholder: 'DIR', multiple: true, description: 'a checkpoint folder the page can switch to (repeatable): herd\'s vision, speech or video checkpoint replaces that part of the default model; a Hugging Face Llama folder is a core alone' }),
   device: flag.choice(DEVICE_REQUESTS, { description: `where ONNX Runtime runs; else HERD_DEVICE, else ${DEFAULT_DEVICE}` }),
   queue: flag.integer({ min: 0, max: 1000, default: 4, description: 'requests that may wait behind the running one; more get 503 + Retry-After' }),
   'max-tokens': flag.integer({ min: 1, max: 4096, default: 256, description: 'longest answer in tokens' }),
@@ -62,16 +64,29 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     const device = resolveDevice(request).device;
     const file = values.image ?? values.audio ?? values.clip;
     const fileBytes = file !== undefined ? readFileSync(file) : undefined;
-    const engine = await HerdEngine.load({
+    const base: LoadEngineOptions = {
       device,
       ...(values.model !== undefined ? { modelDir: values.model } : {}),
       ...(visionDir !== undefined ? { visionDir } : {}),
       ...(speechDir !== undefined ? { speechDir } : {}),
       ...(videoDir !== undefined ? { videoDir } : {}),
-    });
+    };
+    // Every --checkpoint folder is classified before anything loads, so a wrong one fails fast.
+    const extra = values.checkpoint.map((dir) => ({ dir, ...checkpointEngineOptions(dir, base) }));
+    const engine = await HerdEngine.load(base);
+    const builtIn = values.model === undefined && [values.vision, values.speech, values.video].every((d) => d === undefined);
+    const checkpoints: Checkpoint[] = [{ id: builtIn ? 'mini' : 'default', label: builtIn ? (values.mini ? 'built-in mini herd' : 'built-in mini core') : 'the model given by the flags', engine }];
+    for (const c of extra) {
+      const id = checkpointId(c.dir, new Set(checkpoints.map((x) => x.id)));
+      checkpoints.push({ id, label: `${c.dir} (${c.kind})`, engine: await HerdEngine.load(c.options) });
+    }
+    const releaseAll = async (): Promise<void> => {
+      for (const c of checkpoints) await (c.engine as HerdEngine).release();
+    };
     const maxUploadBytes = Math.round(values['max-upload-mb'] * 1024 * 1024);
     const server = new ChatServer({
       engine,
+      checkpoints,
       queueSize: values.queue,
       maxTokens: values['max-tokens'],
       requestTimeoutMs: Math.round(values.timeout * 1000),
@@ -99,14 +114,15 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
         process.stderr.write(`herd-chat: ${JSON.stringify(done)}\n`);
       } finally {
         await server.close();
-        await engine.release();
+        await releaseAll();
       }
       return 0;
     }
     const { url } = await server.listen(values.port, values.host);
-    process.stdout.write(`herd-chat: ${loaded}\nherd-chat: open ${url}\n`);
+    const others = checkpoints.slice(1).map((c) => `herd-chat: the page can switch to ${c.id}: ${c.label}\n`).join('');
+    process.stdout.write(`herd-chat: ${loaded}\n${others}herd-chat: open ${url}\n`);
     const stop = (): void => {
-      void server.close().then(() => engine.release()).finally(() => process.exit(0));
+      void server.close().then(releaseAll).finally(() => process.exit(0));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
