@@ -110,9 +110,12 @@ describe('herd export', () => {
     expect(Object.keys(vid.graphs).sort()).toEqual(['aggregator', 'frames']);
     expect(vid.graphs['aggregator']!.outputs.map((o) => o.name)).toEqual(['video.tokens']);
     expect(names).toEqual(expect.arrayContaining(['speech.frames', 'audioIndex', 'video.tokens', 'video.mask']));
-    expect(readdirSync(join(dir, 'mini')).sort()).toEqual(['decoder.onnx', 'manifest.json', 'speech.encoder.onnx', 'tokenizer.json', 'video.aggregator.onnx', 'video.frames.onnx', 'vision.encoder.onnx']);
+    expect(readdirSync(join(dir, 'mini')).sort()).toEqual(['README.md', 'decoder.onnx', 'manifest.json', 'run_export.py', 'speech.encoder.onnx', 'tokenizer.json', 'video.aggregator.onnx', 'video.frames.onnx', 'vision.encoder.onnx']);
     const graphs = [manifest.decoder, ...Object.values(manifest.modalities).flatMap((x) => Object.values(x.graphs))];
     expect(graphs).toHaveLength(5);
+    // The folder explains itself: every graph in the README's table.
+    const readme = readFileSync(join(dir, 'mini', 'README.md'), 'utf8');
+    for (const g of graphs) expect(readme).toContain(`| \`${g.file}\` |`);
     for (const g of graphs) {
       const s = summariseOnnx(new Uint8Array(readFileSync(join(dir, 'mini', g.file))));
       expect(s.operators.filter((o) => o.domain !== '')).toEqual([]);
