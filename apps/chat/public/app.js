@@ -3,7 +3,8 @@
 // server's ONNX export (/model/) into onnxruntime-web (/ort/) and answers in the page, with no
 // server compute (web/engine.js); audio and clips are answered by the server only.
 import { MAX_IMAGES, MAX_TURNS, WebEngine } from './web/engine.js';
-import { rgbaToRgb } from './web/tiling.js';
+// herd's own tokenizer and tiling, bundled for the browser by the server (src/web/entry.ts).
+import * as herd from './web/herd.js';
 
 const $ = (id) => document.getElementById(id);
 const log = $('log');
@@ -41,7 +42,8 @@ function webEngine(backend) {
     ort.env.wasm.wasmPaths = '/ort/';
     ort.env.wasm.numThreads = 1;
     const t0 = performance.now();
-    const engine = await WebEngine.load(ort, checkpoint ? `/model/${checkpoint}/` : '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
+    const engine = await WebEngine.load(ort, checkpoint ? `/model/${checkpoint}/` : '/model/', {
+      herd, backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
     const vision = engine.vision ? ' + vision encoder' : '';
     entry.ready = `in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`;
     if (mode === backend) browserStatus(entry.ready);
@@ -268,7 +270,7 @@ async function decodeInPage(file) {
   const ctx = canvas.getContext('2d', { colorSpace: 'srgb' });
   ctx.drawImage(bitmap, 0, 0);
   const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return rgbaToRgb(data, bitmap.width, bitmap.height);
+  return herd.rgbaToRgb(data, bitmap.width, bitmap.height);
 }
 
 async function askBrowser(message, attached, answer) {

@@ -17,6 +17,7 @@ import { type ChatEngine, type Turn } from './engine.js';
 import { ConversationStore } from './history.js';
 import { ClientError, SECURITY_HEADERS, readBody, sendError, sendJson, serveStatic } from './http-util.js';
 import { GenerationQueue, QueueFullError } from './queue.js';
+import { webBundle } from './web-bundle.js';
 
 /** apps/chat/public (the same from src/ and dist/). */
 export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
@@ -189,7 +190,11 @@ export class ChatServer {
           else if (!this.checkpoints.has(rest.slice(0, slash))) throw new ClientError(404, 'not_found', `no checkpoint '${rest.slice(0, Math.min(slash, 40))}' (known: ${[...this.checkpoints.keys()].join(', ')})`);
           else await this.serveExport(res, this.checkpoints.get(rest.slice(0, slash))!.engine, rest.slice(slash + 1), method === 'HEAD');
         }
-        else if (rawPath.startsWith('/ort/')) serveStatic(res, this.o.ortDir, rawPath.slice('/ort'.length), method === 'HEAD', { 'Cache-Control': 'max-age=3600' });
+        else if (rawPath === '/web/herd.js') {
+          const body = await webBundle();
+          res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
+          res.end(method === 'HEAD' ? undefined : body);
+        } else if (rawPath.startsWith('/ort/')) serveStatic(res, this.o.ortDir, rawPath.slice('/ort'.length), method === 'HEAD', { 'Cache-Control': 'max-age=3600' });
         else serveStatic(res, this.o.publicDir, rawPath, method === 'HEAD', { 'Content-Security-Policy': PAGE_CSP });
       }
     } catch (e) {

@@ -1,17 +1,18 @@
 // The mini herd in the page: an export (manifest.json + ONNX files + tokenizer.json, as `herd export`
 // writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
 // with a KV cache exactly as the manifest's decoder.step says. `ort` is passed in (the page imports
-// /ort/ort.min.mjs; tests pass onnxruntime-web for Node), so this file has no other dependency.
-import { IMAGE_TOKEN_ID, WebTokenizer } from './tokenizer.js';
-import { tileImage } from './tiling.js';
+// /ort/ort.min.mjs; tests pass onnxruntime-web for Node), and so is `herd`: herd's own tokenizer and
+// tiling (src/web/entry.ts — the page imports the server's browser bundle of it, /web/herd.js; tests
+// import the entry itself), so this file has no other dependency and no copy of herd's code.
 
 /** Conversation history kept in the page, bounded like the server's: 40 turns, images on the last 2 user turns. */
 export const MAX_TURNS = 40;
 export const MAX_IMAGES = 2;
 
 export class WebEngine {
-  constructor(ort, manifest, tokenizer, decoder, encoder, backend, bytes) {
+  constructor(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes) {
     this.ort = ort;
+    this.herd = herd;
     this.manifest = manifest;
     this.tok = tokenizer;
     this.decoder = decoder;
@@ -28,7 +29,8 @@ export class WebEngine {
    * Loads an export from `base` (a URL prefix ending in '/'). `backend` 'wasm' or 'webgpu';
    * `progress(text)` hears what is loading.
    */
-  static async load(ort, base, { backend = 'wasm', fetch: get = fetch, progress = () => {} } = {}) {
+  static async load(ort, base, { herd, backend = 'wasm', fetch: get = fetch, progress = () => {} } = {}) {
+    if (!herd?.WebTokenizer) throw new Error('WebEngine.load: pass herd (the module /web/herd.js)');
     const fetchOk = async (name) => {
       const r = await get(base + name);
       if (!r.ok) throw new Error(`${base}${name}: HTTP ${r.status}`);
@@ -38,7 +40,7 @@ export class WebEngine {
     const manifest = await (await fetchOk('manifest.json')).json();
     if (manifest.format !== 'herd.onnx-export' || manifest.version !== 1) throw new Error(`manifest.json: format ${manifest.format} v${manifest.version}, expected herd.onnx-export v1`);
     progress('tokenizer');
-    const tokenizer = new WebTokenizer(await (await fetchOk(manifest.tokenizer.file)).json());
+    const tokenizer = new herd.WebTokenizer(await (await fetchOk(manifest.tokenizer.file)).json());
     // Severity 3 (errors): not the warning that shape ops stay on the CPU under WebGPU (ORT's design).
     const options = { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
     let bytes = 0;
@@ -52,7 +54,7 @@ export class WebEngine {
     const decoder = await session(manifest.decoder);
     const enc = manifest.modalities.vision?.graphs.encoder;
     const encoder = enc ? await session(enc) : null;
-    return new WebEngine(ort, manifest, tokenizer, decoder, encoder, backend, bytes);
+    return new WebEngine(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes);
   }
 
   get contextTokens() {
@@ -62,14 +64,14 @@ export class WebEngine {
   /** Tiles an RGB image ({data, width, height}) as the export's recipe says. */
   prepareImage(rgb) {
     if (!this.vision) throw new Error('this export has no vision encoder: it answers text only');
-    return tileImage(rgb, this.vision.preprocess, this.vision.maxTiles);
+    return this.herd.tileImage(rgb, this.vision.preprocess, this.vision.maxTiles);
   }
 
   /** The conversation (turns {role, text, image?}) as model ids; `<|image|>` becomes the vision recipe's id. */
   promptIds(turns) {
     const messages = turns.map((t) => ({ role: t.role, content: t.image ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
     return this.tok.encodeChat(messages, true).map((id) => {
-      if (id !== IMAGE_TOKEN_ID) return this.tok.toModel(id);
+      if (id !== this.herd.IMAGE_TOKEN_ID) return this.tok.toModel(id);
       if (!this.vision) throw new Error('an image in the conversation, but this export has no vision encoder');
       return this.vision.imageTokenId;
     });
