@@ -24,5 +24,5 @@ node apps/chat/dist/main.js --once --prompt "Here is a picture. A big red circle
 # ... and one question about a held-out scene image through the built-in mini vision adapter.
 node apps/chat/dist/main.js --once --vision packages/vision/weights/mini --image packages/vision/fixtures/heldout-scenes/img-00000019.png --prompt "Where is the circle?" --max-tokens 20
 if [ "$once" = 0 ]; then
-  exec node apps/chat/dist/main.js --vision packages/vision/weights/mini
+  exec node apps/chat/dist/main.js --mini
 fi

@@ -1,8 +1,10 @@
-// The chat page. Server mode: posts to /api/chat and renders the Server-Sent Events as they arrive.
-// Browser mode (WASM or WebGPU): loads the server's ONNX export (/model/) into onnxruntime-web
-// (/ort/) and answers in the page, with no server compute (web/engine.js).
+// The chat page. Server mode: posts to /api/chat (text + one image, audio file, recording or video
+// clip) and renders the Server-Sent Events as they arrive. Browser mode (WASM or WebGPU): loads the
+// server's ONNX export (/model/) into onnxruntime-web (/ort/) and answers in the page, with no
+// server compute (web/engine.js); audio and clips are answered by the server only.
 import { MAX_IMAGES, MAX_TURNS, WebEngine } from './web/engine.js';
-import { rgbaToRgb } from './web/tiling.js';
+// herd's own tokenizer and tiling, bundled for the browser by the server (src/web/entry.ts).
+import * as herd from './web/herd.js';
 
 const $ = (id) => document.getElementById(id);
 const log = $('log');
@@ -10,11 +12,12 @@ const text = $('text');
 const newConversation = () => crypto.randomUUID().replaceAll('-', '');
 let conversation = sessionStorage.getItem('herd-conversation') ?? newConversation();
 sessionStorage.setItem('herd-conversation', conversation);
-let image = null; // { name, data (base64), url, file }
+let attachment = null; // { kind: 'image' | 'audio' | 'video', name, data (base64), url, file }
 let limits = null;
 let busy = false;
 let mode = 'server'; // 'server' | 'wasm' | 'webgpu'
-let web = null; // { backend, engine: Promise<WebEngine> }
+let web = null; // { backend, checkpoint, engine: Promise<WebEngine> }
+let checkpoint = sessionStorage.getItem('herd-checkpoint'); // the model answering (null: the server's default)
 let webTurns = []; // the browser mode's conversation: {role, text, image?: tiled}
 
 function browserStatus(message, error = false) {
@@ -24,14 +27,14 @@ function browserStatus(message, error = false) {
   el.classList.toggle('error', error);
 }
 
-/** Loads the export into onnxruntime-web once per backend. */
+/** Loads the export into onnxruntime-web once per backend and checkpoint. */
 function webEngine(backend) {
-  if (web?.backend === backend) {
+  if (web?.backend === backend && web.checkpoint === checkpoint) {
     if (web.ready) browserStatus(web.ready);
     return web.engine;
   }
   const previous = web;
-  const entry = { backend, ready: '' };
+  const entry = { backend, checkpoint, ready: '' };
   entry.engine = (async () => {
     if (previous) await (await previous.engine.catch(() => null))?.release();
     browserStatus(`loading onnxruntime-web (${backend})…`);
@@ -39,7 +42,8 @@ function webEngine(backend) {
     ort.env.wasm.wasmPaths = '/ort/';
     ort.env.wasm.numThreads = 1;
     const t0 = performance.now();
-    const engine = await WebEngine.load(ort, '/model/', { backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
+    const engine = await WebEngine.load(ort, checkpoint ? `/model/${checkpoint}/` : '/model/', {
+      herd, backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
     const vision = engine.vision ? ' + vision encoder' : '';
     entry.ready = `in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`;
     if (mode === backend) browserStatus(entry.ready);
@@ -53,7 +57,7 @@ function webEngine(backend) {
   return entry.engine;
 }
 
-/** Switching where answers come from starts a new conversation (each side keeps its own history). */
+/** Switching where answers come from, or the model, starts a new conversation (each keeps its own history). */
 function setMode(next) {
   mode = next;
   sessionStorage.setItem('herd-mode', mode);
@@ -64,18 +68,78 @@ function setMode(next) {
   $('stats').textContent = '';
   if (mode === 'server') browserStatus('');
   else webEngine(mode).catch(() => {});
+  loadStatus();
+}
+
+function setCheckpoint(next) {
+  checkpoint = next;
+  sessionStorage.setItem('herd-checkpoint', next);
+  setMode(mode);
+}
+
+/** The model menu: shown when the server was started with --checkpoint folders. */
+function showCheckpoints(s) {
+  const select = $('checkpoint');
+  if (select.options.length !== s.checkpoints.length) {
+    select.replaceChildren(...s.checkpoints.map((c) => {
+      const o = document.createElement('option');
+      o.value = c.id;
+      o.textContent = c.label;
+      o.title = [`core: ${c.core}`, `vision: ${c.vision ?? 'not loaded'}`, `speech: ${c.speech ?? 'not loaded'}`, `video: ${c.video ?? 'not loaded'}`].join('\n');
+      return o;
+    }));
+  }
+  select.value = s.checkpoint;
+  $('checkpoint-label').hidden = s.checkpoints.length < 2;
 }
 
 async function loadStatus() {
   try {
-    const s = await (await fetch('/api/status')).json();
+    let res = await fetch(checkpoint ? `/api/status?checkpoint=${encodeURIComponent(checkpoint)}` : '/api/status');
+    if (res.status === 400 && checkpoint) {
+      // A model remembered from an earlier server run that this one does not have: back to the default.
+      checkpoint = null;
+      sessionStorage.removeItem('herd-checkpoint');
+      res = await fetch('/api/status');
+    }
+    const s = await res.json();
+    showCheckpoints(s);
     limits = s.limits;
     const core = s.core.builtIn ? 'mini core (built-in)' : `core ${s.core.dir}`;
     const vision = s.vision ? `vision: ${s.vision.dir}` : 'vision: not loaded';
     $('status').textContent = `${core} · ${s.core.layers} layers, d=${s.core.dim} · ${vision} · device ${s.device} · ${s.queue.running ? `busy, ${s.queue.waiting} waiting` : 'idle'} (queue limit ${s.queue.max})`;
+    showLoaded(s);
   } catch {
     $('status').textContent = 'server unreachable';
   }
+}
+
+/** Which encoders and adapters the server has loaded, one entry per modality. */
+function showLoaded(s) {
+  const parts = [
+    ['core', `frozen Llama 3 core (${s.core.builtIn ? 'built-in mini' : s.core.dir}, ${s.core.layers} layers)`],
+    ['vision', s.vision ? `image encoder + cross-attention adapter (layers ${s.vision.crossAttentionLayers.join(', ')}; ${s.vision.dir})` : null],
+    ['speech', s.speech ? `Conformer encoder (${s.speech.encoderLayers} layers) + speech adapter, audio up to ${s.speech.maxSeconds} s (${s.speech.dir})` : null],
+    ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir})${s.video.imageMatches ? '' : ' — trained on another image checkpoint'}` : null],
+  ];
+  const el = $('loaded');
+  el.replaceChildren();
+  el.append('loaded: ');
+  parts.forEach(([name, what], i) => {
+    const span = document.createElement('span');
+    span.dataset.modality = name;
+    if (what) {
+      const b = document.createElement('b');
+      b.textContent = `${name}: `;
+      span.append(b, what);
+    } else {
+      span.className = 'off';
+      span.textContent = `${name}: not loaded`;
+    }
+    el.append(span);
+    if (i < parts.length - 1) el.append(' · ');
+  });
+  if (mode !== 'server' && (s.speech || s.video)) el.append(' — audio and clips are answered by the server only');
 }
 
 function bubble(role, content) {
@@ -88,45 +152,94 @@ function bubble(role, content) {
   return div;
 }
 
-function setImage(file) {
+/** Which API field a file goes in: its declared type, else its extension (the server judges the bytes either way). */
+function kindOf(file) {
+  const type = file.type.split('/')[0];
+  if (type === 'image' || type === 'audio' || type === 'video') return type;
+  if (/\.(wav|flac|mp3|ogg|opus|m4a|weba)$/i.test(file.name)) return 'audio';
+  if (/\.(mp4|mkv|webm|mov)$/i.test(file.name)) return 'video';
+  return 'image';
+}
+
+/** An <img>, <audio> or <video> showing an attachment. */
+function mediaElement(a, controls) {
+  const el = document.createElement(a.kind === 'image' ? 'img' : a.kind);
+  el.src = a.url;
+  if (a.kind === 'image') el.alt = a.name;
+  else el.controls = controls;
+  if (a.kind === 'video') el.muted = true;
+  return el;
+}
+
+function setAttachment(file, kind = kindOf(file)) {
   if (!file) return;
-  if (limits && file.size > limits.maxImageBytes) {
-    bubble('error', `${file.name}: ${file.size} bytes, the limit is ${limits.maxImageBytes}`);
+  if (limits && file.size > limits.maxUploadBytes) {
+    bubble('error', `${file.name}: ${file.size} bytes, the limit is ${limits.maxUploadBytes}`);
     return;
   }
   const reader = new FileReader();
   reader.onload = () => {
     const dataUrl = String(reader.result);
-    image = { name: file.name || 'pasted.png', data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file), file };
-    $('preview').src = image.url;
-    $('attach-name').textContent = image.name;
+    const name = file.name || (kind === 'image' ? 'pasted.png' : kind);
+    attachment = { kind, name, data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file), file };
+    $('preview').replaceChildren(mediaElement(attachment, true));
+    $('attach-name').textContent = `${kind}: ${name}`;
     $('attachment').hidden = false;
+    $('attachment').dataset.kind = kind;
   };
   reader.readAsDataURL(file);
 }
 
-function clearImage() {
-  image = null;
+function clearAttachment() {
+  attachment = null;
   $('attachment').hidden = true;
+  $('preview').replaceChildren();
   $('file').value = '';
+}
+
+/** Microphone → MediaRecorder (WebM/Opus in chromium) → an audio attachment; a second click stops. */
+let recorder = null;
+async function toggleRecording() {
+  const button = $('record');
+  if (recorder) {
+    recorder.stop();
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (e) {
+    bubble('error', `microphone: ${e.message}`);
+    return;
+  }
+  const chunks = [];
+  recorder = new MediaRecorder(stream);
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  recorder.onstop = () => {
+    stream.getTracks().forEach((t) => t.stop());
+    const type = recorder.mimeType || 'audio/webm';
+    recorder = null;
+    button.classList.remove('recording');
+    button.textContent = 'Record';
+    const ext = type.includes('ogg') ? 'ogg' : type.includes('mp4') ? 'm4a' : 'webm';
+    setAttachment(new File(chunks, `recording.${ext}`, { type }), 'audio');
+  };
+  recorder.start();
+  button.classList.add('recording');
+  button.textContent = 'Stop';
 }
 
 async function send() {
   const message = text.value.trim();
-  if (!message || busy) return;
+  if ((!message && attachment?.kind !== 'audio') || busy) return;
   busy = true;
   $('send').disabled = true;
   const mine = bubble('user');
-  if (image) {
-    const img = document.createElement('img');
-    img.src = image.url;
-    img.alt = image.name;
-    mine.append(img);
-  }
+  if (attachment) mine.append(mediaElement(attachment, attachment.kind !== 'image'));
   mine.append(document.createTextNode(message));
-  const attached = image;
+  const attached = attachment;
   text.value = '';
-  clearImage();
+  clearAttachment();
   const answer = bubble('assistant');
   answer.classList.add('streaming');
   try {
@@ -157,10 +270,11 @@ async function decodeInPage(file) {
   const ctx = canvas.getContext('2d', { colorSpace: 'srgb' });
   ctx.drawImage(bitmap, 0, 0);
   const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return rgbaToRgb(data, bitmap.width, bitmap.height);
+  return herd.rgbaToRgb(data, bitmap.width, bitmap.height);
 }
 
 async function askBrowser(message, attached, answer) {
+  if (attached && attached.kind !== 'image') throw new Error(`${attached.kind === 'audio' ? 'audio' : 'video clips'} are answered by the server only for now: pick "the server" under "answers from"`);
   const engine = await webEngine(mode);
   const turn = { role: 'user', text: message };
   if (attached) turn.image = engine.prepareImage(await decodeInPage(attached.file));
@@ -187,7 +301,7 @@ async function askBrowser(message, attached, answer) {
 }
 
 async function askServer(message, attached, answer) {
-  const body = { conversation, message, ...(attached ? { image: { name: attached.name, data: attached.data } } : {}) };
+  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...(attached ? { [attached.kind]: { name: attached.name, data: attached.data } } : {}) };
   {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
@@ -231,8 +345,12 @@ text.addEventListener('keydown', (e) => {
     send();
   }
 });
-$('file').addEventListener('change', () => setImage($('file').files[0]));
-$('detach').addEventListener('click', clearImage);
+$('file').addEventListener('change', () => setAttachment($('file').files[0]));
+$('detach').addEventListener('click', clearAttachment);
+if (!navigator.mediaDevices?.getUserMedia || typeof MediaRecorder === 'undefined') {
+  $('record').disabled = true;
+  $('record').title = 'recording needs a browser with MediaRecorder and a secure page (localhost or https)';
+} else $('record').addEventListener('click', () => toggleRecording());
 const composer = $('composer');
 composer.addEventListener('dragover', (e) => {
   e.preventDefault();
@@ -242,11 +360,11 @@ composer.addEventListener('dragleave', () => composer.classList.remove('drag'));
 composer.addEventListener('drop', (e) => {
   e.preventDefault();
   composer.classList.remove('drag');
-  setImage([...e.dataTransfer.files].find((f) => f.type.startsWith('image/')) ?? e.dataTransfer.files[0]);
+  setAttachment([...e.dataTransfer.files].find((f) => /^(image|audio|video)\//.test(f.type)) ?? e.dataTransfer.files[0]);
 });
 document.addEventListener('paste', (e) => {
-  const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
-  if (file) setImage(file);
+  const file = [...(e.clipboardData?.files ?? [])].find((f) => /^(image|audio|video)\//.test(f.type));
+  if (file) setAttachment(file);
 });
 if (!navigator.gpu) {
   const o = $('mode').querySelector('option[value=webgpu]');
@@ -254,6 +372,7 @@ if (!navigator.gpu) {
   o.textContent += ' — not available here';
 }
 $('mode').addEventListener('change', () => setMode($('mode').value));
+$('checkpoint').addEventListener('change', () => setCheckpoint($('checkpoint').value));
 const wanted = new URLSearchParams(location.search).get('mode') ?? sessionStorage.getItem('herd-mode');
 if (wanted && wanted !== 'server' && [...$('mode').options].some((o) => o.value === wanted && !o.disabled)) {
   $('mode').value = wanted;

@@ -1,13 +1,25 @@
 /**
  * What the chat server runs: a language core (the built-in mini core or a folder) and, when given, a
- * vision checkpoint (HF Mllama layout: frozen core + image encoder + cross-attention adapter). A
- * conversation becomes the Llama 3 chat template; an image part becomes `<|image|>`. Tokens stream
- * out one at a time; the caller stops early by leaving the loop (the decoder session is released).
+ * vision checkpoint (HF Mllama layout: frozen core + image encoder + cross-attention adapter), a
+ * speech checkpoint (Conformer encoder + embedding adapter, `@herd/speech`) and a video checkpoint
+ * (aggregator + video cross-attention on the image model, `@herd/video`). A conversation becomes the
+ * Llama 3 chat template; an image part becomes `<|image|>`. Tokens stream out one at a time; the
+ * caller stops early by leaving the loop (the decoder session is released).
+ *
+ * Which model answers is decided by the media of the conversation (the packages give one generator
+ * per modality, not one composed decoder):
+ * - audio on the current user turn → the speech generator: earlier turns as text, the utterance laid
+ *   out as `herd generate --audio` lays it out (`speechPromptLayout`: typed text before the audio; no
+ *   text → the ASR instruction after it);
+ * - else, the latest media in the window is a clip → the video generator with that clip as the one
+ *   `<|image|>` (as `herd generate --video`); other turns as text;
+ * - else the vision model (images on the kept turns) or the core alone.
  */
 import { HerdError } from '@herd/core';
 import {
   type BuiltExport,
   type ChatMessage,
+  type ExportModality,
   EOT_ID,
   END_OF_TEXT_ID,
   Generator,
@@ -16,15 +28,20 @@ import {
   type Llama3Tokenizer,
   MINI_CORE_DIR,
   type PrunedVocab,
+  type SamplingOptions,
   buildDecoder,
   buildExport,
   checkVocabularyFits,
   loadLanguageCore,
   loadLlama3Tokenizer,
 } from '@herd/llama3';
-import { decodeImage } from '@herd/media';
+import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
+import { ASR_INSTRUCTION, KEEP_TOKEN, LogMel, type MiniSpeech, type SpeechGenerator, type SpeechInput, loadMiniSpeech, miniSpeechGenerator, speechExportModality, speechPromptLayout } from '@herd/speech';
+import { type MiniVideo, type TiledClip, VideoGenerator, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, VisionGenerator, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
 
@@ -34,6 +51,15 @@ export interface Turn {
   readonly text: string;
   /** A user turn's image, already decoded and tiled (only when vision is loaded). */
   readonly image?: TiledImage;
+  /** A user turn's audio as log-mel features (only when speech is loaded). */
+  readonly audio?: SpeechInput;
+  /** A user turn's clip, its frames sampled and tiled (only when video is loaded). */
+  readonly clip?: TiledClip;
+}
+
+/** The media a turn carries, if any (at most one per turn). */
+export function mediaOf(t: Turn): 'image' | 'audio' | 'clip' | undefined {
+  return t.image ? 'image' : t.audio ? 'audio' : t.clip ? 'clip' : undefined;
 }
 
 export interface GenerateOptions {
@@ -51,6 +77,10 @@ export interface Piece {
 export interface EngineStatus {
   readonly core: { readonly dir: string; readonly builtIn: boolean; readonly layers: number; readonly dim: number; readonly vocab: number; readonly contextTokens: number };
   readonly vision: { readonly dir: string; readonly crossAttentionLayers: readonly number[]; readonly tileSize: number; readonly maxTiles: number } | null;
+  /** The speech encoder + adapter: Conformer layers, adapter width, the longest utterance in seconds. */
+  readonly speech: { readonly dir: string; readonly encoderLayers: number; readonly encoderDim: number; readonly adapterDim: number; readonly maxSeconds: number } | null;
+  /** The video aggregator + cross-attention: frames sampled per clip; whether it was trained on the loaded image checkpoint. */
+  readonly video: { readonly dir: string; readonly frames: number; readonly resamplerLayers: number; readonly imageMatches: boolean } | null;
   readonly device: Device;
 }
 
@@ -62,6 +92,10 @@ export interface ChatEngine {
   readonly contextTokens: number;
   /** Decodes + tiles an image; throws HerdError when vision is not loaded or the bytes are not a decodable image. */
   prepareImage(bytes: Uint8Array, name: string): Promise<TiledImage>;
+  /** Decodes audio (WAV, FLAC, MP3, OGG, WebM/Opus, M4A) to 16 kHz log-mel; throws HerdError when speech is not loaded, the bytes are not audio or it is too long. */
+  prepareAudio?(bytes: Uint8Array, name: string): Promise<SpeechInput>;
+  /** Samples and tiles a clip's frames; throws HerdError when video is not loaded or the bytes are not a decodable video. */
+  prepareClip?(bytes: Uint8Array, name: string): Promise<TiledClip>;
   generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece>;
   /** The loaded model as an ONNX export (what `herd export` writes), for the page's in-browser mode; absent: no browser mode. */
   exportModel?(): Promise<BuiltExport>;
@@ -72,6 +106,10 @@ export interface LoadEngineOptions {
   readonly modelDir?: string;
   /** An HF Mllama folder (core + encoder + adapter); absent: text only. */
   readonly visionDir?: string;
+  /** herd's speech checkpoint (encoder + adapter on this core, e.g. packages/speech/weights/mini); absent: no audio. */
+  readonly speechDir?: string;
+  /** herd's video checkpoint (aggregator + video cross-attention, e.g. packages/video/weights/mini); needs `visionDir` (herd's own image checkpoint it sits on). */
+  readonly videoDir?: string;
   readonly device: Device;
   /** Largest decoded image in pixels (before tiling). */
   readonly maxImagePixels?: number;
@@ -83,6 +121,8 @@ export class HerdEngine implements ChatEngine {
     private readonly tok: Llama3Tokenizer,
     private readonly textGen: Generator | undefined,
     private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama; readonly gen: VisionGenerator } | undefined,
+    private readonly speech: { readonly loaded: MiniSpeech; readonly gen: SpeechGenerator } | undefined,
+    private readonly video: { readonly loaded: MiniVideo; readonly gen: VideoGenerator } | undefined,
     private readonly device: Device,
     private readonly maxImagePixels: number,
   ) {}
@@ -107,9 +147,22 @@ export class HerdEngine implements ChatEngine {
       }
       vision = { dir: o.visionDir, loaded, gen: VisionGenerator.create(loaded.config, loaded.core, loaded.vision, { device: o.device }) };
     }
+    let speech: HerdEngine['speech'];
+    if (o.speechDir !== undefined) {
+      const loaded = loadMiniSpeech(o.speechDir, core);
+      speech = { loaded, gen: await miniSpeechGenerator(loaded, { device: o.device }) };
+    }
+    let video: HerdEngine['video'];
+    if (o.videoDir !== undefined) {
+      if (o.visionDir === undefined || !existsSync(join(o.visionDir, MINI_VISION_FILES.weights))) {
+        throw new HerdError('invalid_argument', `video checkpoint ${o.videoDir}: it sits on herd's own image checkpoint; give that as the vision folder (e.g. --vision packages/vision/weights/mini)${o.visionDir !== undefined ? `, not ${o.visionDir}` : ''}`);
+      }
+      const loaded = loadMiniVideo(o.videoDir, o.visionDir, core);
+      video = { loaded, gen: VideoGenerator.create(loaded.config, loaded.config.video.finetune, core.weights, loaded.vision.weights, loaded.weights, { device: o.device }) };
+    }
     // With vision loaded every answer (text-only too) comes from the composed model; otherwise the core alone.
     const textGen = vision ? undefined : await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: o.device });
-    return new HerdEngine(core, tok, textGen, vision, o.device, o.maxImagePixels ?? 40_000_000);
+    return new HerdEngine(core, tok, textGen, vision, speech, video, o.device, o.maxImagePixels ?? 40_000_000);
   }
 
   /** With vision loaded, the vision checkpoint's own (frozen) core answers; --model gives the vocabulary and tokenizer mapping. */
@@ -123,6 +176,8 @@ export class HerdEngine implements ChatEngine {
     return {
       core: { dir: this.core.dir === MINI_CORE_DIR ? 'mini (built-in)' : this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
       vision: v ? { dir: v.dir, crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
+      speech: this.speech ? (({ dir, model, maxFrames }) => ({ dir, encoderLayers: model.encoder.nLayers, encoderDim: model.encoder.dim, adapterDim: model.adapter.dim, maxSeconds: maxFrames / 100 }))(this.speech.loaded) : null,
+      video: this.video ? (({ dir, config, imageMatches }) => ({ dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video.loaded) : null,
       device: this.device,
     };
   }
@@ -134,12 +189,65 @@ export class HerdEngine implements ChatEngine {
     return tileImage(rgb, this.vision.loaded.config.vision);
   }
 
+  async prepareAudio(bytes: Uint8Array, name: string): Promise<SpeechInput> {
+    if (!this.speech) throw new HerdError('invalid_argument', `${name}: speech: not loaded — start the server with --speech DIR to talk with audio`);
+    const maxFrames = this.speech.loaded.maxFrames;
+    // decodeAudio sniffs the bytes; containers other than WAV go through ffmpeg. Longer than the model takes: refused.
+    const audio = await decodeAudio(bytes, { sampleRate: 16000, maxSeconds: maxFrames / 100, name, timeoutMs: 30_000 });
+    const f = new LogMel().compute(audio.samples, name);
+    return { features: f.data, frames: Math.min(f.frames, maxFrames) };
+  }
+
+  async prepareClip(bytes: Uint8Array, name: string): Promise<TiledClip> {
+    if (!this.video) throw new HerdError('invalid_argument', `${name}: video: not loaded — start the server with --video DIR (and --vision DIR) to talk about clips`);
+    // ffmpeg reads a file: the upload goes to a private temporary folder, removed at once.
+    const dir = await mkdtemp(join(tmpdir(), 'herd-chat-clip-'));
+    try {
+      const path = join(dir, 'clip');
+      await writeFile(path, bytes);
+      return await readClipFrames(path, this.video.loaded.config.image, this.video.loaded.config.video.finetune.frames, { name, timeoutMs: 30_000 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Which generator answers this conversation (see the file comment). */
+  private answerKind(turns: readonly Turn[]): 'speech' | 'video' | 'vision' | 'text' {
+    const last = turns[turns.length - 1];
+    if (last?.audio) return 'speech';
+    const latest = [...turns].reverse().find((t) => mediaOf(t) !== undefined);
+    if (latest?.clip) return 'video';
+    return this.vision ? 'vision' : 'text';
+  }
+
+  private compact(full: readonly number[]): number[] {
+    return this.core.vocab ? Array.from(this.core.vocab.toCompact(full)) : [...full];
+  }
+
+  /** A speech answer's prompt: earlier turns as text, then the current turn laid out as `herd generate --audio` does. */
+  private speechLayout(turns: readonly Turn[]): { ids: number[]; codes: number[] } {
+    const s = this.speech!;
+    const last = turns[turns.length - 1]!;
+    const typed = last.text.trim();
+    const layout = speechPromptLayout(this.tok, this.core, typed ? { before: typed, after: '' } : { before: '', after: ASR_INSTRUCTION }, s.gen.audioTokens(last.audio!));
+    const history = turns.slice(0, -1);
+    if (history.length === 0) return layout;
+    // The history's own <|begin_of_text|> starts the prompt; the layout's is dropped.
+    const before = this.compact(this.tok.encodeChat(history.map((t) => ({ role: t.role, content: t.text })), { addGenerationPrompt: false }));
+    return { ids: [...before, ...layout.ids.slice(1)], codes: [...before.map(() => KEEP_TOKEN), ...layout.codes.slice(1)] };
+  }
+
   /** The conversation as model ids: text through the (pruned) vocabulary, `<|image|>` as the vision model's image id. */
   private promptIds(turns: readonly Turn[]): number[] {
-    const messages: ChatMessage[] = turns.map((t) => ({ role: t.role, content: t.image ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
+    const kind = this.answerKind(turns);
+    if (kind === 'speech') return this.speechLayout(turns).ids;
+    // A video answer sees the latest clip as its one <|image|>; an image answer every kept image.
+    const clipTurn = kind === 'video' ? turns.findLastIndex((t) => t.clip !== undefined) : -1;
+    const shows = (t: Turn, i: number): boolean => (kind === 'video' ? i === clipTurn : kind === 'vision' && t.image !== undefined);
+    const messages: ChatMessage[] = turns.map((t, i) => ({ role: t.role, content: shows(t, i) ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
     const full = this.tok.encodeChat(messages, { addGenerationPrompt: true });
     const vocab: PrunedVocab | undefined = this.core.vocab;
-    const imageId = this.vision?.loaded.config.imageTokenId;
+    const imageId = kind === 'video' ? this.video!.loaded.config.image.imageTokenId : this.vision?.loaded.config.imageTokenId;
     const out: number[] = [];
     for (const id of full) {
       if (id === IMAGE_TOKEN_ID) {
@@ -160,8 +268,7 @@ export class HerdEngine implements ChatEngine {
     const toFull = (id: number): number => (vocab ? vocab.toFull([id])[0]! : id);
     const stops = [EOT_ID, END_OF_TEXT_ID].map((id) => (vocab ? vocab.toCompact([id])[0]! : id));
     const sampling = { maxNewTokens: o.maxTokens, temperature: o.temperature ?? 0, seed: o.seed ?? 0, stopTokens: stops };
-    const images = turns.flatMap((t) => (t.image ? [t.image] : []));
-    const ids = this.vision ? this.vision.gen.generate(prompt, images, sampling) : this.textGen!.generate(prompt, sampling);
+    const ids = this.answerIds(turns, prompt, sampling);
     const stream = this.tok.streamDecoder();
     for await (const id of ids) {
       if (stops.includes(id)) break;
@@ -171,21 +278,48 @@ export class HerdEngine implements ChatEngine {
     if (rest !== '') yield { id: -1, text: rest };
   }
 
+  private answerIds(turns: readonly Turn[], prompt: number[], sampling: SamplingOptions): AsyncGenerator<number> {
+    switch (this.answerKind(turns)) {
+      case 'speech':
+        return this.speech!.gen.generate(this.speechLayout(turns), turns[turns.length - 1]!.audio, sampling);
+      case 'video':
+        return this.videoAnswer(turns.findLast((t) => t.clip !== undefined)!.clip!, prompt, sampling);
+      case 'vision':
+        return this.vision!.gen.generate(prompt, turns.flatMap((t) => (t.image ? [t.image] : [])), sampling);
+      case 'text':
+        return this.textGen!.generate(prompt, sampling);
+    }
+  }
+
+  /**
+   * `VideoGenerator` has no streaming call (only `complete`): the clip's answer is computed whole,
+   * then handed out token by token, so its first token arrives with its last.
+   */
+  private async *videoAnswer(clip: TiledClip, prompt: number[], sampling: SamplingOptions): AsyncGenerator<number> {
+    const v = this.video!.gen;
+    yield* await v.complete(prompt, await v.contextOfFrames(clip), sampling);
+  }
+
   private built: Promise<BuiltExport> | undefined;
 
-  /** Built once, on first request: the same composition `herd export` writes (core + vision when loaded). */
+  /** Built once, on first request: the same composition `herd export` writes (core + every loaded modality; video before vision, see videoExportModality). */
   exportModel(): Promise<BuiltExport> {
     const v = this.vision;
-    this.built ??= buildExport(
-      v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core,
-      v ? [visionExportModality(v.loaded.config, v.loaded.vision)] : [],
-      'herd-chat',
-    );
+    const modalities: ExportModality[] = [];
+    if (this.video) {
+      const { config, vision, weights } = this.video.loaded;
+      modalities.push(videoExportModality(config, config.video.finetune, vision.weights, weights));
+    }
+    if (v) modalities.push(visionExportModality(v.loaded.config, v.loaded.vision));
+    if (this.speech) modalities.push(speechExportModality(this.speech.loaded.model, this.speech.loaded.weights, this.speech.loaded.maxFrames));
+    this.built ??= buildExport(v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core, modalities, 'herd-chat');
     return this.built;
   }
 
   async release(): Promise<void> {
     await this.textGen?.release();
     await this.vision?.gen.release();
+    await this.speech?.gen.release();
+    await this.video?.gen.release();
   }
 }

@@ -1,10 +1,10 @@
 /**
  * Conversations kept in memory, bounded: at most `maxConversations` (the least recently used is
- * forgotten first), at most `maxTurns` turns each (the oldest go first), and decoded images only
- * for the last `maxImages` user turns (older turns keep their text; their image is dropped, since a
- * tiled image at full size takes megabytes).
+ * forgotten first), at most `maxTurns` turns each (the oldest go first), and decoded media (images,
+ * audio features, clip frames) only for the last `maxImages` user turns (older turns keep their text;
+ * their media is dropped, since a tiled image or clip at full size takes megabytes).
  */
-import { type Turn } from './engine.js';
+import { type Turn, mediaOf } from './engine.js';
 
 export class ConversationStore {
   private readonly byId = new Map<string, Turn[]>();
@@ -34,7 +34,7 @@ export class ConversationStore {
     let images = 0;
     for (let i = all.length - 1; i >= 0; i--) {
       const t = all[i]!;
-      if (t.image && ++images > this.maxImages) all[i] = { role: t.role, text: t.text };
+      if (mediaOf(t) !== undefined && ++images > this.maxImages) all[i] = { role: t.role, text: t.text };
     }
     this.byId.set(id, all);
   }

@@ -44,6 +44,19 @@ describe('in-browser files', () => {
     expect(((await (await fetch(`${url}api/status`)).json()) as { browserMode: boolean }).browserMode).toBe(true);
   });
 
+  it("serves herd's own tokenizer and tiling for the page as one bundle (/web/herd.js): herd's package code, no import left, no copy in public/", async () => {
+    const res = await fetch(`${url}web/herd.js`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const js = await res.text();
+    expect(js).not.toMatch(/^\s*import\s/m);
+    expect(js).toMatch(/export\s*\{[^}]*WebTokenizer[^}]*\}/);
+    // Built from the packages' sources: herd's BPE and Pillow-exact resize, not ports.
+    expect(js).toContain('packages/llama3/src/tokenizer/bpe.ts');
+    expect(js).toContain('packages/vision/src/data/resize.ts');
+    for (const gone of ['web/tokenizer.js', 'web/tiling.js']) expect((await fetch(`${url}${gone}`)).status, gone).toBe(404);
+  });
+
   it("serves onnxruntime-web's loaders and wasm from its package (right types), nothing outside it; the page may compile wasm", async () => {
     const js = await fetch(`${url}ort/ort.wasm.min.mjs`);
     expect(js.status).toBe(200);

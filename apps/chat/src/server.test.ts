@@ -1,10 +1,14 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { encodeRgb } from '@herd/media';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { encodeRgb, encodeWav } from '@herd/media';
 import { type ChatEngine, type GenerateOptions, HerdEngine, type Piece, type Turn } from './engine.js';
 import { ChatServer, type ChatServerOptions, type GenerationRecord } from './server.js';
 import { postChat } from './sse-client.js';
+
+const HELDOUT_CLIP = fileURLToPath(new URL('../fixtures/heldout-clips/vid-00000012.mp4', import.meta.url));
 
 let engine: HerdEngine;
 beforeAll(async () => {
@@ -144,7 +148,7 @@ describe('chat API on the mini core', () => {
   });
 
   it('refuses an oversize body or image with 413 and a JSON error', async () => {
-    const { url } = await start({ maxBodyBytes: 2000, maxImageBytes: 500 });
+    const { url } = await start({ maxBodyBytes: 2000, maxUploadBytes: 500 });
     const big = await postChat(url, { conversation: 'x', message: 'x'.repeat(5000) });
     expect(big.status).toBe(413);
     expect(big.json).toMatchObject({ error: { code: 'payload_too_large' } });
@@ -164,6 +168,29 @@ describe('chat API on the mini core', () => {
     expect(real.status).toBe(400);
     expect(real.json).toMatchObject({ error: { code: 'vision_not_loaded' } });
     expect((real.json as { error: { message: string } }).error.message).toMatch(/vision: not loaded.*png image/);
+  });
+
+  it('audio and clips are judged by their bytes too; each needs its modality loaded; one attachment per message', async () => {
+    const { url } = await start();
+    const wav = encodeWav(Int16Array.from({ length: 1600 }, (_, i) => Math.round(4000 * Math.sin(i / 5))), 16000);
+    const png = await encodeRgb({ data: new Uint8Array(4 * 4 * 3).fill(200), width: 4, height: 4 }, 'png');
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+    const cases: [Record<string, unknown>, number, string, RegExp][] = [
+      [{ audio: { name: 'voice.wav', data: b64(png) } }, 415, 'not_audio', /voice\.wav.*not audio.*look like png/],
+      [{ video: { name: 'clip.mp4', data: b64(wav) } }, 415, 'not_a_video', /clip\.mp4.*not a video.*look like wav/],
+      [{ audio: { name: 'note.bin', data: b64(wav) } }, 400, 'speech_not_loaded', /speech: not loaded.*--speech DIR.*wav audio/],
+      [{ video: { name: 'clip.bin', data: b64(readFileSync(HELDOUT_CLIP)) } }, 400, 'video_not_loaded', /video: not loaded.*--video DIR.*mp4 video/],
+      [{ image: { name: 'a.png', data: b64(png) }, audio: { name: 'b.wav', data: b64(wav) } }, 400, 'invalid_request', /image and audio: one attachment per message/],
+    ];
+    for (const [fields, status, code, message] of cases) {
+      const r = await postChat(url, { conversation: 'x', message: 'what is it?', ...fields });
+      expect(r.status, code).toBe(status);
+      expect(r.json).toMatchObject({ error: { code } });
+      expect((r.json as { error: { message: string } }).error.message).toMatch(message);
+    }
+    // Only a spoken message may come without typed text.
+    const empty = await postChat(url, { conversation: 'x', message: '', video: { name: 'c.mp4', data: b64(readFileSync(HELDOUT_CLIP)) } });
+    expect((empty.json as { error: { message: string } }).error.message).toMatch(/message: expected non-empty text \(it may be empty only with audio\)/);
   });
 
   it('a client that disconnects mid-answer stops the generation and frees the queue', async () => {

@@ -1,6 +1,6 @@
 /**
  * The chat server (node:http): `GET /` the page, `GET /api/status` what is loaded, `POST /api/chat`
- * a message (JSON, an optional image as base64) answered as Server-Sent Events: `start`, one `token`
+ * a message (JSON, an optional image, audio or video clip as base64) answered as Server-Sent Events: `start`, one `token`
  * per generated token, then `done` with stats (or `error`). One generation at a time through a
  * bounded queue (beyond it: 503 + Retry-After); a client that leaves cancels its generation; every
  * request has a deadline; errors reach the client as `{error: {code, message}}`, never a stack.
@@ -11,12 +11,13 @@ import { type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isHerdError } from '@herd/core';
-import { DECODABLE_IMAGE_FORMATS, type ImageFormat, sniffFormat } from '@herd/media';
+import { HerdError, isHerdError } from '@herd/core';
+import { DECODABLE_IMAGE_FORMATS, type SniffedFormat, sniffFormat } from '@herd/media';
 import { type ChatEngine, type Turn } from './engine.js';
 import { ConversationStore } from './history.js';
 import { ClientError, SECURITY_HEADERS, readBody, sendError, sendJson, serveStatic } from './http-util.js';
 import { GenerationQueue, QueueFullError } from './queue.js';
+import { webBundle } from './web-bundle.js';
 
 /** apps/chat/public (the same from src/ and dist/). */
 export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
@@ -24,17 +25,44 @@ export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 /** onnxruntime-web's dist folder (its .mjs loaders and .wasm binaries), served under /ort/ for the in-browser mode. */
 export const ORT_WEB_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 
+/** What an attachment of each kind may be, judged by its bytes: audio includes WebM/Opus (MediaRecorder) and M4A; clips MP4 and WebM/Matroska. */
+export const ATTACHMENT_FORMATS = {
+  image: DECODABLE_IMAGE_FORMATS,
+  audio: ['wav', 'flac', 'mp3', 'ogg', 'matroska', 'mp4'],
+  video: ['mp4', 'matroska'],
+} as const satisfies Record<string, readonly SniffedFormat[]>;
+export type AttachmentKind = keyof typeof ATTACHMENT_FORMATS;
+const ATTACHMENT_KINDS = Object.keys(ATTACHMENT_FORMATS) as AttachmentKind[];
+/** The refusal codes per kind: bytes of the wrong kind, and the modality not loaded. */
+const NOT_A: Record<AttachmentKind, string> = { image: 'not_an_image', audio: 'not_audio', video: 'not_a_video' };
+const WHAT: Record<AttachmentKind, string> = { image: 'an image', audio: 'audio', video: 'a video' };
+const MODALITY: Record<AttachmentKind, 'vision' | 'speech' | 'video'> = { image: 'vision', audio: 'speech', video: 'video' };
+const FLAG: Record<AttachmentKind, string> = { image: '--vision DIR', audio: '--speech DIR', video: '--video DIR (with --vision DIR)' };
+
 /** What the page may load: its own files, wasm compiled from them (onnxruntime-web), images it shows. */
-const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self'; connect-src 'self'";
+const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; connect-src 'self'";
+
+/** One model the page can switch to: an id (in requests), a label (on the page) and its engine. */
+export interface Checkpoint {
+  readonly id: string;
+  readonly label: string;
+  readonly engine: ChatEngine;
+}
 
 export interface ChatServerOptions {
+  /** The default model (checkpoint id `default` unless `checkpoints` are given). */
   readonly engine: ChatEngine;
+  /**
+   * Every model the page can switch between, the default first (its engine must be `engine`). A
+   * request names one with `checkpoint`; each keeps its own conversations.
+   */
+  readonly checkpoints?: readonly Checkpoint[];
   /** Requests that may wait behind the running one (default 4). */
   readonly queueSize?: number;
   /** Largest request body in bytes (default 16 MiB: an image of ~12 MiB in base64). */
   readonly maxBodyBytes?: number;
-  /** Largest image in bytes after base64 decoding (default 10 MiB). */
-  readonly maxImageBytes?: number;
+  /** Largest attachment (image, audio or clip) in bytes after base64 decoding (default 10 MiB). */
+  readonly maxUploadBytes?: number;
   /** Deadline of one chat request, queue wait included (default 120 s). */
   readonly requestTimeoutMs?: number;
   /** Tokens an answer may have at most (default 256); a request asks for fewer with `maxTokens`. */
@@ -59,15 +87,17 @@ export interface GenerationRecord {
 }
 
 interface ChatRequest {
+  readonly checkpoint: Checkpoint;
   readonly conversation: string;
   readonly message: string;
-  readonly image?: { readonly name: string; readonly bytes: Uint8Array };
+  readonly attachment?: { readonly kind: AttachmentKind; readonly name: string; readonly bytes: Uint8Array };
   readonly maxTokens: number;
   readonly temperature: number;
   readonly seed: number;
 }
 
 const CONVERSATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const CHECKPOINT_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export class ChatServer {
@@ -76,7 +106,9 @@ export class ChatServer {
   readonly events = new EventEmitter();
   readonly queue: GenerationQueue;
   readonly conversations: ConversationStore;
-  private readonly o: Required<Omit<ChatServerOptions, 'engine'>> & { engine: ChatEngine };
+  private readonly o: Required<Omit<ChatServerOptions, 'engine' | 'checkpoints'>> & { engine: ChatEngine };
+  /** The models by id, the default first. */
+  readonly checkpoints: ReadonlyMap<string, Checkpoint>;
   private readonly counts = { requests: 0, completed: 0, cancelled: 0, timedOut: 0, rejectedBusy: 0, errors: 0 };
   /** Mean seconds per generation, for Retry-After. */
   private meanSeconds = 5;
@@ -85,7 +117,7 @@ export class ChatServer {
     this.o = {
       queueSize: 4,
       maxBodyBytes: 16 * 1024 * 1024,
-      maxImageBytes: 10 * 1024 * 1024,
+      maxUploadBytes: 10 * 1024 * 1024,
       requestTimeoutMs: 120_000,
       maxTokens: 256,
       maxMessageChars: 4000,
@@ -96,6 +128,17 @@ export class ChatServer {
       log: (line) => process.stderr.write(`${line}\n`),
       ...options,
     };
+    const given = options.checkpoints ?? [{ id: 'default', label: 'default', engine: options.engine }];
+    const problems: string[] = [];
+    if (given[0]?.engine !== options.engine) problems.push('the first checkpoint must be the default engine');
+    const ids = new Set<string>();
+    for (const c of given) {
+      if (!CHECKPOINT_ID.test(c.id)) problems.push(`checkpoint id '${c.id}': 1-32 of a-z 0-9 -`);
+      if (ids.has(c.id)) problems.push(`checkpoint id '${c.id}' given twice`);
+      ids.add(c.id);
+    }
+    if (problems.length > 0) throw new HerdError('invalid_argument', `chat server checkpoints: ${problems.join('; ')}`);
+    this.checkpoints = new Map(given.map((c) => [c.id, c]));
     this.queue = new GenerationQueue(this.o.queueSize);
     this.conversations = new ConversationStore(this.o.maxConversations, this.o.maxTurns);
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -132,15 +175,26 @@ export class ChatServer {
         await this.chat(req, res);
       } else if (url.pathname === '/api/status') {
         if (method !== 'GET') throw new ClientError(405, 'method_not_allowed', 'GET /api/status', { Allow: 'GET' });
-        sendJson(res, 200, this.status());
+        sendJson(res, 200, this.status(this.checkpoint(url.searchParams.get('checkpoint') ?? undefined)));
       } else if (url.pathname.startsWith('/api/')) {
         throw new ClientError(404, 'not_found', `no API ${url.pathname}; there are /api/chat and /api/status`);
       } else {
         if (method !== 'GET' && method !== 'HEAD') throw new ClientError(405, 'method_not_allowed', 'pages are read with GET', { Allow: 'GET, HEAD' });
         // The raw path (not URL-normalised) so that '..' in any spelling is judged by serveStatic.
         const rawPath = (req.url ?? '/').split('?')[0]!;
-        if (rawPath.startsWith('/model/')) await this.serveExport(res, rawPath.slice('/model/'.length), method === 'HEAD');
-        else if (rawPath.startsWith('/ort/')) serveStatic(res, this.o.ortDir, rawPath.slice('/ort'.length), method === 'HEAD', { 'Cache-Control': 'max-age=3600' });
+        if (rawPath.startsWith('/model/')) {
+          // /model/<file> is the default model's export; /model/<checkpoint>/<file> another's.
+          const rest = rawPath.slice('/model/'.length);
+          const slash = rest.indexOf('/');
+          if (slash < 0) await this.serveExport(res, this.checkpoint(undefined).engine, rest, method === 'HEAD');
+          else if (!this.checkpoints.has(rest.slice(0, slash))) throw new ClientError(404, 'not_found', `no checkpoint '${rest.slice(0, Math.min(slash, 40))}' (known: ${[...this.checkpoints.keys()].join(', ')})`);
+          else await this.serveExport(res, this.checkpoints.get(rest.slice(0, slash))!.engine, rest.slice(slash + 1), method === 'HEAD');
+        }
+        else if (rawPath === '/web/herd.js') {
+          const body = await webBundle();
+          res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/javascript; charset=utf-8', 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
+          res.end(method === 'HEAD' ? undefined : body);
+        } else if (rawPath.startsWith('/ort/')) serveStatic(res, this.o.ortDir, rawPath.slice('/ort'.length), method === 'HEAD', { 'Cache-Control': 'max-age=3600' });
         else serveStatic(res, this.o.publicDir, rawPath, method === 'HEAD', { 'Content-Security-Policy': PAGE_CSP });
       }
     } catch (e) {
@@ -152,8 +206,7 @@ export class ChatServer {
    * The loaded model as an ONNX export (`herd export`'s files) for the in-browser mode: only the
    * names the export has are served (no paths). Built on the first request.
    */
-  private async serveExport(res: ServerResponse, name: string, head: boolean): Promise<void> {
-    const engine = this.o.engine;
+  private async serveExport(res: ServerResponse, engine: ChatEngine, name: string, head: boolean): Promise<void> {
     if (!engine.exportModel) throw new ClientError(404, 'not_found', 'this server has no in-browser model');
     const built = await engine.exportModel();
     const body = name === 'manifest.json' ? Buffer.from(JSON.stringify(built.manifest)) : built.files.get(name);
@@ -188,22 +241,44 @@ export class ChatServer {
     sendError(res, ce);
   }
 
-  status(): unknown {
-    const s = this.o.engine.status();
+  /** Each checkpoint keeps its own conversations (the same id under two models is two histories); the default's are keyed by the id alone ('/' never occurs in one). */
+  private historyKey(r: Pick<ChatRequest, 'checkpoint' | 'conversation'>): string {
+    return r.checkpoint === this.checkpoint(undefined) ? r.conversation : `${r.checkpoint.id}/${r.conversation}`;
+  }
+
+  /** The checkpoint a request names (the default when absent); an unknown id is a 400 naming the known ones. */
+  private checkpoint(id: string | undefined): Checkpoint {
+    if (id === undefined) return this.checkpoints.values().next().value!;
+    const c = this.checkpoints.get(id);
+    if (!c) throw new ClientError(400, 'invalid_request', `checkpoint: unknown '${id.slice(0, 40)}' (known: ${[...this.checkpoints.keys()].join(', ')})`);
+    return c;
+  }
+
+  status(c: Checkpoint = this.checkpoint(undefined)): unknown {
+    const s = c.engine.status();
     return {
+      checkpoint: c.id,
+      checkpoints: [...this.checkpoints.values()].map(({ id, label, engine }) => {
+        const x = engine.status();
+        return { id, label, core: x.core.dir, vision: x.vision?.dir ?? null, speech: x.speech?.dir ?? null, video: x.video?.dir ?? null };
+      }),
       core: s.core,
       vision: s.vision,
       visionLoaded: s.vision !== null,
-      browserMode: this.o.engine.exportModel !== undefined,
+      speech: s.speech,
+      video: s.video,
+      browserMode: c.engine.exportModel !== undefined,
       device: s.device,
       queue: { ...this.queue.load, max: this.o.queueSize },
       limits: {
         maxBodyBytes: this.o.maxBodyBytes,
-        maxImageBytes: this.o.maxImageBytes,
+        maxUploadBytes: this.o.maxUploadBytes,
         maxTokens: this.o.maxTokens,
         requestTimeoutMs: this.o.requestTimeoutMs,
         maxMessageChars: this.o.maxMessageChars,
-        imageFormats: DECODABLE_IMAGE_FORMATS,
+        imageFormats: ATTACHMENT_FORMATS.image,
+        audioFormats: ATTACHMENT_FORMATS.audio,
+        videoFormats: ATTACHMENT_FORMATS.video,
       },
       conversations: this.conversations.size,
       counts: { ...this.counts },
@@ -216,17 +291,24 @@ export class ChatServer {
     try {
       json = JSON.parse(body.toString('utf8'));
     } catch {
-      throw new ClientError(400, 'invalid_json', 'the body is not JSON; send {"conversation": "id", "message": "text", "image"?: {"name", "data": base64}}');
+      throw new ClientError(400, 'invalid_json', 'the body is not JSON; send {"conversation": "id", "message": "text", "image" | "audio" | "video"?: {"name", "data": base64}}');
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ClientError(400, 'invalid_request', 'the body must be a JSON object');
     const j = json as Record<string, unknown>;
     const problems: string[] = [];
-    const known = new Set(['conversation', 'message', 'image', 'maxTokens', 'temperature', 'seed']);
+    const known = new Set(['checkpoint', 'conversation', 'message', ...ATTACHMENT_KINDS, 'maxTokens', 'temperature', 'seed']);
     for (const k of Object.keys(j)) if (!known.has(k)) problems.push(`unknown field '${k}' (known: ${[...known].join(', ')})`);
+    let checkpoint = this.checkpoint(undefined);
+    const cp = j['checkpoint'];
+    if (cp !== undefined && (typeof cp !== 'string' || !this.checkpoints.has(cp))) problems.push(`checkpoint: expected one of ${[...this.checkpoints.keys()].join(', ')}, got ${JSON.stringify(cp)?.slice(0, 60)}`);
+    else if (cp !== undefined) checkpoint = this.checkpoints.get(cp)!;
     const conversation = j['conversation'];
     if (typeof conversation !== 'string' || !CONVERSATION_ID.test(conversation)) problems.push(`conversation: expected 1-64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(conversation)?.slice(0, 80)}`);
-    const message = j['message'];
-    if (typeof message !== 'string' || message.trim() === '') problems.push('message: expected non-empty text');
+    const message = j['message'] ?? '';
+    const given = ATTACHMENT_KINDS.filter((k) => j[k] !== undefined && j[k] !== null);
+    if (given.length > 1) problems.push(`${given.join(' and ')}: one attachment per message`);
+    // A spoken message may come without typed text (the audio is the question, or it is transcribed).
+    if (typeof message !== 'string' || (message.trim() === '' && !given.includes('audio'))) problems.push('message: expected non-empty text (it may be empty only with audio)');
     else if (message.length > this.o.maxMessageChars) problems.push(`message: ${message.length} characters, the limit is ${this.o.maxMessageChars}`);
     const num = (k: string, def: number, min: number, max: number, integer: boolean): number => {
       const v = j[k];
@@ -240,22 +322,22 @@ export class ChatServer {
     const maxTokens = num('maxTokens', this.o.maxTokens, 1, this.o.maxTokens, true);
     const temperature = num('temperature', 0, 0, 2, false);
     const seed = num('seed', 0, 0, 0xffff_ffff, true);
-    let image: ChatRequest['image'];
-    const img = j['image'];
-    if (img !== undefined && img !== null) {
-      const o = img as Record<string, unknown>;
-      const name = typeof o['name'] === 'string' ? o['name'].slice(0, 200) : 'image';
+    let attachment: ChatRequest['attachment'];
+    for (const kind of given) {
+      const att = j[kind];
+      const o = (typeof att === 'object' ? att : {}) as Record<string, unknown>;
+      const name = typeof o['name'] === 'string' ? o['name'].slice(0, 200) : kind;
       const data = o['data'];
-      if (typeof img !== 'object' || typeof data !== 'string') problems.push('image: expected {"name": "file name", "data": "<base64 bytes>"}');
-      else if (!BASE64.test(data)) problems.push(`image '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
+      if (typeof att !== 'object' || typeof data !== 'string') problems.push(`${kind}: expected {"name": "file name", "data": "<base64 bytes>"}`);
+      else if (!BASE64.test(data)) problems.push(`${kind} '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
       else {
         const bytes = Buffer.from(data, 'base64');
-        if (bytes.length > this.o.maxImageBytes) throw new ClientError(413, 'payload_too_large', `image '${name}' is ${bytes.length} bytes, the limit is ${this.o.maxImageBytes}`);
-        image = { name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
+        if (bytes.length > this.o.maxUploadBytes) throw new ClientError(413, 'payload_too_large', `${kind} '${name}' is ${bytes.length} bytes, the limit is ${this.o.maxUploadBytes}`);
+        attachment = { kind, name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
       }
     }
     if (problems.length > 0) throw new ClientError(400, 'invalid_request', problems.join('; '));
-    return { conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(image ? { image } : {}) };
+    return { checkpoint, conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(attachment ? { attachment } : {}) };
   }
 
   private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -275,18 +357,9 @@ export class ChatServer {
       if (type !== 'application/json') throw new ClientError(415, 'unsupported_media_type', `send the message as application/json (got '${type || 'no content type'}'); images go base64 in its "image" field`);
       const body = await readBody(req, this.o.maxBodyBytes);
       const r = this.parseChat(body);
-      let image: Turn['image'];
-      if (r.image) {
-        // Judged by its bytes (magic numbers), never by its name or a declared type.
-        const sniffed = sniffFormat(r.image.bytes);
-        if (!(DECODABLE_IMAGE_FORMATS as readonly string[]).includes(sniffed)) {
-          throw new ClientError(415, 'not_an_image', `'${r.image.name}' is not an image: its bytes ${sniffed === 'unknown' ? 'start with no known image signature' : `look like ${sniffed}`} (the name and declared type are not trusted); accepted: ${DECODABLE_IMAGE_FORMATS.join(', ')}`);
-        }
-        if (this.o.engine.status().vision === null) throw new ClientError(400, 'vision_not_loaded', `vision: not loaded — this server answers text only (start it with --vision DIR); '${r.image.name}' is a ${sniffed as ImageFormat} image`);
-        image = await this.o.engine.prepareImage(r.image.bytes, r.image.name);
-      }
-      const turn: Turn = { role: 'user', text: r.message, ...(image ? { image } : {}) };
-      const turns = this.fitHistory(this.conversations.get(r.conversation), turn, r.maxTokens);
+      const engine = r.checkpoint.engine;
+      const turn: Turn = { role: 'user', text: r.message, ...(r.attachment ? await this.prepare(engine, r.attachment) : {}) };
+      const turns = this.fitHistory(engine, this.conversations.get(this.historyKey(r)), turn, r.maxTokens);
       let release: () => void;
       try {
         release = await this.queue.acquire(ac.signal);
@@ -316,13 +389,29 @@ export class ChatServer {
     }
   }
 
+  /** An attachment judged by its bytes (magic numbers, never its name or a declared type), then decoded by the engine. */
+  private async prepare(e: ChatEngine, a: NonNullable<ChatRequest['attachment']>): Promise<Pick<Turn, 'image' | 'audio' | 'clip'>> {
+    const sniffed = sniffFormat(a.bytes);
+    const accepted: readonly SniffedFormat[] = ATTACHMENT_FORMATS[a.kind];
+    if (!accepted.includes(sniffed)) {
+      throw new ClientError(415, NOT_A[a.kind], `'${a.name}' is not ${WHAT[a.kind]}: its bytes ${sniffed === 'unknown' ? 'start with no known signature' : `look like ${sniffed}`} (the name and declared type are not trusted); accepted: ${accepted.join(', ')}`);
+    }
+    const modality = MODALITY[a.kind];
+    if (e.status()[modality] === null || (a.kind === 'audio' && !e.prepareAudio) || (a.kind === 'video' && !e.prepareClip)) {
+      throw new ClientError(400, `${modality}_not_loaded`, `${modality}: not loaded — this server does not take ${a.kind === 'image' ? 'images' : a.kind === 'audio' ? 'audio' : 'clips'} (start it with ${FLAG[a.kind]}); '${a.name}' is ${sniffed} ${a.kind}`);
+    }
+    if (a.kind === 'image') return { image: await e.prepareImage(a.bytes, a.name) };
+    if (a.kind === 'audio') return { audio: await e.prepareAudio!(a.bytes, a.name) };
+    return { clip: await e.prepareClip!(a.bytes, a.name) };
+  }
+
   /** Drops the oldest exchanges until the prompt and the answer fit the context; a lone message that does not fit is refused. */
-  private fitHistory(history: readonly Turn[], turn: Turn, maxTokens: number): Turn[] {
-    const ctx = this.o.engine.contextTokens;
+  private fitHistory(engine: ChatEngine, history: readonly Turn[], turn: Turn, maxTokens: number): Turn[] {
+    const ctx = engine.contextTokens;
     let turns = [...history, turn];
-    while (this.o.engine.promptTokens(turns) + maxTokens > ctx) {
+    while (engine.promptTokens(turns) + maxTokens > ctx) {
       if (turns.length === 1) {
-        throw new ClientError(400, 'context_overflow', `the message takes ${this.o.engine.promptTokens(turns)} tokens and the answer up to ${maxTokens}; the model's context is ${ctx} tokens: shorten the message or ask for fewer tokens`);
+        throw new ClientError(400, 'context_overflow', `the message takes ${engine.promptTokens(turns)} tokens and the answer up to ${maxTokens}; the model's context is ${ctx} tokens: shorten the message or ask for fewer tokens`);
       }
       turns = turns.slice(2 <= turns.length - 1 ? 2 : 1);
     }
@@ -333,18 +422,19 @@ export class ChatServer {
   private async stream(res: ServerResponse, r: ChatRequest, turns: readonly Turn[], signal: AbortSignal): Promise<{ stopped: Promise<void> }> {
     let stopped: Promise<void> = Promise.resolve();
     const t0 = performance.now();
-    const promptTokens = this.o.engine.promptTokens(turns);
+    const engine = r.checkpoint.engine;
+    const promptTokens = engine.promptTokens(turns);
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     const send = (event: string, data: unknown): void => {
       if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    send('start', { conversation: r.conversation, promptTokens, queue: this.queue.load });
+    send('start', { checkpoint: r.checkpoint.id, conversation: r.conversation, promptTokens, queue: this.queue.load });
     let tokens = 0;
     let text = '';
     let firstMs: number | undefined;
     let reason: EndReason = 'stop';
     try {
-      const it = this.o.engine.generate(turns, { maxTokens: r.maxTokens, temperature: r.temperature, seed: r.seed });
+      const it = engine.generate(turns, { maxTokens: r.maxTokens, temperature: r.temperature, seed: r.seed });
       const aborted = new Promise<'aborted'>((resolve) => {
         if (signal.aborted) resolve('aborted');
         else signal.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -378,7 +468,7 @@ export class ChatServer {
     else {
       this.counts.completed++;
       this.meanSeconds = 0.8 * this.meanSeconds + 0.2 * seconds;
-      this.conversations.append(r.conversation, turns[turns.length - 1]!, { role: 'assistant', text });
+      this.conversations.append(this.historyKey(r), turns[turns.length - 1]!, { role: 'assistant', text });
     }
     this.events.emit('generation', { conversation: r.conversation, tokens, reason } satisfies GenerationRecord);
     if (reason === 'timeout') {
@@ -400,3 +490,5 @@ export class ChatServer {
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+

@@ -1,8 +1,11 @@
 /**
- * The page's in-browser engine (public/web/*.js) run in Node with onnxruntime-web (its WASM backend,
- * the same binary the page loads), on the export the chat server serves: its tokenizer and tiling
- * must give herd's ids and pixels, and its greedy answers must equal the server engine's, token for
- * token, for text and image questions.
+ * The page's in-browser engine (public/web/engine.js) run in Node with onnxruntime-web (its WASM
+ * backend, the same binary the page loads) and the very bundle the page gets as /web/herd.js (herd's
+ * tokenizer and tiling, src/web/entry.ts, bundled by esbuild), on the export the chat server serves:
+ * its tokenizer and tiling must give herd's ids and pixels (the bundle's wrapper: pruned ids, chat
+ * format, recipe fields), and its greedy answers must equal the server engine's, token for
+ * token, for text and image questions. The server holds the whole mini herd, so the export's decoder
+ * also has the speech and video inputs, which the page feeds with the recipes' idle values.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +13,11 @@ import * as ort from 'onnxruntime-web';
 import { Rng } from '@herd/core';
 import { type BuiltExport, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeImage } from '@herd/media';
+import { MINI_SPEECH_DIR } from '@herd/speech';
+import { MINI_VIDEO_DIR } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, tileImage } from '@herd/vision';
 import { HerdEngine, type Turn } from './engine.js';
+import { buildWebBundle } from './web-bundle.js';
 
 const SCENE = fileURLToPath(new URL('../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url));
 
@@ -25,7 +31,9 @@ interface WebEngineLike {
   tok: { encodeOrdinary(t: string): number[]; encodeChat(m: unknown[], gen: boolean): number[] };
 }
 const webEngineModule = (): Promise<{ WebEngine: { load(o: unknown, base: string, opts: unknown): Promise<WebEngineLike> } }> => import(new URL('../public/web/engine.js', import.meta.url).href);
-const webTilingModule = (): Promise<{ rgbaToRgb(rgba: Uint8Array, w: number, h: number): { data: Uint8Array; width: number; height: number } }> => import(new URL('../public/web/tiling.js', import.meta.url).href);
+type HerdWeb = typeof import('./web/entry.js');
+/** The bundle served as /web/herd.js, imported from memory. */
+const bundleModule = async (): Promise<HerdWeb> => import(`data:text/javascript;base64,${Buffer.from(await buildWebBundle()).toString('base64')}`) as Promise<HerdWeb>;
 
 /** A fetch over the in-memory export, as the server's /model/ routes answer it. */
 function exportFetch(built: BuiltExport): (url: string) => Promise<Response> {
@@ -49,12 +57,16 @@ async function collect(it: AsyncGenerator<{ id: number; text: string }>): Promis
 describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
   let server: HerdEngine;
   let web: WebEngineLike;
+  let herd: HerdWeb;
 
   beforeAll(async () => {
     ort.env.wasm.numThreads = 1;
-    server = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR });
+    server = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR, speechDir: MINI_SPEECH_DIR, videoDir: MINI_VIDEO_DIR });
     const { WebEngine } = await webEngineModule();
-    web = await WebEngine.load(ort, 'mem:/model/', { backend: 'wasm', fetch: exportFetch(await server.exportModel()) });
+    const built = await server.exportModel();
+    expect(Object.keys(built.manifest.modalities).sort()).toEqual(['speech', 'video', 'vision']);
+    herd = await bundleModule();
+    web = await WebEngine.load(ort, 'mem:/model/', { herd, backend: 'wasm', fetch: exportFetch(built) });
   }, 120_000);
   afterAll(async () => {
     await web?.release();
@@ -90,7 +102,7 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
       expect(Array.from(mine.tileMask)).toEqual(Array.from(ref.aspectRatioMask));
       expect(mine.pixels).toEqual(ref.pixels);
     }
-    const { rgbaToRgb } = await webTilingModule();
+    const { rgbaToRgb } = herd;
     const rgba = Uint8Array.from([10, 20, 30, 255, 200, 100, 0, 0, 255, 0, 0, 128]);
     expect(Array.from(rgbaToRgb(rgba, 3, 1).data)).toEqual([10, 20, 30, 255, 255, 255, 255, 127, 127]);
   });

@@ -76,3 +76,5 @@ export type { MiniSpeech } from './mini.js';
 export { runMiniSpeechRecipe } from './train/mini-recipe.js';
 export type { MiniSpeechRecipe, MiniSpeechRecipeResult } from './train/mini-recipe.js';
 export { generateSpeechEvalSet, SPEECH_EVAL_SET } from './train/eval-set.js';
+// Export (herd export): the encoder + adapter as one graph, the splice in the composed decoder
+export { speechExportModality, speechSpliceExtension, buildSpeechEncoderGraph } from './export/export.js';

@@ -54,3 +54,5 @@ export { scoreCuration, scoreTable, clipLabel, readDrops, thresholdLosing, rocAu
 export { MINI_CLIP_VIDEO_THRESHOLDS, checkClipCheckpoint, resolveClipModel, miniClipEmbedder } from './data/stages/mini-clip.js';
 export type { ClipModelConfig, ResolvedClipModel } from './data/stages/mini-clip.js';
 export type { CurationScore, StageScore, LabelledClip } from './data/curate-score.js';
+// Export (herd export): the frame and aggregator graphs, the video cross-attention in the composed decoder
+export { videoExportModality } from './export/export.js';

@@ -1,17 +1,18 @@
 // The mini herd in the page: an export (manifest.json + ONNX files + tokenizer.json, as `herd export`
 // writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
 // with a KV cache exactly as the manifest's decoder.step says. `ort` is passed in (the page imports
-// /ort/ort.min.mjs; tests pass onnxruntime-web for Node), so this file has no other dependency.
-import { IMAGE_TOKEN_ID, WebTokenizer } from './tokenizer.js';
-import { tileImage } from './tiling.js';
+// /ort/ort.min.mjs; tests pass onnxruntime-web for Node), and so is `herd`: herd's own tokenizer and
+// tiling (src/web/entry.ts — the page imports the server's browser bundle of it, /web/herd.js; tests
+// import the entry itself), so this file has no other dependency and no copy of herd's code.
 
 /** Conversation history kept in the page, bounded like the server's: 40 turns, images on the last 2 user turns. */
 export const MAX_TURNS = 40;
 export const MAX_IMAGES = 2;
 
 export class WebEngine {
-  constructor(ort, manifest, tokenizer, decoder, encoder, backend, bytes) {
+  constructor(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes) {
     this.ort = ort;
+    this.herd = herd;
     this.manifest = manifest;
     this.tok = tokenizer;
     this.decoder = decoder;
@@ -20,13 +21,16 @@ export class WebEngine {
     this.bytes = bytes;
     this.step = manifest.decoder.step;
     this.vision = manifest.modalities.vision?.recipe ?? null;
+    // Modalities this page does not feed (speech, video): their decoder inputs get the recipe's idle value.
+    this.idle = Object.entries(manifest.modalities).filter(([name]) => name !== 'vision').flatMap(([, m]) => Object.entries(m.recipe.idle ?? {}));
   }
 
   /**
    * Loads an export from `base` (a URL prefix ending in '/'). `backend` 'wasm' or 'webgpu';
    * `progress(text)` hears what is loading.
    */
-  static async load(ort, base, { backend = 'wasm', fetch: get = fetch, progress = () => {} } = {}) {
+  static async load(ort, base, { herd, backend = 'wasm', fetch: get = fetch, progress = () => {} } = {}) {
+    if (!herd?.WebTokenizer) throw new Error('WebEngine.load: pass herd (the module /web/herd.js)');
     const fetchOk = async (name) => {
       const r = await get(base + name);
       if (!r.ok) throw new Error(`${base}${name}: HTTP ${r.status}`);
@@ -36,7 +40,7 @@ export class WebEngine {
     const manifest = await (await fetchOk('manifest.json')).json();
     if (manifest.format !== 'herd.onnx-export' || manifest.version !== 1) throw new Error(`manifest.json: format ${manifest.format} v${manifest.version}, expected herd.onnx-export v1`);
     progress('tokenizer');
-    const tokenizer = new WebTokenizer(await (await fetchOk(manifest.tokenizer.file)).json());
+    const tokenizer = new herd.WebTokenizer(await (await fetchOk(manifest.tokenizer.file)).json());
     // Severity 3 (errors): not the warning that shape ops stay on the CPU under WebGPU (ORT's design).
     const options = { executionProviders: [backend], graphOptimizationLevel: 'all', logSeverityLevel: 3 };
     let bytes = 0;
@@ -50,7 +54,7 @@ export class WebEngine {
     const decoder = await session(manifest.decoder);
     const enc = manifest.modalities.vision?.graphs.encoder;
     const encoder = enc ? await session(enc) : null;
-    return new WebEngine(ort, manifest, tokenizer, decoder, encoder, backend, bytes);
+    return new WebEngine(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes);
   }
 
   get contextTokens() {
@@ -60,14 +64,14 @@ export class WebEngine {
   /** Tiles an RGB image ({data, width, height}) as the export's recipe says. */
   prepareImage(rgb) {
     if (!this.vision) throw new Error('this export has no vision encoder: it answers text only');
-    return tileImage(rgb, this.vision.preprocess, this.vision.maxTiles);
+    return this.herd.tileImage(rgb, this.vision.preprocess, this.vision.maxTiles);
   }
 
   /** The conversation (turns {role, text, image?}) as model ids; `<|image|>` becomes the vision recipe's id. */
   promptIds(turns) {
     const messages = turns.map((t) => ({ role: t.role, content: t.image ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
     return this.tok.encodeChat(messages, true).map((id) => {
-      if (id !== IMAGE_TOKEN_ID) return this.tok.toModel(id);
+      if (id !== this.herd.IMAGE_TOKEN_ID) return this.tok.toModel(id);
       if (!this.vision) throw new Error('an image in the conversation, but this export has no vision encoder');
       return this.vision.imageTokenId;
     });
@@ -121,6 +125,21 @@ export class WebEngine {
       out[name] = this.tensor('float32', data, [1, K, S, Dh]);
     }
     return { kv: out, S };
+  }
+
+  /** A decoder input of an unused modality, filled with its idle value, for T rows fed now. */
+  idleFeeds(T) {
+    const types = { f32: ['float32', Float32Array], i32: ['int32', Int32Array], bool: ['bool', Uint8Array] };
+    const feeds = {};
+    for (const [name, value] of this.idle) {
+      const spec = this.manifest.decoder.inputs.find((i) => i.name === name);
+      if (!spec) throw new Error(`manifest: the decoder has no input '${name}' named by a modality's idle feeds`);
+      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : d));
+      if (dims.some((d) => typeof d !== 'number')) throw new Error(`manifest: idle input '${name}' has an unknown dim in [${spec.shape}]`);
+      const [type, Ctor] = types[spec.dtype];
+      feeds[name] = this.tensor(type, new Ctor(dims.reduce((a, b) => a * b, 1)).fill(Number(value)), dims);
+    }
+    return feeds;
   }
 
   /** Rows [start, start+count) of the cross-attention mask [count, S] (the manifest's rule). */
@@ -177,6 +196,7 @@ export class WebEngine {
         positions: this.tensor('int32', Int32Array.from({ length: T }, (_, i) => past + i), [1, T]),
         mask: this.tensor('bool', mask, [1, 1, T, S]),
         lastIndex: this.tensor('int32', Int32Array.from([T - 1]), [1]),
+        ...this.idleFeeds(T),
       };
       if (vision) {
         Object.assign(feeds, vision.kv);

@@ -1,9 +1,11 @@
 /**
  * `herd export` round trip: the written files are reloaded from disk (onnxruntime-node through
  * `@herd/runtime`), fed only as the manifest says, and must give herd's own generation path's
- * answers: token-exact greedy text and image answers, logits close.
+ * answers: token-exact greedy text, image, spoken-question and clip answers, logits close. One
+ * composed decoder serves every modality; the ones a call does not use get their recipe's idle feeds.
+ * (The mini speech/video checkpoints do not perceive yet: parity is asserted, not correctness.)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -21,12 +23,50 @@ import {
   readExportGraph,
   readExportManifest,
 } from '@herd/llama3';
+import { decodeF16, encodeF16 } from '@herd/core';
+import { decodeAudio } from '@herd/media';
 import { type HostTensor, Session, hostTensor } from '@herd/runtime';
+import { LogMel, audioTokens, featureFeeds, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
+import { VideoGenerator, loadMiniVideo, packClip, readClipFrames } from '@herd/video';
 import { type TiledImage, VisionGenerator, crossAttentionMaskRows, imageIntervals, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
 import { runCli } from '../cli.js';
 
 const SCENE = new URL('../../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url).pathname;
 const QUESTIONS = ['Where is the red ball?', 'How many squares are there?', 'What colour is the circle?'];
+const SPEECH_FIXTURES = new URL('../../../../packages/speech/fixtures/heldout-speech/', import.meta.url).pathname;
+const CLIP = new URL('../../../chat/fixtures/heldout-clips/vid-00000012.mp4', import.meta.url).pathname;
+
+const DTYPES = { f32: Float32Array, i32: Int32Array, bool: Uint8Array } as const;
+
+/** The decoder inputs of every modality not in `used`, filled with its recipe's idle value (the manifest alone says how). */
+function idleFeeds(m: ExportManifest, used: readonly string[], T: number): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const [name, mod] of Object.entries(m.modalities)) {
+    if (used.includes(name) || name === 'vision') continue;
+    for (const [input, value] of Object.entries((mod.recipe as { idle: Record<string, number | boolean> }).idle)) {
+      const spec = m.decoder.inputs.find((i) => i.name === input)!;
+      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : (d as number)));
+      const dtype = spec.dtype as keyof typeof DTYPES;
+      out[input] = hostTensor(dtype, dims, new DTYPES[dtype](dims.reduce((a, b) => a * b, 1)).fill(Number(value)));
+    }
+  }
+  return out;
+}
+
+/** The vision inputs for a call with no image: S = 1 zero keys, every row masked. */
+function noImage(m: ExportManifest, prompt: readonly number[], vocab: number, start: number, count: number): Record<string, HostTensor> {
+  const r = m.modalities['vision']!.recipe as { adapterLayers: number; kvHeads: number; headDim: number };
+  const out: Record<string, HostTensor> = {};
+  for (let j = 0; j < r.adapterLayers; j++) {
+    out[`xattn.k.${j}`] = hostTensor('f32', [1, r.kvHeads, 1, r.headDim]);
+    out[`xattn.v.${j}`] = hostTensor('f32', [1, r.kvHeads, 1, r.headDim]);
+  }
+  out['xattn.mask'] = hostTensor('bool', [1, 1, count, 1], new Uint8Array(count));
+  out['learnableIds'] = hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= vocab ? prompt[start + i]! - vocab : -1)));
+  return out;
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 function io() {
   const stdout = new PassThrough();
@@ -62,7 +102,21 @@ describe('herd export', () => {
     expect(manifest.decoder.outputs.map((o) => o.name)).toEqual(expect.arrayContaining(['logits', 'present.k.0', 'present.v.3']));
     const enc = manifest.modalities['vision']!.graphs['encoder']!;
     expect(enc.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`)).toEqual(['pixels:f32[1,4,3,56,56]', 'aspectRatioIds:i32[1]', 'tileMask:bool[1,4]']);
-    for (const g of [manifest.decoder, enc]) {
+    // Speech: log-mel → adapter frames (own graph), spliced in the decoder; video: frames → features → aggregator (own graphs), cross-attention in the decoder.
+    const sp = manifest.modalities['speech']!;
+    expect(sp.graphs['encoder']!.inputs.map((i) => `${i.name}:${i.dtype}`)).toEqual(['features:f32', 'featureValid:bool']);
+    expect(sp.graphs['encoder']!.outputs.map((o) => o.name)).toEqual(['speech.frames']);
+    const vid = manifest.modalities['video']!;
+    expect(Object.keys(vid.graphs).sort()).toEqual(['aggregator', 'frames']);
+    expect(vid.graphs['aggregator']!.outputs.map((o) => o.name)).toEqual(['video.tokens']);
+    expect(names).toEqual(expect.arrayContaining(['speech.frames', 'audioIndex', 'video.tokens', 'video.mask']));
+    expect(readdirSync(join(dir, 'mini')).sort()).toEqual(['README.md', 'decoder.onnx', 'manifest.json', 'run_export.py', 'speech.encoder.onnx', 'tokenizer.json', 'video.aggregator.onnx', 'video.frames.onnx', 'vision.encoder.onnx']);
+    const graphs = [manifest.decoder, ...Object.values(manifest.modalities).flatMap((x) => Object.values(x.graphs))];
+    expect(graphs).toHaveLength(5);
+    // The folder explains itself: every graph in the README's table.
+    const readme = readFileSync(join(dir, 'mini', 'README.md'), 'utf8');
+    for (const g of graphs) expect(readme).toContain(`| \`${g.file}\` |`);
+    for (const g of graphs) {
       const s = summariseOnnx(new Uint8Array(readFileSync(join(dir, 'mini', g.file))));
       expect(s.operators.filter((o) => o.domain !== '')).toEqual([]);
       expect(s.externalInitializers).toBe(0);
@@ -80,6 +134,22 @@ describe('herd export', () => {
     expect(o.text().err).toMatch(/already exists.*--overwrite/);
     expect(readExportManifest(join(dir, 'mini')).modalities['vision']).toBeDefined();
   });
+
+  it('--only picks the modalities (video needs vision); unknown names and --only with --text-only are refused', async () => {
+    const o = io();
+    expect(await runCli(['export', '--out', join(dir, 'vision-only'), '--only', 'vision'], {}, o.io)).toBe(0);
+    expect(Object.keys(readExportManifest(join(dir, 'vision-only')).modalities)).toEqual(['vision']);
+    expect(readExportManifest(join(dir, 'vision-only')).decoder.inputs.map((i) => i.name)).not.toContain('audioIndex');
+    for (const [args, want] of [
+      [['--only', 'video'], /video needs vision/],
+      [['--only', 'vision,sound'], /unknown modality 'sound'/],
+      [['--only', 'vision', '--text-only'], /exclude each other/],
+    ] as const) {
+      const bad = io();
+      expect(await runCli(['export', '--out', join(dir, 'never'), ...args], {}, bad.io)).toBe(2);
+      expect(bad.text().err).toMatch(want);
+    }
+  }, 60_000);
 
   it('herd text export writes the core alone: no vision inputs, the same greedy answers as the core', async () => {
     const o = io();
@@ -121,6 +191,7 @@ describe('herd export', () => {
         }
         const intervals = imageIntervals(prompt, recipe.imageTokenId);
         return (start: number, count: number) => ({
+          ...idleFeeds(manifest, [], count),
           ...(kv ?? zero),
           'xattn.mask': hostTensor('bool', [1, 1, count, S], kv ? crossAttentionMaskRows(intervals, { nTiles, maxTiles: recipe.maxTiles, tokensPerTile: recipe.tokensPerTile }, start, count) : new Uint8Array(count * S)),
           learnableIds: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= cfg.vocabSize ? prompt[start + i]! - cfg.vocabSize : -1))),
@@ -162,6 +233,107 @@ describe('herd export', () => {
       await encoder.release();
       await herd.release();
       await plainCore.release();
+    }
+  }, 180_000);
+
+  it('a held-out spoken question through the exported speech encoder + decoder answers as SpeechGenerator does', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const s = loadMiniSpeech(undefined, core);
+    const recipe = manifest.modalities['speech']!.recipe as { maxFrames: number; adapterFrames: number; codes: { keep: number } };
+    expect(recipe.maxFrames).toBe(s.maxFrames);
+    const item = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string; context?: string }[]).find((i) => i.task === 'question')!;
+    const f = new LogMel().compute((await decodeAudio(`${SPEECH_FIXTURES}${item.file}`, { sampleRate: 16000 })).samples);
+    const audio = { features: f.data, frames: f.frames };
+    const layout = speechPromptLayout(tok, core, { before: item.context!, after: '' }, audioTokens(s.model.encoder, audio.frames));
+    const encoder = await Session.create(readExportGraph(join(dir, 'mini'), manifest.modalities['speech']!.graphs['encoder']!), {}, 'export_speech');
+    const herd = await miniSpeechGenerator(s);
+    try {
+      const ff = featureFeeds(s.model.encoder, [audio], recipe.maxFrames);
+      const frames = (await encoder.run({ features: ff.features, featureValid: ff.featureValid }))['speech.frames']!;
+      expect(frames.shape).toEqual([1, recipe.adapterFrames, core.config.dim]);
+      const feeds = (start: number, count: number) => ({
+        ...idleFeeds(manifest, ['speech'], count),
+        ...noImage(manifest, layout.ids, core.config.vocabSize, start, count),
+        'speech.frames': frames,
+        audioIndex: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => layout.codes[start + i] ?? recipe.codes.keep)),
+      });
+      const g = await Generator.create(core.config, readExportGraph(join(dir, 'mini'), manifest.decoder), {}, feeds);
+      try {
+        const sampling = { maxNewTokens: 16, stopTokens: manifest.tokenizer.stopIds };
+        const mine = await g.complete(layout.ids, sampling);
+        expect(mine.length).toBeGreaterThan(0);
+        expect(mine).toEqual(await herd.complete(layout, audio, sampling));
+        expect(maxDiff((await g.logits(layout.ids)).at(-1)!, (await herd.logits(layout, audio)).at(-1)!)).toBeLessThan(1e-4);
+      } finally {
+        await g.release();
+      }
+    } finally {
+      await encoder.release();
+      await herd.release();
+    }
+  }, 180_000);
+
+  it('a held-out clip through the exported frame graph, aggregator and decoder answers as VideoGenerator does', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const v = loadMiniVideo(undefined, undefined, core);
+    const clipSampling = v.config.video.finetune;
+    const recipe = manifest.modalities['video']!.recipe as { frames: number; tokensPerFrame: number; tokensPerTile: number; videoTokens: number; imageTokenId: number };
+    expect(recipe.frames).toBe(clipSampling.frames);
+    const read = (role: string) => Session.create(readExportGraph(join(dir, 'mini'), manifest.modalities['video']!.graphs[role]!), {}, `export_video_${role}`);
+    const framesGraph = await read('frames');
+    const aggregator = await read('aggregator');
+    const herd = VideoGenerator.create(v.config, clipSampling, core.weights, v.vision.weights, v.weights);
+    try {
+      const clip = await readClipFrames(CLIP, v.config.image, recipe.frames);
+      const packed = packClip(clip, v.config.image);
+      const { maxTiles: N, tileSize: T } = v.config.image.vision;
+      const out = await framesGraph.run({
+        pixels: hostTensor('f32', [recipe.frames, N, 3, T, T], packed.pixels),
+        aspectRatioIds: hostTensor('i32', [recipe.frames], packed.aspectRatioIds),
+        tileMask: hostTensor('bool', [recipe.frames, N], packed.aspectRatioMask),
+      });
+      const S = recipe.tokensPerFrame;
+      const D = core.config.dim;
+      const nTiles = clip.frames[0]!.nTiles;
+      const frameMask = new Uint8Array(S).fill(1, 0, nTiles * recipe.tokensPerTile);
+      // The recipe's f16 round trip of the features (herd caches them in f16).
+      const features = decodeF16(encodeF16(out['features']!.data as Float32Array));
+      const tokens = (await aggregator.run({ 'video.frames': hostTensor('f32', [1, recipe.frames, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], frameMask) }))['video.tokens']!;
+      const ctx = await herd.contextOfFrames(clip);
+      expect(maxDiff(tokens.data as Float32Array, ctx.tokens.data as Float32Array)).toBeLessThan(1e-4);
+      const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith('xattn.')));
+      const question = 'Which way does the blue star move?';
+      const prompt = imageQuestionIds(tok, core, v.config.image, question);
+      const intervals = imageIntervals(prompt, recipe.imageTokenId);
+      const vocab = core.config.vocabSize;
+      const feeds = (start: number, count: number) => {
+        const rows = crossAttentionMaskRows(intervals, { nTiles: [nTiles], maxTiles: N, tokensPerTile: recipe.tokensPerTile }, start, count);
+        const vm = new Uint8Array(count * recipe.videoTokens);
+        for (let r = 0; r < count; r++) if (rows.subarray(r * S, (r + 1) * S).some((x) => x)) vm.fill(1, r * recipe.videoTokens, (r + 1) * recipe.videoTokens);
+        return {
+          ...idleFeeds(manifest, ['video'], count),
+          ...kv,
+          'xattn.mask': hostTensor('bool', [1, 1, count, S], rows),
+          learnableIds: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= vocab ? prompt[start + i]! - vocab : -1))),
+          'video.tokens': tokens,
+          'video.mask': hostTensor('bool', [1, 1, count, recipe.videoTokens], vm),
+        };
+      };
+      const g = await Generator.create(core.config, readExportGraph(join(dir, 'mini'), manifest.decoder), {}, feeds);
+      try {
+        const sampling = { maxNewTokens: 16, stopTokens: manifest.tokenizer.stopIds };
+        const coreTokens = prompt.map((t) => (t >= vocab ? 0 : t));
+        const mine = await g.complete(coreTokens, sampling);
+        expect(mine.length).toBeGreaterThan(0);
+        expect(mine).toEqual(await herd.complete(prompt, ctx, sampling));
+        expect(maxDiff((await g.logits(coreTokens)).at(-1)!, (await herd.logits(prompt, ctx)).at(-1)!)).toBeLessThan(1e-4);
+      } finally {
+        await g.release();
+      }
+    } finally {
+      await framesGraph.release();
+      await aggregator.release();
+      await herd.release();
     }
   }, 180_000);
 });

@@ -1,35 +1,49 @@
 /**
- * `herd export`: the composed mini herd (or a given core + vision checkpoint) as ONNX files + a
- * manifest any ONNX Runtime loads (Node, web, Python) — the files the chat page runs in the browser.
- * The composition is here, at the top: llama3 builds the decoder and the manifest, each modality
- * package gives its part (`visionExportModality`); speech and video add theirs the same way.
+ * `herd export`: the composed mini herd (or a given core + checkpoints) as ONNX files + a manifest
+ * any ONNX Runtime loads (Node, web, Python) — the files the chat page runs in the browser. The
+ * composition is here, at the top: llama3 builds the decoder and the manifest, each modality package
+ * gives its part (`visionExportModality`, `speechExportModality`, `videoExportModality`). The video
+ * part goes first: its cross-attention layers act before the image layers at the same core layer.
  */
 import { resolve } from 'node:path';
 import { UsageError, flag } from '@herd/core';
-import { type ExportModality, MINI_CORE_DIR, buildExport, writeExport } from '@herd/llama3';
+import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, writeExport } from '@herd/llama3';
 import { summariseOnnx } from '@herd/graph';
+import { MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
+import { MINI_VIDEO_DIR, loadMiniVideo, videoExportModality } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, visionExportModality } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { MODEL_FLAG } from './generate.js';
 
-const EXPORT_NOTES = 'The folder holds decoder.onnx (core + adapters, KV cache), vision.encoder.onnx (one image → adapter keys/values), tokenizer.json and manifest.json (inputs, outputs, shapes, dtypes and how to run one generation step).';
+const EXPORT_NOTES = 'The folder holds decoder.onnx (core + every adapter, KV cache), vision.encoder.onnx (one image → adapter keys/values), speech.encoder.onnx (log-mel → adapter frames), video.frames.onnx + video.aggregator.onnx (a clip\'s frames → video tokens), tokenizer.json and manifest.json (inputs, outputs, shapes, dtypes, how to run one generation step and how to feed each modality).';
+
+const MODALITIES = ['vision', 'speech', 'video'] as const;
+type ModalityName = (typeof MODALITIES)[number];
 
 export const exportCommand = defineCommand({
   words: ['export'],
   aliases: [['vision', 'export']],
-  summary: 'write the composed model (core + vision encoder + adapter) as ONNX files + manifest.json for any ONNX Runtime',
+  summary: 'write the composed model (core + vision, speech and video encoders + adapters) as ONNX files + manifest.json for any ONNX Runtime',
   usesDevice: false,
   flags: {
     out: flag.string({ placeholder: 'DIR', description: 'the folder to create (required)' }),
     ...MODEL_FLAG,
+    only: flag.string({ placeholder: 'LIST', description: `the modalities to export, comma-separated among ${MODALITIES.join(', ')} (default: all three; video needs vision)` }),
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }),
+    speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
+    video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one; it sits on --vision)' }),
     'text-only': flag.boolean({ description: 'export the language core alone' }),
     overwrite: flag.boolean({ description: 'replace an existing --out folder' }),
   },
   notes: EXPORT_NOTES,
   async run({ values, io }) {
-    await exportTo(io, values.out, values.model, values['text-only'] ? undefined : (values.vision ?? MINI_VISION_DIR), values.overwrite);
+    if (values['text-only'] && values.only !== undefined) throw new UsageError('--text-only and --only exclude each other');
+    const only = values['text-only'] ? [] : (values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [...MODALITIES]);
+    const unknown = only.filter((m) => !(MODALITIES as readonly string[]).includes(m));
+    if (unknown.length > 0) throw new UsageError(`--only: unknown modality ${unknown.map((u) => `'${u}'`).join(', ')} (known: ${MODALITIES.join(', ')})`);
+    if (only.includes('video') && !only.includes('vision')) throw new UsageError('--only: video needs vision (the image model its layers sit on)');
+    await exportTo(io, values.out, values.model, { modalities: only as ModalityName[], vision: values.vision ?? MINI_VISION_DIR, speech: values.speech ?? MINI_SPEECH_DIR, video: values.video ?? MINI_VIDEO_DIR }, values.overwrite);
   },
 });
 
@@ -45,24 +59,42 @@ export const textExportCommand = defineCommand({
   },
   notes: EXPORT_NOTES,
   async run({ values, io }) {
-    await exportTo(io, values.out, values.model, undefined, values.overwrite);
+    await exportTo(io, values.out, values.model, { modalities: [] }, values.overwrite);
   },
 });
 
-async function exportTo(io: Io, outFlag: string | undefined, model: string | undefined, visionDir: string | undefined, overwrite: boolean): Promise<void> {
+interface ExportChoice {
+  readonly modalities: readonly ModalityName[];
+  readonly vision?: string;
+  readonly speech?: string;
+  readonly video?: string;
+}
+
+/** Each chosen modality's part, video first (its layers act before the image layers at a shared core layer). */
+export function exportModalities(core: LanguageCore, c: ExportChoice): ExportModality[] {
+  const out: ExportModality[] = [];
+  const vision = c.modalities.includes('vision') ? loadMiniVision(c.vision ?? MINI_VISION_DIR, core) : undefined;
+  if (c.modalities.includes('video')) {
+    const v = loadMiniVideo(c.video ?? MINI_VIDEO_DIR, c.vision ?? MINI_VISION_DIR, core);
+    out.push(videoExportModality(v.config, v.config.video.finetune, v.vision.weights, v.weights));
+  }
+  if (vision) out.push(visionExportModality(vision.config, vision.weights));
+  if (c.modalities.includes('speech')) {
+    const s = loadMiniSpeech(c.speech ?? MINI_SPEECH_DIR, core);
+    out.push(speechExportModality(s.model, s.weights, s.maxFrames));
+  }
+  return out;
+}
+
+async function exportTo(io: Io, outFlag: string | undefined, model: string | undefined, choice: ExportChoice, overwrite: boolean): Promise<void> {
   if (outFlag === undefined) throw new UsageError('--out DIR is required: the folder the export is written to');
   const out = resolve(outFlag);
   const { core } = await openLanguageCore(model ?? MINI_CORE_DIR, io.stderr);
-  const modalities: ExportModality[] = [];
-  if (visionDir !== undefined) {
-    const vision = loadMiniVision(visionDir, core);
-    modalities.push(visionExportModality(vision.config, vision.weights));
-  }
-  const built = await buildExport(core, modalities);
+  const built = await buildExport(core, exportModalities(core, choice));
   await writeExport(out, built, { overwrite });
   io.stdout.write(`exported to ${out}\n`);
   for (const [name, bytes] of built.files) {
     const ops = name.endsWith('.onnx') ? summariseOnnx(bytes) : undefined;
-    io.stdout.write(`  ${name.padEnd(22)} ${(bytes.length / 1e6).toFixed(1).padStart(6)} MB${ops ? `  ${ops.nodes} nodes, ${ops.operators.length} operator types (ai.onnx opset ${ops.opsetImports[0]?.version})` : ''}\n`);
+    io.stdout.write(`  ${name.padEnd(24)} ${(bytes.length / 1e6).toFixed(1).padStart(6)} MB${ops ? `  ${ops.nodes} nodes, ${ops.operators.length} operator types (ai.onnx opset ${ops.opsetImports[0]?.version})` : ''}\n`);
   }
 }

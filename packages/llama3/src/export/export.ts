@@ -24,7 +24,10 @@ import { BEGIN_OF_TEXT_ID, END_HEADER_ID, END_OF_TEXT_ID, EOT_ID, START_HEADER_I
 import { type TokenizerJson, llama3TokenizerJson } from './tokenizer-json.js';
 
 export const EXPORT_FORMAT = 'herd.onnx-export';
-export const EXPORT_FILES = { manifest: 'manifest.json', tokenizer: 'tokenizer.json', decoder: 'decoder.onnx' } as const;
+export const EXPORT_FILES = { manifest: 'manifest.json', tokenizer: 'tokenizer.json', decoder: 'decoder.onnx', readme: 'README.md', python: 'run_export.py' } as const;
+
+/** The Python runner every export carries (the same file from src/ and dist/). */
+const PYTHON_RUNNER = new URL('../../export-assets/run_export.py', import.meta.url);
 
 /** One ONNX file of an export with its interface. */
 export interface ExportGraph {
@@ -156,6 +159,7 @@ export async function buildExport(core: LanguageCore, modalities: readonly Expor
     modalityEntries[m.name] = { graphs, recipe: m.recipe };
   }
   checkDomains(files);
+  files.set(EXPORT_FILES.python, new Uint8Array(readFileSync(PYTHON_RUNNER)));
   const toModel = (full: number): number => (core.vocab ? core.vocab.toCompact([full])[0]! : full);
   const manifest: ExportManifest = {
     format: EXPORT_FORMAT,
@@ -172,7 +176,36 @@ export async function buildExport(core: LanguageCore, modalities: readonly Expor
     decoder: { ...graphEntry(EXPORT_FILES.decoder, decoder, 'decoder'), step: decoderStep(core.config) },
     modalities: modalityEntries,
   };
+  files.set(EXPORT_FILES.readme, new TextEncoder().encode(exportReadme(manifest, files)));
   return { manifest, files };
+}
+
+/** The export folder's README: what each file is and how to run it without herd. */
+function exportReadme(m: ExportManifest, files: ReadonlyMap<string, Uint8Array>): string {
+  const graphs = [m.decoder, ...Object.values(m.modalities).flatMap((x) => Object.values(x.graphs))];
+  const size = (f: string): string => `${((files.get(f)?.length ?? 0) / 1e6).toFixed(1)} MB`;
+  return [
+    `# herd export (${m.producer})`,
+    '',
+    `ONNX graphs (standard ai.onnx domain, opset ${m.onnx.opset}, weights inside each file) of a frozen Llama 3 core (${m.core.config.nLayers} layers, d=${m.core.config.dim}) with ${Object.keys(m.modalities).length === 0 ? 'no modality (text only)' : `its ${Object.keys(m.modalities).join(', ')} encoders and adapters`}. \`manifest.json\` is the contract: every graph's inputs and outputs (names, dtypes, shapes with symbolic dims) and sha256, \`decoder.step\` (how to run one generation step) and per modality a \`recipe\` (preprocessing, which decoder inputs its graphs feed, and \`idle\`: what to feed those inputs when the modality is not used).`,
+    '',
+    '| file | size | inputs → outputs |',
+    '|---|---|---|',
+    ...graphs.map((g) => `| \`${g.file}\` | ${size(g.file)} | ${g.inputs.filter((i) => !i.name.startsWith('past.')).map((i) => i.name).join(', ')} → ${g.outputs.filter((o) => !o.name.startsWith('present.')).map((o) => o.name).join(', ')} |`),
+    `| \`${m.tokenizer.file}\` | ${size(m.tokenizer.file)} | Llama 3 BPE (byte-level, by rank), pattern, specials, pruned vocabulary |`,
+    '',
+    '## Python',
+    '',
+    '`run_export.py` generates greedily from a prompt of token ids with nothing but these files, numpy and either onnxruntime (`pip install onnxruntime numpy`) or the `onnx` package\'s reference evaluator (`--engine reference`, onnx ≥ 1.13):',
+    '',
+    '```',
+    'python3 run_export.py --ids 1,2,3 --max-tokens 32        # model ids (after the pruned vocabulary)',
+    'python3 run_export.py --full-ids 128000,128006,882,128007,271,... --engine onnxruntime',
+    '```',
+    '',
+    'It prints `{"engine", "ids", "text"}` (with `--logits`, the last prompt token\'s logits). Images, audio and clips need their recipes\' preprocessing (see the manifest); the script feeds every modality its idle values, i.e. answers text prompts.',
+    '',
+  ].join('\n');
 }
 
 /**

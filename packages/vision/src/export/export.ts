@@ -51,6 +51,12 @@ export function visionExportModality(m: MllamaConfig, weights: VisionWeights): E
           'xattn.mask [1, 1, T, S] bool for the rows fed now (absolute positions P .. P+T-1): each imageTokenId opens an interval up to the next one (the last to the end, generated tokens included; consecutive image tokens all extend to the end of the last one\'s interval); a row inside image j\'s interval may attend keys j·tokensPerImage .. j·tokensPerImage + nTiles_j·tokensPerTile − 1. Rows before the first image attend nothing (the adapter then leaves them unchanged). No image: all false.',
         ],
       },
+      // No image in the prompt: S = 1 zero keys/values, every row masked, no learnable ids.
+      idle: {
+        ...Object.fromEntries(m.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, 0], [`xattn.v.${j}`, 0]])),
+        'xattn.mask': false,
+        learnableIds: -1,
+      },
     },
   };
 }

@@ -1,0 +1,90 @@
+/**
+ * The speech part of an export (llama3's `ExportModality`), split where generation can reuse work:
+ * - `speech.encoder.onnx`: one utterance's log-mel features (padded to the checkpoint's `maxFrames`)
+ *   → the Conformer encoder → the adapter → `speech.frames` [1, A, D], computed once per utterance;
+ * - inside the decoder: the splice alone (`spliceSpeech`: adapter frames and the two learnt marker
+ *   rows replace the placeholders' embeddings where `audioIndex` says), so text-only calls feed
+ *   zeros and `audioIndex` all KEEP_TOKEN and get the core's logits.
+ * In process (`SpeechGenerator`) the encoder sits inside the decoder graph; the math is the same.
+ *
+ * Legend: F padded input frames (10 ms), S = F/stack encoder frames, A adapter frames, D core dim.
+ */
+import { HerdError } from '@herd/core';
+import * as G from '@herd/graph';
+import { type EmittedModel, Graph, type Params } from '@herd/graph';
+import { type ExportModality, type LmExtension } from '@herd/llama3';
+import { WHISPER_LOG_MEL } from '../data/log-mel.js';
+import { speechAdapter } from '../model/adapter.js';
+import { conformerEncoder } from '../model/conformer.js';
+import { AUDIO_END, AUDIO_START, KEEP_TOKEN, MARKER_PARAM, SPEECH_ADAPTER_GROUP, type SpeechModelConfig, audioTokens, spliceSpeech, speechAdapterSpecs, speechEncoderSpecs } from '../model/extension.js';
+
+type Weights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: Float32Array }>>;
+
+function declare(g: Graph, m: SpeechModelConfig, weights: Weights): Params {
+  return G.declareParams(g, [...speechEncoderSpecs(m), ...speechAdapterSpecs(m)], (name, shape) => {
+    const w = weights[name];
+    if (!w) throw new HerdError('checkpoint_mismatch', `speech export: missing '${name}' (shape [${shape}])`);
+    if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `speech export: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
+    return g.param(name, 'f32', [...shape], { trainable: false, value: w.data });
+  });
+}
+
+/** Features [1, F, nMels] + featureValid [1, S] → `speech.frames` [1, A, D] (encoder + adapter). */
+export function buildSpeechEncoderGraph(m: SpeechModelConfig, weights: Weights, frames: number): EmittedModel {
+  const g = new Graph();
+  const p = declare(g, m, weights);
+  const features = g.input('features', 'f32', [1, frames, m.encoder.nMels]);
+  const featureValid = g.input('featureValid', 'bool', [1, frames / m.encoder.stack]);
+  const h = conformerEncoder(m.encoder, p, features, featureValid); // [1, S, E]
+  return G.toOnnx(g, { outputs: { 'speech.frames': speechAdapter(m.adapter, p, h, featureValid).out }, name: 'speech_frames' });
+}
+
+/** The decoder's side: `speech.frames` [B, A, D] and `audioIndex` [B, T] spliced into the embeddings. */
+export function speechSpliceExtension(m: SpeechModelConfig, frames: number): LmExtension {
+  const A = audioTokens(m.encoder, frames);
+  return {
+    groups: [{ name: SPEECH_ADAPTER_GROUP, specs: speechAdapterSpecs(m).filter((s) => s.name === MARKER_PARAM) }],
+    inputs: {
+      'speech.frames': { dtype: 'f32', shape: ['B', A, m.adapter.coreDim] },
+      audioIndex: { dtype: 'i32', shape: ['B', 'T'] },
+    },
+    embed: (h, { inputs, p }) => spliceSpeech(h, inputs['speech.frames']!, inputs['audioIndex']!, p(MARKER_PARAM)),
+  };
+}
+
+/** `frames`: the padded input frames of the checkpoint (`MiniSpeech.maxFrames`). */
+export function speechExportModality(m: SpeechModelConfig, weights: Weights, frames: number): ExportModality {
+  const A = audioTokens(m.encoder, frames);
+  const mel = WHISPER_LOG_MEL;
+  return {
+    name: 'speech',
+    extension: speechSpliceExtension(m, frames),
+    weights: { [MARKER_PARAM]: weights[MARKER_PARAM]! },
+    graphs: { encoder: buildSpeechEncoderGraph(m, weights, frames) },
+    recipe: {
+      maxFrames: frames,
+      maxSeconds: frames / 100,
+      adapterFrames: A,
+      codes: { keep: KEEP_TOKEN, audioStart: AUDIO_START, audioEnd: AUDIO_END },
+      preprocess: {
+        logMel: mel,
+        stack: m.encoder.stack,
+        text: [
+          `Decode to mono float at ${mel.sampleRate} Hz (full scale ±1). Log-mel as Whisper: periodic Hann window of nFft, hop samples, reflect-padded by nFft/2 at both ends, power spectrum, Slaney mel filters (nMels, fMin..fMax, Slaney-normalised), log10(max(mel, melFloor)), clamped below at (the utterance's maximum − dynamicRange), then (x + 4) / 4. Frames: ⌊samples / hop⌋ (frame t centred on sample t·hop), at most maxFrames (longer audio is refused).`,
+          'features [1, maxFrames, nMels] float32: the frames, zeros after them; featureValid [1, maxFrames/stack] bool: true for the first ⌈frames/stack⌉.',
+          `Run speech.encoder once per utterance: speech.frames [1, adapterFrames, D]. The utterance uses its first ⌈⌈frames/stack⌉/2⌉ rows.`,
+        ],
+      },
+      decoderInputs: {
+        frames: 'speech.frames',
+        audioIndex: 'audioIndex',
+        text: [
+          'Prompt (as `herd generate --audio`): <|begin_of_text|><|start_header_id|>user<|end_header_id|>\\n\\n, the typed text and a space if any, one placeholder for <|audio_start|>, one per used adapter frame, one for <|audio_end|>, then " " + the instruction if any, <|eot_id|><|start_header_id|>assistant<|end_header_id|>\\n\\n. Placeholders are token id 0.',
+          'audioIndex [1, T] int32 for the rows fed now: codes.audioStart / codes.audioEnd at the markers, a (0-based adapter frame) at its placeholder, codes.keep everywhere else (generated tokens too).',
+          'Feed speech.frames at every call (zeros with no audio: every row keep).',
+        ],
+      },
+      idle: { 'speech.frames': 0, audioIndex: KEEP_TOKEN },
+    },
+  };
+}
