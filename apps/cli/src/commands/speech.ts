@@ -50,7 +50,7 @@ const DATA_FLAGS = {
   'eval-data': flag.string({ placeholder: 'DIR', description: `held-out-voice speech for the eval (default ${DEFAULT_SPEECH_EVAL_DATA}, generated when missing)` }),
   'eval-asr': flag.integer({ min: 1, default: 80, description: 'held-out utterances transcribed for WER/CER' }),
   'eval-qa': flag.integer({ min: 1, default: 80, description: 'held-out spoken questions' }),
-  'eval-ast': flag.integer({ min: 0, default: 30, description: 'held-out French/German/Spanish utterances translated for chrF/BLEU (taken from the training data\'s held-out voices; 0 = no AST row)' }),
+  'eval-ast': flag.integer({ min: 0, default: 30, description: 'held-out French/German/Spanish utterances translated for chrF/BLEU (the training data\'s held-out split: scenes with colour×shape combinations never trained on, as no French/German/Spanish voice is held out; 0 = no AST row)' }),
 } as const;
 
 export const speechTrainCommand = defineCommand({
@@ -83,7 +83,7 @@ export const speechTrainCommand = defineCommand({
       maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
       ...(values.warmup !== undefined ? { warmup: values.warmup } : {}), ...(values.init ? { initDir: values.init } : {}),
       evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
-      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices.`,
+      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
       retrainCommand: `npm run build && node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out out/speech-ft && node apps/cli/dist/main.js speech train ${args}`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
@@ -100,7 +100,7 @@ export const speechEvalCommand = defineCommand({
     'eval-asr': DATA_FLAGS['eval-asr'],
     'eval-qa': DATA_FLAGS['eval-qa'],
     'eval-ast': DATA_FLAGS['eval-ast'],
-    data: flag.string({ placeholder: 'DIR', description: `the training generation whose held-out voices give the AST items (default ${DEFAULT_SPEECH_DATA}; no AST row when it is missing)` }),
+    data: flag.string({ placeholder: 'DIR', description: `the training generation whose held-out split gives the AST items (default ${DEFAULT_SPEECH_DATA}; no AST row when it is missing)` }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
@@ -112,9 +112,9 @@ export const speechEvalCommand = defineCommand({
     const astData = values.data ?? DEFAULT_SPEECH_DATA;
     if (values.data !== undefined && !existsSync(join(astData, MANIFEST_FILE))) throw new HerdError('invalid_argument', `--data ${astData}: no speech dataset there (expected ${join(astData, MANIFEST_FILE)})`);
     const astHeld = values['eval-ast'] > 0 && existsSync(join(astData, MANIFEST_FILE))
-      ? (await collect(readSpeechItems(astData, { split: 'heldout', maxFrames: s.maxFrames, tasks: ['ast'] }))).filter((i) => i.heldoutVoice)
+      ? await collect(readSpeechItems(astData, { split: 'heldout', maxFrames: s.maxFrames, tasks: ['ast'] }))
       : [];
-    if (values['eval-ast'] > 0 && astHeld.length === 0) io.stderr.write(`no AST row: no held-out-voice translations in ${astData}\n`);
+    if (values['eval-ast'] > 0 && astHeld.length === 0) io.stderr.write(`no AST row: no held-out translations in ${astData}\n`);
     const gen = await miniSpeechGenerator(s);
     try {
       const report = await evaluateSpeech({

@@ -41,7 +41,7 @@ export interface MiniSpeechRecipe {
   /** Held-out items per eval (ASR utterances, spoken questions). */
   readonly evalAsr: number;
   readonly evalQa: number;
-  /** Held-out speech-translation items (from the training source's held-out voices; default 0 = no AST row). */
+  /** Held-out speech-translation items (the training source's held-out split: unseen colour×shape scenes; default 0 = no AST row). */
   readonly evalAst?: number;
   /** How the data was made, for the card. */
   readonly dataDescription: string;
@@ -95,7 +95,10 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const held = o.evalSource ? (await collect(readSpeechItems(o.evalSource, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice) : heldSource;
   const asrItems = pickItems(held.filter((i) => i.task === 'asr'), o.evalAsr, o.seed);
   const qaItems = pickItems(held.filter((i) => i.task === 'qa'), o.evalQa, o.seed);
-  const astItems = pickItems(heldSource.filter((i) => i.task === 'ast'), o.evalAst ?? 0, o.seed);
+  // The world's French/German/Spanish utterances use their own voices, none of them held out: the AST
+  // eval takes the held-out split instead (scenes with colour×shape combinations never trained on).
+  const astHeld = o.evalAst ? await collect(readSpeechItems(o.source, { split: 'heldout', maxFrames: o.maxFrames, tasks: ['ast'] })) : [];
+  const astItems = pickItems(astHeld, o.evalAst ?? 0, o.seed);
   log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA, ${astItems.length} AST items`);
   const t = performance.now();
   const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...train.weights }, o.maxFrames);
