@@ -5,9 +5,9 @@
  * with the audio spliced in the user turn, and the batch collate for `trainAdapter`.
  *
  * Tasks, all in the Llama 3 chat format (loss on the assistant reply only):
- *   - `asr`: user = [audio] "What does this say?" → the transcript (statements and questions);
+ *   - `asr`: user = [audio] "Transcribe the audio." → the transcript (statements and questions);
  *   - `qa`: user = the scene in text, then the spoken question [audio] → the answer in text;
- *   - `ast`: user = [audio] (French / German / Spanish) "What is in the picture?" → an
+ *   - `ast`: user = [audio] (French / German / Spanish) "Translate the audio into English." → an
  *     English description of the same scene (the world gives these pairs through `meta.scene`).
  * [audio] = `<|audio_start|>` a₀ … a_{A−1} `<|audio_end|>`, the markers being the adapter's own rows.
  *
@@ -27,14 +27,8 @@ import { type SpeechConfig } from '../config.js';
 export const SPEECH_TASKS = ['asr', 'qa', 'ast'] as const;
 export type SpeechTask = (typeof SPEECH_TASKS)[number];
 
-/**
- * The task instructions, in words the frozen core knows: its pruned 330-entry vocabulary has no
- * "transcribe", "translate", "audio" or "English" (they would all be its one unknown row, so the
- * instructions of ASR and AST would read nearly alike); the AST target is an English description of
- * the scene, so its instruction asks what is in the picture.
- */
-export const ASR_INSTRUCTION = 'What does this say?';
-export const AST_INSTRUCTION = 'What is in the picture?';
+export const ASR_INSTRUCTION = 'Transcribe the audio.';
+export const AST_INSTRUCTION = 'Translate the audio into English.';
 
 /** What the user turn holds around the audio, and the reply the model must give. */
 export interface SpeechPrompt {
@@ -174,8 +168,7 @@ export function speechPromptLayout(tok: Llama3Tokenizer, core: Pick<LanguageCore
     full.push(...ids);
     codes.push(...ids.map(() => KEEP_TOKEN));
   };
-  // No space before the audio: a lone " " is not in the pruned core vocabulary (it would be the unknown row).
-  if (p.before.trim()) text(p.before.trim());
+  if (p.before.trim()) text(`${p.before.trim()} `);
   full.push(0);
   codes.push(AUDIO_START);
   for (let a = 0; a < audioFrames; a++) {
