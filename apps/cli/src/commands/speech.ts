@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { HerdError, flag } from '@herd/core';
+import { HerdError, UsageError, flag } from '@herd/core';
 import { MANIFEST_FILE } from '@herd/data';
 import { generateWorld } from '@herd/datasets';
 import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
@@ -50,6 +50,7 @@ const DATA_FLAGS = {
   'eval-data': flag.string({ placeholder: 'DIR', description: `held-out-voice speech for the eval (default ${DEFAULT_SPEECH_EVAL_DATA}, generated when missing)` }),
   'eval-asr': flag.integer({ min: 1, default: 80, description: 'held-out utterances transcribed for WER/CER' }),
   'eval-qa': flag.integer({ min: 1, default: 80, description: 'held-out spoken questions' }),
+  'eval-ast': flag.integer({ min: 0, default: 30, description: 'held-out French/German/Spanish utterances translated for chrF/BLEU (the training data\'s held-out split: scenes with colour×shape combinations never trained on, as no French/German/Spanish voice is held out; 0 = no AST row)' }),
 } as const;
 
 export const speechTrainCommand = defineCommand({
@@ -64,19 +65,25 @@ export const speechTrainCommand = defineCommand({
     batch: flag.integer({ min: 1, default: 8, description: 'utterances per step' }),
     lr: flag.number({ above: 0, default: 2e-3, description: 'peak learning rate (cosine, 5% warm-up)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and data-order seed' }),
-    'max-seconds': flag.integer({ min: 1, max: 60, default: 6, description: 'longest utterance trained on (the graphs are padded to it)' }),
-    'seq-len': flag.integer({ min: 16, default: 144, description: 'tokens per training sequence (prompt with audio + reply)' }),
+    warmup: flag.integer({ min: 0, description: 'warm-up steps (default 5% of the steps)' }),
+    'max-seconds': flag.integer({ min: 1, max: 60, default: 6, description: 'longest audio the checkpoint takes (its decoder is padded to it)' }),
+    'train-seconds': flag.integer({ min: 1, max: 60, description: 'longest utterance trained on; the training graph is padded to it (default --max-seconds; shorter is cheaper)' }),
+    'seq-len': flag.integer({ min: 16, default: 144, description: 'tokens per training sequence (prompt with audio + reply; longer items are left out)' }),
+    init: flag.string({ placeholder: 'DIR', description: 'warm start: the encoder and adapter of this speech checkpoint start the run' }),
   },
   async run({ values, io }) {
     const data = await speechData(values.data, io);
     const evalDir = await evalData(values['eval-data'], io);
     const out = values.out ?? MINI_SPEECH_DIR;
-    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --max-seconds ${values['max-seconds']} --seq-len ${values['seq-len']}`;
+    if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
+    const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
+    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}`;
     const r = await runMiniSpeechRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
-      maxFrames: values['max-seconds'] * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
-      evalAsr: values['eval-asr'], evalQa: values['eval-qa'],
-      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices.`,
+      maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
+      ...(values.warmup !== undefined ? { warmup: values.warmup } : {}), ...(values.init ? { initDir: values.init } : {}),
+      evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
+      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
       retrainCommand: `npm run build && node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out out/speech-ft && node apps/cli/dist/main.js speech train ${args}`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
@@ -92,6 +99,8 @@ export const speechEvalCommand = defineCommand({
     'eval-data': DATA_FLAGS['eval-data'],
     'eval-asr': DATA_FLAGS['eval-asr'],
     'eval-qa': DATA_FLAGS['eval-qa'],
+    'eval-ast': DATA_FLAGS['eval-ast'],
+    data: flag.string({ placeholder: 'DIR', description: `the training generation whose held-out split gives the AST items (default ${DEFAULT_SPEECH_DATA}; no AST row when it is missing)` }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
@@ -100,9 +109,16 @@ export const speechEvalCommand = defineCommand({
     const evalDir = await evalData(values['eval-data'], io);
     const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR);
     const held = (await collect(readSpeechItems(evalDir, { split: 'heldout', maxFrames: s.maxFrames }))).filter((i) => i.heldoutVoice);
+    const astData = values.data ?? DEFAULT_SPEECH_DATA;
+    if (values.data !== undefined && !existsSync(join(astData, MANIFEST_FILE))) throw new HerdError('invalid_argument', `--data ${astData}: no speech dataset there (expected ${join(astData, MANIFEST_FILE)})`);
+    const astHeld = values['eval-ast'] > 0 && existsSync(join(astData, MANIFEST_FILE))
+      ? await collect(readSpeechItems(astData, { split: 'heldout', maxFrames: s.maxFrames, tasks: ['ast'] }))
+      : [];
+    if (values['eval-ast'] > 0 && astHeld.length === 0) io.stderr.write(`no AST row: no held-out translations in ${astData}\n`);
     const gen = await miniSpeechGenerator(s);
     try {
       const report = await evaluateSpeech({
+        ast: pickItems(astHeld, values['eval-ast'], values.seed),
         core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
       });

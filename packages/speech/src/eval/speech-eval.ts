@@ -10,11 +10,15 @@
  *       `adapter` — the core + speech adapter hearing the question,
  *       `transcript` — the core alone with the question's transcript in text (the upper bound).
  * Question types come from the question's wording (colour, shape, count, position, size, exists).
+ *   - speech translation (AST): French / German / Spanish scene descriptions → English, chrF and BLEU
+ *     (`translation.ts`) of greedy translations against the world's English description of the same
+ *     scene, for the core + adapter and for the core alone given the instruction without audio.
  */
 import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, keywordMatch } from '@herd/llama3';
 import { type SpeechGenerator } from '../model/generate.js';
-import { ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
+import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
 import { KEEP_TOKEN } from '../model/extension.js';
+import { bleu, chrF } from './translation.js';
 import { charErrorRate, wordErrorRate } from './wer.js';
 
 export const SPOKEN_QA_TYPES = ['colour', 'shape', 'count', 'position', 'size', 'exists'] as const;
@@ -51,9 +55,21 @@ export interface AsrReport {
   readonly examples: readonly { readonly reference: string; readonly adapter: string }[];
 }
 
+export interface AstReport {
+  readonly n: number;
+  /** Source languages and their item counts. */
+  readonly languages: Readonly<Record<string, number>>;
+  /** Rows: the core + adapter, and the core alone (instruction, no audio). */
+  readonly chrF: { readonly adapter: number; readonly core: number };
+  readonly bleu: { readonly adapter: number; readonly core: number };
+  readonly examples: readonly { readonly language: string; readonly source: string; readonly reference: string; readonly adapter: string }[];
+}
+
 export interface SpeechEvalReport {
   readonly asr: AsrReport;
   readonly qa: SpokenQaReport;
+  /** Present when AST items were given. */
+  readonly ast?: AstReport;
 }
 
 export interface SpeechEvalOptions {
@@ -64,6 +80,8 @@ export interface SpeechEvalOptions {
   readonly asr: readonly SpeechItem[];
   /** Spoken-QA items (task 'qa'). */
   readonly qa: readonly SpeechItem[];
+  /** Speech-translation items (task 'ast'); no AST report without them. */
+  readonly ast?: readonly SpeechItem[];
   readonly maxNewTokens?: number;
 }
 
@@ -115,7 +133,24 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, total ? SPOKEN_QA_TYPES.reduce((a, t) => a + hits[r][t], 0) / total : 0])) as SpokenQaReport['overall'],
       examples,
     };
-    return { asr, qa };
+
+    // Speech translation.
+    let ast: AstReport | undefined;
+    if (o.ast?.length) {
+      const blindAst = await ask(AST_INSTRUCTION);
+      const rows: { language: string; source: string; reference: string; adapter: string; core: string }[] = [];
+      for (const item of o.ast) rows.push({ language: item.language, source: item.transcript, reference: item.target, adapter: await hear(item, { before: '', after: AST_INSTRUCTION }), core: blindAst });
+      const as = (k: 'adapter' | 'core') => rows.map((r) => ({ reference: r.reference, hypothesis: r[k] }));
+      const languages: Record<string, number> = {};
+      for (const r of rows) languages[r.language] = (languages[r.language] ?? 0) + 1;
+      ast = {
+        n: rows.length, languages,
+        chrF: { adapter: chrF(as('adapter')), core: chrF(as('core')) },
+        bleu: { adapter: bleu(as('adapter')), core: bleu(as('core')) },
+        examples: rows.slice(0, 6).map(({ language, source, reference, adapter }) => ({ language, source, reference, adapter })),
+      };
+    }
+    return { asr, qa, ...(ast ? { ast } : {}) };
   } finally {
     await plain.release();
   }
@@ -130,7 +165,10 @@ export function speechEvalTable(r: SpeechEvalReport): string {
   const total = types.reduce((a, t) => a + r.qa.n[t], 0);
   const head = `Spoken QA on held-out voices (scene in text, question spoken)\n\n| | all (n=${total}) | ${types.map((t) => `${t} (n=${r.qa.n[t]})`).join(' | ')} |\n|---|---|${types.map(() => '---').join('|')}|\n`;
   const rows = SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`).join('\n');
-  return `${asr}\n${head}${rows}\n`;
+  const ast = r.ast
+    ? `\nSpeech translation on held-out scenes (${r.ast.n} utterances: ${Object.entries(r.ast.languages).map(([l, n]) => `${l} ${n}`).join(', ')} → English)\n\n| | chrF | BLEU |\n|---|---|---|\n| core alone (no audio) | ${r.ast.chrF.core.toFixed(1)} | ${r.ast.bleu.core.toFixed(1)} |\n| core + speech adapter | ${r.ast.chrF.adapter.toFixed(1)} | ${r.ast.bleu.adapter.toFixed(1)} |\n`
+    : '';
+  return `${asr}\n${head}${rows}\n${ast}`;
 }
 
 /** A text-only layout (no audio): for the frozen-core checks. */

@@ -16,7 +16,8 @@
  */
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
-import { type ParamSpec, type Tensor } from '@herd/graph';
+import { type EmittedModel, Graph, type ParamSpec, type Tensor } from '@herd/graph';
+import { type SpeechWeights } from '../train/best-rq.js';
 import { type LlamaConfig, type LmExtension, type LmGraphSpec } from '@herd/llama3';
 import { type SpeechConfig } from '../config.js';
 import { type SpeechAdapterConfig, adapterFrames, adapterParamSpecs, speechAdapter, spliceEmbeddings } from './adapter.js';
@@ -86,6 +87,44 @@ export function speechExtension(m: SpeechModelConfig, frames: number): LmExtensi
     },
     embed: (h, { inputs, encoded, p }) => spliceSpeech(h, encoded['audio']!, inputs['audioIndex']!, p(MARKER_PARAM)),
   };
+}
+
+/**
+ * The extension of the generation decoder: the audio embeddings [B, A, D] come in as the input
+ * `audio` (computed once per prompt by `speechAudioGraph`) instead of being re-encoded inside the
+ * decoder at every token; the splice is the same `spliceSpeech`. Only the marker rows are weights here.
+ */
+export function speechDecodeExtension(m: SpeechModelConfig, audioFrames: number): LmExtension {
+  if (!Number.isInteger(audioFrames) || audioFrames <= 0) throw new HerdError('invalid_argument', `speech decoder: audio frames must be a positive integer, got ${audioFrames}`);
+  return {
+    groups: [{ name: SPEECH_ADAPTER_GROUP, specs: speechAdapterSpecs(m).filter((s) => s.name === MARKER_PARAM) }],
+    inputs: {
+      audio: { dtype: 'f32', shape: ['B', audioFrames, m.adapter.coreDim] },
+      audioIndex: { dtype: 'i32', shape: ['B', 'T'] },
+    },
+    embed: (h, { inputs, p }) => spliceSpeech(h, inputs['audio']!, inputs['audioIndex']!, p(MARKER_PARAM)),
+  };
+}
+
+/**
+ * The audio graph: features [B, F, 80] f32 and featureValid [B, F/4] bool → `audio` [B, A, D], the
+ * adapter's frames in the core's embedding space (the extension's `encode`, as its own graph so a
+ * decoder runs it once per prompt).
+ */
+export function speechAudioGraph(m: SpeechModelConfig, weights: SpeechWeights, frames: number, batch = 1): EmittedModel {
+  const ext = speechExtension(m, frames);
+  const g = new Graph();
+  const specs = [...speechEncoderSpecs(m), ...speechAdapterSpecs(m)].filter((s) => s.name !== MARKER_PARAM);
+  const p = G.declareParams(g, specs, (name, shape) => {
+    const w = weights[name];
+    if (!w) throw new HerdError('checkpoint_mismatch', `speech weights: missing '${name}' (shape [${shape}])`);
+    if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `speech weights: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
+    return g.param(name, 'f32', shape as number[], { trainable: false, value: w.data });
+  });
+  const S = frames / m.encoder.stack;
+  const inputs = { features: g.input('features', 'f32', [batch, frames, m.encoder.nMels]), featureValid: g.input('featureValid', 'bool', [batch, S]) };
+  const { audio } = ext.encode!({ inputs, p });
+  return G.toOnnx(g, { outputs: { audio: audio! }, name: 'speech_audio' });
 }
 
 /** The core plus the speech extension. */

@@ -18,7 +18,7 @@ export interface SpeechFineTuneOptions {
   readonly core: LanguageCore;
   readonly tokenizer: Llama3Tokenizer;
   readonly model: SpeechModelConfig;
-  /** Starting encoder values (the pre-trained mini encoder); without them the encoder starts fresh. */
+  /** Starting encoder values (the pre-trained mini encoder), and adapter values for a warm start; what is missing starts fresh. */
   readonly encoderInit?: Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>;
   /** A prepared item dataset (`prepareSpeechSet`). */
   readonly dataDir: string;

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { MANIFEST_FILE } from '@herd/data';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
-import { loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
+import { loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
 import { SpeechGenerator } from '../model/generate.js';
 import { type SpeechFineTuneResult, fineTuneSpeech, miniSpeechModel } from './fine-tune.js';
-import { type SpeechItem, pickItems, prepareSpeechSet, readSpeechItems } from './speech-data.js';
+import { type SpeechItem, pickItems, prepareSpeechSet, readSpeechItems, speechSequence } from './speech-data.js';
 
 export interface MiniSpeechRecipe {
   readonly core: LanguageCore;
@@ -25,7 +25,14 @@ export interface MiniSpeechRecipe {
   readonly outDir: string;
   /** The pre-trained encoder (default: the committed BEST-RQ mini encoder). */
   readonly encoderDir?: string;
+  /** Warm start: a speech checkpoint folder (`saveMiniSpeech`) whose encoder and adapter values start this run instead. */
+  readonly initDir?: string;
+  /** Longest audio the checkpoint takes at inference, in 10 ms frames (its decoder is padded to it). */
   readonly maxFrames: number;
+  /** Longest utterance trained on, and the training graph's padding (default `maxFrames`; shorter is cheaper). */
+  readonly trainFrames?: number;
+  /** Warm-up steps of the cosine schedule (default 5% of the steps). */
+  readonly warmup?: number;
   readonly seqLen: number;
   readonly steps: number;
   readonly batch: number;
@@ -34,6 +41,8 @@ export interface MiniSpeechRecipe {
   /** Held-out items per eval (ASR utterances, spoken questions). */
   readonly evalAsr: number;
   readonly evalQa: number;
+  /** Held-out speech-translation items (the training source's held-out split: unseen colour×shape scenes; default 0 = no AST row). */
+  readonly evalAst?: number;
   /** How the data was made, for the card. */
   readonly dataDescription: string;
   /** The command that re-trains this checkpoint, for the card. */
@@ -44,7 +53,7 @@ export interface MiniSpeechRecipe {
 export interface MiniSpeechRecipeResult {
   readonly train: SpeechFineTuneResult;
   readonly eval: SpeechEvalReport;
-  readonly items: { readonly train: number; readonly byTask: Readonly<Record<string, number>>; readonly heldoutAsr: number; readonly heldoutQa: number };
+  readonly items: { readonly train: number; readonly byTask: Readonly<Record<string, number>>; readonly tooLong: number; readonly heldoutAsr: number; readonly heldoutQa: number; readonly heldoutAst: number };
   readonly evalSeconds: number;
 }
 
@@ -58,23 +67,27 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const log = o.log ?? (() => {});
   const encoder = loadPretrainedEncoder(o.encoderDir);
   const model = miniSpeechModel(encoder.config, o.core.config);
+  const init = o.initDir ? loadMiniSpeech(o.initDir, o.core).weights : encoder.weights;
+  const trainFrames = o.trainFrames ?? o.maxFrames;
+  // An item trains only when its prompt, audio and reply fit the training sequence.
+  const fits = (item: SpeechItem) => item.frames <= trainFrames && speechSequence(o.tokenizer, o.core, item, model.encoder).ids.length <= o.seqLen;
 
   // 1. Data: train items prepared once (re-used by a resumed run); held-out voices for eval.
   const trainDir = join(o.workDir, 'train-items');
-  let prepared = { items: -1, byTask: {} as Record<string, number> };
+  let prepared = { items: -1, byTask: {} as Record<string, number>, dropped: 0 };
   if (!existsSync(join(trainDir, MANIFEST_FILE))) {
     const t = performance.now();
-    prepared = await prepareSpeechSet(o.source, trainDir, { maxFrames: o.maxFrames });
-    log(`prepared ${prepared.items} train items ${JSON.stringify(prepared.byTask)} in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    prepared = await prepareSpeechSet(o.source, trainDir, { maxFrames: trainFrames, keep: fits });
+    log(`prepared ${prepared.items} train items ${JSON.stringify(prepared.byTask)} (${prepared.dropped} too long for ${o.seqLen} tokens) in ${((performance.now() - t) / 1000).toFixed(0)} s`);
   }
   // Held-out voices of the training source give the eval loss during training; the eval set is read after.
   const heldSource = (await collect(readSpeechItems(o.source, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice);
 
   // 2. Train.
-  const lossItems = pickItems(heldSource, 2 * o.batch, o.seed + 1);
+  const lossItems = pickItems(heldSource.filter(fits), 2 * o.batch, o.seed + 1);
   const train = await fineTuneSpeech({
-    core: o.core, tokenizer: o.tokenizer, model, encoderInit: encoder.weights, dataDir: trainDir, frames: o.maxFrames, seqLen: o.seqLen,
-    batch: o.batch, steps: o.steps, lr: o.lr, seed: o.seed, heldout: lossItems, evalEvery: Math.max(1, Math.round(o.steps / 6)), workDir: o.workDir, resume: true,
+    core: o.core, tokenizer: o.tokenizer, model, encoderInit: init, dataDir: trainDir, frames: trainFrames, seqLen: o.seqLen,
+    batch: o.batch, steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seed: o.seed, heldout: lossItems, evalEvery: Math.max(1, Math.round(o.steps / 6)), workDir: o.workDir, resume: true,
   });
   log(`trained ${train.finalStep} steps in ${train.seconds.toFixed(0)} s; held-out loss ${train.finalEvalLoss?.toFixed(3)}`);
 
@@ -82,12 +95,16 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const held = o.evalSource ? (await collect(readSpeechItems(o.evalSource, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice) : heldSource;
   const asrItems = pickItems(held.filter((i) => i.task === 'asr'), o.evalAsr, o.seed);
   const qaItems = pickItems(held.filter((i) => i.task === 'qa'), o.evalQa, o.seed);
-  log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA items`);
+  // The world's French/German/Spanish utterances use their own voices, none of them held out: the AST
+  // eval takes the held-out split instead (scenes with colour×shape combinations never trained on).
+  const astHeld = o.evalAst ? await collect(readSpeechItems(o.source, { split: 'heldout', maxFrames: o.maxFrames, tasks: ['ast'] })) : [];
+  const astItems = pickItems(astHeld, o.evalAst ?? 0, o.seed);
+  log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA, ${astItems.length} AST items`);
   const t = performance.now();
   const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...train.weights }, o.maxFrames);
   let report: SpeechEvalReport;
   try {
-    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems });
+    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems });
   } finally {
     await gen.release();
   }
@@ -95,7 +112,7 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   log(`\n${speechEvalTable(report)}`);
 
   // 4. Save.
-  const result = { train, eval: report, items: { train: prepared.items, byTask: prepared.byTask, heldoutAsr: asrItems.length, heldoutQa: qaItems.length }, evalSeconds };
+  const result = { train, eval: report, items: { train: prepared.items, byTask: prepared.byTask, tooLong: prepared.dropped, heldoutAsr: asrItems.length, heldoutQa: qaItems.length, heldoutAst: astItems.length }, evalSeconds };
   await saveMiniSpeech(o.outDir, model, o.maxFrames, o.core, train.weights, { eval: report, card: miniSpeechCard(o, result) });
   return result;
 }
@@ -118,19 +135,19 @@ The adapter's outputs are spliced into the core's input embeddings between two l
 ## Architecture
 Encoder: 80-bin log-mel → stack ${m.encoder.stack} + linear (40 ms) → ${m.encoder.nLayers} Conformer blocks, dim ${m.encoder.dim}, ${m.encoder.nHeads} heads, FFN ${m.encoder.ffnDim}, kernel ${m.encoder.convKernel}.
 Adapter: conv k3 s2 (80 ms frames) → width ${m.adapter.dim}, one rotary layer (${m.adapter.nHeads} heads, FFN ${m.adapter.ffnDim}) → linear to ${m.adapter.coreDim}.
-Audio up to ${o.maxFrames / 100} s (${o.maxFrames} frames). Stored as f16.
+Audio up to ${o.maxFrames / 100} s (${o.maxFrames} frames) at inference; trained on utterances up to ${(o.trainFrames ?? o.maxFrames) / 100} s. Stored as f16.
 
 ## Data
 ${o.dataDescription}
-Train items (≤ ${o.maxFrames / 100} s): ${r.items.train >= 0 ? `${r.items.train} (${Object.entries(r.items.byTask).map(([k, v]) => `${k} ${v}`).join(', ')})` : 'prepared by an earlier run'}.
+Train items (≤ ${(o.trainFrames ?? o.maxFrames) / 100} s and ≤ ${o.seqLen} tokens with the reply): ${r.items.train >= 0 ? `${r.items.train} (${Object.entries(r.items.byTask).map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.items.tooLong} more did not fit ${o.seqLen} tokens)` : 'prepared by an earlier run'}.
 Tasks: ASR ("Transcribe the audio." → transcript, statements and questions), spoken QA (scene in text +
 spoken question → answer), AST (French/German/Spanish scene descriptions → an English description of the
 same scene). Eval on held-out voices only (speakers never heard in training).
 
 ## Training
-${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, AdamW (weight decay 0.01), cosine peak ${o.lr} with 5% warm-up, floor 10%; seed ${o.seed}.
+${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, audio padded to ${(o.trainFrames ?? o.maxFrames) / 100} s, AdamW (weight decay 0.01), cosine peak ${o.lr} with ${o.warmup ?? `${Math.max(1, Math.round(o.steps * 0.05))}`} warm-up steps, floor 10%; seed ${o.seed}.
 Train loss ${losses.length ? `${losses[0]!.toFixed(3)} → ${mean(losses.slice(-20)).toFixed(3)}` : '—'} (first step → mean of the last 20); held-out loss by step: ${evals || '—'}.
-Training took ${r.train.seconds.toFixed(0)} s on CPU (2 cores shared with other jobs, niced).
+${o.initDir ? `Warm start: encoder and adapter from the speech checkpoint ${o.initDir} (its steps come on top of these).\n` : ''}Training took ${r.train.seconds.toFixed(0)} s on CPU (2 cores shared with other jobs, niced).
 
 ## Eval (held-out voices; eval took ${r.evalSeconds.toFixed(0)} s)
 WER/CER: corpus-level Levenshtein over normalised text (NFKC, lower case, punctuation → space;

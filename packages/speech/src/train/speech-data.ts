@@ -124,18 +124,23 @@ export function sampleToItem(s: Sample, nMels: number): SpeechItem {
 }
 
 /** Writes the train items of a generated speech dataset as a shard dataset (shuffled by the reader). */
-export async function prepareSpeechSet(source: string | readonly string[], out: string, o: { maxFrames: number; split?: 'train' | 'heldout' }): Promise<{ items: number; byTask: Record<string, number> }> {
+export async function prepareSpeechSet(source: string | readonly string[], out: string, o: { maxFrames: number; split?: 'train' | 'heldout'; keep?: (item: SpeechItem) => boolean }): Promise<{ items: number; byTask: Record<string, number>; dropped: number }> {
   const byTask: Record<string, number> = {};
   let items = 0;
+  let dropped = 0;
   async function* samples() {
     for await (const item of readSpeechItems(source, { split: o.split ?? 'train', maxFrames: o.maxFrames })) {
+      if (o.keep && !o.keep(item)) {
+        dropped++;
+        continue;
+      }
       byTask[item.task] = (byTask[item.task] ?? 0) + 1;
       items++;
       yield itemToSample(item);
     }
   }
   await writeDataset(out, samples(), { samplesPerShard: 500, info: { source, maxFrames: o.maxFrames, split: o.split ?? 'train' } });
-  return { items, byTask };
+  return { items, byTask, dropped };
 }
 
 /** The token layout of one prompt: compact ids and, per position, its `audioIndex` code (frame a of the utterance, or a marker / KEEP_TOKEN). */
