@@ -19,7 +19,7 @@ describe('vision config', () => {
     expect(patchesPerTile(l32)).toBe(1601);
     expect(visionOutputDim(l32)).toBe(7680); // 1280 × (1 + 5 intermediate layers)
     expect(l32.supportedAspectRatios.length).toBe(8);
-    expect(loadVisionPreset('mini').tileSize).toBe(56);
+    expect(loadVisionPreset('mini').tileSize).toBe(48); // the mini CLIP's image tower (48-px tile, 8-px patches)
   });
 
   it('Llama 3.2 Vision attaches a cross-attention layer before every 4th core layer', () => {
@@ -37,7 +37,7 @@ describe('vision config', () => {
     } catch (e) {
       expect(isHerdError(e, 'invalid_config')).toBe(true);
       const msg = (e as Error).message;
-      expect(msg).toMatch(/tileSize 50 must be a multiple of patchSize 14/);
+      expect(msg).toMatch(/tileSize 50 must be a multiple of patchSize 8/);
       expect(msg).toMatch(/dim 64 must be a multiple of nHeads 5/);
       expect(msg).toMatch(/intermediateLayers/);
     }

@@ -19,6 +19,7 @@ import { type TiledImage } from '../data/tiling.js';
 import { type VisionConfig } from '../config.js';
 import { type ClipConfig, clipParamSpecs, embedTexts, infoNce, scaledSimilarity } from '../model/clip.js';
 import { encodeImages } from '../model/encoder.js';
+import { loadVisionPreset } from '../presets/index.js';
 import { clipBatch, declare, initClipParams } from './clip.js';
 import { loadMiniParams, readMiniConfig, saveMiniModel } from './clip-mini-store.js';
 
@@ -46,10 +47,13 @@ export function captionIds(vocab: ReadonlyMap<string, number>, text: string, len
   return ids.length > 0 ? ids : [UNKNOWN_ID];
 }
 
-/** The mini CLIP's shape: a 48-px single-tile ViT (8-px patches) and a 2-layer word Transformer. */
+/**
+ * The mini CLIP's shape: the mini vision preset's image encoder (a 48-px single-tile ViT, 8-px
+ * patches), so its pre-trained encoder is the mini herd's (§7.2), and a 2-layer word Transformer.
+ */
 export function miniClipConfig(vocabSize: number): ClipConfig {
   return {
-    vision: parseVisionConfig({ tileSize: 48, patchSize: 8, dim: 64, nLayers: 3, nGlobalLayers: 1, nHeads: 4, ffnDim: 128, intermediateLayers: [1], maxTiles: 1 }),
+    vision: loadVisionPreset('mini'),
     textVocab: vocabSize + 2,
     textDim: 64,
     textLayers: 2,

@@ -5,7 +5,10 @@
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type VqaReport, evaluateVqa, vqaItems, vqaTable } from '../eval/vqa.js';
 import { saveMiniVision } from '../mini.js';
-import { MINI_GATE_INIT, type MiniVisionResult, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { HerdError } from '@herd/core';
+import { type VisionWeights } from '../model/graphs.js';
+import { loadMiniClip } from './clip-mini.js';
+import { MINI_GATE_INIT, type MiniVisionResult, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
   readonly core: LanguageCore;
@@ -13,6 +16,14 @@ export interface MiniVisionRecipe {
   /** An images dataset of the synthetic world (`@herd/datasets` `images/`). */
   readonly dataDir: string;
   readonly outDir: string;
+  /** Stage 0: CLIP pre-training steps of the encoder on the training scenes (`MiniVisionOptions.clipSteps`). */
+  readonly clipSteps?: number;
+  readonly clipLr?: number;
+  /**
+   * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
+   * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
+   */
+  readonly encoderFrom?: string;
   readonly captionSteps: number;
   /** QA steps on single-object scenes before the QA stage on all scenes (curriculum; 0 = none). */
   readonly singleSteps?: number;
@@ -52,8 +63,16 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const heldout = scenes.filter((s) => s.split === 'heldout');
   const readSeconds = (performance.now() - t) / 1000;
   log(`read ${train.length} train + ${heldout.length} held-out scenes in ${readSeconds.toFixed(1)} s`);
+  let init: VisionWeights | undefined;
+  if (o.encoderFrom !== undefined) {
+    const clip = loadMiniClip(o.encoderFrom);
+    if (JSON.stringify(clip.config.vision) !== JSON.stringify(m.vision)) throw new HerdError('checkpoint_mismatch', `encoderFrom ${o.encoderFrom}: its image tower's config ${JSON.stringify(clip.config.vision)} is not the mini encoder's ${JSON.stringify(m.vision)}`);
+    const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT);
+    init = Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, k.startsWith('vision_model.') ? clip.params[k]! : v]));
+  }
   const result = await trainMiniVision({
-    core: o.core, tokenizer: o.tokenizer, scenes: train, captionSteps: o.captionSteps, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    ...(init ? { init } : {}),
+    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), captionSteps: o.captionSteps, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -95,13 +114,17 @@ ${r.scenes.train} clean train scenes; ${r.scenes.heldout} held-out scenes (held-
 scenes kept out of training (seen combinations, unseen images) for the eval.
 
 ## Training
+${o.encoderFrom !== undefined ? `Encoder start: the image tower of the mini CLIP at \`${o.encoderFrom}\` (pre-trained contrastively, §7.2; see its MODEL_CARD.md for its data).
+` : ''}Stage 0, contrastive pre-training of the encoder (CLIP, §7.2; \`trainMiniClip\` with this encoder as its image tower and a
+2-layer word Transformer, symmetric InfoNCE, learned temperature) on the same training scenes' captions: ${o.clipSteps ?? 0} steps,
+batch 32, peak learning rate ${o.clipLr ?? 2e-3}. Its image tower is the encoder's starting point (the held-out scenes were never seen).
 Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
 Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} steps.
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (image + question as the user turn, loss on the reply).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
-${(['caption', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
+${(['clip', 'caption', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
 Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
 
 ## Eval: visual QA on unseen images
@@ -119,7 +142,7 @@ ${vqaTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train --caption-steps ${o.captionSteps} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --caption-steps ${o.captionSteps} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }

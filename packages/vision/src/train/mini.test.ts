@@ -37,4 +37,17 @@ describe('trainMiniVision', () => {
     expect((r.weights[gate]!.data as Float32Array)[0]).not.toBe(0.25);
     expect(lines.some((l) => l.startsWith('qa-single: 2 steps'))).toBe(true);
   }, 180_000);
+
+  it('stage 0 pre-trains the encoder contrastively (CLIP) on the training captions before the adapter stages', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m), scene(2, 'red', 2, m)];
+    const lines: string[] = [];
+    const r = await trainMiniVision({ core, tokenizer: tok, scenes, clipSteps: 2, clipBatch: 2, clipLr: 1e-3, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, log: (l) => lines.push(l) });
+    expect(r.losses.clip.length).toBe(2);
+    expect(r.losses.clip.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+    expect(lines.some((l) => l.startsWith('clip: 2 steps'))).toBe(true);
+    expect(r.losses.qa.length).toBe(1);
+  }, 180_000);
 });
