@@ -9,3 +9,5 @@ export { hostTensor, scalarTensor, toOrt, fromOrt, toFloat64, f16BitsToNumber, o
 export type { HostTensor } from './tensor.js';
 export { checkGradients } from './gradcheck.js';
 export type { GradCheckInput, GradCheckResult } from './gradcheck.js';
+export { checkTrainingGradients, gradError } from './training-gradcheck.js';
+export type { TrainingGradCheckOptions, TrainingGradCheckResult, GradComparison } from './training-gradcheck.js';

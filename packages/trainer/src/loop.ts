@@ -41,6 +41,13 @@ export interface TrainOptions {
   readonly checkpointDir?: string;
   /** Continue from the newest checkpoint in checkpointDir when there is one. */
   readonly resume?: boolean;
+  /**
+   * A digest of what this run trains (the model, its frozen weights, the starting values, the data),
+   * stored in every checkpoint. On resume a checkpoint whose identity differs (or that records none)
+   * is refused: a re-run after changing any of them must not silently continue — or, when the old run
+   * had already reached `steps`, silently return — the old run's weights.
+   */
+  readonly identity?: string;
   readonly logPath?: string;
   readonly label?: string;
   readonly info?: Readonly<Record<string, unknown>>;
@@ -71,6 +78,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const last = latestCheckpoint(o.checkpointDir);
     if (last) {
       const ck = loadCheckpoint(last);
+      const recorded = ck.meta.info?.['identity'];
+      if (o.identity !== undefined && recorded !== o.identity) {
+        throw new HerdError(
+          'checkpoint_mismatch',
+          `${last}: ${recorded === undefined ? 'this checkpoint records no run identity' : `written by a different run (identity ${String(recorded).slice(0, 12)}…, this run ${o.identity.slice(0, 12)}…)`}: the model, its frozen weights, the starting values or the data changed since it was written. Remove ${o.checkpointDir} (or use another work folder) to start afresh`,
+        );
+      }
       o.run.loadState(ck.tensors, ck.meta.step);
       rng = new Rng(ck.meta.rngState);
       dataPosition = ck.meta.dataPosition;
@@ -87,7 +101,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = async (): Promise<string | undefined> => {
     if (!o.checkpointDir) return undefined;
     const path = join(o.checkpointDir, checkpointName(o.run.step));
-    await saveCheckpoint(path, await o.run.readState(), { step: o.run.step, dataPosition, rngState: rng.state(), ...(o.data.position ? { dataState: o.data.position() } : {}), lossScaler: o.run.lossScaler, info: { ...o.info, schedule: o.schedule } });
+    await saveCheckpoint(path, await o.run.readState(), { step: o.run.step, dataPosition, rngState: rng.state(), ...(o.data.position ? { dataState: o.data.position() } : {}), lossScaler: o.run.lossScaler, info: { ...o.info, schedule: o.schedule, ...(o.identity !== undefined ? { identity: o.identity } : {}) } });
     log?.write({ event: 'checkpoint', step: o.run.step, path });
     return path;
   };

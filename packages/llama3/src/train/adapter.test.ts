@@ -145,6 +145,18 @@ describe('trainAdapter', () => {
     expect(rest.losses.size).toBe(15);
     for (const [k, v] of Object.entries(a.trained)) expect(rest.trained[k]!.data).toEqual(v.data);
   });
+  it('refuses to resume a checkpoint written by another run (another frozen core, another seed)', async () => {
+    const dir = join(root, 'ck-c');
+    await trainAdapter(recipe({ steps: 4, checkpointDir: dir, checkpointEvery: 2 }));
+    // The same run resumes (finished: it returns the stored weights at once).
+    expect((await trainAdapter(recipe({ steps: 4, checkpointDir: dir, resume: true }))).resumedFrom).toMatch(/step-0000000[24]/);
+    // A re-run against a changed core must not continue (or, finished, return) the old run's weights.
+    const norm = core['model.norm.weight']!;
+    const otherCore = { ...core, 'model.norm.weight': { shape: norm.shape, data: new Float32Array(cfg.dim).fill(0.5) } };
+    await expect(trainAdapter(recipe({ steps: 4, checkpointDir: dir, resume: true, weights: otherCore }))).rejects.toThrow(/written by a different run/);
+    await expect(trainAdapter(recipe({ steps: 4, checkpointDir: dir, resume: true, seed: 4 }))).rejects.toThrow(/written by a different run/);
+  });
+
   it('group names are dotted paths (vision.encoder) and can never leave the folder', () => {
     expect(groupFileName('vision.encoder')).toBe('vision.encoder.safetensors');
     expect(groupFileName('speech_adapter-2')).toBe('speech_adapter-2.safetensors');

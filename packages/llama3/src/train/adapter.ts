@@ -11,10 +11,11 @@
  * `collate` from dataset samples to a batch: `tokens`/`targets`/`positions`/`docIds` [batch, seqLen]
  * i32 plus the extension's inputs.
  */
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, openSafetensors, writeSafetensors } from '@herd/core';
-import { type BatchPosition, type Sample, ShardBatchReader } from '@herd/data';
+import { type BatchPosition, MANIFEST_FILE, type Sample, ShardBatchReader } from '@herd/data';
 import * as G from '@herd/graph';
 import { DEFAULT_DEVICE, type Device, type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
 import { type BatchSource, type LrSchedule, train } from '@herd/trainer';
@@ -104,6 +105,36 @@ function startingValues(groups: readonly ParamGroup[], trained: ReadonlySet<stri
   return out;
 }
 
+/**
+ * What a run trains, as one digest for its checkpoints (the trainer refuses to resume a checkpoint of
+ * another run): the parameter groups and which train, batch, sequence length, seed, every frozen
+ * value (or where its external data points), the starting values and the dataset's manifest. Not the
+ * schedule or step count: a finished run may be extended.
+ */
+function runIdentity(r: AdapterRecipe, groups: readonly ParamGroup[], start: Readonly<Record<string, HostTensor>>): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ groups: groups.map((g) => [g.name, g.specs.map((s) => [s.name, s.shape])]), train: r.train, batch: r.batch, seqLen: r.seqLen, seed: r.seed }));
+  const bytes = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  for (const name of Object.keys(r.weights).sort()) {
+    if (name in start) continue;
+    const w = r.weights[name]!;
+    h.update(`${name}:${w.shape.join('x')}:`);
+    if (w.data) h.update(bytes(w.data as Float32Array));
+    else if (w.external) {
+      // External data: where it points, and the file's size and modification time (a rewritten core file is another run).
+      const file = join(r.modelDir ?? '.', w.external.path);
+      const st = existsSync(file) ? statSync(file) : undefined;
+      h.update(JSON.stringify({ ...w.external, size: st?.size, mtime: st?.mtimeMs }));
+    }
+  }
+  for (const name of Object.keys(start).sort()) h.update(name).update(bytes(start[name]!.data as Float32Array));
+  if ('dir' in r.data) {
+    const manifest = join(r.data.dir, MANIFEST_FILE);
+    h.update(existsSync(manifest) ? readFileSync(manifest) : r.data.dir);
+  } else h.update('batch source');
+  return h.digest('hex');
+}
+
 /** A `BatchSource` over shards; its position (the reader's) goes into checkpoints. */
 async function shardSource(d: ShardData, batch: number, seed: number): Promise<{ source: BatchSource; close: () => Promise<void> }> {
   const readerOptions = { batchSize: batch, seed, collate: d.collate, ...(d.shuffleBuffer ? { shuffleBuffer: d.shuffleBuffer } : {}) };
@@ -153,6 +184,7 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
       ...(r.logPath ? { logPath: r.logPath } : {}),
       ...(r.stopAfter !== undefined ? { stopAfter: r.stopAfter } : {}),
       label: r.label ?? 'adapter',
+      ...(r.checkpointDir ? { identity: runIdentity(r, groups, start) } : {}),
       info: { train: r.train, batch: r.batch, seqLen: r.seqLen, seed: r.seed },
     });
 

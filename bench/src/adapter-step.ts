@@ -1,0 +1,139 @@
+/**
+ * Training-step time of the mini adapter recipes on the CPU, herd against the same model in PyTorch
+ * in the same run (bench/pytorch/adapter_step.py: same shapes, layer kinds and trained/frozen split):
+ * - vision: the committed mini core (frozen) + the mini image encoder, projector and gated
+ *   cross-attention adapter (trained), batch 16 × 48 tokens, one 48-px tile per image — the step
+ *   `herd vision train` runs;
+ * - speech: the mini core (frozen) + the mini Conformer encoder and adapter (trained), batch 8 ×
+ *   144 tokens, 6 s of audio (600 log-mel frames) per utterance spliced between the markers — the
+ *   step `herd speech train` runs at its defaults.
+ * AdamW (decay 0.01, clip 1) on the trained groups, as the recipes.
+ *
+ *   node bench/dist/adapter-step.js [--model vision|speech] [--steps N] [--warmup N] [--threads N] [--no-torch]
+ *
+ * Prints a table and writes bench/results/adapter-step-<model>.json. Asserts nothing.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng } from '@herd/core';
+import { type LmGraphSpec, buildLmTraining, headDim, loadLanguageCore } from '@herd/llama3';
+import { type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
+import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, audioTokens, featureFeeds, loadSpeechPreset, miniSpeechModel, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
+import { ADAPTER_GROUP, ENCODER_GROUP, adapterBatch, coreAttachPoints, freshMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
+import * as G from '@herd/graph';
+import { flags } from './reference-model.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flag = flags(args);
+const model = flag('model', 'vision');
+if (model !== 'vision' && model !== 'speech') throw new Error(`--model must be vision or speech, got '${model}'`);
+const steps = Number(flag('steps', '10'));
+const warmup = Number(flag('warmup', '3'));
+const threads = Number(flag('threads', String(cpus().length)));
+const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+const core = loadLanguageCore();
+const c = core.config;
+const rng = new Rng(1);
+const OPT = { weightDecay: 0.01, clipNorm: 1 };
+
+function hostValues(v: Readonly<Record<string, { readonly shape: readonly number[]; readonly data: unknown }>>): Record<string, HostTensor> {
+  return Object.fromEntries(Object.entries(v).map(([k, t]) => [k, hostTensor('f32', t.shape, Float32Array.from(t.data as Float32Array))]));
+}
+
+/** The spec, trained groups, starting values, one batch and the peer's config. */
+function setup(): { spec: LmGraphSpec; train: string[]; values: Record<string, HostTensor>; batch: Record<string, HostTensor>; B: number; T: number; peer: Record<string, unknown> } {
+  const coreShape = { dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: headDim(c), ffnDim: c.ffnDim, vocabSize: c.vocabSize, ropeTheta: c.ropeTheta };
+  if (model === 'vision') {
+    const m = miniVisionConfig(c);
+    const B = 16, T = 48;
+    const tokens = () => [1, m.imageTokenId, ...Array.from({ length: T - 2 }, () => rng.int(c.vocabSize))];
+    const samples = Array.from({ length: B }, () => {
+      const image = tileImage({ data: Uint8Array.from({ length: 48 * 48 * 3 }, () => rng.int(256)), width: 48, height: 48 }, m.vision);
+      const t = tokens();
+      return { image, tokens: t, targets: t.map((x, i) => (i >= T / 2 && i + 1 < T ? t[i + 1]! : -100)) };
+    });
+    return {
+      spec: { config: c, extension: visionTrainingExtension(m) }, train: [ENCODER_GROUP, ADAPTER_GROUP], values: hostValues(freshMiniVision(m, 1, 0.5)), batch: adapterBatch(m, samples, T), B, T,
+      peer: { model, core: coreShape, vision: m.vision, crossAt: coreAttachPoints(m.crossAttentionLayers), learnable: m.nLearnableTokens, batch: B, seqLen: T },
+    };
+  }
+  const sm = miniSpeechModel(loadSpeechPreset('mini'), c);
+  const B = 8, T = 144, F = 600;
+  const A = audioTokens(sm.encoder, F);
+  const tokens = new Int32Array(B * T).map(() => rng.int(c.vocabSize));
+  const targets = new Int32Array(B * T).map((_, i) => (i % T >= T / 2 && i % T < T - 1 ? tokens[i + 1]! : -100));
+  const index = new Int32Array(B * T).fill(KEEP_TOKEN);
+  for (let b = 0; b < B; b++) {
+    index[b * T + 8] = AUDIO_START;
+    for (let a = 0; a < A; a++) index[b * T + 9 + a] = b * A + a;
+    index[b * T + 9 + A] = AUDIO_END;
+  }
+  const utterances = Array.from({ length: B }, (_, b) => ({ frames: b < B / 2 ? F : (F * 3) / 4, features: Float32Array.from({ length: F * 80 }, () => rng.normal()) }));
+  const values = hostValues(G.initParams([...speechEncoderSpecs(sm), ...speechAdapterSpecs(sm)], 1, { layers: sm.encoder.nLayers }));
+  return {
+    spec: speechSpec(c, sm, F), train: [SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP], values, B, T,
+    batch: {
+      tokens: hostTensor('i32', [B, T], tokens), targets: hostTensor('i32', [B, T], targets),
+      positions: hostTensor('i32', [B, T], Int32Array.from({ length: B * T }, (_, i) => i % T)), docIds: hostTensor('i32', [B, T]),
+      ...featureFeeds(sm.encoder, utterances, F), audioIndex: hostTensor('i32', [B, T], index),
+    },
+    peer: { model, core: coreShape, encoder: sm.encoder, adapter: sm.adapter, frames: F, batch: B, seqLen: T },
+  };
+}
+
+const s = setup();
+
+async function herd() {
+  const t0 = performance.now();
+  const graphs = buildLmTraining(s.spec, { ...core.weights, ...s.values }, { batch: s.B, seqLen: s.T, train: s.train, optimizer: OPT });
+  const run = await TrainingRun.create(graphs, s.values, { threads, modelDir: core.dir });
+  const compileMs = performance.now() - t0;
+  for (let i = 0; i < warmup; i++) await run.trainStep(s.batch, 1e-3);
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = performance.now();
+    await run.trainStep(s.batch, 1e-3);
+    times.push(performance.now() - t);
+  }
+  await run.release();
+  times.sort((a, b) => a - b);
+  return { impl: 'herd (onnxruntime-node 1.30, f32)', device: 'cpu', threads, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, trainedParams: graphs.layout.size, compileMs };
+}
+
+function torch(): Record<string, unknown> | { error: string } {
+  const script = join(here, '..', 'pytorch', 'adapter_step.py');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'OPENBLAS_CORETYPE' && k !== 'OPENBLAS_L2_SIZE'));
+  const r = spawnSync(python, [script, JSON.stringify({ ...s.peer, steps, warmup, threads })], { encoding: 'utf8', env });
+  if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').slice(-3).join(' ') };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+const ours = await herd();
+const peer = args.includes('--no-torch') ? { error: 'skipped (--no-torch)' } : torch();
+const ratio = 'msPerStep' in peer ? ours.msPerStep / (peer['msPerStep'] as number) : undefined;
+const result = {
+  benchmark: `adapter-step-${model}`,
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30) },
+  shape: s.peer,
+  steps,
+  herd: ours,
+  pytorch: peer,
+  ratioOursOverPytorch: ratio,
+};
+const fmt = (v: unknown) => (typeof v === 'number' ? v.toFixed(1) : String(v ?? '-'));
+console.log(`\nadapter-step (${model}): mini recipe training step, batch ${s.B} × ${s.T} tokens, frozen mini core (median of ${steps} steps)`);
+console.log('| impl | device | threads | ms/step | min ms | peak RSS MiB | trained params |');
+console.log('|---|---|---|---|---|---|---|');
+console.log(`| ${ours.impl} | cpu | ${ours.threads} | ${fmt(ours.msPerStep)} | ${fmt(ours.minMs)} | ${fmt(ours.peakRssMiB)} | ${ours.trainedParams} |`);
+if ('msPerStep' in peer) console.log(`| ${String(peer['impl'])} | cpu | ${String(peer['threads'])} | ${fmt(peer['msPerStep'])} | ${fmt(peer['minMs'])} | ${fmt(peer['peakRssMiB'])} | ${String(peer['trainedParams'])} |`);
+else console.log(`| pytorch | - | | ${peer.error} | | | |`);
+console.log(`ratio herd/pytorch: ${ratio !== undefined ? ratio.toFixed(2) : 'n/a'}`);
+const outDir = join(here, '..', 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, `adapter-step-${model}.json`), JSON.stringify(result, null, 2));
