@@ -27,7 +27,7 @@ const EVAL_START = 10_000_000;
 export const evalTextCommand = defineCommand({
   words: ['text', 'eval'],
   aliases: [['eval', 'text']],
-  summary: "scene-QA accuracy of a language core (and, with --update-card, write it into the model's card)",
+  summary: "scene-QA accuracy of a language core, per question type and instruction task (and, with --update-card, write it into the model's card)",
   usesDevice: true,
   flags: {
     ...MODEL_FLAG,
@@ -153,7 +153,7 @@ async function updateModelCard(path: string, r: QaReport, pct: (x: number) => st
   const card = readFileSync(path, 'utf8');
   const rows = SCENE_GROUPS.filter((g) => r.byGroup[g]).map((g) => `| ${g} | ${r.byGroup[g]!.n} | ${pct(r.byGroup[g]!.exact)} | ${pct(r.byGroup[g]!.keywords)} |`);
   const all = sceneRow(r);
-  const typeRows = Object.entries(r.byType).map(([t, v]) => `| ${t} | ${v.n} | ${pct(v.graded)} | ${pct(v.exact)} |`);
+  const typeRows = Object.entries(r.byType).sort(([a], [b]) => a.localeCompare(b)).map(([t, v]) => `| ${t} | ${v.n} | ${pct(v.graded)} | ${pct(v.exact)} |`);
   const section = `${CARD_START}
 ## Scene QA (\`herd eval text --update-card\`)
 Greedy answers to the first question of ${all.n} dialogues the core never saw (corpus indices from ${EVAL_START.toLocaleString('en-US')}),

@@ -19,7 +19,7 @@ export const DEFAULT_TEXT_DATA = join('out', 'tiny', 'text');
 export const trainTextCommand = defineCommand({
   words: ['text', 'train'],
   aliases: [['train', 'text']],
-  summary: 're-train the language core from scratch on a text corpus in the shard format (~15 min on 2 cores)',
+  summary: 're-train the language core on a text corpus in the shard format, from scratch or (--init) continuing a core',
   usesDevice: true,
   flags: {
     data: flag.string({ placeholder: 'DIR', description: `text corpus: a folder with ${TEXT_SPLITS.train}/ and ${TEXT_SPLITS.heldout}/ shard datasets (default ${DEFAULT_TEXT_DATA}, generated when missing)` }),
