@@ -2,7 +2,7 @@
 import { IMAGE_TOKEN_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
-import { captionSequence, miniVisionConfig, qaSequence, toAdapterSample } from '../train/mini.js';
+import { type SceneExample, captionSequence, dropUnspellableAnswers, miniVisionConfig, qaSequence, toAdapterSample } from '../train/mini.js';
 import { gradeVqa } from './vqa.js';
 
 describe('gradeVqa', () => {
@@ -47,5 +47,17 @@ describe('mini recipe sequences', () => {
     expect(trained[0]![0]).toBe(seq.trainFrom - 1);
     const reply = tok.decode(Array.from(core.vocab!.toFull(trained.map(([, t]) => t))));
     expect(reply).toBe('Red.<|eot_id|>');
+  });
+
+  it('drops QA pairs whose reply the pruned core cannot spell (they would train the unknown id)', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const qa = (answer: string) => ({ question: 'What colour is the star?', answer, type: 'colour' });
+    const scenes = [
+      { key: 'a', split: 'train', image, caption: '', qa: [qa('The star is pink.'), qa('Zyzzyva quux.')] },
+      { key: 'b', split: 'train', image, caption: '', qa: [qa('Zyzzyva quux.')] },
+    ] as SceneExample[];
+    const r = dropUnspellableAnswers(tok, core, m, scenes);
+    expect(r.dropped).toEqual(['Zyzzyva quux.', 'Zyzzyva quux.']);
+    expect(r.scenes.map((s) => [s.key, s.qa.map((q) => q.answer)])).toEqual([['a', ['The star is pink.']]]);
   });
 });

@@ -17,7 +17,7 @@ import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
-import { type MllamaConfig } from '../config.js';
+import { type MllamaConfig, type VisionConfig } from '../config.js';
 import { type TiledImage, preprocessImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { ADAPTER_GROUP, ENCODER_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
@@ -27,8 +27,8 @@ import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
 
 /** The mini herd's vision model: the mini encoder, cross-attention before core layers 1 and 3 of the 4. */
-export function miniVisionConfig(text: LlamaConfig): MllamaConfig {
-  return { text, vision: loadVisionPreset('mini'), crossAttentionLayers: [1, 4], imageTokenId: text.vocabSize, nLearnableTokens: 8 };
+export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini')): MllamaConfig {
+  return { text, vision, crossAttentionLayers: [1, 4], imageTokenId: text.vocabSize, nLearnableTokens: 8 };
 }
 
 /** A scene image of the synthetic world with what it shows. */
@@ -109,6 +109,8 @@ export type MiniVisionStage = 'clip' | 'caption' | 'qa-single' | 'qa';
 export interface MiniVisionOptions {
   readonly core: LanguageCore;
   readonly tokenizer: Llama3Tokenizer;
+  /** The image encoder's config (default the `mini` preset); the scenes must be tiled for it. */
+  readonly vision?: VisionConfig;
   /** Training scenes (train split). */
   readonly scenes: readonly SceneExample[];
   /**
@@ -167,6 +169,27 @@ export function freshMiniVision(m: MllamaConfig, seed: number, gate: number): Vi
   return init;
 }
 
+/**
+ * Drops the QA pairs whose reply the core cannot spell: a pruned vocabulary maps every token it lacks to
+ * one unknown id, so training on such a reply teaches the adapter to answer "unknown" (e.g. a bare
+ * "red" at the start of a reply is a different token from " red", and the mini core may lack it).
+ */
+export function dropUnspellableAnswers(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, m: MllamaConfig, scenes: readonly SceneExample[]): { scenes: SceneExample[]; dropped: string[] } {
+  const unknown = core.vocab?.unknown;
+  const dropped: string[] = [];
+  if (unknown === undefined) return { scenes: [...scenes], dropped };
+  const out = scenes.map((s) => {
+    const qa = s.qa.filter((q) => {
+      const seq = qaSequence(tok, core, m, q.question, q.answer);
+      const ok = !seq.tokens.slice(seq.trainFrom).includes(unknown);
+      if (!ok) dropped.push(q.answer);
+      return ok;
+    });
+    return qa.length === s.qa.length ? s : { ...s, qa };
+  });
+  return { scenes: out.filter((s) => s.qa.length > 0), dropped };
+}
+
 const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colour').length === 1;
 
 /**
@@ -177,13 +200,16 @@ const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colou
  */
 export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionResult> {
   const t0 = performance.now();
-  const m = miniVisionConfig(o.core.config);
+  const m = miniVisionConfig(o.core.config, o.vision);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 48;
   const peak = o.lr ?? 2e-3;
   const seed = o.seed ?? 1;
-  const scenes = o.scenes.filter((s) => s.split === 'train');
+  let scenes = o.scenes.filter((s) => s.split === 'train');
   if (scenes.length === 0) throw new HerdError('invalid_argument', 'trainMiniVision: no train-split scenes given');
+  const spellable = dropUnspellableAnswers(o.tokenizer, o.core, m, scenes);
+  if (spellable.dropped.length) o.log?.(`dropped ${spellable.dropped.length} QA pairs whose reply has a token outside the core's vocabulary (e.g. ${spellable.dropped.slice(0, 3).map((a) => JSON.stringify(a)).join(', ')})`);
+  scenes = spellable.scenes;
   const singles = scenes.filter(isSingleObject);
   const stages: { name: MiniVisionStage; steps: number; pool: readonly SceneExample[] }[] = [
     { name: 'caption', steps: o.captionSteps, pool: scenes },
