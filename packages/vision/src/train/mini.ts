@@ -65,6 +65,28 @@ export function cropToCell(img: RgbImage, cell: readonly [number, number], margi
   return { width: w, height: h, data };
 }
 
+/** The words that carry a scene's facts in the synthetic world's answers (colour, shape, number, size, yes/no). */
+const KEY_WORDS = [
+  'red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black',
+  'circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds',
+  'no', 'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'yes', 'small', 'little', 'medium', 'big', 'large',
+];
+
+/**
+ * Compact ids of the key words' tokens in every spelling a reply uses (leading space or not, capitalised or
+ * not); a word the tokenizer splits contributes all its pieces.
+ */
+export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>): Set<number> {
+  const out = new Set<number>();
+  for (const w of KEY_WORDS) {
+    for (const form of [w, ` ${w}`, w[0]!.toUpperCase() + w.slice(1), ` ${w[0]!.toUpperCase()}${w.slice(1)}`]) {
+      const full = tok.encodeOrdinary(form);
+      for (const id of core.vocab ? core.vocab.toCompact(full) : full) if (id !== core.vocab?.unknown) out.add(id);
+    }
+  }
+  return out;
+}
+
 /** QA types whose answers stay true of the zoomed crop of a single-object scene (not position, not the corner word). */
 const ZOOM_QA_TYPES = new Set(['colour', 'shape', 'count', 'exists', 'size', 'total']);
 
@@ -293,10 +315,16 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     { name: 'qa-single', steps: o.singleSteps ?? 0, pool: singles },
     { name: 'qa', steps: o.qaSteps, pool: scenes },
   ];
+  const keys = keyTokenIds(o.tokenizer, o.core);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
-    if (stage === 'qa-zoom') return toAdapterSample(s.zoom!, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle(s.qa.filter((q) => ZOOM_QA_TYPES.has(q.type))), T), T);
+    if (stage === 'qa-zoom') {
+      // Loss on the key words only: no answer template to learn, so the adapter can lower this loss only by
+      // looking (with the whole reply as the loss it learns a constant, image-independent injection first).
+      const z = toAdapterSample(s.zoom!, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle(s.qa.filter((q) => ZOOM_QA_TYPES.has(q.type))), T), T);
+      return { ...z, targets: z.targets.map((t) => (keys.has(t) ? t : -100)) };
+    }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
   const spec = { config: m.text, extension: visionTrainingExtension(m) };
