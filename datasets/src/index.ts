@@ -14,15 +14,15 @@ export { randomMotion, motionSplit, positionAt } from './motion.js';
 export type { Motion, MotionObject, MotionOptions } from './motion.js';
 
 // Surface text
-export { describeScene, sceneQuestions, worldSentence, describeMotion, motionQuestions, objectPhrase, plural } from './language.js';
-export type { QaPair } from './language.js';
+export { describeScene, sceneQuestions, worldSentence, describeMotion, motionQuestions, objectPhrase, plural, videoQuestions, VIDEO_QA_TYPES } from './language.js';
+export type { QaPair, VideoQa, VideoQaType } from './language.js';
 export { describeSceneIn, OTHER_LANGUAGES } from './multilingual.js';
 export type { Language, OtherLanguage } from './multilingual.js';
 
 // Generators
 export type { Sample } from './sample.js';
-export { generateTextCorpus, textCorpusStrings, textDoc, docText, textSample, TEXT_SPLITS } from './text.js';
-export type { ChatTurn, TextDoc, TextDocKind, TextCorpusOptions } from './text.js';
+export { generateTextCorpus, textCorpusStrings, textDoc, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION } from './text.js';
+export type { ChatTurn, TextDoc, TextDocKind, TextCorpusOptions, InstructionTask, InstructionSource } from './text.js';
 export { generateImages, renderScene, randomImageSize, encodeSvg } from './images.js';
 export type { ImageOptions, ImageFormat } from './images.js';
 export { generateVideos, encodeClip, frameSvg, framePositions, clipTracks } from './video.js';

@@ -273,3 +273,46 @@ export function motionQuestions(rng: Rng, objects: readonly MotionObject[]): QaP
 }
 
 export type { Colour, Shape };
+
+/** The question types the video eval asks about a clip (`videoQuestions`). */
+export const VIDEO_QA_TYPES = ['direction', 'moving', 'which', 'event', 'count'] as const;
+export type VideoQaType = (typeof VIDEO_QA_TYPES)[number];
+
+export interface VideoQa {
+  readonly type: VideoQaType;
+  readonly question: string;
+  readonly answer: string;
+}
+
+const VIDEO_DIRECTION: Readonly<Record<string, string>> = { left: 'to the left', right: 'to the right', up: 'up', down: 'down' };
+
+/**
+ * Video questions from a clip's ground truth, in one fixed wording per type with short answers, so
+ * every type has a gradable key word. The text corpus asks them of clips narrated in words and the
+ * video adapter of clips it is shown, with the same answers (`@herd/video`'s eval grades them):
+ * - `direction`: which way a moving shape moves (left / right / up / down);
+ * - `moving`: whether any shape moves at all (moving vs static clips);
+ * - `which`: which shape moves (clips where exactly one shape moves);
+ * - `event`: what appears or disappears;
+ * - `count`: how many shapes the clip has.
+ * Order of events needs two events in one clip, which the generator rarely makes (at most two
+ * objects), so it is not asked.
+ */
+export function videoQuestions(objects: readonly MotionObject[]): VideoQa[] {
+  const qa: VideoQa[] = [];
+  const moving = objects.filter((o) => o.motion.kind === 'move');
+  for (const o of moving) {
+    if (o.motion.kind !== 'move') continue;
+    qa.push({ type: 'direction', question: `Which way does the ${o.colour} ${o.shape} move?`, answer: `It moves ${VIDEO_DIRECTION[o.motion.direction]}.` });
+  }
+  const events = objects.filter((o) => o.motion.kind === 'appear' || o.motion.kind === 'disappear');
+  // "Does a shape move?" is only clear-cut when nothing appears or disappears.
+  if (events.length === 0) qa.push({ type: 'moving', question: 'Does a shape move in the clip?', answer: moving.length ? 'Yes, a shape moves.' : 'No, no shape moves.' });
+  if (moving.length === 1 && events.length === 0) qa.push({ type: 'which', question: 'Which shape moves?', answer: `The ${moving[0]!.colour} ${moving[0]!.shape} moves.` });
+  for (const o of events) {
+    const verb = o.motion.kind === 'appear' ? 'appears' : 'disappears';
+    qa.push({ type: 'event', question: `What ${o.motion.kind}s in the clip?`, answer: `The ${o.colour} ${o.shape} ${verb}.` });
+  }
+  qa.push({ type: 'count', question: 'How many shapes are in the clip?', answer: objects.length === 1 ? 'There is one shape.' : `There are ${numberWord(objects.length)} shapes.` });
+  return qa;
+}

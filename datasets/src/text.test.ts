@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { docText, generateTextCorpus, textCorpusStrings, type TextDoc } from './text.js';
+import { videoQuestions } from './language.js';
+import { TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, docText, generateTextCorpus, textCorpusStrings, type TextDoc } from './text.js';
 import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
 
 const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
@@ -21,7 +22,7 @@ describe('text corpus', () => {
 
   it('mixes all document kinds and both splits', () => {
     const kinds = new Set(corpus.map((d) => d.kind));
-    expect([...kinds].sort()).toEqual(['description', 'dialogue', 'motion', 'sentence']);
+    expect([...kinds].sort()).toEqual(['description', 'dialogue', 'instruction', 'motion', 'sentence']);
     const heldout = corpus.filter((d) => d.split === 'heldout').length / corpus.length;
     expect(heldout).toBeGreaterThan(0.03);
     expect(heldout).toBeLessThan(0.15);
@@ -73,6 +74,44 @@ describe('text corpus', () => {
         expect(turns[i + 1]!.content.toLowerCase()).toContain(o!.colour);
       }
     }
+  });
+
+  it('asks the video eval questions of narrated clips, with its answers', () => {
+    let asked = 0;
+    for (const d of corpus) {
+      if (d.kind !== 'dialogue' || !d.motion) continue;
+      const wanted = new Map(videoQuestions(d.motion).map((q) => [q.question, q.answer]));
+      const turns = d.turns ?? [];
+      for (let i = 0; i + 1 < turns.length; i += 2) {
+        const q = i === 0 ? [...wanted.keys()].find((x) => turns[0]!.content.endsWith(x)) : turns[i]!.content;
+        if (q === undefined || !wanted.has(q)) continue;
+        asked++;
+        expect(turns[i + 1]!.content, q).toBe(wanted.get(q));
+      }
+    }
+    expect(asked).toBeGreaterThan(100);
+  });
+
+  it('has instructions that get the sentence back verbatim, or a translation of the same scene', () => {
+    const instructions = corpus.filter((d) => d.kind === 'instruction');
+    expect(new Set(instructions.map((d) => d.task))).toEqual(new Set(['repeat', 'transcribe', 'translate']));
+    let transcribe = 0;
+    for (const d of instructions) {
+      const [user, reply] = d.turns ?? [];
+      expect(user!.role).toBe('user');
+      if (d.task === 'translate') {
+        // The English reply names every object's colour and shape; the prompt is not English.
+        for (const o of d.scene!.objects) expect(reply!.content.toLowerCase(), reply!.content).toContain(o.colour);
+        expect(user!.content).not.toContain(reply!.content);
+        continue;
+      }
+      expect(user!.content, d.key).toContain(reply!.content);
+      expect(user!.content.length).toBeGreaterThan(reply!.content.length);
+      if (user!.content === `${reply!.content} ${TRANSCRIBE_INSTRUCTION}`) transcribe++;
+    }
+    // The speech recipe's own instruction wording is there, in the place it has after the audio.
+    expect(transcribe).toBeGreaterThan(10);
+    expect(instructions.some((d) => d.turns![0]!.content.endsWith(` ${TRANSLATE_INSTRUCTION}`))).toBe(true);
   });
 
   it('gives plain strings for vocabulary building, train only unless asked', () => {

@@ -1,12 +1,18 @@
 /**
  * The text corpus that the mini herd's Llama-style language core is trained on: captions of scenes,
- * plain sentences about the world, narrations of clips, and question–answer dialogues as structured
- * chat turns (the tokenizer renders the Llama 3 template). The held-out split is made by
- * construction: train documents never involve a held-out colour×shape combination.
+ * plain sentences about the world, narrations of clips, question–answer dialogues as structured
+ * chat turns (the tokenizer renders the Llama 3 template), and instruction dialogues that ask for a
+ * sentence back verbatim (repeat / transcribe) or a foreign description in English (translate).
+ * The dialogues ask every question the image and video evals ask, in their wording, and the
+ * instructions use the speech recipe's own ("Transcribe the audio.", "Translate the audio into
+ * English."), so the frozen core already knows every task an adapter brings it and every word of
+ * its prompts. The held-out split is made by construction: train documents never involve a held-out
+ * colour×shape combination.
  */
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
-import { describeMotion, describeScene, motionQuestions, sceneQuestions, worldSentence, type QaPair } from './language.js';
+import { describeMotion, describeScene, motionQuestions, sceneQuestions, videoQuestions, worldSentence } from './language.js';
+import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
 
@@ -15,7 +21,19 @@ export interface ChatTurn {
   readonly content: string;
 }
 
-export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue';
+export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction';
+
+/** What an instruction dialogue asks: the sentence back verbatim, or a foreign description in English. */
+export type InstructionTask = 'repeat' | 'transcribe' | 'translate';
+/** What the sentence of a repeat / transcribe instruction is. */
+export type InstructionSource = 'sentence' | 'description' | 'narration' | 'question';
+
+/**
+ * The instructions of the speech recipe (`@herd/speech`'s ASR and AST prompts), said after the
+ * audio; the corpus says them after the sentence in words, the text form of the same prompt.
+ */
+export const TRANSCRIBE_INSTRUCTION = 'Transcribe the audio.';
+export const TRANSLATE_INSTRUCTION = 'Translate the audio into English.';
 
 export interface TextDoc {
   readonly key: string;
@@ -23,8 +41,13 @@ export interface TextDoc {
   readonly split: Split;
   /** Plain text for description/sentence/motion documents; absent for dialogues. */
   readonly text?: string;
-  /** Alternating user/assistant turns, starting with the user; only for dialogues. */
+  /** Alternating user/assistant turns, starting with the user; only for dialogues and instructions. */
   readonly turns?: readonly ChatTurn[];
+  /** The question type of each round of a QA dialogue (`QaPair.type` or `VideoQa.type`). */
+  readonly qaTypes?: readonly string[];
+  /** Instruction dialogues only: the task and (repeat / transcribe) what the sentence is. */
+  readonly task?: InstructionTask;
+  readonly source?: InstructionSource;
   /** Ground truth the document was made from, when it is about a scene or a clip. */
   readonly scene?: Scene;
   readonly motion?: readonly MotionObject[];
@@ -39,11 +62,16 @@ export interface TextCorpusOptions {
   readonly start?: number;
 }
 
+/**
+ * Half the documents are QA dialogues (the skill every adapter relies on) and a sixth instructions;
+ * captions, sentences and narrations keep the world's plain text.
+ */
 const MIX: readonly (readonly [TextDocKind, number])[] = [
-  ['description', 0.3],
-  ['sentence', 0.15],
-  ['motion', 0.15],
-  ['dialogue', 0.4],
+  ['description', 0.17],
+  ['sentence', 0.07],
+  ['motion', 0.09],
+  ['dialogue', 0.5],
+  ['instruction', 0.17],
 ];
 
 function pickKind(rng: Rng): TextDocKind {
@@ -66,15 +94,75 @@ function sceneIntro(rng: Rng, description: string, clip: boolean): string {
   ]);
 }
 
-/** Dialogue of 1–3 question–answer rounds, the first carrying the scene. */
-function qaDialogue(rng: Rng, intro: string, qa: readonly QaPair[]): ChatTurn[] {
-  const rounds = rng.shuffle([...qa]).slice(0, 1 + rng.int(3));
+interface Qa {
+  readonly question: string;
+  readonly answer: string;
+  readonly type: string;
+}
+
+/** Dialogue of 1–4 question–answer rounds, the first carrying the scene. */
+function qaDialogue(rng: Rng, intro: string, qa: readonly Qa[]): { turns: ChatTurn[]; qaTypes: string[] } {
+  const rounds = rng.shuffle([...qa]).slice(0, 1 + rng.int(4));
   const turns: ChatTurn[] = [];
   rounds.forEach((q, i) => {
     turns.push({ role: 'user', content: i === 0 ? `${intro} ${q.question}` : q.question });
     turns.push({ role: 'assistant', content: q.answer });
   });
-  return turns;
+  return { turns, qaTypes: rounds.map((q) => q.type) };
+}
+
+/** A sentence to repeat / transcribe: what the speech data speaks and what the other modalities say. */
+function instructionSource(rng: Rng, split: Split): { source: InstructionSource; text: string; scene?: Scene; motion?: readonly MotionObject[] } {
+  const r = rng.next();
+  if (r < 0.2 && split === 'train') return { source: 'sentence', text: worldSentence(rng) };
+  if (r < 0.55) {
+    const scene = randomScene(rng, { split });
+    return { source: 'description', text: describeScene(rng, scene), scene };
+  }
+  if (r < 0.7) {
+    const motion = randomMotion(rng, { split });
+    return { source: 'narration', text: describeMotion(rng, motion), motion };
+  }
+  // Questions as the speech data speaks them (spoken QA), about scenes and clips.
+  if (rng.next() < 0.75) {
+    const scene = randomScene(rng, { split });
+    return { source: 'question', text: rng.pick(sceneQuestions(rng, scene)).question, scene };
+  }
+  const motion = randomMotion(rng, { split });
+  return { source: 'question', text: rng.pick([...motionQuestions(rng, motion), ...videoQuestions(motion)]).question, motion };
+}
+
+/**
+ * An instruction dialogue. Repeat / transcribe: the reply is the user's sentence verbatim, asked in
+ * several ways, with the instruction before it or after it (after, as the speech recipe says it after
+ * the audio). Translate: a French, German or Spanish description → an English description of the
+ * same scene (the written word is left out of both, as the foreign describer leaves it out).
+ */
+function instructionDoc(rng: Rng, split: Split): Pick<TextDoc, 'task' | 'source' | 'turns' | 'scene' | 'motion'> {
+  const r = rng.next();
+  if (r < 0.15) {
+    const scene = randomScene(rng, { split, wordProbability: 0 });
+    const foreign = describeSceneIn(rng, scene, rng.pick(OTHER_LANGUAGES));
+    const user = rng.pick([`${foreign} ${TRANSLATE_INSTRUCTION}`, `${foreign} Translate this into English.`, `Translate into English: ${foreign}`, `${foreign} What is in the picture?`]);
+    return { task: 'translate', scene, turns: [{ role: 'user', content: user }, { role: 'assistant', content: describeScene(rng, scene) }] };
+  }
+  const src = instructionSource(rng, split);
+  const task: InstructionTask = r < 0.55 ? 'transcribe' : 'repeat';
+  const s = src.text;
+  const user =
+    task === 'transcribe'
+      ? rng.pick([`${s} ${TRANSCRIBE_INSTRUCTION}`, `${s} ${TRANSCRIBE_INSTRUCTION}`, `${s} What does this say?`, `Transcribe: ${s}`, `Transcribe this: ${s}`, `${s} Write down what it says.`])
+      : rng.pick([`Repeat after me: ${s}`, `Repeat this: ${s}`, `Say this again: ${s}`, `Write this down: ${s}`, `Copy this sentence: ${s}`, `${s} Repeat that.`, `${s} Say it again.`]);
+  return {
+    task,
+    source: src.source,
+    turns: [
+      { role: 'user', content: user },
+      { role: 'assistant', content: s },
+    ],
+    ...(src.scene ? { scene: src.scene } : {}),
+    ...(src.motion ? { motion: src.motion } : {}),
+  };
 }
 
 /** Questions about the world itself, which need no scene. */
@@ -107,18 +195,27 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1): Tex
   const kind = pickKind(rng);
   if (kind === 'sentence') return { key, kind, split: 'train', text: worldSentence(rng) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
-  const clip = kind === 'motion' || (kind === 'dialogue' && rng.next() < 0.25);
-  if (kind === 'dialogue' && rng.next() < 0.15 && split === 'train') return { key, kind, split, turns: factDialogue(rng) };
+  if (kind === 'instruction') {
+    const doc = instructionDoc(rng, split);
+    // A plain sentence holds no combination: it belongs to train whatever was drawn.
+    return { key, kind, split: doc.scene || doc.motion ? split : 'train', ...doc };
+  }
+  const clip = kind === 'motion' || (kind === 'dialogue' && rng.next() < 0.3);
+  if (kind === 'dialogue' && rng.next() < 0.1 && split === 'train') return { key, kind, split, turns: factDialogue(rng) };
   if (clip) {
     const motion = randomMotion(rng, { split });
     const text = describeMotion(rng, motion);
     if (kind === 'motion') return { key, kind, split, text, motion };
-    return { key, kind, split, turns: qaDialogue(rng, sceneIntro(rng, text, true), motionQuestions(rng, motion)), motion };
+    // The video eval's questions (its wording and answers) and the narration's other questions;
+    // where both ask the same question, the eval's answer.
+    const video = videoQuestions(motion);
+    const qa: Qa[] = [...video, ...motionQuestions(rng, motion).filter((q) => !video.some((v) => v.question === q.question))];
+    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa), motion };
   }
   const scene = randomScene(rng, { split });
   const text = describeScene(rng, scene);
   if (kind === 'description') return { key, kind, split, text, scene };
-  return { key, kind, split, turns: qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene)), scene };
+  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene)), scene };
 }
 
 export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc> {
@@ -155,6 +252,15 @@ export function textSample(doc: TextDoc): Sample {
   return {
     key: doc.key,
     files: { txt: new TextEncoder().encode(docText(doc)) },
-    meta: { kind: doc.kind, split: doc.split, ...(doc.turns ? { turns: doc.turns } : {}), ...(doc.scene ? { scene: doc.scene } : {}), ...(doc.motion ? { motion: doc.motion } : {}) },
+    meta: {
+      kind: doc.kind,
+      split: doc.split,
+      ...(doc.turns ? { turns: doc.turns } : {}),
+      ...(doc.qaTypes ? { qaTypes: doc.qaTypes } : {}),
+      ...(doc.task ? { task: doc.task } : {}),
+      ...(doc.source ? { source: doc.source } : {}),
+      ...(doc.scene ? { scene: doc.scene } : {}),
+      ...(doc.motion ? { motion: doc.motion } : {}),
+    },
   };
 }

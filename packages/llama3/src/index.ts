@@ -56,7 +56,7 @@ export { Generator, sampleToken } from './model/generate.js';
 export type { SamplingOptions, ExtraFeeds } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';
-export { trainLanguageCore, MINI_CORE_RECIPE } from './train/language-core.js';
+export { trainLanguageCore, warmStartWeights, MINI_CORE_RECIPE } from './train/language-core.js';
 export type { LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
 export { LANGUAGE_CORE_FILES, saveLanguageCore, roundToF16 } from './train/save-core.js';
 export { corpusDocOf, encodeDoc, encodeDialogueForSft, packTextDataset, packedRowsCollate, readPackedRows } from './train/text-data.js';

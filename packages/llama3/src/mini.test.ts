@@ -1,7 +1,15 @@
 /**
- * The committed mini core loads in Hugging Face transformers exactly as herd reads it: logits from
- * `LlamaForCausalLM.from_pretrained(weights/mini)` (fixtures/make_mini_hf_reference.py, run on the
- * GPU machine) match ours.
+ * The committed mini core reads the same in another Llama implementation as in herd: reference
+ * logits for its files match ours.
+ *
+ * What made the reference (fixtures/mini-hf-reference.json, `_made_by`): for the current core,
+ * fixtures/make_mini_torch_reference.py — an independent float32 PyTorch Llama forward written from
+ * the transformers LlamaForCausalLM definition, reading config.json + model.safetensors itself (no
+ * transformers on this machine, no GPU; Debian's python3-torch 1.13). It was checked against
+ * transformers: on the previous core it reproduced the logits that transformers 5.17
+ * (`LlamaForCausalLM.from_pretrained`, fixtures/make_mini_hf_reference.py on the GPU machine) had
+ * recorded to within 7e-6. When transformers is at hand, remake the reference with
+ * make_mini_hf_reference.py, which also checks that HF's own loader reads our files.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, flag } from '@herd/core';
 import { TEXT_SPLITS, generateWorld } from '@herd/datasets';
-import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
+import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 
 /** Seed of the corpus the committed mini core was trained on (`herd eval text` draws its QA items from it). */
@@ -28,6 +28,8 @@ export const trainTextCommand = defineCommand({
     'sft-steps': flag.integer({ min: 0, default: 0, description: 'fine-tuning steps on the dialogues (loss on assistant turns)' }),
     'sft-lr': flag.number({ above: 0, default: 1e-3, description: 'peak learning rate of the fine-tuning stage' }),
     batch: flag.integer({ min: 1, default: MINI_CORE_RECIPE.batch, description: 'sequences per step' }),
+    lr: flag.number({ above: 0, default: MINI_CORE_RECIPE.schedule.peak, description: 'peak learning rate (cosine schedule to a tenth of it)' }),
+    init: flag.string({ placeholder: 'DIR', description: 'continue from a trained core (same architecture; rows of tokens both vocabularies hold are copied) instead of a fresh init' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: MINI_CORE_RECIPE.seed, description: 'initialisation and shuffling seed' }),
     resume: flag.boolean({ description: 'continue from the last checkpoint' }),
     ...DEVICE_FLAG,
@@ -41,7 +43,7 @@ export const trainTextCommand = defineCommand({
       steps,
       batch: values.batch,
       seed: values.seed,
-      schedule: { ...MINI_CORE_RECIPE.schedule, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
+      schedule: { ...MINI_CORE_RECIPE.schedule, peak: values.lr, floor: values.lr / 10, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
       evalEvery: Math.max(1, Math.min(MINI_CORE_RECIPE.evalEvery, Math.floor(steps / 4))),
     };
     // Optional SFT stage (off by default; see LanguageCoreRecipe.sft for why).
@@ -56,6 +58,8 @@ export const trainTextCommand = defineCommand({
       await generateWorld({ out: join(data, '..'), size: 'tiny', only: ['text'] });
     }
     const tokenizer = await loadLlama3Tokenizer();
+    // Read before training: --init may name the folder --out overwrites (the committed core).
+    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}` } : undefined;
     io.stderr.write(`language core: text shards ${data}, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}\n`);
     const report = await trainLanguageCore({
       tokenizer,
@@ -67,10 +71,13 @@ export const trainTextCommand = defineCommand({
       checkpointDir: join(out, '..', '.mini-checkpoints'),
       resume: values.resume,
       logPath: join(out, '..', '.mini-checkpoints', 'train.jsonl'),
+      ...(init ? { init } : {}),
       dataDescription:
         `The synthetic world's text corpus (@herd/datasets, shards at ${data}): scene descriptions, plain sentences, ` +
-        `clip narrations and question–answer dialogues in the Llama 3 chat format. Held-out documents are about ` +
-        `colour×shape combinations that never occur in training text.`,
+        `clip narrations, question–answer dialogues about scenes and clips (every question type the image and video evals ask, ` +
+        `in their wording) and instruction dialogues (repeat / transcribe a sentence verbatim, translate a French, German or ` +
+        `Spanish description into English, with the speech recipe's own instructions) in the Llama 3 chat format. Held-out ` +
+        `documents are about colour×shape combinations that never occur in training text.`,
     });
     const { heldoutLoss, heldoutPerplexity, finalTrainLoss, seconds, parameters, vocabSize } = report;
     io.stdout.write(`${JSON.stringify({ heldoutLoss, heldoutPerplexity, finalTrainLoss, seconds, parameters, vocabSize }, null, 2)}\n`);

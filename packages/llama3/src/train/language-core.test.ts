@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeDataset } from '@herd/data';
 import { loadLlama3Tokenizer } from '../tokenizer/tokenizer.js';
-import { type LanguageCoreRecipe, trainLanguageCore } from './language-core.js';
+import { loadLanguageCore } from '../mini.js';
+import { initWeights } from '../model/graphs.js';
+import { loadPreset } from '../presets/index.js';
+import { PrunedVocab } from '../tokenizer/pruned.js';
+import { type LanguageCoreRecipe, trainLanguageCore, warmStartWeights } from './language-core.js';
 import { LANGUAGE_CORE_FILES } from './save-core.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-core-'));
@@ -43,5 +47,39 @@ describe('trainLanguageCore', () => {
     // Same held-out loss to the last bit: same weights after the same batches.
     expect(b.heldoutLoss).toBe(a.heldoutLoss);
     expect(b.finalTrainLoss).not.toBeNaN();
+  });
+
+  it('continues from a trained core: weights and known token rows carried over, new tokens fresh, loss starts lower', async () => {
+    const tokenizer = await loadLlama3Tokenizer();
+    await corpus(join(root, 'w', 'train'), 40, 0);
+    await corpus(join(root, 'w', 'heldout'), 8, 1000);
+    const recipe: LanguageCoreRecipe = { preset: 'mini', presetOverrides: { dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 64 }, seed: 5, seqLen: 32, batch: 2, steps: 30, schedule: { kind: 'constant', peak: 3e-3, warmup: 2 }, weightDecay: 0.1, evalEvery: 30 };
+    const base = { tokenizer, data: { train: join(root, 'w', 'train'), heldout: join(root, 'w', 'heldout') }, dataDescription: 'test sentences' };
+    await trainLanguageCore({ ...base, recipe, workDir: join(root, 'w', 'data'), outDir: join(root, 'w', 'core') });
+    const trained = loadLanguageCore(join(root, 'w', 'core'));
+
+    // A vocabulary with one more token ("purple"): shared ids keep their rows, the new one is fresh.
+    const extra = tokenizer.encodeOrdinary(' purple');
+    const vocab = PrunedVocab.fromCorpus(tokenizer, [], { keepIds: [...trained.vocab!.ids, ...extra] });
+    expect(vocab.size).toBeGreaterThan(trained.vocab!.size);
+    const config = loadPreset('mini', { ...recipe.presetOverrides, vocabSize: vocab.size });
+    const fresh = initWeights(config, 9);
+    const warm = warmStartWeights(fresh, config, vocab, trained);
+    const D = config.dim;
+    const row = (w: Readonly<Record<string, { readonly data: unknown }>>, v: PrunedVocab, fullId: number) => Array.from((w['model.embed_tokens.weight']!.data as Float32Array).subarray(v.toCompact([fullId])[0]! * D, (v.toCompact([fullId])[0]! + 1) * D));
+    const shared = trained.vocab!.ids[5]!;
+    expect(row(warm, vocab, shared)).toEqual(row(trained.weights, trained.vocab!, shared));
+    expect(row(warm, vocab, extra[0]!)).toEqual(row(fresh, vocab, extra[0]!));
+    expect(Array.from(warm['model.norm.weight']!.data as Float32Array)).toEqual(Array.from(trained.weights['model.norm.weight']!.data as Float32Array));
+    // Another architecture is refused, naming what differs.
+    const wide = loadPreset('mini', { ...recipe.presetOverrides, dim: 64, vocabSize: vocab.size });
+    expect(() => warmStartWeights(initWeights(wide, 9), wide, vocab, trained)).toThrow(/dim: the new core has 64/);
+
+    // Continuing on the same text starts where the trained core ended, far below a fresh start.
+    const one = { ...recipe, steps: 2, evalEvery: 2 };
+    const fromScratch = await trainLanguageCore({ ...base, recipe: one, workDir: join(root, 'w', 'data'), outDir: join(root, 'w', 'scratch') });
+    const continued = await trainLanguageCore({ ...base, recipe: one, workDir: join(root, 'w', 'data'), outDir: join(root, 'w', 'continued'), init: { core: trained, description: 'the test core' } });
+    expect(continued.initialisedFrom).toBe('the test core');
+    expect(continued.heldoutLoss).toBeLessThan(fromScratch.heldoutLoss - 0.5);
   });
 });

@@ -7,13 +7,14 @@
  * `evaluate.ts`, saving `save-core.ts` and the card `core-card.ts`.
  */
 import { join } from 'node:path';
-import { HerdError } from '@herd/core';
+import { HerdError, ProblemList } from '@herd/core';
 import { type BatchPosition, ShardBatchReader } from '@herd/data';
 import { DEFAULT_DEVICE, type Device, type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
 import { type BatchSource, type LrSchedule, type SimpleSchedule, train } from '@herd/trainer';
 import { type LlamaConfig, parameterCount } from '../config.js';
 import { type Weights, buildLmTraining, initWeights } from '../model/graphs.js';
 import { CORE_GROUP } from '../model/lm-spec.js';
+import { type LanguageCore } from '../mini.js';
 import { loadPreset } from '../presets/index.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
 import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
@@ -39,6 +40,12 @@ export interface LanguageCoreRecipe {
   readonly schedule: SimpleSchedule;
   readonly weightDecay: number;
   readonly evalEvery: number;
+  /**
+   * Held-out loss during training is measured on the first this-many packed rows (the whole split
+   * can be hundreds of thousands of tokens, which would cost more than the training steps between
+   * two evaluations); the final figure too, so the card's rows compare. Default: every row.
+   */
+  readonly heldoutRows?: number;
 }
 
 export const MINI_CORE_RECIPE: LanguageCoreRecipe = {
@@ -50,6 +57,7 @@ export const MINI_CORE_RECIPE: LanguageCoreRecipe = {
   schedule: { kind: 'cosine', peak: 3e-3, warmup: 60, total: 3000, floor: 3e-4 },
   weightDecay: 0.1,
   evalEvery: 500,
+  heldoutRows: 512,
 };
 
 export interface LanguageCoreReport {
@@ -67,6 +75,8 @@ export interface LanguageCoreReport {
   readonly heldoutPerplexity: number;
   readonly curve: readonly { step: number; trainLoss: number; heldoutLoss?: number }[];
   readonly device: string;
+  /** Where the weights started, when the run continued a trained core (`TrainLanguageCoreOptions.init`). */
+  readonly initialisedFrom?: string;
 }
 
 function toHost(w: Weights): Record<string, HostTensor> {
@@ -87,6 +97,44 @@ export interface TrainLanguageCoreOptions {
   readonly logPath?: string;
   /** Text describing the data, for the model card. */
   readonly dataDescription: string;
+  /**
+   * Continue from a trained core instead of a fresh init (continued pre-training on a new mix): the
+   * same architecture but for the vocabulary; rows of tokens both vocabularies hold are copied,
+   * tokens new to this corpus start from the fresh init. `description` names it for the card.
+   */
+  readonly init?: { readonly core: LanguageCore; readonly description: string };
+}
+
+/**
+ * The fresh weights with the trained core's values put in: every tensor but the embedding must match
+ * in shape; embedding rows are copied by full Llama 3 id, so a token keeps what it learned.
+ */
+export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: PrunedVocab, from: LanguageCore): Weights {
+  const problems = new ProblemList();
+  for (const k of ['dim', 'nLayers', 'nHeads', 'nKvHeads', 'headDim', 'ffnDim', 'tieEmbeddings'] as const) {
+    if (config[k] !== from.config[k]) problems.add(`${k}: the new core has ${String(config[k])}, ${from.dir} has ${String(from.config[k])}`);
+  }
+  if (!from.vocab) problems.add(`${from.dir} has no pruned vocabulary (vocab.json), so its rows cannot be matched to this corpus' tokens`);
+  problems.throwIfAny('checkpoint_mismatch', `cannot continue training from ${from.dir}`);
+  const out: Record<string, Weights[string]> = {};
+  const D = config.dim;
+  for (const [name, t] of Object.entries(fresh)) {
+    const old = from.weights[name];
+    if (!old) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: it has no tensor ${name}`);
+    if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
+      const data = Float32Array.from(t.data as Float32Array);
+      const src = old.data as Float32Array;
+      vocab.ids.forEach((fullId, row) => {
+        const oldRow = from.vocab!.ids.indexOf(fullId);
+        if (oldRow >= 0) data.set(src.subarray(oldRow * D, (oldRow + 1) * D), row * D);
+      });
+      out[name] = { ...t, data };
+    } else {
+      if (old.shape.join() !== t.shape.join()) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: ${name} is [${old.shape.join(', ')}], the new core's is [${t.shape.join(', ')}]`);
+      out[name] = { ...t, data: Float32Array.from(old.data as Float32Array) };
+    }
+  }
+  return out as Weights;
 }
 
 export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<LanguageCoreReport> {
@@ -102,7 +150,10 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   if (trainRows.rows < r.batch) throw new HerdError('invalid_argument', `language core: ${trainRows.rows} packed sequences in ${o.data.train}, fewer than one batch of ${r.batch}`);
   const vocab = PrunedVocab.fromCorpus(o.tokenizer, [], { keepIds: [...trainRows.ids] });
   const toCompact = (ids: ArrayLike<number>) => vocab.toCompact(ids);
-  const heldBatches = [...packedBatches(await readPackedRows(heldRows.dir, r.seqLen, toCompact), r.batch)];
+  const held = await readPackedRows(heldRows.dir, r.seqLen, toCompact, r.heldoutRows);
+  const heldBatches = [...packedBatches(held, r.batch)];
+  // Tokens the held-out loss is measured on (packing leaves -100 at document ends and padding).
+  const heldoutTokens = held.targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
   const readerOptions = { batchSize: r.batch, seed: r.seed, collate: packedRowsCollate(r.seqLen, toCompact) };
   let pretrain = await ShardBatchReader.open(trainRows.dir, readerOptions);
   let sft = sftRows ? await ShardBatchReader.open(sftRows.dir, { ...readerOptions, seed: r.seed + 1_000_003 }) : undefined;
@@ -124,7 +175,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
 
   // 2. Model and optimizer: the whole core trains.
   const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size });
-  const weights = initWeights(config, r.seed);
+  const fresh = initWeights(config, r.seed);
+  const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core) : fresh;
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay } });
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? DEFAULT_DEVICE });
   const evaluator = await LmEvaluator.create(config, {}, { batch: r.batch, seqLen: r.seqLen, fed: [CORE_GROUP], device: o.device ?? DEFAULT_DEVICE });
@@ -163,7 +215,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       vocabSize: vocab.size,
       trainDocs: trainRows.docs,
       trainTokens: trainRows.tokens,
-      heldoutTokens: heldRows.tokens,
+      heldoutTokens,
       steps: result.finalStep,
       seconds: (Date.now() - started) / 1000,
       finalTrainLoss: [...result.losses.values()].slice(-20).reduce((a, b) => a + b, 0) / Math.min(20, result.losses.size),
@@ -171,6 +223,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       heldoutPerplexity: Math.exp(heldoutLoss),
       curve,
       device: run.device,
+      ...(o.init ? { initialisedFrom: o.init.description } : {}),
     };
     await saveLanguageCore(o.outDir, config, saved, vocab, report, r, o.dataDescription);
     return report;

@@ -154,10 +154,13 @@ export function packedRowsCollate(seqLen: number, toCompact: (fullIds: ArrayLike
 }
 
 /** Every row of a (small) packed dataset in memory, ids mapped by `toCompact`: the held-out set. */
-export async function readPackedRows(dir: string, seqLen: number, toCompact: (fullIds: ArrayLike<number>) => Int32Array): Promise<PackedSequences> {
+export async function readPackedRows(dir: string, seqLen: number, toCompact: (fullIds: ArrayLike<number>) => Int32Array, maxRows = Infinity): Promise<PackedSequences> {
   const collate = packedRowsCollate(seqLen, toCompact);
   const rows: Sample[] = [];
-  for await (const s of iterateDataset(dir)) rows.push(s);
+  for await (const s of iterateDataset(dir)) {
+    if (rows.length >= maxRows) break;
+    rows.push(s);
+  }
   const b = collate(rows);
   return { count: rows.length, seqLen, tokens: b['tokens']!.data as Int32Array, targets: b['targets']!.data as Int32Array, positions: b['positions']!.data as Int32Array, docIds: b['docIds']!.data as Int32Array };
 }

@@ -1,47 +1,16 @@
 /**
  * Video questions from a clip's ground truth (`@herd/datasets` motion objects), asked the same way
- * in training and in the held-out eval, with short answers in the mini core's vocabulary:
- * - `direction`: which way a moving shape moves (left / right / up / down);
- * - `moving`: whether any shape moves at all (moving vs static clips);
- * - `which`: which shape moves (clips where exactly one shape moves);
- * - `event`: what appears or disappears;
- * - `count`: how many shapes the clip has.
- * Built here rather than taken from the generator's `qa` so every type has a fixed wording and a
- * gradable key word; order of events needs two events in one clip, which the generator rarely
- * makes (at most two objects), so it is not asked.
+ * in training and in the held-out eval (`videoQuestions`, types `VIDEO_QA_TYPES`: direction, moving,
+ * which, event, count), and their grading on each type's key word (`gradeVideoQa`).
  */
-import { type MotionObject } from '@herd/datasets';
+import { type VideoQaType } from '@herd/datasets';
 
-export const VIDEO_QA_TYPES = ['direction', 'moving', 'which', 'event', 'count'] as const;
-export type VideoQaType = (typeof VIDEO_QA_TYPES)[number];
+// The questions themselves live with the world's other surface text in @herd/datasets (the text
+// corpus asks them of narrated clips too, so the frozen core knows their wording and answers).
+export { VIDEO_QA_TYPES, videoQuestions } from '@herd/datasets';
+export type { VideoQa, VideoQaType } from '@herd/datasets';
 
-export interface VideoQa {
-  readonly type: VideoQaType;
-  readonly question: string;
-  readonly answer: string;
-}
-
-const DIRECTION: Record<string, string> = { left: 'to the left', right: 'to the right', up: 'up', down: 'down' };
 const NUMBER = ['zero', 'one', 'two', 'three', 'four', 'five', 'six'];
-
-export function videoQuestions(objects: readonly MotionObject[]): VideoQa[] {
-  const qa: VideoQa[] = [];
-  const moving = objects.filter((o) => o.motion.kind === 'move');
-  for (const o of moving) {
-    if (o.motion.kind !== 'move') continue;
-    qa.push({ type: 'direction', question: `Which way does the ${o.colour} ${o.shape} move?`, answer: `It moves ${DIRECTION[o.motion.direction]}.` });
-  }
-  const events = objects.filter((o) => o.motion.kind === 'appear' || o.motion.kind === 'disappear');
-  // "Does a shape move?" is only clear-cut when nothing appears or disappears.
-  if (events.length === 0) qa.push({ type: 'moving', question: 'Does a shape move in the clip?', answer: moving.length ? 'Yes, a shape moves.' : 'No, no shape moves.' });
-  if (moving.length === 1 && events.length === 0) qa.push({ type: 'which', question: 'Which shape moves?', answer: `The ${moving[0]!.colour} ${moving[0]!.shape} moves.` });
-  for (const o of events) {
-    const verb = o.motion.kind === 'appear' ? 'appears' : 'disappears';
-    qa.push({ type: 'event', question: `What ${o.motion.kind}s in the clip?`, answer: `The ${o.colour} ${o.shape} ${verb}.` });
-  }
-  qa.push({ type: 'count', question: 'How many shapes are in the clip?', answer: objects.length === 1 ? 'There is one shape.' : `There are ${NUMBER[objects.length] ?? objects.length} shapes.` });
-  return qa;
-}
 
 const KEYS: Record<VideoQaType, readonly string[]> = {
   direction: ['left', 'right', 'up', 'down'],
