@@ -122,7 +122,7 @@ ${o.encoderFrom !== undefined ? `Encoder start: the image tower of the mini CLIP
 batch 32, peak learning rate ${o.clipLr ?? 2e-3}. Its image tower is the encoder's starting point (the held-out scenes were never seen).
 Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
 Stage 1b, QA SFT on single-object scenes zoomed to the object's grid cell (curriculum: the object fills most of the canvas;
-colour/shape/count/size/existence questions, whose answers stay true of the crop): ${o.zoomSteps ?? 0} steps.
+colour/shape/count/size/existence questions, whose answers stay true of the crop; loss on the key words only): ${o.zoomSteps ?? 0} steps.
 Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} steps.
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
 scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply).
