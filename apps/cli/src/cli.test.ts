@@ -273,9 +273,9 @@ describe('herd info', () => {
     expect(r.out).toMatch(/^ {2}cuda +(available|unavailable) +\S/m);
     expect(r.out).toMatch(/this run: auto \(HERD_DEVICE\) → (cpu|webgpu|cuda): auto: /);
     expect(r.out).toMatch(/config: 4 layers, dim 256, 8 query \/ 2 KV heads/);
-    expect(r.out).toMatch(/parameters: 3,101,440 by the config, 3,101,440 stored in 1 file/);
+    expect(r.out).toMatch(/parameters: 3,173,888 by the config, 3,173,888 stored in 1 file/);
     expect(r.out).toMatch(/dtypes: F16 × \d+ tensors/);
-    expect(r.out).toMatch(/vocabulary: pruned view of 330 Llama 3 ids \(vocab\.json\); fits the Llama 3 tokenizer/);
+    expect(r.out).toMatch(/vocabulary: pruned view of 613 Llama 3 ids \(vocab\.json\); fits the Llama 3 tokenizer/);
     expect(r.out).toMatch(/model card: Mini language core — /);
   });
 
