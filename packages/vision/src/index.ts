@@ -45,7 +45,7 @@ export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, cap
 export type { SceneExample, MiniVisionOptions, MiniVisionResult } from './train/mini.js';
 export { runMiniVisionRecipe } from './train/mini-recipe.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult } from './train/mini-recipe.js';
-export { VQA_TYPES, VQA_ROWS, gradeVqa, vqaItems, evaluateVqa, vqaTable } from './eval/vqa.js';
+export { VQA_TYPES, VQA_ROWS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaTable } from './eval/vqa.js';
 export type { VqaType, VqaRow, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';

@@ -1,8 +1,8 @@
 /**
  * The committed mini vision checkpoint: it loads onto the committed frozen core, holds only encoder
  * and adapter tensors, leaves text-only prompts bit-identical to the core alone, and answers colour
- * questions about held-out scenes (unseen colour×shape combinations) better than the core can
- * without the image.
+ * questions about held-out scenes (unseen colour×shape combinations) better than its blind control
+ * (the same model with the pixels zeroed).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,7 +11,7 @@ import { SafetensorsFile } from '@herd/core';
 import { END_OF_TEXT_ID, EOT_ID, Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { preprocessImage } from './data/tiling.js';
-import { gradeVqa } from './eval/vqa.js';
+import { blindImage, gradeVqa } from './eval/vqa.js';
 import { MINI_VISION_DIR, MINI_VISION_FILES, loadMiniVision } from './mini.js';
 import { VisionGenerator } from './model/generate.js';
 import { adapterParamSpecs, encoderParamSpecs } from './model/params.js';
@@ -47,10 +47,13 @@ describe('mini vision checkpoint', () => {
     }
   });
 
-  // NOT MET by the committed checkpoint: measured 0/12 with the image against 1/12 for the core alone
-  // (240-step and 350-step runs, ~10 min each on 2 shared cores; see MODEL_CARD.md). Skipped, not
-  // weakened: un-skip when a checkpoint that learns colour is committed.
-  it.skip('answers colour questions about held-out scenes better than the core alone', async () => {
+  // The blind control is the same checkpoint with the image's pixels zeroed: what the adapter answers
+  // from the question alone (a text prior through its gates). Seeing means beating it on held-out scenes.
+  // NOT MET by the committed checkpoint (retrained on the 613-entry core, 2x2 tiles of 48 px, zoom + QA
+  // stages): measured 3/40 with the image against 4/40 blind — it does not see (see MODEL_CARD.md and
+  // /work/notes/vsee2.md: its cross-attention stays uniform). Skipped, not weakened: un-skip when a
+  // checkpoint that sees is committed.
+  it.skip('answers colour questions about held-out scenes better than its blind (zeroed-pixel) control', async () => {
     const v = loadMiniVision();
     const tok = await loadLlama3Tokenizer();
     const scenes = JSON.parse(readFileSync(join(SCENES, 'scenes.json'), 'utf8')) as Scene[];
@@ -58,25 +61,23 @@ describe('mini vision checkpoint', () => {
     const sampling = { maxNewTokens: 12, temperature: 0, stopTokens: stops };
     const text = (ids: number[]) => tok.decode(Array.from(v.core.vocab!.toFull(ids.filter((t) => !stops.includes(t)))));
     const gen = VisionGenerator.create(v.config, v.core.weights, v.weights);
-    const plain = await Generator.create(v.core.config, buildDecoder(v.core.config, v.core.weights));
-    let withImage = 0;
-    let without = 0;
+    let seeing = 0;
+    let blind = 0;
     try {
       for (const s of scenes) {
         const image = await preprocessImage(join(SCENES, s.file), v.config.vision);
-        const seen = text(await gen.complete(imageQuestionIds(tok, v.core, v.config, s.question), [image], sampling));
-        const blind = text(await plain.complete(Array.from(v.core.vocab!.toCompact(tok.encodeChat([{ role: 'user', content: s.question }], { addGenerationPrompt: true }))), sampling));
-        withImage += gradeVqa('colour', seen, s.answer) ? 1 : 0;
-        without += gradeVqa('colour', blind, s.answer) ? 1 : 0;
+        const prompt = imageQuestionIds(tok, v.core, v.config, s.question);
+        seeing += gradeVqa('colour', text(await gen.complete(prompt, [image], sampling)), s.answer) ? 1 : 0;
+        blind += gradeVqa('colour', text(await gen.complete(prompt, [blindImage(image)], sampling)), s.answer) ? 1 : 0;
       }
     } finally {
       await gen.release();
-      await plain.release();
     }
-    // Measured on these 12 scenes when the checkpoint was committed: see MODEL_CARD.md / the report.
-    console.log(`colour correct on ${scenes.length} held-out scenes: with image ${withImage}, core alone ${without}`);
-    expect(withImage).toBeGreaterThanOrEqual(without + MIN_MARGIN);
-  }, 120_000);
+    // Measured when the checkpoint was committed: see MODEL_CARD.md.
+    console.log(`colour correct on ${scenes.length} held-out scenes: with the image ${seeing}, blind control ${blind}`);
+    expect(seeing).toBeGreaterThanOrEqual(blind + MIN_MARGIN);
+  }, 180_000);
 });
 
-const MIN_MARGIN = 3;
+/** 6 of 40 scenes (15 points): well above the ±3 of chance variation on 40 questions. */
+const MIN_MARGIN = 6;

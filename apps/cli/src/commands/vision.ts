@@ -1,7 +1,7 @@
 /**
  * `herd vision train` / `herd vision eval`: the mini vision recipe (encoder + cross-attention adapter
  * against the frozen mini core) on the synthetic world's scene images, and its visual-QA eval on
- * held-out scenes (three rows: core alone, core + adapter, core + the scene in words).
+ * held-out scenes (four rows: core alone, core + adapter, the adapter with zeroed pixels, core + the scene in words).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +39,7 @@ export const visionTrainCommand = defineCommand({
     'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from the image tower of a mini CLIP checkpoint (e.g. packages/vision/weights/mini-clip)' }),
     'clip-lr': flag.number({ above: 0, default: 2e-3, description: 'stage 0: peak learning rate of the CLIP pre-training' }),
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
+    'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
     'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
     'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2b: QA fine-tuning steps on all scenes (chat format)' }),
     'gate-init': flag.number({ min: 0, max: 3, default: 0.5, description: 'starting value of the cross-attention gates (the paper: 0)' }),
@@ -52,7 +53,7 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
+      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       dataDescription: `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
@@ -63,7 +64,7 @@ export const visionTrainCommand = defineCommand({
 export const visionEvalCommand = defineCommand({
   words: ['vision', 'eval'],
   usesDevice: false,
-  summary: 'visual QA on held-out scenes: core alone, core + vision adapter, core + scene in words',
+  summary: 'visual QA on held-out scenes: core alone, core + vision adapter, its blind (zeroed-pixel) control, core + scene in words',
   flags: {
     ...DATA_FLAG,
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }),

@@ -2,7 +2,7 @@
 import { IMAGE_TOKEN_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
-import { captionSequence, miniVisionConfig, qaSequence, toAdapterSample } from '../train/mini.js';
+import { type SceneExample, captionSequence, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
 import { gradeVqa } from './vqa.js';
 
 describe('gradeVqa', () => {
@@ -47,5 +47,46 @@ describe('mini recipe sequences', () => {
     expect(trained[0]![0]).toBe(seq.trainFrom - 1);
     const reply = tok.decode(Array.from(core.vocab!.toFull(trained.map(([, t]) => t))));
     expect(reply).toBe('Red.<|eot_id|>');
+  });
+
+  it('drops QA pairs whose reply the pruned core cannot spell (they would train the unknown id)', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const qa = (answer: string) => ({ question: 'What colour is the star?', answer, type: 'colour' });
+    const scenes = [
+      { key: 'a', split: 'train', image, caption: '', qa: [qa('The star is pink.'), qa('Zyzzyva quux.')] },
+      { key: 'b', split: 'train', image, caption: '', qa: [qa('Zyzzyva quux.')] },
+    ] as SceneExample[];
+    const r = dropUnspellableAnswers(tok, core, m, scenes);
+    expect(r.dropped).toEqual(['Zyzzyva quux.', 'Zyzzyva quux.']);
+    expect(r.scenes.map((s) => [s.key, s.qa.map((q) => q.answer)])).toEqual([['a', ['The star is pink.']]]);
+  });
+
+  it('QA dialogue: several turns about one image, loss on every reply, turns past T left out', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const pairs = [
+      { question: 'What colour is the star?', answer: 'The star is pink.' },
+      { question: 'How many stars are there?', answer: 'One.' },
+      { question: 'Where is the pink star?', answer: 'On the left side.' },
+    ];
+    const all = qaDialogueSequence(tok, core, m, pairs);
+    expect(all.tokens.filter((t) => t === m.imageTokenId)).toHaveLength(1);
+    const s = toAdapterSample(image, all, all.tokens.length + 2);
+    const trained = s.targets.filter((t) => t !== -100);
+    expect(tok.decode(Array.from(core.vocab!.toFull(trained)))).toBe('The star is pink.<|eot_id|>One.<|eot_id|>On the left side.<|eot_id|>');
+    // The first turn equals the single-QA sequence.
+    const one = qaSequence(tok, core, m, pairs[0]!.question, pairs[0]!.answer);
+    expect(all.tokens.slice(0, one.tokens.length)).toEqual(one.tokens);
+    expect(all.trainSpans[0]).toEqual([one.trainFrom, one.tokens.length]);
+    const cut = qaDialogueSequence(tok, core, m, pairs, all.trainSpans[1]![1]);
+    expect(cut.trainSpans).toHaveLength(2);
+  });
+
+  it('zoom crop: the object\'s 3×3 grid cell plus a margin', () => {
+    const img = { width: 9, height: 9, data: Uint8Array.from({ length: 243 }, (_, i) => Math.floor(i / 3)) }; // pixel value = its index
+    const c = cropToCell(img, [1, 1], 0);
+    expect([c.width, c.height]).toEqual([3, 3]);
+    expect(Array.from(c.data.filter((_, i) => i % 3 === 0))).toEqual([30, 31, 32, 39, 40, 41, 48, 49, 50]);
+    const l = cropToCell(img, [0, 1], 1 / 3); // widened by one pixel, clipped at the left edge
+    expect([l.width, l.height]).toEqual([4, 5]);
   });
 });

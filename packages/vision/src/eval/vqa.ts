@@ -2,6 +2,9 @@
  * Visual QA on held-out scenes (§7.5 in miniature), by question type, in three rows:
  *   - `core`: the frozen core alone, question without the image (chance level or the core's prior);
  *   - `adapter`: the core with the trained encoder + adapter, question about the image;
+ *   - `blind`: the same model with the image's pixels zeroed (the blind control: what the adapter
+ *     answers from the question alone — a text prior learnt through its gates, not sight; an adapter
+ *     that sees must beat it, the core-alone row cannot tell the two apart);
  *   - `described`: the core alone answering from the scene's caption in words (the upper bound the
  *     core allows: it sees the facts, only its text skill limits it).
  * Grading: the key words of the question's type in the reference answer (its colour, shape, number,
@@ -10,13 +13,14 @@
  */
 import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder } from '@herd/llama3';
 import { type MllamaConfig } from '../config.js';
+import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { type SceneExample, imageQuestionIds } from '../train/mini.js';
 
 export const VQA_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
 export type VqaType = (typeof VQA_TYPES)[number];
-export const VQA_ROWS = ['core', 'adapter', 'described'] as const;
+export const VQA_ROWS = ['core', 'adapter', 'blind', 'described'] as const;
 export type VqaRow = (typeof VQA_ROWS)[number];
 
 const KEYS: Record<VqaType, readonly string[]> = {
@@ -108,6 +112,7 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
       const answers: Record<VqaRow, string> = {
         core: text(await plain.complete(ask(item.question), sampling)),
         adapter: text(await vision.complete(imageQuestionIds(tok, core, m, item.question), [item.scene.image], sampling)),
+        blind: text(await vision.complete(imageQuestionIds(tok, core, m, item.question), [blindImage(item.scene.image)], sampling)),
         described: text(await plain.complete(ask(`${item.scene.caption} ${item.question}`), sampling)),
       };
       n[item.type]++;
@@ -122,9 +127,14 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
   return { n, accuracy, examples };
 }
 
+/** The image with its pixel values zeroed (tiling, tile mask and aspect ratio kept): the blind control's input. */
+export function blindImage(image: TiledImage): TiledImage {
+  return { ...image, pixels: new Float32Array(image.pixels.length) };
+}
+
 /** The report as a markdown table (percentages). */
 export function vqaTable(r: VqaReport): string {
-  const label: Record<VqaRow, string> = { core: 'core alone (no image)', adapter: 'core + vision adapter', described: 'core + scene in words (upper bound)' };
+  const label: Record<VqaRow, string> = { core: 'core alone (no image)', adapter: 'core + vision adapter', blind: 'core + vision adapter, zeroed pixels (blind control)', described: 'core + scene in words (upper bound)' };
   const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${r.n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
   return head + VQA_ROWS.map((row) => `| ${label[row]} | ${VQA_TYPES.map((t) => `${(100 * r.accuracy[row][t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
 }

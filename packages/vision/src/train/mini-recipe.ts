@@ -25,6 +25,8 @@ export interface MiniVisionRecipe {
    */
   readonly encoderFrom?: string;
   readonly captionSteps: number;
+  /** QA steps on single-object scenes zoomed to the object's cell (`MiniVisionOptions.zoomSteps`; 0 = none). */
+  readonly zoomSteps?: number;
   /** QA steps on single-object scenes before the QA stage on all scenes (curriculum; 0 = none). */
   readonly singleSteps?: number;
   readonly qaSteps: number;
@@ -55,7 +57,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const log = o.log ?? (() => {});
   const m = miniVisionConfig(o.core.config);
   let t = performance.now();
-  const scenes = await readSceneExamples(o.dataDir, m);
+  const scenes = await readSceneExamples(o.dataDir, m, { zoom: (o.zoomSteps ?? 0) > 0 });
   const trainSplit = scenes.filter((s) => s.split === 'train');
   // The last SEEN_IMAGES train-split scenes never train: an eval of seen combinations on unseen images.
   const train = trainSplit.slice(0, -SEEN_IMAGES);
@@ -72,7 +74,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   }
   const result = await trainMiniVision({
     ...(init ? { init } : {}),
-    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), captionSteps: o.captionSteps, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -119,18 +121,23 @@ ${o.encoderFrom !== undefined ? `Encoder start: the image tower of the mini CLIP
 2-layer word Transformer, symmetric InfoNCE, learned temperature) on the same training scenes' captions: ${o.clipSteps ?? 0} steps,
 batch 32, peak learning rate ${o.clipLr ?? 2e-3}. Its image tower is the encoder's starting point (the held-out scenes were never seen).
 Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
+Stage 1b, QA SFT on single-object scenes zoomed to the object's grid cell (curriculum: the object fills most of the canvas;
+colour/shape/count/size/existence questions, whose answers stay true of the crop; loss on the key words only): ${o.zoomSteps ?? 0} steps.
 Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} steps.
-Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (image + question as the user turn, loss on the reply).
+Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
+scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
-${(['clip', 'caption', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
+${(['clip', 'caption', 'qa-zoom', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
 Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
 
 ## Eval: visual QA on unseen images
 Greedy answers (at most 24 tokens) to the first question of each type about held-out scenes. Graded on the
 fact the type asks for: the reference's colour / shape / number / position / written word must be in the
-answer, and no other of its kind. Word questions only on scenes with a written word. Eval took ${r.evalSeconds.toFixed(0)} s.
+answer, and no other of its kind. Word questions only on scenes with a written word. The blind control row is
+this checkpoint with the image's pixels zeroed: what it answers from the question alone (its text prior); the
+adapter sees only where it beats that row. Eval took ${r.evalSeconds.toFixed(0)} s.
 
 Held-out scenes (unseen colour × shape combinations):
 
@@ -142,7 +149,7 @@ ${vqaTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --caption-steps ${o.captionSteps} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }
