@@ -77,7 +77,10 @@ async function child(n: number): Promise<void> {
   // strings are not the store's), then the peak through the decision.
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
-  const retainedMiB = (m.heapUsed + m.external) / 2 ** 20;
+  // Live JS objects plus typed-array memory. Not `external`: it also counts transient native buffers
+  // (the spill file's 1 MiB write batch, a concat) that V8 accounts lazily — at 10–20k samples those
+  // alone read as ~1 kB per sample, which last round's figure mistook for the store.
+  const retainedMiB = (m.heapUsed + m.arrayBuffers) / 2 ** 20;
   const rssAfterObserveMiB = m.rss / 2 ** 20;
   const drops = (await obs.finish()) as Map<string, string>;
   const t2 = performance.now();
@@ -103,7 +106,7 @@ const base = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.me
 const baseReport = JSON.parse(/REPORT (.*)/.exec(base.stdout)![1]!) as { maxRssMiB: number; retainedMiB: number };
 const baseRss = baseReport.maxRssMiB;
 console.log(`\nnearDuplicate observer, ${cpus().length} × ${cpus()[0]?.model}, nice 10, load ${loadavg()[0]!.toFixed(1)}; exact search up to ${exactLimit}, usearch HNSW above; empty-run RSS ${baseRss.toFixed(0)} MiB`);
-console.log('\n| N | copies planted | dropped | observe s | decide s | store after observe (heap + external, above empty), B/sample | RSS after observe MiB | peak RSS MiB (incl. decide) |\n|---|---|---|---|---|---|---|---|');
+console.log('\n| N | copies planted | dropped | observe s | decide s | store after observe (heap + array buffers, above empty), B/sample | RSS after observe MiB | peak RSS MiB (incl. decide) |\n|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.n} | ${r.planted} | ${r.dropped} | ${r.observeSeconds.toFixed(1)} | ${r.decideSeconds.toFixed(1)} | ${(((r.retainedMiB - baseReport.retainedMiB) * 2 ** 20) / r.n).toFixed(0)} | ${r.rssAfterObserveMiB.toFixed(0)} | ${r.maxRssMiB.toFixed(0)} |`);
 mkdirSync(join(here, '..', 'results'), { recursive: true });
 writeFileSync(join(here, '..', 'results', 'curate-dedup-scale.json'), JSON.stringify({ machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, exactLimit, baseRssMiB: baseRss, rows }, null, 2) + '\n');

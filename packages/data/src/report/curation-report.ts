@@ -12,7 +12,7 @@ import { iterateDataset } from '../format/read.js';
 import { isUnreadable, type Sample } from '../sample.js';
 import { type RunStats } from '../runner/stats.js';
 import { CURATION_FIELD } from '../stages/scores.js';
-import { histogram, histogramSvg } from './histogram.js';
+import { HistogramBuilder, histogramSvg } from './histogram.js';
 import { type StageSummary, stageSummaries, stageTableMarkdown } from './stage-table.js';
 
 export const CURATION_REPORT_FILE = 'report.json';
@@ -52,7 +52,7 @@ export interface CurationReportSpec<X extends object> {
   /** Called on every kept sample too (a modality's own totals). */
   visit?: (sample: Sample) => void;
   /** Further histograms from what `visit` gathered: [file, title, values]. */
-  extraHistograms?: () => [string, string, number[]][];
+  extraHistograms?: () => [string, string, HistogramBuilder][];
   /** The modality's own report fields, once every sample was visited. */
   extra: () => X;
   pending: string[];
@@ -90,7 +90,8 @@ export function curationReportMarkdown<X extends object>(r: CurationReport & X, 
 
 /** Reads the kept samples of `output`, writes `histograms/*.svg`, `report.json` and `report.md`, returns the report. */
 export async function writeCurationReport<X extends object>(spec: CurationReportSpec<X>): Promise<CurationReport & X> {
-  const values = new Map<string, number[]>(spec.histograms.map((h) => [h.file, []]));
+  // Bounded memory however many samples were kept (not a number per sample).
+  const values = new Map<string, HistogramBuilder>(spec.histograms.map((h) => [h.file, new HistogramBuilder()]));
   for await (const s of iterateDataset(spec.output, { tolerant: true })) {
     if (isUnreadable(s)) continue;
     const c = (s.meta[CURATION_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
@@ -98,21 +99,21 @@ export async function writeCurationReport<X extends object>(spec: CurationReport
       const scores = c[h.stage];
       if (!scores) continue;
       const v = h.value ? h.value(scores) : scores[h.field];
-      if (typeof v === 'number' && Number.isFinite(v)) values.get(h.file)?.push(v);
+      if (typeof v === 'number' && Number.isFinite(v)) values.get(h.file)?.add(v);
     }
     spec.visit?.(s);
   }
   const dir = join(spec.output, 'histograms');
   await mkdir(dir, { recursive: true });
   const keptLabel = spec.keptLabel ?? 'kept samples';
-  const plots: [string, string, string, number[]][] = [
-    ...spec.histograms.map((h): [string, string, string, number[]] => [h.file, h.title, spec.listedTitle ? spec.listedTitle(h) : `${h.title}, ${keptLabel}`, values.get(h.file) ?? []]),
-    ...(spec.extraHistograms?.() ?? []).map(([file, title, vals]): [string, string, string, number[]] => [file, title, `${title}, ${keptLabel}`, vals]),
+  const plots: [string, string, string, HistogramBuilder][] = [
+    ...spec.histograms.map((h): [string, string, string, HistogramBuilder] => [h.file, h.title, spec.listedTitle ? spec.listedTitle(h) : `${h.title}, ${keptLabel}`, values.get(h.file) ?? new HistogramBuilder()]),
+    ...(spec.extraHistograms?.() ?? []).map(([file, title, vals]): [string, string, string, HistogramBuilder] => [file, title, `${title}, ${keptLabel}`, vals]),
   ];
   const histograms: CurationReport['histograms'] = [];
   for (const [file, title, listed, vals] of plots) {
-    if (vals.length === 0) continue;
-    const h = histogram(`${title}, ${keptLabel}`, vals);
+    if (vals.n === 0) continue;
+    const h = vals.build(`${title}, ${keptLabel}`);
     await writeFileAtomic(join(dir, `${file}.svg`), histogramSvg(h));
     histograms.push({ file: `histograms/${file}.svg`, title: listed, n: h.n });
   }

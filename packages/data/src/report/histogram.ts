@@ -26,6 +26,84 @@ export function histogram(title: string, values: readonly number[], binCount = 2
   return { title, bins, n: finite.length };
 }
 
+/**
+ * A histogram gathered one value at a time in bounded memory (a report over millions of kept
+ * samples must not hold a number per sample): values are kept exactly up to `exactLimit`, then
+ * counted in 4096 fine bins whose range doubles (neighbours merged) when a value falls outside it.
+ * `build` re-bins into the plot's bins over the exact minimum and maximum (a value may land one
+ * fine bin, 1/4096 of the range or less, from where the exact count would put it).
+ */
+export class HistogramBuilder {
+  private values: number[] | null = [];
+  private fine: Float64Array | null = null;
+  private lo = 0;
+  private width = 0;
+  private min = Infinity;
+  private max = -Infinity;
+  n = 0;
+  private static readonly FINE = 4096;
+
+  constructor(private readonly exactLimit = 100_000) {}
+
+  add(v: number): void {
+    if (!Number.isFinite(v)) return;
+    this.n++;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    if (this.values) {
+      this.values.push(v);
+      if (this.values.length > this.exactLimit) this.toBins();
+      return;
+    }
+    this.count(v);
+  }
+
+  private toBins(): void {
+    const vals = this.values as number[];
+    this.values = null;
+    this.lo = this.min;
+    this.width = Math.max(this.max - this.min, 1e-9) * (1 + 1e-9);
+    this.fine = new Float64Array(HistogramBuilder.FINE);
+    for (const v of vals) this.count(v);
+  }
+
+  private count(v: number): void {
+    const F = HistogramBuilder.FINE;
+    let fine = this.fine as Float64Array;
+    while (v < this.lo || v >= this.lo + this.width) {
+      // Double the range towards v, merging neighbouring fine bins.
+      const next = new Float64Array(F);
+      const left = v < this.lo;
+      for (let i = 0; i < F; i++) next[left ? (i + F) >> 1 : i >> 1]! += fine[i]!;
+      if (left) this.lo -= this.width;
+      this.width *= 2;
+      fine = this.fine = next;
+    }
+    fine[Math.min(F - 1, Math.floor(((v - this.lo) / this.width) * F))]!++;
+  }
+
+  build(title: string, binCount = 20): Histogram {
+    if (this.values) return histogram(title, this.values, binCount);
+    let lo = this.min;
+    let hi = this.max;
+    if (hi === lo) {
+      lo -= 0.5;
+      hi += 0.5;
+    }
+    const w = (hi - lo) / binCount;
+    const bins = Array.from({ length: binCount }, (_, i) => ({ lo: lo + i * w, hi: lo + (i + 1) * w, count: 0 }));
+    const F = HistogramBuilder.FINE;
+    const fine = this.fine as Float64Array;
+    for (let i = 0; i < F; i++) {
+      if (fine[i] === 0) continue;
+      const centre = this.lo + ((i + 0.5) / F) * this.width;
+      const b = Math.max(0, Math.min(binCount - 1, Math.floor((centre - lo) / w)));
+      bins[b]!.count += fine[i]!;
+    }
+    return { title, bins, n: this.n };
+  }
+}
+
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

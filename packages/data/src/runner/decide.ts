@@ -44,12 +44,29 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
   if (existing && existing.stage === stage.name) return existing;
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
+  // The observer's temporary files live inside the run (the folder above was just emptied, so a
+  // killed decision's spill files are gone) and are removed however this decision ends.
+  const scratchDir = join(dir, 'scratch');
+  await mkdir(scratchDir, { recursive: true });
+  let summary: DecisionSummary;
+  try {
+    summary = await decideWith(stage, features, dir, totalFeatures, scratchDir);
+  } finally {
+    await rm(scratchDir, { recursive: true, force: true });
+  }
+  // Last: a summary on disk means the decision is complete (and its scratch already gone).
+  await writeFileAtomic(summaryPath, JSON.stringify(summary));
+  return summary;
+}
+
+async function decideWith(stage: GlobalStage, features: readonly string[], dir: string, totalFeatures: number, scratchDir: string): Promise<DecisionSummary> {
   const t0 = performance.now();
   const out = new BufferedAppender();
   const byReason: Record<string, number> = {};
   let dropped = 0;
-
-  const observer = stage.observe?.();
+  const observer = stage.observe?.({ scratchDir });
+  // A stage that decides from its observer's summary gets keys only: the features stay on disk.
+  const keysOnly = observer !== undefined && stage.decideNeedsFeatures === false;
   let observed: unknown;
   const decideOn = async (slice: Map<string, unknown>, where: Map<string, [number, number]>, label: string): Promise<void> => {
     let result: Map<string, string>;
@@ -89,7 +106,7 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
       for await (const [key, f] of readJsonLines<[string, unknown]>(features[s] as string)) {
         if (observer) await observer.add(key, f);
         const group = stage.partitionBy(f);
-        if (group !== null && group !== undefined) await spill.append(partPaths[fnv1a(String(group)) % partitions] as string, [s, ordinal, key, f]);
+        if (group !== null && group !== undefined) await spill.append(partPaths[fnv1a(String(group)) % partitions] as string, [s, ordinal, key, keysOnly ? null : f]);
         ordinal++;
       }
     }
@@ -114,7 +131,7 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
       let ordinal = 0;
       for await (const [key, f] of readJsonLines<[string, unknown]>(features[s] as string)) {
         if (observer) await observer.add(key, f);
-        all.set(key, f);
+        all.set(key, keysOnly ? null : f);
         where.set(key, [s, ordinal++]);
       }
     }
@@ -127,9 +144,7 @@ export async function decideGlobal(stage: GlobalStage, features: readonly string
     const path = decisionShardPath(dir, s);
     if (!(await exists(path))) await writeFile(path, '');
   }
-  const summary: DecisionSummary = { stage: stage.name, dropped, byReason, seconds: (performance.now() - t0) / 1000, partitions };
-  await writeFileAtomic(summaryPath, JSON.stringify(summary));
-  return summary;
+  return { stage: stage.name, dropped, byReason, seconds: (performance.now() - t0) / 1000, partitions };
 }
 
 async function exists(path: string): Promise<boolean> {

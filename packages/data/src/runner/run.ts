@@ -12,7 +12,7 @@ import { decideGlobal, decisionShardPath, readDecisionShard, type DecisionSummar
 import { inProcessExecutor, ShardFailure, WorkerPool, type Executor } from './pool.js';
 import { checkStages, loadPipeline, planPasses, READ_STAGE, type Pass, type PipelineRef } from './pipeline.js';
 import { abandonShard, abortError, RUNNER_STAGE, spillPath, type DropRecord, type ShardDone, type ShardTask, type TaskLimits } from './shard-task.js';
-import { acquireLock, checkFingerprint, decisionPath, donePath, listPassDirs, passDir, readJsonIfAny, removeTempFiles, runDir, RUN_DIR } from './state.js';
+import { acquireLock, checkFingerprint, decisionPath, donePath, passDir, readJsonIfAny, removeTempFiles, runDir, RUN_DIR } from './state.js';
 import { addCounter, emptyCounter, toStageStats, type RunStats, type StageCounter, type StageStats } from './stats.js';
 
 export const DROPS_FILE = 'drops.jsonl';
@@ -484,7 +484,7 @@ export async function runPipeline(options: RunOptions): Promise<RunResult> {
   try {
     const ctx = await openRun(options);
     release = await acquireLock(ctx.output);
-    await removeTempFiles([ctx.output, runDir(ctx.output), ...(await listPassDirs(ctx.output))]);
+    await removeTempFiles([ctx.output]);
     const workers = options.queue ? 0 : (options.workers ?? 0);
     ctx.log.write({ event: 'run_start', input: ctx.input, output: ctx.output, workers, queue: options.queue?.url ?? null, passes: ctx.passes.length, stages: ctx.stages.map((s) => s.name) });
     let executor: Promise<Executor> | undefined;
@@ -540,7 +540,7 @@ export async function mergeRun(options: RunOptions): Promise<MergeResult> {
     release = await acquireLock(ctx.output);
     const r = await drive(ctx, options, 'merge', () => false, undefined, undefined);
     if (r.stoppedAt) return { complete: false, pass: r.stoppedAt.pass, missing: r.stoppedAt.missing };
-    await removeTempFiles([ctx.output, runDir(ctx.output), ...(await listPassDirs(ctx.output))]);
+    await removeTempFiles([ctx.output]);
     const { manifest, stats } = await assemble(ctx, options, r.done, r.decisions, wall0, 0);
     ctx.log.write({ event: 'merge_done', in: stats.in, out: stats.out });
     return { complete: true, manifest, stats, shards: r.counts };

@@ -81,16 +81,19 @@ export async function checkFingerprint(output: string, fingerprint: unknown): Pr
   }
 }
 
-/** Removes temp files and folders (`.<name>.<pid>.<hex>.tmp`) that a killed writer left behind. */
+/**
+ * Removes temp files and folders (`.<name>.<pid>.<hex>.tmp`) that a killed writer left behind,
+ * anywhere under the given folders (the output, its run state, pass and decision folders, report plots).
+ */
 export async function removeTempFiles(dirs: readonly string[]): Promise<number> {
   let n = 0;
   for (const dir of dirs) {
-    const names = await readdir(dir).catch(() => [] as string[]);
-    for (const name of names) {
-      if (/^\..+\.tmp$/.test(name)) {
-        await rm(join(dir, name), { force: true, recursive: true });
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (/^\..+\.tmp$/.test(e.name)) {
+        await rm(join(dir, e.name), { force: true, recursive: true });
         n++;
-      }
+      } else if (e.isDirectory()) n += await removeTempFiles([join(dir, e.name)]);
     }
   }
   return n;

@@ -43,8 +43,15 @@ export interface GlobalStage<F = unknown, O = unknown> {
    * global state that is much smaller than the features (n-gram counts, compact hash arrays), so
    * that a partitioned stage whose decisions need dataset-wide statistics still sees its features
    * one partition at a time. A fresh observer per decision (a resumed run starts a new one).
+   * `ctx.scratchDir`: a folder inside the run for the observer's temporary files; the runner empties
+   * it before a decision starts (so a killed run's leftovers go when it is resumed) and after it ends.
    */
-  observe?(): FeatureObserver<F, O>;
+  observe?(ctx?: ObserverContext): FeatureObserver<F, O>;
+  /**
+   * False when `decide` needs only the keys of its slice (the observer kept what it needs): the
+   * runner then spills and loads keys alone, and `decide` gets null features. Default true.
+   */
+  readonly decideNeedsFeatures?: boolean;
   /** Features per `decide` call when partitioned (default the runner's FEATURES_PER_PARTITION). */
   readonly featuresPerPartition?: number;
   /**
@@ -53,6 +60,11 @@ export interface GlobalStage<F = unknown, O = unknown> {
    * `decide` once per slice of groups instead of once on everything. Null: never dropped.
    */
   partitionBy?(feature: F): string | null;
+}
+
+export interface ObserverContext {
+  /** An empty folder of the run for temporary files; removed by the runner when the decision ends. */
+  scratchDir: string;
 }
 
 /** Sees every feature once, in dataset order; `finish` hands its summary to every `decide` call. */

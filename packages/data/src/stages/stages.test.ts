@@ -8,8 +8,8 @@ import { fixCapitalisation, textHeuristics } from './text-heuristics.js';
 import { textSafety } from './text-safety.js';
 import { captionQuality } from './caption-quality.js';
 import { languageId } from './language-id.js';
-import { Components } from './components.js';
-import { histogram } from '../report/histogram.js';
+import { Components, starGroups } from './components.js';
+import { histogram, HistogramBuilder } from '../report/histogram.js';
 
 const ctx: StageContext = { shard: 'shard-000000.tar', pass: 0, worker: 0 };
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -179,5 +179,42 @@ describe('shared text stages for captions and transcripts', () => {
     const h = histogram('x', Array.from({ length: 200_000 }, (_, i) => i % 10), 10);
     expect(h.n).toBe(200_000);
     expect(h.bins.map((b) => b.count)).toEqual(new Array(10).fill(20_000));
+  });
+  it('starGroups does not chain: a member is linked to its centre; the kept one is the best of the group', () => {
+    // A chain 0–1–2–3–4 (each looks like the next, 0 and 4 nothing alike) and a star 5–{6,7,8}.
+    const pairs: [number, number][] = [[0, 1], [1, 2], [2, 3], [3, 4], [5, 6], [5, 7], [5, 8], [6, 7]];
+    const q = [0, 0, 0, 0, 0, 1, 2, 0, 0, 0];
+    const better = (a: number, b: number): boolean => q[a]! > q[b]! || (q[a] === q[b] && a < b);
+    const keep = Array.from(starGroups(10, pairs, better));
+    // Union-find would make 0…4 one group; stars: centre 1 takes {0, 2}, then 3 takes {4}.
+    expect(keep.slice(0, 5)).toEqual([0, 0, 0, 3, 3]);
+    // Centre 5 (three links) takes 6, 7, 8; 6 has the best quality and is kept for all four.
+    expect(keep.slice(5)).toEqual([6, 6, 6, 6, 9]);
+    const c = new Components(10, better);
+    for (const [a, b] of pairs) c.union(a, b);
+    expect([0, 1, 2, 3, 4].map((i) => c.find(i))).toEqual([0, 0, 0, 0, 0]);
+  });
+  it('HistogramBuilder: exact while small; bounded beyond, within one fine bin of the exact counts', () => {
+    const vals = Array.from({ length: 50_000 }, (_, i) => Math.sin(i * 0.37) * 3 + (i % 7) * 0.1);
+    const small = new HistogramBuilder(100_000);
+    const big = new HistogramBuilder(1000); // switches to fine bins after 1000 values; the range then grows
+    for (const v of vals) {
+      small.add(v);
+      big.add(v);
+    }
+    big.add(Number.NaN);
+    big.add(40); // far outside: the fine range doubles until it fits
+    const exact = histogram('x', [...vals, 40], 20);
+    expect(big.n).toBe(50_001);
+    const got = big.build('x', 20);
+    expect(got.bins[0]!.lo).toBe(exact.bins[0]!.lo);
+    expect(got.bins[19]!.hi).toBeCloseTo(40, 9);
+    // A value may move across a plot-bin edge only when it lies within one fine bin of it (the fine
+    // range is at most twice the data's, in 4096 bins).
+    const fineWidth = (2 * (40 - exact.bins[0]!.lo)) / 4096;
+    const nearEdge = (edge: number): number => [...vals, 40].filter((v) => Math.abs(v - edge) <= fineWidth).length;
+    got.bins.forEach((b, i) => expect(Math.abs(b.count - exact.bins[i]!.count)).toBeLessThanOrEqual(nearEdge(b.lo) + nearEdge(b.hi)));
+    expect(got.bins.reduce((a, b) => a + b.count, 0)).toBe(50_001);
+    expect(small.build('x', 20)).toEqual(histogram('x', vals, 20));
   });
 });

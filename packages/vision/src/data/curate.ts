@@ -23,6 +23,7 @@ import {
   curationInput,
   importMediaFolder,
   writeCurationReport,
+  HistogramBuilder,
   curationReportMarkdown,
   CURATION_REPORT_FILE,
   CURATION_REPORT_MD,
@@ -180,7 +181,8 @@ const IMAGE_MARKDOWN: CurationMarkdown<Pick<CurateReport, 'ngrams' | 'ocr'>> = {
 };
 
 async function writeReport(input: string, output: string, stats: RunStats, ngrams: NgramSummary | null, clipUsed: boolean): Promise<CurateReport> {
-  const ocrConf: number[] = [];
+  const ocrConf = new HistogramBuilder();
+  let ocrSum = 0;
   return writeCurationReport({
     input,
     output,
@@ -188,10 +190,13 @@ async function writeReport(input: string, output: string, stats: RunStats, ngram
     histograms: HISTOGRAMS,
     visit: (s) => {
       const o = s.meta[OCR_FIELD] as { confidence?: number } | undefined;
-      if (o && typeof o.confidence === 'number') ocrConf.push(o.confidence);
+      if (o && typeof o.confidence === 'number' && Number.isFinite(o.confidence)) {
+        ocrConf.add(o.confidence);
+        ocrSum += o.confidence;
+      }
     },
     extraHistograms: () => [['ocr_confidence', 'OCR mean word confidence', ocrConf]],
-    extra: () => ({ ngrams, ocr: { withText: ocrConf.length, meanConfidence: ocrConf.length ? ocrConf.reduce((a, b) => a + b, 0) / ocrConf.length : null } }),
+    extra: () => ({ ngrams, ocr: { withText: ocrConf.n, meanConfidence: ocrConf.n ? ocrSum / ocrConf.n : null } }),
     pending: clipUsed ? [] : ['clip: no image–text scorer given (the CLIP-style model is not trained yet); mismatched captions are not removed'],
     markdown: IMAGE_MARKDOWN,
   });

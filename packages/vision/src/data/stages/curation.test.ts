@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captionQuality, iterateDataset, isUnreadable, languageId, writeDataset, type Sample, type SampleStage, type StageContext } from '@herd/data';
-import { generateImages } from '@herd/datasets';
+import { generateImages, renderScene } from '@herd/datasets';
 import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
 import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
-import { hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbCorrelation } from './phash.js';
+import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
 import { ocr } from './ocr.js';
@@ -149,6 +149,36 @@ describe('nearDuplicate', () => {
     expect((await decide([])).size).toBe(0); // the whole-image hash alone misses this 12 % zoom
     expect(await readdir(spillDir)).toEqual([]);
     await rm(spillDir, { recursive: true, force: true });
+  });
+
+  it('the background-chroma check separates the same objects on a cream and a white background, which every other check passes; a darker copy keeps its chroma', async () => {
+    const src = tiny.find((s) => noise(s) === null && (s.meta['scene'] as { background: string }).background === 'white')!;
+    const scene = src.meta['scene'] as Parameters<typeof renderScene>[0];
+    const [w, h] = [src.meta['width'] as number, src.meta['height'] as number];
+    const white = await renderScene(scene, w, h, 'png');
+    const cream = await renderScene({ ...scene, background: 'cream' }, w, h, 'png');
+    const creamImg = await decodeImage(cream);
+    const darker = { ...creamImg, data: Uint8Array.from(creamImg.data, (v) => Math.round(v * 0.92)) }; // brightness jitter
+    const cw = backgroundChroma(await colourLayout(await decodeImage(white)))!;
+    const cc = backgroundChroma(await colourLayout(creamImg))!;
+    const cd = backgroundChroma(await colourLayout(darker))!;
+    expect(Math.hypot(cw[0], cw[1])).toBeLessThan(0.02);
+    expect(Math.hypot(cc[0] - cw[0], cc[1] - cw[1])).toBeGreaterThan(0.1);
+    expect(Math.hypot(cd[0] - cc[0], cd[1] - cc[1])).toBeLessThan(0.03);
+    const samples: Sample[] = [
+      { key: 'white', files: { png: white }, meta: {} },
+      { key: 'cream', files: { png: cream }, meta: {} },
+      { key: 'darker', files: { jpg: await encodeRgb(darker, 'jpeg', 90) }, meta: {} },
+    ];
+    const decide = async (maxBackgroundChromaDiff?: number) => {
+      // Thumbnail and layout checks loosened so that only the chroma check can tell white from cream.
+      const stage = nearDuplicate({ minThumbCorrelation: 0.9, minLayoutCosine: 0.9, quality: (s) => (s.key === 'cream' ? 1 : 0), ...(maxBackgroundChromaDiff !== undefined ? { maxBackgroundChromaDiff } : {}) });
+      const f = new Map<string, unknown>();
+      for (const s of samples) f.set(s.key, await stage.prepare!(s, ctx));
+      return stage.decide(f as never);
+    };
+    expect([...(await decide())]).toEqual([['darker', 'duplicate-of:cream']]);
+    expect(new Set((await decide(Infinity)).keys())).toEqual(new Set(['white', 'darker']));
   });
 
   it('thumbnail correlation ignores brightness and contrast, and separates scenes that pHash confuses', async () => {

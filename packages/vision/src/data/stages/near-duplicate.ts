@@ -14,7 +14,13 @@
  * - centre crop ↔ whole image: every image is also hashed at a few centred crops (`cropScales`), so
  *   a cropped copy matches its source's crop at about its scale (a whole-image hash of a 10 % zoom
  *   moves most bits); verified the same way, crop against whole.
- * The thresholds were chosen on one labelled set and scored on another (CURATION.md).
+ * - both: the background's chroma (Cb/Y, Cr/Y of the border colour) must agree within
+ *   maxBackgroundChromaDiff: the same objects on a cream, sky or white background pass every check
+ *   above, and with many similar scenes such pairs are most of the false links.
+ * Verified pairs are grouped as stars (`starGroups`: every dropped sample is linked to its group's
+ * centre), not union-find components, which chain unrelated images as the set grows.
+ * The thresholds were chosen on two labelled validation sets (1 500 and 8 000 images, seeds 2001 and
+ * 6001; `bench/src/curate-dedup-eval.ts --sweep`) and scored on others (CURATION.md).
  *
  * Mode `both` also links a pair when the learned copy-detection embedding (`train/copy-detect.ts`)
  * calls it a copy (cosine, same aspect, optionally a colour-layout check); `embedding` uses only that.
@@ -30,10 +36,10 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HerdError } from '@herd/core';
-import { Components, type FeatureObserver, type GlobalStage, type Sample } from '@herd/data';
+import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
-import { colourLayout, hashAndThumb, layoutCosine, thumbCorrelation } from './phash.js';
+import { backgroundChroma, colourLayout, hashAndThumb, layoutCosine, thumbCorrelation } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
@@ -88,8 +94,15 @@ export interface NearDuplicateOptions {
   maxHamming?: number;
   /** Smallest colour-layout cosine a whole-image pair must also have (default 0.97; 0 turns the check off). */
   minLayoutCosine?: number;
-  /** Smallest 32×32 grey-thumbnail correlation of a whole-image pair (default 0.98; 0 turns it off). */
+  /** Smallest 32×32 grey-thumbnail correlation of a whole-image pair (default 0.995; 0 turns it off). */
   minThumbCorrelation?: number;
+  /**
+   * Largest distance between the two images' background chroma (`backgroundChroma`, Cb/Y and Cr/Y
+   * of the border colour; default 0.08; Infinity turns it off). Checked in memory before the spill
+   * file is read. The world's neutral and tinted backgrounds are ≥ 0.12 apart; colour jitter moves
+   * a tinted one by ≤ 0.05.
+   */
+  maxBackgroundChromaDiff?: number;
   /** Centre-crop scales each image is also hashed at, for cropped copies (default [0.93, 0.89, 0.85]; [] turns crops off). */
   cropScales?: readonly number[];
   /** Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.95) and thumbnail correlation (0.97). */
@@ -118,7 +131,14 @@ export interface NearDuplicateOptions {
   ann?: Partial<AnnParams>;
   /** Where the verification data is spilled (default the OS temp folder). */
   spillDir?: string;
-  /** JSON features per decide() call (default the runner's). */
+  /**
+   * How verified pairs become groups (default `star`). `components`: union-find connected components,
+   * which chain (A ~ B ~ C merges A and C however different they are; with many similar images the
+   * false links grow with n² and chains merge unrelated scenes). `star`: each group is a centre and its
+   * direct links (`starGroups`), so every dropped sample was verified against its group's centre.
+   */
+  grouping?: 'star' | 'components';
+  /** Keys per decide() call (default the runner's; decide needs only the keys: the observer saw the features). */
   featuresPerPartition?: number;
 }
 
@@ -271,6 +291,8 @@ export class DedupStore {
   private readonly hi = new Grow((n) => new Uint32Array(n));
   private readonly lo = new Grow((n) => new Uint32Array(n));
   private readonly aspect = new Grow((n) => new Float32Array(n));
+  /** Background chroma (Cb/Y, Cr/Y) of every view, NaN where unknown: a check that needs no disk read. */
+  private readonly chroma = new Grow((n) => new Float32Array(n));
   private readonly emb = new Grow((n) => new Float32Array(n));
   private side: SideFile | undefined;
   private dims = -1;
@@ -296,6 +318,7 @@ export class DedupStore {
         this.lo.push([l]);
       }
       const ls = views.map((v) => (v.l === undefined ? undefined : Buffer.from(v.l, 'base64')));
+      for (const l of ls) this.chroma.push((l && backgroundChroma(new Int8Array(l.buffer, l.byteOffset, l.length))) ?? [Number.NaN, Number.NaN]);
       const ts = views.map((v) => (v.t === undefined ? undefined : Buffer.from(v.t, 'base64')));
       this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0);
       const side = this.side;
@@ -337,6 +360,15 @@ export class DedupStore {
   }
   aspects(): Float32Array {
     return this.aspect.view();
+  }
+  /** Distance between the background chroma of view v of a and the whole of b (0 when either is unknown). */
+  chromaDiff(a: number, v: number, b: number): number {
+    const c = this.chroma.view();
+    const V = this.views;
+    const i = 2 * (a * V + v);
+    const j = 2 * (b * V);
+    const d = Math.hypot((c[i] as number) - (c[j] as number), (c[i + 1] as number) - (c[j + 1] as number));
+    return Number.isNaN(d) ? 0 : d;
   }
   /** Layout and thumbnail of view v of sample i (undefined where the feature carried none). */
   view(i: number, v = 0): { layout: Int8Array | undefined; thumb: Uint8Array | undefined } {
@@ -532,17 +564,20 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const mode = options.mode ?? 'hash';
   const maxHamming = options.maxHamming ?? 22;
   const minLayout = options.minLayoutCosine ?? 0.97;
-  const minThumb = options.minThumbCorrelation ?? 0.98;
+  const minThumb = options.minThumbCorrelation ?? 0.995;
   const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
   const cropMaxHamming = options.cropMaxHamming ?? 14;
   const cropMinLayout = options.cropMinLayoutCosine ?? 0.95;
   const cropMinThumb = options.cropMinThumbCorrelation ?? 0.97;
   const maxAspect = options.maxAspectLogDiff ?? 0.02;
+  const maxChroma = options.maxBackgroundChromaDiff ?? 0.08;
   const minCosine = options.minCosine ?? 0.9;
   const embLayout = options.embeddingMinLayoutCosine ?? 0;
   const exactLimit = options.exactLimit ?? 20_000;
   const ann: AnnParams = { ...ANN_DEFAULTS, ...options.ann };
   const quality = options.quality ?? defaultQuality;
+  const grouping = options.grouping ?? 'star';
+  if (grouping !== 'star' && grouping !== 'components') throw new HerdError('invalid_argument', `nearDuplicate: grouping must be "star" or "components", got ${JSON.stringify(grouping)}`);
   if (mode !== 'hash' && typeof options.embed !== 'function' && typeof options.embedImage !== 'function') throw new HerdError('invalid_argument', `nearDuplicate: ${mode} mode needs embed(sample) or embedImage(image)`);
   for (const s of cropScales) if (!(s > 0 && s < 1)) throw new HerdError('invalid_argument', `nearDuplicate: crop scale ${s} is not in (0, 1)`);
   const sameShape = (aspect: Float32Array, a: number, b: number): boolean => Number.isNaN(aspect[a]!) || Number.isNaN(aspect[b]!) || Math.abs(aspect[a]! - aspect[b]!) <= maxAspect;
@@ -557,6 +592,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       candidates.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
       for (const [a, b, v] of candidates) {
         if (!sameShape(aspect, a, b)) continue;
+        if (st.chromaDiff(a, v, b) > maxChroma) continue;
         const va = st.view(a, v);
         const vb = st.view(b, 0);
         const [layoutMin, thumbMin] = v === 0 ? [minLayout, minThumb] : [cropMinLayout, cropMinThumb];
@@ -581,12 +617,20 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       pairs = pairs.concat(emb);
     }
     const q = st.qualities();
-    const comps = new Components(n, (a, b) => q[a]! > q[b]! || (q[a] === q[b] && a < b));
-    for (const [a, b] of pairs) comps.union(a, b);
+    const better = (a: number, b: number): boolean => q[a]! > q[b]! || (q[a] === q[b] && a < b);
+    let keepOf: (i: number) => number;
+    if (grouping === 'star') {
+      const keep = starGroups(n, pairs, better);
+      keepOf = (i) => keep[i]!;
+    } else {
+      const comps = new Components(n, better);
+      for (const [a, b] of pairs) comps.union(a, b);
+      keepOf = (i) => comps.find(i);
+    }
     const drops = new Map<string, string>();
     for (let i = 0; i < n; i++) {
-      const root = comps.find(i);
-      if (root !== i) drops.set(st.keys[i] as string, `duplicate-of:${st.keys[root]}`);
+      const kept = keepOf(i);
+      if (kept !== i) drops.set(st.keys[i] as string, `duplicate-of:${st.keys[kept]}`);
     }
     return drops;
   };
@@ -606,8 +650,8 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     kind: 'global',
     name: options.name ?? 'near_duplicate',
     version: JSON.stringify([
-      mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann,
-      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb]),
+      mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, grouping,
+      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma]),
       ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout]),
     ]),
     async prepare(sample) {
@@ -634,11 +678,15 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       }
       return f;
     },
-    observe(): FeatureObserver<DedupFeature | null, Map<string, string>> {
-      const store = new DedupStore(options.spillDir);
+    observe(ctx?: ObserverContext): FeatureObserver<DedupFeature | null, Map<string, string>> {
+      // The spill file lives in the run's scratch folder when there is one: a killed run leaves it
+      // there, and the resumed decision clears that folder before it starts again.
+      const store = new DedupStore(options.spillDir ?? ctx?.scratchDir);
       return { add: (key, f) => store.add(key, f), finish: () => decideAll(store) };
     },
     ...(options.featuresPerPartition !== undefined ? { featuresPerPartition: options.featuresPerPartition } : {}),
+    // The observer keeps what the decision needs; the runner need not load the JSON features again.
+    decideNeedsFeatures: false,
     // Decisions come from the observer's compact arrays; the JSON features only need spreading.
     partitionBy: (f) => (f === null ? null : (f.h ?? String(f.e?.[0] ?? f.q))),
     async decide(features, observed) {

@@ -154,6 +154,20 @@ export async function colourLayout(img: RgbImage): Promise<Int8Array> {
   return Int8Array.from(v, (x) => Math.round(x * scale));
 }
 
+/**
+ * The background's chroma relative to its luma, read from a colour layout's last three entries
+ * (2·background in YCbCr, chroma ×3): [Cb/Y, Cr/Y], free of the layout's unit scaling. A copy keeps
+ * it up to its colour jitter (saturation scales it, a hue shift turns it a little), whereas the same
+ * objects on another background (cream, sky, white) move it: the layout cosine, dominated by the
+ * objects, does not see that. Null for a layout without a background luma.
+ */
+export function backgroundChroma(layout: Int8Array): [number, number] | null {
+  const n = layout.length;
+  const y = layout[n - 3] as number;
+  if (n < 3 || y <= 0) return null;
+  return [(layout[n - 2] as number) / y, (layout[n - 1] as number) / y];
+}
+
 export function layoutCosine(a: Int8Array, b: Int8Array): number {
   let s = 0;
   let na = 0;

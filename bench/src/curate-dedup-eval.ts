@@ -1,0 +1,249 @@
+/**
+ * Scores the image near-duplicate stage against the synthetic world's labels at growing N, and
+ * chooses its verification thresholds on a validation split. A set is generated with exact and near
+ * duplicates (20 %), its dedup features (`nearDuplicate().prepare`: pHash of the whole image and its
+ * centre crops, colour layouts, grey thumbnails) are cached under --cache, and then:
+ *
+ * - `--sweep`: every candidate pair (loosest thresholds of the grid) is verified once; each grid point
+ *   filters those signals and groups them both ways (union-find components, non-chaining stars);
+ *   the rule, fixed beforehand, picks the highest recall at precision ≥ 98 % on the validation sets
+ *   (both sizes must meet it), else the highest precision at recall ≥ 95 %.
+ * - `--score`: the real stage (`nearDuplicate(options).decide`) with the given options on a test set.
+ *
+ * Precision is by the labels: a drop is right when the dropped sample and the one kept for it share a
+ * source (a copy and its original, or two copies of one original). Wrong drops are split by how
+ * different the two scenes are (the same scene rendered twice, which the labels call different; the
+ * same objects on another background; different objects). Recall: labelled copy–source pairs that end
+ * in one group. `labelledDropped` is last round's measure (labelled copies dropped / drops).
+ *
+ *   nice -n 10 node bench/dist/curate-dedup-eval.js --sweep --sets 2001:1500,6001:10000 [--cache /tmp/herd-dedup-eval]
+ *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}']
+ *
+ * Prints tables and writes bench/results/curate-dedup-eval-{sweep,score}.json. Asserts nothing.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Components, starGroups } from '@herd/data';
+import { generateImages } from '@herd/datasets';
+import { backgroundChroma, DedupStore, type DedupFeature, exactViewPairs, layoutCosine, nearDuplicate, type NearDuplicateOptions, thumbCorrelation } from '@herd/vision';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name: string, def: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const cacheDir = flag('cache', '/tmp/herd-dedup-eval');
+const sets = flag('sets', '2001:1500').split(',').map((s) => s.split(':').map(Number) as [number, number]);
+const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+
+interface Item { k: string; d: string | null; tr: string | null; sc: string; ob: string; f: DedupFeature | null }
+
+/** The labelled set with its dedup features, generated once and cached (temp file, then rename). */
+async function loadSet(seed: number, count: number): Promise<Item[]> {
+  const file = join(cacheDir, `s${seed}-n${count}.jsonl`);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Item);
+  mkdirSync(cacheDir, { recursive: true });
+  const stage = nearDuplicate();
+  const items: Item[] = [];
+  const t0 = performance.now();
+  for await (const s of generateImages({ seed, count, noiseRate: 0.2, noiseKinds: ['exact_duplicate', 'near_duplicate'] })) {
+    const scene = s.meta['scene'] as { objects?: unknown; word?: unknown } | undefined;
+    items.push({
+      k: s.key,
+      d: (s.meta['duplicateOf'] as string | undefined) ?? null,
+      tr: s.meta['noise'] === 'exact_duplicate' ? 'exact' : ((s.meta['transform'] as string | undefined) ?? null),
+      sc: JSON.stringify(scene),
+      ob: JSON.stringify([scene?.objects, scene?.word]),
+      f: await stage.prepare!(s, { shard: 'bench', pass: 0, worker: 0 }),
+    });
+    if (items.length % 1000 === 0) console.log(`  seed ${seed}: ${items.length}/${count} (${(items.length / ((performance.now() - t0) / 1000)).toFixed(1)}/s)`);
+  }
+  writeFileSync(file + '.tmp', items.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  renameSync(file + '.tmp', file);
+  return items;
+}
+
+interface Quality { drops: number; right: number; precision: number; recall: number; pairs: number; found: number; wrong: { sameScene: number; sameObjectsOtherBackground: number; differentObjects: number }; precisionCountingSameScene: number; labelledDropped: number; byTransform: Record<string, string> }
+
+/** Scores a grouping: keep[i] is the sample kept for i's group (i itself when kept). */
+function scoreKeep(items: readonly Item[], index: ReadonlyMap<string, number>, keep: (i: number) => number): Quality {
+  const source = (i: number): string => items[i]!.d ?? items[i]!.k;
+  const wrong = { sameScene: 0, sameObjectsOtherBackground: 0, differentObjects: 0 };
+  let drops = 0;
+  let right = 0;
+  let labelledDropped = 0;
+  for (let i = 0; i < items.length; i++) {
+    const r = keep(i);
+    if (r === i) continue;
+    drops++;
+    if (items[i]!.d !== null) labelledDropped++;
+    if (source(i) === source(r)) right++;
+    else {
+      const a = items[index.get(source(i))!]!;
+      const b = items[index.get(source(r))!]!;
+      if (a.sc === b.sc) wrong.sameScene++;
+      else if (a.ob === b.ob) wrong.sameObjectsOtherBackground++;
+      else wrong.differentObjects++;
+    }
+  }
+  let pairs = 0;
+  let found = 0;
+  const byT: Record<string, [number, number]> = {};
+  items.forEach((x, i) => {
+    if (x.d === null || x.f === null) return;
+    const s = index.get(x.d)!;
+    const t = (byT[x.tr ?? '?'] ??= [0, 0]);
+    pairs++;
+    t[1]++;
+    if (keep(i) === keep(s)) {
+      found++;
+      t[0]++;
+    }
+  });
+  return {
+    drops, right, precision: right / Math.max(1, drops), recall: found / Math.max(1, pairs), pairs, found, wrong,
+    precisionCountingSameScene: (right + wrong.sameScene) / Math.max(1, drops), labelledDropped: labelledDropped / Math.max(1, drops),
+    byTransform: Object.fromEntries(Object.entries(byT).map(([k, [f, n]]) => [k, `${f}/${n}`])),
+  };
+}
+
+/** The cheap per-candidate signals, computed once at the loosest thresholds. */
+interface Signals { a: Int32Array; b: Int32Array; v: Uint8Array; ham: Uint8Array; layout: Float32Array; thumb: Float32Array; chroma: Float32Array }
+
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
+}
+
+function signals(items: readonly Item[], maxHamming: number, cropMaxHamming: number): Signals {
+  const st = new DedupStore();
+  items.forEach((x, i) => st.add(String(i), x.f ?? { q: 0, a: Number.NaN, h: '0'.repeat(16), c: [] }));
+  const cands = exactViewPairs(st, maxHamming, cropMaxHamming, 0.02);
+  const hs = Array.from({ length: st.views }, (_, v) => st.hashes(v));
+  st.close();
+  // Layouts and thumbnails of every view in memory (the stage reads them from its spill file).
+  const views = items.map((x) => (x.f?.h === undefined ? null : [{ l: x.f.l!, t: x.f.t! }, ...(x.f.c ?? [])].map((v) => ({ l: new Int8Array(Buffer.from(v.l, 'base64')), t: new Uint8Array(Buffer.from(v.t, 'base64')) }))));
+  const n = cands.length;
+  const s: Signals = { a: new Int32Array(n), b: new Int32Array(n), v: new Uint8Array(n), ham: new Uint8Array(n), layout: new Float32Array(n), thumb: new Float32Array(n), chroma: new Float32Array(n) };
+  // Only candidates that pass the loosest grid point are kept (the grid then filters these).
+  let m = 0;
+  for (const [a, b, v] of cands) {
+    const va = views[a]?.[v];
+    const vb = views[b]?.[0];
+    const layout = va && vb ? layoutCosine(va.l, vb.l) : 1;
+    if (layout < (v === 0 ? LOOSEST.minLayoutCosine : LOOSEST.cropMinLayoutCosine)) continue;
+    const thumb = va && vb ? thumbCorrelation(va.t, vb.t) : 1;
+    if (thumb < (v === 0 ? LOOSEST.minThumbCorrelation : LOOSEST.cropMinThumbCorrelation)) continue;
+    s.a[m] = a;
+    s.b[m] = b;
+    s.v[m] = v;
+    s.ham[m] = popcount((hs[v]!.hi[a]! ^ hs[0]!.hi[b]!) >>> 0) + popcount((hs[v]!.lo[a]! ^ hs[0]!.lo[b]!) >>> 0);
+    s.layout[m] = layout;
+    s.thumb[m] = thumb;
+    const ca = va ? backgroundChroma(va.l) : null;
+    const cb = vb ? backgroundChroma(vb.l) : null;
+    s.chroma[m] = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
+    m++;
+  }
+  console.log(`  ${n} candidates, ${m} pass the loosest checks`);
+  return { a: s.a.subarray(0, m), b: s.b.subarray(0, m), v: s.v.subarray(0, m), ham: s.ham.subarray(0, m), layout: s.layout.subarray(0, m), thumb: s.thumb.subarray(0, m), chroma: s.chroma.subarray(0, m) };
+}
+
+const LOOSEST = { minLayoutCosine: 0.97, minThumbCorrelation: 0.98, cropMinLayoutCosine: 0.95, cropMinThumbCorrelation: 0.97 };
+
+interface Grid { maxHamming: number; minLayoutCosine: number; minThumbCorrelation: number; cropMaxHamming: number; cropMinLayoutCosine: number; cropMinThumbCorrelation: number; maxBackgroundChromaDiff: number }
+
+function groupBy(items: readonly Item[], s: Signals, g: Grid, grouping: 'components' | 'star'): (i: number) => number {
+  const pairs: [number, number][] = [];
+  for (let k = 0; k < s.a.length; k++) {
+    const whole = s.v[k] === 0;
+    if (s.ham[k]! > (whole ? g.maxHamming : g.cropMaxHamming)) continue;
+    if (s.layout[k]! < (whole ? g.minLayoutCosine : g.cropMinLayoutCosine)) continue;
+    if (s.thumb[k]! < (whole ? g.minThumbCorrelation : g.cropMinThumbCorrelation)) continue;
+    if (s.chroma[k]! > g.maxBackgroundChromaDiff) continue;
+    pairs.push([s.a[k]!, s.b[k]!]);
+  }
+  const q = items.map((x) => x.f?.q ?? 0);
+  const better = (a: number, b: number): boolean => q[a]! > q[b]! || (q[a] === q[b] && a < b);
+  if (grouping === 'star') {
+    const keep = starGroups(items.length, pairs, better);
+    return (i) => keep[i]!;
+  }
+  const c = new Components(items.length, better);
+  for (const [a, b] of pairs) c.union(a, b);
+  return (i) => c.find(i);
+}
+
+const machine = `${cpus().length} × ${cpus()[0]?.model}, nice 10, load ${loadavg()[0]!.toFixed(1)}`;
+mkdirSync(join(here, '..', 'results'), { recursive: true });
+const loaded = [];
+for (const [seed, count] of sets) {
+  const items = await loadSet(seed, count);
+  loaded.push({ seed, count, items, index: new Map(items.map((x, i) => [x.k, i])) });
+}
+
+if (args.includes('--sweep')) {
+  const grid: Grid[] = [];
+  for (const maxHamming of [14, 18, 22]) for (const minLayoutCosine of [0.97, 0.98, 0.99]) for (const minThumbCorrelation of [0.98, 0.99, 0.995])
+    for (const cropMaxHamming of [10, 14]) for (const cropMinLayoutCosine of [0.95, 0.97]) for (const cropMinThumbCorrelation of [0.97, 0.98])
+      for (const maxBackgroundChromaDiff of [Infinity, 0.04, 0.06, 0.08])
+        grid.push({ maxHamming, minLayoutCosine, minThumbCorrelation, cropMaxHamming, cropMinLayoutCosine, cropMinThumbCorrelation, maxBackgroundChromaDiff });
+  const rows: { grouping: string; grid: Grid; perSet: { seed: number; count: number; precision: number; recall: number }[] }[] = [];
+  const sig = loaded.map((x) => {
+    const t = performance.now();
+    const s = signals(x.items, 22, 14);
+    console.log(`seed ${x.seed} (${x.count}): ${s.a.length} candidates verified in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    return s;
+  });
+  for (const grouping of ['components', 'star'] as const) {
+    for (const g of grid) {
+      rows.push({ grouping, grid: g, perSet: loaded.map((x, i) => {
+        const r = scoreKeep(x.items, x.index, groupBy(x.items, sig[i]!, g, grouping));
+        return { seed: x.seed, count: x.count, precision: r.precision, recall: r.recall };
+      }) });
+    }
+  }
+  const worst = (r: (typeof rows)[number]) => ({ p: Math.min(...r.perSet.map((x) => x.precision)), r: Math.min(...r.perSet.map((x) => x.recall)) });
+  const choose = (xs: typeof rows) => {
+    const ok = xs.filter((x) => worst(x).p >= 0.98);
+    if (ok.length > 0) return [...ok].sort((a, b) => worst(b).r - worst(a).r || worst(b).p - worst(a).p)[0]!;
+    const near = xs.filter((x) => worst(x).r >= 0.95);
+    return [...(near.length > 0 ? near : xs)].sort((a, b) => worst(b).p - worst(a).p || worst(b).r - worst(a).r)[0]!;
+  };
+  const chosen = { components: choose(rows.filter((r) => r.grouping === 'components')), star: choose(rows.filter((r) => r.grouping === 'star')) };
+  const current: Grid = { maxHamming: 22, minLayoutCosine: 0.97, minThumbCorrelation: 0.98, cropMaxHamming: 14, cropMinLayoutCosine: 0.95, cropMinThumbCorrelation: 0.97, maxBackgroundChromaDiff: Infinity };
+  console.log(`\nvalidation ${loaded.map((x) => `seed ${x.seed} × ${x.count}`).join(', ')} (${machine})`);
+  console.log('| grouping | thresholds | ' + loaded.map((x) => `P / R @${x.count}`).join(' | ') + ' |');
+  console.log('|---|---|' + loaded.map(() => '---').join('|') + '|');
+  for (const r of [...rows.filter((r) => JSON.stringify(r.grid) === JSON.stringify(current)), chosen.components, chosen.star, ...rows.filter((r) => r.grouping === 'star').sort((a, b) => worst(b).p - worst(a).p).slice(0, 3)]) {
+    console.log(`| ${r.grouping} | ${JSON.stringify(r.grid)} | ${r.perSet.map((x) => `${pct(x.precision)} / ${pct(x.recall)}`).join(' | ')} |`);
+  }
+  writeFileSync(join(here, '..', 'results', 'curate-dedup-eval-sweep.json'), JSON.stringify({ machine, sets, chosen, rows }, null, 2) + '\n');
+}
+
+if (args.includes('--score')) {
+  const options = JSON.parse(flag('options', '{}')) as NearDuplicateOptions;
+  const out = [];
+  for (const x of loaded) {
+    const stage = nearDuplicate(options);
+    const t = performance.now();
+    const drops = await stage.decide(new Map(x.items.map((it) => [it.k, it.f])));
+    const seconds = (performance.now() - t) / 1000;
+    const keep = (i: number): number => {
+      const r = drops.get(x.items[i]!.k);
+      return r === undefined ? i : x.index.get(r.slice('duplicate-of:'.length))!;
+    };
+    const q = scoreKeep(x.items, x.index, keep);
+    out.push({ seed: x.seed, count: x.count, decideSeconds: seconds, ...q });
+    console.log(JSON.stringify(out[out.length - 1]));
+  }
+  console.log(`\nnearDuplicate(${JSON.stringify(options)}), ${machine}`);
+  console.log('| set | drops | precision (labels) | recall (pairs) | wrong: same scene / other background / different | precision counting same scene | decide s |\n|---|---|---|---|---|---|---|');
+  for (const r of out) console.log(`| seed ${r.seed} × ${r.count} | ${r.drops} | ${pct(r.precision)} | ${pct(r.recall)} (${r.found}/${r.pairs}) | ${r.wrong.sameScene} / ${r.wrong.sameObjectsOtherBackground} / ${r.wrong.differentObjects} | ${pct(r.precisionCountingSameScene)} | ${r.decideSeconds.toFixed(1)} |`);
+  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${flag('tag', '')}.json`), JSON.stringify({ machine, options, rows: out }, null, 2) + '\n');
+}
