@@ -22,6 +22,8 @@ import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, 
 const IMG = 40;
 const t = tinyModel();
 const right = movingSquare(t.m.image, [[2, 9], [12, 9], [22, 9], [32, 9]]);
+// The same square moving the other way.
+const left = movingSquare(t.m.image, [[32, 9], [22, 9], [12, 9], [2, 9]]);
 // The same frames in each group of 2, each pair swapped: only the order inside the groups differs.
 const swapped = movingSquare(t.m.image, [[12, 9], [2, 9], [32, 9], [22, 9]]);
 const maxDiff = (a: Float32Array[], b: Float32Array[], from = 0) => a.slice(from).reduce((d, row, i) => row.reduce((dd, x, j) => Math.max(dd, Math.abs(x - b[from + i]![j]!)), d), 0);
@@ -161,6 +163,38 @@ describe('video model: behaviour', () => {
     } finally {
       await fresh.release();
       await opened.release();
+    }
+  });
+
+  it('streams tokens as they come (= complete); stopping early leaves the shared decoder session ready for the next clip', async () => {
+    const prompt = [1, 5, IMG, 7, 8, 9];
+    const open = { ...t.video };
+    for (const [k, v] of Object.entries(open)) if (/_gate$/.test(k)) open[k] = { dtype: 'f32', shape: v.shape, data: new Float32Array(v.shape[0]!).fill(0.8) };
+    const g = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, open);
+    try {
+      const a = await g.contextOfFrames(right);
+      const b = await g.contextOfFrames(left);
+      const sampling = { maxNewTokens: 5, temperature: 0 };
+      const whole = await g.complete(prompt, a, sampling);
+      expect(whole).toHaveLength(5);
+      // Tokens arrive one at a time, the same ids in the same order.
+      const streamed: number[] = [];
+      for await (const id of g.generate(prompt, a, sampling)) streamed.push(id);
+      expect(streamed).toEqual(whole);
+      // Stop after 2 tokens; another clip, then the first again: per-call feeds, no state left behind.
+      const early: number[] = [];
+      for await (const id of g.generate(prompt, a, sampling)) if (early.push(id) === 2) break;
+      expect(early).toEqual(whole.slice(0, 2));
+      const other = await g.complete(prompt, b, sampling);
+      const otherLogits = await g.logits(prompt, b);
+      expect(other[0]).toBe(otherLogits[prompt.length - 1]!.reduce((best, v, j, r) => (v > r[best]! ? j : best), 0));
+      expect(await g.complete(prompt, a, sampling)).toEqual(whole);
+      // The image-only route streams too (its own session), = its complete.
+      const img: number[] = [];
+      for await (const id of g.generate(prompt, a, sampling, { imageOnly: true })) img.push(id);
+      expect(img).toEqual(await g.complete(prompt, a, sampling, { imageOnly: true }));
+    } finally {
+      await g.release();
     }
   });
 
