@@ -13,7 +13,8 @@ import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { loadVideoPreset } from '../presets/index.js';
 import { videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { FrameEncoder } from '../data/features.js';
+import { FrameEncoder, blindClip } from '../data/features.js';
+import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from './resampler.js';
@@ -133,6 +134,33 @@ describe('video model: behaviour', () => {
     const bias = fresh[`${RESAMPLER_PREFIX}.layers.1.frames_norm.bias`]!.data;
     expect(cosOf(bias, Float32Array.from(u, (v) => -v))).toBeGreaterThan(0.95);
     expect(() => centreFrameNorms(t.m.video.resampler, D, fresh, [])).toThrow(/no clips/);
+  });
+
+  it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const kv = (await enc.encode(right)).kv;
+    const rng = new Rng(21);
+    const clipOf = () => ({ features: encodeF16(Float32Array.from({ length: TINY_CLIP.frames * S * D }, () => rng.normal())), frameMask: new Uint8Array(S).fill(1), kv });
+    const a = clipOf();
+    const b = clipOf();
+    // This package's init (frame norms centred on the two clips).
+    const fresh = centreFrameNorms(t.m.video.resampler, D, G.initParams(videoParamSpecs(t.m), 5, { layers: t.m.image.text.nLayers }), [a, b].map((x) => ({ features: decodeF16(x.features), frameMask: x.frameMask })));
+    const diff = await videoTokenSpread(t.m, TINY_CLIP, fresh, [a, b]);
+    expect(diff.clips).toBe(2);
+    expect(diff.cosine.mean).toBeLessThan(0.99);
+    expect(diff.relativeDifference).toBeGreaterThan(1e-3);
+    const same = await videoTokenSpread(t.m, TINY_CLIP, fresh, [a, a, a]);
+    expect(same.cosine.min).toBeCloseTo(1, 5);
+    expect(same.relativeDifference).toBe(0);
+    // The blind control's input: frame features zeroed, the middle frame's image K/V kept.
+    const blindA = blindClip(a);
+    expect(blindA.features.every((x) => x === 0)).toBe(true);
+    expect(blindA.kv).toBe(a.kv);
+    expect(a.features.some((x) => x !== 0)).toBe(true); // the original is untouched
+    const blind = await videoTokenSpread(t.m, TINY_CLIP, fresh, [blindA, blindClip(b)]);
+    expect(blind.relativeDifference).toBe(0);
+    await expect(videoTokenSpread(t.m, TINY_CLIP, t.video, [a])).rejects.toThrow(/at least 2 clips/);
   });
 
   it('gates at 0: the video model gives the image model\'s logits (middle frame) exactly; opened: only rows after the clip change', async () => {
