@@ -14,7 +14,7 @@
  * the plain validation quantile, which a 140-clip validation set made unstable); then they are scored on a separate test split (seed + 2000, same make-up) and
  * used in the main run (every noise kind).
  *
- *   node bench/dist/video-curate-quality.js [--count 300] [--seed 7] [--noise 0.5] [--side 96,192] [--seconds 2,6] [--no-ocr] [--clip [--clip-count 200] [--clip-loss 0.025] [--clip-confidence 0.95] [--clip-test-count N] [--clip-only]] [--near-dup-edits rescale,crop,trim] [--keep DIR]
+ *   node bench/dist/video-curate-quality.js [--count 300] [--seed 7] [--noise 0.5] [--side 96,192] [--seconds 2,6] [--no-ocr] [--clip [--clip-count 200] [--clip-loss 0.025] [--clip-confidence 0.95] [--clip-test-count N] [--clip-only]] [--near-dup-edits rescale,crop,trim] [--noise-kinds static_clip,...] [--keep DIR]
  *
  * Prints tables and writes bench/results/video-curate-quality.json. Asserts nothing.
  */
@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { iterateDataset, isUnreadable, writeDataset } from '@herd/data';
-import { generateVideos, type NearDuplicateEdit } from '@herd/datasets';
+import { generateVideos, type NearDuplicateEdit, type VideoNoise } from '@herd/datasets';
 import { clipLabel, curateVideos, readDrops, resolveClipModel, rocAuc, scoreCuration, scoreTable, thresholdLosing, type CurationScore, type LabelledClip, type VideoCurateStagesConfig } from '@herd/video';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +56,8 @@ const clipLoss = Number(flag('clip-loss', '0.025'));
 // Each threshold promises ≤ clipLoss of good clips lost with this confidence (order-statistic bound); 0 = the plain quantile.
 const clipConfidence = Number(flag('clip-confidence', '0.95'));
 const conf = clipConfidence > 0 ? clipConfidence : undefined;
+// Only these noise kinds in the main run (e.g. static_clip, for the motion target on many static clips).
+const noiseKinds = flag('noise-kinds', '') ? (flag('noise-kinds', '').split(',') as VideoNoise[]) : undefined;
 const clipTestCount = Number(flag('clip-test-count', String(clipCount)));
 // Only the CLIP validation and test splits (no main run): writes bench/results/video-curate-quality-clip.json.
 const clipOnly = args.includes('--clip-only');
@@ -156,7 +158,7 @@ try {
     console.log(`\nwrote ${file}`);
   } else {
   const t0 = performance.now();
-  await writeDataset(input, generateVideos({ seed, count, noiseRate, side, duration: seconds, fps: 8, ...(nearDuplicateEdits ? { nearDuplicateEdits } : {}) }), { samplesPerShard: 50, name: 'video-bench' });
+  await writeDataset(input, generateVideos({ seed, count, noiseRate, side, duration: seconds, fps: 8, ...(nearDuplicateEdits ? { nearDuplicateEdits } : {}), ...(noiseKinds ? { noiseKinds } : {}) }), { samplesPerShard: 50, name: 'video-bench' });
   const genSeconds = (performance.now() - t0) / 1000;
   const labels = await labelsOf(input);
   const load0 = loadavg()[0]!;
@@ -200,7 +202,7 @@ try {
       {
         when: new Date().toISOString(),
         machine: { cores: cpus().length, cpu: cpus()[0]?.model, loadAtStart: load0 },
-        set: { count, seed, noiseRate, side, seconds, fps: 8, kinds: Object.fromEntries(kinds), nearDuplicateEdits: nearDuplicateEdits ?? ['rescale'] },
+        set: { count, seed, noiseRate, noiseKinds: noiseKinds ?? 'all', side, seconds, fps: 8, kinds: Object.fromEntries(kinds), nearDuplicateEdits: nearDuplicateEdits ?? ['rescale'] },
         ocr: useOcr,
         clip,
         clipStored,

@@ -39,6 +39,7 @@ export const videoTrainCommand = defineCommand({
   flags: {
     ...COMMON,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
+    work: flag.string({ placeholder: 'DIR', description: 'scratch folder for the stages\' text datasets and logs (default: train/ beside the clips; give each concurrent run its own)' }),
     'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
     'qa-steps': flag.integer({ min: 0, default: 260, description: 'stage 2: QA fine-tuning steps (chat format)' }),
     batch: flag.integer({ min: 1, default: 12, description: 'sequences (clips) per step' }),
@@ -57,7 +58,7 @@ export const videoTrainCommand = defineCommand({
     const vision = loadMiniVision(visionDir, core);
     const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
-      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: join(data, '..', 'train'), outDir: out,
+      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       command, blind: values.blind,
       dataDescription: `Clips of moving shapes (@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
