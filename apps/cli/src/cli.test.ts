@@ -74,6 +74,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'chat', 'text train', 'text eval', 'text export', 'vision train', 'vision eval', 'vision curate', 'speech train', 'speech eval', 'speech curate', 'video train', 'video eval', 'video curate', 'export', 'info'/],
     [['video', 'export'], /'herd video' needs one of: train, eval, curate \(got 'export'\)/],
     [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],
+    [['video', 'train', '--blind'], /--blind trains a control, not a checkpoint to use: give --out DIR/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate \(got 'bogus'\)/],

@@ -12,7 +12,7 @@ export { VIDEO_GROUP, frameTokens, middleFrame, videoLayers, videoParamSpecs, vi
 export type { VideoModelConfig } from './model/graphs.js';
 export { readClipFrames, packClip } from './data/frames.js';
 export type { TiledClip } from './data/frames.js';
-export { FrameEncoder, clipFeeds, extractClipFeatures, readVideoExamples } from './data/features.js';
+export { FrameEncoder, blindClip, clipFeeds, extractClipFeatures, readVideoExamples } from './data/features.js';
 export type { ClipFeatures, VideoExample, ExtractOptions } from './data/features.js';
 export { VIDEO_QA_TYPES, videoQuestions, gradeVideoQa } from './data/qa.js';
 export type { VideoQa, VideoQaType } from './data/qa.js';
@@ -28,6 +28,8 @@ export { runMiniVideoRecipe, videoFeatures } from './train/mini-recipe.js';
 export type { MiniVideoRecipe, MiniVideoRecipeResult } from './train/mini-recipe.js';
 export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaTable } from './eval/video-qa.js';
 export type { VideoQaRow, VideoQaItem, VideoQaReport, VideoQaEvalOptions } from './eval/video-qa.js';
+export { videoTokenSpread } from './eval/token-spread.js';
+export type { TokenSpread } from './eval/token-spread.js';
 export { MINI_VIDEO_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, imageCheckpointSha } from './mini.js';
 export type { MiniVideo } from './mini.js';
 
@@ -41,8 +43,8 @@ export type { VideoQualityOptions } from './data/stages/video-quality.js';
 export { motion, motionScore, greyThumbnails } from './data/stages/motion.js';
 export type { MotionOptions } from './data/stages/motion.js';
 export { ocrOverlay, textCoverage } from './data/stages/ocr-overlay.js';
-export { videoNearDuplicate, colourGrid, inOrderShare } from './data/stages/near-duplicate.js';
-export type { VideoNearDuplicateOptions, VideoNearDuplicateFeature } from './data/stages/near-duplicate.js';
+export { videoNearDuplicate, colourGrid, inOrderShare, candidatePairs } from './data/stages/near-duplicate.js';
+export type { VideoNearDuplicateOptions, VideoNearDuplicateFeature, FrameMatchOptions } from './data/stages/near-duplicate.js';
 export type { OcrOverlayOptions, OcrOverlayStage } from './data/stages/ocr-overlay.js';
 export { ClipEmbedder, pairedClipEmbedder } from './data/stages/clip-embedder.js';
 export type { VideoTextEmbedder, ClipEmbedderOptions, PairedClipModel } from './data/stages/clip-embedder.js';

@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, flag } from '@herd/core';
+import { HerdError, UsageError, flag } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { MINI_VIDEO_DIR, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, blindClip, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 
@@ -39,6 +39,7 @@ export const videoTrainCommand = defineCommand({
   flags: {
     ...COMMON,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
+    work: flag.string({ placeholder: 'DIR', description: 'scratch folder for the stages\' text datasets and logs (default: train/ beside the clips; give each concurrent run its own)' }),
     'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
     'qa-steps': flag.integer({ min: 0, default: 260, description: 'stage 2: QA fine-tuning steps (chat format)' }),
     batch: flag.integer({ min: 1, default: 12, description: 'sequences (clips) per step' }),
@@ -46,18 +47,20 @@ export const videoTrainCommand = defineCommand({
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
     'eval-per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset to use (frozen features are computed once per clip, ~1–2 s each on 2 busy cores)' }),
+    blind: flag.boolean({ description: 'the blind control: train and evaluate with every clip\'s frame features zeroed (measures what QA training teaches without frames; use with --out)' }),
   },
   async run({ values, io }) {
+    if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const data = await clipData(values.data, io);
     const visionDir = values.vision ?? MINI_VISION_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
     const core = loadLanguageCore();
     const vision = loadMiniVision(visionDir, core);
-    const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}`;
+    const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
-      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: join(data, '..', 'train'), outDir: out,
+      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
-      command,
+      command, blind: values.blind,
       dataDescription: `Clips of moving shapes (@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
@@ -75,6 +78,7 @@ export const videoEvalCommand = defineCommand({
     'per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
+    blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
   },
   async run({ values, io }) {
     const data = await clipData(values.data, io);
@@ -82,7 +86,10 @@ export const videoEvalCommand = defineCommand({
     const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir);
     if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint than ${visionDir}; re-train it with 'herd video train'\n`);
     const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
-    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(clips.heldout, values['per-type']) });
-    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : videoQaTable(report));
+    const heldout = values.blind ? clips.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : clips.heldout;
+    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']) });
+    const spread = await videoTokenSpread(v.config, v.config.video.finetune, v.weights, clips.heldout.slice(0, 24).map((x) => x.clip));
+    const spreadLine = `video tokens of ${spread.clips} held-out clips: pairwise cosine mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)}`;
+    io.stdout.write(values.json ? `${JSON.stringify({ ...report, tokenSpread: spread }, null, 2)}\n` : `${videoQaTable(report)}${spreadLine}\n`);
   },
 });

@@ -121,14 +121,44 @@ export function scoreTable(s: CurationScore): string {
 }
 
 /**
- * A drop threshold from validation scores of good samples: the highest value that leaves at most
- * `maxLost` of them below it (samples score < threshold are dropped).
+ * A drop threshold from validation scores of good samples (samples scoring < threshold are dropped).
+ *
+ * Without `confidence`: the highest value that leaves at most `maxLost` of them below it — the
+ * empirical quantile, which on a small validation set often loses more than `maxLost` on fresh data
+ * (140 good clips: 4.3 % lost on validation, 8.6 % on test).
+ *
+ * With `confidence` (e.g. 0.95): the highest order statistic X_(k) for which the share of *all* good
+ * samples below it is at most `maxLost` with that confidence. For a continuous score that share is
+ * Beta(k, n − k + 1)-distributed, and P(Beta(k, n − k + 1) ≤ p) = P(Binomial(n, p) ≥ k), so k is the
+ * largest with P(Binomial(n, maxLost) ≥ k) ≥ confidence. When even the lowest score cannot promise
+ * that (too few samples), it is the lowest score.
  */
-export function thresholdLosing(good: readonly number[], maxLost: number): number {
+export function thresholdLosing(good: readonly number[], maxLost: number, confidence?: number): number {
   if (good.length === 0) throw new HerdError('invalid_argument', 'thresholdLosing: no good scores to choose from');
   if (!(maxLost >= 0 && maxLost < 1)) throw new HerdError('invalid_argument', `thresholdLosing: maxLost must be in [0, 1), got ${maxLost}`);
   const sorted = [...good].sort((a, b) => a - b);
-  return sorted[Math.floor(maxLost * sorted.length)]!;
+  if (confidence === undefined) return sorted[Math.floor(maxLost * sorted.length)]!;
+  if (!(confidence > 0 && confidence < 1)) throw new HerdError('invalid_argument', `thresholdLosing: confidence must be in (0, 1), got ${confidence}`);
+  const n = sorted.length;
+  let k = 1;
+  while (k < n && binomialAtLeast(n, maxLost, k + 1) >= confidence) k++;
+  return sorted[k - 1]!;
+}
+
+/** P(Binomial(n, p) ≥ k), summed in log space (n up to millions is fine). */
+export function binomialAtLeast(n: number, p: number, k: number): number {
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  // P(X < k) = Σ_{i<k} C(n,i) p^i (1−p)^(n−i), terms built by their ratio.
+  let logTerm = n * Math.log1p(-p); // i = 0
+  let below = 0;
+  for (let i = 0; i < k; i++) {
+    below += Math.exp(logTerm);
+    logTerm += Math.log((n - i) / (i + 1)) + Math.log(p) - Math.log1p(-p);
+  }
+  return Math.max(0, 1 - below);
 }
 
 /** Area under the ROC curve: the chance a good sample scores above a bad one (ties count half). */

@@ -45,6 +45,15 @@ export interface VideoExample {
   readonly clip: ClipFeatures;
 }
 
+/**
+ * The clip with its frame features zeroed: the video path sees the same (empty) frames for every clip,
+ * while the image layers still see its middle frame. The blind control of the video recipe — what QA
+ * training teaches the video parameters without any frames (answer priors, style).
+ */
+export function blindClip(x: ClipFeatures): ClipFeatures {
+  return { ...x, features: new Uint16Array(x.features.length) };
+}
+
 /** Runs the frame graph (frozen encoder) on clips of F frames. */
 export class FrameEncoder {
   private constructor(

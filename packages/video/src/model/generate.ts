@@ -31,6 +31,8 @@ export class VideoGenerator {
   private tokensSession?: Session;
   private frameEncoder?: FrameEncoder;
   private readonly decoders = new Map<string, EmittedModel>();
+  /** One decoder session per kind, reused by every prompt (its feeds are given per call). */
+  private readonly generators = new Map<'video' | 'image', Promise<Generator>>();
 
   private constructor(
     readonly config: VideoModelConfig,
@@ -108,30 +110,39 @@ export class VideoGenerator {
     return prompt.map((t) => (t >= V ? 0 : t));
   }
 
-  private async generator(prompt: readonly number[], ctx: ClipContext | null, kind: 'video' | 'image'): Promise<Generator> {
-    return Generator.create(this.config.image.text, this.decoder(kind), this.options, this.feeds(prompt, ctx, kind));
+  private generator(kind: 'video' | 'image'): Promise<Generator> {
+    let g = this.generators.get(kind);
+    if (!g) {
+      g = Generator.create(this.config.image.text, this.decoder(kind), this.options);
+      this.generators.set(kind, g);
+      g.catch(() => this.generators.delete(kind));
+    }
+    return g;
   }
 
   /** Logits at every position; `imageOnly` = the image model shown the middle frame. */
   async logits(tokens: readonly number[], ctx: ClipContext | null, o: { imageOnly?: boolean } = {}): Promise<Float32Array[]> {
-    const gen = await this.generator(tokens, ctx, o.imageOnly ? 'image' : 'video');
-    try {
-      return await gen.logits(this.coreTokens(tokens));
-    } finally {
-      await gen.release();
-    }
+    const kind = o.imageOnly ? 'image' : 'video';
+    return (await this.generator(kind)).logits(this.coreTokens(tokens), this.feeds(tokens, ctx, kind));
   }
 
+  /** Streams generated ids after a prompt about a clip (tokens as they come; the caller may stop early). */
+  async *generate(prompt: readonly number[], ctx: ClipContext | null, sampling: SamplingOptions, o: { imageOnly?: boolean } = {}): AsyncGenerator<number> {
+    const kind = o.imageOnly ? 'image' : 'video';
+    const feeds = this.feeds(prompt, ctx, kind);
+    yield* (await this.generator(kind)).generate(this.coreTokens(prompt), sampling, feeds);
+  }
+
+  /** Collects a whole generation (`generate` to the end). */
   async complete(prompt: readonly number[], ctx: ClipContext | null, sampling: SamplingOptions, o: { imageOnly?: boolean } = {}): Promise<number[]> {
-    const gen = await this.generator(prompt, ctx, o.imageOnly ? 'image' : 'video');
-    try {
-      return await gen.complete(this.coreTokens(prompt), sampling);
-    } finally {
-      await gen.release();
-    }
+    const out: number[] = [];
+    for await (const t of this.generate(prompt, ctx, sampling, o)) out.push(t);
+    return out;
   }
 
   async release(): Promise<void> {
+    for (const g of this.generators.values()) await (await g.catch(() => undefined))?.release();
+    this.generators.clear();
     await this.tokensSession?.release();
     await this.frameEncoder?.release();
   }

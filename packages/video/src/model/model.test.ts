@@ -13,7 +13,8 @@ import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { loadVideoPreset } from '../presets/index.js';
 import { videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { FrameEncoder } from '../data/features.js';
+import { FrameEncoder, blindClip } from '../data/features.js';
+import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from './resampler.js';
@@ -22,6 +23,8 @@ import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, 
 const IMG = 40;
 const t = tinyModel();
 const right = movingSquare(t.m.image, [[2, 9], [12, 9], [22, 9], [32, 9]]);
+// The same square moving the other way.
+const left = movingSquare(t.m.image, [[32, 9], [22, 9], [12, 9], [2, 9]]);
 // The same frames in each group of 2, each pair swapped: only the order inside the groups differs.
 const swapped = movingSquare(t.m.image, [[12, 9], [2, 9], [32, 9], [22, 9]]);
 const maxDiff = (a: Float32Array[], b: Float32Array[], from = 0) => a.slice(from).reduce((d, row, i) => row.reduce((dd, x, j) => Math.max(dd, Math.abs(x - b[from + i]![j]!)), d), 0);
@@ -133,6 +136,33 @@ describe('video model: behaviour', () => {
     expect(() => centreFrameNorms(t.m.video.resampler, D, fresh, [])).toThrow(/no clips/);
   });
 
+  it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const kv = (await enc.encode(right)).kv;
+    const rng = new Rng(21);
+    const clipOf = () => ({ features: encodeF16(Float32Array.from({ length: TINY_CLIP.frames * S * D }, () => rng.normal())), frameMask: new Uint8Array(S).fill(1), kv });
+    const a = clipOf();
+    const b = clipOf();
+    // This package's init (frame norms centred on the two clips).
+    const fresh = centreFrameNorms(t.m.video.resampler, D, G.initParams(videoParamSpecs(t.m), 5, { layers: t.m.image.text.nLayers }), [a, b].map((x) => ({ features: decodeF16(x.features), frameMask: x.frameMask })));
+    const diff = await videoTokenSpread(t.m, TINY_CLIP, fresh, [a, b]);
+    expect(diff.clips).toBe(2);
+    expect(diff.cosine.mean).toBeLessThan(0.99);
+    expect(diff.relativeDifference).toBeGreaterThan(1e-3);
+    const same = await videoTokenSpread(t.m, TINY_CLIP, fresh, [a, a, a]);
+    expect(same.cosine.min).toBeCloseTo(1, 5);
+    expect(same.relativeDifference).toBe(0);
+    // The blind control's input: frame features zeroed, the middle frame's image K/V kept.
+    const blindA = blindClip(a);
+    expect(blindA.features.every((x) => x === 0)).toBe(true);
+    expect(blindA.kv).toBe(a.kv);
+    expect(a.features.some((x) => x !== 0)).toBe(true); // the original is untouched
+    const blind = await videoTokenSpread(t.m, TINY_CLIP, fresh, [blindA, blindClip(b)]);
+    expect(blind.relativeDifference).toBe(0);
+    await expect(videoTokenSpread(t.m, TINY_CLIP, t.video, [a])).rejects.toThrow(/at least 2 clips/);
+  });
+
   it('gates at 0: the video model gives the image model\'s logits (middle frame) exactly; opened: only rows after the clip change', async () => {
     const prompt = [1, 5, IMG, 7, 8, 9];
     const fresh = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, t.video);
@@ -161,6 +191,38 @@ describe('video model: behaviour', () => {
     } finally {
       await fresh.release();
       await opened.release();
+    }
+  });
+
+  it('streams tokens as they come (= complete); stopping early leaves the shared decoder session ready for the next clip', async () => {
+    const prompt = [1, 5, IMG, 7, 8, 9];
+    const open = { ...t.video };
+    for (const [k, v] of Object.entries(open)) if (/_gate$/.test(k)) open[k] = { dtype: 'f32', shape: v.shape, data: new Float32Array(v.shape[0]!).fill(0.8) };
+    const g = VideoGenerator.create(t.m, TINY_CLIP, t.core, t.vision, open);
+    try {
+      const a = await g.contextOfFrames(right);
+      const b = await g.contextOfFrames(left);
+      const sampling = { maxNewTokens: 5, temperature: 0 };
+      const whole = await g.complete(prompt, a, sampling);
+      expect(whole).toHaveLength(5);
+      // Tokens arrive one at a time, the same ids in the same order.
+      const streamed: number[] = [];
+      for await (const id of g.generate(prompt, a, sampling)) streamed.push(id);
+      expect(streamed).toEqual(whole);
+      // Stop after 2 tokens; another clip, then the first again: per-call feeds, no state left behind.
+      const early: number[] = [];
+      for await (const id of g.generate(prompt, a, sampling)) if (early.push(id) === 2) break;
+      expect(early).toEqual(whole.slice(0, 2));
+      const other = await g.complete(prompt, b, sampling);
+      const otherLogits = await g.logits(prompt, b);
+      expect(other[0]).toBe(otherLogits[prompt.length - 1]!.reduce((best, v, j, r) => (v > r[best]! ? j : best), 0));
+      expect(await g.complete(prompt, a, sampling)).toEqual(whole);
+      // The image-only route streams too (its own session), = its complete.
+      const img: number[] = [];
+      for await (const id of g.generate(prompt, a, sampling, { imageOnly: true })) img.push(id);
+      expect(img).toEqual(await g.complete(prompt, a, sampling, { imageOnly: true }));
+    } finally {
+      await g.release();
     }
   });
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type MiniVision } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type VideoExample, extractClipFeatures, readVideoExamples } from '../data/features.js';
+import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } from '../data/features.js';
+import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { saveMiniVideo } from '../mini.js';
 import { type MiniVideoResult, miniVideoConfig, trainMiniVideo } from './mini.js';
@@ -35,11 +36,15 @@ export interface MiniVideoRecipe {
   readonly command: string;
   readonly dataDescription: string;
   readonly log?: (line: string) => void;
+  /** The blind control: train and evaluate with every clip's frame features zeroed (`blindClip`). */
+  readonly blind?: boolean;
 }
 
 export interface MiniVideoRecipeResult {
   readonly train: MiniVideoResult;
   readonly eval: VideoQaReport;
+  /** How different the trained aggregator's tokens are between held-out clips (collapse check). */
+  readonly spread: TokenSpread;
   readonly evalSeconds: number;
 }
 
@@ -70,12 +75,15 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
-    workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
   });
   o.log?.(`trained in ${train.seconds.toFixed(0)} s; held-out loss caption ${train.evalLoss.caption?.toFixed(3)}, QA ${train.evalLoss.qa?.toFixed(3)}`);
   const t0 = performance.now();
   const clip: ClipSampling = m.video.finetune;
-  const report = await evaluateVideoQa({ config: m, clip, core: o.core, vision: o.vision.weights, video: train.weights, tokenizer: o.tokenizer, items: videoQaItems(data.heldout, o.evalPerType) });
+  const heldout = o.blind ? data.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : data.heldout;
+  const report = await evaluateVideoQa({ config: m, clip, core: o.core, vision: o.vision.weights, video: train.weights, tokenizer: o.tokenizer, items: videoQaItems(heldout, o.evalPerType) });
+  const spread = await videoTokenSpread(m, clip, train.weights, data.heldout.slice(0, 24).map((x) => x.clip));
+  o.log?.(`video tokens of ${spread.clips} held-out clips: pairwise cosine mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}, max ${spread.cosine.max.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)}`);
   const evalSeconds = (performance.now() - t0) / 1000;
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const tail = (xs: readonly number[]) => mean(xs.slice(-10));
@@ -104,8 +112,10 @@ Training took ${train.seconds.toFixed(0)} s on a shared 2-core CPU (niced), eval
 
 ## Held-out video QA (greedy answers, graded on the key word)
 ${videoQaTable(report)}
+${o.blind ? '**Blind control**: trained and evaluated with every clip\'s frame features zeroed (the video layers see no frames; the image layers still see the middle frame). Not a usable checkpoint — it measures what QA training alone teaches.\n\n' : ''}Aggregator output on ${spread.clips} held-out clips (real frames): pairwise cosine of the video tokens mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}, max ${spread.cosine.max.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)} (1.0000 / ~0 = the aggregator ignores its frames).
+
 Moving vs static: ${pct(report.accuracy.video.moving)} with the video adapter vs ${pct(report.accuracy.image.moving)} for the image model on the middle frame; direction: ${pct(report.accuracy.video.direction)} vs ${pct(report.accuracy.image.direction)}.
 `;
-  await saveMiniVideo(o.outDir, m, train.weights, o.vision.dir, { eval: { ...report, steps: { caption: o.captionSteps, qa: o.qaSteps }, trainSeconds: train.seconds, evalLoss: train.evalLoss }, card });
-  return { train, eval: report, evalSeconds };
+  await saveMiniVideo(o.outDir, m, train.weights, o.vision.dir, { eval: { ...report, steps: { caption: o.captionSteps, qa: o.qaSteps }, trainSeconds: train.seconds, evalLoss: train.evalLoss, tokenSpread: spread, ...(o.blind ? { blind: true } : {}) }, card });
+  return { train, eval: report, spread, evalSeconds };
 }

@@ -20,7 +20,7 @@ import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } fro
 import { type HostTensor } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type ClipFeatures, type VideoExample } from '../data/features.js';
+import { type ClipFeatures, type VideoExample, blindClip } from '../data/features.js';
 import { videoQuestions } from '../data/qa.js';
 import { VIDEO_GROUP, type VideoModelConfig, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { centreFrameNorms } from '../model/resampler.js';
@@ -52,6 +52,8 @@ export interface MiniVideoOptions {
   readonly seed?: number;
   /** Starting values of the video group (default: fresh, gates 0, the aggregator's frame norms centred on the train clips — `centreFrameNorms`). */
   readonly init?: VisionWeights;
+  /** The blind control: every clip's frame features zeroed (`blindClip`) for training, centring and the eval loss. */
+  readonly blind?: boolean;
 }
 
 export interface MiniVideoResult {
@@ -95,9 +97,10 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   const T = o.seqLen ?? 40;
   const peak = o.lr ?? 2e-3;
   const seed = o.seed ?? 1;
-  const train = o.examples.filter((x) => x.split === 'train');
+  const see = (x: VideoExample): VideoExample => (o.blind ? { ...x, clip: blindClip(x.clip) } : x);
+  const train = o.examples.filter((x) => x.split === 'train').map(see);
   if (train.length === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: no train-split clips given');
-  const features = new Map<string, ClipFeatures>([...train, ...(o.heldout ?? [])].map((x) => [x.key, x.clip]));
+  const features = new Map<string, ClipFeatures>([...train, ...(o.heldout ?? []).map(see)].map((x) => [x.key, x.clip]));
   const seqs = recipeSequences(o, train, T);
   const held = o.heldout?.length ? recipeSequences(o, o.heldout, T) : undefined;
   mkdirSync(o.workDir, { recursive: true });

@@ -13,7 +13,7 @@ import { aggregateClip, clipFrameScore, clipVideoScore, cosine } from './clip-al
 import { ClipEmbedder, pairedClipEmbedder, type PairedClipModel } from './clip-embedder.js';
 import { clipFrames, frameAt } from './frames.js';
 import { motion, motionScore } from './motion.js';
-import { inOrderShare, videoNearDuplicate, type VideoNearDuplicateFeature } from './near-duplicate.js';
+import { candidatePairs, inOrderShare, videoNearDuplicate, type VideoNearDuplicateFeature } from './near-duplicate.js';
 import { ocrOverlay } from './ocr-overlay.js';
 import { colourStd, videoQuality } from './video-quality.js';
 import { curateVideos } from '../curate.js';
@@ -379,6 +379,11 @@ describe.skipIf(ffmpeg === undefined)('videoNearDuplicate', () => {
     for (const [key, mp4] of Object.entries(clips)) features.set(key, await stage.prepare!({ key, files: { mp4 }, meta: {} }, ctx));
     const drops = await stage.decide(features);
     expect([...drops.keys()].sort()).toEqual(['b_rescaled', 'c_cropped', 'd_trimmed']);
+    // The nearest-neighbour search proposes the copies' pairs (not every pair); verifying all pairs agrees.
+    const list = [...features.values()];
+    const cands = await candidatePairs(list, 10, 32);
+    for (const j of [1, 2, 3]) expect(cands).toContainEqual([0, j]);
+    expect(new Map(await videoNearDuplicate({ exhaustive: true }).decide(features))).toEqual(new Map(drops));
     for (const r of drops.values()) expect(r).toMatch(/^near_duplicate: like a_original \(\d+\/16 frames in order\)$/);
     // The in-order rule is what keeps the reversed copy: its frames all occur in the original.
     const a = features.get('a_original')!;
