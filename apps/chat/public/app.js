@@ -299,8 +299,27 @@ async function askBrowser(message, attached, answer) {
   webTurns = webTurns.reverse().map((t) => ((t.image || t.audio || t.clip) && ++media > MAX_IMAGES ? { role: t.role, text: t.text } : t)).reverse();
 }
 
+/** A clip is streamed to /api/uploads as it is (no base64, not held whole by the server); the message names the upload. */
+async function uploadClip(attached) {
+  const res = await fetch(`/api/uploads?name=${encodeURIComponent(attached.name)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: attached.file });
+  const json = await res.json();
+  if (!res.ok) throw Object.assign(new Error(`${json.error.code}: ${json.error.message}`), { shown: true });
+  return { upload: json.upload };
+}
+
 async function askServer(message, attached, answer) {
-  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...(attached ? { [attached.kind]: { name: attached.name, data: attached.data } } : {}) };
+  let media = {};
+  if (attached) {
+    try {
+      media = { [attached.kind]: attached.kind === 'video' ? await uploadClip(attached) : { name: attached.name, data: attached.data } };
+    } catch (e) {
+      if (!e.shown) throw e;
+      answer.className = 'msg error';
+      answer.textContent = e.message;
+      return;
+    }
+  }
+  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...media };
   {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {

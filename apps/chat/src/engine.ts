@@ -92,8 +92,8 @@ export interface ChatEngine {
   prepareImage(bytes: Uint8Array, name: string): Promise<TiledImage>;
   /** Decodes audio (WAV, FLAC, MP3, OGG, WebM/Opus, M4A) to 16 kHz log-mel; throws HerdError when speech is not loaded, the bytes are not audio or it is too long. */
   prepareAudio?(bytes: Uint8Array, name: string): Promise<SpeechInput>;
-  /** Samples and tiles a clip's frames; throws HerdError when video is not loaded or the bytes are not a decodable video. */
-  prepareClip?(bytes: Uint8Array, name: string): Promise<TiledClip>;
+  /** Samples and tiles a clip's frames, from its bytes or a file (a streamed upload); throws HerdError when video is not loaded or it is not a decodable video. */
+  prepareClip?(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip>;
   generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece>;
   /** The loaded model as an ONNX export (what `herd export` writes), for the page's in-browser mode; absent: no browser mode. */
   exportModel?(): Promise<BuiltExport>;
@@ -196,14 +196,16 @@ export class HerdEngine implements ChatEngine {
     return { features: f.data, frames: Math.min(f.frames, maxFrames) };
   }
 
-  async prepareClip(bytes: Uint8Array, name: string): Promise<TiledClip> {
+  async prepareClip(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip> {
     if (!this.video) throw new HerdError('invalid_argument', `${name}: video: not loaded — start the server with --video DIR (and --vision DIR) to talk about clips`);
-    // ffmpeg reads a file: the upload goes to a private temporary folder, removed at once.
+    const read = (path: string) => readClipFrames(path, this.video!.loaded.config.image, this.video!.loaded.config.video.finetune.frames, { name, timeoutMs: 30_000 });
+    if (!(source instanceof Uint8Array)) return read(source.path);
+    // ffmpeg reads a file: bytes go to a private temporary folder, removed at once.
     const dir = await mkdtemp(join(tmpdir(), 'herd-chat-clip-'));
     try {
       const path = join(dir, 'clip');
-      await writeFile(path, bytes);
-      return await readClipFrames(path, this.video.loaded.config.image, this.video.loaded.config.video.finetune.frames, { name, timeoutMs: 30_000 });
+      await writeFile(path, source);
+      return await read(path);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
