@@ -1,9 +1,11 @@
 // The chat page. Server mode: posts to /api/chat (text + one image, audio file, recording or video
 // clip) and renders the Server-Sent Events as they arrive. Browser mode (WASM or WebGPU): loads the
 // server's ONNX export (/model/) into onnxruntime-web (/ort/) and answers in the page, with no
-// server compute (web/engine.js); audio and clips are answered by the server only.
+// server compute (web/engine.js): text, images, spoken questions and clips, each decoded in the page
+// (web/media.js), so the media never leaves the browser.
 import { MAX_IMAGES, MAX_TURNS, WebEngine } from './web/engine.js';
-// herd's own tokenizer and tiling, bundled for the browser by the server (src/web/entry.ts).
+import { decodeAudioInPage, decodeImageInPage, sampleClipInPage } from './web/media.js';
+// herd's own tokenizer, tiling, prompt layout, WAV reader, resampler and log-mel, bundled for the browser by the server (src/web/entry.ts).
 import * as herd from './web/herd.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +20,7 @@ let busy = false;
 let mode = 'server'; // 'server' | 'wasm' | 'webgpu'
 let web = null; // { backend, checkpoint, engine: Promise<WebEngine> }
 let checkpoint = sessionStorage.getItem('herd-checkpoint'); // the model answering (null: the server's default)
-let webTurns = []; // the browser mode's conversation: {role, text, image?: tiled}
+let webTurns = []; // the browser mode's conversation: {role, text, image?: tiled, audio?: log-mel, clip?: tiled frames}
 
 function browserStatus(message, error = false) {
   const el = $('browser-status');
@@ -44,8 +46,8 @@ function webEngine(backend) {
     const t0 = performance.now();
     const engine = await WebEngine.load(ort, checkpoint ? `/model/${checkpoint}/` : '/model/', {
       herd, backend, progress: (what) => browserStatus(`loading the model into this browser (${backend}): ${what}…`) });
-    const vision = engine.vision ? ' + vision encoder' : '';
-    entry.ready = `in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (decoder${vision}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`;
+    const parts = ['decoder', engine.vision && 'vision encoder', engine.speech && 'speech encoder', engine.media.clip && 'video frame graph + aggregator'].filter(Boolean);
+    entry.ready = `in this browser (${backend}): ${(engine.bytes / 1e6).toFixed(1)} MB of ONNX (${parts.join(' + ')}) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s — answers need no server compute`;
     if (mode === backend) browserStatus(entry.ready);
     return engine;
   })();
@@ -139,7 +141,6 @@ function showLoaded(s) {
     el.append(span);
     if (i < parts.length - 1) el.append(' · ');
   });
-  if (mode !== 'server' && (s.speech || s.video)) el.append(' — audio and clips are answered by the server only');
 }
 
 function bubble(role, content) {
@@ -258,26 +259,24 @@ async function send() {
   }
 }
 
-/** Decodes an image file in the page (its bytes decide: a non-image fails here) → RGB. */
-async function decodeInPage(file) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  } catch {
-    throw new Error(`'${file.name}' is not an image this browser can decode`);
+/** The attachment decoded and prepared in the page, as the turn's image, audio or clip. */
+async function prepareInPage(engine, attached, turn) {
+  if (attached.kind === 'image') turn.image = engine.prepareImage(await decodeImageInPage(herd, attached.file));
+  else if (attached.kind === 'audio') {
+    if (!engine.speech) throw new Error('this model has no speech encoder: it does not take audio');
+    const samples = await decodeAudioInPage(herd, attached.file, engine.speech.preprocess.logMel.sampleRate, engine.speech.maxSeconds);
+    turn.audio = engine.prepareAudio(samples, attached.name);
+  } else {
+    if (!engine.media.clip) throw new Error('this model has no video frame graph: it does not take clips');
+    const sampled = await sampleClipInPage(herd, attached.file, engine.video.frames);
+    turn.clip = engine.prepareClip(sampled.frames);
   }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext('2d', { colorSpace: 'srgb' });
-  ctx.drawImage(bitmap, 0, 0);
-  const { data } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return herd.rgbaToRgb(data, bitmap.width, bitmap.height);
 }
 
 async function askBrowser(message, attached, answer) {
-  if (attached && attached.kind !== 'image') throw new Error(`${attached.kind === 'audio' ? 'audio' : 'video clips'} are answered by the server only for now: pick "the server" under "answers from"`);
   const engine = await webEngine(mode);
   const turn = { role: 'user', text: message };
-  if (attached) turn.image = engine.prepareImage(await decodeInPage(attached.file));
+  if (attached) await prepareInPage(engine, attached, turn);
   const maxTokens = limits?.maxTokens ?? 256;
   const turns = engine.fit([...webTurns, turn], maxTokens);
   const t0 = performance.now();
@@ -294,14 +293,33 @@ async function askBrowser(message, attached, answer) {
   const seconds = (performance.now() - t0) / 1000;
   const rate = tokens > 1 ? ((tokens - 1) / (seconds - first / 1000)).toFixed(1) : '–';
   $('stats').textContent = `${tokens} tokens · ${tokens >= maxTokens ? 'length' : 'stop'} · first token ${Math.round(first ?? 0)} ms · ${rate} tokens/s · prompt ${engine.promptIds(turns).length} tokens · in this browser (${engine.backend})`;
-  // Bounded like the server's history: the last turns, images only on the last user turns.
+  // Bounded like the server's history: the last turns, media (image, audio, clip) only on the last user turns.
   webTurns = [...turns, { role: 'assistant', text: reply }].slice(-MAX_TURNS);
-  let images = 0;
-  webTurns = webTurns.reverse().map((t) => (t.image && ++images > MAX_IMAGES ? { role: t.role, text: t.text } : t)).reverse();
+  let media = 0;
+  webTurns = webTurns.reverse().map((t) => ((t.image || t.audio || t.clip) && ++media > MAX_IMAGES ? { role: t.role, text: t.text } : t)).reverse();
+}
+
+/** A clip is streamed to /api/uploads as it is (no base64, not held whole by the server); the message names the upload. */
+async function uploadClip(attached) {
+  const res = await fetch(`/api/uploads?name=${encodeURIComponent(attached.name)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: attached.file });
+  const json = await res.json();
+  if (!res.ok) throw Object.assign(new Error(`${json.error.code}: ${json.error.message}`), { shown: true });
+  return { upload: json.upload };
 }
 
 async function askServer(message, attached, answer) {
-  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...(attached ? { [attached.kind]: { name: attached.name, data: attached.data } } : {}) };
+  let media = {};
+  if (attached) {
+    try {
+      media = { [attached.kind]: attached.kind === 'video' ? await uploadClip(attached) : { name: attached.name, data: attached.data } };
+    } catch (e) {
+      if (!e.shown) throw e;
+      answer.className = 'msg error';
+      answer.textContent = e.message;
+      return;
+    }
+  }
+  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...media };
   {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {

@@ -6,8 +6,8 @@
  * Llama 3 chat template; an image part becomes `<|image|>`. Tokens stream out one at a time; the
  * caller stops early by leaving the loop (the decoder session is released).
  *
- * Which model answers is decided by the media of the conversation (the packages give one generator
- * per modality, not one composed decoder):
+ * Which model answers is decided by the media of the conversation (`prompt-plan.ts`, shared with the
+ * page's in-browser engine; the packages give one generator per modality, not one composed decoder):
  * - audio on the current user turn → the speech generator: earlier turns as text, the utterance laid
  *   out as `herd generate --audio` lays it out (`speechPromptLayout`: typed text before the audio; no
  *   text → the ASR instruction after it);
@@ -18,16 +18,13 @@
 import { HerdError } from '@herd/core';
 import {
   type BuiltExport,
-  type ChatMessage,
   type ExportModality,
   EOT_ID,
   END_OF_TEXT_ID,
   Generator,
-  IMAGE_TOKEN_ID,
   type LanguageCore,
   type Llama3Tokenizer,
   MINI_CORE_DIR,
-  type PrunedVocab,
   type SamplingOptions,
   buildDecoder,
   buildExport,
@@ -37,12 +34,13 @@ import {
 } from '@herd/llama3';
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
-import { ASR_INSTRUCTION, KEEP_TOKEN, LogMel, type MiniSpeech, type SpeechGenerator, type SpeechInput, loadMiniSpeech, miniSpeechGenerator, speechExportModality, speechPromptLayout } from '@herd/speech';
+import { LogMel, type MiniSpeech, type SpeechGenerator, type SpeechInput, loadMiniSpeech, miniSpeechGenerator, speechExportModality } from '@herd/speech';
 import { type MiniVideo, type TiledClip, VideoGenerator, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type PromptPlan, planPrompt } from './prompt-plan.js';
 import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, VisionGenerator, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
 
 /** One turn of a conversation as the engine sees it. */
@@ -94,8 +92,8 @@ export interface ChatEngine {
   prepareImage(bytes: Uint8Array, name: string): Promise<TiledImage>;
   /** Decodes audio (WAV, FLAC, MP3, OGG, WebM/Opus, M4A) to 16 kHz log-mel; throws HerdError when speech is not loaded, the bytes are not audio or it is too long. */
   prepareAudio?(bytes: Uint8Array, name: string): Promise<SpeechInput>;
-  /** Samples and tiles a clip's frames; throws HerdError when video is not loaded or the bytes are not a decodable video. */
-  prepareClip?(bytes: Uint8Array, name: string): Promise<TiledClip>;
+  /** Samples and tiles a clip's frames, from its bytes or a file (a streamed upload); throws HerdError when video is not loaded or it is not a decodable video. */
+  prepareClip?(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip>;
   generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece>;
   /** The loaded model as an ONNX export (what `herd export` writes), for the page's in-browser mode; absent: no browser mode. */
   exportModel?(): Promise<BuiltExport>;
@@ -198,77 +196,43 @@ export class HerdEngine implements ChatEngine {
     return { features: f.data, frames: Math.min(f.frames, maxFrames) };
   }
 
-  async prepareClip(bytes: Uint8Array, name: string): Promise<TiledClip> {
+  async prepareClip(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip> {
     if (!this.video) throw new HerdError('invalid_argument', `${name}: video: not loaded — start the server with --video DIR (and --vision DIR) to talk about clips`);
-    // ffmpeg reads a file: the upload goes to a private temporary folder, removed at once.
+    const read = (path: string) => readClipFrames(path, this.video!.loaded.config.image, this.video!.loaded.config.video.finetune.frames, { name, timeoutMs: 30_000 });
+    if (!(source instanceof Uint8Array)) return read(source.path);
+    // ffmpeg reads a file: bytes go to a private temporary folder, removed at once.
     const dir = await mkdtemp(join(tmpdir(), 'herd-chat-clip-'));
     try {
       const path = join(dir, 'clip');
-      await writeFile(path, bytes);
-      return await readClipFrames(path, this.video.loaded.config.image, this.video.loaded.config.video.finetune.frames, { name, timeoutMs: 30_000 });
+      await writeFile(path, source);
+      return await read(path);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
 
-  /** Which generator answers this conversation (see the file comment). */
-  private answerKind(turns: readonly Turn[]): 'speech' | 'video' | 'vision' | 'text' {
+  /** The prompt for these turns (`prompt-plan.ts`, shared with the page's in-browser engine). */
+  private plan(turns: readonly Turn[]): PromptPlan {
     const last = turns[turns.length - 1];
-    if (last?.audio) return 'speech';
-    const latest = [...turns].reverse().find((t) => mediaOf(t) !== undefined);
-    if (latest?.clip) return 'video';
-    return this.vision ? 'vision' : 'text';
-  }
-
-  private compact(full: readonly number[]): number[] {
-    return this.core.vocab ? Array.from(this.core.vocab.toCompact(full)) : [...full];
-  }
-
-  /** A speech answer's prompt: earlier turns as text, then the current turn laid out as `herd generate --audio` does. */
-  private speechLayout(turns: readonly Turn[]): { ids: number[]; codes: number[] } {
-    const s = this.speech!;
-    const last = turns[turns.length - 1]!;
-    const typed = last.text.trim();
-    const layout = speechPromptLayout(this.tok, this.core, typed ? { before: typed, after: '' } : { before: '', after: ASR_INSTRUCTION }, s.gen.audioTokens(last.audio!));
-    const history = turns.slice(0, -1);
-    if (history.length === 0) return layout;
-    // The history's own <|begin_of_text|> starts the prompt; the layout's is dropped.
-    const before = this.compact(this.tok.encodeChat(history.map((t) => ({ role: t.role, content: t.text })), { addGenerationPrompt: false }));
-    return { ids: [...before, ...layout.ids.slice(1)], codes: [...before.map(() => KEEP_TOKEN), ...layout.codes.slice(1)] };
-  }
-
-  /** The conversation as model ids: text through the (pruned) vocabulary, `<|image|>` as the vision model's image id. */
-  private promptIds(turns: readonly Turn[]): number[] {
-    const kind = this.answerKind(turns);
-    if (kind === 'speech') return this.speechLayout(turns).ids;
-    // A video answer sees the latest clip as its one <|image|>; an image answer every kept image.
-    const clipTurn = kind === 'video' ? turns.findLastIndex((t) => t.clip !== undefined) : -1;
-    const shows = (t: Turn, i: number): boolean => (kind === 'video' ? i === clipTurn : kind === 'vision' && t.image !== undefined);
-    const messages: ChatMessage[] = turns.map((t, i) => ({ role: t.role, content: shows(t, i) ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
-    const full = this.tok.encodeChat(messages, { addGenerationPrompt: true });
-    const vocab: PrunedVocab | undefined = this.core.vocab;
-    const imageId = kind === 'video' ? this.video!.loaded.config.image.imageTokenId : this.vision?.loaded.config.imageTokenId;
-    const out: number[] = [];
-    for (const id of full) {
-      if (id === IMAGE_TOKEN_ID) {
-        if (imageId === undefined) throw new HerdError('invalid_argument', 'an image in the conversation, but vision: not loaded');
-        out.push(imageId);
-      } else out.push(vocab ? vocab.toCompact([id])[0]! : id);
-    }
-    return out;
+    return planPrompt(this.tok, this.core.vocab, turns.map((t) => ({ role: t.role, text: t.text, media: mediaOf(t) })), {
+      visionLoaded: this.vision !== undefined,
+      imageId: this.vision?.loaded.config.imageTokenId,
+      videoImageId: this.video?.loaded.config.image.imageTokenId,
+      audioTokens: last?.audio && this.speech ? this.speech.gen.audioTokens(last.audio) : undefined,
+    });
   }
 
   promptTokens(turns: readonly Turn[]): number {
-    return this.promptIds(turns).length;
+    return this.plan(turns).ids.length;
   }
 
   async *generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece> {
-    const prompt = this.promptIds(turns);
+    const plan = this.plan(turns);
     const vocab = this.core.vocab;
     const toFull = (id: number): number => (vocab ? vocab.toFull([id])[0]! : id);
     const stops = [EOT_ID, END_OF_TEXT_ID].map((id) => (vocab ? vocab.toCompact([id])[0]! : id));
     const sampling = { maxNewTokens: o.maxTokens, temperature: o.temperature ?? 0, seed: o.seed ?? 0, stopTokens: stops };
-    const ids = this.answerIds(turns, prompt, sampling);
+    const ids = this.answerIds(turns, plan, sampling);
     const stream = this.tok.streamDecoder();
     for await (const id of ids) {
       if (stops.includes(id)) break;
@@ -278,10 +242,11 @@ export class HerdEngine implements ChatEngine {
     if (rest !== '') yield { id: -1, text: rest };
   }
 
-  private answerIds(turns: readonly Turn[], prompt: number[], sampling: SamplingOptions): AsyncGenerator<number> {
-    switch (this.answerKind(turns)) {
+  private answerIds(turns: readonly Turn[], plan: PromptPlan, sampling: SamplingOptions): AsyncGenerator<number> {
+    const prompt = plan.ids;
+    switch (plan.kind) {
       case 'speech':
-        return this.speech!.gen.generate(this.speechLayout(turns), turns[turns.length - 1]!.audio, sampling);
+        return this.speech!.gen.generate({ ids: prompt, codes: plan.codes! }, turns[turns.length - 1]!.audio, sampling);
       case 'video':
         return this.videoAnswer(turns.findLast((t) => t.clip !== undefined)!.clip!, prompt, sampling);
       case 'vision':

@@ -96,6 +96,18 @@ describe('voice and clips through the chat API (pipeline, not answer quality)', 
     expect(reply.text).toBe(cli.replace(/\n$/, ''));
   }, 180_000);
 
+  it('a clip streamed to /api/uploads (raw bytes, no base64) and named in the message is answered as the same clip sent base64', async () => {
+    const question = 'Which way does the blue star move?';
+    const up = await fetch(new URL('/api/uploads?name=clip.mp4', url), { method: 'POST', body: readFileSync(CLIP) });
+    expect(up.status).toBe(201);
+    const { upload } = (await up.json()) as { upload: string };
+    const streamed = await postChat(url, { conversation: 'clip-upload', message: question, video: { upload }, maxTokens: MAX });
+    expectWellFormed(streamed);
+    const inline = await postChat(url, { conversation: 'clip-inline', message: question, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') }, maxTokens: MAX });
+    expect(streamed.text).toBe(inline.text);
+    expect(streamed.events.at(-1)!.data).toMatchObject({ promptTokens: (inline.events.at(-1)!.data as { promptTokens: number }).promptTokens });
+  }, 180_000);
+
   it('a held-out clip and a question are answered as `herd generate --video` answers them; a follow-up still sees the clip', async () => {
     const question = 'Which way does the blue star move?';
     const reply = await postChat(url, { conversation: 'clip', message: question, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') }, maxTokens: MAX });

@@ -51,19 +51,21 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     await engine?.release();
   });
 
-  async function open(): Promise<{ page: Page; bodies: Record<string, unknown>[]; consoleErrors: string[] }> {
+  async function open(): Promise<{ page: Page; bodies: Record<string, unknown>[]; uploads: Buffer[]; consoleErrors: string[] }> {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
     const bodies: Record<string, unknown>[] = [];
+    const uploads: Buffer[] = [];
     page.on('request', (r) => {
       if (new URL(r.url()).pathname === '/api/chat') bodies.push(JSON.parse(r.postData() ?? '{}') as Record<string, unknown>);
+      if (new URL(r.url()).pathname === '/api/uploads') uploads.push(r.postDataBuffer() ?? Buffer.alloc(0));
     });
     await page.goto(url);
     await expect.poll(() => page.textContent('#loaded')).toContain('video: frame aggregator');
-    return { page, bodies, consoleErrors };
+    return { page, bodies, uploads, consoleErrors };
   }
 
   /** Sends what is in the composer; returns the answer shown once the stats line says it is done. */
@@ -85,14 +87,17 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     await page.close();
   });
 
-  it('a held-out clip attached and asked about: the streamed answer is the API\'s for the same clip', async () => {
-    const { page, bodies, consoleErrors } = await open();
+  it('a held-out clip attached (streamed to /api/uploads) and asked about: the streamed answer is the API\'s for the same clip', async () => {
+    const { page, bodies, uploads, consoleErrors } = await open();
     await page.setInputFiles('#file', CLIP);
     await expect.poll(() => page.getAttribute('#attachment', 'data-kind')).toBe('video');
     const question = 'Which way does the blue star move?';
     const shown = await sendAndRead(page, question);
     expect(bodies).toHaveLength(1);
-    expect(Buffer.from((bodies[0]!['video'] as { data: string }).data, 'base64').equals(readFileSync(CLIP))).toBe(true);
+    // The clip was streamed to /api/uploads as raw bytes; the message names the upload.
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]!.equals(readFileSync(CLIP))).toBe(true);
+    expect(bodies[0]!['video']).toEqual({ upload: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(await page.isVisible('.msg.user video')).toBe(true);
     const api = await postChat(url, { conversation: 'api-clip', message: question, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') } });
     expect(api.events.at(-1)!.event).toBe('done');

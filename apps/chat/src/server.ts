@@ -15,6 +15,8 @@ import { HerdError, isHerdError } from '@herd/core';
 import { DECODABLE_IMAGE_FORMATS, type SniffedFormat, sniffFormat } from '@herd/media';
 import { type ChatEngine, type Turn } from './engine.js';
 import { ConversationStore } from './history.js';
+import { readFile } from 'node:fs/promises';
+import { UploadStore } from './uploads.js';
 import { ClientError, SECURITY_HEADERS, readBody, sendError, sendJson, serveStatic } from './http-util.js';
 import { GenerationQueue, QueueFullError } from './queue.js';
 import { webBundle } from './web-bundle.js';
@@ -61,8 +63,14 @@ export interface ChatServerOptions {
   readonly queueSize?: number;
   /** Largest request body in bytes (default 16 MiB: an image of ~12 MiB in base64). */
   readonly maxBodyBytes?: number;
-  /** Largest attachment (image, audio or clip) in bytes after base64 decoding (default 10 MiB). */
+  /** Largest attachment (image, audio or clip) in bytes, base64 in the JSON or streamed to /api/uploads (default 10 MiB). */
   readonly maxUploadBytes?: number;
+  /** Streamed uploads waiting for their messages at most (default 8; beyond: 503). */
+  readonly maxPendingUploads?: number;
+  /** An upload not used by a message within this time is deleted (default 10 min). */
+  readonly uploadTtlMs?: number;
+  /** Where streamed uploads are written, each in its own private temporary folder (default the OS's temp folder). */
+  readonly uploadDir?: string;
   /** Deadline of one chat request, queue wait included (default 120 s). */
   readonly requestTimeoutMs?: number;
   /** Tokens an answer may have at most (default 256); a request asks for fewer with `maxTokens`. */
@@ -90,7 +98,8 @@ interface ChatRequest {
   readonly checkpoint: Checkpoint;
   readonly conversation: string;
   readonly message: string;
-  readonly attachment?: { readonly kind: AttachmentKind; readonly name: string; readonly bytes: Uint8Array };
+  /** Base64 bytes from the JSON, or a streamed upload's file (`path`, deleted by `release` after use). */
+  readonly attachment?: { readonly kind: AttachmentKind; readonly name: string } & ({ readonly bytes: Uint8Array } | { readonly path: string; readonly format: SniffedFormat; release(): void });
   readonly maxTokens: number;
   readonly temperature: number;
   readonly seed: number;
@@ -106,7 +115,8 @@ export class ChatServer {
   readonly events = new EventEmitter();
   readonly queue: GenerationQueue;
   readonly conversations: ConversationStore;
-  private readonly o: Required<Omit<ChatServerOptions, 'engine' | 'checkpoints'>> & { engine: ChatEngine };
+  private readonly o: Required<Omit<ChatServerOptions, 'engine' | 'checkpoints' | 'uploadDir'>> & { engine: ChatEngine; uploadDir?: string };
+  readonly uploads: UploadStore;
   /** The models by id, the default first. */
   readonly checkpoints: ReadonlyMap<string, Checkpoint>;
   private readonly counts = { requests: 0, completed: 0, cancelled: 0, timedOut: 0, rejectedBusy: 0, errors: 0 };
@@ -118,6 +128,8 @@ export class ChatServer {
       queueSize: 4,
       maxBodyBytes: 16 * 1024 * 1024,
       maxUploadBytes: 10 * 1024 * 1024,
+      maxPendingUploads: 8,
+      uploadTtlMs: 10 * 60_000,
       requestTimeoutMs: 120_000,
       maxTokens: 256,
       maxMessageChars: 4000,
@@ -141,6 +153,10 @@ export class ChatServer {
     this.checkpoints = new Map(given.map((c) => [c.id, c]));
     this.queue = new GenerationQueue(this.o.queueSize);
     this.conversations = new ConversationStore(this.o.maxConversations, this.o.maxTurns);
+    this.uploads = new UploadStore(
+      { maxBytes: this.o.maxUploadBytes, maxPending: this.o.maxPendingUploads, ttlMs: this.o.uploadTtlMs, ...(this.o.uploadDir !== undefined ? { dir: this.o.uploadDir } : {}) },
+      [...new Set(Object.values(ATTACHMENT_FORMATS).flat())],
+    );
     this.server = createServer((req, res) => void this.handle(req, res));
     // Slow or stalled uploads are cut off too (node's own request deadline covers headers + body).
     this.server.requestTimeout = this.o.requestTimeoutMs;
@@ -164,6 +180,7 @@ export class ChatServer {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.uploads.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -173,11 +190,14 @@ export class ChatServer {
       if (url.pathname === '/api/chat') {
         if (method !== 'POST') throw new ClientError(405, 'method_not_allowed', 'POST a JSON message to /api/chat', { Allow: 'POST' });
         await this.chat(req, res);
+      } else if (url.pathname === '/api/uploads') {
+        if (method !== 'POST') throw new ClientError(405, 'method_not_allowed', 'POST the file\'s bytes as the body to /api/uploads?name=FILE', { Allow: 'POST' });
+        await this.upload(req, res, url);
       } else if (url.pathname === '/api/status') {
         if (method !== 'GET') throw new ClientError(405, 'method_not_allowed', 'GET /api/status', { Allow: 'GET' });
         sendJson(res, 200, this.status(this.checkpoint(url.searchParams.get('checkpoint') ?? undefined)));
       } else if (url.pathname.startsWith('/api/')) {
-        throw new ClientError(404, 'not_found', `no API ${url.pathname}; there are /api/chat and /api/status`);
+        throw new ClientError(404, 'not_found', `no API ${url.pathname}; there are /api/chat, /api/uploads and /api/status`);
       } else {
         if (method !== 'GET' && method !== 'HEAD') throw new ClientError(405, 'method_not_allowed', 'pages are read with GET', { Allow: 'GET, HEAD' });
         // The raw path (not URL-normalised) so that '..' in any spelling is judged by serveStatic.
@@ -328,7 +348,15 @@ export class ChatServer {
       const o = (typeof att === 'object' ? att : {}) as Record<string, unknown>;
       const name = typeof o['name'] === 'string' ? o['name'].slice(0, 200) : kind;
       const data = o['data'];
-      if (typeof att !== 'object' || typeof data !== 'string') problems.push(`${kind}: expected {"name": "file name", "data": "<base64 bytes>"}`);
+      const upload = o['upload'];
+      if (typeof att === 'object' && att !== null && upload !== undefined) {
+        const u = typeof upload === 'string' ? this.uploads.take(upload) : undefined;
+        if (!u) problems.push(`${kind}: no upload ${JSON.stringify(upload)?.slice(0, 40)} (an upload is used once, and deleted after ${Math.round(this.o.uploadTtlMs / 1000)} s; POST the file to /api/uploads again)`);
+        else {
+          // Taken now; if the message is refused below, the file goes with it.
+          attachment = { kind, name: u.name, path: u.path, format: u.format, release: u.release };
+        }
+      } else if (typeof att !== 'object' || typeof data !== 'string') problems.push(`${kind}: expected {"name": "file name", "data": "<base64 bytes>"} or {"upload": "<id from /api/uploads>"}`);
       else if (!BASE64.test(data)) problems.push(`${kind} '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
       else {
         const bytes = Buffer.from(data, 'base64');
@@ -336,7 +364,10 @@ export class ChatServer {
         attachment = { kind, name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
       }
     }
-    if (problems.length > 0) throw new ClientError(400, 'invalid_request', problems.join('; '));
+    if (problems.length > 0) {
+      if (attachment && 'release' in attachment) attachment.release();
+      throw new ClientError(400, 'invalid_request', problems.join('; '));
+    }
     return { checkpoint, conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(attachment ? { attachment } : {}) };
   }
 
@@ -358,7 +389,13 @@ export class ChatServer {
       const body = await readBody(req, this.o.maxBodyBytes);
       const r = this.parseChat(body);
       const engine = r.checkpoint.engine;
-      const turn: Turn = { role: 'user', text: r.message, ...(r.attachment ? await this.prepare(engine, r.attachment) : {}) };
+      let media: Pick<Turn, 'image' | 'audio' | 'clip'> = {};
+      try {
+        if (r.attachment) media = await this.prepare(engine, r.attachment);
+      } finally {
+        if (r.attachment && 'release' in r.attachment) r.attachment.release();
+      }
+      const turn: Turn = { role: 'user', text: r.message, ...media };
       const turns = this.fitHistory(engine, this.conversations.get(this.historyKey(r)), turn, r.maxTokens);
       let release: () => void;
       try {
@@ -391,7 +428,7 @@ export class ChatServer {
 
   /** An attachment judged by its bytes (magic numbers, never its name or a declared type), then decoded by the engine. */
   private async prepare(e: ChatEngine, a: NonNullable<ChatRequest['attachment']>): Promise<Pick<Turn, 'image' | 'audio' | 'clip'>> {
-    const sniffed = sniffFormat(a.bytes);
+    const sniffed = 'bytes' in a ? sniffFormat(a.bytes) : a.format;
     const accepted: readonly SniffedFormat[] = ATTACHMENT_FORMATS[a.kind];
     if (!accepted.includes(sniffed)) {
       throw new ClientError(415, NOT_A[a.kind], `'${a.name}' is not ${WHAT[a.kind]}: its bytes ${sniffed === 'unknown' ? 'start with no known signature' : `look like ${sniffed}`} (the name and declared type are not trusted); accepted: ${accepted.join(', ')}`);
@@ -400,9 +437,19 @@ export class ChatServer {
     if (e.status()[modality] === null || (a.kind === 'audio' && !e.prepareAudio) || (a.kind === 'video' && !e.prepareClip)) {
       throw new ClientError(400, `${modality}_not_loaded`, `${modality}: not loaded — this server does not take ${a.kind === 'image' ? 'images' : a.kind === 'audio' ? 'audio' : 'clips'} (start it with ${FLAG[a.kind]}); '${a.name}' is ${sniffed} ${a.kind}`);
     }
-    if (a.kind === 'image') return { image: await e.prepareImage(a.bytes, a.name) };
-    if (a.kind === 'audio') return { audio: await e.prepareAudio!(a.bytes, a.name) };
-    return { clip: await e.prepareClip!(a.bytes, a.name) };
+    // A streamed clip stays a file (ffmpeg reads it there); an image or audio (small, size-limited) is read.
+    if (a.kind === 'video') return { clip: await e.prepareClip!('bytes' in a ? a.bytes : { path: a.path }, a.name) };
+    const bytes = 'bytes' in a ? a.bytes : new Uint8Array(await readFile(a.path));
+    if (a.kind === 'image') return { image: await e.prepareImage(bytes, a.name) };
+    return { audio: await e.prepareAudio!(bytes, a.name) };
+  }
+
+  /** `POST /api/uploads?name=FILE`: the body streamed to a private file (uploads.ts); answers 201 {upload, name, bytes, format}. */
+  private async upload(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    // The name is shown back in messages only: printable characters, at most 200.
+    const name = (url.searchParams.get('name') ?? 'upload').replace(/[^\x20-\x7e\u00a0-\uffff]/g, '_').slice(0, 200) || 'upload';
+    const u = await this.uploads.receive(req, name, AbortSignal.timeout(this.o.requestTimeoutMs));
+    sendJson(res, 201, { upload: u.id, name: u.name, bytes: u.bytes, format: u.format, expiresInSeconds: Math.round(this.o.uploadTtlMs / 1000) });
   }
 
   /** Drops the oldest exchanges until the prompt and the answer fit the context; a lone message that does not fit is refused. */

@@ -4,28 +4,41 @@
  * tokenizer and tiling, src/web/entry.ts, bundled by esbuild), on the export the chat server serves:
  * its tokenizer and tiling must give herd's ids and pixels (the bundle's wrapper: pruned ids, chat
  * format, recipe fields), and its greedy answers must equal the server engine's, token for
- * token, for text and image questions. The server holds the whole mini herd, so the export's decoder
- * also has the speech and video inputs, which the page feeds with the recipes' idle values.
+ * token, for text and image questions, spoken questions (a held-out WAV: herd's WAV reader,
+ * resampler and log-mel in the bundle, the speech encoder graph, audioIndex) and clips (the held-out
+ * clip's frames: the frame graph, f16 round trip, aggregator, video cross-attention), follow-ups
+ * included. The answers are compared with the server's engine on the same weights, never with
+ * fixed text (the mini checkpoints are retrained and replaced).
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-web';
 import { Rng } from '@herd/core';
 import { type BuiltExport, loadLlama3Tokenizer } from '@herd/llama3';
-import { decodeImage } from '@herd/media';
+import { decodeImage, sampleFrames } from '@herd/media';
 import { MINI_SPEECH_DIR } from '@herd/speech';
 import { MINI_VIDEO_DIR } from '@herd/video';
+import { readFileSync } from 'node:fs';
 import { MINI_VISION_DIR, loadMiniVision, tileImage } from '@herd/vision';
 import { HerdEngine, type Turn } from './engine.js';
 import { buildWebBundle } from './web-bundle.js';
 
 const SCENE = fileURLToPath(new URL('../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url));
+const SPEECH_FIXTURES = fileURLToPath(new URL('../../../packages/speech/fixtures/heldout-speech/', import.meta.url));
+const SPOKEN = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string; context?: string }[]).find((i) => i.task === 'question')!;
+const WAV = `${SPEECH_FIXTURES}${SPOKEN.file}`;
+const CLIP = fileURLToPath(new URL('../fixtures/heldout-clips/vid-00000012.mp4', import.meta.url));
 
 // Plain JS modules of the page (no types): loaded by URL.
 interface WebEngineLike {
   backend: string;
   promptIds(turns: readonly unknown[]): number[];
   prepareImage(rgb: { data: Uint8Array; width: number; height: number }): { pixels: Float32Array; aspectRatioId: number; tileMask: Uint8Array; nTiles: number };
+  prepareAudio(samples: Float32Array, name?: string): { features: Float32Array; frames: number };
+  prepareClip(frames: { data: Uint8Array; width: number; height: number }[]): unknown;
+  speech: { maxSeconds: number; maxFrames: number; preprocess: { logMel: { sampleRate: number } } } | null;
+  video: { frames: number } | null;
+  media: { image: boolean; audio: boolean; clip: boolean };
   generate(turns: readonly unknown[], o: { maxTokens: number }): AsyncGenerator<{ id: number; text: string }>;
   release(): Promise<void>;
   tok: { encodeOrdinary(t: string): number[]; encodeChat(m: unknown[], gen: boolean): number[] };
@@ -123,6 +136,64 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
       expect(mine.text).toBe(ref.text);
     }
   }, 120_000);
+
+  /** The page's audio path (herd.decodeAudioBytes → WebEngine.prepareAudio) on a WAV: no browser decoder needed. */
+  const pageAudio = async (bytes: Uint8Array, name: string) => {
+    const r = web.speech!;
+    const samples = await herd.decodeAudioBytes(bytes, name, r.preprocess.logMel.sampleRate, r.maxSeconds, () => Promise.reject(new Error('not a WAV')));
+    return web.prepareAudio(samples, name);
+  };
+
+  it("answers a spoken question (held-out WAV) token for token as the server's engine does: with typed text, without (ASR), and after earlier turns", async () => {
+    expect(web.media).toEqual({ image: true, audio: true, clip: true });
+    const bytes = new Uint8Array(readFileSync(WAV));
+    const ref = await server.prepareAudio(bytes, SPOKEN.file);
+    const mine = await pageAudio(bytes, SPOKEN.file);
+    // The same code (herd's WAV reader, resampler, log-mel) in the bundle: the same features, bit for bit.
+    expect(mine.frames).toBe(ref.frames);
+    expect(mine.features).toEqual(ref.features);
+    const conversations: Turn[][] = [
+      [{ role: 'user', text: SPOKEN.context!, audio: ref }],
+      [{ role: 'user', text: '', audio: ref }],
+      [{ role: 'user', text: 'How many squares are there?' }, { role: 'assistant', text: 'There are two squares.' }, { role: 'user', text: SPOKEN.context!, audio: ref }],
+    ];
+    for (const turns of conversations) {
+      const want = await collect(server.generate(turns, { maxTokens: 16 }));
+      const got = await collect(web.generate(turns.map((t) => (t.audio ? { ...t, audio: mine } : t)), { maxTokens: 16 }));
+      expect(web.promptIds(turns.map((t) => (t.audio ? { ...t, audio: mine } : t)))).toHaveLength(server.promptTokens(turns));
+      expect(want.ids.length).toBeGreaterThan(0);
+      expect(got.ids).toEqual(want.ids);
+      expect(got.text).toBe(want.text);
+    }
+    // Longer than the export takes: refused in the page as on the server.
+    const long = new Float32Array(Math.ceil((web.speech!.maxSeconds + 1) * 16000));
+    expect(() => web.prepareAudio(long, 'long.wav')).toThrow(/over the .* s limit/);
+    await expect(herd.decodeAudioBytes(new Uint8Array(readFileSync(SCENE)), 'scene.png', 16000, 6, () => Promise.reject(new Error('x')))).rejects.toThrow(/png image, not audio/);
+  }, 180_000);
+
+  it("answers about a held-out clip token for token as the server's engine does (frames sampled by herd's rule), and a text follow-up still sees the clip", async () => {
+    const bytes = new Uint8Array(readFileSync(CLIP));
+    const ref = await server.prepareClip(bytes, 'clip.mp4');
+    // The page samples the same frame numbers: herd's rule on the MP4's own frame count.
+    const total = herd.mp4VideoFrameCount(bytes)!;
+    const F = web.video!.frames;
+    expect(herd.clipFrameIndices(total, F)).toEqual(ref.frameIndices);
+    // Those frames' RGB (here ffmpeg's, as the server decodes them; the page draws them from a <video>).
+    const v = await sampleFrames(CLIP, { count: F });
+    const size = v.width * v.height * 3;
+    const rgb = Array.from({ length: F }, (_, i) => ({ data: v.data.subarray(i * size, (i + 1) * size), width: v.width, height: v.height }));
+    const clip = web.prepareClip(rgb);
+    const ask: Turn[] = [{ role: 'user', text: 'Which way does the blue star move?', clip: ref }];
+    const follow: Turn[] = [...ask, { role: 'assistant', text: 'It moves to the left.' }, { role: 'user', text: 'What colour is it?' }];
+    for (const turns of [ask, follow]) {
+      const want = await collect(server.generate(turns, { maxTokens: 16 }));
+      const got = await collect(web.generate(turns.map((t) => (t.clip ? { ...t, clip } : t)), { maxTokens: 16 }));
+      expect(want.ids.length).toBeGreaterThan(0);
+      expect(got.ids).toEqual(want.ids);
+      expect(got.text).toBe(want.text);
+    }
+    expect(() => web.prepareClip(rgb.slice(1))).toThrow(/needs \d+ frames/);
+  }, 180_000);
 });
 
 let decodedScene: Awaited<ReturnType<typeof decodeImage>> | undefined;

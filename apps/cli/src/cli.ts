@@ -9,7 +9,7 @@ import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceChoice, isDeviceRequest, re
 import { type Command, type DeviceRequestFrom, GLOBAL_FLAGS, type Io } from './command.js';
 import { chatCommand } from './commands/chat.js';
 import { evalTextCommand } from './commands/eval-text.js';
-import { exportCommand, textExportCommand } from './commands/export.js';
+import { exportCommand, speechExportCommand, textExportCommand, videoExportCommand, visionExportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
@@ -24,7 +24,7 @@ import { speechEvalCommand, speechTrainCommand } from './commands/speech.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, exportCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, exportCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

@@ -25,7 +25,7 @@ export type { WavInfo, WavAudio } from './audio/wav.js';
 // Video
 export { probeVideo, sampleFrames } from './video/frames.js';
 export type { VideoInfo, SampleFramesOptions, VideoFrames } from './video/frames.js';
-export { mp4Duration } from './video/mp4.js';
+export { mp4Duration, mp4VideoFrameCount } from './video/mp4.js';
 
 // ffmpeg
 export { resolveFfmpeg, resolveFfprobe } from './ffmpeg/resolve.js';

@@ -1,16 +1,21 @@
 // The mini herd in the page: an export (manifest.json + ONNX files + tokenizer.json, as `herd export`
 // writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
-// with a KV cache exactly as the manifest's decoder.step says. `ort` is passed in (the page imports
+// with a KV cache exactly as the manifest's decoder.step says. Images go through the vision encoder
+// graph; a spoken turn through the speech encoder graph (log-mel → adapter frames, spliced in the
+// decoder by audioIndex); a clip through the video frame graph and the aggregator (video tokens for
+// the video cross-attention, the middle frame's keys/values for the image layers) — each recipe's
+// steps, and the prompt laid out by the server's own code (herd.plan → prompt-plan.ts), so the
+// answers are the server's. `ort` is passed in (the page imports
 // /ort/ort.min.mjs; tests pass onnxruntime-web for Node), and so is `herd`: herd's own tokenizer and
 // tiling (src/web/entry.ts — the page imports the server's browser bundle of it, /web/herd.js; tests
 // import the entry itself), so this file has no other dependency and no copy of herd's code.
 
-/** Conversation history kept in the page, bounded like the server's: 40 turns, images on the last 2 user turns. */
+/** Conversation history kept in the page, bounded like the server's: 40 turns, media (image, audio, clip) on the last 2 user turns. */
 export const MAX_TURNS = 40;
 export const MAX_IMAGES = 2;
 
 export class WebEngine {
-  constructor(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes) {
+  constructor(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes, speechEncoder = null, videoFrames = null, videoAggregator = null) {
     this.ort = ort;
     this.herd = herd;
     this.manifest = manifest;
@@ -21,8 +26,16 @@ export class WebEngine {
     this.bytes = bytes;
     this.step = manifest.decoder.step;
     this.vision = manifest.modalities.vision?.recipe ?? null;
-    // Modalities this page does not feed (speech, video): their decoder inputs get the recipe's idle value.
-    this.idle = Object.entries(manifest.modalities).filter(([name]) => name !== 'vision').flatMap(([, m]) => Object.entries(m.recipe.idle ?? {}));
+    this.speech = manifest.modalities.speech?.recipe ?? null;
+    this.video = manifest.modalities.video?.recipe ?? null;
+    this.speechEncoder = speechEncoder;
+    this.videoFrames = videoFrames;
+    this.videoAggregator = videoAggregator;
+  }
+
+  /** What this export answers about, beside text. */
+  get media() {
+    return { image: this.vision !== null, audio: this.speech !== null, clip: this.video !== null && this.vision !== null };
   }
 
   /**
@@ -52,9 +65,15 @@ export class WebEngine {
       return ort.InferenceSession.create(data, options);
     };
     const decoder = await session(manifest.decoder);
-    const enc = manifest.modalities.vision?.graphs.encoder;
-    const encoder = enc ? await session(enc) : null;
-    return new WebEngine(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes);
+    const graph = async (modality, role) => {
+      const entry = manifest.modalities[modality]?.graphs[role];
+      return entry ? session(entry) : null;
+    };
+    const encoder = await graph('vision', 'encoder');
+    const speechEncoder = await graph('speech', 'encoder');
+    const videoFrames = await graph('video', 'frames');
+    const videoAggregator = await graph('video', 'aggregator');
+    return new WebEngine(ort, herd, manifest, tokenizer, decoder, encoder, backend, bytes, speechEncoder, videoFrames, videoAggregator);
   }
 
   get contextTokens() {
@@ -67,14 +86,39 @@ export class WebEngine {
     return this.herd.tileImage(rgb, this.vision.preprocess, this.vision.maxTiles);
   }
 
-  /** The conversation (turns {role, text, image?}) as model ids; `<|image|>` becomes the vision recipe's id. */
-  promptIds(turns) {
-    const messages = turns.map((t) => ({ role: t.role, content: t.image ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
-    return this.tok.encodeChat(messages, true).map((id) => {
-      if (id !== this.herd.IMAGE_TOKEN_ID) return this.tok.toModel(id);
-      if (!this.vision) throw new Error('an image in the conversation, but this export has no vision encoder');
-      return this.vision.imageTokenId;
+  /**
+   * Mono float samples at 16 kHz (herd's decoding: `decodeAudioBytes` in the page) → log-mel features
+   * as the speech recipe says; longer than the export takes is refused, as the server refuses it.
+   */
+  prepareAudio(samples, name = 'audio') {
+    if (!this.speech) throw new Error('this export has no speech encoder: it does not take audio');
+    const rate = this.speech.preprocess.logMel.sampleRate;
+    if (samples.length / rate > this.speech.maxSeconds) throw new Error(`${name}: ${(samples.length / rate).toFixed(2)} s of audio is over the ${this.speech.maxSeconds} s limit (cut it, or raise maxSeconds)`);
+    return this.herd.logMel(samples, this.speech.maxFrames, name);
+  }
+
+  /** A clip's sampled RGB frames ({data, width, height}, the video recipe's count) → each tiled as an image. */
+  prepareClip(frames) {
+    if (!this.video || !this.vision) throw new Error('this export has no video frame graph: it does not take clips');
+    if (frames.length !== this.video.frames) throw new Error(`a clip needs ${this.video.frames} frames, got ${frames.length}`);
+    return { frames: frames.map((f) => this.prepareImage(f)) };
+  }
+
+  /** The prompt plan for turns {role, text, image?, audio?, clip?}: the server's layout (herd.plan). */
+  plan(turns) {
+    const last = turns[turns.length - 1];
+    const media = (t) => (t.image ? 'image' : t.audio ? 'audio' : t.clip ? 'clip' : undefined);
+    return this.tok.plan(turns.map((t) => ({ role: t.role, text: t.text, media: media(t) })), {
+      visionLoaded: this.vision !== null,
+      imageId: this.vision?.imageTokenId,
+      videoImageId: this.video?.imageTokenId,
+      audioTokens: last?.audio && this.speech ? this.herd.audioTokensOf(last.audio.frames, this.speech.preprocess.stack) : undefined,
     });
+  }
+
+  /** The conversation as model ids (see `plan`). */
+  promptIds(turns) {
+    return this.plan(turns).ids;
   }
 
   /** Drops the oldest exchanges until prompt + answer fit the context (as the server does). */
@@ -127,11 +171,12 @@ export class WebEngine {
     return { kv: out, S };
   }
 
-  /** A decoder input of an unused modality, filled with its idle value, for T rows fed now. */
-  idleFeeds(T) {
+  /** The decoder inputs of the modalities `unused` (speech, video) filled with their recipes' idle values, for T rows fed now. */
+  idleFeeds(T, unused) {
     const types = { f32: ['float32', Float32Array], i32: ['int32', Int32Array], bool: ['bool', Uint8Array] };
     const feeds = {};
-    for (const [name, value] of this.idle) {
+    const idle = unused.flatMap((name) => Object.entries(this.manifest.modalities[name]?.recipe.idle ?? {}));
+    for (const [name, value] of idle) {
       const spec = this.manifest.decoder.inputs.find((i) => i.name === name);
       if (!spec) throw new Error(`manifest: the decoder has no input '${name}' named by a modality's idle feeds`);
       const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : d));
@@ -157,23 +202,79 @@ export class WebEngine {
   }
 
   /**
+   * The speech encoder graph on one utterance's features: `speech.frames` [1, A, D], run once per
+   * answer; the recipe: features zero-padded to maxFrames, featureValid true for ⌈frames/stack⌉.
+   */
+  async speechFrames(audio) {
+    const r = this.speech;
+    const nMels = r.preprocess.logMel.nMels;
+    const features = new Float32Array(r.maxFrames * nMels);
+    features.set(audio.features.subarray(0, audio.frames * nMels));
+    const valid = new Uint8Array(r.maxFrames / r.preprocess.stack).fill(1, 0, Math.ceil(audio.frames / r.preprocess.stack));
+    const out = await this.speechEncoder.run({
+      features: this.tensor('float32', features, [1, r.maxFrames, nMels]),
+      featureValid: this.tensor('bool', valid, [1, valid.length]),
+    });
+    return out['speech.frames'];
+  }
+
+  /**
+   * A clip through the frame graph (every frame: features; the middle frame: the image layers'
+   * keys/values), features rounded to f16 and back (the recipe), then the aggregator: video.tokens.
+   */
+  async clipContext(clip) {
+    const v = this.video;
+    const T = this.vision.preprocess.tileSize;
+    const N = this.vision.maxTiles;
+    const F = v.frames;
+    const one = T * T * 3 * N;
+    const pixels = new Float32Array(F * one);
+    const mask = new Uint8Array(F * N);
+    clip.frames.forEach((f, i) => {
+      pixels.set(f.pixels, i * one);
+      mask.set(f.tileMask, i * N);
+    });
+    const out = await this.videoFrames.run({
+      pixels: this.tensor('float32', pixels, [F, N, 3, T, T]),
+      aspectRatioIds: this.tensor('int32', Int32Array.from(clip.frames, (f) => f.aspectRatioId), [F]),
+      tileMask: this.tensor('bool', mask, [F, N]),
+    });
+    const S = v.tokensPerFrame;
+    const D = out.features.dims[2];
+    const nTiles = clip.frames[0].nTiles;
+    const tokens = (await this.videoAggregator.run({
+      'video.frames': this.tensor('float32', this.herd.roundF16(out.features.data), [1, F, S, D]),
+      'video.frameMask': this.tensor('bool', new Uint8Array(S).fill(1, 0, nTiles * v.tokensPerTile), [1, S]),
+    }))['video.tokens'];
+    const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith('xattn.')));
+    return { tokens, kv, nTiles, S };
+  }
+
+  /**
    * Streams the answer to a conversation as {id, text}; greedy. Stops before a stop id, after
-   * `maxTokens`, or when `signal` aborts.
+   * `maxTokens`, or when `signal` aborts. Turns: {role, text, image?, audio?, clip?} with media
+   * prepared by prepareImage / prepareAudio / prepareClip.
    */
   async *generate(turns, { maxTokens, signal } = {}) {
-    const prompt = this.promptIds(turns);
+    const plan = this.plan(turns);
+    const prompt = plan.ids;
     const st = this.step;
     if (prompt.length + maxTokens > st.contextTokens) throw new Error(`prompt (${prompt.length} tokens) + ${maxTokens} exceeds the context of ${st.contextTokens}`);
     const V = st.vocab;
-    const images = turns.filter((t) => t.image).map((t) => t.image);
-    const vision = this.vision ? await this.imageKeysValues(images) : null;
+    // What each part sees: images only in an image answer, the latest clip in a video answer, the current utterance in a speech answer.
+    const images = plan.kind === 'vision' ? turns.filter((t) => t.image).map((t) => t.image) : [];
+    const clip = plan.kind === 'video' ? await this.clipContext(turns.findLast((t) => t.clip).clip) : null;
+    const speech = plan.kind === 'speech' ? await this.speechFrames(turns[turns.length - 1].audio) : null;
+    const unused = ['speech', 'video'].filter((m) => (m === 'speech' ? !speech : !clip));
+    const vision = clip ? { kv: clip.kv, S: clip.S } : this.vision ? await this.imageKeysValues(images) : null;
     let intervals = [];
     if (vision) {
-      const at = prompt.flatMap((t, i) => (t === this.vision.imageTokenId ? [i] : []));
+      const imageId = clip ? this.video.imageTokenId : this.vision.imageTokenId;
+      const at = prompt.flatMap((t, i) => (t === imageId ? [i] : []));
       intervals = at.map((s, j) => [s, j + 1 < at.length ? at[j + 1] : Infinity]);
       for (let j = intervals.length - 2; j >= 0; j--) if (intervals[j][1] === intervals[j][0] + 1) intervals[j][1] = intervals[j + 1][1];
     }
-    const nTiles = images.map((im) => im.nTiles);
+    const nTiles = clip ? [clip.nTiles] : images.map((im) => im.nTiles);
     const stops = new Set(this.manifest.tokenizer.stopIds);
     const stream = this.tok.streamDecoder();
     const ids = [...prompt];
@@ -196,12 +297,26 @@ export class WebEngine {
         positions: this.tensor('int32', Int32Array.from({ length: T }, (_, i) => past + i), [1, T]),
         mask: this.tensor('bool', mask, [1, 1, T, S]),
         lastIndex: this.tensor('int32', Int32Array.from([T - 1]), [1]),
-        ...this.idleFeeds(T),
+        ...this.idleFeeds(T, unused),
       };
       if (vision) {
+        const rows = this.crossMask(intervals, nTiles, vision.S, past, T);
         Object.assign(feeds, vision.kv);
-        feeds['xattn.mask'] = this.tensor('bool', this.crossMask(intervals, nTiles, vision.S, past, T), [1, 1, T, vision.S]);
+        feeds['xattn.mask'] = this.tensor('bool', rows, [1, 1, T, vision.S]);
         feeds.learnableIds = this.tensor('int32', Int32Array.from(fed, (t) => (t >= V ? t - V : -1)), [1, T]);
+        if (clip) {
+          // video.mask: a row attends to every video token where its image mask row has any true (the recipe).
+          const Vt = this.video.videoTokens;
+          const vm = new Uint8Array(T * Vt);
+          for (let r = 0; r < T; r++) if (rows.subarray(r * vision.S, (r + 1) * vision.S).some((x) => x)) vm.fill(1, r * Vt, (r + 1) * Vt);
+          feeds['video.tokens'] = clip.tokens;
+          feeds['video.mask'] = this.tensor('bool', vm, [1, 1, T, Vt]);
+        }
+      }
+      if (speech) {
+        const keep = this.speech.codes.keep;
+        feeds['speech.frames'] = speech;
+        feeds.audioIndex = this.tensor('int32', Int32Array.from({ length: T }, (_, i) => plan.codes[past + i] ?? keep), [1, T]);
       }
       const out = await this.decoder.run(feeds);
       const logits = out.logits.data;
@@ -227,5 +342,8 @@ export class WebEngine {
   async release() {
     await this.decoder.release();
     await this.encoder?.release();
+    await this.speechEncoder?.release();
+    await this.videoFrames?.release();
+    await this.videoAggregator?.release();
   }
 }

@@ -1,13 +1,81 @@
 /**
  * What the page's in-browser engine takes from herd, bundled for the browser by `web-bundle.ts`
  * (esbuild, at server start): the Llama 3 tokenizer (byte-level BPE, chat format, pruned
- * vocabulary) and the image tiling (canvas choice, Pillow-exact resize, normalisation) — herd's own
+ * vocabulary), the prompt layout the server uses (`prompt-plan.ts`: which part answers, the speech
+ * layout), the image tiling (canvas choice, Pillow-exact resize, normalisation), herd's WAV reader,
+ * band-limited resampler and Whisper log-mel, the clip frame rule and the f16 round trip — herd's own
  * code, not ports. Node tests import this file directly.
  */
+import { decodeF16, encodeF16 } from '@herd/core';
 import { IMAGE_TOKEN_ID, Llama3Tokenizer, PrunedVocab, type ChatMessage } from '@herd/llama3';
+import { mp4VideoFrameCount, readWav, resample, sniffFormat } from '@herd/media';
+import { LogMel, adapterFrames } from '@herd/speech';
 import { tileImage as herdTileImage } from '@herd/vision';
+import { type PlanOptions, type PlanTurn, type PromptPlan, planPrompt } from '../prompt-plan.js';
 
 export { IMAGE_TOKEN_ID };
+export { answerKind } from '../prompt-plan.js';
+export { mp4VideoFrameCount, readWav, resample, sniffFormat };
+
+/** Features rounded to float16 and back (herd caches video frame features in f16; the recipe says to do the same). */
+export function roundF16(x: Float32Array): Float32Array {
+  return decodeF16(encodeF16(x));
+}
+
+/** Mono float samples at 16 kHz → log-mel features [frames, nMels] (herd's `LogMel`, Whisper's recipe), at most `maxFrames`. */
+export function logMel(samples: Float32Array, maxFrames: number, name = 'audio'): { features: Float32Array; frames: number } {
+  const f = new LogMel().compute(samples, name);
+  return { features: f.data, frames: Math.min(f.frames, maxFrames) };
+}
+
+/** What a browser's own decoder (Web Audio) gives for a file: planar channels at a sample rate. */
+export interface DecodedChannels {
+  readonly sampleRate: number;
+  readonly channels: readonly Float32Array[];
+}
+
+/**
+ * Audio bytes → mono float at `rate` Hz, as the server's `decodeAudio` does: sniffed by its bytes;
+ * WAV by herd's reader; any other container by `decodeOther` (the page passes Web Audio's
+ * decodeAudioData at the codec's own rate, where the server uses ffmpeg); channels averaged; herd's
+ * band-limited resampler. Longer than `maxSeconds` is refused.
+ */
+export async function decodeAudioBytes(bytes: Uint8Array, name: string, rate: number, maxSeconds: number, decodeOther: (bytes: Uint8Array, format: string) => Promise<DecodedChannels>): Promise<Float32Array> {
+  const format = sniffFormat(bytes);
+  if (['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff', 'bmp', 'svg', 'heic'].includes(format)) throw new Error(`${name}: this is a ${format} image, not audio`);
+  let mono: Float32Array;
+  let from: number;
+  if (format === 'wav') {
+    const w = readWav(bytes, name);
+    mono = w.samples;
+    from = w.sampleRate;
+  } else {
+    const d = await decodeOther(bytes, format);
+    const n = d.channels[0]?.length ?? 0;
+    mono = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let acc = 0;
+      for (const c of d.channels) acc += c[i]!;
+      mono[i] = acc / d.channels.length;
+    }
+    from = d.sampleRate;
+  }
+  if (mono.length === 0) throw new Error(`${name}: no audio samples (empty audio)`);
+  const seconds = mono.length / from;
+  if (seconds > maxSeconds) throw new Error(`${name}: ${seconds.toFixed(2)} s of audio is over the ${maxSeconds} s limit (cut it, or raise maxSeconds)`);
+  for (let i = 0; i < mono.length; i++) if (!Number.isFinite(mono[i]!)) throw new Error(`${name}: sample ${i} is ${mono[i]}; the file holds non-finite audio`);
+  return resample(mono, from, rate);
+}
+
+/** Adapter frames (audio tokens in the prompt) an utterance of `frames` log-mel frames takes: the speech recipe's `stack`, then the adapter's stride. */
+export function audioTokensOf(frames: number, stack: number): number {
+  return adapterFrames(Math.ceil(frames / stack));
+}
+
+/** Which frames of a clip of `total` frames are sampled (`@herd/media` `sampleFrames`' rule): the centres of `count` equal segments. */
+export function clipFrameIndices(total: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => Math.min(total - 1, Math.floor(((i + 0.5) * total) / count)));
+}
 
 /** An export's tokenizer.json (format herd.llama3-tokenizer). */
 interface TokenizerJson {
@@ -43,6 +111,11 @@ export class WebTokenizer {
 
   toFull(id: number): number {
     return this.vocab ? this.vocab.toFull([id])[0]! : id;
+  }
+
+  /** The prompt for these turns, as the chat server lays it out (`prompt-plan.ts`). */
+  plan(turns: readonly PlanTurn[], o: PlanOptions): PromptPlan {
+    return planPrompt(this.tok, this.vocab, turns, o);
   }
 
   /** Streaming text of model ids: never half a character. */

@@ -23,7 +23,6 @@ type ModalityName = (typeof MODALITIES)[number];
 
 export const exportCommand = defineCommand({
   words: ['export'],
-  aliases: [['vision', 'export']],
   summary: 'write the composed model (core + vision, speech and video encoders + adapters) as ONNX files + manifest.json for any ONNX Runtime',
   usesDevice: false,
   flags: {
@@ -46,6 +45,33 @@ export const exportCommand = defineCommand({
     await exportTo(io, values.out, values.model, { modalities: only as ModalityName[], vision: values.vision ?? MINI_VISION_DIR, speech: values.speech ?? MINI_SPEECH_DIR, video: values.video ?? MINI_VIDEO_DIR }, values.overwrite);
   },
 });
+
+/** `herd <vision|speech|video> export`: the core with that modality (video brings the vision part it sits on). */
+function modalityExportCommand(name: ModalityName) {
+  const modalities: ModalityName[] = name === 'video' ? ['vision', 'video'] : [name];
+  return defineCommand({
+    words: [name, 'export'],
+    summary: `write the core + ${modalities.join(' + ')} as ONNX files + manifest.json (herd export --only ${modalities.join(',')})`,
+    usesDevice: false,
+    flags: {
+      out: flag.string({ placeholder: 'DIR', description: 'the folder to create (required)' }),
+      ...MODEL_FLAG,
+      ...(modalities.includes('vision') ? { vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }) } : {}),
+      ...(name === 'speech' ? { speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }) } : {}),
+      ...(name === 'video' ? { video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one; it sits on --vision)' }) } : {}),
+      overwrite: flag.boolean({ description: 'replace an existing --out folder' }),
+    },
+    notes: EXPORT_NOTES,
+    async run({ values, io }) {
+      const v = values as Record<string, string | boolean | undefined>;
+      const dir = (k: string, def: string): string => (typeof v[k] === 'string' ? (v[k] as string) : def);
+      await exportTo(io, values.out, values.model, { modalities, vision: dir('vision', MINI_VISION_DIR), speech: dir('speech', MINI_SPEECH_DIR), video: dir('video', MINI_VIDEO_DIR) }, values.overwrite);
+    },
+  });
+}
+export const visionExportCommand = modalityExportCommand('vision');
+export const speechExportCommand = modalityExportCommand('speech');
+export const videoExportCommand = modalityExportCommand('video');
 
 /** `herd text export`: the language core alone (the same files without the vision part). */
 export const textExportCommand = defineCommand({

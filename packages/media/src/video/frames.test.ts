@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeVideo, sampleFrames } from './frames.js';
+import { mp4VideoFrameCount } from './mp4.js';
 import { ffmpegMake, tempDir, tryFfmpeg } from '../test-files.js';
 
 const ffmpeg = tryFfmpeg();
@@ -50,6 +51,18 @@ describe.skipIf(ffmpeg === undefined)('probeVideo and sampleFrames', () => {
     expect(f.frameIndices[39]).toBe(24);
     expect(new Set(f.frameIndices).size).toBe(25);
     for (let i = 1; i < 40; i++) expect(level(f.data, i, 16, 8)).toBeGreaterThanOrEqual(level(f.data, i - 1, 16, 8));
+  });
+
+  it('reads an MP4 video track\'s frame count from its sample table, as ffprobe declares it; none for WebM or fragmented MP4', async () => {
+    expect(mp4VideoFrameCount(readFileSync(clip))).toBe(25);
+    // An audio track first: the video track is still the one counted.
+    const withAudio = join(tmp.dir, 'a.mp4');
+    ffmpegMake(ffmpeg!, ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=2.5', '-i', clip, '-map', '0:a', '-map', '1:v', '-c:v', 'copy', '-c:a', 'aac', withAudio]);
+    expect(mp4VideoFrameCount(readFileSync(withAudio))).toBe(25);
+    const fragmented = join(tmp.dir, 'f.mp4');
+    ffmpegMake(ffmpeg!, ['-i', clip, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', fragmented]);
+    expect(mp4VideoFrameCount(readFileSync(fragmented))).toBeUndefined();
+    expect(mp4VideoFrameCount(new Uint8Array(64))).toBeUndefined();
   });
 
   it('counts frames when the container does not declare them (WebM)', async () => {

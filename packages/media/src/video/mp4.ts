@@ -29,3 +29,34 @@ export function mp4Duration(bytes: Uint8Array, name = 'mp4'): number {
   if (version === 1) return Number(dv.getBigUint64(mvhd.start + 24)) / dv.getUint32(mvhd.start + 20);
   return dv.getUint32(mvhd.start + 16) / dv.getUint32(mvhd.start + 12);
 }
+
+/**
+ * Frames in an MP4's first video track: the sample count of moov/trak/mdia/minf/stbl/stsz in the
+ * track whose mdia/hdlr says 'vide' (what ffprobe reports as nb_frames), read without a decoder —
+ * the page's in-browser mode needs it to pick the same frames as `sampleFrames`. Undefined when the
+ * file has no such track or box (fragmented MP4 keeps samples in moof boxes).
+ */
+export function mp4VideoFrameCount(bytes: Uint8Array): number | undefined {
+  const moov = findBox(bytes, 0, bytes.length, 'moov');
+  if (moov === undefined) return undefined;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Every trak child of moov, in order.
+  for (let o = moov.start; o + 8 <= moov.end; ) {
+    const trak = findBox(bytes, o, moov.end, 'trak');
+    if (trak === undefined) return undefined;
+    o = trak.end;
+    const mdia = findBox(bytes, trak.start, trak.end, 'mdia');
+    const hdlr = mdia && findBox(bytes, mdia.start, mdia.end, 'hdlr');
+    // hdlr: version/flags (4), pre_defined (4), handler_type (4).
+    if (hdlr === undefined || hdlr.end - hdlr.start < 12) continue;
+    if (String.fromCharCode(...bytes.subarray(hdlr.start + 8, hdlr.start + 12)) !== 'vide') continue;
+    const minf = findBox(bytes, mdia!.start, mdia!.end, 'minf');
+    const stbl = minf && findBox(bytes, minf.start, minf.end, 'stbl');
+    const stsz = stbl && (findBox(bytes, stbl.start, stbl.end, 'stsz') ?? findBox(bytes, stbl.start, stbl.end, 'stz2'));
+    // stsz: version/flags (4), sample_size (4), sample_count (4); stz2: version/flags, reserved + field_size, sample_count.
+    if (stsz === undefined || stsz.end - stsz.start < 12) return undefined;
+    const n = dv.getUint32(stsz.start + 8);
+    return n > 0 ? n : undefined;
+  }
+  return undefined;
+}
