@@ -54,7 +54,7 @@ describe('speech fine-tuning (frozen core)', () => {
     const coreFile = join(MINI_CORE_DIR, 'model.safetensors');
     const before = sha(coreFile);
     const heldout = Array.from({ length: 4 }, (_, i) => item(i, 100 + i, rng));
-    const r = await fineTuneSpeech({ core, tokenizer: tok, model, dataDir: data, frames: FRAMES, seqLen: 48, batch: 4, steps: 60, lr: 1e-2, warmup: 4, seed: 2, heldout, evalEvery: 60 });
+    const r = await fineTuneSpeech({ core, tokenizer: tok, model, dataDir: data, frames: FRAMES, seqLen: 48, batch: 4, steps: 120, lr: 1e-2, warmup: 4, seed: 2, heldout, evalEvery: 120 });
     const losses = [...r.losses.values()];
     const head = losses.slice(0, 4).reduce((a, b) => a + b) / 4;
     const tail = losses.slice(-4).reduce((a, b) => a + b) / 4;
@@ -85,9 +85,10 @@ describe('speech fine-tuning (frozen core)', () => {
         said.add(text);
         if (text === h.transcript) right++;
       }
-      // 60 steps on a tiny encoder only starts to separate the classes (measured: 1 of 4 exact, 4
-      // different replies; loss 5.3 → 1.2): the audio steers the frozen core, it is not yet learnt.
-      expect(right).toBeGreaterThanOrEqual(1);
+      // Measured on the committed core (613-entry vocabulary): 120 steps give 3 of 4 exact, 4 different
+      // replies, loss 4.0 → 0.38 (held-out 0.36). 60 steps, the old core's budget (1 of 4 there), gave 0
+      // of 4 on this core (4 different world-like replies, loss 4.0 → 1.1), so the run is 120 steps.
+      expect(right).toBeGreaterThanOrEqual(2);
       expect(said.size).toBeGreaterThanOrEqual(3);
     } finally {
       await gen.release();

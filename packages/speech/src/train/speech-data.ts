@@ -168,7 +168,8 @@ export function speechPromptLayout(tok: Llama3Tokenizer, core: Pick<LanguageCore
     full.push(...ids);
     codes.push(...ids.map(() => KEEP_TOKEN));
   };
-  if (p.before.trim()) text(`${p.before.trim()} `);
+  // No space before the audio: a lone " " is not in the pruned core vocabulary (it would be the unknown row).
+  if (p.before.trim()) text(p.before.trim());
   full.push(0);
   codes.push(AUDIO_START);
   for (let a = 0; a < audioFrames; a++) {

@@ -1,0 +1,40 @@
+/**
+ * The chat layout of speech prompts on the committed mini core: every text position is a token the
+ * core knows (no unknown row of its pruned vocabulary), the audio frames sit between the two markers
+ * inside the user turn, and the loss starts at the reply.
+ */
+import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { describe, expect, it } from 'vitest';
+import { parseSpeechConfig } from '../config.js';
+import { AUDIO_END, AUDIO_START, KEEP_TOKEN, audioTokens } from '../model/extension.js';
+import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, collateSpeech, speechPromptLayout, speechSequence } from './speech-data.js';
+
+const encoder = parseSpeechConfig({
+  nMels: 80, stack: 4, dim: 16, nLayers: 1, nHeads: 2, ffnDim: 32, convKernel: 7, normEps: 1e-5, ropeTheta: 10000,
+  bestRq: { codebooks: 1, codebookSize: 16, codeDim: 8, maskProb: 0.025, maskSpan: 8, noiseStd: 0.1 },
+});
+
+describe('speech prompt layout', () => {
+  it('holds no unknown token around the audio (spoken QA and ASR prompts), markers around the frames, loss on the reply', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const unknown = core.vocab!.unknown;
+    const scene = 'A medium black triangle near the top and a red hexagon in the centre.';
+    for (const p of [{ before: scene, after: '' }, { before: '', after: ASR_INSTRUCTION }, { before: '', after: AST_INSTRUCTION }, { before: `${scene}  `, after: `  ${ASR_INSTRUCTION}` }]) {
+      const l = speechPromptLayout(tok, core, p, 5);
+      const text = l.ids.filter((_, i) => l.codes[i] === KEEP_TOKEN);
+      expect(text.includes(unknown)).toBe(false);
+      const start = l.codes.indexOf(AUDIO_START);
+      expect(l.codes.slice(start, start + 7)).toEqual([AUDIO_START, 0, 1, 2, 3, 4, AUDIO_END]);
+    }
+    const item: SpeechItem = {
+      key: 'k', task: 'qa', before: scene, after: '', features: new Float32Array(37 * 80), frames: 37, transcript: 'How many hexagons are there?', target: 'There is one hexagon.',
+      voice: 'v', language: 'en', split: 'train', heldoutVoice: false,
+    };
+    const seq = speechSequence(tok, core, item, encoder);
+    expect(seq.codes.filter((c) => c >= 0).length).toBe(audioTokens(encoder, 37));
+    const batch = collateSpeech({ tok, core, encoder, frames: 40, seqLen: 64 }, [item]);
+    const targets = Array.from(batch['targets']!.data as Int32Array).filter((t) => t !== -100);
+    expect(tok.decode(Array.from(core.vocab!.toFull(targets)))).toBe('There is one hexagon.<|eot_id|>');
+  });
+});
