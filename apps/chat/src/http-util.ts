@@ -5,6 +5,7 @@
 import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, relative, resolve, sep, isAbsolute } from 'node:path';
+import { PassThrough } from 'node:stream';
 
 /** An error the client sees: an HTTP status, a stable code and a message saying what to do. */
 export class ClientError extends Error {
@@ -38,6 +39,16 @@ export function sendError(res: ServerResponse, e: ClientError): void {
  * Reads a request body of at most `maxBytes`: a Content-Length over the limit is refused before
  * reading, a body that grows past it is refused as soon as it does (413 either way).
  */
+/**
+ * The request body's chunks. Leaving a `for await` early destroys the stream it iterates, and
+ * destroying an IncomingMessage destroys its socket — the refusal (413/415) would never reach the
+ * client. Iterating a pass-through instead leaves the request paused and the socket open for the
+ * answer (sent with `Connection: close`).
+ */
+export function bodyChunks(req: IncomingMessage): AsyncIterable<Buffer> {
+  return req.pipe(new PassThrough());
+}
+
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const tooBig = (got: string): ClientError =>
     new ClientError(413, 'payload_too_large', `request body ${got} is over the limit of ${maxBytes} bytes; send a smaller image (the limit is set with --max-upload-mb)`);
@@ -45,7 +56,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   if (declared !== undefined && Number(declared) > maxBytes) throw tooBig(`of ${declared} bytes`);
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of bodyChunks(req)) {
     total += chunk.length;
     if (total > maxBytes) throw tooBig('(still arriving)');
     chunks.push(chunk);

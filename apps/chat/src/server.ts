@@ -257,7 +257,7 @@ export class ChatServer {
       return;
     }
     // An unread body (refused early) is not drained: the connection closes after the answer.
-    if (ce.status === 413) res.setHeader('Connection', 'close');
+    if (ce.status === 413 || !res.req.complete) res.setHeader('Connection', 'close');
     sendError(res, ce);
   }
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { type SniffedFormat, sniffFormat } from '@herd/media';
-import { ClientError } from './http-util.js';
+import { ClientError, bodyChunks } from './http-util.js';
 
 /** A finished upload waiting for its chat message. */
 export interface Upload {
@@ -71,7 +71,7 @@ export class UploadStore {
     let head = Buffer.alloc(0);
     let format: SniffedFormat | undefined;
     try {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
+      for await (const chunk of bodyChunks(req)) {
         if (signal.aborted) throw new ClientError(408, 'timeout', `${name}: the upload took too long`);
         total += chunk.length;
         if (total > max) throw tooBig(name, 'grew past the limit while arriving', max);
