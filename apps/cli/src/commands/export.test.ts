@@ -101,7 +101,7 @@ describe('herd export', () => {
     expect(manifest.decoder.inputs.find((i) => i.name === 'xattn.k.0')).toEqual({ name: 'xattn.k.0', dtype: 'f32', shape: ['B', core.config.nKvHeads, 'S', core.config.headDim] });
     expect(manifest.decoder.outputs.map((o) => o.name)).toEqual(expect.arrayContaining(['logits', 'present.k.0', 'present.v.3']));
     const enc = manifest.modalities['vision']!.graphs['encoder']!;
-    expect(enc.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`)).toEqual(['pixels:f32[1,4,3,56,56]', 'aspectRatioIds:i32[1]', 'tileMask:bool[1,4]']);
+    expect(enc.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`)).toEqual(['pixels:f32[1,4,3,48,48]', 'aspectRatioIds:i32[1]', 'tileMask:bool[1,4]']);
     // Speech: log-mel → adapter frames (own graph), spliced in the decoder; video: frames → features → aggregator (own graphs), cross-attention in the decoder.
     const sp = manifest.modalities['speech']!;
     expect(sp.graphs['encoder']!.inputs.map((i) => `${i.name}:${i.dtype}`)).toEqual(['features:f32', 'featureValid:bool']);
@@ -217,7 +217,7 @@ describe('herd export', () => {
       }
       const image: TiledImage = await preprocessImage(SCENE, vision.config.vision);
       const kv = await encoder.run({
-        pixels: hostTensor('f32', [1, recipe.maxTiles, 3, 56, 56], image.pixels),
+        pixels: hostTensor('f32', [1, recipe.maxTiles, 3, vision.config.vision.tileSize, vision.config.vision.tileSize], image.pixels),
         aspectRatioIds: hostTensor('i32', [1], [image.aspectRatioId]),
         tileMask: hostTensor('bool', [1, recipe.maxTiles], image.aspectRatioMask),
       });
