@@ -15,21 +15,17 @@
  *
  * Prints a table and writes bench/results/video-motion-probe.json. Asserts nothing.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { videoFeaturesDir } from './bench-args.js';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore } from '@herd/llama3';
 import { type VideoExample, readVideoExamples } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const dir = flag('features', join('out', 'video', readdirSync(join('out', 'video')).find((d) => d.startsWith('features-')) ?? 'features'));
+const dir = videoFeaturesDir();
 const vision = loadMiniVision(undefined, loadLanguageCore());
 const D = vision.config.text.dim;
 const all = await readVideoExamples(dir, vision.config);

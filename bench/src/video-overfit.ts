@@ -10,21 +10,17 @@
  *
  * Prints a table and writes bench/results/video-overfit.json. Asserts nothing.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { flag, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { type VideoExample, blindClip, evaluateVideoQa, miniVideoConfig, readVideoExamples, trainMiniVideo, videoQaItems, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const dir = flag('features', join('out', 'video', readdirSync(join('out', 'video')).find((d) => d.startsWith('features-')) ?? 'features'));
+const dir = videoFeaturesDir();
 const want = Number(flag('clips', '4'));
 const steps = Number(flag('steps', '150'));
 const lr = Number(flag('lr', '0.005'));
