@@ -9,7 +9,7 @@ import { type HostTensor, fromOrt, ortType, toOrt } from './tensor.js';
 export interface SessionOptions {
   /** A device resolved by the app (`resolveDevice`); default DEFAULT_DEVICE (the CPU). */
   device?: Device;
-  /** Intra-op threads for the CPU provider; default: every core Node may use (ONNX Runtime's own default can be 1). */
+  /** Intra-op threads for the CPU provider; default: `HERD_THREADS` if set, else every core Node may use (ONNX Runtime's own default can be 1). */
   threads?: number;
   /** Outputs to keep on the device (WebGPU/CUDA) instead of copying them to host memory. */
   deviceOutputs?: readonly string[];
@@ -38,6 +38,18 @@ function providers(device: Device): ort.InferenceSession.ExecutionProviderConfig
 }
 
 /**
+ * Intra-op threads when the caller names none: `HERD_THREADS` (a positive integer; lets several jobs share
+ * a machine without each taking every core), else every core Node may use.
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HERD_THREADS;
+  if (raw === undefined || raw === '') return availableParallelism();
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new HerdError('invalid_argument', `HERD_THREADS='${raw}' is not a positive integer; unset it to use every core (${availableParallelism()})`);
+  return n;
+}
+
+/**
  * One ONNX Runtime session with herd's checks around it: all missing or mistyped inputs are reported
  * at once before a run, and runtime failures keep ORT's error as `cause`.
  */
@@ -59,7 +71,7 @@ export class Session {
       graphOptimizationLevel: options.graphOptimization ?? 'all',
       logSeverityLevel: 3,
     };
-    so.intraOpNumThreads = options.threads !== undefined && options.threads > 0 ? options.threads : availableParallelism();
+    so.intraOpNumThreads = options.threads !== undefined && options.threads > 0 ? options.threads : defaultThreads();
     if (options.profilePrefix) {
       so.enableProfiling = true;
       so.profileFilePrefix = options.profilePrefix;
