@@ -1,15 +1,17 @@
 import { availableParallelism } from 'node:os';
-import { defaultThreads } from '@herd/runtime';
-import { describe, expect, it } from 'vitest';
+import { defaultThreads, setDefaultThreads } from '@herd/runtime';
+import { afterEach, describe, expect, it } from 'vitest';
 
-describe('defaultThreads (HERD_THREADS)', () => {
-  it('uses every core when unset or empty, the given count when set', () => {
-    expect(defaultThreads({})).toBe(availableParallelism());
-    expect(defaultThreads({ HERD_THREADS: '' })).toBe(availableParallelism());
-    expect(defaultThreads({ HERD_THREADS: '1' })).toBe(1);
-    expect(defaultThreads({ HERD_THREADS: '3' })).toBe(3);
+describe('default CPU thread count of sessions (setDefaultThreads)', () => {
+  afterEach(() => setDefaultThreads(undefined));
+  it('is every core until the app sets it, then the set count; undefined restores it', () => {
+    expect(defaultThreads()).toBe(availableParallelism());
+    setDefaultThreads(1);
+    expect(defaultThreads()).toBe(1);
+    setDefaultThreads(undefined);
+    expect(defaultThreads()).toBe(availableParallelism());
   });
-  it('refuses a value that is not a positive integer, naming it', () => {
-    for (const bad of ['0', '-2', '1.5', 'two']) expect(() => defaultThreads({ HERD_THREADS: bad })).toThrow(`HERD_THREADS='${bad}'`);
+  it('refuses a count that is not a positive integer', () => {
+    for (const bad of [0, -2, 1.5, Number.NaN]) expect(() => setDefaultThreads(bad)).toThrow('positive integer');
   });
 });

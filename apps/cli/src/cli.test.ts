@@ -106,6 +106,12 @@ describe('numbers and words are checked before anything runs', () => {
     expect(r.err).toMatch(/^herd: invalid_argument: HERD_DEVICE must be one of cpu, webgpu, cuda, auto, got 'gpu'/);
   });
 
+  it('an invalid HERD_THREADS is refused, naming it, before the model folder is looked at', async () => {
+    const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_THREADS: 'two' } });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^herd: invalid_argument: HERD_THREADS must be a positive integer \(CPU threads per session\), got 'two'/);
+  });
+
   it('an unavailable device fails before the model loads', async () => {
     if (cudaMissing() === undefined) return; // with CUDA installed there is nothing to refuse
     const r = await herd(['generate', '--prompt', 'x', '--model', missing, '--device', 'cuda']);

@@ -5,7 +5,7 @@
  * exit status (0 ok, 1 error, 2 usage) instead of exiting, so tests can call it.
  */
 import { type FlagSpecs, UsageError, describeFlags, exitCodeFor, formatCommandError, parseCommandLine } from '@herd/core';
-import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceChoice, isDeviceRequest, resolveDevice } from '@herd/runtime';
+import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceChoice, isDeviceRequest, resolveDevice, setDefaultThreads } from '@herd/runtime';
 import { type Command, type DeviceRequestFrom, GLOBAL_FLAGS, type Io } from './command.js';
 import { chatCommand } from './commands/chat.js';
 import { evalTextCommand } from './commands/eval-text.js';
@@ -40,6 +40,7 @@ ${COMMANDS.map((c) => `  ${usageLine(c).padEnd(32)} ${c.summary}`).join('\n')}
   Older spellings still work: ${COMMANDS.flatMap((c) => (c.aliases ?? []).map((a) => `herd ${a.join(' ')}`)).join(', ')}.
 
 Device: --device ${DEVICE_REQUESTS.join('|')} or HERD_DEVICE (default ${DEFAULT_DEVICE}); --verbose says which and why.
+Threads: HERD_THREADS=N caps the CPU threads of each ONNX Runtime session (default: every core).
 Long prompts: --prompt-file FILE or --prompt - (standard input).
 Errors: one line 'herd: <code>: <message>' on stderr; exit status 1 (2 for a usage mistake); --verbose adds the stack.`;
 
@@ -68,6 +69,15 @@ function deviceRequestFrom(flagValue: string | undefined, env: NodeJS.ProcessEnv
   return { request: DEFAULT_DEVICE, source: 'default' };
 }
 
+/** HERD_THREADS: CPU threads per ONNX Runtime session (default every core); anything but a positive integer is a usage error. */
+function threadsFrom(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env['HERD_THREADS'];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`HERD_THREADS must be a positive integer (CPU threads per session), got '${raw}'`);
+  return n;
+}
+
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
   const verbose = argv.includes('--verbose');
   let helpHint = 'herd --help';
@@ -92,6 +102,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     }
     const flags: FlagSpecs = { ...command.flags, ...GLOBAL_FLAGS };
     const { values, positionals } = parseCommandLine(rest, flags, command.positionals ?? []);
+    setDefaultThreads(threadsFrom(env));
     const deviceRequest = deviceRequestFrom(typeof values['device'] === 'string' ? values['device'] : undefined, env);
     // Resolved once, before any model loads; commands pass the resolved device down.
     let choice: DeviceChoice | undefined;

@@ -9,7 +9,7 @@ import { type HostTensor, fromOrt, ortType, toOrt } from './tensor.js';
 export interface SessionOptions {
   /** A device resolved by the app (`resolveDevice`); default DEFAULT_DEVICE (the CPU). */
   device?: Device;
-  /** Intra-op threads for the CPU provider; default: `HERD_THREADS` if set, else every core Node may use (ONNX Runtime's own default can be 1). */
+  /** Intra-op threads for the CPU provider; default: `defaultThreads()`, the app's setting or every core Node may use (ONNX Runtime's own default can be 1). */
   threads?: number;
   /** Outputs to keep on the device (WebGPU/CUDA) instead of copying them to host memory. */
   deviceOutputs?: readonly string[];
@@ -37,16 +37,20 @@ function providers(device: Device): ort.InferenceSession.ExecutionProviderConfig
   return ['cpu'];
 }
 
+let processThreads: number | undefined;
+
 /**
- * Intra-op threads when the caller names none: `HERD_THREADS` (a positive integer; lets several jobs share
- * a machine without each taking every core), else every core Node may use.
+ * Sets the intra-op thread count of every later session that names none (the app reads it from its flags or
+ * `HERD_THREADS`, so several jobs can share a machine without each taking every core); undefined restores the default.
  */
-export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.HERD_THREADS;
-  if (raw === undefined || raw === '') return availableParallelism();
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new HerdError('invalid_argument', `HERD_THREADS='${raw}' is not a positive integer; unset it to use every core (${availableParallelism()})`);
-  return n;
+export function setDefaultThreads(threads: number | undefined): void {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new HerdError('invalid_argument', `default thread count must be a positive integer, got ${threads}`);
+  processThreads = threads;
+}
+
+/** Intra-op threads when the caller names none: the app's setting, else every core Node may use. */
+export function defaultThreads(): number {
+  return processThreads ?? availableParallelism();
 }
 
 /**
