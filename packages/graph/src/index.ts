@@ -17,6 +17,8 @@ export { grad } from './autodiff/grad.js';
 export { VJP, unbroadcast } from './autodiff/vjp.js';
 export { linear, silu, gelu, rmsNorm, layerNorm, logSoftmax, crossEntropy, dropout } from './nn/layers.js';
 export type { CrossEntropyResult } from './nn/layers.js';
+export { ctcLoss, ctcGreedy } from './nn/ctc.js';
+export type { CtcResult } from './nn/ctc.js';
 export { attention, causalMask, documentCausalMask, paddingMask } from './nn/attention.js';
 export type { ScaledAttentionOptions } from './nn/attention.js';
 export { initParams, declareParams } from './nn/params.js';

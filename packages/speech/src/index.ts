@@ -59,11 +59,11 @@ export type { SpeechCurateConfig, SpeechCurateStagesConfig, SpeechCurateReport, 
 export { scoreCuration, STAGE_TARGETS } from './data/curate-score.js';
 export type { LabelledSample, Drop, StageScore, CurationScore } from './data/curate-score.js';
 // Speech adapter fine-tuning with the core frozen (ASR, AST, spoken QA), evals, the mini checkpoint
-export { speechExtension, speechDecodeExtension, speechAudioGraph, speechSpec, spliceSpeech, miniAdapterConfig, speechEncoderSpecs, speechAdapterSpecs, audioTokens, SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP, KEEP_TOKEN, AUDIO_START, AUDIO_END, MARKER_PARAM, FRAME_MULTIPLE } from './model/extension.js';
-export type { SpeechModelConfig } from './model/extension.js';
+export { speechExtension, speechDecodeExtension, speechAudioGraph, speechSpec, spliceSpeech, miniAdapterConfig, speechEncoderSpecs, speechAdapterSpecs, audioTokens, SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP, KEEP_TOKEN, AUDIO_START, AUDIO_END, MARKER_PARAM, FRAME_MULTIPLE, SPEECH_CTC_GROUP, CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, CORE_EMBEDDING_PARAM, speechCtcSpecs, speechCtcLogits } from './model/extension.js';
+export type { SpeechModelConfig, SpeechCtcOptions } from './model/extension.js';
 export { SpeechGenerator } from './model/generate.js';
 export type { SpeechInput } from './model/generate.js';
-export { SPEECH_TASKS, ASR_INSTRUCTION, AST_INSTRUCTION, tasksOf, readSpeechItems, prepareSpeechSet, itemToSample, sampleToItem, speechPromptLayout, speechSequence, paddedFrames, featureFeeds, audioIndexOf, collateSpeech, pickItems } from './train/speech-data.js';
+export { SPEECH_TASKS, ASR_INSTRUCTION, AST_INSTRUCTION, tasksOf, readSpeechItems, prepareSpeechSet, itemToSample, sampleToItem, speechPromptLayout, speechSequence, paddedFrames, featureFeeds, audioIndexOf, collateSpeech, pickItems, ctcLabelsOf } from './train/speech-data.js';
 export type { SpeechTask, SpeechPrompt, SpeechItem, SpeechPromptLayout, SpeechCollateOptions } from './train/speech-data.js';
 export { fineTuneSpeech, miniSpeechModel } from './train/fine-tune.js';
 export type { SpeechFineTuneOptions, SpeechFineTuneResult } from './train/fine-tune.js';
@@ -71,9 +71,9 @@ export { normaliseTranscript, editCounts, wordEdits, charEdits, wordErrorRate, c
 export { chrF, bleu } from './eval/translation.js';
 export type { TranslationPair } from './eval/translation.js';
 export type { EditCounts } from './eval/wer.js';
-export { evaluateSpeech, speechEvalTable, questionType, textLayout, SPOKEN_QA_TYPES, SPOKEN_QA_ROWS } from './eval/speech-eval.js';
-export type { SpeechEvalReport, SpokenQaReport, AsrReport, AstReport, SpeechEvalOptions, SpokenQaType, SpokenQaRow } from './eval/speech-eval.js';
-export { loadMiniSpeech, saveMiniSpeech, loadPretrainedEncoder, miniSpeechGenerator, MINI_SPEECH_DIR, MINI_SPEECH_FILES } from './mini.js';
+export { evaluateSpeech, speechEvalTable, ctcTranscript, questionType, textLayout, SPOKEN_QA_TYPES, SPOKEN_QA_ROWS } from './eval/speech-eval.js';
+export type { SpeechEvalReport, SpokenQaReport, AsrReport, AstReport, SpeechEvalOptions, SpokenQaType, SpokenQaRow, SpeechCtcHead } from './eval/speech-eval.js';
+export { loadMiniSpeech, saveMiniSpeech, ctcHeadOf, loadPretrainedEncoder, miniSpeechGenerator, MINI_SPEECH_DIR, MINI_SPEECH_FILES } from './mini.js';
 export type { MiniSpeech } from './mini.js';
 export { runMiniSpeechRecipe } from './train/mini-recipe.js';
 export type { MiniSpeechRecipe, MiniSpeechRecipeResult } from './train/mini-recipe.js';

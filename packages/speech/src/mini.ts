@@ -14,7 +14,8 @@ import { conformerParamSpecs } from './model/params.js';
 import { BEST_RQ_FILES } from './train/pretrain.js';
 import { MINI_ENCODER_DIR } from './train/mini.js';
 import { type SpeechAdapterConfig } from './model/adapter.js';
-import { type SpeechModelConfig, speechAdapterSpecs, speechEncoderSpecs } from './model/extension.js';
+import { CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, type SpeechModelConfig, speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/extension.js';
+import { type SpeechCtcHead } from './eval/speech-eval.js';
 import { SpeechGenerator } from './model/generate.js';
 
 /** packages/speech/weights/mini (the same from src/ and dist/). */
@@ -43,7 +44,8 @@ interface StoredConfig {
 
 /** Writes the encoder + adapter as f16 plus config.json (and eval.json / the card when given). */
 export async function saveMiniSpeech(dir: string, m: SpeechModelConfig, maxFrames: number, core: LanguageCore, weights: Readonly<Record<string, HostTensor | { shape: readonly number[]; data: Float32Array }>>, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
-  const names = [...speechEncoderSpecs(m), ...speechAdapterSpecs(m)].map((s) => s.name);
+  // The CTC head (training only) is kept when it was trained: it gives the encoder + adapter's own transcripts.
+  const names = [...speechEncoderSpecs(m), ...speechAdapterSpecs(m), ...speechCtcSpecs(m).filter((c) => weights[c.name])].map((s) => s.name);
   const tensors = Object.fromEntries(names.map((n) => {
     const t = weights[n];
     if (!t) throw new HerdError('invalid_argument', `saveMiniSpeech: no value for ${n}`);
@@ -80,8 +82,24 @@ export function loadMiniSpeech(dir: string = MINI_SPEECH_DIR, core: LanguageCore
     if (shape.join(',') !== spec.shape.join(',')) problems.add(`tensor ${spec.name}: shape [${shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
     else weights[spec.name] = { shape, data: file.readFloat32(spec.name) };
   }
+  // The CTC head is optional (checkpoints trained without the alignment objective have none), but whole when present.
+  const head = speechCtcSpecs(model);
+  const present = head.filter((c) => file.has(c.name));
+  if (present.length && present.length < head.length) problems.add(`the CTC head is incomplete: has ${present.map((c) => c.name).join(', ')}, needs ${head.map((c) => c.name).join(', ')}`);
+  for (const spec of present) {
+    const shape = file.info(spec.name).shape;
+    if (shape.join(',') !== spec.shape.join(',')) problems.add(`tensor ${spec.name}: shape [${shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+    else weights[spec.name] = { shape, data: file.readFloat32(spec.name) };
+  }
   problems.throwIfAny('checkpoint_mismatch', `speech checkpoint ${join(dir, MINI_SPEECH_FILES.weights)}`);
   return { dir, model, maxFrames: stored.maxFrames, core, weights };
+}
+
+/** The CTC head among speech weights, if they hold one. */
+export function ctcHeadOf(weights: Readonly<Record<string, { readonly data: unknown } | undefined>>): SpeechCtcHead | undefined {
+  const blank = weights[CTC_BLANK_PARAM];
+  const scale = weights[CTC_LOG_SCALE_PARAM];
+  return blank && scale ? { blank: Float32Array.from(blank.data as ArrayLike<number>), logScale: (scale.data as ArrayLike<number>)[0]! } : undefined;
 }
 
 /** A generator over a loaded checkpoint (core + speech weights). */

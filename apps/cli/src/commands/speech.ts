@@ -13,7 +13,7 @@ import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Toke
 import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
-  ASR_INSTRUCTION, LogMel, MINI_SPEECH_DIR, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
+  ASR_INSTRUCTION, LogMel, MINI_SPEECH_DIR, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
 } from '@herd/speech';
 import { type Io, defineCommand } from '../command.js';
@@ -70,6 +70,8 @@ export const speechTrainCommand = defineCommand({
     'train-seconds': flag.integer({ min: 1, max: 60, description: 'longest utterance trained on; the training graph is padded to it (default --max-seconds; shorter is cheaper)' }),
     'seq-len': flag.integer({ min: 16, default: 144, description: 'tokens per training sequence (prompt with audio + reply; longer items are left out)' }),
     init: flag.string({ placeholder: 'DIR', description: 'warm start: the encoder and adapter of this speech checkpoint start the run' }),
+    'ctc-weight': flag.number({ min: 0, default: 0, description: "weight of the alignment objective: CTC of the adapter's 80 ms frames against the transcript's tokens, scored against the frozen core's embedding rows (0 = next-token loss only)" }),
+    'ctc-max-labels': flag.integer({ min: 1, default: 40, description: 'longest transcript (in core tokens) the CTC objective takes; longer ones train without it' }),
   },
   async run({ values, io }) {
     const data = await speechData(values.data, io);
@@ -77,11 +79,12 @@ export const speechTrainCommand = defineCommand({
     const out = values.out ?? MINI_SPEECH_DIR;
     if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
     const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
-    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}`;
+    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''}`;
     const r = await runMiniSpeechRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
       maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
       ...(values.warmup !== undefined ? { warmup: values.warmup } : {}), ...(values.init ? { initDir: values.init } : {}),
+      ...(values['ctc-weight'] > 0 ? { ctc: { weight: values['ctc-weight'], maxLabels: values['ctc-max-labels'] } } : {}),
       evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
       dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
       retrainCommand: `npm run build && node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out out/speech-ft && node apps/cli/dist/main.js speech train ${args}`,
@@ -121,6 +124,7 @@ export const speechEvalCommand = defineCommand({
         ast: pickItems(astHeld, values['eval-ast'], values.seed),
         core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
+        ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
       });
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
     } finally {

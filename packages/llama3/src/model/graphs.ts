@@ -9,7 +9,7 @@ import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type ParamValues, type Tensor, type TrainingGraphs } from '@herd/graph';
 import { type LlamaConfig } from '../config.js';
 import { lmHead } from './llama.js';
-import { CORE_GROUP, type LmGraphSpec, type ParamValuesByName, asLmSpec, declareLmInputs, declareLmParams, lmForward } from './lm-spec.js';
+import { CORE_GROUP, type LmGraphSpec, type ParamValuesByName, asLmSpec, declareLmInputs, declareLmParams, lmForward, lmHookContext } from './lm-spec.js';
 import { llamaParamSpecs } from './weights.js';
 
 /** Host values of parameters by checkpoint name (f32). */
@@ -36,6 +36,11 @@ export interface LmTrainingOptions {
   readonly accumulation?: boolean;
   /** 'f16': mixed precision — f16 activations, f32 master weights, dynamic loss scaling. */
   readonly computeDtype?: 'f32' | 'f16';
+  /**
+   * Weight of the extension's `auxiliaryLoss` in the training loss (next-token loss + weight ·
+   * auxiliary); 0 or absent: not built. The step then also reports `lmLoss` and the auxiliary metrics.
+   */
+  readonly auxiliaryWeight?: number;
 }
 
 function trainedGroups(spec: LmGraphSpec, train: readonly string[] | undefined): readonly string[] {
@@ -56,11 +61,16 @@ export function buildLmTraining(model: LmGraphSpec | LlamaConfig, weights: Froze
   const g = new Graph();
   const { p } = declareLmParams(g, spec, weights, { train: trainedGroups(spec, o.train), compute: o.computeDtype ?? 'f32' });
   const inputs = declareLmInputs(g, spec, 'train', { batch: o.batch, seqLen: o.seqLen });
-  const logits = lmHead(spec.config, p, lmForward(spec, p, inputs).hidden); // [B, T, V]
+  const ctx = lmHookContext(spec, p, inputs);
+  const logits = lmHead(spec.config, p, lmForward(spec, p, inputs, ctx).hidden); // [B, T, V]
   const ce = G.crossEntropy(logits, inputs.targets!, -100);
+  const w = o.auxiliaryWeight ?? 0;
+  if (w < 0 || !Number.isFinite(w)) throw new HerdError('invalid_argument', `LM training: auxiliaryWeight must be a finite number ≥ 0, got ${w}`);
+  if (w > 0 && !spec.extension?.auxiliaryLoss) throw new HerdError('invalid_argument', `LM training: auxiliaryWeight ${w} given, but the extension defines no auxiliaryLoss`);
+  const aux = w > 0 ? spec.extension!.auxiliaryLoss!(ctx) : undefined;
   return G.buildTraining(g, {
-    loss: ce.loss,
-    metrics: { tokens: ce.count },
+    loss: aux ? G.add(ce.loss, G.mul(aux.loss, w)) : ce.loss,
+    metrics: { tokens: ce.count, ...(aux ? { lmLoss: ce.loss, ...aux.metrics } : {}) },
     optimizer: o.optimizer ?? {},
     params: g.trainableParams,
     ...(o.accumulation ? { accumulation: true } : {}),

@@ -56,6 +56,14 @@ export interface LmExtension {
   readonly embed?: (h: Tensor, ctx: LmHookContext) => Tensor;
   /** Called before decoder layer i with the residual stream [B, T, D] (e.g. gated cross-attention at the fusion schedule). */
   readonly beforeLayer?: (i: number, h: Tensor, ctx: LmHookContext) => Tensor;
+  /**
+   * An extra training objective on the extension's own outputs (e.g. CTC of speech adapter frames
+   * against the core's embeddings), added to the next-token loss by the training graph with the
+   * weight `auxiliaryWeight` of `buildLmTraining` (not built when that is 0 or absent; evaluation
+   * and decoder graphs never build it). Its inputs are extension inputs like any other; `metrics`
+   * are logged with each step.
+   */
+  readonly auxiliaryLoss?: (ctx: LmHookContext) => { readonly loss: Tensor; readonly metrics?: Readonly<Record<string, Tensor>> };
 }
 
 /** A core and an optional extension: what every LM graph builder takes. */
@@ -200,11 +208,15 @@ export function declareLmInputs(g: Graph, spec: LmGraphSpec, kind: 'train' | 'ev
   return { tokens, ...(targets ? { targets } : {}), positions, mask, ...(cache ? { cache } : {}), ...(lastIndex ? { lastIndex } : {}), extra };
 }
 
-/** The decoder stack with the extension's encoder and hooks applied. */
-export function lmForward(spec: LmGraphSpec, p: Params, inputs: LmInputs): ForwardOutputs {
-  const ext = spec.extension;
+/** What the extension's hooks see in one graph: its inputs, the parameters and what `encode` returned (run here, once). */
+export function lmHookContext(spec: LmGraphSpec, p: Params, inputs: LmInputs): LmHookContext {
   const base = { inputs: inputs.extra, p };
-  const ctx: LmHookContext = { ...base, encoded: ext?.encode?.(base) ?? {} };
+  return { ...base, encoded: spec.extension?.encode?.(base) ?? {} };
+}
+
+/** The decoder stack with the extension's encoder and hooks applied (`ctx`: a context already made for this graph, so `encode` runs once). */
+export function lmForward(spec: LmGraphSpec, p: Params, inputs: LmInputs, ctx: LmHookContext = lmHookContext(spec, p, inputs)): ForwardOutputs {
+  const ext = spec.extension;
   const embeddings = ext?.embed ? ext.embed(G.gather(p('model.embed_tokens.weight'), inputs.tokens), ctx) : undefined;
   return forward(
     spec.config,
@@ -250,6 +262,22 @@ export function composeExtensions(...parts: readonly LmExtension[]): LmExtension
       : {}),
     ...(parts.some((x) => x.beforeLayer)
       ? { beforeLayer: (i: number, h: Tensor, ctx: LmHookContext) => parts.reduce((acc, x, k) => (x.beforeLayer ? x.beforeLayer(i, acc, { ...ctx, encoded: own(k, ctx.encoded) }) : acc), h) }
+      : {}),
+    // The parts' auxiliary losses add up; their metrics keep their names (a name given by two parts is an error).
+    ...(parts.some((x) => x.auxiliaryLoss)
+      ? {
+          auxiliaryLoss: (ctx: LmHookContext) => {
+            const each = parts.flatMap((x, k) => (x.auxiliaryLoss ? [x.auxiliaryLoss({ ...ctx, encoded: own(k, ctx.encoded) })] : []));
+            const metrics: Record<string, Tensor> = {};
+            for (const r of each) {
+              for (const [n, t] of Object.entries(r.metrics ?? {})) {
+                if (n in metrics) throw new HerdError('invalid_config', `composed LM extensions: auxiliary metric '${n}' is reported by two extensions`);
+                metrics[n] = t;
+              }
+            }
+            return { loss: each.slice(1).reduce((a, r) => G.add(a, r.loss), each[0]!.loss), metrics };
+          },
+        }
       : {}),
   };
   return ext;

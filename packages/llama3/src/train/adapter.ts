@@ -43,6 +43,8 @@ export interface AdapterRecipe {
   readonly steps: number;
   readonly schedule: LrSchedule;
   readonly optimizer?: Partial<G.AdamWConfig>;
+  /** Weight of the extension's `auxiliaryLoss` added to the next-token loss (default 0: not built). */
+  readonly auxiliaryWeight?: number;
   // 2. Data: a dataset in the shard format and the modality's collate, or a ready batch source
   // (e.g. in-memory batches of decoded images reused across stages; it must serve `batch` examples).
   readonly data: ShardData | { readonly source: BatchSource };
@@ -113,7 +115,7 @@ function startingValues(groups: readonly ParamGroup[], trained: ReadonlySet<stri
  */
 function runIdentity(r: AdapterRecipe, groups: readonly ParamGroup[], start: Readonly<Record<string, HostTensor>>): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ groups: groups.map((g) => [g.name, g.specs.map((s) => [s.name, s.shape])]), train: r.train, batch: r.batch, seqLen: r.seqLen, seed: r.seed }));
+  h.update(JSON.stringify({ groups: groups.map((g) => [g.name, g.specs.map((s) => [s.name, s.shape])]), train: r.train, batch: r.batch, seqLen: r.seqLen, seed: r.seed, ...(r.auxiliaryWeight ? { auxiliaryWeight: r.auxiliaryWeight } : {}) }));
   const bytes = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   for (const name of Object.keys(r.weights).sort()) {
     if (name in start) continue;
@@ -164,7 +166,7 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
 
   // 3. Graphs: the trained groups train, the rest are frozen initializers.
   const weights = { ...r.weights, ...start };
-  const graphs = buildLmTraining(r.spec, weights, { batch: r.batch, seqLen: r.seqLen, train: r.train, ...(r.optimizer ? { optimizer: r.optimizer } : {}) });
+  const graphs = buildLmTraining(r.spec, weights, { batch: r.batch, seqLen: r.seqLen, train: r.train, ...(r.optimizer ? { optimizer: r.optimizer } : {}), ...(r.auxiliaryWeight ? { auxiliaryWeight: r.auxiliaryWeight } : {}) });
   const session = { device: r.device ?? DEFAULT_DEVICE, ...(r.modelDir ? { modelDir: r.modelDir } : {}) };
   const run = await TrainingRun.create(graphs, start, session);
   const frozen = Object.fromEntries(Object.entries(r.weights).filter(([k]) => !(k in start)));

@@ -31,8 +31,13 @@ export class LmEvaluator {
   async loss(batches: Iterable<Readonly<Record<string, HostTensor>>>, fed: Readonly<Record<string, HostTensor>> = {}): Promise<number> {
     let sum = 0;
     let count = 0;
+    // Only what the eval graph reads is fed: a training batch may carry inputs of a training-only
+    // objective (an extension's auxiliary loss), and a fed group may have parameters the graph never reads.
+    const used = new Set(this.session.inputs.map((i) => i.name));
+    const only = (r: Readonly<Record<string, HostTensor>>) => Object.fromEntries(Object.entries(r).filter(([k]) => used.has(k)));
+    const params = only(fed);
     for (const b of batches) {
-      const out = await this.session.run({ ...fed, ...b });
+      const out = await this.session.run({ ...params, ...only(b) });
       sum += (out['lossSum']!.data as Float32Array)[0]!;
       count += (out['count']!.data as Float32Array)[0]!;
     }

@@ -17,7 +17,9 @@
 import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, keywordMatch } from '@herd/llama3';
 import { type SpeechGenerator } from '../model/generate.js';
 import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
-import { KEEP_TOKEN } from '../model/extension.js';
+import { HerdError } from '@herd/core';
+import { ctcGreedy } from '@herd/graph';
+import { CORE_EMBEDDING_PARAM, KEEP_TOKEN } from '../model/extension.js';
 import { bleu, chrF } from './translation.js';
 import { charErrorRate, wordErrorRate } from './wer.js';
 
@@ -53,6 +55,46 @@ export interface AsrReport {
   readonly wer: { readonly adapter: number; readonly core: number };
   readonly cer: { readonly adapter: number; readonly core: number };
   readonly examples: readonly { readonly reference: string; readonly adapter: string }[];
+  /**
+   * The encoder + adapter alone, no language model: CTC greedy transcripts of the adapter's frames
+   * classified against the core's embedding rows (`ctcTranscript`) — whether the audio side hears.
+   * Present when the checkpoint has its CTC head.
+   */
+  readonly ctc?: { readonly wer: number; readonly cer: number; readonly examples: readonly { readonly reference: string; readonly ctc: string }[] };
+}
+
+/** The trained CTC head (group `speechCtc`): the blank row [D] and the log scale. */
+export interface SpeechCtcHead {
+  readonly blank: Float32Array;
+  readonly logScale: number;
+}
+
+/**
+ * CTC greedy transcript of one utterance from the adapter's frames alone: each real frame's class is
+ * the nearest-row argmax of `speechCtcLogits` over the core's embedding rows and the blank row
+ * (the scale does not change an argmax), repeats merged, blanks dropped, the compact ids decoded.
+ */
+export async function ctcTranscript(speech: SpeechGenerator, core: LanguageCore, tok: Llama3Tokenizer, head: SpeechCtcHead, item: SpeechItem): Promise<string> {
+  const table = core.weights[CORE_EMBEDDING_PARAM];
+  if (!table) throw new HerdError('checkpoint_mismatch', `CTC transcript: the core at ${core.dir} has no '${CORE_EMBEDDING_PARAM}'`);
+  const [V, D] = table.shape as [number, number];
+  const audio = (await speech.encode(item)).data as Float32Array; // [1, A_max, D]
+  const A = speech.audioTokens(item);
+  const rows = new Float32Array((V + 1) * D);
+  rows.set(Float32Array.from(table.data as ArrayLike<number>));
+  rows.set(head.blank, V * D);
+  const sq = new Float32Array(V + 1);
+  for (let v = 0; v <= V; v++) for (let d = 0; d < D; d++) sq[v]! += rows[v * D + d]! ** 2;
+  const scores = new Float32Array(A * (V + 1));
+  for (let a = 0; a < A; a++) {
+    for (let v = 0; v <= V; v++) {
+      let dot = 0;
+      for (let d = 0; d < D; d++) dot += audio[a * D + d]! * rows[v * D + d]!;
+      scores[a * (V + 1) + v] = 2 * dot - sq[v]!;
+    }
+  }
+  const ids = ctcGreedy(scores, A, V + 1, V);
+  return tok.decode(core.vocab ? Array.from(core.vocab.toFull(ids)) : ids).trim();
 }
 
 export interface AstReport {
@@ -83,6 +125,8 @@ export interface SpeechEvalOptions {
   /** Speech-translation items (task 'ast'); no AST report without them. */
   readonly ast?: readonly SpeechItem[];
   readonly maxNewTokens?: number;
+  /** The CTC head, for the encoder + adapter row of the ASR report (no row without it). */
+  readonly ctcHead?: SpeechCtcHead;
 }
 
 export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
@@ -102,12 +146,15 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
     const blind = await ask(ASR_INSTRUCTION); // the same for every item: no audio
     for (const item of o.asr) pairs.push({ reference: item.transcript, adapter: await hear(item, { before: '', after: ASR_INSTRUCTION }), core: blind });
     const words = pairs.reduce((a, p) => a + p.reference.split(/\s+/u).length, 0);
+    const ctcRows: { reference: string; hypothesis: string }[] = [];
+    if (o.ctcHead) for (const item of o.asr) ctcRows.push({ reference: item.transcript, hypothesis: await ctcTranscript(o.speech, core, tok, o.ctcHead, item) });
     const asr: AsrReport = {
       n: pairs.length,
       words,
       wer: { adapter: wordErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.adapter }))), core: wordErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.core }))) },
       cer: { adapter: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.adapter }))), core: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.core }))) },
       examples: pairs.slice(0, 8).map((p) => ({ reference: p.reference, adapter: p.adapter })),
+      ...(o.ctcHead ? { ctc: { wer: wordErrorRate(ctcRows), cer: charErrorRate(ctcRows), examples: ctcRows.slice(0, 8).map((r) => ({ reference: r.reference, ctc: r.hypothesis })) } } : {}),
     };
 
     // Spoken QA.
@@ -159,7 +206,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
 /** The report as markdown tables (percentages). */
 export function speechEvalTable(r: SpeechEvalReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n`;
+  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n${r.asr.ctc ? `| encoder + adapter alone (CTC greedy, no core) | ${pct(r.asr.ctc.wer)} | ${pct(r.asr.ctc.cer)} |\n` : ''}`;
   const label: Record<SpokenQaRow, string> = { core: 'core alone (no audio)', adapter: 'core + speech adapter', transcript: 'core + transcript in text (upper bound)' };
   const types = SPOKEN_QA_TYPES.filter((t) => r.qa.n[t] > 0);
   const total = types.reduce((a, t) => a + r.qa.n[t], 0);

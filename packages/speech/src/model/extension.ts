@@ -35,6 +35,21 @@ export const AUDIO_END = -3;
 
 export const MARKER_PARAM = 'adapter.audio_markers';
 
+/**
+ * The alignment head (training only, its own group): the adapter's frames are classified against
+ * the frozen core's embedding rows plus one learnt blank row, for a CTC loss against the
+ * transcript's tokens (see `speechCtcLogits`).
+ */
+export const SPEECH_CTC_GROUP = 'speechCtc';
+export const CTC_BLANK_PARAM = 'ctc.blank';
+export const CTC_LOG_SCALE_PARAM = 'ctc.log_scale';
+export const CORE_EMBEDDING_PARAM = 'model.embed_tokens.weight';
+
+/** The CTC alignment objective: transcripts of at most `maxLabels` tokens (longer ones are left out of it). */
+export interface SpeechCtcOptions {
+  readonly maxLabels: number;
+}
+
 /** The whole speech model on top of a core: encoder config, adapter config. */
 export interface SpeechModelConfig {
   readonly encoder: SpeechConfig;
@@ -54,6 +69,29 @@ export function speechAdapterSpecs(m: SpeechModelConfig): ParamSpec[] {
   return [...adapterParamSpecs(m.adapter), { name: MARKER_PARAM, shape: [2, m.adapter.coreDim], init: 'normal' }];
 }
 
+export function speechCtcSpecs(m: SpeechModelConfig): ParamSpec[] {
+  return [
+    { name: CTC_BLANK_PARAM, shape: [m.adapter.coreDim], init: 'normal' },
+    { name: CTC_LOG_SCALE_PARAM, shape: [1], init: 'ones' }, // s = e at the start: score gaps of a few units between the core's rows
+  ];
+}
+
+/**
+ * Class scores of the adapter's frames `audio` [B, A, D] for CTC: the V rows of the core's frozen
+ * embedding table E [V, D] are the classes, and the learnt row `blank` [D] is class V. A frame's
+ * score for class v is s·(2 a·e_v − ‖e_v‖²) = s·(‖a‖² − ‖a − e_v‖²): the softmax over them is a
+ * nearest-row classifier (‖a‖² is the same for every class), so training pulls each frame that
+ * speaks a word towards the core's own embedding of that token — what the core reads when it
+ * reads the word — rather than only along its direction. s = exp(logScale) [1] is learnt.
+ * Returns logits [B, A, V + 1].
+ */
+export function speechCtcLogits(audio: Tensor, table: Tensor, blank: Tensor, logScale: Tensor): Tensor {
+  const rows = G.concat([table, G.unsqueeze(blank, 0)], 0); // [V+1, D]
+  const dots = G.matmul(audio, G.transpose(rows, [1, 0])); // [B, A, V+1]
+  const sq = G.sum(G.mul(rows, rows), -1); // [V+1]
+  return G.mul(G.sub(G.mul(dots, 2), sq), G.exp(logScale));
+}
+
 /** Input frames F must be a multiple of 8: 4 per encoder frame, 2 encoder frames per adapter frame. */
 export const FRAME_MULTIPLE = 8;
 
@@ -66,12 +104,13 @@ export function audioTokens(encoder: SpeechConfig, frames: number): number {
  * The speech extension for graphs whose features are padded to `frames` input frames. Training and
  * the decoder use the same function; only `frames` (and the batch) differ.
  */
-export function speechExtension(m: SpeechModelConfig, frames: number): LmExtension {
+export function speechExtension(m: SpeechModelConfig, frames: number, o: { ctc?: SpeechCtcOptions } = {}): LmExtension {
   if (!Number.isInteger(frames) || frames <= 0 || frames % FRAME_MULTIPLE !== 0) {
     throw new HerdError('invalid_argument', `speech extension: padded frames must be a positive multiple of ${FRAME_MULTIPLE}, got ${frames}`);
   }
+  if (o.ctc && (!Number.isInteger(o.ctc.maxLabels) || o.ctc.maxLabels < 1)) throw new HerdError('invalid_argument', `speech extension: ctc.maxLabels must be a positive integer, got ${o.ctc.maxLabels}`);
   const S = frames / m.encoder.stack;
-  return {
+  const base: LmExtension = {
     groups: [
       { name: SPEECH_ENCODER_GROUP, specs: speechEncoderSpecs(m) },
       { name: SPEECH_ADAPTER_GROUP, specs: speechAdapterSpecs(m) },
@@ -83,9 +122,25 @@ export function speechExtension(m: SpeechModelConfig, frames: number): LmExtensi
     },
     encode: ({ inputs, p }) => {
       const h = conformerEncoder(m.encoder, p, inputs['features']!, inputs['featureValid']!); // [B, S, E]
-      return { audio: speechAdapter(m.adapter, p, h, inputs['featureValid']!).out }; // [B, A, D]
+      const a = speechAdapter(m.adapter, p, h, inputs['featureValid']!);
+      return { audio: a.out, audioValid: a.valid }; // [B, A, D], [B, A]
     },
     embed: (h, { inputs, encoded, p }) => spliceSpeech(h, encoded['audio']!, inputs['audioIndex']!, p(MARKER_PARAM)),
+  };
+  if (!o.ctc) return base;
+  // Training with the alignment objective: CTC of the adapter's frames against the transcript's
+  // compact token ids `ctcLabels` [B, L] (`ctcLabelLengths` [B]; 0 leaves an item out).
+  return {
+    ...base,
+    groups: [...base.groups, { name: SPEECH_CTC_GROUP, specs: speechCtcSpecs(m) }],
+    inputs: { ...base.inputs, ctcLabels: { dtype: 'i32', shape: ['B', o.ctc.maxLabels] }, ctcLabelLengths: { dtype: 'i32', shape: ['B'] } },
+    auxiliaryLoss: ({ inputs, encoded, p }) => {
+      const table = p(CORE_EMBEDDING_PARAM);
+      const logits = speechCtcLogits(encoded['audio']!, table, p(CTC_BLANK_PARAM), p(CTC_LOG_SCALE_PARAM)); // [B, A, V+1]
+      const frames = G.cast(G.sum(G.cast(encoded['audioValid']!, 'f32'), -1), 'i32'); // [B]
+      const r = G.ctcLoss(G.logSoftmax(logits, -1), inputs['ctcLabels']!, inputs['ctcLabelLengths']!, frames, { blank: table.shape[0] as number });
+      return { loss: r.loss, metrics: { ctcLoss: r.loss, ctcItems: r.count } };
+    },
   };
 }
 
@@ -127,9 +182,9 @@ export function speechAudioGraph(m: SpeechModelConfig, weights: SpeechWeights, f
   return G.toOnnx(g, { outputs: { audio: audio! }, name: 'speech_audio' });
 }
 
-/** The core plus the speech extension. */
-export function speechSpec(core: LlamaConfig, m: SpeechModelConfig, frames: number): LmGraphSpec {
-  return { config: core, extension: speechExtension(m, frames) };
+/** The core plus the speech extension (with the CTC alignment objective when `ctc` is given). */
+export function speechSpec(core: LlamaConfig, m: SpeechModelConfig, frames: number, o: { ctc?: SpeechCtcOptions } = {}): LmGraphSpec {
+  return { config: core, extension: speechExtension(m, frames, o) };
 }
 
 /**

@@ -11,7 +11,7 @@ import { type FrozenWeights, type LanguageCore, type Llama3Tokenizer, type Llama
 import { type HostTensor } from '@herd/runtime';
 import { type LrSchedule } from '@herd/trainer';
 import { type SpeechConfig } from '../config.js';
-import { SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, miniAdapterConfig, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '../model/extension.js';
+import { SPEECH_ADAPTER_GROUP, SPEECH_CTC_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, miniAdapterConfig, speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs, speechSpec } from '../model/extension.js';
 import { type SpeechItem, collateSpeech, sampleToItem } from './speech-data.js';
 
 export interface SpeechFineTuneOptions {
@@ -37,6 +37,12 @@ export interface SpeechFineTuneOptions {
   readonly checkpointEvery?: number;
   readonly resume?: boolean;
   readonly stopAfter?: number;
+  /**
+   * The alignment objective: CTC of the adapter's frames against the transcript's tokens, scored
+   * against the frozen core's embedding rows (`speechCtcLogits`), added to the next-token loss with
+   * `weight`; its head (the group `speechCtc`) trains too and is returned with the weights.
+   */
+  readonly ctc?: { readonly weight: number; readonly maxLabels: number };
 }
 
 export interface SpeechFineTuneResult {
@@ -57,14 +63,15 @@ export function miniSpeechModel(encoder: SpeechConfig, core: LlamaConfig): Speec
 export async function fineTuneSpeech(o: SpeechFineTuneOptions): Promise<SpeechFineTuneResult> {
   const t0 = performance.now();
   // 1. Config: the core and the speech extension for graphs padded to `frames`.
-  const spec = speechSpec(o.core.config, o.model, o.frames);
+  const ctc = o.ctc && o.ctc.weight > 0 ? o.ctc : undefined;
+  const spec = speechSpec(o.core.config, o.model, o.frames, ctc ? { ctc: { maxLabels: ctc.maxLabels } } : {});
   const weights: FrozenWeights = { ...o.core.weights, ...(o.encoderInit ?? {}) };
-  const names = [...speechEncoderSpecs(o.model), ...speechAdapterSpecs(o.model)].map((s) => s.name);
+  const names = [...speechEncoderSpecs(o.model), ...speechAdapterSpecs(o.model), ...(ctc ? speechCtcSpecs(o.model) : [])].map((s) => s.name);
   const missingEncoder = speechEncoderSpecs(o.model).filter((s) => o.encoderInit && !o.encoderInit[s.name]);
   if (missingEncoder.length) throw new HerdError('checkpoint_mismatch', `speech fine-tuning: the encoder init lacks ${missingEncoder.slice(0, 5).map((s) => s.name).join(', ')}${missingEncoder.length > 5 ? ` and ${missingEncoder.length - 5} more` : ''}`);
 
   // 2. Data: prepared items → batches.
-  const collateOptions = { tok: o.tokenizer, core: o.core, encoder: o.model.encoder, frames: o.frames, seqLen: o.seqLen };
+  const collateOptions = { tok: o.tokenizer, core: o.core, encoder: o.model.encoder, frames: o.frames, seqLen: o.seqLen, ...(ctc ? { ctcMaxLabels: ctc.maxLabels } : {}) };
   const nMels = o.model.encoder.nMels;
   const heldout = o.heldout ?? [];
   const evalBatches = [];
@@ -74,7 +81,8 @@ export async function fineTuneSpeech(o: SpeechFineTuneOptions): Promise<SpeechFi
   const schedule: LrSchedule = { kind: 'cosine', peak: o.lr, warmup: o.warmup ?? Math.max(1, Math.round(o.steps * 0.05)), total: o.steps, floor: o.lr * 0.1 };
   const r = await trainAdapter({
     spec,
-    train: [SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP],
+    train: [SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP, ...(ctc ? [SPEECH_CTC_GROUP] : [])],
+    ...(ctc ? { auxiliaryWeight: ctc.weight } : {}),
     weights,
     seed: o.seed,
     batch: o.batch,

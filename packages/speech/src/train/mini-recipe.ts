@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { MANIFEST_FILE } from '@herd/data';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
-import { loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
+import { ctcHeadOf, loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
 import { SpeechGenerator } from '../model/generate.js';
 import { type SpeechFineTuneResult, fineTuneSpeech, miniSpeechModel } from './fine-tune.js';
 import { type SpeechItem, pickItems, prepareSpeechSet, readSpeechItems, speechSequence } from './speech-data.js';
@@ -47,6 +47,8 @@ export interface MiniSpeechRecipe {
   readonly dataDescription: string;
   /** The command that re-trains this checkpoint, for the card. */
   readonly retrainCommand: string;
+  /** The CTC alignment objective (`fineTuneSpeech`'s `ctc`): weight and the longest transcript in tokens. */
+  readonly ctc?: { readonly weight: number; readonly maxLabels: number };
   readonly log?: (line: string) => void;
 }
 
@@ -88,10 +90,14 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const train = await fineTuneSpeech({
     core: o.core, tokenizer: o.tokenizer, model, encoderInit: init, dataDir: trainDir, frames: trainFrames, seqLen: o.seqLen,
     batch: o.batch, steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seed: o.seed, heldout: lossItems, evalEvery: Math.max(1, Math.round(o.steps / 6)), workDir: o.workDir, resume: true,
+    ...(o.ctc ? { ctc: o.ctc } : {}),
   });
   log(`trained ${train.finalStep} steps in ${train.seconds.toFixed(0)} s; held-out loss ${train.finalEvalLoss?.toFixed(3)}`);
 
-  // 3. Eval on held-out voices.
+  // 3. Eval on held-out voices (with the CTC head, also the encoder + adapter's own transcripts).
+  // A warm start's CTC head carries over when this run did not train one.
+  const weights = { ...(o.initDir ? init : {}), ...train.weights };
+  const ctcHead = ctcHeadOf(weights);
   const held = o.evalSource ? (await collect(readSpeechItems(o.evalSource, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice) : heldSource;
   const asrItems = pickItems(held.filter((i) => i.task === 'asr'), o.evalAsr, o.seed);
   const qaItems = pickItems(held.filter((i) => i.task === 'qa'), o.evalQa, o.seed);
@@ -101,10 +107,10 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const astItems = pickItems(astHeld, o.evalAst ?? 0, o.seed);
   log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA, ${astItems.length} AST items`);
   const t = performance.now();
-  const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...train.weights }, o.maxFrames);
+  const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...weights }, o.maxFrames);
   let report: SpeechEvalReport;
   try {
-    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems });
+    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems, ...(ctcHead ? { ctcHead } : {}) });
   } finally {
     await gen.release();
   }
@@ -113,7 +119,7 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
 
   // 4. Save.
   const result = { train, eval: report, items: { train: prepared.items, byTask: prepared.byTask, tooLong: prepared.dropped, heldoutAsr: asrItems.length, heldoutQa: qaItems.length, heldoutAst: astItems.length }, evalSeconds };
-  await saveMiniSpeech(o.outDir, model, o.maxFrames, o.core, train.weights, { eval: report, card: miniSpeechCard(o, result) });
+  await saveMiniSpeech(o.outDir, model, o.maxFrames, o.core, weights, { eval: report, card: miniSpeechCard(o, result) });
   return result;
 }
 
@@ -145,7 +151,7 @@ spoken question → answer), AST (French/German/Spanish scene descriptions → a
 same scene). Eval on held-out voices only (speakers never heard in training).
 
 ## Training
-${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, audio padded to ${(o.trainFrames ?? o.maxFrames) / 100} s, AdamW (weight decay 0.01), cosine peak ${o.lr} with ${o.warmup ?? `${Math.max(1, Math.round(o.steps * 0.05))}`} warm-up steps, floor 10%; seed ${o.seed}.
+${o.ctc ? `Loss: next-token loss on the reply + ${o.ctc.weight} × CTC of the adapter's 80 ms frames against the transcript's tokens (classes: the frozen core's embedding rows + a learnt blank row, nearest-row scores; transcripts ≤ ${o.ctc.maxLabels} tokens with no unknown token).\n` : ''}${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, audio padded to ${(o.trainFrames ?? o.maxFrames) / 100} s, AdamW (weight decay 0.01), cosine peak ${o.lr} with ${o.warmup ?? `${Math.max(1, Math.round(o.steps * 0.05))}`} warm-up steps, floor 10%; seed ${o.seed}.
 Train loss ${losses.length ? `${losses[0]!.toFixed(3)} → ${mean(losses.slice(-20)).toFixed(3)}` : '—'} (first step → mean of the last 20); held-out loss by step: ${evals || '—'}.
 ${o.initDir ? `Warm start: encoder and adapter from the speech checkpoint ${o.initDir} (its steps come on top of these).\n` : ''}Training took ${r.train.seconds.toFixed(0)} s on CPU (2 cores shared with other jobs, niced).
 

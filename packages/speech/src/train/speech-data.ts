@@ -231,6 +231,21 @@ export interface SpeechCollateOptions {
   /** Padded input frames F of the graph (a multiple of 8). */
   readonly frames: number;
   readonly seqLen: number;
+  /** With the CTC alignment objective: also `ctcLabels` [B, maxLabels] and `ctcLabelLengths` [B] (`ctcLabelsOf`). */
+  readonly ctcMaxLabels?: number;
+}
+
+/**
+ * The CTC labels of an utterance: the core's compact ids of its transcript, as the core reads the
+ * sentence in text. Undefined when the transcript holds a token the core does not know (e.g. a
+ * French word the pruned vocabulary lacks: its unknown row is no target) or is longer than
+ * `maxLabels` tokens; such an item trains without the alignment objective.
+ */
+export function ctcLabelsOf(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, transcript: string, maxLabels: number): number[] | undefined {
+  const ids = toCompact(core, tok.encodeOrdinary(transcript.trim()));
+  if (ids.length === 0 || ids.length > maxLabels) return undefined;
+  if (core.vocab && ids.includes(core.vocab.unknown)) return undefined;
+  return ids;
 }
 
 /** Items → one `trainAdapter` batch (tokens/targets/positions/docIds + the extension's inputs). */
@@ -256,7 +271,21 @@ export function collateSpeech(o: SpeechCollateOptions, items: readonly SpeechIte
     docIds: hostTensor('i32', [B, T]),
     ...featureFeeds(o.encoder, items, o.frames),
     audioIndex: hostTensor('i32', [B, T], audioIndexOf(codes, A, T)),
+    ...(o.ctcMaxLabels ? ctcFeeds(o, items, o.ctcMaxLabels) : {}),
   };
+}
+
+/** `ctcLabels` [B, L] (padded with 0) and `ctcLabelLengths` [B] (0: no alignment target for that item). */
+function ctcFeeds(o: SpeechCollateOptions, items: readonly SpeechItem[], L: number): Record<string, HostTensor> {
+  const labels = new Int32Array(items.length * L);
+  const lengths = new Int32Array(items.length);
+  items.forEach((item, b) => {
+    const ids = ctcLabelsOf(o.tok, o.core, item.transcript, L);
+    if (!ids) return;
+    labels.set(ids, b * L);
+    lengths[b] = ids.length;
+  });
+  return { ctcLabels: hostTensor('i32', [items.length, L], labels), ctcLabelLengths: hostTensor('i32', [items.length], lengths) };
 }
 
 /** A seeded subset (for fixed held-out batches and evals). */
