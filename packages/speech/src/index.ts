@@ -59,7 +59,7 @@ export type { SpeechCurateConfig, SpeechCurateStagesConfig, SpeechCurateReport, 
 export { scoreCuration, STAGE_TARGETS } from './data/curate-score.js';
 export type { LabelledSample, Drop, StageScore, CurationScore } from './data/curate-score.js';
 // Speech adapter fine-tuning with the core frozen (ASR, AST, spoken QA), evals, the mini checkpoint
-export { speechExtension, speechDecodeExtension, speechAudioGraph, speechSpec, spliceSpeech, miniAdapterConfig, speechEncoderSpecs, speechAdapterSpecs, audioTokens, SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP, KEEP_TOKEN, AUDIO_START, AUDIO_END, MARKER_PARAM, FRAME_MULTIPLE, SPEECH_CTC_GROUP, CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, CORE_EMBEDDING_PARAM, speechCtcSpecs, speechCtcLogits } from './model/extension.js';
+export { speechExtension, speechDecodeExtension, speechAudioGraph, speechSpec, spliceSpeech, miniAdapterConfig, speechEncoderSpecs, speechAdapterSpecs, audioTokens, SPEECH_ENCODER_GROUP, SPEECH_ADAPTER_GROUP, KEEP_TOKEN, AUDIO_START, AUDIO_END, MARKER_PARAM, FRAME_MULTIPLE, SPEECH_CTC_GROUP, CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, CTC_BASE_SCALE, CORE_EMBEDDING_PARAM, speechCtcSpecs, speechCtcLogits } from './model/extension.js';
 export type { SpeechModelConfig, SpeechCtcOptions } from './model/extension.js';
 export { SpeechGenerator } from './model/generate.js';
 export type { SpeechInput } from './model/generate.js';

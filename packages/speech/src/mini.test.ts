@@ -17,7 +17,7 @@ import { LogMel } from './data/log-mel.js';
 import { textLayout } from './eval/speech-eval.js';
 import { wordErrorRate } from './eval/wer.js';
 import { MINI_SPEECH_DIR, MINI_SPEECH_FILES, loadMiniSpeech, miniSpeechGenerator } from './mini.js';
-import { speechAdapterSpecs, speechEncoderSpecs } from './model/extension.js';
+import { speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/extension.js';
 import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 
 /** Margins the committed checkpoint must keep over the core alone (set from its measurement, below). */
@@ -32,10 +32,10 @@ const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures',
 interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
 
 describe('mini speech checkpoint', () => {
-  it('holds only encoder + adapter tensors (f16) and loads onto the committed core', () => {
+  it('holds only encoder + adapter tensors and the CTC head (f16) and loads onto the committed core', () => {
     const s = loadMiniSpeech();
     const file = SafetensorsFile.open(join(MINI_SPEECH_DIR, MINI_SPEECH_FILES.weights));
-    expect(file.names().sort()).toEqual([...speechEncoderSpecs(s.model), ...speechAdapterSpecs(s.model)].map((x) => x.name).sort());
+    expect(file.names().sort()).toEqual([...speechEncoderSpecs(s.model), ...speechAdapterSpecs(s.model), ...speechCtcSpecs(s.model)].map((x) => x.name).sort());
     expect(new Set(file.infos().map((i) => i.dtype))).toEqual(new Set(['F16']));
     expect(s.model.adapter.coreDim).toBe(s.core.config.dim);
   });

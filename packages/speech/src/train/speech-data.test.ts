@@ -7,7 +7,7 @@ import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { parseSpeechConfig } from '../config.js';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, audioTokens } from '../model/extension.js';
-import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, collateSpeech, speechPromptLayout, speechSequence } from './speech-data.js';
+import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, collateSpeech, ctcLabelsOf, speechPromptLayout, speechSequence } from './speech-data.js';
 
 const encoder = parseSpeechConfig({
   nMels: 80, stack: 4, dim: 16, nLayers: 1, nHeads: 2, ffnDim: 32, convKernel: 7, normEps: 1e-5, ropeTheta: 10000,
@@ -36,5 +36,27 @@ describe('speech prompt layout', () => {
     const batch = collateSpeech({ tok, core, encoder, frames: 40, seqLen: 64 }, [item]);
     const targets = Array.from(batch['targets']!.data as Int32Array).filter((t) => t !== -100);
     expect(tok.decode(Array.from(core.vocab!.toFull(targets)))).toBe('There is one hexagon.<|eot_id|>');
+  });
+});
+
+describe('CTC labels', () => {
+  it('are the core\'s compact ids of the transcript; unknown tokens or too many leave the item out of the objective', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const said = 'How many hexagons are there?';
+    const ids = ctcLabelsOf(tok, core, said, 40)!;
+    expect(tok.decode(Array.from(core.vocab!.toFull(ids)))).toBe(said);
+    expect(ids.includes(core.vocab!.unknown)).toBe(false);
+    expect(ctcLabelsOf(tok, core, said, ids.length - 1)).toBeUndefined();
+    // A word the pruned vocabulary does not hold maps to the unknown row: no target.
+    expect(core.vocab!.toCompact(tok.encodeOrdinary(' Zyzzyva'))).toContain(core.vocab!.unknown);
+    expect(ctcLabelsOf(tok, core, 'Zyzzyva', 40)).toBeUndefined();
+    const item = (transcript: string): SpeechItem => ({
+      key: transcript, task: 'asr', before: '', after: ASR_INSTRUCTION, features: new Float32Array(37 * 80), frames: 37, transcript, target: transcript,
+      voice: 'v', language: 'en', split: 'train', heldoutVoice: false,
+    });
+    const batch = collateSpeech({ tok, core, encoder, frames: 40, seqLen: 64, ctcMaxLabels: 12 }, [item(said), item('Zyzzyva')]);
+    expect(Array.from(batch['ctcLabelLengths']!.data as Int32Array)).toEqual([ids.length, 0]);
+    expect(Array.from(batch['ctcLabels']!.data as Int32Array).slice(0, ids.length)).toEqual(ids);
   });
 });
