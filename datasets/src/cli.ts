@@ -25,7 +25,7 @@ const GENERATE_FLAGS = {
   count: flag.string({ placeholder: 'text=N,images=N,...', description: 'items per modality, overriding the size' }),
   tts: flag.choice(['auto', 'wasm', 'binary'], { description: 'which espeak-ng to use for speech (default auto)' }),
   'video-near-duplicates': flag.string({ placeholder: NEAR_DUPLICATE_EDITS.join(','), description: 'edits that make video near-duplicates (default rescale; existing seeds keep their bytes)' }),
-  'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `share of each text document kind (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
+  'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `relative share of each text document kind, a kind left out gets none (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
@@ -51,7 +51,8 @@ function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
 }
 
 function parseTextMix(s: string): TextMix {
-  const mix: Record<string, number> = {};
+  // A kind left out gets no share (`--text-mix dialogue=1,instruction=1`: only those two).
+  const mix: Record<string, number> = Object.fromEntries(TEXT_DOC_KINDS.map((k) => [k, 0]));
   for (const part of s.split(',')) {
     const [k, v] = part.split('=');
     const n = Number(v);

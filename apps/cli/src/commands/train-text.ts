@@ -37,6 +37,7 @@ export const trainTextCommand = defineCommand({
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
+    if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
     const out = values.out ?? MINI_CORE_DIR;
     const data = values.data ?? DEFAULT_TEXT_DATA;
     const steps = values.steps;
@@ -60,7 +61,6 @@ export const trainTextCommand = defineCommand({
       io.stderr.write(`no text corpus at ${data}: generating the tiny world's text (herd-datasets generate --size tiny --only text --out ${join('out', 'tiny')})\n`);
       await generateWorld({ out: join(data, '..'), size: 'tiny', only: ['text'] });
     }
-    if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
     const tokenizer = await loadLlama3Tokenizer();
     // Read before training: --init may name the folder --out overwrites (the committed core).
     const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}) } : undefined;
