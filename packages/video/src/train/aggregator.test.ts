@@ -21,6 +21,7 @@ import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
 import { TINY_CLIP, tinyModel, toyMotionClip } from '../test-support/tiny.js';
 import { type AggregatorPretrainResult, aggregatorWordScores, pretrainAggregator } from './aggregator.js';
 import { type VideoSequence, videoBatch } from './batch.js';
+import { videoTokensOf } from './mini.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-video-aggregator-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -76,13 +77,16 @@ describe('stage 0: aggregator pre-training with the caption-words head', () => {
     const dir = join(root, 'seqs');
     await writeDataset(dir, trainSeqs.map((s, i): Sample => ({ key: `s${String(i).padStart(4, '0')}`, files: { seq: new TextEncoder().encode(JSON.stringify(s)) }, meta: {} })), { samplesPerShard: 32 });
     const aggregator = Object.fromEntries(Object.entries(seeing.r.values).filter(([k]) => k.startsWith(`${RESAMPLER_PREFIX}.`)));
+    // As the recipe does: the frozen aggregator's tokens computed once per clip and fed instead of the frames.
+    const tokens = await videoTokensOf(t.m, TINY_CLIP, { ...fresh, ...aggregator }, features);
     const r = await trainAdapter({
-      spec: videoModelSpec(t.m, TINY_CLIP, 'frames'), train: [VIDEO_CROSS_ATTENTION_GROUP], weights: { ...core, ...t.vision, ...fresh, ...aggregator }, seed: 4, batch: 8, seqLen: T, steps: 100,
+      spec: videoModelSpec(t.m, TINY_CLIP, 'tokens'), train: [VIDEO_CROSS_ATTENTION_GROUP], weights: { ...core, ...t.vision, ...fresh, ...aggregator }, seed: 4, batch: 8, seqLen: T, steps: 100,
       schedule: { kind: 'constant', peak: 1e-2, warmup: 5 },
-      data: { dir, shuffleBuffer: 32, collate: (ss) => videoBatch(t.m, TINY_CLIP, features, ss.map((s) => JSON.parse(new TextDecoder().decode(s.files['seq']!)) as VideoSequence), T) },
+      data: { dir, shuffleBuffer: 32, collate: (ss) => videoBatch(t.m, TINY_CLIP, features, ss.map((s) => JSON.parse(new TextDecoder().decode(s.files['seq']!)) as VideoSequence), T, tokens) },
     });
     expect(Object.keys(r.trained).length).toBeGreaterThan(0);
     expect(Object.keys(r.trained).every((k) => k.startsWith('video.cross_attention.'))).toBe(true);
+    // Generation runs the aggregator on the frames itself: right answers mean the precomputed tokens were the same.
     const gen = VideoGenerator.create(t.m, TINY_CLIP, core, t.vision, { ...aggregator, ...r.trained });
     try {
       let right = 0;

@@ -17,12 +17,12 @@ import * as G from '@herd/graph';
 import { type ParamValues } from '@herd/graph';
 import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
-import { type HostTensor } from '@herd/runtime';
+import { type HostTensor, Session } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type ClipFeatures, type VideoExample, blindClip } from '../data/features.js';
+import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
 import { videoQuestions } from '../data/qa.js';
-import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
 import { type AggregatorPretrainResult, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
 import { loadVideoPreset } from '../presets/index.js';
@@ -135,6 +135,8 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     const vocab = o.image.text.vocabSize;
     const r = await pretrainAggregator({
       config: m, values, clips: captionedClips(train, (c) => captionWords(o, c)), vocab,
+      // The frame groupings the language-model stages will read (pre-training's only with a caption stage).
+      samplings: o.captionSteps > 0 ? uniqueSamplings([m.video.pretrain, m.video.finetune]) : [m.video.finetune],
       steps: o.aggregatorSteps!, batch: B, lr: o.aggregatorLr ?? peak, seed,
       onStep: (s, loss) => { if (s % 25 === 0) console.error(`video aggregator step ${s}: loss ${loss.toFixed(4)}`); },
     });
@@ -143,18 +145,21 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     if (o.heldout?.length) aggregatorReadout = await readAggregator(o, m, r, o.heldout.map(see));
     trainedAny = true;
   }
-  const trainGroups = (o.aggregator ?? ((o.aggregatorSteps ?? 0) > 0 ? 'frozen' : 'train')) === 'frozen' ? [VIDEO_CROSS_ATTENTION_GROUP] : VIDEO_GROUPS;
+  const frozen = (o.aggregator ?? ((o.aggregatorSteps ?? 0) > 0 ? 'frozen' : 'train')) === 'frozen';
+  const trainGroups = frozen ? [VIDEO_CROSS_ATTENTION_GROUP] : VIDEO_GROUPS;
   const stages: readonly ['caption' | 'qa', number, ClipSampling][] = [['caption', o.captionSteps, m.video.pretrain], ['qa', o.qaSteps, m.video.finetune]];
   for (const [stage, steps, clip] of stages) {
     if (steps === 0) continue;
     const dir = join(o.workDir, stage);
     await writeSequences(dir, seqs[stage]);
-    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T);
+    // A frozen aggregator's tokens are a pure function of the clip: computed once, fed instead of the frames.
+    const tokens = frozen ? await videoTokensOf(m, clip, values, features) : undefined;
+    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens);
     // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
-    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T));
+    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens));
     const r = await trainAdapter({
-      spec: videoModelSpec(m, clip, 'frames'),
+      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames'),
       train: trainGroups,
       weights: { ...o.core.weights, ...o.vision, ...values },
       seed,
@@ -175,6 +180,25 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   }
   if (!trainedAny) throw new HerdError('invalid_argument', 'trainMiniVideo: every stage has 0 steps');
   return { config: m, weights: values, losses: { ...losses, ...(aggregatorLosses ? { aggregator: aggregatorLosses } : {}) }, ...(aggregatorReadout ? { aggregatorReadout } : {}), evalLoss, seconds: (performance.now() - t0) / 1000 };
+}
+
+function uniqueSamplings(xs: readonly ClipSampling[]): ClipSampling[] {
+  return xs.filter((s, i) => xs.findIndex((t) => t.frames === s.frames && t.groupFrames === s.groupFrames) === i);
+}
+
+/** Every clip's video tokens [V·D] through the (frozen) aggregator, once. */
+export async function videoTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>): Promise<Map<string, Float32Array>> {
+  const session = await Session.create(buildVideoTokensGraph(m, clip, values), {}, 'video_tokens');
+  try {
+    const out = new Map<string, Float32Array>();
+    for (const [key, x] of features) {
+      const f = clipFeeds(m.image, x, clip.frames);
+      out.set(key, Float32Array.from((await session.run({ 'video.frames': f.frames, 'video.frameMask': f.frameMask }))['video.tokens']!.data as Float32Array));
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
 }
 
 /** A caption's token ids in the core's vocabulary (the words stage 0's head must give; no special or unknown ids). */
