@@ -76,6 +76,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'bogus'], /'herd video' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['video', 'export'], /--out DIR is required: the folder the export is written to/],
     [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],
+    [['video', 'train', '--aggregator-steps', '-1', '--aggregator-lr', '0'], /2 problems[\s\S]*--aggregator-steps must be an integer ≥ 0, got '-1'[\s\S]*--aggregator-lr must be/],
     [['video', 'train', '--blind'], /--blind trains a control, not a checkpoint to use: give --out DIR/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /--out DIR is required/],

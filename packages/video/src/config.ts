@@ -28,6 +28,11 @@ export interface ResamplerConfig {
    */
   readonly maxFrames: number;
   readonly normEps: number;
+  /**
+   * Weight of each frame's change since the clip's first sampled frame, added to its tokens before the
+   * aggregator (0 = none, the default; herd's addition, see resampler.ts).
+   */
+  readonly frameDifference: number;
 }
 
 export interface VideoConfig {
@@ -45,7 +50,7 @@ export interface VideoConfig {
 }
 
 const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
-const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps'] as const satisfies readonly (keyof ResamplerConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
 /** The most frames a clip gives (the paper's fine-tuning count). */
@@ -75,6 +80,8 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   unknown(r, RESAMPLER_KEYS, 'resampler.');
   const normEps = r['normEps'] ?? 1e-5;
   if (typeof normEps !== 'number' || !(normEps > 0)) p.add(`resampler.normEps must be a positive number, got ${JSON.stringify(normEps)}`);
+  const frameDifference = r['frameDifference'] ?? 0;
+  if (typeof frameDifference !== 'number' || !(frameDifference >= 0)) p.add(`resampler.frameDifference must be a number ≥ 0, got ${JSON.stringify(frameDifference)}`);
   const resampler: ResamplerConfig = {
     latents: int(r, 'latents', 'resampler.', 1),
     layers: int(r, 'layers', 'resampler.', 1),
@@ -82,6 +89,7 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     ffnDim: int(r, 'ffnDim', 'resampler.', 1),
     maxFrames: int(r, 'maxFrames', 'resampler.', 1, MAX_FRAMES),
     normEps: normEps as number,
+    frameDifference: frameDifference as number,
   };
   const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
     const s = rec(k);

@@ -12,7 +12,7 @@ import * as G from '@herd/graph';
 import { type LmGraphSpec, headDim } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, audioIndexOf, audioTokens, featureFeeds, parseSpeechConfig, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
-import { type ClipFeatures, VIDEO_GROUP, type VideoModelConfig, frameTokens, parseVideoConfig, videoBatch, videoModelSpec, videoParamSpecs } from '@herd/video';
+import { type ClipFeatures, VIDEO_GROUPS, type VideoModelConfig, frameTokens, parseVideoConfig, videoBatch, videoModelSpec, videoParamSpecs } from '@herd/video';
 import { ADAPTER_GROUP, ENCODER_GROUP, type MllamaConfig, type TiledImage, adapterBatch, adapterParamSpecs, encoderParamSpecs, loadVisionPreset, patchesPerTile, visionTrainingExtension } from '@herd/vision';
 import { TINY_TEXT, hostValues, setGates } from './tiny.js';
 
@@ -102,7 +102,7 @@ export const TINY_VIDEO: VideoModelConfig = {
 };
 export const VIDEO_CLIP = TINY_VIDEO.video.finetune;
 export const VIDEO_SPEC: LmGraphSpec = videoModelSpec(TINY_VIDEO, VIDEO_CLIP, 'frames');
-export const VIDEO_TRAIN = [VIDEO_GROUP];
+export const VIDEO_TRAIN = VIDEO_GROUPS;
 
 /** The frozen image model (encoder + adapter, gates open as a trained one's). */
 export function frozenImageValues(seed: number): Record<string, HostTensor> {

@@ -32,8 +32,15 @@ export interface VideoModelConfig {
   readonly video: VideoConfig;
 }
 
-/** The video parameters' group: aggregator + video cross-attention layers (the only ones that train). */
-export const VIDEO_GROUP = 'video';
+/**
+ * The video parameters' groups (the only ones that train): the temporal aggregator and the video
+ * cross-attention layers. Two groups so a recipe can train the cross-attention on a frozen,
+ * separately pre-trained aggregator (`pretrainAggregator`); both together are the video checkpoint.
+ */
+export const VIDEO_AGGREGATOR_GROUP = 'video.aggregator';
+export const VIDEO_CROSS_ATTENTION_GROUP = 'video.cross_attention';
+/** Both video groups: what trains when the whole video adapter trains. */
+export const VIDEO_GROUPS: readonly string[] = [VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP];
 
 /** Image tokens of one frame (all tile slots; padding tiles masked). */
 export function frameTokens(m: MllamaConfig): number {
@@ -52,8 +59,12 @@ export function videoLayers(m: VideoModelConfig): { readonly imageLayer: number;
 }
 
 export function videoParamSpecs(m: VideoModelConfig): ParamSpec[] {
-  const t = m.image.text;
-  return [...resamplerParamSpecs(m.video.resampler, t.dim), ...videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(t, j, m.video.crossFfnDim))];
+  return [...resamplerParamSpecs(m.video.resampler, m.image.text.dim), ...videoCrossAttentionParamSpecs(m)];
+}
+
+/** The video cross-attention layers' parameters (group `video.cross_attention`). */
+export function videoCrossAttentionParamSpecs(m: VideoModelConfig): ParamSpec[] {
+  return videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(m.image.text, j, m.video.crossFfnDim));
 }
 
 /**
@@ -73,7 +84,10 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
   inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', V] };
   const layers = videoLayers(m);
   return {
-    groups: [{ name: VIDEO_GROUP, specs: videoParamSpecs(m) }],
+    groups: [
+      { name: VIDEO_AGGREGATOR_GROUP, specs: resamplerParamSpecs(m.video.resampler, t.dim) },
+      { name: VIDEO_CROSS_ATTENTION_GROUP, specs: videoCrossAttentionParamSpecs(m) },
+    ],
     inputs,
     encode: ({ inputs: x, p }) => ({
       tokens: source === 'frames' ? perceiverResampler(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!) : x['video.tokens']!,

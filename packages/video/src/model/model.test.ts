@@ -12,7 +12,7 @@ import { visionExtension } from '@herd/vision';
 import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { loadVideoPreset } from '../presets/index.js';
-import { videoBeforeImageLayers, videoTokenCount } from '../config.js';
+import { parseVideoConfig, videoBeforeImageLayers, videoTokenCount } from '../config.js';
 import { FrameEncoder, blindClip } from '../data/features.js';
 import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
@@ -134,6 +134,32 @@ describe('video model: behaviour', () => {
     const bias = fresh[`${RESAMPLER_PREFIX}.layers.1.frames_norm.bias`]!.data;
     expect(cosOf(bias, Float32Array.from(u, (v) => -v))).toBeGreaterThan(0.95);
     expect(() => centreFrameNorms(t.m.video.resampler, D, fresh, [])).toThrow(/no clips/);
+  });
+
+  it('frameDifference: a static clip gets the same tokens as without it; a moving one different tokens; a negative weight is refused', async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const F = TINY_CLIP.frames;
+    const rng = new Rng(5);
+    const frame = Float32Array.from({ length: S * D }, () => rng.normal());
+    const staticClip = new Float32Array(F * S * D);
+    for (let f = 0; f < F; f++) staticClip.set(frame, f * S * D);
+    const moving = Float32Array.from(staticClip, (v, i) => v + (i >= S * D ? 0.5 * Math.sin(i) : 0));
+    const values = G.initParams(videoParamSpecs(t.m), 5, { layers: t.m.image.text.nLayers });
+    const tokens = async (weight: number, features: Float32Array) => {
+      const m = { ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, frameDifference: weight } } };
+      const s = await Session.create(buildVideoTokensGraph(m, TINY_CLIP, values));
+      try {
+        return Array.from((await s.run({ 'video.frames': hostTensor('f32', [1, F, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['video.tokens']!.data as Float32Array);
+      } finally {
+        await s.release();
+      }
+    };
+    expect(await tokens(2, staticClip)).toEqual(await tokens(0, staticClip));
+    const a = await tokens(2, moving);
+    const b = await tokens(0, moving);
+    expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeGreaterThan(0.05);
+    expect(() => parseVideoConfig({ ...loadVideoPreset('mini'), resampler: { ...loadVideoPreset('mini').resampler, frameDifference: -1 } })).toThrow(/frameDifference must be a number ≥ 0/);
   });
 
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {

@@ -40,11 +40,19 @@ function preservingInit(dim: number, s: ParamSpec): ParamSpec {
   return /\.attn\.(v_proj|o_proj)\.weight$/.test(s.name) ? { ...s, init: { normal: 1 / Math.sqrt(dim) } } : s;
 }
 
+/**
+ * Why the time embedding starts at std 0.5, not the shared 0.02: it is added to the raw projected
+ * frame features (per-element RMS ~0.8–1.4 with the mini image models), and the frames' order —
+ * direction of motion — reaches the tokens only through it. At 0.02 it is ~2 % of a token, so at init
+ * the aggregator can hardly tell frame 0 from frame 7 and the signal that would teach it is as small.
+ */
+export const TIME_EMBEDDING_STD = 0.5;
+
 export function resamplerParamSpecs(r: ResamplerConfig, dim: number): ParamSpec[] {
   const pre = RESAMPLER_PREFIX;
   const specs: ParamSpec[] = [
     { name: `${pre}.latents`, shape: [r.latents, dim], init: { normal: 0.25 } },
-    { name: `${pre}.time_embedding`, shape: [r.maxFrames, dim], init: 'normal' },
+    { name: `${pre}.time_embedding`, shape: [r.maxFrames, dim], init: { normal: TIME_EMBEDDING_STD } },
   ];
   for (let l = 0; l < r.layers; l++) {
     const lp = `${pre}.layers.${l}`;
@@ -73,7 +81,11 @@ export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Pa
   const pre = RESAMPLER_PREFIX;
   // Time embedding of each frame's place in the clip, added to all its tokens.
   const time = G.reshape(G.slice(p(`${pre}.time_embedding`), 0, 0, F!), [1, F!, 1, D!]); // [1, F, 1, D]
-  const x = G.reshape(G.add(frames, time), [B! * E, k * S!, D!]); // [B·E, k·S, D]: group e = frames ek..ek+k−1
+  // Each frame's change since the clip's first sampled frame (frameDifference > 0): zero for a static
+  // clip, and its mean over a frame's tokens moves with the objects' displacement — direction in a form
+  // a mean (a near-uniform cross-attention, the aggregator's own first steps) can read.
+  const moved = r.frameDifference > 0 ? G.add(frames, G.mul(G.sub(frames, G.slice(frames, 1, 0, 1)), r.frameDifference)) : frames; // [B, F, S, D]
+  const x = G.reshape(G.add(moved, time), [B! * E, k * S!, D!]); // [B·E, k·S, D]: group e = frames ek..ek+k−1
   // Keys: the group's frame tokens (padding tiles masked) then the latents (always visible).
   const frameKeys = G.reshape(G.expand(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, 1, S!]), [B!, E, k, S!]), [B! * E, 1, 1, k * S!]);
   const mask = G.logicalNot(G.less(G.pad(frameKeys, [[0, 0], [0, 0], [0, 0], [0, L]], 1), 0.5)); // [B·E, 1, 1, k·S + L]

@@ -2,12 +2,14 @@
  * A tiny random video model for tests: a 4-layer core, a small image encoder and adapter (gates
  * opened so the image matters), and a fresh video group (gates 0). Seeded.
  */
+import { type Rng, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { initWeights, parseLlamaConfig } from '@herd/llama3';
 import { type MllamaConfig, type TiledImage, adapterParamSpecs, encoderParamSpecs, loadVisionPreset, tileImage } from '@herd/vision';
 import { type TiledClip } from '../data/frames.js';
 import { parseVideoConfig } from '../config.js';
-import { type VideoModelConfig, videoParamSpecs } from '../model/graphs.js';
+import { type ClipFeatures } from '../data/features.js';
+import { type VideoModelConfig, frameTokens, videoParamSpecs } from '../model/graphs.js';
 
 export const TINY_CLIP = { frames: 4, groupFrames: 2 } as const;
 
@@ -33,4 +35,31 @@ export function movingSquare(m: MllamaConfig, positions: readonly (readonly [num
     return tileImage({ data, width, height }, m.vision);
   });
   return { frames, frameIndices: positions.map((_, i) => i), width, height, durationS: positions.length / 12 };
+}
+
+/**
+ * A toy clip only the order of its frames tells apart (for the tiny model, `TINY_CLIP` frames): a
+ * blob — its token's position code, strong, as a ViT's position embedding gives each token its own
+ * vector — at token 2f (moving right) or 2(F−1−f) (left) of frame f, plus noise; one real tile of
+ * two; the middle frame's image keys/values zero, so the image path cannot help.
+ */
+export function toyMotionClip(m: VideoModelConfig, rng: Rng, right: boolean): ClipFeatures {
+  const S = frameTokens(m.image);
+  const D = m.image.text.dim;
+  const F = TINY_CLIP.frames;
+  const code = (i: number, d: number) => Math.sin(0.7 * (i + 1) * (d + 1));
+  const f32 = Float32Array.from({ length: F * S * D }, () => rng.normal() * 0.3);
+  for (let f = 0; f < F; f++) {
+    const at = 2 * (right ? f : F - 1 - f);
+    for (let d = 0; d < D; d++) f32[(f * S + at) * D + d]! += 2 * code(at, d);
+  }
+  const frameMask = new Uint8Array(S).fill(1, 0, S / 2);
+  const kv: Record<string, Float32Array> = {};
+  const K = m.image.text.nKvHeads;
+  const dh = m.image.text.dim / m.image.text.nHeads;
+  m.image.crossAttentionLayers.forEach((_, j) => {
+    kv[`xattn.k.${j}`] = new Float32Array(K * S * dh);
+    kv[`xattn.v.${j}`] = new Float32Array(K * S * dh);
+  });
+  return { features: encodeF16(f32), frameMask, kv };
 }

@@ -32,7 +32,12 @@ export function videoSequence(clip: string, seq: { tokens: readonly number[]; tr
   return { clip, tokens, targets };
 }
 
-export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number): Record<string, HostTensor> {
+/**
+ * `clipTokens`: the clips' video tokens [V·D] from a frozen aggregator (`videoTokensOf`), fed as
+ * `video.tokens` for the graph built with source 'tokens' instead of the frames (the aggregator is
+ * then a pure function of the clip, computed once, like the frozen image features).
+ */
+export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
   const img = m.image;
   const B = seqs.length;
   const F = clip.frames;
@@ -48,7 +53,8 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
   const learnable = new Int32Array(B * seqLen);
   const xmask = new Uint8Array(B * seqLen * S);
   const vmask = new Uint8Array(B * seqLen * V);
-  const frames = new Float32Array(B * F * S * D);
+  const frames = new Float32Array(clipTokens ? 0 : B * F * S * D);
+  const videoTokens = new Float32Array(clipTokens ? B * V * D : 0);
   const frameMask = new Uint8Array(B * S);
   const kv: Record<string, Float32Array> = {};
   img.crossAttentionLayers.forEach((_, j) => {
@@ -71,7 +77,11 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     const rows = crossAttentionMaskRows(iv, { nTiles: [nTiles], maxTiles: img.vision.maxTiles, tokensPerTile: P }, 0, seqLen);
     xmask.set(rows, b * seqLen * S);
     for (let r = iv[0]![0]; r < seqLen; r++) vmask.fill(1, (b * seqLen + r) * V, (b * seqLen + r + 1) * V);
-    frames.set(decodeF16(x.features), b * F * S * D);
+    if (clipTokens) {
+      const v = clipTokens.get(s.clip);
+      if (!v || v.length !== V * D) throw new HerdError('invalid_argument', `video batch: no video tokens [${V}×${D}] for clip '${s.clip}' (sequence ${b})`);
+      videoTokens.set(v, b * V * D);
+    } else frames.set(decodeF16(x.features), b * F * S * D);
     frameMask.set(x.frameMask, b * S);
     for (const [name, arr] of Object.entries(kv)) arr.set(x.kv[name]!, b * K * S * dh);
   });
@@ -83,8 +93,7 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     learnableIds: hostTensor('i32', [B, seqLen], learnable),
     'xattn.mask': hostTensor('bool', [B, 1, seqLen, S], xmask),
     'video.mask': hostTensor('bool', [B, 1, seqLen, V], vmask),
-    'video.frames': hostTensor('f32', [B, F, S, D], frames),
-    'video.frameMask': hostTensor('bool', [B, S], frameMask),
+    ...(clipTokens ? { 'video.tokens': hostTensor('f32', [B, V, D], videoTokens) } : { 'video.frames': hostTensor('f32', [B, F, S, D], frames), 'video.frameMask': hostTensor('bool', [B, S], frameMask) }),
     ...Object.fromEntries(Object.entries(kv).map(([n, a]) => [n, hostTensor('f32', [B, K, S, dh], a)])),
   };
 }

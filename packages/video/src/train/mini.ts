@@ -17,13 +17,14 @@ import * as G from '@herd/graph';
 import { type ParamValues } from '@herd/graph';
 import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
-import { type HostTensor } from '@herd/runtime';
+import { type HostTensor, Session } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type ClipFeatures, type VideoExample, blindClip } from '../data/features.js';
+import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
 import { videoQuestions } from '../data/qa.js';
-import { VIDEO_GROUP, type VideoModelConfig, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
-import { centreFrameNorms } from '../model/resampler.js';
+import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
+import { type AggregatorPretrainResult, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
 import { loadVideoPreset } from '../presets/index.js';
 import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
 
@@ -54,13 +55,33 @@ export interface MiniVideoOptions {
   readonly init?: VisionWeights;
   /** The blind control: every clip's frame features zeroed (`blindClip`) for training, centring and the eval loss. */
   readonly blind?: boolean;
+  /**
+   * Stage 0: steps of aggregator pre-training with the caption-words head (`pretrainAggregator`),
+   * before the language-model stages (default 0 = none). Its learning rate is `aggregatorLr`.
+   */
+  readonly aggregatorSteps?: number;
+  readonly aggregatorLr?: number;
+  /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
+  readonly aggregator?: 'train' | 'frozen';
+}
+
+/** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
+export interface AggregatorReadout {
+  /** Clips with exactly one shape moving (nothing appearing): the right direction word ranks first of the four. */
+  readonly direction: { readonly right: number; readonly n: number };
+  /** Moving vs static clips (nothing appearing): ROC AUC of log p(direction words) − log p(' still'). */
+  readonly movingAuc: number;
+  readonly moving: number;
+  readonly static: number;
 }
 
 export interface MiniVideoResult {
   readonly config: VideoModelConfig;
   /** The video group's values (f32). */
   readonly weights: Readonly<Record<string, HostTensor>>;
-  readonly losses: { readonly caption: readonly number[]; readonly qa: readonly number[] };
+  readonly losses: { readonly aggregator?: readonly number[]; readonly caption: readonly number[]; readonly qa: readonly number[] };
+  /** Stage 0's held-out readout (with `aggregatorSteps`). */
+  readonly aggregatorReadout?: AggregatorReadout;
   readonly evalLoss: { readonly caption?: number; readonly qa?: number };
   readonly seconds: number;
 }
@@ -108,18 +129,38 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   const evalLoss: { caption?: number; qa?: number } = {};
   let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshVideoWeights(m, seed, train)).map(([k, v]) => [k, v as HostTensor]));
   let trainedAny = false;
+  let aggregatorLosses: number[] | undefined;
+  let aggregatorReadout: AggregatorReadout | undefined;
+  if ((o.aggregatorSteps ?? 0) > 0) {
+    const vocab = o.image.text.vocabSize;
+    const r = await pretrainAggregator({
+      config: m, values, clips: captionedClips(train, (c) => captionWords(o, c)), vocab,
+      // The frame groupings the language-model stages will read (pre-training's only with a caption stage).
+      samplings: o.captionSteps > 0 ? uniqueSamplings([m.video.pretrain, m.video.finetune]) : [m.video.finetune],
+      steps: o.aggregatorSteps!, batch: B, lr: o.aggregatorLr ?? peak, seed,
+      onStep: (s, loss) => { if (s % 25 === 0) console.error(`video aggregator step ${s}: loss ${loss.toFixed(4)}`); },
+    });
+    aggregatorLosses = r.losses;
+    values = { ...values, ...Object.fromEntries(Object.entries(r.values).filter(([k]) => k.startsWith(`${RESAMPLER_PREFIX}.`))) };
+    if (o.heldout?.length) aggregatorReadout = await readAggregator(o, m, r, o.heldout.map(see));
+    trainedAny = true;
+  }
+  const frozen = (o.aggregator ?? ((o.aggregatorSteps ?? 0) > 0 ? 'frozen' : 'train')) === 'frozen';
+  const trainGroups = frozen ? [VIDEO_CROSS_ATTENTION_GROUP] : VIDEO_GROUPS;
   const stages: readonly ['caption' | 'qa', number, ClipSampling][] = [['caption', o.captionSteps, m.video.pretrain], ['qa', o.qaSteps, m.video.finetune]];
   for (const [stage, steps, clip] of stages) {
     if (steps === 0) continue;
     const dir = join(o.workDir, stage);
     await writeSequences(dir, seqs[stage]);
-    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T);
+    // A frozen aggregator's tokens are a pure function of the clip: computed once, fed instead of the frames.
+    const tokens = frozen ? await videoTokensOf(m, clip, values, features) : undefined;
+    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens);
     // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
-    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T));
+    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens));
     const r = await trainAdapter({
-      spec: videoModelSpec(m, clip, 'frames'),
-      train: [VIDEO_GROUP],
+      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames'),
+      train: trainGroups,
       weights: { ...o.core.weights, ...o.vision, ...values },
       seed,
       batch: B,
@@ -134,9 +175,68 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     });
     losses[stage] = [...r.losses.values()];
     if (r.finalEvalLoss !== undefined) evalLoss[stage] = r.finalEvalLoss;
-    values = { ...r.trained };
+    values = { ...values, ...r.trained };
     trainedAny = true;
   }
-  if (!trainedAny) throw new HerdError('invalid_argument', 'trainMiniVideo: both stages have 0 steps');
-  return { config: m, weights: values, losses, evalLoss, seconds: (performance.now() - t0) / 1000 };
+  if (!trainedAny) throw new HerdError('invalid_argument', 'trainMiniVideo: every stage has 0 steps');
+  return { config: m, weights: values, losses: { ...losses, ...(aggregatorLosses ? { aggregator: aggregatorLosses } : {}) }, ...(aggregatorReadout ? { aggregatorReadout } : {}), evalLoss, seconds: (performance.now() - t0) / 1000 };
+}
+
+function uniqueSamplings(xs: readonly ClipSampling[]): ClipSampling[] {
+  return xs.filter((s, i) => xs.findIndex((t) => t.frames === s.frames && t.groupFrames === s.groupFrames) === i);
+}
+
+/** Every clip's video tokens [V·D] through the (frozen) aggregator, once. */
+export async function videoTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>): Promise<Map<string, Float32Array>> {
+  const session = await Session.create(buildVideoTokensGraph(m, clip, values), {}, 'video_tokens');
+  try {
+    const out = new Map<string, Float32Array>();
+    for (const [key, x] of features) {
+      const f = clipFeeds(m.image, x, clip.frames);
+      out.set(key, Float32Array.from((await session.run({ 'video.frames': f.frames, 'video.frameMask': f.frameMask }))['video.tokens']!.data as Float32Array));
+    }
+    return out;
+  } finally {
+    await session.release();
+  }
+}
+
+/** A caption's token ids in the core's vocabulary (the words stage 0's head must give; no special or unknown ids). */
+function captionWords(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, caption: string): number[] {
+  const s = captionSequence(o.tokenizer, o.core, o.image, caption);
+  return s.tokens.slice(s.trainFrom).filter((id) => id < o.image.text.vocabSize && id !== o.core.vocab?.unknown && id !== s.tokens[s.tokens.length - 1]);
+}
+
+/** The core id of ` word` (one token), or undefined when the core cannot spell it in one. */
+function wordId(o: Pick<MiniVideoOptions, 'core' | 'tokenizer'>, word: string): number | undefined {
+  const full = o.tokenizer.encodeOrdinary(` ${word}`);
+  const ids = o.core.vocab ? o.core.vocab.toCompact(full) : full;
+  return ids.length === 1 && ids[0] !== o.core.vocab?.unknown ? ids[0] : undefined;
+}
+
+const DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
+
+async function readAggregator(o: MiniVideoOptions, m: VideoModelConfig, r: AggregatorPretrainResult, heldout: readonly VideoExample[]): Promise<AggregatorReadout | undefined> {
+  const ids = [...DIRECTIONS, 'still'].map((w) => wordId(o, w));
+  if (ids.some((id) => id === undefined)) return undefined;
+  const usable = heldout.filter((x) => !x.objects.some((ob) => ob.motion.kind === 'appear' || ob.motion.kind === 'disappear'));
+  const scores = await aggregatorWordScores(m, m.video.finetune, r.values, o.image.text.vocabSize, usable.map((x) => x.clip), ids as number[]);
+  let right = 0, n = 0;
+  const mv: number[] = [];
+  const st: number[] = [];
+  usable.forEach((x, i) => {
+    const sc = scores[i]!;
+    const moving = x.objects.filter((ob) => ob.motion.kind === 'move');
+    const lse = Math.log(sc.slice(0, 4).reduce((a, v) => a + Math.exp(v), 0));
+    (moving.length ? mv : st).push(lse - sc[4]!);
+    const only = moving[0]?.motion;
+    if (moving.length === 1 && only?.kind === 'move') {
+      n++;
+      const best = sc.slice(0, 4).indexOf(Math.max(...sc.slice(0, 4)));
+      if (DIRECTIONS[best] === only.direction) right++;
+    }
+  });
+  let wins = 0;
+  for (const a of mv) for (const b of st) wins += a > b ? 1 : a === b ? 0.5 : 0;
+  return { direction: { right, n }, movingAuc: wins / Math.max(1, mv.length * st.length), moving: mv.length, static: st.length };
 }

@@ -11,14 +11,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng, encodeF16, hostTensor, writeSafetensors } from '@herd/core';
+import { Rng, hostTensor, writeSafetensors } from '@herd/core';
 import { type Sample, writeDataset } from '@herd/data';
 import * as G from '@herd/graph';
 import { llamaParamSpecs, trainAdapter } from '@herd/llama3';
 import { type ClipFeatures } from '../data/features.js';
 import { VideoGenerator } from '../model/generate.js';
-import { VIDEO_GROUP, frameTokens, videoModelSpec } from '../model/graphs.js';
-import { TINY_CLIP, tinyModel } from '../test-support/tiny.js';
+import { VIDEO_GROUPS, frameTokens, videoModelSpec } from '../model/graphs.js';
+import { TINY_CLIP, tinyModel, toyMotionClip } from '../test-support/tiny.js';
 import { type VideoSequence, videoBatch } from './batch.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-video-train-'));
@@ -31,24 +31,7 @@ const S = frameTokens(t.m.image);
 const D = t.m.image.text.dim;
 const F = TINY_CLIP.frames;
 
-/** Position codes: each token index of a frame has its own feature vector (as a ViT's position embedding gives). */
-const codes = Array.from({ length: S }, (_, i) => Float32Array.from({ length: D }, (_, d) => Math.sin(0.7 * (i + 1) * (d + 1))));
-
-/** A blob (its token's position code, strong) at token 2f (right) or 2(F−1−f) (left) of frame f, plus noise. */
-function toyClip(rng: Rng, right: boolean): ClipFeatures {
-  const f32 = Float32Array.from({ length: F * S * D }, () => rng.normal() * 0.3);
-  for (let f = 0; f < F; f++) {
-    const at = 2 * (right ? f : F - 1 - f);
-    for (let d = 0; d < D; d++) f32[(f * S + at) * D + d]! += 2 * codes[at]![d]!;
-  }
-  const frameMask = new Uint8Array(S).fill(1, 0, S / 2); // one real tile of two
-  const kv: Record<string, Float32Array> = {};
-  t.m.image.crossAttentionLayers.forEach((_, j) => {
-    kv[`xattn.k.${j}`] = new Float32Array(2 * S * 8);
-    kv[`xattn.v.${j}`] = new Float32Array(2 * S * 8);
-  });
-  return { features: encodeF16(f32), frameMask, kv };
-}
+const toyClip = (rng: Rng, right: boolean): ClipFeatures => toyMotionClip(t.m, rng, right);
 
 function sequence(clip: string, right: boolean, rng: Rng): VideoSequence {
   const tokens = [1, IMG, 3 + rng.int(10), 3 + rng.int(10), 5, 0, 0, 0];
@@ -83,7 +66,7 @@ describe('video training through trainAdapter', () => {
     const snapshot = Object.fromEntries(Object.entries(frozen).map(([k, v]) => [k, Float32Array.from(v.data as Float32Array)]));
 
     const r = await trainAdapter({
-      spec: videoModelSpec(t.m, TINY_CLIP, 'frames'), train: [VIDEO_GROUP], weights: frozen, seed: 4, batch: 8, seqLen: T, steps: 150,
+      spec: videoModelSpec(t.m, TINY_CLIP, 'frames'), train: VIDEO_GROUPS, weights: frozen, seed: 4, batch: 8, seqLen: T, steps: 150,
       schedule: { kind: 'constant', peak: 1e-2, warmup: 5 }, data: { dir, collate, shuffleBuffer: 32 },
       evalBatches: [videoBatch(t.m, TINY_CLIP, features, held.slice(0, 8), T), videoBatch(t.m, TINY_CLIP, features, held.slice(8), T)], evalEvery: 150,
     });
