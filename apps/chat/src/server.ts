@@ -453,11 +453,19 @@ export class ChatServer {
     return { audio: await e.prepareAudio!(bytes, a.name) };
   }
 
-  /** `POST /api/uploads?name=FILE`: the body streamed to a private file (uploads.ts); answers 201 {upload, name, bytes, format}. */
+  /** `POST /api/uploads?name=FILE[&kind=image|audio|video]`: the body streamed to a private file (uploads.ts); answers 201 {upload, name, bytes, format}. */
   private async upload(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     // The name is shown back in messages only: printable characters, at most 200.
     const name = (url.searchParams.get('name') ?? 'upload').replace(/[^\x20-\x7e\u00a0-\uffff]/g, '_').slice(0, 200) || 'upload';
+    // `kind` (optional): the field the upload is for; its bytes must then be that kind (the refusal the message would get, given now).
+    const kind = url.searchParams.get('kind');
+    if (kind !== null && !(ATTACHMENT_KINDS as readonly string[]).includes(kind)) throw new ClientError(400, 'invalid_request', `kind: expected one of ${ATTACHMENT_KINDS.join(', ')}, got ${JSON.stringify(kind.slice(0, 40))}`);
     const u = await this.uploads.receive(req, name, AbortSignal.timeout(this.o.requestTimeoutMs));
+    if (kind !== null && !(ATTACHMENT_FORMATS[kind as AttachmentKind] as readonly SniffedFormat[]).includes(u.format)) {
+      const k = kind as AttachmentKind;
+      this.uploads.take(u.id)?.release();
+      throw new ClientError(415, NOT_A[k], `'${u.name}' is not ${WHAT[k]}: its bytes look like ${u.format} (the name and declared type are not trusted); accepted: ${ATTACHMENT_FORMATS[k].join(', ')}`);
+    }
     sendJson(res, 201, { upload: u.id, name: u.name, bytes: u.bytes, format: u.format, expiresInSeconds: Math.round(this.o.uploadTtlMs / 1000) });
   }
 
