@@ -460,7 +460,14 @@ export class ChatServer {
     // `kind` (optional): the field the upload is for; its bytes must then be that kind (the refusal the message would get, given now).
     const kind = url.searchParams.get('kind');
     if (kind !== null && !(ATTACHMENT_KINDS as readonly string[]).includes(kind)) throw new ClientError(400, 'invalid_request', `kind: expected one of ${ATTACHMENT_KINDS.join(', ')}, got ${JSON.stringify(kind.slice(0, 40))}`);
-    const u = await this.uploads.receive(req, name, AbortSignal.timeout(this.o.requestTimeoutMs));
+    let u: Awaited<ReturnType<UploadStore['receive']>>;
+    try {
+      u = await this.uploads.receive(req, name, AbortSignal.timeout(this.o.requestTimeoutMs));
+    } catch (e) {
+      // Bytes of no accepted format at all: for a declared kind, the kind's own refusal.
+      if (kind !== null && e instanceof ClientError && e.status === 415) throw new ClientError(415, NOT_A[kind as AttachmentKind], `not ${WHAT[kind as AttachmentKind]}: ${e.message}`);
+      throw e;
+    }
     if (kind !== null && !(ATTACHMENT_FORMATS[kind as AttachmentKind] as readonly SniffedFormat[]).includes(u.format)) {
       const k = kind as AttachmentKind;
       this.uploads.take(u.id)?.release();
