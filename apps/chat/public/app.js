@@ -350,7 +350,7 @@ async function askServer(message, attached, answer) {
           answer.textContent += data.text;
           log.scrollTop = log.scrollHeight;
         } else if (event === 'done') {
-          $('stats').textContent = `${data.tokens} tokens · ${data.reason} · first token ${data.timeToFirstTokenMs} ms · ${data.tokensPerSecond ?? '–'} tokens/s · prompt ${data.promptTokens} tokens`;
+          $('stats').textContent = `${data.tokens} tokens · ${data.reason} · first token ${Math.round(data.timeToFirstTokenMs)} ms · ${data.tokensPerSecond ?? '–'} tokens/s · prompt ${data.promptTokens} tokens`;
         } else if (event === 'error') {
           const e = bubble('error', `${data.error.code}: ${data.error.message}`);
           e.scrollIntoView();
