@@ -24,11 +24,9 @@ import { type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, audioTokens, featureFeeds, loadSpeechPreset, miniSpeechModel, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
 import { ADAPTER_GROUP, ENCODER_GROUP, adapterBatch, coreAttachPoints, freshMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
 import * as G from '@herd/graph';
-import { flags } from './reference-model.js';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = flags(args);
 const model = flag('model', 'vision');
 if (model !== 'vision' && model !== 'speech') throw new Error(`--model must be vision or speech, got '${model}'`);
 const steps = Number(flag('steps', '10'));
@@ -114,7 +112,7 @@ function torch(): Record<string, unknown> | { error: string } {
 }
 
 const ours = await herd();
-const peer = args.includes('--no-torch') ? { error: 'skipped (--no-torch)' } : torch();
+const peer = hasFlag('no-torch') ? { error: 'skipped (--no-torch)' } : torch();
 const ratio = 'msPerStep' in peer ? ours.msPerStep / (peer['msPerStep'] as number) : undefined;
 const result = {
   benchmark: `adapter-step-${model}`,

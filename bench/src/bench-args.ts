@@ -1,16 +1,36 @@
 /**
- * Command-line helpers shared by the benchmarks (they parse `--name value` pairs only; the benches
- * are developer tools, not the `herd` CLI with its validating parser).
+ * Command-line helpers shared by the benchmarks (they parse `--name value` pairs and `--switch`es
+ * only; the benches are developer tools, not the `herd` CLI with its validating parser). One reader
+ * for every bench, instead of a copy in each.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const args = process.argv.slice(2);
+/** The bench's own arguments (after `node script`). */
+export const args: readonly string[] = process.argv.slice(2);
+
+/** A `--name value` reader over some arguments (a bench's child process passes its own). */
+export function flags(argv: readonly string[]): (name: string, def: string) => string {
+  return (name, def) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
+  };
+}
 
 /** The value after `--name`, or `def` when the flag is absent. */
-export function flag(name: string, def: string): string {
+export const flag: (name: string, def: string) => string = flags(args);
+
+/** The value after `--name`; absent: the bench stops, naming the flag. */
+export function requiredFlag(name: string): string {
   const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+  if (i >= 0 && args[i + 1]) return args[i + 1]!;
+  console.error(`--${name} is required`);
+  process.exit(2);
+}
+
+/** Whether the switch `--name` (no value) is given. */
+export function hasFlag(name: string): boolean {
+  return args.includes(`--${name}`);
 }
 
 /** `--features DIR`, else the first `out/video/features-*` folder the video recipe cached. */

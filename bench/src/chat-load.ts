@@ -19,19 +19,15 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const levels = flag('concurrency', '1,4,16').split(',').map(Number);
 const duration = Number(flag('duration', '20'));
 const maxRequests = Number(flag('max-requests', '400'));
 const maxTokens = Number(flag('max-tokens', '32'));
 const queue = Number(flag('queue', '4'));
-const vision = !args.includes('--no-vision');
+const vision = !hasFlag('no-vision');
 const QUESTIONS = ['Where is the red ball?', 'How many squares are there?', 'What colour is the big circle?', 'Is there a word in the picture?'];
 
 async function startServer(): Promise<{ url: string; child: ChildProcess }> {

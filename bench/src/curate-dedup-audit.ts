@@ -12,8 +12,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { isUnreadable, iterateDataset } from '@herd/data';
+import { args } from './bench-args.js';
 
-const [input, output] = process.argv.slice(2) as [string, string];
+const [input, output] = args as [string, string];
 interface Info { noise: string; dupOf: string | null; scene: string; objects: string }
 const meta = new Map<string, Info>();
 for await (const s of iterateDataset(input, { tolerant: true })) {

@@ -29,13 +29,9 @@ import { fileURLToPath } from 'node:url';
 import { Components, starGroups } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { backgroundChroma, DedupStore, type DedupFeature, exactViewPairs, layoutCosine, nearDuplicate, type NearDuplicateOptions, thumbCorrelation } from '@herd/vision';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const cacheDir = flag('cache', '/tmp/herd-dedup-eval');
 const sets = flag('sets', '2001:1500').split(',').map((s) => s.split(':').map(Number) as [number, number]);
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
@@ -187,7 +183,7 @@ for (const [seed, count] of sets) {
   loaded.push({ seed, count, items, index: new Map(items.map((x, i) => [x.k, i])) });
 }
 
-if (args.includes('--sweep')) {
+if (hasFlag('sweep')) {
   const grid: Grid[] = [];
   for (const maxHamming of [14, 18, 22]) for (const minLayoutCosine of [0.97, 0.98, 0.99]) for (const minThumbCorrelation of [0.98, 0.99, 0.995])
     for (const cropMaxHamming of [10, 14]) for (const cropMinLayoutCosine of [0.95, 0.97]) for (const cropMinThumbCorrelation of [0.97, 0.98])
@@ -226,7 +222,7 @@ if (args.includes('--sweep')) {
   writeFileSync(join(here, '..', 'results', 'curate-dedup-eval-sweep.json'), JSON.stringify({ machine, sets, chosen, rows }, null, 2) + '\n');
 }
 
-if (args.includes('--score')) {
+if (hasFlag('score')) {
   const options = JSON.parse(flag('options', '{}')) as NearDuplicateOptions;
   const out = [];
   for (const x of loaded) {

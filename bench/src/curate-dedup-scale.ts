@@ -19,13 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import { type DedupFeature, nearDuplicate } from '@herd/vision';
+import { args, flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const count = (s: string): number => {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
   if (!m) throw new Error(`bad size ${s}`);

@@ -19,19 +19,15 @@ import { fileURLToPath } from 'node:url';
 import { isUnreadable, iterateDataset, writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { curateImages } from '@herd/vision';
+import { args, flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const count = Number(flag('count', '10000'));
 const workers = Number(flag('workers', '0'));
 const base = flag('dir', '/tmp/herd-curate-images');
-const useOcr = args.includes('--ocr');
-const models = !args.includes('--no-models');
-const copyDetect = args.includes('--copy-detect');
+const useOcr = hasFlag('ocr');
+const models = !hasFlag('no-models');
+const copyDetect = hasFlag('copy-detect');
 
 if (args[0] === '--child') {
   const [mode, a, b] = args.slice(1) as [string, string, string];

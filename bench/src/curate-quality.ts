@@ -19,13 +19,9 @@ import type { Sample, SampleStage } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { captionQuality, languageId, scoreOf } from '@herd/data';
 import { ANN_DEFAULTS, annCosinePairs, exactHashPairs, imageQuality, nearDuplicate, ocr, resample } from '@herd/vision';
+import { flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const count = Number(flag('count', '2000'));
 const seed = Number(flag('seed', '7'));
 const ocrCount = Number(flag('ocr', '60'));

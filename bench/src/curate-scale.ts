@@ -17,13 +17,9 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { args, flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? (args[i + 1] as string) : def;
-};
 const count = (s: string): number => {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
   if (!m) throw new Error(`bad size ${s}`);
@@ -130,7 +126,7 @@ const queueSize = count(flag('queue-size', '100k'));
 const queueWorkers = flag('queue-workers', '1,2,4').split(',').map(Number).filter((x) => x > 0);
 const perShard = Number(flag('per-shard', '10000'));
 const base = flag('dir', '/tmp/herd-curate-scale');
-const keep = args.includes('--keep');
+const keep = hasFlag('keep');
 const heapMiB = Number(flag('heap-mib', '0'));
 mkdirSync(base, { recursive: true });
 

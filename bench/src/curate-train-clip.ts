@@ -19,13 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { generateImages } from '@herd/datasets';
 import { decodeImage } from '@herd/media';
 import { MINI_CLIP_DIR, MiniClip, type MiniClipModel, type MiniClipPair, loadMiniClip, miniClipConfig, saveMiniClip, tileImage, trainMiniClip } from '@herd/vision';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const out = flag('out', MINI_CLIP_DIR);
 const trainCount = Number(flag('train', '6000'));
 const steps = Number(flag('steps', '1500'));
@@ -34,7 +30,7 @@ const lr = Number(flag('lr', '2e-3'));
 const seed = Number(flag('seed', '1'));
 const evalCount = Number(flag('eval', '2000'));
 const targetLost = Number(flag('target-lost', '0.04'));
-const evalOnly = args.includes('--eval-only');
+const evalOnly = hasFlag('eval-only');
 const vision = miniClipConfig(0).vision;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -20,13 +20,9 @@ import type { Sample } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { type RgbImage, decodeImage, resizeRgb } from '@herd/media';
 import { CopyDetector, MINI_COPY_DETECT_DIR, type CopyDetectModel, type DedupFeature, loadCopyDetect, nearDuplicate, saveCopyDetect, trainCopyDetect } from '@herd/vision';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const out = flag('out', MINI_COPY_DETECT_DIR);
 const trainCount = Number(flag('train', '4000'));
 const steps = Number(flag('steps', '600'));
@@ -34,7 +30,7 @@ const batch = Number(flag('batch', '64'));
 const lr = Number(flag('lr', '1e-3'));
 const seed = Number(flag('seed', '1'));
 const evalCount = Number(flag('eval', '1500'));
-const evalOnly = args.includes('--eval-only');
+const evalOnly = hasFlag('eval-only');
 const logEvery = Number(flag('log-every', '25'));
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`; // two decimals: 289/295 must not print as 98.0 %
 

@@ -19,17 +19,11 @@ import { isUnreadable, iterateDataset, type Sample } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { decodeImage } from '@herd/media';
 import { MiniClip, type MiniClipPair, miniClipConfig, tileImage, trainMiniClip } from '@herd/vision';
+import { flag, requiredFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def?: string): string => {
-  const i = args.indexOf(`--${name}`);
-  if (i >= 0 && args[i + 1]) return args[i + 1]!;
-  if (def === undefined) throw new Error(`--${name} is required`);
-  return def;
-};
-const rawDir = flag('raw');
-const curatedDir = flag('curated');
+const rawDir = requiredFlag('raw');
+const curatedDir = requiredFlag('curated');
 const n = Number(flag('n', '4000'));
 const steps = Number(flag('steps', '300'));
 const batch = Number(flag('batch', '32'));

@@ -13,11 +13,10 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, isDeviceRequest, resolveDevice } from '@herd/runtime';
-import { SHAPE as shape, flags, referenceBatch, referenceRun } from './reference-model.js';
+import { SHAPE as shape, referenceBatch, referenceRun } from './reference-model.js';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = flags(args);
 const deviceFlag = flag('device', DEFAULT_DEVICE);
 if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
 const device = resolveDevice(deviceFlag).device;
@@ -56,7 +55,7 @@ function torch(): Record<string, unknown> | { error: string } {
 }
 
 const ours = await herd();
-const peer = args.includes('--no-torch') ? { error: 'skipped (--no-torch)' } : torch();
+const peer = hasFlag('no-torch') ? { error: 'skipped (--no-torch)' } : torch();
 const ratio = 'msPerStep' in peer ? ours.msPerStep / (peer['msPerStep'] as number) : undefined;
 const result = {
   benchmark: 'engine-step',

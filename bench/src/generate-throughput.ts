@@ -29,13 +29,9 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import { Generator, type LlamaConfig, type Weights, buildDecoder, initWeights, loadHfLlama, loadPreset, parameterCount, parseLlamaConfig, writeLlamaGguf } from '@herd/llama3';
 import { type LlamaContext, type LlamaModel, type Token, importLlamaCpp } from './llama-cpp.js';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const models = flag('models', 'mini,100m').split(',');
 const weightsDir = flag('weights', '');
 const promptLen = Number(flag('prompt', '128'));
@@ -49,7 +45,7 @@ const threadList = [...new Set(flag('threads', all > 1 ? `1,${all}` : '1').split
 const variants = flag('llama', 'f32,f16').split(',') as ('f32' | 'f16')[];
 // Off by default: on CPU it was no faster for decode here (and slower with an f32 KV cache).
 const flashAttn = flag('flash-attn', 'off');
-const withLlama = !args.includes('--no-llama');
+const withLlama = !hasFlag('no-llama');
 // Per engine × thread count: ggml's spinning threads can slow down a hundredfold when they take
 // every core of a machine shared with other jobs, so each generation (warmup or timed) stops at
 // budget / (warmup + runs) and is recorded with the tokens it got (at least two).

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, isDeviceRequest, resolveDevice } from '@herd/runtime';
-import { flags, referenceBatch, referenceRun } from './reference-model.js';
+import { referenceBatch, referenceRun } from './reference-model.js';
+import { flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const flag = flags(process.argv.slice(2));
 const deviceFlag = flag('device', DEFAULT_DEVICE);
 if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
 const device = resolveDevice(deviceFlag).device;

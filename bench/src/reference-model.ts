@@ -14,14 +14,6 @@ export const REFERENCE_CONFIG: LlamaConfig = parseLlamaConfig({
   ffnDim: SHAPE.ffnDim, vocabSize: SHAPE.vocab, maxSeqLen: SHAPE.seqLen,
 });
 
-/** `--name value` flags with defaults. */
-export function flags(argv: readonly string[]): (name: string, def: string) => string {
-  return (name, def) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
-  };
-}
-
 /** A training run of the reference model (AdamW, decay 0.01, clip 1.0) and its parameter count. */
 export async function referenceRun(compute: 'f32' | 'f16', options: SessionOptions): Promise<{ run: TrainingRun; params: number }> {
   const w = initWeights(REFERENCE_CONFIG, 0);

@@ -21,13 +21,9 @@ import { DROPS_FILE, MANIFEST_FILE, iterateDataset, isUnreadable, writeDataset, 
 import { generateSpeech } from '@herd/datasets';
 import { Rng } from '@herd/core';
 import { curateSpeech, duplicatePairs, fingerprintBits, scoreCuration, type LabelledSample, type UtteranceFeature } from '@herd/speech';
+import { flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const count = Number(flag('count', '1000'));
 const seed = Number(flag('seed', '7'));
 const noiseRate = Number(flag('noise', '0.5'));

@@ -14,10 +14,9 @@ import * as G from '@herd/graph';
 import { Graph } from '@herd/graph';
 import { Session, hostTensor } from '@herd/runtime';
 import { LogMel, conformerEncoder, conformerParamSpecs, initSpeechWeights, loadSpeechPreset } from '@herd/speech';
-import { flags } from './reference-model.js';
+import { flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const flag = flags(process.argv.slice(2));
 const seconds = Number(flag('seconds', '60'));
 const repeats = Number(flag('repeats', '5'));
 const SR = 16000;

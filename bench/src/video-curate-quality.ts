@@ -27,13 +27,9 @@ import { fileURLToPath } from 'node:url';
 import { iterateDataset, isUnreadable, writeDataset } from '@herd/data';
 import { generateVideos, type NearDuplicateEdit, type VideoNoise } from '@herd/datasets';
 import { clipLabel, curateVideos, readDrops, resolveClipModel, rocAuc, scoreCuration, scoreTable, thresholdLosing, type CurationScore, type LabelledClip, type VideoCurateStagesConfig } from '@herd/video';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const pair = (s: string): [number, number] => {
   const [a, b] = s.split(',').map(Number);
   return [a!, b ?? a!];
@@ -43,11 +39,11 @@ const seed = Number(flag('seed', '7'));
 const noiseRate = Number(flag('noise', '0.5'));
 const side = pair(flag('side', '96,192'));
 const seconds = pair(flag('seconds', '2,6'));
-const useOcr = !args.includes('--no-ocr');
+const useOcr = !hasFlag('no-ocr');
 const keepDir = flag('keep', '');
-const useClip = args.includes('--clip');
+const useClip = hasFlag('clip');
 // The CLIP stages at the thresholds stored in @herd/video (chosen by an earlier --clip run), without new splits.
-const clipStored = args.includes('--clip-stored');
+const clipStored = hasFlag('clip-stored');
 // How the main set's near-duplicates are made (datasets' nearDuplicateEdits); default: rescale only (the old bytes).
 const ndEdits = flag('near-dup-edits', '');
 const nearDuplicateEdits = ndEdits ? (ndEdits.split(',') as NearDuplicateEdit[]) : undefined;
@@ -60,7 +56,7 @@ const conf = clipConfidence > 0 ? clipConfidence : undefined;
 const noiseKinds = flag('noise-kinds', '') ? (flag('noise-kinds', '').split(',') as VideoNoise[]) : undefined;
 const clipTestCount = Number(flag('clip-test-count', String(clipCount)));
 // Only the CLIP validation and test splits (no main run): writes bench/results/video-curate-quality-clip.json.
-const clipOnly = args.includes('--clip-only');
+const clipOnly = hasFlag('clip-only');
 
 async function labelsOf(dir: string): Promise<LabelledClip[]> {
   const labels: LabelledClip[] = [];

@@ -19,13 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { type StageContext } from '@herd/data';
 import { generateVideos, type NearDuplicateEdit } from '@herd/datasets';
 import { type FrameMatchOptions, type VideoNearDuplicateFeature, candidatePairs, inOrderShare, videoNearDuplicate } from '@herd/video';
+import { flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const flag = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
 const count = Number(flag('count', '300'));
 const seed = Number(flag('seed', '99'));
 const noiseRate = Number(flag('noise', '0.5'));

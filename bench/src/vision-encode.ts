@@ -17,10 +17,9 @@ import * as G from '@herd/graph';
 import { fusionSchedule, loadPreset } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, adapterParamSpecs, buildImageGraph, encoderParamSpecs, loadVisionPreset, packImages, tileImage } from '@herd/vision';
-import { flags } from './reference-model.js';
+import { flag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const flag = flags(process.argv.slice(2));
 const nImages = Number(flag('images', '8'));
 const runs = Number(flag('runs', '10'));
 const threads = Number(flag('threads', String(cpus().length)));

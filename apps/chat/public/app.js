@@ -14,7 +14,11 @@ const text = $('text');
 const newConversation = () => crypto.randomUUID().replaceAll('-', '');
 let conversation = sessionStorage.getItem('herd-conversation') ?? newConversation();
 sessionStorage.setItem('herd-conversation', conversation);
-let attachment = null; // { kind: 'image' | 'audio' | 'video', name, data (base64), url, file }
+// The message's attachments, at most one of each kind (an image, audio and a clip are answered together
+// in one prompt): { kind: 'image' | 'audio' | 'video', name, file, url }. Only the File (a handle the
+// browser keeps on disk or in its blob store) and an object URL for the preview are held — never the
+// bytes: the server gets each file streamed to /api/uploads, the in-browser engine decodes it itself.
+const attachments = new Map();
 let limits = null;
 let busy = false;
 let mode = 'server'; // 'server' | 'wasm' | 'webgpu'
@@ -178,23 +182,28 @@ function setAttachment(file, kind = kindOf(file)) {
     bubble('error', `${file.name}: ${file.size} bytes, the limit is ${limits.maxUploadBytes}`);
     return;
   }
-  const reader = new FileReader();
-  reader.onload = () => {
-    const dataUrl = String(reader.result);
-    const name = file.name || (kind === 'image' ? 'pasted.png' : kind);
-    attachment = { kind, name, data: dataUrl.slice(dataUrl.indexOf(',') + 1), url: URL.createObjectURL(file), file };
-    $('preview').replaceChildren(mediaElement(attachment, true));
-    $('attach-name').textContent = `${kind}: ${name}`;
-    $('attachment').hidden = false;
-    $('attachment').dataset.kind = kind;
-  };
-  reader.readAsDataURL(file);
+  const name = file.name || (kind === 'image' ? 'pasted.png' : kind);
+  // A second file of the same kind replaces the first (its preview URL is released).
+  const old = attachments.get(kind);
+  if (old) URL.revokeObjectURL(old.url);
+  attachments.set(kind, { kind, name, file, url: URL.createObjectURL(file) });
+  showAttachments();
 }
 
-function clearAttachment() {
-  attachment = null;
-  $('attachment').hidden = true;
-  $('preview').replaceChildren();
+/** The composer's previews: one per attached kind. */
+function showAttachments() {
+  const list = [...attachments.values()];
+  $('preview').replaceChildren(...list.map((a) => mediaElement(a, true)));
+  $('attach-name').textContent = list.map((a) => `${a.kind}: ${a.name}`).join(', ');
+  $('attachment').hidden = list.length === 0;
+  $('attachment').dataset.kind = list.map((a) => a.kind).join(' ');
+}
+
+/** Empties the composer; `keepUrls` when the sent message's bubble still shows the previews. */
+function clearAttachments(keepUrls = false) {
+  if (!keepUrls) for (const a of attachments.values()) URL.revokeObjectURL(a.url);
+  attachments.clear();
+  showAttachments();
   $('file').value = '';
 }
 
@@ -232,15 +241,15 @@ async function toggleRecording() {
 
 async function send() {
   const message = text.value.trim();
-  if ((!message && attachment?.kind !== 'audio') || busy) return;
+  if ((!message && !attachments.has('audio')) || busy) return;
   busy = true;
   $('send').disabled = true;
   const mine = bubble('user');
-  if (attachment) mine.append(mediaElement(attachment, attachment.kind !== 'image'));
+  const attached = [...attachments.values()];
+  for (const a of attached) mine.append(mediaElement(a, a.kind !== 'image'));
   mine.append(document.createTextNode(message));
-  const attached = attachment;
   text.value = '';
-  clearAttachment();
+  clearAttachments(true);
   const answer = bubble('assistant');
   answer.classList.add('streaming');
   try {
@@ -259,7 +268,7 @@ async function send() {
   }
 }
 
-/** The attachment decoded and prepared in the page, as the turn's image, audio or clip. */
+/** An attachment decoded and prepared in the page, as the turn's image, audio or clip. */
 async function prepareInPage(engine, attached, turn) {
   if (attached.kind === 'image') turn.image = engine.prepareImage(await decodeImageInPage(herd, attached.file));
   else if (attached.kind === 'audio') {
@@ -276,7 +285,7 @@ async function prepareInPage(engine, attached, turn) {
 async function askBrowser(message, attached, answer) {
   const engine = await webEngine(mode);
   const turn = { role: 'user', text: message };
-  if (attached) await prepareInPage(engine, attached, turn);
+  for (const a of attached) await prepareInPage(engine, a, turn);
   const maxTokens = limits?.maxTokens ?? 256;
   const turns = engine.fit([...webTurns, turn], maxTokens);
   const t0 = performance.now();
@@ -299,25 +308,23 @@ async function askBrowser(message, attached, answer) {
   webTurns = webTurns.reverse().map((t) => ((t.image || t.audio || t.clip) && ++media > MAX_IMAGES ? { role: t.role, text: t.text } : t)).reverse();
 }
 
-/** A clip is streamed to /api/uploads as it is (no base64, not held whole by the server); the message names the upload. */
-async function uploadClip(attached) {
-  const res = await fetch(`/api/uploads?name=${encodeURIComponent(attached.name)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: attached.file });
+/** A file streamed to /api/uploads as it is (the File as the body: no base64, never read whole by the page); the message names the upload. */
+async function upload(attached) {
+  const res = await fetch(`/api/uploads?name=${encodeURIComponent(attached.name)}&kind=${attached.kind}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: attached.file });
   const json = await res.json();
   if (!res.ok) throw Object.assign(new Error(`${json.error.code}: ${json.error.message}`), { shown: true });
   return { upload: json.upload };
 }
 
 async function askServer(message, attached, answer) {
-  let media = {};
-  if (attached) {
-    try {
-      media = { [attached.kind]: attached.kind === 'video' ? await uploadClip(attached) : { name: attached.name, data: attached.data } };
-    } catch (e) {
-      if (!e.shown) throw e;
-      answer.className = 'msg error';
-      answer.textContent = e.message;
-      return;
-    }
+  const media = {};
+  try {
+    for (const a of attached) media[a.kind] = await upload(a);
+  } catch (e) {
+    if (!e.shown) throw e;
+    answer.className = 'msg error';
+    answer.textContent = e.message;
+    return;
   }
   const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...media };
   {
@@ -343,7 +350,7 @@ async function askServer(message, attached, answer) {
           answer.textContent += data.text;
           log.scrollTop = log.scrollHeight;
         } else if (event === 'done') {
-          $('stats').textContent = `${data.tokens} tokens · ${data.reason} · first token ${data.timeToFirstTokenMs} ms · ${data.tokensPerSecond ?? '–'} tokens/s · prompt ${data.promptTokens} tokens`;
+          $('stats').textContent = `${data.tokens} tokens · ${data.reason} · first token ${Math.round(data.timeToFirstTokenMs)} ms · ${data.tokensPerSecond ?? '–'} tokens/s · prompt ${data.promptTokens} tokens`;
         } else if (event === 'error') {
           const e = bubble('error', `${data.error.code}: ${data.error.message}`);
           e.scrollIntoView();
@@ -363,8 +370,10 @@ text.addEventListener('keydown', (e) => {
     send();
   }
 });
-$('file').addEventListener('change', () => setAttachment($('file').files[0]));
-$('detach').addEventListener('click', clearAttachment);
+$('file').addEventListener('change', () => {
+  for (const f of $('file').files) setAttachment(f);
+});
+$('detach').addEventListener('click', () => clearAttachments());
 if (!navigator.mediaDevices?.getUserMedia || typeof MediaRecorder === 'undefined') {
   $('record').disabled = true;
   $('record').title = 'recording needs a browser with MediaRecorder and a secure page (localhost or https)';
@@ -378,11 +387,12 @@ composer.addEventListener('dragleave', () => composer.classList.remove('drag'));
 composer.addEventListener('drop', (e) => {
   e.preventDefault();
   composer.classList.remove('drag');
-  setAttachment([...e.dataTransfer.files].find((f) => /^(image|audio|video)\//.test(f.type)) ?? e.dataTransfer.files[0]);
+  const files = [...e.dataTransfer.files];
+  const media = files.filter((f) => /^(image|audio|video)\//.test(f.type));
+  for (const f of media.length > 0 ? media : files.slice(0, 1)) setAttachment(f);
 });
 document.addEventListener('paste', (e) => {
-  const file = [...(e.clipboardData?.files ?? [])].find((f) => /^(image|audio|video)\//.test(f.type));
-  if (file) setAttachment(file);
+  for (const file of [...(e.clipboardData?.files ?? [])].filter((f) => /^(image|audio|video)\//.test(f.type))) setAttachment(file);
 });
 if (!navigator.gpu) {
   const o = $('mode').querySelector('option[value=webgpu]');

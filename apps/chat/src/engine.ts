@@ -3,17 +3,14 @@
  * vision checkpoint (HF Mllama layout: frozen core + image encoder + cross-attention adapter), a
  * speech checkpoint (Conformer encoder + embedding adapter, `@herd/speech`) and a video checkpoint
  * (aggregator + video cross-attention on the image model, `@herd/video`). A conversation becomes the
- * Llama 3 chat template; an image part becomes `<|image|>`. Tokens stream out one at a time; the
- * caller stops early by leaving the loop (the decoder session is released).
+ * Llama 3 chat template; tokens stream out one at a time; the caller stops early by leaving the loop.
  *
- * Which model answers is decided by the media of the conversation (`prompt-plan.ts`, shared with the
- * page's in-browser engine; the packages give one generator per modality, not one composed decoder):
- * - audio on the current user turn → the speech generator: earlier turns as text, the utterance laid
- *   out as `herd generate --audio` lays it out (`speechPromptLayout`: typed text before the audio; no
- *   text → the ASR instruction after it);
- * - else, the latest media in the window is a clip → the video generator with that clip as the one
- *   `<|image|>` (as `herd generate --video`); other turns as text;
- * - else the vision model (images on the kept turns) or the core alone.
+ * Every answer comes from ONE composed model: the export `herd export` writes and the page runs
+ * (`exportModel`: the core's decoder with every loaded modality's extension attached, plus the
+ * encoder graphs), run here by `ComposedModel`. A turn may carry an image, an utterance and a clip
+ * together; the prompt holds every medium of the kept turns at once (`prompt-plan.ts`, shared with
+ * the page): a spoken question about a picture, a picture asked about two turns later, a clip and an
+ * image in one turn.
  */
 import { HerdError } from '@herd/core';
 import {
@@ -21,12 +18,9 @@ import {
   type ExportModality,
   EOT_ID,
   END_OF_TEXT_ID,
-  Generator,
   type LanguageCore,
   type Llama3Tokenizer,
   MINI_CORE_DIR,
-  type SamplingOptions,
-  buildDecoder,
   buildExport,
   checkVocabularyFits,
   loadLanguageCore,
@@ -34,20 +28,21 @@ import {
 } from '@herd/llama3';
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
-import { LogMel, type MiniSpeech, type SpeechGenerator, type SpeechInput, loadMiniSpeech, miniSpeechGenerator, speechExportModality } from '@herd/speech';
-import { type MiniVideo, type TiledClip, VideoGenerator, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
+import { LogMel, type MiniSpeech, type SpeechInput, audioTokens, loadMiniSpeech, speechExportModality } from '@herd/speech';
+import { type MiniVideo, type TiledClip, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
+import { ComposedModel, type PromptMedia } from './composed.js';
 import { type PromptPlan, planPrompt } from './prompt-plan.js';
-import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, VisionGenerator, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
 
 /** One turn of a conversation as the engine sees it. */
 export interface Turn {
   readonly role: 'user' | 'assistant';
   readonly text: string;
-  /** A user turn's image, already decoded and tiled (only when vision is loaded). */
+  /** A user turn's image, already decoded and tiled (only when vision is loaded). A turn may carry an image, audio and a clip together. */
   readonly image?: TiledImage;
   /** A user turn's audio as log-mel features (only when speech is loaded). */
   readonly audio?: SpeechInput;
@@ -55,9 +50,9 @@ export interface Turn {
   readonly clip?: TiledClip;
 }
 
-/** The media a turn carries, if any (at most one per turn). */
-export function mediaOf(t: Turn): 'image' | 'audio' | 'clip' | undefined {
-  return t.image ? 'image' : t.audio ? 'audio' : t.clip ? 'clip' : undefined;
+/** Whether a turn carries any medium (an image, audio, a clip, or several). */
+export function hasMedia(t: Turn): boolean {
+  return t.image !== undefined || t.audio !== undefined || t.clip !== undefined;
 }
 
 export interface GenerateOptions {
@@ -117,13 +112,15 @@ export class HerdEngine implements ChatEngine {
   private constructor(
     private readonly core: LanguageCore,
     private readonly tok: Llama3Tokenizer,
-    private readonly textGen: Generator | undefined,
-    private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama; readonly gen: VisionGenerator } | undefined,
-    private readonly speech: { readonly loaded: MiniSpeech; readonly gen: SpeechGenerator } | undefined,
-    private readonly video: { readonly loaded: MiniVideo; readonly gen: VideoGenerator } | undefined,
+    private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama } | undefined,
+    private readonly speech: MiniSpeech | undefined,
+    private readonly video: MiniVideo | undefined,
     private readonly device: Device,
     private readonly maxImagePixels: number,
   ) {}
+
+  /** The one model every answer comes from (built from `exportModel`, on load). */
+  private composed!: ComposedModel;
 
   static async load(o: LoadEngineOptions): Promise<HerdEngine> {
     const dir = o.modelDir ?? MINI_CORE_DIR;
@@ -143,24 +140,28 @@ export class HerdEngine implements ChatEngine {
           `${o.visionDir}: the vision checkpoint's core has ${loaded.config.text.vocabSize} text ids but the language core at ${dir} has ${core.config.vocabSize}; give --model the core the adapter was trained on`,
         );
       }
-      vision = { dir: o.visionDir, loaded, gen: VisionGenerator.create(loaded.config, loaded.core, loaded.vision, { device: o.device }) };
+      vision = { dir: o.visionDir, loaded };
     }
-    let speech: HerdEngine['speech'];
-    if (o.speechDir !== undefined) {
-      const loaded = loadMiniSpeech(o.speechDir, core);
-      speech = { loaded, gen: await miniSpeechGenerator(loaded, { device: o.device }) };
-    }
-    let video: HerdEngine['video'];
+    const speech = o.speechDir !== undefined ? loadMiniSpeech(o.speechDir, core) : undefined;
+    let video: MiniVideo | undefined;
     if (o.videoDir !== undefined) {
       if (o.visionDir === undefined || !existsSync(join(o.visionDir, MINI_VISION_FILES.weights))) {
         throw new HerdError('invalid_argument', `video checkpoint ${o.videoDir}: it sits on herd's own image checkpoint; give that as the vision folder (e.g. --vision packages/vision/weights/mini)${o.visionDir !== undefined ? `, not ${o.visionDir}` : ''}`);
       }
-      const loaded = loadMiniVideo(o.videoDir, o.visionDir, core);
-      video = { loaded, gen: VideoGenerator.create(loaded.config, loaded.config.video.finetune, core.weights, loaded.vision.weights, loaded.weights, { device: o.device }) };
+      video = loadMiniVideo(o.videoDir, o.visionDir, core);
+      // One <|image|> id in the composed prompt: the clip's slot is read by the same image adapter.
+      if (video.config.image.imageTokenId !== vision!.loaded.config.imageTokenId) {
+        throw new HerdError('checkpoint_mismatch', `video checkpoint ${o.videoDir}: its image model's <|image|> id is ${video.config.image.imageTokenId}, the vision checkpoint ${o.visionDir}'s is ${vision!.loaded.config.imageTokenId}; give the vision folder the video model was trained on`);
+      }
     }
-    // With vision loaded every answer (text-only too) comes from the composed model; otherwise the core alone.
-    const textGen = vision ? undefined : await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: o.device });
-    return new HerdEngine(core, tok, textGen, vision, speech, video, o.device, o.maxImagePixels ?? 40_000_000);
+    const engine = new HerdEngine(core, tok, vision, speech, video, o.device, o.maxImagePixels ?? 40_000_000);
+    engine.composed = await ComposedModel.create(await engine.exportModel(), engine.decoderConfig, { device: o.device });
+    return engine;
+  }
+
+  /** With vision loaded, the vision checkpoint's own (frozen) core answers; --model gives the vocabulary and tokenizer mapping. */
+  private get decoderConfig() {
+    return this.vision?.loaded.config.text ?? this.core.config;
   }
 
   /** With vision loaded, the vision checkpoint's own (frozen) core answers; --model gives the vocabulary and tokenizer mapping. */
@@ -174,8 +175,8 @@ export class HerdEngine implements ChatEngine {
     return {
       core: { dir: this.core.dir === MINI_CORE_DIR ? 'mini (built-in)' : this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
       vision: v ? { dir: v.dir, crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
-      speech: this.speech ? (({ dir, model, maxFrames }) => ({ dir, encoderLayers: model.encoder.nLayers, encoderDim: model.encoder.dim, adapterDim: model.adapter.dim, maxSeconds: maxFrames / 100 }))(this.speech.loaded) : null,
-      video: this.video ? (({ dir, config, imageMatches }) => ({ dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video.loaded) : null,
+      speech: this.speech ? (({ dir, model, maxFrames }) => ({ dir, encoderLayers: model.encoder.nLayers, encoderDim: model.encoder.dim, adapterDim: model.adapter.dim, maxSeconds: maxFrames / 100 }))(this.speech) : null,
+      video: this.video ? (({ dir, config, imageMatches }) => ({ dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video) : null,
       device: this.device,
     };
   }
@@ -189,7 +190,7 @@ export class HerdEngine implements ChatEngine {
 
   async prepareAudio(bytes: Uint8Array, name: string): Promise<SpeechInput> {
     if (!this.speech) throw new HerdError('invalid_argument', `${name}: speech: not loaded — start the server with --speech DIR to talk with audio`);
-    const maxFrames = this.speech.loaded.maxFrames;
+    const maxFrames = this.speech.maxFrames;
     // decodeAudio sniffs the bytes; containers other than WAV go through ffmpeg. Longer than the model takes: refused.
     const audio = await decodeAudio(bytes, { sampleRate: 16000, maxSeconds: maxFrames / 100, name, timeoutMs: 30_000 });
     const f = new LogMel().compute(audio.samples, name);
@@ -198,7 +199,7 @@ export class HerdEngine implements ChatEngine {
 
   async prepareClip(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip> {
     if (!this.video) throw new HerdError('invalid_argument', `${name}: video: not loaded — start the server with --video DIR (and --vision DIR) to talk about clips`);
-    const read = (path: string) => readClipFrames(path, this.video!.loaded.config.image, this.video!.loaded.config.video.finetune.frames, { name, timeoutMs: 30_000 });
+    const read = (path: string) => readClipFrames(path, this.video!.config.image, this.video!.config.video.finetune.frames, { name, timeoutMs: 30_000 });
     if (!(source instanceof Uint8Array)) return read(source.path);
     // ffmpeg reads a file: bytes go to a private temporary folder, removed at once.
     const dir = await mkdtemp(join(tmpdir(), 'herd-chat-clip-'));
@@ -212,18 +213,33 @@ export class HerdEngine implements ChatEngine {
   }
 
   /** The prompt for these turns (`prompt-plan.ts`, shared with the page's in-browser engine). */
-  private plan(turns: readonly Turn[]): PromptPlan {
-    const last = turns[turns.length - 1];
-    return planPrompt(this.tok, this.core.vocab, turns.map((t) => ({ role: t.role, text: t.text, media: mediaOf(t) })), {
-      visionLoaded: this.vision !== undefined,
-      imageId: this.vision?.loaded.config.imageTokenId,
-      videoImageId: this.video?.loaded.config.image.imageTokenId,
-      audioTokens: last?.audio && this.speech ? this.speech.gen.audioTokens(last.audio) : undefined,
-    });
+  plan(turns: readonly Turn[]): PromptPlan {
+    const enc = this.speech?.model.encoder;
+    return planPrompt(
+      this.tok,
+      this.core.vocab,
+      turns.map((t) => ({ role: t.role, text: t.text, image: t.image !== undefined, clip: t.clip !== undefined, audioTokens: t.audio && enc ? audioTokens(enc, t.audio.frames) : undefined })),
+      { imageId: this.vision?.loaded.config.imageTokenId },
+    );
   }
 
   promptTokens(turns: readonly Turn[]): number {
     return this.plan(turns).ids.length;
+  }
+
+  /** The media of a plan's slots, clip and utterance, taken from the turns. */
+  private media(turns: readonly Turn[], plan: PromptPlan): PromptMedia {
+    return {
+      images: plan.slots.map((s) => (s.kind === 'image' ? turns[s.turn]!.image : undefined)),
+      ...(plan.clipTurn >= 0 ? { clip: turns[plan.clipTurn]!.clip! } : {}),
+      ...(plan.audioTurn >= 0 ? { audio: turns[plan.audioTurn]!.audio! } : {}),
+    };
+  }
+
+  /** The first answer token's logits for these turns (model ids; what each medium of the prompt changes — probes and tests). */
+  async nextLogits(turns: readonly Turn[]): Promise<Float32Array> {
+    const plan = this.plan(turns);
+    return this.composed.nextLogits(plan, this.media(turns, plan));
   }
 
   async *generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece> {
@@ -232,9 +248,9 @@ export class HerdEngine implements ChatEngine {
     const toFull = (id: number): number => (vocab ? vocab.toFull([id])[0]! : id);
     const stops = [EOT_ID, END_OF_TEXT_ID].map((id) => (vocab ? vocab.toCompact([id])[0]! : id));
     const sampling = { maxNewTokens: o.maxTokens, temperature: o.temperature ?? 0, seed: o.seed ?? 0, stopTokens: stops };
-    const ids = this.answerIds(turns, plan, sampling);
+    const media = this.media(turns, plan);
     const stream = this.tok.streamDecoder();
-    for await (const id of ids) {
+    for await (const id of this.composed.generate(plan, media, sampling)) {
       if (stops.includes(id)) break;
       yield { id, text: stream.push([toFull(id)]) };
     }
@@ -242,49 +258,24 @@ export class HerdEngine implements ChatEngine {
     if (rest !== '') yield { id: -1, text: rest };
   }
 
-  private answerIds(turns: readonly Turn[], plan: PromptPlan, sampling: SamplingOptions): AsyncGenerator<number> {
-    const prompt = plan.ids;
-    switch (plan.kind) {
-      case 'speech':
-        return this.speech!.gen.generate({ ids: prompt, codes: plan.codes! }, turns[turns.length - 1]!.audio, sampling);
-      case 'video':
-        return this.videoAnswer(turns.findLast((t) => t.clip !== undefined)!.clip!, prompt, sampling);
-      case 'vision':
-        return this.vision!.gen.generate(prompt, turns.flatMap((t) => (t.image ? [t.image] : [])), sampling);
-      case 'text':
-        return this.textGen!.generate(prompt, sampling);
-    }
-  }
-
-  /**
-   * `VideoGenerator` has no streaming call (only `complete`): the clip's answer is computed whole,
-   * then handed out token by token, so its first token arrives with its last.
-   */
-  private async *videoAnswer(clip: TiledClip, prompt: number[], sampling: SamplingOptions): AsyncGenerator<number> {
-    const v = this.video!.gen;
-    yield* await v.complete(prompt, await v.contextOfFrames(clip), sampling);
-  }
-
   private built: Promise<BuiltExport> | undefined;
 
-  /** Built once, on first request: the same composition `herd export` writes (core + every loaded modality; video before vision, see videoExportModality). */
+  /** Built once, at load (the server answers with it, the page loads it): the same composition `herd export` writes (core + every loaded modality; video before vision, see videoExportModality). */
   exportModel(): Promise<BuiltExport> {
+    if (this.built) return this.built;
     const v = this.vision;
     const modalities: ExportModality[] = [];
     if (this.video) {
-      const { config, vision, weights } = this.video.loaded;
+      const { config, vision, weights } = this.video;
       modalities.push(videoExportModality(config, config.video.finetune, vision.weights, weights));
     }
     if (v) modalities.push(visionExportModality(v.loaded.config, v.loaded.vision));
-    if (this.speech) modalities.push(speechExportModality(this.speech.loaded.model, this.speech.loaded.weights, this.speech.loaded.maxFrames));
+    if (this.speech) modalities.push(speechExportModality(this.speech.model, this.speech.weights, this.speech.maxFrames));
     this.built ??= buildExport(v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core, modalities, 'herd-chat');
     return this.built;
   }
 
   async release(): Promise<void> {
-    await this.textGen?.release();
-    await this.vision?.gen.release();
-    await this.speech?.gen.release();
-    await this.video?.gen.release();
+    await this.composed?.release();
   }
 }

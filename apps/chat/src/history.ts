@@ -4,7 +4,7 @@
  * audio features, clip frames) only for the last `maxImages` user turns (older turns keep their text;
  * their media is dropped, since a tiled image or clip at full size takes megabytes).
  */
-import { type Turn, mediaOf } from './engine.js';
+import { type Turn, hasMedia } from './engine.js';
 
 export class ConversationStore {
   private readonly byId = new Map<string, Turn[]>();
@@ -34,7 +34,7 @@ export class ConversationStore {
     let images = 0;
     for (let i = all.length - 1; i >= 0; i--) {
       const t = all[i]!;
-      if (mediaOf(t) !== undefined && ++images > this.maxImages) all[i] = { role: t.role, text: t.text };
+      if (hasMedia(t) && ++images > this.maxImages) all[i] = { role: t.role, text: t.text };
     }
     this.byId.set(id, all);
   }

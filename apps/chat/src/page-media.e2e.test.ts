@@ -10,7 +10,8 @@
  *
  * The mini speech and video checkpoints do not perceive yet (being retrained; their files will be
  * replaced): the pipeline is asserted, not the answer's correctness.
- * Screenshots: apps/chat/out/screenshots/chat-clip.png, chat-voice.png, chat-recording.png.
+ * Every attachment is streamed to /api/uploads (the page never reads a file whole: no data URL).
+ * Screenshots: apps/chat/out/screenshots/chat-clip.png, chat-clip-image.png, chat-voice.png, chat-recording.png.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,7 @@ const CLIP = fileURLToPath(new URL('../fixtures/heldout-clips/vid-00000012.mp4',
 const SPEECH_FIXTURES = fileURLToPath(new URL('../../../packages/speech/fixtures/heldout-speech/', import.meta.url));
 const SPOKEN = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string; context?: string }[]).find((i) => i.task === 'question')!;
 const WAV = `${SPEECH_FIXTURES}${SPOKEN.file}`;
+const SCENE = fileURLToPath(new URL('../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url));
 const MAX = 16;
 
 describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped without ${CHROMIUM}: apt-get install -y --no-install-recommends chromium)`, () => {
@@ -37,15 +39,15 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
   let server: ChatServer;
   let url: string;
   let browser: Browser;
-  /** What the server's upload store received (size and sniffed format), per streamed upload. */
-  const received: { bytes: number; format: string | undefined }[] = [];
+  /** What the server's upload store received (size, sniffed format, the bytes), per streamed upload. */
+  const received: { bytes: number; format: string | undefined; data: Buffer }[] = [];
   beforeAll(async () => {
     engine = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR, speechDir: MINI_SPEECH_DIR, videoDir: MINI_VIDEO_DIR });
     server = new ChatServer({ engine, log: () => {}, maxTokens: MAX });
     const receive = server.uploads.receive.bind(server.uploads);
     server.uploads.receive = async (...args) => {
       const u = await receive(...args);
-      received.push({ bytes: u.bytes, format: u.format });
+      received.push({ bytes: u.bytes, format: u.format, data: readFileSync(u.path) });
       return u;
     };
     ({ url } = await server.listen(0, '127.0.0.1'));
@@ -60,7 +62,16 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
   });
 
   async function open(): Promise<{ page: Page; bodies: Record<string, unknown>[]; uploads: string[]; consoleErrors: string[] }> {
+    received.length = 0;
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    // Counts every whole-file read the page makes (a data URL or an ArrayBuffer of a File): there must be none.
+    await page.addInitScript(`
+      window.herdFileReads = 0;
+      for (const [o, k] of [[FileReader.prototype, 'readAsDataURL'], [FileReader.prototype, 'readAsArrayBuffer'], [Blob.prototype, 'arrayBuffer']]) {
+        const f = o[k];
+        o[k] = function (...a) { window.herdFileReads++; return f.apply(this, a); };
+      }
+    `);
     const consoleErrors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
@@ -107,7 +118,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     // The page's request log cannot show a File body, so the server's store says what arrived:
     // exactly the file's bytes, sniffed as MP4.
     expect(uploads).toEqual(['application/octet-stream']);
-    expect(received).toEqual([{ bytes: readFileSync(CLIP).length, format: 'mp4' }]);
+    expect(received.map(({ bytes, format }) => ({ bytes, format }))).toEqual([{ bytes: readFileSync(CLIP).length, format: 'mp4' }]);
     expect(bodies[0]!['video']).toEqual({ upload: expect.stringMatching(/^[0-9a-f]{32}$/) });
     expect(await page.isVisible('.msg.user video')).toBe(true);
     const api = await postChat(url, { conversation: 'api-clip', message: question, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') } });
@@ -117,6 +128,34 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     await page.screenshot({ path: `${SHOTS}chat-clip.png` });
     await page.close();
   }, 180_000);
+
+  it('a clip and a picture attached together: each streamed to /api/uploads (never read into the page), one message, the API\'s answer', async () => {
+    const { page, bodies, uploads, consoleErrors } = await open();
+    await page.setInputFiles('#file', [CLIP, SCENE]);
+    await expect.poll(() => page.getAttribute('#attachment', 'data-kind')).toBe('video image');
+    // The previews are object URLs of the files, not data URLs.
+    const previews = await page.$$eval('#preview img, #preview video', (els) => els.map((e) => (e as unknown as { src: string }).src));
+    expect(previews).toHaveLength(2);
+    for (const src of previews) expect(src).toMatch(/^blob:/);
+    const question = 'What moves?';
+    const shown = await sendAndRead(page, question);
+    expect(uploads).toEqual(['application/octet-stream', 'application/octet-stream']);
+    expect(received.map(({ bytes, format }) => ({ bytes, format }))).toEqual([{ bytes: readFileSync(CLIP).length, format: 'mp4' }, { bytes: readFileSync(SCENE).length, format: 'png' }]);
+    expect(received[1]!.data.equals(readFileSync(SCENE))).toBe(true);
+    expect(bodies).toHaveLength(1);
+    const body = bodies[0]!;
+    expect(body['video']).toEqual({ upload: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(body['image']).toEqual({ upload: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(JSON.stringify(body)).not.toMatch(/"data"|base64|data:/);
+    expect(await page.evaluate('window.herdFileReads')).toBe(0);
+    expect(await page.$$eval('.msg.user img, .msg.user video', (els) => els.map((e) => (e as unknown as { src: string }).src.slice(0, 5)))).toEqual(['blob:', 'blob:']);
+    const api = await postChat(url, { conversation: 'api-clip-image', message: question, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') }, image: { name: 'scene.png', data: readFileSync(SCENE).toString('base64') } });
+    expect(api.events.at(-1)!.event).toBe('done');
+    expect(shown).toBe(api.text);
+    expect(consoleErrors).toEqual([]);
+    await page.screenshot({ path: `${SHOTS}chat-clip-image.png` });
+    await page.close();
+  }, 240_000);
 
   it('a spoken question (held-out WAV) with the scene text: the streamed answer is the API\'s', async () => {
     const { page, consoleErrors } = await open();
@@ -143,10 +182,12 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     await page.waitForSelector('#stats:has-text("tokens")', { timeout: 120_000 });
     expect(await page.isVisible('.msg.error')).toBe(false);
     const shown = (await page.textContent('.msg.assistant')) ?? '';
-    const audio = bodies[0]!['audio'] as { name: string; data: string };
-    const bytes = Buffer.from(audio.data, 'base64');
+    // The recording went as an upload too; the server's store kept its bytes for the comparison.
+    expect(bodies[0]!['audio']).toEqual({ upload: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(received).toHaveLength(1);
+    const bytes = received[0]!.data;
     expect(['matroska', 'ogg', 'mp4']).toContain(sniffFormat(bytes));
-    const api = await postChat(url, { conversation: 'api-recording', message: '', audio });
+    const api = await postChat(url, { conversation: 'api-recording', message: '', audio: { name: 'recording.webm', data: bytes.toString('base64') } });
     expect(api.events.at(-1)!.event).toBe('done');
     expect(shown).toBe(api.text);
     expect(consoleErrors).toEqual([]);

@@ -1,78 +1,168 @@
 /**
- * How a conversation becomes a prompt — one implementation for the server's engine (`engine.ts`) and
- * the page's in-browser engine (bundled into /web/herd.js through `web/entry.ts`), so both lay out
- * the same ids for the same turns.
+ * How a conversation becomes ONE prompt for the composed decoder (the decoder `herd export` writes:
+ * the frozen core + the image cross-attention, the video cross-attention and the speech splice) —
+ * one implementation for the server's engine (`engine.ts`) and the page's in-browser engine (bundled
+ * into /web/herd.js through `web/entry.ts`), so both lay out the same ids and the same per-row feeds.
  *
- * Which model part answers is decided by the media of the conversation:
- * - audio on the current user turn → speech: earlier turns as text, the utterance laid out as
- *   `herd generate --audio` lays it out (`speechPromptLayout`: typed text before the audio; no text →
- *   the ASR instruction after it);
- * - else, the latest media in the window is a clip → video, with that clip as the one `<|image|>`
- *   (as `herd generate --video`); other turns as text;
- * - else vision (images on the kept turns) when loaded, or the core alone.
+ * Every medium of the kept turns is in the prompt at once:
+ * - each image → `<|image|>` at the start of its user turn (Llama 3.2 Vision); the image
+ *   cross-attention sees every image's keys/values, and the vision mask (`imageIntervals`) lets each
+ *   text span attend to the image(s) just before it — a later turn with no image of its own still
+ *   sees the last one;
+ * - the latest clip → one more `<|image|>` on its turn (after the turn's image, if any): the image
+ *   layers see its middle frame, and the video cross-attention (its video tokens) is open on exactly
+ *   the rows that attend that frame. Older clips stay as their text (one set of video tokens per
+ *   prompt: the decoder's video input is one clip);
+ * - the latest utterance → spliced in its turn as `herd generate --audio` lays it out
+ *   (`speechPromptLayout`): typed text, then `<|audio_start|>`, one placeholder per adapter frame,
+ *   `<|audio_end|>`; when the turn has no typed text and no picture or clip, the ASR instruction
+ *   follows (it is transcribed); with a picture or clip the utterance is the question about it. Older
+ *   utterances stay as their typed text (the decoder's speech input is one utterance).
+ * A prompt with one medium is laid out exactly as the single-modality commands lay it out.
  */
 import { HerdError } from '@herd/core';
-import { type ChatMessage, IMAGE_TOKEN_ID, type Llama3Tokenizer, type PrunedVocab } from '@herd/llama3';
-import { ASR_INSTRUCTION, KEEP_TOKEN, speechPromptLayout } from '@herd/speech';
+import { IMAGE_TOKEN_ID, type Llama3Tokenizer, type PrunedVocab } from '@herd/llama3';
+import { ASR_INSTRUCTION, AUDIO_END, AUDIO_START, KEEP_TOKEN } from '@herd/speech';
+import { crossAttentionMaskRows, imageIntervals } from '@herd/vision';
 
-/** A turn as the layout sees it: its text and which media it carries (at most one). */
+/** A turn as the layout sees it: its text and the media it carries. */
 export interface PlanTurn {
   readonly role: 'user' | 'assistant';
   readonly text: string;
-  readonly media?: 'image' | 'audio' | 'clip' | undefined;
+  readonly image?: boolean;
+  readonly clip?: boolean;
+  /** Adapter frames the turn's utterance takes (`audioTokens`), when it carries audio. */
+  readonly audioTokens?: number;
 }
 
-export type AnswerKind = 'speech' | 'video' | 'vision' | 'text';
-
-/** Which part answers these turns (see the file comment). */
-export function answerKind(turns: readonly PlanTurn[], visionLoaded: boolean): AnswerKind {
-  if (turns[turns.length - 1]?.media === 'audio') return 'speech';
-  const latest = [...turns].reverse().find((t) => t.media !== undefined);
-  if (latest?.media === 'clip') return 'video';
-  return visionLoaded ? 'vision' : 'text';
+/** One `<|image|>` of the prompt: which turn it belongs to and what the image layers see there. */
+export interface ImageSlot {
+  readonly turn: number;
+  readonly kind: 'image' | 'clip';
 }
 
 export interface PromptPlan {
-  readonly kind: AnswerKind;
-  /** Model ids (compact when the core has a pruned vocabulary; speech placeholders are 0). */
+  /** Model ids (compact when the core has a pruned vocabulary); `<|image|>` is `imageId`, speech placeholders 0. */
   readonly ids: number[];
-  /** Speech answers: per position the `audioIndex` code (adapter frame ≥ 0, AUDIO_START / AUDIO_END, KEEP_TOKEN). */
+  /** The prompt's `<|image|>` tokens in order. */
+  readonly slots: readonly ImageSlot[];
+  /** The turn whose utterance is spliced (−1: none); `codes` then holds per position its `audioIndex` code. */
+  readonly audioTurn: number;
   readonly codes?: number[];
+  /** The turn whose clip gets the video cross-attention (−1: none). */
+  readonly clipTurn: number;
 }
 
 export interface PlanOptions {
-  readonly visionLoaded: boolean;
-  /** The id `<|image|>` becomes: the vision model's for images, the video model's image model's for a clip. */
+  /** The id `<|image|>` becomes (the vision model's); needed when a turn has an image or a clip. */
   readonly imageId?: number | undefined;
-  readonly videoImageId?: number | undefined;
-  /** Speech answers: adapter frames the current turn's utterance takes (`audioTokens`). */
-  readonly audioTokens?: number | undefined;
 }
 
-/** The prompt for these turns: ids (and the speech codes) exactly as the server's engine feeds them. */
+/** What a prompt's media are, as far as the layout goes: the latest clip and the latest utterance. */
+function chosen(turns: readonly PlanTurn[]): { clipTurn: number; audioTurn: number } {
+  return { clipTurn: turns.findLastIndex((t) => t.clip === true), audioTurn: turns.findLastIndex((t) => t.audioTokens !== undefined) };
+}
+
+/** The prompt for these turns: ids (and the speech codes) exactly as both engines feed them. */
 export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined, turns: readonly PlanTurn[], o: PlanOptions): PromptPlan {
-  const kind = answerKind(turns, o.visionLoaded);
-  const compact = (full: readonly number[]): number[] => (vocab ? Array.from(vocab.toCompact(full)) : [...full]);
-  if (kind === 'speech') {
-    if (o.audioTokens === undefined) throw new HerdError('invalid_argument', 'a spoken turn, but speech: not loaded (no adapter frame count)');
-    const last = turns[turns.length - 1]!;
-    const typed = last.text.trim();
-    const layout = speechPromptLayout(tok, { vocab }, typed ? { before: typed, after: '' } : { before: '', after: ASR_INSTRUCTION }, o.audioTokens);
-    const history = turns.slice(0, -1);
-    if (history.length === 0) return { kind, ...layout };
-    // The history's own <|begin_of_text|> starts the prompt; the layout's is dropped.
-    const before = compact(tok.encodeChat(history.map((t) => ({ role: t.role, content: t.text })), { addGenerationPrompt: false }));
-    return { kind, ids: [...before, ...layout.ids.slice(1)], codes: [...before.map(() => KEEP_TOKEN), ...layout.codes.slice(1)] };
-  }
-  // A video answer sees the latest clip as its one <|image|>; an image answer every kept image.
-  const clipTurn = kind === 'video' ? turns.findLastIndex((t) => t.media === 'clip') : -1;
-  const shows = (t: PlanTurn, i: number): boolean => (kind === 'video' ? i === clipTurn : kind === 'vision' && t.media === 'image');
-  const messages: ChatMessage[] = turns.map((t, i) => ({ role: t.role, content: shows(t, i) ? [{ type: 'image' }, { type: 'text', text: t.text }] : t.text }));
-  const imageId = kind === 'video' ? o.videoImageId : o.imageId;
-  const ids = tok.encodeChat(messages, { addGenerationPrompt: true }).map((id) => {
-    if (id !== IMAGE_TOKEN_ID) return vocab ? vocab.toCompact([id])[0]! : id;
-    if (imageId === undefined) throw new HerdError('invalid_argument', 'an image in the conversation, but vision: not loaded');
-    return imageId;
+  const { clipTurn, audioTurn } = chosen(turns);
+  const slots: ImageSlot[] = [];
+  const full: number[] = [];
+  // Per position: KEEP_TOKEN for text, AUDIO_START / a frame / AUDIO_END for the utterance.
+  const codes: number[] = [];
+  const push = (ids: readonly number[], code = KEEP_TOKEN): void => {
+    full.push(...ids);
+    for (const _ of ids) codes.push(code);
+  };
+  const text = (s: string): void => push(tok.encodeOrdinary(s));
+  turns.forEach((t, i) => {
+    // <|begin_of_text|> on the first turn, then <|start_header_id|>role<|end_header_id|>\n\n.
+    push(tok.encodeChat([{ role: t.role, content: '' }], { addGenerationPrompt: false, bos: i === 0 }).slice(0, -1));
+    const shown: ImageSlot[] = [];
+    if (t.role === 'user' && t.image) shown.push({ turn: i, kind: 'image' });
+    if (t.role === 'user' && i === clipTurn) shown.push({ turn: i, kind: 'clip' });
+    for (const s of shown) {
+      slots.push(s);
+      push([IMAGE_TOKEN_ID]);
+    }
+    const typed = t.text.trim();
+    if (i !== audioTurn) {
+      if (typed) text(typed);
+    } else {
+      // speechPromptLayout's turn: no space before the audio (a lone " " is not in the pruned core vocabulary).
+      if (typed) text(typed);
+      push([0], AUDIO_START);
+      for (let a = 0; a < t.audioTokens!; a++) push([0], a);
+      push([0], AUDIO_END);
+      if (!typed && shown.length === 0) text(` ${ASR_INSTRUCTION}`);
+    }
+    // <|eot_id|>
+    push(tok.encodeChat([{ role: t.role, content: '' }], { addGenerationPrompt: false, bos: false }).slice(-1));
   });
-  return { kind, ids };
+  // <|start_header_id|>assistant<|end_header_id|>\n\n
+  push(tok.encodeChat([], { addGenerationPrompt: true, bos: false }));
+  if (slots.length > 0 && o.imageId === undefined) throw new HerdError('invalid_argument', 'an image or clip in the conversation, but vision: not loaded');
+  const ids = full.map((id, i) => {
+    if (codes[i] !== KEEP_TOKEN) return 0; // a placeholder: its embedding is replaced by the splice
+    if (id === IMAGE_TOKEN_ID) return o.imageId!;
+    return vocab ? vocab.toCompact([id])[0]! : id;
+  });
+  return { ids, slots, audioTurn, clipTurn, ...(audioTurn >= 0 ? { codes } : {}) };
+}
+
+
+/** What the per-row feeds need to know about the model (the export's recipes give it). */
+export interface RowLayout {
+  /** The core's vocabulary size: ids at or past it are the adapter's learnable ids. */
+  readonly vocab: number;
+  readonly imageTokenId: number;
+  readonly maxTiles: number;
+  readonly tokensPerTile: number;
+  /** Video tokens per clip (the video recipe), when video is in the decoder. */
+  readonly videoTokens?: number;
+}
+
+/** The composed decoder's per-call inputs for rows [start, start + count), as flat typed arrays. */
+export interface DecoderRows {
+  /** [1, count]: id − vocab for learnable ids, −1 elsewhere. */
+  readonly learnableIds: Int32Array;
+  /** [1, 1, count, S]: S = slots · maxTiles · tokensPerTile (1 and all false with no slot). */
+  readonly xattnMask: Uint8Array;
+  readonly imageTokens: number;
+  /** [1, 1, count, videoTokens]: true on the rows that attend the clip's slot (all false with no clip). */
+  readonly videoMask?: Uint8Array;
+  /** [1, count]: the speech splice's codes (KEEP_TOKEN on every row with no utterance). */
+  readonly audioIndex: Int32Array;
+}
+
+/**
+ * Rows [start, start + count) of the decoder inputs for a prompt laid out by `planPrompt`
+ * (rows past it are generated tokens: text, under the last image's interval); `nTiles[j]`: real tiles of slot j's image (a clip: of its middle frame).
+ */
+export function decoderRows(plan: PromptPlan, nTiles: readonly number[], l: RowLayout, start: number, count: number): DecoderRows {
+  const ids = plan.ids;
+  const intervals = imageIntervals(ids, l.imageTokenId);
+  if (intervals.length !== plan.slots.length) throw new HerdError('invalid_argument', `decoderRows: ${intervals.length} <|image|> tokens in the ids, the plan has ${plan.slots.length} slots`);
+  if (nTiles.length !== plan.slots.length) throw new HerdError('invalid_argument', `decoderRows: ${nTiles.length} tile counts for ${plan.slots.length} image slots`);
+  const layout = { nTiles, maxTiles: l.maxTiles, tokensPerTile: l.tokensPerTile };
+  const xattnMask = plan.slots.length > 0 ? crossAttentionMaskRows(intervals, layout, start, count) : new Uint8Array(count);
+  const S = plan.slots.length > 0 ? plan.slots.length * l.maxTiles * l.tokensPerTile : 1;
+  let videoMask: Uint8Array | undefined;
+  if (l.videoTokens !== undefined) {
+    const V = l.videoTokens;
+    videoMask = new Uint8Array(count * V);
+    const j = plan.slots.findIndex((s) => s.kind === 'clip');
+    if (j >= 0) {
+      // Open where the row attends the clip's middle frame (the recipe's rule, per slot).
+      const per = l.maxTiles * l.tokensPerTile;
+      for (let r = 0; r < count; r++) if (xattnMask[r * S + j * per] === 1) videoMask.fill(1, r * V, (r + 1) * V);
+    }
+  }
+  return {
+    learnableIds: Int32Array.from({ length: count }, (_, i) => ((ids[start + i] ?? 0) >= l.vocab ? ids[start + i]! - l.vocab : -1)),
+    xattnMask,
+    imageTokens: S,
+    ...(videoMask ? { videoMask } : {}),
+    audioIndex: Int32Array.from({ length: count }, (_, i) => plan.codes?.[start + i] ?? KEEP_TOKEN),
+  };
 }

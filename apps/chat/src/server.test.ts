@@ -170,7 +170,7 @@ describe('chat API on the mini core', () => {
     expect((real.json as { error: { message: string } }).error.message).toMatch(/vision: not loaded.*png image/);
   });
 
-  it('audio and clips are judged by their bytes too; each needs its modality loaded; one attachment per message', async () => {
+  it('audio and clips are judged by their bytes too; each needs its modality loaded, also beside another attachment', async () => {
     const { url } = await start();
     const wav = encodeWav(Int16Array.from({ length: 1600 }, (_, i) => Math.round(4000 * Math.sin(i / 5))), 16000);
     const png = await encodeRgb({ data: new Uint8Array(4 * 4 * 3).fill(200), width: 4, height: 4 }, 'png');
@@ -180,7 +180,7 @@ describe('chat API on the mini core', () => {
       [{ video: { name: 'clip.mp4', data: b64(wav) } }, 415, 'not_a_video', /clip\.mp4.*not a video.*look like wav/],
       [{ audio: { name: 'note.bin', data: b64(wav) } }, 400, 'speech_not_loaded', /speech: not loaded.*--speech DIR.*wav audio/],
       [{ video: { name: 'clip.bin', data: b64(readFileSync(HELDOUT_CLIP)) } }, 400, 'video_not_loaded', /video: not loaded.*--video DIR.*mp4 video/],
-      [{ image: { name: 'a.png', data: b64(png) }, audio: { name: 'b.wav', data: b64(wav) } }, 400, 'invalid_request', /image and audio: one attachment per message/],
+      [{ image: { name: 'a.png', data: b64(png) }, audio: { name: 'b.wav', data: b64(wav) } }, 400, 'vision_not_loaded', /vision: not loaded.*'a\.png' is png image/],
     ];
     for (const [fields, status, code, message] of cases) {
       const r = await postChat(url, { conversation: 'x', message: 'what is it?', ...fields });

@@ -1,6 +1,7 @@
 /**
  * The chat server (node:http): `GET /` the page, `GET /api/status` what is loaded, `POST /api/chat`
- * a message (JSON, an optional image, audio or video clip as base64) answered as Server-Sent Events: `start`, one `token`
+ * a message (JSON; optionally an image, audio and a video clip — one of each, answered together in one
+ * prompt — as base64 or as streamed uploads) answered as Server-Sent Events: `start`, one `token`
  * per generated token, then `done` with stats (or `error`). One generation at a time through a
  * bounded queue (beyond it: 503 + Retry-After); a client that leaves cancels its generation; every
  * request has a deadline; errors reach the client as `{error: {code, message}}`, never a stack.
@@ -94,12 +95,20 @@ export interface GenerationRecord {
   readonly reason: EndReason;
 }
 
+/** One attachment of a message: its bytes (base64 in the JSON) or a streamed upload's file (released once used). */
+type Attachment = { readonly kind: AttachmentKind; readonly name: string } & ({ readonly bytes: Uint8Array } | { readonly path: string; readonly format: SniffedFormat; release(): void });
+
+function releaseAll(attachments: readonly Attachment[]): void {
+  for (const a of attachments) if ('release' in a) a.release();
+}
+
 interface ChatRequest {
   readonly checkpoint: Checkpoint;
   readonly conversation: string;
   readonly message: string;
   /** Base64 bytes from the JSON, or a streamed upload's file (`path`, deleted by `release` after use). */
-  readonly attachment?: { readonly kind: AttachmentKind; readonly name: string } & ({ readonly bytes: Uint8Array } | { readonly path: string; readonly format: SniffedFormat; release(): void });
+  /** At most one of each kind (an image, audio, a clip), answered together in one prompt. */
+  readonly attachments: readonly Attachment[];
   readonly maxTokens: number;
   readonly temperature: number;
   readonly seed: number;
@@ -326,7 +335,6 @@ export class ChatServer {
     if (typeof conversation !== 'string' || !CONVERSATION_ID.test(conversation)) problems.push(`conversation: expected 1-64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(conversation)?.slice(0, 80)}`);
     const message = j['message'] ?? '';
     const given = ATTACHMENT_KINDS.filter((k) => j[k] !== undefined && j[k] !== null);
-    if (given.length > 1) problems.push(`${given.join(' and ')}: one attachment per message`);
     // A spoken message may come without typed text (the audio is the question, or it is transcribed).
     if (typeof message !== 'string' || (message.trim() === '' && !given.includes('audio'))) problems.push('message: expected non-empty text (it may be empty only with audio)');
     else if (message.length > this.o.maxMessageChars) problems.push(`message: ${message.length} characters, the limit is ${this.o.maxMessageChars}`);
@@ -342,7 +350,7 @@ export class ChatServer {
     const maxTokens = num('maxTokens', this.o.maxTokens, 1, this.o.maxTokens, true);
     const temperature = num('temperature', 0, 0, 2, false);
     const seed = num('seed', 0, 0, 0xffff_ffff, true);
-    let attachment: ChatRequest['attachment'];
+    const attachments: Attachment[] = [];
     for (const kind of given) {
       const att = j[kind];
       const o = (typeof att === 'object' ? att : {}) as Record<string, unknown>;
@@ -354,21 +362,21 @@ export class ChatServer {
         if (!u) problems.push(`${kind}: no upload ${JSON.stringify(upload)?.slice(0, 40)} (an upload is used once, and deleted after ${Math.round(this.o.uploadTtlMs / 1000)} s; POST the file to /api/uploads again)`);
         else {
           // Taken now; if the message is refused below, the file goes with it.
-          attachment = { kind, name: u.name, path: u.path, format: u.format, release: u.release };
+          attachments.push({ kind, name: u.name, path: u.path, format: u.format, release: u.release });
         }
       } else if (typeof att !== 'object' || typeof data !== 'string') problems.push(`${kind}: expected {"name": "file name", "data": "<base64 bytes>"} or {"upload": "<id from /api/uploads>"}`);
       else if (!BASE64.test(data)) problems.push(`${kind} '${name}': data is not base64 (send the file's bytes base64-encoded, no data: URL prefix)`);
       else {
         const bytes = Buffer.from(data, 'base64');
         if (bytes.length > this.o.maxUploadBytes) throw new ClientError(413, 'payload_too_large', `${kind} '${name}' is ${bytes.length} bytes, the limit is ${this.o.maxUploadBytes}`);
-        attachment = { kind, name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
+        attachments.push({ kind, name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) });
       }
     }
     if (problems.length > 0) {
-      if (attachment && 'release' in attachment) attachment.release();
+      releaseAll(attachments);
       throw new ClientError(400, 'invalid_request', problems.join('; '));
     }
-    return { checkpoint, conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, ...(attachment ? { attachment } : {}) };
+    return { checkpoint, conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, attachments };
   }
 
   private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -391,9 +399,10 @@ export class ChatServer {
       const engine = r.checkpoint.engine;
       let media: Pick<Turn, 'image' | 'audio' | 'clip'> = {};
       try {
-        if (r.attachment) media = await this.prepare(engine, r.attachment);
+        // Each attachment judged and decoded; a message may carry an image, audio and a clip together.
+        for (const a of r.attachments) media = { ...media, ...(await this.prepare(engine, a)) };
       } finally {
-        if (r.attachment && 'release' in r.attachment) r.attachment.release();
+        releaseAll(r.attachments);
       }
       const turn: Turn = { role: 'user', text: r.message, ...media };
       const turns = this.fitHistory(engine, this.conversations.get(this.historyKey(r)), turn, r.maxTokens);
@@ -427,7 +436,7 @@ export class ChatServer {
   }
 
   /** An attachment judged by its bytes (magic numbers, never its name or a declared type), then decoded by the engine. */
-  private async prepare(e: ChatEngine, a: NonNullable<ChatRequest['attachment']>): Promise<Pick<Turn, 'image' | 'audio' | 'clip'>> {
+  private async prepare(e: ChatEngine, a: Attachment): Promise<Pick<Turn, 'image' | 'audio' | 'clip'>> {
     const sniffed = 'bytes' in a ? sniffFormat(a.bytes) : a.format;
     const accepted: readonly SniffedFormat[] = ATTACHMENT_FORMATS[a.kind];
     if (!accepted.includes(sniffed)) {
@@ -444,11 +453,26 @@ export class ChatServer {
     return { audio: await e.prepareAudio!(bytes, a.name) };
   }
 
-  /** `POST /api/uploads?name=FILE`: the body streamed to a private file (uploads.ts); answers 201 {upload, name, bytes, format}. */
+  /** `POST /api/uploads?name=FILE[&kind=image|audio|video]`: the body streamed to a private file (uploads.ts); answers 201 {upload, name, bytes, format}. */
   private async upload(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     // The name is shown back in messages only: printable characters, at most 200.
     const name = (url.searchParams.get('name') ?? 'upload').replace(/[^\x20-\x7e\u00a0-\uffff]/g, '_').slice(0, 200) || 'upload';
-    const u = await this.uploads.receive(req, name, AbortSignal.timeout(this.o.requestTimeoutMs));
+    // `kind` (optional): the field the upload is for; its bytes must then be that kind (the refusal the message would get, given now).
+    const kind = url.searchParams.get('kind');
+    if (kind !== null && !(ATTACHMENT_KINDS as readonly string[]).includes(kind)) throw new ClientError(400, 'invalid_request', `kind: expected one of ${ATTACHMENT_KINDS.join(', ')}, got ${JSON.stringify(kind.slice(0, 40))}`);
+    let u: Awaited<ReturnType<UploadStore['receive']>>;
+    try {
+      u = await this.uploads.receive(req, name, AbortSignal.timeout(this.o.requestTimeoutMs));
+    } catch (e) {
+      // Bytes of no accepted format at all: for a declared kind, the kind's own refusal.
+      if (kind !== null && e instanceof ClientError && e.status === 415) throw new ClientError(415, NOT_A[kind as AttachmentKind], `not ${WHAT[kind as AttachmentKind]}: ${e.message}`);
+      throw e;
+    }
+    if (kind !== null && !(ATTACHMENT_FORMATS[kind as AttachmentKind] as readonly SniffedFormat[]).includes(u.format)) {
+      const k = kind as AttachmentKind;
+      this.uploads.take(u.id)?.release();
+      throw new ClientError(415, NOT_A[k], `'${u.name}' is not ${WHAT[k]}: its bytes look like ${u.format} (the name and declared type are not trusted); accepted: ${ATTACHMENT_FORMATS[k].join(', ')}`);
+    }
     sendJson(res, 201, { upload: u.id, name: u.name, bytes: u.bytes, format: u.format, expiresInSeconds: Math.round(this.o.uploadTtlMs / 1000) });
   }
 

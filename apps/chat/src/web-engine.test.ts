@@ -194,6 +194,33 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
     }
     expect(() => web.prepareClip(rgb.slice(1))).toThrow(/needs \d+ frames/);
   }, 180_000);
+
+  it("answers several media in one prompt token for token as the server's composed engine does: a picture + a spoken question, then a clip + a picture with a follow-up", async () => {
+    const image = await server.prepareImage(new Uint8Array(readFileSync(SCENE)), 'scene.png');
+    const audio = await server.prepareAudio(new Uint8Array(readFileSync(WAV)), SPOKEN.file);
+    const clip = await server.prepareClip(new Uint8Array(readFileSync(CLIP)), 'clip.mp4');
+    const F = web.video!.frames;
+    const v = await sampleFrames(CLIP, { count: F });
+    const size = v.width * v.height * 3;
+    const pageClip = web.prepareClip(Array.from({ length: F }, (_, i) => ({ data: v.data.subarray(i * size, (i + 1) * size), width: v.width, height: v.height })));
+    const pageImage = web.prepareImage(decodedScene!);
+    const pageAudioInput = await pageAudio(new Uint8Array(readFileSync(WAV)), SPOKEN.file);
+    const toPage = (t: Turn) => ({ ...t, ...(t.image ? { image: pageImage } : {}), ...(t.audio ? { audio: pageAudioInput } : {}), ...(t.clip ? { clip: pageClip } : {}) });
+    const clipAndPicture: Turn[] = [{ role: 'user', text: 'What moves?', image, clip }];
+    const conversations: Turn[][] = [
+      [{ role: 'user', text: '', image, audio }],
+      clipAndPicture,
+      [...clipAndPicture, { role: 'assistant', text: 'The star.' }, { role: 'user', text: 'What colour is it?', audio }],
+    ];
+    for (const turns of conversations) {
+      expect(web.promptIds(turns.map(toPage))).toEqual(server.plan(turns).ids);
+      const want = await collect(server.generate(turns, { maxTokens: 12 }));
+      const got = await collect(web.generate(turns.map(toPage), { maxTokens: 12 }));
+      expect(want.ids.length).toBeGreaterThan(0);
+      expect(got.ids).toEqual(want.ids);
+      expect(got.text).toBe(want.text);
+    }
+  }, 240_000);
 });
 
 let decodedScene: Awaited<ReturnType<typeof decodeImage>> | undefined;

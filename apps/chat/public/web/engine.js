@@ -1,11 +1,12 @@
 // The mini herd in the page: an export (manifest.json + ONNX files + tokenizer.json, as `herd export`
 // writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
-// with a KV cache exactly as the manifest's decoder.step says. Images go through the vision encoder
-// graph; a spoken turn through the speech encoder graph (log-mel → adapter frames, spliced in the
-// decoder by audioIndex); a clip through the video frame graph and the aggregator (video tokens for
-// the video cross-attention, the middle frame's keys/values for the image layers) — each recipe's
-// steps, and the prompt laid out by the server's own code (herd.plan → prompt-plan.ts), so the
-// answers are the server's. `ort` is passed in (the page imports
+// with a KV cache exactly as the manifest's decoder.step says. One prompt holds every medium of the
+// conversation (herd.plan → prompt-plan.ts, the server's own layout): images through the vision
+// encoder graph, the latest clip through the video frame graph and the aggregator (video tokens for
+// the video cross-attention, its middle frame's keys/values as one more image slot), the latest
+// utterance through the speech encoder graph (spliced in the decoder by audioIndex); the rows of the
+// masks come from herd.decoderRows — the server runs the same export with the same code
+// (composed.ts), so the answers are the server's. `ort` is passed in (the page imports
 // /ort/ort.min.mjs; tests pass onnxruntime-web for Node), and so is `herd`: herd's own tokenizer and
 // tiling (src/web/entry.ts — the page imports the server's browser bundle of it, /web/herd.js; tests
 // import the entry itself), so this file has no other dependency and no copy of herd's code.
@@ -104,16 +105,16 @@ export class WebEngine {
     return { frames: frames.map((f) => this.prepareImage(f)) };
   }
 
-  /** The prompt plan for turns {role, text, image?, audio?, clip?}: the server's layout (herd.plan). */
+  /** The prompt plan for turns {role, text, image?, audio?, clip?}: the server's layout (herd.plan; every medium in one prompt). */
   plan(turns) {
-    const last = turns[turns.length - 1];
-    const media = (t) => (t.image ? 'image' : t.audio ? 'audio' : t.clip ? 'clip' : undefined);
-    return this.tok.plan(turns.map((t) => ({ role: t.role, text: t.text, media: media(t) })), {
-      visionLoaded: this.vision !== null,
-      imageId: this.vision?.imageTokenId,
-      videoImageId: this.video?.imageTokenId,
-      audioTokens: last?.audio && this.speech ? this.herd.audioTokensOf(last.audio.frames, this.speech.preprocess.stack) : undefined,
-    });
+    const stack = this.speech?.preprocess.stack;
+    return this.tok.plan(turns.map((t) => ({
+      role: t.role,
+      text: t.text,
+      image: t.image !== undefined,
+      clip: t.clip !== undefined,
+      audioTokens: t.audio && this.speech ? this.herd.audioTokensOf(t.audio.frames, stack) : undefined,
+    })), { imageId: this.vision?.imageTokenId });
   }
 
   /** The conversation as model ids (see `plan`). */
@@ -135,40 +136,37 @@ export class WebEngine {
     return new this.ort.Tensor(type, data, dims);
   }
 
-  /** Every adapter layer's keys/values for the images (in prompt order), concatenated along S; S = 1 zeros for none. */
-  async imageKeysValues(images) {
+  /** `vision.encoder` on one tiled image: every adapter layer's keys/values [1, K, tokensPerImage, Dh]. */
+  async imageKv(im) {
+    const v = this.vision;
+    const T = v.preprocess.tileSize;
+    return this.encoder.run({
+      pixels: this.tensor('float32', im.pixels, [1, v.maxTiles, 3, T, T]),
+      aspectRatioIds: this.tensor('int32', Int32Array.from([im.aspectRatioId]), [1]),
+      tileMask: this.tensor('bool', im.tileMask, [1, v.maxTiles]),
+    });
+  }
+
+  /** Every adapter layer's keys/values of the image slots (in prompt order), concatenated along S; S = 1 zeros for none. */
+  concatKeysValues(perSlot) {
     const v = this.vision;
     const K = v.kvHeads;
     const Dh = v.headDim;
-    const out = {};
-    if (images.length === 0) {
-      for (let j = 0; j < v.adapterLayers; j++) {
-        out[`xattn.k.${j}`] = this.tensor('float32', new Float32Array(K * Dh), [1, K, 1, Dh]);
-        out[`xattn.v.${j}`] = this.tensor('float32', new Float32Array(K * Dh), [1, K, 1, Dh]);
-      }
-      return { kv: out, S: 1 };
-    }
-    const per = [];
-    for (const im of images) {
-      const T = this.vision.preprocess.tileSize;
-      per.push(await this.encoder.run({
-        pixels: this.tensor('float32', im.pixels, [1, v.maxTiles, 3, T, T]),
-        aspectRatioIds: this.tensor('int32', Int32Array.from([im.aspectRatioId]), [1]),
-        tileMask: this.tensor('bool', im.tileMask, [1, v.maxTiles]),
-      }));
-    }
     const s1 = v.tokensPerImage;
-    const S = s1 * images.length;
-    for (const name of Object.keys(per[0])) {
-      // [1, K, s1, Dh] per image → [1, K, S, Dh]
-      const data = new Float32Array(K * S * Dh);
-      per.forEach((o, i) => {
-        const src = o[name].data;
-        for (let k = 0; k < K; k++) data.set(src.subarray(k * s1 * Dh, (k + 1) * s1 * Dh), (k * S + i * s1) * Dh);
-      });
-      out[name] = this.tensor('float32', data, [1, K, S, Dh]);
+    const S = perSlot.length === 0 ? 1 : s1 * perSlot.length;
+    const out = {};
+    for (let j = 0; j < v.adapterLayers; j++) {
+      for (const name of [`xattn.k.${j}`, `xattn.v.${j}`]) {
+        // [1, K, s1, Dh] per slot → [1, K, S, Dh]
+        const data = new Float32Array(K * S * Dh);
+        perSlot.forEach((o, i) => {
+          const src = o[name].data;
+          for (let k = 0; k < K; k++) data.set(src.subarray(k * s1 * Dh, (k + 1) * s1 * Dh), (k * S + i * s1) * Dh);
+        });
+        out[name] = this.tensor('float32', data, [1, K, S, Dh]);
+      }
     }
-    return { kv: out, S };
+    return out;
   }
 
   /** The decoder inputs of the modalities `unused` (speech, video) filled with their recipes' idle values, for T rows fed now. */
@@ -185,20 +183,6 @@ export class WebEngine {
       feeds[name] = this.tensor(type, new Ctor(dims.reduce((a, b) => a * b, 1)).fill(Number(value)), dims);
     }
     return feeds;
-  }
-
-  /** Rows [start, start+count) of the cross-attention mask [count, S] (the manifest's rule). */
-  crossMask(intervals, nTiles, S, start, count) {
-    const v = this.vision;
-    const m = new Uint8Array(count * S);
-    if (nTiles.length === 0) return m;
-    for (let r = 0; r < count; r++) {
-      const t = start + r;
-      intervals.forEach(([s, e], j) => {
-        if (t >= s && t < e) m.fill(1, r * S + j * v.tokensPerImage, r * S + j * v.tokensPerImage + nTiles[j] * v.tokensPerTile);
-      });
-    }
-    return m;
   }
 
   /**
@@ -261,20 +245,24 @@ export class WebEngine {
     const st = this.step;
     if (prompt.length + maxTokens > st.contextTokens) throw new Error(`prompt (${prompt.length} tokens) + ${maxTokens} exceeds the context of ${st.contextTokens}`);
     const V = st.vocab;
-    // What each part sees: images only in an image answer, the latest clip in a video answer, the current utterance in a speech answer.
-    const images = plan.kind === 'vision' ? turns.filter((t) => t.image).map((t) => t.image) : [];
-    const clip = plan.kind === 'video' ? await this.clipContext(turns.findLast((t) => t.clip).clip) : null;
-    const speech = plan.kind === 'speech' ? await this.speechFrames(turns[turns.length - 1].audio) : null;
-    const unused = ['speech', 'video'].filter((m) => (m === 'speech' ? !speech : !clip));
-    const vision = clip ? { kv: clip.kv, S: clip.S } : this.vision ? await this.imageKeysValues(images) : null;
-    let intervals = [];
-    if (vision) {
-      const imageId = clip ? this.video.imageTokenId : this.vision.imageTokenId;
-      const at = prompt.flatMap((t, i) => (t === imageId ? [i] : []));
-      intervals = at.map((s, j) => [s, j + 1 < at.length ? at[j + 1] : Infinity]);
-      for (let j = intervals.length - 2; j >= 0; j--) if (intervals[j][1] === intervals[j][0] + 1) intervals[j][1] = intervals[j + 1][1];
+    // Every medium of the prompt at once (the plan): each image slot, the latest clip, the latest utterance.
+    const clip = plan.clipTurn >= 0 ? await this.clipContext(turns[plan.clipTurn].clip) : null;
+    const speech = plan.audioTurn >= 0 ? await this.speechFrames(turns[plan.audioTurn].audio) : null;
+    const perSlot = [];
+    const nTiles = [];
+    for (const s of plan.slots) {
+      if (s.kind === 'clip') {
+        perSlot.push(clip.kv);
+        nTiles.push(clip.nTiles);
+      } else {
+        const im = turns[s.turn].image;
+        perSlot.push(await this.imageKv(im));
+        nTiles.push(im.nTiles);
+      }
     }
-    const nTiles = clip ? [clip.nTiles] : images.map((im) => im.nTiles);
+    const kv = this.vision ? this.concatKeysValues(perSlot) : null;
+    const unused = ['speech', 'video'].filter((m) => (m === 'speech' ? !speech : !clip));
+    const layout = { vocab: V, imageTokenId: this.vision?.imageTokenId ?? -1, maxTiles: this.vision?.maxTiles ?? 0, tokensPerTile: this.vision?.tokensPerTile ?? 0, videoTokens: this.video?.videoTokens };
     const stops = new Set(this.manifest.tokenizer.stopIds);
     const stream = this.tok.streamDecoder();
     const ids = [...prompt];
@@ -299,24 +287,20 @@ export class WebEngine {
         lastIndex: this.tensor('int32', Int32Array.from([T - 1]), [1]),
         ...this.idleFeeds(T, unused),
       };
-      if (vision) {
-        const rows = this.crossMask(intervals, nTiles, vision.S, past, T);
-        Object.assign(feeds, vision.kv);
-        feeds['xattn.mask'] = this.tensor('bool', rows, [1, 1, T, vision.S]);
-        feeds.learnableIds = this.tensor('int32', Int32Array.from(fed, (t) => (t >= V ? t - V : -1)), [1, T]);
-        if (clip) {
-          // video.mask: a row attends to every video token where its image mask row has any true (the recipe).
-          const Vt = this.video.videoTokens;
-          const vm = new Uint8Array(T * Vt);
-          for (let r = 0; r < T; r++) if (rows.subarray(r * vision.S, (r + 1) * vision.S).some((x) => x)) vm.fill(1, r * Vt, (r + 1) * Vt);
-          feeds['video.tokens'] = clip.tokens;
-          feeds['video.mask'] = this.tensor('bool', vm, [1, 1, T, Vt]);
-        }
+      // The masks and audioIndex of these rows: herd's own rule (decoderRows, shared with the server).
+      const rows = this.herd.decoderRows(plan, nTiles, layout, past, T);
+      if (kv) {
+        Object.assign(feeds, kv);
+        feeds['xattn.mask'] = this.tensor('bool', rows.xattnMask, [1, 1, T, rows.imageTokens]);
+        feeds.learnableIds = this.tensor('int32', rows.learnableIds, [1, T]);
+      }
+      if (clip) {
+        feeds['video.tokens'] = clip.tokens;
+        feeds['video.mask'] = this.tensor('bool', rows.videoMask, [1, 1, T, this.video.videoTokens]);
       }
       if (speech) {
-        const keep = this.speech.codes.keep;
         feeds['speech.frames'] = speech;
-        feeds.audioIndex = this.tensor('int32', Int32Array.from({ length: T }, (_, i) => plan.codes[past + i] ?? keep), [1, T]);
+        feeds.audioIndex = this.tensor('int32', rows.audioIndex, [1, T]);
       }
       const out = await this.decoder.run(feeds);
       const logits = out.logits.data;

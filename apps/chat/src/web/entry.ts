@@ -14,7 +14,7 @@ import { tileImage as herdTileImage } from '@herd/vision';
 import { type PlanOptions, type PlanTurn, type PromptPlan, planPrompt } from '../prompt-plan.js';
 
 export { IMAGE_TOKEN_ID };
-export { answerKind } from '../prompt-plan.js';
+export { decoderRows } from '../prompt-plan.js';
 export { mp4VideoFrameCount, readWav, resample, sniffFormat };
 
 /** Features rounded to float16 and back (herd caches video frame features in f16; the recipe says to do the same). */

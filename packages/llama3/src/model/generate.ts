@@ -127,6 +127,29 @@ export class Generator {
     return out;
   }
 
+  /** The logits after a whole prompt (the distribution of the first generated token), in one decoder call (probes, tests). */
+  async nextLogits(prompt: readonly number[], extraFeeds: ExtraFeeds = this.extraFeeds): Promise<Float32Array> {
+    const t = prompt.length;
+    if (t === 0 || t > this.cfg.maxSeqLen) throw new HerdError('context_overflow', `nextLogits: a prompt of ${t} tokens; the model takes 1..${this.cfg.maxSeqLen}`);
+    const dh = headDim(this.cfg);
+    const cache: Record<string, HostTensor> = {};
+    for (let i = 0; i < this.cfg.nLayers; i++) {
+      cache[`past.k.${i}`] = hostTensor('f32', [1, this.cfg.nKvHeads, 0, dh]);
+      cache[`past.v.${i}`] = hostTensor('f32', [1, this.cfg.nKvHeads, 0, dh]);
+    }
+    const mask = new Uint8Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = 0; j <= i; j++) mask[i * t + j] = 1;
+    const out = await this.session.run({
+      ...Generator.extra(extraFeeds, 0, t),
+      ...cache,
+      tokens: hostTensor('i32', [1, t], Int32Array.from(prompt)),
+      positions: hostTensor('i32', [1, t], Int32Array.from({ length: t }, (_, i) => i)),
+      mask: hostTensor('bool', [1, 1, t, t], mask),
+      lastIndex: hostTensor('i32', [1], [t - 1]),
+    }, ['logits']);
+    return out['logits']!.data as Float32Array;
+  }
+
   /**
    * Logits at every position of a sequence, for parity tests: the decoder returns one position's
    * logits per call (`lastIndex`), so the sequence is run once per position — fine for short inputs.

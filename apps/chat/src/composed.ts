@@ -1,0 +1,262 @@
+/**
+ * The server runs the same composed model the page runs: the export `herd export` writes
+ * (`buildExport`: the frozen core's decoder with every modality's extension attached — image
+ * cross-attention, video cross-attention, speech splice — plus each modality's encoder graphs), here
+ * in onnxruntime-node through `@herd/runtime`. One prompt holds every medium of the conversation
+ * (`prompt-plan.ts`) and one decoder answers it, following each recipe in the manifest:
+ * - images → `vision.encoder` once each; their keys/values concatenated along S in prompt order;
+ * - the clip → `video.frames` (features, and the middle frame's keys/values as one more image slot),
+ *   features rounded to f16 and back, → `video.aggregator` → `video.tokens`;
+ * - the utterance → `speech.encoder` (features padded to maxFrames) → `speech.frames`;
+ * - parts a prompt does not use get the recipe's idle values.
+ * Per call the rows of the masks and `audioIndex` come from `decoderRows` (shared with the page).
+ *
+ * Legend: K kv heads, Dh head dim, S image tokens (slots · tokensPerImage), V video tokens, A adapter
+ * frames, D core width, F clip frames, N tile slots, T tile size.
+ */
+import { HerdError, decodeF16, encodeF16 } from '@herd/core';
+import { type EmittedModel } from '@herd/graph';
+import { type BuiltExport, type ExportGraph, Generator, type LlamaConfig, type SamplingOptions } from '@herd/llama3';
+import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
+import { type SpeechInput } from '@herd/speech';
+import { type TiledClip } from '@herd/video';
+import { type TiledImage } from '@herd/vision';
+import { type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
+
+/** The recipe fields this runner reads (the manifest's, written by each modality's export). */
+interface VisionRecipe {
+  readonly imageTokenId: number;
+  readonly adapterLayers: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly maxTiles: number;
+  readonly tokensPerTile: number;
+  readonly tokensPerImage: number;
+  readonly preprocess: { readonly tileSize: number };
+}
+interface SpeechRecipe {
+  readonly maxFrames: number;
+  readonly preprocess: { readonly stack: number; readonly logMel: { readonly nMels: number } };
+}
+interface VideoRecipe {
+  readonly frames: number;
+  readonly tokensPerFrame: number;
+  readonly videoTokens: number;
+  readonly imageTokenId: number;
+}
+
+/** The media of one prompt, prepared (decoded, tiled, log-mel). */
+export interface PromptMedia {
+  /** One per image slot of the plan, in order; a clip slot's entry is unused (the clip gives it). */
+  readonly images: readonly (TiledImage | undefined)[];
+  readonly clip?: TiledClip;
+  readonly audio?: SpeechInput;
+}
+
+function emitted(built: BuiltExport, entry: ExportGraph): EmittedModel {
+  const bytes = built.files.get(entry.file);
+  if (!bytes) throw new HerdError('invalid_argument', `composed model: the export has no file ${entry.file}`);
+  return { bytes, inputs: entry.inputs, outputs: entry.outputs, externalFiles: [] };
+}
+
+export class ComposedModel {
+  private readonly sessions = new Map<string, Promise<Session>>();
+
+  private constructor(
+    private readonly built: BuiltExport,
+    private readonly decoder: Generator,
+    private readonly options: SessionOptions,
+  ) {}
+
+  /** The decoder session opens now; each encoder graph on its first use. */
+  static async create(built: BuiltExport, cfg: LlamaConfig, options: SessionOptions = {}): Promise<ComposedModel> {
+    return new ComposedModel(built, await Generator.create(cfg, emitted(built, built.manifest.decoder), options), options);
+  }
+
+  private recipe<R>(modality: string): R | undefined {
+    return this.built.manifest.modalities[modality]?.recipe as R | undefined;
+  }
+
+  get vision(): VisionRecipe | undefined {
+    return this.recipe<VisionRecipe>('vision');
+  }
+
+  get video(): VideoRecipe | undefined {
+    return this.recipe<VideoRecipe>('video');
+  }
+
+  get speech(): SpeechRecipe | undefined {
+    return this.recipe<SpeechRecipe>('speech');
+  }
+
+  private session(modality: string, role: string): Promise<Session> {
+    const key = `${modality}.${role}`;
+    const open = this.sessions.get(key);
+    if (open) return open;
+    const entry = this.built.manifest.modalities[modality]?.graphs[role];
+    if (!entry) throw new HerdError('invalid_argument', `composed model: no ${modality} ${role} graph in the export (${modality}: not loaded)`);
+    const s = Session.create(emitted(this.built, entry), this.options, key);
+    this.sessions.set(key, s);
+    s.catch(() => this.sessions.delete(key));
+    return s;
+  }
+
+  /** `vision.encoder` on one image: every adapter layer's keys/values [1, K, tokensPerImage, Dh]. */
+  private async imageKv(im: TiledImage): Promise<Record<string, HostTensor>> {
+    const v = this.vision!;
+    const T = v.preprocess.tileSize;
+    return (await this.session('vision', 'encoder')).run({
+      pixels: hostTensor('f32', [1, v.maxTiles, 3, T, T], im.pixels),
+      aspectRatioIds: hostTensor('i32', [1], [im.aspectRatioId]),
+      tileMask: hostTensor('bool', [1, v.maxTiles], im.aspectRatioMask),
+    });
+  }
+
+  /** `video.frames` then `video.aggregator` on a clip: its video tokens, the middle frame's keys/values and real tiles. */
+  private async clipContext(clip: TiledClip): Promise<{ tokens: HostTensor; kv: Record<string, HostTensor>; nTiles: number }> {
+    const v = this.vision!;
+    const r = this.video!;
+    const T = v.preprocess.tileSize;
+    const N = v.maxTiles;
+    const F = r.frames;
+    if (clip.frames.length !== F) throw new HerdError('invalid_argument', `a clip needs ${F} sampled frames, got ${clip.frames.length}`);
+    const one = N * 3 * T * T;
+    const pixels = new Float32Array(F * one);
+    const mask = new Uint8Array(F * N);
+    clip.frames.forEach((f, i) => {
+      pixels.set(f.pixels, i * one);
+      mask.set(f.aspectRatioMask, i * N);
+    });
+    const out = await (await this.session('video', 'frames')).run({
+      pixels: hostTensor('f32', [F, N, 3, T, T], pixels),
+      aspectRatioIds: hostTensor('i32', [F], clip.frames.map((f) => f.aspectRatioId)),
+      tileMask: hostTensor('bool', [F, N], mask),
+    });
+    const features = out['features']!;
+    const S = r.tokensPerFrame;
+    const D = features.shape[2]!;
+    const nTiles = clip.frames[0]!.nTiles;
+    // The recipe: features through f16 and back (herd caches them in f16), as training saw them.
+    const rounded = decodeF16(encodeF16(features.data as Float32Array));
+    const agg = await (await this.session('video', 'aggregator')).run({
+      'video.frames': hostTensor('f32', [1, F, S, D], rounded),
+      'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1, 0, nTiles * v.tokensPerTile)),
+    });
+    const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith('xattn.')));
+    return { tokens: agg['video.tokens']!, kv, nTiles };
+  }
+
+  /** `speech.encoder` on one utterance: features zero-padded to maxFrames → `speech.frames` [1, A, D]. */
+  private async speechFrames(audio: SpeechInput): Promise<HostTensor> {
+    const r = this.speech!;
+    const nMels = r.preprocess.logMel.nMels;
+    const features = new Float32Array(r.maxFrames * nMels);
+    features.set(audio.features.subarray(0, Math.min(audio.frames, r.maxFrames) * nMels));
+    const valid = new Uint8Array(r.maxFrames / r.preprocess.stack).fill(1, 0, Math.ceil(audio.frames / r.preprocess.stack));
+    const out = await (await this.session('speech', 'encoder')).run({
+      features: hostTensor('f32', [1, r.maxFrames, nMels], features),
+      featureValid: hostTensor('bool', [1, valid.length], valid),
+    });
+    return out['speech.frames']!;
+  }
+
+  /** A decoder input filled with one value (a recipe's idle feed), its B and T dims resolved. */
+  private constant(name: string, value: number | boolean, T: number): HostTensor {
+    const spec = this.built.manifest.decoder.inputs.find((i) => i.name === name);
+    if (!spec) throw new HerdError('invalid_argument', `composed model: the decoder has no input '${name}'`);
+    const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : d));
+    if (!dims.every((d): d is number => typeof d === 'number')) throw new HerdError('invalid_argument', `composed model: input '${name}' has an unresolved dim in [${spec.shape}]`);
+    const t = hostTensor(spec.dtype as 'f32' | 'i32' | 'bool', dims);
+    (t.data as Float32Array | Int32Array | Uint8Array).fill(Number(value));
+    return t;
+  }
+
+  /** The decoder's tokens and per-call feeds for a prompt: every encoder runs here, once per prompt. */
+  private async inputs(plan: PromptPlan, media: PromptMedia): Promise<{ tokens: number[]; feeds: (start: number, count: number) => Record<string, HostTensor> }> {
+    const v = this.vision;
+    const video = this.video;
+    const hasSlots = plan.slots.length > 0;
+    if (hasSlots && !v) throw new HerdError('invalid_argument', 'an image or clip in the prompt, but vision: not loaded');
+    if (plan.clipTurn >= 0 && (!video || !media.clip)) throw new HerdError('invalid_argument', 'a clip in the prompt, but video: not loaded (or no clip given)');
+    if (plan.audioTurn >= 0 && (!this.speech || !media.audio)) throw new HerdError('invalid_argument', 'an utterance in the prompt, but speech: not loaded (or no audio given)');
+    const clip = plan.clipTurn >= 0 ? await this.clipContext(media.clip!) : undefined;
+    // Image slots in prompt order: each image's keys/values, or the clip's middle frame.
+    const perSlot: Record<string, HostTensor>[] = [];
+    const nTiles: number[] = [];
+    for (const [j, s] of plan.slots.entries()) {
+      if (s.kind === 'clip') {
+        perSlot.push(clip!.kv);
+        nTiles.push(clip!.nTiles);
+      } else {
+        const im = media.images[j];
+        if (!im) throw new HerdError('invalid_argument', `image slot ${j} (turn ${s.turn}): no image given`);
+        perSlot.push(await this.imageKv(im));
+        nTiles.push(im.nTiles);
+      }
+    }
+    const fixed: Record<string, HostTensor> = {};
+    if (v) {
+      const K = v.kvHeads;
+      const Dh = v.headDim;
+      const s1 = v.tokensPerImage;
+      const S = hasSlots ? s1 * perSlot.length : 1;
+      for (let j = 0; j < v.adapterLayers; j++) {
+        for (const name of [`xattn.k.${j}`, `xattn.v.${j}`]) {
+          // [1, K, s1, Dh] per slot → [1, K, S, Dh]; no slot: S = 1 zeros (every row masked).
+          const data = new Float32Array(K * S * Dh);
+          perSlot.forEach((o, i) => {
+            const src = o[name]!.data as Float32Array;
+            for (let k = 0; k < K; k++) data.set(src.subarray(k * s1 * Dh, (k + 1) * s1 * Dh), (k * S + i * s1) * Dh);
+          });
+          fixed[name] = hostTensor('f32', [1, K, S, Dh], data);
+        }
+      }
+    }
+    if (this.speech) fixed['speech.frames'] = media.audio && plan.audioTurn >= 0 ? await this.speechFrames(media.audio) : this.constant('speech.frames', 0, 1);
+    const cfg = this.built.manifest.core.config;
+    const layout: RowLayout = {
+      vocab: cfg.vocabSize,
+      imageTokenId: v?.imageTokenId ?? -1,
+      maxTiles: v?.maxTiles ?? 0,
+      tokensPerTile: v?.tokensPerTile ?? 0,
+      ...(video ? { videoTokens: video.videoTokens } : {}),
+    };
+    const videoTokens = video ? (clip?.tokens ?? this.constant('video.tokens', 0, 1)) : undefined;
+    const feeds = (start: number, count: number): Record<string, HostTensor> => {
+      const rows = decoderRows(plan, nTiles, layout, start, count);
+      const f: Record<string, HostTensor> = { ...fixed };
+      if (v) {
+        f['xattn.mask'] = hostTensor('bool', [1, 1, count, rows.imageTokens], rows.xattnMask);
+        f['learnableIds'] = hostTensor('i32', [1, count], rows.learnableIds);
+      }
+      if (video) {
+        f['video.tokens'] = videoTokens!;
+        f['video.mask'] = hostTensor('bool', [1, 1, count, video.videoTokens], rows.videoMask!);
+      }
+      if (this.speech) f['audioIndex'] = hostTensor('i32', [1, count], rows.audioIndex);
+      return f;
+    };
+    // The adapter's learnable ids (≥ vocab) are fed as 0; `learnableIds` carries them.
+    return { tokens: plan.ids.map((t) => (t >= cfg.vocabSize ? 0 : t)), feeds };
+  }
+
+  /**
+   * Streams the answer's ids to a prompt laid out by `planPrompt`; encoders run first (once per
+   * prompt), then one decoder call per token. Leaving the loop stops generation.
+   */
+  async *generate(plan: PromptPlan, media: PromptMedia, sampling: SamplingOptions): AsyncGenerator<number> {
+    const { tokens, feeds } = await this.inputs(plan, media);
+    yield* this.decoder.generate(tokens, sampling, feeds);
+  }
+
+  /** The first answer token's logits for a prompt (what every medium in it changes; for probes and tests). */
+  async nextLogits(plan: PromptPlan, media: PromptMedia): Promise<Float32Array> {
+    const { tokens, feeds } = await this.inputs(plan, media);
+    return this.decoder.nextLogits(tokens, feeds);
+  }
+
+  async release(): Promise<void> {
+    await this.decoder.release();
+    for (const s of this.sessions.values()) await (await s.catch(() => undefined))?.release();
+  }
+}
