@@ -33,7 +33,7 @@ describe('dense labels', () => {
     // Tile 3 (bottom right), patch (0, 0) = pixels 48..56: red too, same cell.
     expect([l.cell[tok(3, 0, 0)], l.colour[tok(3, 0, 0)]]).toEqual([4, 2]);
     // The top-left patch is background in cell 0; the blue stars of the spec are not drawn, so the left cell's patches are background.
-    expect([l.cell[tok(0, 0, 0)], l.colour[tok(0, 0, 0)], l.shape[tok(0, 0, 0)]]).toEqual([0, 0, 0]);
+    expect([l.cell[tok(0, 0, 0)], l.colour[tok(0, 0, 0)], l.shape[tok(0, 0, 0)], l.count[tok(0, 0, 0)]]).toEqual([0, 0, -100, -100]);
     expect([l.cell[tok(2, 0, 0)], l.colour[tok(2, 0, 0)]]).toEqual([3, 0]);
     // Class tokens carry no label.
     for (let t = 0; t < 4; t++) expect(l.cell[t * P]).toBe(-100);
@@ -77,14 +77,16 @@ describe('trainDenseEncoder', () => {
       scenes.push({ image: tileImage(await decodeImage(bytes!), v), scene: meta.scene });
     }
     const [train, test] = [scenes.slice(0, 36), scenes.slice(36)];
-    const r = await trainDenseEncoder(v, train, { steps: 40, batch: 8, lr: 5e-3, seed: 1 });
+    const r = await trainDenseEncoder(v, train, { steps: 100, batch: 8, lr: 1e-2, seed: 1 });
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(r.losses.slice(-5))).toBeLessThan(0.7 * r.losses[0]!);
     expect(Object.keys(r.encoder).sort()).toEqual(encoderParamSpecs(v).map((s) => s.name).sort());
     const acc = await denseHeadAccuracy(v, r.vocab, r.encoder, r.heads, test);
-    expect(acc.cell.acc).toBeGreaterThan(1 / 9 + 0.2);
+    // Measured (seed 1): grid cell 37 % of unseen scenes' tokens (chance 1/9), object colour 48 % (chance 1/8).
+    expect(acc.cell.acc).toBeGreaterThan(1 / 9 + 0.15);
+    expect(acc.colour.objectAcc).toBeGreaterThan(1 / 8 + 0.15);
     const probe = await probeEncoder(v, r.encoder, train, test);
     expect(probe.probes.colour.n).toBeGreaterThan(8);
-    expect(probe.probes.colour.test).toBeGreaterThan(probe.probes.colour.chance + 0.15);
+    expect(probe.probes.colour.test).toBeGreaterThan(probe.probes.colour.chance + 0.3); // measured 85 % vs 30 %
   }, 120_000);
 });

@@ -136,7 +136,10 @@ export function patchGeometry(img: TiledImage, v: Pick<VisionConfig, 'tileSize' 
   return { cell, ink };
 }
 
-/** Labels [N·P] per head for one scene (−100 where a token has no label: class tokens, padding, object edges). */
+/**
+ * Labels [N·P] per head for one scene (−100 where a token has no label: class tokens, padding, object
+ * edges; for shape / count / word also background tokens).
+ */
 export function denseLabels(s: DenseScene, v: VisionConfig, vocab: DenseVocab): Record<DenseHead, Int32Array> {
   const { cell, ink } = patchGeometry(s.image, v);
   const n = cell.length;
@@ -150,7 +153,10 @@ export function denseLabels(s: DenseScene, v: VisionConfig, vocab: DenseVocab): 
     out.cell[i] = c;
     const share = ink[i]!;
     if (share < EDGE_SHARE) {
-      out.colour[i] = 0; out.shape[i] = 0; out.count[i] = 0; out.word[i] = 0;
+      // Background: only the colour head learns "nothing here". The shape, count and word heads are
+      // trained on ink tokens alone, so their loss is not diluted by the ~90 % background tokens
+      // (measured with background labels too: shape 30 % on TRAIN object tokens after 800 steps).
+      out.colour[i] = 0;
       continue;
     }
     if (share < INK_SHARE) continue; // an edge: no object label
