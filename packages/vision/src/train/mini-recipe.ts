@@ -28,6 +28,10 @@ export interface MiniVisionRecipe {
   readonly freezeEncoder?: boolean;
   /** Starting q/k RMSNorm gain of the cross-attention (`MiniVisionOptions.qkGain`). */
   readonly qkGain?: number;
+  /** Share of QA sequences with the loss on key words only (`MiniVisionOptions.keyWordShare`). */
+  readonly keyWordShare?: number;
+  /** QA types of the key-word sequences (`MiniVisionOptions.keyWordTypes`; default all). */
+  readonly keyWordTypes?: readonly string[];
   /**
    * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
    * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
@@ -85,7 +89,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   }
   const result = await trainMiniVision({
     ...(init ? { init } : {}),
-    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), freezeEncoder: o.freezeEncoder ?? false, qkGain: o.qkGain ?? 1, captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), freezeEncoder: o.freezeEncoder ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -143,7 +147,9 @@ Stage 1b, QA SFT on single-object scenes zoomed to the object's grid cell (curri
 colour/shape/count/size/existence questions, whose answers stay true of the crop; loss on the key words only): ${o.zoomSteps ?? 0} steps.
 Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} steps.
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
-scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply).
+scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply${(o.keyWordShare ?? 0) > 0 ? `; a random ${Math.round(100 * o.keyWordShare!)} % of the
+sequences instead hold one question with the loss on the reply's key words (colour, shape, number, size, yes/no, place) that the
+question does not contain${o.keyWordTypes ? ` (questions of the types ${o.keyWordTypes.join(', ')} only)` : ''}` : ''}).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
@@ -167,7 +173,7 @@ ${vqaTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${o.freezeEncoder ? ' --freeze-encoder' : ''} --qk-gain ${o.qkGain ?? 1} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${o.freezeEncoder ? ' --freeze-encoder' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }
