@@ -140,7 +140,8 @@ ${(o.denseSteps ?? 0) > 0 ? `Stage 0 as the mini herd runs it — NOT the paper'
 (its 3×3 grid cell; where its pixels differ from the background, the colour, shape and group count of the object in that cell or
 the written word), one linear head per label reads the encoder's output features, loss = sum of the heads' cross-entropies;
 ${o.denseSteps} steps, batch 32, peak learning rate ${o.denseLr ?? 3e-3}. It stands in for CLIP (§7.2), whose mini version collapsed at ln(batch)
-here; the heads are discarded. ${o.freezeEncoder ? 'The encoder and its projector then stay frozen: only the adapter trains below.' : ''}
+here; the heads are discarded.
+` : ''}${o.freezeEncoder ? `The encoder and the projector stay FROZEN in every adapter stage below (only the group \`vision.adapter\` trains; the projector keeps its fresh init).
 ` : ''}${(o.qkGain ?? 1) !== 1 ? `Cross-attention q/k RMSNorm gains start at ${o.qkGain} (attention logits ${((o.qkGain ?? 1) ** 2).toFixed(1)}× wider at the start).
 ` : ''}Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
 Stage 1b, QA SFT on single-object scenes zoomed to the object's grid cell (curriculum: the object fills most of the canvas;
