@@ -2,12 +2,13 @@
 /**
  * `node dist/cli.js generate --size tiny --out out/tiny [--only text,images,video,speech] [--seed 1]
  *  [--noise-rate 0.2] [--count text=100000,images=500] [--tts auto|wasm|binary] [--tts-threads N]
- *  [--video-near-duplicates rescale,crop,trim]`
+ *  [--video-near-duplicates rescale,crop,trim] [--text-mix description=0.17,sentence=0.07,...]`
  * `node dist/cli.js sample [--out sample]` (the committed sample: size "sample", seed 1)
  * Environment is read here only: FFMPEG_BIN names an ffmpeg binary.
  */
 import { Progress, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { generateWorld } from './generate.js';
+import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkTextMix } from './text.js';
 import { NEAR_DUPLICATE_EDITS, type NearDuplicateEdit } from './video.js';
 import { MODALITIES, SIZE_NAMES, type Modality } from './sizes.js';
 
@@ -24,6 +25,7 @@ const GENERATE_FLAGS = {
   count: flag.string({ placeholder: 'text=N,images=N,...', description: 'items per modality, overriding the size' }),
   tts: flag.choice(['auto', 'wasm', 'binary'], { description: 'which espeak-ng to use for speech (default auto)' }),
   'video-near-duplicates': flag.string({ placeholder: NEAR_DUPLICATE_EDITS.join(','), description: 'edits that make video near-duplicates (default rescale; existing seeds keep their bytes)' }),
+  'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `relative share of each text document kind, a kind left out gets none (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
@@ -48,6 +50,22 @@ function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
   return counts;
 }
 
+function parseTextMix(s: string): TextMix {
+  // A kind left out gets no share (`--text-mix dialogue=1,instruction=1`: only those two).
+  const mix: Record<string, number> = Object.fromEntries(TEXT_DOC_KINDS.map((k) => [k, 0]));
+  for (const part of s.split(',')) {
+    const [k, v] = part.split('=');
+    const n = Number(v);
+    if (k === undefined || v === undefined || v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--text-mix expects kind=share pairs (kinds: ${TEXT_DOC_KINDS.join(', ')}), got '${part}'`);
+    mix[k.trim()] = n;
+  }
+  try {
+    return checkTextMix(mix);
+  } catch (e) {
+    throw new UsageError(`--text-mix: ${(e as Error).message}`);
+  }
+}
+
 function parseOnly(s: string | undefined): Modality[] | undefined {
   if (s === undefined) return undefined;
   const only = s.split(',').map((m) => m.trim());
@@ -70,7 +88,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
-  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
   if (command === 'sample') {
     const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
     if (values.help) return void console.log(USAGE);
@@ -87,6 +105,7 @@ async function main(argv: string[]): Promise<void> {
       ...(only !== undefined ? { only } : {}),
       ...(values['noise-rate'] !== undefined ? { noiseRate: values['noise-rate'] } : {}),
       ...(values.tts !== undefined ? { tts: values.tts } : {}),
+      ...(values['text-mix'] !== undefined ? { textMix: parseTextMix(values['text-mix']) } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };

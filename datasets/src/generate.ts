@@ -10,7 +10,7 @@ import { ShardWriter, writeDataset } from '@herd/data';
 import { generateImages } from './images.js';
 import { generateSpeech } from './speech.js';
 import { MODALITIES, sizePreset, type Modality, type SizePreset } from './sizes.js';
-import { TEXT_SPLITS, generateTextCorpus, textSample, type TextDoc } from './text.js';
+import { TEXT_SPLITS, generateTextCorpus, textSample, type TextDoc, type TextMix } from './text.js';
 import type { TtsPreference } from './tts.js';
 import { generateVideos, type NearDuplicateEdit } from './video.js';
 
@@ -22,6 +22,8 @@ export interface GenerateOptions {
   /** Per-modality counts that replace the preset's (e.g. { text: 1_000_000 }). */
   readonly counts?: Partial<Record<Modality, number>>;
   readonly noiseRate?: number;
+  /** Share of each text document kind (default the corpus's `TEXT_MIX`). */
+  readonly textMix?: TextMix;
   /** How video near-duplicates are made (default: rescale only, as before the option existed). */
   readonly videoNearDuplicateEdits?: readonly NearDuplicateEdit[];
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
@@ -101,7 +103,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
   const jobs: Record<Modality, () => Promise<number>> = {
     text: async () =>
       (
-        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text }), {
+        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}) }), {
           docsPerShard: preset.docsPerShard,
           info: info('text'),
           onDoc: progress('text'),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { videoQuestions } from './language.js';
-import { TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, docText, generateTextCorpus, textCorpusStrings, type TextDoc } from './text.js';
+import { TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, type TextDoc } from './text.js';
 import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
 
 const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
@@ -18,6 +18,20 @@ describe('text corpus', () => {
     expect(JSON.stringify(docs(8, 300))).not.toBe(JSON.stringify(corpus.slice(0, 300)));
     // Index-seeded: a later range regenerates alone.
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 10, start: 100 })])).toBe(JSON.stringify(corpus.slice(100, 110)));
+  });
+
+  it('draws document kinds by a mix: the default is TEXT_MIX, another mix shifts the shares and keeps the held-out rule', () => {
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, mix: TEXT_MIX })])).toBe(JSON.stringify(corpus.slice(0, 300)));
+    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1 } })];
+    const share = (ds: TextDoc[], k: string) => ds.filter((d) => d.kind === k).length / ds.length;
+    expect(share(heavy, 'description') + share(heavy, 'sentence') + share(heavy, 'motion')).toBe(0);
+    expect(share(heavy, 'instruction')).toBeGreaterThan(0.45);
+    expect(share(heavy, 'instruction')).toBeLessThan(0.55);
+    expect(share(corpus, 'instruction')).toBeLessThan(0.22);
+    for (const d of heavy.filter((x) => x.split === 'train' && x.scene)) for (const o of d.scene!.objects) expect(isHeldOutCombo(o.colour, o.shape)).toBe(false);
+    expect(() => checkTextMix({ description: 1, sentence: 0, motion: 0, dialogue: -1, instruction: 0, poems: 1 })).toThrow(/unknown kind 'poems'.*'dialogue' must be a number ≥ 0/su);
+    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0 })).toThrow(/every share is 0/u);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
   it('mixes all document kinds and both splits', () => {

@@ -60,27 +60,43 @@ export interface TextCorpusOptions {
   readonly heldoutFraction?: number;
   /** Start index, so shards of a huge corpus can be made independently (default 0). */
   readonly start?: number;
+  /** Share of each document kind (default `TEXT_MIX`); e.g. a QA- and instruction-heavy mix to continue a core on. */
+  readonly mix?: TextMix;
 }
+
+/** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
+export type TextMix = Readonly<Record<TextDocKind, number>>;
+
+export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction'];
 
 /**
  * Half the documents are QA dialogues (the skill every adapter relies on) and a sixth instructions;
  * captions, sentences and narrations keep the world's plain text.
  */
-const MIX: readonly (readonly [TextDocKind, number])[] = [
-  ['description', 0.17],
-  ['sentence', 0.07],
-  ['motion', 0.09],
-  ['dialogue', 0.5],
-  ['instruction', 0.17],
-];
+export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17 };
 
-function pickKind(rng: Rng): TextDocKind {
-  let r = rng.next();
-  for (const [kind, p] of MIX) {
-    if (r < p) return kind;
-    r -= p;
+function pickKind(rng: Rng, mix: TextMix): TextDocKind {
+  const total = TEXT_DOC_KINDS.reduce((a, k) => a + mix[k], 0);
+  let r = rng.next() * total;
+  for (const kind of TEXT_DOC_KINDS) {
+    if (r < mix[kind]) return kind;
+    r -= mix[kind];
   }
   return 'dialogue';
+}
+
+/** Checks a mix: every kind named once, shares finite and ≥ 0, some share > 0. */
+export function checkTextMix(mix: Readonly<Record<string, number>>): TextMix {
+  const problems: string[] = [];
+  for (const k of Object.keys(mix)) if (!(TEXT_DOC_KINDS as readonly string[]).includes(k)) problems.push(`unknown kind '${k}'`);
+  for (const k of TEXT_DOC_KINDS) {
+    const v = mix[k];
+    if (v === undefined) problems.push(`no share for '${k}'`);
+    else if (!Number.isFinite(v) || v < 0) problems.push(`share of '${k}' must be a number ≥ 0, got ${v}`);
+  }
+  if (!problems.length && TEXT_DOC_KINDS.every((k) => mix[k] === 0)) problems.push('every share is 0');
+  if (problems.length) throw new HerdError('invalid_argument', `text mix (kinds ${TEXT_DOC_KINDS.join(', ')}): ${problems.join('; ')}`);
+  return mix as TextMix;
 }
 
 /** Opening user turn: the scene given in words, then the question. */
@@ -189,10 +205,10 @@ function factDialogue(rng: Rng): ChatTurn[] {
 }
 
 /** One document; index-seeded so any range of the corpus can be regenerated alone. */
-export function textDoc(seed: number, index: number, heldoutFraction = 0.1): TextDoc {
+export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix: TextMix = TEXT_MIX): TextDoc {
   const rng = itemRng(seed, 'text', index);
   const key = `txt-${String(index).padStart(8, '0')}`;
-  const kind = pickKind(rng);
+  const kind = pickKind(rng, mix);
   if (kind === 'sentence') return { key, kind, split: 'train', text: worldSentence(rng) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
   if (kind === 'instruction') {
@@ -223,7 +239,8 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
     throw new HerdError('invalid_argument', `text corpus count must be a non-negative integer, got ${opts.count}`);
   }
   const start = opts.start ?? 0;
-  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction);
+  const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
+  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix);
 }
 
 /** The words of a document as one string: turns joined by newlines (for vocabulary building). */

@@ -68,6 +68,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '--seed', '0.5'], /--seed must be an integer ≥ 0 and ≤ 4294967295, got '0.5'/],
     [['train', 'text', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
+    [['text', 'train', '--keep-vocab', '--reply-loss', '--steps', '1'], /--keep-vocab keeps the vocabulary of the --init core; pass --init DIR/],
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, flag } from '@herd/core';
+import { HerdError, UsageError, flag } from '@herd/core';
 import { TEXT_SPLITS, generateWorld } from '@herd/datasets';
 import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
@@ -30,11 +30,14 @@ export const trainTextCommand = defineCommand({
     batch: flag.integer({ min: 1, default: MINI_CORE_RECIPE.batch, description: 'sequences per step' }),
     lr: flag.number({ above: 0, default: MINI_CORE_RECIPE.schedule.peak, description: 'peak learning rate (cosine schedule to a tenth of it)' }),
     init: flag.string({ placeholder: 'DIR', description: 'continue from a trained core (same architecture; rows of tokens both vocabularies hold are copied) instead of a fresh init' }),
+    'keep-vocab': flag.boolean({ description: "with --init: keep that core's vocabulary exactly (same rows), so its adapters still fit; a corpus token outside it is an error" }),
+    'reply-loss': flag.boolean({ description: "loss on the assistant's replies only in dialogue documents (plain text keeps it on every token)" }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: MINI_CORE_RECIPE.seed, description: 'initialisation and shuffling seed' }),
     resume: flag.boolean({ description: 'continue from the last checkpoint' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
+    if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
     const out = values.out ?? MINI_CORE_DIR;
     const data = values.data ?? DEFAULT_TEXT_DATA;
     const steps = values.steps;
@@ -45,6 +48,7 @@ export const trainTextCommand = defineCommand({
       seed: values.seed,
       schedule: { ...MINI_CORE_RECIPE.schedule, peak: values.lr, floor: values.lr / 10, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
       evalEvery: Math.max(1, Math.min(MINI_CORE_RECIPE.evalEvery, Math.floor(steps / 4))),
+      ...(values['reply-loss'] ? { replyLoss: true } : {}),
     };
     // Optional SFT stage (off by default; see LanguageCoreRecipe.sft for why).
     const sftSteps = values['sft-steps'];
@@ -59,7 +63,7 @@ export const trainTextCommand = defineCommand({
     }
     const tokenizer = await loadLlama3Tokenizer();
     // Read before training: --init may name the folder --out overwrites (the committed core).
-    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}` } : undefined;
+    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}) } : undefined;
     io.stderr.write(`language core: text shards ${data}, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}\n`);
     const report = await trainLanguageCore({
       tokenizer,

@@ -17,11 +17,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const COLOURS = ['red', 'blue', 'green', 'pink'];
 const SHAPES = ['circle', 'square', 'star'];
-async function corpus(dir: string, n: number, offset: number): Promise<void> {
+async function corpus(dir: string, n: number, offset: number, colours = COLOURS): Promise<void> {
   const enc = new TextEncoder();
   await writeDataset(dir, Array.from({ length: n }, (_, i) => {
     const k = i + offset;
-    const text = `The ${COLOURS[k % 4]} ${SHAPES[k % 3]} is on the ${k % 2 ? 'left' : 'right'}.`;
+    const text = `The ${colours[k % colours.length]} ${SHAPES[k % 3]} is on the ${k % 2 ? 'left' : 'right'}.`;
     return k % 5 === 0
       ? { key: `d${k}`, files: { txt: enc.encode(text) }, meta: { kind: 'dialogue', turns: [{ role: 'user', content: `Where is the ${SHAPES[k % 3]}?` }, { role: 'assistant', content: text }] } }
       : { key: `d${k}`, files: { txt: enc.encode(text) }, meta: { kind: 'sentence' } };
@@ -81,5 +81,33 @@ describe('trainLanguageCore', () => {
     const continued = await trainLanguageCore({ ...base, recipe: one, workDir: join(root, 'w', 'data'), outDir: join(root, 'w', 'continued'), init: { core: trained, description: 'the test core' } });
     expect(continued.initialisedFrom).toBe('the test core');
     expect(continued.heldoutLoss).toBeLessThan(fromScratch.heldoutLoss - 0.5);
+  });
+
+  it('keeps the trained core\'s vocabulary exactly when asked (same rows, even for a corpus using fewer tokens) and refuses a token outside it', async () => {
+    const tokenizer = await loadLlama3Tokenizer();
+    await corpus(join(root, 'k', 'train'), 40, 0);
+    await corpus(join(root, 'k', 'heldout'), 8, 1000);
+    const recipe: LanguageCoreRecipe = { preset: 'mini', presetOverrides: { dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 64 }, seed: 5, seqLen: 32, batch: 2, steps: 4, schedule: { kind: 'constant', peak: 3e-3, warmup: 1 }, weightDecay: 0.1, evalEvery: 4 };
+    const at = (name: string) => ({ train: join(root, 'k', name, 'train'), heldout: join(root, 'k', 'heldout') });
+    await trainLanguageCore({ tokenizer, data: { train: join(root, 'k', 'train'), heldout: join(root, 'k', 'heldout') }, dataDescription: 'test', recipe, workDir: join(root, 'k', 'data'), outDir: join(root, 'k', 'core') });
+    const trained = loadLanguageCore(join(root, 'k', 'core'));
+    // A corpus without "pink": its own vocabulary would be smaller and shift every later row.
+    await corpus(at('fewer').train, 40, 0, ['red', 'blue', 'green']);
+    const fewer = { tokenizer, data: at('fewer'), dataDescription: 'test', recipe: { ...recipe, replyLoss: true } };
+    const own = await trainLanguageCore({ ...fewer, workDir: join(root, 'k', 'd1'), outDir: join(root, 'k', 'own'), init: { core: trained, description: 'the test core' } });
+    expect(own.vocabSize).toBeLessThan(trained.vocab!.size);
+    const kept = await trainLanguageCore({ ...fewer, workDir: join(root, 'k', 'd2'), outDir: join(root, 'k', 'kept'), init: { core: trained, description: 'the test core', keepVocabulary: true } });
+    expect(kept.vocabSize).toBe(trained.vocab!.size);
+    expect(kept.keptVocabulary).toBe(true);
+    const keptCore = loadLanguageCore(join(root, 'k', 'kept'));
+    expect(keptCore.vocab!.ids).toEqual(trained.vocab!.ids);
+    // Rows not in the new corpus ("pink") keep the trained values (tied embedding: no gradient but weight decay).
+    const D = 32;
+    const pink = trained.vocab!.toCompact(tokenizer.encodeOrdinary(' pink'))[0]!;
+    const rowOf = (c: typeof trained) => Array.from((c.weights['model.embed_tokens.weight']!.data as Float32Array).subarray(pink * D, (pink + 1) * D));
+    rowOf(keptCore).forEach((x, i) => expect(x).toBeCloseTo(rowOf(trained)[i]!, 1));
+    // A corpus with a token the core never had is refused, naming it.
+    await corpus(at('more').train, 40, 0, ['red', 'purple']);
+    await expect(trainLanguageCore({ ...fewer, data: at('more'), workDir: join(root, 'k', 'd3'), outDir: join(root, 'k', 'more'), init: { core: trained, description: 'the test core', keepVocabulary: true } })).rejects.toThrow(/token\(s\) that .*vocabulary lacks \(.*" purple"/su);
   });
 });

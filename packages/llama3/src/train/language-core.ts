@@ -46,6 +46,12 @@ export interface LanguageCoreRecipe {
    * two evaluations); the final figure too, so the card's rows compare. Default: every row.
    */
   readonly heldoutRows?: number;
+  /**
+   * Training loss of dialogue documents (QA and instructions) only on the assistant's replies;
+   * plain-text documents keep it on every token (`PackTextOptions.replyLoss`). The held-out loss
+   * stays on every token, so it compares with a run without. Off for the from-scratch mini core.
+   */
+  readonly replyLoss?: boolean;
 }
 
 export const MINI_CORE_RECIPE: LanguageCoreRecipe = {
@@ -77,6 +83,8 @@ export interface LanguageCoreReport {
   readonly device: string;
   /** Where the weights started, when the run continued a trained core (`TrainLanguageCoreOptions.init`). */
   readonly initialisedFrom?: string;
+  /** The init core's vocabulary was kept exactly (`init.keepVocabulary`). */
+  readonly keptVocabulary?: boolean;
 }
 
 function toHost(w: Weights): Record<string, HostTensor> {
@@ -102,7 +110,28 @@ export interface TrainLanguageCoreOptions {
    * same architecture but for the vocabulary; rows of tokens both vocabularies hold are copied,
    * tokens new to this corpus start from the fresh init. `description` names it for the card.
    */
-  readonly init?: { readonly core: LanguageCore; readonly description: string };
+  readonly init?: {
+    readonly core: LanguageCore;
+    readonly description: string;
+    /**
+     * Keep the trained core's pruned vocabulary exactly (same ids, same rows), so adapters trained
+     * on it still fit the new weights; a corpus token outside it is refused (`invalid_argument`).
+     * Default: the vocabulary of the training text, rows copied by Llama 3 id.
+     */
+    readonly keepVocabulary?: boolean;
+  };
+}
+
+/** The init core's vocabulary, after checking that it holds every token of the training text. */
+function keptVocabulary(from: LanguageCore, corpusIds: readonly number[], tok: Llama3Tokenizer, corpus: string): PrunedVocab {
+  if (!from.vocab) throw new HerdError('checkpoint_mismatch', `cannot keep the vocabulary of ${from.dir}: it has no pruned vocabulary (vocab.json)`);
+  const held = new Set(from.vocab.ids);
+  const missing = corpusIds.filter((id) => !held.has(id));
+  if (missing.length) {
+    const shown = missing.slice(0, 20).map((id) => `${id} ${JSON.stringify(tok.decode([id]))}`).join(', ');
+    throw new HerdError('invalid_argument', `${corpus} uses ${missing.length} token(s) that ${from.dir}'s ${from.vocab.size}-entry vocabulary lacks (${shown}${missing.length > 20 ? ', …' : ''}); train without keeping the vocabulary, or on text it covers`);
+  }
+  return from.vocab;
 }
 
 /**
@@ -144,11 +173,11 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   // 1. Data: documents → full Llama 3 ids → packed rows (shards) → the pruned vocabulary of the
   // training text → batches streamed in a seeded order, mapped to compact ids.
   const pack = { tokenizer: o.tokenizer, seqLen: r.seqLen };
-  const trainRows = await packTextDataset(o.data.train, join(o.workDir, 'train'), pack);
+  const trainRows = await packTextDataset(o.data.train, join(o.workDir, 'train'), { ...pack, ...(r.replyLoss ? { replyLoss: true } : {}) });
   const heldRows = await packTextDataset(o.data.heldout, join(o.workDir, 'heldout'), pack);
   const sftRows = r.sft ? await packTextDataset(o.data.train, join(o.workDir, 'sft'), { ...pack, sft: true }) : undefined;
   if (trainRows.rows < r.batch) throw new HerdError('invalid_argument', `language core: ${trainRows.rows} packed sequences in ${o.data.train}, fewer than one batch of ${r.batch}`);
-  const vocab = PrunedVocab.fromCorpus(o.tokenizer, [], { keepIds: [...trainRows.ids] });
+  const vocab = o.init?.keepVocabulary ? keptVocabulary(o.init.core, trainRows.ids, o.tokenizer, o.data.train) : PrunedVocab.fromCorpus(o.tokenizer, [], { keepIds: [...trainRows.ids] });
   const toCompact = (ids: ArrayLike<number>) => vocab.toCompact(ids);
   const held = await readPackedRows(heldRows.dir, r.seqLen, toCompact, r.heldoutRows);
   const heldBatches = [...packedBatches(held, r.batch)];
@@ -224,6 +253,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       curve,
       device: run.device,
       ...(o.init ? { initialisedFrom: o.init.description } : {}),
+      ...(o.init?.keepVocabulary ? { keptVocabulary: true } : {}),
     };
     await saveLanguageCore(o.outDir, config, saved, vocab, report, r, o.dataDescription);
     return report;

@@ -72,3 +72,72 @@ describe('text shards → packed rows → batches', () => {
     }
   });
 });
+
+describe('reply-only loss', () => {
+  it('puts targets only on the assistant replies of dialogues and on every token of plain text', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeDataset, iterateDataset } = await import('@herd/data');
+    const { packTextDataset } = await import('./text-data.js');
+    const { IGNORE_INDEX } = await import('./pack.js');
+    const root = mkdtempSync(join(tmpdir(), 'herd-reply-'));
+    try {
+      const tok = await loadLlama3Tokenizer();
+      const enc = new TextEncoder();
+      const text = 'A red circle is on the left.';
+      const turns = [
+        { role: 'user' as const, content: 'Repeat this: The star is blue.' },
+        { role: 'assistant' as const, content: 'The star is blue.' },
+        { role: 'user' as const, content: 'Where is it?' },
+        { role: 'assistant' as const, content: 'On the left.' },
+      ];
+      await writeDataset(
+        join(root, 'src'),
+        [
+          { key: 't0', files: { txt: enc.encode(text) }, meta: { kind: 'sentence' } },
+          { key: 'd0', files: { txt: enc.encode('x') }, meta: { kind: 'dialogue', turns } },
+        ],
+        { samplesPerShard: 8 },
+      );
+      const T = 64; // both documents fit one row each way, unsplit
+      const read = async (dir: string) => {
+        const rows: Int32Array[] = [];
+        for await (const s of iterateDataset(dir)) rows.push(new Int32Array(s.files['row.i32']!.slice().buffer));
+        return rows;
+      };
+      // Per document: the ids it has as targets, in order (targets are the next token of a position).
+      const targetsByDoc = (rows: Int32Array[]) => {
+        const out: number[][] = [];
+        for (const r of rows) {
+          const docs = new Map<number, number[]>();
+          for (let i = 0; i < T; i++) {
+            if (r[T + i]! === IGNORE_INDEX) continue;
+            const d = r[3 * T + i]!;
+            docs.set(d, [...(docs.get(d) ?? []), r[T + i]!]);
+          }
+          out.push(...docs.values());
+        }
+        return out;
+      };
+      const plain = tok.encode(text, { bos: true, eos: true });
+      const chat = tok.encodeChat(turns, { addGenerationPrompt: false });
+      const all = await packTextDataset(join(root, 'src'), join(root, 'all'), { tokenizer: tok, seqLen: T });
+      const reply = await packTextDataset(join(root, 'src'), join(root, 'reply'), { tokenizer: tok, seqLen: T, replyLoss: true });
+      expect(reply.docs).toBe(2); // unlike sft, the plain document stays
+      expect(reply.tokens).toBe(all.tokens);
+      const allTargets = targetsByDoc(await read(all.dir)).map((t) => tok.decode(t)).sort();
+      const replyTargets = targetsByDoc(await read(reply.dir)).map((t) => tok.decode(t)).sort();
+      // Without the mask every token after the first is a target, in both documents.
+      expect(allTargets).toEqual([tok.decode(plain.slice(1)), tok.decode(chat.slice(1))].sort());
+      // With it the plain text keeps every target; the dialogue only its replies and their <|eot_id|>.
+      expect(replyTargets).toEqual([tok.decode(plain.slice(1)), 'The star is blue.<|eot_id|>On the left.<|eot_id|>'].sort());
+      // The packing settings differ, so a run with the mask never reuses rows packed without it.
+      expect(reply.dir).not.toBe(all.dir);
+      const again = await packTextDataset(join(root, 'src'), join(root, 'all'), { tokenizer: tok, seqLen: T, replyLoss: true });
+      expect(targetsByDoc(await read(again.dir)).map((t) => tok.decode(t)).sort()).toEqual(replyTargets);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

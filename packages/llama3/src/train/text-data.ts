@@ -69,6 +69,12 @@ export interface PackTextOptions {
   readonly seqLen: number;
   /** Dialogues only, with targets only on what the assistant says (fine-tuning). */
   readonly sft?: boolean;
+  /**
+   * Every document, but a dialogue's targets only on what the assistant says (its prompt is context,
+   * not something to predict); plain-text documents keep a target on every token. The SFT-style
+   * continuation of a pre-trained core: each step's gradient goes to the answers and copies.
+   */
+  readonly replyLoss?: boolean;
   /** Documents packed together (default 4096). */
   readonly chunkDocs?: number;
   readonly rowsPerShard?: number;
@@ -80,7 +86,7 @@ export interface PackTextOptions {
  */
 export async function packTextDataset(src: string, out: string, o: PackTextOptions): Promise<PackedTextDataset> {
   const source = await readDataset(src);
-  const settings = { source: src, sourceCreatedAt: source.createdAt, sourceCount: source.totalCount, seqLen: o.seqLen, sft: o.sft ?? false };
+  const settings = { source: src, sourceCreatedAt: source.createdAt, sourceCount: source.totalCount, seqLen: o.seqLen, sft: o.sft ?? false, ...(o.replyLoss ? { replyLoss: true } : {}) };
   const prior = await readDataset(out).then(() => readFile(join(out, PACKING_FILE), 'utf8')).then((t) => JSON.parse(t) as { settings: unknown; stats: Omit<PackedTextDataset, 'dir'> }).catch(() => undefined);
   if (prior && JSON.stringify(prior.settings) === JSON.stringify(settings)) return { dir: out, ...prior.stats };
   const writer = new ShardWriter(out, { samplesPerShard: o.rowsPerShard ?? 2048, name: 'packed-text', info: { settings } });
@@ -91,7 +97,7 @@ export async function packTextDataset(src: string, out: string, o: PackTextOptio
   let masks: (Uint8Array | undefined)[] = [];
   const flush = async () => {
     if (!ids.length) return;
-    const packed = packDocuments(ids, o.seqLen, EOT_ID, o.sft ? { trainable: masks } : {});
+    const packed = packDocuments(ids, o.seqLen, EOT_ID, { trainable: masks });
     for (let r = 0; r < packed.count; r++) await writer.write({ key: `row-${String(rows++).padStart(9, '0')}`, files: { [ROW_FILE]: rowBytes(packed, r) }, meta: {} });
     ids = [];
     masks = [];
@@ -99,7 +105,7 @@ export async function packTextDataset(src: string, out: string, o: PackTextOptio
   for await (const sample of iterateDataset(src)) {
     const doc = corpusDocOf(sample);
     if (o.sft && !doc.turns) continue;
-    const enc = o.sft ? encodeDialogueForSft(o.tokenizer, doc.turns!) : { ids: encodeDoc(o.tokenizer, doc), trainable: undefined };
+    const enc = (o.sft || o.replyLoss) && doc.turns ? encodeDialogueForSft(o.tokenizer, doc.turns) : { ids: encodeDoc(o.tokenizer, doc), trainable: undefined };
     for (const id of enc.ids) seen.add(id);
     ids.push(enc.ids);
     masks.push(enc.trainable);
