@@ -36,8 +36,14 @@ export const visionTrainCommand = defineCommand({
     ...DATA_FLAG,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
     'clip-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: contrastive (CLIP) pre-training steps of the encoder on the scene captions' }),
-    'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from the image tower of a mini CLIP checkpoint (e.g. packages/vision/weights/mini-clip)' }),
+    'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from a pre-trained encoder (e.g. packages/vision/weights/mini-encoder) or the image tower of a mini CLIP checkpoint' }),
     'clip-lr': flag.number({ above: 0, default: 2e-3, description: 'stage 0: peak learning rate of the CLIP pre-training' }),
+    'dense-steps': flag.integer({ min: 0, default: 0, description: 'stage 0, the mini herd\'s stand-in for CLIP: dense pre-training steps of the encoder on the scenes\' ground truth (per-patch cell/colour/shape/count/word)' }),
+    'dense-lr': flag.number({ above: 0, default: 3e-3, description: 'stage 0: peak learning rate of the dense pre-training' }),
+    'freeze-encoder': flag.boolean({ description: 'keep the encoder as stage 0 left it: only the adapter trains in the later stages' }),
+    'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
+    'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count' }),
+    'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
     'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
     'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
@@ -53,7 +59,7 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
+      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], freezeEncoder: values['freeze-encoder'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split(',').map((t) => t.trim()).filter(Boolean) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       dataDescription: `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

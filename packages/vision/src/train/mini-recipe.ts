@@ -5,9 +5,11 @@
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type VqaReport, evaluateVqa, vqaItems, vqaTable } from '../eval/vqa.js';
 import { saveMiniVision } from '../mini.js';
-import { HerdError } from '@herd/core';
+import { join } from 'node:path';
+import { HerdError, readJsonFile } from '@herd/core';
 import { type VisionWeights } from '../model/graphs.js';
 import { loadMiniClip } from './clip-mini.js';
+import { loadMiniEncoder } from './dense-mini.js';
 import { MINI_GATE_INIT, type MiniVisionResult, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
@@ -19,6 +21,17 @@ export interface MiniVisionRecipe {
   /** Stage 0: CLIP pre-training steps of the encoder on the training scenes (`MiniVisionOptions.clipSteps`). */
   readonly clipSteps?: number;
   readonly clipLr?: number;
+  /** Stage 0, the mini herd's way: dense pre-training steps of the encoder on the scenes' ground truth (`MiniVisionOptions.denseSteps`). */
+  readonly denseSteps?: number;
+  readonly denseLr?: number;
+  /** Only the adapter trains in the adapter stages (`MiniVisionOptions.freezeEncoder`). */
+  readonly freezeEncoder?: boolean;
+  /** Starting q/k RMSNorm gain of the cross-attention (`MiniVisionOptions.qkGain`). */
+  readonly qkGain?: number;
+  /** Share of QA sequences with the loss on key words only (`MiniVisionOptions.keyWordShare`). */
+  readonly keyWordShare?: number;
+  /** QA types of the key-word sequences (`MiniVisionOptions.keyWordTypes`; default all). */
+  readonly keyWordTypes?: readonly string[];
   /**
    * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
    * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
@@ -67,14 +80,16 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   log(`read ${train.length} train + ${heldout.length} held-out scenes in ${readSeconds.toFixed(1)} s`);
   let init: VisionWeights | undefined;
   if (o.encoderFrom !== undefined) {
-    const clip = loadMiniClip(o.encoderFrom);
-    if (JSON.stringify(clip.config.vision) !== JSON.stringify(m.vision)) throw new HerdError('checkpoint_mismatch', `encoderFrom ${o.encoderFrom}: its image tower's config ${JSON.stringify(clip.config.vision)} is not the mini encoder's ${JSON.stringify(m.vision)}`);
-    const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT);
-    init = Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, k.startsWith('vision_model.') ? clip.params[k]! : v]));
+    // A pre-trained encoder folder (saveMiniEncoder) or a mini CLIP whose image tower is this encoder.
+    const format = (readJsonFile(join(o.encoderFrom, 'config.json'), { what: 'encoder config' }) as { format?: string }).format;
+    const tower = format === 'herd-mini-encoder' ? (({ vision, encoder }) => ({ vision, params: encoder }))(loadMiniEncoder(o.encoderFrom)) : (({ config, params }) => ({ vision: config.vision, params }))(loadMiniClip(o.encoderFrom));
+    if (JSON.stringify(tower.vision) !== JSON.stringify(m.vision)) throw new HerdError('checkpoint_mismatch', `encoderFrom ${o.encoderFrom}: its image encoder's config ${JSON.stringify(tower.vision)} is not the mini encoder's ${JSON.stringify(m.vision)}`);
+    const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1);
+    init = Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, k.startsWith('vision_model.') ? tower.params[k]! : v]));
   }
   const result = await trainMiniVision({
     ...(init ? { init } : {}),
-    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), freezeEncoder: o.freezeEncoder ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -116,20 +131,30 @@ ${r.scenes.train} clean train scenes; ${r.scenes.heldout} held-out scenes (held-
 scenes kept out of training (seen combinations, unseen images) for the eval.
 
 ## Training
-${o.encoderFrom !== undefined ? `Encoder start: the image tower of the mini CLIP at \`${o.encoderFrom}\` (pre-trained contrastively, §7.2; see its MODEL_CARD.md for its data).
+${o.encoderFrom !== undefined ? `Encoder start: the pre-trained encoder at \`${o.encoderFrom}\` (see its MODEL_CARD.md for how it was trained and on what).
 ` : ''}Stage 0, contrastive pre-training of the encoder (CLIP, §7.2; \`trainMiniClip\` with this encoder as its image tower and a
 2-layer word Transformer, symmetric InfoNCE, learned temperature) on the same training scenes' captions: ${o.clipSteps ?? 0} steps,
 batch 32, peak learning rate ${o.clipLr ?? 2e-3}. Its image tower is the encoder's starting point (the held-out scenes were never seen).
-Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
+${(o.denseSteps ?? 0) > 0 ? `Stage 0 as the mini herd runs it — NOT the paper's: dense pre-training of the encoder on the synthetic world's ground truth
+(\`trainDenseEncoder\`, packages/vision/src/train/dense-mini.ts): every patch token is labelled from the scene spec and the pixels
+(its 3×3 grid cell; where its pixels differ from the background, the colour, shape and group count of the object in that cell or
+the written word), one linear head per label reads the encoder's output features, loss = sum of the heads' cross-entropies;
+${o.denseSteps} steps, batch 32, peak learning rate ${o.denseLr ?? 3e-3}. It stands in for CLIP (§7.2), whose mini version collapsed at ln(batch)
+here; the heads are discarded.
+` : ''}${o.freezeEncoder ? `The encoder and the projector stay FROZEN in every adapter stage below (only the group \`vision.adapter\` trains; the projector keeps its fresh init).
+` : ''}${(o.qkGain ?? 1) !== 1 ? `Cross-attention q/k RMSNorm gains start at ${o.qkGain} (attention logits ${((o.qkGain ?? 1) ** 2).toFixed(1)}× wider at the start).
+` : ''}Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
 Stage 1b, QA SFT on single-object scenes zoomed to the object's grid cell (curriculum: the object fills most of the canvas;
 colour/shape/count/size/existence questions, whose answers stay true of the crop; loss on the key words only): ${o.zoomSteps ?? 0} steps.
 Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} steps.
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
-scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply).
+scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply${(o.keyWordShare ?? 0) > 0 ? `; a random ${Math.round(100 * o.keyWordShare!)} % of the
+sequences instead hold one question with the loss on the reply's key words (colour, shape, number, size, yes/no, place) that the
+question does not contain${o.keyWordTypes ? ` (questions of the types ${o.keyWordTypes.join(', ')} only)` : ''}` : ''}).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
-${(['clip', 'caption', 'qa-zoom', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
+${(['clip', 'dense', 'caption', 'qa-zoom', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
 Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
 
 ## Eval: visual QA on unseen images
@@ -149,7 +174,7 @@ ${vqaTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${o.freezeEncoder ? ' --freeze-encoder' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }

@@ -12,9 +12,11 @@ import { type SceneExample, freshMiniVision, miniVisionConfig, trainMiniVision }
 const RGB: Record<string, [number, number, number]> = { red: [220, 30, 30], blue: [30, 80, 220] };
 
 function scene(i: number, colour: 'red' | 'blue', objects: number, m: ReturnType<typeof miniVisionConfig>): SceneExample {
-  const data = new Uint8Array(56 * 56 * 3).map((_, j) => RGB[colour]![j % 3]!);
+  // A white canvas with a coloured square in the centre cell (so the dense stage has ink to label).
+  const data = new Uint8Array(56 * 56 * 3).map((_, j) => { const [x, y] = [Math.floor(j / 3) % 56, Math.floor(j / 168)]; return x >= 20 && x < 36 && y >= 20 && y < 36 ? RGB[colour]![j % 3]! : 255; });
   const qa = Array.from({ length: objects }, () => ({ type: 'colour', question: 'What colour is the circle?', answer: `The circle is ${colour}.` }));
-  return { key: `s${i}`, split: 'train', image: tileImage({ data, width: 56, height: 56 }, m.vision), caption: `A ${colour} circle.`, qa };
+  const spec = { objects: [{ shape: 'square', colour, size: 'big', position: 'centre', count: objects }], background: 'white', word: null };
+  return { key: `s${i}`, split: 'train', image: tileImage({ data, width: 56, height: 56 }, m.vision), caption: `A ${colour} circle.`, qa, scene: spec };
 }
 
 describe('trainMiniVision', () => {
@@ -49,5 +51,32 @@ describe('trainMiniVision', () => {
     expect(r.losses.clip.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
     expect(lines.some((l) => l.startsWith('clip: 2 steps'))).toBe(true);
     expect(r.losses.qa.length).toBe(1);
+  }, 180_000);
+
+  it('stage 0 the mini herd\'s way: dense pre-training on the scene specs; freezeEncoder keeps that encoder through the adapter stages; qkGain starts the q/k norms', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m), scene(2, 'red', 2, m)];
+    const base = { core, tokenizer: tok, scenes, denseSteps: 2, denseBatch: 2, denseLr: 1e-3, captionSteps: 0, batch: 2, seqLen: 32, lr: 1e-3, qkGain: 2 };
+    const lines: string[] = [];
+    const denseOnly = await trainMiniVision({ ...base, qaSteps: 0 });
+    const frozen = await trainMiniVision({ ...base, qaSteps: 2, freezeEncoder: true, log: (l) => lines.push(l) });
+    expect(frozen.losses.dense.length).toBe(2);
+    expect(frozen.losses.dense.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+    expect(lines.some((l) => l.startsWith('dense: 2 steps'))).toBe(true);
+    const fresh = freshMiniVision(m, 1, 0.5);
+    for (const spec of encoderParamSpecs(m.vision)) {
+      // The dense stage moved the encoder; the frozen adapter stage did not.
+      expect(Array.from(frozen.weights[spec.name]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[spec.name]!.data as Float32Array));
+    }
+    expect(Array.from(denseOnly.weights['vision_model.patch_embedding.weight']!.data as Float32Array)).not.toEqual(Array.from(fresh['vision_model.patch_embedding.weight']!.data as Float32Array));
+    const qNorm = `${crossLayerPrefix(m.crossAttentionLayers[0]!)}.cross_attn.q_norm.weight`;
+    expect((denseOnly.weights[qNorm]!.data as Float32Array)[0]).toBe(2);
+    const moved = (frozen.weights[qNorm]!.data as Float32Array)[0]!;
+    expect(moved).not.toBe(2);
+    expect(Math.abs(moved - 2)).toBeLessThan(0.01);
+    // Scenes without a spec cannot be densely labelled: an error naming the field.
+    await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
   }, 180_000);
 });

@@ -26,6 +26,7 @@ import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
+import { type SceneSpec, trainDenseEncoder } from './dense-mini.js';
 
 /** The mini herd's vision model: the mini encoder, cross-attention before core layers 1 and 3 of the 4. */
 export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini')): MllamaConfig {
@@ -39,6 +40,8 @@ export interface SceneExample {
   readonly image: TiledImage;
   readonly caption: string;
   readonly qa: readonly { readonly question: string; readonly answer: string; readonly type: string }[];
+  /** What the scene shows (the generator's spec: objects, background, word), when the metadata records it. */
+  readonly scene?: SceneSpec;
   /**
    * Single-object scenes only: the image cropped to the object's grid cell (with a margin), so the
    * object fills most of the canvas — the zoom stage's input (see `MiniVisionOptions.zoomSteps`).
@@ -65,11 +68,12 @@ export function cropToCell(img: RgbImage, cell: readonly [number, number], margi
   return { width: w, height: h, data };
 }
 
-/** The words that carry a scene's facts in the synthetic world's answers (colour, shape, number, size, yes/no). */
+/** The words that carry a scene's facts in the synthetic world's answers (colour, shape, number, size, yes/no, place). */
 const KEY_WORDS = [
   'red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black',
   'circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds',
   'no', 'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'yes', 'small', 'little', 'medium', 'big', 'large',
+  'left', 'right', 'top', 'bottom', 'centre', 'middle',
 ];
 
 /**
@@ -115,6 +119,7 @@ export async function readSceneExamples(dir: string, m: MllamaConfig, o: { split
       image: tileImage(img, m.vision),
       caption: new TextDecoder().decode(txt),
       qa,
+      ...(meta['scene'] ? { scene: meta['scene'] as SceneSpec } : {}),
       ...(o.zoom && cell && zoomQa.length ? { zoom: tileImage(cropToCell(img, cell), m.vision) } : {}),
     });
     if (o.limit !== undefined && out.length >= o.limit) break;
@@ -195,7 +200,7 @@ export function toAdapterSample(image: TiledImage, seq: { tokens: number[]; trai
 }
 
 /** A training stage of the recipe: which sequences, how many steps (the learning rate re-warms per stage). */
-export type MiniVisionStage = 'clip' | 'caption' | 'qa-zoom' | 'qa-single' | 'qa';
+export type MiniVisionStage = 'clip' | 'dense' | 'caption' | 'qa-zoom' | 'qa-single' | 'qa';
 
 export interface MiniVisionOptions {
   readonly core: LanguageCore;
@@ -214,6 +219,27 @@ export interface MiniVisionOptions {
   /** Stage 0 batch (pairs per InfoNCE step; default 32) and peak learning rate (default 2e-3). */
   readonly clipBatch?: number;
   readonly clipLr?: number;
+  /**
+   * Stage 0, as the mini herd runs it: DENSE pre-training steps of the encoder on the training scenes'
+   * ground truth (`trainDenseEncoder`: per-patch cell / colour / shape / count / word labels from the
+   * scene spec, so `SceneExample.scene` is needed) — a stand-in for CLIP, not in the paper; default 0.
+   * Measured: it makes the objects' shapes linearly readable from their patches, which neither a fresh
+   * encoder nor one trained through the language loss gave (see /work/notes/vsee3.md).
+   */
+  readonly denseSteps?: number;
+  /** Dense stage batch (images per step; default 32) and peak learning rate (default 3e-3). */
+  readonly denseBatch?: number;
+  readonly denseLr?: number;
+  /**
+   * Keep the encoder (and its projector) as stage 0 left it during the adapter stages: only the group
+   * `vision.adapter` trains (default false: both train, as §7.3 does).
+   */
+  readonly freezeEncoder?: boolean;
+  /**
+   * Starting value of the cross-attention q/k RMSNorm gains of a fresh adapter (default 1). A gain g
+   * multiplies the attention logits by g² at the start: the attention can leave uniform sooner.
+   */
+  readonly qkGain?: number;
   /** Stage 1: caption pre-training steps. */
   readonly captionSteps: number;
   /**
@@ -230,6 +256,21 @@ export interface MiniVisionOptions {
   readonly singleSteps?: number;
   /** Stage 2b: QA steps on all scenes. */
   readonly qaSteps: number;
+  /**
+   * Share of the QA stages' sequences (2a, 2b) that hold ONE question with the loss on the reply's key words
+   * (colour, shape, number, size, yes/no, place; `keyTokenIds`) that the question does not contain — the
+   * facts only the image can give; the rest are dialogues with the loss on every reply (default 0).
+   * Measured with a dense-pretrained frozen encoder: with whole replies (or all key words of dialogues,
+   * which include the shape word the question already names) the adapter again learned only the
+   * answers' templates and priors (held-out row = its blind control to the percent).
+   */
+  readonly keyWordShare?: number;
+  /**
+   * The QA types the key-word sequences draw their question from (default: any of the scene's). Lets a
+   * run spend the key-word loss on the facts the encoder makes visible (measured: colour and place
+   * stand out in the dense-pretrained encoder, shape does not).
+   */
+  readonly keyWordTypes?: readonly string[];
   readonly batch?: number;
   readonly seqLen?: number;
   readonly lr?: number;
@@ -258,11 +299,12 @@ export interface MiniVisionResult {
 /** Default starting value of the cross-attention gates (see `MiniVisionOptions.gateInit`). */
 export const MINI_GATE_INIT = 0.5;
 
-/** Fresh encoder + adapter values with the cross-attention gates at `gate`. */
-export function freshMiniVision(m: MllamaConfig, seed: number, gate: number): VisionWeights {
+/** Fresh encoder + adapter values with the cross-attention gates at `gate` and the q/k RMSNorm gains at `qkGain`. */
+export function freshMiniVision(m: MllamaConfig, seed: number, gate: number, qkGain = 1): VisionWeights {
   const init = G.initParams([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], seed, { layers: m.vision.nLayers });
   for (const c of m.crossAttentionLayers) {
     for (const g of ['cross_attn_attn_gate', 'cross_attn_mlp_gate']) (init[`${crossLayerPrefix(c)}.${g}`]!.data as Float32Array).fill(gate);
+    for (const n of ['q_norm', 'k_norm']) (init[`${crossLayerPrefix(c)}.cross_attn.${n}.weight`]!.data as Float32Array).fill(qkGain);
   }
   return init;
 }
@@ -325,11 +367,21 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const z = toAdapterSample(s.zoom!, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle(s.qa.filter((q) => ZOOM_QA_TYPES.has(q.type))), T), T);
       return { ...z, targets: z.targets.map((t) => (keys.has(t) ? t : -100)) };
     }
+    if ((o.keyWordShare ?? 0) > 0 && rng.next() < o.keyWordShare!) {
+      // One question; the loss on the reply's key words that the question does not already contain
+      // ("The triangle is green." → "green"): the facts only the image can give.
+      const typed = o.keyWordTypes ? s.qa.filter((x) => o.keyWordTypes!.includes(x.type)) : s.qa;
+      const q = rng.pick(typed.length > 0 ? typed : s.qa);
+      const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
+      const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
+      const z = toAdapterSample(s.image, seq, T);
+      return { ...z, targets: z.targets.map((t) => (keys.has(t) && !asked.has(t) ? t : -100)) };
+    }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
   const spec = { config: m.text, extension: visionTrainingExtension(m) };
-  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
-  const losses: Record<MiniVisionStage, number[]> = { clip: [], caption: [], 'qa-zoom': [], 'qa-single': [], qa: [] };
+  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
+  const losses: Record<MiniVisionStage, number[]> = { clip: [], dense: [], caption: [], 'qa-zoom': [], 'qa-single': [], qa: [] };
   if ((o.clipSteps ?? 0) > 0) {
     // Stage 0 (§7.2): CLIP on the same training scenes; its image tower is the encoder (same config).
     const steps = o.clipSteps!;
@@ -341,6 +393,21 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     losses.clip = clip.losses;
     o.log?.(`clip: ${steps} steps, loss ${clip.losses[0]!.toFixed(3)} → ${mean(clip.losses.slice(-10)).toFixed(3)} (mean of the last 10; chance ln ${o.clipBatch ?? 32} = ${Math.log(o.clipBatch ?? 32).toFixed(3)})`);
   }
+  if ((o.denseSteps ?? 0) > 0) {
+    // Stage 0 (the mini herd's stand-in for CLIP): dense labels from the scene specs train the encoder.
+    const steps = o.denseSteps!;
+    const missing = scenes.filter((s) => s.scene === undefined).length;
+    if (missing > 0) throw new HerdError('invalid_argument', `trainMiniVision: the dense stage needs each scene's spec (SceneExample.scene); ${missing} of ${scenes.length} training scenes have none (metadata without 'scene')`);
+    const encoderStart = Object.fromEntries(encoderParamSpecs(m.vision).map((spec) => [spec.name, { dtype: 'f32' as const, shape: [...spec.shape], data: values[spec.name]!.data as Float32Array }]));
+    const dense = await trainDenseEncoder(m.vision, scenes.map((s) => ({ image: s.image, scene: s.scene! })), {
+      steps, batch: o.denseBatch ?? 32, lr: o.denseLr ?? 3e-3, seed, init: encoderStart,
+      onStep: (s, loss) => { if (s % 50 === 0) o.log?.(`dense: step ${s}/${steps} loss ${loss.toFixed(3)}`); },
+    });
+    for (const spec of encoderParamSpecs(m.vision)) values[spec.name] = hostTensor('f32', spec.shape, dense.encoder[spec.name]!.data as Float32Array);
+    losses.dense = dense.losses;
+    o.log?.(`dense: ${steps} steps, loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
+  }
+  const trainGroups = o.freezeEncoder ? [ADAPTER_GROUP] : [ENCODER_GROUP, ADAPTER_GROUP];
   for (const [si, st] of stages.entries()) {
     if (st.steps === 0) continue;
     if (st.pool.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: stage ${st.name} has no scenes to draw from`);
@@ -353,11 +420,11 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       },
     };
     const r = await trainAdapter({
-      spec, train: [ENCODER_GROUP, ADAPTER_GROUP], weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
+      spec, train: trainGroups, weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
       schedule: { kind: 'cosine', peak, warmup: Math.round(st.steps * 0.06), total: st.steps, floor: 0.1 * peak },
       optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`,
     });
-    values = { ...r.trained };
+    values = { ...values, ...r.trained }; // a frozen encoder is not among the trained values
     losses[st.name] = [...r.losses.values()];
     const l = losses[st.name];
     o.log?.(`${st.name}: ${st.steps} steps, loss ${l[0]!.toFixed(3)} → ${mean(l.slice(-10)).toFixed(3)} (mean of the last 10)`);

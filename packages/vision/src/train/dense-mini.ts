@@ -1,0 +1,480 @@
+/**
+ * Stage 0 of the mini vision recipe as the mini herd runs it: DENSE pre-training of the image encoder on
+ * the synthetic world's ground truth — the mini herd's stand-in for the paper's contrastive (CLIP)
+ * pre-training of the encoder (§7.2). Not in the paper. Why it exists: the adapter needs encoder
+ * features in which the scene's small objects (≈ 2 % of the canvas each) stand out; an encoder
+ * trained only through the language model's loss never got there (measured: the cross-attention stays
+ * uniform and injects a constant), and the mini CLIP stage collapsed at ln(batch) with 2×2 tiles.
+ *
+ * Every patch token of every real tile gets labels computed from the scene spec (`SceneExample.scene`)
+ * and the pixels themselves: which 3×3 grid cell its centre lies in, and — when enough of its pixels
+ * differ from the background ("ink") — the colour, shape and group count of the object in that cell, or
+ * the written word in a corner cell. One linear head per label kind reads the encoder's output features
+ * (the features the adapter's projector reads), and the loss is the sum of the heads' cross-entropies.
+ * The heads are discarded; the encoder's values become the adapter stage's starting point.
+ *
+ * `probeEncoder` is the go/no-go measurement: linear probes (softmax regression on frozen features,
+ * fitted on train-split scenes, scored on held-out scenes) for "colour / shape of the object in grid
+ * cell X" and "is there a star".
+ *
+ * Legend: B images, N tile slots, P tokens per tile (class token first), Dv encoder output width,
+ * M = B·N·P label positions, K classes of a head.
+ */
+import { fileURLToPath } from 'node:url';
+import { HerdError, Rng } from '@herd/core';
+import * as G from '@herd/graph';
+import { Graph, type ParamSpec, type ParamValues } from '@herd/graph';
+import { type HostTensor, Session, type SessionOptions, TrainingRun, hostTensor } from '@herd/runtime';
+import { type VisionConfig, parseVisionConfig, patchesPerTile, visionOutputDim } from '../config.js';
+import { type TiledImage, packImages } from '../data/tiling.js';
+import { encodeImages } from '../model/encoder.js';
+import { encoderParamSpecs } from '../model/params.js';
+import { loadMiniParams, readMiniConfig, saveMiniModel } from './clip-mini-store.js';
+
+/** A scene of the synthetic world as its metadata records it (`@herd/datasets` `Scene`). */
+export interface SceneSpec {
+  readonly objects: readonly { readonly shape: string; readonly colour: string; readonly size: string; readonly position: string; readonly count: number }[];
+  readonly background: string;
+  readonly word: { readonly text: string; readonly corner: string } | null;
+}
+
+/** An image with its scene, what the dense stage and the probes read. */
+export interface DenseScene {
+  readonly image: TiledImage;
+  readonly scene: SceneSpec;
+  readonly split?: 'train' | 'heldout';
+}
+
+/** Grid cell (column, row) of each object position and word corner in the world's 3×3 layout (`@herd/datasets` POSITION_CELL / CORNER_CELL). */
+export const SCENE_CELL: Readonly<Record<string, readonly [number, number]>> = {
+  left: [0, 1], right: [2, 1], top: [1, 0], bottom: [1, 2], centre: [1, 1],
+  'top left': [0, 0], 'top right': [2, 0], 'bottom left': [0, 2], 'bottom right': [2, 2],
+};
+
+/** The class names of the label kinds (index 0 of colour/shape/count/word is "nothing there"). */
+export interface DenseVocab {
+  readonly colours: readonly string[];
+  readonly shapes: readonly string[];
+  readonly words: readonly string[];
+}
+
+/** Sorted colours, shapes and words that occur in the scenes. */
+export function denseVocab(scenes: readonly DenseScene[]): DenseVocab {
+  const c = new Set<string>(), s = new Set<string>(), w = new Set<string>();
+  for (const { scene } of scenes) {
+    for (const o of scene.objects) {
+      c.add(o.colour);
+      s.add(o.shape);
+    }
+    if (scene.word) w.add(scene.word.text);
+  }
+  return { colours: [...c].sort(), shapes: [...s].sort(), words: [...w].sort() };
+}
+
+export const DENSE_HEADS = ['cell', 'colour', 'shape', 'count', 'word'] as const;
+export type DenseHead = (typeof DENSE_HEADS)[number];
+
+/** Classes per head: cell 9; colour: background, each colour, text; shape/word: none + each; count: none, 1, 2, 3+. */
+export function denseClasses(v: DenseVocab): Record<DenseHead, number> {
+  return { cell: 9, colour: v.colours.length + 2, shape: v.shapes.length + 1, count: 4, word: v.words.length + 1 };
+}
+
+/** A patch is "ink" (part of an object or the word) when at least this share of its pixels differs from the background. */
+export const INK_SHARE = 0.15;
+/** Patches with some ink but less than `INK_SHARE` are left out of the object labels (an edge: neither object nor background). */
+const EDGE_SHARE = 0.03;
+/** A pixel is ink when some channel differs from the background by more than this (0–255). */
+const INK_DIFF = 60;
+
+/**
+ * Where each token of a tiled image lies: `cell` [N·P] is the 3×3 grid cell (0–8, row-major) of the
+ * patch centre in the ORIGINAL image, −1 for class tokens, absent tiles and padding; `ink` [N·P] the
+ * share of the patch's image pixels that differ from the background (the image's most common colour).
+ */
+export function patchGeometry(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'patchSize' | 'maxTiles' | 'imageMean' | 'imageStd'>): { cell: Int8Array; ink: Float32Array } {
+  const S = v.tileSize, ps = v.patchSize, g = S / ps, P = g * g + 1;
+  const { width: W, height: H } = img.resized;
+  const rgb = (x: number, y: number, ch: number): number => {
+    const tile = Math.floor(y / S) * img.canvas.cols + Math.floor(x / S);
+    const val = img.pixels[((tile * 3 + ch) * S + (y % S)) * S + (x % S)]!;
+    return (val * v.imageStd[ch]! + v.imageMean[ch]!) * 255;
+  };
+  // Background: the most common colour (16 levels per channel), averaged over its pixels.
+  const counts = new Map<number, number>();
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const key = (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const mode = [...counts.entries()].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+  const bg = [0, 0, 0];
+  let nBg = 0;
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const key = (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
+    if (key !== mode) continue;
+    for (let ch = 0; ch < 3; ch++) bg[ch]! += rgb(x, y, ch);
+    nBg++;
+  }
+  for (let ch = 0; ch < 3; ch++) bg[ch]! /= Math.max(1, nBg);
+  const cell = new Int8Array(v.maxTiles * P).fill(-1);
+  const ink = new Float32Array(v.maxTiles * P);
+  for (let t = 0; t < img.nTiles; t++) {
+    const [tr, tc] = [Math.floor(t / img.canvas.cols), t % img.canvas.cols];
+    for (let r = 0; r < g; r++) for (let c = 0; c < g; c++) {
+      const x0 = tc * S + c * ps, y0 = tr * S + r * ps;
+      const [cx, cy] = [x0 + ps / 2, y0 + ps / 2];
+      if (cx >= W || cy >= H) continue;
+      const tok = t * P + 1 + r * g + c;
+      cell[tok] = Math.min(2, Math.floor((3 * cx) / W)) + 3 * Math.min(2, Math.floor((3 * cy) / H));
+      let inked = 0, n = 0;
+      for (let y = y0; y < Math.min(y0 + ps, H); y++) for (let x = x0; x < Math.min(x0 + ps, W); x++) {
+        n++;
+        if ([0, 1, 2].some((ch) => Math.abs(rgb(x, y, ch) - bg[ch]!) > INK_DIFF)) inked++;
+      }
+      ink[tok] = inked / n;
+    }
+  }
+  return { cell, ink };
+}
+
+/**
+ * Labels [N·P] per head for one scene (−100 where a token has no label: class tokens, padding, object
+ * edges; for shape / count / word also background tokens).
+ */
+export function denseLabels(s: DenseScene, v: VisionConfig, vocab: DenseVocab): Record<DenseHead, Int32Array> {
+  const { cell, ink } = patchGeometry(s.image, v);
+  const n = cell.length;
+  const out = Object.fromEntries(DENSE_HEADS.map((h) => [h, new Int32Array(n).fill(-100)])) as Record<DenseHead, Int32Array>;
+  const cellOf = (name: string) => { const cc = SCENE_CELL[name]; return cc ? cc[0] + 3 * cc[1] : -1; };
+  const objectIn = new Map(s.scene.objects.map((o) => [cellOf(o.position), o]));
+  const wordCell = s.scene.word ? cellOf(s.scene.word.corner) : -1;
+  for (let i = 0; i < n; i++) {
+    const c = cell[i]!;
+    if (c < 0) continue;
+    out.cell[i] = c;
+    const share = ink[i]!;
+    if (share < EDGE_SHARE) {
+      // Background: only the colour head learns "nothing here". The shape, count and word heads are
+      // trained on ink tokens alone, so their loss is not diluted by the ~90 % background tokens
+      // (measured with background labels too: shape 30 % on TRAIN object tokens after 800 steps).
+      out.colour[i] = 0;
+      continue;
+    }
+    if (share < INK_SHARE) continue; // an edge: no object label
+    const o = objectIn.get(c);
+    if (o) {
+      out.colour[i] = 1 + vocab.colours.indexOf(o.colour);
+      out.shape[i] = 1 + vocab.shapes.indexOf(o.shape);
+      out.count[i] = Math.min(3, o.count);
+      out.word[i] = 0;
+    } else if (c === wordCell) {
+      out.colour[i] = vocab.colours.length + 1;
+      out.shape[i] = 0;
+      out.count[i] = 0;
+      out.word[i] = 1 + vocab.words.indexOf(s.scene.word!.text);
+    }
+    // Ink in a cell with neither (JPEG ringing, a neighbour's overhang): no object label.
+  }
+  return out;
+}
+
+const headName = (h: DenseHead) => `dense_head.${h}`;
+
+/** The encoder's parameters plus one linear head per label kind (`dense_head.{kind}.weight` [K, Dv], `.bias` [K]). */
+export function denseParamSpecs(v: VisionConfig, vocab: DenseVocab): ParamSpec[] {
+  const K = denseClasses(vocab);
+  const Dv = visionOutputDim(v);
+  return [
+    ...encoderParamSpecs(v),
+    ...DENSE_HEADS.flatMap((h): ParamSpec[] => [
+      { name: `${headName(h)}.weight`, shape: [K[h], Dv], init: 'normal' },
+      { name: `${headName(h)}.bias`, shape: [K[h]], init: 'zeros' },
+    ]),
+  ];
+}
+
+function declareDense(g: Graph, v: VisionConfig, vocab: DenseVocab, values: ParamValues, trainable: boolean): G.Params {
+  return G.declareParams(g, denseParamSpecs(v, vocab), (name, shape) => {
+    const val = values[name];
+    if (!val) throw new HerdError('checkpoint_mismatch', `dense stage: no value for '${name}'`);
+    return g.param(name, 'f32', shape as number[], { trainable, value: val.data });
+  });
+}
+
+/** One AdamW step: encoder → per-token features [M, Dv] → each head's cross-entropy, summed. */
+export function buildDenseTraining(v: VisionConfig, vocab: DenseVocab, values: ParamValues, batch: number, optimizer: Partial<G.AdamWConfig> = {}) {
+  const g = new Graph();
+  const p = declareDense(g, v, vocab, values, true);
+  const { maxTiles: N, tileSize: S } = v;
+  const M = batch * N * patchesPerTile(v);
+  const feats = encodeImages(v, p, {
+    pixels: g.input('pixels', 'f32', [batch, N, 3, S, S]),
+    aspectRatioIds: g.input('aspectRatioIds', 'i32', [batch]),
+    tileMask: g.input('tileMask', 'bool', [batch, N]),
+  }); // [B, N, P, Dv]
+  const flat = G.reshape(feats, [M, visionOutputDim(v)]); // [M, Dv]
+  const losses = DENSE_HEADS.map((h) => G.crossEntropy(G.linear(flat, p(`${headName(h)}.weight`), p(`${headName(h)}.bias`)), g.input(`labels.${h}`, 'i32', [M])).loss);
+  const loss = losses.reduce((a, b) => G.add(a, b));
+  return G.buildTraining(g, { loss, optimizer, params: g.trainableParams });
+}
+
+/**
+ * The image with its colour channels permuted (a permutation of [0, 1, 2]), in normalised pixel space:
+ * x'_c = x_{π(c)}, so v'_c = (v_{π(c)}·std_{π(c)} + mean_{π(c)} − mean_c) / std_c (black padding stays black).
+ */
+export function permuteChannels(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'maxTiles' | 'imageMean' | 'imageStd'>, perm: readonly number[]): TiledImage {
+  const SS = v.tileSize * v.tileSize;
+  const pixels = new Float32Array(img.pixels.length);
+  for (let t = 0; t < v.maxTiles; t++) {
+    for (let c = 0; c < 3; c++) {
+      const from = perm[c]!;
+      const [a, b] = [v.imageStd[from]! / v.imageStd[c]!, (v.imageMean[from]! - v.imageMean[c]!) / v.imageStd[c]!];
+      const src = img.pixels.subarray((t * 3 + from) * SS, (t * 3 + from + 1) * SS);
+      const dst = pixels.subarray((t * 3 + c) * SS, (t * 3 + c + 1) * SS);
+      for (let i = 0; i < SS; i++) dst[i] = src[i]! * a + b;
+    }
+  }
+  return { ...img, pixels };
+}
+
+const PERMS = [[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] as const;
+
+/**
+ * Feeds of a batch: packed tiles and every head's labels. With `augment`, half the images get their
+ * colour channels permuted (and no colour labels): the shape, count and word heads must then read
+ * the geometry, not a colour that happens to go with a shape in the training combinations (measured
+ * without it: shape 10 % on held-out combinations' object tokens, below chance).
+ */
+export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng): Record<string, HostTensor> {
+  const B = scenes.length;
+  const permuted = scenes.map(() => (augment ? augment.next() < 0.5 : false));
+  const images = scenes.map((s, i) => (permuted[i] ? permuteChannels(s.image, v, augment!.pick(PERMS)) : s.image));
+  const packed = packImages(images, v.maxTiles, v.tileSize);
+  const labels = scenes.map((s, i) => {
+    const l = denseLabels(s, v, vocab);
+    if (permuted[i]) l.colour.fill(-100);
+    return l;
+  });
+  const M = B * v.maxTiles * patchesPerTile(v);
+  const feeds: Record<string, HostTensor> = {
+    pixels: hostTensor('f32', [B, v.maxTiles, 3, v.tileSize, v.tileSize], packed.pixels),
+    aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds),
+    tileMask: hostTensor('bool', [B, v.maxTiles], packed.aspectRatioMask),
+  };
+  for (const h of DENSE_HEADS) {
+    const all = new Int32Array(M);
+    labels.forEach((l, i) => all.set(l[h], (i * M) / B));
+    feeds[`labels.${h}`] = hostTensor('i32', [M], all);
+  }
+  return feeds;
+}
+
+export interface DenseTrainOptions {
+  readonly steps: number;
+  readonly batch: number;
+  /** Peak learning rate (linear warm-up over 5 % of the steps, cosine to 10 %). */
+  readonly lr: number;
+  readonly seed: number;
+  /** Channel-permutation augmentation (`denseBatch`; default true). */
+  readonly augment?: boolean;
+  /** Starting encoder values (default fresh from `seed`). */
+  readonly init?: ParamValues;
+  readonly session?: SessionOptions;
+  readonly onStep?: (step: number, loss: number) => void;
+}
+
+/**
+ * Trains the encoder (and the throw-away heads) on the dense labels of the scenes; returns the
+ * encoder's values (`vision_model.*`) and the loss of every step. Batches are random scenes drawn by `seed`.
+ */
+export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseScene[], o: DenseTrainOptions): Promise<{ encoder: ParamValues; heads: ParamValues; vocab: DenseVocab; losses: number[] }> {
+  if (scenes.length === 0) throw new HerdError('invalid_argument', 'trainDenseEncoder: no scenes given');
+  const vocab = denseVocab(scenes);
+  const init = G.initParams(denseParamSpecs(v, vocab), o.seed, { layers: v.nLayers });
+  for (const [k, val] of Object.entries(o.init ?? {})) if (k in init) init[k] = { dtype: 'f32', shape: [...val.shape], data: Float32Array.from(val.data as Float32Array) };
+  const run = await TrainingRun.create(buildDenseTraining(v, vocab, init, o.batch), Object.fromEntries(Object.entries(init).map(([k, t]) => [k, hostTensor('f32', t.shape, t.data)])), o.session ?? {});
+  try {
+    const rng = new Rng(o.seed * 7_919 + 17);
+    const losses: number[] = [];
+    const warm = Math.max(1, Math.round(0.05 * o.steps));
+    for (let s = 0; s < o.steps; s++) {
+      const lr = s < warm ? (o.lr * (s + 1)) / warm : o.lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (s - warm)) / Math.max(1, o.steps - warm))));
+      const batch = denseBatch(v, vocab, Array.from({ length: o.batch }, () => rng.pick(scenes)), o.augment === false ? undefined : rng);
+      const loss = (await run.trainStep(batch, lr)).loss;
+      losses.push(loss);
+      o.onStep?.(s, loss);
+    }
+    const out = await run.readParams();
+    const encoder: ParamValues = {};
+    const heads: ParamValues = {};
+    for (const spec of denseParamSpecs(v, vocab)) (spec.name.startsWith('dense_head.') ? heads : encoder)[spec.name] = { dtype: 'f32', shape: [...spec.shape], data: Float32Array.from(out[spec.name]!.data as Float32Array) };
+    return { encoder, heads, vocab, losses };
+  } finally {
+    await run.release();
+  }
+}
+
+/** Encoder output features of each image, [N·P·Dv] (f32), `batch` images per run. */
+export async function encoderFeatures(v: VisionConfig, encoder: ParamValues, images: readonly TiledImage[], batch = 16, session: SessionOptions = {}): Promise<Float32Array[]> {
+  const g = new Graph();
+  const p = G.declareParams(g, encoderParamSpecs(v), (name, shape) => {
+    const val = encoder[name];
+    if (!val) throw new HerdError('checkpoint_mismatch', `encoderFeatures: no value for '${name}'`);
+    return g.param(name, 'f32', shape as number[], { trainable: false, value: val.data });
+  });
+  const { maxTiles: N, tileSize: S } = v;
+  const feats = encodeImages(v, p, { pixels: g.input('pixels', 'f32', [batch, N, 3, S, S]), aspectRatioIds: g.input('aspectRatioIds', 'i32', [batch]), tileMask: g.input('tileMask', 'bool', [batch, N]) });
+  const sess = await Session.create(G.toOnnx(g, { outputs: { feats }, name: 'encoder_features' }), session, 'encoder_features');
+  try {
+    const out: Float32Array[] = [];
+    for (let at = 0; at < images.length; at += batch) {
+      const n = Math.min(batch, images.length - at);
+      const chunk = Array.from({ length: batch }, (_, i) => images[at + Math.min(i, n - 1)]!);
+      const packed = packImages(chunk, N, S);
+      const r = await sess.run({ pixels: hostTensor('f32', [batch, N, 3, S, S], packed.pixels), aspectRatioIds: hostTensor('i32', [batch], packed.aspectRatioIds), tileMask: hostTensor('bool', [batch, N], packed.aspectRatioMask) });
+      const d = r['feats']!.data as Float32Array;
+      const per = d.length / batch;
+      for (let i = 0; i < n; i++) out.push(d.slice(i * per, (i + 1) * per));
+    }
+    return out;
+  } finally {
+    await sess.release();
+  }
+}
+
+/**
+ * Softmax regression fitted by full-batch Adam on standardised features (train), scored on test:
+ * the accuracy of the best LINEAR read-out of the features, what a probe measures.
+ */
+export function linearProbe(train: { x: Float32Array[]; y: number[] }, test: { x: Float32Array[]; y: number[] }, classes: number, o: { epochs?: number; lr?: number; l2?: number } = {}): { train: number; test: number } {
+  const D = train.x[0]!.length;
+  const mu = new Float64Array(D), sd = new Float64Array(D);
+  for (const x of train.x) for (let d = 0; d < D; d++) mu[d]! += x[d]! / train.x.length;
+  for (const x of train.x) for (let d = 0; d < D; d++) sd[d]! += (x[d]! - mu[d]!) ** 2 / train.x.length;
+  for (let d = 0; d < D; d++) sd[d] = Math.sqrt(sd[d]!) + 1e-6;
+  const norm = (xs: Float32Array[]) => xs.map((x) => Float64Array.from(x, (val, d) => (val - mu[d]!) / sd[d]!));
+  const X = norm(train.x), Xt = norm(test.x);
+  const W = new Float64Array(classes * (D + 1)); // row k: D weights then the bias
+  const m = new Float64Array(W.length), v2 = new Float64Array(W.length);
+  const lr = o.lr ?? 0.05, l2 = o.l2 ?? 1e-3, epochs = o.epochs ?? 200;
+  const logits = (x: Float64Array) => Array.from({ length: classes }, (_, k) => { let s = W[k * (D + 1) + D]!; for (let d = 0; d < D; d++) s += W[k * (D + 1) + d]! * x[d]!; return s; });
+  for (let e = 1; e <= epochs; e++) {
+    const grad = new Float64Array(W.length);
+    X.forEach((x, i) => {
+      const z = logits(x);
+      const mx = Math.max(...z);
+      const ex = z.map((a) => Math.exp(a - mx));
+      const sum = ex.reduce((a, b) => a + b, 0);
+      for (let k = 0; k < classes; k++) {
+        const gk = (ex[k]! / sum - (k === train.y[i] ? 1 : 0)) / X.length;
+        for (let d = 0; d < D; d++) grad[k * (D + 1) + d]! += gk * x[d]!;
+        grad[k * (D + 1) + D]! += gk;
+      }
+    });
+    for (let j = 0; j < W.length; j++) {
+      const gj = grad[j]! + l2 * W[j]!;
+      m[j] = 0.9 * m[j]! + 0.1 * gj;
+      v2[j] = 0.999 * v2[j]! + 0.001 * gj * gj;
+      W[j]! -= (lr * (m[j]! / (1 - 0.9 ** e))) / (Math.sqrt(v2[j]! / (1 - 0.999 ** e)) + 1e-8);
+    }
+  }
+  const acc = (xs: Float64Array[], ys: number[]) => xs.reduce((n, x, i) => { const z = logits(x); return n + (z.indexOf(Math.max(...z)) === ys[i] ? 1 : 0); }, 0) / Math.max(1, xs.length);
+  return { train: acc(X, train.y), test: acc(Xt, test.y) };
+}
+
+export interface ProbeReport {
+  /** Held-out accuracy of each probe, its train accuracy, the number of held-out items and the majority-class rate on them. */
+  readonly probes: Readonly<Record<'colour' | 'shape' | 'star', { readonly test: number; readonly train: number; readonly n: number; readonly chance: number }>>;
+}
+
+/**
+ * Linear probes of an encoder's features: "colour of the object in grid cell X" and "shape of the object
+ * in grid cell X" read the mean feature of that cell's ink patches (the object's, found from the pixels,
+ * as an attention that has found the object would read them); "is there a star" reads the mean of every
+ * ink patch of the image. Fitted on `train`, scored
+ * on `test` (held-out colour × shape combinations).
+ */
+export async function probeEncoder(v: VisionConfig, encoder: ParamValues, train: readonly DenseScene[], test: readonly DenseScene[], session: SessionOptions = {}): Promise<ProbeReport> {
+  const Dv = visionOutputDim(v);
+  const items = async (scenes: readonly DenseScene[]) => {
+    const feats = await encoderFeatures(v, encoder, scenes.map((s) => s.image), 16, session);
+    const out = { colour: { x: [] as Float32Array[], y: [] as string[] }, shape: { x: [] as Float32Array[], y: [] as string[] }, star: { x: [] as Float32Array[], y: [] as string[] } };
+    scenes.forEach((s, i) => {
+      const { cell, ink } = patchGeometry(s.image, v);
+      const f = feats[i]!;
+      const meanOf = (keep: (c: number, t: number) => boolean) => {
+        const acc = new Float32Array(Dv);
+        let n = 0;
+        cell.forEach((c, t) => { if (c >= 0 && keep(c, t)) { n++; for (let d = 0; d < Dv; d++) acc[d]! += f[t * Dv + d]!; } });
+        return acc.map((a) => a / Math.max(1, n));
+      };
+      for (const o of s.scene.objects) {
+        const [cx, cy] = SCENE_CELL[o.position]!;
+        const x = meanOf((c, t) => c === cx + 3 * cy && ink[t]! >= INK_SHARE);
+        out.colour.x.push(x); out.colour.y.push(o.colour);
+        out.shape.x.push(x); out.shape.y.push(o.shape);
+      }
+      out.star.x.push(meanOf((_, t) => ink[t]! >= INK_SHARE));
+      out.star.y.push(s.scene.objects.some((o) => o.shape === 'star') ? 'yes' : 'no');
+    });
+    return out;
+  };
+  const [a, b] = [await items(train), await items(test)];
+  const probes = {} as Record<'colour' | 'shape' | 'star', { test: number; train: number; n: number; chance: number }>;
+  for (const k of ['colour', 'shape', 'star'] as const) {
+    const names = [...new Set(a[k].y)].sort();
+    const id = (ys: string[]) => ys.map((y) => names.indexOf(y));
+    const r = linearProbe({ x: a[k].x, y: id(a[k].y) }, { x: b[k].x, y: id(b[k].y) }, names.length);
+    const freq = new Map<string, number>();
+    for (const y of b[k].y) freq.set(y, (freq.get(y) ?? 0) + 1);
+    probes[k] = { ...r, n: b[k].y.length, chance: Math.max(0, ...freq.values()) / Math.max(1, b[k].y.length) };
+  }
+  return { probes };
+}
+
+/** Accuracy of each trained head on the labelled tokens of `scenes` (what the dense loss optimises, on unseen scenes). */
+export async function denseHeadAccuracy(v: VisionConfig, vocab: DenseVocab, encoder: ParamValues, heads: ParamValues, scenes: readonly DenseScene[], session: SessionOptions = {}): Promise<Record<DenseHead, { acc: number; n: number; objectAcc: number; objectN: number }>> {
+  const Dv = visionOutputDim(v);
+  const feats = await encoderFeatures(v, encoder, scenes.map((s) => s.image), 16, session);
+  const K = denseClasses(vocab);
+  const out = Object.fromEntries(DENSE_HEADS.map((h) => [h, { acc: 0, n: 0, objectAcc: 0, objectN: 0 }])) as Record<DenseHead, { acc: number; n: number; objectAcc: number; objectN: number }>;
+  scenes.forEach((s, i) => {
+    const labels = denseLabels(s, v, vocab);
+    const f = feats[i]!;
+    for (const h of DENSE_HEADS) {
+      const W = heads[`${headName(h)}.weight`]!.data as Float32Array, b = heads[`${headName(h)}.bias`]!.data as Float32Array;
+      labels[h].forEach((y, t) => {
+        if (y < 0) return;
+        let best = -Infinity, arg = 0;
+        for (let k = 0; k < K[h]; k++) { let z = b[k]!; for (let d = 0; d < Dv; d++) z += W[k * Dv + d]! * f[t * Dv + d]!; if (z > best) { best = z; arg = k; } }
+        const r = out[h];
+        r.n++; r.acc += arg === y ? 1 : 0;
+        if (h !== 'cell' && y > 0) { r.objectN++; r.objectAcc += arg === y ? 1 : 0; }
+      });
+    }
+  });
+  for (const r of Object.values(out)) { r.acc /= Math.max(1, r.n); r.objectAcc /= Math.max(1, r.objectN); }
+  return out;
+}
+
+/** packages/vision/weights/mini-encoder (the same from src/ and dist/): the dense-pretrained mini image encoder. */
+export const MINI_ENCODER_DIR = fileURLToPath(new URL('../../weights/mini-encoder', import.meta.url));
+
+interface StoredEncoder {
+  readonly format: 'herd-mini-encoder';
+  readonly vision: VisionConfig;
+  /** The label classes its (discarded) heads were trained on. */
+  readonly vocab: DenseVocab;
+}
+
+/** Writes a pre-trained image encoder (`vision_model.*`, f16) with its config, eval and card. */
+export async function saveMiniEncoder(dir: string, v: VisionConfig, encoder: ParamValues, vocab: DenseVocab, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
+  const stored: StoredEncoder = { format: 'herd-mini-encoder', vision: v, vocab };
+  await saveMiniModel(dir, encoderParamSpecs(v), encoder, stored, extra);
+}
+
+/** Loads a pre-trained image encoder written by `saveMiniEncoder` (f32 values by parameter name). */
+export function loadMiniEncoder(dir: string = MINI_ENCODER_DIR): { vision: VisionConfig; encoder: ParamValues; vocab: DenseVocab } {
+  const stored = readMiniConfig<StoredEncoder>(dir, 'herd-mini-encoder', 'herd vision train --dense-steps N');
+  const vision = parseVisionConfig(stored.vision);
+  return { vision, encoder: loadMiniParams(dir, encoderParamSpecs(vision)), vocab: stored.vocab };
+}
