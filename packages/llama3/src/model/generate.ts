@@ -131,23 +131,7 @@ export class Generator {
   async nextLogits(prompt: readonly number[], extraFeeds: ExtraFeeds = this.extraFeeds): Promise<Float32Array> {
     const t = prompt.length;
     if (t === 0 || t > this.cfg.maxSeqLen) throw new HerdError('context_overflow', `nextLogits: a prompt of ${t} tokens; the model takes 1..${this.cfg.maxSeqLen}`);
-    const dh = headDim(this.cfg);
-    const cache: Record<string, HostTensor> = {};
-    for (let i = 0; i < this.cfg.nLayers; i++) {
-      cache[`past.k.${i}`] = hostTensor('f32', [1, this.cfg.nKvHeads, 0, dh]);
-      cache[`past.v.${i}`] = hostTensor('f32', [1, this.cfg.nKvHeads, 0, dh]);
-    }
-    const mask = new Uint8Array(t * t);
-    for (let i = 0; i < t; i++) for (let j = 0; j <= i; j++) mask[i * t + j] = 1;
-    const out = await this.session.run({
-      ...Generator.extra(extraFeeds, 0, t),
-      ...cache,
-      tokens: hostTensor('i32', [1, t], Int32Array.from(prompt)),
-      positions: hostTensor('i32', [1, t], Int32Array.from({ length: t }, (_, i) => i)),
-      mask: hostTensor('bool', [1, 1, t, t], mask),
-      lastIndex: hostTensor('i32', [1], [t - 1]),
-    }, ['logits']);
-    return out['logits']!.data as Float32Array;
+    return (await this.logitsAt(prompt, [t - 1], extraFeeds))[0]!;
   }
 
   /**
@@ -155,7 +139,11 @@ export class Generator {
    * logits per call (`lastIndex`), so the sequence is run once per position — fine for short inputs.
    */
   async logits(tokens: readonly number[], extraFeeds: ExtraFeeds = this.extraFeeds): Promise<Float32Array[]> {
-    const rows: Float32Array[] = [];
+    return this.logitsAt(tokens, tokens.map((_, i) => i), extraFeeds);
+  }
+
+  /** The whole sequence through the decoder with an empty cache and a causal mask, once per requested position. */
+  private async logitsAt(tokens: readonly number[], positions: readonly number[], extraFeeds: ExtraFeeds): Promise<Float32Array[]> {
     const t = tokens.length;
     const dh = headDim(this.cfg);
     const cache: Record<string, HostTensor> = {};
@@ -165,7 +153,8 @@ export class Generator {
     }
     const mask = new Uint8Array(t * t);
     for (let i = 0; i < t; i++) for (let j = 0; j <= i; j++) mask[i * t + j] = 1;
-    for (let last = 0; last < t; last++) {
+    const rows: Float32Array[] = [];
+    for (const last of positions) {
       const out = await this.session.run({
         ...Generator.extra(extraFeeds, 0, t),
         ...cache,
