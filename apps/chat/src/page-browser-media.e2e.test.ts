@@ -29,6 +29,7 @@ import { MINI_VISION_DIR } from '@herd/vision';
 import { HerdEngine } from './engine.js';
 import { ChatServer } from './server.js';
 import { postChat } from './sse-client.js';
+import { recordFromMicrophone } from './test-support/record.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../out/screenshots/', import.meta.url));
@@ -120,11 +121,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page, in-browser mode with voice an
 
   it("a microphone recording (WebM/Opus, decoded by Web Audio in the page) with no typed text: the server's answer for those bytes", async () => {
     const { page, chatCalls, problems } = await open();
-    await page.click('#record');
-    await expect.poll(() => page.textContent('#record')).toBe('Stop');
-    await page.waitForTimeout(1500); // the recording's length; not a measurement
-    await page.click('#record');
-    await expect.poll(() => page.getAttribute('#attachment', 'data-kind')).toBe('audio');
+    await recordFromMicrophone(page);
     await page.click('#send');
     await page.waitForSelector('#stats:has-text("in this browser (wasm)")', { timeout: 120_000 });
     expect(await page.isVisible('.msg.error')).toBe(false);

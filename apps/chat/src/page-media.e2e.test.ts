@@ -24,6 +24,7 @@ import { MINI_VISION_DIR } from '@herd/vision';
 import { HerdEngine } from './engine.js';
 import { ChatServer } from './server.js';
 import { postChat } from './sse-client.js';
+import { recordFromMicrophone } from './test-support/record.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../out/screenshots/', import.meta.url));
@@ -172,11 +173,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
 
   it('records from the microphone (MediaRecorder → WebM/Opus) and sends it with no typed text: the answer is the API\'s for those bytes', async () => {
     const { page, bodies, consoleErrors } = await open();
-    await page.click('#record');
-    await expect.poll(() => page.textContent('#record')).toBe('Stop');
-    await page.waitForTimeout(1500); // the recording's length; not a measurement
-    await page.click('#record');
-    await expect.poll(() => page.getAttribute('#attachment', 'data-kind')).toBe('audio');
+    await recordFromMicrophone(page);
     expect(await page.textContent('#attach-name')).toMatch(/^audio: recording\.(webm|ogg|m4a)$/);
     await page.click('#send'); // empty text: the recording is the whole message
     await page.waitForSelector('#stats:has-text("tokens")', { timeout: 120_000 });
