@@ -78,5 +78,7 @@ describe('trainMiniVision', () => {
     expect(Math.abs(moved - 2)).toBeLessThan(0.01);
     // Scenes without a spec cannot be densely labelled: an error naming the field.
     await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
+    // A key-word type no training scene asks about is refused, naming it and the types there are.
+    await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: ['colour', 'banana'] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
   }, 180_000);
 });

@@ -347,6 +347,12 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   const seed = o.seed ?? 1;
   let scenes = o.scenes.filter((s) => s.split === 'train');
   if (scenes.length === 0) throw new HerdError('invalid_argument', 'trainMiniVision: no train-split scenes given');
+  if (o.keyWordTypes) {
+    // A misspelt type would silently leave the key-word sequences with no question to ask.
+    const present = new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)));
+    const unknown = o.keyWordTypes.filter((t) => !present.has(t));
+    if (unknown.length) throw new HerdError('invalid_argument', `trainMiniVision: keyWordTypes ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a QA type of the training scenes (they have: ${[...present].sort().join(', ')})`);
+  }
   const spellable = dropUnspellableAnswers(o.tokenizer, o.core, m, scenes);
   if (spellable.dropped.length) o.log?.(`dropped ${spellable.dropped.length} QA pairs whose reply has a token outside the core's vocabulary (e.g. ${spellable.dropped.slice(0, 3).map((a) => JSON.stringify(a)).join(', ')})`);
   scenes = spellable.scenes;
