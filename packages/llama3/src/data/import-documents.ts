@@ -105,7 +105,7 @@ export async function importDocumentFolder(folder: string, datasetDir: string, o
   // A sample the shard format cannot hold (meta too deep or too large) is recorded, not written as is.
   const storable = (s: Sample): Sample => {
     const problems = sampleProblems(s);
-    return problems.length === 0 ? s : { key: s.key, files: {}, meta: { source: s.meta['source'], [IMPORT_ERROR_FIELD]: problems.join('; ') } };
+    return problems.length === 0 ? s : { key: s.key, files: {}, meta: { source: s.meta['source'], [IMPORT_ERROR_FIELD]: `${String(s.meta['source'])}: ${problems.join('; ')}` } };
   };
   let count = 0;
   async function* samples(): AsyncGenerator<Sample> {
