@@ -87,6 +87,9 @@ describe('herd text curate', () => {
     const bad = await herd(['text', 'curate', src, join(dir, 'out-bad'), '--config', config]);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/threshold must be in \(0, 1\], got 2/);
+    writeFileSync(config, JSON.stringify({ nearDup: false }));
+    const unknown = await herd(['text', 'curate', src, join(dir, 'out-bad'), '--config', config]);
+    expect(unknown.err).toMatch(/en\.json: unknown key "nearDup" \(valid: textSafety, quality, language, exactDuplicate, nearDuplicate\)/);
   }, 60_000);
 
   it('curates each split of a generated corpus into OUTPUT/<split>, which text training reads; an empty or missing input is a clear error', async () => {

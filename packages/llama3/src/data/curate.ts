@@ -47,6 +47,9 @@ export interface TextCurateStagesConfig {
   nearDuplicate?: NearDuplicateOptions | false;
 }
 
+/** The keys a text curation config file may hold (one per stage). */
+export const TEXT_CURATE_STAGES = ['textSafety', 'quality', 'language', 'exactDuplicate', 'nearDuplicate'] as const satisfies readonly (keyof TextCurateStagesConfig)[];
+
 /** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
 export interface TextCurateConfig extends TextCurateStagesConfig, CurationRunMode {
   samplesPerShard?: number;
