@@ -76,3 +76,5 @@ export type { TextCurateConfig, TextCurateStagesConfig, TextCurateReport, TextCu
 export { importDocumentFolder, turnsText, DOCUMENT_EXTS, JSONL_EXTS, IMPORT_ERROR_FIELD } from './data/import-documents.js';
 export type { ImportDocumentsOptions } from './data/import-documents.js';
 export { documentCheck, turnsProblem } from './data/document.js';
+export { decontaminate, referenceHashes } from './data/decontaminate.js';
+export type { DecontaminateOptions } from './data/decontaminate.js';

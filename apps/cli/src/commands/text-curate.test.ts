@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { iterateDataset, readDataset } from '@herd/data';
+import { iterateDataset, readDataset, writeDataset } from '@herd/data';
 import { generateWorld } from '@herd/datasets';
 import { runCli } from '../cli.js';
 
@@ -89,10 +89,10 @@ describe('herd text curate', () => {
     expect(bad.err).toMatch(/threshold must be in \(0, 1\], got 2/);
     writeFileSync(config, JSON.stringify({ nearDup: false }));
     const unknown = await herd(['text', 'curate', src, join(dir, 'out-bad'), '--config', config]);
-    expect(unknown.err).toMatch(/en\.json: unknown key "nearDup" \(valid: textSafety, quality, language, exactDuplicate, nearDuplicate\)/);
+    expect(unknown.err).toMatch(/en\.json: unknown key "nearDup" \(valid: textSafety, quality, language, exactDuplicate, nearDuplicate, decontaminate\)/);
   }, 60_000);
 
-  it('curates each split of a generated corpus into OUTPUT/<split>, which text training reads; an empty or missing input is a clear error', async () => {
+  it('curates each split of a generated corpus into OUTPUT/<split>, which text training reads, the held-out split decontaminated; an empty or missing input is a clear error', async () => {
     await generateWorld({ out: join(dir, 'world'), size: 'tiny', only: ['text'], counts: { text: 200 }, seed: 7 });
     const out = join(dir, 'curated');
     const r = await herd(['text', 'curate', join(dir, 'world', 'text'), out]);
@@ -105,6 +105,14 @@ describe('herd text curate', () => {
     expect(train.totalCount).toBeGreaterThan(0);
     expect(train.totalCount).toBeLessThanOrEqual(src.totalCount);
     expect((await readDataset(join(out, 'heldout'))).totalCount).toBeGreaterThan(0);
+    // A held-out document that repeats a training document is dropped, naming it.
+    const doc = (key: string, text: string) => ({ key, files: { txt: new TextEncoder().encode(text) }, meta: {} });
+    await writeDataset(join(dir, 'corpus', 'train'), [doc('t1', DOC), doc('t2', 'A green star is in the middle of the picture.')]);
+    await writeDataset(join(dir, 'corpus', 'heldout'), [doc('h1', DOC), doc('h2', 'A purple hexagon is at the bottom left.')]);
+    const dc = await herd(['text', 'curate', join(dir, 'corpus'), join(dir, 'corpus-out')]);
+    expect(dc.code).toBe(0);
+    expect(dc.out).toMatch(/\nheldout: .*\n2 documents in, 1 kept[^]*decontaminate +1 kept +1 dropped {2}in_training_split 1/);
+    expect((await drops(join(dir, 'corpus-out', 'heldout'))).get('h1')).toBe('in_training_split: same text as t1');
     mkdirSync(join(dir, 'empty'));
     const empty = await herd(['text', 'curate', join(dir, 'empty'), join(dir, 'out-empty')]);
     expect(empty.code).not.toBe(0);

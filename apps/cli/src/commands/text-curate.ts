@@ -16,12 +16,16 @@ import { TEXT_CURATE_STAGES, curateText, type TextCurateStagesConfig } from '@he
 import { defineCommand } from '../command.js';
 import { curateRunFlags, printCurateOutcome, readStagesConfig, runnerOptions } from '../curate-run.js';
 
-/** The runs a text input asks for: one per split of a generated corpus, else the input itself. */
-export function textCurateRuns(input: string, output: string): { label?: string; input: string; output: string }[] {
+/**
+ * The runs a text input asks for: one per split of a generated corpus (the held-out split checked
+ * against the input's training split: `decontaminate`), else the input itself.
+ */
+export function textCurateRuns(input: string, output: string): { label?: string; input: string; output: string; against?: string }[] {
   if (existsSync(join(input, MANIFEST_FILE))) return [{ input, output }];
   const splits = Object.values(TEXT_SPLITS).filter((s) => existsSync(join(input, s, MANIFEST_FILE)) && statSync(join(input, s)).isDirectory());
   if (splits.length === 0) return [{ input, output }];
-  return splits.map((s) => ({ label: s, input: join(input, s), output: join(output, s) }));
+  const train = splits.includes(TEXT_SPLITS.train) ? join(input, TEXT_SPLITS.train) : undefined;
+  return splits.map((s) => ({ label: s, input: join(input, s), output: join(output, s), ...(s === TEXT_SPLITS.heldout && train ? { against: train } : {}) }));
 }
 
 export const textCurateCommand = defineCommand({
@@ -30,14 +34,15 @@ export const textCurateCommand = defineCommand({
   usesDevice: false,
   positionals: [{ name: 'input' }, { name: 'output' }],
   flags: curateRunFlags('TextCurateStagesConfig'),
-  notes: `INPUT: a generated text corpus (${Object.values(TEXT_SPLITS).join('/ and ')}/ datasets, each curated into OUTPUT/<split> for \`herd text train --data OUTPUT\`), one text dataset, or a folder of *.txt / *.md (one document each) and *.jsonl files (one {"text"} or {"turns"} object per line; other fields, e.g. "language", go to the meta).`,
+  notes: `INPUT: a generated text corpus (${Object.values(TEXT_SPLITS).join('/ and ')}/ datasets, each curated into OUTPUT/<split> for \`herd text train --data OUTPUT\`; held-out documents that repeat a training document are dropped), one text dataset, or a folder of *.txt / *.md (one document each) and *.jsonl files (one {"text"} or {"turns"} object per line; other fields, e.g. "language", go to the meta).`,
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
     const config = readStagesConfig<TextCurateStagesConfig>(values.config, 'text curation config', TEXT_CURATE_STAGES);
     const runs = textCurateRuns(input, output);
     for (const r of runs) {
       if (r.label !== undefined) io.stdout.write(`${r.label}: ${r.input} → ${r.output}\n`);
-      const res = await curateText(r.input, r.output, { ...config, ...runnerOptions(values) });
+      const decontaminate = config.decontaminate ?? (r.against !== undefined ? { against: r.against } : undefined);
+      const res = await curateText(r.input, r.output, { ...config, ...(decontaminate ? { decontaminate } : {}), ...runnerOptions(values) });
       printCurateOutcome(io, values.shard, res, (rep) => `${rep.in} documents in, ${rep.out} kept, ${rep.samplesPerSecond.toFixed(1)} documents/s; report: ${r.output}/report.md`);
     }
   },

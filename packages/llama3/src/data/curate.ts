@@ -2,7 +2,8 @@
  * The text curation pipeline on the `@herd/data` runner (Llama 3 paper §3.1.1; issue 13): document
  * check → text safety → document heuristics (length, word count, repeated-word spam, URLs, markup)
  * → language ID (lid.176; a sample that declares `meta.language` must be in it) → exact duplicates
- * → near duplicates (MinHash over word 5-shingles). The text, language and duplicate stages are the
+ * → near duplicates (MinHash over word 5-shingles) → with `decontaminate`, held-out documents that
+ * repeat a training document dropped. The text, language and duplicate stages are the
  * ones image, video and speech curation use (`@herd/data`). Per-sample stages run shard-parallel
  * (worker threads, a Redis queue, or a static `i/N` slice); the duplicate passes follow them.
  * Input: a text dataset (what `herd-datasets generate` writes per split) or a folder of documents
@@ -19,6 +20,7 @@ import {
   exactDuplicate,
   languageId,
   nearDuplicate,
+  readDataset,
   runCuration,
   runsInProcess,
   textSafety,
@@ -34,6 +36,7 @@ import {
   type Stage,
   type TextSafetyOptions,
 } from '@herd/data';
+import { decontaminate, referenceHashes, type DecontaminateOptions } from './decontaminate.js';
 import { documentCheck } from './document.js';
 import { importDocumentFolder } from './import-documents.js';
 
@@ -45,10 +48,12 @@ export interface TextCurateStagesConfig {
   language?: Omit<LanguageIdOptions, 'subject'> | false;
   exactDuplicate?: false;
   nearDuplicate?: NearDuplicateOptions | false;
+  /** A dataset (the training split) whose exact texts a held-out split must not hold; off when absent. */
+  decontaminate?: DecontaminateOptions | false;
 }
 
 /** The keys a text curation config file may hold (one per stage). */
-export const TEXT_CURATE_STAGES = ['textSafety', 'quality', 'language', 'exactDuplicate', 'nearDuplicate'] as const satisfies readonly (keyof TextCurateStagesConfig)[];
+export const TEXT_CURATE_STAGES = ['textSafety', 'quality', 'language', 'exactDuplicate', 'nearDuplicate', 'decontaminate'] as const satisfies readonly (keyof TextCurateStagesConfig)[];
 
 /** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
 export interface TextCurateConfig extends TextCurateStagesConfig, CurationRunMode {
@@ -63,8 +68,13 @@ export interface TextCurateConfig extends TextCurateStagesConfig, CurationRunMod
 const QUALITY_DEFAULTS: CaptionQualityOptions = { subject: 'document', name: 'quality', minChars: 4, minWords: 2, maxChars: 1_000_000, maxWords: 100_000, maxUrls: 4, maxMarkup: 0 };
 
 /** The stages, in order (the cheap checks first; the duplicate passes see only documents that passed them). */
-export function textCurationStages(config: TextCurateStagesConfig = {}): Stage[] {
+export async function textCurationStages(config: TextCurateStagesConfig = {}): Promise<Stage[]> {
   const stages: Stage[] = [documentCheck()];
+  if (config.decontaminate) {
+    const against = config.decontaminate.against;
+    const [hashes, manifest] = await Promise.all([referenceHashes(against), readDataset(against)]);
+    stages.push(decontaminate(hashes, { version: JSON.stringify([against, manifest.createdAt, manifest.totalCount]) }));
+  }
   if (config.textSafety !== false) stages.push(textSafety(config.textSafety ?? {}));
   if (config.quality !== false) stages.push(captionQuality({ ...QUALITY_DEFAULTS, ...config.quality }));
   if (config.language !== false) stages.push(languageId({ keep: 'any', declaredField: 'language', ...config.language, subject: 'document' }));
@@ -73,8 +83,8 @@ export function textCurationStages(config: TextCurateStagesConfig = {}): Stage[]
   return stages;
 }
 
-/** The factory worker threads and queue workers import (options: TextCurateStagesConfig). */
-export function textCurationPipeline(options: unknown): Stage[] {
+/** The factory worker threads and queue workers import (options: TextCurateStagesConfig; each worker reads the decontamination reference once). */
+export function textCurationPipeline(options: unknown): Promise<Stage[]> {
   return textCurationStages((options ?? {}) as TextCurateStagesConfig);
 }
 
@@ -101,7 +111,7 @@ async function writeTextReport(input: string, output: string, stats: RunStats): 
     pending: [
       'quality classifier: no model scores documents (the paper’s fastText/RoBERTa quality classifiers); only the heuristics judge them',
       'line-level de-duplication (boilerplate lines repeated across documents) is not done; whole documents are',
-      'held-out decontamination: a held-out document that duplicates a training one is not dropped (each split is curated on its own)',
+      'decontamination is exact text only (with `decontaminate`): a held-out document that nearly repeats a training one is kept',
     ],
     markdown: TEXT_MARKDOWN,
   });
@@ -125,7 +135,7 @@ export async function curateText(input: string, output: string, config: TextCura
   const datasetIn = await curationInput(input, output, 'text curate', (folder, dir) => importDocumentFolder(folder, dir, samplesPerShard !== undefined ? { samplesPerShard } : {}));
   const { workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
   const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
-  const stages = runsInProcess(mode) ? textCurationStages(stageConfig) : undefined;
+  const stages = runsInProcess(mode) ? await textCurationStages(stageConfig) : undefined;
   const pipeline = { module: fileURLToPath(import.meta.url), export: 'textCurationPipeline', options: stageConfig };
   const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);
   return stats ? { report: await writeTextReport(input, output, stats) } : { report: null, ...partial };
