@@ -1,7 +1,7 @@
 /**
  * The turbo pipelines (turbo.json): `generate`, `curate`, `train`, `eval`, `export` across packages.
  * Reads turbo's own plan (`turbo run … --dry=json`, nothing runs) and checks its edges: data before
- * curation, curation before training, the text core before any adapter, vision before video, both
+ * curation, curation before training (text and images), the text core before any adapter, vision before video, both
  * trained before export; and that a filtered run pulls in what it needs and nothing else.
  */
 import { execFileSync } from 'node:child_process';
@@ -34,12 +34,14 @@ function upstream(p: Map<string, DryTask>, id: string, seen = new Set<string>())
 }
 
 describe('turbo pipelines', () => {
-  it('orders the modalities: data → curation → training → eval / export, the text core before the vision adapter', () => {
+  it('orders the modalities: data → curation → training → eval / export (text and images curated), the text core before the vision adapter', () => {
     const p = plan(['generate', 'curate', 'train', 'eval', 'export']);
     const direct = (id: string) => (p.get(id)?.dependencies ?? []).filter((d) => !d.endsWith('#build'));
     expect(p.get('@herd/datasets#generate')?.command).toMatch(/generate --size tiny --out out\/tiny/);
-    expect(direct('@herd/llama3#train')).toEqual(['@herd/datasets#generate']);
-    expect(p.get('@herd/llama3#train')?.command).toMatch(/text train --data datasets\/out\/tiny\/text/);
+    expect(direct('@herd/llama3#curate')).toEqual(['@herd/datasets#generate']);
+    expect(p.get('@herd/llama3#curate')?.command).toMatch(/text curate datasets\/out\/tiny\/text out\/text\/curated/);
+    expect(direct('@herd/llama3#train')).toEqual(['@herd/llama3#curate']);
+    expect(p.get('@herd/llama3#train')?.command).toMatch(/text train --data out\/text\/curated/);
     expect(direct('@herd/llama3#eval')).toEqual(['@herd/llama3#train']);
     expect(direct('@herd/vision#curate')).toEqual(['@herd/datasets#generate']);
     expect(p.get('@herd/vision#curate')?.command).toMatch(/vision curate datasets\/out\/tiny\/images out\/vision\/curated/);
@@ -47,17 +49,17 @@ describe('turbo pipelines', () => {
     expect(p.get('@herd/vision#train')?.command).toMatch(/vision train --data out\/vision\/curated/);
     expect(direct('@herd/vision#eval')).toEqual(['@herd/vision#train']);
     expect(direct('@herd/cli#export').sort()).toEqual(['@herd/llama3#train', '@herd/vision#train']);
-    expect([...upstream(p, '@herd/cli#export')].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#train']);
+    expect([...upstream(p, '@herd/cli#export')].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#train']);
     // One text-core training in the whole plan (the CLI package no longer has a second one).
     expect([...p.keys()].filter((id) => p.get(id)!.command.includes('text train'))).toEqual(['@herd/llama3#train']);
     // Nothing upstream of the core depends on an adapter.
-    expect([...upstream(p, '@herd/llama3#train')]).toEqual(['@herd/datasets#generate']);
+    expect([...upstream(p, '@herd/llama3#train')].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate']);
   }, 60_000);
 
   it('a filtered run pulls in what its task needs and nothing else', () => {
     const text = plan(['eval', '--filter=@herd/llama3']);
-    expect([...text.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#eval', '@herd/llama3#train']);
+    expect([...text.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate', '@herd/llama3#eval', '@herd/llama3#train']);
     const vision = plan(['eval', '--filter=@herd/vision']);
-    expect([...vision.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#eval', '@herd/vision#train']);
+    expect([...vision.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#eval', '@herd/vision#train']);
   }, 60_000);
 });

@@ -166,9 +166,18 @@ function kindOf(file) {
   return 'image';
 }
 
-/** An <img>, <audio> or <video> showing an attachment. */
+/**
+ * An <img>, <audio> or <video> showing an attachment; one the browser cannot show (bytes that are
+ * not what the name says) becomes its name in words instead of a broken-image icon.
+ */
 function mediaElement(a, controls) {
   const el = document.createElement(a.kind === 'image' ? 'img' : a.kind);
+  el.addEventListener('error', () => {
+    const note = document.createElement('span');
+    note.className = 'unviewable';
+    note.textContent = `${a.name} (this browser cannot show it as ${a.kind === 'image' ? 'an image' : a.kind})`;
+    el.replaceWith(note);
+  }, { once: true });
   el.src = a.url;
   if (a.kind === 'image') el.alt = a.name;
   else el.controls = controls;

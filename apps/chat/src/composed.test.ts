@@ -150,8 +150,8 @@ describe('one composed decoder answers every medium of a conversation at once', 
     const turns: Turn[] = [{ role: 'user', text: q, image, clip }];
     const plan = engine.plan(turns);
     expect(promptTokens).toBe(plan.ids.length);
-    expect(plan.slots).toEqual([{ turn: 0, kind: 'image' }, { turn: 0, kind: 'clip' }]);
-    expect(plan.clipTurn).toBe(0);
+    expect(plan.slots).toEqual([{ turn: 0, kind: 'image' }, { turn: 0, kind: 'clip', clip: 0 }]);
+    expect(plan.clipTurns).toEqual([0]);
     const status = engine.status();
     const vocab = status.core.vocab;
     const at = plan.ids.findIndex((t) => t >= vocab);
@@ -170,6 +170,47 @@ describe('one composed decoder answers every medium of a conversation at once', 
     // The clip's video tokens and middle frame reach the decoder: a clip of frames reversed changes the distribution.
     const reversed = { ...clip, frames: [...clip.frames].reverse() };
     expect(maxAbsDiff(logits, await engine.nextLogits([{ ...turns[0]!, clip: reversed }]))).toBeGreaterThan(1e-5);
+  }, 300_000);
+
+  it('two clips and two utterances in one conversation: each clip and each utterance is in the prompt, each row sees its own clip, and the older ones still change the answer', async () => {
+    const clip = await engine.prepareClip(readFileSync(CLIP), 'clip.mp4');
+    const reversed = { ...clip, frames: [...clip.frames].reverse() };
+    const audio = await engine.prepareAudio(readFileSync(WAV), SPOKEN.file);
+    const turns: Turn[] = [
+      { role: 'user', text: 'What moves?', clip, audio },
+      { role: 'assistant', text: 'The star.' },
+      { role: 'user', text: 'And here?', clip: reversed, audio },
+    ];
+    const plan = engine.plan(turns);
+    expect(plan.clipTurns).toEqual([0, 2]);
+    expect(plan.audioTurns).toEqual([0, 2]);
+    expect(plan.slots).toEqual([{ turn: 0, kind: 'clip', clip: 0 }, { turn: 2, kind: 'clip', clip: 1 }]);
+    // Utterance u's frame a is row u·A + a of the fed frames (A: the speech recipe's adapterFrames).
+    const speech = await loadMiniSpeech(MINI_SPEECH_DIR);
+    const A = audioTokens(speech.model.encoder, speech.maxFrames);
+    const n = audioTokens(speech.model.encoder, audio.frames);
+    const frameCodes = plan.codes!.filter((c) => c >= 0);
+    expect(frameCodes).toEqual([...Array.from({ length: n }, (_, a) => a), ...Array.from({ length: n }, (_, a) => A + a)]);
+    expect(plan.codes!.filter((c) => c === AUDIO_START)).toHaveLength(2);
+    // The video mask: rows after the first clip's token see clip 0's columns, rows after the second see clip 1's only.
+    const status = engine.status();
+    const vocab = status.core.vocab;
+    const V = 4;
+    const rows = decoderRows(plan, [clip.frames[0]!.nTiles, reversed.frames[0]!.nTiles], { vocab, imageTokenId: plan.ids.find((t) => t >= vocab)!, maxTiles: status.vision!.maxTiles, tokensPerTile: 1, videoTokens: V }, 0, plan.ids.length);
+    const slotsAt = plan.ids.flatMap((t, i) => (t >= vocab && (i === 0 || plan.ids[i - 1]! < vocab) ? [i] : []));
+    expect(slotsAt).toHaveLength(2);
+    const sees = (r: number) => [0, 1].filter((c) => rows.videoMask![r * 2 * V + c * V] === 1);
+    expect(sees(slotsAt[0]! - 1)).toEqual([]);
+    expect(sees(slotsAt[0]!)).toEqual([0]);
+    expect(sees(slotsAt[1]! - 1)).toEqual([0]);
+    expect(sees(slotsAt[1]!)).toEqual([1]);
+    expect(sees(plan.ids.length - 1)).toEqual([1]);
+    // The older clip and the older utterance reach the answer (before, they counted as their text only).
+    const logits = await engine.nextLogits(turns);
+    const withOlderClip = await engine.nextLogits([{ ...turns[0]!, clip: reversed }, turns[1]!, turns[2]!]);
+    expect(maxAbsDiff(logits, withOlderClip)).toBeGreaterThan(1e-5);
+    const quiet = { ...audio, features: new Float32Array(audio.features.length) };
+    expect(maxAbsDiff(logits, await engine.nextLogits([{ ...turns[0]!, audio: quiet }, turns[1]!, turns[2]!]))).toBeGreaterThan(1e-5);
   }, 300_000);
 
   it('refusals stay clear with several attachments, and a refused message leaves none of its uploads behind', async () => {

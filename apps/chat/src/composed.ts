@@ -49,8 +49,24 @@ interface VideoRecipe {
 export interface PromptMedia {
   /** One per image slot of the plan, in order; a clip slot's entry is unused (the clip gives it). */
   readonly images: readonly (TiledImage | undefined)[];
-  readonly clip?: TiledClip;
-  readonly audio?: SpeechInput;
+  /** One per clip of the plan (`clipTurns`), in order. */
+  readonly clips: readonly TiledClip[];
+  /** One per utterance of the plan (`audioTurns`), in order. */
+  readonly audios: readonly SpeechInput[];
+}
+
+/** Tensors [1, n_i, D] side by side along dim 1 → [1, Σn_i, D]. */
+function concatRows(parts: readonly HostTensor[]): HostTensor {
+  if (parts.length === 1) return parts[0]!;
+  const D = parts[0]!.shape[2]!;
+  const n = parts.reduce((a, t) => a + t.shape[1]!, 0);
+  const data = new Float32Array(n * D);
+  let at = 0;
+  for (const t of parts) {
+    data.set(t.data as Float32Array, at);
+    at += (t.data as Float32Array).length;
+  }
+  return hostTensor('f32', [1, n, D], data);
 }
 
 function emitted(built: BuiltExport, entry: ExportGraph): EmittedModel {
@@ -160,11 +176,11 @@ export class ComposedModel {
     return out['speech.frames']!;
   }
 
-  /** A decoder input filled with one value (a recipe's idle feed), its B and T dims resolved. */
-  private constant(name: string, value: number | boolean, T: number): HostTensor {
+  /** A decoder input filled with one value (a recipe's idle feed), its B and T dims resolved (others: `sizes`, else 1). */
+  private constant(name: string, value: number | boolean, T: number, sizes: Readonly<Record<string, number>> = {}): HostTensor {
     const spec = this.built.manifest.decoder.inputs.find((i) => i.name === name);
     if (!spec) throw new HerdError('invalid_argument', `composed model: the decoder has no input '${name}'`);
-    const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : d));
+    const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : typeof d === 'string' ? (sizes[d] ?? 1) : d));
     if (!dims.every((d): d is number => typeof d === 'number')) throw new HerdError('invalid_argument', `composed model: input '${name}' has an unresolved dim in [${spec.shape}]`);
     const t = hostTensor(spec.dtype as 'f32' | 'i32' | 'bool', dims);
     (t.data as Float32Array | Int32Array | Uint8Array).fill(Number(value));
@@ -177,16 +193,18 @@ export class ComposedModel {
     const video = this.video;
     const hasSlots = plan.slots.length > 0;
     if (hasSlots && !v) throw new HerdError('invalid_argument', 'an image or clip in the prompt, but vision: not loaded');
-    if (plan.clipTurn >= 0 && (!video || !media.clip)) throw new HerdError('invalid_argument', 'a clip in the prompt, but video: not loaded (or no clip given)');
-    if (plan.audioTurn >= 0 && (!this.speech || !media.audio)) throw new HerdError('invalid_argument', 'an utterance in the prompt, but speech: not loaded (or no audio given)');
-    const clip = plan.clipTurn >= 0 ? await this.clipContext(media.clip!) : undefined;
+    if (plan.clipTurns.length > 0 && (!video || media.clips.length !== plan.clipTurns.length)) throw new HerdError('invalid_argument', `${plan.clipTurns.length} clip(s) in the prompt, but ${video ? `${media.clips.length} given` : 'video: not loaded'}`);
+    if (plan.audioTurns.length > 0 && (!this.speech || media.audios.length !== plan.audioTurns.length)) throw new HerdError('invalid_argument', `${plan.audioTurns.length} utterance(s) in the prompt, but ${this.speech ? `${media.audios.length} given` : 'speech: not loaded'}`);
+    const clips = [];
+    for (const c of media.clips) clips.push(await this.clipContext(c));
     // Image slots in prompt order: each image's keys/values, or the clip's middle frame.
     const perSlot: Record<string, HostTensor>[] = [];
     const nTiles: number[] = [];
     for (const [j, s] of plan.slots.entries()) {
       if (s.kind === 'clip') {
-        perSlot.push(clip!.kv);
-        nTiles.push(clip!.nTiles);
+        const clip = clips[s.clip!]!;
+        perSlot.push(clip.kv);
+        nTiles.push(clip.nTiles);
       } else {
         const im = media.images[j];
         if (!im) throw new HerdError('invalid_argument', `image slot ${j} (turn ${s.turn}): no image given`);
@@ -212,7 +230,11 @@ export class ComposedModel {
         }
       }
     }
-    if (this.speech) fixed['speech.frames'] = media.audio && plan.audioTurn >= 0 ? await this.speechFrames(media.audio) : this.constant('speech.frames', 0, 1);
+    if (this.speech) {
+      const frames = [];
+      for (const a of media.audios) frames.push(await this.speechFrames(a));
+      fixed['speech.frames'] = frames.length > 0 ? concatRows(frames) : this.constant('speech.frames', 0, 1);
+    }
     const cfg = this.built.manifest.core.config;
     const layout: RowLayout = {
       vocab: cfg.vocabSize,
@@ -221,7 +243,7 @@ export class ComposedModel {
       tokensPerTile: v?.tokensPerTile ?? 0,
       ...(video ? { videoTokens: video.videoTokens } : {}),
     };
-    const videoTokens = video ? (clip?.tokens ?? this.constant('video.tokens', 0, 1)) : undefined;
+    const videoTokens = video ? (clips.length > 0 ? concatRows(clips.map((c) => c.tokens)) : this.constant('video.tokens', 0, 1, { V: video.videoTokens })) : undefined;
     const feeds = (start: number, count: number): Record<string, HostTensor> => {
       const rows = decoderRows(plan, nTiles, layout, start, count);
       const f: Record<string, HostTensor> = { ...fixed };
@@ -231,7 +253,7 @@ export class ComposedModel {
       }
       if (video) {
         f['video.tokens'] = videoTokens!;
-        f['video.mask'] = hostTensor('bool', [1, 1, count, video.videoTokens], rows.videoMask!);
+        f['video.mask'] = hostTensor('bool', [1, 1, count, videoTokens!.shape[1]!], rows.videoMask!);
       }
       if (this.speech) f['audioIndex'] = hostTensor('i32', [1, count], rows.audioIndex);
       return f;

@@ -219,7 +219,7 @@ export class HerdEngine implements ChatEngine {
       this.tok,
       this.core.vocab,
       turns.map((t) => ({ role: t.role, text: t.text, image: t.image !== undefined, clip: t.clip !== undefined, audioTokens: t.audio && enc ? audioTokens(enc, t.audio.frames) : undefined })),
-      { imageId: this.vision?.loaded.config.imageTokenId },
+      { imageId: this.vision?.loaded.config.imageTokenId, adapterFrames: this.speech ? audioTokens(this.speech.model.encoder, this.speech.maxFrames) : undefined },
     );
   }
 
@@ -227,12 +227,12 @@ export class HerdEngine implements ChatEngine {
     return this.plan(turns).ids.length;
   }
 
-  /** The media of a plan's slots, clip and utterance, taken from the turns. */
+  /** The media of a plan's slots, clips and utterances, taken from the turns. */
   private media(turns: readonly Turn[], plan: PromptPlan): PromptMedia {
     return {
       images: plan.slots.map((s) => (s.kind === 'image' ? turns[s.turn]!.image : undefined)),
-      ...(plan.clipTurn >= 0 ? { clip: turns[plan.clipTurn]!.clip! } : {}),
-      ...(plan.audioTurn >= 0 ? { audio: turns[plan.audioTurn]!.audio! } : {}),
+      clips: plan.clipTurns.map((i) => turns[i]!.clip!),
+      audios: plan.audioTurns.map((i) => turns[i]!.audio!),
     };
   }
 

@@ -51,6 +51,10 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page in chromium (skipped without $
     await page.click('#send');
     await page.waitForSelector('.msg.error');
     expect(await page.textContent('.msg.error')).toContain('not_an_image');
+    // The sent message names the file it could not show, not a broken-image icon.
+    await page.waitForSelector('.msg.user .unviewable');
+    expect(await page.textContent('.msg.user .unviewable')).toBe('cat.png (this browser cannot show it as an image)');
+    expect(await page.$$('.msg.user img')).toHaveLength(0);
     await page.screenshot({ path: `${SHOTS}chat-page.png` });
     await page.close();
   });

@@ -9,16 +9,17 @@
  *   cross-attention sees every image's keys/values, and the vision mask (`imageIntervals`) lets each
  *   text span attend to the image(s) just before it — a later turn with no image of its own still
  *   sees the last one;
- * - the latest clip → one more `<|image|>` on its turn (after the turn's image, if any): the image
- *   layers see its middle frame, and the video cross-attention (its video tokens) is open on exactly
- *   the rows that attend that frame. Older clips stay as their text (one set of video tokens per
- *   prompt: the decoder's video input is one clip);
- * - the latest utterance → spliced in its turn as `herd generate --audio` lays it out
+ * - each clip → one more `<|image|>` on its turn (after the turn's image, if any): the image layers
+ *   see its middle frame, and the video cross-attention is open on exactly the rows that attend that
+ *   frame, on that clip's video tokens (the clips' tokens sit side by side, as the images' do);
+ * - each utterance → spliced in its turn as `herd generate --audio` lays it out
  *   (`speechPromptLayout`): typed text, then `<|audio_start|>`, one placeholder per adapter frame,
  *   `<|audio_end|>`; when the turn has no typed text and no picture or clip, the ASR instruction
- *   follows (it is transcribed); with a picture or clip the utterance is the question about it. Older
- *   utterances stay as their typed text (the decoder's speech input is one utterance).
- * A prompt with one medium is laid out exactly as the single-modality commands lay it out.
+ *   follows (it is transcribed); with a picture or clip the utterance is the question about it.
+ *   Utterance u's frame a is row u·adapterFrames + a of the fed frames.
+ * A prompt with one medium is laid out exactly as the single-modality commands lay it out. The
+ * models were trained with one clip or utterance per prompt; several are a layout the decoder takes,
+ * not one they learnt.
  */
 import { HerdError } from '@herd/core';
 import { IMAGE_TOKEN_ID, type Llama3Tokenizer, type PrunedVocab } from '@herd/llama3';
@@ -39,6 +40,8 @@ export interface PlanTurn {
 export interface ImageSlot {
   readonly turn: number;
   readonly kind: 'image' | 'clip';
+  /** For a clip: which of the prompt's clips (its index in `clipTurns`). */
+  readonly clip?: number;
 }
 
 export interface PromptPlan {
@@ -46,26 +49,24 @@ export interface PromptPlan {
   readonly ids: number[];
   /** The prompt's `<|image|>` tokens in order. */
   readonly slots: readonly ImageSlot[];
-  /** The turn whose utterance is spliced (−1: none); `codes` then holds per position its `audioIndex` code. */
-  readonly audioTurn: number;
+  /** The turns whose utterances are spliced, in prompt order; with any, `codes` holds per position its `audioIndex` code. */
+  readonly audioTurns: readonly number[];
   readonly codes?: number[];
-  /** The turn whose clip gets the video cross-attention (−1: none). */
-  readonly clipTurn: number;
+  /** The turns whose clips get the video cross-attention, in prompt order. */
+  readonly clipTurns: readonly number[];
 }
 
 export interface PlanOptions {
   /** The id `<|image|>` becomes (the vision model's); needed when a turn has an image or a clip. */
   readonly imageId?: number | undefined;
-}
-
-/** What a prompt's media are, as far as the layout goes: the latest clip and the latest utterance. */
-function chosen(turns: readonly PlanTurn[]): { clipTurn: number; audioTurn: number } {
-  return { clipTurn: turns.findLastIndex((t) => t.clip === true), audioTurn: turns.findLastIndex((t) => t.audioTokens !== undefined) };
+  /** Rows each utterance takes in the fed speech frames (the speech recipe's `adapterFrames`); needed when a turn has audio. */
+  readonly adapterFrames?: number | undefined;
 }
 
 /** The prompt for these turns: ids (and the speech codes) exactly as both engines feed them. */
 export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined, turns: readonly PlanTurn[], o: PlanOptions): PromptPlan {
-  const { clipTurn, audioTurn } = chosen(turns);
+  const clipTurns: number[] = [];
+  const audioTurns: number[] = [];
   const slots: ImageSlot[] = [];
   const full: number[] = [];
   // Per position: KEEP_TOKEN for text, AUDIO_START / a frame / AUDIO_END for the utterance.
@@ -80,19 +81,26 @@ export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined,
     push(tok.encodeChat([{ role: t.role, content: '' }], { addGenerationPrompt: false, bos: i === 0 }).slice(0, -1));
     const shown: ImageSlot[] = [];
     if (t.role === 'user' && t.image) shown.push({ turn: i, kind: 'image' });
-    if (t.role === 'user' && i === clipTurn) shown.push({ turn: i, kind: 'clip' });
+    if (t.role === 'user' && t.clip === true) {
+      shown.push({ turn: i, kind: 'clip', clip: clipTurns.length });
+      clipTurns.push(i);
+    }
     for (const s of shown) {
       slots.push(s);
       push([IMAGE_TOKEN_ID]);
     }
     const typed = t.text.trim();
-    if (i !== audioTurn) {
+    if (t.role !== 'user' || t.audioTokens === undefined) {
       if (typed) text(typed);
     } else {
+      if (o.adapterFrames === undefined) throw new HerdError('invalid_argument', 'an utterance in the conversation, but speech: not loaded');
+      if (t.audioTokens > o.adapterFrames) throw new HerdError('invalid_argument', `turn ${i}: an utterance of ${t.audioTokens} adapter frames, over the ${o.adapterFrames} the speech encoder gives`);
+      const base = audioTurns.length * o.adapterFrames;
+      audioTurns.push(i);
       // speechPromptLayout's turn: no space before the audio (a lone " " is not in the pruned core vocabulary).
       if (typed) text(typed);
       push([0], AUDIO_START);
-      for (let a = 0; a < t.audioTokens!; a++) push([0], a);
+      for (let a = 0; a < t.audioTokens; a++) push([0], base + a);
       push([0], AUDIO_END);
       if (!typed && shown.length === 0) text(` ${ASR_INSTRUCTION}`);
     }
@@ -107,7 +115,7 @@ export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined,
     if (id === IMAGE_TOKEN_ID) return o.imageId!;
     return vocab ? vocab.toCompact([id])[0]! : id;
   });
-  return { ids, slots, audioTurn, clipTurn, ...(audioTurn >= 0 ? { codes } : {}) };
+  return { ids, slots, audioTurns, clipTurns, ...(audioTurns.length > 0 ? { codes } : {}) };
 }
 
 
@@ -129,7 +137,7 @@ export interface DecoderRows {
   /** [1, 1, count, S]: S = slots · maxTiles · tokensPerTile (1 and all false with no slot). */
   readonly xattnMask: Uint8Array;
   readonly imageTokens: number;
-  /** [1, 1, count, videoTokens]: true on the rows that attend the clip's slot (all false with no clip). */
+  /** [1, 1, count, clips · videoTokens] (videoTokens with no clip): true on clip c's columns for the rows that attend its slot. */
   readonly videoMask?: Uint8Array;
   /** [1, count]: the speech splice's codes (KEEP_TOKEN on every row with no utterance). */
   readonly audioIndex: Int32Array;
@@ -150,13 +158,15 @@ export function decoderRows(plan: PromptPlan, nTiles: readonly number[], l: RowL
   let videoMask: Uint8Array | undefined;
   if (l.videoTokens !== undefined) {
     const V = l.videoTokens;
-    videoMask = new Uint8Array(count * V);
-    const j = plan.slots.findIndex((s) => s.kind === 'clip');
-    if (j >= 0) {
-      // Open where the row attends the clip's middle frame (the recipe's rule, per slot).
-      const per = l.maxTiles * l.tokensPerTile;
-      for (let r = 0; r < count; r++) if (xattnMask[r * S + j * per] === 1) videoMask.fill(1, r * V, (r + 1) * V);
-    }
+    const W = Math.max(1, plan.clipTurns.length) * V;
+    videoMask = new Uint8Array(count * W);
+    // Open where the row attends a clip's middle frame (the recipe's rule, per slot), on that clip's tokens.
+    const per = l.maxTiles * l.tokensPerTile;
+    plan.slots.forEach((s, j) => {
+      if (s.kind !== 'clip') return;
+      const c = s.clip!;
+      for (let r = 0; r < count; r++) if (xattnMask[r * S + j * per] === 1) videoMask!.fill(1, r * W + c * V, r * W + (c + 1) * V);
+    });
   }
   return {
     learnableIds: Int32Array.from({ length: count }, (_, i) => ((ids[start + i] ?? 0) >= l.vocab ? ids[start + i]! - l.vocab : -1)),

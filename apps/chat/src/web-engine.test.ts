@@ -195,7 +195,7 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
     expect(() => web.prepareClip(rgb.slice(1))).toThrow(/needs \d+ frames/);
   }, 180_000);
 
-  it("answers several media in one prompt token for token as the server's composed engine does: a picture + a spoken question, then a clip + a picture with a follow-up", async () => {
+  it("answers several media in one prompt token for token as the server's composed engine does: a picture + a spoken question, a clip + a picture with a follow-up, two clips and two utterances", async () => {
     const image = await server.prepareImage(new Uint8Array(readFileSync(SCENE)), 'scene.png');
     const audio = await server.prepareAudio(new Uint8Array(readFileSync(WAV)), SPOKEN.file);
     const clip = await server.prepareClip(new Uint8Array(readFileSync(CLIP)), 'clip.mp4');
@@ -205,12 +205,17 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
     const pageClip = web.prepareClip(Array.from({ length: F }, (_, i) => ({ data: v.data.subarray(i * size, (i + 1) * size), width: v.width, height: v.height })));
     const pageImage = web.prepareImage(decodedScene!);
     const pageAudioInput = await pageAudio(new Uint8Array(readFileSync(WAV)), SPOKEN.file);
-    const toPage = (t: Turn) => ({ ...t, ...(t.image ? { image: pageImage } : {}), ...(t.audio ? { audio: pageAudioInput } : {}), ...(t.clip ? { clip: pageClip } : {}) });
+    // A second clip: the same frames in reverse order, on both sides.
+    const reversed = { ...clip, frames: [...clip.frames].reverse() };
+    const pageReversed = { ...(pageClip as { frames: unknown[] }), frames: [...(pageClip as { frames: unknown[] }).frames].reverse() };
+    const toPage = (t: Turn) => ({ ...t, ...(t.image ? { image: pageImage } : {}), ...(t.audio ? { audio: pageAudioInput } : {}), ...(t.clip ? { clip: t.clip === reversed ? pageReversed : pageClip } : {}) });
     const clipAndPicture: Turn[] = [{ role: 'user', text: 'What moves?', image, clip }];
     const conversations: Turn[][] = [
       [{ role: 'user', text: '', image, audio }],
       clipAndPicture,
       [...clipAndPicture, { role: 'assistant', text: 'The star.' }, { role: 'user', text: 'What colour is it?', audio }],
+      // Two clips and two utterances: every one in the prompt (video tokens and speech frames side by side).
+      [{ role: 'user', text: 'What moves?', clip, audio }, { role: 'assistant', text: 'The star.' }, { role: 'user', text: 'And here?', clip: reversed, audio }],
     ];
     for (const turns of conversations) {
       expect(web.promptIds(turns.map(toPage))).toEqual(server.plan(turns).ids);

@@ -14,6 +14,7 @@ import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
 import { trainTextCommand } from './commands/train-text.js';
 import { speechCurateCommand } from './commands/speech-curate.js';
+import { textCurateCommand } from './commands/text-curate.js';
 import { videoCurateCommand } from './commands/video-curate.js';
 import { visionCurateCommand } from './commands/vision-curate.js';
 import { visionEvalCommand, visionTrainCommand } from './commands/vision.js';
@@ -24,7 +25,7 @@ import { speechEvalCommand, speechTrainCommand } from './commands/speech.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, exportCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textCurateCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, exportCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

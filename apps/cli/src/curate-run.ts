@@ -23,11 +23,13 @@ function parseSlice(text: string): { index: number; count: number } {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
-/** The stages' options from `--config FILE` (a JSON object), or `{}` without it. */
-export function readStagesConfig<T>(file: string | undefined, what: string): T {
+/** The stages' options from `--config FILE` (a JSON object), or `{}` without it; with `keys`, any other top-level key is refused, naming the valid ones. */
+export function readStagesConfig<T>(file: string | undefined, what: string, keys?: readonly string[]): T {
   if (file === undefined) return {} as T;
   const json = readJsonFile(file, { what, code: 'invalid_config' });
   if (!isRecord(json)) throw new HerdError('invalid_config', `${what} ${file} must hold a JSON object`);
+  const unknown = keys ? Object.keys(json).filter((k) => !keys.includes(k)) : [];
+  if (unknown.length > 0) throw new HerdError('invalid_config', `${what} ${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (valid: ${keys!.join(', ')})`);
   return json as T;
 }
 

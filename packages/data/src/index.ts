@@ -19,6 +19,8 @@ export { keep, drop, reasonCode } from './stages/stage.js';
 export type { ExactDuplicateOptions } from './stages/exact-duplicate.js';
 export { exactDuplicate, mediaHash } from './stages/exact-duplicate.js';
 export { metaFilter } from './stages/meta-filter.js';
+export type { NearDuplicateOptions } from './stages/near-duplicate.js';
+export { nearDuplicate, minHashSignature, signatureSimilarity, shingleWords } from './stages/near-duplicate.js';
 export type { TextSafetyOptions } from './stages/text-safety.js';
 export { textSafety, textProblem } from './stages/text-safety.js';
 export type { TextHeuristicsOptions } from './stages/text-heuristics.js';

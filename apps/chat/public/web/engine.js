@@ -2,9 +2,9 @@
 // writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
 // with a KV cache exactly as the manifest's decoder.step says. One prompt holds every medium of the
 // conversation (herd.plan → prompt-plan.ts, the server's own layout): images through the vision
-// encoder graph, the latest clip through the video frame graph and the aggregator (video tokens for
-// the video cross-attention, its middle frame's keys/values as one more image slot), the latest
-// utterance through the speech encoder graph (spliced in the decoder by audioIndex); the rows of the
+// encoder graph, each clip through the video frame graph and the aggregator (video tokens for the
+// video cross-attention, its middle frame's keys/values as one more image slot), each utterance
+// through the speech encoder graph (spliced in the decoder by audioIndex); the rows of the
 // masks come from herd.decoderRows — the server runs the same export with the same code
 // (composed.ts), so the answers are the server's. `ort` is passed in (the page imports
 // /ort/ort.min.mjs; tests pass onnxruntime-web for Node), and so is `herd`: herd's own tokenizer and
@@ -114,7 +114,7 @@ export class WebEngine {
       image: t.image !== undefined,
       clip: t.clip !== undefined,
       audioTokens: t.audio && this.speech ? this.herd.audioTokensOf(t.audio.frames, stack) : undefined,
-    })), { imageId: this.vision?.imageTokenId });
+    })), { imageId: this.vision?.imageTokenId, adapterFrames: this.speech?.adapterFrames });
   }
 
   /** The conversation as model ids (see `plan`). */
@@ -169,6 +169,20 @@ export class WebEngine {
     return out;
   }
 
+  /** ort float32 tensors [1, n_i, D] side by side along dim 1 → [1, Σn_i, D] (several clips' video tokens, several utterances' frames). */
+  concatRows(parts) {
+    if (parts.length === 1) return parts[0];
+    const D = parts[0].dims[2];
+    const n = parts.reduce((a, t) => a + t.dims[1], 0);
+    const data = new Float32Array(n * D);
+    let at = 0;
+    for (const t of parts) {
+      data.set(t.data, at);
+      at += t.data.length;
+    }
+    return this.tensor('float32', data, [1, n, D]);
+  }
+
   /** The decoder inputs of the modalities `unused` (speech, video) filled with their recipes' idle values, for T rows fed now. */
   idleFeeds(T, unused) {
     const types = { f32: ['float32', Float32Array], i32: ['int32', Int32Array], bool: ['bool', Uint8Array] };
@@ -177,8 +191,8 @@ export class WebEngine {
     for (const [name, value] of idle) {
       const spec = this.manifest.decoder.inputs.find((i) => i.name === name);
       if (!spec) throw new Error(`manifest: the decoder has no input '${name}' named by a modality's idle feeds`);
-      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : d));
-      if (dims.some((d) => typeof d !== 'number')) throw new Error(`manifest: idle input '${name}' has an unknown dim in [${spec.shape}]`);
+      // Other symbolic dims (how many image, video or audio rows) idle at 1.
+      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : typeof d === 'string' ? 1 : d));
       const [type, Ctor] = types[spec.dtype];
       feeds[name] = this.tensor(type, new Ctor(dims.reduce((a, b) => a * b, 1)).fill(Number(value)), dims);
     }
@@ -245,13 +259,18 @@ export class WebEngine {
     const st = this.step;
     if (prompt.length + maxTokens > st.contextTokens) throw new Error(`prompt (${prompt.length} tokens) + ${maxTokens} exceeds the context of ${st.contextTokens}`);
     const V = st.vocab;
-    // Every medium of the prompt at once (the plan): each image slot, the latest clip, the latest utterance.
-    const clip = plan.clipTurn >= 0 ? await this.clipContext(turns[plan.clipTurn].clip) : null;
-    const speech = plan.audioTurn >= 0 ? await this.speechFrames(turns[plan.audioTurn].audio) : null;
+    // Every medium of the prompt at once (the plan): each image slot, each clip, each utterance.
+    const clips = [];
+    for (const i of plan.clipTurns) clips.push(await this.clipContext(turns[i].clip));
+    const utterances = [];
+    for (const i of plan.audioTurns) utterances.push(await this.speechFrames(turns[i].audio));
+    const videoTokens = clips.length > 0 ? this.concatRows(clips.map((c) => c.tokens)) : null;
+    const speech = utterances.length > 0 ? this.concatRows(utterances) : null;
     const perSlot = [];
     const nTiles = [];
     for (const s of plan.slots) {
       if (s.kind === 'clip') {
+        const clip = clips[s.clip];
         perSlot.push(clip.kv);
         nTiles.push(clip.nTiles);
       } else {
@@ -261,7 +280,7 @@ export class WebEngine {
       }
     }
     const kv = this.vision ? this.concatKeysValues(perSlot) : null;
-    const unused = ['speech', 'video'].filter((m) => (m === 'speech' ? !speech : !clip));
+    const unused = ['speech', 'video'].filter((m) => (m === 'speech' ? !speech : !videoTokens));
     const layout = { vocab: V, imageTokenId: this.vision?.imageTokenId ?? -1, maxTiles: this.vision?.maxTiles ?? 0, tokensPerTile: this.vision?.tokensPerTile ?? 0, videoTokens: this.video?.videoTokens };
     const stops = new Set(this.manifest.tokenizer.stopIds);
     const stream = this.tok.streamDecoder();
@@ -294,9 +313,9 @@ export class WebEngine {
         feeds['xattn.mask'] = this.tensor('bool', rows.xattnMask, [1, 1, T, rows.imageTokens]);
         feeds.learnableIds = this.tensor('int32', rows.learnableIds, [1, T]);
       }
-      if (clip) {
-        feeds['video.tokens'] = clip.tokens;
-        feeds['video.mask'] = this.tensor('bool', rows.videoMask, [1, 1, T, this.video.videoTokens]);
+      if (videoTokens) {
+        feeds['video.tokens'] = videoTokens;
+        feeds['video.mask'] = this.tensor('bool', rows.videoMask, [1, 1, T, videoTokens.dims[1]]);
       }
       if (speech) {
         feeds['speech.frames'] = speech;

@@ -45,7 +45,8 @@ function idleFeeds(m: ExportManifest, used: readonly string[], T: number): Recor
     if (used.includes(name) || name === 'vision') continue;
     for (const [input, value] of Object.entries((mod.recipe as { idle: Record<string, number | boolean> }).idle)) {
       const spec = m.decoder.inputs.find((i) => i.name === input)!;
-      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : (d as number)));
+      // Other symbolic dims (how many image, video or audio rows) idle at 1, as run_export.py and the page do.
+      const dims = spec.shape.map((d) => (d === 'B' ? 1 : d === 'T' ? T : typeof d === 'string' ? 1 : d));
       const dtype = spec.dtype as keyof typeof DTYPES;
       out[input] = hostTensor(dtype, dims, new DTYPES[dtype](dims.reduce((a, b) => a * b, 1)).fill(Number(value)));
     }

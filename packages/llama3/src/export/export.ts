@@ -187,7 +187,7 @@ function exportReadme(m: ExportManifest, files: ReadonlyMap<string, Uint8Array>)
   return [
     `# herd export (${m.producer})`,
     '',
-    `ONNX graphs (standard ai.onnx domain, opset ${m.onnx.opset}, weights inside each file) of a frozen Llama 3 core (${m.core.config.nLayers} layers, d=${m.core.config.dim}) with ${Object.keys(m.modalities).length === 0 ? 'no modality (text only)' : `its ${Object.keys(m.modalities).join(', ')} encoders and adapters`}. \`manifest.json\` is the contract: every graph's inputs and outputs (names, dtypes, shapes with symbolic dims) and sha256, \`decoder.step\` (how to run one generation step) and per modality a \`recipe\` (preprocessing, which decoder inputs its graphs feed, and \`idle\`: what to feed those inputs when the modality is not used).`,
+    `ONNX graphs (standard ai.onnx domain, opset ${m.onnx.opset}, weights inside each file) of a frozen Llama 3 core (${m.core.config.nLayers} layers, d=${m.core.config.dim}) with ${Object.keys(m.modalities).length === 0 ? 'no modality (text only)' : `its ${Object.keys(m.modalities).join(', ')} encoders and adapters`}. \`manifest.json\` is the contract: every graph's inputs and outputs (names, dtypes, shapes with symbolic dims) and sha256, \`decoder.step\` (how to run one generation step) and per modality a \`recipe\` (preprocessing, which decoder inputs its graphs feed, and \`idle\`: what to feed those inputs when the modality is not used, with B = 1, T the rows fed and any other symbolic dim 1).`,
     '',
     '| file | size | inputs → outputs |',
     '|---|---|---|',

@@ -39,13 +39,16 @@ export function buildSpeechEncoderGraph(m: SpeechModelConfig, weights: Weights, 
   return G.toOnnx(g, { outputs: { 'speech.frames': speechAdapter(m.adapter, p, h, featureValid).out }, name: 'speech_frames' });
 }
 
-/** The decoder's side: `speech.frames` [B, A, D] and `audioIndex` [B, T] spliced into the embeddings. */
-export function speechSpliceExtension(m: SpeechModelConfig, frames: number): LmExtension {
-  const A = audioTokens(m.encoder, frames);
+/**
+ * The decoder's side: `speech.frames` [B, A, D] and `audioIndex` [B, T] spliced into the embeddings.
+ * A is symbolic: a prompt with several utterances feeds their frames side by side (utterance u's
+ * frame a is row u·adapterFrames + a).
+ */
+export function speechSpliceExtension(m: SpeechModelConfig): LmExtension {
   return {
     groups: [{ name: SPEECH_ADAPTER_GROUP, specs: speechAdapterSpecs(m).filter((s) => s.name === MARKER_PARAM) }],
     inputs: {
-      'speech.frames': { dtype: 'f32', shape: ['B', A, m.adapter.coreDim] },
+      'speech.frames': { dtype: 'f32', shape: ['B', 'A', m.adapter.coreDim] },
       audioIndex: { dtype: 'i32', shape: ['B', 'T'] },
     },
     embed: (h, { inputs, p }) => spliceSpeech(h, inputs['speech.frames']!, inputs['audioIndex']!, p(MARKER_PARAM)),
@@ -58,7 +61,7 @@ export function speechExportModality(m: SpeechModelConfig, weights: Weights, fra
   const mel = WHISPER_LOG_MEL;
   return {
     name: 'speech',
-    extension: speechSpliceExtension(m, frames),
+    extension: speechSpliceExtension(m),
     weights: { [MARKER_PARAM]: weights[MARKER_PARAM]! },
     graphs: { encoder: buildSpeechEncoderGraph(m, weights, frames) },
     recipe: {
@@ -80,8 +83,8 @@ export function speechExportModality(m: SpeechModelConfig, weights: Weights, fra
         audioIndex: 'audioIndex',
         text: [
           'Prompt (as `herd generate --audio`): <|begin_of_text|><|start_header_id|>user<|end_header_id|>\\n\\n, the typed text and a space if any, one placeholder for <|audio_start|>, one per used adapter frame, one for <|audio_end|>, then " " + the instruction if any, <|eot_id|><|start_header_id|>assistant<|end_header_id|>\\n\\n. Placeholders are token id 0.',
-          'audioIndex [1, T] int32 for the rows fed now: codes.audioStart / codes.audioEnd at the markers, a (0-based adapter frame) at its placeholder, codes.keep everywhere else (generated tokens too).',
-          'Feed speech.frames at every call (zeros with no audio: every row keep).',
+          'audioIndex [1, T] int32 for the rows fed now: codes.audioStart / codes.audioEnd at the markers, u·adapterFrames + a at the placeholder of adapter frame a (0-based) of the prompt\'s utterance u (0-based, in prompt order), codes.keep everywhere else (generated tokens too).',
+          'Feed speech.frames [1, utterances·adapterFrames, D] at every call: the utterances\' speech.encoder outputs side by side (one row of zeros with no audio: every row keep).',
         ],
       },
       idle: { 'speech.frames': 0, audioIndex: KEEP_TOKEN },

@@ -7,7 +7,8 @@
  *   [1, V, D], once per clip — `buildVideoTokensGraph`;
  * - inside the decoder: the gated video cross-attention layers (`videoExtension(…, 'tokens')`), each
  *   acting before its image cross-attention layer at the same core layer, so in the composed decoder
- *   the video part must come BEFORE the vision part (pass it first to `buildExport`).
+ *   the video part must come BEFORE the vision part (pass it first to `buildExport`). The decoder takes
+ *   any number of video tokens (several clips side by side; the mask says which rows see which clip).
  * Rows with no video (video.mask all false) are left unchanged: text-only and image turns feed zeros.
  *
  * Legend: F frames, N tile slots, P tokens per tile, S = N·P image tokens per frame, V video tokens,
@@ -50,8 +51,9 @@ export function videoExportModality(m: VideoModelConfig, clip: ClipSampling, vis
         mask: 'video.mask',
         text: [
           'Prompt (as `herd generate --video`): the clip is one imageTokenId at the start of its user turn, like one image. The image layers get the middle frame\'s xattn.k/v (S = tokensPerFrame) and xattn.mask as for one image with nTiles real tiles.',
-          'video.mask [1, 1, T, videoTokens] bool: a row is all true where its xattn.mask row has any true, else all false.',
-          'No clip: video.tokens zeros and video.mask all false (rows unchanged).',
+          'Several clips: video.tokens [1, clips·videoTokens, D], the clips\' tokens side by side in prompt order.',
+          'video.mask [1, 1, T, clips·videoTokens] bool: a row is true on clip c\'s columns [c·videoTokens, (c+1)·videoTokens) where its xattn.mask row has any true in clip c\'s slot (its middle frame), else false.',
+          'No clip: video.tokens zeros [1, videoTokens, D] and video.mask all false (rows unchanged).',
         ],
       },
       idle: { 'video.tokens': 0, 'video.mask': false },

@@ -77,11 +77,14 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
   const t = m.image.text;
   const V = videoTokenCount(m.video, clip);
   const S = frameTokens(m.image);
+  // Fed tokens (the export) take any count: several clips' tokens side by side, each row's mask
+  // opening the clip it sees (the way the image cross-attention takes several images).
+  const tokens = source === 'frames' ? V : 'V';
   const inputs: Record<string, LmInputDecl> =
     source === 'frames'
       ? { 'video.frames': { dtype: 'f32', shape: ['B', clip.frames, S, t.dim] }, 'video.frameMask': { dtype: 'bool', shape: ['B', S] } }
-      : { 'video.tokens': { dtype: 'f32', shape: ['B', V, t.dim] } };
-  inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', V] };
+      : { 'video.tokens': { dtype: 'f32', shape: ['B', tokens, t.dim] } };
+  inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', tokens] };
   const layers = videoLayers(m);
   return {
     groups: [
