@@ -23,7 +23,7 @@ import { readPrompt } from '../prompt.js';
 /** The training speech `--data` defaults to (generated here when missing): clean, seed 1. */
 export const DEFAULT_SPEECH_DATA = join('out', 'speech-ft', 'speech');
 export const DEFAULT_SPEECH_EVAL_DATA = join('out', 'speech-eval');
-const WORLD = { seed: 1, speech: 3000 } as const;
+const WORLD = { seed: 1, speech: 1500 } as const;
 
 async function speechData(given: string | undefined, io: Io): Promise<string> {
   const data = given ?? DEFAULT_SPEECH_DATA;
