@@ -28,7 +28,7 @@ export type { ImageOptions, ImageFormat } from './images.js';
 export { generateVideos, encodeClip, frameSvg, framePositions, clipTracks } from './video.js';
 export { NEAR_DUPLICATE_EDITS } from './video.js';
 export type { VideoOptions, ClipSpec, Track, NearDuplicateEdit } from './video.js';
-export { generateSpeech, SPEECH_SAMPLE_RATE, TRAIN_VOICES, HELDOUT_VOICES, OTHER_LANGUAGE_VOICES } from './speech.js';
+export { generateSpeech, SPEECH_SAMPLE_RATE, TRAIN_VOICES, TRAIN_ACCENTS, TRAIN_VARIANTS, HELDOUT_VOICES, OTHER_LANGUAGE_VOICES } from './speech.js';
 export type { SpeechOptions, SpeechTask } from './speech.js';
 
 // Rendering and speech synthesis (WAV, ffmpeg and MP4 helpers live in @herd/media)

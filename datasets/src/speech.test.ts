@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SPEECH_NOISE } from './noise.js';
 import type { Sample } from './sample.js';
-import { HELDOUT_VOICES, SPEECH_SAMPLE_RATE, TRAIN_VOICES, generateSpeech } from './speech.js';
+import { HELDOUT_VOICES, SPEECH_SAMPLE_RATE, TRAIN_ACCENTS, TRAIN_VOICES, generateSpeech } from './speech.js';
 import { openTts, type TtsEngine } from './tts.js';
 import { decodeWav, parseWavHeader, wavDeclaredDuration } from '@herd/media';
 
@@ -81,6 +81,28 @@ describe('speech generator', async () => {
       expect(s.meta.task).toBe('question');
       expect(s.meta.spoken as string).toMatch(/\?$/);
     }
+  });
+
+  it('trains on many voices, none sharing a held-out voice or its variant, and held-out voices speak only held-out samples', async () => {
+    const variant = (v: string) => v.split('+')[1] ?? '';
+    const accent = (v: string) => v.split('+')[0]!;
+    expect(new Set(TRAIN_VOICES).size).toBe(TRAIN_VOICES.length);
+    expect(TRAIN_VOICES.length).toBeGreaterThanOrEqual(100);
+    for (const h of HELDOUT_VOICES) {
+      expect(TRAIN_VOICES.filter((v) => variant(v) === variant(h))).toEqual([]);
+      if (accent(h) !== 'en-us') expect(TRAIN_ACCENTS as readonly string[]).not.toContain(accent(h));
+    }
+    // A silent stand-in engine: the voice plan alone, for 600 utterances (no synthesis).
+    const spoken: string[] = [];
+    const fake: TtsEngine = { name: 'fake', speak: async (_text, o) => (spoken.push(o.voice), { sampleRate: SPEECH_SAMPLE_RATE, samples: new Int16Array(1600) }) };
+    const samples = await collect(generateSpeech({ seed: 11, count: 600, noiseRate: 0, tts: fake }));
+    const trainVoices = new Set(samples.filter((s) => s.meta.split === 'train' && s.meta.language === 'en').map((s) => s.meta.voice as string));
+    expect(trainVoices.size).toBeGreaterThanOrEqual(90);
+    for (const v of trainVoices) expect(TRAIN_VOICES).toContain(v);
+    const heldoutVoiced = samples.filter((s) => (HELDOUT_VOICES as readonly string[]).includes(s.meta.voice as string));
+    expect(heldoutVoiced.length).toBeGreaterThan(10);
+    for (const s of heldoutVoiced) expect(s.meta.split).toBe('heldout');
+    expect(spoken.length).toBe(600);
   });
 
   it('keeps held-out voices out of train and tags other languages', async () => {

@@ -17,10 +17,21 @@ import { itemRng, randomScene, sceneSplit, type Scene, type Split } from './worl
 
 export const SPEECH_SAMPLE_RATE = 16000;
 
-/** English voices of the train split (espeak-ng language + variant). */
-export const TRAIN_VOICES = ['en-us', 'en-us+f2', 'en-us+m3', 'en-us+f4', 'en+m2', 'en+f1', 'en-029+m4', 'en+m7'] as const;
 /** Voices that never speak in train: the held-out speaker test. */
 export const HELDOUT_VOICES = ['en-gb-scotland+f3', 'en-us+m6'] as const;
+/**
+ * English accents of the train split (espeak-ng languages): every English one the build has except
+ * the held-out Scottish accent.
+ */
+export const TRAIN_ACCENTS = ['en-us', 'en', 'en-029', 'en-gb-x-rp', 'en-gb-x-gbclan', 'en-gb-x-gbcwmd', 'en-us-nyc'] as const;
+/**
+ * Voice variants of the train split ('' = the accent's own voice): espeak-ng's numbered male/female
+ * variants and a few named ones, leaving out the held-out voices' variants (f3, m6) and the effect
+ * voices (whisper, croak, robots).
+ */
+export const TRAIN_VARIANTS = ['', 'm1', 'm2', 'm3', 'm4', 'm5', 'm7', 'm8', 'f1', 'f2', 'f4', 'f5', 'Andy', 'Annie', 'linda', 'robert'] as const;
+/** English voices of the train split: every accent × variant (112 voices, none sharing a held-out voice's accent-and-variant nor its variant). */
+export const TRAIN_VOICES: readonly string[] = TRAIN_ACCENTS.flatMap((a) => TRAIN_VARIANTS.map((v) => (v ? `${a}+${v}` : a)));
 export const OTHER_LANGUAGE_VOICES: Readonly<Record<(typeof OTHER_LANGUAGES)[number], readonly string[]>> = {
   fr: ['fr', 'fr+f2', 'fr+m3'],
   de: ['de', 'de+f1', 'de+m4'],

@@ -68,8 +68,9 @@ describe('herd generate --audio', () => {
   }, 60_000);
 
   it('speech train/eval flags are checked before anything runs', async () => {
-    const r = await herd(['speech', 'train', '--steps', '0', '--max-seconds', '90']);
+    const r = await herd(['speech', 'train', '--steps', '0', '--max-seconds', '90', '--spec-augment', 'maybe']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--steps must be an integer ≥ 1, got '0'[\s\S]*--max-seconds must be an integer ≥ 1 and ≤ 60, got '90'/);
+    expect(r.err).toMatch(/--spec-augment[^\n]*maybe/);
   });
 });

@@ -20,14 +20,15 @@ import { MINI_SPEECH_DIR, MINI_SPEECH_FILES, loadMiniSpeech, miniSpeechGenerator
 import { speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/extension.js';
 import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 
-/** Margins the committed checkpoint must keep over the core alone (set from earlier measurements, never lowered). */
-// Measured on these 12 fixtures at commit (CTC alignment objective, 1,900 + 500 steps on the previous
-// core, then 300 on the current one): WER 50.7% vs 102.7% for the core alone, spoken QA 3/8 vs 3/8.
-// On the larger eval (MODEL_CARD.md) the encoder + adapter alone transcribe at 33.5% WER (CTC greedy),
-// 55.7% through the core; spoken QA 26.9% vs 34.6% for the current core given only the scene (it
-// guesses colour and size from the scene well): the QA margin is asserted only as an expected failure.
-const MIN_WER_GAIN = 0.15;
-const MIN_QA_GAIN = 1;
+/** Margins the committed checkpoint must keep over the core alone (set from measurements at commit, never lowered). */
+// Measured on these 12 fixtures at commit (round 6: the round-5 checkpoint + 240 steps on 112 training
+// voices): WER 37.0% vs 102.7% for the core alone (round 5: 50.7%), spoken QA 4/8 vs 3/8 for the core
+// given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78 questions) WER is 52.2% through
+// the core (blind 91.3%), 25.3% CTC greedy, and spoken QA 28.2% is still BELOW the core given only the scene
+// (34.6%): the fixtures' one-question lead is noise on 8 questions, so "beats the core" needs 2 of 8 here
+// and stays an expected failure until the large eval agrees.
+const MIN_WER_GAIN = 0.5;
+const MIN_QA_GAIN = 2;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'heldout-speech');
 interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
 
@@ -49,8 +50,8 @@ describe('mini speech checkpoint', () => {
     expect(m.wer).toBeLessThan(m.blindWer - MIN_WER_GAIN);
   }, 240_000);
 
-  // Known gap (MODEL_CARD.md): the current core answers from the scene alone about as well as with the
-  // heard question. `it.fails` passes while this stays false.
+  // Known gap (MODEL_CARD.md): on 78 held-out questions the core answers from the scene alone better than
+  // with the heard question (34.6% vs 28.2%). `it.fails` passes while this stays false.
   it.fails('spoken QA beats the core given only the scene (NOT met yet: expected failure)', async () => {
     const m = await measure();
     expect(m.heard).toBeGreaterThanOrEqual(m.unheard + MIN_QA_GAIN);

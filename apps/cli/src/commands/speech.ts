@@ -8,12 +8,12 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { MANIFEST_FILE } from '@herd/data';
-import { generateWorld } from '@herd/datasets';
+import { TRAIN_ACCENTS, TRAIN_VOICES, generateWorld } from '@herd/datasets';
 import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
-  ASR_INSTRUCTION, LogMel, MINI_SPEECH_DIR, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
+  ASR_INSTRUCTION, LogMel, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
 } from '@herd/speech';
 import { type Io, defineCommand } from '../command.js';
@@ -23,7 +23,7 @@ import { readPrompt } from '../prompt.js';
 /** The training speech `--data` defaults to (generated here when missing): clean, seed 1. */
 export const DEFAULT_SPEECH_DATA = join('out', 'speech-ft', 'speech');
 export const DEFAULT_SPEECH_EVAL_DATA = join('out', 'speech-eval');
-const WORLD = { seed: 1, speech: 2000 } as const;
+const WORLD = { seed: 1, speech: 1500 } as const;
 
 async function speechData(given: string | undefined, io: Io): Promise<string> {
   const data = given ?? DEFAULT_SPEECH_DATA;
@@ -72,6 +72,7 @@ export const speechTrainCommand = defineCommand({
     init: flag.string({ placeholder: 'DIR', description: 'warm start: the encoder and adapter of this speech checkpoint start the run' }),
     'ctc-weight': flag.number({ min: 0, default: 0, description: "weight of the alignment objective: CTC of the adapter's 80 ms frames against the transcript's tokens, scored against the frozen core's embedding rows (0 = next-token loss only)" }),
     'ctc-max-labels': flag.integer({ min: 1, default: 40, description: 'longest transcript (in core tokens) the CTC objective takes; longer ones train without it' }),
+    'spec-augment': flag.choice(['on', 'off'], { default: 'off', description: 'SpecAugment of the training utterances (2 frequency masks ≤ 27 mel bins, 2 time masks ≤ 5% of the utterance; held-out batches unmasked). Off by default: in a 240-step A/B from the mini checkpoint it raised held-out WER (57.2% vs 53.3%) and CTC-greedy WER (28.4% vs 24.1%)' }),
   },
   async run({ values, io }) {
     const data = await speechData(values.data, io);
@@ -79,14 +80,15 @@ export const speechTrainCommand = defineCommand({
     const out = values.out ?? MINI_SPEECH_DIR;
     if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
     const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
-    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''}`;
+    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}`;
     const r = await runMiniSpeechRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
       maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
       ...(values.warmup !== undefined ? { warmup: values.warmup } : {}), ...(values.init ? { initDir: values.init } : {}),
       ...(values['ctc-weight'] > 0 ? { ctc: { weight: values['ctc-weight'], maxLabels: values['ctc-max-labels'] } } : {}),
+      ...(values['spec-augment'] === 'on' ? { specAugment: SPEC_AUGMENT_DEFAULTS } : {}),
       evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
-      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, 8 training voices at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
+      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, ${TRAIN_VOICES.length} training voices (${TRAIN_ACCENTS.length} English accents × voice variants) at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
       retrainCommand: `npm run build && node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out out/speech-ft && node apps/cli/dist/main.js speech train ${args}`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -57,6 +57,15 @@ describe('ShardBatchReader', () => {
     await straight.close();
   });
 
+  it('hands collate the index of each batch in the stream, continued across a resume', async () => {
+    const indexed = { ...opts, collate: (_ss: readonly Sample[], index: number) => [index] };
+    const a = await ShardBatchReader.open(dir, indexed);
+    expect(await take(a, 3)).toEqual([[0], [1], [2]]);
+    const b = await ShardBatchReader.open(dir, indexed, JSON.parse(JSON.stringify(a.position())) as BatchPosition);
+    expect(await take(b, 2)).toEqual([[3], [4]]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('keeps shard order with a buffer of one and no shard shuffle; serves the trainer in order only', async () => {
     const r = await ShardBatchReader.open(dir, { ...opts, shuffleBuffer: 1, shuffleShards: false });
     expect(await r.batch(0)).toEqual([0, 1, 2, 3]);

@@ -43,8 +43,11 @@ export interface BatchPosition {
 export interface BatchReaderOptions<B> {
   readonly batchSize: number;
   readonly seed: number;
-  /** Samples → one batch (tensors for the model); called with exactly batchSize samples. */
-  readonly collate: (samples: readonly Sample[]) => B;
+  /**
+   * Samples → one batch (tensors for the model); called with exactly batchSize samples and the
+   * batch's index in the stream (0, 1, …; the same after a resume), e.g. to seed augmentation.
+   */
+  readonly collate: (samples: readonly Sample[], index: number) => B;
   /** Samples held for shuffling (default 256; 1 keeps the shard order's sample order). */
   readonly shuffleBuffer?: number;
   /** Visit shards in a fresh seeded order each epoch (default true). */
@@ -125,8 +128,8 @@ export class ShardBatchReader<B> {
   async next(): Promise<B> {
     const samples: Sample[] = [];
     while (samples.length < this.o.batchSize) samples.push(await this.nextSample());
-    this.batches++;
-    return this.o.collate(samples);
+    const index = this.batches++;
+    return this.o.collate(samples, index);
   }
 
   /**

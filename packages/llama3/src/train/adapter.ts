@@ -66,7 +66,8 @@ export interface AdapterRecipe {
 /** A dataset in the shard format, read and shuffled by `ShardBatchReader`, collated by the modality. */
 export interface ShardData {
   readonly dir: string;
-  readonly collate: (samples: readonly Sample[]) => Batch;
+  /** Samples → a batch; `index` is the batch's place in the stream (stable across a resume: seed augmentation with it). */
+  readonly collate: (samples: readonly Sample[], index: number) => Batch;
   readonly shuffleBuffer?: number;
 }
 

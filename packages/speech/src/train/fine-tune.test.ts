@@ -16,7 +16,8 @@ import { parseSpeechConfig } from '../config.js';
 import { SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, speechAdapterSpecs, speechEncoderSpecs } from '../model/extension.js';
 import { SpeechGenerator } from '../model/generate.js';
 import { textLayout } from '../eval/speech-eval.js';
-import { fineTuneSpeech } from './fine-tune.js';
+import { SPEC_AUGMENT_DEFAULTS } from '../data/spec-augment.js';
+import { augmentBatch, fineTuneSpeech } from './fine-tune.js';
 import { ASR_INSTRUCTION, type SpeechItem, itemToSample, sampleToItem, speechPromptLayout } from './speech-data.js';
 
 const encoder = parseSpeechConfig({
@@ -36,6 +37,28 @@ function item(c: number, i: number, rng: Rng): SpeechItem {
 const root = mkdtempSync(join(tmpdir(), 'herd-speech-ft-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+describe('SpecAugment of training batches', () => {
+  it('masks each utterance with its own seeded masks: the same for the same (seed, batch, place), new for the next batch; the input is kept', () => {
+    const rng = new Rng(3);
+    const items = [0, 1, 2].map((c) => item(c, 10 * c + 2, rng)).map((x) => ({ ...x, frames: 200, features: Float32Array.from({ length: 200 * 80 }, () => 1 + rng.next()) }));
+    const before = items.map((x) => Float32Array.from(x.features));
+    const a = augmentBatch(items, 5, 1, SPEC_AUGMENT_DEFAULTS);
+    const masked = (f: Float32Array) => f.reduce((n, v) => n + (v === 0 ? 1 : 0), 0);
+    items.forEach((x, j) => expect(x.features).toEqual(before[j]));
+    a.forEach((x, j) => {
+      expect(x.frames).toBe(200);
+      expect(x.transcript).toBe(items[j]!.transcript);
+      expect(masked(x.features)).toBeGreaterThan(0);
+      // At most 2 × 27 of 80 bins over every frame plus 2 × 5% of the frames over every bin.
+      expect(masked(x.features)).toBeLessThanOrEqual(2 * 27 * 200 + 2 * 10 * 80);
+    });
+    const zeros = (f: Float32Array) => Array.from(f, (v) => (v === 0 ? 1 : 0)).join('');
+    expect(zeros(a[0]!.features)).not.toBe(zeros(a[1]!.features));
+    expect(augmentBatch(items, 5, 1, SPEC_AUGMENT_DEFAULTS).map((x) => x.features)).toEqual(a.map((x) => x.features));
+    expect(augmentBatch(items, 6, 1, SPEC_AUGMENT_DEFAULTS)[0]!.features).not.toEqual(a[0]!.features);
+  });
+});
 
 describe('speech fine-tuning (frozen core)', () => {
   it('learns transcripts through trainAdapter; core file unchanged; only speech groups train; text-only logits bit-identical', async () => {

@@ -10,7 +10,9 @@ import { HerdError } from '@herd/core';
 import { type FrozenWeights, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
 import { type LrSchedule } from '@herd/trainer';
+import { itemSeed } from '@herd/datasets';
 import { type SpeechConfig } from '../config.js';
+import { type SpecAugmentConfig, specAugment } from '../data/spec-augment.js';
 import { SPEECH_ADAPTER_GROUP, SPEECH_CTC_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, miniAdapterConfig, speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs, speechSpec } from '../model/extension.js';
 import { type SpeechItem, collateSpeech, sampleToItem } from './speech-data.js';
 
@@ -43,6 +45,21 @@ export interface SpeechFineTuneOptions {
    * `weight`; its head (the group `speechCtc`) trains too and is returned with the weights.
    */
   readonly ctc?: { readonly weight: number; readonly maxLabels: number };
+  /**
+   * SpecAugment of every training utterance's log-mel (frequency and time masks over its real
+   * frames), seeded by (seed, batch index, place in the batch): the same masks after a resume, and
+   * fresh masks each time an utterance comes round again. Held-out batches are never masked.
+   */
+  readonly specAugment?: SpecAugmentConfig;
+}
+
+/** The training items of batch `index` with their log-mel masked (`specAugment`, seeded per utterance). */
+export function augmentBatch(items: readonly SpeechItem[], index: number, seed: number, cfg: SpecAugmentConfig): SpeechItem[] {
+  return items.map((item, j) => {
+    const nMels = item.features.length / item.frames;
+    const masked = specAugment({ data: item.features, frames: item.frames, nMels }, itemSeed(seed, 'speech/spec-augment', index * items.length + j), cfg);
+    return { ...item, features: masked.data };
+  });
 }
 
 export interface SpeechFineTuneResult {
@@ -90,7 +107,14 @@ export async function fineTuneSpeech(o: SpeechFineTuneOptions): Promise<SpeechFi
     steps: o.steps,
     schedule,
     optimizer: { weightDecay: 0.01 },
-    data: { dir: o.dataDir, collate: (samples) => collateSpeech(collateOptions, samples.map((s) => sampleToItem(s, nMels))), shuffleBuffer: 512 },
+    data: {
+      dir: o.dataDir,
+      collate: (samples, index) => {
+        const items = samples.map((s) => sampleToItem(s, nMels));
+        return collateSpeech(collateOptions, o.specAugment ? augmentBatch(items, index, o.seed, o.specAugment) : items);
+      },
+      shuffleBuffer: 512,
+    },
     ...(evalBatches.length ? { evalBatches, evalEvery: o.evalEvery ?? 100 } : {}),
     ...(o.workDir ? { checkpointDir: join(o.workDir, 'checkpoints'), logPath: join(o.workDir, 'train.jsonl'), checkpointEvery: o.checkpointEvery ?? 200 } : {}),
     ...(o.resume ? { resume: true } : {}),

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANIFEST_FILE } from '@herd/data';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
+import { type SpecAugmentConfig } from '../data/spec-augment.js';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
 import { ctcHeadOf, loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
 import { SpeechGenerator } from '../model/generate.js';
@@ -49,6 +50,8 @@ export interface MiniSpeechRecipe {
   readonly retrainCommand: string;
   /** The CTC alignment objective (`fineTuneSpeech`'s `ctc`): weight and the longest transcript in tokens. */
   readonly ctc?: { readonly weight: number; readonly maxLabels: number };
+  /** SpecAugment of the training utterances (`fineTuneSpeech`'s `specAugment`; default none). */
+  readonly specAugment?: SpecAugmentConfig;
   readonly log?: (line: string) => void;
 }
 
@@ -90,7 +93,7 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const train = await fineTuneSpeech({
     core: o.core, tokenizer: o.tokenizer, model, encoderInit: init, dataDir: trainDir, frames: trainFrames, seqLen: o.seqLen,
     batch: o.batch, steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seed: o.seed, heldout: lossItems, evalEvery: Math.max(1, Math.round(o.steps / 6)), workDir: o.workDir, resume: true,
-    ...(o.ctc ? { ctc: o.ctc } : {}),
+    ...(o.ctc ? { ctc: o.ctc } : {}), ...(o.specAugment ? { specAugment: o.specAugment } : {}),
   });
   log(`trained ${train.finalStep} steps in ${train.seconds.toFixed(0)} s; held-out loss ${train.finalEvalLoss?.toFixed(3)}`);
 
@@ -151,7 +154,7 @@ spoken question → answer), AST (French/German/Spanish scene descriptions → a
 same scene). Eval on held-out voices only (speakers never heard in training).
 
 ## Training
-${o.ctc ? `Loss: next-token loss on the reply + ${o.ctc.weight} × CTC of the adapter's 80 ms frames against the transcript's tokens (classes: the frozen core's embedding rows + a learnt blank row, nearest-row scores; transcripts ≤ ${o.ctc.maxLabels} tokens with no unknown token).\n` : ''}${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, audio padded to ${(o.trainFrames ?? o.maxFrames) / 100} s, AdamW (weight decay 0.01), cosine peak ${o.lr} with ${o.warmup ?? `${Math.max(1, Math.round(o.steps * 0.05))}`} warm-up steps, floor 10%; seed ${o.seed}.
+${o.ctc ? `Loss: next-token loss on the reply + ${o.ctc.weight} × CTC of the adapter's 80 ms frames against the transcript's tokens (classes: the frozen core's embedding rows + a learnt blank row, nearest-row scores; transcripts ≤ ${o.ctc.maxLabels} tokens with no unknown token).\n` : ''}${o.specAugment ? `SpecAugment on every training utterance: ${o.specAugment.freqMasks} frequency masks of 0–${o.specAugment.freqWidth} mel bins, ${o.specAugment.timeMasks} time masks of 0–${o.specAugment.timeWidth} frames and at most ${o.specAugment.timeRatio * 100}% of the utterance each, masked to ${o.specAugment.value}.\n` : 'No SpecAugment.\n'}${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, audio padded to ${(o.trainFrames ?? o.maxFrames) / 100} s, AdamW (weight decay 0.01), cosine peak ${o.lr} with ${o.warmup ?? `${Math.max(1, Math.round(o.steps * 0.05))}`} warm-up steps, floor 10%; seed ${o.seed}.
 Train loss ${losses.length ? `${losses[0]!.toFixed(3)} → ${mean(losses.slice(-20)).toFixed(3)}` : '—'} (first step → mean of the last 20); held-out loss by step: ${evals || '—'}.
 ${o.initDir ? `Warm start: encoder and adapter from the speech checkpoint ${o.initDir} (its steps come on top of these).\n` : ''}Training took ${r.train.seconds.toFixed(0)} s on CPU (2 cores shared with other jobs, niced).
 
