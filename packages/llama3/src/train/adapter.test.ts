@@ -155,6 +155,8 @@ describe('trainAdapter', () => {
     const otherCore = { ...core, 'model.norm.weight': { shape: norm.shape, data: new Float32Array(cfg.dim).fill(0.5) } };
     await expect(trainAdapter(recipe({ steps: 4, checkpointDir: dir, resume: true, weights: otherCore }))).rejects.toThrow(/written by a different run/);
     await expect(trainAdapter(recipe({ steps: 4, checkpointDir: dir, resume: true, seed: 4 }))).rejects.toThrow(/written by a different run/);
+    // Other augmentation settings (the collate's declared settings) are another run too.
+    await expect(trainAdapter(recipe({ steps: 4, checkpointDir: dir, resume: true, data: { dir: dataDir, collate, shuffleBuffer: 8, collateSettings: { timeMasks: 2 } } }))).rejects.toThrow(/written by a different run/);
   });
 
   it('group names are dotted paths (vision.encoder) and can never leave the folder', () => {

@@ -68,6 +68,8 @@ export interface ShardData {
   readonly dir: string;
   /** Samples → a batch; `index` is the batch's place in the stream (stable across a resume: seed augmentation with it). */
   readonly collate: (samples: readonly Sample[], index: number) => Batch;
+  /** What `collate` does besides decoding (augmentation settings), as JSON: part of the run's identity, so resuming with other settings is refused. */
+  readonly collateSettings?: unknown;
   readonly shuffleBuffer?: number;
 }
 
@@ -111,7 +113,8 @@ function startingValues(groups: readonly ParamGroup[], trained: ReadonlySet<stri
 /**
  * What a run trains, as one digest for its checkpoints (the trainer refuses to resume a checkpoint of
  * another run): the parameter groups and which train, batch, sequence length, seed, every frozen
- * value (or where its external data points), the starting values and the dataset's manifest. Not the
+ * value (or where its external data points), the starting values, the dataset's manifest and the collate's
+ * settings (augmentation). Not the
  * schedule or step count: a finished run may be extended.
  */
 function runIdentity(r: AdapterRecipe, groups: readonly ParamGroup[], start: Readonly<Record<string, HostTensor>>): string {
@@ -134,6 +137,7 @@ function runIdentity(r: AdapterRecipe, groups: readonly ParamGroup[], start: Rea
   if ('dir' in r.data) {
     const manifest = join(r.data.dir, MANIFEST_FILE);
     h.update(existsSync(manifest) ? readFileSync(manifest) : r.data.dir);
+    if (r.data.collateSettings !== undefined) h.update(JSON.stringify(r.data.collateSettings));
   } else h.update('batch source');
   return h.digest('hex');
 }

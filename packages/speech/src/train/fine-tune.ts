@@ -113,6 +113,7 @@ export async function fineTuneSpeech(o: SpeechFineTuneOptions): Promise<SpeechFi
         const items = samples.map((s) => sampleToItem(s, nMels));
         return collateSpeech(collateOptions, o.specAugment ? augmentBatch(items, index, o.seed, o.specAugment) : items);
       },
+      ...(o.specAugment ? { collateSettings: { specAugment: o.specAugment } } : {}),
       shuffleBuffer: 512,
     },
     ...(evalBatches.length ? { evalBatches, evalEvery: o.evalEvery ?? 100 } : {}),
