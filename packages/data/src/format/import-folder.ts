@@ -76,6 +76,8 @@ export async function curationInput(input: string, output: string, what: string,
   if (!(await stat(input).catch(() => null))?.isDirectory()) throw new HerdError('invalid_argument', `${what}: input ${input} is not a folder`);
   if (existsSync(join(input, MANIFEST_FILE))) return input;
   const datasetIn = `${output.replace(/\/+$/, '')}.import`;
+  const there = await stat(datasetIn).catch(() => null);
+  if (there && !there.isDirectory()) throw new HerdError('invalid_argument', `${what}: ${datasetIn} (where the folder ${input} is imported as shards) exists and is not a folder; move it or choose another output`);
   if (!existsSync(join(datasetIn, MANIFEST_FILE))) await importFolder(input, datasetIn);
   return datasetIn;
 }
