@@ -1,7 +1,7 @@
 /**
  * Finite-difference check of the vision adapter's composed training step — the exact graph
  * `trainAdapter` runs for the mini vision recipe (`buildLmTraining` with `visionTrainingExtension`,
- * groups vision.encoder + vision.adapter, AdamW with weight decay 0.01 and clip 1) — on a tiny
+ * groups vision.encoder + vision.projector + vision.adapter, AdamW with weight decay 0.01 and clip 1) — on a tiny
  * random core stored as f16 and read back. Every trainable tensor (ViT, projector, cross-attention
  * layers, gates, learnable `<|image|>` row) and the pixels are checked. The batch has 2 sequences
  * with a text token before `<|image|>` (a fully masked cross-attention row), a 1-tile and a 2-tile

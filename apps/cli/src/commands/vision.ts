@@ -40,9 +40,11 @@ export const visionTrainCommand = defineCommand({
     'clip-lr': flag.number({ above: 0, default: 2e-3, description: 'stage 0: peak learning rate of the CLIP pre-training' }),
     'dense-steps': flag.integer({ min: 0, default: 0, description: 'stage 0, the mini herd\'s stand-in for CLIP: dense pre-training steps of the encoder on the scenes\' ground truth (per-patch cell/colour/shape/count/word)' }),
     'dense-lr': flag.number({ above: 0, default: 3e-3, description: 'stage 0: peak learning rate of the dense pre-training' }),
-    'freeze-encoder': flag.boolean({ description: 'keep the encoder as stage 0 left it: only the adapter trains in the later stages' }),
+    'dense-object-weight': flag.number({ min: 0, default: 0, description: 'stage 0 (dense): weight of the object heads that read each object\'s shape and count from the mean of its ink patches' }),
+    'freeze-encoder': flag.boolean({ description: 'keep the encoder as stage 0 left it: only the adapter (and with --train-projector the projector) trains in the later stages' }),
+    'train-projector': flag.boolean({ description: 'with --freeze-encoder: the projector trains with the adapter' }),
     'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
-    'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count' }),
+    'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
     'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
     'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
@@ -59,7 +61,7 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], freezeEncoder: values['freeze-encoder'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split(',').map((t) => t.trim()).filter(Boolean) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
+      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       dataDescription: `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -93,8 +93,10 @@ export function visionExtension(m: MllamaConfig, imageTokens: number | 'S', mask
   };
 }
 
-/** Name of the encoder's parameter group (ViT + projector): trained with the adapter (§7.3: "the encoder is not frozen"). */
+/** Name of the encoder's parameter group (the ViT): trained with the adapter (§7.3: "the encoder is not frozen"). */
 export const ENCODER_GROUP = 'vision.encoder';
+/** Name of the projector's parameter group (`multi_modal_projector.*`, ViT features → the core's width): trainable apart from the ViT. */
+export const PROJECTOR_GROUP = 'vision.projector';
 
 /**
  * The adapter with the image encoder inside the graph, for training (one image per sequence): the
@@ -115,7 +117,8 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
   };
   return {
     groups: [
-      { name: ENCODER_GROUP, specs: [...encoderParamSpecs(m.vision), ...adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector'))] },
+      { name: ENCODER_GROUP, specs: encoderParamSpecs(m.vision) },
+      { name: PROJECTOR_GROUP, specs: adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector')) },
       { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector')) },
     ],
     inputs,

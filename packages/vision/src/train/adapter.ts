@@ -11,12 +11,12 @@ import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, patchesPerTile } from '../config.js';
 import { type TiledImage, packImages } from '../data/tiling.js';
-import { ADAPTER_GROUP, ENCODER_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
 
 /** One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train. */
 export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}): TrainingGraphs {
-  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m) }, { ...core, ...vision }, { batch, seqLen, train: [ENCODER_GROUP, ADAPTER_GROUP], optimizer });
+  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m) }, { ...core, ...vision }, { batch, seqLen, train: [ENCODER_GROUP, PROJECTOR_GROUP, ADAPTER_GROUP], optimizer });
 }
 
 export interface AdapterSample {

@@ -6,12 +6,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '@herd/core';
+import * as G from '@herd/graph';
+import { Graph } from '@herd/graph';
+import { Session, hostTensor } from '@herd/runtime';
 import { describe, expect, it } from 'vitest';
 import { parseVisionConfig } from '../config.js';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { type ClipConfig } from '../model/clip.js';
+import { packImages } from '../data/tiling.js';
+import { encodeImages } from '../model/encoder.js';
+import { encoderParamSpecs } from '../model/params.js';
 import { initClipParams } from './clip.js';
-import { MiniClip, UNKNOWN_ID, buildCaptionVocab, captionIds, loadMiniClip, saveMiniClip, trainMiniClip } from './clip-mini.js';
+import { MiniClip, UNKNOWN_ID, buildCaptionVocab, captionIds, loadMiniClip, pooledImageEmbedding, saveMiniClip, trainMiniClip } from './clip-mini.js';
 
 const tiny = (vocabSize: number): ClipConfig => ({
   vision: parseVisionConfig({ tileSize: 16, patchSize: 8, dim: 16, nLayers: 1, nGlobalLayers: 1, nHeads: 2, ffnDim: 32, intermediateLayers: [0], maxTiles: 1 }),
@@ -74,6 +80,49 @@ describe('MiniClip inference', () => {
       await again.release();
     } finally {
       await Promise.all([one.release(), three.release(), rm(dir, { recursive: true, force: true })]);
+    }
+  });
+});
+
+describe('pooledImageEmbedding', () => {
+  it('is the projected, unit-normalised masked mean of encodeImages\' patch tokens over every REAL tile (not the first tile, not the absent ones)', async () => {
+    // Up to 4 tiles of 16 px; a 32×16 image is a 1×2 canvas: 2 real tiles, 2 absent. Left half red, right half blue.
+    const v = parseVisionConfig({ tileSize: 16, patchSize: 8, dim: 16, nLayers: 1, nGlobalLayers: 1, nHeads: 2, ffnDim: 32, intermediateLayers: [0], maxTiles: 4 });
+    const rng = new Rng(5);
+    const data = new Uint8Array(32 * 16 * 3);
+    for (let i = 0; i < 32 * 16; i++) data.set((i % 32) < 16 ? [220, 30 + Math.floor(rng.next() * 40), 30] : [40, 60, 200 + Math.floor(rng.next() * 40)], i * 3);
+    const img = tileImage({ data, width: 32, height: 16 }, v);
+    expect(img.nTiles).toBe(2);
+    const E = 8;
+    const specs = [...encoderParamSpecs(v), { name: 'proj.weight', shape: [E, 32], init: 'normal' as const }];
+    const values = G.initParams(specs, 7, { std: 0.3, layers: 1 });
+    const g = new Graph();
+    const p = G.declareParams(g, specs, (name, shape) => g.param(name, 'f32', shape as number[], { trainable: false, value: values[name]!.data }));
+    const x = { pixels: g.input('pixels', 'f32', [1, 4, 3, 16, 16]), aspectRatioIds: g.input('aspectRatioIds', 'i32', [1]), tileMask: g.input('tileMask', 'bool', [1, 4]) };
+    const feats = encodeImages(v, p, x); // [1, 4, P, 32]
+    const pooled = pooledImageEmbedding(v, p, 'proj.weight', x.pixels, x.aspectRatioIds, x.tileMask);
+    const sess = await Session.create(G.toOnnx(g, { outputs: { feats, pooled }, name: 'pool_check' }), {}, 'pool_check');
+    try {
+      const packed = packImages([img], 4, 16);
+      const r = await sess.run({ pixels: hostTensor('f32', [1, 4, 3, 16, 16], packed.pixels), aspectRatioIds: hostTensor('i32', [1], packed.aspectRatioIds), tileMask: hostTensor('bool', [1, 4], packed.aspectRatioMask) });
+      const f = r['feats']!.data as Float32Array, got = r['pooled']!.data as Float32Array;
+      const P = feats.shape[2] as number, D = 32;
+      const embed = (tiles: number[]) => {
+        const mean = new Float64Array(D);
+        for (const t of tiles) for (let k = 1; k < P; k++) for (let d = 0; d < D; d++) mean[d]! += f[(t * P + k) * D + d]! / (tiles.length * (P - 1));
+        const W = values['proj.weight']!.data as Float32Array;
+        const z = Array.from({ length: E }, (_, e) => mean.reduce((a, m, d) => a + W[e * D + d]! * m, 0));
+        const norm = Math.hypot(...z);
+        return z.map((a) => a / norm);
+      };
+      const want = embed([0, 1]);
+      const gap = (a: number[]) => Math.max(...a.map((w, i) => Math.abs(w - got[i]!)));
+      expect(gap(want)).toBeLessThan(1e-5);
+      // The check discriminates: the first tile alone, or all four slots, pool to something else.
+      expect(gap(embed([0]))).toBeGreaterThan(1e-3);
+      expect(gap(embed([0, 1, 2, 3]))).toBeGreaterThan(1e-3);
+    } finally {
+      await sess.release();
     }
   });
 });

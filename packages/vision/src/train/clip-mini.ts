@@ -64,18 +64,22 @@ export function miniClipConfig(vocabSize: number): ClipConfig {
 }
 
 /**
- * Unit image embeddings [B, E] from the MEAN of the first tile's patch tokens, projected by
- * `projection` [E, Dv]. The mini models pool instead of reading the class token (as `embedImages`
- * does): at this size and init (std 0.02) the class token is ~1e-3 image-dependent, so every image
- * starts at cosine 1 − 1e-6 of every other and InfoNCE stayed at chance (measured: ln B after 100
- * steps); the mean of the patch tokens carries the image from the first step (SSCD pools too).
+ * Unit image embeddings [B, E] from the MEAN of the patch tokens of every REAL tile (`tileMask`; class
+ * tokens and absent tiles left out), projected by `projection` [E, Dv]. The mini models pool instead of
+ * reading the class token (as `embedImages` does): at this size and init (std 0.02) the class token is
+ * ~1e-3 image-dependent, so every image starts at cosine 1 − 1e-6 of every other and InfoNCE stayed at
+ * chance (measured: ln B after 100 steps); the mean of the patch tokens carries the image from the first
+ * step (SSCD pools too). (Until round 6 it pooled the first tile only — with 2×2 tiles the often empty
+ * top-left quarter; single-tile models, as the committed mini CLIP and copy detector, are unchanged.)
  */
 export function pooledImageEmbedding(vision: VisionConfig, p: Params, projection: string, pixels: Tensor, aspectRatioIds: Tensor, tileMask: Tensor): Tensor {
   const feats = encodeImages(vision, p, { pixels, aspectRatioIds, tileMask }); // [B, N, P, Dv]
-  const [b, , P, d] = feats.shape as [number, number, number, number];
-  const patches = G.slice(G.slice(feats, 1, 0, 1), 2, 1, P); // [B, 1, P − 1, Dv]: first tile, no class token
-  const mean = G.mul(G.reshape(G.sum(patches, 2), [b, d]), 1 / (P - 1)); // [B, Dv]
-  const z = G.linear(mean, p(projection)); // [B, E]
+  const [b, n, P, d] = feats.shape as [number, number, number, number];
+  const real = G.cast(tileMask, feats.dtype); // [B, N]
+  const patches = G.mul(G.slice(feats, 2, 1, P), G.reshape(real, [b, n, 1, 1])); // [B, N, P − 1, Dv]: no class token, absent tiles zeroed
+  const total = G.reshape(G.sum(G.sum(patches, 2), 1), [b, d]); // [B, Dv]
+  const tokens = G.mul(G.maximum(G.sum(real, -1, true), 1), P - 1); // [B, 1]: real tiles × patches per tile
+  const z = G.linear(G.div(total, tokens), p(projection)); // [B, E]
   return G.div(z, G.sqrt(G.add(G.sum(G.mul(z, z), -1, true), 1e-12)));
 }
 

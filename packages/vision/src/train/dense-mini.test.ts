@@ -11,7 +11,7 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, type SceneSpec, denseHeadAccuracy, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {
@@ -39,6 +39,18 @@ describe('dense labels', () => {
     for (let t = 0; t < 4; t++) expect(l.cell[t * P]).toBe(-100);
     // Ink share of a patch half covered (columns 32..40, the square starts at 36): 0.5.
     expect(patchGeometry(image, v).ink[tok(0, 5, 4)]).toBeCloseTo(0.5, 5);
+    // The object heads' feeds: object 0's pool row averages exactly its labelled ink tokens; the undrawn
+    // stars (no ink) and the empty slots have no label and an all-zero row.
+    const M = 4 * P;
+    const f = objectFeeds([{ image, scene }], [l], M);
+    const pool = f['pool']!.data as Float32Array;
+    expect(f['pool']!.shape).toEqual([MAX_OBJECTS, M]);
+    const inked = Array.from({ length: M }, (_, t) => t).filter((t) => l.cell[t] === 4 && l.shape[t]! > 0);
+    expect(inked).toContain(red);
+    for (let t = 0; t < M; t++) expect(pool[t]).toBeCloseTo(inked.includes(t) ? 1 / inked.length : 0, 7);
+    expect(pool.subarray(M).every((w) => w === 0)).toBe(true);
+    expect(Array.from(f['labels.object_shape']!.data as Int32Array)).toEqual([1, -100, -100, -100]);
+    expect(Array.from(f['labels.object_count']!.data as Int32Array)).toEqual([1, -100, -100, -100]);
   });
 
   it('padding outside the resized image has no label; the cell follows the original image, not the canvas', () => {

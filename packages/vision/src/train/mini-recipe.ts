@@ -24,14 +24,18 @@ export interface MiniVisionRecipe {
   /** Stage 0, the mini herd's way: dense pre-training steps of the encoder on the scenes' ground truth (`MiniVisionOptions.denseSteps`). */
   readonly denseSteps?: number;
   readonly denseLr?: number;
+  /** Dense stage: weight of the object heads (`MiniVisionOptions.denseObjectWeight`). */
+  readonly denseObjectWeight?: number;
   /** Only the adapter trains in the adapter stages (`MiniVisionOptions.freezeEncoder`). */
   readonly freezeEncoder?: boolean;
+  /** With `freezeEncoder`, the projector trains too (`MiniVisionOptions.trainProjector`). */
+  readonly trainProjector?: boolean;
   /** Starting q/k RMSNorm gain of the cross-attention (`MiniVisionOptions.qkGain`). */
   readonly qkGain?: number;
   /** Share of QA sequences with the loss on key words only (`MiniVisionOptions.keyWordShare`). */
   readonly keyWordShare?: number;
-  /** QA types of the key-word sequences (`MiniVisionOptions.keyWordTypes`; default all). */
-  readonly keyWordTypes?: readonly string[];
+  /** QA types of the key-word sequences, one list per curriculum phase (`MiniVisionOptions.keyWordTypes`; default all). */
+  readonly keyWordTypes?: readonly (readonly string[])[];
   /**
    * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
    * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
@@ -89,7 +93,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   }
   const result = await trainMiniVision({
     ...(init ? { init } : {}),
-    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), freezeEncoder: o.freezeEncoder ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -116,8 +120,8 @@ function miniVisionCard(o: MiniVisionRecipe, r: MiniVisionRecipeResult): string 
 
 The mini herd's eyes: a ViT image encoder and gated cross-attention adapter (Llama 3 §7) trained by
 \`runMiniVisionRecipe\` (packages/vision/src/train/mini-recipe.ts) against the frozen committed mini
-language core (packages/llama3/weights/mini, not copied here). Only the groups \`vision.encoder\` and
-\`vision.adapter\` trained; every core weight was a frozen initializer.
+language core (packages/llama3/weights/mini, not copied here). Only the groups \`vision.encoder\`, \`vision.projector\`
+and \`vision.adapter\` can train (which did is said below); every core weight was a frozen initializer.
 
 ## Architecture
 Encoder: ${v.tileSize}-px tiles (up to ${v.maxTiles}), patch ${v.patchSize}, width ${v.dim}, ${v.nLayers} local + ${v.nGlobalLayers} gated global layers,
@@ -139,10 +143,11 @@ ${(o.denseSteps ?? 0) > 0 ? `Stage 0 as the mini herd runs it — NOT the paper'
 (\`trainDenseEncoder\`, packages/vision/src/train/dense-mini.ts): every patch token is labelled from the scene spec and the pixels
 (its 3×3 grid cell; where its pixels differ from the background, the colour, shape and group count of the object in that cell or
 the written word), one linear head per label reads the encoder's output features, loss = sum of the heads' cross-entropies;
-${o.denseSteps} steps, batch 32, peak learning rate ${o.denseLr ?? 3e-3}. It stands in for CLIP (§7.2), whose mini version collapsed at ln(batch)
+${(o.denseObjectWeight ?? 0) > 0 ? `plus object heads (shape, group count) on each object's MEAN ink feature, weight ${o.denseObjectWeight}; ` : ''}${o.denseSteps} steps, batch 32, peak learning rate ${o.denseLr ?? 3e-3}. It stands in for CLIP (§7.2), whose mini version collapsed at ln(batch)
 here; the heads are discarded.
-` : ''}${o.freezeEncoder ? `The encoder and the projector stay FROZEN in every adapter stage below (only the group \`vision.adapter\` trains; the projector keeps its fresh init).
-` : ''}${(o.qkGain ?? 1) !== 1 ? `Cross-attention q/k RMSNorm gains start at ${o.qkGain} (attention logits ${((o.qkGain ?? 1) ** 2).toFixed(1)}× wider at the start).
+` : ''}${o.freezeEncoder ? (o.trainProjector ? `The encoder stays FROZEN in every adapter stage below; the projector (\`vision.projector\`) trains with the adapter (\`vision.adapter\`).
+` : `The encoder and the projector stay FROZEN in every adapter stage below (only the group \`vision.adapter\` trains; the projector keeps its fresh init).
+`) : ''}${(o.qkGain ?? 1) !== 1 ? `Cross-attention q/k RMSNorm gains start at ${o.qkGain} (attention logits ${((o.qkGain ?? 1) ** 2).toFixed(1)}× wider at the start).
 ` : ''}Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
 Stage 1b, QA SFT on single-object scenes zoomed to the object's grid cell (curriculum: the object fills most of the canvas;
 colour/shape/count/size/existence questions, whose answers stay true of the crop; loss on the key words only): ${o.zoomSteps ?? 0} steps.
@@ -150,7 +155,7 @@ Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} ste
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
 scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply${(o.keyWordShare ?? 0) > 0 ? `; a random ${Math.round(100 * o.keyWordShare!)} % of the
 sequences instead hold one question with the loss on the reply's key words (colour, shape, number, size, yes/no, place) that the
-question does not contain${o.keyWordTypes ? ` (questions of the types ${o.keyWordTypes.join(', ')} only)` : ''}` : ''}).
+question does not contain${o.keyWordTypes ? (o.keyWordTypes.length === 1 ? ` (questions of the types ${o.keyWordTypes[0]!.join(', ')} only)` : `; a curriculum of ${o.keyWordTypes.length} phases of equal steps, learning rate re-warmed each, asking about ${o.keyWordTypes.map((p) => `[${p.join(', ')}]`).join(' → ')}`) : ''}` : ''}).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
@@ -174,7 +179,7 @@ ${vqaTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${o.freezeEncoder ? ' --freeze-encoder' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }

@@ -58,7 +58,7 @@ describe('trainMiniVision', () => {
     const tok = await loadLlama3Tokenizer();
     const m = miniVisionConfig(core.config);
     const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m), scene(2, 'red', 2, m)];
-    const base = { core, tokenizer: tok, scenes, denseSteps: 2, denseBatch: 2, denseLr: 1e-3, captionSteps: 0, batch: 2, seqLen: 32, lr: 1e-3, qkGain: 2 };
+    const base = { core, tokenizer: tok, scenes, denseSteps: 2, denseBatch: 2, denseLr: 1e-3, denseObjectWeight: 1, captionSteps: 0, batch: 2, seqLen: 32, lr: 1e-3, qkGain: 2 };
     const lines: string[] = [];
     const denseOnly = await trainMiniVision({ ...base, qaSteps: 0 });
     const frozen = await trainMiniVision({ ...base, qaSteps: 2, freezeEncoder: true, log: (l) => lines.push(l) });
@@ -76,9 +76,19 @@ describe('trainMiniVision', () => {
     const moved = (frozen.weights[qNorm]!.data as Float32Array)[0]!;
     expect(moved).not.toBe(2);
     expect(Math.abs(moved - 2)).toBeLessThan(0.01);
+    // The frozen run kept the projector at its fresh init; with trainProjector it trains (the ViT still frozen),
+    // and a curriculum of two key-word phases runs the QA stage as two calls (2 + 1 steps).
+    const proj = 'multi_modal_projector.weight';
+    expect(Array.from(frozen.weights[proj]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[proj]!.data as Float32Array));
+    const phaseLines: string[] = [];
+    const withProj = await trainMiniVision({ ...base, qaSteps: 3, freezeEncoder: true, trainProjector: true, keyWordShare: 1, keyWordTypes: [['colour'], ['colour']], log: (l) => phaseLines.push(l) });
+    expect(Array.from(withProj.weights[proj]!.data as Float32Array)).not.toEqual(Array.from(denseOnly.weights[proj]!.data as Float32Array));
+    for (const spec of encoderParamSpecs(m.vision)) expect(Array.from(withProj.weights[spec.name]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[spec.name]!.data as Float32Array));
+    expect(withProj.losses.qa.length).toBe(3);
+    expect(phaseLines.filter((l) => /^qa \(colour\): [12] steps/.test(l))).toHaveLength(2);
     // Scenes without a spec cannot be densely labelled: an error naming the field.
     await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
     // A key-word type no training scene asks about is refused, naming it and the types there are.
-    await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: ['colour', 'banana'] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
+    await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: [['colour'], ['colour', 'banana']] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
   }, 180_000);
 });

@@ -21,7 +21,7 @@ import { type MllamaConfig, type VisionConfig } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
-import { ADAPTER_GROUP, ENCODER_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
@@ -230,11 +230,18 @@ export interface MiniVisionOptions {
   /** Dense stage batch (images per step; default 32) and peak learning rate (default 3e-3). */
   readonly denseBatch?: number;
   readonly denseLr?: number;
+  /** Dense stage: weight of the object heads (shape / count from each object's mean ink feature; `DenseTrainOptions.objectWeight`, default 0). */
+  readonly denseObjectWeight?: number;
   /**
    * Keep the encoder (and its projector) as stage 0 left it during the adapter stages: only the group
    * `vision.adapter` trains (default false: both train, as §7.3 does).
    */
   readonly freezeEncoder?: boolean;
+  /**
+   * With `freezeEncoder`: the projector (`vision.projector`) still trains with the adapter, so the frozen
+   * ViT's features are mapped to the core's width by a trained map instead of its random init (default false).
+   */
+  readonly trainProjector?: boolean;
   /**
    * Starting value of the cross-attention q/k RMSNorm gains of a fresh adapter (default 1). A gain g
    * multiplies the attention logits by g² at the start: the attention can leave uniform sooner.
@@ -268,9 +275,12 @@ export interface MiniVisionOptions {
   /**
    * The QA types the key-word sequences draw their question from (default: any of the scene's). Lets a
    * run spend the key-word loss on the facts the encoder makes visible (measured: colour and place
-   * stand out in the dense-pretrained encoder, shape does not).
+   * stand out in the dense-pretrained encoder, shape does not). Several lists make a CURRICULUM: the QA
+   * stage (2b) runs as that many consecutive phases (steps split evenly, learning rate re-warmed each),
+   * phase i asking about the types of list i — e.g. [colour], [colour, shape], [colour, shape, count]
+   * adds one type at a time with colour kept in the mix.
    */
-  readonly keyWordTypes?: readonly string[];
+  readonly keyWordTypes?: readonly (readonly string[])[];
   readonly batch?: number;
   readonly seqLen?: number;
   readonly lr?: number;
@@ -350,21 +360,24 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (o.keyWordTypes) {
     // A misspelt type would silently leave the key-word sequences with no question to ask.
     const present = new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)));
-    const unknown = o.keyWordTypes.filter((t) => !present.has(t));
+    const unknown = [...new Set(o.keyWordTypes.flat())].filter((t) => !present.has(t));
     if (unknown.length) throw new HerdError('invalid_argument', `trainMiniVision: keyWordTypes ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a QA type of the training scenes (they have: ${[...present].sort().join(', ')})`);
   }
   const spellable = dropUnspellableAnswers(o.tokenizer, o.core, m, scenes);
   if (spellable.dropped.length) o.log?.(`dropped ${spellable.dropped.length} QA pairs whose reply has a token outside the core's vocabulary (e.g. ${spellable.dropped.slice(0, 3).map((a) => JSON.stringify(a)).join(', ')})`);
   scenes = spellable.scenes;
   const singles = scenes.filter(isSingleObject);
-  const stages: { name: MiniVisionStage; steps: number; pool: readonly SceneExample[] }[] = [
+  // The QA stage as curriculum phases (one per key-word type list; one phase without lists).
+  const phases: (readonly string[] | undefined)[] = o.keyWordTypes?.length ? [...o.keyWordTypes] : [undefined];
+  const phaseSteps = (i: number) => Math.floor(o.qaSteps / phases.length) + (i < o.qaSteps % phases.length ? 1 : 0);
+  const stages: { name: MiniVisionStage; steps: number; pool: readonly SceneExample[]; types?: readonly string[] | undefined }[] = [
     { name: 'caption', steps: o.captionSteps, pool: scenes },
     { name: 'qa-zoom', steps: o.zoomSteps ?? 0, pool: scenes.filter((s) => s.zoom !== undefined && s.qa.some((q) => ZOOM_QA_TYPES.has(q.type))) },
-    { name: 'qa-single', steps: o.singleSteps ?? 0, pool: singles },
-    { name: 'qa', steps: o.qaSteps, pool: scenes },
+    { name: 'qa-single', steps: o.singleSteps ?? 0, pool: singles, types: phases[0] },
+    ...phases.map((types, i) => ({ name: 'qa' as const, steps: phaseSteps(i), pool: scenes, types })),
   ];
   const keys = keyTokenIds(o.tokenizer, o.core);
-  const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng): AdapterSample => {
+  const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
     if (stage === 'qa-zoom') {
@@ -376,7 +389,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     if ((o.keyWordShare ?? 0) > 0 && rng.next() < o.keyWordShare!) {
       // One question; the loss on the reply's key words that the question does not already contain
       // ("The triangle is green." → "green"): the facts only the image can give.
-      const typed = o.keyWordTypes ? s.qa.filter((x) => o.keyWordTypes!.includes(x.type)) : s.qa;
+      const typed = types ? s.qa.filter((x) => types.includes(x.type)) : s.qa;
       const q = rng.pick(typed.length > 0 ? typed : s.qa);
       const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
@@ -406,14 +419,14 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     if (missing > 0) throw new HerdError('invalid_argument', `trainMiniVision: the dense stage needs each scene's spec (SceneExample.scene); ${missing} of ${scenes.length} training scenes have none (metadata without 'scene')`);
     const encoderStart = Object.fromEntries(encoderParamSpecs(m.vision).map((spec) => [spec.name, { dtype: 'f32' as const, shape: [...spec.shape], data: values[spec.name]!.data as Float32Array }]));
     const dense = await trainDenseEncoder(m.vision, scenes.map((s) => ({ image: s.image, scene: s.scene! })), {
-      steps, batch: o.denseBatch ?? 32, lr: o.denseLr ?? 3e-3, seed, init: encoderStart,
+      steps, batch: o.denseBatch ?? 32, lr: o.denseLr ?? 3e-3, seed, init: encoderStart, objectWeight: o.denseObjectWeight ?? 0,
       onStep: (s, loss) => { if (s % 50 === 0) o.log?.(`dense: step ${s}/${steps} loss ${loss.toFixed(3)}`); },
     });
     for (const spec of encoderParamSpecs(m.vision)) values[spec.name] = hostTensor('f32', spec.shape, dense.encoder[spec.name]!.data as Float32Array);
     losses.dense = dense.losses;
     o.log?.(`dense: ${steps} steps, loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
-  const trainGroups = o.freezeEncoder ? [ADAPTER_GROUP] : [ENCODER_GROUP, ADAPTER_GROUP];
+  const trainGroups = [...(o.freezeEncoder ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
   for (const [si, st] of stages.entries()) {
     if (st.steps === 0) continue;
     if (st.pool.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: stage ${st.name} has no scenes to draw from`);
@@ -422,7 +435,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       batch: (index: number) => {
         if (index % 20 === 0) o.log?.(`${st.name}: batch ${index}/${st.steps}`);
         const rng = new Rng(seed * 1_000_003 + si * 7_919 + index);
-        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng)), T);
+        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types)), T);
       },
     };
     const r = await trainAdapter({
@@ -431,9 +444,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`,
     });
     values = { ...values, ...r.trained }; // a frozen encoder is not among the trained values
-    losses[st.name] = [...r.losses.values()];
-    const l = losses[st.name];
-    o.log?.(`${st.name}: ${st.steps} steps, loss ${l[0]!.toFixed(3)} → ${mean(l.slice(-10)).toFixed(3)} (mean of the last 10)`);
+    const l = [...r.losses.values()];
+    losses[st.name] = [...losses[st.name], ...l];
+    o.log?.(`${st.name}${st.types ? ` (${st.types.join(', ')})` : ''}: ${st.steps} steps, loss ${l[0]!.toFixed(3)} → ${mean(l.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
   return { config: m, weights: values, losses, seconds: (performance.now() - t0) / 1000 };
 }
