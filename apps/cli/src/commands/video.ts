@@ -50,21 +50,24 @@ export const videoTrainCommand = defineCommand({
     blind: flag.boolean({ description: 'the blind control: train and evaluate with every clip\'s frame features zeroed (measures what QA training teaches without frames; use with --out)' }),
     'aggregator-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: pre-train the temporal aggregator alone with a caption-words head before the language-model stages (0 = none)' }),
     'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
+    'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
+    'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
     'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
   },
   async run({ values, io }) {
+    if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const data = await clipData(values.data, io);
     const visionDir = values.vision ?? MINI_VISION_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
     const core = loadLanguageCore();
     const vision = loadMiniVision(visionDir, core);
-    const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
+    const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       command, blind: values.blind,
-      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : {}),
+      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['motion-weight'] ? { motionWeight: values['motion-weight'] } : {}), ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : {}),
       dataDescription: `Clips of moving shapes (@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
