@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
-import { type MiniVision } from '@herd/vision';
+import { type MiniVision, type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } from '../data/features.js';
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
@@ -43,6 +43,8 @@ export interface MiniVideoRecipe {
   readonly aggregatorLr?: number;
   /** The aggregator's `frameDifference` (default: the mini preset's). */
   readonly frameDifference?: number;
+  /** Starting values of the video group (`trainMiniVideo`'s `init`; default fresh). */
+  readonly init?: VisionWeights;
   /** Stage 0's motion head weight (`trainMiniVideo`'s `motionWeight`; 0 = none). */
   readonly motionWeight?: number;
   /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
@@ -85,7 +87,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.frameDifference !== undefined ? { frameDifference: o.frameDifference } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.frameDifference !== undefined ? { frameDifference: o.frameDifference } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
