@@ -80,6 +80,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--blind'], /--blind trains a control, not a checkpoint to use: give --out DIR/],
     [['video', 'train', '--motion-weight', '-1', '--frame-difference', '-2'], /2 problems[\s\S]*--motion-weight must be a number ≥ 0, got '-1'[\s\S]*--frame-difference must be a number ≥ 0, got '-2'/],
     [['video', 'train', '--motion-weight', '1', '--out', join(missing, 'v')], /--motion-weight trains a head in stage 0: give --aggregator-steps N too/],
+    [['video', 'train', '--init', join(missing, 'v'), '--aggregator-steps', '5'], /--init starts from a trained aggregator: leave out --aggregator-steps and --frame-difference/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
