@@ -1,6 +1,6 @@
 /**
- * The committed mini video checkpoint: only video-group tensors (f16); it loads onto the committed
- * image model and core; a text-only prompt gives the core's logits bit for bit with the video layers
+ * The committed mini video checkpoint: only video-group tensors (f16); it was trained on the committed
+ * image checkpoint (recorded sha256 matches) and loads onto it and the core; a text-only prompt gives the core's logits bit for bit with the video layers
  * attached (the frozen core is untouched); and its recorded eval has the three rows.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +15,8 @@ import { videoParamSpecs } from './model/graphs.js';
 describe('mini video checkpoint', () => {
   it('holds only the video group (f16) and loads onto the committed image model and core', () => {
     const v = loadMiniVideo();
+    // Trained on the committed image checkpoint (its sha256 recorded in config.json): no mismatch warning at load.
+    expect(v.imageMatches).toBe(true);
     const file = SafetensorsFile.open(join(MINI_VIDEO_DIR, MINI_VIDEO_FILES.weights));
     expect(file.names().sort()).toEqual(videoParamSpecs(v.config).map((s) => s.name).sort());
     expect(file.names().every((n) => n.startsWith('video.'))).toBe(true);

@@ -5,8 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag } from '@herd/core';
+import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { hostTensor } from '@herd/runtime';
 import { MINI_VIDEO_DIR, blindClip, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
@@ -22,6 +23,12 @@ async function clipData(given: string | undefined, io: Io): Promise<string> {
   io.stderr.write(`no clips at ${data}: generating ${WORLD.clips} clips of moving shapes (seed ${WORLD.seed}, 25% static)\n`);
   await writeClipWorld({ out: data, count: WORLD.clips, seed: WORLD.seed, onClip: (i) => { if (i % 100 === 0) io.stderr.write(`  ${i} clips\n`); } });
   return data;
+}
+
+/** Samples in a dataset (its manifest's shard counts). */
+function datasetCount(dir: string): number {
+  const m = readJsonFile(join(dir, 'manifest.json'), { what: 'clips dataset manifest' }) as { shards?: { count?: number }[] };
+  return (m.shards ?? []).reduce((a, s) => a + (s.count ?? 0), 0);
 }
 
 const COMMON = {
@@ -50,22 +57,30 @@ export const videoTrainCommand = defineCommand({
     blind: flag.boolean({ description: 'the blind control: train and evaluate with every clip\'s frame features zeroed (measures what QA training teaches without frames; use with --out)' }),
     'aggregator-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: pre-train the temporal aggregator alone with a caption-words head before the language-model stages (0 = none)' }),
     'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
+    'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
+    'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
+    init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on the same image checkpoint; its frameDifference kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
     'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
   },
   async run({ values, io }) {
+    if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
+    if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined)) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps and --frame-difference');
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const data = await clipData(values.data, io);
     const visionDir = values.vision ?? MINI_VISION_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
     const core = loadLanguageCore();
     const vision = loadMiniVision(visionDir, core);
-    const command = `herd video train --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
+    const from = values.init !== undefined ? loadMiniVideo(values.init, visionDir, core) : undefined;
+    if (from && !from.imageMatches) throw new HerdError('checkpoint_mismatch', `--init ${values.init}: that video checkpoint was trained on another image checkpoint than ${visionDir}`);
+    const command = `herd video train${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       command, blind: values.blind,
-      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : {}),
-      dataDescription: `Clips of moving shapes (@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
+      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['motion-weight'] ? { motionWeight: values['motion-weight'] } : {}), ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : from ? { aggregator: 'frozen' as const } : {}),
+      ...(from ? { init: Object.fromEntries(Object.entries(from.weights).map(([k, v]) => [k, hostTensor('f32', [...v.shape], v.data)])), frameDifference: from.config.video.resampler.frameDifference } : {}),
+      dataDescription: `Clips of moving shapes (${values.data === undefined ? `@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}` : `the dataset given with --data, ${datasetCount(data)} clips (the default, generated when --data is left out: @herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed})`}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
     io.stdout.write(`${videoQaTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Rng, decodeF16 } from '@herd/core';
+import { type MotionObject } from '@herd/datasets';
 import { type Sample, writeDataset } from '@herd/data';
 import * as G from '@herd/graph';
 import { llamaParamSpecs, trainAdapter } from '@herd/llama3';
@@ -19,7 +20,7 @@ import { VideoGenerator } from '../model/generate.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
 import { TINY_CLIP, tinyModel, toyMotionClip } from '../test-support/tiny.js';
-import { type AggregatorPretrainResult, aggregatorWordScores, pretrainAggregator } from './aggregator.js';
+import { type AggregatorPretrainResult, MOTION_CLASSES, aggregatorWordScores, motionClass, pretrainAggregator } from './aggregator.js';
 import { type VideoSequence, videoBatch } from './batch.js';
 import { videoTokensOf } from './mini.js';
 
@@ -42,7 +43,7 @@ async function stage0(blind: boolean): Promise<{ r: AggregatorPretrainResult; ri
     config: t.m, values: fresh, vocab, steps: 100, batch: 8, lr: 2e-2, seed: 3, samplings: [TINY_CLIP],
     clips: train.map((x) => ({ clip: see(x.clip), words: [x.right ? RIGHT : LEFT, FILLER] })),
   });
-  const scores = await aggregatorWordScores(t.m, TINY_CLIP, r.values, vocab, held.map((x) => see(x.clip)), [RIGHT, LEFT]);
+  const scores = (await aggregatorWordScores(t.m, TINY_CLIP, r.values, vocab, held.map((x) => see(x.clip)), [RIGHT, LEFT])).map((s) => s.words);
   const right = scores.filter((s, i) => (s[0]! > s[1]!) === held[i]!.right).length;
   const sameWord = scores.every((s) => s[0]! > s[1]! === scores[0]![0]! > scores[0]![1]!);
   return { r, right, sameWord };
@@ -63,6 +64,34 @@ describe('stage 0: aggregator pre-training with the caption-words head', () => {
     expect(tail(blind.r.losses)).toBeGreaterThan(1.5 * Math.LN2 - 0.01);
     expect(blind.sameWord).toBe(true);
     expect(blind.right).toBe(8);
+  });
+
+  it('the motion head (stand-in target) reads the direction when the caption words do not carry it; blind it cannot', async () => {
+    const run = async (blind: boolean) => {
+      const see = (c: ClipFeatures) => (blind ? blindClip(c) : c);
+      const r = await pretrainAggregator({
+        config: t.m, values: fresh, vocab, steps: 60, batch: 8, lr: 2e-2, seed: 3, samplings: [TINY_CLIP], motionWeight: 1,
+        clips: train.map((x) => ({ clip: see(x.clip), words: [FILLER], motion: MOTION_CLASSES.indexOf(x.right ? 'right' : 'left') })),
+      });
+      const scores = await aggregatorWordScores(t.m, TINY_CLIP, r.values, vocab, held.map((x) => see(x.clip)), [FILLER]);
+      return scores.filter((s, i) => s.motion![MOTION_CLASSES.indexOf('right')]! > s.motion![MOTION_CLASSES.indexOf('left')]! === held[i]!.right).length;
+    };
+    const [seeing, blind] = [await run(false), await run(true)];
+    console.log(`stage 0 motion head: seeing ${seeing}/16 held-out, blind ${blind}/16`);
+    expect(seeing).toBeGreaterThanOrEqual(15);
+    expect(blind).toBe(8); // every blinded clip gets the same class: half of the alternating held-out set
+  });
+
+  it('motion classes: the shared direction, still, or none (ignored)', async () => {
+    const ob = (motion: MotionObject['motion']) => ({ colour: 'red', shape: 'circle', size: 'small', start: 'centre', motion }) as MotionObject;
+    const move = (direction: 'left' | 'right' | 'up' | 'down') => ob({ kind: 'move', direction, speed: 'slow' });
+    expect(motionClass([move('up')])).toBe(MOTION_CLASSES.indexOf('up'));
+    expect(motionClass([move('left'), ob({ kind: 'still' })])).toBe(MOTION_CLASSES.indexOf('left'));
+    expect(motionClass([move('left'), move('left')])).toBe(MOTION_CLASSES.indexOf('left'));
+    expect(motionClass([ob({ kind: 'still' })])).toBe(MOTION_CLASSES.indexOf('still'));
+    expect(motionClass([move('left'), move('right')])).toBe(-100);
+    expect(motionClass([ob({ kind: 'appear', at: 0.5 })])).toBe(-100);
+    await expect(pretrainAggregator({ config: t.m, values: fresh, vocab, steps: 1, batch: 8, lr: 1e-2, seed: 1, samplings: [TINY_CLIP], motionWeight: 1, clips: train.map((x) => ({ clip: x.clip, words: [FILLER] })) })).rejects.toThrow(/motion class/);
   });
 
   it('the language-model stage then learns the answer through the video cross-attention alone, the aggregator frozen', async () => {

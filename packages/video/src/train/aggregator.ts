@@ -28,18 +28,38 @@ import { type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime
 import { type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type ClipFeatures, type VideoExample } from '../data/features.js';
+import { type MotionObject } from '@herd/datasets';
 import { type VideoModelConfig, frameTokens } from '../model/graphs.js';
 import { RESAMPLER_PREFIX, perceiverResampler, resamplerParamSpecs } from '../model/resampler.js';
 
 const HEAD = 'video_aux.caption_head';
+const MOTION_HEAD = 'video_aux.motion_head';
 
-/** The caption-words head: mean video token [D] → logits over the core's vocabulary [N]. Not part of the checkpoint. */
-export function aggregatorHeadSpecs(dim: number, vocab: number): ParamSpec[] {
+/**
+ * The classes of the motion head (`motionWeight` > 0): the one direction the clip's moving shapes
+ * share, or `still` when nothing moves. A stand-in target, like vision's dense stage: it is trained
+ * on the synthetic world's ground-truth motion labels, which real clip–caption data would not have.
+ */
+export const MOTION_CLASSES = ['left', 'right', 'up', 'down', 'still'] as const;
+
+/** The motion head's class of a clip (`MOTION_CLASSES` index), or −100 (ignored) when it has none: shapes moving different ways, or one appearing/disappearing. */
+export function motionClass(objects: readonly MotionObject[]): number {
+  if (objects.some((ob) => ob.motion.kind === 'appear' || ob.motion.kind === 'disappear')) return -100;
+  const dirs = new Set(objects.flatMap((ob) => (ob.motion.kind === 'move' ? [ob.motion.direction] : [])));
+  if (dirs.size === 0) return MOTION_CLASSES.indexOf('still');
+  return dirs.size === 1 ? MOTION_CLASSES.indexOf([...dirs][0]!) : -100;
+}
+
+/** The caption-words head (mean video token [D] → logits over the core's vocabulary [N]) and, with `motion`, the motion head ([D] → `MOTION_CLASSES`). Not part of the checkpoint. */
+export function aggregatorHeadSpecs(dim: number, vocab: number, motion = false): ParamSpec[] {
   return [
     { name: `${HEAD}.weight`, shape: [vocab, dim], init: 'normal' },
     { name: `${HEAD}.bias`, shape: [vocab], init: 'zeros' },
+    ...(motion ? [{ name: `${MOTION_HEAD}.weight`, shape: [MOTION_CLASSES.length, dim], init: 'normal' as const }, { name: `${MOTION_HEAD}.bias`, shape: [MOTION_CLASSES.length], init: 'zeros' as const }] : []),
   ];
 }
+
+const hasMotionHead = (values: VisionWeights) => `${MOTION_HEAD}.weight` in values;
 
 function declare(g: Graph, specs: readonly ParamSpec[], values: VisionWeights, trainable: boolean) {
   return G.declareParams(g, specs, (name, shape) => {
@@ -50,11 +70,11 @@ function declare(g: Graph, specs: readonly ParamSpec[], values: VisionWeights, t
   });
 }
 
-/** Per sampling: the mean video token [B, D] and the caption-word logits [B, N] read from it. */
-function headLogits(m: VideoModelConfig, samplings: readonly ClipSampling[], p: G.Params, frames: G.Tensor, frameMask: G.Tensor): { pooled: G.Tensor; logits: G.Tensor }[] {
+/** Per sampling: the mean video token [B, D], the caption-word logits [B, N] read from it and, with `motion`, the motion logits [B, C]. */
+function headLogits(m: VideoModelConfig, samplings: readonly ClipSampling[], p: G.Params, frames: G.Tensor, frameMask: G.Tensor, motion: boolean): { pooled: G.Tensor; logits: G.Tensor; motion?: G.Tensor }[] {
   return samplings.map((clip) => {
     const pooled = G.mean(perceiverResampler(m.video.resampler, clip, p, frames, frameMask), 1); // [B, D]
-    return { pooled, logits: G.linear(pooled, p(`${HEAD}.weight`), p(`${HEAD}.bias`)) }; // [B, N]
+    return { pooled, logits: G.linear(pooled, p(`${HEAD}.weight`), p(`${HEAD}.bias`)), ...(motion ? { motion: G.linear(pooled, p(`${MOTION_HEAD}.weight`), p(`${MOTION_HEAD}.bias`)) } : {}) }; // [B, N], [B, C]
   });
 }
 
@@ -81,35 +101,43 @@ function inputs(g: Graph, m: VideoModelConfig, batch: number, frames: number) {
 }
 
 /**
- * One AdamW step on the aggregator and the head: cross-entropy of every caption token (`words`
+ * One AdamW step on the aggregator and the heads: cross-entropy of every caption token (`words`
  * [B, W] i32, −100 = padding) under the clip's word distribution, plus the spread term
- * (`SPREAD_TARGET`), summed over the samplings (the same
- * frames merged as in pre-training and as in fine-tuning, so both token layouts carry the clip).
+ * (`SPREAD_TARGET`), plus — with `motionWeight` > 0 — `motionWeight` × the motion head's
+ * cross-entropy against the clip's class (`motion` [B] i32, −100 = none), summed over the samplings
+ * (the same frames merged as in pre-training and as in fine-tuning, so both token layouts carry the clip).
  */
-export function buildAggregatorTraining(m: VideoModelConfig, samplings: readonly ClipSampling[], values: VisionWeights, vocab: number, batch: number, words: number, optimizer: Partial<G.AdamWConfig> = {}): TrainingGraphs {
+export function buildAggregatorTraining(m: VideoModelConfig, samplings: readonly ClipSampling[], values: VisionWeights, vocab: number, batch: number, words: number, optimizer: Partial<G.AdamWConfig> = {}, motionWeight = 0): TrainingGraphs {
   const g = new Graph();
   const D = m.image.text.dim;
-  const p = declare(g, [...resamplerParamSpecs(m.video.resampler, D), ...aggregatorHeadSpecs(D, vocab)], values, true);
+  const withMotion = motionWeight > 0;
+  const p = declare(g, [...resamplerParamSpecs(m.video.resampler, D), ...aggregatorHeadSpecs(D, vocab, withMotion)], values, true);
   const x = inputs(g, m, batch, samplings[0]!.frames);
   const targets = g.input('words', 'i32', [batch, words]);
-  const losses = headLogits(m, samplings, p, x.frames, x.frameMask).map(({ pooled, logits }) => G.add(G.crossEntropy(G.expand(G.reshape(logits, [batch, 1, vocab]), [batch, words, vocab]), targets, -100).loss, spreadLoss(pooled)));
+  const motionTargets = withMotion ? g.input('motion', 'i32', [batch]) : undefined;
+  const losses = headLogits(m, samplings, p, x.frames, x.frameMask, withMotion).map(({ pooled, logits, motion }) => {
+    const wordLoss = G.add(G.crossEntropy(G.expand(G.reshape(logits, [batch, 1, vocab]), [batch, words, vocab]), targets, -100).loss, spreadLoss(pooled));
+    return motion && motionTargets ? G.add(wordLoss, G.mul(G.crossEntropy(motion, motionTargets, -100).loss, motionWeight)) : wordLoss;
+  });
   return G.buildTraining(g, { loss: losses.reduce((a, b) => G.add(a, b)), optimizer, params: g.trainableParams });
 }
 
-/** Inference: log-probabilities [B, N] of the words of clips (the fine-tuning sampling). */
+/** Inference: log-probabilities [B, N] of the words of clips (the fine-tuning sampling) and, when `values` hold a motion head, of its classes (`motionLogProbs` [B, C]). */
 export function buildAggregatorHead(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, vocab: number): G.EmittedModel {
   const g = new Graph();
   const D = m.image.text.dim;
-  const p = declare(g, [...resamplerParamSpecs(m.video.resampler, D), ...aggregatorHeadSpecs(D, vocab)], values, false);
+  const withMotion = hasMotionHead(values);
+  const p = declare(g, [...resamplerParamSpecs(m.video.resampler, D), ...aggregatorHeadSpecs(D, vocab, withMotion)], values, false);
   const x = inputs(g, m, 1, clip.frames);
-  const { logits } = headLogits(m, [clip], p, x.frames, x.frameMask)[0]!;
-  return G.toOnnx(g, { outputs: { logProbs: G.sub(logits, G.logSumExp(logits, -1, true)) }, name: 'video_aggregator_head' });
+  const { logits, motion } = headLogits(m, [clip], p, x.frames, x.frameMask, withMotion)[0]!;
+  return G.toOnnx(g, { outputs: { logProbs: G.logSoftmax(logits), ...(motion ? { motionLogProbs: G.logSoftmax(motion) } : {}) }, name: 'video_aggregator_head' });
 }
 
-/** A clip and the ids (the core's) of its caption's words. */
+/** A clip, the ids (the core's) of its caption's words and its motion class (`motionClass`; used with `motionWeight` > 0). */
 export interface CaptionedClip {
   readonly clip: ClipFeatures;
   readonly words: readonly number[];
+  readonly motion?: number;
 }
 
 export interface AggregatorPretrainOptions {
@@ -127,6 +155,8 @@ export interface AggregatorPretrainOptions {
   readonly seed: number;
   /** Caption tokens per clip kept as targets (default 24). */
   readonly words?: number;
+  /** Weight of the motion head's loss (default 0 = no motion head; the clips need `motion`). */
+  readonly motionWeight?: number;
   readonly onStep?: (step: number, loss: number) => void;
 }
 
@@ -158,9 +188,12 @@ export async function pretrainAggregator(o: AggregatorPretrainOptions): Promise<
   if (samplings.length === 0 || samplings.some((s) => s.frames !== frames)) throw new HerdError('invalid_argument', `pretrainAggregator: the clips have ${frames} frames; no given sampling takes that many (${JSON.stringify(samplings)})`);
   const W = o.words ?? 24;
   const D = m.image.text.dim;
-  const head = G.initParams(aggregatorHeadSpecs(D, o.vocab), o.seed, { std: 1 / Math.sqrt(D) });
+  const motionWeight = o.motionWeight ?? 0;
+  if (!(motionWeight >= 0)) throw new HerdError('invalid_argument', `pretrainAggregator: motionWeight must be ≥ 0, got ${motionWeight}`);
+  if (motionWeight > 0 && o.clips.some((c) => c.motion === undefined)) throw new HerdError('invalid_argument', 'pretrainAggregator: motionWeight > 0 needs every clip\'s motion class');
+  const head = G.initParams(aggregatorHeadSpecs(D, o.vocab, motionWeight > 0), o.seed, { std: 1 / Math.sqrt(D) });
   const start: VisionWeights = { ...Object.fromEntries(Object.entries(o.values).filter(([k]) => k.startsWith(`${RESAMPLER_PREFIX}.`))), ...head };
-  const run = await TrainingRun.create(buildAggregatorTraining(m, samplings, start, o.vocab, o.batch, W, { weightDecay: 0.01 }), Object.fromEntries(Object.entries(start).map(([k, v]) => [k, hostTensor('f32', [...v.shape], Float32Array.from(v.data as Float32Array))])));
+  const run = await TrainingRun.create(buildAggregatorTraining(m, samplings, start, o.vocab, o.batch, W, { weightDecay: 0.01 }, motionWeight), Object.fromEntries(Object.entries(start).map(([k, v]) => [k, hostTensor('f32', [...v.shape], Float32Array.from(v.data as Float32Array))])));
   const rng = new Rng(o.seed);
   const order = o.clips.map((_, i) => i);
   let cursor = order.length;
@@ -176,7 +209,8 @@ export async function pretrainAggregator(o: AggregatorPretrainOptions): Promise<
       const words = new Int32Array(o.batch * W).fill(-100);
       pick.forEach((c, b) => words.set(c.words.slice(0, W), b * W));
       const lr = s < warm ? (o.lr * (s + 1)) / warm : o.lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (s - warm)) / Math.max(1, o.steps - warm))));
-      const loss = (await run.trainStep({ ...framesOf(m, pick.map((c) => c.clip), frames), words: hostTensor('i32', [o.batch, W], words) }, lr)).loss;
+      const motion: Record<string, HostTensor> = motionWeight > 0 ? { motion: hostTensor('i32', [o.batch], Int32Array.from(pick, (c) => c.motion!)) } : {};
+      const loss = (await run.trainStep({ ...framesOf(m, pick.map((c) => c.clip), frames), words: hostTensor('i32', [o.batch, W], words), ...motion }, lr)).loss;
       losses.push(loss);
       o.onStep?.(s + 1, loss);
     }
@@ -193,14 +227,19 @@ function decodeF16Length(c: ClipFeatures, m: VideoModelConfig): number {
   return F;
 }
 
-/** How well the head reads motion words from held-out clips: the log-probabilities of given word ids per clip. */
-export async function aggregatorWordScores(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, vocab: number, clips: readonly ClipFeatures[], wordIds: readonly number[]): Promise<number[][]> {
+/**
+ * How well the heads read motion from held-out clips: per clip the log-probabilities of given word
+ * ids (caption-words head) and, when `values` hold a motion head, of its `MOTION_CLASSES`.
+ */
+export async function aggregatorWordScores(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, vocab: number, clips: readonly ClipFeatures[], wordIds: readonly number[]): Promise<{ words: number[]; motion?: number[] }[]> {
   const session = await Session.create(buildAggregatorHead(m, clip, values, vocab), {}, 'video_aggregator_head');
   try {
-    const out: number[][] = [];
+    const out: { words: number[]; motion?: number[] }[] = [];
     for (const c of clips) {
-      const lp = (await session.run(framesOf(m, [c], clip.frames)))['logProbs']!.data as Float32Array;
-      out.push(wordIds.map((id) => lp[id]!));
+      const r = await session.run(framesOf(m, [c], clip.frames));
+      const lp = r['logProbs']!.data as Float32Array;
+      const motion = r['motionLogProbs']?.data as Float32Array | undefined;
+      out.push({ words: wordIds.map((id) => lp[id]!), ...(motion ? { motion: [...motion] } : {}) });
     }
     return out;
   } finally {
@@ -208,7 +247,7 @@ export async function aggregatorWordScores(m: VideoModelConfig, clip: ClipSampli
   }
 }
 
-/** Train-split examples as captioned clips: the caption's token ids (the core's compact ids), from `wordsOf`. */
+/** Train-split examples as captioned clips: the caption's token ids (the core's compact ids), from `wordsOf`, and the motion class (`motionClass`). */
 export function captionedClips(examples: readonly VideoExample[], wordsOf: (caption: string) => number[]): CaptionedClip[] {
-  return examples.map((x) => ({ clip: x.clip, words: wordsOf(x.caption) }));
+  return examples.map((x) => ({ clip: x.clip, words: wordsOf(x.caption), motion: motionClass(x.objects) }));
 }

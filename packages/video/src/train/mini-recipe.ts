@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
-import { type MiniVision } from '@herd/vision';
+import { type MiniVision, type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } from '../data/features.js';
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
@@ -41,6 +41,12 @@ export interface MiniVideoRecipe {
   /** Stage 0: aggregator pre-training steps with the caption-words head (`pretrainAggregator`; 0 = none) and its peak LR. */
   readonly aggregatorSteps?: number;
   readonly aggregatorLr?: number;
+  /** The aggregator's `frameDifference` (default: the mini preset's). */
+  readonly frameDifference?: number;
+  /** Starting values of the video group (`trainMiniVideo`'s `init`; default fresh). */
+  readonly init?: VisionWeights;
+  /** Stage 0's motion head weight (`trainMiniVideo`'s `motionWeight`; 0 = none). */
+  readonly motionWeight?: number;
   /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
   readonly aggregator?: 'train' | 'frozen';
 }
@@ -74,17 +80,17 @@ function pct(x: number): string {
 }
 
 export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoRecipeResult> {
-  const m = miniVideoConfig(o.vision.config);
+  const m = miniVideoConfig(o.vision.config, o.frameDifference);
   const frames = m.video.finetune.frames;
   const data = await videoFeatures(o, frames);
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.frameDifference !== undefined ? { frameDifference: o.frameDifference } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
   });
   const ro = train.aggregatorReadout;
-  if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
+  if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
   o.log?.(`trained in ${train.seconds.toFixed(0)} s; held-out loss caption ${train.evalLoss.caption?.toFixed(3)}, QA ${train.evalLoss.qa?.toFixed(3)}`);
   const t0 = performance.now();
   const clip: ClipSampling = m.video.finetune;
@@ -113,7 +119,7 @@ ${data.train.length} train clips, ${data.heldout.length} held-out clips (held-ou
 
 ## Training
 Re-train: \`${o.command}\`
-${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
+${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).
 Held-out loss: caption ${train.evalLoss.caption?.toFixed(3) ?? '—'}, QA ${train.evalLoss.qa?.toFixed(3) ?? '—'}.
@@ -125,6 +131,6 @@ ${o.blind ? '**Blind control**: trained and evaluated with every clip\'s frame f
 
 Moving vs static: ${pct(report.accuracy.video.moving)} with the video adapter vs ${pct(report.accuracy.image.moving)} for the image model on the middle frame; direction: ${pct(report.accuracy.video.direction)} vs ${pct(report.accuracy.image.direction)}.
 `;
-  await saveMiniVideo(o.outDir, m, train.weights, o.vision.dir, { eval: { ...report, steps: { caption: o.captionSteps, qa: o.qaSteps }, trainSeconds: train.seconds, evalLoss: train.evalLoss, tokenSpread: spread, ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps, aggregatorReadout: ro ?? null } : {}), ...(o.blind ? { blind: true } : {}) }, card });
+  await saveMiniVideo(o.outDir, m, train.weights, o.vision.dir, { eval: { ...report, steps: { caption: o.captionSteps, qa: o.qaSteps }, trainSeconds: train.seconds, evalLoss: train.evalLoss, tokenSpread: spread, ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps, aggregatorReadout: ro ?? null, ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}) } : {}), ...(o.blind ? { blind: true } : {}) }, card });
   return { train, eval: report, spread, evalSeconds };
 }

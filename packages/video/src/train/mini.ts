@@ -24,13 +24,16 @@ import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../d
 import { videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
-import { type AggregatorPretrainResult, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
+import { type AggregatorPretrainResult, MOTION_CLASSES, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
 import { loadVideoPreset } from '../presets/index.js';
 import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
 
-/** The mini herd's video model: the mini preset on top of a given image model. */
-export function miniVideoConfig(image: MllamaConfig): VideoModelConfig {
-  return { image, video: loadVideoPreset('mini') };
+/** The mini herd's video model: the mini preset on top of a given image model (`frameDifference`: the preset's resampler value replaced). */
+export function miniVideoConfig(image: MllamaConfig, frameDifference?: number): VideoModelConfig {
+  const video = loadVideoPreset('mini');
+  if (frameDifference === undefined) return { image, video };
+  if (!(frameDifference >= 0)) throw new HerdError('invalid_argument', `frameDifference must be ≥ 0, got ${frameDifference}`);
+  return { image, video: { ...video, resampler: { ...video.resampler, frameDifference } } };
 }
 
 export interface MiniVideoOptions {
@@ -61,14 +64,23 @@ export interface MiniVideoOptions {
    */
   readonly aggregatorSteps?: number;
   readonly aggregatorLr?: number;
+  /**
+   * Stage 0's motion head weight (default 0 = none): a head on the mean video token trained to give the
+   * clip's `MOTION_CLASSES` class from the synthetic world's labels — a stand-in target (see `motionClass`).
+   */
+  readonly motionWeight?: number;
   /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
   readonly aggregator?: 'train' | 'frozen';
+  /** The aggregator's `frameDifference` (default: the mini preset's). */
+  readonly frameDifference?: number;
 }
 
 /** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
 export interface AggregatorReadout {
   /** Clips with exactly one shape moving (nothing appearing): the right direction word ranks first of the four. */
   readonly direction: { readonly right: number; readonly n: number };
+  /** The same clips by the motion head (with `motionWeight` > 0): its top class is the right direction. */
+  readonly motionHead?: { readonly right: number; readonly n: number };
   /** Moving vs static clips (nothing appearing): ROC AUC of log p(direction words) − log p(' still'). */
   readonly movingAuc: number;
   readonly moving: number;
@@ -113,7 +125,7 @@ export function freshVideoWeights(m: VideoModelConfig, seed: number, clips: read
 
 export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
   const t0 = performance.now();
-  const m = miniVideoConfig(o.image);
+  const m = miniVideoConfig(o.image, o.frameDifference);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 40;
   const peak = o.lr ?? 2e-3;
@@ -137,7 +149,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
       config: m, values, clips: captionedClips(train, (c) => captionWords(o, c)), vocab,
       // The frame groupings the language-model stages will read (pre-training's only with a caption stage).
       samplings: o.captionSteps > 0 ? uniqueSamplings([m.video.pretrain, m.video.finetune]) : [m.video.finetune],
-      steps: o.aggregatorSteps!, batch: B, lr: o.aggregatorLr ?? peak, seed,
+      steps: o.aggregatorSteps!, batch: B, lr: o.aggregatorLr ?? peak, seed, ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}),
       onStep: (s, loss) => { if (s % 25 === 0) console.error(`video aggregator step ${s}: loss ${loss.toFixed(4)}`); },
     });
     aggregatorLosses = r.losses;
@@ -221,11 +233,12 @@ async function readAggregator(o: MiniVideoOptions, m: VideoModelConfig, r: Aggre
   if (ids.some((id) => id === undefined)) return undefined;
   const usable = heldout.filter((x) => !x.objects.some((ob) => ob.motion.kind === 'appear' || ob.motion.kind === 'disappear'));
   const scores = await aggregatorWordScores(m, m.video.finetune, r.values, o.image.text.vocabSize, usable.map((x) => x.clip), ids as number[]);
-  let right = 0, n = 0;
+  let right = 0, n = 0, headRight = 0;
   const mv: number[] = [];
   const st: number[] = [];
   usable.forEach((x, i) => {
-    const sc = scores[i]!;
+    const sc = scores[i]!.words;
+    const motion = scores[i]!.motion;
     const moving = x.objects.filter((ob) => ob.motion.kind === 'move');
     const lse = Math.log(sc.slice(0, 4).reduce((a, v) => a + Math.exp(v), 0));
     (moving.length ? mv : st).push(lse - sc[4]!);
@@ -234,9 +247,10 @@ async function readAggregator(o: MiniVideoOptions, m: VideoModelConfig, r: Aggre
       n++;
       const best = sc.slice(0, 4).indexOf(Math.max(...sc.slice(0, 4)));
       if (DIRECTIONS[best] === only.direction) right++;
+      if (motion && MOTION_CLASSES[motion.indexOf(Math.max(...motion))] === only.direction) headRight++;
     }
   });
   let wins = 0;
   for (const a of mv) for (const b of st) wins += a > b ? 1 : a === b ? 0.5 : 0;
-  return { direction: { right, n }, movingAuc: wins / Math.max(1, mv.length * st.length), moving: mv.length, static: st.length };
+  return { direction: { right, n }, ...(scores[0]?.motion ? { motionHead: { right: headRight, n } } : {}), movingAuc: wins / Math.max(1, mv.length * st.length), moving: mv.length, static: st.length };
 }
