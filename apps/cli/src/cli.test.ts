@@ -72,7 +72,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
-    [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'chat', 'text train', 'text eval', 'text export', 'vision train', 'vision eval', 'vision curate', 'vision export', 'speech train', 'speech eval', 'speech curate', 'speech export', 'video train', 'video eval', 'video curate', 'video export', 'export', 'info'/],
+    [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'chat', 'text train', 'text eval', 'text curate', 'text export', 'vision train', 'vision eval', 'vision curate', 'vision export', 'speech train', 'speech eval', 'speech curate', 'speech export', 'video train', 'video eval', 'video curate', 'video export', 'export', 'info'/],
     [['video', 'bogus'], /'herd video' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['video', 'export'], /--out DIR is required: the folder the export is written to/],
     [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],
@@ -85,7 +85,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],
-    [['text', 'curate'], /'herd text' needs one of: train, eval, export \(got 'curate'\)/],
+    [['text', 'bogus'], /'herd text' needs one of: train, eval, curate, export \(got 'bogus'\)/],
+    [['text', 'curate'], /2 problems[\s\S]*missing input[\s\S]*missing output/],
   ];
   for (const [argv, message] of cases) {
     it(`herd ${argv.join(' ')}`, async () => {
