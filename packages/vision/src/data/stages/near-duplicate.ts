@@ -39,7 +39,7 @@ import { HerdError } from '@herd/core';
 import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
-import { backgroundChroma, colourLayout, hashAndThumb, layoutCosine, thumbCorrelation } from './phash.js';
+import { backgroundChroma, layoutCosine, thumbCorrelation, viewSignals } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
@@ -642,9 +642,9 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     }
   };
   const b64 = (x: Int8Array | Uint8Array): string => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
-  const views = async (img: RgbImage): Promise<DedupView> => {
-    const { hash, thumb } = await hashAndThumb(img);
-    return { h: hash, l: b64(await colourLayout(img)), t: b64(thumb) };
+  const views = (img: RgbImage): DedupView => {
+    const { hash, thumb, layout } = viewSignals(img);
+    return { h: hash, l: b64(layout), t: b64(thumb) };
   };
   return {
     kind: 'global',
@@ -668,13 +668,13 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       const f: DedupFeature = { q };
       if (mode !== 'hash') f.e = unit(options.embedImage ? await options.embedImage(img) : await (options.embed as NonNullable<NearDuplicateOptions['embed']>)(sample));
       // Shape and layout serve the embedding checks too.
-      const whole = await views(img);
+      const whole = views(img);
       f.a = Number(Math.log(img.width / img.height).toFixed(5));
       f.l = whole.l;
       if (mode !== 'embedding') {
         f.h = whole.h;
         f.t = whole.t;
-        if (cropScales.length > 0) f.c = await Promise.all(cropScales.map((s) => views(centreCrop(img, s))));
+        if (cropScales.length > 0) f.c = cropScales.map((s) => views(centreCrop(img, s)));
       }
       return f;
     },
