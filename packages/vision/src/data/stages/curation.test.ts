@@ -11,7 +11,7 @@ import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate
 import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
-import { ocr } from './ocr.js';
+import { ocr, textRuns } from './ocr.js';
 import { curateImages } from '../curate.js';
 
 const ctx: StageContext = { shard: 'test', pass: 0, worker: 0 };
@@ -304,6 +304,29 @@ describe('ocr (tesseract.js, offline English model)', () => {
     const last = results[2]!;
     expect(last.keep && last.sample).toBe(without);
   }, 60_000);
+
+  it('the text-presence gate passes every image with written text that the image filter keeps, and skips most without', async () => {
+    let withText = 0;
+    let without = 0;
+    let skipped = 0;
+    for (const s of tiny) {
+      if (['blank', 'tiny', 'truncated'].includes(noise(s) ?? '')) continue;
+      const img = await decodeImage((s.files['png'] ?? s.files['jpg'])!);
+      const short = Math.min(img.width, img.height);
+      if (short < 32 || Math.max(img.width, img.height) / short > 4) continue;
+      const runs = textRuns(img);
+      if (noise(s) === 'text_heavy' || (s.meta['scene'] as { word: unknown }).word !== null) {
+        withText++;
+        expect(runs, s.key).toBeGreaterThanOrEqual(3);
+      } else {
+        without++;
+        if (runs < 3) skipped++;
+      }
+    }
+    expect(withText).toBeGreaterThan(10);
+    expect(skipped / without).toBeGreaterThan(0.6);
+    expect(() => ocr({ gate: -1 })).toThrow(/gate/);
+  });
 });
 
 describe('curateImages', () => {
