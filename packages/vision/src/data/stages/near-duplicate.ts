@@ -221,7 +221,8 @@ interface SideRecord {
 class SideFile {
   private readonly dir: string;
   private readonly fd: number;
-  private pending: Buffer[] = [];
+  /** Records not yet written: one reused staging buffer (no allocation per record). */
+  private staging: Buffer | undefined;
   private pendingBytes = 0;
   private written = 0;
   private readonly cache = new Map<number, SideRecord>();
@@ -240,19 +241,22 @@ class SideFile {
     return this.views * (this.layoutLen + this.thumbLen);
   }
 
-  append(record: Buffer): void {
-    this.pending.push(record);
-    this.pendingBytes += record.length;
-    if (this.pendingBytes >= 1 << 20) this.flush();
+  /** The next record's bytes, zeroed, in the staging buffer: the caller fills them in place. */
+  reserve(): Buffer {
+    const size = this.recordBytes;
+    this.staging ??= Buffer.alloc(Math.max(size, Math.floor((1 << 20) / Math.max(1, size)) * size));
+    if (this.pendingBytes + size > this.staging.length) this.flush();
+    const rec = this.staging.subarray(this.pendingBytes, this.pendingBytes + size);
+    rec.fill(0);
+    this.pendingBytes += size;
+    return rec;
   }
 
   flush(): void {
-    if (this.pendingBytes === 0) return;
-    const buf = Buffer.concat(this.pending, this.pendingBytes);
+    if (this.pendingBytes === 0 || this.staging === undefined) return;
     let at = 0;
-    while (at < buf.length) at += writeSync(this.fd, buf, at, buf.length - at, this.written + at);
-    this.written += buf.length;
-    this.pending = [];
+    while (at < this.pendingBytes) at += writeSync(this.fd, this.staging, at, this.pendingBytes - at, this.written + at);
+    this.written += this.pendingBytes;
     this.pendingBytes = 0;
   }
 
@@ -322,7 +326,7 @@ export class DedupStore {
       const ts = views.map((v) => (v.t === undefined ? undefined : Buffer.from(v.t, 'base64')));
       this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0);
       const side = this.side;
-      const rec = Buffer.alloc(side.recordBytes);
+      const rec = side.reserve();
       views.forEach((_, v) => {
         const o = v * (side.layoutLen + side.thumbLen);
         // A missing (or odd-sized) layout or thumbnail is stored as zeros and skipped by the checks.
@@ -331,7 +335,6 @@ export class DedupStore {
         if (lv !== undefined && lv.length === side.layoutLen) lv.copy(rec, o);
         if (tv !== undefined && tv.length === side.thumbLen) tv.copy(rec, o + side.layoutLen);
       });
-      side.append(rec);
     }
     this.aspect.push([f.a ?? Number.NaN]);
     this.q.push([f.q]);
