@@ -105,7 +105,7 @@ export interface NearDuplicateOptions {
   maxBackgroundChromaDiff?: number;
   /** Centre-crop scales each image is also hashed at, for cropped copies (default [0.93, 0.89, 0.85]; [] turns crops off). */
   cropScales?: readonly number[];
-  /** Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.95) and thumbnail correlation (0.97). */
+  /** Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.97) and thumbnail correlation (0.97). */
   cropMaxHamming?: number;
   cropMinLayoutCosine?: number;
   cropMinThumbCorrelation?: number;
@@ -570,7 +570,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const minThumb = options.minThumbCorrelation ?? 0.995;
   const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
   const cropMaxHamming = options.cropMaxHamming ?? 14;
-  const cropMinLayout = options.cropMinLayoutCosine ?? 0.95;
+  const cropMinLayout = options.cropMinLayoutCosine ?? 0.97;
   const cropMinThumb = options.cropMinThumbCorrelation ?? 0.97;
   const maxAspect = options.maxAspectLogDiff ?? 0.02;
   const maxChroma = options.maxBackgroundChromaDiff ?? 0.08;
