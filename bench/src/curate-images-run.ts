@@ -47,11 +47,12 @@ if (args[0] === '--child') {
     });
     report = { seconds: (performance.now() - t0) / 1000, report: res.report };
   }
-  process.stdout.write(`REPORT ${JSON.stringify({ ...(report as object), maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  const cpu = process.cpuUsage();
+  process.stdout.write(`REPORT ${JSON.stringify({ ...(report as object), cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
   process.exit(0);
 }
 
-function child(childArgs: string[]): Promise<{ seconds: number; maxRssMiB: number; report?: { in: number; out: number; stages: { name: string; in: number; kept: number; dropped: number; samplesPerSecond: number | null }[] } }> {
+function child(childArgs: string[]): Promise<{ seconds: number; cpuSeconds: number; maxRssMiB: number; report?: { in: number; out: number; stages: { name: string; in: number; kept: number; dropped: number; samplesPerSecond: number | null }[] } }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', ...childArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -67,9 +68,12 @@ function child(childArgs: string[]): Promise<{ seconds: number; maxRssMiB: numbe
 mkdirSync(base, { recursive: true });
 const input = join(base, `input-${count}`);
 let genSeconds = 0;
+let genCpuSeconds = 0;
 if (!existsSync(join(input, 'manifest.json'))) {
   rmSync(input, { recursive: true, force: true });
-  genSeconds = (await child(['generate', input, String(count)])).seconds;
+  const g = await child(['generate', input, String(count)]);
+  genSeconds = g.seconds;
+  genCpuSeconds = g.cpuSeconds;
 }
 const output = join(base, `out-${count}-w${workers}${models ? '' : '-nomodels'}${copyDetect ? '-cd' : ''}`);
 rmSync(output, { recursive: true, force: true });
@@ -86,10 +90,10 @@ const byLabel = [...labels].sort().map(([k, n]) => ({ label: k, in: n, kept: kep
 const r = cur.report!;
 const result = {
   machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, loadAverage: { start: load0, end: load1 }, count, workers, ocr: useOcr, models, copyDetect,
-  generateSeconds: genSeconds, curateSeconds: cur.seconds, samplesPerSecond: r.in / cur.seconds, peakRssMiB: cur.maxRssMiB, in: r.in, out: r.out,
+  generateSeconds: genSeconds, generateCpuSeconds: genCpuSeconds, curateSeconds: cur.seconds, curateCpuSeconds: cur.cpuSeconds, samplesPerSecond: r.in / cur.seconds, samplesPerCoreSecond: r.in / cur.cpuSeconds, peakRssMiB: cur.maxRssMiB, in: r.in, out: r.out,
   stages: r.stages.map((s) => ({ name: s.name, in: s.in, kept: s.kept, dropped: s.dropped, samplesPerSecond: s.samplesPerSecond })), byLabel,
 };
-console.log(`${count} images (generated in ${genSeconds.toFixed(0)} s), curated in ${cur.seconds.toFixed(0)} s = ${result.samplesPerSecond.toFixed(1)} images/s, peak RSS ${cur.maxRssMiB.toFixed(0)} MiB, workers ${workers}, load ${load0.toFixed(1)}→${load1.toFixed(1)} on ${result.machine} (nice 10)`);
+console.log(`${count} images (generated in ${genSeconds.toFixed(0)} s, ${genCpuSeconds.toFixed(0)} CPU-s), curated in ${cur.seconds.toFixed(0)} s = ${result.samplesPerSecond.toFixed(1)} images/s (${cur.cpuSeconds.toFixed(0)} CPU-s = ${result.samplesPerCoreSecond.toFixed(1)} images/s per core), peak RSS ${cur.maxRssMiB.toFixed(0)} MiB, workers ${workers}, load ${load0.toFixed(1)}→${load1.toFixed(1)} on ${result.machine} (nice 10)`);
 console.log('\n| stage | in | kept | dropped | samples/s |\n|---|---|---|---|---|');
 for (const s of result.stages) console.log(`| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond?.toFixed(1) ?? '–'} |`);
 console.log('\n| label | in | still in the curated set |\n|---|---|---|');

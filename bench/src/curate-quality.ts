@@ -7,7 +7,14 @@
  *
  *   node bench/dist/curate-quality.js [--count 2000] [--seed 7] [--ocr 60] [--ann 10000,100000] [--resample-t N]
  *
- * Prints tables and writes bench/results/curate-quality.json. Asserts nothing.
+ * `--throughput` measures instead each stage's images per CPU-second (= images/s per core: process
+ * CPU time, sharp's and tesseract's threads included, so a loaded machine does not deflate it), and
+ * scores the OCR text-presence gate against the labels (images with a written word or text overlay
+ * it must pass; text-free ones it may skip) on the samples the image filter keeps:
+ *
+ *   HERD_THREADS=1 node bench/dist/curate-quality.js --throughput [--count 1000] [--seed 8] [--ocr 40]
+ *
+ * Prints tables and writes bench/results/curate-quality.json (curate-throughput.json). Asserts nothing.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -18,8 +25,9 @@ import { Rng } from '@herd/core';
 import type { Sample, SampleStage } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { captionQuality, languageId, scoreOf } from '@herd/data';
-import { ANN_DEFAULTS, annCosinePairs, exactHashPairs, imageQuality, nearDuplicate, ocr, resample } from '@herd/vision';
-import { flag } from './bench-args.js';
+import { decodeImage } from '@herd/media';
+import { ANN_DEFAULTS, annCosinePairs, clipScore, exactHashPairs, imageQuality, MINI_CLIP_DIR, MiniClip, miniClipScorer, nearDuplicate, ocr, perceptualHash, resample, textRuns } from '@herd/vision';
+import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const count = Number(flag('count', '2000'));
@@ -223,7 +231,101 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${join(out, 'curate-quality.json')}`);
 }
 
-main().catch((e: unknown) => {
+interface Rate {
+  step: string;
+  images: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  /** Images per CPU-second: images/s on one core. */
+  perCore: number;
+}
+
+/** Runs `fn` over every item and measures wall time and this process's CPU time (all its threads). */
+async function rate<T>(step: string, items: readonly T[], fn: (x: T) => Promise<unknown> | unknown): Promise<Rate> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const x of items) await fn(x);
+  const c = process.cpuUsage(c0);
+  const cpuSeconds = (c.user + c.system) / 1e6;
+  const r = { step, images: items.length, wallSeconds: (performance.now() - t0) / 1000, cpuSeconds, perCore: items.length / Math.max(1e-9, cpuSeconds) };
+  console.log(`  ${step}: ${r.perCore.toFixed(1)} images/s per core (${items.length} in ${cpuSeconds.toFixed(2)} CPU-s, ${r.wallSeconds.toFixed(1)} s wall)`);
+  return r;
+}
+
+async function throughput(): Promise<void> {
+  const ctx = { shard: 'bench', pass: 0, worker: 0 };
+  const samples: Sample[] = [];
+  const rates: Rate[] = [];
+  const gen = generateImages({ seed, count, noiseRate: 0.3 });
+  rates.push(await rate('generate (render + encode, labelled noise 30 %)', Array.from({ length: count }), async () => samples.push((await gen.next()).value as Sample)));
+  const bytes = (s: Sample): Uint8Array => (s.files['png'] ?? s.files['jpg'])!;
+  const decodable: Sample[] = [];
+  rates.push(await rate('decode (sharp, through @herd/media)', samples, async (s) => {
+    try {
+      await decodeImage(bytes(s));
+      decodable.push(s);
+    } catch {
+      // counted: a truncated file costs its attempt
+    }
+  }));
+  rates.push(await rate('decode + resize + hash (the issue\'s 160/s per core target)', decodable, async (s) => perceptualHash(await decodeImage(bytes(s)))));
+  rates.push(await rate('caption_quality', samples, (s) => captionQuality().process(s, ctx)));
+  const lang = languageId();
+  rates.push(await rate('language (fastText lid.176)', samples, (s) => lang.process(s, ctx)));
+  const iq = imageQuality();
+  const kept: Sample[] = [];
+  rates.push(await rate('image_quality (decode + checks + pHash)', samples, async (s) => {
+    const r = await iq.process(s, ctx);
+    if (r.keep) kept.push(r.sample);
+  }));
+  const clip = MiniClip.load(MINI_CLIP_DIR);
+  const cs = clipScore({ score: miniClipScorer(clip), threshold: clip.model.threshold ?? 0 });
+  rates.push(await rate('clip (mini CLIP, one pair per call)', kept, (s) => cs.process(s, ctx)));
+  clip.release();
+  const nd = nearDuplicate();
+  const features = new Map<string, unknown>();
+  rates.push(await rate('near_duplicate prepare (decode + whole + 3 crop views)', kept, async (s) => features.set(s.key, await nd.prepare!(s, ctx))));
+  rates.push(await rate('near_duplicate decide (search + verify + group)', [0], () => nd.decide(features as never)));
+  rates[rates.length - 1]!.images = kept.length;
+  rates[rates.length - 1]!.perCore = kept.length / Math.max(1e-9, rates[rates.length - 1]!.cpuSeconds);
+  const rs = resample({ threshold: Math.max(2, Math.round(count / 20)), n: 1, seed });
+  const rf = new Map<string, unknown>();
+  rates.push(await rate('resample (n-gram counts + decide)', [0], async () => {
+    for (const s of kept) rf.set(s.key, await rs.prepare!(s, ctx));
+    await rs.decide(rf as never);
+  }));
+  rates[rates.length - 1]!.images = kept.length;
+  rates[rates.length - 1]!.perCore = kept.length / Math.max(1e-9, rates[rates.length - 1]!.cpuSeconds);
+
+  // The OCR gate against the labels, on what the image filter keeps.
+  const hasText = (s: Sample): boolean => noiseOf(s) === 'text_heavy' || (s.meta['scene'] as { word: unknown } | undefined)?.word != null;
+  const runs = new Map<string, number>();
+  rates.push(await rate('ocr text-presence gate alone (decode + textRuns)', kept, async (s) => runs.set(s.key, textRuns(await decodeImage(bytes(s))))));
+  const gate = 3;
+  const text = kept.filter(hasText);
+  const noText = kept.filter((s) => !hasText(s));
+  const textLost = text.filter((s) => runs.get(s.key)! < gate).map((s) => s.key);
+  const noTextSkipped = noText.filter((s) => runs.get(s.key)! < gate).length;
+  console.log(`  gate (runs ≥ ${gate}): passes ${text.length - textLost.length}/${text.length} images with text; skips ${noTextSkipped}/${noText.length} without`);
+  // OCR with and without the gate on the same mix (the kept set's share of text images).
+  const mix = kept.slice(0, ocrCount);
+  for (const g of [false, gate] as const) {
+    const stage = ocr({ workers: 1, gate: g });
+    await stage.process(mix[0]!, ctx); // worker start-up outside the measurement
+    rates.push(await rate(`ocr ${g === false ? 'without the gate' : `with the gate (runs ≥ ${g})`} (tesseract, 1 worker)`, mix, (s) => stage.process(s, ctx)));
+    await stage.close();
+  }
+
+  console.log(`\nper-stage throughput, ${cpus()[0]?.model} ×${cpus().length}, HERD_THREADS=${process.env['HERD_THREADS'] ?? '-'}, ${count} images (seed ${seed}); ${kept.length} kept by the image filter`);
+  console.log('| step | images | CPU s | images/s per core | wall s |\n|---|---|---|---|---|');
+  for (const r of rates) console.log(`| ${r.step} | ${r.images} | ${r.cpuSeconds.toFixed(2)} | ${r.perCore.toFixed(1)} | ${r.wallSeconds.toFixed(1)} |`);
+  const out = join(here, '..', 'results');
+  mkdirSync(out, { recursive: true });
+  const gateScore = { gate, textImages: text.length, textLost, noTextImages: noText.length, noTextSkipped };
+  writeFileSync(join(out, 'curate-throughput.json'), JSON.stringify({ machine: `${cpus()[0]?.model} ×${cpus().length}`, count, seed, kept: kept.length, rates, gate: gateScore }, null, 2) + '\n');
+}
+
+(hasFlag('throughput') ? throughput() : main()).catch((e: unknown) => {
   console.error(e);
   process.exitCode = 1;
 });

@@ -1,9 +1,9 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { generateImages } from './images.js';
+import { LookSet, drawScene, generateImages, sceneLook } from './images.js';
 import { IMAGE_NOISE } from './noise.js';
 import type { Sample } from './sample.js';
-import { COLOUR_RGB, isHeldOutCombo, type Colour, type Scene } from './world.js';
+import { COLOUR_RGB, isHeldOutCombo, itemRng, type Colour, type Scene } from './world.js';
 
 async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
   const out: Sample[] = [];
@@ -136,5 +136,41 @@ describe('image generator', () => {
       const has = (s.meta.scene as Scene).objects.some((o) => isHeldOutCombo(o.colour, o.shape));
       expect(has).toBe(s.meta.split === 'heldout');
     }
+  });
+
+  it('never draws two samples that look alike unless it labels one a copy of the other', async () => {
+    const scene: Scene = {
+      objects: [
+        { shape: 'circle', colour: 'red', size: 'big', position: 'left', count: 1 },
+        { shape: 'star', colour: 'black', size: 'small', position: 'top', count: 2 },
+      ],
+      background: 'white',
+      word: null,
+    };
+    const look = sceneLook(scene, 160, 120);
+    // The drawing does not depend on the order of the groups; white and grey are one brightness edit apart.
+    expect(sceneLook({ ...scene, objects: [...scene.objects].reverse() }, 160, 120)).toBe(look);
+    expect(sceneLook({ ...scene, background: 'grey' }, 240, 180)).toBe(look);
+    expect(sceneLook({ ...scene, background: 'cream' }, 160, 120)).not.toBe(look);
+    expect(sceneLook(scene, 120, 160)).not.toBe(look);
+    expect(sceneLook({ ...scene, objects: [{ ...scene.objects[0]!, colour: 'pink' }, scene.objects[1]!] }, 160, 120)).not.toBe(look);
+    // The generator's own draw loop, without rendering: 8000 draws repeat a look ~90 times when
+    // each draw is kept (a fresh LookSet each time), and never once through the generator's LookSet.
+    const draws = (shared: boolean): string[] => {
+      const looks = new LookSet();
+      return Array.from({ length: 8000 }, (_, i) => {
+        const rng = itemRng(21, 'images', i);
+        const d = drawScene(rng, `img-${i}`, 'train', null, { count: 8000 }, [96, 256], shared ? looks : new LookSet());
+        return sceneLook(d.scene, d.width, d.height);
+      });
+    };
+    const repeats = (xs: string[]): number => xs.length - new Set(xs).size;
+    expect(repeats(draws(false))).toBeGreaterThan(30);
+    expect(repeats(draws(true))).toBe(0);
+    // And through generateImages: the looks of the samples that are not labelled copies are distinct.
+    const samples = await collect(generateImages({ seed: 21, count: 40, noiseRate: 0.5, noiseKinds: ['exact_duplicate', 'near_duplicate', 'mismatched_caption'], side: [24, 32] }));
+    const clean = samples.filter((s) => s.meta.duplicateOf === undefined);
+    expect(clean.length).toBeGreaterThan(20);
+    expect(repeats(clean.map((s) => sceneLook(s.meta.scene as Scene, s.meta.width as number, s.meta.height as number)))).toBe(0);
   });
 });

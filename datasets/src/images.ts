@@ -4,6 +4,7 @@
  * Noise (duplicates, mismatched or non-English captions, blank/tiny/extreme-aspect/text-heavy and
  * truncated images) is mixed in at `noiseRate` with its label in meta.
  */
+import { createHash } from 'node:crypto';
 import sharp, { type Sharp } from 'sharp';
 import { HerdError, type Rng } from '@herd/core';
 import { describeScene, sceneQuestions } from './language.js';
@@ -62,6 +63,65 @@ export function textOverlaySvg(rng: Rng, width: number, height: number): string 
   return out;
 }
 
+/**
+ * What a scene looks like up to the generator's own near-duplicate edits (`nearDuplicate` below):
+ * the objects in a canonical order (the drawing does not depend on their order), the written word,
+ * the background with white and grey as one — a copy's brightness jitter (×0.9–1.1) turns white
+ * (255) into grey (232), and dark shapes look the same either way, so no pixel test can tell "the
+ * grey scene" from "a darkened copy of the white one" — and the aspect ratio class (resizes and
+ * crops keep it). Two samples with one look are copies of each other whatever their labels say.
+ */
+export function sceneLook(scene: Scene, width: number, height: number): string {
+  const objects = [...scene.objects].sort((a, b) => a.position.localeCompare(b.position)).map((o) => [o.position, o.shape, o.colour, o.size, o.count]);
+  const background = scene.background === 'grey' ? 'white' : scene.background;
+  return JSON.stringify([objects, scene.word, background, Math.log(width / height).toFixed(1)]);
+}
+
+/** The looks drawn so far, as MD5 digests (a 100k-image set keeps ~10 MB). */
+export class LookSet {
+  private readonly seen = new Set<string>();
+  get size(): number {
+    return this.seen.size;
+  }
+  /** Adds a look; false when it was there already. */
+  add(look: string): boolean {
+    const d = createHash('md5').update(look).digest('base64');
+    if (this.seen.has(d)) return false;
+    this.seen.add(d);
+    return true;
+  }
+}
+
+/**
+ * The scene and size of a sample that is not a labelled copy, drawn again until its look
+ * (`sceneLook`) is new to `looks`: two equal looks render as copies of each other, and the labels
+ * would call them different.
+ */
+export function drawScene(
+  rng: Rng,
+  key: string,
+  split: Split,
+  noise: ImageNoise | null,
+  opts: Pick<ImageOptions, 'wordProbability' | 'count'>,
+  side: readonly [number, number],
+  looks: LookSet,
+): { scene: Scene; width: number; height: number } {
+  for (let tries = 0; ; tries++) {
+    const scene = randomScene(rng, { split, wordProbability: opts.wordProbability ?? 0.3 });
+    let { width, height } = randomImageSize(rng, side);
+    if (noise === 'tiny') {
+      width = 6 + rng.int(11);
+      height = 6 + rng.int(11);
+    } else if (noise === 'extreme_aspect') {
+      const long = Math.max(side[1], 200);
+      const short = Math.max(8, Math.round(long / (8 + rng.int(8))));
+      [width, height] = rng.next() < 0.5 ? [long, short] : [short, long];
+    }
+    if (looks.add(sceneLook(scene, width, height))) return { scene, width, height };
+    if (tries >= 1000) throw new HerdError('invalid_argument', `image ${key}: 1000 draws gave no scene unlike the ${looks.size} before it; the world has too few distinct looks for ${opts.count} images with these options`);
+  }
+}
+
 interface Clean {
   readonly key: string;
   readonly bytes: Uint8Array;
@@ -116,6 +176,7 @@ export async function* generateImages(opts: ImageOptions): AsyncGenerator<Sample
   const side = opts.side ?? [96, 256];
   const plan = planNoise(itemRng(opts.seed, 'images/plan', 0), opts.count, noiseRate, opts.noiseKinds ?? IMAGE_NOISE);
   const pool = new RecentPool<Clean>();
+  const looks = new LookSet();
   for (let i = 0; i < opts.count; i++) {
     const rng = itemRng(opts.seed, 'images', i);
     const key = sampleKey('img', i);
@@ -139,16 +200,7 @@ export async function* generateImages(opts: ImageOptions): AsyncGenerator<Sample
     }
 
     const split: Split = rng.next() < (opts.heldoutFraction ?? 0.1) ? 'heldout' : 'train';
-    const scene = randomScene(rng, { split, wordProbability: opts.wordProbability ?? 0.3 });
-    let { width, height } = randomImageSize(rng, side);
-    if (noise === 'tiny') {
-      width = 6 + rng.int(11);
-      height = 6 + rng.int(11);
-    } else if (noise === 'extreme_aspect') {
-      const long = Math.max(side[1], 200);
-      const short = Math.max(8, Math.round(long / (8 + rng.int(8))));
-      [width, height] = rng.next() < 0.5 ? [long, short] : [short, long];
-    }
+    const { scene, width, height } = drawScene(rng, key, split, noise, opts, side, looks);
     const format: ImageFormat = opts.format ?? (rng.next() < 0.5 ? 'png' : 'jpeg');
     const quality = 80 + rng.int(16);
     let caption = describeScene(rng, scene);

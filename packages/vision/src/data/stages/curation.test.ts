@@ -11,7 +11,7 @@ import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate
 import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
-import { ocr } from './ocr.js';
+import { ocr, textBand, textRuns } from './ocr.js';
 import { curateImages } from '../curate.js';
 
 const ctx: StageContext = { shard: 'test', pass: 0, worker: 0 };
@@ -304,6 +304,36 @@ describe('ocr (tesseract.js, offline English model)', () => {
     const last = results[2]!;
     expect(last.keep && last.sample).toBe(without);
   }, 60_000);
+
+  it('the text-presence gate passes every image with written text that the image filter keeps, and skips most without', async () => {
+    let withText = 0;
+    let without = 0;
+    let skipped = 0;
+    let banded = 0;
+    for (const s of tiny) {
+      if (['blank', 'tiny', 'truncated'].includes(noise(s) ?? '')) continue;
+      const img = await decodeImage((s.files['png'] ?? s.files['jpg'])!);
+      const short = Math.min(img.width, img.height);
+      if (short < 32 || Math.max(img.width, img.height) / short > 4) continue;
+      const runs = textRuns(img);
+      if (noise(s) === 'text_heavy' || (s.meta['scene'] as { word: unknown }).word !== null) {
+        withText++;
+        expect(runs, s.key).toBeGreaterThanOrEqual(3);
+        // Tesseract reads only the band of rows with text: a corner word is a strip of the image.
+        const band = textBand(img, 3);
+        expect(band.width).toBe(img.width);
+        expect(band.data.length).toBe(band.width * band.height * 3);
+        if ((s.meta['scene'] as { word: unknown }).word !== null && noise(s) !== 'text_heavy' && band.height < img.height * 0.8) banded++;
+      } else {
+        without++;
+        if (runs < 3) skipped++;
+      }
+    }
+    expect(withText).toBeGreaterThan(10);
+    expect(banded).toBeGreaterThan(withText / 2);
+    expect(skipped / without).toBeGreaterThan(0.6);
+    expect(() => ocr({ gate: -1 })).toThrow(/gate/);
+  });
 });
 
 describe('curateImages', () => {

@@ -39,7 +39,7 @@ import { HerdError } from '@herd/core';
 import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
-import { backgroundChroma, colourLayout, hashAndThumb, layoutCosine, thumbCorrelation } from './phash.js';
+import { backgroundChroma, layoutCosine, thumbCorrelation, viewSignals } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
@@ -105,7 +105,7 @@ export interface NearDuplicateOptions {
   maxBackgroundChromaDiff?: number;
   /** Centre-crop scales each image is also hashed at, for cropped copies (default [0.93, 0.89, 0.85]; [] turns crops off). */
   cropScales?: readonly number[];
-  /** Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.95) and thumbnail correlation (0.97). */
+  /** Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.97) and thumbnail correlation (0.97). */
   cropMaxHamming?: number;
   cropMinLayoutCosine?: number;
   cropMinThumbCorrelation?: number;
@@ -221,7 +221,8 @@ interface SideRecord {
 class SideFile {
   private readonly dir: string;
   private readonly fd: number;
-  private pending: Buffer[] = [];
+  /** Records not yet written: one reused staging buffer (no allocation per record). */
+  private staging: Buffer | undefined;
   private pendingBytes = 0;
   private written = 0;
   private readonly cache = new Map<number, SideRecord>();
@@ -240,19 +241,22 @@ class SideFile {
     return this.views * (this.layoutLen + this.thumbLen);
   }
 
-  append(record: Buffer): void {
-    this.pending.push(record);
-    this.pendingBytes += record.length;
-    if (this.pendingBytes >= 1 << 20) this.flush();
+  /** The next record's bytes, zeroed, in the staging buffer: the caller fills them in place. */
+  reserve(): Buffer {
+    const size = this.recordBytes;
+    this.staging ??= Buffer.alloc(Math.max(size, Math.floor((1 << 20) / Math.max(1, size)) * size));
+    if (this.pendingBytes + size > this.staging.length) this.flush();
+    const rec = this.staging.subarray(this.pendingBytes, this.pendingBytes + size);
+    rec.fill(0);
+    this.pendingBytes += size;
+    return rec;
   }
 
   flush(): void {
-    if (this.pendingBytes === 0) return;
-    const buf = Buffer.concat(this.pending, this.pendingBytes);
+    if (this.pendingBytes === 0 || this.staging === undefined) return;
     let at = 0;
-    while (at < buf.length) at += writeSync(this.fd, buf, at, buf.length - at, this.written + at);
-    this.written += buf.length;
-    this.pending = [];
+    while (at < this.pendingBytes) at += writeSync(this.fd, this.staging, at, this.pendingBytes - at, this.written + at);
+    this.written += this.pendingBytes;
     this.pendingBytes = 0;
   }
 
@@ -322,7 +326,7 @@ export class DedupStore {
       const ts = views.map((v) => (v.t === undefined ? undefined : Buffer.from(v.t, 'base64')));
       this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0);
       const side = this.side;
-      const rec = Buffer.alloc(side.recordBytes);
+      const rec = side.reserve();
       views.forEach((_, v) => {
         const o = v * (side.layoutLen + side.thumbLen);
         // A missing (or odd-sized) layout or thumbnail is stored as zeros and skipped by the checks.
@@ -331,7 +335,6 @@ export class DedupStore {
         if (lv !== undefined && lv.length === side.layoutLen) lv.copy(rec, o);
         if (tv !== undefined && tv.length === side.thumbLen) tv.copy(rec, o + side.layoutLen);
       });
-      side.append(rec);
     }
     this.aspect.push([f.a ?? Number.NaN]);
     this.q.push([f.q]);
@@ -567,7 +570,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const minThumb = options.minThumbCorrelation ?? 0.995;
   const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
   const cropMaxHamming = options.cropMaxHamming ?? 14;
-  const cropMinLayout = options.cropMinLayoutCosine ?? 0.95;
+  const cropMinLayout = options.cropMinLayoutCosine ?? 0.97;
   const cropMinThumb = options.cropMinThumbCorrelation ?? 0.97;
   const maxAspect = options.maxAspectLogDiff ?? 0.02;
   const maxChroma = options.maxBackgroundChromaDiff ?? 0.08;
@@ -642,9 +645,9 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     }
   };
   const b64 = (x: Int8Array | Uint8Array): string => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
-  const views = async (img: RgbImage): Promise<DedupView> => {
-    const { hash, thumb } = await hashAndThumb(img);
-    return { h: hash, l: b64(await colourLayout(img)), t: b64(thumb) };
+  const views = (img: RgbImage): DedupView => {
+    const { hash, thumb, layout } = viewSignals(img);
+    return { h: hash, l: b64(layout), t: b64(thumb) };
   };
   return {
     kind: 'global',
@@ -668,13 +671,13 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       const f: DedupFeature = { q };
       if (mode !== 'hash') f.e = unit(options.embedImage ? await options.embedImage(img) : await (options.embed as NonNullable<NearDuplicateOptions['embed']>)(sample));
       // Shape and layout serve the embedding checks too.
-      const whole = await views(img);
+      const whole = views(img);
       f.a = Number(Math.log(img.width / img.height).toFixed(5));
       f.l = whole.l;
       if (mode !== 'embedding') {
         f.h = whole.h;
         f.t = whole.t;
-        if (cropScales.length > 0) f.c = await Promise.all(cropScales.map((s) => views(centreCrop(img, s))));
+        if (cropScales.length > 0) f.c = cropScales.map((s) => views(centreCrop(img, s)));
       }
       return f;
     },

@@ -3,7 +3,8 @@
  * "above the median of the 63 non-DC coefficients". Resizing, re-encoding and mild colour changes move
  * few bits; different scenes differ in ~half of them. Hex string so it survives JSON feature spills.
  */
-import { resizeRgb, type RgbImage } from '@herd/media';
+import type { RgbImage } from '@herd/media';
+import { resizeBilinear } from '../resize.js';
 
 const N = 32;
 const K = 8;
@@ -50,22 +51,42 @@ export function hashFromDct(block: Float64Array): string {
   return hex;
 }
 
-/** The 32×32 grey thumbnail pHash is computed from: sharp's Lanczos resize (through @herd/media), then Rec. 601 luma. */
-export async function greyThumb(img: RgbImage): Promise<Float64Array> {
-  const small = await resizeRgb(img, N, N, { fit: 'fill' });
+/**
+ * The 32×32 colour thumbnail every signal of a view is computed from: the antialiased bilinear resize
+ * of `../resize.ts`, in-process (sharp's Lanczos cost ~2.8 ms of CPU per call on these small images,
+ * mostly libvips pipeline set-up, and a sample needed eight: whole image and three crops, grey
+ * thumbnail and colour layout each).
+ */
+export function colourThumb(img: RgbImage): RgbImage {
+  return resizeBilinear(img, N, N);
+}
+
+function greyOf(small: RgbImage): Float64Array {
   const out = new Float64Array(N * N);
   for (let i = 0; i < N * N; i++) out[i] = 0.299 * (small.data[3 * i] as number) + 0.587 * (small.data[3 * i + 1] as number) + 0.114 * (small.data[3 * i + 2] as number);
   return out;
 }
 
+/** The 32×32 grey thumbnail pHash is computed from (`colourThumb`, then Rec. 601 luma). */
+export async function greyThumb(img: RgbImage): Promise<Float64Array> {
+  return greyOf(colourThumb(img));
+}
+
 export async function perceptualHash(img: RgbImage): Promise<string> {
-  return hashFromDct(lowDct(await greyThumb(img)));
+  return hashFromDct(lowDct(greyOf(colourThumb(img))));
 }
 
 /** The pHash and its 32×32 grey thumbnail (rounded to 8 bits), from one resize. */
 export async function hashAndThumb(img: RgbImage): Promise<{ hash: string; thumb: Uint8Array }> {
-  const grey = await greyThumb(img);
+  const grey = greyOf(colourThumb(img));
   return { hash: hashFromDct(lowDct(grey)), thumb: Uint8Array.from(grey, (v) => Math.round(v)) };
+}
+
+/** Everything the near-duplicate check needs of one view (pHash, grey thumbnail, colour layout), from one resize. */
+export function viewSignals(img: RgbImage): { hash: string; thumb: Uint8Array; layout: Int8Array } {
+  const small = colourThumb(img);
+  const grey = greyOf(small);
+  return { hash: hashFromDct(lowDct(grey)), thumb: Uint8Array.from(grey, (v) => Math.round(v)), layout: layoutOf(small) };
 }
 
 /**
@@ -120,14 +141,27 @@ export function hashToSigns(hex: string): Float32Array {
 export const LAYOUT_SIDE = 16;
 
 /**
- * Colour layout: a 16×16 thumbnail in YCbCr with chroma weighted ×3, minus the background colour (the
+ * Colour layout: a 16×16 thumbnail (2×2 blocks of `colourThumb`) in YCbCr with chroma weighted ×3, minus the background colour (the
  * median of the border), plus the background itself, unit length, as int8. pHash works on grey low
  * frequencies, so two scenes that differ only in a shape's colour or size can share a hash; this is
  * the check a pHash candidate pair must also pass. Cosine ≈ dot/127².
  */
 export async function colourLayout(img: RgbImage): Promise<Int8Array> {
+  return layoutOf(colourThumb(img));
+}
+
+/** The layout of a 32×32 colour thumbnail: each 2×2 block averaged to one of the 16×16 cells. */
+function layoutOf(thumb: RgbImage): Int8Array {
   const S = LAYOUT_SIDE;
-  const small = await resizeRgb(img, S, S, { fit: 'fill' });
+  const small = { data: new Float64Array(3 * S * S) };
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      for (let c = 0; c < 3; c++) {
+        const at = (yy: number, xx: number): number => thumb.data[3 * (yy * N + xx) + c] as number;
+        small.data[3 * (y * S + x) + c] = (at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4;
+      }
+    }
+  }
   const ycc = new Float64Array(3 * S * S);
   for (let i = 0; i < S * S; i++) {
     const r = small.data[3 * i] as number;
