@@ -8,12 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MINI_CORE_DIR } from '@herd/llama3';
 import { cudaMissing } from '@herd/runtime';
-import { runCli } from './cli.js';
+import { herd } from './test-support/run-herd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TINY_HF = join(here, '..', '..', '..', 'packages', 'llama3', 'fixtures', 'hf-tiny-gqa-untied');
@@ -27,21 +26,7 @@ function tmp(): string {
   return d;
 }
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
-async function herd(argv: string[], o: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const stdin = Readable.from(o.stdin !== undefined ? [Buffer.from(o.stdin)] : []);
-  const code = await runCli(argv, o.env ?? {}, { stdout, stderr, stdin });
-  return { code, out: stdout.text, err: stderr.text };
-}
 
 /** One error line (a ProblemList adds indented lines under it), no stack trace. */
 function expectErrorLine(err: string, code: string): void {

@@ -1,26 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { iterateDataset, readDataset, writeDataset } from '@herd/data';
 import { generateWorld } from '@herd/datasets';
-import { runCli } from '../cli.js';
+import { herd } from '../test-support/run-herd.js';
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
 
-async function herd(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const code = await runCli(argv, {}, { stdout, stderr, stdin: Readable.from([]) });
-  return { code, out: stdout.text, err: stderr.text };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'herd-text-curate-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
