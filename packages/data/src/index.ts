@@ -5,7 +5,7 @@ export type { Manifest, ShardInfo } from './format/manifest.js';
 export { readDataset, shardFileName, FORMAT_VERSION, MANIFEST_FILE, INDEX_FILE } from './format/manifest.js';
 export type { WriteDatasetOptions } from './format/write.js';
 export { ShardWriter, writeDataset } from './format/write.js';
-export { importMediaFolder, curationInput } from './format/import-folder.js';
+export { importMediaFolder, curationInput, uniqueSampleKeys } from './format/import-folder.js';
 export type { MediaFolderOptions } from './format/import-folder.js';
 export type { ExpectedSample, ReadShardOptions } from './format/read.js';
 export { readShard, iterateDataset, parseMeta } from './format/read.js';

@@ -28,19 +28,31 @@ export interface MediaFolderOptions {
   readonly metaJson?: boolean;
 }
 
+/**
+ * Sample keys from file names for one import: unsafe characters become `_`, at most 80 characters,
+ * `fallback` for a name with nothing usable, and `_2`, `_3`… for a key already given.
+ */
+export function uniqueSampleKeys(fallback: string): (wanted: string) => string {
+  const used = new Set<string>();
+  return (wanted) => {
+    const safe = wanted.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80) || fallback;
+    let key = safe;
+    for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
+    used.add(key);
+    return key;
+  };
+}
+
 /** Writes the folder's media files (sorted by name) as a dataset in `datasetDir`; returns how many. */
 export async function importMediaFolder(folder: string, datasetDir: string, o: MediaFolderOptions): Promise<number> {
   const names = (await readdir(folder)).sort();
   const media = names.filter((n) => o.exts.includes(extname(n).slice(1).toLowerCase()));
   if (media.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no ${o.what} (${o.exts.join(', ')})`);
-  const used = new Set<string>();
+  const keyOf = uniqueSampleKeys(o.keyFallback);
   async function* samples(): AsyncGenerator<Sample> {
     for (const name of media) {
       const stem = basename(name, extname(name));
-      const safe = stem.replace(/[^A-Za-z0-9_-]/g, '_');
-      let key = safe.slice(0, 80) || o.keyFallback;
-      for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
-      used.add(key);
+      const key = keyOf(stem);
       const ext = extname(name).slice(1).toLowerCase();
       const files: Record<string, Uint8Array> = { [o.storedExt ? o.storedExt(ext) : ext]: new Uint8Array(await readFile(join(folder, name))) };
       for (const t of o.textExts) {

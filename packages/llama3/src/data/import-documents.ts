@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { HerdError, isRecord } from '@herd/core';
-import { MANIFEST_FILE, type Sample, sampleProblems, writeDataset } from '@herd/data';
+import { MANIFEST_FILE, type Sample, sampleProblems, uniqueSampleKeys, writeDataset } from '@herd/data';
 
 /** Extensions read as one document per file. */
 export const DOCUMENT_EXTS = ['txt', 'md'] as const;
@@ -94,14 +94,7 @@ export async function importDocumentFolder(folder: string, datasetDir: string, o
   const exts: readonly string[] = [...DOCUMENT_EXTS, ...JSONL_EXTS];
   const names = (await readdir(folder)).sort().filter((n) => exts.includes(extname(n).slice(1).toLowerCase()));
   if (names.length === 0) throw new HerdError('invalid_argument', `${folder}: no dataset manifest (${MANIFEST_FILE}) and no documents (${exts.map((e) => `*.${e}`).join(', ')})`);
-  const used = new Set<string>();
-  const keyOf = (wanted: string): string => {
-    const safe = wanted.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80) || 'doc';
-    let key = safe;
-    for (let i = 2; used.has(key); i++) key = `${safe.slice(0, 70)}_${i}`;
-    used.add(key);
-    return key;
-  };
+  const keyOf = uniqueSampleKeys('doc');
   // A sample the shard format cannot hold (meta too deep or too large) is recorded, not written as is.
   const storable = (s: Sample): Sample => {
     const problems = sampleProblems(s);
