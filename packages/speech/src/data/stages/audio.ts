@@ -10,7 +10,7 @@
  * square wave (a full-scale sine is −3 dBFS) and digital silence reads −100.
  */
 import { HerdError } from '@herd/core';
-import type { Sample } from '@herd/data';
+import { drop, type Sample, type SampleStage, type StageResult } from '@herd/data';
 import { decodeAudio, type DecodedAudio } from '@herd/media';
 
 export const CURATION_SAMPLE_RATE = 16000;
@@ -66,6 +66,28 @@ export function audioOf(sample: Sample, options: AudioOptions = {}): Promise<Aud
     decoded.set(file.bytes, p);
   }
   return p;
+}
+
+/**
+ * A per-sample stage that judges the sample's decoded audio: audio that cannot be read is dropped
+ * with media's reason (the same in every stage), the rest goes to `judge`. `settings` are the
+ * stage's resolved options, its version, so a resumed run with other settings starts afresh.
+ */
+export function audioStage(
+  name: string,
+  settings: object,
+  judge: (audio: DecodedAudio, sample: Sample) => StageResult,
+  decode: AudioOptions = {},
+): SampleStage {
+  return {
+    kind: 'sample',
+    name,
+    version: JSON.stringify(settings),
+    async process(sample) {
+      const r = await audioOf(sample, decode);
+      return 'reason' in r ? drop(r.reason) : judge(r.audio, sample);
+    },
+  };
 }
 
 const energies = new WeakMap<Float32Array, Float32Array>();

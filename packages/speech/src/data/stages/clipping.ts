@@ -8,7 +8,7 @@
  * Scores: `meta.curation.clipping = {peak, clippedFraction, runs, longestRun}`.
  */
 import { drop, keep, withScores, type SampleStage } from '@herd/data';
-import { audioOf, round } from './audio.js';
+import { audioStage, round } from './audio.js';
 
 export interface ClippingScores {
   peak: number;
@@ -62,18 +62,11 @@ export interface ClippingOptions {
 export function clipping(options: ClippingOptions = {}): SampleStage {
   const o = { maxClippedFraction: options.maxClippedFraction ?? 1e-3, minRun: options.minRun ?? 3, minPeak: options.minPeak ?? 0.05 };
   const name = options.name ?? 'clipping';
-  return {
-    kind: 'sample',
-    name,
-    version: JSON.stringify(o),
-    async process(sample) {
-      const r = await audioOf(sample);
-      if ('reason' in r) return drop(r.reason);
-      const s = clippingScores(r.audio.samples, o.minRun, o.minPeak);
-      if (s.clippedFraction > o.maxClippedFraction) {
-        return drop(`clipped: ${(100 * s.clippedFraction).toFixed(2)}% of samples in ${s.runs} flat runs at ${s.peak.toFixed(3)} > ${(100 * o.maxClippedFraction).toFixed(2)}%`);
-      }
-      return keep(withScores(sample, name, { peak: round(s.peak), clippedFraction: round(s.clippedFraction, 6), runs: s.runs, longestRun: s.longestRun }));
-    },
-  };
+  return audioStage(name, o, (audio, sample) => {
+    const s = clippingScores(audio.samples, o.minRun, o.minPeak);
+    if (s.clippedFraction > o.maxClippedFraction) {
+      return drop(`clipped: ${(100 * s.clippedFraction).toFixed(2)}% of samples in ${s.runs} flat runs at ${s.peak.toFixed(3)} > ${(100 * o.maxClippedFraction).toFixed(2)}%`);
+    }
+    return keep(withScores(sample, name, { peak: round(s.peak), clippedFraction: round(s.clippedFraction, 6), runs: s.runs, longestRun: s.longestRun }));
+  });
 }

@@ -6,8 +6,8 @@
  * `audio_too_long` — and the run goes on. Scores: `meta.curation.audio = {durationS, sourceRate,
  * channels, codec}`.
  */
-import { drop, keep, withScores, type SampleStage } from '@herd/data';
-import { audioOf, round } from './audio.js';
+import { keep, withScores, type SampleStage } from '@herd/data';
+import { audioStage, round } from './audio.js';
 
 export interface AudioDecodeOptions {
   name?: string;
@@ -18,15 +18,10 @@ export interface AudioDecodeOptions {
 export function audioDecode(options: AudioDecodeOptions = {}): SampleStage {
   const o = { maxDecodeSeconds: options.maxDecodeSeconds ?? 60 };
   const name = options.name ?? 'audio';
-  return {
-    kind: 'sample',
+  return audioStage(
     name,
-    version: JSON.stringify(o),
-    async process(sample) {
-      const r = await audioOf(sample, o);
-      if ('reason' in r) return drop(r.reason);
-      const { audio } = r;
-      return keep(withScores(sample, name, { durationS: round(audio.durationS, 3), sourceRate: audio.source.sampleRate, channels: audio.source.channels, codec: audio.source.codec }));
-    },
-  };
+    o,
+    (audio, sample) => keep(withScores(sample, name, { durationS: round(audio.durationS, 3), sourceRate: audio.source.sampleRate, channels: audio.source.channels, codec: audio.source.codec })),
+    o,
+  );
 }

@@ -4,8 +4,9 @@
  * dropped. Scores: `meta.curation.duration = {seconds}`.
  */
 import { HerdError } from '@herd/core';
-import { drop, keep, withScores, type SampleStage } from '@herd/data';
-import { audioOf, round } from './audio.js';
+import { drop, keep, withScores, type Sample, type SampleStage } from '@herd/data';
+import type { DecodedAudio } from '@herd/media';
+import { audioStage, round } from './audio.js';
 
 export interface DurationBoundsOptions {
   name?: string;
@@ -19,17 +20,11 @@ export function durationBounds(options: DurationBoundsOptions = {}): SampleStage
   const o = { minSeconds: options.minSeconds ?? 0.5, maxSeconds: options.maxSeconds ?? 30 };
   if (!(o.minSeconds >= 0 && o.maxSeconds > o.minSeconds)) throw new HerdError('invalid_config', `duration bounds: need 0 ≤ minSeconds < maxSeconds, got ${o.minSeconds} and ${o.maxSeconds}`);
   const name = options.name ?? 'duration';
-  return {
-    kind: 'sample',
-    name,
-    version: JSON.stringify(o),
-    async process(sample) {
-      const r = await audioOf(sample, { maxDecodeSeconds: Math.max(60, o.maxSeconds) });
-      if ('reason' in r) return drop(r.reason);
-      const s = r.audio.durationS;
-      if (s < o.minSeconds) return drop(`too_short: ${s.toFixed(2)} s < ${o.minSeconds} s`);
-      if (s > o.maxSeconds) return drop(`too_long: ${s.toFixed(2)} s > ${o.maxSeconds} s`);
-      return keep(withScores(sample, name, { seconds: round(s, 3) }));
-    },
+  const judge = (audio: DecodedAudio, sample: Sample) => {
+    const s = audio.durationS;
+    if (s < o.minSeconds) return drop(`too_short: ${s.toFixed(2)} s < ${o.minSeconds} s`);
+    if (s > o.maxSeconds) return drop(`too_long: ${s.toFixed(2)} s > ${o.maxSeconds} s`);
+    return keep(withScores(sample, name, { seconds: round(s, 3) }));
   };
+  return audioStage(name, o, judge, { maxDecodeSeconds: Math.max(60, o.maxSeconds) });
 }

@@ -14,7 +14,7 @@
  * Drops: `low_snr: 4.2 dB < 15 dB`. Scores: `meta.curation.snr = {snrDb, noiseDb, speechDb}`.
  */
 import { drop, keep, withScores, type SampleStage } from '@herd/data';
-import { audioOf, frameEnergies, round, SILENCE_DB } from './audio.js';
+import { audioStage, frameEnergies, round, SILENCE_DB } from './audio.js';
 
 export interface SnrScores {
   snrDb: number;
@@ -49,20 +49,13 @@ export interface SnrOptions {
 export function snrEstimate(options: SnrOptions = {}): SampleStage {
   const o = { minSnrDb: options.minSnrDb ?? 15, silentDb: options.silentDb ?? -55 };
   const name = options.name ?? 'snr';
-  return {
-    kind: 'sample',
-    name,
-    version: JSON.stringify(o),
-    async process(sample) {
-      const r = await audioOf(sample);
-      if ('reason' in r) return drop(r.reason);
-      const energies = frameEnergies(r.audio.samples);
-      let loudest = -Infinity;
-      for (const e of energies) if (e > loudest) loudest = e;
-      if (loudest < o.silentDb) return keep(withScores(sample, name, { snrDb: null, loudestDb: round(loudest, 1) }));
-      const s = estimateSnr(energies);
-      if (s.snrDb < o.minSnrDb) return drop(`low_snr: ${s.snrDb.toFixed(1)} dB < ${o.minSnrDb} dB`);
-      return keep(withScores(sample, name, { snrDb: round(s.snrDb, 1), noiseDb: round(s.noiseDb, 1), speechDb: round(s.speechDb, 1) }));
-    },
-  };
+  return audioStage(name, o, (audio, sample) => {
+    const energies = frameEnergies(audio.samples);
+    let loudest = -Infinity;
+    for (const e of energies) if (e > loudest) loudest = e;
+    if (loudest < o.silentDb) return keep(withScores(sample, name, { snrDb: null, loudestDb: round(loudest, 1) }));
+    const s = estimateSnr(energies);
+    if (s.snrDb < o.minSnrDb) return drop(`low_snr: ${s.snrDb.toFixed(1)} dB < ${o.minSnrDb} dB`);
+    return keep(withScores(sample, name, { snrDb: round(s.snrDb, 1), noiseDb: round(s.noiseDb, 1), speechDb: round(s.speechDb, 1) }));
+  });
 }

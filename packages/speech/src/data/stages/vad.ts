@@ -12,7 +12,7 @@
  * Scores: `meta.curation.vad = {speechRatio, speechSeconds, noiseFloorDb, thresholdDb}`.
  */
 import { drop, keep, withScores, type SampleStage } from '@herd/data';
-import { audioOf, frameEnergies, framesToSeconds, quantile, round } from './audio.js';
+import { audioStage, frameEnergies, framesToSeconds, quantile, round } from './audio.js';
 
 export interface VadParams {
   /** Frames quieter than this are never speech (default −55 dBFS). */
@@ -68,20 +68,13 @@ export function speechActivity(options: SpeechActivityOptions = {}): SampleStage
   const params: VadParams = { ...VAD_DEFAULTS, ...rest };
   const o = { ...params, minSpeechSeconds: minSpeechSeconds ?? 0.3, minSpeechRatio: minSpeechRatio ?? 0.2 };
   const name = givenName ?? 'vad';
-  return {
-    kind: 'sample',
-    name,
-    version: JSON.stringify(o),
-    async process(sample) {
-      const r = await audioOf(sample);
-      if ('reason' in r) return drop(r.reason);
-      const energies = frameEnergies(r.audio.samples);
-      const v = detectSpeech(energies, params);
-      const speechSeconds = framesToSeconds(v.speechFrames);
-      const ratio = v.speechFrames / energies.length;
-      if (speechSeconds < o.minSpeechSeconds) return drop(`no_speech: ${speechSeconds.toFixed(2)} s of speech < ${o.minSpeechSeconds} s`);
-      if (ratio < o.minSpeechRatio) return drop(`too_little_speech: ${(100 * ratio).toFixed(0)}% of ${r.audio.durationS.toFixed(1)} s < ${(100 * o.minSpeechRatio).toFixed(0)}%`);
-      return keep(withScores(sample, name, { speechRatio: round(ratio), speechSeconds: round(speechSeconds, 2), noiseFloorDb: round(v.noiseFloorDb, 1), thresholdDb: round(v.thresholdDb, 1) }));
-    },
-  };
+  return audioStage(name, o, (audio, sample) => {
+    const energies = frameEnergies(audio.samples);
+    const v = detectSpeech(energies, params);
+    const speechSeconds = framesToSeconds(v.speechFrames);
+    const ratio = v.speechFrames / energies.length;
+    if (speechSeconds < o.minSpeechSeconds) return drop(`no_speech: ${speechSeconds.toFixed(2)} s of speech < ${o.minSpeechSeconds} s`);
+    if (ratio < o.minSpeechRatio) return drop(`too_little_speech: ${(100 * ratio).toFixed(0)}% of ${audio.durationS.toFixed(1)} s < ${(100 * o.minSpeechRatio).toFixed(0)}%`);
+    return keep(withScores(sample, name, { speechRatio: round(ratio), speechSeconds: round(speechSeconds, 2), noiseFloorDb: round(v.noiseFloorDb, 1), thresholdDb: round(v.thresholdDb, 1) }));
+  });
 }
