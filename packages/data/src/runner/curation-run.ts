@@ -33,6 +33,21 @@ export interface CurationOutcome {
   readonly merge?: { pass: number; missing: string[] };
 }
 
+/** What a `curate*` function returns: its report when the run finished; null for a slice's share or a merge that must wait. */
+export interface CurationResult<R> extends Omit<CurationOutcome, 'stats'> {
+  report: R | null;
+}
+
+/**
+ * Splits a `curate*` function's config into how the run is spread and the rest (its stages' options).
+ * The folder import's `samplesPerShard` goes to neither: it shapes the imported dataset, not the
+ * stages, so it must not change the run's fingerprint.
+ */
+export function splitCurateConfig<C extends CurationRunMode & { samplesPerShard?: number }>(config: C): { mode: CurationRunMode; stageConfig: Omit<C, keyof CurationRunMode | 'samplesPerShard'> } {
+  const { workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _import, ...stageConfig } = config;
+  return { mode: { workers, queue, slice, merge, progress, signal, handleSignals }, stageConfig };
+}
+
 /** True when the stages run in this process (so they may hold functions and models that cannot cross threads). */
 export function runsInProcess(mode: CurationRunMode): boolean {
   return (mode.workers ?? 0) === 0 && mode.queue === undefined && mode.slice === undefined && !mode.merge;

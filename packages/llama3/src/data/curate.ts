@@ -23,11 +23,12 @@ import {
   readDataset,
   runCuration,
   runsInProcess,
+  splitCurateConfig,
   textSafety,
   writeCurationReport,
   type CaptionQualityOptions,
   type CurationMarkdown,
-  type CurationOutcome,
+  type CurationResult,
   type CurationReport,
   type CurationRunMode,
   type LanguageIdOptions,
@@ -121,10 +122,7 @@ export function textReportMarkdown(r: TextCurateReport): string {
   return curationReportMarkdown(r, TEXT_MARKDOWN);
 }
 
-/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
-export interface TextCurateResult extends Omit<CurationOutcome, 'stats'> {
-  report: TextCurateReport | null;
-}
+export type TextCurateResult = CurationResult<TextCurateReport>;
 
 /**
  * Curates `input` (a text dataset, or a folder of documents) into `output`. Resumable: run it again
@@ -133,8 +131,7 @@ export interface TextCurateResult extends Omit<CurationOutcome, 'stats'> {
 export async function curateText(input: string, output: string, config: TextCurateConfig = {}): Promise<TextCurateResult> {
   const samplesPerShard = config.samplesPerShard;
   const datasetIn = await curationInput(input, output, 'text curate', (folder, dir) => importDocumentFolder(folder, dir, samplesPerShard !== undefined ? { samplesPerShard } : {}));
-  const { workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
-  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
+  const { mode, stageConfig } = splitCurateConfig(config);
   const stages = runsInProcess(mode) ? await textCurationStages(stageConfig) : undefined;
   const pipeline = { module: fileURLToPath(import.meta.url), export: 'textCurationPipeline', options: stageConfig };
   const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);

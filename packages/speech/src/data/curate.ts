@@ -17,10 +17,11 @@ import {
   languageId,
   runCuration,
   runsInProcess,
+  splitCurateConfig,
   textSafety,
   type CaptionQualityOptions,
   type LanguageIdOptions,
-  type CurationOutcome,
+  type CurationResult,
   curationInput,
   importMediaFolder,
   writeCurationReport,
@@ -142,10 +143,7 @@ export function speechReportMarkdown(r: SpeechCurateReport): string {
   return curationReportMarkdown(r, SPEECH_MARKDOWN);
 }
 
-/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
-export interface SpeechCurateResult extends Omit<CurationOutcome, 'stats'> {
-  report: SpeechCurateReport | null;
-}
+export type SpeechCurateResult = CurationResult<SpeechCurateReport>;
 
 /**
  * Curates `input` (a dataset folder, or a folder of audio + transcripts) into `output`. Resumable:
@@ -153,8 +151,7 @@ export interface SpeechCurateResult extends Omit<CurationOutcome, 'stats'> {
  */
 export async function curateSpeech(input: string, output: string, config: SpeechCurateConfig = {}): Promise<SpeechCurateResult> {
   const datasetIn = await curationInput(input, output, 'speech curate', (folder, dir) => importSpeechFolder(folder, dir, config.samplesPerShard));
-  const { workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _ignored, ...stageConfig } = config;
-  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
+  const { mode, stageConfig } = splitCurateConfig(config);
   const stages = runsInProcess(mode) ? speechCurationStages(stageConfig) : undefined;
   const pipeline = { module: fileURLToPath(import.meta.url), export: 'speechCurationPipeline', options: stageConfig };
   const { stats, ...partial } = await runCuration(datasetIn, output, pipeline, stages, mode);

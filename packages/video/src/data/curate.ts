@@ -16,7 +16,8 @@ import {
   exactDuplicate,
   runCuration,
   runsInProcess,
-  type CurationOutcome,
+  splitCurateConfig,
+  type CurationResult,
   curationInput,
   importMediaFolder,
   writeCurationReport,
@@ -149,10 +150,7 @@ export function videoReportMarkdown(r: VideoCurateReport): string {
   return curationReportMarkdown(r, VIDEO_MARKDOWN);
 }
 
-/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
-export interface VideoCurateResult extends Omit<CurationOutcome, 'stats'> {
-  report: VideoCurateReport | null;
-}
+export type VideoCurateResult = CurationResult<VideoCurateReport>;
 
 /**
  * Curates `input` (a dataset folder, or a folder of clips + captions) into `output`. Resumable: run it
@@ -160,14 +158,13 @@ export interface VideoCurateResult extends Omit<CurationOutcome, 'stats'> {
  */
 export async function curateVideos(input: string, output: string, config: VideoCurateConfig = {}): Promise<VideoCurateResult> {
   const datasetIn = await curationInput(input, output, 'video curate', (folder, dir) => importVideoFolder(folder, dir, config.samplesPerShard));
-  const { clip, workers, queue, slice, merge, progress, signal, handleSignals, samplesPerShard: _s, ...stageConfig } = config;
+  const { mode, stageConfig: { clip, ...stageConfig } } = splitCurateConfig(config);
   // Checked here, before any worker starts: a missing checkpoint is one clear error, not one per shard.
   const clipModel = stageConfig.clipModel ? resolveClipModel(stageConfig.clipModel) : undefined;
   const pending = clipModel?.note !== undefined ? [clipModel.note] : clip || clipModel ? [] : ['clip: the CLIP alignment stages are off (clipModel / --clip); mismatched captions are not removed'];
-  if (clip && ((workers ?? 0) > 0 || queue || slice || merge)) {
+  if (clip && !runsInProcess(mode)) {
     throw new HerdError('invalid_argument', 'video curate: a clip embedder is a model object and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
   }
-  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
   const stages = runsInProcess(mode) ? videoCurationStages(stageConfig, clip) : undefined;
   const pipeline = { module: fileURLToPath(import.meta.url), export: 'videoCurationPipeline', options: stageConfig };
   try {

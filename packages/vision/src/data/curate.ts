@@ -14,12 +14,13 @@ import { HerdError, writeFileAtomic } from '@herd/core';
 import {
   runCuration,
   runsInProcess,
+  splitCurateConfig,
   textSafety,
   captionQuality,
   languageId,
   type CaptionQualityOptions,
   type LanguageIdOptions,
-  type CurationOutcome,
+  type CurationResult,
   curationInput,
   importMediaFolder,
   writeCurationReport,
@@ -206,10 +207,7 @@ export function reportMarkdown(r: CurateReport): string {
   return curationReportMarkdown(r, IMAGE_MARKDOWN);
 }
 
-/** The report of a finished run; null for a slice's share or a merge that must wait (see `CurationOutcome`). */
-export interface CurateResult extends Omit<CurationOutcome, 'stats'> {
-  report: CurateReport | null;
-}
+export type CurateResult = CurationResult<CurateReport>;
 
 /**
  * Curates `input` (a dataset folder, or a folder of images + captions) into `output`. Resumable: run
@@ -217,13 +215,12 @@ export interface CurateResult extends Omit<CurationOutcome, 'stats'> {
  */
 export async function curateImages(input: string, output: string, config: CurateConfig = {}): Promise<CurateResult> {
   const datasetIn = await curationInput(input, output, 'curate', (folder, dir) => importImageFolder(folder, dir, config.samplesPerShard));
-  const { clip, workers, queue, slice, merge, progress, signal, handleSignals, ...stageConfig } = config;
-  if (clip && ((workers ?? 0) > 0 || queue || slice)) {
+  const { mode, stageConfig: { clip, ...stageConfig } } = splitCurateConfig(config);
+  if (clip && !runsInProcess(mode)) {
     throw new HerdError('invalid_argument', 'curate: a clip scorer is a function and cannot reach worker threads, queue workers or other machines; run in-process (workers: 0) or omit clip');
   }
   let ngrams: NgramSummary | null = null;
   const pipelineOptions = { ...stageConfig, outputDir: output };
-  const mode = { workers, queue, slice, merge, progress, signal, handleSignals };
   const stages = runsInProcess(mode) ? curationStages(pipelineOptions, { ...(clip ? { clip } : {}), onNgrams: (s) => (ngrams = s) }) : undefined;
   const pipeline = { module: fileURLToPath(import.meta.url), export: 'curationPipeline', options: pipelineOptions };
   try {
