@@ -8,6 +8,7 @@ import { type FlagSpecs, UsageError, describeFlags, exitCodeFor, formatCommandEr
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, type DeviceChoice, isDeviceRequest, resolveDevice, setDefaultThreads } from '@herd/runtime';
 import { type Command, type DeviceRequestFrom, GLOBAL_FLAGS, type Io } from './command.js';
 import { chatCommand } from './commands/chat.js';
+import { curateWorkerCommand } from './commands/curate-worker.js';
 import { evalTextCommand } from './commands/eval-text.js';
 import { exportCommand, speechExportCommand, textExportCommand, videoExportCommand, visionExportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
@@ -25,7 +26,7 @@ import { speechEvalCommand, speechTrainCommand } from './commands/speech.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textCurateCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, exportCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textCurateCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, curateWorkerCommand, exportCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

@@ -11,7 +11,8 @@ export function curateRunFlags(configType: string) {
   return {
     config: flag.string({ placeholder: 'FILE', description: `JSON with the stages' options (${configType}); false turns a stage off` }),
     workers: flag.integer({ min: 0, default: 0, description: 'worker threads (0: in this process)' }),
-    queue: flag.string({ placeholder: 'redis://HOST:PORT', description: 'coordinate shard tasks over a Redis/BullMQ queue' }),
+    queue: flag.string({ placeholder: 'redis://HOST:PORT', description: 'coordinate shard tasks over a Redis/BullMQ queue; start workers with `herd curate-worker --queue URL`' }),
+    'queue-wait': flag.integer({ min: 0, default: 600, placeholder: 'SECONDS', description: 'with --queue: stop after this long with no worker connected (finished shards are kept; 0 waits forever)' }),
     shard: flag.string({ placeholder: 'i/N', description: 'run only slice i of N (then --merge)' }),
     merge: flag.boolean({ description: 'merge the finished slices into one dataset' }),
   } as const;
@@ -36,15 +37,17 @@ export function readStagesConfig<T>(file: string | undefined, what: string, keys
 interface RunFlagValues {
   readonly workers: number;
   readonly queue?: string | undefined;
+  readonly 'queue-wait': number;
   readonly shard?: string | undefined;
   readonly merge?: boolean | undefined;
 }
 
 /** The runner options the run-mode flags ask for (the pipelines take them beside their stages' options). */
-export function runnerOptions(values: RunFlagValues) {
+export function runnerOptions(values: RunFlagValues, io: Io) {
+  const queue = values.queue !== undefined ? { url: values.queue, noWorkerTimeoutMs: values['queue-wait'] * 1000, onNoWorkers: (m: string) => void io.stderr.write(`herd: waiting: ${m}\n`) } : undefined;
   return {
     workers: values.workers,
-    ...(values.queue !== undefined ? { queue: { url: values.queue } } : {}),
+    ...(queue ? { queue } : {}),
     ...(values.shard !== undefined ? { slice: parseSlice(values.shard) } : {}),
     ...(values.merge ? { merge: true } : {}),
     handleSignals: true,

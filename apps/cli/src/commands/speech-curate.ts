@@ -19,7 +19,7 @@ export const speechCurateCommand = defineCommand({
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
     const config = readStagesConfig<SpeechCurateStagesConfig>(values.config, 'speech curation config');
-    const res = await curateSpeech(input, output, { ...config, ...runnerOptions(values) });
+    const res = await curateSpeech(input, output, { ...config, ...runnerOptions(values, io) });
     printCurateOutcome(io, values.shard, res, (r) => `${r.in} in, ${r.out} kept (${r.keptHours.toFixed(2)} h), ${r.samplesPerSecond.toFixed(1)} samples/s; report: ${output}/report.md`);
   },
 });

@@ -42,7 +42,7 @@ export const textCurateCommand = defineCommand({
     for (const r of runs) {
       if (r.label !== undefined) io.stdout.write(`${r.label}: ${r.input} → ${r.output}\n`);
       const decontaminate = config.decontaminate ?? (r.against !== undefined ? { against: r.against } : undefined);
-      const res = await curateText(r.input, r.output, { ...config, ...(decontaminate ? { decontaminate } : {}), ...runnerOptions(values) });
+      const res = await curateText(r.input, r.output, { ...config, ...(decontaminate ? { decontaminate } : {}), ...runnerOptions(values, io) });
       printCurateOutcome(io, values.shard, res, (rep) => `${rep.in} documents in, ${rep.out} kept, ${rep.samplesPerSecond.toFixed(1)} documents/s; report: ${r.output}/report.md`);
     }
   },

@@ -43,7 +43,7 @@ export const videoCurateCommand = defineCommand({
     const ffmpeg = process.env['FFMPEG_BIN'];
     const ffprobe = process.env['FFPROBE_BIN'];
     if (ffmpeg || ffprobe) config = { ...config, frames: { ...(config.frames ?? {}), ...(ffmpeg ? { ffmpeg } : {}), ...(ffprobe ? { ffprobe } : {}) } };
-    const res = await curateVideos(input, output, { ...config, ...runnerOptions(values) });
+    const res = await curateVideos(input, output, { ...config, ...runnerOptions(values, io) });
     printCurateOutcome(io, values.shard, res, (r) => `${r.in} clips in, ${r.out} kept, ${r.samplesPerSecond.toFixed(2)} clips/s; report: ${output}/report.md`);
   },
 });

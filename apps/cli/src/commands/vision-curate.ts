@@ -39,7 +39,7 @@ export const visionCurateCommand = defineCommand({
       };
     }
     if (values['copy-detect'] && config.dedup !== false) config = { ...config, dedup: { copyDetect: true, ...(config.dedup ?? {}) } };
-    const res = await curateImages(input, output, { ...config, ...runnerOptions(values) });
+    const res = await curateImages(input, output, { ...config, ...runnerOptions(values, io) });
     printCurateOutcome(io, values.shard, res, (r) => `${r.in} in, ${r.out} kept, ${r.samplesPerSecond.toFixed(1)} samples/s; report: ${output}/report.md`);
   },
 });

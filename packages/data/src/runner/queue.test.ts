@@ -140,3 +140,24 @@ describe('static shard slices (--shard i/N) and the merge step', () => {
     await expect(runShardSlice({ input, output: join(root, 'bad'), pipeline, progress: null }, { index: 3, count: 3 })).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('3/3') });
   });
 });
+
+describe.skipIf(redisBin === undefined)('a queue with no workers', () => {
+  it('a coordinator with no worker says so once, stops after noWorkerTimeoutMs naming the queue, and the rerun with a worker resumes', async () => {
+    const port = await freePort();
+    await startUntil(redisBin as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections');
+    const url = `redis://127.0.0.1:${port}`;
+    const out = join(root, 'no-workers');
+    const said: string[] = [];
+    const queue = { url, name: 'lonely', noWorkerTimeoutMs: 3_000, onNoWorkers: (m: string) => said.push(m) };
+    await expect(runPipeline({ input, output: out, pipeline, queue, progress: null })).rejects.toThrow(
+      new RegExp(`no worker connected to queue "lonely" at ${url} for \\d+ s while \\d+ shard task\\(s\\) waited; start workers with \`herd curate-worker --queue ${url}\``),
+    );
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/shard task\(s\) wait on queue "lonely" .* and no worker is connected/);
+    // The same command with a worker up finishes the run as if nothing had happened.
+    const w = await worker(url, { HERD_TEST_QUEUE: 'lonely' });
+    await runPipeline({ input, output: out, pipeline, queue: { url, name: 'lonely' }, progress: null });
+    expect(outputOf(out)).toEqual(outputOf(reference));
+    w.proc.kill('SIGTERM');
+  });
+});

@@ -29,6 +29,10 @@ export interface QueueJob {
   shardTimeoutMs: number;
 }
 
+/** How often the coordinator looks for connected workers while shard tasks wait. */
+export const WORKER_POLL_MS = 2_000;
+export const DEFAULT_NO_WORKER_TIMEOUT_MS = 10 * 60_000;
+
 function connect(url: string): Redis {
   // BullMQ needs blocking commands to wait forever rather than fail after a retry count.
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
@@ -37,6 +41,16 @@ function connect(url: string): Redis {
 export class QueueExecutor implements Executor {
   // Every pending shard of a pass is enqueued at once; workers set the real parallelism.
   readonly concurrency = Number.MAX_SAFE_INTEGER;
+
+  /** Shard tasks waiting on the queue now. */
+  private waiting = 0;
+  /** When a worker was last seen connected (or the first task started waiting). */
+  private lastWorkerSeen = Date.now();
+  private warned = false;
+  /** Set once the queue has gone too long without workers: every waiting task rejects with it. */
+  private noWorkers: HerdError | undefined;
+  private readonly onNoWorkersError = new Set<(e: HerdError) => void>();
+  private watchdog: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly queue: Queue,
@@ -47,7 +61,44 @@ export class QueueExecutor implements Executor {
     private readonly expect: string[],
     private readonly attempts: number,
     private readonly shardTimeoutMs: number,
-  ) {}
+    private readonly options: QueueOptions,
+  ) {
+    // A coordinator whose tasks no worker takes would otherwise wait forever without a word.
+    this.watchdog = setInterval(() => void this.lookForWorkers(), WORKER_POLL_MS);
+    this.watchdog.unref();
+  }
+
+  private async lookForWorkers(): Promise<void> {
+    if (this.waiting === 0 || this.noWorkers) {
+      this.lastWorkerSeen = Date.now();
+      return;
+    }
+    let count: number;
+    try {
+      count = await this.queue.getWorkersCount();
+    } catch {
+      // A Redis without CLIENT LIST / SETNAME (some managed services) cannot be watched: wait as before.
+      clearInterval(this.watchdog);
+      return;
+    }
+    const now = Date.now();
+    if (count > 0) {
+      this.lastWorkerSeen = now;
+      this.warned = false;
+      return;
+    }
+    const where = `queue "${this.options.name ?? DEFAULT_QUEUE}" at ${this.options.url}`;
+    const start = `start workers with \`herd curate-worker --queue ${this.options.url}\``;
+    if (!this.warned) {
+      this.warned = true;
+      this.options.onNoWorkers?.(`${this.waiting} shard task(s) wait on ${where} and no worker is connected; ${start}`);
+    }
+    const limit = this.options.noWorkerTimeoutMs ?? DEFAULT_NO_WORKER_TIMEOUT_MS;
+    if (limit > 0 && now - this.lastWorkerSeen >= limit) {
+      this.noWorkers = new HerdError('runtime_error', `no worker connected to ${where} for ${Math.round((now - this.lastWorkerSeen) / 1000)} s while ${this.waiting} shard task(s) waited; ${start}, then run this command again (finished shards are kept)`);
+      for (const reject of this.onNoWorkersError) reject(this.noWorkers);
+    }
+  }
 
   static async open(o: QueueOptions, runId: string, pipeline: PipelineRef, stages: readonly Stage[], shardTimeoutMs: number): Promise<QueueExecutor> {
     const name = o.name ?? DEFAULT_QUEUE;
@@ -64,10 +115,11 @@ export class QueueExecutor implements Executor {
       b.disconnect();
       throw new HerdError('io_error', `cannot reach the queue at ${o.url}: ${(e as Error).message} (is redis-server running?)`, { cause: e });
     }
-    return new QueueExecutor(queue, events, [a, b], runId, pipeline, stages.map((s) => `${s.name}:${s.kind}`), o.attempts ?? 3, shardTimeoutMs);
+    return new QueueExecutor(queue, events, [a, b], runId, pipeline, stages.map((s) => `${s.name}:${s.kind}`), o.attempts ?? 3, shardTimeoutMs, o);
   }
 
   async run(task: ShardTask): Promise<ShardSummary> {
+    if (this.noWorkers) throw this.noWorkers;
     const jobId = `${this.runId}-p${task.pass}-s${task.shard}`;
     // A finished job of an earlier coordinator would answer at once with its old result: clear it.
     const old = await this.queue.getJob(jobId);
@@ -77,20 +129,29 @@ export class QueueExecutor implements Executor {
     }
     const data: QueueJob = { task, pipeline: this.pipeline, expect: this.expect, shardTimeoutMs: this.shardTimeoutMs };
     const job = await this.queue.add('shard', data, { jobId, attempts: this.attempts, backoff: { type: 'fixed', delay: 500 }, removeOnComplete: false, removeOnFail: false });
+    let rejectNoWorkers: ((e: HerdError) => void) | undefined;
+    const noWorkers = new Promise<never>((_, reject) => (rejectNoWorkers = reject));
+    this.onNoWorkersError.add(rejectNoWorkers!);
+    this.waiting++;
     try {
-      const summary = (await job.waitUntilFinished(this.events)) as ShardSummary;
+      const summary = (await Promise.race([job.waitUntilFinished(this.events), noWorkers])) as ShardSummary;
       await job.remove().catch(() => undefined);
       return summary;
     } catch (e) {
       const message = (e as Error).message;
       await job.remove().catch(() => undefined);
+      if (e === this.noWorkers) throw e;
       // A pipeline that cannot load on a worker is the user's to fix, not a shard to give up.
       if (/^(invalid_argument|tool_missing):/.test(message)) throw new HerdError('invalid_argument', `queue worker: ${message}`, { cause: e });
       throw new ShardFailure(`shard_failed: ${message.split('\n')[0]}`, false, `shard ${task.source} of pass ${task.pass} failed on the queue after ${this.attempts} attempts: ${message}`, { cause: e });
+    } finally {
+      this.waiting--;
+      this.onNoWorkersError.delete(rejectNoWorkers!);
     }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watchdog);
     await Promise.allSettled([this.queue.close(), this.events.close()]);
     for (const c of this.connections) c.disconnect();
   }

@@ -26,6 +26,13 @@ export interface QueueOptions {
   name?: string;
   /** Tries per shard before it is given up with a reason (default 3). */
   attempts?: number;
+  /**
+   * How long shard tasks may wait with no worker connected to the queue before the run stops with
+   * an error (default 10 min; 0 waits forever). Finished shards are kept: rerun to resume.
+   */
+  noWorkerTimeoutMs?: number;
+  /** Called once each time the queue is found without workers while shard tasks wait (e.g. to tell the user to start some). */
+  onNoWorkers?: (message: string) => void;
 }
 
 export interface RunOptions {
@@ -103,6 +110,8 @@ function checkOptions(o: RunOptions, slice?: ShardSlice): void {
     if (o.stages !== undefined) problems.add('queue needs pipeline: {module, export} so that queue workers can import the stages');
     if (typeof o.queue.url !== 'string' || !/^rediss?:\/\//.test(o.queue.url)) problems.add(`queue.url: expected redis://host:port, got ${JSON.stringify(o.queue.url)}`);
     if (workers > 0) problems.add('give workers or queue, not both (queue workers choose their own concurrency)');
+    const wait = o.queue.noWorkerTimeoutMs;
+    if (wait !== undefined && !(Number.isFinite(wait) && wait >= 0)) problems.add(`queue.noWorkerTimeoutMs: expected a number of ms ≥ 0 (0 waits forever), got ${JSON.stringify(wait)}`);
   }
   if (o.pipeline !== undefined && (typeof o.pipeline.module !== 'string' || o.pipeline.module === '')) problems.add('pipeline.module: expected a module path');
   for (const k of ['sampleTimeoutMs', 'shardTimeoutMs', 'maxMetaBytes', 'maxMetaDepth'] as const) {
