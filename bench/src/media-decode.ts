@@ -2,7 +2,7 @@
  * Decoding at the edge, per core: images/s of decodeImage + resizeRgb (640×480 JPEG → 224×224),
  * the real-time factor of decodeAudio (44.1 kHz stereo → 16 kHz mono, WAV by our reader and FLAC
  * through ffmpeg, both through our resampler), and frames/s of sampleFrames (H.264 320×240, 16 and
- * 64 frames at 224×224). libvips runs with one thread (sharp.concurrency(1)) so image figures are per
+ * 64 frames at 224×224; a 30-minute clip, one pass vs a seek per frame). libvips runs with one thread (sharp.concurrency(1)) so image figures are per
  * core; ffmpeg is left to its own threading. Inputs are generated in a temp folder. Median of --runs.
  *
  *   node bench/dist/media-decode.js [--runs 5] [--images 32]
@@ -10,7 +10,7 @@
  * Prints a table and writes bench/results/media-decode.json. Asserts nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,17 @@ async function time(f: () => Promise<unknown>): Promise<number> {
     ts.push((performance.now() - t0) / 1000);
   }
   return median(ts);
+}
+
+/** CPU seconds (user + system) of this process's finished children, from /proc (Linux); undefined elsewhere. */
+function childCpuSeconds(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    // After the command name: field 14 (cutime) and 15 (cstime) of proc(5) are at 13 and 14 here.
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'herd-bench-media-'));
@@ -89,6 +100,18 @@ try {
   for (const count of [16, 64]) {
     const t = await time(() => sampleFrames(clip, { count, size: { width: 224, height: 224 } }));
     rows.push({ what: `video sample ${count} frames`, value: count / t, unit: 'frames/s', detail: `10 s H.264 320×240 25 fps → ${count}×224×224 RGB (${(t * 1000).toFixed(0)} ms a clip, probe included)` });
+  }
+
+  // A long clip (30 min, a keyframe every 10 s as streaming encoders make them): one pass over every
+  // frame vs a seek per frame (the default when the frames asked for are > 1,000 frames apart).
+  const long = join(dir, 'long.mp4');
+  ff(['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25:duration=1800', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '250', '-pix_fmt', 'yuv420p', long]);
+  for (const seek of [false, true]) {
+    const cpu0 = childCpuSeconds();
+    const t = await time(() => sampleFrames(long, { count: 16, size: { width: 224, height: 224 }, seek }));
+    // Wall time on a shared machine says little: the ffmpeg CPU per clip is the figure that carries.
+    const cpu = cpu0 === undefined ? undefined : (childCpuSeconds()! - cpu0) / (runs + 1);
+    rows.push({ what: `long video, 16 frames, ${seek ? 'seek per frame' : 'one pass'}`, value: 16 / t, unit: 'frames/s', detail: `30 min H.264 320×240 25 fps, keyframe every 10 s → 16×224×224 RGB (${(t * 1000).toFixed(0)} ms a clip${cpu !== undefined ? `, ${cpu.toFixed(2)} CPU-s of ffmpeg a clip` : ''})` });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

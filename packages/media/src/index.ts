@@ -23,7 +23,7 @@ export { readWav, writeWav, encodeWav, decodeWav, parseWavHeader, wavDeclaredDur
 export type { WavInfo, WavAudio } from './audio/wav.js';
 
 // Video
-export { probeVideo, sampleFrames } from './video/frames.js';
+export { probeVideo, sampleFrames, SEEK_MIN_SPACING } from './video/frames.js';
 export type { VideoInfo, SampleFramesOptions, VideoFrames } from './video/frames.js';
 export { mp4Duration, mp4VideoFrameCount } from './video/mp4.js';
 

@@ -74,6 +74,24 @@ describe.skipIf(ffmpeg === undefined)('probeVideo and sampleFrames', () => {
     expect(Math.abs(level(f.data, 4, 32, 24) - (220 - 16) * (255 / 219))).toBeLessThan(4);
   });
 
+  it('seeking to each frame gives the same frames, bytes for bytes, as decoding the whole clip (a keyframe every 4.7 s)', async () => {
+    // 40 s at 10 fps, a keyframe every 47 frames (none at a frame asked for); frame k is grey level (7·k) mod 256.
+    const long = join(tmp.dir, 'long.mp4');
+    ffmpegMake(ffmpeg!, [
+      '-f', 'lavfi', '-i', 'color=c=black:size=32x24:rate=10:duration=40',
+      '-vf', 'geq=lum=mod(7*N\\,256):cb=128:cr=128',
+      '-c:v', 'libx264', '-qp', '0', '-g', '47', '-sc_threshold', '0', '-pix_fmt', 'yuv444p', long,
+    ]);
+    const whole = await sampleFrames(long, { count: 5, seek: false });
+    const sought = await sampleFrames(long, { count: 5, seek: true });
+    // Centres of 5 segments of 400 frames; none is a keyframe, so every seek decodes from an earlier one.
+    expect(whole.frameIndices).toEqual([40, 120, 200, 280, 360]);
+    expect(sought.frameIndices).toEqual(whole.frameIndices);
+    expect(Buffer.from(sought.data).equals(Buffer.from(whole.data))).toBe(true);
+    // And the frames are the ones asked for, not neighbours: the grey level names the frame.
+    whole.frameIndices.forEach((k, i) => expect(Math.abs(level(whole.data, i, 32, 24) - ((7 * k) % 256 - 16) * (255 / 219))).toBeLessThan(3));
+  });
+
   it('names the file for no video stream, zero duration, truncation and garbage', async () => {
     const audio = join(tmp.dir, 'a.m4a');
     ffmpegMake(ffmpeg!, ['-f', 'lavfi', '-i', 'sine=d=1', '-c:a', 'aac', audio]);
@@ -82,6 +100,7 @@ describe.skipIf(ffmpeg === undefined)('probeVideo and sampleFrames', () => {
     const bytes = readFileSync(clip);
     writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.5)));
     await expect(sampleFrames(cut, { count: 8 })).rejects.toThrow(/cut\.mp4: (truncated|not a readable media file)/);
+    await expect(sampleFrames(cut, { count: 8, seek: true })).rejects.toThrow(/cut\.mp4: (truncated|not a readable media file)/);
     const still = join(tmp.dir, 'still.png');
     ffmpegMake(ffmpeg!, ['-f', 'lavfi', '-i', 'color=c=red:size=8x8', '-frames:v', '1', still]);
     await expect(probeVideo(still)).rejects.toThrow(/still\.png: (no video stream|zero duration)/);

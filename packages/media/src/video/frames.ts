@@ -73,7 +73,20 @@ export interface SampleFramesOptions extends MediaCallOptions {
   readonly size?: { readonly width: number; readonly height: number };
   /** Refuse when N·H·W·3 would exceed this many bytes (default 1 GiB). */
   readonly maxBytes?: number;
+  /**
+   * Seek to each frame (one short ffmpeg call per frame, decoding from the keyframe before it)
+   * instead of decoding the whole clip once. Default: seek when the frames asked for are more than
+   * `SEEK_MIN_SPACING` frames apart (a long clip), where one pass would decode mostly frames it throws away.
+   */
+  readonly seek?: boolean;
 }
+
+/**
+ * Frames between samples above which `sampleFrames` seeks rather than decoding every frame. A seek
+ * costs an ffmpeg start (~0.1 CPU-s) plus decoding from the keyframe before the frame (half a GOP
+ * on average; encoders put one every 2–10 s): well below 1,000 frames, one pass is as cheap.
+ */
+export const SEEK_MIN_SPACING = 1000;
 
 export interface VideoFrames {
   /** [N, H, W, 3] RGB u8. */
@@ -113,21 +126,37 @@ export async function sampleFrames(path: string, opts: SampleFramesOptions): Pro
   const frameBytes = width * height * 3;
   const maxBytes = opts.maxBytes ?? 2 ** 30;
   if (frameBytes * count > maxBytes) throw new HerdError('invalid_argument', `${name}: ${count} frames of ${width}×${height} need ${frameBytes * count} bytes, over the ${maxBytes}-byte limit (ask for fewer or smaller frames)`);
-  // select keeps exactly the chosen frame numbers; commas inside a filter expression are escaped.
-  const select = `select=${unique.map((k) => `eq(n\\,${k})`).join('+')}`;
   const scale = `scale=${width}:${height}:flags=area`;
-  let raw: Uint8Array;
-  try {
-    raw = await extractRaw(
-      resolveFfmpeg(opts),
-      { input: path, outputOptions: ['-map', '0:v:0', '-an', '-sn', '-vf', `${select},${scale}`, '-vsync', '0', '-pix_fmt', 'rgb24'], format: 'rawvideo' },
-      { timeoutMs: opts.timeoutMs ?? 300_000, label: name, maxOutputBytes: unique.length * frameBytes + 1, ...(opts.signal ? { signal: opts.signal } : {}) },
-    );
-  } catch (e) {
-    if (e instanceof HerdError && e.code === 'corrupt_data' && /decoder .*not found|unknown (codec|decoder)|codec not currently supported/i.test(e.message)) {
-      throw new HerdError('invalid_argument', `${name}: unsupported video codec ${info.codec}: ${e.message}`, { cause: e });
+  const seek = opts.seek ?? (info.fps > 0 && total / unique.length > SEEK_MIN_SPACING);
+  const decode = async (inputOptions: string[], filter: string, frames: number): Promise<Uint8Array> => {
+    try {
+      return await extractRaw(
+        resolveFfmpeg(opts),
+        { input: path, inputOptions, outputOptions: ['-map', '0:v:0', '-an', '-sn', '-vf', filter, '-vsync', '0', '-pix_fmt', 'rgb24', ...(seek ? ['-frames:v', '1'] : [])], format: 'rawvideo' },
+        { timeoutMs: opts.timeoutMs ?? 300_000, label: name, maxOutputBytes: frames * frameBytes + 1, ...(opts.signal ? { signal: opts.signal } : {}) },
+      );
+    } catch (e) {
+      if (e instanceof HerdError && e.code === 'corrupt_data' && /decoder .*not found|unknown (codec|decoder)|codec not currently supported/i.test(e.message)) {
+        throw new HerdError('invalid_argument', `${name}: unsupported video codec ${info.codec}: ${e.message}`, { cause: e });
+      }
+      throw e;
     }
-    throw e;
+  };
+  let raw: Uint8Array;
+  if (seek) {
+    // Accurate input seeking keeps the first frame at or after the time asked for: half a frame
+    // before frame k lands on k whatever the rounding of its timestamp (constant frame rate assumed).
+    const parts: Uint8Array[] = [];
+    for (const k of unique) {
+      const part = await decode(['-ss', Math.max(0, (k - 0.5) / info.fps).toFixed(6)], scale, 1);
+      if (part.byteLength < frameBytes) throw new HerdError('corrupt_data', `${name}: truncated or damaged: frame ${k} of ${total} (at ${(k / info.fps).toFixed(2)} s) could not be decoded`);
+      parts.push(part.subarray(0, frameBytes));
+    }
+    raw = Buffer.concat(parts);
+  } else {
+    // select keeps exactly the chosen frame numbers; commas inside a filter expression are escaped.
+    const select = `select=${unique.map((k) => `eq(n\\,${k})`).join('+')}`;
+    raw = await decode([], `${select},${scale}`, unique.length);
   }
   const got = Math.floor(raw.byteLength / frameBytes);
   if (got < unique.length) {
