@@ -37,7 +37,8 @@ export { nearDuplicate, DedupStore, exactHashPairs, exactViewPairs, exactCosineP
 export type { NearDuplicateOptions, DedupFeature, DedupView, AnnParams } from './data/stages/near-duplicate.js';
 export { resample, ngrams, words, keepProbability, countNgrams, keyUniform } from './data/stages/resample.js';
 export type { ResampleOptions, NgramSummary } from './data/stages/resample.js';
-export { ocr, OcrPool, recognise, textRuns, textRowRuns, textBand, englishDataPath, OCR_FIELD, OCR_CAPTION_MARKER } from './data/stages/ocr.js';
+export { ocr, OcrPool, recognise, recogniseLines, textRuns, textRowRuns, textLines, MAX_OCR_LINES, englishDataPath, OCR_FIELD, OCR_CAPTION_MARKER } from './data/stages/ocr.js';
+export type { TextLine } from './data/stages/ocr.js';
 export type { OcrOptions, OcrResult, OcrStage } from './data/stages/ocr.js';
 export { curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
