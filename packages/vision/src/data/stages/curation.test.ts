@@ -8,7 +8,7 @@ import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
 import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
-import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbCorrelation } from './phash.js';
+import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
 import { ocr, textLines, textRuns } from './ocr.js';
@@ -189,6 +189,19 @@ describe('nearDuplicate', () => {
     expect(thumbCorrelation(ta, darker)).toBeGreaterThan(0.999);
     expect(thumbCorrelation(ta, tb)).toBeLessThan(0.9);
     expect(thumbCorrelation(ta, new Uint8Array(ta.length).fill(7))).toBe(0);
+  });
+
+  it('block residual: zero for a brightness/contrast change, large where one 4×4 tile differs though the whole still correlates ≥ 0.995', () => {
+    // A smooth ramp with a bright square: the kind of thumbnail a plain scene gives.
+    const ta = Uint8Array.from({ length: 1024 }, (_, i) => ((i >> 5) >= 8 && (i >> 5) < 16 && (i & 31) >= 8 && (i & 31) < 16 ? 220 : 40 + ((i & 31) + (i >> 5))));
+    expect(thumbBlockResidual(ta, ta)).toBe(0);
+    expect(thumbBlockResidual(ta, Uint8Array.from(ta, (v) => Math.round(0.8 * v + 20)))).toBeLessThan(0.02);
+    const other = Uint8Array.from(ta);
+    // A small change in one spot (a 2×2 patch 50 grey levels brighter): the whole barely moves, one tile does.
+    for (let y = 20; y < 22; y++) for (let x = 20; x < 22; x++) other[y * 32 + x] = ta[y * 32 + x]! + 50;
+    expect(thumbCorrelation(ta, other)).toBeGreaterThan(0.995);
+    expect(thumbBlockResidual(ta, other)).toBeGreaterThan(0.6);
+    expect(thumbBlockResidual(ta, new Uint8Array(1024).fill(7))).toBe(0);
   });
 
   it('keeps the highest-quality member of a component and drops the rest as duplicate-of it', async () => {
