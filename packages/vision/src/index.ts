@@ -33,7 +33,7 @@ export type { ImageQualityOptions } from './data/stages/image-quality.js';
 export { miniClipScorer, clipScore, clipTopFraction } from './data/stages/clip-score.js';
 export type { ClipScoreOptions, ClipTopFractionOptions, ImageTextScorer } from './data/stages/clip-score.js';
 export { perceptualHash, hashAndThumb, viewSignals, colourThumb, thumbCorrelation, thumbBlockResidual, lowDct, hashFromDct, hammingHex, hashToSigns, colourLayout, layoutCosine, backgroundChroma, LAYOUT_SIDE } from './data/stages/phash.js';
-export { nearDuplicate, DedupStore, exactHashPairs, exactViewPairs, exactCosinePairs, annCosinePairs, annCrossPairs, Components, defaultQuality, ANN_DEFAULTS } from './data/stages/near-duplicate.js';
+export { nearDuplicate, DedupStore, exactHashPairs, exactViewPairs, exactCosinePairs, annCosinePairs, annCrossPairs, Components, defaultQuality, ANN_DEFAULTS, MAX_BLOCK_RESIDUAL } from './data/stages/near-duplicate.js';
 export type { NearDuplicateOptions, DedupFeature, DedupView, AnnParams } from './data/stages/near-duplicate.js';
 export { resample, ngrams, words, keepProbability, countNgrams, keyUniform } from './data/stages/resample.js';
 export type { ResampleOptions, NgramSummary } from './data/stages/resample.js';
