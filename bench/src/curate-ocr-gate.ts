@@ -1,12 +1,12 @@
 /**
- * The OCR stage with and without its text-presence gate and text band (`ocr.ts`): word accuracy on
+ * The OCR stage with and without its text-presence gate and line crops (`ocr.ts`): word accuracy on
  * generated scenes with a written word, false text on scenes without one, and images per CPU-second
  * (tesseract's worker threads included). Images the image filter would drop (shorter side < 32) are
  * left out, as in the pipeline.
  *
  *   HERD_THREADS=1 nice -n 10 node bench/dist/curate-ocr-gate.js [--seed 8] [--words 60] [--without 20]
  *
- * Prints a table and writes bench/results/curate-ocr-gate.json. Asserts nothing.
+ * Prints a table and writes bench/results/curate-ocr-gate-<seed>.json. Asserts nothing.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -36,7 +36,7 @@ for await (const s of generateImages({ seed, count: 20 * (nWords + nWithout), no
 const ctx = { shard: 'bench', pass: 0, worker: 0 };
 const rows: Record<string, unknown>[] = [];
 console.log(`seed ${seed}: ${withWord.length} scenes with a word, ${noWord.length} without\n| OCR | word accuracy | false text | CPU s | images/s per core |\n|---|---|---|---|---|`);
-for (const [name, opts] of [['no gate', { gate: false }], ['gate only', { cropToText: false }], ['gate + text band (default)', {}]] as [string, OcrOptions][]) {
+for (const [name, opts] of [['no gate', { gate: false }], ['gate only', { cropToText: false }], ['gate + text lines (default)', {}]] as [string, OcrOptions][]) {
   const stage = ocr({ workers: 1, ...opts });
   await stage.process(noWord[0]!, ctx); // worker start-up outside the measurement
   const c0 = process.cpuUsage();
@@ -61,4 +61,4 @@ for (const [name, opts] of [['no gate', { gate: false }], ['gate only', { cropTo
   console.log(`| ${name} | ${right}/${withWord.length} = ${((100 * right) / withWord.length).toFixed(1)} % | ${falseText}/${noWord.length} | ${cpuSeconds.toFixed(1)} | ${perCore.toFixed(1)} |`);
 }
 mkdirSync(join(here, '..', 'results'), { recursive: true });
-writeFileSync(join(here, '..', 'results', 'curate-ocr-gate.json'), JSON.stringify({ seed, rows }, null, 2) + '\n');
+writeFileSync(join(here, '..', 'results', `curate-ocr-gate-${seed}.json`), JSON.stringify({ seed, rows }, null, 2) + '\n');

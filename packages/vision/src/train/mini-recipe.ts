@@ -10,13 +10,19 @@ import { HerdError, readJsonFile } from '@herd/core';
 import { type VisionWeights } from '../model/graphs.js';
 import { loadMiniClip } from './clip-mini.js';
 import { loadMiniEncoder } from './dense-mini.js';
-import { MINI_GATE_INIT, type MiniVisionResult, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { MINI_GATE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
   readonly core: LanguageCore;
   readonly tokenizer: Llama3Tokenizer;
   /** An images dataset of the synthetic world (`@herd/datasets` `images/`). */
   readonly dataDir: string;
+  /**
+   * Train on every sample of `dataDir`, also those the generator labelled as noise (default false:
+   * they are skipped). The eval scenes stay the label-clean ones. For training on an uncurated set
+   * against its curated output (the curation's own drops are then the only filter).
+   */
+  readonly trainOnLabelledNoise?: boolean;
   readonly outDir: string;
   /** Stage 0: CLIP pre-training steps of the encoder on the training scenes (`MiniVisionOptions.clipSteps`). */
   readonly clipSteps?: number;
@@ -65,7 +71,7 @@ export interface MiniVisionRecipeResult {
   readonly eval: VqaReport;
   /** Unseen images of seen combinations (train-split scenes kept out of training): seeing without new bindings. */
   readonly evalSeen: VqaReport;
-  readonly scenes: { readonly train: number; readonly heldout: number; readonly seen: number };
+  readonly scenes: { readonly train: number; readonly heldout: number; readonly seen: number; readonly labelledNoise?: number; readonly undecodable?: number };
   readonly readSeconds: number;
   readonly evalSeconds: number;
 }
@@ -74,14 +80,18 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const log = o.log ?? (() => {});
   const m = miniVisionConfig(o.core.config);
   let t = performance.now();
-  const scenes = await readSceneExamples(o.dataDir, m, { zoom: (o.zoomSteps ?? 0) > 0 });
+  const skipped = { undecodable: 0 };
+  const scenes = await readSceneExamples(o.dataDir, m, { zoom: (o.zoomSteps ?? 0) > 0, labelledNoise: o.trainOnLabelledNoise ?? false, skipped });
   const trainSplit = scenes.filter((s) => s.split === 'train');
   // The last SEEN_IMAGES train-split scenes never train: an eval of seen combinations on unseen images.
   const train = trainSplit.slice(0, -SEEN_IMAGES);
-  const seen = trainSplit.slice(-SEEN_IMAGES);
-  const heldout = scenes.filter((s) => s.split === 'heldout');
+  // Eval scenes are label-clean even when training reads the labelled noise.
+  const clean = (s: SceneExample): boolean => (s.noise ?? null) === null;
+  const seen = trainSplit.slice(-SEEN_IMAGES).filter(clean);
+  const heldout = scenes.filter((s) => s.split === 'heldout' && clean(s));
   const readSeconds = (performance.now() - t) / 1000;
-  log(`read ${train.length} train + ${heldout.length} held-out scenes in ${readSeconds.toFixed(1)} s`);
+  const noisy = train.filter((s) => !clean(s)).length;
+  log(`read ${train.length} train${o.trainOnLabelledNoise ? ` (${noisy} labelled noise, ${skipped.undecodable} undecodable skipped)` : ''} + ${heldout.length} held-out scenes in ${readSeconds.toFixed(1)} s`);
   let init: VisionWeights | undefined;
   if (o.encoderFrom !== undefined) {
     // A pre-trained encoder folder (saveMiniEncoder) or a mini CLIP whose image tower is this encoder.
@@ -103,7 +113,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const evalSeen = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(seen, o.evalPerType) });
   log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}`);
   const evalSeconds = (performance.now() - t) / 1000;
-  const out = { train: result, eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length }, readSeconds, evalSeconds };
+  const out = { train: result, eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length, ...(o.trainOnLabelledNoise ? { labelledNoise: noisy, undecodable: skipped.undecodable } : {}) }, readSeconds, evalSeconds };
   await saveMiniVision(o.outDir, m, result.weights, { eval: { heldout: report, seenCombinations: evalSeen }, card: miniVisionCard(o, out) });
   return out;
 }
@@ -131,7 +141,7 @@ ${o.core.config.vocabSize}-row table is unchanged). Stored as f16.
 
 ## Data
 ${o.dataDescription}
-${r.scenes.train} clean train scenes; ${r.scenes.heldout} held-out scenes (held-out colour×shape combinations) and ${r.scenes.seen} train-split
+${r.scenes.labelledNoise === undefined ? `${r.scenes.train} clean train scenes` : `${r.scenes.train} train scenes read without the generator's noise labels (${r.scenes.labelledNoise} of them labelled noise; ${r.scenes.undecodable ?? 0} undecodable images skipped)`}; ${r.scenes.heldout} held-out scenes (held-out colour×shape combinations) and ${r.scenes.seen} train-split
 scenes kept out of training (seen combinations, unseen images) for the eval.
 
 ## Training

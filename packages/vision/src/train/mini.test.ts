@@ -2,12 +2,17 @@
  * The mini recipe's training wiring: stages run through llama3's shared `trainAdapter` (in-memory
  * batches, groups `vision.encoder` + `vision.adapter`) against the committed frozen mini core.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeDataset } from '@herd/data';
+import { generateImages } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, freshMiniVision, miniVisionConfig, trainMiniVision } from './mini.js';
+import { type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 const RGB: Record<string, [number, number, number]> = { red: [220, 30, 30], blue: [30, 80, 220] };
 
@@ -91,4 +96,26 @@ describe('trainMiniVision', () => {
     // A key-word type no training scene asks about is refused, naming it and the types there are.
     await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: [['colour'], ['colour', 'banana']] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
   }, 180_000);
+});
+
+describe('readSceneExamples', () => {
+  it('skips labelled noise by default; with labelledNoise reads it too (an uncurated baseline) and skips only what does not decode', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'herd-scenes-'));
+    try {
+      await writeDataset(dir, generateImages({ seed: 3, count: 24, noiseRate: 0.5, noiseKinds: ['blank', 'truncated', 'exact_duplicate'], side: [64, 96] }), { samplesPerShard: 12 });
+      const m = miniVisionConfig(loadLanguageCore().config);
+      const clean = await readSceneExamples(dir, m);
+      expect(clean.length).toBe(12);
+      expect(clean.every((s) => s.noise === undefined)).toBe(true);
+      const skipped = { undecodable: 0 };
+      const raw = await readSceneExamples(dir, m, { labelledNoise: true, skipped });
+      expect(skipped.undecodable).toBe(4);
+      expect(raw.length).toBe(20);
+      expect(raw.filter((s) => s.noise === 'blank').length).toBe(4);
+      expect(raw.filter((s) => s.noise === 'exact_duplicate').length).toBe(4);
+      expect(raw.filter((s) => s.noise === null).map((s) => s.key)).toEqual(clean.map((s) => s.key));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

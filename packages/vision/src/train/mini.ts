@@ -47,6 +47,8 @@ export interface SceneExample {
    * object fills most of the canvas — the zoom stage's input (see `MiniVisionOptions.zoomSteps`).
    */
   readonly zoom?: TiledImage;
+  /** The generator's noise label (`meta.noise`); only read with `labelledNoise`, otherwise such samples are skipped. */
+  readonly noise?: string | null;
 }
 
 /**
@@ -98,17 +100,31 @@ const ZOOM_QA_TYPES = new Set(['colour', 'shape', 'count', 'exists', 'size', 'to
  * Clean English scene images of an images dataset (`@herd/datasets` layout), decoded and tiled.
  * Noisy samples are skipped (curation is a later stage); an unreadable sample is an error.
  */
-export async function readSceneExamples(dir: string, m: MllamaConfig, o: { split?: 'train' | 'heldout'; limit?: number; zoom?: boolean } = {}): Promise<SceneExample[]> {
+/**
+ * The scenes of an images dataset of the synthetic world, decoded and tiled. Samples the generator
+ * labelled as noise (`meta.noise`) or whose caption is not English are skipped, unless `labelledNoise`
+ * is set — then they are read like any other (the uncurated baseline of a curated-vs-raw comparison:
+ * the labels are ground truth a real dataset does not have) and images that do not decode are skipped
+ * and counted in `skipped` (a truncated file), as a loader without curation must.
+ */
+export async function readSceneExamples(dir: string, m: MllamaConfig, o: { split?: 'train' | 'heldout'; limit?: number; zoom?: boolean; labelledNoise?: boolean; skipped?: { undecodable: number } } = {}): Promise<SceneExample[]> {
   const out: SceneExample[] = [];
   for await (const s of iterateDataset(dir)) {
     if (isUnreadable(s)) throw new HerdError('io_error', `${dir}: unreadable sample ${JSON.stringify(s)}`);
     const meta = s.meta as Record<string, unknown>;
-    if (meta['noise'] !== null || meta['language'] !== 'en') continue;
+    if (!o.labelledNoise && (meta['noise'] !== null || meta['language'] !== 'en')) continue;
     if (o.split && meta['split'] !== o.split) continue;
     const bytes = s.files['png'] ?? s.files['jpg'];
     const txt = s.files['txt'];
     if (!bytes || !txt) continue;
-    const img = await decodeImage(bytes);
+    let img: Awaited<ReturnType<typeof decodeImage>>;
+    try {
+      img = await decodeImage(bytes, { name: s.key });
+    } catch (e) {
+      if (!o.labelledNoise) throw e;
+      if (o.skipped) o.skipped.undecodable++;
+      continue;
+    }
     const qa = (meta['qa'] ?? []) as SceneExample['qa'];
     const objects = ((meta['scene'] as { objects?: { position: string }[] } | undefined)?.objects ?? []);
     const cell = objects.length === 1 ? POSITION_CELL[objects[0]!.position] : undefined;
@@ -121,6 +137,7 @@ export async function readSceneExamples(dir: string, m: MllamaConfig, o: { split
       qa,
       ...(meta['scene'] ? { scene: meta['scene'] as SceneSpec } : {}),
       ...(o.zoom && cell && zoomQa.length ? { zoom: tileImage(cropToCell(img, cell), m.vision) } : {}),
+      ...(o.labelledNoise ? { noise: (meta['noise'] ?? null) as string | null } : {}),
     });
     if (o.limit !== undefined && out.length >= o.limit) break;
   }

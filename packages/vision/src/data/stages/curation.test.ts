@@ -8,10 +8,10 @@ import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
 import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
-import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbCorrelation } from './phash.js';
+import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
-import { ocr, textBand, textRuns } from './ocr.js';
+import { ocr, textLines, textRuns } from './ocr.js';
 import { curateImages } from '../curate.js';
 
 const ctx: StageContext = { shard: 'test', pass: 0, worker: 0 };
@@ -191,6 +191,19 @@ describe('nearDuplicate', () => {
     expect(thumbCorrelation(ta, new Uint8Array(ta.length).fill(7))).toBe(0);
   });
 
+  it('block residual: zero for a brightness/contrast change, large where one 4×4 tile differs though the whole still correlates ≥ 0.995', () => {
+    // A smooth ramp with a bright square: the kind of thumbnail a plain scene gives.
+    const ta = Uint8Array.from({ length: 1024 }, (_, i) => ((i >> 5) >= 8 && (i >> 5) < 16 && (i & 31) >= 8 && (i & 31) < 16 ? 220 : 40 + ((i & 31) + (i >> 5))));
+    expect(thumbBlockResidual(ta, ta)).toBe(0);
+    expect(thumbBlockResidual(ta, Uint8Array.from(ta, (v) => Math.round(0.8 * v + 20)))).toBeLessThan(0.02);
+    const other = Uint8Array.from(ta);
+    // A small change in one spot (a 2×2 patch 50 grey levels brighter): the whole barely moves, one tile does.
+    for (let y = 20; y < 22; y++) for (let x = 20; x < 22; x++) other[y * 32 + x] = ta[y * 32 + x]! + 50;
+    expect(thumbCorrelation(ta, other)).toBeGreaterThan(0.995);
+    expect(thumbBlockResidual(ta, other)).toBeGreaterThan(0.6);
+    expect(thumbBlockResidual(ta, new Uint8Array(1024).fill(7))).toBe(0);
+  });
+
   it('keeps the highest-quality member of a component and drops the rest as duplicate-of it', async () => {
     const stage = nearDuplicate({ exactLimit: 100 });
     const h = '0123456789abcdef';
@@ -309,7 +322,7 @@ describe('ocr (tesseract.js, offline English model)', () => {
     let withText = 0;
     let without = 0;
     let skipped = 0;
-    let banded = 0;
+    let boxed = 0;
     for (const s of tiny) {
       if (['blank', 'tiny', 'truncated'].includes(noise(s) ?? '')) continue;
       const img = await decodeImage((s.files['png'] ?? s.files['jpg'])!);
@@ -319,20 +332,22 @@ describe('ocr (tesseract.js, offline English model)', () => {
       if (noise(s) === 'text_heavy' || (s.meta['scene'] as { word: unknown }).word !== null) {
         withText++;
         expect(runs, s.key).toBeGreaterThanOrEqual(3);
-        // Tesseract reads only the band of rows with text: a corner word is a strip of the image.
-        const band = textBand(img, 3);
-        expect(band.width).toBe(img.width);
-        expect(band.data.length).toBe(band.width * band.height * 3);
-        if ((s.meta['scene'] as { word: unknown }).word !== null && noise(s) !== 'text_heavy' && band.height < img.height * 0.8) banded++;
+        // Tesseract reads each line of text alone: a corner word is a small box of the image.
+        const lines = textLines(img, 3);
+        expect(lines.length, s.key).toBeGreaterThan(0);
+        for (const l of lines) expect(l.x0 >= 0 && l.y0 >= 0 && l.x1 < img.width && l.y1 < img.height && l.x0 <= l.x1 && l.y0 <= l.y1, s.key).toBe(true);
+        const area = lines.reduce((a, l) => a + (l.x1 - l.x0 + 1) * (l.y1 - l.y0 + 1), 0);
+        if ((s.meta['scene'] as { word: unknown }).word !== null && noise(s) !== 'text_heavy' && area < img.width * img.height * 0.5) boxed++;
       } else {
         without++;
         if (runs < 3) skipped++;
       }
     }
     expect(withText).toBeGreaterThan(10);
-    expect(banded).toBeGreaterThan(withText / 2);
+    expect(boxed).toBeGreaterThan(withText / 2);
     expect(skipped / without).toBeGreaterThan(0.6);
     expect(() => ocr({ gate: -1 })).toThrow(/gate/);
+    expect(() => ocr({ lineHeight: 0 })).toThrow(/lineHeight/);
   });
 });
 

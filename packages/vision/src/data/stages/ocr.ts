@@ -12,7 +12,10 @@ import { dirname, join } from 'node:path';
 import { HerdError } from '@herd/core';
 import { keep, type Sample, type SampleStage } from '@herd/data';
 import { decodeImage, encodeRgb, resizeRgb, type RgbImage } from '@herd/media';
+import { cropRgb } from '../resize.js';
 import { imageFileOf } from './meta.js';
+
+const cropBox = (img: RgbImage, b: { x0: number; y0: number; x1: number; y1: number }): RgbImage => cropRgb(img, b.x0, b.y0, b.x1 - b.x0 + 1, b.y1 - b.y0 + 1);
 
 export interface OcrOptions {
   name?: string;
@@ -31,8 +34,13 @@ export interface OcrOptions {
    * row window skip tesseract and pass through untouched (default 3; false: every image is read).
    */
   gate?: number | false;
-  /** With the gate on, tesseract reads only the band of rows with text (`textBand`; default true). */
+  /**
+   * With the gate on, tesseract reads each line of text alone (`textLines`; default true): cropped,
+   * scaled to `lineHeight` and read as one line (page segmentation mode 7). False: the whole image.
+   */
   cropToText?: boolean;
+  /** Each line is scaled so its text rows are this many pixels tall (default 28; 1–8× only). */
+  lineHeight?: number;
 }
 
 /**
@@ -49,11 +57,19 @@ export function textRuns(img: RgbImage): number {
   return best;
 }
 
-/** `textRuns` of every row: the most ink runs that start within one window of that row. */
-export function textRowRuns(img: RgbImage): Int32Array {
+/** One row's ink runs (`[start, end]` pairs, inclusive) and the window of them `textRuns` counts. */
+interface RowRuns {
+  runs: Int32Array;
+  count: number;
+  /** Index of the first and last run of the row's best window (`last < first` when the row has none). */
+  first: number;
+  last: number;
+}
+
+/** Every row's ink runs and its best window: the most runs that start within a third of the width. */
+function rowRuns(img: RgbImage): RowRuns[] {
   const { width: w, height: h, data } = img;
-  const out = new Int32Array(h);
-  if (w === 0 || h === 0) return out;
+  if (w === 0 || h === 0) return [];
   const y = new Float32Array(w * h);
   for (let i = 0; i < w * h; i++) y[i] = 0.299 * (data[3 * i] as number) + 0.587 * (data[3 * i + 1] as number) + 0.114 * (data[3 * i + 2] as number);
   const border: number[] = [];
@@ -62,47 +78,89 @@ export function textRowRuns(img: RgbImage): Int32Array {
   border.sort((a, b) => a - b);
   const bg = border[border.length >> 1] as number;
   const win = Math.max(12, Math.round(w / 3));
-  const starts = new Int32Array(w);
+  const out: RowRuns[] = [];
+  const buf = new Int32Array(w + 1);
   for (let r = 0; r < h; r++) {
     let n = 0;
-    let prev = false;
-    for (let x = 0; x < w; x++) {
-      const ink = Math.abs((y[r * w + x] as number) - bg) > 60;
-      if (ink && !prev) starts[n++] = x;
-      prev = ink;
+    let start = -1;
+    for (let x = 0; x <= w; x++) {
+      const ink = x < w && Math.abs((y[r * w + x] as number) - bg) > 60;
+      if (ink && start < 0) start = x;
+      else if (!ink && start >= 0) {
+        buf[2 * n] = start;
+        buf[2 * n + 1] = x - 1;
+        n++;
+        start = -1;
+      }
     }
     let a = 0;
     let best = 0;
+    let first = 0;
+    let last = -1;
     for (let b = 0; b < n; b++) {
-      while ((starts[b] as number) - (starts[a] as number) > win) a++;
-      if (b - a + 1 > best) best = b - a + 1;
+      while ((buf[2 * b] as number) - (buf[2 * a] as number) > win) a++;
+      if (b - a + 1 > best) {
+        best = b - a + 1;
+        first = a;
+        last = b;
+      }
     }
-    out[r] = best;
+    out.push({ runs: buf.slice(0, 2 * n), count: best, first, last });
   }
   return out;
 }
 
+/** `textRuns` of every row: the most ink runs that start within one window of that row. */
+export function textRowRuns(img: RgbImage): Int32Array {
+  return Int32Array.from(rowRuns(img), (r) => r.count);
+}
+
+/** A box around one line of text, in pixels (inclusive), and the number of rows that reached the gate. */
+export interface TextLine {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  /** Rows from the line's first to its last row with at least `gate` runs: about its x-height. */
+  rows: number;
+}
+
 /**
- * The full-width band of rows holding text: from the first to the last row with at least `gate` runs,
- * widened on each side by its own height (at least 8 rows) for ascenders, descenders and lines the
- * count missed. The whole image when no row reaches `gate`.
+ * The lines of text in an image. Rows with at least `gate` runs are grouped into lines (gaps of up to
+ * 2 rows joined); in each such row the best window's runs are extended left and right over gaps no
+ * wider than the line's height (the space between words is about half of it, the gap to a shape in
+ * the next cell is wider), and the union over the line's rows is its box, widened on every side by
+ * 0.6 of its height (at least 4 px) for ascenders, descenders and rows the count missed.
  */
-export function textBand(img: RgbImage, gate: number): RgbImage {
-  const rows = textRowRuns(img);
-  let first = -1;
-  let last = -1;
+export function textLines(img: RgbImage, gate: number): TextLine[] {
+  const rows = rowRuns(img);
+  const groups: [number, number][] = [];
   for (let r = 0; r < rows.length; r++) {
-    if ((rows[r] as number) >= gate) {
-      if (first < 0) first = r;
-      last = r;
-    }
+    if ((rows[r] as RowRuns).count < gate) continue;
+    const g = groups[groups.length - 1];
+    if (g !== undefined && r - g[1] <= 2) g[1] = r;
+    else groups.push([r, r]);
   }
-  if (first < 0) return img;
-  const pad = Math.max(8, last - first + 1);
-  const top = Math.max(0, first - pad);
-  const bottom = Math.min(img.height, last + 1 + pad);
-  if (top === 0 && bottom === img.height) return img;
-  return { width: img.width, height: bottom - top, data: img.data.slice(top * img.width * 3, bottom * img.width * 3) };
+  const lines: TextLine[] = [];
+  for (const [r0, r1] of groups) {
+    const gap = Math.max(3, r1 - r0 + 1);
+    let x0 = img.width;
+    let x1 = -1;
+    for (let r = r0; r <= r1; r++) {
+      const { runs, count, first, last } = rows[r] as RowRuns;
+      if (count < gate || last < first) continue;
+      let a = first;
+      let b = last;
+      while (a > 0 && (runs[2 * a] as number) - (runs[2 * a - 1] as number) <= gap) a--;
+      while (2 * b + 2 < runs.length && (runs[2 * b + 2] as number) - (runs[2 * b + 1] as number) <= gap) b++;
+      x0 = Math.min(x0, runs[2 * a] as number);
+      x1 = Math.max(x1, runs[2 * b + 1] as number);
+    }
+    if (x1 < 0) continue;
+    const pad = Math.max(4, Math.round(0.6 * (r1 - r0 + 1)));
+    lines.push({ x0: Math.max(0, x0 - pad), y0: Math.max(0, r0 - pad), x1: Math.min(img.width - 1, x1 + pad), y1: Math.min(img.height - 1, r1 + pad), rows: r1 - r0 + 1 });
+  }
+  return lines;
 }
 
 export const OCR_FIELD = 'ocr';
@@ -176,17 +234,26 @@ export class OcrPool {
   }
 }
 
-/** Upscaled PNG for tesseract. */
-async function prepareForOcr(img: RgbImage, minLongSide: number): Promise<Buffer> {
-  const scale = Math.max(1, minLongSide / Math.max(img.width, img.height));
-  const big = scale > 1 ? await resizeRgb(img, Math.round(img.width * scale), Math.round(img.height * scale)) : img;
-  return Buffer.from(await encodeRgb(big, 'png'));
-}
+/** More lines than this (a page of text) are read together as one block, not one call each. */
+export const MAX_OCR_LINES = 4;
 
-/** Tesseract's words in an image (decoded through @herd/media: limits, damage refused). */
-export async function recognise(pool: OcrPool, image: Uint8Array | RgbImage, o: { minConfidence: number; minWordLength: number; minLongSide: number }): Promise<OcrResult> {
-  const png = await prepareForOcr(image instanceof Uint8Array ? await decodeImage(image) : image, o.minLongSide);
-  const data = await pool.run((w) => w.recognize(png, {}, { text: true, blocks: true }));
+/**
+ * How tesseract reads an image: a block upscaled to a long side (page segmentation mode 6, tesseract's
+ * own default, as before line crops), or one line scaled to a height (mode 7).
+ */
+type ReadAs = { kind: 'block'; minLongSide: number } | { kind: 'line'; rows: number; lineHeight: number };
+
+type WordFilter = { minConfidence: number; minWordLength: number };
+
+async function readWords(pool: OcrPool, img: RgbImage, as: ReadAs, o: WordFilter): Promise<{ text: string; confidence: number }[]> {
+  const scale = as.kind === 'block' ? Math.max(1, as.minLongSide / Math.max(img.width, img.height)) : Math.min(8, Math.max(1, as.lineHeight / as.rows));
+  const big = scale > 1 ? await resizeRgb(img, Math.round(img.width * scale), Math.round(img.height * scale)) : img;
+  const png = Buffer.from(await encodeRgb(big, 'png'));
+  const data = await pool.run(async (w) => {
+    // Set on every call: a pooled worker keeps the mode of its previous read.
+    await w.setParameters({ tessedit_pageseg_mode: as.kind === 'block' ? '6' : '7' });
+    return w.recognize(png, {}, { text: true, blocks: true });
+  });
   const words: { text: string; confidence: number }[] = [];
   const blocks = (data.data.blocks ?? []) as { paragraphs: { lines: { words: { text: string; confidence: number }[] }[] }[] }[];
   for (const b of blocks) for (const p of b.paragraphs) for (const l of p.lines) for (const wd of l.words) {
@@ -194,8 +261,34 @@ export async function recognise(pool: OcrPool, image: Uint8Array | RgbImage, o: 
     // A "word" without a letter or digit is a speck of noise read as punctuation.
     if ([...t].length >= o.minWordLength && /[\p{L}\p{N}]/u.test(t) && wd.confidence >= o.minConfidence) words.push({ text: t, confidence: Number(wd.confidence.toFixed(1)) });
   }
+  return words;
+}
+
+function result(words: { text: string; confidence: number }[]): OcrResult {
   const confidence = words.length === 0 ? 0 : words.reduce((s, w) => s + w.confidence, 0) / words.length;
   return { text: words.map((w) => w.text).join(' '), confidence: Number(confidence.toFixed(1)), words };
+}
+
+/** Tesseract's words in a whole image, read as a block (decoded through @herd/media: limits, damage refused). */
+export async function recognise(pool: OcrPool, image: Uint8Array | RgbImage, o: WordFilter & { minLongSide: number }): Promise<OcrResult> {
+  const img = image instanceof Uint8Array ? await decodeImage(image) : image;
+  return result(await readWords(pool, img, { kind: 'block', minLongSide: o.minLongSide }, o));
+}
+
+/**
+ * Tesseract's words in the lines of text `textLines` finds, each read alone as one line; more than
+ * `MAX_OCR_LINES` lines are read together as one block (their bounding box).
+ */
+export async function recogniseLines(pool: OcrPool, img: RgbImage, o: WordFilter & { gate: number; lineHeight: number; minLongSide: number }): Promise<OcrResult> {
+  const lines = textLines(img, o.gate);
+  if (lines.length === 0) return result([]);
+  if (lines.length > MAX_OCR_LINES) {
+    const box = { x0: Math.min(...lines.map((l) => l.x0)), y0: Math.min(...lines.map((l) => l.y0)), x1: Math.max(...lines.map((l) => l.x1)), y1: Math.max(...lines.map((l) => l.y1)) };
+    return result(await readWords(pool, cropBox(img, box), { kind: 'block', minLongSide: o.minLongSide }, o));
+  }
+  const words: { text: string; confidence: number }[] = [];
+  for (const line of lines) words.push(...(await readWords(pool, cropBox(img, line), { kind: 'line', rows: line.rows, lineHeight: o.lineHeight }, o)));
+  return result(words);
 }
 
 export interface OcrStage extends SampleStage {
@@ -204,20 +297,21 @@ export interface OcrStage extends SampleStage {
 }
 
 export function ocr(options: OcrOptions = {}): OcrStage {
-  const o = { workers: options.workers ?? 1, minConfidence: options.minConfidence ?? 70, minWordLength: options.minWordLength ?? 2, minLongSide: options.minLongSide ?? 800, appendToCaption: options.appendToCaption ?? false, gate: options.gate ?? 3, cropToText: options.cropToText ?? true };
+  const o = { workers: options.workers ?? 1, minConfidence: options.minConfidence ?? 70, minWordLength: options.minWordLength ?? 2, minLongSide: options.minLongSide ?? 800, appendToCaption: options.appendToCaption ?? false, gate: options.gate ?? 3, cropToText: options.cropToText ?? true, lineHeight: options.lineHeight ?? 28 };
   if (o.gate !== false && !(Number.isInteger(o.gate) && o.gate >= 0)) throw new HerdError('invalid_argument', `ocr: gate must be a non-negative integer or false, got ${JSON.stringify(options.gate)}`);
+  if (!(o.lineHeight > 0)) throw new HerdError('invalid_argument', `ocr: lineHeight must be a positive number of pixels, got ${JSON.stringify(options.lineHeight)}`);
   const pool = new OcrPool(o.workers);
   const encoder = new TextEncoder();
   return {
     kind: 'sample',
     name: options.name ?? 'ocr',
-    version: JSON.stringify(['eng-4.0.0_best_int', o.minConfidence, o.minWordLength, o.minLongSide, o.appendToCaption, ...(o.gate === false ? [] : [`gate ${o.gate}`, ...(o.cropToText ? ['band'] : [])])]),
+    version: JSON.stringify(['eng-4.0.0_best_int', o.minConfidence, o.minWordLength, o.minLongSide, o.appendToCaption, ...(o.gate === false ? [] : [`gate ${o.gate}`, ...(o.cropToText ? [`lines ${o.lineHeight}`] : [])])]),
     async process(sample: Sample) {
       const file = imageFileOf(sample);
       if (file === undefined) return keep(sample);
       const img = await decodeImage(file.bytes, { name: `${sample.key}.${file.ext}` });
       if (o.gate !== false && textRuns(img) < o.gate) return keep(sample);
-      const r = await recognise(pool, o.gate !== false && o.cropToText ? textBand(img, o.gate) : img, o);
+      const r = o.gate !== false && o.cropToText ? await recogniseLines(pool, img, { ...o, gate: o.gate }) : await recognise(pool, img, o);
       if (r.words.length === 0) return keep(sample);
       const files = { ...sample.files };
       if (o.appendToCaption && files['txt'] !== undefined) {

@@ -118,6 +118,54 @@ export function thumbCorrelation(a: Uint8Array, b: Uint8Array): number {
   return va === 0 || vb === 0 ? 0 : s / Math.sqrt(va * vb);
 }
 
+/**
+ * The worst local mismatch of two 32×32 grey thumbnails: b is fitted to a by least squares (b ≈ αa + β,
+ * so a brightness or contrast change costs nothing), and the RMS of the residual in each `block` ×
+ * `block` tile, divided by b's standard deviation, is taken at its largest tile. A copy's residual
+ * (resampling, JPEG, a crop's offset) is spread thin over the image; two scenes that differ in one small
+ * shape or a written word put it all in the tiles of that object, where a whole-image correlation of
+ * 0.995 still hides it. 0 when either thumbnail is flat.
+ */
+export function thumbBlockResidual(a: Uint8Array, b: Uint8Array, block = 4, side = 32): number {
+  const n = side * side;
+  if (a.length < n || b.length < n) return 0;
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < n; i++) {
+    sa += a[i] as number;
+    sb += b[i] as number;
+  }
+  const ma = sa / n;
+  const mb = sb / n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = (a[i] as number) - ma;
+    const y = (b[i] as number) - mb;
+    sab += x * y;
+    saa += x * x;
+    sbb += y * y;
+  }
+  if (saa === 0 || sbb === 0) return 0;
+  const alpha = sab / saa;
+  let worst = 0;
+  for (let by = 0; by < side; by += block) {
+    for (let bx = 0; bx < side; bx += block) {
+      let e = 0;
+      for (let y = by; y < by + block; y++) {
+        for (let x = bx; x < bx + block; x++) {
+          const i = y * side + x;
+          const r = (b[i] as number) - mb - alpha * ((a[i] as number) - ma);
+          e += r * r;
+        }
+      }
+      if (e > worst) worst = e;
+    }
+  }
+  return Math.sqrt(worst / (block * block)) / Math.sqrt(sbb / n);
+}
+
 const POPCOUNT4 = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
 
 /** Hamming distance between two 16-hex-digit hashes. */
