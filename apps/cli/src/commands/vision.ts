@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, readSceneExamples, runMiniVisionRecipe, vqaItems, vqaTable } from '@herd/vision';
+import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 
 /** The scene images `--data` defaults to (generated here when missing): clean, so no curation is needed. */
@@ -85,6 +85,6 @@ export const visionEvalCommand = defineCommand({
     const v = loadMiniVision(values.vision ?? MINI_VISION_DIR);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
     const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type']) });
-    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : vqaTable(report));
+    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}`);
   },
 });

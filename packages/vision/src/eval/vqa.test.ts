@@ -3,7 +3,7 @@ import { IMAGE_TOKEN_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/lla
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
 import { type SceneExample, captionSequence, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
-import { gradeVqa } from './vqa.js';
+import { type GradedVqa, gradeVqa, tallyVqa, vqaGroupTable } from './vqa.js';
 
 describe('gradeVqa', () => {
   it('needs the reference fact of the type and no other of its kind', () => {
@@ -18,6 +18,31 @@ describe('gradeVqa', () => {
     expect(gradeVqa('position', 'At the top left.', 'At the top.')).toBe(false);
     expect(gradeVqa('word', 'The word is cat.', 'Cat.')).toBe(true);
     expect(gradeVqa('word', 'The word is dog.', 'The word is cat.')).toBe(false);
+  });
+});
+
+describe('tallyVqa', () => {
+  const hit = (adapter: boolean, blind: boolean) => ({ core: false, adapter, blind, described: true });
+  it('rates each row by type and splits adapter / blind by one vs several object groups', () => {
+    const graded: GradedVqa[] = [
+      { type: 'colour', groups: 1, hits: hit(true, false) },
+      { type: 'colour', groups: 1, hits: hit(true, false) },
+      { type: 'colour', groups: 3, hits: hit(false, false) },
+      { type: 'colour', groups: 2, hits: hit(true, true) },
+      { type: 'colour', hits: hit(false, true) }, // no scene spec: in the totals, not in the split
+      { type: 'count', groups: 2, hits: hit(false, true) },
+    ];
+    const r = tallyVqa(graded);
+    expect(r.n.colour).toBe(5);
+    expect(r.accuracy.adapter.colour).toBeCloseTo(3 / 5);
+    expect(r.accuracy.blind.colour).toBeCloseTo(2 / 5);
+    expect(r.accuracy.described.count).toBe(1);
+    expect(r.accuracy.adapter.shape).toBe(0);
+    expect(r.byGroups.one).toMatchObject({ n: { colour: 2, count: 0 }, adapter: { colour: 1 }, blind: { colour: 0 } });
+    expect(r.byGroups.several).toMatchObject({ n: { colour: 2, count: 1 }, adapter: { colour: 0.5, count: 0 }, blind: { colour: 0.5, count: 1 } });
+    const table = vqaGroupTable({ ...r, examples: [] });
+    expect(table).toContain('| one object group: adapter / blind (n) | 100% / 0% (2) |');
+    expect(table).toContain('| several object groups: adapter / blind (n) | 50% / 50% (2) | 0% / 0% (0) | 0% / 100% (1) |');
   });
 });
 

@@ -78,10 +78,23 @@ export function vqaItems(scenes: readonly SceneExample[], perType: number): VqaI
   return out;
 }
 
+/** Scenes with one object group vs several: a question about a named shape in a scene of several groups needs the shape FOUND. */
+export const VQA_GROUPS = ['one', 'several'] as const;
+export type VqaGroups = (typeof VQA_GROUPS)[number];
+
+export interface VqaGroupSplit {
+  readonly n: Readonly<Record<VqaType, number>>;
+  /** Accuracy of the adapter and its blind control, in [0, 1]. */
+  readonly adapter: Readonly<Record<VqaType, number>>;
+  readonly blind: Readonly<Record<VqaType, number>>;
+}
+
 export interface VqaReport {
   readonly n: Readonly<Record<VqaType, number>>;
   /** Accuracy by row and question type, in [0, 1]. */
   readonly accuracy: Readonly<Record<VqaRow, Readonly<Record<VqaType, number>>>>;
+  /** The adapter and blind rows split by the scene's number of object groups (items whose scene has no spec are left out). */
+  readonly byGroups: Readonly<Record<VqaGroups, VqaGroupSplit>>;
   readonly examples: readonly { readonly type: VqaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<VqaRow, string>> }[];
 }
 
@@ -103,8 +116,7 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
   const plain = await Generator.create(m.text, buildDecoder(m.text, core.weights));
   const vision = VisionGenerator.create(m, core.weights, o.vision);
-  const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, Object.fromEntries(VQA_TYPES.map((t) => [t, 0]))])) as Record<VqaRow, Record<VqaType, number>>;
-  const n = Object.fromEntries(VQA_TYPES.map((t) => [t, 0])) as Record<VqaType, number>;
+  const graded: GradedVqa[] = [];
   const examples: VqaReport['examples'][number][] = [];
   try {
     for (const item of o.items) {
@@ -115,16 +127,38 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
         blind: text(await vision.complete(imageQuestionIds(tok, core, m, item.question), [blindImage(item.scene.image)], sampling)),
         described: text(await plain.complete(ask(`${item.scene.caption} ${item.question}`), sampling)),
       };
-      n[item.type]++;
-      for (const r of VQA_ROWS) if (gradeVqa(item.type, answers[r], item.answer)) hits[r][item.type]++;
+      const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, gradeVqa(item.type, answers[r], item.answer)])) as Record<VqaRow, boolean>;
+      graded.push({ type: item.type, ...(item.scene.scene ? { groups: item.scene.scene.objects.length } : {}), hits });
       if (examples.length < 10) examples.push({ type: item.type, question: item.question, reference: item.answer, answers });
     }
   } finally {
     await plain.release();
     await vision.release();
   }
-  const accuracy = Object.fromEntries(VQA_ROWS.map((r) => [r, Object.fromEntries(VQA_TYPES.map((t) => [t, n[t] ? hits[r][t] / n[t] : 0]))])) as VqaReport['accuracy'];
-  return { n, accuracy, examples };
+  return { ...tallyVqa(graded), examples };
+}
+
+/** One graded question: its type, its scene's number of object groups (when known) and which rows answered it right. */
+export interface GradedVqa {
+  readonly type: VqaType;
+  readonly groups?: number;
+  readonly hits: Readonly<Record<VqaRow, boolean>>;
+}
+
+/** Accuracy by row and type, and the adapter / blind rows split by one vs several object groups. */
+export function tallyVqa(graded: readonly GradedVqa[]): Omit<VqaReport, 'examples'> {
+  const byType = <T>(f: (t: VqaType) => T) => Object.fromEntries(VQA_TYPES.map((t) => [t, f(t)])) as Record<VqaType, T>;
+  const count = (xs: readonly GradedVqa[]) => byType((t) => xs.filter((g) => g.type === t).length);
+  const rate = (xs: readonly GradedVqa[], row: VqaRow) => byType((t) => {
+    const of = xs.filter((g) => g.type === t);
+    return of.length ? of.filter((g) => g.hits[row]).length / of.length : 0;
+  });
+  const split = (xs: readonly GradedVqa[]): VqaGroupSplit => ({ n: count(xs), adapter: rate(xs, 'adapter'), blind: rate(xs, 'blind') });
+  return {
+    n: count(graded),
+    accuracy: Object.fromEntries(VQA_ROWS.map((r) => [r, rate(graded, r)])) as VqaReport['accuracy'],
+    byGroups: { one: split(graded.filter((g) => g.groups === 1)), several: split(graded.filter((g) => g.groups !== undefined && g.groups > 1)) },
+  };
 }
 
 /** The image with its pixel values zeroed (tiling, tile mask and aspect ratio kept): the blind control's input. */
@@ -137,4 +171,18 @@ export function vqaTable(r: VqaReport): string {
   const label: Record<VqaRow, string> = { core: 'core alone (no image)', adapter: 'core + vision adapter', blind: 'core + vision adapter, zeroed pixels (blind control)', described: 'core + scene in words (upper bound)' };
   const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${r.n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
   return head + VQA_ROWS.map((row) => `| ${label[row]} | ${VQA_TYPES.map((t) => `${(100 * r.accuracy[row][t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
+}
+
+/**
+ * The adapter and blind rows by the scene's number of object groups, as a markdown table: where one-group
+ * scenes are right and several-group scenes are not, the adapter reads the fact but does not find the named shape.
+ */
+export function vqaGroupTable(r: VqaReport): string {
+  const head = `| | ${VQA_TYPES.join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
+  const label: Record<VqaGroups, string> = { one: 'one object group', several: 'several object groups' };
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  return head + VQA_GROUPS.map((g) => {
+    const s = r.byGroups[g];
+    return `| ${label[g]}: adapter / blind (n) | ${VQA_TYPES.map((t) => `${pct(s.adapter[t])} / ${pct(s.blind[t])} (${s.n[t]})`).join(' | ')} |`;
+  }).join('\n') + '\n';
 }

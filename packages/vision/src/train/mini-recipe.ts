@@ -3,7 +3,7 @@
  * on held-out scenes (three rows) → save the checkpoint with its eval report and model card.
  */
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
-import { type VqaReport, evaluateVqa, vqaItems, vqaTable } from '../eval/vqa.js';
+import { type VqaReport, evaluateVqa, vqaGroupTable, vqaItems, vqaTable } from '../eval/vqa.js';
 import { saveMiniVision } from '../mini.js';
 import { join } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
@@ -109,9 +109,9 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   log(`trained in ${result.seconds.toFixed(0)} s`);
   t = performance.now();
   const report = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(heldout, o.evalPerType) });
-  log(`\nheld-out combinations:\n${vqaTable(report)}`);
+  log(`\nheld-out combinations:\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
   const evalSeen = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(seen, o.evalPerType) });
-  log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}`);
+  log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}\nby object groups in the scene:\n${vqaGroupTable(evalSeen)}`);
   const evalSeconds = (performance.now() - t) / 1000;
   const out = { train: result, eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length, ...(o.trainOnLabelledNoise ? { labelledNoise: noisy, undecodable: skipped.undecodable } : {}) }, readSeconds, evalSeconds };
   await saveMiniVision(o.outDir, m, result.weights, { eval: { heldout: report, seenCombinations: evalSeen }, card: miniVisionCard(o, out) });
@@ -182,10 +182,15 @@ adapter sees only where it beats that row. Eval took ${r.evalSeconds.toFixed(0)}
 Held-out scenes (unseen colour × shape combinations):
 
 ${vqaTable(r.eval)}
+The same by the scene's number of object groups (a question about a named shape among several groups needs the shape found,
+not only its colour read):
+
+${vqaGroupTable(r.eval)}
 Seen combinations, unseen images (train-split scenes kept out of training): separates seeing from binding
 new combinations.
 
 ${vqaTable(r.evalSeen)}
+${vqaGroupTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
