@@ -129,6 +129,7 @@ export const speechEvalCommand = defineCommand({
     data: flag.string({ placeholder: 'DIR', description: `the training generation whose held-out split gives the AST items (default ${DEFAULT_SPEECH_DATA}; no AST row when it is missing)` }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
+    'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
@@ -148,6 +149,7 @@ export const speechEvalCommand = defineCommand({
         core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
+        ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'] } : {}),
       });
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
     } finally {
