@@ -46,6 +46,18 @@ export interface SpokenQaReport {
   /** Over all types. */
   readonly overall: Readonly<Record<SpokenQaRow, number>>;
   readonly examples: readonly { readonly type: SpokenQaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<SpokenQaRow, string>> }[];
+  /**
+   * Transcribe, then answer: the core + adapter transcribes the spoken question with joint CTC
+   * decoding (CTC weight `weight`), and the core alone answers from the scene + that transcript in
+   * text (a two-pass cascade through the same checkpoint; the `transcript` row's upper bound with
+   * its own hearing). Present when joint decoding was asked for.
+   */
+  readonly cascade?: {
+    readonly weight: number;
+    readonly overall: number;
+    readonly accuracy: Readonly<Record<SpokenQaType, number>>;
+    readonly examples: readonly { readonly question: string; readonly heard: string; readonly reference: string; readonly answer: string }[];
+  };
 }
 
 export interface AsrReport {
@@ -153,6 +165,8 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
     const n = zero();
     const hits = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, zero()])) as Record<SpokenQaRow, Record<SpokenQaType, number>>;
     const examples: SpokenQaReport['examples'][number][] = [];
+    const cascadeHits = zero();
+    const cascadeExamples: NonNullable<SpokenQaReport['cascade']>['examples'][number][] = [];
     for (const item of o.qa) {
       const type = questionType(item.transcript);
       const answers: Record<SpokenQaRow, string> = {
@@ -163,13 +177,23 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       n[type]++;
       for (const r of SPOKEN_QA_ROWS) if (keywordMatch(answers[r], item.target)) hits[r][type]++;
       if (examples.length < 10) examples.push({ type, question: item.transcript, reference: item.target, answers });
+      if (o.jointCtcWeight !== undefined && o.ctcHead) {
+        const scorer = new CtcPrefixScorer(await ctcPosteriors(o.speech, core, o.ctcHead, item), { weight: o.jointCtcWeight, stopTokens: stops });
+        const heard = await hear(item, { before: '', after: ASR_INSTRUCTION }, scorer);
+        const answer = await ask(`${item.before} ${heard}`);
+        if (keywordMatch(answer, item.target)) cascadeHits[type]++;
+        if (cascadeExamples.length < 10) cascadeExamples.push({ question: item.transcript, heard, reference: item.target, answer });
+      }
     }
     const total = o.qa.length;
+    const byType = (h: Record<SpokenQaType, number>) => Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? h[t] / n[t] : 0])) as Record<SpokenQaType, number>;
+    const overallOf = (h: Record<SpokenQaType, number>) => (total ? SPOKEN_QA_TYPES.reduce((a, t) => a + h[t], 0) / total : 0);
     const qa: SpokenQaReport = {
       n,
-      accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? hits[r][t] / n[t] : 0]))])) as SpokenQaReport['accuracy'],
-      overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, total ? SPOKEN_QA_TYPES.reduce((a, t) => a + hits[r][t], 0) / total : 0])) as SpokenQaReport['overall'],
+      accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, byType(hits[r])])) as SpokenQaReport['accuracy'],
+      overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, overallOf(hits[r])])) as SpokenQaReport['overall'],
       examples,
+      ...(o.jointCtcWeight !== undefined ? { cascade: { weight: o.jointCtcWeight, overall: overallOf(cascadeHits), accuracy: byType(cascadeHits), examples: cascadeExamples } } : {}),
     };
 
     // Speech translation.
@@ -202,7 +226,11 @@ export function speechEvalTable(r: SpeechEvalReport): string {
   const types = SPOKEN_QA_TYPES.filter((t) => r.qa.n[t] > 0);
   const total = types.reduce((a, t) => a + r.qa.n[t], 0);
   const head = `Spoken QA on held-out voices (scene in text, question spoken)\n\n| | all (n=${total}) | ${types.map((t) => `${t} (n=${r.qa.n[t]})`).join(' | ')} |\n|---|---|${types.map(() => '---').join('|')}|\n`;
-  const rows = SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`).join('\n');
+  const c = r.qa.cascade;
+  const rows = [
+    ...SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`),
+    ...(c ? [`| core + its own transcript in text (adapter transcribes, joint CTC ${c.weight}; then the core answers) | ${pct(c.overall)} | ${types.map((t) => pct(c.accuracy[t])).join(' | ')} |`] : []),
+  ].join('\n');
   const ast = r.ast
     ? `\nSpeech translation on held-out scenes (${r.ast.n} utterances: ${Object.entries(r.ast.languages).map(([l, n]) => `${l} ${n}`).join(', ')} → English)\n\n| | chrF | BLEU |\n|---|---|---|\n| core alone (no audio) | ${r.ast.chrF.core.toFixed(1)} | ${r.ast.bleu.core.toFixed(1)} |\n| core + speech adapter | ${r.ast.chrF.adapter.toFixed(1)} | ${r.ast.bleu.adapter.toFixed(1)} |\n`
     : '';
