@@ -73,7 +73,7 @@ export type { TranslationPair } from './eval/translation.js';
 export type { EditCounts } from './eval/wer.js';
 export { evaluateSpeech, speechEvalTable, ctcTranscript, questionType, textLayout, SPOKEN_QA_TYPES, SPOKEN_QA_ROWS } from './eval/speech-eval.js';
 export type { SpeechEvalReport, SpokenQaReport, AsrReport, AstReport, SpeechEvalOptions, SpokenQaType, SpokenQaRow } from './eval/speech-eval.js';
-export { CtcPrefixScorer, ctcPosteriors, ctcGreedyText } from './eval/ctc-decode.js';
+export { CtcPrefixScorer, JOINT_CTC_WEIGHT, ctcPosteriors, ctcGreedyText } from './eval/ctc-decode.js';
 export type { SpeechCtcHead, CtcPosteriors } from './eval/ctc-decode.js';
 export { loadMiniSpeech, saveMiniSpeech, ctcHeadOf, loadPretrainedEncoder, miniSpeechGenerator, MINI_SPEECH_DIR, MINI_SPEECH_FILES } from './mini.js';
 export type { MiniSpeech } from './mini.js';

@@ -13,6 +13,9 @@ import { type LanguageCore, type Llama3Tokenizer, type NextTokenScorer } from '@
 import { CORE_EMBEDDING_PARAM, CTC_BASE_SCALE } from '../model/extension.js';
 import { type SpeechGenerator, type SpeechInput } from '../model/generate.js';
 
+/** The CTC weight `herd generate --audio` transcribes with by default (held-out measurements: the mini checkpoint's MODEL_CARD.md). */
+export const JOINT_CTC_WEIGHT = 0.3;
+
 /** The trained CTC head (group `speechCtc`): the blank row [D] and the log scale. */
 export interface SpeechCtcHead {
   readonly blank: Float32Array;
