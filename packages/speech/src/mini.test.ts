@@ -22,14 +22,14 @@ import { speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/
 import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 
 /** Margins the committed checkpoint must keep over the core alone (set from measurements at commit, never lowered). */
-// Measured on these 12 fixtures at commit (round 6: the round-5 checkpoint + 240 steps on 112 training
-// voices): WER 37.0% vs 102.7% for the core alone (round 5: 50.7%), spoken QA 4/8 vs 3/8 for the core
-// given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78 questions) WER is 52.2% through
-// the core (blind 91.3%), 25.3% CTC greedy, and spoken QA 28.2% is still BELOW the core given only the scene
-// (34.6%): the fixtures' one-question lead is noise on 8 questions, so "beats the core" needs 2 of 8 here
-// and stays an expected failure until the large eval agrees.
+// Measured on these 12 fixtures at commit (round 7: +600 steps, CTC weight 1, 3,000 utterances, 6 s audio): WER 45.2%
+// through the core vs 102.7% for the core alone (round 6: 37.0% — these 12 fixtures got worse while the 80-utterance
+// eval improved 52.2% → 42.1%), 13.7% with joint CTC decoding at JOINT_CTC_WEIGHT (0.8); spoken QA 3/8 vs 3/8 for the
+// core given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78 questions) WER is 42.1% through the
+// core, 12.6% joint, 12.2% CTC greedy (blind 91.3%), and spoken QA 29.5% is still BELOW the core given only the scene
+// (34.6%), so "beats the core" needs 2 of 8 here and stays an expected failure until the large eval agrees.
 const MIN_WER_GAIN = 0.5;
-const MIN_JOINT_GAIN = 0; // set at commit from the measurement below
+const MIN_JOINT_GAIN = 0.25;
 const MIN_QA_GAIN = 2;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'heldout-speech');
 interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
@@ -58,7 +58,7 @@ describe('mini speech checkpoint', () => {
   }, 240_000);
 
   // Known gap (MODEL_CARD.md): on 78 held-out questions the core answers from the scene alone better than
-  // with the heard question (34.6% vs 28.2%). `it.fails` passes while this stays false.
+  // with the heard question (34.6% vs 29.5%). `it.fails` passes while this stays false.
   it.fails('spoken QA beats the core given only the scene (NOT met yet: expected failure)', async () => {
     const m = await measure();
     expect(m.heard).toBeGreaterThanOrEqual(m.unheard + MIN_QA_GAIN);
