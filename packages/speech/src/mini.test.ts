@@ -52,7 +52,7 @@ describe('mini speech checkpoint', () => {
     expect(m.wer).toBeLessThan(m.blindWer - MIN_WER_GAIN);
   }, 240_000);
 
-  it('joint CTC decoding (the default of herd generate --audio) transcribes held-out voices better than the core decoding alone', async () => {
+  it('joint CTC decoding (herd generate --audio --joint-ctc) transcribes held-out voices better than the core decoding alone', async () => {
     const m = await measure();
     expect(m.jointWer).toBeLessThan(m.wer - MIN_JOINT_GAIN);
   }, 240_000);

@@ -31,7 +31,7 @@ export const generateCommand = defineCommand({
     'video-checkpoint': flag.string({ placeholder: 'DIR', description: 'the video checkpoint for --video (default: the built-in mini one, packages/video/weights/mini)' }),
     audio: flag.string({ placeholder: 'FILE', description: 'an audio file (WAV/FLAC/MP3/OGG/M4A) to transcribe, or a spoken question answered after the --prompt text (uses the speech adapter)' }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint for --audio (default: the built-in mini one, packages/speech/weights/mini)' }),
-    'joint-ctc': flag.number({ min: 0, max: 1, default: JOINT_CTC_WEIGHT, description: "transcribing --audio (no --prompt): weight of the speech checkpoint's CTC head in joint decoding with the core (0 = the core decodes alone)" }),
+    'joint-ctc': flag.number({ min: 0, max: 1, default: 0, description: `transcribing --audio (no --prompt): weight of the speech checkpoint's CTC head in joint decoding with the core (0 = the core decodes alone, as the chat does; measured best: ${JOINT_CTC_WEIGHT})` }),
     ...MODEL_FLAG,
     'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
     temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),

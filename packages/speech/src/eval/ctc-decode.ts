@@ -14,7 +14,8 @@ import { CORE_EMBEDDING_PARAM, CTC_BASE_SCALE } from '../model/extension.js';
 import { type SpeechGenerator, type SpeechInput } from '../model/generate.js';
 
 /**
- * The CTC weight `herd generate --audio` transcribes with by default: picked among 0.3 / 0.6 / 0.8 on a validation
+ * The CTC weight to transcribe with (`herd generate --audio --joint-ctc 0.8`; the default there stays 0, the
+ * core alone, as the chat answers without joint decoding): picked among 0.3 / 0.6 / 0.8 on a validation
  * set that is not the eval (the held-out-voice utterances of the seed-3 training generation: WER 16.6 / 11.9 /
  * 10.9%, CTC greedy 12.7%; the mini checkpoint's MODEL_CARD.md).
  */
