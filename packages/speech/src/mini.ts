@@ -15,7 +15,7 @@ import { BEST_RQ_FILES } from './train/pretrain.js';
 import { MINI_ENCODER_DIR } from './train/mini.js';
 import { type SpeechAdapterConfig } from './model/adapter.js';
 import { CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, type SpeechModelConfig, speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/extension.js';
-import { type SpeechCtcHead } from './eval/speech-eval.js';
+import { type SpeechCtcHead } from './eval/ctc-decode.js';
 import { SpeechGenerator } from './model/generate.js';
 
 /** packages/speech/weights/mini (the same from src/ and dist/). */

@@ -7,13 +7,13 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
-import { MANIFEST_FILE } from '@herd/data';
+import { MANIFEST_FILE, readDataset } from '@herd/data';
 import { TRAIN_ACCENTS, TRAIN_VOICES, generateWorld } from '@herd/datasets';
 import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
-  ASR_INSTRUCTION, LogMel, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
+  ASR_INSTRUCTION, CtcPrefixScorer, JOINT_CTC_WEIGHT, LogMel, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
 } from '@herd/speech';
 import { type Io, defineCommand } from '../command.js';
@@ -25,15 +25,34 @@ export const DEFAULT_SPEECH_DATA = join('out', 'speech-ft', 'speech');
 export const DEFAULT_SPEECH_EVAL_DATA = join('out', 'speech-eval');
 const WORLD = { seed: 1, speech: 1500 } as const;
 
-async function speechData(given: string | undefined, io: Io): Promise<string> {
-  const data = given ?? DEFAULT_SPEECH_DATA;
-  if (existsSync(join(data, MANIFEST_FILE))) return data;
-  if (given !== undefined) {
-    throw new HerdError('invalid_argument', `--data ${data}: no speech dataset there (expected ${join(data, MANIFEST_FILE)}); make one with \`node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out DIR\` and pass --data DIR/speech`);
+/** The training generations `--data` names (several: their utterances are joined), or the default one, generated when missing. */
+async function speechData(given: readonly string[], io: Io): Promise<string[]> {
+  if (given.length === 0) {
+    if (!existsSync(join(DEFAULT_SPEECH_DATA, MANIFEST_FILE))) {
+      io.stderr.write(`no speech at ${DEFAULT_SPEECH_DATA}: generating ${WORLD.speech} clean utterances (seed ${WORLD.seed}; espeak-ng, several minutes)\n`);
+      await generateWorld({ out: join(DEFAULT_SPEECH_DATA, '..'), size: 'small', only: ['speech'], counts: { speech: WORLD.speech }, noiseRate: 0, seed: WORLD.seed });
+    }
+    return [DEFAULT_SPEECH_DATA];
   }
-  io.stderr.write(`no speech at ${data}: generating ${WORLD.speech} clean utterances (seed ${WORLD.seed}; espeak-ng, several minutes)\n`);
-  await generateWorld({ out: join(data, '..'), size: 'small', only: ['speech'], counts: { speech: WORLD.speech }, noiseRate: 0, seed: WORLD.seed });
-  return data;
+  for (const data of given) {
+    if (!existsSync(join(data, MANIFEST_FILE))) {
+      throw new HerdError('invalid_argument', `--data ${data}: no speech dataset there (expected ${join(data, MANIFEST_FILE)}); make one with \`node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out DIR\` and pass --data DIR/speech`);
+    }
+  }
+  return [...given];
+}
+
+/** What each training generation is (seed and count from its manifest), for the card's data line and re-train command. */
+async function generationsOf(dirs: readonly string[]): Promise<{ seed: number; count: number }[]> {
+  const out: { seed: number; count: number }[] = [];
+  for (const dir of dirs) {
+    const info = (await readDataset(dir)).info;
+    const seed = info['seed'];
+    const count = info['count'];
+    if (typeof seed !== 'number' || typeof count !== 'number') throw new HerdError('invalid_argument', `--data ${dir}: its manifest's info names no generator seed and count (not a speech generation of @herd/datasets?)`);
+    out.push({ seed, count });
+  }
+  return out;
 }
 
 async function evalData(given: string | undefined, io: Io): Promise<string> {
@@ -59,6 +78,7 @@ export const speechTrainCommand = defineCommand({
   summary: 'fine-tune the mini speech encoder + adapter against the frozen mini core (ASR, spoken QA, AST), evaluate, save',
   flags: {
     ...DATA_FLAGS,
+    data: flag.string({ placeholder: 'DIR', multiple: true, description: `a speech dataset of the synthetic world for training; give it again to join several generations (other seeds) (default ${DEFAULT_SPEECH_DATA}, generated when missing)` }),
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/speech/weights/mini)' }),
     work: flag.string({ placeholder: 'DIR', description: 'prepared items, checkpoints and the log (default out/speech-train; a run there resumes)' }),
     steps: flag.integer({ min: 1, default: 400, description: 'optimizer steps' }),
@@ -76,6 +96,7 @@ export const speechTrainCommand = defineCommand({
   },
   async run({ values, io }) {
     const data = await speechData(values.data, io);
+    const generations = await generationsOf(data);
     const evalDir = await evalData(values['eval-data'], io);
     const out = values.out ?? MINI_SPEECH_DIR;
     if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
@@ -88,8 +109,8 @@ export const speechTrainCommand = defineCommand({
       ...(values['ctc-weight'] > 0 ? { ctc: { weight: values['ctc-weight'], maxLabels: values['ctc-max-labels'] } } : {}),
       ...(values['spec-augment'] === 'on' ? { specAugment: SPEC_AUGMENT_DEFAULTS } : {}),
       evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
-      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, ${TRAIN_VOICES.length} training voices (${TRAIN_ACCENTS.length} English accents × voice variants) at speeds 120–200 wpm and random pitch, 16 kHz; seed ${WORLD.seed}, the first ${WORLD.speech} utterances, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
-      retrainCommand: `npm run build && node datasets/dist/cli.js generate --size small --only speech --count speech=${WORLD.speech} --noise-rate 0 --seed ${WORLD.seed} --out out/speech-ft && node apps/cli/dist/main.js speech train ${args}`,
+      dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, ${TRAIN_VOICES.length} training voices (${TRAIN_ACCENTS.length} English accents × voice variants) at speeds 120–200 wpm and random pitch, 16 kHz; ${generations.map((g) => `seed ${g.seed}, ${g.count} utterances`).join(' + ')}, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
+      retrainCommand: `npm run build && ${generations.map((g) => `node datasets/dist/cli.js generate --size small --only speech --count speech=${g.count} --noise-rate 0 --seed ${g.seed} --out out/speech-s${g.seed} && `).join('')}node apps/cli/dist/main.js speech train ${generations.map((g) => `--data out/speech-s${g.seed}/speech `).join('')}${args}`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
     io.stdout.write(`${speechEvalTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);
@@ -108,6 +129,7 @@ export const speechEvalCommand = defineCommand({
     data: flag.string({ placeholder: 'DIR', description: `the training generation whose held-out split gives the AST items (default ${DEFAULT_SPEECH_DATA}; no AST row when it is missing)` }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
+    'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
@@ -127,6 +149,7 @@ export const speechEvalCommand = defineCommand({
         core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
+        ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'] } : {}),
       });
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
     } finally {
@@ -156,7 +179,7 @@ export async function readAudioInput(file: string, s: MiniSpeech): Promise<Speec
 
 /** `herd generate --audio FILE [--prompt TEXT]`: the audio is decoded before any model is built, so a bad file fails fast, by name. */
 export async function generateFromAudio(
-  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number },
+  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number; 'joint-ctc': number },
   io: Io,
   device: Device,
 ): Promise<void> {
@@ -170,7 +193,10 @@ export async function generateFromAudio(
   const gen = await miniSpeechGenerator(speech, { device });
   try {
     const p = prompt !== undefined && prompt.trim() ? { before: prompt, after: '' } : { before: '', after: ASR_INSTRUCTION };
-    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
+    // Transcribing: the CTC head's prefix scores keep the core to what the audio holds (joint CTC decoding).
+    const head = ctcHeadOf(speech.weights);
+    const scorer = p.after === ASR_INSTRUCTION && head && values['joint-ctc'] > 0 ? new CtcPrefixScorer(await ctcPosteriors(gen, core, head, audio), { weight: values['joint-ctc'], stopTokens: stops }) : undefined;
+    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops, ...(scorer ? { scorer } : {}) };
     const stream = tok.streamDecoder();
     for await (const id of gen.generate(speechPromptLayout(tok, core, p, gen.audioTokens(audio)), audio, sampling)) {
       if (stops.includes(id)) break;

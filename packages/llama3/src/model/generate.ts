@@ -17,6 +17,13 @@ export interface SamplingOptions {
   readonly seed?: number;
   /** Generation stops after emitting one of these (it is yielded, then the stream ends). */
   readonly stopTokens?: readonly number[];
+  /** Rescores each step's logits before the pick (e.g. joint CTC decoding of speech: `CtcPrefixScorer`). */
+  readonly scorer?: NextTokenScorer;
+}
+
+/** A second opinion on the next token: given the tokens generated so far and the decoder's logits, the scores to pick from. */
+export interface NextTokenScorer {
+  score(generated: readonly number[], logits: Float32Array): Float32Array;
 }
 
 /** Picks the next token from logits. */
@@ -94,6 +101,7 @@ export class Generator {
     }
     let past = 0;
     let step: readonly number[] = prompt;
+    const generated: number[] = [];
     for (let n = 0; n < o.maxNewTokens; n++) {
       const t = step.length;
       const s = past + t;
@@ -107,7 +115,9 @@ export class Generator {
         mask: hostTensor('bool', [1, 1, t, s], mask),
         lastIndex: hostTensor('i32', [1], [t - 1]),
       });
-      const next = sampleToken(out['logits']!.data as Float32Array, o, rng);
+      const logits = out['logits']!.data as Float32Array;
+      const next = sampleToken(o.scorer ? o.scorer.score(generated, logits) : logits, o, rng);
+      generated.push(next);
       cache = {};
       for (let i = 0; i < this.cfg.nLayers; i++) {
         cache[`past.k.${i}`] = out[`present.k.${i}`]!;

@@ -45,6 +45,26 @@ describe('llama core', () => {
     await gen.release();
   });
 
+  it('a scorer sees the tokens generated so far and the raw logits, and its scores pick the token', async () => {
+    const gen = await Generator.create(cfg, buildDecoder(cfg, initWeights(cfg, 5)));
+    const plain = await gen.complete([3, 14, 15], { maxNewTokens: 4, temperature: 0 });
+    const seen: number[][] = [];
+    // Forbids whatever the core likes best: every step then takes the runner-up.
+    const scorer = {
+      score(generated: readonly number[], logits: Float32Array) {
+        seen.push([...generated]);
+        const best = logits.indexOf(Math.max(...logits));
+        return logits.map((v, i) => (i === best ? -Infinity : v));
+      },
+    };
+    const steered = await gen.complete([3, 14, 15], { maxNewTokens: 4, temperature: 0, scorer });
+    expect(seen).toEqual([[], steered.slice(0, 1), steered.slice(0, 2), steered.slice(0, 3)]);
+    expect(steered[0]).not.toBe(plain[0]);
+    const first = (await gen.logits([3, 14, 15]))[2]!;
+    expect(steered[0]).toBe([...first.keys()].sort((a, b) => first[b]! - first[a]!)[1]);
+    await gen.release();
+  });
+
   it('packed documents do not attend to each other', async () => {
     // The loss of document 2 must not change when document 1's tokens change.
     const w = initWeights(cfg, 3);

@@ -18,8 +18,8 @@ import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokeni
 import { type SpeechGenerator } from '../model/generate.js';
 import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
 import { HerdError } from '@herd/core';
-import { ctcGreedy } from '@herd/graph';
-import { CORE_EMBEDDING_PARAM, KEEP_TOKEN } from '../model/extension.js';
+import { KEEP_TOKEN } from '../model/extension.js';
+import { CtcPrefixScorer, type SpeechCtcHead, ctcGreedyText, ctcPosteriors } from './ctc-decode.js';
 import { bleu, chrF } from './translation.js';
 import { charErrorRate, wordErrorRate } from './wer.js';
 
@@ -46,6 +46,18 @@ export interface SpokenQaReport {
   /** Over all types. */
   readonly overall: Readonly<Record<SpokenQaRow, number>>;
   readonly examples: readonly { readonly type: SpokenQaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<SpokenQaRow, string>> }[];
+  /**
+   * Transcribe, then answer: the core + adapter transcribes the spoken question with joint CTC
+   * decoding (CTC weight `weight`), and the core alone answers from the scene + that transcript in
+   * text (a two-pass cascade through the same checkpoint; the `transcript` row's upper bound with
+   * its own hearing). Present when joint decoding was asked for.
+   */
+  readonly cascade?: {
+    readonly weight: number;
+    readonly overall: number;
+    readonly accuracy: Readonly<Record<SpokenQaType, number>>;
+    readonly examples: readonly { readonly question: string; readonly heard: string; readonly reference: string; readonly answer: string }[];
+  };
 }
 
 export interface AsrReport {
@@ -61,40 +73,17 @@ export interface AsrReport {
    * Present when the checkpoint has its CTC head.
    */
   readonly ctc?: { readonly wer: number; readonly cer: number; readonly examples: readonly { readonly reference: string; readonly ctc: string }[] };
-}
-
-/** The trained CTC head (group `speechCtc`): the blank row [D] and the log scale. */
-export interface SpeechCtcHead {
-  readonly blank: Float32Array;
-  readonly logScale: number;
+  /** The core + adapter decoding jointly with the CTC head (`CtcPrefixScorer`, CTC weight `weight`). Present when asked for. */
+  readonly joint?: { readonly weight: number; readonly wer: number; readonly cer: number; readonly examples: readonly { readonly reference: string; readonly joint: string }[] };
 }
 
 /**
  * CTC greedy transcript of one utterance from the adapter's frames alone: each real frame's class is
- * the nearest-row argmax of `speechCtcLogits` over the core's embedding rows and the blank row
- * (the scale does not change an argmax), repeats merged, blanks dropped, the compact ids decoded.
+ * the best of `speechCtcLogits` over the core's embedding rows and the blank row, repeats merged,
+ * blanks dropped, the compact ids decoded.
  */
 export async function ctcTranscript(speech: SpeechGenerator, core: LanguageCore, tok: Llama3Tokenizer, head: SpeechCtcHead, item: SpeechItem): Promise<string> {
-  const table = core.weights[CORE_EMBEDDING_PARAM];
-  if (!table) throw new HerdError('checkpoint_mismatch', `CTC transcript: the core at ${core.dir} has no '${CORE_EMBEDDING_PARAM}'`);
-  const [V, D] = table.shape as [number, number];
-  const audio = (await speech.encode(item)).data as Float32Array; // [1, A_max, D]
-  const A = speech.audioTokens(item);
-  const rows = new Float32Array((V + 1) * D);
-  rows.set(Float32Array.from(table.data as ArrayLike<number>));
-  rows.set(head.blank, V * D);
-  const sq = new Float32Array(V + 1);
-  for (let v = 0; v <= V; v++) for (let d = 0; d < D; d++) sq[v]! += rows[v * D + d]! ** 2;
-  const scores = new Float32Array(A * (V + 1));
-  for (let a = 0; a < A; a++) {
-    for (let v = 0; v <= V; v++) {
-      let dot = 0;
-      for (let d = 0; d < D; d++) dot += audio[a * D + d]! * rows[v * D + d]!;
-      scores[a * (V + 1) + v] = 2 * dot - sq[v]!;
-    }
-  }
-  const ids = ctcGreedy(scores, A, V + 1, V);
-  return tok.decode(core.vocab ? Array.from(core.vocab.toFull(ids)) : ids).trim();
+  return ctcGreedyText(await ctcPosteriors(speech, core, head, item), core, tok);
 }
 
 export interface AstReport {
@@ -127,6 +116,8 @@ export interface SpeechEvalOptions {
   readonly maxNewTokens?: number;
   /** The CTC head, for the encoder + adapter row of the ASR report (no row without it). */
   readonly ctcHead?: SpeechCtcHead;
+  /** Also transcribe with joint CTC / core decoding at this CTC weight in [0, 1] (needs `ctcHead`): the ASR report's `joint` row. */
+  readonly jointCtcWeight?: number;
 }
 
 export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
@@ -138,8 +129,9 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
   const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
   const ask = async (content: string) => text(await plain.complete(toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true })), sampling));
-  const hear = async (item: SpeechItem, p: { before: string; after: string }) =>
-    text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, sampling));
+  const hear = async (item: SpeechItem, p: { before: string; after: string }, scorer?: CtcPrefixScorer) =>
+    text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, scorer ? { ...sampling, scorer } : sampling));
+  if (o.jointCtcWeight !== undefined && !o.ctcHead) throw new HerdError('invalid_argument', 'speech eval: joint CTC decoding needs the checkpoint\'s CTC head (it has none)');
   try {
     // ASR.
     const pairs: { reference: string; adapter: string; core: string }[] = [];
@@ -147,7 +139,17 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
     for (const item of o.asr) pairs.push({ reference: item.transcript, adapter: await hear(item, { before: '', after: ASR_INSTRUCTION }), core: blind });
     const words = pairs.reduce((a, p) => a + p.reference.split(/\s+/u).length, 0);
     const ctcRows: { reference: string; hypothesis: string }[] = [];
-    if (o.ctcHead) for (const item of o.asr) ctcRows.push({ reference: item.transcript, hypothesis: await ctcTranscript(o.speech, core, tok, o.ctcHead, item) });
+    const jointRows: { reference: string; hypothesis: string }[] = [];
+    if (o.ctcHead) {
+      for (const item of o.asr) {
+        const posteriors = await ctcPosteriors(o.speech, core, o.ctcHead, item);
+        ctcRows.push({ reference: item.transcript, hypothesis: ctcGreedyText(posteriors, core, tok) });
+        if (o.jointCtcWeight !== undefined) {
+          const scorer = new CtcPrefixScorer(posteriors, { weight: o.jointCtcWeight, stopTokens: stops });
+          jointRows.push({ reference: item.transcript, hypothesis: await hear(item, { before: '', after: ASR_INSTRUCTION }, scorer) });
+        }
+      }
+    }
     const asr: AsrReport = {
       n: pairs.length,
       words,
@@ -155,6 +157,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       cer: { adapter: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.adapter }))), core: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.core }))) },
       examples: pairs.slice(0, 8).map((p) => ({ reference: p.reference, adapter: p.adapter })),
       ...(o.ctcHead ? { ctc: { wer: wordErrorRate(ctcRows), cer: charErrorRate(ctcRows), examples: ctcRows.slice(0, 8).map((r) => ({ reference: r.reference, ctc: r.hypothesis })) } } : {}),
+      ...(o.jointCtcWeight !== undefined ? { joint: { weight: o.jointCtcWeight, wer: wordErrorRate(jointRows), cer: charErrorRate(jointRows), examples: jointRows.slice(0, 8).map((r) => ({ reference: r.reference, joint: r.hypothesis })) } } : {}),
     };
 
     // Spoken QA.
@@ -162,6 +165,8 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
     const n = zero();
     const hits = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, zero()])) as Record<SpokenQaRow, Record<SpokenQaType, number>>;
     const examples: SpokenQaReport['examples'][number][] = [];
+    const cascadeHits = zero();
+    const cascadeExamples: NonNullable<SpokenQaReport['cascade']>['examples'][number][] = [];
     for (const item of o.qa) {
       const type = questionType(item.transcript);
       const answers: Record<SpokenQaRow, string> = {
@@ -172,13 +177,23 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       n[type]++;
       for (const r of SPOKEN_QA_ROWS) if (keywordMatch(answers[r], item.target)) hits[r][type]++;
       if (examples.length < 10) examples.push({ type, question: item.transcript, reference: item.target, answers });
+      if (o.jointCtcWeight !== undefined && o.ctcHead) {
+        const scorer = new CtcPrefixScorer(await ctcPosteriors(o.speech, core, o.ctcHead, item), { weight: o.jointCtcWeight, stopTokens: stops });
+        const heard = await hear(item, { before: '', after: ASR_INSTRUCTION }, scorer);
+        const answer = await ask(`${item.before} ${heard}`);
+        if (keywordMatch(answer, item.target)) cascadeHits[type]++;
+        if (cascadeExamples.length < 10) cascadeExamples.push({ question: item.transcript, heard, reference: item.target, answer });
+      }
     }
     const total = o.qa.length;
+    const byType = (h: Record<SpokenQaType, number>) => Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? h[t] / n[t] : 0])) as Record<SpokenQaType, number>;
+    const overallOf = (h: Record<SpokenQaType, number>) => (total ? SPOKEN_QA_TYPES.reduce((a, t) => a + h[t], 0) / total : 0);
     const qa: SpokenQaReport = {
       n,
-      accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? hits[r][t] / n[t] : 0]))])) as SpokenQaReport['accuracy'],
-      overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, total ? SPOKEN_QA_TYPES.reduce((a, t) => a + hits[r][t], 0) / total : 0])) as SpokenQaReport['overall'],
+      accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, byType(hits[r])])) as SpokenQaReport['accuracy'],
+      overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, overallOf(hits[r])])) as SpokenQaReport['overall'],
       examples,
+      ...(o.jointCtcWeight !== undefined ? { cascade: { weight: o.jointCtcWeight, overall: overallOf(cascadeHits), accuracy: byType(cascadeHits), examples: cascadeExamples } } : {}),
     };
 
     // Speech translation.
@@ -206,12 +221,16 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
 /** The report as markdown tables (percentages). */
 export function speechEvalTable(r: SpeechEvalReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n${r.asr.ctc ? `| encoder + adapter alone (CTC greedy, no core) | ${pct(r.asr.ctc.wer)} | ${pct(r.asr.ctc.cer)} |\n` : ''}`;
+  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n${r.asr.ctc ? `| encoder + adapter alone (CTC greedy, no core) | ${pct(r.asr.ctc.wer)} | ${pct(r.asr.ctc.cer)} |\n` : ''}${r.asr.joint ? `| core + speech adapter, joint CTC decoding (CTC weight ${r.asr.joint.weight}) | ${pct(r.asr.joint.wer)} | ${pct(r.asr.joint.cer)} |\n` : ''}`;
   const label: Record<SpokenQaRow, string> = { core: 'core alone (no audio)', adapter: 'core + speech adapter', transcript: 'core + transcript in text (upper bound)' };
   const types = SPOKEN_QA_TYPES.filter((t) => r.qa.n[t] > 0);
   const total = types.reduce((a, t) => a + r.qa.n[t], 0);
   const head = `Spoken QA on held-out voices (scene in text, question spoken)\n\n| | all (n=${total}) | ${types.map((t) => `${t} (n=${r.qa.n[t]})`).join(' | ')} |\n|---|---|${types.map(() => '---').join('|')}|\n`;
-  const rows = SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`).join('\n');
+  const c = r.qa.cascade;
+  const rows = [
+    ...SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`),
+    ...(c ? [`| core + its own transcript in text (adapter transcribes, joint CTC ${c.weight}; then the core answers) | ${pct(c.overall)} | ${types.map((t) => pct(c.accuracy[t])).join(' | ')} |`] : []),
+  ].join('\n');
   const ast = r.ast
     ? `\nSpeech translation on held-out scenes (${r.ast.n} utterances: ${Object.entries(r.ast.languages).map(([l, n]) => `${l} ${n}`).join(', ')} → English)\n\n| | chrF | BLEU |\n|---|---|---|\n| core alone (no audio) | ${r.ast.chrF.core.toFixed(1)} | ${r.ast.bleu.core.toFixed(1)} |\n| core + speech adapter | ${r.ast.chrF.adapter.toFixed(1)} | ${r.ast.bleu.adapter.toFixed(1)} |\n`
     : '';

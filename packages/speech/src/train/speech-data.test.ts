@@ -3,11 +3,17 @@
  * core knows (no unknown row of its pruned vocabulary), the audio frames sit between the two markers
  * inside the user turn, and the loss starts at the reply.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeDataset } from '@herd/data';
+import { HELDOUT_VOICES } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { describe, expect, it } from 'vitest';
+import { encodeWav } from '@herd/media';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseSpeechConfig } from '../config.js';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, audioTokens } from '../model/extension.js';
-import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, collateSpeech, ctcLabelsOf, speechPromptLayout, speechSequence } from './speech-data.js';
+import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, collateSpeech, ctcLabelsOf, readSpeechItems, speechPromptLayout, speechSequence } from './speech-data.js';
 
 const encoder = parseSpeechConfig({
   nMels: 80, stack: 4, dim: 16, nLayers: 1, nHeads: 2, ffnDim: 32, convKernel: 7, normEps: 1e-5, ropeTheta: 10000,
@@ -58,5 +64,41 @@ describe('CTC labels', () => {
     const batch = collateSpeech({ tok, core, encoder, frames: 40, seqLen: 64, ctcMaxLabels: 12 }, [item(said), item('Zyzzyva')]);
     expect(Array.from(batch['ctcLabelLengths']!.data as Int32Array)).toEqual([ids.length, 0]);
     expect(Array.from(batch['ctcLabels']!.data as Int32Array).slice(0, ids.length)).toEqual(ids);
+  });
+});
+
+describe('several generations as one training source', () => {
+  const root = mkdtempSync(join(tmpdir(), 'herd-speech-gen-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  // A generation as @herd/datasets numbers it (spc-00000000 …): a statement and a question by training
+  // voices and a statement by a held-out voice; 0.3 s of a tone whose pitch tells the generations apart.
+  const generation = async (name: string, hz: number) => {
+    const wav = encodeWav(Int16Array.from({ length: 4800 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / 16000))), 16000);
+    const meta = (task: string, voice: string, extra: Record<string, unknown> = {}) => ({ modality: 'speech', task, language: 'en', voice, spoken: `Said in ${name}.`, split: 'train', noise: null, ...extra });
+    const samples = [
+      { key: 'spc-00000000', files: { wav }, meta: meta('statement', 'en-us+m1') },
+      { key: 'spc-00000001', files: { wav }, meta: meta('question', 'en+f2', { context: 'A red star.', answer: 'red' }) },
+      { key: 'spc-00000002', files: { wav }, meta: meta('statement', HELDOUT_VOICES[0]) },
+    ];
+    await writeDataset(join(root, name), (async function* () { yield* samples; })(), { samplesPerShard: 10, info: { seed: hz } });
+    return join(root, name);
+  };
+  const collect = async (it: AsyncIterable<SpeechItem>) => {
+    const out: SpeechItem[] = [];
+    for await (const x of it) out.push(x);
+    return out;
+  };
+
+  it('reads every folder in order with unique keys, keeps held-out voices out of the train split, and refuses one generation twice', async () => {
+    const a = await generation('a', 300);
+    const b = await generation('b', 900);
+    expect((await collect(readSpeechItems(a, { split: 'train' }))).map((i) => i.key)).toEqual(['spc-00000000-asr', 'spc-00000001-asr', 'spc-00000001-qa']);
+    const both = await collect(readSpeechItems([a, b], { split: 'train' }));
+    expect(both.map((i) => i.key)).toEqual(['g0-spc-00000000-asr', 'g0-spc-00000001-asr', 'g0-spc-00000001-qa', 'g1-spc-00000000-asr', 'g1-spc-00000001-asr', 'g1-spc-00000001-qa']);
+    expect(both.map((i) => i.transcript)).toEqual([...Array(3).fill('Said in a.'), ...Array(3).fill('Said in b.')]);
+    expect(both.some((i) => i.heldoutVoice)).toBe(false);
+    const held = await collect(readSpeechItems([a, b], { split: 'heldout' }));
+    expect(held.map((i) => [i.key, i.heldoutVoice])).toEqual([['g0-spc-00000002-asr', true], ['g1-spc-00000002-asr', true]]);
+    await expect(collect(readSpeechItems([a, b, a]))).rejects.toThrow(/a\/shard-000000\.tar is the same shard as one in .*a \(the same generation given twice\?\)/);
   });
 });

@@ -14,8 +14,7 @@
  * Legend: B batch, T tokens, F padded input frames, S = F/4, A adapter frames of one utterance.
  */
 import { HerdError, Rng, decodeF16, encodeF16 } from '@herd/core';
-import { dirname } from 'node:path';
-import { type Sample, isUnreadable, iterateDataset, readShard, writeDataset } from '@herd/data';
+import { type Sample, isUnreadable, iterateDataset, readDataset, writeDataset } from '@herd/data';
 import { HELDOUT_VOICES, describeScene, itemRng } from '@herd/datasets';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { readWav, resample } from '@herd/media';
@@ -75,34 +74,54 @@ export function tasksOf(meta: Record<string, unknown>, key: string): { task: Spe
   }
 }
 
-/** Clean utterances of a generated speech dataset (a folder, or a list of its shard files) as task items (log-mel computed here). */
+/**
+ * Clean utterances of one generated speech dataset folder, or of several (generations of the world with
+ * different seeds, read in order), as task items (log-mel computed here). Generations number their
+ * utterances alike (`spc-00000000` …), so with several folders each item key is prefixed by its
+ * folder's place (`g0-`, `g1-` …); the same generation given twice is refused.
+ */
 export async function* readSpeechItems(source: string | readonly string[], o: { split?: 'train' | 'heldout'; maxFrames?: number; tasks?: readonly SpeechTask[] } = {}): AsyncGenerator<SpeechItem> {
+  const dirs = typeof source === 'string' ? [source] : [...source];
+  if (dirs.length === 0) throw new HerdError('invalid_argument', 'speech data: no dataset folder given');
+  await refuseRepeatedGenerations(dirs);
   const mel = new LogMel();
   const heldoutVoices = new Set<string>(HELDOUT_VOICES);
-  const dir = typeof source === 'string' ? source : dirname(source[0] ?? '.');
-  const samples = async function* () {
-    if (typeof source === 'string') yield* iterateDataset(source);
-    else for (const shard of source) yield* readShard(shard);
-  };
-  for await (const s of samples()) {
-    if (isUnreadable(s)) throw new HerdError('io_error', `${dir}: unreadable sample ${JSON.stringify(s)}`);
-    const meta = s.meta as Record<string, unknown>;
-    if (meta['noise'] !== null || !s.files['wav'] || typeof meta['spoken'] !== 'string') continue;
-    const voice = String(meta['voice']);
-    const heldoutVoice = heldoutVoices.has(voice);
-    const split = meta['split'] === 'heldout' || heldoutVoice ? 'heldout' : 'train';
-    if (o.split && split !== o.split) continue;
-    const tasks = tasksOf(meta, s.key).filter((t) => !o.tasks || o.tasks.includes(t.task));
-    if (tasks.length === 0) continue;
-    const wav = readWav(s.files['wav'], `${dir}/${s.key}.wav`);
-    const samples = wav.sampleRate === mel.config.sampleRate ? wav.samples : resample(wav.samples, wav.sampleRate, mel.config.sampleRate);
-    const f = mel.compute(samples, `${dir}/${s.key}.wav`);
-    if (o.maxFrames !== undefined && f.frames > o.maxFrames) continue;
-    for (const t of tasks) {
-      yield {
-        key: `${s.key}-${t.task}`, task: t.task, ...t.prompt, target: t.target, features: f.data, frames: f.frames, transcript: String(meta['spoken']),
-        voice, language: String(meta['language']), split, heldoutVoice,
-      };
+  for (const [g, dir] of dirs.entries()) {
+    const prefix = dirs.length > 1 ? `g${g}-` : '';
+    for await (const s of iterateDataset(dir)) {
+      if (isUnreadable(s)) throw new HerdError('io_error', `${dir}: unreadable sample ${JSON.stringify(s)}`);
+      const meta = s.meta as Record<string, unknown>;
+      if (meta['noise'] !== null || !s.files['wav'] || typeof meta['spoken'] !== 'string') continue;
+      const voice = String(meta['voice']);
+      const heldoutVoice = heldoutVoices.has(voice);
+      const split = meta['split'] === 'heldout' || heldoutVoice ? 'heldout' : 'train';
+      if (o.split && split !== o.split) continue;
+      const tasks = tasksOf(meta, s.key).filter((t) => !o.tasks || o.tasks.includes(t.task));
+      if (tasks.length === 0) continue;
+      const wav = readWav(s.files['wav'], `${dir}/${s.key}.wav`);
+      const samples = wav.sampleRate === mel.config.sampleRate ? wav.samples : resample(wav.samples, wav.sampleRate, mel.config.sampleRate);
+      const f = mel.compute(samples, `${dir}/${s.key}.wav`);
+      if (o.maxFrames !== undefined && f.frames > o.maxFrames) continue;
+      for (const t of tasks) {
+        yield {
+          key: `${prefix}${s.key}-${t.task}`, task: t.task, ...t.prompt, target: t.target, features: f.data, frames: f.frames, transcript: String(meta['spoken']),
+          voice, language: String(meta['language']), split, heldoutVoice,
+        };
+      }
+    }
+  }
+}
+
+/** Two folders holding the same shards (by checksum) are one generation given twice: its utterances would count double. */
+async function refuseRepeatedGenerations(dirs: readonly string[]): Promise<void> {
+  if (dirs.length < 2) return;
+  const seen = new Map<string, string>();
+  for (const dir of dirs) {
+    for (const shard of (await readDataset(dir)).shards) {
+      if (shard.sha256 === undefined) continue;
+      const other = seen.get(shard.sha256);
+      if (other !== undefined) throw new HerdError('invalid_argument', `speech data: ${dir}/${shard.file} is the same shard as one in ${other} (the same generation given twice?)`);
+      seen.set(shard.sha256, dir);
     }
   }
 }
