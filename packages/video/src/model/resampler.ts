@@ -53,6 +53,7 @@ export function resamplerParamSpecs(r: ResamplerConfig, dim: number): ParamSpec[
   const specs: ParamSpec[] = [
     { name: `${pre}.latents`, shape: [r.latents, dim], init: { normal: 0.25 } },
     { name: `${pre}.time_embedding`, shape: [r.maxFrames, dim], init: { normal: TIME_EMBEDDING_STD } },
+    ...(r.positionTokens > 0 ? [{ name: `${pre}.position_embedding`, shape: [r.positionTokens, dim], init: { normal: TIME_EMBEDDING_STD } } satisfies ParamSpec] : []),
   ];
   for (let l = 0; l < r.layers; l++) {
     const lp = `${pre}.layers.${l}`;
@@ -84,8 +85,14 @@ export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Pa
   // Each frame's change since the clip's first sampled frame (frameDifference > 0): zero for a static
   // clip, and its mean over a frame's tokens moves with the objects' displacement — direction in a form
   // a mean (a near-uniform cross-attention, the aggregator's own first steps) can read.
-  const moved = r.frameDifference > 0 ? G.add(frames, G.mul(G.sub(frames, G.slice(frames, 1, 0, 1)), r.frameDifference)) : frames; // [B, F, S, D]
-  const x = G.reshape(G.add(moved, time), [B! * E, k * S!, D!]); // [B·E, k·S, D]: group e = frames ek..ek+k−1
+  // Position embedding of each token's place in the frame (positionTokens > 0): see POSITION_EMBEDDING.
+  if (r.positionTokens > 0 && r.positionTokens < S!) throw new HerdError('shape_mismatch', `video aggregator: frames have ${S} tokens, resampler.positionTokens is ${r.positionTokens}`);
+  const place = r.positionTokens > 0 ? G.reshape(G.slice(p(`${pre}.position_embedding`), 0, 0, S!), [1, 1, S!, D!]) : undefined; // [1, 1, S, D]
+  const change = G.sub(frames, G.slice(frames, 1, 0, 1)); // [B, F, S, D]
+  const scaled = place && r.positionOn === 'difference' ? G.add(change, G.mul(change, place)) : change;
+  const moved = r.frameDifference > 0 ? G.add(frames, G.mul(scaled, r.frameDifference)) : frames; // [B, F, S, D]
+  const placed = place && r.positionOn === 'keys' ? G.add(moved, place) : moved;
+  const x = G.reshape(G.add(placed, time), [B! * E, k * S!, D!]); // [B·E, k·S, D]: group e = frames ek..ek+k−1
   // Keys: the group's frame tokens (padding tiles masked) then the latents (always visible).
   const frameKeys = G.reshape(G.expand(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, 1, S!]), [B!, E, k, S!]), [B! * E, 1, 1, k * S!]);
   const mask = G.logicalNot(G.less(G.pad(frameKeys, [[0, 0], [0, 0], [0, 0], [0, L]], 1), 0.5)); // [B·E, 1, 1, k·S + L]

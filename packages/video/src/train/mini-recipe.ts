@@ -12,7 +12,7 @@ import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } 
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { saveMiniVideo } from '../mini.js';
-import { type MiniVideoResult, miniVideoConfig, trainMiniVideo } from './mini.js';
+import { type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
 
 export interface MiniVideoRecipe {
   readonly core: LanguageCore;
@@ -41,8 +41,10 @@ export interface MiniVideoRecipe {
   /** Stage 0: aggregator pre-training steps with the caption-words head (`pretrainAggregator`; 0 = none) and its peak LR. */
   readonly aggregatorSteps?: number;
   readonly aggregatorLr?: number;
-  /** The aggregator's `frameDifference` (default: the mini preset's). */
-  readonly frameDifference?: number;
+  /** Aggregator settings replacing the mini preset's (`trainMiniVideo`'s `resampler`). */
+  readonly resampler?: ResamplerOverrides;
+  /** The QA stage's mix (`trainMiniVideo`'s `qaRepeat`). */
+  readonly qaRepeat?: QaRepeat;
   /** Starting values of the video group (`trainMiniVideo`'s `init`; default fresh). */
   readonly init?: VisionWeights;
   /** Stage 0's motion head weight (`trainMiniVideo`'s `motionWeight`; 0 = none). */
@@ -80,14 +82,14 @@ function pct(x: number): string {
 }
 
 export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoRecipeResult> {
-  const m = miniVideoConfig(o.vision.config, o.frameDifference);
+  const m = miniVideoConfig(o.vision.config, o.resampler);
   const frames = m.video.finetune.frames;
   const data = await videoFeatures(o, frames);
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.frameDifference !== undefined ? { frameDifference: o.frameDifference } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
