@@ -212,7 +212,7 @@ def video_model():
     E, Lt = Fr // k, R["latents"]
 
     class Resampler(nn.Module):
-        """Perceiver resampler: time embedding (+ frame difference, + position embedding), latents attend to a group's frame tokens and themselves."""
+        """Perceiver resampler: time embedding (+ frame difference, scaled per place by the position embedding), latents attend to a group's frame tokens and themselves."""
         def __init__(self):
             super().__init__()
             self.latents = nn.Parameter(torch.randn(Lt, D) * 0.25)
@@ -222,11 +222,9 @@ def video_model():
             self.norm = nn.LayerNorm(D)
         def forward(self, frames, mask):
             change = frames - frames[:, :1]
-            if self.pos is not None and R["positionOn"] == "difference":
+            if self.pos is not None:
                 change = change + change * self.pos
             x = frames + R["frameDifference"] * change if R["frameDifference"] else frames
-            if self.pos is not None and R["positionOn"] == "keys":
-                x = x + self.pos
             x = (x + self.time[None, :, None, :]).reshape(B * E, k * S, D)
             lat = self.latents.expand(B * E, Lt, D)
             for l in self.layers:

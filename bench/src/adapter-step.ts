@@ -14,6 +14,10 @@
  *   (with the aggregator frozen after stage 0 the recipe's step is smaller: only the cross-attention).
  * AdamW (decay 0.01, clip 1) on the trained groups, as the recipes.
  *
+ * The peer's BLAS decides its speed: Debian's python3-torch 1.13 links the generic reference libblas
+ * (~1 GFLOP/s here, 12× slower than with OpenBLAS on the video step). For a fair peer run with
+ * LD_LIBRARY_PATH at an OpenBLAS libblas.so.3 (Debian's libopenblas0-pthread) and OPENBLAS_NUM_THREADS=1.
+ *
  *   node bench/dist/adapter-step.js [--model vision|speech|video] [--steps N] [--warmup N] [--threads N] [--no-torch]
  *
  * Prints a table and writes bench/results/adapter-step-<model>.json. Asserts nothing.
@@ -112,7 +116,7 @@ function videoSetup(coreShape: Record<string, unknown>): ReturnType<typeof setup
     spec: videoModelSpec(m, clip, 'frames'), train: [...VIDEO_GROUPS], values: hostValues(G.initParams(videoParamSpecs(m), 1, { layers: c.nLayers })), frozen: vision.weights, batch: videoBatch(m, clip, clips, seqs, T), B, T,
     peer: {
       model, core: coreShape, batch: B, seqLen: T, frames: clip.frames, groupFrames: clip.groupFrames, frameTokens: S,
-      resampler: { latents: r.latents, layers: r.layers, heads: r.heads, ffnDim: r.ffnDim, frameDifference: r.frameDifference, positionTokens: r.positionTokens, positionOn: r.positionOn },
+      resampler: { latents: r.latents, layers: r.layers, heads: r.heads, ffnDim: r.ffnDim, frameDifference: r.frameDifference, positionTokens: r.positionTokens },
       imageAt: coreAttachPoints(m.image.crossAttentionLayers), videoAt: videoLayers(m).map((l) => l.coreLayer), crossFfnDim: m.video.crossFfnDim || c.ffnDim, imageFfnDim: c.ffnDim, learnable: m.image.nLearnableTokens,
     },
   };

@@ -8,7 +8,7 @@
  * control (frames zeroed). Cheap next to the full recipe: use it to choose stage 0's settings.
  *
  *   node bench/dist/video-stage0.js --features DIR [--vision DIR] [--steps 200] [--lr 0.02] [--batch 8]
- *     [--settings "fd=3,mw=0;fd=3,mw=1,pos=2"] [--blind]
+ *     [--settings "fd=3,mw=0;fd=3,mw=1,pos=1"] [--blind]
  *
  * Prints a table and writes bench/results/video-stage0.json. Asserts nothing.
  */
@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, hasFlag, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { POSITION_ON, blindClip, frameTokens, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
+import { blindClip, frameTokens, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,8 +39,8 @@ const rows: Record<string, unknown>[] = [];
 for (const s of settings) {
   for (const blind of hasFlag('blind') ? [false, true] : [false]) {
     const t0 = performance.now();
-    // pos=1: position embedding added to the frame tokens (keys); pos=2: scaling each token's frame difference.
-    const resampler = { ...(s.fd !== undefined ? { frameDifference: s.fd } : {}), ...(s.pos ? { positionTokens: frameTokens(vision.config), positionOn: POSITION_ON[s.pos - 1]! } : {}) };
+    // pos=1: the position embedding scaling each token's frame difference (resampler.positionTokens).
+    const resampler = { ...(s.fd !== undefined ? { frameDifference: s.fd } : {}), ...(s.pos ? { positionTokens: frameTokens(vision.config) } : {}) };
     const r = await trainMiniVideo({
       core, tokenizer, image: vision.config, vision: vision.weights, examples: train, heldout, workDir: join(tmpdir(), `herd-video-stage0-${process.pid}`),
       captionSteps: 0, qaSteps: 0, aggregatorSteps: steps, aggregatorLr: lr, batch, seed: 1, resampler, ...(s.mw ? { motionWeight: s.mw } : {}), ...(blind ? { blind: true } : {}),
@@ -50,7 +50,7 @@ for (const s of settings) {
     const ro = r.aggregatorReadout;
     const tail = (xs: readonly number[] = []) => xs.slice(-10).reduce((a, b) => a + b, 0) / Math.max(1, Math.min(10, xs.length));
     const row = {
-      frameDifference: m.video.resampler.frameDifference, position: m.video.resampler.positionTokens ? m.video.resampler.positionOn : 'none', motionWeight: s.mw ?? 0, blind,
+      frameDifference: m.video.resampler.frameDifference, position: m.video.resampler.positionTokens ? 'difference' : 'none', motionWeight: s.mw ?? 0, blind,
       direction: ro ? `${ro.direction.right}/${ro.direction.n}` : '—', motionHead: ro?.motionHead ? `${ro.motionHead.right}/${ro.motionHead.n}` : '—',
       movingAuc: ro?.movingAuc, tokenCosine: spread.cosine.mean, lossLast10: tail(r.losses.aggregator), seconds: (performance.now() - t0) / 1000,
     };

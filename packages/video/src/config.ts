@@ -34,18 +34,13 @@ export interface ResamplerConfig {
    */
   readonly frameDifference: number;
   /**
-   * Rows of the learned position embedding of a frame's tokens (0 = none, the default; herd's
-   * addition, see resampler.ts): one per token place in a frame (tiles × tokens per tile), so the
-   * aggregator knows where in the frame a change happens. Must be at least the image model's tokens
-   * per frame when > 0.
+   * Rows of a learned position embedding that scales each token's frame difference (0 = none, the
+   * default; herd's addition, see resampler.ts): one per token place in a frame (tiles × tokens per
+   * tile), so the aggregator knows where in the frame a change happens. At least the image model's
+   * tokens per frame when > 0.
    */
   readonly positionTokens: number;
-  /** Where the position embedding goes: added to the frame tokens (`keys`) or scaling each token's frame difference (`difference`). */
-  readonly positionOn: PositionOn;
 }
-
-export const POSITION_ON = ['keys', 'difference'] as const;
-export type PositionOn = (typeof POSITION_ON)[number];
 
 export interface VideoConfig {
   readonly pretrain: ClipSampling;
@@ -62,7 +57,7 @@ export interface VideoConfig {
 }
 
 const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
-const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'positionOn'] as const satisfies readonly (keyof ResamplerConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
 /** The most frames a clip gives (the paper's fine-tuning count). */
@@ -94,8 +89,6 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   if (typeof normEps !== 'number' || !(normEps > 0)) p.add(`resampler.normEps must be a positive number, got ${JSON.stringify(normEps)}`);
   const frameDifference = r['frameDifference'] ?? 0;
   if (typeof frameDifference !== 'number' || !(frameDifference >= 0)) p.add(`resampler.frameDifference must be a number ≥ 0, got ${JSON.stringify(frameDifference)}`);
-  const positionOn = r['positionOn'] ?? 'keys';
-  if (!POSITION_ON.includes(positionOn as PositionOn)) p.add(`resampler.positionOn must be one of ${POSITION_ON.join(', ')}, got ${JSON.stringify(positionOn)}`);
   const resampler: ResamplerConfig = {
     latents: int(r, 'latents', 'resampler.', 1),
     layers: int(r, 'layers', 'resampler.', 1),
@@ -105,7 +98,6 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     normEps: normEps as number,
     frameDifference: frameDifference as number,
     positionTokens: int({ positionTokens: r['positionTokens'] ?? 0 }, 'positionTokens', 'resampler.', 0),
-    positionOn: positionOn as PositionOn,
   };
   const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
     const s = rec(k);

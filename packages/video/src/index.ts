@@ -2,8 +2,8 @@
 // frames sampled through @herd/media, a temporal aggregator (perceiver resampler) and video
 // cross-attention layers trained with the core, the image encoder and the image adapter frozen.
 export const VIDEO_PACKAGE = '@herd/video';
-export { parseVideoConfig, effectiveFrames, videoTokenCount, videoBeforeImageLayers, MAX_FRAMES, POSITION_ON } from './config.js';
-export type { VideoConfig, ResamplerConfig, ClipSampling, PositionOn } from './config.js';
+export { parseVideoConfig, effectiveFrames, videoTokenCount, videoBeforeImageLayers, MAX_FRAMES } from './config.js';
+export type { VideoConfig, ResamplerConfig, ClipSampling } from './config.js';
 export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
 export { perceiverResampler, resamplerParamSpecs, centreFrameNorms, RESAMPLER_PREFIX } from './model/resampler.js';

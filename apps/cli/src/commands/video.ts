@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, POSITION_ON, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 
@@ -71,13 +71,13 @@ export const videoTrainCommand = defineCommand({
     'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
     'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
     'qa-repeat': flag.string({ placeholder: 'TYPE=N,…', description: `the QA stage's mix: each question of a type (${VIDEO_QA_TYPES.join(', ')}) repeated N times in the training set (default 1 each)` }),
-    position: flag.choice(POSITION_ON, { description: 'a learned position embedding of each token\'s place in the frame, in the aggregator: added to the frame tokens (keys) or scaling each token\'s frame difference (difference); default none' }),
+    'position-embedding': flag.boolean({ description: 'a learned embedding of each token\'s place in the frame scaling its frame difference in the aggregator (resampler.positionTokens; default none)' }),
     init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on the same image checkpoint; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
     'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
   },
   async run({ values, io }) {
     if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
-    if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values.position !== undefined)) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference and --position');
+    if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference and --position-embedding');
     const qaRepeat = values['qa-repeat'] !== undefined ? parseQaRepeat(values['qa-repeat']) : undefined;
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const data = await clipData(values.data, io);
@@ -90,11 +90,11 @@ export const videoTrainCommand = defineCommand({
     // The aggregator's settings: the --init checkpoint's, else the preset's with the flags' changes.
     const r0 = from?.config.video.resampler;
     const resampler: ResamplerOverrides | undefined = r0
-      ? { frameDifference: r0.frameDifference, positionTokens: r0.positionTokens, positionOn: r0.positionOn }
-      : values['frame-difference'] !== undefined || values.position !== undefined
-        ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values.position !== undefined ? { positionTokens: frameTokens(vision.config), positionOn: values.position } : {}) }
+      ? { frameDifference: r0.frameDifference, positionTokens: r0.positionTokens }
+      : values['frame-difference'] !== undefined || values['position-embedding']
+        ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['position-embedding'] ? { positionTokens: frameTokens(vision.config) } : {}) }
         : undefined;
-    const command = `herd video train${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values.position !== undefined ? ` --position ${values.position}` : ''}${values['qa-repeat'] !== undefined ? ` --qa-repeat ${values['qa-repeat']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
+    const command = `herd video train${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['qa-repeat'] !== undefined ? ` --qa-repeat ${values['qa-repeat']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],

@@ -175,7 +175,7 @@ describe('video model: behaviour', () => {
       if (changed !== undefined) for (let f = 1; f < F; f++) for (let q = 0; q < 4; q++) for (let d = 0; d < D; d++) x[(f * S + changed + q) * D + d] = Math.cos(d + q);
       return x;
     };
-    const m = (positionTokens: number) => ({ ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, frameDifference: 2, positionTokens, positionOn: 'difference' as const } } });
+    const m = (positionTokens: number) => ({ ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, frameDifference: 2, positionTokens } } });
     const values = G.initParams(videoParamSpecs(m(S)), 5, { layers: t.m.image.text.nLayers });
     expect(values[`${RESAMPLER_PREFIX}.position_embedding`]!.shape).toEqual([S, D]);
     const tokens = async (positionTokens: number, features: Float32Array, v = values) => {
@@ -191,7 +191,7 @@ describe('video model: behaviour', () => {
     expect(gap(await tokens(S, clip(0)), await tokens(0, clip(0)))).toBeGreaterThan(0.05);
     await expect(tokens(S - 1, clip(), G.initParams(videoParamSpecs(m(S - 1)), 5, { layers: t.m.image.text.nLayers }))).rejects.toThrow(/frames have \d+ tokens, resampler\.positionTokens is/);
     const preset = loadVideoPreset('mini');
-    expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, positionTokens: -1, positionOn: 'sideways' } })).toThrow(/positionOn must be one of keys, difference, got "sideways"[^]*positionTokens must be an integer in \[0,/);
+    expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, positionTokens: -1 } })).toThrow(/positionTokens must be an integer in \[0, /);
   });
 
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {
