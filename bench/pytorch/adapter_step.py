@@ -1,6 +1,8 @@
 """PyTorch peers of bench/src/adapter-step.ts: one training step of the mini vision recipe (frozen
-Llama core + trained ViT encoder, projector and gated cross-attention adapter) and of the mini speech
-recipe (frozen core + trained Conformer encoder and adapter, audio spliced into the embeddings). Same
+Llama core + trained ViT encoder, projector and gated cross-attention adapter), of the mini speech
+recipe (frozen core + trained Conformer encoder and adapter, audio spliced into the embeddings) and of
+the mini video recipe (frozen core and image cross-attention fed the middle frame's cached keys/values
++ trained perceiver-resampler aggregator on cached frame features and gated video cross-attention). Same
 shapes, same layer kinds and the same trained/frozen split as herd's graphs (the frozen core gets no
 gradient for its weights but is differentiated through); numerics are not compared — only the cost.
 AdamW (decay 0.01) with clipping at 1 over the trained parameters. Prints one JSON line."""
@@ -85,7 +87,7 @@ class Core(nn.Module):
 
 class CrossLayer(nn.Module):
     """Gated cross-attention layer (GQA, RMSNorm on q and k heads, SwiGLU FFN; rows without an image masked)."""
-    def __init__(self):
+    def __init__(self, FF=FF):
         super().__init__()
         self.n1, self.n2 = RMSNorm(D), RMSNorm(D)
         self.q = nn.Linear(D, H * Dh, bias=False); self.k = nn.Linear(D, K * Dh, bias=False)
@@ -176,6 +178,89 @@ def vision_model():
     return [*enc.parameters(), *layers.parameters(), learnable], loss_fn
 
 
+class FedCrossLayer(CrossLayer):
+    """The image cross-attention layer as the video recipe runs it: keys/values of the middle frame fed (cached with the frame features)."""
+    def forward(self, x, k, v, mask, rows):
+        b, t, _ = x.shape
+        q = self.qn(self.q(self.n1(x)).view(b, t, H, Dh).transpose(1, 2))
+        a = attend(q, k, v, mask) * rows
+        h = x + torch.tanh(self.ga) * self.o(a.transpose(1, 2).reshape(b, t, H * Dh))
+        f = self.n2(h)
+        return h + torch.tanh(self.gf) * self.w2(F.silu(self.w1(f)) * self.w3(f)) * rows.squeeze(1)
+
+
+class ResamplerLayer(nn.Module):
+    def __init__(self, heads, ff):
+        super().__init__()
+        self.nf, self.nl, self.nm = nn.LayerNorm(D), nn.LayerNorm(D), nn.LayerNorm(D)
+        self.q, self.k, self.v, self.o = (nn.Linear(D, D, bias=False) for _ in range(4))
+        self.f1, self.f2 = nn.Linear(D, ff), nn.Linear(ff, D)
+        self.heads = heads
+    def forward(self, lat, x, mask):
+        n, l, _ = lat.shape
+        ln = self.nl(lat)
+        kv = torch.cat([self.nf(x), ln], 1)
+        hd = D // self.heads
+        q = self.q(ln).view(n, l, self.heads, hd).transpose(1, 2)
+        k, v = (m(kv).view(n, kv.shape[1], self.heads, hd).transpose(1, 2) for m in (self.k, self.v))
+        lat = lat + self.o(attend(q, k, v, mask).transpose(1, 2).reshape(n, l, D))
+        return lat + self.f2(F.gelu(self.f1(self.nm(lat))))
+
+
+def video_model():
+    R, Fr, k, S = cfg["resampler"], cfg["frames"], cfg["groupFrames"], cfg["frameTokens"]
+    E, Lt = Fr // k, R["latents"]
+
+    class Resampler(nn.Module):
+        """Perceiver resampler: time embedding (+ frame difference, scaled per place by the position embedding), latents attend to a group's frame tokens and themselves."""
+        def __init__(self):
+            super().__init__()
+            self.latents = nn.Parameter(torch.randn(Lt, D) * 0.25)
+            self.time = nn.Parameter(torch.randn(Fr, D) * 0.5)
+            self.pos = nn.Parameter(torch.randn(S, D) * 0.5) if R["positionTokens"] else None
+            self.layers = nn.ModuleList(ResamplerLayer(R["heads"], R["ffnDim"]) for _ in range(R["layers"]))
+            self.norm = nn.LayerNorm(D)
+        def forward(self, frames, mask):
+            change = frames - frames[:, :1]
+            if self.pos is not None:
+                change = change + change * self.pos
+            x = frames + R["frameDifference"] * change if R["frameDifference"] else frames
+            x = (x + self.time[None, :, None, :]).reshape(B * E, k * S, D)
+            lat = self.latents.expand(B * E, Lt, D)
+            for l in self.layers:
+                lat = l(lat, x, mask)
+            return self.norm(lat).reshape(B, E * Lt, D)
+
+    agg = Resampler()
+    video = nn.ModuleList(CrossLayer(cfg["crossFfnDim"]) for _ in cfg["videoAt"])
+    image = nn.ModuleList(FedCrossLayer(cfg["imageFfnDim"]) for _ in cfg["imageAt"])
+    learnable = nn.Parameter(torch.randn(cfg["learnable"], D) * 0.02)
+    for p in [*image.parameters(), learnable]:
+        p.requires_grad_(False)
+    frames = torch.randn(B, Fr, S, D)
+    rmask = torch.ones(B * E, 1, 1, k * S + Lt, dtype=torch.bool)
+    kvs = [(torch.randn(B, K, S, Dh), torch.randn(B, K, S, Dh)) for _ in cfg["imageAt"]]
+    xmask = torch.zeros(B, 1, T, S, dtype=torch.bool); xmask[:, :, 1:] = True  # text from <|image|> at 1 on sees the clip
+    vmask = torch.zeros(B, 1, T, E * Lt, dtype=torch.bool); vmask[:, :, 1:] = True
+    rows = xmask.any(-1, keepdim=True).float()
+    tok = torch.randint(0, V, (B, T)); tok[:, 1] = 0
+    at_image = torch.zeros(B, T, 1, dtype=torch.bool); at_image[:, 1] = True
+
+    def loss_fn(core):
+        vt = agg(frames, rmask)
+        x = torch.where(at_image, learnable[0].expand(B, T, D), core.emb(tok))
+        def before(i, h):
+            for j, c in enumerate(cfg["videoAt"]):  # the video layer runs before the image layer at the same core layer
+                if c == i:
+                    h = video[j](h, vt, vmask, rows)
+            for j, c in enumerate(cfg["imageAt"]):
+                if c == i:
+                    h = image[j](h, *kvs[j], xmask, rows)
+            return h
+        return core(x, before)
+    return [*agg.parameters(), *video.parameters()], loss_fn
+
+
 class ConformerBlock(nn.Module):
     def __init__(self, d, heads, ff, kernel):
         super().__init__()
@@ -260,7 +345,7 @@ def speech_model():
 core = Core()
 for p in core.parameters():
     p.requires_grad_(False)
-trained, loss_fn = vision_model() if cfg["model"] == "vision" else speech_model()
+trained, loss_fn = {"vision": vision_model, "speech": speech_model, "video": video_model}[cfg["model"]]()
 opt = torch.optim.AdamW(trained, lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
 tgt = torch.randint(0, V, (B, T))
 tgt[:, : T // 2] = -100

@@ -6,10 +6,19 @@
  *   `herd vision train` runs;
  * - speech: the mini core (frozen) + the mini Conformer encoder and adapter (trained), batch 8 ×
  *   144 tokens, 6 s of audio (600 log-mel frames) per utterance spliced between the markers — the
- *   step `herd speech train` runs at its defaults.
+ *   step `herd speech train` runs at its defaults;
+ * - video: the mini core, the committed mini image adapter (frozen; the middle frame's image
+ *   keys/values fed, as the cached features are) + the temporal aggregator and the video
+ *   cross-attention layers (trained) on cached frame features, batch 8 × 40 tokens, 8 frames of a
+ *   2×2-tile frame (148 tokens) merged 4→1 — the step `herd video train --train-aggregator` runs
+ *   (with the aggregator frozen after stage 0 the recipe's step is smaller: only the cross-attention).
  * AdamW (decay 0.01, clip 1) on the trained groups, as the recipes.
  *
- *   node bench/dist/adapter-step.js [--model vision|speech] [--steps N] [--warmup N] [--threads N] [--no-torch]
+ * The peer's BLAS decides its speed: Debian's python3-torch 1.13 links the generic reference libblas
+ * (~1 GFLOP/s here, 12× slower than with OpenBLAS on the video step). For a fair peer run with
+ * LD_LIBRARY_PATH at an OpenBLAS libblas.so.3 (Debian's libopenblas0-pthread) and OPENBLAS_NUM_THREADS=1.
+ *
+ *   node bench/dist/adapter-step.js [--model vision|speech|video] [--steps N] [--warmup N] [--threads N] [--no-torch]
  *
  * Prints a table and writes bench/results/adapter-step-<model>.json. Asserts nothing.
  */
@@ -18,17 +27,18 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '@herd/core';
+import { Rng, encodeF16 } from '@herd/core';
 import { type LmGraphSpec, buildLmTraining, headDim, loadLanguageCore } from '@herd/llama3';
 import { type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, audioTokens, featureFeeds, loadSpeechPreset, miniSpeechModel, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
-import { ADAPTER_GROUP, ENCODER_GROUP, adapterBatch, coreAttachPoints, freshMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
+import { ADAPTER_GROUP, ENCODER_GROUP, adapterBatch, coreAttachPoints, type VisionWeights, freshMiniVision, loadMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
+import { type ClipFeatures, VIDEO_GROUPS, frameTokens, miniVideoConfig, videoBatch, videoLayers, videoModelSpec, videoParamSpecs } from '@herd/video';
 import * as G from '@herd/graph';
 import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const model = flag('model', 'vision');
-if (model !== 'vision' && model !== 'speech') throw new Error(`--model must be vision or speech, got '${model}'`);
+if (model !== 'vision' && model !== 'speech' && model !== 'video') throw new Error(`--model must be vision, speech or video, got '${model}'`);
 const steps = Number(flag('steps', '10'));
 const warmup = Number(flag('warmup', '3'));
 const threads = Number(flag('threads', String(cpus().length)));
@@ -43,8 +53,8 @@ function hostValues(v: Readonly<Record<string, { readonly shape: readonly number
   return Object.fromEntries(Object.entries(v).map(([k, t]) => [k, hostTensor('f32', t.shape, Float32Array.from(t.data as Float32Array))]));
 }
 
-/** The spec, trained groups, starting values, one batch and the peer's config. */
-function setup(): { spec: LmGraphSpec; train: string[]; values: Record<string, HostTensor>; batch: Record<string, HostTensor>; B: number; T: number; peer: Record<string, unknown> } {
+/** The spec, trained groups, starting values (and frozen weights beyond the core's), one batch and the peer's config. */
+function setup(): { spec: LmGraphSpec; train: string[]; values: Record<string, HostTensor>; frozen?: VisionWeights; batch: Record<string, HostTensor>; B: number; T: number; peer: Record<string, unknown> } {
   const coreShape = { dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: headDim(c), ffnDim: c.ffnDim, vocabSize: c.vocabSize, ropeTheta: c.ropeTheta };
   if (model === 'vision') {
     const m = miniVisionConfig(c);
@@ -60,6 +70,7 @@ function setup(): { spec: LmGraphSpec; train: string[]; values: Record<string, H
       peer: { model, core: coreShape, vision: m.vision, crossAt: coreAttachPoints(m.crossAttentionLayers), learnable: m.nLearnableTokens, batch: B, seqLen: T },
     };
   }
+  if (model === 'video') return videoSetup(coreShape);
   const sm = miniSpeechModel(loadSpeechPreset('mini'), c);
   const B = 8, T = 144, F = 600;
   const A = audioTokens(sm.encoder, F);
@@ -84,11 +95,38 @@ function setup(): { spec: LmGraphSpec; train: string[]; values: Record<string, H
   };
 }
 
+/** The video step's setup: random cached features (f16, as the feature table holds them) and middle-frame keys/values of a 2×2-tile clip. */
+function videoSetup(coreShape: Record<string, unknown>): ReturnType<typeof setup> {
+  const vision = loadMiniVision(undefined, core);
+  const m = miniVideoConfig(vision.config);
+  const clip = m.video.finetune;
+  const B = 8, T = 40;
+  const S = frameTokens(m.image), D = c.dim, K = c.nKvHeads, dh = headDim(c);
+  const clips = new Map<string, ClipFeatures>(Array.from({ length: B }, (_, b) => [`clip-${b}`, {
+    features: encodeF16(Float32Array.from({ length: clip.frames * S * D }, () => rng.normal())),
+    frameMask: new Uint8Array(S).fill(1),
+    kv: Object.fromEntries(m.image.crossAttentionLayers.flatMap((_, j) => [`xattn.k.${j}`, `xattn.v.${j}`]).map((n) => [n, Float32Array.from({ length: K * S * dh }, () => rng.normal())])),
+  }]));
+  const seqs = [...clips.keys()].map((key) => {
+    const t = [1, m.image.imageTokenId, ...Array.from({ length: T - 2 }, () => rng.int(c.vocabSize))];
+    return { clip: key, tokens: t, targets: t.map((x, i) => (i >= T / 2 && i + 1 < T ? t[i + 1]! : -100)) };
+  });
+  const r = m.video.resampler;
+  return {
+    spec: videoModelSpec(m, clip, 'frames'), train: [...VIDEO_GROUPS], values: hostValues(G.initParams(videoParamSpecs(m), 1, { layers: c.nLayers })), frozen: vision.weights, batch: videoBatch(m, clip, clips, seqs, T), B, T,
+    peer: {
+      model, core: coreShape, batch: B, seqLen: T, frames: clip.frames, groupFrames: clip.groupFrames, frameTokens: S,
+      resampler: { latents: r.latents, layers: r.layers, heads: r.heads, ffnDim: r.ffnDim, frameDifference: r.frameDifference, positionTokens: r.positionTokens },
+      imageAt: coreAttachPoints(m.image.crossAttentionLayers), videoAt: videoLayers(m).map((l) => l.coreLayer), crossFfnDim: m.video.crossFfnDim || c.ffnDim, imageFfnDim: c.ffnDim, learnable: m.image.nLearnableTokens,
+    },
+  };
+}
+
 const s = setup();
 
 async function herd() {
   const t0 = performance.now();
-  const graphs = buildLmTraining(s.spec, { ...core.weights, ...s.values }, { batch: s.B, seqLen: s.T, train: s.train, optimizer: OPT });
+  const graphs = buildLmTraining(s.spec, { ...core.weights, ...s.frozen, ...s.values }, { batch: s.B, seqLen: s.T, train: s.train, optimizer: OPT });
   const run = await TrainingRun.create(graphs, s.values, { threads, modelDir: core.dir });
   const compileMs = performance.now() - t0;
   for (let i = 0; i < warmup; i++) await run.trainStep(s.batch, 1e-3);

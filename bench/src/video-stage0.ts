@@ -8,7 +8,7 @@
  * control (frames zeroed). Cheap next to the full recipe: use it to choose stage 0's settings.
  *
  *   node bench/dist/video-stage0.js --features DIR [--vision DIR] [--steps 200] [--lr 0.02] [--batch 8]
- *     [--settings "fd=3,mw=0;fd=3,mw=1"] [--blind]
+ *     [--settings "fd=3,mw=0;fd=3,mw=1,pos=1"] [--blind]
  *
  * Prints a table and writes bench/results/video-stage0.json. Asserts nothing.
  */
@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, hasFlag, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { blindClip, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
+import { blindClip, frameTokens, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,7 +26,7 @@ const dir = videoFeaturesDir();
 const steps = Number(flag('steps', '200'));
 const lr = Number(flag('lr', '0.02'));
 const batch = Number(flag('batch', '8'));
-const settings = flag('settings', 'fd=3,mw=0;fd=3,mw=1').split(';').map((s) => Object.fromEntries(s.split(',').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as { fd?: number; mw?: number });
+const settings = flag('settings', 'fd=3,mw=0;fd=3,mw=1').split(';').map((s) => Object.fromEntries(s.split(',').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as { fd?: number; mw?: number; pos?: number });
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
 const vision = loadMiniVision(flag('vision', '') || undefined, core);
@@ -39,16 +39,18 @@ const rows: Record<string, unknown>[] = [];
 for (const s of settings) {
   for (const blind of hasFlag('blind') ? [false, true] : [false]) {
     const t0 = performance.now();
+    // pos=1: the position embedding scaling each token's frame difference (resampler.positionTokens).
+    const resampler = { ...(s.fd !== undefined ? { frameDifference: s.fd } : {}), ...(s.pos ? { positionTokens: frameTokens(vision.config) } : {}) };
     const r = await trainMiniVideo({
       core, tokenizer, image: vision.config, vision: vision.weights, examples: train, heldout, workDir: join(tmpdir(), `herd-video-stage0-${process.pid}`),
-      captionSteps: 0, qaSteps: 0, aggregatorSteps: steps, aggregatorLr: lr, batch, seed: 1, ...(s.fd !== undefined ? { frameDifference: s.fd } : {}), ...(s.mw ? { motionWeight: s.mw } : {}), ...(blind ? { blind: true } : {}),
+      captionSteps: 0, qaSteps: 0, aggregatorSteps: steps, aggregatorLr: lr, batch, seed: 1, resampler, ...(s.mw ? { motionWeight: s.mw } : {}), ...(blind ? { blind: true } : {}),
     });
-    const m = miniVideoConfig(vision.config, s.fd);
+    const m = miniVideoConfig(vision.config, resampler);
     const spread = await videoTokenSpread(m, m.video.finetune, r.weights, heldout.slice(0, 24).map((x) => (blind ? blindClip(x.clip) : x.clip)));
     const ro = r.aggregatorReadout;
     const tail = (xs: readonly number[] = []) => xs.slice(-10).reduce((a, b) => a + b, 0) / Math.max(1, Math.min(10, xs.length));
     const row = {
-      frameDifference: m.video.resampler.frameDifference, motionWeight: s.mw ?? 0, blind,
+      frameDifference: m.video.resampler.frameDifference, position: m.video.resampler.positionTokens ? 'difference' : 'none', motionWeight: s.mw ?? 0, blind,
       direction: ro ? `${ro.direction.right}/${ro.direction.n}` : '—', motionHead: ro?.motionHead ? `${ro.motionHead.right}/${ro.motionHead.n}` : '—',
       movingAuc: ro?.movingAuc, tokenCosine: spread.cosine.mean, lossLast10: tail(r.losses.aggregator), seconds: (performance.now() - t0) / 1000,
     };
@@ -56,7 +58,7 @@ for (const s of settings) {
     console.log(JSON.stringify(row));
   }
 }
-console.log('\n| frameDifference | motion weight | blind | direction (words) | direction (motion head) | moving AUC | token cosine | loss (last 10) | s |\n|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r['frameDifference']} | ${r['motionWeight']} | ${r['blind'] ? 'yes' : 'no'} | ${r['direction']} | ${r['motionHead']} | ${(r['movingAuc'] as number | undefined)?.toFixed(3) ?? '—'} | ${(r['tokenCosine'] as number).toFixed(3)} | ${(r['lossLast10'] as number).toFixed(3)} | ${(r['seconds'] as number).toFixed(0)} |`);
+console.log('\n| frameDifference | position | motion weight | blind | direction (words) | direction (motion head) | moving AUC | token cosine | loss (last 10) | s |\n|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r['frameDifference']} | ${r['position']} | ${r['motionWeight']} | ${r['blind'] ? 'yes' : 'no'} | ${r['direction']} | ${r['motionHead']} | ${(r['movingAuc'] as number | undefined)?.toFixed(3) ?? '—'} | ${(r['tokenCosine'] as number).toFixed(3)} | ${(r['lossLast10'] as number).toFixed(3)} | ${(r['seconds'] as number).toFixed(0)} |`);
 mkdirSync(join(here, '..', 'results'), { recursive: true });
 writeFileSync(join(here, '..', 'results', 'video-stage0.json'), JSON.stringify({ features: dir, steps, lr, batch, rows }, null, 2) + '\n');

@@ -33,6 +33,13 @@ export interface ResamplerConfig {
    * aggregator (0 = none, the default; herd's addition, see resampler.ts).
    */
   readonly frameDifference: number;
+  /**
+   * Rows of a learned position embedding that scales each token's frame difference (0 = none, the
+   * default; herd's addition, see resampler.ts): one per token place in a frame (tiles × tokens per
+   * tile), so the aggregator knows where in the frame a change happens. At least the image model's
+   * tokens per frame when > 0.
+   */
+  readonly positionTokens: number;
 }
 
 export interface VideoConfig {
@@ -50,7 +57,7 @@ export interface VideoConfig {
 }
 
 const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
-const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference'] as const satisfies readonly (keyof ResamplerConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
 /** The most frames a clip gives (the paper's fine-tuning count). */
@@ -90,6 +97,7 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     maxFrames: int(r, 'maxFrames', 'resampler.', 1, MAX_FRAMES),
     normEps: normEps as number,
     frameDifference: frameDifference as number,
+    positionTokens: int({ positionTokens: r['positionTokens'] ?? 0 }, 'positionTokens', 'resampler.', 0),
   };
   const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
     const s = rec(k);

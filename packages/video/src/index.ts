@@ -22,6 +22,7 @@ export { VideoGenerator } from './model/generate.js';
 export type { ClipContext } from './model/generate.js';
 export { videoBatch, videoSequence } from './train/batch.js';
 export type { VideoSequence } from './train/batch.js';
+export type { QaRepeat, ResamplerOverrides } from './train/mini.js';
 export { miniVideoConfig, recipeSequences, trainMiniVideo, freshVideoWeights, videoTokensOf } from './train/mini.js';
 export type { MiniVideoOptions, MiniVideoResult, AggregatorReadout } from './train/mini.js';
 export { pretrainAggregator, aggregatorWordScores, captionedClips, buildAggregatorTraining, buildAggregatorHead, aggregatorHeadSpecs, motionClass, MOTION_CLASSES } from './train/aggregator.js';

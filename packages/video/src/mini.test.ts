@@ -11,6 +11,8 @@ import { Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, loadMiniVideo } from './mini.js';
 import { VideoGenerator } from './model/generate.js';
 import { videoParamSpecs } from './model/graphs.js';
+import { type VideoExample } from './data/features.js';
+import { recipeSequences, trainMiniVideo } from './train/mini.js';
 
 describe('mini video checkpoint', () => {
   it('holds only the video group (f16) and loads onto the committed image model and core', () => {
@@ -39,5 +41,23 @@ describe('mini video checkpoint', () => {
       await gen.release();
       await plain.release();
     }
+  });
+
+  it('the QA mix: qaRepeat repeats a type\'s questions (0 leaves it out), other types once; a bad entry is refused', async () => {
+    const v = loadMiniVideo();
+    const tokenizer = await loadLlama3Tokenizer();
+    const clip = { features: new Uint16Array(0), frameMask: new Uint8Array(0), kv: {} };
+    const example: VideoExample = {
+      key: 'clip-a', split: 'train', caption: 'A red circle moves to the left.', static: false, frames: 8, clip,
+      objects: [{ shape: 'circle', colour: 'red', size: 'big', start: 'right', motion: { kind: 'move', direction: 'left', speed: 'fast' } }],
+    };
+    const o = { core: v.core, tokenizer, image: v.config.image };
+    const once = recipeSequences(o, [example], 40).qa; // direction, moving, which, count
+    expect(once).toHaveLength(4);
+    const mixed = recipeSequences(o, [example], 40, { direction: 3, count: 0 }).qa;
+    expect(mixed).toHaveLength(5);
+    expect(mixed.filter((q) => JSON.stringify(q) === JSON.stringify(once[0]))).toHaveLength(3);
+    expect(mixed).not.toContainEqual(once[3]);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, qaRepeat: { direction: -1 } })).rejects.toThrow(/qaRepeat direction=-1: types are direction, moving, which, event, count/);
   });
 });

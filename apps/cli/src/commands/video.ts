@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, blindClip, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 
@@ -39,6 +39,17 @@ const COMMON = {
 /** Features depend on the image checkpoint: one cache per checkpoint, beside the clips. */
 const featuresDir = (data: string, visionDir: string, clips: number) => join(data, '..', `features-${imageCheckpointSha(visionDir).slice(0, 12)}-${clips}`);
 
+/** `direction=3,which=2` → { direction: 3, which: 2 }. */
+function parseQaRepeat(text: string): QaRepeat {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const [type, n] = part.split('=');
+    if (!VIDEO_QA_TYPES.includes(type as VideoQaType) || n === undefined || !/^\d+$/.test(n)) throw new UsageError(`--qa-repeat: '${part}' is not TYPE=N with TYPE one of ${VIDEO_QA_TYPES.join(', ')} and N a whole number`);
+    out[type!] = Number(n);
+  }
+  return out;
+}
+
 export const videoTrainCommand = defineCommand({
   words: ['video', 'train'],
   usesDevice: false,
@@ -59,12 +70,15 @@ export const videoTrainCommand = defineCommand({
     'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
     'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
     'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
-    init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on the same image checkpoint; its frameDifference kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
+    'qa-repeat': flag.string({ placeholder: 'TYPE=N,…', description: `the QA stage's mix: each question of a type (${VIDEO_QA_TYPES.join(', ')}) repeated N times in the training set (default 1 each)` }),
+    'position-embedding': flag.boolean({ description: 'a learned embedding of each token\'s place in the frame scaling its frame difference in the aggregator (resampler.positionTokens; default none)' }),
+    init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on the same image checkpoint; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
     'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
   },
   async run({ values, io }) {
     if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
-    if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined)) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps and --frame-difference');
+    if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference and --position-embedding');
+    const qaRepeat = values['qa-repeat'] !== undefined ? parseQaRepeat(values['qa-repeat']) : undefined;
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const data = await clipData(values.data, io);
     const visionDir = values.vision ?? MINI_VISION_DIR;
@@ -73,13 +87,20 @@ export const videoTrainCommand = defineCommand({
     const vision = loadMiniVision(visionDir, core);
     const from = values.init !== undefined ? loadMiniVideo(values.init, visionDir, core) : undefined;
     if (from && !from.imageMatches) throw new HerdError('checkpoint_mismatch', `--init ${values.init}: that video checkpoint was trained on another image checkpoint than ${visionDir}`);
-    const command = `herd video train${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
+    // The aggregator's settings: the --init checkpoint's, else the preset's with the flags' changes.
+    const r0 = from?.config.video.resampler;
+    const resampler: ResamplerOverrides | undefined = r0
+      ? { frameDifference: r0.frameDifference, positionTokens: r0.positionTokens }
+      : values['frame-difference'] !== undefined || values['position-embedding']
+        ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['position-embedding'] ? { positionTokens: frameTokens(vision.config) } : {}) }
+        : undefined;
+    const command = `herd video train${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['qa-repeat'] !== undefined ? ` --qa-repeat ${values['qa-repeat']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       command, blind: values.blind,
-      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['motion-weight'] ? { motionWeight: values['motion-weight'] } : {}), ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : from ? { aggregator: 'frozen' as const } : {}),
-      ...(from ? { init: Object.fromEntries(Object.entries(from.weights).map(([k, v]) => [k, hostTensor('f32', [...v.shape], v.data)])), frameDifference: from.config.video.resampler.frameDifference } : {}),
+      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['motion-weight'] ? { motionWeight: values['motion-weight'] } : {}), ...(resampler ? { resampler } : {}), ...(qaRepeat ? { qaRepeat } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : from ? { aggregator: 'frozen' as const } : {}),
+      ...(from ? { init: Object.fromEntries(Object.entries(from.weights).map(([k, v]) => [k, hostTensor('f32', [...v.shape], v.data)])) } : {}),
       dataDescription: `Clips of moving shapes (${values.data === undefined ? `@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}` : `the dataset given with --data, ${datasetCount(data)} clips (the default, generated when --data is left out: @herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed})`}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -162,6 +162,38 @@ describe('video model: behaviour', () => {
     expect(() => parseVideoConfig({ ...loadVideoPreset('mini'), resampler: { ...loadVideoPreset('mini').resampler, frameDifference: -1 } })).toThrow(/frameDifference must be a number ≥ 0/);
   });
 
+  it('position embedding on the frame difference: a static clip gets the same tokens as without it, a moving one different tokens; bad settings refused', async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const F = TINY_CLIP.frames;
+    const rng = new Rng(6);
+    const frame = Float32Array.from({ length: S * D }, () => rng.normal());
+    const clip = (changed?: number) => {
+      const x = new Float32Array(F * S * D);
+      for (let f = 0; f < F; f++) x.set(frame, f * S * D);
+      // From frame 1 on, tokens changed..changed+3 take other values: the same change wherever it happens.
+      if (changed !== undefined) for (let f = 1; f < F; f++) for (let q = 0; q < 4; q++) for (let d = 0; d < D; d++) x[(f * S + changed + q) * D + d] = Math.cos(d + q);
+      return x;
+    };
+    const m = (positionTokens: number) => ({ ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, frameDifference: 2, positionTokens } } });
+    const values = G.initParams(videoParamSpecs(m(S)), 5, { layers: t.m.image.text.nLayers });
+    expect(values[`${RESAMPLER_PREFIX}.position_embedding`]!.shape).toEqual([S, D]);
+    const tokens = async (positionTokens: number, features: Float32Array, v = values) => {
+      const s = await Session.create(buildVideoTokensGraph(m(positionTokens), TINY_CLIP, v));
+      try {
+        return Array.from((await s.run({ 'video.frames': hostTensor('f32', [1, F, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['video.tokens']!.data as Float32Array);
+      } finally {
+        await s.release();
+      }
+    };
+    const gap = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    expect(await tokens(S, clip())).toEqual(await tokens(0, clip()));
+    expect(gap(await tokens(S, clip(0)), await tokens(0, clip(0)))).toBeGreaterThan(0.05);
+    await expect(tokens(S - 1, clip(), G.initParams(videoParamSpecs(m(S - 1)), 5, { layers: t.m.image.text.nLayers }))).rejects.toThrow(/frames have \d+ tokens, resampler\.positionTokens is/);
+    const preset = loadVideoPreset('mini');
+    expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, positionTokens: -1 } })).toThrow(/positionTokens must be an integer in \[0, /);
+  });
+
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {
     const S = frameTokens(t.m.image);
     const D = t.m.image.text.dim;

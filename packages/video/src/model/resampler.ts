@@ -53,6 +53,7 @@ export function resamplerParamSpecs(r: ResamplerConfig, dim: number): ParamSpec[
   const specs: ParamSpec[] = [
     { name: `${pre}.latents`, shape: [r.latents, dim], init: { normal: 0.25 } },
     { name: `${pre}.time_embedding`, shape: [r.maxFrames, dim], init: { normal: TIME_EMBEDDING_STD } },
+    ...(r.positionTokens > 0 ? [{ name: `${pre}.position_embedding`, shape: [r.positionTokens, dim], init: { normal: TIME_EMBEDDING_STD } } satisfies ParamSpec] : []),
   ];
   for (let l = 0; l < r.layers; l++) {
     const lp = `${pre}.layers.${l}`;
@@ -84,7 +85,17 @@ export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Pa
   // Each frame's change since the clip's first sampled frame (frameDifference > 0): zero for a static
   // clip, and its mean over a frame's tokens moves with the objects' displacement — direction in a form
   // a mean (a near-uniform cross-attention, the aggregator's own first steps) can read.
-  const moved = r.frameDifference > 0 ? G.add(frames, G.mul(G.sub(frames, G.slice(frames, 1, 0, 1)), r.frameDifference)) : frames; // [B, F, S, D]
+  // Position embedding of each token's place in the frame (positionTokens > 0), scaling that token's
+  // change: Δ ⊙ (1 + e_p). A mean over tokens (what a near-uniform attention and stage 0's heads read)
+  // then is a position-weighted sum of the change, the form of a per-token linear read of direction,
+  // which a plain mean over tokens cannot give (vid6: per-token probe 68 %, pooled 53 %). Measured: no
+  // gain in stage 0 or the language-model stage yet (video README, round 7); added to the frame tokens
+  // instead (the keys) it did worse and was dropped.
+  if (r.positionTokens > 0 && r.positionTokens < S!) throw new HerdError('shape_mismatch', `video aggregator: frames have ${S} tokens, resampler.positionTokens is ${r.positionTokens}`);
+  const place = r.positionTokens > 0 ? G.reshape(G.slice(p(`${pre}.position_embedding`), 0, 0, S!), [1, 1, S!, D!]) : undefined; // [1, 1, S, D]
+  const change = G.sub(frames, G.slice(frames, 1, 0, 1)); // [B, F, S, D]
+  const scaled = place ? G.add(change, G.mul(change, place)) : change;
+  const moved = r.frameDifference > 0 ? G.add(frames, G.mul(scaled, r.frameDifference)) : frames; // [B, F, S, D]
   const x = G.reshape(G.add(moved, time), [B! * E, k * S!, D!]); // [B·E, k·S, D]: group e = frames ek..ek+k−1
   // Keys: the group's frame tokens (padding tiles masked) then the latents (always visible).
   const frameKeys = G.reshape(G.expand(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, 1, S!]), [B!, E, k, S!]), [B! * E, 1, 1, k * S!]);

@@ -12,7 +12,7 @@ import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } 
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { saveMiniVideo } from '../mini.js';
-import { type MiniVideoResult, miniVideoConfig, trainMiniVideo } from './mini.js';
+import { type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
 
 export interface MiniVideoRecipe {
   readonly core: LanguageCore;
@@ -41,8 +41,10 @@ export interface MiniVideoRecipe {
   /** Stage 0: aggregator pre-training steps with the caption-words head (`pretrainAggregator`; 0 = none) and its peak LR. */
   readonly aggregatorSteps?: number;
   readonly aggregatorLr?: number;
-  /** The aggregator's `frameDifference` (default: the mini preset's). */
-  readonly frameDifference?: number;
+  /** Aggregator settings replacing the mini preset's (`trainMiniVideo`'s `resampler`). */
+  readonly resampler?: ResamplerOverrides;
+  /** The QA stage's mix (`trainMiniVideo`'s `qaRepeat`). */
+  readonly qaRepeat?: QaRepeat;
   /** Starting values of the video group (`trainMiniVideo`'s `init`; default fresh). */
   readonly init?: VisionWeights;
   /** Stage 0's motion head weight (`trainMiniVideo`'s `motionWeight`; 0 = none). */
@@ -80,14 +82,14 @@ function pct(x: number): string {
 }
 
 export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoRecipeResult> {
-  const m = miniVideoConfig(o.vision.config, o.frameDifference);
+  const m = miniVideoConfig(o.vision.config, o.resampler);
   const frames = m.video.finetune.frames;
   const data = await videoFeatures(o, frames);
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.frameDifference !== undefined ? { frameDifference: o.frameDifference } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
@@ -108,7 +110,7 @@ temporal aggregator and gated video cross-attention layers, trained on top of th
 model (\`packages/vision/weights/mini\`: image encoder + image adapter) and the frozen mini language
 core (\`packages/llama3/weights/mini\`). Only the \`video\` group trained; every other weight is frozen.
 
-- Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames.
+- Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}.
 - Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers).
 - Pre-training: ${m.video.pretrain.frames} frames merged ${m.video.pretrain.groupFrames}→1; fine-tuning: ${m.video.finetune.frames} frames merged ${m.video.finetune.groupFrames}→1. A clip enters a prompt as one \`<|image|>\`: the image layers see its middle frame, the video layers all its frames.
 - Stored f16 (${Object.keys(train.weights).length} tensors).
@@ -119,7 +121,8 @@ ${data.train.length} train clips, ${data.heldout.length} held-out clips (held-ou
 
 ## Training
 Re-train: \`${o.command}\`
-${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
+${o.qaRepeat ? `QA mix: ${Object.entries(o.qaRepeat).map(([k, n]) => `${k} questions ×${n}`).join(', ')} (other types ×1) in the training set; held-out sets unchanged.
+` : ''}${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).
 Held-out loss: caption ${train.evalLoss.caption?.toFixed(3) ?? '—'}, QA ${train.evalLoss.qa?.toFixed(3) ?? '—'}.

@@ -19,21 +19,26 @@ import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type HostTensor, Session } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } from '@herd/vision';
-import { type ClipSampling } from '../config.js';
+import { type ClipSampling, type ResamplerConfig, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
-import { videoQuestions } from '../data/qa.js';
+import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
 import { type AggregatorPretrainResult, MOTION_CLASSES, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
 import { loadVideoPreset } from '../presets/index.js';
 import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
 
-/** The mini herd's video model: the mini preset on top of a given image model (`frameDifference`: the preset's resampler value replaced). */
-export function miniVideoConfig(image: MllamaConfig, frameDifference?: number): VideoModelConfig {
+/** How many times each question of a type enters the QA stage's training set (default 1; 0 leaves the type out). */
+export type QaRepeat = Partial<Record<VideoQaType, number>>;
+
+/** Aggregator settings a run may change from the mini preset's. */
+export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens'>>;
+
+/** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s values replacing the preset's (checked as a config file's are). */
+export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}): VideoModelConfig {
   const video = loadVideoPreset('mini');
-  if (frameDifference === undefined) return { image, video };
-  if (!(frameDifference >= 0)) throw new HerdError('invalid_argument', `frameDifference must be ≥ 0, got ${frameDifference}`);
-  return { image, video: { ...video, resampler: { ...video.resampler, frameDifference } } };
+  if (Object.keys(resampler).length === 0) return { image, video };
+  return { image, video: parseVideoConfig({ ...video, resampler: { ...video.resampler, ...resampler } }) };
 }
 
 export interface MiniVideoOptions {
@@ -71,8 +76,10 @@ export interface MiniVideoOptions {
   readonly motionWeight?: number;
   /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
   readonly aggregator?: 'train' | 'frozen';
-  /** The aggregator's `frameDifference` (default: the mini preset's). */
-  readonly frameDifference?: number;
+  /** Aggregator settings replacing the mini preset's (`frameDifference`, the position embedding). */
+  readonly resampler?: ResamplerOverrides;
+  /** The QA stage's mix: each question of a type repeated this many times in the training set (held-out eval sets unchanged). */
+  readonly qaRepeat?: QaRepeat;
 }
 
 /** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
@@ -98,10 +105,10 @@ export interface MiniVideoResult {
   readonly seconds: number;
 }
 
-/** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip). */
-export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number): { caption: VideoSequence[]; qa: VideoSequence[] } {
+/** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, a type's `qaRepeat` times — default once). */
+export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, qaRepeat: QaRepeat = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
-  const qa = examples.flatMap((x) => videoQuestions(x.objects).map((q) => videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen)));
+  const qa = examples.flatMap((x) => videoQuestions(x.objects).flatMap((q) => Array.from({ length: qaRepeat[q.type] ?? 1 }, () => videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen))));
   return { caption, qa };
 }
 
@@ -125,7 +132,7 @@ export function freshVideoWeights(m: VideoModelConfig, seed: number, clips: read
 
 export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
   const t0 = performance.now();
-  const m = miniVideoConfig(o.image, o.frameDifference);
+  const m = miniVideoConfig(o.image, o.resampler);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 40;
   const peak = o.lr ?? 2e-3;
@@ -134,7 +141,8 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   const train = o.examples.filter((x) => x.split === 'train').map(see);
   if (train.length === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: no train-split clips given');
   const features = new Map<string, ClipFeatures>([...train, ...(o.heldout ?? []).map(see)].map((x) => [x.key, x.clip]));
-  const seqs = recipeSequences(o, train, T);
+  for (const [type, n] of Object.entries(o.qaRepeat ?? {})) if (!VIDEO_QA_TYPES.includes(type as VideoQaType) || !Number.isSafeInteger(n) || n < 0) throw new HerdError('invalid_argument', `trainMiniVideo: qaRepeat ${type}=${n}: types are ${VIDEO_QA_TYPES.join(', ')}, counts whole numbers ≥ 0`);
+  const seqs = recipeSequences(o, train, T, o.qaRepeat);
   const held = o.heldout?.length ? recipeSequences(o, o.heldout, T) : undefined;
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
