@@ -12,12 +12,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { args, flag, hasFlag } from './bench-args.js';
+import { freeLoopbackPort } from '@herd/core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const count = (s: string): number => {
@@ -110,17 +110,6 @@ function runChild(childArgs: string[]): { proc: ChildProcess; report: Promise<Ch
   return { proc, report, ready };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const sizes = flag('sizes', '10k,100k,1M').split(',').map(count);
 const queueSize = count(flag('queue-size', '100k'));
 const queueWorkers = flag('queue-workers', '1,2,4').split(',').map(Number).filter((x) => x > 0);
@@ -167,7 +156,7 @@ const redis = spawnSync('redis-server', ['--version']).status === 0;
 if (!redis) process.stderr.write('redis-server not installed: queue runs skipped\n');
 if (redis && queueWorkers.length > 0) {
   const { dir } = await inputOf(queueSize);
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
   const url = `redis://127.0.0.1:${port}`;

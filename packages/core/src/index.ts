@@ -4,6 +4,8 @@ export { openRegularFileSync, readFullySync, writeFileAtomic, writeFileAtomicSyn
 export type { AtomicData } from './fs.js';
 export { Rng } from './rng.js';
 export { JsonlLog, Progress, formatSeconds } from './log.js';
+export { freeLoopbackPort, spawnUntil } from './processes.js';
+export type { StartedProcess } from './processes.js';
 export {
   DTYPES,
   DTYPE_FACTS,

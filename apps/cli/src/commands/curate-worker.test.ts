@@ -1,11 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freeLoopbackPort, spawnUntil, type StartedProcess } from '@herd/core';
 import { herd } from '../test-support/run-herd.js';
 
 // A real redis-server on loopback; skipped only when it is not installed (the README lists it).
@@ -19,31 +19,11 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts a child and resolves once its stdout contains `marker`; `out()` is all it printed so far. */
-function startUntil(cmd: string, args: string[], marker: string): Promise<{ proc: ChildProcess; out: () => string }> {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proc);
-  let out = '';
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(marker)) resolve({ proc, out: () => out });
-    });
-    proc.on('exit', (code) => reject(new Error(`${cmd} exited (${code}) before "${marker}":\n${out}\n${err}`)));
-  });
+/** Starts a child (killed after the test) and resolves once its stdout contains `marker`. */
+async function startUntil(cmd: string, args: string[], marker: string): Promise<StartedProcess> {
+  const p = await spawnUntil(cmd, args, marker);
+  children.push(p.proc);
+  return p;
 }
 
 const DOCS = [
@@ -56,7 +36,7 @@ const DOCS = [
 
 describe.skipIf(redisBin === undefined)('herd curate-worker and --queue (redis-server on loopback)', () => {
   it('without a worker the coordinator says so and stops after --queue-wait; with `herd curate-worker` it gives the in-process output', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     await startUntil(redisBin as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections');
     const url = `redis://127.0.0.1:${port}`;
     const src = join(dir, 'docs');

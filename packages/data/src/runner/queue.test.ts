@@ -1,11 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeLoopbackPort, spawnUntil, type StartedProcess } from '@herd/core';
 import { makeSamples } from '../fixtures/samples.js';
 import { writeDataset } from '../format/write.js';
 import { mergeRun, runPipeline, runShardSlice } from './run.js';
@@ -27,31 +27,12 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts a child and resolves once its stdout contains `marker`. */
-function startUntil(cmd: string, args: string[], marker: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; out: () => string }> {
-  const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proc);
-  let out = '';
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    proc.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(marker)) resolve({ proc, out: () => out });
-    });
-    proc.on('exit', (code) => reject(new Error(`${cmd} exited (${code}) before "${marker}":\n${out}\n${err}`)));
-  });
+/** Starts a child (killed after the tests) and resolves once its stdout contains `marker`. */
+async function startUntil(cmd: string, args: string[], marker: string, env: NodeJS.ProcessEnv = {}): Promise<StartedProcess> {
+  const started = spawnUntil(cmd, args, marker, env);
+  const p = await started;
+  children.push(p.proc);
+  return p;
 }
 
 const worker = (url: string, env: NodeJS.ProcessEnv = {}, marker = 'READY') =>
@@ -75,7 +56,7 @@ beforeAll(async () => {
 
 describe.skipIf(redisBin === undefined)('curation over a Redis/BullMQ shard queue (redis-server on loopback)', () => {
   it('3 queue workers, one SIGKILLed mid-shard: the output equals the single-process run', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     await startUntil(redisBin as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections');
     const url = `redis://127.0.0.1:${port}`;
 
@@ -143,7 +124,7 @@ describe('static shard slices (--shard i/N) and the merge step', () => {
 
 describe.skipIf(redisBin === undefined)('a queue with no workers', () => {
   it('a coordinator with no worker says so once, stops after noWorkerTimeoutMs naming the queue, and the rerun with a worker resumes', async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     await startUntil(redisBin as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], 'Ready to accept connections');
     const url = `redis://127.0.0.1:${port}`;
     const out = join(root, 'no-workers');

@@ -96,39 +96,12 @@ export function viewSignals(img: RgbImage): { hash: string; thumb: Uint8Array; l
  * it unchanged.
  */
 export function thumbCorrelation(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  let sa = 0;
-  let sb = 0;
-  for (let i = 0; i < n; i++) {
-    sa += a[i] as number;
-    sb += b[i] as number;
-  }
-  const ma = sa / n;
-  const mb = sb / n;
-  let s = 0;
-  let va = 0;
-  let vb = 0;
-  for (let i = 0; i < n; i++) {
-    const x = (a[i] as number) - ma;
-    const y = (b[i] as number) - mb;
-    s += x * y;
-    va += x * x;
-    vb += y * y;
-  }
-  return va === 0 || vb === 0 ? 0 : s / Math.sqrt(va * vb);
+  const m = centredMoments(a, b, Math.min(a.length, b.length));
+  return m.saa === 0 || m.sbb === 0 ? 0 : m.sab / Math.sqrt(m.saa * m.sbb);
 }
 
-/**
- * The worst local mismatch of two 32×32 grey thumbnails: b is fitted to a by least squares (b ≈ αa + β,
- * so a brightness or contrast change costs nothing), and the RMS of the residual in each `block` ×
- * `block` tile, divided by b's standard deviation, is taken at its largest tile. A copy's residual
- * (resampling, JPEG, a crop's offset) is spread thin over the image; two scenes that differ in one small
- * shape or a written word put it all in the tiles of that object, where a whole-image correlation of
- * 0.995 still hides it. 0 when either thumbnail is flat.
- */
-export function thumbBlockResidual(a: Uint8Array, b: Uint8Array, block = 4, side = 32): number {
-  const n = side * side;
-  if (a.length < n || b.length < n) return 0;
+/** Means of the first n values of a and b, and their centred sums of products (Σxy, Σx², Σy²). */
+function centredMoments(a: Uint8Array, b: Uint8Array, n: number): { ma: number; mb: number; sab: number; saa: number; sbb: number } {
   let sa = 0;
   let sb = 0;
   for (let i = 0; i < n; i++) {
@@ -147,6 +120,21 @@ export function thumbBlockResidual(a: Uint8Array, b: Uint8Array, block = 4, side
     saa += x * x;
     sbb += y * y;
   }
+  return { ma, mb, sab, saa, sbb };
+}
+
+/**
+ * The worst local mismatch of two 32×32 grey thumbnails: b is fitted to a by least squares (b ≈ αa + β,
+ * so a brightness or contrast change costs nothing), and the RMS of the residual in each `block` ×
+ * `block` tile, divided by b's standard deviation, is taken at its largest tile. A copy's residual
+ * (resampling, JPEG, a crop's offset) is spread thin over the image; two scenes that differ in one small
+ * shape or a written word put it all in the tiles of that object, where a whole-image correlation of
+ * 0.995 still hides it. 0 when either thumbnail is flat.
+ */
+export function thumbBlockResidual(a: Uint8Array, b: Uint8Array, block = 4, side = 32): number {
+  const n = side * side;
+  if (a.length < n || b.length < n) return 0;
+  const { ma, mb, sab, saa, sbb } = centredMoments(a, b, n);
   if (saa === 0 || sbb === 0) return 0;
   const alpha = sab / saa;
   let worst = 0;
