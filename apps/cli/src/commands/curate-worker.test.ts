@@ -64,3 +64,18 @@ describe.skipIf(redisBin === undefined)('herd curate-worker and --queue (redis-s
     expect(worker.out()).toMatch(/stopped after [1-9]\d* shard\(s\)\n$/);
   });
 });
+
+describe('a queue that cannot be reached', () => {
+  it('worker and coordinator both stop at once with one line naming the URL and the socket error (BullMQ alone would retry forever)', async () => {
+    const url = `redis://127.0.0.1:${await freeLoopbackPort()}`; // nothing listens there
+    const worker = await herd(['curate-worker', '--queue', url]);
+    expect(worker.code).toBe(1);
+    expect(worker.err).toBe(`herd: io_error: cannot reach the queue at ${url}: connect ECONNREFUSED ${url.slice('redis://'.length)} (is redis-server running there?)\n`);
+    const src = join(dir, 'unreachable-docs');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a.txt'), DOCS[0]!);
+    const coordinator = await herd(['text', 'curate', src, join(dir, 'unreachable-out'), '--queue', url]);
+    expect(coordinator.code).toBe(1);
+    expect(coordinator.err).toMatch(/^herd: io_error: cannot reach the queue at redis:\/\/127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+  });
+});

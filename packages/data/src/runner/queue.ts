@@ -38,6 +38,29 @@ function connect(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
+/** How long the first contact with the queue may take before it counts as unreachable. */
+const REACH_TIMEOUT_MS = 10_000;
+
+/**
+ * One PING on a client that does not retry: BullMQ's connections reconnect forever (right once a
+ * run is going), so an unreachable or mistyped URL would otherwise hang without a word.
+ */
+async function checkReachable(url: string): Promise<void> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: REACH_TIMEOUT_MS, enableOfflineQueue: false });
+  // The socket's own error (ECONNREFUSED, ENOTFOUND) says more than connect()'s "Connection is closed".
+  let socketError: Error | undefined;
+  probe.on('error', (e: Error) => (socketError ??= e));
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (e) {
+    const why = socketError ?? (e as Error);
+    throw new HerdError('io_error', `cannot reach the queue at ${url}: ${why.message || String(why)} (is redis-server running there?)`, { cause: why });
+  } finally {
+    probe.disconnect();
+  }
+}
+
 export class QueueExecutor implements Executor {
   // Every pending shard of a pass is enqueued at once; workers set the real parallelism.
   readonly concurrency = Number.MAX_SAFE_INTEGER;
@@ -102,6 +125,7 @@ export class QueueExecutor implements Executor {
 
   static async open(o: QueueOptions, runId: string, pipeline: PipelineRef, stages: readonly Stage[], shardTimeoutMs: number): Promise<QueueExecutor> {
     const name = o.name ?? DEFAULT_QUEUE;
+    await checkReachable(o.url);
     const a = connect(o.url);
     const b = connect(o.url);
     const queue = new Queue(name, { connection: a });
@@ -181,6 +205,7 @@ export interface QueueWorkerOptions {
 
 /** Pulls shard tasks from the queue until `signal` aborts; returns how many shards it finished. */
 export async function runQueueWorker(o: QueueWorkerOptions): Promise<{ processed: number }> {
+  await checkReachable(o.url);
   const connection = connect(o.url);
   const pipelines = new Map<string, Promise<Map<string, Stage>>>();
   const crash = installCrashGuard();
