@@ -127,6 +127,13 @@ class VitLayer(nn.Module):
         return x + (torch.tanh(self.gf) * f if self.g else f)
 
 
+def image_prompt(B, T, V):
+    """Random tokens with the <|image|> slot at position 1 (id 0 there; its row is replaced by the learnable embedding)."""
+    tok = torch.randint(0, V, (B, T)); tok[:, 1] = 0
+    at_image = torch.zeros(B, T, 1, dtype=torch.bool); at_image[:, 1] = True
+    return tok, at_image
+
+
 def vision_model():
     Vc = cfg["vision"]
     d, P = Vc["dim"], (Vc["tileSize"] // Vc["patchSize"]) ** 2 + 1
@@ -164,8 +171,7 @@ def vision_model():
     px = torch.randn(B, 3, Vc["tileSize"], Vc["tileSize"])
     xmask = torch.zeros(B, 1, T, P, dtype=torch.bool); xmask[:, :, 1:] = True  # text after <|image|> at 1 sees the image
     rows = xmask.any(-1, keepdim=True).float()
-    tok = torch.randint(0, V, (B, T)); tok[:, 1] = 0
-    at_image = torch.zeros(B, T, 1, dtype=torch.bool); at_image[:, 1] = True
+    tok, at_image = image_prompt(B, T, V)
 
     def loss_fn(core):
         img = enc(px, enc_mask)
@@ -243,8 +249,7 @@ def video_model():
     xmask = torch.zeros(B, 1, T, S, dtype=torch.bool); xmask[:, :, 1:] = True  # text from <|image|> at 1 on sees the clip
     vmask = torch.zeros(B, 1, T, E * Lt, dtype=torch.bool); vmask[:, :, 1:] = True
     rows = xmask.any(-1, keepdim=True).float()
-    tok = torch.randint(0, V, (B, T)); tok[:, 1] = 0
-    at_image = torch.zeros(B, T, 1, dtype=torch.bool); at_image[:, 1] = True
+    tok, at_image = image_prompt(B, T, V)
 
     def loss_fn(core):
         vt = agg(frames, rmask)
