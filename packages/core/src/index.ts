@@ -4,7 +4,7 @@ export { openRegularFileSync, readFullySync, writeFileAtomic, writeFileAtomicSyn
 export type { AtomicData } from './fs.js';
 export { Rng } from './rng.js';
 export { JsonlLog, Progress, formatSeconds } from './log.js';
-export { freeLoopbackPort, spawnUntil } from './processes.js';
+export { freeLoopbackPort, spawnUntil, stopChild } from './processes.js';
 export type { StartedProcess } from './processes.js';
 export {
   DTYPES,

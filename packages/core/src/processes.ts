@@ -1,6 +1,7 @@
 /**
- * Starting helper processes for tests and benches: a free loopback port for a server (redis-server,
- * the chat server) and a child that counts as started once it prints a marker.
+ * Starting and stopping helper processes for tests and benches: a free loopback port for a server
+ * (redis-server, the chat server), a child that counts as started once it prints a marker, and a
+ * signal sent to it with a wait for how it ended (the kill-and-resume tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -39,4 +40,15 @@ export function spawnUntil(cmd: string, args: readonly string[], marker: string,
     });
     proc.on('exit', (code) => reject(new Error(`${cmd} exited (${code}) before printing "${marker}":\n${out}\n${err}`)));
   });
+}
+
+/**
+ * Sends `signal` to a child and resolves, once its output streams have closed (so everything it
+ * printed has been read), with how it ended: the signal's name, or its exit code if it caught the
+ * signal and exited itself.
+ */
+export function stopChild(proc: ChildProcess, signal: NodeJS.Signals): Promise<NodeJS.Signals | number | null> {
+  const ended = new Promise<NodeJS.Signals | number | null>((resolve) => proc.once('close', (code, sig) => resolve(sig ?? code)));
+  if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+  return ended;
 }

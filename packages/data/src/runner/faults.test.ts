@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnUntil, stopChild } from '@herd/core';
 import { END, gnuLongName, member, noise, sample as tarSample, tar } from '../fixtures/hostile-tars.js';
 import { pipeline } from '../fixtures/pipeline.js';
 import { makeSamples, type Labelled } from '../fixtures/samples.js';
@@ -315,17 +316,11 @@ describe('SIGINT', () => {
   ])('%s: abandons the shard in flight, releases the lock, and a re-run ends like an uninterrupted run', async (_, runOptions) => {
     const out = fresh();
     const fixtureUrl = new URL('../fixtures/pipeline.ts', import.meta.url).href;
-    const proc = spawn(process.execPath, ['--import', tsx, '--conditions=source', child, input, out, fixtureUrl, 'pipeline', '{}', JSON.stringify(runOptions)], { env: { ...process.env, HERD_TEST_HANG_ON: 'shard-000002.tar' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    await new Promise<void>((resolve, reject) => {
-      proc.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        if (stdout.includes('HANG')) resolve();
-      });
-      proc.on('exit', () => reject(new Error(`exited before hanging: ${stdout}`)));
+    const started = await spawnUntil(process.execPath, ['--import', tsx, '--conditions=source', child, input, out, fixtureUrl, 'pipeline', '{}', JSON.stringify(runOptions)], 'HANG', {
+      HERD_TEST_HANG_ON: 'shard-000002.tar',
     });
-    proc.kill('SIGINT');
-    const code = await new Promise((resolve) => proc.on('exit', (c) => resolve(c)));
+    const code = await stopChild(started.proc, 'SIGINT');
+    const stdout = started.out();
     expect(code).toBe(130);
     expect(stdout).toMatch(/FAILED run interrupted \(SIGINT\); re-run the same command to resume/);
     expect(existsSync(join(out, '_run', 'lock.json'))).toBe(false);

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnUntil, stopChild } from '@herd/core';
 import { makeSamples } from '../fixtures/samples.js';
 import { writeDataset } from '../format/write.js';
 import { runPipeline } from './run.js';
@@ -42,23 +42,10 @@ describe('resume after SIGKILL', () => {
 
     // The child hangs inside shard 2 of pass 0 (after shards 0 and 1 are done) and is killed there.
     const killed = join(root, 'killed');
-    const proc = spawn(process.execPath, ['--import', tsx, '--conditions=source', child, input, killed], {
-      env: { ...process.env, HERD_TEST_HANG_ON: 'shard-000002.tar' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { proc } = await spawnUntil(process.execPath, ['--import', tsx, '--conditions=source', child, input, killed], 'HANG shard-000002.tar', {
+      HERD_TEST_HANG_ON: 'shard-000002.tar',
     });
-    let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exit = new Promise<NodeJS.Signals | number | null>((resolve) => proc.on('exit', (code, signal) => resolve(signal ?? code)));
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('HANG shard-000002.tar')) resolve();
-      });
-      proc.on('exit', () => reject(new Error(`child exited before hanging: ${out}\n${stderr}`)));
-    });
-    proc.kill('SIGKILL');
-    expect(await exit).toBe('SIGKILL');
+    expect(await stopChild(proc, 'SIGKILL')).toBe('SIGKILL');
 
     const pass0 = join(killed, '_run', 'pass-0');
     expect(readdirSync(pass0).filter((f) => f.endsWith('.done.json')).sort()).toEqual(['shard-000000.done.json', 'shard-000001.done.json']);

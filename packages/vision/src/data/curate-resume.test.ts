@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnUntil, stopChild } from '@herd/core';
 import { writeDataset, type Sample } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { curateImages, type CurateConfig } from './curate.js';
@@ -43,26 +43,13 @@ describe('image curation after a crash', () => {
     const killed = join(root, 'killed');
     const { progress: _p, ...stageConfig } = config;
     const options = { ...stageConfig, outputDir: killed }; // what curateImages hands its pipeline
-    const proc = spawn(process.execPath, ['--import', tsx, '--conditions=source', child, input, killed, JSON.stringify(options)], {
-      env: { ...process.env, HERD_TEST_DEDUP_HANG_AFTER: '45' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exit = new Promise<NodeJS.Signals | number | null>((resolve) => proc.on('exit', (code, signal) => resolve(signal ?? code)));
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('HANG near_duplicate')) resolve();
-      });
-      proc.on('exit', () => reject(new Error(`child exited before hanging: ${out}\n${stderr}`)));
+    const { proc } = await spawnUntil(process.execPath, ['--import', tsx, '--conditions=source', child, input, killed, JSON.stringify(options)], 'HANG near_duplicate', {
+      HERD_TEST_DEDUP_HANG_AFTER: '45',
     });
     // Mid-decision: the spill file of layouts and thumbnails is open, in the run's scratch folder.
     const scratch = join(killed, '_run', 'pass-0', 'decision', 'scratch');
     expect(readdirSync(scratch).filter((n) => n.startsWith('herd-dedup-'))).toHaveLength(1);
-    proc.kill('SIGKILL');
-    expect(await exit).toBe('SIGKILL');
+    expect(await stopChild(proc, 'SIGKILL')).toBe('SIGKILL');
     expect(existsSync(join(killed, 'manifest.json'))).toBe(false);
     expect(readdirSync(join(killed, '_run', 'pass-0')).filter((f) => f.endsWith('.done.json'))).toHaveLength(3);
     // What a kill during an atomic write leaves (planted: the kill above lands between writes), in
