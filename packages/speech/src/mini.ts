@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError, ProblemList, SafetensorsFile, castFloat, hostTensor, readJsonFile, writeFileAtomic, writeSafetensors } from '@herd/core';
-import { type LanguageCore, loadLanguageCore } from '@herd/llama3';
+import { HerdError, ProblemList, SafetensorsFile, readJsonFile } from '@herd/core';
+import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readAdapterTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor, type SessionOptions } from '@herd/runtime';
 import { type SpeechConfig, parseSpeechConfig } from './config.js';
 import { conformerParamSpecs } from './model/params.js';
@@ -21,7 +21,7 @@ import { SpeechGenerator } from './model/generate.js';
 /** packages/speech/weights/mini (the same from src/ and dist/). */
 export const MINI_SPEECH_DIR = fileURLToPath(new URL('../weights/mini', import.meta.url));
 
-export const MINI_SPEECH_FILES = { weights: 'speech.safetensors', config: 'config.json', eval: 'eval.json', card: 'MODEL_CARD.md' } as const;
+export const MINI_SPEECH_FILES = adapterCheckpointFiles('speech.safetensors');
 
 export interface MiniSpeech {
   readonly dir: string;
@@ -31,6 +31,8 @@ export interface MiniSpeech {
   readonly core: LanguageCore;
   /** Encoder + adapter (f32 after loading the f16 file). */
   readonly weights: Readonly<Record<string, { shape: readonly number[]; data: Float32Array }>>;
+  /** Whether `core` is the one it was trained against (undefined: the checkpoint predates that record). */
+  readonly coreMatches: boolean | undefined;
 }
 
 interface StoredConfig {
@@ -38,61 +40,33 @@ interface StoredConfig {
   readonly encoder: unknown;
   readonly adapter: SpeechAdapterConfig;
   readonly maxFrames: number;
-  /** The core it was trained against, checked on load. */
-  readonly core: { readonly dim: number; readonly nLayers: number; readonly vocabSize: number };
+  /** The core it was trained against: its shape is checked on load, its weights' hash compared. */
+  readonly core: TrainedAgainstCore;
 }
 
-/** Writes the encoder + adapter as f16 plus config.json (and eval.json / the card when given). */
+/** Writes the encoder + adapter as f16 plus config.json (and eval.json / the card when given), recording the core it was trained against. */
 export async function saveMiniSpeech(dir: string, m: SpeechModelConfig, maxFrames: number, core: LanguageCore, weights: Readonly<Record<string, HostTensor | { shape: readonly number[]; data: Float32Array }>>, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
   // The CTC head (training only) is kept when it was trained: it gives the encoder + adapter's own transcripts.
   const names = [...speechEncoderSpecs(m), ...speechAdapterSpecs(m), ...speechCtcSpecs(m).filter((c) => weights[c.name])].map((s) => s.name);
-  const tensors = Object.fromEntries(names.map((n) => {
-    const t = weights[n];
-    if (!t) throw new HerdError('invalid_argument', `saveMiniSpeech: no value for ${n}`);
-    return [n, castFloat(hostTensor('f32', [...t.shape], t.data as Float32Array), 'f16')];
-  }));
-  await writeSafetensors(join(dir, MINI_SPEECH_FILES.weights), tensors, { format: 'pt' });
-  const cfg: StoredConfig = { format: 'herd-mini-speech', encoder: m.encoder, adapter: m.adapter, maxFrames, core: { dim: core.config.dim, nLayers: core.config.nLayers, vocabSize: core.config.vocabSize } };
-  await writeFileAtomic(join(dir, MINI_SPEECH_FILES.config), JSON.stringify(cfg, null, 2) + '\n');
-  if (extra.eval !== undefined) await writeFileAtomic(join(dir, MINI_SPEECH_FILES.eval), JSON.stringify(extra.eval, null, 2) + '\n');
-  if (extra.card !== undefined) await writeFileAtomic(join(dir, MINI_SPEECH_FILES.card), extra.card);
+  const cfg: StoredConfig = { format: 'herd-mini-speech', encoder: m.encoder, adapter: m.adapter, maxFrames, core: trainedAgainst(core) };
+  await writeAdapterCheckpoint(dir, MINI_SPEECH_FILES, names, weights, cfg, extra, 'saveMiniSpeech');
 }
 
 /** Loads the speech checkpoint and the core it attaches to (default: the committed mini core). */
 export function loadMiniSpeech(dir: string = MINI_SPEECH_DIR, core: LanguageCore = loadLanguageCore()): MiniSpeech {
-  const cfgPath = join(dir, MINI_SPEECH_FILES.config);
-  if (!existsSync(cfgPath)) throw new HerdError('io_error', `no speech checkpoint at ${dir}: expected ${MINI_SPEECH_FILES.config} + ${MINI_SPEECH_FILES.weights} (train one with 'herd speech train')`);
-  const stored = readJsonFile(cfgPath, { what: 'speech config' }) as StoredConfig;
-  const problems = new ProblemList();
-  if (stored.format !== 'herd-mini-speech') problems.add(`${cfgPath}: format is ${JSON.stringify(stored.format)}, expected "herd-mini-speech"`);
-  const t = core.config;
-  if (stored.core?.dim !== t.dim || stored.core?.nLayers !== t.nLayers || stored.core?.vocabSize !== t.vocabSize) {
-    problems.add(`${cfgPath}: trained against a core with dim ${stored.core?.dim}, ${stored.core?.nLayers} layers, vocabulary ${stored.core?.vocabSize}; the core at ${core.dir} has dim ${t.dim}, ${t.nLayers} layers, vocabulary ${t.vocabSize}`);
-  }
-  problems.throwIfAny('checkpoint_mismatch', `speech checkpoint ${dir} does not fit its language core`);
+  const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_SPEECH_FILES, 'herd-mini-speech', 'speech', "train one with 'herd speech train'", core);
+  const stored = ckpt.stored;
   const model: SpeechModelConfig = { encoder: parseSpeechConfig(stored.encoder), adapter: stored.adapter };
-  const file = SafetensorsFile.open(join(dir, MINI_SPEECH_FILES.weights));
+  const { weights: file, problems } = ckpt;
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-  for (const spec of [...speechEncoderSpecs(model), ...speechAdapterSpecs(model)]) {
-    if (!file.has(spec.name)) {
-      problems.add(`missing tensor ${spec.name}`);
-      continue;
-    }
-    const shape = file.info(spec.name).shape;
-    if (shape.join(',') !== spec.shape.join(',')) problems.add(`tensor ${spec.name}: shape [${shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
-    else weights[spec.name] = { shape, data: file.readFloat32(spec.name) };
-  }
+  readAdapterTensors(file, [...speechEncoderSpecs(model), ...speechAdapterSpecs(model)], problems, weights);
   // The CTC head is optional (checkpoints trained without the alignment objective have none), but whole when present.
   const head = speechCtcSpecs(model);
   const present = head.filter((c) => file.has(c.name));
   if (present.length && present.length < head.length) problems.add(`the CTC head is incomplete: has ${present.map((c) => c.name).join(', ')}, needs ${head.map((c) => c.name).join(', ')}`);
-  for (const spec of present) {
-    const shape = file.info(spec.name).shape;
-    if (shape.join(',') !== spec.shape.join(',')) problems.add(`tensor ${spec.name}: shape [${shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
-    else weights[spec.name] = { shape, data: file.readFloat32(spec.name) };
-  }
+  readAdapterTensors(file, present, problems, weights);
   problems.throwIfAny('checkpoint_mismatch', `speech checkpoint ${join(dir, MINI_SPEECH_FILES.weights)}`);
-  return { dir, model, maxFrames: stored.maxFrames, core, weights };
+  return { dir, model, maxFrames: stored.maxFrames, core, weights, coreMatches: ckpt.coreMatches };
 }
 
 /** The CTC head among speech weights, if they hold one. */

@@ -17,6 +17,6 @@ export async function writePerturbedVision(dir: string): Promise<void> {
     else if (adapter.has(name)) for (let i = 0; i < data.length; i++) data[i] = data[i]! * (1 + 0.5 * rng.normal());
     return [name, hostTensor('f32', [...w.shape], data)];
   }));
-  await saveMiniVision(dir, v.config, tensors);
+  await saveMiniVision(dir, v.config, v.core, tensors);
 }
 

@@ -47,6 +47,7 @@ export const generateCommand = defineCommand({
     const images = values.image;
     const chat = values.chat || images.length > 0;
     const vision = images.length > 0 ? loadMiniVision(values.vision ?? MINI_VISION_DIR, core) : undefined;
+    if (vision?.coreMatches === false) io.stderr.write(`warning: the vision checkpoint ${vision.dir} was trained against another core than ${core.dir}; re-train or re-measure it there\n`);
     // Every image is decoded and tiled before any model is built, so a bad file fails fast, by name.
     const tiled = vision ? await Promise.all(images.map((f) => preprocessImage(f, vision.config.vision))) : [];
     const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
@@ -58,6 +59,7 @@ export const generateCommand = defineCommand({
       if (images.length > 0) throw new UsageError('--video and --image cannot be combined (one clip, or images)');
       const v = loadMiniVideo(values['video-checkpoint'] ?? MINI_VIDEO_DIR, values.vision ?? MINI_VISION_DIR, core);
       if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint\n`);
+      if (v.vision.coreMatches === false) io.stderr.write(`warning: the image checkpoint ${v.vision.dir} was trained against another core than ${core.dir}; re-train or re-measure it there\n`);
       const clip = await readClipFrames(values.video, v.config.image, v.config.video.finetune.frames);
       const gen = VideoGenerator.create(v.config, v.config.video.finetune, core.weights, v.vision.weights, v.weights, { device: device().device });
       try {

@@ -114,7 +114,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}\nby object groups in the scene:\n${vqaGroupTable(evalSeen)}`);
   const evalSeconds = (performance.now() - t) / 1000;
   const out = { train: result, eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length, ...(o.trainOnLabelledNoise ? { labelledNoise: noisy, undecodable: skipped.undecodable } : {}) }, readSeconds, evalSeconds };
-  await saveMiniVision(o.outDir, m, result.weights, { eval: { heldout: report, seenCombinations: evalSeen }, card: miniVisionCard(o, out) });
+  await saveMiniVision(o.outDir, m, o.core, result.weights, { eval: { heldout: report, seenCombinations: evalSeen }, card: miniVisionCard(o, out) });
   return out;
 }
 
