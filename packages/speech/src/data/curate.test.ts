@@ -39,7 +39,7 @@ describe('curateSpeech on the synthetic world with labelled noise', () => {
     }
     expect(score.cleanDropped).toBe(0);
     expect(score.overallRecall).toBe(1);
-    // Kept: the clean utterances and the mismatched transcripts (no ASR model to catch them yet).
+    // Kept: the clean utterances and the mismatched transcripts (curation runs no ASR to catch them yet).
     expect(res.report!.out).toBe(labels.filter((l) => l.noise === null || l.noise === 'mismatched_caption').length);
     expect(res.report!.pending.join(' ')).toMatch(/mismatched/);
     for await (const s of iterateDataset(join(dir, 'out'))) {

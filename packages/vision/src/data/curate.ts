@@ -198,7 +198,7 @@ async function writeReport(input: string, output: string, stats: RunStats, ngram
     },
     extraHistograms: () => [['ocr_confidence', 'OCR mean word confidence', ocrConf]],
     extra: () => ({ ngrams, ocr: { withText: ocrConf.n, meanConfidence: ocrConf.n ? ocrSum / ocrConf.n : null } }),
-    pending: clipUsed ? [] : ['clip: no image–text scorer given (the CLIP-style model is not trained yet); mismatched captions are not removed'],
+    pending: clipUsed ? [] : ['clip: the image–text filter is off (no clip scorer or clipModel; `herd vision curate` uses the mini CLIP unless --no-clip); mismatched captions are not removed'],
     markdown: IMAGE_MARKDOWN,
   });
 }
