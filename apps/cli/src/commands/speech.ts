@@ -130,6 +130,7 @@ export const speechEvalCommand = defineCommand({
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
     'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
+    beam: flag.integer({ min: 1, max: 64, default: 1, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
@@ -149,7 +150,7 @@ export const speechEvalCommand = defineCommand({
         core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
-        ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'] } : {}),
+        ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'], jointCtcBeam: values.beam } : {}),
       });
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
     } finally {

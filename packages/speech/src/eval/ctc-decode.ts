@@ -1,7 +1,7 @@
 /**
  * Decoding with the speech CTC head (the encoder + adapter's own transcript, no language model) and
  * joint CTC / language-model decoding of a transcript (hybrid CTC/attention decoding, Watanabe et al.
- * 2017, greedy): at each step the core's candidate tokens are rescored by how well the CTC head's
+ * 2017; greedy, or beam search through `Generator.beam`): at each step the core's candidate tokens are rescored by how well the CTC head's
  * frames support the transcript so far plus that token (the CTC prefix score), so the core cannot
  * drift into a sentence the audio does not hold.
  *
@@ -98,7 +98,8 @@ interface PrefixState {
  * Only the core's `topK` best tokens (and the stop tokens) are candidates; the rest score −∞.
  */
 export class CtcPrefixScorer implements NextTokenScorer {
-  private state: PrefixState;
+  /** Prefix states by their tokens (comma-joined), so a beam's hypotheses share their common prefixes' work. */
+  private readonly states = new Map<string, PrefixState>();
 
   constructor(
     private readonly p: CtcPosteriors,
@@ -106,7 +107,7 @@ export class CtcPrefixScorer implements NextTokenScorer {
   ) {
     if (!(o.weight >= 0 && o.weight <= 1)) throw new HerdError('invalid_argument', `joint CTC decoding: weight must be in [0, 1], got ${o.weight}`);
     if (p.frames < 1) throw new HerdError('invalid_argument', 'joint CTC decoding: the utterance has no adapter frame');
-    this.state = this.empty();
+    this.states.set('', this.empty());
   }
 
   private empty(): PrefixState {
@@ -137,15 +138,20 @@ export class CtcPrefixScorer implements NextTokenScorer {
     return { tokens: [...h.tokens, c], rN, rB, psi };
   }
 
-  /** The state of `generated`, extended from the last one when the generation grew by one token (greedy). */
+  /** The state of `generated`: from the states already computed (any hypothesis of a beam), extended from its longest known prefix. */
   private stateOf(generated: readonly number[]): PrefixState {
-    const s = this.state;
-    const same = (n: number) => s.tokens.length === n && s.tokens.every((t, i) => generated[i] === t);
-    if (same(generated.length)) return s;
-    if (same(generated.length - 1)) return (this.state = this.extend(s, generated[generated.length - 1]!));
-    let h = this.empty();
-    for (const t of generated) h = this.extend(h, t);
-    return (this.state = h);
+    let n = generated.length;
+    while (n > 0 && !this.states.has(generated.slice(0, n).join(','))) n--;
+    let h = this.states.get(generated.slice(0, n).join(','))!;
+    for (; n < generated.length; n++) h = this.extendKept(h, generated[n]!);
+    return h;
+  }
+
+  private extendKept(h: PrefixState, c: number): PrefixState {
+    const key = [...h.tokens, c].join(',');
+    let s = this.states.get(key);
+    if (!s) this.states.set(key, (s = this.extend(h, c)));
+    return s;
   }
 
   score(generated: readonly number[], logits: Float32Array): Float32Array {
@@ -164,7 +170,7 @@ export class CtcPrefixScorer implements NextTokenScorer {
     for (const c of candidates) {
       if (c >= logits.length) continue;
       const lm = logits[c]! - lz;
-      const ctc = this.o.stopTokens.includes(c) ? whole - h.psi : c < this.p.classes - 1 ? this.extend(h, c).psi - h.psi : NEG;
+      const ctc = this.o.stopTokens.includes(c) ? whole - h.psi : c < this.p.classes - 1 ? this.extendKept(h, c).psi - h.psi : NEG;
       out[c] = λ === 0 ? lm : (1 - λ) * lm + λ * ctc;
     }
     // No candidate the audio allows (cannot happen with a blank that every frame may take): the core decides.
