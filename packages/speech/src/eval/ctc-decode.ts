@@ -9,17 +9,41 @@
  */
 import { HerdError } from '@herd/core';
 import { ctcGreedy } from '@herd/graph';
-import { type LanguageCore, type Llama3Tokenizer, type NextTokenScorer } from '@herd/llama3';
+import { type BeamOptions, type BeamResult, type LanguageCore, type Llama3Tokenizer, type NextTokenScorer } from '@herd/llama3';
 import { CORE_EMBEDDING_PARAM, CTC_BASE_SCALE } from '../model/extension.js';
 import { type SpeechGenerator, type SpeechInput } from '../model/generate.js';
 
 /**
- * The CTC weight to transcribe with (`herd generate --audio --joint-ctc 0.8`; the default there stays 0, the
- * core alone, as the chat answers without joint decoding): picked among 0.3 / 0.6 / 0.8 on a validation
- * set that is not the eval (the held-out-voice utterances of the seed-3 training generation: WER 16.6 / 11.9 /
- * 10.9%, CTC greedy 12.7%; the mini checkpoint's MODEL_CARD.md).
+ * The joint decoding a transcription gets by default (`herd generate --audio`, the chat, `speech eval
+ * --joint-ctc`): CTC weight and beam width, chosen on a validation set that is not the eval (the
+ * held-out-voice utterances of the seed-3 training generation; the mini checkpoint's MODEL_CARD.md).
  */
 export const JOINT_CTC_WEIGHT = 0.8;
+export const JOINT_CTC_BEAM = 4;
+
+export interface JointCtcOptions {
+  /** CTC weight in [0, 1] (0: the core decodes alone). */
+  readonly weight: number;
+  /** Beam width (1: greedy). */
+  readonly beam: number;
+}
+
+/**
+ * A transcription decoded jointly with the CTC head: `search` is the decoder's beam search from the
+ * prompt (`Generator.beam`, `SpeechGenerator.beam`, or the page's own over onnxruntime-web), given the
+ * scorer, width and stops here. Tokens end in the stop token when the transcript ended.
+ */
+export function jointTranscribe(search: (o: BeamOptions) => Promise<BeamResult>, posteriors: CtcPosteriors, o: JointCtcOptions & { readonly maxNewTokens: number; readonly stopTokens: readonly number[] }): Promise<BeamResult> {
+  const scorer = new CtcPrefixScorer(posteriors, { weight: o.weight, stopTokens: o.stopTokens });
+  return search({ beamWidth: o.beam, maxNewTokens: o.maxNewTokens, stopTokens: o.stopTokens, scorer });
+}
+
+/** The first `frames` rows of exported CTC log posteriors `speech.ctc` ([1, A, classes], row-major) as one utterance's. */
+export function ctcRows(t: { readonly shape: readonly number[]; readonly data: unknown }, frames: number): CtcPosteriors {
+  const [, A, C] = t.shape as [number, number, number];
+  if (!(frames >= 1 && frames <= A)) throw new HerdError('invalid_argument', `CTC posteriors: ${frames} frames asked of ${A}`);
+  return { logp: Float32Array.from((t.data as Float32Array).subarray(0, frames * C)), frames, classes: C };
+}
 
 /** The trained CTC head (group `speechCtc`): the blank row [D] and the log scale. */
 export interface SpeechCtcHead {

@@ -19,7 +19,7 @@ import { type SpeechGenerator } from '../model/generate.js';
 import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
 import { HerdError } from '@herd/core';
 import { KEEP_TOKEN } from '../model/extension.js';
-import { type CtcPosteriors, CtcPrefixScorer, type SpeechCtcHead, ctcGreedyText, ctcPosteriors } from './ctc-decode.js';
+import { type CtcPosteriors, type SpeechCtcHead, jointTranscribe, ctcGreedyText, ctcPosteriors } from './ctc-decode.js';
 import { bleu, chrF } from './translation.js';
 import { charErrorRate, wordErrorRate } from './wer.js';
 
@@ -136,9 +136,9 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
   const hear = async (item: SpeechItem, p: { before: string; after: string }) => text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, sampling));
   /** The utterance transcribed by joint CTC / core decoding (beam search; width 1 = greedy). */
   const hearJoint = async (item: SpeechItem, posteriors: CtcPosteriors) => {
-    const scorer = new CtcPrefixScorer(posteriors, { weight: o.jointCtcWeight!, stopTokens: stops });
     const layout = speechPromptLayout(tok, core, { before: '', after: ASR_INSTRUCTION }, o.speech.audioTokens(item));
-    return text((await o.speech.beam(layout, item, { beamWidth, maxNewTokens: sampling.maxNewTokens, stopTokens: stops, scorer })).tokens);
+    const joint = { weight: o.jointCtcWeight!, beam: beamWidth, maxNewTokens: sampling.maxNewTokens, stopTokens: stops };
+    return text((await jointTranscribe((b) => o.speech.beam(layout, item, b), posteriors, joint)).tokens);
   };
   if (o.jointCtcWeight !== undefined && !o.ctcHead) throw new HerdError('invalid_argument', 'speech eval: joint CTC decoding needs the checkpoint\'s CTC head (it has none)');
   try {
