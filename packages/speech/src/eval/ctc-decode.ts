@@ -18,8 +18,8 @@ import { type SpeechGenerator, type SpeechInput } from '../model/generate.js';
  * --joint-ctc`): CTC weight and beam width, chosen on a validation set that is not the eval (the
  * held-out-voice utterances of the seed-3 training generation; the mini checkpoint's MODEL_CARD.md).
  */
-export const JOINT_CTC_WEIGHT = 0.8;
-export const JOINT_CTC_BEAM = 4;
+export const JOINT_CTC_WEIGHT = 0.6;
+export const JOINT_CTC_BEAM = 8;
 
 export interface JointCtcOptions {
   /** CTC weight in [0, 1] (0: the core decodes alone). */

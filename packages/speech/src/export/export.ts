@@ -17,6 +17,7 @@ import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type Params } from '@herd/graph';
 import { type ExportModality, type LmExtension } from '@herd/llama3';
 import { WHISPER_LOG_MEL } from '../data/log-mel.js';
+import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT } from '../eval/ctc-decode.js';
 import { speechAdapter } from '../model/adapter.js';
 import { conformerEncoder } from '../model/conformer.js';
 import { AUDIO_END, AUDIO_START, CORE_EMBEDDING_PARAM, CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, KEEP_TOKEN, MARKER_PARAM, SPEECH_ADAPTER_GROUP, type SpeechModelConfig, audioTokens, spliceSpeech, speechAdapterSpecs, speechCtcLogits, speechCtcSpecs, speechEncoderSpecs } from '../model/extension.js';
@@ -112,7 +113,9 @@ export function speechExportModality(m: SpeechModelConfig, weights: Weights, fra
             ctc: {
               output: 'speech.ctc',
               classes: ctcTable.shape[0]! + 1,
-              text: 'speech.ctc [1, adapterFrames, V + 1]: the CTC head\'s log posteriors of each adapter frame over the decoder\'s V token ids and the blank (class V); the utterance uses its first rows, as speech.frames. Transcribing (no typed text, the ASR instruction), herd decodes jointly: beam search over the decoder\'s candidates, each step scored (1 − weight)·log p_decoder + weight·(CTC prefix score), `herd generate --audio` defaults (jointCtc).',
+              weight: JOINT_CTC_WEIGHT,
+              beam: JOINT_CTC_BEAM,
+              text: 'speech.ctc [1, adapterFrames, V + 1]: the CTC head\'s log posteriors of each adapter frame over the decoder\'s V token ids and the blank (class V); the utterance uses its first rows, as speech.frames. Transcribing (no typed text, the ASR instruction), herd decodes jointly (hybrid CTC/attention): beam search of width `beam`; each hypothesis proposes the decoder\'s 8 best tokens and the stop ids, scored (1 − weight)·log softmax(decoder logits) + weight·(log ψ(h·c) − log ψ(h)), ψ the CTC prefix probability; a stop id scores log P_ctc(h) − log ψ(h).',
             },
           }
         : {}),
