@@ -173,7 +173,9 @@ describe('one composed decoder answers every medium of a conversation at once', 
   }, 300_000);
 
   it('a transcription (the last turn an utterance alone) is decoded jointly with the exported CTC head, token for token as herd does in process', async () => {
-    const audio = await engine.prepareAudio(readFileSync(WAV), SPOKEN.file);
+    // A held-out statement (at commit its joint transcript differs from the core's greedy one, so the rows below tell the paths apart).
+    const said = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string }[]).find((i) => i.task === 'statement')!;
+    const audio = await engine.prepareAudio(readFileSync(`${SPEECH_FIXTURES}${said.file}`), said.file);
     const speech = loadMiniSpeech(MINI_SPEECH_DIR, loadLanguageCore());
     const n = audioTokens(speech.model.encoder, audio.frames);
     const alone: Turn[] = [{ role: 'user', text: '', audio }];
@@ -188,10 +190,10 @@ describe('one composed decoder answers every medium of a conversation at once', 
       const posteriors = await ctcPosteriors(gen, core, ctcHeadOf(speech.weights)!, audio);
       for (const joint of [{ weight: JOINT_CTC_WEIGHT, beam: JOINT_CTC_BEAM }, { weight: 1, beam: 2 }, { weight: 0, beam: 1 }]) {
         const chat: number[] = [];
-        for await (const p of engine.generate(alone, { maxTokens: MAX, jointCtc: joint })) if (p.id >= 0) chat.push(p.id);
+        for await (const p of engine.generate(alone, { maxTokens: 16, jointCtc: joint })) if (p.id >= 0) chat.push(p.id);
         const herd = joint.weight > 0
-          ? (await jointTranscribe((o) => gen.beam(layout, audio, o), posteriors, { ...joint, maxNewTokens: MAX, stopTokens: stops })).tokens
-          : await gen.complete(layout, audio, { maxNewTokens: MAX, temperature: 0, stopTokens: stops });
+          ? (await jointTranscribe((o) => gen.beam(layout, audio, o), posteriors, { ...joint, maxNewTokens: 16, stopTokens: stops })).tokens
+          : await gen.complete(layout, audio, { maxNewTokens: 16, temperature: 0, stopTokens: stops });
         expect(chat, `joint ${JSON.stringify(joint)}`).toEqual(herd.filter((t) => !stops.includes(t)));
       }
     } finally {
