@@ -7,6 +7,8 @@
  *   text     — the core alone given the reference transcript in text ("<transcript> Transcribe the
  *              audio.", the core's own transcribe instruction): how well this core repeats a sentence;
  *   ctc→core — the core alone given the CTC transcript in text the same way;
+ *   joint    — the core + adapter decoding jointly with the CTC head (beam search at the defaults
+ *              JOINT_CTC_BEAM / JOINT_CTC_WEIGHT: what `herd generate --audio` and the chat give);
  * and the teacher-forced loss of the reference reply per position, with the audio and with the text,
  * so a long transcript's loss can be read position by position. WER by transcript length.
  *
@@ -20,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { END_OF_TEXT_ID, EOT_ID, Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
 import {
-  ASR_INSTRUCTION, MINI_SPEECH_DIR, type SpeechItem, ctcHeadOf, ctcTranscript, loadMiniSpeech, miniSpeechGenerator, pickItems, readSpeechItems, speechPromptLayout, speechSequence,
+  ASR_INSTRUCTION, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, MINI_SPEECH_DIR, type SpeechItem, ctcGreedyText, ctcHeadOf, ctcPosteriors, jointTranscribe, loadMiniSpeech, miniSpeechGenerator, pickItems, readSpeechItems, speechPromptLayout, speechSequence,
   textLayout, wordErrorRate,
 } from '@herd/speech';
 import { flag, requiredFlag } from './bench-args.js';
@@ -68,13 +70,15 @@ function nll(logits: readonly Float32Array[], ids: readonly number[], from: numb
   return out;
 }
 
-type Row = 'adapter' | 'ctc' | 'text' | 'ctcCore';
+type Row = 'adapter' | 'ctc' | 'text' | 'ctcCore' | 'joint';
 const rows: { reference: string; words: number; hyp: Record<Row, string>; nllAudio: number[]; nllText: number[] }[] = [];
 const t0 = performance.now();
 for (const item of items) {
   const layout = speechPromptLayout(tok, core, { before: '', after: ASR_INSTRUCTION }, gen.audioTokens(item));
   const adapter = text(await gen.complete(layout, item, sampling));
-  const ctc = await ctcTranscript(gen, core, tok, head, item);
+  const posteriors = await ctcPosteriors(gen, core, head, item);
+  const ctc = ctcGreedyText(posteriors, core, tok);
+  const joint = text((await jointTranscribe((o) => gen.beam(layout, item, o), posteriors, { weight: JOINT_CTC_WEIGHT, beam: JOINT_CTC_BEAM, maxNewTokens: sampling.maxNewTokens, stopTokens: stops })).tokens);
   const textOut = await ask(`${item.transcript} ${ASR_INSTRUCTION}`);
   const ctcCore = await ask(`${ctc} ${ASR_INSTRUCTION}`);
   // Teacher-forced: the same reply ids after the audio prompt and after the text prompt.
@@ -84,14 +88,14 @@ for (const item of items) {
   const textPrompt = toModel(tok.encodeChat([{ role: 'user', content: `${item.transcript} ${ASR_INSTRUCTION}` }], { addGenerationPrompt: true }));
   const textIds = [...textPrompt, ...reply];
   const nllText = nll(await gen.logits(textLayout(textIds), undefined), textIds, textPrompt.length);
-  rows.push({ reference: item.transcript, words: item.transcript.split(/\s+/u).length, hyp: { adapter, ctc, text: textOut, ctcCore }, nllAudio, nllText });
+  rows.push({ reference: item.transcript, words: item.transcript.split(/\s+/u).length, hyp: { adapter, ctc, text: textOut, ctcCore, joint }, nllAudio, nllText });
 }
 await gen.release();
 await plain.release();
 const seconds = (performance.now() - t0) / 1000;
 
-const ROWS: readonly Row[] = ['adapter', 'ctc', 'text', 'ctcCore'];
-const LABEL: Record<Row, string> = { adapter: 'core + adapter', ctc: 'encoder + adapter alone (CTC greedy)', text: 'core given the transcript in text', ctcCore: 'core given the CTC transcript in text' };
+const ROWS: readonly Row[] = ['adapter', 'ctc', 'text', 'ctcCore', 'joint'];
+const LABEL: Record<Row, string> = { adapter: 'core + adapter', ctc: 'encoder + adapter alone (CTC greedy)', text: 'core given the transcript in text', ctcCore: 'core given the CTC transcript in text', joint: `core + adapter, joint CTC beam ${JOINT_CTC_BEAM}, weight ${JOINT_CTC_WEIGHT}` };
 const buckets = [
   { name: '≤ 6 words', keep: (w: number) => w <= 6 },
   { name: '7–12 words', keep: (w: number) => w > 6 && w <= 12 },
@@ -125,4 +129,4 @@ console.log('\nExamples');
 for (const x of rows.filter((r) => r.words > 12).slice(0, 4)) console.log(JSON.stringify({ reference: x.reference, ...x.hyp }));
 console.log(`\n${seconds.toFixed(0)} s`);
 mkdirSync(join(here, '..', 'results'), { recursive: true });
-writeFileSync(join(here, '..', 'results', 'speech-core-limit.json'), JSON.stringify({ speech: speechDir, evalData, n: rows.length, seed, seconds, wer: werTable, loss: lossTable, rows }, null, 2));
+writeFileSync(join(here, '..', 'results', 'speech-core-limit.json'), JSON.stringify({ speech: speechDir, joint: { beam: JOINT_CTC_BEAM, weight: JOINT_CTC_WEIGHT }, evalData, n: rows.length, seed, seconds, wer: werTable, loss: lossTable, rows }, null, 2));

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { AUDIO_START, KEEP_TOKEN, MINI_SPEECH_DIR, audioTokens, loadMiniSpeech, speechPromptLayout } from '@herd/speech';
+import { EOT_ID, END_OF_TEXT_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { ASR_INSTRUCTION, AUDIO_START, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, KEEP_TOKEN, MINI_SPEECH_DIR, audioTokens, ctcHeadOf, ctcPosteriors, jointTranscribe, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
 import { MINI_VIDEO_DIR } from '@herd/video';
 import { MINI_VISION_DIR } from '@herd/vision';
 import { HerdEngine, type Turn } from './engine.js';
@@ -170,6 +170,35 @@ describe('one composed decoder answers every medium of a conversation at once', 
     // The clip's video tokens and middle frame reach the decoder: a clip of frames reversed changes the distribution.
     const reversed = { ...clip, frames: [...clip.frames].reverse() };
     expect(maxAbsDiff(logits, await engine.nextLogits([{ ...turns[0]!, clip: reversed }]))).toBeGreaterThan(1e-5);
+  }, 300_000);
+
+  it('a transcription (the last turn an utterance alone) is decoded jointly with the exported CTC head, token for token as herd does in process', async () => {
+    // A held-out statement (at commit its joint transcript differs from the core's greedy one, so the rows below tell the paths apart).
+    const said = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string }[]).find((i) => i.task === 'statement')!;
+    const audio = await engine.prepareAudio(readFileSync(`${SPEECH_FIXTURES}${said.file}`), said.file);
+    const speech = loadMiniSpeech(MINI_SPEECH_DIR, loadLanguageCore());
+    const n = audioTokens(speech.model.encoder, audio.frames);
+    const alone: Turn[] = [{ role: 'user', text: '', audio }];
+    expect(engine.plan(alone).transcribe).toEqual({ utterance: 0, audioTokens: n });
+    expect(engine.plan([{ role: 'user', text: 'Where?', audio }]).transcribe).toBeUndefined(); // a spoken question about typed text
+    expect(engine.plan([...alone, { role: 'assistant', text: 'Hi.' }, { role: 'user', text: 'And?' }]).transcribe).toBeUndefined(); // not the last turn
+    const core = speech.core;
+    const stops = [EOT_ID, END_OF_TEXT_ID].map((id) => core.vocab!.toCompact([id])[0]!);
+    const gen = await miniSpeechGenerator(speech);
+    try {
+      const layout = speechPromptLayout(await loadLlama3Tokenizer(), core, { before: '', after: ASR_INSTRUCTION }, n);
+      const posteriors = await ctcPosteriors(gen, core, ctcHeadOf(speech.weights)!, audio);
+      for (const joint of [{ weight: JOINT_CTC_WEIGHT, beam: JOINT_CTC_BEAM }, { weight: 1, beam: 2 }, { weight: 0, beam: 1 }]) {
+        const chat: number[] = [];
+        for await (const p of engine.generate(alone, { maxTokens: 16, jointCtc: joint })) if (p.id >= 0) chat.push(p.id);
+        const herd = joint.weight > 0
+          ? (await jointTranscribe((o) => gen.beam(layout, audio, o), posteriors, { ...joint, maxNewTokens: 16, stopTokens: stops })).tokens
+          : await gen.complete(layout, audio, { maxNewTokens: 16, temperature: 0, stopTokens: stops });
+        expect(chat, `joint ${JSON.stringify(joint)}`).toEqual(herd.filter((t) => !stops.includes(t)));
+      }
+    } finally {
+      await gen.release();
+    }
   }, 300_000);
 
   it('two clips and two utterances in one conversation: each clip and each utterance is in the prompt, each row sees its own clip, and the older ones still change the answer', async () => {

@@ -18,7 +18,7 @@ import { HerdError, decodeF16, encodeF16 } from '@herd/core';
 import { type EmittedModel } from '@herd/graph';
 import { type BuiltExport, type ExportGraph, Generator, type LlamaConfig, type SamplingOptions } from '@herd/llama3';
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
-import { type SpeechInput } from '@herd/speech';
+import { type JointCtcOptions, type SpeechInput, ctcRows, jointTranscribe } from '@herd/speech';
 import { type TiledClip } from '@herd/video';
 import { type TiledImage } from '@herd/vision';
 import { type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
@@ -36,6 +36,9 @@ interface VisionRecipe {
 }
 interface SpeechRecipe {
   readonly maxFrames: number;
+  readonly adapterFrames: number;
+  /** Present when the export has the CTC head's output (`speech.ctc`). */
+  readonly ctc?: { readonly output: string; readonly classes: number };
   readonly preprocess: { readonly stack: number; readonly logMel: { readonly nMels: number } };
 }
 interface VideoRecipe {
@@ -162,8 +165,8 @@ export class ComposedModel {
     return { tokens: agg['video.tokens']!, kv, nTiles };
   }
 
-  /** `speech.encoder` on one utterance: features zero-padded to maxFrames → `speech.frames` [1, A, D]. */
-  private async speechFrames(audio: SpeechInput): Promise<HostTensor> {
+  /** `speech.encoder` on one utterance: features zero-padded to maxFrames → `speech.frames` [1, A, D] (and `speech.ctc` [1, A, V + 1] when exported). */
+  private async speechFrames(audio: SpeechInput): Promise<Record<string, HostTensor>> {
     const r = this.speech!;
     const nMels = r.preprocess.logMel.nMels;
     const features = new Float32Array(r.maxFrames * nMels);
@@ -173,7 +176,12 @@ export class ComposedModel {
       features: hostTensor('f32', [1, r.maxFrames, nMels], features),
       featureValid: hostTensor('bool', [1, valid.length], valid),
     });
-    return out['speech.frames']!;
+    return out;
+  }
+
+  /** Whether the export can decode a transcription jointly with the CTC head (it has `speech.ctc`). */
+  get jointCtc(): boolean {
+    return this.speech?.ctc !== undefined;
   }
 
   /** A decoder input filled with one value (a recipe's idle feed), its B and T dims resolved (others: `sizes`, else 1). */
@@ -188,7 +196,7 @@ export class ComposedModel {
   }
 
   /** The decoder's tokens and per-call feeds for a prompt: every encoder runs here, once per prompt. */
-  private async inputs(plan: PromptPlan, media: PromptMedia): Promise<{ tokens: number[]; feeds: (start: number, count: number) => Record<string, HostTensor> }> {
+  private async inputs(plan: PromptPlan, media: PromptMedia): Promise<{ tokens: number[]; feeds: (start: number, count: number) => Record<string, HostTensor>; ctc: (HostTensor | undefined)[] }> {
     const v = this.vision;
     const video = this.video;
     const hasSlots = plan.slots.length > 0;
@@ -230,9 +238,14 @@ export class ComposedModel {
         }
       }
     }
+    const ctc: (HostTensor | undefined)[] = [];
     if (this.speech) {
       const frames = [];
-      for (const a of media.audios) frames.push(await this.speechFrames(a));
+      for (const a of media.audios) {
+        const out = await this.speechFrames(a);
+        frames.push(out['speech.frames']!);
+        ctc.push(this.speech.ctc ? out[this.speech.ctc.output] : undefined);
+      }
       fixed['speech.frames'] = frames.length > 0 ? concatRows(frames) : this.constant('speech.frames', 0, 1);
     }
     const cfg = this.built.manifest.core.config;
@@ -259,15 +272,24 @@ export class ComposedModel {
       return f;
     };
     // The adapter's learnable ids (≥ vocab) are fed as 0; `learnableIds` carries them.
-    return { tokens: plan.ids.map((t) => (t >= cfg.vocabSize ? 0 : t)), feeds };
+    return { tokens: plan.ids.map((t) => (t >= cfg.vocabSize ? 0 : t)), feeds, ctc };
   }
 
   /**
    * Streams the answer's ids to a prompt laid out by `planPrompt`; encoders run first (once per
-   * prompt), then one decoder call per token. Leaving the loop stops generation.
+   * prompt), then one decoder call per token. Leaving the loop stops generation. A transcription
+   * (`plan.transcribe`) with `joint` weight > 0 on an export with `speech.ctc` is decoded jointly with
+   * the CTC head (`jointTranscribe`: beam search, as `herd generate --audio`), then streamed.
    */
-  async *generate(plan: PromptPlan, media: PromptMedia, sampling: SamplingOptions): AsyncGenerator<number> {
-    const { tokens, feeds } = await this.inputs(plan, media);
+  async *generate(plan: PromptPlan, media: PromptMedia, sampling: SamplingOptions, joint?: JointCtcOptions): AsyncGenerator<number> {
+    const { tokens, feeds, ctc } = await this.inputs(plan, media);
+    const t = plan.transcribe;
+    const logp = t && ctc[t.utterance];
+    if (t && logp && joint && joint.weight > 0) {
+      const posteriors = ctcRows(logp, t.audioTokens);
+      yield* (await jointTranscribe((o) => this.decoder.beam(tokens, o, feeds), posteriors, { ...joint, maxNewTokens: sampling.maxNewTokens, stopTokens: sampling.stopTokens ?? [] })).tokens;
+      return;
+    }
     yield* this.decoder.generate(tokens, sampling, feeds);
   }
 

@@ -28,7 +28,7 @@ import {
 } from '@herd/llama3';
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
-import { LogMel, type MiniSpeech, type SpeechInput, audioTokens, loadMiniSpeech, speechExportModality } from '@herd/speech';
+import { CORE_EMBEDDING_PARAM, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, type MiniSpeech, type SpeechInput, audioTokens, loadMiniSpeech, speechExportModality } from '@herd/speech';
 import { type MiniVideo, type TiledClip, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -59,6 +59,11 @@ export interface GenerateOptions {
   readonly maxTokens: number;
   readonly temperature?: number;
   readonly seed?: number;
+  /**
+   * Joint CTC decoding of a transcription (the last turn an utterance alone; `PromptPlan.transcribe`):
+   * default the validated `JOINT_CTC_WEIGHT` / `JOINT_CTC_BEAM`, as `herd generate --audio`; weight 0 = the decoder alone.
+   */
+  readonly jointCtc?: JointCtcOptions;
 }
 
 /** A generated token: its id (the model's) and the text it completes (may be '' mid-character). */
@@ -250,7 +255,8 @@ export class HerdEngine implements ChatEngine {
     const sampling = { maxNewTokens: o.maxTokens, temperature: o.temperature ?? 0, seed: o.seed ?? 0, stopTokens: stops };
     const media = this.media(turns, plan);
     const stream = this.tok.streamDecoder();
-    for await (const id of this.composed.generate(plan, media, sampling)) {
+    const joint = o.jointCtc ?? { weight: JOINT_CTC_WEIGHT, beam: JOINT_CTC_BEAM };
+    for await (const id of this.composed.generate(plan, media, sampling, joint)) {
       if (stops.includes(id)) break;
       yield { id, text: stream.push([toFull(id)]) };
     }
@@ -270,7 +276,7 @@ export class HerdEngine implements ChatEngine {
       modalities.push(videoExportModality(config, config.video.finetune, vision.weights, weights));
     }
     if (v) modalities.push(visionExportModality(v.loaded.config, v.loaded.vision));
-    if (this.speech) modalities.push(speechExportModality(this.speech.model, this.speech.weights, this.speech.maxFrames));
+    if (this.speech) modalities.push(speechExportModality(this.speech.model, this.speech.weights, this.speech.maxFrames, this.speech.core.weights[CORE_EMBEDDING_PARAM]));
     this.built ??= buildExport(v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core, modalities, 'herd-chat');
     return this.built;
   }

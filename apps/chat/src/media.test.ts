@@ -31,6 +31,8 @@ const MAX = 16;
 /** A held-out spoken question and the scene text it asks about (packages/speech/fixtures/heldout-speech). */
 const SPOKEN = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string; context?: string }[]).find((i) => i.task === 'question')!;
 const WAV = `${SPEECH_FIXTURES}${SPOKEN.file}`;
+/** A held-out statement: at commit its joint CTC transcript (the default) differs from the core's greedy one. */
+const STATEMENT = `${SPEECH_FIXTURES}${(JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string }[]).find((i) => i.task === 'statement')!.file}`;
 
 async function herdCli(args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=source', '--import', 'tsx', HERD_CLI, ...args], { env: { ...process.env, HERD_DEVICE: '' }, timeout: 120_000 });
@@ -89,10 +91,10 @@ describe('voice and clips through the chat API (pipeline, not answer quality)', 
     expect(reply.text).toBe(cli.replace(/\n$/, ''));
   }, 180_000);
 
-  it('audio without typed text is transcribed (the ASR instruction), as `herd generate --audio` without --prompt', async () => {
-    const reply = await postChat(url, { conversation: 'asr', message: '', audio: { name: 'spoken.wav', data: readFileSync(WAV).toString('base64') }, maxTokens: MAX });
+  it('audio without typed text is transcribed (the ASR instruction), as `herd generate --audio` without --prompt (joint CTC beam decoding in both)', async () => {
+    const reply = await postChat(url, { conversation: 'asr', message: '', audio: { name: 'said.wav', data: readFileSync(STATEMENT).toString('base64') }, maxTokens: MAX });
     expectWellFormed(reply);
-    const cli = await herdCli(['generate', '--audio', WAV, '--max-tokens', String(MAX)]);
+    const cli = await herdCli(['generate', '--audio', STATEMENT, '--max-tokens', String(MAX)]);
     expect(reply.text).toBe(cli.replace(/\n$/, ''));
   }, 180_000);
 

@@ -54,6 +54,12 @@ export interface PromptPlan {
   readonly codes?: number[];
   /** The turns whose clips get the video cross-attention, in prompt order. */
   readonly clipTurns: readonly number[];
+  /**
+   * When the last turn is an utterance to transcribe (no typed text, no picture or clip: the ASR
+   * instruction): its index in `audioTurns` and its adapter frames — the answer may be decoded jointly
+   * with the CTC head (`CtcPrefixScorer`), as `herd generate --audio` does.
+   */
+  readonly transcribe?: { readonly utterance: number; readonly audioTokens: number };
 }
 
 export interface PlanOptions {
@@ -71,6 +77,7 @@ export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined,
   const full: number[] = [];
   // Per position: KEEP_TOKEN for text, AUDIO_START / a frame / AUDIO_END for the utterance.
   const codes: number[] = [];
+  let transcribe: PromptPlan['transcribe'];
   const push = (ids: readonly number[], code = KEEP_TOKEN): void => {
     full.push(...ids);
     for (const _ of ids) codes.push(code);
@@ -102,7 +109,10 @@ export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined,
       push([0], AUDIO_START);
       for (let a = 0; a < t.audioTokens; a++) push([0], base + a);
       push([0], AUDIO_END);
-      if (!typed && shown.length === 0) text(` ${ASR_INSTRUCTION}`);
+      if (!typed && shown.length === 0) {
+        text(` ${ASR_INSTRUCTION}`);
+        if (i === turns.length - 1) transcribe = { utterance: audioTurns.length - 1, audioTokens: t.audioTokens };
+      }
     }
     // <|eot_id|>
     push(tok.encodeChat([{ role: t.role, content: '' }], { addGenerationPrompt: false, bos: false }).slice(-1));
@@ -115,7 +125,7 @@ export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined,
     if (id === IMAGE_TOKEN_ID) return o.imageId!;
     return vocab ? vocab.toCompact([id])[0]! : id;
   });
-  return { ids, slots, audioTurns, clipTurns, ...(audioTurns.length > 0 ? { codes } : {}) };
+  return { ids, slots, audioTurns, clipTurns, ...(audioTurns.length > 0 ? { codes } : {}), ...(transcribe ? { transcribe } : {}) };
 }
 
 

@@ -39,7 +39,7 @@ interface WebEngineLike {
   speech: { maxSeconds: number; maxFrames: number; preprocess: { logMel: { sampleRate: number } } } | null;
   video: { frames: number } | null;
   media: { image: boolean; audio: boolean; clip: boolean };
-  generate(turns: readonly unknown[], o: { maxTokens: number }): AsyncGenerator<{ id: number; text: string }>;
+  generate(turns: readonly unknown[], o: { maxTokens: number; jointCtc?: { weight: number; beam: number } }): AsyncGenerator<{ id: number; text: string }>;
   release(): Promise<void>;
   tok: { encodeOrdinary(t: string): number[]; encodeChat(m: unknown[], gen: boolean): number[] };
 }
@@ -164,6 +164,15 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
       expect(want.ids.length).toBeGreaterThan(0);
       expect(got.ids).toEqual(want.ids);
       expect(got.text).toBe(want.text);
+    }
+    // A transcription turn is decoded jointly with the exported CTC head in the page as on the server, at any setting
+    // (a held-out statement: at commit its joint transcript differs from the greedy one).
+    const said = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; task: string }[]).find((i) => i.task === 'statement')!;
+    const saidBytes = new Uint8Array(readFileSync(`${SPEECH_FIXTURES}${said.file}`));
+    const [saidRef, saidMine] = [await server.prepareAudio(saidBytes, said.file), await pageAudio(saidBytes, said.file)];
+    for (const jointCtc of [undefined, { weight: 1, beam: 2 }, { weight: 0, beam: 1 }]) {
+      const want = await collect(server.generate([{ role: 'user', text: '', audio: saidRef }], { maxTokens: 16, ...(jointCtc ? { jointCtc } : {}) }));
+      expect((await collect(web.generate([{ role: 'user', text: '', audio: saidMine }], { maxTokens: 16, ...(jointCtc ? { jointCtc } : {}) }))).ids).toEqual(want.ids);
     }
     // Longer than the export takes: refused in the page as on the server.
     const long = new Float32Array(Math.ceil((web.speech!.maxSeconds + 1) * 16000));

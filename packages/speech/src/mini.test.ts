@@ -14,7 +14,7 @@ import { END_OF_TEXT_ID, EOT_ID, Generator, buildDecoder, keywordMatch, loadLlam
 import { decodeAudio } from '@herd/media';
 import { describe, expect, it } from 'vitest';
 import { LogMel } from './data/log-mel.js';
-import { CtcPrefixScorer, JOINT_CTC_WEIGHT, ctcPosteriors } from './eval/ctc-decode.js';
+import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, ctcPosteriors, jointTranscribe } from './eval/ctc-decode.js';
 import { textLayout } from './eval/speech-eval.js';
 import { wordErrorRate } from './eval/wer.js';
 import { MINI_SPEECH_DIR, MINI_SPEECH_FILES, ctcHeadOf, loadMiniSpeech, miniSpeechGenerator } from './mini.js';
@@ -24,12 +24,15 @@ import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 /** Margins the committed checkpoint must keep over the core alone (set from measurements at commit, never lowered). */
 // Measured on these 12 fixtures at commit (round 7: +600 steps, CTC weight 1, 3,000 utterances, 6 s audio): WER 45.2%
 // through the core vs 102.7% for the core alone (round 6: 37.0% — these 12 fixtures got worse while the 80-utterance
-// eval improved 52.2% → 42.1%), 13.7% with joint CTC decoding at JOINT_CTC_WEIGHT (0.8); spoken QA 3/8 vs 3/8 for the
-// core given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78 questions) WER is 42.1% through the
-// core, 12.6% joint, 12.2% CTC greedy (blind 91.3%), and spoken QA 29.5% is still BELOW the core given only the scene
+// eval improved 52.2% → 42.1%), 4.1% with joint CTC decoding (round 8: beam 8, weight 0.6, the validated default;
+// round 7's greedy joint at 0.8 gave 13.7%); spoken QA 3/8 vs 3/8 for the core given only the scene. On the larger eval
+// (MODEL_CARD.md: 80 utterances, 78 questions) WER is 42.1% through the core, 4.4% joint (beam 8, 0.6), 12.2% CTC greedy
+// (blind 91.3%), and spoken QA 29.5% is still BELOW the core given only the scene
 // (34.6%), so "beats the core" needs 2 of 8 here and stays an expected failure until the large eval agrees.
 const MIN_WER_GAIN = 0.5;
-const MIN_JOINT_GAIN = 0.25;
+const MIN_JOINT_GAIN = 0.35;
+/** The issue's target (WER ≤ 10% on unseen voices), held on the fixtures by the joint decoding users get. */
+const MAX_JOINT_WER = 0.1;
 const MIN_QA_GAIN = 2;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'heldout-speech');
 interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
@@ -52,9 +55,10 @@ describe('mini speech checkpoint', () => {
     expect(m.wer).toBeLessThan(m.blindWer - MIN_WER_GAIN);
   }, 240_000);
 
-  it('joint CTC decoding (herd generate --audio --joint-ctc) transcribes held-out voices better than the core decoding alone', async () => {
+  it('joint CTC decoding (herd generate --audio: beam search, the validated weight and width) transcribes held-out voices better than the core decoding alone', async () => {
     const m = await measure();
     expect(m.jointWer).toBeLessThan(m.wer - MIN_JOINT_GAIN);
+    expect(m.jointWer).toBeLessThanOrEqual(MAX_JOINT_WER);
   }, 240_000);
 
   // Known gap (MODEL_CARD.md): on 78 held-out questions the core answers from the scene alone better than
@@ -98,8 +102,9 @@ async function measureFixtures(): Promise<Measured> {
       const audio = { features: f.data, frames: f.frames };
       const said = text(await gen.complete(speechPromptLayout(tok, s.core, { before: '', after: ASR_INSTRUCTION }, gen.audioTokens(audio)), audio, sampling));
       asr.push({ reference: item.transcript, hypothesis: said });
-      const scorer = new CtcPrefixScorer(await ctcPosteriors(gen, s.core, head, audio), { weight: JOINT_CTC_WEIGHT, stopTokens: stops });
-      joint.push({ reference: item.transcript, hypothesis: text(await gen.complete(speechPromptLayout(tok, s.core, { before: '', after: ASR_INSTRUCTION }, gen.audioTokens(audio)), audio, { ...sampling, scorer })) });
+      const layout = speechPromptLayout(tok, s.core, { before: '', after: ASR_INSTRUCTION }, gen.audioTokens(audio));
+      const heardJointly = await jointTranscribe((o) => gen.beam(layout, audio, o), await ctcPosteriors(gen, s.core, head, audio), { weight: JOINT_CTC_WEIGHT, beam: JOINT_CTC_BEAM, maxNewTokens: sampling.maxNewTokens, stopTokens: stops });
+      joint.push({ reference: item.transcript, hypothesis: text(heardJointly.tokens) });
       blindAsr.push({ reference: item.transcript, hypothesis: blind });
       if (item.task === 'question') {
         const answer = text(await gen.complete(speechPromptLayout(tok, s.core, { before: item.context!, after: '' }, gen.audioTokens(audio)), audio, sampling));

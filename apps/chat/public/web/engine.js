@@ -213,7 +213,7 @@ export class WebEngine {
       features: this.tensor('float32', features, [1, r.maxFrames, nMels]),
       featureValid: this.tensor('bool', valid, [1, valid.length]),
     });
-    return out['speech.frames'];
+    return { frames: out['speech.frames'], ctc: r.ctc ? out[r.ctc.output] : null };
   }
 
   /**
@@ -251,9 +251,11 @@ export class WebEngine {
   /**
    * Streams the answer to a conversation as {id, text}; greedy. Stops before a stop id, after
    * `maxTokens`, or when `signal` aborts. Turns: {role, text, image?, audio?, clip?} with media
-   * prepared by prepareImage / prepareAudio / prepareClip.
+   * prepared by prepareImage / prepareAudio / prepareClip. A transcription (the last turn an utterance
+   * alone) on an export with the CTC head's output is decoded jointly with it, as the server does
+   * (`jointCtc` {weight, beam}: default herd's validated setting; weight 0 = greedy alone), then streamed.
    */
-  async *generate(turns, { maxTokens, signal } = {}) {
+  async *generate(turns, { maxTokens, signal, jointCtc = { weight: this.herd.JOINT_CTC_WEIGHT, beam: this.herd.JOINT_CTC_BEAM } } = {}) {
     const plan = this.plan(turns);
     const prompt = plan.ids;
     const st = this.step;
@@ -265,7 +267,7 @@ export class WebEngine {
     const utterances = [];
     for (const i of plan.audioTurns) utterances.push(await this.speechFrames(turns[i].audio));
     const videoTokens = clips.length > 0 ? this.concatRows(clips.map((c) => c.tokens)) : null;
-    const speech = utterances.length > 0 ? this.concatRows(utterances) : null;
+    const speech = utterances.length > 0 ? this.concatRows(utterances.map((u) => u.frames)) : null;
     const perSlot = [];
     const nTiles = [];
     for (const s of plan.slots) {
@@ -284,16 +286,8 @@ export class WebEngine {
     const layout = { vocab: V, imageTokenId: this.vision?.imageTokenId ?? -1, maxTiles: this.vision?.maxTiles ?? 0, tokensPerTile: this.vision?.tokensPerTile ?? 0, videoTokens: this.video?.videoTokens };
     const stops = new Set(this.manifest.tokenizer.stopIds);
     const stream = this.tok.streamDecoder();
-    const ids = [...prompt];
-    let cache = {};
-    for (let l = 0; l < st.layers; l++) {
-      cache[`past.k.${l}`] = this.tensor('float32', new Float32Array(0), [1, st.kvHeads, 0, st.headDim]);
-      cache[`past.v.${l}`] = this.tensor('float32', new Float32Array(0), [1, st.kvHeads, 0, st.headDim]);
-    }
-    let past = 0;
-    let fed = prompt;
-    for (let n = 0; n < maxTokens; n++) {
-      if (signal?.aborted) return;
+    // One decoder call: `fed` after the `past` cached positions → the last row's logits and the grown cache.
+    const step = async ({ cache, past }, fed) => {
       const T = fed.length;
       const S = past + T;
       const mask = new Uint8Array(T * S);
@@ -322,21 +316,44 @@ export class WebEngine {
         feeds.audioIndex = this.tensor('int32', rows.audioIndex, [1, T]);
       }
       const out = await this.decoder.run(feeds);
-      const logits = out.logits.data;
-      let next = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i] > logits[next]) next = i;
-      for (const t of Object.values(cache)) t.dispose?.();
-      cache = {};
-      for (let l = 0; l < st.layers; l++) {
-        cache[`past.k.${l}`] = out[`present.k.${l}`];
-        cache[`past.v.${l}`] = out[`present.v.${l}`];
-      }
+      const logits = Float32Array.from(out.logits.data);
       out.logits.dispose?.();
-      past = S;
-      if (stops.has(next)) break;
-      ids.push(next);
-      yield { id: next, text: stream.push(next) };
-      fed = [next];
+      const next = {};
+      for (let l = 0; l < st.layers; l++) {
+        next[`past.k.${l}`] = out[`present.k.${l}`];
+        next[`past.v.${l}`] = out[`present.v.${l}`];
+      }
+      return { logits, state: { cache: next, past: S } };
+    };
+    let cache = {};
+    for (let l = 0; l < st.layers; l++) {
+      cache[`past.k.${l}`] = this.tensor('float32', new Float32Array(0), [1, st.kvHeads, 0, st.headDim]);
+      cache[`past.v.${l}`] = this.tensor('float32', new Float32Array(0), [1, st.kvHeads, 0, st.headDim]);
+    }
+    const t = plan.transcribe;
+    const ctc = t ? utterances[t.utterance].ctc : null;
+    if (t && ctc && jointCtc.weight > 0) {
+      // Beam hypotheses share caches: nothing is disposed here (the WASM backend's outputs are plain arrays).
+      const first = await step({ cache, past: 0 }, prompt);
+      const ids = await this.herd.jointTranscribe(first, (state, token) => step(state, [token]), ctc, t.audioTokens, { ...jointCtc, maxNewTokens: maxTokens, stopTokens: [...stops] });
+      for (const id of ids) {
+        if (signal?.aborted || stops.has(id)) break;
+        yield { id, text: stream.push(id) };
+      }
+    } else {
+      let state = { cache, past: 0 };
+      let fed = prompt;
+      for (let n = 0; n < maxTokens; n++) {
+        if (signal?.aborted) return;
+        const out = await step(state, fed);
+        let next = 0;
+        for (let i = 1; i < out.logits.length; i++) if (out.logits[i] > out.logits[next]) next = i;
+        for (const c of Object.values(state.cache)) c.dispose?.();
+        state = out.state;
+        if (stops.has(next)) break;
+        yield { id: next, text: stream.push(next) };
+        fed = [next];
+      }
     }
     const rest = stream.flush();
     if (rest !== '') yield { id: -1, text: rest };

@@ -7,15 +7,33 @@
  * code, not ports. Node tests import this file directly.
  */
 import { decodeF16, encodeF16 } from '@herd/core';
-import { IMAGE_TOKEN_ID, Llama3Tokenizer, PrunedVocab, type ChatMessage } from '@herd/llama3';
+import { IMAGE_TOKEN_ID, Llama3Tokenizer, PrunedVocab, type ChatMessage, beamSearch } from '@herd/llama3';
 import { mp4VideoFrameCount, readWav, resample, sniffFormat } from '@herd/media';
-import { LogMel, adapterFrames } from '@herd/speech';
+import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, adapterFrames, ctcRows, jointTranscribe as herdJointTranscribe } from '@herd/speech';
 import { tileImage as herdTileImage } from '@herd/vision';
 import { type PlanOptions, type PlanTurn, type PromptPlan, planPrompt } from '../prompt-plan.js';
 
 export { IMAGE_TOKEN_ID };
 export { decoderRows } from '../prompt-plan.js';
 export { mp4VideoFrameCount, readWav, resample, sniffFormat };
+export { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT };
+
+/**
+ * A transcription decoded jointly with the CTC head, as the server and `herd generate --audio` do it
+ * (`jointTranscribe`: herd's beam search and `CtcPrefixScorer`), over the page's own decoder: `first`
+ * the state and logits after the prompt, `advance` one more token. `ctc`: the utterance's
+ * `speech.ctc` output (dims [1, A, V + 1]), of which its first `frames` rows count. Returns the
+ * tokens (ending in the stop id when the transcript ended).
+ */
+export async function jointTranscribe<S>(
+  first: { state: S; logits: Float32Array },
+  advance: (state: S, token: number) => Promise<{ state: S; logits: Float32Array }>,
+  ctc: { dims: readonly number[]; data: Float32Array },
+  frames: number,
+  o: JointCtcOptions & { maxNewTokens: number; stopTokens: readonly number[] },
+): Promise<number[]> {
+  return (await herdJointTranscribe((b) => beamSearch(first, advance, b), ctcRows({ shape: ctc.dims, data: ctc.data }, frames), o)).tokens;
+}
 
 /** Features rounded to float16 and back (herd caches video frame features in f16; the recipe says to do the same). */
 export function roundF16(x: Float32Array): Float32Array {

@@ -26,7 +26,7 @@ import {
 import { decodeF16, encodeF16 } from '@herd/core';
 import { decodeAudio } from '@herd/media';
 import { type HostTensor, Session, hostTensor } from '@herd/runtime';
-import { LogMel, audioTokens, featureFeeds, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
+import { LogMel, audioTokens, ctcHeadOf, ctcPosteriors, ctcRows, featureFeeds, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
 import { VideoGenerator, loadMiniVideo, packClip, readClipFrames } from '@herd/video';
 import { type TiledImage, VisionGenerator, crossAttentionMaskRows, imageIntervals, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
 import { runCli } from '../cli.js';
@@ -106,7 +106,7 @@ describe('herd export', () => {
     // Speech: log-mel → adapter frames (own graph), spliced in the decoder; video: frames → features → aggregator (own graphs), cross-attention in the decoder.
     const sp = manifest.modalities['speech']!;
     expect(sp.graphs['encoder']!.inputs.map((i) => `${i.name}:${i.dtype}`)).toEqual(['features:f32', 'featureValid:bool']);
-    expect(sp.graphs['encoder']!.outputs.map((o) => o.name)).toEqual(['speech.frames']);
+    expect(sp.graphs['encoder']!.outputs.map((o) => o.name)).toEqual(['speech.frames', 'speech.ctc']); // the mini checkpoint has its CTC head
     const vid = manifest.modalities['video']!;
     expect(Object.keys(vid.graphs).sort()).toEqual(['aggregator', 'frames']);
     expect(vid.graphs['aggregator']!.outputs.map((o) => o.name)).toEqual(['video.tokens']);
@@ -250,8 +250,15 @@ describe('herd export', () => {
     const herd = await miniSpeechGenerator(s);
     try {
       const ff = featureFeeds(s.model.encoder, [audio], recipe.maxFrames);
-      const frames = (await encoder.run({ features: ff.features, featureValid: ff.featureValid }))['speech.frames']!;
+      const encoded = await encoder.run({ features: ff.features, featureValid: ff.featureValid });
+      const frames = encoded['speech.frames']!;
       expect(frames.shape).toEqual([1, recipe.adapterFrames, core.config.dim]);
+      // The CTC head's log posteriors of the utterance's frames: what joint decoding in process scores with.
+      const A = audioTokens(s.model.encoder, audio.frames);
+      const exported = ctcRows(encoded['speech.ctc']!, A);
+      const inProcess = await ctcPosteriors(herd, core, ctcHeadOf(s.weights)!, audio);
+      expect([exported.frames, exported.classes]).toEqual([inProcess.frames, core.config.vocabSize + 1]);
+      expect(maxDiff(exported.logp.map(Math.exp), inProcess.logp.map(Math.exp))).toBeLessThan(1e-4); // probabilities: far-off classes' log posteriors are large and noisy
       const feeds = (start: number, count: number) => ({
         ...idleFeeds(manifest, ['speech'], count),
         ...noImage(manifest, layout.ids, core.config.vocabSize, start, count),

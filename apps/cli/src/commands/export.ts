@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { UsageError, flag } from '@herd/core';
 import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, writeExport } from '@herd/llama3';
 import { summariseOnnx } from '@herd/graph';
-import { MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
+import { CORE_EMBEDDING_PARAM, MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
 import { MINI_VIDEO_DIR, loadMiniVideo, videoExportModality } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, visionExportModality } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
@@ -107,7 +107,7 @@ export function exportModalities(core: LanguageCore, c: ExportChoice): ExportMod
   if (vision) out.push(visionExportModality(vision.config, vision.weights));
   if (c.modalities.includes('speech')) {
     const s = loadMiniSpeech(c.speech ?? MINI_SPEECH_DIR, core);
-    out.push(speechExportModality(s.model, s.weights, s.maxFrames));
+    out.push(speechExportModality(s.model, s.weights, s.maxFrames, s.core.weights[CORE_EMBEDDING_PARAM]));
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { UsageError, flag } from '@herd/core';
 import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder } from '@herd/llama3';
 import { MINI_VISION_DIR, VisionGenerator, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
 import { MINI_VIDEO_DIR, VideoGenerator, loadMiniVideo, readClipFrames } from '@herd/video';
-import { JOINT_CTC_WEIGHT } from '@herd/speech';
+import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT } from '@herd/speech';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { generateFromAudio } from './speech.js';
@@ -31,7 +31,8 @@ export const generateCommand = defineCommand({
     'video-checkpoint': flag.string({ placeholder: 'DIR', description: 'the video checkpoint for --video (default: the built-in mini one, packages/video/weights/mini)' }),
     audio: flag.string({ placeholder: 'FILE', description: 'an audio file (WAV/FLAC/MP3/OGG/M4A) to transcribe, or a spoken question answered after the --prompt text (uses the speech adapter)' }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint for --audio (default: the built-in mini one, packages/speech/weights/mini)' }),
-    'joint-ctc': flag.number({ min: 0, max: 1, default: 0, description: `transcribing --audio (no --prompt): weight of the speech checkpoint's CTC head in joint decoding with the core (0 = the core decodes alone, as the chat does; measured best: ${JOINT_CTC_WEIGHT})` }),
+    'joint-ctc': flag.number({ min: 0, max: 1, default: JOINT_CTC_WEIGHT, description: `transcribing --audio (no --prompt): weight of the speech checkpoint's CTC head in joint decoding with the core, by beam search (chosen on validation data; the chat decodes the same way; 0 = the core decodes alone, with --temperature)` }),
+    beam: flag.integer({ min: 1, max: 64, default: JOINT_CTC_BEAM, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     ...MODEL_FLAG,
     'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
     temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),

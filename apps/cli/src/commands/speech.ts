@@ -13,7 +13,7 @@ import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Toke
 import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
-  ASR_INSTRUCTION, CtcPrefixScorer, JOINT_CTC_WEIGHT, LogMel, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
+  ASR_INSTRUCTION, LogMel, jointTranscribe, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
 } from '@herd/speech';
 import { type Io, defineCommand } from '../command.js';
@@ -130,6 +130,7 @@ export const speechEvalCommand = defineCommand({
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
     'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
+    beam: flag.integer({ min: 1, max: 64, default: 1, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
@@ -149,7 +150,7 @@ export const speechEvalCommand = defineCommand({
         core: s.core, tokenizer: await loadLlama3Tokenizer(), speech: gen,
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
-        ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'] } : {}),
+        ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'], jointCtcBeam: values.beam } : {}),
       });
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
     } finally {
@@ -179,7 +180,7 @@ export async function readAudioInput(file: string, s: MiniSpeech): Promise<Speec
 
 /** `herd generate --audio FILE [--prompt TEXT]`: the audio is decoded before any model is built, so a bad file fails fast, by name. */
 export async function generateFromAudio(
-  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number; 'joint-ctc': number },
+  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number; 'joint-ctc': number; beam: number },
   io: Io,
   device: Device,
 ): Promise<void> {
@@ -193,12 +194,16 @@ export async function generateFromAudio(
   const gen = await miniSpeechGenerator(speech, { device });
   try {
     const p = prompt !== undefined && prompt.trim() ? { before: prompt, after: '' } : { before: '', after: ASR_INSTRUCTION };
-    // Transcribing: the CTC head's prefix scores keep the core to what the audio holds (joint CTC decoding).
+    const layout = speechPromptLayout(tok, core, p, gen.audioTokens(audio));
+    // Transcribing: the CTC head's prefix scores keep the core to what the audio holds (joint CTC decoding, beam search).
     const head = ctcHeadOf(speech.weights);
-    const scorer = p.after === ASR_INSTRUCTION && head && values['joint-ctc'] > 0 ? new CtcPrefixScorer(await ctcPosteriors(gen, core, head, audio), { weight: values['joint-ctc'], stopTokens: stops }) : undefined;
-    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops, ...(scorer ? { scorer } : {}) };
+    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
+    const joint = p.after === ASR_INSTRUCTION && head && values['joint-ctc'] > 0 ? { weight: values['joint-ctc'], beam: values.beam } : undefined;
+    const ids = joint
+      ? (await jointTranscribe((o) => gen.beam(layout, audio, o), await ctcPosteriors(gen, core, head!, audio), { ...joint, maxNewTokens: sampling.maxNewTokens, stopTokens: stops })).tokens
+      : gen.generate(layout, audio, sampling);
     const stream = tok.streamDecoder();
-    for await (const id of gen.generate(speechPromptLayout(tok, core, p, gen.audioTokens(audio)), audio, sampling)) {
+    for await (const id of ids) {
       if (stops.includes(id)) break;
       io.stdout.write(stream.push(toFull([id])));
     }

@@ -4,7 +4,7 @@ import { Rng, isHerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { Session, TrainingRun, hostTensor } from '@herd/runtime';
 import { parseLlamaConfig } from '../config.js';
-import { Generator } from './generate.js';
+import { Generator, logSoftmax } from './generate.js';
 import { buildDecoder, buildLmTraining, initWeights } from './graphs.js';
 import { forward, fusionSchedule, lmHead } from './llama.js';
 import { llamaParamSpecs } from './weights.js';
@@ -62,6 +62,44 @@ describe('llama core', () => {
     expect(steered[0]).not.toBe(plain[0]);
     const first = (await gen.logits([3, 14, 15]))[2]!;
     expect(steered[0]).toBe([...first.keys()].sort((a, b) => first[b]! - first[a]!)[1]);
+    await gen.release();
+  });
+
+  it('beam search of width 1 is greedy decoding exactly, with and without a scorer', async () => {
+    const gen = await Generator.create(cfg, buildDecoder(cfg, initWeights(cfg, 5)));
+    const forbidBest = {
+      score(_: readonly number[], logits: Float32Array) {
+        const best = logits.indexOf(Math.max(...logits));
+        return logits.map((v, i) => (i === best ? -Infinity : v));
+      },
+    };
+    for (const scorer of [undefined, forbidBest]) {
+      const greedy = await gen.complete([3, 14, 15], { maxNewTokens: 6, temperature: 0, stopTokens: [7], ...(scorer ? { scorer } : {}) });
+      const beam = await gen.beam([3, 14, 15], { beamWidth: 1, maxNewTokens: 6, stopTokens: [7], ...(scorer ? { scorer } : {}) });
+      expect(beam.tokens).toEqual(greedy);
+    }
+    await expect(gen.beam([3], { beamWidth: 0, maxNewTokens: 2 })).rejects.toThrow(/beamWidth must be an integer ≥ 1, got 0/);
+    await gen.release();
+  });
+
+  it('beam search finds the best two-token continuation (brute force over all 50 × 50) where greedy does not', async () => {
+    const gen = await Generator.create(cfg, buildDecoder(cfg, initWeights(cfg, 4)));
+    const prompt = [3, 14, 15];
+    const first = logSoftmax(await gen.nextLogits(prompt));
+    let best = { score: -Infinity, tokens: [] as number[] };
+    const V = cfg.vocabSize;
+    for (let a = 0; a < V; a++) {
+      const second = logSoftmax(await gen.nextLogits([...prompt, a]));
+      for (let b = 0; b < V; b++) if (first[a]! + second[b]! > best.score) best = { score: first[a]! + second[b]!, tokens: [a, b] };
+    }
+    const exhaustive = await gen.beam(prompt, { beamWidth: V, maxNewTokens: 2 });
+    expect(exhaustive.tokens).toEqual(best.tokens);
+    expect(exhaustive.score).toBeCloseTo(best.score, 4);
+    const greedy = await gen.beam(prompt, { beamWidth: 1, maxNewTokens: 2 });
+    expect(greedy.tokens).toEqual(await gen.complete(prompt, { maxNewTokens: 2, temperature: 0 }));
+    expect(greedy.score).toBeLessThan(best.score - 1e-3);
+    const narrow = await gen.beam(prompt, { beamWidth: 4, maxNewTokens: 2 });
+    expect(narrow.tokens).toEqual(best.tokens); // here width 4 already finds it
     await gen.release();
   });
 

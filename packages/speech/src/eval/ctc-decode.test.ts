@@ -5,6 +5,7 @@
  * log-softmax by the weight.
  */
 import { Rng } from '@herd/core';
+import { beamSearch } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { type CtcPosteriors, CtcPrefixScorer } from './ctc-decode.js';
 
@@ -74,5 +75,23 @@ describe('CTC prefix scorer (joint CTC decoding)', () => {
     const coreOnly = new CtcPrefixScorer(p, { weight: 0, stopTokens: [STOP], topK: 2 }).score([0], logits);
     expect(Array.from(coreOnly)).toEqual([logits[0]! - lz, logits[1]! - lz, -Infinity, logits[3]! - lz].map((v) => Math.fround(v)));
     expect(() => new CtcPrefixScorer(p, { weight: 1.5, stopTokens: [STOP] })).toThrow(/weight must be in \[0, 1\], got 1.5/);
+  });
+
+  it('beam search at weight 1 with a core of no opinion finds the most probable transcript (brute force) where greedy does not', async () => {
+    const flat = { state: null, logits: new Float32Array(4) };
+    const decode = (p: CtcPosteriors, beamWidth: number) =>
+      beamSearch(flat, async () => flat, { beamWidth, maxNewTokens: A + 1, stopTokens: [STOP], scorer: new CtcPrefixScorer(p, { weight: 1, stopTokens: [STOP], topK: 4 }) });
+    const seeds = [];
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const p = posteriors(seed);
+      const [label, prob] = [...bruteForce(p)].reduce((a, b) => (b[1] > a[1] ? b : a));
+      const wide = await decode(p, 16);
+      expect(wide.tokens.slice(0, -1).join(',')).toBe(label); // ends in the stop
+      expect(wide.score).toBeCloseTo(Math.log(prob), 4); // the summed step scores telescope to log P(h)
+      const greedy = await decode(p, 1);
+      expect(greedy.score).toBeLessThanOrEqual(wide.score + 1e-6);
+      if (greedy.score < wide.score - 1e-3) seeds.push(seed);
+    }
+    expect(seeds.length).toBeGreaterThan(0); // cases where greedy misses the best transcript
   });
 });

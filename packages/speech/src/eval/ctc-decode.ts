@@ -1,7 +1,7 @@
 /**
  * Decoding with the speech CTC head (the encoder + adapter's own transcript, no language model) and
  * joint CTC / language-model decoding of a transcript (hybrid CTC/attention decoding, Watanabe et al.
- * 2017, greedy): at each step the core's candidate tokens are rescored by how well the CTC head's
+ * 2017; greedy, or beam search through `Generator.beam`): at each step the core's candidate tokens are rescored by how well the CTC head's
  * frames support the transcript so far plus that token (the CTC prefix score), so the core cannot
  * drift into a sentence the audio does not hold.
  *
@@ -9,17 +9,41 @@
  */
 import { HerdError } from '@herd/core';
 import { ctcGreedy } from '@herd/graph';
-import { type LanguageCore, type Llama3Tokenizer, type NextTokenScorer } from '@herd/llama3';
+import { type BeamOptions, type BeamResult, type LanguageCore, type Llama3Tokenizer, type NextTokenScorer } from '@herd/llama3';
 import { CORE_EMBEDDING_PARAM, CTC_BASE_SCALE } from '../model/extension.js';
 import { type SpeechGenerator, type SpeechInput } from '../model/generate.js';
 
 /**
- * The CTC weight to transcribe with (`herd generate --audio --joint-ctc 0.8`; the default there stays 0, the
- * core alone, as the chat answers without joint decoding): picked among 0.3 / 0.6 / 0.8 on a validation
- * set that is not the eval (the held-out-voice utterances of the seed-3 training generation: WER 16.6 / 11.9 /
- * 10.9%, CTC greedy 12.7%; the mini checkpoint's MODEL_CARD.md).
+ * The joint decoding a transcription gets by default (`herd generate --audio`, the chat, `speech eval
+ * --joint-ctc`): CTC weight and beam width, chosen on a validation set that is not the eval (the
+ * held-out-voice utterances of the seed-3 training generation; the mini checkpoint's MODEL_CARD.md).
  */
-export const JOINT_CTC_WEIGHT = 0.8;
+export const JOINT_CTC_WEIGHT = 0.6;
+export const JOINT_CTC_BEAM = 8;
+
+export interface JointCtcOptions {
+  /** CTC weight in [0, 1] (0: the core decodes alone). */
+  readonly weight: number;
+  /** Beam width (1: greedy). */
+  readonly beam: number;
+}
+
+/**
+ * A transcription decoded jointly with the CTC head: `search` is the decoder's beam search from the
+ * prompt (`Generator.beam`, `SpeechGenerator.beam`, or the page's own over onnxruntime-web), given the
+ * scorer, width and stops here. Tokens end in the stop token when the transcript ended.
+ */
+export function jointTranscribe(search: (o: BeamOptions) => Promise<BeamResult>, posteriors: CtcPosteriors, o: JointCtcOptions & { readonly maxNewTokens: number; readonly stopTokens: readonly number[] }): Promise<BeamResult> {
+  const scorer = new CtcPrefixScorer(posteriors, { weight: o.weight, stopTokens: o.stopTokens });
+  return search({ beamWidth: o.beam, maxNewTokens: o.maxNewTokens, stopTokens: o.stopTokens, scorer });
+}
+
+/** The first `frames` rows of exported CTC log posteriors `speech.ctc` ([1, A, classes], row-major) as one utterance's. */
+export function ctcRows(t: { readonly shape: readonly number[]; readonly data: unknown }, frames: number): CtcPosteriors {
+  const [, A, C] = t.shape as [number, number, number];
+  if (!(frames >= 1 && frames <= A)) throw new HerdError('invalid_argument', `CTC posteriors: ${frames} frames asked of ${A}`);
+  return { logp: Float32Array.from((t.data as Float32Array).subarray(0, frames * C)), frames, classes: C };
+}
 
 /** The trained CTC head (group `speechCtc`): the blank row [D] and the log scale. */
 export interface SpeechCtcHead {
@@ -98,7 +122,8 @@ interface PrefixState {
  * Only the core's `topK` best tokens (and the stop tokens) are candidates; the rest score −∞.
  */
 export class CtcPrefixScorer implements NextTokenScorer {
-  private state: PrefixState;
+  /** Prefix states by their tokens (comma-joined), so a beam's hypotheses share their common prefixes' work. */
+  private readonly states = new Map<string, PrefixState>();
 
   constructor(
     private readonly p: CtcPosteriors,
@@ -106,7 +131,7 @@ export class CtcPrefixScorer implements NextTokenScorer {
   ) {
     if (!(o.weight >= 0 && o.weight <= 1)) throw new HerdError('invalid_argument', `joint CTC decoding: weight must be in [0, 1], got ${o.weight}`);
     if (p.frames < 1) throw new HerdError('invalid_argument', 'joint CTC decoding: the utterance has no adapter frame');
-    this.state = this.empty();
+    this.states.set('', this.empty());
   }
 
   private empty(): PrefixState {
@@ -137,15 +162,20 @@ export class CtcPrefixScorer implements NextTokenScorer {
     return { tokens: [...h.tokens, c], rN, rB, psi };
   }
 
-  /** The state of `generated`, extended from the last one when the generation grew by one token (greedy). */
+  /** The state of `generated`: from the states already computed (any hypothesis of a beam), extended from its longest known prefix. */
   private stateOf(generated: readonly number[]): PrefixState {
-    const s = this.state;
-    const same = (n: number) => s.tokens.length === n && s.tokens.every((t, i) => generated[i] === t);
-    if (same(generated.length)) return s;
-    if (same(generated.length - 1)) return (this.state = this.extend(s, generated[generated.length - 1]!));
-    let h = this.empty();
-    for (const t of generated) h = this.extend(h, t);
-    return (this.state = h);
+    let n = generated.length;
+    while (n > 0 && !this.states.has(generated.slice(0, n).join(','))) n--;
+    let h = this.states.get(generated.slice(0, n).join(','))!;
+    for (; n < generated.length; n++) h = this.extendKept(h, generated[n]!);
+    return h;
+  }
+
+  private extendKept(h: PrefixState, c: number): PrefixState {
+    const key = [...h.tokens, c].join(',');
+    let s = this.states.get(key);
+    if (!s) this.states.set(key, (s = this.extend(h, c)));
+    return s;
   }
 
   score(generated: readonly number[], logits: Float32Array): Float32Array {
@@ -164,7 +194,7 @@ export class CtcPrefixScorer implements NextTokenScorer {
     for (const c of candidates) {
       if (c >= logits.length) continue;
       const lm = logits[c]! - lz;
-      const ctc = this.o.stopTokens.includes(c) ? whole - h.psi : c < this.p.classes - 1 ? this.extend(h, c).psi - h.psi : NEG;
+      const ctc = this.o.stopTokens.includes(c) ? whole - h.psi : c < this.p.classes - 1 ? this.extendKept(h, c).psi - h.psi : NEG;
       out[c] = λ === 0 ? lm : (1 - λ) * lm + λ * ctc;
     }
     // No candidate the audio allows (cannot happen with a blank that every frame may take): the core decides.

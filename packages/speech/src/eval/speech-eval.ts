@@ -19,7 +19,7 @@ import { type SpeechGenerator } from '../model/generate.js';
 import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
 import { HerdError } from '@herd/core';
 import { KEEP_TOKEN } from '../model/extension.js';
-import { CtcPrefixScorer, type SpeechCtcHead, ctcGreedyText, ctcPosteriors } from './ctc-decode.js';
+import { type CtcPosteriors, type SpeechCtcHead, jointTranscribe, ctcGreedyText, ctcPosteriors } from './ctc-decode.js';
 import { bleu, chrF } from './translation.js';
 import { charErrorRate, wordErrorRate } from './wer.js';
 
@@ -54,6 +54,7 @@ export interface SpokenQaReport {
    */
   readonly cascade?: {
     readonly weight: number;
+    readonly beam: number;
     readonly overall: number;
     readonly accuracy: Readonly<Record<SpokenQaType, number>>;
     readonly examples: readonly { readonly question: string; readonly heard: string; readonly reference: string; readonly answer: string }[];
@@ -74,7 +75,7 @@ export interface AsrReport {
    */
   readonly ctc?: { readonly wer: number; readonly cer: number; readonly examples: readonly { readonly reference: string; readonly ctc: string }[] };
   /** The core + adapter decoding jointly with the CTC head (`CtcPrefixScorer`, CTC weight `weight`). Present when asked for. */
-  readonly joint?: { readonly weight: number; readonly wer: number; readonly cer: number; readonly examples: readonly { readonly reference: string; readonly joint: string }[] };
+  readonly joint?: { readonly weight: number; readonly beam: number; readonly wer: number; readonly cer: number; readonly examples: readonly { readonly reference: string; readonly joint: string }[] };
 }
 
 /**
@@ -118,6 +119,8 @@ export interface SpeechEvalOptions {
   readonly ctcHead?: SpeechCtcHead;
   /** Also transcribe with joint CTC / core decoding at this CTC weight in [0, 1] (needs `ctcHead`): the ASR report's `joint` row. */
   readonly jointCtcWeight?: number;
+  /** Beam width of the joint decoding (default 1: greedy). */
+  readonly jointCtcBeam?: number;
 }
 
 export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
@@ -129,8 +132,14 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
   const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
   const ask = async (content: string) => text(await plain.complete(toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true })), sampling));
-  const hear = async (item: SpeechItem, p: { before: string; after: string }, scorer?: CtcPrefixScorer) =>
-    text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, scorer ? { ...sampling, scorer } : sampling));
+  const beamWidth = o.jointCtcBeam ?? 1;
+  const hear = async (item: SpeechItem, p: { before: string; after: string }) => text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, sampling));
+  /** The utterance transcribed by joint CTC / core decoding (beam search; width 1 = greedy). */
+  const hearJoint = async (item: SpeechItem, posteriors: CtcPosteriors) => {
+    const layout = speechPromptLayout(tok, core, { before: '', after: ASR_INSTRUCTION }, o.speech.audioTokens(item));
+    const joint = { weight: o.jointCtcWeight!, beam: beamWidth, maxNewTokens: sampling.maxNewTokens, stopTokens: stops };
+    return text((await jointTranscribe((b) => o.speech.beam(layout, item, b), posteriors, joint)).tokens);
+  };
   if (o.jointCtcWeight !== undefined && !o.ctcHead) throw new HerdError('invalid_argument', 'speech eval: joint CTC decoding needs the checkpoint\'s CTC head (it has none)');
   try {
     // ASR.
@@ -145,8 +154,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
         const posteriors = await ctcPosteriors(o.speech, core, o.ctcHead, item);
         ctcRows.push({ reference: item.transcript, hypothesis: ctcGreedyText(posteriors, core, tok) });
         if (o.jointCtcWeight !== undefined) {
-          const scorer = new CtcPrefixScorer(posteriors, { weight: o.jointCtcWeight, stopTokens: stops });
-          jointRows.push({ reference: item.transcript, hypothesis: await hear(item, { before: '', after: ASR_INSTRUCTION }, scorer) });
+          jointRows.push({ reference: item.transcript, hypothesis: await hearJoint(item, posteriors) });
         }
       }
     }
@@ -157,7 +165,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       cer: { adapter: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.adapter }))), core: charErrorRate(pairs.map((p) => ({ reference: p.reference, hypothesis: p.core }))) },
       examples: pairs.slice(0, 8).map((p) => ({ reference: p.reference, adapter: p.adapter })),
       ...(o.ctcHead ? { ctc: { wer: wordErrorRate(ctcRows), cer: charErrorRate(ctcRows), examples: ctcRows.slice(0, 8).map((r) => ({ reference: r.reference, ctc: r.hypothesis })) } } : {}),
-      ...(o.jointCtcWeight !== undefined ? { joint: { weight: o.jointCtcWeight, wer: wordErrorRate(jointRows), cer: charErrorRate(jointRows), examples: jointRows.slice(0, 8).map((r) => ({ reference: r.reference, joint: r.hypothesis })) } } : {}),
+      ...(o.jointCtcWeight !== undefined ? { joint: { weight: o.jointCtcWeight, beam: beamWidth, wer: wordErrorRate(jointRows), cer: charErrorRate(jointRows), examples: jointRows.slice(0, 8).map((r) => ({ reference: r.reference, joint: r.hypothesis })) } } : {}),
     };
 
     // Spoken QA.
@@ -178,8 +186,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       for (const r of SPOKEN_QA_ROWS) if (keywordMatch(answers[r], item.target)) hits[r][type]++;
       if (examples.length < 10) examples.push({ type, question: item.transcript, reference: item.target, answers });
       if (o.jointCtcWeight !== undefined && o.ctcHead) {
-        const scorer = new CtcPrefixScorer(await ctcPosteriors(o.speech, core, o.ctcHead, item), { weight: o.jointCtcWeight, stopTokens: stops });
-        const heard = await hear(item, { before: '', after: ASR_INSTRUCTION }, scorer);
+        const heard = await hearJoint(item, await ctcPosteriors(o.speech, core, o.ctcHead, item));
         const answer = await ask(`${item.before} ${heard}`);
         if (keywordMatch(answer, item.target)) cascadeHits[type]++;
         if (cascadeExamples.length < 10) cascadeExamples.push({ question: item.transcript, heard, reference: item.target, answer });
@@ -193,7 +200,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, byType(hits[r])])) as SpokenQaReport['accuracy'],
       overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, overallOf(hits[r])])) as SpokenQaReport['overall'],
       examples,
-      ...(o.jointCtcWeight !== undefined ? { cascade: { weight: o.jointCtcWeight, overall: overallOf(cascadeHits), accuracy: byType(cascadeHits), examples: cascadeExamples } } : {}),
+      ...(o.jointCtcWeight !== undefined ? { cascade: { weight: o.jointCtcWeight, beam: beamWidth, overall: overallOf(cascadeHits), accuracy: byType(cascadeHits), examples: cascadeExamples } } : {}),
     };
 
     // Speech translation.
@@ -221,7 +228,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
 /** The report as markdown tables (percentages). */
 export function speechEvalTable(r: SpeechEvalReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n${r.asr.ctc ? `| encoder + adapter alone (CTC greedy, no core) | ${pct(r.asr.ctc.wer)} | ${pct(r.asr.ctc.cer)} |\n` : ''}${r.asr.joint ? `| core + speech adapter, joint CTC decoding (CTC weight ${r.asr.joint.weight}) | ${pct(r.asr.joint.wer)} | ${pct(r.asr.joint.cer)} |\n` : ''}`;
+  const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n${r.asr.ctc ? `| encoder + adapter alone (CTC greedy, no core) | ${pct(r.asr.ctc.wer)} | ${pct(r.asr.ctc.cer)} |\n` : ''}${r.asr.joint ? `| core + speech adapter, joint CTC decoding (CTC weight ${r.asr.joint.weight}, beam ${r.asr.joint.beam}) | ${pct(r.asr.joint.wer)} | ${pct(r.asr.joint.cer)} |\n` : ''}`;
   const label: Record<SpokenQaRow, string> = { core: 'core alone (no audio)', adapter: 'core + speech adapter', transcript: 'core + transcript in text (upper bound)' };
   const types = SPOKEN_QA_TYPES.filter((t) => r.qa.n[t] > 0);
   const total = types.reduce((a, t) => a + r.qa.n[t], 0);
@@ -229,7 +236,7 @@ export function speechEvalTable(r: SpeechEvalReport): string {
   const c = r.qa.cascade;
   const rows = [
     ...SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`),
-    ...(c ? [`| core + its own transcript in text (adapter transcribes, joint CTC ${c.weight}; then the core answers) | ${pct(c.overall)} | ${types.map((t) => pct(c.accuracy[t])).join(' | ')} |`] : []),
+    ...(c ? [`| core + its own transcript in text (adapter transcribes, joint CTC ${c.weight}, beam ${c.beam}; then the core answers) | ${pct(c.overall)} | ${types.map((t) => pct(c.accuracy[t])).join(' | ')} |`] : []),
   ].join('\n');
   const ast = r.ast
     ? `\nSpeech translation on held-out scenes (${r.ast.n} utterances: ${Object.entries(r.ast.languages).map(([l, n]) => `${l} ${n}`).join(', ')} → English)\n\n| | chrF | BLEU |\n|---|---|---|\n| core alone (no audio) | ${r.ast.chrF.core.toFixed(1)} | ${r.ast.bleu.core.toFixed(1)} |\n| core + speech adapter | ${r.ast.chrF.adapter.toFixed(1)} | ${r.ast.bleu.adapter.toFixed(1)} |\n`

@@ -6,6 +6,9 @@
  *   rows replace the placeholders' embeddings where `audioIndex` says), so text-only calls feed
  *   zeros and `audioIndex` all KEEP_TOKEN and get the core's logits.
  * In process (`SpeechGenerator`) the encoder sits inside the decoder graph; the math is the same.
+ * With the checkpoint's CTC head and the core's embedding table, `speech.encoder` also outputs
+ * `speech.ctc` [1, A, V + 1]: the CTC head's log posteriors of the adapter frames (blank last), as
+ * `ctcPosteriors` computes them in process, for joint CTC decoding of a transcription (`CtcPrefixScorer`).
  *
  * Legend: F padded input frames (10 ms), S = F/stack encoder frames, A adapter frames, D core dim.
  */
@@ -14,14 +17,19 @@ import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type Params } from '@herd/graph';
 import { type ExportModality, type LmExtension } from '@herd/llama3';
 import { WHISPER_LOG_MEL } from '../data/log-mel.js';
+import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT } from '../eval/ctc-decode.js';
 import { speechAdapter } from '../model/adapter.js';
 import { conformerEncoder } from '../model/conformer.js';
-import { AUDIO_END, AUDIO_START, KEEP_TOKEN, MARKER_PARAM, SPEECH_ADAPTER_GROUP, type SpeechModelConfig, audioTokens, spliceSpeech, speechAdapterSpecs, speechEncoderSpecs } from '../model/extension.js';
+import { AUDIO_END, AUDIO_START, CORE_EMBEDDING_PARAM, CTC_BLANK_PARAM, CTC_LOG_SCALE_PARAM, KEEP_TOKEN, MARKER_PARAM, SPEECH_ADAPTER_GROUP, type SpeechModelConfig, audioTokens, spliceSpeech, speechAdapterSpecs, speechCtcLogits, speechCtcSpecs, speechEncoderSpecs } from '../model/extension.js';
 
 type Weights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: Float32Array }>>;
+type Table = { readonly shape: readonly number[]; readonly data: unknown };
 
-function declare(g: Graph, m: SpeechModelConfig, weights: Weights): Params {
-  return G.declareParams(g, [...speechEncoderSpecs(m), ...speechAdapterSpecs(m)], (name, shape) => {
+/** Whether these speech weights hold the CTC head (`speechCtcSpecs`). */
+const hasCtcHead = (weights: Weights) => weights[CTC_BLANK_PARAM] !== undefined && weights[CTC_LOG_SCALE_PARAM] !== undefined;
+
+function declare(g: Graph, m: SpeechModelConfig, weights: Weights, ctc: boolean): Params {
+  return G.declareParams(g, [...speechEncoderSpecs(m), ...speechAdapterSpecs(m), ...(ctc ? speechCtcSpecs(m) : [])], (name, shape) => {
     const w = weights[name];
     if (!w) throw new HerdError('checkpoint_mismatch', `speech export: missing '${name}' (shape [${shape}])`);
     if (w.shape.join() !== shape.join()) throw new HerdError('checkpoint_mismatch', `speech export: '${name}' has shape [${w.shape}], the config needs [${shape}]`);
@@ -29,14 +37,22 @@ function declare(g: Graph, m: SpeechModelConfig, weights: Weights): Params {
   });
 }
 
-/** Features [1, F, nMels] + featureValid [1, S] → `speech.frames` [1, A, D] (encoder + adapter). */
-export function buildSpeechEncoderGraph(m: SpeechModelConfig, weights: Weights, frames: number): EmittedModel {
+/**
+ * Features [1, F, nMels] + featureValid [1, S] → `speech.frames` [1, A, D] (encoder + adapter); with
+ * `ctcTable` (the core's embedding table [V, D]) and the CTC head in `weights`, also `speech.ctc` [1, A, V + 1].
+ */
+export function buildSpeechEncoderGraph(m: SpeechModelConfig, weights: Weights, frames: number, ctcTable?: Table): EmittedModel {
   const g = new Graph();
-  const p = declare(g, m, weights);
+  const ctc = ctcTable !== undefined && hasCtcHead(weights);
+  const p = declare(g, m, weights, ctc);
   const features = g.input('features', 'f32', [1, frames, m.encoder.nMels]);
   const featureValid = g.input('featureValid', 'bool', [1, frames / m.encoder.stack]);
   const h = conformerEncoder(m.encoder, p, features, featureValid); // [1, S, E]
-  return G.toOnnx(g, { outputs: { 'speech.frames': speechAdapter(m.adapter, p, h, featureValid).out }, name: 'speech_frames' });
+  const out = speechAdapter(m.adapter, p, h, featureValid).out;
+  if (!ctc) return G.toOnnx(g, { outputs: { 'speech.frames': out }, name: 'speech_frames' });
+  const table = g.param(CORE_EMBEDDING_PARAM, 'f32', [...ctcTable.shape], { trainable: false, value: Float32Array.from(ctcTable.data as ArrayLike<number>) });
+  const logp = G.logSoftmax(speechCtcLogits(out, table, p(CTC_BLANK_PARAM), p(CTC_LOG_SCALE_PARAM)), -1);
+  return G.toOnnx(g, { outputs: { 'speech.frames': out, 'speech.ctc': logp }, name: 'speech_frames' });
 }
 
 /**
@@ -55,15 +71,19 @@ export function speechSpliceExtension(m: SpeechModelConfig): LmExtension {
   };
 }
 
-/** `frames`: the padded input frames of the checkpoint (`MiniSpeech.maxFrames`). */
-export function speechExportModality(m: SpeechModelConfig, weights: Weights, frames: number): ExportModality {
+/**
+ * `frames`: the padded input frames of the checkpoint (`MiniSpeech.maxFrames`); `ctcTable`: the core's
+ * embedding table, for the `speech.ctc` output (when the checkpoint has its CTC head).
+ */
+export function speechExportModality(m: SpeechModelConfig, weights: Weights, frames: number, ctcTable?: Table): ExportModality {
   const A = audioTokens(m.encoder, frames);
   const mel = WHISPER_LOG_MEL;
+  const ctc = ctcTable !== undefined && hasCtcHead(weights);
   return {
     name: 'speech',
     extension: speechSpliceExtension(m),
     weights: { [MARKER_PARAM]: weights[MARKER_PARAM]! },
-    graphs: { encoder: buildSpeechEncoderGraph(m, weights, frames) },
+    graphs: { encoder: buildSpeechEncoderGraph(m, weights, frames, ctc ? ctcTable : undefined) },
     recipe: {
       maxFrames: frames,
       maxSeconds: frames / 100,
@@ -88,6 +108,17 @@ export function speechExportModality(m: SpeechModelConfig, weights: Weights, fra
         ],
       },
       idle: { 'speech.frames': 0, audioIndex: KEEP_TOKEN },
+      ...(ctc
+        ? {
+            ctc: {
+              output: 'speech.ctc',
+              classes: ctcTable.shape[0]! + 1,
+              weight: JOINT_CTC_WEIGHT,
+              beam: JOINT_CTC_BEAM,
+              text: 'speech.ctc [1, adapterFrames, V + 1]: the CTC head\'s log posteriors of each adapter frame over the decoder\'s V token ids and the blank (class V); the utterance uses its first rows, as speech.frames. Transcribing (no typed text, the ASR instruction), herd decodes jointly (hybrid CTC/attention): beam search of width `beam`; each hypothesis proposes the decoder\'s 8 best tokens and the stop ids, scored (1 − weight)·log softmax(decoder logits) + weight·(log ψ(h·c) − log ψ(h)), ψ the CTC prefix probability; a stop id scores log P_ctc(h) − log ψ(h).',
+            },
+          }
+        : {}),
     },
   };
 }

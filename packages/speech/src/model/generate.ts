@@ -7,7 +7,7 @@
  * placeholders and markers take the adapter's frames, generated tokens keep their own embeddings.
  */
 import { HerdError } from '@herd/core';
-import { type FrozenWeights, Generator, type LlamaConfig, type SamplingOptions, buildDecoder } from '@herd/llama3';
+import { type BeamOptions, type BeamResult, type FrozenWeights, Generator, type LlamaConfig, type SamplingOptions, buildDecoder } from '@herd/llama3';
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { KEEP_TOKEN, type SpeechModelConfig, audioTokens, speechAudioGraph, speechDecodeExtension } from './extension.js';
 import { audioIndexOf, featureFeeds, type SpeechPromptLayout } from '../train/speech-data.js';
@@ -94,6 +94,12 @@ export class SpeechGenerator {
   async complete(layout: SpeechPromptLayout, audio: SpeechInput | undefined, o: SamplingOptions): Promise<number[]> {
     await this.set(layout, audio);
     return this.gen.complete(layout.ids, o);
+  }
+
+  /** Beam search over continuations of the prompt (`Generator.beam`; width 1 = `complete` at temperature 0). */
+  async beam(layout: SpeechPromptLayout, audio: SpeechInput | undefined, o: BeamOptions): Promise<BeamResult> {
+    await this.set(layout, audio);
+    return this.gen.beam(layout.ids, o);
   }
 
   async *generate(layout: SpeechPromptLayout, audio: SpeechInput | undefined, o: SamplingOptions): AsyncGenerator<number> {
