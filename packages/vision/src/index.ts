@@ -30,7 +30,7 @@ export type { AdapterSample } from './train/adapter.js';
 export { imageFileOf, IMAGE_EXTS } from './data/stages/meta.js';
 export { imageQuality, greyStd } from './data/stages/image-quality.js';
 export type { ImageQualityOptions } from './data/stages/image-quality.js';
-export { miniClipScorer, clipScore, clipTopFraction } from './data/stages/clip-score.js';
+export { miniClipScorer, miniClipBatchScorer, clipScore, clipTopFraction, type BatchImageTextScorer } from './data/stages/clip-score.js';
 export type { ClipScoreOptions, ClipTopFractionOptions, ImageTextScorer } from './data/stages/clip-score.js';
 export { perceptualHash, hashAndThumb, viewSignals, colourThumb, thumbCorrelation, thumbBlockResidual, lowDct, hashFromDct, hammingHex, hashToSigns, colourLayout, layoutCosine, backgroundChroma, LAYOUT_SIDE } from './data/stages/phash.js';
 export { nearDuplicate, DedupStore, exactHashPairs, exactViewPairs, exactCosinePairs, annCosinePairs, annCrossPairs, Components, defaultQuality, ANN_DEFAULTS, MAX_BLOCK_RESIDUAL } from './data/stages/near-duplicate.js';
