@@ -12,6 +12,9 @@
  *   4×4 tile's residual of the grey thumbnails, `thumbBlockResidual`); prints how true and false
  *   verified pairs spread on it and P/R per value, star groups, computed in memory like `--sweep`.
  *   Rule, fixed beforehand: the largest value (fewest lost copies) at which every set reaches P ≥ 98 %.
+ * - `--local-chroma`: the same for `maxLocalChromaDiff` (`layoutChromaDiff` of whole ↔ whole pairs:
+ *   the largest one-cell chroma change of the colour layouts, cells below `--min-chroma` of the
+ *   layout's length skipped), same rule.
  * - `--score`: the real stage (`nearDuplicate(options).decide`) with the given options on a test set.
  *
  * Precision is by the labels: a drop is right when the dropped sample and the one kept for it share a
@@ -22,6 +25,7 @@
  *
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --sweep --sets 2001:1500,6001:10000 [--cache /tmp/herd-dedup-eval]
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --residual --sets 2001:1500,6001:8000,9001:20000
+ *   nice -n 10 node bench/dist/curate-dedup-eval.js --local-chroma [--min-chroma 0.04] --sets 2001:1500,6001:8000,9001:20000
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}']
  *
  * Prints tables and writes bench/results/curate-dedup-eval-{sweep,score}.json. Asserts nothing.
@@ -33,7 +37,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Components, starGroups } from '@herd/data';
 import { generateImages } from '@herd/datasets';
-import { backgroundChroma, DedupStore, type DedupFeature, exactViewPairs, layoutCosine, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
+import { backgroundChroma, DedupStore, type DedupFeature, exactViewPairs, layoutChromaDiff, layoutCosine, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
 import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,7 +117,7 @@ function scoreKeep(items: readonly Item[], index: ReadonlyMap<string, number>, k
 }
 
 /** The cheap per-candidate signals, computed once at the loosest thresholds. */
-interface Signals { a: Int32Array; b: Int32Array; v: Uint8Array; ham: Uint8Array; layout: Float32Array; thumb: Float32Array; chroma: Float32Array; resid: Float32Array }
+interface Signals { a: Int32Array; b: Int32Array; v: Uint8Array; ham: Uint8Array; layout: Float32Array; thumb: Float32Array; chroma: Float32Array; resid: Float32Array; local: Float32Array }
 
 function popcount(x: number): number {
   x -= (x >>> 1) & 0x55555555;
@@ -130,7 +134,7 @@ function signals(items: readonly Item[], maxHamming: number, cropMaxHamming: num
   // Layouts and thumbnails of every view in memory (the stage reads them from its spill file).
   const views = items.map((x) => (x.f?.h === undefined ? null : [{ l: x.f.l!, t: x.f.t! }, ...(x.f.c ?? [])].map((v) => ({ l: new Int8Array(Buffer.from(v.l, 'base64')), t: new Uint8Array(Buffer.from(v.t, 'base64')) }))));
   const n = cands.length;
-  const s: Signals = { a: new Int32Array(n), b: new Int32Array(n), v: new Uint8Array(n), ham: new Uint8Array(n), layout: new Float32Array(n), thumb: new Float32Array(n), chroma: new Float32Array(n), resid: new Float32Array(n) };
+  const s: Signals = { a: new Int32Array(n), b: new Int32Array(n), v: new Uint8Array(n), ham: new Uint8Array(n), layout: new Float32Array(n), thumb: new Float32Array(n), chroma: new Float32Array(n), resid: new Float32Array(n), local: new Float32Array(n) };
   // Only candidates that pass the loosest grid point are kept (the grid then filters these).
   let m = 0;
   for (const [a, b, v] of cands) {
@@ -147,18 +151,19 @@ function signals(items: readonly Item[], maxHamming: number, cropMaxHamming: num
     s.layout[m] = layout;
     s.thumb[m] = thumb;
     s.resid[m] = va && vb ? thumbBlockResidual(va.t, vb.t) : 0;
+    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, Number(flag('min-chroma', '0.04'))) : 0;
     const ca = va ? backgroundChroma(va.l) : null;
     const cb = vb ? backgroundChroma(vb.l) : null;
     s.chroma[m] = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
     m++;
   }
   console.log(`  ${n} candidates, ${m} pass the loosest checks`);
-  return { a: s.a.subarray(0, m), b: s.b.subarray(0, m), v: s.v.subarray(0, m), ham: s.ham.subarray(0, m), layout: s.layout.subarray(0, m), thumb: s.thumb.subarray(0, m), chroma: s.chroma.subarray(0, m), resid: s.resid.subarray(0, m) };
+  return { a: s.a.subarray(0, m), b: s.b.subarray(0, m), v: s.v.subarray(0, m), ham: s.ham.subarray(0, m), layout: s.layout.subarray(0, m), thumb: s.thumb.subarray(0, m), chroma: s.chroma.subarray(0, m), resid: s.resid.subarray(0, m), local: s.local.subarray(0, m) };
 }
 
 const LOOSEST = { minLayoutCosine: 0.97, minThumbCorrelation: 0.98, cropMinLayoutCosine: 0.95, cropMinThumbCorrelation: 0.97 };
 
-interface Grid { maxHamming: number; minLayoutCosine: number; minThumbCorrelation: number; cropMaxHamming: number; cropMinLayoutCosine: number; cropMinThumbCorrelation: number; maxBackgroundChromaDiff: number; maxBlockResidual?: number }
+interface Grid { maxHamming: number; minLayoutCosine: number; minThumbCorrelation: number; cropMaxHamming: number; cropMinLayoutCosine: number; cropMinThumbCorrelation: number; maxBackgroundChromaDiff: number; maxBlockResidual?: number; maxLocalChromaDiff?: number }
 
 function groupBy(items: readonly Item[], s: Signals, g: Grid, grouping: 'components' | 'star'): (i: number) => number {
   const pairs: [number, number][] = [];
@@ -169,6 +174,7 @@ function groupBy(items: readonly Item[], s: Signals, g: Grid, grouping: 'compone
     if (s.thumb[k]! < (whole ? g.minThumbCorrelation : g.cropMinThumbCorrelation)) continue;
     if (s.chroma[k]! > g.maxBackgroundChromaDiff) continue;
     if (s.resid[k]! > (g.maxBlockResidual ?? Infinity)) continue;
+    if (s.v[k] === 0 && s.local[k]! > (g.maxLocalChromaDiff ?? Infinity)) continue;
     pairs.push([s.a[k]!, s.b[k]!]);
   }
   const q = items.map((x) => x.f?.q ?? 0);
@@ -229,10 +235,13 @@ if (hasFlag('sweep')) {
   writeFileSync(join(here, '..', 'results', 'curate-dedup-eval-sweep.json'), JSON.stringify({ machine, sets, chosen, rows }, null, 2) + '\n');
 }
 
-if (hasFlag('residual')) {
+for (const check of ['residual', 'local-chroma'] as const) {
+  if (!hasFlag(check)) continue;
   // The stage's current thresholds (whole: 22 bits, layout 0.97, thumbnail 0.995; crops: 14, 0.97, 0.97; chroma 0.08).
   const stage: Grid = { maxHamming: 22, minLayoutCosine: 0.97, minThumbCorrelation: 0.995, cropMaxHamming: 14, cropMinLayoutCosine: 0.97, cropMinThumbCorrelation: 0.97, maxBackgroundChromaDiff: 0.08 };
-  const values = [Infinity, 1.2, 1.0, 0.9, 0.8, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3];
+  const knob = check === 'residual' ? 'maxBlockResidual' : 'maxLocalChromaDiff';
+  const of = (sig: Signals, k: number): number => (check === 'residual' ? sig.resid[k]! : sig.v[k] === 0 ? sig.local[k]! : 0);
+  const values = check === 'residual' ? [Infinity, 1.2, 1.0, 0.9, 0.8, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3] : [Infinity, 1.5, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25];
   const q = (xs: number[], p: number): string => {
     const s = [...xs].sort((x, y) => x - y);
     return s.length === 0 ? '–' : s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(3);
@@ -246,16 +255,17 @@ if (hasFlag('residual')) {
     for (let k = 0; k < sig.a.length; k++) {
       const whole = sig.v[k] === 0;
       if (sig.layout[k]! < (whole ? stage.minLayoutCosine : stage.cropMinLayoutCosine) || sig.thumb[k]! < (whole ? stage.minThumbCorrelation : stage.cropMinThumbCorrelation) || sig.chroma[k]! > stage.maxBackgroundChromaDiff) continue;
-      (src(sig.a[k]!) === src(sig.b[k]!) ? truth : falsePairs).push(sig.resid[k]!);
+      if (check === 'local-chroma' && sig.v[k] !== 0) continue; // a whole ↔ whole check
+      (src(sig.a[k]!) === src(sig.b[k]!) ? truth : falsePairs).push(of(sig, k));
     }
-    console.log(`seed ${x.seed} × ${x.count}: ${truth.length} true and ${falsePairs.length} false verified pairs (${((performance.now() - t) / 1000).toFixed(0)} s); residual of true pairs q50 ${q(truth, 0.5)} q99 ${q(truth, 0.99)} q99.9 ${q(truth, 0.999)} max ${q(truth, 1)}; of false pairs q01 ${q(falsePairs, 0.01)} q10 ${q(falsePairs, 0.1)} q50 ${q(falsePairs, 0.5)}`);
-    return { seed: x.seed, count: x.count, rows: values.map((v) => ({ maxBlockResidual: v, ...scoreKeep(x.items, x.index, groupBy(x.items, sig, { ...stage, maxBlockResidual: v }, 'star')) })) };
+    console.log(`seed ${x.seed} × ${x.count}: ${truth.length} true and ${falsePairs.length} false verified pairs (${((performance.now() - t) / 1000).toFixed(0)} s); ${check} of true pairs q50 ${q(truth, 0.5)} q99 ${q(truth, 0.99)} q99.9 ${q(truth, 0.999)} max ${q(truth, 1)}; of false pairs q01 ${q(falsePairs, 0.01)} q10 ${q(falsePairs, 0.1)} q50 ${q(falsePairs, 0.5)}`);
+    return { seed: x.seed, count: x.count, rows: values.map((v) => ({ [knob]: v, ...scoreKeep(x.items, x.index, groupBy(x.items, sig, { ...stage, [knob]: v }, 'star')) })) };
   });
-  console.log(`\n| maxBlockResidual | ${res.map((r) => `P / R @ seed ${r.seed} × ${r.count}`).join(' | ')} |\n|---|${res.map(() => '---').join('|')}|`);
+  console.log(`\n| ${knob} | ${res.map((r) => `P / R @ seed ${r.seed} × ${r.count}`).join(' | ')} |\n|---|${res.map(() => '---').join('|')}|`);
   values.forEach((v, i) => console.log(`| ${v} | ${res.map((r) => `${pct(r.rows[i]!.precision)} / ${pct(r.rows[i]!.recall)}`).join(' | ')} |`));
   const ok = values.filter((_, i) => res.every((r) => r.rows[i]!.precision >= 0.98));
   console.log(`rule (largest value with P ≥ 98 % on every set): ${ok.length > 0 ? Math.max(...ok) : 'none'}`);
-  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-residual${flag('tag', '')}.json`), JSON.stringify({ machine, stage, res }, null, 2) + '\n');
+  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-${check}${flag('tag', '')}.json`), JSON.stringify({ machine, stage, res }, null, 2) + '\n');
 }
 
 if (hasFlag('score')) {

@@ -6,18 +6,22 @@
  * ~4 images/s), and reports wall time, samples/s, the curation child's peak RSS, and how much of each
  * labelled noise kind the curated set still holds (and how many clean samples it lost).
  *
- *   nice -n 10 node bench/dist/curate-images-run.js [--count 10000] [--workers 0] [--ocr] [--no-models] [--copy-detect] [--dir /tmp/herd-curate-images]
+ *   HERD_THREADS=1 nice -n 10 node bench/dist/curate-images-run.js [--count 10000] [--workers 0] [--ocr] [--no-models] [--copy-detect] [--dir /tmp/herd-curate-images] [--resume]
+ *
+ * `--resume` keeps an interrupted run's output folder (the runner skips its finished shards); the
+ * times then cover this invocation only. HERD_THREADS sets the models' ONNX threads (default: all cores).
  *
  * Prints a table and writes bench/results/curate-images-run-<count>.json. Asserts nothing.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, getPriority, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isUnreadable, iterateDataset, writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
+import { setDefaultThreads } from '@herd/runtime';
 import { curateImages } from '@herd/vision';
 import { args, flag, hasFlag } from './bench-args.js';
 
@@ -28,6 +32,9 @@ const base = flag('dir', '/tmp/herd-curate-images');
 const useOcr = hasFlag('ocr');
 const models = !hasFlag('no-models');
 const copyDetect = hasFlag('copy-detect');
+const resume = hasFlag('resume');
+const threads = process.env['HERD_THREADS'] === undefined ? undefined : Number(process.env['HERD_THREADS']);
+if (threads !== undefined) setDefaultThreads(threads);
 
 if (args[0] === '--child') {
   const [mode, a, b] = args.slice(1) as [string, string, string];
@@ -76,7 +83,7 @@ if (!existsSync(join(input, 'manifest.json'))) {
   genCpuSeconds = g.cpuSeconds;
 }
 const output = join(base, `out-${count}-w${workers}${models ? '' : '-nomodels'}${copyDetect ? '-cd' : ''}`);
-rmSync(output, { recursive: true, force: true });
+if (!resume) rmSync(output, { recursive: true, force: true });
 const load0 = loadavg()[0]!;
 const cur = await child(['curate', input, output]);
 const load1 = loadavg()[0]!;
@@ -89,11 +96,11 @@ for await (const s of iterateDataset(output)) if (!isUnreadable(s)) { const k = 
 const byLabel = [...labels].sort().map(([k, n]) => ({ label: k, in: n, kept: kept.get(k) ?? 0 }));
 const r = cur.report!;
 const result = {
-  machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: 10, loadAverage: { start: load0, end: load1 }, count, workers, ocr: useOcr, models, copyDetect,
+  machine: `${cpus().length} × ${cpus()[0]?.model}`, niced: getPriority(), threads: threads ?? null, resumed: resume, loadAverage: { start: load0, end: load1 }, count, workers, ocr: useOcr, models, copyDetect,
   generateSeconds: genSeconds, generateCpuSeconds: genCpuSeconds, curateSeconds: cur.seconds, curateCpuSeconds: cur.cpuSeconds, samplesPerSecond: r.in / cur.seconds, samplesPerCoreSecond: r.in / cur.cpuSeconds, peakRssMiB: cur.maxRssMiB, in: r.in, out: r.out,
   stages: r.stages.map((s) => ({ name: s.name, in: s.in, kept: s.kept, dropped: s.dropped, samplesPerSecond: s.samplesPerSecond })), byLabel,
 };
-console.log(`${count} images (generated in ${genSeconds.toFixed(0)} s, ${genCpuSeconds.toFixed(0)} CPU-s), curated in ${cur.seconds.toFixed(0)} s = ${result.samplesPerSecond.toFixed(1)} images/s (${cur.cpuSeconds.toFixed(0)} CPU-s = ${result.samplesPerCoreSecond.toFixed(1)} images/s per core), peak RSS ${cur.maxRssMiB.toFixed(0)} MiB, workers ${workers}, load ${load0.toFixed(1)}→${load1.toFixed(1)} on ${result.machine} (nice 10)`);
+console.log(`${count} images (generated in ${genSeconds.toFixed(0)} s, ${genCpuSeconds.toFixed(0)} CPU-s), curated in ${cur.seconds.toFixed(0)} s = ${result.samplesPerSecond.toFixed(1)} images/s (${cur.cpuSeconds.toFixed(0)} CPU-s = ${result.samplesPerCoreSecond.toFixed(1)} images/s per core), peak RSS ${cur.maxRssMiB.toFixed(0)} MiB, workers ${workers}, load ${load0.toFixed(1)}→${load1.toFixed(1)} on ${result.machine} (nice ${getPriority()}${resume ? ', resumed: this invocation only' : ''})`);
 console.log('\n| stage | in | kept | dropped | samples/s |\n|---|---|---|---|---|');
 for (const s of result.stages) console.log(`| ${s.name} | ${s.in} | ${s.kept} | ${s.dropped} | ${s.samplesPerSecond?.toFixed(1) ?? '–'} |`);
 console.log('\n| label | in | still in the curated set |\n|---|---|---|');

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { LookSet, drawScene, generateImages, sceneLook } from './images.js';
+import { LookSet, cropNeighbourLooks, drawScene, generateImages, sceneLook } from './images.js';
 import { IMAGE_NOISE } from './noise.js';
 import type { Sample } from './sample.js';
 import { COLOUR_RGB, isHeldOutCombo, itemRng, type Colour, type Scene } from './world.js';
@@ -167,6 +167,23 @@ describe('image generator', () => {
     const repeats = (xs: string[]): number => xs.length - new Set(xs).size;
     expect(repeats(draws(false))).toBeGreaterThan(30);
     expect(repeats(draws(true))).toBe(0);
+    // A lone centred group one size up or down looks like a centre crop of the scene: never both drawn.
+    const lone: Scene = { objects: [{ shape: 'star', colour: 'red', size: 'medium', position: 'centre', count: 1 }], background: 'white', word: null };
+    const sized = (size: 'small' | 'medium' | 'big'): string => sceneLook({ ...lone, objects: [{ ...lone.objects[0]!, size }] }, 160, 120);
+    expect(cropNeighbourLooks(lone, 160, 120).sort()).toEqual([sized('small'), sized('big')].sort());
+    expect(cropNeighbourLooks({ ...lone, objects: [{ ...lone.objects[0]!, size: 'big' }] }, 160, 120)).toEqual([sized('medium')]);
+    expect(cropNeighbourLooks({ ...lone, objects: [{ ...lone.objects[0]!, position: 'left' }] }, 160, 120)).toEqual([]);
+    expect(cropNeighbourLooks(scene, 160, 120)).toEqual([]);
+    const shared = draws(true);
+    const drawn = new Set(shared);
+    const loneDraws = Array.from({ length: 8000 }, (_, i) => drawScene(itemRng(21, 'images', i), `img-${i}`, 'train', null, { count: 8000 }, [96, 256], new LookSet()));
+    const withNeighbour = (xs: { scene: Scene; width: number; height: number }[], set: Set<string>): number => xs.filter((d) => cropNeighbourLooks(d.scene, d.width, d.height).some((l) => set.has(l))).length;
+    expect(withNeighbour(loneDraws, new Set(loneDraws.map((d) => sceneLook(d.scene, d.width, d.height))))).toBeGreaterThan(10);
+    const sharedDraws = ((): { scene: Scene; width: number; height: number }[] => {
+      const looks = new LookSet();
+      return Array.from({ length: 8000 }, (_, i) => drawScene(itemRng(21, 'images', i), `img-${i}`, 'train', null, { count: 8000 }, [96, 256], looks));
+    })();
+    expect(withNeighbour(sharedDraws, drawn)).toBe(0);
     // And through generateImages: the looks of the samples that are not labelled copies are distinct.
     const samples = await collect(generateImages({ seed: 21, count: 40, noiseRate: 0.5, noiseKinds: ['exact_duplicate', 'near_duplicate', 'mismatched_caption'], side: [24, 32] }));
     const clean = samples.filter((s) => s.meta.duplicateOf === undefined);

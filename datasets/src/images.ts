@@ -12,7 +12,7 @@ import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.
 import { IMAGE_NOISE, RecentPool, checkRate, planNoise, truncateBytes, type ImageNoise } from './noise.js';
 import { FONT_FAMILY, escapeXml, sceneSvg } from './render.js';
 import { sampleKey, utf8, type Sample } from './sample.js';
-import { BACKGROUND_RGB, WORDS, itemRng, randomScene, sceneSplit, type Scene, type Split } from './world.js';
+import { BACKGROUND_RGB, SIZES, WORDS, itemRng, randomScene, sceneSplit, type Scene, type Size, type Split } from './world.js';
 
 export type ImageFormat = 'png' | 'jpeg';
 
@@ -77,15 +77,37 @@ export function sceneLook(scene: Scene, width: number, height: number): string {
   return JSON.stringify([objects, scene.word, background, Math.log(width / height).toFixed(1)]);
 }
 
+/**
+ * The looks a centre crop of this scene shares with other scenes: a scene whose only object group
+ * sits in the centre cell, drawn one size up or down (small ↔ medium ↔ big). The generator's crop
+ * edit keeps 85–93 % of each side, which enlarges a centred object by 8–18 %: a medium star cropped
+ * looks like the big star scene (and a small circle like the medium one) to every signal the
+ * near-duplicate check has (pHash within 8 bits, layout cosine 0.99, thumbnail correlation 0.98:
+ * packages/vision/CURATION.md), so the world must not hold both as "different" scenes. Objects in
+ * the arms move outwards under a crop, which a size change does not do, so only the centre counts.
+ */
+export function cropNeighbourLooks(scene: Scene, width: number, height: number): string[] {
+  const [only] = scene.objects;
+  if (scene.objects.length !== 1 || only === undefined || only.position !== 'centre') return [];
+  const i = SIZES.indexOf(only.size);
+  return [SIZES[i - 1], SIZES[i + 1]].filter((s): s is Size => s !== undefined).map((size) => sceneLook({ ...scene, objects: [{ ...only, size }] }, width, height));
+}
+
 /** The looks drawn so far, as MD5 digests (a 100k-image set keeps ~10 MB). */
 export class LookSet {
   private readonly seen = new Set<string>();
   get size(): number {
     return this.seen.size;
   }
+  private static digest(look: string): string {
+    return createHash('md5').update(look).digest('base64');
+  }
+  has(look: string): boolean {
+    return this.seen.has(LookSet.digest(look));
+  }
   /** Adds a look; false when it was there already. */
   add(look: string): boolean {
-    const d = createHash('md5').update(look).digest('base64');
+    const d = LookSet.digest(look);
     if (this.seen.has(d)) return false;
     this.seen.add(d);
     return true;
@@ -94,8 +116,9 @@ export class LookSet {
 
 /**
  * The scene and size of a sample that is not a labelled copy, drawn again until its look
- * (`sceneLook`) is new to `looks`: two equal looks render as copies of each other, and the labels
- * would call them different.
+ * (`sceneLook`) is new to `looks` and no scene drawn before is one a centre crop of it looks like
+ * (`cropNeighbourLooks`): two such scenes render as copies of each other, and the labels would call
+ * them different.
  */
 export function drawScene(
   rng: Rng,
@@ -117,7 +140,7 @@ export function drawScene(
       const short = Math.max(8, Math.round(long / (8 + rng.int(8))));
       [width, height] = rng.next() < 0.5 ? [long, short] : [short, long];
     }
-    if (looks.add(sceneLook(scene, width, height))) return { scene, width, height };
+    if (!cropNeighbourLooks(scene, width, height).some((l) => looks.has(l)) && looks.add(sceneLook(scene, width, height))) return { scene, width, height };
     if (tries >= 1000) throw new HerdError('invalid_argument', `image ${key}: 1000 draws gave no scene unlike the ${looks.size} before it; the world has too few distinct looks for ${opts.count} images with these options`);
   }
 }

@@ -23,7 +23,7 @@ export type { Language, OtherLanguage } from './multilingual.js';
 export type { Sample } from './sample.js';
 export { generateTextCorpus, textCorpusStrings, textDoc, checkTextMix, TEXT_MIX, TEXT_DOC_KINDS, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION } from './text.js';
 export type { ChatTurn, TextDoc, TextDocKind, TextMix, TextCorpusOptions, InstructionTask, InstructionSource } from './text.js';
-export { generateImages, renderScene, randomImageSize, encodeSvg, sceneLook, LookSet } from './images.js';
+export { generateImages, renderScene, randomImageSize, encodeSvg, sceneLook, cropNeighbourLooks, LookSet } from './images.js';
 export type { ImageOptions, ImageFormat } from './images.js';
 export { generateVideos, encodeClip, frameSvg, framePositions, clipTracks } from './video.js';
 export { NEAR_DUPLICATE_EDITS } from './video.js';

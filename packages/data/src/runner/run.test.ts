@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedDrops, makeSamples, sha256, type Labelled } from '../fixtures/samples.js';
-import { pipeline } from '../fixtures/pipeline.js';
+import { batchCalls, pipeline } from '../fixtures/pipeline.js';
 import { readIndex, type IndexEntry } from '../format/index-file.js';
 import { readDataset } from '../format/manifest.js';
 import { iterateDataset } from '../format/read.js';
@@ -204,6 +204,41 @@ describe('runPipeline on damaged input', () => {
     expect(await whyDropped(out, 's00004')).toMatchObject({ stage: 'rename', reason: 'stage_error: key changed to "s00004x"' });
     expect(res.stats.out).toBe(0);
     expect((await readDataset(out)).shards).toEqual([]);
+  });
+});
+
+describe('runPipeline with a batched stage', () => {
+  it('hands the batch hook at most batchSize samples per call and writes the unbatched output', async () => {
+    const plain = fresh();
+    await runPipeline({ input, output: plain, stages: pipeline(), progress: null });
+    const batched = fresh();
+    batchCalls.length = 0;
+    const res = await runPipeline({ input, output: batched, stages: pipeline({ clipBatch: 5 }), progress: null });
+    const clipIn = res.stats.stages.find((s) => s.name === 'clip_score')?.in as number;
+    expect(batchCalls.reduce((a, b) => a + b, 0)).toBe(clipIn);
+    expect(Math.max(...batchCalls)).toBe(5);
+    // Shards of 12: full batches but at the end of a shard.
+    expect(batchCalls.length).toBeLessThan(clipIn / 2);
+    expect(fingerprint(batched)).toEqual(fingerprint(plain));
+    for (const s of res.manifest.shards) expect(readFileSync(join(batched, s.file)).equals(readFileSync(join(plain, s.file)))).toBe(true);
+  });
+
+  it('retries a batch that throws or returns too few results one sample at a time', async () => {
+    const plain = fresh();
+    await runPipeline({ input, output: plain, stages: pipeline(), progress: null });
+    const out = fresh();
+    batchCalls.length = 0;
+    await runPipeline({ input, output: out, stages: pipeline({ clipBatch: 4, batchThrowsOn: '7', batchShortOn: '2' }), progress: null });
+    expect(fingerprint(out)).toEqual(fingerprint(plain));
+    await expect(runPipeline({ input, output: fresh(), stages: pipeline({ clipBatch: 0 }), progress: null })).rejects.toThrow(/clip_score: batchSize must be an integer ≥ 1, got 0/);
+  });
+
+  it('gives the same output batched on worker threads', async () => {
+    const a = fresh();
+    const b = fresh();
+    await runPipeline({ input, output: a, pipeline: { module: fixture, export: 'pipeline', options: {} }, workers: 0, progress: null });
+    await runPipeline({ input, output: b, pipeline: { module: fixture, export: 'pipeline', options: { clipBatch: 3 } }, workers: 2, progress: null });
+    expect(fingerprint(b)).toEqual(fingerprint(a));
   });
 });
 

@@ -6,7 +6,7 @@ import type { ShardInfo } from '../format/manifest.js';
 import { readShard, type ExpectedSample } from '../format/read.js';
 import { JsonlWriter } from '../format/spill.js';
 import { isUnreadable, jsonDepth, MAX_META_CHARS, MAX_META_DEPTH, sampleProblems, type Sample, type Unreadable } from '../sample.js';
-import { reasonCode, type Stage, type StageContext, type StageResult } from '../stages/stage.js';
+import { reasonCode, type SampleStage, type Stage, type StageContext, type StageResult } from '../stages/stage.js';
 import { READ_STAGE } from './pipeline.js';
 import { emptyCounter, type StageCounter } from './stats.js';
 
@@ -159,6 +159,12 @@ async function readPairs(path: string | undefined, keyAt: number, reasonAt: numb
   return out;
 }
 
+function batchSizeOf(stage: SampleStage): number {
+  const b = stage.batchSize ?? 1;
+  if (!Number.isInteger(b) || b < 1) throw new HerdError('invalid_argument', `stage ${stage.name}: batchSize must be an integer ≥ 1, got ${b}`);
+  return b;
+}
+
 async function* nothing(): AsyncGenerator<never> {}
 
 /**
@@ -199,6 +205,7 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
   const keysInShard = new Set<string>();
   let dropped = 0;
   const dropRead = async (key: string, reason: string): Promise<void> => {
+    await flush(); // keeps drop records in dataset order when samples wait for a batch
     const code = reasonCode(reason);
     read.dropped[code] = (read.dropped[code] ?? 0) + 1;
     dropped++;
@@ -208,6 +215,136 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
     task.input === null
       ? nothing()
       : readShard(task.input, { tolerant: true, expected, expectedCount: task.expectedCount, onProblem, maxMetaBytes: task.limits.maxMetaBytes, maxMetaDepth: task.limits.maxMetaDepth });
+
+  // A batched stage gets full batches: each sample runs the stages before the first batched one
+  // as it arrives, then waits with the others that reached it; records are written in dataset order.
+  const firstBatched = ((i) => (i < 0 ? segment.length : i))(segment.findIndex((st) => st?.kind === 'sample' && st.processBatch !== undefined));
+  const chunkSize = Math.max(1, ...segment.map((st) => (st?.kind === 'sample' && st.processBatch ? batchSizeOf(st) : 1)));
+  interface Pending {
+    key: string;
+    sample: Sample | undefined;
+    drop?: { stage: string; reason: string };
+  }
+  let pending: Pending[] = [];
+  let waiting = 0; // pending samples still alive
+  const admit = async (sample: Sample): Promise<void> => {
+    const entry: Pending = { key: sample.key, sample };
+    await advance([entry], 0, firstBatched);
+    pending.push(entry);
+    if (entry.sample !== undefined) waiting++;
+    if (waiting >= chunkSize || pending.length >= 4 * chunkSize) await flush();
+  };
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const chunk = pending;
+    pending = [];
+    waiting = 0;
+    await advance(chunk, firstBatched, segment.length);
+    for (const e of chunk) {
+      if (e.drop !== undefined) {
+        dropped++;
+        await drops.write({ key: e.key, stage: e.drop.stage, reason: e.drop.reason, shard: task.source } satisfies DropRecord);
+      } else await finish(e.sample as Sample);
+    }
+  };
+  /** Runs stages [from, to) of the pass over the entries still alive. */
+  const advance = async (entries: Pending[], from: number, to: number): Promise<void> => {
+    for (const stage of segment.slice(from, to)) {
+      if (stage?.kind !== 'sample') continue; // checked above
+      const alive = entries.filter((e) => e.sample !== undefined);
+      if (alive.length === 0) return;
+      const counter = stats[stage.name] as StageCounter;
+      counter.in += alive.length;
+      const s0 = performance.now();
+      const results = await judge(stage, alive.map((e) => e.sample as Sample));
+      counter.seconds += (performance.now() - s0) / 1000;
+      alive.forEach((e, j) => {
+        const res = results[j] as StageResult;
+        if (res.keep) {
+          counter.kept++;
+          e.sample = res.sample;
+        } else {
+          const code = reasonCode(res.reason);
+          counter.dropped[code] = (counter.dropped[code] ?? 0) + 1;
+          e.drop = { stage: stage.name, reason: res.reason };
+          e.sample = undefined;
+        }
+      });
+    }
+  };
+  /** One stage's verdicts on samples, through its batch hook when it has one. */
+  const judge = async (stage: SampleStage, samples: readonly Sample[]): Promise<StageResult[]> => {
+    const limit = task.limits.sampleTimeoutMs;
+    if (stage.processBatch) {
+      const results: StageResult[] = [];
+      const size = batchSizeOf(stage);
+      for (let at = 0; at < samples.length; at += size) {
+        const group = samples.slice(at, at + size);
+        const out = await guard.run(() => stage.processBatch!(group, ctx), limit * group.length);
+        if (out.ok && Array.isArray(out.value) && out.value.length === group.length) results.push(...out.value.map((r, j) => checkResult(r, group[j] as Sample)));
+        else results.push(...(await oneByOne(stage, group)));
+      }
+      return results;
+    }
+    return oneByOne(stage, samples);
+  };
+  const oneByOne = async (stage: SampleStage, samples: readonly Sample[]): Promise<StageResult[]> => {
+    const results: StageResult[] = [];
+    for (const current of samples) {
+      const out = await guard.run(() => stage.process(current, ctx), task.limits.sampleTimeoutMs);
+      results.push(out.ok ? checkResult(out.value, current) : { keep: false, reason: out.reason });
+    }
+    return results;
+  };
+  /** A sample every stage kept: its meta checked once, its feature prepared, then into the output. */
+  const finish = async (sample: Sample): Promise<void> => {
+    // Serialised once, here: a meta a stage made unstorable costs this sample, not the shard's encoding.
+    let json: string | undefined;
+    let problem: string | undefined;
+    try {
+      json = JSON.stringify(sample.meta);
+    } catch (e) {
+      problem = `meta cannot be stored as JSON: ${oneLine((e as Error).message)}`;
+    }
+    if (json !== undefined && json.length > MAX_META_CHARS) problem = `meta JSON is ${json.length} characters (limit ${MAX_META_CHARS})`;
+    else if (json !== undefined && jsonDepth(json) > MAX_META_DEPTH) problem = `meta JSON is nested ${jsonDepth(json)} levels deep (limit ${MAX_META_DEPTH})`;
+    if (problem !== undefined || json === undefined) {
+      const runner = (stats[RUNNER_STAGE] ??= emptyCounter());
+      runner.in++;
+      runner.dropped.invalid_sample = (runner.dropped.invalid_sample ?? 0) + 1;
+      dropped++;
+      await drops.write({ key: sample.key, stage: RUNNER_STAGE, reason: `invalid_sample: ${problem}`, shard: task.source } satisfies DropRecord);
+      return;
+    }
+    if (prepare?.kind === 'global' && features) {
+      const counter = stats[prepare.name] as StageCounter;
+      counter.in++;
+      const s0 = performance.now();
+      const current: Sample = sample;
+      // A sample whose feature cannot be computed is dropped here rather than ending the pass.
+      const out = await guard.run(() => (prepare.prepare ? prepare.prepare(current, ctx) : null), task.limits.sampleTimeoutMs);
+      counter.seconds += (performance.now() - s0) / 1000;
+      let line: string | undefined;
+      let reason = out.ok ? '' : out.reason;
+      if (out.ok) {
+        try {
+          line = JSON.stringify([current.key, out.value ?? null]);
+        } catch (e) {
+          reason = `stage_error: feature is not JSON-serialisable: ${oneLine((e as Error).message)}`;
+        }
+      }
+      if (line === undefined) {
+        const code = reasonCode(reason);
+        counter.dropped[code] = (counter.dropped[code] ?? 0) + 1;
+        dropped++;
+        await drops.write({ key: current.key, stage: prepare.name, reason, shard: task.source } satisfies DropRecord);
+        return;
+      }
+      await features.writeRaw(line);
+    }
+    kept.push(sample);
+    metaJson.push(json);
+  };
 
   try {
     const iterator = items[Symbol.asyncIterator]();
@@ -245,76 +382,9 @@ export async function processShard(task: ShardTask, stagesByName: ReadonlyMap<st
       }
       read.kept++;
       if (skip.has(item.key)) continue;
-      let sample: Sample | undefined = item;
-      for (const stage of segment) {
-        if (stage?.kind !== 'sample') continue; // checked above
-        const counter = stats[stage.name] as StageCounter;
-        counter.in++;
-        const s0 = performance.now();
-        const current: Sample = sample;
-        const out = await guard.run(() => stage.process(current, ctx), task.limits.sampleTimeoutMs);
-        const res: StageResult = out.ok ? checkResult(out.value, current) : { keep: false, reason: out.reason };
-        counter.seconds += (performance.now() - s0) / 1000;
-        if (res.keep) {
-          counter.kept++;
-          sample = res.sample;
-        } else {
-          const code = reasonCode(res.reason);
-          counter.dropped[code] = (counter.dropped[code] ?? 0) + 1;
-          dropped++;
-          await drops.write({ key: current.key, stage: stage.name, reason: res.reason, shard: task.source } satisfies DropRecord);
-          sample = undefined;
-          break;
-        }
-      }
-      if (sample === undefined) continue;
-      // Serialised once, here: a meta a stage made unstorable costs this sample, not the shard's encoding.
-      let json: string | undefined;
-      let problem: string | undefined;
-      try {
-        json = JSON.stringify(sample.meta);
-      } catch (e) {
-        problem = `meta cannot be stored as JSON: ${oneLine((e as Error).message)}`;
-      }
-      if (json !== undefined && json.length > MAX_META_CHARS) problem = `meta JSON is ${json.length} characters (limit ${MAX_META_CHARS})`;
-      else if (json !== undefined && jsonDepth(json) > MAX_META_DEPTH) problem = `meta JSON is nested ${jsonDepth(json)} levels deep (limit ${MAX_META_DEPTH})`;
-      if (problem !== undefined || json === undefined) {
-        const runner = (stats[RUNNER_STAGE] ??= emptyCounter());
-        runner.in++;
-        runner.dropped.invalid_sample = (runner.dropped.invalid_sample ?? 0) + 1;
-        dropped++;
-        await drops.write({ key: sample.key, stage: RUNNER_STAGE, reason: `invalid_sample: ${problem}`, shard: task.source } satisfies DropRecord);
-        continue;
-      }
-      if (prepare?.kind === 'global' && features) {
-        const counter = stats[prepare.name] as StageCounter;
-        counter.in++;
-        const s0 = performance.now();
-        const current: Sample = sample;
-        // A sample whose feature cannot be computed is dropped here rather than ending the pass.
-        const out = await guard.run(() => (prepare.prepare ? prepare.prepare(current, ctx) : null), task.limits.sampleTimeoutMs);
-        counter.seconds += (performance.now() - s0) / 1000;
-        let line: string | undefined;
-        let reason = out.ok ? '' : out.reason;
-        if (out.ok) {
-          try {
-            line = JSON.stringify([current.key, out.value ?? null]);
-          } catch (e) {
-            reason = `stage_error: feature is not JSON-serialisable: ${oneLine((e as Error).message)}`;
-          }
-        }
-        if (line === undefined) {
-          const code = reasonCode(reason);
-          counter.dropped[code] = (counter.dropped[code] ?? 0) + 1;
-          dropped++;
-          await drops.write({ key: current.key, stage: prepare.name, reason, shard: task.source } satisfies DropRecord);
-          continue;
-        }
-        await features.writeRaw(line);
-      }
-      kept.push(sample);
-      metaJson.push(json);
+      await admit(item);
     }
+    await flush();
 
     let output: ShardInfo | null = null;
     const index = new JsonlWriter(spillPath(task.donePath, 'index'));

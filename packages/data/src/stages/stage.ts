@@ -23,6 +23,18 @@ export interface SampleStage {
   /** Changes the run fingerprint when bumped, so a resumed run cannot mix old and new behaviour. */
   readonly version?: string;
   process(sample: Sample, ctx: StageContext): Promise<StageResult> | StageResult;
+  /**
+   * Optional batch hook: judges up to `batchSize` samples in one call (a model that scores B inputs
+   * per call), one result per sample in the given order, each exactly what `process` would return.
+   * The runner then hands the stage the samples that reach it in groups of at most `batchSize`;
+   * results and drop records are written in dataset order, so a batched run's output is the
+   * unbatched one's. A batch call that throws, hangs past `batchSize` × the per-sample limit or
+   * returns the wrong number of results is retried one sample at a time through `process`, so a
+   * sample that breaks the batch costs only itself.
+   */
+  processBatch?(samples: readonly Sample[], ctx: StageContext): Promise<StageResult[]> | StageResult[];
+  /** Samples per `processBatch` call (≥ 1; the runner reads ahead this many samples). */
+  readonly batchSize?: number;
 }
 
 /**

@@ -39,7 +39,7 @@ import {
 import { MINI_CLIP_DIR, MiniClip } from '../train/clip-mini.js';
 import { checkpointId } from '../train/clip-mini-store.js';
 import { CopyDetector, MINI_COPY_DETECT_DIR } from '../train/copy-detect.js';
-import { clipScore, clipTopFraction, miniClipScorer, type ImageTextScorer } from './stages/clip-score.js';
+import { clipScore, clipTopFraction, miniClipBatchScorer, miniClipScorer, type ImageTextScorer } from './stages/clip-score.js';
 import { imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
 import { IMAGE_EXTS } from './stages/meta.js';
 import { nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
@@ -61,9 +61,10 @@ export interface CurateStagesConfig {
   /**
    * The mini CLIP image–text filter (cloneable, so it runs on workers too): a model folder (default
    * the committed weights/mini-clip), a threshold (default the one stored with the model; null =
-   * only record the score) and/or a keep-top-fraction.
+   * only record the score) and/or a keep-top-fraction. `batch`: pairs per ONNX call (default
+   * CLIP_BATCH), through the runner's batch hook; the scores are the unbatched ones.
    */
-  clipModel?: { dir?: string; threshold?: number | null; topFraction?: number } | false;
+  clipModel?: { dir?: string; threshold?: number | null; topFraction?: number; batch?: number } | false;
   resample?: { threshold: number; mode?: 'sqrt' | 'metaclip'; n?: 1 | 2; seed?: number } | false;
   ocr?: OcrOptions | false;
 }
@@ -74,6 +75,9 @@ export interface CurateConfig extends CurateStagesConfig, CurationRunMode {
   clip?: { score: ImageTextScorer; threshold?: number; topFraction?: number; scorerId?: string };
   samplesPerShard?: number;
 }
+
+/** Image–caption pairs per mini CLIP call in `clipModel` (bench: node bench/dist/curate-clip-batch.js). */
+export const CLIP_BATCH = 32;
 
 export const REPORT_FILE = CURATION_REPORT_FILE;
 export const REPORT_MD = CURATION_REPORT_MD;
@@ -88,11 +92,19 @@ export function curationStages(config: CurateStagesConfig & { outputDir?: string
   if (config.image !== false) stages.push(imageQuality(config.image ?? {}));
   if (extra.clip && config.clipModel) throw new HerdError('invalid_argument', 'curate: give either a clip scorer function or clipModel, not both');
   if (config.clipModel) {
-    const { dir = MINI_CLIP_DIR, threshold, topFraction } = config.clipModel;
+    const { dir = MINI_CLIP_DIR, threshold, topFraction, batch = CLIP_BATCH } = config.clipModel;
     const clip = MiniClip.load(dir);
+    // One model, two graphs: B pairs per ONNX call for the batch hook, one for a sample retried alone.
+    const batched = new MiniClip(clip.model, batch);
     const th = threshold === undefined ? clip.model.threshold : (threshold ?? undefined);
-    const stage = clipScore({ score: miniClipScorer(clip), ...(th !== undefined ? { threshold: th } : {}), scorerId: `mini-clip:${checkpointId(dir)}` });
-    stages.push(Object.assign(stage, { close: () => clip.release() }));
+    const stage = clipScore({
+      score: miniClipScorer(clip),
+      scoreBatch: miniClipBatchScorer(batched),
+      batchSize: batch,
+      ...(th !== undefined ? { threshold: th } : {}),
+      scorerId: `mini-clip:${checkpointId(dir)}`,
+    });
+    stages.push(Object.assign(stage, { close: async () => { await clip.release(); await batched.release(); } }));
     if (topFraction !== undefined) stages.push(clipTopFraction({ fraction: topFraction }));
   }
   if (extra.clip) {

@@ -6,10 +6,10 @@
  * Scores: `meta.curation.clip = {score}`.
  */
 import { HerdError } from '@herd/core';
-import { drop, keep, type GlobalStage, type Sample, type SampleStage } from '@herd/data';
+import { drop, keep, type GlobalStage, type Sample, type SampleStage, type StageResult } from '@herd/data';
 import { decodeImage } from '@herd/media';
 import { type MiniClip } from '../../train/clip-mini.js';
-import { tileImage } from '../tiling.js';
+import { tileImage, type TiledImage } from '../tiling.js';
 import { captionOf, imageFileOf, scoreOf, withScores } from './meta.js';
 
 /** Image–text similarity of one sample (higher = better matched), e.g. cosine of CLIP embeddings. */
@@ -35,6 +35,37 @@ export function miniClipScorer(clip: MiniClip): ImageTextScorer {
   };
 }
 
+/** Scores of several samples in one call (one per sample, in order): a model that runs B pairs at once. */
+export type BatchImageTextScorer = (samples: readonly Sample[]) => Promise<number[]> | number[];
+
+/**
+ * The mini CLIP scoring many samples per call: each image decoded and tiled, then every pair with
+ * an image and a caption goes through `clip.scorePairs` together (the model's batch size per ONNX
+ * call). Same scores as `miniClipScorer` (NaN for the same samples).
+ */
+export function miniClipBatchScorer(clip: MiniClip): BatchImageTextScorer {
+  return async (samples) => {
+    const scores = samples.map(() => Number.NaN);
+    const at: number[] = [];
+    const images: TiledImage[] = [];
+    const captions: string[] = [];
+    for (const [i, sample] of samples.entries()) {
+      const file = imageFileOf(sample);
+      const caption = captionOf(sample);
+      if (file === undefined || !('text' in caption)) continue;
+      try {
+        images.push(tileImage(await decodeImage(file.bytes, { name: `${sample.key}.${file.ext}` }), clip.config.vision));
+      } catch {
+        continue;
+      }
+      captions.push(caption.text);
+      at.push(i);
+    }
+    if (images.length > 0) (await clip.scorePairs(images, captions)).forEach((s, j) => (scores[at[j] as number] = s));
+    return scores;
+  };
+}
+
 export interface ClipScoreOptions {
   name?: string;
   score: ImageTextScorer;
@@ -42,20 +73,39 @@ export interface ClipScoreOptions {
   threshold?: number;
   /** Names the scorer in the run fingerprint (a new model must not mix with old decisions). */
   scorerId?: string;
+  /** The same scorer over many samples per call: the stage then gets the runner's batch hook. */
+  scoreBatch?: BatchImageTextScorer;
+  /** Samples per `scoreBatch` call (default 16). */
+  batchSize?: number;
 }
 
 export function clipScore(options: ClipScoreOptions): SampleStage {
   if (typeof options.score !== 'function') throw new HerdError('invalid_argument', 'clipScore: score must be a function (sample) => number');
   const name = options.name ?? 'clip';
-  return {
+  const verdict = (sample: Sample, score: number): StageResult => {
+    if (!Number.isFinite(score)) return drop(`clip_score_failed: scorer returned ${score}`);
+    if (options.threshold !== undefined && score < options.threshold) return drop(`low_clip_score: ${score.toFixed(4)} < ${options.threshold}`);
+    return keep(withScores(sample, name, { score: Number(score.toFixed(6)) }));
+  };
+  const stage: SampleStage = {
     kind: 'sample',
     name,
     version: JSON.stringify([options.scorerId ?? 'unnamed', options.threshold ?? null]),
     async process(sample) {
-      const score = await options.score(sample);
-      if (!Number.isFinite(score)) return drop(`clip_score_failed: scorer returned ${score}`);
-      if (options.threshold !== undefined && score < options.threshold) return drop(`low_clip_score: ${score.toFixed(4)} < ${options.threshold}`);
-      return keep(withScores(sample, name, { score: Number(score.toFixed(6)) }));
+      return verdict(sample, await options.score(sample));
+    },
+  };
+  const scoreBatch = options.scoreBatch;
+  if (scoreBatch === undefined) return stage;
+  const batchSize = options.batchSize ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new HerdError('invalid_argument', `clipScore: batchSize must be an integer ≥ 1, got ${batchSize}`);
+  return {
+    ...stage,
+    batchSize,
+    async processBatch(samples) {
+      const scores = await scoreBatch(samples);
+      if (scores.length !== samples.length) throw new HerdError('runtime_error', `clipScore: batch scorer returned ${scores.length} scores for ${samples.length} samples`);
+      return samples.map((s, i) => verdict(s, scores[i] as number));
     },
   };
 }

@@ -12,7 +12,8 @@ import { isUnreadable, iterateDataset, runPipeline, writeDataset, type GlobalSta
 import { generateImages } from '@herd/datasets';
 import { parseVisionConfig } from '../../config.js';
 import { initClipParams } from '../../train/clip.js';
-import { buildCaptionVocab, saveMiniClip } from '../../train/clip-mini.js';
+import { buildCaptionVocab, MiniClip, saveMiniClip } from '../../train/clip-mini.js';
+import { miniClipScorer } from './clip-score.js';
 import { type CopyDetectConfig, copyDetectParamSpecs, saveCopyDetect } from '../../train/copy-detect.js';
 import { curateImages } from '../curate.js';
 import { nearDuplicate, type DedupFeature } from './near-duplicate.js';
@@ -78,6 +79,14 @@ describe('curateImages with the learned models named in the config', () => {
     for (const s of out) expect(typeof scoreOf(s, 'clip', 'score')).toBe('number');
     expect(out.filter((s) => s.meta['noise'] === 'exact_duplicate')).toEqual([]); // identical bytes: cosine 1 and Hamming 0
     expect(dedup.dropped).toBeGreaterThan(0);
+    // The CLIP stage ran batched (CLIP_BATCH pairs per call): the scores are the one-pair-per-call ones.
+    const one = MiniClip.load(clipDir);
+    const unbatched = miniClipScorer(one);
+    for (const s of out) expect(Math.abs((scoreOf(s, 'clip', 'score') as number) - (await unbatched(s)))).toBeLessThan(2e-6);
+    await one.release();
+    const b3 = (await curateImages(join(dir, 'in'), join(dir, 'out-b3'), { ...config, clipModel: { ...config.clipModel, batch: 3 } })).report!;
+    expect(b3.out).toBe(inProc.out);
+    expect(await readFile(join(dir, 'out-b3', 'drops.jsonl'), 'utf8')).toBe(await readFile(join(dir, 'out', 'drops.jsonl'), 'utf8'));
     const workers = (await curateImages(join(dir, 'in'), join(dir, 'out-workers'), { ...config, workers: 2 })).report!;
     expect(workers.out).toBe(inProc.out);
     expect(await readFile(join(dir, 'out-workers', 'drops.jsonl'), 'utf8')).toBe(await readFile(join(dir, 'out', 'drops.jsonl'), 'utf8'));

@@ -8,7 +8,7 @@ import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
 import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
-import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation } from './phash.js';
+import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
 import { ocr, textLines, textRuns } from './ocr.js';
@@ -179,6 +179,34 @@ describe('nearDuplicate', () => {
     };
     expect([...(await decide())]).toEqual([['darker', 'duplicate-of:cream']]);
     expect(new Set((await decide(Infinity)).keys())).toEqual(new Set(['white', 'darker']));
+  });
+
+  it('the local chroma check separates scenes that differ only in one small group\'s colour, which the layout cosine passes; a desaturated copy passes it', async () => {
+    const scene = (colour: 'blue' | 'black') => ({ objects: [{ shape: 'star' as const, colour, size: 'small' as const, position: 'left' as const, count: 2 }, { shape: 'circle' as const, colour: 'red' as const, size: 'medium' as const, position: 'right' as const, count: 1 }], background: 'white' as const, word: null });
+    const blue = await renderScene(scene('blue'), 160, 120, 'png');
+    const black = await renderScene(scene('black'), 160, 120, 'png');
+    const b = await decodeImage(blue);
+    // A copy's colour jitter: saturation ×0.8, brightness ×0.95.
+    const jitter = { ...b, data: Uint8Array.from(b.data, (v, i) => { const p = i - (i % 3); const y = 0.299 * b.data[p]! + 0.587 * b.data[p + 1]! + 0.114 * b.data[p + 2]!; return Math.max(0, Math.min(255, Math.round(0.95 * (y + 0.8 * (v - y))))); }) };
+    const [lb, lk, lj] = [await colourLayout(b), await colourLayout(await decodeImage(black)), await colourLayout(jitter)];
+    expect(layoutCosine(lb, lk)).toBeGreaterThan(0.97); // the whole-layout check passes the pair
+    expect(layoutChromaDiff(lb, lk)).toBeGreaterThan(0.9);
+    expect(layoutChromaDiff(lb, lj)).toBeLessThan(0.3);
+    expect(layoutChromaDiff(lb, lb)).toBe(0);
+    const samples: Sample[] = [
+      { key: 'blue', files: { png: blue }, meta: {} },
+      { key: 'black', files: { png: black }, meta: {} },
+      { key: 'jitter', files: { jpg: await encodeRgb(jitter, 'jpeg', 90) }, meta: {} },
+    ];
+    const decide = async (maxLocalChromaDiff?: number) => {
+      // Thumbnail and layout checks loosened so that only the local chroma check can tell blue from black.
+      const stage = nearDuplicate({ minThumbCorrelation: 0.9, minLayoutCosine: 0.9, quality: (s) => (s.key === 'blue' ? 1 : 0), ...(maxLocalChromaDiff !== undefined ? { maxLocalChromaDiff } : {}) });
+      const f = new Map<string, unknown>();
+      for (const s of samples) f.set(s.key, await stage.prepare!(s, ctx));
+      return stage.decide(f as never);
+    };
+    expect([...(await decide())]).toEqual([['jitter', 'duplicate-of:blue']]);
+    expect(new Set((await decide(Infinity)).keys())).toEqual(new Set(['black', 'jitter']));
   });
 
   it('thumbnail correlation ignores brightness and contrast, and separates scenes that pHash confuses', async () => {

@@ -249,3 +249,30 @@ export function layoutCosine(a: Int8Array, b: Int8Array): number {
   }
   return na === 0 || nb === 0 ? 0 : s / Math.sqrt(na * nb);
 }
+
+/**
+ * The largest chroma change of one layout cell between two colour layouts (both unit length, so the
+ * cells are comparable once a pair has passed the layout cosine): max over the 16×16 cells of
+ * |(Cb, Cr)ₐ − (Cb, Cr)ᵦ| relative to the larger of the two, for cells whose chroma reaches
+ * `minChroma` of the layout's length (fainter cells are edges and background). The layout cosine is
+ * a sum over all cells, so one small object that changes colour (a blue star for a black one) barely
+ * moves it; here its cells change by most of their size, while a copy's colour jitter (hue ±12°,
+ * saturation ×0.8–1.2) changes a cell by a bounded fraction. (Fitting one hue/saturation gain per
+ * pair first was tried and is worse: in a one-object scene a new colour is such a gain.) 0 when no
+ * cell has chroma.
+ */
+export function layoutChromaDiff(a: Int8Array, b: Int8Array, minChroma = 0.04): number {
+  const cells = Math.min(a.length, b.length) - 3;
+  const floor = minChroma * 127;
+  let worst = 0;
+  for (let i = 0; i + 2 < cells; i += 3) {
+    const ab = a[i + 1] as number;
+    const ar = a[i + 2] as number;
+    const bb = b[i + 1] as number;
+    const br = b[i + 2] as number;
+    const big = Math.max(Math.hypot(ab, ar), Math.hypot(bb, br));
+    if (big < floor) continue;
+    worst = Math.max(worst, Math.hypot(ab - bb, ar - br) / big);
+  }
+  return worst;
+}
