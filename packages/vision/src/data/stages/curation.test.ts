@@ -2,12 +2,13 @@ import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '@herd/core';
 import { captionQuality, iterateDataset, isUnreadable, languageId, writeDataset, type Sample, type SampleStage, type StageContext } from '@herd/data';
 import { generateImages, renderScene } from '@herd/datasets';
 import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
-import { annCosinePairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
+import { annCosinePairs, annCrossPairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
 import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
@@ -279,6 +280,22 @@ describe('nearDuplicate', () => {
     const ann = await annCosinePairs(flat, 64, 1 - 12 / 64, ANN_DEFAULTS);
     expect(ann.every(([a, b]) => hammingHex(hashes[a]!, hashes[b]!) <= 6)).toBe(true);
     expect(comp(ann)).toEqual(comp(exact));
+  });
+
+  it('HNSW candidates: a bucket of equal hashes larger than k is returned whole, so a copy ranked past k among its ties is still proposed', async () => {
+    // 200 random hashes and a bucket of 60 equal ones (scenes that differ only in colour share a pHash).
+    const rng = new Rng(5);
+    const sign = () => (rng.next() < 0.5 ? 1 : -1) / 8;
+    const bucket = Array.from({ length: 64 }, sign);
+    const rows = [...Array.from({ length: 200 }, () => Array.from({ length: 64 }, sign)), ...Array.from({ length: 60 }, () => bucket)];
+    const flat = Float32Array.from(rows.flat());
+    const k4 = { ...ANN_DEFAULTS, k: 4 };
+    const pairs = await annCosinePairs(flat, 64, 1 - 2 / 64, k4);
+    const inBucket = pairs.filter(([a, b]) => a >= 200 && b >= 200);
+    expect(inBucket).toHaveLength((60 * 59) / 2); // with k = 4 alone: at most 60 × 3
+    // The same through the cross search (a crop view querying the whole-image index).
+    const [hits] = await annCrossPairs(flat, [Float32Array.from(bucket)], 64, 1 - 2 / 64, k4);
+    expect(hits!.map(([, j]) => j).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => 200 + i));
   });
 });
 
