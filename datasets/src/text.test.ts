@@ -34,6 +34,28 @@ describe('text corpus', () => {
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
+  it('with balanceQa asks a different question type in each round, every type about as often, and leaves the default corpus as it is', () => {
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 };
+    const plain = [...generateTextCorpus({ seed: 7, count: 2000, mix })];
+    const balanced = [...generateTextCorpus({ seed: 7, count: 2000, mix, balanceQa: true })];
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, balanceQa: false })])).toBe(JSON.stringify(corpus.slice(0, 300)));
+    const rounds = (ds: TextDoc[]) => ds.flatMap((d) => (d.scene ? (d.qaTypes ?? []) : []));
+    for (const d of balanced) expect(new Set(d.qaTypes ?? []).size, d.key).toBe((d.qaTypes ?? []).length);
+    // Written-word questions: a scene has one, but one colour / shape / position / size question per object.
+    const share = (ds: TextDoc[], t: string) => rounds(ds).filter((x) => x === t).length / rounds(ds).length;
+    expect(share(balanced, 'word')).toBeGreaterThan(1.4 * share(plain, 'word'));
+    const scene = ['colour', 'shape', 'count', 'position', 'size', 'exists', 'total', 'word'];
+    for (const t of scene) expect(share(balanced, t), t).toBeGreaterThan(0.09);
+    for (const t of scene) expect(share(balanced, t), t).toBeLessThan(0.16);
+    // The answers still come from the scene: the rounds are the same questions, only drawn differently.
+    for (const d of balanced.filter((x) => x.scene)) {
+      d.qaTypes!.forEach((t, k) => {
+        if (t !== 'colour') return;
+        expect(d.scene!.objects.some((o) => d.turns![2 * k + 1]!.content.toLowerCase().includes(o.colour)), d.key).toBe(true);
+      });
+    }
+  });
+
   it('mixes all document kinds and both splits', () => {
     const kinds = new Set(corpus.map((d) => d.kind));
     expect([...kinds].sort()).toEqual(['description', 'dialogue', 'instruction', 'motion', 'sentence']);

@@ -62,6 +62,20 @@ export interface TextCorpusOptions {
   readonly start?: number;
   /** Share of each document kind (default `TEXT_MIX`); e.g. a QA- and instruction-heavy mix to continue a core on. */
   readonly mix?: TextMix;
+  /** Rounds of a QA dialogue by question type (`TextDocOptions.balanceQa`; default off). */
+  readonly balanceQa?: boolean;
+}
+
+/** How a document's dialogue rounds are drawn. */
+export interface TextDocOptions {
+  /**
+   * Each round of a QA dialogue asks a different question type, the types drawn uniformly from those
+   * the scene or clip has (then one question of that type), instead of rounds drawn uniformly from all
+   * of its questions. A scene has one colour, shape, position and size question per object but one
+   * word and one total question, so uniform rounds rarely ask the word; by type, every type is asked
+   * about as often. Off by default (the default corpus, which `herd text eval` draws from, is unchanged).
+   */
+  readonly balanceQa?: boolean;
 }
 
 /** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
@@ -116,9 +130,17 @@ interface Qa {
   readonly type: string;
 }
 
+/** Up to `n` questions of distinct types: the types in random order, one question of each. */
+function roundsByType(rng: Rng, qa: readonly Qa[], n: number): Qa[] {
+  const byType = new Map<string, Qa[]>();
+  for (const q of qa) byType.set(q.type, [...(byType.get(q.type) ?? []), q]);
+  return rng.shuffle([...byType.keys()]).slice(0, n).map((t) => rng.pick(byType.get(t)!));
+}
+
 /** Dialogue of 1–4 question–answer rounds, the first carrying the scene. */
-function qaDialogue(rng: Rng, intro: string, qa: readonly Qa[]): { turns: ChatTurn[]; qaTypes: string[] } {
-  const rounds = rng.shuffle([...qa]).slice(0, 1 + rng.int(4));
+function qaDialogue(rng: Rng, intro: string, qa: readonly Qa[], balance = false): { turns: ChatTurn[]; qaTypes: string[] } {
+  // (The default draw's order of rng calls is kept, so the default corpus is unchanged.)
+  const rounds = balance ? roundsByType(rng, qa, 1 + rng.int(4)) : rng.shuffle([...qa]).slice(0, 1 + rng.int(4));
   const turns: ChatTurn[] = [];
   rounds.forEach((q, i) => {
     turns.push({ role: 'user', content: i === 0 ? `${intro} ${q.question}` : q.question });
@@ -205,7 +227,8 @@ function factDialogue(rng: Rng): ChatTurn[] {
 }
 
 /** One document; index-seeded so any range of the corpus can be regenerated alone. */
-export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix: TextMix = TEXT_MIX): TextDoc {
+export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix: TextMix = TEXT_MIX, options: TextDocOptions = {}): TextDoc {
+  const balance = options.balanceQa === true;
   const rng = itemRng(seed, 'text', index);
   const key = `txt-${String(index).padStart(8, '0')}`;
   const kind = pickKind(rng, mix);
@@ -226,12 +249,12 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
     // where both ask the same question, the eval's answer.
     const video = videoQuestions(motion);
     const qa: Qa[] = [...video, ...motionQuestions(rng, motion).filter((q) => !video.some((v) => v.question === q.question))];
-    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa), motion };
+    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa, balance), motion };
   }
   const scene = randomScene(rng, { split });
   const text = describeScene(rng, scene);
   if (kind === 'description') return { key, kind, split, text, scene };
-  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene)), scene };
+  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene), balance), scene };
 }
 
 export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc> {
@@ -240,7 +263,7 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
   }
   const start = opts.start ?? 0;
   const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
-  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix);
+  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, { balanceQa: opts.balanceQa === true });
 }
 
 /** The words of a document as one string: turns joined by newlines (for vocabulary building). */
