@@ -56,6 +56,20 @@ describe('text corpus', () => {
     }
   });
 
+  it('with qaTypes asks only those question types, and a scene or clip with none of them keeps its questions', () => {
+    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 }, qaTypes: ['word', 'direction'] })];
+    const scenes = ds.filter((d) => d.scene);
+    expect(scenes.length).toBeGreaterThan(400);
+    for (const d of scenes) expect(d.qaTypes, d.key).toEqual(['word']); // a scene has one word question (its word, or "no word")
+    const clips = ds.filter((d) => d.motion);
+    const withMove = clips.filter((d) => d.motion!.some((m) => m.motion.kind === 'move'));
+    expect(withMove.length).toBeGreaterThan(100);
+    for (const d of withMove) for (const t of d.qaTypes!) expect(t, d.key).toBe('direction');
+    for (const d of clips.filter((x) => !withMove.includes(x))) expect(d.qaTypes!.length, d.key).toBeGreaterThan(0);
+    // The word answered is the scene's.
+    for (const d of scenes.filter((x) => x.scene!.word)) expect(d.turns![1]!.content.toLowerCase(), d.key).toContain(d.scene!.word!.text);
+  });
+
   it('mixes all document kinds and both splits', () => {
     const kinds = new Set(corpus.map((d) => d.kind));
     expect([...kinds].sort()).toEqual(['description', 'dialogue', 'instruction', 'motion', 'sentence']);

@@ -64,6 +64,8 @@ export interface TextCorpusOptions {
   readonly mix?: TextMix;
   /** Rounds of a QA dialogue by question type (`TextDocOptions.balanceQa`; default off). */
   readonly balanceQa?: boolean;
+  /** QA rounds only of these question types (`TextDocOptions.qaTypes`; default all). */
+  readonly qaTypes?: readonly string[];
 }
 
 /** How a document's dialogue rounds are drawn. */
@@ -76,6 +78,11 @@ export interface TextDocOptions {
    * about as often. Off by default (the default corpus, which `herd text eval` draws from, is unchanged).
    */
   readonly balanceQa?: boolean;
+  /**
+   * QA rounds only of these question types (`QaPair.type` / `VideoQa.type` names, e.g. `word`,
+   * `direction`): a probe of one skill. A scene or clip that has none of them keeps all its questions.
+   */
+  readonly qaTypes?: readonly string[];
 }
 
 /** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
@@ -138,7 +145,10 @@ function roundsByType(rng: Rng, qa: readonly Qa[], n: number): Qa[] {
 }
 
 /** Dialogue of 1–4 question–answer rounds, the first carrying the scene. */
-function qaDialogue(rng: Rng, intro: string, qa: readonly Qa[], balance = false): { turns: ChatTurn[]; qaTypes: string[] } {
+function qaDialogue(rng: Rng, intro: string, all: readonly Qa[], o: TextDocOptions = {}): { turns: ChatTurn[]; qaTypes: string[] } {
+  const only = o.qaTypes ? all.filter((q) => o.qaTypes!.includes(q.type)) : [];
+  const qa = only.length ? only : all;
+  const balance = o.balanceQa === true;
   // (The default draw's order of rng calls is kept, so the default corpus is unchanged.)
   const rounds = balance ? roundsByType(rng, qa, 1 + rng.int(4)) : rng.shuffle([...qa]).slice(0, 1 + rng.int(4));
   const turns: ChatTurn[] = [];
@@ -228,7 +238,6 @@ function factDialogue(rng: Rng): ChatTurn[] {
 
 /** One document; index-seeded so any range of the corpus can be regenerated alone. */
 export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix: TextMix = TEXT_MIX, options: TextDocOptions = {}): TextDoc {
-  const balance = options.balanceQa === true;
   const rng = itemRng(seed, 'text', index);
   const key = `txt-${String(index).padStart(8, '0')}`;
   const kind = pickKind(rng, mix);
@@ -249,12 +258,12 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
     // where both ask the same question, the eval's answer.
     const video = videoQuestions(motion);
     const qa: Qa[] = [...video, ...motionQuestions(rng, motion).filter((q) => !video.some((v) => v.question === q.question))];
-    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa, balance), motion };
+    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa, options), motion };
   }
   const scene = randomScene(rng, { split });
   const text = describeScene(rng, scene);
   if (kind === 'description') return { key, kind, split, text, scene };
-  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene), balance), scene };
+  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene), options), scene };
 }
 
 export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc> {
@@ -263,7 +272,7 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
   }
   const start = opts.start ?? 0;
   const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
-  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, { balanceQa: opts.balanceQa === true });
+  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, { balanceQa: opts.balanceQa === true, ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}) });
 }
 
 /** The words of a document as one string: turns joined by newlines (for vocabulary building). */
