@@ -8,7 +8,7 @@
  */
 import { Progress, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { generateWorld } from './generate.js';
-import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkTextMix } from './text.js';
+import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkQaTypes, checkTextMix } from './text.js';
 import { NEAR_DUPLICATE_EDITS, type NearDuplicateEdit } from './video.js';
 import { MODALITIES, SIZE_NAMES, type Modality } from './sizes.js';
 
@@ -50,6 +50,15 @@ function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
     counts[k as Modality] = n;
   }
   return counts;
+}
+
+function parseQaTypes(s: string): string[] {
+  const types = s.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  try {
+    return [...checkQaTypes(types)];
+  } catch (e) {
+    throw new UsageError(`--qa-types: ${(e as Error).message}`);
+  }
 }
 
 function parseTextMix(s: string): TextMix {
@@ -109,7 +118,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values.tts !== undefined ? { tts: values.tts } : {}),
       ...(values['text-mix'] !== undefined ? { textMix: parseTextMix(values['text-mix']) } : {}),
       ...(values['qa-balance'] ? { textBalanceQa: true } : {}),
-      ...(values['qa-types'] !== undefined ? { textQaTypes: values['qa-types'].split(',').map((t) => t.trim()) } : {}),
+      ...(values['qa-types'] !== undefined ? { textQaTypes: parseQaTypes(values['qa-types']) } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };

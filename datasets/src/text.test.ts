@@ -66,6 +66,7 @@ describe('text corpus', () => {
     expect(withMove.length).toBeGreaterThan(100);
     for (const d of withMove) for (const t of d.qaTypes!) expect(t, d.key).toBe('direction');
     for (const d of clips.filter((x) => !withMove.includes(x))) expect(d.qaTypes!.length, d.key).toBeGreaterThan(0);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, qaTypes: ['word', 'wrod'] })]).toThrow(/question types must be some of .*; got 'wrod'/);
     // The word answered is the scene's.
     for (const d of scenes.filter((x) => x.scene!.word)) expect(d.turns![1]!.content.toLowerCase(), d.key).toContain(d.scene!.word!.text);
   });

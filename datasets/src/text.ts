@@ -11,7 +11,7 @@
  */
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
-import { describeMotion, describeScene, motionQuestions, sceneQuestions, videoQuestions, worldSentence } from './language.js';
+import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, sceneQuestions, videoQuestions, worldSentence } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
@@ -83,6 +83,16 @@ export interface TextDocOptions {
    * `direction`): a probe of one skill. A scene or clip that has none of them keeps all its questions.
    */
   readonly qaTypes?: readonly string[];
+}
+
+/** Every question type a QA dialogue round can have (`QaPair.type` and `VIDEO_QA_TYPES`), for `TextDocOptions.qaTypes`. */
+export const TEXT_QA_TYPES: readonly string[] = ['colour', 'shape', 'count', 'position', 'size', 'word', 'exists', 'total', 'direction', 'speed', 'event', ...VIDEO_QA_TYPES.filter((t) => !['direction', 'event', 'count'].includes(t))];
+
+/** Checks a list of question types: at least one, each one the corpus asks. */
+export function checkQaTypes(types: readonly string[]): readonly string[] {
+  const unknown = types.filter((t) => !TEXT_QA_TYPES.includes(t));
+  if (!types.length || unknown.length) throw new HerdError('invalid_argument', `question types must be some of ${TEXT_QA_TYPES.join(', ')}; got ${types.length ? unknown.map((t) => `'${t}'`).join(', ') : 'none'}`);
+  return types;
 }
 
 /** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
@@ -272,6 +282,7 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
   }
   const start = opts.start ?? 0;
   const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
+  if (opts.qaTypes) checkQaTypes(opts.qaTypes);
   for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, { balanceQa: opts.balanceQa === true, ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}) });
 }
 
