@@ -29,6 +29,10 @@ describe('herd-datasets command line', () => {
       const bad = run(['generate', '--only', 'text,pics', '--out', join(out, 'w')]);
       expect(bad.status).toBe(2);
       expect(bad.stderr).toMatch(/^herd-datasets: invalid_argument: --only takes a comma-separated list of text, images, video, speech; got 'pics'/);
+      const types = run(['generate', '--only', 'text', '--qa-types', 'word,wrod', '--out', join(out, 'w')]);
+      expect(types.status).toBe(2);
+      expect(types.stderr).toMatch(/^herd-datasets: invalid_argument: --qa-types: question types must be some of colour, .*; got 'wrod'/);
+      expect(existsSync(join(out, 'w'))).toBe(false);
       expect(run(['frobnicate']).status).toBe(2);
     } finally {
       rmSync(out, { recursive: true, force: true });

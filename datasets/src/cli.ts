@@ -8,7 +8,7 @@
  */
 import { Progress, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { generateWorld } from './generate.js';
-import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkTextMix } from './text.js';
+import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkQaTypes, checkTextMix } from './text.js';
 import { NEAR_DUPLICATE_EDITS, type NearDuplicateEdit } from './video.js';
 import { MODALITIES, SIZE_NAMES, type Modality } from './sizes.js';
 
@@ -26,6 +26,8 @@ const GENERATE_FLAGS = {
   tts: flag.choice(['auto', 'wasm', 'binary'], { description: 'which espeak-ng to use for speech (default auto)' }),
   'video-near-duplicates': flag.string({ placeholder: NEAR_DUPLICATE_EDITS.join(','), description: 'edits that make video near-duplicates (default rescale; existing seeds keep their bytes)' }),
   'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `relative share of each text document kind, a kind left out gets none (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
+  'qa-balance': flag.boolean({ description: 'text: each round of a QA dialogue asks a different question type, types drawn uniformly (default: rounds drawn from all the questions, which rarely ask the word)' }),
+  'qa-types': flag.string({ placeholder: 'TYPE,...', description: 'text: QA rounds only of these question types (e.g. word,direction; a scene or clip with none of them keeps all its questions)' }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
@@ -48,6 +50,15 @@ function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
     counts[k as Modality] = n;
   }
   return counts;
+}
+
+function parseQaTypes(s: string): string[] {
+  const types = s.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  try {
+    return [...checkQaTypes(types)];
+  } catch (e) {
+    throw new UsageError(`--qa-types: ${(e as Error).message}`);
+  }
 }
 
 function parseTextMix(s: string): TextMix {
@@ -88,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
-  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; textBalanceQa?: boolean; textQaTypes?: string[]; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
   if (command === 'sample') {
     const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
     if (values.help) return void console.log(USAGE);
@@ -106,6 +117,8 @@ async function main(argv: string[]): Promise<void> {
       ...(values['noise-rate'] !== undefined ? { noiseRate: values['noise-rate'] } : {}),
       ...(values.tts !== undefined ? { tts: values.tts } : {}),
       ...(values['text-mix'] !== undefined ? { textMix: parseTextMix(values['text-mix']) } : {}),
+      ...(values['qa-balance'] ? { textBalanceQa: true } : {}),
+      ...(values['qa-types'] !== undefined ? { textQaTypes: parseQaTypes(values['qa-types']) } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };

@@ -24,6 +24,10 @@ export interface GenerateOptions {
   readonly noiseRate?: number;
   /** Share of each text document kind (default the corpus's `TEXT_MIX`). */
   readonly textMix?: TextMix;
+  /** QA dialogue rounds drawn by question type (`TextDocOptions.balanceQa`). */
+  readonly textBalanceQa?: boolean;
+  /** QA rounds only of these question types (`TextDocOptions.qaTypes`). */
+  readonly textQaTypes?: readonly string[];
   /** How video near-duplicates are made (default: rescale only, as before the option existed). */
   readonly videoNearDuplicateEdits?: readonly NearDuplicateEdit[];
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
@@ -103,7 +107,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
   const jobs: Record<Modality, () => Promise<number>> = {
     text: async () =>
       (
-        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}) }), {
+        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}) }), {
           docsPerShard: preset.docsPerShard,
           info: info('text'),
           onDoc: progress('text'),

@@ -34,6 +34,43 @@ describe('text corpus', () => {
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
+  it('with balanceQa asks a different question type in each round, every type about as often, and leaves the default corpus as it is', () => {
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 };
+    const plain = [...generateTextCorpus({ seed: 7, count: 2000, mix })];
+    const balanced = [...generateTextCorpus({ seed: 7, count: 2000, mix, balanceQa: true })];
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, balanceQa: false })])).toBe(JSON.stringify(corpus.slice(0, 300)));
+    const rounds = (ds: TextDoc[]) => ds.flatMap((d) => (d.scene ? (d.qaTypes ?? []) : []));
+    for (const d of balanced) expect(new Set(d.qaTypes ?? []).size, d.key).toBe((d.qaTypes ?? []).length);
+    // Written-word questions: a scene has one, but one colour / shape / position / size question per object.
+    const share = (ds: TextDoc[], t: string) => rounds(ds).filter((x) => x === t).length / rounds(ds).length;
+    expect(share(balanced, 'word')).toBeGreaterThan(1.4 * share(plain, 'word'));
+    const scene = ['colour', 'shape', 'count', 'position', 'size', 'exists', 'total', 'word'];
+    for (const t of scene) expect(share(balanced, t), t).toBeGreaterThan(0.09);
+    for (const t of scene) expect(share(balanced, t), t).toBeLessThan(0.16);
+    // The answers still come from the scene: the rounds are the same questions, only drawn differently.
+    for (const d of balanced.filter((x) => x.scene)) {
+      d.qaTypes!.forEach((t, k) => {
+        if (t !== 'colour') return;
+        expect(d.scene!.objects.some((o) => d.turns![2 * k + 1]!.content.toLowerCase().includes(o.colour)), d.key).toBe(true);
+      });
+    }
+  });
+
+  it('with qaTypes asks only those question types, and a scene or clip with none of them keeps its questions', () => {
+    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 }, qaTypes: ['word', 'direction'] })];
+    const scenes = ds.filter((d) => d.scene);
+    expect(scenes.length).toBeGreaterThan(400);
+    for (const d of scenes) expect(d.qaTypes, d.key).toEqual(['word']); // a scene has one word question (its word, or "no word")
+    const clips = ds.filter((d) => d.motion);
+    const withMove = clips.filter((d) => d.motion!.some((m) => m.motion.kind === 'move'));
+    expect(withMove.length).toBeGreaterThan(100);
+    for (const d of withMove) for (const t of d.qaTypes!) expect(t, d.key).toBe('direction');
+    for (const d of clips.filter((x) => !withMove.includes(x))) expect(d.qaTypes!.length, d.key).toBeGreaterThan(0);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, qaTypes: ['word', 'wrod'] })]).toThrow(/question types must be some of .*; got 'wrod'/);
+    // The word answered is the scene's.
+    for (const d of scenes.filter((x) => x.scene!.word)) expect(d.turns![1]!.content.toLowerCase(), d.key).toContain(d.scene!.word!.text);
+  });
+
   it('mixes all document kinds and both splits', () => {
     const kinds = new Set(corpus.map((d) => d.kind));
     expect([...kinds].sort()).toEqual(['description', 'dialogue', 'instruction', 'motion', 'sentence']);

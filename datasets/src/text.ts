@@ -11,7 +11,7 @@
  */
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
-import { describeMotion, describeScene, motionQuestions, sceneQuestions, videoQuestions, worldSentence } from './language.js';
+import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, sceneQuestions, videoQuestions, worldSentence } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
@@ -62,6 +62,37 @@ export interface TextCorpusOptions {
   readonly start?: number;
   /** Share of each document kind (default `TEXT_MIX`); e.g. a QA- and instruction-heavy mix to continue a core on. */
   readonly mix?: TextMix;
+  /** Rounds of a QA dialogue by question type (`TextDocOptions.balanceQa`; default off). */
+  readonly balanceQa?: boolean;
+  /** QA rounds only of these question types (`TextDocOptions.qaTypes`; default all). */
+  readonly qaTypes?: readonly string[];
+}
+
+/** How a document's dialogue rounds are drawn. */
+export interface TextDocOptions {
+  /**
+   * Each round of a QA dialogue asks a different question type, the types drawn uniformly from those
+   * the scene or clip has (then one question of that type), instead of rounds drawn uniformly from all
+   * of its questions. A scene has one colour, shape, position and size question per object but one
+   * word and one total question, so uniform rounds rarely ask the word; by type, every type is asked
+   * about as often. Off by default (the default corpus, which `herd text eval` draws from, is unchanged).
+   */
+  readonly balanceQa?: boolean;
+  /**
+   * QA rounds only of these question types (`QaPair.type` / `VideoQa.type` names, e.g. `word`,
+   * `direction`): a probe of one skill. A scene or clip that has none of them keeps all its questions.
+   */
+  readonly qaTypes?: readonly string[];
+}
+
+/** Every question type a QA dialogue round can have (`QaPair.type` and `VIDEO_QA_TYPES`), for `TextDocOptions.qaTypes`. */
+export const TEXT_QA_TYPES: readonly string[] = ['colour', 'shape', 'count', 'position', 'size', 'word', 'exists', 'total', 'direction', 'speed', 'event', ...VIDEO_QA_TYPES.filter((t) => !['direction', 'event', 'count'].includes(t))];
+
+/** Checks a list of question types: at least one, each one the corpus asks. */
+export function checkQaTypes(types: readonly string[]): readonly string[] {
+  const unknown = types.filter((t) => !TEXT_QA_TYPES.includes(t));
+  if (!types.length || unknown.length) throw new HerdError('invalid_argument', `question types must be some of ${TEXT_QA_TYPES.join(', ')}; got ${types.length ? unknown.map((t) => `'${t}'`).join(', ') : 'none'}`);
+  return types;
 }
 
 /** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
@@ -116,9 +147,20 @@ interface Qa {
   readonly type: string;
 }
 
+/** Up to `n` questions of distinct types: the types in random order, one question of each. */
+function roundsByType(rng: Rng, qa: readonly Qa[], n: number): Qa[] {
+  const byType = new Map<string, Qa[]>();
+  for (const q of qa) byType.set(q.type, [...(byType.get(q.type) ?? []), q]);
+  return rng.shuffle([...byType.keys()]).slice(0, n).map((t) => rng.pick(byType.get(t)!));
+}
+
 /** Dialogue of 1–4 question–answer rounds, the first carrying the scene. */
-function qaDialogue(rng: Rng, intro: string, qa: readonly Qa[]): { turns: ChatTurn[]; qaTypes: string[] } {
-  const rounds = rng.shuffle([...qa]).slice(0, 1 + rng.int(4));
+function qaDialogue(rng: Rng, intro: string, all: readonly Qa[], o: TextDocOptions = {}): { turns: ChatTurn[]; qaTypes: string[] } {
+  const only = o.qaTypes ? all.filter((q) => o.qaTypes!.includes(q.type)) : [];
+  const qa = only.length ? only : all;
+  const balance = o.balanceQa === true;
+  // (The default draw's order of rng calls is kept, so the default corpus is unchanged.)
+  const rounds = balance ? roundsByType(rng, qa, 1 + rng.int(4)) : rng.shuffle([...qa]).slice(0, 1 + rng.int(4));
   const turns: ChatTurn[] = [];
   rounds.forEach((q, i) => {
     turns.push({ role: 'user', content: i === 0 ? `${intro} ${q.question}` : q.question });
@@ -205,7 +247,7 @@ function factDialogue(rng: Rng): ChatTurn[] {
 }
 
 /** One document; index-seeded so any range of the corpus can be regenerated alone. */
-export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix: TextMix = TEXT_MIX): TextDoc {
+export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix: TextMix = TEXT_MIX, options: TextDocOptions = {}): TextDoc {
   const rng = itemRng(seed, 'text', index);
   const key = `txt-${String(index).padStart(8, '0')}`;
   const kind = pickKind(rng, mix);
@@ -226,12 +268,12 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
     // where both ask the same question, the eval's answer.
     const video = videoQuestions(motion);
     const qa: Qa[] = [...video, ...motionQuestions(rng, motion).filter((q) => !video.some((v) => v.question === q.question))];
-    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa), motion };
+    return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa, options), motion };
   }
   const scene = randomScene(rng, { split });
   const text = describeScene(rng, scene);
   if (kind === 'description') return { key, kind, split, text, scene };
-  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene)), scene };
+  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene), options), scene };
 }
 
 export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc> {
@@ -240,7 +282,8 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
   }
   const start = opts.start ?? 0;
   const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
-  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix);
+  if (opts.qaTypes) checkQaTypes(opts.qaTypes);
+  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, { balanceQa: opts.balanceQa === true, ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}) });
 }
 
 /** The words of a document as one string: turns joined by newlines (for vocabulary building). */

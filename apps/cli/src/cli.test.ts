@@ -128,6 +128,25 @@ describe('numbers and words are checked before anything runs', () => {
   });
 });
 
+describe('herd eval text --answers', () => {
+  it('writes every graded answer as a JSON line', async () => {
+    const file = join(tmp(), 'answers.jsonl');
+    const r = await herd(['eval', 'text', '--n', '1', '--per-type', '0', '--answers', file], { env: { HERD_THREADS: '1' } });
+    expect(r.code, r.err).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l['group']).sort()).toEqual(['heldout-combos', 'train-combos']);
+    for (const l of lines) {
+      expect(typeof l['question']).toBe('string');
+      expect(typeof l['reference']).toBe('string');
+      expect(typeof l['answer']).toBe('string');
+      expect(typeof l['graded']).toBe('boolean');
+    }
+    // The file agrees with the printed score.
+    const keywords = lines.filter((l) => l['graded']).length;
+    expect(r.out).toContain(`key words ${(50 * keywords).toFixed(1)}%`);
+  });
+});
+
 describe('herd eval text --update-card', () => {
   it('--n 0 leaves the model card and results as they are', async () => {
     const dir = miniCopy();

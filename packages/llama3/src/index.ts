@@ -64,7 +64,7 @@ export type { CorpusDoc, PackedTextDataset, PackTextOptions } from './train/text
 export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';
 export type { LanguageCore } from './mini.js';
 export { evaluateChatQa, normaliseAnswer, keywordMatch } from './eval/chat-qa.js';
-export type { QaItem, QaReport, QaScore } from './eval/chat-qa.js';
+export type { QaAnswer, QaItem, QaReport, QaScore } from './eval/chat-qa.js';
 export { writeLlamaGguf, readGguf, readGgufTensor, syntheticVocab, permuteRopeRows } from './gguf/index.js';
 export type { GgufVocab, WriteGgufOptions, GgufFile } from './gguf/index.js';
 export { EXPORT_FORMAT, EXPORT_FILES, buildExport, writeExport, readExportManifest, readExportGraph } from './export/export.js';

@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, flag, writeFileAtomic } from '@herd/core';
 import { COLOURS, NUMBER_WORDS, SHAPES, type TextDoc, textDoc } from '@herd/datasets';
-import { Generator, MINI_CORE_DIR, type QaItem, type QaReport, type QaScore, buildDecoder, evaluateChatQa, keywordMatch, normaliseAnswer } from '@herd/llama3';
+import { Generator, MINI_CORE_DIR, type QaAnswer, type QaItem, type QaReport, type QaScore, buildDecoder, evaluateChatQa, keywordMatch, normaliseAnswer } from '@herd/llama3';
 import { VIDEO_QA_TYPES, gradeVideoQa } from '@herd/video';
 import { VQA_TYPES, gradeVqa } from '@herd/vision';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
@@ -33,6 +33,7 @@ export const evalTextCommand = defineCommand({
     ...MODEL_FLAG,
     n: flag.integer({ min: 1, default: 100, description: 'questions per group (train and held-out colour×shape combinations)' }),
     'per-type': flag.integer({ min: 0, default: 40, description: 'questions per question type and instructions per task (0: scene QA only)' }),
+    answers: flag.string({ placeholder: 'FILE', description: 'also write every graded answer to FILE (JSON lines: type, group, question, reference, answer, graded), e.g. to read the wrong ones' }),
     'update-card': flag.boolean({ description: "write eval-text.json and the scene-QA section of the model folder's MODEL_CARD.md" }),
     ...DEVICE_FLAG,
   },
@@ -42,12 +43,17 @@ export const evalTextCommand = defineCommand({
     const items = [...sceneQaItems(values.n), ...typedItems(values['per-type'])];
     const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: device().device });
     let report: QaReport;
+    const answers: string[] = [];
+    const keep = (a: QaAnswer) => {
+      answers.push(JSON.stringify({ type: a.item.type ?? null, group: a.item.group, question: a.item.question, reference: a.item.answer, answer: a.answer, exact: a.exact, graded: a.graded }));
+    };
     try {
       // Long enough for the longest sentence to repeat (a four-shape description with a word).
-      report = await evaluateChatQa(gen, tok, core.vocab, items, 96);
+      report = await evaluateChatQa(gen, tok, core.vocab, items, 96, values.answers === undefined ? undefined : keep);
     } finally {
       await gen.release();
     }
+    if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
     const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
     // The model folder is only written when asked (it may be the committed mini core), and never
     // from an empty measurement: zeros would replace the recorded results.

@@ -48,7 +48,23 @@ export function keywordMatch(answer: string, reference: string): boolean {
   return normaliseAnswer(reference).split(' ').filter((w) => w && !FILLER.has(w)).every((w) => words.has(w));
 }
 
-export async function evaluateChatQa(gen: Generator, tok: Llama3Tokenizer, vocab: PrunedVocab | undefined, items: readonly QaItem[], maxNewTokens = 32): Promise<QaReport> {
+/** One graded answer, as `evaluateChatQa` hands it to its `onAnswer` callback (e.g. to list every wrong answer). */
+export interface QaAnswer {
+  readonly item: QaItem;
+  readonly answer: string;
+  readonly exact: boolean;
+  readonly keywords: boolean;
+  readonly graded: boolean;
+}
+
+export async function evaluateChatQa(
+  gen: Generator,
+  tok: Llama3Tokenizer,
+  vocab: PrunedVocab | undefined,
+  items: readonly QaItem[],
+  maxNewTokens = 32,
+  onAnswer?: (a: QaAnswer) => void,
+): Promise<QaReport> {
   const toModel = (ids: readonly number[]) => (vocab ? Array.from(vocab.toCompact(ids)) : [...ids]);
   const toFull = (ids: readonly number[]) => (vocab ? Array.from(vocab.toFull(ids)) : [...ids]);
   const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
@@ -71,6 +87,7 @@ export async function evaluateChatQa(gen: Generator, tok: Llama3Tokenizer, vocab
       acc.graded += graded ? 1 : 0;
       acc.n++;
     }
+    onAnswer?.({ item, answer, exact, keywords, graded });
     if (examples.length < 8) examples.push({ question: item.question, reference: item.answer, answer, exact, keywords });
   }
   const rate = (a: Acc): QaScore => ({ exact: a.n ? a.exact / a.n : 0, keywords: a.n ? a.keywords / a.n : 0, graded: a.n ? a.graded / a.n : 0, n: a.n });
