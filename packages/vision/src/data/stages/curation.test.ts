@@ -282,17 +282,18 @@ describe('nearDuplicate', () => {
     expect(comp(ann)).toEqual(comp(exact));
   });
 
-  it('HNSW candidates: a bucket of equal hashes larger than k is returned whole, so a copy ranked past k among its ties is still proposed', async () => {
+  it('HNSW candidates with expandTies: a bucket of equal hashes larger than k is returned whole, so a copy ranked past k among its ties is still proposed', async () => {
     // 200 random hashes and a bucket of 60 equal ones (scenes that differ only in colour share a pHash).
     const rng = new Rng(5);
     const sign = () => (rng.next() < 0.5 ? 1 : -1) / 8;
     const bucket = Array.from({ length: 64 }, sign);
     const rows = [...Array.from({ length: 200 }, () => Array.from({ length: 64 }, sign)), ...Array.from({ length: 60 }, () => bucket)];
     const flat = Float32Array.from(rows.flat());
-    const k4 = { ...ANN_DEFAULTS, k: 4 };
-    const pairs = await annCosinePairs(flat, 64, 1 - 2 / 64, k4);
-    const inBucket = pairs.filter(([a, b]) => a >= 200 && b >= 200);
-    expect(inBucket).toHaveLength((60 * 59) / 2); // with k = 4 alone: at most 60 × 3
+    const k4 = { ...ANN_DEFAULTS, k: 4, expandTies: true };
+    const inBucket = (pairs: [number, number][]) => pairs.filter(([a, b]) => a >= 200 && b >= 200);
+    expect(inBucket(await annCosinePairs(flat, 64, 1 - 2 / 64, k4))).toHaveLength((60 * 59) / 2);
+    // Without it (the default), k = 4 neighbours per query: at most 60 × 4 of the 1,770 pairs.
+    expect(inBucket(await annCosinePairs(flat, 64, 1 - 2 / 64, { ...k4, expandTies: false })).length).toBeLessThanOrEqual(60 * 4);
     // The same through the cross search (a crop view querying the whole-image index).
     const [hits] = await annCrossPairs(flat, [Float32Array.from(bucket)], 64, 1 - 2 / 64, k4);
     expect(hits!.map(([, j]) => j).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => 200 + i));

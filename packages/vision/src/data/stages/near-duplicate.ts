@@ -75,8 +75,10 @@ export interface AnnParams {
   connectivity: number;
   expansionAdd: number;
   expansionSearch: number;
-  /** Neighbours fetched per query (more while all k are exact matches: see neighboursWithTies). */
+  /** Neighbours fetched per query. */
   k: number;
+  /** Ask again with 4× k while all k neighbours are exact matches (see neighboursWithTies); default off. */
+  expandTies?: boolean;
 }
 
 /**
@@ -444,7 +446,7 @@ export async function annCosinePairs(flat: Float32Array, dims: number, minCosine
   if (n === 0) return [];
   const index = hnsw(await loadUsearch(n), dims, params);
   index.add(BigUint64Array.from({ length: n }, (_, i) => BigInt(i)), flat, 0);
-  const hits = neighboursWithTies(index, n, flat, dims, params.k);
+  const hits = neighboursWithTies(index, n, flat, dims, params.k, params.expandTies ?? false);
   const seen = new Set<string>();
   const pairs: [number, number][] = [];
   hits.forEach((row, i) => {
@@ -465,15 +467,17 @@ export async function annCosinePairs(flat: Float32Array, dims: number, minCosine
 type Hnsw = ReturnType<typeof hnsw>;
 
 /**
- * Each query's k nearest rows in `index` (n rows), and all of its exact matches: a query whose k
- * neighbours are all at distance 0 is searched again with 4× k until one is not (or k reaches n).
- * Synthetic and real collections hold buckets of hundreds of equal hashes (scenes that differ only in
- * colour), and a copy ranked past k among its ties was never proposed: round 8's 100k run kept 106
- * labelled exact copies, 92 of them ranked past 16 in buckets of up to 334 equal hashes. Near copies
- * in a crowded neighbourhood can still fall past k (the run's 668 missed near copies: median rank
- * 432): that needs a more discriminative index, not a larger k.
+ * Each query's k nearest rows in `index` (n rows); with `expandTies`, also all of its exact matches:
+ * a query whose k neighbours are all at distance 0 is searched again with 4× k until one is not (or
+ * k reaches n). Why it is there and why it is off: the synthetic world's pHashes come in buckets of
+ * hundreds of equal hashes (scenes that differ only in colour), and round 8's 100k run kept labelled
+ * exact copies ranked past k = 16 among their ties. Re-deciding that run's 81,837 spilled features
+ * with the current checks (local chroma 0.6): exact copies kept beside their source 160 → 34, near
+ * copies 959 → 878, but wrong drops 71 → 233 (precision 97.7% → 93.2%): the verification lets
+ * colour-only look-alikes through, and k was hiding them. Until the checks tell those apart, the
+ * default stays k alone. Near copies in a crowded neighbourhood need a more discriminative index.
  */
-function neighboursWithTies(index: Hnsw, n: number, queries: Float32Array, dims: number, k0: number): number[][] {
+function neighboursWithTies(index: Hnsw, n: number, queries: Float32Array, dims: number, k0: number, expandTies: boolean): number[][] {
   const m = queries.length / dims;
   const out: number[][] = Array.from({ length: m }, () => []);
   let todo = Array.from({ length: m }, (_, q) => q);
@@ -487,7 +491,7 @@ function neighboursWithTies(index: Hnsw, n: number, queries: Float32Array, dims:
       const count = res.counts ? Number(res.counts[r]) : res.keys.length;
       out[q] = Array.from({ length: count }, (_, i) => Number(res.keys[r * k + i]));
       // usearch's cosine distance is 1 − cosine: 0 for an equal hash.
-      if (count === k && k < n && res.distances[r * k + k - 1]! <= 1e-6) again.push(q);
+      if (expandTies && count === k && k < n && res.distances[r * k + k - 1]! <= 1e-6) again.push(q);
     });
     if (k >= n) break;
     todo = again;
@@ -598,7 +602,7 @@ export async function annCrossPairs(indexed: Float32Array, querySets: readonly F
   const index = hnsw(await loadUsearch(n), dims, params);
   index.add(BigUint64Array.from({ length: n }, (_, i) => BigInt(i)), indexed, 0);
   return querySets.map((queries) => {
-    const hits = neighboursWithTies(index, n, queries, dims, params.k);
+    const hits = neighboursWithTies(index, n, queries, dims, params.k, params.expandTies ?? false);
     const pairs: [number, number][] = [];
     hits.forEach((row, q) => {
       for (const j of row) if (dot(queries, q * dims, indexed, j * dims, dims) >= minCosine - 1e-6) pairs.push([q, j]);
