@@ -472,9 +472,9 @@ type Hnsw = ReturnType<typeof hnsw>;
  * k reaches n). Why it is there and why it is off: the synthetic world's pHashes come in buckets of
  * hundreds of equal hashes (scenes that differ only in colour), and round 8's 100k run kept labelled
  * exact copies ranked past k = 16 among their ties. Re-deciding that run's 81,837 spilled features
- * with the current checks (local chroma 0.6): exact copies kept beside their source 160 → 34, near
- * copies 959 → 878, but wrong drops 71 → 233 (precision 97.7% → 93.2%): the verification lets
- * colour-only look-alikes through, and k was hiding them. Until the checks tell those apart, the
+ * with the current checks (local chroma 0.6; bench/src/curate-dedup-redecide.ts): exact copies kept
+ * beside their source 166 → 29, near copies 972 → 862, but wrong drops 68 → 225 (precision 97.8% →
+ * 93.4%): the verification lets colour-only look-alikes through, and k was hiding them. Until the checks tell those apart, the
  * default stays k alone. Near copies in a crowded neighbourhood need a more discriminative index.
  */
 function neighboursWithTies(index: Hnsw, n: number, queries: Float32Array, dims: number, k0: number, expandTies: boolean): number[][] {
