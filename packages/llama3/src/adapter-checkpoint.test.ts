@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HerdError, hostTensor, writeSafetensors } from '@herd/core';
-import { adapterCheckpointFiles, openAdapterCheckpoint, readAdapterTensors, trainedAgainst, weightsSha256, writeAdapterCheckpoint, type TrainedAgainstCore } from './adapter-checkpoint.js';
+import { adapterCheckpointFiles, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, weightsSha256, writeAdapterCheckpoint, type TrainedAgainstCore } from './adapter-checkpoint.js';
 import { type LlamaConfig } from './config.js';
 import { type LanguageCore } from './mini.js';
 
@@ -36,7 +36,7 @@ describe('adapter checkpoints', () => {
     expect(ckpt.stored.core).toEqual({ dim: 8, nLayers: 2, vocabSize: 16, weightsSha256: weightsSha256(core.dir) });
     expect(ckpt.coreMatches).toBe(true);
     const got: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-    readAdapterTensors(ckpt.weights, SPECS, ckpt.problems, got);
+    readCheckpointTensors(ckpt.weights, SPECS, ckpt.problems, got);
     expect(ckpt.problems.size).toBe(0);
     expect(got['a']!.shape).toEqual([2, 3]);
     // f16 keeps 11 significant bits.
@@ -69,7 +69,7 @@ describe('adapter checkpoints', () => {
     expect(() => open(dir, core)).toThrow(/format is "herd-other", expected "herd-test-adapter"/);
     await writeAdapterCheckpoint(dir, FILES, ['a'], values, { format: 'herd-test-adapter', core: trainedAgainst(core) });
     const ckpt = open(dir, core);
-    readAdapterTensors(ckpt.weights, [{ name: 'a', shape: [3, 2] }, { name: 'b', shape: [3] }], ckpt.problems, {});
+    readCheckpointTensors(ckpt.weights, [{ name: 'a', shape: [3, 2] }, { name: 'b', shape: [3] }], ckpt.problems, {});
     expect(ckpt.problems.size).toBe(2);
     expect(() => ckpt.problems.throwIfAny('checkpoint_mismatch', 'ckpt')).toThrow(/- tensor a: shape \[2, 3\], expected \[3, 2\]\n  - missing tensor b/);
   });

@@ -138,7 +138,7 @@ export function openAdapterCheckpoint<C extends { readonly format: string; reado
 }
 
 /** Reads each spec's tensor as f32 into `into`, adding a problem for a missing or mis-shaped one. */
-export function readAdapterTensors(
+export function readCheckpointTensors(
   file: SafetensorsFile,
   specs: Iterable<{ readonly name: string; readonly shape: readonly number[] }>,
   problems: ProblemList,

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, ProblemList, SafetensorsFile, readJsonFile } from '@herd/core';
-import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readAdapterTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
+import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor, type SessionOptions } from '@herd/runtime';
 import { type SpeechConfig, parseSpeechConfig } from './config.js';
 import { conformerParamSpecs } from './model/params.js';
@@ -59,12 +59,12 @@ export function loadMiniSpeech(dir: string = MINI_SPEECH_DIR, core: LanguageCore
   const model: SpeechModelConfig = { encoder: parseSpeechConfig(stored.encoder), adapter: stored.adapter };
   const { weights: file, problems } = ckpt;
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-  readAdapterTensors(file, [...speechEncoderSpecs(model), ...speechAdapterSpecs(model)], problems, weights);
+  readCheckpointTensors(file, [...speechEncoderSpecs(model), ...speechAdapterSpecs(model)], problems, weights);
   // The CTC head is optional (checkpoints trained without the alignment objective have none), but whole when present.
   const head = speechCtcSpecs(model);
   const present = head.filter((c) => file.has(c.name));
   if (present.length && present.length < head.length) problems.add(`the CTC head is incomplete: has ${present.map((c) => c.name).join(', ')}, needs ${head.map((c) => c.name).join(', ')}`);
-  readAdapterTensors(file, present, problems, weights);
+  readCheckpointTensors(file, present, problems, weights);
   problems.throwIfAny('checkpoint_mismatch', `speech checkpoint ${join(dir, MINI_SPEECH_FILES.weights)}`);
   return { dir, model, maxFrames: stored.maxFrames, core, weights, coreMatches: ckpt.coreMatches };
 }
@@ -89,10 +89,7 @@ export function loadPretrainedEncoder(dir: string = MINI_ENCODER_DIR): { config:
   const file = SafetensorsFile.open(join(dir, BEST_RQ_FILES.weights));
   const problems = new ProblemList();
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-  for (const spec of conformerParamSpecs(config)) {
-    if (!file.has(spec.name)) problems.add(`missing tensor ${spec.name}`);
-    else weights[spec.name] = { shape: file.info(spec.name).shape, data: file.readFloat32(spec.name) };
-  }
+  readCheckpointTensors(file, conformerParamSpecs(config), problems, weights);
   problems.throwIfAny('checkpoint_mismatch', `speech encoder ${join(dir, BEST_RQ_FILES.weights)}`);
   return { config, weights };
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LanguageCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readAdapterTensors, writeAdapterCheckpoint } from '@herd/llama3';
+import { type LanguageCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
 import { MINI_VISION_DIR, MINI_VISION_FILES, type MiniVision, type VisionWeights, loadMiniVision } from '@herd/vision';
 import { type VideoConfig, parseVideoConfig } from './config.js';
@@ -55,7 +55,7 @@ export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, visionDir: string = 
   const vision = loadMiniVision(visionDir, core);
   const m: VideoModelConfig = { image: vision.config, video: parseVideoConfig(ckpt.stored.video) };
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-  readAdapterTensors(ckpt.weights, videoParamSpecs(m), ckpt.problems, weights);
+  readCheckpointTensors(ckpt.weights, videoParamSpecs(m), ckpt.problems, weights);
   ckpt.problems.throwIfAny('checkpoint_mismatch', `video checkpoint ${join(dir, MINI_VIDEO_FILES.weights)} on the image model at ${visionDir}`);
   return { dir, config: m, core, vision, weights, imageMatches: ckpt.stored.image?.weightsSha256 === imageCheckpointSha(visionDir) };
 }

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readAdapterTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
+import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
 import { type MllamaConfig } from './config.js';
 import { type VisionWeights } from './model/graphs.js';
@@ -53,7 +53,7 @@ export function loadMiniVision(dir: string = MINI_VISION_DIR, core: LanguageCore
   const stored = ckpt.stored;
   const m: MllamaConfig = { ...miniVisionConfig(core.config), vision: stored.vision, crossAttentionLayers: stored.crossAttentionLayers, imageTokenId: stored.imageTokenId, nLearnableTokens: stored.nLearnableTokens };
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
-  readAdapterTensors(ckpt.weights, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], ckpt.problems, weights);
+  readCheckpointTensors(ckpt.weights, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], ckpt.problems, weights);
   ckpt.problems.throwIfAny('checkpoint_mismatch', `vision checkpoint ${join(dir, MINI_VISION_FILES.weights)}`);
   return { dir, config: m, core, weights, coreMatches: ckpt.coreMatches };
 }

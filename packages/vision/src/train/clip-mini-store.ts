@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, ProblemList, SafetensorsFile, castFloat, hostTensor, readJsonFile, writeFileAtomic, writeSafetensors } from '@herd/core';
 import { type ParamSpec, type ParamValues } from '@herd/graph';
+import { readCheckpointTensors } from '@herd/llama3';
 
 export const MINI_STORE_FILES = { weights: 'model.safetensors', config: 'config.json', eval: 'eval.json', card: 'MODEL_CARD.md' } as const;
 
@@ -39,20 +40,11 @@ export function readMiniConfig<T extends { format: string }>(dir: string, format
 /** Loads every spec'd tensor (f32), reporting all missing or mis-shaped tensors at once. */
 export function loadMiniParams(dir: string, specs: readonly ParamSpec[]): ParamValues {
   const path = join(dir, MINI_STORE_FILES.weights);
-  const file = SafetensorsFile.open(path);
   const problems = new ProblemList();
-  const out: ParamValues = {};
-  for (const s of specs) {
-    if (!file.has(s.name)) {
-      problems.add(`missing tensor ${s.name}`);
-      continue;
-    }
-    const shape = file.info(s.name).shape;
-    if (shape.join(',') !== s.shape.join(',')) problems.add(`tensor ${s.name}: shape [${shape.join(', ')}], expected [${s.shape.join(', ')}]`);
-    else out[s.name] = { dtype: 'f32', shape: [...shape], data: file.readFloat32(s.name) };
-  }
+  const read: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
+  readCheckpointTensors(SafetensorsFile.open(path), specs, problems, read);
   problems.throwIfAny('checkpoint_mismatch', `checkpoint ${path}`);
-  return out;
+  return Object.fromEntries(Object.entries(read).map(([name, t]) => [name, { dtype: 'f32', shape: [...t.shape], data: t.data }])) as ParamValues;
 }
 
 /** A short digest of a checkpoint's weights: names the model in a curation run's fingerprint. */
