@@ -52,7 +52,7 @@ export type { AdapterRecipe, AdapterResult, Batch, ShardData } from './train/ada
 export type { LmEvaluatorOptions } from './train/evaluate.js';
 export { loadHfLlama, readHfLlamaConfig, readLlamaWeights } from './model/load.js';
 export type { LoadHfOptions, LoadedLlama, LoadedLlamaExternal } from './model/load.js';
-export { Generator, beamSearch, logSoftmax, sampleToken } from './model/generate.js';
+export { Generator, beamSearch, logSoftmax, logSumExp, sampleToken } from './model/generate.js';
 export type { SamplingOptions, ExtraFeeds, NextTokenScorer, BeamOptions, BeamResult } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';

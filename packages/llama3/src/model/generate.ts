@@ -47,13 +47,18 @@ export interface BeamResult {
   readonly score: number;
 }
 
+/** log Σ exp(logits), computed stably: what a log-softmax subtracts. */
+export function logSumExp(logits: ArrayLike<number>): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i]! - max);
+  return max + Math.log(z);
+}
+
 /** The decoder's log-softmax of one step's logits. */
 export function logSoftmax(logits: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let z = 0;
-  for (const v of logits) z += Math.exp(v - max);
-  const lz = max + Math.log(z);
+  const lz = logSumExp(logits);
   return logits.map((v) => v - lz);
 }
 

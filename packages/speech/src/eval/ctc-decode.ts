@@ -9,7 +9,7 @@
  */
 import { HerdError } from '@herd/core';
 import { ctcGreedy } from '@herd/graph';
-import { type BeamOptions, type BeamResult, type LanguageCore, type Llama3Tokenizer, type NextTokenScorer } from '@herd/llama3';
+import { type BeamOptions, type BeamResult, type LanguageCore, type Llama3Tokenizer, type NextTokenScorer, logSumExp } from '@herd/llama3';
 import { CORE_EMBEDDING_PARAM, CTC_BASE_SCALE } from '../model/extension.js';
 import { type SpeechGenerator, type SpeechInput } from '../model/generate.js';
 
@@ -78,16 +78,12 @@ export async function ctcPosteriors(speech: SpeechGenerator, core: LanguageCore,
   const logp = new Float32Array(A * (V + 1));
   for (let a = 0; a < A; a++) {
     const row = logp.subarray(a * (V + 1), (a + 1) * (V + 1));
-    let max = -Infinity;
     for (let v = 0; v <= V; v++) {
       let dot = 0;
       for (let d = 0; d < D; d++) dot += encoded[a * D + d]! * rows[v * D + d]!;
       row[v] = scale * (2 * dot - sq[v]!);
-      max = Math.max(max, row[v]!);
     }
-    let z = 0;
-    for (let v = 0; v <= V; v++) z += Math.exp(row[v]! - max);
-    const lz = max + Math.log(z);
+    const lz = logSumExp(row);
     for (let v = 0; v <= V; v++) row[v] = row[v]! - lz;
   }
   return { logp, frames: A, classes: V + 1 };
@@ -181,11 +177,7 @@ export class CtcPrefixScorer implements NextTokenScorer {
   score(generated: readonly number[], logits: Float32Array): Float32Array {
     const h = this.stateOf(generated);
     const λ = this.o.weight;
-    let max = -Infinity;
-    for (const v of logits) max = Math.max(max, v);
-    let z = 0;
-    for (const v of logits) z += Math.exp(v - max);
-    const lz = max + Math.log(z);
+    const lz = logSumExp(logits);
     const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!);
     const candidates = new Set([...order.slice(0, this.o.topK ?? 8), ...this.o.stopTokens]);
     const A = this.p.frames;
