@@ -39,20 +39,18 @@ export interface TrainedAgainstCore {
 
 const shaCache = new Map<string, string>();
 
-/** sha256 of a folder's `*.safetensors` files in name order (streamed; remembered per file size and time). */
-export function weightsSha256(dir: string): string {
-  const names = readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort();
-  if (!names.length) throw new HerdError('io_error', `no .safetensors file in ${dir}`);
-  const key = names.map((n) => {
-    const st = statSync(join(dir, n));
-    return `${join(dir, n)}:${st.size}:${st.mtimeMs}`;
+/** sha256 over the files' bytes in the order given (streamed; remembered per file size and time). */
+export function filesSha256(paths: readonly string[]): string {
+  const key = paths.map((p) => {
+    const st = statSync(p);
+    return `${p}:${st.size}:${st.mtimeMs}`;
   }).join('|');
   const known = shaCache.get(key);
   if (known) return known;
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(1 << 20);
-  for (const n of names) {
-    const fd = openSync(join(dir, n), 'r');
+  for (const p of paths) {
+    const fd = openSync(p, 'r');
     try {
       for (let got = readSync(fd, buf); got > 0; got = readSync(fd, buf)) hash.update(buf.subarray(0, got));
     } finally {
@@ -62,6 +60,13 @@ export function weightsSha256(dir: string): string {
   const sha = hash.digest('hex');
   shaCache.set(key, sha);
   return sha;
+}
+
+/** sha256 of a folder's `*.safetensors` files in name order. */
+export function weightsSha256(dir: string): string {
+  const names = readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort();
+  if (!names.length) throw new HerdError('io_error', `no .safetensors file in ${dir}`);
+  return filesSha256(names.map((n) => join(dir, n)));
 }
 
 /** What a checkpoint records about `core`. */

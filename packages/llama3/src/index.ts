@@ -78,5 +78,5 @@ export type { ImportDocumentsOptions } from './data/import-documents.js';
 export { documentCheck, turnsProblem } from './data/document.js';
 export { decontaminate, referenceHashes } from './data/decontaminate.js';
 export type { DecontaminateOptions } from './data/decontaminate.js';
-export { adapterCheckpointFiles, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, weightsSha256, writeAdapterCheckpoint } from './adapter-checkpoint.js';
+export { adapterCheckpointFiles, filesSha256, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, weightsSha256, writeAdapterCheckpoint } from './adapter-checkpoint.js';
 export type { AdapterCheckpointFiles, OpenedAdapterCheckpoint, TrainedAgainstCore } from './adapter-checkpoint.js';

@@ -5,11 +5,9 @@
  * checkpoint it was trained on is recorded by sha256: the video layers learnt from that encoder's
  * features, so another image checkpoint loads (same shapes) but is reported as a mismatch.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LanguageCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
+import { type LanguageCore, adapterCheckpointFiles, filesSha256, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
 import { MINI_VISION_DIR, MINI_VISION_FILES, type MiniVision, type VisionWeights, loadMiniVision } from '@herd/vision';
 import { type VideoConfig, parseVideoConfig } from './config.js';
@@ -40,7 +38,7 @@ export interface MiniVideo {
 
 /** sha256 of an image checkpoint's weights file. */
 export function imageCheckpointSha(visionDir: string): string {
-  return createHash('sha256').update(readFileSync(join(visionDir, MINI_VISION_FILES.weights))).digest('hex');
+  return filesSha256([join(visionDir, MINI_VISION_FILES.weights)]);
 }
 
 export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: Readonly<Record<string, HostTensor>>, visionDir: string, extra: { eval?: unknown; card?: string } = {}): Promise<void> {

@@ -3,12 +3,11 @@
  * file of named parameters checked against the model's parameter specs on load, a config.json, an
  * eval.json and a model card, each written atomically.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, ProblemList, SafetensorsFile, castFloat, hostTensor, readJsonFile, writeFileAtomic, writeSafetensors } from '@herd/core';
 import { type ParamSpec, type ParamValues } from '@herd/graph';
-import { readCheckpointTensors } from '@herd/llama3';
+import { filesSha256, readCheckpointTensors } from '@herd/llama3';
 
 export const MINI_STORE_FILES = { weights: 'model.safetensors', config: 'config.json', eval: 'eval.json', card: 'MODEL_CARD.md' } as const;
 
@@ -49,5 +48,5 @@ export function loadMiniParams(dir: string, specs: readonly ParamSpec[]): ParamV
 
 /** A short digest of a checkpoint's weights: names the model in a curation run's fingerprint. */
 export function checkpointId(dir: string): string {
-  return createHash('sha256').update(readFileSync(join(dir, MINI_STORE_FILES.weights))).digest('hex').slice(0, 16);
+  return filesSha256([join(dir, MINI_STORE_FILES.weights)]).slice(0, 16);
 }
