@@ -92,6 +92,33 @@ describe('numbers and words are checked before anything runs', () => {
     expect(r.err).toMatch(/--data .*herd-no-such-model\/clips: no clips dataset there/);
   });
 
+  // Each of these would otherwise first synthesise its default dataset (thousands of scenes, clips or
+  // utterances, minutes of work) under ./out, and only then find the checkpoint missing.
+  const wrongCheckpoint: [string[], RegExp][] = [
+    [['vision', 'eval', '--vision', missing], /no vision checkpoint at .*herd-no-such-model/],
+    [['vision', 'train', '--encoder-from', missing], /herd-no-such-model\/config\.json: no such file \(the --encoder-from encoder's config\)/],
+    [['speech', 'eval', '--speech', missing], /no speech checkpoint at .*herd-no-such-model/],
+    [['speech', 'train', '--init', missing], /no speech checkpoint at .*herd-no-such-model/],
+    [['video', 'eval', '--video', missing], /no video checkpoint at .*herd-no-such-model/],
+    [['video', 'train', '--vision', missing, '--out', join(missing, 'out')], /no vision checkpoint at .*herd-no-such-model/],
+  ];
+  for (const [argv, message] of wrongCheckpoint) {
+    it(`herd ${argv.slice(0, 3).join(' ')} names the missing checkpoint before generating any data`, async () => {
+      const cwd = process.cwd();
+      const dir = tmp();
+      process.chdir(dir); // the default datasets live under ./out
+      try {
+        const r = await herd(argv);
+        expect(r.code).toBe(1);
+        expectErrorLine(r.err, 'io_error');
+        expect(r.err).toMatch(message);
+        expect(existsSync(join(dir, 'out'))).toBe(false);
+      } finally {
+        process.chdir(cwd);
+      }
+    });
+  }
+
   it('an invalid HERD_DEVICE is refused, listing the choices, before the model folder is looked at', async () => {
     const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_DEVICE: 'gpu' } });
     expect(r.code).toBe(2);

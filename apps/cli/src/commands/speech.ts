@@ -95,11 +95,12 @@ export const speechTrainCommand = defineCommand({
     'spec-augment': flag.choice(['on', 'off'], { default: 'off', description: 'SpecAugment of the training utterances (2 frequency masks ≤ 27 mel bins, 2 time masks ≤ 5% of the utterance; held-out batches unmasked). Off by default: in a 240-step A/B from the mini checkpoint it raised held-out WER (57.2% vs 53.3%) and CTC-greedy WER (28.4% vs 24.1%)' }),
   },
   async run({ values, io }) {
+    if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
+    if (values.init) loadMiniSpeech(values.init); // a wrong --init fails before any utterance is synthesised
     const data = await speechData(values.data, io);
     const generations = await generationsOf(data);
     const evalDir = await evalData(values['eval-data'], io);
     const out = values.out ?? MINI_SPEECH_DIR;
-    if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
     const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
     const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}`;
     const r = await runMiniSpeechRecipe({
@@ -134,8 +135,8 @@ export const speechEvalCommand = defineCommand({
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
+    const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR); // a wrong checkpoint fails before any utterance is synthesised
     const evalDir = await evalData(values['eval-data'], io);
-    const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR);
     const held = (await collect(readSpeechItems(evalDir, { split: 'heldout', maxFrames: s.maxFrames }))).filter((i) => i.heldoutVoice);
     const astData = values.data ?? DEFAULT_SPEECH_DATA;
     if (values.data !== undefined && !existsSync(join(astData, MANIFEST_FILE))) throw new HerdError('invalid_argument', `--data ${astData}: no speech dataset there (expected ${join(astData, MANIFEST_FILE)})`);

@@ -80,13 +80,13 @@ export const videoTrainCommand = defineCommand({
     if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference and --position-embedding');
     const qaRepeat = values['qa-repeat'] !== undefined ? parseQaRepeat(values['qa-repeat']) : undefined;
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
-    const data = await clipData(values.data, io);
     const visionDir = values.vision ?? MINI_VISION_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
     const core = loadLanguageCore();
     const vision = loadMiniVision(visionDir, core);
     const from = values.init !== undefined ? loadMiniVideo(values.init, visionDir, core) : undefined;
     if (from && !from.imageMatches) throw new HerdError('checkpoint_mismatch', `--init ${values.init}: that video checkpoint was trained on another image checkpoint than ${visionDir}`);
+    const data = await clipData(values.data, io); // after the checkpoints: a wrong one fails before any clip is generated
     // The aggregator's settings: the --init checkpoint's, else the preset's with the flags' changes.
     const r0 = from?.config.video.resampler;
     const resampler: ResamplerOverrides | undefined = r0
@@ -121,9 +121,9 @@ export const videoEvalCommand = defineCommand({
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
   },
   async run({ values, io }) {
-    const data = await clipData(values.data, io);
     const visionDir = values.vision ?? MINI_VISION_DIR;
-    const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir);
+    const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir); // a wrong checkpoint fails before any clip is generated
+    const data = await clipData(values.data, io);
     if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint than ${visionDir}; re-train it with 'herd video train'\n`);
     const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
     const heldout = values.blind ? clips.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : clips.heldout;

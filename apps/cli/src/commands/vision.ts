@@ -10,6 +10,7 @@ import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
+import { readJsonObject } from '../model-folder.js';
 
 /** The scene images `--data` defaults to (generated here when missing): clean, so no curation is needed. */
 export const DEFAULT_VISION_DATA = join('out', 'vision', 'images');
@@ -58,6 +59,8 @@ export const visionTrainCommand = defineCommand({
     'train-on-labelled-noise': flag.boolean({ description: 'train also on the samples the generator labelled as noise (an uncurated baseline against a curated set; default: skipped). The eval scenes stay label-clean' }),
   },
   async run({ values, io }) {
+    // A wrong --encoder-from fails before any scene is generated.
+    if (values['encoder-from'] !== undefined) readJsonObject(join(values['encoder-from'], 'config.json'), 'the --encoder-from encoder\'s config');
     const data = await sceneData(values.data, io);
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
@@ -81,8 +84,8 @@ export const visionEvalCommand = defineCommand({
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
+    const v = loadMiniVision(values.vision ?? MINI_VISION_DIR); // a wrong checkpoint fails before any scene is generated
     const data = await sceneData(values.data, io);
-    const v = loadMiniVision(values.vision ?? MINI_VISION_DIR);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
     const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type']) });
     io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}`);
