@@ -67,7 +67,7 @@ export { evaluateChatQa, normaliseAnswer, keywordMatch } from './eval/chat-qa.js
 export type { QaAnswer, QaItem, QaReport, QaScore } from './eval/chat-qa.js';
 export { writeLlamaGguf, readGguf, readGgufTensor, syntheticVocab, permuteRopeRows } from './gguf/index.js';
 export type { GgufVocab, WriteGgufOptions, GgufFile } from './gguf/index.js';
-export { EXPORT_FORMAT, EXPORT_FILES, buildExport, writeExport, readExportManifest, readExportGraph } from './export/export.js';
+export { EXPORT_FORMAT, EXPORT_FILES, buildExport, checkExportTarget, writeExport, readExportManifest, readExportGraph } from './export/export.js';
 export type { BuiltExport, DecoderStep, ExportGraph, ExportManifest, ExportModality } from './export/export.js';
 export { TOKENIZER_JSON_FORMAT, llama3TokenizerJson } from './export/tokenizer-json.js';
 export type { TokenizerJson } from './export/tokenizer-json.js';

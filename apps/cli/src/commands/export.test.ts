@@ -5,7 +5,7 @@
  * composed decoder serves every modality; the ones a call does not use get their recipe's idle feeds.
  * (The mini speech/video checkpoints do not perceive yet: parity is asserted, not correctness.)
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -134,6 +134,15 @@ describe('herd export', () => {
     expect(await runCli(['export', '--out', join(dir, 'mini'), '--text-only'], {}, o.io)).toBe(1);
     expect(o.text().err).toMatch(/already exists.*--overwrite/);
     expect(readExportManifest(join(dir, 'mini')).modalities['vision']).toBeDefined();
+  });
+
+  it('an --out whose folder cannot be written fails naming it, before any graph is built', async () => {
+    const blocker = join(dir, 'a-file');
+    writeFileSync(blocker, 'not a folder');
+    const o = io();
+    expect(await runCli(['export', '--out', join(blocker, 'x'), '--model', join(dir, 'no-such-core')], {}, o.io)).toBe(1);
+    // The core folder is missing too: had the graphs been built first, the error would be about it.
+    expect(o.text().err).toMatch(/^herd: io_error: export: cannot write .*a-file\/x: its folder .*a-file cannot be created or written \((EEXIST|ENOTDIR)\)/);
   });
 
   it('--only picks the modalities (video needs vision); unknown names and --only with --text-only are refused', async () => {

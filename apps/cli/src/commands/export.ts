@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { UsageError, flag } from '@herd/core';
-import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, writeExport } from '@herd/llama3';
+import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, checkExportTarget, writeExport } from '@herd/llama3';
 import { summariseOnnx } from '@herd/graph';
 import { CORE_EMBEDDING_PARAM, MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
 import { MINI_VIDEO_DIR, loadMiniVideo, videoExportModality } from '@herd/video';
@@ -115,6 +115,7 @@ export function exportModalities(core: LanguageCore, c: ExportChoice): ExportMod
 async function exportTo(io: Io, outFlag: string | undefined, model: string | undefined, choice: ExportChoice, overwrite: boolean): Promise<void> {
   if (outFlag === undefined) throw new UsageError('--out DIR is required: the folder the export is written to');
   const out = resolve(outFlag);
+  checkExportTarget(out, { overwrite }); // before minutes of graph building
   const { core } = await openLanguageCore(model ?? MINI_CORE_DIR, io.stderr);
   const built = await buildExport(core, exportModalities(core, choice));
   await writeExport(out, built, { overwrite });

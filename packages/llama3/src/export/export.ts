@@ -10,7 +10,7 @@
  * from one URL). Graphs use the standard ai.onnx domain only (opset `OPSET`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HerdError, ProblemList, readJsonFile, writeFileAtomic } from '@herd/core';
 import * as G from '@herd/graph';
@@ -209,12 +209,26 @@ function exportReadme(m: ExportManifest, files: ReadonlyMap<string, Uint8Array>)
 }
 
 /**
+ * Checks that an export can be written to `dir` (its parent created and writable; `dir` itself
+ * absent unless `overwrite`), so a caller can fail before spending minutes building the graphs.
+ */
+export function checkExportTarget(dir: string, o: { overwrite?: boolean } = {}): void {
+  if (existsSync(dir) && !o.overwrite) throw new HerdError('invalid_argument', `export: ${dir} already exists; choose another --out or pass --overwrite`);
+  const parent = dirname(dir);
+  try {
+    mkdirSync(parent, { recursive: true });
+    accessSync(parent, constants.W_OK);
+  } catch (e) {
+    throw new HerdError('io_error', `export: cannot write ${dir}: its folder ${parent} cannot be created or written (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/**
  * Writes an export folder: every file into a fresh sibling folder first, then one rename, so a
  * reader never sees half an export. An existing folder is replaced only with `overwrite`.
  */
 export async function writeExport(dir: string, built: BuiltExport, o: { overwrite?: boolean } = {}): Promise<void> {
-  if (existsSync(dir) && !o.overwrite) throw new HerdError('invalid_argument', `export: ${dir} already exists; choose another --out or pass --overwrite`);
-  mkdirSync(dirname(dir), { recursive: true });
+  checkExportTarget(dir, o);
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
