@@ -10,7 +10,7 @@
  * from one URL). Graphs use the standard ai.onnx domain only (opset `OPSET`).
  */
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HerdError, ProblemList, readJsonFile, writeFileAtomic } from '@herd/core';
 import * as G from '@herd/graph';
@@ -217,7 +217,10 @@ export function checkExportTarget(dir: string, o: { overwrite?: boolean } = {}):
   const parent = dirname(dir);
   try {
     mkdirSync(parent, { recursive: true });
-    accessSync(parent, constants.W_OK);
+    // Writable in fact, not by permission bits alone (root on a read-only or virtual file system).
+    const probe = join(parent, `.${basename(dir)}.probe-${process.pid}`);
+    mkdirSync(probe);
+    rmSync(probe, { recursive: true, force: true });
   } catch (e) {
     throw new HerdError('io_error', `export: cannot write ${dir}: its folder ${parent} cannot be created or written (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
