@@ -3,15 +3,17 @@
  * over-long file ends in one line `herd: <code>: ...` naming the file, before any generation; a good
  * WAV is answered through the committed mini speech checkpoint.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { encodeWav } from '@herd/media';
 import { afterAll, describe, expect, it } from 'vitest';
 import { herd } from './test-support/run-herd.js';
 
 
 
+const HELDOUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'packages', 'speech', 'fixtures', 'heldout-speech');
 const dir = mkdtempSync(join(tmpdir(), 'herd-cli-audio-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -51,6 +53,22 @@ describe('herd generate --audio', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out.trim().length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('--transcribe-first hears the spoken question, then the core answers the --prompt text + what it heard', async () => {
+    // A held-out voice asking about a scene given in text (packages/speech/fixtures/heldout-speech).
+    const item = (JSON.parse(readFileSync(join(HELDOUT, 'items.json'), 'utf8')) as { file: string; transcript: string; context?: string }[]).find((i) => i.file === 'spc-00000322.wav')!;
+    const r = await herd(['generate', '--audio', join(HELDOUT, item.file), '--prompt', item.context!, '--transcribe-first', '--max-tokens', '16']);
+    expect(r.code, r.err).toBe(0);
+    const heard = /^heard: (.*)$/m.exec(r.err)?.[1];
+    expect(heard).toBe(item.transcript); // "How many circles are there?" — joint CTC decoding hears it exactly
+    // The answer is the core's own answer to the same words typed in.
+    const typed = await herd(['generate', '--chat', '--prompt', `${item.context!} ${heard!}`, '--max-tokens', '16']);
+    expect(typed.code, typed.err).toBe(0);
+    expect(r.out).toBe(typed.out);
+    const bare = await herd(['generate', '--audio', join(HELDOUT, item.file), '--transcribe-first']);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toMatch(/--transcribe-first answers a spoken question about the --prompt text: give --prompt too/);
   }, 60_000);
 
   it('speech train/eval flags are checked before anything runs', async () => {

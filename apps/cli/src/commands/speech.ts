@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { MANIFEST_FILE, readDataset } from '@herd/data';
 import { TRAIN_ACCENTS, TRAIN_VOICES, generateWorld } from '@herd/datasets';
-import { END_OF_TEXT_ID, EOT_ID, MINI_CORE_DIR, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { END_OF_TEXT_ID, EOT_ID, Generator, MINI_CORE_DIR, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
@@ -181,28 +181,47 @@ export async function readAudioInput(file: string, s: MiniSpeech): Promise<Speec
 
 /** `herd generate --audio FILE [--prompt TEXT]`: the audio is decoded before any model is built, so a bad file fails fast, by name. */
 export async function generateFromAudio(
-  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number; 'joint-ctc': number; beam: number },
+  values: { audio?: string | undefined; speech?: string | undefined; prompt?: string | undefined; 'prompt-file'?: string | undefined; model?: string | undefined; 'max-tokens': number; temperature: number; 'top-p': number; seed: number; 'joint-ctc': number; beam: number; 'transcribe-first'?: boolean | undefined },
   io: Io,
   device: Device,
 ): Promise<void> {
   const prompt = values.prompt !== undefined || values['prompt-file'] !== undefined ? await readPrompt({ prompt: values.prompt, promptFile: values['prompt-file'] }, io) : undefined;
+  const asks = prompt !== undefined && prompt.trim() !== '';
+  if (values['transcribe-first'] && !asks) throw new UsageError('--transcribe-first answers a spoken question about the --prompt text: give --prompt too (without it, --audio is transcribed anyway)');
   const { core, tok } = await openLanguageCore(values.model ?? MINI_CORE_DIR, io.stderr);
   const speech = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR, core);
   const audio = await readAudioInput(values.audio!, speech);
+  const head = ctcHeadOf(speech.weights);
+  if (values['transcribe-first'] && !head) throw new HerdError('invalid_argument', `--transcribe-first: the speech checkpoint ${speech.dir} has no CTC head to transcribe with`);
   const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
   const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
   const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+  const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
   const gen = await miniSpeechGenerator(speech, { device });
+  let answerer: Generator | undefined;
   try {
-    const p = prompt !== undefined && prompt.trim() ? { before: prompt, after: '' } : { before: '', after: ASR_INSTRUCTION };
-    const layout = speechPromptLayout(tok, core, p, gen.audioTokens(audio));
     // Transcribing: the CTC head's prefix scores keep the core to what the audio holds (joint CTC decoding, beam search).
-    const head = ctcHeadOf(speech.weights);
-    const sampling = { maxNewTokens: values['max-tokens'], temperature: values.temperature, topP: values['top-p'], seed: values.seed, stopTokens: stops };
-    const joint = p.after === ASR_INSTRUCTION && head && values['joint-ctc'] > 0 ? { weight: values['joint-ctc'], beam: values.beam } : undefined;
-    const ids = joint
-      ? (await jointTranscribe((o) => gen.beam(layout, audio, o), await ctcPosteriors(gen, core, head!, audio), { ...joint, maxNewTokens: sampling.maxNewTokens, stopTokens: stops })).tokens
-      : gen.generate(layout, audio, sampling);
+    const transcribe = async (): Promise<Iterable<number> | AsyncIterable<number>> => {
+      const layout = speechPromptLayout(tok, core, { before: '', after: ASR_INSTRUCTION }, gen.audioTokens(audio));
+      const joint = head && values['joint-ctc'] > 0 ? { weight: values['joint-ctc'], beam: values.beam } : undefined;
+      return joint
+        ? (await jointTranscribe((o) => gen.beam(layout, audio, o), await ctcPosteriors(gen, core, head!, audio), { ...joint, maxNewTokens: sampling.maxNewTokens, stopTokens: stops })).tokens
+        : gen.generate(layout, audio, sampling);
+    };
+    let ids: Iterable<number> | AsyncIterable<number>;
+    if (!asks) ids = await transcribe();
+    else if (values['transcribe-first']) {
+      // The cascade the speech eval scores (its spoken-QA "cascade" row): hear, then answer in text with the core alone.
+      const heardIds: number[] = [];
+      for await (const id of await transcribe()) {
+        if (stops.includes(id)) break;
+        heardIds.push(id);
+      }
+      const heard = tok.decode(toFull(heardIds)).trim();
+      io.stderr.write(`heard: ${heard}\n`);
+      answerer = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device });
+      ids = answerer.generate(toModel(tok.encodeChat([{ role: 'user', content: `${prompt} ${heard}` }], { addGenerationPrompt: true })), sampling);
+    } else ids = gen.generate(speechPromptLayout(tok, core, { before: prompt, after: '' }, gen.audioTokens(audio)), audio, sampling);
     const stream = tok.streamDecoder();
     for await (const id of ids) {
       if (stops.includes(id)) break;
@@ -211,5 +230,6 @@ export async function generateFromAudio(
     io.stdout.write(stream.flush() + '\n');
   } finally {
     await gen.release();
+    await answerer?.release();
   }
 }
