@@ -94,6 +94,14 @@ describe('numbers and words are checked before anything runs', () => {
     expect(r.err).toMatch(/--data .*herd-no-such-model\/clips: no clips dataset there/);
   });
 
+  it('herd vision train --core DIR without a core there fails naming it, before any scene is generated', async () => {
+    const r = await herd(['vision', 'train', '--core', missing, '--data', join(missing, 'images'), '--qa-steps', '1']);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'io_error');
+    expect(r.err).toMatch(/no language core at .*herd-no-such-model: expected config.json/);
+    expect(r.err).not.toMatch(/generating/);
+  });
+
   it('an invalid HERD_DEVICE is refused, listing the choices, before the model folder is looked at', async () => {
     const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_DEVICE: 'gpu' } });
     expect(r.code).toBe(2);
