@@ -14,14 +14,14 @@ export { randomMotion, motionSplit, positionAt } from './motion.js';
 export type { Motion, MotionObject, MotionOptions } from './motion.js';
 
 // Surface text
-export { describeScene, sceneQuestions, worldSentence, describeMotion, motionQuestions, objectPhrase, plural, videoQuestions, VIDEO_QA_TYPES } from './language.js';
+export { describeScene, qaKeyWords, sceneQuestions, worldSentence, describeMotion, motionQuestions, objectPhrase, plural, videoQuestions, VIDEO_QA_TYPES } from './language.js';
 export type { QaPair, VideoQa, VideoQaType } from './language.js';
 export { describeSceneIn, OTHER_LANGUAGES } from './multilingual.js';
 export type { Language, OtherLanguage } from './multilingual.js';
 
 // Generators
 export type { Sample } from './sample.js';
-export { generateTextCorpus, textCorpusStrings, textDoc, checkTextMix, checkQaTypes, TEXT_QA_TYPES, TEXT_MIX, TEXT_DOC_KINDS, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION } from './text.js';
+export { generateTextCorpus, textCorpusStrings, textDoc, checkTextMix, checkQaTypes, textReplyKeyWords, TEXT_QA_TYPES, TEXT_MIX, TEXT_DOC_KINDS, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION } from './text.js';
 export type { ChatTurn, TextDoc, TextDocKind, TextDocOptions, TextMix, TextCorpusOptions, InstructionTask, InstructionSource } from './text.js';
 export { generateImages, renderScene, randomImageSize, encodeSvg, sceneLook, cropNeighbourLooks, LookSet } from './images.js';
 export type { ImageOptions, ImageFormat } from './images.js';

@@ -3,14 +3,17 @@
  * Many small templates rather than a few long ones, so a small language model learns the world and
  * not one sentence frame. The language stays simple on purpose: the mini herd's language core is tiny.
  */
-import type { Rng } from '@herd/core';
+import { HerdError, type Rng } from '@herd/core';
 import {
   COLOURS,
   DIRECTION_PHRASES,
+  NUMBER_WORDS,
+  POSITIONS,
   POSITION_PHRASES,
   SHAPES,
   SHAPE_FACTS,
   SIZE_SYNONYMS,
+  SPEEDS,
   SPEED_ADVERBS,
   WORDS,
   isHeldOutCombo,
@@ -282,6 +285,43 @@ export interface VideoQa {
   readonly type: VideoQaType;
   readonly question: string;
   readonly answer: string;
+}
+
+const SHAPE_WORDS = SHAPES.flatMap((s) => [s, plural(s, 2)]);
+const NUMBERS = [...NUMBER_WORDS, 'no'];
+const YES_NO = ['yes', 'no'];
+
+/**
+ * The words of each question type's answers that carry its fact (the rest of an answer repeats the
+ * question): `qaKeyWords` picks them out of an answer. `word` is the written word itself (or "no").
+ */
+const QA_KEY_WORDS: Readonly<Record<QaPair['type'] | VideoQaType, readonly string[]>> = {
+  colour: COLOURS,
+  shape: SHAPE_WORDS,
+  count: NUMBERS,
+  total: NUMBERS,
+  position: [...POSITIONS, 'middle'],
+  size: Object.values(SIZE_SYNONYMS).flat(),
+  exists: YES_NO,
+  moving: YES_NO,
+  word: [],
+  direction: [...Object.values(DIRECTION_PHRASES).flat().map((p) => p.split(' ').pop()!), 'still', 'no'],
+  speed: [...SPEEDS, ...Object.values(SPEED_ADVERBS).flat(), 'slowly'],
+  event: [...COLOURS, ...SHAPE_WORDS],
+  which: [...COLOURS, ...SHAPE_WORDS],
+};
+
+/**
+ * The key words of an answer to a question of `type` (lower case, in the answer's order, each once):
+ * its colour, shape, number, position, size, yes/no, direction, speed — or, for `word`, the written
+ * word `written` (or "no" when the scene has none). An unknown type is an error.
+ */
+export function qaKeyWords(type: string, answer: string, written?: string): string[] {
+  const keys = QA_KEY_WORDS[type as keyof typeof QA_KEY_WORDS];
+  if (!keys) throw new HerdError('invalid_argument', `qaKeyWords: unknown question type '${type}' (known: ${Object.keys(QA_KEY_WORDS).join(', ')})`);
+  const words = answer.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  const wanted = type === 'word' ? (written !== undefined ? [written.toLowerCase(), 'no'] : ['no']) : keys;
+  return [...new Set(words.filter((w) => wanted.includes(w)))];
 }
 
 const VIDEO_DIRECTION: Readonly<Record<string, string>> = { left: 'to the left', right: 'to the right', up: 'up', down: 'down' };

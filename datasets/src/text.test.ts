@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { videoQuestions } from './language.js';
-import { TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, type TextDoc } from './text.js';
+import { qaKeyWords, videoQuestions } from './language.js';
+import { TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
 import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
 
 const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
@@ -125,6 +125,41 @@ describe('text corpus', () => {
         expect(turns[i + 1]!.content.toLowerCase()).toContain(o!.colour);
       }
     }
+  });
+
+  it('names the key words of every QA reply: the fact the question asks (colour, place, written word, direction …), never the words the reply copies from the question', () => {
+    expect(qaKeyWords('colour', 'The squares are red.')).toEqual(['red']);
+    expect(qaKeyWords('position', 'The star is in the middle.')).toEqual(['middle']);
+    expect(qaKeyWords('shape', 'On the left there are two small pink triangles.')).toEqual(['triangles']);
+    expect(qaKeyWords('word', 'The word is rose.', 'rose')).toEqual(['rose']);
+    expect(qaKeyWords('word', 'There is no word in the picture.')).toEqual(['no']);
+    expect(qaKeyWords('direction', 'It moves to the left.')).toEqual(['left']);
+    expect(qaKeyWords('which', 'The yellow circle moves.')).toEqual(['yellow', 'circle']);
+    expect(() => qaKeyWords('mood', 'Happy.')).toThrow(/unknown question type 'mood'/u);
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1 };
+    let rounds = 0;
+    for (const d of generateTextCorpus({ seed: 7, count: 1500, mix, balanceQa: true })) {
+      const keys = textReplyKeyWords(textSample(d));
+      if (!d.qaTypes) {
+        expect(keys, d.key).toBeUndefined();
+        continue;
+      }
+      d.qaTypes.forEach((t, k) => {
+        const reply = d.turns![2 * k + 1]!.content;
+        const question = d.turns![2 * k]!.content; // (the first one after the scene's words)
+        rounds++;
+        // Every reply has a key word, and it is in the reply.
+        expect(keys![k]!.length, `${d.key} ${t}: ${reply}`).toBeGreaterThan(0);
+        for (const w of keys![k]!) expect(reply.toLowerCase()).toMatch(new RegExp(`\\b${w}\\b`, 'u'));
+        // The fact itself: the asked object's colour, the scene's written word.
+        if (t === 'colour' && d.scene) expect(d.scene.objects.map((o) => o.colour)).toContain(keys![k]![0]);
+        if (t === 'word' && d.scene?.word) expect(keys![k]).toEqual([d.scene.word.text]);
+        if (t === 'colour' || t === 'position') for (const w of keys![k]!) expect(question.slice(question.lastIndexOf('. ') + 1).toLowerCase().split(/\W+/u)).not.toContain(w);
+      });
+    }
+    expect(rounds).toBeGreaterThan(1000);
+    const bad = textSample({ key: 'x', kind: 'dialogue', split: 'train', turns: [{ role: 'user', content: 'Q?' }, { role: 'assistant', content: 'Red.' }], qaTypes: ['colour', 'shape'] });
+    expect(() => textReplyKeyWords(bad)).toThrow(/text sample "x": 2 question types for 1 replies/u);
   });
 
   it('asks the video eval questions of narrated clips, with its answers', () => {

@@ -11,7 +11,7 @@
  */
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
-import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, sceneQuestions, videoQuestions, worldSentence } from './language.js';
+import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, qaKeyWords, sceneQuestions, videoQuestions, worldSentence } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
@@ -323,4 +323,20 @@ export function textSample(doc: TextDoc): Sample {
       ...(doc.motion ? { motion: doc.motion } : {}),
     },
   };
+}
+
+/**
+ * The key words of each assistant reply of a text sample's QA dialogue (`qaKeyWords` of its round's
+ * question type; the written word from its scene), in reply order; `undefined` for a sample that is
+ * no QA dialogue (no `meta.qaTypes`: instructions, world facts, plain text). A QA dialogue whose
+ * types do not match its replies one to one is an error naming the sample.
+ */
+export function textReplyKeyWords(sample: { readonly key: string; readonly meta: Readonly<Record<string, unknown>> }): string[][] | undefined {
+  const types = sample.meta['qaTypes'];
+  const turns = sample.meta['turns'];
+  if (!Array.isArray(types) || !Array.isArray(turns)) return undefined;
+  const replies = (turns as ChatTurn[]).filter((t) => t.role === 'assistant');
+  if (replies.length !== types.length) throw new HerdError('invalid_argument', `text sample "${sample.key}": ${types.length} question types for ${replies.length} replies`);
+  const written = (sample.meta['scene'] as Scene | undefined)?.word?.text;
+  return replies.map((r, i) => qaKeyWords(String(types[i]), r.content, written));
 }

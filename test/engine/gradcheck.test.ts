@@ -105,6 +105,11 @@ const cases: Case[] = [
     build: (v) => G.crossEntropy(v['x']!, v['t']!).loss,
   },
   {
+    name: 'crossEntropy (target weights, ignore index)',
+    inputs: [x([2, 3, 5]), { name: 't', shape: [2, 3], value: hostTensor('i64', [2, 3], [1, -100, 4, 0, 2, -100]) }, { name: 'w', shape: [2, 3], value: hostTensor('f64', [2, 3], [5, 7, 1, 1, 2, 3]) }],
+    build: (v) => G.crossEntropy(v['x']!, v['t']!, -100, v['w']!).loss,
+  },
+  {
     name: 'attention (GQA, causal mask)',
     inputs: [{ name: 'q', shape: [1, 4, 3, 2] }, { name: 'k', shape: [1, 2, 3, 2] }, { name: 'v', shape: [1, 2, 3, 2] }],
     build: (v, g) => G.attention(v['q']!, v['k']!, v['v']!, { mask: G.causalMask(g, 3) }),
@@ -150,6 +155,27 @@ describe('gradient checks', () => {
     const s = await Session.create(G.toOnnx(g, { outputs: { gx: gx! } }));
     const out = await s.run({ x: hostTensor('f64', [3], [1, -2, 0.5]) });
     expect(Array.from(out['gx']!.data as Float64Array)).toEqual([2, -4, 1]);
+  });
+
+  it('crossEntropy with target weights is the weighted mean over the counted targets; weights of 1 give the plain mean', async () => {
+    const g = new G.Graph();
+    const logits = g.input('x', 'f64', [2, 3, 4]);
+    const t = g.input('t', 'i64', [2, 3]);
+    const w = g.input('w', 'f64', [2, 3]);
+    const plain = G.crossEntropy(logits, t);
+    const weighted = G.crossEntropy(logits, t, -100, w);
+    const s = await Session.create(G.toOnnx(g, { outputs: { plain: plain.loss, weighted: weighted.loss, count: weighted.count, per: plain.perToken } }));
+    const xs = Array.from({ length: 24 }, (_, i) => Math.sin(i * 1.7) * 2);
+    const targets = [1, -100, 3, 0, 2, -100];
+    const feed = (ws: number[]) => s.run({ x: hostTensor('f64', [2, 3, 4], xs), t: hostTensor('i64', [2, 3], targets), w: hostTensor('f64', [2, 3], ws) });
+    const ones = await feed([1, 1, 1, 1, 1, 1]);
+    expect((ones['weighted']!.data as Float64Array)[0]).toBe((ones['plain']!.data as Float64Array)[0]);
+    const ws = [5, 9, 1, 2, 1, 9]; // the 9s sit on ignored targets: they must not count
+    const out = await feed(ws);
+    const per = Array.from(out['per']!.data as Float64Array);
+    const want = (5 * per[0]! + per[2]! + 2 * per[3]! + per[4]!) / (5 + 1 + 2 + 1);
+    expect((out['weighted']!.data as Float64Array)[0]).toBeCloseTo(want, 12);
+    expect((out['count']!.data as Float64Array)[0]).toBe(4);
   });
 
   it('covers every op that has a VJP', () => {

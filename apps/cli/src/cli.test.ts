@@ -54,6 +54,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['train', 'text', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--keep-vocab', '--reply-loss', '--steps', '1'], /--keep-vocab keeps the vocabulary of the --init core; pass --init DIR/],
+    [['text', 'train', '--key-word-weight', '5', '--steps', '1'], /--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss/],
+    [['text', 'train', '--key-word-weight', '0', '--reply-loss'], /--key-word-weight must be a number > 0, got '0'/],
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
@@ -118,6 +120,14 @@ describe('numbers and words are checked before anything runs', () => {
       }
     });
   }
+
+  it('herd vision train --core DIR without a core there fails naming it, before any scene is generated', async () => {
+    const r = await herd(['vision', 'train', '--core', missing, '--data', join(missing, 'images'), '--qa-steps', '1']);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'io_error');
+    expect(r.err).toMatch(/no language core at .*herd-no-such-model: expected config.json/);
+    expect(r.err).not.toMatch(/generating/);
+  });
 
   it('an invalid HERD_DEVICE is refused, listing the choices, before the model folder is looked at', async () => {
     const r = await herd(['eval', 'text', '--model', missing], { env: { HERD_DEVICE: 'gpu' } });

@@ -16,7 +16,7 @@ import {
   ASR_INSTRUCTION, LogMel, jointTranscribe, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
 } from '@herd/speech';
-import { type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { readPrompt } from '../prompt.js';
 
@@ -79,6 +79,7 @@ export const speechTrainCommand = defineCommand({
   flags: {
     ...DATA_FLAGS,
     data: flag.string({ placeholder: 'DIR', multiple: true, description: `a speech dataset of the synthetic world for training; give it again to join several generations (other seeds) (default ${DEFAULT_SPEECH_DATA}, generated when missing)` }),
+    ...CORE_FLAG,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/speech/weights/mini)' }),
     work: flag.string({ placeholder: 'DIR', description: 'prepared items, checkpoints and the log (default out/speech-train; a run there resumes)' }),
     steps: flag.integer({ min: 1, default: 400, description: 'optimizer steps' }),
@@ -96,7 +97,8 @@ export const speechTrainCommand = defineCommand({
   },
   async run({ values, io }) {
     if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
-    if (values.init) loadMiniSpeech(values.init); // a wrong --init fails before any utterance is synthesised
+    const core = loadLanguageCore(values.core); // a wrong --core or --init fails before any utterance is synthesised
+    if (values.init) loadMiniSpeech(values.init, core);
     const data = await speechData(values.data, io);
     const generations = await generationsOf(data);
     const evalDir = await evalData(values['eval-data'], io);
@@ -104,7 +106,7 @@ export const speechTrainCommand = defineCommand({
     const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
     const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}`;
     const r = await runMiniSpeechRecipe({
-      core: loadLanguageCore(), tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
+      core, tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
       maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
       ...(values.warmup !== undefined ? { warmup: values.warmup } : {}), ...(values.init ? { initDir: values.init } : {}),
       ...(values['ctc-weight'] > 0 ? { ctc: { weight: values['ctc-weight'], maxLabels: values['ctc-max-labels'] } } : {}),

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
-import { TEXT_SPLITS, generateWorld } from '@herd/datasets';
+import { TEXT_SPLITS, generateWorld, textReplyKeyWords } from '@herd/datasets';
 import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 
@@ -32,12 +32,15 @@ export const trainTextCommand = defineCommand({
     init: flag.string({ placeholder: 'DIR', description: 'continue from a trained core (same architecture; rows of tokens both vocabularies hold are copied) instead of a fresh init' }),
     'keep-vocab': flag.boolean({ description: "with --init: keep that core's vocabulary exactly (same rows), so its adapters still fit; a corpus token outside it is an error" }),
     'reply-loss': flag.boolean({ description: "loss on the assistant's replies only in dialogue documents (plain text keeps it on every token)" }),
+    'key-word-weight': flag.number({ above: 0, default: 1, description: "with --reply-loss: loss weight of a QA reply's key-word tokens (its colour, shape, number, position, direction, written word …) against 1 on its other tokens; 1 = the plain mean" }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: MINI_CORE_RECIPE.seed, description: 'initialisation and shuffling seed' }),
     resume: flag.boolean({ description: 'continue from the last checkpoint' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
     if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
+    const keyWordWeight = values['key-word-weight'];
+    if (keyWordWeight !== 1 && !values['reply-loss']) throw new UsageError('--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss');
     const out = values.out ?? MINI_CORE_DIR;
     const data = values.data ?? DEFAULT_TEXT_DATA;
     const steps = values.steps;
@@ -49,6 +52,7 @@ export const trainTextCommand = defineCommand({
       schedule: { ...MINI_CORE_RECIPE.schedule, peak: values.lr, floor: values.lr / 10, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
       evalEvery: Math.max(1, Math.min(MINI_CORE_RECIPE.evalEvery, Math.floor(steps / 4))),
       ...(values['reply-loss'] ? { replyLoss: true } : {}),
+      ...(keyWordWeight !== 1 ? { keyWordWeight } : {}),
     };
     // Optional SFT stage (off by default; see LanguageCoreRecipe.sft for why).
     const sftSteps = values['sft-steps'];
@@ -76,6 +80,7 @@ export const trainTextCommand = defineCommand({
       resume: values.resume,
       logPath: join(out, '..', '.mini-checkpoints', 'train.jsonl'),
       ...(init ? { init } : {}),
+      ...(keyWordWeight !== 1 ? { keyWords: { of: textReplyKeyWords, name: '@herd/datasets textReplyKeyWords' } } : {}),
       dataDescription:
         `The synthetic world's text corpus (@herd/datasets, shards at ${data}): scene descriptions, plain sentences, ` +
         `clip narrations, question–answer dialogues about scenes and clips (every question type the image and video evals ask, ` +

@@ -10,7 +10,7 @@ import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
 import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
-import { type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, type Io, defineCommand } from '../command.js';
 
 /** The clips `--data` defaults to (generated here when missing). */
 export const DEFAULT_VIDEO_DATA = join('out', 'video', 'clips');
@@ -56,6 +56,7 @@ export const videoTrainCommand = defineCommand({
   summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults = the committed run, ~45 min on 2 busy cores incl. features)',
   flags: {
     ...COMMON,
+    ...CORE_FLAG,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
     work: flag.string({ placeholder: 'DIR', description: 'scratch folder for the stages\' text datasets and logs (default: train/ beside the clips; give each concurrent run its own)' }),
     'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
@@ -82,7 +83,7 @@ export const videoTrainCommand = defineCommand({
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const visionDir = values.vision ?? MINI_VISION_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
-    const core = loadLanguageCore();
+    const core = loadLanguageCore(values.core);
     const vision = loadMiniVision(visionDir, core);
     const from = values.init !== undefined ? loadMiniVideo(values.init, visionDir, core) : undefined;
     if (from && !from.imageMatches) throw new HerdError('checkpoint_mismatch', `--init ${values.init}: that video checkpoint was trained on another image checkpoint than ${visionDir}`);
@@ -94,7 +95,7 @@ export const videoTrainCommand = defineCommand({
       : values['frame-difference'] !== undefined || values['position-embedding']
         ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['position-embedding'] ? { positionTokens: frameTokens(vision.config) } : {}) }
         : undefined;
-    const command = `herd video train${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['qa-repeat'] !== undefined ? ` --qa-repeat ${values['qa-repeat']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
+    const command = `herd video train${values.core !== undefined ? ` --core ${values.core}` : ''}${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['qa-repeat'] !== undefined ? ` --qa-repeat ${values['qa-repeat']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],

@@ -58,11 +58,16 @@ export interface CrossEntropyResult {
 
 /**
  * Cross-entropy of logits [..., V] against integer targets [...]; targets equal to `ignoreIndex`
- * contribute nothing and are not counted.
+ * contribute nothing and are not counted. With `weights` [...] (f32, ≥ 0, the shape of `targets`)
+ * the loss is the weighted mean Σ w·ce / max(Σ w, 1) over the counted targets (`perToken` then holds
+ * w·ce); weights all 1 give the unweighted loss. `count` stays the number of targets.
  */
-export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100): CrossEntropyResult {
+export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100, weights?: Tensor): CrossEntropyResult {
   if (targets.rank !== logits.rank - 1) {
     throw new HerdError('shape_mismatch', `crossEntropy: targets ${targets.describe()} must have the shape of logits ${logits.describe()} without the class axis`);
+  }
+  if (weights && weights.shape.join() !== targets.shape.join()) {
+    throw new HerdError('shape_mismatch', `crossEntropy: weights ${weights.describe()} must have the shape of targets ${targets.describe()}`);
   }
   logits = statsDtype(logits); // the loss is always computed in f32 or f64
   const valid = o.logicalNot(o.equal(targets, ignoreIndex));
@@ -70,6 +75,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   const lse = o.logSumExp(logits, -1); // [...]
   const picked = o.squeeze(o.gatherElements(logits, o.unsqueeze(safe, -1), -1), -1); // [...]
   const mask = o.cast(valid, logits.dtype);
+  if (weights) {
+    const w = o.mul(o.cast(weights, logits.dtype), mask);
+    const perToken = o.mul(o.sub(lse, picked), w);
+    return { loss: o.div(o.sum(perToken), o.maximum(o.sum(w), 1)), count: o.sum(mask), perToken };
+  }
   const perToken = o.mul(o.sub(lse, picked), mask);
   const count = o.sum(mask);
   const loss = o.div(o.sum(perToken), o.maximum(count, 1));

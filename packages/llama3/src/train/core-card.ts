@@ -21,7 +21,7 @@ Train: ${r.trainDocs.toLocaleString('en-US')} documents, ${r.trainTokens.toLocal
 Documents are packed into ${recipe.seqLen}-token sequences; attention never crosses documents.
 
 ## Training
-${r.initialisedFrom ? `Initialised from ${r.initialisedFrom} (its weights; ${r.keptVocabulary ? 'its vocabulary kept exactly, same rows, so adapters trained on it still fit' : 'embedding rows copied for the tokens both vocabularies hold, new tokens freshly initialised'}).\n` : ''}Pre-training: ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.seqLen} ${recipe.replyLoss ? "with the loss on the assistant's replies in dialogue documents and on every token of plain text" : 'on every token'}, AdamW (β 0.9/0.95, weight decay ${recipe.weightDecay}, clip 1.0),
+${r.initialisedFrom ? `Initialised from ${r.initialisedFrom} (its weights; ${r.keptVocabulary ? 'its vocabulary kept exactly, same rows, so adapters trained on it still fit' : 'embedding rows copied for the tokens both vocabularies hold, new tokens freshly initialised'}).\n` : ''}Pre-training: ${recipe.steps} steps of batch ${recipe.batch} × ${recipe.seqLen} ${recipe.replyLoss ? "with the loss on the assistant's replies in dialogue documents and on every token of plain text" : 'on every token'}${recipe.keyWordWeight !== undefined && recipe.keyWordWeight !== 1 ? ` (the key words of each QA reply weighted ${recipe.keyWordWeight}, its other tokens 1: the weighted mean)` : ''}, AdamW (β 0.9/0.95, weight decay ${recipe.weightDecay}, clip 1.0),
 ${recipe.schedule.kind} schedule peak ${recipe.schedule.peak} warm-up ${recipe.schedule.warmup ?? 0}; seed ${recipe.seed}.
 ${recipe.sft ? `Fine-tuning (SFT): ${recipe.sft.steps} steps on the training dialogues with the loss on assistant turns only, learning rate re-warmed to ${recipe.sft.peak} (warm-up ${recipe.sft.warmup}, cosine to ${recipe.sft.peak / 10}).\n` : ''}Device ${r.device}; ${(r.seconds / 60).toFixed(1)} minutes in all; ${r.steps} steps.
 
@@ -33,7 +33,7 @@ Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
 **Held-out loss ${r.heldoutLoss.toFixed(3)}, perplexity ${r.heldoutPerplexity.toFixed(2)}** (measured on the saved f16 weights).
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js train text --data DATA --steps ${recipe.steps} --batch ${recipe.batch} --lr ${recipe.schedule.peak}${r.initialisedFrom ? ' --init DIR' : ''}${r.keptVocabulary ? ' --keep-vocab' : ''}${recipe.replyLoss ? ' --reply-loss' : ''} --out packages/llama3/weights/mini\`
+\`npm run build && node apps/cli/dist/main.js train text --data DATA --steps ${recipe.steps} --batch ${recipe.batch} --lr ${recipe.schedule.peak}${r.initialisedFrom ? ' --init DIR' : ''}${r.keptVocabulary ? ' --keep-vocab' : ''}${recipe.replyLoss ? ' --reply-loss' : ''}${recipe.keyWordWeight !== undefined && recipe.keyWordWeight !== 1 ? ` --key-word-weight ${recipe.keyWordWeight}` : ''} --out packages/llama3/weights/mini\`
 (DATA: the corpus of the Data section, made by \`node datasets/dist/cli.js generate --size tiny --only text --seed 7 --count text=N --out OUT\`, DATA = OUT/text${r.initialisedFrom ? `; DIR: ${r.initialisedFrom}, the core this one continued from` : ''}.)
 `;
 }

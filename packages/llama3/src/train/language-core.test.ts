@@ -110,4 +110,28 @@ describe('trainLanguageCore', () => {
     await corpus(at('more').train, 40, 0, ['red', 'purple']);
     await expect(trainLanguageCore({ ...fewer, data: at('more'), workDir: join(root, 'k', 'd3'), outDir: join(root, 'k', 'more'), init: { core: trained, description: 'the test core', keepVocabulary: true } })).rejects.toThrow(/token\(s\) that .*vocabulary lacks \(.*" purple"/su);
   });
+  it('weighs key words when asked: weight 1 (or weights that are all 1) trains exactly like the plain reply loss; key words move the training loss; needs replyLoss and a keyWords source', async () => {
+    const tokenizer = await loadLlama3Tokenizer();
+    await corpus(join(root, 'q', 'train'), 40, 0);
+    await corpus(join(root, 'q', 'heldout'), 8, 1000);
+    const recipe: LanguageCoreRecipe = { preset: 'mini', presetOverrides: { dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 64 }, seed: 5, seqLen: 32, batch: 2, steps: 3, schedule: { kind: 'constant', peak: 3e-3, warmup: 1 }, weightDecay: 0.1, evalEvery: 3, replyLoss: true };
+    const base = { tokenizer, data: { train: join(root, 'q', 'train'), heldout: join(root, 'q', 'heldout') }, dataDescription: 'test' };
+    const run = (name: string, r: LanguageCoreRecipe, keyWords?: (s: { meta: Readonly<Record<string, unknown>> }) => string[][] | undefined) =>
+      trainLanguageCore({ ...base, recipe: r, workDir: join(root, 'q', name, 'data'), outDir: join(root, 'q', name, 'core'), ...(keyWords ? { keyWords: { of: keyWords, name } } : {}) });
+    // The dialogue replies say "The <colour> <shape> is on the <side>."; the side is the key word.
+    const side = (s: { meta: Readonly<Record<string, unknown>> }) => [[/left/u.test(JSON.stringify(s.meta['turns'])) ? 'left' : 'right']];
+    const plain = await run('plain', recipe);
+    const one = await run('one', { ...recipe, keyWordWeight: 1 }, side);
+    const none = await run('none', { ...recipe, keyWordWeight: 5 }, () => [[]]);
+    const keyed = await run('keyed', { ...recipe, keyWordWeight: 5 }, side);
+    expect(one.curve.map((c) => c.trainLoss)).toEqual(plain.curve.map((c) => c.trainLoss));
+    expect(one.heldoutLoss).toBe(plain.heldoutLoss);
+    // Weighted graph and rows, but every weight 1: the same loss and the same weights, to the bit.
+    expect(none.curve.map((c) => c.trainLoss)).toEqual(plain.curve.map((c) => c.trainLoss));
+    expect(none.heldoutLoss).toBe(plain.heldoutLoss);
+    expect(keyed.curve[0]!.trainLoss).not.toBe(plain.curve[0]!.trainLoss);
+    expect(keyed.heldoutLoss).not.toBe(plain.heldoutLoss);
+    await expect(run('noreply', { ...recipe, replyLoss: false, keyWordWeight: 5 }, side)).rejects.toThrow(/keyWordWeight 5 needs replyLoss/);
+    await expect(run('nosource', { ...recipe, keyWordWeight: 5 })).rejects.toThrow(/no keyWords says which words/);
+  });
 });

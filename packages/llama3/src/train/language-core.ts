@@ -20,7 +20,7 @@ import { PrunedVocab } from '../tokenizer/pruned.js';
 import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
 import { LmEvaluator, packedBatches } from './evaluate.js';
 import { roundToF16, saveLanguageCore } from './save-core.js';
-import { packTextDataset, packedRowsCollate, readPackedRows } from './text-data.js';
+import { type PackTextOptions, packTextDataset, packedRowsCollate, readPackedRows } from './text-data.js';
 
 export interface LanguageCoreRecipe {
   readonly preset: string;
@@ -52,6 +52,12 @@ export interface LanguageCoreRecipe {
    * stays on every token, so it compares with a run without. Off for the from-scratch mini core.
    */
   readonly replyLoss?: boolean;
+  /**
+   * Loss weight of the key words' tokens in dialogue replies (`TrainLanguageCoreOptions.keyWords`
+   * says which words those are), relative to 1 on the reply's other tokens: the training loss is the
+   * weighted mean (`LmTrainingOptions.targetWeights`). Needs `replyLoss`. Absent or 1: the plain mean.
+   */
+  readonly keyWordWeight?: number;
 }
 
 export const MINI_CORE_RECIPE: LanguageCoreRecipe = {
@@ -120,6 +126,8 @@ export interface TrainLanguageCoreOptions {
      */
     readonly keepVocabulary?: boolean;
   };
+  /** Which words of a dialogue's replies are its key words (`PackTextOptions.keyWords`), for `recipe.keyWordWeight`. */
+  readonly keyWords?: { readonly of: NonNullable<PackTextOptions['keyWords']>['of']; readonly name: string };
 }
 
 /** The init core's vocabulary, after checking that it holds every token of the training text. */
@@ -173,7 +181,11 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   // 1. Data: documents → full Llama 3 ids → packed rows (shards) → the pruned vocabulary of the
   // training text → batches streamed in a seeded order, mapped to compact ids.
   const pack = { tokenizer: o.tokenizer, seqLen: r.seqLen };
-  const trainRows = await packTextDataset(o.data.train, join(o.workDir, 'train'), { ...pack, ...(r.replyLoss ? { replyLoss: true } : {}) });
+  const weighted = r.keyWordWeight !== undefined && r.keyWordWeight !== 1;
+  if (weighted && !r.replyLoss) throw new HerdError('invalid_argument', `language core: keyWordWeight ${r.keyWordWeight} needs replyLoss (the key words are those of dialogue replies)`);
+  if (weighted && !o.keyWords) throw new HerdError('invalid_argument', `language core: keyWordWeight ${r.keyWordWeight} given, but no keyWords says which words of a reply are its key words`);
+  const keyWords = weighted ? { keyWords: { ...o.keyWords!, weight: r.keyWordWeight! } } : {};
+  const trainRows = await packTextDataset(o.data.train, join(o.workDir, weighted ? 'train-keywords' : 'train'), { ...pack, ...(r.replyLoss ? { replyLoss: true } : {}), ...keyWords });
   const heldRows = await packTextDataset(o.data.heldout, join(o.workDir, 'heldout'), pack);
   const sftRows = r.sft ? await packTextDataset(o.data.train, join(o.workDir, 'sft'), { ...pack, sft: true }) : undefined;
   if (trainRows.rows < r.batch) throw new HerdError('invalid_argument', `language core: ${trainRows.rows} packed sequences in ${o.data.train}, fewer than one batch of ${r.batch}`);
@@ -183,7 +195,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const heldBatches = [...packedBatches(held, r.batch)];
   // Tokens the held-out loss is measured on (packing leaves -100 at document ends and padding).
   const heldoutTokens = held.targets.reduce((n, t) => n + (t >= 0 ? 1 : 0), 0);
-  const readerOptions = { batchSize: r.batch, seed: r.seed, collate: packedRowsCollate(r.seqLen, toCompact) };
+  const readerOptions = { batchSize: r.batch, seed: r.seed, collate: packedRowsCollate(r.seqLen, toCompact, weighted ? { targetWeights: true } : {}) };
   let pretrain = await ShardBatchReader.open(trainRows.dir, readerOptions);
   let sft = sftRows ? await ShardBatchReader.open(sftRows.dir, { ...readerOptions, seed: r.seed + 1_000_003 }) : undefined;
   const data: BatchSource = {
@@ -206,7 +218,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size });
   const fresh = initWeights(config, r.seed);
   const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core) : fresh;
-  const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay } });
+  const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay }, ...(weighted ? { targetWeights: true } : {}) });
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? DEFAULT_DEVICE });
   const evaluator = await LmEvaluator.create(config, {}, { batch: r.batch, seqLen: r.seqLen, fed: [CORE_GROUP], device: o.device ?? DEFAULT_DEVICE });
 

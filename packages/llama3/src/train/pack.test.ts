@@ -33,6 +33,18 @@ describe('packDocuments', () => {
     expect(Array.from(p.targets.slice(0, 5))).toEqual([IGNORE_INDEX, IGNORE_INDEX, 4, 5, IGNORE_INDEX]);
   });
 
+  it('carries each target\'s weight with `weights` (the mask\'s value; 1 without a mask; 0 where no target), and none without', () => {
+    const docs = [[1, 2, 3, 4, 5], [6, 7, 8]];
+    const trainable = [Float32Array.from([0, 0, 1, 5, 1]), undefined];
+    const p = packDocuments(docs, 8, PAD, { trainable, weights: true });
+    // Target i is token i + 1, so it takes token i + 1's weight.
+    expect(Array.from(p.targets)).toEqual([IGNORE_INDEX, 3, 4, 5, IGNORE_INDEX, 7, 8, IGNORE_INDEX]);
+    expect(Array.from(p.weights!)).toEqual([0, 1, 5, 1, 0, 1, 1, 0]);
+    const plain = packDocuments(docs, 8, PAD, { trainable });
+    expect(plain.weights).toBeUndefined();
+    expect(Array.from(plain.targets)).toEqual(Array.from(p.targets));
+  });
+
   it('cuts only documents longer than a sequence, restarting positions per piece', () => {
     const p = packDocuments([[1, 2, 3, 4, 5, 6, 7]], 4, PAD);
     expect(p.count).toBe(2);

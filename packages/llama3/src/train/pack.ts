@@ -13,6 +13,8 @@ export interface PackedSequences {
   readonly targets: Int32Array;
   readonly positions: Int32Array;
   readonly docIds: Int32Array;
+  /** Each target's loss weight (0 where there is no target), when packed with `weights`. */
+  readonly weights?: Float32Array;
 }
 
 export const IGNORE_INDEX = -100;
@@ -25,25 +27,28 @@ export const IGNORE_INDEX = -100;
  * each restarting positions. At most `openLimit` sequences stay open, which bounds the work and
  * keeps the packing order close to the corpus order.
  */
-export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number, pad: number, options: { openLimit?: number; trainable?: readonly (ArrayLike<number> | undefined)[] } = {}): PackedSequences {
+export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number, pad: number, options: { openLimit?: number; trainable?: readonly (ArrayLike<number> | undefined)[]; weights?: boolean } = {}): PackedSequences {
   const openLimit = options.openLimit ?? 16;
   if (!(seqLen >= 2)) throw new HerdError('invalid_argument', `packDocuments: seqLen must be ≥ 2, got ${seqLen}`);
-  interface Bin { tokens: number[]; targets: number[]; positions: number[]; docIds: number[]; docs: number }
+  interface Bin { tokens: number[]; targets: number[]; weights: number[]; positions: number[]; docIds: number[]; docs: number }
   const done: Bin[] = [];
   const open: Bin[] = [];
-  // `trainable[d][i]` = 0 makes token i of document d no target (e.g. the prompt in fine-tuning).
+  // `trainable[d][i]` = 0 makes token i of document d no target (e.g. the prompt in fine-tuning);
+  // any other value is that target's loss weight (`weights`; a document without a mask weighs 1).
   const place = (piece: ArrayLike<number>, mask: ArrayLike<number> | undefined, start: number, end: number) => {
     const len = end - start;
     let bin = open.find((b) => seqLen - b.tokens.length >= len);
     if (!bin) {
       if (open.length >= openLimit) done.push(open.shift()!);
-      bin = { tokens: [], targets: [], positions: [], docIds: [], docs: 0 };
+      bin = { tokens: [], targets: [], weights: [], positions: [], docIds: [], docs: 0 };
       open.push(bin);
     }
     for (let i = start; i < end; i++) {
       bin.tokens.push(piece[i]!);
       // The last token of a piece has no next token inside this sequence and document.
-      bin.targets.push(i + 1 < end && (!mask || mask[i + 1]) ? piece[i + 1]! : IGNORE_INDEX);
+      const target = i + 1 < end && (!mask || mask[i + 1]);
+      bin.targets.push(target ? piece[i + 1]! : IGNORE_INDEX);
+      bin.weights.push(target ? (mask ? mask[i + 1]! : 1) : 0);
       bin.positions.push(i - start);
       bin.docIds.push(bin.docs);
     }
@@ -59,14 +64,16 @@ export function packDocuments(docs: readonly ArrayLike<number>[], seqLen: number
   done.push(...open);
   const n = done.length * seqLen;
   const out = { tokens: new Int32Array(n).fill(pad), targets: new Int32Array(n).fill(IGNORE_INDEX), positions: new Int32Array(n), docIds: new Int32Array(n) };
+  const weights = options.weights ? new Float32Array(n) : undefined;
   done.forEach((b, k) => {
     const o = k * seqLen;
     out.tokens.set(b.tokens, o);
     out.targets.set(b.targets, o);
+    weights?.set(b.weights, o);
     out.positions.set(b.positions, o);
     out.docIds.set(b.docIds, o);
     // Padding is its own document, so no real token attends to it.
     out.docIds.fill(b.docs, o + b.tokens.length, o + seqLen);
   });
-  return { count: done.length, seqLen, ...out };
+  return { count: done.length, seqLen, ...out, ...(weights ? { weights } : {}) };
 }

@@ -141,3 +141,86 @@ describe('reply-only loss', () => {
     }
   });
 });
+
+describe('key-word weights', () => {
+  const turns = [
+    { role: 'user' as const, content: 'A yellow hexagon moves to the left. Which way does the yellow hexagon move?' },
+    { role: 'assistant' as const, content: 'It moves to the left.' },
+    { role: 'user' as const, content: 'What colour is the hexagon?' },
+    { role: 'assistant' as const, content: 'Yellow.' },
+    { role: 'user' as const, content: 'Repeat this: the left one.' },
+    { role: 'assistant' as const, content: 'The left one.' },
+  ];
+
+  it('weighs exactly the tokens of each reply\'s key words, 1 on the rest of the replies, 0 on the prompts', async () => {
+    const tok = await loadLlama3Tokenizer();
+    const plain = encodeDialogueForSft(tok, turns);
+    const keyed = encodeDialogueForSft(tok, turns, { words: [['left'], ['yellow'], undefined], weight: 5 });
+    expect(keyed.ids).toEqual(plain.ids);
+    expect(Array.from(keyed.trainable)).toEqual(Array.from(plain.trainable));
+    const w = keyed.weights!;
+    // 1 or 5 exactly where the reply is trainable, 0 elsewhere (the user's "left" and "yellow" are not weighted).
+    for (let i = 0; i < w.length; i++) expect(w[i]! > 0).toBe(plain.trainable[i] === 1);
+    const heavy = keyed.ids.flatMap((id, i) => (w[i] === 5 ? [tok.decode([id])] : []));
+    expect(heavy).toEqual([' left', 'Yellow']);
+    expect(keyed.ids.filter((_, i) => w[i] === 1).length).toBe(plain.trainable.reduce((a, b) => a + b, 0) - 2);
+    // A key word that is only part of a word is not one ("left" in "leftover").
+    const part = encodeDialogueForSft(tok, [{ role: 'user', content: 'Q?' }, { role: 'assistant', content: 'The leftover.' }], { words: [['left']], weight: 5 });
+    expect(Array.from(part.weights!).filter((x) => x === 5)).toEqual([]);
+  });
+
+  it('packs the weights into the rows and the batch: the key-word weight lands exactly on the key-word targets; tokens and targets are those of the reply-loss packing', async () => {
+    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeDataset, iterateDataset } = await import('@herd/data');
+    const { PrunedVocab } = await import('../tokenizer/pruned.js');
+    const { packTextDataset, packedRowsCollate } = await import('./text-data.js');
+    const root = mkdtempSync(join(tmpdir(), 'herd-keyw-'));
+    try {
+      const tok = await loadLlama3Tokenizer();
+      const enc = new TextEncoder();
+      await writeDataset(join(root, 'src'), [
+        { key: 't0', files: { txt: enc.encode('A red circle is on the left.') }, meta: { kind: 'sentence' } },
+        { key: 'd0', files: { txt: enc.encode('x') }, meta: { kind: 'dialogue', turns, keys: [['left'], ['yellow'], []] } },
+      ], { samplesPerShard: 8 });
+      const T = 128;
+      const of = (s: { meta: Readonly<Record<string, unknown>> }) => s.meta['keys'] as string[][] | undefined;
+      const base = { tokenizer: tok, seqLen: T, replyLoss: true };
+      await expect(packTextDataset(join(root, 'src'), join(root, 'x'), { tokenizer: tok, seqLen: T, keyWords: { of, weight: 5, name: 'test' } })).rejects.toThrow(/key-word weights need the loss on replies/);
+      const reply = await packTextDataset(join(root, 'src'), join(root, 'reply'), base);
+      const keyed = await packTextDataset(join(root, 'src'), join(root, 'keyed'), { ...base, keyWords: { of, weight: 5, name: 'test' } });
+      expect(JSON.parse(readFileSync(join(keyed.dir, 'packing.json'), 'utf8')).settings).toMatchObject({ keyWords: 'test', keyWordWeight: 5 });
+      const rows = async (dir: string) => {
+        const out = [];
+        for await (const s of iterateDataset(dir)) out.push(s);
+        return out;
+      };
+      const replyRows = await rows(reply.dir);
+      const keyedRows = await rows(keyed.dir);
+      expect(replyRows.map((s) => s.files['row.i32']!.byteLength)).toEqual(replyRows.map(() => 16 * T));
+      expect(keyedRows.map((s) => s.files['row.i32']!.byteLength)).toEqual(keyedRows.map(() => 20 * T));
+      // The first four blocks of a weighted row are the reply-loss row, byte for byte.
+      keyedRows.forEach((s, r) => expect(Buffer.from(s.files['row.i32']!.subarray(0, 16 * T)).equals(Buffer.from(replyRows[r]!.files['row.i32']!))).toBe(true));
+      const vocab = PrunedVocab.fromCorpus(tok, [], { keepIds: [...keyed.ids] });
+      const b = packedRowsCollate(T, (ids) => vocab.toCompact(ids), { targetWeights: true })(keyedRows);
+      const tg = b['targets']!.data as Int32Array;
+      const w = b['targetWeights']!.data as Float32Array;
+      const heavy: string[] = [];
+      let ones = 0;
+      for (let i = 0; i < tg.length; i++) {
+        expect(w[i]! > 0).toBe(tg[i]! >= 0);
+        if (w[i] === 5) heavy.push(tok.decode(vocab.toFull([tg[i]!])));
+        else if (w[i] === 1) ones++;
+      }
+      expect(heavy).toEqual([' left', 'Yellow']);
+      expect(ones + 2).toBe([...tg].filter((t) => t >= 0).length);
+      // The same rows without targetWeights give no such tensor; reply-loss rows collated with it weigh each target 1.
+      expect(packedRowsCollate(T, (ids) => vocab.toCompact(ids))(keyedRows)['targetWeights']).toBeUndefined();
+      const plainW = packedRowsCollate(T, (ids) => vocab.toCompact(ids), { targetWeights: true })(replyRows)['targetWeights']!.data as Float32Array;
+      expect([...plainW].every((x, i) => x === (tg[i]! >= 0 ? 1 : 0))).toBe(true);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

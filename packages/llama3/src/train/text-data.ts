@@ -31,17 +31,55 @@ export function corpusDocOf(sample: Sample): CorpusDoc {
   return { text: new TextDecoder().decode(txt) };
 }
 
-/** A dialogue's ids with a 1 on what the assistant says (each reply and its `<|eot_id|>`). */
-export function encodeDialogueForSft(tok: Llama3Tokenizer, turns: NonNullable<CorpusDoc['turns']>): { ids: number[]; trainable: Uint8Array } {
+/**
+ * The key words of each assistant reply of a dialogue, in order (`undefined` for a reply without
+ * any), e.g. the colour in "The square is red."; the loss on their tokens gets `weight`.
+ */
+export interface ReplyKeyWords {
+  readonly words: readonly (readonly string[] | undefined)[];
+  readonly weight: number;
+}
+
+/**
+ * A dialogue's ids with a 1 on what the assistant says (each reply and its `<|eot_id|>`). With
+ * `keys`, also `weights`: 1 on those tokens, `keys.weight` on the tokens of each reply's key words
+ * (a token that holds any letter of a whole-word, case-insensitive occurrence), 0 elsewhere.
+ */
+export function encodeDialogueForSft(tok: Llama3Tokenizer, turns: NonNullable<CorpusDoc['turns']>, keys?: ReplyKeyWords): { ids: number[]; trainable: Uint8Array; weights?: Float32Array } {
   const ids = tok.encodeChat(turns, { addGenerationPrompt: false });
   const trainable = new Uint8Array(ids.length);
+  const weights = keys ? new Float32Array(ids.length) : undefined;
+  let reply = 0;
   for (let k = 0; k < turns.length; k++) {
     if (turns[k]!.role !== 'assistant') continue;
     const start = tok.encodeChat(turns.slice(0, k), { addGenerationPrompt: true }).length; // after the assistant header
     const end = tok.encodeChat(turns.slice(0, k + 1), { addGenerationPrompt: false }).length;
     trainable.fill(1, start, end);
+    if (!weights || !keys) continue;
+    weights.fill(1, start, end);
+    const words = keys.words[reply++];
+    if (words?.length) for (const i of keyTokens(tok, ids.slice(start, end - 1), turns[k]!.content, words)) weights[start + i] = keys.weight;
   }
-  return { ids, trainable };
+  return { ids, trainable, ...(weights ? { weights } : {}) };
+}
+
+/** Indices of the tokens of `reply` (its ids, spelling `content`) that hold a letter of one of `words`. */
+function keyTokens(tok: Llama3Tokenizer, reply: readonly number[], content: string, words: readonly string[]): number[] {
+  const pieces = reply.map((id) => tok.decode([id]));
+  if (pieces.join('') !== content) throw new HerdError('invalid_argument', `reply ${JSON.stringify(content)}: its tokens do not spell it token by token, so its key words cannot be placed`);
+  const keyChars = new Uint8Array(content.length);
+  for (const w of words) {
+    if (!w) continue;
+    const escaped = w.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&');
+    for (const m of content.matchAll(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'giu'))) keyChars.fill(1, m.index, m.index + m[0].length);
+  }
+  const out: number[] = [];
+  let at = 0;
+  pieces.forEach((piece, i) => {
+    if (keyChars.subarray(at, at + piece.length).some((c, j) => c === 1 && /[\p{L}\p{N}]/u.test(piece[j]!))) out.push(i);
+    at += piece.length;
+  });
+  return out;
 }
 
 /** Full Llama 3 ids of a document: `<|begin_of_text|>` text `<|end_of_text|>`, or a chat transcript. */
@@ -51,7 +89,10 @@ export function encodeDoc(tok: Llama3Tokenizer, doc: CorpusDoc): number[] {
   return tok.encode(doc.text, { bos: true, eos: true });
 }
 
-/** The file of a packed row: tokens, targets, positions, docIds, each seqLen i32 (little-endian). */
+/**
+ * The file of a packed row: tokens, targets, positions, docIds, each seqLen i32 (little-endian);
+ * packed with key words, a fifth block holds each target's loss weight (f32).
+ */
 const ROW_FILE = 'row.i32';
 const PACKING_FILE = 'packing.json';
 
@@ -75,6 +116,12 @@ export interface PackTextOptions {
    * continuation of a pre-trained core: each step's gradient goes to the answers and copies.
    */
   readonly replyLoss?: boolean;
+  /**
+   * A dialogue's key words per reply (`ReplyKeyWords.words`, read from its sample, e.g. its question
+   * types and ground truth; `undefined`: none), whose tokens' loss gets `weight` (with `sft` or
+   * `replyLoss`). The rows then carry each target's weight; `name` identifies `of` in the packing's settings.
+   */
+  readonly keyWords?: { readonly of: (sample: Sample) => readonly (readonly string[] | undefined)[] | undefined; readonly weight: number; readonly name: string };
   /** Documents packed together (default 4096). */
   readonly chunkDocs?: number;
   readonly rowsPerShard?: number;
@@ -86,7 +133,10 @@ export interface PackTextOptions {
  */
 export async function packTextDataset(src: string, out: string, o: PackTextOptions): Promise<PackedTextDataset> {
   const source = await readDataset(src);
-  const settings = { source: src, sourceCreatedAt: source.createdAt, sourceCount: source.totalCount, seqLen: o.seqLen, sft: o.sft ?? false, ...(o.replyLoss ? { replyLoss: true } : {}) };
+  const key = o.keyWords;
+  if (key && !(o.sft || o.replyLoss)) throw new HerdError('invalid_argument', `packing ${src}: key-word weights need the loss on replies (sft or replyLoss)`);
+  if (key && !(Number.isFinite(key.weight) && key.weight > 0)) throw new HerdError('invalid_argument', `packing ${src}: the key-word weight must be a finite number > 0, got ${key.weight}`);
+  const settings = { source: src, sourceCreatedAt: source.createdAt, sourceCount: source.totalCount, seqLen: o.seqLen, sft: o.sft ?? false, ...(o.replyLoss ? { replyLoss: true } : {}), ...(key ? { keyWords: key.name, keyWordWeight: key.weight } : {}) };
   const prior = await readDataset(out).then(() => readFile(join(out, PACKING_FILE), 'utf8')).then((t) => JSON.parse(t) as { settings: unknown; stats: Omit<PackedTextDataset, 'dir'> }).catch(() => undefined);
   if (prior && JSON.stringify(prior.settings) === JSON.stringify(settings)) return { dir: out, ...prior.stats };
   const writer = new ShardWriter(out, { samplesPerShard: o.rowsPerShard ?? 2048, name: 'packed-text', info: { settings } });
@@ -94,10 +144,10 @@ export async function packTextDataset(src: string, out: string, o: PackTextOptio
   const seen = new Set<number>();
   let docs = 0, tokens = 0, rows = 0;
   let ids: number[][] = [];
-  let masks: (Uint8Array | undefined)[] = [];
+  let masks: (ArrayLike<number> | undefined)[] = [];
   const flush = async () => {
     if (!ids.length) return;
-    const packed = packDocuments(ids, o.seqLen, EOT_ID, { trainable: masks });
+    const packed = packDocuments(ids, o.seqLen, EOT_ID, { trainable: masks, ...(key ? { weights: true } : {}) });
     for (let r = 0; r < packed.count; r++) await writer.write({ key: `row-${String(rows++).padStart(9, '0')}`, files: { [ROW_FILE]: rowBytes(packed, r) }, meta: {} });
     ids = [];
     masks = [];
@@ -105,10 +155,11 @@ export async function packTextDataset(src: string, out: string, o: PackTextOptio
   for await (const sample of iterateDataset(src)) {
     const doc = corpusDocOf(sample);
     if (o.sft && !doc.turns) continue;
-    const enc = (o.sft || o.replyLoss) && doc.turns ? encodeDialogueForSft(o.tokenizer, doc.turns) : { ids: encodeDoc(o.tokenizer, doc), trainable: undefined };
+    const words = key && doc.turns ? key.of(sample) : undefined;
+    const enc = (o.sft || o.replyLoss) && doc.turns ? encodeDialogueForSft(o.tokenizer, doc.turns, key ? { words: words ?? [], weight: key.weight } : undefined) : { ids: encodeDoc(o.tokenizer, doc), trainable: undefined };
     for (const id of enc.ids) seen.add(id);
     ids.push(enc.ids);
-    masks.push(enc.trainable);
+    masks.push(('weights' in enc ? enc.weights : undefined) ?? enc.trainable);
     docs++;
     tokens += enc.ids.length;
     if (ids.length >= chunkDocs) await flush();
@@ -124,7 +175,8 @@ export async function packTextDataset(src: string, out: string, o: PackTextOptio
 
 function rowBytes(p: PackedSequences, r: number): Uint8Array {
   const T = p.seqLen;
-  const row = new Int32Array(4 * T);
+  const row = new Int32Array((p.weights ? 5 : 4) * T);
+  if (p.weights) new Float32Array(row.buffer, 16 * T).set(p.weights.subarray(r * T, (r + 1) * T));
   row.set(p.tokens.subarray(r * T, (r + 1) * T), 0);
   row.set(p.targets.subarray(r * T, (r + 1) * T), T);
   row.set(p.positions.subarray(r * T, (r + 1) * T), 2 * T);
@@ -134,20 +186,26 @@ function rowBytes(p: PackedSequences, r: number): Uint8Array {
 
 function rowOf(s: Sample, seqLen: number): Int32Array {
   const b = s.files[ROW_FILE];
-  if (!b || b.byteLength !== 16 * seqLen) throw new HerdError('corrupt_data', `packed row "${s.key}": expected ${16 * seqLen} bytes in ${ROW_FILE}, got ${b?.byteLength ?? 'none'}`);
+  if (!b || (b.byteLength !== 16 * seqLen && b.byteLength !== 20 * seqLen)) throw new HerdError('corrupt_data', `packed row "${s.key}": expected ${16 * seqLen} bytes (or ${20 * seqLen} with target weights) in ${ROW_FILE}, got ${b?.byteLength ?? 'none'}`);
   return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
 /**
  * The collate for packed rows: stacks them into `tokens`/`targets`/`positions`/`docIds` [B, T],
- * with token ids (and targets other than −100) mapped to the pruned vocabulary by `toCompact`.
+ * with token ids (and targets other than −100) mapped to the pruned vocabulary by `toCompact`; with
+ * `targetWeights`, also `targetWeights` [B, T] f32 (a row without weights: 1 on each target).
  */
-export function packedRowsCollate(seqLen: number, toCompact: (fullIds: ArrayLike<number>) => Int32Array): (samples: readonly Sample[]) => Record<string, HostTensor> {
+export function packedRowsCollate(seqLen: number, toCompact: (fullIds: ArrayLike<number>) => Int32Array, o: { targetWeights?: boolean } = {}): (samples: readonly Sample[]) => Record<string, HostTensor> {
   return (samples) => {
     const B = samples.length, T = seqLen;
     const tokens = new Int32Array(B * T), targets = new Int32Array(B * T), positions = new Int32Array(B * T), docIds = new Int32Array(B * T);
+    const weights = o.targetWeights ? new Float32Array(B * T) : undefined;
     samples.forEach((s, b) => {
       const row = rowOf(s, T);
+      if (weights) {
+        if (row.length === 5 * T) weights.set(new Float32Array(row.buffer, 16 * T, T), b * T);
+        else for (let t = 0; t < T; t++) weights[b * T + t] = row[T + t]! < 0 ? 0 : 1;
+      }
       tokens.set(toCompact(row.subarray(0, T)), b * T);
       const tg = row.subarray(T, 2 * T);
       const mapped = toCompact(tg.map((x) => (x < 0 ? 0 : x)));
@@ -155,7 +213,7 @@ export function packedRowsCollate(seqLen: number, toCompact: (fullIds: ArrayLike
       positions.set(row.subarray(2 * T, 3 * T), b * T);
       docIds.set(row.subarray(3 * T, 4 * T), b * T);
     });
-    return { tokens: hostTensor('i32', [B, T], tokens), targets: hostTensor('i32', [B, T], targets), positions: hostTensor('i32', [B, T], positions), docIds: hostTensor('i32', [B, T], docIds) };
+    return { tokens: hostTensor('i32', [B, T], tokens), targets: hostTensor('i32', [B, T], targets), positions: hostTensor('i32', [B, T], positions), docIds: hostTensor('i32', [B, T], docIds), ...(weights ? { targetWeights: hostTensor('f32', [B, T], weights) } : {}) };
   };
 }
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Switch the mini herd onto a new language core in one command: check that the new core has the committed
+# core's shape and vocabulary rows (so every adapter's tensors still fit), copy it into
+# packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
+# lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
+# Run it on a machine to itself: about 1 h on the 2-core CPU VM (vision ~3 min, video ~18 min, speech ~37 min
+# training at the round-8 speeds), much less with HERD_DEVICE=cuda where the recipes run there.
+#
+#   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
+#   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
+#
+# Environment: VIDEO_DATA (default /work/data/vid6/clips800: 800 clips of writeClipWorld seed 12, the video
+# card's data; made when missing), SPEECH_OUT (default out; the speech card's generated corpora go there).
+# Afterwards: run the adapters' tests (npx vitest run packages/vision/src/mini.test.ts packages/video/src/mini.test.ts
+# packages/speech/src/mini.test.ts packages/llama3/src/mini.test.ts), compare each card's held-out table with the
+# previous one against its blind control, and update the README rows; commit only what measured better.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { echo "usage: scripts/refit-adapters.sh NEW_CORE_DIR [--dry-run]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+case "$1" in -h|--help) sed -n 2,17p "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+CORE=$1
+DRY=0
+[ $# -le 2 ] || usage
+[ $# -lt 2 ] || { [ "$2" = --dry-run ] && DRY=1 || usage; }
+VIDEO_DATA=${VIDEO_DATA:-/work/data/vid6/clips800}
+SPEECH_OUT=${SPEECH_OUT:-out}
+HERD="node apps/cli/dist/main.js"
+MINI=packages/llama3/weights/mini
+
+run() {
+  echo "+ $*" >&2
+  [ "$DRY" = 1 ] || bash -c "$*"
+}
+
+for f in config.json model.safetensors vocab.json; do
+  [ -f "$CORE/$f" ] || { echo "refit-adapters: $CORE/$f is missing (a core folder from 'herd train text --out DIR' holds it)" >&2; exit 1; }
+done
+# Same rows: the vocabulary file must be the committed one, byte for byte, and the architecture the same.
+cmp -s "$CORE/vocab.json" "$MINI/vocab.json" || { echo "refit-adapters: $CORE/vocab.json differs from $MINI/vocab.json: train the core with --init $MINI --keep-vocab" >&2; exit 1; }
+node -e '
+const [a, b] = process.argv.slice(1).map((d) => JSON.parse(require("fs").readFileSync(d + "/config.json", "utf8")));
+const keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size", "rope_theta", "tie_word_embeddings"];
+const bad = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+if (bad.length) { console.error(`refit-adapters: the new core differs in ${bad.join(", ")}`); process.exit(1); }
+' "$CORE" "$MINI"
+
+run "npm run build"
+# 1. The core itself, its card's eval section and the reference logits the loader test compares against.
+run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md $MINI/"
+run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
+run "python3 packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
+# 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train); its eval runs at the end.
+run "$HERD vision train --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --qk-gain 2 --key-word-share 1 --key-word-types colour --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 400 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1"
+# 3. Video adapter (packages/video/weights/mini/MODEL_CARD.md), on the re-fitted vision checkpoint.
+if [ ! -f "$VIDEO_DATA/manifest.json" ]; then
+  run "node --input-type=module -e \"import { writeClipWorld } from '@herd/video'; await writeClipWorld({ out: '$VIDEO_DATA', count: 800, seed: 12 });\""
+fi
+run "$HERD video train --data '$VIDEO_DATA' --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 200 --aggregator-lr 0.02 --motion-weight 3"
+# 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md), warm-started from the committed checkpoint
+# (the card's line starts from its predecessor, 1a4d2b2; on a new core the committed one is the nearer start).
+PREV=$(mktemp -d)
+run "git show HEAD:packages/speech/weights/mini/speech.safetensors > $PREV/speech.safetensors && git show HEAD:packages/speech/weights/mini/config.json > $PREV/config.json"
+run "node datasets/dist/cli.js generate --size small --only speech --count speech=1500 --noise-rate 0 --seed 1 --out $SPEECH_OUT/speech-s1"
+run "node datasets/dist/cli.js generate --size small --only speech --count speech=1500 --noise-rate 0 --seed 3 --out $SPEECH_OUT/speech-s3"
+run "$HERD speech train --data $SPEECH_OUT/speech-s1/speech --data $SPEECH_OUT/speech-s3/speech --steps 600 --batch 8 --lr 0.0005 --warmup 10 --seed 1 --max-seconds 6 --train-seconds 6 --seq-len 144 --init $PREV --ctc-weight 1 --ctc-max-labels 40 --eval-ast 0 --spec-augment off"
+run "$HERD speech eval --data $SPEECH_OUT/speech-s1/speech --eval-ast 30 --joint-ctc 0.6 --beam 8 --json > packages/speech/weights/mini/eval.json"
+echo "refit-adapters: done; now run the adapters' tests and compare each card's held-out table with the previous one (see the header)" >&2
