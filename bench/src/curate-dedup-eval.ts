@@ -14,7 +14,7 @@
  *   Rule, fixed beforehand: the largest value (fewest lost copies) at which every set reaches P ≥ 98 %.
  * - `--local-chroma`: the same for `maxLocalChromaDiff` (`layoutChromaDiff` of whole ↔ whole pairs:
  *   the largest one-cell chroma change of the colour layouts, cells below `--min-chroma` of the
- *   layout's length skipped), same rule.
+ *   layout's length skipped; `--pool P`: the cells pooled P × P first), same rule.
  * - `--score`: the real stage (`nearDuplicate(options).decide`) with the given options on a test set.
  *
  * Precision is by the labels: a drop is right when the dropped sample and the one kept for it share a
@@ -25,12 +25,13 @@
  *
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --sweep --sets 2001:1500,6001:10000 [--cache /tmp/herd-dedup-eval]
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --residual --sets 2001:1500,6001:8000,9001:20000
- *   nice -n 10 node bench/dist/curate-dedup-eval.js --local-chroma [--min-chroma 0.04] --sets 2001:1500,6001:8000,9001:20000
+ *   nice -n 10 node bench/dist/curate-dedup-eval.js --local-chroma [--min-chroma 0.04] [--pool 2] --sets 2001:1500,6001:8000,9001:20000
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}']
  *
  * Prints tables and writes bench/results/curate-dedup-eval-{sweep,score}.json. Asserts nothing.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,13 +48,20 @@ const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 
 interface Item { k: string; d: string | null; tr: string | null; sc: string; ob: string; f: DedupFeature | null }
 
-/** The labelled set with its dedup features, generated once and cached (temp file, then rename). */
+/**
+ * The labelled set with its dedup features, generated once and cached (temp file, then rename); read
+ * and written a line at a time (a 100 000-image set is ~1 GB, more than one JS string holds).
+ */
 async function loadSet(seed: number, count: number): Promise<Item[]> {
   const file = join(cacheDir, `s${seed}-n${count}.jsonl`);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Item);
+  const items: Item[] = [];
+  if (existsSync(file)) {
+    for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) if (line) items.push(JSON.parse(line) as Item);
+    return items;
+  }
   mkdirSync(cacheDir, { recursive: true });
   const stage = nearDuplicate();
-  const items: Item[] = [];
+  const out = openSync(file + '.tmp', 'w');
   const t0 = performance.now();
   for await (const s of generateImages({ seed, count, noiseRate: 0.2, noiseKinds: ['exact_duplicate', 'near_duplicate'] })) {
     const scene = s.meta['scene'] as { objects?: unknown; word?: unknown } | undefined;
@@ -65,9 +73,10 @@ async function loadSet(seed: number, count: number): Promise<Item[]> {
       ob: JSON.stringify([scene?.objects, scene?.word]),
       f: await stage.prepare!(s, { shard: 'bench', pass: 0, worker: 0 }),
     });
+    writeSync(out, JSON.stringify(items[items.length - 1]) + '\n');
     if (items.length % 1000 === 0) console.log(`  seed ${seed}: ${items.length}/${count} (${(items.length / ((performance.now() - t0) / 1000)).toFixed(1)}/s)`);
   }
-  writeFileSync(file + '.tmp', items.map((x) => JSON.stringify(x)).join('\n') + '\n');
+  closeSync(out);
   renameSync(file + '.tmp', file);
   return items;
 }
@@ -151,7 +160,7 @@ function signals(items: readonly Item[], maxHamming: number, cropMaxHamming: num
     s.layout[m] = layout;
     s.thumb[m] = thumb;
     s.resid[m] = va && vb ? thumbBlockResidual(va.t, vb.t) : 0;
-    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, Number(flag('min-chroma', '0.04'))) : 0;
+    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, Number(flag('min-chroma', '0.04')), Number(flag('pool', '1'))) : 0;
     const ca = va ? backgroundChroma(va.l) : null;
     const cb = vb ? backgroundChroma(vb.l) : null;
     s.chroma[m] = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;

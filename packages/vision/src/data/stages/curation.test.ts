@@ -194,6 +194,9 @@ describe('nearDuplicate', () => {
     expect(layoutChromaDiff(lb, lk)).toBeGreaterThan(0.9);
     expect(layoutChromaDiff(lb, lj)).toBeLessThan(0.3);
     expect(layoutChromaDiff(lb, lb)).toBe(0);
+    // The same with the cells pooled 2 × 2 (the stage's default).
+    expect(layoutChromaDiff(lb, lk, 0.04, 2)).toBeGreaterThan(0.6);
+    expect(layoutChromaDiff(lb, lj, 0.04, 2)).toBeLessThan(0.3);
     const samples: Sample[] = [
       { key: 'blue', files: { png: blue }, meta: {} },
       { key: 'black', files: { png: black }, meta: {} },
@@ -208,6 +211,29 @@ describe('nearDuplicate', () => {
     };
     expect([...(await decide())]).toEqual([['jitter', 'duplicate-of:blue']]);
     expect(new Set((await decide(Infinity)).keys())).toEqual(new Set(['black', 'jitter']));
+  });
+
+  it('the pooled local chroma check keeps low-quality JPEG re-encodes that single cells reject, and still rejects a small object\'s new colour', async () => {
+    // Seed 31: two JPEG q40–69 (4:2:0) re-encodes of the first scene; 4:2:0 chroma bleeds across the
+    // objects' rims, which moves single layout cells a lot and 2 × 2 blocks little.
+    const set: Sample[] = [];
+    for await (const s of generateImages({ seed: 31, count: 3, noiseRate: 0.5, noiseKinds: ['near_duplicate'] })) set.push(s);
+    expect(set.map((s) => s.meta['transform'] ?? null)).toEqual([null, 'reencode', 'reencode']);
+    const layouts = await Promise.all(set.map(async (s) => colourLayout(await decodeImage((s.files['png'] ?? s.files['jpg']) as Uint8Array))));
+    const [src, c1, c2] = layouts as [Int8Array, Int8Array, Int8Array];
+    expect(layoutChromaDiff(src, c1)).toBeGreaterThan(0.6); // round 8's check (16 × 16 cells, 0.6) drops this copy
+    expect(layoutChromaDiff(src, c1, 0.04, 2)).toBeLessThan(0.3);
+    expect(layoutChromaDiff(src, c2, 0.04, 2)).toBeLessThan(0.3);
+    const stage = nearDuplicate();
+    const f = new Map<string, unknown>();
+    for (const s of set) f.set(s.key, await stage.prepare!(s, ctx));
+    expect([...(await stage.decide(f as never)).values()]).toEqual([`duplicate-of:${set[0]!.key}`, `duplicate-of:${set[0]!.key}`]);
+    // Thin objects: three small stars in one colour or another are still told apart after pooling.
+    const scene = (colour: 'yellow' | 'black' | 'green' | 'red') => ({ objects: [{ shape: 'star' as const, colour, size: 'small' as const, position: 'bottom' as const, count: 3 }], background: 'sky' as const, word: null });
+    const yellow = await colourLayout(await decodeImage(await renderScene(scene('yellow'), 86, 114, 'png')));
+    for (const c of ['black', 'green', 'red'] as const) {
+      expect(layoutChromaDiff(yellow, await colourLayout(await decodeImage(await renderScene(scene(c), 86, 114, 'png'))), 0.04, 2)).toBeGreaterThan(0.7);
+    }
   });
 
   it('thumbnail correlation ignores brightness and contrast, and separates scenes that pHash confuses', async () => {
@@ -297,6 +323,39 @@ describe('nearDuplicate', () => {
     // The same through the cross search (a crop view querying the whole-image index).
     const [hits] = await annCrossPairs(flat, [Float32Array.from(bucket)], 64, 1 - 2 / 64, k4);
     expect(hits!.map(([, j]) => j).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => 200 + i));
+  });
+
+  it('HNSW candidates with layoutWeight: among 60 equal hashes whose colours differ, the copies are proposed with k = 4 (the hash alone misses some); the same drops on every run', async () => {
+    // 60 scenes with one pHash and one thumbnail: a 4×4-cell object at one of 10 places, in one of 6 colours
+    // (60° apart in Cb/Cr), so only the colour layout tells them apart; then exact copies of five of them.
+    const b64 = (x: Int8Array | Uint8Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
+    const thumb = b64(Uint8Array.from({ length: 1024 }, (_, i) => (i * 37) % 251));
+    const layout = (i: number) => {
+      const v = new Float64Array(771);
+      const [place, hue] = [i % 10, Math.floor(i / 10)];
+      const [top, left] = [4 * Math.floor(place / 4), 4 * (place % 4)];
+      for (let y = top; y < top + 4; y++) for (let x = left; x < left + 4; x++) {
+        v[3 * (16 * y + x)] = -60;
+        v[3 * (16 * y + x) + 1] = 60 * Math.cos((hue * Math.PI) / 3);
+        v[3 * (16 * y + x) + 2] = 60 * Math.sin((hue * Math.PI) / 3);
+      }
+      v[768] = 400;
+      const n = Math.hypot(...v);
+      return b64(Int8Array.from(v, (x) => Math.round((127 * x) / n)));
+    };
+    const feature = (i: number, q: number) => ({ q, a: 0, h: 'a5a5a5a5a5a5a5a5', l: layout(i), t: thumb, c: [] });
+    const copied = [3, 14, 25, 36, 47];
+    const features = new Map<string, unknown>([...Array.from({ length: 60 }, (_, i) => [`s${i}`, feature(i, 1)] as const), ...copied.map((i) => [`copy${i}`, feature(i, 0)] as const)]);
+    const expected = copied.map((i) => [`copy${i}`, `duplicate-of:s${i}`]).sort();
+    const decide = async (options: Parameters<typeof nearDuplicate>[0]) => [...(await nearDuplicate({ cropScales: [], ...options }).decide(features as never))].sort();
+    expect(await decide({})).toEqual(expected); // exact search (≤ exactLimit) finds them all
+    const hnsw = { exactLimit: 0, ann: { ...ANN_DEFAULTS, k: 4, layoutWeight: 2 } };
+    expect(await decide(hnsw)).toEqual(expected);
+    expect(await decide(hnsw)).toEqual(expected);
+    // The hash alone ranks the 61 equal hashes arbitrarily: k = 4 misses some copies (never a wrong drop).
+    const hashOnly = await decide({ ...hnsw, ann: { ...hnsw.ann, layoutWeight: 0 } });
+    expect(hashOnly.length).toBeLessThan(copied.length);
+    expect(hashOnly.every((d) => expected.some((e) => e[0] === d[0] && e[1] === d[1]))).toBe(true);
   });
 });
 

@@ -251,8 +251,30 @@ export function layoutCosine(a: Int8Array, b: Int8Array): number {
 }
 
 /**
+ * The chroma (Cb, Cr) of a layout's cells averaged over `pool` × `pool` blocks (a `side / pool`-square
+ * grid, row-major, two values per block), and each block's largest single-cell chroma magnitude.
+ */
+function pooledChroma(layout: Int8Array, pool: number): { chroma: Float64Array; peak: Float64Array } {
+  const S = LAYOUT_SIDE;
+  const P = Math.floor(S / pool);
+  const chroma = new Float64Array(2 * P * P);
+  const peak = new Float64Array(P * P);
+  for (let y = 0; y < P * pool; y++) {
+    for (let x = 0; x < P * pool; x++) {
+      const c = Math.floor(y / pool) * P + Math.floor(x / pool);
+      const cb = layout[3 * (y * S + x) + 1] as number;
+      const cr = layout[3 * (y * S + x) + 2] as number;
+      chroma[2 * c] = (chroma[2 * c] as number) + cb / (pool * pool);
+      chroma[2 * c + 1] = (chroma[2 * c + 1] as number) + cr / (pool * pool);
+      peak[c] = Math.max(peak[c] as number, Math.hypot(cb, cr));
+    }
+  }
+  return { chroma, peak };
+}
+
+/**
  * The largest chroma change of one layout cell between two colour layouts (both unit length, so the
- * cells are comparable once a pair has passed the layout cosine): max over the 16×16 cells of
+ * cells are comparable once a pair has passed the layout cosine): max over the cells of
  * |(Cb, Cr)ₐ − (Cb, Cr)ᵦ| relative to the larger of the two, for cells whose chroma reaches
  * `minChroma` of the layout's length (fainter cells are edges and background). The layout cosine is
  * a sum over all cells, so one small object that changes colour (a blue star for a black one) barely
@@ -260,19 +282,57 @@ export function layoutCosine(a: Int8Array, b: Int8Array): number {
  * saturation ×0.8–1.2) changes a cell by a bounded fraction. (Fitting one hue/saturation gain per
  * pair first was tried and is worse: in a one-object scene a new colour is such a gain.) 0 when no
  * cell has chroma.
+ *
+ * `pool` > 1 compares the chroma averaged over `pool` × `pool` blocks of cells instead (a block counts
+ * when one of its cells reaches `minChroma` in either layout, so a thin object that fills a block only
+ * in part still does, and its change is taken relative to at least that floor): a low-quality JPEG (4:2:0, quality 40–69) blurs an object's chroma into the
+ * cells beside it and thins it in its own rim cells — a large relative change in single cells — but
+ * moves little chroma out of a 2 × 2 block, while a new colour changes the whole object's blocks.
  */
-export function layoutChromaDiff(a: Int8Array, b: Int8Array, minChroma = 0.04): number {
-  const cells = Math.min(a.length, b.length) - 3;
+export function layoutChromaDiff(a: Int8Array, b: Int8Array, minChroma = 0.04, pool = 1): number {
+  if (Math.min(a.length, b.length) < 3 * LAYOUT_SIDE * LAYOUT_SIDE) return 0;
+  const pa = pooledChroma(a, pool);
+  const pb = pooledChroma(b, pool);
   const floor = minChroma * 127;
   let worst = 0;
-  for (let i = 0; i + 2 < cells; i += 3) {
-    const ab = a[i + 1] as number;
-    const ar = a[i + 2] as number;
-    const bb = b[i + 1] as number;
-    const br = b[i + 2] as number;
-    const big = Math.max(Math.hypot(ab, ar), Math.hypot(bb, br));
-    if (big < floor) continue;
-    worst = Math.max(worst, Math.hypot(ab - bb, ar - br) / big);
+  for (let c = 0; c < pa.peak.length; c++) {
+    if (Math.max(pa.peak[c] as number, pb.peak[c] as number) < floor) continue;
+    const ab = pa.chroma[2 * c] as number;
+    const ar = pa.chroma[2 * c + 1] as number;
+    const bb = pb.chroma[2 * c] as number;
+    const br = pb.chroma[2 * c + 1] as number;
+    // Relative to the larger block, but never to less than the floor: a block the object only grazes
+    // has little pooled chroma, and a ratio of two small numbers is mostly noise.
+    const big = Math.max(Math.hypot(ab, ar), Math.hypot(bb, br), pool > 1 ? floor : 0);
+    if (big > 0) worst = Math.max(worst, Math.hypot(ab - bb, ar - br) / big);
   }
   return worst;
+}
+
+/** Side of the pooled colour layout (`layoutSummary`) the near-duplicate candidate search indexes. */
+export const SUMMARY_SIDE = 4;
+
+/**
+ * A colour layout pooled to `SUMMARY_SIDE` × `SUMMARY_SIDE` cells (Y, Cb, Cr relative to the
+ * background, the layout's weighting) plus its background entries, unit length: 51 numbers that
+ * carry where the colours are, for the candidate search's index (the grey pHash alone puts scenes
+ * that differ only in colour at distance 0). Zeros for a layout of the wrong size or with no signal.
+ */
+export function layoutSummary(layout: Int8Array): Float32Array {
+  const S = LAYOUT_SIDE;
+  const P = SUMMARY_SIDE;
+  const pool = S / P;
+  const out = new Float32Array(3 * P * P + 3);
+  if (layout.length !== 3 * S * S + 3) return out;
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const c = 3 * (Math.floor(y / pool) * P + Math.floor(x / pool));
+      for (let k = 0; k < 3; k++) out[c + k] = (out[c + k] as number) + (layout[3 * (y * S + x) + k] as number);
+    }
+  }
+  for (let k = 0; k < 3; k++) out[3 * P * P + k] = layout[3 * S * S + k] as number;
+  let n = 0;
+  for (const v of out) n += v * v;
+  if (n > 0) for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / Math.sqrt(n);
+  return out;
 }
