@@ -1,7 +1,13 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { iterateDataset, writeDataset } from '@herd/data';
 import { describe, expect, it } from 'vitest';
+import { PrunedVocab } from '../tokenizer/pruned.js';
 import { EOT_ID } from '../tokenizer/special.js';
 import { loadLlama3Tokenizer } from '../tokenizer/tokenizer.js';
-import { encodeDialogueForSft } from './text-data.js';
+import { IGNORE_INDEX } from './pack.js';
+import { encodeDialogueForSft, packTextDataset, packedRowsCollate } from './text-data.js';
 
 describe('fine-tuning masks', () => {
   it('marks exactly what the assistant says (each reply and its <|eot_id|>)', async () => {
@@ -22,12 +28,6 @@ describe('fine-tuning masks', () => {
 
 describe('text shards → packed rows → batches', () => {
   it('packs every document of a text dataset once, reuses the packing, and maps ids to the pruned vocabulary in the batch', async () => {
-    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { writeDataset, iterateDataset } = await import('@herd/data');
-    const { PrunedVocab } = await import('../tokenizer/pruned.js');
-    const { packTextDataset, packedRowsCollate } = await import('./text-data.js');
     const root = mkdtempSync(join(tmpdir(), 'herd-text-'));
     try {
       const tok = await loadLlama3Tokenizer();
@@ -75,12 +75,6 @@ describe('text shards → packed rows → batches', () => {
 
 describe('reply-only loss', () => {
   it('puts targets only on the assistant replies of dialogues and on every token of plain text', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { writeDataset, iterateDataset } = await import('@herd/data');
-    const { packTextDataset } = await import('./text-data.js');
-    const { IGNORE_INDEX } = await import('./pack.js');
     const root = mkdtempSync(join(tmpdir(), 'herd-reply-'));
     try {
       const tok = await loadLlama3Tokenizer();
@@ -170,12 +164,6 @@ describe('key-word weights', () => {
   });
 
   it('packs the weights into the rows and the batch: the key-word weight lands exactly on the key-word targets; tokens and targets are those of the reply-loss packing', async () => {
-    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { writeDataset, iterateDataset } = await import('@herd/data');
-    const { PrunedVocab } = await import('../tokenizer/pruned.js');
-    const { packTextDataset, packedRowsCollate } = await import('./text-data.js');
     const root = mkdtempSync(join(tmpdir(), 'herd-keyw-'));
     try {
       const tok = await loadLlama3Tokenizer();
