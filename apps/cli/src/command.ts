@@ -18,12 +18,12 @@ export const GLOBAL_FLAGS = {
   help: flag.boolean({ short: 'h', description: 'show this help' }),
 } as const;
 
-/** The device flag of commands that run a model; HERD_DEVICE is its fallback, then DEFAULT_DEVICE. */
 /** The frozen language core an adapter trains against (`loadLanguageCore(values.core)`; absent: the committed mini core). */
 export const CORE_FLAG = {
   core: flag.string({ placeholder: 'DIR', description: 'the frozen language core to train against (default: the committed mini core, packages/llama3/weights/mini); a core trained with --init that core --keep-vocab has the same rows' }),
 } as const;
 
+/** The device flag of commands that run a model; HERD_DEVICE is its fallback, then DEFAULT_DEVICE. */
 export const DEVICE_FLAG = {
   device: flag.choice(DEVICE_REQUESTS, { description: `where ONNX Runtime runs; else HERD_DEVICE, else ${DEFAULT_DEVICE}` }),
 } as const;

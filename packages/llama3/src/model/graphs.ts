@@ -69,7 +69,7 @@ export function buildLmTraining(model: LmGraphSpec | LlamaConfig, weights: Froze
   const inputs = declareLmInputs(g, spec, 'train', { batch: o.batch, seqLen: o.seqLen });
   const ctx = lmHookContext(spec, p, inputs);
   const logits = lmHead(spec.config, p, lmForward(spec, p, inputs, ctx).hidden); // [B, T, V]
-  const ce = o.targetWeights ? G.crossEntropy(logits, inputs.targets!, -100, g.input('targetWeights', 'f32', [o.batch, o.seqLen])) : G.crossEntropy(logits, inputs.targets!, -100);
+  const ce = G.crossEntropy(logits, inputs.targets!, -100, o.targetWeights ? g.input('targetWeights', 'f32', [o.batch, o.seqLen]) : undefined);
   const w = o.auxiliaryWeight ?? 0;
   if (w < 0 || !Number.isFinite(w)) throw new HerdError('invalid_argument', `LM training: auxiliaryWeight must be a finite number ≥ 0, got ${w}`);
   if (w > 0 && !spec.extension?.auxiliaryLoss) throw new HerdError('invalid_argument', `LM training: auxiliaryWeight ${w} given, but the extension defines no auxiliaryLoss`);
