@@ -128,6 +128,7 @@ function showLoaded(s) {
     ['speech', s.speech ? `Conformer encoder (${s.speech.encoderLayers} layers) + speech adapter, audio up to ${s.speech.maxSeconds} s (${s.speech.dir})` : null],
     ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir})${s.video.imageMatches ? '' : ' — trained on another image checkpoint'}` : null],
   ];
+  $('transcribe-label').hidden = !s.speech;
   const el = $('loaded');
   el.replaceChildren();
   el.append('loaded: ');
@@ -277,6 +278,22 @@ async function send() {
   }
 }
 
+/**
+ * Whether to run the cascade: "transcribe first" ticked, and a spoken question about typed text (the
+ * server refuses it otherwise).
+ */
+function transcribeFirst(message, attached) {
+  return $('transcribe-first').checked && message !== '' && attached.some((a) => a.kind === 'audio');
+}
+
+/** What the cascade heard, shown above the answer it led to. */
+function showHeard(answer, heard) {
+  const el = document.createElement('div');
+  el.className = 'msg heard';
+  el.textContent = `heard: ${heard}`;
+  answer.before(el);
+}
+
 /** An attachment decoded and prepared in the page, as the turn's image, audio or clip. */
 async function prepareInPage(engine, attached, turn) {
   if (attached.kind === 'image') turn.image = engine.prepareImage(await decodeImageInPage(herd, attached.file));
@@ -296,6 +313,13 @@ async function askBrowser(message, attached, answer) {
   const turn = { role: 'user', text: message };
   for (const a of attached) await prepareInPage(engine, a, turn);
   const maxTokens = limits?.maxTokens ?? 256;
+  if (transcribeFirst(message, attached)) {
+    // As the server does it: hear the question, then answer the typed text + the transcript as text.
+    const heard = await engine.transcribe(turn.audio, { maxTokens });
+    showHeard(answer, heard);
+    delete turn.audio;
+    turn.text = `${message} ${heard}`;
+  }
   const turns = engine.fit([...webTurns, turn], maxTokens);
   const t0 = performance.now();
   let first = null;
@@ -335,7 +359,7 @@ async function askServer(message, attached, answer) {
     answer.textContent = e.message;
     return;
   }
-  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...media };
+  const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...media, ...(transcribeFirst(message, attached) ? { transcribeFirst: true } : {}) };
   {
     const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
@@ -358,6 +382,8 @@ async function askServer(message, attached, answer) {
         if (event === 'token') {
           answer.textContent += data.text;
           log.scrollTop = log.scrollHeight;
+        } else if (event === 'heard') {
+          showHeard(answer, data.text);
         } else if (event === 'done') {
           $('stats').textContent = `${data.tokens} tokens · ${data.reason} · first token ${Math.round(data.timeToFirstTokenMs)} ms · ${data.tokensPerSecond ?? '–'} tokens/s · prompt ${data.promptTokens} tokens`;
         } else if (event === 'error') {

@@ -95,6 +95,11 @@ export interface ChatEngine {
   /** Samples and tiles a clip's frames, from its bytes or a file (a streamed upload); throws HerdError when video is not loaded or it is not a decodable video. */
   prepareClip?(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip>;
   generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece>;
+  /**
+   * What an utterance says: it alone, transcribed as `generate` transcribes a turn with no typed text
+   * (the ASR instruction; joint CTC beam decoding by default). For `transcribeFirst` (the cascade).
+   */
+  transcribe?(audio: SpeechInput, o: GenerateOptions): Promise<string>;
   /** The loaded model as an ONNX export (what `herd export` writes), for the page's in-browser mode; absent: no browser mode. */
   exportModel?(): Promise<BuiltExport>;
 }
@@ -262,6 +267,12 @@ export class HerdEngine implements ChatEngine {
     }
     const rest = stream.flush();
     if (rest !== '') yield { id: -1, text: rest };
+  }
+
+  async transcribe(audio: SpeechInput, o: GenerateOptions): Promise<string> {
+    let text = '';
+    for await (const p of this.generate([{ role: 'user', text: '', audio }], { ...o, temperature: 0 })) text += p.text;
+    return text.trim();
   }
 
   private built: Promise<BuiltExport> | undefined;

@@ -98,6 +98,27 @@ describe('voice and clips through the chat API (pipeline, not answer quality)', 
     expect(reply.text).toBe(cli.replace(/\n$/, ''));
   }, 180_000);
 
+  it('transcribeFirst: the utterance is heard first (a `heard` event), then the typed text + what was heard is answered as that text typed in', async () => {
+    // A held-out voice asking about a scene given in text; joint CTC decoding hears it exactly (as in the CLI's --transcribe-first test).
+    const item = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; transcript: string; context?: string }[]).find((i) => i.file === 'spc-00000322.wav')!;
+    const audio = { name: item.file, data: readFileSync(`${SPEECH_FIXTURES}${item.file}`).toString('base64') };
+    const reply = await postChat(url, { conversation: 'cascade', message: item.context!, audio, transcribeFirst: true, maxTokens: MAX });
+    expect(reply.status, JSON.stringify(reply.json)).toBe(200);
+    expect(reply.events.map((e) => e.event).slice(0, 2)).toEqual(['start', 'heard']);
+    expect(reply.events.at(-1)!.event).toBe('done');
+    expect((reply.events[1]!.data as { text: string }).text).toBe(item.transcript);
+    const typed = await postChat(url, { conversation: 'cascade-typed', message: `${item.context!} ${item.transcript}`, maxTokens: MAX });
+    expectWellFormed(typed);
+    expect(reply.text).toBe(typed.text);
+    expect((reply.events[0]!.data as { promptTokens: number }).promptTokens).toBe((typed.events[0]!.data as { promptTokens: number }).promptTokens);
+    // The history keeps the turn as that text: a follow-up is answered as in the typed conversation.
+    const again = await postChat(url, { conversation: 'cascade', message: 'And the squares?', maxTokens: MAX });
+    const againTyped = await postChat(url, { conversation: 'cascade-typed', message: 'And the squares?', maxTokens: MAX });
+    expectWellFormed(again);
+    expect(again.text).toBe(againTyped.text);
+    expect(again.events[0]!.data).toMatchObject({ promptTokens: (againTyped.events[0]!.data as { promptTokens: number }).promptTokens });
+  }, 180_000);
+
   it('a clip streamed to /api/uploads (raw bytes, no base64) and named in the message is answered as the same clip sent base64', async () => {
     const question = 'Which way does the blue star move?';
     const up = await fetch(new URL('/api/uploads?name=clip.mp4', url), { method: 'POST', body: readFileSync(CLIP) });

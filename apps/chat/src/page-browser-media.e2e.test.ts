@@ -119,6 +119,22 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page, in-browser mode with voice an
     await page.screenshot({ path: `${SHOTS}chat-browser-voice.png` });
   }, 240_000);
 
+  it('"transcribe first" ticked, answered in the page: what was heard and the answer are the server\'s for the same transcribeFirst message', async () => {
+    const item = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; transcript: string; context?: string }[]).find((i) => i.file === 'spc-00000322.wav')!;
+    const { page, chatCalls, problems } = await open();
+    await page.check('#transcribe-first');
+    await page.setInputFiles('#file', `${SPEECH_FIXTURES}${item.file}`);
+    await expect.poll(() => page.getAttribute('#attachment', 'data-kind')).toBe('audio');
+    const shown = await sendAndRead(page, item.context!);
+    const api = await postChat(url, { conversation: 'api-wasm-cascade', message: item.context!, audio: { name: item.file, data: readFileSync(`${SPEECH_FIXTURES}${item.file}`).toString('base64') }, transcribeFirst: true });
+    expect(api.events.at(-1)!.event).toBe('done');
+    expect(await page.textContent('.msg.heard')).toBe(`heard: ${(api.events.find((e) => e.event === 'heard')!.data as { text: string }).text}`);
+    expect(await page.textContent('.msg.heard')).toBe(`heard: ${item.transcript}`);
+    expect(shown).toBe(api.text);
+    expect(chatCalls).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 240_000);
+
   it("a microphone recording (WebM/Opus, decoded by Web Audio in the page) with no typed text: the server's answer for those bytes", async () => {
     const { page, chatCalls, problems } = await open();
     await recordFromMicrophone(page);

@@ -11,7 +11,7 @@
  * The mini speech and video checkpoints do not perceive yet (being retrained; their files will be
  * replaced): the pipeline is asserted, not the answer's correctness.
  * Every attachment is streamed to /api/uploads (the page never reads a file whole: no data URL).
- * Screenshots: apps/chat/out/screenshots/chat-clip.png, chat-clip-image.png, chat-voice.png, chat-recording.png.
+ * Screenshots: apps/chat/out/screenshots/chat-clip.png, chat-clip-image.png, chat-voice.png, chat-transcribe-first.png, chat-recording.png.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -168,6 +168,24 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     expect(shown).toBe(api.text);
     expect(consoleErrors).toEqual([]);
     await page.screenshot({ path: `${SHOTS}chat-voice.png` });
+    await page.close();
+  }, 180_000);
+
+  it('"transcribe first" ticked: the page shows what was heard, then the API\'s answer to the same transcribeFirst message', async () => {
+    const item = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8')) as { file: string; transcript: string; context?: string }[]).find((i) => i.file === 'spc-00000322.wav')!;
+    const { page, bodies, consoleErrors } = await open();
+    expect(await page.isVisible('#transcribe-label')).toBe(true);
+    await page.check('#transcribe-first');
+    await page.setInputFiles('#file', `${SPEECH_FIXTURES}${item.file}`);
+    await expect.poll(() => page.getAttribute('#attachment', 'data-kind')).toBe('audio');
+    const shown = await sendAndRead(page, item.context!);
+    expect(await page.textContent('.msg.heard')).toBe(`heard: ${item.transcript}`);
+    expect(bodies.at(-1)).toMatchObject({ message: item.context, transcribeFirst: true });
+    const api = await postChat(url, { conversation: 'api-cascade', message: item.context!, audio: { name: item.file, data: readFileSync(`${SPEECH_FIXTURES}${item.file}`).toString('base64') }, transcribeFirst: true });
+    expect(api.events.at(-1)!.event).toBe('done');
+    expect(shown).toBe(api.text);
+    expect(consoleErrors).toEqual([]);
+    await page.screenshot({ path: `${SHOTS}chat-transcribe-first.png` });
     await page.close();
   }, 180_000);
 

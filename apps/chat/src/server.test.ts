@@ -188,6 +188,18 @@ describe('chat API on the mini core', () => {
       expect(r.json).toMatchObject({ error: { code } });
       expect((r.json as { error: { message: string } }).error.message).toMatch(message);
     }
+    // transcribeFirst: a boolean, and only for a spoken question about typed text.
+    for (const [fields, message] of [
+      [{ transcribeFirst: 'yes', audio: { name: 'q.wav', data: b64(wav) } }, /transcribeFirst: expected true or false, got "yes"/],
+      [{ transcribeFirst: true }, /transcribeFirst: answers a spoken question about the typed message — send audio and a non-empty message/],
+      [{ transcribeFirst: true, message: '', audio: { name: 'q.wav', data: b64(wav) } }, /transcribeFirst: answers a spoken question about the typed message/],
+    ] as [Record<string, unknown>, RegExp][]) {
+      const r = await postChat(url, { conversation: 'x', message: 'what is it?', ...fields });
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({ error: { code: 'invalid_request' } });
+      expect((r.json as { error: { message: string } }).error.message).toMatch(message);
+      expect((r.json as { error: { message: string } }).error.message).not.toMatch(/unknown field/);
+    }
     // Only a spoken message may come without typed text.
     const empty = await postChat(url, { conversation: 'x', message: '', video: { name: 'c.mp4', data: b64(readFileSync(HELDOUT_CLIP)) } });
     expect((empty.json as { error: { message: string } }).error.message).toMatch(/message: expected non-empty text \(it may be empty only with audio\)/);

@@ -2,7 +2,8 @@
  * The chat server (node:http): `GET /` the page, `GET /api/status` what is loaded, `POST /api/chat`
  * a message (JSON; optionally an image, audio and a video clip — one of each, answered together in one
  * prompt — as base64 or as streamed uploads) answered as Server-Sent Events: `start`, one `token`
- * per generated token, then `done` with stats (or `error`). One generation at a time through a
+ * per generated token, then `done` with stats (or `error`); with `transcribeFirst` (a spoken question
+ * about the typed message) a `heard` event with the transcript comes before the tokens. One generation at a time through a
  * bounded queue (beyond it: 503 + Retry-After); a client that leaves cancels its generation; every
  * request has a deadline; errors reach the client as `{error: {code, message}}`, never a stack.
  */
@@ -112,6 +113,11 @@ interface ChatRequest {
   readonly maxTokens: number;
   readonly temperature: number;
   readonly seed: number;
+  /**
+   * The cascade `herd generate --transcribe-first` runs: the utterance is transcribed first, then the
+   * typed message + that transcript are answered as text (the turn is kept in the history as that text).
+   */
+  readonly transcribeFirst: boolean;
 }
 
 const CONVERSATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -325,7 +331,7 @@ export class ChatServer {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ClientError(400, 'invalid_request', 'the body must be a JSON object');
     const j = json as Record<string, unknown>;
     const problems: string[] = [];
-    const known = new Set(['checkpoint', 'conversation', 'message', ...ATTACHMENT_KINDS, 'maxTokens', 'temperature', 'seed']);
+    const known = new Set(['checkpoint', 'conversation', 'message', ...ATTACHMENT_KINDS, 'maxTokens', 'temperature', 'seed', 'transcribeFirst']);
     for (const k of Object.keys(j)) if (!known.has(k)) problems.push(`unknown field '${k}' (known: ${[...known].join(', ')})`);
     let checkpoint = this.checkpoint(undefined);
     const cp = j['checkpoint'];
@@ -350,6 +356,11 @@ export class ChatServer {
     const maxTokens = num('maxTokens', this.o.maxTokens, 1, this.o.maxTokens, true);
     const temperature = num('temperature', 0, 0, 2, false);
     const seed = num('seed', 0, 0, 0xffff_ffff, true);
+    const transcribeFirst = j['transcribeFirst'] ?? false;
+    if (typeof transcribeFirst !== 'boolean') problems.push(`transcribeFirst: expected true or false, got ${JSON.stringify(transcribeFirst)?.slice(0, 40)}`);
+    else if (transcribeFirst && (!given.includes('audio') || typeof message !== 'string' || message.trim() === '')) {
+      problems.push('transcribeFirst: answers a spoken question about the typed message — send audio and a non-empty message');
+    }
     const attachments: Attachment[] = [];
     for (const kind of given) {
       const att = j[kind];
@@ -376,7 +387,7 @@ export class ChatServer {
       releaseAll(attachments);
       throw new ClientError(400, 'invalid_request', problems.join('; '));
     }
-    return { checkpoint, conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, attachments };
+    return { checkpoint, conversation: conversation as string, message: (message as string).trim(), maxTokens, temperature, seed, transcribeFirst: transcribeFirst === true, attachments };
   }
 
   private async chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -404,8 +415,10 @@ export class ChatServer {
       } finally {
         releaseAll(r.attachments);
       }
+      if (r.transcribeFirst && !engine.transcribe) throw new ClientError(400, 'speech_not_loaded', 'transcribeFirst: this model cannot transcribe audio');
       const turn: Turn = { role: 'user', text: r.message, ...media };
-      const turns = this.fitHistory(engine, this.conversations.get(this.historyKey(r)), turn, r.maxTokens);
+      const history = this.conversations.get(this.historyKey(r));
+      let turns = this.fitHistory(engine, history, turn, r.maxTokens);
       let release: () => void;
       try {
         release = await this.queue.acquire(ac.signal);
@@ -423,7 +436,17 @@ export class ChatServer {
       }
       let stopped: Promise<void> = Promise.resolve();
       try {
-        stopped = (await this.stream(res, r, turns, ac.signal)).stopped;
+        let heard: string | undefined;
+        let heardSeconds = 0;
+        if (r.transcribeFirst) {
+          // The cascade: hear the question (in the queue slot: it runs the model), then answer it as text.
+          const t0 = performance.now();
+          heard = await engine.transcribe!(turn.audio!, { maxTokens: r.maxTokens });
+          heardSeconds = (performance.now() - t0) / 1000;
+          const { audio: _, ...rest } = turn;
+          turns = this.fitHistory(engine, history, { ...rest, text: `${r.message} ${heard}` }, r.maxTokens);
+        }
+        stopped = (await this.stream(res, r, turns, ac.signal, heard === undefined ? undefined : { text: heard, seconds: heardSeconds })).stopped;
       } finally {
         void stopped.finally(release);
       }
@@ -490,7 +513,7 @@ export class ChatServer {
   }
 
   /** Streams the answer; resolves with a promise that settles once the generator has really stopped. */
-  private async stream(res: ServerResponse, r: ChatRequest, turns: readonly Turn[], signal: AbortSignal): Promise<{ stopped: Promise<void> }> {
+  private async stream(res: ServerResponse, r: ChatRequest, turns: readonly Turn[], signal: AbortSignal, heard?: { text: string; seconds: number }): Promise<{ stopped: Promise<void> }> {
     let stopped: Promise<void> = Promise.resolve();
     const t0 = performance.now();
     const engine = r.checkpoint.engine;
@@ -500,6 +523,7 @@ export class ChatServer {
       if (!res.destroyed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
     send('start', { checkpoint: r.checkpoint.id, conversation: r.conversation, promptTokens, queue: this.queue.load });
+    if (heard !== undefined) send('heard', { text: heard.text, seconds: round(heard.seconds) });
     let tokens = 0;
     let text = '';
     let firstMs: number | undefined;

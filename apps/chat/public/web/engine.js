@@ -359,6 +359,13 @@ export class WebEngine {
     if (rest !== '') yield { id: -1, text: rest };
   }
 
+  /** What an utterance says: it alone, transcribed as `generate` transcribes a turn with no typed text (the server's `transcribe`). */
+  async transcribe(audio, { maxTokens, signal } = {}) {
+    let text = '';
+    for await (const p of this.generate([{ role: 'user', text: '', audio }], { maxTokens, signal })) text += p.text;
+    return text.trim();
+  }
+
   async release() {
     await this.decoder.release();
     await this.encoder?.release();
