@@ -133,6 +133,7 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page, in-browser mode with voice an
     expect(shown).toBe(api.text);
     expect(chatCalls).toEqual([]);
     expect(problems).toEqual([]);
+    await page.uncheck('#transcribe-first'); // the page is shared with the next tests
   }, 240_000);
 
   it("a microphone recording (WebM/Opus, decoded by Web Audio in the page) with no typed text: the server's answer for those bytes", async () => {
