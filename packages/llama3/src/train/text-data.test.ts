@@ -156,8 +156,21 @@ describe('key-word weights', () => {
     // 1 or 5 exactly where the reply is trainable, 0 elsewhere (the user's "left" and "yellow" are not weighted).
     for (let i = 0; i < w.length; i++) expect(w[i]! > 0).toBe(plain.trainable[i] === 1);
     const heavy = keyed.ids.flatMap((id, i) => (w[i] === 5 ? [tok.decode([id])] : []));
-    expect(heavy).toEqual([' left', 'Yellow']);
-    expect(keyed.ids.filter((_, i) => w[i] === 1).length).toBe(plain.trainable.reduce((a, b) => a + b, 0) - 2);
+    // "Yellow." opens its reply: its first token keeps weight 1 (it also picks the one-word form).
+    expect(heavy).toEqual([' left']);
+    expect(keyed.ids.filter((_, i) => w[i] === 1).length).toBe(plain.trainable.reduce((a, b) => a + b, 0) - 1);
+    // The style choice and the key word apart: a short answer's first token (the key word) has weight 1, the
+    // same key word later in a long answer has the weight; a key word of several tokens that opens a reply is
+    // weighted from its second token on.
+    const short = encodeDialogueForSft(tok, [{ role: 'user', content: 'What colour is the square?' }, { role: 'assistant', content: 'Orange.' }, { role: 'user', content: 'And the circle?' }, { role: 'assistant', content: 'The circle is orange.' }], { words: [['orange'], ['orange']], weight: 5 });
+    const at = (e: typeof short, k: number) => e.ids.flatMap((id, i) => (e.weights![i] === k ? [tok.decode([id])] : []));
+    expect(at(short, 5)).toEqual([' orange']);
+    expect(at(short, 1).slice(0, 2)).toEqual(['Orange', '.']);
+    const opening = encodeDialogueForSft(tok, [{ role: 'user', content: 'Which shape?' }, { role: 'assistant', content: 'Hexagonal prism.' }], { words: [['hexagonal']], weight: 5 });
+    const hexTokens = tok.encode('Hexagonal', { bos: false, eos: false }).map((id) => tok.decode([id]));
+    expect(hexTokens.length).toBeGreaterThan(1);
+    expect(at(opening, 5)).toEqual(hexTokens.slice(1));
+    expect(at(opening, 1)[0]).toBe(hexTokens[0]);
     // A key word that is only part of a word is not one ("left" in "leftover").
     const part = encodeDialogueForSft(tok, [{ role: 'user', content: 'Q?' }, { role: 'assistant', content: 'The leftover.' }], { words: [['left']], weight: 5 });
     expect(Array.from(part.weights!).filter((x) => x === 5)).toEqual([]);
@@ -178,7 +191,7 @@ describe('key-word weights', () => {
       await expect(packTextDataset(join(root, 'src'), join(root, 'x'), { tokenizer: tok, seqLen: T, keyWords: { of, weight: 5, name: 'test' } })).rejects.toThrow(/key-word weights need the loss on replies/);
       const reply = await packTextDataset(join(root, 'src'), join(root, 'reply'), base);
       const keyed = await packTextDataset(join(root, 'src'), join(root, 'keyed'), { ...base, keyWords: { of, weight: 5, name: 'test' } });
-      expect(JSON.parse(readFileSync(join(keyed.dir, 'packing.json'), 'utf8')).settings).toMatchObject({ keyWords: 'test', keyWordWeight: 5 });
+      expect(JSON.parse(readFileSync(join(keyed.dir, 'packing.json'), 'utf8')).settings).toMatchObject({ keyWords: 'test', keyWordWeight: 5, replyStartWeight: 1 });
       const rows = async (dir: string) => {
         const out = [];
         for await (const s of iterateDataset(dir)) out.push(s);
@@ -201,8 +214,8 @@ describe('key-word weights', () => {
         if (w[i] === 5) heavy.push(tok.decode(vocab.toFull([tg[i]!])));
         else if (w[i] === 1) ones++;
       }
-      expect(heavy).toEqual([' left', 'Yellow']);
-      expect(ones + 2).toBe([...tg].filter((t) => t >= 0).length);
+      expect(heavy).toEqual([' left']);
+      expect(ones + 1).toBe([...tg].filter((t) => t >= 0).length);
       // The same rows without targetWeights give no such tensor; reply-loss rows collated with it weigh each target 1.
       expect(packedRowsCollate(T, (ids) => vocab.toCompact(ids))(keyedRows)['targetWeights']).toBeUndefined();
       const plainW = packedRowsCollate(T, (ids) => vocab.toCompact(ids), { targetWeights: true })(replyRows)['targetWeights']!.data as Float32Array;
