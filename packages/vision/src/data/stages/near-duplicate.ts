@@ -45,7 +45,7 @@ import { HerdError } from '@herd/core';
 import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
-import { backgroundChroma, layoutChromaDiff, layoutCosine, layoutSummary, SUMMARY_SIDE, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
+import { backgroundChroma, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fineThumb, layoutChromaDiff, layoutCosine, layoutSummary, SUMMARY_SIDE, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
@@ -70,6 +70,8 @@ export interface DedupFeature {
   t?: string;
   /** The same at each centre-crop scale (`cropScales`, in order). */
   c?: DedupView[];
+  /** 64×64 grey thumbnail of the whole image (`fineThumb`), uint8 as base64: the fine verification. */
+  g?: string;
   /** Embedding, unit length (embedding modes). */
   e?: number[];
   /** Quality score: the highest of a component is kept. */
@@ -129,6 +131,13 @@ const SUMMARY_LEN = 3 * SUMMARY_SIDE * SUMMARY_SIDE + 3;
  * It costs recall at every size (CURATION.md).
  */
 export const CROP_MIN_THUMB_CORRELATION = 0.98;
+
+/** Default `minFineCorrelation` (round 10, rule D; 0: off). */
+export const MIN_FINE_CORRELATION = 0;
+/** Default `cropMinFineCorrelation` (round 10, rule D; 0: off). */
+export const CROP_MIN_FINE_CORRELATION = 0;
+/** Default `maxContrastLogRatio` (round 10, rule D; Infinity: off). */
+export const MAX_CONTRAST_LOG_RATIO = Infinity;
 
 /** Default `localChromaPool` (see MAX_LOCAL_CHROMA_DIFF). */
 export const LOCAL_CHROMA_POOL = 2;
@@ -192,6 +201,24 @@ export interface NearDuplicateOptions {
    * layout and the whole image's (default Infinity: off).
    */
   cropMaxLocalChromaDiff?: number;
+  /**
+   * Smallest correlation of a whole ↔ whole pair's 64 × 64 grey thumbnails (`fineThumb`, `fineMatch`;
+   * default `MIN_FINE_CORRELATION`; 0 turns it off): small one-object scenes that differ in the shape
+   * or one size step pass the 32 × 32 check and fail this one.
+   */
+  minFineCorrelation?: number;
+  /**
+   * Smallest correlation of a crop ↔ whole pair's fine thumbnails, the whole one cropped at the best
+   * centre scale of `FINE_CROP_SCALES` (default `CROP_MIN_FINE_CORRELATION`; 0 turns it off).
+   */
+  cropMinFineCorrelation?: number;
+  /** Side both thumbnails are sampled to for the crop ↔ whole fine check (default `FINE_CROP_SIDE`). */
+  fineCropSide?: number;
+  /**
+   * Largest |log| ratio of the two fine thumbnails' standard deviations (contrast), both pair kinds
+   * (default `MAX_CONTRAST_LOG_RATIO`; Infinity turns it off).
+   */
+  maxContrastLogRatio?: number;
   /** Largest |log(aspect a / aspect b)| (default 0.02: copies keep their shape; crops and resizes here do). */
   maxAspectLogDiff?: number;
   /** Smallest cosine similarity between duplicates in embedding mode (default 0.9). */
@@ -295,6 +322,8 @@ class Grow<T extends Float32Array | Float64Array | Uint32Array | Int8Array> {
 interface SideRecord {
   layout: Int8Array[];
   thumb: Uint8Array[];
+  /** The whole image's fine thumbnail (empty when the features carried none). */
+  fine: Uint8Array;
 }
 
 /**
@@ -315,13 +344,14 @@ class SideFile {
     readonly views: number,
     readonly layoutLen: number,
     readonly thumbLen: number,
+    readonly fineLen: number,
   ) {
     this.dir = mkdtempSync(join(parent, 'herd-dedup-'));
     this.fd = openSync(join(this.dir, 'views.bin'), 'w+');
   }
 
   get recordBytes(): number {
-    return this.views * (this.layoutLen + this.thumbLen);
+    return this.views * (this.layoutLen + this.thumbLen) + this.fineLen;
   }
 
   /** The next record's bytes, zeroed, in the staging buffer: the caller fills them in place. */
@@ -349,7 +379,7 @@ class SideFile {
     this.flush();
     const buf = Buffer.alloc(this.recordBytes);
     readSync(this.fd, buf, 0, buf.length, i * this.recordBytes);
-    const rec: SideRecord = { layout: [], thumb: [] };
+    const rec: SideRecord = { layout: [], thumb: [], fine: new Uint8Array(buf.buffer, buf.byteOffset + this.views * (this.layoutLen + this.thumbLen), this.fineLen) };
     for (let v = 0; v < this.views; v++) {
       const o = v * (this.layoutLen + this.thumbLen);
       rec.layout.push(new Int8Array(buf.buffer, buf.byteOffset + o, this.layoutLen));
@@ -413,7 +443,8 @@ export class DedupStore {
         this.summary.push(layout ? Array.from(layoutSummary(layout), (x) => Math.round(127 * x)) : new Int8Array(SUMMARY_LEN));
       }
       const ts = views.map((v) => (v.t === undefined ? undefined : Buffer.from(v.t, 'base64')));
-      this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0);
+      const g = f.g === undefined ? undefined : Buffer.from(f.g, 'base64');
+      this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0, g?.length ?? 0);
       const side = this.side;
       const rec = side.reserve();
       views.forEach((_, v) => {
@@ -424,6 +455,7 @@ export class DedupStore {
         if (lv !== undefined && lv.length === side.layoutLen) lv.copy(rec, o);
         if (tv !== undefined && tv.length === side.thumbLen) tv.copy(rec, o + side.layoutLen);
       });
+      if (g !== undefined && g.length === side.fineLen) g.copy(rec, views.length * (side.layoutLen + side.thumbLen));
     }
     this.aspect.push([f.a ?? Number.NaN]);
     this.q.push([f.q]);
@@ -477,6 +509,12 @@ export class DedupStore {
     const layout = r.layout[v];
     const thumb = r.thumb[v];
     return { layout: layout && layout.length > 0 && !layout.every((x) => x === 0) ? layout : undefined, thumb: thumb && thumb.length > 0 && !thumb.every((x) => x === 0) ? thumb : undefined };
+  }
+  /** The fine thumbnail of sample i's whole image (undefined where the feature carried none). */
+  fine(i: number): Uint8Array | undefined {
+    if (!this.side || this.side.fineLen === 0) return undefined;
+    const f = this.side.read(i).fine;
+    return f.every((x) => x === 0) ? undefined : f;
   }
   embeddings(): { flat: Float32Array; dims: number } {
     return { flat: this.emb.view(), dims: Math.max(0, this.dims) };
@@ -712,6 +750,12 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const maxLocalChroma = options.maxLocalChromaDiff ?? MAX_LOCAL_CHROMA_DIFF;
   const chromaPool = options.localChromaPool ?? LOCAL_CHROMA_POOL;
   const cropMaxLocalChroma = options.cropMaxLocalChromaDiff ?? Infinity;
+  const minFine = options.minFineCorrelation ?? MIN_FINE_CORRELATION;
+  const cropMinFine = options.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION;
+  const maxContrast = options.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO;
+  const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE;
+  if (!(Number.isInteger(fineCropSide) && fineCropSide >= 8 && fineCropSide <= 64)) throw new HerdError('invalid_argument', `nearDuplicate: fineCropSide must be an integer 8–64, got ${fineCropSide}`);
+  const fineOn = minFine > 0 || cropMinFine > 0 || maxContrast < Infinity;
   if (!(Number.isInteger(chromaPool) && chromaPool >= 1 && chromaPool <= 16)) throw new HerdError('invalid_argument', `nearDuplicate: localChromaPool must be an integer 1–16, got ${chromaPool}`);
   const minCosine = options.minCosine ?? 0.9;
   const embLayout = options.embeddingMinLayoutCosine ?? 0;
@@ -743,6 +787,14 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
         if (maxResidual < Infinity && va.thumb && vb.thumb && thumbBlockResidual(va.thumb, vb.thumb) > maxResidual) continue;
         const localMax = v === 0 ? maxLocalChroma : cropMaxLocalChroma;
         if (localMax < Infinity && va.layout && vb.layout && layoutChromaDiff(va.layout, vb.layout, 0.04, chromaPool) > localMax) continue;
+        if (fineOn) {
+          const fa = st.fine(a);
+          const fb = st.fine(b);
+          if (fa && fb) {
+            const m = v === 0 ? fineMatch(fa, fb) : fineMatch(fa, fb, FINE_CROP_SCALES, fineCropSide);
+            if (m.correlation < (v === 0 ? minFine : cropMinFine) || m.contrast > maxContrast) continue;
+          }
+        }
         pairs.push([a, b]);
       }
     }
@@ -796,7 +848,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     name: options.name ?? 'near_duplicate',
     version: JSON.stringify([
       mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, grouping,
-      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma, ...(maxResidual < Infinity ? [`residual ${maxResidual}`] : []), ...(maxLocalChroma < Infinity ? [`local chroma ${maxLocalChroma}${chromaPool > 1 ? ` pool ${chromaPool}` : ''}`] : []), ...(cropMaxLocalChroma < Infinity ? [`crop local chroma ${cropMaxLocalChroma}`] : [])]),
+      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma, ...(maxResidual < Infinity ? [`residual ${maxResidual}`] : []), ...(maxLocalChroma < Infinity ? [`local chroma ${maxLocalChroma}${chromaPool > 1 ? ` pool ${chromaPool}` : ''}`] : []), ...(cropMaxLocalChroma < Infinity ? [`crop local chroma ${cropMaxLocalChroma}`] : []), ...(fineOn ? [`fine ${minFine} crop ${cropMinFine} side ${fineCropSide} contrast ${maxContrast}`] : [])]),
       ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout]),
     ]),
     async prepare(sample) {
@@ -820,6 +872,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
         f.h = whole.h;
         f.t = whole.t;
         if (cropScales.length > 0) f.c = cropScales.map((s) => views(centreCrop(img, s)));
+        f.g = b64(fineThumb(img));
       }
       return f;
     },
