@@ -33,7 +33,7 @@ export type { ImageQualityOptions } from './data/stages/image-quality.js';
 export { miniClipScorer, miniClipBatchScorer, clipScore, clipTopFraction, type BatchImageTextScorer } from './data/stages/clip-score.js';
 export type { ClipScoreOptions, ClipTopFractionOptions, ImageTextScorer } from './data/stages/clip-score.js';
 export { perceptualHash, hashAndThumb, viewSignals, colourThumb, thumbCorrelation, thumbBlockResidual, lowDct, hashFromDct, hammingHex, hashToSigns, colourLayout, layoutCosine, layoutChromaDiff, layoutSummary, backgroundChroma, LAYOUT_SIDE, SUMMARY_SIDE, FINE_SIDE, FINE_CROP_SCALES, FINE_CROP_SIDE, fineThumb, fineMatch, sampleCentre } from './data/stages/phash.js';
-export { nearDuplicate, DedupStore, exactHashPairs, exactViewPairs, exactCosinePairs, annCosinePairs, annCrossPairs, Components, defaultQuality, ANN_DEFAULTS, MAX_BLOCK_RESIDUAL, MAX_LOCAL_CHROMA_DIFF, LOCAL_CHROMA_POOL, CROP_MIN_THUMB_CORRELATION, MIN_FINE_CORRELATION, CROP_MIN_FINE_CORRELATION, MAX_CONTRAST_LOG_RATIO } from './data/stages/near-duplicate.js';
+export { nearDuplicate, DedupStore, exactHashPairs, exactViewPairs, exactCosinePairs, annCosinePairs, annCrossPairs, Components, defaultQuality, ANN_DEFAULTS, MAX_BLOCK_RESIDUAL, MAX_LOCAL_CHROMA_DIFF, LOCAL_CHROMA_POOL, CROP_MIN_THUMB_CORRELATION, MIN_FINE_CORRELATION, CROP_MIN_FINE_CORRELATION, MAX_CONTRAST_LOG_RATIO, FINE_CROP_SIDE_DEFAULT, MAX_HAMMING } from './data/stages/near-duplicate.js';
 export type { NearDuplicateOptions, DedupFeature, DedupView, AnnParams } from './data/stages/near-duplicate.js';
 export { resample, ngrams, words, keepProbability, countNgrams, keyUniform } from './data/stages/resample.js';
 export type { ResampleOptions, NgramSummary } from './data/stages/resample.js';

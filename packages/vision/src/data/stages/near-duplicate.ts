@@ -21,6 +21,11 @@
  * - both: the background's chroma (Cb/Y, Cr/Y of the border colour) must agree within
  *   maxBackgroundChromaDiff: the same objects on a cream, sky or white background pass every check
  *   above, and with many similar scenes such pairs are most of the false links.
+ * - both, last (the fine check, round 10): the 64 × 64 grey thumbnails (`fineThumb`, one per sample)
+ *   must correlate ≥ minFineCorrelation (whole pairs) or, with the whole image cropped at the best
+ *   centre scale 0.83–0.955, ≥ cropMinFineCorrelation (crop pairs, compared at `fineCropSide`), and
+ *   keep their contrast (|log std ratio| ≤ maxContrastLogRatio): small one-object scenes that differ
+ *   in shape, one size step or a near hue pass the 32 × 32 checks and fail these.
  * Verified pairs are grouped as stars (`starGroups`: every dropped sample is linked to its group's
  * centre), not union-find components, which chain unrelated images as the set grows.
  * The thresholds were chosen on two labelled validation sets (1 500 and 8 000 images, seeds 2001 and
@@ -34,8 +39,8 @@
  * search needs (key, quality, aspect, and per view its hash, background chroma and pooled colour
  * layout: ≈ 280 B per sample with three crop views, plus the key, and 4 B per embedding dimension in
  * the embedding modes; the HNSW path builds float vectors of 115 numbers per view for its index and
- * queries, ≈ 1.8 kB per sample while it runs) and appends the verification data (layouts, thumbnails: ≈ 7 kB
- * per sample) to a temporary file it reads back only for candidate pairs; `decide` then sees the JSON
+ * queries, ≈ 1.8 kB per sample while it runs) and appends the verification data (layouts, thumbnails and the
+ * fine thumbnail: ≈ 11 kB per sample, 4 kB of it the fine one) to a temporary file it reads back only for candidate pairs; `decide` then sees the JSON
  * features one partition at a time.
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
@@ -124,20 +129,31 @@ export const MAX_LOCAL_CHROMA_DIFF = 0.5;
 const SUMMARY_LEN = 3 * SUMMARY_SIDE * SUMMARY_SIDE + 3;
 
 /**
- * Default `cropMinThumbCorrelation` (round 9; was 0.97), chosen among four crop ↔ whole variants on the three
+ * Default `cropMinThumbCorrelation`: off since round 10 (the scale-searched fine check, `cropMinFineCorrelation`,
+ * replaces this fixed-scale 32 × 32 check). Round 9 had 0.98 (was 0.97), chosen among four crop ↔ whole variants on the three
  * validation sets and a 100 000-image one (seed 11001), HNSW path, by the same worst-margin rule: 0.98 gave
  * P / R 100 / 94.00, 99.67 / 94.69, 99.24 / 94.97, 97.67 / 94.16 (margin −1.00; 0.97: 99.31 / 95.67,
  * 99.35 / 95.63, 98.68 / 95.78, 96.34 / 95.10, margin −1.66): at 100k most false links were crop pairs.
- * It costs recall at every size (CURATION.md).
+ * It cost recall at every size (CURATION.md).
  */
-export const CROP_MIN_THUMB_CORRELATION = 0.98;
+export const CROP_MIN_THUMB_CORRELATION = 0;
 
-/** Default `minFineCorrelation` (round 10, rule D; 0: off). */
-export const MIN_FINE_CORRELATION = 0;
-/** Default `cropMinFineCorrelation` (round 10, rule D; 0: off). */
-export const CROP_MIN_FINE_CORRELATION = 0;
-/** Default `maxContrastLogRatio` (round 10, rule D; Infinity: off). */
-export const MAX_CONTRAST_LOG_RATIO = Infinity;
+/**
+ * Round 10 (rule D, CURATION.md): the fine check and a looser pHash bound, chosen together on the validation
+ * sets 2001 × 1 500, 6001 × 8 000, 9001 × 20 000 and 11001 × 100 000 (HNSW path) by the largest worst margin
+ * min(P − 98 %, R − 95 %) among the variants scored (variant G1). With the fine check in place the whole-image pHash
+ * bound could open from 22 to 28 bits (low-quality re-encodes and resizes of flat scenes move more than 22 of
+ * its bits) without the look-alikes it lets in getting through.
+ */
+export const MIN_FINE_CORRELATION = 0.99;
+/** Default `cropMinFineCorrelation` (compared at `FINE_CROP_SIDE_DEFAULT`; see MIN_FINE_CORRELATION). */
+export const CROP_MIN_FINE_CORRELATION = 0.985;
+/** Default `fineCropSide`: 48 × 48 (a probe: crop 0.9947 / look-alike 0.9934 at 32, 0.9930 / 0.9842 at 48). */
+export const FINE_CROP_SIDE_DEFAULT = 48;
+/** Default `maxContrastLogRatio` (see MIN_FINE_CORRELATION). */
+export const MAX_CONTRAST_LOG_RATIO = 0.15;
+/** Default `maxHamming` (round 10; was 22; see MIN_FINE_CORRELATION). */
+export const MAX_HAMMING = 28;
 
 /** Default `localChromaPool` (see MAX_LOCAL_CHROMA_DIFF). */
 export const LOCAL_CHROMA_POOL = 2;
@@ -155,7 +171,7 @@ export interface NearDuplicateOptions {
   name?: string;
   /** `hash` (default): verified pHash pairs. `embedding`: cosine ≥ minCosine. `both`: either. */
   mode?: 'hash' | 'embedding' | 'both';
-  /** Largest Hamming distance between whole-image pHashes (default 22 of 64 bits; verified below). */
+  /** Largest Hamming distance between whole-image pHashes (default `MAX_HAMMING`, 28 of 64 bits; verified below). */
   maxHamming?: number;
   /** Smallest colour-layout cosine a whole-image pair must also have (default 0.97; 0 turns the check off). */
   minLayoutCosine?: number;
@@ -190,8 +206,8 @@ export interface NearDuplicateOptions {
   /** Centre-crop scales each image is also hashed at, for cropped copies (default [0.93, 0.89, 0.85]; [] turns crops off). */
   cropScales?: readonly number[];
   /**
-   * Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.97) and thumbnail
-   * correlation (`CROP_MIN_THUMB_CORRELATION`).
+   * Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.97) and 32 × 32 thumbnail
+   * correlation at the fixed crop scale (`CROP_MIN_THUMB_CORRELATION`, off since round 10).
    */
   cropMaxHamming?: number;
   cropMinLayoutCosine?: number;
@@ -212,7 +228,7 @@ export interface NearDuplicateOptions {
    * centre scale of `FINE_CROP_SCALES` (default `CROP_MIN_FINE_CORRELATION`; 0 turns it off).
    */
   cropMinFineCorrelation?: number;
-  /** Side both thumbnails are sampled to for the crop ↔ whole fine check (default `FINE_CROP_SIDE`). */
+  /** Side both thumbnails are sampled to for the crop ↔ whole fine check (default `FINE_CROP_SIDE_DEFAULT`, 48). */
   fineCropSide?: number;
   /**
    * Largest |log| ratio of the two fine thumbnails' standard deviations (contrast), both pair kinds
@@ -737,7 +753,7 @@ function unit(v: ArrayLike<number>): number[] {
 
 export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<DedupFeature | null, Map<string, string>> {
   const mode = options.mode ?? 'hash';
-  const maxHamming = options.maxHamming ?? 22;
+  const maxHamming = options.maxHamming ?? MAX_HAMMING;
   const minLayout = options.minLayoutCosine ?? 0.97;
   const minThumb = options.minThumbCorrelation ?? 0.995;
   const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
@@ -753,7 +769,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const minFine = options.minFineCorrelation ?? MIN_FINE_CORRELATION;
   const cropMinFine = options.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION;
   const maxContrast = options.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO;
-  const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE;
+  const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE_DEFAULT;
   if (!(Number.isInteger(fineCropSide) && fineCropSide >= 8 && fineCropSide <= 64)) throw new HerdError('invalid_argument', `nearDuplicate: fineCropSide must be an integer 8–64, got ${fineCropSide}`);
   const fineOn = minFine > 0 || cropMinFine > 0 || maxContrast < Infinity;
   if (!(Number.isInteger(chromaPool) && chromaPool >= 1 && chromaPool <= 16)) throw new HerdError('invalid_argument', `nearDuplicate: localChromaPool must be an integer 1–16, got ${chromaPool}`);
