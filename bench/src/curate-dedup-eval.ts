@@ -26,7 +26,7 @@
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --sweep --sets 2001:1500,6001:10000 [--cache /tmp/herd-dedup-eval]
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --residual --sets 2001:1500,6001:8000,9001:20000
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --local-chroma [--min-chroma 0.04] [--pool 2] --sets 2001:1500,6001:8000,9001:20000
- *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}']
+ *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}' | --variants '{"A":{…},"B":{…}}']
  *
  * Prints tables and writes bench/results/curate-dedup-eval-{sweep,score}.json. Asserts nothing.
  */
@@ -278,7 +278,10 @@ for (const check of ['residual', 'local-chroma'] as const) {
 }
 
 if (hasFlag('score')) {
-  const options = JSON.parse(flag('options', '{}')) as NearDuplicateOptions;
+  // `--variants '{"F0":{},"F1":{…}}'`: several option sets scored on the sets loaded once (a 100k cache takes minutes to read).
+  const variants = Object.entries(JSON.parse(flag('variants', JSON.stringify({ '': JSON.parse(flag('options', '{}')) }))) as Record<string, NearDuplicateOptions>);
+  const all: unknown[] = [];
+  for (const [name, options] of variants) {
   const out = [];
   for (const x of loaded) {
     const stage = nearDuplicate(options);
@@ -290,11 +293,13 @@ if (hasFlag('score')) {
       return r === undefined ? i : x.index.get(r.slice('duplicate-of:'.length))!;
     };
     const q = scoreKeep(x.items, x.index, keep);
-    out.push({ seed: x.seed, count: x.count, decideSeconds: seconds, ...q });
+    out.push({ variant: name, seed: x.seed, count: x.count, decideSeconds: seconds, ...q });
     console.log(JSON.stringify(out[out.length - 1]));
   }
-  console.log(`\nnearDuplicate(${JSON.stringify(options)}), ${machine}`);
+  console.log(`\n${name} nearDuplicate(${JSON.stringify(options)}), ${machine}`);
   console.log('| set | drops | precision (labels) | recall (pairs) | wrong: same scene / other background / different | precision counting same scene | decide s |\n|---|---|---|---|---|---|---|');
   for (const r of out) console.log(`| seed ${r.seed} × ${r.count} | ${r.drops} | ${pct(r.precision)} | ${pct(r.recall)} (${r.found}/${r.pairs}) | ${r.wrong.sameScene} / ${r.wrong.sameObjectsOtherBackground} / ${r.wrong.differentObjects} | ${pct(r.precisionCountingSameScene)} | ${r.decideSeconds.toFixed(1)} |`);
-  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${flag('tag', '')}.json`), JSON.stringify({ machine, options, rows: out }, null, 2) + '\n');
+  all.push({ variant: name, options, rows: out });
+  }
+  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${flag('tag', '')}.json`), JSON.stringify(variants.length === 1 ? { machine, options: variants[0]![1], rows: (all[0] as { rows: unknown }).rows } : { machine, variants: all }, null, 2) + '\n');
 }

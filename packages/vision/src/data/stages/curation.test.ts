@@ -9,7 +9,7 @@ import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
 import { annCosinePairs, annCrossPairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
-import { backgroundChroma, colourLayout, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation } from './phash.js';
+import { backgroundChroma, colourLayout, FINE_CROP_SCALES, fineMatch, fineThumb, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
 import { ocr, textLines, textRuns } from './ocr.js';
@@ -234,6 +234,56 @@ describe('nearDuplicate', () => {
     for (const c of ['black', 'green', 'red'] as const) {
       expect(layoutChromaDiff(yellow, await colourLayout(await decodeImage(await renderScene(scene(c), 86, 114, 'png'))), 0.04, 2)).toBeGreaterThan(0.7);
     }
+  });
+
+  it('the fine check (64 × 64 thumbnail, scale-searched crops, contrast) separates one-object look-alikes that the 32 × 32 check passes, and keeps real copies', async () => {
+    // Two small pink objects in the centre, 150 × 220: circles or squares (a look-alike), yellow or orange circles.
+    const scene = (shape: 'circle' | 'square', colour: 'pink' | 'yellow' | 'orange' = 'pink') => ({ objects: [{ shape, colour, size: 'small' as const, position: 'centre' as const, count: 2 }], background: 'grey' as const, word: null });
+    const png = (sh: 'circle' | 'square', c?: 'pink' | 'yellow' | 'orange') => renderScene(scene(sh, c), 150, 220, 'png');
+    const [circlePng, squarePng] = [await png('circle'), await png('square')];
+    const [circle, square] = [await decodeImage(circlePng), await decodeImage(squarePng)];
+    const reencodeJpg = await encodeRgb(circle, 'jpeg', 45);
+    const resizeJpg = await encodeRgb(await resizeRgb(circle, 90, 132), 'jpeg', 85);
+    const cropJpg = await encodeRgb(centreCrop(circle, 0.9), 'jpeg', 85);
+    const squareCropJpg = await encodeRgb(centreCrop(square, 0.9), 'jpeg', 85);
+    const fc = fineThumb(circle);
+    const fine = async (bytes: Uint8Array) => fineThumb(await decodeImage(bytes));
+    // The 32 × 32 check cannot tell the squares from the circles; the 64 × 64 one can.
+    expect(thumbCorrelation(viewSignals(circle).thumb, viewSignals(square).thumb)).toBeGreaterThan(0.999);
+    const lookAlike = fineMatch(fc, fineThumb(square));
+    expect(lookAlike.correlation).toBeLessThan(0.99);
+    for (const copy of [reencodeJpg, resizeJpg]) {
+      const m = fineMatch(fc, await fine(copy));
+      expect(m.correlation).toBeGreaterThan(0.998);
+      expect(m.contrast).toBeLessThan(0.01);
+    }
+    // Crops: the whole image's thumbnail cropped at the best scale (0.9 found within 0.005), compared at 48 × 48.
+    const crop = fineMatch(fc, await fine(cropJpg), FINE_CROP_SCALES, 48);
+    expect(Math.abs(crop.scale - 0.9)).toBeLessThanOrEqual(0.0101);
+    expect(crop.correlation).toBeGreaterThan(0.99);
+    expect(fineMatch(fc, await fine(squareCropJpg), FINE_CROP_SCALES, 48).correlation).toBeLessThan(0.986);
+    // A near hue on the same background: the correlation is blind to it (one object, one grey level), the contrast is not.
+    const yo = fineMatch(fineThumb(await decodeImage(await png('circle', 'yellow'))), fineThumb(await decodeImage(await png('circle', 'orange'))));
+    expect(yo.correlation).toBeGreaterThan(0.999);
+    expect(yo.contrast).toBeGreaterThan(0.7);
+    expect(fineMatch(fc, fc)).toEqual({ correlation: 1, contrast: 0, scale: 1 });
+    // Through the stage: with the fine check the copies are dropped as copies of the circles and the squares kept.
+    const samples: Sample[] = [
+      { key: 'circle', files: { png: circlePng }, meta: {} },
+      { key: 'square', files: { png: squarePng }, meta: {} },
+      { key: 'reencode', files: { jpg: reencodeJpg }, meta: {} },
+      { key: 'crop', files: { jpg: cropJpg }, meta: {} },
+    ];
+    const decide = async (options: Parameters<typeof nearDuplicate>[0]) => {
+      const stage = nearDuplicate({ quality: (s) => (s.key === 'circle' ? 1 : 0), ...options });
+      const f = new Map<string, unknown>();
+      for (const s of samples) f.set(s.key, await stage.prepare!(s, ctx));
+      return new Map([...(await stage.decide(f as never))].sort());
+    };
+    // The defaults (fine check on: 0.99 whole, 0.985 crop at 48 × 48, contrast 0.15), and a stricter whole bound.
+    expect(await decide({})).toEqual(new Map([['crop', 'duplicate-of:circle'], ['reencode', 'duplicate-of:circle']]));
+    expect(await decide({ minFineCorrelation: 0.995 })).toEqual(new Map([['crop', 'duplicate-of:circle'], ['reencode', 'duplicate-of:circle']]));
+    expect((await decide({ minFineCorrelation: 0, cropMinFineCorrelation: 0, maxContrastLogRatio: Infinity })).get('square')).toBe('duplicate-of:circle');
   });
 
   it('thumbnail correlation ignores brightness and contrast, and separates scenes that pHash confuses', async () => {

@@ -21,6 +21,11 @@
  * - both: the background's chroma (Cb/Y, Cr/Y of the border colour) must agree within
  *   maxBackgroundChromaDiff: the same objects on a cream, sky or white background pass every check
  *   above, and with many similar scenes such pairs are most of the false links.
+ * - both, last (the fine check, round 10): the 64 × 64 grey thumbnails (`fineThumb`, one per sample)
+ *   must correlate ≥ minFineCorrelation (whole pairs) or, with the whole image cropped at the best
+ *   centre scale 0.83–0.955, ≥ cropMinFineCorrelation (crop pairs, compared at `fineCropSide`), and
+ *   keep their contrast (|log std ratio| ≤ maxContrastLogRatio): small one-object scenes that differ
+ *   in shape, one size step or a near hue pass the 32 × 32 checks and fail these.
  * Verified pairs are grouped as stars (`starGroups`: every dropped sample is linked to its group's
  * centre), not union-find components, which chain unrelated images as the set grows.
  * The thresholds were chosen on two labelled validation sets (1 500 and 8 000 images, seeds 2001 and
@@ -34,8 +39,8 @@
  * search needs (key, quality, aspect, and per view its hash, background chroma and pooled colour
  * layout: ≈ 280 B per sample with three crop views, plus the key, and 4 B per embedding dimension in
  * the embedding modes; the HNSW path builds float vectors of 115 numbers per view for its index and
- * queries, ≈ 1.8 kB per sample while it runs) and appends the verification data (layouts, thumbnails: ≈ 7 kB
- * per sample) to a temporary file it reads back only for candidate pairs; `decide` then sees the JSON
+ * queries, ≈ 1.8 kB per sample while it runs) and appends the verification data (layouts, thumbnails and the
+ * fine thumbnail: ≈ 11 kB per sample, 4 kB of it the fine one) to a temporary file it reads back only for candidate pairs; `decide` then sees the JSON
  * features one partition at a time.
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
@@ -45,7 +50,7 @@ import { HerdError } from '@herd/core';
 import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
-import { backgroundChroma, layoutChromaDiff, layoutCosine, layoutSummary, SUMMARY_SIDE, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
+import { backgroundChroma, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fineThumb, layoutChromaDiff, layoutCosine, layoutSummary, SUMMARY_SIDE, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
@@ -70,6 +75,8 @@ export interface DedupFeature {
   t?: string;
   /** The same at each centre-crop scale (`cropScales`, in order). */
   c?: DedupView[];
+  /** 64×64 grey thumbnail of the whole image (`fineThumb`), uint8 as base64: the fine verification. */
+  g?: string;
   /** Embedding, unit length (embedding modes). */
   e?: number[];
   /** Quality score: the highest of a component is kept. */
@@ -122,13 +129,31 @@ export const MAX_LOCAL_CHROMA_DIFF = 0.5;
 const SUMMARY_LEN = 3 * SUMMARY_SIDE * SUMMARY_SIDE + 3;
 
 /**
- * Default `cropMinThumbCorrelation` (round 9; was 0.97), chosen among four crop ↔ whole variants on the three
+ * Default `cropMinThumbCorrelation`: off since round 10 (the scale-searched fine check, `cropMinFineCorrelation`,
+ * replaces this fixed-scale 32 × 32 check). Round 9 had 0.98 (was 0.97), chosen among four crop ↔ whole variants on the three
  * validation sets and a 100 000-image one (seed 11001), HNSW path, by the same worst-margin rule: 0.98 gave
  * P / R 100 / 94.00, 99.67 / 94.69, 99.24 / 94.97, 97.67 / 94.16 (margin −1.00; 0.97: 99.31 / 95.67,
  * 99.35 / 95.63, 98.68 / 95.78, 96.34 / 95.10, margin −1.66): at 100k most false links were crop pairs.
- * It costs recall at every size (CURATION.md).
+ * It cost recall at every size (CURATION.md).
  */
-export const CROP_MIN_THUMB_CORRELATION = 0.98;
+export const CROP_MIN_THUMB_CORRELATION = 0;
+
+/**
+ * Round 10 (rule D, CURATION.md): the fine check and a looser pHash bound, chosen together on the validation
+ * sets 2001 × 1 500, 6001 × 8 000, 9001 × 20 000 and 11001 × 100 000 (HNSW path) by the largest worst margin
+ * min(P − 98 %, R − 95 %) among the variants scored (variant G1). With the fine check in place the whole-image pHash
+ * bound could open from 22 to 28 bits (low-quality re-encodes and resizes of flat scenes move more than 22 of
+ * its bits) without the look-alikes it lets in getting through.
+ */
+export const MIN_FINE_CORRELATION = 0.99;
+/** Default `cropMinFineCorrelation` (compared at `FINE_CROP_SIDE_DEFAULT`; see MIN_FINE_CORRELATION). */
+export const CROP_MIN_FINE_CORRELATION = 0.985;
+/** Default `fineCropSide`: 48 × 48 (a probe: crop 0.9947 / look-alike 0.9934 at 32, 0.9930 / 0.9842 at 48). */
+export const FINE_CROP_SIDE_DEFAULT = 48;
+/** Default `maxContrastLogRatio` (see MIN_FINE_CORRELATION). */
+export const MAX_CONTRAST_LOG_RATIO = 0.15;
+/** Default `maxHamming` (round 10; was 22; see MIN_FINE_CORRELATION). */
+export const MAX_HAMMING = 28;
 
 /** Default `localChromaPool` (see MAX_LOCAL_CHROMA_DIFF). */
 export const LOCAL_CHROMA_POOL = 2;
@@ -146,7 +171,7 @@ export interface NearDuplicateOptions {
   name?: string;
   /** `hash` (default): verified pHash pairs. `embedding`: cosine ≥ minCosine. `both`: either. */
   mode?: 'hash' | 'embedding' | 'both';
-  /** Largest Hamming distance between whole-image pHashes (default 22 of 64 bits; verified below). */
+  /** Largest Hamming distance between whole-image pHashes (default `MAX_HAMMING`, 28 of 64 bits; verified below). */
   maxHamming?: number;
   /** Smallest colour-layout cosine a whole-image pair must also have (default 0.97; 0 turns the check off). */
   minLayoutCosine?: number;
@@ -181,8 +206,8 @@ export interface NearDuplicateOptions {
   /** Centre-crop scales each image is also hashed at, for cropped copies (default [0.93, 0.89, 0.85]; [] turns crops off). */
   cropScales?: readonly number[];
   /**
-   * Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.97) and thumbnail
-   * correlation (`CROP_MIN_THUMB_CORRELATION`).
+   * Crop ↔ whole pairs: largest Hamming distance (default 14), smallest layout cosine (0.97) and 32 × 32 thumbnail
+   * correlation at the fixed crop scale (`CROP_MIN_THUMB_CORRELATION`, off since round 10).
    */
   cropMaxHamming?: number;
   cropMinLayoutCosine?: number;
@@ -192,6 +217,24 @@ export interface NearDuplicateOptions {
    * layout and the whole image's (default Infinity: off).
    */
   cropMaxLocalChromaDiff?: number;
+  /**
+   * Smallest correlation of a whole ↔ whole pair's 64 × 64 grey thumbnails (`fineThumb`, `fineMatch`;
+   * default `MIN_FINE_CORRELATION`; 0 turns it off): small one-object scenes that differ in the shape
+   * or one size step pass the 32 × 32 check and fail this one.
+   */
+  minFineCorrelation?: number;
+  /**
+   * Smallest correlation of a crop ↔ whole pair's fine thumbnails, the whole one cropped at the best
+   * centre scale of `FINE_CROP_SCALES` (default `CROP_MIN_FINE_CORRELATION`; 0 turns it off).
+   */
+  cropMinFineCorrelation?: number;
+  /** Side both thumbnails are sampled to for the crop ↔ whole fine check (default `FINE_CROP_SIDE_DEFAULT`, 48). */
+  fineCropSide?: number;
+  /**
+   * Largest |log| ratio of the two fine thumbnails' standard deviations (contrast), both pair kinds
+   * (default `MAX_CONTRAST_LOG_RATIO`; Infinity turns it off).
+   */
+  maxContrastLogRatio?: number;
   /** Largest |log(aspect a / aspect b)| (default 0.02: copies keep their shape; crops and resizes here do). */
   maxAspectLogDiff?: number;
   /** Smallest cosine similarity between duplicates in embedding mode (default 0.9). */
@@ -295,6 +338,8 @@ class Grow<T extends Float32Array | Float64Array | Uint32Array | Int8Array> {
 interface SideRecord {
   layout: Int8Array[];
   thumb: Uint8Array[];
+  /** The whole image's fine thumbnail (empty when the features carried none). */
+  fine: Uint8Array;
 }
 
 /**
@@ -315,13 +360,14 @@ class SideFile {
     readonly views: number,
     readonly layoutLen: number,
     readonly thumbLen: number,
+    readonly fineLen: number,
   ) {
     this.dir = mkdtempSync(join(parent, 'herd-dedup-'));
     this.fd = openSync(join(this.dir, 'views.bin'), 'w+');
   }
 
   get recordBytes(): number {
-    return this.views * (this.layoutLen + this.thumbLen);
+    return this.views * (this.layoutLen + this.thumbLen) + this.fineLen;
   }
 
   /** The next record's bytes, zeroed, in the staging buffer: the caller fills them in place. */
@@ -349,7 +395,7 @@ class SideFile {
     this.flush();
     const buf = Buffer.alloc(this.recordBytes);
     readSync(this.fd, buf, 0, buf.length, i * this.recordBytes);
-    const rec: SideRecord = { layout: [], thumb: [] };
+    const rec: SideRecord = { layout: [], thumb: [], fine: new Uint8Array(buf.buffer, buf.byteOffset + this.views * (this.layoutLen + this.thumbLen), this.fineLen) };
     for (let v = 0; v < this.views; v++) {
       const o = v * (this.layoutLen + this.thumbLen);
       rec.layout.push(new Int8Array(buf.buffer, buf.byteOffset + o, this.layoutLen));
@@ -413,7 +459,8 @@ export class DedupStore {
         this.summary.push(layout ? Array.from(layoutSummary(layout), (x) => Math.round(127 * x)) : new Int8Array(SUMMARY_LEN));
       }
       const ts = views.map((v) => (v.t === undefined ? undefined : Buffer.from(v.t, 'base64')));
-      this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0);
+      const g = f.g === undefined ? undefined : Buffer.from(f.g, 'base64');
+      this.side ??= new SideFile(this.spillDir, views.length, ls[0]?.length ?? 0, ts[0]?.length ?? 0, g?.length ?? 0);
       const side = this.side;
       const rec = side.reserve();
       views.forEach((_, v) => {
@@ -424,6 +471,7 @@ export class DedupStore {
         if (lv !== undefined && lv.length === side.layoutLen) lv.copy(rec, o);
         if (tv !== undefined && tv.length === side.thumbLen) tv.copy(rec, o + side.layoutLen);
       });
+      if (g !== undefined && g.length === side.fineLen) g.copy(rec, views.length * (side.layoutLen + side.thumbLen));
     }
     this.aspect.push([f.a ?? Number.NaN]);
     this.q.push([f.q]);
@@ -477,6 +525,12 @@ export class DedupStore {
     const layout = r.layout[v];
     const thumb = r.thumb[v];
     return { layout: layout && layout.length > 0 && !layout.every((x) => x === 0) ? layout : undefined, thumb: thumb && thumb.length > 0 && !thumb.every((x) => x === 0) ? thumb : undefined };
+  }
+  /** The fine thumbnail of sample i's whole image (undefined where the feature carried none). */
+  fine(i: number): Uint8Array | undefined {
+    if (!this.side || this.side.fineLen === 0) return undefined;
+    const f = this.side.read(i).fine;
+    return f.every((x) => x === 0) ? undefined : f;
   }
   embeddings(): { flat: Float32Array; dims: number } {
     return { flat: this.emb.view(), dims: Math.max(0, this.dims) };
@@ -699,7 +753,7 @@ function unit(v: ArrayLike<number>): number[] {
 
 export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<DedupFeature | null, Map<string, string>> {
   const mode = options.mode ?? 'hash';
-  const maxHamming = options.maxHamming ?? 22;
+  const maxHamming = options.maxHamming ?? MAX_HAMMING;
   const minLayout = options.minLayoutCosine ?? 0.97;
   const minThumb = options.minThumbCorrelation ?? 0.995;
   const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
@@ -712,6 +766,12 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const maxLocalChroma = options.maxLocalChromaDiff ?? MAX_LOCAL_CHROMA_DIFF;
   const chromaPool = options.localChromaPool ?? LOCAL_CHROMA_POOL;
   const cropMaxLocalChroma = options.cropMaxLocalChromaDiff ?? Infinity;
+  const minFine = options.minFineCorrelation ?? MIN_FINE_CORRELATION;
+  const cropMinFine = options.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION;
+  const maxContrast = options.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO;
+  const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE_DEFAULT;
+  if (!(Number.isInteger(fineCropSide) && fineCropSide >= 8 && fineCropSide <= 64)) throw new HerdError('invalid_argument', `nearDuplicate: fineCropSide must be an integer 8–64, got ${fineCropSide}`);
+  const fineOn = minFine > 0 || cropMinFine > 0 || maxContrast < Infinity;
   if (!(Number.isInteger(chromaPool) && chromaPool >= 1 && chromaPool <= 16)) throw new HerdError('invalid_argument', `nearDuplicate: localChromaPool must be an integer 1–16, got ${chromaPool}`);
   const minCosine = options.minCosine ?? 0.9;
   const embLayout = options.embeddingMinLayoutCosine ?? 0;
@@ -743,6 +803,14 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
         if (maxResidual < Infinity && va.thumb && vb.thumb && thumbBlockResidual(va.thumb, vb.thumb) > maxResidual) continue;
         const localMax = v === 0 ? maxLocalChroma : cropMaxLocalChroma;
         if (localMax < Infinity && va.layout && vb.layout && layoutChromaDiff(va.layout, vb.layout, 0.04, chromaPool) > localMax) continue;
+        if (fineOn) {
+          const fa = st.fine(a);
+          const fb = st.fine(b);
+          if (fa && fb) {
+            const m = v === 0 ? fineMatch(fa, fb) : fineMatch(fa, fb, FINE_CROP_SCALES, fineCropSide);
+            if (m.correlation < (v === 0 ? minFine : cropMinFine) || m.contrast > maxContrast) continue;
+          }
+        }
         pairs.push([a, b]);
       }
     }
@@ -796,7 +864,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     name: options.name ?? 'near_duplicate',
     version: JSON.stringify([
       mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, grouping,
-      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma, ...(maxResidual < Infinity ? [`residual ${maxResidual}`] : []), ...(maxLocalChroma < Infinity ? [`local chroma ${maxLocalChroma}${chromaPool > 1 ? ` pool ${chromaPool}` : ''}`] : []), ...(cropMaxLocalChroma < Infinity ? [`crop local chroma ${cropMaxLocalChroma}`] : [])]),
+      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma, ...(maxResidual < Infinity ? [`residual ${maxResidual}`] : []), ...(maxLocalChroma < Infinity ? [`local chroma ${maxLocalChroma}${chromaPool > 1 ? ` pool ${chromaPool}` : ''}`] : []), ...(cropMaxLocalChroma < Infinity ? [`crop local chroma ${cropMaxLocalChroma}`] : []), ...(fineOn ? [`fine ${minFine} crop ${cropMinFine} side ${fineCropSide} contrast ${maxContrast}`] : [])]),
       ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout]),
     ]),
     async prepare(sample) {
@@ -820,6 +888,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
         f.h = whole.h;
         f.t = whole.t;
         if (cropScales.length > 0) f.c = cropScales.map((s) => views(centreCrop(img, s)));
+        f.g = b64(fineThumb(img));
       }
       return f;
     },
