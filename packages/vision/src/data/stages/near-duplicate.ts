@@ -155,6 +155,14 @@ export const MAX_CONTRAST_LOG_RATIO = 0.15;
 /** Default `maxHamming` (round 10; was 22; see MIN_FINE_CORRELATION). */
 export const MAX_HAMMING = 28;
 
+/**
+ * Default `exactLimit` (round 10; was 20 000): the exact search is quadratic in candidate pairs, and with the
+ * 28-bit pHash bound its decide took 2.2 s at 1 500 samples (HNSW 2.3 s), 125 s at 8 000 (HNSW 12 s, same
+ * precision, one copy fewer found of 1 600) and did not finish in 1 000 s at 20 000 (HNSW 37 s). The round-10
+ * settings were chosen on the HNSW path at every size (bench/recorded/curate-dedup-fine-test-r10-2core.json).
+ */
+export const EXACT_LIMIT = 3_000;
+
 /** Default `localChromaPool` (see MAX_LOCAL_CHROMA_DIFF). */
 export const LOCAL_CHROMA_POOL = 2;
 
@@ -252,7 +260,7 @@ export interface NearDuplicateOptions {
   embedderId?: string;
   /** Quality score of a sample (default: recorded CLIP score, else pixel count, else 0). */
   quality?: (sample: Sample) => number;
-  /** Up to this many samples are compared exactly (all pairs of about the same aspect; default 20 000), usearch HNSW above. */
+  /** Up to this many samples are compared exactly (all pairs of about the same aspect; default `EXACT_LIMIT`, 3 000), usearch HNSW above. */
   exactLimit?: number;
   ann?: Partial<AnnParams>;
   /** Where the verification data is spilled (default the OS temp folder). */
@@ -775,7 +783,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   if (!(Number.isInteger(chromaPool) && chromaPool >= 1 && chromaPool <= 16)) throw new HerdError('invalid_argument', `nearDuplicate: localChromaPool must be an integer 1–16, got ${chromaPool}`);
   const minCosine = options.minCosine ?? 0.9;
   const embLayout = options.embeddingMinLayoutCosine ?? 0;
-  const exactLimit = options.exactLimit ?? 20_000;
+  const exactLimit = options.exactLimit ?? EXACT_LIMIT;
   const ann: AnnParams = { ...ANN_DEFAULTS, ...options.ann };
   const quality = options.quality ?? defaultQuality;
   const grouping = options.grouping ?? 'star';
