@@ -146,10 +146,8 @@ export const CROP_MIN_THUMB_CORRELATION = 0;
  * its bits) without the look-alikes it lets in getting through.
  */
 export const MIN_FINE_CORRELATION = 0.99;
-/** Default `cropMinFineCorrelation` (compared at `FINE_CROP_SIDE_DEFAULT`; see MIN_FINE_CORRELATION). */
+/** Default `cropMinFineCorrelation` (compared at `FINE_CROP_SIDE`, 48 × 48; see MIN_FINE_CORRELATION). */
 export const CROP_MIN_FINE_CORRELATION = 0.985;
-/** Default `fineCropSide`: 48 × 48 (a probe: crop 0.9947 / look-alike 0.9934 at 32, 0.9930 / 0.9842 at 48). */
-export const FINE_CROP_SIDE_DEFAULT = 48;
 /** Default `maxContrastLogRatio` (see MIN_FINE_CORRELATION). */
 export const MAX_CONTRAST_LOG_RATIO = 0.15;
 /** Default `maxHamming` (round 10; was 22; see MIN_FINE_CORRELATION). */
@@ -236,7 +234,7 @@ export interface NearDuplicateOptions {
    * centre scale of `FINE_CROP_SCALES` (default `CROP_MIN_FINE_CORRELATION`; 0 turns it off).
    */
   cropMinFineCorrelation?: number;
-  /** Side both thumbnails are sampled to for the crop ↔ whole fine check (default `FINE_CROP_SIDE_DEFAULT`, 48). */
+  /** Side both thumbnails are sampled to for the crop ↔ whole fine check (default `FINE_CROP_SIDE`, 48). */
   fineCropSide?: number;
   /**
    * Largest |log| ratio of the two fine thumbnails' standard deviations (contrast), both pair kinds
@@ -777,7 +775,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const minFine = options.minFineCorrelation ?? MIN_FINE_CORRELATION;
   const cropMinFine = options.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION;
   const maxContrast = options.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO;
-  const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE_DEFAULT;
+  const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE;
   if (!(Number.isInteger(fineCropSide) && fineCropSide >= 8 && fineCropSide <= 64)) throw new HerdError('invalid_argument', `nearDuplicate: fineCropSide must be an integer 8–64, got ${fineCropSide}`);
   const fineOn = minFine > 0 || cropMinFine > 0 || maxContrast < Infinity;
   if (!(Number.isInteger(chromaPool) && chromaPool >= 1 && chromaPool <= 16)) throw new HerdError('invalid_argument', `nearDuplicate: localChromaPool must be an integer 1–16, got ${chromaPool}`);
