@@ -282,24 +282,24 @@ if (hasFlag('score')) {
   const variants = Object.entries(JSON.parse(flag('variants', JSON.stringify({ '': JSON.parse(flag('options', '{}')) }))) as Record<string, NearDuplicateOptions>);
   const all: unknown[] = [];
   for (const [name, options] of variants) {
-  const out = [];
-  for (const x of loaded) {
-    const stage = nearDuplicate(options);
-    const t = performance.now();
-    const drops = await stage.decide(new Map(x.items.map((it) => [it.k, it.f])));
-    const seconds = (performance.now() - t) / 1000;
-    const keep = (i: number): number => {
-      const r = drops.get(x.items[i]!.k);
-      return r === undefined ? i : x.index.get(r.slice('duplicate-of:'.length))!;
-    };
-    const q = scoreKeep(x.items, x.index, keep);
-    out.push({ variant: name, seed: x.seed, count: x.count, decideSeconds: seconds, ...q });
-    console.log(JSON.stringify(out[out.length - 1]));
-  }
-  console.log(`\n${name} nearDuplicate(${JSON.stringify(options)}), ${machine}`);
-  console.log('| set | drops | precision (labels) | recall (pairs) | wrong: same scene / other background / different | precision counting same scene | decide s |\n|---|---|---|---|---|---|---|');
-  for (const r of out) console.log(`| seed ${r.seed} × ${r.count} | ${r.drops} | ${pct(r.precision)} | ${pct(r.recall)} (${r.found}/${r.pairs}) | ${r.wrong.sameScene} / ${r.wrong.sameObjectsOtherBackground} / ${r.wrong.differentObjects} | ${pct(r.precisionCountingSameScene)} | ${r.decideSeconds.toFixed(1)} |`);
-  all.push({ variant: name, options, rows: out });
+    const out = [];
+    for (const x of loaded) {
+      const stage = nearDuplicate(options);
+      const t = performance.now();
+      const drops = await stage.decide(new Map(x.items.map((it) => [it.k, it.f])));
+      const seconds = (performance.now() - t) / 1000;
+      const keep = (i: number): number => {
+        const r = drops.get(x.items[i]!.k);
+        return r === undefined ? i : x.index.get(r.slice('duplicate-of:'.length))!;
+      };
+      const q = scoreKeep(x.items, x.index, keep);
+      out.push({ variant: name, seed: x.seed, count: x.count, decideSeconds: seconds, ...q });
+      console.log(JSON.stringify(out[out.length - 1]));
+    }
+    console.log(`\n${name} nearDuplicate(${JSON.stringify(options)}), ${machine}`);
+    console.log('| set | drops | precision (labels) | recall (pairs) | wrong: same scene / other background / different | precision counting same scene | decide s |\n|---|---|---|---|---|---|---|');
+    for (const r of out) console.log(`| seed ${r.seed} × ${r.count} | ${r.drops} | ${pct(r.precision)} | ${pct(r.recall)} (${r.found}/${r.pairs}) | ${r.wrong.sameScene} / ${r.wrong.sameObjectsOtherBackground} / ${r.wrong.differentObjects} | ${pct(r.precisionCountingSameScene)} | ${r.decideSeconds.toFixed(1)} |`);
+    all.push({ variant: name, options, rows: out });
   }
   writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${flag('tag', '')}.json`), JSON.stringify(variants.length === 1 ? { machine, options: variants[0]![1], rows: (all[0] as { rows: unknown }).rows } : { machine, variants: all }, null, 2) + '\n');
 }
