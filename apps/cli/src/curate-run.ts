@@ -3,7 +3,7 @@
  * Redis queue, static slices, merge), the stages' config file, and the one-line outcome plus the
  * per-stage table. Each modality's command adds only its own flags and its pipeline call.
  */
-import { HerdError, UsageError, flag, isRecord, readJsonFile } from '@herd/core';
+import { ConfigCheck, HerdError, UsageError, checkOptions, flag, isRecord, readJsonFile, type OptionTable } from '@herd/core';
 import { type Io } from './command.js';
 
 /** The flags of a curate command that choose how the shared runner runs; `configType` names the stages' options type. */
@@ -24,13 +24,18 @@ function parseSlice(text: string): { index: number; count: number } {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
-/** The stages' options from `--config FILE` (a JSON object), or `{}` without it; with `keys`, any other top-level key is refused, naming the valid ones. */
-export function readStagesConfig<T>(file: string | undefined, what: string, keys?: readonly string[]): T {
+/**
+ * The stages' options from `--config FILE` (a JSON object), or `{}` without it, checked key by key
+ * against the pipeline's table (`checkOptions`): unknown keys (with "did you mean") and values of the
+ * wrong kind are refused, every problem at once, naming the file.
+ */
+export function readStagesConfig<T>(file: string | undefined, what: string, rules: OptionTable): T {
   if (file === undefined) return {} as T;
   const json = readJsonFile(file, { what, code: 'invalid_config' });
   if (!isRecord(json)) throw new HerdError('invalid_config', `${what} ${file} must hold a JSON object`);
-  const unknown = keys ? Object.keys(json).filter((k) => !keys.includes(k)) : [];
-  if (unknown.length > 0) throw new HerdError('invalid_config', `${what} ${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')} (valid: ${keys!.join(', ')})`);
+  const check = new ConfigCheck(`${what} ${file}`);
+  checkOptions(check, json, rules, '');
+  check.finish('invalid stage options', "each stage's key takes an object of its options, or false to turn the stage off");
   return json as T;
 }
 

@@ -61,15 +61,17 @@ export {
   DEFAULT_JSON_MAX_BYTES,
   DEFAULT_JSON_MAX_DEPTH,
   JsonProblem,
+  checkOptions,
   closestNames,
   didYouMean,
   editDistance,
   isRecord,
+  omitOptions,
   parseJson,
   parseJsonText,
   readJsonFile,
   showValue,
 } from './config/index.js';
-export type { JsonLimits, NumberRule, ReadJsonOptions } from './config/index.js';
+export type { JsonLimits, NumberRule, OptionRule, OptionRules, OptionTable, ReadJsonOptions } from './config/index.js';
 export { UsageError, describeAllowed, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from './command-line.js';
 export type { BooleanFlag, ChoiceFlag, CommandLine, FlagSpec, FlagSpecs, FlagValues, NumberFlag, PositionalSpec, StringFlag } from './command-line.js';

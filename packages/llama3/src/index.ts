@@ -71,7 +71,7 @@ export { EXPORT_FORMAT, EXPORT_FILES, buildExport, checkExportTarget, writeExpor
 export type { BuiltExport, DecoderStep, ExportGraph, ExportManifest, ExportModality } from './export/export.js';
 export { TOKENIZER_JSON_FORMAT, llama3TokenizerJson } from './export/tokenizer-json.js';
 export type { TokenizerJson } from './export/tokenizer-json.js';
-export { curateText, TEXT_CURATE_STAGES, textCurationStages, textCurationPipeline, textReportMarkdown, TEXT_HISTOGRAMS } from './data/curate.js';
+export { curateText, TEXT_CURATE_STAGES_RULES, textCurationStages, textCurationPipeline, textReportMarkdown, TEXT_HISTOGRAMS } from './data/curate.js';
 export type { TextCurateConfig, TextCurateStagesConfig, TextCurateReport, TextCurateResult } from './data/curate.js';
 export { importDocumentFolder, turnsText, DOCUMENT_EXTS, JSONL_EXTS, IMPORT_ERROR_FIELD } from './data/import-documents.js';
 export type { ImportDocumentsOptions } from './data/import-documents.js';

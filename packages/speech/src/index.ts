@@ -54,7 +54,7 @@ export { audioFingerprint, hamming, fingerprintBits, FINGERPRINT_SHAPE, FINGERPR
 export type { Fingerprint, FingerprintShape } from './data/stages/fingerprint.js';
 export { duplicateUtterances, duplicatePairs, defaultUtteranceQuality } from './data/stages/duplicate.js';
 export type { DuplicateUtterancesOptions, UtteranceFeature } from './data/stages/duplicate.js';
-export { curateSpeech, speechCurationStages, speechCurationPipeline, importSpeechFolder, speechReportMarkdown, SPEECH_HISTOGRAMS, SPEECH_REPORT_FILE, SPEECH_REPORT_MD } from './data/curate.js';
+export { SPEECH_CURATE_STAGES_RULES, curateSpeech, speechCurationStages, speechCurationPipeline, importSpeechFolder, speechReportMarkdown, SPEECH_HISTOGRAMS, SPEECH_REPORT_FILE, SPEECH_REPORT_MD } from './data/curate.js';
 export type { SpeechCurateConfig, SpeechCurateStagesConfig, SpeechCurateReport, SpeechCurateResult } from './data/curate.js';
 export { scoreCuration, STAGE_TARGETS } from './data/curate-score.js';
 export type { LabelledSample, Drop, StageScore, CurationScore } from './data/curate-score.js';

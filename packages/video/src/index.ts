@@ -53,7 +53,7 @@ export { ClipEmbedder, pairedClipEmbedder } from './data/stages/clip-embedder.js
 export type { VideoTextEmbedder, ClipEmbedderOptions, PairedClipModel } from './data/stages/clip-embedder.js';
 export { clipFrameScore, clipVideoScore, aggregateClip, cosine } from './data/stages/clip-alignment.js';
 export type { ClipAlignmentOptions, ClipVideoOptions, ClipStage } from './data/stages/clip-alignment.js';
-export { curateVideos, videoCurationStages, videoCurationPipeline, importVideoFolder, videoReportMarkdown, VIDEO_REPORT_FILE, VIDEO_REPORT_MD } from './data/curate.js';
+export { VIDEO_CURATE_STAGES_RULES, curateVideos, videoCurationStages, videoCurationPipeline, importVideoFolder, videoReportMarkdown, VIDEO_REPORT_FILE, VIDEO_REPORT_MD } from './data/curate.js';
 export type { VideoCurateConfig, VideoCurateStagesConfig, VideoClipConfig, VideoCurateReport, VideoCurateResult } from './data/curate.js';
 export { scoreCuration, scoreTable, clipLabel, readDrops, thresholdLosing, rocAuc, VIDEO_STAGE_TARGETS } from './data/curate-score.js';
 export { MINI_CLIP_VIDEO_THRESHOLDS, checkClipCheckpoint, resolveClipModel, miniClipEmbedder } from './data/stages/mini-clip.js';

@@ -40,7 +40,7 @@ export type { ResampleOptions, NgramSummary } from './data/stages/resample.js';
 export { ocr, OcrPool, recognise, recogniseLines, textRuns, textRowRuns, textLines, MAX_OCR_LINES, englishDataPath, OCR_FIELD, OCR_CAPTION_MARKER } from './data/stages/ocr.js';
 export type { TextLine } from './data/stages/ocr.js';
 export type { OcrOptions, OcrResult, OcrStage } from './data/stages/ocr.js';
-export { curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
+export { CURATE_STAGES_RULES, curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
 export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, MINI_GATE_INIT } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult, MiniVisionStage } from './train/mini.js';

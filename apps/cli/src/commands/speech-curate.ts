@@ -6,7 +6,7 @@
  * interruption. The config file is JSON with the stages' options (`SpeechCurateStagesConfig`);
  * `false` turns a stage off.
  */
-import { curateSpeech, type SpeechCurateStagesConfig } from '@herd/speech';
+import { SPEECH_CURATE_STAGES_RULES, curateSpeech, type SpeechCurateStagesConfig } from '@herd/speech';
 import { defineCommand } from '../command.js';
 import { curateRunFlags, printCurateOutcome, readStagesConfig, runnerOptions } from '../curate-run.js';
 
@@ -18,7 +18,7 @@ export const speechCurateCommand = defineCommand({
   flags: curateRunFlags('SpeechCurateStagesConfig'),
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
-    const config = readStagesConfig<SpeechCurateStagesConfig>(values.config, 'speech curation config');
+    const config = readStagesConfig<SpeechCurateStagesConfig>(values.config, 'speech curation config', SPEECH_CURATE_STAGES_RULES);
     const res = await curateSpeech(input, output, { ...config, ...runnerOptions(values, io) });
     printCurateOutcome(io, values.shard, res, (r) => `${r.in} in, ${r.out} kept (${r.keptHours.toFixed(2)} h), ${r.samplesPerSecond.toFixed(1)} samples/s; report: ${output}/report.md`);
   },

@@ -12,7 +12,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEXT_SPLITS } from '@herd/datasets';
 import { MANIFEST_FILE } from '@herd/data';
-import { TEXT_CURATE_STAGES, curateText, type TextCurateStagesConfig } from '@herd/llama3';
+import { TEXT_CURATE_STAGES_RULES, curateText, type TextCurateStagesConfig } from '@herd/llama3';
 import { defineCommand } from '../command.js';
 import { curateRunFlags, printCurateOutcome, readStagesConfig, runnerOptions } from '../curate-run.js';
 
@@ -37,7 +37,7 @@ export const textCurateCommand = defineCommand({
   notes: `INPUT: a generated text corpus (${Object.values(TEXT_SPLITS).join('/ and ')}/ datasets, each curated into OUTPUT/<split> for \`herd text train --data OUTPUT\`; held-out documents that repeat a training document are dropped), one text dataset, or a folder of *.txt / *.md (one document each) and *.jsonl files (one {"text"} or {"turns"} object per line; other fields, e.g. "language", go to the meta).`,
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
-    const config = readStagesConfig<TextCurateStagesConfig>(values.config, 'text curation config', TEXT_CURATE_STAGES);
+    const config = readStagesConfig<TextCurateStagesConfig>(values.config, 'text curation config', TEXT_CURATE_STAGES_RULES);
     const runs = textCurateRuns(input, output);
     for (const r of runs) {
       if (r.label !== undefined) io.stdout.write(`${r.label}: ${r.input} → ${r.output}\n`);

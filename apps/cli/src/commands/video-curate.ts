@@ -10,7 +10,7 @@
  * else @herd/media's resolution.
  */
 import { flag } from '@herd/core';
-import { curateVideos, type VideoCurateStagesConfig } from '@herd/video';
+import { VIDEO_CURATE_STAGES_RULES, curateVideos, type VideoCurateStagesConfig } from '@herd/video';
 import { defineCommand } from '../command.js';
 import { curateRunFlags, printCurateOutcome, readStagesConfig, runnerOptions } from '../curate-run.js';
 
@@ -30,7 +30,7 @@ export const videoCurateCommand = defineCommand({
   notes: 'Without --clip (or clipModel in the config file) mismatched captions are not removed; the report says so.',
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
-    let config = readStagesConfig<VideoCurateStagesConfig>(values.config, 'video curation config');
+    let config = readStagesConfig<VideoCurateStagesConfig>(values.config, 'video curation config', VIDEO_CURATE_STAGES_RULES);
     if (values['no-ocr']) config = { ...config, ocr: false };
     const dir = values['clip-dir'];
     const frameT = values['clip-frame-threshold'];

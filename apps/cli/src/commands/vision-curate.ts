@@ -9,7 +9,7 @@
  * links pairs by the mini copy-detection embedding (more recall, less precision: CURATION.md).
  */
 import { flag } from '@herd/core';
-import { curateImages, type CurateStagesConfig } from '@herd/vision';
+import { CURATE_STAGES_RULES, curateImages, type CurateStagesConfig } from '@herd/vision';
 import { defineCommand } from '../command.js';
 import { curateRunFlags, printCurateOutcome, readStagesConfig, runnerOptions } from '../curate-run.js';
 
@@ -28,7 +28,7 @@ export const visionCurateCommand = defineCommand({
   },
   async run({ values, positionals, io }) {
     const [input, output] = positionals as [string, string];
-    let config = readStagesConfig<CurateStagesConfig>(values.config, 'curation config');
+    let config = readStagesConfig<CurateStagesConfig>(values.config, 'curation config', CURATE_STAGES_RULES);
     if (values['no-ocr']) config = { ...config, ocr: false };
     if (values['no-clip']) config = { ...config, clipModel: false };
     else if (config.clipModel !== false) {

@@ -5,6 +5,7 @@
  * transcript: length, word count, repeated-token spam, URLs and markup.
  * Scores: `meta.curation.<name> = {chars, words, topTokenShare, urls, markup}`.
  */
+import type { OptionRules } from '@herd/core';
 import { captionOf, withScores } from './scores.js';
 import { drop, keep, type SampleStage } from './stage.js';
 
@@ -24,6 +25,9 @@ export interface CaptionQualityOptions {
   /** Most markup fragments (HTML tags, entities, `[url=`, `{{`) allowed (default 0). */
   maxMarkup?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const CAPTION_QUALITY_RULES = { name: 'string', ext: 'string', subject: 'string', minChars: 'int', maxChars: 'int', minWords: 'int', maxWords: 'int', maxTopTokenShare: 'number', maxUrls: 'int', maxMarkup: 'int' } satisfies OptionRules<CaptionQualityOptions>;
 
 const URL_RE = /\b(?:https?:\/\/|ftp:\/\/|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.]+\b/giu;
 const MARKUP_RE = /<\/?[a-z][^>]*>|&(?:[a-z]+|#\d+|#x[0-9a-f]+);|\[\/?(?:url|img|b|i)\b[^\]]*\]|\{\{|\}\}/giu;

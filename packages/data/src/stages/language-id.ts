@@ -7,6 +7,7 @@
  * Scores: `meta.curation.<name> = {lang, p}`.
  */
 import { HerdError } from '@herd/core';
+import type { OptionRules } from '@herd/core';
 import { captionOf, withScores } from './scores.js';
 import { drop, keep, type SampleStage } from './stage.js';
 
@@ -24,6 +25,9 @@ export interface LanguageIdOptions {
   /** A text is only called another language than declared when lid.176 is at least this sure (default 0.5). */
   minMismatchProbability?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const LANGUAGE_ID_RULES = { name: 'string', ext: 'string', keep: ['string[]', { oneOf: ['any'] }], minProbability: 'number', subject: 'string', declaredField: 'string', minMismatchProbability: 'number' } satisfies OptionRules<LanguageIdOptions>;
 
 export interface LanguageGuess {
   lang: string;

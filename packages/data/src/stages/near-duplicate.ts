@@ -10,6 +10,7 @@
  * millions of texts on one machine, not billions.
  */
 import { HerdError, Rng } from '@herd/core';
+import type { OptionRules } from '@herd/core';
 import { captionOf } from './scores.js';
 import type { GlobalStage } from './stage.js';
 
@@ -30,6 +31,9 @@ export interface NearDuplicateOptions {
   /** Most earlier texts compared per bucket (default 64), so that a huge bucket of near-copies stays linear. */
   maxCandidatesPerBucket?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const NEAR_DUPLICATE_TEXT_RULES = { name: 'string', ext: 'string', shingle: 'int', hashes: 'int', bands: 'int', threshold: 'number', seed: 'int', maxCandidatesPerBucket: 'int' } satisfies OptionRules<NearDuplicateOptions>;
 
 /** The words of a text, lower-cased: runs of letters and digits. */
 export function shingleWords(text: string): string[] {

@@ -1,3 +1,4 @@
+import type { OptionRules } from '@herd/core';
 import type { SampleStage } from './stage.js';
 
 export interface TextHeuristicsOptions {
@@ -13,6 +14,9 @@ export interface TextHeuristicsOptions {
   /** Sentence-case text: lower-case text written all in capitals, capitalise each sentence (default true). */
   fixCapitalisation?: boolean;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const TEXT_HEURISTICS_RULES = { name: 'string', ext: 'string', minChars: 'int', maxChars: 'int', minWords: 'int', fixCapitalisation: 'boolean' } satisfies OptionRules<TextHeuristicsOptions>;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();

@@ -1,3 +1,4 @@
+import type { OptionRules } from '@herd/core';
 import type { Sample } from '../sample.js';
 import type { SampleStage } from './stage.js';
 
@@ -12,6 +13,9 @@ export interface TextSafetyOptions {
   /** Longest text accepted per file or meta string, in characters (default 1 000 000). */
   maxChars?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const TEXT_SAFETY_RULES = { name: 'string', exts: 'string[]', meta: 'boolean', maxLineChars: 'int', maxChars: 'int' } satisfies OptionRules<TextSafetyOptions>;
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

@@ -13,7 +13,12 @@
  * `meta.curation.<stage>`; every dropped one is in drops.jsonl with its reason.
  */
 import { fileURLToPath } from 'node:url';
+import { omitOptions, type OptionRules } from '@herd/core';
 import {
+  CAPTION_QUALITY_RULES,
+  LANGUAGE_ID_RULES,
+  NEAR_DUPLICATE_TEXT_RULES,
+  TEXT_SAFETY_RULES,
   captionQuality,
   curationInput,
   curationReportMarkdown,
@@ -53,8 +58,15 @@ export interface TextCurateStagesConfig {
   decontaminate?: DecontaminateOptions | false;
 }
 
-/** The keys a text curation config file may hold (one per stage). */
-export const TEXT_CURATE_STAGES = ['textSafety', 'quality', 'language', 'exactDuplicate', 'nearDuplicate', 'decontaminate'] as const satisfies readonly (keyof TextCurateStagesConfig)[];
+/** What a text curation config file (`herd text curate --config`) may hold, key by key (`checkOptions`). */
+export const TEXT_CURATE_STAGES_RULES = {
+  textSafety: [false, { options: TEXT_SAFETY_RULES }],
+  quality: [false, { options: omitOptions(CAPTION_QUALITY_RULES, ['subject']) }],
+  language: [false, { options: omitOptions(LANGUAGE_ID_RULES, ['subject']) }],
+  exactDuplicate: false,
+  nearDuplicate: [false, { options: NEAR_DUPLICATE_TEXT_RULES }],
+  decontaminate: [false, { options: { against: 'string' } satisfies OptionRules<DecontaminateOptions> }],
+} satisfies OptionRules<TextCurateStagesConfig>;
 
 /** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
 export interface TextCurateConfig extends TextCurateStagesConfig, CurationRunMode {

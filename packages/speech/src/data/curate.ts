@@ -11,6 +11,7 @@
  * `meta.curation.<stage>`; every dropped one is in drops.jsonl with its reason.
  */
 import { fileURLToPath } from 'node:url';
+import { omitOptions, type OptionRules } from '@herd/core';
 import {
   CURATION_FIELD,
   captionQuality,
@@ -19,6 +20,9 @@ import {
   runsInProcess,
   splitCurateConfig,
   textSafety,
+  CAPTION_QUALITY_RULES,
+  LANGUAGE_ID_RULES,
+  TEXT_SAFETY_RULES,
   type CaptionQualityOptions,
   type LanguageIdOptions,
   type CurationResult,
@@ -36,12 +40,12 @@ import {
   type TextSafetyOptions,
 } from '@herd/data';
 import { AUDIO_EXTS } from './stages/audio.js';
-import { clipping, type ClippingOptions } from './stages/clipping.js';
-import { audioDecode, type AudioDecodeOptions } from './stages/decode.js';
-import { duplicateUtterances, type DuplicateUtterancesOptions } from './stages/duplicate.js';
-import { durationBounds, type DurationBoundsOptions } from './stages/duration.js';
-import { snrEstimate, type SnrOptions } from './stages/snr.js';
-import { speechActivity, type SpeechActivityOptions } from './stages/vad.js';
+import { CLIPPING_RULES, clipping, type ClippingOptions } from './stages/clipping.js';
+import { AUDIO_DECODE_RULES, audioDecode, type AudioDecodeOptions } from './stages/decode.js';
+import { DUPLICATE_UTTERANCES_RULES, duplicateUtterances, type DuplicateUtterancesOptions } from './stages/duplicate.js';
+import { DURATION_BOUNDS_RULES, durationBounds, type DurationBoundsOptions } from './stages/duration.js';
+import { SNR_RULES, snrEstimate, type SnrOptions } from './stages/snr.js';
+import { SPEECH_ACTIVITY_RULES, speechActivity, type SpeechActivityOptions } from './stages/vad.js';
 
 /** What can be written in a config file: every stage's options, or false to skip the stage. */
 export interface SpeechCurateStagesConfig {
@@ -56,6 +60,19 @@ export interface SpeechCurateStagesConfig {
   clipping?: ClippingOptions | false;
   dedup?: Omit<DuplicateUtterancesOptions, 'quality'> | false;
 }
+
+/** What a speech curation config file (`herd speech curate --config`) may hold, key by key (`checkOptions`). */
+export const SPEECH_CURATE_STAGES_RULES = {
+  textSafety: [false, { options: TEXT_SAFETY_RULES }],
+  transcript: [false, { options: omitOptions(CAPTION_QUALITY_RULES, ['subject']) }],
+  language: [false, { options: omitOptions(LANGUAGE_ID_RULES, ['subject']) }],
+  audio: { options: AUDIO_DECODE_RULES },
+  duration: [false, { options: DURATION_BOUNDS_RULES }],
+  snr: [false, { options: SNR_RULES }],
+  vad: [false, { options: SPEECH_ACTIVITY_RULES }],
+  clipping: [false, { options: CLIPPING_RULES }],
+  dedup: [false, { options: omitOptions(DUPLICATE_UTTERANCES_RULES, ['quality']) }],
+} satisfies OptionRules<SpeechCurateStagesConfig>;
 
 /** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
 export interface SpeechCurateConfig extends SpeechCurateStagesConfig, CurationRunMode {

@@ -11,7 +11,7 @@
  * `histograms/*.svg`.
  */
 import { fileURLToPath } from 'node:url';
-import { HerdError } from '@herd/core';
+import { HerdError, omitOptions, type OptionRule, type OptionRules, type OptionTable } from '@herd/core';
 import {
   exactDuplicate,
   runCuration,
@@ -31,15 +31,15 @@ import {
   type RunStats,
   type Stage,
 } from '@herd/data';
-import { captionStages, type CaptionStagesConfig } from './stages/caption.js';
+import { CAPTION_STAGES_RULES, captionStages, type CaptionStagesConfig } from './stages/caption.js';
 import { clipFrameScore, clipVideoScore, type ClipStage } from './stages/clip-alignment.js';
 import type { VideoTextEmbedder } from './stages/clip-embedder.js';
-import { VIDEO_EXTS, type ClipFrameOptions } from './stages/frames.js';
-import { miniClipEmbedder, resolveClipModel, type ClipModelConfig } from './stages/mini-clip.js';
-import { motion, type MotionOptions } from './stages/motion.js';
-import { videoNearDuplicate, type VideoNearDuplicateOptions } from './stages/near-duplicate.js';
-import { ocrOverlay, type OcrOverlayOptions } from './stages/ocr-overlay.js';
-import { videoQuality, type VideoQualityOptions } from './stages/video-quality.js';
+import { CLIP_FRAME_RULES, VIDEO_EXTS, type ClipFrameOptions } from './stages/frames.js';
+import { CLIP_MODEL_RULES, miniClipEmbedder, resolveClipModel, type ClipModelConfig } from './stages/mini-clip.js';
+import { MOTION_RULES, motion, type MotionOptions } from './stages/motion.js';
+import { VIDEO_NEAR_DUPLICATE_RULES, videoNearDuplicate, type VideoNearDuplicateOptions } from './stages/near-duplicate.js';
+import { OCR_OVERLAY_RULES, ocrOverlay, type OcrOverlayOptions } from './stages/ocr-overlay.js';
+import { VIDEO_QUALITY_RULES, videoQuality, type VideoQualityOptions } from './stages/video-quality.js';
 
 /** What a config file can hold: every stage's options, or false to skip the stage. */
 export interface VideoCurateStagesConfig extends CaptionStagesConfig {
@@ -59,6 +59,20 @@ export interface VideoCurateStagesConfig extends CaptionStagesConfig {
   /** The same clip re-encoded, rescaled, cropped or trimmed (`near_duplicate`, global); false to keep them. */
   nearDuplicate?: Omit<VideoNearDuplicateOptions, 'frames'> | false;
 }
+
+const withoutFrames = <T extends OptionTable & { frames: OptionRule }>(t: T): Omit<T, 'frames'> => omitOptions(t, ['frames']);
+
+/** What a video curation config file (`herd video curate --config`) may hold, key by key (`checkOptions`). */
+export const VIDEO_CURATE_STAGES_RULES = {
+  ...CAPTION_STAGES_RULES,
+  frames: { options: CLIP_FRAME_RULES },
+  video: [false, { options: withoutFrames(VIDEO_QUALITY_RULES) }],
+  motion: [false, { options: withoutFrames(MOTION_RULES) }],
+  ocr: [false, { options: withoutFrames(OCR_OVERLAY_RULES) }],
+  clipModel: [false, { options: CLIP_MODEL_RULES }],
+  dedup: false,
+  nearDuplicate: [false, { options: withoutFrames(VIDEO_NEAR_DUPLICATE_RULES) }],
+} satisfies OptionRules<VideoCurateStagesConfig>;
 
 export interface VideoClipConfig {
   embedder: VideoTextEmbedder;

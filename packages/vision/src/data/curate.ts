@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError, writeFileAtomic } from '@herd/core';
+import { HerdError, omitOptions, writeFileAtomic, type OptionRules } from '@herd/core';
 import {
   runCuration,
   runsInProcess,
@@ -18,6 +18,9 @@ import {
   textSafety,
   captionQuality,
   languageId,
+  CAPTION_QUALITY_RULES,
+  LANGUAGE_ID_RULES,
+  TEXT_SAFETY_RULES,
   type CaptionQualityOptions,
   type LanguageIdOptions,
   type CurationResult,
@@ -40,11 +43,11 @@ import { MINI_CLIP_DIR, MiniClip } from '../train/clip-mini.js';
 import { checkpointId } from '../train/clip-mini-store.js';
 import { CopyDetector, MINI_COPY_DETECT_DIR } from '../train/copy-detect.js';
 import { clipScore, clipTopFraction, miniClipBatchScorer, miniClipScorer, type ImageTextScorer } from './stages/clip-score.js';
-import { imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
+import { IMAGE_QUALITY_RULES, imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
 import { IMAGE_EXTS } from './stages/meta.js';
-import { nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
-import { ocr, OCR_FIELD, type OcrOptions, type OcrStage } from './stages/ocr.js';
-import { resample, type NgramSummary } from './stages/resample.js';
+import { NEAR_DUPLICATE_IMAGE_RULES, nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
+import { ocr, OCR_FIELD, OCR_RULES, type OcrOptions, type OcrStage } from './stages/ocr.js';
+import { RESAMPLE_RULES, resample, type NgramSummary } from './stages/resample.js';
 
 /** What can be written in a config file: every stage's options, or false to skip the stage. */
 export interface CurateStagesConfig {
@@ -68,6 +71,20 @@ export interface CurateStagesConfig {
   resample?: { threshold: number; mode?: 'sqrt' | 'metaclip'; n?: 1 | 2; seed?: number } | false;
   ocr?: OcrOptions | false;
 }
+
+type On<T> = Exclude<T, false | undefined>;
+
+/** What a curation config file (`herd vision curate --config`) may hold, key by key (`checkOptions`). */
+export const CURATE_STAGES_RULES = {
+  textSafety: [false, { options: TEXT_SAFETY_RULES }],
+  caption: [false, { options: CAPTION_QUALITY_RULES }],
+  language: [false, { options: LANGUAGE_ID_RULES }],
+  image: [false, { options: IMAGE_QUALITY_RULES }],
+  dedup: [false, { options: { ...omitOptions(NEAR_DUPLICATE_IMAGE_RULES, ['embed', 'embedImage', 'quality']), copyDetect: ['string', true] } satisfies OptionRules<On<CurateStagesConfig['dedup']>> }],
+  clipModel: [false, { options: { dir: 'string', threshold: ['number', null], topFraction: 'number', batch: 'int' } satisfies OptionRules<On<CurateStagesConfig['clipModel']>> }],
+  resample: [false, { options: omitOptions(RESAMPLE_RULES, ['name', 'ext', 'onDecided']) satisfies OptionRules<On<CurateStagesConfig['resample']>> }],
+  ocr: [false, { options: OCR_RULES }],
+} satisfies OptionRules<CurateStagesConfig>;
 
 /** The stages' options, plus how the run is spread (the runner's `CurationRunMode`). */
 export interface CurateConfig extends CurateStagesConfig, CurationRunMode {

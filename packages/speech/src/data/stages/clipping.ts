@@ -7,6 +7,7 @@
  * Drops: `clipped: 2.4% of samples in 310 flat runs at 1.000 > 0.1%`.
  * Scores: `meta.curation.clipping = {peak, clippedFraction, runs, longestRun}`.
  */
+import type { OptionRules } from '@herd/core';
 import { drop, keep, withScores, type SampleStage } from '@herd/data';
 import { audioStage, round } from './audio.js';
 
@@ -58,6 +59,9 @@ export interface ClippingOptions {
   /** Peaks below this never count as clipping (default 0.05 of full scale). */
   minPeak?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const CLIPPING_RULES = { name: 'string', maxClippedFraction: 'number', minRun: 'int', minPeak: 'number' } satisfies OptionRules<ClippingOptions>;
 
 export function clipping(options: ClippingOptions = {}): SampleStage {
   const o = { maxClippedFraction: options.maxClippedFraction ?? 1e-3, minRun: options.minRun ?? 3, minPeak: options.minPeak ?? 0.05 };

@@ -6,6 +6,7 @@
  * `audio_too_long` — and the run goes on. Scores: `meta.curation.audio = {durationS, sourceRate,
  * channels, codec}`.
  */
+import type { OptionRules } from '@herd/core';
 import { keep, withScores, type SampleStage } from '@herd/data';
 import { audioStage, round } from './audio.js';
 
@@ -14,6 +15,9 @@ export interface AudioDecodeOptions {
   /** Longest audio decoded at all (default 60 s); longer files are dropped as `audio_too_long`. */
   maxDecodeSeconds?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const AUDIO_DECODE_RULES = { name: 'string', maxDecodeSeconds: 'number' } satisfies OptionRules<AudioDecodeOptions>;
 
 export function audioDecode(options: AudioDecodeOptions = {}): SampleStage {
   const o = { maxDecodeSeconds: options.maxDecodeSeconds ?? 60 };

@@ -11,7 +11,7 @@
  * ~130 bytes per sample; `decide` sees all of them. The window keeps the comparisons far below all
  * pairs when lengths vary (measured in the speech curation notes); it is still exact, not approximate.
  */
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import { Components, scoreOf, type GlobalStage, type Sample } from '@herd/data';
 import { audioOf } from './audio.js';
 import { audioFingerprint, FINGERPRINT_BITS, fingerprintFromBase64, fingerprintToBase64 } from './fingerprint.js';
@@ -34,6 +34,9 @@ export interface DuplicateUtterancesOptions {
   /** Quality of a sample (default: SNR in whole dB, then less clipping). */
   quality?: (sample: Sample) => number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const DUPLICATE_UTTERANCES_RULES = { name: 'string', maxHammingFraction: 'number', maxDurationRatio: 'number', quality: 'function' } satisfies OptionRules<DuplicateUtterancesOptions>;
 
 /** SNR recorded by the snr stage, rounded to whole dB so a copy never wins on noise in the estimate; clipping breaks ties. */
 export function defaultUtteranceQuality(sample: Sample): number {

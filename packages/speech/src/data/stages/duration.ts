@@ -3,7 +3,7 @@
  * `maxSeconds` (too long to crop without cutting words; the encoder's crops are at most 60 s) are
  * dropped. Scores: `meta.curation.duration = {seconds}`.
  */
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import { drop, keep, withScores, type Sample, type SampleStage } from '@herd/data';
 import type { DecodedAudio } from '@herd/media';
 import { audioStage, round } from './audio.js';
@@ -15,6 +15,9 @@ export interface DurationBoundsOptions {
   /** Longest kept utterance (default 30 s). */
   maxSeconds?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const DURATION_BOUNDS_RULES = { name: 'string', minSeconds: 'number', maxSeconds: 'number' } satisfies OptionRules<DurationBoundsOptions>;
 
 export function durationBounds(options: DurationBoundsOptions = {}): SampleStage {
   const o = { minSeconds: options.minSeconds ?? 0.5, maxSeconds: options.maxSeconds ?? 30 };

@@ -13,6 +13,7 @@
  * VAD's job: an SNR of silence means nothing).
  * Drops: `low_snr: 4.2 dB < 15 dB`. Scores: `meta.curation.snr = {snrDb, noiseDb, speechDb}`.
  */
+import type { OptionRules } from '@herd/core';
 import { drop, keep, withScores, type SampleStage } from '@herd/data';
 import { audioStage, frameEnergies, round, SILENCE_DB } from './audio.js';
 
@@ -45,6 +46,9 @@ export interface SnrOptions {
   /** Audio whose loudest frame is under this is silence, left to the VAD (default −55 dBFS). */
   silentDb?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const SNR_RULES = { name: 'string', minSnrDb: 'number', silentDb: 'number' } satisfies OptionRules<SnrOptions>;
 
 export function snrEstimate(options: SnrOptions = {}): SampleStage {
   const o = { minSnrDb: options.minSnrDb ?? 15, silentDb: options.silentDb ?? -55 };

@@ -11,6 +11,7 @@
  * Drops: `no_speech: 0.12 s of speech < 0.3 s`, `too_little_speech: 14% of 3.2 s < 20%`.
  * Scores: `meta.curation.vad = {speechRatio, speechSeconds, noiseFloorDb, thresholdDb}`.
  */
+import type { OptionRules } from '@herd/core';
 import { drop, keep, withScores, type SampleStage } from '@herd/data';
 import { audioStage, frameEnergies, framesToSeconds, quantile, round } from './audio.js';
 
@@ -62,6 +63,9 @@ export interface SpeechActivityOptions extends Partial<VadParams> {
   /** Smallest share of the utterance that is speech (default 0.2). */
   minSpeechRatio?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const SPEECH_ACTIVITY_RULES = { name: 'string', minSpeechSeconds: 'number', minSpeechRatio: 'number', absoluteFloorDb: 'number', marginDb: 'number', rangeDb: 'number', hangoverFrames: 'int' } satisfies OptionRules<SpeechActivityOptions>;
 
 export function speechActivity(options: SpeechActivityOptions = {}): SampleStage {
   const { name: givenName, minSpeechSeconds, minSpeechRatio, ...rest } = options;

@@ -6,7 +6,8 @@
  * and `languageId` (fastText lid.176) from `@herd/vision`. They know nothing of images; this file is
  * the one place video imports them from, so moving them into `@herd/data` is a one-line change here.
  */
-import { textHeuristics, textSafety, type Stage, type TextHeuristicsOptions, type TextSafetyOptions, captionQuality, languageId, type CaptionQualityOptions, type LanguageIdOptions } from '@herd/data';
+import type { OptionRules } from '@herd/core';
+import { CAPTION_QUALITY_RULES, LANGUAGE_ID_RULES, TEXT_HEURISTICS_RULES, TEXT_SAFETY_RULES, textHeuristics, textSafety, type Stage, type TextHeuristicsOptions, type TextSafetyOptions, captionQuality, languageId, type CaptionQualityOptions, type LanguageIdOptions } from '@herd/data';
 
 export interface CaptionStagesConfig {
   textSafety?: TextSafetyOptions | false;
@@ -15,6 +16,14 @@ export interface CaptionStagesConfig {
   caption?: CaptionQualityOptions | false;
   language?: LanguageIdOptions | false;
 }
+
+/** What a config file may set for the caption stages (`checkOptions`). */
+export const CAPTION_STAGES_RULES = {
+  textSafety: [false, { options: TEXT_SAFETY_RULES }],
+  captionText: [false, { options: TEXT_HEURISTICS_RULES }],
+  caption: [false, { options: CAPTION_QUALITY_RULES }],
+  language: [false, { options: LANGUAGE_ID_RULES }],
+} satisfies OptionRules<CaptionStagesConfig>;
 
 /** Safety → clean-up and capitalisation → caption heuristics → language ID, each skippable with `false`. */
 export function captionStages(config: CaptionStagesConfig = {}): Stage[] {

@@ -10,7 +10,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import type { Sample } from '@herd/data';
 import { probeVideo, sampleFrames, type VideoFrames } from '@herd/media';
 
@@ -36,6 +36,9 @@ export interface ClipFrameOptions {
   ffmpeg?: string;
   ffprobe?: string;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const CLIP_FRAME_RULES = { count: 'int', maxSide: 'int', timeoutMs: 'int', ffmpeg: 'string', ffprobe: 'string' } satisfies OptionRules<ClipFrameOptions>;
 
 type Resolved = Required<Pick<ClipFrameOptions, 'count' | 'maxSide' | 'timeoutMs'>> & Pick<ClipFrameOptions, 'ffmpeg' | 'ffprobe'>;
 

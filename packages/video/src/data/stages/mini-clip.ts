@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import { MINI_CLIP_DIR, MINI_STORE_FILES, MiniClip, checkpointId } from '@herd/vision';
 import { pairedClipEmbedder, type VideoTextEmbedder } from './clip-embedder.js';
 
@@ -22,6 +22,9 @@ export interface ClipModelConfig {
   /** Frames aggregated into the clip embedding (default 8). */
   framesToEmbed?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const CLIP_MODEL_RULES = { dir: 'string', frameThreshold: ['number', null], videoThreshold: ['number', null], framesToEmbed: 'int' } satisfies OptionRules<ClipModelConfig>;
 
 /**
  * Thresholds chosen on the validation split of `bench/src/video-curate-quality.ts --clip` (each the

@@ -10,9 +10,10 @@
  *
  * Shape legend: N frames, H×W frame, h×w thumbnail (max(h, w) = side).
  */
+import type { OptionRules } from '@herd/core';
 import { drop, keep, type SampleStage, withScores } from '@herd/data';
 import type { VideoFrames } from '@herd/media';
-import { clipErrorReason, clipFrames, type ClipFrameOptions } from './frames.js';
+import { CLIP_FRAME_RULES, clipErrorReason, clipFrames, type ClipFrameOptions } from './frames.js';
 
 export interface MotionOptions {
   name?: string;
@@ -24,6 +25,9 @@ export interface MotionOptions {
   /** Grey levels of change per thumbnail cell that count as no change (default 2). */
   noiseFloor?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const MOTION_RULES = { name: 'string', frames: { options: CLIP_FRAME_RULES }, minScore: 'number', side: 'int', noiseFloor: 'number' } satisfies OptionRules<MotionOptions>;
 
 /** Grey thumbnails [N, h, w] in 0..255 by block means (each cell averages the pixels whose centres fall in it). */
 export function greyThumbnails(frames: VideoFrames, side: number): { data: Float32Array; w: number; h: number } {

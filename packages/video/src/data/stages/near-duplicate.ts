@@ -24,9 +24,10 @@
  *
  * Legend: k frames per clip, S crop scales (1 + cropScales.length).
  */
+import type { OptionRules } from '@herd/core';
 import { Components, type GlobalStage } from '@herd/data';
 import { ANN_DEFAULTS, annCrossPairs, hammingHex, hashAndThumb, hashToSigns, thumbCorrelation } from '@herd/vision';
-import { clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
+import { CLIP_FRAME_RULES, clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
 
 export interface VideoNearDuplicateOptions {
   name?: string;
@@ -61,6 +62,23 @@ export interface VideoNearDuplicateOptions {
   /** A clip copies another when this share of its frames matches in order (default 0.875). */
   minShare?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const VIDEO_NEAR_DUPLICATE_RULES = {
+  name: 'string',
+  frames: { options: CLIP_FRAME_RULES },
+  framesToHash: 'int',
+  cropScales: 'number[]',
+  maxHamming: 'int',
+  maxColourDiff: 'number',
+  maxCellDiff: 'number',
+  minForegroundCosine: 'number',
+  minThumbCorrelation: 'number',
+  neighbours: 'int',
+  exhaustive: 'boolean',
+  grid: 'int',
+  minShare: 'number',
+} satisfies OptionRules<VideoNearDuplicateOptions>;
 
 /** One described frame: pHash (16 hex digits), a grid×grid grid of mean RGB, the 32×32 grey thumbnail (base64). */
 interface FrameDescriptor {

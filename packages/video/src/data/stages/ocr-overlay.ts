@@ -9,11 +9,12 @@
  * `meta.curation.ocr_overlay = {framesWithText, framesRead, area, text}` (area = mean covered
  * fraction over the frames read).
  */
+import type { OptionRules } from '@herd/core';
 import { keep, drop, type SampleStage } from '@herd/data';
 import { encodeRgb, resizeRgb } from '@herd/media';
 import { OcrPool } from '@herd/vision';
 import { withScores } from '@herd/data';
-import { clipErrorReason, clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
+import { CLIP_FRAME_RULES, clipErrorReason, clipFrames, frameAt, spreadIndices, type ClipFrameOptions } from './frames.js';
 
 export interface OcrOverlayOptions {
   name?: string;
@@ -35,6 +36,20 @@ export interface OcrOverlayOptions {
   /** Tesseract workers in the pool (default 1). */
   workers?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const OCR_OVERLAY_RULES = {
+  name: 'string',
+  frames: { options: CLIP_FRAME_RULES },
+  framesToRead: 'int',
+  minArea: 'number',
+  maxTextFrames: 'number',
+  minConfidence: 'number',
+  minWordLength: 'int',
+  minLongSide: 'int',
+  band: 'number',
+  workers: 'int',
+} satisfies OptionRules<OcrOverlayOptions>;
 
 export interface OcrOverlayStage extends SampleStage {
   /** Ends the pooled tesseract workers. */

@@ -6,8 +6,9 @@
  * colour, judged per colour channel — is dropped). The first stage to touch the media: it decodes the frames every later stage
  * shares. Scores: `meta.curation.video_quality = {durationS, fps, width, height, frames, std}`.
  */
+import type { OptionRules } from '@herd/core';
 import { drop, keep, type SampleStage, withScores } from '@herd/data';
-import { clipErrorReason, clipFrames, frameAt, type ClipFrameOptions } from './frames.js';
+import { CLIP_FRAME_RULES, clipErrorReason, clipFrames, frameAt, type ClipFrameOptions } from './frames.js';
 
 export interface VideoQualityOptions {
   name?: string;
@@ -24,6 +25,9 @@ export interface VideoQualityOptions {
   /** A clip whose every sampled frame has every colour channel's standard deviation below this is blank (default 3). */
   minStd?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const VIDEO_QUALITY_RULES = { name: 'string', frames: { options: CLIP_FRAME_RULES }, minDurationS: 'number', maxDurationS: 'number', minSide: 'int', maxAspect: 'number', minStd: 'number' } satisfies OptionRules<VideoQualityOptions>;
 
 /**
  * The largest of the R, G, B standard deviations of a frame (on up to ~16k pixels). Not the grey

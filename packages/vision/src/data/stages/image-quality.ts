@@ -5,6 +5,7 @@
  * hash is computed here from the decoded pixels, so dedup does not decode every image a second time.
  * Scores: `meta.curation.image = {width, height, aspect, std, phash}`.
  */
+import type { OptionRules } from '@herd/core';
 import { drop, keep, type SampleStage } from '@herd/data';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { perceptualHash } from './phash.js';
@@ -23,6 +24,9 @@ export interface ImageQualityOptions {
   /** Compute the perceptual hash (default true). */
   hash?: boolean;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const IMAGE_QUALITY_RULES = { name: 'string', minSide: 'int', maxAspect: 'number', minStd: 'number', maxPixels: 'int', hash: 'boolean' } satisfies OptionRules<ImageQualityOptions>;
 
 /** Standard deviation of the grey level (Rec. 601 luma), over at most ~16k pixels. */
 export function greyStd(img: RgbImage): number {

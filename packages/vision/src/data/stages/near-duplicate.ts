@@ -46,7 +46,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
@@ -281,6 +281,40 @@ export function defaultQuality(sample: Sample): number {
   const h = scoreOf(sample, 'image_quality', 'height');
   return typeof w === 'number' && typeof h === 'number' ? w * h : 0;
 }
+
+/** What a config file may set (`checkOptions`; the embedders and the quality order are code only). */
+export const NEAR_DUPLICATE_IMAGE_RULES = {
+  name: 'string',
+  mode: { oneOf: ['hash', 'embedding', 'both'] },
+  maxHamming: 'int',
+  minLayoutCosine: 'number',
+  minThumbCorrelation: 'number',
+  maxBackgroundChromaDiff: 'number',
+  maxBlockResidual: 'number',
+  maxLocalChromaDiff: 'number',
+  localChromaPool: 'int',
+  cropScales: 'number[]',
+  cropMaxHamming: 'int',
+  cropMinLayoutCosine: 'number',
+  cropMinThumbCorrelation: 'number',
+  cropMaxLocalChromaDiff: 'number',
+  minFineCorrelation: 'number',
+  cropMinFineCorrelation: 'number',
+  fineCropSide: 'int',
+  maxContrastLogRatio: 'number',
+  maxAspectLogDiff: 'number',
+  minCosine: 'number',
+  embeddingMinLayoutCosine: 'number',
+  embed: 'function',
+  embedImage: 'function',
+  embedderId: 'string',
+  quality: 'function',
+  exactLimit: 'int',
+  ann: { options: { connectivity: 'int', expansionAdd: 'int', expansionSearch: 'int', k: 'int', expandTies: 'boolean', layoutWeight: 'number' } satisfies OptionRules<AnnParams> },
+  spillDir: 'string',
+  grouping: { oneOf: ['star', 'components'] },
+  featuresPerPartition: 'int',
+} satisfies OptionRules<NearDuplicateOptions>;
 
 /** A 16-hex-digit hash as its two 32-bit halves. */
 function hexHalves(h: string): [number, number] {

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import { keep, type Sample, type SampleStage } from '@herd/data';
 import { decodeImage, encodeRgb, resizeRgb, type RgbImage } from '@herd/media';
 import { cropRgb } from '../resize.js';
@@ -42,6 +42,9 @@ export interface OcrOptions {
   /** Each line is scaled so its text rows are this many pixels tall (default 28; 1–8× only). */
   lineHeight?: number;
 }
+
+/** What a config file may set (`checkOptions`). */
+export const OCR_RULES = { name: 'string', workers: 'int', minConfidence: 'number', minWordLength: 'int', minLongSide: 'int', appendToCaption: 'boolean', gate: ['number', false], cropToText: 'boolean', lineHeight: 'int' } satisfies OptionRules<OcrOptions>;
 
 /**
  * A cheap text-presence signal: the largest number of separate "ink" runs (pixels whose luma is more

@@ -12,7 +12,7 @@
  * counts and (seed, key), so the partitioned result equals the all-at-once one.
  */
 import { createHash } from 'node:crypto';
-import { HerdError } from '@herd/core';
+import { HerdError, type OptionRules } from '@herd/core';
 import type { FeatureObserver, GlobalStage } from '@herd/data';
 import { captionOf } from './meta.js';
 
@@ -28,6 +28,9 @@ export interface ResampleOptions {
   /** Called with the n-gram counts the decision used (for the report's head/tail table). */
   onDecided?: (summary: NgramSummary) => void;
 }
+
+/** What a config file may set (`checkOptions`; `onDecided` is code only). */
+export const RESAMPLE_RULES = { name: 'string', ext: 'string', threshold: 'number', mode: { oneOf: ['sqrt', 'metaclip'] }, n: { oneOf: [1, 2] }, seed: 'int', onDecided: 'function' } satisfies OptionRules<ResampleOptions>;
 
 export interface NgramSummary {
   /** Distinct n-grams and total occurrences (each counted once per caption). */
