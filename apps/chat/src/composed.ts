@@ -279,15 +279,16 @@ export class ComposedModel {
    * Streams the answer's ids to a prompt laid out by `planPrompt`; encoders run first (once per
    * prompt), then one decoder call per token. Leaving the loop stops generation. A transcription
    * (`plan.transcribe`) with `joint` weight > 0 on an export with `speech.ctc` is decoded jointly with
-   * the CTC head (`jointTranscribe`: beam search, as `herd generate --audio`), then streamed.
+   * the CTC head (`jointTranscribe`: beam search, as `herd generate --audio`), then streamed; `signal`
+   * stops that search between its steps (token by token, leaving the loop is enough).
    */
-  async *generate(plan: PromptPlan, media: PromptMedia, sampling: SamplingOptions, joint?: JointCtcOptions): AsyncGenerator<number> {
+  async *generate(plan: PromptPlan, media: PromptMedia, sampling: SamplingOptions, joint?: JointCtcOptions, signal?: AbortSignal): AsyncGenerator<number> {
     const { tokens, feeds, ctc } = await this.inputs(plan, media);
     const t = plan.transcribe;
     const logp = t && ctc[t.utterance];
     if (t && logp && joint && joint.weight > 0) {
       const posteriors = ctcRows(logp, t.audioTokens);
-      yield* (await jointTranscribe((o) => this.decoder.beam(tokens, o, feeds), posteriors, { ...joint, maxNewTokens: sampling.maxNewTokens, stopTokens: sampling.stopTokens ?? [] })).tokens;
+      yield* (await jointTranscribe((o) => this.decoder.beam(tokens, o, feeds), posteriors, { ...joint, maxNewTokens: sampling.maxNewTokens, stopTokens: sampling.stopTokens ?? [], ...(signal ? { signal } : {}) })).tokens;
       return;
     }
     yield* this.decoder.generate(tokens, sampling, feeds);

@@ -64,6 +64,8 @@ export interface GenerateOptions {
    * default the validated `JOINT_CTC_WEIGHT` / `JOINT_CTC_BEAM`, as `herd generate --audio`; weight 0 = the decoder alone.
    */
   readonly jointCtc?: JointCtcOptions;
+  /** Stops a joint CTC transcription between its beam steps (it yields only at the end; a token stream stops when its loop is left). */
+  readonly signal?: AbortSignal;
 }
 
 /** A generated token: its id (the model's) and the text it completes (may be '' mid-character). */
@@ -261,7 +263,7 @@ export class HerdEngine implements ChatEngine {
     const media = this.media(turns, plan);
     const stream = this.tok.streamDecoder();
     const joint = o.jointCtc ?? { weight: JOINT_CTC_WEIGHT, beam: JOINT_CTC_BEAM };
-    for await (const id of this.composed.generate(plan, media, sampling, joint)) {
+    for await (const id of this.composed.generate(plan, media, sampling, joint, o.signal)) {
       if (stops.includes(id)) break;
       yield { id, text: stream.push([toFull(id)]) };
     }
@@ -271,7 +273,11 @@ export class HerdEngine implements ChatEngine {
 
   async transcribe(audio: SpeechInput, o: GenerateOptions): Promise<string> {
     let text = '';
-    for await (const p of this.generate([{ role: 'user', text: '', audio }], { ...o, temperature: 0 })) text += p.text;
+    for await (const p of this.generate([{ role: 'user', text: '', audio }], { ...o, temperature: 0 })) {
+      o.signal?.throwIfAborted(); // not a cut-short transcript passed off as what was heard
+      text += p.text;
+    }
+    o.signal?.throwIfAborted();
     return text.trim();
   }
 

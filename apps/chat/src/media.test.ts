@@ -119,6 +119,12 @@ describe('voice and clips through the chat API (pipeline, not answer quality)', 
     expect(again.events[0]!.data).toMatchObject({ promptTokens: (againTyped.events[0]!.data as { promptTokens: number }).promptTokens });
   }, 180_000);
 
+  it('a transcription whose signal is aborted stops inside the joint CTC beam search and rejects with the reason (no partial transcript)', async () => {
+    const audio = await engine.prepareAudio!(readFileSync(STATEMENT), 'said.wav');
+    await expect(engine.transcribe(audio, { maxTokens: MAX, signal: AbortSignal.abort('cancelled') })).rejects.toBe('cancelled');
+    expect(await engine.transcribe(audio, { maxTokens: MAX, signal: new AbortController().signal })).not.toBe('');
+  }, 60_000);
+
   it('a clip streamed to /api/uploads (raw bytes, no base64) and named in the message is answered as the same clip sent base64', async () => {
     const question = 'Which way does the blue star move?';
     const up = await fetch(new URL('/api/uploads?name=clip.mp4', url), { method: 'POST', body: readFileSync(CLIP) });

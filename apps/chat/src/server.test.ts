@@ -241,6 +241,50 @@ describe('chat API on the mini core', () => {
     await until(() => held.stopped === 1 && server.queue.load.running === 0);
   });
 
+  it('transcribeFirst: a client that leaves (or a deadline that passes) during the transcription stops it, and the queue is freed', async () => {
+    /** Claims speech; its transcription runs until its signal is aborted, then rejects with the reason (as the beam search does). */
+    class ListeningEngine extends HeldEngine {
+      started = 0;
+      sawAbort: unknown[] = [];
+      override status(): ReturnType<ChatEngine['status']> {
+        return { ...engine.status(), speech: { dir: 'fake', encoderLayers: 1, encoderDim: 8, adapterDim: 8, maxSeconds: 60 } };
+      }
+      override promptTokens(): number {
+        return 10;
+      }
+      prepareAudio = async (): Promise<NonNullable<Turn['audio']>> => ({}) as NonNullable<Turn['audio']>;
+      transcribe = (_: unknown, o: GenerateOptions): Promise<string> =>
+        new Promise((_resolve, reject) => {
+          this.started++;
+          o.signal!.addEventListener('abort', () => {
+            this.sawAbort.push(o.signal!.reason);
+            reject(o.signal!.reason);
+          });
+        });
+    }
+    const wav = Buffer.from(encodeWav(Int16Array.from({ length: 1600 }, (_, i) => Math.round(4000 * Math.sin(i / 5))), 16000)).toString('base64');
+    const body = (conversation: string) => JSON.stringify({ conversation, message: 'What colour is the circle?', audio: { name: 'q.wav', data: wav }, transcribeFirst: true });
+    const listening = new ListeningEngine(engine, 0);
+    const { url, server } = await start({ engine: listening, requestTimeoutMs: 60_000 });
+    const records: GenerationRecord[] = [];
+    server.events.on('generation', (r: GenerationRecord) => records.push(r));
+    const ac = new AbortController();
+    const gone = fetch(new URL('/api/chat', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('gone'), signal: ac.signal }).catch(() => 'aborted');
+    await until(() => listening.started === 1);
+    ac.abort();
+    expect(await gone).toBe('aborted');
+    await until(() => server.queue.load.running === 0);
+    expect(listening.sawAbort).toEqual(['cancelled']);
+    expect(records).toEqual([{ conversation: 'gone', tokens: 0, reason: 'cancelled' }]);
+    expect(server.conversations.get('gone')).toEqual([]);
+    // The deadline: nothing was sent yet, so the answer is a 504 naming the transcription.
+    const { url: url2, server: server2 } = await start({ engine: new ListeningEngine(engine, 0), requestTimeoutMs: 300 });
+    const late = await postChat(url2, JSON.parse(body('late')) as Record<string, unknown>);
+    expect(late.status).toBe(504);
+    expect(late.json).toMatchObject({ error: { code: 'timeout', message: 'the transcription took longer than the 300 ms limit; it was stopped' } });
+    await until(() => server2.queue.load.running === 0);
+  });
+
   it('serves the page and refuses path traversal in every spelling', async () => {
     const { url } = await start();
     const page = await rawGet(url, '/');

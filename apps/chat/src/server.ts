@@ -441,7 +441,19 @@ export class ChatServer {
         if (r.transcribeFirst) {
           // The cascade: hear the question (in the queue slot: it runs the model), then answer it as text.
           const t0 = performance.now();
-          heard = await engine.transcribe!(turn.audio!, { maxTokens: r.maxTokens });
+          try {
+            heard = await engine.transcribe!(turn.audio!, { maxTokens: r.maxTokens, signal: ac.signal });
+          } catch (e) {
+            if (!ac.signal.aborted) throw e;
+            // Stopped between beam steps: the client left, or the deadline passed before anything was sent.
+            this.events.emit('generation', { conversation: r.conversation, tokens: 0, reason: ac.signal.reason === 'timeout' ? 'timeout' : 'cancelled' } satisfies GenerationRecord);
+            if (ac.signal.reason !== 'timeout') {
+              this.counts.cancelled++;
+              return;
+            }
+            this.counts.timedOut++;
+            throw new ClientError(504, 'timeout', `the transcription took longer than the ${this.o.requestTimeoutMs} ms limit; it was stopped`);
+          }
           heardSeconds = (performance.now() - t0) / 1000;
           const { audio: _, ...rest } = turn;
           turns = this.fitHistory(engine, history, { ...rest, text: `${r.message} ${heard}` }, r.maxTokens);

@@ -38,6 +38,8 @@ export interface BeamOptions {
    * Called with each hypothesis' own tokens, in any order (a scorer that keeps state must key it by them).
    */
   readonly scorer?: NextTokenScorer;
+  /** Stops the search between steps (a client that left): throws the signal's reason, as `AbortSignal.throwIfAborted`. */
+  readonly signal?: AbortSignal;
 }
 
 export interface BeamResult {
@@ -83,6 +85,7 @@ export async function beamSearch<S>(
   let live: Hyp[] = [{ tokens: [], score: 0, ...first }];
   let best: BeamResult | undefined;
   for (let n = 0; n < o.maxNewTokens && live.length; n++) {
+    o.signal?.throwIfAborted();
     const proposals: { from: Hyp; token: number; score: number }[] = [];
     for (const h of live) {
       const s = scoreOf(h.tokens, h.logits);

@@ -4,7 +4,7 @@ import { Rng, isHerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { Session, TrainingRun, hostTensor } from '@herd/runtime';
 import { parseLlamaConfig } from '../config.js';
-import { Generator, logSoftmax } from './generate.js';
+import { Generator, beamSearch, logSoftmax } from './generate.js';
 import { buildDecoder, buildLmTraining, initWeights } from './graphs.js';
 import { forward, fusionSchedule, lmHead } from './llama.js';
 import { llamaParamSpecs } from './weights.js';
@@ -80,6 +80,23 @@ describe('llama core', () => {
     }
     await expect(gen.beam([3], { beamWidth: 0, maxNewTokens: 2 })).rejects.toThrow(/beamWidth must be an integer ≥ 1, got 0/);
     await gen.release();
+  });
+
+  it('beam search stops between steps when its signal is aborted (a client that left), throwing the reason', async () => {
+    const first = { state: 0, logits: new Float32Array([0, 1, 2, 3]) };
+    let advanced = 0;
+    const ac = new AbortController();
+    const advance = async (state: number) => {
+      if (++advanced === 2) ac.abort('cancelled'); // during the first step's expansions
+      return { state: state + 1, logits: new Float32Array([3, 2, 1, 0]) };
+    };
+    await expect(beamSearch(first, advance, { beamWidth: 2, maxNewTokens: 50, signal: ac.signal })).rejects.toBe('cancelled');
+    expect(advanced).toBe(2); // the first step finished its two hypotheses; no second step began
+    await expect(beamSearch(first, advance, { beamWidth: 2, maxNewTokens: 50, signal: AbortSignal.abort('timeout') })).rejects.toBe('timeout');
+    expect(advanced).toBe(2);
+    // Without a signal (or one never aborted) the same search runs to its length.
+    const full = await beamSearch(first, async (st: number) => ({ state: st + 1, logits: new Float32Array([3, 2, 1, 0]) }), { beamWidth: 2, maxNewTokens: 5, signal: new AbortController().signal });
+    expect(full.tokens).toHaveLength(5);
   });
 
   it('beam search finds the best two-token continuation (brute force over all 50 × 50) where greedy does not', async () => {

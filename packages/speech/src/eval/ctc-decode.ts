@@ -31,11 +31,12 @@ export interface JointCtcOptions {
 /**
  * A transcription decoded jointly with the CTC head: `search` is the decoder's beam search from the
  * prompt (`Generator.beam`, `SpeechGenerator.beam`, or the page's own over onnxruntime-web), given the
- * scorer, width and stops here. Tokens end in the stop token when the transcript ended.
+ * scorer, width and stops here. Tokens end in the stop token when the transcript ended. `signal` stops
+ * the search between steps (`BeamOptions.signal`).
  */
-export function jointTranscribe(search: (o: BeamOptions) => Promise<BeamResult>, posteriors: CtcPosteriors, o: JointCtcOptions & { readonly maxNewTokens: number; readonly stopTokens: readonly number[] }): Promise<BeamResult> {
+export function jointTranscribe(search: (o: BeamOptions) => Promise<BeamResult>, posteriors: CtcPosteriors, o: JointCtcOptions & { readonly maxNewTokens: number; readonly stopTokens: readonly number[]; readonly signal?: AbortSignal }): Promise<BeamResult> {
   const scorer = new CtcPrefixScorer(posteriors, { weight: o.weight, stopTokens: o.stopTokens });
-  return search({ beamWidth: o.beam, maxNewTokens: o.maxNewTokens, stopTokens: o.stopTokens, scorer });
+  return search({ beamWidth: o.beam, maxNewTokens: o.maxNewTokens, stopTokens: o.stopTokens, scorer, ...(o.signal ? { signal: o.signal } : {}) });
 }
 
 /** The first `frames` rows of exported CTC log posteriors `speech.ctc` ([1, A, classes], row-major) as one utterance's. */
