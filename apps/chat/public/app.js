@@ -262,20 +262,39 @@ async function send() {
   clearAttachments(true);
   const answer = bubble('assistant');
   answer.classList.add('streaming');
+  // Stop: the request is aborted (the server cancels the generation and keeps no history of it), or the page's generation stops.
+  const stopping = new AbortController();
+  $('stop').hidden = false;
+  $('stop').onclick = () => stopping.abort('stopped');
   try {
-    if (mode === 'server') await askServer(message, attached, answer);
-    else await askBrowser(message, attached, answer);
-    if (answer.textContent === '') answer.textContent = '(empty answer)';
+    if (mode === 'server') await askServer(message, attached, answer, stopping.signal);
+    else await askBrowser(message, attached, answer, stopping.signal);
+    if (stopping.signal.aborted) showStopped(answer);
+    else if (answer.textContent === '') answer.textContent = '(empty answer)';
   } catch (e) {
-    answer.className = 'msg error';
-    answer.textContent = mode === 'server' ? `connection lost: ${e.message}` : `in-browser error: ${e.message}`;
+    if (stopping.signal.aborted) showStopped(answer);
+    else {
+      answer.className = 'msg error';
+      answer.textContent = mode === 'server' ? `connection lost: ${e.message}` : `in-browser error: ${e.message}`;
+    }
   } finally {
     answer.classList.remove('streaming');
+    $('stop').hidden = true;
+    $('stop').onclick = null;
     busy = false;
     $('send').disabled = false;
     text.focus();
     loadStatus();
   }
+}
+
+/** An answer stopped by the user: what came so far, marked (and not kept in the conversation). */
+function showStopped(answer) {
+  const mark = document.createElement('span');
+  mark.className = 'stopped';
+  mark.textContent = answer.textContent === '' ? '(stopped)' : ' (stopped)';
+  answer.append(mark);
+  $('stats').textContent = 'stopped';
 }
 
 /**
@@ -308,14 +327,14 @@ async function prepareInPage(engine, attached, turn) {
   }
 }
 
-async function askBrowser(message, attached, answer) {
+async function askBrowser(message, attached, answer, signal) {
   const engine = await webEngine(mode);
   const turn = { role: 'user', text: message };
   for (const a of attached) await prepareInPage(engine, a, turn);
   const maxTokens = limits?.maxTokens ?? 256;
   if (transcribeFirst(message, attached)) {
     // As the server does it: hear the question, then answer the typed text + the transcript as text.
-    const heard = await engine.transcribe(turn.audio, { maxTokens });
+    const heard = await engine.transcribe(turn.audio, { maxTokens, signal });
     showHeard(answer, heard);
     delete turn.audio;
     turn.text = `${message} ${heard}`;
@@ -325,13 +344,14 @@ async function askBrowser(message, attached, answer) {
   let first = null;
   let tokens = 0;
   let reply = '';
-  for await (const p of engine.generate(turns, { maxTokens })) {
+  for await (const p of engine.generate(turns, { maxTokens, signal })) {
     first ??= performance.now() - t0;
     if (p.id >= 0) tokens++;
     reply += p.text;
     answer.textContent += p.text;
     log.scrollTop = log.scrollHeight;
   }
+  if (signal.aborted) return; // as the server does: a stopped exchange is not kept
   const seconds = (performance.now() - t0) / 1000;
   const rate = tokens > 1 ? ((tokens - 1) / (seconds - first / 1000)).toFixed(1) : '–';
   $('stats').textContent = `${tokens} tokens · ${tokens >= maxTokens ? 'length' : 'stop'} · first token ${Math.round(first ?? 0)} ms · ${rate} tokens/s · prompt ${engine.promptIds(turns).length} tokens · in this browser (${engine.backend})`;
@@ -349,7 +369,7 @@ async function upload(attached) {
   return { upload: json.upload };
 }
 
-async function askServer(message, attached, answer) {
+async function askServer(message, attached, answer, signal) {
   const media = {};
   try {
     for (const a of attached) media[a.kind] = await upload(a);
@@ -361,7 +381,7 @@ async function askServer(message, attached, answer) {
   }
   const body = { ...(checkpoint ? { checkpoint } : {}), conversation, message, ...media, ...(transcribeFirst(message, attached) ? { transcribeFirst: true } : {}) };
   {
-    const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch('/api/chat', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
     if (!(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
       const { error } = await res.json();
       answer.className = 'msg error';

@@ -7,8 +7,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HerdEngine } from './engine.js';
-import { ChatServer } from './server.js';
+import { type ChatEngine, type GenerateOptions, HerdEngine, type Piece, type Turn } from './engine.js';
+import { ChatServer, type GenerationRecord } from './server.js';
 import { postChat } from './sse-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -57,5 +57,63 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page in chromium (skipped without $
     expect(await page.$$('.msg.user img')).toHaveLength(0);
     await page.screenshot({ path: `${SHOTS}chat-page.png` });
     await page.close();
+  });
+
+  it('Stop ends an answer mid-stream: the server cancels the generation and keeps no history of it; the page marks the answer stopped', async () => {
+    // The real engine, held after its first token until the test lets it go (so Stop lands mid-answer, every run).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let stopped = 0;
+    const held: ChatEngine = {
+      get contextTokens() {
+        return engine.contextTokens;
+      },
+      status: () => engine.status(),
+      promptTokens: (turns: readonly Turn[]) => engine.promptTokens(turns),
+      prepareImage: (bytes: Uint8Array, name: string) => engine.prepareImage(bytes, name),
+      async *generate(turns: readonly Turn[], o: GenerateOptions): AsyncGenerator<Piece> {
+        try {
+          let n = 0;
+          for await (const p of engine.generate(turns, o)) {
+            if (n++ === 1) await gate;
+            yield p;
+          }
+        } finally {
+          stopped++;
+        }
+      },
+    };
+    const slow = new ChatServer({ engine: held, log: () => {} });
+    const records: GenerationRecord[] = [];
+    slow.events.on('generation', (r: GenerationRecord) => records.push(r));
+    try {
+      const { url: slowUrl } = await slow.listen(0, '127.0.0.1');
+      const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+      await page.goto(slowUrl);
+      await expect.poll(() => page.textContent('#status')).toContain('core');
+      expect(await page.isVisible('#stop')).toBe(false);
+      await page.fill('#text', 'Tell me about the big red circle.');
+      await page.press('#text', 'Enter');
+      await expect.poll(async () => (await page.textContent('.msg.assistant'))?.length ?? 0).toBeGreaterThan(0); // the first token
+      expect(await page.isVisible('#stop')).toBe(true);
+      expect(await page.isDisabled('#send')).toBe(true);
+      const first = await page.textContent('.msg.assistant');
+      await page.click('#stop');
+      await page.waitForSelector('.msg.assistant .stopped');
+      expect(await page.textContent('.msg.assistant')).toBe(`${first} (stopped)`);
+      expect(await page.textContent('#stats')).toBe('stopped');
+      expect(await page.isVisible('#stop')).toBe(false);
+      expect(await page.isDisabled('#send')).toBe(false);
+      release();
+      await expect.poll(() => stopped).toBe(1);
+      await expect.poll(() => slow.queue.load.running).toBe(0);
+      expect(records.map((r) => r.reason)).toEqual(['cancelled']);
+      expect(await page.$$('.msg.error')).toHaveLength(0);
+      await page.screenshot({ path: `${SHOTS}chat-stopped.png` });
+      await page.close();
+    } finally {
+      release();
+      await slow.close();
+    }
   });
 });

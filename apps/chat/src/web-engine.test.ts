@@ -39,7 +39,8 @@ interface WebEngineLike {
   speech: { maxSeconds: number; maxFrames: number; preprocess: { logMel: { sampleRate: number } } } | null;
   video: { frames: number } | null;
   media: { image: boolean; audio: boolean; clip: boolean };
-  generate(turns: readonly unknown[], o: { maxTokens: number; jointCtc?: { weight: number; beam: number } }): AsyncGenerator<{ id: number; text: string }>;
+  generate(turns: readonly unknown[], o: { maxTokens: number; jointCtc?: { weight: number; beam: number }; signal?: AbortSignal }): AsyncGenerator<{ id: number; text: string }>;
+  transcribe(audio: unknown, o: { maxTokens: number; signal?: AbortSignal }): Promise<string>;
   release(): Promise<void>;
   tok: { encodeOrdinary(t: string): number[]; encodeChat(m: unknown[], gen: boolean): number[] };
 }
@@ -174,6 +175,16 @@ describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
       const want = await collect(server.generate([{ role: 'user', text: '', audio: saidRef }], { maxTokens: 16, ...(jointCtc ? { jointCtc } : {}) }));
       expect((await collect(web.generate([{ role: 'user', text: '', audio: saidMine }], { maxTokens: 16, ...(jointCtc ? { jointCtc } : {}) }))).ids).toEqual(want.ids);
     }
+    // The page's Stop: a token stream ends at the next token; a joint transcription stops between beam steps and rejects with the reason.
+    const ac = new AbortController();
+    const pieces: string[] = [];
+    for await (const p of web.generate([{ role: 'user', text: SPOKEN.context!, audio: mine }], { maxTokens: 16, signal: ac.signal })) {
+      pieces.push(p.text);
+      ac.abort('stopped');
+    }
+    expect(pieces).toHaveLength(1);
+    await expect(web.transcribe(saidMine, { maxTokens: 16, signal: AbortSignal.abort('stopped') })).rejects.toBe('stopped');
+    expect(await web.transcribe(saidMine, { maxTokens: 16, signal: new AbortController().signal })).toBe(await server.transcribe(saidRef, { maxTokens: 16 }));
     // Longer than the export takes: refused in the page as on the server.
     const long = new Float32Array(Math.ceil((web.speech!.maxSeconds + 1) * 16000));
     expect(() => web.prepareAudio(long, 'long.wav')).toThrow(/over the .* s limit/);

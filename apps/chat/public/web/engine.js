@@ -250,7 +250,7 @@ export class WebEngine {
 
   /**
    * Streams the answer to a conversation as {id, text}; greedy. Stops before a stop id, after
-   * `maxTokens`, or when `signal` aborts. Turns: {role, text, image?, audio?, clip?} with media
+   * `maxTokens`, or when `signal` aborts (a joint transcription rejects with its reason). Turns: {role, text, image?, audio?, clip?} with media
    * prepared by prepareImage / prepareAudio / prepareClip. A transcription (the last turn an utterance
    * alone) on an export with the CTC head's output is decoded jointly with it, as the server does
    * (`jointCtc` {weight, beam}: default herd's validated setting; weight 0 = greedy alone), then streamed.
@@ -335,7 +335,7 @@ export class WebEngine {
     if (t && ctc && jointCtc.weight > 0) {
       // Beam hypotheses share caches: nothing is disposed here (the WASM backend's outputs are plain arrays).
       const first = await step({ cache, past: 0 }, prompt);
-      const ids = await this.herd.jointTranscribe(first, (state, token) => step(state, [token]), ctc, t.audioTokens, { ...jointCtc, maxNewTokens: maxTokens, stopTokens: [...stops] });
+      const ids = await this.herd.jointTranscribe(first, (state, token) => step(state, [token]), ctc, t.audioTokens, { ...jointCtc, maxNewTokens: maxTokens, stopTokens: [...stops], ...(signal ? { signal } : {}) });
       for (const id of ids) {
         if (signal?.aborted || stops.has(id)) break;
         yield { id, text: stream.push(id) };
@@ -363,6 +363,7 @@ export class WebEngine {
   async transcribe(audio, { maxTokens, signal } = {}) {
     let text = '';
     for await (const p of this.generate([{ role: 'user', text: '', audio }], { maxTokens, signal })) text += p.text;
+    signal?.throwIfAborted(); // not a cut-short transcript passed off as what was heard
     return text.trim();
   }
 

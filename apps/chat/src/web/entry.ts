@@ -23,14 +23,15 @@ export { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT };
  * (`jointTranscribe`: herd's beam search and `CtcPrefixScorer`), over the page's own decoder: `first`
  * the state and logits after the prompt, `advance` one more token. `ctc`: the utterance's
  * `speech.ctc` output (dims [1, A, V + 1]), of which its first `frames` rows count. Returns the
- * tokens (ending in the stop id when the transcript ended).
+ * tokens (ending in the stop id when the transcript ended); `o.signal` aborted stops the search between
+ * steps, rejecting with its reason.
  */
 export async function jointTranscribe<S>(
   first: { state: S; logits: Float32Array },
   advance: (state: S, token: number) => Promise<{ state: S; logits: Float32Array }>,
   ctc: { dims: readonly number[]; data: Float32Array },
   frames: number,
-  o: JointCtcOptions & { maxNewTokens: number; stopTokens: readonly number[] },
+  o: JointCtcOptions & { maxNewTokens: number; stopTokens: readonly number[]; signal?: AbortSignal },
 ): Promise<number[]> {
   return (await herdJointTranscribe((b) => beamSearch(first, advance, b), ctcRows({ shape: ctc.dims, data: ctc.data }, frames), o)).tokens;
 }
