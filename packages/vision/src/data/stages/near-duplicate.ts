@@ -50,7 +50,7 @@ import { HerdError } from '@herd/core';
 import { Components, starGroups, type FeatureObserver, type GlobalStage, type ObserverContext, type Sample } from '@herd/data';
 import { type RgbImage, decodeImage } from '@herd/media';
 import { centreCrop } from '../resize.js';
-import { backgroundChroma, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fineThumb, layoutChromaDiff, layoutCosine, layoutSummary, SUMMARY_SIDE, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
+import { backgroundChroma, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fineThumb, fitLayoutColour, layoutChromaDiff, layoutCosine, layoutSummary, SUMMARY_SIDE, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
 import { imageFileOf, scoreOf } from './meta.js';
 
 export { Components } from '@herd/data';
@@ -161,6 +161,11 @@ export const MAX_HAMMING = 28;
  */
 export const EXACT_LIMIT = 3_000;
 
+/**
+ * Default `colourFit` (round 11): off until chosen on validation (see CURATION.md).
+ */
+export const COLOUR_FIT: { maxHueDeg: number; maxGain: number } | false = false;
+
 /** Default `localChromaPool` (see MAX_LOCAL_CHROMA_DIFF). */
 export const LOCAL_CHROMA_POOL = 2;
 
@@ -241,6 +246,13 @@ export interface NearDuplicateOptions {
    * (default `MAX_CONTRAST_LOG_RATIO`; Infinity turns it off).
    */
   maxContrastLogRatio?: number;
+  /**
+   * Per-pair colour normalisation before the colour checks (`fitLayoutColour`): one hue rotation (≤ `maxHueDeg`)
+   * and saturation gain (within 1/`maxGain`…`maxGain`) fitted from the first image's colour layout to the
+   * second's, then the layout cosine, the local chroma check and the background chroma compare the fitted layout
+   * (default `COLOUR_FIT`; false turns it off: the raw layouts, as before round 11).
+   */
+  colourFit?: { maxHueDeg: number; maxGain: number } | false;
   /** Largest |log(aspect a / aspect b)| (default 0.02: copies keep their shape; crops and resizes here do). */
   maxAspectLogDiff?: number;
   /** Smallest cosine similarity between duplicates in embedding mode (default 0.9). */
@@ -524,6 +536,13 @@ export class DedupStore {
     const d = Math.hypot((c[i] as number) - (c[j] as number), (c[i + 1] as number) - (c[j + 1] as number));
     return Number.isNaN(d) ? 0 : d;
   }
+  /** Length of the background chroma of view v of sample i (0 when unknown). */
+  chromaNorm(i: number, v = 0): number {
+    const c = this.chroma.view();
+    const at = 2 * (i * this.views + v);
+    const d = Math.hypot(c[at] as number, c[at + 1] as number);
+    return Number.isNaN(d) ? 0 : d;
+  }
   /** Layout and thumbnail of view v of sample i (undefined where the feature carried none). */
   view(i: number, v = 0): { layout: Int8Array | undefined; thumb: Uint8Array | undefined } {
     if (!this.side) return { layout: undefined, thumb: undefined };
@@ -669,7 +688,7 @@ export function exactViewPairs(st: DedupStore, maxHamming: number, cropMaxHammin
  * `ann.layoutWeight` w > 0, its pooled colour layout (`layoutSummary`) weighted by w; candidates are
  * re-checked on the hashes.
  */
-async function annViewPairs(st: DedupStore, maxHamming: number, cropMaxHamming: number, ann: AnnParams): Promise<[number, number, number][]> {
+export async function annViewPairs(st: DedupStore, maxHamming: number, cropMaxHamming: number, ann: AnnParams): Promise<[number, number, number][]> {
   const n = st.keys.length;
   const w = ann.layoutWeight ?? 0;
   const dims = 64 + (w > 0 ? SUMMARY_LEN : 0);
@@ -776,6 +795,10 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
   const cropMinFine = options.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION;
   const maxContrast = options.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO;
   const fineCropSide = options.fineCropSide ?? FINE_CROP_SIDE;
+  const colourFit = options.colourFit ?? COLOUR_FIT;
+  if (colourFit && !(colourFit.maxHueDeg >= 0 && colourFit.maxHueDeg < 90 && colourFit.maxGain >= 1 && Number.isFinite(colourFit.maxGain))) throw new HerdError('invalid_argument', `nearDuplicate: colourFit needs maxHueDeg in [0, 90) and a finite maxGain ≥ 1, got ${JSON.stringify(colourFit)}`);
+  // How far the fit can move a background chroma c: |r·c − c| ≤ |r − 1|·|c|, largest at the clamp's corner.
+  const fitSlack = colourFit ? Math.hypot(colourFit.maxGain * Math.cos((colourFit.maxHueDeg * Math.PI) / 180) - 1, colourFit.maxGain * Math.sin((colourFit.maxHueDeg * Math.PI) / 180)) : 0;
   if (!(Number.isInteger(fineCropSide) && fineCropSide >= 8 && fineCropSide <= 64)) throw new HerdError('invalid_argument', `nearDuplicate: fineCropSide must be an integer 8–64, got ${fineCropSide}`);
   const fineOn = minFine > 0 || cropMinFine > 0 || maxContrast < Infinity;
   if (!(Number.isInteger(chromaPool) && chromaPool >= 1 && chromaPool <= 16)) throw new HerdError('invalid_argument', `nearDuplicate: localChromaPool must be an integer 1–16, got ${chromaPool}`);
@@ -800,15 +823,23 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
       candidates.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
       for (const [a, b, v] of candidates) {
         if (!sameShape(aspect, a, b)) continue;
-        if (st.chromaDiff(a, v, b) > maxChroma) continue;
+        // In memory, before the spill file is read; with the colour fit, a bound the fitted distance cannot beat.
+        if (st.chromaDiff(a, v, b) - fitSlack * st.chromaNorm(a, v) > maxChroma) continue;
         const va = st.view(a, v);
         const vb = st.view(b, 0);
+        // The colour checks compare a's layout after the per-pair colour fit (when on) with b's.
+        const la = colourFit && va.layout && vb.layout ? fitLayoutColour(va.layout, vb.layout, colourFit.maxHueDeg, colourFit.maxGain) : va.layout;
+        if (colourFit && la && vb.layout) {
+          const ca = backgroundChroma(la);
+          const cb = backgroundChroma(vb.layout);
+          if (ca && cb && Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) > maxChroma) continue;
+        }
         const [layoutMin, thumbMin] = v === 0 ? [minLayout, minThumb] : [cropMinLayout, cropMinThumb];
-        if (layoutMin > 0 && va.layout && vb.layout && layoutCosine(va.layout, vb.layout) < layoutMin) continue;
+        if (layoutMin > 0 && la && vb.layout && layoutCosine(la, vb.layout) < layoutMin) continue;
         if (thumbMin > 0 && va.thumb && vb.thumb && thumbCorrelation(va.thumb, vb.thumb) < thumbMin) continue;
         if (maxResidual < Infinity && va.thumb && vb.thumb && thumbBlockResidual(va.thumb, vb.thumb) > maxResidual) continue;
         const localMax = v === 0 ? maxLocalChroma : cropMaxLocalChroma;
-        if (localMax < Infinity && va.layout && vb.layout && layoutChromaDiff(va.layout, vb.layout, 0.04, chromaPool) > localMax) continue;
+        if (localMax < Infinity && la && vb.layout && layoutChromaDiff(la, vb.layout, 0.04, chromaPool) > localMax) continue;
         if (fineOn) {
           const fa = st.fine(a);
           const fb = st.fine(b);
@@ -870,7 +901,7 @@ export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<D
     name: options.name ?? 'near_duplicate',
     version: JSON.stringify([
       mode, maxHamming, minLayout, maxAspect, minCosine, exactLimit, ann, grouping,
-      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma, ...(maxResidual < Infinity ? [`residual ${maxResidual}`] : []), ...(maxLocalChroma < Infinity ? [`local chroma ${maxLocalChroma}${chromaPool > 1 ? ` pool ${chromaPool}` : ''}`] : []), ...(cropMaxLocalChroma < Infinity ? [`crop local chroma ${cropMaxLocalChroma}`] : []), ...(fineOn ? [`fine ${minFine} crop ${cropMinFine} side ${fineCropSide} contrast ${maxContrast}`] : [])]),
+      ...(mode === 'embedding' ? [] : [minThumb, cropScales, cropMaxHamming, cropMinLayout, cropMinThumb, maxChroma, ...(maxResidual < Infinity ? [`residual ${maxResidual}`] : []), ...(maxLocalChroma < Infinity ? [`local chroma ${maxLocalChroma}${chromaPool > 1 ? ` pool ${chromaPool}` : ''}`] : []), ...(cropMaxLocalChroma < Infinity ? [`crop local chroma ${cropMaxLocalChroma}`] : []), ...(fineOn ? [`fine ${minFine} crop ${cropMinFine} side ${fineCropSide} contrast ${maxContrast}`] : []), ...(colourFit ? [`colour fit ${colourFit.maxHueDeg} ${colourFit.maxGain}`] : [])]),
       ...(mode === 'hash' ? [] : [options.embedderId ?? 'unnamed', embLayout]),
     ]),
     async prepare(sample) {
