@@ -280,7 +280,7 @@ describe('nearDuplicate', () => {
       for (const s of samples) f.set(s.key, await stage.prepare!(s, ctx));
       return new Map([...(await stage.decide(f as never))].sort());
     };
-    // The defaults (fine check on: 0.99 whole, 0.985 crop at 48 × 48, contrast 0.15), and a stricter whole bound.
+    // The defaults (fine check on: 0.99 whole, 0.98 crop at 48 × 48, contrast 0.15), and a stricter whole bound.
     expect(await decide({})).toEqual(new Map([['crop', 'duplicate-of:circle'], ['reencode', 'duplicate-of:circle']]));
     expect(await decide({ minFineCorrelation: 0.995 })).toEqual(new Map([['crop', 'duplicate-of:circle'], ['reencode', 'duplicate-of:circle']]));
     expect((await decide({ minFineCorrelation: 0, cropMinFineCorrelation: 0, maxContrastLogRatio: Infinity })).get('square')).toBe('duplicate-of:circle');
