@@ -31,8 +31,11 @@
  *
  * `--table` (variant search): every HNSW candidate (k = `--ann-k`, default 32; the pairs k 16 returns marked) within
  * loose bounds, each check's value computed once — raw and after the per-pair colour fit (`fitLayoutColour`) —
- * then each variant of `--variants` (a small filter language below) is the stage's verification on those values
- * plus star grouping, scored in seconds. Confirm a chosen variant with `--score` (the real stage).
+ * then each variant of `--variants` (`TableVariant`: a threshold left out is the stage's default constant; the colour
+ * fit applies only where a variant names `colourFit: [maxHueDeg, maxGain]`) is the stage's verification on those values
+ * plus star grouping, scored in seconds; the first variant's misses are diagnosed as `--miss` does (`--no-miss`: not).
+ * Confirm a chosen variant with `--score` (the real stage).
+ *   HERD_THREADS=1 nice -n 5 node bench/dist/curate-dedup-eval.js --table --sets 9001:20000 --variants '{"G1":{"maxHamming":28,"cropMinFineCorrelation":0.985},"fit":{"colourFit":[15,1.3]}}'
  *
  * `--miss` (diagnosis): the stage with its default checks on the HNSW path; for every labelled copy it does not
  * group with its source, why: no view pair within the pHash bounds, within them but not returned by the HNSW
