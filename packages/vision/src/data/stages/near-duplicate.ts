@@ -26,6 +26,9 @@
  *   centre scale 0.83–0.955, ≥ cropMinFineCorrelation (crop pairs, compared at `fineCropSide`), and
  *   keep their contrast (|log std ratio| ≤ maxContrastLogRatio): small one-object scenes that differ
  *   in shape, one size step or a near hue pass the 32 × 32 checks and fail these.
+ * - the colour checks (layout cosine, local chroma, background chroma) compare the two layouts after a per-pair
+ *   colour fit (`colourFit`, round 11: one hue rotation and saturation gain, clamped), so a colour-jittered copy
+ *   passes them; the grey checks are untouched by it.
  * Verified pairs are grouped as stars (`starGroups`: every dropped sample is linked to its group's
  * centre), not union-find components, which chain unrelated images as the set grows.
  * The thresholds were chosen on two labelled validation sets (1 500 and 8 000 images, seeds 2001 and
