@@ -27,6 +27,20 @@
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --residual --sets 2001:1500,6001:8000,9001:20000
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --local-chroma [--min-chroma 0.04] [--pool 2] --sets 2001:1500,6001:8000,9001:20000
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}' | --variants '{"A":{…},"B":{…}}']
+ *   nice -n 10 node bench/dist/curate-dedup-eval.js --miss --sets 9001:20000 [--ann-k 64]
+ *
+ * `--table` (variant search): every HNSW candidate (k = `--ann-k`, default 32; the pairs k 16 returns marked) within
+ * loose bounds, each check's value computed once — raw and after the per-pair colour fit (`fitLayoutColour`) —
+ * then each variant of `--variants` (`TableVariant`: a threshold left out is the stage's default constant; the colour
+ * fit applies only where a variant names `colourFit: [maxHueDeg, maxGain]`) is the stage's verification on those values
+ * plus star grouping, scored in seconds; the first variant's misses are diagnosed as `--miss` does (`--no-miss`: not).
+ * Confirm a chosen variant with `--score` (the real stage).
+ *   HERD_THREADS=1 nice -n 5 node bench/dist/curate-dedup-eval.js --table --sets 9001:20000 --variants '{"G1":{"maxHamming":28,"cropMinFineCorrelation":0.985},"fit":{"colourFit":[15,1.3]}}'
+ *
+ * `--miss` (diagnosis): the stage with its default checks on the HNSW path; for every labelled copy it does not
+ * group with its source, why: no view pair within the pHash bounds, within them but not returned by the HNSW
+ * search (`--ann-k K`: also whether K neighbours would return it), a candidate rejected by a named check (its
+ * value), or verified and lost in the grouping. Writes bench/results/curate-dedup-miss<tag>.json.
  *
  * Prints tables and writes bench/results/curate-dedup-eval-{sweep,score}.json. Asserts nothing.
  */
@@ -38,7 +52,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Components, starGroups } from '@herd/data';
 import { generateImages } from '@herd/datasets';
-import { backgroundChroma, DedupStore, type DedupFeature, exactViewPairs, layoutChromaDiff, layoutCosine, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
+import { ANN_DEFAULTS, annViewPairs, backgroundChroma, CROP_MIN_FINE_CORRELATION, DedupStore, type DedupFeature, exactViewPairs, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fitLayoutColour, LOCAL_CHROMA_POOL, layoutChromaDiff, layoutCosine, MAX_CONTRAST_LOG_RATIO, MAX_HAMMING, MAX_LOCAL_CHROMA_DIFF, MIN_FINE_CORRELATION, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
 import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -302,4 +316,221 @@ if (hasFlag('score')) {
     all.push({ variant: name, options, rows: out });
   }
   writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${flag('tag', '')}.json`), JSON.stringify(variants.length === 1 ? { machine, options: variants[0]![1], rows: (all[0] as { rows: unknown }).rows } : { machine, variants: all }, null, 2) + '\n');
+}
+
+type Loaded = { seed: number; count: number; items: Item[]; index: Map<string, number> };
+
+/**
+ * Why each labelled copy that `keep` does not group with its source was missed, by the stage's default checks:
+ * `isCand(a, b, v)` says whether the stage's search (k 16) returned view v of a ↔ the whole of b, `isWide` the same
+ * for a larger k. Prints the table (edit | reason | count) and returns it with every miss's values.
+ */
+function diagnoseMisses(x: Loaded, keep: (i: number) => number, isCand: (a: number, b: number, v: number) => boolean, isWide?: (a: number, b: number, v: number) => boolean, wideK = 0) {
+  const hs = x.items.map((it) => (it.f?.h === undefined ? [] : [it.f.h, ...(it.f.c ?? []).map((v) => v.h)]));
+  const ham = (p: string, q: string): number => {
+    let d = 0;
+    for (let i = 0; i < 16; i += 8) d += popcount((parseInt(p.slice(i, i + 8), 16) ^ parseInt(q.slice(i, i + 8), 16)) >>> 0);
+    return d;
+  };
+  const dec = (b: string): Uint8Array => new Uint8Array(Buffer.from(b, 'base64'));
+  /** Every check of the stage's default verification on view v of a against the whole of b: [name, value, ok] in the stage's order. */
+  const checks = (a: number, b: number, v: number): [string, number, boolean][] => {
+    const fa = x.items[a]!.f!;
+    const fb = x.items[b]!.f!;
+    const va = v === 0 ? { h: fa.h!, l: fa.l!, t: fa.t! } : fa.c![v - 1]!;
+    const la = new Int8Array(dec(va.l).buffer);
+    const lb = new Int8Array(dec(fb.l!).buffer);
+    const ca = backgroundChroma(la);
+    const cb = backgroundChroma(lb);
+    const out: [string, number, boolean][] = [];
+    const d = ham(va.h, fb.h!);
+    out.push(['hamming', d, d <= (v === 0 ? MAX_HAMMING : 14)]);
+    const asp = Math.abs(fa.a! - fb.a!);
+    out.push(['aspect', asp, asp <= 0.02]);
+    const chroma = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
+    out.push(['backgroundChroma', chroma, chroma <= 0.08]);
+    const lc = layoutCosine(la, lb);
+    out.push(['layoutCosine', lc, lc >= 0.97]);
+    if (v === 0) {
+      const tc = thumbCorrelation(dec(va.t), dec(fb.t!));
+      out.push(['thumb', tc, tc >= 0.995]);
+      const local = layoutChromaDiff(la, lb, 0.04, LOCAL_CHROMA_POOL);
+      out.push(['localChroma', local, local <= MAX_LOCAL_CHROMA_DIFF]);
+    }
+    const m = v === 0 ? fineMatch(dec(fa.g!), dec(fb.g!)) : fineMatch(dec(fa.g!), dec(fb.g!), FINE_CROP_SCALES, FINE_CROP_SIDE);
+    out.push([v === 0 ? 'fine' : 'cropFine', m.correlation, m.correlation >= (v === 0 ? MIN_FINE_CORRELATION : CROP_MIN_FINE_CORRELATION)]);
+    out.push(['contrast', m.contrast, m.contrast <= MAX_CONTRAST_LOG_RATIO]);
+    return out;
+  };
+  const table: Record<string, Record<string, number>> = {};
+  const misses: unknown[] = [];
+  x.items.forEach((it, c) => {
+    if (it.d === null || it.f === null || it.f.h === undefined) return;
+    const s = x.index.get(it.d)!;
+    if (keep(c) === keep(s) || x.items[s]!.f?.h === undefined) return;
+    const V = hs[c]!.length;
+    // Whole ↔ whole, the source's crops ↔ the copy's whole (a cropped copy), and the copy's crops ↔ the source's whole.
+    const combos: [number, number, number][] = [[Math.min(c, s), Math.max(c, s), 0]];
+    for (let v = 1; v < V; v++) combos.push([s, c, v], [c, s, v]);
+    const rows = combos.map(([a, b, v]) => ({ a, b, v, cand: isCand(a, b, v), wide: isWide?.(a, b, v), checks: checks(a, b, v) }));
+    const fails = (r: (typeof rows)[number]) => r.checks.filter((k) => !k[2]).map((k) => k[0]);
+    let why: string;
+    const verified = rows.find((r) => r.cand && fails(r).length === 0);
+    const inBound = rows.filter((r) => r.checks[0]![2]);
+    if (verified) {
+      why = `grouping: ${keep(c) === c ? 'copy kept' : 'copy in another group'}, ${keep(s) === s ? 'source kept' : 'source in another group'}`;
+    } else {
+      const passAll = inBound.filter((r) => fails(r).length === 0);
+      if (passAll.length > 0) why = `not searched (passes every check)${isWide ? (passAll.some((r) => r.wide) ? `; k ${wideK} finds it` : `; k ${wideK} does not`) : ''}`;
+      else {
+        // The view pair that fails the fewest checks (the pHash bound counted as one), the whole pair first on a tie.
+        const best = [...rows].sort((p, q) => fails(p).length - fails(q).length || p.v - q.v)[0]!;
+        why = `${best.v === 0 ? 'whole' : 'crop'}: ${fails(best).join(' + ')}${best.cand || !best.checks[0]![2] ? '' : ' (not searched)'}`;
+      }
+    }
+    const t = (table[it.tr ?? '?'] ??= {});
+    t[why] = (t[why] ?? 0) + 1;
+    misses.push({ copy: it.k, source: it.d, tr: it.tr, why, rows: rows.map((r) => ({ v: r.v, of: r.a === c ? 'copy' : 'source', cand: r.cand, wide: r.wide, checks: Object.fromEntries(r.checks.map((k) => [k[0], Number(k[1].toFixed(4))])) })) });
+  });
+  console.log(`seed ${x.seed} × ${x.count}: missed copies by edit and reason (stage defaults):`);
+  for (const [tr, whys] of Object.entries(table)) for (const [why, k] of Object.entries(whys).sort((p, q2) => q2[1] - p[1])) console.log(`| ${tr} | ${why} | ${k} |`);
+  return { table, misses };
+}
+
+if (hasFlag('miss')) {
+  const res: unknown[] = [];
+  for (const x of loaded) {
+    const n = x.items.length;
+    const t0 = performance.now();
+    const stage = nearDuplicate({ exactLimit: 0 });
+    const drops = await stage.decide(new Map(x.items.map((it) => [it.k, it.f])));
+    const keep = (i: number): number => {
+      const r = drops.get(x.items[i]!.k);
+      return r === undefined ? i : x.index.get(r.slice('duplicate-of:'.length))!;
+    };
+    const decideS = (performance.now() - t0) / 1000;
+    const st = new DedupStore();
+    x.items.forEach((it) => st.add(it.k, it.f));
+    const candSet = async (k: number): Promise<Set<number>> => {
+      const c = await annViewPairs(st, MAX_HAMMING, 14, { ...ANN_DEFAULTS, k, expansionSearch: Math.max(ANN_DEFAULTS.expansionSearch, 2 * k) });
+      return new Set(c.map(([a, b, v]) => (a * n + b) * 4 + v));
+    };
+    const cands = await candSet(ANN_DEFAULTS.k);
+    const wideK = Number(flag('ann-k', '0'));
+    const wide = wideK > 0 ? await candSet(wideK) : undefined;
+    st.close();
+    const of = (set: Set<number>) => (a: number, b: number, v: number): boolean => (v === 0 ? set.has((Math.min(a, b) * n + Math.max(a, b)) * 4) : set.has((a * n + b) * 4 + v));
+    const q = scoreKeep(x.items, x.index, keep);
+    console.log(`\nseed ${x.seed} × ${x.count}: P ${pct(q.precision)} R ${pct(q.recall)} (${q.found}/${q.pairs}), ${cands.size} candidates${wide ? `, ${wide.size} at k ${wideK}` : ''}, decide ${decideS.toFixed(0)} s`);
+    const d = diagnoseMisses(x, keep, of(cands), wide && of(wide), wideK);
+    res.push({ seed: x.seed, count: x.count, precision: q.precision, recall: q.recall, byTransform: q.byTransform, ...d });
+  }
+  writeFileSync(join(here, '..', 'results', `curate-dedup-miss${flag('tag', '')}.json`), JSON.stringify({ machine, res }, null, 1) + '\n');
+}
+
+/** A variant of the verification, applied to the `--table` values (every field optional; the stage's defaults otherwise). */
+interface TableVariant { k?: number; maxHamming?: number; cropMaxHamming?: number; maxBackgroundChromaDiff?: number; minLayoutCosine?: number; cropMinLayoutCosine?: number; minThumbCorrelation?: number; maxLocalChromaDiff?: number; minFineCorrelation?: number; cropMinFineCorrelation?: number; maxContrastLogRatio?: number; colourFit?: [number, number] | null }
+
+if (hasFlag('table')) {
+  const variants = Object.entries(JSON.parse(flag('variants', '{"G1":{}}')) as Record<string, TableVariant>);
+  const fits = [...new Set(variants.map(([, v]) => JSON.stringify(v.colourFit ?? null)))].map((x) => JSON.parse(x) as [number, number] | null).filter((x): x is [number, number] => x !== null);
+  const looseHam = Math.max(MAX_HAMMING, ...variants.map(([, v]) => v.maxHamming ?? 0));
+  const looseCropHam = Math.max(14, ...variants.map(([, v]) => v.cropMaxHamming ?? 0));
+  const bigK = Math.max(ANN_DEFAULTS.k, ...variants.map(([, v]) => v.k ?? 0));
+  const all: unknown[] = [];
+  const misses: unknown[] = [];
+  for (const x of loaded) {
+    const n = x.items.length;
+    const t0 = performance.now();
+    const st = new DedupStore();
+    x.items.forEach((it) => st.add(it.k, it.f));
+    const V = st.views;
+    let firstKeep: ((i: number) => number) | undefined;
+    const cand = async (k: number): Promise<[number, number, number][]> => annViewPairs(st, looseHam, looseCropHam, { ...ANN_DEFAULTS, k, expansionSearch: Math.max(ANN_DEFAULTS.expansionSearch, 2 * k) });
+    const small = new Set((await cand(ANN_DEFAULTS.k)).map(([a, b, v]) => (a * n + b) * 4 + v));
+    // The union of both searches (a larger k need not return every pair a smaller one did).
+    const codes = new Set(small);
+    if (bigK > ANN_DEFAULTS.k) for (const [a, b, v] of await cand(bigK)) codes.add((a * n + b) * 4 + v);
+    const cands = [...codes].map((c) => [Math.floor(c / 4 / n), Math.floor(c / 4) % n, c % 4] as [number, number, number]);
+    const hs = Array.from({ length: V }, (_, v) => st.hashes(v));
+    st.close();
+    console.log(`seed ${x.seed}: ${small.size} candidates at k ${ANN_DEFAULTS.k}, ${cands.length} with k ${bigK} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    // Decoded once: layouts, thumbnails, fine thumbnails.
+    const dec = (b: string | undefined): Uint8Array | undefined => (b === undefined ? undefined : new Uint8Array(Buffer.from(b, 'base64')));
+    const L = x.items.map((it) => (it.f?.h === undefined ? [] : [it.f.l, ...(it.f.c ?? []).map((c) => c.l)].map((l) => { const u = dec(l)!; return new Int8Array(u.buffer, u.byteOffset, u.length); })));
+    const T = x.items.map((it) => (it.f?.h === undefined ? [] : [it.f.t, ...(it.f.c ?? []).map((c) => c.t)].map((t) => dec(t)!)));
+    const G = x.items.map((it) => dec(it.f?.g));
+    const m = cands.length;
+    const F = 3 * fits.length;
+    const rec = { a: new Int32Array(m), b: new Int32Array(m), v: new Uint8Array(m), k16: new Uint8Array(m), ham: new Uint8Array(m), chroma: new Float32Array(m), layout: new Float32Array(m), thumb: new Float32Array(m), local: new Float32Array(m), fine: new Float32Array(m), contrast: new Float32Array(m), fit: new Float32Array(m * F) };
+    let r = 0;
+    for (const [a, b, v] of cands) {
+      if (x.items[a]!.f?.h === undefined || x.items[b]!.f?.h === undefined) continue;
+      if (Math.abs(x.items[a]!.f!.a! - x.items[b]!.f!.a!) > 0.02) continue;
+      const la = L[a]![v]!;
+      const lb = L[b]![0]!;
+      const ca = backgroundChroma(la);
+      const cb = backgroundChroma(lb);
+      const chroma = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
+      const layout = layoutCosine(la, lb);
+      const thumb = v === 0 ? thumbCorrelation(T[a]![0]!, T[b]![0]!) : 1;
+      if (thumb < 0.99) continue;
+      const fitted = fits.map(([hue, gain]) => fitLayoutColour(la, lb, hue, gain));
+      const fitLayout = fitted.map((f) => layoutCosine(f, lb));
+      if (Math.max(layout, ...fitLayout) < 0.93) continue;
+      const fitChroma = fitted.map((f) => { const c = backgroundChroma(f); return c && cb ? Math.hypot(c[0] - cb[0], c[1] - cb[1]) : 0; });
+      if (Math.min(chroma, ...fitChroma) > 0.16) continue;
+      rec.a[r] = a;
+      rec.b[r] = b;
+      rec.v[r] = v;
+      rec.k16[r] = small.has((a * n + b) * 4 + v) ? 1 : 0;
+      rec.ham[r] = popcount((hs[v]!.hi[a]! ^ hs[0]!.hi[b]!) >>> 0) + popcount((hs[v]!.lo[a]! ^ hs[0]!.lo[b]!) >>> 0);
+      rec.chroma[r] = chroma;
+      rec.layout[r] = layout;
+      rec.thumb[r] = thumb;
+      rec.local[r] = v === 0 ? layoutChromaDiff(la, lb, 0.04, LOCAL_CHROMA_POOL) : 0;
+      fitted.forEach((f, i) => {
+        rec.fit[r * F + 3 * i] = fitLayout[i]!;
+        rec.fit[r * F + 3 * i + 1] = fitChroma[i]!;
+        rec.fit[r * F + 3 * i + 2] = v === 0 ? layoutChromaDiff(f, lb, 0.04, LOCAL_CHROMA_POOL) : 0;
+      });
+      const ga = G[a];
+      const gb = G[b];
+      const fm = ga && gb ? (v === 0 ? fineMatch(ga, gb) : fineMatch(ga, gb, FINE_CROP_SCALES, FINE_CROP_SIDE)) : { correlation: 1, contrast: 0 };
+      rec.fine[r] = fm.correlation;
+      rec.contrast[r] = fm.contrast;
+      r++;
+    }
+    console.log(`  ${r} candidates kept with their values (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    const rows = variants.map(([name, tv]) => {
+      const fitAt = tv.colourFit ? fits.findIndex((f) => JSON.stringify(f) === JSON.stringify(tv.colourFit)) : -1;
+      const pairs: [number, number][] = [];
+      for (let i = 0; i < r; i++) {
+        const whole = rec.v[i] === 0;
+        if ((tv.k ?? ANN_DEFAULTS.k) <= ANN_DEFAULTS.k && !rec.k16[i]) continue;
+        if (rec.ham[i]! > (whole ? (tv.maxHamming ?? MAX_HAMMING) : (tv.cropMaxHamming ?? 14))) continue;
+        const [layout, chroma, local] = fitAt < 0 ? [rec.layout[i]!, rec.chroma[i]!, rec.local[i]!] : [rec.fit[i * F + 3 * fitAt]!, rec.fit[i * F + 3 * fitAt + 1]!, rec.fit[i * F + 3 * fitAt + 2]!];
+        if (chroma > (tv.maxBackgroundChromaDiff ?? 0.08)) continue;
+        if (layout < (whole ? (tv.minLayoutCosine ?? 0.97) : (tv.cropMinLayoutCosine ?? 0.97))) continue;
+        if (whole && rec.thumb[i]! < (tv.minThumbCorrelation ?? 0.995)) continue;
+        if (whole && local > (tv.maxLocalChromaDiff ?? MAX_LOCAL_CHROMA_DIFF)) continue;
+        if (rec.fine[i]! < (whole ? (tv.minFineCorrelation ?? MIN_FINE_CORRELATION) : (tv.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION))) continue;
+        if (rec.contrast[i]! > (tv.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO)) continue;
+        pairs.push([rec.a[i]!, rec.b[i]!]);
+      }
+      const keep = starGroups(n, pairs, (p, q) => (x.items[p]!.f?.q ?? 0) > (x.items[q]!.f?.q ?? 0) || ((x.items[p]!.f?.q ?? 0) === (x.items[q]!.f?.q ?? 0) && p < q));
+      firstKeep ??= (i) => keep[i]!;
+      const q = scoreKeep(x.items, x.index, (i) => keep[i]!);
+      console.log(`| ${name} | seed ${x.seed} × ${x.count} | ${pct(q.precision)} / ${pct(q.recall)} (${q.found}/${q.pairs}) | wrong ${q.drops - q.right}: ${q.wrong.sameScene} / ${q.wrong.sameObjectsOtherBackground} / ${q.wrong.differentObjects} | ${JSON.stringify(q.byTransform)} |`);
+      return { variant: name, options: tv, seed: x.seed, count: x.count, ...q };
+    });
+    all.push(...rows);
+    if (!hasFlag('no-miss')) {
+      // The first variant's misses, diagnosed against the stage's k-16 search and the larger k.
+      const code = (a: number, b: number, v: number): number => ((v === 0 ? Math.min(a, b) : a) * n + (v === 0 ? Math.max(a, b) : b)) * 4 + v;
+      misses.push({ seed: x.seed, count: x.count, variant: variants[0]![0], ...diagnoseMisses(x, firstKeep!, (a, b, v) => small.has(code(a, b, v)), bigK > ANN_DEFAULTS.k ? (a, b, v) => codes.has(code(a, b, v)) : undefined, bigK) });
+    }
+  }
+  writeFileSync(join(here, '..', 'results', `curate-dedup-table${flag('tag', '')}.json`), JSON.stringify({ machine, rows: all }, null, 1) + '\n');
+  if (misses.length > 0) writeFileSync(join(here, '..', 'results', `curate-dedup-miss${flag('tag', '')}.json`), JSON.stringify({ machine, res: misses }, null, 1) + '\n');
 }

@@ -9,7 +9,7 @@ import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
 import { annCosinePairs, annCrossPairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
-import { backgroundChroma, colourLayout, FINE_CROP_SCALES, fineMatch, fineThumb, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
+import { backgroundChroma, colourLayout, FINE_CROP_SCALES, fineMatch, fineThumb, fitLayoutColour, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
 import { ocr, textLines, textRuns } from './ocr.js';
@@ -280,10 +280,50 @@ describe('nearDuplicate', () => {
       for (const s of samples) f.set(s.key, await stage.prepare!(s, ctx));
       return new Map([...(await stage.decide(f as never))].sort());
     };
-    // The defaults (fine check on: 0.99 whole, 0.985 crop at 48 × 48, contrast 0.15), and a stricter whole bound.
+    // The defaults (fine check on: 0.99 whole, 0.98 crop at 48 × 48, contrast 0.15), and a stricter whole bound.
     expect(await decide({})).toEqual(new Map([['crop', 'duplicate-of:circle'], ['reencode', 'duplicate-of:circle']]));
     expect(await decide({ minFineCorrelation: 0.995 })).toEqual(new Map([['crop', 'duplicate-of:circle'], ['reencode', 'duplicate-of:circle']]));
     expect((await decide({ minFineCorrelation: 0, cropMinFineCorrelation: 0, maxContrastLogRatio: Infinity })).get('square')).toBe('duplicate-of:circle');
+  });
+
+  it('the per-pair colour fit passes a colour-jittered copy that the raw colour checks reject, and still rejects the same scene with the orange object yellow', async () => {
+    // Seed 261: an orange square and a blue diamond on sky, then a colour-jittered copy (the generator's sharp
+    // modulate: brightness ×0.9–1.1, saturation ×0.8–1.2, hue ±12°).
+    const set: Sample[] = [];
+    for await (const s of generateImages({ seed: 261, count: 2, noiseRate: 0.5, noiseKinds: ['near_duplicate'] })) set.push(s);
+    expect(set.map((s) => s.meta['transform'] ?? null)).toEqual([null, 'colour_jitter']);
+    const [src, jit] = set as [Sample, Sample];
+    const scene = src.meta['scene'] as Parameters<typeof renderScene>[0];
+    const yellowPng = await renderScene({ ...scene, objects: scene.objects.map((o) => (o.colour === 'orange' ? { ...o, colour: 'yellow' as const } : o)) }, src.meta['width'] as number, src.meta['height'] as number, 'png');
+    const layoutOf = async (bytes: Uint8Array) => colourLayout(await decodeImage(bytes));
+    const [ls, lj, ly] = [await layoutOf(src.files['png'] ?? src.files['jpg']!), await layoutOf(jit.files['png'] ?? jit.files['jpg']!), await layoutOf(yellowPng)];
+    // Raw: the copy fails the local chroma check (0.5); fitted (±12°, gain 1.25) it passes it and the layout cosine.
+    expect(layoutChromaDiff(lj, ls, 0.04, 2)).toBeGreaterThan(0.6);
+    const fj = fitLayoutColour(lj, ls, 12, 1.25);
+    expect(layoutChromaDiff(fj, ls, 0.04, 2)).toBeLessThan(0.5);
+    expect(layoutCosine(fj, ls)).toBeGreaterThan(layoutCosine(lj, ls));
+    expect(layoutCosine(fj, ls)).toBeGreaterThan(0.99);
+    // The look-alike (orange → yellow, 22° of hue): the colour checks never told it apart, raw or fitted (local
+    // chroma 0.36 / 0.24); the grey checks do — yellow is much lighter than orange (32 × 32 correlation 0.947 < 0.995,
+    // contrast 0.18 > 0.15), and the fit leaves those alone.
+    expect(layoutChromaDiff(ly, ls, 0.04, 2)).toBeLessThan(0.5);
+    expect(layoutChromaDiff(fitLayoutColour(ly, ls, 12, 1.25), ls, 0.04, 2)).toBeLessThan(0.5);
+    const [gs, gy] = [await decodeImage(src.files['png'] ?? src.files['jpg']!), await decodeImage(yellowPng)];
+    expect(thumbCorrelation(viewSignals(gy).thumb, viewSignals(gs).thumb)).toBeLessThan(0.96);
+    expect(fineMatch(fineThumb(gy), fineThumb(gs)).contrast).toBeGreaterThan(0.15);
+    // A flat (grey) layout is returned as it is; the fit of a layout to itself is the identity.
+    expect(Array.from(fitLayoutColour(ls, ls, 12, 1.25), (x) => Math.round(x))).toEqual(Array.from(ls));
+    // Through the stage: with the fit the copy is dropped as a copy of the source and the yellow scene kept; without it the copy is kept.
+    const samples: Sample[] = [src, jit, { key: 'yellow', files: { png: yellowPng }, meta: {} }];
+    const decide = async (colourFit: { maxHueDeg: number; maxGain: number } | false) => {
+      const stage = nearDuplicate({ colourFit, quality: (s) => (s.key === src.key ? 1 : 0) });
+      const f = new Map<string, unknown>();
+      for (const s of samples) f.set(s.key, await stage.prepare!(s, ctx));
+      return [...(await stage.decide(f as never))];
+    };
+    expect(await decide({ maxHueDeg: 12, maxGain: 1.25 })).toEqual([[jit.key, `duplicate-of:${src.key}`]]);
+    expect(await decide(false)).toEqual([]);
+    expect(() => nearDuplicate({ colourFit: { maxHueDeg: 12, maxGain: 0.8 } })).toThrow(/maxGain/);
   });
 
   it('thumbnail correlation ignores brightness and contrast, and separates scenes that pHash confuses', async () => {

@@ -231,14 +231,14 @@ function layoutOf(thumb: RgbImage): Int8Array {
  * objects on another background (cream, sky, white) move it: the layout cosine, dominated by the
  * objects, does not see that. Null for a layout without a background luma.
  */
-export function backgroundChroma(layout: Int8Array): [number, number] | null {
+export function backgroundChroma(layout: ArrayLike<number>): [number, number] | null {
   const n = layout.length;
   const y = layout[n - 3] as number;
   if (n < 3 || y <= 0) return null;
   return [(layout[n - 2] as number) / y, (layout[n - 1] as number) / y];
 }
 
-export function layoutCosine(a: Int8Array, b: Int8Array): number {
+export function layoutCosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   let na = 0;
   let nb = 0;
@@ -254,7 +254,7 @@ export function layoutCosine(a: Int8Array, b: Int8Array): number {
  * The chroma (Cb, Cr) of a layout's cells averaged over `pool` × `pool` blocks (a `side / pool`-square
  * grid, row-major, two values per block), and each block's largest single-cell chroma magnitude.
  */
-function pooledChroma(layout: Int8Array, pool: number): { chroma: Float64Array; peak: Float64Array } {
+function pooledChroma(layout: ArrayLike<number>, pool: number): { chroma: Float64Array; peak: Float64Array } {
   const S = LAYOUT_SIDE;
   const P = Math.floor(S / pool);
   const chroma = new Float64Array(2 * P * P);
@@ -289,7 +289,7 @@ function pooledChroma(layout: Int8Array, pool: number): { chroma: Float64Array; 
  * cells beside it and thins it in its own rim cells — a large relative change in single cells — but
  * moves little chroma out of a 2 × 2 block, while a new colour changes the whole object's blocks.
  */
-export function layoutChromaDiff(a: Int8Array, b: Int8Array, minChroma = 0.04, pool = 1): number {
+export function layoutChromaDiff(a: ArrayLike<number>, b: ArrayLike<number>, minChroma = 0.04, pool = 1): number {
   if (Math.min(a.length, b.length) < 3 * LAYOUT_SIDE * LAYOUT_SIDE) return 0;
   const pa = pooledChroma(a, pool);
   const pb = pooledChroma(b, pool);
@@ -307,6 +307,56 @@ export function layoutChromaDiff(a: Int8Array, b: Int8Array, minChroma = 0.04, p
     if (big > 0) worst = Math.max(worst, Math.hypot(ab - bb, ar - br) / big);
   }
   return worst;
+}
+
+/**
+ * Colour layout `a` with its chroma fitted to `b`'s: every (Cb, Cr) of `a` (each cell's and the
+ * background's) multiplied by one complex gain r = s·e^{iθ} relative to the luma — the least-squares
+ * fit of b's chroma on a's over the whole layout, θ clamped to ±`maxHueDeg` and s to
+ * [1/`maxGain`, `maxGain`] — then scaled back to the layouts' length (127), so the colour checks
+ * (`layoutCosine`, `layoutChromaDiff`, `backgroundChroma`) compare the two images after matching one
+ * hue rotation and saturation gain. A colour-jittered copy (hue ±12°, saturation ×0.8–1.2) is such a
+ * gain; another colour of one object in a scene of several, or another background under the same
+ * objects, is not (the objects' fit leaves the background's change, and the reverse). A flat scene
+ * (no chroma in `a`) is returned as it is.
+ */
+export function fitLayoutColour(a: ArrayLike<number>, b: ArrayLike<number>, maxHueDeg: number, maxGain: number): Float64Array {
+  const n = Math.min(a.length, b.length) - (Math.min(a.length, b.length) % 3);
+  let yab = 0;
+  let yaa = 0;
+  let re = 0;
+  let im = 0;
+  let caa = 0;
+  for (let i = 0; i < n; i += 3) {
+    const ya = a[i] as number;
+    const [pa, qa, pb, qb] = [a[i + 1] as number, a[i + 2] as number, b[i + 1] as number, b[i + 2] as number];
+    yab += ya * (b[i] as number);
+    yaa += ya * ya;
+    // conj(ca) · cb, with c = Cb + i·Cr
+    re += pa * pb + qa * qb;
+    im += pa * qb - qa * pb;
+    caa += pa * pa + qa * qa;
+  }
+  const out = Float64Array.from(a);
+  if (caa === 0 || yaa === 0 || yab <= 0) return out;
+  const gy = yab / yaa;
+  let gain = Math.hypot(re, im) / caa / gy;
+  let angle = Math.atan2(im, re);
+  const lim = (maxHueDeg * Math.PI) / 180;
+  angle = Math.max(-lim, Math.min(lim, angle));
+  gain = Math.max(1 / maxGain, Math.min(maxGain, gain));
+  const cr = gain * Math.cos(angle);
+  const ci = gain * Math.sin(angle);
+  let norm = 0;
+  for (let i = 0; i < out.length; i += 3) {
+    const p = out[i + 1] as number;
+    const q = out[i + 2] as number;
+    out[i + 1] = cr * p - ci * q;
+    out[i + 2] = ci * p + cr * q;
+    norm += (out[i] as number) ** 2 + (out[i + 1] as number) ** 2 + (out[i + 2] as number) ** 2;
+  }
+  if (norm > 0) for (let i = 0; i < out.length; i++) out[i] = ((out[i] as number) * 127) / Math.sqrt(norm);
+  return out;
 }
 
 /** Side of the pooled colour layout (`layoutSummary`) the near-duplicate candidate search indexes. */
