@@ -322,6 +322,7 @@ export const NEAR_DUPLICATE_IMAGE_RULES = {
   fineCropSide: 'int',
   maxContrastLogRatio: 'number',
   maxAspectLogDiff: 'number',
+  colourFit: [false, { options: { maxHueDeg: 'number', maxGain: 'number' } }],
   minCosine: 'number',
   embeddingMinLayoutCosine: 'number',
   embed: 'function',
