@@ -38,12 +38,17 @@ for f in config.json model.safetensors vocab.json; do
   [ -f "$CORE/$f" ] || { echo "refit-adapters: $CORE/$f is missing (a core folder from 'herd train text --out DIR' holds it)" >&2; exit 1; }
 done
 # Same rows: the vocabulary file must be the committed one, byte for byte, and the architecture the same.
+# Tying may go one way: an untied core continued from the tied committed one (train text --untie-embeddings)
+# fits every adapter (they read the input embedding, model.embed_tokens.weight; only the output uses lm_head.weight).
 cmp -s "$CORE/vocab.json" "$MINI/vocab.json" || { echo "refit-adapters: $CORE/vocab.json differs from $MINI/vocab.json: train the core with --init $MINI --keep-vocab" >&2; exit 1; }
 node -e '
 const [a, b] = process.argv.slice(1).map((d) => JSON.parse(require("fs").readFileSync(d + "/config.json", "utf8")));
-const keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size", "rope_theta", "tie_word_embeddings"];
+const keys = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size", "rope_theta"];
 const bad = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+const tie = (c) => c.tie_word_embeddings === true;
+if (tie(a) && !tie(b)) bad.push("tie_word_embeddings (the new core is tied, the committed one untied: an untied core cannot be tied again)");
 if (bad.length) { console.error(`refit-adapters: the new core differs in ${bad.join(", ")}`); process.exit(1); }
+if (!tie(a) && tie(b)) console.error("refit-adapters: the new core is untied (its own lm_head.weight), the committed one tied: fine, the adapters read only the input embedding");
 ' "$CORE" "$MINI"
 
 run "npm run build"

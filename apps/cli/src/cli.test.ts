@@ -54,6 +54,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['train', 'text', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--keep-vocab', '--reply-loss', '--steps', '1'], /--keep-vocab keeps the vocabulary of the --init core; pass --init DIR/],
+    [['text', 'train', '--untie-embeddings', '--steps', '1'], /--untie-embeddings unties the tied embedding of the --init core; pass --init DIR/],
     [['text', 'train', '--key-word-weight', '5', '--steps', '1'], /--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss/],
     [['text', 'train', '--key-word-weight', '0', '--reply-loss'], /--key-word-weight must be a number > 0, got '0'/],
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],

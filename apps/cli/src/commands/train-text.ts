@@ -31,6 +31,7 @@ export const trainTextCommand = defineCommand({
     lr: flag.number({ above: 0, default: MINI_CORE_RECIPE.schedule.peak, description: 'peak learning rate (cosine schedule to a tenth of it)' }),
     init: flag.string({ placeholder: 'DIR', description: 'continue from a trained core (same architecture; rows of tokens both vocabularies hold are copied) instead of a fresh init' }),
     'keep-vocab': flag.boolean({ description: "with --init: keep that core's vocabulary exactly (same rows), so its adapters still fit; a corpus token outside it is an error" }),
+    'untie-embeddings': flag.boolean({ description: "with --init of a tied core: continue it with separate input and output embeddings (lm_head.weight starts as a copy of the embedding, so step 0 is the same function), as Llama 3 8B/70B are; a core already untied is an error" }),
     'reply-loss': flag.boolean({ description: "loss on the assistant's replies only in dialogue documents (plain text keeps it on every token)" }),
     'key-word-weight': flag.number({ above: 0, default: 1, description: "with --reply-loss: loss weight of a QA reply's key-word tokens (its colour, shape, number, position, direction, written word …) against 1 on its other tokens; 1 = the plain mean" }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: MINI_CORE_RECIPE.seed, description: 'initialisation and shuffling seed' }),
@@ -39,6 +40,7 @@ export const trainTextCommand = defineCommand({
   },
   async run({ values, io, device }) {
     if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
+    if (values['untie-embeddings'] && values.init === undefined) throw new UsageError('--untie-embeddings unties the tied embedding of the --init core; pass --init DIR (a fresh core is tied or not as its preset says)');
     const keyWordWeight = values['key-word-weight'];
     if (keyWordWeight !== 1 && !values['reply-loss']) throw new UsageError('--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss');
     const out = values.out ?? MINI_CORE_DIR;
@@ -67,7 +69,7 @@ export const trainTextCommand = defineCommand({
     }
     const tokenizer = await loadLlama3Tokenizer();
     // Read before training: --init may name the folder --out overwrites (the committed core).
-    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}) } : undefined;
+    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}), ...(values['untie-embeddings'] ? { untieEmbeddings: true } : {}) } : undefined;
     io.stderr.write(`language core: text shards ${data}, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}\n`);
     const report = await trainLanguageCore({
       tokenizer,

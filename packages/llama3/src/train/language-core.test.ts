@@ -1,12 +1,13 @@
 /** The language-core recipe from text shards: it trains, saves a loadable core, and resumes exactly. */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeDataset } from '@herd/data';
 import { loadLlama3Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadLanguageCore } from '../mini.js';
-import { initWeights } from '../model/graphs.js';
+import { buildDecoder, initWeights } from '../model/graphs.js';
+import { Generator } from '../model/generate.js';
 import { loadPreset } from '../presets/index.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
 import { type LanguageCoreRecipe, trainLanguageCore, warmStartWeights } from './language-core.js';
@@ -133,5 +134,62 @@ describe('trainLanguageCore', () => {
     expect(keyed.heldoutLoss).not.toBe(plain.heldoutLoss);
     await expect(run('noreply', { ...recipe, replyLoss: false, keyWordWeight: 5 }, side)).rejects.toThrow(/keyWordWeight 5 needs replyLoss/);
     await expect(run('nosource', { ...recipe, keyWordWeight: 5 })).rejects.toThrow(/no keyWords says which words/);
+  });
+
+  it('unties a tied core when asked: the same function before any step (logits, first training loss), then lm_head trains apart; saves and loads as untied; an untied core is refused', async () => {
+    const tokenizer = await loadLlama3Tokenizer();
+    await corpus(join(root, 'u', 'train'), 40, 0);
+    await corpus(join(root, 'u', 'heldout'), 8, 1000);
+    const recipe: LanguageCoreRecipe = { preset: 'mini', presetOverrides: { dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 64 }, seed: 5, seqLen: 32, batch: 2, steps: 6, schedule: { kind: 'constant', peak: 3e-3, warmup: 1 }, weightDecay: 0.1, evalEvery: 3, replyLoss: true };
+    const base = { tokenizer, data: { train: join(root, 'u', 'train'), heldout: join(root, 'u', 'heldout') }, dataDescription: 'test', workDir: join(root, 'u', 'data') };
+    await trainLanguageCore({ ...base, recipe, outDir: join(root, 'u', 'tied') });
+    const tied = loadLanguageCore(join(root, 'u', 'tied'));
+    expect(tied.config.tieEmbeddings).toBe(true);
+    expect(tied.weights['lm_head.weight']).toBeUndefined();
+
+    // Before any step: the untied copy's logits are the tied core's (lm_head = a copy of the embedding).
+    const config = loadPreset('mini', { ...recipe.presetOverrides, vocabSize: tied.vocab!.size, tieEmbeddings: false });
+    const warm = warmStartWeights(initWeights(config, 9), config, tied.vocab!, tied, { untie: true });
+    expect(Array.from(warm['lm_head.weight']!.data as Float32Array)).toEqual(Array.from(tied.weights['model.embed_tokens.weight']!.data as Float32Array));
+    const logitsOf = async (cfg: typeof config, w: typeof warm) => {
+      const gen = await Generator.create(cfg, buildDecoder(cfg, w));
+      const seen: Float32Array[] = [];
+      const prompt = Array.from(tied.vocab!.toCompact(tokenizer.encode('The red star is on the', { bos: true, eos: false })));
+      await gen.complete(prompt, { maxNewTokens: 3, temperature: 0, scorer: { score: (_g, l) => (seen.push(Float32Array.from(l)), l) } });
+      return seen;
+    };
+    const a = await logitsOf(tied.config, tied.weights);
+    const b = await logitsOf(config, warm);
+    expect(b.length).toBe(3);
+    b.forEach((l, i) => l.forEach((x, j) => expect(x).toBeCloseTo(a[i]![j]!, 5)));
+    // Training: the first step's loss (computed before the update) is the tied run's to the bit; then the rows part.
+    const init = { core: tied, description: 'the tied test core', keepVocabulary: true };
+    const every = { ...recipe, evalEvery: 1 }; // the curve then holds step 1
+    const keep = await trainLanguageCore({ ...base, recipe: every, outDir: join(root, 'u', 'cont'), init });
+    const untied = await trainLanguageCore({ ...base, recipe: every, outDir: join(root, 'u', 'untied'), init: { ...init, untieEmbeddings: true } });
+    expect(untied.curve[0]!.step).toBe(1);
+    expect(untied.curve[0]!.trainLoss).toBe(keep.curve[0]!.trainLoss);
+    expect(untied.heldoutLoss).not.toBe(keep.heldoutLoss);
+    expect(untied.untiedEmbeddings).toBe(true);
+    expect(untied.parameters).toBe(keep.parameters + tied.vocab!.size * 32);
+
+    // Saved in the HF layout as untied; loads back; the card says so and how it was made.
+    const loaded = loadLanguageCore(join(root, 'u', 'untied'));
+    expect(loaded.config.tieEmbeddings).toBe(false);
+    expect(JSON.parse(readFileSync(join(root, 'u', 'untied', LANGUAGE_CORE_FILES.config), 'utf8')).tie_word_embeddings).toBe(false);
+    const head = loaded.weights['lm_head.weight']!, emb = loaded.weights['model.embed_tokens.weight']!;
+    expect(head.shape).toEqual([tied.vocab!.size, 32]);
+    expect(Array.from(head.data as Float32Array)).not.toEqual(Array.from(emb.data as Float32Array));
+    const card = readFileSync(join(root, 'u', 'untied', LANGUAGE_CORE_FILES.card), 'utf8');
+    expect(card).toMatch(/untied embeddings/);
+    expect(card).toMatch(/--keep-vocab --untie-embeddings/);
+    // An untied core continues as it is (its own lm_head rows), and cannot be untied again (refused before packing).
+    const again = warmStartWeights(initWeights(config, 9), config, loaded.vocab!, loaded);
+    expect(Array.from(again['lm_head.weight']!.data as Float32Array)).toEqual(Array.from(head.data as Float32Array));
+    expect(() => warmStartWeights(initWeights(config, 9), config, loaded.vocab!, loaded, { untie: true })).toThrow(/already untied/);
+    await expect(trainLanguageCore({ ...base, recipe, workDir: join(root, 'u', 'never-packed'), outDir: join(root, 'u', 'twice'), init: { core: loaded, description: 'x', untieEmbeddings: true } })).rejects.toThrow(/is already untied \(it has its own lm_head.weight\)/);
+    expect(existsSync(join(root, 'u', 'never-packed'))).toBe(false);
+    // Without untying, a tied core continued into an untied config is refused (tieEmbeddings differs).
+    expect(() => warmStartWeights(initWeights(config, 9), config, tied.vocab!, tied)).toThrow(/tieEmbeddings: the new core has false/);
   });
 });

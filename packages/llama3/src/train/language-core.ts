@@ -91,6 +91,8 @@ export interface LanguageCoreReport {
   readonly initialisedFrom?: string;
   /** The init core's vocabulary was kept exactly (`init.keepVocabulary`). */
   readonly keptVocabulary?: boolean;
+  /** A tied init core was continued with separate input and output embeddings (`init.untieEmbeddings`). */
+  readonly untiedEmbeddings?: boolean;
 }
 
 function toHost(w: Weights): Record<string, HostTensor> {
@@ -125,6 +127,13 @@ export interface TrainLanguageCoreOptions {
      * Default: the vocabulary of the training text, rows copied by Llama 3 id.
      */
     readonly keepVocabulary?: boolean;
+    /**
+     * Continue a tied core (`tieEmbeddings`) as an untied one, as Llama 3 8B/70B are: `lm_head.weight`
+     * starts as a copy of the embedding, so before the first step the new core computes exactly the
+     * old one's function; from then on the output rows and the input rows train apart. A core that
+     * is already untied is refused (`checkpoint_mismatch`): continue it without this option.
+     */
+    readonly untieEmbeddings?: boolean;
   };
   /** Which words of a dialogue's replies are its key words (`PackTextOptions.keyWords`), for `recipe.keyWordWeight`. */
   readonly keyWords?: { readonly of: NonNullable<PackTextOptions['keyWords']>['of']; readonly name: string };
@@ -142,13 +151,24 @@ function keptVocabulary(from: LanguageCore, corpusIds: readonly number[], tok: L
   return from.vocab;
 }
 
+/** Why `from` cannot be untied (it already is), or undefined. */
+function alreadyUntied(from: LanguageCore): string | undefined {
+  return from.config.tieEmbeddings ? undefined : `untying the embeddings: ${from.dir} is already untied (it has its own lm_head.weight); continue it without untying`;
+}
+
 /**
  * The fresh weights with the trained core's values put in: every tensor but the embedding must match
- * in shape; embedding rows are copied by full Llama 3 id, so a token keeps what it learned.
+ * in shape; embedding rows are copied by full Llama 3 id, so a token keeps what it learned. With
+ * `untie` (a tied `from`, an untied `config`) the new `lm_head.weight` gets the old embedding's rows.
  */
-export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: PrunedVocab, from: LanguageCore): Weights {
+export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: PrunedVocab, from: LanguageCore, opts: { readonly untie?: boolean } = {}): Weights {
   const problems = new ProblemList();
-  for (const k of ['dim', 'nLayers', 'nHeads', 'nKvHeads', 'headDim', 'ffnDim', 'tieEmbeddings'] as const) {
+  if (opts.untie) {
+    const already = alreadyUntied(from);
+    if (already) problems.add(already);
+    if (config.tieEmbeddings) problems.add('untying the embeddings: the new core\'s config is tied');
+  }
+  for (const k of ['dim', 'nLayers', 'nHeads', 'nKvHeads', 'headDim', 'ffnDim', ...(opts.untie ? [] : ['tieEmbeddings' as const])] as const) {
     if (config[k] !== from.config[k]) problems.add(`${k}: the new core has ${String(config[k])}, ${from.dir} has ${String(from.config[k])}`);
   }
   if (!from.vocab) problems.add(`${from.dir} has no pruned vocabulary (vocab.json), so its rows cannot be matched to this corpus' tokens`);
@@ -156,7 +176,7 @@ export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: Pru
   const out: Record<string, Weights[string]> = {};
   const D = config.dim;
   for (const [name, t] of Object.entries(fresh)) {
-    const old = from.weights[name];
+    const old = from.weights[opts.untie && name === 'lm_head.weight' ? 'model.embed_tokens.weight' : name];
     if (!old) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: it has no tensor ${name}`);
     if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
       const data = Float32Array.from(t.data as Float32Array);
@@ -177,6 +197,10 @@ export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: Pru
 export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<LanguageCoreReport> {
   const r = o.recipe ?? MINI_CORE_RECIPE;
   const started = Date.now();
+  const untie = o.init?.untieEmbeddings === true;
+  // Before packing (minutes on a big corpus): a core that cannot be untied is refused at once.
+  const cannotUntie = untie ? alreadyUntied(o.init!.core) : undefined;
+  if (cannotUntie) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${o.init!.core.dir}: ${cannotUntie}`);
 
   // 1. Data: documents → full Llama 3 ids → packed rows (shards) → the pruned vocabulary of the
   // training text → batches streamed in a seeded order, mapped to compact ids.
@@ -215,9 +239,9 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   };
 
   // 2. Model and optimizer: the whole core trains.
-  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size });
+  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size, ...(untie ? { tieEmbeddings: false } : {}) });
   const fresh = initWeights(config, r.seed);
-  const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core) : fresh;
+  const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core, { untie }) : fresh;
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay }, ...(weighted ? { targetWeights: true } : {}) });
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? DEFAULT_DEVICE });
   const evaluator = await LmEvaluator.create(config, {}, { batch: r.batch, seqLen: r.seqLen, fed: [CORE_GROUP], device: o.device ?? DEFAULT_DEVICE });
@@ -266,6 +290,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       device: run.device,
       ...(o.init ? { initialisedFrom: o.init.description } : {}),
       ...(o.init?.keepVocabulary ? { keptVocabulary: true } : {}),
+      ...(untie ? { untiedEmbeddings: true } : {}),
     };
     await saveLanguageCore(o.outDir, config, saved, vocab, report, r, o.dataDescription);
     return report;
