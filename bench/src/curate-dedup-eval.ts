@@ -52,7 +52,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Components, starGroups } from '@herd/data';
 import { generateImages } from '@herd/datasets';
-import { ANN_DEFAULTS, annViewPairs, backgroundChroma, CROP_MIN_FINE_CORRELATION, DedupStore, type DedupFeature, exactViewPairs, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fitLayoutColour, LOCAL_CHROMA_POOL, layoutChromaDiff, layoutCosine, MAX_CONTRAST_LOG_RATIO, MAX_HAMMING, MAX_LOCAL_CHROMA_DIFF, MIN_FINE_CORRELATION, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
+import { ANN_DEFAULTS, annViewPairs, backgroundChroma, CROP_MAX_HAMMING, CROP_MIN_FINE_CORRELATION, CROP_MIN_LAYOUT_COSINE, MAX_ASPECT_LOG_DIFF, MAX_BACKGROUND_CHROMA_DIFF, MIN_LAYOUT_COSINE, MIN_THUMB_CORRELATION, DedupStore, type DedupFeature, exactViewPairs, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fitLayoutColour, LOCAL_CHROMA_POOL, layoutChromaDiff, layoutCosine, MAX_CONTRAST_LOG_RATIO, MAX_HAMMING, MAX_LOCAL_CHROMA_DIFF, MIN_FINE_CORRELATION, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
 import { flag, hasFlag } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -344,16 +344,16 @@ function diagnoseMisses(x: Loaded, keep: (i: number) => number, isCand: (a: numb
     const cb = backgroundChroma(lb);
     const out: [string, number, boolean][] = [];
     const d = ham(va.h, fb.h!);
-    out.push(['hamming', d, d <= (v === 0 ? MAX_HAMMING : 14)]);
+    out.push(['hamming', d, d <= (v === 0 ? MAX_HAMMING : CROP_MAX_HAMMING)]);
     const asp = Math.abs(fa.a! - fb.a!);
-    out.push(['aspect', asp, asp <= 0.02]);
+    out.push(['aspect', asp, asp <= MAX_ASPECT_LOG_DIFF]);
     const chroma = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
-    out.push(['backgroundChroma', chroma, chroma <= 0.08]);
+    out.push(['backgroundChroma', chroma, chroma <= MAX_BACKGROUND_CHROMA_DIFF]);
     const lc = layoutCosine(la, lb);
-    out.push(['layoutCosine', lc, lc >= 0.97]);
+    out.push(['layoutCosine', lc, lc >= (v === 0 ? MIN_LAYOUT_COSINE : CROP_MIN_LAYOUT_COSINE)]);
     if (v === 0) {
       const tc = thumbCorrelation(dec(va.t), dec(fb.t!));
-      out.push(['thumb', tc, tc >= 0.995]);
+      out.push(['thumb', tc, tc >= MIN_THUMB_CORRELATION]);
       const local = layoutChromaDiff(la, lb, 0.04, LOCAL_CHROMA_POOL);
       out.push(['localChroma', local, local <= MAX_LOCAL_CHROMA_DIFF]);
     }
@@ -412,7 +412,7 @@ if (hasFlag('miss')) {
     const st = new DedupStore();
     x.items.forEach((it) => st.add(it.k, it.f));
     const candSet = async (k: number): Promise<Set<number>> => {
-      const c = await annViewPairs(st, MAX_HAMMING, 14, { ...ANN_DEFAULTS, k, expansionSearch: Math.max(ANN_DEFAULTS.expansionSearch, 2 * k) });
+      const c = await annViewPairs(st, MAX_HAMMING, CROP_MAX_HAMMING, { ...ANN_DEFAULTS, k, expansionSearch: Math.max(ANN_DEFAULTS.expansionSearch, 2 * k) });
       return new Set(c.map(([a, b, v]) => (a * n + b) * 4 + v));
     };
     const cands = await candSet(ANN_DEFAULTS.k);
@@ -466,7 +466,7 @@ if (hasFlag('table')) {
     let r = 0;
     for (const [a, b, v] of cands) {
       if (x.items[a]!.f?.h === undefined || x.items[b]!.f?.h === undefined) continue;
-      if (Math.abs(x.items[a]!.f!.a! - x.items[b]!.f!.a!) > 0.02) continue;
+      if (Math.abs(x.items[a]!.f!.a! - x.items[b]!.f!.a!) > MAX_ASPECT_LOG_DIFF) continue;
       const la = L[a]![v]!;
       const lb = L[b]![0]!;
       const ca = backgroundChroma(la);
@@ -508,11 +508,11 @@ if (hasFlag('table')) {
       for (let i = 0; i < r; i++) {
         const whole = rec.v[i] === 0;
         if ((tv.k ?? ANN_DEFAULTS.k) <= ANN_DEFAULTS.k && !rec.k16[i]) continue;
-        if (rec.ham[i]! > (whole ? (tv.maxHamming ?? MAX_HAMMING) : (tv.cropMaxHamming ?? 14))) continue;
+        if (rec.ham[i]! > (whole ? (tv.maxHamming ?? MAX_HAMMING) : (tv.cropMaxHamming ?? CROP_MAX_HAMMING))) continue;
         const [layout, chroma, local] = fitAt < 0 ? [rec.layout[i]!, rec.chroma[i]!, rec.local[i]!] : [rec.fit[i * F + 3 * fitAt]!, rec.fit[i * F + 3 * fitAt + 1]!, rec.fit[i * F + 3 * fitAt + 2]!];
-        if (chroma > (tv.maxBackgroundChromaDiff ?? 0.08)) continue;
-        if (layout < (whole ? (tv.minLayoutCosine ?? 0.97) : (tv.cropMinLayoutCosine ?? 0.97))) continue;
-        if (whole && rec.thumb[i]! < (tv.minThumbCorrelation ?? 0.995)) continue;
+        if (chroma > (tv.maxBackgroundChromaDiff ?? MAX_BACKGROUND_CHROMA_DIFF)) continue;
+        if (layout < (whole ? (tv.minLayoutCosine ?? MIN_LAYOUT_COSINE) : (tv.cropMinLayoutCosine ?? CROP_MIN_LAYOUT_COSINE))) continue;
+        if (whole && rec.thumb[i]! < (tv.minThumbCorrelation ?? MIN_THUMB_CORRELATION)) continue;
         if (whole && local > (tv.maxLocalChromaDiff ?? MAX_LOCAL_CHROMA_DIFF)) continue;
         if (rec.fine[i]! < (whole ? (tv.minFineCorrelation ?? MIN_FINE_CORRELATION) : (tv.cropMinFineCorrelation ?? CROP_MIN_FINE_CORRELATION))) continue;
         if (rec.contrast[i]! > (tv.maxContrastLogRatio ?? MAX_CONTRAST_LOG_RATIO)) continue;

@@ -176,6 +176,14 @@ export const COLOUR_FIT: { maxHueDeg: number; maxGain: number } | false = { maxH
 /** Default `localChromaPool` (see MAX_LOCAL_CHROMA_DIFF). */
 export const LOCAL_CHROMA_POOL = 2;
 
+/** The remaining defaults of the verification (rounds 5–7, CURATION.md): whole ↔ whole layout cosine and 32 × 32 thumbnail correlation, crop view ↔ whole pHash bound and layout cosine, aspect-ratio and background-chroma bounds. */
+export const MIN_LAYOUT_COSINE = 0.97;
+export const MIN_THUMB_CORRELATION = 0.995;
+export const CROP_MAX_HAMMING = 14;
+export const CROP_MIN_LAYOUT_COSINE = 0.97;
+export const MAX_ASPECT_LOG_DIFF = 0.02;
+export const MAX_BACKGROUND_CHROMA_DIFF = 0.08;
+
 /**
  * `layoutWeight` 4 was chosen on the validation sets with the candidate search forced to HNSW
  * (`exactLimit: 0`; seeds 2001 × 1 500, 6001 × 8 000, 9001 × 20 000; the largest worst margin
@@ -821,14 +829,14 @@ function unit(v: ArrayLike<number>): number[] {
 export function nearDuplicate(options: NearDuplicateOptions = {}): GlobalStage<DedupFeature | null, Map<string, string>> {
   const mode = options.mode ?? 'hash';
   const maxHamming = options.maxHamming ?? MAX_HAMMING;
-  const minLayout = options.minLayoutCosine ?? 0.97;
-  const minThumb = options.minThumbCorrelation ?? 0.995;
+  const minLayout = options.minLayoutCosine ?? MIN_LAYOUT_COSINE;
+  const minThumb = options.minThumbCorrelation ?? MIN_THUMB_CORRELATION;
   const cropScales = options.cropScales ?? [0.93, 0.89, 0.85];
-  const cropMaxHamming = options.cropMaxHamming ?? 14;
-  const cropMinLayout = options.cropMinLayoutCosine ?? 0.97;
+  const cropMaxHamming = options.cropMaxHamming ?? CROP_MAX_HAMMING;
+  const cropMinLayout = options.cropMinLayoutCosine ?? CROP_MIN_LAYOUT_COSINE;
   const cropMinThumb = options.cropMinThumbCorrelation ?? CROP_MIN_THUMB_CORRELATION;
-  const maxAspect = options.maxAspectLogDiff ?? 0.02;
-  const maxChroma = options.maxBackgroundChromaDiff ?? 0.08;
+  const maxAspect = options.maxAspectLogDiff ?? MAX_ASPECT_LOG_DIFF;
+  const maxChroma = options.maxBackgroundChromaDiff ?? MAX_BACKGROUND_CHROMA_DIFF;
   const maxResidual = options.maxBlockResidual ?? MAX_BLOCK_RESIDUAL;
   const maxLocalChroma = options.maxLocalChromaDiff ?? MAX_LOCAL_CHROMA_DIFF;
   const chromaPool = options.localChromaPool ?? LOCAL_CHROMA_POOL;

@@ -61,9 +61,10 @@ export function colourThumb(img: RgbImage): RgbImage {
   return resizeBilinear(img, N, N);
 }
 
+/** Rec. 601 luma of every pixel of a thumbnail. */
 function greyOf(small: RgbImage): Float64Array {
-  const out = new Float64Array(N * N);
-  for (let i = 0; i < N * N; i++) out[i] = 0.299 * (small.data[3 * i] as number) + 0.587 * (small.data[3 * i + 1] as number) + 0.114 * (small.data[3 * i + 2] as number);
+  const out = new Float64Array(small.width * small.height);
+  for (let i = 0; i < out.length; i++) out[i] = 0.299 * (small.data[3 * i] as number) + 0.587 * (small.data[3 * i + 1] as number) + 0.114 * (small.data[3 * i + 2] as number);
   return out;
 }
 
@@ -396,10 +397,7 @@ export const FINE_SIDE = 64;
  * square) or by one size step correlates ≥ 0.995 at 32 × 32 and clearly less here.
  */
 export function fineThumb(img: RgbImage): Uint8Array {
-  const small = resizeBilinear(img, FINE_SIDE, FINE_SIDE);
-  const out = new Uint8Array(FINE_SIDE * FINE_SIDE);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(0.299 * (small.data[3 * i] as number) + 0.587 * (small.data[3 * i + 1] as number) + 0.114 * (small.data[3 * i + 2] as number));
-  return out;
+  return Uint8Array.from(greyOf(resizeBilinear(img, FINE_SIDE, FINE_SIDE)), (v) => Math.round(v));
 }
 
 /**
