@@ -330,7 +330,10 @@ async function prepareInPage(engine, attached, turn) {
 async function askBrowser(message, attached, answer, signal) {
   const engine = await webEngine(mode);
   const turn = { role: 'user', text: message };
-  for (const a of attached) await prepareInPage(engine, a, turn);
+  for (const a of attached) {
+    await prepareInPage(engine, a, turn);
+    if (signal.aborted) return; // stopped while an attachment was decoded: nothing asked, nothing kept
+  }
   const maxTokens = limits?.maxTokens ?? 256;
   if (transcribeFirst(message, attached)) {
     // As the server does it: hear the question, then answer the typed text + the transcript as text.
@@ -361,9 +364,9 @@ async function askBrowser(message, attached, answer, signal) {
   webTurns = webTurns.reverse().map((t) => ((t.image || t.audio || t.clip) && ++media > MAX_IMAGES ? { role: t.role, text: t.text } : t)).reverse();
 }
 
-/** A file streamed to /api/uploads as it is (the File as the body: no base64, never read whole by the page); the message names the upload. */
-async function upload(attached) {
-  const res = await fetch(`/api/uploads?name=${encodeURIComponent(attached.name)}&kind=${attached.kind}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: attached.file });
+/** A file streamed to /api/uploads as it is (the File as the body: no base64, never read whole by the page); the message names the upload. Stop aborts it. */
+async function upload(attached, signal) {
+  const res = await fetch(`/api/uploads?name=${encodeURIComponent(attached.name)}&kind=${attached.kind}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: attached.file, signal });
   const json = await res.json();
   if (!res.ok) throw Object.assign(new Error(`${json.error.code}: ${json.error.message}`), { shown: true });
   return { upload: json.upload };
@@ -372,7 +375,8 @@ async function upload(attached) {
 async function askServer(message, attached, answer, signal) {
   const media = {};
   try {
-    for (const a of attached) media[a.kind] = await upload(a);
+    // Stop during an upload aborts it too (the server drops the partial file).
+    for (const a of attached) media[a.kind] = await upload(a, signal);
   } catch (e) {
     if (!e.shown) throw e;
     answer.className = 'msg error';

@@ -36,19 +36,28 @@ export function sendError(res: ServerResponse, e: ClientError): void {
 }
 
 /**
- * Reads a request body of at most `maxBytes`: a Content-Length over the limit is refused before
- * reading, a body that grows past it is refused as soon as it does (413 either way).
- */
-/**
  * The request body's chunks. Leaving a `for await` early destroys the stream it iterates, and
  * destroying an IncomingMessage destroys its socket — the refusal (413/415) would never reach the
  * client. Iterating a pass-through instead leaves the request paused and the socket open for the
- * answer (sent with `Connection: close`).
+ * answer (sent with `Connection: close`). A client that leaves before the body ends fails the iteration
+ * (a ClientError), so the reader cleans up instead of waiting.
  */
 export function bodyChunks(req: IncomingMessage): AsyncIterable<Buffer> {
-  return req.pipe(new PassThrough());
+  const body = new PassThrough();
+  // pipe() forwards neither errors nor a client that leaves mid-body: without this the reader would wait
+  // forever, holding its upload slot and temporary file.
+  const leftEarly = (): void => {
+    if (!req.complete) body.destroy(new ClientError(400, 'invalid_request', 'the client closed the connection before the request body ended'));
+  };
+  req.once('close', leftEarly);
+  req.once('error', leftEarly);
+  return req.pipe(body);
 }
 
+/**
+ * Reads a request body of at most `maxBytes`: a Content-Length over the limit is refused before
+ * reading, a body that grows past it is refused as soon as it does (413 either way).
+ */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const tooBig = (got: string): ClientError =>
     new ClientError(413, 'payload_too_large', `request body ${got} is over the limit of ${maxBytes} bytes; send a smaller image (the limit is set with --max-upload-mb)`);

@@ -2,7 +2,7 @@
  * Streamed uploads (`POST /api/uploads`, uploads.ts) on a text-only server: limits hold while the
  * body streams (a declared length over the limit, a chunked body growing past it, bytes of no
  * accepted format after the first chunk, too many waiting), every refused or used upload leaves no
- * file behind, an upload is used once, and one not used in time is gone. (media.test.ts: a streamed
+ * file behind (also when the client leaves mid-body), an upload is used once, and one not used in time is gone. (media.test.ts: a streamed
  * clip is answered as the same clip sent base64.)
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -129,5 +129,24 @@ describe('streamed uploads (/api/uploads)', () => {
     await expect.poll(() => left()).toEqual([]);
     const late = await postChat(quick, { conversation: 'u3', message: 'What moves?', video: { upload: up.json.upload } });
     expect(late.status).toBe(400);
+  });
+
+  it('a client that leaves mid-upload leaves no file and frees its slot (the reader does not wait for a body that never ends)', async () => {
+    const server = new ChatServer({ engine, log: () => {}, uploadDir: dir, maxPendingUploads: 1 });
+    servers.push(server);
+    const url = (await server.listen(0, '127.0.0.1')).url;
+    const clip = readFileSync(CLIP);
+    for (let i = 0; i < 2; i++) {
+      // Declares the whole clip, sends 1,000 bytes, then closes the connection.
+      const req = request(new URL('/api/uploads?name=gone.mp4', url), { method: 'POST', headers: { 'content-length': String(clip.length) } });
+      req.on('error', () => {});
+      await new Promise<void>((resolve) => req.write(clip.subarray(0, 1000), () => resolve()));
+      await expect.poll(() => left()).toHaveLength(1);
+      req.destroy();
+      await expect.poll(() => left()).toEqual([]);
+      expect(server.uploads.size).toBe(0);
+    }
+    // The one slot is free: a whole upload is taken.
+    expect((await upload(url, 'whole.mp4', clip)).status).toBe(201);
   });
 });
