@@ -93,6 +93,9 @@ describe('bench-args', () => {
     expect(() => a.has('sweep')).toThrow(/reads --sweep, which its flag declaration lacks/);
     expect(() => a.flag('table')).toThrow(/reads --table as a value, but declares it as a switch/);
     expect(() => a.has('count')).toThrow(/reads --count as a switch, but declares it as a value flag/);
+    // So does a declaration that cannot be right.
+    expect(() => parseBenchArgs({ about: 'a', writes: 'b', flags: { keep: { default: 'x', help: 'k' } } }, [], 'x.js')).toThrow(/declares the switch --keep with a default/);
+    expect(() => parseBenchArgs({ about: 'a', writes: 'b', flags: { '--count': { value: 'N', help: 'c' } } }, [], 'x.js')).toThrow(/declares a flag named '--count'/);
   });
 
   it("passes a self-spawning bench's internal arguments to its child beside the user's flags, and nowhere else", () => {

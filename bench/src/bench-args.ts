@@ -87,6 +87,11 @@ export function usage(spec: BenchSpec<FlagSpecs>, script: string): string {
  */
 export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, argv: readonly string[], script: string): Parsed<F> {
   const decl: FlagSpecs = spec.flags;
+  for (const [n, f] of Object.entries(decl)) {
+    // The declaration's own mistakes are the bench's, not the user's: thrown, like a read of an undeclared flag.
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(n) || n === 'help' || n === 'child') throw new Error(`${script} declares a flag named '${n}': names are lower-case words joined by '-', not help or child`);
+    if (f.value === undefined && (f.default !== undefined || f.required)) throw new Error(`${script} declares the switch --${n} with a default or as required: give it a value placeholder, or neither`);
+  }
   const errors: string[] = [];
   let rest = argv;
   let child: readonly string[] | undefined;

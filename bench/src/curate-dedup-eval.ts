@@ -29,7 +29,7 @@
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}' | --variants '{"A":{…},"B":{…}}']
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --miss --sets 9001:20000 [--ann-k 64]
  *
- * `--table` (variant search): every HNSW candidate (k = `--ann-k`, default 32; the pairs k 16 returns marked) within
+ * `--table` (variant search): every HNSW candidate (k = the largest `k` of the variants, at least the stage's 16; the pairs k 16 returns marked) within
  * loose bounds, each check's value computed once — raw and after the per-pair colour fit (`fitLayoutColour`) —
  * then each variant of `--variants` (`TableVariant`: a threshold left out is the stage's default constant; the colour
  * fit applies only where a variant names `colourFit: [maxHueDeg, maxGain]`) is the stage's verification on those values
