@@ -75,7 +75,10 @@ describe('bench-args', () => {
       '--table is a switch and takes no value (got --table=1)',
       '--count is given twice',
     ]);
-    expect(errors({ about: 'a', writes: 'b', flags: { raw: { value: 'DIR', required: true, help: 'r' } } }, [])).toEqual(['--raw DIR is required']);
+    const req = { about: 'a', writes: 'b', flags: { raw: { value: 'DIR', required: true, help: 'r' } } } as const;
+    expect(errors(req, [])).toEqual(['--raw DIR is required']);
+    expect(errors(req, ['--raw'])).toEqual(['--raw needs a value (DIR)']);
+    expect(ok(req, ['--raw', '/d']).flag('raw')).toBe('/d');
   });
 
   it('takes exactly the declared positional arguments, and refuses stray ones', () => {

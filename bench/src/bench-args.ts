@@ -109,6 +109,7 @@ export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, ar
   const values = new Map<string, string>();
   const switches = new Set<string>();
   const positionals: string[] = [];
+  const given = new Set<string>();
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (a === '--help' || a === '-h') return { help: usage(spec, script) };
@@ -124,7 +125,8 @@ export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, ar
       errors.push(`unknown flag ${bare}${didYouMean(bare, Object.keys(decl).map((n) => `--${n}`))}`);
       continue;
     }
-    if (values.has(name) || switches.has(name)) errors.push(`--${name} is given twice`);
+    if (given.has(name)) errors.push(`--${name} is given twice`);
+    given.add(name);
     if (f.value === undefined) {
       if (eq > 0) errors.push(`--${name} is a switch and takes no value (got ${a})`);
       switches.add(name);
@@ -140,7 +142,7 @@ export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, ar
       }
     }
   }
-  for (const [n, f] of Object.entries(decl)) if (f.required && !values.has(n)) errors.push(`--${n} ${f.value ?? ''} is required`);
+  for (const [n, f] of Object.entries(decl)) if (f.required && !given.has(n)) errors.push(`--${n} ${f.value ?? ''} is required`);
   const want = spec.positionals ?? [];
   if (positionals.length > want.length) errors.push(`unexpected argument${positionals.length - want.length > 1 ? 's' : ''} ${positionals.slice(want.length).map((p) => `'${p}'`).join(', ')} (${want.length === 0 ? 'this bench takes flags only' : `it takes ${want.join(' ')}`})`);
   else if (positionals.length < want.length) errors.push(`missing ${want.slice(positionals.length).join(' ')}`);

@@ -69,7 +69,7 @@ const cli = benchArgs({
     pool: { value: 'P', default: '1', help: 'layoutChromaDiff pools the cells P × P first' },
     score: { help: 'mode: the real stage (nearDuplicate(options).decide) on the sets' },
     options: { value: 'JSON', default: '{}', help: 'nearDuplicate options for --score' },
-    variants: { value: 'JSON', help: '{"name": options, …}: several option sets for --score, or TableVariants for --table (default: {"G1":{}})' },
+    variants: { value: 'JSON', help: '{"name": options, …}: several option sets for --score (default: --options alone), or TableVariants for --table (default: {"G1":{}})' },
     miss: { help: 'mode: why the stage misses each labelled copy it does not group with its source' },
     'ann-k': { value: 'K', default: '0', help: '--miss: also whether K HNSW neighbours would return a missed pair (0: not asked)' },
     table: { help: 'mode: every HNSW candidate checked once, then each of --variants scored on those values' },
