@@ -65,7 +65,7 @@ export type Parsed<F extends FlagSpecs> = { readonly help: string } | { readonly
 const CHILD = '--child';
 
 /** The usage block of a bench, made from its declaration. */
-export function usage(spec: BenchSpec<FlagSpecs>, script: string): string {
+function usage(spec: BenchSpec<FlagSpecs>, script: string): string {
   const entries = Object.entries(spec.flags);
   const required = entries.filter(([, f]) => f.required).map(([n, f]) => `--${n} ${f.value ?? ''}`.trim());
   const head = ['node', `bench/dist/${script}`, ...required, ...(spec.positionals ?? []), ...(entries.length > required.length ? ['[flags]'] : [])].join(' ');
