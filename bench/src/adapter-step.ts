@@ -34,15 +34,27 @@ import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODE
 import { ADAPTER_GROUP, ENCODER_GROUP, adapterBatch, coreAttachPoints, type VisionWeights, freshMiniVision, loadMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
 import { type ClipFeatures, VIDEO_GROUPS, frameTokens, miniVideoConfig, videoBatch, videoLayers, videoModelSpec, videoParamSpecs } from '@herd/video';
 import * as G from '@herd/graph';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const model = flag('model', 'vision');
+const cli = benchArgs({
+  about: 'Training-step time of a mini adapter recipe (vision, speech or video) on the CPU, herd against the same model in PyTorch (bench/pytorch/adapter_step.py) in the same run.',
+  writes: 'bench/results/adapter-step-<model>.json',
+  flags: {
+    model: { value: 'vision|speech|video', default: 'vision', help: "the recipe whose step is timed" },
+    steps: { value: 'N', default: '10', help: 'timed steps (the median is reported)' },
+    warmup: { value: 'N', default: '3', help: 'untimed steps first' },
+    threads: { value: 'N', default: String(cpus().length), help: "herd's and the peer's threads" },
+    python: { value: 'PATH', default: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', help: 'the python with torch that runs the peer' },
+    'no-torch': { help: 'skip the PyTorch peer' },
+  },
+});
+const model = cli.flag('model');
 if (model !== 'vision' && model !== 'speech' && model !== 'video') throw new Error(`--model must be vision, speech or video, got '${model}'`);
-const steps = Number(flag('steps', '10'));
-const warmup = Number(flag('warmup', '3'));
-const threads = Number(flag('threads', String(cpus().length)));
-const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const steps = Number(cli.flag('steps'));
+const warmup = Number(cli.flag('warmup'));
+const threads = Number(cli.flag('threads'));
+const python = cli.flag('python');
 
 const core = loadLanguageCore();
 const c = core.config;
@@ -150,7 +162,7 @@ function torch(): Record<string, unknown> | { error: string } {
 }
 
 const ours = await herd();
-const peer = hasFlag('no-torch') ? { error: 'skipped (--no-torch)' } : torch();
+const peer = cli.has('no-torch') ? { error: 'skipped (--no-torch)' } : torch();
 const ratio = 'msPerStep' in peer ? ours.msPerStep / (peer['msPerStep'] as number) : undefined;
 const result = {
   benchmark: `adapter-step-${model}`,

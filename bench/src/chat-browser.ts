@@ -13,11 +13,19 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const nQuestions = Number(flag('questions', '6'));
-const maxTokens = Number(flag('max-tokens', '32'));
+const cli = benchArgs({
+  about: "In-browser generation speed beside the server's: the chat page in Debian's headless chromium answers the same questions from the server and from onnxruntime-web WASM in the page.",
+  writes: 'bench/results/chat-browser.json',
+  flags: {
+    questions: { value: 'N', default: '6', help: 'questions asked in each mode' },
+    'max-tokens': { value: 'N', default: '32', help: 'tokens per answer at most' },
+  },
+});
+const nQuestions = Number(cli.flag('questions'));
+const maxTokens = Number(cli.flag('max-tokens'));
 const CHROMIUM = '/usr/bin/chromium';
 const QUESTIONS = ['Where is the red ball?', 'How many squares are there?', 'What colour is the big circle?', 'Is there a word in the picture?', 'What shape is at the top?', 'Describe the scene.'];
 

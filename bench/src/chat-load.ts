@@ -19,15 +19,27 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const levels = flag('concurrency', '1,4,16').split(',').map(Number);
-const duration = Number(flag('duration', '20'));
-const maxRequests = Number(flag('max-requests', '400'));
-const maxTokens = Number(flag('max-tokens', '32'));
-const queue = Number(flag('queue', '4'));
-const vision = !hasFlag('no-vision');
+const cli = benchArgs({
+  about: 'The chat server (mini core + mini vision, a child process) under load on loopback with autocannon: answers/s, latency, time to first token and 503 share at growing concurrency.',
+  writes: 'bench/results/chat-load.json',
+  flags: {
+    concurrency: { value: 'N,N,…', default: '1,4,16', help: 'concurrent users, one level each' },
+    duration: { value: 'S', default: '20', help: 'seconds per level at most' },
+    'max-requests': { value: 'N', default: '400', help: 'requests per level at most' },
+    'max-tokens': { value: 'N', default: '32', help: 'tokens per answer at most' },
+    queue: { value: 'N', default: '4', help: "the server's queue length (--queue)" },
+    'no-vision': { help: 'start the server without the mini vision adapter' },
+  },
+});
+const levels = cli.flag('concurrency').split(',').map(Number);
+const duration = Number(cli.flag('duration'));
+const maxRequests = Number(cli.flag('max-requests'));
+const maxTokens = Number(cli.flag('max-tokens'));
+const queue = Number(cli.flag('queue'));
+const vision = !cli.has('no-vision');
 const QUESTIONS = ['Where is the red ball?', 'How many squares are there?', 'What colour is the big circle?', 'Is there a word in the picture?'];
 
 async function startServer(): Promise<{ url: string; child: ChildProcess }> {

@@ -16,12 +16,21 @@ import { type Sample, type StageResult } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { setDefaultThreads } from '@herd/runtime';
 import { clipScore, MiniClip, miniClipBatchScorer, miniClipScorer } from '@herd/vision';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const count = Number(flag('count', '1024'));
-const seed = Number(flag('seed', '8'));
-const batches = flag('batches', '1,4,8,16,32').split(',').map(Number);
+const cli = benchArgs({
+  about: "The mini CLIP curation stage, one image–caption pair per ONNX call vs B per call: images per CPU-second for each B, and how far batched scores are from unbatched ones (ONNX threads: HERD_THREADS, default 1).",
+  writes: 'bench/results/curate-clip-batch.json',
+  flags: {
+    count: { value: 'N', default: '1024', help: 'generated images scored' },
+    seed: { value: 'N', default: '8', help: "the generator's seed" },
+    batches: { value: 'B,B,…', default: '1,4,8,16,32', help: 'batch sizes measured (B = 1 always runs first, as the reference)' },
+  },
+});
+const count = Number(cli.flag('count'));
+const seed = Number(cli.flag('seed'));
+const batches = cli.flag('batches').split(',').map(Number);
 const threads = Number(process.env['HERD_THREADS'] ?? '1');
 setDefaultThreads(threads);
 

@@ -12,9 +12,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { isUnreadable, iterateDataset } from '@herd/data';
-import { args } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
-const [input, output] = args as [string, string];
+const cli = benchArgs({
+  about: "Audits the near-duplicate drops of a finished image curation run against the generator's labels: precision (wrong drops split by how different the scenes are) and recall per noise kind.",
+  writes: 'JSON to stdout (nothing to bench/results)',
+  flags: {},
+  positionals: ['INPUT_DATASET', 'CURATED_OUTPUT'],
+});
+const [input, output] = cli.positionals as [string, string];
 interface Info { noise: string; dupOf: string | null; scene: string; objects: string }
 const meta = new Map<string, Info>();
 for await (const s of iterateDataset(input, { tolerant: true })) {

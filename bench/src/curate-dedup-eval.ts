@@ -29,7 +29,7 @@
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --score --sets 3001:1500,5001:20000 [--options '{"grouping":"star"}' | --variants '{"A":{…},"B":{…}}']
  *   nice -n 10 node bench/dist/curate-dedup-eval.js --miss --sets 9001:20000 [--ann-k 64]
  *
- * `--table` (variant search): every HNSW candidate (k = `--ann-k`, default 32; the pairs k 16 returns marked) within
+ * `--table` (variant search): every HNSW candidate (k = the largest `k` of the variants, at least the stage's 16; the pairs k 16 returns marked) within
  * loose bounds, each check's value computed once — raw and after the per-pair colour fit (`fitLayoutColour`) —
  * then each variant of `--variants` (`TableVariant`: a threshold left out is the stage's default constant; the colour
  * fit applies only where a variant names `colourFit: [maxHueDeg, maxGain]`) is the stage's verification on those values
@@ -53,11 +53,32 @@ import { fileURLToPath } from 'node:url';
 import { Components, starGroups } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { ANN_DEFAULTS, annViewPairs, backgroundChroma, CROP_MAX_HAMMING, CROP_MIN_FINE_CORRELATION, CROP_MIN_LAYOUT_COSINE, MAX_ASPECT_LOG_DIFF, MAX_BACKGROUND_CHROMA_DIFF, MIN_LAYOUT_COSINE, MIN_THUMB_CORRELATION, DedupStore, type DedupFeature, exactViewPairs, FINE_CROP_SCALES, FINE_CROP_SIDE, fineMatch, fitLayoutColour, LOCAL_CHROMA_POOL, layoutChromaDiff, layoutCosine, MAX_CONTRAST_LOG_RATIO, MAX_HAMMING, MAX_LOCAL_CHROMA_DIFF, MIN_FINE_CORRELATION, nearDuplicate, type NearDuplicateOptions, thumbBlockResidual, thumbCorrelation } from '@herd/vision';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cacheDir = flag('cache', '/tmp/herd-dedup-eval');
-const sets = flag('sets', '2001:1500').split(',').map((s) => s.split(':').map(Number) as [number, number]);
+const cli = benchArgs({
+  about: "Scores the image near-duplicate stage against the synthetic world's labels and chooses its verification thresholds on validation sets; the mode switches say what runs on the sets (loaded, or generated and cached, first).",
+  writes: 'bench/results/curate-dedup-{eval-sweep,eval-residual,eval-local-chroma,eval-score,miss,table}<tag>.json (by mode)',
+  flags: {
+    sets: { value: 'SEED:N,…', default: '2001:1500', help: 'the labelled sets: generator seed and image count of each' },
+    cache: { value: 'DIR', default: '/tmp/herd-dedup-eval', help: "where each set's dedup features are cached" },
+    sweep: { help: 'mode: the threshold grid, both groupings, on every candidate pair' },
+    residual: { help: "mode: the stage's thresholds plus a sweep of maxBlockResidual" },
+    'local-chroma': { help: 'mode: the same for maxLocalChromaDiff' },
+    'min-chroma': { value: 'X', default: '0.04', help: "layoutChromaDiff's cells below X of the layout's length skipped" },
+    pool: { value: 'P', default: '1', help: 'layoutChromaDiff pools the cells P × P first' },
+    score: { help: 'mode: the real stage (nearDuplicate(options).decide) on the sets' },
+    options: { value: 'JSON', default: '{}', help: 'nearDuplicate options for --score' },
+    variants: { value: 'JSON', help: '{"name": options, …}: several option sets for --score (default: --options alone), or TableVariants for --table (default: {"G1":{}})' },
+    miss: { help: 'mode: why the stage misses each labelled copy it does not group with its source' },
+    'ann-k': { value: 'K', default: '0', help: '--miss: also whether K HNSW neighbours would return a missed pair (0: not asked)' },
+    table: { help: 'mode: every HNSW candidate checked once, then each of --variants scored on those values' },
+    'no-miss': { help: "--table: skip the diagnosis of the first variant's misses" },
+    tag: { value: 'T', default: '', help: "appended to the result files' names" },
+  },
+});
+const cacheDir = cli.flag('cache');
+const sets = cli.flag('sets').split(',').map((s) => s.split(':').map(Number) as [number, number]);
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 
 interface Item { k: string; d: string | null; tr: string | null; sc: string; ob: string; f: DedupFeature | null }
@@ -174,7 +195,7 @@ function signals(items: readonly Item[], maxHamming: number, cropMaxHamming: num
     s.layout[m] = layout;
     s.thumb[m] = thumb;
     s.resid[m] = va && vb ? thumbBlockResidual(va.t, vb.t) : 0;
-    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, Number(flag('min-chroma', '0.04')), Number(flag('pool', '1'))) : 0;
+    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, Number(cli.flag('min-chroma')), Number(cli.flag('pool'))) : 0;
     const ca = va ? backgroundChroma(va.l) : null;
     const cb = vb ? backgroundChroma(vb.l) : null;
     s.chroma[m] = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
@@ -219,7 +240,7 @@ for (const [seed, count] of sets) {
   loaded.push({ seed, count, items, index: new Map(items.map((x, i) => [x.k, i])) });
 }
 
-if (hasFlag('sweep')) {
+if (cli.has('sweep')) {
   const grid: Grid[] = [];
   for (const maxHamming of [14, 18, 22]) for (const minLayoutCosine of [0.97, 0.98, 0.99]) for (const minThumbCorrelation of [0.98, 0.99, 0.995])
     for (const cropMaxHamming of [10, 14]) for (const cropMinLayoutCosine of [0.95, 0.97]) for (const cropMinThumbCorrelation of [0.97, 0.98])
@@ -259,7 +280,7 @@ if (hasFlag('sweep')) {
 }
 
 for (const check of ['residual', 'local-chroma'] as const) {
-  if (!hasFlag(check)) continue;
+  if (!cli.has(check)) continue;
   // The stage's current thresholds (whole: 22 bits, layout 0.97, thumbnail 0.995; crops: 14, 0.97, 0.97; chroma 0.08).
   const stage: Grid = { maxHamming: 22, minLayoutCosine: 0.97, minThumbCorrelation: 0.995, cropMaxHamming: 14, cropMinLayoutCosine: 0.97, cropMinThumbCorrelation: 0.97, maxBackgroundChromaDiff: 0.08 };
   const knob = check === 'residual' ? 'maxBlockResidual' : 'maxLocalChromaDiff';
@@ -288,12 +309,12 @@ for (const check of ['residual', 'local-chroma'] as const) {
   values.forEach((v, i) => console.log(`| ${v} | ${res.map((r) => `${pct(r.rows[i]!.precision)} / ${pct(r.rows[i]!.recall)}`).join(' | ')} |`));
   const ok = values.filter((_, i) => res.every((r) => r.rows[i]!.precision >= 0.98));
   console.log(`rule (largest value with P ≥ 98 % on every set): ${ok.length > 0 ? Math.max(...ok) : 'none'}`);
-  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-${check}${flag('tag', '')}.json`), JSON.stringify({ machine, stage, res }, null, 2) + '\n');
+  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-${check}${cli.flag('tag')}.json`), JSON.stringify({ machine, stage, res }, null, 2) + '\n');
 }
 
-if (hasFlag('score')) {
+if (cli.has('score')) {
   // `--variants '{"F0":{},"F1":{…}}'`: several option sets scored on the sets loaded once (a 100k cache takes minutes to read).
-  const variants = Object.entries(JSON.parse(flag('variants', JSON.stringify({ '': JSON.parse(flag('options', '{}')) }))) as Record<string, NearDuplicateOptions>);
+  const variants = Object.entries(JSON.parse(cli.flag('variants') ?? JSON.stringify({ '': JSON.parse(cli.flag('options')) })) as Record<string, NearDuplicateOptions>);
   const all: unknown[] = [];
   for (const [name, options] of variants) {
     const out = [];
@@ -315,7 +336,7 @@ if (hasFlag('score')) {
     for (const r of out) console.log(`| seed ${r.seed} × ${r.count} | ${r.drops} | ${pct(r.precision)} | ${pct(r.recall)} (${r.found}/${r.pairs}) | ${r.wrong.sameScene} / ${r.wrong.sameObjectsOtherBackground} / ${r.wrong.differentObjects} | ${pct(r.precisionCountingSameScene)} | ${r.decideSeconds.toFixed(1)} |`);
     all.push({ variant: name, options, rows: out });
   }
-  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${flag('tag', '')}.json`), JSON.stringify(variants.length === 1 ? { machine, options: variants[0]![1], rows: (all[0] as { rows: unknown }).rows } : { machine, variants: all }, null, 2) + '\n');
+  writeFileSync(join(here, '..', 'results', `curate-dedup-eval-score${cli.flag('tag')}.json`), JSON.stringify(variants.length === 1 ? { machine, options: variants[0]![1], rows: (all[0] as { rows: unknown }).rows } : { machine, variants: all }, null, 2) + '\n');
 }
 
 type Loaded = { seed: number; count: number; items: Item[]; index: Map<string, number> };
@@ -397,7 +418,7 @@ function diagnoseMisses(x: Loaded, keep: (i: number) => number, isCand: (a: numb
   return { table, misses };
 }
 
-if (hasFlag('miss')) {
+if (cli.has('miss')) {
   const res: unknown[] = [];
   for (const x of loaded) {
     const n = x.items.length;
@@ -416,7 +437,7 @@ if (hasFlag('miss')) {
       return new Set(c.map(([a, b, v]) => (a * n + b) * 4 + v));
     };
     const cands = await candSet(ANN_DEFAULTS.k);
-    const wideK = Number(flag('ann-k', '0'));
+    const wideK = Number(cli.flag('ann-k'));
     const wide = wideK > 0 ? await candSet(wideK) : undefined;
     st.close();
     const of = (set: Set<number>) => (a: number, b: number, v: number): boolean => (v === 0 ? set.has((Math.min(a, b) * n + Math.max(a, b)) * 4) : set.has((a * n + b) * 4 + v));
@@ -425,14 +446,14 @@ if (hasFlag('miss')) {
     const d = diagnoseMisses(x, keep, of(cands), wide && of(wide), wideK);
     res.push({ seed: x.seed, count: x.count, precision: q.precision, recall: q.recall, byTransform: q.byTransform, ...d });
   }
-  writeFileSync(join(here, '..', 'results', `curate-dedup-miss${flag('tag', '')}.json`), JSON.stringify({ machine, res }, null, 1) + '\n');
+  writeFileSync(join(here, '..', 'results', `curate-dedup-miss${cli.flag('tag')}.json`), JSON.stringify({ machine, res }, null, 1) + '\n');
 }
 
 /** A variant of the verification, applied to the `--table` values (every field optional; the stage's defaults otherwise). */
 interface TableVariant { k?: number; maxHamming?: number; cropMaxHamming?: number; maxBackgroundChromaDiff?: number; minLayoutCosine?: number; cropMinLayoutCosine?: number; minThumbCorrelation?: number; maxLocalChromaDiff?: number; minFineCorrelation?: number; cropMinFineCorrelation?: number; maxContrastLogRatio?: number; colourFit?: [number, number] | null }
 
-if (hasFlag('table')) {
-  const variants = Object.entries(JSON.parse(flag('variants', '{"G1":{}}')) as Record<string, TableVariant>);
+if (cli.has('table')) {
+  const variants = Object.entries(JSON.parse(cli.flag('variants') ?? '{"G1":{}}') as Record<string, TableVariant>);
   const fits = [...new Set(variants.map(([, v]) => JSON.stringify(v.colourFit ?? null)))].map((x) => JSON.parse(x) as [number, number] | null).filter((x): x is [number, number] => x !== null);
   const looseHam = Math.max(MAX_HAMMING, ...variants.map(([, v]) => v.maxHamming ?? 0));
   const looseCropHam = Math.max(14, ...variants.map(([, v]) => v.cropMaxHamming ?? 0));
@@ -525,12 +546,12 @@ if (hasFlag('table')) {
       return { variant: name, options: tv, seed: x.seed, count: x.count, ...q };
     });
     all.push(...rows);
-    if (!hasFlag('no-miss')) {
+    if (!cli.has('no-miss')) {
       // The first variant's misses, diagnosed against the stage's k-16 search and the larger k.
       const code = (a: number, b: number, v: number): number => ((v === 0 ? Math.min(a, b) : a) * n + (v === 0 ? Math.max(a, b) : b)) * 4 + v;
       misses.push({ seed: x.seed, count: x.count, variant: variants[0]![0], ...diagnoseMisses(x, firstKeep!, (a, b, v) => small.has(code(a, b, v)), bigK > ANN_DEFAULTS.k ? (a, b, v) => codes.has(code(a, b, v)) : undefined, bigK) });
     }
   }
-  writeFileSync(join(here, '..', 'results', `curate-dedup-table${flag('tag', '')}.json`), JSON.stringify({ machine, rows: all }, null, 1) + '\n');
-  if (misses.length > 0) writeFileSync(join(here, '..', 'results', `curate-dedup-miss${flag('tag', '')}.json`), JSON.stringify({ machine, res: misses }, null, 1) + '\n');
+  writeFileSync(join(here, '..', 'results', `curate-dedup-table${cli.flag('tag')}.json`), JSON.stringify({ machine, rows: all }, null, 1) + '\n');
+  if (misses.length > 0) writeFileSync(join(here, '..', 'results', `curate-dedup-miss${cli.flag('tag')}.json`), JSON.stringify({ machine, res: misses }, null, 1) + '\n');
 }

@@ -21,16 +21,28 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ANN_DEFAULTS, nearDuplicate, type NearDuplicateOptions } from '@herd/vision';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const run = flag('run', '');
-const input = flag('input', '');
-if (!run || !input) throw new Error('usage: curate-dedup-redecide --run OUTPUT_DIR --input INPUT_DIR [--expand-ties] [--local-chroma X|off]');
-const chroma = flag('local-chroma', '');
-const expandTies = hasFlag('expand-ties');
-const extra = JSON.parse(flag('options', '{}')) as NearDuplicateOptions;
-const dump = flag('dump', '');
+const cli = benchArgs({
+  about: "Re-runs only the near-duplicate decision of a finished image curation run on the features its pass 0 spilled, with today's stage code and the options given, scored against the generator's labels in the input index.",
+  writes: 'bench/results/curate-dedup-redecide<tag>.json (and one JSON object to stdout)',
+  flags: {
+    run: { value: 'OUTPUT_DIR', required: true, help: 'the finished curation run (its _run/pass-0/*.features.jsonl)' },
+    input: { value: 'INPUT_DIR', required: true, help: "the run's input dataset (its index.jsonl holds the labels)" },
+    'expand-ties': { help: "the HNSW search's expandTies" },
+    'local-chroma': { value: 'X|off', help: "maxLocalChromaDiff (off: Infinity; default: the stage's)" },
+    options: { value: 'JSON', default: '{}', help: 'further nearDuplicate options' },
+    dump: { value: 'FILE', help: 'write every wrong drop and missed copy–source pair with both scenes (JSON lines)' },
+    tag: { value: 'T', default: '', help: "appended to the result file's name" },
+  },
+});
+const run = cli.flag('run');
+const input = cli.flag('input');
+const chroma = cli.flag('local-chroma') ?? '';
+const expandTies = cli.has('expand-ties');
+const extra = JSON.parse(cli.flag('options')) as NearDuplicateOptions;
+const dump = cli.flag('dump') ?? '';
 
 const lines = (file: string): unknown[] => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
 type Meta = { noise?: string; duplicateOf?: string; transform?: string; scene?: unknown };
@@ -92,4 +104,4 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 1));
 mkdirSync(join(here, '..', 'results'), { recursive: true });
-writeFileSync(join(here, '..', 'results', `curate-dedup-redecide${flag('tag', '')}.json`), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(join(here, '..', 'results', `curate-dedup-redecide${cli.flag('tag')}.json`), JSON.stringify(result, null, 2) + '\n');

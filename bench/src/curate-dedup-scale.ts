@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import { type DedupFeature, nearDuplicate } from '@herd/vision';
-import { args, flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const count = (s: string): number => {
@@ -27,7 +27,16 @@ const count = (s: string): number => {
   if (!m) throw new Error(`bad size ${s}`);
   return Math.round(Number(m[1]) * (m[2]?.toLowerCase() === 'k' ? 1e3 : m[2]?.toLowerCase() === 'm' ? 1e6 : 1));
 };
-const exactLimit = Number(flag('exact-limit', '20000'));
+const cli = benchArgs({
+  about: "Memory and time of the image near-duplicate decision (nearDuplicate's streaming observer) on synthetic features at growing N, each size in a fresh child process.",
+  writes: 'bench/results/curate-dedup-scale.json',
+  flags: {
+    sizes: { value: 'N,N,…', default: '10k,50k,100k', help: 'sample counts, one child each (k and M suffixes)' },
+    'exact-limit': { value: 'N', default: '20000', help: "the stage's exactLimit (exact candidate search up to N, HNSW above)" },
+  },
+  spawnsItself: true,
+});
+const exactLimit = Number(cli.flag('exact-limit'));
 
 const ASPECTS = [1, 4 / 3, 3 / 4, 16 / 9, 9 / 16, 3 / 2, 2 / 3].map((a) => Number(Math.log(a).toFixed(5)));
 const hex = (rng: Rng): string => Array.from({ length: 16 }, () => rng.int(16).toString(16)).join('');
@@ -83,22 +92,22 @@ async function child(n: number): Promise<void> {
   process.stdout.write(`REPORT ${JSON.stringify({ n, planted, dropped: drops.size, observeSeconds: (t1 - t0) / 1000, decideSeconds: (t2 - t1) / 1000, retainedMiB, rssAfterObserveMiB, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
 }
 
-if (args[0] === '--child') {
-  await child(Number(args[1]));
+if (cli.child) {
+  await child(Number(cli.child[0]));
   process.exit(0);
 }
 
-const sizes = flag('sizes', '10k,50k,100k').split(',').map(count);
+const sizes = cli.flag('sizes').split(',').map(count);
 const rows: { n: number; planted: number; dropped: number; observeSeconds: number; decideSeconds: number; retainedMiB: number; rssAfterObserveMiB: number; maxRssMiB: number }[] = [];
 for (const n of sizes) {
-  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', String(n), ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), ...cli.childArgs([String(n)])], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const m = /REPORT (.*)/.exec(r.stdout);
   if (r.status !== 0 || !m) throw new Error(`child ${n} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   rows.push(JSON.parse(m[1]!));
   console.log(JSON.stringify(rows[rows.length - 1]));
 }
 // Baseline: a child that only starts (node + the imports), to subtract.
-const base = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', '0', ...args], { encoding: 'utf8' });
+const base = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), ...cli.childArgs(['0'])], { encoding: 'utf8' });
 const baseReport = JSON.parse(/REPORT (.*)/.exec(base.stdout)![1]!) as { maxRssMiB: number; retainedMiB: number };
 const baseRss = baseReport.maxRssMiB;
 console.log(`\nnearDuplicate observer, ${cpus().length} × ${cpus()[0]?.model}, nice 10, load ${loadavg()[0]!.toFixed(1)}; exact search up to ${exactLimit}, usearch HNSW above; empty-run RSS ${baseRss.toFixed(0)} MiB`);

@@ -23,21 +23,35 @@ import { isUnreadable, iterateDataset, writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { setDefaultThreads } from '@herd/runtime';
 import { curateImages } from '@herd/vision';
-import { args, flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const count = Number(flag('count', '10000'));
-const workers = Number(flag('workers', '0'));
-const base = flag('dir', '/tmp/herd-curate-images');
-const useOcr = hasFlag('ocr');
-const models = !hasFlag('no-models');
-const copyDetect = hasFlag('copy-detect');
-const resume = hasFlag('resume');
+const cli = benchArgs({
+  about: 'The image curation pipeline end to end: generates N labelled images (20 % noise) in one child process, curates them in another (curateImages), and reports time, samples/s, peak RSS and the noise left per label (ONNX threads: HERD_THREADS, default all cores).',
+  writes: 'bench/results/curate-images-run-<count>.json',
+  flags: {
+    count: { value: 'N', default: '10000', help: 'generated images' },
+    workers: { value: 'N', default: '0', help: "curateImages' worker processes (0: in-process)" },
+    ocr: { help: 'run the OCR stage too (~4 images/s)' },
+    'no-models': { help: 'without the mini CLIP filter' },
+    'copy-detect': { help: 'the near-duplicate stage also uses the copy-detection embedding' },
+    dir: { value: 'DIR', default: '/tmp/herd-curate-images', help: 'where input and output datasets go (an existing input-<count> is reused)' },
+    resume: { help: "keep an interrupted run's output (the runner skips finished shards; times cover this invocation)" },
+  },
+  spawnsItself: true,
+});
+const count = Number(cli.flag('count'));
+const workers = Number(cli.flag('workers'));
+const base = cli.flag('dir');
+const useOcr = cli.has('ocr');
+const models = !cli.has('no-models');
+const copyDetect = cli.has('copy-detect');
+const resume = cli.has('resume');
 const threads = process.env['HERD_THREADS'] === undefined ? undefined : Number(process.env['HERD_THREADS']);
 if (threads !== undefined) setDefaultThreads(threads);
 
-if (args[0] === '--child') {
-  const [mode, a, b] = args.slice(1) as [string, string, string];
+if (cli.child) {
+  const [mode, a, b] = cli.child as [string, string, string];
   const t0 = performance.now();
   let report: unknown;
   if (mode === 'generate') {
@@ -48,7 +62,7 @@ if (args[0] === '--child') {
       workers,
       progress: null,
       ocr: useOcr ? {} : false,
-      resample: { threshold: Math.max(2, Math.round(Number(flag('count', '10000')) / 20)), n: 1, seed: 1 },
+      resample: { threshold: Math.max(2, Math.round(count / 20)), n: 1, seed: 1 },
       ...(models ? { clipModel: {} } : {}),
       ...(copyDetect ? { dedup: { copyDetect: true as const } } : {}),
     });
@@ -61,7 +75,7 @@ if (args[0] === '--child') {
 
 function child(childArgs: string[]): Promise<{ seconds: number; cpuSeconds: number; maxRssMiB: number; report?: { in: number; out: number; stages: { name: string; in: number; kept: number; dropped: number; samplesPerSecond: number | null }[] } }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', ...childArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), ...cli.childArgs(childArgs)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     proc.on('exit', (code) => {

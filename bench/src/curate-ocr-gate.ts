@@ -15,12 +15,21 @@ import type { Sample } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { decodeImage } from '@herd/media';
 import { ocr, type OcrOptions } from '@herd/vision';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const seed = Number(flag('seed', '8'));
-const nWords = Number(flag('words', '60'));
-const nWithout = Number(flag('without', '20'));
+const cli = benchArgs({
+  about: 'The OCR stage with and without its text-presence gate and line crops: word accuracy on generated scenes with a word, false text on scenes without one, and images per CPU-second.',
+  writes: 'bench/results/curate-ocr-gate-<seed>.json',
+  flags: {
+    seed: { value: 'N', default: '8', help: "the generator's seed" },
+    words: { value: 'N', default: '60', help: 'scenes with a written word' },
+    without: { value: 'N', default: '20', help: 'scenes without one' },
+  },
+});
+const seed = Number(cli.flag('seed'));
+const nWords = Number(cli.flag('words'));
+const nWithout = Number(cli.flag('without'));
 const wordOf = (s: Sample): string | null => (s.meta['scene'] as { word: { text: string } | null }).word?.text ?? null;
 
 const withWord: Sample[] = [];

@@ -27,14 +27,26 @@ import { generateImages } from '@herd/datasets';
 import { captionQuality, languageId, scoreOf } from '@herd/data';
 import { decodeImage } from '@herd/media';
 import { ANN_DEFAULTS, annCosinePairs, clipScore, exactHashPairs, imageQuality, MINI_CLIP_DIR, MiniClip, miniClipScorer, nearDuplicate, ocr, perceptualHash, resample, textRuns } from '@herd/vision';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const count = Number(flag('count', '2000'));
-const seed = Number(flag('seed', '7'));
-const ocrCount = Number(flag('ocr', '60'));
-const resampleT = Number(flag('resample-t', String(Math.max(2, Math.round(count / 20)))));
-const annSizes = flag('ann', '10000,100000').split(',').filter(Boolean).map(Number);
+const cli = benchArgs({
+  about: "The image curation stages scored against the synthetic world's labelled noise (precision and recall of each stage's drops, OCR word accuracy, near-duplicate search at scale); --throughput: each stage's images per CPU-second and the OCR gate instead.",
+  writes: 'bench/results/curate-quality.json (--throughput: curate-throughput.json)',
+  flags: {
+    count: { value: 'N', default: '2000', help: 'generated images' },
+    seed: { value: 'N', default: '7', help: "the generator's seed" },
+    ocr: { value: 'N', default: '60', help: 'scenes with a written word given to OCR (and a third as many without)' },
+    ann: { value: 'N,N,…', default: '10000,100000', help: 'sizes of the near-duplicate search at scale (exact vs HNSW)' },
+    'resample-t': { value: 'N', help: "the resampling stage's threshold T (default: count / 20, at least 2; --throughput always uses that)" },
+    throughput: { help: "mode: each stage's images per CPU-second and the OCR text-presence gate, instead of the scores" },
+  },
+});
+const count = Number(cli.flag('count'));
+const seed = Number(cli.flag('seed'));
+const ocrCount = Number(cli.flag('ocr'));
+const resampleT = Number(cli.flag('resample-t') ?? String(Math.max(2, Math.round(count / 20))));
+const annSizes = cli.flag('ann').split(',').filter(Boolean).map(Number);
 
 interface Score {
   stage: string;
@@ -325,7 +337,7 @@ async function throughput(): Promise<void> {
   writeFileSync(join(out, 'curate-throughput.json'), JSON.stringify({ machine: `${cpus()[0]?.model} ×${cpus().length}`, count, seed, kept: kept.length, rates, gate: gateScore }, null, 2) + '\n');
 }
 
-(hasFlag('throughput') ? throughput() : main()).catch((e: unknown) => {
+(cli.has('throughput') ? throughput() : main()).catch((e: unknown) => {
   console.error(e);
   process.exitCode = 1;
 });

@@ -16,10 +16,25 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { args, flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 import { freeLoopbackPort } from '@herd/core';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const cli = benchArgs({
+  about: 'The curation runner at scale: samples/s and peak RSS of a two-pass pipeline over small meta-only samples at growing sizes, each run in a fresh child process, and with queue workers on a local redis-server.',
+  writes: 'bench/results/<results>.json',
+  flags: {
+    sizes: { value: 'N,N,…', default: '10k,100k,1M', help: 'in-process runs, one per size (k and M suffixes)' },
+    'queue-size': { value: 'N', default: '100k', help: 'samples of the queue runs' },
+    'queue-workers': { value: 'K,K,…', default: '1,2,4', help: 'queue workers of each queue run (none: no queue runs)' },
+    'per-shard': { value: 'N', default: '10000', help: 'samples per generated shard' },
+    dir: { value: 'DIR', default: '/tmp/herd-curate-scale', help: 'where inputs (reused) and outputs go' },
+    'heap-mib': { value: 'N', default: '0', help: "the curation children's --max-old-space-size (0: node's default)" },
+    results: { value: 'NAME', default: 'curate-scale', help: "the result file's name" },
+    keep: { help: 'keep the curated outputs' },
+  },
+  spawnsItself: true,
+});
 const count = (s: string): number => {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s.trim());
   if (!m) throw new Error(`bad size ${s}`);
@@ -73,8 +88,8 @@ async function queueWorker(url: string): Promise<ChildReport> {
   return { seconds: (performance.now() - t0) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024, processed: r.processed };
 }
 
-if (args[0] === '--child') {
-  const [mode, a, b, c] = args.slice(1) as [string, string, string, string];
+if (cli.child) {
+  const [mode, a, b, c] = cli.child as [string, string, string, string];
   // A line a minute on stderr, so that memory can be watched during long runs.
   const t0 = performance.now();
   setInterval(() => {
@@ -92,7 +107,7 @@ function runChild(childArgs: string[]): { proc: ChildProcess; report: Promise<Ch
   // Generation keeps every key (the writer refuses duplicates): give it room. Curation runs under
   // --heap-mib when given, so that memory growing with the dataset would end the run, not hide in RSS.
   const heap = childArgs[0] === 'generate' ? 16384 : heapMiB;
-  const proc = spawn(process.execPath, [...(heap ? [`--max-old-space-size=${heap}`] : []), fileURLToPath(import.meta.url), '--child', ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...(heap ? [`--max-old-space-size=${heap}`] : []), fileURLToPath(import.meta.url), ...cli.childArgs(childArgs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   let readyResolve: () => void = () => undefined;
   const ready = new Promise<void>((r) => (readyResolve = r));
@@ -110,13 +125,13 @@ function runChild(childArgs: string[]): { proc: ChildProcess; report: Promise<Ch
   return { proc, report, ready };
 }
 
-const sizes = flag('sizes', '10k,100k,1M').split(',').map(count);
-const queueSize = count(flag('queue-size', '100k'));
-const queueWorkers = flag('queue-workers', '1,2,4').split(',').map(Number).filter((x) => x > 0);
-const perShard = Number(flag('per-shard', '10000'));
-const base = flag('dir', '/tmp/herd-curate-scale');
-const keep = hasFlag('keep');
-const heapMiB = Number(flag('heap-mib', '0'));
+const sizes = cli.flag('sizes').split(',').map(count);
+const queueSize = count(cli.flag('queue-size'));
+const queueWorkers = cli.flag('queue-workers').split(',').map(Number).filter((x) => x > 0);
+const perShard = Number(cli.flag('per-shard'));
+const base = cli.flag('dir');
+const keep = cli.has('keep');
+const heapMiB = Number(cli.flag('heap-mib'));
 mkdirSync(base, { recursive: true });
 
 async function inputOf(n: number): Promise<{ dir: string; genSeconds: number }> {
@@ -131,7 +146,7 @@ const results: Record<string, unknown>[] = [];
 const table: string[][] = [['samples', 'workers', 'seconds', 'samples/s', 'samples/s/worker', 'peak RSS coord MiB', 'peak RSS worker MiB', 'kept']];
 const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const save = (): void => {
-  const file = join(here, '..', 'results', `${flag('results', 'curate-scale')}.json`);
+  const file = join(here, '..', 'results', `${cli.flag('results')}.json`);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify({ machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: totalmem() / 2 ** 30, node: process.version }, perShard, heapMiB: heapMiB || null, results }, null, 2) + '\n');
 };

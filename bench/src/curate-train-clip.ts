@@ -19,18 +19,35 @@ import { fileURLToPath } from 'node:url';
 import { generateImages } from '@herd/datasets';
 import { decodeImage } from '@herd/media';
 import { MINI_CLIP_DIR, MiniClip, type MiniClipModel, type MiniClipPair, loadMiniClip, miniClipConfig, saveMiniClip, tileImage, trainMiniClip } from '@herd/vision';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = flag('out', MINI_CLIP_DIR);
-const trainCount = Number(flag('train', '6000'));
-const steps = Number(flag('steps', '1500'));
-const batch = Number(flag('batch', '64'));
-const lr = Number(flag('lr', '2e-3'));
-const seed = Number(flag('seed', '1'));
-const evalCount = Number(flag('eval', '2000'));
-const targetLost = Number(flag('target-lost', '0.04'));
-const evalOnly = hasFlag('eval-only');
+const cli = benchArgs({
+  about: 'Trains the mini CLIP on clean generated scenes and captions and scores it as a curation filter on mismatched captions: threshold chosen on a validation set (seed + 2000), removal rate on a test set (seed + 1000).',
+  writes: 'the checkpoint (f16) with eval.json and MODEL_CARD.md in --out, and bench/results/curate-train-clip.json',
+  flags: {
+    out: { value: 'DIR', default: MINI_CLIP_DIR, help: 'the checkpoint folder (written; read with --eval-only)' },
+    train: { value: 'N', default: '6000', help: 'generated training pairs' },
+    steps: { value: 'N', default: '1500', help: 'training steps' },
+    batch: { value: 'N', default: '64', help: 'pairs per step' },
+    lr: { value: 'X', default: '2e-3', help: 'learning rate' },
+    seed: { value: 'N', default: '1', help: "the training set's seed (validation: + 2000, test: + 1000)" },
+    eval: { value: 'N', default: '2000', help: 'pairs in each of the validation and test sets' },
+    'target-lost': { value: 'X', default: '0.04', help: "the threshold rule: the highest at which at most X of the validation set's good pairs fall below" },
+    'eval-only': { help: 're-score the saved model in --out, no training' },
+    'log-every': { value: 'N', default: '50', help: 'print the loss every N steps' },
+  },
+});
+const out = cli.flag('out');
+const trainCount = Number(cli.flag('train'));
+const steps = Number(cli.flag('steps'));
+const batch = Number(cli.flag('batch'));
+const lr = Number(cli.flag('lr'));
+const seed = Number(cli.flag('seed'));
+const evalCount = Number(cli.flag('eval'));
+const targetLost = Number(cli.flag('target-lost'));
+const evalOnly = cli.has('eval-only');
+const logEvery = Number(cli.flag('log-every'));
 const vision = miniClipConfig(0).vision;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -62,7 +79,7 @@ else {
   const t1 = performance.now();
   model = await trainMiniClip(train, {
     steps, batch, lr, seed,
-    onStep: (s, loss) => { if (s % Number(flag("log-every", "50")) === 0 || s === steps - 1) console.log(`step ${s} loss ${loss.toFixed(4)} (${((performance.now() - t1) / 1000).toFixed(0)} s)`); },
+    onStep: (s, loss) => { if (s % logEvery === 0 || s === steps - 1) console.log(`step ${s} loss ${loss.toFixed(4)} (${((performance.now() - t1) / 1000).toFixed(0)} s)`); },
   });
   trainSeconds = (performance.now() - t1) / 1000;
 }

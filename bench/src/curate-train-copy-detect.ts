@@ -20,18 +20,33 @@ import type { Sample } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { type RgbImage, decodeImage, resizeRgb } from '@herd/media';
 import { CopyDetector, MINI_COPY_DETECT_DIR, type CopyDetectModel, type DedupFeature, loadCopyDetect, nearDuplicate, saveCopyDetect, trainCopyDetect } from '@herd/vision';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = flag('out', MINI_COPY_DETECT_DIR);
-const trainCount = Number(flag('train', '4000'));
-const steps = Number(flag('steps', '600'));
-const batch = Number(flag('batch', '64'));
-const lr = Number(flag('lr', '1e-3'));
-const seed = Number(flag('seed', '1'));
-const evalCount = Number(flag('eval', '1500'));
-const evalOnly = hasFlag('eval-only');
-const logEvery = Number(flag('log-every', '25'));
+const cli = benchArgs({
+  about: "Trains the mini copy-detection embedding on clean generated scenes with SSCD-style augmentations, then scores the near-duplicate stage (pHash, the embedding, both) per transform against the labelled duplicates: threshold on a validation set, scores on a test set.",
+  writes: 'the checkpoint (f16) with eval.json and MODEL_CARD.md in --out, and bench/results/curate-copy-detect.json',
+  flags: {
+    out: { value: 'DIR', default: MINI_COPY_DETECT_DIR, help: 'the checkpoint folder (written; read with --eval-only)' },
+    train: { value: 'N', default: '4000', help: 'generated training images' },
+    steps: { value: 'N', default: '600', help: 'training steps' },
+    batch: { value: 'N', default: '64', help: 'images per step' },
+    lr: { value: 'X', default: '1e-3', help: 'learning rate' },
+    seed: { value: 'N', default: '1', help: "the training set's seed (validation: + 2000, test: + 3000)" },
+    eval: { value: 'N', default: '1500', help: 'images in each of the validation and test sets' },
+    'eval-only': { help: 'score the saved model in --out, no training' },
+    'log-every': { value: 'N', default: '25', help: 'print the loss every N steps' },
+  },
+});
+const out = cli.flag('out');
+const trainCount = Number(cli.flag('train'));
+const steps = Number(cli.flag('steps'));
+const batch = Number(cli.flag('batch'));
+const lr = Number(cli.flag('lr'));
+const seed = Number(cli.flag('seed'));
+const evalCount = Number(cli.flag('eval'));
+const evalOnly = cli.has('eval-only');
+const logEvery = Number(cli.flag('log-every'));
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`; // two decimals: 289/295 must not print as 98.0 %
 
 /** Clean scenes, decoded and shrunk to a long side of at most 128 px (the encoder sees 48 px). */

@@ -14,19 +14,33 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, isDeviceRequest, resolveDevice } from '@herd/runtime';
 import { SHAPE as shape, referenceBatch, referenceRun } from './reference-model.js';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const deviceFlag = flag('device', DEFAULT_DEVICE);
+const cli = benchArgs({
+  about: "Training-step time of the reference model (4-layer Llama-style, d 256, seq 128 × batch 16, AdamW + clipping) compiled by herd to one ONNX step graph, against the same model in PyTorch in the same run.",
+  writes: 'bench/results/engine-step-<device>[-f16].json',
+  flags: {
+    device: { value: DEVICE_REQUESTS.join('|'), default: DEFAULT_DEVICE, help: "herd's device" },
+    compute: { value: 'f32|f16', default: 'f32', help: 'compute dtype (f16: f32 master weights)' },
+    'torch-device': { value: 'cpu|cuda', help: "the peer's device (default: cpu when herd's is cpu, else cuda)" },
+    steps: { value: 'N', default: '10', help: 'timed steps (the median is reported)' },
+    warmup: { value: 'N', default: '3', help: 'untimed steps first' },
+    threads: { value: 'N', default: String(cpus().length), help: "herd's and the peer's CPU threads" },
+    // Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
+    python: { value: 'PATH', default: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', help: 'the python with torch that runs the peer' },
+    'no-torch': { help: 'skip the PyTorch peer' },
+  },
+});
+const deviceFlag = cli.flag('device');
 if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
 const device = resolveDevice(deviceFlag).device;
-const torchDevice = flag('torch-device', device === 'cpu' ? 'cpu' : 'cuda');
-const steps = Number(flag('steps', '10'));
-const warmup = Number(flag('warmup', '3'));
-const compute = flag('compute', 'f32') as 'f32' | 'f16';
-const threads = Number(flag('threads', String(cpus().length)));
-// Debian's python3-torch lives with the system python, not a pyenv one earlier on PATH.
-const python = flag('python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const torchDevice = cli.flag('torch-device') ?? (device === 'cpu' ? 'cpu' : 'cuda');
+const steps = Number(cli.flag('steps'));
+const warmup = Number(cli.flag('warmup'));
+const compute = cli.flag('compute') as 'f32' | 'f16';
+const threads = Number(cli.flag('threads'));
+const python = cli.flag('python');
 
 async function herd() {
   const t0 = performance.now();
@@ -55,7 +69,7 @@ function torch(): Record<string, unknown> | { error: string } {
 }
 
 const ours = await herd();
-const peer = hasFlag('no-torch') ? { error: 'skipped (--no-torch)' } : torch();
+const peer = cli.has('no-torch') ? { error: 'skipped (--no-torch)' } : torch();
 const ratio = 'msPerStep' in peer ? ours.msPerStep / (peer['msPerStep'] as number) : undefined;
 const result = {
   benchmark: 'engine-step',

@@ -29,27 +29,44 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '@herd/core';
 import { Generator, type LlamaConfig, type Weights, buildDecoder, initWeights, loadHfLlama, loadPreset, parameterCount, parseLlamaConfig, writeLlamaGguf } from '@herd/llama3';
 import { type LlamaContext, type LlamaModel, type Token, importLlamaCpp } from './llama-cpp.js';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const models = flag('models', 'mini,100m').split(',');
-const weightsDir = flag('weights', '');
-const promptLen = Number(flag('prompt', '128'));
-const genLen = Number(flag('gen', '128'));
-const runs = Number(flag('runs', '3'));
-const warmup = Number(flag('warmup', '1'));
 // Default 1 and all cores: ggml's spinning thread barriers lose badly when its threads take every
 // core of a small machine (measured on 2 cores), so its best count may be below ours.
 const all = availableParallelism();
-const threadList = [...new Set(flag('threads', all > 1 ? `1,${all}` : '1').split(',').map(Number))];
-const variants = flag('llama', 'f32,f16').split(',') as ('f32' | 'f16')[];
-// Off by default: on CPU it was no faster for decode here (and slower with an f32 KV cache).
-const flashAttn = flag('flash-attn', 'off');
-const withLlama = !hasFlag('no-llama');
-// Per engine × thread count: ggml's spinning threads can slow down a hundredfold when they take
-// every core of a machine shared with other jobs, so each generation (warmup or timed) stops at
-// budget / (warmup + runs) and is recorded with the tokens it got (at least two).
-const budgetMs = Number(flag('max-seconds', '30')) * 1000;
+const cli = benchArgs({
+  about: "Generation throughput of the language core on CPU, batch 1, greedy (prefill, decode, total tokens/s): herd's decoder against llama.cpp (node-llama-cpp, `npm run bench:setup` first) on the same weights.",
+  writes: 'bench/results/generate-throughput.json',
+  flags: {
+    models: { value: 'M,M', default: 'mini,100m', help: 'mini (the mini preset, vocab 2048) and/or 100m (a 100M Llama 3 shape), random weights' },
+    weights: { value: 'HF_DIR', help: "a Hugging Face folder whose weights the mini model uses instead of random ones" },
+    prompt: { value: 'N', default: '128', help: 'prompt tokens' },
+    gen: { value: 'N', default: '128', help: 'generated tokens' },
+    runs: { value: 'N', default: '3', help: 'timed runs (the median is reported)' },
+    warmup: { value: 'N', default: '1', help: 'untimed runs first' },
+    threads: { value: 'N,N,…', default: all > 1 ? `1,${all}` : '1', help: 'thread counts, both engines' },
+    llama: { value: 'f32,f16', default: 'f32,f16', help: "llama.cpp's variants (f32: our arithmetic; f16: weights and KV cache in f16)" },
+    // Off by default: on CPU it was no faster for decode here (and slower with an f32 KV cache).
+    'flash-attn': { value: 'off|on|auto', default: 'off', help: "llama.cpp's flash attention" },
+    // Per engine × thread count: ggml's spinning threads can slow down a hundredfold when they take
+    // every core of a machine shared with other jobs, so each generation (warmup or timed) stops at
+    // budget / (warmup + runs) and is recorded with the tokens it got (at least two).
+    'max-seconds': { value: 'S', default: '30', help: 'time budget per engine and thread count' },
+    'no-llama': { help: 'measure herd alone' },
+  },
+});
+const models = cli.flag('models').split(',');
+const weightsDir = cli.flag('weights') ?? '';
+const promptLen = Number(cli.flag('prompt'));
+const genLen = Number(cli.flag('gen'));
+const runs = Number(cli.flag('runs'));
+const warmup = Number(cli.flag('warmup'));
+const threadList = [...new Set(cli.flag('threads').split(',').map(Number))];
+const variants = cli.flag('llama').split(',') as ('f32' | 'f16')[];
+const flashAttn = cli.flag('flash-attn');
+const withLlama = !cli.has('no-llama');
+const budgetMs = Number(cli.flag('max-seconds')) * 1000;
 
 interface Timing {
   prefillMs: number;

@@ -14,14 +14,21 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { Rng } from '@herd/core';
 import { decodeAudio, decodeImage, encodeWav, floatToInt16, resample, resizeRgb, resolveFfmpeg, sampleFrames } from '@herd/media';
+import { benchArgs } from './bench-args.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, images: { type: 'string', default: '32' } } });
-const runs = Number(values.runs);
-const nImages = Number(values.images);
+const cli = benchArgs({
+  about: 'Decoding at the edge, per core: images/s of decodeImage + resizeRgb (640×480 JPEG → 224×224), the real-time factor of decodeAudio (WAV, FLAC through ffmpeg), and frames/s of sampleFrames (H.264).',
+  writes: 'bench/results/media-decode.json',
+  flags: {
+    runs: { value: 'N', default: '5', help: 'timed runs of each (the median is reported)' },
+    images: { value: 'N', default: '32', help: 'generated JPEGs per image run' },
+  },
+});
+const runs = Number(cli.flag('runs'));
+const nImages = Number(cli.flag('images'));
 sharp.concurrency(1);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

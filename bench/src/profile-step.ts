@@ -13,14 +13,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_DEVICE, DEVICE_REQUESTS, isDeviceRequest, resolveDevice } from '@herd/runtime';
 import { referenceBatch, referenceRun } from './reference-model.js';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const deviceFlag = flag('device', DEFAULT_DEVICE);
+const cli = benchArgs({
+  about: "Where the time of one training step goes: the engine-step model run with ONNX Runtime profiling, kernel time summed by operator type (and by the graph's role where the node name tells).",
+  writes: 'bench/results/profile-step-<device>[-f16].json',
+  flags: {
+    device: { value: DEVICE_REQUESTS.join('|'), default: DEFAULT_DEVICE, help: 'the device profiled (WebGPU: the CPU side of each kernel)' },
+    steps: { value: 'N', default: '3', help: 'profiled steps (after one warm-up step)' },
+    compute: { value: 'f32|f16', default: 'f32', help: 'compute dtype' },
+  },
+});
+const deviceFlag = cli.flag('device');
 if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
 const device = resolveDevice(deviceFlag).device;
-const steps = Number(flag('steps', '3'));
-const compute = flag('compute', 'f32') as 'f32' | 'f16';
+const steps = Number(cli.flag('steps'));
+const compute = cli.flag('compute') as 'f32' | 'f16';
 
 const dir = join(tmpdir(), `herd-profile-${process.pid}`);
 mkdirSync(dir, { recursive: true });

@@ -25,14 +25,24 @@ import {
   ASR_INSTRUCTION, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, MINI_SPEECH_DIR, type SpeechItem, ctcGreedyText, ctcHeadOf, ctcPosteriors, jointTranscribe, loadMiniSpeech, miniSpeechGenerator, pickItems, readSpeechItems, speechPromptLayout, speechSequence,
   textLayout, wordErrorRate,
 } from '@herd/speech';
-import { flag, requiredFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const cli = benchArgs({
+  about: 'Where the mini speech path loses words: on held-out-voice ASR items, the adapter, CTC-greedy, text-only, CTC→core and joint transcripts, and the teacher-forced loss per position; WER by transcript length (ONNX threads: HERD_THREADS).',
+  writes: 'bench/results/speech-core-limit.json',
+  flags: {
+    'eval-data': { value: 'DIR', required: true, help: 'a speech data folder whose held-out-voice ASR items are scored' },
+    speech: { value: 'DIR', default: MINI_SPEECH_DIR, help: 'the speech checkpoint (it needs a CTC head)' },
+    n: { value: 'N', default: '80', help: 'items scored' },
+    seed: { value: 'N', default: '1', help: "the items' pick" },
+  },
+});
 if (process.env['HERD_THREADS']) setDefaultThreads(Number(process.env['HERD_THREADS']));
-const evalData = requiredFlag('eval-data');
-const speechDir = flag('speech', MINI_SPEECH_DIR);
-const n = Number(flag('n', '80'));
-const seed = Number(flag('seed', '1'));
+const evalData = cli.flag('eval-data');
+const speechDir = cli.flag('speech');
+const n = Number(cli.flag('n'));
+const seed = Number(cli.flag('seed'));
 
 const s = loadMiniSpeech(speechDir);
 const head = ctcHeadOf(s.weights);

@@ -21,15 +21,27 @@ import { DROPS_FILE, MANIFEST_FILE, iterateDataset, isUnreadable, writeDataset, 
 import { generateSpeech } from '@herd/datasets';
 import { Rng } from '@herd/core';
 import { curateSpeech, duplicatePairs, fingerprintBits, scoreCuration, type LabelledSample, type UtteranceFeature } from '@herd/speech';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const count = Number(flag('count', '1000'));
-const seed = Number(flag('seed', '7'));
-const noiseRate = Number(flag('noise', '0.5'));
-const workers = Number(flag('workers', '0'));
-const dedupSizes = flag('dedup-scale', '10000,50000').split(',').filter(Boolean).map(Number);
-const data = flag('data', join(here, '..', '..', 'out', `speech-curate-${count}-${seed}`));
+const cli = benchArgs({
+  about: "The speech curation pipeline (curateSpeech) scored against the synthetic world's labelled noise: each stage's precision and recall, clean samples lost, samples/s; then the duplicate search alone at scale.",
+  writes: 'bench/results/speech-curate-quality.json',
+  flags: {
+    count: { value: 'N', default: '1000', help: 'generated utterances' },
+    seed: { value: 'N', default: '7', help: "the generator's seed" },
+    noise: { value: 'X', default: '0.5', help: 'share of labelled noise' },
+    data: { value: 'DIR', help: 'where the generated set is kept and reused (default: out/speech-curate-<count>-<seed>)' },
+    workers: { value: 'N', default: '0', help: "curateSpeech's worker processes (0: in-process)" },
+    'dedup-scale': { value: 'N,N,…', default: '10000,50000', help: "sizes of the duplicate search at scale (random fingerprints)" },
+  },
+});
+const count = Number(cli.flag('count'));
+const seed = Number(cli.flag('seed'));
+const noiseRate = Number(cli.flag('noise'));
+const workers = Number(cli.flag('workers'));
+const dedupSizes = cli.flag('dedup-scale').split(',').filter(Boolean).map(Number);
+const data = cli.flag('data') ?? join(here, '..', '..', 'out', `speech-curate-${count}-${seed}`);
 
 if (!existsSync(join(data, MANIFEST_FILE))) {
   const t0 = performance.now();

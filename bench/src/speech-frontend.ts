@@ -14,11 +14,19 @@ import * as G from '@herd/graph';
 import { Graph } from '@herd/graph';
 import { Session, hostTensor } from '@herd/runtime';
 import { LogMel, conformerEncoder, conformerParamSpecs, initSpeechWeights, loadSpeechPreset } from '@herd/speech';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const seconds = Number(flag('seconds', '60'));
-const repeats = Number(flag('repeats', '5'));
+const cli = benchArgs({
+  about: "Real-time factor of the speech path on CPU: 80-bin log-mel features (herd's own FFT) and the mini Conformer encoder's forward pass on deterministic test audio.",
+  writes: 'bench/results/speech-frontend.json',
+  flags: {
+    seconds: { value: 'S', default: '60', help: 'seconds of 16 kHz test audio' },
+    repeats: { value: 'N', default: '5', help: 'timed repeats' },
+  },
+});
+const seconds = Number(cli.flag('seconds'));
+const repeats = Number(cli.flag('repeats'));
 const SR = 16000;
 
 const audio = new Float32Array(seconds * SR);

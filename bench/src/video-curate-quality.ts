@@ -27,36 +27,58 @@ import { fileURLToPath } from 'node:url';
 import { iterateDataset, isUnreadable, writeDataset } from '@herd/data';
 import { generateVideos, type NearDuplicateEdit, type VideoNoise } from '@herd/datasets';
 import { clipLabel, curateVideos, readDrops, resolveClipModel, rocAuc, scoreCuration, scoreTable, thresholdLosing, type CurationScore, type LabelledClip, type VideoCurateStagesConfig } from '@herd/video';
-import { flag, hasFlag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pair = (s: string): [number, number] => {
   const [a, b] = s.split(',').map(Number);
   return [a!, b ?? a!];
 };
-const count = Number(flag('count', '300'));
-const seed = Number(flag('seed', '7'));
-const noiseRate = Number(flag('noise', '0.5'));
-const side = pair(flag('side', '96,192'));
-const seconds = pair(flag('seconds', '2,6'));
-const useOcr = !hasFlag('no-ocr');
-const keepDir = flag('keep', '');
-const useClip = hasFlag('clip');
+const cli = benchArgs({
+  about: "The video curation pipeline (curateVideos) scored against the synthetic world's labelled noise: each stage's precision and recall, the motion target, and clips/s per stage; --clip: the CLIP alignment stages' thresholds chosen on a validation split and scored on a test split.",
+  writes: 'bench/results/video-curate-quality.json (--clip-only: video-curate-quality-clip.json)',
+  flags: {
+    count: { value: 'N', default: '300', help: 'generated clips of the main run' },
+    seed: { value: 'N', default: '7', help: "the main run's seed (CLIP validation: + 1000, test: + 2000)" },
+    noise: { value: 'X', default: '0.5', help: 'share of labelled noise' },
+    side: { value: 'A,B', default: '96,192', help: 'frame side range in px' },
+    seconds: { value: 'A,B', default: '2,6', help: 'clip length range in seconds (8 fps)' },
+    'no-ocr': { help: 'without the OCR stage' },
+    keep: { value: 'DIR', help: 'work in DIR and keep it (default: a temporary folder, removed)' },
+    clip: { help: "choose and score the CLIP stages' thresholds, then use them in the main run" },
+    'clip-stored': { help: 'the CLIP stages at the thresholds stored in @herd/video, without new splits' },
+    'clip-count': { value: 'N', default: '200', help: '--clip: clips in the validation split' },
+    'clip-test-count': { value: 'N', help: '--clip: clips in the test split (default: --clip-count)' },
+    'clip-loss': { value: 'X', default: '0.025', help: '--clip: share of good clips a threshold may lose' },
+    'clip-confidence': { value: 'X', default: '0.95', help: '--clip: confidence of that bound (0: the plain validation quantile)' },
+    'clip-only': { help: '--clip: only the validation and test splits, no main run' },
+    'near-dup-edits': { value: 'E,E,…', help: "how the main set's near-duplicates are made (rescale,crop,trim; default: rescale only)" },
+    'noise-kinds': { value: 'K,K,…', help: 'only these noise kinds in the main run (default: all)' },
+  },
+});
+const count = Number(cli.flag('count'));
+const seed = Number(cli.flag('seed'));
+const noiseRate = Number(cli.flag('noise'));
+const side = pair(cli.flag('side'));
+const seconds = pair(cli.flag('seconds'));
+const useOcr = !cli.has('no-ocr');
+const keepDir = cli.flag('keep') ?? '';
+const useClip = cli.has('clip');
 // The CLIP stages at the thresholds stored in @herd/video (chosen by an earlier --clip run), without new splits.
-const clipStored = hasFlag('clip-stored');
+const clipStored = cli.has('clip-stored');
 // How the main set's near-duplicates are made (datasets' nearDuplicateEdits); default: rescale only (the old bytes).
-const ndEdits = flag('near-dup-edits', '');
+const ndEdits = cli.flag('near-dup-edits') ?? '';
 const nearDuplicateEdits = ndEdits ? (ndEdits.split(',') as NearDuplicateEdit[]) : undefined;
-const clipCount = Number(flag('clip-count', '200'));
-const clipLoss = Number(flag('clip-loss', '0.025'));
+const clipCount = Number(cli.flag('clip-count'));
+const clipLoss = Number(cli.flag('clip-loss'));
 // Each threshold promises ≤ clipLoss of good clips lost with this confidence (order-statistic bound); 0 = the plain quantile.
-const clipConfidence = Number(flag('clip-confidence', '0.95'));
+const clipConfidence = Number(cli.flag('clip-confidence'));
 const conf = clipConfidence > 0 ? clipConfidence : undefined;
 // Only these noise kinds in the main run (e.g. static_clip, for the motion target on many static clips).
-const noiseKinds = flag('noise-kinds', '') ? (flag('noise-kinds', '').split(',') as VideoNoise[]) : undefined;
-const clipTestCount = Number(flag('clip-test-count', String(clipCount)));
+const noiseKinds = cli.flag('noise-kinds') ? (cli.flag('noise-kinds')!.split(',') as VideoNoise[]) : undefined;
+const clipTestCount = Number(cli.flag('clip-test-count') ?? String(clipCount));
 // Only the CLIP validation and test splits (no main run): writes bench/results/video-curate-quality-clip.json.
-const clipOnly = hasFlag('clip-only');
+const clipOnly = cli.has('clip-only');
 
 async function labelsOf(dir: string): Promise<LabelledClip[]> {
   const labels: LabelledClip[] = [];

@@ -16,18 +16,27 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, videoFeaturesDir } from './bench-args.js';
+import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
 import { type VideoExample, freshVideoWeights, loadMiniVideo, miniVideoConfig, readVideoExamples, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
+const cli = benchArgs({
+  about: "Where does the clip information go? On a clip feature cache: pairwise cosine of the raw frame features, motion in them (early vs late frames, ROC AUC moving vs static), and the aggregator's output spread at init and of a trained checkpoint.",
+  writes: 'bench/results/video-feature-spread.json',
+  flags: {
+    ...FEATURES_FLAG,
+    clips: { value: 'N', default: '24', help: 'clips compared' },
+    video: { value: 'DIR', help: "a trained video checkpoint whose aggregator's output is measured too" },
+  },
+});
 setDefaultThreads(1);
 const here = dirname(fileURLToPath(import.meta.url));
-const dir = videoFeaturesDir();
-const n = Number(flag('clips', '24'));
-const videoDir = flag('video', '');
+const dir = videoFeaturesDir(cli.flag('features'));
+const n = Number(cli.flag('clips'));
+const videoDir = cli.flag('video') ?? '';
 const core = loadLanguageCore();
 const vision = loadMiniVision(undefined, core);
 const m = miniVideoConfig(vision.config);

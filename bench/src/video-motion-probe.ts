@@ -18,14 +18,19 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { videoFeaturesDir } from './bench-args.js';
+import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore } from '@herd/llama3';
 import { type VideoExample, readVideoExamples } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
+const cli = benchArgs({
+  about: 'Is motion in the frozen image features at all? Linear probes (ridge, dual form) on a clip feature cache for direction and moving-vs-static, trained on the train split, scored on the held-out split.',
+  writes: 'bench/results/video-motion-probe.json',
+  flags: { ...FEATURES_FLAG },
+});
 const here = dirname(fileURLToPath(import.meta.url));
-const dir = videoFeaturesDir();
+const dir = videoFeaturesDir(cli.flag('features'));
 const vision = loadMiniVision(undefined, loadLanguageCore());
 const D = vision.config.text.dim;
 const all = await readVideoExamples(dir, vision.config);

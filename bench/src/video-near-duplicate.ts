@@ -19,14 +19,25 @@ import { fileURLToPath } from 'node:url';
 import { type StageContext } from '@herd/data';
 import { generateVideos, type NearDuplicateEdit } from '@herd/datasets';
 import { type FrameMatchOptions, type VideoNearDuplicateFeature, candidatePairs, inOrderShare, videoNearDuplicate } from '@herd/video';
-import { flag } from './bench-args.js';
+import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const count = Number(flag('count', '300'));
-const seed = Number(flag('seed', '99'));
-const noiseRate = Number(flag('noise', '0.5'));
-const edits = flag('edits', 'rescale,crop,trim').split(',') as NearDuplicateEdit[];
-const thumbs = flag('thumbs', '-1,0.8,0.85,0.9,0.95').split(',').map(Number);
+const cli = benchArgs({
+  about: 'The video near-duplicate stage (videoNearDuplicate) on a labelled generated set with rescaled, cropped and trimmed copies: precision and recall of its drops at several settings, and the candidate search recall.',
+  writes: 'bench/results/video-near-duplicate-<seed>.json',
+  flags: {
+    count: { value: 'N', default: '300', help: 'generated clips' },
+    seed: { value: 'N', default: '99', help: "the generator's seed" },
+    noise: { value: 'X', default: '0.5', help: 'share of labelled noise' },
+    edits: { value: 'E,E,…', default: 'rescale,crop,trim', help: 'how the near-duplicate copies are made' },
+    thumbs: { value: 'X,X,…', default: '-1,0.8,0.85,0.9,0.95', help: "minThumbCorrelation settings of the exhaustive pass (the search runs at 0.9, else the last)" },
+  },
+});
+const count = Number(cli.flag('count'));
+const seed = Number(cli.flag('seed'));
+const noiseRate = Number(cli.flag('noise'));
+const edits = cli.flag('edits').split(',') as NearDuplicateEdit[];
+const thumbs = cli.flag('thumbs').split(',').map(Number);
 const ctx: StageContext = { shard: 'bench', pass: 0, worker: 0 };
 
 const t0 = performance.now();

@@ -20,15 +20,27 @@ import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { MOTION_CLASSES, type QaRepeat, type VideoExample, evaluateVideoQa, miniVideoConfig, motionClass, readVideoExamples, trainMiniVideo, videoQaItems, videoQaTable, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
-import { flag, videoFeaturesDir } from './bench-args.js';
+import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 
+const cli = benchArgs({
+  about: "A diagnostic: every clip's frozen frame features get a fixed random code of its motion class added, then the video recipe (stage 0 + QA) trains and is scored on held-out clips coded the same way — can the language-model stage use a plain direction signal?",
+  writes: 'bench/results/video-oracle.json',
+  flags: {
+    ...FEATURES_FLAG,
+    scale: { value: 'X', default: '1', help: "the codes' scale" },
+    'qa-steps': { value: 'N', default: '250', help: 'QA training steps' },
+    'aggregator-steps': { value: 'N', default: '200', help: 'stage 0 (aggregator) steps' },
+    'motion-weight': { value: 'X', default: '3', help: "stage 0's motion-head weight (0: none)" },
+    'qa-repeat': { value: 'KIND=N,…', default: '', help: 'QA items of a kind repeated N times (e.g. direction=4)' },
+  },
+});
 const here = dirname(fileURLToPath(import.meta.url));
-const dir = videoFeaturesDir();
-const scale = Number(flag('scale', '1'));
-const qaSteps = Number(flag('qa-steps', '250'));
-const aggregatorSteps = Number(flag('aggregator-steps', '200'));
-const motionWeight = Number(flag('motion-weight', '3'));
-const qaRepeat = Object.fromEntries(flag('qa-repeat', '').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as QaRepeat;
+const dir = videoFeaturesDir(cli.flag('features'));
+const scale = Number(cli.flag('scale'));
+const qaSteps = Number(cli.flag('qa-steps'));
+const aggregatorSteps = Number(cli.flag('aggregator-steps'));
+const motionWeight = Number(cli.flag('motion-weight'));
+const qaRepeat = Object.fromEntries(cli.flag('qa-repeat').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as QaRepeat;
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
 const vision = loadMiniVision(undefined, core);

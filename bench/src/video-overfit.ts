@@ -14,16 +14,26 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, videoFeaturesDir } from './bench-args.js';
+import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { type VideoExample, blindClip, evaluateVideoQa, miniVideoConfig, readVideoExamples, trainMiniVideo, videoQaItems, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
+const cli = benchArgs({
+  about: 'Can the video path fit a handful of clips that only their frames tell apart? Trains the video group on their direction QA with the real frames and, beside it, blind (frames zeroed), then asks the same clips.',
+  writes: 'bench/results/video-overfit.json',
+  flags: {
+    ...FEATURES_FLAG,
+    clips: { value: 'N', default: '4', help: 'train clips with one moving shape, same question, different answers' },
+    steps: { value: 'N', default: '150', help: 'training steps' },
+    lr: { value: 'X', default: '0.005', help: 'learning rate' },
+  },
+});
 const here = dirname(fileURLToPath(import.meta.url));
-const dir = videoFeaturesDir();
-const want = Number(flag('clips', '4'));
-const steps = Number(flag('steps', '150'));
-const lr = Number(flag('lr', '0.005'));
+const dir = videoFeaturesDir(cli.flag('features'));
+const want = Number(cli.flag('clips'));
+const steps = Number(cli.flag('steps'));
+const lr = Number(cli.flag('lr'));
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
 const vision = loadMiniVision(undefined, core);

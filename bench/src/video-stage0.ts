@@ -16,20 +16,33 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, hasFlag, videoFeaturesDir } from './bench-args.js';
+import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { blindClip, frameTokens, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const dir = videoFeaturesDir();
-const steps = Number(flag('steps', '200'));
-const lr = Number(flag('lr', '0.02'));
-const batch = Number(flag('batch', '8'));
-const settings = flag('settings', 'fd=3,mw=0;fd=3,mw=1').split(';').map((s) => Object.fromEntries(s.split(',').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as { fd?: number; mw?: number; pos?: number });
+const cli = benchArgs({
+  about: "Stage 0 of the video recipe alone: the aggregator trained with the caption-words head (and the motion head) for each setting, and its held-out readout — direction, moving-vs-static ROC AUC, token cosine between clips.",
+  writes: 'bench/results/video-stage0.json',
+  flags: {
+    ...FEATURES_FLAG,
+    vision: { value: 'DIR', help: 'the image checkpoint (default: the committed mini vision)' },
+    steps: { value: 'N', default: '200', help: 'stage 0 steps' },
+    lr: { value: 'X', default: '0.02', help: 'learning rate' },
+    batch: { value: 'N', default: '8', help: 'clips per step' },
+    settings: { value: 'S;S;…', default: 'fd=3,mw=0;fd=3,mw=1', help: 'settings, each k=v,… of fd (frame difference), mw (motion-head weight), pos (position tokens)' },
+    blind: { help: "add each setting's blind control (frames zeroed)" },
+  },
+});
+const dir = videoFeaturesDir(cli.flag('features'));
+const steps = Number(cli.flag('steps'));
+const lr = Number(cli.flag('lr'));
+const batch = Number(cli.flag('batch'));
+const settings = cli.flag('settings').split(';').map((s) => Object.fromEntries(s.split(',').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as { fd?: number; mw?: number; pos?: number });
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
-const vision = loadMiniVision(flag('vision', '') || undefined, core);
+const vision = loadMiniVision(cli.flag('vision') || undefined, core);
 const all = await readVideoExamples(dir, vision.config);
 const train = all.filter((x) => x.split === 'train');
 const heldout = all.filter((x) => x.split === 'heldout');
@@ -37,7 +50,7 @@ console.log(`${dir}: ${train.length} train, ${heldout.length} held-out clips; st
 
 const rows: Record<string, unknown>[] = [];
 for (const s of settings) {
-  for (const blind of hasFlag('blind') ? [false, true] : [false]) {
+  for (const blind of cli.has('blind') ? [false, true] : [false]) {
     const t0 = performance.now();
     // pos=1: the position embedding scaling each token's frame difference (resampler.positionTokens).
     const resampler = { ...(s.fd !== undefined ? { frameDifference: s.fd } : {}), ...(s.pos ? { positionTokens: frameTokens(vision.config) } : {}) };

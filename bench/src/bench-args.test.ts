@@ -1,0 +1,178 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { type BenchArgs, type BenchSpec, type FlagSpecs, parseBenchArgs } from './bench-args.js';
+
+const SPEC = {
+  about: 'Scores a stage on generated images.',
+  writes: 'bench/results/x.json',
+  flags: {
+    count: { value: 'N', default: '1500', help: 'generated images' },
+    cache: { value: 'DIR', help: 'where features are cached' },
+    table: { help: 'mode: the variant table' },
+    tag: { value: 'T', default: '', help: 'appended to the file name' },
+  },
+} as const;
+
+function ok<F extends FlagSpecs>(spec: BenchSpec<F>, argv: string[]): BenchArgs<F> {
+  const r = parseBenchArgs(spec, argv, 'x.js');
+  if (!('args' in r)) throw new Error(`expected a command line that parses, got ${JSON.stringify(r)}`);
+  return r.args;
+}
+function errors(spec: BenchSpec<FlagSpecs>, argv: string[]): readonly string[] {
+  const r = parseBenchArgs(spec, argv, 'x.js');
+  if (!('errors' in r)) throw new Error(`expected a refusal, got ${'help' in r ? 'the help' : 'a parse'}`);
+  return r.errors;
+}
+
+describe('bench-args', () => {
+  it('prints a usage block made from the declaration on --help or -h, whatever else is on the line', () => {
+    const r = parseBenchArgs(SPEC, ['--count', '5', '--help'], 'x.js');
+    expect('help' in r).toBe(true);
+    const text = (r as { help: string }).help;
+    expect(text.split('\n')[0]).toBe('usage: node bench/dist/x.js [flags]');
+    expect(text).toContain('Scores a stage on generated images.\nWrites bench/results/x.json.');
+    expect(text).toMatch(/--count N +generated images \(default: 1500\)/);
+    expect(text).toMatch(/--cache DIR +where features are cached\n/); // no default: none shown
+    expect(text).toMatch(/--table +mode: the variant table/);
+    expect(text).toMatch(/--tag T +appended to the file name\n/); // an empty default is not shown
+    expect(text).toMatch(/-h, --help +print this and exit/);
+    // Help wins over a bad line, so that it can always be asked.
+    expect(parseBenchArgs(SPEC, ['--tabel', '-h'], 'x.js')).toEqual(r);
+    // Required flags and positionals appear in the usage line.
+    const req = parseBenchArgs({ about: 'a', writes: 'b', flags: { raw: { value: 'DIR', required: true, help: 'r' } }, positionals: ['IN', 'OUT'] }, ['-h'], 'y.js');
+    expect((req as { help: string }).help.split('\n')[0]).toBe('usage: node bench/dist/y.js --raw DIR IN OUT');
+  });
+
+  it('reads values, defaults and switches as declared', () => {
+    const a = ok(SPEC, ['--count', '20', '--table', '--cache=/tmp/c']);
+    expect(a.flag('count')).toBe('20');
+    expect(a.flag('cache')).toBe('/tmp/c');
+    expect(a.flag('tag')).toBe('');
+    expect(a.has('table')).toBe(true);
+    const d = ok(SPEC, []);
+    expect(d.flag('count')).toBe('1500');
+    expect(d.flag('cache')).toBeUndefined();
+    expect(d.has('table')).toBe(false);
+    // Negative numbers are values, not flags.
+    expect(ok({ about: 'a', writes: 'b', flags: { thumbs: { value: 'X,…', help: 't' } } }, ['--thumbs', '-1,0.8']).flag('thumbs')).toBe('-1,0.8');
+  });
+
+  it('refuses an unknown flag, naming it, with the closest declared one when near', () => {
+    expect(errors(SPEC, ['--tabel'])).toEqual(["unknown flag --tabel (did you mean '--table'?)"]);
+    expect(errors(SPEC, ['--count=5', '--cahce', 'x'])).toEqual(["unknown flag --cahce (did you mean '--cache'?)", "unexpected argument 'x' (this bench takes flags only)"]);
+    expect(errors(SPEC, ['--no-such-flag'])).toEqual(['unknown flag --no-such-flag']);
+    expect(errors(SPEC, ['-count', '5'])).toEqual(["unknown flag -count (did you mean '--count'?)", "unexpected argument '5' (this bench takes flags only)"]);
+  });
+
+  it('refuses a value flag without its value, a switch with one, and a flag given twice, all at once', () => {
+    expect(errors(SPEC, ['--count'])).toEqual(['--count needs a value (N)']);
+    expect(errors(SPEC, ['--cache', '--table', '--table=1', '--count', '1', '--count', '2'])).toEqual([
+      '--cache needs a value (DIR)',
+      '--table is given twice',
+      '--table is a switch and takes no value (got --table=1)',
+      '--count is given twice',
+    ]);
+    const req = { about: 'a', writes: 'b', flags: { raw: { value: 'DIR', required: true, help: 'r' } } } as const;
+    expect(errors(req, [])).toEqual(['--raw DIR is required']);
+    expect(errors(req, ['--raw'])).toEqual(['--raw needs a value (DIR)']);
+    expect(ok(req, ['--raw', '/d']).flag('raw')).toBe('/d');
+  });
+
+  it('takes exactly the declared positional arguments, and refuses stray ones', () => {
+    const spec = { about: 'a', writes: 'b', flags: {}, positionals: ['INPUT', 'OUTPUT'] } as const;
+    expect(ok(spec, ['in', 'out']).positionals).toEqual(['in', 'out']);
+    expect(errors(spec, ['in'])).toEqual(['missing OUTPUT']);
+    expect(errors(spec, ['in', 'out', 'more'])).toEqual(["unexpected argument 'more' (it takes INPUT OUTPUT)"]);
+    expect(errors(SPEC, ['--count', '5', '10'])).toEqual(["unexpected argument '10' (this bench takes flags only)"]);
+  });
+
+  it('throws when code reads a flag its declaration lacks, or reads it as the wrong kind', () => {
+    // Undeclared names do not type-check; a name computed at run time (or a cast) still reaches the check.
+    const a = ok(SPEC, ['--count', '3']) as unknown as { flag(n: string): string | undefined; has(n: string): boolean };
+    expect(() => a.flag('sets')).toThrow(/x\.js reads --sets, which its flag declaration lacks/);
+    expect(() => a.has('sweep')).toThrow(/reads --sweep, which its flag declaration lacks/);
+    expect(() => a.flag('table')).toThrow(/reads --table as a value, but declares it as a switch/);
+    expect(() => a.has('count')).toThrow(/reads --count as a switch, but declares it as a value flag/);
+    // So does a declaration that cannot be right.
+    expect(() => parseBenchArgs({ about: 'a', writes: 'b', flags: { keep: { default: 'x', help: 'k' } } }, [], 'x.js')).toThrow(/declares the switch --keep with a default/);
+    expect(() => parseBenchArgs({ about: 'a', writes: 'b', flags: { '--count': { value: 'N', help: 'c' } } }, [], 'x.js')).toThrow(/declares a flag named '--count'/);
+  });
+
+  it("passes a self-spawning bench's internal arguments to its child beside the user's flags, and nowhere else", () => {
+    const spec = { ...SPEC, spawnsItself: true } as const;
+    const parent = ok(spec, ['--count', '7']);
+    expect(parent.child).toBeUndefined();
+    const argv = parent.childArgs(['curate', '/in dir', '-']);
+    expect(argv).toEqual(['--child', '["curate","/in dir","-"]', '--count', '7']);
+    const child = ok(spec, argv);
+    expect(child.child).toEqual(['curate', '/in dir', '-']);
+    expect(child.flag('count')).toBe('7');
+    // The child's user flags are checked as the parent's are; benches that do not spawn themselves know no --child.
+    expect(errors(spec, ['--child', '["x"]', '--tabel'])).toEqual(["unknown flag --tabel (did you mean '--table'?)"]);
+    expect(errors(SPEC, ['--child', '["x"]'])[0]).toBe('unknown flag --child');
+    expect(() => parseBenchArgs(spec, ['--child', 'generate'], 'x.js')).toThrow(/--child takes a JSON list of strings/);
+  });
+});
+
+// Every bench: its source declares its flags (a static check over all of them), and a few built ones
+// are started with --help and with a bad flag (each start loads the bench's packages, ~1 s: all 30
+// by hand with bench/scripts/check-bench-args.sh). Needs the build (`npx tsc -b`, as `npm test` does).
+const SRC = dirname(fileURLToPath(import.meta.url));
+const DIST = join(SRC, '..', 'dist');
+const RESULTS = join(SRC, '..', 'results');
+/** bench/src modules that are not benches: shared code the benches import. */
+const NOT_BENCHES = ['bench-args.ts', 'curate-scale-pipeline.ts', 'llama-cpp.ts', 'reference-model.ts'];
+/** Started here: the self-spawning ones, one with positionals, one with required flags, and the one whose typo started 1,500 images. */
+const STARTED = ['curate-dedup-audit', 'curate-dedup-eval', 'curate-dedup-scale', 'curate-images-run', 'curate-scale', 'curate-vs-raw'];
+const CHILD_CHECKED = ['curate-dedup-scale', 'curate-images-run', 'curate-scale', 'curate-dedup-eval'];
+
+function run(script: string, argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(DIST, `${script}.js`), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+const resultsState = (): string => (existsSync(RESULTS) ? readdirSync(RESULTS).sort().map((f) => `${f}:${statSync(join(RESULTS, f)).mtimeMs}`).join('\n') : '');
+
+describe('the benches', () => {
+  it('every bench declares its flags through benchArgs and reads no argv of its own', () => {
+    const benches = readdirSync(SRC).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !NOT_BENCHES.includes(f));
+    expect(benches.length).toBeGreaterThanOrEqual(30);
+    for (const f of benches) {
+      const src = readFileSync(join(SRC, f), 'utf8');
+      expect(src, f).toMatch(/= benchArgs\(\{/);
+      expect(src, f).not.toMatch(/process\.argv|parseArgs/);
+    }
+  });
+
+  it('built benches answer --help with exit 0 and --no-such-flag with exit 2, before doing any work', async () => {
+    for (const b of STARTED) expect(existsSync(join(DIST, `${b}.js`)), `bench/dist/${b}.js: build first (npx tsc -b)`).toBe(true);
+    const before = resultsState();
+    // A child's command line is checked too (the self-spawning benches), and --child is no flag of the others.
+    const cases = STARTED.flatMap((b) => [[b, '--help'], [b, '--no-such-flag'], ...(CHILD_CHECKED.includes(b) ? [[b, '--child', '["generate"]', '--no-such-flag']] : [])]) as [string, ...string[]][];
+    const out: Awaited<ReturnType<typeof run>>[] = [];
+    for (let at = 0; at < cases.length; at += 4) out.push(...(await Promise.all(cases.slice(at, at + 4).map(([b, ...argv]) => run(b, argv)))));
+    cases.forEach(([b, ...argv], i) => {
+      const r = out[i]!;
+      const what = `${b} ${argv.join(' ')}: ${r.stderr}`;
+      if (argv[0] === '--help') {
+        expect(r.code, what).toBe(0);
+        expect(r.stdout).toContain(`usage: node bench/dist/${b}.js`);
+        expect(r.stdout).toContain('-h, --help');
+      } else {
+        expect(r.code, what).toBe(2);
+        expect(r.stderr, what).toMatch(new RegExp(`^${b}\\.js: unknown flag --(no-such-flag|child)`));
+        expect(r.stdout, what).toBe(''); // nothing started: no progress line
+      }
+    });
+    expect(resultsState()).toBe(before);
+  });
+});
