@@ -43,7 +43,7 @@ run() {
   [ "$DRY" = 1 ] || bash -c "$*"
 }
 
-for f in config.json model.safetensors vocab.json; do
+for f in config.json model.safetensors vocab.json MODEL_CARD.md training.json; do
   [ -f "$CORE/$f" ] || { echo "refit-adapters: $CORE/$f is missing (a core folder from 'herd train text --out DIR' holds it)" >&2; exit 1; }
 done
 # Same rows: the vocabulary file must be the committed one, byte for byte, and the architecture the same.
@@ -88,7 +88,8 @@ if (info.seed !== Number(seed) || info.count !== 1500 || info.noiseRate !== 0) {
 
 run "npm run build"
 # 1. The core itself, its card's eval section and the reference logits the loader test compares against.
-run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md $MINI/"
+# training.json (the run's report) goes too, or the folder would keep the previous core's.
+run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md '$CORE'/training.json $MINI/"
 run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
 run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
 # 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train); its eval runs at the end.
