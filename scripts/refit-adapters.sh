@@ -3,8 +3,9 @@
 # core's shape and vocabulary rows (so every adapter's tensors still fit), copy it into
 # packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
 # lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
-# Run it on a machine to itself: about 1 h on the 2-core CPU VM (vision ~3 min, video ~18 min, speech ~37 min
-# training at the round-8 speeds), much less with HERD_DEVICE=cuda where the recipes run there.
+# Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
+# video 15 min of which 10 are the 800 clips' frozen features, speech 15 min, evals ~5 min; one thread, nice 5),
+# much less with HERD_DEVICE=cuda where the recipes run there.
 #
 #   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
 #   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
@@ -20,12 +21,15 @@
 # Afterwards: run the adapters' tests (npx vitest run packages/vision/src/mini.test.ts packages/video/src/mini.test.ts
 # packages/speech/src/mini.test.ts packages/llama3/src/mini.test.ts), compare each card's held-out table with the
 # previous one against its blind control, and update the README rows; commit only what measured better.
+# Like for like: the vision card's table is n = 25 per type but its line evaluates the default 20, so measure both
+# checkpoints with `herd vision eval --per-type 50` (the committed one from a checkout of the committed tree), as
+# round 12 did (/work/notes/switch12.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { echo "usage: scripts/refit-adapters.sh NEW_CORE_DIR [--dry-run]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
-case "$1" in -h|--help) sed -n 2,17p "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "$1" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;; esac
 CORE=$1
 DRY=0
 [ $# -le 2 ] || usage
