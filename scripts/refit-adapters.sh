@@ -106,6 +106,7 @@ run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --captio
 # 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md), warm-started from the committed checkpoint
 # (the card's line starts from its predecessor, 1a4d2b2; on a new core the committed one is the nearer start).
 PREV=$(mktemp -d)
+trap 'rm -rf "$PREV"' EXIT
 run "git show HEAD:packages/speech/weights/mini/speech.safetensors > $PREV/speech.safetensors && git show HEAD:packages/speech/weights/mini/config.json > $PREV/config.json"
 speech_generation 1 "$SPEECH_OUT/speech-s1"
 speech_generation 3 "$SPEECH_OUT/speech-s3"
