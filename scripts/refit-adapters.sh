@@ -3,29 +3,42 @@
 # core's shape and vocabulary rows (so every adapter's tensors still fit), copy it into
 # packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
 # lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
-# Run it on a machine to itself: about 1 h on the 2-core CPU VM (vision ~3 min, video ~18 min, speech ~37 min
-# training at the round-8 speeds), much less with HERD_DEVICE=cuda where the recipes run there.
+# Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
+# video 15 min of which 10 are the 800 clips' frozen features, speech 15 min, evals ~5 min; one thread, nice 5),
+# much less with HERD_DEVICE=cuda where the recipes run there.
 #
 #   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
 #   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
 #
 # Environment: VIDEO_DATA (default /work/data/vid6/clips800: 800 clips of writeClipWorld seed 12, the video
-# card's data; made when missing), SPEECH_OUT (default out; the speech card's generated corpora go there).
+# card's data; made when missing), VIDEO_WORK (the video stages' scratch folder; default train/ beside the clips;
+# the frozen features are cached beside the clips too), VISION_DATA (the vision card's 3,000 scenes of seed 11;
+# default: the CLI's out/vision/images, made when missing), SPEECH_OUT (default out; the speech card's corpora
+# SPEECH_OUT/speech-s1 and speech-s3 are generated there, one synthesis thread, unless a generation of the same
+# seed, count and noise rate is already there), SPEECH_EVAL_DATA (the seed-2 held-out-voice set; default the
+# CLI's out/speech-eval, made when missing), PYTHON (a Python with torch for the reference logits; default the
+# first of python3, /usr/bin/python3 that imports torch).
 # Afterwards: run the adapters' tests (npx vitest run packages/vision/src/mini.test.ts packages/video/src/mini.test.ts
 # packages/speech/src/mini.test.ts packages/llama3/src/mini.test.ts), compare each card's held-out table with the
 # previous one against its blind control, and update the README rows; commit only what measured better.
+# Like for like: the vision card's table is n = 25 per type but its line evaluates the default 20, so measure both
+# checkpoints with `herd vision eval --per-type 50` (the committed one from a checkout of the committed tree), as
+# round 12 did (/work/notes/switch12.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() { echo "usage: scripts/refit-adapters.sh NEW_CORE_DIR [--dry-run]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
-case "$1" in -h|--help) sed -n 2,17p "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "$1" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;; esac
 CORE=$1
 DRY=0
 [ $# -le 2 ] || usage
 [ $# -lt 2 ] || { [ "$2" = --dry-run ] && DRY=1 || usage; }
 VIDEO_DATA=${VIDEO_DATA:-/work/data/vid6/clips800}
 SPEECH_OUT=${SPEECH_OUT:-out}
+VIDEO_WORK_FLAG=""; [ -z "${VIDEO_WORK:-}" ] || VIDEO_WORK_FLAG=" --work '$VIDEO_WORK'"
+VISION_DATA_FLAG=""; [ -z "${VISION_DATA:-}" ] || VISION_DATA_FLAG=" --data '$VISION_DATA'"
+SPEECH_EVAL_FLAG=""; [ -z "${SPEECH_EVAL_DATA:-}" ] || SPEECH_EVAL_FLAG=" --eval-data '$SPEECH_EVAL_DATA'"
 HERD="node apps/cli/dist/main.js"
 MINI=packages/llama3/weights/mini
 
@@ -34,7 +47,7 @@ run() {
   [ "$DRY" = 1 ] || bash -c "$*"
 }
 
-for f in config.json model.safetensors vocab.json; do
+for f in config.json model.safetensors vocab.json MODEL_CARD.md training.json; do
   [ -f "$CORE/$f" ] || { echo "refit-adapters: $CORE/$f is missing (a core folder from 'herd train text --out DIR' holds it)" >&2; exit 1; }
 done
 # Same rows: the vocabulary file must be the committed one, byte for byte, and the architecture the same.
@@ -50,25 +63,53 @@ if (tie(a) && !tie(b)) bad.push("tie_word_embeddings (the new core is tied, the 
 if (bad.length) { console.error(`refit-adapters: the new core differs in ${bad.join(", ")}`); process.exit(1); }
 if (!tie(a) && tie(b)) console.error("refit-adapters: the new core is untied (its own lm_head.weight), the committed one tied: fine, the adapters read only the input embedding");
 ' "$CORE" "$MINI"
+# The reference-logits script needs PyTorch; find it before hours of training, not after.
+if [ -n "${PYTHON:-}" ]; then
+  "$PYTHON" -c 'import torch' 2>/dev/null || { echo "refit-adapters: PYTHON=$PYTHON cannot import torch (needed by packages/llama3/fixtures/make_mini_torch_reference.py)" >&2; exit 1; }
+else
+  for p in python3 /usr/bin/python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' 2>/dev/null; then PYTHON=$p; break; fi
+  done
+  [ -n "${PYTHON:-}" ] || { echo "refit-adapters: no Python with torch found (tried python3, /usr/bin/python3); install python3-torch or set PYTHON=/path/to/python" >&2; exit 1; }
+fi
+# A speech generation already at DIR is reused when its manifest names the same seed, count and noise rate
+# (the generator's output depends only on those); anything else there is an error, not silently overwritten.
+speech_generation() { # SEED DIR
+  local seed=$1 dir=$2
+  if [ -f "$dir/speech/manifest.json" ]; then
+    node -e '
+const [file, seed] = process.argv.slice(1);
+const info = JSON.parse(require("fs").readFileSync(file, "utf8")).info ?? {};
+if (info.seed !== Number(seed) || info.count !== 1500 || info.noiseRate !== 0) {
+  console.error(`refit-adapters: ${file} is not the seed-${seed} generation of 1500 clean utterances (info: ${JSON.stringify(info)}); move it away or set SPEECH_OUT`);
+  process.exit(1);
+}' "$dir/speech/manifest.json" "$seed"
+    echo "refit-adapters: reusing the seed-$seed speech generation at $dir" >&2
+  else
+    run "node datasets/dist/cli.js generate --size small --only speech --count speech=1500 --noise-rate 0 --seed $seed --tts-threads 1 --out $dir"
+  fi
+}
 
 run "npm run build"
 # 1. The core itself, its card's eval section and the reference logits the loader test compares against.
-run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md $MINI/"
+# training.json (the run's report) goes too, or the folder would keep the previous core's.
+run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md '$CORE'/training.json $MINI/"
 run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
-run "python3 packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
+run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
 # 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train); its eval runs at the end.
-run "$HERD vision train --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --qk-gain 2 --key-word-share 1 --key-word-types colour --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 400 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1"
+run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --qk-gain 2 --key-word-share 1 --key-word-types colour --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 400 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1"
 # 3. Video adapter (packages/video/weights/mini/MODEL_CARD.md), on the re-fitted vision checkpoint.
 if [ ! -f "$VIDEO_DATA/manifest.json" ]; then
   run "node --input-type=module -e \"import { writeClipWorld } from '@herd/video'; await writeClipWorld({ out: '$VIDEO_DATA', count: 800, seed: 12 });\""
 fi
-run "$HERD video train --data '$VIDEO_DATA' --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 200 --aggregator-lr 0.02 --motion-weight 3"
+run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 200 --aggregator-lr 0.02 --motion-weight 3"
 # 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md), warm-started from the committed checkpoint
 # (the card's line starts from its predecessor, 1a4d2b2; on a new core the committed one is the nearer start).
 PREV=$(mktemp -d)
+trap 'rm -rf "$PREV"' EXIT
 run "git show HEAD:packages/speech/weights/mini/speech.safetensors > $PREV/speech.safetensors && git show HEAD:packages/speech/weights/mini/config.json > $PREV/config.json"
-run "node datasets/dist/cli.js generate --size small --only speech --count speech=1500 --noise-rate 0 --seed 1 --out $SPEECH_OUT/speech-s1"
-run "node datasets/dist/cli.js generate --size small --only speech --count speech=1500 --noise-rate 0 --seed 3 --out $SPEECH_OUT/speech-s3"
-run "$HERD speech train --data $SPEECH_OUT/speech-s1/speech --data $SPEECH_OUT/speech-s3/speech --steps 600 --batch 8 --lr 0.0005 --warmup 10 --seed 1 --max-seconds 6 --train-seconds 6 --seq-len 144 --init $PREV --ctc-weight 1 --ctc-max-labels 40 --eval-ast 0 --spec-augment off"
-run "$HERD speech eval --data $SPEECH_OUT/speech-s1/speech --eval-ast 30 --joint-ctc 0.6 --beam 8 --json > packages/speech/weights/mini/eval.json"
+speech_generation 1 "$SPEECH_OUT/speech-s1"
+speech_generation 3 "$SPEECH_OUT/speech-s3"
+run "$HERD speech train --data $SPEECH_OUT/speech-s1/speech --data $SPEECH_OUT/speech-s3/speech --steps 600 --batch 8 --lr 0.0005 --warmup 10 --seed 1 --max-seconds 6 --train-seconds 6 --seq-len 144 --init $PREV --ctc-weight 1 --ctc-max-labels 40 --eval-ast 0 --spec-augment off$SPEECH_EVAL_FLAG"
+run "$HERD speech eval --data $SPEECH_OUT/speech-s1/speech$SPEECH_EVAL_FLAG --eval-ast 30 --joint-ctc 0.6 --beam 8 --json > packages/speech/weights/mini/eval.json"
 echo "refit-adapters: done; now run the adapters' tests and compare each card's held-out table with the previous one (see the header)" >&2
