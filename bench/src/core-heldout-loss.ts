@@ -9,7 +9,7 @@
  * (`packTextDataset`, plus `replyLoss` for the second figure), its first `heldoutRows` rows, and
  * `LmEvaluator` over the saved (f16) weights.
  *
- *   node bench/dist/core-heldout-loss.js --data CORPUS/text --work DIR --model CORE [--model CORE2 ...]
+ *   node bench/dist/core-heldout-loss.js --data CORPUS/text --work DIR --models CORE[,CORE2,…]
  *
  * Prints a table and writes JSON to bench/results/core-heldout-loss.json. Asserts nothing.
  */
@@ -19,24 +19,21 @@ import { fileURLToPath } from 'node:url';
 import { HerdError } from '@herd/core';
 import { CORE_GROUP, LmEvaluator, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, packTextDataset, packedBatches, readPackedRows } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
+import { benchArgs } from './bench-args.js';
 
-function args(argv: readonly string[]): { data: string; work: string; models: string[] } {
-  const models: string[] = [];
-  let data: string | undefined, work: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) throw new HerdError('invalid_argument', `core-heldout-loss: ${flag} needs a value`);
-    if (flag === '--data') data = value;
-    else if (flag === '--work') work = value;
-    else if (flag === '--model') models.push(value);
-    else throw new HerdError('invalid_argument', `core-heldout-loss: unknown flag ${flag} (--data CORPUS/text --work DIR --model CORE ...)`);
-    i++;
-  }
-  if (!data || !work || models.length === 0) throw new HerdError('invalid_argument', 'core-heldout-loss: give --data CORPUS/text (with heldout/), --work DIR and at least one --model CORE');
-  return { data, work, models };
-}
-
-const { data, work, models } = args(process.argv.slice(2));
+const cli = benchArgs({
+  about: 'Held-out loss of saved language cores, on every token and on the assistant replies only (the trainer packing, LmEvaluator over the saved weights).',
+  writes: 'bench/results/core-heldout-loss.json',
+  flags: {
+    data: { value: 'CORPUS/text', required: true, help: 'a text corpus in the shard format, with its heldout/ split' },
+    work: { value: 'DIR', required: true, help: 'where the held-out split is packed (every token, and replies only)' },
+    models: { value: 'CORE,CORE2,…', required: true, help: 'the core folders to measure (config.json + model.safetensors), comma-separated' },
+  },
+});
+const data = cli.flag('data');
+const work = cli.flag('work');
+const models = cli.flag('models').split(',').filter((m) => m !== '');
+if (models.length === 0) throw new HerdError('invalid_argument', 'core-heldout-loss: --models names no core folder');
 const r = MINI_CORE_RECIPE;
 const tokenizer = await loadLlama3Tokenizer();
 const heldout = join(data, 'heldout');
