@@ -28,6 +28,7 @@ const GENERATE_FLAGS = {
   'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `relative share of each text document kind, a kind left out gets none (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
   'qa-balance': flag.boolean({ description: 'text: each round of a QA dialogue asks a different question type, types drawn uniformly (default: rounds drawn from all the questions, which rarely ask the word)' }),
   'qa-types': flag.string({ placeholder: 'TYPE,...', description: 'text: QA rounds only of these question types (e.g. word,direction; a scene or clip with none of them keeps all its questions)' }),
+  'shape-first': flag.number({ min: 0, max: 1, description: 'text: share of scene QA dialogues described shape first ("a big square at the top; the square is purple", "the word is cat"): the colour and the word in the words their answers use (default 0)' }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
@@ -99,7 +100,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
-  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; textBalanceQa?: boolean; textQaTypes?: string[]; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; textBalanceQa?: boolean; textQaTypes?: string[]; textShapeFirst?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
   if (command === 'sample') {
     const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
     if (values.help) return void console.log(USAGE);
@@ -119,6 +120,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values['text-mix'] !== undefined ? { textMix: parseTextMix(values['text-mix']) } : {}),
       ...(values['qa-balance'] ? { textBalanceQa: true } : {}),
       ...(values['qa-types'] !== undefined ? { textQaTypes: parseQaTypes(values['qa-types']) } : {}),
+      ...(values['shape-first'] !== undefined ? { textShapeFirst: values['shape-first'] } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };

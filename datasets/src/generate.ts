@@ -28,6 +28,8 @@ export interface GenerateOptions {
   readonly textBalanceQa?: boolean;
   /** QA rounds only of these question types (`TextDocOptions.qaTypes`). */
   readonly textQaTypes?: readonly string[];
+  /** Text: share of scene QA dialogues described shape first (`TextCorpusOptions.shapeFirst`). */
+  readonly textShapeFirst?: number;
   /** How video near-duplicates are made (default: rescale only, as before the option existed). */
   readonly videoNearDuplicateEdits?: readonly NearDuplicateEdit[];
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
@@ -107,7 +109,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
   const jobs: Record<Modality, () => Promise<number>> = {
     text: async () =>
       (
-        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}) }), {
+        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}), ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}) }), {
           docsPerShard: preset.docsPerShard,
           info: info('text'),
           onDoc: progress('text'),

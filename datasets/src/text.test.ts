@@ -56,6 +56,28 @@ describe('text corpus', () => {
     }
   });
 
+  it('with shapeFirst describes that share of scene dialogues shape first (colour and word in their answers\' words), and leaves the default corpus as it is', () => {
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 };
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, shapeFirst: 0 })])).toBe(JSON.stringify(corpus.slice(0, 300)));
+    const all = [...generateTextCorpus({ seed: 7, count: 600, mix, shapeFirst: 1 })].filter((d) => d.scene && d.turns);
+    expect(all.length).toBeGreaterThan(300);
+    for (const d of all) {
+      const content = d.turns![0]!.content.toLowerCase();
+      const intro = content.slice(0, content.lastIndexOf('. ') + 1); // the description, without the question
+      for (const o of d.scene!.objects) {
+        const shape = o.count === 1 ? o.shape : `${o.shape}s`;
+        expect(intro, d.key).toContain(`the ${shape} ${o.count === 1 ? 'is' : 'are'} ${o.colour}`);
+        expect(mentionsCombo(intro, o.colour, o.shape), d.key).toBe(false); // never "a red circle" here
+      }
+      if (d.scene!.word) expect(intro, d.key).toContain(`the word is ${d.scene!.word.text},`);
+    }
+    const half = [...generateTextCorpus({ seed: 7, count: 1000, mix, shapeFirst: 0.5 })].filter((d) => d.scene && d.turns);
+    const first = half.filter((d) => /; the [a-z]+ (is|are) /.test(d.turns![0]!.content)).length / half.length;
+    expect(first).toBeGreaterThan(0.4);
+    expect(first).toBeLessThan(0.6);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, shapeFirst: 1.5 })]).toThrow(/shapeFirst must be a share between 0 and 1, got 1.5/);
+  });
+
   it('with qaTypes asks only those question types, and a scene or clip with none of them keeps its questions', () => {
     const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 }, qaTypes: ['word', 'direction'] })];
     const scenes = ds.filter((d) => d.scene);

@@ -11,7 +11,7 @@
  */
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
-import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, qaKeyWords, sceneQuestions, videoQuestions, worldSentence } from './language.js';
+import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, plural, positionPhrase, qaKeyWords, sceneQuestions, sentenceCase, videoQuestions, worldSentence } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
@@ -66,6 +66,8 @@ export interface TextCorpusOptions {
   readonly balanceQa?: boolean;
   /** QA rounds only of these question types (`TextDocOptions.qaTypes`; default all). */
   readonly qaTypes?: readonly string[];
+  /** Share of scene QA dialogues described shape first (`TextDocOptions.shapeFirst`; default 0). */
+  readonly shapeFirst?: number;
 }
 
 /** How a document's dialogue rounds are drawn. */
@@ -83,6 +85,14 @@ export interface TextDocOptions {
    * `direction`): a probe of one skill. A scene or clip that has none of them keeps all its questions.
    */
   readonly qaTypes?: readonly string[];
+  /**
+   * Share (0–1) of scene QA dialogues whose scene is described shape first, each object's colour
+   * after its shape in the words its colour answer uses ("a big square at the top; the square is
+   * purple", `describeSceneShapeFirst`), and the written word as its answer says it ("the word is
+   * cat"): the lookup the core fails on ("What colour is the square?" → the colour bound to *this*
+   * shape) becomes a copy of the description's own words. Default 0 (the default corpus is unchanged).
+   */
+  readonly shapeFirst?: number;
 }
 
 /** Every question type a QA dialogue round can have (`QaPair.type` and `VIDEO_QA_TYPES`), for `TextDocOptions.qaTypes`. */
@@ -128,6 +138,22 @@ export function checkTextMix(mix: Readonly<Record<string, number>>): TextMix {
   if (!problems.length && TEXT_DOC_KINDS.every((k) => mix[k] === 0)) problems.push('every share is 0');
   if (problems.length) throw new HerdError('invalid_argument', `text mix (kinds ${TEXT_DOC_KINDS.join(', ')}): ${problems.join('; ')}`);
   return mix as TextMix;
+}
+
+/**
+ * A scene described shape first: per object its number, size, shape and place, then "the <shape> is
+ * <colour>" in the words of its colour answer; the written word as its answer says it ("the word is
+ * cat, in the top left corner"). Same facts as `describeScene`, so every question stays answerable.
+ */
+export function describeSceneShapeFirst(rng: Rng, scene: Scene): string {
+  const parts = rng.shuffle([...scene.objects]).map((o) => {
+    const det = o.count === 1 ? 'a' : numberWord(o.count);
+    const shape = plural(o.shape, o.count);
+    return `${det} ${o.size} ${shape} ${positionPhrase(rng, o.position)}; the ${shape} ${o.count === 1 ? 'is' : 'are'} ${o.colour}`;
+  });
+  let text = parts.join('. ');
+  if (scene.word !== null) text += `. the word is ${scene.word.text}, in the ${scene.word.corner} corner`;
+  return sentenceCase(text) + '.';
 }
 
 /** Opening user turn: the scene given in words, then the question. */
@@ -273,7 +299,9 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   const scene = randomScene(rng, { split });
   const text = describeScene(rng, scene);
   if (kind === 'description') return { key, kind, split, text, scene };
-  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, false), sceneQuestions(rng, scene), options), scene };
+  // (The draw for the shape-first form is made only when it is asked for, so the default corpus is unchanged.)
+  const intro = options.shapeFirst !== undefined && options.shapeFirst > 0 && rng.next() < options.shapeFirst ? describeSceneShapeFirst(rng, scene) : text;
+  return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, intro, false), sceneQuestions(rng, scene), options), scene };
 }
 
 export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc> {
@@ -283,7 +311,9 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
   const start = opts.start ?? 0;
   const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
   if (opts.qaTypes) checkQaTypes(opts.qaTypes);
-  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, { balanceQa: opts.balanceQa === true, ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}) });
+  if (opts.shapeFirst !== undefined && !(opts.shapeFirst >= 0 && opts.shapeFirst <= 1)) throw new HerdError('invalid_argument', `text corpus shapeFirst must be a share between 0 and 1, got ${opts.shapeFirst}`);
+  const o: TextDocOptions = { balanceQa: opts.balanceQa === true, ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}), ...(opts.shapeFirst ? { shapeFirst: opts.shapeFirst } : {}) };
+  for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, o);
 }
 
 /** The words of a document as one string: turns joined by newlines (for vocabulary building). */

@@ -136,7 +136,7 @@ describe('trainLanguageCore', () => {
     await expect(run('nosource', { ...recipe, keyWordWeight: 5 })).rejects.toThrow(/no keyWords says which words/);
   });
 
-  it('unties a tied core when asked: the same function before any step (logits, first training loss), then lm_head trains apart; saves and loads as untied; an untied core is refused', async () => {
+  it('unties a tied core when asked: the same function before any step (logits, first training loss), then lm_head trains apart; saves and loads as untied; an untied core is refused, and continues untied without the flag', async () => {
     const tokenizer = await loadLlama3Tokenizer();
     await corpus(join(root, 'u', 'train'), 40, 0);
     await corpus(join(root, 'u', 'heldout'), 8, 1000);
@@ -187,6 +187,14 @@ describe('trainLanguageCore', () => {
     const again = warmStartWeights(initWeights(config, 9), config, loaded.vocab!, loaded);
     expect(Array.from(again['lm_head.weight']!.data as Float32Array)).toEqual(Array.from(head.data as Float32Array));
     expect(() => warmStartWeights(initWeights(config, 9), config, loaded.vocab!, loaded, { untie: true })).toThrow(/already untied/);
+    // trainLanguageCore continues an untied core as untied (the config follows the init core), with no untying flag.
+    const cont = await trainLanguageCore({ ...base, recipe, outDir: join(root, 'u', 'cont-untied'), init: { core: loaded, description: 'the untied test core', keepVocabulary: true } });
+    expect(cont.untiedEmbeddings).toBeUndefined();
+    expect(cont.parameters).toBe(untied.parameters);
+    expect(loadLanguageCore(join(root, 'u', 'cont-untied')).config.tieEmbeddings).toBe(false);
+    const contCard = readFileSync(join(root, 'u', 'cont-untied', LANGUAGE_CORE_FILES.card), 'utf8');
+    expect(contCard).toMatch(/untied embeddings/);
+    expect(contCard).not.toMatch(/--untie-embeddings/);
     await expect(trainLanguageCore({ ...base, recipe, workDir: join(root, 'u', 'never-packed'), outDir: join(root, 'u', 'twice'), init: { core: loaded, description: 'x', untieEmbeddings: true } })).rejects.toThrow(/is already untied \(it has its own lm_head.weight\)/);
     expect(existsSync(join(root, 'u', 'never-packed'))).toBe(false);
     // Without untying, a tied core continued into an untied config is refused (tieEmbeddings differs).

@@ -239,7 +239,9 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   };
 
   // 2. Model and optimizer: the whole core trains.
-  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size, ...(untie ? { tieEmbeddings: false } : {}) });
+  // Untied when untying now, or when continuing a core that is already untied (it keeps its own lm_head rows).
+  const untied = untie || o.init?.core.config.tieEmbeddings === false;
+  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size, ...(untied ? { tieEmbeddings: false } : {}) });
   const fresh = initWeights(config, r.seed);
   const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core, { untie }) : fresh;
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay }, ...(weighted ? { targetWeights: true } : {}) });
