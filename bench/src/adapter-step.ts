@@ -51,9 +51,9 @@ const cli = benchArgs({
 });
 const model = cli.flag('model');
 if (model !== 'vision' && model !== 'speech' && model !== 'video') throw new Error(`--model must be vision, speech or video, got '${model}'`);
-const steps = Number(cli.flag('steps'));
-const warmup = Number(cli.flag('warmup'));
-const threads = Number(cli.flag('threads'));
+const steps = cli.number('steps');
+const warmup = cli.number('warmup');
+const threads = cli.number('threads');
 const python = cli.flag('python');
 
 const core = loadLanguageCore();

@@ -46,6 +46,15 @@ describe('bench-args', () => {
     expect((req as { help: string }).help.split('\n')[0]).toBe('usage: node bench/dist/y.js --raw DIR IN OUT');
   });
 
+  it('reads numbers: the default or the value as a number; a value that is not a finite number is refused, naming the flag', () => {
+    expect(ok(SPEC, ['--count', '2e3']).number('count')).toBe(2000);
+    expect(ok(SPEC, []).number('count')).toBe(1500);
+    expect(ok(SPEC, []).number('cache')).toBeUndefined(); // no default, not given
+    for (const bad of ['abc', '', ' ', 'Infinity', '1,5']) {
+      expect(() => ok(SPEC, [`--count=${bad}`]).number('count'), bad).toThrow(`--count takes a number (N), got '${bad}'`);
+    }
+  });
+
   it('reads values, defaults and switches as declared', () => {
     const a = ok(SPEC, ['--count', '20', '--table', '--cache=/tmp/c']);
     expect(a.flag('count')).toBe('20');

@@ -50,6 +50,8 @@ type ValueOf<S> = S extends { readonly default: string } | { readonly required: 
 export interface BenchArgs<F extends FlagSpecs> {
   /** The value of `--name` (a declared value flag), else its declared default. */
   flag<K extends ValueName<F>>(name: K): ValueOf<F[K]>;
+  /** `flag(name)` as a number; a value that is not a finite number stops the bench (exit 2), naming the flag. */
+  number<K extends ValueName<F>>(name: K): undefined extends ValueOf<F[K]> ? number | undefined : number;
   /** Whether the switch `--name` (a declared switch) was given. */
   has(name: SwitchName<F>): boolean;
   /** The positional arguments, as many as declared. */
@@ -85,7 +87,15 @@ function usage(spec: BenchSpec<FlagSpecs>, script: string): string {
  * Checks `argv` (the script's arguments) against the declaration: the usage when help is asked
  * (whatever else is on the line), else every problem found, else the reader.
  */
-export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, argv: readonly string[], script: string): Parsed<F> {
+export function parseBenchArgs<const F extends FlagSpecs>(
+  spec: BenchSpec<F>,
+  argv: readonly string[],
+  script: string,
+  // What a bad number read later does: the bench exits 2 (benchArgs); a test sees the message thrown.
+  badValue: (message: string) => never = (message) => {
+    throw new Error(message);
+  },
+): Parsed<F> {
   const decl: FlagSpecs = spec.flags;
   for (const [n, f] of Object.entries(decl)) {
     // The declaration's own mistakes are the bench's, not the user's: thrown, like a read of an undeclared flag.
@@ -159,6 +169,13 @@ export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, ar
       const f = declared(name, 'value');
       return values.get(name) ?? f.default;
     }) as BenchArgs<F>['flag'],
+    number: ((name: string) => {
+      const f = declared(name, 'value');
+      const raw = values.get(name) ?? f.default;
+      if (raw === undefined) return undefined;
+      const x = raw.trim() === '' ? NaN : Number(raw);
+      return Number.isFinite(x) ? x : badValue(`--${name} takes a number (${f.value}), got '${raw}'`);
+    }) as BenchArgs<F>['number'],
     has: (name) => {
       declared(name, 'switch');
       return switches.has(name);
@@ -178,7 +195,10 @@ export function parseBenchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>, ar
 export function benchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>): BenchArgs<F> {
   // The name under bench/dist, also when run from source (tsx): usage and messages say what to type.
   const script = `${basename(process.argv[1] ?? 'bench', extname(process.argv[1] ?? ''))}.js`;
-  const r = parseBenchArgs(spec, process.argv.slice(2), script);
+  const r = parseBenchArgs(spec, process.argv.slice(2), script, (message) => {
+    process.stderr.write(`${script}: ${message}\nrun 'node bench/dist/${script} --help' for its flags\n`);
+    process.exit(2);
+  });
   if ('help' in r) {
     process.stdout.write(r.help);
     process.exit(0);

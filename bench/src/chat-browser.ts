@@ -24,8 +24,8 @@ const cli = benchArgs({
     'max-tokens': { value: 'N', default: '32', help: 'tokens per answer at most' },
   },
 });
-const nQuestions = Number(cli.flag('questions'));
-const maxTokens = Number(cli.flag('max-tokens'));
+const nQuestions = cli.number('questions');
+const maxTokens = cli.number('max-tokens');
 const CHROMIUM = '/usr/bin/chromium';
 const QUESTIONS = ['Where is the red ball?', 'How many squares are there?', 'What colour is the big circle?', 'Is there a word in the picture?', 'What shape is at the top?', 'Describe the scene.'];
 

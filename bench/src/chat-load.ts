@@ -35,10 +35,10 @@ const cli = benchArgs({
   },
 });
 const levels = cli.flag('concurrency').split(',').map(Number);
-const duration = Number(cli.flag('duration'));
-const maxRequests = Number(cli.flag('max-requests'));
-const maxTokens = Number(cli.flag('max-tokens'));
-const queue = Number(cli.flag('queue'));
+const duration = cli.number('duration');
+const maxRequests = cli.number('max-requests');
+const maxTokens = cli.number('max-tokens');
+const queue = cli.number('queue');
 const vision = !cli.has('no-vision');
 const QUESTIONS = ['Where is the red ball?', 'How many squares are there?', 'What colour is the big circle?', 'Is there a word in the picture?'];
 

@@ -28,8 +28,8 @@ const cli = benchArgs({
     batches: { value: 'B,B,…', default: '1,4,8,16,32', help: 'batch sizes measured (B = 1 always runs first, as the reference)' },
   },
 });
-const count = Number(cli.flag('count'));
-const seed = Number(cli.flag('seed'));
+const count = cli.number('count');
+const seed = cli.number('seed');
 const batches = cli.flag('batches').split(',').map(Number);
 const threads = Number(process.env['HERD_THREADS'] ?? '1');
 setDefaultThreads(threads);

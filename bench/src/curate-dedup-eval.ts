@@ -195,7 +195,7 @@ function signals(items: readonly Item[], maxHamming: number, cropMaxHamming: num
     s.layout[m] = layout;
     s.thumb[m] = thumb;
     s.resid[m] = va && vb ? thumbBlockResidual(va.t, vb.t) : 0;
-    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, Number(cli.flag('min-chroma')), Number(cli.flag('pool'))) : 0;
+    s.local[m] = va && vb ? layoutChromaDiff(va.l, vb.l, cli.number('min-chroma'), cli.number('pool')) : 0;
     const ca = va ? backgroundChroma(va.l) : null;
     const cb = vb ? backgroundChroma(vb.l) : null;
     s.chroma[m] = ca && cb ? Math.hypot(ca[0] - cb[0], ca[1] - cb[1]) : 0;
@@ -437,7 +437,7 @@ if (cli.has('miss')) {
       return new Set(c.map(([a, b, v]) => (a * n + b) * 4 + v));
     };
     const cands = await candSet(ANN_DEFAULTS.k);
-    const wideK = Number(cli.flag('ann-k'));
+    const wideK = cli.number('ann-k');
     const wide = wideK > 0 ? await candSet(wideK) : undefined;
     st.close();
     const of = (set: Set<number>) => (a: number, b: number, v: number): boolean => (v === 0 ? set.has((Math.min(a, b) * n + Math.max(a, b)) * 4) : set.has((a * n + b) * 4 + v));

@@ -36,7 +36,7 @@ const cli = benchArgs({
   },
   spawnsItself: true,
 });
-const exactLimit = Number(cli.flag('exact-limit'));
+const exactLimit = cli.number('exact-limit');
 
 const ASPECTS = [1, 4 / 3, 3 / 4, 16 / 9, 9 / 16, 3 / 2, 2 / 3].map((a) => Number(Math.log(a).toFixed(5)));
 const hex = (rng: Rng): string => Array.from({ length: 16 }, () => rng.int(16).toString(16)).join('');

@@ -40,8 +40,8 @@ const cli = benchArgs({
   },
   spawnsItself: true,
 });
-const count = Number(cli.flag('count'));
-const workers = Number(cli.flag('workers'));
+const count = cli.number('count');
+const workers = cli.number('workers');
 const base = cli.flag('dir');
 const useOcr = cli.has('ocr');
 const models = !cli.has('no-models');

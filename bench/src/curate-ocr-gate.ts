@@ -27,9 +27,9 @@ const cli = benchArgs({
     without: { value: 'N', default: '20', help: 'scenes without one' },
   },
 });
-const seed = Number(cli.flag('seed'));
-const nWords = Number(cli.flag('words'));
-const nWithout = Number(cli.flag('without'));
+const seed = cli.number('seed');
+const nWords = cli.number('words');
+const nWithout = cli.number('without');
 const wordOf = (s: Sample): string | null => (s.meta['scene'] as { word: { text: string } | null }).word?.text ?? null;
 
 const withWord: Sample[] = [];

@@ -42,9 +42,9 @@ const cli = benchArgs({
     throughput: { help: "mode: each stage's images per CPU-second and the OCR text-presence gate, instead of the scores" },
   },
 });
-const count = Number(cli.flag('count'));
-const seed = Number(cli.flag('seed'));
-const ocrCount = Number(cli.flag('ocr'));
+const count = cli.number('count');
+const seed = cli.number('seed');
+const ocrCount = cli.number('ocr');
 const resampleT = Number(cli.flag('resample-t') ?? String(Math.max(2, Math.round(count / 20))));
 const annSizes = cli.flag('ann').split(',').filter(Boolean).map(Number);
 

@@ -128,10 +128,10 @@ function runChild(childArgs: string[]): { proc: ChildProcess; report: Promise<Ch
 const sizes = cli.flag('sizes').split(',').map(count);
 const queueSize = count(cli.flag('queue-size'));
 const queueWorkers = cli.flag('queue-workers').split(',').map(Number).filter((x) => x > 0);
-const perShard = Number(cli.flag('per-shard'));
+const perShard = cli.number('per-shard');
 const base = cli.flag('dir');
 const keep = cli.has('keep');
-const heapMiB = Number(cli.flag('heap-mib'));
+const heapMiB = cli.number('heap-mib');
 mkdirSync(base, { recursive: true });
 
 async function inputOf(n: number): Promise<{ dir: string; genSeconds: number }> {

@@ -39,15 +39,15 @@ const cli = benchArgs({
   },
 });
 const out = cli.flag('out');
-const trainCount = Number(cli.flag('train'));
-const steps = Number(cli.flag('steps'));
-const batch = Number(cli.flag('batch'));
-const lr = Number(cli.flag('lr'));
-const seed = Number(cli.flag('seed'));
-const evalCount = Number(cli.flag('eval'));
-const targetLost = Number(cli.flag('target-lost'));
+const trainCount = cli.number('train');
+const steps = cli.number('steps');
+const batch = cli.number('batch');
+const lr = cli.number('lr');
+const seed = cli.number('seed');
+const evalCount = cli.number('eval');
+const targetLost = cli.number('target-lost');
 const evalOnly = cli.has('eval-only');
-const logEvery = Number(cli.flag('log-every'));
+const logEvery = cli.number('log-every');
 const vision = miniClipConfig(0).vision;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -39,14 +39,14 @@ const cli = benchArgs({
   },
 });
 const out = cli.flag('out');
-const trainCount = Number(cli.flag('train'));
-const steps = Number(cli.flag('steps'));
-const batch = Number(cli.flag('batch'));
-const lr = Number(cli.flag('lr'));
-const seed = Number(cli.flag('seed'));
-const evalCount = Number(cli.flag('eval'));
+const trainCount = cli.number('train');
+const steps = cli.number('steps');
+const batch = cli.number('batch');
+const lr = cli.number('lr');
+const seed = cli.number('seed');
+const evalCount = cli.number('eval');
 const evalOnly = cli.has('eval-only');
-const logEvery = Number(cli.flag('log-every'));
+const logEvery = cli.number('log-every');
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`; // two decimals: 289/295 must not print as 98.0 %
 
 /** Clean scenes, decoded and shrunk to a long side of at most 128 px (the encoder sees 48 px). */

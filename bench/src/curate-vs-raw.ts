@@ -38,12 +38,12 @@ const cli = benchArgs({
 });
 const rawDir = cli.flag('raw');
 const curatedDir = cli.flag('curated');
-const n = Number(cli.flag('n'));
-const steps = Number(cli.flag('steps'));
-const batch = Number(cli.flag('batch'));
-const lr = Number(cli.flag('lr'));
-const seed = Number(cli.flag('seed'));
-const evalCount = Number(cli.flag('eval'));
+const n = cli.number('n');
+const steps = cli.number('steps');
+const batch = cli.number('batch');
+const lr = cli.number('lr');
+const seed = cli.number('seed');
+const evalCount = cli.number('eval');
 const vision = miniClipConfig(0).vision;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -36,10 +36,10 @@ const deviceFlag = cli.flag('device');
 if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
 const device = resolveDevice(deviceFlag).device;
 const torchDevice = cli.flag('torch-device') ?? (device === 'cpu' ? 'cpu' : 'cuda');
-const steps = Number(cli.flag('steps'));
-const warmup = Number(cli.flag('warmup'));
+const steps = cli.number('steps');
+const warmup = cli.number('warmup');
 const compute = cli.flag('compute') as 'f32' | 'f16';
-const threads = Number(cli.flag('threads'));
+const threads = cli.number('threads');
 const python = cli.flag('python');
 
 async function herd() {

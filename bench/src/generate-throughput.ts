@@ -58,15 +58,15 @@ const cli = benchArgs({
 });
 const models = cli.flag('models').split(',');
 const weightsDir = cli.flag('weights') ?? '';
-const promptLen = Number(cli.flag('prompt'));
-const genLen = Number(cli.flag('gen'));
-const runs = Number(cli.flag('runs'));
-const warmup = Number(cli.flag('warmup'));
+const promptLen = cli.number('prompt');
+const genLen = cli.number('gen');
+const runs = cli.number('runs');
+const warmup = cli.number('warmup');
 const threadList = [...new Set(cli.flag('threads').split(',').map(Number))];
 const variants = cli.flag('llama').split(',') as ('f32' | 'f16')[];
 const flashAttn = cli.flag('flash-attn');
 const withLlama = !cli.has('no-llama');
-const budgetMs = Number(cli.flag('max-seconds')) * 1000;
+const budgetMs = cli.number('max-seconds') * 1000;
 
 interface Timing {
   prefillMs: number;

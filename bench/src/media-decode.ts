@@ -27,8 +27,8 @@ const cli = benchArgs({
     images: { value: 'N', default: '32', help: 'generated JPEGs per image run' },
   },
 });
-const runs = Number(cli.flag('runs'));
-const nImages = Number(cli.flag('images'));
+const runs = cli.number('runs');
+const nImages = cli.number('images');
 sharp.concurrency(1);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

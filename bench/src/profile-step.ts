@@ -28,7 +28,7 @@ const cli = benchArgs({
 const deviceFlag = cli.flag('device');
 if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
 const device = resolveDevice(deviceFlag).device;
-const steps = Number(cli.flag('steps'));
+const steps = cli.number('steps');
 const compute = cli.flag('compute') as 'f32' | 'f16';
 
 const dir = join(tmpdir(), `herd-profile-${process.pid}`);

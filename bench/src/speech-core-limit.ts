@@ -41,8 +41,8 @@ const cli = benchArgs({
 if (process.env['HERD_THREADS']) setDefaultThreads(Number(process.env['HERD_THREADS']));
 const evalData = cli.flag('eval-data');
 const speechDir = cli.flag('speech');
-const n = Number(cli.flag('n'));
-const seed = Number(cli.flag('seed'));
+const n = cli.number('n');
+const seed = cli.number('seed');
 
 const s = loadMiniSpeech(speechDir);
 const head = ctcHeadOf(s.weights);

@@ -36,10 +36,10 @@ const cli = benchArgs({
     'dedup-scale': { value: 'N,N,…', default: '10000,50000', help: "sizes of the duplicate search at scale (random fingerprints)" },
   },
 });
-const count = Number(cli.flag('count'));
-const seed = Number(cli.flag('seed'));
-const noiseRate = Number(cli.flag('noise'));
-const workers = Number(cli.flag('workers'));
+const count = cli.number('count');
+const seed = cli.number('seed');
+const noiseRate = cli.number('noise');
+const workers = cli.number('workers');
 const dedupSizes = cli.flag('dedup-scale').split(',').filter(Boolean).map(Number);
 const data = cli.flag('data') ?? join(here, '..', '..', 'out', `speech-curate-${count}-${seed}`);
 

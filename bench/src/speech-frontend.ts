@@ -25,8 +25,8 @@ const cli = benchArgs({
     repeats: { value: 'N', default: '5', help: 'timed repeats' },
   },
 });
-const seconds = Number(cli.flag('seconds'));
-const repeats = Number(cli.flag('repeats'));
+const seconds = cli.number('seconds');
+const repeats = cli.number('repeats');
 const SR = 16000;
 
 const audio = new Float32Array(seconds * SR);

@@ -56,9 +56,9 @@ const cli = benchArgs({
     'noise-kinds': { value: 'K,K,…', help: 'only these noise kinds in the main run (default: all)' },
   },
 });
-const count = Number(cli.flag('count'));
-const seed = Number(cli.flag('seed'));
-const noiseRate = Number(cli.flag('noise'));
+const count = cli.number('count');
+const seed = cli.number('seed');
+const noiseRate = cli.number('noise');
 const side = pair(cli.flag('side'));
 const seconds = pair(cli.flag('seconds'));
 const useOcr = !cli.has('no-ocr');
@@ -69,10 +69,10 @@ const clipStored = cli.has('clip-stored');
 // How the main set's near-duplicates are made (datasets' nearDuplicateEdits); default: rescale only (the old bytes).
 const ndEdits = cli.flag('near-dup-edits') ?? '';
 const nearDuplicateEdits = ndEdits ? (ndEdits.split(',') as NearDuplicateEdit[]) : undefined;
-const clipCount = Number(cli.flag('clip-count'));
-const clipLoss = Number(cli.flag('clip-loss'));
+const clipCount = cli.number('clip-count');
+const clipLoss = cli.number('clip-loss');
 // Each threshold promises ≤ clipLoss of good clips lost with this confidence (order-statistic bound); 0 = the plain quantile.
-const clipConfidence = Number(cli.flag('clip-confidence'));
+const clipConfidence = cli.number('clip-confidence');
 const conf = clipConfidence > 0 ? clipConfidence : undefined;
 // Only these noise kinds in the main run (e.g. static_clip, for the motion target on many static clips).
 const noiseKinds = cli.flag('noise-kinds') ? (cli.flag('noise-kinds')!.split(',') as VideoNoise[]) : undefined;

@@ -35,7 +35,7 @@ const cli = benchArgs({
 setDefaultThreads(1);
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = videoFeaturesDir(cli.flag('features'));
-const n = Number(cli.flag('clips'));
+const n = cli.number('clips');
 const videoDir = cli.flag('video') ?? '';
 const core = loadLanguageCore();
 const vision = loadMiniVision(undefined, core);

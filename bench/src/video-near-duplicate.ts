@@ -33,9 +33,9 @@ const cli = benchArgs({
     thumbs: { value: 'X,X,…', default: '-1,0.8,0.85,0.9,0.95', help: "minThumbCorrelation settings of the exhaustive pass (the search runs at 0.9, else the last)" },
   },
 });
-const count = Number(cli.flag('count'));
-const seed = Number(cli.flag('seed'));
-const noiseRate = Number(cli.flag('noise'));
+const count = cli.number('count');
+const seed = cli.number('seed');
+const noiseRate = cli.number('noise');
 const edits = cli.flag('edits').split(',') as NearDuplicateEdit[];
 const thumbs = cli.flag('thumbs').split(',').map(Number);
 const ctx: StageContext = { shard: 'bench', pass: 0, worker: 0 };

@@ -36,10 +36,10 @@ const cli = benchArgs({
 });
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = videoFeaturesDir(cli.flag('features'));
-const scale = Number(cli.flag('scale'));
-const qaSteps = Number(cli.flag('qa-steps'));
-const aggregatorSteps = Number(cli.flag('aggregator-steps'));
-const motionWeight = Number(cli.flag('motion-weight'));
+const scale = cli.number('scale');
+const qaSteps = cli.number('qa-steps');
+const aggregatorSteps = cli.number('aggregator-steps');
+const motionWeight = cli.number('motion-weight');
 const qaRepeat = Object.fromEntries(cli.flag('qa-repeat').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as QaRepeat;
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();

@@ -31,9 +31,9 @@ const cli = benchArgs({
 });
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = videoFeaturesDir(cli.flag('features'));
-const want = Number(cli.flag('clips'));
-const steps = Number(cli.flag('steps'));
-const lr = Number(cli.flag('lr'));
+const want = cli.number('clips');
+const steps = cli.number('steps');
+const lr = cli.number('lr');
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
 const vision = loadMiniVision(undefined, core);

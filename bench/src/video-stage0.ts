@@ -36,9 +36,9 @@ const cli = benchArgs({
   },
 });
 const dir = videoFeaturesDir(cli.flag('features'));
-const steps = Number(cli.flag('steps'));
-const lr = Number(cli.flag('lr'));
-const batch = Number(cli.flag('batch'));
+const steps = cli.number('steps');
+const lr = cli.number('lr');
+const batch = cli.number('batch');
 const settings = cli.flag('settings').split(';').map((s) => Object.fromEntries(s.split(',').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as { fd?: number; mw?: number; pos?: number });
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();

@@ -29,9 +29,9 @@ const cli = benchArgs({
     threads: { value: 'T', default: String(cpus().length), help: 'ONNX Runtime threads' },
   },
 });
-const nImages = Number(cli.flag('images'));
-const runs = Number(cli.flag('runs'));
-const threads = Number(cli.flag('threads'));
+const nImages = cli.number('images');
+const runs = cli.number('runs');
+const threads = cli.number('threads');
 
 const text = loadPreset('mini', { vocabSize: 600 });
 const m: MllamaConfig = { text, vision: loadVisionPreset('mini'), crossAttentionLayers: fusionSchedule(text.nLayers, 4).map((c, k) => c + k), imageTokenId: 600, nLearnableTokens: 8 };
