@@ -34,6 +34,11 @@ describe('grading', () => {
     expect(gradeVideoQa('direction', 'Left, then right.', 'It moves to the left.')).toBe(false);
     expect(gradeVideoQa('direction', 'It moves up.', 'It moves to the left.')).toBe(false);
     expect(gradeVideoQa('direction', 'The blue star moves downwards.', 'It moves down.')).toBe(true);
+    // A still object's "direction" question (the narrated-clip corpus): before, no key word in the reference, never right.
+    expect(gradeVideoQa('direction', 'No, the red star stays still.', 'No, the red star stays still.')).toBe(true);
+    expect(gradeVideoQa('direction', "No, it doesn't move.", 'No, the red star stays still.')).toBe(true);
+    expect(gradeVideoQa('direction', 'It moves to the left.', 'No, the red star stays still.')).toBe(false);
+    expect(gradeVideoQa('direction', 'No, the red star stays still.', 'It moves to the left.')).toBe(false);
     expect(gradeVideoQa('direction', 'The blue star moves upwards.', 'It moves down.')).toBe(false);
     expect(gradeVideoQa('moving', 'No, no shape moves.', 'No, no shape moves.')).toBe(true);
     expect(gradeVideoQa('moving', 'Yes, a shape moves.', 'No, no shape moves.')).toBe(false);

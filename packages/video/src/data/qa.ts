@@ -13,7 +13,9 @@ export type { VideoQa, VideoQaType } from '@herd/datasets';
 const NUMBER = ['zero', 'one', 'two', 'three', 'four', 'five', 'six'];
 
 const KEYS: Record<VideoQaType, readonly string[]> = {
-  direction: ['left', 'right', 'up', 'down'],
+  // "still": the narrated-clip corpus asks "Does the X move?" of a still object ("No, the X stays still."),
+  // graded by this key word too (`herd text eval`'s clip-direction rows); the video eval asks only movers.
+  direction: ['left', 'right', 'up', 'down', 'still'],
   moving: ['yes', 'no'],
   which: ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond'],
   event: ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond'],
@@ -24,7 +26,7 @@ const KEYS: Record<VideoQaType, readonly string[]> = {
 const SYNONYMS: Record<string, string> = { upwards: 'up', upward: 'up', downwards: 'down', downward: 'down', leftwards: 'left', leftward: 'left', rightwards: 'right', rightward: 'right' };
 
 function words(s: string): string[] {
-  return s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(' ').map((w) => SYNONYMS[w] ?? (w.endsWith('s') && KEYS.which.includes(w.slice(0, -1)) ? w.slice(0, -1) : w));
+  return s.toLowerCase().replace(/\b(?:does not|doesn't|doesn’t) move\b/g, 'still').replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(' ').map((w) => SYNONYMS[w] ?? (w.endsWith('s') && KEYS.which.includes(w.slice(0, -1)) ? w.slice(0, -1) : w));
 }
 
 /**

@@ -45,7 +45,7 @@ import { CopyDetector, MINI_COPY_DETECT_DIR } from '../train/copy-detect.js';
 import { clipScore, clipTopFraction, miniClipBatchScorer, miniClipScorer, type ImageTextScorer } from './stages/clip-score.js';
 import { IMAGE_QUALITY_RULES, imageQuality, type ImageQualityOptions } from './stages/image-quality.js';
 import { IMAGE_EXTS } from './stages/meta.js';
-import { NEAR_DUPLICATE_IMAGE_RULES, nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate.js';
+import { NEAR_DUPLICATE_IMAGE_RULES, nearDuplicate, type NearDuplicateOptions } from './stages/near-duplicate/index.js';
 import { ocr, OCR_FIELD, OCR_RULES, type OcrOptions, type OcrStage } from './stages/ocr.js';
 import { RESAMPLE_RULES, resample, type NgramSummary } from './stages/resample.js';
 

@@ -16,7 +16,7 @@ import { buildCaptionVocab, MiniClip, saveMiniClip } from '../../train/clip-mini
 import { miniClipScorer } from './clip-score.js';
 import { type CopyDetectConfig, copyDetectParamSpecs, saveCopyDetect } from '../../train/copy-detect.js';
 import { curateImages } from '../curate.js';
-import { nearDuplicate, type DedupFeature } from './near-duplicate.js';
+import { nearDuplicate, type DedupFeature } from './near-duplicate/index.js';
 import { scoreOf } from './meta.js';
 import { resample } from './resample.js';
 

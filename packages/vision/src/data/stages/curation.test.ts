@@ -8,7 +8,7 @@ import { generateImages, renderScene } from '@herd/datasets';
 import { decodeImage, encodeRgb, resizeRgb } from '@herd/media';
 import { clipScore, clipTopFraction } from './clip-score.js';
 import { imageQuality } from './image-quality.js';
-import { annCosinePairs, annCrossPairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate.js';
+import { annCosinePairs, annCrossPairs, ANN_DEFAULTS, Components, exactHashPairs, nearDuplicate } from './near-duplicate/index.js';
 import { backgroundChroma, colourLayout, FINE_CROP_SCALES, fineMatch, fineThumb, fitLayoutColour, hammingHex, hashAndThumb, hashFromDct, layoutChromaDiff, layoutCosine, lowDct, perceptualHash, thumbBlockResidual, thumbCorrelation, viewSignals } from './phash.js';
 import { centreCrop } from '../resize.js';
 import { keepProbability, ngrams, resample } from './resample.js';
