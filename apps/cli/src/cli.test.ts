@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MINI_CORE_DIR } from '@herd/llama3';
 import { cudaMissing } from '@herd/runtime';
+import { architectureOverrides } from './commands/train-text.js';
 import { herd } from './test-support/run-herd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,6 +92,14 @@ describe('numbers and words are checked before anything runs', () => {
       expect(r.out).toBe('');
     });
   }
+
+  it('text train --kv-heads / --rope-theta become the fresh core\'s preset overrides (none given: the preset as it is)', () => {
+    expect(architectureOverrides(8, 10000, undefined)).toEqual({ nKvHeads: 8, ropeTheta: 10000 });
+    expect(architectureOverrides(undefined, 1e6, undefined)).toEqual({ ropeTheta: 1e6 });
+    expect(architectureOverrides(undefined, undefined, undefined)).toBeUndefined();
+    expect(architectureOverrides(undefined, undefined, 'some/core')).toBeUndefined();
+    expect(() => architectureOverrides(4, undefined, 'some/core')).toThrow(/--kv-heads sets a fresh core's architecture/);
+  });
 
   it('herd video eval --data DIR without a clips dataset there fails naming the folder, nothing generated', async () => {
     const r = await herd(['video', 'eval', '--data', join(missing, 'clips')]);
