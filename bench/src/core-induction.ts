@@ -9,7 +9,7 @@
  * drawn with @herd/core's `Rng` from `--seed`, so every core of a run is scored on the same lists when
  * their vocabularies agree. Logits come from the decoder (`Generator.logits`), nothing is trained.
  *
- *   node bench/dist/core-induction.js --models CORE[,CORE2,…] [--lists 30] [--length 20] [--filler 0,15]
+ *   node bench/dist/core-induction.js --models CORE[,CORE2,…] [--lists 30] [--length 20] [--filler 0,15] [--words w1,w2,…]
  *
  * Prints a table and writes JSON to bench/results/core-induction.json. Asserts nothing.
  */
@@ -31,6 +31,7 @@ const cli = benchArgs({
     length: { value: 'L', default: '20', help: 'words per list (distinct)' },
     filler: { value: 'F,F2,…', default: '0,15', help: 'random filler words between the list and its repeat, one measurement each' },
     seed: { value: 'N', default: '1', help: 'seed of the lists' },
+    words: { value: 'w1,w2,…', help: "draw the lists from these words only (each one token ' word' in every core's vocabulary), e.g. the datasets' COPY_WORDS; default: every whole-word row" },
   },
 });
 const models = cli.flag('models').split(',').filter((m) => m !== '');
@@ -42,6 +43,8 @@ const fillers = cli.flag('filler').split(',').map((f) => {
   if (!Number.isInteger(n) || n < 0) throw new HerdError('invalid_argument', `core-induction: --filler ${JSON.stringify(cli.flag('filler'))}: each filler length must be an integer ≥ 0`);
   return n;
 });
+const only = cli.flag('words')?.split(',').map((w) => w.trim()).filter((w) => w !== '');
+if (only && only.length === 0) throw new HerdError('invalid_argument', 'core-induction: --words names no word');
 if (models.length === 0) throw new HerdError('invalid_argument', 'core-induction: --models names no core folder');
 if (!Number.isInteger(lists) || lists < 1) throw new HerdError('invalid_argument', `core-induction: --lists ${lists}: must be an integer ≥ 1`);
 if (!Number.isInteger(length) || length < 2) throw new HerdError('invalid_argument', `core-induction: --length ${length}: must be an integer ≥ 2`);
@@ -67,7 +70,16 @@ for (const dir of models) {
   if (!core.vocab) throw new HerdError('invalid_argument', `core-induction: ${dir} has no vocab.json (a core saved by 'herd text train')`);
   const vocab = core.vocab;
   const words: number[] = [];
-  vocab.ids.forEach((id, row) => /^ [a-z]{2,}$/u.test(tokenizer.decode([id])) && words.push(row));
+  if (only) {
+    const missing: string[] = [];
+    for (const w of only) {
+      const ids = tokenizer.encode(` ${w}`, { bos: false, eos: false });
+      const row = ids.length === 1 ? vocab.toCompact(ids)[0]! : vocab.unknown;
+      if (row === vocab.unknown) missing.push(w);
+      else words.push(row);
+    }
+    if (missing.length) throw new HerdError('invalid_argument', `core-induction: --words: ${missing.map((w) => `'${w}'`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not one token of ${dir}'s vocabulary`);
+  } else vocab.ids.forEach((id, row) => /^ [a-z]{2,}$/u.test(tokenizer.decode([id])) && words.push(row));
   if (words.length < length) throw new HerdError('invalid_argument', `core-induction: ${dir}'s vocabulary has ${words.length} whole-word rows, fewer than --length ${length}`);
   const bos = vocab.toCompact([BOS])[0]!;
   const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights));
@@ -96,12 +108,12 @@ for (const dir of models) {
     await gen.release();
   }
 }
-console.log(`Induction test: ${lists} lists of ${length} distinct words, seed ${seed}; top-1 next-token accuracy`);
+console.log(`Induction test: ${lists} lists of ${length} distinct words (${only ? `from ${only.length} given` : 'from every whole-word row'}), seed ${seed}; top-1 next-token accuracy`);
 console.log('| core | filler | first pass | second pass | second-pass loss (nats) | predictions |');
 console.log('|---|---|---|---|---|---|');
 for (const r of results) console.log(`| ${r.model} | ${r.filler} | ${r.firstPass.toFixed(2)} | ${r.secondPass.toFixed(2)} | ${r.secondPassLoss.toFixed(2)} | ${r.predictions} |`);
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(out, { recursive: true });
 const file = join(out, 'core-induction.json');
-writeFileSync(`${file}.tmp`, JSON.stringify({ lists, length, fillers, seed, results }, null, 2));
+writeFileSync(`${file}.tmp`, JSON.stringify({ lists, length, fillers, seed, ...(only ? { words: only } : {}), results }, null, 2));
 renameSync(`${file}.tmp`, file);
