@@ -136,6 +136,8 @@ export const COPY_LIST = { min: 4, max: 16, maxFiller: 16 } as const;
  * the filler vary, no fixed offset does either: what pays is the previous-token + induction circuit
  * ("find the earlier occurrence of this word, read what followed it") that a core needs to read an
  * answer out of its prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
+ * Round 13: as they are (53 words, short lists) they are a weak teacher — a fresh mini core did not start to copy on
+ * them in 500 steps, where it did on lists of 8–40 of 245 words; widen them before training a core on them.
  */
 export function copyText(rng: Rng): string {
   const n = COPY_LIST.min + rng.int(COPY_LIST.max - COPY_LIST.min + 1);
