@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { qaKeyWords, videoQuestions } from './language.js';
-import { TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
+import { COPY_LIST, COPY_WORDS, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
 import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
 
 const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
@@ -22,20 +22,51 @@ describe('text corpus', () => {
 
   it('draws document kinds by a mix: the default is TEXT_MIX, another mix shifts the shares and keeps the held-out rule', () => {
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, mix: TEXT_MIX })])).toBe(JSON.stringify(corpus.slice(0, 300)));
-    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1 } })];
+    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0 } })];
     const share = (ds: TextDoc[], k: string) => ds.filter((d) => d.kind === k).length / ds.length;
     expect(share(heavy, 'description') + share(heavy, 'sentence') + share(heavy, 'motion')).toBe(0);
     expect(share(heavy, 'instruction')).toBeGreaterThan(0.45);
     expect(share(heavy, 'instruction')).toBeLessThan(0.55);
     expect(share(corpus, 'instruction')).toBeLessThan(0.22);
     for (const d of heavy.filter((x) => x.split === 'train' && x.scene)) for (const o of d.scene!.objects) expect(isHeldOutCombo(o.colour, o.shape)).toBe(false);
-    expect(() => checkTextMix({ description: 1, sentence: 0, motion: 0, dialogue: -1, instruction: 0, poems: 1 })).toThrow(/unknown kind 'poems'.*'dialogue' must be a number ≥ 0/su);
-    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0 })).toThrow(/every share is 0/u);
+    expect(() => checkTextMix({ description: 1, sentence: 0, motion: 0, dialogue: -1, instruction: 0, copy: 0, poems: 1 })).toThrow(/unknown kind 'poems'.*'dialogue' must be a number ≥ 0/su);
+    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0 })).toThrow(/every share is 0/u);
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
+  it('copy documents: a list of distinct world words, filler in about half, then the same list; lengths and offsets vary; train split; off by default', () => {
+    expect(corpus.some((d) => d.kind === 'copy')).toBe(false);
+    const ds = [...generateTextCorpus({ seed: 7, count: 2000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 1 } })];
+    const copies = ds.filter((d) => d.kind === 'copy');
+    expect(copies.length / ds.length).toBeGreaterThan(0.45);
+    expect(copies.length / ds.length).toBeLessThan(0.55);
+    const lengths = new Set<number>(), offsets = new Set<number>();
+    let withFiller = 0;
+    for (const d of copies) {
+      expect(d.split).toBe('train');
+      expect(d.text!.startsWith(' ')).toBe(true);
+      const w = d.text!.trim().split(' ');
+      for (const x of w) expect(COPY_WORDS).toContain(x);
+      // The list is the longest prefix of distinct words that the document ends with.
+      let n = 0;
+      for (let k = COPY_LIST.max; k >= COPY_LIST.min && !n; k--) if (2 * k <= w.length && w.slice(0, k).join() === w.slice(-k).join() && new Set(w.slice(0, k)).size === k) n = k;
+      expect(n, d.text).toBeGreaterThanOrEqual(COPY_LIST.min);
+      const filler = w.length - 2 * n;
+      expect(filler).toBeLessThanOrEqual(COPY_LIST.maxFiller);
+      if (filler > 0) withFiller++;
+      lengths.add(n);
+      offsets.add(n + filler);
+    }
+    expect(withFiller / copies.length).toBeGreaterThan(0.4);
+    expect(withFiller / copies.length).toBeLessThan(0.6);
+    expect(lengths.size).toBe(COPY_LIST.max - COPY_LIST.min + 1);
+    expect(offsets.size).toBeGreaterThan(20);
+    // Random lists: hardly any list comes back (a cycling generator would repeat them).
+    expect(new Set(copies.map((d) => d.text)).size).toBe(copies.length);
+  });
+
   it('with balanceQa asks a different question type in each round, every type about as often, and leaves the default corpus as it is', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 };
     const plain = [...generateTextCorpus({ seed: 7, count: 2000, mix })];
     const balanced = [...generateTextCorpus({ seed: 7, count: 2000, mix, balanceQa: true })];
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, balanceQa: false })])).toBe(JSON.stringify(corpus.slice(0, 300)));
@@ -57,7 +88,7 @@ describe('text corpus', () => {
   });
 
   it('with shapeFirst describes that share of scene dialogues shape first (colour and word in their answers\' words), and leaves the default corpus as it is', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 };
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, shapeFirst: 0 })])).toBe(JSON.stringify(corpus.slice(0, 300)));
     const all = [...generateTextCorpus({ seed: 7, count: 600, mix, shapeFirst: 1 })].filter((d) => d.scene && d.turns);
     expect(all.length).toBeGreaterThan(300);
@@ -79,7 +110,7 @@ describe('text corpus', () => {
   });
 
   it('with qaTypes asks only those question types, and a scene or clip with none of them keeps its questions', () => {
-    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0 }, qaTypes: ['word', 'direction'] })];
+    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 }, qaTypes: ['word', 'direction'] })];
     const scenes = ds.filter((d) => d.scene);
     expect(scenes.length).toBeGreaterThan(400);
     for (const d of scenes) expect(d.qaTypes, d.key).toEqual(['word']); // a scene has one word question (its word, or "no word")
@@ -158,7 +189,7 @@ describe('text corpus', () => {
     expect(qaKeyWords('direction', 'It moves to the left.')).toEqual(['left']);
     expect(qaKeyWords('which', 'The yellow circle moves.')).toEqual(['yellow', 'circle']);
     expect(() => qaKeyWords('mood', 'Happy.')).toThrow(/unknown question type 'mood'/u);
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0 };
     let rounds = 0;
     for (const d of generateTextCorpus({ seed: 7, count: 1500, mix, balanceQa: true })) {
       const keys = textReplyKeyWords(textSample(d));

@@ -14,14 +14,14 @@ import { type Sample } from '@herd/data';
 import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, plural, positionPhrase, qaKeyWords, sceneQuestions, sentenceCase, videoQuestions, worldSentence } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
-import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
+import { BACKGROUNDS, COLOURS, DIRECTIONS, NUMBER_WORDS, POSITIONS, SHAPES, SHAPE_FACTS, SIZES, SPEEDS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
 
 export interface ChatTurn {
   readonly role: 'user' | 'assistant';
   readonly content: string;
 }
 
-export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction';
+export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction' | 'copy';
 
 /** What an instruction dialogue asks: the sentence back verbatim, or a foreign description in English. */
 export type InstructionTask = 'repeat' | 'transcribe' | 'translate';
@@ -108,13 +108,43 @@ export function checkQaTypes(types: readonly string[]): readonly string[] {
 /** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
 export type TextMix = Readonly<Record<TextDocKind, number>>;
 
-export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction'];
+export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction', 'copy'];
 
 /**
  * Half the documents are QA dialogues (the skill every adapter relies on) and a sixth instructions;
- * captions, sentences and narrations keep the world's plain text.
+ * captions, sentences and narrations keep the world's plain text. No copy documents (`copyText`):
+ * they are for growing a copy (induction) mechanism in a core, asked for with a mix.
  */
-export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17 };
+export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0 };
+
+/**
+ * The words of copy documents: the one-word names of the world (colours, shapes, written words,
+ * numbers, sizes, places, directions, speeds, backgrounds) but the three the rest of the corpus
+ * never writes after a space ("zero", "slow", "sky"), which the committed core's pruned vocabulary
+ * therefore lacks; so a core continued with its vocabulary kept can train on copy documents
+ * (apps/cli core-vocab.test.ts checks every token).
+ */
+export const COPY_WORDS: readonly string[] = [...new Set([...COLOURS, ...SHAPES, ...WORDS, ...NUMBER_WORDS, ...SIZES, ...POSITIONS, ...DIRECTIONS, ...SPEEDS, ...BACKGROUNDS])].filter((w) => !['zero', 'slow', 'sky'].includes(w));
+
+/** Words in a copy document's list, and at most this many filler words between the list and its repeat. */
+export const COPY_LIST = { min: 4, max: 16, maxFiller: 16 } as const;
+
+/**
+ * A copy document: a list of distinct random world words (`COPY_WORDS`), in half of them random
+ * filler words (1–`COPY_LIST.maxFiller`), then the same list again, as plain text (" cat six red
+ * up … cat six red up …"; the leading space makes the first word the same token as its repeat). Nothing but a copy predicts the repeat, and since the list's length and
+ * the filler vary, no fixed offset does either: what pays is the previous-token + induction circuit
+ * ("find the earlier occurrence of this word, read what followed it") that a core needs to read an
+ * answer out of its prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
+ * Round 13: as they are (53 words, short lists) they are a weak teacher — a fresh mini core did not start to copy on
+ * them in 500 steps, where it did on lists of 8–40 of 245 words; widen them before training a core on them.
+ */
+export function copyText(rng: Rng): string {
+  const n = COPY_LIST.min + rng.int(COPY_LIST.max - COPY_LIST.min + 1);
+  const list = rng.shuffle([...COPY_WORDS]).slice(0, n);
+  const filler = rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(COPY_LIST.maxFiller) }, () => rng.pick(COPY_WORDS));
+  return ` ${[...list, ...filler, ...list].join(' ')}`;
+}
 
 function pickKind(rng: Rng, mix: TextMix): TextDocKind {
   const total = TEXT_DOC_KINDS.reduce((a, k) => a + mix[k], 0);
@@ -278,6 +308,8 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   const key = `txt-${String(index).padStart(8, '0')}`;
   const kind = pickKind(rng, mix);
   if (kind === 'sentence') return { key, kind, split: 'train', text: worldSentence(rng) };
+  // Like a sentence, a copy document holds no colour×shape combination: always train.
+  if (kind === 'copy') return { key, kind, split: 'train', text: copyText(rng) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
   if (kind === 'instruction') {
     const doc = instructionDoc(rng, split);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MINI_CORE_DIR } from '@herd/llama3';
 import { cudaMissing } from '@herd/runtime';
+import { architectureOverrides } from './commands/train-text.js';
 import { herd } from './test-support/run-herd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,10 @@ describe('numbers and words are checked before anything runs', () => {
     [['text', 'train', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--keep-vocab', '--reply-loss', '--steps', '1'], /--keep-vocab keeps the vocabulary of the --init core; pass --init DIR/],
     [['text', 'train', '--untie-embeddings', '--steps', '1'], /--untie-embeddings unties the tied embedding of the --init core; pass --init DIR/],
+    [['text', 'train', '--kv-heads', '8', '--init', missing], /--kv-heads sets a fresh core's architecture; --init continues its core with that core's own \(its config.json\); drop --kv-heads or --init/],
+    [['text', 'train', '--kv-heads', '8', '--rope-theta', '10000', '--init', missing], /--kv-heads and --rope-theta set a fresh core's architecture[\s\S]*drop --kv-heads and --rope-theta or --init/],
+    [['text', 'train', '--kv-heads', '3', '--steps', '1'], /--kv-heads 3: must divide the 8 query heads of the mini preset \(1, 2, 4, 8\)/],
+    [['text', 'train', '--rope-theta', '0', '--steps', '1'], /--rope-theta must be a number > 0, got '0'/],
     [['text', 'train', '--key-word-weight', '5', '--steps', '1'], /--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss/],
     [['text', 'train', '--key-word-weight', '0', '--reply-loss'], /--key-word-weight must be a number > 0, got '0'/],
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
@@ -87,6 +92,14 @@ describe('numbers and words are checked before anything runs', () => {
       expect(r.out).toBe('');
     });
   }
+
+  it('text train --kv-heads / --rope-theta become the fresh core\'s preset overrides (none given: the preset as it is)', () => {
+    expect(architectureOverrides(8, 10000, undefined)).toEqual({ nKvHeads: 8, ropeTheta: 10000 });
+    expect(architectureOverrides(undefined, 1e6, undefined)).toEqual({ ropeTheta: 1e6 });
+    expect(architectureOverrides(undefined, undefined, undefined)).toBeUndefined();
+    expect(architectureOverrides(undefined, undefined, 'some/core')).toBeUndefined();
+    expect(() => architectureOverrides(4, undefined, 'some/core')).toThrow(/--kv-heads sets a fresh core's architecture/);
+  });
 
   it('herd video eval --data DIR without a clips dataset there fails naming the folder, nothing generated', async () => {
     const r = await herd(['video', 'eval', '--data', join(missing, 'clips')]);

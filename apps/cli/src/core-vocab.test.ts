@@ -6,7 +6,7 @@
  * two prompts read alike to the frozen core (the old core's "Transcribe the audio." was
  * `<unk> <unk> the <unk>.`). Lives in the app because it is the one package that sees all three.
  */
-import { describeMotion, describeScene, itemRng, randomMotion, randomScene, sceneQuestions, videoQuestions } from '@herd/datasets';
+import { COPY_WORDS, copyText, describeMotion, describeScene, itemRng, randomMotion, randomScene, sceneQuestions, videoQuestions } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { ASR_INSTRUCTION, AST_INSTRUCTION, tasksOf } from '@herd/speech';
 import { describe, expect, it } from 'vitest';
@@ -63,5 +63,19 @@ describe('mini core vocabulary', () => {
     }
     for (const s of [ASR_INSTRUCTION, AST_INSTRUCTION, 'Transcribe the audio.', 'Translate the audio into English.']) check('speech instruction', 'user', s);
     expect([...problems].slice(0, 20)).toEqual([]);
+  });
+
+  it('holds every token of copy documents (datasets --text-mix copy=X), so a core continued with --keep-vocab can train on them', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const vocab = core.vocab!;
+    // Every word of the pool in one document, then random documents as the corpus writes them.
+    const texts = [` ${COPY_WORDS.join(' ')}`, ...Array.from({ length: 200 }, (_, i) => copyText(itemRng(99, 'copy-vocab-test', i)))];
+    const unknown = new Set<string>();
+    for (const text of texts) {
+      const ids = tok.encode(text, { bos: true, eos: true });
+      vocab.toCompact(ids).forEach((row, i) => row === vocab.unknown && unknown.add(JSON.stringify(tok.decode([ids[i]!]))));
+    }
+    expect([...unknown]).toEqual([]);
   });
 });

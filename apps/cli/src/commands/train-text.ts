@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { TEXT_SPLITS, generateWorld, textReplyKeyWords } from '@herd/datasets';
-import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, trainLanguageCore } from '@herd/llama3';
+import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, loadPreset, trainLanguageCore } from '@herd/llama3';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 
 /** Seed of the corpus the committed mini core was trained on (`herd eval text` draws its QA items from it). */
@@ -15,6 +15,27 @@ export const CORPUS_SEED = 7;
 
 /** The text corpus `--data` defaults to: the tiny world's (generated here when missing). */
 export const DEFAULT_TEXT_DATA = join('out', 'tiny', 'text');
+
+/** The mini preset's config (vocabSize is the pruned vocabulary's; any placeholder does for the other keys). */
+const MINI_PRESET = loadPreset(MINI_CORE_RECIPE.preset, { vocabSize: 1 });
+
+/**
+ * The preset keys a fresh core's `--kv-heads` / `--rope-theta` replace (undefined: none given), checked
+ * against the preset at once (before any packing); refused with `--init`, whose core fixes them.
+ */
+export function architectureOverrides(kvHeads: number | undefined, ropeTheta: number | undefined, init: string | undefined): Readonly<Record<string, number>> | undefined {
+  const given = { ...(kvHeads !== undefined ? { nKvHeads: kvHeads } : {}), ...(ropeTheta !== undefined ? { ropeTheta } : {}) };
+  if (!Object.keys(given).length) return undefined;
+  const flags = [kvHeads !== undefined ? '--kv-heads' : '', ropeTheta !== undefined ? '--rope-theta' : ''].filter(Boolean).join(' and ');
+  if (init !== undefined) throw new UsageError(`${flags} set${flags.includes(' and ') ? '' : 's'} a fresh core's architecture; --init continues its core with that core's own (its config.json); drop ${flags} or --init`);
+  if (kvHeads !== undefined && MINI_PRESET.nHeads % kvHeads !== 0) throw new UsageError(`--kv-heads ${kvHeads}: must divide the ${MINI_PRESET.nHeads} query heads of the ${MINI_CORE_RECIPE.preset} preset (${divisors(MINI_PRESET.nHeads).join(', ')})`);
+  loadPreset(MINI_CORE_RECIPE.preset, { ...given, vocabSize: 1 });
+  return given;
+}
+
+function divisors(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1).filter((d) => n % d === 0);
+}
 
 export const trainTextCommand = defineCommand({
   words: ['text', 'train'],
@@ -32,6 +53,8 @@ export const trainTextCommand = defineCommand({
     init: flag.string({ placeholder: 'DIR', description: 'continue from a trained core (same architecture; rows of tokens both vocabularies hold are copied) instead of a fresh init' }),
     'keep-vocab': flag.boolean({ description: "with --init: keep that core's vocabulary exactly (same rows), so its adapters still fit; a corpus token outside it is an error" }),
     'untie-embeddings': flag.boolean({ description: "with --init of a tied core: continue it with separate input and output embeddings (lm_head.weight starts as a copy of the embedding, so step 0 is the same function), as Llama 3 8B/70B are; a core already untied is an error" }),
+    'kv-heads': flag.integer({ min: 1, description: `a fresh core's key/value heads (GQA; must divide its query heads; the mini preset has ${MINI_PRESET.nKvHeads} of ${MINI_PRESET.nHeads}); not with --init, which continues that core's architecture` }),
+    'rope-theta': flag.number({ above: 0, description: `a fresh core's RoPE base θ (the mini preset has ${MINI_PRESET.ropeTheta}); not with --init` }),
     'reply-loss': flag.boolean({ description: "loss on the assistant's replies only in dialogue documents (plain text keeps it on every token)" }),
     'key-word-weight': flag.number({ above: 0, default: 1, description: "with --reply-loss: loss weight of a QA reply's key-word tokens (its colour, shape, number, position, direction, written word …) against 1 on its other tokens; 1 = the plain mean" }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: MINI_CORE_RECIPE.seed, description: 'initialisation and shuffling seed' }),
@@ -41,6 +64,7 @@ export const trainTextCommand = defineCommand({
   async run({ values, io, device }) {
     if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
     if (values['untie-embeddings'] && values.init === undefined) throw new UsageError('--untie-embeddings unties the tied embedding of the --init core; pass --init DIR (a fresh core is tied or not as its preset says)');
+    const presetOverrides = architectureOverrides(values['kv-heads'], values['rope-theta'], values.init);
     const keyWordWeight = values['key-word-weight'];
     if (keyWordWeight !== 1 && !values['reply-loss']) throw new UsageError('--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss');
     const out = values.out ?? MINI_CORE_DIR;
@@ -53,6 +77,7 @@ export const trainTextCommand = defineCommand({
       seed: values.seed,
       schedule: { ...MINI_CORE_RECIPE.schedule, peak: values.lr, floor: values.lr / 10, total: steps, warmup: Math.min(MINI_CORE_RECIPE.schedule.warmup ?? 0, Math.floor(steps / 10)) },
       evalEvery: Math.max(1, Math.min(MINI_CORE_RECIPE.evalEvery, Math.floor(steps / 4))),
+      ...(presetOverrides ? { presetOverrides } : {}),
       ...(values['reply-loss'] ? { replyLoss: true } : {}),
       ...(keyWordWeight !== 1 ? { keyWordWeight } : {}),
     };

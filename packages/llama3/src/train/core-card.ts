@@ -1,8 +1,15 @@
 /** The mini language core's model card: architecture, data, training, results, how to re-train. */
 import { type LanguageCoreRecipe, type LanguageCoreReport } from './language-core.js';
 
+/** The `herd text train` flags of a recipe's architecture overrides (`--kv-heads`, `--rope-theta`), each with a leading space. */
+function architectureFlags(recipe: LanguageCoreRecipe): string {
+  const o = recipe.presetOverrides ?? {};
+  return `${o['nKvHeads'] !== undefined ? ` --kv-heads ${String(o['nKvHeads'])}` : ''}${o['ropeTheta'] !== undefined ? ` --rope-theta ${String(o['ropeTheta'])}` : ''}`;
+}
+
 export function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): string {
   const c = r.config;
+  const overrides = Object.entries(recipe.presetOverrides ?? {}).map(([k, v]) => `${k} ${String(v)}`);
   const rows = r.curve.filter((p) => p.heldoutLoss !== undefined).map((p) => `| ${p.step} | ${p.trainLoss.toFixed(3)} | ${p.heldoutLoss!.toFixed(3)} |`);
   return `# Mini language core
 
@@ -13,7 +20,7 @@ and then frozen: every adapter of the mini herd attaches to these weights unchan
 ${c.nLayers} layers, dim ${c.dim}, ${c.nHeads} query heads / ${c.nKvHeads} KV heads (GQA), SwiGLU FFN ${c.ffnDim},
 RMSNorm eps ${c.normEps}, RoPE θ ${c.ropeTheta}, context ${c.maxSeqLen}, ${c.tieEmbeddings ? 'tied' : 'untied'} embeddings.
 Vocabulary: a pruned view of the real Llama 3 tokenizer — ${r.vocabSize} entries (vocab.json maps real Llama 3 ids to rows).
-Parameters: ${r.parameters.toLocaleString('en-US')}. Stored as f16 safetensors in the Hugging Face Llama layout.
+${overrides.length ? `The ${recipe.preset} preset with ${overrides.join(', ')} in place of its own.\n` : ''}Parameters: ${r.parameters.toLocaleString('en-US')}. Stored as f16 safetensors in the Hugging Face Llama layout.
 
 ## Data
 ${data}
@@ -33,7 +40,7 @@ Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
 **Held-out loss ${r.heldoutLoss.toFixed(3)}, perplexity ${r.heldoutPerplexity.toFixed(2)}** (measured on the saved f16 weights).
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js train text --data DATA --steps ${recipe.steps} --batch ${recipe.batch} --lr ${recipe.schedule.peak}${r.initialisedFrom ? ' --init DIR' : ''}${r.keptVocabulary ? ' --keep-vocab' : ''}${r.untiedEmbeddings ? ' --untie-embeddings' : ''}${recipe.replyLoss ? ' --reply-loss' : ''}${recipe.keyWordWeight !== undefined && recipe.keyWordWeight !== 1 ? ` --key-word-weight ${recipe.keyWordWeight}` : ''} --out packages/llama3/weights/mini\`
+\`npm run build && node apps/cli/dist/main.js train text --data DATA --steps ${recipe.steps} --batch ${recipe.batch} --lr ${recipe.schedule.peak}${architectureFlags(recipe)}${r.initialisedFrom ? ' --init DIR' : ''}${r.keptVocabulary ? ' --keep-vocab' : ''}${r.untiedEmbeddings ? ' --untie-embeddings' : ''}${recipe.replyLoss ? ' --reply-loss' : ''}${recipe.keyWordWeight !== undefined && recipe.keyWordWeight !== 1 ? ` --key-word-weight ${recipe.keyWordWeight}` : ''} --out packages/llama3/weights/mini\`
 (DATA: the corpus of the Data section, made by \`node datasets/dist/cli.js generate --size tiny --only text --seed 7 --count text=N --out OUT\`, DATA = OUT/text${r.initialisedFrom ? `; DIR: ${r.initialisedFrom}, the core this one continued from` : ''}.)
 `;
 }

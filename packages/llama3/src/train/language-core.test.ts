@@ -43,6 +43,10 @@ describe('trainLanguageCore', () => {
     expect(a.trainDocs).toBe(60);
     expect(a.curve.at(-1)!.trainLoss).toBeLessThan(a.curve[0]?.trainLoss ?? Infinity);
     for (const f of Object.values(LANGUAGE_CORE_FILES)) expect(existsSync(join(root, 'a', 'core', f))).toBe(true);
+    // The recipe's architecture overrides are in the card, and its re-train line passes the ones `herd text train` takes.
+    const card = readFileSync(join(root, 'a', 'core', LANGUAGE_CORE_FILES.card), 'utf8');
+    expect(card).toContain('The mini preset with dim 32, nLayers 2, nHeads 4, nKvHeads 2, ffnDim 64 in place of its own.');
+    expect(card).toMatch(/--lr 0\.002 --kv-heads 2 --out/);
     await run('b', 6);
     const b = await run('b', 10, true);
     // Same held-out loss to the last bit: same weights after the same batches.
