@@ -135,6 +135,21 @@ describe('numbers and words are checked before anything runs', () => {
     });
   }
 
+  it('herd vision train --vision-preset NAME with an unknown preset fails naming the valid ones, before any scene is generated', async () => {
+    const cwd = process.cwd();
+    const dir = tmp();
+    process.chdir(dir);
+    try {
+      const r = await herd(['vision', 'train', '--vision-preset', 'mini-patch3']);
+      expect(r.code).toBe(1);
+      expectErrorLine(r.err, 'invalid_config');
+      expect(r.err).toMatch(/unknown vision preset "mini-patch3"; valid presets: .*mini, mini-patch4/);
+      expect(existsSync(join(dir, 'out'))).toBe(false);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('herd vision train --core DIR without a core there fails naming it, before any scene is generated', async () => {
     const r = await herd(['vision', 'train', '--core', missing, '--data', join(missing, 'images'), '--qa-steps', '1']);
     expect(r.code).toBe(1);

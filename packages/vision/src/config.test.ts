@@ -10,8 +10,8 @@ import { LLAMA32_VISION_CROSS_LAYERS, VISION_PRESET_NAMES, loadVisionPreset } fr
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'mllama-tiny');
 
 describe('vision config', () => {
-  it('presets: the paper\'s ViT-H/14 at 336 px, Llama 3.2 Vision at 560 px, mini', () => {
-    expect(VISION_PRESET_NAMES).toEqual(['vit-h14-336', 'llama3.2-vision', 'mini']);
+  it('presets: the paper\'s ViT-H/14 at 336 px, Llama 3.2 Vision at 560 px, mini, mini-patch4', () => {
+    expect(VISION_PRESET_NAMES).toEqual(['vit-h14-336', 'llama3.2-vision', 'mini', 'mini-patch4']);
     const vit = loadVisionPreset('vit-h14-336');
     expect(patchesPerTile(vit)).toBe(577); // 24² + class token
     expect(vit.nLayers + vit.nGlobalLayers).toBe(40); // §7.2: 32 + 8 gated global layers
@@ -20,6 +20,10 @@ describe('vision config', () => {
     expect(visionOutputDim(l32)).toBe(7680); // 1280 × (1 + 5 intermediate layers)
     expect(l32.supportedAspectRatios.length).toBe(8);
     expect(loadVisionPreset('mini').tileSize).toBe(48); // the mini CLIP's image tower (48-px tile, 8-px patches)
+    // mini-patch4: the mini encoder with 4-px patches and nothing else changed (same tiles, widths, layers).
+    const [mini, p4] = [loadVisionPreset('mini'), loadVisionPreset('mini-patch4')];
+    expect({ ...p4, patchSize: 8 }).toEqual(mini);
+    expect([patchesPerTile(mini), patchesPerTile(p4)]).toEqual([37, 145]);
   });
 
   it('Llama 3.2 Vision attaches a cross-attention layer before every 4th core layer', () => {
@@ -41,7 +45,7 @@ describe('vision config', () => {
       expect(msg).toMatch(/dim 64 must be a multiple of nHeads 5/);
       expect(msg).toMatch(/intermediateLayers/);
     }
-    expect(() => loadVisionPreset('tiny')).toThrow(/valid presets: vit-h14-336, llama3.2-vision, mini/);
+    expect(() => loadVisionPreset('tiny')).toThrow(/valid presets: vit-h14-336, llama3.2-vision, mini, mini-patch4/);
     expect(() => parseVisionConfig({ ...loadVisionPreset('mini'), intermediateTap: 'middle' })).toThrow(/intermediateTap/);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -37,6 +37,7 @@ export const visionTrainCommand = defineCommand({
     ...DATA_FLAG,
     ...CORE_FLAG,
     out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
+    'vision-preset': flag.string({ placeholder: 'NAME', description: 'the image encoder\'s size, a vision preset (default mini; mini-patch4: 4-px patches); an --encoder-from encoder must have it' }),
     'clip-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: contrastive (CLIP) pre-training steps of the encoder on the scene captions' }),
     'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from a pre-trained encoder (e.g. packages/vision/weights/mini-encoder) or the image tower of a mini CLIP checkpoint' }),
     'clip-lr': flag.number({ above: 0, default: 2e-3, description: 'stage 0: peak learning rate of the CLIP pre-training' }),
@@ -61,13 +62,14 @@ export const visionTrainCommand = defineCommand({
   },
   async run({ values, io }) {
     const core = loadLanguageCore(values.core); // before the scenes are generated: a wrong --core fails at once
+    if (values['vision-preset'] !== undefined) loadVisionPreset(values['vision-preset']); // so does a wrong --vision-preset
     // A wrong --encoder-from fails before any scene is generated.
     if (values['encoder-from'] !== undefined) readJsonObject(join(values['encoder-from'], 'config.json'), 'the --encoder-from encoder\'s config');
     const data = await sceneData(values.data, io);
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
+      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
       dataDescription: values.data === undefined ? `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.` : `The images dataset at ${data} (given with --data): the synthetic world's scenes, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -11,7 +11,7 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, MAX_OBJECTS, type SceneSpec, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {
@@ -51,6 +51,15 @@ describe('dense labels', () => {
     expect(pool.subarray(M).every((w) => w === 0)).toBe(true);
     expect(Array.from(f['labels.object_shape']!.data as Int32Array)).toEqual([1, -100, -100, -100]);
     expect(Array.from(f['labels.object_count']!.data as Int32Array)).toEqual([1, -100, -100, -100]);
+    // The raw pixels' view of the centre cell (canvas 32..64 each way) in 8×8 areas of 4 px: the square
+    // (36..60) fills areas 1..6 of rows 1..6 and nothing else; with patch 4 (mini-patch4) the same pixels
+    // give the same ink per area as each 4-px patch's ink share.
+    const grid = cellInkGrid(image, v, 1, 1, 8);
+    for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) expect(grid[r * 8 + c]).toBe(r >= 1 && r <= 6 && c >= 1 && c <= 6 ? 1 : 0);
+    const p4 = loadVisionPreset('mini-patch4');
+    const g4 = patchGeometry(tileImage({ width: W, height: W, data }, p4), p4);
+    expect(g4.ink[1 + 9 * 12 + 9]).toBe(1); // tile 0, patch (9, 9) = pixels 36..40: inside the square
+    expect(g4.ink[1 + 8 * 12 + 8]).toBe(0); // pixels 32..36: outside
   });
 
   it('padding outside the resized image has no label; the cell follows the original image, not the canvas', () => {

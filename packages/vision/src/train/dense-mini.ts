@@ -87,34 +87,44 @@ const EDGE_SHARE = 0.03;
 const INK_DIFF = 60;
 
 /**
- * Where each token of a tiled image lies: `cell` [N·P] is the 3×3 grid cell (0–8, row-major) of the
- * patch centre in the ORIGINAL image, −1 for class tokens, absent tiles and padding; `ink` [N·P] the
- * share of the patch's image pixels that differ from the background (the image's most common colour).
+ * Which pixels of the resized image are ink: [H·W] row-major, 1 where some channel differs from the
+ * background (the image's most common colour, 16 levels per channel, averaged over its pixels) by more
+ * than `INK_DIFF`.
  */
-export function patchGeometry(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'patchSize' | 'maxTiles' | 'imageMean' | 'imageStd'>): { cell: Int8Array; ink: Float32Array } {
-  const S = v.tileSize, ps = v.patchSize, g = S / ps, P = g * g + 1;
+export function inkPixels(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): Uint8Array {
+  const S = v.tileSize;
   const { width: W, height: H } = img.resized;
   const rgb = (x: number, y: number, ch: number): number => {
     const tile = Math.floor(y / S) * img.canvas.cols + Math.floor(x / S);
     const val = img.pixels[((tile * 3 + ch) * S + (y % S)) * S + (x % S)]!;
     return (val * v.imageStd[ch]! + v.imageMean[ch]!) * 255;
   };
-  // Background: the most common colour (16 levels per channel), averaged over its pixels.
+  const level = (x: number, y: number) => (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
   const counts = new Map<number, number>();
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const key = (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) { const key = level(x, y); counts.set(key, (counts.get(key) ?? 0) + 1); }
   const mode = [...counts.entries()].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
   const bg = [0, 0, 0];
   let nBg = 0;
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const key = (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
-    if (key !== mode) continue;
+    if (level(x, y) !== mode) continue;
     for (let ch = 0; ch < 3; ch++) bg[ch]! += rgb(x, y, ch);
     nBg++;
   }
   for (let ch = 0; ch < 3; ch++) bg[ch]! /= Math.max(1, nBg);
+  const out = new Uint8Array(W * H);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[y * W + x] = [0, 1, 2].some((ch) => Math.abs(rgb(x, y, ch) - bg[ch]!) > INK_DIFF) ? 1 : 0;
+  return out;
+}
+
+/**
+ * Where each token of a tiled image lies: `cell` [N·P] is the 3×3 grid cell (0–8, row-major) of the
+ * patch centre in the ORIGINAL image, −1 for class tokens, absent tiles and padding; `ink` [N·P] the
+ * share of the patch's image pixels that are ink (`inkPixels`).
+ */
+export function patchGeometry(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'patchSize' | 'maxTiles' | 'imageMean' | 'imageStd'>): { cell: Int8Array; ink: Float32Array } {
+  const S = v.tileSize, ps = v.patchSize, g = S / ps, P = g * g + 1;
+  const { width: W, height: H } = img.resized;
+  const inked = inkPixels(img, v);
   const cell = new Int8Array(v.maxTiles * P).fill(-1);
   const ink = new Float32Array(v.maxTiles * P);
   for (let t = 0; t < img.nTiles; t++) {
@@ -125,15 +135,30 @@ export function patchGeometry(img: TiledImage, v: Pick<VisionConfig, 'tileSize' 
       if (cx >= W || cy >= H) continue;
       const tok = t * P + 1 + r * g + c;
       cell[tok] = Math.min(2, Math.floor((3 * cx) / W)) + 3 * Math.min(2, Math.floor((3 * cy) / H));
-      let inked = 0, n = 0;
-      for (let y = y0; y < Math.min(y0 + ps, H); y++) for (let x = x0; x < Math.min(x0 + ps, W); x++) {
-        n++;
-        if ([0, 1, 2].some((ch) => Math.abs(rgb(x, y, ch) - bg[ch]!) > INK_DIFF)) inked++;
-      }
-      ink[tok] = inked / n;
+      let n = 0, k = 0;
+      for (let y = y0; y < Math.min(y0 + ps, H); y++) for (let x = x0; x < Math.min(x0 + ps, W); x++) { n++; k += inked[y * W + x]!; }
+      ink[tok] = k / n;
     }
   }
   return { cell, ink };
+}
+
+/**
+ * The raw pixels' view of a grid cell: the ink share (`inkPixels`) of each of R×R equal areas of the
+ * cell (column `cx`, row `cy` of the 3×3 layout), [R·R] row-major. A linear probe on it is the yardstick
+ * for the encoder's shape probe: how well the pixels themselves tell the shape at this canvas size.
+ */
+export function cellInkGrid(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>, cx: number, cy: number, R: number): Float32Array {
+  const { width: W, height: H } = img.resized;
+  const inked = inkPixels(img, v);
+  const [xa, xb, ya, yb] = [Math.floor((cx * W) / 3), Math.floor(((cx + 1) * W) / 3), Math.floor((cy * H) / 3), Math.floor(((cy + 1) * H) / 3)];
+  const sum = new Float32Array(R * R), n = new Float32Array(R * R);
+  for (let y = ya; y < yb; y++) for (let x = xa; x < xb; x++) {
+    const k = Math.min(R - 1, Math.floor(((y - ya) * R) / (yb - ya))) * R + Math.min(R - 1, Math.floor(((x - xa) * R) / (xb - xa)));
+    n[k]!++;
+    sum[k]! += inked[y * W + x]!;
+  }
+  return sum.map((a, k) => a / Math.max(1, n[k]!));
 }
 
 /**

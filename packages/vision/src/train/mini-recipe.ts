@@ -8,6 +8,7 @@ import { saveMiniVision } from '../mini.js';
 import { join } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
 import { type VisionWeights } from '../model/graphs.js';
+import { loadVisionPreset } from '../presets/index.js';
 import { loadMiniClip } from './clip-mini.js';
 import { loadMiniEncoder } from './dense-mini.js';
 import { MINI_GATE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
@@ -24,6 +25,8 @@ export interface MiniVisionRecipe {
    */
   readonly trainOnLabelledNoise?: boolean;
   readonly outDir: string;
+  /** The image encoder's size, a vision preset (`loadVisionPreset`; default `mini`). An `encoderFrom` encoder must have it. */
+  readonly visionPreset?: string;
   /** Stage 0: CLIP pre-training steps of the encoder on the training scenes (`MiniVisionOptions.clipSteps`). */
   readonly clipSteps?: number;
   readonly clipLr?: number;
@@ -78,7 +81,7 @@ export interface MiniVisionRecipeResult {
 
 export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisionRecipeResult> {
   const log = o.log ?? (() => {});
-  const m = miniVisionConfig(o.core.config);
+  const m = recipeConfig(o);
   let t = performance.now();
   const skipped = { undecodable: 0 };
   const scenes = await readSceneExamples(o.dataDir, m, { zoom: (o.zoomSteps ?? 0) > 0, labelledNoise: o.trainOnLabelledNoise ?? false, skipped });
@@ -97,13 +100,13 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
     // A pre-trained encoder folder (saveMiniEncoder) or a mini CLIP whose image tower is this encoder.
     const format = (readJsonFile(join(o.encoderFrom, 'config.json'), { what: 'encoder config' }) as { format?: string }).format;
     const tower = format === 'herd-mini-encoder' ? (({ vision, encoder }) => ({ vision, params: encoder }))(loadMiniEncoder(o.encoderFrom)) : (({ config, params }) => ({ vision: config.vision, params }))(loadMiniClip(o.encoderFrom));
-    if (JSON.stringify(tower.vision) !== JSON.stringify(m.vision)) throw new HerdError('checkpoint_mismatch', `encoderFrom ${o.encoderFrom}: its image encoder's config ${JSON.stringify(tower.vision)} is not the mini encoder's ${JSON.stringify(m.vision)}`);
+    if (JSON.stringify(tower.vision) !== JSON.stringify(m.vision)) throw new HerdError('checkpoint_mismatch', `encoderFrom ${o.encoderFrom}: its image encoder's config ${JSON.stringify(tower.vision)} is not the ${o.visionPreset ?? 'mini'} preset's ${JSON.stringify(m.vision)} (pick its preset with visionPreset / --vision-preset)`);
     const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1);
     init = Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, k.startsWith('vision_model.') ? tower.params[k]! : v]));
   }
   const result = await trainMiniVision({
     ...(init ? { init } : {}),
-    core: o.core, tokenizer: o.tokenizer, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -123,8 +126,13 @@ export const SEEN_IMAGES = 200;
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
+/** The recipe's vision model: the mini placement with the encoder of `visionPreset`. */
+function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset'>) {
+  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'));
+}
+
 function miniVisionCard(o: MiniVisionRecipe, r: MiniVisionRecipeResult): string {
-  const { vision: v } = miniVisionConfig(o.core.config);
+  const { vision: v } = recipeConfig(o);
   const l = r.train.losses;
   return `# Mini vision adapter
 
@@ -194,7 +202,7 @@ ${vqaGroupTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js vision train${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
+\`npm run build && node apps/cli/dist/main.js vision train${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}\`
 (the scene images are generated when missing).
 `;
 }
