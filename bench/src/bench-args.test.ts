@@ -3,7 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type BenchArgs, type BenchSpec, type FlagSpecs, parseBenchArgs } from './bench-args.js';
+import { HerdError } from '@herd/core';
+import { type BenchArgs, type BenchSpec, type FlagSpecs, parseBenchArgs, reportFailure } from './bench-args.js';
 
 const SPEC = {
   about: 'Scores a stage on generated images.',
@@ -183,5 +184,18 @@ describe('the benches', () => {
       }
     });
     expect(resultsState()).toBe(before);
+  });
+
+  it('a bench that meets bad input after its command line prints one line naming it (exit 1); a bug keeps its stack', async () => {
+    const r = await run('core-induction', ['--models', '/no/such/core-folder']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("core-induction.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
+    const lines: string[] = [];
+    const codes: number[] = [];
+    reportFailure('x.js', new TypeError('oops'), (s) => lines.push(s), (c) => codes.push(c));
+    reportFailure('x.js', new HerdError('invalid_config', 'bad'), (s) => lines.push(s), (c) => codes.push(c));
+    expect(lines[0]).toMatch(/^TypeError: oops\n\s+at /);
+    expect(lines[1]).toBe('x.js: invalid_config: bad\n');
+    expect(codes).toEqual([1, 1]);
   });
 });
