@@ -13,14 +13,12 @@
  *
  * Prints a table and writes JSON to bench/results/core-induction.json. Asserts nothing.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HerdError, Rng } from '@herd/core';
-import { Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer, logSoftmax } from '@herd/llama3';
+import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
+import { BEGIN_OF_TEXT_ID, Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer, logSoftmax } from '@herd/llama3';
 import { benchArgs } from './bench-args.js';
-
-const BOS = 128000;
 
 const cli = benchArgs({
   about: 'Induction test: next-token top-1 accuracy on the second pass of a repeated random word list (vs the first pass), per core.',
@@ -81,7 +79,7 @@ for (const dir of models) {
     if (missing.length) throw new HerdError('invalid_argument', `core-induction: --words: ${missing.map((w) => `'${w}'`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not one token of ${dir}'s vocabulary`);
   } else vocab.ids.forEach((id, row) => /^ [a-z]{2,}$/u.test(tokenizer.decode([id])) && words.push(row));
   if (words.length < length) throw new HerdError('invalid_argument', `core-induction: ${dir}'s vocabulary has ${words.length} whole-word rows, fewer than --length ${length}`);
-  const bos = vocab.toCompact([BOS])[0]!;
+  const bos = vocab.toCompact([BEGIN_OF_TEXT_ID])[0]!;
   const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights));
   try {
     for (const filler of fillers) {
@@ -115,5 +113,4 @@ for (const r of results) console.log(`| ${r.model} | ${r.filler} | ${r.firstPass
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(out, { recursive: true });
 const file = join(out, 'core-induction.json');
-writeFileSync(`${file}.tmp`, JSON.stringify({ lists, length, fillers, seed, ...(only ? { words: only } : {}), results }, null, 2));
-renameSync(`${file}.tmp`, file);
+writeFileAtomicSync(file, JSON.stringify({ lists, length, fillers, seed, ...(only ? { words: only } : {}), results }, null, 2));
