@@ -118,31 +118,44 @@ export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence'
 export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0 };
 
 /**
- * The words of copy documents: the one-word names of the world (colours, shapes, written words,
- * numbers, sizes, places, directions, speeds, backgrounds) but the three the rest of the corpus
- * never writes after a space ("zero", "slow", "sky"), which the committed core's pruned vocabulary
- * therefore lacks; so a core continued with its vocabulary kept can train on copy documents
- * (apps/cli core-vocab.test.ts checks every token).
+ * The words of copy documents: every lowercase word the world's own text writes after a space, read
+ * from a fixed sample of 4,000 documents of the default mix (seed 1; memoised). Round 13 measured
+ * why so many: on lists of the world's 53 one-word names a fresh mini core did not start to copy in
+ * 500 steps, on lists of its vocabulary's ~245 whole words it did (~500 steps). Each word is the
+ * same token(s) after a space as in the rest of the corpus, so a core continued with its
+ * vocabulary kept can train on copy documents (apps/cli core-vocab.test.ts checks every token).
  */
-export const COPY_WORDS: readonly string[] = [...new Set([...COLOURS, ...SHAPES, ...WORDS, ...NUMBER_WORDS, ...SIZES, ...POSITIONS, ...DIRECTIONS, ...SPEEDS, ...BACKGROUNDS])].filter((w) => !['zero', 'slow', 'sky'].includes(w));
+export function copyWords(): readonly string[] {
+  if (!copyWordsMemo) {
+    const words = new Set<string>();
+    const mix: TextMix = { ...TEXT_MIX, copy: 0 };
+    for (let i = 0; i < COPY_WORDS_SAMPLE; i++) {
+      for (const m of docText(textDoc(1, i, 0.1, mix)).matchAll(/ ([a-z]+)(?=[ .,;:?!\n]|$)/g)) words.add(m[1]!);
+    }
+    copyWordsMemo = [...words].sort();
+  }
+  return copyWordsMemo;
+}
+const COPY_WORDS_SAMPLE = 4000;
+let copyWordsMemo: readonly string[] | undefined;
 
-/** Words in a copy document's list, and at most this many filler words between the list and its repeat. */
-export const COPY_LIST = { min: 4, max: 16, maxFiller: 16 } as const;
+/** Words in a copy document's list (round 13's positive control: 8–40), and at most this many filler words between the list and its repeat. */
+export const COPY_LIST = { min: 8, max: 40, maxFiller: 16 } as const;
 
 /**
- * A copy document: a list of distinct random world words (`COPY_WORDS`), in half of them random
+ * A copy document: a list of distinct random world words (`copyWords`), in half of them random
  * filler words (1–`COPY_LIST.maxFiller`), then the same list again, as plain text (" cat six red
- * up … cat six red up …"; the leading space makes the first word the same token as its repeat). Nothing but a copy predicts the repeat, and since the list's length and
- * the filler vary, no fixed offset does either: what pays is the previous-token + induction circuit
- * ("find the earlier occurrence of this word, read what followed it") that a core needs to read an
- * answer out of its prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
- * Round 13: as they are (53 words, short lists) they are a weak teacher — a fresh mini core did not start to copy on
- * them in 500 steps, where it did on lists of 8–40 of 245 words; widen them before training a core on them.
+ * up … cat six red up …"; the leading space makes the first word the same token as its repeat).
+ * Nothing but a copy predicts the repeat, and since the list's length and the filler vary, no
+ * fixed offset does either: what pays is the previous-token + induction circuit ("find the earlier
+ * occurrence of this word, read what followed it") that a core needs to read an answer out of its
+ * prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
  */
 export function copyText(rng: Rng): string {
+  const words = copyWords();
   const n = COPY_LIST.min + rng.int(COPY_LIST.max - COPY_LIST.min + 1);
-  const list = rng.shuffle([...COPY_WORDS]).slice(0, n);
-  const filler = rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(COPY_LIST.maxFiller) }, () => rng.pick(COPY_WORDS));
+  const list = rng.shuffle([...words]).slice(0, n);
+  const filler = rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(COPY_LIST.maxFiller) }, () => rng.pick(words));
   return ` ${[...list, ...filler, ...list].join(' ')}`;
 }
 

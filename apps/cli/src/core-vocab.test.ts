@@ -6,7 +6,7 @@
  * two prompts read alike to the frozen core (the old core's "Transcribe the audio." was
  * `<unk> <unk> the <unk>.`). Lives in the app because it is the one package that sees all three.
  */
-import { COPY_WORDS, copyText, describeMotion, describeScene, itemRng, randomMotion, randomScene, sceneQuestions, videoQuestions } from '@herd/datasets';
+import { copyWords, copyText, describeMotion, describeScene, itemRng, randomMotion, randomScene, sceneQuestions, videoQuestions } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { ASR_INSTRUCTION, AST_INSTRUCTION, tasksOf } from '@herd/speech';
 import { describe, expect, it } from 'vitest';
@@ -70,7 +70,7 @@ describe('mini core vocabulary', () => {
     const tok = await loadLlama3Tokenizer();
     const vocab = core.vocab!;
     // Every word of the pool in one document, then random documents as the corpus writes them.
-    const texts = [` ${COPY_WORDS.join(' ')}`, ...Array.from({ length: 200 }, (_, i) => copyText(itemRng(99, 'copy-vocab-test', i)))];
+    const texts = [` ${copyWords().join(' ')}`, ...Array.from({ length: 200 }, (_, i) => copyText(itemRng(99, 'copy-vocab-test', i)))];
     const unknown = new Set<string>();
     for (const text of texts) {
       const ids = tok.encode(text, { bos: true, eos: true });
