@@ -1,5 +1,5 @@
 /** The mini language core's model card: architecture, data, training, results, how to re-train. */
-import { type LanguageCoreRecipe, type LanguageCoreReport } from './language-core.js';
+import { type LanguageCoreRecipe, type LanguageCoreReport, MINI_CORE_RECIPE } from './language-core.js';
 
 /** The `herd text train` flags of a recipe's architecture overrides (`--kv-heads`, `--rope-theta`), each with a leading space. */
 function architectureFlags(recipe: LanguageCoreRecipe): string {
@@ -7,7 +7,25 @@ function architectureFlags(recipe: LanguageCoreRecipe): string {
   return `${o['nKvHeads'] !== undefined ? ` --kv-heads ${String(o['nKvHeads'])}` : ''}${o['ropeTheta'] !== undefined ? ` --rope-theta ${String(o['ropeTheta'])}` : ''}`;
 }
 
-export function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): string {
+/** The `herd text train` command that re-makes a core of this recipe into `outDir` (every flag that differs from the defaults it needs). */
+function retrainCommand(r: LanguageCoreReport, recipe: LanguageCoreRecipe, outDir: string): string {
+  const flags = [
+    `--data DATA --steps ${recipe.steps} --batch ${recipe.batch} --lr ${recipe.schedule.peak}`,
+    architectureFlags(recipe).trim(),
+    r.initialisedFrom ? '--init DIR' : '',
+    r.keptVocabulary ? '--keep-vocab' : '',
+    r.untiedEmbeddings ? '--untie-embeddings' : '',
+    recipe.replyLoss ? '--reply-loss' : '',
+    recipe.keyWordWeight !== undefined && recipe.keyWordWeight !== 1 ? `--key-word-weight ${recipe.keyWordWeight}` : '',
+    recipe.sft ? `--sft-steps ${recipe.sft.steps} --sft-lr ${recipe.sft.peak}` : '',
+    recipe.seed !== MINI_CORE_RECIPE.seed ? `--seed ${recipe.seed}` : '',
+    `--out ${outDir}`,
+  ];
+  return `npm run build && node apps/cli/dist/main.js train text ${flags.filter((f) => f).join(' ')}`;
+}
+
+/** `outDir`: where the core was written, as the re-train command should name it (relative to the repository when inside it). */
+export function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string, outDir: string): string {
   const c = r.config;
   const overrides = Object.entries(recipe.presetOverrides ?? {}).map(([k, v]) => `${k} ${String(v)}`);
   const rows = r.curve.filter((p) => p.heldoutLoss !== undefined).map((p) => `| ${p.step} | ${p.trainLoss.toFixed(3)} | ${p.heldoutLoss!.toFixed(3)} |`);
@@ -40,7 +58,7 @@ Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
 **Held-out loss ${r.heldoutLoss.toFixed(3)}, perplexity ${r.heldoutPerplexity.toFixed(2)}** (measured on the saved f16 weights).
 
 ## Re-train
-\`npm run build && node apps/cli/dist/main.js train text --data DATA --steps ${recipe.steps} --batch ${recipe.batch} --lr ${recipe.schedule.peak}${architectureFlags(recipe)}${r.initialisedFrom ? ' --init DIR' : ''}${r.keptVocabulary ? ' --keep-vocab' : ''}${r.untiedEmbeddings ? ' --untie-embeddings' : ''}${recipe.replyLoss ? ' --reply-loss' : ''}${recipe.keyWordWeight !== undefined && recipe.keyWordWeight !== 1 ? ` --key-word-weight ${recipe.keyWordWeight}` : ''} --out packages/llama3/weights/mini\`
+\`${retrainCommand(r, recipe, outDir)}\`
 (DATA: the corpus of the Data section, made by \`node datasets/dist/cli.js generate --size tiny --only text --seed 7 --count text=N --out OUT\`, DATA = OUT/text${r.initialisedFrom ? `; DIR: ${r.initialisedFrom}, the core this one continued from` : ''}.)
 `;
 }

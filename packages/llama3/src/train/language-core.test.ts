@@ -46,7 +46,8 @@ describe('trainLanguageCore', () => {
     // The recipe's architecture overrides are in the card, and its re-train line passes the ones `herd text train` takes.
     const card = readFileSync(join(root, 'a', 'core', LANGUAGE_CORE_FILES.card), 'utf8');
     expect(card).toContain('The mini preset with dim 32, nLayers 2, nHeads 4, nKvHeads 2, ffnDim 64 in place of its own.');
-    expect(card).toMatch(/--lr 0\.002 --kv-heads 2 --out/);
+    // … with every flag that differs from the defaults, and the folder it was written to (outside the repository: as given).
+    expect(card).toContain(`--lr 0.002 --kv-heads 2 --seed 5 --out ${join(root, 'a', 'core')}\``);
     await run('b', 6);
     const b = await run('b', 10, true);
     // Same held-out loss to the last bit: same weights after the same batches.

@@ -3,12 +3,12 @@
  * config.json, the pruned vocabulary, the training report and the model card. `roundToF16` gives
  * the weights exactly as they will be after saving, so the reported evaluation is of what is saved.
  */
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { writeFileAtomic, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type LlamaConfig, toHfConfig } from '../config.js';
-import { EOT_ID } from '../tokenizer/special.js';
+import { BEGIN_OF_TEXT_ID, EOT_ID } from '../tokenizer/special.js';
 import { type PrunedVocab } from '../tokenizer/pruned.js';
 import { modelCard } from './core-card.js';
 import { type LanguageCoreRecipe, type LanguageCoreReport } from './language-core.js';
@@ -35,9 +35,14 @@ export async function saveLanguageCore(dir: string, config: LlamaConfig, params:
     Object.entries(params).map(([k, t]) => [k, { dtype: 'f16' as const, shape: t.shape, data: Uint16Array.from(t.data as Float32Array, (x) => G.f32ToF16Bits(x)) }]),
   );
   await writeSafetensors(join(dir, LANGUAGE_CORE_FILES.weights), tensors, { format: 'pt' });
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.config), JSON.stringify(toHfConfig(config, { torch_dtype: 'float16', bos_token_id: vocab.toCompact([128000])[0], eos_token_id: vocab.toCompact([EOT_ID])[0], herd_vocab: LANGUAGE_CORE_FILES.vocab }), null, 2) + '\n');
+  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.config), JSON.stringify(toHfConfig(config, { torch_dtype: 'float16', bos_token_id: vocab.toCompact([BEGIN_OF_TEXT_ID])[0], eos_token_id: vocab.toCompact([EOT_ID])[0], herd_vocab: LANGUAGE_CORE_FILES.vocab }), null, 2) + '\n');
   await vocab.save(join(dir, LANGUAGE_CORE_FILES.vocab));
   await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.report), JSON.stringify({ recipe, ...report }, null, 2) + '\n');
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.card), modelCard(report, recipe, data));
+  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.card), modelCard(report, recipe, data, cardPath(dir)));
 }
 
+/** A folder as a command run from the working directory would name it: relative when inside it. */
+function cardPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
+}
