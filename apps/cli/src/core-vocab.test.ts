@@ -11,9 +11,16 @@ import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { ASR_INSTRUCTION, AST_INSTRUCTION, tasksOf } from '@herd/speech';
 import { describe, expect, it } from 'vitest';
 
-describe('mini core vocabulary', () => {
+/**
+ * The core checked: the committed one, or the folder in HERD_VOCAB_TEST_CORE — a candidate core trained
+ * from scratch builds its vocabulary from its own corpus, and must pass the same checks before it can
+ * replace the committed one (`HERD_VOCAB_TEST_CORE=DIR npx vitest run apps/cli/src/core-vocab.test.ts`).
+ */
+const coreDir = process.env['HERD_VOCAB_TEST_CORE'] || undefined;
+
+describe(`mini core vocabulary (${coreDir ?? 'the committed core'})`, () => {
   it('holds every word of the vision, video and speech prompts and answers (no unknown token)', async () => {
-    const core = loadLanguageCore();
+    const core = loadLanguageCore(coreDir);
     const tok = await loadLlama3Tokenizer();
     const vocab = core.vocab!;
     const unknownIn = (role: 'user' | 'assistant', content: string): string[] => {
@@ -66,7 +73,7 @@ describe('mini core vocabulary', () => {
   });
 
   it('holds every token of copy documents (datasets --text-mix copy=X), so a core continued with --keep-vocab can train on them', async () => {
-    const core = loadLanguageCore();
+    const core = loadLanguageCore(coreDir);
     const tok = await loadLlama3Tokenizer();
     const vocab = core.vocab!;
     // Every word of the pool in one document, then random documents as the corpus writes them.
