@@ -32,6 +32,12 @@ describe('herd-datasets command line', () => {
       const types = run(['generate', '--only', 'text', '--qa-types', 'word,wrod', '--out', join(out, 'w')]);
       expect(types.status).toBe(2);
       expect(types.stderr).toMatch(/^herd-datasets: invalid_argument: --qa-types: question types must be some of colour, .*; got 'wrod'/);
+      const words = run(['generate', '--only', 'text', '--copy-words', 'red,Blue', '--out', join(out, 'w')]);
+      expect(words.status).toBe(2);
+      expect(words.stderr).toMatch(/^herd-datasets: invalid_argument: --copy-words: copy words must be lowercase letters only .*"Blue"/);
+      const filler = run(['generate', '--only', 'text', '--copy-filler', '-1', '--out', join(out, 'w')]);
+      expect(filler.status).toBe(2);
+      expect(filler.stderr).toContain("--copy-filler must be an integer ≥ 0, got '-1'");
       expect(existsSync(join(out, 'w'))).toBe(false);
       expect(run(['frobnicate']).status).toBe(2);
     } finally {

@@ -8,7 +8,7 @@
  */
 import { Progress, UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from '@herd/core';
 import { generateWorld } from './generate.js';
-import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkQaTypes, checkTextMix } from './text.js';
+import { TEXT_DOC_KINDS, TEXT_MIX, type TextMix, checkCopyWords, checkQaTypes, checkTextMix } from './text.js';
 import { NEAR_DUPLICATE_EDITS, type NearDuplicateEdit } from './video.js';
 import { MODALITIES, SIZE_NAMES, type Modality } from './sizes.js';
 
@@ -28,6 +28,8 @@ const GENERATE_FLAGS = {
   'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `relative share of each text document kind, a kind left out gets none (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
   'qa-balance': flag.boolean({ description: 'text: each round of a QA dialogue asks a different question type, types drawn uniformly (default: rounds drawn from all the questions, which rarely ask the word)' }),
   'qa-types': flag.string({ placeholder: 'TYPE,...', description: 'text: QA rounds only of these question types (e.g. word,direction; a scene or clip with none of them keeps all its questions)' }),
+  'copy-words': flag.string({ placeholder: 'w1,w2,…', description: "text: the words copy documents' lists are drawn from (default: every world word, copyWords(), 279; e.g. only those one token long)" }),
+  'copy-filler': flag.integer({ min: 0, description: 'text: copy documents\' longest filler between a list and its repeat; 0: the list repeated at once (default 16, in half of them)' }),
   'shape-first': flag.number({ min: 0, max: 1, description: 'text: share of scene QA dialogues described shape first ("a big square at the top; the square is purple", "the word is cat"): the colour and the word in the words their answers use (default 0)' }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
@@ -78,6 +80,15 @@ function parseTextMix(s: string): TextMix {
   }
 }
 
+function parseCopyWords(s: string): string[] {
+  const words = s.split(',').map((w) => w.trim()).filter((w) => w !== '');
+  try {
+    return [...checkCopyWords(words)];
+  } catch (e) {
+    throw new UsageError(`--copy-words: ${(e as Error).message}`);
+  }
+}
+
 function parseOnly(s: string | undefined): Modality[] | undefined {
   if (s === undefined) return undefined;
   const only = s.split(',').map((m) => m.trim());
@@ -100,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command !== 'generate' && command !== 'sample') throw new UsageError(`unknown command '${command}'; commands: generate, sample (herd-datasets --help)`);
-  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; textBalanceQa?: boolean; textQaTypes?: string[]; textShapeFirst?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
+  let options: { size: string; out: string; seed: number; only?: Modality[]; counts: Partial<Record<Modality, number>>; noiseRate?: number; textMix?: TextMix; textBalanceQa?: boolean; textQaTypes?: string[]; textShapeFirst?: number; textCopyWords?: string[]; textCopyMaxFiller?: number; tts?: 'auto' | 'wasm' | 'binary'; ttsThreads?: number; videoNearDuplicateEdits?: NearDuplicateEdit[] };
   if (command === 'sample') {
     const { values } = parseCommandLine(rest, SAMPLE_FLAGS);
     if (values.help) return void console.log(USAGE);
@@ -121,6 +132,8 @@ async function main(argv: string[]): Promise<void> {
       ...(values['qa-balance'] ? { textBalanceQa: true } : {}),
       ...(values['qa-types'] !== undefined ? { textQaTypes: parseQaTypes(values['qa-types']) } : {}),
       ...(values['shape-first'] !== undefined ? { textShapeFirst: values['shape-first'] } : {}),
+      ...(values['copy-words'] !== undefined ? { textCopyWords: parseCopyWords(values['copy-words']) } : {}),
+      ...(values['copy-filler'] !== undefined ? { textCopyMaxFiller: values['copy-filler'] } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };

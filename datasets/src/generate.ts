@@ -30,6 +30,9 @@ export interface GenerateOptions {
   readonly textQaTypes?: readonly string[];
   /** Text: share of scene QA dialogues described shape first (`TextCorpusOptions.shapeFirst`). */
   readonly textShapeFirst?: number;
+  /** Text: copy documents' words and longest filler (`TextCorpusOptions.copyWords` / `copyMaxFiller`). */
+  readonly textCopyWords?: readonly string[];
+  readonly textCopyMaxFiller?: number;
   /** How video near-duplicates are made (default: rescale only, as before the option existed). */
   readonly videoNearDuplicateEdits?: readonly NearDuplicateEdit[];
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
@@ -109,7 +112,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
   const jobs: Record<Modality, () => Promise<number>> = {
     text: async () =>
       (
-        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}), ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}) }), {
+        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}), ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}), ...(opts.textCopyWords ? { copyWords: opts.textCopyWords } : {}), ...(opts.textCopyMaxFiller !== undefined ? { copyMaxFiller: opts.textCopyMaxFiller } : {}) }), {
           docsPerShard: preset.docsPerShard,
           info: info('text'),
           onDoc: progress('text'),

@@ -69,6 +69,34 @@ describe('text corpus', () => {
     expect(new Set(copies.map((d) => d.text)).size).toBe(copies.length);
   });
 
+  it('copy documents from given words and with no filler (copyWords / copyMaxFiller); the default documents unchanged; bad words refused', () => {
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1 };
+    const given = copyWords().filter((w) => w.length <= 4);
+    expect(given.length).toBeGreaterThanOrEqual(COPY_LIST.max);
+    const ds = [...generateTextCorpus({ seed: 7, count: 300, mix, copyWords: given, copyMaxFiller: 0 })];
+    const lengths = new Set<number>();
+    for (const d of ds) {
+      const w = d.text!.trim().split(' ');
+      for (const x of w) expect(given).toContain(x);
+      // No filler: the document is the list twice, at once.
+      expect(w.length % 2).toBe(0);
+      const n = w.length / 2;
+      expect(w.slice(0, n)).toEqual(w.slice(n));
+      expect(new Set(w.slice(0, n)).size).toBe(n);
+      lengths.add(n);
+    }
+    expect(Math.min(...lengths)).toBe(COPY_LIST.min);
+    expect(Math.max(...lengths)).toBe(COPY_LIST.max);
+    // Options not given: the same documents as before they existed (same draws).
+    const plain = [...generateTextCorpus({ seed: 7, count: 50, mix })].map((d) => d.text);
+    const explicit = [...generateTextCorpus({ seed: 7, count: 50, mix, copyWords: copyWords(), copyMaxFiller: COPY_LIST.maxFiller })].map((d) => d.text);
+    expect(explicit).toEqual(plain);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix, copyWords: given.slice(0, 10) })]).toThrow(/10 given, a copy list takes up to 40/u);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix, copyWords: [...given, 'Red'] })]).toThrow(/lowercase letters only.*"Red"/u);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix, copyWords: [...given, given[0]!] })]).toThrow(/distinct; 1 repeated/u);
+    expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix, copyMaxFiller: -1 })]).toThrow(/copyMaxFiller must be an integer ≥ 0/u);
+  });
+
   it('with balanceQa asks a different question type in each round, every type about as often, and leaves the default corpus as it is', () => {
     const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 };
     const plain = [...generateTextCorpus({ seed: 7, count: 2000, mix })];

@@ -68,6 +68,10 @@ export interface TextCorpusOptions {
   readonly qaTypes?: readonly string[];
   /** Share of scene QA dialogues described shape first (`TextDocOptions.shapeFirst`; default 0). */
   readonly shapeFirst?: number;
+  /** Copy documents' words (`TextDocOptions.copyWords`; default `copyWords()`). */
+  readonly copyWords?: readonly string[];
+  /** Copy documents' longest filler (`TextDocOptions.copyMaxFiller`; default `COPY_LIST.maxFiller`). */
+  readonly copyMaxFiller?: number;
 }
 
 /** How a document's dialogue rounds are drawn. */
@@ -93,6 +97,15 @@ export interface TextDocOptions {
    * shape) becomes a copy of the description's own words. Default 0 (the default corpus is unchanged).
    */
   readonly shapeFirst?: number;
+  /**
+   * The words copy documents draw their lists from (default `copyWords()`: every world word, 279,
+   * 71 of them several tokens long). A probe of what the teacher needs, e.g. only the words that are
+   * one token each, as round 13's lists were (`checkCopyWords`: lowercase letters, distinct, at
+   * least `COPY_LIST.max`).
+   */
+  readonly copyWords?: readonly string[];
+  /** Copy documents' longest filler between a list and its repeat; 0: none, the list repeated at once (default `COPY_LIST.maxFiller`). */
+  readonly copyMaxFiller?: number;
 }
 
 /** Every question type a QA dialogue round can have (`QaPair.type` and `VIDEO_QA_TYPES`), for `TextDocOptions.qaTypes`. */
@@ -151,11 +164,21 @@ export const COPY_LIST = { min: 8, max: 40, maxFiller: 16 } as const;
  * occurrence of this word, read what followed it") that a core needs to read an answer out of its
  * prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
  */
-export function copyText(rng: Rng): string {
-  const words = copyWords();
+/** `words` as copy documents' word list, or a clear error: lowercase letters only, distinct, enough for the longest list. */
+export function checkCopyWords(words: readonly string[]): readonly string[] {
+  const bad = words.filter((w) => !/^[a-z]+$/.test(w));
+  if (bad.length) throw new HerdError('invalid_argument', `copy words must be lowercase letters only (one word after a space each), got ${bad.slice(0, 5).map((w) => JSON.stringify(w)).join(', ')}`);
+  const distinct = new Set(words);
+  if (distinct.size !== words.length) throw new HerdError('invalid_argument', `copy words must be distinct; ${words.length - distinct.size} repeated`);
+  if (words.length < COPY_LIST.max) throw new HerdError('invalid_argument', `copy words: ${words.length} given, a copy list takes up to ${COPY_LIST.max} distinct words`);
+  return words;
+}
+
+export function copyText(rng: Rng, words: readonly string[] = copyWords(), maxFiller: number = COPY_LIST.maxFiller): string {
   const n = COPY_LIST.min + rng.int(COPY_LIST.max - COPY_LIST.min + 1);
   const list = rng.shuffle([...words]).slice(0, n);
-  const filler = rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(COPY_LIST.maxFiller) }, () => rng.pick(words));
+  // (No draw for the filler when there is none, so the default documents are unchanged.)
+  const filler = maxFiller === 0 || rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(maxFiller) }, () => rng.pick(words));
   return ` ${[...list, ...filler, ...list].join(' ')}`;
 }
 
@@ -322,7 +345,7 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   const kind = pickKind(rng, mix);
   if (kind === 'sentence') return { key, kind, split: 'train', text: worldSentence(rng) };
   // Like a sentence, a copy document holds no colour×shape combination: always train.
-  if (kind === 'copy') return { key, kind, split: 'train', text: copyText(rng) };
+  if (kind === 'copy') return { key, kind, split: 'train', text: copyText(rng, options.copyWords, options.copyMaxFiller) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
   if (kind === 'instruction') {
     const doc = instructionDoc(rng, split);
@@ -357,7 +380,15 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
   const mix = opts.mix ? checkTextMix(opts.mix) : TEXT_MIX;
   if (opts.qaTypes) checkQaTypes(opts.qaTypes);
   if (opts.shapeFirst !== undefined && !(opts.shapeFirst >= 0 && opts.shapeFirst <= 1)) throw new HerdError('invalid_argument', `text corpus shapeFirst must be a share between 0 and 1, got ${opts.shapeFirst}`);
-  const o: TextDocOptions = { balanceQa: opts.balanceQa === true, ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}), ...(opts.shapeFirst ? { shapeFirst: opts.shapeFirst } : {}) };
+  if (opts.copyWords) checkCopyWords(opts.copyWords);
+  if (opts.copyMaxFiller !== undefined && !(Number.isInteger(opts.copyMaxFiller) && opts.copyMaxFiller >= 0)) throw new HerdError('invalid_argument', `text corpus copyMaxFiller must be an integer ≥ 0, got ${opts.copyMaxFiller}`);
+  const o: TextDocOptions = {
+    balanceQa: opts.balanceQa === true,
+    ...(opts.qaTypes ? { qaTypes: opts.qaTypes } : {}),
+    ...(opts.shapeFirst ? { shapeFirst: opts.shapeFirst } : {}),
+    ...(opts.copyWords ? { copyWords: opts.copyWords } : {}),
+    ...(opts.copyMaxFiller !== undefined ? { copyMaxFiller: opts.copyMaxFiller } : {}),
+  };
   for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, o);
 }
 
