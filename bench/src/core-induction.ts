@@ -29,7 +29,7 @@ const cli = benchArgs({
     length: { value: 'L', default: '20', help: 'words per list (distinct)' },
     filler: { value: 'F,F2,…', default: '0,15', help: 'random filler words between the list and its repeat, one measurement each' },
     seed: { value: 'N', default: '1', help: 'seed of the lists' },
-    words: { value: 'w1,w2,…', help: "draw the lists from these words only (each one token ' word' in every core's vocabulary), e.g. the datasets' copyWords(); default: every whole-word row" },
+    words: { value: 'w1,w2,…', help: "draw the lists from these words only (each one token ' word' in every core's vocabulary), e.g. the datasets' COPY_WORDS; default: every whole-word row" },
   },
 });
 const models = cli.flag('models').split(',').filter((m) => m !== '');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { qaKeyWords, videoQuestions } from './language.js';
-import { COPY_LIST, copyWords, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
+import { COPY_LIST, worldWords, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
+import { COPY_WORDS } from './copy-words.js';
 import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
 
 const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
@@ -34,62 +35,62 @@ describe('text corpus', () => {
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
-  it('copy documents: a list of distinct world words, filler in about half, then the same list; lengths and offsets vary; train split; off by default', () => {
+  it('copy documents: a list of 8–40 distinct one-token world words (COPY_WORDS) repeated at once; lengths vary; train split; off by default', () => {
     expect(corpus.some((d) => d.kind === 'copy')).toBe(false);
     const ds = [...generateTextCorpus({ seed: 7, count: 2000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 1 } })];
     const copies = ds.filter((d) => d.kind === 'copy');
-    const words = copyWords();
-    // The whole world vocabulary, not only its one-word names (round 13: 53 of them were too few to teach copying).
-    expect(words.length).toBeGreaterThan(150);
-    for (const w of ['red', 'circle', 'cat', 'three', 'left', 'the', 'what']) expect(words).toContain(w);
+    // Words of the world's own text (so every corpus token stays in the core's vocabulary), not only its one-word names (round 13: 53 were too few).
+    const world = worldWords();
+    expect(world.length).toBeGreaterThan(150);
+    for (const w of ['red', 'circle', 'cat', 'three', 'left', 'the', 'what']) expect(world).toContain(w);
+    for (const w of COPY_WORDS) expect(world).toContain(w);
+    expect(COPY_WORDS.length).toBeGreaterThan(150);
     expect(copies.length / ds.length).toBeGreaterThan(0.45);
     expect(copies.length / ds.length).toBeLessThan(0.55);
-    const lengths = new Set<number>(), offsets = new Set<number>();
-    let withFiller = 0;
+    const lengths = new Set<number>();
     for (const d of copies) {
       expect(d.split).toBe('train');
       expect(d.text!.startsWith(' ')).toBe(true);
       const w = d.text!.trim().split(' ');
-      for (const x of w) expect(words).toContain(x);
+      for (const x of w) expect(COPY_WORDS).toContain(x);
+      // No filler by default: the list twice, at once.
+      expect(w.length % 2).toBe(0);
+      const n = w.length / 2;
+      expect(w.slice(n)).toEqual(w.slice(0, n));
+      expect(new Set(w.slice(0, n)).size).toBe(n);
+      lengths.add(n);
+    }
+    expect(lengths.size).toBe(COPY_LIST.max - COPY_LIST.min + 1);
+    expect(Math.min(...lengths)).toBe(COPY_LIST.min);
+    // Random lists: hardly any list comes back (a cycling generator would repeat them).
+    expect(new Set(copies.map((d) => d.text)).size).toBe(copies.length);
+  });
+
+  it('copy documents from given words and with filler (copyWords / copyMaxFiller); explicit defaults give the same documents; bad words refused', () => {
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1 };
+    const given = worldWords().filter((w) => w.length <= 4);
+    expect(given.length).toBeGreaterThanOrEqual(COPY_LIST.max);
+    const ds = [...generateTextCorpus({ seed: 7, count: 600, mix, copyWords: given, copyMaxFiller: 16 })];
+    const offsets = new Set<number>();
+    let withFiller = 0;
+    for (const d of ds) {
+      const w = d.text!.trim().split(' ');
+      for (const x of w) expect(given).toContain(x);
       // The list is the longest prefix of distinct words that the document ends with.
       let n = 0;
       for (let k = COPY_LIST.max; k >= COPY_LIST.min && !n; k--) if (2 * k <= w.length && w.slice(0, k).join() === w.slice(-k).join() && new Set(w.slice(0, k)).size === k) n = k;
       expect(n, d.text).toBeGreaterThanOrEqual(COPY_LIST.min);
       const filler = w.length - 2 * n;
-      expect(filler).toBeLessThanOrEqual(COPY_LIST.maxFiller);
+      expect(filler).toBeLessThanOrEqual(16);
       if (filler > 0) withFiller++;
-      lengths.add(n);
       offsets.add(n + filler);
     }
-    expect(withFiller / copies.length).toBeGreaterThan(0.4);
-    expect(withFiller / copies.length).toBeLessThan(0.6);
-    expect(lengths.size).toBe(COPY_LIST.max - COPY_LIST.min + 1);
+    expect(withFiller / ds.length).toBeGreaterThan(0.4);
+    expect(withFiller / ds.length).toBeLessThan(0.6);
     expect(offsets.size).toBeGreaterThan(20);
-    // Random lists: hardly any list comes back (a cycling generator would repeat them).
-    expect(new Set(copies.map((d) => d.text)).size).toBe(copies.length);
-  });
-
-  it('copy documents from given words and with no filler (copyWords / copyMaxFiller); the default documents unchanged; bad words refused', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1 };
-    const given = copyWords().filter((w) => w.length <= 4);
-    expect(given.length).toBeGreaterThanOrEqual(COPY_LIST.max);
-    const ds = [...generateTextCorpus({ seed: 7, count: 300, mix, copyWords: given, copyMaxFiller: 0 })];
-    const lengths = new Set<number>();
-    for (const d of ds) {
-      const w = d.text!.trim().split(' ');
-      for (const x of w) expect(given).toContain(x);
-      // No filler: the document is the list twice, at once.
-      expect(w.length % 2).toBe(0);
-      const n = w.length / 2;
-      expect(w.slice(0, n)).toEqual(w.slice(n));
-      expect(new Set(w.slice(0, n)).size).toBe(n);
-      lengths.add(n);
-    }
-    expect(Math.min(...lengths)).toBe(COPY_LIST.min);
-    expect(Math.max(...lengths)).toBe(COPY_LIST.max);
-    // Options not given: the same documents as before they existed (same draws).
+    // Options not given: the same documents as the defaults written out.
     const plain = [...generateTextCorpus({ seed: 7, count: 50, mix })].map((d) => d.text);
-    const explicit = [...generateTextCorpus({ seed: 7, count: 50, mix, copyWords: copyWords(), copyMaxFiller: COPY_LIST.maxFiller })].map((d) => d.text);
+    const explicit = [...generateTextCorpus({ seed: 7, count: 50, mix, copyWords: COPY_WORDS, copyMaxFiller: COPY_LIST.maxFiller })].map((d) => d.text);
     expect(explicit).toEqual(plain);
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix, copyWords: given.slice(0, 10) })]).toThrow(/10 given, a copy list takes up to 40/u);
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix, copyWords: [...given, 'Red'] })]).toThrow(/lowercase letters only.*"Red"/u);

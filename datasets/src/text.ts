@@ -12,6 +12,7 @@
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
 import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, plural, positionPhrase, qaKeyWords, sceneQuestions, sentenceCase, videoQuestions, worldSentence } from './language.js';
+import { COPY_WORDS } from './copy-words.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
 import { BACKGROUNDS, COLOURS, DIRECTIONS, NUMBER_WORDS, POSITIONS, SHAPES, SHAPE_FACTS, SIZES, SPEEDS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
@@ -68,7 +69,7 @@ export interface TextCorpusOptions {
   readonly qaTypes?: readonly string[];
   /** Share of scene QA dialogues described shape first (`TextDocOptions.shapeFirst`; default 0). */
   readonly shapeFirst?: number;
-  /** Copy documents' words (`TextDocOptions.copyWords`; default `copyWords()`). */
+  /** Copy documents' words (`TextDocOptions.copyWords`; default `COPY_WORDS`). */
   readonly copyWords?: readonly string[];
   /** Copy documents' longest filler (`TextDocOptions.copyMaxFiller`; default `COPY_LIST.maxFiller`). */
   readonly copyMaxFiller?: number;
@@ -98,13 +99,12 @@ export interface TextDocOptions {
    */
   readonly shapeFirst?: number;
   /**
-   * The words copy documents draw their lists from (default `copyWords()`: every world word, 279,
-   * 71 of them several tokens long). A probe of what the teacher needs, e.g. only the words that are
-   * one token each, as round 13's lists were (`checkCopyWords`: lowercase letters, distinct, at
-   * least `COPY_LIST.max`).
+   * The words copy documents draw their lists from (default `COPY_WORDS`, the one-token world words;
+   * e.g. `worldWords()` for every world word): a probe of what the teacher needs (`checkCopyWords`:
+   * lowercase letters, distinct, at least `COPY_LIST.max`).
    */
   readonly copyWords?: readonly string[];
-  /** Copy documents' longest filler between a list and its repeat; 0: none, the list repeated at once (default `COPY_LIST.maxFiller`). */
+  /** Copy documents' longest filler between a list and its repeat; 0: none, the list repeated at once (default `COPY_LIST.maxFiller`, 0). */
   readonly copyMaxFiller?: number;
 }
 
@@ -131,38 +131,40 @@ export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence'
 export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0 };
 
 /**
- * The words of copy documents: every lowercase word the world's own text writes after a space, read
- * from a fixed sample of 4,000 documents of the default mix (seed 1; memoised). Round 13 measured
- * why so many: on lists of the world's 53 one-word names a fresh mini core did not start to copy in
- * 500 steps, on lists of its vocabulary's ~245 whole words it did (~500 steps). Each word is the
- * same token(s) after a space as in the rest of the corpus, so a core continued with its
- * vocabulary kept can train on copy documents (apps/cli core-vocab.test.ts checks every token).
+ * Every lowercase word the world's own text writes after a space (279), read from a fixed sample of
+ * 4,000 documents of the default mix (seed 1; memoised): what copy documents may draw from, since
+ * each is the same token(s) after a space as in the rest of the corpus — a core continued with its
+ * vocabulary kept can train on them. The default copy words (`COPY_WORDS`) are its one-token subset.
  */
-export function copyWords(): readonly string[] {
-  if (!copyWordsMemo) {
+export function worldWords(): readonly string[] {
+  if (!worldWordsMemo) {
     const words = new Set<string>();
     const mix: TextMix = { ...TEXT_MIX, copy: 0 };
-    for (let i = 0; i < COPY_WORDS_SAMPLE; i++) {
+    for (let i = 0; i < WORLD_WORDS_SAMPLE; i++) {
       for (const m of docText(textDoc(1, i, 0.1, mix)).matchAll(/ ([a-z]+)(?=[ .,;:?!\n]|$)/g)) words.add(m[1]!);
     }
-    copyWordsMemo = [...words].sort();
+    worldWordsMemo = [...words].sort();
   }
-  return copyWordsMemo;
+  return worldWordsMemo;
 }
-const COPY_WORDS_SAMPLE = 4000;
-let copyWordsMemo: readonly string[] | undefined;
-
-/** Words in a copy document's list (round 13's positive control: 8–40), and at most this many filler words between the list and its repeat. */
-export const COPY_LIST = { min: 8, max: 40, maxFiller: 16 } as const;
+const WORLD_WORDS_SAMPLE = 4000;
+let worldWordsMemo: readonly string[] | undefined;
 
 /**
- * A copy document: a list of distinct random world words (`copyWords`), in half of them random
- * filler words (1–`COPY_LIST.maxFiller`), then the same list again, as plain text (" cat six red
- * up … cat six red up …"; the leading space makes the first word the same token as its repeat).
- * Nothing but a copy predicts the repeat, and since the list's length and the filler vary, no
- * fixed offset does either: what pays is the previous-token + induction circuit ("find the earlier
- * occurrence of this word, read what followed it") that a core needs to read an answer out of its
- * prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
+ * Words in a copy document's list (round 13's positive control: 8–40), and the default longest filler
+ * between a list and its repeat: none (`COPY_WORDS` says what round 14 measured); a filler of N puts
+ * 1–N random copy words there in half the documents (`TextCorpusOptions.copyMaxFiller`).
+ */
+export const COPY_LIST = { min: 8, max: 40, maxFiller: 0 } as const;
+
+/**
+ * A copy document: a list of distinct random words (`COPY_WORDS` unless others are given), with
+ * `maxFiller` > 0 in half of them random filler words (1–`maxFiller`), then the same list again,
+ * as plain text (" cat six red up … cat six red up …"; the leading space makes the first word the
+ * same token as its repeat). Nothing but a copy predicts the repeat, and since the list's length
+ * varies, no fixed offset does either: what pays is the previous-token + induction circuit ("find the
+ * earlier occurrence of this word, read what followed it") that a core needs to read an answer out
+ * of its prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
  */
 /** `words` as copy documents' word list, or a clear error: lowercase letters only, distinct, enough for the longest list. */
 export function checkCopyWords(words: readonly string[]): readonly string[] {
@@ -174,7 +176,7 @@ export function checkCopyWords(words: readonly string[]): readonly string[] {
   return words;
 }
 
-export function copyText(rng: Rng, words: readonly string[] = copyWords(), maxFiller: number = COPY_LIST.maxFiller): string {
+export function copyText(rng: Rng, words: readonly string[] = COPY_WORDS, maxFiller: number = COPY_LIST.maxFiller): string {
   const n = COPY_LIST.min + rng.int(COPY_LIST.max - COPY_LIST.min + 1);
   const list = rng.shuffle([...words]).slice(0, n);
   // (No draw for the filler when there is none, so the default documents are unchanged.)

@@ -6,7 +6,7 @@
  * two prompts read alike to the frozen core (the old core's "Transcribe the audio." was
  * `<unk> <unk> the <unk>.`). Lives in the app because it is the one package that sees all three.
  */
-import { copyWords, copyText, describeMotion, describeScene, itemRng, randomMotion, randomScene, sceneQuestions, videoQuestions } from '@herd/datasets';
+import { COPY_WORDS, worldWords, copyText, describeMotion, describeScene, itemRng, randomMotion, randomScene, sceneQuestions, videoQuestions } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { ASR_INSTRUCTION, AST_INSTRUCTION, tasksOf } from '@herd/speech';
 import { describe, expect, it } from 'vitest';
@@ -76,13 +76,19 @@ describe(`mini core vocabulary (${coreDir ?? 'the committed core'})`, () => {
     const core = loadLanguageCore(coreDir);
     const tok = await loadLlama3Tokenizer();
     const vocab = core.vocab!;
-    // Every word of the pool in one document, then random documents as the corpus writes them.
-    const texts = [` ${copyWords().join(' ')}`, ...Array.from({ length: 200 }, (_, i) => copyText(itemRng(99, 'copy-vocab-test', i)))];
+    // Every world word in one document (copy documents may be asked to draw from any), then random documents as the corpus writes them.
+    const texts = [` ${worldWords().join(' ')}`, ...Array.from({ length: 200 }, (_, i) => copyText(itemRng(99, 'copy-vocab-test', i)))];
     const unknown = new Set<string>();
     for (const text of texts) {
       const ids = tok.encode(text, { bos: true, eos: true });
       vocab.toCompact(ids).forEach((row, i) => row === vocab.unknown && unknown.add(JSON.stringify(tok.decode([ids[i]!]))));
     }
     expect([...unknown]).toEqual([]);
+  });
+
+  it("COPY_WORDS (the datasets' default copy words, a committed list) is exactly the world words that are one Llama 3 token after a space", async () => {
+    const tok = await loadLlama3Tokenizer();
+    const oneToken = worldWords().filter((w) => tok.encode(` ${w}`, { bos: false, eos: false }).length === 1);
+    expect([...COPY_WORDS].sort()).toEqual(oneToken);
   });
 });
