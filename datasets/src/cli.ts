@@ -55,12 +55,13 @@ function parseCounts(s: string | undefined): Partial<Record<Modality, number>> {
   return counts;
 }
 
-function parseQaTypes(s: string): string[] {
-  const types = s.split(',').map((t) => t.trim()).filter((t) => t !== '');
+/** A comma-separated flag value as a list, checked by `check`; its error names the flag. */
+function parseList(flagName: string, s: string, check: (items: string[]) => readonly string[]): string[] {
+  const items = s.split(',').map((t) => t.trim()).filter((t) => t !== '');
   try {
-    return [...checkQaTypes(types)];
+    return [...check(items)];
   } catch (e) {
-    throw new UsageError(`--qa-types: ${(e as Error).message}`);
+    throw new UsageError(`${flagName}: ${(e as Error).message}`);
   }
 }
 
@@ -77,15 +78,6 @@ function parseTextMix(s: string): TextMix {
     return checkTextMix(mix);
   } catch (e) {
     throw new UsageError(`--text-mix: ${(e as Error).message}`);
-  }
-}
-
-function parseCopyWords(s: string): string[] {
-  const words = s.split(',').map((w) => w.trim()).filter((w) => w !== '');
-  try {
-    return [...checkCopyWords(words)];
-  } catch (e) {
-    throw new UsageError(`--copy-words: ${(e as Error).message}`);
   }
 }
 
@@ -130,9 +122,9 @@ async function main(argv: string[]): Promise<void> {
       ...(values.tts !== undefined ? { tts: values.tts } : {}),
       ...(values['text-mix'] !== undefined ? { textMix: parseTextMix(values['text-mix']) } : {}),
       ...(values['qa-balance'] ? { textBalanceQa: true } : {}),
-      ...(values['qa-types'] !== undefined ? { textQaTypes: parseQaTypes(values['qa-types']) } : {}),
+      ...(values['qa-types'] !== undefined ? { textQaTypes: parseList('--qa-types', values['qa-types'], checkQaTypes) } : {}),
       ...(values['shape-first'] !== undefined ? { textShapeFirst: values['shape-first'] } : {}),
-      ...(values['copy-words'] !== undefined ? { textCopyWords: parseCopyWords(values['copy-words']) } : {}),
+      ...(values['copy-words'] !== undefined ? { textCopyWords: parseList('--copy-words', values['copy-words'], checkCopyWords) } : {}),
       ...(values['copy-filler'] !== undefined ? { textCopyMaxFiller: values['copy-filler'] } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),

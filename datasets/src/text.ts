@@ -15,7 +15,7 @@ import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, plural,
 import { COPY_WORDS } from './copy-words.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
-import { BACKGROUNDS, COLOURS, DIRECTIONS, NUMBER_WORDS, POSITIONS, SHAPES, SHAPE_FACTS, SIZES, SPEEDS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
+import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
 
 export interface ChatTurn {
   readonly role: 'user' | 'assistant';
@@ -157,15 +157,6 @@ let worldWordsMemo: readonly string[] | undefined;
  */
 export const COPY_LIST = { min: 8, max: 40, maxFiller: 0 } as const;
 
-/**
- * A copy document: a list of distinct random words (`COPY_WORDS` unless others are given), with
- * `maxFiller` > 0 in half of them random filler words (1–`maxFiller`), then the same list again,
- * as plain text (" cat six red up … cat six red up …"; the leading space makes the first word the
- * same token as its repeat). Nothing but a copy predicts the repeat, and since the list's length
- * varies, no fixed offset does either: what pays is the previous-token + induction circuit ("find the
- * earlier occurrence of this word, read what followed it") that a core needs to read an answer out
- * of its prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
- */
 /** `words` as copy documents' word list, or a clear error: lowercase letters only, distinct, enough for the longest list. */
 export function checkCopyWords(words: readonly string[]): readonly string[] {
   const bad = words.filter((w) => !/^[a-z]+$/.test(w));
@@ -176,10 +167,19 @@ export function checkCopyWords(words: readonly string[]): readonly string[] {
   return words;
 }
 
+/**
+ * A copy document: a list of distinct random words (`COPY_WORDS` unless others are given), with
+ * `maxFiller` > 0 in half of them random filler words (1–`maxFiller`), then the same list again,
+ * as plain text (" cat six red up … cat six red up …"; the leading space makes the first word the
+ * same token as its repeat). Nothing but a copy predicts the repeat, and since the list's length
+ * varies, no fixed offset does either: what pays is the previous-token + induction circuit ("find the
+ * earlier occurrence of this word, read what followed it") that a core needs to read an answer out
+ * of its prompt. Round 12 found the mini core has none (`bench/dist/core-induction.js`).
+ */
 export function copyText(rng: Rng, words: readonly string[] = COPY_WORDS, maxFiller: number = COPY_LIST.maxFiller): string {
   const n = COPY_LIST.min + rng.int(COPY_LIST.max - COPY_LIST.min + 1);
   const list = rng.shuffle([...words]).slice(0, n);
-  // (No draw for the filler when there is none, so the default documents are unchanged.)
+  // No coin is drawn when there is no filler.
   const filler = maxFiller === 0 || rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(maxFiller) }, () => rng.pick(words));
   return ` ${[...list, ...filler, ...list].join(' ')}`;
 }
