@@ -65,7 +65,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '-n', '5'], /unknown option -n[\s\S]*unexpected argument '5'/],
     [['generate', '--model', missing, '--chat', 'yes', '--prompt', 'x'], /unexpected argument 'yes'/],
     [['generate', '--model', missing, '--prompt', 'x', '--device', 'tpu'], /--device must be one of cpu, webgpu, cuda, auto, got 'tpu'/],
-    [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'chat', 'text train', 'text eval', 'text curate', 'text export', 'vision train', 'vision eval', 'vision curate', 'vision export', 'speech train', 'speech eval', 'speech curate', 'speech export', 'video train', 'video eval', 'video curate', 'video export', 'curate-worker', 'export', 'info'/],
+    [['audio', 'train'], /unknown command 'audio train'; commands: 'generate', 'chat', 'text train', 'text eval', 'text freeze', 'text curate', 'text export', 'vision train', 'vision eval', 'vision curate', 'vision export', 'speech train', 'speech eval', 'speech curate', 'speech export', 'video train', 'video eval', 'video curate', 'video export', 'curate-worker', 'export', 'info'/],
     [['video', 'bogus'], /'herd video' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['video', 'export'], /--out DIR is required: the folder the export is written to/],
     [['video', 'train', '--qa-steps', '-1', '--clips', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--clips must be an integer ≥ 1, got '0'/],

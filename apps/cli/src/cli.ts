@@ -10,6 +10,7 @@ import { type Command, type DeviceRequestFrom, GLOBAL_FLAGS, type Io } from './c
 import { chatCommand } from './commands/chat.js';
 import { curateWorkerCommand } from './commands/curate-worker.js';
 import { evalTextCommand } from './commands/eval-text.js';
+import { freezeTextCommand } from './commands/freeze-text.js';
 import { exportCommand, speechExportCommand, textExportCommand, videoExportCommand, visionExportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
 import { infoCommand } from './commands/info.js';
@@ -26,7 +27,7 @@ import { speechEvalCommand, speechTrainCommand } from './commands/speech.js';
  * Commands grow as `herd <text|vision|video|speech> <curate|train|eval|export>`; only those that
  * exist are listed.
  */
-export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, textCurateCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, curateWorkerCommand, exportCommand, infoCommand];
+export const COMMANDS: readonly Command[] = [generateCommand, chatCommand, trainTextCommand, evalTextCommand, freezeTextCommand, textCurateCommand, textExportCommand, visionTrainCommand, visionEvalCommand, visionCurateCommand, visionExportCommand, speechTrainCommand, speechEvalCommand, speechCurateCommand, speechExportCommand, videoTrainCommand, videoEvalCommand, videoCurateCommand, videoExportCommand, curateWorkerCommand, exportCommand, infoCommand];
 
 function usageLine(c: Command): string {
   const pos = (c.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)).join(' ');

@@ -59,6 +59,8 @@ export type { PackedSequences } from './train/pack.js';
 export { trainLanguageCore, warmStartWeights, MINI_CORE_RECIPE } from './train/language-core.js';
 export type { LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
 export { LANGUAGE_CORE_FILES, saveLanguageCore, roundToF16 } from './train/save-core.js';
+export { freezeCheckpoint } from './train/freeze-checkpoint.js';
+export type { FrozenCheckpoint } from './train/freeze-checkpoint.js';
 export { corpusDocOf, encodeDoc, encodeDialogueForSft, packTextDataset, packedRowsCollate, readPackedRows } from './train/text-data.js';
 export type { CorpusDoc, PackedTextDataset, PackTextOptions } from './train/text-data.js';
 export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';

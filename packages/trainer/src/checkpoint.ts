@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, isDType, openSafetensors, parseJsonText, writeSafetensors } from '@herd/core';
+import { HerdError, type SafetensorsSource, isDType, openSafetensors, parseJsonText, writeSafetensors } from '@herd/core';
 import { type HostTensor } from '@herd/runtime';
 
 /** What a checkpoint stores besides tensors; everything needed to continue exactly. */
@@ -31,9 +31,7 @@ export interface LoadedCheckpoint {
 
 export function loadCheckpoint(path: string): LoadedCheckpoint {
   const st = openSafetensors(path);
-  const raw = st.metadata[HERD_META_KEY];
-  if (!raw) throw new HerdError('checkpoint_mismatch', `${path}: not a herd checkpoint (no '${HERD_META_KEY}' metadata); load plain weights with the model's loader`);
-  const meta = parseJsonText(`${path} (its '${HERD_META_KEY}' metadata)`, new TextEncoder().encode(raw), { what: 'checkpoint', code: 'corrupt_data' }) as CheckpointMeta;
+  const meta = checkpointMeta(st, path);
   const tensors: Record<string, HostTensor> = {};
   for (const name of st.names()) {
     const t = st.read(name);
@@ -41,6 +39,13 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
     tensors[name] = t as HostTensor;
   }
   return { tensors, meta };
+}
+
+/** A checkpoint's metadata, checked; the tensors stay in the file (read the ones needed by name from `st`). */
+export function checkpointMeta(st: SafetensorsSource, path: string): CheckpointMeta {
+  const raw = st.metadata[HERD_META_KEY];
+  if (!raw) throw new HerdError('checkpoint_mismatch', `${path}: not a herd checkpoint (no '${HERD_META_KEY}' metadata); load plain weights with the model's loader`);
+  return parseJsonText(`${path} (its '${HERD_META_KEY}' metadata)`, new TextEncoder().encode(raw), { what: 'checkpoint', code: 'corrupt_data' }) as CheckpointMeta;
 }
 
 /** Name of the checkpoint written after `step` updates. */

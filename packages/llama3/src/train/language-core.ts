@@ -19,7 +19,7 @@ import { loadPreset } from '../presets/index.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
 import { type Llama3Tokenizer } from '../tokenizer/tokenizer.js';
 import { LmEvaluator, packedBatches } from './evaluate.js';
-import { roundToF16, saveLanguageCore } from './save-core.js';
+import { roundToF16, saveLanguageCore, writeCoreShape } from './save-core.js';
 import { type PackTextOptions, packTextDataset, packedRowsCollate, readPackedRows } from './text-data.js';
 
 export interface LanguageCoreRecipe {
@@ -244,6 +244,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size, ...(untied ? { tieEmbeddings: false } : {}) });
   const fresh = initWeights(config, r.seed);
   const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core, { untie }) : fresh;
+  // What the checkpoints' tensors mean, beside them: `freezeCheckpoint` makes any of them a core folder.
+  if (o.checkpointDir) await writeCoreShape(o.checkpointDir, config, vocab);
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay }, ...(weighted ? { targetWeights: true } : {}) });
   const run = await TrainingRun.create(graphs, toHost(weights), { device: o.device ?? DEFAULT_DEVICE });
   const evaluator = await LmEvaluator.create(config, {}, { batch: r.batch, seqLen: r.seqLen, fed: [CORE_GROUP], device: o.device ?? DEFAULT_DEVICE });

@@ -1,5 +1,5 @@
 /**
- * Freezing a trained language core into its checkpoint folder (Hugging Face layout): f16 weights,
+ * Freezing a trained language core into its model folder (Hugging Face layout): f16 weights,
  * config.json, the pruned vocabulary, the training report and the model card. `roundToF16` gives
  * the weights exactly as they will be after saving, so the reported evaluation is of what is saved.
  */
@@ -31,14 +31,28 @@ function f16Round(x: number): number {
 }
 
 export async function saveLanguageCore(dir: string, config: LlamaConfig, params: Readonly<Record<string, HostTensor>>, vocab: PrunedVocab, report: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): Promise<void> {
+  await writeCoreWeights(dir, params);
+  await writeCoreShape(dir, config, vocab);
+  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.report), JSON.stringify({ recipe, ...report }, null, 2) + '\n');
+  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.card), modelCard(report, recipe, data, cardPath(dir)));
+}
+
+/** The weights of a core folder, f16 (what `roundToF16` predicts). */
+export async function writeCoreWeights(dir: string, params: Readonly<Record<string, HostTensor>>): Promise<void> {
   const tensors = Object.fromEntries(
     Object.entries(params).map(([k, t]) => [k, { dtype: 'f16' as const, shape: t.shape, data: Uint16Array.from(t.data as Float32Array, (x) => G.f32ToF16Bits(x)) }]),
   );
   await writeSafetensors(join(dir, LANGUAGE_CORE_FILES.weights), tensors, { format: 'pt' });
+}
+
+/**
+ * What a core's weights mean: config.json (Hugging Face names, pointing at the vocabulary) and the pruned
+ * vocabulary. A training run writes these beside its checkpoints too, so `freezeCheckpoint` can make any
+ * checkpoint a core folder.
+ */
+export async function writeCoreShape(dir: string, config: LlamaConfig, vocab: PrunedVocab): Promise<void> {
   await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.config), JSON.stringify(toHfConfig(config, { torch_dtype: 'float16', bos_token_id: vocab.toCompact([BEGIN_OF_TEXT_ID])[0], eos_token_id: vocab.toCompact([EOT_ID])[0], herd_vocab: LANGUAGE_CORE_FILES.vocab }), null, 2) + '\n');
   await vocab.save(join(dir, LANGUAGE_CORE_FILES.vocab));
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.report), JSON.stringify({ recipe, ...report }, null, 2) + '\n');
-  await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.card), modelCard(report, recipe, data, cardPath(dir)));
 }
 
 /** A folder as a command run from the working directory would name it: relative when inside it. */
