@@ -1,10 +1,11 @@
 /** The datasets tool shares herd's parser and error line: bad flags are refused before anything is generated. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { textCorpusCommand } from './corpus-command.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 
@@ -14,6 +15,29 @@ function run(args: string[]) {
 }
 
 describe('herd-datasets command line', () => {
+  it('records a text corpus\'s options in its manifest, and the command read back from them re-makes it byte for byte', () => {
+    const out = mkdtempSync(join(tmpdir(), 'herd-ds-cmd-'));
+    try {
+      const args = ['--size', 'tiny', '--only', 'text', '--seed', '5', '--count', 'text=300', '--noise-rate', '0', '--text-mix', 'dialogue=0.7,copy=0.3', '--qa-balance', '--qa-types', 'word,colour', '--copy-filler', '2'];
+      expect(run(['generate', ...args, '--out', join(out, 'a')]).status).toBe(0);
+      const info = JSON.parse(readFileSync(join(out, 'a', 'text', 'train', 'manifest.json'), 'utf8')).info;
+      const command = textCorpusCommand(info, join(out, 'b'));
+      expect(command).toBe(`node datasets/dist/cli.js generate --size tiny --only text --seed 5 --count text=300 --noise-rate 0 --text-mix dialogue=0.7,copy=0.3 --qa-balance --qa-types word,colour --copy-filler 2 --out ${join(out, 'b')}`);
+      expect(run(command!.split(' ').slice(2)).status).toBe(0);
+      for (const split of ['train', 'heldout']) {
+        const shards = readdirSync(join(out, 'a', 'text', split)).filter((f) => f.endsWith('.tar'));
+        expect(shards.length).toBeGreaterThan(0);
+        for (const f of shards) expect(readFileSync(join(out, 'b', 'text', split, f)).equals(readFileSync(join(out, 'a', 'text', split, f)))).toBe(true);
+      }
+      // A default corpus records no options: the command is the plain one; a manifest from before the record gives none.
+      expect(run(['generate', '--only', 'text', '--count', 'text=50', '--out', join(out, 'c')]).status).toBe(0);
+      expect(textCorpusCommand(JSON.parse(readFileSync(join(out, 'c', 'text', 'train', 'manifest.json'), 'utf8')).info)).toBe('node datasets/dist/cli.js generate --size tiny --only text --seed 1 --count text=50 --out OUT');
+      expect(textCorpusCommand({ ...info, text: undefined })).toBeUndefined();
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('refuses bad values and unknown flags at once, with exit 2 and one error format', () => {
     const out = mkdtempSync(join(tmpdir(), 'herd-ds-cli-'));
     try {

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { HerdError } from '@herd/core';
 import { ShardWriter, writeDataset } from '@herd/data';
+import { type RecordedTextOptions } from './corpus-command.js';
 import { generateImages } from './images.js';
 import { generateSpeech } from './speech.js';
 import { MODALITIES, sizePreset, type Modality, type SizePreset } from './sizes.js';
@@ -114,7 +115,8 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
       (
         await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}), ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}), ...(opts.textCopyWords ? { copyWords: opts.textCopyWords } : {}), ...(opts.textCopyMaxFiller !== undefined ? { copyMaxFiller: opts.textCopyMaxFiller } : {}) }), {
           docsPerShard: preset.docsPerShard,
-          info: info('text'),
+          // What re-makes this corpus (textCorpusCommand reads it back for model cards).
+          info: info('text', { text: textOptionsRecord(opts) }),
           onDoc: progress('text'),
         })
       ).count,
@@ -164,4 +166,16 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
     }),
   );
   return { ...report, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The text options given, as the text manifest records them (`RecordedTextOptions`). */
+function textOptionsRecord(opts: GenerateOptions): RecordedTextOptions {
+  return {
+    ...(opts.textMix ? { mix: opts.textMix } : {}),
+    ...(opts.textBalanceQa ? { balanceQa: true } : {}),
+    ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}),
+    ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}),
+    ...(opts.textCopyWords ? { copyWords: opts.textCopyWords } : {}),
+    ...(opts.textCopyMaxFiller !== undefined ? { copyMaxFiller: opts.textCopyMaxFiller } : {}),
+  };
 }

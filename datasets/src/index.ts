@@ -46,5 +46,7 @@ export type { NoiseKind, ImageNoise, VideoNoise, SpeechNoise } from './noise.js'
 export { generateWorld, writeTextCorpus } from './generate.js';
 export type { GenerateOptions, GenerateReport } from './generate.js';
 export { MODALITIES, SIZE_NAMES, SIZES_PRESETS, sizePreset } from './sizes.js';
+export { textCorpusCommand } from './corpus-command.js';
+export type { RecordedTextOptions } from './corpus-command.js';
 export type { Modality, SizeName, SizePreset } from './sizes.js';
 export { SAMPLE_DIR } from './paths.js';

@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag } from '@herd/core';
-import { TEXT_SPLITS, generateWorld, textReplyKeyWords } from '@herd/datasets';
+import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
+import { TEXT_SPLITS, generateWorld, textCorpusCommand, textReplyKeyWords } from '@herd/datasets';
 import { MINI_CORE_DIR, MINI_CORE_RECIPE, loadLanguageCore, loadLlama3Tokenizer, loadPreset, trainLanguageCore } from '@herd/llama3';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 
@@ -108,6 +108,7 @@ export const trainTextCommand = defineCommand({
       logPath: join(out, '..', '.mini-checkpoints', 'train.jsonl'),
       ...(init ? { init } : {}),
       ...(keyWordWeight !== 1 ? { keyWords: { of: textReplyKeyWords, name: '@herd/datasets textReplyKeyWords' } } : {}),
+      ...corpusCommand(splits.train),
       dataDescription:
         `The synthetic world's text corpus (@herd/datasets, shards at ${data}): scene descriptions, plain sentences, ` +
         `clip narrations, question–answer dialogues about scenes and clips (every question type the image and video evals ask, ` +
@@ -119,3 +120,10 @@ export const trainTextCommand = defineCommand({
     io.stdout.write(`${JSON.stringify({ heldoutLoss, heldoutPerplexity, finalTrainLoss, seconds, parameters, vocabSize }, null, 2)}\n`);
   },
 });
+
+/** How the corpus was made, when its manifest records it (herd-datasets' `info.text`, round 15 on). */
+function corpusCommand(trainSplit: string): { dataCommand?: string } {
+  const info = (readJsonFile(join(trainSplit, 'manifest.json'), { what: 'dataset manifest' }) as { info?: unknown }).info;
+  const command = textCorpusCommand(info);
+  return command ? { dataCommand: command } : {};
+}

@@ -24,8 +24,14 @@ function retrainCommand(r: LanguageCoreReport, recipe: LanguageCoreRecipe, outDi
   return `npm run build && node apps/cli/dist/main.js train text ${flags.filter((f) => f).join(' ')}`;
 }
 
+/** The training corpus, for the card: what it is, and the command that re-makes it when known. */
+export interface CoreData {
+  readonly description: string;
+  readonly command?: string;
+}
+
 /** `outDir`: where the core was written, as the re-train command should name it (relative to the repository when inside it). */
-export function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string, outDir: string): string {
+export function modelCard(r: LanguageCoreReport, recipe: LanguageCoreRecipe, data: CoreData, outDir: string): string {
   const c = r.config;
   const overrides = Object.entries(recipe.presetOverrides ?? {}).map(([k, v]) => `${k} ${String(v)}`);
   const rows = r.curve.filter((p) => p.heldoutLoss !== undefined).map((p) => `| ${p.step} | ${p.trainLoss.toFixed(3)} | ${p.heldoutLoss!.toFixed(3)} |`);
@@ -41,7 +47,7 @@ Vocabulary: a pruned view of the real Llama 3 tokenizer — ${r.vocabSize} entri
 ${overrides.length ? `The ${recipe.preset} preset with ${overrides.join(', ')} in place of its own.\n` : ''}Parameters: ${r.parameters.toLocaleString('en-US')}. Stored as f16 safetensors in the Hugging Face Llama layout.
 
 ## Data
-${data}
+${data.description}
 Train: ${r.trainDocs.toLocaleString('en-US')} documents, ${r.trainTokens.toLocaleString('en-US')} tokens (${((r.steps * recipe.batch * recipe.seqLen) / r.trainTokens).toFixed(2)} epochs of packed rows seen); held-out loss on ${r.heldoutTokens.toLocaleString('en-US')} tokens.
 Documents are packed into ${recipe.seqLen}-token sequences; attention never crosses documents.
 
@@ -59,6 +65,6 @@ Final train loss (mean of last 20 steps): ${r.finalTrainLoss.toFixed(3)}.
 
 ## Re-train
 \`${retrainCommand(r, recipe, outDir)}\`
-(DATA: the corpus of the Data section, made by \`node datasets/dist/cli.js generate --size tiny --only text --seed 7 --count text=N --out OUT\`, DATA = OUT/text${r.initialisedFrom ? `; DIR: ${r.initialisedFrom}, the core this one continued from` : ''}.)
+(DATA: the corpus of the Data section, ${data.command ? `made by \`${data.command}\`, DATA = OUT/text` : 'its making not recorded (a corpus from before herd-datasets recorded its options)'}${r.initialisedFrom ? `; DIR: ${r.initialisedFrom}, the core this one continued from` : ''}.)
 `;
 }

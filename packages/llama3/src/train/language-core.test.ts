@@ -35,7 +35,7 @@ describe('trainLanguageCore', () => {
     await corpus(join(root, 'text', 'heldout'), 8, 1000);
     const tokenizer = await loadLlama3Tokenizer();
     const recipe: LanguageCoreRecipe = { preset: 'mini', presetOverrides: { dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 64 }, seed: 5, seqLen: 32, batch: 2, steps: 10, schedule: { kind: 'constant', peak: 2e-3, warmup: 2 }, weightDecay: 0.1, evalEvery: 3 };
-    const base = { tokenizer, data: { train: join(root, 'text', 'train'), heldout: join(root, 'text', 'heldout') }, dataDescription: 'test sentences' };
+    const base = { tokenizer, data: { train: join(root, 'text', 'train'), heldout: join(root, 'text', 'heldout') }, dataDescription: 'test sentences', dataCommand: 'node datasets/dist/cli.js generate --size tiny --only text --seed 3 --count text=60 --out OUT' };
     const run = (name: string, steps: number, resume = false) =>
       trainLanguageCore({ ...base, recipe: { ...recipe, steps }, workDir: join(root, name, 'data'), outDir: join(root, name, 'core'), checkpointDir: join(root, name, 'ck'), logPath: join(root, name, 'log.jsonl'), resume });
     const a = await run('a', 10);
@@ -48,6 +48,8 @@ describe('trainLanguageCore', () => {
     expect(card).toContain('The mini preset with dim 32, nLayers 2, nHeads 4, nKvHeads 2, ffnDim 64 in place of its own.');
     // … with every flag that differs from the defaults, and the folder it was written to (outside the repository: as given).
     expect(card).toContain(`--lr 0.002 --kv-heads 2 --seed 5 --out ${join(root, 'a', 'core')}\``);
+    // … and the corpus by the command that re-makes it.
+    expect(card).toContain('(DATA: the corpus of the Data section, made by `node datasets/dist/cli.js generate --size tiny --only text --seed 3 --count text=60 --out OUT`, DATA = OUT/text.)');
     await run('b', 6);
     const b = await run('b', 10, true);
     // Same held-out loss to the last bit: same weights after the same batches.

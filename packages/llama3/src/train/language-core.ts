@@ -113,6 +113,8 @@ export interface TrainLanguageCoreOptions {
   readonly logPath?: string;
   /** Text describing the data, for the model card. */
   readonly dataDescription: string;
+  /** The command that re-makes the corpus (e.g. @herd/datasets' `textCorpusCommand`), for the card's Re-train section. */
+  readonly dataCommand?: string;
   /**
    * Continue from a trained core instead of a fresh init (continued pre-training on a new mix): the
    * same architecture but for the vocabulary; rows of tokens both vocabularies hold are copied,
@@ -296,7 +298,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       ...(o.init?.keepVocabulary ? { keptVocabulary: true } : {}),
       ...(untie ? { untiedEmbeddings: true } : {}),
     };
-    await saveLanguageCore(o.outDir, config, saved, vocab, report, r, o.dataDescription);
+    await saveLanguageCore(o.outDir, config, saved, vocab, report, r, { description: o.dataDescription, ...(o.dataCommand ? { command: o.dataCommand } : {}) });
     return report;
   } finally {
     await pretrain.close();

@@ -10,7 +10,7 @@ import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type LlamaConfig, toHfConfig } from '../config.js';
 import { BEGIN_OF_TEXT_ID, EOT_ID } from '../tokenizer/special.js';
 import { type PrunedVocab } from '../tokenizer/pruned.js';
-import { modelCard } from './core-card.js';
+import { type CoreData, modelCard } from './core-card.js';
 import { type LanguageCoreRecipe, type LanguageCoreReport } from './language-core.js';
 
 export const LANGUAGE_CORE_FILES = { config: 'config.json', weights: 'model.safetensors', vocab: 'vocab.json', card: 'MODEL_CARD.md', report: 'training.json' } as const;
@@ -30,7 +30,7 @@ function f16Round(x: number): number {
   return f16buf[0];
 }
 
-export async function saveLanguageCore(dir: string, config: LlamaConfig, params: Readonly<Record<string, HostTensor>>, vocab: PrunedVocab, report: LanguageCoreReport, recipe: LanguageCoreRecipe, data: string): Promise<void> {
+export async function saveLanguageCore(dir: string, config: LlamaConfig, params: Readonly<Record<string, HostTensor>>, vocab: PrunedVocab, report: LanguageCoreReport, recipe: LanguageCoreRecipe, data: CoreData): Promise<void> {
   await writeCoreWeights(dir, params);
   await writeCoreShape(dir, config, vocab);
   await writeFileAtomic(join(dir, LANGUAGE_CORE_FILES.report), JSON.stringify({ recipe, ...report }, null, 2) + '\n');
