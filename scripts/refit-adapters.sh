@@ -6,6 +6,9 @@
 # Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
 # video 15 min of which 10 are the 800 clips' frozen features, speech 15 min, evals ~5 min; one thread, nice 5),
 # much less with HERD_DEVICE=cuda where the recipes run there.
+# It fits a core of the committed core's lineage (continued with --init … --keep-vocab): the speech stage warm-starts
+# from the adapter fitted to the committed core. A core trained from a fresh init has its own embedding space and
+# needs each adapter's full recipe (round 15, a from-scratch core: speech joint WER 4.4 → 11.8%, README).
 #
 #   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
 #   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
