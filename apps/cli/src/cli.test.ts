@@ -79,7 +79,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],
-    [['text', 'bogus'], /'herd text' needs one of: train, eval, curate, export \(got 'bogus'\)/],
+    [['text', 'bogus'], /'herd text' needs one of: train, eval, freeze, curate, export \(got 'bogus'\)/],
     [['text', 'curate'], /2 problems[\s\S]*missing input[\s\S]*missing output/],
   ];
   for (const [argv, message] of cases) {
