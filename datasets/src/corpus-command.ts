@@ -2,10 +2,9 @@
  * The `herd-datasets generate` command that re-makes a text corpus, read from what the generator records
  * in the corpus' manifest (`info.text`: the text options given): a model card names its training corpus by it.
  */
+import { isRecord } from '@herd/core';
 import { SIZES_PRESETS, type SizeName } from './sizes.js';
 import { type TextCorpusOptions } from './text.js';
-
-const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** The text options a corpus was generated with, as its manifest records them in `info.text` (only those given). */
 export type RecordedTextOptions = Pick<TextCorpusOptions, 'mix' | 'balanceQa' | 'qaTypes' | 'shapeFirst' | 'copyWords' | 'copyMaxFiller'>;
