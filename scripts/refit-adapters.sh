@@ -20,7 +20,8 @@
 # SPEECH_OUT/speech-s1 and speech-s3 are generated there, one synthesis thread, unless a generation of the same
 # seed, count and noise rate is already there), SPEECH_EVAL_DATA (the seed-2 held-out-voice set; default the
 # CLI's out/speech-eval, made when missing), PYTHON (a Python with torch for the reference logits; default the
-# first of python3, /usr/bin/python3 that imports torch).
+# first of python3, /usr/bin/python3 that imports torch), VIDEO_STAGE0=1 (re-run the video card's stage 0 instead of
+# keeping the committed aggregator: needed when the vision refit changes the encoder or projector).
 # Afterwards: run the adapters' tests (npx vitest run packages/vision/src/mini.test.ts packages/video/src/mini.test.ts
 # packages/speech/src/mini.test.ts packages/llama3/src/mini.test.ts), compare each card's held-out table with the
 # previous one against its blind control, and update the README rows; commit only what measured better.
@@ -105,11 +106,19 @@ run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/
 if [ ! -f "$VIDEO_DATA/manifest.json" ]; then
   run "node --input-type=module -e \"import { writeClipWorld } from '@herd/video'; await writeClipWorld({ out: '$VIDEO_DATA', count: 800, seed: 12 });\""
 fi
-run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 200 --aggregator-lr 0.02 --motion-weight 3"
-# 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md), warm-started from the committed checkpoint
-# (the card's line starts from its predecessor, 1a4d2b2; on a new core the committed one is the nearer start).
 PREV=$(mktemp -d)
 trap 'rm -rf "$PREV"' EXIT
+if [ "${VIDEO_STAGE0:-0}" = 1 ]; then
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 200 --aggregator-lr 0.02 --motion-weight 3"
+else
+  # The vision refit keeps the encoder and projector bit for bit (frozen; the projector's seeded init), so the
+  # committed aggregator reads the same frame features: keep it (--init; frozen) and re-fit only the video
+  # cross-attention. Round 15's refit re-ran stage 0 and got a nearly constant aggregator (moving vs static 100 → 85%).
+  run "mkdir -p $PREV/video && for f in video.safetensors config.json; do git show HEAD:packages/video/weights/mini/\$f > $PREV/video/\$f; done"
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video"
+fi
+# 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md), warm-started from the committed checkpoint
+# (the card's line starts from its predecessor, 1a4d2b2; on a new core the committed one is the nearer start).
 run "git show HEAD:packages/speech/weights/mini/speech.safetensors > $PREV/speech.safetensors && git show HEAD:packages/speech/weights/mini/config.json > $PREV/config.json"
 speech_generation 1 "$SPEECH_OUT/speech-s1"
 speech_generation 3 "$SPEECH_OUT/speech-s3"

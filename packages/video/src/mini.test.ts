@@ -3,12 +3,14 @@
  * image checkpoint (recorded sha256 matches) and loads onto it and the core; a text-only prompt gives the core's logits bit for bit with the video layers
  * attached (the frozen core is untouched); and its recorded eval has the three rows.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '@herd/core';
 import { Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
-import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, loadMiniVideo } from './mini.js';
+import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
+import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, loadMiniVideo } from './mini.js';
 import { VideoGenerator } from './model/generate.js';
 import { videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
@@ -25,6 +27,43 @@ describe('mini video checkpoint', () => {
     expect(new Set(file.infos().map((i) => i.dtype))).toEqual(new Set(['F16']));
     const report = JSON.parse(readFileSync(join(MINI_VIDEO_DIR, MINI_VIDEO_FILES.eval), 'utf8')) as { accuracy: Record<string, unknown> };
     expect(Object.keys(report.accuracy).sort()).toEqual(['core', 'image', 'video']);
+  });
+
+  it('frame features: the digest of the encoder + projector is recorded; a re-fitted image adapter keeps it, a changed encoder or projector does not', () => {
+    const stored = JSON.parse(readFileSync(join(MINI_VIDEO_DIR, MINI_VIDEO_FILES.config), 'utf8')) as { image: { frameFeaturesSha256: string } };
+    expect(stored.image.frameFeaturesSha256).toBe(frameFeaturesSha(MINI_VISION_DIR));
+    expect(loadMiniVideo().framesMatch).toBe(true);
+    const tmp = mkdtempSync(join(tmpdir(), 'herd-video-frames-'));
+    try {
+      // A copy of the committed image checkpoint with one byte of one tensor changed.
+      const withChanged = (tensor: string): string => {
+        const dir = join(tmp, tensor);
+        cpSync(MINI_VISION_DIR, dir, { recursive: true });
+        const path = join(dir, MINI_VISION_FILES.weights);
+        const info = SafetensorsFile.open(path).info(tensor);
+        const bytes = readFileSync(path);
+        bytes[info.byteOffset] = bytes[info.byteOffset]! ^ 0x01;
+        writeFileSync(path, bytes);
+        return dir;
+      };
+      const adapter = withChanged('language_model.model.layers.1.cross_attn.q_proj.weight');
+      const adapterOnly = loadMiniVideo(MINI_VIDEO_DIR, adapter);
+      expect([adapterOnly.imageMatches, adapterOnly.framesMatch]).toEqual([false, true]);
+      for (const tensor of ['vision_model.patch_embedding.weight', 'multi_modal_projector.weight']) {
+        const v = loadMiniVideo(MINI_VIDEO_DIR, withChanged(tensor));
+        expect([tensor, v.imageMatches, v.framesMatch]).toEqual([tensor, false, false]);
+      }
+      // A video checkpoint saved before the digest was recorded knows only the whole file.
+      const old = join(tmp, 'old-video');
+      cpSync(MINI_VIDEO_DIR, old, { recursive: true });
+      const cfg = JSON.parse(readFileSync(join(old, MINI_VIDEO_FILES.config), 'utf8')) as { image: Record<string, string> };
+      delete cfg.image['frameFeaturesSha256'];
+      writeFileSync(join(old, MINI_VIDEO_FILES.config), JSON.stringify(cfg));
+      expect(loadMiniVideo(old, adapter).framesMatch).toBe(false);
+      expect(loadMiniVideo(old).framesMatch).toBe(true);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('a text-only prompt gives the core\'s logits to the bit with the video and image layers attached', async () => {

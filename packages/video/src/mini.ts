@@ -3,10 +3,15 @@
  * of the mini herd, f16, with its config, eval report and model card. It sits on top of the mini
  * image model (packages/vision/weights/mini) and the mini core, neither copied here. The image
  * checkpoint it was trained on is recorded by sha256: the video layers learnt from that encoder's
- * features, so another image checkpoint loads (same shapes) but is reported as a mismatch.
+ * features, so another image checkpoint loads (same shapes) but is reported as a mismatch. Also
+ * recorded: a digest of only the tensors a clip's frame features come from (encoder + projector), so
+ * an aggregator can be carried onto an image checkpoint whose cross-attention adapter was re-fitted
+ * (a new core) while its encoder and projector stayed frozen.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SafetensorsFile } from '@herd/core';
 import { type LanguageCore, adapterCheckpointFiles, filesSha256, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
 import { MINI_VISION_DIR, MINI_VISION_FILES, type MiniVision, type VisionWeights, loadMiniVision } from '@herd/vision';
@@ -21,8 +26,8 @@ export const MINI_VIDEO_FILES = adapterCheckpointFiles('video.safetensors');
 interface StoredConfig {
   readonly format: 'herd-mini-video';
   readonly video: VideoConfig;
-  /** The image checkpoint's weights file it was trained on. */
-  readonly image: { readonly weightsSha256: string };
+  /** The image checkpoint's weights file it was trained on, and the digest of its frame-feature tensors (`frameFeaturesSha`; absent in checkpoints saved before it was recorded). */
+  readonly image: { readonly weightsSha256: string; readonly frameFeaturesSha256?: string };
 }
 
 export interface MiniVideo {
@@ -34,6 +39,31 @@ export interface MiniVideo {
   readonly weights: VisionWeights;
   /** False when the image checkpoint differs from the one the video layers were trained on. */
   readonly imageMatches: boolean;
+  /**
+   * False when the tensors the frame features come from (image encoder + projector) differ from the
+   * ones the aggregator was trained on; for a checkpoint that predates the record, the same as
+   * `imageMatches` (nothing finer is known).
+   */
+  readonly framesMatch: boolean;
+}
+
+/** The image checkpoint's tensors (HF Mllama names) that a clip's frame features are computed from: the encoder and the projector. */
+const FRAME_FEATURE_TENSORS = /^(vision_model\.|multi_modal_projector\.)/u;
+
+/**
+ * sha256 over the frame-feature tensors of an image checkpoint (name, dtype, shape and bytes of each,
+ * in name order): equal for two checkpoints whose encoder and projector are bit-identical, whatever
+ * their cross-attention adapters hold.
+ */
+export function frameFeaturesSha(visionDir: string): string {
+  const file = SafetensorsFile.open(join(visionDir, MINI_VISION_FILES.weights));
+  const hash = createHash('sha256');
+  for (const name of file.names().filter((n) => FRAME_FEATURE_TENSORS.test(n)).sort()) {
+    const info = file.info(name);
+    hash.update(`${name}\0${info.dtype}\0${info.shape.join(',')}\0`);
+    hash.update(file.readBytes(name));
+  }
+  return hash.digest('hex');
 }
 
 /** sha256 of an image checkpoint's weights file. */
@@ -42,7 +72,7 @@ export function imageCheckpointSha(visionDir: string): string {
 }
 
 export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: Readonly<Record<string, HostTensor>>, visionDir: string, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
-  const cfg: StoredConfig = { format: 'herd-mini-video', video: m.video, image: { weightsSha256: imageCheckpointSha(visionDir) } };
+  const cfg: StoredConfig = { format: 'herd-mini-video', video: m.video, image: { weightsSha256: imageCheckpointSha(visionDir), frameFeaturesSha256: frameFeaturesSha(visionDir) } };
   await writeAdapterCheckpoint(dir, MINI_VIDEO_FILES, videoParamSpecs(m).map((s) => s.name), weights, cfg, extra, 'saveMiniVideo');
 }
 
@@ -55,5 +85,7 @@ export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, visionDir: string = 
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
   readCheckpointTensors(ckpt.weights, videoParamSpecs(m), ckpt.problems, weights);
   ckpt.problems.throwIfAny('checkpoint_mismatch', `video checkpoint ${join(dir, MINI_VIDEO_FILES.weights)} on the image model at ${visionDir}`);
-  return { dir, config: m, core, vision, weights, imageMatches: ckpt.stored.image?.weightsSha256 === imageCheckpointSha(visionDir) };
+  const imageMatches = ckpt.stored.image?.weightsSha256 === imageCheckpointSha(visionDir);
+  const framesSha = ckpt.stored.image?.frameFeaturesSha256;
+  return { dir, config: m, core, vision, weights, imageMatches, framesMatch: framesSha === undefined ? imageMatches : framesSha === frameFeaturesSha(visionDir) };
 }

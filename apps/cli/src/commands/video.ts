@@ -73,7 +73,7 @@ export const videoTrainCommand = defineCommand({
     'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
     'qa-repeat': flag.string({ placeholder: 'TYPE=N,…', description: `the QA stage's mix: each question of a type (${VIDEO_QA_TYPES.join(', ')}) repeated N times in the training set (default 1 each)` }),
     'position-embedding': flag.boolean({ description: 'a learned embedding of each token\'s place in the frame scaling its frame difference in the aggregator (resampler.positionTokens; default none)' }),
-    init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on the same image checkpoint; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
+    init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on an image checkpoint with the same encoder and projector; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
     'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
   },
   async run({ values, io }) {
@@ -86,7 +86,10 @@ export const videoTrainCommand = defineCommand({
     const core = loadLanguageCore(values.core);
     const vision = loadMiniVision(visionDir, core);
     const from = values.init !== undefined ? loadMiniVideo(values.init, visionDir, core) : undefined;
-    if (from && !from.imageMatches) throw new HerdError('checkpoint_mismatch', `--init ${values.init}: that video checkpoint was trained on another image checkpoint than ${visionDir}`);
+    // The aggregator reads only the encoder's and projector's frame features: it carries over when those are
+    // bit-identical, even if the image cross-attention was re-fitted (a new core); the video layers then re-train.
+    if (from && !from.framesMatch) throw new HerdError('checkpoint_mismatch', `--init ${values.init}: that video checkpoint's aggregator was trained on the frame features of another image encoder or projector than ${visionDir}'s`);
+    if (from && !from.imageMatches) io.stderr.write(`note: --init ${values.init} was trained on another image checkpoint with the same encoder and projector as ${visionDir}: its aggregator carries over\n`);
     const data = await clipData(values.data, io); // after the checkpoints: a wrong one fails before any clip is generated
     // The aggregator's settings: the --init checkpoint's, else the preset's with the flags' changes.
     const r0 = from?.config.video.resampler;
