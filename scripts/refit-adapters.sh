@@ -113,7 +113,8 @@ if [ "${VIDEO_STAGE0:-0}" = 1 ]; then
 else
   # The vision refit keeps the encoder and projector bit for bit (frozen; the projector's seeded init), so the
   # committed aggregator reads the same frame features: keep it (--init; frozen) and re-fit only the video
-  # cross-attention. Round 15's refit re-ran stage 0 and got a nearly constant aggregator (moving vs static 100 → 85%).
+  # cross-attention. Round 15's refit re-ran stage 0 and got a nearly constant aggregator (moving vs static 100 → 85%);
+  # kept (round 16, cop15's core): moving vs static 100%, direction 25% (README).
   run "mkdir -p $PREV/video && for f in video.safetensors config.json; do git show HEAD:packages/video/weights/mini/\$f > $PREV/video/\$f; done"
   run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video"
 fi
