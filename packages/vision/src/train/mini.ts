@@ -415,7 +415,12 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
-  const spec = { config: m.text, extension: visionTrainingExtension(m) };
+  // Scenes whose images carry given encoder features (the vision oracle) train without the encoder in the graph.
+  const given = scenes.filter((s) => s.image.features !== undefined).length;
+  if (given !== 0 && given !== scenes.length) throw new HerdError('invalid_argument', `trainMiniVision: ${given} of ${scenes.length} training scenes carry given encoder features (the oracle's); all or none must`);
+  const source = given ? 'features' : 'pixels';
+  if (source === 'features' && ((o.clipSteps ?? 0) > 0 || (o.denseSteps ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: scenes with given encoder features have no encoder to pre-train (clipSteps / denseSteps must be 0)');
+  const spec = { config: m.text, extension: visionTrainingExtension(m, 'meta', source) };
   let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
   const losses: Record<MiniVisionStage, number[]> = { clip: [], dense: [], caption: [], 'qa-zoom': [], 'qa-single': [], qa: [] };
   if ((o.clipSteps ?? 0) > 0) {
@@ -443,7 +448,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     losses.dense = dense.losses;
     o.log?.(`dense: ${steps} steps, loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
-  const trainGroups = [...(o.freezeEncoder ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
+  const trainGroups = [...(o.freezeEncoder || source === 'features' ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
   for (const [si, st] of stages.entries()) {
     if (st.steps === 0) continue;
     if (st.pool.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: stage ${st.name} has no scenes to draw from`);
