@@ -66,6 +66,13 @@ export interface TiledImage {
   readonly canvas: Canvas;
   /** Size the image was resized to before padding. */
   readonly resized: { readonly height: number; readonly width: number };
+  /**
+   * The encoder's output GIVEN instead of computed, [maxTiles, P, Dv] (P tokens per tile, Dv =
+   * `visionOutputDim`). Only the vision oracle sets it (bench/src/vision-oracle.ts: plain codes of the
+   * scene's ground truth stand in for what an encoder would see); graphs for such images skip the
+   * encoder and feed these values to the projector.
+   */
+  readonly features?: Float32Array;
 }
 
 /** Resize → pad (bottom/right, black) → rescale to [0, 1] → normalise → split into row-major tiles. */
@@ -123,4 +130,21 @@ export function packImages(images: readonly TiledImage[], maxTiles: number, tile
     aspectRatioMask.set(im.aspectRatioMask, i * maxTiles);
   });
   return { pixels, aspectRatioIds: Int32Array.from(images, (im) => im.aspectRatioId), aspectRatioMask, nTiles: images.map((im) => im.nTiles), nImages: images.length };
+}
+
+/**
+ * The given encoder outputs of several images (`TiledImage.features`), packed [I, N, P, Dv] with `per`
+ * = N·P·Dv values each: undefined when no image carries them; an error when only some do (one graph
+ * either runs the encoder or reads given features) or a length is wrong.
+ */
+export function packFeatures(images: readonly TiledImage[], per: number): Float32Array | undefined {
+  const given = images.filter((im) => im.features !== undefined).length;
+  if (given === 0) return undefined;
+  if (given !== images.length) throw new HerdError('invalid_argument', `packFeatures: ${given} of ${images.length} images carry given encoder features; all or none must`);
+  const out = new Float32Array(images.length * per);
+  images.forEach((im, i) => {
+    if (im.features!.length !== per) throw new HerdError('shape_mismatch', `packFeatures: image ${i} has ${im.features!.length} feature values, expected ${per} (tiles × tokens per tile × encoder width)`);
+    out.set(im.features!, i * per);
+  });
+  return out;
 }

@@ -161,9 +161,9 @@ export function tallyVqa(graded: readonly GradedVqa[]): Omit<VqaReport, 'example
   };
 }
 
-/** The image with its pixel values zeroed (tiling, tile mask and aspect ratio kept): the blind control's input. */
+/** The image with its pixel values (and given encoder features, if any) zeroed (tiling, tile mask and aspect ratio kept): the blind control's input. */
 export function blindImage(image: TiledImage): TiledImage {
-  return { ...image, pixels: new Float32Array(image.pixels.length) };
+  return { ...image, pixels: new Float32Array(image.pixels.length), ...(image.features ? { features: new Float32Array(image.features.length) } : {}) };
 }
 
 /** The report as a markdown table (percentages). */

@@ -8,8 +8,8 @@ import { HerdError } from '@herd/core';
 import { type FrozenWeights, Generator, type SamplingOptions, headDim } from '@herd/llama3';
 import { type EmittedModel } from '@herd/graph';
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
-import { type MllamaConfig, patchesPerTile } from '../config.js';
-import { type TiledImage, packImages } from '../data/tiling.js';
+import { type MllamaConfig, patchesPerTile, visionOutputDim } from '../config.js';
+import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
 import { type VisionWeights, buildImageGraph, buildVisionDecoder } from './graphs.js';
 import { type PreImageMasking } from './cross-attention.js';
 import { type ImageLayout, crossAttentionMaskRows, imageIntervals, imageTokenCount } from './image-mask.js';
@@ -26,7 +26,8 @@ function imageTokensOf(ctx: ImageContext): number {
 }
 
 export class VisionGenerator {
-  private readonly imageSessions = new Map<number, Session>();
+  /** Image-graph sessions by image count and source ('pixels' / 'features'). */
+  private readonly imageSessions = new Map<string, Session>();
   /** Decoder sessions by image-token count, kept for the generator's life (creating one costs far more than a short answer). */
   private readonly generators = new Map<number, Promise<Generator>>();
   /** Decoders by image-token count (their image inputs have static shapes). */
@@ -65,18 +66,27 @@ export class VisionGenerator {
       });
       return { kv, layout };
     }
-    let session = this.imageSessions.get(images.length);
-    if (!session) {
-      session = await Session.create(buildImageGraph(m, this.weights, images.length), this.options, 'vision_image_kv');
-      this.imageSessions.set(images.length, session);
-    }
-    const packed = packImages(images, m.vision.maxTiles, m.vision.tileSize);
     const { maxTiles: N, tileSize: T } = m.vision;
-    const out = await session.run({
-      pixels: hostTensor('f32', [images.length, N, 3, T, T], packed.pixels),
-      aspectRatioIds: hostTensor('i32', [images.length], packed.aspectRatioIds),
-      tileMask: hostTensor('bool', [images.length, N], packed.aspectRatioMask),
-    });
+    // Images with given encoder features (the oracle) skip the encoder: a graph of source 'features'.
+    const features = packFeatures(images, N * patchesPerTile(m.vision) * visionOutputDim(m.vision));
+    const source = features ? 'features' : 'pixels';
+    const key = `${images.length}:${source}`;
+    let session = this.imageSessions.get(key);
+    if (!session) {
+      session = await Session.create(buildImageGraph(m, this.weights, images.length, source), this.options, 'vision_image_kv');
+      this.imageSessions.set(key, session);
+    }
+    let out: Record<string, HostTensor>;
+    if (features) {
+      out = await session.run({ features: hostTensor('f32', [images.length, N, patchesPerTile(m.vision), visionOutputDim(m.vision)], features) });
+    } else {
+      const packed = packImages(images, N, T);
+      out = await session.run({
+        pixels: hostTensor('f32', [images.length, N, 3, T, T], packed.pixels),
+        aspectRatioIds: hostTensor('i32', [images.length], packed.aspectRatioIds),
+        tileMask: hostTensor('bool', [images.length, N], packed.aspectRatioMask),
+      });
+    }
     return { kv: out, layout };
   }
 

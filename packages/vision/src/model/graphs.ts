@@ -13,7 +13,7 @@ import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
-import { type MllamaConfig, coreAttachPoints, patchesPerTile } from '../config.js';
+import { type MllamaConfig, coreAttachPoints, patchesPerTile, visionOutputDim } from '../config.js';
 import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
 import { adapterParamSpecs, encoderParamSpecs } from './params.js';
@@ -31,18 +31,27 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: VisionWeights, 
 }
 
 /**
- * Image graph for I images of one prompt. Inputs: `pixels` [I, N, 3, T, T] f32, `aspectRatioIds` [I]
- * i32, `tileMask` [I, N] bool. Outputs: `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] per adapter layer j.
+ * Where a graph's image tokens come from: 'pixels' — the encoder runs on the tiles (every real model);
+ * 'features' — the encoder's output is an input, `features` [I, N, P, Dv] (`TiledImage.features`, the
+ * vision oracle's ground-truth codes), and the encoder is not in the graph.
  */
-export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages: number): EmittedModel {
+export type ImageSource = 'pixels' | 'features';
+
+/**
+ * Image graph for I images of one prompt. Inputs: `pixels` [I, N, 3, T, T] f32, `aspectRatioIds` [I]
+ * i32, `tileMask` [I, N] bool (source 'pixels'), or `features` [I, N, P, Dv] f32 (source 'features').
+ * Outputs: `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] per adapter layer j.
+ */
+export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages: number, source: ImageSource = 'pixels'): EmittedModel {
   const g = new Graph();
-  const p = declare(g, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], weights, false);
+  const p = declare(g, [...(source === 'pixels' ? encoderParamSpecs(m.vision) : []), ...adapterParamSpecs(m)], weights, false);
   const { maxTiles: N, tileSize: T } = m.vision;
-  const pixels = g.input('pixels', 'f32', [nImages, N, 3, T, T]);
-  const aspectRatioIds = g.input('aspectRatioIds', 'i32', [nImages]);
-  const tileMask = g.input('tileMask', 'bool', [nImages, N]);
-  const feats = projectToCore(p, encodeImages(m.vision, p, { pixels, aspectRatioIds, tileMask })); // [I, N, P, D]
-  const tokens = G.reshape(feats, [1, nImages * N * patchesPerTile(m.vision), m.text.dim]); // [1, S, D]
+  const P = patchesPerTile(m.vision);
+  const encoded = source === 'pixels'
+    ? encodeImages(m.vision, p, { pixels: g.input('pixels', 'f32', [nImages, N, 3, T, T]), aspectRatioIds: g.input('aspectRatioIds', 'i32', [nImages]), tileMask: g.input('tileMask', 'bool', [nImages, N]) })
+    : g.input('features', 'f32', [nImages, N, P, visionOutputDim(m.vision)]);
+  const feats = projectToCore(p, encoded); // [I, N, P, D]
+  const tokens = G.reshape(feats, [1, nImages * N * P, m.text.dim]); // [1, S, D]
   const outputs: Record<string, Tensor> = {};
   m.crossAttentionLayers.forEach((c, j) => {
     const kv = imageKeysValues(m.text, p, c, tokens);
@@ -101,29 +110,34 @@ export const PROJECTOR_GROUP = 'vision.projector';
 /**
  * The adapter with the image encoder inside the graph, for training (one image per sequence): the
  * encoder runs on `pixels` ['B', N, 3, T, T], `aspectRatioIds` ['B'], `tileMask` ['B', N] and each
- * sequence's cross-attention layers read its own image. Other inputs as `visionExtension`.
+ * sequence's cross-attention layers read its own image. With source 'features' the encoder's output
+ * is the input `features` ['B', N, P, Dv] instead (the vision oracle) and the encoder group is empty.
+ * Other inputs as `visionExtension`.
  */
-export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta'): LmExtension {
+export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels'): LmExtension {
   const { maxTiles: N, tileSize: T } = m.vision;
-  const S = N * patchesPerTile(m.vision);
+  const P = patchesPerTile(m.vision);
+  const S = N * P;
   const base = visionExtension(m, S, masking);
   const adapterSpecs = adapterParamSpecs(m);
+  const imageInputs: Record<string, LmInputDecl> = source === 'pixels'
+    ? { pixels: { dtype: 'f32', shape: ['B', N, 3, T, T] }, aspectRatioIds: { dtype: 'i32', shape: ['B'] }, tileMask: { dtype: 'bool', shape: ['B', N] } }
+    : { features: { dtype: 'f32', shape: ['B', N, P, visionOutputDim(m.vision)] } };
   const inputs: Record<string, LmInputDecl> = {
     'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', S] },
     learnableIds: { dtype: 'i32', shape: ['B', 'T'] },
-    pixels: { dtype: 'f32', shape: ['B', N, 3, T, T] },
-    aspectRatioIds: { dtype: 'i32', shape: ['B'] },
-    tileMask: { dtype: 'bool', shape: ['B', N] },
+    ...imageInputs,
   };
   return {
     groups: [
-      { name: ENCODER_GROUP, specs: encoderParamSpecs(m.vision) },
+      { name: ENCODER_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision) : [] },
       { name: PROJECTOR_GROUP, specs: adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector')) },
       { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector')) },
     ],
     inputs,
     encode: ({ inputs: x, p }) => {
-      const feats = projectToCore(p, encodeImages(m.vision, p, { pixels: x['pixels']!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! })); // [B, N, P, D]
+      const encoded = source === 'pixels' ? encodeImages(m.vision, p, { pixels: x['pixels']!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! }) : x['features']!;
+      const feats = projectToCore(p, encoded); // [B, N, P, D]
       const [b] = feats.shape;
       const tokens = G.reshape(feats, [b!, S, m.text.dim]); // [B, S, D]: each sequence its own image
       const out: Record<string, Tensor> = { rows: rowsWithImage(x['xattn.mask']!) };

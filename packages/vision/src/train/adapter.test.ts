@@ -12,7 +12,9 @@ import * as G from '@herd/graph';
 import { Generator, buildDecoder } from '@herd/llama3';
 import { TrainingRun, hostTensor } from '@herd/runtime';
 import { describe, expect, it } from 'vitest';
-import { type TiledImage, tileImage } from '../data/tiling.js';
+import { patchesPerTile, visionOutputDim } from '../config.js';
+import { type TiledImage, packFeatures, tileImage } from '../data/tiling.js';
+import { blindImage } from '../eval/vqa.js';
 import { VisionGenerator } from '../model/generate.js';
 import { loadHfMllama } from '../model/load.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
@@ -71,5 +73,54 @@ describe('adapter training (frozen core)', () => {
     } finally {
       await gen.release();
     }
+  });
+
+  it('given encoder features (the oracle): the encoder is skipped, projector + adapter learn the colour from the features alone', async () => {
+    const { config: m, core } = loadHfMllama(FIXTURE);
+    const fresh = G.initParams([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], 3, { layers: 4 });
+    const per = m.vision.maxTiles * patchesPerTile(m.vision) * visionOutputDim(m.vision);
+    const codeRng = new Rng(9);
+    const codes = COLOURS.map(() => Float32Array.from({ length: per }, () => codeRng.normal()));
+    // Every image has the SAME grey pixels: only the given features tell the colours apart (code + noise).
+    const grey = tileImage({ data: new Uint8Array(56 * 56 * 3).fill(128), width: 56, height: 56 }, m.vision);
+    const image = (c: number, rng: Rng): TiledImage => ({ ...grey, features: codes[c]!.map((x) => x + 0.3 * rng.normal()) });
+    const sample = (c: number, rng: Rng) => ({ image: image(c, rng), tokens: [1, IMG, 30], targets: [-100, -100, 40 + c] });
+    const graphs = buildAdapterTraining(m, core, fresh, 4, 3, { weightDecay: 0 }, 'features');
+    const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])));
+    const rng = new Rng(4);
+    const losses: number[] = [];
+    let trained: Record<string, { shape: number[]; data: Float32Array }>;
+    try {
+      for (let s = 0; s < 40; s++) losses.push((await run.trainStep(adapterBatch(m, [0, 1, 2, 3].map((c) => sample(c, rng)), 3), 1e-2)).loss);
+      const out = await run.readParams();
+      trained = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { shape: [...v.shape], data: v.data as Float32Array }]));
+    } finally {
+      await run.release();
+    }
+    // No encoder parameter is in the graph: the trained set is exactly the projector + adapter.
+    expect(Object.keys(trained).sort()).toEqual(adapterParamSpecs(m).map((s) => s.name).sort());
+    expect(losses.slice(-5).reduce((a, b) => a + b, 0) / 5).toBeLessThan(0.5 * losses[0]!);
+    const gen = VisionGenerator.create(m, core, { ...fresh, ...trained });
+    try {
+      const held = new Rng(77);
+      const best = async (img: TiledImage) => { const words = Array.from((await gen.logits([1, IMG, 30], [img]))[2]!.subarray(40, 44)); return words.indexOf(Math.max(...words)); };
+      for (let c = 0; c < 4; c++) expect(await best(image(c, held))).toBe(c);
+      // The blind control zeroes the given features too: every colour then gets the same answer.
+      const blind = await Promise.all([0, 1, 2, 3].map((c) => best(blindImage(image(c, held)))));
+      expect(new Set(blind).size).toBe(1);
+    } finally {
+      await gen.release();
+    }
+  });
+
+  it('packFeatures: all images carry features or none; a wrong length is refused', () => {
+    const { config: m } = loadHfMllama(FIXTURE);
+    const per = m.vision.maxTiles * patchesPerTile(m.vision) * visionOutputDim(m.vision);
+    const plain = tileImage({ data: new Uint8Array(56 * 56 * 3).fill(128), width: 56, height: 56 }, m.vision);
+    const given = { ...plain, features: new Float32Array(per).fill(1) };
+    expect(packFeatures([plain, plain], per)).toBeUndefined();
+    expect(Array.from(packFeatures([given, given], per)!.subarray(per - 1, per + 1))).toEqual([1, 1]);
+    expect(() => packFeatures([given, plain], per)).toThrow(/1 of 2 images carry given encoder features/);
+    expect(() => packFeatures([{ ...plain, features: new Float32Array(3) }], per)).toThrow(/image 0 has 3 feature values, expected/);
   });
 });

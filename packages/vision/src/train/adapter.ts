@@ -9,14 +9,18 @@ import { HerdError } from '@herd/core';
 import { type AdamWConfig, type TrainingGraphs } from '@herd/graph';
 import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
-import { type MllamaConfig, patchesPerTile } from '../config.js';
-import { type TiledImage, packImages } from '../data/tiling.js';
-import { ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { type MllamaConfig, patchesPerTile, visionOutputDim } from '../config.js';
+import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
+import { ADAPTER_GROUP, ENCODER_GROUP, type ImageSource, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
 
-/** One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train. */
-export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}): TrainingGraphs {
-  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m) }, { ...core, ...vision }, { batch, seqLen, train: [ENCODER_GROUP, PROJECTOR_GROUP, ADAPTER_GROUP], optimizer });
+/**
+ * One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train.
+ * Source 'features': the images' given encoder features (the oracle) replace the encoder, so only the
+ * projector and adapter train.
+ */
+export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}, source: ImageSource = 'pixels'): TrainingGraphs {
+  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source) }, { ...core, ...vision }, { batch, seqLen, train: [ENCODER_GROUP, PROJECTOR_GROUP, ADAPTER_GROUP], optimizer });
 }
 
 export interface AdapterSample {
@@ -27,7 +31,11 @@ export interface AdapterSample {
   readonly targets: readonly number[];
 }
 
-/** Feeds of one batch: ids past the vocabulary go to `learnableIds` (the core sees 0 there). */
+/**
+ * Feeds of one batch: ids past the vocabulary go to `learnableIds` (the core sees 0 there). Images that
+ * carry given encoder features (`TiledImage.features`, the oracle) feed `features` instead of the pixels
+ * (the graph of `visionTrainingExtension` with source 'features').
+ */
 export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[], seqLen: number): Record<string, HostTensor> {
   const B = samples.length;
   const V = m.text.vocabSize;
@@ -49,7 +57,11 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
     targets.set(s.targets, b * seqLen);
     mask.set(crossAttentionMaskRows(iv, layout(s), 0, seqLen), b * seqLen * K);
   });
-  const packed = packImages(samples.map((s) => s.image), N, S);
+  const features = packFeatures(samples.map((s) => s.image), K * visionOutputDim(m.vision));
+  const packed = features ? undefined : packImages(samples.map((s) => s.image), N, S);
+  const image: Record<string, HostTensor> = packed
+    ? { pixels: hostTensor('f32', [B, N, 3, S, S], packed.pixels), aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds), tileMask: hostTensor('bool', [B, N], packed.aspectRatioMask) }
+    : { features: hostTensor('f32', [B, N, patchesPerTile(m.vision), visionOutputDim(m.vision)], features!) };
   return {
     tokens: hostTensor('i32', [B, seqLen], tokens),
     targets: hostTensor('i32', [B, seqLen], targets),
@@ -57,8 +69,6 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
     docIds: hostTensor('i32', [B, seqLen]),
     'xattn.mask': hostTensor('bool', [B, 1, seqLen, K], mask),
     learnableIds: hostTensor('i32', [B, seqLen], learnable),
-    pixels: hostTensor('f32', [B, N, 3, S, S], packed.pixels),
-    aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds),
-    tileMask: hostTensor('bool', [B, N], packed.aspectRatioMask),
+    ...image,
   };
 }

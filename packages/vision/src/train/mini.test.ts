@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, freshMiniVision, keyTokenIds, miniVisionConfig, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 
 const RGB: Record<string, [number, number, number]> = { red: [220, 30, 30], blue: [30, 80, 220] };
 
@@ -25,6 +25,22 @@ function scene(i: number, colour: 'red' | 'blue', objects: number, m: ReturnType
 }
 
 describe('trainMiniVision', () => {
+  it("a word question's key word is the scene's written word (without it its key-word sequence had no target)", async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const keys = keyTokenIds(tok, core);
+    const seq = qaSequence(tok, core, m, 'Which word can you read?', 'The word is rain.');
+    const reply = seq.tokens.slice(seq.trainFrom);
+    expect(reply.filter((t) => keys.has(t))).toEqual([]);
+    const hit = reply.filter((t) => questionKeyIds(tok, core, keys, 'word', 'rain').has(t));
+    expect(hit.length).toBeGreaterThan(0);
+    expect(tok.decode(core.vocab ? Array.from(core.vocab.toFull(hit)) : hit).trim()).toBe('rain');
+    // Other types, and word questions about scenes without a word ("no" is a key word already), keep the shared set.
+    expect(questionKeyIds(tok, core, keys, 'colour', 'rain')).toBe(keys);
+    expect(questionKeyIds(tok, core, keys, 'word', undefined)).toBe(keys);
+  });
+
   it('runs caption, single-object and QA stages through trainAdapter; only encoder + adapter train; gates start at gateInit', async () => {
     const core = loadLanguageCore();
     const tok = await loadLlama3Tokenizer();

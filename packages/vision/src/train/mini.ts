@@ -82,15 +82,26 @@ const KEY_WORDS = [
  * Compact ids of the key words' tokens in every spelling a reply uses (leading space or not, capitalised or
  * not); a word the tokenizer splits contributes all its pieces.
  */
-export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>): Set<number> {
+export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, words: readonly string[] = KEY_WORDS): Set<number> {
   const out = new Set<number>();
-  for (const w of KEY_WORDS) {
+  for (const w of words) {
     for (const form of [w, ` ${w}`, w[0]!.toUpperCase() + w.slice(1), ` ${w[0]!.toUpperCase()}${w.slice(1)}`]) {
       const full = tok.encodeOrdinary(form);
       for (const id of core.vocab ? core.vocab.toCompact(full) : full) if (id !== core.vocab?.unknown) out.add(id);
     }
   }
   return out;
+}
+
+/**
+ * The key-word ids of one question's reply: `keys` (`keyTokenIds`), and for a `word` question also the
+ * tokens of the scene's written word — the world's words (cat, ship, …) are not among KEY_WORDS, so
+ * without this a key-word sequence of a word question ("The word is rain.") had no target at all and
+ * the recipe never trained reading (measured with oracle codes, bench/src/vision-oracle.ts).
+ */
+export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined): ReadonlySet<number> {
+  if (type !== 'word' || written === undefined) return keys;
+  return new Set([...keys, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
 }
 
 /** QA types whose answers stay true of the zoomed crop of a single-object scene (not position, not the corner word). */
@@ -282,7 +293,7 @@ export interface MiniVisionOptions {
   readonly qaSteps: number;
   /**
    * Share of the QA stages' sequences (2a, 2b) that hold ONE question with the loss on the reply's key words
-   * (colour, shape, number, size, yes/no, place; `keyTokenIds`) that the question does not contain — the
+   * (colour, shape, number, size, yes/no, place; `keyTokenIds`; a word question's written word, `questionKeyIds`) that the question does not contain — the
    * facts only the image can give; the rest are dialogues with the loss on every reply (default 0).
    * Measured with a dense-pretrained frozen encoder: with whole replies (or all key words of dialogues,
    * which include the shape word the question already names) the adapter again learned only the
@@ -411,11 +422,17 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
       const z = toAdapterSample(s.image, seq, T);
-      return { ...z, targets: z.targets.map((t) => (keys.has(t) && !asked.has(t) ? t : -100)) };
+      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, s.scene?.word?.text);
+      return { ...z, targets: z.targets.map((t) => (k.has(t) && !asked.has(t) ? t : -100)) };
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
-  const spec = { config: m.text, extension: visionTrainingExtension(m) };
+  // Scenes whose images carry given encoder features (the vision oracle) train without the encoder in the graph.
+  const given = scenes.filter((s) => s.image.features !== undefined).length;
+  if (given !== 0 && given !== scenes.length) throw new HerdError('invalid_argument', `trainMiniVision: ${given} of ${scenes.length} training scenes carry given encoder features (the oracle's); all or none must`);
+  const source = given ? 'features' : 'pixels';
+  if (source === 'features' && ((o.clipSteps ?? 0) > 0 || (o.denseSteps ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: scenes with given encoder features have no encoder to pre-train (clipSteps / denseSteps must be 0)');
+  const spec = { config: m.text, extension: visionTrainingExtension(m, 'meta', source) };
   let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
   const losses: Record<MiniVisionStage, number[]> = { clip: [], dense: [], caption: [], 'qa-zoom': [], 'qa-single': [], qa: [] };
   if ((o.clipSteps ?? 0) > 0) {
@@ -443,7 +460,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     losses.dense = dense.losses;
     o.log?.(`dense: ${steps} steps, loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
-  const trainGroups = [...(o.freezeEncoder ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
+  const trainGroups = [...(o.freezeEncoder || source === 'features' ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
   for (const [si, st] of stages.entries()) {
     if (st.steps === 0) continue;
     if (st.pool.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: stage ${st.name} has no scenes to draw from`);

@@ -1,0 +1,119 @@
+/**
+ * Can the vision adapter + frozen core answer the visual QA at all when the image features plainly
+ * hold the answer? A diagnostic, not a model: the image encoder is taken out and every patch token of a
+ * scene gets, as its "encoder output", a sum of fixed random vectors (one per class, N(0, scale²) per
+ * value) of the ground truth at that patch — the colour, shape, group count and written word of the
+ * object under it and its 3×3 grid cell (the dense stage's per-patch labels, `denseLabels`), zero for
+ * background, edges and class tokens. Then the mini recipe's QA stage (`trainMiniVision`, projector +
+ * adapter trainable, the committed core frozen) trains on ALL five question types and is scored by the
+ * vision eval on the held-out scenes (the items of `herd vision eval --per-type N`).
+ * If the oracle reaches the targets, the encoder is the gap; if a type stays low here, the adapter
+ * recipe or the core loses it — whatever the encoder does.
+ *
+ *   node bench/dist/vision-oracle.js --data DIR [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
+ *     [--gate-init 0.5] [--lr 0.003] [--scale 1] [--per-type 50] [--out FILE]
+ *
+ * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
+import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { setDefaultThreads } from '@herd/runtime';
+import { type SceneExample, type VisionConfig, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, evaluateVqa, miniVisionConfig, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { benchArgs } from './bench-args.js';
+
+const cli = benchArgs({
+  about: "A diagnostic: the image encoder's output replaced by plain codes of each patch's ground truth (colour, shape, count, word, grid cell), then the mini recipe's QA stage on all question types and the held-out visual-QA eval — can adapter + frozen core answer when the features hold the answer?",
+  writes: 'bench/results/vision-oracle.json (or --out)',
+  flags: {
+    data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
+    'qa-steps': { value: 'N', default: '400', help: 'QA steps on all scenes (stage 2b)' },
+    'key-word-share': { value: 'X', default: '1', help: 'share of QA sequences with the loss on the key words only (0: whole replies of dialogues)' },
+    'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
+    'gate-init': { value: 'X', default: '0.5', help: 'starting value of the cross-attention gates' },
+    'qk-gain': { value: 'X', default: '2', help: 'starting q/k RMSNorm gain of the cross-attention' },
+    lr: { value: 'X', default: '0.003', help: 'peak learning rate' },
+    batch: { value: 'N', default: '16', help: 'sequences per step' },
+    seed: { value: 'N', default: '1', help: 'training seed' },
+    scale: { value: 'X', default: '1', help: "the codes' scale (standard deviation of each value)" },
+    'per-type': { value: 'N', default: '50', help: 'held-out questions per type (as herd vision eval --per-type)' },
+    threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
+    out: { value: 'FILE', help: 'where to write the JSON (default bench/results/vision-oracle.json)' },
+  },
+});
+setDefaultThreads(cli.number('threads'));
+const core = loadLanguageCore();
+const tokenizer = await loadLlama3Tokenizer();
+const m = miniVisionConfig(core.config);
+const v = m.vision;
+const Dv = visionOutputDim(v); // the encoder's output width
+const P = patchesPerTile(v);
+
+const dataDir = cli.flag('data')!;
+const scenes = await readSceneExamples(dataDir, m);
+const missing = scenes.filter((s) => s.scene === undefined).length;
+if (missing > 0) throw new HerdError('invalid_argument', `--data ${dataDir}: ${missing} scenes have no scene spec in their metadata; the oracle codes need it`);
+const vocab = denseVocab(scenes.map((s) => ({ image: s.image, scene: s.scene! })));
+
+// One fixed random code per class of each kind (colour: background, colours, text; shape/word: none + each).
+const rng = new Rng(77);
+const scale = cli.number('scale');
+const code = () => Float32Array.from({ length: Dv }, () => scale * rng.normal());
+const codes = {
+  colour: Array.from({ length: vocab.colours.length + 2 }, code),
+  shape: Array.from({ length: vocab.shapes.length + 1 }, code),
+  word: Array.from({ length: vocab.words.length + 1 }, code),
+  cell: Array.from({ length: 9 }, code),
+  count: Array.from({ length: 7 }, code), // the group's exact count (the world draws 1–3)
+};
+
+/** The scene's oracle features [N·P·Dv]: on each ink patch the sum of its ground truth's codes, zero elsewhere. */
+function oracleFeatures(s: SceneExample, cfg: VisionConfig): Float32Array {
+  const labels = denseLabels({ image: s.image, scene: s.scene! }, cfg, vocab);
+  const countIn = new Map(s.scene!.objects.map((o) => [SCENE_CELL[o.position]![0] + 3 * SCENE_CELL[o.position]![1], o.count]));
+  const out = new Float32Array(cfg.maxTiles * P * Dv);
+  for (let t = 0; t < cfg.maxTiles * P; t++) {
+    const colour = labels.colour[t]!;
+    if (colour <= 0) continue; // background, edge, class token, padding: nothing
+    const parts = [codes.colour[colour]!, codes.cell[labels.cell[t]!]!];
+    if (labels.shape[t]! > 0) parts.push(codes.shape[labels.shape[t]!]!, codes.count[Math.min(6, countIn.get(labels.cell[t]!) ?? 0)]!);
+    if (labels.word[t]! > 0) parts.push(codes.word[labels.word[t]!]!);
+    for (const c of parts) for (let d = 0; d < Dv; d++) out[t * Dv + d]! += c[d]!;
+  }
+  return out;
+}
+
+const coded = scenes.map((s) => ({ ...s, image: { ...s.image, features: oracleFeatures(s, v) } }));
+// The recipe's split (runMiniVisionRecipe): the last 200 train-split scenes never train; the eval reads the held-out scenes.
+const SEEN_IMAGES = 200;
+const train = coded.filter((s) => s.split === 'train').slice(0, -SEEN_IMAGES);
+const heldout = coded.filter((s) => s.split === 'heldout');
+const inked = coded.map((s) => { let n = 0; for (let t = 0; t < v.maxTiles * P; t++) if (s.image.features[t * Dv] !== 0) n++; return n; });
+console.log(`${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
+
+const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
+const options = {
+  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
+  gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'),
+};
+const t0 = performance.now();
+const r = await trainMiniVision({
+  core, tokenizer, vision: v, scenes: train, captionSteps: 0, freezeEncoder: true, trainProjector: true, ...options,
+  log: (line) => { if (!/batch \d*[1-9]\d\//u.test(line)) console.log(line); }, // every 100th batch
+});
+const trainSeconds = (performance.now() - t0) / 1000;
+const t1 = performance.now();
+// The items of herd vision eval, taken round-robin by type so that the report's first examples show every type (grading is per item).
+const byType = VQA_TYPES.map((t) => vqaItems(heldout, cli.number('per-type')).filter((x) => x.type === t));
+const items = Array.from({ length: Math.max(...byType.map((x) => x.length)) }, (_, i) => byType.flatMap((x) => (i < x.length ? [x[i]!] : []))).flat();
+const report = await evaluateVqa({ config: m, core, vision: r.weights, tokenizer, items });
+const evalSeconds = (performance.now() - t1) / 1000;
+console.log(`\nheld-out scenes, oracle features (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
+const l = r.losses.qa;
+console.log(`QA loss ${l[0]!.toFixed(3)} → ${(l.slice(-10).reduce((a, b) => a + b, 0) / Math.min(10, l.length)).toFixed(3)} (mean of the last 10); train ${trainSeconds.toFixed(0)} s, eval ${evalSeconds.toFixed(0)} s`);
+const file = cli.flag('out') !== undefined ? resolve(cli.flag('out')!) : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'vision-oracle.json');
+mkdirSync(dirname(file), { recursive: true });
+writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), data: dataDir, scale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
+console.log(`wrote ${file}`);
