@@ -187,11 +187,12 @@ export function copyText(rng: Rng, words: readonly string[] = COPY_WORDS, maxFil
 }
 
 /**
- * Binding drills (`lookupDrill`): 3–5 objects (the world has 5 positions), and as many question rounds
- * as fit, at most `maxRounds`, in `tokenBudget` estimated tokens — the trainer packs 128-token rows and
- * cuts longer documents, and a round cut away from its scene would be unanswerable.
+ * Binding drills (`lookupDrill`): 3–4 objects and at most 4 shapes in all, the world's scene limit
+ * (`SceneOptions.maxShapes`; more would write "Five shapes" and numbers a kept vocabulary lacks), and as
+ * many question rounds as fit, at most `maxRounds`, in `tokenBudget` estimated tokens — the trainer packs
+ * 128-token rows and cuts longer documents, and a round cut away from its scene would be unanswerable.
  */
-export const LOOKUP_DRILL = { minObjects: 3, maxObjects: 5, maxRounds: 6, tokenBudget: 116 } as const;
+export const LOOKUP_DRILL = { minObjects: 3, maxObjects: 4, maxShapes: 4, maxRounds: 6, tokenBudget: 116 } as const;
 
 /**
  * A rough Llama 3 token count of a chat document (this package has no tokenizer): one per word or
@@ -203,7 +204,7 @@ function roughChatTokens(turns: readonly ChatTurn[]): number {
 }
 
 /**
- * The objects of a binding drill: 3–5, every one a distinct shape, colour and position, so each
+ * The objects of a binding drill: 3–4, every one a distinct shape, colour and position, so each
  * question has one answer that only matching can find (the colour *of this* shape, the shape *at this*
  * place). Train drills hold no held-out colour×shape combination, held-out drills at least one, the
  * same rule as scenes; colour sets are redrawn until the rule holds (a few draws at most).
@@ -216,14 +217,19 @@ function lookupObjects(rng: Rng, split: Split): SceneObject[] {
     const colours = rng.shuffle([...COLOURS]).slice(0, n);
     const held = shapes.some((s, i) => isHeldOutCombo(colours[i]!, s));
     if (held !== (split === 'heldout')) continue;
-    // Mostly single objects; a group of 2–3 now and then, so plural questions and answers ("the squares are") occur too.
-    return shapes.map((shape, i) => ({ shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count: rng.next() < 0.75 ? 1 : 2 + rng.int(2) }));
+    // Mostly single objects; a group of 2–3 now and then, within the 4 shapes, so plural questions and answers ("the squares are") occur too.
+    let spare = LOOKUP_DRILL.maxShapes - n;
+    return shapes.map((shape, i) => {
+      const count = spare > 0 && rng.next() < 0.3 ? 2 + rng.int(Math.min(2, spare)) : 1;
+      spare -= count - 1;
+      return { shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count };
+    });
   }
   throw new HerdError('runtime_error', `lookup drill: no colour set for shapes ${shapes.join(', ')} fits the ${split} split`);
 }
 
 /**
- * A binding drill: a scene of 3–5 distinct objects (`lookupObjects`) described by `describeScene`
+ * A binding drill: a scene of 3–4 distinct objects (`lookupObjects`) described by `describeScene`
  * (the words and templates of every scene caption; no written word), then question rounds that all
  * need binding — what colour is the <shape> (the eval's wording), what shape is <place>, where is the
  * <shape>, and which shape is <colour> — with the replies in the dialogues' short / long forms. A
