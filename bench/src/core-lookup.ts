@@ -4,7 +4,8 @@
  *
  * Each drill is a scene of 3–4 objects of distinct shape, colour and place, described in words, then
  * rounds of "What colour is the square?" / "What shape is on the left?" / "Where is the star?" /
- * "Which shape is red?", each answerable only by finding the named object in the description. The
+ * "Which shape is red?", each answerable only by finding the named object in the description (the two
+ * shape forms are scored apart: the eval asks only the first). The
  * drills are the corpus's own documents (`generateTextCorpus` with only `lookup`, from `--seed`),
  * held-out ones (every drill holds a colour×shape combination no train text has) or train-split ones.
  * For each reply the key-word tokens (its colour, shape or place, as `--key-word-weight` marks them:
@@ -67,13 +68,13 @@ for (const dir of models) {
       if (unknown.length) throw new HerdError('invalid_argument', `core-lookup: drill ${doc.key} has tokens ${[...new Set(unknown)].join(', ')} that ${dir}'s vocabulary lacks`);
       const logits = await gen.logits([...rows]);
       const objects = doc.scene!.objects;
+      const questions = doc.turns!.filter((t) => t.role === 'user').map((t) => t.content);
       // Each reply's key tokens: consecutive runs of weighted positions between its assistant header and its end.
       let reply = -1;
       let run: number[] = [];
       const flush = (): void => {
         if (!run.length) return;
-        const type = doc.qaTypes![reply]!;
-        const t = (byType[type] ??= { right: 0, n: 0, otherObject: 0 });
+        const t = (byType[formOf(doc.qaTypes![reply]!, questions[reply]!)] ??= { right: 0, n: 0, otherObject: 0 });
         // logits[p - 1] predicts the token at p.
         const top = run.map((p) => argmax(logits[p - 1]!));
         const right = top.every((row, i) => row === rows[run[i]!]);
@@ -104,6 +105,12 @@ for (const dir of models) {
   results.push({ model: dir, byType, all });
 }
 
+/** A shape question names a place ("What shape is on the left?", the eval's form) or a colour ("Which shape is red?"). */
+function formOf(type: string, question: string): string {
+  if (type !== 'shape') return type;
+  return /Which shapes? (is|are) [a-z]+\?$/u.test(question) ? 'shape of a colour' : 'shape at a place';
+}
+
 function argmax(row: Float32Array): number {
   let best = 0;
   for (let v = 1; v < row.length; v++) if (row[v]! > row[best]!) best = v;
@@ -111,7 +118,7 @@ function argmax(row: Float32Array): number {
 }
 
 const pct = (t: Tally | undefined): string => (t && t.n ? `${((100 * t.right) / t.n).toFixed(1)}% (${t.right}/${t.n}; other object ${t.otherObject})` : '—');
-const types = ['colour', 'shape', 'position'];
+const types = ['colour', 'shape at a place', 'shape of a colour', 'position'];
 console.log(`Binding drills: ${drills} ${split} drills, seed ${seed}; teacher-forced key-word top-1 (right/scored; wrong answers that name another object of the drill)`);
 console.log(`| core | ${types.join(' | ')} | all |`);
 console.log(`|---|${types.map(() => '---|').join('')}---|`);
