@@ -21,7 +21,7 @@ export type { Language, OtherLanguage } from './multilingual.js';
 
 // Generators
 export type { Sample } from './sample.js';
-export { generateTextCorpus, textCorpusStrings, textDoc, checkTextMix, checkQaTypes, textReplyKeyWords, TEXT_QA_TYPES, TEXT_MIX, TEXT_DOC_KINDS, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, worldWords, COPY_LIST, copyText, checkCopyWords } from './text.js';
+export { generateTextCorpus, textCorpusStrings, textDoc, lookupDrill, LOOKUP_DRILL, checkTextMix, checkQaTypes, textReplyKeyWords, TEXT_QA_TYPES, TEXT_MIX, TEXT_DOC_KINDS, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, worldWords, COPY_LIST, copyText, checkCopyWords } from './text.js';
 export { COPY_WORDS } from './copy-words.js';
 export type { ChatTurn, TextDoc, TextDocKind, TextDocOptions, TextMix, TextCorpusOptions, InstructionTask, InstructionSource } from './text.js';
 export { generateImages, renderScene, randomImageSize, encodeSvg, sceneLook, cropNeighbourLooks, LookSet } from './images.js';

@@ -109,7 +109,7 @@ export function describeScene(rng: Rng, scene: Scene): string {
 }
 
 /** A short answer sentence or a one-word answer, so the model learns both styles. */
-function answer(rng: Rng, short: string, long: string): string {
+export function answer(rng: Rng, short: string, long: string): string {
   return rng.next() < 0.3 ? capitalise(short) + '.' : capitalise(long) + '.';
 }
 

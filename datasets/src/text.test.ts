@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { qaKeyWords, videoQuestions } from './language.js';
-import { COPY_LIST, worldWords, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
+import { COPY_LIST, LOOKUP_DRILL, worldWords, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
 import { COPY_WORDS } from './copy-words.js';
-import { COLOURS, HELDOUT_COMBOS, SHAPES, isHeldOutCombo } from './world.js';
+import { COLOURS, HELDOUT_COMBOS, POSITION_PHRASES, SHAPES, isHeldOutCombo } from './world.js';
 
 const docs = (seed: number, count: number): TextDoc[] => [...generateTextCorpus({ seed, count })];
 
@@ -23,21 +24,21 @@ describe('text corpus', () => {
 
   it('draws document kinds by a mix: the default is TEXT_MIX, another mix shifts the shares and keeps the held-out rule', () => {
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, mix: TEXT_MIX })])).toBe(JSON.stringify(corpus.slice(0, 300)));
-    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0 } })];
+    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0, lookup: 0 } })];
     const share = (ds: TextDoc[], k: string) => ds.filter((d) => d.kind === k).length / ds.length;
     expect(share(heavy, 'description') + share(heavy, 'sentence') + share(heavy, 'motion')).toBe(0);
     expect(share(heavy, 'instruction')).toBeGreaterThan(0.45);
     expect(share(heavy, 'instruction')).toBeLessThan(0.55);
     expect(share(corpus, 'instruction')).toBeLessThan(0.22);
     for (const d of heavy.filter((x) => x.split === 'train' && x.scene)) for (const o of d.scene!.objects) expect(isHeldOutCombo(o.colour, o.shape)).toBe(false);
-    expect(() => checkTextMix({ description: 1, sentence: 0, motion: 0, dialogue: -1, instruction: 0, copy: 0, poems: 1 })).toThrow(/unknown kind 'poems'.*'dialogue' must be a number ≥ 0/su);
-    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0 })).toThrow(/every share is 0/u);
+    expect(() => checkTextMix({ description: 1, sentence: 0, motion: 0, dialogue: -1, instruction: 0, copy: 0, lookup: 0, poems: 1 })).toThrow(/unknown kind 'poems'.*'dialogue' must be a number ≥ 0/su);
+    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0 })).toThrow(/every share is 0/u);
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
   it('copy documents: a list of 8–40 distinct one-token world words (COPY_WORDS) repeated at once; lengths vary; train split; off by default', () => {
     expect(corpus.some((d) => d.kind === 'copy')).toBe(false);
-    const ds = [...generateTextCorpus({ seed: 7, count: 2000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 1 } })];
+    const ds = [...generateTextCorpus({ seed: 7, count: 2000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 1, lookup: 0 } })];
     const copies = ds.filter((d) => d.kind === 'copy');
     // Words of the world's own text (so every corpus token stays in the core's vocabulary), not only its one-word names (round 13: 53 were too few).
     const world = worldWords();
@@ -67,7 +68,7 @@ describe('text corpus', () => {
   });
 
   it('copy documents from given words and with filler (copyWords / copyMaxFiller); explicit defaults give the same documents; bad words refused', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1, lookup: 0 };
     const given = worldWords().filter((w) => w.length <= 4);
     expect(given.length).toBeGreaterThanOrEqual(COPY_LIST.max);
     const ds = [...generateTextCorpus({ seed: 7, count: 600, mix, copyWords: given, copyMaxFiller: 16 })];
@@ -99,7 +100,7 @@ describe('text corpus', () => {
   });
 
   it('with balanceQa asks a different question type in each round, every type about as often, and leaves the default corpus as it is', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0 };
     const plain = [...generateTextCorpus({ seed: 7, count: 2000, mix })];
     const balanced = [...generateTextCorpus({ seed: 7, count: 2000, mix, balanceQa: true })];
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, balanceQa: false })])).toBe(JSON.stringify(corpus.slice(0, 300)));
@@ -121,7 +122,7 @@ describe('text corpus', () => {
   });
 
   it('with shapeFirst describes that share of scene dialogues shape first (colour and word in their answers\' words), and leaves the default corpus as it is', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0 };
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, shapeFirst: 0 })])).toBe(JSON.stringify(corpus.slice(0, 300)));
     const all = [...generateTextCorpus({ seed: 7, count: 600, mix, shapeFirst: 1 })].filter((d) => d.scene && d.turns);
     expect(all.length).toBeGreaterThan(300);
@@ -143,7 +144,7 @@ describe('text corpus', () => {
   });
 
   it('with qaTypes asks only those question types, and a scene or clip with none of them keeps its questions', () => {
-    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0 }, qaTypes: ['word', 'direction'] })];
+    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0 }, qaTypes: ['word', 'direction'] })];
     const scenes = ds.filter((d) => d.scene);
     expect(scenes.length).toBeGreaterThan(400);
     for (const d of scenes) expect(d.qaTypes, d.key).toEqual(['word']); // a scene has one word question (its word, or "no word")
@@ -222,7 +223,7 @@ describe('text corpus', () => {
     expect(qaKeyWords('direction', 'It moves to the left.')).toEqual(['left']);
     expect(qaKeyWords('which', 'The yellow circle moves.')).toEqual(['yellow', 'circle']);
     expect(() => qaKeyWords('mood', 'Happy.')).toThrow(/unknown question type 'mood'/u);
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0, lookup: 0 };
     let rounds = 0;
     for (const d of generateTextCorpus({ seed: 7, count: 1500, mix, balanceQa: true })) {
       const keys = textReplyKeyWords(textSample(d));
@@ -292,5 +293,97 @@ describe('text corpus', () => {
     expect(strings.length).toBe(trainCount);
     expect([...textCorpusStrings({ seed: 7, count: 300, includeHeldout: true })].length).toBe(300);
     expect(strings.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
+  });
+});
+
+describe('lookup documents (binding drills)', () => {
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 1 };
+  const drills = [...generateTextCorpus({ seed: 7, count: 1500, mix })];
+  const hashOf = (ds: Iterable<TextDoc>): string => {
+    const h = createHash('sha256');
+    for (const d of ds) h.update(`${JSON.stringify(textSample(d).meta)}${docText(d)}\n`);
+    return h.digest('hex').slice(0, 16);
+  };
+
+  it('are off by default, and adding the kind left every existing corpus byte-identical', () => {
+    expect(TEXT_MIX.lookup).toBe(0);
+    expect(docs(7, 3000).some((d) => d.kind === 'lookup')).toBe(false);
+    // Digests of 2,000 documents made before the kind existed (round 15's tree): the default corpus and
+    // round 15's copier mix with balanced QA (its --text-mix, lookup left out = 0).
+    expect(hashOf(generateTextCorpus({ seed: 7, count: 2000 }))).toBe('78ee6fd91469c61b');
+    const cop15 = { description: 0.05, sentence: 0.05, motion: 0.04, dialogue: 0.56, instruction: 0.3, copy: 0.3, lookup: 0 };
+    expect(hashOf(generateTextCorpus({ seed: 7, count: 2000, mix: cop15, balanceQa: true }))).toBe('885ee6b16aafdcd0');
+    const some = [...generateTextCorpus({ seed: 7, count: 2000, mix: { ...cop15, lookup: 0.3 } })];
+    expect(some.filter((d) => d.kind === 'lookup').length / some.length).toBeGreaterThan(0.15);
+    expect(() => checkTextMix({ ...cop15, lookup: -1 })).toThrow(/share of 'lookup' must be a number ≥ 0/u);
+    expect(() => checkTextMix({ ...cop15, lookup: Number.NaN })).toThrow(/share of 'lookup'/u);
+  });
+
+  it('are deterministic and index-seeded', () => {
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 200, mix })])).toBe(JSON.stringify(drills.slice(0, 200)));
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 20, start: 300, mix })])).toBe(JSON.stringify(drills.slice(300, 320)));
+    expect(JSON.stringify([...generateTextCorpus({ seed: 8, count: 200, mix })])).not.toBe(JSON.stringify(drills.slice(0, 200)));
+  });
+
+  it('hold 3–4 objects (at most 4 shapes, as scenes) of distinct shape, colour and place, described in the scene caption, and only binding questions', () => {
+    const sizes = new Set<number>();
+    for (const d of drills) {
+      expect(d.kind).toBe('lookup');
+      const objs = d.scene!.objects;
+      sizes.add(objs.length);
+      expect(objs.length).toBeGreaterThanOrEqual(LOOKUP_DRILL.minObjects);
+      expect(objs.length).toBeLessThanOrEqual(LOOKUP_DRILL.maxObjects);
+      for (const key of ['shape', 'colour', 'position'] as const) expect(new Set(objs.map((o) => o[key])).size).toBe(objs.length);
+      expect(d.scene!.word).toBeNull();
+      expect(objs.reduce((n, o) => n + o.count, 0)).toBeLessThanOrEqual(LOOKUP_DRILL.maxShapes);
+      const user = d.turns![0]!.content;
+      for (const o of objs) expect(mentionsCombo(user, o.colour, o.shape)).toBe(true);
+      // Alternating turns, one reply per round, each round a colour / shape / position look-up.
+      expect(d.turns!.map((t) => t.role)).toEqual(d.qaTypes!.flatMap(() => ['user', 'assistant']));
+      expect(d.qaTypes!.length).toBeGreaterThanOrEqual(1);
+      expect(d.qaTypes!.length).toBeLessThanOrEqual(LOOKUP_DRILL.maxRounds);
+      for (const t of d.qaTypes!) expect(['colour', 'shape', 'position']).toContain(t);
+    }
+    expect([...sizes].sort()).toEqual([3, 4]);
+    expect(drills.some((d) => d.scene!.objects.some((o) => o.count > 1))).toBe(true);
+    // Most drills have several rounds (the point of a drill), and every question kind occurs.
+    expect(drills.filter((d) => d.qaTypes!.length >= 3).length / drills.length).toBeGreaterThan(0.5);
+    const qs = drills.flatMap((d) => d.turns!.filter((t) => t.role === 'user').map((t) => t.content));
+    for (const form of [/What colour is the (circle|square|triangle|star|hexagon|diamond)\?$/u, /Which shapes? (is|are) [a-z]+\?$/u, /Where (is|are) the /u, /What (shape )?is (on|at|near|in) the /u]) expect(qs.some((q) => form.test(q))).toBe(true);
+  });
+
+  it("answer every question with the asked object's attribute, never another object's", () => {
+    for (const d of drills) {
+      const objs = d.scene!.objects;
+      const replies = d.turns!.filter((t) => t.role === 'assistant').map((t) => t.content.toLowerCase());
+      const questions = d.turns!.filter((t) => t.role === 'user').map((t) => t.content.toLowerCase().split(/(?<=[.?]) /u).pop()!);
+      questions.forEach((q, i) => {
+        const type = d.qaTypes![i]!;
+        const keys = textReplyKeyWords(textSample(d))![i]!;
+        // The object the question names: by its shape, its colour ("which shape is red") or its place.
+        const asked = objs.filter((o) => q.includes(` ${o.shape}`) || q.endsWith(` ${o.colour}?`) || (type === 'shape' && !q.startsWith('which') && POSITION_PHRASES[o.position].some((p) => q.includes(p))));
+        expect(asked).toHaveLength(1);
+        const o = asked[0]!;
+        if (type === 'colour') expect(keys).toEqual([o.colour]);
+        if (type === 'shape') expect(keys.map((k) => k.replace(/s$/u, ''))).toEqual([o.shape]);
+        if (type === 'position') expect(POSITION_PHRASES[o.position].some((p) => replies[i]!.includes(p))).toBe(true);
+        // No other object's colour or shape in the reply.
+        for (const other of objs.filter((x) => x !== o)) {
+          expect(replies[i]!.split(/[^a-z]+/u)).not.toContain(other.colour);
+          expect(replies[i]!.split(/[^a-z]+/u)).not.toContain(other.shape);
+        }
+      });
+    }
+  });
+
+  it('keep the held-out rule: train drills never hold a held-out combination, held-out drills always do', () => {
+    const train = drills.filter((d) => d.split === 'train');
+    const held = [...generateTextCorpus({ seed: 7, count: 300, mix, heldoutFraction: 1 })];
+    expect(train.length).toBeGreaterThan(1200);
+    for (const d of train) {
+      for (const o of d.scene!.objects) expect(isHeldOutCombo(o.colour, o.shape)).toBe(false);
+      for (const [c, s] of HELDOUT_COMBOS) expect(mentionsCombo(docText(d), c, s)).toBe(false);
+    }
+    expect(held.every((d) => d.split === 'heldout' && d.scene!.objects.some((o) => isHeldOutCombo(o.colour, o.shape)))).toBe(true);
   });
 });

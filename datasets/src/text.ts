@@ -11,18 +11,18 @@
  */
 import { HerdError, type Rng } from '@herd/core';
 import { type Sample } from '@herd/data';
-import { VIDEO_QA_TYPES, describeMotion, describeScene, motionQuestions, plural, positionPhrase, qaKeyWords, sceneQuestions, sentenceCase, videoQuestions, worldSentence } from './language.js';
+import { VIDEO_QA_TYPES, answer, describeMotion, describeScene, motionQuestions, plural, positionPhrase, qaKeyWords, sceneQuestions, sentenceCase, videoQuestions, worldSentence } from './language.js';
 import { COPY_WORDS } from './copy-words.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
-import { COLOURS, SHAPES, SHAPE_FACTS, WORDS, itemRng, numberWord, randomScene, type Scene, type Split } from './world.js';
+import { BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SHAPE_FACTS, SIZES, WORDS, isHeldOutCombo, itemRng, numberWord, randomScene, type Scene, type SceneObject, type Split } from './world.js';
 
 export interface ChatTurn {
   readonly role: 'user' | 'assistant';
   readonly content: string;
 }
 
-export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction' | 'copy';
+export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction' | 'copy' | 'lookup';
 
 /** What an instruction dialogue asks: the sentence back verbatim, or a foreign description in English. */
 export type InstructionTask = 'repeat' | 'transcribe' | 'translate';
@@ -121,14 +121,16 @@ export function checkQaTypes(types: readonly string[]): readonly string[] {
 /** Share of each document kind in the corpus; shares are relative (they are normalised to sum to 1). */
 export type TextMix = Readonly<Record<TextDocKind, number>>;
 
-export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction', 'copy'];
+// New kinds go last: with a share of 0 they leave `pickKind`'s draw, and so every existing corpus, unchanged.
+export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction', 'copy', 'lookup'];
 
 /**
  * Half the documents are QA dialogues (the skill every adapter relies on) and a sixth instructions;
  * captions, sentences and narrations keep the world's plain text. No copy documents (`copyText`):
- * they are for growing a copy (induction) mechanism in a core, asked for with a mix.
+ * they are for growing a copy (induction) mechanism in a core, asked for with a mix; no binding drills
+ * (`lookupDrill`) either, asked for the same way.
  */
-export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0 };
+export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0, lookup: 0 };
 
 /**
  * Every lowercase word the world's own text writes after a space (279), read from a fixed sample of
@@ -139,7 +141,7 @@ export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.
 export function worldWords(): readonly string[] {
   if (!worldWordsMemo) {
     const words = new Set<string>();
-    const mix: TextMix = { ...TEXT_MIX, copy: 0 };
+    const mix: TextMix = { ...TEXT_MIX, copy: 0, lookup: 0 };
     for (let i = 0; i < WORLD_WORDS_SAMPLE; i++) {
       for (const m of docText(textDoc(1, i, 0.1, mix)).matchAll(/ ([a-z]+)(?=[ .,;:?!\n]|$)/g)) words.add(m[1]!);
     }
@@ -182,6 +184,85 @@ export function copyText(rng: Rng, words: readonly string[] = COPY_WORDS, maxFil
   // No coin is drawn when there is no filler.
   const filler = maxFiller === 0 || rng.next() < 0.5 ? [] : Array.from({ length: 1 + rng.int(maxFiller) }, () => rng.pick(words));
   return ` ${[...list, ...filler, ...list].join(' ')}`;
+}
+
+/**
+ * Binding drills (`lookupDrill`): 3–4 objects and at most 4 shapes in all, the world's scene limit
+ * (`SceneOptions.maxShapes`; more would write "Five shapes" and numbers a kept vocabulary lacks), and as
+ * many question rounds as fit, at most `maxRounds`, in `tokenBudget` estimated tokens — the trainer packs
+ * 128-token rows and cuts longer documents, and a round cut away from its scene would be unanswerable.
+ */
+export const LOOKUP_DRILL = { minObjects: 3, maxObjects: 4, maxShapes: 4, maxRounds: 6, tokenBudget: 116 } as const;
+
+/**
+ * A rough Llama 3 token count of a chat document (this package has no tokenizer): one per word or
+ * punctuation mark, and 5 per turn for its header and end (plus 1 for the start of text). World words are
+ * mostly one token (`COPY_WORDS`); the few longer ones are why the budget stays below 128.
+ */
+function roughChatTokens(turns: readonly ChatTurn[]): number {
+  return 1 + turns.reduce((n, t) => n + 5 + (t.content.match(/[A-Za-z]+|[^\sA-Za-z]/g)?.length ?? 0), 0);
+}
+
+/**
+ * The objects of a binding drill: 3–4, every one a distinct shape, colour and position, so each
+ * question has one answer that only matching can find (the colour *of this* shape, the shape *at this*
+ * place). Train drills hold no held-out colour×shape combination, held-out drills at least one, the
+ * same rule as scenes; colour sets are redrawn until the rule holds (a few draws at most).
+ */
+function lookupObjects(rng: Rng, split: Split): SceneObject[] {
+  const n = LOOKUP_DRILL.minObjects + rng.int(LOOKUP_DRILL.maxObjects - LOOKUP_DRILL.minObjects + 1);
+  const shapes = rng.shuffle([...SHAPES]).slice(0, n);
+  const positions = rng.shuffle([...POSITIONS]).slice(0, n);
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const colours = rng.shuffle([...COLOURS]).slice(0, n);
+    const held = shapes.some((s, i) => isHeldOutCombo(colours[i]!, s));
+    if (held !== (split === 'heldout')) continue;
+    // Mostly single objects; a group of 2–3 now and then, within the 4 shapes, so plural questions and answers ("the squares are") occur too.
+    let spare = LOOKUP_DRILL.maxShapes - n;
+    return shapes.map((shape, i) => {
+      const count = spare > 0 && rng.next() < 0.3 ? 2 + rng.int(Math.min(2, spare)) : 1;
+      spare -= count - 1;
+      return { shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count };
+    });
+  }
+  throw new HerdError('runtime_error', `lookup drill: no colour set for shapes ${shapes.join(', ')} fits the ${split} split`);
+}
+
+/**
+ * A binding drill: a scene of 3–4 distinct objects (`lookupObjects`) described by `describeScene`
+ * (the words and templates of every scene caption; no written word), then question rounds that all
+ * need binding — what colour is the <shape> (the eval's wording), what shape is <place>, where is the
+ * <shape>, and which shape is <colour> — with the replies in the dialogues' short / long forms. A
+ * scene dialogue has 1–4 objects, often one, and 1–4 rounds of any type; here every round is a look-up
+ * among several candidates of the same kind, the dense, unambiguous signal round 15 lacked (the copier
+ * answered another object's colour). A chat document, so `--reply-loss` trains on the replies.
+ */
+export function lookupDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qaTypes' | 'scene'> {
+  const scene: Scene = { objects: lookupObjects(rng, split), background: rng.pick(BACKGROUNDS), word: null };
+  const qa: Qa[] = sceneQuestions(rng, scene).filter((q) => q.type === 'colour' || q.type === 'shape' || q.type === 'position');
+  for (const o of scene.objects) {
+    const one = o.count === 1;
+    qa.push({
+      type: 'shape',
+      question: one ? `Which shape is ${o.colour}?` : `Which shapes are ${o.colour}?`,
+      answer: answer(rng, plural(o.shape, o.count), one ? `the ${o.colour} shape is a ${o.shape}` : `the ${o.colour} shapes are ${plural(o.shape, o.count)}`),
+    });
+  }
+  const intro = sceneIntro(rng, describeScene(rng, scene), false);
+  const turns: ChatTurn[] = [];
+  const qaTypes: string[] = [];
+  for (const q of rng.shuffle(qa)) {
+    if (qaTypes.length === LOOKUP_DRILL.maxRounds) break;
+    const round: ChatTurn[] = [
+      { role: 'user', content: turns.length ? q.question : `${intro} ${q.question}` },
+      { role: 'assistant', content: q.answer },
+    ];
+    // The first round always stays; later ones only while the document fits.
+    if (turns.length && roughChatTokens([...turns, ...round]) > LOOKUP_DRILL.tokenBudget) break;
+    turns.push(...round);
+    qaTypes.push(q.type);
+  }
+  return { turns, qaTypes, scene };
 }
 
 function pickKind(rng: Rng, mix: TextMix): TextDocKind {
@@ -349,6 +430,7 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   // Like a sentence, a copy document holds no colour×shape combination: always train.
   if (kind === 'copy') return { key, kind, split: 'train', text: copyText(rng, options.copyWords, options.copyMaxFiller) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
+  if (kind === 'lookup') return { key, kind, split, ...lookupDrill(rng, split) };
   if (kind === 'instruction') {
     const doc = instructionDoc(rng, split);
     // A plain sentence holds no combination: it belongs to train whatever was drawn.
