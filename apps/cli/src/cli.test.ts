@@ -117,6 +117,9 @@ describe('numbers and words are checked before anything runs', () => {
     [['speech', 'train', '--init', missing], /no speech checkpoint at .*herd-no-such-model/],
     [['video', 'eval', '--video', missing], /no video checkpoint at .*herd-no-such-model/],
     [['video', 'train', '--vision', missing, '--out', join(missing, 'out')], /no vision checkpoint at .*herd-no-such-model/],
+    [['vision', 'eval', '--core', missing], /no language core at .*herd-no-such-model/],
+    [['speech', 'eval', '--core', missing], /no language core at .*herd-no-such-model/],
+    [['video', 'eval', '--core', missing], /no language core at .*herd-no-such-model/],
   ];
   for (const [argv, message] of wrongCheckpoint) {
     it(`herd ${argv.slice(0, 3).join(' ')} names the missing checkpoint before generating any data`, async () => {

@@ -23,6 +23,11 @@ export const CORE_FLAG = {
   core: flag.string({ placeholder: 'DIR', description: 'the frozen language core to train against (default: the committed mini core, packages/llama3/weights/mini); a core trained with --init that core --keep-vocab has the same rows' }),
 } as const;
 
+/** The evals' --core: score an adapter fitted on a candidate core with that core (as its train command took it). */
+export const EVAL_CORE_FLAG = {
+  core: flag.string({ placeholder: 'DIR', description: 'the frozen language core to evaluate with (default: the committed mini core, packages/llama3/weights/mini): the one the adapter was trained against with --core' }),
+} as const;
+
 /** The device flag of commands that run a model; HERD_DEVICE is its fallback, then DEFAULT_DEVICE. */
 export const DEVICE_FLAG = {
   device: flag.choice(DEVICE_REQUESTS, { description: `where ONNX Runtime runs; else HERD_DEVICE, else ${DEFAULT_DEVICE}` }),

@@ -16,7 +16,7 @@ import {
   ASR_INSTRUCTION, LogMel, jointTranscribe, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
 } from '@herd/speech';
-import { CORE_FLAG, type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { readPrompt } from '../prompt.js';
 
@@ -131,13 +131,14 @@ export const speechEvalCommand = defineCommand({
     'eval-ast': DATA_FLAGS['eval-ast'],
     data: flag.string({ placeholder: 'DIR', description: `the training generation whose held-out split gives the AST items (default ${DEFAULT_SPEECH_DATA}; no AST row when it is missing)` }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
+    ...EVAL_CORE_FLAG,
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'which held-out items are picked' }),
     'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
     beam: flag.integer({ min: 1, max: 64, default: 1, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
-    const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR); // a wrong checkpoint fails before any utterance is synthesised
+    const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any utterance is synthesised
     const evalDir = await evalData(values['eval-data'], io);
     const held = (await collect(readSpeechItems(evalDir, { split: 'heldout', maxFrames: s.maxFrames }))).filter((i) => i.heldoutVoice);
     const astData = values.data ?? DEFAULT_SPEECH_DATA;

@@ -10,7 +10,7 @@ import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
 import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
-import { CORE_FLAG, type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
 /** The clips `--data` defaults to (generated here when missing). */
 export const DEFAULT_VIDEO_DATA = join('out', 'video', 'clips');
@@ -119,6 +119,7 @@ export const videoEvalCommand = defineCommand({
   flags: {
     ...COMMON,
     video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one)' }),
+    ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
@@ -126,7 +127,7 @@ export const videoEvalCommand = defineCommand({
   },
   async run({ values, io }) {
     const visionDir = values.vision ?? MINI_VISION_DIR;
-    const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir); // a wrong checkpoint fails before any clip is generated
+    const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any clip is generated
     const data = await clipData(values.data, io);
     if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint than ${visionDir}; re-train it with 'herd video train'\n`);
     const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);

@@ -9,7 +9,7 @@ import { HerdError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
-import { CORE_FLAG, type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
 /** The scene images `--data` defaults to (generated here when missing): clean, so no curation is needed. */
@@ -84,11 +84,12 @@ export const visionEvalCommand = defineCommand({
   flags: {
     ...DATA_FLAG,
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }),
+    ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
-    const v = loadMiniVision(values.vision ?? MINI_VISION_DIR); // a wrong checkpoint fails before any scene is generated
+    const v = loadMiniVision(values.vision ?? MINI_VISION_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any scene is generated
     const data = await sceneData(values.data, io);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
     const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type']) });
