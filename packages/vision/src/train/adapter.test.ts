@@ -18,11 +18,27 @@ import { blindImage } from '../eval/vqa.js';
 import { VisionGenerator } from '../model/generate.js';
 import { loadHfMllama } from '../model/load.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { adapterBatch, buildAdapterTraining } from './adapter.js';
+import { type AdapterSample, adapterBatch, buildAdapterTraining } from './adapter.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'mllama-tiny');
 const IMG = 600;
 const COLOURS: [number, number, number][] = [[220, 30, 30], [30, 200, 40], [40, 60, 230], [230, 210, 40]];
+
+type Params = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** 40 steps at lr 1e-2 on batches of the four colours (one sample each, seeded): the losses and the trained values. */
+async function trainColours(graphs: ReturnType<typeof buildAdapterTraining>, fresh: Params, sample: (c: number, rng: Rng) => AdapterSample, m: Parameters<typeof adapterBatch>[0]): Promise<{ losses: number[]; trained: Params }> {
+  const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])));
+  const rng = new Rng(4);
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < 40; s++) losses.push((await run.trainStep(adapterBatch(m, [0, 1, 2, 3].map((c) => sample(c, rng)), 3), 1e-2)).loss);
+    const out = await run.readParams();
+    return { losses, trained: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { shape: [...v.shape], data: v.data as Float32Array }])) };
+  } finally {
+    await run.release();
+  }
+}
 
 describe('adapter training (frozen core)', () => {
   it('learns to name the image colour; core untouched; text-only logits identical after training', async () => {
@@ -35,17 +51,7 @@ describe('adapter training (frozen core)', () => {
     };
     const sample = (c: number, rng: Rng) => ({ image: image(c, rng), tokens: [1, IMG, 30], targets: [-100, -100, 40 + c] });
     const graphs = buildAdapterTraining(m, core, fresh, 4, 3, { weightDecay: 0 });
-    const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])));
-    const rng = new Rng(4);
-    const losses: number[] = [];
-    let trained: Record<string, { shape: number[]; data: Float32Array }>;
-    try {
-      for (let s = 0; s < 40; s++) losses.push((await run.trainStep(adapterBatch(m, [0, 1, 2, 3].map((c) => sample(c, rng)), 3), 1e-2)).loss);
-      const out = await run.readParams();
-      trained = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { shape: [...v.shape], data: v.data as Float32Array }]));
-    } finally {
-      await run.release();
-    }
+    const { losses, trained } = await trainColours(graphs, fresh, (c, rng) => sample(c, rng), m);
     // Only the encoder and adapter were trained: no core parameter is in the trained set.
     expect(Object.keys(trained).sort()).toEqual(Object.keys(fresh).sort());
     const tail = losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
@@ -86,17 +92,7 @@ describe('adapter training (frozen core)', () => {
     const image = (c: number, rng: Rng): TiledImage => ({ ...grey, features: codes[c]!.map((x) => x + 0.3 * rng.normal()) });
     const sample = (c: number, rng: Rng) => ({ image: image(c, rng), tokens: [1, IMG, 30], targets: [-100, -100, 40 + c] });
     const graphs = buildAdapterTraining(m, core, fresh, 4, 3, { weightDecay: 0 }, 'features');
-    const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])));
-    const rng = new Rng(4);
-    const losses: number[] = [];
-    let trained: Record<string, { shape: number[]; data: Float32Array }>;
-    try {
-      for (let s = 0; s < 40; s++) losses.push((await run.trainStep(adapterBatch(m, [0, 1, 2, 3].map((c) => sample(c, rng)), 3), 1e-2)).loss);
-      const out = await run.readParams();
-      trained = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { shape: [...v.shape], data: v.data as Float32Array }]));
-    } finally {
-      await run.release();
-    }
+    const { losses, trained } = await trainColours(graphs, fresh, (c, rng) => sample(c, rng), m);
     // No encoder parameter is in the graph: the trained set is exactly the projector + adapter.
     expect(Object.keys(trained).sort()).toEqual(adapterParamSpecs(m).map((s) => s.name).sort());
     expect(losses.slice(-5).reduce((a, b) => a + b, 0) / 5).toBeLessThan(0.5 * losses[0]!);
