@@ -44,9 +44,10 @@ if (!Number.isInteger(drills) || drills < 1) throw new HerdError('invalid_argume
 if (split !== 'heldout' && split !== 'train') throw new HerdError('invalid_argument', `core-lookup: --split ${JSON.stringify(split)}: must be heldout or train`);
 
 const KEY_WEIGHT = 2;
-// (Before the scoring loop: module-level constants the loop's helpers read.)
 const ATTRIBUTE_WORDS = new Set<string>([...COLOURS, ...SHAPES, ...POSITIONS, 'middle']);
-const attribute = (w: string): string => w.toLowerCase().replace(/(?<=(circle|square|triangle|star|hexagon|diamond))s$/u, '');
+// A shape's plural counts as the shape ("squares" → "square"); the world's shapes, not a copy of their names.
+const SHAPE_PLURAL = new RegExp(`(?<=(${SHAPES.join('|')}))s$`, 'u');
+const attribute = (w: string): string => w.toLowerCase().replace(SHAPE_PLURAL, '');
 
 const docs = [...generateTextCorpus({ seed, count: drills, mix: { ...TEXT_MIX, description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 1 }, heldoutFraction: split === 'heldout' ? 1 : 0 })];
 
