@@ -72,6 +72,18 @@ export interface SpokenQaReport {
   };
 }
 
+/** One graded spoken question, as `evaluateSpeech` hands it to `onQaAnswer` (e.g. to read every wrong answer). */
+export interface SpokenQaAnswer {
+  readonly type: SpokenQaType;
+  readonly question: string;
+  readonly reference: string;
+  readonly answers: Readonly<Record<SpokenQaRow, string>>;
+  /** Typed grade of each row. */
+  readonly graded: Readonly<Record<SpokenQaRow, boolean>>;
+  /** The cascade: what the joint decoding heard, the core's answer from it and its grade (with joint decoding only). */
+  readonly cascade?: { readonly heard: string; readonly answer: string; readonly graded: boolean };
+}
+
 export interface AsrReport {
   readonly n: number;
   readonly words: number;
@@ -132,6 +144,8 @@ export interface SpeechEvalOptions {
   readonly jointCtcWeight?: number;
   /** Beam width of the joint decoding (default 1: greedy). */
   readonly jointCtcBeam?: number;
+  /** Called with every graded spoken question. */
+  readonly onQaAnswer?: (a: SpokenQaAnswer) => void;
 }
 
 export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
@@ -196,18 +210,22 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
         transcript: await ask(`${item.before} ${item.transcript}`),
       };
       n[type]++;
+      const graded = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, gradeSceneQa(type, answers[r], item.target)])) as Record<SpokenQaRow, boolean>;
       for (const r of SPOKEN_QA_ROWS) {
-        if (gradeSceneQa(type, answers[r], item.target)) hits[r][type]++;
+        if (graded[r]) hits[r][type]++;
         if (keywordMatch(answers[r], item.target)) lenientHits[r]++;
       }
       if (examples.length < 10) examples.push({ type, question: item.transcript, reference: item.target, answers });
+      let cascade: SpokenQaAnswer['cascade'];
       if (o.jointCtcWeight !== undefined && o.ctcHead) {
         const heard = await hearJoint(item, await ctcPosteriors(o.speech, core, o.ctcHead, item));
         const answer = await ask(`${item.before} ${heard}`);
-        if (gradeSceneQa(type, answer, item.target)) cascadeHits[type]++;
+        cascade = { heard, answer, graded: gradeSceneQa(type, answer, item.target) };
+        if (cascade.graded) cascadeHits[type]++;
         if (keywordMatch(answer, item.target)) cascadeLenient++;
         if (cascadeExamples.length < 10) cascadeExamples.push({ question: item.transcript, heard, reference: item.target, answer });
       }
+      o.onQaAnswer?.({ type, question: item.transcript, reference: item.target, answers, graded, ...(cascade ? { cascade } : {}) });
     }
     const total = o.qa.length;
     const byType = (h: Record<SpokenQaType, number>) => Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? h[t] / n[t] : 0])) as Record<SpokenQaType, number>;
