@@ -21,20 +21,18 @@ import { speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/
 import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 
 /** Margins the committed checkpoint must keep over the core alone (set from measurements at commit, never lowered). */
-// Measured on these 12 fixtures at commit (round 7: +600 steps, CTC weight 1, 3,000 utterances, 6 s audio): WER 45.2%
-// through the core vs 102.7% for the core alone (round 6: 37.0% — these 12 fixtures got worse while the 80-utterance
-// eval improved 52.2% → 42.1%), 4.1% with joint CTC decoding (round 8: beam 8, weight 0.6, the validated default;
-// round 7's greedy joint at 0.8 gave 13.7%). On the larger eval (MODEL_CARD.md: 80 utterances, 78 questions) WER is
-// 42.1% through the core, 4.4% joint (beam 8, 0.6), 12.2% CTC greedy (blind 91.3%).
-// Spoken QA, graded by question type (`gradeSceneQa`, round 17): 5/8 here vs 2/8 for the core given only the scene; on the
-// larger eval 44.9% vs 24.4%. By the key-word grade used before (every content word of the reference anywhere in the answer)
-// it was 3/8 vs 3/8 here and 29.5% vs 34.6% there: the scene-only core passed it by listing the scene, so this claim was an
-// expected failure until the grader asked for the fact of the question's type.
+// Round 17 (the drill-chain core and the speech adapter re-fitted to it; 28 fixtures: 24 spoken questions, 4 statements):
+// WER 16.1% through the core vs 145.6% for the core alone, 1.3% with joint CTC decoding (beam 8, weight 0.6); spoken QA
+// graded by type 14/24 vs 6/24 for the core given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78
+// questions) 32.3% through the core, 3.0% joint, 6.2% CTC greedy; spoken QA 56.4% vs 17.9%.
+// Earlier (round 8–16 checkpoint on the previous core, 12 fixtures): 45.2% / 102.7% / 4.1% joint; QA 5/8 vs 2/8 by type.
+// The joint claim is a ratio since round 17: the core's own decoding got good enough (16%) that the old absolute gap
+// (0.35) cannot be kept by any WER ≥ 0; joint decoding must still cut the core's WER at least fourfold (measured ×12).
 const MIN_WER_GAIN = 0.5;
-const MIN_JOINT_GAIN = 0.35;
+const MAX_JOINT_TO_CORE_WER = 0.25;
 /** The issue's target (WER ≤ 10% on unseen voices), held on the fixtures by the joint decoding users get. */
 const MAX_JOINT_WER = 0.1;
-const MIN_QA_GAIN = 2;
+const MIN_QA_GAIN = 5;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'heldout-speech');
 interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
 
@@ -58,7 +56,7 @@ describe('mini speech checkpoint', () => {
 
   it('joint CTC decoding (herd generate --audio: beam search, the validated weight and width) transcribes held-out voices better than the core decoding alone', async () => {
     const m = await measure();
-    expect(m.jointWer).toBeLessThan(m.wer - MIN_JOINT_GAIN);
+    expect(m.jointWer).toBeLessThanOrEqual(m.wer * MAX_JOINT_TO_CORE_WER);
     expect(m.jointWer).toBeLessThanOrEqual(MAX_JOINT_WER);
   }, 240_000);
 
