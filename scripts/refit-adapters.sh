@@ -4,7 +4,8 @@
 # packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
 # lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
 # Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
-# video 15 min of which 10 are the 800 clips' frozen features, speech 15 min, evals ~5 min; one thread, nice 5),
+# video 15 min of which 10 are the 800 clips' frozen features — cached per encoder + projector since round 17, so a
+# refit that keeps them reuses the cache —, speech 15 min, evals ~5 min; one thread, nice 5),
 # much less with HERD_DEVICE=cuda where the recipes run there.
 # It fits a core of the committed core's lineage (continued with --init … --keep-vocab): the speech stage warm-starts
 # from the adapter fitted to the committed core. A core trained from a fresh init has its own embedding space and
