@@ -194,6 +194,10 @@ describe('the benches', () => {
     const o = await run('vision-oracle', ['--core', '/no/such/core-folder', '--data', '/no/such/images']);
     expect(o.code).toBe(1);
     expect(o.stderr).toBe("vision-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
+    // So is the video oracle's, whatever --features holds.
+    const vo = await run('video-oracle', ['--core', '/no/such/core-folder', '--features', '/no/such/features']);
+    expect(vo.code).toBe(1);
+    expect(vo.stderr).toBe("video-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
     const lines: string[] = [];
     const codes: number[] = [];
     reportFailure('x.js', new TypeError('oops'), (s) => lines.push(s), (c) => codes.push(c));

@@ -37,13 +37,13 @@ const cli = benchArgs({
   },
 });
 const here = dirname(fileURLToPath(import.meta.url));
+const core = loadLanguageCore(cli.flag('core')); // before the features are read: a wrong --core fails at once
 const dir = videoFeaturesDir(cli.flag('features'));
 const scale = cli.number('scale');
 const qaSteps = cli.number('qa-steps');
 const aggregatorSteps = cli.number('aggregator-steps');
 const motionWeight = cli.number('motion-weight');
 const qaRepeat = Object.fromEntries(cli.flag('qa-repeat').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as QaRepeat;
-const core = loadLanguageCore(cli.flag('core')); // before the features are read: a wrong --core fails at once
 const tokenizer = await loadLlama3Tokenizer();
 const vision = loadMiniVision(cli.flag('vision'), core);
 const D = vision.config.text.dim;
