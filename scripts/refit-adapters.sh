@@ -4,11 +4,14 @@
 # packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
 # lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
 # Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
-# video 15 min of which 10 are the 800 clips' frozen features, speech 15 min, evals ~5 min; one thread, nice 5),
+# video 15 min of which 10 are the 800 clips' frozen features — cached per encoder + projector since round 17, so a
+# refit that keeps them reuses the cache —, speech 15 min, evals ~5 min; one thread, nice 5),
 # much less with HERD_DEVICE=cuda where the recipes run there.
 # It fits a core of the committed core's lineage (continued with --init … --keep-vocab): the speech stage warm-starts
 # from the adapter fitted to the committed core. A core trained from a fresh init has its own embedding space and
 # needs each adapter's full recipe (round 15, a from-scratch core: speech joint WER 4.4 → 11.8%, README).
+# Round 17's switch to such a core (the drill chain) fitted speech in stages instead: 1,500 steps on its ancestor
+# core, then 4 × 600 on it (packages/speech/weights/mini/MODEL_CARD.md) — the single 600-step stage here would not do.
 #
 #   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
 #   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
@@ -20,8 +23,8 @@
 # SPEECH_OUT/speech-s1 and speech-s3 are generated there, one synthesis thread, unless a generation of the same
 # seed, count and noise rate is already there), SPEECH_EVAL_DATA (the seed-2 held-out-voice set; default the
 # CLI's out/speech-eval, made when missing), PYTHON (a Python with torch for the reference logits; default the
-# first of python3, /usr/bin/python3 that imports torch), VIDEO_STAGE0=1 (re-run the video card's stage 0 instead of
-# keeping the committed aggregator: needed when the vision refit changes the encoder or projector).
+# first of python3, /usr/bin/python3 that imports torch), VIDEO_STAGE0=1 (re-run the video card's stage 0 even when the
+# committed aggregator's frame features still match; it re-runs anyway when they do not, e.g. after a projector refit).
 # Afterwards: run the adapters' tests (npx vitest run packages/vision/src/mini.test.ts packages/video/src/mini.test.ts
 # packages/speech/src/mini.test.ts packages/llama3/src/mini.test.ts), compare each card's held-out table with the
 # previous one against its blind control, and update the README rows; commit only what measured better.
@@ -101,21 +104,25 @@ run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'
 run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
 run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
 # 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train); its eval runs at the end.
-run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --qk-gain 2 --key-word-share 1 --key-word-types colour --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 400 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1"
+run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1"
 # 3. Video adapter (packages/video/weights/mini/MODEL_CARD.md), on the re-fitted vision checkpoint.
 if [ ! -f "$VIDEO_DATA/manifest.json" ]; then
   run "node --input-type=module -e \"import { writeClipWorld } from '@herd/video'; await writeClipWorld({ out: '$VIDEO_DATA', count: 800, seed: 12 });\""
 fi
 PREV=$(mktemp -d)
 trap 'rm -rf "$PREV"' EXIT
-if [ "${VIDEO_STAGE0:-0}" = 1 ]; then
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 200 --aggregator-lr 0.02 --motion-weight 3"
+run "mkdir -p $PREV/video && for f in video.safetensors config.json; do git show HEAD:packages/video/weights/mini/\$f > $PREV/video/\$f; done"
+# Keep the committed aggregator when it read these very frame features (the vision refit left encoder and projector
+# bit for bit: --init, frozen; round 16 on cop15's core: moving vs static 100%); otherwise — since round 17 the vision
+# recipe trains the projector — re-run the video card's stage 0 on the new features (round 17: 400 steps; 200 gave a
+# less frame-sensitive aggregator). VIDEO_STAGE0=1 forces stage 0.
+STAGE0=${VIDEO_STAGE0:-0}
+if [ "$DRY" = 0 ] && [ "$STAGE0" = 0 ]; then
+  node --input-type=module -e "import { frameFeaturesSha } from '@herd/video'; import { readFileSync } from 'node:fs'; const c = JSON.parse(readFileSync('$PREV/video/config.json', 'utf8')); process.exit(c.image?.frameFeaturesSha256 === frameFeaturesSha('packages/vision/weights/mini') ? 0 : 1);" || STAGE0=1
+fi
+if [ "$STAGE0" = 1 ]; then
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 400 --aggregator-lr 0.02 --motion-weight 3"
 else
-  # The vision refit keeps the encoder and projector bit for bit (frozen; the projector's seeded init), so the
-  # committed aggregator reads the same frame features: keep it (--init; frozen) and re-fit only the video
-  # cross-attention. Round 15's refit re-ran stage 0 and got a nearly constant aggregator (moving vs static 100 → 85%);
-  # kept (round 16, cop15's core): moving vs static 100%, direction 25% (README).
-  run "mkdir -p $PREV/video && for f in video.safetensors config.json; do git show HEAD:packages/video/weights/mini/\$f > $PREV/video/\$f; done"
   run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 250 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video"
 fi
 # 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md), warm-started from the committed checkpoint

@@ -190,6 +190,14 @@ describe('the benches', () => {
     const r = await run('core-induction', ['--models', '/no/such/core-folder']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("core-induction.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
+    // The vision oracle's --core is read before any scene: a wrong one fails naming it, whatever --data holds.
+    const o = await run('vision-oracle', ['--core', '/no/such/core-folder', '--data', '/no/such/images']);
+    expect(o.code).toBe(1);
+    expect(o.stderr).toBe("vision-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
+    // So is the video oracle's, whatever --features holds.
+    const vo = await run('video-oracle', ['--core', '/no/such/core-folder', '--features', '/no/such/features']);
+    expect(vo.code).toBe(1);
+    expect(vo.stderr).toBe("video-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
     const lines: string[] = [];
     const codes: number[] = [];
     reportFailure('x.js', new TypeError('oops'), (s) => lines.push(s), (c) => codes.push(c));

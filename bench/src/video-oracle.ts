@@ -7,7 +7,7 @@
  * If direction stays at the blind level here, the language-model stage is what loses it; if it rises,
  * the real features' direction signal is too weak by the time it reaches the video layers.
  *
- *   node bench/dist/video-oracle.js --features DIR [--scale 1] [--qa-steps 250] [--aggregator-steps 200]
+ *   node bench/dist/video-oracle.js --features DIR [--core DIR] [--vision DIR] [--scale 1] [--qa-steps 250] [--aggregator-steps 200]
  *     [--motion-weight 3] [--qa-repeat direction=4]
  *
  * Prints the QA table and writes bench/results/video-oracle.json. Asserts nothing.
@@ -27,6 +27,8 @@ const cli = benchArgs({
   writes: 'bench/results/video-oracle.json',
   flags: {
     ...FEATURES_FLAG,
+    core: { value: 'DIR', help: 'the frozen language core (default: the committed mini core, packages/llama3/weights/mini); a core of its vocabulary, as herd video train --core takes it' },
+    vision: { value: 'DIR', help: 'the frozen image checkpoint (default: the committed mini one); the features must be its encoder and projector\'s' },
     scale: { value: 'X', default: '1', help: "the codes' scale" },
     'qa-steps': { value: 'N', default: '250', help: 'QA training steps' },
     'aggregator-steps': { value: 'N', default: '200', help: 'stage 0 (aggregator) steps' },
@@ -35,15 +37,15 @@ const cli = benchArgs({
   },
 });
 const here = dirname(fileURLToPath(import.meta.url));
+const core = loadLanguageCore(cli.flag('core')); // before the features are read: a wrong --core fails at once
 const dir = videoFeaturesDir(cli.flag('features'));
 const scale = cli.number('scale');
 const qaSteps = cli.number('qa-steps');
 const aggregatorSteps = cli.number('aggregator-steps');
 const motionWeight = cli.number('motion-weight');
 const qaRepeat = Object.fromEntries(cli.flag('qa-repeat').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as QaRepeat;
-const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
-const vision = loadMiniVision(undefined, core);
+const vision = loadMiniVision(cli.flag('vision'), core);
 const D = vision.config.text.dim;
 const rng = new Rng(77);
 const codes = MOTION_CLASSES.map(() => Float32Array.from({ length: D }, () => scale * rng.normal()));

@@ -5,12 +5,12 @@
  * value) of the ground truth at that patch — the colour, shape, group count and written word of the
  * object under it and its 3×3 grid cell (the dense stage's per-patch labels, `denseLabels`), zero for
  * background, edges and class tokens. Then the mini recipe's QA stage (`trainMiniVision`, projector +
- * adapter trainable, the committed core frozen) trains on ALL five question types and is scored by the
+ * adapter trainable, the committed core — or --core DIR — frozen) trains on ALL five question types and is scored by the
  * vision eval on the held-out scenes (the items of `herd vision eval --per-type N`).
  * If the oracle reaches the targets, the encoder is the gap; if a type stays low here, the adapter
  * recipe or the core loses it — whatever the encoder does.
  *
- *   node bench/dist/vision-oracle.js --data DIR [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
+ *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
  *     [--gate-init 0.5] [--lr 0.003] [--scale 1] [--per-type 50] [--out FILE]
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
@@ -29,6 +29,7 @@ const cli = benchArgs({
   writes: 'bench/results/vision-oracle.json (or --out)',
   flags: {
     data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
+    core: { value: 'DIR', help: 'the frozen language core (default: the committed mini core, packages/llama3/weights/mini); a core of its vocabulary, as herd vision train --core takes it' },
     'qa-steps': { value: 'N', default: '400', help: 'QA steps on all scenes (stage 2b)' },
     'key-word-share': { value: 'X', default: '1', help: 'share of QA sequences with the loss on the key words only (0: whole replies of dialogues)' },
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
@@ -44,7 +45,7 @@ const cli = benchArgs({
   },
 });
 setDefaultThreads(cli.number('threads'));
-const core = loadLanguageCore();
+const core = loadLanguageCore(cli.flag('core')); // before the scenes are read: a wrong --core fails at once
 const tokenizer = await loadLlama3Tokenizer();
 const m = miniVisionConfig(core.config);
 const v = m.vision;
@@ -91,7 +92,7 @@ const SEEN_IMAGES = 200;
 const train = coded.filter((s) => s.split === 'train').slice(0, -SEEN_IMAGES);
 const heldout = coded.filter((s) => s.split === 'heldout');
 const inked = coded.map((s) => { let n = 0; for (let t = 0; t < v.maxTiles * P; t++) if (s.image.features[t * Dv] !== 0) n++; return n; });
-console.log(`${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
+console.log(`core ${core.dir}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
@@ -115,5 +116,5 @@ const l = r.losses.qa;
 console.log(`QA loss ${l[0]!.toFixed(3)} → ${(l.slice(-10).reduce((a, b) => a + b, 0) / Math.min(10, l.length)).toFixed(3)} (mean of the last 10); train ${trainSeconds.toFixed(0)} s, eval ${evalSeconds.toFixed(0)} s`);
 const file = cli.flag('out') !== undefined ? resolve(cli.flag('out')!) : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'vision-oracle.json');
 mkdirSync(dirname(file), { recursive: true });
-writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), data: dataDir, scale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
+writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), core: core.dir, data: dataDir, scale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
 console.log(`wrote ${file}`);

@@ -72,7 +72,7 @@ export { chrF, bleu } from './eval/translation.js';
 export type { TranslationPair } from './eval/translation.js';
 export type { EditCounts } from './eval/wer.js';
 export { evaluateSpeech, speechEvalTable, ctcTranscript, questionType, textLayout, SPOKEN_QA_TYPES, SPOKEN_QA_ROWS } from './eval/speech-eval.js';
-export type { SpeechEvalReport, SpokenQaReport, AsrReport, AstReport, SpeechEvalOptions, SpokenQaType, SpokenQaRow } from './eval/speech-eval.js';
+export type { SpeechEvalReport, SpokenQaReport, AsrReport, AstReport, SpeechEvalOptions, SpokenQaType, SpokenQaRow, SpokenQaAnswer } from './eval/speech-eval.js';
 export { CtcPrefixScorer, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, ctcPosteriors, ctcGreedyText, ctcRows, jointTranscribe } from './eval/ctc-decode.js';
 export type { SpeechCtcHead, CtcPosteriors, JointCtcOptions } from './eval/ctc-decode.js';
 export { loadMiniSpeech, saveMiniSpeech, ctcHeadOf, loadPretrainedEncoder, miniSpeechGenerator, MINI_SPEECH_DIR, MINI_SPEECH_FILES } from './mini.js';

@@ -2,38 +2,37 @@
  * The committed mini speech checkpoint: it loads onto the committed frozen core, holds only the
  * speech groups' tensors and the CTC head (f16), leaves text-only prompts bit-identical to the core
  * alone, and on utterances by voices never heard in training its transcripts are closer to the speech
- * than the core's reply without the audio. It does NOT yet answer spoken questions better than the
- * core given only the scene: that claim is kept below as an expected failure (`it.fails`), so it
- * flips when a checkpoint earns it.
+ * than the core's reply without the audio, and it answers spoken questions better than the core given
+ * only the scene (graded by question type, as the image and text evals grade; round 17).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '@herd/core';
-import { END_OF_TEXT_ID, EOT_ID, Generator, buildDecoder, keywordMatch, loadLlama3Tokenizer } from '@herd/llama3';
+import { END_OF_TEXT_ID, EOT_ID, Generator, buildDecoder, gradeSceneQa, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeAudio } from '@herd/media';
 import { describe, expect, it } from 'vitest';
 import { LogMel } from './data/log-mel.js';
 import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, ctcPosteriors, jointTranscribe } from './eval/ctc-decode.js';
-import { textLayout } from './eval/speech-eval.js';
+import { questionType, textLayout } from './eval/speech-eval.js';
 import { wordErrorRate } from './eval/wer.js';
 import { MINI_SPEECH_DIR, MINI_SPEECH_FILES, ctcHeadOf, loadMiniSpeech, miniSpeechGenerator } from './mini.js';
 import { speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/extension.js';
 import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 
 /** Margins the committed checkpoint must keep over the core alone (set from measurements at commit, never lowered). */
-// Measured on these 12 fixtures at commit (round 7: +600 steps, CTC weight 1, 3,000 utterances, 6 s audio): WER 45.2%
-// through the core vs 102.7% for the core alone (round 6: 37.0% — these 12 fixtures got worse while the 80-utterance
-// eval improved 52.2% → 42.1%), 4.1% with joint CTC decoding (round 8: beam 8, weight 0.6, the validated default;
-// round 7's greedy joint at 0.8 gave 13.7%); spoken QA 3/8 vs 3/8 for the core given only the scene. On the larger eval
-// (MODEL_CARD.md: 80 utterances, 78 questions) WER is 42.1% through the core, 4.4% joint (beam 8, 0.6), 12.2% CTC greedy
-// (blind 91.3%), and spoken QA 29.5% is still BELOW the core given only the scene
-// (34.6%), so "beats the core" needs 2 of 8 here and stays an expected failure until the large eval agrees.
+// Round 17 (the drill-chain core and the speech adapter re-fitted to it; 28 fixtures: 24 spoken questions, 4 statements):
+// WER 16.1% through the core vs 145.6% for the core alone, 1.3% with joint CTC decoding (beam 8, weight 0.6); spoken QA
+// graded by type 14/24 vs 6/24 for the core given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78
+// questions) 32.3% through the core, 3.0% joint, 6.2% CTC greedy; spoken QA 56.4% vs 17.9%.
+// Earlier (round 8–16 checkpoint on the previous core, 12 fixtures): 45.2% / 102.7% / 4.1% joint; QA 5/8 vs 2/8 by type.
+// The joint claim is a ratio since round 17: the core's own decoding got good enough (16%) that the old absolute gap
+// (0.35) cannot be kept by any WER ≥ 0; joint decoding must still cut the core's WER at least fourfold (measured ×12).
 const MIN_WER_GAIN = 0.5;
-const MIN_JOINT_GAIN = 0.35;
+const MAX_JOINT_TO_CORE_WER = 0.25;
 /** The issue's target (WER ≤ 10% on unseen voices), held on the fixtures by the joint decoding users get. */
 const MAX_JOINT_WER = 0.1;
-const MIN_QA_GAIN = 2;
+const MIN_QA_GAIN = 5;
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'heldout-speech');
 interface Item { file: string; task: 'question' | 'statement'; transcript: string; context?: string; answer?: string }
 
@@ -57,13 +56,11 @@ describe('mini speech checkpoint', () => {
 
   it('joint CTC decoding (herd generate --audio: beam search, the validated weight and width) transcribes held-out voices better than the core decoding alone', async () => {
     const m = await measure();
-    expect(m.jointWer).toBeLessThan(m.wer - MIN_JOINT_GAIN);
+    expect(m.jointWer).toBeLessThanOrEqual(m.wer * MAX_JOINT_TO_CORE_WER);
     expect(m.jointWer).toBeLessThanOrEqual(MAX_JOINT_WER);
   }, 240_000);
 
-  // Known gap (MODEL_CARD.md): on 78 held-out questions the core answers from the scene alone better than
-  // with the heard question (34.6% vs 29.5%). `it.fails` passes while this stays false.
-  it.fails('spoken QA beats the core given only the scene (NOT met yet: expected failure)', async () => {
+  it('spoken QA (graded by question type) beats the core given only the scene', async () => {
     const m = await measure();
     expect(m.heard).toBeGreaterThanOrEqual(m.unheard + MIN_QA_GAIN);
   }, 240_000);
@@ -109,8 +106,9 @@ async function measureFixtures(): Promise<Measured> {
       if (item.task === 'question') {
         const answer = text(await gen.complete(speechPromptLayout(tok, s.core, { before: item.context!, after: '' }, gen.audioTokens(audio)), audio, sampling));
         const guess = text(await plain.complete(chat(item.context!), sampling));
-        heard += keywordMatch(answer, item.answer!) ? 1 : 0;
-        unheard += keywordMatch(guess, item.answer!) ? 1 : 0;
+        const type = questionType(item.transcript);
+        heard += gradeSceneQa(type, answer, item.answer!) ? 1 : 0;
+        unheard += gradeSceneQa(type, guess, item.answer!) ? 1 : 0;
       }
     }
     const wer = wordErrorRate(asr);

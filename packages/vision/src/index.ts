@@ -44,7 +44,7 @@ export { CURATE_STAGES_RULES, curateImages, curationStages, curationPipeline, im
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
 export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, keyTokenIds, questionKeyIds, MINI_GATE_INIT } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult, MiniVisionStage } from './train/mini.js';
-export { runMiniVisionRecipe } from './train/mini-recipe.js';
+export { miniVisionRetrainCommand, runMiniVisionRecipe } from './train/mini-recipe.js';
 export { DENSE_HEADS, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, buildDenseTraining, cellInkGrid, inkPixels, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';
 export type { DenseHead, DenseScene, DenseTrainOptions, DenseVocab, ProbeReport, SceneSpec } from './train/dense-mini.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult } from './train/mini-recipe.js';

@@ -3,7 +3,7 @@
  * what a user sees, on documents the core never saw (corpus indices past the training range):
  *   - scene QA: exact-match answers to questions about scenes described in words, for train and
  *     held-out colour×shape combinations;
- *   - per question type: the image eval's and the video eval's own grading (`gradeVqa`,
+ *   - per question type: the image eval's and the video eval's own grading (`gradeSceneQa`,
  *     `gradeVideoQa`: the type's key word) on scenes / clips given in words — the upper bound every
  *     adapter of this core has (its `described` row);
  *   - instructions: repeat / transcribe (the reply must be the sentence verbatim) and translate (a
@@ -13,9 +13,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, flag, writeFileAtomic } from '@herd/core';
 import { COLOURS, NUMBER_WORDS, SHAPES, type TextDoc, textDoc } from '@herd/datasets';
-import { Generator, MINI_CORE_DIR, type QaAnswer, type QaItem, type QaReport, type QaScore, buildDecoder, evaluateChatQa, keywordMatch, normaliseAnswer } from '@herd/llama3';
+import { Generator, MINI_CORE_DIR, type QaAnswer, type QaItem, type QaReport, type QaScore, buildDecoder, evaluateChatQa, gradeSceneQa, keywordMatch, normaliseAnswer } from '@herd/llama3';
 import { VIDEO_QA_TYPES, gradeVideoQa } from '@herd/video';
-import { VQA_TYPES, gradeVqa } from '@herd/vision';
+import { VQA_TYPES } from '@herd/vision';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { MODEL_FLAG } from './generate.js';
@@ -88,9 +88,13 @@ function sceneQaItems(perGroup: number): QaItem[] {
 
 const isOneOf = <T extends string>(list: readonly T[], x: string): x is T => (list as readonly string[]).includes(x);
 
-/** Grading of a first-round question: the image eval's for scene types, the video eval's for clip types, else key words. */
+/**
+ * Grading of a first-round question: the image eval's for its scene types (the shared `gradeSceneQa`), the video eval's
+ * for clip types, else key words (size, exists, total: kept on key words so this eval's figures stay comparable
+ * across rounds; spoken QA grades those types with `gradeSceneQa` too).
+ */
 function graderOf(d: TextDoc, type: string): { type: string; grade: (answer: string, reference: string) => boolean } {
-  if (d.scene && isOneOf(VQA_TYPES, type)) return { type, grade: (a, r) => gradeVqa(type, a, r) };
+  if (d.scene && isOneOf(VQA_TYPES, type)) return { type, grade: (a, r) => gradeSceneQa(type, a, r) };
   if (d.motion && isOneOf(VIDEO_QA_TYPES, type)) return { type: `clip-${type}`, grade: (a, r) => gradeVideoQa(type, a, r) };
   return { type: d.motion ? `clip-${type}` : type, grade: keywordMatch };
 }
@@ -175,7 +179,7 @@ ${
     ? `
 ### By question type and instruction task
 Unseen first-round questions of each type (corpus indices from ${(EVAL_START + 1_000_000).toLocaleString('en-US')}), the scene or clip
-given in words. Graded: scene types colour / shape / count / position / word by the image eval's \`gradeVqa\` and clip types
+given in words. Graded: scene types colour / shape / count / position / word by the image eval's \`gradeSceneQa\` and clip types
 (\`clip-…\`) direction / moving / which / event / count by the video eval's \`gradeVideoQa\` (the type's key word, as the
 adapters are scored; this is the \`described\` upper bound of every adapter on this core); other types by key words.
 \`repeat-…\` / \`transcribe-…\`: the reply must equal the sentence verbatim (by what the sentence is); \`translate\`: a French,

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { HerdError, UsageError, flag } from '@herd/core';
+import { HerdError, UsageError, flag, writeFileAtomic } from '@herd/core';
 import { MANIFEST_FILE, readDataset } from '@herd/data';
 import { TRAIN_ACCENTS, TRAIN_VOICES, generateWorld } from '@herd/datasets';
 import { END_OF_TEXT_ID, EOT_ID, Generator, MINI_CORE_DIR, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
@@ -14,7 +14,7 @@ import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
   ASR_INSTRUCTION, LogMel, jointTranscribe, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
-  pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout,
+  pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout, type SpokenQaAnswer,
 } from '@herd/speech';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
@@ -104,7 +104,7 @@ export const speechTrainCommand = defineCommand({
     const evalDir = await evalData(values['eval-data'], io);
     const out = values.out ?? MINI_SPEECH_DIR;
     const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
-    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}`;
+    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values.core !== undefined ? ` --core ${values.core}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}`;
     const r = await runMiniSpeechRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
       maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
@@ -136,6 +136,7 @@ export const speechEvalCommand = defineCommand({
     'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
     beam: flag.integer({ min: 1, max: 64, default: 1, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
+    answers: flag.string({ placeholder: 'FILE', description: 'also write every graded spoken question to FILE (JSON lines: type, question, reference, each row\'s answer and typed grade, the cascade\'s), e.g. to read the wrong ones' }),
   },
   async run({ values, io }) {
     const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any utterance is synthesised
@@ -148,6 +149,7 @@ export const speechEvalCommand = defineCommand({
       : [];
     if (values['eval-ast'] > 0 && astHeld.length === 0) io.stderr.write(`no AST row: no held-out translations in ${astData}\n`);
     const gen = await miniSpeechGenerator(s);
+    const answers: string[] = [];
     try {
       const report = await evaluateSpeech({
         ast: pickItems(astHeld, values['eval-ast'], values.seed),
@@ -155,7 +157,9 @@ export const speechEvalCommand = defineCommand({
         asr: pickItems(held.filter((i) => i.task === 'asr'), values['eval-asr'], values.seed), qa: pickItems(held.filter((i) => i.task === 'qa'), values['eval-qa'], values.seed),
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
         ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'], jointCtcBeam: values.beam } : {}),
+        ...(values.answers !== undefined ? { onQaAnswer: (a: SpokenQaAnswer) => answers.push(JSON.stringify(a)) } : {}),
       });
+      if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));
     } finally {
       await gen.release();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, imageCheckpointSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
@@ -36,8 +36,11 @@ const COMMON = {
   vision: flag.string({ placeholder: 'DIR', description: 'the frozen image model (default: the built-in mini vision checkpoint)' }),
 } as const;
 
-/** Features depend on the image checkpoint: one cache per checkpoint, beside the clips. */
-const featuresDir = (data: string, visionDir: string, clips: number) => join(data, '..', `features-${imageCheckpointSha(visionDir).slice(0, 12)}-${clips}`);
+/**
+ * Frame features depend only on the image checkpoint's encoder and projector (`frameFeaturesSha`), not on its
+ * cross-attention: one cache per encoder + projector, beside the clips, shared by image checkpoints re-fitted on them.
+ */
+const featuresDir = (data: string, visionDir: string, clips: number) => join(data, '..', `features-${frameFeaturesSha(visionDir).slice(0, 12)}-${clips}`);
 
 /** `direction=3,which=2` → { direction: 3, which: 2 }. */
 function parseQaRepeat(text: string): QaRepeat {

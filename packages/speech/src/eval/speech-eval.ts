@@ -3,18 +3,21 @@
  *   - ASR: WER and CER of greedy transcripts (`wer.ts` for the definitions), for the core with the
  *     speech adapter, and for the core alone given the same instruction without audio (what a
  *     model that hears nothing scores);
- *   - spoken QA: the scene in text, the question spoken; answers graded by the core's chat-QA grader
- *     (`keywordMatch`: every content word of the reference is in the answer). Three rows, in the
- *     report shape of the vision VQA eval (`packages/vision/src/eval/vqa.ts`):
- *       `core` — the core alone with the scene but no audio (it cannot know the question),
+ *   - spoken QA: the scene in text, the question spoken; answers graded by the question's type with
+ *     the grader the image and text evals share (@herd/llama3 `gradeSceneQa`: the reference's fact of
+ *     that type in the answer, and no other of its kind). The older grade, `keywordMatch` (every
+ *     content word of the reference anywhere in the answer), is kept beside it as `lenient`: a core
+ *     that lists the scene passes it without hearing the question (round 16: 48.7% with no audio).
+ *     Three rows, in the report shape of the vision VQA eval (`packages/vision/src/eval/vqa.ts`):
+ *       `core` — the core alone with the scene but no audio (the blind control: it cannot know the question),
  *       `adapter` — the core + speech adapter hearing the question,
  *       `transcript` — the core alone with the question's transcript in text (the upper bound).
- * Question types come from the question's wording (colour, shape, count, position, size, exists).
+ * Question types come from the question's wording (the world's templates, `sceneQuestions`).
  *   - speech translation (AST): French / German / Spanish scene descriptions → English, chrF and BLEU
  *     (`translation.ts`) of greedy translations against the world's English description of the same
  *     scene, for the core + adapter and for the core alone given the instruction without audio.
  */
-import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, keywordMatch } from '@herd/llama3';
+import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, gradeSceneQa, keywordMatch } from '@herd/llama3';
 import { type SpeechGenerator } from '../model/generate.js';
 import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
 import { HerdError } from '@herd/core';
@@ -23,15 +26,20 @@ import { type CtcPosteriors, type SpeechCtcHead, jointTranscribe, ctcGreedyText,
 import { bleu, chrF } from './translation.js';
 import { charErrorRate, wordErrorRate } from './wer.js';
 
-export const SPOKEN_QA_TYPES = ['colour', 'shape', 'count', 'position', 'size', 'exists'] as const;
+export const SPOKEN_QA_TYPES = ['colour', 'shape', 'count', 'position', 'size', 'exists', 'word'] as const;
 export type SpokenQaType = (typeof SPOKEN_QA_TYPES)[number];
 export const SPOKEN_QA_ROWS = ['core', 'adapter', 'transcript'] as const;
 export type SpokenQaRow = (typeof SPOKEN_QA_ROWS)[number];
 
-/** The question's type from its wording (the world's question templates). */
+/**
+ * The question's type from its wording (the world's question templates, `sceneQuestions` in
+ * @herd/datasets); "How many shapes …" (the world's `total`) is a count. The grader needs the
+ * right type: a written-word question graded as a shape question could never pass.
+ */
 export function questionType(q: string): SpokenQaType {
   const s = q.toLowerCase();
   if (/colou?r/u.test(s)) return 'colour';
+  if (/\b(?:word|text)\b/u.test(s)) return 'word';
   if (s.startsWith('how many')) return 'count';
   if (s.startsWith('where')) return 'position';
   if (/big or small/u.test(s)) return 'size';
@@ -39,12 +47,14 @@ export function questionType(q: string): SpokenQaType {
   return 'shape';
 }
 
-/** Same shape as the vision VQA report: n per type, accuracy per row and type, a few examples. */
+/** Same shape as the vision VQA report: n per type, accuracy per row and type (typed grading), a few examples. */
 export interface SpokenQaReport {
   readonly n: Readonly<Record<SpokenQaType, number>>;
   readonly accuracy: Readonly<Record<SpokenQaRow, Readonly<Record<SpokenQaType, number>>>>;
   /** Over all types. */
   readonly overall: Readonly<Record<SpokenQaRow, number>>;
+  /** Over all types, graded by `keywordMatch` (lenient; what cards before round 17 report). */
+  readonly lenient: Readonly<Record<SpokenQaRow, number>>;
   readonly examples: readonly { readonly type: SpokenQaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<SpokenQaRow, string>> }[];
   /**
    * Transcribe, then answer: the core + adapter transcribes the spoken question with joint CTC
@@ -56,9 +66,22 @@ export interface SpokenQaReport {
     readonly weight: number;
     readonly beam: number;
     readonly overall: number;
+    readonly lenient: number;
     readonly accuracy: Readonly<Record<SpokenQaType, number>>;
     readonly examples: readonly { readonly question: string; readonly heard: string; readonly reference: string; readonly answer: string }[];
   };
+}
+
+/** One graded spoken question, as `evaluateSpeech` hands it to `onQaAnswer` (e.g. to read every wrong answer). */
+export interface SpokenQaAnswer {
+  readonly type: SpokenQaType;
+  readonly question: string;
+  readonly reference: string;
+  readonly answers: Readonly<Record<SpokenQaRow, string>>;
+  /** Typed grade of each row. */
+  readonly graded: Readonly<Record<SpokenQaRow, boolean>>;
+  /** The cascade: what the joint decoding heard, the core's answer from it and its grade (with joint decoding only). */
+  readonly cascade?: { readonly heard: string; readonly answer: string; readonly graded: boolean };
 }
 
 export interface AsrReport {
@@ -121,6 +144,8 @@ export interface SpeechEvalOptions {
   readonly jointCtcWeight?: number;
   /** Beam width of the joint decoding (default 1: greedy). */
   readonly jointCtcBeam?: number;
+  /** Called with every graded spoken question. */
+  readonly onQaAnswer?: (a: SpokenQaAnswer) => void;
 }
 
 export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
@@ -172,8 +197,10 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
     const zero = () => Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, 0])) as Record<SpokenQaType, number>;
     const n = zero();
     const hits = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, zero()])) as Record<SpokenQaRow, Record<SpokenQaType, number>>;
+    const lenientHits = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, 0])) as Record<SpokenQaRow, number>;
     const examples: SpokenQaReport['examples'][number][] = [];
     const cascadeHits = zero();
+    let cascadeLenient = 0;
     const cascadeExamples: NonNullable<SpokenQaReport['cascade']>['examples'][number][] = [];
     for (const item of o.qa) {
       const type = questionType(item.transcript);
@@ -183,14 +210,22 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
         transcript: await ask(`${item.before} ${item.transcript}`),
       };
       n[type]++;
-      for (const r of SPOKEN_QA_ROWS) if (keywordMatch(answers[r], item.target)) hits[r][type]++;
+      const graded = Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, gradeSceneQa(type, answers[r], item.target)])) as Record<SpokenQaRow, boolean>;
+      for (const r of SPOKEN_QA_ROWS) {
+        if (graded[r]) hits[r][type]++;
+        if (keywordMatch(answers[r], item.target)) lenientHits[r]++;
+      }
       if (examples.length < 10) examples.push({ type, question: item.transcript, reference: item.target, answers });
+      let cascade: SpokenQaAnswer['cascade'];
       if (o.jointCtcWeight !== undefined && o.ctcHead) {
         const heard = await hearJoint(item, await ctcPosteriors(o.speech, core, o.ctcHead, item));
         const answer = await ask(`${item.before} ${heard}`);
-        if (keywordMatch(answer, item.target)) cascadeHits[type]++;
+        cascade = { heard, answer, graded: gradeSceneQa(type, answer, item.target) };
+        if (cascade.graded) cascadeHits[type]++;
+        if (keywordMatch(answer, item.target)) cascadeLenient++;
         if (cascadeExamples.length < 10) cascadeExamples.push({ question: item.transcript, heard, reference: item.target, answer });
       }
+      o.onQaAnswer?.({ type, question: item.transcript, reference: item.target, answers, graded, ...(cascade ? { cascade } : {}) });
     }
     const total = o.qa.length;
     const byType = (h: Record<SpokenQaType, number>) => Object.fromEntries(SPOKEN_QA_TYPES.map((t) => [t, n[t] ? h[t] / n[t] : 0])) as Record<SpokenQaType, number>;
@@ -199,8 +234,9 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
       n,
       accuracy: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, byType(hits[r])])) as SpokenQaReport['accuracy'],
       overall: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, overallOf(hits[r])])) as SpokenQaReport['overall'],
+      lenient: Object.fromEntries(SPOKEN_QA_ROWS.map((r) => [r, total ? lenientHits[r] / total : 0])) as SpokenQaReport['lenient'],
       examples,
-      ...(o.jointCtcWeight !== undefined ? { cascade: { weight: o.jointCtcWeight, beam: beamWidth, overall: overallOf(cascadeHits), accuracy: byType(cascadeHits), examples: cascadeExamples } } : {}),
+      ...(o.jointCtcWeight !== undefined ? { cascade: { weight: o.jointCtcWeight, beam: beamWidth, overall: overallOf(cascadeHits), lenient: total ? cascadeLenient / total : 0, accuracy: byType(cascadeHits), examples: cascadeExamples } } : {}),
     };
 
     // Speech translation.
@@ -229,14 +265,14 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
 export function speechEvalTable(r: SpeechEvalReport): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const asr = `ASR on held-out voices (${r.asr.n} utterances, ${r.asr.words} words)\n\n| | WER | CER |\n|---|---|---|\n| core alone (no audio) | ${pct(r.asr.wer.core)} | ${pct(r.asr.cer.core)} |\n| core + speech adapter | ${pct(r.asr.wer.adapter)} | ${pct(r.asr.cer.adapter)} |\n${r.asr.ctc ? `| encoder + adapter alone (CTC greedy, no core) | ${pct(r.asr.ctc.wer)} | ${pct(r.asr.ctc.cer)} |\n` : ''}${r.asr.joint ? `| core + speech adapter, joint CTC decoding (CTC weight ${r.asr.joint.weight}, beam ${r.asr.joint.beam}) | ${pct(r.asr.joint.wer)} | ${pct(r.asr.joint.cer)} |\n` : ''}`;
-  const label: Record<SpokenQaRow, string> = { core: 'core alone (no audio)', adapter: 'core + speech adapter', transcript: 'core + transcript in text (upper bound)' };
+  const label: Record<SpokenQaRow, string> = { core: 'core alone, scene but no audio (blind control)', adapter: 'core + speech adapter', transcript: 'core + transcript in text (upper bound)' };
   const types = SPOKEN_QA_TYPES.filter((t) => r.qa.n[t] > 0);
   const total = types.reduce((a, t) => a + r.qa.n[t], 0);
-  const head = `Spoken QA on held-out voices (scene in text, question spoken)\n\n| | all (n=${total}) | ${types.map((t) => `${t} (n=${r.qa.n[t]})`).join(' | ')} |\n|---|---|${types.map(() => '---').join('|')}|\n`;
+  const head = `Spoken QA on held-out voices (scene in text, question spoken; graded by type, \`gradeSceneQa\`; key words: the lenient grade of earlier cards)\n\n| | all (n=${total}) | key words (lenient) | ${types.map((t) => `${t} (n=${r.qa.n[t]})`).join(' | ')} |\n|---|---|---|${types.map(() => '---').join('|')}|\n`;
   const c = r.qa.cascade;
   const rows = [
-    ...SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`),
-    ...(c ? [`| core + its own transcript in text (adapter transcribes, joint CTC ${c.weight}, beam ${c.beam}; then the core answers) | ${pct(c.overall)} | ${types.map((t) => pct(c.accuracy[t])).join(' | ')} |`] : []),
+    ...SPOKEN_QA_ROWS.map((row) => `| ${label[row]} | ${pct(r.qa.overall[row])} | ${pct(r.qa.lenient[row])} | ${types.map((t) => pct(r.qa.accuracy[row][t])).join(' | ')} |`),
+    ...(c ? [`| core + its own transcript in text (adapter transcribes, joint CTC ${c.weight}, beam ${c.beam}; then the core answers) | ${pct(c.overall)} | ${pct(c.lenient)} | ${types.map((t) => pct(c.accuracy[t])).join(' | ')} |`] : []),
   ].join('\n');
   const ast = r.ast
     ? `\nSpeech translation on held-out scenes (${r.ast.n} utterances: ${Object.entries(r.ast.languages).map(([l, n]) => `${l} ${n}`).join(', ')} → English)\n\n| | chrF | BLEU |\n|---|---|---|\n| core alone (no audio) | ${r.ast.chrF.core.toFixed(1)} | ${r.ast.bleu.core.toFixed(1)} |\n| core + speech adapter | ${r.ast.chrF.adapter.toFixed(1)} | ${r.ast.bleu.adapter.toFixed(1)} |\n`

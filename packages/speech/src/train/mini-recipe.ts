@@ -5,9 +5,9 @@
  * save the f16 checkpoint with its eval report and model card.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { MANIFEST_FILE } from '@herd/data';
-import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
+import { type LanguageCore, type Llama3Tokenizer, MINI_CORE_DIR } from '@herd/llama3';
 import { type SpecAugmentConfig } from '../data/spec-augment.js';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
 import { ctcHeadOf, loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
@@ -126,6 +126,11 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   return result;
 }
 
+/** The core the adapter was fitted to, as the card names it: the committed one, or the folder given with --core. */
+function coreNamed(dir: string): string {
+  return resolve(dir) === resolve(MINI_CORE_DIR) ? 'committed mini language core\n(packages/llama3/weights/mini, not copied here)' : `language core ${dir}\n(not copied here; not the committed mini core)`;
+}
+
 function miniSpeechCard(o: MiniSpeechRecipe, r: MiniSpeechRecipeResult): string {
   const m = miniSpeechModel(loadPretrainedEncoder(o.encoderDir).config, o.core.config);
   const losses = [...r.train.losses.values()];
@@ -136,8 +141,7 @@ function miniSpeechCard(o: MiniSpeechRecipe, r: MiniSpeechRecipeResult): string 
 The mini herd's ears: the BEST-RQ pre-trained mini Conformer (packages/speech/weights/mini-encoder) and
 the speech adapter (Llama 3 §7.1: conv k3 s2 → one rotary Transformer layer → linear to the core's
 width), fine-tuned by \`runMiniSpeechRecipe\` (packages/speech/src/train/mini-recipe.ts) through the
-shared adapter recipe \`trainAdapter\` against the frozen committed mini language core
-(packages/llama3/weights/mini, not copied here). Only the groups \`speechEncoder\` and
+shared adapter recipe \`trainAdapter\` against the frozen ${coreNamed(o.core.dir)}. Only the groups \`speechEncoder\` and
 \`speechAdapter\` trained; every core weight was a frozen initializer (no gradient, no optimizer state).
 The adapter's outputs are spliced into the core's input embeddings between two learnt marker rows.
 
@@ -160,8 +164,10 @@ ${o.initDir ? `Warm start: encoder and adapter from the speech checkpoint ${o.in
 
 ## Eval (held-out voices; eval took ${r.evalSeconds.toFixed(0)} s)
 WER/CER: corpus-level Levenshtein over normalised text (NFKC, lower case, punctuation → space;
-packages/speech/src/eval/wer.ts). Spoken QA graded by the core's chat-QA grader (every content word of
-the reference in the greedy answer).
+packages/speech/src/eval/wer.ts). Spoken QA graded by the question's type (@herd/llama3 \`gradeSceneQa\`, as the
+image and text evals: the reference's colour / shape / number / position / size / yes-no / written word in the greedy
+answer and no other of its kind); "key words" is the older, lenient grade (every content word of the reference
+anywhere in the answer: a core that lists the scene passes it without hearing the question).
 
 ${speechEvalTable(r.eval)}
 Issue targets for the mini herd: WER ≤ 10% on unseen voices, spoken-QA accuracy ≥ 85%.

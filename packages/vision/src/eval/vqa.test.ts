@@ -1,25 +1,9 @@
-/** Grading of visual-QA answers by question type, and the loss masks of the mini recipe's sequences. */
+/** Tallying of graded visual-QA answers, and the loss masks of the mini recipe's sequences (the grading itself: @herd/llama3 typed-grade.test.ts). */
 import { IMAGE_TOKEN_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
 import { type SceneExample, captionSequence, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
-import { type GradedVqa, gradeVqa, tallyVqa, vqaGroupTable } from './vqa.js';
-
-describe('gradeVqa', () => {
-  it('needs the reference fact of the type and no other of its kind', () => {
-    expect(gradeVqa('colour', 'The circle is purple.', 'Purple.')).toBe(true);
-    expect(gradeVqa('colour', 'The circle is purple and red.', 'The circle is purple.')).toBe(false);
-    expect(gradeVqa('colour', 'The circle is pink.', 'The circle is purple.')).toBe(false);
-    expect(gradeVqa('shape', 'Two stars.', 'On the left there are two small stars.')).toBe(true);
-    expect(gradeVqa('shape', 'A circle.', 'Stars.')).toBe(false);
-    expect(gradeVqa('count', 'There are three stars.', 'Three.')).toBe(true);
-    expect(gradeVqa('count', 'There are two stars.', 'Three.')).toBe(false);
-    expect(gradeVqa('position', 'It is in the middle.', 'The star is in the centre.')).toBe(true);
-    expect(gradeVqa('position', 'At the top left.', 'At the top.')).toBe(false);
-    expect(gradeVqa('word', 'The word is cat.', 'Cat.')).toBe(true);
-    expect(gradeVqa('word', 'The word is dog.', 'The word is cat.')).toBe(false);
-  });
-});
+import { type GradedVqa, tallyVqa, vqaGroupTable } from './vqa.js';
 
 describe('tallyVqa', () => {
   const hit = (adapter: boolean, blind: boolean) => ({ core: false, adapter, blind, described: true });

@@ -9,9 +9,10 @@
  *     core allows: it sees the facts, only its text skill limits it).
  * Grading: the key words of the question's type in the reference answer (its colour, shape, number,
  * position or written word) must all appear in the greedy answer, and no other key word of that type
- * (so "red and blue" does not pass for "red").
+ * (so "red and blue" does not pass for "red"): @herd/llama3's `gradeSceneQa`, which the text and
+ * spoken-QA evals share.
  */
-import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder } from '@herd/llama3';
+import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, gradeSceneQa } from '@herd/llama3';
 import { type MllamaConfig } from '../config.js';
 import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
@@ -23,35 +24,9 @@ export type VqaType = (typeof VQA_TYPES)[number];
 export const VQA_ROWS = ['core', 'adapter', 'blind', 'described'] as const;
 export type VqaRow = (typeof VQA_ROWS)[number];
 
-const KEYS: Record<VqaType, readonly string[]> = {
-  colour: ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black'],
-  shape: ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond'],
-  count: ['zero', 'no', 'one', 'two', 'three', 'four', 'five', 'six'],
-  position: ['left', 'right', 'top', 'bottom', 'centre', 'middle'],
-  word: [], // any word: the written word itself (or "no word")
-};
-
-function words(s: string): string[] {
-  // Plural shapes count as the shape ("two stars" answers "star").
-  return s.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim().split(' ').map((w) => (w.endsWith('s') && KEYS.shape.includes(w.slice(0, -1)) ? w.slice(0, -1) : w));
-}
-
-/** Whether `answer` gives the reference's fact for a question of `type`. */
+/** Whether `answer` gives the reference's fact for a question of `type` (the shared scene-QA grader). */
 export function gradeVqa(type: VqaType, answer: string, reference: string): boolean {
-  const a = words(answer);
-  const r = words(reference);
-  if (type === 'word') {
-    if (r.includes('no') && r.includes('word')) return a.includes('no');
-    const w = r[r.length - 1]!; // "the word is cat" / "cat"
-    return a.includes(w);
-  }
-  const keys = KEYS[type];
-  const want = new Set(r.filter((w) => keys.includes(w)));
-  const got = new Set(a.filter((w) => keys.includes(w)));
-  if (type === 'position') {
-    for (const s of [want, got]) if (s.delete('middle')) s.add('centre');
-  }
-  return want.size > 0 && [...want].every((w) => got.has(w)) && [...got].every((w) => want.has(w));
+  return gradeSceneQa(type, answer, reference);
 }
 
 export interface VqaItem {

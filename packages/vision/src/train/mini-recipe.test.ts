@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { MINI_CORE_DIR, loadLanguageCore } from '@herd/llama3';
+import { miniVisionRetrainCommand } from './mini-recipe.js';
+
+describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
+  const core = loadLanguageCore();
+  const recipe = {
+    core, encoderFrom: 'packages/vision/weights/mini-encoder', freezeEncoder: true, qkGain: 2, keyWordShare: 0.75,
+    keyWordTypes: [['colour', 'shape'], ['colour', 'shape', 'word']], captionSteps: 0, qaSteps: 400, gateInit: 0.5, batch: 16, lr: 0.003, seed: 1,
+  };
+
+  it('gives the train command of the options, without --core for the committed core', () => {
+    expect(core.dir).toBe(MINI_CORE_DIR);
+    expect(miniVisionRetrainCommand(recipe)).toBe(
+      'node apps/cli/dist/main.js vision train --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape/colour,shape,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 400 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1',
+    );
+    expect(miniVisionRetrainCommand({ ...recipe, core: { ...core, dir: `${MINI_CORE_DIR}/` } })).not.toContain('--core'); // the same folder spelt with a slash
+  });
+
+  it('names a core other than the committed one with --core, as the adapter fits only the core it was trained against', () => {
+    const line = miniVisionRetrainCommand({ ...recipe, core: { ...core, dir: '/work/cores/chain2' } });
+    expect(line).toMatch(/^node apps\/cli\/dist\/main\.js vision train --core \/work\/cores\/chain2 --encoder-from /);
+    expect(line.match(/--core/g)).toHaveLength(1);
+  });
+});
