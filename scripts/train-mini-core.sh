@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Re-make the mini language core (packages/llama3/weights/mini) the way round 17's core was made: five stages, each
+# continued from the one before (the card's "Data and training" table; ~2 h on the 2-core CPU VM, one thread).
+#   1 copier        a fresh core on one-token copy lists, 3,000-step schedule, its step-1,500 checkpoint taken
+#   2 mix + copy    the QA/instruction mix with copy documents, 4,500 steps
+#   3 drills        pure binding drills (lookup documents), 1,000 steps
+#   4, 5 mix+drills the mix with the drills kept in, 1,500 steps each
+# The corpora of stages 1 and 2 were re-made byte-identical in round 17; stages 3–5 are the commands their cards record.
+# The whole chain has not been run end to end in one go: each stage was run by hand in rounds 14–16.
+#
+#   scripts/train-mini-core.sh WORK_DIR [--out DIR] [--dry-run]
+#
+# WORK_DIR holds the corpora and the stages' cores (S1 … S5); --out (default WORK_DIR/S5) is the last stage's folder
+# (give packages/llama3/weights/mini to replace the committed core; then run scripts/refit-adapters.sh's afterwards steps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+usage() { echo "usage: scripts/train-mini-core.sh WORK_DIR [--out DIR] [--dry-run]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+case "$1" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;; esac
+W=$1; shift
+OUT=""; DRY=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) [ $# -ge 2 ] || usage; OUT=$2; shift 2 ;;
+    --dry-run) DRY=1; shift ;;
+    *) usage ;;
+  esac
+done
+OUT=${OUT:-$W/S5}
+HERD="node apps/cli/dist/main.js"
+GEN="node datasets/dist/cli.js generate --size tiny --only text"
+TRAIN="HERD_THREADS=\${HERD_THREADS:-1} $HERD train text"
+MIX="description=0.05,sentence=0.05,motion=0.04,dialogue=0.56,instruction=0.3"
+run() { echo "+ $*" >&2; [ "$DRY" = 1 ] || bash -c "$*"; }
+
+run "npm run build"
+run "mkdir -p '$W'"
+# 1. The copier: from scratch; the run keeps checkpoints in .mini-checkpoints/ beside its --out folder.
+run "$GEN --seed 14 --count text=30000 --text-mix copy=0.95,description=0.05 --copy-words \"\$(cat packages/llama3/weights/mini/copy-words.txt)\" --copy-filler 0 --out '$W/c1'"
+run "$TRAIN --data '$W/c1/text' --steps 3000 --lr 0.003 --out '$W/r1/core'"
+run "$HERD text freeze '$W/r1/.mini-checkpoints/step-00001500.safetensors' --out '$W/S1'"
+# 2. The mix with copy documents (the vocabulary comes from this corpus: the committed core's 613 rows).
+run "$GEN --seed 7 --count text=400000 --text-mix $MIX,copy=0.3 --qa-balance --out '$W/c2'"
+run "$TRAIN --data '$W/c2/text' --init '$W/S1' --reply-loss --steps 4500 --batch 16 --lr 0.003 --out '$W/S2'"
+# 3. Binding drills.
+run "$GEN --seed 11 --count text=25000 --text-mix description=0.01,sentence=0.01,motion=0.01,dialogue=0.1,instruction=0.05,copy=0.02,lookup=0.8 --qa-balance --out '$W/c3'"
+run "$TRAIN --data '$W/c3/text' --init '$W/S2' --keep-vocab --reply-loss --steps 1000 --batch 16 --lr 0.003 --out '$W/S3'"
+# 4, 5. The mix with the drills kept in, twice on the same corpus.
+run "$GEN --seed 7 --count text=160000 --text-mix $MIX,copy=0.3,lookup=0.3 --qa-balance --out '$W/c4'"
+run "$TRAIN --data '$W/c4/text' --init '$W/S3' --keep-vocab --reply-loss --steps 1500 --batch 16 --lr 0.003 --out '$W/S4'"
+run "$TRAIN --data '$W/c4/text' --init '$W/S4' --keep-vocab --reply-loss --steps 1500 --batch 16 --lr 0.003 --out '$OUT'"
+run "cmp '$OUT/vocab.json' packages/llama3/weights/mini/vocab.json"
+echo "train-mini-core: done → $OUT (its card names only the last stage; packages/llama3/weights/mini/MODEL_CARD.md gives all five)" >&2
