@@ -33,7 +33,7 @@ export const generateCommand = defineCommand({
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint for --audio (default: the built-in mini one, packages/speech/weights/mini)' }),
     'joint-ctc': flag.number({ min: 0, max: 1, default: JOINT_CTC_WEIGHT, description: `transcribing --audio (no --prompt): weight of the speech checkpoint's CTC head in joint decoding with the core, by beam search (chosen on validation data; the chat decodes the same way; 0 = the core decodes alone, with --temperature)` }),
     beam: flag.integer({ min: 1, max: 64, default: JOINT_CTC_BEAM, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
-    'transcribe-first': flag.boolean({ description: 'with --audio and --prompt: transcribe the spoken question first (joint CTC decoding; what was heard goes to stderr), then the core answers the --prompt text + that transcript in text — a two-pass cascade, better than the audio spliced in with the mini herd (held-out spoken QA 41.0% vs 29.5%; packages/speech/weights/mini/MODEL_CARD.md)' }),
+    'transcribe-first': flag.boolean({ description: 'with --audio and --prompt: transcribe the spoken question first (joint CTC decoding; what was heard goes to stderr), then the core answers the --prompt text + that transcript in text — a two-pass cascade, better than the audio spliced in with the mini herd (held-out spoken QA graded by type 79.5% vs 56.4%; packages/speech/weights/mini/MODEL_CARD.md)' }),
     ...MODEL_FLAG,
     'max-tokens': flag.integer({ min: 1, default: 64, description: 'tokens to generate at most' }),
     temperature: flag.number({ min: 0, default: 0, description: '0 = greedy' }),
