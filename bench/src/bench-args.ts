@@ -222,6 +222,11 @@ export function reportFailure(script: string, e: unknown, write: (s: string) => 
 }
 
 /** The declaration of `--features DIR`, for the benches that read a video clip feature cache. */
+/** The frozen language core a bench trains or scores against (`loadLanguageCore(cli.flag('core'))`). */
+export const CORE_FLAG = {
+  core: { value: 'DIR', help: 'the frozen language core (default: the committed mini core, packages/llama3/weights/mini); a core of its vocabulary, as the train commands\' --core takes it' },
+} as const satisfies FlagSpecs;
+
 export const FEATURES_FLAG = {
   features: { value: 'DIR', help: "the clip feature cache (default: the first out/video/features-* that 'herd video train' cached)" },
 } as const satisfies FlagSpecs;

@@ -20,14 +20,14 @@ import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { MOTION_CLASSES, type QaRepeat, type VideoExample, evaluateVideoQa, miniVideoConfig, motionClass, readVideoExamples, trainMiniVideo, videoQaItems, videoQaTable, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
-import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
+import { CORE_FLAG, FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 
 const cli = benchArgs({
   about: "A diagnostic: every clip's frozen frame features get a fixed random code of its motion class added, then the video recipe (stage 0 + QA) trains and is scored on held-out clips coded the same way — can the language-model stage use a plain direction signal?",
   writes: 'bench/results/video-oracle.json',
   flags: {
     ...FEATURES_FLAG,
-    core: { value: 'DIR', help: 'the frozen language core (default: the committed mini core, packages/llama3/weights/mini); a core of its vocabulary, as herd video train --core takes it' },
+    ...CORE_FLAG,
     vision: { value: 'DIR', help: 'the frozen image checkpoint (default: the committed mini one); the features must be its encoder and projector\'s' },
     scale: { value: 'X', default: '1', help: "the codes' scale" },
     'qa-steps': { value: 'N', default: '250', help: 'QA training steps' },

@@ -22,14 +22,14 @@ import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
 import { type SceneExample, type VisionConfig, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, evaluateVqa, miniVisionConfig, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
-import { benchArgs } from './bench-args.js';
+import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
   about: "A diagnostic: the image encoder's output replaced by plain codes of each patch's ground truth (colour, shape, count, word, grid cell), then the mini recipe's QA stage on all question types and the held-out visual-QA eval — can adapter + frozen core answer when the features hold the answer?",
   writes: 'bench/results/vision-oracle.json (or --out)',
   flags: {
     data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
-    core: { value: 'DIR', help: 'the frozen language core (default: the committed mini core, packages/llama3/weights/mini); a core of its vocabulary, as herd vision train --core takes it' },
+    ...CORE_FLAG,
     'qa-steps': { value: 'N', default: '400', help: 'QA steps on all scenes (stage 2b)' },
     'key-word-share': { value: 'X', default: '1', help: 'share of QA sequences with the loss on the key words only (0: whole replies of dialogues)' },
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },

@@ -63,7 +63,7 @@ export { freezeCheckpoint } from './train/freeze-checkpoint.js';
 export type { FrozenCheckpoint } from './train/freeze-checkpoint.js';
 export { corpusDocOf, encodeDoc, encodeDialogueForSft, packTextDataset, packedRowsCollate, readPackedRows } from './train/text-data.js';
 export type { CorpusDoc, PackedTextDataset, PackTextOptions } from './train/text-data.js';
-export { MINI_CORE_DIR, loadLanguageCore } from './mini.js';
+export { MINI_CORE_DIR, isMiniCoreDir, loadLanguageCore } from './mini.js';
 export type { LanguageCore } from './mini.js';
 export { evaluateChatQa, normaliseAnswer, keywordMatch } from './eval/chat-qa.js';
 export type { QaAnswer, QaItem, QaReport, QaScore } from './eval/chat-qa.js';

@@ -3,7 +3,7 @@
  * its pruned vocabulary.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, readJsonFile } from '@herd/core';
 import { type LlamaConfig } from './config.js';
@@ -13,6 +13,11 @@ import { PrunedVocab } from './tokenizer/pruned.js';
 
 /** packages/llama3/weights/mini (the same from src/ and dist/). */
 export const MINI_CORE_DIR = fileURLToPath(new URL('../weights/mini', import.meta.url));
+
+/** Whether a core folder is the committed mini core (how adapter cards decide to name another core and its --core flag). */
+export function isMiniCoreDir(dir: string): boolean {
+  return resolve(dir) === resolve(MINI_CORE_DIR);
+}
 
 export interface LanguageCore {
   readonly dir: string;

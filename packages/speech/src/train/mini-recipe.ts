@@ -5,9 +5,9 @@
  * save the f16 checkpoint with its eval report and model card.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { MANIFEST_FILE } from '@herd/data';
-import { type LanguageCore, type Llama3Tokenizer, MINI_CORE_DIR } from '@herd/llama3';
+import { type LanguageCore, type Llama3Tokenizer, isMiniCoreDir } from '@herd/llama3';
 import { type SpecAugmentConfig } from '../data/spec-augment.js';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
 import { ctcHeadOf, loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
@@ -128,7 +128,7 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
 
 /** The core the adapter was fitted to, as the card names it: the committed one, or the folder given with --core. */
 function coreNamed(dir: string): string {
-  return resolve(dir) === resolve(MINI_CORE_DIR) ? 'committed mini language core\n(packages/llama3/weights/mini, not copied here)' : `language core ${dir}\n(not copied here; not the committed mini core)`;
+  return isMiniCoreDir(dir) ? 'committed mini language core\n(packages/llama3/weights/mini, not copied here)' : `language core ${dir}\n(not copied here; not the committed mini core)`;
 }
 
 function miniSpeechCard(o: MiniSpeechRecipe, r: MiniSpeechRecipeResult): string {

@@ -2,10 +2,10 @@
  * The whole mini vision recipe, top to bottom: read the scenes → train (caption, then QA) → evaluate
  * on held-out scenes (three rows) → save the checkpoint with its eval report and model card.
  */
-import { type LanguageCore, type Llama3Tokenizer, MINI_CORE_DIR } from '@herd/llama3';
+import { type LanguageCore, type Llama3Tokenizer, isMiniCoreDir } from '@herd/llama3';
 import { type VqaReport, evaluateVqa, vqaGroupTable, vqaItems, vqaTable } from '../eval/vqa.js';
 import { saveMiniVision } from '../mini.js';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
 import { type VisionWeights } from '../model/graphs.js';
 import { loadVisionPreset } from '../presets/index.js';
@@ -137,7 +137,7 @@ function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset'>) {
  * does not (the scene images are generated when missing; a --data set is described in the card's Data part).
  */
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
-  const core = resolve(o.core.dir) === resolve(MINI_CORE_DIR) ? '' : ` --core ${o.core.dir}`;
+  const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
   return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
 }
 
@@ -147,7 +147,7 @@ function miniVisionCard(o: MiniVisionRecipe, r: MiniVisionRecipeResult): string 
   return `# Mini vision adapter
 
 The mini herd's eyes: a ViT image encoder and gated cross-attention adapter (Llama 3 §7) trained by
-\`runMiniVisionRecipe\` (packages/vision/src/train/mini-recipe.ts) against ${resolve(o.core.dir) === resolve(MINI_CORE_DIR) ? 'the frozen committed mini\nlanguage core (packages/llama3/weights/mini, not copied here)' : `the frozen language core at\n${o.core.dir} (given with --core, not copied here; load and evaluate the adapter with that core)`}. Only the groups \`vision.encoder\`, \`vision.projector\`
+\`runMiniVisionRecipe\` (packages/vision/src/train/mini-recipe.ts) against ${isMiniCoreDir(o.core.dir) ? 'the frozen committed mini\nlanguage core (packages/llama3/weights/mini, not copied here)' : `the frozen language core at\n${o.core.dir} (given with --core, not copied here; load and evaluate the adapter with that core)`}. Only the groups \`vision.encoder\`, \`vision.projector\`
 and \`vision.adapter\` can train (which did is said below); every core weight was a frozen initializer.
 
 ## Architecture
