@@ -226,15 +226,15 @@ describe('video model: behaviour', () => {
     try {
       const [r, l, d, u, z] = [await features(rightward), await features(leftward), await features(downward), await features(upward), await features(still)];
       expect(r).toHaveLength(MOTION_FEATURES);
-      // Displacement and slope: +x for the rightward blob, the exact opposite for the leftward one, no y.
-      // The blob crosses 3 patches = 0.75 tile; against the mean background its own place is 3× as salient
-      // as each of its 3 other places, so c_t ≈ (2·x_t + Σx)/6 and both read about 2·0.75/6 = 0.25 (the random
-      // background under the blob makes the places' saliencies differ a little).
-      expect(r[0]).toBeCloseTo(0.25, 1);
-      expect(r[2]).toBeCloseTo(0.25, 1);
+      // Directions of displacement and slope: +x for the rightward blob, the exact opposite for the leftward one, no y.
+      // (The blob crosses 3 patches = 0.75 tile; its centroid moves ~0.25 tile, pulled in by the saliency its
+      // other places keep against the mean background, so a unit direction is ~0.25 / (0.25 + ε) ≈ 0.96.)
+      expect(r[0]).toBeGreaterThan(0.9);
+      expect(r[2]).toBeGreaterThan(0.9);
       for (const i of [0, 1, 2, 3]) expect(l[i]).toBeCloseTo(-r[i]!, 4);
-      expect(Math.abs(r[1]!)).toBeLessThan(1e-4);
-      expect(d[1]).toBeCloseTo(0.25, 1); // y grows downwards
+      expect(Math.abs(r[1]!)).toBeLessThan(1e-3);
+      expect(d[1]).toBeGreaterThan(0.9); // y grows downwards
+      expect(Math.abs(d[0]!)).toBeLessThan(1e-3);
       for (const i of [0, 1, 2, 3]) expect(u[i]).toBeCloseTo(-d[i]!, 4);
       expect(r[4]).toBeGreaterThan(0.1); // something changes
       expect(r[4]).toBeCloseTo(l[4]!, 5);
@@ -258,7 +258,7 @@ describe('video model: behaviour', () => {
       }
     };
     const gap = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-    expect(gap(await tokens(true, still), await tokens(false, still))).toBeLessThan(1e-5);
+    expect(gap(await tokens(true, still), await tokens(false, still))).toBeLessThan(1e-4); // f32 rounding of the mean background only
     expect(gap(await tokens(true, rightward), await tokens(false, rightward))).toBeGreaterThan(0.05);
     const preset = loadVideoPreset('mini');
     expect(preset.resampler.motionQuery).toBe(false);
