@@ -133,7 +133,9 @@ export function tokenPlaces(v: TileGrid): { places: Float32Array; patch: Float32
  * through a head on its mean token, did not learn to read that — stage 0's motion head read direction
  * on 13 of 49 held-out clips (chance ~25 %). Read out as here, the same frozen features give direction
  * on 55–56 of 59 held-out single-direction clips (93–95 %: the sign of the larger displacement axis,
- * no training; round 18, reel18) and tell static from moving on all 90.
+ * no training; 48 of stage 0's 49 with this graph, `bench/probes/video-motion-features.mjs`), and a
+ * logistic probe on them tells static from moving on all 90 held-out clips (round 18, reel18). With it,
+ * stage 0's motion head reads 46 of the 49.
  */
 export function motionFeatures(frames: Tensor, frameMask: Tensor, grid: TileGrid): Tensor {
   const [B, F, S] = frames.shape as number[];
