@@ -222,6 +222,7 @@ describe('video model: behaviour', () => {
     const frames = g.input('frames', 'f32', [1, F, S, D]);
     const frameMask = g.input('frameMask', 'bool', [1, S]);
     const session = await Session.create(G.toOnnx(g, { outputs: { motion: motionFeatures(frames, frameMask, grid) }, name: 'motion' }));
+    expect(() => motionFeatures(frames, frameMask, { ...grid, maxTiles: 4 })).toThrow(/motion features: frames have \d+ tokens, the image model's tiling gives \d+/);
     const features = async (x: Float32Array) => Array.from((await session.run({ frames: hostTensor('f32', [1, F, S, D], x), frameMask: hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['motion']!.data as Float32Array);
     try {
       const [r, l, d, u, z] = [await features(rightward), await features(leftward), await features(downward), await features(upward), await features(still)];

@@ -86,7 +86,7 @@ const MOTION_PROJ_STD = 0.5;
 
 /**
  * Below this length (tile widths) a displacement or slope is shrunk towards 0 rather than made unit
- * length: a static clip's is exactly 0, a moving clip's 0.05–0.3 on the mini world (the centroid is
+ * length: a static clip's is 0 (up to rounding), a moving clip's 0.05–0.3 on the mini world (the centroid is
  * pulled towards the frame's middle by the saliency every place has).
  */
 const MOTION_DIRECTION_EPS = 0.01;
