@@ -40,6 +40,12 @@ export interface ResamplerConfig {
    * tokens per frame when > 0.
    */
   readonly positionTokens: number;
+  /**
+   * The clip's motion features (where in the frame the clip changes, frame by frame: `motionFeatures`)
+   * projected and added to the latent queries (false = none, the default; herd's addition, see
+   * resampler.ts).
+   */
+  readonly motionQuery: boolean;
 }
 
 export interface VideoConfig {
@@ -57,7 +63,7 @@ export interface VideoConfig {
 }
 
 const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
-const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
 /** The most frames a clip gives (the paper's fine-tuning count). */
@@ -89,6 +95,8 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   if (typeof normEps !== 'number' || !(normEps > 0)) p.add(`resampler.normEps must be a positive number, got ${JSON.stringify(normEps)}`);
   const frameDifference = r['frameDifference'] ?? 0;
   if (typeof frameDifference !== 'number' || !(frameDifference >= 0)) p.add(`resampler.frameDifference must be a number ≥ 0, got ${JSON.stringify(frameDifference)}`);
+  const motionQuery = r['motionQuery'] ?? false;
+  if (typeof motionQuery !== 'boolean') p.add(`resampler.motionQuery must be true or false, got ${JSON.stringify(motionQuery)}`);
   const resampler: ResamplerConfig = {
     latents: int(r, 'latents', 'resampler.', 1),
     layers: int(r, 'layers', 'resampler.', 1),
@@ -98,6 +106,7 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     normEps: normEps as number,
     frameDifference: frameDifference as number,
     positionTokens: int({ positionTokens: r['positionTokens'] ?? 0 }, 'positionTokens', 'resampler.', 0),
+    motionQuery: motionQuery as boolean,
   };
   const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
     const s = rec(k);

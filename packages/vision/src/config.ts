@@ -62,7 +62,7 @@ export function supportedAspectRatios(maxTiles: number): [number, number][] {
 }
 
 /** Patches per tile plus the class token. */
-export function patchesPerTile(cfg: VisionConfig): number {
+export function patchesPerTile(cfg: Pick<VisionConfig, 'tileSize' | 'patchSize'>): number {
   return (cfg.tileSize / cfg.patchSize) ** 2 + 1;
 }
 

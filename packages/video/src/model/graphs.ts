@@ -93,7 +93,7 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
     ],
     inputs,
     encode: ({ inputs: x, p }) => ({
-      tokens: source === 'frames' ? perceiverResampler(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!) : x['video.tokens']!,
+      tokens: source === 'frames' ? perceiverResampler(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision) : x['video.tokens']!,
       rows: rowsWithVideo(x['video.mask']!),
     }),
     beforeLayer: (i, h, { inputs: x, p, encoded }) =>
@@ -147,7 +147,7 @@ export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, v
   const S = frameTokens(m.image);
   const frames = g.input('video.frames', 'f32', [1, clip.frames, S, m.image.text.dim]);
   const frameMask = g.input('video.frameMask', 'bool', [1, S]);
-  return G.toOnnx(g, { outputs: { 'video.tokens': perceiverResampler(m.video.resampler, clip, p, frames, frameMask) }, name: 'video_tokens' });
+  return G.toOnnx(g, { outputs: { 'video.tokens': perceiverResampler(m.video.resampler, clip, p, frames, frameMask, m.image.vision) }, name: 'video_tokens' });
 }
 
 /** The core's incremental decoder with the image adapter and the video adapter attached (fed video tokens). */

@@ -17,7 +17,7 @@ import { FrameEncoder, blindClip } from '../data/features.js';
 import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
-import { RESAMPLER_PREFIX, centreFrameNorms } from './resampler.js';
+import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, tokenPlaces } from './resampler.js';
 import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, videoLayers, videoParamSpecs } from './graphs.js';
 
 const IMG = 40;
@@ -192,6 +192,78 @@ describe('video model: behaviour', () => {
     await expect(tokens(S - 1, clip(), G.initParams(videoParamSpecs(m(S - 1)), 5, { layers: t.m.image.text.nLayers }))).rejects.toThrow(/frames have \d+ tokens, resampler\.positionTokens is/);
     const preset = loadVideoPreset('mini');
     expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, positionTokens: -1 } })).toThrow(/positionTokens must be an integer in \[0, /);
+  });
+
+  it('motionQuery: a blob moving one way gives the opposite motion features of the same blob moving the other way; a static clip gives zeros and the tokens it has without the option', async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const F = TINY_CLIP.frames;
+    const grid = t.m.image.vision; // 2 tiles of 4 × 4 patches, side by side
+    const { places, patch } = tokenPlaces(grid);
+    expect([places.length, patch.length, patch[0], patch[1]]).toEqual([2 * S, S, 0, 1]);
+    const rng = new Rng(7);
+    const background = Float32Array.from({ length: S * D }, () => rng.normal());
+    const blob = Float32Array.from({ length: D }, (_, d) => 3 * Math.cos(d));
+    // A blob over the patch token at (row, col) of tile 0 in each frame; the other tokens stay the background.
+    const clip = (cells: readonly (readonly [number, number])[]) => {
+      const x = new Float32Array(F * S * D);
+      cells.forEach(([row, col], f) => {
+        x.set(background, f * S * D);
+        x.set(blob, (f * S + 1 + row * 4 + col) * D);
+      });
+      return x;
+    };
+    const rightward = clip([[1, 0], [1, 1], [1, 2], [1, 3]]);
+    const leftward = clip([[1, 3], [1, 2], [1, 1], [1, 0]]);
+    const downward = clip([[0, 2], [1, 2], [2, 2], [3, 2]]);
+    const upward = clip([[3, 2], [2, 2], [1, 2], [0, 2]]);
+    const still = clip([[2, 2], [2, 2], [2, 2], [2, 2]]);
+    const g = new G.Graph();
+    const frames = g.input('frames', 'f32', [1, F, S, D]);
+    const frameMask = g.input('frameMask', 'bool', [1, S]);
+    const session = await Session.create(G.toOnnx(g, { outputs: { motion: motionFeatures(frames, frameMask, grid) }, name: 'motion' }));
+    expect(() => motionFeatures(frames, frameMask, { ...grid, maxTiles: 4 })).toThrow(/motion features: frames have \d+ tokens, the image model's tiling gives \d+/);
+    const features = async (x: Float32Array) => Array.from((await session.run({ frames: hostTensor('f32', [1, F, S, D], x), frameMask: hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['motion']!.data as Float32Array);
+    try {
+      const [r, l, d, u, z] = [await features(rightward), await features(leftward), await features(downward), await features(upward), await features(still)];
+      expect(r).toHaveLength(MOTION_FEATURES);
+      // Directions of displacement and slope: +x for the rightward blob, the exact opposite for the leftward one, no y.
+      // (The blob crosses 3 patches = 0.75 tile; its centroid moves ~0.25 tile, pulled in by the saliency its
+      // other places keep against the mean background, so a unit direction is ~0.25 / (0.25 + ε) ≈ 0.96.)
+      expect(r[0]).toBeGreaterThan(0.9);
+      expect(r[2]).toBeGreaterThan(0.9);
+      for (const i of [0, 1, 2, 3]) expect(l[i]).toBeCloseTo(-r[i]!, 4);
+      expect(Math.abs(r[1]!)).toBeLessThan(1e-3);
+      expect(d[1]).toBeGreaterThan(0.9); // y grows downwards
+      expect(Math.abs(d[0]!)).toBeLessThan(1e-3);
+      for (const i of [0, 1, 2, 3]) expect(u[i]).toBeCloseTo(-d[i]!, 4);
+      expect(r[4]).toBeGreaterThan(0.1); // something changes
+      expect(r[4]).toBeCloseTo(l[4]!, 5);
+      expect(z.every((v) => Math.abs(v) < 1e-5)).toBe(true);
+    } finally {
+      await session.release();
+    }
+    // In the aggregator: [1, E·L, D] tokens; a static clip's are those without the option, a moving clip's are not.
+    const m = (motionQuery: boolean) => ({ ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, motionQuery } } });
+    const values = G.initParams(videoParamSpecs(m(true)), 5, { layers: t.m.image.text.nLayers });
+    expect(values[`${RESAMPLER_PREFIX}.motion_proj.weight`]!.shape).toEqual([D, MOTION_FEATURES]);
+    expect(videoParamSpecs(m(false)).some((sp) => sp.name.includes('motion_proj'))).toBe(false);
+    const tokens = async (motionQuery: boolean, x: Float32Array) => {
+      const s = await Session.create(buildVideoTokensGraph(m(motionQuery), TINY_CLIP, values));
+      try {
+        const out = (await s.run({ 'video.frames': hostTensor('f32', [1, F, S, D], x), 'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['video.tokens']!;
+        expect(out.shape).toEqual([1, videoTokenCount(m(motionQuery).video, TINY_CLIP), D]);
+        return Array.from(out.data as Float32Array);
+      } finally {
+        await s.release();
+      }
+    };
+    const gap = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    expect(gap(await tokens(true, still), await tokens(false, still))).toBeLessThan(1e-4); // f32 rounding of the mean background only
+    expect(gap(await tokens(true, rightward), await tokens(false, rightward))).toBeGreaterThan(0.05);
+    const preset = loadVideoPreset('mini');
+    expect(preset.resampler.motionQuery).toBe(false);
+    expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, motionQuery: 1 } })).toThrow(/resampler\.motionQuery must be true or false, got 1/);
   });
 
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {

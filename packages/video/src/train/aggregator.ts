@@ -73,7 +73,7 @@ function declare(g: Graph, specs: readonly ParamSpec[], values: VisionWeights, t
 /** Per sampling: the mean video token [B, D], the caption-word logits [B, N] read from it and, with `motion`, the motion logits [B, C]. */
 function headLogits(m: VideoModelConfig, samplings: readonly ClipSampling[], p: G.Params, frames: G.Tensor, frameMask: G.Tensor, motion: boolean): { pooled: G.Tensor; logits: G.Tensor; motion?: G.Tensor }[] {
   return samplings.map((clip) => {
-    const pooled = G.mean(perceiverResampler(m.video.resampler, clip, p, frames, frameMask), 1); // [B, D]
+    const pooled = G.mean(perceiverResampler(m.video.resampler, clip, p, frames, frameMask, m.image.vision), 1); // [B, D]
     return { pooled, logits: G.linear(pooled, p(`${HEAD}.weight`), p(`${HEAD}.bias`)), ...(motion ? { motion: G.linear(pooled, p(`${MOTION_HEAD}.weight`), p(`${MOTION_HEAD}.bias`)) } : {}) }; // [B, N], [B, C]
   });
 }
