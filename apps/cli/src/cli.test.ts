@@ -78,6 +78,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--select-every', '-1', '--select-per-type', '0'], /2 problems[\s\S]*--select-every must be an integer ≥ 0, got '-1'[\s\S]*--select-per-type must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--select-per-type', '30'], /--select-per-type sets the size of the checkpoint selection's validation: give --select-every N too/],
+    [['vision', 'train', '--train-encoder-global'], /--train-encoder-global trains the global layers of a frozen encoder: give --freeze-encoder too/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],

@@ -14,7 +14,7 @@ export { crossAttentionLayer, crossAttentionLayerSpecs, crossAttentionConfig, cr
 export type { ImageKv, PreImageMasking } from './model/cross-attention.js';
 export { imageIntervals, crossAttentionMaskRows, imageTokenCount } from './model/image-mask.js';
 export type { ImageLayout } from './model/image-mask.js';
-export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP } from './model/graphs.js';
+export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP } from './model/graphs.js';
 export type { ImageSource, VisionWeights } from './model/graphs.js';
 export { loadHfMllama, readMllamaWeights, mllamaFromHfConfig, stackIndexOfCoreLayer } from './model/load.js';
 export type { LoadedMllama } from './model/load.js';

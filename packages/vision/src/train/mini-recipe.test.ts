@@ -21,6 +21,7 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 250 })).toContain('--gate-init 0.5 --select-every 250 --select-per-type 20 --batch 16');
     expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 500, selectPerType: 30 })).toContain('--select-every 500 --select-per-type 30');
     expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 0 })).not.toContain('--select');
+    expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainEncoderGlobal: true })).toContain('--freeze-encoder --train-projector --train-encoder-global --qk-gain 2');
   });
 
   it('names a core other than the committed one with --core, as the adapter fits only the core it was trained against', () => {

@@ -129,6 +129,14 @@ describe('trainMiniVision', () => {
     for (const spec of encoderParamSpecs(m.vision)) expect(Array.from(withProj.weights[spec.name]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[spec.name]!.data as Float32Array));
     expect(withProj.losses.qa.length).toBe(3);
     expect(phaseLines.filter((l) => /^qa \(colour\): [12] steps/.test(l))).toHaveLength(2);
+    // trainEncoderGlobal: the global layer(s) train with the projector and adapter, every layer before them stays as the dense stage left it.
+    const withGlobal = await trainMiniVision({ ...base, qaSteps: 2, freezeEncoder: true, trainProjector: true, trainEncoderGlobal: true });
+    const globalNames = encoderParamSpecs(m.vision).map((s) => s.name).filter((n) => n.includes('.global_transformer.'));
+    expect(globalNames.length).toBeGreaterThan(0);
+    const changed = (n: string) => Array.from(withGlobal.weights[n]!.data as Float32Array).some((x, i) => x !== (denseOnly.weights[n]!.data as Float32Array)[i]);
+    expect(globalNames.filter(changed).length).toBeGreaterThan(0);
+    expect(encoderParamSpecs(m.vision).map((s) => s.name).filter((n) => !globalNames.includes(n) && changed(n))).toEqual([]);
+    await expect(trainMiniVision({ ...base, qaSteps: 1, trainEncoderGlobal: true })).rejects.toThrow(/trainEncoderGlobal trains the global layers of a frozen encoder: set freezeEncoder too/);
     // Scenes without a spec cannot be densely labelled: an error naming the field.
     await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
     // A key-word type no training scene asks about is refused, naming it and the types there are.

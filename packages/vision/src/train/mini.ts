@@ -21,7 +21,7 @@ import { type MllamaConfig, type VisionConfig } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
-import { ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
@@ -271,6 +271,12 @@ export interface MiniVisionOptions {
    */
   readonly trainProjector?: boolean;
   /**
+   * With `freezeEncoder`: the encoder's gated global layer(s) (`vision.encoder.global`) still train with the
+   * adapter, the layers before them stay frozen — room for the language loss to re-bind the frozen features
+   * (e.g. a colour to the shape it belongs to) without unlearning the dense stage's local features (default false).
+   */
+  readonly trainEncoderGlobal?: boolean;
+  /**
    * Starting value of the cross-attention q/k RMSNorm gains of a fresh adapter (default 1). A gain g
    * multiplies the attention logits by g² at the start: the attention can leave uniform sooner.
    */
@@ -468,7 +474,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     losses.dense = dense.losses;
     o.log?.(`dense: ${steps} steps, loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
-  const trainGroups = [...(o.freezeEncoder || source === 'features' ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
+  if (o.trainEncoderGlobal && !o.freezeEncoder) throw new HerdError('invalid_argument', 'trainMiniVision: trainEncoderGlobal trains the global layers of a frozen encoder: set freezeEncoder too (without it the whole encoder trains)');
+  if (o.trainEncoderGlobal && (source === 'features' || m.vision.nGlobalLayers === 0)) throw new HerdError('invalid_argument', `trainMiniVision: trainEncoderGlobal: ${source === 'features' ? 'these scenes carry given encoder features (no encoder in the graph)' : 'this encoder has no global layers'}`);
+  const encoderGroups = source === 'features' ? [] : !o.freezeEncoder ? ENCODER_GROUPS : o.trainEncoderGlobal ? [ENCODER_GLOBAL_GROUP] : [];
+  const trainGroups = [...encoderGroups, ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
   const lastStage = stages.reduce((last, st, i) => (st.steps > 0 ? i : last), -1);
   let selected: AdapterSelected | undefined;
   for (const [si, st] of stages.entries()) {
