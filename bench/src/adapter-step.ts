@@ -31,7 +31,7 @@ import { Rng, encodeF16 } from '@herd/core';
 import { type LmGraphSpec, buildLmTraining, headDim, loadLanguageCore } from '@herd/llama3';
 import { type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, audioTokens, featureFeeds, loadSpeechPreset, miniSpeechModel, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
-import { ADAPTER_GROUP, ENCODER_GROUP, adapterBatch, coreAttachPoints, type VisionWeights, freshMiniVision, loadMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
+import { ADAPTER_GROUP, ENCODER_GROUPS, adapterBatch, coreAttachPoints, type VisionWeights, freshMiniVision, loadMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
 import { type ClipFeatures, VIDEO_GROUPS, frameTokens, miniVideoConfig, videoBatch, videoLayers, videoModelSpec, videoParamSpecs } from '@herd/video';
 import * as G from '@herd/graph';
 import { benchArgs } from './bench-args.js';
@@ -78,7 +78,7 @@ function setup(): { spec: LmGraphSpec; train: string[]; values: Record<string, H
       return { image, tokens: t, targets: t.map((x, i) => (i >= T / 2 && i + 1 < T ? t[i + 1]! : -100)) };
     });
     return {
-      spec: { config: c, extension: visionTrainingExtension(m) }, train: [ENCODER_GROUP, ADAPTER_GROUP], values: hostValues(freshMiniVision(m, 1, 0.5)), batch: adapterBatch(m, samples, T), B, T,
+      spec: { config: c, extension: visionTrainingExtension(m) }, train: [...ENCODER_GROUPS, ADAPTER_GROUP], values: hostValues(freshMiniVision(m, 1, 0.5)), batch: adapterBatch(m, samples, T), B, T,
       peer: { model, core: coreShape, vision: m.vision, crossAt: coreAttachPoints(m.crossAttentionLayers), learnable: m.nLearnableTokens, batch: B, seqLen: T },
     };
   }

@@ -48,7 +48,7 @@ export { CORE_GROUP, asLmSpec, lmParamGroups, declareLmParams, declareLmInputs, 
 export type { LmGraphSpec, LmExtension, LmHookContext, LmInputDecl, LmInputs, ParamGroup, ParamValuesByName, DeclaredParams } from './model/lm-spec.js';
 export { LmEvaluator, packedBatch, packedBatches } from './train/evaluate.js';
 export { trainAdapter, loadTrainedGroups, groupFileName } from './train/adapter.js';
-export type { AdapterRecipe, AdapterResult, Batch, ShardData } from './train/adapter.js';
+export type { AdapterRecipe, AdapterResult, AdapterSelected, AdapterSelection, Batch, ShardData } from './train/adapter.js';
 export type { LmEvaluatorOptions } from './train/evaluate.js';
 export { loadHfLlama, readHfLlamaConfig, readLlamaWeights } from './model/load.js';
 export type { LoadHfOptions, LoadedLlama, LoadedLlamaExternal } from './model/load.js';

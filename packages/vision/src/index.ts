@@ -14,7 +14,7 @@ export { crossAttentionLayer, crossAttentionLayerSpecs, crossAttentionConfig, cr
 export type { ImageKv, PreImageMasking } from './model/cross-attention.js';
 export { imageIntervals, crossAttentionMaskRows, imageTokenCount } from './model/image-mask.js';
 export type { ImageLayout } from './model/image-mask.js';
-export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP } from './model/graphs.js';
+export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP } from './model/graphs.js';
 export type { ImageSource, VisionWeights } from './model/graphs.js';
 export { loadHfMllama, readMllamaWeights, mllamaFromHfConfig, stackIndexOfCoreLayer } from './model/load.js';
 export type { LoadedMllama } from './model/load.js';
@@ -47,8 +47,8 @@ export type { SceneExample, MiniVisionOptions, MiniVisionResult, MiniVisionStage
 export { miniVisionRetrainCommand, runMiniVisionRecipe } from './train/mini-recipe.js';
 export { DENSE_HEADS, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, buildDenseTraining, cellInkGrid, inkPixels, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';
 export type { DenseHead, DenseScene, DenseTrainOptions, DenseVocab, ProbeReport, SceneSpec } from './train/dense-mini.js';
-export type { MiniVisionRecipe, MiniVisionRecipeResult } from './train/mini-recipe.js';
-export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, tallyVqa, vqaTable, vqaGroupTable } from './eval/vqa.js';
+export type { MiniVisionRecipe, MiniVisionRecipeResult, MiniVisionSelection } from './train/mini-recipe.js';
+export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable } from './eval/vqa.js';
 export type { VqaType, VqaRow, VqaGroups, VqaGroupSplit, GradedVqa, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, flag } from '@herd/core';
+import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
@@ -46,6 +46,7 @@ export const visionTrainCommand = defineCommand({
     'dense-object-weight': flag.number({ min: 0, default: 0, description: 'stage 0 (dense): weight of the object heads that read each object\'s shape and count from the mean of its ink patches' }),
     'freeze-encoder': flag.boolean({ description: 'keep the encoder as stage 0 left it: only the adapter (and with --train-projector the projector) trains in the later stages' }),
     'train-projector': flag.boolean({ description: 'with --freeze-encoder: the projector trains with the adapter' }),
+    'train-encoder-global': flag.boolean({ description: 'with --freeze-encoder: the encoder\'s gated global layer(s) train with the adapter (the layers before them stay frozen)' }),
     'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
     'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
     'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
@@ -54,6 +55,8 @@ export const visionTrainCommand = defineCommand({
     'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
     'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2b: QA fine-tuning steps on all scenes (chat format)' }),
     'gate-init': flag.number({ min: 0, max: 3, default: 0.5, description: 'starting value of the cross-attention gates (the paper: 0)' }),
+    'select-every': flag.integer({ min: 0, default: 0, description: 'checkpoint selection: every N steps of the last QA stage (and at its end) score the adapter on the validation scenes (train-split scenes kept out of training, never the held-out ones) and keep the step with the best mean accuracy over the five question types (0: keep the last step)' }),
+    'select-per-type': flag.integer({ min: 1, placeholder: 'N', description: 'with --select-every: validation questions per question type (greedy; default 20)' }),
     batch: flag.integer({ min: 1, default: 16, description: 'sequences (images) per step' }),
     lr: flag.number({ above: 0, default: 4e-3, description: 'peak learning rate (re-warmed per stage)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
@@ -61,6 +64,8 @@ export const visionTrainCommand = defineCommand({
     'train-on-labelled-noise': flag.boolean({ description: 'train also on the samples the generator labelled as noise (an uncurated baseline against a curated set; default: skipped). The eval scenes stay label-clean' }),
   },
   async run({ values, io }) {
+    if (values['train-encoder-global'] && !values['freeze-encoder']) throw new UsageError('--train-encoder-global trains the global layers of a frozen encoder: give --freeze-encoder too (without it the whole encoder trains)');
+    if (values['select-per-type'] !== undefined && values['select-every'] === 0) throw new UsageError('--select-per-type sets the size of the checkpoint selection\'s validation: give --select-every N too');
     const core = loadLanguageCore(values.core); // before the scenes are generated: a wrong --core fails at once
     if (values['vision-preset'] !== undefined) loadVisionPreset(values['vision-preset']); // so does a wrong --vision-preset
     // A wrong --encoder-from fails before any scene is generated.
@@ -69,10 +74,11 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
+      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(values['key-word-types'] !== undefined ? { keyWordTypes: values['key-word-types'].split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0) } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
       dataDescription: values.data === undefined ? `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.` : `The images dataset at ${data} (given with --data): the synthetic world's scenes, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
+    if (r.selection) io.stdout.write(`kept QA step ${r.selection.step} (best validation mean ${(100 * r.selection.curve.find((c) => c.step === r.selection!.step)!.mean).toFixed(1)}%)\n`);
     io.stdout.write(`${vqaTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);
   },
 });

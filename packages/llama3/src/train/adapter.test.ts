@@ -181,6 +181,39 @@ describe('trainAdapter', () => {
     for (const [k, v] of Object.entries(loaded)) expect(v.data).toEqual(r.trained[k]!.data);
   });
 
+  it('select keeps the best-scoring step\'s values (not the last step\'s), scores the last step too, and saves the kept values', async () => {
+    // A fake scorer that peaks at step 20 of 25 (every 10, plus the last step): it records the values it was shown.
+    const shown = new Map<number, Record<string, Float32Array>>();
+    const peak = { 10: 0.3, 20: 0.9, 25: 0.5 } as Record<number, number>;
+    const out = join(root, 'out-select');
+    const r = await trainAdapter(recipe({
+      steps: 25, outDir: out, evalBatches, evalEvery: 4,
+      select: { every: 10, score: async (trained, step) => { shown.set(step, Object.fromEntries(Object.entries(trained).map(([k, v]) => [k, Float32Array.from(v.data as Float32Array)]))); return peak[step]!; } },
+    }));
+    expect([...shown.keys()]).toEqual([10, 20, 25]);
+    expect(r.selected).toEqual({ step: 20, score: 0.9, curve: [{ step: 10, score: 0.3 }, { step: 20, score: 0.9 }, { step: 25, score: 0.5 }] });
+    // The loss eval still runs on its own period beside the selection (gcd of 4 and 10: the hook runs every 2 steps).
+    expect([...r.evals.keys()].filter((s) => r.evals.get(s)!['evalLoss'] !== undefined)).toEqual([4, 8, 12, 16, 20, 24]);
+    const kept = shown.get(20)!, last = shown.get(25)!;
+    let differs = 0;
+    for (const [k, v] of Object.entries(kept)) {
+      expect(r.trained[k]!.data).toEqual(v);
+      if (last[k]!.some((x, i) => x !== v[i])) differs++;
+    }
+    expect(differs).toBeGreaterThan(0); // the run went on training after step 20: keeping step 20 is a choice
+    const loaded = loadTrainedGroups(out, spec, ['encoder', 'adapter']);
+    for (const [k, v] of Object.entries(loaded)) expect(v.data).toEqual(kept[k]);
+    expect(openSafetensors(join(out, groupFileName('adapter'))).metadata['herd_steps']).toBe('20');
+  });
+
+  it('select refuses a bad period, a non-finite score and resume', async () => {
+    const score = async () => 1;
+    await expect(trainAdapter(recipe({ steps: 2, select: { every: 0, score } }))).rejects.toThrow(/select.every must be a positive integer/);
+    await expect(trainAdapter(recipe({ steps: 2, select: { every: 1.5, score } }))).rejects.toThrow(/select.every must be a positive integer/);
+    await expect(trainAdapter(recipe({ steps: 2, select: { every: 1, score: async () => Number.NaN } }))).rejects.toThrow(/selection score of step 1 is NaN/);
+    await expect(trainAdapter(recipe({ steps: 2, resume: true, checkpointDir: join(root, 'ck-sel'), select: { every: 1, score } }))).rejects.toThrow(/cannot be combined with resume/);
+  });
+
   it('refuses a batch source whose batch size is not the graphs\' batch', async () => {
     await expect(trainAdapter(recipe({ steps: 2, data: { source: { batchSize: 8, batch: () => ({}) } } }))).rejects.toThrow(/serves 8 examples per batch, the graphs take batch 4/);
   });

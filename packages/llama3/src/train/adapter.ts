@@ -51,6 +51,13 @@ export interface AdapterRecipe {
   /** Fixed held-out batches, evaluated every `evalEvery` steps and at the end. */
   readonly evalBatches?: readonly Batch[];
   readonly evalEvery?: number;
+  /**
+   * Checkpoint selection on a validation set: every `every` steps and at the last step, `score` grades the
+   * trained values (higher is better). The result's `trained` values (and the saved files) are then the
+   * best-scoring step's (the earliest on a tie), not the last step's: a run that collapses late keeps its
+   * best point. Only the steps of one call compete, so it does not combine with `resume`.
+   */
+  readonly select?: AdapterSelection;
   readonly device?: Device;
   readonly checkpointDir?: string;
   readonly checkpointEvery?: number;
@@ -61,6 +68,18 @@ export interface AdapterRecipe {
   /** Stop after this many steps in this call (to simulate an interruption). */
   readonly stopAfter?: number;
   readonly label?: string;
+}
+
+export interface AdapterSelection {
+  readonly every: number;
+  readonly score: (trained: Readonly<Record<string, HostTensor>>, step: number) => Promise<number>;
+}
+
+/** Which step `AdapterRecipe.select` kept, and the score of every step it graded. */
+export interface AdapterSelected {
+  readonly step: number;
+  readonly score: number;
+  readonly curve: readonly { readonly step: number; readonly score: number }[];
 }
 
 /** A dataset in the shard format, read and shuffled by `ShardBatchReader`, collated by the modality. */
@@ -83,6 +102,8 @@ export interface AdapterResult {
   /** Saved files by group (with `outDir`). */
   readonly saved: Readonly<Record<string, string>>;
   readonly finalEvalLoss?: number;
+  /** With `select`: the kept step (whose values `trained` holds) and the scores. */
+  readonly selected?: AdapterSelected;
 }
 
 /**
@@ -159,6 +180,8 @@ async function shardSource(d: ShardData, batch: number, seed: number): Promise<{
 }
 
 export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
+  if (r.select && !(Number.isInteger(r.select.every) && r.select.every >= 1)) throw new HerdError('invalid_argument', `trainAdapter: select.every must be a positive integer (steps between scores), got ${r.select.every}`);
+  if (r.select && r.resume) throw new HerdError('invalid_argument', 'trainAdapter: select keeps the best step of this call only; it cannot be combined with resume (the steps before the resume were never scored here)');
   // 1. Config.
   const groups = lmParamGroups(r.spec);
   const trained = new Set(r.train);
@@ -177,6 +200,28 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
   const frozen = Object.fromEntries(Object.entries(r.weights).filter(([k]) => !(k in start)));
   const evaluator = r.evalBatches?.length ? await LmEvaluator.create(r.spec, frozen, { batch: r.batch, seqLen: r.seqLen, fed: r.train, ...session }) : undefined;
 
+  // Selection: the trainer's eval hook scores the values; a copy of the best-scoring step's is kept.
+  const curve: { step: number; score: number }[] = [];
+  let best: { step: number; score: number; values: Record<string, HostTensor> } | undefined;
+  const score = async (params: Record<string, HostTensor>, step: number): Promise<number> => {
+    const s = await r.select!.score(params, step);
+    if (!Number.isFinite(s)) throw new HerdError('non_finite', `trainAdapter: the selection score of step ${step} is ${s}, not a finite number`);
+    curve.push({ step, score: s });
+    if (!best || s > best.score) best = { step, score: s, values: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, hostTensor(v.dtype, [...v.shape], (v.data as Float32Array).slice())])) };
+    return s;
+  };
+  const lossEvery = evaluator && r.evalEvery ? r.evalEvery : 0;
+  const selectEvery = r.select?.every ?? 0;
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const hookEvery = gcd(lossEvery, selectEvery);
+  const evaluate = async (rn: TrainingRun, step: number): Promise<Record<string, number>> => {
+    const params = await rn.readParams();
+    return {
+      ...(lossEvery && step % lossEvery === 0 ? { evalLoss: await evaluator!.loss(r.evalBatches!, params) } : {}),
+      ...(selectEvery && step % selectEvery === 0 ? { selectScore: await score(params, step) } : {}),
+    };
+  };
+
   // 4. Run.
   try {
     const result = await train({
@@ -185,7 +230,7 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
       schedule: r.schedule,
       steps: r.steps,
       seed: r.seed,
-      ...(evaluator && r.evalEvery ? { evalEvery: r.evalEvery, evaluate: async (rn) => ({ evalLoss: await evaluator.loss(r.evalBatches!, await rn.readParams()) }) } : {}),
+      ...(hookEvery ? { evalEvery: hookEvery, evaluate } : {}),
       ...(r.checkpointDir ? { checkpointDir: r.checkpointDir, ...(r.checkpointEvery ? { checkpointEvery: r.checkpointEvery } : {}) } : {}),
       ...(r.resume ? { resume: true } : {}),
       ...(r.logPath ? { logPath: r.logPath } : {}),
@@ -195,8 +240,10 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
       info: { train: r.train, batch: r.batch, seqLen: r.seqLen, seed: r.seed },
     });
 
-    // 5. Eval and save.
-    const params = await run.readParams();
+    // 5. Select, eval and save.
+    const last = await run.readParams();
+    if (r.select && result.finalStep % selectEvery !== 0) await score(last, result.finalStep);
+    const params = best?.values ?? last;
     const finalEvalLoss = evaluator ? await evaluator.loss(r.evalBatches!, params) : undefined;
     const saved: Record<string, string> = {};
     if (r.outDir && result.finalStep === r.steps) {
@@ -204,11 +251,12 @@ export async function trainAdapter(r: AdapterRecipe): Promise<AdapterResult> {
       for (const grp of groups) {
         if (!trained.has(grp.name)) continue;
         const path = join(r.outDir, groupFileName(grp.name));
-        await writeSafetensors(path, Object.fromEntries(grp.specs.map((s) => [s.name, { dtype: 'f32' as const, shape: [...s.shape], data: params[s.name]!.data as Float32Array }])), { herd_group: grp.name, herd_steps: String(result.finalStep) });
+        await writeSafetensors(path, Object.fromEntries(grp.specs.map((s) => [s.name, { dtype: 'f32' as const, shape: [...s.shape], data: params[s.name]!.data as Float32Array }])), { herd_group: grp.name, herd_steps: String(best?.step ?? result.finalStep) });
         saved[grp.name] = path;
       }
     }
-    return { losses: result.losses, evals: result.evals, finalStep: result.finalStep, ...(result.resumedFrom ? { resumedFrom: result.resumedFrom } : {}), trained: params, saved, ...(finalEvalLoss !== undefined ? { finalEvalLoss } : {}) };
+    const selected = best ? { step: best.step, score: best.score, curve } : undefined;
+    return { losses: result.losses, evals: result.evals, finalStep: result.finalStep, ...(result.resumedFrom ? { resumedFrom: result.resumedFrom } : {}), trained: params, saved, ...(finalEvalLoss !== undefined ? { finalEvalLoss } : {}), ...(selected ? { selected } : {}) };
   } finally {
     await shards?.close();
     await evaluator?.release();

@@ -1,9 +1,14 @@
 /** Tallying of graded visual-QA answers, and the loss masks of the mini recipe's sequences (the grading itself: @herd/llama3 typed-grade.test.ts). */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { IMAGE_TOKEN_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { preprocessImage } from '../data/tiling.js';
+import { loadMiniVision } from '../mini.js';
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
 import { type SceneExample, captionSequence, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
-import { type GradedVqa, tallyVqa, vqaGroupTable } from './vqa.js';
+import { type GradedVqa, evaluateVqa, tallyVqa, vqaAdapterAccuracy, vqaGroupTable, vqaItems } from './vqa.js';
 
 describe('tallyVqa', () => {
   const hit = (adapter: boolean, blind: boolean) => ({ core: false, adapter, blind, described: true });
@@ -28,6 +33,21 @@ describe('tallyVqa', () => {
     expect(table).toContain('| one object group: adapter / blind (n) | 100% / 0% (2) |');
     expect(table).toContain('| several object groups: adapter / blind (n) | 50% / 50% (2) | 0% / 0% (0) | 0% / 100% (1) |');
   });
+});
+
+describe('vqaAdapterAccuracy (the selection\'s cheap score)', () => {
+  it('is evaluateVqa\'s adapter row on the same items, answered by the committed checkpoint', async () => {
+    const v = loadMiniVision();
+    const tok = await loadLlama3Tokenizer();
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'heldout-scenes');
+    const fixtures = (JSON.parse(readFileSync(join(dir, 'scenes.json'), 'utf8')) as { file: string; caption: string; question: string; answer: string }[]).slice(0, 8);
+    const scenes: SceneExample[] = await Promise.all(fixtures.map(async (f, i) => ({ key: `f${i}`, split: 'heldout', image: await preprocessImage(join(dir, f.file), v.config.vision), caption: f.caption, qa: [{ type: 'colour', question: f.question, answer: f.answer }] })));
+    const items = vqaItems(scenes, 8);
+    const o = { config: v.config, core: v.core, vision: v.weights, tokenizer: tok, items };
+    const [cheap, full] = [await vqaAdapterAccuracy(o), await evaluateVqa(o)];
+    expect(cheap).toEqual(full.accuracy.adapter);
+    expect(cheap.colour).toBeGreaterThan(0); // the committed checkpoint names some of these colours: not an all-zero match
+  }, 120_000);
 });
 
 describe('mini recipe sequences', () => {

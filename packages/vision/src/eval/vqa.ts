@@ -82,13 +82,42 @@ export interface VqaEvalOptions {
   readonly maxNewTokens?: number;
 }
 
-export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
-  const { config: m, core, tokenizer: tok } = o;
+/** Greedy decoding settings and the answer's text for the core's (possibly pruned) vocabulary. */
+function vqaDecoding(o: Pick<VqaEvalOptions, 'core' | 'tokenizer' | 'maxNewTokens'>) {
+  const { core, tokenizer: tok } = o;
   const toModel = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
   const toFull = (ids: readonly number[]) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
   const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
   const sampling = { maxNewTokens: o.maxNewTokens ?? 24, temperature: 0, stopTokens: stops };
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
+  return { toModel, sampling, text };
+}
+
+/**
+ * The adapter row alone (accuracy by type, in [0, 1]): the cheap score a training run selects its checkpoint
+ * by (`MiniVisionRecipe.selectEvery`), without the core-alone, blind and in-words rows.
+ */
+export async function vqaAdapterAccuracy(o: VqaEvalOptions): Promise<Record<VqaType, number>> {
+  const { sampling, text } = vqaDecoding(o);
+  const vision = VisionGenerator.create(o.config, o.core.weights, o.vision);
+  const hits: { type: VqaType; hit: boolean }[] = [];
+  try {
+    for (const item of o.items) {
+      const answer = text(await vision.complete(imageQuestionIds(o.tokenizer, o.core, o.config, item.question), [item.scene.image], sampling));
+      hits.push({ type: item.type, hit: gradeVqa(item.type, answer, item.answer) });
+    }
+  } finally {
+    await vision.release();
+  }
+  return Object.fromEntries(VQA_TYPES.map((t) => {
+    const of = hits.filter((h) => h.type === t);
+    return [t, of.length ? of.filter((h) => h.hit).length / of.length : 0];
+  })) as Record<VqaType, number>;
+}
+
+export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
+  const { config: m, core, tokenizer: tok } = o;
+  const { toModel, sampling, text } = vqaDecoding(o);
   const plain = await Generator.create(m.text, buildDecoder(m.text, core.weights));
   const vision = VisionGenerator.create(m, core.weights, o.vision);
   const graded: GradedVqa[] = [];

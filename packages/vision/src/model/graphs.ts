@@ -102,8 +102,13 @@ export function visionExtension(m: MllamaConfig, imageTokens: number | 'S', mask
   };
 }
 
-/** Name of the encoder's parameter group (the ViT): trained with the adapter (§7.3: "the encoder is not frozen"). */
+/** Name of the encoder's parameter group (the ViT up to its global layers): trained with the adapter (§7.3: "the encoder is not frozen"). */
 export const ENCODER_GROUP = 'vision.encoder';
+/** The encoder's gated global layers (`global_transformer.*`), a group of their own so they can train while the rest of the ViT stays frozen. */
+export const ENCODER_GLOBAL_GROUP = 'vision.encoder.global';
+/** The whole encoder's groups: list them all to train the ViT. */
+export const ENCODER_GROUPS = [ENCODER_GROUP, ENCODER_GLOBAL_GROUP] as const;
+const isGlobalLayer = (name: string) => name.includes('.global_transformer.');
 /** Name of the projector's parameter group (`multi_modal_projector.*`, ViT features → the core's width): trainable apart from the ViT. */
 export const PROJECTOR_GROUP = 'vision.projector';
 
@@ -130,7 +135,8 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
   };
   return {
     groups: [
-      { name: ENCODER_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision) : [] },
+      { name: ENCODER_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => !isGlobalLayer(s.name)) : [] },
+      { name: ENCODER_GLOBAL_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => isGlobalLayer(s.name)) : [] },
       { name: PROJECTOR_GROUP, specs: adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector')) },
       { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector')) },
     ],

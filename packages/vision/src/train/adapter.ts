@@ -11,7 +11,7 @@ import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, patchesPerTile, visionOutputDim } from '../config.js';
 import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
-import { ADAPTER_GROUP, ENCODER_GROUP, type ImageSource, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
 
 /**
@@ -20,7 +20,7 @@ import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
  * projector and adapter train.
  */
 export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}, source: ImageSource = 'pixels'): TrainingGraphs {
-  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source) }, { ...core, ...vision }, { batch, seqLen, train: [ENCODER_GROUP, PROJECTOR_GROUP, ADAPTER_GROUP], optimizer });
+  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source) }, { ...core, ...vision }, { batch, seqLen, train: [...ENCODER_GROUPS, PROJECTOR_GROUP, ADAPTER_GROUP], optimizer });
 }
 
 export interface AdapterSample {

@@ -17,6 +17,13 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, core: { ...core, dir: `${MINI_CORE_DIR}/` } })).not.toContain('--core'); // the same folder spelt with a slash
   });
 
+  it('carries the checkpoint selection (--select-every, --select-per-type) when it is on', () => {
+    expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 250 })).toContain('--gate-init 0.5 --select-every 250 --select-per-type 20 --batch 16');
+    expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 500, selectPerType: 30 })).toContain('--select-every 500 --select-per-type 30');
+    expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 0 })).not.toContain('--select');
+    expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainEncoderGlobal: true })).toContain('--freeze-encoder --train-projector --train-encoder-global --qk-gain 2');
+  });
+
   it('names a core other than the committed one with --core, as the adapter fits only the core it was trained against', () => {
     const line = miniVisionRetrainCommand({ ...recipe, core: { ...core, dir: '/work/cores/chain2' } });
     expect(line).toMatch(/^node apps\/cli\/dist\/main\.js vision train --core \/work\/cores\/chain2 --encoder-from /);

@@ -3,7 +3,7 @@
  * on held-out scenes (three rows) → save the checkpoint with its eval report and model card.
  */
 import { type LanguageCore, type Llama3Tokenizer, isMiniCoreDir } from '@herd/llama3';
-import { type VqaReport, evaluateVqa, vqaGroupTable, vqaItems, vqaTable } from '../eval/vqa.js';
+import { VQA_TYPES, type VqaReport, type VqaType, evaluateVqa, vqaAdapterAccuracy, vqaGroupTable, vqaItems, vqaTable } from '../eval/vqa.js';
 import { saveMiniVision } from '../mini.js';
 import { join } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
@@ -39,6 +39,8 @@ export interface MiniVisionRecipe {
   readonly freezeEncoder?: boolean;
   /** With `freezeEncoder`, the projector trains too (`MiniVisionOptions.trainProjector`). */
   readonly trainProjector?: boolean;
+  /** With `freezeEncoder`, the encoder's global layers train too (`MiniVisionOptions.trainEncoderGlobal`). */
+  readonly trainEncoderGlobal?: boolean;
   /** Starting q/k RMSNorm gain of the cross-attention (`MiniVisionOptions.qkGain`). */
   readonly qkGain?: number;
   /** Share of QA sequences with the loss on key words only (`MiniVisionOptions.keyWordShare`). */
@@ -61,6 +63,15 @@ export interface MiniVisionRecipe {
   readonly batch: number;
   readonly lr: number;
   readonly seed: number;
+  /**
+   * Checkpoint selection without touching the held-out scenes: every this many steps of the QA stage (and at
+   * its end) the adapter answers `selectPerType` questions per type about the validation scenes (the
+   * SEEN_IMAGES train-split scenes kept out of training), greedy; the step with the best mean accuracy over
+   * the five types is kept (default 0: none, the last step is kept).
+   */
+  readonly selectEvery?: number;
+  /** Validation questions per type for the selection (default 20). */
+  readonly selectPerType?: number;
   /** Held-out questions per type in the eval. */
   readonly evalPerType: number;
   /** How the data was made, for the card. */
@@ -68,8 +79,18 @@ export interface MiniVisionRecipe {
   readonly log?: (line: string) => void;
 }
 
+/** The selection curve: the adapter's validation accuracy by type at each graded step, and the kept step. */
+export interface MiniVisionSelection {
+  readonly every: number;
+  readonly perType: number;
+  readonly n: Readonly<Record<VqaType, number>>;
+  readonly curve: readonly { readonly step: number; readonly accuracy: Readonly<Record<VqaType, number>>; readonly mean: number }[];
+  readonly step: number;
+}
+
 export interface MiniVisionRecipeResult {
   readonly train: MiniVisionResult;
+  readonly selection?: MiniVisionSelection;
   /** Held-out scenes: unseen images of unseen colour × shape combinations. */
   readonly eval: VqaReport;
   /** Unseen images of seen combinations (train-split scenes kept out of training): seeing without new bindings. */
@@ -81,6 +102,10 @@ export interface MiniVisionRecipeResult {
 
 export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisionRecipeResult> {
   const log = o.log ?? (() => {});
+  const selectEvery = o.selectEvery ?? 0;
+  const selectPerType = o.selectPerType ?? 20;
+  if (!Number.isInteger(selectEvery) || selectEvery < 0) throw new HerdError('invalid_argument', `selectEvery must be a whole number of steps (0: no selection), got ${selectEvery}`);
+  if (!Number.isInteger(selectPerType) || selectPerType < 1) throw new HerdError('invalid_argument', `selectPerType must be a positive whole number, got ${selectPerType}`);
   const m = recipeConfig(o);
   let t = performance.now();
   const skipped = { undecodable: 0 };
@@ -104,9 +129,22 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
     const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1);
     init = Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, k.startsWith('vision_model.') ? tower.params[k]! : v]));
   }
+  // Selection on the validation scenes (never the held-out ones): the adapter row's mean accuracy over the types.
+  const validation = vqaItems(seen, selectPerType);
+  const curve: { step: number; accuracy: Record<VqaType, number>; mean: number }[] = [];
+  const select = selectEvery > 0 ? {
+    every: selectEvery,
+    score: async (weights: VisionWeights, step: number) => {
+      const accuracy = await vqaAdapterAccuracy({ config: m, core: o.core, vision: weights, tokenizer: o.tokenizer, items: validation });
+      const score = mean(VQA_TYPES.map((t) => accuracy[t]));
+      curve.push({ step, accuracy, mean: score });
+      log(`select: step ${step}: ${VQA_TYPES.map((t) => `${t} ${(100 * accuracy[t]).toFixed(0)}%`).join(', ')}; mean ${(100 * score).toFixed(1)}%`);
+      return score;
+    },
+  } : undefined;
   const result = await trainMiniVision({
-    ...(init ? { init } : {}),
-    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    ...(init ? { init } : {}), ...(select ? { select } : {}),
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -116,13 +154,15 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const evalSeen = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(seen, o.evalPerType) });
   log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}\nby object groups in the scene:\n${vqaGroupTable(evalSeen)}`);
   const evalSeconds = (performance.now() - t) / 1000;
-  const out = { train: result, eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length, ...(o.trainOnLabelledNoise ? { labelledNoise: noisy, undecodable: skipped.undecodable } : {}) }, readSeconds, evalSeconds };
+  const selection = result.selected ? { every: selectEvery, perType: selectPerType, n: Object.fromEntries(VQA_TYPES.map((t) => [t, validation.filter((i) => i.type === t).length])) as Record<VqaType, number>, curve, step: result.selected.step } : undefined;
+  const out = { train: result, ...(selection ? { selection } : {}), eval: report, evalSeen, scenes: { train: train.length, heldout: heldout.length, seen: seen.length, ...(o.trainOnLabelledNoise ? { labelledNoise: noisy, undecodable: skipped.undecodable } : {}) }, readSeconds, evalSeconds };
   await saveMiniVision(o.outDir, m, o.core, result.weights, { eval: { heldout: report, seenCombinations: evalSeen }, card: miniVisionCard(o, out) });
   return out;
 }
 
 /** Train-split scenes kept out of training for the seen-combinations eval. */
 export const SEEN_IMAGES = 200;
+
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
@@ -137,8 +177,22 @@ function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset'>) {
  * does not (the scene images are generated when missing; a --data set is described in the card's Data part).
  */
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
+  const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
   const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+}
+
+/** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
+function selectionCard(s: MiniVisionSelection, qaSteps: number): string {
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  return `Checkpoint selection: every ${s.every} QA steps and at the end, greedy answers to ${s.perType} validation questions per type
+(the train-split scenes kept out of training, never the held-out ones; n = ${VQA_TYPES.map((t) => s.n[t]).join(' / ')}); the step with the best mean
+over the five types was kept: **step ${s.step} of ${qaSteps}** (the earliest on a tie).
+
+| QA step | ${VQA_TYPES.join(' | ')} | mean |
+|---|${VQA_TYPES.map(() => '---').join('|')}|---|
+${s.curve.map((c) => `| ${c.step === s.step ? `**${c.step}** (kept)` : c.step} | ${VQA_TYPES.map((t) => pct(c.accuracy[t])).join(' | ')} | ${(100 * c.mean).toFixed(1)}% |`).join('\n')}
+`;
 }
 
 function miniVisionCard(o: MiniVisionRecipe, r: MiniVisionRecipeResult): string {
@@ -172,7 +226,7 @@ ${(o.denseSteps ?? 0) > 0 ? `Stage 0 as the mini herd runs it — NOT the paper'
 the written word), one linear head per label reads the encoder's output features, loss = sum of the heads' cross-entropies;
 ${(o.denseObjectWeight ?? 0) > 0 ? `plus object heads (shape, group count) on each object's MEAN ink feature, weight ${o.denseObjectWeight}; ` : ''}${o.denseSteps} steps, batch 32, peak learning rate ${o.denseLr ?? 3e-3}. It stands in for CLIP (§7.2), whose mini version collapsed at ln(batch)
 here; the heads are discarded.
-` : ''}${o.freezeEncoder ? (o.trainProjector ? `The encoder stays FROZEN in every adapter stage below; the projector (\`vision.projector\`) trains with the adapter (\`vision.adapter\`).
+` : ''}${o.freezeEncoder ? (o.trainProjector ? `The encoder stays FROZEN in every adapter stage below${o.trainEncoderGlobal ? ' except its gated global layer(s) (`vision.encoder.global`), which train' : ''}; the projector (\`vision.projector\`) trains with the adapter (\`vision.adapter\`).
 ` : `The encoder and the projector stay FROZEN in every adapter stage below (only the group \`vision.adapter\` trains; the projector keeps its fresh init).
 `) : ''}${(o.qkGain ?? 1) !== 1 ? `Cross-attention q/k RMSNorm gains start at ${o.qkGain} (attention logits ${((o.qkGain ?? 1) ** 2).toFixed(1)}× wider at the start).
 ` : ''}Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).
@@ -187,7 +241,8 @@ Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of t
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
 ${(['clip', 'dense', 'caption', 'qa-zoom', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
-Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
+${r.selection ? `${selectionCard(r.selection, o.qaSteps)}
+` : ''}Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
 
 ## Eval: visual QA on unseen images
 Greedy answers (at most 24 tokens) to the first question of each type about held-out scenes. Graded on the
@@ -204,7 +259,8 @@ not only its colour read):
 
 ${vqaGroupTable(r.eval)}
 Seen combinations, unseen images (train-split scenes kept out of training): separates seeing from binding
-new combinations.
+new combinations.${r.selection ? ` These scenes are also the selection's validation set (the kept step scored best on them), so this
+table is not an independent measure; the held-out table above is.` : ''}
 
 ${vqaTable(r.evalSeen)}
 ${vqaGroupTable(r.evalSeen)}

@@ -11,6 +11,7 @@ import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
+import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
 import { type SceneExample, freshMiniVision, keyTokenIds, miniVisionConfig, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 
@@ -61,6 +62,27 @@ describe('trainMiniVision', () => {
     expect(lines.some((l) => l.startsWith('qa-single: 2 steps'))).toBe(true);
   }, 180_000);
 
+  it('select: only the last stage is scored (every N steps and at its end), on the whole vision model; it ends with the best step\'s values', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m), scene(2, 'red', 2, m)];
+    // A fake scorer that prefers step 2 of 5 (scored at 2, 4 and the last step, 5); it records what it was shown.
+    const shown = new Map<number, Record<string, Float32Array>>();
+    const score = async (w: VisionWeights, step: number) => {
+      shown.set(step, Object.fromEntries(Object.entries(w).map(([k, v]) => [k, Float32Array.from(v.data as Float32Array)])));
+      return step === 2 ? 1 : 0;
+    };
+    const r = await trainMiniVision({ core, tokenizer: tok, scenes, captionSteps: 0, singleSteps: 2, qaSteps: 5, batch: 2, seqLen: 32, lr: 1e-3, freezeEncoder: true, trainProjector: true, select: { every: 2, score } });
+    expect([...shown.keys()]).toEqual([2, 4, 5]); // the single-object stage ran first and was not scored
+    expect(r.selected).toMatchObject({ step: 2, score: 1 });
+    const all = [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)].map((s) => s.name).sort();
+    expect(Object.keys(shown.get(2)!).sort()).toEqual(all); // the frozen encoder is in what the scorer grades
+    for (const k of all) expect(Float32Array.from(r.weights[k]!.data as Float32Array)).toEqual(shown.get(2)![k]);
+    const gate = `${crossLayerPrefix(m.crossAttentionLayers[0]!)}.cross_attn_attn_gate`;
+    expect(shown.get(5)![gate]).not.toEqual(shown.get(2)![gate]); // it trained on past the kept step
+  }, 180_000);
+
   it('stage 0 pre-trains the encoder contrastively (CLIP) on the training captions before the adapter stages', async () => {
     const core = loadLanguageCore();
     const tok = await loadLlama3Tokenizer();
@@ -107,6 +129,14 @@ describe('trainMiniVision', () => {
     for (const spec of encoderParamSpecs(m.vision)) expect(Array.from(withProj.weights[spec.name]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[spec.name]!.data as Float32Array));
     expect(withProj.losses.qa.length).toBe(3);
     expect(phaseLines.filter((l) => /^qa \(colour\): [12] steps/.test(l))).toHaveLength(2);
+    // trainEncoderGlobal: the global layer(s) train with the projector and adapter, every layer before them stays as the dense stage left it.
+    const withGlobal = await trainMiniVision({ ...base, qaSteps: 2, freezeEncoder: true, trainProjector: true, trainEncoderGlobal: true });
+    const globalNames = encoderParamSpecs(m.vision).map((s) => s.name).filter((n) => n.includes('.global_transformer.'));
+    expect(globalNames.length).toBeGreaterThan(0);
+    const changed = (n: string) => Array.from(withGlobal.weights[n]!.data as Float32Array).some((x, i) => x !== (denseOnly.weights[n]!.data as Float32Array)[i]);
+    expect(globalNames.filter(changed).length).toBeGreaterThan(0);
+    expect(encoderParamSpecs(m.vision).map((s) => s.name).filter((n) => !globalNames.includes(n) && changed(n))).toEqual([]);
+    await expect(trainMiniVision({ ...base, qaSteps: 1, trainEncoderGlobal: true })).rejects.toThrow(/trainEncoderGlobal trains the global layers of a frozen encoder: set freezeEncoder too/);
     // Scenes without a spec cannot be densely labelled: an error naming the field.
     await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
     // A key-word type no training scene asks about is refused, naming it and the types there are.

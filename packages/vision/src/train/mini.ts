@@ -15,13 +15,13 @@
 import { HerdError, Rng } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
-import { END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
+import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, type VisionConfig } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
-import { ADAPTER_GROUP, ENCODER_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
@@ -271,6 +271,12 @@ export interface MiniVisionOptions {
    */
   readonly trainProjector?: boolean;
   /**
+   * With `freezeEncoder`: the encoder's gated global layer(s) (`vision.encoder.global`) still train with the
+   * adapter, the layers before them stay frozen — room for the language loss to re-bind the frozen features
+   * (e.g. a colour to the shape it belongs to) without unlearning the dense stage's local features (default false).
+   */
+  readonly trainEncoderGlobal?: boolean;
+  /**
    * Starting value of the cross-attention q/k RMSNorm gains of a fresh adapter (default 1). A gain g
    * multiplies the attention logits by g² at the start: the attention can leave uniform sooner.
    */
@@ -322,6 +328,12 @@ export interface MiniVisionOptions {
   readonly gateInit?: number;
   /** Starting values of the vision groups (default: fresh, gates at `gateInit`). */
   readonly init?: VisionWeights;
+  /**
+   * Checkpoint selection in the LAST stage that runs (the QA stage; its last phase with a curriculum):
+   * every `every` steps and at its end `score` grades the vision values (encoder + projector + adapter;
+   * higher is better) and the stage ends with the best-scoring step's values (`trainAdapter`'s `select`).
+   */
+  readonly select?: { readonly every: number; readonly score: (weights: VisionWeights, step: number) => Promise<number> };
   readonly log?: (line: string) => void;
 }
 
@@ -331,6 +343,8 @@ export interface MiniVisionResult {
   readonly weights: Record<string, HostTensor>;
   /** Loss of every step, by stage. */
   readonly losses: Readonly<Record<MiniVisionStage, readonly number[]>>;
+  /** With `select`: the kept step of the last stage and every graded step's score. */
+  readonly selected?: AdapterSelected;
   readonly seconds: number;
 }
 
@@ -460,9 +474,17 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     losses.dense = dense.losses;
     o.log?.(`dense: ${steps} steps, loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
-  const trainGroups = [...(o.freezeEncoder || source === 'features' ? [] : [ENCODER_GROUP]), ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
+  if (o.trainEncoderGlobal && !o.freezeEncoder) throw new HerdError('invalid_argument', 'trainMiniVision: trainEncoderGlobal trains the global layers of a frozen encoder: set freezeEncoder too (without it the whole encoder trains)');
+  if (o.trainEncoderGlobal && (source === 'features' || m.vision.nGlobalLayers === 0)) throw new HerdError('invalid_argument', `trainMiniVision: trainEncoderGlobal: ${source === 'features' ? 'these scenes carry given encoder features (no encoder in the graph)' : 'this encoder has no global layers'}`);
+  const encoderGroups = source === 'features' ? [] : !o.freezeEncoder ? ENCODER_GROUPS : o.trainEncoderGlobal ? [ENCODER_GLOBAL_GROUP] : [];
+  const trainGroups = [...encoderGroups, ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
+  const lastStage = stages.reduce((last, st, i) => (st.steps > 0 ? i : last), -1);
+  let selected: AdapterSelected | undefined;
   for (const [si, st] of stages.entries()) {
     if (st.steps === 0) continue;
+    // The frozen values at this stage's start + the run's trained ones: the whole vision model the scorer grades.
+    const frozenVision = values;
+    const select = o.select && si === lastStage ? { every: o.select.every, score: (trained: Readonly<Record<string, HostTensor>>, step: number) => o.select!.score({ ...frozenVision, ...trained }, step) } : undefined;
     if (st.pool.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: stage ${st.name} has no scenes to draw from`);
     const source = {
       batchSize: B,
@@ -475,14 +497,18 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     const r = await trainAdapter({
       spec, train: trainGroups, weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
       schedule: { kind: 'cosine', peak, warmup: Math.round(st.steps * 0.06), total: st.steps, floor: 0.1 * peak },
-      optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`,
+      optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`, ...(select ? { select } : {}),
     });
     values = { ...values, ...r.trained }; // a frozen encoder is not among the trained values
+    if (r.selected) {
+      selected = r.selected;
+      o.log?.(`${st.name}: kept step ${r.selected.step} of ${st.steps} (score ${r.selected.score.toFixed(3)}; ${r.selected.curve.map((c) => `${c.step}: ${c.score.toFixed(3)}`).join(', ')})`);
+    }
     const l = [...r.losses.values()];
     losses[st.name] = [...losses[st.name], ...l];
     o.log?.(`${st.name}${st.types ? ` (${st.types.join(', ')})` : ''}: ${st.steps} steps, loss ${l[0]!.toFixed(3)} → ${mean(l.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
-  return { config: m, weights: values, losses, seconds: (performance.now() - t0) / 1000 };
+  return { config: m, weights: values, losses, ...(selected ? { selected } : {}), seconds: (performance.now() - t0) / 1000 };
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
