@@ -415,7 +415,7 @@ describe('drill documents (count, place and size drills)', () => {
     expect(JSON.stringify([...generateTextCorpus({ seed: 8, count: 100, mix })])).not.toBe(JSON.stringify(drills.slice(0, 100)));
   });
 
-  it('hold 2–3 groups of distinct shape, colour and place whose counts differ (within 4 shapes), every size said, and only count / shape / size questions', () => {
+  it('hold 2–3 groups of distinct shape, colour and place of unequal counts (within 4 shapes), every size said, and only count / shape / size questions', () => {
     const groupCounts = new Set<string>();
     for (const d of drills) {
       expect(d.kind).toBe('drill');

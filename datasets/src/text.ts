@@ -287,7 +287,7 @@ export const COUNT_DRILL_COUNTS: readonly (readonly number[])[] = [[1, 2], [2, 1
 /**
  * A count / place / size drill (kind `drill`), the sibling of `lookupDrill` for the questions the
  * round-17 core still fails: a scene of 2–3 groups of distinct shapes, colours and places whose
- * counts differ (`COUNT_DRILL_COUNTS`), described by `describeScene` with every size said, then rounds
+ * counts are not all equal (`COUNT_DRILL_COUNTS`), described by `describeScene` with every size said, then rounds
  * of the eval's own questions (`sceneQuestions`' wording and answers) that each need the one group
  * named: how many <shape> are there (and one absent shape: zero), what shape is <place>, is the
  * <shape> big or small. Same split rule and token budget as the lookup drill.
