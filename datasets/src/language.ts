@@ -63,10 +63,14 @@ function joinList(parts: readonly string[]): string {
   return `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
 }
 
-/** One caption of a scene, from one of several templates. */
-export function describeScene(rng: Rng, scene: Scene): string {
+/**
+ * One caption of a scene, from one of several templates; its objects' sizes said with probability
+ * `sizeProbability` (all or none; a drill that asks sizes gives 1 — the draw is made either way, so
+ * every caption drawn with the default is unchanged).
+ */
+export function describeScene(rng: Rng, scene: Scene, sizeProbability = 0.8): string {
   const objs = rng.shuffle([...scene.objects]);
-  const withSize = rng.next() < 0.8;
+  const withSize = rng.next() < sizeProbability;
   const parts = objs.map((o) => `${objectPhrase(rng, o, withSize)} ${positionPhrase(rng, o.position)}`);
   let text: string;
   switch (rng.int(6)) {

@@ -15,14 +15,14 @@ import { VIDEO_QA_TYPES, answer, describeMotion, describeScene, motionQuestions,
 import { COPY_WORDS } from './copy-words.js';
 import { OTHER_LANGUAGES, describeSceneIn } from './multilingual.js';
 import { randomMotion, type MotionObject } from './motion.js';
-import { BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SHAPE_FACTS, SIZES, WORDS, isHeldOutCombo, itemRng, numberWord, randomScene, type Scene, type SceneObject, type Split } from './world.js';
+import { BACKGROUNDS, COLOURS, HELDOUT_COMBOS, POSITIONS, SHAPES, SHAPE_FACTS, SIZES, WORDS, isHeldOutCombo, itemRng, numberWord, randomScene, type Colour, type Scene, type SceneObject, type Shape, type Split } from './world.js';
 
 export interface ChatTurn {
   readonly role: 'user' | 'assistant';
   readonly content: string;
 }
 
-export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction' | 'copy' | 'lookup';
+export type TextDocKind = 'description' | 'sentence' | 'motion' | 'dialogue' | 'instruction' | 'copy' | 'lookup' | 'drill';
 
 /** What an instruction dialogue asks: the sentence back verbatim, or a foreign description in English. */
 export type InstructionTask = 'repeat' | 'transcribe' | 'translate';
@@ -122,15 +122,15 @@ export function checkQaTypes(types: readonly string[]): readonly string[] {
 export type TextMix = Readonly<Record<TextDocKind, number>>;
 
 // New kinds go last: with a share of 0 they leave `pickKind`'s draw, and so every existing corpus, unchanged.
-export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction', 'copy', 'lookup'];
+export const TEXT_DOC_KINDS: readonly TextDocKind[] = ['description', 'sentence', 'motion', 'dialogue', 'instruction', 'copy', 'lookup', 'drill'];
 
 /**
  * Half the documents are QA dialogues (the skill every adapter relies on) and a sixth instructions;
  * captions, sentences and narrations keep the world's plain text. No copy documents (`copyText`):
  * they are for growing a copy (induction) mechanism in a core, asked for with a mix; no binding drills
- * (`lookupDrill`) either, asked for the same way.
+ * (`lookupDrill`, `countDrill`) either, asked for the same way.
  */
-export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0, lookup: 0 };
+export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.09, dialogue: 0.5, instruction: 0.17, copy: 0, lookup: 0, drill: 0 };
 
 /**
  * Every lowercase word the world's own text writes after a space (279), read from a fixed sample of
@@ -141,7 +141,7 @@ export const TEXT_MIX: TextMix = { description: 0.17, sentence: 0.07, motion: 0.
 export function worldWords(): readonly string[] {
   if (!worldWordsMemo) {
     const words = new Set<string>();
-    const mix: TextMix = { ...TEXT_MIX, copy: 0, lookup: 0 };
+    const mix: TextMix = { ...TEXT_MIX, copy: 0, lookup: 0, drill: 0 };
     for (let i = 0; i < WORLD_WORDS_SAMPLE; i++) {
       for (const m of docText(textDoc(1, i, 0.1, mix)).matchAll(/ ([a-z]+)(?=[ .,;:?!\n]|$)/g)) words.add(m[1]!);
     }
@@ -213,19 +213,27 @@ function lookupObjects(rng: Rng, split: Split): SceneObject[] {
   const n = LOOKUP_DRILL.minObjects + rng.int(LOOKUP_DRILL.maxObjects - LOOKUP_DRILL.minObjects + 1);
   const shapes = rng.shuffle([...SHAPES]).slice(0, n);
   const positions = rng.shuffle([...POSITIONS]).slice(0, n);
+  const colours = splitColours(rng, shapes, split, 'lookup');
+  // Mostly single objects; a group of 2–3 now and then, within the 4 shapes, so plural questions and answers ("the squares are") occur too.
+  let spare = LOOKUP_DRILL.maxShapes - n;
+  return shapes.map((shape, i) => {
+    const count = spare > 0 && rng.next() < 0.3 ? 2 + rng.int(Math.min(2, spare)) : 1;
+    spare -= count - 1;
+    return { shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count };
+  });
+}
+
+/**
+ * Distinct colours for a drill's distinct shapes that keep the split rule: a train drill holds no
+ * held-out colour×shape combination, a held-out one at least one (redrawn until it holds; a few draws).
+ */
+function splitColours(rng: Rng, shapes: readonly Shape[], split: Split, drill: string): Colour[] {
   for (let attempt = 0; attempt < 1000; attempt++) {
-    const colours = rng.shuffle([...COLOURS]).slice(0, n);
+    const colours = rng.shuffle([...COLOURS]).slice(0, shapes.length);
     const held = shapes.some((s, i) => isHeldOutCombo(colours[i]!, s));
-    if (held !== (split === 'heldout')) continue;
-    // Mostly single objects; a group of 2–3 now and then, within the 4 shapes, so plural questions and answers ("the squares are") occur too.
-    let spare = LOOKUP_DRILL.maxShapes - n;
-    return shapes.map((shape, i) => {
-      const count = spare > 0 && rng.next() < 0.3 ? 2 + rng.int(Math.min(2, spare)) : 1;
-      spare -= count - 1;
-      return { shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count };
-    });
+    if (held === (split === 'heldout')) return colours;
   }
-  throw new HerdError('runtime_error', `lookup drill: no colour set for shapes ${shapes.join(', ')} fits the ${split} split`);
+  throw new HerdError('runtime_error', `${drill} drill: no colour set for shapes ${shapes.join(', ')} fits the ${split} split`);
 }
 
 /**
@@ -248,10 +256,14 @@ export function lookupDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qa
       answer: answer(rng, plural(o.shape, o.count), one ? `the ${o.colour} shape is a ${o.shape}` : `the ${o.colour} shapes are ${plural(o.shape, o.count)}`),
     });
   }
-  const intro = sceneIntro(rng, describeScene(rng, scene), false);
+  return { ...drillRounds(rng, sceneIntro(rng, describeScene(rng, scene), false), qa), scene };
+}
+
+/** A drill's rounds: its questions shuffled, as many as fit (`LOOKUP_DRILL`), the first after the scene. */
+function drillRounds(rng: Rng, intro: string, qa: readonly Qa[]): { turns: ChatTurn[]; qaTypes: string[] } {
   const turns: ChatTurn[] = [];
   const qaTypes: string[] = [];
-  for (const q of rng.shuffle(qa)) {
+  for (const q of rng.shuffle([...qa])) {
     if (qaTypes.length === LOOKUP_DRILL.maxRounds) break;
     const round: ChatTurn[] = [
       { role: 'user', content: turns.length ? q.question : `${intro} ${q.question}` },
@@ -262,7 +274,35 @@ export function lookupDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qa
     turns.push(...round);
     qaTypes.push(q.type);
   }
-  return { turns, qaTypes, scene };
+  return { turns, qaTypes };
+}
+
+/**
+ * The group counts of a count drill's scene, within the world's 4 shapes (`LOOKUP_DRILL.maxShapes`)
+ * and 3 per group: two groups of different counts (1 and 2, 1 and 3, either order) most often, or three
+ * groups (2, 1, 1 in some order); never all ones, so "one" is never the answer to every question.
+ */
+export const COUNT_DRILL_COUNTS: readonly (readonly number[])[] = [[1, 2], [2, 1], [1, 3], [3, 1], [2, 1, 1], [1, 2, 1], [1, 1, 2]];
+
+/**
+ * A count / place / size drill (kind `drill`), the sibling of `lookupDrill` for the questions the
+ * round-17 core still fails: a scene of 2–3 groups of distinct shapes, colours and places whose
+ * counts are not all equal (`COUNT_DRILL_COUNTS`), described by `describeScene` with every size said, then rounds
+ * of the eval's own questions (`sceneQuestions`' wording and answers) that each need the one group
+ * named: how many <shape> are there (and one absent shape: zero), what shape is <place>, is the
+ * <shape> big or small. Same split rule and token budget as the lookup drill.
+ */
+export function countDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qaTypes' | 'scene'> {
+  const counts = rng.pick(COUNT_DRILL_COUNTS);
+  let shapes = rng.shuffle([...SHAPES]).slice(0, counts.length);
+  // Two shapes may have no held-out colour between them (squares and diamonds have none): a held-out drill draws again.
+  while (split === 'heldout' && !shapes.some((s) => HELDOUT_COMBOS.some(([, h]) => h === s))) shapes = rng.shuffle([...SHAPES]).slice(0, counts.length);
+  const positions = rng.shuffle([...POSITIONS]).slice(0, counts.length);
+  const colours = splitColours(rng, shapes, split, 'count');
+  const objects: SceneObject[] = shapes.map((shape, i) => ({ shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count: counts[i]! }));
+  const scene: Scene = { objects, background: rng.pick(BACKGROUNDS), word: null };
+  const qa: Qa[] = sceneQuestions(rng, scene).filter((q) => q.type === 'count' || q.type === 'shape' || q.type === 'size');
+  return { ...drillRounds(rng, sceneIntro(rng, describeScene(rng, scene, 1), false), qa), scene };
 }
 
 function pickKind(rng: Rng, mix: TextMix): TextDocKind {
@@ -431,6 +471,7 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   if (kind === 'copy') return { key, kind, split: 'train', text: copyText(rng, options.copyWords, options.copyMaxFiller) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
   if (kind === 'lookup') return { key, kind, split, ...lookupDrill(rng, split) };
+  if (kind === 'drill') return { key, kind, split, ...countDrill(rng, split) };
   if (kind === 'instruction') {
     const doc = instructionDoc(rng, split);
     // A plain sentence holds no combination: it belongs to train whatever was drawn.
