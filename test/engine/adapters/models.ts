@@ -13,7 +13,7 @@ import { type LmGraphSpec, headDim } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, type SpeechModelConfig, audioIndexOf, audioTokens, featureFeeds, parseSpeechConfig, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
 import { type ClipFeatures, VIDEO_GROUPS, type VideoModelConfig, frameTokens, parseVideoConfig, videoBatch, videoModelSpec, videoParamSpecs } from '@herd/video';
-import { ADAPTER_GROUP, ENCODER_GROUP, type MllamaConfig, PROJECTOR_GROUP, type TiledImage, adapterBatch, adapterParamSpecs, encoderParamSpecs, loadVisionPreset, patchesPerTile, visionTrainingExtension } from '@herd/vision';
+import { ADAPTER_GROUP, ENCODER_GROUPS, type MllamaConfig, PROJECTOR_GROUP, type TiledImage, adapterBatch, adapterParamSpecs, encoderParamSpecs, loadVisionPreset, patchesPerTile, visionTrainingExtension } from '@herd/vision';
 import { TINY_TEXT, hostValues, setGates } from './tiny.js';
 
 export { TINY_TEXT };
@@ -31,7 +31,7 @@ export const TINY_IMAGE: MllamaConfig = {
   nLearnableTokens: 2,
 };
 export const VISION_SPEC: LmGraphSpec = { config: TINY_TEXT, extension: visionTrainingExtension(TINY_IMAGE) };
-export const VISION_TRAIN = [ENCODER_GROUP, PROJECTOR_GROUP, ADAPTER_GROUP];
+export const VISION_TRAIN = [...ENCODER_GROUPS, PROJECTOR_GROUP, ADAPTER_GROUP];
 
 /** Fresh encoder + adapter values (std `std`), every gate at `gate`. */
 export function visionValues(seed: number, gate: number, std = 0.2): Record<string, HostTensor> {
