@@ -109,9 +109,14 @@ export async function vqaAdapterAccuracy(o: VqaEvalOptions): Promise<Record<VqaT
   } finally {
     await vision.release();
   }
+  return accuracyByType(hits);
+}
+
+/** The share of right answers per question type (0 for a type with no questions): one tally for every row and the selection score. */
+function accuracyByType(xs: readonly { readonly type: VqaType; readonly hit: boolean }[]): Record<VqaType, number> {
   return Object.fromEntries(VQA_TYPES.map((t) => {
-    const of = hits.filter((h) => h.type === t);
-    return [t, of.length ? of.filter((h) => h.hit).length / of.length : 0];
+    const of = xs.filter((x) => x.type === t);
+    return [t, of.length ? of.filter((x) => x.hit).length / of.length : 0];
   })) as Record<VqaType, number>;
 }
 
@@ -153,10 +158,7 @@ export interface GradedVqa {
 export function tallyVqa(graded: readonly GradedVqa[]): Omit<VqaReport, 'examples'> {
   const byType = <T>(f: (t: VqaType) => T) => Object.fromEntries(VQA_TYPES.map((t) => [t, f(t)])) as Record<VqaType, T>;
   const count = (xs: readonly GradedVqa[]) => byType((t) => xs.filter((g) => g.type === t).length);
-  const rate = (xs: readonly GradedVqa[], row: VqaRow) => byType((t) => {
-    const of = xs.filter((g) => g.type === t);
-    return of.length ? of.filter((g) => g.hits[row]).length / of.length : 0;
-  });
+  const rate = (xs: readonly GradedVqa[], row: VqaRow) => accuracyByType(xs.map((g) => ({ type: g.type, hit: g.hits[row] })));
   const split = (xs: readonly GradedVqa[]): VqaGroupSplit => ({ n: count(xs), adapter: rate(xs, 'adapter'), blind: rate(xs, 'blind') });
   return {
     n: count(graded),

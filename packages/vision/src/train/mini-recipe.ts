@@ -163,7 +163,6 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
 /** Train-split scenes kept out of training for the seen-combinations eval. */
 export const SEEN_IMAGES = 200;
 
-
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /** The recipe's vision model: the mini placement with the encoder of `visionPreset`. */
