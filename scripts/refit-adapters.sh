@@ -13,7 +13,7 @@
 # Round 17's switch to such a core (the drill chain) fitted speech in stages instead: 1,500 steps on its ancestor
 # core, then 4 × 600 on it (packages/speech/weights/mini/MODEL_CARD.md) — the single 600-step stage here would not do.
 # Round 19's switch to the candidate core (a continuation) took 3 × 600 from the committed adapter, the last two with
-# --qa-repeat 3 (spoken QA 56.4 → 76.9%; the plain recipe's stages stayed at 69.2%): this single stage is the first step.
+# --qa-repeat 3 (spoken QA 56.4 → 76.9%; the plain recipe got 69.2, 69.2, then 75.6% in its 4th): this stage is the first.
 #
 #   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
 #   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
