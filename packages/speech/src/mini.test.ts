@@ -21,6 +21,9 @@ import { speechAdapterSpecs, speechCtcSpecs, speechEncoderSpecs } from './model/
 import { ASR_INSTRUCTION, speechPromptLayout } from './train/speech-data.js';
 
 /** Margins the committed checkpoint must keep over the core alone (set from measurements at commit, never lowered). */
+// Round 19 (the adapter re-fitted to round 18's candidate core, packages/llama3/weights/mini-candidate, measured on that core):
+// WER 32.2% through the core vs 103.4% for the core alone, 2.0% joint; spoken QA 20/24 vs 6/24. On the round-17 core it
+// still loads (another core's hash: a warning) and passes: 24.2% / 145.6%, joint 4.7%, QA 11/24 vs 6/24.
 // Round 17 (the drill-chain core and the speech adapter re-fitted to it; 28 fixtures: 24 spoken questions, 4 statements):
 // WER 16.1% through the core vs 145.6% for the core alone, 1.3% with joint CTC decoding (beam 8, weight 0.6); spoken QA
 // graded by type 14/24 vs 6/24 for the core given only the scene. On the larger eval (MODEL_CARD.md: 80 utterances, 78

@@ -6,14 +6,14 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANIFEST_FILE } from '@herd/data';
+import { MANIFEST_FILE, readDataset } from '@herd/data';
 import { type LanguageCore, type Llama3Tokenizer, isMiniCoreDir } from '@herd/llama3';
 import { type SpecAugmentConfig } from '../data/spec-augment.js';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
 import { ctcHeadOf, loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
 import { SpeechGenerator } from '../model/generate.js';
 import { type SpeechFineTuneResult, fineTuneSpeech, miniSpeechModel } from './fine-tune.js';
-import { type SpeechItem, pickItems, prepareSpeechSet, readSpeechItems, speechSequence } from './speech-data.js';
+import { type SpeechItem, type TaskRepeat, checkPreparedTaskRepeat, pickItems, prepareSpeechSet, readSpeechItems, speechSequence } from './speech-data.js';
 
 export interface MiniSpeechRecipe {
   readonly core: LanguageCore;
@@ -52,6 +52,8 @@ export interface MiniSpeechRecipe {
   readonly ctc?: { readonly weight: number; readonly maxLabels: number };
   /** SpecAugment of the training utterances (`fineTuneSpeech`'s `specAugment`; default none). */
   readonly specAugment?: SpecAugmentConfig;
+  /** The task mixture: how many times each task's train items are written into the prepared set (default once each). */
+  readonly taskRepeat?: TaskRepeat;
   readonly log?: (line: string) => void;
 }
 
@@ -82,8 +84,11 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   let prepared = { items: -1, byTask: {} as Record<string, number>, dropped: 0 };
   if (!existsSync(join(trainDir, MANIFEST_FILE))) {
     const t = performance.now();
-    prepared = await prepareSpeechSet(o.source, trainDir, { maxFrames: trainFrames, keep: fits });
+    prepared = await prepareSpeechSet(o.source, trainDir, { maxFrames: trainFrames, keep: fits, ...(o.taskRepeat ? { repeat: o.taskRepeat } : {}) });
     log(`prepared ${prepared.items} train items ${JSON.stringify(prepared.byTask)} (${prepared.dropped} too long for ${o.seqLen} tokens) in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  } else {
+    // A resumed run reuses the prepared items: they must hold the mixture this run asks for.
+    checkPreparedTaskRepeat(trainDir, (await readDataset(trainDir)).info, o.taskRepeat);
   }
   // Held-out voices of the training source give the eval loss during training; the eval set is read after.
   const heldSource = (await collect(readSpeechItems(o.source, { split: 'heldout', maxFrames: o.maxFrames }))).filter((i) => i.heldoutVoice);
@@ -131,6 +136,12 @@ function coreNamed(dir: string): string {
   return isMiniCoreDir(dir) ? 'committed mini language core\n(packages/llama3/weights/mini, not copied here)' : `language core ${dir}\n(not copied here; not the committed mini core)`;
 }
 
+/** The card's note on the task mixture when some task's items were written more than once. */
+function repeatNote(repeat: TaskRepeat | undefined): string {
+  const more = Object.entries(repeat ?? {}).filter(([, n]) => n !== 1);
+  return more.length ? ` Task mixture: ${more.map(([t, n]) => `each ${t} item written ${n} times`).join(', ')} (counted above with its copies).` : '';
+}
+
 function miniSpeechCard(o: MiniSpeechRecipe, r: MiniSpeechRecipeResult): string {
   const m = miniSpeechModel(loadPretrainedEncoder(o.encoderDir).config, o.core.config);
   const losses = [...r.train.losses.values()];
@@ -152,7 +163,7 @@ Audio up to ${o.maxFrames / 100} s (${o.maxFrames} frames) at inference; trained
 
 ## Data
 ${o.dataDescription}
-Train items (≤ ${(o.trainFrames ?? o.maxFrames) / 100} s and ≤ ${o.seqLen} tokens with the reply): ${r.items.train >= 0 ? `${r.items.train} (${Object.entries(r.items.byTask).map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.items.tooLong} more did not fit ${o.seqLen} tokens)` : 'prepared by an earlier run'}.
+Train items (≤ ${(o.trainFrames ?? o.maxFrames) / 100} s and ≤ ${o.seqLen} tokens with the reply): ${r.items.train >= 0 ? `${r.items.train} (${Object.entries(r.items.byTask).map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.items.tooLong} more did not fit ${o.seqLen} tokens)` : 'prepared by an earlier run'}.${repeatNote(o.taskRepeat)}
 Tasks: ASR ("Transcribe the audio." → transcript, statements and questions), spoken QA (scene in text +
 spoken question → answer), AST (French/German/Spanish scene descriptions → an English description of the
 same scene). Eval on held-out voices only (speakers never heard in training).

@@ -6,14 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeDataset } from '@herd/data';
+import { type Sample, iterateDataset, readDataset, writeDataset } from '@herd/data';
 import { HELDOUT_VOICES } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { encodeWav } from '@herd/media';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSpeechConfig } from '../config.js';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, audioTokens } from '../model/extension.js';
-import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, collateSpeech, ctcLabelsOf, readSpeechItems, speechPromptLayout, speechSequence } from './speech-data.js';
+import { ASR_INSTRUCTION, AST_INSTRUCTION, type SpeechItem, checkPreparedTaskRepeat, collateSpeech, ctcLabelsOf, prepareSpeechSet, readSpeechItems, sampleToItem, speechPromptLayout, speechSequence } from './speech-data.js';
 
 const encoder = parseSpeechConfig({
   nMels: 80, stack: 4, dim: 16, nLayers: 1, nHeads: 2, ffnDim: 32, convKernel: 7, normEps: 1e-5, ropeTheta: 10000,
@@ -100,5 +100,31 @@ describe('several generations as one training source', () => {
     const held = await collect(readSpeechItems([a, b], { split: 'heldout' }));
     expect(held.map((i) => [i.key, i.heldoutVoice])).toEqual([['g0-spc-00000002-asr', true], ['g1-spc-00000002-asr', true]]);
     await expect(collect(readSpeechItems([a, b, a]))).rejects.toThrow(/a\/shard-000000\.tar is the same shard as one in .*a \(the same generation given twice\?\)/);
+  });
+
+  it('writes a task\'s items several times when asked (the task mixture), records it, and refuses a prepared set made for another mixture', async () => {
+    const a = await generation('mix', 500);
+    const once = join(root, 'prepared-once');
+    const thrice = join(root, 'prepared-thrice');
+    expect(await prepareSpeechSet(a, once, { maxFrames: 600 })).toEqual({ items: 3, byTask: { asr: 2, qa: 1 }, dropped: 0 });
+    expect(await prepareSpeechSet(a, thrice, { maxFrames: 600, repeat: { qa: 3, asr: 1 } })).toEqual({ items: 5, byTask: { asr: 2, qa: 3 }, dropped: 0 });
+    const items: SpeechItem[] = [];
+    for await (const s of iterateDataset(thrice)) items.push(sampleToItem(s as Sample, 80));
+    expect(items.map((i) => i.key)).toEqual(['spc-00000000-asr', 'spc-00000001-asr', 'spc-00000001-qa', 'spc-00000001-qa-r1', 'spc-00000001-qa-r2']);
+    // The copies are the item itself: same features, prompt and reply.
+    const qa = items.filter((i) => i.task === 'qa');
+    for (const c of qa.slice(1)) expect({ ...c, key: '' }).toEqual({ ...qa[0]!, key: '' });
+    const onceInfo = (await readDataset(once)).info;
+    const thriceInfo = (await readDataset(thrice)).info;
+    expect(thriceInfo['repeat']).toEqual({ qa: 3 });
+    checkPreparedTaskRepeat(thrice, thriceInfo, { qa: 3 });
+    checkPreparedTaskRepeat(once, onceInfo, { qa: 1 });
+    checkPreparedTaskRepeat(once, onceInfo, undefined);
+    checkPreparedTaskRepeat(once, {}, undefined); // a set prepared before repeats existed: each task once
+    expect(() => checkPreparedTaskRepeat(once, onceInfo, { qa: 3 })).toThrow(/prepared-once holds train items prepared with task repeats \{\}, this run asks for \{"qa":3\}: use another work folder/);
+    expect(() => checkPreparedTaskRepeat(thrice, thriceInfo, { qa: 2 })).toThrow(/repeats \{"qa":3\}, this run asks for \{"qa":2\}/);
+    expect(() => checkPreparedTaskRepeat(thrice, thriceInfo, undefined)).toThrow(/repeats \{"qa":3\}, this run asks for \{\}/);
+    await expect(prepareSpeechSet(a, join(root, 'bad'), { maxFrames: 600, repeat: { qa: 0 } })).rejects.toThrow(/qa must be a whole number ≥ 1, got 0/);
+    await expect(prepareSpeechSet(a, join(root, 'bad2'), { maxFrames: 600, repeat: { dialogue: 2 } as never })).rejects.toThrow(/unknown task 'dialogue'/);
   });
 });

@@ -142,24 +142,53 @@ export function sampleToItem(s: Sample, nMels: number): SpeechItem {
   return { ...meta, features };
 }
 
-/** Writes the train items of a generated speech dataset as a shard dataset (shuffled by the reader). */
-export async function prepareSpeechSet(source: string | readonly string[], out: string, o: { maxFrames: number; split?: 'train' | 'heldout'; keep?: (item: SpeechItem) => boolean }): Promise<{ items: number; byTask: Record<string, number>; dropped: number }> {
+/** How many times each task's items are written into a prepared set (a task left out: once): the task mixture. */
+export type TaskRepeat = Readonly<Partial<Record<SpeechTask, number>>>;
+
+/**
+ * Writes the train items of a generated speech dataset as a shard dataset (shuffled by the reader).
+ * `repeat` writes a task's items several times (copies keyed `…-r1`, `…-r2` …), raising its share of
+ * the mixture; the set's info records it, so a reused set can be checked (`preparedTaskRepeat`).
+ */
+export async function prepareSpeechSet(source: string | readonly string[], out: string, o: { maxFrames: number; split?: 'train' | 'heldout'; keep?: (item: SpeechItem) => boolean; repeat?: TaskRepeat }): Promise<{ items: number; byTask: Record<string, number>; dropped: number }> {
   const byTask: Record<string, number> = {};
   let items = 0;
   let dropped = 0;
+  const repeat = normalTaskRepeat(o.repeat);
   async function* samples() {
     for await (const item of readSpeechItems(source, { split: o.split ?? 'train', maxFrames: o.maxFrames })) {
       if (o.keep && !o.keep(item)) {
         dropped++;
         continue;
       }
-      byTask[item.task] = (byTask[item.task] ?? 0) + 1;
-      items++;
+      const copies = repeat[item.task] ?? 1;
+      byTask[item.task] = (byTask[item.task] ?? 0) + copies;
+      items += copies;
       yield itemToSample(item);
+      for (let r = 1; r < copies; r++) yield itemToSample({ ...item, key: `${item.key}-r${r}` });
     }
   }
-  await writeDataset(out, samples(), { samplesPerShard: 500, info: { source, maxFrames: o.maxFrames, split: o.split ?? 'train' } });
+  await writeDataset(out, samples(), { samplesPerShard: 500, info: { source, maxFrames: o.maxFrames, split: o.split ?? 'train', repeat } });
   return { items, byTask, dropped };
+}
+
+/** The repeats that differ from once, checked: whole numbers ≥ 1 of known tasks. */
+function normalTaskRepeat(repeat: TaskRepeat | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [task, n] of Object.entries(repeat ?? {})) {
+    if (!(SPEECH_TASKS as readonly string[]).includes(task)) throw new HerdError('invalid_argument', `speech task repeat: unknown task '${task}' (tasks: ${SPEECH_TASKS.join(', ')})`);
+    if (!Number.isInteger(n) || n! < 1) throw new HerdError('invalid_argument', `speech task repeat: ${task} must be a whole number ≥ 1, got ${n}`);
+    if (n !== 1) out[task] = n!;
+  }
+  return out;
+}
+
+/** Refuses a prepared set (info of `prepareSpeechSet`) made with other repeats than `repeat` (a set made before repeats existed: none). */
+export function checkPreparedTaskRepeat(dir: string, info: Readonly<Record<string, unknown>>, repeat: TaskRepeat | undefined): void {
+  const want = normalTaskRepeat(repeat);
+  const had = (info['repeat'] ?? {}) as Record<string, number>;
+  const same = SPEECH_TASKS.every((t) => (want[t] ?? 1) === (had[t] ?? 1));
+  if (!same) throw new HerdError('invalid_argument', `${dir} holds train items prepared with task repeats ${JSON.stringify(had)}, this run asks for ${JSON.stringify(want)}: use another work folder`);
 }
 
 /** The token layout of one prompt: compact ids and, per position, its `audioIndex` code (frame a of the utterance, or a marker / KEEP_TOKEN). */
