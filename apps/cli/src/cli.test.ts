@@ -76,6 +76,9 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--init', join(missing, 'v'), '--aggregator-steps', '5'], /--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference, --position-embedding and --motion-query/],
     [['video', 'train', '--init', join(missing, 'v'), '--motion-query'], /--init starts from a trained aggregator: leave out [\s\S]*--motion-query/],
     [['video', 'train', '--motion-query', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--motion-tokens', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    // --motion-tokens adds no parameters, so it goes with --init: the checkpoint is what fails here, not the flag.
+    [['video', 'train', '--init', join(missing, 'v'), '--motion-tokens', '--out', join(missing, 'w')], /no video checkpoint at .*herd-no-such-model.v: expected config.json/],
     [['video', 'train', '--qa-repeat', 'direction=3,colour=2', '--out', join(missing, 'v')], /--qa-repeat: 'colour=2' is not TYPE=N with TYPE one of direction, moving, which, event, count/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--select-every', '-1', '--select-per-type', '0'], /2 problems[\s\S]*--select-every must be an integer ≥ 0, got '-1'[\s\S]*--select-per-type must be an integer ≥ 1, got '0'/],

@@ -32,7 +32,7 @@ import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
 export type QaRepeat = Partial<Record<VideoQaType, number>>;
 
 /** Aggregator settings a run may change from the mini preset's. */
-export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery'>>;
+export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery' | 'motionTokens'>>;
 
 /** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s values replacing the preset's (checked as a config file's are). */
 export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}): VideoModelConfig {
