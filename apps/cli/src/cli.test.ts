@@ -77,6 +77,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--init', join(missing, 'v'), '--motion-query'], /--init starts from a trained aggregator: leave out [\s\S]*--motion-query/],
     [['video', 'train', '--motion-query', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
     [['video', 'train', '--motion-tokens', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--init', join(missing, 'v'), '--xattn-from-image', '--out', join(missing, 'w')], /--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them/],
     // --motion-tokens adds no parameters, so it goes with --init: the checkpoint is what fails here, not the flag.
     [['video', 'train', '--init', join(missing, 'v'), '--motion-tokens', '--out', join(missing, 'w')], /no video checkpoint at .*herd-no-such-model.v: expected config.json/],
     [['video', 'train', '--qa-repeat', 'direction=3,colour=2', '--out', join(missing, 'v')], /--qa-repeat: 'colour=2' is not TYPE=N with TYPE one of direction, moving, which, event, count/],
