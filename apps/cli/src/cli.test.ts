@@ -76,6 +76,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--init', join(missing, 'v'), '--aggregator-steps', '5'], /--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference, --position-embedding and --motion-query/],
     [['video', 'train', '--init', join(missing, 'v'), '--motion-query'], /--init starts from a trained aggregator: leave out [\s\S]*--motion-query/],
     [['video', 'train', '--motion-query', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--motion-tokens', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--init', join(missing, 'v'), '--xattn-from-image', '--out', join(missing, 'w')], /--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them/],
     [['video', 'train', '--qa-repeat', 'direction=3,colour=2', '--out', join(missing, 'v')], /--qa-repeat: 'colour=2' is not TYPE=N with TYPE one of direction, moving, which, event, count/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--select-every', '-1', '--select-per-type', '0'], /2 problems[\s\S]*--select-every must be an integer ≥ 0, got '-1'[\s\S]*--select-per-type must be an integer ≥ 1, got '0'/],
@@ -97,6 +99,12 @@ describe('numbers and words are checked before anything runs', () => {
       expect(r.out).toBe('');
     });
   }
+  it('--motion-tokens goes with --init (it adds no parameters): the missing checkpoint is what fails, not the flags', async () => {
+    const r = await herd(['video', 'train', '--init', join(missing, 'v'), '--motion-tokens', '--out', join(missing, 'w')]);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'io_error');
+    expect(r.err).toMatch(/no video checkpoint at .*herd-no-such-model.v: expected config\.json/);
+  });
 
   it('text train --kv-heads / --rope-theta become the fresh core\'s preset overrides (none given: the preset as it is)', () => {
     expect(architectureOverrides(8, 10000, undefined)).toEqual({ nKvHeads: 8, ropeTheta: 10000 });

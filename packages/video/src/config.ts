@@ -46,6 +46,14 @@ export interface ResamplerConfig {
    * resampler.ts).
    */
   readonly motionQuery: boolean;
+  /**
+   * Object-motion tokens appended to the aggregator's output (false = none, the default; herd's addition,
+   * see `motionTokens` in resampler.ts): per effective frame and token place, what changed there against
+   * the clip's mean frame plus where and when, so the video cross-attention can pick the asked shape's
+   * change by its look and read its motion. Adds effective frames × tokens per frame video tokens; no
+   * parameters.
+   */
+  readonly motionTokens: boolean;
 }
 
 export interface VideoConfig {
@@ -63,7 +71,7 @@ export interface VideoConfig {
 }
 
 const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
-const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery'] as const satisfies readonly (keyof ResamplerConfig)[];
+const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery', 'motionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
 /** The most frames a clip gives (the paper's fine-tuning count). */
@@ -97,6 +105,8 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   if (typeof frameDifference !== 'number' || !(frameDifference >= 0)) p.add(`resampler.frameDifference must be a number ≥ 0, got ${JSON.stringify(frameDifference)}`);
   const motionQuery = r['motionQuery'] ?? false;
   if (typeof motionQuery !== 'boolean') p.add(`resampler.motionQuery must be true or false, got ${JSON.stringify(motionQuery)}`);
+  const motionTokens = r['motionTokens'] ?? false;
+  if (typeof motionTokens !== 'boolean') p.add(`resampler.motionTokens must be true or false, got ${JSON.stringify(motionTokens)}`);
   const resampler: ResamplerConfig = {
     latents: int(r, 'latents', 'resampler.', 1),
     layers: int(r, 'layers', 'resampler.', 1),
@@ -107,6 +117,7 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
     frameDifference: frameDifference as number,
     positionTokens: int({ positionTokens: r['positionTokens'] ?? 0 }, 'positionTokens', 'resampler.', 0),
     motionQuery: motionQuery as boolean,
+    motionTokens: motionTokens as boolean,
   };
   const sampling = (k: 'pretrain' | 'finetune'): ClipSampling => {
     const s = rec(k);
@@ -130,9 +141,12 @@ export function effectiveFrames(s: ClipSampling): number {
   return s.frames / s.groupFrames;
 }
 
-/** Video tokens the cross-attention layers see: effective frames × latents. */
-export function videoTokenCount(v: VideoConfig, s: ClipSampling): number {
-  return effectiveFrames(s) * v.resampler.latents;
+/**
+ * Video tokens the cross-attention layers see: effective frames × latents, and with
+ * `resampler.motionTokens` effective frames × `tokensPerFrame` (the image model's tokens per frame) more.
+ */
+export function videoTokenCount(v: VideoConfig, s: ClipSampling, tokensPerFrame: number): number {
+  return effectiveFrames(s) * (v.resampler.latents + (v.resampler.motionTokens ? tokensPerFrame : 0));
 }
 
 /**

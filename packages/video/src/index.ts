@@ -6,7 +6,7 @@ export { parseVideoConfig, effectiveFrames, videoTokenCount, videoBeforeImageLay
 export type { VideoConfig, ResamplerConfig, ClipSampling } from './config.js';
 export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
-export { perceiverResampler, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid } from './model/resampler.js';
+export { perceiverResampler, videoTokens, motionTokens, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid } from './model/resampler.js';
 export { videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo } from './model/video-cross-attention.js';
 export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
 export type { VideoModelConfig } from './model/graphs.js';

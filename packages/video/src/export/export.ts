@@ -22,7 +22,7 @@ import { type VideoModelConfig, buildFrameGraph, buildVideoTokensGraph, frameTok
 /** `vision`: the frozen image encoder + adapter the clip's frames go through; `video`: the video group. */
 export function videoExportModality(m: VideoModelConfig, clip: ClipSampling, vision: VisionWeights, video: VisionWeights): ExportModality {
   const S = frameTokens(m.image);
-  const V = videoTokenCount(m.video, clip);
+  const V = videoTokenCount(m.video, clip, S);
   return {
     name: 'video',
     extension: videoExtension(m, clip, 'tokens'),

@@ -82,7 +82,7 @@ export class VideoGenerator {
     const intervals = imageIntervals(prompt, img.imageTokenId);
     if (intervals.length !== (ctx ? 1 : 0)) throw new HerdError('invalid_argument', `video generate: the prompt has ${intervals.length} <|image|> token(s) (id ${img.imageTokenId}); a clip needs exactly one (and a prompt without a clip none)`);
     const S = frameTokens(img);
-    const V = videoTokenCount(m.video, this.clip);
+    const V = videoTokenCount(m.video, this.clip, S);
     const layout = { nTiles: ctx ? [ctx.nTiles] : [], maxTiles: img.vision.maxTiles, tokensPerTile: patchesPerTile(img.vision) };
     const K = img.text.nKvHeads;
     const dh = headDim(img.text);

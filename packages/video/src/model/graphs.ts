@@ -23,7 +23,7 @@ import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } fr
 import { type FrozenWeights, type LmExtension, type LmGraphSpec, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
 import { type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { perceiverResampler, resamplerParamSpecs } from './resampler.js';
+import { resamplerParamSpecs, videoTokens } from './resampler.js';
 import { rowsWithVideo, videoCrossAttentionLayer, videoCrossAttentionSpecs } from './video-cross-attention.js';
 
 /** The image model a video adapter is added to, and the video side's config. */
@@ -75,8 +75,8 @@ export function videoCrossAttentionParamSpecs(m: VideoModelConfig): ParamSpec[] 
  */
 export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens'): LmExtension {
   const t = m.image.text;
-  const V = videoTokenCount(m.video, clip);
   const S = frameTokens(m.image);
+  const V = videoTokenCount(m.video, clip, S);
   // Fed tokens (the export) take any count: several clips' tokens side by side, each row's mask
   // opening the clip it sees (the way the image cross-attention takes several images).
   const tokens = source === 'frames' ? V : 'V';
@@ -93,7 +93,7 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
     ],
     inputs,
     encode: ({ inputs: x, p }) => ({
-      tokens: source === 'frames' ? perceiverResampler(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision) : x['video.tokens']!,
+      tokens: source === 'frames' ? videoTokens(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision) : x['video.tokens']!,
       rows: rowsWithVideo(x['video.mask']!),
     }),
     beforeLayer: (i, h, { inputs: x, p, encoded }) =>
@@ -140,14 +140,14 @@ export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: 
   return G.toOnnx(g, { outputs, name: 'video_frames' });
 }
 
-/** The aggregator alone for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S] → `video.tokens` [1, V, D]. */
+/** The aggregator alone (and the motion tokens, `resampler.motionTokens`) for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S] → `video.tokens` [1, V, D]. */
 export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, video: VisionWeights): EmittedModel {
   const g = new Graph();
   const p = declare(g, resamplerParamSpecs(m.video.resampler, m.image.text.dim), video, 'video weights');
   const S = frameTokens(m.image);
   const frames = g.input('video.frames', 'f32', [1, clip.frames, S, m.image.text.dim]);
   const frameMask = g.input('video.frameMask', 'bool', [1, S]);
-  return G.toOnnx(g, { outputs: { 'video.tokens': perceiverResampler(m.video.resampler, clip, p, frames, frameMask, m.image.vision) }, name: 'video_tokens' });
+  return G.toOnnx(g, { outputs: { 'video.tokens': videoTokens(m.video.resampler, clip, p, frames, frameMask, m.image.vision) }, name: 'video_tokens' });
 }
 
 /** The core's incremental decoder with the image adapter and the video adapter attached (fed video tokens). */

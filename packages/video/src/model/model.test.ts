@@ -17,7 +17,7 @@ import { FrameEncoder, blindClip } from '../data/features.js';
 import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
-import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, tokenPlaces } from './resampler.js';
+import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, motionTokens, placeDirections, tokenPlaces } from './resampler.js';
 import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, videoLayers, videoParamSpecs } from './graphs.js';
 
 const IMG = 40;
@@ -38,7 +38,7 @@ describe('video model: placement and shapes', () => {
     expect(videoLayers(t.m)).toEqual([{ imageLayer: 0, coreLayer: 1 }, { imageLayer: 1, coreLayer: 3 }]);
     const paper = loadVideoPreset('paper');
     expect([paper.pretrain, paper.finetune]).toEqual([{ frames: 16, groupFrames: 16 }, { frames: 64, groupFrames: 32 }]);
-    expect(videoTokenCount(paper, paper.finetune)).toBe(2 * 64);
+    expect(videoTokenCount(paper, paper.finetune, 1601)).toBe(2 * 64);
   });
 
   it('the video group holds only the aggregator and the video layers; the decoder reads video tokens, never frames', () => {
@@ -252,7 +252,7 @@ describe('video model: behaviour', () => {
       const s = await Session.create(buildVideoTokensGraph(m(motionQuery), TINY_CLIP, values));
       try {
         const out = (await s.run({ 'video.frames': hostTensor('f32', [1, F, S, D], x), 'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['video.tokens']!;
-        expect(out.shape).toEqual([1, videoTokenCount(m(motionQuery).video, TINY_CLIP), D]);
+        expect(out.shape).toEqual([1, videoTokenCount(m(motionQuery).video, TINY_CLIP, S), D]);
         return Array.from(out.data as Float32Array);
       } finally {
         await s.release();
@@ -264,6 +264,90 @@ describe('video model: behaviour', () => {
     const preset = loadVideoPreset('mini');
     expect(preset.resampler.motionQuery).toBe(false);
     expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, motionQuery: 1 } })).toThrow(/resampler\.motionQuery must be true or false, got 1/);
+  });
+
+  it('motionTokens: in a clip where two shapes move opposite ways, a read by each shape\'s look gives its own direction; static, blinded and padding places give zero tokens', async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const F = TINY_CLIP.frames;
+    const E = F / TINY_CLIP.groupFrames;
+    const grid = t.m.image.vision; // 2 tiles of 4 × 4 patches, side by side
+    const rng = new Rng(11);
+    const background = Float32Array.from({ length: S * D }, () => rng.normal());
+    const lookA = Float32Array.from({ length: D }, () => 3 * rng.normal());
+    const lookB = Float32Array.from({ length: D }, () => 3 * rng.normal());
+    // Each frame: the background, shape A over patch (row, col) of tile 0 and shape B over another patch of tile 1.
+    const clip = (a: readonly (readonly [number, number])[], b: readonly (readonly [number, number])[]) => {
+      const x = new Float32Array(F * S * D);
+      for (let f = 0; f < F; f++) {
+        x.set(background, f * S * D);
+        x.set(lookA, (f * S + 1 + a[f]![0] * 4 + a[f]![1]) * D);
+        x.set(lookB, (f * S + 17 + 1 + b[f]![0] * 4 + b[f]![1]) * D);
+      }
+      return x;
+    };
+    const aRightBLeft = clip([[1, 0], [1, 1], [1, 2], [1, 3]], [[2, 3], [2, 2], [2, 1], [2, 0]]);
+    const aUpBDown = clip([[3, 1], [2, 1], [1, 1], [0, 1]], [[0, 2], [1, 2], [2, 2], [3, 2]]);
+    const still = clip([[1, 1], [1, 1], [1, 1], [1, 1]], [[2, 2], [2, 2], [2, 2], [2, 2]]);
+    const g = new G.Graph();
+    const frames = g.input('frames', 'f32', [1, F, S, D]);
+    const frameMask = g.input('frameMask', 'bool', [1, S]);
+    const out = motionTokens(frames, frameMask, grid, TINY_CLIP);
+    expect(out.shape).toEqual([1, E * S, D]);
+    expect(() => motionTokens(frames, frameMask, { ...grid, maxTiles: 4 }, TINY_CLIP)).toThrow(/motion tokens: frames have \d+ tokens, the image model's tiling gives \d+/);
+    const session = await Session.create(G.toOnnx(g, { outputs: { tokens: out }, name: 'motion_tokens' }));
+    const run = async (x: Float32Array, mask = new Uint8Array(S).fill(1)) => Float32Array.from((await session.run({ frames: hostTensor('f32', [1, F, S, D], x), frameMask: hostTensor('bool', [1, S], mask) }))['tokens']!.data as Float32Array);
+    const u = placeDirections(D);
+    const dot = (x: Float32Array, i: number, v: ArrayLike<number>, off = 0) => { let d = 0; for (let j = 0; j < D; j++) d += x[i * D + j]! * v[off + j]!; return d; };
+    // What one cross-attention head can do: weight each token by how much it looks like the shape (a ReLU of the
+    // dot product), and read the weighted mean of its place along u_x (offset 0) or u_y (offset D).
+    const read = (x: Float32Array, look: Float32Array, axis: 0 | 1) => {
+      let w = 0;
+      let r = 0;
+      for (let i = 0; i < E * S; i++) {
+        const a = Math.max(0, dot(x, i, look));
+        w += a;
+        r += a * dot(x, i, u, axis * D);
+      }
+      return r / w;
+    };
+    try {
+      const h = await run(aRightBLeft);
+      expect(read(h, lookA, 0)).toBeGreaterThan(0.05); // A moves right (+x)
+      expect(read(h, lookB, 0)).toBeLessThan(-0.05); // B moves left
+      const v = await run(aUpBDown);
+      expect(read(v, lookA, 1)).toBeLessThan(-0.05); // A moves up (y grows downwards)
+      expect(read(v, lookB, 1)).toBeGreaterThan(0.05); // B moves down
+      expect(Math.abs(read(v, lookA, 0))).toBeLessThan(0.25 * Math.abs(read(v, lookA, 1)));
+      // The two shapes' tokens are not one clip-level summary: A's and B's reads differ in sign.
+      expect((await run(still)).every((x) => Math.abs(x) < 1e-4)).toBe(true);
+      expect((await run(new Float32Array(F * S * D))).every((x) => Math.abs(x) < 1e-5)).toBe(true); // blinded
+      // Class tokens (0 and 17) and a padding tile (tile 1 masked) give zero tokens.
+      const padded = await run(aRightBLeft, Uint8Array.from({ length: S }, (_, i) => (i < S / 2 ? 1 : 0)));
+      for (let e = 0; e < E; e++) for (const p of [0, 17, 20, 30]) expect(Array.from(padded.subarray((e * S + p) * D, (e * S + p + 1) * D)).every((x) => x === 0)).toBe(true);
+      expect(read(padded, lookA, 0)).toBeGreaterThan(0.05);
+    } finally {
+      await session.release();
+    }
+    // In the video tokens: the aggregator's E·L tokens unchanged, then the E·S motion tokens; no new parameters.
+    const m = (motionTokensOn: boolean) => ({ ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, motionTokens: motionTokensOn } } });
+    expect(videoParamSpecs(m(true)).map((sp) => sp.name)).toEqual(videoParamSpecs(m(false)).map((sp) => sp.name));
+    expect(videoTokenCount(m(true).video, TINY_CLIP, S)).toBe(E * (t.m.video.resampler.latents + S));
+    const values = G.initParams(videoParamSpecs(m(false)), 5, { layers: t.m.image.text.nLayers });
+    const tokens = async (on: boolean) => {
+      const s = await Session.create(buildVideoTokensGraph(m(on), TINY_CLIP, values));
+      try {
+        return (await s.run({ 'video.frames': hostTensor('f32', [1, F, S, D], aRightBLeft), 'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1)) }))['video.tokens']!;
+      } finally {
+        await s.release();
+      }
+    };
+    const [off, on] = [await tokens(false), await tokens(true)];
+    expect(on.shape).toEqual([1, videoTokenCount(m(true).video, TINY_CLIP, S), D]);
+    expect(Array.from(on.data as Float32Array).slice(0, off.data.length)).toEqual(Array.from(off.data as Float32Array));
+    const preset = loadVideoPreset('mini');
+    expect(preset.resampler.motionTokens).toBe(false);
+    expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, motionTokens: 'yes' } })).toThrow(/resampler\.motionTokens must be true or false, got "yes"/);
   });
 
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {

@@ -12,7 +12,9 @@
  *
  * Herd's addition, off by default (`resampler.motionQuery`): the clip's motion features — where in the
  * frame the clip changes, frame by frame (`motionFeatures`) — projected and added to the latent queries.
- * See `motionFeatures` for why the mini model needs it.
+ * See `motionFeatures` for why the mini model needs it. And (`resampler.motionTokens`, off by default)
+ * object-motion tokens appended to the output (`videoTokens`, `motionTokens`): a clip-level motion
+ * feature cannot say which of two shapes moved which way.
  *
  * Legend: B clips, F frames, k frames per group, E = F/k effective frames, S image tokens per frame
  * (tiles × tokens per tile), L latents, D width (the core's), H heads, M = MOTION_FEATURES.
@@ -205,6 +207,69 @@ export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Pa
     lat = G.add(lat, G.mlp(p, `${lp}.mlp`, G.norm(p, `${lp}.mlp_norm`, lat, lnConfig(r)), ffnConfig(r, D!)));
   }
   return G.reshape(G.norm(p, `${pre}.norm`, lat, lnConfig(r)), [B!, E * L, D!]); // [B, E·L, D]
+}
+
+/**
+ * Fixed directions of the core's width that carry a motion token's place (x, y): orthogonal ±1/√D
+ * patterns, so the video cross-attention's learned projections can read place apart from look.
+ */
+export function placeDirections(D: number): Float32Array {
+  const u = new Float32Array(2 * D); // [2, D]
+  for (let i = 0; i < D; i++) {
+    u[i] = (i % 2 === 0 ? 1 : -1) / Math.sqrt(D);
+    u[D + i] = (Math.floor(i / 2) % 2 === 0 ? 1 : -1) / Math.sqrt(D);
+  }
+  return u;
+}
+
+/**
+ * Object-motion tokens (`resampler.motionTokens`, herd's addition) from frames [B, F, S, D] (frameMask
+ * [B, S] bool) → [B, E·S, D], one per effective frame e (its k frames averaged) and token place p:
+ *   c_e(p) = mean over e's frames of f_t(p) − b(p),  b(p) the place's mean over the clip's frames,
+ *   token_e(p) = c_e(p) + ‖c_e(p)‖ · τ_e · ((x_p − x̄) u_x + (y_p − ȳ) u_y)   (c_e without its part along u_x, u_y)
+ * with τ_e the effective frame's centred time (−1 … 1), (x_p, y_p) the place (tile widths, `tokenPlaces`,
+ * centred on the canvas), u_x, u_y fixed orthogonal directions. Class tokens and padding tiles give zero
+ * tokens; a static or blinded clip gives all zeros. No parameters: the video cross-attention's own
+ * projections learn to read them.
+ *
+ * Why: the clip-level motion features (`motionFeatures`) decide the adapter's direction answers — on the
+ * 40 held-out direction questions it answered as their displacement's larger axis on nearly every one,
+ * right on 17 of 19 one-shape clips and 10 of 21 where another shape moves, appears or disappears
+ * (round 19, bench/probes/video-direction-answers.mjs). Here a text row that asks about "the red circle"
+ * can attend to the tokens whose change looks like a red circle (c_e(p) is the shape where it is, minus
+ * where it was), and the attention-weighted mean of their τ·x term is the sign of that shape's own motion
+ * along x (a shape moving right is on the left early, τ < 0, and on the right late), likewise y.
+ */
+export function motionTokens(frames: Tensor, frameMask: Tensor, grid: TileGrid, clip: ClipSampling): Tensor {
+  const [B, F, S, D] = frames.shape as number[];
+  const g = frames.graph;
+  const k = clip.groupFrames;
+  const E = F! / k;
+  const { places, patch } = tokenPlaces(grid);
+  if (patch.length !== S) throw new HerdError('shape_mismatch', `motion tokens: frames have ${S} tokens, the image model's tiling gives ${patch.length}`);
+  const centre = [0, 1].map((a) => places.reduce((acc, v, i) => (i % 2 === a && patch[i >> 1] ? acc + v : acc), 0) / Math.max(1, patch.reduce((x, y) => x + y, 0)));
+  const half = (E - 1) / 2;
+  // Per effective frame e and place p: τ_e (x_p − x̄) and τ_e (y_p − ȳ). → [E, S, 2]
+  const when = new Float32Array(E * S! * 2);
+  for (let e = 0; e < E; e++) for (let p = 0; p < S!; p++) for (let a = 0; a < 2; a++) when[(e * S! + p) * 2 + a] = (half ? (e - half) / half : 0) * (places[2 * p + a]! - centre[a]!);
+  const u = g.constant(placeDirections(D!), 'f32', [2, D!]);
+  const change = G.mean(G.reshape(G.sub(frames, G.mean(frames, 1, true)), [B!, E, k, S!, D!]), 2); // [B, E, S, D]
+  // The change's part along u_x, u_y is taken out: else a shape's look would read as a place.
+  const look = G.sub(change, G.matmul(G.matmul(change, G.transpose(u, [1, 0])), u)); // [B, E, S, D]
+  const seen = G.reshape(G.mul(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, S!]), g.constant(patch, 'f32', [1, 1, S!])), [B!, 1, S!, 1]); // [B, 1, S, 1]
+  const size = G.sqrt(G.add(G.sum(G.mul(look, look), 3, true), 1e-12)); // [B, E, S, 1]
+  const place = G.matmul(g.constant(when, 'f32', [1, E, S!, 2]), u); // [1, E, S, D]
+  const tokens = G.mul(G.add(look, G.mul(size, place)), seen); // [B, E, S, D]
+  return G.reshape(tokens, [B!, E * S!, D!]); // [B, E·S, D]
+}
+
+/**
+ * The video tokens the cross-attention layers see, frames [B, F, S, D] → [B, V, D]: the aggregator's
+ * output [B, E·L, D], followed with `resampler.motionTokens` by the object-motion tokens [B, E·S, D].
+ */
+export function videoTokens(r: ResamplerConfig, clip: ClipSampling, p: Params, frames: Tensor, frameMask: Tensor, grid: TileGrid): Tensor {
+  const latents = perceiverResampler(r, clip, p, frames, frameMask, grid);
+  return r.motionTokens ? G.concat([latents, motionTokens(frames, frameMask, grid, clip)], 1) : latents;
 }
 
 /**

@@ -43,7 +43,7 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
   const F = clip.frames;
   const S = frameTokens(img);
   const D = img.text.dim;
-  const V = videoTokenCount(m.video, clip);
+  const V = videoTokenCount(m.video, clip, S);
   const K = img.text.nKvHeads;
   const dh = headDim(img.text);
   const vocab = img.text.vocabSize;

@@ -51,6 +51,8 @@ export interface MiniVideoRecipe {
   readonly motionWeight?: number;
   /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
   readonly aggregator?: 'train' | 'frozen';
+  /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`trainMiniVideo`'s `attentionFromImage`). */
+  readonly attentionFromImage?: boolean;
 }
 
 export interface MiniVideoRecipeResult {
@@ -89,7 +91,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
@@ -110,8 +112,8 @@ temporal aggregator and gated video cross-attention layers, trained on top of th
 model (\`packages/vision/weights/mini\`: image encoder + image adapter) and the frozen mini language
 core (\`packages/llama3/weights/mini\`). Only the \`video\` group trained; every other weight is frozen.
 
-- Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}${m.video.resampler.motionQuery ? ', the clip\'s motion features (the centroid of where its frames change: the directions of its displacement and slope, and the amount of change) projected onto the latent queries (motionQuery)' : ''}.
-- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers).
+- Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}${m.video.resampler.motionQuery ? ', the clip\'s motion features (the centroid of where its frames change: the directions of its displacement and slope, and the amount of change) projected onto the latent queries (motionQuery)' : ''}${m.video.resampler.motionTokens ? ', and object-motion tokens beside its output (motionTokens: per effective frame and token place, what changed there against the mean frame plus its place times its time, so the video cross-attention can read the asked shape\'s own motion)' : ''}.
+- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
 - Pre-training: ${m.video.pretrain.frames} frames merged ${m.video.pretrain.groupFrames}→1; fine-tuning: ${m.video.finetune.frames} frames merged ${m.video.finetune.groupFrames}→1. A clip enters a prompt as one \`<|image|>\`: the image layers see its middle frame, the video layers all its frames.
 - Stored f16 (${Object.keys(train.weights).length} tensors).
 

@@ -22,7 +22,8 @@ import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } fr
 import { type ClipSampling, type ResamplerConfig, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
-import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { videoLayerPrefix } from '../model/video-cross-attention.js';
 import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
 import { type AggregatorPretrainResult, MOTION_CLASSES, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
 import { loadVideoPreset } from '../presets/index.js';
@@ -32,7 +33,7 @@ import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
 export type QaRepeat = Partial<Record<VideoQaType, number>>;
 
 /** Aggregator settings a run may change from the mini preset's. */
-export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery'>>;
+export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery' | 'motionTokens'>>;
 
 /** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s values replacing the preset's (checked as a config file's are). */
 export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}): VideoModelConfig {
@@ -80,6 +81,8 @@ export interface MiniVideoOptions {
   readonly resampler?: ResamplerOverrides;
   /** The QA stage's mix: each question of a type repeated this many times in the training set (held-out eval sets unchanged). */
   readonly qaRepeat?: QaRepeat;
+  /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`videoAttentionFromImage`; not with `init`). */
+  readonly attentionFromImage?: boolean;
 }
 
 /** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
@@ -124,10 +127,36 @@ function parseSequence(s: Sample): VideoSequence {
 }
 
 /** Fresh video-group values (seeded; gates 0) with the aggregator's frame norms centred on up to 64 of the clips. */
-export function freshVideoWeights(m: VideoModelConfig, seed: number, clips: readonly VideoExample[]): ParamValues {
+export function freshVideoWeights(m: VideoModelConfig, seed: number, clips: readonly VideoExample[], attentionFrom?: VisionWeights): ParamValues {
   const fresh = G.initParams(videoParamSpecs(m), seed, { layers: m.image.text.nLayers });
   const sample = clips.slice(0, 64).map((x) => ({ features: decodeF16(x.clip.features), frameMask: x.clip.frameMask }));
-  return centreFrameNorms(m.video.resampler, m.image.text.dim, fresh, sample);
+  const centred = centreFrameNorms(m.video.resampler, m.image.text.dim, fresh, sample);
+  return attentionFrom ? { ...centred, ...videoAttentionFromImage(m, attentionFrom) } : centred;
+}
+
+/** What a video cross-attention layer takes from the image cross-attention layer it precedes (`attentionFromImage`): where a text row looks, not what it reads. */
+const LOOKUP_TENSORS = ['input_layernorm.weight', 'cross_attn.q_proj.weight', 'cross_attn.q_norm.weight', 'cross_attn.k_proj.weight', 'cross_attn.k_norm.weight'] as const;
+
+/**
+ * Starting values for the video cross-attention layers' query side and keys (`LOOKUP_TENSORS`) copied
+ * from the trained image cross-attention layer each precedes (`videoLayers`), from `vision` (HF names).
+ * Why: the object-motion tokens (`resampler.motionTokens`) answer "which way does the red circle move?"
+ * only when a text row attends to the tokens that look like the red circle — what the image layers
+ * already learnt on the same projected image features; fresh, the video layers did not learn it in the
+ * QA stage (round 19: 6 of 15 two-moving-shape questions, against 11 of 15 for a read by the shape's
+ * true look). The values, output and FFN stay fresh and the gates 0, so the model is unchanged at init.
+ */
+export function videoAttentionFromImage(m: VideoModelConfig, vision: VisionWeights): ParamValues {
+  const out: ParamValues = {};
+  videoLayers(m).forEach((l, j) => {
+    const from = `language_model.model.layers.${m.image.crossAttentionLayers[l.imageLayer]}`;
+    for (const name of LOOKUP_TENSORS) {
+      const w = vision[`${from}.${name}`];
+      if (!w?.data) throw new HerdError('checkpoint_mismatch', `video attention from image: the image checkpoint has no '${from}.${name}'`);
+      out[`${videoLayerPrefix(j)}.${name}`] = { dtype: 'f32', shape: [...w.shape], data: Float32Array.from(w.data as Float32Array) };
+    }
+  });
+  return out;
 }
 
 export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
@@ -147,7 +176,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
   const evalLoss: { caption?: number; qa?: number } = {};
-  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshVideoWeights(m, seed, train)).map(([k, v]) => [k, v as HostTensor]));
+  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshVideoWeights(m, seed, train, o.attentionFromImage ? o.vision : undefined)).map(([k, v]) => [k, v as HostTensor]));
   let trainedAny = false;
   let aggregatorLosses: number[] | undefined;
   let aggregatorReadout: AggregatorReadout | undefined;

@@ -17,9 +17,10 @@ import * as G from '@herd/graph';
 import { llamaParamSpecs, trainAdapter } from '@herd/llama3';
 import { type ClipFeatures } from '../data/features.js';
 import { VideoGenerator } from '../model/generate.js';
-import { VIDEO_GROUPS, frameTokens, videoModelSpec } from '../model/graphs.js';
+import { VIDEO_GROUPS, frameTokens, videoLayers, videoModelSpec } from '../model/graphs.js';
 import { TINY_CLIP, tinyModel, toyMotionClip } from '../test-support/tiny.js';
 import { type VideoSequence, videoBatch } from './batch.js';
+import { freshVideoWeights, videoAttentionFromImage } from './mini.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-video-train-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -105,5 +106,29 @@ describe('video training through trainAdapter', () => {
     } finally {
       await gen.release();
     }
+  });
+});
+
+describe('video training: attention from the image layers (attentionFromImage)', () => {
+  it('fresh video layers take the query side and keys of the image layer each precedes; values, output, FFN and gates stay fresh', () => {
+    const clips = [{ key: 'c', split: 'train' as const, caption: '', objects: [], static: false, frames: F, clip: toyClip(new Rng(3), true) }];
+    const plain = freshVideoWeights(t.m, 1, clips);
+    const copied = freshVideoWeights(t.m, 1, clips, t.vision);
+    const layers = videoLayers(t.m); // tiny: video layer j before image layer j, at stack indices [1, 4]
+    expect(layers.map((l) => l.imageLayer)).toEqual([0, 1]);
+    layers.forEach((l, j) => {
+      const from = `language_model.model.layers.${t.m.image.crossAttentionLayers[l.imageLayer]}`;
+      for (const name of ['input_layernorm.weight', 'cross_attn.q_proj.weight', 'cross_attn.q_norm.weight', 'cross_attn.k_proj.weight', 'cross_attn.k_norm.weight']) {
+        expect(Array.from(copied[`video.cross_attention.${j}.${name}`]!.data as Float32Array)).toEqual(Array.from(t.vision[`${from}.${name}`]!.data as Float32Array));
+        // (The tiny image model's norms are still at their init of ones, as the fresh video layer's; its projections are not.)
+        if (name.endsWith('proj.weight')) expect(Array.from(plain[`video.cross_attention.${j}.${name}`]!.data as Float32Array)).not.toEqual(Array.from(t.vision[`${from}.${name}`]!.data as Float32Array));
+      }
+      for (const name of ['cross_attn.v_proj.weight', 'cross_attn.o_proj.weight', 'cross_attn_attn_gate', 'cross_attn_mlp_gate', 'mlp.down_proj.weight']) {
+        expect(Array.from(copied[`video.cross_attention.${j}.${name}`]!.data as Float32Array)).toEqual(Array.from(plain[`video.cross_attention.${j}.${name}`]!.data as Float32Array));
+      }
+    });
+    expect(Object.keys(copied).sort()).toEqual(Object.keys(plain).sort());
+    const { [`language_model.model.layers.4.cross_attn.k_proj.weight`]: _, ...missing } = t.vision;
+    expect(() => videoAttentionFromImage(t.m, missing)).toThrow(/the image checkpoint has no 'language_model\.model\.layers\.4\.cross_attn\.k_proj\.weight'/);
   });
 });

@@ -1,0 +1,62 @@
+// Round 19 (reel19): where does the video adapter's direction answer go wrong? For the held-out direction questions
+// the video eval asks (`videoQaItems`, first --per-type of them), prints per question: the asked shape's direction,
+// the adapter's answer, what else the clip holds, and the aggregator's motion features (`motionFeatures`: unit
+// displacement dx, dy) with the direction they give by the sign of the larger axis (no training: what a clip-level
+// motion feature can tell at best). Tallies the answers by clip kind, the confusion (reference → answer) and the
+// video cross-attention gates.
+// Usage (built repo, from the repo root): node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE]
+// FEATURES_DIR: the feature cache `herd video train` writes (features-<sha>-<clips>); CORE_DIR default the committed core.
+import * as G from '@herd/graph';
+import { decodeF16 } from '@herd/core';
+import { loadLanguageCore, loadLlama3Tokenizer, EOT_ID, END_OF_TEXT_ID } from '@herd/llama3';
+import { Session, hostTensor } from '@herd/runtime';
+import { MINI_VISION_DIR, imageQuestionIds } from '@herd/vision';
+import { VideoGenerator, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa } from '@herd/video';
+
+const [videoDir, featuresDir, coreDir, perTypeArg] = process.argv.slice(2);
+if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE]');
+const perType = Number(perTypeArg ?? 40);
+const v = loadMiniVideo(videoDir, MINI_VISION_DIR, loadLanguageCore(coreDir));
+const m = v.config;
+const clip = m.video.finetune;
+const heldout = await readVideoExamples(featuresDir, m.image, { split: 'heldout' });
+const items = videoQaItems(heldout, perType).filter((x) => x.type === 'direction');
+const tok = await loadLlama3Tokenizer();
+const core = v.core;
+const toModel = (ids) => (core.vocab ? Array.from(core.vocab.toCompact(ids)) : [...ids]);
+const toFull = (ids) => (core.vocab ? Array.from(core.vocab.toFull(ids)) : [...ids]);
+const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
+const text = (ids) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
+const gen = VideoGenerator.create(m, clip, core.weights, v.vision.weights, v.weights);
+
+const S = m.image.vision.maxTiles * (((m.image.vision.tileSize / m.image.vision.patchSize) ** 2) + 1);
+const F = clip.frames, D = m.image.text.dim;
+const g = new G.Graph();
+const fr = g.input('frames', 'f32', [1, F, S, D]);
+const mk = g.input('mask', 'bool', [1, S]);
+const ms = await Session.create(G.toOnnx(g, { outputs: { m: motionFeatures(fr, mk, m.image.vision) }, name: 'm' }));
+
+for (const [k, t] of Object.entries(v.weights)) if (/gate$/.test(k)) console.log(`${k} = ${Array.from(t.data).map((x) => x.toFixed(3))} (tanh ${Math.tanh(t.data[0]).toFixed(3)})`);
+const tally = {};
+const add = (kind, ok) => { tally[kind] ??= [0, 0]; tally[kind][0] += ok ? 1 : 0; tally[kind][1]++; };
+const confusion = {};
+for (const it of items) {
+  const ctx = await gen.context(it.clip.clip);
+  const answer = text(await gen.complete(imageQuestionIds(tok, core, m.image, it.question), ctx, { maxNewTokens: 16, temperature: 0, stopTokens: stops }));
+  const ok = gradeVideoQa('direction', answer, it.answer);
+  const feats = Array.from((await ms.run({ frames: hostTensor('f32', [1, F, S, D], decodeF16(it.clip.clip.features)), mask: hostTensor('bool', [1, S], it.clip.clip.frameMask) }))['m'].data);
+  const [dx, dy] = feats;
+  const rule = Math.abs(dx) > Math.abs(dy) ? (dx > 0 ? 'right' : 'left') : dy > 0 ? 'down' : 'up';
+  const ref = it.answer.match(/(left|right|up|down)/)[1];
+  const others = it.clip.objects.filter((o) => !it.question.includes(`${o.colour} ${o.shape}`)).map((o) => (o.motion.kind === 'move' ? `move-${o.motion.direction}` : o.motion.kind));
+  const kind = others.length === 0 ? 'one shape' : others.some((o) => o.startsWith('move')) ? 'other shape moves' : others.some((o) => o === 'appear' || o === 'disappear') ? 'other appears/disappears' : 'other still';
+  add(kind, ok); add('all', ok); add(`rule: ${kind}`, rule === ref); add('rule: all', rule === ref);
+  const said = (answer.toLowerCase().match(/\b(left|right|up|down|upwards|downwards|still)\b/) ?? ['?'])[0];
+  confusion[`${ref}→${said}`] = (confusion[`${ref}→${said}`] ?? 0) + 1;
+  console.log(`${ok ? 'ok ' : 'BAD'} ${ref.padEnd(5)} said "${answer}" | others [${others.join(', ')}] | dx ${dx.toFixed(2)} dy ${dy.toFixed(2)} amt ${feats[4].toFixed(2)} rule ${rule}${rule === ref ? '' : ' (rule wrong)'}`);
+}
+console.log('\naccuracy by clip kind (answers, and the feature rule):');
+for (const [k, [a, n]] of Object.entries(tally).sort()) console.log(`  ${k}: ${a}/${n}`);
+console.log('confusion (reference→answer):', JSON.stringify(confusion));
+await gen.release();
+await ms.release();
