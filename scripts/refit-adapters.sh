@@ -118,16 +118,16 @@ run "mkdir -p $PREV/video && for f in video.safetensors config.json; do git show
 # bit for bit: --init, frozen; round 16 on cop15's core: moving vs static 100%); otherwise — since round 17 the vision
 # recipe trains the projector — re-run the video card's stage 0 on the new features (round 17: 400 steps; 200 gave a
 # less frame-sensitive aggregator; round 18: with the motion query, and 500 QA steps; round 19: object-motion tokens,
-# which have no parameters and come with the checkpoint's config under --init, and direction questions ×3).
+# which have no parameters and come with the checkpoint's config under --init, direction questions ×3, 1000 QA steps).
 # VIDEO_STAGE0=1 forces stage 0.
 STAGE0=${VIDEO_STAGE0:-0}
 if [ "$DRY" = 0 ] && [ "$STAGE0" = 0 ]; then
   node --input-type=module -e "import { frameFeaturesSha } from '@herd/video'; import { readFileSync } from 'node:fs'; const c = JSON.parse(readFileSync('$PREV/video/config.json', 'utf8')); process.exit(c.image?.frameFeaturesSha256 === frameFeaturesSha('packages/vision/weights/mini') ? 0 : 1);" || STAGE0=1
 fi
 if [ "$STAGE0" = 1 ]; then
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 500 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 400 --aggregator-lr 0.02 --motion-weight 3 --motion-query --motion-tokens --qa-repeat direction=3"
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 400 --aggregator-lr 0.02 --motion-weight 3 --motion-query --motion-tokens --qa-repeat direction=3"
 else
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 500 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video --motion-tokens --qa-repeat direction=3"
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video --motion-tokens --qa-repeat direction=3"
 fi
 # 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md, Re-train: --qa-repeat 3 since round 19), warm-started
 # from the committed checkpoint (the card's line starts from its predecessor; on a new core the committed one is the nearer start).
