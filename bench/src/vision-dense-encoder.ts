@@ -1,0 +1,97 @@
+/**
+ * Trains a mini image encoder with the dense stage (`trainDenseEncoder`: per-patch cell / colour / shape /
+ * count / word heads, plus with --object-weight the object heads on each object's mean ink feature), from
+ * fresh or continued from a saved encoder, and measures whether it sees shape — the fast signal before any
+ * adapter is trained on it:
+ *   - its own (discarded) per-patch heads on the object tokens of 200 TRAIN scenes and of the held-out scenes
+ *     (`denseHeadAccuracy`);
+ *   - the encoder card's linear probes (`probeEncoder`: colour / shape of the object in cell X, "is there a
+ *     star"), fitted on 1,200 train-split scenes, scored on the held-out scenes (unseen colour × shape pairs).
+ * The training scenes are the vision recipe's: the clean train split less its last 200 scenes (kept out for
+ * the seen-combinations eval); held-out scenes never train. Writes the encoder (`saveMiniEncoder`, the layout
+ * `herd vision train --encoder-from` reads) with its eval.json and a card.
+ *
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6]
+ *
+ * Prints the numbers. Asserts nothing.
+ */
+import { HerdError } from '@herd/core';
+import { loadLanguageCore } from '@herd/llama3';
+import { setDefaultThreads } from '@herd/runtime';
+import { denseHeadAccuracy, loadMiniEncoder, loadVisionPreset, miniVisionConfig, probeEncoder, readSceneExamples, saveMiniEncoder, trainDenseEncoder } from '@herd/vision';
+import { benchArgs } from './bench-args.js';
+
+const cli = benchArgs({
+  about: 'Train a mini image encoder with the dense stage (from fresh or a saved encoder) and measure whether it sees shape: its heads on train / held-out object tokens and the linear probes on held-out scenes.',
+  writes: 'the encoder folder given by --out (model.safetensors, config.json, eval.json, MODEL_CARD.md)',
+  flags: {
+    data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
+    out: { value: 'DIR', required: true, help: 'where the trained encoder is written' },
+    preset: { value: 'NAME', default: 'mini', help: 'the vision preset of the encoder (an --init encoder must have it)' },
+    init: { value: 'DIR', help: 'continue from this saved encoder (e.g. packages/vision/weights/mini-encoder); default: fresh from --seed' },
+    steps: { value: 'N', default: '600', help: 'dense steps' },
+    lr: { value: 'N', default: '0.003', help: 'peak learning rate (warm-up 5 %, cosine to 10 %)' },
+    batch: { value: 'N', default: '32', help: 'scenes per step' },
+    'object-weight': { value: 'N', default: '0', help: 'weight of the object heads (shape / count from each object\'s mean ink feature); 0 = off' },
+    seed: { value: 'N', default: '1', help: 'initialisation and batch seed' },
+    threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
+  },
+});
+setDefaultThreads(cli.number('threads'));
+const int = (name: 'steps' | 'batch' | 'seed', min: number): number => {
+  const n = cli.number(name);
+  if (!Number.isInteger(n) || n < min) throw new HerdError('invalid_argument', `--${name} must be an integer ≥ ${min}, got ${cli.flag(name)}`);
+  return n;
+};
+const [steps, batch, seed] = [int('steps', 1), int('batch', 1), int('seed', 0)];
+const [lr, objectWeight] = [cli.number('lr'), cli.number('object-weight')];
+if (!(lr > 0)) throw new HerdError('invalid_argument', `--lr must be > 0, got ${cli.flag('lr')}`);
+if (!(objectWeight >= 0)) throw new HerdError('invalid_argument', `--object-weight must be ≥ 0, got ${cli.flag('object-weight')}`);
+const preset = cli.flag('preset');
+const v = loadVisionPreset(preset);
+const initDir = cli.flag('init');
+const init = initDir === undefined ? undefined : loadMiniEncoder(initDir);
+if (init && JSON.stringify(init.vision) !== JSON.stringify(v)) throw new HerdError('checkpoint_mismatch', `--init ${initDir}: its config ${JSON.stringify(init.vision)} is not the ${preset} preset's (pick it with --preset)`);
+
+const m = miniVisionConfig(loadLanguageCore().config, v);
+const all = await readSceneExamples(cli.flag('data'), m);
+const withScene = all.filter((s) => s.scene !== undefined && (s.noise ?? null) === null).map((s) => ({ image: s.image, scene: s.scene!, split: s.split }));
+const trainSplit = withScene.filter((s) => s.split === 'train');
+const held = withScene.filter((s) => s.split === 'heldout');
+// The vision recipe's split: the last 200 train-split scenes never train (its seen-combinations eval).
+const train = trainSplit.slice(0, -200);
+if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${trainSplit.length} / ${held.length})`);
+console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, from ${initDir ?? 'fresh'}`);
+
+const t0 = performance.now();
+const dense = await trainDenseEncoder(v, train, {
+  steps, batch, lr, seed, objectWeight, ...(init ? { init: init.encoder } : {}),
+  onStep: (s, loss) => { if (s % 50 === 0 || s === steps - 1) console.log(`dense: step ${s}/${steps} loss ${loss.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); },
+});
+const seconds = (performance.now() - t0) / 1000;
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+console.log(`trained in ${seconds.toFixed(0)} s; loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
+
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const heads = {
+  train: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, train.slice(0, 200)),
+  heldout: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, held),
+};
+for (const [split, r] of Object.entries(heads)) console.log(`heads on ${split} object tokens: colour ${pct(r.colour.objectAcc)}, shape ${pct(r.shape.objectAcc)} (n ${r.shape.objectN}), count ${pct(r.count.objectAcc)}, word ${pct(r.word.objectAcc)}; cell ${pct(r.cell.acc)}`);
+const { probes } = await probeEncoder(v, dense.encoder, trainSplit.slice(0, 1200), held);
+for (const [k, p] of Object.entries(probes)) console.log(`probe ${k}: ${pct(p.test)} held-out (train ${pct(p.train)}; chance ${pct(p.chance)}, n ${p.n})`);
+
+const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight} --seed ${seed}`;
+const card = `# Mini image encoder (dense stage, bench run)
+
+Made by \`${command}\` (${seconds.toFixed(0)} s training). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}.
+Loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10).
+
+| probe (held-out, linear) | accuracy | train | chance | n |
+|---|---|---|---|---|
+${Object.entries(probes).map(([k, p]) => `| ${k} | ${pct(p.test)} | ${pct(p.train)} | ${pct(p.chance)} | ${p.n} |`).join('\n')}
+
+Heads on object tokens (train 200 scenes / held-out): shape ${pct(heads.train.shape.objectAcc)} / ${pct(heads.heldout.shape.objectAcc)}, colour ${pct(heads.train.colour.objectAcc)} / ${pct(heads.heldout.colour.objectAcc)}, count ${pct(heads.train.count.objectAcc)} / ${pct(heads.heldout.count.objectAcc)}.
+`;
+await saveMiniEncoder(cli.flag('out'), v, dense.encoder, dense.vocab, { eval: { command, seconds, losses: { first: dense.losses[0], last10: mean(dense.losses.slice(-10)) }, heads, probes }, card });
+console.log(`wrote ${cli.flag('out')}`);
