@@ -16,10 +16,10 @@
  * Prints the numbers. Asserts nothing.
  */
 import { HerdError } from '@herd/core';
-import { loadLanguageCore } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { denseHeadAccuracy, loadMiniEncoder, loadVisionPreset, miniVisionConfig, probeEncoder, readSceneExamples, saveMiniEncoder, trainDenseEncoder } from '@herd/vision';
+import { denseHeadAccuracy, probeEncoder, saveMiniEncoder, trainDenseEncoder } from '@herd/vision';
 import { benchArgs } from './bench-args.js';
+import { loadVisionBenchScenes } from './vision-scenes.js';
 
 const cli = benchArgs({
   about: 'Train a mini image encoder with the dense stage (from fresh or a saved encoder) and measure whether it sees shape: its heads on train / held-out object tokens and the linear probes on held-out scenes.',
@@ -48,16 +48,8 @@ const [lr, objectWeight] = [cli.number('lr'), cli.number('object-weight')];
 if (!(lr > 0)) throw new HerdError('invalid_argument', `--lr must be > 0, got ${cli.flag('lr')}`);
 if (!(objectWeight >= 0)) throw new HerdError('invalid_argument', `--object-weight must be ≥ 0, got ${cli.flag('object-weight')}`);
 const preset = cli.flag('preset');
-const v = loadVisionPreset(preset);
 const initDir = cli.flag('init');
-const init = initDir === undefined ? undefined : loadMiniEncoder(initDir);
-if (init && JSON.stringify(init.vision) !== JSON.stringify(v)) throw new HerdError('checkpoint_mismatch', `--init ${initDir}: its config ${JSON.stringify(init.vision)} is not the ${preset} preset's (pick it with --preset)`);
-
-const m = miniVisionConfig(loadLanguageCore().config, v);
-const all = await readSceneExamples(cli.flag('data'), m);
-const withScene = all.filter((s) => s.scene !== undefined && (s.noise ?? null) === null).map((s) => ({ image: s.image, scene: s.scene!, split: s.split }));
-const trainSplit = withScene.filter((s) => s.split === 'train');
-const held = withScene.filter((s) => s.split === 'heldout');
+const { vision: v, encoder: init, trainSplit, heldout: held } = await loadVisionBenchScenes({ data: cli.flag('data'), preset, ...(initDir !== undefined ? { encoderDir: initDir } : {}), encoderFlag: 'init', cleanOnly: true });
 // The vision recipe's split: the last 200 train-split scenes never train (its seen-combinations eval).
 const train = trainSplit.slice(0, -200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${trainSplit.length} / ${held.length})`);

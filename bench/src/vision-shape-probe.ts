@@ -17,10 +17,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, writeFileAtomicSync } from '@herd/core';
-import { loadLanguageCore } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { INK_SHARE, SCENE_CELL, cellInkGrid, denseLabels, denseVocab, inkPixels, linearProbe, loadMiniEncoder, loadVisionPreset, miniVisionConfig, patchGeometry, probeEncoder, readSceneExamples } from '@herd/vision';
+import { INK_SHARE, SCENE_CELL, cellInkGrid, denseLabels, denseVocab, inkPixels, linearProbe, patchGeometry, probeEncoder } from '@herd/vision';
 import { benchArgs } from './bench-args.js';
+import { loadVisionBenchScenes } from './vision-scenes.js';
 
 const cli = benchArgs({
   about: 'Can the mini image encoder see shape? Object size in canvas pixels and patches, the raw pixels\' linear shape probe, and (with --encoder) the encoder card\'s probes, on held-out scenes.',
@@ -34,15 +34,9 @@ const cli = benchArgs({
 });
 setDefaultThreads(cli.number('threads'));
 const preset = cli.flag('preset');
-const v = loadVisionPreset(preset);
 const encoderDir = cli.flag('encoder');
-const enc = encoderDir === undefined ? undefined : loadMiniEncoder(encoderDir);
-if (enc && JSON.stringify(enc.vision) !== JSON.stringify(v)) throw new HerdError('checkpoint_mismatch', `--encoder ${encoderDir}: its config ${JSON.stringify(enc.vision)} is not the ${preset} preset's (pick it with --preset)`);
-const m = miniVisionConfig(loadLanguageCore().config, v);
-const all = await readSceneExamples(cli.flag('data'), m);
-const withScene = all.filter((s) => s.scene !== undefined).map((s) => ({ image: s.image, scene: s.scene!, split: s.split }));
-const trainSplit = withScene.filter((s) => s.split === 'train');
-const train = trainSplit.slice(0, 1200), held = withScene.filter((s) => s.split === 'heldout');
+const { vision: v, encoder: enc, all: withScene, trainSplit, heldout: held } = await loadVisionBenchScenes({ data: cli.flag('data'), preset, ...(encoderDir !== undefined ? { encoderDir } : {}), encoderFlag: 'encoder' });
+const train = trainSplit.slice(0, 1200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${train.length} / ${held.length})`);
 console.log(`${preset}: tile ${v.tileSize} px, patch ${v.patchSize}, up to ${v.maxTiles} tiles; ${train.length} train / ${held.length} held-out scenes`);
 
