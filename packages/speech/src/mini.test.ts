@@ -96,6 +96,7 @@ async function measureFixtures(): Promise<Measured> {
     const blindAsr: { reference: string; hypothesis: string }[] = [];
     let heard = 0;
     let unheard = 0;
+    let questions = 0;
     for (const item of items) {
       const { samples } = await decodeAudio(join(FIXTURES, item.file), { sampleRate: 16000 });
       const f = mel.compute(samples, item.file);
@@ -110,6 +111,7 @@ async function measureFixtures(): Promise<Measured> {
         const answer = text(await gen.complete(speechPromptLayout(tok, s.core, { before: item.context!, after: '' }, gen.audioTokens(audio)), audio, sampling));
         const guess = text(await plain.complete(chat(item.context!), sampling));
         const type = questionType(item.transcript);
+        questions++;
         heard += gradeSceneQa(type, answer, item.answer!) ? 1 : 0;
         unheard += gradeSceneQa(type, guess, item.answer!) ? 1 : 0;
       }
@@ -117,7 +119,7 @@ async function measureFixtures(): Promise<Measured> {
     const wer = wordErrorRate(asr);
     const jointWer = wordErrorRate(joint);
     const blindWer = wordErrorRate(blindAsr);
-    console.log(`held-out voices: WER ${(100 * wer).toFixed(1)}%, joint CTC ${(100 * jointWer).toFixed(1)}% (core alone ${(100 * blindWer).toFixed(1)}%); spoken QA ${heard}/8 (core with the scene only ${unheard}/8)`);
+    console.log(`held-out voices: WER ${(100 * wer).toFixed(1)}%, joint CTC ${(100 * jointWer).toFixed(1)}% (core alone ${(100 * blindWer).toFixed(1)}%); spoken QA ${heard}/${questions} (core with the scene only ${unheard}/${questions})`);
     return { wer, jointWer, blindWer, heard, unheard };
   } finally {
     await gen.release();
