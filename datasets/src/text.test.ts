@@ -473,6 +473,25 @@ describe('drill documents (count, place and size drills)', () => {
     expect(counts).toBeGreaterThan(zeros);
   });
 
+  it('with qaTypes ask only those types (shape: a pure shape-by-place drill, every placed group asked), the same scenes as without', () => {
+    const shapeOnly = [...generateTextCorpus({ seed: 7, count: 300, mix, qaTypes: ['shape'] })];
+    for (const d of shapeOnly) {
+      expect(d.kind).toBe('drill');
+      expect(d.qaTypes!.every((t) => t === 'shape'), d.key).toBe(true);
+      // One shape-by-place question per group at most (as many as the token budget holds), each about another group.
+      const keys = textReplyKeyWords(textSample(d))!.map((k) => k[0]!.replace(/s$/u, ''));
+      expect(new Set(keys).size, d.key).toBe(keys.length);
+      for (const k of keys) expect(d.scene!.objects.map((o) => o.shape), d.key).toContain(k);
+    }
+    expect(shapeOnly.filter((d) => d.qaTypes!.length >= 2).length / shapeOnly.length).toBeGreaterThan(0.9);
+    // The filter draws after the scene, so each document's scene is the one the unfiltered drill has.
+    shapeOnly.forEach((d, i) => expect(d.scene).toEqual(drills[i]!.scene));
+    // Lookup drills too; a type a drill never asks (word) leaves its rounds as they are.
+    const lookupMix = { ...mix, drill: 0, lookup: 1 };
+    for (const d of generateTextCorpus({ seed: 7, count: 100, mix: lookupMix, qaTypes: ['position'] })) expect(new Set(d.qaTypes)).toEqual(new Set(['position']));
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 50, mix, qaTypes: ['word'] })])).toBe(JSON.stringify(drills.slice(0, 50)));
+  });
+
   it('keep the held-out rule: train drills never hold a held-out combination, held-out drills always do (two-shape scenes too)', () => {
     const train = drills.filter((d) => d.split === 'train');
     expect(train.length).toBeGreaterThan(1200);

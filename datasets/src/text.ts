@@ -88,6 +88,7 @@ export interface TextDocOptions {
   /**
    * QA rounds only of these question types (`QaPair.type` / `VideoQa.type` names, e.g. `word`,
    * `direction`): a probe of one skill. A scene or clip that has none of them keeps all its questions.
+   * Drills (`lookup`, `drill`) too: `drill` with `shape` is a pure shape-by-place drill.
    */
   readonly qaTypes?: readonly string[];
   /**
@@ -245,7 +246,7 @@ function splitColours(rng: Rng, shapes: readonly Shape[], split: Split, drill: s
  * among several candidates of the same kind, the dense, unambiguous signal round 15 lacked (the copier
  * answered another object's colour). A chat document, so `--reply-loss` trains on the replies.
  */
-export function lookupDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qaTypes' | 'scene'> {
+export function lookupDrill(rng: Rng, split: Split, qaTypes?: readonly string[]): Pick<TextDoc, 'turns' | 'qaTypes' | 'scene'> {
   const scene: Scene = { objects: lookupObjects(rng, split), background: rng.pick(BACKGROUNDS), word: null };
   const qa: Qa[] = sceneQuestions(rng, scene).filter((q) => q.type === 'colour' || q.type === 'shape' || q.type === 'position');
   for (const o of scene.objects) {
@@ -256,11 +257,17 @@ export function lookupDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qa
       answer: answer(rng, plural(o.shape, o.count), one ? `the ${o.colour} shape is a ${o.shape}` : `the ${o.colour} shapes are ${plural(o.shape, o.count)}`),
     });
   }
-  return { ...drillRounds(rng, sceneIntro(rng, describeScene(rng, scene), false), qa), scene };
+  return { ...drillRounds(rng, sceneIntro(rng, describeScene(rng, scene), false), qa, qaTypes), scene };
 }
 
-/** A drill's rounds: its questions shuffled, as many as fit (`LOOKUP_DRILL`), the first after the scene. */
-function drillRounds(rng: Rng, intro: string, qa: readonly Qa[]): { turns: ChatTurn[]; qaTypes: string[] } {
+/**
+ * A drill's rounds: its questions shuffled, as many as fit (`LOOKUP_DRILL`), the first after the scene;
+ * with `only` (`TextDocOptions.qaTypes`), only its questions of those types (all of them where it has none),
+ * e.g. a pure shape-by-place drill.
+ */
+function drillRounds(rng: Rng, intro: string, all: readonly Qa[], only?: readonly string[]): { turns: ChatTurn[]; qaTypes: string[] } {
+  const picked = only ? all.filter((q) => only.includes(q.type)) : [];
+  const qa = picked.length ? picked : all;
   const turns: ChatTurn[] = [];
   const qaTypes: string[] = [];
   for (const q of rng.shuffle([...qa])) {
@@ -292,7 +299,7 @@ export const COUNT_DRILL_COUNTS: readonly (readonly number[])[] = [[1, 2], [2, 1
  * named: how many <shape> are there (and one absent shape: zero), what shape is <place>, is the
  * <shape> big or small. Same split rule and token budget as the lookup drill.
  */
-export function countDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qaTypes' | 'scene'> {
+export function countDrill(rng: Rng, split: Split, qaTypes?: readonly string[]): Pick<TextDoc, 'turns' | 'qaTypes' | 'scene'> {
   const counts = rng.pick(COUNT_DRILL_COUNTS);
   let shapes = rng.shuffle([...SHAPES]).slice(0, counts.length);
   // Two shapes may have no held-out colour between them (squares and diamonds have none): a held-out drill draws again.
@@ -302,7 +309,7 @@ export function countDrill(rng: Rng, split: Split): Pick<TextDoc, 'turns' | 'qaT
   const objects: SceneObject[] = shapes.map((shape, i) => ({ shape, colour: colours[i]!, size: rng.pick(SIZES), position: positions[i]!, count: counts[i]! }));
   const scene: Scene = { objects, background: rng.pick(BACKGROUNDS), word: null };
   const qa: Qa[] = sceneQuestions(rng, scene).filter((q) => q.type === 'count' || q.type === 'shape' || q.type === 'size');
-  return { ...drillRounds(rng, sceneIntro(rng, describeScene(rng, scene, 1), false), qa), scene };
+  return { ...drillRounds(rng, sceneIntro(rng, describeScene(rng, scene, 1), false), qa, qaTypes), scene };
 }
 
 function pickKind(rng: Rng, mix: TextMix): TextDocKind {
@@ -470,8 +477,8 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   // Like a sentence, a copy document holds no colour×shape combination: always train.
   if (kind === 'copy') return { key, kind, split: 'train', text: copyText(rng, options.copyWords, options.copyMaxFiller) };
   const split: Split = rng.next() < heldoutFraction ? 'heldout' : 'train';
-  if (kind === 'lookup') return { key, kind, split, ...lookupDrill(rng, split) };
-  if (kind === 'drill') return { key, kind, split, ...countDrill(rng, split) };
+  if (kind === 'lookup') return { key, kind, split, ...lookupDrill(rng, split, options.qaTypes) };
+  if (kind === 'drill') return { key, kind, split, ...countDrill(rng, split, options.qaTypes) };
   if (kind === 'instruction') {
     const doc = instructionDoc(rng, split);
     // A plain sentence holds no combination: it belongs to train whatever was drawn.
