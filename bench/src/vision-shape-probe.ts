@@ -84,15 +84,17 @@ const rawItems = (scenes: typeof held, R: number) => {
 };
 const raw: Record<string, { train: number; test: number }> = {};
 for (const R of [8, 12, 16]) {
-  raw[`${R}x${R}`] = linearProbe(rawItems(train, R), rawItems(held, R), SHAPES.length);
+  const { train: fitted, test } = linearProbe(rawItems(train, R), rawItems(held, R), SHAPES.length);
+  raw[`${R}x${R}`] = { train: fitted, test };
   console.log(`raw pixels, cell ink in ${R}×${R} areas: shape ${(100 * raw[`${R}x${R}`]!.test).toFixed(1)} % held-out (train ${(100 * raw[`${R}x${R}`]!.train).toFixed(1)} %)`);
 }
 
 let encoderProbes: unknown;
 if (enc) {
   const r = await probeEncoder(v, enc.encoder, train, held);
-  encoderProbes = r.probes;
+  encoderProbes = r;
   for (const [k, p] of Object.entries(r.probes)) console.log(`encoder probe ${k}: ${(100 * p.test).toFixed(1)} % held-out (train ${(100 * p.train).toFixed(1)} %; chance ${(100 * p.chance).toFixed(1)} %, n ${p.n})`);
+  console.log(`encoder probe colour by held-out pair: ${Object.entries(r.colourByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
 }
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(out, { recursive: true });

@@ -22,6 +22,8 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 500, selectPerType: 30 })).toContain('--select-every 500 --select-per-type 30');
     expect(miniVisionRetrainCommand({ ...recipe, selectEvery: 0 })).not.toContain('--select');
     expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainEncoderGlobal: true })).toContain('--freeze-encoder --train-projector --train-encoder-global --qk-gain 2');
+    expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainProjectorFromPhase: 2 })).toContain('--train-projector --train-projector-from-phase 2 --qk-gain 2');
+    expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainProjectorFromPhase: 1 })).not.toContain('--train-projector-from-phase');
   });
 
   it('names a core other than the committed one with --core, as the adapter fits only the core it was trained against', () => {

@@ -39,6 +39,8 @@ export interface MiniVisionRecipe {
   readonly freezeEncoder?: boolean;
   /** With `freezeEncoder`, the projector trains too (`MiniVisionOptions.trainProjector`). */
   readonly trainProjector?: boolean;
+  /** With `trainProjector`: the QA phase (1-based) from which the projector trains (`MiniVisionOptions.trainProjectorFromPhase`; default 1). */
+  readonly trainProjectorFromPhase?: number;
   /** With `freezeEncoder`, the encoder's global layers train too (`MiniVisionOptions.trainEncoderGlobal`). */
   readonly trainEncoderGlobal?: boolean;
   /** Starting q/k RMSNorm gain of the cross-attention (`MiniVisionOptions.qkGain`). */
@@ -144,7 +146,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   } : undefined;
   const result = await trainMiniVision({
     ...(init ? { init } : {}), ...(select ? { select } : {}),
-    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -178,7 +180,7 @@ function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset'>) {
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
   const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
   const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
 }
 
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
@@ -225,7 +227,7 @@ ${(o.denseSteps ?? 0) > 0 ? `Stage 0 as the mini herd runs it — NOT the paper'
 the written word), one linear head per label reads the encoder's output features, loss = sum of the heads' cross-entropies;
 ${(o.denseObjectWeight ?? 0) > 0 ? `plus object heads (shape, group count) on each object's MEAN ink feature, weight ${o.denseObjectWeight}; ` : ''}${o.denseSteps} steps, batch 32, peak learning rate ${o.denseLr ?? 3e-3}. It stands in for CLIP (§7.2), whose mini version collapsed at ln(batch)
 here; the heads are discarded.
-` : ''}${o.freezeEncoder ? (o.trainProjector ? `The encoder stays FROZEN in every adapter stage below${o.trainEncoderGlobal ? ' except its gated global layer(s) (`vision.encoder.global`), which train' : ''}; the projector (\`vision.projector\`) trains with the adapter (\`vision.adapter\`).
+` : ''}${o.freezeEncoder ? (o.trainProjector ? `The encoder stays FROZEN in every adapter stage below${o.trainEncoderGlobal ? ' except its gated global layer(s) (`vision.encoder.global`), which train' : ''}; the projector (\`vision.projector\`) trains with the adapter (\`vision.adapter\`)${(o.trainProjectorFromPhase ?? 1) > 1 ? ` from QA phase ${o.trainProjectorFromPhase} on (before it, it keeps its fresh init)` : ''}.
 ` : `The encoder and the projector stay FROZEN in every adapter stage below (only the group \`vision.adapter\` trains; the projector keeps its fresh init).
 `) : ''}${(o.qkGain ?? 1) !== 1 ? `Cross-attention q/k RMSNorm gains start at ${o.qkGain} (attention logits ${((o.qkGain ?? 1) ** 2).toFixed(1)}× wider at the start).
 ` : ''}Stage 1, caption pre-training: ${o.captionSteps} steps (\`<|begin_of_text|><|image|>caption<|end_of_text|>\`, loss on the caption).

@@ -129,6 +129,19 @@ describe('trainMiniVision', () => {
     for (const spec of encoderParamSpecs(m.vision)) expect(Array.from(withProj.weights[spec.name]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[spec.name]!.data as Float32Array));
     expect(withProj.losses.qa.length).toBe(3);
     expect(phaseLines.filter((l) => /^qa \(colour\): [12] steps/.test(l))).toHaveLength(2);
+    // trainProjectorFromPhase 2: in phase 1 the projector keeps its fresh init while the adapter trains (one step, all in
+    // phase 1: phase 2 gets none); with two steps phase 2 trains it.
+    const gate = `${crossLayerPrefix(m.crossAttentionLayers[0]!)}.cross_attn_attn_gate`;
+    const delayed = { ...base, freezeEncoder: true, trainProjector: true, trainProjectorFromPhase: 2, keyWordShare: 1, keyWordTypes: [['colour'], ['colour']] };
+    const delayedLines: string[] = [];
+    const phase1 = await trainMiniVision({ ...delayed, qaSteps: 1, log: (l) => delayedLines.push(l) });
+    expect(Array.from(phase1.weights[proj]!.data as Float32Array)).toEqual(Array.from(denseOnly.weights[proj]!.data as Float32Array));
+    expect(Array.from(phase1.weights[gate]!.data as Float32Array)).not.toEqual(Array.from(denseOnly.weights[gate]!.data as Float32Array));
+    expect(delayedLines.some((l) => l.startsWith('qa (colour) [projector frozen]: 1 steps'))).toBe(true);
+    const phase2 = await trainMiniVision({ ...delayed, qaSteps: 2 });
+    expect(Array.from(phase2.weights[proj]!.data as Float32Array)).not.toEqual(Array.from(denseOnly.weights[proj]!.data as Float32Array));
+    await expect(trainMiniVision({ ...delayed, qaSteps: 1, trainProjectorFromPhase: 3 })).rejects.toThrow(/trainProjectorFromPhase must be a QA phase, an integer from 1 to 2 \(the keyWordTypes phases\), got 3/);
+    await expect(trainMiniVision({ ...delayed, qaSteps: 1, trainProjector: false })).rejects.toThrow(/trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too/);
     // trainEncoderGlobal: the global layer(s) train with the projector and adapter, every layer before them stays as the dense stage left it.
     const withGlobal = await trainMiniVision({ ...base, qaSteps: 2, freezeEncoder: true, trainProjector: true, trainEncoderGlobal: true });
     const globalNames = encoderParamSpecs(m.vision).map((s) => s.name).filter((n) => n.includes('.global_transformer.'));

@@ -271,6 +271,14 @@ export interface MiniVisionOptions {
    */
   readonly trainProjector?: boolean;
   /**
+   * With `freezeEncoder` and `trainProjector`: the projector stays at its fresh init through every stage
+   * before QA phase K (1-based, the phases of `keyWordTypes`) and trains from that phase on (default 1: in
+   * every stage). E.g. phases [colour], [all types] with K = 2: the adapter first learns to read colour
+   * through an untrained linear map of the frozen features, which cannot have learnt a colour × shape
+   * conjunction, before the projector adapts to the other types.
+   */
+  readonly trainProjectorFromPhase?: number;
+  /**
    * With `freezeEncoder`: the encoder's gated global layer(s) (`vision.encoder.global`) still train with the
    * adapter, the layers before them stay frozen — room for the language loss to re-bind the frozen features
    * (e.g. a colour to the shape it belongs to) without unlearning the dense stage's local features (default false).
@@ -412,12 +420,15 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   // The QA stage as curriculum phases (one per key-word type list; one phase without lists).
   const phases: (readonly string[] | undefined)[] = o.keyWordTypes?.length ? [...o.keyWordTypes] : [undefined];
   const phaseSteps = (i: number) => Math.floor(o.qaSteps / phases.length) + (i < o.qaSteps % phases.length ? 1 : 0);
-  const stages: { name: MiniVisionStage; steps: number; pool: readonly SceneExample[]; types?: readonly string[] | undefined }[] = [
+  const stages: { name: MiniVisionStage; steps: number; pool: readonly SceneExample[]; types?: readonly string[] | undefined; phase?: number }[] = [
     { name: 'caption', steps: o.captionSteps, pool: scenes },
     { name: 'qa-zoom', steps: o.zoomSteps ?? 0, pool: scenes.filter((s) => s.zoom !== undefined && s.qa.some((q) => ZOOM_QA_TYPES.has(q.type))) },
     { name: 'qa-single', steps: o.singleSteps ?? 0, pool: singles, types: phases[0] },
-    ...phases.map((types, i) => ({ name: 'qa' as const, steps: phaseSteps(i), pool: scenes, types })),
+    ...phases.map((types, i) => ({ name: 'qa' as const, steps: phaseSteps(i), pool: scenes, types, phase: i + 1 })),
   ];
+  const projectorFrom = o.trainProjectorFromPhase ?? 1;
+  if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
+  if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
@@ -477,7 +488,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (o.trainEncoderGlobal && !o.freezeEncoder) throw new HerdError('invalid_argument', 'trainMiniVision: trainEncoderGlobal trains the global layers of a frozen encoder: set freezeEncoder too (without it the whole encoder trains)');
   if (o.trainEncoderGlobal && (source === 'features' || m.vision.nGlobalLayers === 0)) throw new HerdError('invalid_argument', `trainMiniVision: trainEncoderGlobal: ${source === 'features' ? 'these scenes carry given encoder features (no encoder in the graph)' : 'this encoder has no global layers'}`);
   const encoderGroups = source === 'features' ? [] : !o.freezeEncoder ? ENCODER_GROUPS : o.trainEncoderGlobal ? [ENCODER_GLOBAL_GROUP] : [];
-  const trainGroups = [...encoderGroups, ...(o.freezeEncoder && !o.trainProjector ? [] : [PROJECTOR_GROUP]), ADAPTER_GROUP];
+  const projectorTrains = (st: { phase?: number }) => !(o.freezeEncoder && !o.trainProjector) && (projectorFrom === 1 || (st.phase ?? 0) >= projectorFrom);
   const lastStage = stages.reduce((last, st, i) => (st.steps > 0 ? i : last), -1);
   let selected: AdapterSelected | undefined;
   for (const [si, st] of stages.entries()) {
@@ -495,7 +506,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       },
     };
     const r = await trainAdapter({
-      spec, train: trainGroups, weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
+      spec, train: [...encoderGroups, ...(projectorTrains(st) ? [PROJECTOR_GROUP] : []), ADAPTER_GROUP], weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
       schedule: { kind: 'cosine', peak, warmup: Math.round(st.steps * 0.06), total: st.steps, floor: 0.1 * peak },
       optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`, ...(select ? { select } : {}),
     });
@@ -506,7 +517,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     }
     const l = [...r.losses.values()];
     losses[st.name] = [...losses[st.name], ...l];
-    o.log?.(`${st.name}${st.types ? ` (${st.types.join(', ')})` : ''}: ${st.steps} steps, loss ${l[0]!.toFixed(3)} → ${mean(l.slice(-10)).toFixed(3)} (mean of the last 10)`);
+    o.log?.(`${st.name}${st.types ? ` (${st.types.join(', ')})` : ''}${projectorTrains(st) || (o.freezeEncoder && !o.trainProjector) ? '' : ' [projector frozen]'}: ${st.steps} steps, loss ${l[0]!.toFixed(3)} → ${mean(l.slice(-10)).toFixed(3)} (mean of the last 10)`);
   }
   return { config: m, weights: values, losses, ...(selected ? { selected } : {}), seconds: (performance.now() - t0) / 1000 };
 }
