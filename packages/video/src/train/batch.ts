@@ -21,6 +21,8 @@ export interface VideoSequence {
   readonly clip: string;
   readonly tokens: readonly number[];
   readonly targets: readonly number[];
+  /** The look-up loss's row and target (`lookupLoss`): the asked shape's name ends at `row`, it moves `direction` (a `LOOKUP_DIRECTIONS` index). */
+  readonly lookup?: { readonly row: number; readonly direction: number };
 }
 
 /** Pads/cuts to T; targets are the next token from `trainFrom` on (−100 elsewhere and on padding). */
@@ -35,9 +37,11 @@ export function videoSequence(clip: string, seq: { tokens: readonly number[]; tr
 /**
  * `clipTokens`: the clips' video tokens [V·D] from a frozen aggregator (`videoTokensOf`), fed as
  * `video.tokens` for the graph built with source 'tokens' instead of the frames (the aggregator is
- * then a pure function of the clip, computed once, like the frozen image features).
+ * then a pure function of the clip, computed once, like the frozen image features). `lookup`: also
+ * `video.lookupRow` / `video.lookupTarget` [B] from the sequences' `lookup` (row 0 and −100 where a
+ * sequence has none), for the graph built with the look-up loss.
  */
-export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
+export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>, lookup = false): Record<string, HostTensor> {
   const img = m.image;
   const B = seqs.length;
   const F = clip.frames;
@@ -85,7 +89,12 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     frameMask.set(x.frameMask, b * S);
     for (const [name, arr] of Object.entries(kv)) arr.set(x.kv[name]!, b * K * S * dh);
   });
+  for (const [b, s] of seqs.entries()) if (s.lookup && !(Number.isSafeInteger(s.lookup.row) && s.lookup.row >= 0 && s.lookup.row < seqLen)) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has look-up row ${s.lookup.row}, outside 0..${seqLen - 1}`);
+  const lookupFeeds: Record<string, HostTensor> = lookup
+    ? { 'video.lookupRow': hostTensor('i32', [B], Int32Array.from(seqs, (s) => s.lookup?.row ?? 0)), 'video.lookupTarget': hostTensor('i32', [B], Int32Array.from(seqs, (s) => s.lookup?.direction ?? -100)) }
+    : {};
   return {
+    ...lookupFeeds,
     tokens: hostTensor('i32', [B, seqLen], tokens),
     targets: hostTensor('i32', [B, seqLen], targets),
     positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),
