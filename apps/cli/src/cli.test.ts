@@ -80,6 +80,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--init', join(missing, 'v'), '--xattn-from-image', '--out', join(missing, 'w')], /--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them/],
     [['video', 'train', '--lookup-weight', '-1', '--out', join(missing, 'v')], /--lookup-weight must be a number ≥ 0, got '-1'/],
     [['video', 'train', '--lookup-weight', 'much', '--out', join(missing, 'v')], /--lookup-weight must be a number ≥ 0, got 'much'/],
+    [['video', 'train', '--lookup-weight', '1', '--out', join(missing, 'v')], /--lookup-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too/],
     [['video', 'train', '--qa-repeat', 'direction=3,colour=2', '--out', join(missing, 'v')], /--qa-repeat: 'colour=2' is not TYPE=N with TYPE one of direction, moving, which, event, count/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--select-every', '-1', '--select-per-type', '0'], /2 problems[\s\S]*--select-every must be an integer ≥ 0, got '-1'[\s\S]*--select-per-type must be an integer ≥ 1, got '0'/],

@@ -81,12 +81,13 @@ export const videoTrainCommand = defineCommand({
     init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on an image checkpoint with the same encoder and projector; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
     'xattn-from-image': flag.boolean({ description: 'fresh video cross-attention layers start their query side and keys as the trained image cross-attention layers they precede (where a text row looks; values, output, FFN fresh, gates 0): for --motion-tokens, whose asked shape the image layers already find (not with --init)' }),
     'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
-    'lookup-weight': flag.number({ min: 0, default: 0, description: 'weight of the look-up loss beside the answer loss in the language-model stages: on every direction question the row ending the asked shape\'s name ("red circle") reads that shape\'s direction through the video cross-attention, scored against the core\'s embeddings of left/right/up/down (for --motion-tokens; no parameters; 0 = none)' }),
+    'lookup-weight': flag.number({ min: 0, default: 0, description: 'weight of the look-up loss beside the answer loss in the language-model stages: on every direction question the row ending the asked shape\'s name ("red circle") must attend, in each video cross-attention layer (its query and keys only), to the object-motion tokens that moved that shape\'s way (needs --motion-tokens; no parameters; 0 = none)' }),
   },
   async run({ values, io }) {
     if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
     if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'] || values['motion-query'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference, --position-embedding and --motion-query');
     if (values.init !== undefined && values['xattn-from-image']) throw new UsageError('--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them');
+    if (values['lookup-weight'] > 0 && !values['motion-tokens'] && values.init === undefined) throw new UsageError('--lookup-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too');
     const qaRepeat = values['qa-repeat'] !== undefined ? parseQaRepeat(values['qa-repeat']) : undefined;
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const visionDir = values.vision ?? MINI_VISION_DIR;

@@ -67,15 +67,19 @@ export function videoCrossAttentionParamSpecs(m: VideoModelConfig): ParamSpec[] 
   return videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(m.image.text, j, m.video.crossFfnDim));
 }
 
+/** Rows per sequence the look-up loss trains (`lookupLoss`): the end of the asked shape's name and the row that gives the answer's direction word. */
+export const LOOKUP_ROWS = 2;
+
 /**
  * The look-up loss (training only, herd's addition; the recipe's `lookupWeight`; needs
- * `resampler.motionTokens`): at one text row per sequence — the last token of the asked shape's name
- * in "Which way does the red circle move?" — each video layer's attention is run with its own query
+ * `resampler.motionTokens`): at `LOOKUP_ROWS` text rows per sequence — the last token of the asked
+ * shape's name in "Which way does the red circle move?" and the row whose next token is the answer's
+ * direction word — each video layer's attention is run with its own query
  * and keys (input norm, q/k projections and norms: where the row looks) but fixed values that read
  * only the object-motion tokens' place term (`placeDirections`: size × time × place along x and y),
  * averaged over heads and layers: (x, y), the way the tokens the row attends to moved. The logits
  * [−x, x, −y, y] (left, right, up, down: y grows downwards) are trained with cross-entropy towards the
- * shape's direction. Inputs `video.lookupRow` [B] i32 (the row) and `video.lookupTarget` [B] i32
+ * shape's direction. Inputs `video.lookupRow` [B, R] i32 (the rows) and `video.lookupTarget` [B, R] i32
  * (`LOOKUP_DIRECTIONS` index; −100 = no target, e.g. not a direction question).
  *
  * Why: the object-motion tokens hold each shape's own motion, readable by the shape's look (34 of 40
@@ -84,7 +88,8 @@ export function videoCrossAttentionParamSpecs(m: VideoModelConfig): ParamSpec[] 
  * learnt the look-up weakly (two moving shapes: 10 of 15). This target teaches where to look and
  * nothing else: the values, output, FFN and gates get no gradient from it, and nothing it reads is
  * written into the core's stream (a first form that scored the attention's output against the
- * direction words' embeddings did write it, and direction fell to 55 %, moving to 85 %: round 20).
+ * direction words' embeddings did write it, and direction fell to 55 %, moving to 85 %; at the name's
+ * row alone this form left direction at 75 %: round 20).
  * No parameters of its own: the checkpoint and the exported graphs are unchanged.
  */
 export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { readonly j: number; readonly query: Tensor }[], tokens: Tensor, row: Tensor, target: Tensor): Tensor {
@@ -102,13 +107,13 @@ export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { read
   const losses = queries.map(({ j, query }) => {
     const pre = `${videoLayerPrefix(j)}.cross_attn`;
     const fixed: Params = (name) => (name === `${pre}.v_proj.weight` ? g.constant(value, 'f32', [K * Dh, D]) : name === `${pre}.o_proj.weight` ? g.constant(out, 'f32', [D, H * Dh]) : p(name));
-    const [B] = query.shape as number[];
-    const at = G.expand(G.reshape(row, [B!, 1, 1]), [B!, 1, D]); // [B, 1, D]
-    const q = G.gatherElements(query, at, 1); // [B, 1, D]: the named row's normed state
-    const read = G.multiHeadAttention(fixed, pre, q, { ...a, kv: tokens }).out; // [B, 1, D]
-    const xy = G.mean(G.reshape(G.slice(read, 2, 0, 2 * H), [B!, H, 2]), 1); // [B, 2]
-    const [x, y] = [G.slice(xy, 1, 0, 1), G.slice(xy, 1, 1, 2)]; // [B, 1] each
-    return G.crossEntropy(G.concat([G.neg(x), x, G.neg(y), y], 1), target, -100).loss; // logits [B, 4]
+    const [B, R] = row.shape as number[];
+    const at = G.expand(G.reshape(row, [B!, R!, 1]), [B!, R!, D]); // [B, R, D]
+    const q = G.gatherElements(query, at, 1); // [B, R, D]: the rows' normed states
+    const read = G.multiHeadAttention(fixed, pre, q, { ...a, kv: tokens }).out; // [B, R, D]
+    const xy = G.mean(G.reshape(G.slice(read, 2, 0, 2 * H), [B!, R!, H, 2]), 2); // [B, R, 2]
+    const [x, y] = [G.slice(xy, 2, 0, 1), G.slice(xy, 2, 1, 2)]; // [B, R, 1] each
+    return G.crossEntropy(G.concat([G.neg(x), x, G.neg(y), y], 2), target, -100).loss; // logits [B, R, 4]
   });
   return G.div(losses.reduce((l, r) => G.add(l, r)), losses.length);
 }
@@ -118,7 +123,7 @@ export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { read
  * [B, F, S, D] and `video.frameMask` [B, S] bool, the aggregator runs in the graph (training);
  * 'tokens': input `video.tokens` [B, V, D] from the video-tokens graph (generation). Both take
  * `video.mask` [B, 1, T, V] bool (true where a text row may see the clip). With `lookup` (training),
- * also `video.lookupRow` and `video.lookupTarget` [B] i32 and the look-up loss as the auxiliary loss
+ * also `video.lookupRow` and `video.lookupTarget` [B, LOOKUP_ROWS] i32 and the look-up loss as the auxiliary loss
  * (`lookupLoss`).
  */
 export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', lookup = false): LmExtension {
@@ -135,8 +140,8 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
   inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', tokens] };
   if (lookup && !m.video.resampler.motionTokens) throw new HerdError('invalid_config', 'the look-up loss reads the object-motion tokens: it needs resampler.motionTokens');
   if (lookup) {
-    inputs['video.lookupRow'] = { dtype: 'i32', shape: ['B'] };
-    inputs['video.lookupTarget'] = { dtype: 'i32', shape: ['B'] };
+    inputs['video.lookupRow'] = { dtype: 'i32', shape: ['B', LOOKUP_ROWS] };
+    inputs['video.lookupTarget'] = { dtype: 'i32', shape: ['B', LOOKUP_ROWS] };
   }
   const layers = videoLayers(m);
   // The video layers' normed queries of the graph being built, for the look-up loss (the builder runs

@@ -56,8 +56,8 @@ describe('video model: placement and shapes', () => {
     const rng = new Rng(5);
     const queries = [0, 1].map(() => Float32Array.from({ length: B * T * D }, () => rng.normal()));
     const tokens = Float32Array.from({ length: B * V * D }, () => rng.normal());
-    const row = [1, 3, 0];
-    const target = [1, 2, -100];
+    const row = [1, 2, 3, 3, 0, 0]; // [B, 2]
+    const target = [1, 3, 2, 2, -100, -100];
     const base = G.initParams(videoParamSpecs(t.m), 7, { layers: 2 });
     // Query projections at zero: every row attends uniformly, so the read is the tokens' mean place term.
     const zeroQ = Object.fromEntries(Object.entries(base).map(([k, v]) => [k, /q_proj\.weight$/.test(k) ? { ...v, data: new Float32Array(v.data.length) } : v]));
@@ -65,28 +65,29 @@ describe('video model: placement and shapes', () => {
     const run = async (values: Record<string, { shape: readonly number[]; data: unknown }>) => {
       const g = new G.Graph();
       const p = ((name: string) => g.constant(values[name]!.data as Float32Array, 'f32', [...values[name]!.shape])) as G.Params;
-      const loss = lookupLoss(cfg, p, [0, 1].map((j) => ({ j, query: g.input(`q${j}`, 'f32', [B, T, D]) })), g.input('tokens', 'f32', [B, V, D]), g.input('row', 'i32', [B]), g.input('target', 'i32', [B]));
+      const loss = lookupLoss(cfg, p, [0, 1].map((j) => ({ j, query: g.input(`q${j}`, 'f32', [B, T, D]) })), g.input('tokens', 'f32', [B, V, D]), g.input('row', 'i32', [B, 2]), g.input('target', 'i32', [B, 2]));
       const s = await Session.create(G.toOnnx(g, { outputs: { loss }, name: 'lookup' }));
       try {
-        return (await s.run({ q0: hostTensor('f32', [B, T, D], queries[0]!), q1: hostTensor('f32', [B, T, D], queries[1]!), tokens: hostTensor('f32', [B, V, D], tokens), row: hostTensor('i32', [B], Int32Array.from(row)), target: hostTensor('i32', [B], Int32Array.from(target)) }))['loss']!.data[0] as number;
+        return (await s.run({ q0: hostTensor('f32', [B, T, D], queries[0]!), q1: hostTensor('f32', [B, T, D], queries[1]!), tokens: hostTensor('f32', [B, V, D], tokens), row: hostTensor('i32', [B, 2], Int32Array.from(row)), target: hostTensor('i32', [B, 2], Int32Array.from(target)) }))['loss']!.data[0] as number;
       } finally {
         await s.release();
       }
     };
-    // By hand (uniform attention, both layers alike): (x, y) = the mean over tokens of their place term, logits [−x, x, −y, y].
+    // By hand (uniform attention, both layers and both rows of a clip alike): (x, y) = the mean over tokens of their place term, logits [−x, x, −y, y]; the mean over the 4 targets.
     const u = placeDirections(D);
-    const ce = [0, 1].reduce((sum, b) => {
+    const ce = [0, 1, 2, 3].reduce((sum, i) => {
+      const b = Math.floor(i / 2);
       const [x, y] = [0, 1].map((c) => Array.from({ length: V }, (_, v) => Array.from({ length: D }, (_, d) => tokens[(b * V + v) * D + d]! * u[c * D + d]!).reduce((a, w) => a + w, 0)).reduce((a, w) => a + w, 0) / V);
       const logits = [-x!, x!, -y!, y!];
-      return sum + Math.log(logits.reduce((a, w) => a + Math.exp(w), 0)) - logits[target[b]!]!;
-    }, 0) / 2;
+      return sum + Math.log(logits.reduce((a, w) => a + Math.exp(w), 0)) - logits[target[i]!]!;
+    }, 0) / 4;
     expect(await run(zeroQ)).toBeCloseTo(ce, 4);
     // Values and output projections do not enter it; where the row looks (its query) does.
     const trained = await run(base);
     expect(await run(otherVo)).toBeCloseTo(trained, 5);
     expect(Math.abs(trained - ce)).toBeGreaterThan(1e-4);
     const g = new G.Graph();
-    expect(() => lookupLoss(cfg, ((n: string) => g.constant(base[n]!.data as Float32Array, 'f32', [...base[n]!.shape])) as G.Params, [], g.input('tokens', 'f32', [B, V, D]), g.input('row', 'i32', [B]), g.input('target', 'i32', [B]))).toThrow(/no video layer ran/);
+    expect(() => lookupLoss(cfg, ((n: string) => g.constant(base[n]!.data as Float32Array, 'f32', [...base[n]!.shape])) as G.Params, [], g.input('tokens', 'f32', [B, V, D]), g.input('row', 'i32', [B, 2]), g.input('target', 'i32', [B, 2]))).toThrow(/no video layer ran/);
     // Declared only with the look-up (and only with motion tokens): the generation graphs never see it.
     const withTokens = { ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, motionTokens: true } } };
     expect(Object.keys(videoExtension(withTokens, TINY_CLIP, 'tokens').inputs!)).not.toContain('video.lookupRow');

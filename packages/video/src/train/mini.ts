@@ -135,17 +135,22 @@ export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' |
 export const LOOKUP_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
 
 /**
- * The look-up loss's row and target for a direction question about a clip (`lookupLoss`): the row of
- * the last token of the asked shape's name (" red circle") in the question, and the index of its
+ * The look-up loss's rows and target for a direction question about a clip (`lookupLoss`): the row of
+ * the last token of the asked shape's name (" red circle") in the question and the row whose next
+ * token is the answer's direction word (" left" of "It moves to the left."), and the index of the
  * direction in `LOOKUP_DIRECTIONS`.
  */
-export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, x: Pick<VideoExample, 'key' | 'objects'>, question: string, tokens: readonly number[]): { row: number; direction: number } {
+export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, x: Pick<VideoExample, 'key' | 'objects'>, question: string, tokens: readonly number[]): { rows: number[]; direction: number } {
   const asked = x.objects.find((ob) => ob.motion.kind === 'move' && question.includes(` ${ob.colour} ${ob.shape} `));
   if (!asked || asked.motion.kind !== 'move') throw new HerdError('invalid_argument', `look-up target: no moving shape of clip ${x.key} is named in '${question}'`);
   const name = toVisionIds(o.core, o.image, o.tokenizer.encodeOrdinary(` ${asked.colour} ${asked.shape}`));
   const start = tokens.findIndex((_, i) => name.every((id, k) => tokens[i + k] === id));
   if (start < 0) throw new HerdError('invalid_argument', `look-up target: the tokens of '${asked.colour} ${asked.shape}' are not in the sequence of '${question}' (clip ${x.key}; cut by the sequence length?)`);
-  return { row: start + name.length - 1, direction: LOOKUP_DIRECTIONS.indexOf(asked.motion.direction) };
+  const nameRow = start + name.length - 1;
+  const [word] = toVisionIds(o.core, o.image, o.tokenizer.encodeOrdinary(` ${asked.motion.direction}`));
+  const answerRow = tokens.findIndex((_, i) => i > nameRow && tokens[i + 1] === word);
+  if (answerRow < 0) throw new HerdError('invalid_argument', `look-up target: the word '${asked.motion.direction}' of the answer is not in the sequence of '${question}' (clip ${x.key}; cut by the sequence length?)`);
+  return { rows: [nameRow, answerRow], direction: LOOKUP_DIRECTIONS.indexOf(asked.motion.direction) };
 }
 
 async function writeSequences(dir: string, seqs: readonly VideoSequence[]): Promise<void> {
