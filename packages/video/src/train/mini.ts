@@ -85,8 +85,8 @@ export interface MiniVideoOptions {
   readonly attentionFromImage?: boolean;
   /**
    * Weight of the look-up loss in the language-model stages (default 0 = none; `lookupLoss`; needs
-   * `resampler.motionTokens`): on every direction question the row ending the asked shape's name must
-   * look at the object-motion tokens that moved the shape's way.
+   * `resampler.motionTokens`): on every direction question the rows ending the asked shape's name and
+   * saying the direction word must look at the object-motion tokens that moved the shape's way.
    */
   readonly lookupWeight?: number;
 }
