@@ -8,7 +8,7 @@ export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
 export { perceiverResampler, videoTokens, motionTokens, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid } from './model/resampler.js';
 export { videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo } from './model/video-cross-attention.js';
-export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
+export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, lookupLoss, LOOKUP_ROWS, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
 export type { VideoModelConfig } from './model/graphs.js';
 export { readClipFrames, packClip } from './data/frames.js';
 export type { TiledClip } from './data/frames.js';

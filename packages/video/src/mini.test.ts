@@ -12,9 +12,10 @@ import { Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
 import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, loadMiniVideo } from './mini.js';
 import { VideoGenerator } from './model/generate.js';
-import { videoParamSpecs } from './model/graphs.js';
+import { frameTokens, videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
-import { recipeSequences, trainMiniVideo } from './train/mini.js';
+import { LOOKUP_DIRECTIONS, lookupTarget, recipeSequences, trainMiniVideo } from './train/mini.js';
+import { videoBatch } from './train/batch.js';
 
 describe('mini video checkpoint', () => {
   it('holds only the video group (f16) and loads onto the committed image model and core', () => {
@@ -98,5 +99,45 @@ describe('mini video checkpoint', () => {
     expect(mixed.filter((q) => JSON.stringify(q) === JSON.stringify(once[0]))).toHaveLength(3);
     expect(mixed).not.toContainEqual(once[3]);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, qaRepeat: { direction: -1 } })).rejects.toThrow(/qaRepeat direction=-1: types are direction, moving, which, event, count/);
+  });
+
+  it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {
+    const v = loadMiniVideo();
+    const tokenizer = await loadLlama3Tokenizer();
+    const S = frameTokens(v.config.image);
+    const D = v.config.image.text.dim;
+    const F = v.config.video.finetune.frames;
+    const kvSize = v.config.image.text.nKvHeads * S * (D / v.config.image.text.nHeads);
+    const kv = Object.fromEntries(v.config.image.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, new Float32Array(kvSize)], [`xattn.v.${j}`, new Float32Array(kvSize)]]));
+    const clip = { features: new Uint16Array(F * S * D), frameMask: new Uint8Array(S).fill(1), kv };
+    const example: VideoExample = {
+      key: 'clip-b', split: 'train', caption: 'A red circle moves to the left. A blue square moves up.', static: false, frames: F, clip,
+      objects: [
+        { shape: 'circle', colour: 'red', size: 'big', start: 'right', motion: { kind: 'move', direction: 'left', speed: 'fast' } },
+        { shape: 'square', colour: 'blue', size: 'small', start: 'bottom', motion: { kind: 'move', direction: 'up', speed: 'slow' } },
+      ],
+    };
+    const o = { core: v.core, tokenizer, image: v.config.image };
+    const qa = recipeSequences(o, [example], 40, { direction: 2 }, true).qa; // 2 × 2 direction, moving, count (no "which": two movers)
+    expect(qa).toHaveLength(6);
+    const word = (id: number) => tokenizer.decode(Array.from(v.core.vocab!.toFull([id])));
+    const asked = qa.filter((q) => q.lookup).map((q) => [word(q.tokens[q.lookup!.rows[0]!]!), word(q.tokens[q.lookup!.rows[0]! - 1]!), word(q.tokens[q.lookup!.rows[1]! + 1]!), LOOKUP_DIRECTIONS[q.lookup!.direction]]);
+    expect(asked).toEqual([[' circle', ' red', ' left', 'left'], [' circle', ' red', ' left', 'left'], [' square', ' blue', ' up', 'up'], [' square', ' blue', ' up', 'up']]);
+    // The answer's row is the one the answer loss trains to say the direction word.
+    for (const q of qa.filter((s) => s.lookup)) expect(q.targets[q.lookup!.rows[1]!]).toBe(q.tokens[q.lookup!.rows[1]! + 1]);
+    expect(qa.filter((q) => !q.lookup)).toHaveLength(2);
+    // Without the look-up the sequences are as before (no field).
+    expect(recipeSequences(o, [example], 40).qa.some((q) => q.lookup)).toBe(false);
+    // A question naming no moving shape of the clip is refused, naming it.
+    expect(() => lookupTarget(o, example, 'Which way does the green star move?', qa[0]!.tokens)).toThrow(/no moving shape of clip clip-b is named in 'Which way does the green star move\?'/);
+    // Fed: rows and targets per sequence [B, 2], 0 / −100 where a sequence has none; a row outside the sequence is refused.
+    const features = new Map([[example.key, clip]]);
+    const feeds = videoBatch(v.config, v.config.video.finetune, features, [qa[0]!, qa[4]!], 40, undefined, true);
+    expect(feeds['video.lookupRow']!.shape).toEqual([2, 2]);
+    expect(Array.from(feeds['video.lookupRow']!.data as Int32Array)).toEqual([...qa[0]!.lookup!.rows, 0, 0]);
+    expect(Array.from(feeds['video.lookupTarget']!.data as Int32Array)).toEqual([0, 0, -100, -100]);
+    expect(videoBatch(v.config, v.config.video.finetune, features, [qa[0]!], 40)['video.lookupRow']).toBeUndefined();
+    expect(() => videoBatch(v.config, v.config.video.finetune, features, [{ ...qa[0]!, lookup: { rows: [5, 40], direction: 0 } }], 40, undefined, true)).toThrow(/sequence 0 \(clip clip-b\) has look-up rows \[5,40\]; the graph takes 2 rows in 0\.\.39/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookupWeight: -1 })).rejects.toThrow(/lookupWeight must be a number ≥ 0, got -1/);
   });
 });

@@ -6,7 +6,7 @@
  * tiles and does see the order of frames.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { composeExtensions } from '@herd/llama3';
+import { buildLmTraining, composeExtensions } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
 import { visionExtension } from '@herd/vision';
 import { Rng, decodeF16, encodeF16 } from '@herd/core';
@@ -18,7 +18,7 @@ import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
 import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, motionTokens, placeDirections, tokenPlaces } from './resampler.js';
-import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, videoExtension, videoLayers, videoParamSpecs } from './graphs.js';
+import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, lookupLoss, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
 
 const IMG = 40;
 const t = tinyModel();
@@ -48,6 +48,56 @@ describe('video model: placement and shapes', () => {
     const inputs = buildVideoDecoder(t.m, TINY_CLIP, t.core, { ...t.vision, ...t.video }).inputs.map((i) => i.name);
     expect(inputs).toEqual(expect.arrayContaining(['video.tokens', 'video.mask', 'xattn.k.0', 'xattn.mask', 'learnableIds']));
     expect(inputs.some((n) => n.includes('frames') || n.includes('pixel'))).toBe(false);
+  });
+
+  it('look-up loss (training only): where the named row looks, read through the motion tokens\' place term, scored as left/right/up/down; values and output play no part; declared only when asked', async () => {
+    const cfg = t.m.image.text;
+    const [B, T, V, D] = [3, 4, 5, cfg.dim];
+    const rng = new Rng(5);
+    const queries = [0, 1].map(() => Float32Array.from({ length: B * T * D }, () => rng.normal()));
+    const tokens = Float32Array.from({ length: B * V * D }, () => rng.normal());
+    const row = [1, 2, 3, 3, 0, 0]; // [B, 2]
+    const target = [1, 3, 2, 2, -100, -100];
+    const base = G.initParams(videoParamSpecs(t.m), 7, { layers: 2 });
+    // Query projections at zero: every row attends uniformly, so the read is the tokens' mean place term.
+    const zeroQ = Object.fromEntries(Object.entries(base).map(([k, v]) => [k, /q_proj\.weight$/.test(k) ? { ...v, data: new Float32Array(v.data.length) } : v]));
+    const otherVo = Object.fromEntries(Object.entries(base).map(([k, v]) => [k, /(v_proj|o_proj)\.weight$/.test(k) ? { ...v, data: Float32Array.from(v.data as Float32Array, (x) => 3 * x + 1) } : v]));
+    const run = async (values: Record<string, { shape: readonly number[]; data: unknown }>) => {
+      const g = new G.Graph();
+      const p = ((name: string) => g.constant(values[name]!.data as Float32Array, 'f32', [...values[name]!.shape])) as G.Params;
+      const loss = lookupLoss(cfg, p, [0, 1].map((j) => ({ j, query: g.input(`q${j}`, 'f32', [B, T, D]) })), g.input('tokens', 'f32', [B, V, D]), g.input('row', 'i32', [B, 2]), g.input('target', 'i32', [B, 2]));
+      const s = await Session.create(G.toOnnx(g, { outputs: { loss }, name: 'lookup' }));
+      try {
+        return (await s.run({ q0: hostTensor('f32', [B, T, D], queries[0]!), q1: hostTensor('f32', [B, T, D], queries[1]!), tokens: hostTensor('f32', [B, V, D], tokens), row: hostTensor('i32', [B, 2], Int32Array.from(row)), target: hostTensor('i32', [B, 2], Int32Array.from(target)) }))['loss']!.data[0] as number;
+      } finally {
+        await s.release();
+      }
+    };
+    // By hand (uniform attention, both layers and both rows of a clip alike): (x, y) = the mean over tokens of their place term, logits [−x, x, −y, y]; the mean over the 4 targets.
+    const u = placeDirections(D);
+    const ce = [0, 1, 2, 3].reduce((sum, i) => {
+      const b = Math.floor(i / 2);
+      const [x, y] = [0, 1].map((c) => Array.from({ length: V }, (_, v) => Array.from({ length: D }, (_, d) => tokens[(b * V + v) * D + d]! * u[c * D + d]!).reduce((a, w) => a + w, 0)).reduce((a, w) => a + w, 0) / V);
+      const logits = [-x!, x!, -y!, y!];
+      return sum + Math.log(logits.reduce((a, w) => a + Math.exp(w), 0)) - logits[target[i]!]!;
+    }, 0) / 4;
+    expect(await run(zeroQ)).toBeCloseTo(ce, 4);
+    // Values and output projections do not enter it; where the row looks (its query) does.
+    const trained = await run(base);
+    expect(await run(otherVo)).toBeCloseTo(trained, 5);
+    expect(Math.abs(trained - ce)).toBeGreaterThan(1e-4);
+    const g = new G.Graph();
+    expect(() => lookupLoss(cfg, ((n: string) => g.constant(base[n]!.data as Float32Array, 'f32', [...base[n]!.shape])) as G.Params, [], g.input('tokens', 'f32', [B, V, D]), g.input('row', 'i32', [B, 2]), g.input('target', 'i32', [B, 2]))).toThrow(/no video layer ran/);
+    // Declared only with the look-up (and only with motion tokens): the generation graphs never see it.
+    const withTokens = { ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, motionTokens: true } } };
+    expect(Object.keys(videoExtension(withTokens, TINY_CLIP, 'tokens').inputs!)).not.toContain('video.lookupRow');
+    expect(videoExtension(withTokens, TINY_CLIP, 'tokens').auxiliaryLoss).toBeUndefined();
+    expect(Object.keys(videoExtension(withTokens, TINY_CLIP, 'tokens', true).inputs!)).toEqual(expect.arrayContaining(['video.lookupRow', 'video.lookupTarget']));
+    expect(() => videoExtension(t.m, TINY_CLIP, 'tokens', true)).toThrow(/the look-up loss reads the object-motion tokens: it needs resampler\.motionTokens/);
+    // The training graph builds with it as the auxiliary loss and reports the answer loss apart.
+    const graphs = buildLmTraining(videoModelSpec(withTokens, TINY_CLIP, 'tokens', true), { ...t.core, ...t.vision, ...base }, { batch: 2, seqLen: 8, train: ['video.cross_attention'], auxiliaryWeight: 1 });
+    expect(graphs.step.inputs.map((i) => i.name)).toEqual(expect.arrayContaining(['video.lookupRow', 'video.lookupTarget']));
+    expect(graphs.metricNames).toEqual(expect.arrayContaining(['lmLoss']));
   });
 
   it('two extensions declaring the same input are refused, naming it', () => {

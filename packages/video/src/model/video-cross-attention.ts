@@ -49,10 +49,15 @@ export function rowsWithVideo(mask: Tensor): Tensor {
   return G.squeeze(G.max(G.cast(mask, 'f32'), -1, true), 1);
 }
 
-/** x [B, T, D], video [B, V, D], mask bool [B, 1, T, V], rows [B, T, 1] → [B, T, D]. */
-export function videoCrossAttentionLayer(cfg: LlamaConfig, p: Params, j: number, ffnHidden: number, x: Tensor, video: Tensor, mask: Tensor, rows: Tensor): Tensor {
+/**
+ * x [B, T, D], video [B, V, D], mask bool [B, 1, T, V], rows [B, T, 1] → [B, T, D]. `query`, when
+ * given, receives the normed rows [B, T, D] the attention queries with (the recipe's look-up loss,
+ * `lookupLoss`, trains where they look).
+ */
+export function videoCrossAttentionLayer(cfg: LlamaConfig, p: Params, j: number, ffnHidden: number, x: Tensor, video: Tensor, mask: Tensor, rows: Tensor, query?: (hn: Tensor) => void): Tensor {
   const pre = videoLayerPrefix(j);
   const hn = G.norm(p, `${pre}.input_layernorm`, x, rms(cfg));
+  query?.(hn);
   const attn = G.mul(G.multiHeadAttention(p, `${pre}.cross_attn`, hn, { ...videoAttentionConfig(cfg), kv: video, mask }).out, rows); // rows with no video → 0
   const h = G.add(x, G.mul(G.tanh(p(`${pre}.cross_attn_attn_gate`)), attn));
   const ffn = G.mul(G.mlp(p, `${pre}.mlp`, G.norm(p, `${pre}.post_attention_layernorm`, h, rms(cfg)), ffnConfig(cfg, ffnHidden)), rows);

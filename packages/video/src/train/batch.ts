@@ -14,13 +14,15 @@ import { type HostTensor, hostTensor } from '@herd/runtime';
 import { crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
 import { type ClipSampling, videoTokenCount } from '../config.js';
 import { type ClipFeatures } from '../data/features.js';
-import { type VideoModelConfig, frameTokens } from '../model/graphs.js';
+import { LOOKUP_ROWS, type VideoModelConfig, frameTokens } from '../model/graphs.js';
 
 /** One training sequence: token ids (one `<|image|>` for the clip) and next-token targets (−100 = no loss), both of length T. */
 export interface VideoSequence {
   readonly clip: string;
   readonly tokens: readonly number[];
   readonly targets: readonly number[];
+  /** The look-up loss's rows and target (`lookupLoss`): the asked shape's name ends at `rows[0]`, `rows[1]` gives the answer's direction word; it moves `direction` (a `LOOKUP_DIRECTIONS` index). */
+  readonly lookup?: { readonly rows: readonly number[]; readonly direction: number };
 }
 
 /** Pads/cuts to T; targets are the next token from `trainFrom` on (−100 elsewhere and on padding). */
@@ -35,9 +37,11 @@ export function videoSequence(clip: string, seq: { tokens: readonly number[]; tr
 /**
  * `clipTokens`: the clips' video tokens [V·D] from a frozen aggregator (`videoTokensOf`), fed as
  * `video.tokens` for the graph built with source 'tokens' instead of the frames (the aggregator is
- * then a pure function of the clip, computed once, like the frozen image features).
+ * then a pure function of the clip, computed once, like the frozen image features). `lookup`: also
+ * `video.lookupRow` / `video.lookupTarget` [B, LOOKUP_ROWS] from the sequences' `lookup` (rows 0 and
+ * −100 where a sequence has none), for the graph built with the look-up loss.
  */
-export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
+export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>, lookup = false): Record<string, HostTensor> {
   const img = m.image;
   const B = seqs.length;
   const F = clip.frames;
@@ -85,7 +89,18 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     frameMask.set(x.frameMask, b * S);
     for (const [name, arr] of Object.entries(kv)) arr.set(x.kv[name]!, b * K * S * dh);
   });
+  const R = LOOKUP_ROWS;
+  for (const [b, s] of seqs.entries()) {
+    if (s.lookup && (s.lookup.rows.length !== R || s.lookup.rows.some((r) => !(Number.isSafeInteger(r) && r >= 0 && r < seqLen)))) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has look-up rows [${s.lookup.rows}]; the graph takes ${R} rows in 0..${seqLen - 1}`);
+  }
+  const lookupFeeds: Record<string, HostTensor> = lookup
+    ? {
+        'video.lookupRow': hostTensor('i32', [B, R], Int32Array.from({ length: B * R }, (_, i) => seqs[Math.floor(i / R)]!.lookup?.rows[i % R] ?? 0)),
+        'video.lookupTarget': hostTensor('i32', [B, R], Int32Array.from({ length: B * R }, (_, i) => seqs[Math.floor(i / R)]!.lookup?.direction ?? -100)),
+      }
+    : {};
   return {
+    ...lookupFeeds,
     tokens: hostTensor('i32', [B, seqLen], tokens),
     targets: hostTensor('i32', [B, seqLen], targets),
     positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),

@@ -53,6 +53,8 @@ export interface MiniVideoRecipe {
   readonly aggregator?: 'train' | 'frozen';
   /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`trainMiniVideo`'s `attentionFromImage`). */
   readonly attentionFromImage?: boolean;
+  /** Weight of the look-up loss in the language-model stages (`trainMiniVideo`'s `lookupWeight`; 0 = none). */
+  readonly lookupWeight?: number;
 }
 
 export interface MiniVideoRecipeResult {
@@ -91,7 +93,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
@@ -125,6 +127,7 @@ ${data.train.length} train clips, ${data.heldout.length} held-out clips (held-ou
 Re-train: \`${o.command}\`
 ${o.qaRepeat ? `QA mix: ${Object.entries(o.qaRepeat).map(([k, n]) => `${k} questions ×${n}`).join(', ')} (other types ×1) in the training set; held-out sets unchanged.
 ` : ''}${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
+` : ''}${o.lookupWeight ? `Look-up loss (weight ${o.lookupWeight}) beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape's name and saying the direction word must attend, in each video layer (its query and keys only), to the object-motion tokens whose place term moved the shape's way (\`lookupLoss\`; no parameters of its own).
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).
 Held-out loss: caption ${train.evalLoss.caption?.toFixed(3) ?? '—'}, QA ${train.evalLoss.qa?.toFixed(3) ?? '—'}.

@@ -18,7 +18,7 @@ import { type ParamValues } from '@herd/graph';
 import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type HostTensor, Session } from '@herd/runtime';
-import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence } from '@herd/vision';
+import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
 import { type ClipSampling, type ResamplerConfig, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
@@ -83,6 +83,12 @@ export interface MiniVideoOptions {
   readonly qaRepeat?: QaRepeat;
   /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`videoAttentionFromImage`; not with `init`). */
   readonly attentionFromImage?: boolean;
+  /**
+   * Weight of the look-up loss in the language-model stages (default 0 = none; `lookupLoss`; needs
+   * `resampler.motionTokens`): on every direction question the rows ending the asked shape's name and
+   * saying the direction word must look at the object-motion tokens that moved the shape's way.
+   */
+  readonly lookupWeight?: number;
 }
 
 /** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
@@ -108,11 +114,43 @@ export interface MiniVideoResult {
   readonly seconds: number;
 }
 
-/** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, a type's `qaRepeat` times — default once). */
-export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, qaRepeat: QaRepeat = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
+/**
+ * Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, a type's
+ * `qaRepeat` times — default once). `lookup`: direction questions also carry the look-up loss's row
+ * and target (`lookupTarget`).
+ */
+export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, qaRepeat: QaRepeat = {}, lookup = false): { caption: VideoSequence[]; qa: VideoSequence[] } {
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
-  const qa = examples.flatMap((x) => videoQuestions(x.objects).flatMap((q) => Array.from({ length: qaRepeat[q.type] ?? 1 }, () => videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen))));
+  const qa = examples.flatMap((x) =>
+    videoQuestions(x.objects).flatMap((q) => {
+      const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
+      const target = lookup && q.type === 'direction' ? lookupTarget(o, x, q.question, seq.tokens) : undefined;
+      return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => (target ? { ...seq, lookup: target } : seq));
+    }),
+  );
   return { caption, qa };
+}
+
+/** The look-up loss's directions, in the order its targets index them (its logits are −x, x, −y, y: `lookupLoss`). */
+export const LOOKUP_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
+
+/**
+ * The look-up loss's rows and target for a direction question about a clip (`lookupLoss`): the row of
+ * the last token of the asked shape's name (" red circle") in the question and the row whose next
+ * token is the answer's direction word (" left" of "It moves to the left."), and the index of the
+ * direction in `LOOKUP_DIRECTIONS`.
+ */
+export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, x: Pick<VideoExample, 'key' | 'objects'>, question: string, tokens: readonly number[]): { rows: number[]; direction: number } {
+  const asked = x.objects.find((ob) => ob.motion.kind === 'move' && question.includes(` ${ob.colour} ${ob.shape} `));
+  if (!asked || asked.motion.kind !== 'move') throw new HerdError('invalid_argument', `look-up target: no moving shape of clip ${x.key} is named in '${question}'`);
+  const name = toVisionIds(o.core, o.image, o.tokenizer.encodeOrdinary(` ${asked.colour} ${asked.shape}`));
+  const start = tokens.findIndex((_, i) => name.every((id, k) => tokens[i + k] === id));
+  if (start < 0) throw new HerdError('invalid_argument', `look-up target: the tokens of '${asked.colour} ${asked.shape}' are not in the sequence of '${question}' (clip ${x.key}; cut by the sequence length?)`);
+  const nameRow = start + name.length - 1;
+  const [word] = toVisionIds(o.core, o.image, o.tokenizer.encodeOrdinary(` ${asked.motion.direction}`));
+  const answerRow = tokens.findIndex((_, i) => i > nameRow && tokens[i + 1] === word);
+  if (answerRow < 0) throw new HerdError('invalid_argument', `look-up target: the word '${asked.motion.direction}' of the answer is not in the sequence of '${question}' (clip ${x.key}; cut by the sequence length?)`);
+  return { rows: [nameRow, answerRow], direction: LOOKUP_DIRECTIONS.indexOf(asked.motion.direction) };
 }
 
 async function writeSequences(dir: string, seqs: readonly VideoSequence[]): Promise<void> {
@@ -171,8 +209,12 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   if (train.length === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: no train-split clips given');
   const features = new Map<string, ClipFeatures>([...train, ...(o.heldout ?? []).map(see)].map((x) => [x.key, x.clip]));
   for (const [type, n] of Object.entries(o.qaRepeat ?? {})) if (!VIDEO_QA_TYPES.includes(type as VideoQaType) || !Number.isSafeInteger(n) || n < 0) throw new HerdError('invalid_argument', `trainMiniVideo: qaRepeat ${type}=${n}: types are ${VIDEO_QA_TYPES.join(', ')}, counts whole numbers ≥ 0`);
-  const seqs = recipeSequences(o, train, T, o.qaRepeat);
-  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T) : undefined;
+  const lookupWeight = o.lookupWeight ?? 0;
+  if (!(Number.isFinite(lookupWeight) && lookupWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookupWeight must be a number ≥ 0, got ${lookupWeight}`);
+  const lookup = lookupWeight > 0;
+  if (lookup && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', 'trainMiniVideo: the look-up loss (lookupWeight) reads the object-motion tokens: set resampler.motionTokens');
+  const seqs = recipeSequences(o, train, T, o.qaRepeat, lookup);
+  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, {}, lookup) : undefined;
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
   const evalLoss: { caption?: number; qa?: number } = {};
@@ -203,12 +245,13 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     await writeSequences(dir, seqs[stage]);
     // A frozen aggregator's tokens are a pure function of the clip: computed once, fed instead of the frames.
     const tokens = frozen ? await videoTokensOf(m, clip, values, features) : undefined;
-    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens);
+    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens, lookup);
     // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
-    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens));
+    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, lookup));
     const r = await trainAdapter({
-      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames'),
+      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', lookup),
+      ...(lookup ? { auxiliaryWeight: lookupWeight } : {}),
       train: trainGroups,
       weights: { ...o.core.weights, ...o.vision, ...values },
       seed,
@@ -263,7 +306,8 @@ function wordId(o: Pick<MiniVideoOptions, 'core' | 'tokenizer'>, word: string): 
   return ids.length === 1 && ids[0] !== o.core.vocab?.unknown ? ids[0] : undefined;
 }
 
-const DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
+const DIRECTIONS = LOOKUP_DIRECTIONS;
+
 
 async function readAggregator(o: MiniVideoOptions, m: VideoModelConfig, r: AggregatorPretrainResult, heldout: readonly VideoExample[]): Promise<AggregatorReadout | undefined> {
   const ids = [...DIRECTIONS, 'still'].map((w) => wordId(o, w));
