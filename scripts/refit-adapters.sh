@@ -13,7 +13,7 @@
 # Round 17's switch to such a core (the drill chain) fitted speech in stages instead: 1,500 steps on its ancestor
 # core, then 4 × 600 on it (packages/speech/weights/mini/MODEL_CARD.md) — the single 600-step stage here would not do.
 # Round 19's switch to the candidate core (a continuation) took 3 × 600 from the committed adapter, the last two with
-# --qa-repeat 3 (spoken QA 56.4 → 76.9%; the plain recipe got 69.2, 69.2, then 75.6% in its 4th): this stage is the first.
+# --task-repeat qa=3 (spoken QA 56.4 → 76.9%; the plain recipe got 69.2, 69.2, then 75.6% in its 4th): this stage is the first.
 #
 #   scripts/refit-adapters.sh NEW_CORE_DIR            run everything
 #   scripts/refit-adapters.sh NEW_CORE_DIR --dry-run  print the commands only
@@ -129,11 +129,11 @@ if [ "$STAGE0" = 1 ]; then
 else
   run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video --motion-tokens --qa-repeat direction=3"
 fi
-# 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md, Re-train: --qa-repeat 3 since round 19), warm-started
+# 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md, Re-train: --task-repeat qa=3 since round 19), warm-started
 # from the committed checkpoint (the card's line starts from its predecessor; on a new core the committed one is the nearer start).
 run "git show HEAD:packages/speech/weights/mini/speech.safetensors > $PREV/speech.safetensors && git show HEAD:packages/speech/weights/mini/config.json > $PREV/config.json"
 speech_generation 1 "$SPEECH_OUT/speech-s1"
 speech_generation 3 "$SPEECH_OUT/speech-s3"
-run "$HERD speech train --data $SPEECH_OUT/speech-s1/speech --data $SPEECH_OUT/speech-s3/speech --steps 600 --batch 8 --lr 0.0005 --warmup 10 --seed 1 --max-seconds 6 --train-seconds 6 --seq-len 144 --init $PREV --ctc-weight 1 --ctc-max-labels 40 --eval-ast 0 --spec-augment off --qa-repeat 3$SPEECH_EVAL_FLAG"
+run "$HERD speech train --data $SPEECH_OUT/speech-s1/speech --data $SPEECH_OUT/speech-s3/speech --steps 600 --batch 8 --lr 0.0005 --warmup 10 --seed 1 --max-seconds 6 --train-seconds 6 --seq-len 144 --init $PREV --ctc-weight 1 --ctc-max-labels 40 --eval-ast 0 --spec-augment off --task-repeat qa=3$SPEECH_EVAL_FLAG"
 run "$HERD speech eval --data $SPEECH_OUT/speech-s1/speech$SPEECH_EVAL_FLAG --eval-ast 30 --joint-ctc 0.6 --beam 8 --json > packages/speech/weights/mini/eval.json"
 echo "refit-adapters: done; now run the adapters' tests and compare each card's held-out table with the previous one (see the header)" >&2

@@ -72,13 +72,17 @@ describe('herd generate --audio', () => {
   }, 60_000);
 
   it('speech train/eval flags are checked before anything runs', async () => {
-    const r = await herd(['speech', 'train', '--steps', '0', '--max-seconds', '90', '--spec-augment', 'maybe', '--qa-repeat', '0']);
+    const r = await herd(['speech', 'train', '--steps', '0', '--max-seconds', '90', '--spec-augment', 'maybe', '--task-repeat', 'qa=0']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--steps must be an integer ≥ 1, got '0'[\s\S]*--max-seconds must be an integer ≥ 1 and ≤ 60, got '90'/);
     expect(r.err).toMatch(/--spec-augment[^\n]*maybe/);
-    expect(r.err).toMatch(/--qa-repeat must be an integer ≥ 1 and ≤ 20, got '0'/);
-    const half = await herd(['speech', 'train', '--qa-repeat', '1.5']);
+    expect(r.err).toMatch(/--task-repeat: 'qa=0' is not TASK=N,… with TASK one of asr, qa, ast and N an integer ≥ 1 and ≤ 20/);
+    const half = await herd(['speech', 'train', '--task-repeat', 'qa=1.5']);
     expect(half.code).toBe(2);
-    expect(half.err).toMatch(/--qa-repeat must be an integer ≥ 1 and ≤ 20, got '1\.5'/);
+    expect(half.err).toMatch(/--task-repeat: 'qa=1\.5' is not TASK=N/);
+    // The round-19 spelling is gone; the parser lists the flag that replaced it.
+    const old = await herd(['speech', 'train', '--qa-repeat', '3']);
+    expect(old.code).toBe(2);
+    expect(old.err).toMatch(/unknown option --qa-repeat[\s\S]*--task-repeat/);
   });
 });

@@ -68,6 +68,34 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['--max-tokens', '1e3'], SPECS).values['max-tokens']).toBe(1000);
   });
 
+  it('KEY=N counts parse to a record of the keys given, and every kind of bad list is refused by name', () => {
+    const specs = { repeat: flag.counts(['direction', 'moving', 'count'], { min: 0, max: 20 }) } as const;
+    expect(parseCommandLine(['--repeat', 'direction=3,count=0'], specs).values.repeat).toEqual({ direction: 3, count: 0 });
+    expect(parseCommandLine([], specs).values.repeat).toBeUndefined();
+    const refused = (v: string): string => {
+      try {
+        parseCommandLine(['--repeat', v], specs);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message;
+      }
+      throw new Error(`expected '${v}' to be refused`);
+    };
+    const allowed = 'KEY=N,… with KEY one of direction, moving, count and N an integer ≥ 0 and ≤ 20';
+    expect(refused('colour=2')).toBe(`--repeat: 'colour=2' is not ${allowed}`);
+    expect(refused('direction=x')).toBe(`--repeat: 'direction=x' is not ${allowed}`);
+    expect(refused('direction=2.5')).toContain("'direction=2.5' is not KEY=N,…");
+    expect(refused('direction=21')).toContain("'direction=21' is not KEY=N,…");
+    expect(refused('direction')).toContain("'direction' is not KEY=N,…");
+    expect(refused('direction=1=2')).toContain("'direction=1=2' is not KEY=N,…");
+    expect(refused('direction=1,')).toContain("'' is not KEY=N,…");
+    expect(refused('moving=1,moving=2')).toBe('--repeat: moving is given more than once');
+    expect(describeFlags(specs)).toContain(`--repeat KEY=N,…  ${allowed}`);
+    // The help's placeholder names the key in messages too.
+    const typed = { mix: flag.counts(['a', 'b'], { placeholder: 'TYPE=N,…', min: 1 }) } as const;
+    expect(() => parseCommandLine(['--mix', 'c=1'], typed)).toThrow("--mix: 'c=1' is not TYPE=N,… with TYPE one of a, b and N an integer ≥ 1");
+  });
+
   it('a value flag followed by another flag, missing values, repeats and bad choices are refused', () => {
     expect(problemsOf(['--prompt', '--max-tokens', '5'])).toMatch(/--prompt needs a value but is followed by the flag '--max-tokens' \(.*--prompt=--max-tokens\)/);
     expect(parseCommandLine(['--prompt=--odd'], SPECS).values.prompt).toBe('--odd');

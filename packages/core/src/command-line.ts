@@ -3,7 +3,7 @@
  * `node:util` `parseArgs` splits the words; herd then checks them all and reports every problem at
  * once, naming the flag and what it allows: unknown flags (long or short), a switch given a value,
  * a value flag given none or given another flag, a flag given twice, stray words, numbers out of
- * range or not integers, values outside a fixed set. Nothing here reads `process.argv` or the
+ * range or not integers, values outside a fixed set, KEY=N lists with an unknown key or a bad count. Nothing here reads `process.argv` or the
  * environment: entry points pass the words in.
  */
 import { parseArgs } from 'node:util';
@@ -44,10 +44,19 @@ export interface ChoiceFlag<C extends string = string> extends FlagCommon {
   readonly choices: readonly C[];
   readonly default?: C;
 }
-export type FlagSpec = StringFlag | BooleanFlag | NumberFlag | ChoiceFlag;
+/** Whole-number counts by key, written `KEY=N,KEY=N` (e.g. how often each question type is repeated); keys not given are absent. */
+export interface CountsFlag<K extends string = string> extends FlagCommon {
+  readonly kind: 'counts';
+  readonly keys: readonly K[];
+  readonly placeholder?: string;
+  /** Inclusive bounds of every count. */
+  readonly min?: number;
+  readonly max?: number;
+}
+export type FlagSpec = StringFlag | BooleanFlag | NumberFlag | ChoiceFlag | CountsFlag;
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 
-type ValueOf<S> = S extends BooleanFlag ? boolean : S extends NumberFlag ? number : S extends ChoiceFlag<infer C> ? C : string;
+type ValueOf<S> = S extends BooleanFlag ? boolean : S extends NumberFlag ? number : S extends ChoiceFlag<infer C> ? C : S extends CountsFlag<infer K> ? Partial<Record<K, number>> : string;
 /** Parsed values: switches are always present (false when absent), repeatable flags always (empty when absent), others when given or defaulted. */
 export type FlagValues<T extends FlagSpecs> = {
   -readonly [K in keyof T]: T[K] extends BooleanFlag ? boolean : T[K] extends { readonly multiple: true } ? string[] : T[K] extends { readonly default: unknown } ? ValueOf<T[K]> : ValueOf<T[K]> | undefined;
@@ -63,6 +72,11 @@ export const flag = {
     ...o,
     kind: 'choice',
     choices,
+  }),
+  counts: <const K extends string, const O extends Omit<CountsFlag<K>, 'kind' | 'keys'>>(keys: readonly K[], o: O = {} as O): O & { readonly kind: 'counts'; readonly keys: readonly K[] } => ({
+    ...o,
+    kind: 'counts',
+    keys,
   }),
 };
 
@@ -95,6 +109,10 @@ export function describeAllowed(spec: FlagSpec): string {
       return spec.maxBytes !== undefined ? `text of at most ${spec.maxBytes.toLocaleString('en-US')} bytes` : 'a value';
     case 'choice':
       return `one of ${spec.choices.join(', ')}`;
+    case 'counts': {
+      const key = spec.placeholder?.split('=')[0] || 'KEY'; // the help's own name for the key ("TYPE=N,…")
+      return `${key}=N,… with ${key} one of ${spec.keys.join(', ')} and N ${describeAllowed({ kind: 'integer', ...(spec.min !== undefined ? { min: spec.min } : {}), ...(spec.max !== undefined ? { max: spec.max } : {}) })}`;
+    }
     default: {
       const bounds: string[] = [];
       if (spec.min !== undefined) bounds.push(`≥ ${spec.min}`);
@@ -118,6 +136,21 @@ function checkNumber(name: string, spec: NumberFlag, raw: string): number | stri
   if (spec.above !== undefined && v <= spec.above) return problem;
   if (spec.max !== undefined && v > spec.max) return problem;
   return v;
+}
+
+/** `KEY=N,KEY=N` → counts, or the problem (naming the flag and the part that is wrong). */
+function checkCounts(name: string, spec: CountsFlag, raw: string): Record<string, number> | string {
+  const out: Record<string, number> = {};
+  for (const part of raw.split(',')) {
+    const [key, n, ...rest] = part.split('=');
+    const count = n === undefined || rest.length > 0 || !/^\d+$/.test(n) ? NaN : Number(n);
+    if (!spec.keys.includes(key!) || !Number.isSafeInteger(count) || (spec.min !== undefined && count < spec.min) || (spec.max !== undefined && count > spec.max)) {
+      return `--${name}: '${part}' is not ${describeAllowed(spec)}`;
+    }
+    if (key! in out) return `--${name}: ${key} is given more than once`;
+    out[key!] = count;
+  }
+  return out;
 }
 
 /** A word that is itself a flag (`--chat`, `-n`), not a value; `-` (stdin) and numbers are values. */
@@ -211,13 +244,17 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
       continue;
     }
     if (typeof v !== 'string') {
-      if (spec.default !== undefined) values[name] = spec.default;
+      if ('default' in spec && spec.default !== undefined) values[name] = spec.default;
       continue;
     }
     if (spec.kind === 'integer' || spec.kind === 'number') {
       const n = checkNumber(name, spec, v);
       if (typeof n === 'string') problems.push(n);
       else values[name] = n;
+    } else if (spec.kind === 'counts') {
+      const counts = checkCounts(name, spec, v);
+      if (typeof counts === 'string') problems.push(counts);
+      else values[name] = counts;
     } else if (spec.kind === 'choice') {
       if ((spec.choices as readonly string[]).includes(v)) values[name] = v;
       else problems.push(`--${name} must be ${describeAllowed(spec)}, got '${v}'`);
@@ -238,10 +275,10 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
 /** Help lines for a command's flags: name, value, what is allowed, default, description. */
 export function describeFlags(specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, s]) => {
-    const value = s.kind === 'boolean' ? '' : ` ${('placeholder' in s && s.placeholder) || (s.kind === 'choice' ? s.choices.join('|') : s.kind === 'string' ? 'TEXT' : 'N')}`;
+    const value = s.kind === 'boolean' ? '' : ` ${('placeholder' in s && s.placeholder) || (s.kind === 'choice' ? s.choices.join('|') : s.kind === 'counts' ? 'KEY=N,…' : s.kind === 'string' ? 'TEXT' : 'N')}`;
     const head = `${s.short ? `-${s.short}, ` : ''}--${name}${value}`;
     const def = 'default' in s && s.default !== undefined ? ` (default ${String(s.default)})` : '';
-    const allowed = s.kind === 'integer' || s.kind === 'number' ? describeAllowed(s) : '';
+    const allowed = s.kind === 'integer' || s.kind === 'number' || s.kind === 'counts' ? describeAllowed(s) : '';
     return [head, `${[s.description, allowed].filter(Boolean).join('; ')}${def}`] as const;
   });
   const width = Math.max(...rows.map(([h]) => h.length));

@@ -14,7 +14,7 @@ import { decodeAudio } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import {
   ASR_INSTRUCTION, LogMel, jointTranscribe, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
-  pickItems, readSpeechItems, runMiniSpeechRecipe, speechEvalTable, speechPromptLayout, type SpokenQaAnswer,
+  pickItems, readSpeechItems, runMiniSpeechRecipe, SPEECH_TASKS, speechEvalTable, speechPromptLayout, type SpokenQaAnswer,
 } from '@herd/speech';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
@@ -94,7 +94,7 @@ export const speechTrainCommand = defineCommand({
     'ctc-weight': flag.number({ min: 0, default: 0, description: "weight of the alignment objective: CTC of the adapter's 80 ms frames against the transcript's tokens, scored against the frozen core's embedding rows (0 = next-token loss only)" }),
     'ctc-max-labels': flag.integer({ min: 1, default: 40, description: 'longest transcript (in core tokens) the CTC objective takes; longer ones train without it' }),
     'spec-augment': flag.choice(['on', 'off'], { default: 'off', description: 'SpecAugment of the training utterances (2 frequency masks ≤ 27 mel bins, 2 time masks ≤ 5% of the utterance; held-out batches unmasked). Off by default: in a 240-step A/B from the mini checkpoint it raised held-out WER (57.2% vs 53.3%) and CTC-greedy WER (28.4% vs 24.1%)' }),
-    'qa-repeat': flag.integer({ min: 1, default: 1, max: 20, description: 'each spoken-QA train item is trained this many times per pass over the data (its share of the task mixture: 555 of 2,619 items at 1 on the card\'s two generations); the prepared items in --work are made for one value' }),
+    'task-repeat': flag.counts(SPEECH_TASKS, { placeholder: 'TASK=N,…', min: 1, max: 20, description: "the task mixture: each train item of a task (asr: transcribe, qa: spoken question, ast: translate) is trained N times per pass over the data (default 1 each; on the card's two generations qa has 555 of 2,619 items at 1); the prepared items in --work are made for one mixture. Until round 20 `--qa-repeat N`, now `--task-repeat qa=N`" }),
   },
   async run({ values, io }) {
     if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
@@ -105,14 +105,15 @@ export const speechTrainCommand = defineCommand({
     const evalDir = await evalData(values['eval-data'], io);
     const out = values.out ?? MINI_SPEECH_DIR;
     const trainSeconds = values['train-seconds'] ?? values['max-seconds'];
-    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values.core !== undefined ? ` --core ${values.core}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}${values['qa-repeat'] !== 1 ? ` --qa-repeat ${values['qa-repeat']}` : ''}`;
+    const taskRepeat = values['task-repeat'];
+    const args = `--steps ${values.steps} --batch ${values.batch} --lr ${values.lr}${values.warmup !== undefined ? ` --warmup ${values.warmup}` : ''} --seed ${values.seed} --max-seconds ${values['max-seconds']} --train-seconds ${trainSeconds} --seq-len ${values['seq-len']}${values.init ? ` --init ${values.init}` : ''}${values.core !== undefined ? ` --core ${values.core}` : ''}${values['ctc-weight'] > 0 ? ` --ctc-weight ${values['ctc-weight']} --ctc-max-labels ${values['ctc-max-labels']}` : ''} --spec-augment ${values['spec-augment']}${taskRepeat !== undefined ? ` --task-repeat ${Object.entries(taskRepeat).map(([k, n]) => `${k}=${n}`).join(',')}` : ''}`;
     const r = await runMiniSpeechRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), source: data, evalSource: evalDir, workDir: values.work ?? join('out', 'speech-train'), outDir: out,
       maxFrames: values['max-seconds'] * 100, trainFrames: trainSeconds * 100, seqLen: values['seq-len'], steps: values.steps, batch: values.batch, lr: values.lr, seed: values.seed,
       ...(values.warmup !== undefined ? { warmup: values.warmup } : {}), ...(values.init ? { initDir: values.init } : {}),
       ...(values['ctc-weight'] > 0 ? { ctc: { weight: values['ctc-weight'], maxLabels: values['ctc-max-labels'] } } : {}),
       ...(values['spec-augment'] === 'on' ? { specAugment: SPEC_AUGMENT_DEFAULTS } : {}),
-      ...(values['qa-repeat'] !== 1 ? { taskRepeat: { qa: values['qa-repeat'] } } : {}),
+      ...(taskRepeat !== undefined ? { taskRepeat } : {}),
       evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
       dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, ${TRAIN_VOICES.length} training voices (${TRAIN_ACCENTS.length} English accents × voice variants) at speeds 120–200 wpm and random pitch, 16 kHz; ${generations.map((g) => `seed ${g.seed}, ${g.count} utterances`).join(' + ')}, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
       retrainCommand: `npm run build && ${generations.map((g) => `node datasets/dist/cli.js generate --size small --only speech --count speech=${g.count} --noise-rate 0 --seed ${g.seed} --out out/speech-s${g.seed} && `).join('')}node apps/cli/dist/main.js speech train ${generations.map((g) => `--data out/speech-s${g.seed}/speech `).join('')}${args}`,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, type QaRepeat, type ResamplerOverrides, VIDEO_QA_TYPES, type VideoQaType, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, type ResamplerOverrides, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
@@ -43,16 +43,6 @@ const COMMON = {
 const featuresDir = (data: string, visionDir: string, clips: number) => join(data, '..', `features-${frameFeaturesSha(visionDir).slice(0, 12)}-${clips}`);
 
 /** `direction=3,which=2` → { direction: 3, which: 2 }. */
-function parseQaRepeat(text: string): QaRepeat {
-  const out: Record<string, number> = {};
-  for (const part of text.split(',')) {
-    const [type, n] = part.split('=');
-    if (!VIDEO_QA_TYPES.includes(type as VideoQaType) || n === undefined || !/^\d+$/.test(n)) throw new UsageError(`--qa-repeat: '${part}' is not TYPE=N with TYPE one of ${VIDEO_QA_TYPES.join(', ')} and N a whole number`);
-    out[type!] = Number(n);
-  }
-  return out;
-}
-
 export const videoTrainCommand = defineCommand({
   words: ['video', 'train'],
   usesDevice: false,
@@ -74,7 +64,7 @@ export const videoTrainCommand = defineCommand({
     'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
     'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
     'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
-    'qa-repeat': flag.string({ placeholder: 'TYPE=N,…', description: `the QA stage's mix: each question of a type (${VIDEO_QA_TYPES.join(', ')}) repeated N times in the training set (default 1 each)` }),
+    'qa-repeat': flag.counts(VIDEO_QA_TYPES, { placeholder: 'TYPE=N,…', min: 0, max: 20, description: "the QA stage's mix: each question of a type repeated N times in the training set (0 leaves the type out; default 1 each)" }),
     'position-embedding': flag.boolean({ description: 'a learned embedding of each token\'s place in the frame scaling its frame difference in the aggregator (resampler.positionTokens; default none)' }),
     'motion-query': flag.boolean({ description: 'the clip\'s motion features (the centroid of where its frames change: displacement, slope, amount) projected onto the aggregator\'s latent queries (resampler.motionQuery; default off)' }),
     'motion-tokens': flag.boolean({ description: 'object-motion tokens beside the aggregator\'s output: per half clip and token place, what changed there plus where and when, so the video cross-attention can read the asked shape\'s own motion (resampler.motionTokens; no parameters, so it goes with --init too; default off)' }),
@@ -88,7 +78,7 @@ export const videoTrainCommand = defineCommand({
     if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'] || values['motion-query'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference, --position-embedding and --motion-query');
     if (values.init !== undefined && values['xattn-from-image']) throw new UsageError('--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them');
     if (values['lookup-weight'] > 0 && !values['motion-tokens'] && values.init === undefined) throw new UsageError('--lookup-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too');
-    const qaRepeat = values['qa-repeat'] !== undefined ? parseQaRepeat(values['qa-repeat']) : undefined;
+    const qaRepeat = values['qa-repeat'];
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const visionDir = values.vision ?? MINI_VISION_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
@@ -107,7 +97,7 @@ export const videoTrainCommand = defineCommand({
       : values['frame-difference'] !== undefined || values['position-embedding'] || values['motion-query'] || values['motion-tokens']
         ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['position-embedding'] ? { positionTokens: frameTokens(vision.config) } : {}), ...(values['motion-query'] ? { motionQuery: true } : {}), ...(values['motion-tokens'] ? { motionTokens: true } : {}) }
         : undefined;
-    const command = `herd video train${values.core !== undefined ? ` --core ${values.core}` : ''}${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['motion-query'] ? ' --motion-query' : ''}${values['motion-tokens'] ? ' --motion-tokens' : ''}${values['qa-repeat'] !== undefined ? ` --qa-repeat ${values['qa-repeat']}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values['xattn-from-image'] ? ' --xattn-from-image' : ''}${values['lookup-weight'] ? ` --lookup-weight ${values['lookup-weight']}` : ''}${values.blind ? ' --blind' : ''}`;
+    const command = `herd video train${values.core !== undefined ? ` --core ${values.core}` : ''}${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['motion-query'] ? ' --motion-query' : ''}${values['motion-tokens'] ? ' --motion-tokens' : ''}${qaRepeat !== undefined ? ` --qa-repeat ${Object.entries(qaRepeat).map(([k, n]) => `${k}=${n}`).join(',')}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values['xattn-from-image'] ? ' --xattn-from-image' : ''}${values['lookup-weight'] ? ` --lookup-weight ${values['lookup-weight']}` : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
