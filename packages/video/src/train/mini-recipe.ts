@@ -12,7 +12,7 @@ import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } 
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { saveMiniVideo } from '../mini.js';
-import { type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
+import { type LayerOverrides, type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
 
 export interface MiniVideoRecipe {
   readonly core: LanguageCore;
@@ -43,6 +43,8 @@ export interface MiniVideoRecipe {
   readonly aggregatorLr?: number;
   /** Aggregator settings replacing the mini preset's (`trainMiniVideo`'s `resampler`). */
   readonly resampler?: ResamplerOverrides;
+  /** Video cross-attention settings replacing the mini preset's (`trainMiniVideo`'s `layers`). */
+  readonly layers?: LayerOverrides;
   /** The QA stage's mix (`trainMiniVideo`'s `qaRepeat`). */
   readonly qaRepeat?: QaRepeat;
   /** Starting values of the video group (`trainMiniVideo`'s `init`; default fresh). */
@@ -86,14 +88,14 @@ function pct(x: number): string {
 }
 
 export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoRecipeResult> {
-  const m = miniVideoConfig(o.vision.config, o.resampler);
+  const m = miniVideoConfig(o.vision.config, o.resampler, o.layers);
   const frames = m.video.finetune.frames;
   const data = await videoFeatures(o, frames);
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
@@ -115,7 +117,7 @@ model (\`packages/vision/weights/mini\`: image encoder + image adapter) and the 
 core (\`packages/llama3/weights/mini\`). Only the \`video\` group trained; every other weight is frozen.
 
 - Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}${m.video.resampler.motionQuery ? ', the clip\'s motion features (the centroid of where its frames change: the directions of its displacement and slope, and the amount of change) projected onto the latent queries (motionQuery)' : ''}${m.video.resampler.motionTokens ? ', and object-motion tokens beside its output (motionTokens: per effective frame and token place, what changed there against the mean frame plus its place times its time, so the video cross-attention can read the asked shape\'s own motion)' : ''}.
-- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
+- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${m.video.motionReadout ? '; each also reads the object-motion tokens\' place term where its heads look and adds a learned projection of it to its output (motionReadout)' : ''}${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
 - Pre-training: ${m.video.pretrain.frames} frames merged ${m.video.pretrain.groupFrames}→1; fine-tuning: ${m.video.finetune.frames} frames merged ${m.video.finetune.groupFrames}→1. A clip enters a prompt as one \`<|image|>\`: the image layers see its middle frame, the video layers all its frames.
 - Stored f16 (${Object.keys(train.weights).length} tensors).
 

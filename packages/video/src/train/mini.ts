@@ -19,7 +19,7 @@ import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type HostTensor, Session } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
-import { type ClipSampling, type ResamplerConfig, parseVideoConfig } from '../config.js';
+import { type ClipSampling, type ResamplerConfig, type VideoConfig, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
@@ -35,11 +35,14 @@ export type QaRepeat = Partial<Record<VideoQaType, number>>;
 /** Aggregator settings a run may change from the mini preset's. */
 export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery' | 'motionTokens'>>;
 
-/** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s values replacing the preset's (checked as a config file's are). */
-export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}): VideoModelConfig {
+/** Video cross-attention settings a run may change from the mini preset's. */
+export type LayerOverrides = Partial<Pick<VideoConfig, 'motionReadout'>>;
+
+/** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s and `layers`' values replacing the preset's (checked as a config file's are). */
+export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}, layers: LayerOverrides = {}): VideoModelConfig {
   const video = loadVideoPreset('mini');
-  if (Object.keys(resampler).length === 0) return { image, video };
-  return { image, video: parseVideoConfig({ ...video, resampler: { ...video.resampler, ...resampler } }) };
+  if (Object.keys(resampler).length === 0 && Object.keys(layers).length === 0) return { image, video };
+  return { image, video: parseVideoConfig({ ...video, ...layers, resampler: { ...video.resampler, ...resampler } }) };
 }
 
 export interface MiniVideoOptions {
@@ -79,6 +82,8 @@ export interface MiniVideoOptions {
   readonly aggregator?: 'train' | 'frozen';
   /** Aggregator settings replacing the mini preset's (`frameDifference`, the position embedding). */
   readonly resampler?: ResamplerOverrides;
+  /** Video cross-attention settings replacing the mini preset's (`motionReadout`). */
+  readonly layers?: LayerOverrides;
   /** The QA stage's mix: each question of a type repeated this many times in the training set (held-out eval sets unchanged). */
   readonly qaRepeat?: QaRepeat;
   /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`videoAttentionFromImage`; not with `init`). */
@@ -199,7 +204,7 @@ export function videoAttentionFromImage(m: VideoModelConfig, vision: VisionWeigh
 
 export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
   const t0 = performance.now();
-  const m = miniVideoConfig(o.image, o.resampler);
+  const m = miniVideoConfig(o.image, o.resampler, o.layers);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 40;
   const peak = o.lr ?? 2e-3;
