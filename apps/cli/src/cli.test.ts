@@ -83,6 +83,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--lookup-weight', '1', '--out', join(missing, 'v')], /--lookup-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too/],
     [['video', 'train', '--motion-readout', '--out', join(missing, 'v')], /--motion-readout reads the object-motion tokens: give --motion-tokens too/],
     [['video', 'train', '--motion-readout', 'yes', '--motion-tokens', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--row-gates', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--aggregator-from', join(missing, 'v'), '--aggregator-steps', '5', '--out', join(missing, 'w')], /--aggregator-from gives a trained, frozen aggregator: leave out --init, --aggregator-steps and --train-aggregator/],
     [['video', 'train', '--qa-repeat', 'direction=3,colour=2', '--out', join(missing, 'v')], /--qa-repeat: 'colour=2' is not TYPE=N,… with TYPE one of direction, moving, which, event, count and N an integer ≥ 0 and ≤ 20/],
     [['video', 'train', '--qa-repeat', 'direction=3,direction=2', '--out', join(missing, 'v')], /--qa-repeat: direction is given more than once/],
     [['vision', 'train', '--qa-steps', '-1', '--batch', '0'], /2 problems[\s\S]*--qa-steps must be an integer ≥ 0, got '-1'[\s\S]*--batch must be an integer ≥ 1, got '0'/],

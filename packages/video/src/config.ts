@@ -74,9 +74,15 @@ export interface VideoConfig {
    * herd's addition; needs `resampler.motionTokens`). Present only when true, so configs without it stay as they were.
    */
   readonly motionReadout?: boolean;
+  /**
+   * Each gate of a video cross-attention layer also depends on its row: tanh(g + w · x_row) with w learned, zeros at
+   * init (so the model starts as with the plain scalar gates); absent = the paper's scalar gates, the default (herd's
+   * addition). Present only when true, so configs without it stay as they were.
+   */
+  readonly rowGates?: boolean;
 }
 
-const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout'] as const satisfies readonly (keyof VideoConfig)[];
+const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout', 'rowGates'] as const satisfies readonly (keyof VideoConfig)[];
 const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery', 'motionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
@@ -141,8 +147,10 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   const motionReadout = obj['motionReadout'] ?? false;
   if (typeof motionReadout !== 'boolean') p.add(`motionReadout must be true or false, got ${JSON.stringify(motionReadout)}`);
   else if (motionReadout && resampler.motionTokens !== true) p.add('motionReadout reads the object-motion tokens: it needs resampler.motionTokens true');
+  const rowGates = obj['rowGates'] ?? false;
+  if (typeof rowGates !== 'boolean') p.add(`rowGates must be true or false, got ${JSON.stringify(rowGates)}`);
   p.throwIfAny('invalid_config', 'invalid video config');
-  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true as const } : {}) });
+  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}) });
 }
 
 /** Effective frames (aggregator outputs) of a clip: frames / groupFrames. */

@@ -162,5 +162,21 @@ describe('mini video checkpoint', () => {
     expect(videoBatch(v.config, v.config.video.finetune, features, [qa[0]!], 40)['video.lookupRow']).toBeUndefined();
     expect(() => videoBatch(v.config, v.config.video.finetune, features, [{ ...qa[0]!, lookup: { rows: [5, 40], direction: 0 } }], 40, undefined, true)).toThrow(/sequence 0 \(clip clip-b\) has look-up rows \[5,40\]; the graph takes 2 rows in 0\.\.39/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookupWeight: -1 })).rejects.toThrow(/lookupWeight must be a number ≥ 0, got -1/);
+
+    // aggregatorFrom: the checkpoint's aggregator, frozen, no stage 0; the video cross-attention fresh and trained.
+    const tmp = mkdtempSync(join(tmpdir(), 'herd-video-aggfrom-'));
+    try {
+      const base = { ...o, vision: v.vision.weights, examples: [example], workDir: tmp, captionSteps: 0, qaSteps: 2, batch: 2, resampler: { motionQuery: true, motionTokens: true } } as const;
+      const r = await trainMiniVideo({ ...base, aggregatorFrom: v.weights });
+      const names = Object.keys(v.weights);
+      for (const n of names.filter((k) => k.startsWith('video.resampler.'))) expect([n, Array.from(r.weights[n]!.data as Float32Array)]).toEqual([n, Array.from(v.weights[n]!.data as Float32Array)]);
+      const q = 'video.cross_attention.0.cross_attn.q_proj.weight';
+      expect(Array.from(r.weights[q]!.data as Float32Array).slice(0, 8)).not.toEqual(Array.from((v.weights[q]!.data as Float32Array).slice(0, 8)));
+      await expect(trainMiniVideo({ ...base, aggregatorFrom: v.weights, aggregatorSteps: 5 })).rejects.toThrow(/aggregatorFrom gives the aggregator; leave out init and aggregatorSteps/);
+      const { ['video.resampler.latents']: _, ...noLatents } = v.weights;
+      await expect(trainMiniVideo({ ...base, aggregatorFrom: noLatents })).rejects.toThrow(/aggregatorFrom: no 'video\.resampler\.latents'/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -64,7 +64,7 @@ export function videoParamSpecs(m: VideoModelConfig): ParamSpec[] {
 
 /** The video cross-attention layers' shape from the video config. */
 function layerShape(m: VideoModelConfig): VideoLayerShape {
-  return { ffnHidden: m.video.crossFfnDim, ...(m.video.motionReadout ? { motionReadout: true } : {}) };
+  return { ffnHidden: m.video.crossFfnDim, ...(m.video.motionReadout ? { motionReadout: true } : {}), ...(m.video.rowGates ? { rowGates: true } : {}) };
 }
 
 /** The video cross-attention layers' parameters (group `video.cross_attention`). */

@@ -457,6 +457,48 @@ describe('video model: behaviour', () => {
     }
   });
 
+  it('rowGates: each gate is tanh(g + w · the normed row); w at zeros = the scalar gates, bit for bit; rows with no clip untouched', async () => {
+    const cfg = t.m.image.text;
+    const [B, T, V, D] = [2, 3, 5, cfg.dim];
+    const m = { ...t.m, video: parseVideoConfig({ ...t.m.video, rowGates: true }) };
+    expect(videoParamSpecs(m).filter((sp) => sp.name.includes('_row.')).map((sp) => [sp.name, sp.shape])).toEqual([0, 1].flatMap((j) => ['attn', 'mlp'].map((k) => [`video.cross_attention.${j}.cross_attn_${k}_gate_row.weight`, [1, D]])));
+    expect('rowGates' in t.m.video).toBe(false);
+    expect(() => parseVideoConfig({ ...t.m.video, rowGates: 1 })).toThrow(/rowGates must be true or false, got 1/);
+    // One layer: the FFN gate shut (g = 0, w = 0); the attention's output a is read off the scalar-gate layer at
+    // g = atanh(0.5) (x + a / 2); with the row gate at g = 0 and w ≠ 0 the layer gives x + tanh(w · RMSNorm(x)) · a.
+    const rng = new Rng(13);
+    const values = G.initParams(videoParamSpecs(m), 7, { layers: 2 });
+    const w = Float32Array.from({ length: D }, () => rng.normal());
+    const x = Float32Array.from({ length: B * T * D }, () => rng.normal());
+    const tokens = Float32Array.from({ length: B * V * D }, () => rng.normal());
+    const mask = Uint8Array.from({ length: B * T * V }, (_, i) => (i < V ? 0 : 1)); // row 0 of clip 0 sees no clip
+    const layer = async (shape: { ffnHidden: number; rowGates?: boolean }, set: Record<string, Float32Array>) => {
+      const g = new G.Graph();
+      const p = ((name: string) => g.constant(set[name] ?? (values[name]!.data as Float32Array), 'f32', [...values[name]!.shape])) as G.Params;
+      const maskIn = g.input('mask', 'bool', [B, 1, T, V]);
+      const out = videoCrossAttentionLayer(cfg, p, 0, shape, g.input('x', 'f32', [B, T, D]), g.input('tokens', 'f32', [B, V, D]), maskIn, rowsWithVideo(maskIn));
+      const s = await Session.create(G.toOnnx(g, { outputs: { out }, name: 'row_gates' }));
+      return Float32Array.from((await s.run({ x: hostTensor('f32', [B, T, D], x), tokens: hostTensor('f32', [B, V, D], tokens), mask: hostTensor('bool', [B, 1, T, V], mask) }).finally(() => s.release()))['out']!.data as Float32Array);
+    };
+    const pre = 'video.cross_attention.0';
+    const one = (v: number) => Float32Array.of(v);
+    const half = await layer({ ffnHidden: t.m.video.crossFfnDim }, { [`${pre}.cross_attn_attn_gate`]: one(Math.atanh(0.5)), [`${pre}.cross_attn_mlp_gate`]: one(0) });
+    const zerosRow = await layer({ ffnHidden: t.m.video.crossFfnDim, rowGates: true }, { [`${pre}.cross_attn_attn_gate`]: one(Math.atanh(0.5)), [`${pre}.cross_attn_mlp_gate`]: one(0) });
+    expect(Array.from(zerosRow)).toEqual(Array.from(half));
+    const rowed = await layer({ ffnHidden: t.m.video.crossFfnDim, rowGates: true }, { [`${pre}.cross_attn_attn_gate`]: one(0), [`${pre}.cross_attn_mlp_gate`]: one(0), [`${pre}.cross_attn_attn_gate_row.weight`]: w });
+    const norm = values[`${pre}.input_layernorm.weight`]!.data as Float32Array;
+    let opened = 0;
+    for (let r = 0; r < B * T; r++) {
+      const row = x.subarray(r * D, (r + 1) * D);
+      const rms = Math.sqrt(row.reduce((a, v) => a + v * v, 0) / D + cfg.normEps);
+      const gate = Math.tanh(row.reduce((a, v, d) => a + w[d]! * (v / rms) * norm[d]!, 0));
+      for (let d = 0; d < D; d++) expect(rowed[r * D + d]).toBeCloseTo(row[d]! + gate * 2 * (half[r * D + d]! - row[d]!), 4);
+      if (r === 0) expect(Array.from(rowed.subarray(0, D))).toEqual(Array.from(row)); // no clip in view: untouched
+      else opened = Math.max(opened, Math.abs(gate));
+    }
+    expect(opened).toBeGreaterThan(0.1);
+  });
+
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {
     const S = frameTokens(t.m.image);
     const D = t.m.image.text.dim;

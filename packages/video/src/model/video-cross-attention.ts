@@ -33,11 +33,14 @@ export function videoAttentionConfig(cfg: LlamaConfig): AttentionConfig {
 const ffnConfig = (cfg: LlamaConfig, hidden: number): MlpConfig => ({ kind: 'swiglu', dim: cfg.dim, hidden: hidden || cfg.ffnDim });
 const rms = (cfg: LlamaConfig) => ({ kind: 'rms', eps: cfg.normEps }) as const;
 
-/** A video cross-attention layer's shape: `ffnHidden` 0 = the core's ffnDim; `motionReadout` (`motionReadout`, default none). */
+/** A video cross-attention layer's shape: `ffnHidden` 0 = the core's ffnDim; `motionReadout` and `rowGates` (video config's, default none). */
 export interface VideoLayerShape {
   readonly ffnHidden: number;
   readonly motionReadout?: boolean;
+  readonly rowGates?: boolean;
 }
+
+const GATES = ['cross_attn_attn_gate', 'cross_attn_mlp_gate'] as const;
 
 /**
  * Per head h, output dims 2h, 2h+1: (x, y), the object-motion tokens' place term (`placeDirections`: size × time ×
@@ -70,6 +73,8 @@ export function videoCrossAttentionSpecs(cfg: LlamaConfig, j: number, shape: Vid
     { name: `${pre}.cross_attn_attn_gate`, shape: [1], init: 'zeros' },
     // Zeros: a fresh readout adds nothing (the model is unchanged at init) and, outside the gate, still gets a gradient.
     ...(shape.motionReadout ? [{ name: `${pre}.motion_readout.weight`, shape: [cfg.dim, 2 * cfg.nHeads], init: 'zeros' } satisfies ParamSpec] : []),
+    // Zeros: the row term starts at 0, so the gates start as the scalar ones (0).
+    ...(shape.rowGates ? GATES.map((gate) => ({ name: `${pre}.${gate}_row.weight`, shape: [1, cfg.dim], init: 'zeros' }) satisfies ParamSpec) : []),
     ...G.normParamSpecs(`${pre}.post_attention_layernorm`, cfg.dim, rms(cfg)),
     ...G.mlpParamSpecs(`${pre}.mlp`, ffnConfig(cfg, ffnHidden)),
     { name: `${pre}.cross_attn_mlp_gate`, shape: [1], init: 'zeros' },
@@ -100,8 +105,12 @@ export function videoCrossAttentionLayer(cfg: LlamaConfig, p: Params, j: number,
   const hn = G.norm(p, `${pre}.input_layernorm`, x, rms(cfg));
   query?.(hn);
   const attn = G.mul(G.multiHeadAttention(p, `${pre}.cross_attn`, hn, { ...videoAttentionConfig(cfg), kv: video, mask }).out, rows); // rows with no video → 0
-  const gated = G.add(x, G.mul(G.tanh(p(`${pre}.cross_attn_attn_gate`)), attn));
+  // With `shape.rowGates`: tanh(g + w · the normed row) [B, T, 1], else tanh(g) — so a row that needs the clip (the
+  // answer) can open the layer further than the rows around it.
+  const gate = (name: (typeof GATES)[number], normed: Tensor) => G.tanh(shape.rowGates ? G.add(p(`${pre}.${name}`), G.linear(normed, p(`${pre}.${name}_row.weight`))) : p(`${pre}.${name}`));
+  const gated = G.add(x, G.mul(gate('cross_attn_attn_gate', hn), attn));
   const h = shape.motionReadout ? G.add(gated, G.mul(G.linear(placeRead(cfg, p, `${pre}.cross_attn`, hn, video, mask), p(`${pre}.motion_readout.weight`)), rows)) : gated;
-  const ffn = G.mul(G.mlp(p, `${pre}.mlp`, G.norm(p, `${pre}.post_attention_layernorm`, h, rms(cfg)), ffnConfig(cfg, ffnHidden)), rows);
-  return G.add(h, G.mul(G.tanh(p(`${pre}.cross_attn_mlp_gate`)), ffn));
+  const hn2 = G.norm(p, `${pre}.post_attention_layernorm`, h, rms(cfg));
+  const ffn = G.mul(G.mlp(p, `${pre}.mlp`, hn2, ffnConfig(cfg, ffnHidden)), rows);
+  return G.add(h, G.mul(gate('cross_attn_mlp_gate', hn2), ffn));
 }
