@@ -68,9 +68,21 @@ export interface VideoConfig {
   readonly crossEvery: number;
   /** Hidden width of the video cross-attention layers' SwiGLU FFN; 0 = the core's ffnDim (paper form). */
   readonly crossFfnDim: number;
+  /**
+   * Each video cross-attention layer also reads the object-motion tokens' place term where its heads look and adds a
+   * learned projection of it to its output (`motionReadout` in video-cross-attention.ts; absent = none, the default;
+   * herd's addition; needs `resampler.motionTokens`). Present only when true, so configs without it stay as they were.
+   */
+  readonly motionReadout?: boolean;
+  /**
+   * Each gate of a video cross-attention layer also depends on its row: tanh(g + w · x_row) with w learned, zeros at
+   * init (so the model starts as with the plain scalar gates); absent = the paper's scalar gates, the default (herd's
+   * addition). Present only when true, so configs without it stay as they were.
+   */
+  readonly rowGates?: boolean;
 }
 
-const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim'] as const satisfies readonly (keyof VideoConfig)[];
+const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout', 'rowGates'] as const satisfies readonly (keyof VideoConfig)[];
 const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery', 'motionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
@@ -132,8 +144,13 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   const finetune = sampling('finetune');
   const crossEvery = int(obj, 'crossEvery', '', 1);
   const crossFfnDim = int({ crossFfnDim: obj['crossFfnDim'] ?? 0 }, 'crossFfnDim', '', 0);
+  const motionReadout = obj['motionReadout'] ?? false;
+  if (typeof motionReadout !== 'boolean') p.add(`motionReadout must be true or false, got ${JSON.stringify(motionReadout)}`);
+  else if (motionReadout && resampler.motionTokens !== true) p.add('motionReadout reads the object-motion tokens: it needs resampler.motionTokens true');
+  const rowGates = obj['rowGates'] ?? false;
+  if (typeof rowGates !== 'boolean') p.add(`rowGates must be true or false, got ${JSON.stringify(rowGates)}`);
   p.throwIfAny('invalid_config', 'invalid video config');
-  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim });
+  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}) });
 }
 
 /** Effective frames (aggregator outputs) of a clip: frames / groupFrames. */

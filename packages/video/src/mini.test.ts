@@ -8,13 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '@herd/core';
+import { hostTensor } from '@herd/runtime';
 import { Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
-import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, loadMiniVideo } from './mini.js';
+import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, loadMiniVideo, saveMiniVideo } from './mini.js';
 import { VideoGenerator } from './model/generate.js';
 import { frameTokens, videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
-import { LOOKUP_DIRECTIONS, lookupTarget, recipeSequences, trainMiniVideo } from './train/mini.js';
+import { LOOKUP_DIRECTIONS, lookupTarget, miniVideoConfig, recipeSequences, trainMiniVideo } from './train/mini.js';
 import { videoBatch } from './train/batch.js';
 
 describe('mini video checkpoint', () => {
@@ -62,6 +63,28 @@ describe('mini video checkpoint', () => {
       writeFileSync(join(old, MINI_VIDEO_FILES.config), JSON.stringify(cfg));
       expect(loadMiniVideo(old, adapter).framesMatch).toBe(false);
       expect(loadMiniVideo(old).framesMatch).toBe(true);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('the motion readout (a layer override of the mini preset) is saved and loaded with its checkpoint; without it the stored config has no such key', async () => {
+    const v = loadMiniVideo();
+    expect(miniVideoConfig(v.config.image, { motionTokens: true }).video.motionReadout).toBeUndefined();
+    const m = miniVideoConfig(v.config.image, { motionQuery: true, motionTokens: true }, { motionReadout: true });
+    expect(m.video).toEqual({ ...v.config.video, motionReadout: true });
+    expect(() => miniVideoConfig(v.config.image, {}, { motionReadout: true })).toThrow(/motionReadout reads the object-motion tokens/);
+    const readout = videoParamSpecs(m).filter((sp) => sp.name.endsWith('motion_readout.weight'));
+    expect(readout).toHaveLength(2);
+    const weights = { ...Object.fromEntries(Object.entries(v.weights).map(([k, w]) => [k, hostTensor('f32', [...w.shape], w.data)])), ...Object.fromEntries(readout.map((sp, i) => [sp.name, hostTensor('f32', [...sp.shape], new Float32Array(sp.shape[0]! * sp.shape[1]!).fill(0.25 * (i + 1)))])) };
+    const tmp = mkdtempSync(join(tmpdir(), 'herd-video-readout-'));
+    try {
+      await saveMiniVideo(join(tmp, 'with'), m, weights, MINI_VISION_DIR);
+      const back = loadMiniVideo(join(tmp, 'with'));
+      expect(back.config.video.motionReadout).toBe(true);
+      expect(Array.from((back.weights[readout[1]!.name]!.data as Float32Array).slice(0, 3))).toEqual([0.5, 0.5, 0.5]);
+      await saveMiniVideo(join(tmp, 'without'), v.config, weights, MINI_VISION_DIR);
+      expect(readFileSync(join(tmp, 'without', MINI_VIDEO_FILES.config), 'utf8')).not.toMatch(/motionReadout/);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -139,5 +162,21 @@ describe('mini video checkpoint', () => {
     expect(videoBatch(v.config, v.config.video.finetune, features, [qa[0]!], 40)['video.lookupRow']).toBeUndefined();
     expect(() => videoBatch(v.config, v.config.video.finetune, features, [{ ...qa[0]!, lookup: { rows: [5, 40], direction: 0 } }], 40, undefined, true)).toThrow(/sequence 0 \(clip clip-b\) has look-up rows \[5,40\]; the graph takes 2 rows in 0\.\.39/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookupWeight: -1 })).rejects.toThrow(/lookupWeight must be a number ≥ 0, got -1/);
+
+    // aggregatorFrom: the checkpoint's aggregator, frozen, no stage 0; the video cross-attention fresh and trained.
+    const tmp = mkdtempSync(join(tmpdir(), 'herd-video-aggfrom-'));
+    try {
+      const base = { ...o, vision: v.vision.weights, examples: [example], workDir: tmp, captionSteps: 0, qaSteps: 2, batch: 2, resampler: { motionQuery: true, motionTokens: true } } as const;
+      const r = await trainMiniVideo({ ...base, aggregatorFrom: v.weights });
+      const names = Object.keys(v.weights);
+      for (const n of names.filter((k) => k.startsWith('video.resampler.'))) expect([n, Array.from(r.weights[n]!.data as Float32Array)]).toEqual([n, Array.from(v.weights[n]!.data as Float32Array)]);
+      const q = 'video.cross_attention.0.cross_attn.q_proj.weight';
+      expect(Array.from(r.weights[q]!.data as Float32Array).slice(0, 8)).not.toEqual(Array.from((v.weights[q]!.data as Float32Array).slice(0, 8)));
+      await expect(trainMiniVideo({ ...base, aggregatorFrom: v.weights, aggregatorSteps: 5 })).rejects.toThrow(/aggregatorFrom gives the aggregator; leave out init and aggregatorSteps/);
+      const { ['video.resampler.latents']: _, ...noLatents } = v.weights;
+      await expect(trainMiniVideo({ ...base, aggregatorFrom: noLatents })).rejects.toThrow(/aggregatorFrom: no 'video\.resampler\.latents'/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -132,6 +132,6 @@ export function randomImageKv(rng: Rng): Record<string, Float32Array> {
   return Object.fromEntries(TINY_IMAGE.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, Float32Array.from({ length: n }, () => rng.normal())], [`xattn.v.${j}`, Float32Array.from({ length: n }, () => rng.normal())]]));
 }
 
-export function clipBatch(features: ReadonlyMap<string, ClipFeatures>, seqs: readonly { clip: string; tokens: readonly number[]; targets: readonly number[] }[], T: number): Record<string, HostTensor> {
-  return videoBatch(TINY_VIDEO, VIDEO_CLIP, features, seqs, T);
+export function clipBatch(features: ReadonlyMap<string, ClipFeatures>, seqs: readonly { clip: string; tokens: readonly number[]; targets: readonly number[] }[], T: number, m: VideoModelConfig = TINY_VIDEO): Record<string, HostTensor> {
+  return videoBatch(m, VIDEO_CLIP, features, seqs, T);
 }

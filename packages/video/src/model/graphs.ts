@@ -23,8 +23,8 @@ import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } fr
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
 import { type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { placeDirections, resamplerParamSpecs, videoTokens } from './resampler.js';
-import { rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix } from './video-cross-attention.js';
+import { resamplerParamSpecs, videoTokens } from './resampler.js';
+import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
 
 /** The image model a video adapter is added to, and the video side's config. */
 export interface VideoModelConfig {
@@ -62,9 +62,14 @@ export function videoParamSpecs(m: VideoModelConfig): ParamSpec[] {
   return [...resamplerParamSpecs(m.video.resampler, m.image.text.dim), ...videoCrossAttentionParamSpecs(m)];
 }
 
+/** The video cross-attention layers' shape from the video config. */
+function layerShape(m: VideoModelConfig): VideoLayerShape {
+  return { ffnHidden: m.video.crossFfnDim, ...(m.video.motionReadout ? { motionReadout: true } : {}), ...(m.video.rowGates ? { rowGates: true } : {}) };
+}
+
 /** The video cross-attention layers' parameters (group `video.cross_attention`). */
 export function videoCrossAttentionParamSpecs(m: VideoModelConfig): ParamSpec[] {
-  return videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(m.image.text, j, m.video.crossFfnDim));
+  return videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(m.image.text, j, layerShape(m)));
 }
 
 /** Rows per sequence the look-up loss trains (`lookupLoss`): the end of the asked shape's name and the row that gives the answer's direction word. */
@@ -94,24 +99,14 @@ export const LOOKUP_ROWS = 2;
  */
 export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { readonly j: number; readonly query: Tensor }[], tokens: Tensor, row: Tensor, target: Tensor): Tensor {
   if (queries.length === 0) throw new HerdError('invalid_argument', 'look-up loss: no video layer ran');
-  const g = tokens.graph;
-  const a = videoAttentionConfig(cfg);
-  const [H, K, Dh, D] = [a.nHeads, a.nKvHeads ?? a.nHeads, a.headDim ?? cfg.dim / a.nHeads, cfg.dim];
-  if (Dh < 2) throw new HerdError('invalid_config', `look-up loss: heads of ${Dh} dims cannot carry (x, y)`);
-  // Values: each kv head's dims 0, 1 = the token's place term along u_x, u_y. Output: dims 2h, 2h+1 = head h's.
-  const u = placeDirections(D);
-  const value = new Float32Array(K * Dh * D);
-  for (let k = 0; k < K; k++) for (let c = 0; c < 2; c++) value.set(u.subarray(c * D, (c + 1) * D), (k * Dh + c) * D);
-  const out = new Float32Array(D * H * Dh);
-  for (let h = 0; h < H; h++) for (let c = 0; c < 2; c++) out[(2 * h + c) * H * Dh + h * Dh + c] = 1;
+  const D = cfg.dim;
+  const H = videoAttentionConfig(cfg).nHeads;
   const losses = queries.map(({ j, query }) => {
-    const pre = `${videoLayerPrefix(j)}.cross_attn`;
-    const fixed: Params = (name) => (name === `${pre}.v_proj.weight` ? g.constant(value, 'f32', [K * Dh, D]) : name === `${pre}.o_proj.weight` ? g.constant(out, 'f32', [D, H * Dh]) : p(name));
     const [B, R] = row.shape as number[];
     const at = G.expand(G.reshape(row, [B!, R!, 1]), [B!, R!, D]); // [B, R, D]
     const q = G.gatherElements(query, at, 1); // [B, R, D]: the rows' normed states
-    const read = G.multiHeadAttention(fixed, pre, q, { ...a, kv: tokens }).out; // [B, R, D]
-    const xy = G.mean(G.reshape(G.slice(read, 2, 0, 2 * H), [B!, R!, H, 2]), 2); // [B, R, 2]
+    const read = placeRead(cfg, p, `${videoLayerPrefix(j)}.cross_attn`, q, tokens); // [B, R, 2H]
+    const xy = G.mean(G.reshape(read, [B!, R!, H, 2]), 2); // [B, R, 2]
     const [x, y] = [G.slice(xy, 2, 0, 1), G.slice(xy, 2, 1, 2)]; // [B, R, 1] each
     return G.crossEntropy(G.concat([G.neg(x), x, G.neg(y), y], 2), target, -100).loss; // logits [B, R, 4]
   });
@@ -161,7 +156,7 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
       };
     },
     beforeLayer: (i, h, { inputs: x, p, encoded }) =>
-      layers.reduce((acc, l, j) => (l.coreLayer === i ? videoCrossAttentionLayer(t, p, j, m.video.crossFfnDim, acc, encoded['tokens']!, x['video.mask']!, encoded['rows']!, lookup ? (query) => queries.push({ j, query }) : undefined) : acc), h),
+      layers.reduce((acc, l, j) => (l.coreLayer === i ? videoCrossAttentionLayer(t, p, j, layerShape(m), acc, encoded['tokens']!, x['video.mask']!, encoded['rows']!, lookup ? (query) => queries.push({ j, query }) : undefined) : acc), h),
     ...(lookup
       ? { auxiliaryLoss: ({ inputs: x, p, encoded }: LmHookContext) => ({ loss: lookupLoss(t, p, queries, encoded['tokens']!, x['video.lookupRow']!, x['video.lookupTarget']!), metrics: {} }) }
       : {}),

@@ -19,6 +19,7 @@ import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
 import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, motionTokens, placeDirections, tokenPlaces } from './resampler.js';
 import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, lookupLoss, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
+import { rowsWithVideo, videoCrossAttentionLayer } from './video-cross-attention.js';
 
 const IMG = 40;
 const t = tinyModel();
@@ -398,6 +399,104 @@ describe('video model: behaviour', () => {
     const preset = loadVideoPreset('mini');
     expect(preset.resampler.motionTokens).toBe(false);
     expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, motionTokens: 'yes' } })).toThrow(/resampler\.motionTokens must be true or false, got "yes"/);
+  });
+
+  it('motionReadout: each layer adds W · (the place term its heads look at); zeros at init = the model without it, bit for bit; rows with no clip untouched; needs motion tokens', async () => {
+    const cfg = t.m.image.text;
+    const [B, T, V, D, H] = [2, 3, 5, cfg.dim, cfg.nHeads];
+    const withTokens = (readout: boolean) => parseVideoConfig({ ...t.m.video, resampler: { ...t.m.video.resampler, motionTokens: true }, ...(readout ? { motionReadout: true } : {}) });
+    const m = { ...t.m, video: withTokens(true) };
+    const specs = videoParamSpecs(m).filter((sp) => sp.name.includes('motion_readout'));
+    expect(specs.map((sp) => [sp.name, sp.shape])).toEqual([0, 1].map((j) => [`video.cross_attention.${j}.motion_readout.weight`, [D, 2 * H]]));
+    expect(videoParamSpecs({ ...t.m, video: withTokens(false) }).some((sp) => sp.name.includes('motion_readout'))).toBe(false);
+    expect('motionReadout' in withTokens(false)).toBe(false); // configs without it are stored as before
+    expect(() => parseVideoConfig({ ...t.m.video, motionReadout: true })).toThrow(/motionReadout reads the object-motion tokens: it needs resampler\.motionTokens true/);
+    expect(() => parseVideoConfig({ ...m.video, motionReadout: 'on' })).toThrow(/motionReadout must be true or false, got "on"/);
+
+    // One layer by hand: query projection 0 → uniform attention over the row's visible tokens; both gates 0, so the
+    // layer's output is x + W · read, read = per head the mean over visible tokens of (token · u_x, token · u_y).
+    const rng = new Rng(9);
+    const values = G.initParams(videoParamSpecs(m), 7, { layers: 2 });
+    const W = Float32Array.from({ length: D * 2 * H }, () => rng.normal());
+    const layerValues = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, /q_proj\.weight$/.test(k) ? { ...v, data: new Float32Array(v.data.length) } : /motion_readout/.test(k) ? { ...v, data: W } : v]));
+    const x = Float32Array.from({ length: B * T * D }, () => rng.normal());
+    const tokens = Float32Array.from({ length: B * V * D }, () => rng.normal());
+    // Row 0 of clip 0 sees no clip; row 1 sees tokens 0..2; every other row sees all 5.
+    const visible = (b: number, r: number, v: number) => !(b === 0 && r === 0) && !(b === 0 && r === 1 && v > 2);
+    const mask = Uint8Array.from({ length: B * T * V }, (_, i) => (visible(Math.floor(i / (T * V)), Math.floor(i / V) % T, i % V) ? 1 : 0));
+    const g = new G.Graph();
+    const p = ((name: string) => g.constant(layerValues[name]!.data as Float32Array, 'f32', [...layerValues[name]!.shape])) as G.Params;
+    const maskIn = g.input('mask', 'bool', [B, 1, T, V]);
+    const out = videoCrossAttentionLayer(cfg, p, 0, { ffnHidden: t.m.video.crossFfnDim, motionReadout: true }, g.input('x', 'f32', [B, T, D]), g.input('tokens', 'f32', [B, V, D]), maskIn, rowsWithVideo(maskIn));
+    const s = await Session.create(G.toOnnx(g, { outputs: { out }, name: 'readout' }));
+    const y = await s.run({ x: hostTensor('f32', [B, T, D], x), tokens: hostTensor('f32', [B, V, D], tokens), mask: hostTensor('bool', [B, 1, T, V], mask) }).finally(() => s.release());
+    const u = placeDirections(D);
+    const got = y['out']!.data as Float32Array;
+    for (let b = 0; b < B; b++) for (let r = 0; r < T; r++) {
+      const seen = Array.from({ length: V }, (_, v) => v).filter((v) => visible(b, r, v));
+      const xy = [0, 1].map((c) => seen.reduce((a, v) => a + Array.from({ length: D }, (_, d) => tokens[(b * V + v) * D + d]! * u[c * D + d]!).reduce((q, w) => q + w, 0), 0) / Math.max(1, seen.length));
+      for (let d = 0; d < D; d++) {
+        const add = seen.length ? Array.from({ length: 2 * H }, (_, i) => W[d * 2 * H + i]! * xy[i % 2]!).reduce((a, w) => a + w, 0) : 0;
+        expect(got[(b * T + r) * D + d]).toBeCloseTo(x[(b * T + r) * D + d]! + add, 3);
+      }
+    }
+
+    // In the exported decoder (the chat path): zeros = the model without the readout, bit for bit; trained, only rows after the clip change.
+    const open = (v: typeof values) => Object.fromEntries(Object.entries(v).map(([k, w]) => [k, /_gate$/.test(k) ? { ...w, data: new Float32Array(w.shape[0]!).fill(0.8) } : w]));
+    const noReadout = open(Object.fromEntries(Object.entries(values).filter(([k]) => !k.includes('motion_readout'))));
+    const trained = { ...open(values), ...Object.fromEntries(Object.entries(values).filter(([k]) => k.includes('motion_readout')).map(([k, w]) => [k, { ...w, data: Float32Array.from({ length: w.data.length }, () => 0.3 * rng.normal()) }])) };
+    const prompt = [1, 5, IMG, 7, 8, 9];
+    const gens = [VideoGenerator.create({ ...t.m, video: withTokens(false) }, TINY_CLIP, t.core, t.vision, noReadout), VideoGenerator.create(m, TINY_CLIP, t.core, t.vision, open(values)), VideoGenerator.create(m, TINY_CLIP, t.core, t.vision, trained)];
+    try {
+      const [without, zeros, learnt] = await Promise.all(gens.map(async (gen) => gen.logits(prompt, await gen.contextOfFrames(right))));
+      zeros!.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(without![i]!)));
+      learnt!.slice(0, 2).forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(without![i]!)));
+      expect(maxDiff(learnt!, without!, 2)).toBeGreaterThan(1e-4);
+    } finally {
+      await Promise.all(gens.map((gen) => gen.release()));
+    }
+  });
+
+  it('rowGates: each gate is tanh(g + w · the normed row); w at zeros = the scalar gates, bit for bit; rows with no clip untouched', async () => {
+    const cfg = t.m.image.text;
+    const [B, T, V, D] = [2, 3, 5, cfg.dim];
+    const m = { ...t.m, video: parseVideoConfig({ ...t.m.video, rowGates: true }) };
+    expect(videoParamSpecs(m).filter((sp) => sp.name.includes('_row.')).map((sp) => [sp.name, sp.shape])).toEqual([0, 1].flatMap((j) => ['attn', 'mlp'].map((k) => [`video.cross_attention.${j}.cross_attn_${k}_gate_row.weight`, [1, D]])));
+    expect('rowGates' in t.m.video).toBe(false);
+    expect(() => parseVideoConfig({ ...t.m.video, rowGates: 1 })).toThrow(/rowGates must be true or false, got 1/);
+    // One layer: the FFN gate shut (g = 0, w = 0); the attention's output a is read off the scalar-gate layer at
+    // g = atanh(0.5) (x + a / 2); with the row gate at g = 0 and w ≠ 0 the layer gives x + tanh(w · RMSNorm(x)) · a.
+    const rng = new Rng(13);
+    const values = G.initParams(videoParamSpecs(m), 7, { layers: 2 });
+    const w = Float32Array.from({ length: D }, () => rng.normal());
+    const x = Float32Array.from({ length: B * T * D }, () => rng.normal());
+    const tokens = Float32Array.from({ length: B * V * D }, () => rng.normal());
+    const mask = Uint8Array.from({ length: B * T * V }, (_, i) => (i < V ? 0 : 1)); // row 0 of clip 0 sees no clip
+    const layer = async (shape: { ffnHidden: number; rowGates?: boolean }, set: Record<string, Float32Array>) => {
+      const g = new G.Graph();
+      const p = ((name: string) => g.constant(set[name] ?? (values[name]!.data as Float32Array), 'f32', [...values[name]!.shape])) as G.Params;
+      const maskIn = g.input('mask', 'bool', [B, 1, T, V]);
+      const out = videoCrossAttentionLayer(cfg, p, 0, shape, g.input('x', 'f32', [B, T, D]), g.input('tokens', 'f32', [B, V, D]), maskIn, rowsWithVideo(maskIn));
+      const s = await Session.create(G.toOnnx(g, { outputs: { out }, name: 'row_gates' }));
+      return Float32Array.from((await s.run({ x: hostTensor('f32', [B, T, D], x), tokens: hostTensor('f32', [B, V, D], tokens), mask: hostTensor('bool', [B, 1, T, V], mask) }).finally(() => s.release()))['out']!.data as Float32Array);
+    };
+    const pre = 'video.cross_attention.0';
+    const one = (v: number) => Float32Array.of(v);
+    const half = await layer({ ffnHidden: t.m.video.crossFfnDim }, { [`${pre}.cross_attn_attn_gate`]: one(Math.atanh(0.5)), [`${pre}.cross_attn_mlp_gate`]: one(0) });
+    const zerosRow = await layer({ ffnHidden: t.m.video.crossFfnDim, rowGates: true }, { [`${pre}.cross_attn_attn_gate`]: one(Math.atanh(0.5)), [`${pre}.cross_attn_mlp_gate`]: one(0) });
+    expect(Array.from(zerosRow)).toEqual(Array.from(half));
+    const rowed = await layer({ ffnHidden: t.m.video.crossFfnDim, rowGates: true }, { [`${pre}.cross_attn_attn_gate`]: one(0), [`${pre}.cross_attn_mlp_gate`]: one(0), [`${pre}.cross_attn_attn_gate_row.weight`]: w });
+    const norm = values[`${pre}.input_layernorm.weight`]!.data as Float32Array;
+    let opened = 0;
+    for (let r = 0; r < B * T; r++) {
+      const row = x.subarray(r * D, (r + 1) * D);
+      const rms = Math.sqrt(row.reduce((a, v) => a + v * v, 0) / D + cfg.normEps);
+      const gate = Math.tanh(row.reduce((a, v, d) => a + w[d]! * (v / rms) * norm[d]!, 0));
+      for (let d = 0; d < D; d++) expect(rowed[r * D + d]).toBeCloseTo(row[d]! + gate * 2 * (half[r * D + d]! - row[d]!), 4);
+      if (r === 0) expect(Array.from(rowed.subarray(0, D))).toEqual(Array.from(row)); // no clip in view: untouched
+      else opened = Math.max(opened, Math.abs(gate));
+    }
+    expect(opened).toBeGreaterThan(0.1);
   });
 
   it('collapse measure: video tokens of different clips differ, of the same clip do not; blinded clips all look alike', async () => {

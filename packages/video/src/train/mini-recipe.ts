@@ -12,7 +12,7 @@ import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } 
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { saveMiniVideo } from '../mini.js';
-import { type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
+import { type LayerOverrides, type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
 
 export interface MiniVideoRecipe {
   readonly core: LanguageCore;
@@ -43,6 +43,8 @@ export interface MiniVideoRecipe {
   readonly aggregatorLr?: number;
   /** Aggregator settings replacing the mini preset's (`trainMiniVideo`'s `resampler`). */
   readonly resampler?: ResamplerOverrides;
+  /** Video cross-attention settings replacing the mini preset's (`trainMiniVideo`'s `layers`). */
+  readonly layers?: LayerOverrides;
   /** The QA stage's mix (`trainMiniVideo`'s `qaRepeat`). */
   readonly qaRepeat?: QaRepeat;
   /** Starting values of the video group (`trainMiniVideo`'s `init`; default fresh). */
@@ -51,6 +53,8 @@ export interface MiniVideoRecipe {
   readonly motionWeight?: number;
   /** Whether the aggregator trains in the language-model stages (default: frozen after stage 0, trained without it). */
   readonly aggregator?: 'train' | 'frozen';
+  /** The aggregator from a trained checkpoint instead of stage 0 (`trainMiniVideo`'s `aggregatorFrom`), and that checkpoint's folder (for the card). */
+  readonly aggregatorFrom?: { readonly dir: string; readonly weights: VisionWeights };
   /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`trainMiniVideo`'s `attentionFromImage`). */
   readonly attentionFromImage?: boolean;
   /** Weight of the look-up loss in the language-model stages (`trainMiniVideo`'s `lookupWeight`; 0 = none). */
@@ -86,14 +90,14 @@ function pct(x: number): string {
 }
 
 export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoRecipeResult> {
-  const m = miniVideoConfig(o.vision.config, o.resampler);
+  const m = miniVideoConfig(o.vision.config, o.resampler, o.layers);
   const frames = m.video.finetune.frames;
   const data = await videoFeatures(o, frames);
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.aggregatorFrom ? { aggregatorFrom: o.aggregatorFrom.weights } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}),
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
@@ -115,7 +119,7 @@ model (\`packages/vision/weights/mini\`: image encoder + image adapter) and the 
 core (\`packages/llama3/weights/mini\`). Only the \`video\` group trained; every other weight is frozen.
 
 - Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}${m.video.resampler.motionQuery ? ', the clip\'s motion features (the centroid of where its frames change: the directions of its displacement and slope, and the amount of change) projected onto the latent queries (motionQuery)' : ''}${m.video.resampler.motionTokens ? ', and object-motion tokens beside its output (motionTokens: per effective frame and token place, what changed there against the mean frame plus its place times its time, so the video cross-attention can read the asked shape\'s own motion)' : ''}.
-- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
+- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${m.video.motionReadout ? '; each also reads the object-motion tokens\' place term where its heads look and adds a learned projection of it to its output (motionReadout)' : ''}${m.video.rowGates ? '; each gate also depends on its row (rowGates: tanh(g + w · the normed row))' : ''}${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
 - Pre-training: ${m.video.pretrain.frames} frames merged ${m.video.pretrain.groupFrames}→1; fine-tuning: ${m.video.finetune.frames} frames merged ${m.video.finetune.groupFrames}→1. A clip enters a prompt as one \`<|image|>\`: the image layers see its middle frame, the video layers all its frames.
 - Stored f16 (${Object.keys(train.weights).length} tensors).
 
@@ -127,6 +131,7 @@ ${data.train.length} train clips, ${data.heldout.length} held-out clips (held-ou
 Re-train: \`${o.command}\`
 ${o.qaRepeat ? `QA mix: ${Object.entries(o.qaRepeat).map(([k, n]) => `${k} questions ×${n}`).join(', ')} (other types ×1) in the training set; held-out sets unchanged.
 ` : ''}${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
+` : ''}${o.aggregatorFrom ? `Aggregator: taken from ${o.aggregatorFrom.dir} (no stage 0 here) and frozen; the video cross-attention layers fresh.
 ` : ''}${o.lookupWeight ? `Look-up loss (weight ${o.lookupWeight}) beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape's name and saying the direction word must attend, in each video layer (its query and keys only), to the object-motion tokens whose place term moved the shape's way (\`lookupLoss\`; no parameters of its own).
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).

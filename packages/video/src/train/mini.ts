@@ -19,12 +19,12 @@ import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type HostTensor, Session } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
-import { type ClipSampling, type ResamplerConfig, parseVideoConfig } from '../config.js';
+import { type ClipSampling, type ResamplerConfig, type VideoConfig, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { videoLayerPrefix } from '../model/video-cross-attention.js';
-import { RESAMPLER_PREFIX, centreFrameNorms } from '../model/resampler.js';
+import { RESAMPLER_PREFIX, centreFrameNorms, resamplerParamSpecs } from '../model/resampler.js';
 import { type AggregatorPretrainResult, MOTION_CLASSES, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
 import { loadVideoPreset } from '../presets/index.js';
 import { type VideoSequence, videoBatch, videoSequence } from './batch.js';
@@ -35,11 +35,14 @@ export type QaRepeat = Partial<Record<VideoQaType, number>>;
 /** Aggregator settings a run may change from the mini preset's. */
 export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery' | 'motionTokens'>>;
 
-/** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s values replacing the preset's (checked as a config file's are). */
-export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}): VideoModelConfig {
+/** Video cross-attention settings a run may change from the mini preset's. */
+export type LayerOverrides = Partial<Pick<VideoConfig, 'motionReadout' | 'rowGates'>>;
+
+/** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s and `layers`' values replacing the preset's (checked as a config file's are). */
+export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}, layers: LayerOverrides = {}): VideoModelConfig {
   const video = loadVideoPreset('mini');
-  if (Object.keys(resampler).length === 0) return { image, video };
-  return { image, video: parseVideoConfig({ ...video, resampler: { ...video.resampler, ...resampler } }) };
+  if (Object.keys(resampler).length === 0 && Object.keys(layers).length === 0) return { image, video };
+  return { image, video: parseVideoConfig({ ...video, ...layers, resampler: { ...video.resampler, ...resampler } }) };
 }
 
 export interface MiniVideoOptions {
@@ -79,8 +82,16 @@ export interface MiniVideoOptions {
   readonly aggregator?: 'train' | 'frozen';
   /** Aggregator settings replacing the mini preset's (`frameDifference`, the position embedding). */
   readonly resampler?: ResamplerOverrides;
+  /** Video cross-attention settings replacing the mini preset's (`motionReadout`, `rowGates`). */
+  readonly layers?: LayerOverrides;
   /** The QA stage's mix: each question of a type repeated this many times in the training set (held-out eval sets unchanged). */
   readonly qaRepeat?: QaRepeat;
+  /**
+   * The aggregator's values (`video.resampler.*`) from a trained video checkpoint instead of stage 0, frozen; the video
+   * cross-attention layers fresh (not with `init` or `aggregatorSteps`). Why: variants of the cross-attention compared on
+   * one and the same stage 0 (which is the same for a seed anyway) without re-running it.
+   */
+  readonly aggregatorFrom?: VisionWeights;
   /** Fresh video cross-attention layers start their query side and keys as the image layers they precede (`videoAttentionFromImage`; not with `init`). */
   readonly attentionFromImage?: boolean;
   /**
@@ -199,7 +210,7 @@ export function videoAttentionFromImage(m: VideoModelConfig, vision: VisionWeigh
 
 export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResult> {
   const t0 = performance.now();
-  const m = miniVideoConfig(o.image, o.resampler);
+  const m = miniVideoConfig(o.image, o.resampler, o.layers);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 40;
   const peak = o.lr ?? 2e-3;
@@ -218,7 +229,9 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
   const evalLoss: { caption?: number; qa?: number } = {};
+  if (o.aggregatorFrom && (o.init || (o.aggregatorSteps ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVideo: aggregatorFrom gives the aggregator; leave out init and aggregatorSteps');
   let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshVideoWeights(m, seed, train, o.attentionFromImage ? o.vision : undefined)).map(([k, v]) => [k, v as HostTensor]));
+  if (o.aggregatorFrom) values = { ...values, ...aggregatorValues(m, o.aggregatorFrom) };
   let trainedAny = false;
   let aggregatorLosses: number[] | undefined;
   let aggregatorReadout: AggregatorReadout | undefined;
@@ -236,7 +249,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     if (o.heldout?.length) aggregatorReadout = await readAggregator(o, m, r, o.heldout.map(see));
     trainedAny = true;
   }
-  const frozen = (o.aggregator ?? ((o.aggregatorSteps ?? 0) > 0 ? 'frozen' : 'train')) === 'frozen';
+  const frozen = (o.aggregator ?? ((o.aggregatorSteps ?? 0) > 0 || o.aggregatorFrom ? 'frozen' : 'train')) === 'frozen';
   const trainGroups = frozen ? [VIDEO_CROSS_ATTENTION_GROUP] : VIDEO_GROUPS;
   const stages: readonly ['caption' | 'qa', number, ClipSampling][] = [['caption', o.captionSteps, m.video.pretrain], ['qa', o.qaSteps, m.video.finetune]];
   for (const [stage, steps, clip] of stages) {
@@ -272,6 +285,18 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   }
   if (!trainedAny) throw new HerdError('invalid_argument', 'trainMiniVideo: every stage has 0 steps');
   return { config: m, weights: values, losses: { ...losses, ...(aggregatorLosses ? { aggregator: aggregatorLosses } : {}) }, ...(aggregatorReadout ? { aggregatorReadout } : {}), evalLoss, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** The aggregator's tensors of `from` (f32 copies), each of the shape `m`'s aggregator needs. */
+function aggregatorValues(m: VideoModelConfig, from: VisionWeights): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const spec of resamplerParamSpecs(m.video.resampler, m.image.text.dim)) {
+    const w = from[spec.name];
+    if (!w?.data) throw new HerdError('checkpoint_mismatch', `aggregatorFrom: no '${spec.name}' (shape [${spec.shape}]): that checkpoint's aggregator has other settings`);
+    if (w.shape.join() !== spec.shape.join()) throw new HerdError('checkpoint_mismatch', `aggregatorFrom: '${spec.name}' has shape [${w.shape}], the config needs [${spec.shape}]`);
+    out[spec.name] = { dtype: 'f32', shape: [...w.shape], data: Float32Array.from(w.data as Float32Array) };
+  }
+  return out;
 }
 
 function uniqueSamplings(xs: readonly ClipSampling[]): ClipSampling[] {
