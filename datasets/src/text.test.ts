@@ -627,3 +627,44 @@ describe('clipdrill documents (clip direction drills)', () => {
     expect(some.filter((d) => d.kind === 'clipdrill').length / some.length).toBeGreaterThan(0.08);
   });
 });
+
+describe('namedDirection (clip direction replies that name the mover)', () => {
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 1 };
+  const plain = [...generateTextCorpus({ seed: 7, count: 1500, mix })];
+  const named = [...generateTextCorpus({ seed: 7, count: 1500, mix, namedDirection: true })];
+
+  it('answers "Which way does the X move?" with "The X moves …", the same key word, in clip dialogues and clip drills', () => {
+    let renamed = 0;
+    named.forEach((d, k) => {
+      const p = plain[k]!;
+      // The same document otherwise: kind, split, clip or scene, and the questions asked (a drill may hold one round
+      // fewer: its longer replies fill the token budget sooner).
+      expect([d.kind, d.split, JSON.stringify(d.motion ?? d.scene ?? null)]).toEqual([p.kind, p.split, JSON.stringify(p.motion ?? p.scene ?? null)]);
+      if (!d.turns) return;
+      const n = Math.min(d.turns.length, p.turns!.length);
+      if (d.kind === 'dialogue') expect(d.turns.length).toBe(p.turns!.length);
+      else expect(d.turns.length).toBeLessThanOrEqual(p.turns!.length);
+      for (let i = 0; i < n; i++) {
+        const [a, b] = [d.turns[i]!, p.turns![i]!];
+        const asked = i > 0 ? /Which way does the (.+) move\?$/u.exec(d.turns[i - 1]!.content) : null;
+        if (a.role === 'assistant' && asked && d.motion) {
+          expect(a.content).toBe(b.content.replace(/^It moves/u, `The ${asked[1]!} moves`));
+          expect(a.content.startsWith(`The ${asked[1]!} moves `)).toBe(true);
+          expect(qaKeyWords('direction', a.content)).toEqual(qaKeyWords('direction', b.content));
+          renamed++;
+        } else expect(a.content).toBe(b.content);
+      }
+    });
+    expect(renamed).toBeGreaterThan(1000);
+    // Scene documents and every other reply are untouched; without the option nothing is named.
+    expect(plain.some((d) => d.turns?.some((t) => t.role === 'assistant' && /^The .+ moves (up|down|to the)/u.test(t.content)))).toBe(false);
+  });
+
+  it('leaves the video eval\'s own questions in their form ("It moves …") unless asked', () => {
+    const clip = named.find((d) => d.kind === 'clipdrill')!.motion!;
+    expect(videoQuestions(clip).filter((q) => q.type === 'direction').every((q) => q.answer.startsWith('It moves '))).toBe(true);
+    expect(videoQuestions(clip, { nameMover: true }).filter((q) => q.type === 'direction').map((q) => q.answer)).toEqual(
+      clip.map((m) => `The ${m.colour} ${m.shape} moves ${m.motion.kind === 'move' ? { left: 'to the left', right: 'to the right', up: 'up', down: 'down' }[m.motion.direction] : ''}.`),
+    );
+  });
+});

@@ -73,6 +73,8 @@ export interface TextCorpusOptions {
   readonly copyWords?: readonly string[];
   /** Copy documents' longest filler (`TextDocOptions.copyMaxFiller`; default `COPY_LIST.maxFiller`). */
   readonly copyMaxFiller?: number;
+  /** Clip direction replies name the mover (`TextDocOptions.namedDirection`; default off). */
+  readonly namedDirection?: boolean;
 }
 
 /** How a document's dialogue rounds are drawn. */
@@ -107,6 +109,13 @@ export interface TextDocOptions {
   readonly copyWords?: readonly string[];
   /** Copy documents' longest filler between a list and its repeat; 0: none, the list repeated at once (default `COPY_LIST.maxFiller`, 0). */
   readonly copyMaxFiller?: number;
+  /**
+   * "Which way does the X move?" is answered "The X moves up." instead of "It moves up." in clip dialogues and clip
+   * drills (`videoQuestions`' `nameMover`; the same key word, so every grader reads it the same). Round 21: with the
+   * mover's name in the reply, the core binds it to its direction (two-mover clips 67 → 99% after 400 drill steps);
+   * with "It moves" the same drills did not fit in 1,200. No draw depends on it: the documents are otherwise the same.
+   */
+  readonly namedDirection?: boolean;
 }
 
 /** Every question type a QA dialogue round can have (`QaPair.type` and `VIDEO_QA_TYPES`), for `TextDocOptions.qaTypes`. */
@@ -339,7 +348,7 @@ export const CLIP_DRILL = { minMovers: 2, maxMovers: 3 } as const;
  * about one mover among several now and then, this asks it of every mover. Colours are drawn per shape as clips draw
  * them (two movers may share one; the shape tells them apart), under the split rule of the other drills.
  */
-export function clipDrill(rng: Rng, split: Split, qaTypes?: readonly string[]): Pick<TextDoc, 'turns' | 'qaTypes' | 'motion'> {
+export function clipDrill(rng: Rng, split: Split, qaTypes?: readonly string[], namedDirection = false): Pick<TextDoc, 'turns' | 'qaTypes' | 'motion'> {
   const n = CLIP_DRILL.minMovers + rng.int(CLIP_DRILL.maxMovers - CLIP_DRILL.minMovers + 1);
   let shapes = rng.shuffle([...SHAPES]).slice(0, n);
   while (split === 'heldout' && !shapes.some((s) => HELDOUT_COMBOS.some(([, h]) => h === s))) shapes = rng.shuffle([...SHAPES]).slice(0, n);
@@ -353,7 +362,7 @@ export function clipDrill(rng: Rng, split: Split, qaTypes?: readonly string[]): 
     used.add(start);
     return { shape, colour: colours[i]!, size: rng.pick(SIZES), start, motion: { kind: 'move', direction, speed: rng.pick(SPEEDS) } };
   });
-  const qa: Qa[] = videoQuestions(motion).filter((q) => q.type === 'direction');
+  const qa: Qa[] = videoQuestions(motion, { nameMover: namedDirection }).filter((q) => q.type === 'direction');
   return { ...drillRounds(rng, sceneIntro(rng, describeMotion(rng, motion), true), qa, qaTypes), motion };
 }
 
@@ -538,7 +547,7 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
   if (kind === 'lookup') return { key, kind, split, ...lookupDrill(rng, split, options.qaTypes) };
   if (kind === 'drill') return { key, kind, split, ...countDrill(rng, split, options.qaTypes) };
   if (kind === 'place') return { key, kind, split, ...placeDrill(rng, split) };
-  if (kind === 'clipdrill') return { key, kind, split, ...clipDrill(rng, split, options.qaTypes) };
+  if (kind === 'clipdrill') return { key, kind, split, ...clipDrill(rng, split, options.qaTypes, options.namedDirection === true) };
   if (kind === 'instruction') {
     const doc = instructionDoc(rng, split);
     // A plain sentence holds no combination: it belongs to train whatever was drawn.
@@ -552,7 +561,7 @@ export function textDoc(seed: number, index: number, heldoutFraction = 0.1, mix:
     if (kind === 'motion') return { key, kind, split, text, motion };
     // The video eval's questions (its wording and answers) and the narration's other questions;
     // where both ask the same question, the eval's answer.
-    const video = videoQuestions(motion);
+    const video = videoQuestions(motion, { nameMover: options.namedDirection === true });
     const qa: Qa[] = [...video, ...motionQuestions(rng, motion).filter((q) => !video.some((v) => v.question === q.question))];
     return { key, kind, split, ...qaDialogue(rng, sceneIntro(rng, text, true), qa, options), motion };
   }
@@ -580,6 +589,7 @@ export function* generateTextCorpus(opts: TextCorpusOptions): Generator<TextDoc>
     ...(opts.shapeFirst ? { shapeFirst: opts.shapeFirst } : {}),
     ...(opts.copyWords ? { copyWords: opts.copyWords } : {}),
     ...(opts.copyMaxFiller !== undefined ? { copyMaxFiller: opts.copyMaxFiller } : {}),
+    ...(opts.namedDirection === true ? { namedDirection: true } : {}),
   };
   for (let i = start; i < start + opts.count; i++) yield textDoc(opts.seed, i, opts.heldoutFraction, mix, o);
 }
