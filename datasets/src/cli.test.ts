@@ -18,11 +18,11 @@ describe('herd-datasets command line', () => {
   it('records a text corpus\'s options in its manifest, and the command read back from them re-makes it byte for byte', () => {
     const out = mkdtempSync(join(tmpdir(), 'herd-ds-cmd-'));
     try {
-      const args = ['--size', 'tiny', '--only', 'text', '--seed', '5', '--count', 'text=300', '--noise-rate', '0', '--text-mix', 'dialogue=0.7,copy=0.3', '--qa-balance', '--qa-types', 'word,colour', '--copy-filler', '2'];
+      const args = ['--size', 'tiny', '--only', 'text', '--seed', '5', '--count', 'text=300', '--noise-rate', '0', '--text-mix', 'dialogue=0.7,copy=0.3', '--qa-balance', '--qa-types', 'word,colour,direction', '--copy-filler', '2', '--direction-named'];
       expect(run(['generate', ...args, '--out', join(out, 'a')]).status).toBe(0);
       const info = JSON.parse(readFileSync(join(out, 'a', 'text', 'train', 'manifest.json'), 'utf8')).info;
       const command = textCorpusCommand(info, join(out, 'b'));
-      expect(command).toBe(`node datasets/dist/cli.js generate --size tiny --only text --seed 5 --count text=300 --noise-rate 0 --text-mix dialogue=0.7,copy=0.3 --qa-balance --qa-types word,colour --copy-filler 2 --out ${join(out, 'b')}`);
+      expect(command).toBe(`node datasets/dist/cli.js generate --size tiny --only text --seed 5 --count text=300 --noise-rate 0 --text-mix dialogue=0.7,copy=0.3 --qa-balance --qa-types word,colour,direction --copy-filler 2 --direction-named --out ${join(out, 'b')}`);
       expect(run(command!.split(' ').slice(2)).status).toBe(0);
       for (const split of ['train', 'heldout']) {
         const shards = readdirSync(join(out, 'a', 'text', split)).filter((f) => f.endsWith('.tar'));

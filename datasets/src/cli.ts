@@ -27,10 +27,11 @@ const GENERATE_FLAGS = {
   'video-near-duplicates': flag.string({ placeholder: NEAR_DUPLICATE_EDITS.join(','), description: 'edits that make video near-duplicates (default rescale; existing seeds keep their bytes)' }),
   'text-mix': flag.string({ placeholder: TEXT_DOC_KINDS.map((k) => `${k}=X`).join(','), description: `relative share of each text document kind, a kind left out gets none (default ${TEXT_DOC_KINDS.map((k) => `${k}=${TEXT_MIX[k]}`).join(',')})` }),
   'qa-balance': flag.boolean({ description: 'text: each round of a QA dialogue asks a different question type, types drawn uniformly (default: rounds drawn from all the questions, which rarely ask the word)' }),
-  'qa-types': flag.string({ placeholder: 'TYPE,...', description: 'text: QA rounds only of these question types, in dialogues and drills (e.g. word,direction; shape with --text-mix drill=1: pure shape-by-place drills; a scene or clip with none of them keeps all its questions)' }),
+  'qa-types': flag.string({ placeholder: 'TYPE,...', description: 'text: QA rounds only of these question types, in dialogues and drills (e.g. word,direction; shape with --text-mix drill=1: pure shape-by-place drills; clipdrill documents ask only direction whatever is given; a scene or clip with none of them keeps all its questions)' }),
   'copy-words': flag.string({ placeholder: 'w1,w2,…', description: "text: the words copy documents' lists are drawn from (default: the 208 world words one Llama 3 token long, COPY_WORDS)" }),
   'copy-filler': flag.integer({ min: 0, description: 'text: copy documents\' longest filler between a list and its repeat, in half of them (1–N random copy words); 0: the list repeated at once (default 0)' }),
   'shape-first': flag.number({ min: 0, max: 1, description: 'text: share of scene QA dialogues described shape first ("a big square at the top; the square is purple", "the word is cat"): the colour and the word in the words their answers use (default 0)' }),
+  'direction-named': flag.boolean({ description: 'text: clip dialogues and clip drills answer "Which way does the X move?" with "The X moves up." instead of "It moves up." (same key word; the form the core binds a mover to its direction with)' }),
   'tts-threads': flag.integer({ min: 1, description: 'speech synthesis worker threads (default 1; output is identical for any count)' }),
   ...COMMON,
 } as const;
@@ -126,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values['shape-first'] !== undefined ? { textShapeFirst: values['shape-first'] } : {}),
       ...(values['copy-words'] !== undefined ? { textCopyWords: parseList('--copy-words', values['copy-words'], checkCopyWords) } : {}),
       ...(values['copy-filler'] !== undefined ? { textCopyMaxFiller: values['copy-filler'] } : {}),
+      ...(values['direction-named'] ? { textNamedDirection: true } : {}),
       ...(values['tts-threads'] !== undefined ? { ttsThreads: values['tts-threads'] } : {}),
       ...(values['video-near-duplicates'] !== undefined ? { videoNearDuplicateEdits: parseEdits(values['video-near-duplicates']) } : {}),
     };

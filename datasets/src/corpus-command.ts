@@ -7,7 +7,7 @@ import { SIZES_PRESETS, type SizeName } from './sizes.js';
 import { type TextCorpusOptions } from './text.js';
 
 /** The text options a corpus was generated with, as its manifest records them in `info.text` (only those given). */
-export type RecordedTextOptions = Pick<TextCorpusOptions, 'mix' | 'balanceQa' | 'qaTypes' | 'shapeFirst' | 'copyWords' | 'copyMaxFiller'>;
+export type RecordedTextOptions = Pick<TextCorpusOptions, 'mix' | 'balanceQa' | 'qaTypes' | 'shapeFirst' | 'copyWords' | 'copyMaxFiller' | 'namedDirection'>;
 
 /**
  * The command for a manifest's `info`, or undefined when it was not written by this generator's text
@@ -26,5 +26,6 @@ export function textCorpusCommand(info: unknown, out = 'OUT'): string | undefine
   if (t.shapeFirst !== undefined) flags.push(`--shape-first ${t.shapeFirst}`);
   if (t.copyWords) flags.push(`--copy-words ${t.copyWords.join(',')}`);
   if (t.copyMaxFiller !== undefined) flags.push(`--copy-filler ${t.copyMaxFiller}`);
+  if (t.namedDirection) flags.push('--direction-named');
   return `node datasets/dist/cli.js generate ${flags.join(' ')} --out ${out}`;
 }

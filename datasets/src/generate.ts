@@ -34,6 +34,8 @@ export interface GenerateOptions {
   /** Text: copy documents' words and longest filler (`TextCorpusOptions.copyWords` / `copyMaxFiller`). */
   readonly textCopyWords?: readonly string[];
   readonly textCopyMaxFiller?: number;
+  /** Text: clip direction replies name the mover (`TextCorpusOptions.namedDirection`). */
+  readonly textNamedDirection?: boolean;
   /** How video near-duplicates are made (default: rescale only, as before the option existed). */
   readonly videoNearDuplicateEdits?: readonly NearDuplicateEdit[];
   /** ffmpeg binary (the CLI passes FFMPEG_BIN); default: resolved at generation. */
@@ -113,7 +115,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<GenerateRepo
   const jobs: Record<Modality, () => Promise<number>> = {
     text: async () =>
       (
-        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}), ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}), ...(opts.textCopyWords ? { copyWords: opts.textCopyWords } : {}), ...(opts.textCopyMaxFiller !== undefined ? { copyMaxFiller: opts.textCopyMaxFiller } : {}) }), {
+        await writeTextCorpus(join(opts.out, 'text'), generateTextCorpus({ seed, count: counts.text, ...(opts.textMix ? { mix: opts.textMix } : {}), ...(opts.textBalanceQa ? { balanceQa: true } : {}), ...(opts.textQaTypes ? { qaTypes: opts.textQaTypes } : {}), ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}), ...(opts.textCopyWords ? { copyWords: opts.textCopyWords } : {}), ...(opts.textCopyMaxFiller !== undefined ? { copyMaxFiller: opts.textCopyMaxFiller } : {}), ...(opts.textNamedDirection ? { namedDirection: true } : {}) }), {
           docsPerShard: preset.docsPerShard,
           // What re-makes this corpus (textCorpusCommand reads it back for model cards).
           info: info('text', { text: textOptionsRecord(opts) }),
@@ -177,5 +179,6 @@ function textOptionsRecord(opts: GenerateOptions): RecordedTextOptions {
     ...(opts.textShapeFirst ? { shapeFirst: opts.textShapeFirst } : {}),
     ...(opts.textCopyWords ? { copyWords: opts.textCopyWords } : {}),
     ...(opts.textCopyMaxFiller !== undefined ? { copyMaxFiller: opts.textCopyMaxFiller } : {}),
+    ...(opts.textNamedDirection ? { namedDirection: true } : {}),
   };
 }

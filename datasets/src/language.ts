@@ -341,13 +341,15 @@ const VIDEO_DIRECTION: Readonly<Record<string, string>> = { left: 'to the left',
  * - `count`: how many shapes the clip has.
  * Order of events needs two events in one clip, which the generator rarely makes (at most two
  * objects), so it is not asked.
+ * `nameMover`: a direction answer names its mover ("The red square moves up." for "It moves up."; same key word), the
+ * form round 21's core binds a mover to its direction with (`TextDocOptions.namedDirection`); the video eval keeps "It moves".
  */
-export function videoQuestions(objects: readonly MotionObject[]): VideoQa[] {
+export function videoQuestions(objects: readonly MotionObject[], opts: { readonly nameMover?: boolean } = {}): VideoQa[] {
   const qa: VideoQa[] = [];
   const moving = objects.filter((o) => o.motion.kind === 'move');
   for (const o of moving) {
     if (o.motion.kind !== 'move') continue;
-    qa.push({ type: 'direction', question: `Which way does the ${o.colour} ${o.shape} move?`, answer: `It moves ${VIDEO_DIRECTION[o.motion.direction]}.` });
+    qa.push({ type: 'direction', question: `Which way does the ${o.colour} ${o.shape} move?`, answer: `${opts.nameMover === true ? `The ${o.colour} ${o.shape}` : 'It'} moves ${VIDEO_DIRECTION[o.motion.direction]}.` });
   }
   const events = objects.filter((o) => o.motion.kind === 'appear' || o.motion.kind === 'disappear');
   // "Does a shape move?" is only clear-cut when nothing appears or disappears.

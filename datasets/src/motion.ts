@@ -35,7 +35,7 @@ export interface MotionObject {
 }
 
 /** Start positions that leave room to move in each direction. */
-const STARTS: Readonly<Record<Direction, readonly Position[]>> = {
+export const MOVE_STARTS: Readonly<Record<Direction, readonly Position[]>> = {
   right: ['left', 'top', 'bottom', 'centre'],
   left: ['right', 'top', 'bottom', 'centre'],
   up: ['bottom', 'left', 'right', 'centre'],
@@ -75,7 +75,7 @@ export function randomMotion(rng: Rng, opts: MotionOptions = {}): MotionObject[]
               ? { kind: 'disappear', at: 0.3 + 0.4 * rng.next() }
               : { kind: 'still' };
     }
-    const candidates = (motion.kind === 'move' ? STARTS[motion.direction] : (['left', 'right', 'top', 'bottom', 'centre'] as const)).filter(
+    const candidates = (motion.kind === 'move' ? MOVE_STARTS[motion.direction] : (['left', 'right', 'top', 'bottom', 'centre'] as const)).filter(
       (p) => !used.has(p),
     );
     if (candidates.length === 0) break;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { qaKeyWords, videoQuestions } from './language.js';
-import { COPY_LIST, COUNT_DRILL_COUNTS, LOOKUP_DRILL, worldWords, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
+import { CLIP_DRILL, COPY_LIST, COUNT_DRILL_COUNTS, LOOKUP_DRILL, worldWords, TEXT_MIX, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, checkTextMix, docText, generateTextCorpus, textCorpusStrings, textReplyKeyWords, textSample, type TextDoc } from './text.js';
 import { COPY_WORDS } from './copy-words.js';
 import { COLOURS, HELDOUT_COMBOS, POSITION_PHRASES, SHAPES, isHeldOutCombo } from './world.js';
 
@@ -24,7 +24,7 @@ describe('text corpus', () => {
 
   it('draws document kinds by a mix: the default is TEXT_MIX, another mix shifts the shares and keeps the held-out rule', () => {
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, mix: TEXT_MIX })])).toBe(JSON.stringify(corpus.slice(0, 300)));
-    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0, lookup: 0, drill: 0, place: 0 } })];
+    const heavy = [...generateTextCorpus({ seed: 7, count: 3000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 0 } })];
     const share = (ds: TextDoc[], k: string) => ds.filter((d) => d.kind === k).length / ds.length;
     expect(share(heavy, 'description') + share(heavy, 'sentence') + share(heavy, 'motion')).toBe(0);
     expect(share(heavy, 'instruction')).toBeGreaterThan(0.45);
@@ -32,13 +32,13 @@ describe('text corpus', () => {
     expect(share(corpus, 'instruction')).toBeLessThan(0.22);
     for (const d of heavy.filter((x) => x.split === 'train' && x.scene)) for (const o of d.scene!.objects) expect(isHeldOutCombo(o.colour, o.shape)).toBe(false);
     expect(() => checkTextMix({ description: 1, sentence: 0, motion: 0, dialogue: -1, instruction: 0, copy: 0, lookup: 0, poems: 1 })).toThrow(/unknown kind 'poems'.*'dialogue' must be a number ≥ 0/su);
-    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0 })).toThrow(/every share is 0/u);
+    expect(() => checkTextMix({ description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 0 })).toThrow(/every share is 0/u);
     expect(() => [...generateTextCorpus({ seed: 7, count: 1, mix: { dialogue: 1 } as never })]).toThrow(/no share for 'description'/u);
   });
 
   it('copy documents: a list of 8–40 distinct one-token world words (COPY_WORDS) repeated at once; lengths vary; train split; off by default', () => {
     expect(corpus.some((d) => d.kind === 'copy')).toBe(false);
-    const ds = [...generateTextCorpus({ seed: 7, count: 2000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 1, lookup: 0, drill: 0, place: 0 } })];
+    const ds = [...generateTextCorpus({ seed: 7, count: 2000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 1, lookup: 0, drill: 0, place: 0, clipdrill: 0 } })];
     const copies = ds.filter((d) => d.kind === 'copy');
     // Words of the world's own text (so every corpus token stays in the core's vocabulary), not only its one-word names (round 13: 53 were too few).
     const world = worldWords();
@@ -68,7 +68,7 @@ describe('text corpus', () => {
   });
 
   it('copy documents from given words and with filler (copyWords / copyMaxFiller); explicit defaults give the same documents; bad words refused', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1, lookup: 0, drill: 0, place: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 1, lookup: 0, drill: 0, place: 0, clipdrill: 0 };
     const given = worldWords().filter((w) => w.length <= 4);
     expect(given.length).toBeGreaterThanOrEqual(COPY_LIST.max);
     const ds = [...generateTextCorpus({ seed: 7, count: 600, mix, copyWords: given, copyMaxFiller: 16 })];
@@ -100,7 +100,7 @@ describe('text corpus', () => {
   });
 
   it('with balanceQa asks a different question type in each round, every type about as often, and leaves the default corpus as it is', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 0 };
     const plain = [...generateTextCorpus({ seed: 7, count: 2000, mix })];
     const balanced = [...generateTextCorpus({ seed: 7, count: 2000, mix, balanceQa: true })];
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, balanceQa: false })])).toBe(JSON.stringify(corpus.slice(0, 300)));
@@ -122,7 +122,7 @@ describe('text corpus', () => {
   });
 
   it('with shapeFirst describes that share of scene dialogues shape first (colour and word in their answers\' words), and leaves the default corpus as it is', () => {
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 0 };
     expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 300, shapeFirst: 0 })])).toBe(JSON.stringify(corpus.slice(0, 300)));
     const all = [...generateTextCorpus({ seed: 7, count: 600, mix, shapeFirst: 1 })].filter((d) => d.scene && d.turns);
     expect(all.length).toBeGreaterThan(300);
@@ -144,7 +144,7 @@ describe('text corpus', () => {
   });
 
   it('with qaTypes asks only those question types, and a scene or clip with none of them keeps its questions', () => {
-    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0 }, qaTypes: ['word', 'direction'] })];
+    const ds = [...generateTextCorpus({ seed: 7, count: 1000, mix: { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 0 }, qaTypes: ['word', 'direction'] })];
     const scenes = ds.filter((d) => d.scene);
     expect(scenes.length).toBeGreaterThan(400);
     for (const d of scenes) expect(d.qaTypes, d.key).toEqual(['word']); // a scene has one word question (its word, or "no word")
@@ -223,7 +223,7 @@ describe('text corpus', () => {
     expect(qaKeyWords('direction', 'It moves to the left.')).toEqual(['left']);
     expect(qaKeyWords('which', 'The yellow circle moves.')).toEqual(['yellow', 'circle']);
     expect(() => qaKeyWords('mood', 'Happy.')).toThrow(/unknown question type 'mood'/u);
-    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0, lookup: 0, drill: 0, place: 0 };
+    const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 1, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 0 };
     let rounds = 0;
     for (const d of generateTextCorpus({ seed: 7, count: 1500, mix, balanceQa: true })) {
       const keys = textReplyKeyWords(textSample(d));
@@ -297,7 +297,7 @@ describe('text corpus', () => {
 });
 
 describe('lookup documents (binding drills)', () => {
-  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 1, drill: 0, place: 0 };
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 1, drill: 0, place: 0, clipdrill: 0 };
   const drills = [...generateTextCorpus({ seed: 7, count: 1500, mix })];
   const hashOf = (ds: Iterable<TextDoc>): string => {
     const h = createHash('sha256');
@@ -311,7 +311,7 @@ describe('lookup documents (binding drills)', () => {
     // Digests of 2,000 documents made before the kind existed (round 15's tree): the default corpus and
     // round 15's copier mix with balanced QA (its --text-mix, lookup left out = 0).
     expect(hashOf(generateTextCorpus({ seed: 7, count: 2000 }))).toBe('78ee6fd91469c61b');
-    const cop15 = { description: 0.05, sentence: 0.05, motion: 0.04, dialogue: 0.56, instruction: 0.3, copy: 0.3, lookup: 0, drill: 0, place: 0 };
+    const cop15 = { description: 0.05, sentence: 0.05, motion: 0.04, dialogue: 0.56, instruction: 0.3, copy: 0.3, lookup: 0, drill: 0, place: 0, clipdrill: 0 };
     expect(hashOf(generateTextCorpus({ seed: 7, count: 2000, mix: cop15, balanceQa: true }))).toBe('885ee6b16aafdcd0');
     const some = [...generateTextCorpus({ seed: 7, count: 2000, mix: { ...cop15, lookup: 0.3 } })];
     expect(some.filter((d) => d.kind === 'lookup').length / some.length).toBeGreaterThan(0.15);
@@ -389,15 +389,15 @@ describe('lookup documents (binding drills)', () => {
 });
 
 describe('drill documents (count, place and size drills)', () => {
-  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 1, place: 0 };
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 1, place: 0, clipdrill: 0 };
   const drills = [...generateTextCorpus({ seed: 7, count: 1500, mix })];
 
   it('are off by default and leave the corpora made before them byte-identical (the digests of the lookup block)', () => {
     expect(TEXT_MIX.drill).toBe(0);
-    const cop15 = { description: 0.05, sentence: 0.05, motion: 0.04, dialogue: 0.56, instruction: 0.3, copy: 0.3, lookup: 0, drill: 0, place: 0 };
+    const cop15 = { description: 0.05, sentence: 0.05, motion: 0.04, dialogue: 0.56, instruction: 0.3, copy: 0.3, lookup: 0, drill: 0, place: 0, clipdrill: 0 };
     // Stage 3's corpus of the core card (lookup drills among the rest, seed 11, balanced QA): its digest made
     // on the tree before the kind existed (round 17's main), so the committed recipe re-makes the same corpus.
-    const stage3 = { description: 0.01, sentence: 0.01, motion: 0.01, dialogue: 0.1, instruction: 0.05, copy: 0.02, lookup: 0.8, drill: 0, place: 0 };
+    const stage3 = { description: 0.01, sentence: 0.01, motion: 0.01, dialogue: 0.1, instruction: 0.05, copy: 0.02, lookup: 0.8, drill: 0, place: 0, clipdrill: 0 };
     const h = createHash('sha256');
     for (const d of generateTextCorpus({ seed: 11, count: 1000, mix: stage3, balanceQa: true })) h.update(`${JSON.stringify(textSample(d).meta)}${docText(d)}\n`);
     expect(h.digest('hex').slice(0, 16)).toBe('079e81f1ff7f9e13');
@@ -506,7 +506,7 @@ describe('drill documents (count, place and size drills)', () => {
 });
 
 describe('place documents (shape-by-place drills)', () => {
-  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 1 };
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 1, clipdrill: 0 };
   const drills = [...generateTextCorpus({ seed: 7, count: 1000, mix })];
 
   it('hold scenes of two groups or more, drawn as dialogue scenes (groups, a written word now and then), and ask only what shape is at a place', () => {
@@ -547,5 +547,124 @@ describe('place documents (shape-by-place drills)', () => {
     expect(() => checkTextMix(noPlace)).toThrow(/no share for 'place'/u);
     const some = [...generateTextCorpus({ seed: 7, count: 1000, mix: { ...mix, dialogue: 1, drill: 1 } })];
     expect(some.filter((d) => d.kind === 'place').length / some.length).toBeGreaterThan(0.2);
+  });
+});
+
+describe('clipdrill documents (clip direction drills)', () => {
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 0, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 1 };
+  const drills = [...generateTextCorpus({ seed: 7, count: 1000, mix })];
+
+  it('narrate 2–3 shapes that all move, each its own way from its own start, and ask only which way a named one moves', () => {
+    for (const d of drills) {
+      expect(d.kind).toBe('clipdrill');
+      const movers = d.motion!;
+      expect(movers.length).toBeGreaterThanOrEqual(CLIP_DRILL.minMovers);
+      expect(movers.length).toBeLessThanOrEqual(CLIP_DRILL.maxMovers);
+      expect(movers.every((m) => m.motion.kind === 'move')).toBe(true);
+      expect(new Set(movers.map((m) => (m.motion.kind === 'move' ? m.motion.direction : ''))).size).toBe(movers.length);
+      expect(new Set(movers.map((m) => m.shape)).size).toBe(movers.length);
+      expect(new Set(movers.map((m) => m.start)).size).toBe(movers.length);
+      expect(d.turns!.map((t) => t.role)).toEqual(d.qaTypes!.flatMap(() => ['user', 'assistant']));
+      expect(new Set(d.qaTypes)).toEqual(new Set(['direction']));
+      // Every mover is named in the narration.
+      for (const m of movers) expect(d.turns![0]!.content).toContain(`${m.colour} ${m.shape}`);
+    }
+    expect(drills.some((d) => d.motion!.length === 3)).toBe(true);
+    expect(drills.filter((d) => d.qaTypes!.length >= 2).length / drills.length).toBeGreaterThan(0.8);
+    // Two movers of one colour occur (told apart by their shapes), as in clip dialogues.
+    expect(drills.some((d) => new Set(d.motion!.map((m) => m.colour)).size < d.motion!.length)).toBe(true);
+  });
+
+  it("answer the named mover's own direction in the video eval's wording, a different mover each round", () => {
+    const word = { left: 'left', right: 'right', up: 'up', down: 'down' } as const;
+    for (const d of drills) {
+      const questions = d.turns!.filter((t) => t.role === 'user').map((t) => t.content.split(/(?<=[.?]) /u).pop()!);
+      const keys = textReplyKeyWords(textSample(d))!;
+      const asked = questions.map((q, i) => {
+        const named = d.motion!.filter((m) => q === `Which way does the ${m.colour} ${m.shape} move?`);
+        expect(named, `${d.key}: ${q}`).toHaveLength(1);
+        const m = named[0]!;
+        if (m.motion.kind !== 'move') throw new Error('a clip drill mover that does not move');
+        expect(keys[i], d.key).toEqual([word[m.motion.direction]]);
+        expect(videoQuestions(d.motion!).some((v) => v.question === q && v.answer === d.turns![2 * i + 1]!.content)).toBe(true);
+        return m.shape;
+      });
+      expect(new Set(asked).size, d.key).toBe(asked.length);
+    }
+  });
+
+  it('are deterministic and index-seeded, and keep the held-out rule', () => {
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 100, mix })])).toBe(JSON.stringify(drills.slice(0, 100)));
+    expect(JSON.stringify([...generateTextCorpus({ seed: 7, count: 20, start: 300, mix })])).toBe(JSON.stringify(drills.slice(300, 320)));
+    expect(JSON.stringify([...generateTextCorpus({ seed: 8, count: 100, mix })])).not.toBe(JSON.stringify(drills.slice(0, 100)));
+    for (const d of drills.filter((x) => x.split === 'train')) {
+      for (const m of d.motion!) expect(isHeldOutCombo(m.colour, m.shape)).toBe(false);
+      for (const [c, s] of HELDOUT_COMBOS) expect(mentionsCombo(docText(d), c, s)).toBe(false);
+    }
+    const held = [...generateTextCorpus({ seed: 7, count: 300, mix, heldoutFraction: 1 })];
+    expect(held.every((d) => d.split === 'heldout' && d.motion!.some((m) => isHeldOutCombo(m.colour, m.shape)))).toBe(true);
+  });
+
+  it('fit the token budget of a 128-token row, and with qaTypes other than direction still ask direction', () => {
+    // A rough token count: one per word or punctuation mark, five per turn, one to start (as the generator estimates it).
+    const rough = (d: TextDoc) => 1 + d.turns!.reduce((n, t) => n + 5 + (t.content.match(/[A-Za-z]+|[^\sA-Za-z]/g)?.length ?? 0), 0);
+    for (const d of drills.filter((x) => x.qaTypes!.length > 1)) expect(rough(d), d.key).toBeLessThanOrEqual(LOOKUP_DRILL.tokenBudget);
+    const other = [...generateTextCorpus({ seed: 7, count: 50, mix, qaTypes: ['speed'] })];
+    expect(JSON.stringify(other)).toBe(JSON.stringify(drills.slice(0, 50)));
+  });
+
+  it('are off by default and leave every corpus without them byte-identical (stage 10 of the core card)', () => {
+    expect(TEXT_MIX.clipdrill).toBe(0);
+    const stage10 = { description: 0.05, sentence: 0.05, motion: 0.04, dialogue: 0.56, instruction: 0.3, copy: 0.3, lookup: 0.3, drill: 0.3, place: 0.3, clipdrill: 0 };
+    // Digest made on the tree before the kind existed (round 20's main), so the committed recipe re-makes the same corpus.
+    const h = createHash('sha256');
+    for (const d of generateTextCorpus({ seed: 20, count: 1000, mix: stage10, balanceQa: true })) h.update(`${JSON.stringify(textSample(d).meta)}${docText(d)}\n`);
+    expect(h.digest('hex').slice(0, 16)).toBe('900f97c955e2fb0c');
+    expect(() => checkTextMix({ ...stage10, clipdrill: -1 })).toThrow(/share of 'clipdrill' must be a number ≥ 0/u);
+    const { clipdrill: _, ...noClip } = stage10;
+    expect(() => checkTextMix(noClip)).toThrow(/no share for 'clipdrill'/u);
+    const some = [...generateTextCorpus({ seed: 7, count: 2000, mix: { ...stage10, clipdrill: 0.3 } })];
+    expect(some.filter((d) => d.kind === 'clipdrill').length / some.length).toBeGreaterThan(0.08);
+  });
+});
+
+describe('namedDirection (clip direction replies that name the mover)', () => {
+  const mix = { description: 0, sentence: 0, motion: 0, dialogue: 1, instruction: 0, copy: 0, lookup: 0, drill: 0, place: 0, clipdrill: 1 };
+  const plain = [...generateTextCorpus({ seed: 7, count: 1500, mix })];
+  const named = [...generateTextCorpus({ seed: 7, count: 1500, mix, namedDirection: true })];
+
+  it('answers "Which way does the X move?" with "The X moves …", the same key word, in clip dialogues and clip drills', () => {
+    let renamed = 0;
+    named.forEach((d, k) => {
+      const p = plain[k]!;
+      // The same document otherwise: kind, split, clip or scene, and the questions asked (a drill may hold one round
+      // fewer: its longer replies fill the token budget sooner).
+      expect([d.kind, d.split, JSON.stringify(d.motion ?? d.scene ?? null)]).toEqual([p.kind, p.split, JSON.stringify(p.motion ?? p.scene ?? null)]);
+      if (!d.turns) return;
+      const n = Math.min(d.turns.length, p.turns!.length);
+      if (d.kind === 'dialogue') expect(d.turns.length).toBe(p.turns!.length);
+      else expect(d.turns.length).toBeLessThanOrEqual(p.turns!.length);
+      for (let i = 0; i < n; i++) {
+        const [a, b] = [d.turns[i]!, p.turns![i]!];
+        const asked = i > 0 ? /Which way does the (.+) move\?$/u.exec(d.turns[i - 1]!.content) : null;
+        if (a.role === 'assistant' && asked && d.motion) {
+          expect(a.content).toBe(b.content.replace(/^It moves/u, `The ${asked[1]!} moves`));
+          expect(a.content.startsWith(`The ${asked[1]!} moves `)).toBe(true);
+          expect(qaKeyWords('direction', a.content)).toEqual(qaKeyWords('direction', b.content));
+          renamed++;
+        } else expect(a.content).toBe(b.content);
+      }
+    });
+    expect(renamed).toBeGreaterThan(1000);
+    // Scene documents and every other reply are untouched; without the option nothing is named.
+    expect(plain.some((d) => d.turns?.some((t) => t.role === 'assistant' && /^The .+ moves (up|down|to the)/u.test(t.content)))).toBe(false);
+  });
+
+  it('leaves the video eval\'s own questions in their form ("It moves …") unless asked', () => {
+    const clip = named.find((d) => d.kind === 'clipdrill')!.motion!;
+    expect(videoQuestions(clip).filter((q) => q.type === 'direction').every((q) => q.answer.startsWith('It moves '))).toBe(true);
+    expect(videoQuestions(clip, { nameMover: true }).filter((q) => q.type === 'direction').map((q) => q.answer)).toEqual(
+      clip.map((m) => `The ${m.colour} ${m.shape} moves ${m.motion.kind === 'move' ? { left: 'to the left', right: 'to the right', up: 'up', down: 'down' }[m.motion.direction] : ''}.`),
+    );
   });
 });
