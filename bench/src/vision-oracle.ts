@@ -11,7 +11,7 @@
  * recipe or the core loses it — whatever the encoder does.
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
- *     [--gate-init 0.5] [--lr 0.003] [--scale 1] [--per-type 50] [--out FILE]
+ *     [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
  */
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type SceneExample, type VisionConfig, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, evaluateVqa, miniVisionConfig, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type SceneExample, type VisionConfig, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -35,6 +35,7 @@ const cli = benchArgs({
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
     'gate-init': { value: 'X', default: '0.5', help: 'starting value of the cross-attention gates' },
     'qk-gain': { value: 'X', default: '2', help: 'starting q/k RMSNorm gain of the cross-attention' },
+    'cross-before': { value: 'a,b,…', default: '1,3', help: 'core layers (0-based) the cross-attention layers run before, one each (as herd vision train --cross-before)' },
     lr: { value: 'X', default: '0.003', help: 'peak learning rate' },
     batch: { value: 'N', default: '16', help: 'sequences per step' },
     seed: { value: 'N', default: '1', help: 'training seed' },
@@ -47,7 +48,8 @@ const cli = benchArgs({
 setDefaultThreads(cli.number('threads'));
 const core = loadLanguageCore(cli.flag('core')); // before the scenes are read: a wrong --core fails at once
 const tokenizer = await loadLlama3Tokenizer();
-const m = miniVisionConfig(core.config);
+const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLayers); // a wrong schedule fails before the scenes are read
+const m = miniVisionConfig(core.config, undefined, crossBefore);
 const v = m.vision;
 const Dv = visionOutputDim(v); // the encoder's output width
 const P = patchesPerTile(v);
@@ -92,12 +94,12 @@ const SEEN_IMAGES = 200;
 const train = coded.filter((s) => s.split === 'train').slice(0, -SEEN_IMAGES);
 const heldout = coded.filter((s) => s.split === 'heldout');
 const inked = coded.map((s) => { let n = 0; for (let t = 0; t < v.maxTiles * P; t++) if (s.image.features[t * Dv] !== 0) n++; return n; });
-console.log(`core ${core.dir}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
+console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
   qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
-  gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'),
+  gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'), crossBefore,
 };
 const t0 = performance.now();
 const r = await trainMiniVision({

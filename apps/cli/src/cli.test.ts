@@ -173,6 +173,21 @@ describe('numbers and words are checked before anything runs', () => {
     }
   });
 
+  it('herd vision train --cross-before with a bad schedule fails naming it, before any scene is generated', async () => {
+    const cases: [string, RegExp][] = [
+      ['1,x', /--cross-before "1,x": expected comma-separated core layer numbers such as 1,3 \(not "x"\)/],
+      ['0,4', /cross-attention schedule: 4 is not a core layer \(the core has layers 0–3\)/],
+      ['2,2', /cross-attention schedule: core layer listed twice in 2,2/],
+    ];
+    for (const [value, message] of cases) {
+      const r = await herd(['vision', 'train', '--cross-before', value, '--data', join(missing, 'images'), '--qa-steps', '1']);
+      expect(r.code).toBe(1);
+      expectErrorLine(r.err, 'invalid_argument');
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/no images dataset|generating/);
+    }
+  });
+
   it('herd vision train --core DIR without a core there fails naming it, before any scene is generated', async () => {
     const r = await herd(['vision', 'train', '--core', missing, '--data', join(missing, 'images'), '--qa-steps', '1']);
     expect(r.code).toBe(1);

@@ -7,13 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
-import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, freshMiniVision, keyTokenIds, miniVisionConfig, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { coreAttachPoints } from '../config.js';
+import { blindImage } from '../eval/vqa.js';
+import { loadMiniVision, saveMiniVision } from '../mini.js';
+import { VisionGenerator } from '../model/generate.js';
 
 const RGB: Record<string, [number, number, number]> = { red: [220, 30, 30], blue: [30, 80, 220] };
 
@@ -154,6 +158,57 @@ describe('trainMiniVision', () => {
     await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
     // A key-word type no training scene asks about is refused, naming it and the types there are.
     await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: [['colour'], ['colour', 'banana']] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
+  }, 180_000);
+});
+
+describe('cross-attention schedule (crossBefore)', () => {
+  it('places one cross layer before each given core layer (stack index = layer + cross layers before it); refuses bad lists', () => {
+    expect(crossLayersBefore(MINI_CROSS_BEFORE, 4)).toEqual([1, 4]); // the committed placement
+    expect(crossLayersBefore([0, 1, 2, 3], 4)).toEqual([0, 2, 4, 6]);
+    expect(coreAttachPoints(crossLayersBefore([3, 0], 4))).toEqual([0, 3]);
+    expect(() => crossLayersBefore([], 4)).toThrow(/give at least one core layer/);
+    expect(() => crossLayersBefore([0, 4, -1], 4)).toThrow(/4, -1 are not a core layer \(the core has layers 0–3\)/);
+    expect(() => crossLayersBefore([1, 1], 4)).toThrow(/core layer listed twice in 1,1/);
+    expect(parseCrossBefore(' 2, 0', 4)).toEqual([0, 2]);
+    expect(() => parseCrossBefore('1;3', 4)).toThrow(/--cross-before "1;3": expected comma-separated core layer numbers such as 1,3 \(not "1;3"\)/);
+    expect(() => parseCrossBefore('1,', 4)).toThrow(/\(not ""\)/);
+    const text = loadLanguageCore().config;
+    expect(miniVisionConfig(text).crossAttentionLayers).toEqual([1, 4]);
+    expect(miniVisionConfig(text, undefined, [0, 1, 2, 3]).crossAttentionLayers).toEqual([0, 2, 4, 6]);
+  });
+
+  it('trains, saves and loads an adapter before every core layer: load follows the stored schedule, text-only prompts stay the core\'s to the bit, the image reaches the logits', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config, undefined, [0, 1, 2, 3]);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m)];
+    const r = await trainMiniVision({ core, tokenizer: tok, scenes, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, crossBefore: [0, 1, 2, 3] });
+    expect(r.config.crossAttentionLayers).toEqual([0, 2, 4, 6]);
+    for (const c of [0, 2, 4, 6]) expect(r.weights[`${crossLayerPrefix(c)}.cross_attn_attn_gate`]).toBeDefined();
+    expect(Object.keys(r.weights).sort()).toEqual([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)].map((s) => s.name).sort());
+    const dir = await mkdtemp(join(tmpdir(), 'herd-cross-before-'));
+    try {
+      await saveMiniVision(dir, r.config, core, r.weights);
+      const v = loadMiniVision(dir, core);
+      expect(v.config.crossAttentionLayers).toEqual([0, 2, 4, 6]);
+      const textOnly = Array.from(core.vocab!.toCompact(tok.encodeChat([{ role: 'user', content: 'What colour is the circle?' }], { addGenerationPrompt: true })));
+      const gen = VisionGenerator.create(v.config, core.weights, v.weights);
+      const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+      try {
+        const a = await gen.logits(textOnly, []);
+        const b = await plain.logits(textOnly);
+        a.forEach((row, t) => expect(Array.from(row)).toEqual(Array.from(b[t]!)));
+        const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
+        const seen = (await gen.logits(prompt, [scenes[0]!.image])).at(-1)!;
+        const blind = (await gen.logits(prompt, [blindImage(scenes[0]!.image)])).at(-1)!;
+        expect(Array.from(seen)).not.toEqual(Array.from(blind));
+      } finally {
+        await gen.release();
+        await plain.release();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 });
 

@@ -28,9 +28,38 @@ import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
 import { type SceneSpec, trainDenseEncoder } from './dense-mini.js';
 
-/** The mini herd's vision model: the mini encoder, cross-attention before core layers 1 and 3 of the 4. */
-export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini')): MllamaConfig {
-  return { text, vision, crossAttentionLayers: [1, 4], imageTokenId: text.vocabSize, nLearnableTokens: 8 };
+/** The core layers the mini adapter's cross-attention runs before by default: 1 and 3 of the 4 (stack indices [1, 4]). */
+export const MINI_CROSS_BEFORE: readonly number[] = [1, 3];
+
+/**
+ * Stack indices (HF `cross_attention_layers`) of cross-attention layers that run before the given core
+ * layers: the k-th cross layer (in core-layer order) before core layer L sits at stack index L + k —
+ * the inverse of `coreAttachPoints`. Throws on an empty, repeated or out-of-range list.
+ */
+export function crossLayersBefore(coreLayers: readonly number[], nCoreLayers: number): number[] {
+  const bad = coreLayers.filter((l) => !Number.isInteger(l) || l < 0 || l >= nCoreLayers);
+  if (coreLayers.length === 0) throw new HerdError('invalid_argument', 'cross-attention schedule: give at least one core layer to attach before');
+  if (bad.length) throw new HerdError('invalid_argument', `cross-attention schedule: ${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not a core layer (the core has layers 0–${nCoreLayers - 1})`);
+  if (new Set(coreLayers).size !== coreLayers.length) throw new HerdError('invalid_argument', `cross-attention schedule: core layer listed twice in ${coreLayers.join(',')}`);
+  return [...coreLayers].sort((a, b) => a - b).map((l, k) => l + k);
+}
+
+/**
+ * A `--cross-before` value ("0,1,2,3": core layers, comma-separated) as a sorted list, checked against a
+ * core of `nCoreLayers` layers (`crossLayersBefore`'s checks); anything but whole numbers is an error.
+ */
+export function parseCrossBefore(text: string, nCoreLayers: number): number[] {
+  const parts = text.split(',').map((x) => x.trim());
+  const bad = parts.filter((x) => !/^\d+$/u.test(x));
+  if (bad.length) throw new HerdError('invalid_argument', `--cross-before ${JSON.stringify(text)}: expected comma-separated core layer numbers such as 1,3 (not ${bad.map((x) => JSON.stringify(x)).join(', ')})`);
+  const layers = parts.map(Number);
+  crossLayersBefore(layers, nCoreLayers);
+  return [...layers].sort((a, b) => a - b);
+}
+
+/** The mini herd's vision model: the mini encoder, cross-attention before the core layers `crossBefore` (default 1 and 3 of the 4). */
+export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini'), crossBefore: readonly number[] = MINI_CROSS_BEFORE): MllamaConfig {
+  return { text, vision, crossAttentionLayers: crossLayersBefore(crossBefore, text.nLayers), imageTokenId: text.vocabSize, nLearnableTokens: 8 };
 }
 
 /** A scene image of the synthetic world with what it shows. */
@@ -289,6 +318,11 @@ export interface MiniVisionOptions {
    * multiplies the attention logits by g² at the start: the attention can leave uniform sooner.
    */
   readonly qkGain?: number;
+  /**
+   * The core layers (0-based) the gated cross-attention layers run before (default `MINI_CROSS_BEFORE`, 1 and
+   * 3): one cross layer before each. Stored in the checkpoint (`crossAttentionLayers`), so load and eval follow.
+   */
+  readonly crossBefore?: readonly number[];
   /** Stage 1: caption pre-training steps. */
   readonly captionSteps: number;
   /**
@@ -400,7 +434,7 @@ const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colou
  */
 export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionResult> {
   const t0 = performance.now();
-  const m = miniVisionConfig(o.core.config, o.vision);
+  const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 48;
   const peak = o.lr ?? 2e-3;
