@@ -11,7 +11,7 @@
  * recipe or the core loses it — whatever the encoder does.
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
- *     [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
+ *     [--key-word-draw question|type] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
  */
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type SceneExample, type VisionConfig, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -33,6 +33,7 @@ const cli = benchArgs({
     'qa-steps': { value: 'N', default: '400', help: 'QA steps on all scenes (stage 2b)' },
     'key-word-share': { value: 'X', default: '1', help: 'share of QA sequences with the loss on the key words only (0: whole replies of dialogues)' },
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
+    'key-word-draw': { value: 'HOW', default: 'question', help: "how a key-word sequence picks its question: question (a scene, then one of its questions) or type (the type first, uniformly; as herd vision train --key-word-draw)" },
     'gate-init': { value: 'X', default: '0.5', help: 'starting value of the cross-attention gates' },
     'qk-gain': { value: 'X', default: '2', help: 'starting q/k RMSNorm gain of the cross-attention' },
     'cross-before': { value: 'a,b,…', default: '1,3', help: 'core layers (0-based) the cross-attention layers run before, one each (as herd vision train --cross-before)' },
@@ -48,6 +49,7 @@ const cli = benchArgs({
 setDefaultThreads(cli.number('threads'));
 const core = loadLanguageCore(cli.flag('core')); // before the scenes are read: a wrong --core fails at once
 const tokenizer = await loadLlama3Tokenizer();
+if (!(KEY_WORD_DRAWS as readonly string[]).includes(cli.flag('key-word-draw')!)) throw new HerdError('invalid_argument', `--key-word-draw must be one of ${KEY_WORD_DRAWS.join(', ')}, got '${cli.flag('key-word-draw')}'`);
 const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLayers); // a wrong schedule fails before the scenes are read
 const m = miniVisionConfig(core.config, undefined, crossBefore);
 const v = m.vision;
@@ -98,7 +100,7 @@ console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataD
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
-  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
+  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
   gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'), crossBefore,
 };
 const t0 = performance.now();

@@ -90,6 +90,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--train-projector-from-phase', '0'], /--train-projector-from-phase must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--train-projector-from-phase', '2', '--key-word-types', 'colour/shape'], /--train-projector-from-phase delays the projector of a frozen encoder: give --freeze-encoder and --train-projector too/],
     [['vision', 'train', '--train-projector-from-phase', '3', '--freeze-encoder', '--train-projector', '--key-word-types', 'colour/shape'], /--train-projector-from-phase 3: the QA stage has 2 phases/],
+    [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],

@@ -17,7 +17,7 @@ import { type MllamaConfig } from '../config.js';
 import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
 import { type VisionWeights } from '../model/graphs.js';
-import { type SceneExample, imageQuestionIds } from '../train/mini.js';
+import { type SceneExample, imageQuestionIds, showsFact } from '../train/mini.js';
 
 export const VQA_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
 export type VqaType = (typeof VQA_TYPES)[number];
@@ -44,7 +44,7 @@ export function vqaItems(scenes: readonly SceneExample[], perType: number): VqaI
     for (const scene of scenes) {
       if (n >= perType) break;
       // Word questions only where a word is written: "no word" would reward a model that never reads.
-      const q = scene.qa.find((x) => x.type === type && !(type === 'word' && /no word/u.test(x.answer)));
+      const q = scene.qa.find((x) => x.type === type && showsFact(x));
       if (!q) continue;
       out.push({ scene, type, question: q.question, answer: q.answer });
       n++;

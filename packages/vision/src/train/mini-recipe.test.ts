@@ -32,6 +32,11 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, crossBefore: [3, 1] })).toBe(miniVisionRetrainCommand(recipe));
   });
 
+  it('carries --key-word-draw type; the default question draw adds nothing', () => {
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type' })).toContain('--key-word-types colour,shape/colour,shape,word --key-word-draw type --caption-steps 0');
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'question' })).toBe(miniVisionRetrainCommand(recipe));
+  });
+
   it('names the schedule for the card by core layer', () => {
     expect(crossScheduleWords(miniVisionConfig(core.config))).toBe('before core layers 1 and 3 (of 4)');
     expect(crossScheduleWords(miniVisionConfig(core.config, undefined, [0, 1, 2, 3]))).toBe('before core layers 0, 1, 2 and 3 (of 4)');

@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Rng } from '@herd/core';
 import { writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
@@ -13,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -159,6 +160,53 @@ describe('trainMiniVision', () => {
     // A key-word type no training scene asks about is refused, naming it and the types there are.
     await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: [['colour'], ['colour', 'banana']] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
   }, 180_000);
+});
+
+describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () => {
+  // Eight scenes, two with a written word: each scene has colour, two count and one word question ("no word" on six).
+  const m = miniVisionConfig(loadLanguageCore().config);
+  const pool: SceneExample[] = Array.from({ length: 8 }, (_, i) => ({
+    ...scene(i, 'red', 1, m),
+    qa: [
+      { type: 'colour', question: 'What colour is the square?', answer: 'The square is red.' },
+      { type: 'count', question: 'How many squares are there?', answer: 'One.' },
+      { type: 'count', question: 'How many stars are there?', answer: 'There are no stars.' },
+      i % 4 === 0 ? { type: 'word', question: 'What word is written?', answer: 'The word is cat.' } : { type: 'word', question: 'Is there any text?', answer: 'There is no word in the picture.' },
+    ],
+  }));
+  const tally = (draw: 'question' | 'type', types: readonly string[] | undefined) => {
+    const pick = keyWordQuestionDrawer(draw, ['colour', 'count', 'word']);
+    const rng = new Rng(5);
+    const n: Record<string, number> = { colour: 0, count: 0, word: 0, read: 0, moved: 0 };
+    for (let k = 0; k < 3000; k++) {
+      const s = rng.pick(pool);
+      const { scene: got, q } = pick(s, rng, types, pool);
+      expect(got.qa).toContain(q);
+      n[q.type]!++;
+      if (q.type === 'word' && showsFact(q)) n['read']!++;
+      if (got !== s) n['moved']!++;
+    }
+    return n;
+  };
+
+  it("'question' keeps the drawn scene: a type comes as often as scenes carry it (the word is read in 1 of 16)", () => {
+    const n = tally('question', undefined);
+    expect(n['moved']).toBe(0);
+    expect(n['count']! / 3000).toBeCloseTo(0.5, 1);
+    expect(n['read']! / 3000).toBeCloseTo(1 / 16, 1);
+  });
+
+  it("'type' gives each type the same share and asks only visible facts, re-drawing the scene for a word", () => {
+    const n = tally('type', ['colour', 'count', 'word']);
+    for (const t of ['colour', 'count', 'word']) expect(Math.abs(n[t]! / 3000 - 1 / 3)).toBeLessThan(0.04);
+    expect(n['read']).toBe(n['word']); // never "There is no word in the picture."
+    expect(n['moved']! / 3000).toBeCloseTo((1 / 3) * (6 / 8), 1); // word drawn on a scene without one
+    expect(tally('type', undefined)).toEqual(n); // no list: every type of the training scenes
+    const colourOnly = tally('type', ['colour']);
+    expect([colourOnly['colour'], colourOnly['moved']]).toEqual([3000, 0]);
+    expect(() => keyWordQuestionDrawer('random' as 'type', [])).toThrow(/keyWordDraw must be one of question, type, got "random"/);
+    expect(() => keyWordQuestionDrawer('type', ['word'])(pool[1]!, new Rng(1), ['size'], pool)).toThrow(/no scene of the stage has a question of the types size that states a visible fact/);
+  });
 });
 
 describe('cross-attention schedule (crossBefore)', () => {
