@@ -44,6 +44,7 @@ const cli = benchArgs({
     'per-type': { value: 'N', default: '50', help: 'held-out questions per type (as herd vision eval --per-type)' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
     out: { value: 'FILE', help: 'where to write the JSON (default bench/results/vision-oracle.json)' },
+    answers: { value: 'FILE', help: "also write every held-out item's answers (JSON lines: scene, type, question, reference, the four rows' answers and grades)" },
   },
 });
 setDefaultThreads(cli.number('threads'));
@@ -113,7 +114,12 @@ const t1 = performance.now();
 // The items of herd vision eval, taken round-robin by type so that the report's first examples show every type (grading is per item).
 const byType = VQA_TYPES.map((t) => vqaItems(heldout, cli.number('per-type')).filter((x) => x.type === t));
 const items = Array.from({ length: Math.max(...byType.map((x) => x.length)) }, (_, i) => byType.flatMap((x) => (i < x.length ? [x[i]!] : []))).flat();
-const report = await evaluateVqa({ config: m, core, vision: r.weights, tokenizer, items });
+const answered: string[] = [];
+const report = await evaluateVqa({
+  config: m, core, vision: r.weights, tokenizer, items,
+  onItem: (item, answers, hits) => answered.push(JSON.stringify({ scene: item.scene.key, groups: item.scene.scene?.objects.length, type: item.type, question: item.question, reference: item.answer, answers, hits })),
+});
+if (cli.flag('answers') !== undefined) writeFileAtomicSync(resolve(cli.flag('answers')!), answered.map((l) => `${l}\n`).join(''));
 const evalSeconds = (performance.now() - t1) / 1000;
 console.log(`\nheld-out scenes, oracle features (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
 const l = r.losses.qa;

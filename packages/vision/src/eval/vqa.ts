@@ -80,6 +80,8 @@ export interface VqaEvalOptions {
   readonly tokenizer: Llama3Tokenizer;
   readonly items: readonly VqaItem[];
   readonly maxNewTokens?: number;
+  /** Called with every item's four answers and grades as it is scored (the report keeps only the first 10): for reading wrong answers. */
+  readonly onItem?: (item: VqaItem, answers: Readonly<Record<VqaRow, string>>, hits: Readonly<Record<VqaRow, boolean>>) => void;
 }
 
 /** Greedy decoding settings and the answer's text for the core's (possibly pruned) vocabulary. */
@@ -138,6 +140,7 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
       };
       const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, gradeVqa(item.type, answers[r], item.answer)])) as Record<VqaRow, boolean>;
       graded.push({ type: item.type, ...(item.scene.scene ? { groups: item.scene.scene.objects.length } : {}), hits });
+      o.onItem?.(item, answers, hits);
       if (examples.length < 10) examples.push({ type: item.type, question: item.question, reference: item.answer, answers });
     }
   } finally {
