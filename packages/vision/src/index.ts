@@ -42,7 +42,7 @@ export type { TextLine } from './data/stages/ocr.js';
 export type { OcrOptions, OcrResult, OcrStage } from './data/stages/ocr.js';
 export { CURATE_STAGES_RULES, curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
-export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, crossLayersBefore, parseCrossBefore, MINI_CROSS_BEFORE, keyTokenIds, questionKeyIds, showsFact, keyWordQuestionDrawer, KEY_WORD_DRAWS, MINI_GATE_INIT } from './train/mini.js';
+export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, crossLayersBefore, parseCrossBefore, MINI_CROSS_BEFORE, keyTokenIds, questionKeyIds, showsFact, keyWordQuestionDrawer, KEY_WORD_DRAWS, POSITION_FORM_WORDS, MINI_GATE_INIT } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult, MiniVisionStage, KeyWordDraw } from './train/mini.js';
 export { miniVisionRetrainCommand, crossScheduleWords, runMiniVisionRecipe } from './train/mini-recipe.js';
 export { DENSE_HEADS, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, buildDenseTraining, cellInkGrid, inkPixels, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';

@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, POSITION_FORM_WORDS, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -45,6 +45,26 @@ describe('trainMiniVision', () => {
     // Other types, and word questions about scenes without a word ("no" is a key word already), keep the shared set.
     expect(questionKeyIds(tok, core, keys, 'colour', 'rain')).toBe(keys);
     expect(questionKeyIds(tok, core, keys, 'word', undefined)).toBe(keys);
+  });
+
+  it("positionForm: a position question's key words take the preposition that picks the place's axis too", async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const keys = keyTokenIds(tok, core);
+    const form = keyTokenIds(tok, core, POSITION_FORM_WORDS);
+    const words = (answer: string, extra?: ReadonlySet<number>) => {
+      const seq = qaSequence(tok, core, m, 'Where is the red square?', answer);
+      const k = questionKeyIds(tok, core, keys, 'position', undefined, extra);
+      const asked = new Set(seq.tokens.slice(0, seq.trainFrom)); // as the key-word sequences: words the question names are not targets
+      return seq.tokens.slice(seq.trainFrom).filter((t) => k.has(t) && !asked.has(t)).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
+    };
+    expect(words('The square is on the left side.')).toEqual(['left']);
+    expect(words('The square is on the left side.', form)).toEqual(['on', 'left']);
+    expect(words('Near the bottom.', form)).toEqual(['Near', 'bottom']);
+    expect(words('In the middle.', form)).toEqual(['In', 'middle']);
+    // A word question keeps its written word with the extra set too.
+    expect(questionKeyIds(tok, core, keys, 'word', 'rain', form).size).toBeGreaterThan(new Set([...keys, ...form]).size);
   });
 
   it('runs caption, single-object and QA stages through trainAdapter; only encoder + adapter train; gates start at gateInit', async () => {

@@ -128,10 +128,17 @@ export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'voca
  * without this a key-word sequence of a word question ("The word is rain.") had no target at all and
  * the recipe never trained reading (measured with oracle codes, bench/src/vision-oracle.ts).
  */
-export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined): ReadonlySet<number> {
-  if (type !== 'word' || written === undefined) return keys;
-  return new Set([...keys, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
+export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined, extra?: ReadonlySet<number>): ReadonlySet<number> {
+  const withExtra = extra === undefined ? keys : new Set([...keys, ...extra]);
+  if (type !== 'word' || written === undefined) return withExtra;
+  return new Set([...withExtra, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
 }
+
+/**
+ * The prepositions that choose a position answer's form, and with it the place's axis ("on the left", "near the top",
+ * "in the middle"): key words of position questions with `MiniVisionOptions.positionForm`.
+ */
+export const POSITION_FORM_WORDS: readonly string[] = ['on', 'in', 'near', 'at'];
 
 /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`). */
 export const KEY_WORD_DRAWS = ['question', 'type'] as const;
@@ -406,6 +413,13 @@ export interface MiniVisionOptions {
    * the scene from those that have one — each type then gets the same share of the key-word loss.
    */
   readonly keyWordDraw?: KeyWordDraw;
+  /**
+   * A position question's key-word loss also falls on the preposition before its place word (`POSITION_FORM_WORDS`:
+   * on / in / near / at), default false. The preposition already picks the place's axis — "on the" goes on only to
+   * left or right, "near / at the" to top or bottom, "in the" to the middle — so without it the answer's form, and
+   * with it the axis, comes from the text prior (round 21: the oracle read position at 40 %, the share of left/right).
+   */
+  readonly positionForm?: boolean;
   readonly batch?: number;
   readonly seqLen?: number;
   readonly lr?: number;
@@ -513,6 +527,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
+  const positionForm = o.positionForm ? keyTokenIds(o.tokenizer, o.core, POSITION_FORM_WORDS) : undefined;
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort());
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
@@ -530,7 +545,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
       const z = toAdapterSample(scene.image, seq, T);
-      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
+      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text, q.type === 'position' ? positionForm : undefined);
       return { ...z, targets: z.targets.map((t) => (k.has(t) && !asked.has(t) ? t : -100)) };
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
