@@ -11,7 +11,7 @@
  * recipe or the core loses it — whatever the encoder does.
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
- *     [--gate-init 0.5] [--lr 0.003] [--scale 1] [--per-type 50] [--out FILE]
+ *     [--key-word-draw question|type] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
  */
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type SceneExample, type VisionConfig, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, evaluateVqa, miniVisionConfig, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -33,8 +33,11 @@ const cli = benchArgs({
     'qa-steps': { value: 'N', default: '400', help: 'QA steps on all scenes (stage 2b)' },
     'key-word-share': { value: 'X', default: '1', help: 'share of QA sequences with the loss on the key words only (0: whole replies of dialogues)' },
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
+    'key-word-draw': { value: 'HOW', default: 'question', help: "how a key-word sequence picks its question: question (a scene, then one of its questions) or type (the type first, uniformly; as herd vision train --key-word-draw)" },
+    'position-form': { help: "a position question's key words include the preposition before the place (on / in / near / at; as herd vision train --position-form)" },
     'gate-init': { value: 'X', default: '0.5', help: 'starting value of the cross-attention gates' },
     'qk-gain': { value: 'X', default: '2', help: 'starting q/k RMSNorm gain of the cross-attention' },
+    'cross-before': { value: 'a,b,…', default: '1,3', help: 'core layers (0-based) the cross-attention layers run before, one each (as herd vision train --cross-before)' },
     lr: { value: 'X', default: '0.003', help: 'peak learning rate' },
     batch: { value: 'N', default: '16', help: 'sequences per step' },
     seed: { value: 'N', default: '1', help: 'training seed' },
@@ -42,12 +45,15 @@ const cli = benchArgs({
     'per-type': { value: 'N', default: '50', help: 'held-out questions per type (as herd vision eval --per-type)' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
     out: { value: 'FILE', help: 'where to write the JSON (default bench/results/vision-oracle.json)' },
+    answers: { value: 'FILE', help: "also write every held-out item's answers (JSON lines: scene, type, question, reference, the four rows' answers and grades)" },
   },
 });
 setDefaultThreads(cli.number('threads'));
 const core = loadLanguageCore(cli.flag('core')); // before the scenes are read: a wrong --core fails at once
 const tokenizer = await loadLlama3Tokenizer();
-const m = miniVisionConfig(core.config);
+if (!(KEY_WORD_DRAWS as readonly string[]).includes(cli.flag('key-word-draw')!)) throw new HerdError('invalid_argument', `--key-word-draw must be one of ${KEY_WORD_DRAWS.join(', ')}, got '${cli.flag('key-word-draw')}'`);
+const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLayers); // a wrong schedule fails before the scenes are read
+const m = miniVisionConfig(core.config, undefined, crossBefore);
 const v = m.vision;
 const Dv = visionOutputDim(v); // the encoder's output width
 const P = patchesPerTile(v);
@@ -92,12 +98,12 @@ const SEEN_IMAGES = 200;
 const train = coded.filter((s) => s.split === 'train').slice(0, -SEEN_IMAGES);
 const heldout = coded.filter((s) => s.split === 'heldout');
 const inked = coded.map((s) => { let n = 0; for (let t = 0; t < v.maxTiles * P; t++) if (s.image.features[t * Dv] !== 0) n++; return n; });
-console.log(`core ${core.dir}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
+console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
-  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
-  gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'),
+  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, positionForm: cli.has('position-form'), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
+  gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'), crossBefore,
 };
 const t0 = performance.now();
 const r = await trainMiniVision({
@@ -109,7 +115,12 @@ const t1 = performance.now();
 // The items of herd vision eval, taken round-robin by type so that the report's first examples show every type (grading is per item).
 const byType = VQA_TYPES.map((t) => vqaItems(heldout, cli.number('per-type')).filter((x) => x.type === t));
 const items = Array.from({ length: Math.max(...byType.map((x) => x.length)) }, (_, i) => byType.flatMap((x) => (i < x.length ? [x[i]!] : []))).flat();
-const report = await evaluateVqa({ config: m, core, vision: r.weights, tokenizer, items });
+const answered: string[] = [];
+const report = await evaluateVqa({
+  config: m, core, vision: r.weights, tokenizer, items,
+  onItem: (item, answers, hits) => answered.push(JSON.stringify({ scene: item.scene.key, groups: item.scene.scene?.objects.length, type: item.type, question: item.question, reference: item.answer, answers, hits })),
+});
+if (cli.flag('answers') !== undefined) writeFileAtomicSync(resolve(cli.flag('answers')!), answered.map((l) => `${l}\n`).join(''));
 const evalSeconds = (performance.now() - t1) / 1000;
 console.log(`\nheld-out scenes, oracle features (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
 const l = r.losses.qa;

@@ -94,6 +94,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--train-projector-from-phase', '0'], /--train-projector-from-phase must be an integer ≥ 1, got '0'/],
     [['vision', 'train', '--train-projector-from-phase', '2', '--key-word-types', 'colour/shape'], /--train-projector-from-phase delays the projector of a frozen encoder: give --freeze-encoder and --train-projector too/],
     [['vision', 'train', '--train-projector-from-phase', '3', '--freeze-encoder', '--train-projector', '--key-word-types', 'colour/shape'], /--train-projector-from-phase 3: the QA stage has 2 phases/],
+    [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],
@@ -174,6 +175,21 @@ describe('numbers and words are checked before anything runs', () => {
       expect(existsSync(join(dir, 'out'))).toBe(false);
     } finally {
       process.chdir(cwd);
+    }
+  });
+
+  it('herd vision train --cross-before with a bad schedule fails naming it, before any scene is generated', async () => {
+    const cases: [string, RegExp][] = [
+      ['1,x', /--cross-before "1,x": expected comma-separated core layer numbers such as 1,3 \(not "x"\)/],
+      ['0,4', /cross-attention schedule: 4 is not a core layer \(the core has layers 0–3\)/],
+      ['2,2', /cross-attention schedule: core layer listed twice in 2,2/],
+    ];
+    for (const [value, message] of cases) {
+      const r = await herd(['vision', 'train', '--cross-before', value, '--data', join(missing, 'images'), '--qa-steps', '1']);
+      expect(r.code).toBe(1);
+      expectErrorLine(r.err, 'invalid_argument');
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/no images dataset|generating/);
     }
   });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { KEY_WORD_DRAWS, type KeyWordDraw, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -50,7 +50,10 @@ export const visionTrainCommand = defineCommand({
     'train-encoder-global': flag.boolean({ description: 'with --freeze-encoder: the encoder\'s gated global layer(s) train with the adapter (the layers before them stay frozen)' }),
     'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
     'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
+    'key-word-draw': flag.string({ placeholder: 'HOW', description: 'how a key-word sequence picks its question: question (default: a scene, then one of its questions of the types, so the written word is read in ~3% of them) or type (the type first, uniformly, then a question of that type that states a visible fact)' }),
+    'position-form': flag.boolean({ description: 'a position question\'s key-word loss also on the preposition before the place (on / in / near / at), which picks the axis: "on the" goes on only to left or right' }),
     'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
+    'cross-before': flag.string({ placeholder: 'LAYERS', description: 'comma-separated core layers (0-based) the gated cross-attention layers run before, one each (default 1,3; e.g. 0,1,2,3: before every layer of the 4-layer mini core); stored in the checkpoint' }),
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
     'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
     'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
@@ -72,7 +75,10 @@ export const visionTrainCommand = defineCommand({
     if (values['train-projector-from-phase'] > 1 && !(values['train-projector'] && values['freeze-encoder'])) throw new UsageError('--train-projector-from-phase delays the projector of a frozen encoder: give --freeze-encoder and --train-projector too');
     if (values['train-projector-from-phase'] > phases) throw new UsageError(`--train-projector-from-phase ${values['train-projector-from-phase']}: the QA stage has ${phases} phase${phases === 1 ? '' : 's'} (phases are the "/"-separated lists of --key-word-types)`);
     if (values['select-per-type'] !== undefined && values['select-every'] === 0) throw new UsageError('--select-per-type sets the size of the checkpoint selection\'s validation: give --select-every N too');
+    const keyWordDraw = values['key-word-draw'];
+    if (keyWordDraw !== undefined && !(KEY_WORD_DRAWS as readonly string[]).includes(keyWordDraw)) throw new UsageError(`--key-word-draw must be one of ${KEY_WORD_DRAWS.join(', ')}, got '${keyWordDraw}'`);
     const core = loadLanguageCore(values.core); // before the scenes are generated: a wrong --core fails at once
+    const crossBefore = values['cross-before'] === undefined ? undefined : parseCrossBefore(values['cross-before'], core.config.nLayers);
     if (values['vision-preset'] !== undefined) loadVisionPreset(values['vision-preset']); // so does a wrong --vision-preset
     // A wrong --encoder-from fails before any scene is generated.
     if (values['encoder-from'] !== undefined) readJsonObject(join(values['encoder-from'], 'config.json'), 'the --encoder-from encoder\'s config');
@@ -80,7 +86,7 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainProjectorFromPhase: values['train-projector-from-phase'], trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], keyWordShare: values['key-word-share'], ...(keyWordPhases !== undefined ? { keyWordTypes: keyWordPhases } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
+      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainProjectorFromPhase: values['train-projector-from-phase'], trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], ...(crossBefore !== undefined ? { crossBefore } : {}), keyWordShare: values['key-word-share'], ...(keyWordPhases !== undefined ? { keyWordTypes: keyWordPhases } : {}), ...(keyWordDraw !== undefined ? { keyWordDraw: keyWordDraw as KeyWordDraw } : {}), positionForm: values['position-form'] ?? false, ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
       dataDescription: values.data === undefined ? `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.` : `The images dataset at ${data} (given with --data): the synthetic world's scenes, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -44,8 +44,13 @@ describe('vqaAdapterAccuracy (the selection\'s cheap score)', () => {
     const scenes: SceneExample[] = await Promise.all(fixtures.map(async (f, i) => ({ key: `f${i}`, split: 'heldout', image: await preprocessImage(join(dir, f.file), v.config.vision), caption: f.caption, qa: [{ type: 'colour', question: f.question, answer: f.answer }] })));
     const items = vqaItems(scenes, 8);
     const o = { config: v.config, core: v.core, vision: v.weights, tokenizer: tok, items };
-    const [cheap, full] = [await vqaAdapterAccuracy(o), await evaluateVqa(o)];
+    const seen: { question: string; adapter: string; hit: boolean }[] = [];
+    const [cheap, full] = [await vqaAdapterAccuracy(o), await evaluateVqa({ ...o, onItem: (item, answers, hits) => seen.push({ question: item.question, adapter: answers.adapter, hit: hits.adapter }) })];
     expect(cheap).toEqual(full.accuracy.adapter);
+    // onItem hands over every item's answers in order (the report keeps 10 examples), graded as the tally was.
+    expect(seen.map((x) => x.question)).toEqual(items.map((i) => i.question));
+    expect(seen.filter((x) => x.hit).length / seen.length).toBe(full.accuracy.adapter.colour);
+    expect(seen.slice(0, full.examples.length).map((x) => x.adapter)).toEqual(full.examples.map((e) => e.answers.adapter));
     expect(cheap.colour).toBeGreaterThan(0); // the committed checkpoint names some of these colours: not an all-zero match
   }, 120_000);
 });

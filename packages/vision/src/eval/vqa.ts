@@ -17,7 +17,7 @@ import { type MllamaConfig } from '../config.js';
 import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
 import { type VisionWeights } from '../model/graphs.js';
-import { type SceneExample, imageQuestionIds } from '../train/mini.js';
+import { type SceneExample, imageQuestionIds, showsFact } from '../train/mini.js';
 
 export const VQA_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
 export type VqaType = (typeof VQA_TYPES)[number];
@@ -44,7 +44,7 @@ export function vqaItems(scenes: readonly SceneExample[], perType: number): VqaI
     for (const scene of scenes) {
       if (n >= perType) break;
       // Word questions only where a word is written: "no word" would reward a model that never reads.
-      const q = scene.qa.find((x) => x.type === type && !(type === 'word' && /no word/u.test(x.answer)));
+      const q = scene.qa.find((x) => x.type === type && showsFact(x));
       if (!q) continue;
       out.push({ scene, type, question: q.question, answer: q.answer });
       n++;
@@ -80,6 +80,8 @@ export interface VqaEvalOptions {
   readonly tokenizer: Llama3Tokenizer;
   readonly items: readonly VqaItem[];
   readonly maxNewTokens?: number;
+  /** Called with every item's four answers and grades as it is scored (the report keeps only the first 10): for reading wrong answers. */
+  readonly onItem?: (item: VqaItem, answers: Readonly<Record<VqaRow, string>>, hits: Readonly<Record<VqaRow, boolean>>) => void;
 }
 
 /** Greedy decoding settings and the answer's text for the core's (possibly pruned) vocabulary. */
@@ -138,6 +140,7 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
       };
       const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, gradeVqa(item.type, answers[r], item.answer)])) as Record<VqaRow, boolean>;
       graded.push({ type: item.type, ...(item.scene.scene ? { groups: item.scene.scene.objects.length } : {}), hits });
+      o.onItem?.(item, answers, hits);
       if (examples.length < 10) examples.push({ type: item.type, question: item.question, reference: item.answer, answers });
     }
   } finally {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MINI_CORE_DIR, loadLanguageCore } from '@herd/llama3';
-import { miniVisionRetrainCommand } from './mini-recipe.js';
+import { crossScheduleWords, miniVisionRetrainCommand } from './mini-recipe.js';
+import { miniVisionConfig } from './mini.js';
 
 describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
   const core = loadLanguageCore();
@@ -24,6 +25,24 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainEncoderGlobal: true })).toContain('--freeze-encoder --train-projector --train-encoder-global --qk-gain 2');
     expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainProjectorFromPhase: 2 })).toContain('--train-projector --train-projector-from-phase 2 --qk-gain 2');
     expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainProjectorFromPhase: 1 })).not.toContain('--train-projector-from-phase');
+  });
+
+  it('carries a cross-attention schedule other than the default (--cross-before), sorted; the default adds nothing', () => {
+    expect(miniVisionRetrainCommand({ ...recipe, crossBefore: [3, 0, 1, 2] })).toContain('--qk-gain 2 --cross-before 0,1,2,3 --key-word-share 0.75');
+    expect(miniVisionRetrainCommand({ ...recipe, crossBefore: [3, 1] })).toBe(miniVisionRetrainCommand(recipe));
+  });
+
+  it('carries --key-word-draw type and --position-form; the defaults add nothing', () => {
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type' })).toContain('--key-word-types colour,shape/colour,shape,word --key-word-draw type --caption-steps 0');
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'question' })).toBe(miniVisionRetrainCommand(recipe));
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type', positionForm: true })).toContain('--key-word-draw type --position-form --caption-steps 0');
+    expect(miniVisionRetrainCommand({ ...recipe, positionForm: false })).toBe(miniVisionRetrainCommand(recipe));
+  });
+
+  it('names the schedule for the card by core layer', () => {
+    expect(crossScheduleWords(miniVisionConfig(core.config))).toBe('before core layers 1 and 3 (of 4)');
+    expect(crossScheduleWords(miniVisionConfig(core.config, undefined, [0, 1, 2, 3]))).toBe('before core layers 0, 1, 2 and 3 (of 4)');
+    expect(crossScheduleWords(miniVisionConfig(core.config, undefined, [2]))).toBe('before core layer 2 (of 4)');
   });
 
   it('names a core other than the committed one with --core, as the adapter fits only the core it was trained against', () => {

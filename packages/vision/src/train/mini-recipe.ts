@@ -11,7 +11,8 @@ import { type VisionWeights } from '../model/graphs.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { loadMiniClip } from './clip-mini.js';
 import { loadMiniEncoder } from './dense-mini.js';
-import { MINI_GATE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { coreAttachPoints, type MllamaConfig } from '../config.js';
+import { type KeyWordDraw, MINI_CROSS_BEFORE, MINI_GATE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
   readonly core: LanguageCore;
@@ -45,10 +46,16 @@ export interface MiniVisionRecipe {
   readonly trainEncoderGlobal?: boolean;
   /** Starting q/k RMSNorm gain of the cross-attention (`MiniVisionOptions.qkGain`). */
   readonly qkGain?: number;
+  /** The core layers the cross-attention layers run before (`MiniVisionOptions.crossBefore`; default 1 and 3). */
+  readonly crossBefore?: readonly number[];
   /** Share of QA sequences with the loss on key words only (`MiniVisionOptions.keyWordShare`). */
   readonly keyWordShare?: number;
   /** QA types of the key-word sequences, one list per curriculum phase (`MiniVisionOptions.keyWordTypes`; default all). */
   readonly keyWordTypes?: readonly (readonly string[])[];
+  /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`; default 'question'). */
+  readonly keyWordDraw?: KeyWordDraw;
+  /** Position questions' key words include the preposition that picks the place's form (`MiniVisionOptions.positionForm`). */
+  readonly positionForm?: boolean;
   /**
    * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
    * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
@@ -146,7 +153,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   } : undefined;
   const result = await trainMiniVision({
     ...(init ? { init } : {}), ...(select ? { select } : {}),
-    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), positionForm: o.positionForm ?? false, captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -167,9 +174,23 @@ export const SEEN_IMAGES = 200;
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-/** The recipe's vision model: the mini placement with the encoder of `visionPreset`. */
-function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset'>) {
-  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'));
+/** The recipe's vision model: the mini placement (or `crossBefore`'s) with the encoder of `visionPreset`. */
+function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset' | 'crossBefore'>) {
+  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'), o.crossBefore);
+}
+
+/** The card's words for the cross-attention schedule: "before core layers 1 and 3 (of 4)". */
+export function crossScheduleWords(m: MllamaConfig): string {
+  const at = coreAttachPoints(m.crossAttentionLayers);
+  const list = at.length === 1 ? `layer ${at[0]}` : `layers ${at.slice(0, -1).join(', ')} and ${at[at.length - 1]}`;
+  return `before core ${list} (of ${m.text.nLayers})`;
+}
+
+/** The Re-train line's --cross-before flag: empty for the default schedule, so default lines stay as they were. */
+function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
+  if (crossBefore === undefined) return '';
+  const sorted = [...crossBefore].sort((a, b) => a - b);
+  return sorted.join(',') === MINI_CROSS_BEFORE.join(',') ? '' : ` --cross-before ${sorted.join(',')}`;
 }
 
 /**
@@ -180,7 +201,7 @@ function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset'>) {
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
   const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
   const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.positionForm ? ' --position-form' : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
 }
 
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
@@ -197,7 +218,8 @@ ${s.curve.map((c) => `| ${c.step === s.step ? `**${c.step}** (kept)` : c.step} |
 }
 
 function miniVisionCard(o: MiniVisionRecipe, r: MiniVisionRecipeResult): string {
-  const { vision: v } = recipeConfig(o);
+  const cfg = recipeConfig(o);
+  const { vision: v } = cfg;
   const l = r.train.losses;
   return `# Mini vision adapter
 
@@ -208,7 +230,7 @@ and \`vision.adapter\` can train (which did is said below); every core weight wa
 ## Architecture
 Encoder: ${v.tileSize}-px tiles (up to ${v.maxTiles}), patch ${v.patchSize}, width ${v.dim}, ${v.nLayers} local + ${v.nGlobalLayers} gated global layers,
 ${v.nHeads} heads, FFN ${v.ffnDim}, intermediate features of layers [${v.intermediateLayers.join(', ')}]. Adapter: projector to the core's
-width and gated cross-attention before core layers 1 and 3 (of 4); \`<|image|>\` from the adapter's own learnable rows (the core's
+width and gated cross-attention ${crossScheduleWords(cfg)}; \`<|image|>\` from the adapter's own learnable rows (the core's
 ${o.core.config.vocabSize}-row table is unchanged). Stored as f16.
 
 ## Data
@@ -237,7 +259,7 @@ Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} ste
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
 scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply${(o.keyWordShare ?? 0) > 0 ? `; a random ${Math.round(100 * o.keyWordShare!)} % of the
 sequences instead hold one question with the loss on the reply's key words (colour, shape, number, size, yes/no, place) that the
-question does not contain${o.keyWordTypes ? (o.keyWordTypes.length === 1 ? ` (questions of the types ${o.keyWordTypes[0]!.join(', ')} only)` : `; a curriculum of ${o.keyWordTypes.length} phases of equal steps, learning rate re-warmed each, asking about ${o.keyWordTypes.map((p) => `[${p.join(', ')}]`).join(' → ')}`) : ''}` : ''}).
+question does not contain${o.keyWordTypes ? (o.keyWordTypes.length === 1 ? ` (questions of the types ${o.keyWordTypes[0]!.join(', ')} only)` : `; a curriculum of ${o.keyWordTypes.length} phases of equal steps, learning rate re-warmed each, asking about ${o.keyWordTypes.map((p) => `[${p.join(', ')}]`).join(' → ')}`) : ''}${(o.keyWordDraw ?? 'question') === 'type' ? '; each draws its question\'s type first, uniformly, then a question of that type that states a visible fact (a word question: a scene with a written word)' : ''}${o.positionForm ? '; a position question\'s key words include the preposition before the place (on / in / near / at), which picks its axis' : ''}` : ''}).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).

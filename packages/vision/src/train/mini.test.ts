@@ -5,15 +5,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Rng } from '@herd/core';
 import { writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
-import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
+import { Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { describe, expect, it } from 'vitest';
 import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, freshMiniVision, keyTokenIds, miniVisionConfig, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, POSITION_FORM_WORDS, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { coreAttachPoints } from '../config.js';
+import { blindImage } from '../eval/vqa.js';
+import { loadMiniVision, saveMiniVision } from '../mini.js';
+import { VisionGenerator } from '../model/generate.js';
 
 const RGB: Record<string, [number, number, number]> = { red: [220, 30, 30], blue: [30, 80, 220] };
 
@@ -40,6 +45,26 @@ describe('trainMiniVision', () => {
     // Other types, and word questions about scenes without a word ("no" is a key word already), keep the shared set.
     expect(questionKeyIds(tok, core, keys, 'colour', 'rain')).toBe(keys);
     expect(questionKeyIds(tok, core, keys, 'word', undefined)).toBe(keys);
+  });
+
+  it("positionForm: a position question's key words take the preposition that picks the place's axis too", async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const keys = keyTokenIds(tok, core);
+    const form = keyTokenIds(tok, core, POSITION_FORM_WORDS);
+    const words = (answer: string, extra?: ReadonlySet<number>) => {
+      const seq = qaSequence(tok, core, m, 'Where is the red square?', answer);
+      const k = questionKeyIds(tok, core, keys, 'position', undefined, extra);
+      const asked = new Set(seq.tokens.slice(0, seq.trainFrom)); // as the key-word sequences: words the question names are not targets
+      return seq.tokens.slice(seq.trainFrom).filter((t) => k.has(t) && !asked.has(t)).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
+    };
+    expect(words('The square is on the left side.')).toEqual(['left']);
+    expect(words('The square is on the left side.', form)).toEqual(['on', 'left']);
+    expect(words('Near the bottom.', form)).toEqual(['Near', 'bottom']);
+    expect(words('In the middle.', form)).toEqual(['In', 'middle']);
+    // A word question keeps its written word with the extra set too.
+    expect(questionKeyIds(tok, core, keys, 'word', 'rain', form).size).toBeGreaterThan(new Set([...keys, ...form]).size);
   });
 
   it('runs caption, single-object and QA stages through trainAdapter; only encoder + adapter train; gates start at gateInit', async () => {
@@ -154,6 +179,104 @@ describe('trainMiniVision', () => {
     await expect(trainMiniVision({ ...base, qaSteps: 0, scenes: scenes.map(({ scene: _s, ...rest }) => rest) })).rejects.toThrow(/SceneExample\.scene/);
     // A key-word type no training scene asks about is refused, naming it and the types there are.
     await expect(trainMiniVision({ ...base, qaSteps: 2, keyWordShare: 1, keyWordTypes: [['colour'], ['colour', 'banana']] })).rejects.toThrow(/keyWordTypes 'banana' is not a QA type of the training scenes \(they have: colour\)/);
+  }, 180_000);
+});
+
+describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () => {
+  // Eight scenes, two with a written word: each scene has colour, two count and one word question ("no word" on six).
+  const m = miniVisionConfig(loadLanguageCore().config);
+  const pool: SceneExample[] = Array.from({ length: 8 }, (_, i) => ({
+    ...scene(i, 'red', 1, m),
+    qa: [
+      { type: 'colour', question: 'What colour is the square?', answer: 'The square is red.' },
+      { type: 'count', question: 'How many squares are there?', answer: 'One.' },
+      { type: 'count', question: 'How many stars are there?', answer: 'There are no stars.' },
+      i % 4 === 0 ? { type: 'word', question: 'What word is written?', answer: 'The word is cat.' } : { type: 'word', question: 'Is there any text?', answer: 'There is no word in the picture.' },
+    ],
+  }));
+  const tally = (draw: 'question' | 'type', types: readonly string[] | undefined) => {
+    const pick = keyWordQuestionDrawer(draw, ['colour', 'count', 'word']);
+    const rng = new Rng(5);
+    const n: Record<string, number> = { colour: 0, count: 0, word: 0, read: 0, moved: 0 };
+    for (let k = 0; k < 3000; k++) {
+      const s = rng.pick(pool);
+      const { scene: got, q } = pick(s, rng, types, pool);
+      expect(got.qa).toContain(q);
+      n[q.type]!++;
+      if (q.type === 'word' && showsFact(q)) n['read']!++;
+      if (got !== s) n['moved']!++;
+    }
+    return n;
+  };
+
+  it("'question' keeps the drawn scene: a type comes as often as scenes carry it (the word is read in 1 of 16)", () => {
+    const n = tally('question', undefined);
+    expect(n['moved']).toBe(0);
+    expect(n['count']! / 3000).toBeCloseTo(0.5, 1);
+    expect(n['read']! / 3000).toBeCloseTo(1 / 16, 1);
+  });
+
+  it("'type' gives each type the same share and asks only visible facts, re-drawing the scene for a word", () => {
+    const n = tally('type', ['colour', 'count', 'word']);
+    for (const t of ['colour', 'count', 'word']) expect(Math.abs(n[t]! / 3000 - 1 / 3)).toBeLessThan(0.04);
+    expect(n['read']).toBe(n['word']); // never "There is no word in the picture."
+    expect(n['moved']! / 3000).toBeCloseTo((1 / 3) * (6 / 8), 1); // word drawn on a scene without one
+    expect(tally('type', undefined)).toEqual(n); // no list: every type of the training scenes
+    const colourOnly = tally('type', ['colour']);
+    expect([colourOnly['colour'], colourOnly['moved']]).toEqual([3000, 0]);
+    expect(() => keyWordQuestionDrawer('random' as 'type', [])).toThrow(/keyWordDraw must be one of question, type, got "random"/);
+    expect(() => keyWordQuestionDrawer('type', ['word'])(pool[1]!, new Rng(1), ['size'], pool)).toThrow(/no scene of the stage has a question of the types size that states a visible fact/);
+  });
+});
+
+describe('cross-attention schedule (crossBefore)', () => {
+  it('places one cross layer before each given core layer (stack index = layer + cross layers before it); refuses bad lists', () => {
+    expect(crossLayersBefore(MINI_CROSS_BEFORE, 4)).toEqual([1, 4]); // the committed placement
+    expect(crossLayersBefore([0, 1, 2, 3], 4)).toEqual([0, 2, 4, 6]);
+    expect(coreAttachPoints(crossLayersBefore([3, 0], 4))).toEqual([0, 3]);
+    expect(() => crossLayersBefore([], 4)).toThrow(/give at least one core layer/);
+    expect(() => crossLayersBefore([0, 4, -1], 4)).toThrow(/4, -1 are not a core layer \(the core has layers 0–3\)/);
+    expect(() => crossLayersBefore([1, 1], 4)).toThrow(/core layer listed twice in 1,1/);
+    expect(parseCrossBefore(' 2, 0', 4)).toEqual([0, 2]);
+    expect(() => parseCrossBefore('1;3', 4)).toThrow(/--cross-before "1;3": expected comma-separated core layer numbers such as 1,3 \(not "1;3"\)/);
+    expect(() => parseCrossBefore('1,', 4)).toThrow(/\(not ""\)/);
+    const text = loadLanguageCore().config;
+    expect(miniVisionConfig(text).crossAttentionLayers).toEqual([1, 4]);
+    expect(miniVisionConfig(text, undefined, [0, 1, 2, 3]).crossAttentionLayers).toEqual([0, 2, 4, 6]);
+  });
+
+  it('trains, saves and loads an adapter before every core layer: load follows the stored schedule, text-only prompts stay the core\'s to the bit, the image reaches the logits', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config, undefined, [0, 1, 2, 3]);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m)];
+    const r = await trainMiniVision({ core, tokenizer: tok, scenes, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, crossBefore: [0, 1, 2, 3] });
+    expect(r.config.crossAttentionLayers).toEqual([0, 2, 4, 6]);
+    for (const c of [0, 2, 4, 6]) expect(r.weights[`${crossLayerPrefix(c)}.cross_attn_attn_gate`]).toBeDefined();
+    expect(Object.keys(r.weights).sort()).toEqual([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)].map((s) => s.name).sort());
+    const dir = await mkdtemp(join(tmpdir(), 'herd-cross-before-'));
+    try {
+      await saveMiniVision(dir, r.config, core, r.weights);
+      const v = loadMiniVision(dir, core);
+      expect(v.config.crossAttentionLayers).toEqual([0, 2, 4, 6]);
+      const textOnly = Array.from(core.vocab!.toCompact(tok.encodeChat([{ role: 'user', content: 'What colour is the circle?' }], { addGenerationPrompt: true })));
+      const gen = VisionGenerator.create(v.config, core.weights, v.weights);
+      const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+      try {
+        const a = await gen.logits(textOnly, []);
+        const b = await plain.logits(textOnly);
+        a.forEach((row, t) => expect(Array.from(row)).toEqual(Array.from(b[t]!)));
+        const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
+        const seen = (await gen.logits(prompt, [scenes[0]!.image])).at(-1)!;
+        const blind = (await gen.logits(prompt, [blindImage(scenes[0]!.image)])).at(-1)!;
+        expect(Array.from(seen)).not.toEqual(Array.from(blind));
+      } finally {
+        await gen.release();
+        await plain.release();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 });
 

@@ -28,9 +28,38 @@ import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
 import { type SceneSpec, trainDenseEncoder } from './dense-mini.js';
 
-/** The mini herd's vision model: the mini encoder, cross-attention before core layers 1 and 3 of the 4. */
-export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini')): MllamaConfig {
-  return { text, vision, crossAttentionLayers: [1, 4], imageTokenId: text.vocabSize, nLearnableTokens: 8 };
+/** The core layers the mini adapter's cross-attention runs before by default: 1 and 3 of the 4 (stack indices [1, 4]). */
+export const MINI_CROSS_BEFORE: readonly number[] = [1, 3];
+
+/**
+ * Stack indices (HF `cross_attention_layers`) of cross-attention layers that run before the given core
+ * layers: the k-th cross layer (in core-layer order) before core layer L sits at stack index L + k —
+ * the inverse of `coreAttachPoints`. Throws on an empty, repeated or out-of-range list.
+ */
+export function crossLayersBefore(coreLayers: readonly number[], nCoreLayers: number): number[] {
+  const bad = coreLayers.filter((l) => !Number.isInteger(l) || l < 0 || l >= nCoreLayers);
+  if (coreLayers.length === 0) throw new HerdError('invalid_argument', 'cross-attention schedule: give at least one core layer to attach before');
+  if (bad.length) throw new HerdError('invalid_argument', `cross-attention schedule: ${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not a core layer (the core has layers 0–${nCoreLayers - 1})`);
+  if (new Set(coreLayers).size !== coreLayers.length) throw new HerdError('invalid_argument', `cross-attention schedule: core layer listed twice in ${coreLayers.join(',')}`);
+  return [...coreLayers].sort((a, b) => a - b).map((l, k) => l + k);
+}
+
+/**
+ * A `--cross-before` value ("0,1,2,3": core layers, comma-separated) as a sorted list, checked against a
+ * core of `nCoreLayers` layers (`crossLayersBefore`'s checks); anything but whole numbers is an error.
+ */
+export function parseCrossBefore(text: string, nCoreLayers: number): number[] {
+  const parts = text.split(',').map((x) => x.trim());
+  const bad = parts.filter((x) => !/^\d+$/u.test(x));
+  if (bad.length) throw new HerdError('invalid_argument', `--cross-before ${JSON.stringify(text)}: expected comma-separated core layer numbers such as 1,3 (not ${bad.map((x) => JSON.stringify(x)).join(', ')})`);
+  const layers = parts.map(Number);
+  crossLayersBefore(layers, nCoreLayers);
+  return [...layers].sort((a, b) => a - b);
+}
+
+/** The mini herd's vision model: the mini encoder, cross-attention before the core layers `crossBefore` (default 1 and 3 of the 4). */
+export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini'), crossBefore: readonly number[] = MINI_CROSS_BEFORE): MllamaConfig {
+  return { text, vision, crossAttentionLayers: crossLayersBefore(crossBefore, text.nLayers), imageTokenId: text.vocabSize, nLearnableTokens: 8 };
 }
 
 /** A scene image of the synthetic world with what it shows. */
@@ -99,9 +128,57 @@ export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'voca
  * without this a key-word sequence of a word question ("The word is rain.") had no target at all and
  * the recipe never trained reading (measured with oracle codes, bench/src/vision-oracle.ts).
  */
-export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined): ReadonlySet<number> {
-  if (type !== 'word' || written === undefined) return keys;
-  return new Set([...keys, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
+export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined, extra?: ReadonlySet<number>): ReadonlySet<number> {
+  const withExtra = extra === undefined ? keys : new Set([...keys, ...extra]);
+  if (type !== 'word' || written === undefined) return withExtra;
+  return new Set([...withExtra, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
+}
+
+/**
+ * The prepositions that choose a position answer's form, and with it the place's axis ("on the left", "near the top",
+ * "in the middle"): key words of position questions with `MiniVisionOptions.positionForm`.
+ */
+export const POSITION_FORM_WORDS: readonly string[] = ['on', 'in', 'near', 'at'];
+
+/** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`). */
+export const KEY_WORD_DRAWS = ['question', 'type'] as const;
+export type KeyWordDraw = (typeof KEY_WORD_DRAWS)[number];
+
+/**
+ * Whether a QA pair states a fact the image shows: every pair but a word question about a scene without a written
+ * word ("There is no word in the picture."). The eval asks only such pairs (`vqaItems`), the 'type' draw teaches them.
+ */
+export function showsFact(q: { readonly type: string; readonly answer: string }): boolean {
+  return !(q.type === 'word' && /no word/u.test(q.answer));
+}
+
+/**
+ * The key-word sequence's scene and question, drawn as `draw` says (`MiniVisionOptions.keyWordDraw`): given the scene
+ * drawn from `pool`, the phase's `types` (undefined: `allTypes`, the training scenes' types) and the batch's rng.
+ * 'question' keeps the drawn scene and picks one of its questions of the types (any question if it has none);
+ * 'type' picks a type uniformly among those some scene of the pool states a visible fact of, then keeps the scene
+ * if it has such a question of that type, else re-draws it from the pool's scenes that do.
+ */
+export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[]) {
+  if (!KEY_WORD_DRAWS.includes(draw)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw must be one of ${KEY_WORD_DRAWS.join(', ')}, got ${JSON.stringify(draw)}`);
+  const withFact = new Map<readonly SceneExample[], Map<string, SceneExample[]>>(); // per pool and type
+  const scenesWithFact = (pool: readonly SceneExample[], type: string): SceneExample[] => {
+    if (!withFact.has(pool)) withFact.set(pool, new Map());
+    const byType = withFact.get(pool)!;
+    if (!byType.has(type)) byType.set(type, pool.filter((s) => s.qa.some((q) => q.type === type && showsFact(q))));
+    return byType.get(type)!;
+  };
+  return (s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): { scene: SceneExample; q: SceneExample['qa'][number] } => {
+    if (draw === 'question') {
+      const typed = types ? s.qa.filter((x) => types.includes(x.type)) : s.qa;
+      return { scene: s, q: rng.pick(typed.length > 0 ? typed : s.qa) };
+    }
+    const offered = (types ?? allTypes).filter((t) => scenesWithFact(pool, t).length > 0);
+    if (offered.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw 'type': no scene of the stage has a question of the types ${(types ?? allTypes).join(', ')} that states a visible fact`);
+    const t = rng.pick(offered);
+    const scene = s.qa.some((q) => q.type === t && showsFact(q)) ? s : rng.pick(scenesWithFact(pool, t));
+    return { scene, q: rng.pick(scene.qa.filter((q) => q.type === t && showsFact(q))) };
+  };
 }
 
 /** QA types whose answers stay true of the zoomed crop of a single-object scene (not position, not the corner word). */
@@ -289,6 +366,11 @@ export interface MiniVisionOptions {
    * multiplies the attention logits by g² at the start: the attention can leave uniform sooner.
    */
   readonly qkGain?: number;
+  /**
+   * The core layers (0-based) the gated cross-attention layers run before (default `MINI_CROSS_BEFORE`, 1 and
+   * 3): one cross layer before each. Stored in the checkpoint (`crossAttentionLayers`), so load and eval follow.
+   */
+  readonly crossBefore?: readonly number[];
   /** Stage 1: caption pre-training steps. */
   readonly captionSteps: number;
   /**
@@ -323,6 +405,21 @@ export interface MiniVisionOptions {
    * adds one type at a time with colour kept in the mix.
    */
   readonly keyWordTypes?: readonly (readonly string[])[];
+  /**
+   * How a key-word sequence picks its question: 'question' (default) draws a scene, then one of its questions of the
+   * phase's types, so a type is asked as often as scenes carry it (the written word is read in ~3 % of them: 29 % of
+   * scenes have a word, one word question each); 'type' draws the type first, uniformly from the phase's types (default:
+   * every type of the training scenes), then a question of that type that states a visible fact (`showsFact`), re-drawing
+   * the scene from those that have one — each type then gets the same share of the key-word loss.
+   */
+  readonly keyWordDraw?: KeyWordDraw;
+  /**
+   * A position question's key-word loss also falls on the preposition before its place word (`POSITION_FORM_WORDS`:
+   * on / in / near / at), default false. The preposition already picks the place's axis — "on the" goes on only to
+   * left or right, "near / at the" to top or bottom, "in the" to the middle — so without it the answer's form, and
+   * with it the axis, comes from the text prior (round 21: the oracle read position at 40 %, the share of left/right).
+   */
+  readonly positionForm?: boolean;
   readonly batch?: number;
   readonly seqLen?: number;
   readonly lr?: number;
@@ -400,7 +497,7 @@ const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colou
  */
 export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionResult> {
   const t0 = performance.now();
-  const m = miniVisionConfig(o.core.config, o.vision);
+  const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 48;
   const peak = o.lr ?? 2e-3;
@@ -430,7 +527,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
-  const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined): AdapterSample => {
+  const positionForm = o.positionForm ? keyTokenIds(o.tokenizer, o.core, POSITION_FORM_WORDS) : undefined;
+  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort());
+  const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
     if (stage === 'qa-zoom') {
@@ -442,12 +541,11 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     if ((o.keyWordShare ?? 0) > 0 && rng.next() < o.keyWordShare!) {
       // One question; the loss on the reply's key words that the question does not already contain
       // ("The triangle is green." → "green"): the facts only the image can give.
-      const typed = types ? s.qa.filter((x) => types.includes(x.type)) : s.qa;
-      const q = rng.pick(typed.length > 0 ? typed : s.qa);
+      const { scene, q } = keyWordQuestion(s, rng, types, pool);
       const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
-      const z = toAdapterSample(s.image, seq, T);
-      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, s.scene?.word?.text);
+      const z = toAdapterSample(scene.image, seq, T);
+      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text, q.type === 'position' ? positionForm : undefined);
       return { ...z, targets: z.targets.map((t) => (k.has(t) && !asked.has(t) ? t : -100)) };
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
@@ -502,7 +600,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       batch: (index: number) => {
         if (index % 20 === 0) o.log?.(`${st.name}: batch ${index}/${st.steps}`);
         const rng = new Rng(seed * 1_000_003 + si * 7_919 + index);
-        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types)), T);
+        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool)), T);
       },
     };
     const r = await trainAdapter({
