@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, POSITION_FORM_WORDS, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -47,24 +47,44 @@ describe('trainMiniVision', () => {
     expect(questionKeyIds(tok, core, keys, 'word', undefined)).toBe(keys);
   });
 
-  it("positionForm: a position question's key words take the preposition that picks the place's axis too", async () => {
+  it("answerForm: a position question's key words take the preposition, a count question's the verb, even where the question holds it", async () => {
     const core = loadLanguageCore();
     const tok = await loadLlama3Tokenizer();
     const m = miniVisionConfig(core.config);
     const keys = keyTokenIds(tok, core);
-    const form = keyTokenIds(tok, core, POSITION_FORM_WORDS);
-    const words = (answer: string, extra?: ReadonlySet<number>) => {
-      const seq = qaSequence(tok, core, m, 'Where is the red square?', answer);
-      const k = questionKeyIds(tok, core, keys, 'position', undefined, extra);
+    const forms = answerFormIds(tok, core, ['position', 'count']);
+    const words = (question: string, answer: string, form?: ReadonlySet<number>) => {
+      const seq = qaSequence(tok, core, m, question, answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom)); // as the key-word sequences: words the question names are not targets
-      return seq.tokens.slice(seq.trainFrom).filter((t) => k.has(t) && !asked.has(t)).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
+      const targets = seq.tokens.map((t, i) => (i >= seq.trainFrom ? t : -100));
+      return keyWordTargets(targets, keys, asked, form).filter((t) => t !== -100).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
     };
-    expect(words('The square is on the left side.')).toEqual(['left']);
-    expect(words('The square is on the left side.', form)).toEqual(['on', 'left']);
-    expect(words('Near the bottom.', form)).toEqual(['Near', 'bottom']);
-    expect(words('In the middle.', form)).toEqual(['In', 'middle']);
-    // A word question keeps its written word with the extra set too.
-    expect(questionKeyIds(tok, core, keys, 'word', 'rain', form).size).toBeGreaterThan(new Set([...keys, ...form]).size);
+    const where = 'Where is the red square?';
+    expect(words(where, 'The square is on the left side.')).toEqual(['left']);
+    expect(words(where, 'The square is on the left side.', forms.get('position'))).toEqual(['on', 'left']);
+    expect(words(where, 'Near the bottom.', forms.get('position'))).toEqual(['Near', 'bottom']);
+    expect(words(where, 'In the middle.', forms.get('position'))).toEqual(['In', 'middle']);
+    // POSITION_FORM_WORDS (round 21's name) is the table's position row.
+    expect(POSITION_FORM_WORDS).toEqual(ANSWER_FORM_WORDS.position);
+    expect(forms.get('position')).toEqual(keyTokenIds(tok, core, POSITION_FORM_WORDS));
+    // Count: "are" is in the question, and a target all the same; without the form only the number and the shape are.
+    const howMany = 'How many triangles are there?';
+    expect(words(howMany, 'There are no triangles.')).toEqual(['no']);
+    expect(words(howMany, 'There are no triangles.', forms.get('count'))).toEqual(['are', 'no']);
+    expect(words(howMany, 'There is one triangle.', forms.get('count'))).toEqual(['is', 'one', 'triangle']);
+    expect(words(howMany, 'Two.', forms.get('count'))).toEqual(['Two']);
+    // A type's form words are its own: count's verb is no target of a position reply.
+    expect(words(where, 'The square is on the left side.', forms.get('count'))).toEqual(['is', 'left']);
+    expect(answerFormIds(tok, core, []).size).toBe(0);
+    expect(() => answerFormIds(tok, core, ['colour'])).toThrow(/answerForm: "colour" is not a question type with answer-form words \(position, count\)/);
+  });
+
+  it('parseAnswerForm: the types in the table order, each once; an unknown or empty list fails naming it', () => {
+    expect(ANSWER_FORM_TYPES).toEqual(['position', 'count']);
+    expect(parseAnswerForm('count,position')).toEqual(['position', 'count']);
+    expect(parseAnswerForm(' count , count ')).toEqual(['count']);
+    expect(() => parseAnswerForm('position,shape')).toThrow(/--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/);
+    expect(() => parseAnswerForm(',')).toThrow(/--answer-form ",": expected comma-separated question types/);
   });
 
   it('runs caption, single-object and QA stages through trainAdapter; only encoder + adapter train; gates start at gateInit', async () => {

@@ -12,7 +12,7 @@
  *
  * Legend: B sequences (one image each), T tokens.
  */
-import { HerdError, Rng } from '@herd/core';
+import { HerdError, Rng, UsageError } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
@@ -128,17 +128,54 @@ export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'voca
  * without this a key-word sequence of a word question ("The word is rain.") had no target at all and
  * the recipe never trained reading (measured with oracle codes, bench/src/vision-oracle.ts).
  */
-export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined, extra?: ReadonlySet<number>): ReadonlySet<number> {
-  const withExtra = extra === undefined ? keys : new Set([...keys, ...extra]);
-  if (type !== 'word' || written === undefined) return withExtra;
-  return new Set([...withExtra, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
+export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined): ReadonlySet<number> {
+  if (type !== 'word' || written === undefined) return keys;
+  return new Set([...keys, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
 }
 
 /**
- * The prepositions that choose a position answer's form, and with it the place's axis ("on the left", "near the top",
- * "in the middle"): key words of position questions with `MiniVisionOptions.positionForm`.
+ * Answer-form words, by question type: words of a reply that are no fact themselves but choose the reply's form — and
+ * with it which facts can follow — before the key word comes, so the text prior picks them unless the key-word loss
+ * falls on them too (`MiniVisionOptions.answerForm`).
+ * - position: the preposition before the place ("on the" goes on only to left or right, "near / at the" to top or
+ *   bottom, "in the" to the middle; round 21: without it the oracle read position at 40 %, the share of left/right).
+ * - count: the verb ("There is one X." / "There are no | two | three X."), which picks one against any other number
+ *   before the number word; the question "How many X are there?" holds "are", so a form word is a target even where
+ *   the question has it (round 21: 9 of 18 oracle count errors were "There are no X." for one X).
  */
-export const POSITION_FORM_WORDS: readonly string[] = ['on', 'in', 'near', 'at'];
+export const ANSWER_FORM_WORDS = {
+  position: ['on', 'in', 'near', 'at'],
+  count: ['is', 'are'],
+} as const satisfies Readonly<Record<string, readonly string[]>>;
+export type AnswerFormType = keyof typeof ANSWER_FORM_WORDS;
+export const ANSWER_FORM_TYPES = Object.keys(ANSWER_FORM_WORDS) as AnswerFormType[];
+
+/** The prepositions of position answers (`ANSWER_FORM_WORDS.position`; `--position-form` is `--answer-form position`). */
+export const POSITION_FORM_WORDS: readonly string[] = ANSWER_FORM_WORDS.position;
+
+/** `--answer-form TYPES`: comma-separated question types of `ANSWER_FORM_WORDS`, returned in the table's order, each once. */
+export function parseAnswerForm(text: string): AnswerFormType[] {
+  const given = text.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = given.filter((t) => !(ANSWER_FORM_TYPES as readonly string[]).includes(t));
+  if (unknown.length || given.length === 0) throw new UsageError(`--answer-form ${JSON.stringify(text)}: expected comma-separated question types with answer-form words, of ${ANSWER_FORM_TYPES.join(', ')}${unknown.length ? ` (not ${unknown.map((t) => JSON.stringify(t)).join(', ')})` : ''}`);
+  return ANSWER_FORM_TYPES.filter((t) => given.includes(t));
+}
+
+/** The answer-form token ids (`keyTokenIds` of `ANSWER_FORM_WORDS`) of each type in `types`. */
+export function answerFormIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, types: readonly string[]): ReadonlyMap<string, ReadonlySet<number>> {
+  const bad = types.filter((t) => !(ANSWER_FORM_TYPES as readonly string[]).includes(t));
+  if (bad.length) throw new HerdError('invalid_argument', `trainMiniVision: answerForm: ${bad.map((t) => JSON.stringify(t)).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not a question type with answer-form words (${ANSWER_FORM_TYPES.join(', ')})`);
+  return new Map(types.map((t) => [t, keyTokenIds(tok, core, ANSWER_FORM_WORDS[t as AnswerFormType])]));
+}
+
+/**
+ * A key-word sequence's targets: `targets` (the reply's, -100 elsewhere) kept where they are key words (`keys`) the
+ * question did not already hold (`asked`) or answer-form words of the question's type (`form`, kept even where the
+ * question holds them: the form is the image's to choose), -100 everywhere else.
+ */
+export function keyWordTargets(targets: readonly number[], keys: ReadonlySet<number>, asked: ReadonlySet<number>, form?: ReadonlySet<number>): number[] {
+  return targets.map((t) => ((keys.has(t) && !asked.has(t)) || form?.has(t) === true ? t : -100));
+}
 
 /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`). */
 export const KEY_WORD_DRAWS = ['question', 'type'] as const;
@@ -414,12 +451,10 @@ export interface MiniVisionOptions {
    */
   readonly keyWordDraw?: KeyWordDraw;
   /**
-   * A position question's key-word loss also falls on the preposition before its place word (`POSITION_FORM_WORDS`:
-   * on / in / near / at), default false. The preposition already picks the place's axis — "on the" goes on only to
-   * left or right, "near / at the" to top or bottom, "in the" to the middle — so without it the answer's form, and
-   * with it the axis, comes from the text prior (round 21: the oracle read position at 40 %, the share of left/right).
+   * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
+   * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
-  readonly positionForm?: boolean;
+  readonly answerForm?: readonly string[];
   readonly batch?: number;
   readonly seqLen?: number;
   readonly lr?: number;
@@ -527,7 +562,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
-  const positionForm = o.positionForm ? keyTokenIds(o.tokenizer, o.core, POSITION_FORM_WORDS) : undefined;
+  const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort());
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
@@ -540,13 +575,13 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     }
     if ((o.keyWordShare ?? 0) > 0 && rng.next() < o.keyWordShare!) {
       // One question; the loss on the reply's key words that the question does not already contain
-      // ("The triangle is green." → "green"): the facts only the image can give.
+      // ("The triangle is green." → "green"): the facts only the image can give (and with answerForm the words that pick the reply's form).
       const { scene, q } = keyWordQuestion(s, rng, types, pool);
       const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
       const z = toAdapterSample(scene.image, seq, T);
-      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text, q.type === 'position' ? positionForm : undefined);
-      return { ...z, targets: z.targets.map((t) => (k.has(t) && !asked.has(t) ? t : -100)) };
+      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
+      return { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
