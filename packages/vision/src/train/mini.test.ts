@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -214,8 +214,8 @@ describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () =
       i % 4 === 0 ? { type: 'word', question: 'What word is written?', answer: 'The word is cat.' } : { type: 'word', question: 'Is there any text?', answer: 'There is no word in the picture.' },
     ],
   }));
-  const tally = (draw: 'question' | 'type', types: readonly string[] | undefined) => {
-    const pick = keyWordQuestionDrawer(draw, ['colour', 'count', 'word']);
+  const tally = (draw: 'question' | 'type', types: readonly string[] | undefined, weights?: Readonly<Record<string, number>>) => {
+    const pick = keyWordQuestionDrawer(draw, ['colour', 'count', 'word'], weights);
     const rng = new Rng(5);
     const n: Record<string, number> = { colour: 0, count: 0, word: 0, read: 0, moved: 0 };
     for (let k = 0; k < 3000; k++) {
@@ -246,6 +246,22 @@ describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () =
     expect([colourOnly['colour'], colourOnly['moved']]).toEqual([3000, 0]);
     expect(() => keyWordQuestionDrawer('random' as 'type', [])).toThrow(/keyWordDraw must be one of question, type, got "random"/);
     expect(() => keyWordQuestionDrawer('type', ['word'])(pool[1]!, new Rng(1), ['size'], pool)).toThrow(/no scene of the stage has a question of the types size that states a visible fact/);
+  });
+
+  it("'type' with weights: each type's share follows its weight (1 when not named, 0 leaves it out)", () => {
+    const n = tally('type', ['colour', 'count', 'word'], { count: 3, word: 0.5 });
+    const total = 1 + 3 + 0.5;
+    for (const [t, w] of [['colour', 1], ['count', 3], ['word', 0.5]] as const) expect(Math.abs(n[t]! / 3000 - w / total)).toBeLessThan(0.03);
+    expect(n['read']).toBe(n['word']);
+    const noWord = tally('type', ['colour', 'count', 'word'], { word: 0 });
+    expect(noWord['word']).toBe(0);
+    expect(Math.abs(noWord['colour']! / 3000 - 0.5)).toBeLessThan(0.04);
+    expect(() => keyWordQuestionDrawer('question', ['colour'], { colour: 2 })).toThrow(/keyWordWeights weigh the types of keyWordDraw 'type'; set it too/);
+    expect(() => keyWordQuestionDrawer('type', ['colour'], { colour: -1 })).toThrow(/keyWordWeights must be numbers ≥ 0, got colour=-1/);
+    expect(() => keyWordQuestionDrawer('type', ['colour'], { colour: 0 })(pool[0]!, new Rng(1), undefined, pool)).toThrow(/no scene of the stage has a question of the types colour that states a visible fact \(and a weight above 0\)/);
+    expect(parseKeyWordWeights('count=3, word=0.5')).toEqual({ count: 3, word: 0.5 });
+    expect(() => parseKeyWordWeights('count=3,speed=1')).toThrow(/--key-word-weights "count=3,speed=1": "speed=1" is not TYPE=N with TYPE one of colour, shape, count, position, word, exists, size, total and N a number ≥ 0/);
+    expect(() => parseKeyWordWeights('word=1,word=2')).toThrow(/word is given more than once/);
   });
 });
 

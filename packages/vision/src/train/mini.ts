@@ -189,15 +189,23 @@ export function showsFact(q: { readonly type: string; readonly answer: string })
   return !(q.type === 'word' && /no word/u.test(q.answer));
 }
 
+/** The synthetic world's QA types (the keys of `MiniVisionOptions.keyWordWeights`). */
+export const SCENE_QA_TYPES = ['colour', 'shape', 'count', 'position', 'word', 'exists', 'size', 'total'] as const;
+
 /**
  * The key-word sequence's scene and question, drawn as `draw` says (`MiniVisionOptions.keyWordDraw`): given the scene
  * drawn from `pool`, the phase's `types` (undefined: `allTypes`, the training scenes' types) and the batch's rng.
  * 'question' keeps the drawn scene and picks one of its questions of the types (any question if it has none);
- * 'type' picks a type uniformly among those some scene of the pool states a visible fact of, then keeps the scene
- * if it has such a question of that type, else re-draws it from the pool's scenes that do.
+ * 'type' picks a type among those some scene of the pool states a visible fact of — uniformly, or in proportion to
+ * `weights` (a type not named weighs 1; 0 leaves it out) — then keeps the scene if it has such a question of that
+ * type, else re-draws it from the pool's scenes that do.
  */
-export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[]) {
+export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[], weights?: Readonly<Record<string, number>>) {
   if (!KEY_WORD_DRAWS.includes(draw)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw must be one of ${KEY_WORD_DRAWS.join(', ')}, got ${JSON.stringify(draw)}`);
+  if (weights !== undefined && draw !== 'type') throw new HerdError('invalid_argument', "trainMiniVision: keyWordWeights weigh the types of keyWordDraw 'type'; set it too");
+  const badWeight = Object.entries(weights ?? {}).filter(([, w]) => !(Number.isFinite(w) && w >= 0));
+  if (badWeight.length) throw new HerdError('invalid_argument', `trainMiniVision: keyWordWeights must be numbers ≥ 0, got ${badWeight.map(([t, w]) => `${t}=${w}`).join(', ')}`);
+  const weightOf = (t: string) => weights?.[t] ?? 1;
   const withFact = new Map<readonly SceneExample[], Map<string, SceneExample[]>>(); // per pool and type
   const scenesWithFact = (pool: readonly SceneExample[], type: string): SceneExample[] => {
     if (!withFact.has(pool)) withFact.set(pool, new Map());
@@ -210,12 +218,31 @@ export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly stri
       const typed = types ? s.qa.filter((x) => types.includes(x.type)) : s.qa;
       return { scene: s, q: rng.pick(typed.length > 0 ? typed : s.qa) };
     }
-    const offered = (types ?? allTypes).filter((t) => scenesWithFact(pool, t).length > 0);
-    if (offered.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw 'type': no scene of the stage has a question of the types ${(types ?? allTypes).join(', ')} that states a visible fact`);
-    const t = rng.pick(offered);
+    const offered = (types ?? allTypes).filter((t) => scenesWithFact(pool, t).length > 0 && weightOf(t) > 0);
+    if (offered.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw 'type': no scene of the stage has a question of the types ${(types ?? allTypes).join(', ')} that states a visible fact${weights ? ' (and a weight above 0)' : ''}`);
+    const t = weights === undefined ? rng.pick(offered) : weightedPick(offered, offered.map(weightOf), rng); // unweighted: round 21's draws exactly
     const scene = s.qa.some((q) => q.type === t && showsFact(q)) ? s : rng.pick(scenesWithFact(pool, t));
     return { scene, q: rng.pick(scene.qa.filter((q) => q.type === t && showsFact(q))) };
   };
+}
+
+/** `TYPE=N,…` (the oracle's --key-word-weights; herd vision train parses it as a counts flag): weights ≥ 0 of `SCENE_QA_TYPES`. */
+export function parseKeyWordWeights(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',').map((x) => x.trim())) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/u.exec(part);
+    if (!m || !(SCENE_QA_TYPES as readonly string[]).includes(m[1]!)) throw new HerdError('invalid_argument', `--key-word-weights ${JSON.stringify(text)}: ${JSON.stringify(part)} is not TYPE=N with TYPE one of ${SCENE_QA_TYPES.join(', ')} and N a number ≥ 0`);
+    if (m[1]! in out) throw new HerdError('invalid_argument', `--key-word-weights ${JSON.stringify(text)}: ${m[1]} is given more than once`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** One of `items`, with chance in proportion to `weights` (one rng draw). */
+function weightedPick<T>(items: readonly T[], weights: readonly number[], rng: Rng): T {
+  let x = rng.next() * weights.reduce((a, b) => a + b, 0);
+  for (const [i, item] of items.entries()) if ((x -= weights[i]!) < 0) return item;
+  return items[items.length - 1]!;
 }
 
 /** QA types whose answers stay true of the zoomed crop of a single-object scene (not position, not the corner word). */
@@ -451,6 +478,13 @@ export interface MiniVisionOptions {
    */
   readonly keyWordDraw?: KeyWordDraw;
   /**
+   * With keyWordDraw 'type': each type's relative weight in the type draw (a type not named weighs 1, 0 leaves it out),
+   * e.g. { count: 3, colour: 2, shape: 2, position: 2, word: 1 } keeps count's ~30 % share of the 'question' draw and
+   * still reads the word in ~10 % of the key-word sequences (round 21: the equal draw lifted the word 0 → 22 % on the
+   * oracle but cost count 82 → 64 %). Default: equal.
+   */
+  readonly keyWordWeights?: Readonly<Record<string, number>>;
+  /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
@@ -563,7 +597,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
-  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort());
+  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
