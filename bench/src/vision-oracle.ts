@@ -11,7 +11,7 @@
  * recipe or the core loses it — whatever the encoder does.
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
- *     [--key-word-draw question|type] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
+ *     [--key-word-draw question|type] [--key-word-weights TYPE=N,…] [--answer-form position,count] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
  */
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -34,7 +34,9 @@ const cli = benchArgs({
     'key-word-share': { value: 'X', default: '1', help: 'share of QA sequences with the loss on the key words only (0: whole replies of dialogues)' },
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
     'key-word-draw': { value: 'HOW', default: 'question', help: "how a key-word sequence picks its question: question (a scene, then one of its questions) or type (the type first, uniformly; as herd vision train --key-word-draw)" },
-    'position-form': { help: "a position question's key words include the preposition before the place (on / in / near / at; as herd vision train --position-form)" },
+    'key-word-weights': { value: 'TYPE=N,…', default: '', help: 'with --key-word-draw type: relative weights of the types in the draw (1 for a type not named; as herd vision train --key-word-weights)' },
+    'answer-form': { value: 'TYPES', default: '', help: `question types whose key words include their answer-form words: ${ANSWER_FORM_TYPES.map((t) => `${t} (${ANSWER_FORM_WORDS[t].join(' / ')})`).join(', ')} (as herd vision train --answer-form)` },
+    'position-form': { help: 'the same as --answer-form position' },
     'gate-init': { value: 'X', default: '0.5', help: 'starting value of the cross-attention gates' },
     'qk-gain': { value: 'X', default: '2', help: 'starting q/k RMSNorm gain of the cross-attention' },
     'cross-before': { value: 'a,b,…', default: '1,3', help: 'core layers (0-based) the cross-attention layers run before, one each (as herd vision train --cross-before)' },
@@ -52,6 +54,10 @@ setDefaultThreads(cli.number('threads'));
 const core = loadLanguageCore(cli.flag('core')); // before the scenes are read: a wrong --core fails at once
 const tokenizer = await loadLlama3Tokenizer();
 if (!(KEY_WORD_DRAWS as readonly string[]).includes(cli.flag('key-word-draw')!)) throw new HerdError('invalid_argument', `--key-word-draw must be one of ${KEY_WORD_DRAWS.join(', ')}, got '${cli.flag('key-word-draw')}'`);
+// --position-form is --answer-form position (round 21's name); a wrong type fails before the scenes are read.
+const answerForm = ANSWER_FORM_TYPES.filter((t) => (cli.flag('answer-form') !== '' && parseAnswerForm(cli.flag('answer-form')!).includes(t)) || (t === 'position' && cli.has('position-form')));
+const keyWordWeights = cli.flag('key-word-weights') === '' ? undefined : parseKeyWordWeights(cli.flag('key-word-weights')!);
+if (keyWordWeights !== undefined && cli.flag('key-word-draw') !== 'type') throw new HerdError('invalid_argument', '--key-word-weights weighs the types of the type draw: give --key-word-draw type too');
 const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLayers); // a wrong schedule fails before the scenes are read
 const m = miniVisionConfig(core.config, undefined, crossBefore);
 const v = m.vision;
@@ -102,7 +108,7 @@ console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataD
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
-  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, positionForm: cli.has('position-form'), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
+  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, ...(keyWordWeights !== undefined ? { keyWordWeights } : {}), ...(answerForm.length ? { answerForm } : {}), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
   gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'), crossBefore,
 };
 const t0 = performance.now();

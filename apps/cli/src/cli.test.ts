@@ -95,6 +95,9 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--train-projector-from-phase', '2', '--key-word-types', 'colour/shape'], /--train-projector-from-phase delays the projector of a frozen encoder: give --freeze-encoder and --train-projector too/],
     [['vision', 'train', '--train-projector-from-phase', '3', '--freeze-encoder', '--train-projector', '--key-word-types', 'colour/shape'], /--train-projector-from-phase 3: the QA stage has 2 phases/],
     [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
+    [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
+    [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],
+    [['vision', 'train', '--answer-form', 'position,shape'], /--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/],
     [['vision', 'export'], /--out DIR is required/],
     [['vision', 'bogus'], /'herd vision' needs one of: train, eval, curate, export \(got 'bogus'\)/],
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],
@@ -234,6 +237,9 @@ describe('numbers and words are checked before anything runs', () => {
     for (const c of ['herd generate', 'herd text train', 'herd text eval', 'herd info [checkpoint]', 'herd train text', 'herd eval text']) expect(all.out).toContain(c);
     const one = await herd(['eval', 'text', '--help']);
     expect(one.out).toMatch(/--n N +.*an integer ≥ 1 \(default 100\)/);
+    const vision = await herd(['vision', 'train', '--help']);
+    expect(vision.out).toMatch(/--answer-form TYPES +.*answer-form words.*: position \(on \/ in \/ near \/ at\), count \(is \/ are\); e\.g\. position,count/);
+    expect(vision.out).toMatch(/--position-form +the same as --answer-form position/);
   });
 });
 

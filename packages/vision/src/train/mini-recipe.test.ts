@@ -32,11 +32,13 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, crossBefore: [3, 1] })).toBe(miniVisionRetrainCommand(recipe));
   });
 
-  it('carries --key-word-draw type and --position-form; the defaults add nothing', () => {
+  it('carries --key-word-draw type and --answer-form; the defaults add nothing', () => {
     expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type' })).toContain('--key-word-types colour,shape/colour,shape,word --key-word-draw type --caption-steps 0');
     expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'question' })).toBe(miniVisionRetrainCommand(recipe));
-    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type', positionForm: true })).toContain('--key-word-draw type --position-form --caption-steps 0');
-    expect(miniVisionRetrainCommand({ ...recipe, positionForm: false })).toBe(miniVisionRetrainCommand(recipe));
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type', answerForm: ['position'] })).toContain('--key-word-draw type --answer-form position --caption-steps 0');
+    expect(miniVisionRetrainCommand({ ...recipe, answerForm: ['position', 'count'] })).toContain('--key-word-types colour,shape/colour,shape,word --answer-form position,count --caption-steps 0');
+    expect(miniVisionRetrainCommand({ ...recipe, answerForm: [] })).toBe(miniVisionRetrainCommand(recipe));
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type', keyWordWeights: { count: 3, word: 1 } })).toContain('--key-word-draw type --key-word-weights count=3,word=1 --caption-steps 0');
   });
 
   it('names the schedule for the card by core layer', () => {

@@ -54,8 +54,10 @@ export interface MiniVisionRecipe {
   readonly keyWordTypes?: readonly (readonly string[])[];
   /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`; default 'question'). */
   readonly keyWordDraw?: KeyWordDraw;
-  /** Position questions' key words include the preposition that picks the place's form (`MiniVisionOptions.positionForm`). */
-  readonly positionForm?: boolean;
+  /** With keyWordDraw 'type': each type's relative weight in the draw (`MiniVisionOptions.keyWordWeights`; default equal). */
+  readonly keyWordWeights?: Readonly<Record<string, number>>;
+  /** Question types whose key words include their answer-form words (`MiniVisionOptions.answerForm`, `ANSWER_FORM_WORDS`; default none). */
+  readonly answerForm?: readonly string[];
   /**
    * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
    * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
@@ -153,7 +155,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   } : undefined;
   const result = await trainMiniVision({
     ...(init ? { init } : {}), ...(select ? { select } : {}),
-    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), positionForm: o.positionForm ?? false, captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), ...(o.keyWordWeights !== undefined ? { keyWordWeights: o.keyWordWeights } : {}), ...(o.answerForm?.length ? { answerForm: o.answerForm } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -186,6 +188,20 @@ export function crossScheduleWords(m: MllamaConfig): string {
   return `before core ${list} (of ${m.text.nLayers})`;
 }
 
+/** `--key-word-weights`' value: TYPE=N pairs in the given order. */
+function weightsFlag(weights: Readonly<Record<string, number>>): string {
+  return Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(',');
+}
+
+/** The card's words for the answer-form key words of `types` (`ANSWER_FORM_WORDS`). */
+function answerFormWords(types: readonly string[]): string {
+  const words: Record<string, string> = {
+    position: 'a position question\'s key words include the preposition before the place (on / in / near / at), which picks its axis',
+    count: 'a count question\'s key words include the verb before the number (is / are, even where the question holds it), which picks one or another number',
+  };
+  return types.map((t) => words[t] ?? `a ${t} question's key words include its answer-form words`).join('; ');
+}
+
 /** The Re-train line's --cross-before flag: empty for the default schedule, so default lines stay as they were. */
 function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
   if (crossBefore === undefined) return '';
@@ -201,7 +217,7 @@ function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
   const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
   const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.positionForm ? ' --position-form' : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.keyWordWeights !== undefined ? ` --key-word-weights ${weightsFlag(o.keyWordWeights)}` : ''}${o.answerForm?.length ? ` --answer-form ${o.answerForm.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
 }
 
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
@@ -259,7 +275,7 @@ Stage 2a, QA SFT on single-object scenes (curriculum): ${o.singleSteps ?? 0} ste
 Stage 2b, QA SFT on all scenes: ${o.qaSteps} steps in the chat format (the image in the first user turn, then as many of the
 scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every reply${(o.keyWordShare ?? 0) > 0 ? `; a random ${Math.round(100 * o.keyWordShare!)} % of the
 sequences instead hold one question with the loss on the reply's key words (colour, shape, number, size, yes/no, place) that the
-question does not contain${o.keyWordTypes ? (o.keyWordTypes.length === 1 ? ` (questions of the types ${o.keyWordTypes[0]!.join(', ')} only)` : `; a curriculum of ${o.keyWordTypes.length} phases of equal steps, learning rate re-warmed each, asking about ${o.keyWordTypes.map((p) => `[${p.join(', ')}]`).join(' → ')}`) : ''}${(o.keyWordDraw ?? 'question') === 'type' ? '; each draws its question\'s type first, uniformly, then a question of that type that states a visible fact (a word question: a scene with a written word)' : ''}${o.positionForm ? '; a position question\'s key words include the preposition before the place (on / in / near / at), which picks its axis' : ''}` : ''}).
+question does not contain${o.keyWordTypes ? (o.keyWordTypes.length === 1 ? ` (questions of the types ${o.keyWordTypes[0]!.join(', ')} only)` : `; a curriculum of ${o.keyWordTypes.length} phases of equal steps, learning rate re-warmed each, asking about ${o.keyWordTypes.map((p) => `[${p.join(', ')}]`).join(' → ')}`) : ''}${(o.keyWordDraw ?? 'question') === 'type' ? `; each draws its question's type first, ${o.keyWordWeights !== undefined ? `in proportion to the weights ${weightsFlag(o.keyWordWeights)} (1 for a type not named)` : 'uniformly'}, then a question of that type that states a visible fact (a word question: a scene with a written word)` : ''}${o.answerForm?.length ? `; ${answerFormWords(o.answerForm)}` : ''}` : ''}).
 Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).

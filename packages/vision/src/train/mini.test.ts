@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, POSITION_FORM_WORDS, imageQuestionIds, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -47,24 +47,44 @@ describe('trainMiniVision', () => {
     expect(questionKeyIds(tok, core, keys, 'word', undefined)).toBe(keys);
   });
 
-  it("positionForm: a position question's key words take the preposition that picks the place's axis too", async () => {
+  it("answerForm: a position question's key words take the preposition, a count question's the verb, even where the question holds it", async () => {
     const core = loadLanguageCore();
     const tok = await loadLlama3Tokenizer();
     const m = miniVisionConfig(core.config);
     const keys = keyTokenIds(tok, core);
-    const form = keyTokenIds(tok, core, POSITION_FORM_WORDS);
-    const words = (answer: string, extra?: ReadonlySet<number>) => {
-      const seq = qaSequence(tok, core, m, 'Where is the red square?', answer);
-      const k = questionKeyIds(tok, core, keys, 'position', undefined, extra);
+    const forms = answerFormIds(tok, core, ['position', 'count']);
+    const words = (question: string, answer: string, form?: ReadonlySet<number>) => {
+      const seq = qaSequence(tok, core, m, question, answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom)); // as the key-word sequences: words the question names are not targets
-      return seq.tokens.slice(seq.trainFrom).filter((t) => k.has(t) && !asked.has(t)).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
+      const targets = seq.tokens.map((t, i) => (i >= seq.trainFrom ? t : -100));
+      return keyWordTargets(targets, keys, asked, form).filter((t) => t !== -100).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
     };
-    expect(words('The square is on the left side.')).toEqual(['left']);
-    expect(words('The square is on the left side.', form)).toEqual(['on', 'left']);
-    expect(words('Near the bottom.', form)).toEqual(['Near', 'bottom']);
-    expect(words('In the middle.', form)).toEqual(['In', 'middle']);
-    // A word question keeps its written word with the extra set too.
-    expect(questionKeyIds(tok, core, keys, 'word', 'rain', form).size).toBeGreaterThan(new Set([...keys, ...form]).size);
+    const where = 'Where is the red square?';
+    expect(words(where, 'The square is on the left side.')).toEqual(['left']);
+    expect(words(where, 'The square is on the left side.', forms.get('position'))).toEqual(['on', 'left']);
+    expect(words(where, 'Near the bottom.', forms.get('position'))).toEqual(['Near', 'bottom']);
+    expect(words(where, 'In the middle.', forms.get('position'))).toEqual(['In', 'middle']);
+    // POSITION_FORM_WORDS (round 21's name) is the table's position row.
+    expect(POSITION_FORM_WORDS).toEqual(ANSWER_FORM_WORDS.position);
+    expect(forms.get('position')).toEqual(keyTokenIds(tok, core, POSITION_FORM_WORDS));
+    // Count: "are" is in the question, and a target all the same; without the form only the number and the shape are.
+    const howMany = 'How many triangles are there?';
+    expect(words(howMany, 'There are no triangles.')).toEqual(['no']);
+    expect(words(howMany, 'There are no triangles.', forms.get('count'))).toEqual(['are', 'no']);
+    expect(words(howMany, 'There is one triangle.', forms.get('count'))).toEqual(['is', 'one', 'triangle']);
+    expect(words(howMany, 'Two.', forms.get('count'))).toEqual(['Two']);
+    // A type's form words are its own: count's verb is no target of a position reply.
+    expect(words(where, 'The square is on the left side.', forms.get('count'))).toEqual(['is', 'left']);
+    expect(answerFormIds(tok, core, []).size).toBe(0);
+    expect(() => answerFormIds(tok, core, ['colour'])).toThrow(/answerForm: "colour" is not a question type with answer-form words \(position, count\)/);
+  });
+
+  it('parseAnswerForm: the types in the table order, each once; an unknown or empty list fails naming it', () => {
+    expect(ANSWER_FORM_TYPES).toEqual(['position', 'count']);
+    expect(parseAnswerForm('count,position')).toEqual(['position', 'count']);
+    expect(parseAnswerForm(' count , count ')).toEqual(['count']);
+    expect(() => parseAnswerForm('position,shape')).toThrow(/--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/);
+    expect(() => parseAnswerForm(',')).toThrow(/--answer-form ",": expected comma-separated question types/);
   });
 
   it('runs caption, single-object and QA stages through trainAdapter; only encoder + adapter train; gates start at gateInit', async () => {
@@ -194,8 +214,8 @@ describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () =
       i % 4 === 0 ? { type: 'word', question: 'What word is written?', answer: 'The word is cat.' } : { type: 'word', question: 'Is there any text?', answer: 'There is no word in the picture.' },
     ],
   }));
-  const tally = (draw: 'question' | 'type', types: readonly string[] | undefined) => {
-    const pick = keyWordQuestionDrawer(draw, ['colour', 'count', 'word']);
+  const tally = (draw: 'question' | 'type', types: readonly string[] | undefined, weights?: Readonly<Record<string, number>>) => {
+    const pick = keyWordQuestionDrawer(draw, ['colour', 'count', 'word'], weights);
     const rng = new Rng(5);
     const n: Record<string, number> = { colour: 0, count: 0, word: 0, read: 0, moved: 0 };
     for (let k = 0; k < 3000; k++) {
@@ -226,6 +246,22 @@ describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () =
     expect([colourOnly['colour'], colourOnly['moved']]).toEqual([3000, 0]);
     expect(() => keyWordQuestionDrawer('random' as 'type', [])).toThrow(/keyWordDraw must be one of question, type, got "random"/);
     expect(() => keyWordQuestionDrawer('type', ['word'])(pool[1]!, new Rng(1), ['size'], pool)).toThrow(/no scene of the stage has a question of the types size that states a visible fact/);
+  });
+
+  it("'type' with weights: each type's share follows its weight (1 when not named, 0 leaves it out)", () => {
+    const n = tally('type', ['colour', 'count', 'word'], { count: 3, word: 0.5 });
+    const total = 1 + 3 + 0.5;
+    for (const [t, w] of [['colour', 1], ['count', 3], ['word', 0.5]] as const) expect(Math.abs(n[t]! / 3000 - w / total)).toBeLessThan(0.03);
+    expect(n['read']).toBe(n['word']);
+    const noWord = tally('type', ['colour', 'count', 'word'], { word: 0 });
+    expect(noWord['word']).toBe(0);
+    expect(Math.abs(noWord['colour']! / 3000 - 0.5)).toBeLessThan(0.04);
+    expect(() => keyWordQuestionDrawer('question', ['colour'], { colour: 2 })).toThrow(/keyWordWeights weigh the types of keyWordDraw 'type'; set it too/);
+    expect(() => keyWordQuestionDrawer('type', ['colour'], { colour: -1 })).toThrow(/keyWordWeights must be numbers ≥ 0, got colour=-1/);
+    expect(() => keyWordQuestionDrawer('type', ['colour'], { colour: 0 })(pool[0]!, new Rng(1), undefined, pool)).toThrow(/no scene of the stage has a question of the types colour that states a visible fact \(and a weight above 0\)/);
+    expect(parseKeyWordWeights('count=3, word=0.5')).toEqual({ count: 3, word: 0.5 });
+    expect(() => parseKeyWordWeights('count=3,speed=1')).toThrow(/--key-word-weights "count=3,speed=1": "speed=1" is not TYPE=N with TYPE one of colour, shape, count, position, word, exists, size, total and N a number ≥ 0/);
+    expect(() => parseKeyWordWeights('word=1,word=2')).toThrow(/word is given more than once/);
   });
 });
 

@@ -12,7 +12,7 @@
  *
  * Legend: B sequences (one image each), T tokens.
  */
-import { HerdError, Rng } from '@herd/core';
+import { HerdError, Rng, UsageError } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
@@ -128,17 +128,54 @@ export function keyTokenIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'voca
  * without this a key-word sequence of a word question ("The word is rain.") had no target at all and
  * the recipe never trained reading (measured with oracle codes, bench/src/vision-oracle.ts).
  */
-export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined, extra?: ReadonlySet<number>): ReadonlySet<number> {
-  const withExtra = extra === undefined ? keys : new Set([...keys, ...extra]);
-  if (type !== 'word' || written === undefined) return withExtra;
-  return new Set([...withExtra, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
+export function questionKeyIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, keys: ReadonlySet<number>, type: string, written: string | undefined): ReadonlySet<number> {
+  if (type !== 'word' || written === undefined) return keys;
+  return new Set([...keys, ...keyTokenIds(tok, core, [written.toLowerCase()])]);
 }
 
 /**
- * The prepositions that choose a position answer's form, and with it the place's axis ("on the left", "near the top",
- * "in the middle"): key words of position questions with `MiniVisionOptions.positionForm`.
+ * Answer-form words, by question type: words of a reply that are no fact themselves but choose the reply's form — and
+ * with it which facts can follow — before the key word comes, so the text prior picks them unless the key-word loss
+ * falls on them too (`MiniVisionOptions.answerForm`).
+ * - position: the preposition before the place ("on the" goes on only to left or right, "near / at the" to top or
+ *   bottom, "in the" to the middle; round 21: without it the oracle read position at 40 %, the share of left/right).
+ * - count: the verb ("There is one X." / "There are no | two | three X."), which picks one against any other number
+ *   before the number word; the question "How many X are there?" holds "are", so a form word is a target even where
+ *   the question has it (round 21: 9 of 18 oracle count errors were "There are no X." for one X).
  */
-export const POSITION_FORM_WORDS: readonly string[] = ['on', 'in', 'near', 'at'];
+export const ANSWER_FORM_WORDS = {
+  position: ['on', 'in', 'near', 'at'],
+  count: ['is', 'are'],
+} as const satisfies Readonly<Record<string, readonly string[]>>;
+export type AnswerFormType = keyof typeof ANSWER_FORM_WORDS;
+export const ANSWER_FORM_TYPES = Object.keys(ANSWER_FORM_WORDS) as AnswerFormType[];
+
+/** The prepositions of position answers (`ANSWER_FORM_WORDS.position`; `--position-form` is `--answer-form position`). */
+export const POSITION_FORM_WORDS: readonly string[] = ANSWER_FORM_WORDS.position;
+
+/** `--answer-form TYPES`: comma-separated question types of `ANSWER_FORM_WORDS`, returned in the table's order, each once. */
+export function parseAnswerForm(text: string): AnswerFormType[] {
+  const given = text.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = given.filter((t) => !(ANSWER_FORM_TYPES as readonly string[]).includes(t));
+  if (unknown.length || given.length === 0) throw new UsageError(`--answer-form ${JSON.stringify(text)}: expected comma-separated question types with answer-form words, of ${ANSWER_FORM_TYPES.join(', ')}${unknown.length ? ` (not ${unknown.map((t) => JSON.stringify(t)).join(', ')})` : ''}`);
+  return ANSWER_FORM_TYPES.filter((t) => given.includes(t));
+}
+
+/** The answer-form token ids (`keyTokenIds` of `ANSWER_FORM_WORDS`) of each type in `types`. */
+export function answerFormIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vocab'>, types: readonly string[]): ReadonlyMap<string, ReadonlySet<number>> {
+  const bad = types.filter((t) => !(ANSWER_FORM_TYPES as readonly string[]).includes(t));
+  if (bad.length) throw new HerdError('invalid_argument', `trainMiniVision: answerForm: ${bad.map((t) => JSON.stringify(t)).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not a question type with answer-form words (${ANSWER_FORM_TYPES.join(', ')})`);
+  return new Map(types.map((t) => [t, keyTokenIds(tok, core, ANSWER_FORM_WORDS[t as AnswerFormType])]));
+}
+
+/**
+ * A key-word sequence's targets: `targets` (the reply's, -100 elsewhere) kept where they are key words (`keys`) the
+ * question did not already hold (`asked`) or answer-form words of the question's type (`form`, kept even where the
+ * question holds them: the form is the image's to choose), -100 everywhere else.
+ */
+export function keyWordTargets(targets: readonly number[], keys: ReadonlySet<number>, asked: ReadonlySet<number>, form?: ReadonlySet<number>): number[] {
+  return targets.map((t) => ((keys.has(t) && !asked.has(t)) || form?.has(t) === true ? t : -100));
+}
 
 /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`). */
 export const KEY_WORD_DRAWS = ['question', 'type'] as const;
@@ -152,15 +189,23 @@ export function showsFact(q: { readonly type: string; readonly answer: string })
   return !(q.type === 'word' && /no word/u.test(q.answer));
 }
 
+/** The synthetic world's QA types (the keys of `MiniVisionOptions.keyWordWeights`). */
+export const SCENE_QA_TYPES = ['colour', 'shape', 'count', 'position', 'word', 'exists', 'size', 'total'] as const;
+
 /**
  * The key-word sequence's scene and question, drawn as `draw` says (`MiniVisionOptions.keyWordDraw`): given the scene
  * drawn from `pool`, the phase's `types` (undefined: `allTypes`, the training scenes' types) and the batch's rng.
  * 'question' keeps the drawn scene and picks one of its questions of the types (any question if it has none);
- * 'type' picks a type uniformly among those some scene of the pool states a visible fact of, then keeps the scene
- * if it has such a question of that type, else re-draws it from the pool's scenes that do.
+ * 'type' picks a type among those some scene of the pool states a visible fact of — uniformly, or in proportion to
+ * `weights` (a type not named weighs 1; 0 leaves it out) — then keeps the scene if it has such a question of that
+ * type, else re-draws it from the pool's scenes that do.
  */
-export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[]) {
+export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[], weights?: Readonly<Record<string, number>>) {
   if (!KEY_WORD_DRAWS.includes(draw)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw must be one of ${KEY_WORD_DRAWS.join(', ')}, got ${JSON.stringify(draw)}`);
+  if (weights !== undefined && draw !== 'type') throw new HerdError('invalid_argument', "trainMiniVision: keyWordWeights weigh the types of keyWordDraw 'type'; set it too");
+  const badWeight = Object.entries(weights ?? {}).filter(([, w]) => !(Number.isFinite(w) && w >= 0));
+  if (badWeight.length) throw new HerdError('invalid_argument', `trainMiniVision: keyWordWeights must be numbers ≥ 0, got ${badWeight.map(([t, w]) => `${t}=${w}`).join(', ')}`);
+  const weightOf = (t: string) => weights?.[t] ?? 1;
   const withFact = new Map<readonly SceneExample[], Map<string, SceneExample[]>>(); // per pool and type
   const scenesWithFact = (pool: readonly SceneExample[], type: string): SceneExample[] => {
     if (!withFact.has(pool)) withFact.set(pool, new Map());
@@ -173,12 +218,31 @@ export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly stri
       const typed = types ? s.qa.filter((x) => types.includes(x.type)) : s.qa;
       return { scene: s, q: rng.pick(typed.length > 0 ? typed : s.qa) };
     }
-    const offered = (types ?? allTypes).filter((t) => scenesWithFact(pool, t).length > 0);
-    if (offered.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw 'type': no scene of the stage has a question of the types ${(types ?? allTypes).join(', ')} that states a visible fact`);
-    const t = rng.pick(offered);
+    const offered = (types ?? allTypes).filter((t) => scenesWithFact(pool, t).length > 0 && weightOf(t) > 0);
+    if (offered.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw 'type': no scene of the stage has a question of the types ${(types ?? allTypes).join(', ')} that states a visible fact${weights ? ' (and a weight above 0)' : ''}`);
+    const t = weights === undefined ? rng.pick(offered) : weightedPick(offered, offered.map(weightOf), rng); // unweighted: round 21's draws exactly
     const scene = s.qa.some((q) => q.type === t && showsFact(q)) ? s : rng.pick(scenesWithFact(pool, t));
     return { scene, q: rng.pick(scene.qa.filter((q) => q.type === t && showsFact(q))) };
   };
+}
+
+/** `TYPE=N,…` (the oracle's --key-word-weights; herd vision train parses it as a counts flag): weights ≥ 0 of `SCENE_QA_TYPES`. */
+export function parseKeyWordWeights(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',').map((x) => x.trim())) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/u.exec(part);
+    if (!m || !(SCENE_QA_TYPES as readonly string[]).includes(m[1]!)) throw new HerdError('invalid_argument', `--key-word-weights ${JSON.stringify(text)}: ${JSON.stringify(part)} is not TYPE=N with TYPE one of ${SCENE_QA_TYPES.join(', ')} and N a number ≥ 0`);
+    if (m[1]! in out) throw new HerdError('invalid_argument', `--key-word-weights ${JSON.stringify(text)}: ${m[1]} is given more than once`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** One of `items`, with chance in proportion to `weights` (one rng draw). */
+function weightedPick<T>(items: readonly T[], weights: readonly number[], rng: Rng): T {
+  let x = rng.next() * weights.reduce((a, b) => a + b, 0);
+  for (const [i, item] of items.entries()) if ((x -= weights[i]!) < 0) return item;
+  return items[items.length - 1]!;
 }
 
 /** QA types whose answers stay true of the zoomed crop of a single-object scene (not position, not the corner word). */
@@ -414,12 +478,17 @@ export interface MiniVisionOptions {
    */
   readonly keyWordDraw?: KeyWordDraw;
   /**
-   * A position question's key-word loss also falls on the preposition before its place word (`POSITION_FORM_WORDS`:
-   * on / in / near / at), default false. The preposition already picks the place's axis — "on the" goes on only to
-   * left or right, "near / at the" to top or bottom, "in the" to the middle — so without it the answer's form, and
-   * with it the axis, comes from the text prior (round 21: the oracle read position at 40 %, the share of left/right).
+   * With keyWordDraw 'type': each type's relative weight in the type draw (a type not named weighs 1, 0 leaves it out),
+   * e.g. { count: 3, colour: 2, shape: 2, position: 2, word: 1 } keeps count's ~30 % share of the 'question' draw and
+   * still reads the word in ~10 % of the key-word sequences (round 21: the equal draw lifted the word 0 → 22 % on the
+   * oracle but cost count 82 → 64 %). Default: equal.
    */
-  readonly positionForm?: boolean;
+  readonly keyWordWeights?: Readonly<Record<string, number>>;
+  /**
+   * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
+   * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
+   */
+  readonly answerForm?: readonly string[];
   readonly batch?: number;
   readonly seqLen?: number;
   readonly lr?: number;
@@ -527,8 +596,8 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
-  const positionForm = o.positionForm ? keyTokenIds(o.tokenizer, o.core, POSITION_FORM_WORDS) : undefined;
-  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort());
+  const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
+  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
@@ -540,13 +609,13 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     }
     if ((o.keyWordShare ?? 0) > 0 && rng.next() < o.keyWordShare!) {
       // One question; the loss on the reply's key words that the question does not already contain
-      // ("The triangle is green." → "green"): the facts only the image can give.
+      // ("The triangle is green." → "green"): the facts only the image can give (and with answerForm the words that pick the reply's form).
       const { scene, q } = keyWordQuestion(s, rng, types, pool);
       const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
       const z = toAdapterSample(scene.image, seq, T);
-      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text, q.type === 'position' ? positionForm : undefined);
-      return { ...z, targets: z.targets.map((t) => (k.has(t) && !asked.has(t) ? t : -100)) };
+      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
+      return { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
