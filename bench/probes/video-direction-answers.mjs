@@ -51,8 +51,12 @@ for (const it of items) {
   const others = it.clip.objects.filter((o) => !it.question.includes(`${o.colour} ${o.shape}`)).map((o) => (o.motion.kind === 'move' ? `move-${o.motion.direction}` : o.motion.kind));
   const kind = others.length === 0 ? 'one shape' : others.some((o) => o.startsWith('move')) ? 'other shape moves' : others.some((o) => o === 'appear' || o === 'disappear') ? 'other appears/disappears' : 'other still';
   add(kind, ok); add('all', ok); add(`rule: ${kind}`, rule === ref); add('rule: all', rule === ref);
+  // Two movers: when the other goes the same way any read of a mover is right; only "another way" tests the look-up.
+  const otherWay = others.find((o) => o.startsWith('move-'))?.slice(5);
+  if (otherWay !== undefined) add(`two movers, ${otherWay === ref ? 'the same way' : 'different ways'}`, ok);
   const said = (answer.toLowerCase().match(/\b(left|right|up|down|upwards|downwards|still)\b/) ?? ['?'])[0];
   confusion[`${ref}→${said}`] = (confusion[`${ref}→${said}`] ?? 0) + 1;
+  if (otherWay !== undefined && otherWay !== ref) { add('two movers, different ways: says the other\'s direction', said === otherWay); add('two movers, different ways: says the clip-level rule\'s direction', said === rule); }
   // An answer naming a shape (--direction-named: "The red circle moves up."): the asked one, another of the clip's, or none.
   const asked = it.question.match(/the (\w+ \w+) move\?$/)[1];
   const named = / (\w+ \w+) moves? /.exec(` ${answer.toLowerCase()}`)?.[1];
