@@ -3,7 +3,7 @@
 // the adapter's answer, what else the clip holds, and the aggregator's motion features (`motionFeatures`: unit
 // displacement dx, dy) with the direction they give by the sign of the larger axis (no training: what a clip-level
 // motion feature can tell at best). Tallies the answers by clip kind, the confusion (reference → answer) and the
-// video cross-attention gates.
+// video cross-attention gates. Answers that name a shape (--direction-named) are tallied by whether they name the asked one.
 // Usage (built repo, from the repo root): node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE]
 // FEATURES_DIR: the feature cache `herd video train` writes (features-<sha>-<clips>); CORE_DIR default the committed core.
 import * as G from '@herd/graph';
@@ -51,9 +51,18 @@ for (const it of items) {
   const others = it.clip.objects.filter((o) => !it.question.includes(`${o.colour} ${o.shape}`)).map((o) => (o.motion.kind === 'move' ? `move-${o.motion.direction}` : o.motion.kind));
   const kind = others.length === 0 ? 'one shape' : others.some((o) => o.startsWith('move')) ? 'other shape moves' : others.some((o) => o === 'appear' || o === 'disappear') ? 'other appears/disappears' : 'other still';
   add(kind, ok); add('all', ok); add(`rule: ${kind}`, rule === ref); add('rule: all', rule === ref);
+  // Two movers: when the other goes the same way any read of a mover is right; only "another way" tests the look-up.
+  const otherWay = others.find((o) => o.startsWith('move-'))?.slice(5);
+  if (otherWay !== undefined) add(`two movers, ${otherWay === ref ? 'the same way' : 'different ways'}`, ok);
   const said = (answer.toLowerCase().match(/\b(left|right|up|down|upwards|downwards|still)\b/) ?? ['?'])[0];
   confusion[`${ref}→${said}`] = (confusion[`${ref}→${said}`] ?? 0) + 1;
-  console.log(`${ok ? 'ok ' : 'BAD'} ${ref.padEnd(5)} said "${answer}" | others [${others.join(', ')}] | dx ${dx.toFixed(2)} dy ${dy.toFixed(2)} amt ${feats[4].toFixed(2)} rule ${rule}${rule === ref ? '' : ' (rule wrong)'}`);
+  if (otherWay !== undefined && otherWay !== ref) { add('two movers, different ways: says the other\'s direction', said === otherWay); add('two movers, different ways: says the clip-level rule\'s direction', said === rule); }
+  // An answer naming a shape (--direction-named: "The red circle moves up."): the asked one, another of the clip's, or none.
+  const asked = it.question.match(/the (\w+ \w+) move\?$/)[1];
+  const named = / (\w+ \w+) moves? /.exec(` ${answer.toLowerCase()}`)?.[1];
+  const names = named === undefined ? 'none' : named === asked ? 'asked' : it.clip.objects.some((o) => `${o.colour} ${o.shape}` === named) ? 'other' : 'unknown';
+  if (named !== undefined) add(`names the ${names} shape: ${kind}`, ok);
+  console.log(`${ok ? 'ok ' : 'BAD'} ${ref.padEnd(5)} said "${answer}" | others [${others.join(', ')}] | dx ${dx.toFixed(2)} dy ${dy.toFixed(2)} amt ${feats[4].toFixed(2)} rule ${rule}${rule === ref ? '' : ' (rule wrong)'} | asked ${asked}, names ${names}`);
 }
 console.log('\naccuracy by clip kind (answers, and the feature rule):');
 for (const [k, [a, n]] of Object.entries(tally).sort()) console.log(`  ${k}: ${a}/${n}`);

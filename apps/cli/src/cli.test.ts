@@ -84,6 +84,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--motion-readout', '--out', join(missing, 'v')], /--motion-readout reads the object-motion tokens: give --motion-tokens too/],
     [['video', 'train', '--motion-readout', 'yes', '--motion-tokens', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
     [['video', 'train', '--row-gates', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
+    [['video', 'train', '--direction-named', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
     [['video', 'train', '--aggregator-from', join(missing, 'v'), '--aggregator-steps', '5', '--out', join(missing, 'w')], /--aggregator-from gives a trained, frozen aggregator: leave out --init, --aggregator-steps and --train-aggregator/],
     [['video', 'train', '--qa-repeat', 'direction=3,colour=2', '--out', join(missing, 'v')], /--qa-repeat: 'colour=2' is not TYPE=N,… with TYPE one of direction, moving, which, event, count and N an integer ≥ 0 and ≤ 20/],
     [['video', 'train', '--qa-repeat', 'direction=3,direction=2', '--out', join(missing, 'v')], /--qa-repeat: direction is given more than once/],

@@ -124,6 +124,34 @@ describe('mini video checkpoint', () => {
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, qaRepeat: { direction: -1 } })).rejects.toThrow(/qaRepeat direction=-1: types are direction, moving, which, event, count/);
   });
 
+  it('directionNamed: direction answers name their mover ("The red circle moves to the left."), whole within the sequence; other questions and the captions unchanged; the look-up rows still find name and direction', async () => {
+    const v = loadMiniVideo();
+    const tokenizer = await loadLlama3Tokenizer();
+    const clip = { features: new Uint16Array(0), frameMask: new Uint8Array(0), kv: {} };
+    const example: VideoExample = {
+      key: 'clip-c', split: 'train', caption: 'A red hexagon moves to the left. A blue square moves up.', static: false, frames: 8, clip,
+      objects: [
+        { shape: 'hexagon', colour: 'red', size: 'big', start: 'right', motion: { kind: 'move', direction: 'left', speed: 'fast' } },
+        { shape: 'square', colour: 'blue', size: 'small', start: 'bottom', motion: { kind: 'move', direction: 'up', speed: 'slow' } },
+      ],
+    };
+    const o = { core: v.core, tokenizer, image: v.config.image };
+    const plain = recipeSequences(o, [example], 40);
+    const named = recipeSequences(o, [example], 40, {}, false, true);
+    const reply = (q: { targets: readonly number[] }) => tokenizer.decode(Array.from(v.core.vocab!.toFull(q.targets.filter((t) => t >= 0))));
+    // direction ×2, moving, count: the two direction answers named in full (the end-of-turn token still trained: not cut at 40 tokens), the rest byte-identical.
+    expect(named.qa.map(reply).slice(0, 2)).toEqual(['The red hexagon moves to the left.<|eot_id|>', 'The blue square moves up.<|eot_id|>']);
+    expect(plain.qa.map(reply).slice(0, 2)).toEqual(['It moves to the left.<|eot_id|>', 'It moves up.<|eot_id|>']);
+    expect(named.qa.slice(2)).toEqual(plain.qa.slice(2));
+    expect(named.caption).toEqual(plain.caption);
+    // The look-up loss reads the question's name and the answer's direction word in the named form too.
+    const word = (id: number) => tokenizer.decode(Array.from(v.core.vocab!.toFull([id])));
+    const looked = recipeSequences(o, [example], 40, {}, true, true).qa.filter((q) => q.lookup);
+    expect(looked.map((q) => [word(q.tokens[q.lookup!.rows[0]!]!), word(q.tokens[q.lookup!.rows[1]! + 1]!), LOOKUP_DIRECTIONS[q.lookup!.direction]])).toEqual([['agon', ' left', 'left'], [' square', ' up', 'up']]); // " hexagon" is " hex" + "agon": the name's last token
+    // The name row is the question's (before the reply's first trained row), not the reply's own name.
+    expect(looked.every((q) => q.lookup!.rows[0]! < q.targets.findIndex((t) => t >= 0))).toBe(true);
+  });
+
   it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {
     const v = loadMiniVideo();
     const tokenizer = await loadLlama3Tokenizer();

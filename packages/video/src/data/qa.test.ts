@@ -46,4 +46,18 @@ describe('grading', () => {
     expect(gradeVideoQa('count', 'There is one shape.', 'There are two shapes.')).toBe(false);
     expect(gradeVideoQa('event', '', 'The pink diamond appears.')).toBe(false);
   });
+
+  it('grades a named direction answer (--direction-named) against the eval\'s "It moves …" reference on its key word', () => {
+    const clip = [mover('black', 'hexagon', 'down'), mover('red', 'circle', 'left')];
+    const plain = videoQuestions(clip).filter((q) => q.type === 'direction');
+    const named = videoQuestions(clip, { nameMover: true }).filter((q) => q.type === 'direction');
+    expect(named.map((q) => q.answer)).toEqual(['The black hexagon moves down.', 'The red circle moves to the left.']);
+    // Same questions; each named answer passes for its own reference and fails for the other mover's.
+    expect(named.map((q) => q.question)).toEqual(plain.map((q) => q.question));
+    expect(named.map((q, i) => gradeVideoQa('direction', q.answer, plain[i]!.answer))).toEqual([true, true]);
+    expect(named.map((q, i) => gradeVideoQa('direction', q.answer, plain[1 - i]!.answer))).toEqual([false, false]);
+    // Naming the other mover with the right direction is still right (the key word is what is graded); a second direction is not.
+    expect(gradeVideoQa('direction', 'The red circle moves down.', 'It moves down.')).toBe(true);
+    expect(gradeVideoQa('direction', 'The black hexagon moves down and to the left.', 'It moves down.')).toBe(false);
+  });
 });

@@ -100,6 +100,14 @@ export interface MiniVideoOptions {
    * saying the direction word must look at the object-motion tokens that moved the shape's way.
    */
   readonly lookupWeight?: number;
+  /**
+   * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
+   * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
+   * Why: round 21's core bound a two-mover clip's direction to the asked mover when its reply named it (two-mover dialogues
+   * 67 → 99%): the direction word then follows the name just written. The eval's references stay "It moves …"; the grader
+   * reads the key word, so both forms grade alike.
+   */
+  readonly directionNamed?: boolean;
 }
 
 /** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
@@ -128,12 +136,12 @@ export interface MiniVideoResult {
 /**
  * Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, a type's
  * `qaRepeat` times — default once). `lookup`: direction questions also carry the look-up loss's row
- * and target (`lookupTarget`).
+ * and target (`lookupTarget`). `nameMover`: direction answers name their mover (`directionNamed`).
  */
-export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, qaRepeat: QaRepeat = {}, lookup = false): { caption: VideoSequence[]; qa: VideoSequence[] } {
+export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, qaRepeat: QaRepeat = {}, lookup = false, nameMover = false): { caption: VideoSequence[]; qa: VideoSequence[] } {
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
   const qa = examples.flatMap((x) =>
-    videoQuestions(x.objects).flatMap((q) => {
+    videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
       const target = lookup && q.type === 'direction' ? lookupTarget(o, x, q.question, seq.tokens) : undefined;
       return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => (target ? { ...seq, lookup: target } : seq));
@@ -148,7 +156,8 @@ export const LOOKUP_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
 /**
  * The look-up loss's rows and target for a direction question about a clip (`lookupLoss`): the row of
  * the last token of the asked shape's name (" red circle") in the question and the row whose next
- * token is the answer's direction word (" left" of "It moves to the left."), and the index of the
+ * token is the answer's direction word (" left" of "It moves to the left." or of "The red circle moves to
+ * the left."), and the index of the
  * direction in `LOOKUP_DIRECTIONS`.
  */
 export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, x: Pick<VideoExample, 'key' | 'objects'>, question: string, tokens: readonly number[]): { rows: number[]; direction: number } {
@@ -224,8 +233,9 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   if (!(Number.isFinite(lookupWeight) && lookupWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookupWeight must be a number ≥ 0, got ${lookupWeight}`);
   const lookup = lookupWeight > 0;
   if (lookup && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', 'trainMiniVideo: the look-up loss (lookupWeight) reads the object-motion tokens: set resampler.motionTokens');
-  const seqs = recipeSequences(o, train, T, o.qaRepeat, lookup);
-  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, {}, lookup) : undefined;
+  const named = o.directionNamed === true;
+  const seqs = recipeSequences(o, train, T, o.qaRepeat, lookup, named);
+  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, {}, lookup, named) : undefined;
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
   const evalLoss: { caption?: number; qa?: number } = {};
