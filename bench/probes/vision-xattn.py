@@ -123,7 +123,7 @@ te = [i for i in te if i in rec]; tr = [i for i in tr if i in rec]
 lab = {i: POS.index(scenes[i]['objects'][0]['position']) for i in rec}
 for name in ('prep', 'place'):
     print(f'\n== at the position predicting the {"preposition" if name == "prep" else "place word"} (held-out, n = {len(te)}) ==')
-    print('argmax = the reference token:', sum(rec[i][name]['argmax'] == rec[i][name]['target'] for i in te), 'of', len(te))
+    print('argmax = the reference token:', sum(rec[i][name]['argmax'] == rec[i][name]['target'] for i in te), 'of', len(te), '; by truth axis:', ', '.join(f"{nm} {sum(rec[i][name]['argmax'] == rec[i][name]['target'] for i in te if AXIS[POS[lab[i]]] == ax)}/{sum(1 for i in te if AXIS[POS[lab[i]]] == ax)}" for ax, nm in enumerate(('left/right', 'top/bottom', 'centre'))))
     sh = {k: np.mean([rec[i][name]['share'][k] for i in te]) for k in ('ink', 'bg', 'pad', 'cls')}
     print('token share (uniform attention):', ' '.join(f'{k} {v:.3f}' for k, v in sh.items()))
     for c in cross:
