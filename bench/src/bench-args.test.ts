@@ -194,6 +194,17 @@ describe('the benches', () => {
     const o = await run('vision-oracle', ['--core', '/no/such/core-folder', '--data', '/no/such/images']);
     expect(o.code).toBe(1);
     expect(o.stderr).toBe("vision-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
+    // Its round-23 flags are checked before any scene too: what the adapter reads, the encoder, the place-code grid.
+    const vf = await Promise.all([['--features', 'pixels'], ['--encoder', '/no/such/encoder'], ['--features', 'encoder', '--encoder', '/no/such/encoder'], ['--position-code', '2.5'], ['--position-code', '-1'], ['--position-code', '65']].map((a) => run('vision-oracle', ['--data', '/no/such/images', ...a])));
+    expect(vf.map((r) => r.code)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(vf.map((r) => r.stderr)).toEqual([
+      "vision-oracle.js: invalid_argument: --features must be truth or encoder, got 'pixels'\n",
+      'vision-oracle.js: invalid_argument: --encoder is the encoder of --features encoder; give that too\n',
+      "vision-oracle.js: io_error: no herd-mini-encoder checkpoint at /no/such/encoder: expected config.json + model.safetensors (train one with 'herd vision train --dense-steps N')\n",
+      'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got 2.5\n',
+      'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got -1\n',
+      'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got 65\n',
+    ]);
     // So is the video oracle's, whatever --features holds.
     const vo = await run('video-oracle', ['--core', '/no/such/core-folder', '--features', '/no/such/features']);
     expect(vo.code).toBe(1);

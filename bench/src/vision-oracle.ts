@@ -12,6 +12,14 @@
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
  *     [--key-word-draw question|type] [--key-word-weights TYPE=N,…] [--answer-form position,count] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
+ *     [--features truth|encoder] [--encoder DIR] [--position-code G] [--position-code-scale 2]
+ *
+ * `--features encoder` (round 23) feeds the REAL frozen encoder's output instead of the codes (`--encoder DIR`, default the
+ * committed mini encoder; computed once per image: the committed line's --freeze-encoder --train-projector path, the
+ * encoder out of the training graph), and `--position-code G` adds to every image patch a fixed random code of its row
+ * and one of its column in a G×G grid over the resized image (`patchPlaces`: the patch's place, not the scene's truth),
+ * N(0, scale²) per value with `--position-code-scale`: a categorical place code, so that a union of places such as the
+ * preposition's "left or right" is linear in what the adapter reads.
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
  */
@@ -21,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -44,6 +52,10 @@ const cli = benchArgs({
     batch: { value: 'N', default: '16', help: 'sequences per step' },
     seed: { value: 'N', default: '1', help: 'training seed' },
     scale: { value: 'X', default: '1', help: "the codes' scale (standard deviation of each value)" },
+    features: { value: 'KIND', default: 'truth', help: "what the adapter reads: truth (the oracle codes) or encoder (the real frozen encoder's output features)" },
+    encoder: { value: 'DIR', help: 'with --features encoder: a saved mini encoder (default packages/vision/weights/mini-encoder)' },
+    'position-code': { value: 'G', default: '0', help: "add a fixed random code of each patch's row and column in a G×G grid over the image (0: none)" },
+    'position-code-scale': { value: 'X', default: '2', help: "the position codes' scale (standard deviation of each value; the mini encoder's output values have ~1.9)" },
     'per-type': { value: 'N', default: '50', help: 'held-out questions per type (as herd vision eval --per-type)' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
     out: { value: 'FILE', help: 'where to write the JSON (default bench/results/vision-oracle.json)' },
@@ -63,6 +75,14 @@ const m = miniVisionConfig(core.config, undefined, crossBefore);
 const v = m.vision;
 const Dv = visionOutputDim(v); // the encoder's output width
 const P = patchesPerTile(v);
+
+const featureKind = cli.flag('features')!;
+if (featureKind !== 'truth' && featureKind !== 'encoder') throw new HerdError('invalid_argument', `--features must be truth or encoder, got '${featureKind}'`);
+if (cli.flag('encoder') !== undefined && featureKind !== 'encoder') throw new HerdError('invalid_argument', '--encoder is the encoder of --features encoder; give that too');
+const positionBins = cli.number('position-code');
+if (!Number.isInteger(positionBins) || positionBins < 0 || positionBins > 64) throw new HerdError('invalid_argument', `--position-code must be a whole number of bins from 0 (none) to 64, got ${positionBins}`);
+const encoder = featureKind === 'encoder' ? loadMiniEncoder(cli.flag('encoder') ?? MINI_ENCODER_DIR) : undefined; // a wrong folder fails before the scenes are read
+if (encoder && JSON.stringify(encoder.vision) !== JSON.stringify(v)) throw new HerdError('checkpoint_mismatch', `--encoder ${cli.flag('encoder') ?? MINI_ENCODER_DIR}: its config is not the mini preset's`);
 
 const dataDir = cli.flag('data')!;
 const scenes = await readSceneExamples(dataDir, m);
@@ -98,13 +118,31 @@ function oracleFeatures(s: SceneExample, cfg: VisionConfig): Float32Array {
   return out;
 }
 
-const coded = scenes.map((s) => ({ ...s, image: { ...s.image, features: oracleFeatures(s, v) } }));
+// The position codes: their own generator, so the truth codes above stay those of rounds 20–22.
+const prng = new Rng(78);
+const pscale = cli.number('position-code-scale');
+const pcode = () => Float32Array.from({ length: Dv }, () => pscale * prng.normal());
+const placeCodes = { row: Array.from({ length: positionBins }, pcode), col: Array.from({ length: positionBins }, pcode) };
+/** Adds each patch's row and column code (`patchPlaces`) to its features, in place. */
+function addPlaceCodes(s: SceneExample, f: Float32Array): Float32Array {
+  if (positionBins === 0) return f;
+  const { row, col } = patchPlaces(s.image, v, positionBins);
+  for (let t = 0; t < row.length; t++) {
+    if (row[t]! < 0) continue;
+    const [a, b] = [placeCodes.row[row[t]!]!, placeCodes.col[col[t]!]!];
+    for (let d = 0; d < Dv; d++) f[t * Dv + d]! += a[d]! + b[d]!;
+  }
+  return f;
+}
+const base = encoder ? await encoderFeatures(v, encoder.encoder, scenes.map((s) => s.image)) : scenes.map((s) => oracleFeatures(s, v));
+const coded = scenes.map((s, i) => ({ ...s, image: { ...s.image, features: addPlaceCodes(s, base[i]!) } }));
 // The recipe's split (runMiniVisionRecipe): the last 200 train-split scenes never train; the eval reads the held-out scenes.
 const SEEN_IMAGES = 200;
 const train = coded.filter((s) => s.split === 'train').slice(0, -SEEN_IMAGES);
 const heldout = coded.filter((s) => s.split === 'heldout');
 const inked = coded.map((s) => { let n = 0; for (let t = 0; t < v.maxTiles * P; t++) if (s.image.features[t * Dv] !== 0) n++; return n; });
-console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; oracle codes (scale ${scale}) on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
+const what = encoder ? `the frozen encoder's features (${cli.flag('encoder') ?? MINI_ENCODER_DIR})` : `oracle codes (scale ${scale})`;
+console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; ${what}${positionBins ? ` + ${positionBins}×${positionBins} place codes (scale ${pscale})` : ''} on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
@@ -128,10 +166,10 @@ const report = await evaluateVqa({
 });
 if (cli.flag('answers') !== undefined) writeFileAtomicSync(resolve(cli.flag('answers')!), answered.map((l) => `${l}\n`).join(''));
 const evalSeconds = (performance.now() - t1) / 1000;
-console.log(`\nheld-out scenes, oracle features (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
+console.log(`\nheld-out scenes, ${what}${positionBins ? ` + ${positionBins}×${positionBins} place codes` : ''} (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
 const l = r.losses.qa;
 console.log(`QA loss ${l[0]!.toFixed(3)} → ${(l.slice(-10).reduce((a, b) => a + b, 0) / Math.min(10, l.length)).toFixed(3)} (mean of the last 10); train ${trainSeconds.toFixed(0)} s, eval ${evalSeconds.toFixed(0)} s`);
 const file = cli.flag('out') !== undefined ? resolve(cli.flag('out')!) : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'vision-oracle.json');
 mkdirSync(dirname(file), { recursive: true });
-writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), core: core.dir, data: dataDir, scale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
+writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), core: core.dir, data: dataDir, scale, features: featureKind, ...(encoder ? { encoder: cli.flag('encoder') ?? MINI_ENCODER_DIR } : {}), positionCode: positionBins, positionCodeScale: pscale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
 console.log(`wrote ${file}`);

@@ -5,6 +5,8 @@ export type { VisionPresetName } from './presets/index.js';
 export { centreCrop, resizeBilinear } from './data/resize.js';
 export { optimalCanvas, fitToCanvas, tileImage, preprocessImage, packImages, packFeatures } from './data/tiling.js';
 export type { Canvas, TiledImage, PackedImages } from './data/tiling.js';
+export { patchPlaces } from './data/patch-place.js';
+export type { PatchPlaces } from './data/patch-place.js';
 export { encoderParamSpecs, adapterParamSpecs } from './model/params.js';
 export { vitLayer, vitLayerSpecs, vitBlockConfig } from './model/vit-layer.js';
 export { aspectRatioEmbedding, gatedPositionalEmbedding } from './model/tile-embeddings.js';
