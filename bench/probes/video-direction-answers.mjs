@@ -4,8 +4,10 @@
 // displacement dx, dy) with the direction they give by the sign of the larger axis (no training: what a clip-level
 // motion feature can tell at best). Tallies the answers by clip kind, the confusion (reference → answer) and the
 // video cross-attention gates. Answers that name a shape (--direction-named) are tallied by whether they name the asked one.
-// Usage (built repo, from the repo root): node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE]
-// FEATURES_DIR: the feature cache `herd video train` writes (features-<sha>-<clips>); CORE_DIR default the committed core.
+// Usage (built repo, from the repo root): node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE] [VISION_DIR]
+// FEATURES_DIR: the feature cache `herd video train` writes (features-<sha>-<clips>); CORE_DIR default the committed core
+// ('-' for the default when VISION_DIR follows); VISION_DIR: the image checkpoint the video checkpoint was trained on
+// (`herd video train --vision`; default the committed one).
 import * as G from '@herd/graph';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer, EOT_ID, END_OF_TEXT_ID } from '@herd/llama3';
@@ -13,10 +15,12 @@ import { Session, hostTensor } from '@herd/runtime';
 import { MINI_VISION_DIR, imageQuestionIds } from '@herd/vision';
 import { VideoGenerator, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa } from '@herd/video';
 
-const [videoDir, featuresDir, coreDir, perTypeArg] = process.argv.slice(2);
-if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE]');
+const [videoDir, featuresDir, coreArg, perTypeArg, visionArg] = process.argv.slice(2);
+if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR|-] [PER_TYPE] [VISION_DIR]');
+const coreDir = coreArg === '-' ? undefined : coreArg;
 const perType = Number(perTypeArg ?? 40);
-const v = loadMiniVideo(videoDir, MINI_VISION_DIR, loadLanguageCore(coreDir));
+const v = loadMiniVideo(videoDir, visionArg ?? MINI_VISION_DIR, loadLanguageCore(coreDir));
+if (!v.imageMatches) console.log(`note: ${videoDir} was trained on another image checkpoint than ${visionArg ?? MINI_VISION_DIR} (give its VISION_DIR)`);
 const m = v.config;
 const clip = m.video.finetune;
 const heldout = await readVideoExamples(featuresDir, m.image, { split: 'heldout' });
