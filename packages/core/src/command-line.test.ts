@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine } from './command-line.js';
+import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine, parseCounts } from './command-line.js';
 import { HerdError } from './errors.js';
 
 const SPECS = {
@@ -94,6 +94,9 @@ describe('parseCommandLine', () => {
     // The help's placeholder names the key in messages too.
     const typed = { mix: flag.counts(['a', 'b'], { placeholder: 'TYPE=N,…', min: 1 }) } as const;
     expect(() => parseCommandLine(['--mix', 'c=1'], typed)).toThrow("--mix: 'c=1' is not TYPE=N,… with TYPE one of a, b and N an integer ≥ 1");
+    // Read outside parseCommandLine (a bench script's own reader): the same rules and messages, as a UsageError.
+    expect(parseCounts('repeat', specs.repeat, 'direction=3,count=0')).toEqual({ direction: 3, count: 0 });
+    expect(() => parseCounts('repeat', specs.repeat, 'colour=2')).toThrow(new UsageError(`--repeat: 'colour=2' is not ${allowed}`));
   });
 
   it('a value flag followed by another flag, missing values, repeats and bad choices are refused', () => {

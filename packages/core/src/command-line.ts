@@ -153,6 +153,16 @@ function checkCounts(name: string, spec: CountsFlag, raw: string): Record<string
   return out;
 }
 
+/**
+ * `KEY=N,KEY=N` of a counts flag read outside `parseCommandLine` (a bench script's own argument reader):
+ * the same rules and messages, thrown as a UsageError.
+ */
+export function parseCounts<K extends string>(name: string, spec: CountsFlag<K>, raw: string): Partial<Record<K, number>> {
+  const counts = checkCounts(name, spec, raw);
+  if (typeof counts === 'string') throw new UsageError(counts);
+  return counts as Partial<Record<K, number>>;
+}
+
 /** A word that is itself a flag (`--chat`, `-n`), not a value; `-` (stdin) and numbers are values. */
 function looksLikeFlag(s: string): boolean {
   return s.length > 1 && s.startsWith('-') && !DECIMAL.test(s);

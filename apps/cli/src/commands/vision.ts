@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_VISION_DIR, SCENE_QA_TYPES, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -51,7 +51,7 @@ export const visionTrainCommand = defineCommand({
     'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
     'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
     'key-word-draw': flag.choice(KEY_WORD_DRAWS, { description: 'how a key-word sequence picks its question: question (default: a scene, then one of its questions of the types, so the written word is read in ~3% of them) or type (the type first, uniformly, then a question of that type that states a visible fact)' }),
-    'key-word-weights': flag.counts(SCENE_QA_TYPES, { placeholder: 'TYPE=N,…', min: 0, max: 20, description: 'with --key-word-draw type: each type\'s relative weight in the draw (a type not named weighs 1; 0 leaves it out), e.g. colour=2,shape=2,count=3,position=2,word=1: count keeps its share of the question draw (30%) and the word is read in 10% of the key-word sequences' }),
+    'key-word-weights': { ...KEY_WORD_WEIGHTS_FLAG, description: 'with --key-word-draw type: each type\'s relative weight in the draw (a type not named weighs 1; 0 leaves it out), e.g. colour=2,shape=2,count=3,position=2,word=1: count keeps its share of the question draw (30%) and the word is read in 10% of the key-word sequences' },
     'answer-form': flag.string({ placeholder: 'TYPES', description: `comma-separated question types whose key-word loss also falls on their answer-form words, the words that pick the reply's form before the key word: ${ANSWER_FORM_TYPES.map((t) => `${t} (${ANSWER_FORM_WORDS[t].join(' / ')})`).join(', ')}; e.g. position,count` }),
     'position-form': flag.boolean({ description: 'the same as --answer-form position (a position question\'s key-word loss also on the preposition before the place, which picks the axis: "on the" goes on only to left or right)' }),
     'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '@herd/core';
+import { Rng, parseCommandLine } from '@herd/core';
 import { writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -259,9 +259,14 @@ describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () =
     expect(() => keyWordQuestionDrawer('question', ['colour'], { colour: 2 })).toThrow(/keyWordWeights weigh the types of keyWordDraw 'type'; set it too/);
     expect(() => keyWordQuestionDrawer('type', ['colour'], { colour: -1 })).toThrow(/keyWordWeights must be numbers ≥ 0, got colour=-1/);
     expect(() => keyWordQuestionDrawer('type', ['colour'], { colour: 0 })(pool[0]!, new Rng(1), undefined, pool)).toThrow(/no scene of the stage has a question of the types colour that states a visible fact \(and a weight above 0\)/);
-    expect(parseKeyWordWeights('count=3, word=0.5')).toEqual({ count: 3, word: 0.5 });
-    expect(() => parseKeyWordWeights('count=3,speed=1')).toThrow(/--key-word-weights "count=3,speed=1": "speed=1" is not TYPE=N with TYPE one of colour, shape, count, position, word, exists, size, total and N a number ≥ 0/);
-    expect(() => parseKeyWordWeights('word=1,word=2')).toThrow(/word is given more than once/);
+    // The oracle's reader and herd vision train's flag are one rule: whole numbers 0–20 of the scene QA types.
+    expect(parseKeyWordWeights('count=3,word=0')).toEqual({ count: 3, word: 0 });
+    const allowed = 'TYPE=N,… with TYPE one of colour, shape, count, position, word, exists, size, total and N an integer ≥ 0 and ≤ 20';
+    expect(() => parseKeyWordWeights('count=3,speed=1')).toThrow(`--key-word-weights: 'speed=1' is not ${allowed}`);
+    expect(() => parseKeyWordWeights('word=0.5')).toThrow(`--key-word-weights: 'word=0.5' is not ${allowed}`);
+    expect(() => parseKeyWordWeights('word=21')).toThrow(/'word=21' is not TYPE=N/);
+    expect(() => parseKeyWordWeights('word=1,word=2')).toThrow('--key-word-weights: word is given more than once');
+    expect(() => parseCommandLine(['--key-word-weights', 'word=0.5'], { 'key-word-weights': KEY_WORD_WEIGHTS_FLAG })).toThrow(`--key-word-weights: 'word=0.5' is not ${allowed}`);
   });
 });
 

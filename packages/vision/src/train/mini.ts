@@ -12,7 +12,7 @@
  *
  * Legend: B sequences (one image each), T tokens.
  */
-import { HerdError, Rng, UsageError } from '@herd/core';
+import { HerdError, Rng, UsageError, flag, parseCounts } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
@@ -226,16 +226,12 @@ export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly stri
   };
 }
 
-/** `TYPE=N,…` (the oracle's --key-word-weights; herd vision train parses it as a counts flag): weights ≥ 0 of `SCENE_QA_TYPES`. */
-export function parseKeyWordWeights(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const part of text.split(',').map((x) => x.trim())) {
-    const m = /^([a-z]+)=(\d+(?:\.\d+)?)$/u.exec(part);
-    if (!m || !(SCENE_QA_TYPES as readonly string[]).includes(m[1]!)) throw new HerdError('invalid_argument', `--key-word-weights ${JSON.stringify(text)}: ${JSON.stringify(part)} is not TYPE=N with TYPE one of ${SCENE_QA_TYPES.join(', ')} and N a number ≥ 0`);
-    if (m[1]! in out) throw new HerdError('invalid_argument', `--key-word-weights ${JSON.stringify(text)}: ${m[1]} is given more than once`);
-    out[m[1]!] = Number(m[2]);
-  }
-  return out;
+/** `--key-word-weights TYPE=N,…`: relative weights 0–20 of `SCENE_QA_TYPES` in the type draw (herd vision train's flag and the oracle's). */
+export const KEY_WORD_WEIGHTS_FLAG = flag.counts(SCENE_QA_TYPES, { placeholder: 'TYPE=N,…', min: 0, max: 20 });
+
+/** `--key-word-weights`' value read outside herd's command line (the oracle): `KEY_WORD_WEIGHTS_FLAG`'s rules and messages. */
+export function parseKeyWordWeights(text: string): Partial<Record<(typeof SCENE_QA_TYPES)[number], number>> {
+  return parseCounts('key-word-weights', KEY_WORD_WEIGHTS_FLAG, text);
 }
 
 /** One of `items`, with chance in proportion to `weights` (one rng draw). */
