@@ -4,7 +4,7 @@
  * original size), so the same canvas position is the middle of one image and the edge of another. The
  * row and column of the patch centre in a G×G grid laid over the resized image give a categorical place:
  * any union of places ("left or right") is a linear function of one-hot codes of it, which it is not of
- * a smooth x/y code (round 23, /work/notes/eye23.md: the adapter reads the place word of a position
+ * a smooth x/y code (docs/research-log.md, Vision, round 23: the adapter reads the place word of a position
  * answer but not its preposition, a union of opposite places).
  *
  * Legend: N tile slots (maxTiles), P = g² + 1 tokens per tile (class token first), g = tileSize / patchSize.
