@@ -9,17 +9,13 @@ on held-out scenes.
 import json, sys
 import numpy as np
 
+from vision_dump import read_vision_dump
+
 d = sys.argv[1]
 n_train = int(sys.argv[2]) if len(sys.argv) > 2 else 600
-meta = json.load(open(f'{d}/meta.json'))
-scenes = json.load(open(f'{d}/scenes.json'))
+meta, scenes, X, cells, ink, W = read_vision_dump(d)
 S = len(scenes)
 N, P, Dv = meta['featureShape']
-X = np.fromfile(f'{d}/features.f32', dtype=np.float32).reshape(S, N * P, Dv)
-cells = np.fromfile(f'{d}/cells.i8', dtype=np.int8).reshape(S, N * P)
-ink = np.fromfile(f'{d}/ink.f32', dtype=np.float32).reshape(S, N * P)
-wraw = np.fromfile(f'{d}/weights.f32', dtype=np.float32)
-W = {k: wraw[v['offset']:v['offset'] + int(np.prod(v['shape']))].reshape(v['shape']) for k, v in meta['weights'].items()}
 t = meta['text']
 dh = t['dim'] // t['nHeads']
 K = t['nKvHeads']

@@ -12,20 +12,15 @@ import json, sys, os
 import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fwd import load, rms
+from vision_dump import read_vision_dump
 
 core_dir, d = sys.argv[1], sys.argv[2]
 max_train = int(sys.argv[3]) if len(sys.argv) > 3 else 500
 cfg, CW = load(core_dir)
-meta = json.load(open(f'{d}/meta.json'))
-scenes = json.load(open(f'{d}/scenes.json'))
+meta, scenes, X, cells, ink, VW = read_vision_dump(d, np.float64)
 sq = json.load(open(f'{d}/sequences.json'))
 S = len(scenes)
 N, P, Dv = meta['featureShape']
-X = np.fromfile(f'{d}/features.f32', dtype=np.float32).reshape(S, N * P, Dv)
-cells = np.fromfile(f'{d}/cells.i8', dtype=np.int8).reshape(S, N * P)
-ink = np.fromfile(f'{d}/ink.f32', dtype=np.float32).reshape(S, N * P)
-wraw = np.fromfile(f'{d}/weights.f32', dtype=np.float32)
-VW = {k: wraw[v['offset']:v['offset'] + int(np.prod(v['shape']))].reshape(v['shape']).astype(np.float64) for k, v in meta['weights'].items()}
 D, H, K, Dh = cfg['hidden_size'], cfg['num_attention_heads'], cfg['num_key_value_heads'], cfg['head_dim']
 eps = cfg['rms_norm_eps']
 cross = meta['crossAttentionLayers']
