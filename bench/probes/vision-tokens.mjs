@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { encoderFeatures, keyTokenIds, loadMiniVision, patchGeometry, qaSequence, readSceneExamples } from '@herd/vision';
+import { ANSWER_FORM_WORDS, encoderFeatures, keyTokenIds, loadMiniVision, patchGeometry, qaSequence, readSceneExamples } from '@herd/vision';
 import { setDefaultThreads } from '@herd/runtime';
 
 setDefaultThreads(1);
@@ -37,7 +37,7 @@ writeFileSync(join(out, 'scenes.json'), JSON.stringify(scenes.map((s) => ({ key:
 // reference reply), and the compact ids of the prepositions and place words, for the adapter forward in numpy.
 const tok = await loadLlama3Tokenizer();
 const seqs = scenes.map((s) => { const q = s.qa.find((x) => x.type === 'position'); return q ? { ...qaSequence(tok, v.core, v.config, q.question, q.answer), question: q.question, answer: q.answer } : null; });
-writeFileSync(join(out, 'sequences.json'), JSON.stringify({ sequences: seqs, prepositions: Object.fromEntries(['on', 'in', 'near', 'at'].map((w) => [w, [...keyTokenIds(tok, v.core, [w])]])), places: Object.fromEntries(['left', 'right', 'top', 'bottom', 'centre', 'middle'].map((w) => [w, [...keyTokenIds(tok, v.core, [w])]])), imageTokenId: v.config.imageTokenId, vocab: v.config.text.vocabSize }));
+writeFileSync(join(out, 'sequences.json'), JSON.stringify({ sequences: seqs, prepositions: Object.fromEntries(ANSWER_FORM_WORDS.position.map((w) => [w, [...keyTokenIds(tok, v.core, [w])]])), places: Object.fromEntries(['left', 'right', 'top', 'bottom', 'centre', 'middle'].map((w) => [w, [...keyTokenIds(tok, v.core, [w])]])), imageTokenId: v.config.imageTokenId, vocab: v.config.text.vocabSize }));
 const wanted = Object.entries(v.weights).filter(([k]) => !k.startsWith('vision_model.') || /gate$/.test(k));
 const meta = {};
 let off = 0;
