@@ -4,26 +4,30 @@
 // displacement dx, dy) with the direction they give by the sign of the larger axis (no training: what a clip-level
 // motion feature can tell at best). Tallies the answers by clip kind, the confusion (reference → answer) and the
 // video cross-attention gates. Answers that name a shape (--direction-named) are tallied by whether they name the asked one.
-// Usage (built repo, from the repo root): node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE] [VISION_DIR]
+// Usage (built repo, from the repo root): node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR] [PER_TYPE] [VISION_DIR] [LOOK_FEATURES_DIR]
 // FEATURES_DIR: the feature cache `herd video train` writes (features-<sha>-<clips>); CORE_DIR default the committed core
 // ('-' for the default when VISION_DIR follows); VISION_DIR: the image checkpoint the video checkpoint was trained on
-// (`herd video train --vision`; default the committed one).
+// (`herd video train --vision`; default the committed one; '-' for it when LOOK_FEATURES_DIR follows); LOOK_FEATURES_DIR:
+// for a checkpoint with the look input (`--look-vision`), the feature cache of that image checkpoint (the same clips).
 import * as G from '@herd/graph';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer, EOT_ID, END_OF_TEXT_ID } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
 import { MINI_VISION_DIR, imageQuestionIds } from '@herd/vision';
-import { VideoGenerator, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa } from '@herd/video';
+import { VideoGenerator, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa, withLook } from '@herd/video';
 
-const [videoDir, featuresDir, coreArg, perTypeArg, visionArg] = process.argv.slice(2);
-if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR|-] [PER_TYPE] [VISION_DIR]');
+const [videoDir, featuresDir, coreArg, perTypeArg, visionArg0, lookFeaturesDir] = process.argv.slice(2);
+const visionArg = visionArg0 === '-' ? undefined : visionArg0;
+if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR|-] [PER_TYPE] [VISION_DIR|-] [LOOK_FEATURES_DIR]');
 const coreDir = coreArg === '-' ? undefined : coreArg;
 const perType = Number(perTypeArg ?? 40);
 const v = loadMiniVideo(videoDir, visionArg ?? MINI_VISION_DIR, loadLanguageCore(coreDir));
 if (!v.imageMatches) console.log(`note: ${videoDir} was trained on another image checkpoint than ${visionArg ?? MINI_VISION_DIR} (give its VISION_DIR)`);
 const m = v.config;
 const clip = m.video.finetune;
-const heldout = await readVideoExamples(featuresDir, m.image, { split: 'heldout' });
+if (m.video.look && !lookFeaturesDir) throw new Error(`${videoDir} takes a second feature input (look): give LOOK_FEATURES_DIR, the feature cache of its --look-vision checkpoint`);
+const first = await readVideoExamples(featuresDir, m.image, { split: 'heldout' });
+const heldout = m.video.look ? withLook(first, await readVideoExamples(lookFeaturesDir, m.image, { split: 'heldout' }), lookFeaturesDir) : first;
 const items = videoQaItems(heldout, perType).filter((x) => x.type === 'direction');
 const tok = await loadLlama3Tokenizer();
 const core = v.core;

@@ -54,12 +54,12 @@ function refRope(v: number[], pos: number, inv: Float32Array): number[] {
 
 interface RefCfg { B: number; T: number; S: number; D: number; Dkv: number; H: number; K: number; Dh: number; bias: boolean; qkNormEps?: number; inv?: Float32Array; causal: boolean }
 
-/** Multi-head attention in plain JS: x [B, T, D], src [B, S, Dkv] → [B, T, D]. */
-function refAttention(c: RefCfg, w: G.ParamValues, pre: string, x: Float32Array, src: Float32Array): Float64Array {
+/** Multi-head attention in plain JS: x [B, T, D], src [B, S, Dkv] (keys; values too unless `vsrc`) → [B, T, D]. */
+function refAttention(c: RefCfg, w: G.ParamValues, pre: string, x: Float32Array, src: Float32Array, vsrc: Float32Array = src): Float64Array {
   const lin = (name: string, inp: Float32Array, rows: number, out: number, inDim: number) => refLinear(inp, rows, w[`${pre}.${name}.weight`]!.data, out, inDim, c.bias ? w[`${pre}.${name}.bias`]!.data : undefined);
   const q = lin('q_proj', x, c.B * c.T, c.H * c.Dh, c.D);
   const k = lin('k_proj', src, c.B * c.S, c.K * c.Dh, c.Dkv);
-  const v = lin('v_proj', src, c.B * c.S, c.K * c.Dh, c.Dkv);
+  const v = lin('v_proj', vsrc, c.B * c.S, c.K * c.Dh, c.Dkv);
   const head = (a: Float64Array, len: number, n: number, b: number, t: number, h: number, pos: number, role: 'q' | 'k'): number[] => {
     let r = Array.from(a.subarray(((b * len + t) * n + h) * c.Dh, ((b * len + t) * n + h + 1) * c.Dh));
     if (c.qkNormEps !== undefined) r = refRmsNormRow(r, w[`${pre}.${role}_norm.weight`]!.data, c.qkNormEps);
@@ -196,6 +196,22 @@ describe('multiHeadAttention', () => {
       y: G.multiHeadAttention(p, 'cross', xs['x']!, { ...cfg, kv: xs['feats']! }).out,
     }));
     expectClose(out['y']!, refAttention(c, w, 'cross', x, feats), 1e-5);
+  });
+
+  it('matches the reference for cross-attention with values from another source than the keys (`values`)', async () => {
+    const c: RefCfg = { B: 2, T: 3, S: 7, D: 8, Dkv: 6, H: 2, K: 1, Dh: 4, bias: true, causal: false };
+    const cfg: MultiHeadAttentionOptions = { dim: c.D, kvDim: c.Dkv, nHeads: c.H, nKvHeads: c.K, bias: true };
+    const specs = G.attentionParamSpecs('cross', cfg);
+    const w = randomValues(specs, 13);
+    const x = rand(rng, c.B * c.T * c.D);
+    const keys = rand(rng, c.B * c.S * c.Dkv);
+    const vals = rand(rng, c.B * c.S * c.Dkv);
+    const out = await run(specs, w, { x: hostTensor('f32', [c.B, c.T, c.D], x), keys: hostTensor('f32', [c.B, c.S, c.Dkv], keys), vals: hostTensor('f32', [c.B, c.S, c.Dkv], vals) }, (p, xs) => ({
+      y: G.multiHeadAttention(p, 'cross', xs['x']!, { ...cfg, kv: xs['keys']!, values: xs['vals']! }).out,
+    }));
+    expectClose(out['y']!, refAttention(c, w, 'cross', x, keys, vals), 1e-5);
+    // Not the plain cross-attention on either source alone.
+    expect(Math.max(...Array.from(out['y']!, (v, i) => Math.abs(v - refAttention(c, w, 'cross', x, keys)[i]!)))).toBeGreaterThan(1e-3);
   });
 
   it('gives the same outputs step by step with the KV cache as in one pass', async () => {

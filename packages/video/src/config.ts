@@ -80,9 +80,23 @@ export interface VideoConfig {
    * addition). Present only when true, so configs without it stay as they were.
    */
   readonly rowGates?: boolean;
+  /**
+   * A second feature input gives the object-motion tokens their look (`lookTokens` in resampler.ts; absent = none, the
+   * default; herd's addition; needs `resampler.motionTokens`): the clip's frames through a second image checkpoint
+   * (e.g. a shape encoder's), their change per effective frame and token place, through a learned map (zeros at
+   * start) added to the motion token there. The motion (aggregator, centroid, place term) still comes from the first
+   * feature input. Present only when true, so configs without it stay as they were.
+   */
+  readonly look?: boolean;
+  /**
+   * With `look`: the look enters only the video cross-attention's keys (where a text row looks), not its values (what
+   * it reads, the motion tokens as without the look) (absent = keys and values, the default; herd's addition).
+   * Present only when true.
+   */
+  readonly lookKeys?: boolean;
 }
 
-const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout', 'rowGates'] as const satisfies readonly (keyof VideoConfig)[];
+const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout', 'rowGates', 'look', 'lookKeys'] as const satisfies readonly (keyof VideoConfig)[];
 const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery', 'motionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
@@ -149,8 +163,14 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   else if (motionReadout && resampler.motionTokens !== true) p.add('motionReadout reads the object-motion tokens: it needs resampler.motionTokens true');
   const rowGates = obj['rowGates'] ?? false;
   if (typeof rowGates !== 'boolean') p.add(`rowGates must be true or false, got ${JSON.stringify(rowGates)}`);
+  const look = obj['look'] ?? false;
+  if (typeof look !== 'boolean') p.add(`look must be true or false, got ${JSON.stringify(look)}`);
+  else if (look && resampler.motionTokens !== true) p.add('look adds to the object-motion tokens: it needs resampler.motionTokens true');
+  const lookKeys = obj['lookKeys'] ?? false;
+  if (typeof lookKeys !== 'boolean') p.add(`lookKeys must be true or false, got ${JSON.stringify(lookKeys)}`);
+  else if (lookKeys && look !== true) p.add('lookKeys says where the look input goes: it needs look true');
   p.throwIfAny('invalid_config', 'invalid video config');
-  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}) });
+  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}), ...(look ? { look: true } : {}), ...(lookKeys ? { lookKeys: true } : {}) });
 }
 
 /** Effective frames (aggregator outputs) of a clip: frames / groupFrames. */

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SafetensorsFile } from '@herd/core';
+import { HerdError, SafetensorsFile } from '@herd/core';
 import { type LanguageCore, adapterCheckpointFiles, filesSha256, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
 import { MINI_VISION_DIR, MINI_VISION_FILES, type MiniVision, type VisionWeights, loadMiniVision } from '@herd/vision';
@@ -28,6 +28,8 @@ interface StoredConfig {
   readonly video: VideoConfig;
   /** The image checkpoint's weights file it was trained on, and the digest of its frame-feature tensors (`frameFeaturesSha`; absent in checkpoints saved before it was recorded). */
   readonly image: { readonly weightsSha256: string; readonly frameFeaturesSha256?: string };
+  /** With the video config's `look`: the digest of the frame-feature tensors of the image checkpoint the second feature input came from (`frameFeaturesSha`). */
+  readonly look?: { readonly frameFeaturesSha256: string };
 }
 
 export interface MiniVideo {
@@ -45,6 +47,8 @@ export interface MiniVideo {
    * `imageMatches` (nothing finer is known).
    */
   readonly framesMatch: boolean;
+  /** With the video config's `look`: the frame-feature digest of the image checkpoint its second feature input must come from (`frameFeaturesSha`). */
+  readonly lookFeaturesSha?: string;
 }
 
 /** The image checkpoint's tensors (HF Mllama names) that a clip's frame features are computed from: the encoder and the projector. */
@@ -71,8 +75,10 @@ export function imageCheckpointSha(visionDir: string): string {
   return filesSha256([join(visionDir, MINI_VISION_FILES.weights)]);
 }
 
-export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: Readonly<Record<string, HostTensor>>, visionDir: string, extra: { eval?: unknown; card?: string } = {}): Promise<void> {
-  const cfg: StoredConfig = { format: 'herd-mini-video', video: m.video, image: { weightsSha256: imageCheckpointSha(visionDir), frameFeaturesSha256: frameFeaturesSha(visionDir) } };
+/** `lookVisionDir`: the image checkpoint of the second feature input (needed with the video config's `look`). */
+export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: Readonly<Record<string, HostTensor>>, visionDir: string, extra: { eval?: unknown; card?: string } = {}, lookVisionDir?: string): Promise<void> {
+  if (m.video.look && lookVisionDir === undefined) throw new HerdError('invalid_argument', 'saveMiniVideo: the video config has a look input: give the image checkpoint its features came from');
+  const cfg: StoredConfig = { format: 'herd-mini-video', video: m.video, image: { weightsSha256: imageCheckpointSha(visionDir), frameFeaturesSha256: frameFeaturesSha(visionDir) }, ...(m.video.look ? { look: { frameFeaturesSha256: frameFeaturesSha(lookVisionDir!) } } : {}) };
   await writeAdapterCheckpoint(dir, MINI_VIDEO_FILES, videoParamSpecs(m).map((s) => s.name), weights, cfg, extra, 'saveMiniVideo');
 }
 
@@ -87,5 +93,5 @@ export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, visionDir: string = 
   ckpt.problems.throwIfAny('checkpoint_mismatch', `video checkpoint ${join(dir, MINI_VIDEO_FILES.weights)} on the image model at ${visionDir}`);
   const imageMatches = ckpt.stored.image?.weightsSha256 === imageCheckpointSha(visionDir);
   const framesSha = ckpt.stored.image?.frameFeaturesSha256;
-  return { dir, config: m, core, vision, weights, imageMatches, framesMatch: framesSha === undefined ? imageMatches : framesSha === frameFeaturesSha(visionDir) };
+  return { dir, config: m, core, vision, weights, imageMatches, framesMatch: framesSha === undefined ? imageMatches : framesSha === frameFeaturesSha(visionDir), ...(ckpt.stored.look ? { lookFeaturesSha: ckpt.stored.look.frameFeaturesSha256 } : {}) };
 }

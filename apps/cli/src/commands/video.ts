@@ -3,7 +3,7 @@
  * trained on top of the frozen mini image model and core) on the synthetic world's clips of moving
  * shapes, and its held-out video QA (core alone, image model on the middle frame, + video adapter).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
@@ -34,13 +34,35 @@ function datasetCount(dir: string): number {
 const COMMON = {
   data: flag.string({ placeholder: 'DIR', description: `a clips dataset of the synthetic world (default ${DEFAULT_VIDEO_DATA}, generated when missing)` }),
   vision: flag.string({ placeholder: 'DIR', description: 'the frozen image model (default: the built-in mini vision checkpoint)' }),
+  features: flag.string({ placeholder: 'DIR', description: 'an existing folder that holds the frozen frame-feature caches (features-<digest of the image encoder + projector>-<clips>, one per image checkpoint, read when there, made when not; default: the folder above --data): so clips in a read-only place need no copy' }),
+  'look-vision': flag.string({ placeholder: 'DIR', description: 'a second image checkpoint whose frame features give the object-motion tokens their look (colour, shape): a learned map of them (zeros at start) is added to each motion token, the motion itself still from --vision\'s features (video config look; its cache keyed and kept as --vision\'s; train: needs --motion-tokens, not with --init; eval: the one the checkpoint was trained with)' }),
 } as const;
 
 /**
  * Frame features depend only on the image checkpoint's encoder and projector (`frameFeaturesSha`), not on its
- * cross-attention: one cache per encoder + projector, beside the clips, shared by image checkpoints re-fitted on them.
+ * cross-attention: one cache per encoder + projector and clip count, in `root` (--features, default beside the
+ * clips), shared by image checkpoints re-fitted on them.
  */
-const featuresDir = (data: string, visionDir: string, clips: number) => join(data, '..', `features-${frameFeaturesSha(visionDir).slice(0, 12)}-${clips}`);
+const featuresDir = (root: string, visionDir: string, clips: number) => join(root, `features-${frameFeaturesSha(visionDir).slice(0, 12)}-${clips}`);
+
+/** --features: an existing folder (checked before anything runs), else the folder above the clips. */
+export function featuresRoot(given: string | undefined, data: string | undefined): string {
+  if (given === undefined) return join(data ?? DEFAULT_VIDEO_DATA, '..');
+  if (!existsSync(given) || !statSync(given).isDirectory()) throw new UsageError(`--features ${given}: not an existing folder (it holds the feature caches, features-<digest>-<clips>; create it or leave --features out to keep them beside the clips)`);
+  return given;
+}
+
+/**
+ * A feature cache's key is the image checkpoint's encoder + projector and the clip count, not the clips
+ * folder: one read from elsewhere (--features) must have been made from these clips (its manifest's
+ * `clips`, compared as real paths, so a link to the clips matches), else it would silently be another world's.
+ */
+export function checkFeatureCache(dir: string, data: string): void {
+  if (!existsSync(join(dir, 'manifest.json'))) return;
+  const made = (readJsonFile(join(dir, 'manifest.json'), { what: 'feature cache manifest' }) as { info?: { clips?: unknown } }).info?.clips;
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : p);
+  if (typeof made !== 'string' || real(made) !== real(data)) throw new HerdError('invalid_argument', `feature cache ${dir} was made from the clips at ${String(made)}, not ${data}: give another --features folder`);
+}
 
 /** `direction=3,which=2` → { direction: 3, which: 2 }. */
 export const videoTrainCommand = defineCommand({
@@ -75,6 +97,7 @@ export const videoTrainCommand = defineCommand({
     'motion-readout': flag.boolean({ description: 'each video cross-attention layer also reads the object-motion tokens\' place term (where and when what changed) at the tokens its heads look at, and adds a learned projection of it (zeros at start) to its output, so the motion the asked shape\'s tokens carry reaches the answer row as an input (video config motionReadout; needs --motion-tokens; kept from an --init checkpoint that has it; default off)' }),
     'row-gates': flag.boolean({ description: 'each gate of the video cross-attention layers also depends on its text row: tanh(g + w · the normed row), w learned from zeros, so the rows that need the clip (the answer) can open the layer further than the rest (video config rowGates; kept from an --init checkpoint that has it; default: the paper\'s scalar gates)' }),
     'direction-named': flag.boolean({ description: 'the QA stage\'s direction answers name their mover: "The red circle moves up." instead of "It moves up." (the text corpus\'s --direction-named wording; the same key word, so the eval grades both alike), so the direction word follows the asked shape\'s name (default off)' }),
+    'look-keys': flag.boolean({ description: 'with --look-vision: the look enters only the video cross-attention\'s keys (where a text row looks), its values (what the row reads) stay the motion tokens without it (video config lookKeys; default: keys and values)' }),
     'lookup-weight': flag.number({ min: 0, default: 0, description: 'weight of the look-up loss beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape\'s name ("red circle") and saying the direction word must attend, in each video cross-attention layer (its query and keys only), to the object-motion tokens that moved that shape\'s way (needs --motion-tokens; no parameters; 0 = none)' }),
   },
   async run({ values, io }) {
@@ -84,6 +107,9 @@ export const videoTrainCommand = defineCommand({
     if (values['lookup-weight'] > 0 && !values['motion-tokens'] && values.init === undefined) throw new UsageError('--lookup-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too');
     if (values['motion-readout'] && !values['motion-tokens'] && values.init === undefined) throw new UsageError('--motion-readout reads the object-motion tokens: give --motion-tokens too');
     if (values['aggregator-from'] !== undefined && (values.init !== undefined || values['aggregator-steps'] > 0 || values['train-aggregator'])) throw new UsageError('--aggregator-from gives a trained, frozen aggregator: leave out --init, --aggregator-steps and --train-aggregator');
+    if (values['look-vision'] !== undefined && (values.init !== undefined || !values['motion-tokens'])) throw new UsageError('--look-vision adds to the object-motion tokens of fresh video layers: give --motion-tokens, and not --init');
+    if (values['look-keys'] && values['look-vision'] === undefined) throw new UsageError('--look-keys says where the look input goes: give --look-vision DIR too');
+    const root = featuresRoot(values.features, values.data);
     const qaRepeat = values['qa-repeat'];
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
     const visionDir = values.vision ?? MINI_VISION_DIR;
@@ -99,9 +125,13 @@ export const videoTrainCommand = defineCommand({
     if (from && values['row-gates'] && !from.config.video.rowGates) throw new UsageError(`--row-gates: the --init checkpoint ${values.init} has scalar gates; train one without --init`);
     const motionReadout = from ? from.config.video.motionReadout === true : values['motion-readout'];
     const rowGates = from ? from.config.video.rowGates === true : values['row-gates'];
+    const lookVision = values['look-vision'] !== undefined ? loadMiniVision(values['look-vision'], core) : undefined;
     const aggregatorFrom = values['aggregator-from'] !== undefined ? loadMiniVideo(values['aggregator-from'], visionDir, core) : undefined;
     if (aggregatorFrom && !aggregatorFrom.framesMatch) throw new HerdError('checkpoint_mismatch', `--aggregator-from ${values['aggregator-from']}: that video checkpoint's aggregator was trained on the frame features of another image encoder or projector than ${visionDir}'s`);
     const data = await clipData(values.data, io); // after the checkpoints: a wrong one fails before any clip is generated
+    const features = featuresDir(root, visionDir, values.clips);
+    const lookFeatures = lookVision ? featuresDir(root, lookVision.dir, values.clips) : undefined;
+    for (const dir of [features, ...(lookFeatures ? [lookFeatures] : [])]) checkFeatureCache(dir, data);
     // The aggregator's settings: the --init checkpoint's, else the preset's with the flags' changes.
     const r0 = from?.config.video.resampler;
     const resampler: ResamplerOverrides | undefined = r0
@@ -110,12 +140,12 @@ export const videoTrainCommand = defineCommand({
         ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['position-embedding'] ? { positionTokens: frameTokens(vision.config) } : {}), ...(values['motion-query'] ? { motionQuery: true } : {}), ...(values['motion-tokens'] ? { motionTokens: true } : {}) }
         : undefined;
     if (aggregatorFrom && JSON.stringify(aggregatorFrom.config.video.resampler) !== JSON.stringify(miniVideoConfig(vision.config, resampler).video.resampler)) throw new UsageError(`--aggregator-from ${values['aggregator-from']}: its aggregator settings ${JSON.stringify(aggregatorFrom.config.video.resampler)} are not this run's (give the same --motion-query, --motion-tokens, --frame-difference, --position-embedding)`);
-    const command = `herd video train${values.core !== undefined ? ` --core ${values.core}` : ''}${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['motion-query'] ? ' --motion-query' : ''}${values['motion-tokens'] ? ' --motion-tokens' : ''}${qaRepeat !== undefined ? ` --qa-repeat ${Object.entries(qaRepeat).map(([k, n]) => `${k}=${n}`).join(',')}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['aggregator-from'] !== undefined ? ` --aggregator-from ${values['aggregator-from']}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values['xattn-from-image'] ? ' --xattn-from-image' : ''}${values['motion-readout'] ? ' --motion-readout' : ''}${values['row-gates'] ? ' --row-gates' : ''}${values['lookup-weight'] ? ` --lookup-weight ${values['lookup-weight']}` : ''}${values['direction-named'] ? ' --direction-named' : ''}${values.blind ? ' --blind' : ''}`;
+    const command = `herd video train${values.core !== undefined ? ` --core ${values.core}` : ''}${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''}${values.features !== undefined ? ` --features ${values.features}` : ''}${values['look-vision'] !== undefined ? ` --look-vision ${values['look-vision']}` : ''}${values['look-keys'] ? ' --look-keys' : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['motion-query'] ? ' --motion-query' : ''}${values['motion-tokens'] ? ' --motion-tokens' : ''}${qaRepeat !== undefined ? ` --qa-repeat ${Object.entries(qaRepeat).map(([k, n]) => `${k}=${n}`).join(',')}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['aggregator-from'] !== undefined ? ` --aggregator-from ${values['aggregator-from']}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values['xattn-from-image'] ? ' --xattn-from-image' : ''}${values['motion-readout'] ? ' --motion-readout' : ''}${values['row-gates'] ? ' --row-gates' : ''}${values['lookup-weight'] ? ` --lookup-weight ${values['lookup-weight']}` : ''}${values['direction-named'] ? ' --direction-named' : ''}${values.blind ? ' --blind' : ''}`;
     const r = await runMiniVideoRecipe({
-      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
+      core, tokenizer: await loadLlama3Tokenizer(), vision, clipsDir: data, clips: values.clips, featuresDir: features, ...(lookVision ? { look: { vision: lookVision, featuresDir: lookFeatures! } } : {}), workDir: values.work ?? join(data, '..', 'train'), outDir: out,
       captionSteps: values['caption-steps'], qaSteps: values['qa-steps'], batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'],
       command, blind: values.blind,
-      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['motion-weight'] ? { motionWeight: values['motion-weight'] } : {}), ...(resampler ? { resampler } : {}), ...(motionReadout || rowGates ? { layers: { ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}) } } : {}), ...(qaRepeat ? { qaRepeat } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : from ? { aggregator: 'frozen' as const } : {}), ...(values['xattn-from-image'] ? { attentionFromImage: true } : {}), ...(values['lookup-weight'] ? { lookupWeight: values['lookup-weight'] } : {}), ...(values['direction-named'] ? { directionNamed: true } : {}),
+      aggregatorSteps: values['aggregator-steps'], ...(values['aggregator-lr'] !== undefined ? { aggregatorLr: values['aggregator-lr'] } : {}), ...(values['motion-weight'] ? { motionWeight: values['motion-weight'] } : {}), ...(resampler ? { resampler } : {}), ...(motionReadout || rowGates || lookVision ? { layers: { ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}), ...(lookVision ? { look: true } : {}), ...(values['look-keys'] ? { lookKeys: true } : {}) } } : {}), ...(qaRepeat ? { qaRepeat } : {}), ...(values['train-aggregator'] ? { aggregator: 'train' as const } : from ? { aggregator: 'frozen' as const } : {}), ...(values['xattn-from-image'] ? { attentionFromImage: true } : {}), ...(values['lookup-weight'] ? { lookupWeight: values['lookup-weight'] } : {}), ...(values['direction-named'] ? { directionNamed: true } : {}),
       ...(aggregatorFrom ? { aggregatorFrom: { dir: aggregatorFrom.dir, weights: aggregatorFrom.weights } } : {}),
       ...(from ? { init: Object.fromEntries(Object.entries(from.weights).map(([k, v]) => [k, hostTensor('f32', [...v.shape], v.data)])) } : {}),
       dataDescription: `Clips of moving shapes (${values.data === undefined ? `@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}` : `the dataset given with --data, ${datasetCount(data)} clips (the default, generated when --data is left out: @herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed})`}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
@@ -140,10 +170,19 @@ export const videoEvalCommand = defineCommand({
   },
   async run({ values, io }) {
     const visionDir = values.vision ?? MINI_VISION_DIR;
+    const root = featuresRoot(values.features, values.data);
     const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any clip is generated
+    const lookDir = values['look-vision'];
+    if (v.config.video.look && lookDir === undefined) throw new UsageError(`the video checkpoint ${v.dir} takes a second feature input (look): give --look-vision DIR, the image checkpoint it was trained with`);
+    if (!v.config.video.look && lookDir !== undefined) throw new UsageError(`--look-vision: the video checkpoint ${v.dir} has no look input`);
+    const lookVision = lookDir !== undefined ? loadMiniVision(lookDir, v.core) : undefined;
+    if (lookDir !== undefined && v.lookFeaturesSha !== frameFeaturesSha(lookDir)) throw new HerdError('checkpoint_mismatch', `--look-vision ${lookDir}: the video checkpoint ${v.dir} was trained on the look features of another image encoder or projector`);
     const data = await clipData(values.data, io);
     if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint than ${visionDir}; re-train it with 'herd video train'\n`);
-    const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: featuresDir(data, visionDir, values.clips), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
+    const features = featuresDir(root, visionDir, values.clips);
+    const lookFeatures = lookDir !== undefined ? featuresDir(root, lookDir, values.clips) : undefined;
+    for (const dir of [features, ...(lookFeatures ? [lookFeatures] : [])]) checkFeatureCache(dir, data);
+    const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: features, ...(lookVision ? { look: { vision: lookVision, featuresDir: lookFeatures! } } : {}), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
     const heldout = values.blind ? clips.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : clips.heldout;
     const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']) });
     const spread = await videoTokenSpread(v.config, v.config.video.finetune, v.weights, clips.heldout.slice(0, 24).map((x) => x.clip));

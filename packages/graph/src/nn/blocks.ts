@@ -62,6 +62,8 @@ export interface AttentionConfig {
 export interface AttentionInputs {
   /** Cross-attention: keys and values come from this [B, S, Dkv] instead of x. */
   readonly kv?: Tensor;
+  /** Cross-attention: values come from this [B, S, Dkv] instead (keys still from `kv`): what a query reads apart from where it looks. */
+  readonly values?: Tensor;
   /** Boolean, broadcastable to [B, H, T, S]: true where a query may see a key. */
   readonly mask?: Tensor;
   /** Applied to q and k heads after the (optional) q/k norm; not applied for cross-attention unless given. */
@@ -146,7 +148,7 @@ export function multiHeadAttention(p: Params, prefix: string, x: Tensor, opts: M
   const src = opts.kv ?? x;
   let q = splitHeads(project(p, `${prefix}.${n.q}`, x, r.bias.q), r.H, r.Dh); // [B, H, T, Dh]
   let k = splitHeads(project(p, `${prefix}.${n.k}`, src, r.bias.k), r.K, r.Dh); // [B, K, S, Dh]
-  let v = splitHeads(project(p, `${prefix}.${n.v}`, src, r.bias.v), r.K, r.Dh); // [B, K, S, Dh]
+  let v = splitHeads(project(p, `${prefix}.${n.v}`, opts.values ?? src, r.bias.v), r.K, r.Dh); // [B, K, S, Dh]
   if (opts.qkNorm) {
     q = rmsNorm(q, p(`${prefix}.${n.qNorm}.weight`), opts.qkNorm.eps);
     k = rmsNorm(k, p(`${prefix}.${n.kNorm}.weight`), opts.qkNorm.eps);

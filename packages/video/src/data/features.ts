@@ -32,6 +32,8 @@ export interface ClipFeatures {
   readonly frameMask: Uint8Array;
   /** `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] of the middle frame. */
   readonly kv: Readonly<Record<string, Float32Array>>;
+  /** The second feature input (video config `look`): the same frames through another image checkpoint, f16 [F, S, D] (`withLook`). */
+  readonly look?: Uint16Array;
 }
 
 /** A clip of the synthetic world with its features and ground truth. */
@@ -51,7 +53,22 @@ export interface VideoExample {
  * training teaches the video parameters without any frames (answer priors, style).
  */
 export function blindClip(x: ClipFeatures): ClipFeatures {
-  return { ...x, features: new Uint16Array(x.features.length) };
+  return { ...x, features: new Uint16Array(x.features.length), ...(x.look ? { look: new Uint16Array(x.look.length) } : {}) };
+}
+
+/**
+ * The clips with their second feature input (video config `look`): each clip's features from `look` (the
+ * same clips read from another image checkpoint's feature cache), matched by clip key. Every clip must be
+ * there with the same frames and tiling.
+ */
+export function withLook(examples: readonly VideoExample[], look: readonly VideoExample[], where = 'look features'): VideoExample[] {
+  const byKey = new Map(look.map((x) => [x.key, x]));
+  return examples.map((x) => {
+    const l = byKey.get(x.key);
+    if (!l) throw new HerdError('invalid_argument', `${where}: no clip '${x.key}' (made from other clips?)`);
+    if (l.frames !== x.frames || l.clip.features.length !== x.clip.features.length || l.clip.frameMask.some((v, i) => v !== x.clip.frameMask[i])) throw new HerdError('shape_mismatch', `${where}: clip '${x.key}' has ${l.frames} frames / ${l.clip.features.length} values, the first features ${x.frames} / ${x.clip.features.length} (or another tiling)`);
+    return { ...x, clip: { ...x.clip, look: l.clip.features } };
+  });
 }
 
 /** Runs the frame graph (frozen encoder) on clips of F frames. */
@@ -90,10 +107,17 @@ export class FrameEncoder {
   }
 }
 
-/** The feature tensors of one example as f32 host tensors for a batch of one. */
-export function clipFeeds(m: MllamaConfig, x: ClipFeatures, frames: number): { frames: HostTensor; frameMask: HostTensor } {
+/** The feature tensors of one example as f32 host tensors for a batch of one (`lookFrames` when it has the second feature input). */
+export function clipFeeds(m: MllamaConfig, x: ClipFeatures, frames: number): { frames: HostTensor; frameMask: HostTensor; lookFrames?: HostTensor } {
   const S = frameTokens(m);
-  return { frames: hostTensor('f32', [1, frames, S, m.text.dim], decodeF16(x.features)), frameMask: hostTensor('bool', [1, S], x.frameMask) };
+  return { frames: hostTensor('f32', [1, frames, S, m.text.dim], decodeF16(x.features)), frameMask: hostTensor('bool', [1, S], x.frameMask), ...(x.look ? { lookFrames: hostTensor('f32', [1, frames, S, m.text.dim], decodeF16(x.look)) } : {}) };
+}
+
+/** The video-tokens graph's feeds for one clip (`buildVideoTokensGraph`); `look`: the graph takes the second feature input, which the clip must have. */
+export function videoTokensFeeds(m: MllamaConfig, x: ClipFeatures, frames: number, look: boolean): Record<string, HostTensor> {
+  const f = clipFeeds(m, x, frames);
+  if (look && !f.lookFrames) throw new HerdError('invalid_argument', 'video tokens: this video model takes a second feature input (look), the clip has none (give the look image checkpoint\'s features)');
+  return { 'video.frames': f.frames, 'video.frameMask': f.frameMask, ...(look ? { 'video.lookFrames': f.lookFrames! } : {}) };
 }
 
 export interface ExtractOptions {

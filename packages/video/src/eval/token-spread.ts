@@ -10,7 +10,7 @@ import { HerdError } from '@herd/core';
 import { Session, type SessionOptions } from '@herd/runtime';
 import { type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type ClipFeatures, clipFeeds } from '../data/features.js';
+import { type ClipFeatures, videoTokensFeeds } from '../data/features.js';
 import { type VideoModelConfig, buildVideoTokensGraph } from '../model/graphs.js';
 
 export interface TokenSpread {
@@ -29,8 +29,7 @@ export async function videoTokenSpread(m: VideoModelConfig, clip: ClipSampling, 
   const tokens: Float32Array[] = [];
   try {
     for (const x of clips) {
-      const f = clipFeeds(m.image, x, clip.frames);
-      tokens.push(Float32Array.from((await session.run({ 'video.frames': f.frames, 'video.frameMask': f.frameMask }))['video.tokens']!.data as Float32Array));
+      tokens.push(Float32Array.from((await session.run(videoTokensFeeds(m.image, x, clip.frames, m.video.look === true)))['video.tokens']!.data as Float32Array));
     }
   } finally {
     await session.release();

@@ -16,11 +16,14 @@
  */
 import { type ExportModality } from '@herd/llama3';
 import { type VisionWeights, patchesPerTile } from '@herd/vision';
+import { HerdError } from '@herd/core';
 import { type ClipSampling, effectiveFrames, videoTokenCount } from '../config.js';
 import { type VideoModelConfig, buildFrameGraph, buildVideoTokensGraph, frameTokens, middleFrame, videoExtension } from '../model/graphs.js';
 
 /** `vision`: the frozen image encoder + adapter the clip's frames go through; `video`: the video group. */
 export function videoExportModality(m: VideoModelConfig, clip: ClipSampling, vision: VisionWeights, video: VisionWeights): ExportModality {
+  // The look input needs a second image checkpoint's frame graph and a one-clip decoder: not part of the export (yet).
+  if (m.video.look) throw new HerdError('invalid_argument', 'video export: this video checkpoint has a second feature input (look, `herd video train --look-vision`), which the export does not carry; export one trained without it');
   const S = frameTokens(m.image);
   const V = videoTokenCount(m.video, clip, S);
   return {

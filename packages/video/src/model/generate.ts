@@ -13,9 +13,9 @@ import { type FrozenWeights, Generator, type SamplingOptions, headDim } from '@h
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { type VisionWeights, buildVisionDecoder, crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
 import { type ClipSampling, videoTokenCount } from '../config.js';
-import { type ClipFeatures, FrameEncoder, clipFeeds } from '../data/features.js';
+import { type ClipFeatures, FrameEncoder, videoTokensFeeds } from '../data/features.js';
 import { type TiledClip } from '../data/frames.js';
-import { type VideoModelConfig, buildVideoDecoder, buildVideoTokensGraph, frameTokens } from './graphs.js';
+import { type VideoModelConfig, buildVideoDecoder, buildVideoTokensGraph, frameTokens, lookTokenCount } from './graphs.js';
 
 /** What the decoder is fed about one clip. */
 export interface ClipContext {
@@ -23,6 +23,8 @@ export interface ClipContext {
   readonly kv: Readonly<Record<string, HostTensor>>;
   /** [1, V, D]. */
   readonly tokens: HostTensor;
+  /** [1, E·S, D]: the look tokens (video config `look`; `lookTokens`). */
+  readonly look?: HostTensor;
   /** Real tiles of the clip's frames. */
   readonly nTiles: number;
 }
@@ -62,11 +64,10 @@ export class VideoGenerator {
   async context(x: ClipFeatures): Promise<ClipContext> {
     const m = this.config;
     this.tokensSession ??= await Session.create(buildVideoTokensGraph(m, this.clip, this.video), this.options, 'video_tokens');
-    const f = clipFeeds(m.image, x, this.clip.frames);
-    const out = await this.tokensSession.run({ 'video.frames': f.frames, 'video.frameMask': f.frameMask });
+    const out = await this.tokensSession.run(videoTokensFeeds(m.image, x, this.clip.frames, m.video.look === true));
     const kv = Object.fromEntries(Object.entries(x.kv).map(([k, v]) => [k, hostTensor('f32', [1, m.image.text.nKvHeads, frameTokens(m.image), headDim(m.image.text)], v)]));
     const nTiles = x.frameMask.reduce((a, b) => a + b, 0) / patchesPerTile(m.image.vision);
-    return { kv, tokens: out['video.tokens']!, nTiles };
+    return { kv, tokens: out['video.tokens']!, ...(out['video.look'] ? { look: out['video.look'] } : {}), nTiles };
   }
 
   /** A clip's tiled frames → context (runs the frozen frame graph first). */
@@ -100,6 +101,7 @@ export class VideoGenerator {
         for (let r = 0; r < count; r++) if (rows.subarray(r * S, (r + 1) * S).some((x) => x)) vm.fill(1, r * V, (r + 1) * V);
         feeds['video.tokens'] = ctx?.tokens ?? hostTensor('f32', [1, V, img.text.dim]);
         feeds['video.mask'] = hostTensor('bool', [1, 1, count, V], vm);
+        if (m.video.look) feeds['video.look'] = ctx?.look ?? hostTensor('f32', [1, lookTokenCount(m, this.clip), img.text.dim]);
       }
       return feeds;
     };

@@ -22,8 +22,8 @@ import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
 import { type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, visionExtension } from '@herd/vision';
-import { type ClipSampling, type VideoConfig, videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { resamplerParamSpecs, videoTokens } from './resampler.js';
+import { type ClipSampling, type VideoConfig, effectiveFrames, videoBeforeImageLayers, videoTokenCount } from '../config.js';
+import { addLook, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
 import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
 
 /** The image model a video adapter is added to, and the video side's config. */
@@ -67,9 +67,17 @@ function layerShape(m: VideoModelConfig): VideoLayerShape {
   return { ffnHidden: m.video.crossFfnDim, ...(m.video.motionReadout ? { motionReadout: true } : {}), ...(m.video.rowGates ? { rowGates: true } : {}) };
 }
 
-/** The video cross-attention layers' parameters (group `video.cross_attention`). */
+/**
+ * The video cross-attention layers' parameters (group `video.cross_attention`), and with `look` the look
+ * input's map (`LOOK_PROJ`): it trains with the layers, also on a frozen aggregator.
+ */
 export function videoCrossAttentionParamSpecs(m: VideoModelConfig): ParamSpec[] {
-  return videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(m.image.text, j, layerShape(m)));
+  return [...videoLayers(m).flatMap((_, j) => videoCrossAttentionSpecs(m.image.text, j, layerShape(m))), ...(m.video.look ? lookParamSpecs(m.image.text.dim) : [])];
+}
+
+/** Object-motion tokens per clip (E·S): how many of the video tokens the look input adds to (the last ones). */
+export function lookTokenCount(m: VideoModelConfig, clip: ClipSampling): number {
+  return effectiveFrames(clip) * frameTokens(m.image);
 }
 
 /** Rows per sequence the look-up loss trains (`lookupLoss`): the end of the asked shape's name and the row that gives the answer's direction word. */
@@ -97,7 +105,7 @@ export const LOOKUP_ROWS = 2;
  * row alone this form left direction at 75 %: round 20).
  * No parameters of its own: the checkpoint and the exported graphs are unchanged.
  */
-export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { readonly j: number; readonly query: Tensor }[], tokens: Tensor, row: Tensor, target: Tensor): Tensor {
+export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { readonly j: number; readonly query: Tensor }[], tokens: Tensor, row: Tensor, target: Tensor, keys?: Tensor): Tensor {
   if (queries.length === 0) throw new HerdError('invalid_argument', 'look-up loss: no video layer ran');
   const D = cfg.dim;
   const H = videoAttentionConfig(cfg).nHeads;
@@ -105,7 +113,7 @@ export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { read
     const [B, R] = row.shape as number[];
     const at = G.expand(G.reshape(row, [B!, R!, 1]), [B!, R!, D]); // [B, R, D]
     const q = G.gatherElements(query, at, 1); // [B, R, D]: the rows' normed states
-    const read = placeRead(cfg, p, `${videoLayerPrefix(j)}.cross_attn`, q, tokens); // [B, R, 2H]
+    const read = placeRead(cfg, p, `${videoLayerPrefix(j)}.cross_attn`, q, tokens, undefined, keys); // [B, R, 2H]
     const xy = G.mean(G.reshape(read, [B!, R!, H, 2]), 2); // [B, R, 2]
     const [x, y] = [G.slice(xy, 2, 0, 1), G.slice(xy, 2, 1, 2)]; // [B, R, 1] each
     return G.crossEntropy(G.concat([G.neg(x), x, G.neg(y), y], 2), target, -100).loss; // logits [B, R, 4]
@@ -116,7 +124,13 @@ export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { read
 /**
  * The video adapter as an extension of the core's graphs. `source` 'frames': inputs `video.frames`
  * [B, F, S, D] and `video.frameMask` [B, S] bool, the aggregator runs in the graph (training);
- * 'tokens': input `video.tokens` [B, V, D] from the video-tokens graph (generation). Both take
+ * 'tokens': input `video.tokens` [B, V, D] from the video-tokens graph (generation). With the video
+ * config's `look`, the second feature input too: 'frames' takes `video.lookFrames` [B, F, S, D] (the
+ * clip through the second image checkpoint), 'tokens' its parameter-free look tokens `video.look`
+ * [B, E·S, D] (the video-tokens graph's second output; one clip's tokens, V fixed), and the learned
+ * map of them is added to the object-motion tokens here (`addLook`), so it trains in the
+ * language-model stages whether or not the aggregator does. Without `look` nothing of it is declared:
+ * the graphs are those of the one-input model byte for byte. Both take
  * `video.mask` [B, 1, T, V] bool (true where a text row may see the clip). With `lookup` (training),
  * also `video.lookupRow` and `video.lookupTarget` [B, LOOKUP_ROWS] i32 and the look-up loss as the auxiliary loss
  * (`lookupLoss`).
@@ -127,11 +141,14 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
   const V = videoTokenCount(m.video, clip, S);
   // Fed tokens (the export) take any count: several clips' tokens side by side, each row's mask
   // opening the clip it sees (the way the image cross-attention takes several images).
-  const tokens = source === 'frames' ? V : 'V';
+  const look = m.video.look === true;
+  const tokens = source === 'frames' || look ? V : 'V';
   const inputs: Record<string, LmInputDecl> =
     source === 'frames'
       ? { 'video.frames': { dtype: 'f32', shape: ['B', clip.frames, S, t.dim] }, 'video.frameMask': { dtype: 'bool', shape: ['B', S] } }
       : { 'video.tokens': { dtype: 'f32', shape: ['B', tokens, t.dim] } };
+  if (look && source === 'frames') inputs['video.lookFrames'] = { dtype: 'f32', shape: ['B', clip.frames, S, t.dim] };
+  if (look && source === 'tokens') inputs['video.look'] = { dtype: 'f32', shape: ['B', lookTokenCount(m, clip), t.dim] };
   inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', tokens] };
   if (lookup && !m.video.resampler.motionTokens) throw new HerdError('invalid_config', 'the look-up loss reads the object-motion tokens: it needs resampler.motionTokens');
   if (lookup) {
@@ -150,15 +167,19 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
     inputs,
     encode: ({ inputs: x, p }) => {
       queries = [];
+      const base = source === 'frames' ? videoTokens(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision) : x['video.tokens']!;
+      const withLook = look ? addLook(p, base, source === 'frames' ? lookTokens(x['video.lookFrames']!, x['video.frameMask']!, m.image.vision, clip) : x['video.look']!) : base;
+      // lookKeys: the look decides where a row looks (keys), the tokens without it what it reads (values).
       return {
-        tokens: source === 'frames' ? videoTokens(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision) : x['video.tokens']!,
+        tokens: m.video.lookKeys ? base : withLook,
+        ...(m.video.lookKeys ? { keys: withLook } : {}),
         rows: rowsWithVideo(x['video.mask']!),
       };
     },
     beforeLayer: (i, h, { inputs: x, p, encoded }) =>
-      layers.reduce((acc, l, j) => (l.coreLayer === i ? videoCrossAttentionLayer(t, p, j, layerShape(m), acc, encoded['tokens']!, x['video.mask']!, encoded['rows']!, lookup ? (query) => queries.push({ j, query }) : undefined) : acc), h),
+      layers.reduce((acc, l, j) => (l.coreLayer === i ? videoCrossAttentionLayer(t, p, j, layerShape(m), acc, encoded['tokens']!, x['video.mask']!, encoded['rows']!, lookup ? (query) => queries.push({ j, query }) : undefined, encoded['keys']) : acc), h),
     ...(lookup
-      ? { auxiliaryLoss: ({ inputs: x, p, encoded }: LmHookContext) => ({ loss: lookupLoss(t, p, queries, encoded['tokens']!, x['video.lookupRow']!, x['video.lookupTarget']!), metrics: {} }) }
+      ? { auxiliaryLoss: ({ inputs: x, p, encoded }: LmHookContext) => ({ loss: lookupLoss(t, p, queries, encoded['tokens']!, x['video.lookupRow']!, x['video.lookupTarget']!, encoded['keys']), metrics: {} }) }
       : {}),
   };
 }
@@ -202,14 +223,18 @@ export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: 
   return G.toOnnx(g, { outputs, name: 'video_frames' });
 }
 
-/** The aggregator alone (and the motion tokens, `resampler.motionTokens`) for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S] → `video.tokens` [1, V, D]. */
+/**
+ * The aggregator alone (and the motion tokens, `resampler.motionTokens`) for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S] → `video.tokens` [1, V, D].
+ * With the video config's `look` also `video.lookFrames` [1, F, S, D] (the second feature input) → `video.look` [1, E·S, D] (`lookTokens`, no parameters; the decoder maps it).
+ */
 export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, video: VisionWeights): EmittedModel {
   const g = new Graph();
   const p = declare(g, resamplerParamSpecs(m.video.resampler, m.image.text.dim), video, 'video weights');
   const S = frameTokens(m.image);
   const frames = g.input('video.frames', 'f32', [1, clip.frames, S, m.image.text.dim]);
   const frameMask = g.input('video.frameMask', 'bool', [1, S]);
-  return G.toOnnx(g, { outputs: { 'video.tokens': videoTokens(m.video.resampler, clip, p, frames, frameMask, m.image.vision) }, name: 'video_tokens' });
+  const look: Record<string, Tensor> = m.video.look ? { 'video.look': lookTokens(g.input('video.lookFrames', 'f32', [1, clip.frames, S, m.image.text.dim]), frameMask, m.image.vision, clip) } : {};
+  return G.toOnnx(g, { outputs: { 'video.tokens': videoTokens(m.video.resampler, clip, p, frames, frameMask, m.image.vision), ...look }, name: 'video_tokens' });
 }
 
 /** The core's incremental decoder with the image adapter and the video adapter attached (fed video tokens). */

@@ -253,7 +253,7 @@ export function motionTokens(frames: Tensor, frameMask: Tensor, grid: TileGrid, 
   const when = new Float32Array(E * S! * 2);
   for (let e = 0; e < E; e++) for (let p = 0; p < S!; p++) for (let a = 0; a < 2; a++) when[(e * S! + p) * 2 + a] = (half ? (e - half) / half : 0) * (places[2 * p + a]! - centre[a]!);
   const u = g.constant(placeDirections(D!), 'f32', [2, D!]);
-  const change = G.mean(G.reshape(G.sub(frames, G.mean(frames, 1, true)), [B!, E, k, S!, D!]), 2); // [B, E, S, D]
+  const change = effectiveChange(frames, k); // [B, E, S, D]
   // The change's part along u_x, u_y is taken out: else a shape's look would read as a place.
   const look = G.sub(change, G.matmul(G.matmul(change, G.transpose(u, [1, 0])), u)); // [B, E, S, D]
   const seen = G.reshape(G.mul(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, S!]), g.constant(patch, 'f32', [1, 1, S!])), [B!, 1, S!, 1]); // [B, 1, S, 1]
@@ -261,6 +261,56 @@ export function motionTokens(frames: Tensor, frameMask: Tensor, grid: TileGrid, 
   const place = G.matmul(g.constant(when, 'f32', [1, E, S!, 2]), u); // [1, E, S, D]
   const tokens = G.mul(G.add(look, G.mul(size, place)), seen); // [B, E, S, D]
   return G.reshape(tokens, [B!, E * S!, D!]); // [B, E·S, D]
+}
+
+/** c_e(p): per effective frame e (its k frames averaged) and token place p, the change against the place's mean over the clip's frames. frames [B, F, S, D] → [B, E, S, D]. */
+function effectiveChange(frames: Tensor, k: number): Tensor {
+  const [B, F, S, D] = frames.shape as number[];
+  return G.mean(G.reshape(G.sub(frames, G.mean(frames, 1, true)), [B!, F! / k, k, S!, D!]), 2);
+}
+
+/**
+ * The look input of the object-motion tokens (video config `look`, herd's addition), from a SECOND feature
+ * input: the clip's frames through another image checkpoint, look [B, F, S, D] (frameMask [B, S] bool, the
+ * same tiling as the first input) → [B, E·S, D], per effective frame and token place the same change c_e(p)
+ * the motion token's look is made of (`motionTokens`), with class tokens and padding tiles zero; a static or
+ * blinded clip gives zeros. No parameters: the video model adds a learned map of it to the motion token at the
+ * same place (`LOOK_PROJ`, graphs.ts `addLook`).
+ *
+ * Why: the committed image checkpoint's features carry a mover's motion (stage 0's motion head 47 of 49, the
+ * centroid rule 46 of 48 one-shape clips) but hardly its shape (15 % at a mover's token, majority 29 %); a shape
+ * encoder's carry its shape (35 %) but lose motion (32 / 36 of them; round 23). Two inputs keep each for its job.
+ */
+export function lookTokens(look: Tensor, frameMask: Tensor, grid: TileGrid, clip: ClipSampling): Tensor {
+  const [B, F, S, D] = look.shape as number[];
+  const g = look.graph;
+  const { patch } = tokenPlaces(grid);
+  if (patch.length !== S) throw new HerdError('shape_mismatch', `look tokens: frames have ${S} tokens, the image model's tiling gives ${patch.length}`);
+  const E = F! / clip.groupFrames;
+  const seen = G.reshape(G.mul(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, S!]), g.constant(patch, 'f32', [1, 1, S!])), [B!, 1, S!, 1]); // [B, 1, S, 1]
+  return G.reshape(G.mul(effectiveChange(look, clip.groupFrames), seen), [B!, E * S!, D!]); // [B, E·S, D]
+}
+
+/** The learned map of the look input into the core's width ([D, D], zeros at start: the model starts as the one-input one); in the video cross-attention group, so it trains on a frozen aggregator. */
+export const LOOK_PROJ = 'video.look_proj.weight';
+
+export function lookParamSpecs(dim: number): ParamSpec[] {
+  return [{ name: LOOK_PROJ, shape: [dim, dim], init: 'zeros' }];
+}
+
+/**
+ * tokens [B, V, D] ending with the object-motion tokens [B, E·S, D], look [B, E·S, D] (`lookTokens`) →
+ * the same tokens with W · look added to each motion token, W = `LOOK_PROJ`, its part along the place
+ * directions u_x, u_y taken out (as the motion token's own look is), so the look never reads as a place.
+ */
+export function addLook(p: Params, tokens: Tensor, look: Tensor): Tensor {
+  const [B, V, D] = tokens.shape as number[];
+  const n = look.shape[1] as number;
+  if (look.shape[0] !== B || look.shape[2] !== D || n > V!) throw new HerdError('shape_mismatch', `look: [${look.shape}] does not fit the last tokens of the video tokens [${tokens.shape}]`);
+  const u = tokens.graph.constant(placeDirections(D!), 'f32', [2, D!]);
+  const mapped = G.linear(look, p(LOOK_PROJ)); // [B, E·S, D]
+  const lookPart = G.sub(mapped, G.matmul(G.matmul(mapped, G.transpose(u, [1, 0])), u));
+  return G.concat([G.slice(tokens, 1, 0, V! - n), G.add(G.slice(tokens, 1, V! - n, V!), lookPart)], 1);
 }
 
 /**

@@ -49,7 +49,7 @@ const GATES = ['cross_attn_attn_gate', 'cross_attn_mlp_gate'] as const;
  * output are fixed (each kv head's dims 0, 1 = the token along u_x, u_y). q [B, T, D], tokens [B, V, D], mask
  * [B, 1, T, V] (optional) → [B, T, 2H]. Shared by the look-up loss (`lookupLoss`) and the motion readout.
  */
-export function placeRead(cfg: LlamaConfig, p: Params, pre: string, q: Tensor, tokens: Tensor, mask?: Tensor): Tensor {
+export function placeRead(cfg: LlamaConfig, p: Params, pre: string, q: Tensor, tokens: Tensor, mask?: Tensor, keys?: Tensor): Tensor {
   const g = tokens.graph;
   const a = videoAttentionConfig(cfg);
   const [H, K, Dh, D] = [a.nHeads, a.nKvHeads ?? a.nHeads, a.headDim ?? cfg.dim / a.nHeads, cfg.dim];
@@ -60,7 +60,7 @@ export function placeRead(cfg: LlamaConfig, p: Params, pre: string, q: Tensor, t
   const out = new Float32Array(2 * H * H * Dh);
   for (let h = 0; h < H; h++) for (let c = 0; c < 2; c++) out[(2 * h + c) * H * Dh + h * Dh + c] = 1;
   const fixed: Params = (name) => (name === `${pre}.v_proj.weight` ? g.constant(value, 'f32', [K * Dh, D]) : name === `${pre}.o_proj.weight` ? g.constant(out, 'f32', [2 * H, H * Dh]) : p(name));
-  return G.multiHeadAttention(fixed, pre, q, { ...a, kv: tokens, ...(mask ? { mask } : {}) }).out; // [B, T, 2H]
+  return G.multiHeadAttention(fixed, pre, q, { ...a, ...(keys ? { kv: keys, values: tokens } : { kv: tokens }), ...(mask ? { mask } : {}) }).out; // [B, T, 2H]
 }
 
 /** `shape.ffnHidden` 0 = the core's ffnDim. */
@@ -87,7 +87,8 @@ export function rowsWithVideo(mask: Tensor): Tensor {
 }
 
 /**
- * x [B, T, D], video [B, V, D], mask bool [B, 1, T, V], rows [B, T, 1] → [B, T, D]. `query`, when
+ * x [B, T, D], video [B, V, D], mask bool [B, 1, T, V], rows [B, T, 1] → [B, T, D]; `keys` [B, V, D] (optional): the
+ * attention's keys from these instead of `video` (its values still from `video`). `query`, when
  * given, receives the normed rows [B, T, D] the attention queries with (the recipe's look-up loss,
  * `lookupLoss`, trains where they look).
  *
@@ -99,17 +100,18 @@ export function rowsWithVideo(mask: Tensor): Tensor {
  * the answer loss trains where they look through a clean signal, in every path that runs the layer (training,
  * the exported decoder, chat).
  */
-export function videoCrossAttentionLayer(cfg: LlamaConfig, p: Params, j: number, shape: VideoLayerShape, x: Tensor, video: Tensor, mask: Tensor, rows: Tensor, query?: (hn: Tensor) => void): Tensor {
+export function videoCrossAttentionLayer(cfg: LlamaConfig, p: Params, j: number, shape: VideoLayerShape, x: Tensor, video: Tensor, mask: Tensor, rows: Tensor, query?: (hn: Tensor) => void, keys?: Tensor): Tensor {
   const pre = videoLayerPrefix(j);
   const ffnHidden = shape.ffnHidden;
   const hn = G.norm(p, `${pre}.input_layernorm`, x, rms(cfg));
   query?.(hn);
-  const attn = G.mul(G.multiHeadAttention(p, `${pre}.cross_attn`, hn, { ...videoAttentionConfig(cfg), kv: video, mask }).out, rows); // rows with no video → 0
+  // `keys` (the video config's lookKeys): where a row looks comes from them, what it reads from `video`.
+  const attn = G.mul(G.multiHeadAttention(p, `${pre}.cross_attn`, hn, { ...videoAttentionConfig(cfg), ...(keys ? { kv: keys, values: video } : { kv: video }), mask }).out, rows); // rows with no video → 0
   // With `shape.rowGates`: tanh(g + w · the normed row) [B, T, 1], else tanh(g) — so a row that needs the clip (the
   // answer) can open the layer further than the rows around it.
   const gate = (name: (typeof GATES)[number], normed: Tensor) => G.tanh(shape.rowGates ? G.add(p(`${pre}.${name}`), G.linear(normed, p(`${pre}.${name}_row.weight`))) : p(`${pre}.${name}`));
   const gated = G.add(x, G.mul(gate('cross_attn_attn_gate', hn), attn));
-  const h = shape.motionReadout ? G.add(gated, G.mul(G.linear(placeRead(cfg, p, `${pre}.cross_attn`, hn, video, mask), p(`${pre}.motion_readout.weight`)), rows)) : gated;
+  const h = shape.motionReadout ? G.add(gated, G.mul(G.linear(placeRead(cfg, p, `${pre}.cross_attn`, hn, video, mask, keys), p(`${pre}.motion_readout.weight`)), rows)) : gated;
   const hn2 = G.norm(p, `${pre}.post_attention_layernorm`, h, rms(cfg));
   const ffn = G.mul(G.mlp(p, `${pre}.mlp`, hn2, ffnConfig(cfg, ffnHidden)), rows);
   return G.add(h, G.mul(gate('cross_attn_mlp_gate', hn2), ffn));

@@ -14,7 +14,7 @@ import { type HostTensor, hostTensor } from '@herd/runtime';
 import { crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
 import { type ClipSampling, videoTokenCount } from '../config.js';
 import { type ClipFeatures } from '../data/features.js';
-import { LOOKUP_ROWS, type VideoModelConfig, frameTokens } from '../model/graphs.js';
+import { LOOKUP_ROWS, type VideoModelConfig, frameTokens, lookTokenCount } from '../model/graphs.js';
 
 /** One training sequence: token ids (one `<|image|>` for the clip) and next-token targets (−100 = no loss), both of length T. */
 export interface VideoSequence {
@@ -39,9 +39,11 @@ export function videoSequence(clip: string, seq: { tokens: readonly number[]; tr
  * `video.tokens` for the graph built with source 'tokens' instead of the frames (the aggregator is
  * then a pure function of the clip, computed once, like the frozen image features). `lookup`: also
  * `video.lookupRow` / `video.lookupTarget` [B, LOOKUP_ROWS] from the sequences' `lookup` (rows 0 and
- * −100 where a sequence has none), for the graph built with the look-up loss.
+ * −100 where a sequence has none), for the graph built with the look-up loss. With the video config's
+ * `look`, the second feature input: `video.lookFrames` [B, F, S, D] from each clip's `look` (frames),
+ * or with `clipTokens` `video.look` [B, E·S, D] from `clipLook` (the video-tokens graph's look output).
  */
-export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>, lookup = false): Record<string, HostTensor> {
+export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>, lookup = false, clipLook?: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
   const img = m.image;
   const B = seqs.length;
   const F = clip.frames;
@@ -60,6 +62,9 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
   const frames = new Float32Array(clipTokens ? 0 : B * F * S * D);
   const videoTokens = new Float32Array(clipTokens ? B * V * D : 0);
   const frameMask = new Uint8Array(B * S);
+  const look = m.video.look === true;
+  const VL = lookTokenCount(m, clip);
+  const lookFeed = new Float32Array(!look ? 0 : clipTokens ? B * VL * D : B * F * S * D);
   const kv: Record<string, Float32Array> = {};
   img.crossAttentionLayers.forEach((_, j) => {
     kv[`xattn.k.${j}`] = new Float32Array(B * K * S * dh);
@@ -86,6 +91,14 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
       if (!v || v.length !== V * D) throw new HerdError('invalid_argument', `video batch: no video tokens [${V}×${D}] for clip '${s.clip}' (sequence ${b})`);
       videoTokens.set(v, b * V * D);
     } else frames.set(decodeF16(x.features), b * F * S * D);
+    if (look && clipTokens) {
+      const l = clipLook?.get(s.clip);
+      if (!l || l.length !== VL * D) throw new HerdError('invalid_argument', `video batch: no look tokens [${VL}×${D}] for clip '${s.clip}' (sequence ${b})`);
+      lookFeed.set(l, b * VL * D);
+    } else if (look) {
+      if (!x.look || x.look.length !== F * S * D) throw new HerdError('invalid_argument', `video batch: clip '${s.clip}' has no second feature input [${F}×${S}×${D}] (the model's look)`);
+      lookFeed.set(decodeF16(x.look), b * F * S * D);
+    }
     frameMask.set(x.frameMask, b * S);
     for (const [name, arr] of Object.entries(kv)) arr.set(x.kv[name]!, b * K * S * dh);
   });
@@ -109,6 +122,7 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     'xattn.mask': hostTensor('bool', [B, 1, seqLen, S], xmask),
     'video.mask': hostTensor('bool', [B, 1, seqLen, V], vmask),
     ...(clipTokens ? { 'video.tokens': hostTensor('f32', [B, V, D], videoTokens) } : { 'video.frames': hostTensor('f32', [B, F, S, D], frames), 'video.frameMask': hostTensor('bool', [B, S], frameMask) }),
+    ...(look ? (clipTokens ? { 'video.look': hostTensor('f32', [B, VL, D], lookFeed) } : { 'video.lookFrames': hostTensor('f32', [B, F, S, D], lookFeed) }) : {}),
     ...Object.fromEntries(Object.entries(kv).map(([n, a]) => [n, hostTensor('f32', [B, K, S, dh], a)])),
   };
 }

@@ -4,11 +4,12 @@
  * (`evaluateVideoQa`) → the f16 checkpoint with its eval report and model card.
  */
 import { existsSync } from 'node:fs';
+import { HerdError } from '@herd/core';
 import { join } from 'node:path';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { type MiniVision, type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples } from '../data/features.js';
+import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples, withLook } from '../data/features.js';
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { saveMiniVideo } from '../mini.js';
@@ -61,6 +62,11 @@ export interface MiniVideoRecipe {
   readonly lookupWeight?: number;
   /** Direction answers name their mover in the QA stage (`trainMiniVideo`'s `directionNamed`; the eval's references unchanged). */
   readonly directionNamed?: boolean;
+  /**
+   * The second feature input (video config `look`; set `layers.look` too): the image checkpoint whose frame
+   * features give the object-motion tokens their look, and where its feature cache is (made when missing).
+   */
+  readonly look?: { readonly vision: MiniVision; readonly featuresDir: string };
 }
 
 export interface MiniVideoRecipeResult {
@@ -71,8 +77,18 @@ export interface MiniVideoRecipeResult {
   readonly evalSeconds: number;
 }
 
-/** Features of every usable clip, extracted once (the frame count is the recipe's; both stages use the same frames). */
-export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log'>, frames: number): Promise<{ train: VideoExample[]; heldout: VideoExample[] }> {
+/**
+ * Features of every usable clip, extracted once (the frame count is the recipe's; both stages use the same frames);
+ * with `look`, each clip also gets the second feature input from that image checkpoint's cache (`withLook`).
+ */
+export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log' | 'look'>, frames: number): Promise<{ train: VideoExample[]; heldout: VideoExample[] }> {
+  const first = await cachedFeatures(o, frames);
+  const all = o.look ? withLook(first, await cachedFeatures({ ...o, vision: o.look.vision, featuresDir: o.look.featuresDir }, frames), `look features ${o.look.featuresDir}`) : first;
+  return { train: all.filter((x) => x.split === 'train'), heldout: all.filter((x) => x.split === 'heldout') };
+}
+
+/** One image checkpoint's feature cache of the clips: read, or extracted first when missing. */
+async function cachedFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log'>, frames: number): Promise<VideoExample[]> {
   if (!existsSync(join(o.featuresDir, 'manifest.json'))) {
     const t0 = performance.now();
     o.log?.(`extracting frozen image features of ${o.clipsDir} (${frames} frames per clip) → ${o.featuresDir}`);
@@ -83,8 +99,7 @@ export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDi
     });
     o.log?.(`  ${r.clips} clips in ${((performance.now() - t0) / 1000).toFixed(0)} s, ${r.dropped.length} dropped`);
   }
-  const all = await readVideoExamples(o.featuresDir, o.vision.config);
-  return { train: all.filter((x) => x.split === 'train'), heldout: all.filter((x) => x.split === 'heldout') };
+  return readVideoExamples(o.featuresDir, o.vision.config);
 }
 
 function pct(x: number): string {
@@ -93,6 +108,7 @@ function pct(x: number): string {
 
 export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoRecipeResult> {
   const m = miniVideoConfig(o.vision.config, o.resampler, o.layers);
+  if ((m.video.look === true) !== (o.look !== undefined)) throw new HerdError('invalid_argument', 'runMiniVideoRecipe: the look input needs both layers.look and look (its image checkpoint and feature cache)');
   const frames = m.video.finetune.frames;
   const data = await videoFeatures(o, frames);
   o.log?.(`${data.train.length} train clips, ${data.heldout.length} held-out clips`);
@@ -121,7 +137,7 @@ model (\`packages/vision/weights/mini\`: image encoder + image adapter) and the 
 core (\`packages/llama3/weights/mini\`). Only the \`video\` group trained; every other weight is frozen.
 
 - Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}${m.video.resampler.motionQuery ? ', the clip\'s motion features (the centroid of where its frames change: the directions of its displacement and slope, and the amount of change) projected onto the latent queries (motionQuery)' : ''}${m.video.resampler.motionTokens ? ', and object-motion tokens beside its output (motionTokens: per effective frame and token place, what changed there against the mean frame plus its place times its time, so the video cross-attention can read the asked shape\'s own motion)' : ''}.
-- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${m.video.motionReadout ? '; each also reads the object-motion tokens\' place term where its heads look and adds a learned projection of it to its output (motionReadout)' : ''}${m.video.rowGates ? '; each gate also depends on its row (rowGates: tanh(g + w · the normed row))' : ''}${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
+- Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${m.video.motionReadout ? '; each also reads the object-motion tokens\' place term where its heads look and adds a learned projection of it to its output (motionReadout)' : ''}${m.video.rowGates ? '; each gate also depends on its row (rowGates: tanh(g + w · the normed row))' : ''}${m.video.look ? `; the object-motion tokens also get a learned map of a second feature input, the clip through the image checkpoint ${o.look?.vision.dir} (look: its change per effective frame and place${m.video.lookKeys ? '; in the keys only, lookKeys' : ''})` : ''}${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
 - Pre-training: ${m.video.pretrain.frames} frames merged ${m.video.pretrain.groupFrames}→1; fine-tuning: ${m.video.finetune.frames} frames merged ${m.video.finetune.groupFrames}→1. A clip enters a prompt as one \`<|image|>\`: the image layers see its middle frame, the video layers all its frames.
 - Stored f16 (${Object.keys(train.weights).length} tensors).
 
@@ -147,6 +163,6 @@ ${o.blind ? '**Blind control**: trained and evaluated with every clip\'s frame f
 
 Moving vs static: ${pct(report.accuracy.video.moving)} with the video adapter vs ${pct(report.accuracy.image.moving)} for the image model on the middle frame; direction: ${pct(report.accuracy.video.direction)} vs ${pct(report.accuracy.image.direction)}.
 `;
-  await saveMiniVideo(o.outDir, m, train.weights, o.vision.dir, { eval: { ...report, steps: { caption: o.captionSteps, qa: o.qaSteps }, trainSeconds: train.seconds, evalLoss: train.evalLoss, tokenSpread: spread, ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps, aggregatorReadout: ro ?? null, ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}) } : {}), ...(o.blind ? { blind: true } : {}) }, card });
+  await saveMiniVideo(o.outDir, m, train.weights, o.vision.dir, { eval: { ...report, steps: { caption: o.captionSteps, qa: o.qaSteps }, trainSeconds: train.seconds, evalLoss: train.evalLoss, tokenSpread: spread, ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps, aggregatorReadout: ro ?? null, ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}) } : {}), ...(o.blind ? { blind: true } : {}) }, card }, o.look?.vision.dir);
   return { train, eval: report, spread, evalSeconds };
 }

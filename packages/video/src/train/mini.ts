@@ -20,7 +20,7 @@ import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } fro
 import { type HostTensor, Session } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
 import { type ClipSampling, type ResamplerConfig, type VideoConfig, parseVideoConfig } from '../config.js';
-import { type ClipFeatures, type VideoExample, blindClip, clipFeeds } from '../data/features.js';
+import { type ClipFeatures, type VideoExample, blindClip, videoTokensFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { videoLayerPrefix } from '../model/video-cross-attention.js';
@@ -36,7 +36,7 @@ export type QaRepeat = Partial<Record<VideoQaType, number>>;
 export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery' | 'motionTokens'>>;
 
 /** Video cross-attention settings a run may change from the mini preset's. */
-export type LayerOverrides = Partial<Pick<VideoConfig, 'motionReadout' | 'rowGates'>>;
+export type LayerOverrides = Partial<Pick<VideoConfig, 'motionReadout' | 'rowGates' | 'look' | 'lookKeys'>>;
 
 /** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s and `layers`' values replacing the preset's (checked as a config file's are). */
 export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}, layers: LayerOverrides = {}): VideoModelConfig {
@@ -267,11 +267,12 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     const dir = join(o.workDir, stage);
     await writeSequences(dir, seqs[stage]);
     // A frozen aggregator's tokens are a pure function of the clip: computed once, fed instead of the frames.
-    const tokens = frozen ? await videoTokensOf(m, clip, values, features) : undefined;
-    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens, lookup);
+    const fixed = frozen ? await clipTokensOf(m, clip, values, features) : undefined;
+    const tokens = fixed?.tokens;
+    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens, lookup, fixed?.look);
     // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
-    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, lookup));
+    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, lookup, fixed?.look));
     const r = await trainAdapter({
       spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', lookup),
       ...(lookup ? { auxiliaryWeight: lookupWeight } : {}),
@@ -315,14 +316,22 @@ function uniqueSamplings(xs: readonly ClipSampling[]): ClipSampling[] {
 
 /** Every clip's video tokens [V·D] through the (frozen) aggregator, once. */
 export async function videoTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>): Promise<Map<string, Float32Array>> {
+  return (await clipTokensOf(m, clip, values, features)).tokens;
+}
+
+/** `videoTokensOf`, and with the video config's `look` every clip's look tokens [E·S·D] (the video-tokens graph's `video.look`). */
+async function clipTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>): Promise<{ tokens: Map<string, Float32Array>; look?: Map<string, Float32Array> }> {
   const session = await Session.create(buildVideoTokensGraph(m, clip, values), {}, 'video_tokens');
+  const look = m.video.look === true;
   try {
-    const out = new Map<string, Float32Array>();
+    const tokens = new Map<string, Float32Array>();
+    const looks = new Map<string, Float32Array>();
     for (const [key, x] of features) {
-      const f = clipFeeds(m.image, x, clip.frames);
-      out.set(key, Float32Array.from((await session.run({ 'video.frames': f.frames, 'video.frameMask': f.frameMask }))['video.tokens']!.data as Float32Array));
+      const out = await session.run(videoTokensFeeds(m.image, x, clip.frames, look));
+      tokens.set(key, Float32Array.from(out['video.tokens']!.data as Float32Array));
+      if (look) looks.set(key, Float32Array.from(out['video.look']!.data as Float32Array));
     }
-    return out;
+    return { tokens, ...(look ? { look: looks } : {}) };
   } finally {
     await session.release();
   }
