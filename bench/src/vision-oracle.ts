@@ -12,7 +12,7 @@
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
  *     [--key-word-draw question|type] [--key-word-weights TYPE=N,…] [--answer-form position,count] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
- *     [--features truth|encoder] [--encoder DIR] [--position-code G] [--position-code-scale 2] [--place-embeddings G] [--place-init 0.1]
+ *     [--features truth|encoder] [--encoder DIR] [--position-code G] [--position-code-scale 2] [--place-embeddings G] [--place-init 0.4]
  *
  * `--features encoder` (round 23) feeds the REAL frozen encoder's output instead of the codes (`--encoder DIR`, default the
  * committed mini encoder; computed once per image: the committed line's --freeze-encoder --train-projector path, the

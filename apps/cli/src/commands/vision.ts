@@ -57,7 +57,7 @@ export const visionTrainCommand = defineCommand({
     'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
     'cross-before': flag.string({ placeholder: 'LAYERS', description: 'comma-separated core layers (0-based) the gated cross-attention layers run before, one each (default 1,3; e.g. 0,1,2,3: before every layer of the 4-layer mini core); stored in the checkpoint' }),
     'place-embeddings': flag.integer({ min: 0, max: 64, default: 0, description: 'G: learned row / column place embeddings on a G×G grid over the image, added to the projected image tokens and trained with the adapter (0: none); stored in the checkpoint' }),
-    'place-init': flag.number({ min: 0, description: 'with --place-embeddings: standard deviation of the fresh place tables\' values (default 0.1; 0: zero init, the run starts at the model without them)' }),
+    'place-init': flag.number({ min: 0, description: 'with --place-embeddings: standard deviation of the fresh place tables\' values (default 0.4; 0: zero init, the run starts at the model without them)' }),
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
     'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
     'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),

@@ -30,7 +30,8 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
   it('carries place embeddings (--place-embeddings G, --place-init X when not the default); none adds nothing', () => {
     expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6 })).toContain('--qk-gain 2 --place-embeddings 6 --key-word-share 0.75');
     expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0 })).toContain('--place-embeddings 6 --place-init 0 --key-word-share');
-    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0.1 })).not.toContain('--place-init');
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0.1 })).toContain('--place-embeddings 6 --place-init 0.1 --key-word-share');
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0.4 })).not.toContain('--place-init'); // the default
     expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 0 })).toBe(miniVisionRetrainCommand(recipe));
   });
 

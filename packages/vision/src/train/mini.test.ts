@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, parsePlaceEmbeddings, parsePlaceInit, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -333,13 +333,17 @@ describe('place embeddings in the recipe (placeEmbeddings)', () => {
     expect(miniVisionConfig(loadLanguageCore().config)).not.toHaveProperty('placeBins');
   });
 
-  it('fresh tables: N(0, placeInit²) (0: zeros); every other fresh value is the one without them', () => {
+  it('fresh tables: N(0, placeInit²) (default 0.4; 0: zeros); every other fresh value is the one without them', () => {
+    expect(MINI_PLACE_INIT).toBe(0.4);
     const text = loadLanguageCore().config;
     const plain = freshMiniVision(miniVisionConfig(text), 3, 0.5, 2);
     const m = miniVisionConfig(text, undefined, undefined, 6);
-    for (const [init, lo, hi] of [[MINI_PLACE_INIT, 0.09, 0.11], [0, 0, 0]] as const) {
-      const fresh = freshMiniVision(m, 3, 0.5, 2, init);
-      for (const n of Object.keys(plain)) expect(fresh[n]!.data, n).toEqual(plain[n]!.data);
+    const fresh = freshMiniVision(m, 3, 0.5, 2);
+    for (const n of Object.keys(plain)) expect(fresh[n]!.data, n).toEqual(plain[n]!.data);
+    for (const n of [PLACE_ROW, PLACE_COL]) expect(fresh[n]!.data).toEqual(freshPlaceTables(m, 3)[n]!.data);
+    expect(freshPlaceTables(miniVisionConfig(text), 3)).toEqual({});
+    for (const [init, lo, hi] of [[MINI_PLACE_INIT, 0.36, 0.44], [0.1, 0.09, 0.11], [0, 0, 0]] as const) {
+      const fresh = freshPlaceTables(m, 3, init);
       for (const n of [PLACE_ROW, PLACE_COL]) {
         expect(fresh[n]!.shape).toEqual([6, text.dim]);
         const x = Array.from(fresh[n]!.data as Float32Array);
@@ -350,6 +354,7 @@ describe('place embeddings in the recipe (placeEmbeddings)', () => {
       if (init > 0) expect(fresh[PLACE_ROW]!.data).not.toEqual(fresh[PLACE_COL]!.data);
     }
     expect(() => freshMiniVision(m, 3, 0.5, 2, -1)).toThrow(/placeInit must be a finite number ≥ 0/);
+    expect(() => freshPlaceTables(m, 3, Number.NaN)).toThrow(/placeInit must be a finite number ≥ 0/);
   });
 
   it('trains the tables with the adapter, saves and loads them (config placeBins); the loaded model reads them; no tables, no field', async () => {

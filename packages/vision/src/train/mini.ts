@@ -550,25 +550,35 @@ export interface MiniVisionResult {
 export const MINI_GATE_INIT = 0.5;
 
 /**
- * Default standard deviation of fresh place tables (`placeInit`): round 23's fixed place code (N(0, 0.5²) per encoder-output
- * value, 128 of them) seen through the fresh projector (N(0, 0.02²) weights) has sqrt(128)·0.5·0.02 ≈ 0.11 per core value —
- * the scale at which that code let the prepositions follow the image without shutting the image out (scale 2 did).
+ * Default standard deviation of fresh place tables (`placeInit`), measured (docs/research-log.md, Vision, round 24). Round 23's
+ * fixed place code (N(0, 0.5²) on 128 encoder-output values) goes through the projector, so it grows with it: ~0.11 per core value
+ * through the fresh projector (weights rms 0.02), ~0.43 through a trained one (the committed projector: weights rms 0.076, its
+ * tokens rms 3.4) — about 0.13 of the tokens. A table is not scaled by the projector: at 0.1 (the fresh-projector match) it ended
+ * at the controls' left/right-only answers in 2 of 2 seeds, at 0.4 (the trained-projector match) top/bottom/centre items rose
+ * above the controls in each seed run (see the log). Small random, not zero: zero starts exactly at the control, whose answers
+ * never leave left/right.
  */
-export const MINI_PLACE_INIT = 0.1;
+export const MINI_PLACE_INIT = 0.4;
 
 /**
  * Fresh encoder + adapter values with the cross-attention gates at `gate` and the q/k RMSNorm gains at `qkGain`; place tables
  * (if the model has them) N(0, placeInit²) from their own generator, so every other value is the same as without them.
  */
 export function freshMiniVision(m: MllamaConfig, seed: number, gate: number, qkGain = 1, placeInit = MINI_PLACE_INIT): VisionWeights {
-  if (!(placeInit >= 0 && Number.isFinite(placeInit))) throw new HerdError('invalid_argument', `freshMiniVision: placeInit must be a finite number ≥ 0, got ${placeInit}`);
+  const place = freshPlaceTables(m, seed, placeInit);
   const init = G.initParams([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m).filter((s) => !isPlaceParam(s.name))], seed, { layers: m.vision.nLayers });
-  Object.assign(init, G.initParams(placeParamSpecs(m).map((s) => ({ ...s, init: placeInit === 0 ? ('zeros' as const) : { normal: placeInit } })), seed * 7_919 + 13));
+  Object.assign(init, place);
   for (const c of m.crossAttentionLayers) {
     for (const g of ['cross_attn_attn_gate', 'cross_attn_mlp_gate']) (init[`${crossLayerPrefix(c)}.${g}`]!.data as Float32Array).fill(gate);
     for (const n of ['q_norm', 'k_norm']) (init[`${crossLayerPrefix(c)}.cross_attn.${n}.weight`]!.data as Float32Array).fill(qkGain);
   }
   return init;
+}
+
+/** Fresh place tables of `m` (none without place embeddings): N(0, placeInit²) from their own generator (seed-derived), zeros at 0. */
+export function freshPlaceTables(m: MllamaConfig, seed: number, placeInit = MINI_PLACE_INIT): VisionWeights {
+  if (!(placeInit >= 0 && Number.isFinite(placeInit))) throw new HerdError('invalid_argument', `freshMiniVision: placeInit must be a finite number ≥ 0, got ${placeInit}`);
+  return G.initParams(placeParamSpecs(m).map((s) => ({ ...s, init: placeInit === 0 ? ('zeros' as const) : { normal: placeInit } })), seed * 7_919 + 13);
 }
 
 /**
