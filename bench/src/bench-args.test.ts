@@ -205,6 +205,15 @@ describe('the benches', () => {
       'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got -1\n',
       'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got 65\n',
     ]);
+    // And round 24's place embeddings: the grid and the init.
+    const pe = await Promise.all([['--place-embeddings', '65'], ['--place-embeddings', '1.5'], ['--place-embeddings', '6', '--place-init', '-1'], ['--place-init', '0.2']].map((a) => run('vision-oracle', ['--data', '/no/such/images', ...a])));
+    expect(pe.map((r) => r.code)).toEqual([1, 1, 1, 1]);
+    expect(pe.map((r) => r.stderr)).toEqual([
+      'vision-oracle.js: invalid_argument: --place-embeddings must be a whole number of bins from 0 (none) to 64, got "65"\n',
+      'vision-oracle.js: invalid_argument: --place-embeddings must be a whole number of bins from 0 (none) to 64, got "1.5"\n',
+      'vision-oracle.js: invalid_argument: --place-init must be a number ≥ 0 (the fresh place tables\' standard deviation; 0: zero init), got "-1"\n',
+      'vision-oracle.js: invalid_argument: --place-init is the init of --place-embeddings; give that too\n',
+    ]);
     // So is the video oracle's, whatever --features holds.
     const vo = await run('video-oracle', ['--core', '/no/such/core-folder', '--features', '/no/such/features']);
     expect(vo.code).toBe(1);

@@ -12,7 +12,7 @@
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
  *     [--key-word-draw question|type] [--key-word-weights TYPE=N,…] [--answer-form position,count] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
- *     [--features truth|encoder] [--encoder DIR] [--position-code G] [--position-code-scale 2]
+ *     [--features truth|encoder] [--encoder DIR] [--position-code G] [--position-code-scale 2] [--place-embeddings G] [--place-init 0.4]
  *
  * `--features encoder` (round 23) feeds the REAL frozen encoder's output instead of the codes (`--encoder DIR`, default the
  * committed mini encoder; computed once per image: the committed line's --freeze-encoder --train-projector path, the
@@ -20,6 +20,10 @@
  * and one of its column in a G×G grid over the resized image (`patchPlaces`: the patch's place, not the scene's truth),
  * N(0, scale²) per value with `--position-code-scale`: a categorical place code, so that a union of places such as the
  * preposition's "left or right" is linear in what the adapter reads.
+ *
+ * `--place-embeddings G` (round 24) is the model part that code became: learned row / column embeddings on a G×G grid added
+ * to the PROJECTED image tokens (`MllamaConfig.placeBins`, as herd vision train --place-embeddings), trained with the adapter,
+ * fresh values N(0, X²) with `--place-init X` (0: zero init).
  *
  * Prints the QA table and writes bench/results/vision-oracle.json (or --out). Asserts nothing.
  */
@@ -29,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -56,6 +60,8 @@ const cli = benchArgs({
     encoder: { value: 'DIR', help: 'with --features encoder: a saved mini encoder (default packages/vision/weights/mini-encoder)' },
     'position-code': { value: 'G', default: '0', help: "add a fixed random code of each patch's row and column in a G×G grid over the image (0: none)" },
     'position-code-scale': { value: 'X', default: '2', help: "the position codes' scale (standard deviation of each value; the mini encoder's output values have ~1.9)" },
+    'place-embeddings': { value: 'G', default: '0', help: "learned row / column place embeddings on a G×G grid added to the projected image tokens, trained with the adapter (0: none; as herd vision train --place-embeddings)" },
+    'place-init': { value: 'X', default: '', help: `with --place-embeddings: standard deviation of the fresh place tables' values (0: zero init; default ${MINI_PLACE_INIT})` },
     'per-type': { value: 'N', default: '50', help: 'held-out questions per type (as herd vision eval --per-type)' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
     out: { value: 'FILE', help: 'where to write the JSON (default bench/results/vision-oracle.json)' },
@@ -71,7 +77,10 @@ const answerForm = ANSWER_FORM_TYPES.filter((t) => (cli.flag('answer-form') !== 
 const keyWordWeights = cli.flag('key-word-weights') === '' ? undefined : parseKeyWordWeights(cli.flag('key-word-weights')!);
 if (keyWordWeights !== undefined && cli.flag('key-word-draw') !== 'type') throw new HerdError('invalid_argument', '--key-word-weights weighs the types of the type draw: give --key-word-draw type too');
 const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLayers); // a wrong schedule fails before the scenes are read
-const m = miniVisionConfig(core.config, undefined, crossBefore);
+const placeEmbeddings = parsePlaceEmbeddings(cli.flag('place-embeddings')!);
+const placeInit = cli.flag('place-init') === '' ? MINI_PLACE_INIT : parsePlaceInit(cli.flag('place-init')!);
+if (placeEmbeddings === 0 && cli.flag('place-init') !== '') throw new HerdError('invalid_argument', '--place-init is the init of --place-embeddings; give that too');
+const m = miniVisionConfig(core.config, undefined, crossBefore, placeEmbeddings);
 const v = m.vision;
 const Dv = visionOutputDim(v); // the encoder's output width
 const P = patchesPerTile(v);
@@ -148,6 +157,7 @@ const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim())
 const options = {
   qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, ...(keyWordWeights !== undefined ? { keyWordWeights } : {}), ...(answerForm.length ? { answerForm } : {}), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
   gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'), crossBefore,
+  ...(placeEmbeddings ? { placeEmbeddings, placeInit } : {}),
 };
 const t0 = performance.now();
 const r = await trainMiniVision({

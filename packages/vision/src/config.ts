@@ -140,6 +140,23 @@ export interface MllamaConfig {
    * embedding table (608 = 600 + 8 rows in the fixture).
    */
   readonly nLearnableTokens: number;
+  /**
+   * Learned place embeddings (herd's, not Meta's; round 24): each projected image token gets a learned row of
+   * its patch's row and one of its column in a G×G grid over the resized image (`patchPlaces`), tables
+   * `vision_place.row.weight` / `vision_place.col.weight` [G, core dim]; class tokens and padding get none.
+   * Absent or 0: none (the graphs are those without the field).
+   */
+  readonly placeBins?: number;
+}
+
+/** Most place bins a model may have (`patchPlaces`' range). */
+export const MAX_PLACE_BINS = 64;
+
+/** The model's place bins G, 0 when it has no place embeddings; a value outside 0…64 is refused. */
+export function placeBinsOf(m: Pick<MllamaConfig, 'placeBins'>): number {
+  const g = m.placeBins ?? 0;
+  if (!Number.isInteger(g) || g < 0 || g > MAX_PLACE_BINS) throw new HerdError('invalid_config', `placeBins must be a whole number from 0 (none) to ${MAX_PLACE_BINS}, got ${JSON.stringify(m.placeBins)}`);
+  return g;
 }
 
 /**

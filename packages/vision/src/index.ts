@@ -1,4 +1,4 @@
-export { parseVisionConfig, supportedAspectRatios, patchesPerTile, visionOutputDim, coreAttachPoints, CLIP_MEAN, CLIP_STD } from './config.js';
+export { parseVisionConfig, supportedAspectRatios, patchesPerTile, visionOutputDim, coreAttachPoints, placeBinsOf, MAX_PLACE_BINS, CLIP_MEAN, CLIP_STD } from './config.js';
 export type { VisionConfig, MllamaConfig } from './config.js';
 export { loadVisionPreset, VISION_PRESET_NAMES, LLAMA32_VISION_CROSS_LAYERS } from './presets/index.js';
 export type { VisionPresetName } from './presets/index.js';
@@ -7,7 +7,8 @@ export { optimalCanvas, fitToCanvas, tileImage, preprocessImage, packImages, pac
 export type { Canvas, TiledImage, PackedImages } from './data/tiling.js';
 export { patchPlaces } from './data/patch-place.js';
 export type { PatchPlaces } from './data/patch-place.js';
-export { encoderParamSpecs, adapterParamSpecs } from './model/params.js';
+export { encoderParamSpecs, adapterParamSpecs, placeParamSpecs, isPlaceParam, PLACE_ROW, PLACE_COL } from './model/params.js';
+export { addPlaceEmbeddings, packPlaces, PLACE_INPUTS } from './model/place.js';
 export { vitLayer, vitLayerSpecs, vitBlockConfig } from './model/vit-layer.js';
 export { aspectRatioEmbedding, gatedPositionalEmbedding } from './model/tile-embeddings.js';
 export { encodeImages, projectToCore, encoderMask, paddedTokensPerTile } from './model/encoder.js';
@@ -16,7 +17,7 @@ export { crossAttentionLayer, crossAttentionLayerSpecs, crossAttentionConfig, cr
 export type { ImageKv, PreImageMasking } from './model/cross-attention.js';
 export { imageIntervals, crossAttentionMaskRows, imageTokenCount } from './model/image-mask.js';
 export type { ImageLayout } from './model/image-mask.js';
-export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP } from './model/graphs.js';
+export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, PLACE_GROUP } from './model/graphs.js';
 export type { ImageSource, VisionWeights } from './model/graphs.js';
 export { loadHfMllama, readMllamaWeights, mllamaFromHfConfig, stackIndexOfCoreLayer } from './model/load.js';
 export type { LoadedMllama } from './model/load.js';
@@ -44,7 +45,7 @@ export type { TextLine } from './data/stages/ocr.js';
 export type { OcrOptions, OcrResult, OcrStage } from './data/stages/ocr.js';
 export { CURATE_STAGES_RULES, curateImages, curationStages, curationPipeline, importImageFolder, reportMarkdown, REPORT_FILE, REPORT_MD } from './data/curate.js';
 export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } from './data/curate.js';
-export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, crossLayersBefore, parseCrossBefore, MINI_CROSS_BEFORE, keyTokenIds, questionKeyIds, showsFact, keyWordQuestionDrawer, KEY_WORD_DRAWS, POSITION_FORM_WORDS, ANSWER_FORM_WORDS, ANSWER_FORM_TYPES, type AnswerFormType, parseAnswerForm, answerFormIds, keyWordTargets, SCENE_QA_TYPES, KEY_WORD_WEIGHTS_FLAG, parseKeyWordWeights, MINI_GATE_INIT } from './train/mini.js';
+export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, crossLayersBefore, parseCrossBefore, MINI_CROSS_BEFORE, keyTokenIds, questionKeyIds, showsFact, keyWordQuestionDrawer, KEY_WORD_DRAWS, POSITION_FORM_WORDS, ANSWER_FORM_WORDS, ANSWER_FORM_TYPES, type AnswerFormType, parseAnswerForm, answerFormIds, keyWordTargets, SCENE_QA_TYPES, KEY_WORD_WEIGHTS_FLAG, parseKeyWordWeights, MINI_GATE_INIT, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult, MiniVisionStage, KeyWordDraw } from './train/mini.js';
 export { miniVisionRetrainCommand, crossScheduleWords, runMiniVisionRecipe } from './train/mini-recipe.js';
 export { DENSE_HEADS, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, buildDenseTraining, cellInkGrid, inkPixels, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';

@@ -4,10 +4,11 @@
  * mini language core. The core's weights are not copied here: they load from the core's folder.
  */
 import { join } from 'node:path';
+import { HerdError } from '@herd/core';
 import { fileURLToPath } from 'node:url';
 import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
-import { type MllamaConfig } from './config.js';
+import { type MllamaConfig, placeBinsOf } from './config.js';
 import { type VisionWeights } from './model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from './model/params.js';
 import { miniVisionConfig } from './train/mini.js';
@@ -33,6 +34,8 @@ interface StoredConfig {
   readonly crossAttentionLayers: readonly number[];
   readonly imageTokenId: number;
   readonly nLearnableTokens: number;
+  /** Learned place embeddings' bins (`MllamaConfig.placeBins`); absent in checkpoints without them (all before round 24). */
+  readonly placeBins?: number;
   /** The core it was trained against: its shape is checked on load, its weights' hash compared. */
   readonly core: TrainedAgainstCore;
 }
@@ -42,6 +45,7 @@ export async function saveMiniVision(dir: string, m: MllamaConfig, core: Languag
   const names = [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)].map((s) => s.name);
   const cfg: StoredConfig = {
     format: 'herd-mini-vision', vision: m.vision, crossAttentionLayers: m.crossAttentionLayers, imageTokenId: m.imageTokenId, nLearnableTokens: m.nLearnableTokens,
+    ...(placeBinsOf(m) > 0 ? { placeBins: m.placeBins } : {}), // absent without them: such a config.json is byte for byte the one before round 24
     core: trainedAgainst(core),
   };
   await writeAdapterCheckpoint(dir, MINI_VISION_FILES, names, weights, cfg, extra, 'saveMiniVision');
@@ -51,7 +55,12 @@ export async function saveMiniVision(dir: string, m: MllamaConfig, core: Languag
 export function loadMiniVision(dir: string = MINI_VISION_DIR, core: LanguageCore = loadLanguageCore()): MiniVision {
   const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_VISION_FILES, 'herd-mini-vision', 'vision', "train one with 'herd vision train'", core);
   const stored = ckpt.stored;
-  const m: MllamaConfig = { ...miniVisionConfig(core.config), vision: stored.vision, crossAttentionLayers: stored.crossAttentionLayers, imageTokenId: stored.imageTokenId, nLearnableTokens: stored.nLearnableTokens };
+  const m: MllamaConfig = { ...miniVisionConfig(core.config), vision: stored.vision, crossAttentionLayers: stored.crossAttentionLayers, imageTokenId: stored.imageTokenId, nLearnableTokens: stored.nLearnableTokens, ...(stored.placeBins !== undefined ? { placeBins: stored.placeBins } : {}) };
+  try {
+    placeBinsOf(m);
+  } catch (e) {
+    throw new HerdError('checkpoint_mismatch', `vision checkpoint ${join(dir, MINI_VISION_FILES.config)}: ${(e as Error).message}`);
+  }
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
   readCheckpointTensors(ckpt.weights, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], ckpt.problems, weights);
   ckpt.problems.throwIfAny('checkpoint_mismatch', `vision checkpoint ${join(dir, MINI_VISION_FILES.weights)}`);

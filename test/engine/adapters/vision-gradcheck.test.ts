@@ -16,7 +16,8 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@herd/core';
 import { buildLmTraining } from '@herd/llama3';
 import { checkTrainingGradients } from '@herd/runtime';
-import { tileImage } from '@herd/vision';
+import { hostTensor } from '@herd/runtime';
+import { PLACE_GROUP, adapterBatch, placeParamSpecs, tileImage, visionTrainingExtension } from '@herd/vision';
 import { RECIPE_OPTIMIZER as OPT, TINY_IMAGE, VISION_SPEC as spec, VISION_TRAIN as TRAIN, visionBatch, visionValues } from './models.js';
 import { expectGradientsMatch, frozenTinyCore, lmInputGradient } from './tiny.js';
 
@@ -69,5 +70,33 @@ describe('vision adapter training step: gradients vs finite differences (f32, Ri
       if (live(n)) expect(norm(r.gradients[n]!), n).toBeGreaterThan(1e-4);
       else expect(norm(r.gradients[n]!), n).toBe(0);
     }
+  });
+
+  it('learned place embeddings (placeBins 3): the row / column tables get the right gradient, only from the patches of their bin', async () => {
+    const core = await frozenTinyCore();
+    const m = { ...TINY_IMAGE, placeBins: 3 };
+    const placed = { config: spec.config, extension: visionTrainingExtension(m) };
+    const train = [...TRAIN, PLACE_GROUP];
+    const rng = new Rng(8);
+    const tables = Object.fromEntries(placeParamSpecs(m).map((s) => [s.name, hostTensor('f32', [...s.shape], Float32Array.from({ length: s.shape[0]! * s.shape[1]! }, () => 0.2 * rng.normal()))]));
+    const values = { ...visionValues(5, 0.5), ...tables };
+    const img = TINY_IMAGE.imageTokenId;
+    // The 16×16 image fills one 16-px tile with 2×2 patches: rows / columns in bins 0 and 2 of 3 (patch centres 4 and 12 of 16), bin 1 holds none.
+    const feeds = adapterBatch(m, [{ image: image(16, 16, 1), tokens: [1, img, 5, 6, 7, 30, 31, 0, 0, 0], targets: [-100, -100, -100, -100, 30, 31, 2, -100, -100, -100] }, { image: image(32, 16, 2), tokens: [1, 3, img, 8, 9, 32, 0, 0, 0, 0], targets: [-100, -100, -100, -100, 32, 2, -100, -100, -100, -100] }], T);
+    expect(Array.from(feeds['placeRow']!.data as Int32Array).slice(0, 5)).toEqual([-1, 0, 0, 2, 2]); // class token, then the 2×2 patches row-major
+    expect(Array.from(feeds['placeCol']!.data as Int32Array).slice(0, 5)).toEqual([-1, 0, 2, 0, 2]);
+    const graphs = buildLmTraining(placed, { ...core.weights, ...values }, { batch: 2, seqLen: T, train, optimizer: OPT });
+    expect(graphs.layout.entries.map((e) => e.name).sort()).toEqual(Object.keys(values).sort());
+    const r = await checkTrainingGradients(graphs, values, feeds, { optimizer: OPT, only: (n) => n.startsWith('vision_place.') || n === 'multi_modal_projector.bias' });
+    const summary = expectGradientsMatch(r.comparisons, RTOL, ATOL);
+    console.log(`vision place embeddings: loss ${r.loss.toFixed(4)}, ${summary}`);
+    // The 32×16 image (two tiles side by side) has patch-centre columns 4, 12, 20, 28 of 32: bins 0, 1, 1, 2; its rows 0 and 2.
+    // So row bin 1 holds no patch of either image: its gradient is zero; every other bin's is not.
+    const D = TINY_IMAGE.text.dim;
+    const rowGrad = r.gradients['vision_place.row.weight']!;
+    const binNorm = (g: ArrayLike<number>, b: number) => norm(Array.from(g).slice(b * D, (b + 1) * D));
+    expect(binNorm(rowGrad, 1)).toBe(0);
+    for (const b of [0, 2]) expect(binNorm(rowGrad, b)).toBeGreaterThan(0);
+    for (const b of [0, 1, 2]) expect(binNorm(r.gradients['vision_place.col.weight']!, b)).toBeGreaterThan(0);
   });
 });

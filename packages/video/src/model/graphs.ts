@@ -204,6 +204,8 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record
  * adapter's `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] of the middle frame.
  */
 export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: number): EmittedModel {
+  // Not yet: the frames' image tokens would need the place inputs (`packPlaces`) fed here as the image graph does.
+  if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `video frame graph: the image checkpoint has place embeddings (placeBins ${m.placeBins}); the video line does not feed them yet — use an image checkpoint without --place-embeddings`);
   const g = new Graph();
   const p = declare(g, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], vision, 'vision weights');
   const { maxTiles: N, tileSize: T } = m.vision;

@@ -18,7 +18,7 @@ import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
 import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, motionTokens, placeDirections, tokenPlaces } from './resampler.js';
-import { buildVideoDecoder, buildVideoTokensGraph, frameTokens, lookupLoss, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
+import { buildFrameGraph, buildVideoDecoder, buildVideoTokensGraph, frameTokens, lookupLoss, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
 import { rowsWithVideo, videoCrossAttentionLayer } from './video-cross-attention.js';
 
 const IMG = 40;
@@ -31,6 +31,11 @@ const swapped = movingSquare(t.m.image, [[12, 9], [2, 9], [32, 9], [22, 9]]);
 const maxDiff = (a: Float32Array[], b: Float32Array[], from = 0) => a.slice(from).reduce((d, row, i) => row.reduce((dd, x, j) => Math.max(dd, Math.abs(x - b[from + i]![j]!)), d), 0);
 
 describe('video model: placement and shapes', () => {
+  it('an image checkpoint with place embeddings is refused by the frame graph, naming them (the video line does not feed their inputs yet)', () => {
+    const t = tinyModel();
+    expect(() => buildFrameGraph({ ...t.m.image, placeBins: 6 }, t.vision, 4)).toThrow(/the image checkpoint has place embeddings \(placeBins 6\); the video line does not feed them yet/);
+  });
+
   it('puts a video layer before every 4th image cross-attention layer (the last one when there are fewer)', () => {
     expect(videoBeforeImageLayers(8, 4)).toEqual([3, 7]); // Llama 3 8B: 8 image layers → 2 video layers
     expect(videoBeforeImageLayers(20, 4)).toEqual([3, 7, 11, 15, 19]);

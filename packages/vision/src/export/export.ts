@@ -8,14 +8,15 @@
  * Legend: N tile slots, P tokens per tile, S image tokens, K kv heads, Dh head dim.
  */
 import { type ExportModality, headDim } from '@herd/llama3';
-import { type MllamaConfig, patchesPerTile } from '../config.js';
+import { type MllamaConfig, patchesPerTile, placeBinsOf } from '../config.js';
 import { type VisionWeights, buildImageGraph, visionExtension } from '../model/graphs.js';
-import { adapterParamSpecs } from '../model/params.js';
+import { adapterParamSpecs, isPlaceParam } from '../model/params.js';
 
 export function visionExportModality(m: MllamaConfig, weights: VisionWeights): ExportModality {
   const P = patchesPerTile(m.vision);
   const N = m.vision.maxTiles;
-  const adapterNames = new Set(adapterParamSpecs(m).map((s) => s.name));
+  const adapterNames = new Set(adapterParamSpecs(m).filter((s) => !isPlaceParam(s.name)).map((s) => s.name)); // the place tables live in the image graph only
+  const placeBins = placeBinsOf(m);
   return {
     name: 'vision',
     extension: visionExtension(m, 'S'),
@@ -38,7 +39,9 @@ export function visionExportModality(m: MllamaConfig, weights: VisionWeights): E
           'Decode to 8-bit RGB. Canvas: for each [rows, cols] in supportedAspectRatios the scale min(cols·tileSize/width, rows·tileSize/height); the smallest scale ≥ 1 if any, else the largest; ties: the smallest rows·cols, first in the list. aspectRatioId = its 1-based index.',
           'Resize without distortion (each side clamped to [tileSize, canvas side]; the side needing the smaller scale sets it, the other is floored) with Pillow\'s antialiased BILINEAR filter.',
           'Pad bottom/right with black, scale to [0, 1], subtract imageMean and divide by imageStd per channel, cut into row-major tiles: pixels [1, maxTiles, 3, tileSize, tileSize], real tiles first, the rest hold the normalised black; tileMask [1, maxTiles] true for real tiles.',
+          ...(placeBins > 0 ? [`Place inputs (placeBins = ${placeBins}): placeRow / placeCol [1, maxTiles, tokensPerTile] int32. Token 0 of each tile (the class token), absent tiles and patches whose centre lies in the padding get -1. For patch (r, c) of tile t (canvas row t div cols, column t mod cols) with centre x = tileCol·tileSize + c·patchSize + patchSize/2, y likewise over rows, inside the resized width W and height H: placeRow = min(placeBins − 1, floor(placeBins·y / H)), placeCol = min(placeBins − 1, floor(placeBins·x / W)); token index 1 + r·(tileSize/patchSize) + c.`] : []),
         ],
+        ...(placeBins > 0 ? { placeBins, patchSize: m.vision.patchSize } : {}),
       },
       decoderInputs: {
         keys: 'xattn.k.{adapterLayer}',

@@ -13,6 +13,7 @@ import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
 import { type VisionWeights, buildImageGraph, buildVisionDecoder } from './graphs.js';
 import { type PreImageMasking } from './cross-attention.js';
 import { type ImageLayout, crossAttentionMaskRows, imageIntervals, imageTokenCount } from './image-mask.js';
+import { packPlaces } from './place.js';
 
 /** Image keys/values of one prompt, ready to feed. */
 export interface ImageContext {
@@ -78,13 +79,14 @@ export class VisionGenerator {
     }
     let out: Record<string, HostTensor>;
     if (features) {
-      out = await session.run({ features: hostTensor('f32', [images.length, N, patchesPerTile(m.vision), visionOutputDim(m.vision)], features) });
+      out = await session.run({ features: hostTensor('f32', [images.length, N, patchesPerTile(m.vision), visionOutputDim(m.vision)], features), ...packPlaces(m, images) });
     } else {
       const packed = packImages(images, N, T);
       out = await session.run({
         pixels: hostTensor('f32', [images.length, N, 3, T, T], packed.pixels),
         aspectRatioIds: hostTensor('i32', [images.length], packed.aspectRatioIds),
         tileMask: hostTensor('bool', [images.length, N], packed.aspectRatioMask),
+        ...packPlaces(m, images),
       });
     }
     return { kv: out, layout };

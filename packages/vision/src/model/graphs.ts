@@ -13,10 +13,11 @@ import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
-import { type MllamaConfig, coreAttachPoints, patchesPerTile, visionOutputDim } from '../config.js';
+import { type MllamaConfig, coreAttachPoints, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
 import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
-import { adapterParamSpecs, encoderParamSpecs } from './params.js';
+import { adapterParamSpecs, encoderParamSpecs, isPlaceParam } from './params.js';
+import { addPlaceEmbeddings } from './place.js';
 
 /** Host values of the encoder + adapter parameters by name (f32). */
 export type VisionWeights = Readonly<Record<string, { readonly shape: readonly number[]; readonly data: HostArray }>>;
@@ -40,6 +41,7 @@ export type ImageSource = 'pixels' | 'features';
 /**
  * Image graph for I images of one prompt. Inputs: `pixels` [I, N, 3, T, T] f32, `aspectRatioIds` [I]
  * i32, `tileMask` [I, N] bool (source 'pixels'), or `features` [I, N, P, Dv] f32 (source 'features').
+ * With place embeddings (`placeBins` > 0) also `placeRow` / `placeCol` [I, N, P] i32 (`packPlaces`).
  * Outputs: `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] per adapter layer j.
  */
 export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages: number, source: ImageSource = 'pixels'): EmittedModel {
@@ -50,7 +52,8 @@ export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages
   const encoded = source === 'pixels'
     ? encodeImages(m.vision, p, { pixels: g.input('pixels', 'f32', [nImages, N, 3, T, T]), aspectRatioIds: g.input('aspectRatioIds', 'i32', [nImages]), tileMask: g.input('tileMask', 'bool', [nImages, N]) })
     : g.input('features', 'f32', [nImages, N, P, visionOutputDim(m.vision)]);
-  const feats = projectToCore(p, encoded); // [I, N, P, D]
+  const projected = projectToCore(p, encoded); // [I, N, P, D]
+  const feats = placeBinsOf(m) > 0 ? addPlaceEmbeddings(p, projected, g.input('placeRow', 'i32', [nImages, N, P]), g.input('placeCol', 'i32', [nImages, N, P])) : projected;
   const tokens = G.reshape(feats, [1, nImages * N * P, m.text.dim]); // [1, S, D]
   const outputs: Record<string, Tensor> = {};
   m.crossAttentionLayers.forEach((c, j) => {
@@ -82,7 +85,7 @@ export function visionExtension(m: MllamaConfig, imageTokens: number | 'S', mask
     inputs[`xattn.v.${j}`] = { dtype: 'f32', shape: ['B', K, imageTokens, dh] };
   });
   return {
-    groups: [{ name: ADAPTER_GROUP, specs: adapterParamSpecs(m).filter((s) => !s.name.startsWith('multi_modal_projector')) }],
+    groups: [{ name: ADAPTER_GROUP, specs: adapterParamSpecs(m).filter((s) => !s.name.startsWith('multi_modal_projector') && !isPlaceParam(s.name)) }],
     inputs,
     encode: ({ inputs: x }) => ({ rows: rowsWithImage(x['xattn.mask']!) }),
     // Ids past the vocabulary (the image token) come from the adapter's learnable rows (Meta's
@@ -111,13 +114,15 @@ export const ENCODER_GROUPS = [ENCODER_GROUP, ENCODER_GLOBAL_GROUP] as const;
 const isGlobalLayer = (name: string) => name.includes('.global_transformer.');
 /** Name of the projector's parameter group (`multi_modal_projector.*`, ViT features → the core's width): trainable apart from the ViT. */
 export const PROJECTOR_GROUP = 'vision.projector';
+/** Name of the place embeddings' group (`vision_place.*`, `MllamaConfig.placeBins`; empty without them): trains with the adapter. */
+export const PLACE_GROUP = 'vision.place';
 
 /**
  * The adapter with the image encoder inside the graph, for training (one image per sequence): the
  * encoder runs on `pixels` ['B', N, 3, T, T], `aspectRatioIds` ['B'], `tileMask` ['B', N] and each
  * sequence's cross-attention layers read its own image. With source 'features' the encoder's output
  * is the input `features` ['B', N, P, Dv] instead (the vision oracle) and the encoder group is empty.
- * Other inputs as `visionExtension`.
+ * With place embeddings also `placeRow` / `placeCol` ['B', N, P] i32. Other inputs as `visionExtension`.
  */
 export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels'): LmExtension {
   const { maxTiles: N, tileSize: T } = m.vision;
@@ -132,18 +137,21 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
     'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', S] },
     learnableIds: { dtype: 'i32', shape: ['B', 'T'] },
     ...imageInputs,
+    ...(placeBinsOf(m) > 0 ? { placeRow: { dtype: 'i32', shape: ['B', N, P] }, placeCol: { dtype: 'i32', shape: ['B', N, P] } } : {}),
   };
   return {
     groups: [
       { name: ENCODER_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => !isGlobalLayer(s.name)) : [] },
       { name: ENCODER_GLOBAL_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => isGlobalLayer(s.name)) : [] },
       { name: PROJECTOR_GROUP, specs: adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector')) },
-      { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector')) },
+      { name: PLACE_GROUP, specs: adapterSpecs.filter((s) => isPlaceParam(s.name)) },
+      { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector') && !isPlaceParam(s.name)) },
     ],
     inputs,
     encode: ({ inputs: x, p }) => {
       const encoded = source === 'pixels' ? encodeImages(m.vision, p, { pixels: x['pixels']!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! }) : x['features']!;
-      const feats = projectToCore(p, encoded); // [B, N, P, D]
+      const projected = projectToCore(p, encoded); // [B, N, P, D]
+      const feats = placeBinsOf(m) > 0 ? addPlaceEmbeddings(p, projected, x['placeRow']!, x['placeCol']!) : projected;
       const [b] = feats.shape;
       const tokens = G.reshape(feats, [b!, S, m.text.dim]); // [B, S, D]: each sequence its own image
       const out: Record<string, Tensor> = { rows: rowsWithImage(x['xattn.mask']!) };

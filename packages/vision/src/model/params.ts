@@ -6,7 +6,7 @@
  * loader. Meta's `learnable_embedding` (ids past the core's vocabulary) is `learnable_embedding.weight`.
  */
 import { type ParamSpec } from '@herd/graph';
-import { type MllamaConfig, type VisionConfig, patchesPerTile, visionOutputDim } from '../config.js';
+import { type MllamaConfig, type VisionConfig, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
 import { crossAttentionLayerSpecs } from './cross-attention.js';
 import { vitLayerSpecs } from './vit-layer.js';
 
@@ -47,5 +47,17 @@ export function adapterParamSpecs(m: MllamaConfig): ParamSpec[] {
     { name: 'learnable_embedding.weight', shape: [m.nLearnableTokens, t.dim], init: 'normal' },
   ];
   for (const c of m.crossAttentionLayers) specs.push(...crossAttentionLayerSpecs(t, c));
-  return specs;
+  return [...specs, ...placeParamSpecs(m)];
+}
+
+/** Names of the place tables (`MllamaConfig.placeBins`). */
+export const PLACE_ROW = 'vision_place.row.weight';
+export const PLACE_COL = 'vision_place.col.weight';
+export const isPlaceParam = (name: string): boolean => name === PLACE_ROW || name === PLACE_COL;
+
+/** The learned row / column place tables [G, core dim] added to the projected image tokens; none when placeBins is 0. */
+export function placeParamSpecs(m: Pick<MllamaConfig, 'placeBins' | 'text'>): ParamSpec[] {
+  const G = placeBinsOf(m);
+  if (G === 0) return [];
+  return [PLACE_ROW, PLACE_COL].map((name) => ({ name, shape: [G, m.text.dim], init: 'zeros' as const }));
 }

@@ -9,10 +9,11 @@ import { HerdError } from '@herd/core';
 import { type AdamWConfig, type TrainingGraphs } from '@herd/graph';
 import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
-import { type MllamaConfig, patchesPerTile, visionOutputDim } from '../config.js';
+import { type MllamaConfig, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
 import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
-import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PLACE_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
+import { packPlaces } from '../model/place.js';
 
 /**
  * One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train.
@@ -20,7 +21,7 @@ import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
  * projector and adapter train.
  */
 export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}, source: ImageSource = 'pixels'): TrainingGraphs {
-  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source) }, { ...core, ...vision }, { batch, seqLen, train: [...ENCODER_GROUPS, PROJECTOR_GROUP, ADAPTER_GROUP], optimizer });
+  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source) }, { ...core, ...vision }, { batch, seqLen, train: [...ENCODER_GROUPS, PROJECTOR_GROUP, ...(placeBinsOf(m) > 0 ? [PLACE_GROUP] : []), ADAPTER_GROUP], optimizer });
 }
 
 export interface AdapterSample {
@@ -70,5 +71,6 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
     'xattn.mask': hostTensor('bool', [B, 1, seqLen, K], mask),
     learnableIds: hostTensor('i32', [B, seqLen], learnable),
     ...image,
+    ...packPlaces(m, samples.map((s) => s.image)),
   };
 }

@@ -27,6 +27,14 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, trainProjector: true, trainProjectorFromPhase: 1 })).not.toContain('--train-projector-from-phase');
   });
 
+  it('carries place embeddings (--place-embeddings G, --place-init X when not the default); none adds nothing', () => {
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6 })).toContain('--qk-gain 2 --place-embeddings 6 --key-word-share 0.75');
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0 })).toContain('--place-embeddings 6 --place-init 0 --key-word-share');
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0.1 })).toContain('--place-embeddings 6 --place-init 0.1 --key-word-share');
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 6, placeInit: 0.4 })).not.toContain('--place-init'); // the default
+    expect(miniVisionRetrainCommand({ ...recipe, placeEmbeddings: 0 })).toBe(miniVisionRetrainCommand(recipe));
+  });
+
   it('carries a cross-attention schedule other than the default (--cross-before), sorted; the default adds nothing', () => {
     expect(miniVisionRetrainCommand({ ...recipe, crossBefore: [3, 0, 1, 2] })).toContain('--qk-gain 2 --cross-before 0,1,2,3 --key-word-share 0.75');
     expect(miniVisionRetrainCommand({ ...recipe, crossBefore: [3, 1] })).toBe(miniVisionRetrainCommand(recipe));

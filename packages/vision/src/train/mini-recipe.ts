@@ -12,7 +12,7 @@ import { loadVisionPreset } from '../presets/index.js';
 import { loadMiniClip } from './clip-mini.js';
 import { loadMiniEncoder } from './dense-mini.js';
 import { coreAttachPoints, type MllamaConfig } from '../config.js';
-import { type KeyWordDraw, MINI_CROSS_BEFORE, MINI_GATE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { type KeyWordDraw, MINI_CROSS_BEFORE, MINI_GATE_INIT, MINI_PLACE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
   readonly core: LanguageCore;
@@ -48,6 +48,10 @@ export interface MiniVisionRecipe {
   readonly qkGain?: number;
   /** The core layers the cross-attention layers run before (`MiniVisionOptions.crossBefore`; default 1 and 3). */
   readonly crossBefore?: readonly number[];
+  /** G×G learned place embeddings on the projected image tokens (`MiniVisionOptions.placeEmbeddings`; default 0: none). */
+  readonly placeEmbeddings?: number;
+  /** Standard deviation of the fresh place tables (`MiniVisionOptions.placeInit`; default `MINI_PLACE_INIT`). */
+  readonly placeInit?: number;
   /** Share of QA sequences with the loss on key words only (`MiniVisionOptions.keyWordShare`). */
   readonly keyWordShare?: number;
   /** QA types of the key-word sequences, one list per curriculum phase (`MiniVisionOptions.keyWordTypes`; default all). */
@@ -137,7 +141,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
     const format = (readJsonFile(join(o.encoderFrom, 'config.json'), { what: 'encoder config' }) as { format?: string }).format;
     const tower = format === 'herd-mini-encoder' ? (({ vision, encoder }) => ({ vision, params: encoder }))(loadMiniEncoder(o.encoderFrom)) : (({ config, params }) => ({ vision: config.vision, params }))(loadMiniClip(o.encoderFrom));
     if (JSON.stringify(tower.vision) !== JSON.stringify(m.vision)) throw new HerdError('checkpoint_mismatch', `encoderFrom ${o.encoderFrom}: its image encoder's config ${JSON.stringify(tower.vision)} is not the ${o.visionPreset ?? 'mini'} preset's ${JSON.stringify(m.vision)} (pick its preset with visionPreset / --vision-preset)`);
-    const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1);
+    const fresh = freshMiniVision(m, o.seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1, o.placeInit ?? MINI_PLACE_INIT);
     init = Object.fromEntries(Object.entries(fresh).map(([k, v]) => [k, k.startsWith('vision_model.') ? tower.params[k]! : v]));
   }
   // Selection on the validation scenes (never the held-out ones): the adapter row's mean accuracy over the types.
@@ -155,7 +159,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   } : undefined;
   const result = await trainMiniVision({
     ...(init ? { init } : {}), ...(select ? { select } : {}),
-    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), ...(o.keyWordWeights !== undefined ? { keyWordWeights: o.keyWordWeights } : {}), ...(o.answerForm?.length ? { answerForm: o.answerForm } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), ...((o.placeEmbeddings ?? 0) > 0 ? { placeEmbeddings: o.placeEmbeddings!, placeInit: o.placeInit ?? MINI_PLACE_INIT } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), ...(o.keyWordWeights !== undefined ? { keyWordWeights: o.keyWordWeights } : {}), ...(o.answerForm?.length ? { answerForm: o.answerForm } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -177,8 +181,8 @@ export const SEEN_IMAGES = 200;
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /** The recipe's vision model: the mini placement (or `crossBefore`'s) with the encoder of `visionPreset`. */
-function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset' | 'crossBefore'>) {
-  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'), o.crossBefore);
+function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset' | 'crossBefore' | 'placeEmbeddings'>) {
+  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'), o.crossBefore, o.placeEmbeddings ?? 0);
 }
 
 /** The card's words for the cross-attention schedule: "before core layers 1 and 3 (of 4)". */
@@ -202,6 +206,12 @@ function answerFormWords(types: readonly string[]): string {
   return types.map((t) => words[t] ?? `a ${t} question's key words include its answer-form words`).join('; ');
 }
 
+/** The Re-train line's place flags: empty without place embeddings, so other lines stay as they were. */
+function placeFlags(o: Pick<MiniVisionRecipe, 'placeEmbeddings' | 'placeInit'>): string {
+  if ((o.placeEmbeddings ?? 0) === 0) return '';
+  return ` --place-embeddings ${o.placeEmbeddings}${(o.placeInit ?? MINI_PLACE_INIT) !== MINI_PLACE_INIT ? ` --place-init ${o.placeInit}` : ''}`;
+}
+
 /** The Re-train line's --cross-before flag: empty for the default schedule, so default lines stay as they were. */
 function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
   if (crossBefore === undefined) return '';
@@ -217,7 +227,7 @@ function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
   const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
   const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.keyWordWeights !== undefined ? ` --key-word-weights ${weightsFlag(o.keyWordWeights)}` : ''}${o.answerForm?.length ? ` --answer-form ${o.answerForm.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)}${placeFlags(o)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.keyWordWeights !== undefined ? ` --key-word-weights ${weightsFlag(o.keyWordWeights)}` : ''}${o.answerForm?.length ? ` --answer-form ${o.answerForm.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
 }
 
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
@@ -247,7 +257,8 @@ and \`vision.adapter\` can train (which did is said below); every core weight wa
 Encoder: ${v.tileSize}-px tiles (up to ${v.maxTiles}), patch ${v.patchSize}, width ${v.dim}, ${v.nLayers} local + ${v.nGlobalLayers} gated global layers,
 ${v.nHeads} heads, FFN ${v.ffnDim}, intermediate features of layers [${v.intermediateLayers.join(', ')}]. Adapter: projector to the core's
 width and gated cross-attention ${crossScheduleWords(cfg)}; \`<|image|>\` from the adapter's own learnable rows (the core's
-${o.core.config.vocabSize}-row table is unchanged). Stored as f16.
+${o.core.config.vocabSize}-row table is unchanged).${(o.placeEmbeddings ?? 0) > 0 ? ` Learned place embeddings (group \`vision.place\`, trained with the adapter):
+each projected patch token gets the rows of its patch's row and column in a ${o.placeEmbeddings}×${o.placeEmbeddings} grid over the image (\`vision_place.*\`, fresh N(0, ${o.placeInit ?? MINI_PLACE_INIT}²)).` : ''} Stored as f16.
 
 ## Data
 ${o.dataDescription}

@@ -2,7 +2,7 @@
  * The mini recipe's training wiring: stages run through llama3's shared `trainAdapter` (in-memory
  * batches, groups `vision.encoder` + `vision.adapter`) against the committed frozen mini core.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, parseCommandLine } from '@herd/core';
@@ -13,8 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
-import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
+import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -315,6 +315,81 @@ describe('cross-attention schedule (crossBefore)', () => {
         await gen.release();
         await plain.release();
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe('place embeddings in the recipe (placeEmbeddings)', () => {
+  it('parses --place-embeddings and --place-init; refuses bad values naming the flag', () => {
+    expect(parsePlaceEmbeddings('6')).toBe(6);
+    expect(parsePlaceEmbeddings('0')).toBe(0);
+    for (const bad of ['x', '-1', '2.5', '65', '']) expect(() => parsePlaceEmbeddings(bad)).toThrow(/--place-embeddings must be a whole number of bins from 0 \(none\) to 64/);
+    expect(parsePlaceInit('0')).toBe(0);
+    expect(parsePlaceInit('0.25')).toBe(0.25);
+    for (const bad of ['-0.1', 'abc', '', 'Infinity']) expect(() => parsePlaceInit(bad)).toThrow(/--place-init must be a number ≥ 0/);
+    expect(() => miniVisionConfig(loadLanguageCore().config, undefined, undefined, 65)).toThrow(/placeBins must be a whole number from 0 \(none\) to 64/);
+    expect(miniVisionConfig(loadLanguageCore().config)).not.toHaveProperty('placeBins');
+  });
+
+  it('fresh tables: N(0, placeInit²) (default 0.4; 0: zeros); every other fresh value is the one without them', () => {
+    expect(MINI_PLACE_INIT).toBe(0.4);
+    const text = loadLanguageCore().config;
+    const plain = freshMiniVision(miniVisionConfig(text), 3, 0.5, 2);
+    const m = miniVisionConfig(text, undefined, undefined, 6);
+    const fresh = freshMiniVision(m, 3, 0.5, 2);
+    for (const n of Object.keys(plain)) expect(fresh[n]!.data, n).toEqual(plain[n]!.data);
+    for (const n of [PLACE_ROW, PLACE_COL]) expect(fresh[n]!.data).toEqual(freshPlaceTables(m, 3)[n]!.data);
+    expect(freshPlaceTables(miniVisionConfig(text), 3)).toEqual({});
+    for (const [init, lo, hi] of [[MINI_PLACE_INIT, 0.36, 0.44], [0.1, 0.09, 0.11], [0, 0, 0]] as const) {
+      const fresh = freshPlaceTables(m, 3, init);
+      for (const n of [PLACE_ROW, PLACE_COL]) {
+        expect(fresh[n]!.shape).toEqual([6, text.dim]);
+        const x = Array.from(fresh[n]!.data as Float32Array);
+        const sd = Math.sqrt(x.reduce((a, b) => a + b * b, 0) / x.length);
+        expect(sd).toBeGreaterThanOrEqual(lo);
+        expect(sd).toBeLessThanOrEqual(hi);
+      }
+      if (init > 0) expect(fresh[PLACE_ROW]!.data).not.toEqual(fresh[PLACE_COL]!.data);
+    }
+    expect(() => freshMiniVision(m, 3, 0.5, 2, -1)).toThrow(/placeInit must be a finite number ≥ 0/);
+    expect(() => freshPlaceTables(m, 3, Number.NaN)).toThrow(/placeInit must be a finite number ≥ 0/);
+  });
+
+  it('trains the tables with the adapter, saves and loads them (config placeBins); the loaded model reads them; no tables, no field', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config, undefined, undefined, 3);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m)];
+    const r = await trainMiniVision({ core, tokenizer: tok, scenes, captionSteps: 0, qaSteps: 2, batch: 2, seqLen: 32, lr: 1e-3, placeEmbeddings: 3 });
+    expect(r.config.placeBins).toBe(3);
+    expect(Object.keys(r.weights).sort()).toEqual([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)].map((s) => s.name).sort());
+    const fresh = freshMiniVision(m, 1, 0.5);
+    expect(Array.from(r.weights[PLACE_ROW]!.data as Float32Array)).not.toEqual(Array.from(fresh[PLACE_ROW]!.data as Float32Array)); // trained
+    const dir = await mkdtemp(join(tmpdir(), 'herd-place-'));
+    try {
+      await saveMiniVision(dir, r.config, core, r.weights);
+      expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')).placeBins).toBe(3);
+      const v = loadMiniVision(dir, core);
+      expect(v.config.placeBins).toBe(3);
+      for (const n of [PLACE_ROW, PLACE_COL]) {
+        const [a, b] = [r.weights[n]!.data as Float32Array, v.weights[n]!.data as Float32Array];
+        a.forEach((x, i) => expect(Math.abs(x - b[i]!)).toBeLessThanOrEqual(1e-3 * Math.abs(x) + 1e-6)); // stored as f16
+      }
+      const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
+      const logits = async (w: VisionWeights) => { const gen = VisionGenerator.create(v.config, core.weights, w); try { return Array.from((await gen.logits(prompt, [scenes[0]!.image])).at(-1)!); } finally { await gen.release(); } };
+      const zeroed = { ...v.weights, [PLACE_ROW]: { shape: v.weights[PLACE_ROW]!.shape, data: new Float32Array(v.weights[PLACE_ROW]!.data.length) }, [PLACE_COL]: { shape: v.weights[PLACE_COL]!.shape, data: new Float32Array(v.weights[PLACE_COL]!.data.length) } };
+      expect(await logits(v.weights)).not.toEqual(await logits(zeroed));
+      // A stored count out of range is refused on load.
+      const cfg = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ ...cfg, placeBins: 99 }));
+      expect(() => loadMiniVision(dir, core)).toThrow(/config\.json: placeBins must be a whole number from 0 \(none\) to 64, got 99/);
+      // Without place embeddings the config has no placeBins field (as every checkpoint before round 24).
+      const plain = miniVisionConfig(core.config);
+      await saveMiniVision(dir, plain, core, Object.fromEntries(Object.entries(r.weights).filter(([n]) => !n.startsWith('vision_place.'))));
+      expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).not.toHaveProperty('placeBins');
+      expect(loadMiniVision(dir, core).config).not.toHaveProperty('placeBins');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

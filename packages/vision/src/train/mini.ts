@@ -17,12 +17,12 @@ import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
-import { type MllamaConfig, type VisionConfig } from '../config.js';
+import { MAX_PLACE_BINS, type MllamaConfig, type VisionConfig, placeBinsOf } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
-import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
-import { adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
+import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PLACE_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { adapterParamSpecs, encoderParamSpecs, isPlaceParam, placeParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
@@ -57,9 +57,27 @@ export function parseCrossBefore(text: string, nCoreLayers: number): number[] {
   return [...layers].sort((a, b) => a - b);
 }
 
-/** The mini herd's vision model: the mini encoder, cross-attention before the core layers `crossBefore` (default 1 and 3 of the 4). */
-export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini'), crossBefore: readonly number[] = MINI_CROSS_BEFORE): MllamaConfig {
-  return { text, vision, crossAttentionLayers: crossLayersBefore(crossBefore, text.nLayers), imageTokenId: text.vocabSize, nLearnableTokens: 8 };
+/** A `--place-embeddings G` value: a whole number of bins from 0 (none) to 64; anything else is an error. */
+export function parsePlaceEmbeddings(text: string): number {
+  if (!/^\d+$/u.test(text.trim()) || Number(text) > MAX_PLACE_BINS) throw new HerdError('invalid_argument', `--place-embeddings must be a whole number of bins from 0 (none) to ${MAX_PLACE_BINS}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** A `--place-init X` value: the fresh place tables' standard deviation, a finite number ≥ 0. */
+export function parsePlaceInit(text: string): number {
+  const x = Number(text);
+  if (text.trim() === '' || !Number.isFinite(x) || x < 0) throw new HerdError('invalid_argument', `--place-init must be a number ≥ 0 (the fresh place tables' standard deviation; 0: zero init), got ${JSON.stringify(text)}`);
+  return x;
+}
+
+/**
+ * The mini herd's vision model: the mini encoder, cross-attention before the core layers `crossBefore` (default 1 and 3 of the 4),
+ * and `placeBins` × `placeBins` learned place embeddings (default 0: none, and no `placeBins` field).
+ */
+export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini'), crossBefore: readonly number[] = MINI_CROSS_BEFORE, placeBins = 0): MllamaConfig {
+  const m: MllamaConfig = { text, vision, crossAttentionLayers: crossLayersBefore(crossBefore, text.nLayers), imageTokenId: text.vocabSize, nLearnableTokens: 8, ...(placeBins !== 0 ? { placeBins } : {}) };
+  placeBinsOf(m); // a bad count fails here
+  return m;
 }
 
 /** A scene image of the synthetic world with what it shows. */
@@ -431,6 +449,16 @@ export interface MiniVisionOptions {
    * 3): one cross layer before each. Stored in the checkpoint (`crossAttentionLayers`), so load and eval follow.
    */
   readonly crossBefore?: readonly number[];
+  /**
+   * G: learned row / column place embeddings on a G×G grid added to the projected image tokens (`MllamaConfig.placeBins`;
+   * default 0: none). They train with the adapter in every stage. Stored in the checkpoint.
+   */
+  readonly placeEmbeddings?: number;
+  /**
+   * Standard deviation of the fresh place tables' values (default `MINI_PLACE_INIT`; 0: zero init, the run starts exactly
+   * at the model without them). Ignored with `init` holding the tables.
+   */
+  readonly placeInit?: number;
   /** Stage 1: caption pre-training steps. */
   readonly captionSteps: number;
   /**
@@ -521,14 +549,36 @@ export interface MiniVisionResult {
 /** Default starting value of the cross-attention gates (see `MiniVisionOptions.gateInit`). */
 export const MINI_GATE_INIT = 0.5;
 
-/** Fresh encoder + adapter values with the cross-attention gates at `gate` and the q/k RMSNorm gains at `qkGain`. */
-export function freshMiniVision(m: MllamaConfig, seed: number, gate: number, qkGain = 1): VisionWeights {
-  const init = G.initParams([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], seed, { layers: m.vision.nLayers });
+/**
+ * Default standard deviation of fresh place tables (`placeInit`), measured (docs/research-log.md, Vision, round 24). Round 23's
+ * fixed place code (N(0, 0.5²) on 128 encoder-output values) goes through the projector, so it grows with it: ~0.11 per core value
+ * through the fresh projector (weights rms 0.02), ~0.43 through a trained one (the committed projector: weights rms 0.076, its
+ * tokens rms 3.4) — about 0.13 of the tokens. A table is not scaled by the projector: at 0.1 (the fresh-projector match) it ended
+ * at the controls' left/right-only answers in 2 of 2 seeds, at 0.4 (the trained-projector match) top/bottom/centre items rose
+ * above the controls in each seed run (see the log). Small random, not zero: zero starts exactly at the control, whose answers
+ * never leave left/right.
+ */
+export const MINI_PLACE_INIT = 0.4;
+
+/**
+ * Fresh encoder + adapter values with the cross-attention gates at `gate` and the q/k RMSNorm gains at `qkGain`; place tables
+ * (if the model has them) N(0, placeInit²) from their own generator, so every other value is the same as without them.
+ */
+export function freshMiniVision(m: MllamaConfig, seed: number, gate: number, qkGain = 1, placeInit = MINI_PLACE_INIT): VisionWeights {
+  const place = freshPlaceTables(m, seed, placeInit);
+  const init = G.initParams([...encoderParamSpecs(m.vision), ...adapterParamSpecs(m).filter((s) => !isPlaceParam(s.name))], seed, { layers: m.vision.nLayers });
+  Object.assign(init, place);
   for (const c of m.crossAttentionLayers) {
     for (const g of ['cross_attn_attn_gate', 'cross_attn_mlp_gate']) (init[`${crossLayerPrefix(c)}.${g}`]!.data as Float32Array).fill(gate);
     for (const n of ['q_norm', 'k_norm']) (init[`${crossLayerPrefix(c)}.cross_attn.${n}.weight`]!.data as Float32Array).fill(qkGain);
   }
   return init;
+}
+
+/** Fresh place tables of `m` (none without place embeddings): N(0, placeInit²) from their own generator (seed-derived), zeros at 0. */
+export function freshPlaceTables(m: MllamaConfig, seed: number, placeInit = MINI_PLACE_INIT): VisionWeights {
+  if (!(placeInit >= 0 && Number.isFinite(placeInit))) throw new HerdError('invalid_argument', `freshMiniVision: placeInit must be a finite number ≥ 0, got ${placeInit}`);
+  return G.initParams(placeParamSpecs(m).map((s) => ({ ...s, init: placeInit === 0 ? ('zeros' as const) : { normal: placeInit } })), seed * 7_919 + 13);
 }
 
 /**
@@ -562,7 +612,7 @@ const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colou
  */
 export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionResult> {
   const t0 = performance.now();
-  const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore);
+  const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore, o.placeEmbeddings ?? 0);
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 48;
   const peak = o.lr ?? 2e-3;
@@ -621,7 +671,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   const source = given ? 'features' : 'pixels';
   if (source === 'features' && ((o.clipSteps ?? 0) > 0 || (o.denseSteps ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: scenes with given encoder features have no encoder to pre-train (clipSteps / denseSteps must be 0)');
   const spec = { config: m.text, extension: visionTrainingExtension(m, 'meta', source) };
-  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
+  let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1, o.placeInit ?? MINI_PLACE_INIT)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
   const losses: Record<MiniVisionStage, number[]> = { clip: [], dense: [], caption: [], 'qa-zoom': [], 'qa-single': [], qa: [] };
   if ((o.clipSteps ?? 0) > 0) {
     // Stage 0 (§7.2): CLIP on the same training scenes; its image tower is the encoder (same config).
@@ -669,7 +719,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       },
     };
     const r = await trainAdapter({
-      spec, train: [...encoderGroups, ...(projectorTrains(st) ? [PROJECTOR_GROUP] : []), ADAPTER_GROUP], weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
+      spec, train: [...encoderGroups, ...(projectorTrains(st) ? [PROJECTOR_GROUP] : []), ...(placeBinsOf(m) > 0 ? [PLACE_GROUP] : []), ADAPTER_GROUP], weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
       schedule: { kind: 'cosine', peak, warmup: Math.round(st.steps * 0.06), total: st.steps, floor: 0.1 * peak },
       optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`, ...(select ? { select } : {}),
     });
