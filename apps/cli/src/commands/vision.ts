@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -108,13 +108,14 @@ export const visionEvalCommand = defineCommand({
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }),
     ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
+    'count-balance': flag.boolean({ description: 'count questions balanced by the reference number (0, 1, 2, 3: an equal share each; default: the first count question of each scene, mostly "one")' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
     const v = loadMiniVision(values.vision ?? MINI_VISION_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any scene is generated
     const data = await sceneData(values.data, io);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
-    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type']) });
-    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}`);
+    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }) });
+    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
   },
 });
