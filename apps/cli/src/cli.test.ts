@@ -97,6 +97,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--train-projector-from-phase', '2', '--key-word-types', 'colour/shape'], /--train-projector-from-phase delays the projector of a frozen encoder: give --freeze-encoder and --train-projector too/],
     [['vision', 'train', '--train-projector-from-phase', '3', '--freeze-encoder', '--train-projector', '--key-word-types', 'colour/shape'], /--train-projector-from-phase 3: the QA stage has 2 phases/],
     [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
+    [['vision', 'train', '--key-word-count-balance'], /--key-word-count-balance balances the key-word sequences' count questions: give --key-word-share above 0 too/],
     [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
     [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],
     [['vision', 'train', '--answer-form', 'position,shape'], /--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/],
