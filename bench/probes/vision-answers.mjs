@@ -2,16 +2,18 @@
 // the eval's tables and a short breakdown of what the adapter says: for position, the place it names and whether
 // its preposition is on the reference's axis (on → left/right, near/at → top/bottom, in → the middle); for shape,
 // the shape it names against the reference's and its blind control's; for colour, the colour named.
-//   node bench/probes/vision-answers.mjs CORE_DIR VISION_DIR DATA_DIR [PER_TYPE=50] [OUT.jsonl]
+//   node bench/probes/vision-answers.mjs CORE_DIR VISION_DIR DATA_DIR [PER_TYPE=50] [OUT.jsonl] [--count-balance]
+// --count-balance: the count items balanced by the reference number, as herd vision eval --count-balance draws them.
 import { writeFileSync } from 'node:fs';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { evaluateVqa, loadMiniVision, readSceneExamples, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { evaluateVqa, loadMiniVision, readSceneExamples, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { setDefaultThreads } from '@herd/runtime';
 
 setDefaultThreads(1);
-const [coreDir, visionDir, data, perType = '50', out] = process.argv.slice(2);
+const countBalance = process.argv.includes('--count-balance');
+const [coreDir, visionDir, data, perType = '50', out] = process.argv.slice(2).filter((a) => a !== '--count-balance');
 if (!coreDir || !visionDir || !data) {
-  console.error('usage: node bench/probes/vision-answers.mjs CORE_DIR VISION_DIR DATA_DIR [PER_TYPE=50] [OUT.jsonl]');
+  console.error('usage: node bench/probes/vision-answers.mjs CORE_DIR VISION_DIR DATA_DIR [PER_TYPE=50] [OUT.jsonl] [--count-balance]');
   process.exit(2);
 }
 let v;
@@ -24,7 +26,7 @@ try {
 const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
 const rows = [];
 const report = await evaluateVqa({
-  config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, Number(perType)),
+  config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, Number(perType), { countBalance }),
   onItem: (item, answers, hits) => rows.push({ scene: item.scene.key, groups: item.scene.scene?.objects.length, type: item.type, question: item.question, reference: item.answer, answers, hits }),
 });
 if (out) writeFileSync(out, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
@@ -57,5 +59,5 @@ const summary = {
   colour: { named: tally(of('colour').map((r) => words(COLOURS)(r.answers.adapter)[0] ?? '-')) },
   word: { named: tally(of('word').map((r) => r.answers.adapter.replace(/^The word is /, ''))) },
 };
-console.log(`${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}`);
+console.log(`${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
 console.log(JSON.stringify(summary));

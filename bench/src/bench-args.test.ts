@@ -214,6 +214,12 @@ describe('the benches', () => {
       'vision-oracle.js: invalid_argument: --place-init must be a number ≥ 0 (the fresh place tables\' standard deviation; 0: zero init), got "-1"\n',
       'vision-oracle.js: invalid_argument: --place-init is the init of --place-embeddings; give that too\n',
     ]);
+    // Round 24's switches (count items balanced by number; a count-balanced key-word draw) are known flags that take no value.
+    const cb = await Promise.all([['--core', '/no/such/core-folder', '--count-balance', '--key-word-count-balance'], ['--count-balance', 'yes'], ['--key-word-count-balance', '1']].map((a) => run('vision-oracle', ['--data', '/no/such/images', ...a])));
+    expect(cb.map((r) => r.code)).toEqual([1, 2, 2]);
+    expect(cb[0]!.stderr).toMatch(/no language core at \/no\/such\/core-folder/);
+    expect(cb[1]!.stderr).toMatch(/unexpected argument 'yes'/);
+    expect(cb[2]!.stderr).toMatch(/unexpected argument '1'/);
     // So is the video oracle's, whatever --features holds.
     const vo = await run('video-oracle', ['--core', '/no/such/core-folder', '--features', '/no/such/features']);
     expect(vo.code).toBe(1);

@@ -11,7 +11,7 @@
  * recipe or the core loses it — whatever the encoder does.
  *
  *   node bench/dist/vision-oracle.js --data DIR [--core DIR] [--qa-steps 400] [--key-word-share 1] [--key-word-types colour,shape]
- *     [--key-word-draw question|type] [--key-word-weights TYPE=N,…] [--answer-form position,count] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--out FILE]
+ *     [--key-word-draw question|type] [--key-word-weights TYPE=N,…] [--key-word-count-balance] [--answer-form position,count] [--position-form] [--gate-init 0.5] [--lr 0.003] [--cross-before 1,3] [--scale 1] [--per-type 50] [--count-balance] [--out FILE]
  *     [--features truth|encoder] [--encoder DIR] [--position-code G] [--position-code-scale 2] [--place-embeddings G] [--place-init 0.4]
  *
  * `--features encoder` (round 23) feeds the REAL frozen encoder's output instead of the codes (`--encoder DIR`, default the
@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -47,6 +47,7 @@ const cli = benchArgs({
     'key-word-types': { value: 'a,b,…', default: '', help: 'QA types the key-word sequences ask about (default: every type of the scene)' },
     'key-word-draw': { value: 'HOW', default: 'question', help: "how a key-word sequence picks its question: question (a scene, then one of its questions) or type (the type first, uniformly; as herd vision train --key-word-draw)" },
     'key-word-weights': { value: 'TYPE=N,…', default: '', help: 'with --key-word-draw type: relative weights of the types in the draw (1 for a type not named; as herd vision train --key-word-weights)' },
+    'key-word-count-balance': { help: 'a key-word count question asks one of a number drawn uniformly (0, 1, 2, 3), not as the scenes carry them (~84 % zero or one)' },
     'answer-form': { value: 'TYPES', default: '', help: `question types whose key words include their answer-form words: ${ANSWER_FORM_TYPES.map((t) => `${t} (${ANSWER_FORM_WORDS[t].join(' / ')})`).join(', ')} (as herd vision train --answer-form)` },
     'position-form': { help: 'the same as --answer-form position' },
     'gate-init': { value: 'X', default: '0.5', help: 'starting value of the cross-attention gates' },
@@ -63,6 +64,7 @@ const cli = benchArgs({
     'place-embeddings': { value: 'G', default: '0', help: "learned row / column place embeddings on a G×G grid added to the projected image tokens, trained with the adapter (0: none; as herd vision train --place-embeddings)" },
     'place-init': { value: 'X', default: '', help: `with --place-embeddings: standard deviation of the fresh place tables' values (0: zero init; default ${MINI_PLACE_INIT})` },
     'per-type': { value: 'N', default: '50', help: 'held-out questions per type (as herd vision eval --per-type)' },
+    'count-balance': { help: 'count questions balanced by the reference number (as herd vision eval --count-balance)' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
     out: { value: 'FILE', help: 'where to write the JSON (default bench/results/vision-oracle.json)' },
     answers: { value: 'FILE', help: "also write every held-out item's answers (JSON lines: scene, type, question, reference, the four rows' answers and grades)" },
@@ -155,7 +157,7 @@ console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataD
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
 const options = {
-  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, ...(keyWordWeights !== undefined ? { keyWordWeights } : {}), ...(answerForm.length ? { answerForm } : {}), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
+  qaSteps: cli.number('qa-steps'), keyWordShare: cli.number('key-word-share'), keyWordDraw: cli.flag('key-word-draw') as KeyWordDraw, ...(keyWordWeights !== undefined ? { keyWordWeights } : {}), ...(cli.has('key-word-count-balance') ? { keyWordCountBalance: true } : {}), ...(answerForm.length ? { answerForm } : {}), ...(keyWordTypes.length ? { keyWordTypes: [keyWordTypes] } : {}),
   gateInit: cli.number('gate-init'), qkGain: cli.number('qk-gain'), lr: cli.number('lr'), batch: cli.number('batch'), seed: cli.number('seed'), crossBefore,
   ...(placeEmbeddings ? { placeEmbeddings, placeInit } : {}),
 };
@@ -167,7 +169,7 @@ const r = await trainMiniVision({
 const trainSeconds = (performance.now() - t0) / 1000;
 const t1 = performance.now();
 // The items of herd vision eval, taken round-robin by type so that the report's first examples show every type (grading is per item).
-const byType = VQA_TYPES.map((t) => vqaItems(heldout, cli.number('per-type')).filter((x) => x.type === t));
+const byType = VQA_TYPES.map((t) => vqaItems(heldout, cli.number('per-type'), { countBalance: cli.has('count-balance') }).filter((x) => x.type === t));
 const items = Array.from({ length: Math.max(...byType.map((x) => x.length)) }, (_, i) => byType.flatMap((x) => (i < x.length ? [x[i]!] : []))).flat();
 const answered: string[] = [];
 const report = await evaluateVqa({
@@ -176,7 +178,7 @@ const report = await evaluateVqa({
 });
 if (cli.flag('answers') !== undefined) writeFileAtomicSync(resolve(cli.flag('answers')!), answered.map((l) => `${l}\n`).join(''));
 const evalSeconds = (performance.now() - t1) / 1000;
-console.log(`\nheld-out scenes, ${what}${positionBins ? ` + ${positionBins}×${positionBins} place codes` : ''} (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
+console.log(`\nheld-out scenes, ${what}${positionBins ? ` + ${positionBins}×${positionBins} place codes` : ''} (${JSON.stringify(options)}):\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
 const l = r.losses.qa;
 console.log(`QA loss ${l[0]!.toFixed(3)} → ${(l.slice(-10).reduce((a, b) => a + b, 0) / Math.min(10, l.length)).toFixed(3)} (mean of the last 10); train ${trainSeconds.toFixed(0)} s, eval ${evalSeconds.toFixed(0)} s`);
 const file = cli.flag('out') !== undefined ? resolve(cli.flag('out')!) : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'vision-oracle.json');

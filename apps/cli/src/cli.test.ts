@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateWorld } from '@herd/datasets';
 import { MINI_CORE_DIR } from '@herd/llama3';
 import { cudaMissing } from '@herd/runtime';
 import { architectureOverrides } from './commands/train-text.js';
@@ -105,6 +106,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--place-embeddings', '6', '--place-init', '-0.5'], /--place-init must be a number ≥ 0, got '-0.5'/],
     [['vision', 'train', '--place-init', '0.1'], /--place-init is the init of --place-embeddings: give --place-embeddings G too/],
     [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
+    [['vision', 'train', '--key-word-count-balance'], /--key-word-count-balance balances the key-word sequences' count questions: give --key-word-share above 0 too/],
     [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
     [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],
     [['vision', 'train', '--answer-form', 'position,shape'], /--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/],
@@ -251,6 +253,30 @@ describe('numbers and words are checked before anything runs', () => {
     expect(vision.out).toMatch(/--answer-form TYPES +.*answer-form words.*: position \(on \/ in \/ near \/ at\), count \(is \/ are\); e\.g\. position,count/);
     expect(vision.out).toMatch(/--position-form +the same as --answer-form position/);
   });
+});
+
+describe('herd vision eval --count-balance', () => {
+  it('draws count items balanced by the reference number (zero included) and prints count by number; the default draw asks only the first count question', async () => {
+    const dir = tmp();
+    await generateWorld({ out: dir, size: 'tiny', only: ['images'], counts: { images: 120 }, noiseRate: 0, seed: 11 });
+    const data = join(dir, 'images');
+    const balanced = await herd(['vision', 'eval', '--data', data, '--per-type', '4', '--count-balance', '--json'], { env: { HERD_THREADS: '1' } });
+    expect(balanced.code, balanced.err).toBe(0);
+    const r = JSON.parse(balanced.out) as { n: { count: number }; byCount: { number: number; n: number; adapterSaid: Record<string, number> }[] };
+    expect(r.n.count).toBe(4);
+    expect(r.byCount.map((c) => c.number)).toContain(0); // every scene asks about an absent shape too
+    expect(r.byCount.map((c) => c.number)).toContain(1);
+    const ns = r.byCount.map((c) => c.n);
+    expect(Math.max(...ns) - Math.min(...ns)).toBeLessThanOrEqual(1); // equal shares
+    expect(r.byCount.map((c) => Object.values(c.adapterSaid).reduce((a, b) => a + b, 0))).toEqual(ns);
+    const plain = await herd(['vision', 'eval', '--data', data, '--per-type', '4'], { env: { HERD_THREADS: '1' } });
+    expect(plain.code, plain.err).toBe(0);
+    expect(plain.out).toMatch(/count by the reference number:\n\| count reference \| n \| adapter \| blind control \| scene in words \| adapter said/);
+    expect(plain.out).not.toMatch(/^\| 0 \| /m); // the first count question of a scene names a shape that is there
+    const bad = await herd(['vision', 'eval', '--count-balance', 'yes']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/unexpected argument 'yes'/);
+  }, 300_000);
 });
 
 describe('herd eval text --answers', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -51,6 +51,7 @@ export const visionTrainCommand = defineCommand({
     'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
     'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
     'key-word-draw': flag.choice(KEY_WORD_DRAWS, { description: 'how a key-word sequence picks its question: question (default: a scene, then one of its questions of the types, so the written word is read in ~3% of them) or type (the type first, uniformly, then a question of that type that states a visible fact)' }),
+    'key-word-count-balance': flag.boolean({ description: 'a key-word count question asks a number drawn uniformly (0, 1, 2, 3), not as the scenes carry them (~84 % zero or one); needs --key-word-share above 0' }),
     'key-word-weights': { ...KEY_WORD_WEIGHTS_FLAG, description: 'with --key-word-draw type: each type\'s relative weight in the draw (a type not named weighs 1; 0 leaves it out), e.g. colour=2,shape=2,count=3,position=2,word=1: count keeps its share of the question draw (30%) and the word is read in 10% of the key-word sequences' },
     'answer-form': flag.string({ placeholder: 'TYPES', description: `comma-separated question types whose key-word loss also falls on their answer-form words, the words that pick the reply's form before the key word: ${ANSWER_FORM_TYPES.map((t) => `${t} (${ANSWER_FORM_WORDS[t].join(' / ')})`).join(', ')}; e.g. position,count` }),
     'position-form': flag.boolean({ description: 'the same as --answer-form position (a position question\'s key-word loss also on the preposition before the place, which picks the axis: "on the" goes on only to left or right)' }),
@@ -81,6 +82,7 @@ export const visionTrainCommand = defineCommand({
     if (values['select-per-type'] !== undefined && values['select-every'] === 0) throw new UsageError('--select-per-type sets the size of the checkpoint selection\'s validation: give --select-every N too');
     if (values['place-init'] !== undefined && values['place-embeddings'] === 0) throw new UsageError('--place-init is the init of --place-embeddings: give --place-embeddings G too');
     const keyWordDraw = values['key-word-draw'];
+    if (values['key-word-count-balance'] && values['key-word-share'] === 0) throw new UsageError('--key-word-count-balance balances the key-word sequences\' count questions: give --key-word-share above 0 too');
     if (values['key-word-weights'] !== undefined && keyWordDraw !== 'type') throw new UsageError('--key-word-weights weighs the types of the type draw: give --key-word-draw type too');
     // --position-form is --answer-form position (round 21's name); the two together are their union.
     const answerForm = ANSWER_FORM_TYPES.filter((t) => (values['answer-form'] !== undefined && parseAnswerForm(values['answer-form']).includes(t)) || (t === 'position' && values['position-form'] === true));
@@ -93,7 +95,7 @@ export const visionTrainCommand = defineCommand({
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
       core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
-      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainProjectorFromPhase: values['train-projector-from-phase'], trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], ...(crossBefore !== undefined ? { crossBefore } : {}), ...(values['place-embeddings'] > 0 ? { placeEmbeddings: values['place-embeddings'] } : {}), ...(values['place-init'] !== undefined ? { placeInit: values['place-init'] } : {}), keyWordShare: values['key-word-share'], ...(keyWordPhases !== undefined ? { keyWordTypes: keyWordPhases } : {}), ...(keyWordDraw !== undefined ? { keyWordDraw } : {}), ...(values['key-word-weights'] !== undefined ? { keyWordWeights: values['key-word-weights'] } : {}), ...(answerForm.length ? { answerForm } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
+      ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainProjectorFromPhase: values['train-projector-from-phase'], trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], ...(crossBefore !== undefined ? { crossBefore } : {}), ...(values['place-embeddings'] > 0 ? { placeEmbeddings: values['place-embeddings'] } : {}), ...(values['place-init'] !== undefined ? { placeInit: values['place-init'] } : {}), keyWordShare: values['key-word-share'], ...(keyWordPhases !== undefined ? { keyWordTypes: keyWordPhases } : {}), ...(keyWordDraw !== undefined ? { keyWordDraw } : {}), ...(values['key-word-weights'] !== undefined ? { keyWordWeights: values['key-word-weights'] } : {}), ...(values['key-word-count-balance'] ? { keyWordCountBalance: true } : {}), ...(answerForm.length ? { answerForm } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
       dataDescription: values.data === undefined ? `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.` : `The images dataset at ${data} (given with --data): the synthetic world's scenes, with captions and QA pairs.`,
       log: (line) => io.stderr.write(`${line}\n`),
     });
@@ -111,13 +113,14 @@ export const visionEvalCommand = defineCommand({
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }),
     ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
+    'count-balance': flag.boolean({ description: 'count questions balanced by the reference number (0, 1, 2, 3: an equal share each; default: the first count question of each scene, mostly "one")' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
   },
   async run({ values, io }) {
     const v = loadMiniVision(values.vision ?? MINI_VISION_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any scene is generated
     const data = await sceneData(values.data, io);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
-    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type']) });
-    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}`);
+    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }) });
+    io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
   },
 });

@@ -7,8 +7,8 @@ import { preprocessImage } from '../data/tiling.js';
 import { loadMiniVision } from '../mini.js';
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
-import { type SceneExample, captionSequence, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
-import { type GradedVqa, evaluateVqa, tallyVqa, vqaAdapterAccuracy, vqaGroupTable, vqaItems } from './vqa.js';
+import { type SceneExample, captionSequence, statedCount, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
+import { type GradedVqa, evaluateVqa, tallyVqa, vqaAdapterAccuracy, vqaCountTable, vqaGroupTable, vqaItems } from './vqa.js';
 
 describe('tallyVqa', () => {
   const hit = (adapter: boolean, blind: boolean) => ({ core: false, adapter, blind, described: true });
@@ -32,6 +32,54 @@ describe('tallyVqa', () => {
     const table = vqaGroupTable({ ...r, examples: [] });
     expect(table).toContain('| one object group: adapter / blind (n) | 100% / 0% (2) |');
     expect(table).toContain('| several object groups: adapter / blind (n) | 50% / 50% (2) | 0% / 0% (0) | 0% / 100% (1) |');
+  });
+});
+
+describe('count by the reference number (round 24)', () => {
+  // Scene i: its first count question states 1 (i < 8), 2 (i = 8, 9) or 3 (i = 10); each has "There are no X." after it.
+  const scenes = Array.from({ length: 11 }, (_, i) => ({
+    key: `s${i}`, split: 'heldout', image: {} as TiledImage, caption: '',
+    qa: [
+      { type: 'colour', question: 'What colour is the star?', answer: 'Red.' },
+      { type: 'count', question: 'How many stars are there?', answer: i < 8 ? 'One.' : i < 10 ? 'There are two stars.' : 'Three.' },
+      { type: 'count', question: 'How many circles are there?', answer: 'There are no circles.' },
+    ],
+  })) as SceneExample[];
+  const numbers = (items: readonly { type: string; answer: string }[]) => items.filter((x) => x.type === 'count').map((x) => statedCount(x.answer));
+
+  it('vqaItems: the default draw is unchanged (the first count question per scene); countBalance gives each number an equal share, one item per scene', () => {
+    expect(numbers(vqaItems(scenes, 8))).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(vqaItems(scenes, 8, { countBalance: false })).toEqual(vqaItems(scenes, 8));
+    const balanced = vqaItems(scenes, 8, { countBalance: true });
+    const tally = (ns: readonly (number | undefined)[]) => ns.reduce<Record<string, number>>((m, k) => ({ ...m, [String(k)]: (m[String(k)] ?? 0) + 1 }), {});
+    expect(tally(numbers(balanced))).toEqual({ 0: 2, 1: 3, 2: 2, 3: 1 }); // three has one scene: the rounds go on without it (rarest first: 3, 2, 1, 0)
+    expect(new Set(balanced.filter((x) => x.type === 'count').map((x) => x.scene.key)).size).toBe(8); // eight scenes, one item each
+    // The rare numbers pick first: the one scene of three is not spent on a zero item.
+    expect(balanced.some((x) => x.type === 'count' && x.scene.key === 's10' && statedCount(x.answer) === 3)).toBe(true);
+    expect(balanced.filter((x) => x.type !== 'count')).toEqual(vqaItems(scenes, 8).filter((x) => x.type !== 'count')); // other types untouched
+    expect(numbers(vqaItems(scenes, 4, { countBalance: true })).sort()).toEqual([0, 1, 2, 3]);
+  });
+
+  it('tallyVqa splits the count items by reference number, with what the adapter said; vqaCountTable prints it', () => {
+    const hit = (adapter: boolean, blind: boolean, described: boolean) => ({ core: false, adapter, blind, described });
+    const graded: GradedVqa[] = [
+      { type: 'count', count: 1, adapterCount: 1, hits: hit(true, true, true) },
+      { type: 'count', count: 1, adapterCount: 1, hits: hit(true, false, true) },
+      { type: 'count', count: 2, adapterCount: 1, hits: hit(false, false, true) },
+      { type: 'count', count: 2, adapterCount: null, hits: hit(false, false, false) },
+      { type: 'count', count: 0, adapterCount: 0, hits: hit(true, false, true) },
+      { type: 'colour', hits: hit(true, true, true) },
+    ];
+    const r = tallyVqa(graded);
+    expect(r.byCount).toEqual([
+      { number: 0, n: 1, adapter: 1, blind: 0, described: 1, adapterSaid: { 0: 1 } },
+      { number: 1, n: 2, adapter: 1, blind: 0.5, described: 1, adapterSaid: { 1: 2 } },
+      { number: 2, n: 2, adapter: 0, blind: 0, described: 0.5, adapterSaid: { '1': 1, '?': 1 } },
+    ]);
+    const table = vqaCountTable(r);
+    expect(table).toContain('| 1 | 2 | 100% | 50% | 100% | 1×2 |');
+    expect(table).toContain('| 2 | 2 | 0% | 0% | 50% | 1×1, ?×1 |');
+    expect(tallyVqa(graded.filter((g) => g.type !== 'count')).byCount).toEqual([]);
   });
 });
 

@@ -17,7 +17,7 @@ import { type MllamaConfig } from '../config.js';
 import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
 import { type VisionWeights } from '../model/graphs.js';
-import { type SceneExample, imageQuestionIds, showsFact } from '../train/mini.js';
+import { type SceneExample, imageQuestionIds, showsFact, statedCount } from '../train/mini.js';
 
 export const VQA_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
 export type VqaType = (typeof VQA_TYPES)[number];
@@ -36,10 +36,27 @@ export interface VqaItem {
   readonly answer: string;
 }
 
-/** Up to `perType` questions of each type from held-out scenes, the first of that type per scene (word: scenes with a word). */
-export function vqaItems(scenes: readonly SceneExample[], perType: number): VqaItem[] {
+export interface VqaItemOptions {
+  /**
+   * Count items balanced by the reference number (round 24): every number some scene's count question states (0 for an
+   * absent shape, 1, 2, 3 …) gets an equal share of the `perType` items, taken round-robin by number (rarest first) in
+   * scene order, one item per scene (a number with too few scenes gives its share to the others). Off: the first count question of each
+   * scene, as every recorded number was measured (40 of the shared world's first 50 are "one", none is zero).
+   */
+  readonly countBalance?: boolean;
+}
+
+/**
+ * Up to `perType` questions of each type from held-out scenes, the first of that type per scene (word: scenes with a
+ * word); with `countBalance`, count items balanced by the reference number (`VqaItemOptions.countBalance`).
+ */
+export function vqaItems(scenes: readonly SceneExample[], perType: number, o: VqaItemOptions = {}): VqaItem[] {
   const out: VqaItem[] = [];
   for (const type of VQA_TYPES) {
+    if (type === 'count' && o.countBalance) {
+      out.push(...countBalancedItems(scenes, perType));
+      continue;
+    }
     let n = 0;
     for (const scene of scenes) {
       if (n >= perType) break;
@@ -48,6 +65,36 @@ export function vqaItems(scenes: readonly SceneExample[], perType: number): VqaI
       if (!q) continue;
       out.push({ scene, type, question: q.question, answer: q.answer });
       n++;
+    }
+  }
+  return out;
+}
+
+/** `perType` count items, round-robin over the reference numbers (rarest first) in scene order, one per scene. */
+function countBalancedItems(scenes: readonly SceneExample[], perType: number): VqaItem[] {
+  const byNumber = new Map<number, { scene: SceneExample; q: SceneExample['qa'][number] }[]>();
+  for (const scene of scenes) {
+    const firstOf = new Map<number, SceneExample['qa'][number]>();
+    for (const q of scene.qa) {
+      const k = q.type === 'count' ? statedCount(q.answer) : undefined;
+      if (k !== undefined && !firstOf.has(k)) firstOf.set(k, q);
+    }
+    for (const [k, q] of firstOf) byNumber.set(k, [...(byNumber.get(k) ?? []), { scene, q }]);
+  }
+  // The rarest number picks first in each round, so a scene that also has a common number's question serves the rare one.
+  const queues = [...byNumber.entries()].sort((a, b) => a[1].length - b[1].length || a[0] - b[0]).map(([, xs]) => xs);
+  const used = new Set<SceneExample>();
+  const out: VqaItem[] = [];
+  for (let progress = true; progress && out.length < perType;) {
+    progress = false;
+    for (const queue of queues) {
+      if (out.length >= perType) break;
+      let next = queue.shift();
+      while (next && used.has(next.scene)) next = queue.shift();
+      if (!next) continue;
+      used.add(next.scene);
+      out.push({ scene: next.scene, type: 'count', question: next.q.question, answer: next.q.answer });
+      progress = true;
     }
   }
   return out;
@@ -64,12 +111,27 @@ export interface VqaGroupSplit {
   readonly blind: Readonly<Record<VqaType, number>>;
 }
 
+/** The count items of one reference number: how many, each row's accuracy, and the numbers the adapter said. */
+export interface VqaCountSplit {
+  /** The number the reference states (0: "There are no X."). */
+  readonly number: number;
+  readonly n: number;
+  /** Accuracy of the adapter, its blind control and the core given the scene in words, in [0, 1]. */
+  readonly adapter: number;
+  readonly blind: number;
+  readonly described: number;
+  /** How often the adapter's answer stated each number ('?': none or several), most often first. */
+  readonly adapterSaid: Readonly<Record<string, number>>;
+}
+
 export interface VqaReport {
   readonly n: Readonly<Record<VqaType, number>>;
   /** Accuracy by row and question type, in [0, 1]. */
   readonly accuracy: Readonly<Record<VqaRow, Readonly<Record<VqaType, number>>>>;
   /** The adapter and blind rows split by the scene's number of object groups (items whose scene has no spec are left out). */
   readonly byGroups: Readonly<Record<VqaGroups, VqaGroupSplit>>;
+  /** The count items by their reference number, ascending (round 24: a count score of "one" items measures "says One"). */
+  readonly byCount: readonly VqaCountSplit[];
   readonly examples: readonly { readonly type: VqaType; readonly question: string; readonly reference: string; readonly answers: Readonly<Record<VqaRow, string>> }[];
 }
 
@@ -139,7 +201,8 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
         described: text(await plain.complete(ask(`${item.scene.caption} ${item.question}`), sampling)),
       };
       const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, gradeVqa(item.type, answers[r], item.answer)])) as Record<VqaRow, boolean>;
-      graded.push({ type: item.type, ...(item.scene.scene ? { groups: item.scene.scene.objects.length } : {}), hits });
+      const counted = item.type === 'count' ? statedCount(item.answer) : undefined;
+      graded.push({ type: item.type, ...(item.scene.scene ? { groups: item.scene.scene.objects.length } : {}), ...(counted !== undefined ? { count: counted, adapterCount: statedCount(answers.adapter) ?? null } : {}), hits });
       o.onItem?.(item, answers, hits);
       if (examples.length < 10) examples.push({ type: item.type, question: item.question, reference: item.answer, answers });
     }
@@ -154,10 +217,13 @@ export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
 export interface GradedVqa {
   readonly type: VqaType;
   readonly groups?: number;
+  /** Count items: the number the reference states, and the one the adapter's answer states (null: none or several). */
+  readonly count?: number;
+  readonly adapterCount?: number | null;
   readonly hits: Readonly<Record<VqaRow, boolean>>;
 }
 
-/** Accuracy by row and type, and the adapter / blind rows split by one vs several object groups. */
+/** Accuracy by row and type, the adapter / blind rows split by one vs several object groups, and count items by reference number. */
 export function tallyVqa(graded: readonly GradedVqa[]): Omit<VqaReport, 'examples'> {
   const byType = <T>(f: (t: VqaType) => T) => Object.fromEntries(VQA_TYPES.map((t) => [t, f(t)])) as Record<VqaType, T>;
   const count = (xs: readonly GradedVqa[]) => byType((t) => xs.filter((g) => g.type === t).length);
@@ -167,7 +233,24 @@ export function tallyVqa(graded: readonly GradedVqa[]): Omit<VqaReport, 'example
     n: count(graded),
     accuracy: Object.fromEntries(VQA_ROWS.map((r) => [r, rate(graded, r)])) as VqaReport['accuracy'],
     byGroups: { one: split(graded.filter((g) => g.groups === 1)), several: split(graded.filter((g) => g.groups !== undefined && g.groups > 1)) },
+    byCount: byCountNumber(graded),
   };
+}
+
+function byCountNumber(graded: readonly GradedVqa[]): VqaCountSplit[] {
+  const counted = graded.filter((g) => g.type === 'count' && g.count !== undefined);
+  const numbers = [...new Set(counted.map((g) => g.count!))].sort((a, b) => a - b);
+  return numbers.map((k) => {
+    const of = counted.filter((g) => g.count === k);
+    const rate = (row: VqaRow) => of.filter((g) => g.hits[row]).length / of.length;
+    const said = new Map<string, number>();
+    for (const g of of) {
+      const w = g.adapterCount === undefined || g.adapterCount === null ? '?' : String(g.adapterCount);
+      said.set(w, (said.get(w) ?? 0) + 1);
+    }
+    const adapterSaid = Object.fromEntries([...said].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+    return { number: k, n: of.length, adapter: rate('adapter'), blind: rate('blind'), described: rate('described'), adapterSaid };
+  });
 }
 
 /** The image with its pixel values (and given encoder features, if any) zeroed (tiling, tile mask and aspect ratio kept): the blind control's input. */
@@ -194,4 +277,14 @@ export function vqaGroupTable(r: VqaReport): string {
     const s = r.byGroups[g];
     return `| ${label[g]}: adapter / blind (n) | ${VQA_TYPES.map((t) => `${pct(s.adapter[t])} / ${pct(s.blind[t])} (${s.n[t]})`).join(' | ')} |`;
   }).join('\n') + '\n';
+}
+
+/**
+ * The count items by reference number, as a markdown table: each row's accuracy and what the adapter said (e.g.
+ * "1×9, 0×3": nine answers state one, three zero), so that "answers One to everything" cannot pass for counting.
+ */
+export function vqaCountTable(r: Pick<VqaReport, 'byCount'>): string {
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  const head = '| count reference | n | adapter | blind control | scene in words | adapter said (number×items) |\n|---|---|---|---|---|---|\n';
+  return head + r.byCount.map((c) => `| ${c.number} | ${c.n} | ${pct(c.adapter)} | ${pct(c.blind)} | ${pct(c.described)} | ${Object.entries(c.adapterSaid).map(([k, m]) => `${k}×${m}`).join(', ')} |`).join('\n') + '\n';
 }

@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -267,6 +267,54 @@ describe('keyWordQuestionDrawer (which question a key-word sequence asks)', () =
     expect(() => parseKeyWordWeights('word=21')).toThrow(/'word=21' is not TYPE=N/);
     expect(() => parseKeyWordWeights('word=1,word=2')).toThrow('--key-word-weights: word is given more than once');
     expect(() => parseCommandLine(['--key-word-weights', 'word=0.5'], { 'key-word-weights': KEY_WORD_WEIGHTS_FLAG })).toThrow(`--key-word-weights: 'word=0.5' is not ${allowed}`);
+  });
+
+  it('countBalance: a count question asks each stated number equally often (the pool states 8 zero, 6 one, 1 two, 1 three), count keeps its share; off: the scene drawn is kept', () => {
+    // Scene i: "There are no stars." and "One." (i < 6), "There are two circles." (i = 6) or "Three." (i = 7).
+    const counted: SceneExample[] = pool.map((s, i) => ({
+      ...s,
+      qa: [s.qa[0]!, { type: 'count', question: 'How many stars are there?', answer: 'There are no stars.' }, { type: 'count', question: 'How many circles are there?', answer: i < 6 ? 'One.' : i === 6 ? 'There are two circles.' : 'Three.' }],
+    }));
+    const run = (draw: 'question' | 'type', balance: boolean) => {
+      const pick = balance ? keyWordQuestionDrawer(draw, ['colour', 'count'], undefined, true) : keyWordQuestionDrawer(draw, ['colour', 'count']);
+      const rng = new Rng(9);
+      const said: Record<string, number> = {};
+      const drawn: string[] = [];
+      for (let k = 0; k < 4000; k++) {
+        const { scene: got, q } = pick(rng.pick(counted), rng, ['colour', 'count'], counted);
+        expect(got.qa).toContain(q);
+        drawn.push(`${got.key}:${q.answer}`);
+        const key = q.type === 'count' ? String(statedCount(q.answer)) : q.type;
+        said[key] = (said[key] ?? 0) + 1;
+      }
+      return { said, drawn };
+    };
+    for (const draw of ['question', 'type'] as const) {
+      const on = run(draw, true).said;
+      const off = run(draw, false).said;
+      const countOn = ['0', '1', '2', '3'].reduce((a, k) => a + (on[k] ?? 0), 0);
+      const countOff = ['0', '1', '2', '3'].reduce((a, k) => a + (off[k] ?? 0), 0);
+      expect(Math.abs(countOn - countOff) / 4000).toBeLessThan(0.03); // count's share of the draw is kept
+      for (const k of ['0', '1', '2', '3']) expect(Math.abs(on[k]! / countOn - 1 / 4)).toBeLessThan(0.04);
+      expect(off['3']! / countOff).toBeLessThan(0.1); // as the scenes carry them: three is 1 in 16
+      expect(off['0']! / countOff).toBeGreaterThan(0.4);
+    }
+    // 'question' off keeps the drawn scene and picks among its own questions (as before); on, a count question may move it.
+    const moved = (balance: boolean) => {
+      const pick = keyWordQuestionDrawer('question', ['colour', 'count'], undefined, balance);
+      const rng = new Rng(3);
+      let n = 0;
+      for (let k = 0; k < 2000; k++) { const s = rng.pick(counted); if (pick(s, rng, ['colour', 'count'], counted).scene !== s) n++; }
+      return n;
+    };
+    expect(moved(false)).toBe(0);
+    expect(moved(true)).toBeGreaterThan(500); // count is 2 of 3 questions; the new number's scene is another in ~7 of 8
+  });
+
+  it('statedCount reads the number a count answer states', () => {
+    expect(['One.', 'There are two circles.', 'Three.', 'There are no stars.', 'Zero.', 'There is one star.'].map(statedCount)).toEqual([1, 2, 3, 0, 0, 1]);
+    expect(statedCount('Stars.')).toBeUndefined();
+    expect(statedCount('There are no two stars.')).toBeUndefined(); // two numbers: none
   });
 });
 

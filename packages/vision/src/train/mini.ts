@@ -207,6 +207,18 @@ export function showsFact(q: { readonly type: string; readonly answer: string })
   return !(q.type === 'word' && /no word/u.test(q.answer));
 }
 
+/** The number words a count answer can state ("There are no X." is zero): `statedCount`'s table. */
+const COUNT_WORDS: Readonly<Record<string, number>> = { zero: 0, no: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6 };
+
+/**
+ * The number a count answer states ("One." 1, "There are two stars." 2, "There are no squares." / "Zero." 0), or
+ * undefined where it states none or more than one (the count key words of the grader, `gradeSceneQa`).
+ */
+export function statedCount(answer: string): number | undefined {
+  const ns = new Set(answer.toLowerCase().split(/[^\p{L}\p{N}]+/u).flatMap((w) => (w in COUNT_WORDS ? [COUNT_WORDS[w]!] : [])));
+  return ns.size === 1 ? [...ns][0] : undefined;
+}
+
 /** The synthetic world's QA types (the keys of `MiniVisionOptions.keyWordWeights`). */
 export const SCENE_QA_TYPES = ['colour', 'shape', 'count', 'position', 'word', 'exists', 'size', 'total'] as const;
 
@@ -217,8 +229,12 @@ export const SCENE_QA_TYPES = ['colour', 'shape', 'count', 'position', 'word', '
  * 'type' picks a type among those some scene of the pool states a visible fact of — uniformly, or in proportion to
  * `weights` (a type not named weighs 1; 0 leaves it out) — then keeps the scene if it has such a question of that
  * type, else re-draws it from the pool's scenes that do.
+ * `countBalance` (`MiniVisionOptions.keyWordCountBalance`): a count question so drawn is replaced by one of a number drawn
+ * uniformly from those the pool's count questions state (0–3 in the world), then a scene of the pool with such a question
+ * and its first one — count keeps its share of the draw, its numbers get equal shares (the world's are ~38 % zero, ~46 %
+ * one, ~11 % two, ~5 % three). Off: the draws and the rng's use are as before, byte for byte.
  */
-export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[], weights?: Readonly<Record<string, number>>) {
+export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly string[], weights?: Readonly<Record<string, number>>, countBalance = false) {
   if (!KEY_WORD_DRAWS.includes(draw)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw must be one of ${KEY_WORD_DRAWS.join(', ')}, got ${JSON.stringify(draw)}`);
   if (weights !== undefined && draw !== 'type') throw new HerdError('invalid_argument', "trainMiniVision: keyWordWeights weigh the types of keyWordDraw 'type'; set it too");
   const badWeight = Object.entries(weights ?? {}).filter(([, w]) => !(Number.isFinite(w) && w >= 0));
@@ -231,16 +247,35 @@ export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly stri
     if (!byType.has(type)) byType.set(type, pool.filter((s) => s.qa.some((q) => q.type === type && showsFact(q))));
     return byType.get(type)!;
   };
-  return (s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): { scene: SceneExample; q: SceneExample['qa'][number] } => {
+  type Drawn = { scene: SceneExample; q: SceneExample['qa'][number] };
+  const countsOf = new Map<readonly SceneExample[], Drawn[][]>(); // per pool: its count questions by number, the first per scene
+  const byNumber = (pool: readonly SceneExample[]): Drawn[][] => {
+    if (!countsOf.has(pool)) {
+      const m = new Map<number, Drawn[]>();
+      for (const scene of pool) {
+        const seen = new Set<number>();
+        for (const q of scene.qa) {
+          const k = q.type === 'count' ? statedCount(q.answer) : undefined;
+          if (k === undefined || seen.has(k)) continue;
+          seen.add(k);
+          m.set(k, [...(m.get(k) ?? []), { scene, q }]);
+        }
+      }
+      countsOf.set(pool, [...m.entries()].sort((a, b) => a[0] - b[0]).map(([, xs]) => xs));
+    }
+    return countsOf.get(pool)!;
+  };
+  const balanced = (d: Drawn, rng: Rng, pool: readonly SceneExample[]): Drawn => (countBalance && d.q.type === 'count' && byNumber(pool).length > 0 ? rng.pick(rng.pick(byNumber(pool))) : d);
+  return (s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): Drawn => {
     if (draw === 'question') {
       const typed = types ? s.qa.filter((x) => types.includes(x.type)) : s.qa;
-      return { scene: s, q: rng.pick(typed.length > 0 ? typed : s.qa) };
+      return balanced({ scene: s, q: rng.pick(typed.length > 0 ? typed : s.qa) }, rng, pool);
     }
     const offered = (types ?? allTypes).filter((t) => scenesWithFact(pool, t).length > 0 && weightOf(t) > 0);
     if (offered.length === 0) throw new HerdError('invalid_argument', `trainMiniVision: keyWordDraw 'type': no scene of the stage has a question of the types ${(types ?? allTypes).join(', ')} that states a visible fact${weights ? ' (and a weight above 0)' : ''}`);
     const t = weights === undefined ? rng.pick(offered) : weightedPick(offered, offered.map(weightOf), rng); // unweighted: round 21's draws exactly
     const scene = s.qa.some((q) => q.type === t && showsFact(q)) ? s : rng.pick(scenesWithFact(pool, t));
-    return { scene, q: rng.pick(scene.qa.filter((q) => q.type === t && showsFact(q))) };
+    return balanced({ scene, q: rng.pick(scene.qa.filter((q) => q.type === t && showsFact(q))) }, rng, pool);
   };
 }
 
@@ -509,6 +544,12 @@ export interface MiniVisionOptions {
    */
   readonly keyWordWeights?: Readonly<Record<string, number>>;
   /**
+   * A key-word sequence that asks a count question asks one of a number drawn uniformly from those the stage's scenes'
+   * count questions state (round 24: the world's are ~38 % zero, ~46 % one, ~11 % two, ~5 % three; `keyWordQuestionDrawer`).
+   * Default off.
+   */
+  readonly keyWordCountBalance?: boolean;
+  /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
@@ -643,7 +684,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
-  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights);
+  const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
