@@ -17,7 +17,7 @@ import { type MllamaConfig } from '../config.js';
 import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
 import { type VisionWeights } from '../model/graphs.js';
-import { type SceneExample, imageQuestionIds, showsFact, statedCount } from '../train/mini.js';
+import { type SceneExample, countQuestionsByNumber, imageQuestionIds, showsFact, statedCount } from '../train/mini.js';
 
 export const VQA_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
 export type VqaType = (typeof VQA_TYPES)[number];
@@ -72,15 +72,7 @@ export function vqaItems(scenes: readonly SceneExample[], perType: number, o: Vq
 
 /** `perType` count items, round-robin over the reference numbers (rarest first) in scene order, one per scene. */
 function countBalancedItems(scenes: readonly SceneExample[], perType: number): VqaItem[] {
-  const byNumber = new Map<number, { scene: SceneExample; q: SceneExample['qa'][number] }[]>();
-  for (const scene of scenes) {
-    const firstOf = new Map<number, SceneExample['qa'][number]>();
-    for (const q of scene.qa) {
-      const k = q.type === 'count' ? statedCount(q.answer) : undefined;
-      if (k !== undefined && !firstOf.has(k)) firstOf.set(k, q);
-    }
-    for (const [k, q] of firstOf) byNumber.set(k, [...(byNumber.get(k) ?? []), { scene, q }]);
-  }
+  const byNumber = countQuestionsByNumber(scenes);
   // The rarest number picks first in each round, so a scene that also has a common number's question serves the rare one.
   const queues = [...byNumber.entries()].sort((a, b) => a[1].length - b[1].length || a[0] - b[0]).map(([, xs]) => xs);
   const used = new Set<SceneExample>();

@@ -219,6 +219,27 @@ export function statedCount(answer: string): number | undefined {
   return ns.size === 1 ? [...ns][0] : undefined;
 }
 
+/** A scene's count question that states one number (`statedCount`). */
+export interface CountQuestion {
+  readonly scene: SceneExample;
+  readonly q: SceneExample['qa'][number];
+}
+
+/** The scenes' count questions by the number they state, each scene's first of that number, in scene order (the balanced count draws of training and eval). */
+export function countQuestionsByNumber(scenes: readonly SceneExample[]): Map<number, CountQuestion[]> {
+  const out = new Map<number, CountQuestion[]>();
+  for (const scene of scenes) {
+    const seen = new Set<number>();
+    for (const q of scene.qa) {
+      const k = q.type === 'count' ? statedCount(q.answer) : undefined;
+      if (k === undefined || seen.has(k)) continue;
+      seen.add(k);
+      out.set(k, [...(out.get(k) ?? []), { scene, q }]);
+    }
+  }
+  return out;
+}
+
 /** The synthetic world's QA types (the keys of `MiniVisionOptions.keyWordWeights`). */
 export const SCENE_QA_TYPES = ['colour', 'shape', 'count', 'position', 'word', 'exists', 'size', 'total'] as const;
 
@@ -247,22 +268,10 @@ export function keyWordQuestionDrawer(draw: KeyWordDraw, allTypes: readonly stri
     if (!byType.has(type)) byType.set(type, pool.filter((s) => s.qa.some((q) => q.type === type && showsFact(q))));
     return byType.get(type)!;
   };
-  type Drawn = { scene: SceneExample; q: SceneExample['qa'][number] };
-  const countsOf = new Map<readonly SceneExample[], Drawn[][]>(); // per pool: its count questions by number, the first per scene
+  type Drawn = CountQuestion;
+  const countsOf = new Map<readonly SceneExample[], Drawn[][]>(); // per pool: its count questions by number, ascending
   const byNumber = (pool: readonly SceneExample[]): Drawn[][] => {
-    if (!countsOf.has(pool)) {
-      const m = new Map<number, Drawn[]>();
-      for (const scene of pool) {
-        const seen = new Set<number>();
-        for (const q of scene.qa) {
-          const k = q.type === 'count' ? statedCount(q.answer) : undefined;
-          if (k === undefined || seen.has(k)) continue;
-          seen.add(k);
-          m.set(k, [...(m.get(k) ?? []), { scene, q }]);
-        }
-      }
-      countsOf.set(pool, [...m.entries()].sort((a, b) => a[0] - b[0]).map(([, xs]) => xs));
-    }
+    if (!countsOf.has(pool)) countsOf.set(pool, [...countQuestionsByNumber(pool).entries()].sort((a, b) => a[0] - b[0]).map(([, xs]) => xs));
     return countsOf.get(pool)!;
   };
   const balanced = (d: Drawn, rng: Rng, pool: readonly SceneExample[]): Drawn => (countBalance && d.q.type === 'count' && byNumber(pool).length > 0 ? rng.pick(rng.pick(byNumber(pool))) : d);
