@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { HerdError } from '@herd/core';
+import { HerdError, UsageError } from '@herd/core';
 import { type BenchArgs, type BenchSpec, type FlagSpecs, parseBenchArgs, reportFailure } from './bench-args.js';
 
 const SPEC = {
@@ -186,7 +186,7 @@ describe('the benches', () => {
     expect(resultsState()).toBe(before);
   });
 
-  it('a bench that meets bad input after its command line prints one line naming it (exit 1); a bug keeps its stack', async () => {
+  it('a bench that meets bad input after its command line prints one line naming it (exit 1; exit 2 for a flag value read by herd\'s own readers); a bug keeps its stack', async () => {
     const r = await run('core-induction', ['--models', '/no/such/core-folder']);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("core-induction.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
@@ -205,14 +205,17 @@ describe('the benches', () => {
       'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got -1\n',
       'vision-oracle.js: invalid_argument: --position-code must be a whole number of bins from 0 (none) to 64, got 65\n',
     ]);
-    // And round 24's place embeddings: the grid and the init.
-    const pe = await Promise.all([['--place-embeddings', '65'], ['--place-embeddings', '1.5'], ['--place-embeddings', '6', '--place-init', '-1'], ['--place-init', '0.2']].map((a) => run('vision-oracle', ['--data', '/no/such/images', ...a])));
-    expect(pe.map((r) => r.code)).toEqual([1, 1, 1, 1]);
+    // And round 24's place embeddings: the grid and the init, read by herd vision train's readers (PLACE_EMBEDDINGS_FLAG /
+    // PLACE_INIT_FLAG through parseNumber): the same message as `herd vision train`, a usage error (exit 2).
+    const pe = await Promise.all([['--place-embeddings', '65'], ['--place-embeddings', '1.5'], ['--place-embeddings', 'x'], ['--place-embeddings', '6', '--place-init', '-1'], ['--place-embeddings', '6', '--place-init', 'abc'], ['--place-init', '0.2']].map((a) => run('vision-oracle', ['--data', '/no/such/images', ...a])));
+    expect(pe.map((r) => r.code)).toEqual([2, 2, 2, 2, 2, 2]);
     expect(pe.map((r) => r.stderr)).toEqual([
-      'vision-oracle.js: invalid_argument: --place-embeddings must be a whole number of bins from 0 (none) to 64, got "65"\n',
-      'vision-oracle.js: invalid_argument: --place-embeddings must be a whole number of bins from 0 (none) to 64, got "1.5"\n',
-      'vision-oracle.js: invalid_argument: --place-init must be a number ≥ 0 (the fresh place tables\' standard deviation; 0: zero init), got "-1"\n',
-      'vision-oracle.js: invalid_argument: --place-init is the init of --place-embeddings; give that too\n',
+      "vision-oracle.js: invalid_argument: --place-embeddings must be an integer ≥ 0 and ≤ 64, got '65'\n",
+      "vision-oracle.js: invalid_argument: --place-embeddings must be an integer ≥ 0 and ≤ 64, got '1.5'\n",
+      "vision-oracle.js: invalid_argument: --place-embeddings must be an integer ≥ 0 and ≤ 64, got 'x'\n",
+      "vision-oracle.js: invalid_argument: --place-init must be a number ≥ 0, got '-1'\n",
+      "vision-oracle.js: invalid_argument: --place-init must be a number ≥ 0, got 'abc'\n",
+      'vision-oracle.js: invalid_argument: --place-init is the init of --place-embeddings: give --place-embeddings G too\n',
     ]);
     // Round 24's switches (count items balanced by number; a count-balanced key-word draw) are known flags that take no value.
     const cb = await Promise.all([['--core', '/no/such/core-folder', '--count-balance', '--key-word-count-balance'], ['--count-balance', 'yes'], ['--key-word-count-balance', '1']].map((a) => run('vision-oracle', ['--data', '/no/such/images', ...a])));
@@ -237,8 +240,10 @@ describe('the benches', () => {
     const codes: number[] = [];
     reportFailure('x.js', new TypeError('oops'), (s) => lines.push(s), (c) => codes.push(c));
     reportFailure('x.js', new HerdError('invalid_config', 'bad'), (s) => lines.push(s), (c) => codes.push(c));
+    reportFailure('x.js', new UsageError("--n must be an integer ≥ 1, got 'x'"), (s) => lines.push(s), (c) => codes.push(c));
     expect(lines[0]).toMatch(/^TypeError: oops\n\s+at /);
     expect(lines[1]).toBe('x.js: invalid_config: bad\n');
-    expect(codes).toEqual([1, 1]);
+    expect(lines[2]).toBe("x.js: invalid_argument: --n must be an integer ≥ 1, got 'x'\n"); // a flag's value: a usage error, exit 2
+    expect(codes).toEqual([1, 1, 2]);
   });
 });

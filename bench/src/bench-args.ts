@@ -11,7 +11,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { HerdError, didYouMean } from '@herd/core';
+import { HerdError, didYouMean, exitCodeFor } from '@herd/core';
 
 /** One flag: a value flag when it names a `value` placeholder, else a switch (given or not). */
 export interface FlagSpec {
@@ -214,11 +214,12 @@ export function benchArgs<const F extends FlagSpecs>(spec: BenchSpec<F>): BenchA
 /**
  * How a bench that failed after its command line was checked ends: a HerdError is bad input (a model folder
  * that is not one, a path that is not a dataset) and gets one line, `<bench>: <code>: <message>`, as the
- * herd CLI prints it; anything else is a bug in the bench and keeps its stack. Exit 1 either way.
+ * herd CLI prints it; anything else is a bug in the bench and keeps its stack. Exit 2 for a UsageError (a flag's
+ * value read with herd's own readers, e.g. `parseCounts` / `parseNumber`), as herd's CLI does; else exit 1.
  */
 export function reportFailure(script: string, e: unknown, write: (s: string) => void = (s) => process.stderr.write(s), exit: (code: number) => void = (c) => process.exit(c)): void {
   write(e instanceof HerdError ? `${script}: ${e.code}: ${e.message}\n` : `${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  exit(1);
+  exit(exitCodeFor(e));
 }
 
 /** The declaration of `--features DIR`, for the benches that read a video clip feature cache. */

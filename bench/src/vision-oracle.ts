@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, checkPlaceInitGiven, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -79,9 +79,10 @@ const answerForm = ANSWER_FORM_TYPES.filter((t) => (cli.flag('answer-form') !== 
 const keyWordWeights = cli.flag('key-word-weights') === '' ? undefined : parseKeyWordWeights(cli.flag('key-word-weights')!);
 if (keyWordWeights !== undefined && cli.flag('key-word-draw') !== 'type') throw new HerdError('invalid_argument', '--key-word-weights weighs the types of the type draw: give --key-word-draw type too');
 const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLayers); // a wrong schedule fails before the scenes are read
+// herd vision train's readers (one rule and message each); a bad value is a usage error (exit 2).
 const placeEmbeddings = parsePlaceEmbeddings(cli.flag('place-embeddings')!);
 const placeInit = cli.flag('place-init') === '' ? MINI_PLACE_INIT : parsePlaceInit(cli.flag('place-init')!);
-if (placeEmbeddings === 0 && cli.flag('place-init') !== '') throw new HerdError('invalid_argument', '--place-init is the init of --place-embeddings; give that too');
+checkPlaceInitGiven(placeEmbeddings, cli.flag('place-init') !== '');
 const m = miniVisionConfig(core.config, undefined, crossBefore, placeEmbeddings);
 const v = m.vision;
 const Dv = visionOutputDim(v); // the encoder's output width

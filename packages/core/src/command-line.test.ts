@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine, parseCounts } from './command-line.js';
+import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine, parseCounts, parseNumber } from './command-line.js';
 import { HerdError } from './errors.js';
 
 const SPECS = {
@@ -97,6 +97,21 @@ describe('parseCommandLine', () => {
     // Read outside parseCommandLine (a bench script's own reader): the same rules and messages, as a UsageError.
     expect(parseCounts('repeat', specs.repeat, 'direction=3,count=0')).toEqual({ direction: 3, count: 0 });
     expect(() => parseCounts('repeat', specs.repeat, 'colour=2')).toThrow(new UsageError(`--repeat: 'colour=2' is not ${allowed}`));
+  });
+
+  it('a number flag read outside parseCommandLine (parseNumber): the same rules and message, as a UsageError', () => {
+    const grid = flag.integer({ min: 0, max: 64 });
+    const init = flag.number({ min: 0 });
+    expect(parseNumber('grid', grid, '6')).toBe(6);
+    expect(parseNumber('grid', grid, '0')).toBe(0);
+    expect(parseNumber('init', init, '0.25')).toBe(0.25);
+    for (const bad of ['65', '-1', '2.5', 'x', '', '0x10', 'Infinity']) {
+      const viaLine = (() => { try { parseCommandLine(['--grid', bad], { grid }); return 'accepted'; } catch (e) { return (e as Error).message; } })();
+      expect(() => parseNumber('grid', grid, bad)).toThrow(new UsageError(`--grid must be an integer ≥ 0 and ≤ 64, got '${bad}'`));
+      if (bad !== '') expect(viaLine).toBe(`--grid must be an integer ≥ 0 and ≤ 64, got '${bad}'`); // herd's own command line says the same
+    }
+    expect(() => parseNumber('init', init, '-0.5')).toThrow(new UsageError("--init must be a number ≥ 0, got '-0.5'"));
+    expect(exitCodeFor((() => { try { parseNumber('init', init, 'abc'); } catch (e) { return e; } })())).toBe(2);
   });
 
   it('a value flag followed by another flag, missing values, repeats and bad choices are refused', () => {

@@ -163,6 +163,16 @@ export function parseCounts<K extends string>(name: string, spec: CountsFlag<K>,
   return counts as Partial<Record<K, number>>;
 }
 
+/**
+ * The value of an integer or number flag read outside `parseCommandLine` (a bench script's own argument reader):
+ * the same rules and message (`--NAME must be an integer ≥ 0 and ≤ 64, got 'x'`), thrown as a UsageError.
+ */
+export function parseNumber(name: string, spec: NumberFlag, raw: string): number {
+  const v = checkNumber(name, spec, raw);
+  if (typeof v === 'string') throw new UsageError(v);
+  return v;
+}
+
 /** A word that is itself a flag (`--chat`, `-n`), not a value; `-` (stdin) and numbers are values. */
 function looksLikeFlag(s: string): boolean {
   return s.length > 1 && s.startsWith('-') && !DECIMAL.test(s);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_VISION_DIR, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -57,8 +57,8 @@ export const visionTrainCommand = defineCommand({
     'position-form': flag.boolean({ description: 'the same as --answer-form position (a position question\'s key-word loss also on the preposition before the place, which picks the axis: "on the" goes on only to left or right)' }),
     'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
     'cross-before': flag.string({ placeholder: 'LAYERS', description: 'comma-separated core layers (0-based) the gated cross-attention layers run before, one each (default 1,3; e.g. 0,1,2,3: before every layer of the 4-layer mini core); stored in the checkpoint' }),
-    'place-embeddings': flag.integer({ min: 0, max: 64, default: 0, description: 'G: learned row / column place embeddings on a G×G grid over the image, added to the projected image tokens and trained with the adapter (0: none); stored in the checkpoint' }),
-    'place-init': flag.number({ min: 0, description: 'with --place-embeddings: standard deviation of the fresh place tables\' values (default 0.4; 0: zero init, the run starts at the model without them)' }),
+    'place-embeddings': { ...PLACE_EMBEDDINGS_FLAG, description: 'learned row / column place embeddings on a G×G grid over the image, added to the projected image tokens and trained with the adapter (0: none); stored in the checkpoint' },
+    'place-init': { ...PLACE_INIT_FLAG, description: `with --place-embeddings: standard deviation of the fresh place tables' values (default ${MINI_PLACE_INIT}; 0: zero init, the run starts at the model without them)` },
     'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
     'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
     'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
@@ -80,7 +80,7 @@ export const visionTrainCommand = defineCommand({
     if (values['train-projector-from-phase'] > 1 && !(values['train-projector'] && values['freeze-encoder'])) throw new UsageError('--train-projector-from-phase delays the projector of a frozen encoder: give --freeze-encoder and --train-projector too');
     if (values['train-projector-from-phase'] > phases) throw new UsageError(`--train-projector-from-phase ${values['train-projector-from-phase']}: the QA stage has ${phases} phase${phases === 1 ? '' : 's'} (phases are the "/"-separated lists of --key-word-types)`);
     if (values['select-per-type'] !== undefined && values['select-every'] === 0) throw new UsageError('--select-per-type sets the size of the checkpoint selection\'s validation: give --select-every N too');
-    if (values['place-init'] !== undefined && values['place-embeddings'] === 0) throw new UsageError('--place-init is the init of --place-embeddings: give --place-embeddings G too');
+    checkPlaceInitGiven(values['place-embeddings'], values['place-init'] !== undefined);
     const keyWordDraw = values['key-word-draw'];
     if (values['key-word-count-balance'] && values['key-word-share'] === 0) throw new UsageError('--key-word-count-balance balances the key-word sequences\' count questions: give --key-word-share above 0 too');
     if (values['key-word-weights'] !== undefined && keyWordDraw !== 'type') throw new UsageError('--key-word-weights weighs the types of the type draw: give --key-word-draw type too');

@@ -73,6 +73,11 @@ export interface TiledImage {
    * encoder and feed these values to the projector.
    */
   readonly features?: Float32Array;
+  /**
+   * The blind control's image (`blindImage`): its tokens get no place embeddings (`packPlaces` feeds −1 for
+   * every patch), so that with the pixels / features zeroed nothing of the image's patches reaches the adapter.
+   */
+  readonly noPlace?: true;
 }
 
 /** Resize → pad (bottom/right, black) → rescale to [0, 1] → normalise → split into row-major tiles. */

@@ -2,7 +2,7 @@
  * Visual QA on held-out scenes (§7.5 in miniature), by question type, in three rows:
  *   - `core`: the frozen core alone, question without the image (chance level or the core's prior);
  *   - `adapter`: the core with the trained encoder + adapter, question about the image;
- *   - `blind`: the same model with the image's pixels zeroed (the blind control: what the adapter
+ *   - `blind`: the same model with the image's pixels zeroed and no place embeddings (`blindImage`; the blind control: what the adapter
  *     answers from the question alone — a text prior learnt through its gates, not sight; an adapter
  *     that sees must beat it, the core-alone row cannot tell the two apart);
  *   - `described`: the core alone answering from the scene's caption in words (the upper bound the
@@ -245,9 +245,13 @@ function byCountNumber(graded: readonly GradedVqa[]): VqaCountSplit[] {
   });
 }
 
-/** The image with its pixel values (and given encoder features, if any) zeroed (tiling, tile mask and aspect ratio kept): the blind control's input. */
+/**
+ * The blind control's input: the image with its pixel values (and given encoder features, if any) zeroed and no place
+ * embeddings on its tokens (`noPlace`; a model with `placeBins` would otherwise still add each patch's row / column table
+ * rows); tiling, tile mask and aspect ratio kept.
+ */
 export function blindImage(image: TiledImage): TiledImage {
-  return { ...image, pixels: new Float32Array(image.pixels.length), ...(image.features ? { features: new Float32Array(image.features.length) } : {}) };
+  return { ...image, pixels: new Float32Array(image.pixels.length), ...(image.features ? { features: new Float32Array(image.features.length) } : {}), noPlace: true };
 }
 
 /** The report as a markdown table (percentages). */

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { type MllamaConfig, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
 import { patchPlaces } from '../data/patch-place.js';
 import { type TiledImage, tileImage } from '../data/tiling.js';
+import { blindImage } from '../eval/vqa.js';
 import { visionExportModality } from '../export/export.js';
 import { loadMiniVision } from '../mini.js';
 import { adapterBatch, buildAdapterTraining } from '../train/adapter.js';
@@ -78,6 +79,30 @@ describe('place embeddings (placeBins)', () => {
     const changed = Array.from({ length: S! }, (_, t) => { let diff = false; for (let h = 0; h < K!; h++) for (let d = 0; d < Dh!; d++) if (a[(h * S! + t) * Dh! + d] !== b[(h * S! + t) * Dh! + d]) diff = true; return diff; });
     expect(row.filter((r) => r === 1).length).toBeGreaterThan(0);
     expect(changed).toEqual(Array.from(row, (r) => r === 1));
+  });
+
+  it('the blind control (blindImage) is image-free with place embeddings too: its tokens get no place rows, pixels or given features', async () => {
+    const { config: m, core, vision } = loadHfMllama(FIXTURE);
+    const on = { ...m, placeBins: 3 };
+    const rnd = tables(on, (name, bin, d) => Math.sin(5 * bin + d + (name === PLACE_ROW ? 0 : 2)));
+    const P = patchesPerTile(m.vision), Dv = visionOutputDim(m.vision);
+    const pix = noiseImage(m, 90, 50, 5);
+    const feat: TiledImage = { ...pix, features: Float32Array.from({ length: m.vision.maxTiles * P * Dv }, (_, i) => Math.cos(i)) };
+    for (const image of [pix, feat]) {
+      const blind = blindImage(image);
+      const packed = packPlaces(on, [image, blind]);
+      const row = packed['placeRow']!.data as Int32Array, col = packed['placeCol']!.data as Int32Array, n = m.vision.maxTiles * P;
+      expect(Array.from(row.subarray(0, n)).some((r) => r >= 0)).toBe(true); // the image itself has places
+      expect(Array.from(row.subarray(n)).every((r) => r === -1) && Array.from(col.subarray(n)).every((c) => c === -1)).toBe(true);
+      // The blind image's keys/values with (non-zero) place tables are those of the model without place embeddings to the bit,
+      const withTables = await imageKv(on, core, { ...vision, ...rnd }, [blind]);
+      const without = await imageKv(m, core, vision, [blind]);
+      for (const k of Object.keys(without)) expect(Array.from(withTables[k]!.data as Float32Array)).toEqual(Array.from(without[k]!.data as Float32Array));
+      // while the image's own keys do get the tables (the check above is not vacuous).
+      const seen = await imageKv(on, core, { ...vision, ...rnd }, [image]);
+      const plain = await imageKv(m, core, vision, [image]);
+      expect(Array.from(seen['xattn.k.0']!.data as Float32Array)).not.toEqual(Array.from(plain['xattn.k.0']!.data as Float32Array));
+    }
   });
 
   it('given features with no place in them (the same code wherever the object is): left vs right is learnt only with place embeddings', async () => {

@@ -31,8 +31,8 @@ export function addPlaceEmbeddings(p: Params, tokens: Tensor, row: Tensor, col: 
   return G.add(tokens, G.add(look(PLACE_ROW, row), look(PLACE_COL, col)));
 }
 
-/** Feeds `placeRow` / `placeCol` [I, N, P] of the images (nothing when the model has no place embeddings). */
-export function packPlaces(m: MllamaConfig, images: readonly Pick<TiledImage, 'nTiles' | 'canvas' | 'resized'>[]): Record<string, HostTensor> {
+/** Feeds `placeRow` / `placeCol` [I, N, P] of the images (nothing when the model has no place embeddings; −1 everywhere for a `noPlace` image). */
+export function packPlaces(m: MllamaConfig, images: readonly Pick<TiledImage, 'nTiles' | 'canvas' | 'resized' | 'noPlace'>[]): Record<string, HostTensor> {
   const bins = placeBinsOf(m);
   if (bins === 0) return {};
   const { maxTiles: N } = m.vision;
@@ -40,6 +40,11 @@ export function packPlaces(m: MllamaConfig, images: readonly Pick<TiledImage, 'n
   const row = new Int32Array(images.length * N * P);
   const col = new Int32Array(images.length * N * P);
   images.forEach((im, i) => {
+    if (im.noPlace) {
+      row.fill(-1, i * N * P, (i + 1) * N * P);
+      col.fill(-1, i * N * P, (i + 1) * N * P);
+      return;
+    }
     const pl = patchPlaces(im, m.vision, bins);
     row.set(pl.row, i * N * P);
     col.set(pl.col, i * N * P);

@@ -5,7 +5,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng, parseCommandLine } from '@herd/core';
+import { Rng, UsageError, parseCommandLine } from '@herd/core';
 import { writeDataset } from '@herd/data';
 import { generateImages } from '@herd/datasets';
 import { Generator, buildDecoder, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
@@ -14,7 +14,7 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -370,13 +370,23 @@ describe('cross-attention schedule (crossBefore)', () => {
 });
 
 describe('place embeddings in the recipe (placeEmbeddings)', () => {
-  it('parses --place-embeddings and --place-init; refuses bad values naming the flag', () => {
+  it('parses --place-embeddings and --place-init with the one reader herd vision train uses; refuses bad values as usage errors naming the flag', () => {
     expect(parsePlaceEmbeddings('6')).toBe(6);
     expect(parsePlaceEmbeddings('0')).toBe(0);
-    for (const bad of ['x', '-1', '2.5', '65', '']) expect(() => parsePlaceEmbeddings(bad)).toThrow(/--place-embeddings must be a whole number of bins from 0 \(none\) to 64/);
+    for (const bad of ['x', '-1', '2.5', '65', '', '0x10']) {
+      expect(() => parsePlaceEmbeddings(bad)).toThrow(new UsageError(`--place-embeddings must be an integer ≥ 0 and ≤ 64, got '${bad}'`));
+      // herd's own command line, given PLACE_EMBEDDINGS_FLAG (as herd vision train declares it), says the same
+      if (bad !== '') expect(() => parseCommandLine(['--place-embeddings', bad], { 'place-embeddings': PLACE_EMBEDDINGS_FLAG })).toThrow(`--place-embeddings must be an integer ≥ 0 and ≤ 64, got '${bad}'`);
+    }
+    expect(parseCommandLine([], { 'place-embeddings': PLACE_EMBEDDINGS_FLAG }).values['place-embeddings']).toBe(0);
     expect(parsePlaceInit('0')).toBe(0);
     expect(parsePlaceInit('0.25')).toBe(0.25);
-    for (const bad of ['-0.1', 'abc', '', 'Infinity']) expect(() => parsePlaceInit(bad)).toThrow(/--place-init must be a number ≥ 0/);
+    for (const bad of ['-0.1', 'abc', '', 'Infinity']) {
+      expect(() => parsePlaceInit(bad)).toThrow(new UsageError(`--place-init must be a number ≥ 0, got '${bad}'`));
+      if (bad !== '') expect(() => parseCommandLine(['--place-init', bad], { 'place-init': PLACE_INIT_FLAG })).toThrow(`--place-init must be a number ≥ 0, got '${bad}'`);
+    }
+    expect(() => checkPlaceInitGiven(0, true)).toThrow(new UsageError('--place-init is the init of --place-embeddings: give --place-embeddings G too'));
+    for (const [g, given] of [[0, false], [6, true], [6, false]] as const) expect(() => checkPlaceInitGiven(g, given)).not.toThrow();
     expect(() => miniVisionConfig(loadLanguageCore().config, undefined, undefined, 65)).toThrow(/placeBins must be a whole number from 0 \(none\) to 64/);
     expect(miniVisionConfig(loadLanguageCore().config)).not.toHaveProperty('placeBins');
   });

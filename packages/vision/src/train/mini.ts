@@ -12,7 +12,7 @@
  *
  * Legend: B sequences (one image each), T tokens.
  */
-import { HerdError, Rng, UsageError, flag, parseCounts } from '@herd/core';
+import { HerdError, Rng, UsageError, flag, parseCounts, parseNumber } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
@@ -57,17 +57,25 @@ export function parseCrossBefore(text: string, nCoreLayers: number): number[] {
   return [...layers].sort((a, b) => a - b);
 }
 
-/** A `--place-embeddings G` value: a whole number of bins from 0 (none) to 64; anything else is an error. */
+/** `--place-embeddings G`, herd vision train's flag and the vision oracle's: the G×G grid of the place tables, 0 (none) to 64. */
+export const PLACE_EMBEDDINGS_FLAG = flag.integer({ min: 0, max: MAX_PLACE_BINS, default: 0, placeholder: 'G' });
+
+/** `--place-init X`, both readers': the fresh place tables' standard deviation, ≥ 0 (0: zero init; not given: `MINI_PLACE_INIT`). */
+export const PLACE_INIT_FLAG = flag.number({ min: 0, placeholder: 'X' });
+
+/** A `--place-embeddings` value read outside herd's command line (the oracle): `PLACE_EMBEDDINGS_FLAG`'s rules and message, a UsageError. */
 export function parsePlaceEmbeddings(text: string): number {
-  if (!/^\d+$/u.test(text.trim()) || Number(text) > MAX_PLACE_BINS) throw new HerdError('invalid_argument', `--place-embeddings must be a whole number of bins from 0 (none) to ${MAX_PLACE_BINS}, got ${JSON.stringify(text)}`);
-  return Number(text);
+  return parseNumber('place-embeddings', PLACE_EMBEDDINGS_FLAG, text);
 }
 
-/** A `--place-init X` value: the fresh place tables' standard deviation, a finite number ≥ 0. */
+/** A `--place-init` value read outside herd's command line (the oracle): `PLACE_INIT_FLAG`'s rules and message, a UsageError. */
 export function parsePlaceInit(text: string): number {
-  const x = Number(text);
-  if (text.trim() === '' || !Number.isFinite(x) || x < 0) throw new HerdError('invalid_argument', `--place-init must be a number ≥ 0 (the fresh place tables' standard deviation; 0: zero init), got ${JSON.stringify(text)}`);
-  return x;
+  return parseNumber('place-init', PLACE_INIT_FLAG, text);
+}
+
+/** `--place-init` is the init of `--place-embeddings`: given without a grid it is a usage error (herd vision train and the oracle). */
+export function checkPlaceInitGiven(placeEmbeddings: number, placeInitGiven: boolean): void {
+  if (placeInitGiven && placeEmbeddings === 0) throw new UsageError('--place-init is the init of --place-embeddings: give --place-embeddings G too');
 }
 
 /**
