@@ -151,7 +151,7 @@ describe('trainDenseEncoder', () => {
     expect(Array.from(base.heads['dense_head.object_shape.weight']!.data as Float32Array)).toEqual(Array.from(colour.heads['dense_head.object_shape.weight']!.data as Float32Array));
   }, 120_000);
 
-  it('turns the hue about the grey axis: 120° is a channel permutation, a mirror swaps green and blue, greys stay; the hue augment blanks colour labels as the permutation does', async () => {
+  it('turns the hue about the grey axis: 120° is a channel permutation, a mirror swaps green and blue, greys stay; the hue augment blanks colour labels as the permutation does; shape taught on the recoloured images only', async () => {
     const v = loadVisionPreset('mini');
     const W = 96;
     const data = new Uint8Array(W * W * 3);
@@ -172,12 +172,31 @@ describe('trainDenseEncoder', () => {
     const scene: SceneSpec = { objects: [{ shape: 'square', colour: 'red', size: 'big', position: 'centre', count: 1 }], background: 'grey', word: null };
     const vocab = denseVocab([{ image, scene }]);
     const scenes = Array.from({ length: 8 }, () => ({ image, scene }));
-    const [perm, hue] = [denseBatch(v, vocab, scenes, new Rng(3), [], 'permute'), denseBatch(v, vocab, scenes, new Rng(3), [], 'hue')];
+    const [perm, hue] = [denseBatch(v, vocab, scenes, new Rng(3), [], { colourAugment: 'permute' }), denseBatch(v, vocab, scenes, new Rng(3), [], { colourAugment: 'hue' })];
     const colourOf = (b: typeof perm) => Array.from(b['labels.colour']!.data as Int32Array);
     expect(colourOf(hue)).toEqual(colourOf(perm));
     expect(colourOf(hue).some((c) => c === -100) && colourOf(hue).some((c) => c > 0)).toBe(true);
     expect(Array.from(hue['labels.shape']!.data as Int32Array)).toEqual(Array.from(perm['labels.shape']!.data as Int32Array));
     expect(near(hue['pixels']!.data as Float32Array, perm['pixels']!.data as Float32Array)).toBe(false);
     await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, colourAugment: 'rgb' as 'hue' })).rejects.toThrow(/colourAugment must be permute or hue, got 'rgb'/);
+    // With shape taught on the recoloured images only, the others keep every label but shape (per patch and per object);
+    // the recoloured ones keep their shape labels and lose colour as before. Same draws, so the same images are recoloured.
+    const objs = ['shape', 'count', 'colour'] as const;
+    const [every, only] = [denseBatch(v, vocab, scenes, new Rng(3), objs, { colourAugment: 'hue' }), denseBatch(v, vocab, scenes, new Rng(3), objs, { colourAugment: 'hue', shapeLabels: 'recoloured' })];
+    expect(near(only['pixels']!.data as Float32Array, every['pixels']!.data as Float32Array)).toBe(true);
+    const per = (b: typeof every, k: string) => Array.from(b[k]!.data as Int32Array);
+    const M = per(every, 'labels.shape').length / scenes.length;
+    const recoloured = scenes.map((_, i) => per(every, 'labels.colour').slice(i * M, (i + 1) * M).every((c) => c === -100));
+    expect(recoloured.some((r) => r) && recoloured.some((r) => !r)).toBe(true);
+    scenes.forEach((_, i) => {
+      const [a, b] = [per(every, 'labels.shape').slice(i * M, (i + 1) * M), per(only, 'labels.shape').slice(i * M, (i + 1) * M)];
+      expect(a.some((x) => x > 0)).toBe(true);
+      expect(b).toEqual(recoloured[i] ? a : a.map(() => -100));
+      expect(per(only, 'labels.object_shape')[i * MAX_OBJECTS]).toBe(recoloured[i] ? per(every, 'labels.object_shape')[i * MAX_OBJECTS] : -100);
+    });
+    for (const k of ['labels.cell', 'labels.colour', 'labels.count', 'labels.object_count', 'labels.object_colour']) expect(per(only, k)).toEqual(per(every, k));
+    expect(Array.from(only['pool']!.data as Float32Array)).toEqual(Array.from(every['pool']!.data as Float32Array));
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, shapeLabels: 'some' as 'all' })).rejects.toThrow(/shapeLabels must be all or recoloured, got 'some'/);
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, shapeLabels: 'recoloured', augment: false })).rejects.toThrow(/needs the colour augmentation/);
   });
 });

@@ -337,12 +337,23 @@ export const COLOUR_AUGMENTS = ['permute', 'hue'] as const;
 export type ColourAugment = (typeof COLOUR_AUGMENTS)[number];
 
 /**
+ * Which images of a batch teach shape (the per-patch and the object shape heads): `all`, or only the
+ * `recoloured` half. With `recoloured` a shape is never taught in its original colour, so an original
+ * colour cannot stand in for a shape (measured, round 25: with shape taught on every image the held-out
+ * yellow hexagons read as circles 64 of 84 and purple circles as hexagons 36 of 62, whether the colours were
+ * permuted or hue-turned: the world has yellow circles and purple hexagons but no yellow hexagon or purple circle).
+ */
+export const SHAPE_LABELS = ['all', 'recoloured'] as const;
+export type ShapeLabels = (typeof SHAPE_LABELS)[number];
+
+/**
  * Feeds of a batch: packed tiles and every head's labels. With `augment`, half the images get their
  * colours changed (`colourAugment`: channels permuted, or the hue turned) and no colour labels: the shape, count and word heads must then read
  * the geometry, not a colour that happens to go with a shape in the training combinations (measured
  * without it: shape 10 % on held-out combinations' object tokens, below chance).
  */
-export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng, objects: readonly ObjectHead[] = [], colourAugment: ColourAugment = 'permute'): Record<string, HostTensor> {
+export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng, objects: readonly ObjectHead[] = [], recolouring: { readonly colourAugment?: ColourAugment; readonly shapeLabels?: ShapeLabels } = {}): Record<string, HostTensor> {
+  const { colourAugment = 'permute', shapeLabels = 'all' } = recolouring;
   const B = scenes.length;
   const permuted = scenes.map(() => (augment ? augment.next() < 0.5 : false));
   const recolour = (img: TiledImage): TiledImage => (colourAugment === 'hue' ? rotateHue(img, v, 2 * Math.PI * augment!.next(), augment!.next() < 0.5) : permuteChannels(img, v, augment!.pick(PERMS)));
@@ -359,13 +370,18 @@ export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly 
     aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds),
     tileMask: hostTensor('bool', [B, v.maxTiles], packed.aspectRatioMask),
   };
+  // With shape taught on the recoloured images only, the images in their own colours lose their shape labels
+  // (after the object heads' pooling has found each object's tokens by them).
+  const noShape = (i: number) => shapeLabels === 'recoloured' && !permuted[i];
   for (const h of DENSE_HEADS) {
     const all = new Int32Array(M);
-    labels.forEach((l, i) => all.set(l[h], (i * M) / B));
+    labels.forEach((l, i) => all.set(h === 'shape' && noShape(i) ? new Int32Array(l[h].length).fill(-100) : l[h], (i * M) / B));
     feeds[`labels.${h}`] = hostTensor('i32', [M], all);
   }
   if (objects.length > 0) {
     const all = objectFeeds(scenes, labels, M);
+    const shape = all['labels.object_shape']!.data as Int32Array;
+    for (let i = 0; i < B; i++) if (noShape(i)) shape.fill(-100, i * MAX_OBJECTS, (i + 1) * MAX_OBJECTS);
     feeds['pool'] = all['pool']!;
     for (const h of objects) feeds[`labels.object_${h}`] = all[`labels.object_${h}`]!;
   }
@@ -411,6 +427,8 @@ export interface DenseTrainOptions {
   readonly augment?: boolean;
   /** Which: `permute` (the channel permutations, default) or `hue` (`rotateHue` by a uniform angle). */
   readonly colourAugment?: ColourAugment;
+  /** Which images teach shape: `all` (default) or only the recoloured half (`SHAPE_LABELS`; needs `augment`). */
+  readonly shapeLabels?: ShapeLabels;
   /** Starting encoder values (default fresh from `seed`). */
   readonly init?: ParamValues;
   /** Weight of the object heads' loss (shape / count from each object's mean ink feature; default 0 = off). */
@@ -436,6 +454,9 @@ export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseS
   }
   const colourAugment = o.colourAugment ?? 'permute';
   if (!COLOUR_AUGMENTS.includes(colourAugment)) throw new HerdError('invalid_argument', `trainDenseEncoder: colourAugment must be ${COLOUR_AUGMENTS.join(' or ')}, got '${colourAugment}'`);
+  const shapeLabels = o.shapeLabels ?? 'all';
+  if (!SHAPE_LABELS.includes(shapeLabels)) throw new HerdError('invalid_argument', `trainDenseEncoder: shapeLabels must be ${SHAPE_LABELS.join(' or ')}, got '${shapeLabels}'`);
+  if (shapeLabels === 'recoloured' && o.augment === false) throw new HerdError('invalid_argument', "trainDenseEncoder: shapeLabels 'recoloured' needs the colour augmentation (augment is false: no image would teach shape)");
   const objectHeads = OBJECT_HEADS.filter((h) => (h === 'colour' ? objectColourWeight : objectWeight) > 0);
   const run = await TrainingRun.create(buildDenseTraining(v, vocab, init, o.batch, {}, objectWeight, objectColourWeight), Object.fromEntries(Object.entries(init).map(([k, t]) => [k, hostTensor('f32', t.shape, t.data)])), o.session ?? {});
   try {
@@ -444,7 +465,7 @@ export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseS
     const warm = Math.max(1, Math.round(0.05 * o.steps));
     for (let s = 0; s < o.steps; s++) {
       const lr = s < warm ? (o.lr * (s + 1)) / warm : o.lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (s - warm)) / Math.max(1, o.steps - warm))));
-      const batch = denseBatch(v, vocab, Array.from({ length: o.batch }, () => rng.pick(scenes)), o.augment === false ? undefined : rng, objectHeads, colourAugment);
+      const batch = denseBatch(v, vocab, Array.from({ length: o.batch }, () => rng.pick(scenes)), o.augment === false ? undefined : rng, objectHeads, { colourAugment, shapeLabels });
       const loss = (await run.trainStep(batch, lr)).loss;
       losses.push(loss);
       o.onStep?.(s, loss);
