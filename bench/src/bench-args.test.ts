@@ -228,13 +228,15 @@ describe('the benches', () => {
     expect(vo.code).toBe(1);
     expect(vo.stderr).toBe("video-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
     // The dense-encoder bench checks its numbers and its --init encoder before reading any scene.
-    const de = await Promise.all([['--steps', '0'], ['--object-weight', '-1'], ['--object-colour-weight', '-2'], ['--init', '/no/such/encoder']].map((a) => run('vision-dense-encoder', ['--data', '/no/such/images', '--out', '/no/such/out', ...a])));
-    expect(de.map((r) => r.code)).toEqual([1, 1, 1, 1]);
+    const de = await Promise.all([['--steps', '0'], ['--object-weight', '-1'], ['--object-colour-weight', '-2'], ['--init', '/no/such/encoder'], ['--colour-augment', 'rgb'], ['--shape-labels', 'some']].map((a) => run('vision-dense-encoder', ['--data', '/no/such/images', '--out', '/no/such/out', ...a])));
+    expect(de.map((r) => r.code)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(de.map((r) => r.stderr)).toEqual([
       'vision-dense-encoder.js: invalid_argument: --steps must be an integer ≥ 1, got 0\n',
       'vision-dense-encoder.js: invalid_argument: --object-weight must be ≥ 0, got -1\n',
       'vision-dense-encoder.js: invalid_argument: --object-colour-weight must be ≥ 0, got -2\n',
       "vision-dense-encoder.js: io_error: no herd-mini-encoder checkpoint at /no/such/encoder: expected config.json + model.safetensors (train one with 'herd vision train --dense-steps N')\n",
+      "vision-dense-encoder.js: invalid_argument: --colour-augment must be permute or hue, got 'rgb'\n",
+      "vision-dense-encoder.js: invalid_argument: --shape-labels must be all or recoloured, got 'some'\n",
     ]);
     const lines: string[] = [];
     const codes: number[] = [];

@@ -8,17 +8,19 @@
  *   - the encoder card's linear probes (`probeEncoder`: colour / shape of the object in cell X, "is there a
  *     star"), fitted on 1,200 train-split scenes, scored on the held-out scenes (unseen colour × shape pairs);
  *     the colour probe also by held-out pair, and a shape probe fitted on the colour-permuted train scenes.
+ * `--colour-augment hue` turns the hue of the augmented half of each batch (`rotateHue`) instead of permuting its channels;
+ * `--shape-labels recoloured` teaches shape on that half only.
  * The training scenes are the vision recipe's: the clean train split less its last 200 scenes (kept out for
  * the seen-combinations eval); held-out scenes never train. Writes the encoder (`saveMiniEncoder`, the layout
  * `herd vision train --encoder-from` reads) with its eval.json and a card.
  *
- *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2]
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--colour-augment permute|hue] [--shape-labels all|recoloured]
  *
  * Prints the numbers. Asserts nothing.
  */
 import { HerdError } from '@herd/core';
 import { setDefaultThreads } from '@herd/runtime';
-import { denseHeadAccuracy, probeEncoder, saveMiniEncoder, trainDenseEncoder } from '@herd/vision';
+import { COLOUR_AUGMENTS, type ColourAugment, SHAPE_LABELS, type ShapeLabels, denseHeadAccuracy, probeEncoder, saveMiniEncoder, trainDenseEncoder } from '@herd/vision';
 import { benchArgs } from './bench-args.js';
 import { loadVisionBenchScenes } from './vision-scenes.js';
 
@@ -35,6 +37,8 @@ const cli = benchArgs({
     batch: { value: 'N', default: '32', help: 'scenes per step' },
     'object-weight': { value: 'N', default: '0', help: 'weight of the object heads (shape / count from each object\'s mean ink feature); 0 = off' },
     'object-colour-weight': { value: 'N', default: '0', help: 'weight of the object colour head (colour from each object\'s mean ink feature, unpermuted images only); 0 = off' },
+    'colour-augment': { value: 'MODE', default: 'permute', help: 'how half of each batch is recoloured: permute (one of the channel permutations) or hue (the hue turned by a uniform angle, mirrored half the time)' },
+    'shape-labels': { value: 'WHICH', default: 'all', help: 'which images teach shape: all, or recoloured (only the recoloured half, so no shape is taught in its original colour)' },
     seed: { value: 'N', default: '1', help: 'initialisation and batch seed' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
   },
@@ -50,17 +54,21 @@ const [lr, objectWeight, objectColourWeight] = [cli.number('lr'), cli.number('ob
 if (!(lr > 0)) throw new HerdError('invalid_argument', `--lr must be > 0, got ${cli.flag('lr')}`);
 if (!(objectWeight >= 0)) throw new HerdError('invalid_argument', `--object-weight must be ≥ 0, got ${cli.flag('object-weight')}`);
 if (!(objectColourWeight >= 0)) throw new HerdError('invalid_argument', `--object-colour-weight must be ≥ 0, got ${cli.flag('object-colour-weight')}`);
+const colourAugment = cli.flag('colour-augment') as ColourAugment;
+if (!COLOUR_AUGMENTS.includes(colourAugment)) throw new HerdError('invalid_argument', `--colour-augment must be ${COLOUR_AUGMENTS.join(' or ')}, got '${colourAugment}'`);
+const shapeLabels = cli.flag('shape-labels') as ShapeLabels;
+if (!SHAPE_LABELS.includes(shapeLabels)) throw new HerdError('invalid_argument', `--shape-labels must be ${SHAPE_LABELS.join(' or ')}, got '${shapeLabels}'`);
 const preset = cli.flag('preset');
 const initDir = cli.flag('init');
 const { vision: v, encoder: init, trainSplit, heldout: held } = await loadVisionBenchScenes({ data: cli.flag('data'), preset, ...(initDir !== undefined ? { encoderDir: initDir } : {}), encoderFlag: 'init', cleanOnly: true });
 // The vision recipe's split: the last 200 train-split scenes never train (its seen-combinations eval).
 const train = trainSplit.slice(0, -200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${trainSplit.length} / ${held.length})`);
-console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, from ${initDir ?? 'fresh'}`);
+console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, from ${initDir ?? 'fresh'}`);
 
 const t0 = performance.now();
 const dense = await trainDenseEncoder(v, train, {
-  steps, batch, lr, seed, objectWeight, objectColourWeight, ...(init ? { init: init.encoder } : {}),
+  steps, batch, lr, seed, objectWeight, objectColourWeight, colourAugment, shapeLabels, ...(init ? { init: init.encoder } : {}),
   onStep: (s, loss) => { if (s % 50 === 0 || s === steps - 1) console.log(`dense: step ${s}/${steps} loss ${loss.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); },
 });
 const seconds = (performance.now() - t0) / 1000;
@@ -73,12 +81,14 @@ const heads = {
   heldout: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, held),
 };
 for (const [split, r] of Object.entries(heads)) console.log(`heads on ${split} object tokens: colour ${pct(r.colour.objectAcc)}, shape ${pct(r.shape.objectAcc)} (n ${r.shape.objectN}), count ${pct(r.count.objectAcc)}, word ${pct(r.word.objectAcc)}; cell ${pct(r.cell.acc)}`);
-const { probes, colourByPair } = await probeEncoder(v, dense.encoder, trainSplit.slice(0, 1200), held);
+const { probes, colourByPair, shapeByPair } = await probeEncoder(v, dense.encoder, trainSplit.slice(0, 1200), held);
 for (const [k, p] of Object.entries(probes)) console.log(`probe ${k}: ${pct(p.test)} held-out (train ${pct(p.train)}; chance ${pct(p.chance)}, n ${p.n})`);
 const byPair = Object.entries(colourByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
 console.log(`probe colour by held-out pair: ${byPair}`);
+const shapeByPairText = Object.entries(shapeByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
+console.log(`probe shape by held-out pair: ${shapeByPairText}`);
 
-const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''} --seed ${seed}`;
+const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''} --seed ${seed}`;
 const card = `# Mini image encoder (dense stage, bench run)
 
 Made by \`${command}\` (${seconds.toFixed(0)} s training). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}.
@@ -89,8 +99,9 @@ Loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(
 ${Object.entries(probes).map(([k, p]) => `| ${k} | ${pct(p.test)} | ${pct(p.train)} | ${pct(p.chance)} | ${p.n} |`).join('\n')}
 
 Colour probe by held-out pair: ${byPair}.
+Shape probe by held-out pair: ${shapeByPairText}.
 
 Heads on object tokens (train 200 scenes / held-out): shape ${pct(heads.train.shape.objectAcc)} / ${pct(heads.heldout.shape.objectAcc)}, colour ${pct(heads.train.colour.objectAcc)} / ${pct(heads.heldout.colour.objectAcc)}, count ${pct(heads.train.count.objectAcc)} / ${pct(heads.heldout.count.objectAcc)}.
 `;
-await saveMiniEncoder(cli.flag('out'), v, dense.encoder, dense.vocab, { eval: { command, seconds, losses: { first: dense.losses[0], last10: mean(dense.losses.slice(-10)) }, heads, probes, colourByPair }, card });
+await saveMiniEncoder(cli.flag('out'), v, dense.encoder, dense.vocab, { eval: { command, seconds, losses: { first: dense.losses[0], last10: mean(dense.losses.slice(-10)) }, heads, probes, colourByPair, shapeByPair }, card });
 console.log(`wrote ${cli.flag('out')}`);

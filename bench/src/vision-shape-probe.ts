@@ -95,6 +95,7 @@ if (enc) {
   encoderProbes = r;
   for (const [k, p] of Object.entries(r.probes)) console.log(`encoder probe ${k}: ${(100 * p.test).toFixed(1)} % held-out (train ${(100 * p.train).toFixed(1)} %; chance ${(100 * p.chance).toFixed(1)} %, n ${p.n})`);
   console.log(`encoder probe colour by held-out pair: ${Object.entries(r.colourByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
+  console.log(`encoder probe shape by held-out pair: ${Object.entries(r.shapeByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
 }
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(out, { recursive: true });

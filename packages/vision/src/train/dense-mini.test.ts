@@ -11,7 +11,7 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, permuteChannels, rotateHue, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {
@@ -128,6 +128,10 @@ describe('trainDenseEncoder', () => {
     expect(Object.fromEntries(Object.entries(probe.colourByPair).map(([k, r]) => [k, r.n]))).toEqual(Object.fromEntries(expected));
     const right = Object.values(probe.colourByPair).reduce((a, r) => a + r.test * r.n, 0);
     expect(right / probe.probes.colour.n).toBeCloseTo(probe.probes.colour.test, 6);
+    // The shape probe split the same way: the same groups, and its rights add up to the shape probe.
+    expect(Object.fromEntries(Object.entries(probe.shapeByPair).map(([k, r]) => [k, r.n]))).toEqual(Object.fromEntries(expected));
+    const shapeRight = Object.values(probe.shapeByPair).reduce((a, r) => a + r.test * r.n, 0);
+    expect(shapeRight / probe.probes.shape.n).toBeCloseTo(probe.probes.shape.test, 6);
     expect(probe.probes.shapePermuted.n).toBe(probe.probes.shape.n);
   }, 120_000);
 
@@ -146,4 +150,53 @@ describe('trainDenseEncoder', () => {
     expect(Array.from(colour.heads['dense_head.object_colour.weight']!.data as Float32Array)).not.toEqual(Array.from(base.heads['dense_head.object_colour.weight']!.data as Float32Array));
     expect(Array.from(base.heads['dense_head.object_shape.weight']!.data as Float32Array)).toEqual(Array.from(colour.heads['dense_head.object_shape.weight']!.data as Float32Array));
   }, 120_000);
+
+  it('turns the hue about the grey axis: 120° is a channel permutation, a mirror swaps green and blue, greys stay; the hue augment blanks colour labels as the permutation does; shape taught on the recoloured images only', async () => {
+    const v = loadVisionPreset('mini');
+    const W = 96;
+    const data = new Uint8Array(W * W * 3);
+    // Background grey, a red square, a yellow square: every value in 0–255, so a 120° turn clips nothing.
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) data.set(x >= 36 && x < 60 && y >= 36 && y < 60 ? [220, 30, 30] : x < 24 && y < 24 ? [230, 220, 20] : [128, 128, 128], (y * W + x) * 3);
+    const image = tileImage({ width: W, height: W, data }, v);
+    const near = (a: Float32Array, b: Float32Array) => a.every((x, i) => Math.abs(x - b[i]!) < 1e-4);
+    expect(near(rotateHue(image, v, 0).pixels, image.pixels)).toBe(true);
+    expect(near(rotateHue(image, v, (2 * Math.PI) / 3).pixels, permuteChannels(image, v, [2, 0, 1]).pixels)).toBe(true);
+    expect(near(rotateHue(image, v, (4 * Math.PI) / 3).pixels, permuteChannels(image, v, [1, 2, 0]).pixels)).toBe(true);
+    expect(near(rotateHue(image, v, 0, true).pixels, permuteChannels(image, v, [0, 2, 1]).pixels)).toBe(true);
+    // 60° is no permutation: red (220, 30, 30) turns to a dark yellow, (⅔·220 − ⅓·30 + ⅔·30, the same, −⅓·220 + ⅔·60 clipped to 0); the grey background stays grey.
+    const turned = rotateHue(image, v, Math.PI / 3);
+    const S = v.tileSize, SS = S * S, P = (row: number, col: number, ch: number) => turned.pixels[ch * SS + row * S + col]! * v.imageStd[ch]! + v.imageMean[ch]!;
+    expect([P(40, 40, 0), P(40, 40, 1), P(40, 40, 2)].map((x) => Math.round(x * 255))).toEqual([157, 157, 0]);
+    expect([P(30, 30, 0), P(30, 30, 1), P(30, 30, 2)].map((x) => Math.round(x * 255))).toEqual([128, 128, 128]);
+    // In a batch, half the images are recoloured either way and lose their colour labels; the other labels and which images are the same.
+    const scene: SceneSpec = { objects: [{ shape: 'square', colour: 'red', size: 'big', position: 'centre', count: 1 }], background: 'grey', word: null };
+    const vocab = denseVocab([{ image, scene }]);
+    const scenes = Array.from({ length: 8 }, () => ({ image, scene }));
+    const [perm, hue] = [denseBatch(v, vocab, scenes, new Rng(3), [], { colourAugment: 'permute' }), denseBatch(v, vocab, scenes, new Rng(3), [], { colourAugment: 'hue' })];
+    const colourOf = (b: typeof perm) => Array.from(b['labels.colour']!.data as Int32Array);
+    expect(colourOf(hue)).toEqual(colourOf(perm));
+    expect(colourOf(hue).some((c) => c === -100) && colourOf(hue).some((c) => c > 0)).toBe(true);
+    expect(Array.from(hue['labels.shape']!.data as Int32Array)).toEqual(Array.from(perm['labels.shape']!.data as Int32Array));
+    expect(near(hue['pixels']!.data as Float32Array, perm['pixels']!.data as Float32Array)).toBe(false);
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, colourAugment: 'rgb' as 'hue' })).rejects.toThrow(/colourAugment must be permute or hue, got 'rgb'/);
+    // With shape taught on the recoloured images only, the others keep every label but shape (per patch and per object);
+    // the recoloured ones keep their shape labels and lose colour as before. Same draws, so the same images are recoloured.
+    const objs = ['shape', 'count', 'colour'] as const;
+    const [every, only] = [denseBatch(v, vocab, scenes, new Rng(3), objs, { colourAugment: 'hue' }), denseBatch(v, vocab, scenes, new Rng(3), objs, { colourAugment: 'hue', shapeLabels: 'recoloured' })];
+    expect(near(only['pixels']!.data as Float32Array, every['pixels']!.data as Float32Array)).toBe(true);
+    const per = (b: typeof every, k: string) => Array.from(b[k]!.data as Int32Array);
+    const M = per(every, 'labels.shape').length / scenes.length;
+    const recoloured = scenes.map((_, i) => per(every, 'labels.colour').slice(i * M, (i + 1) * M).every((c) => c === -100));
+    expect(recoloured.some((r) => r) && recoloured.some((r) => !r)).toBe(true);
+    scenes.forEach((_, i) => {
+      const [a, b] = [per(every, 'labels.shape').slice(i * M, (i + 1) * M), per(only, 'labels.shape').slice(i * M, (i + 1) * M)];
+      expect(a.some((x) => x > 0)).toBe(true);
+      expect(b).toEqual(recoloured[i] ? a : a.map(() => -100));
+      expect(per(only, 'labels.object_shape')[i * MAX_OBJECTS]).toBe(recoloured[i] ? per(every, 'labels.object_shape')[i * MAX_OBJECTS] : -100);
+    });
+    for (const k of ['labels.cell', 'labels.colour', 'labels.count', 'labels.object_count', 'labels.object_colour']) expect(per(only, k)).toEqual(per(every, k));
+    expect(Array.from(only['pool']!.data as Float32Array)).toEqual(Array.from(every['pool']!.data as Float32Array));
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, shapeLabels: 'some' as 'all' })).rejects.toThrow(/shapeLabels must be all or recoloured, got 'some'/);
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, shapeLabels: 'recoloured', augment: false })).rejects.toThrow(/needs the colour augmentation/);
+  });
 });

@@ -300,15 +300,64 @@ export function permuteChannels(img: TiledImage, v: Pick<VisionConfig, 'tileSize
 const PERMS = [[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] as const;
 
 /**
+ * The image with its hue turned by `angle` (radians): each pixel's RGB (0–1) rotated about the grey
+ * axis (1,1,1)/√3, after swapping green and blue when `mirror` (so the turns and mirrors together give
+ * every hue map a channel permutation gives, and every angle between), clipped to 0–1; in normalised
+ * pixel space. Greys stay grey; angle 2π/3 without mirror is the channel permutation [2, 0, 1].
+ */
+export function rotateHue(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'maxTiles' | 'imageMean' | 'imageStd'>, angle: number, mirror = false): TiledImage {
+  const [c, s] = [Math.cos(angle), Math.sin(angle) / Math.sqrt(3)];
+  const t = (1 - c) / 3;
+  // Rodrigues' rotation about k = (1,1,1)/√3: M = cI + sin·[k]× + (1 − c)·kkᵀ.
+  const M = [[c + t, t - s, t + s], [t + s, c + t, t - s], [t - s, t + s, c + t]];
+  const from = mirror ? [0, 2, 1] : [0, 1, 2];
+  const SS = v.tileSize * v.tileSize;
+  const pixels = new Float32Array(img.pixels.length);
+  const raw = [0, 0, 0];
+  for (let tile = 0; tile < v.maxTiles; tile++) {
+    const base = tile * 3 * SS;
+    for (let i = 0; i < SS; i++) {
+      for (let ch = 0; ch < 3; ch++) raw[ch] = img.pixels[base + from[ch]! * SS + i]! * v.imageStd[from[ch]!]! + v.imageMean[from[ch]!]!;
+      for (let ch = 0; ch < 3; ch++) {
+        const x = Math.min(1, Math.max(0, M[ch]![0]! * raw[0]! + M[ch]![1]! * raw[1]! + M[ch]![2]! * raw[2]!));
+        pixels[base + ch * SS + i] = (x - v.imageMean[ch]!) / v.imageStd[ch]!;
+      }
+    }
+  }
+  return { ...img, pixels };
+}
+
+/**
+ * How `denseBatch` recolours the augmented half of a batch: `permute`, one of the five channel
+ * permutations; `hue`, a hue turned by a uniform angle, mirrored half the time (`rotateHue`). A
+ * permutation keeps a colour in its orbit (yellow → cyan / magenta, purple → olive / teal), so a held-out
+ * pair whose colour no seen colour of that shape permutes into is never shown; any hue can be turned into.
+ */
+export const COLOUR_AUGMENTS = ['permute', 'hue'] as const;
+export type ColourAugment = (typeof COLOUR_AUGMENTS)[number];
+
+/**
+ * Which images of a batch teach shape (the per-patch and the object shape heads): `all`, or only the
+ * `recoloured` half. With `recoloured` a shape is never taught in its original colour, so an original
+ * colour cannot stand in for a shape (measured, round 25: with shape taught on every image the held-out
+ * yellow hexagons read as circles 64 of 84 and purple circles as hexagons 36 of 62, whether the colours were
+ * permuted or hue-turned: the world has yellow circles and purple hexagons but no yellow hexagon or purple circle).
+ */
+export const SHAPE_LABELS = ['all', 'recoloured'] as const;
+export type ShapeLabels = (typeof SHAPE_LABELS)[number];
+
+/**
  * Feeds of a batch: packed tiles and every head's labels. With `augment`, half the images get their
- * colour channels permuted (and no colour labels): the shape, count and word heads must then read
+ * colours changed (`colourAugment`: channels permuted, or the hue turned) and no colour labels: the shape, count and word heads must then read
  * the geometry, not a colour that happens to go with a shape in the training combinations (measured
  * without it: shape 10 % on held-out combinations' object tokens, below chance).
  */
-export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng, objects: readonly ObjectHead[] = []): Record<string, HostTensor> {
+export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng, objects: readonly ObjectHead[] = [], recolouring: { readonly colourAugment?: ColourAugment; readonly shapeLabels?: ShapeLabels } = {}): Record<string, HostTensor> {
+  const { colourAugment = 'permute', shapeLabels = 'all' } = recolouring;
   const B = scenes.length;
   const permuted = scenes.map(() => (augment ? augment.next() < 0.5 : false));
-  const images = scenes.map((s, i) => (permuted[i] ? permuteChannels(s.image, v, augment!.pick(PERMS)) : s.image));
+  const recolour = (img: TiledImage): TiledImage => (colourAugment === 'hue' ? rotateHue(img, v, 2 * Math.PI * augment!.next(), augment!.next() < 0.5) : permuteChannels(img, v, augment!.pick(PERMS)));
+  const images = scenes.map((s, i) => (permuted[i] ? recolour(s.image) : s.image));
   const packed = packImages(images, v.maxTiles, v.tileSize);
   const labels = scenes.map((s, i) => {
     const l = denseLabels(s, v, vocab);
@@ -321,13 +370,18 @@ export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly 
     aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds),
     tileMask: hostTensor('bool', [B, v.maxTiles], packed.aspectRatioMask),
   };
+  // With shape taught on the recoloured images only, the images in their own colours lose their shape labels
+  // (after the object heads' pooling has found each object's tokens by them).
+  const noShape = (i: number) => shapeLabels === 'recoloured' && !permuted[i];
   for (const h of DENSE_HEADS) {
     const all = new Int32Array(M);
-    labels.forEach((l, i) => all.set(l[h], (i * M) / B));
+    labels.forEach((l, i) => all.set(h === 'shape' && noShape(i) ? new Int32Array(l[h].length).fill(-100) : l[h], (i * M) / B));
     feeds[`labels.${h}`] = hostTensor('i32', [M], all);
   }
   if (objects.length > 0) {
     const all = objectFeeds(scenes, labels, M);
+    const shape = all['labels.object_shape']!.data as Int32Array;
+    for (let i = 0; i < B; i++) if (noShape(i)) shape.fill(-100, i * MAX_OBJECTS, (i + 1) * MAX_OBJECTS);
     feeds['pool'] = all['pool']!;
     for (const h of objects) feeds[`labels.object_${h}`] = all[`labels.object_${h}`]!;
   }
@@ -369,8 +423,12 @@ export interface DenseTrainOptions {
   /** Peak learning rate (linear warm-up over 5 % of the steps, cosine to 10 %). */
   readonly lr: number;
   readonly seed: number;
-  /** Channel-permutation augmentation (`denseBatch`; default true). */
+  /** Colour augmentation of half of each batch (`denseBatch`; default true). */
   readonly augment?: boolean;
+  /** Which: `permute` (the channel permutations, default) or `hue` (`rotateHue` by a uniform angle). */
+  readonly colourAugment?: ColourAugment;
+  /** Which images teach shape: `all` (default) or only the recoloured half (`SHAPE_LABELS`; needs `augment`). */
+  readonly shapeLabels?: ShapeLabels;
   /** Starting encoder values (default fresh from `seed`). */
   readonly init?: ParamValues;
   /** Weight of the object heads' loss (shape / count from each object's mean ink feature; default 0 = off). */
@@ -394,6 +452,11 @@ export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseS
   for (const [name, w] of [['objectWeight', objectWeight], ['objectColourWeight', objectColourWeight]] as const) {
     if (!(w >= 0)) throw new HerdError('invalid_argument', `trainDenseEncoder: ${name} must be ≥ 0, got ${w}`);
   }
+  const colourAugment = o.colourAugment ?? 'permute';
+  if (!COLOUR_AUGMENTS.includes(colourAugment)) throw new HerdError('invalid_argument', `trainDenseEncoder: colourAugment must be ${COLOUR_AUGMENTS.join(' or ')}, got '${colourAugment}'`);
+  const shapeLabels = o.shapeLabels ?? 'all';
+  if (!SHAPE_LABELS.includes(shapeLabels)) throw new HerdError('invalid_argument', `trainDenseEncoder: shapeLabels must be ${SHAPE_LABELS.join(' or ')}, got '${shapeLabels}'`);
+  if (shapeLabels === 'recoloured' && o.augment === false) throw new HerdError('invalid_argument', "trainDenseEncoder: shapeLabels 'recoloured' needs the colour augmentation (augment is false: no image would teach shape)");
   const objectHeads = OBJECT_HEADS.filter((h) => (h === 'colour' ? objectColourWeight : objectWeight) > 0);
   const run = await TrainingRun.create(buildDenseTraining(v, vocab, init, o.batch, {}, objectWeight, objectColourWeight), Object.fromEntries(Object.entries(init).map(([k, t]) => [k, hostTensor('f32', t.shape, t.data)])), o.session ?? {});
   try {
@@ -402,7 +465,7 @@ export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseS
     const warm = Math.max(1, Math.round(0.05 * o.steps));
     for (let s = 0; s < o.steps; s++) {
       const lr = s < warm ? (o.lr * (s + 1)) / warm : o.lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (s - warm)) / Math.max(1, o.steps - warm))));
-      const batch = denseBatch(v, vocab, Array.from({ length: o.batch }, () => rng.pick(scenes)), o.augment === false ? undefined : rng, objectHeads);
+      const batch = denseBatch(v, vocab, Array.from({ length: o.batch }, () => rng.pick(scenes)), o.augment === false ? undefined : rng, objectHeads, { colourAugment, shapeLabels });
       const loss = (await run.trainStep(batch, lr)).loss;
       losses.push(loss);
       o.onStep?.(s, loss);
@@ -499,6 +562,8 @@ export interface ProbeReport {
    * (`colour shape`: accuracy, n), and `seen pairs` for the held-out scenes' other objects.
    */
   readonly colourByPair: Readonly<Record<string, { readonly test: number; readonly n: number }>>;
+  /** The shape probe split the same way: each held-out pair that no train object has, and `seen pairs`. */
+  readonly shapeByPair: Readonly<Record<string, { readonly test: number; readonly n: number }>>;
 }
 
 /**
@@ -540,26 +605,28 @@ export async function probeEncoder(v: VisionConfig, encoder: ParamValues, train:
   const [a, b] = [await items(train), await items(test)];
   const permuted = await items(train, train.map((s) => permuteChannels(s.image, v, rng.pick(PERMS))));
   const probes = {} as Record<'colour' | 'shape' | 'star' | 'shapePermuted', { test: number; train: number; n: number; chance: number }>;
-  let colourCorrect: boolean[] = [];
+  const correct: Partial<Record<'colour' | 'shape', boolean[]>> = {};
   for (const [k, kind, fit] of [['colour', 'colour', a], ['shape', 'shape', a], ['star', 'star', a], ['shapePermuted', 'shape', permuted]] as const) {
     const names = [...new Set(fit[kind].y)].sort();
     const id = (ys: string[]) => ys.map((y) => names.indexOf(y));
     const r = linearProbe({ x: fit[kind].x, y: id(fit[kind].y) }, { x: b[kind].x, y: id(b[kind].y) }, names.length);
-    if (k === 'colour') colourCorrect = r.predictions.map((p, i) => p === names.indexOf(b.colour.y[i]!));
+    if (k === 'colour' || k === 'shape') correct[k] = r.predictions.map((p, i) => p === names.indexOf(b[kind].y[i]!));
     const freq = new Map<string, number>();
     for (const y of b[kind].y) freq.set(y, (freq.get(y) ?? 0) + 1);
     probes[k] = { test: r.test, train: r.train, n: b[kind].y.length, chance: Math.max(0, ...freq.values()) / Math.max(1, b[kind].y.length) };
   }
   const trainPairs = new Set(a.pair);
-  const byPair = new Map<string, { right: number; n: number }>();
-  b.pair.forEach((pair, i) => {
-    const key = trainPairs.has(pair) ? 'seen pairs' : pair;
-    const r = byPair.get(key) ?? { right: 0, n: 0 };
-    r.n++; r.right += colourCorrect[i] ? 1 : 0;
-    byPair.set(key, r);
-  });
-  const colourByPair = Object.fromEntries([...byPair.entries()].sort(([x], [y]) => (x === 'seen pairs' ? 1 : y === 'seen pairs' ? -1 : x.localeCompare(y))).map(([k, r]) => [k, { test: r.right / r.n, n: r.n }]));
-  return { probes, colourByPair };
+  const byPair = (right: readonly boolean[]) => {
+    const m = new Map<string, { right: number; n: number }>();
+    b.pair.forEach((pair, i) => {
+      const key = trainPairs.has(pair) ? 'seen pairs' : pair;
+      const r = m.get(key) ?? { right: 0, n: 0 };
+      r.n++; r.right += right[i] ? 1 : 0;
+      m.set(key, r);
+    });
+    return Object.fromEntries([...m.entries()].sort(([x], [y]) => (x === 'seen pairs' ? 1 : y === 'seen pairs' ? -1 : x.localeCompare(y))).map(([k, r]) => [k, { test: r.right / r.n, n: r.n }]));
+  };
+  return { probes, colourByPair: byPair(correct.colour!), shapeByPair: byPair(correct.shape!) };
 }
 
 /** Accuracy of each trained head on the labelled tokens of `scenes` (what the dense loss optimises, on unseen scenes). */
