@@ -145,7 +145,7 @@ const SRC = dirname(fileURLToPath(import.meta.url));
 const DIST = join(SRC, '..', 'dist');
 const RESULTS = join(SRC, '..', 'results');
 /** bench/src modules that are not benches: shared code the benches import. */
-const NOT_BENCHES = ['bench-args.ts', 'curate-scale-pipeline.ts', 'llama-cpp.ts', 'reference-model.ts', 'vision-scenes.ts'];
+const NOT_BENCHES = ['bench-args.ts', 'curate-scale-pipeline.ts', 'llama-cpp.ts', 'reference-model.ts', 'video-identity-code.ts', 'vision-scenes.ts'];
 /** Started here: the self-spawning ones, one with positionals, one with required flags, and the one whose typo started 1,500 images. */
 const STARTED = ['curate-dedup-audit', 'curate-dedup-eval', 'curate-dedup-scale', 'curate-images-run', 'curate-scale', 'curate-vs-raw'];
 const CHILD_CHECKED = ['curate-dedup-scale', 'curate-images-run', 'curate-scale', 'curate-dedup-eval'];

@@ -8,7 +8,7 @@
  * the real features' direction signal is too weak by the time it reaches the video layers.
  *
  *   node bench/dist/video-oracle.js --features DIR [--core DIR] [--vision DIR] [--scale 1] [--qa-steps 250] [--aggregator-steps 200]
- *     [--motion-weight 3] [--qa-repeat direction=4]
+ *     [--motion-weight 3] [--qa-repeat direction=4] [--identity-code colour,shape] [--clips DIR] [--write-features DIR]
  *
  * Prints the QA table and writes bench/results/video-oracle.json. Asserts nothing.
  *
