@@ -21,12 +21,28 @@ TILE, SIDE = 48, 6  # the mini image model: 48-px tiles of 8-px patches, 2 × 2 
 P = SIDE * SIDE + 1  # tokens per tile (a class token first)
 S = 4 * P
 
+SPEED_RATE = {'slow': 0.12, 'fast': 0.4}  # canvas fractions per second (@herd/datasets SPEED_RATE)
+
 def place_token(x, y, w, h):
-    """The patch token over pixel (x, y) of a w × h frame: resized onto the 2 × 2 canvas (every clip is ≥ 64 px, so
-    this one), tiles row by row (`fitToCanvas`, `tokenPlaces`)."""
-    s = min(2 * TILE / w, 2 * TILE / h)
+    """The patch token over pixel (x, y) of a w × h frame on the 2 × 2 canvas (every clip of 64–112 px gets it), resized
+    as `tileImage` does (`fitToCanvas`: each side clamped to [48, 96] px, so a side under 96 px is NOT scaled up; the
+    smaller of the two scales wins), tiles row by row (`tokenPlaces`). Until round 25 this scaled every clip up to
+    fill the canvas, which misplaced the token on the 759 of 800 clips with a side under 96 px."""
+    s = min(min(max(w, TILE), 2 * TILE) / w, min(max(h, TILE), 2 * TILE) / h)
     X, Y = min(x * s, 2 * TILE - 0.1), min(y * s, 2 * TILE - 0.1)
     return (int(Y // TILE) * 2 + int(X // TILE)) * P + 1 + int((Y % TILE) // 8) * SIDE + int((X % TILE) // 8)
+
+def mover_at(tr, o, k, meta):
+    """A moving shape's centre (pixels) at clip frame k: from its start at SPEED_RATE, stopping at the margin
+    (`positionAt`; until round 25 a straight line from the track's first to last point, which misses the stop)."""
+    d = SPEED_RATE[o['motion']['speed']] * k / meta['fps']
+    x, y, r, W, H = tr['first']['x'], tr['first']['y'], tr['radius'], meta['width'], meta['height']
+    way = o['motion']['direction']
+    if way == 'right': x = min(W - r, x + d * W)
+    elif way == 'left': x = max(r, x - d * W)
+    elif way == 'down': y = min(H - r, y + d * H)
+    else: y = max(r, y - d * H)
+    return x, y
 
 clips = {}
 for line in open(f'{clips_dir}/index.jsonl'):
@@ -53,14 +69,14 @@ for shard in manifest['shards']:
         norms = np.linalg.norm(look, axis=2)
         split = json.loads(t.extractfile(members[name]).read())['split']
         for tr in meta['tracks']:
-            if not any(o['shape'] == tr['shape'] and o['colour'] == tr['colour'] for o in movers):
+            o = next((o for o in movers if o['shape'] == tr['shape'] and o['colour'] == tr['colour']), None)
+            if o is None:
                 continue
-            a0, a1 = tr['first'], tr['last']
             for e in range(E):
-                # Where the shape is at the mean of the half's sampled frames (segment centres), along its track.
-                k = np.mean([int((i + 0.5) * meta['frames'] / F) for i in range(e * F // E, (e + 1) * F // E)])
-                a = 0 if a1['frame'] == a0['frame'] else min(max((k - a0['frame']) / (a1['frame'] - a0['frame']), 0), 1)
-                p = place_token(a0['x'] + a * (a1['x'] - a0['x']), a0['y'] + a * (a1['y'] - a0['y']), meta['width'], meta['height'])
+                # Where the shape is, averaged over the half's sampled frames (segment centres, as `sampleFrames` takes them).
+                ks = [min(meta['frames'] - 1, int((i + 0.5) * meta['frames'] / F)) for i in range(e * F // E, (e + 1) * F // E)]
+                xy = np.mean([mover_at(tr, o, k, meta) for k in ks], 0)
+                p = place_token(xy[0], xy[1], meta['width'], meta['height'])
                 rows.append((split, key, tr['colour'], tr['shape'], e, (half if RAW else look)[e, p].copy(), len(movers)))
                 ranks.append(int((norms[e] > norms[e, p]).sum()))
 X = np.stack([r[5] for r in rows])

@@ -56,6 +56,17 @@ describe('bench-args', () => {
     }
   });
 
+  it('reads word lists: none when empty or not given, the words in order; an unknown or repeated word is refused, naming the flag', () => {
+    expect(ok(SPEC, []).words('tag', ['colour', 'shape'])).toEqual([]);
+    expect(ok(SPEC, ['--tag', 'shape']).words('tag', ['colour', 'shape'])).toEqual(['shape']);
+    expect(ok(SPEC, ['--tag', 'shape,colour']).words('tag', ['colour', 'shape'])).toEqual(['shape', 'colour']);
+    for (const bad of ['size', 'colour,colour', 'colour,', 'colour shape']) {
+      expect(() => ok(SPEC, [`--tag=${bad}`]).words('tag', ['colour', 'shape']), bad).toThrow(`--tag takes a comma list of colour, shape (each once), got '${bad}'`);
+    }
+    // A bench's own check of flags that do not go together ends the same way (exit 2 in a run, thrown here).
+    expect(() => ok(SPEC, []).refuse('--tag needs --table')).toThrow('--tag needs --table');
+  });
+
   it('reads values, defaults and switches as declared', () => {
     const a = ok(SPEC, ['--count', '20', '--table', '--cache=/tmp/c']);
     expect(a.flag('count')).toBe('20');
@@ -134,7 +145,7 @@ const SRC = dirname(fileURLToPath(import.meta.url));
 const DIST = join(SRC, '..', 'dist');
 const RESULTS = join(SRC, '..', 'results');
 /** bench/src modules that are not benches: shared code the benches import. */
-const NOT_BENCHES = ['bench-args.ts', 'curate-scale-pipeline.ts', 'llama-cpp.ts', 'reference-model.ts', 'vision-scenes.ts'];
+const NOT_BENCHES = ['bench-args.ts', 'curate-scale-pipeline.ts', 'llama-cpp.ts', 'reference-model.ts', 'video-identity-code.ts', 'vision-scenes.ts'];
 /** Started here: the self-spawning ones, one with positionals, one with required flags, and the one whose typo started 1,500 images. */
 const STARTED = ['curate-dedup-audit', 'curate-dedup-eval', 'curate-dedup-scale', 'curate-images-run', 'curate-scale', 'curate-vs-raw'];
 const CHILD_CHECKED = ['curate-dedup-scale', 'curate-images-run', 'curate-scale', 'curate-dedup-eval'];
@@ -227,6 +238,14 @@ describe('the benches', () => {
     const vo = await run('video-oracle', ['--core', '/no/such/core-folder', '--features', '/no/such/features']);
     expect(vo.code).toBe(1);
     expect(vo.stderr).toBe("video-oracle.js: io_error: no language core at /no/such/core-folder: expected config.json + model.safetensors (train one with 'herd train text')\n");
+    // Its round-25 identity code: a bad part list or --clips without it is a bad command line (exit 2, nothing read);
+    // a --write-features folder that is not there is refused before any clip is read.
+    const vi = await Promise.all([['--identity-code', 'size'], ['--identity-code', 'shape,shape'], ['--clips', '/no/such/clips'], ['--identity-code', 'shape', '--write-features', '/no/such/out']].map((a) => run('video-oracle', ['--features', '/no/such/features', ...a])));
+    expect(vi.map((r) => r.code)).toEqual([2, 2, 2, 1]);
+    expect(vi[0]!.stderr.split('\n')[0]).toBe("video-oracle.js: --identity-code takes a comma list of colour, shape (each once), got 'size'");
+    expect(vi[1]!.stderr.split('\n')[0]).toBe("video-oracle.js: --identity-code takes a comma list of colour, shape (each once), got 'shape,shape'");
+    expect(vi[2]!.stderr.split('\n')[0]).toBe('video-oracle.js: --clips says where the objects are for --identity-code; give that too');
+    expect(vi[3]!.stderr).toBe('video-oracle.js: invalid_argument: --write-features /no/such/out: not an existing folder\n');
     // The dense-encoder bench checks its numbers and its --init encoder before reading any scene.
     const de = await Promise.all([['--steps', '0'], ['--object-weight', '-1'], ['--object-colour-weight', '-2'], ['--init', '/no/such/encoder'], ['--colour-augment', 'rgb'], ['--shape-labels', 'some']].map((a) => run('vision-dense-encoder', ['--data', '/no/such/images', '--out', '/no/such/out', ...a])));
     expect(de.map((r) => r.code)).toEqual([1, 1, 1, 1, 1, 1]);

@@ -52,6 +52,13 @@ export interface BenchArgs<F extends FlagSpecs> {
   flag<K extends ValueName<F>>(name: K): ValueOf<F[K]>;
   /** `flag(name)` as a number; a value that is not a finite number stops the bench (exit 2), naming the flag. */
   number<K extends ValueName<F>>(name: K): undefined extends ValueOf<F[K]> ? number | undefined : number;
+  /**
+   * `flag(name)` as a comma list of words from `allowed`, each at most once (empty or not given: none); any other
+   * word stops the bench (exit 2), naming the flag and what it takes.
+   */
+  words<K extends ValueName<F>, W extends string>(name: K, allowed: readonly W[]): W[];
+  /** Stops the bench as a bad command line does (exit 2), with this one line: flags that do not go together, a value out of range. */
+  refuse(message: string): never;
   /** Whether the switch `--name` (a declared switch) was given. */
   has(name: SwitchName<F>): boolean;
   /** The positional arguments, as many as declared. */
@@ -176,6 +183,14 @@ export function parseBenchArgs<const F extends FlagSpecs>(
       const x = raw.trim() === '' ? NaN : Number(raw);
       return Number.isFinite(x) ? x : badValue(`--${name} takes a number (${f.value}), got '${raw}'`);
     }) as BenchArgs<F>['number'],
+    words: ((name: string, allowed: readonly string[]) => {
+      const f = declared(name, 'value');
+      const raw = values.get(name) ?? f.default ?? '';
+      const ws = raw.trim() === '' ? [] : raw.split(',').map((w) => w.trim());
+      const bad = ws.some((w) => !allowed.includes(w)) || new Set(ws).size !== ws.length;
+      return bad ? badValue(`--${name} takes a comma list of ${allowed.join(', ')} (each once), got '${raw}'`) : ws;
+    }) as BenchArgs<F>['words'],
+    refuse: (message) => badValue(message),
     has: (name) => {
       declared(name, 'switch');
       return switches.has(name);
