@@ -51,11 +51,12 @@ fi
 adapter() {
   local model=$1 device=$2 torch=$3 steps=$4 limit=$5 peer=()
   [ "$NO_PY" = 1 ] && peer=(--no-torch)
-  stamp "== adapter step: $model, herd $device vs pytorch $torch ($steps steps)"
   if [ "$HERD" = 1 ]; then
+    stamp "== adapter step: $model, herd $device vs pytorch $torch ($steps steps)"
     timeout "$limit" node bench/dist/adapter-step.js --model "$model" --device "$device" --torch-device "$torch" --python "$PY" \
       --steps "$steps" --warmup 3 "${peer[@]}" 2>&1 | grep -v '^Warning: maxDynamicStorageBuffers' | tail -6
   elif [ "$NO_PY" != 1 ]; then
+    stamp "== adapter step: $model, pytorch $torch alone ($steps steps)"
     local cfg
     cfg=$("$PY" -c 'import json, os, sys; c = json.load(open(sys.argv[1])); c.update(device=sys.argv[2], steps=int(sys.argv[3]), warmup=3, threads=os.cpu_count()); print(json.dumps(c))' \
       "bench/device/adapter-peer/$model.json" "$torch" "$steps")
