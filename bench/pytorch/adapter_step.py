@@ -5,8 +5,9 @@ the mini video recipe (frozen core and image cross-attention fed the middle fram
 + trained perceiver-resampler aggregator on cached frame features and gated video cross-attention). Same
 shapes, same layer kinds and the same trained/frozen split as herd's graphs (the frozen core gets no
 gradient for its weights but is differentiated through); numerics are not compared — only the cost.
-AdamW (decay 0.01) with clipping at 1 over the trained parameters. Prints one JSON line."""
-import json, math, os, resource, sys, time
+AdamW (decay 0.01) with clipping at 1 over the trained parameters. Runs on cfg["device"] (cpu or
+cuda: every tensor is made there; timed steps end with a synchronise). Prints one JSON line."""
+import contextlib, json, math, os, resource, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,6 +17,9 @@ torch.manual_seed(0)
 C = cfg["core"]
 D, L, H, K, Dh, FF, V = C["dim"], C["nLayers"], C["nHeads"], C["nKvHeads"], C["headDim"], C["ffnDim"], C["vocabSize"]
 B, T = cfg["batch"], cfg["seqLen"]
+DEVICE = cfg.get("device", "cpu")
+if DEVICE == "cuda" and not torch.cuda.is_available():
+    sys.exit("adapter_step.py: device cuda asked for, but torch.cuda.is_available() is False")
 
 
 class RMSNorm(nn.Module):
@@ -32,8 +36,9 @@ def rope(x, cos, sin):
 
 
 def rope_tables(n, dh, theta):
-    inv = 1.0 / (theta ** (torch.arange(0, dh, 2).float() / dh))
-    a = torch.arange(n).float()[:, None] * inv[None, :]
+    # Made on DEVICE: the speech encoder builds its tables inside forward, outside the construction scope below.
+    inv = 1.0 / (theta ** (torch.arange(0, dh, 2, device=DEVICE).float() / dh))
+    a = torch.arange(n, device=DEVICE).float()[:, None] * inv[None, :]
     a = torch.cat([a, a], -1)
     return a.cos(), a.sin()
 
@@ -347,13 +352,16 @@ def speech_model():
     return list(sp.parameters()), loss_fn
 
 
-core = Core()
-for p in core.parameters():
-    p.requires_grad_(False)
-trained, loss_fn = {"vision": vision_model, "speech": speech_model, "video": video_model}[cfg["model"]]()
-opt = torch.optim.AdamW(trained, lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
-tgt = torch.randint(0, V, (B, T))
-tgt[:, : T // 2] = -100
+# Everything (modules, inputs, masks) is made on DEVICE; the default-device scope (torch 2.x) is left
+# before timing, since inside it every torch call goes through a Python dispatch mode.
+with (torch.device(DEVICE) if DEVICE != "cpu" else contextlib.nullcontext()):
+    core = Core()
+    for p in core.parameters():
+        p.requires_grad_(False)
+    trained, loss_fn = {"vision": vision_model, "speech": speech_model, "video": video_model}[cfg["model"]]()
+    opt = torch.optim.AdamW(trained, lr=1e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
+    tgt = torch.randint(0, V, (B, T))
+    tgt[:, : T // 2] = -100
 
 
 def step():
@@ -365,23 +373,32 @@ def step():
     return loss
 
 
+def sync():
+    # CUDA kernels run asynchronously: a step's time is only complete once the device is done.
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(n_threads):
     torch.set_num_threads(n_threads)
     for _ in range(cfg["warmup"]):
         step()
+    sync()
     times = []
     for _ in range(cfg["steps"]):
-        t0 = time.perf_counter(); step(); times.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter(); step(); sync(); times.append((time.perf_counter() - t0) * 1000)
     times.sort()
     return times[len(times) // 2], times[0]
 
 
-counts = sorted({1, cfg.get("threads") or os.cpu_count()})
+# A peer at its best: on CPU try 1 thread and every core, keep the faster.
+counts = sorted({1, cfg.get("threads") or os.cpu_count()}) if DEVICE == "cpu" else [torch.get_num_threads()]
 runs = {n: timed(n) for n in counts}
 best = min(runs, key=lambda n: runs[n][0])
 print(json.dumps({
-    "impl": f"pytorch {torch.__version__}", "device": "cpu", "threads": best,
+    "impl": f"pytorch {torch.__version__}", "device": DEVICE, "threads": best,
     "msPerStep": runs[best][0], "minMs": runs[best][1], "byThreads": {str(n): runs[n][0] for n in runs},
     "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "trainedParams": sum(p.numel() for p in trained),
+    **({"gpu": torch.cuda.get_device_name(), "peakCudaMiB": torch.cuda.max_memory_allocated() / 2**20} if DEVICE == "cuda" else {}),
 }))

@@ -1,6 +1,6 @@
 /**
- * Training-step time of the mini adapter recipes on the CPU, herd against the same model in PyTorch
- * in the same run (bench/pytorch/adapter_step.py: same shapes, layer kinds and trained/frozen split):
+ * Training-step time of the mini adapter recipes on the CPU, WebGPU or CUDA, herd against the same model
+ * in PyTorch in the same run (bench/pytorch/adapter_step.py: same shapes, layer kinds and trained/frozen split):
  * - vision: the committed mini core (frozen) + the mini image encoder, projector and gated
  *   cross-attention adapter (trained), batch 16 × 48 tokens, one 48-px tile per image — the step
  *   `herd vision train` runs;
@@ -12,15 +12,19 @@
  *   cross-attention layers (trained) on cached frame features, batch 8 × 40 tokens, 8 frames of a
  *   2×2-tile frame (148 tokens) merged 4→1 — the step `herd video train --train-aggregator` runs
  *   (with the aggregator frozen after stage 0 the recipe's step is smaller: only the cross-attention).
- * AdamW (decay 0.01, clip 1) on the trained groups, as the recipes.
+ * AdamW (decay 0.01, clip 1) on the trained groups, as the recipes. On a GPU the parameters and
+ * optimizer moments stay on the device between steps (TrainingRun, as the recipes run there); the batch is
+ * fed from the host each step, as the recipes feed it. The peer runs on CUDA when herd's device is not the
+ * CPU (--torch-device overrides).
  *
  * The peer's BLAS decides its speed: Debian's python3-torch 1.13 links the generic reference libblas
  * (~1 GFLOP/s here, 12× slower than with OpenBLAS on the video step). For a fair peer run with
  * LD_LIBRARY_PATH at an OpenBLAS libblas.so.3 (Debian's libopenblas0-pthread) and OPENBLAS_NUM_THREADS=1.
  *
- *   node bench/dist/adapter-step.js [--model vision|speech|video] [--steps N] [--warmup N] [--threads N] [--no-torch]
+ *   node bench/dist/adapter-step.js [--model vision|speech|video] [--device cpu|webgpu|cuda] [--torch-device cpu|cuda]
+ *                                   [--steps N] [--warmup N] [--threads N] [--no-torch]
  *
- * Prints a table and writes bench/results/adapter-step-<model>.json. Asserts nothing.
+ * Prints a table and writes bench/results/adapter-step-<model>-<device>.json. Asserts nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -29,7 +33,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng, encodeF16 } from '@herd/core';
 import { type LmGraphSpec, buildLmTraining, headDim, loadLanguageCore } from '@herd/llama3';
-import { type HostTensor, TrainingRun, hostTensor } from '@herd/runtime';
+import { DEFAULT_DEVICE, DEVICE_REQUESTS, type HostTensor, TrainingRun, hostTensor, isDeviceRequest, resolveDevice } from '@herd/runtime';
 import { AUDIO_END, AUDIO_START, KEEP_TOKEN, SPEECH_ADAPTER_GROUP, SPEECH_ENCODER_GROUP, audioTokens, featureFeeds, loadSpeechPreset, miniSpeechModel, speechAdapterSpecs, speechEncoderSpecs, speechSpec } from '@herd/speech';
 import { ADAPTER_GROUP, ENCODER_GROUPS, adapterBatch, coreAttachPoints, type VisionWeights, freshMiniVision, loadMiniVision, miniVisionConfig, tileImage, visionTrainingExtension } from '@herd/vision';
 import { type ClipFeatures, VIDEO_GROUPS, frameTokens, miniVideoConfig, videoBatch, videoLayers, videoModelSpec, videoParamSpecs } from '@herd/video';
@@ -38,19 +42,27 @@ import { benchArgs } from './bench-args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = benchArgs({
-  about: 'Training-step time of a mini adapter recipe (vision, speech or video) on the CPU, herd against the same model in PyTorch (bench/pytorch/adapter_step.py) in the same run.',
-  writes: 'bench/results/adapter-step-<model>.json',
+  about: 'Training-step time of a mini adapter recipe (vision, speech or video) on the CPU, WebGPU or CUDA, herd against the same model in PyTorch (bench/pytorch/adapter_step.py) in the same run.',
+  writes: 'bench/results/adapter-step-<model>-<device>.json',
   flags: {
     model: { value: 'vision|speech|video', default: 'vision', help: "the recipe whose step is timed" },
+    device: { value: DEVICE_REQUESTS.join('|'), default: DEFAULT_DEVICE, help: "herd's device" },
+    'torch-device': { value: 'cpu|cuda', help: "the peer's device (default: cpu when herd's is cpu, else cuda)" },
     steps: { value: 'N', default: '10', help: 'timed steps (the median is reported)' },
     warmup: { value: 'N', default: '3', help: 'untimed steps first' },
-    threads: { value: 'N', default: String(cpus().length), help: "herd's and the peer's threads" },
+    threads: { value: 'N', default: String(cpus().length), help: "herd's and the peer's CPU threads" },
     python: { value: 'PATH', default: existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3', help: 'the python with torch that runs the peer' },
     'no-torch': { help: 'skip the PyTorch peer' },
+    'peer-config': { value: 'PATH', help: "write the peer's model config (JSON: shapes, no device or step counts) to PATH and exit, for running bench/pytorch/adapter_step.py alone" },
   },
 });
 const model = cli.flag('model');
 if (model !== 'vision' && model !== 'speech' && model !== 'video') throw new Error(`--model must be vision, speech or video, got '${model}'`);
+const deviceFlag = cli.flag('device');
+if (!isDeviceRequest(deviceFlag)) throw new Error(`--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
+const device = resolveDevice(deviceFlag).device;
+const torchDevice = cli.flag('torch-device') ?? (device === 'cpu' ? 'cpu' : 'cuda');
+if (torchDevice !== 'cpu' && torchDevice !== 'cuda') throw new Error(`--torch-device must be cpu or cuda, got '${torchDevice}'`);
 const steps = cli.number('steps');
 const warmup = cli.number('warmup');
 const threads = cli.number('threads');
@@ -135,28 +147,36 @@ function videoSetup(coreShape: Record<string, unknown>): ReturnType<typeof setup
 }
 
 const s = setup();
+const peerConfig = cli.flag('peer-config');
+if (peerConfig !== undefined) {
+  writeFileSync(peerConfig, JSON.stringify(s.peer));
+  process.exit(0);
+}
 
 async function herd() {
   const t0 = performance.now();
   const graphs = buildLmTraining(s.spec, { ...core.weights, ...s.frozen, ...s.values }, { batch: s.B, seqLen: s.T, train: s.train, optimizer: OPT });
-  const run = await TrainingRun.create(graphs, s.values, { threads, modelDir: core.dir });
+  const run = await TrainingRun.create(graphs, s.values, { device, threads, modelDir: core.dir });
   const compileMs = performance.now() - t0;
   for (let i = 0; i < warmup; i++) await run.trainStep(s.batch, 1e-3);
   const times: number[] = [];
+  let loss = 0;
   for (let i = 0; i < steps; i++) {
     const t = performance.now();
-    await run.trainStep(s.batch, 1e-3);
+    // The step returns the loss on the host, so a timed step includes the device's work.
+    loss = (await run.trainStep(s.batch, 1e-3)).loss;
     times.push(performance.now() - t);
   }
+  const ranOn = run.device;
   await run.release();
   times.sort((a, b) => a - b);
-  return { impl: 'herd (onnxruntime-node 1.30, f32)', device: 'cpu', threads, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, trainedParams: graphs.layout.size, compileMs };
+  return { impl: 'herd (onnxruntime-node 1.30, f32)', device: ranOn, threads, msPerStep: times[Math.floor(times.length / 2)]!, minMs: times[0]!, peakRssMiB: process.resourceUsage().maxRSS / 1024, trainedParams: graphs.layout.size, compileMs, finalLoss: loss };
 }
 
 function torch(): Record<string, unknown> | { error: string } {
   const script = join(here, '..', 'pytorch', 'adapter_step.py');
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'OPENBLAS_CORETYPE' && k !== 'OPENBLAS_L2_SIZE'));
-  const r = spawnSync(python, [script, JSON.stringify({ ...s.peer, steps, warmup, threads })], { encoding: 'utf8', env });
+  const r = spawnSync(python, [script, JSON.stringify({ ...s.peer, device: torchDevice, steps, warmup, threads })], { encoding: 'utf8', env });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').slice(-3).join(' ') };
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
@@ -178,10 +198,10 @@ const fmt = (v: unknown) => (typeof v === 'number' ? v.toFixed(1) : String(v ?? 
 console.log(`\nadapter-step (${model}): mini recipe training step, batch ${s.B} × ${s.T} tokens, frozen mini core (median of ${steps} steps)`);
 console.log('| impl | device | threads | ms/step | min ms | peak RSS MiB | trained params |');
 console.log('|---|---|---|---|---|---|---|');
-console.log(`| ${ours.impl} | cpu | ${ours.threads} | ${fmt(ours.msPerStep)} | ${fmt(ours.minMs)} | ${fmt(ours.peakRssMiB)} | ${ours.trainedParams} |`);
-if ('msPerStep' in peer) console.log(`| ${String(peer['impl'])} | cpu | ${String(peer['threads'])} | ${fmt(peer['msPerStep'])} | ${fmt(peer['minMs'])} | ${fmt(peer['peakRssMiB'])} | ${String(peer['trainedParams'])} |`);
+console.log(`| ${ours.impl} | ${ours.device} | ${ours.threads} | ${fmt(ours.msPerStep)} | ${fmt(ours.minMs)} | ${fmt(ours.peakRssMiB)} | ${ours.trainedParams} |`);
+if ('msPerStep' in peer) console.log(`| ${String(peer['impl'])} | ${String(peer['device'])} | ${String(peer['threads'])} | ${fmt(peer['msPerStep'])} | ${fmt(peer['minMs'])} | ${fmt(peer['peakRssMiB'])} | ${String(peer['trainedParams'])} |`);
 else console.log(`| pytorch | - | | ${peer.error} | | | |`);
 console.log(`ratio herd/pytorch: ${ratio !== undefined ? ratio.toFixed(2) : 'n/a'}`);
 const outDir = join(here, '..', 'results');
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, `adapter-step-${model}.json`), JSON.stringify(result, null, 2));
+writeFileSync(join(outDir, `adapter-step-${model}-${ours.device}.json`), JSON.stringify(result, null, 2));

@@ -8,21 +8,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseVisionConfig, supportedAspectRatios } from '../config.js';
+import { readNpyF32 } from './npy.js';
 import { resizeBilinear } from './resize.js';
 import { fitToCanvas, optimalCanvas, packImages, preprocessImage, tileImage } from './tiling.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'mllama-tiny');
-
-/** Minimal .npy reader (little-endian f32, C order). */
-export function readNpyF32(path: string): { shape: number[]; data: Float32Array } {
-  const buf = readFileSync(path);
-  const headerLen = buf.readUInt16LE(8);
-  const header = buf.subarray(10, 10 + headerLen).toString('latin1');
-  if (!header.includes("'<f4'") || header.includes("'fortran_order': True")) throw new Error(`${path}: expected little-endian f32 in C order, header ${header}`);
-  const shape = [...header.match(/\(([^)]*)\)/)![1]!.matchAll(/\d+/g)].map((m) => Number(m[0]));
-  const bytes = buf.subarray(10 + headerLen);
-  return { shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
-}
 
 // The fixture was made with HF's processor defaults (mean = std = 0.5), not CLIP's statistics.
 const FIXTURE_CFG = parseVisionConfig({
