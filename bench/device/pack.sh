@@ -49,8 +49,10 @@ find . -path ./node_modules -prune -o -type d -name dist -not -path '*/node_modu
   | sed 's,^\./,,' | sort | tar -czf .device/dist.tar.gz.tmp -T -
 mv .device/dist.tar.gz.tmp .device/dist.tar.gz
 
-if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
-  (cd .gl && apt-get download libvulkan1 >/dev/null) || { echo "pack: could not fetch libvulkan1 (apt-get update first?)" >&2; exit 1; }
+# The Vulkan loader and the GL vendor-neutral dispatch libraries: the H200 host's NVIDIA Vulkan ICD is
+# libGLX_nvidia.so.0, which does not load without libglvnd (round 27: with libvulkan1 alone, "Found no drivers").
+if ! ls .gl/libvulkan1_*.deb .gl/libglvnd0_*.deb >/dev/null 2>&1; then
+  (cd .gl && apt-get download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2 >/dev/null) || { echo "pack: could not fetch the Vulkan / glvnd packages (apt-get update first?)" >&2; exit 1; }
 fi
 
 carry=$(du -cb .device/base.tar.xz .device/dist.tar.gz .gl/*.deb | tail -1 | cut -f1)
@@ -58,4 +60,4 @@ tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | awk '$2 == "total" { s
 du -h .device/base.tar.xz .device/dist.tar.gz .gl/*.deb
 total=$((carry + tracked))
 echo "carry: .device .gl — $((carry / 1048576)) MiB; with the tracked files ($((tracked / 1048576)) MiB) $((total / 1048576)) MiB of ${LIMIT_MIB}"
-[ "$total" -le $((LIMIT_MIB * 1048576)) ] || { echo "pack: tracked files + carry are over the device call's ${LIMIT_MIB} MiB" >&2; exit 1; }
+[ "$total" -le $((LIMIT_MIB * 1048576)) ] || { echo "pack: tracked files + carry are over the device call's ${LIMIT_MIB} MiB: run bench/device/slim-tree.sh (then git reset --hard HEAD after the call)" >&2; exit 1; }
