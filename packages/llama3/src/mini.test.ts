@@ -2,14 +2,10 @@
  * The committed mini core reads the same in another Llama implementation as in herd: reference
  * logits for its files match ours.
  *
- * What made the reference (fixtures/mini-hf-reference.json, `_made_by`): for the current core,
- * fixtures/make_mini_torch_reference.py — an independent float32 PyTorch Llama forward written from
- * the transformers LlamaForCausalLM definition, reading config.json + model.safetensors itself (no
- * transformers on this machine, no GPU; Debian's python3-torch 1.13). It was checked against
- * transformers: on the previous core it reproduced the logits that transformers 5.17
- * (`LlamaForCausalLM.from_pretrained`, fixtures/make_mini_hf_reference.py on the GPU machine) had
- * recorded to within 7e-6. When transformers is at hand, remake the reference with
- * make_mini_hf_reference.py, which also checks that HF's own loader reads our files.
+ * What made the reference (fixtures/mini-hf-reference.json, `_made_by`): transformers 5.17.0's own
+ * loader and LlamaForCausalLM (fixtures/make_mini_hf_reference.py, run on the GPU machine's CPU in f32,
+ * round 27), for the current core. The independent float32 PyTorch forward used before
+ * (fixtures/make_mini_torch_reference.py, for machines without transformers) agreed with it to 1.1e-5.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
