@@ -31,9 +31,8 @@
 # Afterwards: run the adapters' tests (npx vitest run packages/vision/src/mini.test.ts packages/video/src/mini.test.ts
 # packages/speech/src/mini.test.ts packages/llama3/src/mini.test.ts), compare each card's held-out table with the
 # previous one against its blind control, and update the README rows; commit only what measured better.
-# Like for like: the vision card's table is n = 25 per type but its line evaluates the default 20, so measure both
-# checkpoints with `herd vision eval --per-type 50` (the committed one from a checkout of the committed tree), as
-# round 12 did (/work/notes/switch12.md).
+# Like for like: measure both vision checkpoints with `herd vision eval --per-type 50 --count-balance` (the committed one
+# from a checkout of the committed tree), as round 12 did (/work/notes/switch12.md) and round 27 (eye27b) did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,8 +105,10 @@ run "npm run build"
 run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md '$CORE'/training.json $MINI/"
 run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
 run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
-# 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train); its eval runs at the end.
-run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1"
+# 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train; since round 27 on the committed shape encoder
+# packages/vision/weights/mini-shape-encoder, frozen, with 6 place bins and balanced key-word count questions); its eval
+# (n = 50 per type, as the card's table) runs at the end.
+run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-shape-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1 --position-form --place-embeddings 6 --key-word-count-balance --eval-per-type 50"
 # 3. Video adapter (packages/video/weights/mini/MODEL_CARD.md), on the re-fitted vision checkpoint.
 if [ ! -f "$VIDEO_DATA/manifest.json" ]; then
   run "node --input-type=module -e \"import { writeClipWorld } from '@herd/video'; await writeClipWorld({ out: '$VIDEO_DATA', count: 800, seed: 12 });\""

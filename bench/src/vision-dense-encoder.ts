@@ -8,13 +8,13 @@
  *   - the encoder card's linear probes (`probeEncoder`: colour / shape of the object in cell X, "is there a
  *     star"), fitted on 1,200 train-split scenes, scored on the held-out scenes (unseen colour × shape pairs);
  *     the colour probe also by held-out pair, and a shape probe fitted on the colour-permuted train scenes.
- * `--colour-augment hue` turns the hue of the augmented half of each batch (`rotateHue`) instead of permuting its channels;
+ * `--colour-augment hue` turns the hue of the augmented half of each batch (`rotateHue`) instead of permuting its channels; `ink` paints each object's ink one uniform random colour (`recolourInk`);
  * `--shape-labels recoloured` teaches shape on that half only.
  * The training scenes are the vision recipe's: the clean train split less its last 200 scenes (kept out for
  * the seen-combinations eval); held-out scenes never train. Writes the encoder (`saveMiniEncoder`, the layout
  * `herd vision train --encoder-from` reads) with its eval.json and a card.
  *
- *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--colour-augment permute|hue] [--shape-labels all|recoloured]
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
  *
  * Prints the numbers. Asserts nothing.
  */
@@ -37,7 +37,7 @@ const cli = benchArgs({
     batch: { value: 'N', default: '32', help: 'scenes per step' },
     'object-weight': { value: 'N', default: '0', help: 'weight of the object heads (shape / count from each object\'s mean ink feature); 0 = off' },
     'object-colour-weight': { value: 'N', default: '0', help: 'weight of the object colour head (colour from each object\'s mean ink feature, unpermuted images only); 0 = off' },
-    'colour-augment': { value: 'MODE', default: 'permute', help: 'how half of each batch is recoloured: permute (one of the channel permutations) or hue (the hue turned by a uniform angle, mirrored half the time)' },
+    'colour-augment': { value: 'MODE', default: 'permute', help: 'how half of each batch is recoloured: permute (one of the channel permutations) hue (the hue turned by a uniform angle, mirrored half the time) or ink (each object\'s ink one uniform random RGB colour)' },
     'shape-labels': { value: 'WHICH', default: 'all', help: 'which images teach shape: all, or recoloured (only the recoloured half, so no shape is taught in its original colour)' },
     seed: { value: 'N', default: '1', help: 'initialisation and batch seed' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },

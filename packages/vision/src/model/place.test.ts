@@ -156,11 +156,13 @@ describe('place embeddings (placeBins)', () => {
     expect(visionExportModality(m, vision).graphs['encoder']!.inputs.map((i) => i.name)).not.toContain('placeRow');
   });
 
-  it('the committed checkpoint (no place embeddings) loads without them; its image graph is the one of a config without the field', () => {
+  it('the committed checkpoint (round 27: 6 place bins) loads its place tables; without them, a config lacking the field builds the image graph of placeBins 0', () => {
     const v = loadMiniVision();
-    expect(v.config.placeBins).toBeUndefined();
-    expect(Object.keys(v.weights).some((n) => n.startsWith('vision_place.'))).toBe(false);
-    const { placeBins: _, ...without } = { ...v.config, placeBins: 0 };
-    expect(Buffer.from(buildImageGraph(v.config, v.weights, 1).bytes).equals(Buffer.from(buildImageGraph(without, v.weights, 1).bytes))).toBe(true);
+    expect(v.config.placeBins).toBe(6);
+    expect(Object.keys(v.weights).filter((n) => n.startsWith('vision_place.')).sort()).toEqual(placeParamSpecs(v.config).map((s) => s.name).sort());
+    const weights = Object.fromEntries(Object.entries(v.weights).filter(([n]) => !n.startsWith('vision_place.')));
+    const { placeBins: _, ...without } = v.config;
+    expect(Buffer.from(buildImageGraph(without, weights, 1).bytes).equals(Buffer.from(buildImageGraph({ ...v.config, placeBins: 0 }, weights, 1).bytes))).toBe(true);
+    expect(Buffer.from(buildImageGraph(v.config, v.weights, 1).bytes).equals(Buffer.from(buildImageGraph(without, weights, 1).bytes))).toBe(false);
   });
 });

@@ -11,7 +11,7 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, permuteChannels, rotateHue, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, inkPixels, permuteChannels, recolourInk, rotateHue, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {
@@ -178,7 +178,7 @@ describe('trainDenseEncoder', () => {
     expect(colourOf(hue).some((c) => c === -100) && colourOf(hue).some((c) => c > 0)).toBe(true);
     expect(Array.from(hue['labels.shape']!.data as Int32Array)).toEqual(Array.from(perm['labels.shape']!.data as Int32Array));
     expect(near(hue['pixels']!.data as Float32Array, perm['pixels']!.data as Float32Array)).toBe(false);
-    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, colourAugment: 'rgb' as 'hue' })).rejects.toThrow(/colourAugment must be permute or hue, got 'rgb'/);
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, colourAugment: 'rgb' as 'hue' })).rejects.toThrow(/colourAugment must be permute or hue or ink, got 'rgb'/);
     // With shape taught on the recoloured images only, the others keep every label but shape (per patch and per object);
     // the recoloured ones keep their shape labels and lose colour as before. Same draws, so the same images are recoloured.
     const objs = ['shape', 'count', 'colour'] as const;
@@ -198,5 +198,54 @@ describe('trainDenseEncoder', () => {
     expect(Array.from(only['pool']!.data as Float32Array)).toEqual(Array.from(every['pool']!.data as Float32Array));
     await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, shapeLabels: 'some' as 'all' })).rejects.toThrow(/shapeLabels must be all or recoloured, got 'some'/);
     await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, shapeLabels: 'recoloured', augment: false })).rejects.toThrow(/needs the colour augmentation/);
+  });
+
+  it('ink recolouring paints each object\'s ink pixels one uniform colour of its own, leaves every other pixel, and drops colour labels but keeps shape', async () => {
+    const v = loadVisionPreset('mini');
+    const W = 96;
+    const data = new Uint8Array(W * W * 3);
+    // Grey background, a red square in the centre cell, a yellow square in the top-left cell.
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) data.set(x >= 36 && x < 60 && y >= 36 && y < 60 ? [220, 30, 30] : x < 24 && y < 24 ? [230, 220, 20] : [128, 128, 128], (y * W + x) * 3);
+    const image = tileImage({ width: W, height: W, data }, v);
+    const scene: SceneSpec = { objects: [{ shape: 'square', colour: 'red', size: 'big', position: 'centre', count: 1 }, { shape: 'square', colour: 'yellow', size: 'big', position: 'top left', count: 1 }], background: 'grey', word: null };
+    const painted = recolourInk(image, v, scene, new Rng(5));
+    const S = v.tileSize, SS = S * S;
+    const at = (img: typeof image, x: number, y: number) => [0, 1, 2].map((ch) => img.pixels[(Math.floor(y / S) * img.canvas.cols + Math.floor(x / S)) * 3 * SS + ch * SS + (y % S) * S + (x % S)]!);
+    const ink = inkPixels(image, v);
+    const colours = new Map<number, string>();
+    let inkCount = 0;
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) {
+      const [before, after] = [at(image, x, y), at(painted, x, y)];
+      if (!ink[y * W + x]) { expect(after).toEqual(before); continue; }
+      inkCount++;
+      const cell = Math.floor((3 * x) / W) + 3 * Math.floor((3 * y) / W);
+      const key = after.map((c) => c.toFixed(5)).join(',');
+      expect(colours.get(cell) ?? key).toBe(key);
+      colours.set(cell, key);
+    }
+    expect(inkCount).toBe(24 * 24 + 24 * 24);
+    expect([...colours.keys()].sort()).toEqual([0, 4]);
+    expect(colours.get(0)).not.toBe(colours.get(4));
+    // The same draws give the same colours; other draws, others.
+    expect(Array.from(recolourInk(image, v, scene, new Rng(5)).pixels)).toEqual(Array.from(painted.pixels));
+    expect(Array.from(recolourInk(image, v, scene, new Rng(6)).pixels)).not.toEqual(Array.from(painted.pixels));
+    // In a batch: the recoloured images lose every colour label (per patch and per object) and keep their shape labels.
+    const vocab = denseVocab([{ image, scene }]);
+    const scenes = Array.from({ length: 8 }, () => ({ image, scene }));
+    const objs = ['shape', 'count', 'colour'] as const;
+    const [plain, inked] = [denseBatch(v, vocab, scenes, undefined, objs), denseBatch(v, vocab, scenes, new Rng(3), objs, { colourAugment: 'ink' })];
+    const per = (b: typeof plain, k: string) => Array.from(b[k]!.data as Int32Array);
+    const M = per(plain, 'labels.shape').length / scenes.length;
+    const recoloured = scenes.map((_, i) => per(inked, 'labels.colour').slice(i * M, (i + 1) * M).every((c) => c === -100));
+    expect(recoloured.some((r) => r) && recoloured.some((r) => !r)).toBe(true);
+    expect(per(inked, 'labels.shape')).toEqual(per(plain, 'labels.shape'));
+    expect(per(inked, 'labels.object_shape')).toEqual(per(plain, 'labels.object_shape'));
+    scenes.forEach((_, i) => {
+      const objColour = per(inked, 'labels.object_colour').slice(i * MAX_OBJECTS, i * MAX_OBJECTS + 2);
+      expect(objColour).toEqual(recoloured[i] ? [-100, -100] : per(plain, 'labels.object_colour').slice(i * MAX_OBJECTS, i * MAX_OBJECTS + 2));
+      if (!recoloured[i]) expect(per(inked, 'labels.colour').slice(i * M, (i + 1) * M)).toEqual(per(plain, 'labels.colour').slice(i * M, (i + 1) * M));
+    });
+    await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, colourAugment: 'paint' as 'ink' })).rejects.toThrow(/colourAugment must be permute or hue or ink, got 'paint'/);
+    expect(() => recolourInk(image, v, { ...scene, objects: [{ ...scene.objects[0]!, position: 'middle' }] }, new Rng(1))).toThrow(/recolourInk: object position 'middle' is not a grid cell/);
   });
 });

@@ -328,12 +328,40 @@ export function rotateHue(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'm
 }
 
 /**
- * How `denseBatch` recolours the augmented half of a batch: `permute`, one of the five channel
- * permutations; `hue`, a hue turned by a uniform angle, mirrored half the time (`rotateHue`). A
- * permutation keeps a colour in its orbit (yellow → cyan / magenta, purple → olive / teal), so a held-out
- * pair whose colour no seen colour of that shape permutes into is never shown; any hue can be turned into.
+ * The image with each object's ink (the `inkPixels` in the object's grid cell) painted one uniform RGB
+ * colour drawn from `rng` (three uniform 0–1 draws per object, in the scene's object order); the
+ * background, the word and pixels that are not ink are left as they are.
  */
-export const COLOUR_AUGMENTS = ['permute', 'hue'] as const;
+export function recolourInk(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>, scene: SceneSpec, rng: Rng): TiledImage {
+  const S = v.tileSize;
+  const { width: W, height: H } = img.resized;
+  const inked = inkPixels(img, v);
+  const colourOf = new Map<number, number[]>();
+  for (const o of scene.objects) {
+    const cc = SCENE_CELL[o.position];
+    if (!cc) throw new HerdError('invalid_argument', `recolourInk: object position '${o.position}' is not a grid cell of the world (${Object.keys(SCENE_CELL).join(', ')})`);
+    colourOf.set(cc[0] + 3 * cc[1], [rng.next(), rng.next(), rng.next()]);
+  }
+  const pixels = Float32Array.from(img.pixels);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    if (!inked[y * W + x]) continue;
+    const rgb = colourOf.get(Math.min(2, Math.floor((3 * x) / W)) + 3 * Math.min(2, Math.floor((3 * y) / H)));
+    if (!rgb) continue;
+    const tile = Math.floor(y / S) * img.canvas.cols + Math.floor(x / S);
+    for (let ch = 0; ch < 3; ch++) pixels[((tile * 3 + ch) * S + (y % S)) * S + (x % S)] = (rgb[ch]! - v.imageMean[ch]!) / v.imageStd[ch]!;
+  }
+  return { ...img, pixels };
+}
+
+/**
+ * How `denseBatch` recolours the augmented half of a batch: `permute`, one of the five channel
+ * permutations; `hue`, a hue turned by a uniform angle, mirrored half the time (`rotateHue`); `ink`, each
+ * object's ink one uniform random RGB colour (`recolourInk`). A permutation keeps a colour in its orbit
+ * (yellow → cyan / magenta, purple → olive / teal), so a held-out pair whose colour no seen colour of that
+ * shape permutes into is never shown; any hue can be turned into; `ink` also breaks the tie between the
+ * objects of one image (each gets its own colour) and leaves the background as it is.
+ */
+export const COLOUR_AUGMENTS = ['permute', 'hue', 'ink'] as const;
 export type ColourAugment = (typeof COLOUR_AUGMENTS)[number];
 
 /**
@@ -356,8 +384,11 @@ export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly 
   const { colourAugment = 'permute', shapeLabels = 'all' } = recolouring;
   const B = scenes.length;
   const permuted = scenes.map(() => (augment ? augment.next() < 0.5 : false));
-  const recolour = (img: TiledImage): TiledImage => (colourAugment === 'hue' ? rotateHue(img, v, 2 * Math.PI * augment!.next(), augment!.next() < 0.5) : permuteChannels(img, v, augment!.pick(PERMS)));
-  const images = scenes.map((s, i) => (permuted[i] ? recolour(s.image) : s.image));
+  const recolour = (s: DenseScene): TiledImage =>
+    colourAugment === 'hue' ? rotateHue(s.image, v, 2 * Math.PI * augment!.next(), augment!.next() < 0.5)
+      : colourAugment === 'ink' ? recolourInk(s.image, v, s.scene, augment!)
+        : permuteChannels(s.image, v, augment!.pick(PERMS));
+  const images = scenes.map((s, i) => (permuted[i] ? recolour(s) : s.image));
   const packed = packImages(images, v.maxTiles, v.tileSize);
   const labels = scenes.map((s, i) => {
     const l = denseLabels(s, v, vocab);
@@ -425,7 +456,7 @@ export interface DenseTrainOptions {
   readonly seed: number;
   /** Colour augmentation of half of each batch (`denseBatch`; default true). */
   readonly augment?: boolean;
-  /** Which: `permute` (the channel permutations, default) or `hue` (`rotateHue` by a uniform angle). */
+  /** Which: `permute` (the channel permutations, default), `hue` (`rotateHue` by a uniform angle) or `ink` (`recolourInk`). */
   readonly colourAugment?: ColourAugment;
   /** Which images teach shape: `all` (default) or only the recoloured half (`SHAPE_LABELS`; needs `augment`). */
   readonly shapeLabels?: ShapeLabels;
