@@ -126,7 +126,7 @@ function showLoaded(s) {
     ['core', `frozen Llama 3 core (${s.core.builtIn ? 'built-in mini' : s.core.dir}, ${s.core.layers} layers)`],
     ['vision', s.vision ? `image encoder + cross-attention adapter (layers ${s.vision.crossAttentionLayers.join(', ')}; ${s.vision.dir})` : null],
     ['speech', s.speech ? `Conformer encoder (${s.speech.encoderLayers} layers) + speech adapter, audio up to ${s.speech.maxSeconds} s (${s.speech.dir})` : null],
-    ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir})${s.video.imageMatches ? '' : ' — trained on another image checkpoint'}` : null],
+    ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir})${s.video.imageMatches ? '' : ` — frames read through its own image checkpoint (${s.video.imageDir}); the middle frame meets the vision checkpoint's image layers`}` : null],
   ];
   $('transcribe-label').hidden = !s.speech;
   const el = $('loaded');

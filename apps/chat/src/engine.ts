@@ -29,7 +29,7 @@ import {
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import { CORE_EMBEDDING_PARAM, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, type MiniSpeech, type SpeechInput, audioTokens, loadMiniSpeech, speechExportModality } from '@herd/speech';
-import { type MiniVideo, type TiledClip, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
+import { type MiniVideo, type TiledClip, imageCheckpointSha, loadMiniVideo, readClipFrames, videoExportModality, videoImageDir } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -79,8 +79,13 @@ export interface EngineStatus {
   readonly vision: { readonly dir: string; readonly crossAttentionLayers: readonly number[]; readonly tileSize: number; readonly maxTiles: number } | null;
   /** The speech encoder + adapter: Conformer layers, adapter width, the longest utterance in seconds. */
   readonly speech: { readonly dir: string; readonly encoderLayers: number; readonly encoderDim: number; readonly adapterDim: number; readonly maxSeconds: number } | null;
-  /** The video aggregator + cross-attention: frames sampled per clip; whether it was trained on the loaded image checkpoint. */
-  readonly video: { readonly dir: string; readonly frames: number; readonly resamplerLayers: number; readonly imageMatches: boolean } | null;
+  /**
+   * The video aggregator + cross-attention: frames sampled per clip; `imageDir`, the image checkpoint
+   * its frames are read through (its own); `imageMatches`, whether that is the vision checkpoint loaded
+   * (otherwise the clip's middle frame still meets the vision checkpoint's image cross-attention layers:
+   * the composition has one set of them).
+   */
+  readonly video: { readonly dir: string; readonly imageDir: string; readonly frames: number; readonly resamplerLayers: number; readonly imageMatches: boolean } | null;
   readonly device: Device;
 }
 
@@ -134,6 +139,9 @@ export class HerdEngine implements ChatEngine {
   /** The one model every answer comes from (built from `exportModel`, on load). */
   private composed!: ComposedModel;
 
+  /** With video: whether its own image checkpoint is the vision checkpoint loaded (same weights). */
+  private videoOnVision = false;
+
   static async load(o: LoadEngineOptions): Promise<HerdEngine> {
     const dir = o.modelDir ?? MINI_CORE_DIR;
     const core = loadLanguageCore(dir);
@@ -160,13 +168,15 @@ export class HerdEngine implements ChatEngine {
       if (o.visionDir === undefined || !existsSync(join(o.visionDir, MINI_VISION_FILES.weights))) {
         throw new HerdError('invalid_argument', `video checkpoint ${o.videoDir}: it sits on herd's own image checkpoint; give that as the vision folder (e.g. --vision packages/vision/weights/mini)${o.visionDir !== undefined ? `, not ${o.visionDir}` : ''}`);
       }
-      video = loadMiniVideo(o.videoDir, o.visionDir, core);
+      // Frames go through the video checkpoint's own image model (config image.dir; --vision for one that records none).
+      video = loadMiniVideo(o.videoDir, videoImageDir(o.videoDir, o.visionDir), core);
       // One <|image|> id in the composed prompt: the clip's slot is read by the same image adapter.
       if (video.config.image.imageTokenId !== vision!.loaded.config.imageTokenId) {
         throw new HerdError('checkpoint_mismatch', `video checkpoint ${o.videoDir}: its image model's <|image|> id is ${video.config.image.imageTokenId}, the vision checkpoint ${o.visionDir}'s is ${vision!.loaded.config.imageTokenId}; give the vision folder the video model was trained on`);
       }
     }
     const engine = new HerdEngine(core, tok, vision, speech, video, o.device, o.maxImagePixels ?? 40_000_000);
+    engine.videoOnVision = video !== undefined && imageCheckpointSha(video.vision.dir) === imageCheckpointSha(o.visionDir!);
     engine.composed = await ComposedModel.create(await engine.exportModel(), engine.decoderConfig, { device: o.device });
     return engine;
   }
@@ -188,7 +198,7 @@ export class HerdEngine implements ChatEngine {
       core: { dir: this.core.dir === MINI_CORE_DIR ? 'mini (built-in)' : this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
       vision: v ? { dir: v.dir, crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
       speech: this.speech ? (({ dir, model, maxFrames }) => ({ dir, encoderLayers: model.encoder.nLayers, encoderDim: model.encoder.dim, adapterDim: model.adapter.dim, maxSeconds: maxFrames / 100 }))(this.speech) : null,
-      video: this.video ? (({ dir, config, imageMatches }) => ({ dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video) : null,
+      video: this.video ? (({ dir, config, vision }) => ({ dir, imageDir: vision.dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches: this.videoOnVision }))(this.video) : null,
       device: this.device,
     };
   }

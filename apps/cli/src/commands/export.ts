@@ -10,7 +10,7 @@ import { UsageError, flag } from '@herd/core';
 import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, checkExportTarget, writeExport } from '@herd/llama3';
 import { summariseOnnx } from '@herd/graph';
 import { CORE_EMBEDDING_PARAM, MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
-import { MINI_VIDEO_DIR, loadMiniVideo, videoExportModality } from '@herd/video';
+import { MINI_VIDEO_DIR, loadMiniVideo, videoExportModality, videoImageDir } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, visionExportModality } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
@@ -101,7 +101,9 @@ export function exportModalities(core: LanguageCore, c: ExportChoice): ExportMod
   const out: ExportModality[] = [];
   const vision = c.modalities.includes('vision') ? loadMiniVision(c.vision ?? MINI_VISION_DIR, core) : undefined;
   if (c.modalities.includes('video')) {
-    const v = loadMiniVideo(c.video ?? MINI_VIDEO_DIR, c.vision ?? MINI_VISION_DIR, core);
+    const videoDir = c.video ?? MINI_VIDEO_DIR;
+    // The clip's frames go through the video checkpoint's own image model (its frames graph); --vision only for a checkpoint that records none.
+    const v = loadMiniVideo(videoDir, videoImageDir(videoDir, c.vision ?? MINI_VISION_DIR), core);
     out.push(videoExportModality(v.config, v.config.video.finetune, v.vision.weights, v.weights));
   }
   if (vision) out.push(visionExportModality(vision.config, vision.weights));
