@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Switch the mini herd onto a new language core in one command: check that the new core has the committed
 # core's shape and vocabulary rows (so every adapter's tensors still fit), copy it into
-# packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
+# packages/llama3/weights/mini, then re-fit the vision adapters (both image checkpoints: packages/vision/weights/mini and the
+# video model's own, packages/video/weights/mini-image), video and speech adapters on it with the re-train
 # lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
 # Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
 # video 15 min of which 10 are the 800 clips' frozen features — cached per encoder + projector since round 17, so a
