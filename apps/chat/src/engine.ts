@@ -135,7 +135,6 @@ export class HerdEngine implements ChatEngine {
   /** The one model every answer comes from (built from `exportModel`, on load). */
   private composed!: ComposedModel;
 
-
   static async load(o: LoadEngineOptions): Promise<HerdEngine> {
     const dir = o.modelDir ?? MINI_CORE_DIR;
     const core = loadLanguageCore(dir);

@@ -1,7 +1,8 @@
 /**
  * The built-in mini video checkpoint: the trained `video` group (aggregator + video cross-attention)
- * of the mini herd, f16, with its config, eval report and model card. It sits on top of the mini
- * image model (packages/vision/weights/mini) and the mini core, neither copied here. The image
+ * of the mini herd, f16, with its config, eval report and model card. It sits on top of its own
+ * image model (config `image.dir`: packages/video/weights/mini-image, round 20's image checkpoint kept
+ * for it) and the mini core. The image
  * checkpoint it was trained on is recorded by sha256: the video layers learnt from that encoder's
  * features, so another image checkpoint loads (same shapes) but is reported as a mismatch. Also
  * recorded: a digest of only the tensors a clip's frame features come from (encoder + projector), so
@@ -142,7 +143,7 @@ export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: R
 
 /**
  * Loads the video checkpoint and its core on an image model: by default its own (`videoImageDir`);
- * a `visionDir` given puts it on that one instead (loads when the shapes fit, `imageMatches` says
+ * an `imageDir` given puts it on that one instead (loads when the shapes fit, `imageMatches` says
  * whether it is the one it was trained on).
  */
 export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, imageDir?: string, core: LanguageCore = loadLanguageCore()): MiniVideo {
