@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Switch the mini herd onto a new language core in one command: check that the new core has the committed
 # core's shape and vocabulary rows (so every adapter's tensors still fit), copy it into
-# packages/llama3/weights/mini, then re-fit the vision, video and speech adapters on it with the re-train
+# packages/llama3/weights/mini, then re-fit the vision adapters (both image checkpoints: packages/vision/weights/mini and the
+# video model's own, packages/video/weights/mini-image), video and speech adapters on it with the re-train
 # lines of their model cards, and remake what pins the core (reference logits, the core card's eval section).
 # Run it on a machine to itself: 44 min on the 2-core CPU VM in round 12 with the corpora reused (vision 9 min,
 # video 15 min of which 10 are the 800 clips' frozen features — cached per encoder + projector since round 17, so a
@@ -109,7 +110,12 @@ run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI package
 # packages/vision/weights/mini-shape-encoder, frozen, with 6 place bins and balanced key-word count questions); its eval
 # (n = 50 per type, as the card's table) runs at the end.
 run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-shape-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1 --position-form --place-embeddings 6 --key-word-count-balance --eval-per-type 50"
-# 3. Video adapter (packages/video/weights/mini/MODEL_CARD.md), on the re-fitted vision checkpoint.
+# 2b. The video model's own image checkpoint (packages/video/weights/mini-image, the video config's image.dir; round 27):
+# a copy of round 20's vision checkpoint, re-fitted with the same line (its card's) so the video model keeps its own frames.
+# Both image checkpoints are refitted: packages/vision/weights/mini may since have moved to another recipe (new encoder).
+VIDEO_IMAGE=packages/video/weights/mini-image
+run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1 --out $VIDEO_IMAGE"
+# 3. Video adapter (packages/video/weights/mini/MODEL_CARD.md), on its re-fitted image checkpoint (recorded as image.dir ../mini-image).
 if [ ! -f "$VIDEO_DATA/manifest.json" ]; then
   run "node --input-type=module -e \"import { writeClipWorld } from '@herd/video'; await writeClipWorld({ out: '$VIDEO_DATA', count: 800, seed: 12 });\""
 fi
@@ -124,12 +130,12 @@ run "mkdir -p $PREV/video && for f in video.safetensors config.json; do git show
 # VIDEO_STAGE0=1 forces stage 0.
 STAGE0=${VIDEO_STAGE0:-0}
 if [ "$DRY" = 0 ] && [ "$STAGE0" = 0 ]; then
-  node --input-type=module -e "import { frameFeaturesSha } from '@herd/video'; import { readFileSync } from 'node:fs'; const c = JSON.parse(readFileSync('$PREV/video/config.json', 'utf8')); process.exit(c.image?.frameFeaturesSha256 === frameFeaturesSha('packages/vision/weights/mini') ? 0 : 1);" || STAGE0=1
+  node --input-type=module -e "import { frameFeaturesSha } from '@herd/video'; import { readFileSync } from 'node:fs'; const c = JSON.parse(readFileSync('$PREV/video/config.json', 'utf8')); process.exit(c.image?.frameFeaturesSha256 === frameFeaturesSha('$VIDEO_IMAGE') ? 0 : 1);" || STAGE0=1
 fi
 if [ "$STAGE0" = 1 ]; then
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --aggregator-steps 400 --aggregator-lr 0.02 --motion-weight 3 --motion-query --motion-tokens --qa-repeat direction=3"
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --vision $VIDEO_IMAGE --aggregator-steps 400 --aggregator-lr 0.02 --motion-weight 3 --motion-query --motion-tokens --qa-repeat direction=3"
 else
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --init $PREV/video --motion-tokens --qa-repeat direction=3"
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --vision $VIDEO_IMAGE --init $PREV/video --motion-tokens --qa-repeat direction=3"
 fi
 # 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md, Re-train: --task-repeat qa=3 since round 19), warm-started
 # from the committed checkpoint (the card's line starts from its predecessor; on a new core the committed one is the nearer start).

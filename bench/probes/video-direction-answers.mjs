@@ -13,7 +13,7 @@ import * as G from '@herd/graph';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer, EOT_ID, END_OF_TEXT_ID } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
-import { MINI_VISION_DIR, imageQuestionIds } from '@herd/vision';
+import { imageQuestionIds } from '@herd/vision';
 import { VideoGenerator, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa, withLook } from '@herd/video';
 
 const [videoDir, featuresDir, coreArg, perTypeArg, visionArg0, lookFeaturesDir] = process.argv.slice(2);
@@ -21,8 +21,9 @@ const visionArg = visionArg0 === '-' ? undefined : visionArg0;
 if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-direction-answers.mjs VIDEO_DIR FEATURES_DIR [CORE_DIR|-] [PER_TYPE] [VISION_DIR|-] [LOOK_FEATURES_DIR]');
 const coreDir = coreArg === '-' ? undefined : coreArg;
 const perType = Number(perTypeArg ?? 40);
-const v = loadMiniVideo(videoDir, visionArg ?? MINI_VISION_DIR, loadLanguageCore(coreDir));
-if (!v.imageMatches) console.log(`note: ${videoDir} was trained on another image checkpoint than ${visionArg ?? MINI_VISION_DIR} (give its VISION_DIR)`);
+// Its own image checkpoint (config image.dir); VISION_DIR puts it on another one (or gives it to a checkpoint that records none).
+const v = loadMiniVideo(videoDir, visionArg, loadLanguageCore(coreDir));
+if (!v.imageMatches) console.log(`note: ${videoDir} was trained on another image checkpoint than ${v.vision.dir} (give its VISION_DIR)`);
 const m = v.config;
 const clip = m.video.finetune;
 if (m.video.look && !lookFeaturesDir) throw new Error(`${videoDir} takes a second feature input (look): give LOOK_FEATURES_DIR, the feature cache of its --look-vision checkpoint`);

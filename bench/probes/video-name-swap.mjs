@@ -6,12 +6,12 @@
 // FEATURES_DIR: the feature cache the checkpoint was trained on (features-<sha>-<clips>; an oracle's coded cache for an
 // oracle run); VISION_DIR: the image checkpoint it was trained on (default the committed one). Not for look checkpoints.
 import { loadLanguageCore, loadLlama3Tokenizer, EOT_ID, END_OF_TEXT_ID } from '@herd/llama3';
-import { MINI_VISION_DIR, imageQuestionIds } from '@herd/vision';
+import { imageQuestionIds } from '@herd/vision';
 import { VideoGenerator, loadMiniVideo, readVideoExamples, videoQuestions, gradeVideoQa } from '@herd/video';
 
 const [videoDir, featuresDir, visionDir] = process.argv.slice(2);
 if (!videoDir || !featuresDir) throw new Error('usage: node bench/probes/video-name-swap.mjs VIDEO_DIR FEATURES_DIR [VISION_DIR]');
-const v = loadMiniVideo(videoDir, visionDir ?? MINI_VISION_DIR, loadLanguageCore());
+const v = loadMiniVideo(videoDir, visionDir, loadLanguageCore()); // its own image checkpoint unless VISION_DIR is given
 if (v.config.video.look) throw new Error(`${videoDir} takes a second feature input (look): not supported here`);
 const m = v.config;
 const core = v.core;

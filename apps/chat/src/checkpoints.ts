@@ -2,7 +2,8 @@
  * `--checkpoint DIR`: a folder the page can switch to beside the default model. What the folder
  * holds decides what it replaces in the default composition (the other parts stay):
  * - herd's vision checkpoint (`vision.safetensors` + `config.json`) → the image encoder + adapter
- *   (a loaded video adapter then sits on it, reported as trained on another image model);
+ *   (the video part is left out when that is not the video model's own image checkpoint: a composition has
+ *   one set of image layers, and the video's would take the folder's place, composedImageDir);
  * - herd's speech checkpoint (`speech.safetensors`) → the speech encoder + adapter;
  * - herd's video checkpoint (`video.safetensors`) → the aggregator + video cross-attention;
  * - a Hugging Face Mllama folder (`config.json` with model_type "mllama") → vision (its own core);
@@ -13,7 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
 import { MINI_SPEECH_FILES } from '@herd/speech';
-import { MINI_VIDEO_FILES } from '@herd/video';
+import { MINI_VIDEO_FILES, composedImageDir } from '@herd/video';
 import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
 import { type LoadEngineOptions } from './engine.js';
 
@@ -24,7 +25,11 @@ export function checkpointEngineOptions(dir: string, base: LoadEngineOptions): {
   const d = resolve(dir);
   if (!existsSync(d) || !statSync(d).isDirectory()) throw new HerdError('io_error', `--checkpoint ${dir}: no such folder`);
   const has = (f: string): boolean => existsSync(join(d, f));
-  if (has(MINI_VISION_FILES.weights)) return { kind: 'vision', options: { ...base, visionDir: d } };
+  if (has(MINI_VISION_FILES.weights)) {
+    const { videoDir, ...rest } = base;
+    const keepVideo = videoDir !== undefined && composedImageDir(d, videoDir).replaces === undefined;
+    return { kind: 'vision', options: { ...rest, visionDir: d, ...(keepVideo ? { videoDir } : {}) } };
+  }
   if (has(MINI_SPEECH_FILES.weights)) return { kind: 'speech', options: { ...base, speechDir: d } };
   if (has(MINI_VIDEO_FILES.weights)) return { kind: 'video', options: { ...base, videoDir: d, visionDir: base.visionDir ?? MINI_VISION_DIR } };
   if (has('config.json')) {

@@ -29,7 +29,7 @@ import {
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import { CORE_EMBEDDING_PARAM, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, type MiniSpeech, type SpeechInput, audioTokens, loadMiniSpeech, speechExportModality } from '@herd/speech';
-import { type MiniVideo, type TiledClip, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
+import { type MiniVideo, type TiledClip, composedImageDir, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -76,7 +76,8 @@ export interface Piece {
 
 export interface EngineStatus {
   readonly core: { readonly dir: string; readonly builtIn: boolean; readonly layers: number; readonly dim: number; readonly vocab: number; readonly contextTokens: number };
-  readonly vision: { readonly dir: string; readonly crossAttentionLayers: readonly number[]; readonly tileSize: number; readonly maxTiles: number } | null;
+  /** `replaces`: the vision folder asked for, set aside for the video checkpoint's own image checkpoint (composedImageDir). */
+  readonly vision: { readonly dir: string; readonly replaces?: string; readonly crossAttentionLayers: readonly number[]; readonly tileSize: number; readonly maxTiles: number } | null;
   /** The speech encoder + adapter: Conformer layers, adapter width, the longest utterance in seconds. */
   readonly speech: { readonly dir: string; readonly encoderLayers: number; readonly encoderDim: number; readonly adapterDim: number; readonly maxSeconds: number } | null;
   /** The video aggregator + cross-attention: frames sampled per clip; whether it was trained on the loaded image checkpoint. */
@@ -124,7 +125,7 @@ export class HerdEngine implements ChatEngine {
   private constructor(
     private readonly core: LanguageCore,
     private readonly tok: Llama3Tokenizer,
-    private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama } | undefined,
+    private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama; readonly replaces?: string } | undefined,
     private readonly speech: MiniSpeech | undefined,
     private readonly video: MiniVideo | undefined,
     private readonly device: Device,
@@ -140,19 +141,22 @@ export class HerdEngine implements ChatEngine {
     const tok = await loadLlama3Tokenizer();
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
     let vision: HerdEngine['vision'];
-    if (o.visionDir !== undefined) {
+    // With video, the one set of image layers must be the video's own image checkpoint (composedImageDir).
+    const composed = o.videoDir !== undefined && o.visionDir !== undefined && existsSync(join(o.visionDir, MINI_VISION_FILES.weights)) ? composedImageDir(o.visionDir, o.videoDir) : undefined;
+    const visionDir = composed?.dir ?? o.visionDir;
+    if (visionDir !== undefined) {
       // herd's own checkpoints (encoder + adapter only, e.g. the built-in mini vision) run on the given
       // core; a Hugging Face Mllama folder brings its own frozen core.
-      const loaded: LoadedMllama = existsSync(join(o.visionDir, MINI_VISION_FILES.weights))
-        ? (({ config, weights }) => ({ config, core: core.weights, vision: weights }))(loadMiniVision(o.visionDir, core))
-        : loadHfMllama(o.visionDir);
+      const loaded: LoadedMllama = existsSync(join(visionDir, MINI_VISION_FILES.weights))
+        ? (({ config, weights }) => ({ config, core: core.weights, vision: weights }))(loadMiniVision(visionDir, core))
+        : loadHfMllama(visionDir);
       if (loaded.config.text.vocabSize !== core.config.vocabSize) {
         throw new HerdError(
           'checkpoint_mismatch',
-          `${o.visionDir}: the vision checkpoint's core has ${loaded.config.text.vocabSize} text ids but the language core at ${dir} has ${core.config.vocabSize}; give --model the core the adapter was trained on`,
+          `${visionDir}: the vision checkpoint's core has ${loaded.config.text.vocabSize} text ids but the language core at ${dir} has ${core.config.vocabSize}; give --model the core the adapter was trained on`,
         );
       }
-      vision = { dir: o.visionDir, loaded };
+      vision = { dir: visionDir, loaded, ...(composed?.replaces !== undefined ? { replaces: composed.replaces } : {}) };
     }
     const speech = o.speechDir !== undefined ? loadMiniSpeech(o.speechDir, core) : undefined;
     let video: MiniVideo | undefined;
@@ -160,7 +164,8 @@ export class HerdEngine implements ChatEngine {
       if (o.visionDir === undefined || !existsSync(join(o.visionDir, MINI_VISION_FILES.weights))) {
         throw new HerdError('invalid_argument', `video checkpoint ${o.videoDir}: it sits on herd's own image checkpoint; give that as the vision folder (e.g. --vision packages/vision/weights/mini)${o.visionDir !== undefined ? `, not ${o.visionDir}` : ''}`);
       }
-      video = loadMiniVideo(o.videoDir, o.visionDir, core);
+      // On the composition's image checkpoint: the video's own (config image.dir; --vision for one that records none).
+      video = loadMiniVideo(o.videoDir, visionDir, core);
       // One <|image|> id in the composed prompt: the clip's slot is read by the same image adapter.
       if (video.config.image.imageTokenId !== vision!.loaded.config.imageTokenId) {
         throw new HerdError('checkpoint_mismatch', `video checkpoint ${o.videoDir}: its image model's <|image|> id is ${video.config.image.imageTokenId}, the vision checkpoint ${o.visionDir}'s is ${vision!.loaded.config.imageTokenId}; give the vision folder the video model was trained on`);
@@ -186,7 +191,7 @@ export class HerdEngine implements ChatEngine {
     const v = this.vision;
     return {
       core: { dir: this.core.dir === MINI_CORE_DIR ? 'mini (built-in)' : this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
-      vision: v ? { dir: v.dir, crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
+      vision: v ? { dir: v.dir, ...(v.replaces !== undefined ? { replaces: v.replaces } : {}), crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
       speech: this.speech ? (({ dir, model, maxFrames }) => ({ dir, encoderLayers: model.encoder.nLayers, encoderDim: model.encoder.dim, adapterDim: model.adapter.dim, maxSeconds: maxFrames / 100 }))(this.speech) : null,
       video: this.video ? (({ dir, config, imageMatches }) => ({ dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video) : null,
       device: this.device,

@@ -142,7 +142,7 @@ describe('voice and clips through the chat API (pipeline, not answer quality)', 
     const reply = await postChat(url, { conversation: 'clip', message: question, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') }, maxTokens: MAX });
     const { promptTokens } = expectWellFormed(reply);
     const tok = await loadLlama3Tokenizer();
-    const v = loadMiniVideo(MINI_VIDEO_DIR, MINI_VISION_DIR);
+    const v = loadMiniVideo(MINI_VIDEO_DIR); // on its own image checkpoint, as generate --video and the engine load it
     expect(promptTokens).toBe(imageQuestionIds(tok, v.core, v.config.image, question).length);
     const cli = await herdCli(['generate', '--video', CLIP, '--prompt', question, '--max-tokens', String(MAX)]);
     expect(reply.text).toBe(cli.replace(/\n$/, ''));

@@ -33,7 +33,7 @@ export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaTable } from './ev
 export type { VideoQaRow, VideoQaItem, VideoQaReport, VideoQaEvalOptions } from './eval/video-qa.js';
 export { videoTokenSpread } from './eval/token-spread.js';
 export type { TokenSpread } from './eval/token-spread.js';
-export { MINI_VIDEO_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, imageCheckpointSha, frameFeaturesSha } from './mini.js';
+export { MINI_VIDEO_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, videoImageDir, recordedImageDir, composedImageDir, imageCheckpointSha, frameFeaturesSha } from './mini.js';
 export type { MiniVideo } from './mini.js';
 
 // Video–text curation (Llama 3 paper §7.1.2): stages in data/stages/, the pipeline in data/curate.ts.

@@ -3,15 +3,15 @@
  * image checkpoint (recorded sha256 matches) and loads onto it and the core; a text-only prompt gives the core's logits bit for bit with the video layers
  * attached (the frozen core is untouched); and its recorded eval has the three rows.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '@herd/core';
 import { hostTensor } from '@herd/runtime';
 import { Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
-import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, loadMiniVideo, saveMiniVideo } from './mini.js';
+import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, imageCheckpointSha, loadMiniVideo, recordedImageDir, saveMiniVideo, videoImageDir } from './mini.js';
 import { VideoGenerator } from './model/generate.js';
 import { frameTokens, videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
@@ -33,14 +33,14 @@ describe('mini video checkpoint', () => {
 
   it('frame features: the digest of the encoder + projector is recorded; a re-fitted image adapter keeps it, a changed encoder or projector does not', () => {
     const stored = JSON.parse(readFileSync(join(MINI_VIDEO_DIR, MINI_VIDEO_FILES.config), 'utf8')) as { image: { frameFeaturesSha256: string } };
-    expect(stored.image.frameFeaturesSha256).toBe(frameFeaturesSha(MINI_VISION_DIR));
+    expect(stored.image.frameFeaturesSha256).toBe(frameFeaturesSha(videoImageDir()));
     expect(loadMiniVideo().framesMatch).toBe(true);
     const tmp = mkdtempSync(join(tmpdir(), 'herd-video-frames-'));
     try {
       // A copy of the committed image checkpoint with one byte of one tensor changed.
       const withChanged = (tensor: string): string => {
         const dir = join(tmp, tensor);
-        cpSync(MINI_VISION_DIR, dir, { recursive: true });
+        cpSync(videoImageDir(), dir, { recursive: true });
         const path = join(dir, MINI_VISION_FILES.weights);
         const info = SafetensorsFile.open(path).info(tensor);
         const bytes = readFileSync(path);
@@ -60,9 +60,65 @@ describe('mini video checkpoint', () => {
       cpSync(MINI_VIDEO_DIR, old, { recursive: true });
       const cfg = JSON.parse(readFileSync(join(old, MINI_VIDEO_FILES.config), 'utf8')) as { image: Record<string, string> };
       delete cfg.image['frameFeaturesSha256'];
+      delete cfg.image['dir'];
       writeFileSync(join(old, MINI_VIDEO_FILES.config), JSON.stringify(cfg));
       expect(loadMiniVideo(old, adapter).framesMatch).toBe(false);
-      expect(loadMiniVideo(old).framesMatch).toBe(true);
+      expect(loadMiniVideo(old, videoImageDir()).framesMatch).toBe(true);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('image.dir: the committed checkpoint reads its own image model (../mini-image, today the same bytes as the vision one)', () => {
+    const stored = JSON.parse(readFileSync(join(MINI_VIDEO_DIR, MINI_VIDEO_FILES.config), 'utf8')) as { image: { dir: string; weightsSha256: string } };
+    expect(stored.image.dir).toBe('../mini-image');
+    expect(videoImageDir()).toBe(resolve(MINI_VIDEO_DIR, '..', 'mini-image'));
+    expect(imageCheckpointSha(videoImageDir())).toBe(stored.image.weightsSha256);
+    const v = loadMiniVideo();
+    expect([v.vision.dir, v.imageMatches, v.framesMatch]).toEqual([videoImageDir(), true, true]);
+  });
+
+  it('image.dir: written relative under the folder holding the video checkpoint, absolute elsewhere; resolved against the checkpoint; missing, another sha, or absent (an old config) each handled', async () => {
+    const own = loadMiniVideo();
+    const weights = Object.fromEntries(Object.entries(own.weights).map(([k, w]) => [k, hostTensor('f32', [...w.shape], w.data)]));
+    const tmp = mkdtempSync(join(tmpdir(), 'herd-video-imagedir-'));
+    try {
+      expect(recordedImageDir(join(tmp, 'w', 'video'), join(tmp, 'w', 'image'))).toBe('../image');
+      expect(recordedImageDir(join(tmp, 'w', 'video'), join(tmp, 'w', 'sub', 'image'))).toBe('../sub/image');
+      expect(recordedImageDir(join(tmp, 'w', 'video'), join(tmp, 'other', 'image'))).toBe(resolve(tmp, 'other', 'image'));
+      // Both in the herd checkout: relative (the recipe's default, the committed vision checkpoint).
+      expect(recordedImageDir(MINI_VIDEO_DIR, MINI_VISION_DIR)).toBe('../../../vision/weights/mini');
+      // A weights tree: the image checkpoint beside the video one; moved as a whole, it still loads.
+      cpSync(videoImageDir(), join(tmp, 'w', 'image'), { recursive: true });
+      await saveMiniVideo(join(tmp, 'w', 'video'), own.config, weights, join(tmp, 'w', 'image'));
+      const cfgPath = join(tmp, 'w', 'video', MINI_VIDEO_FILES.config);
+      expect((JSON.parse(readFileSync(cfgPath, 'utf8')) as { image: { dir: string } }).image.dir).toBe('../image');
+      renameSync(join(tmp, 'w'), join(tmp, 'moved'));
+      const moved = loadMiniVideo(join(tmp, 'moved', 'video'), undefined, own.core);
+      expect([moved.vision.dir, moved.imageMatches]).toEqual([join(tmp, 'moved', 'image'), true]);
+      const first = Object.keys(own.weights).sort()[0]!;
+      expect(Array.from(moved.weights[first]!.data as Float32Array)).toEqual(Array.from(own.weights[first]!.data as Float32Array));
+      // Another image checkpoint (one byte changed) under the recorded dir: refused, naming both folders.
+      const imagePath = join(tmp, 'moved', 'image', MINI_VISION_FILES.weights);
+      const good = readFileSync(imagePath);
+      const bad = Buffer.from(good);
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0x01;
+      writeFileSync(imagePath, bad);
+      const video = join(tmp, 'moved', 'video');
+      const image = join(tmp, 'moved', 'image');
+      expect(() => loadMiniVideo(video, undefined, own.core)).toThrow(new RegExp(`video checkpoint ${video}: its image checkpoint ${image} .*is not the one it was trained on`));
+      // Missing: refused, naming both folders.
+      rmSync(image, { recursive: true });
+      expect(() => videoImageDir(video)).toThrow(new RegExp(`video checkpoint ${video}: its image checkpoint ${image} .*is missing`));
+      // An explicit image checkpoint still loads it there (reported, as before).
+      expect(loadMiniVideo(video, videoImageDir(), own.core).imageMatches).toBe(true);
+      // An old config (no image.dir): the image checkpoint given, by default the committed mini vision one.
+      const cfg = JSON.parse(readFileSync(join(video, MINI_VIDEO_FILES.config), 'utf8')) as { image: Record<string, string> };
+      delete cfg.image['dir'];
+      writeFileSync(join(video, MINI_VIDEO_FILES.config), JSON.stringify(cfg));
+      expect(videoImageDir(video)).toBe(MINI_VISION_DIR);
+      expect(videoImageDir(video, join(tmp, 'elsewhere'))).toBe(join(tmp, 'elsewhere'));
+      expect(loadMiniVideo(video, undefined, own.core).vision.dir).toBe(MINI_VISION_DIR);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -1,7 +1,8 @@
 /**
  * The built-in mini video checkpoint: the trained `video` group (aggregator + video cross-attention)
- * of the mini herd, f16, with its config, eval report and model card. It sits on top of the mini
- * image model (packages/vision/weights/mini) and the mini core, neither copied here. The image
+ * of the mini herd, f16, with its config, eval report and model card. It sits on top of its own
+ * image model (config `image.dir`: packages/video/weights/mini-image, round 20's image checkpoint kept
+ * for it) and the mini core. The image
  * checkpoint it was trained on is recorded by sha256: the video layers learnt from that encoder's
  * features, so another image checkpoint loads (same shapes) but is reported as a mismatch. Also
  * recorded: a digest of only the tensors a clip's frame features come from (encoder + projector), so
@@ -9,7 +10,8 @@
  * (a new core) while its encoder and projector stayed frozen.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, SafetensorsFile } from '@herd/core';
 import { type LanguageCore, adapterCheckpointFiles, filesSha256, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
@@ -26,8 +28,12 @@ export const MINI_VIDEO_FILES = adapterCheckpointFiles('video.safetensors');
 interface StoredConfig {
   readonly format: 'herd-mini-video';
   readonly video: VideoConfig;
-  /** The image checkpoint's weights file it was trained on, and the digest of its frame-feature tensors (`frameFeaturesSha`; absent in checkpoints saved before it was recorded). */
-  readonly image: { readonly weightsSha256: string; readonly frameFeaturesSha256?: string };
+  /**
+   * The image checkpoint's weights file it was trained on, the digest of its frame-feature tensors
+   * (`frameFeaturesSha`; absent in checkpoints saved before it was recorded), and where that image
+   * checkpoint lies (`dir`: relative to this checkpoint's folder, or absolute; absent before round 27).
+   */
+  readonly image: { readonly weightsSha256: string; readonly frameFeaturesSha256?: string; readonly dir?: string };
   /** With the video config's `look`: the digest of the frame-feature tensors of the image checkpoint the second feature input came from (`frameFeaturesSha`). */
   readonly look?: { readonly frameFeaturesSha256: string };
 }
@@ -75,17 +81,75 @@ export function imageCheckpointSha(visionDir: string): string {
   return filesSha256([join(visionDir, MINI_VISION_FILES.weights)]);
 }
 
+/** The herd checkout (the same from src/ and dist/). */
+const HERD_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+const isUnder = (root: string, p: string): boolean => {
+  const r = relative(resolve(root), resolve(p));
+  return r !== '' && !r.startsWith('..') && !isAbsolute(r);
+};
+
+/**
+ * How a video checkpoint at `videoDir` records the image checkpoint at `visionDir`: relative when it lies
+ * under the folder holding the video checkpoint (a weights tree moved as a whole keeps working, e.g.
+ * `../mini-image`) or when both lie in the herd checkout (committed weights never carry a machine's
+ * path), absolute otherwise (scratch checkpoints trained on an image model anywhere on disk).
+ */
+export function recordedImageDir(videoDir: string, visionDir: string): string {
+  const relativeFits = isUnder(dirname(resolve(videoDir)), visionDir) || (isUnder(HERD_ROOT, videoDir) && isUnder(HERD_ROOT, visionDir));
+  return relativeFits ? relative(resolve(videoDir), resolve(visionDir)).split(sep).join('/') : resolve(visionDir);
+}
+
+/**
+ * The image checkpoint a video checkpoint reads frames through: its recorded `image.dir` (resolved
+ * against the checkpoint folder), checked to be there and to be the one it was trained on (same
+ * weights sha256); for a checkpoint that records no dir (before round 27), `fallback` (the image
+ * checkpoint given, by default the committed mini one), as before.
+ */
+export function videoImageDir(dir: string = MINI_VIDEO_DIR, fallback: string = MINI_VISION_DIR): string {
+  const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_VIDEO_FILES, 'herd-mini-video', 'video', "train one with 'herd video train'");
+  return checkedImageDir(dir, ckpt.stored, fallback);
+}
+
+/**
+ * The image checkpoint of a composition of vision + video (the chat engine, `herd export`): it has one
+ * set of image layers and the clip's middle frame goes through them, so the video's answers are the ones
+ * it was trained for only on its own image checkpoint. When the vision checkpoint given differs (weights
+ * sha256), the video's own replaces it (`replaces`: the vision folder set aside), images then being
+ * answered by that older image model too — until a composition carries two image models.
+ */
+export function composedImageDir(visionDir: string, videoDir: string): { readonly dir: string; readonly replaces?: string } {
+  const own = videoImageDir(videoDir, visionDir);
+  return imageCheckpointSha(own) === imageCheckpointSha(visionDir) ? { dir: visionDir } : { dir: own, replaces: visionDir };
+}
+
+function checkedImageDir(dir: string, stored: StoredConfig, fallback: string = MINI_VISION_DIR): string {
+  const rec = stored.image?.dir;
+  if (rec === undefined) return fallback;
+  const imageDir = resolve(dir, rec);
+  const what = `video checkpoint ${dir}: its image checkpoint ${imageDir} (config.json image.dir "${rec}")`;
+  if (!existsSync(join(imageDir, MINI_VISION_FILES.weights))) throw new HerdError('io_error', `${what} is missing: no ${MINI_VISION_FILES.weights} there; restore that folder or give the image checkpoint explicitly`);
+  const sha = imageCheckpointSha(imageDir);
+  if (sha !== stored.image.weightsSha256) throw new HerdError('checkpoint_mismatch', `${what} is not the one it was trained on: its weights sha256 is ${sha}, the video checkpoint records ${stored.image.weightsSha256}`);
+  return imageDir;
+}
+
 /** `lookVisionDir`: the image checkpoint of the second feature input (needed with the video config's `look`). */
 export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: Readonly<Record<string, HostTensor>>, visionDir: string, extra: { eval?: unknown; card?: string } = {}, lookVisionDir?: string): Promise<void> {
   if (m.video.look && lookVisionDir === undefined) throw new HerdError('invalid_argument', 'saveMiniVideo: the video config has a look input: give the image checkpoint its features came from');
-  const cfg: StoredConfig = { format: 'herd-mini-video', video: m.video, image: { weightsSha256: imageCheckpointSha(visionDir), frameFeaturesSha256: frameFeaturesSha(visionDir) }, ...(m.video.look ? { look: { frameFeaturesSha256: frameFeaturesSha(lookVisionDir!) } } : {}) };
+  const cfg: StoredConfig = { format: 'herd-mini-video', video: m.video, image: { weightsSha256: imageCheckpointSha(visionDir), frameFeaturesSha256: frameFeaturesSha(visionDir), dir: recordedImageDir(dir, visionDir) }, ...(m.video.look ? { look: { frameFeaturesSha256: frameFeaturesSha(lookVisionDir!) } } : {}) };
   await writeAdapterCheckpoint(dir, MINI_VIDEO_FILES, videoParamSpecs(m).map((s) => s.name), weights, cfg, extra, 'saveMiniVideo');
 }
 
-/** Loads the video checkpoint on the image model at `visionDir` (default: the committed mini one) and its core. */
-export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, visionDir: string = MINI_VISION_DIR, core: LanguageCore = loadLanguageCore()): MiniVideo {
+/**
+ * Loads the video checkpoint and its core on an image model: by default its own (`videoImageDir`);
+ * an `imageDir` given puts it on that one instead (loads when the shapes fit, `imageMatches` says
+ * whether it is the one it was trained on).
+ */
+export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, imageDir?: string, core: LanguageCore = loadLanguageCore()): MiniVideo {
   // The core is checked by the image checkpoint the video layers sit on.
   const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_VIDEO_FILES, 'herd-mini-video', 'video', "train one with 'herd video train'");
+  const visionDir = imageDir ?? checkedImageDir(dir, ckpt.stored);
   const vision = loadMiniVision(visionDir, core);
   const m: VideoModelConfig = { image: vision.config, video: parseVideoConfig(ckpt.stored.video) };
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};

@@ -10,7 +10,7 @@ import { UsageError, flag } from '@herd/core';
 import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, checkExportTarget, writeExport } from '@herd/llama3';
 import { summariseOnnx } from '@herd/graph';
 import { CORE_EMBEDDING_PARAM, MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
-import { MINI_VIDEO_DIR, loadMiniVideo, videoExportModality } from '@herd/video';
+import { MINI_VIDEO_DIR, composedImageDir, loadMiniVideo, videoExportModality, videoImageDir } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, visionExportModality } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
@@ -97,11 +97,19 @@ interface ExportChoice {
 }
 
 /** Each chosen modality's part, video first (its layers act before the image layers at a shared core layer). */
-export function exportModalities(core: LanguageCore, c: ExportChoice): ExportModality[] {
+export function exportModalities(core: LanguageCore, c: ExportChoice, note: (line: string) => void = () => {}): ExportModality[] {
   const out: ExportModality[] = [];
-  const vision = c.modalities.includes('vision') ? loadMiniVision(c.vision ?? MINI_VISION_DIR, core) : undefined;
+  let visionDir = c.vision ?? MINI_VISION_DIR;
+  if (c.modalities.includes('vision') && c.modalities.includes('video')) {
+    const composed = composedImageDir(visionDir, c.video ?? MINI_VIDEO_DIR);
+    if (composed.replaces !== undefined) note(`note: the video checkpoint ${c.video ?? MINI_VIDEO_DIR} was trained on the image checkpoint ${composed.dir}, not ${composed.replaces}: the export's one set of image layers is ${composed.dir}'s, so images are answered by it too`);
+    visionDir = composed.dir;
+  }
+  const vision = c.modalities.includes('vision') ? loadMiniVision(visionDir, core) : undefined;
   if (c.modalities.includes('video')) {
-    const v = loadMiniVideo(c.video ?? MINI_VIDEO_DIR, c.vision ?? MINI_VISION_DIR, core);
+    const videoDir = c.video ?? MINI_VIDEO_DIR;
+    // The clip's frames go through the video checkpoint's own image model (its frames graph); --vision only for a checkpoint that records none.
+    const v = loadMiniVideo(videoDir, videoImageDir(videoDir, c.vision ?? MINI_VISION_DIR), core);
     out.push(videoExportModality(v.config, v.config.video.finetune, v.vision.weights, v.weights));
   }
   if (vision) out.push(visionExportModality(vision.config, vision.weights));
@@ -117,7 +125,7 @@ async function exportTo(io: Io, outFlag: string | undefined, model: string | und
   const out = resolve(outFlag);
   checkExportTarget(out, { overwrite }); // before minutes of graph building
   const { core } = await openLanguageCore(model ?? MINI_CORE_DIR, io.stderr);
-  const built = await buildExport(core, exportModalities(core, choice));
+  const built = await buildExport(core, exportModalities(core, choice, (l) => io.stderr.write(`${l}\n`)));
   await writeExport(out, built, { overwrite });
   io.stdout.write(`exported to ${out}\n`);
   for (const [name, bytes] of built.files) {

@@ -6,7 +6,7 @@
 import { UsageError, flag } from '@herd/core';
 import { EOT_ID, END_OF_TEXT_ID, Generator, MINI_CORE_DIR, buildDecoder } from '@herd/llama3';
 import { MINI_VISION_DIR, VisionGenerator, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
-import { MINI_VIDEO_DIR, VideoGenerator, loadMiniVideo, readClipFrames } from '@herd/video';
+import { MINI_VIDEO_DIR, VideoGenerator, loadMiniVideo, readClipFrames, videoImageDir } from '@herd/video';
 import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT } from '@herd/speech';
 import { DEVICE_FLAG, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
@@ -59,7 +59,8 @@ export const generateCommand = defineCommand({
     const stream = tok.streamDecoder();
     if (values.video !== undefined) {
       if (images.length > 0) throw new UsageError('--video and --image cannot be combined (one clip, or images)');
-      const v = loadMiniVideo(values['video-checkpoint'] ?? MINI_VIDEO_DIR, values.vision ?? MINI_VISION_DIR, core);
+      const videoDir = values['video-checkpoint'] ?? MINI_VIDEO_DIR;
+      const v = loadMiniVideo(videoDir, videoImageDir(videoDir, values.vision ?? MINI_VISION_DIR), core); // its own image model; --vision only for a checkpoint that records none
       if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint\n`);
       if (v.vision.coreMatches === false) io.stderr.write(`warning: the image checkpoint ${v.vision.dir} was trained against another core than ${core.dir}; re-train or re-measure it there\n`);
       const clip = await readClipFrames(values.video, v.config.image, v.config.video.finetune.frames);

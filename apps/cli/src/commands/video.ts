@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, type ResamplerOverrides, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, type ResamplerOverrides, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
@@ -169,8 +169,9 @@ export const videoEvalCommand = defineCommand({
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
   },
   async run({ values, io }) {
-    const visionDir = values.vision ?? MINI_VISION_DIR;
     const root = featuresRoot(values.features, values.data);
+    // The checkpoint's own image model (config image.dir); --vision only for a checkpoint that records none.
+    const visionDir = videoImageDir(values.video ?? MINI_VIDEO_DIR, values.vision ?? MINI_VISION_DIR);
     const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any clip is generated
     const lookDir = values['look-vision'];
     if (v.config.video.look && lookDir === undefined) throw new UsageError(`the video checkpoint ${v.dir} takes a second feature input (look): give --look-vision DIR, the image checkpoint it was trained with`);
