@@ -20,7 +20,7 @@ import { type BuiltExport, type ExportGraph, Generator, type LlamaConfig, type S
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { type JointCtcOptions, type SpeechInput, ctcRows, jointTranscribe } from '@herd/speech';
 import { type TiledClip } from '@herd/video';
-import { type TiledImage } from '@herd/vision';
+import { type TiledImage, recipePlaceInputs } from '@herd/vision';
 import { type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
 
 /** The recipe fields this runner reads (the manifest's, written by each modality's export). */
@@ -32,7 +32,8 @@ interface VisionRecipe {
   readonly maxTiles: number;
   readonly tokensPerTile: number;
   readonly tokensPerImage: number;
-  readonly preprocess: { readonly tileSize: number };
+  /** placeBins / patchSize: only for a checkpoint with place embeddings (the encoder then takes placeRow / placeCol). */
+  readonly preprocess: { readonly tileSize: number; readonly placeBins?: number; readonly patchSize?: number };
 }
 interface SpeechRecipe {
   readonly maxFrames: number;
@@ -59,6 +60,12 @@ export interface PromptMedia {
 }
 
 /** Tensors [1, n_i, D] side by side along dim 1 → [1, Σn_i, D]. */
+/** `placeRow` / `placeCol` of one image for a recipe with place embeddings (`recipePlaceInputs`), else nothing. */
+function placeFeeds(im: TiledImage, v: VisionRecipe): Record<string, HostTensor> {
+  const p = recipePlaceInputs(im, v);
+  return p ? { placeRow: hostTensor('i32', p.dims, p.placeRow), placeCol: hostTensor('i32', p.dims, p.placeCol) } : {};
+}
+
 function concatRows(parts: readonly HostTensor[]): HostTensor {
   if (parts.length === 1) return parts[0]!;
   const D = parts[0]!.shape[2]!;
@@ -128,6 +135,7 @@ export class ComposedModel {
       pixels: hostTensor('f32', [1, v.maxTiles, 3, T, T], im.pixels),
       aspectRatioIds: hostTensor('i32', [1], [im.aspectRatioId]),
       tileMask: hostTensor('bool', [1, v.maxTiles], im.aspectRatioMask),
+      ...placeFeeds(im, v),
     });
   }
 

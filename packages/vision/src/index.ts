@@ -5,7 +5,7 @@ export type { VisionPresetName } from './presets/index.js';
 export { centreCrop, resizeBilinear } from './data/resize.js';
 export { optimalCanvas, fitToCanvas, tileImage, preprocessImage, packImages, packFeatures } from './data/tiling.js';
 export type { Canvas, TiledImage, PackedImages } from './data/tiling.js';
-export { patchPlaces } from './data/patch-place.js';
+export { patchPlaces, recipePlaceInputs } from './data/patch-place.js';
 export type { PatchPlaces } from './data/patch-place.js';
 export { encoderParamSpecs, adapterParamSpecs, placeParamSpecs, isPlaceParam, PLACE_ROW, PLACE_COL } from './model/params.js';
 export { addPlaceEmbeddings, packPlaces, PLACE_INPUTS } from './model/place.js';

@@ -144,6 +144,8 @@ export class WebEngine {
       pixels: this.tensor('float32', im.pixels, [1, v.maxTiles, 3, T, T]),
       aspectRatioIds: this.tensor('int32', Int32Array.from([im.aspectRatioId]), [1]),
       tileMask: this.tensor('bool', im.tileMask, [1, v.maxTiles]),
+      // A checkpoint with place embeddings: each token's row / column bin (herd's recipePlaceInputs, in the bundle).
+      ...(im.places ? { placeRow: this.tensor('int32', im.places.placeRow, im.places.dims), placeCol: this.tensor('int32', im.places.placeCol, im.places.dims) } : {}),
     });
   }
 

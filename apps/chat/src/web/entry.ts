@@ -10,7 +10,7 @@ import { decodeF16, encodeF16 } from '@herd/core';
 import { IMAGE_TOKEN_ID, Llama3Tokenizer, PrunedVocab, type ChatMessage, beamSearch } from '@herd/llama3';
 import { mp4VideoFrameCount, readWav, resample, sniffFormat } from '@herd/media';
 import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, adapterFrames, ctcRows, jointTranscribe as herdJointTranscribe } from '@herd/speech';
-import { tileImage as herdTileImage } from '@herd/vision';
+import { tileImage as herdTileImage, recipePlaceInputs } from '@herd/vision';
 import { type PlanOptions, type PlanTurn, type PromptPlan, planPrompt } from '../prompt-plan.js';
 
 export { IMAGE_TOKEN_ID };
@@ -150,12 +150,19 @@ interface VisionPreprocess {
   readonly supportedAspectRatios: readonly (readonly [number, number])[];
   readonly imageMean: readonly [number, number, number];
   readonly imageStd: readonly [number, number, number];
+  /** Only for a checkpoint with place embeddings. */
+  readonly placeBins?: number;
+  readonly patchSize?: number;
 }
 
-/** Tiles an RGB image as the export's vision recipe says (herd's `tileImage`); `tileMask` is the real-tile mask. */
+/**
+ * Tiles an RGB image as the export's vision recipe says (herd's `tileImage`); `tileMask` is the real-tile mask;
+ * `places` the encoder's placeRow / placeCol when the recipe has place embeddings (`recipePlaceInputs`, as the server feeds them).
+ */
 export function tileImage(img: { data: Uint8Array; width: number; height: number }, pre: VisionPreprocess, maxTiles: number) {
   const t = herdTileImage(img, { tileSize: pre.tileSize, maxTiles, supportedAspectRatios: pre.supportedAspectRatios, imageMean: pre.imageMean, imageStd: pre.imageStd });
-  return { ...t, tileMask: t.aspectRatioMask };
+  const places = recipePlaceInputs(t, { maxTiles, preprocess: pre });
+  return { ...t, tileMask: t.aspectRatioMask, ...(places ? { places } : {}) };
 }
 
 /** RGBA (ImageData, not premultiplied) → RGB, alpha flattened onto white as the server's decoder does (the server's is sharp's, in @herd/media). */

@@ -37,3 +37,21 @@ export function patchPlaces(img: Pick<TiledImage, 'nTiles' | 'canvas' | 'resized
   }
   return { row, col };
 }
+
+/**
+ * One image's `placeRow` / `placeCol` [1, maxTiles, tokensPerTile] from an export's vision recipe (its
+ * `preprocess.placeBins` / `patchSize`): what the chat's server-side runner and the page (through the web
+ * bundle) feed the `vision.encoder` graph; nothing for a recipe without place embeddings.
+ */
+export function recipePlaceInputs(
+  im: Pick<TiledImage, 'nTiles' | 'canvas' | 'resized'>,
+  r: { readonly maxTiles: number; readonly preprocess: { readonly tileSize: number; readonly placeBins?: number; readonly patchSize?: number } },
+): { placeRow: Int32Array; placeCol: Int32Array; dims: [number, number, number] } | undefined {
+  const bins = r.preprocess.placeBins ?? 0;
+  if (bins === 0) return undefined;
+  const { tileSize, patchSize } = r.preprocess;
+  if (patchSize === undefined) throw new HerdError('invalid_config', 'vision recipe: placeBins without patchSize');
+  const pl = patchPlaces(im, { tileSize, patchSize, maxTiles: r.maxTiles }, bins);
+  const P = (tileSize / patchSize) ** 2 + 1;
+  return { placeRow: Int32Array.from(pl.row), placeCol: Int32Array.from(pl.col), dims: [1, r.maxTiles, P] };
+}

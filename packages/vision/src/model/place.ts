@@ -51,3 +51,4 @@ export function packPlaces(m: MllamaConfig, images: readonly Pick<TiledImage, 'n
   });
   return { placeRow: hostTensor('i32', [images.length, N, P], row), placeCol: hostTensor('i32', [images.length, N, P], col) };
 }
+
