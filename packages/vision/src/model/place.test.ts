@@ -11,7 +11,7 @@ import * as G from '@herd/graph';
 import { TrainingRun, hostTensor } from '@herd/runtime';
 import { describe, expect, it } from 'vitest';
 import { type MllamaConfig, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
-import { patchPlaces } from '../data/patch-place.js';
+import { patchPlaces, recipePlaceInputs } from '../data/patch-place.js';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { blindImage } from '../eval/vqa.js';
 import { visionExportModality } from '../export/export.js';
@@ -154,6 +154,22 @@ describe('place embeddings (placeBins)', () => {
     const off = (visionExportModality(m, vision).recipe as { preprocess: Record<string, unknown> }).preprocess;
     expect(off).not.toHaveProperty('placeBins');
     expect(visionExportModality(m, vision).graphs['encoder']!.inputs.map((i) => i.name)).not.toContain('placeRow');
+  });
+
+  it('recipePlaceInputs: from the export\'s recipe alone, the same place inputs as packPlaces (what the chat\'s runner and page feed); none without place bins', () => {
+    const { config: m, vision } = loadHfMllama(FIXTURE);
+    const on = { ...m, placeBins: 4 };
+    const recipe = visionExportModality(on, { ...vision, ...tables(on, () => 0.5) }).recipe as Parameters<typeof recipePlaceInputs>[1];
+    for (const [w, h] of [[90, 50], [40, 130], [56, 56]] as const) {
+      const im = noiseImage(on, w, h, 3);
+      const fromRecipe = recipePlaceInputs(im, recipe)!;
+      const packed = packPlaces(on, [im]);
+      expect(fromRecipe.dims).toEqual(packed['placeRow']!.shape);
+      expect(Array.from(fromRecipe.placeRow)).toEqual(Array.from(packed['placeRow']!.data as Int32Array));
+      expect(Array.from(fromRecipe.placeCol)).toEqual(Array.from(packed['placeCol']!.data as Int32Array));
+      expect(fromRecipe.placeRow.some((x) => x > 0)).toBe(true); // not all −1 / 0
+    }
+    expect(recipePlaceInputs(noiseImage(m, 90, 50, 3), visionExportModality(m, vision).recipe as Parameters<typeof recipePlaceInputs>[1])).toBeUndefined();
   });
 
   it('the committed checkpoint (round 27: 6 place bins) loads its place tables; without them, a config lacking the field builds the image graph of placeBins 0', () => {

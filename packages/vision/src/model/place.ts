@@ -51,4 +51,3 @@ export function packPlaces(m: MllamaConfig, images: readonly Pick<TiledImage, 'n
   });
   return { placeRow: hostTensor('i32', [images.length, N, P], row), placeCol: hostTensor('i32', [images.length, N, P], col) };
 }
-
