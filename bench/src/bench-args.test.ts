@@ -254,7 +254,7 @@ describe('the benches', () => {
       'vision-dense-encoder.js: invalid_argument: --object-weight must be ≥ 0, got -1\n',
       'vision-dense-encoder.js: invalid_argument: --object-colour-weight must be ≥ 0, got -2\n',
       "vision-dense-encoder.js: io_error: no herd-mini-encoder checkpoint at /no/such/encoder: expected config.json + model.safetensors (train one with 'herd vision train --dense-steps N')\n",
-      "vision-dense-encoder.js: invalid_argument: --colour-augment must be permute or hue, got 'rgb'\n",
+      "vision-dense-encoder.js: invalid_argument: --colour-augment must be permute or hue or ink, got 'rgb'\n",
       "vision-dense-encoder.js: invalid_argument: --shape-labels must be all or recoloured, got 'some'\n",
     ]);
     const lines: string[] = [];
