@@ -27,8 +27,8 @@ import { decodeF16, encodeF16 } from '@herd/core';
 import { decodeAudio } from '@herd/media';
 import { type HostTensor, Session, hostTensor } from '@herd/runtime';
 import { LogMel, audioTokens, ctcHeadOf, ctcPosteriors, ctcRows, featureFeeds, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
-import { VideoGenerator, loadMiniVideo, packClip, readClipFrames } from '@herd/video';
-import { type TiledImage, VisionGenerator, crossAttentionMaskRows, imageIntervals, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
+import { MINI_VIDEO_DIR, VideoGenerator, composedImageDir, loadMiniVideo, packClip, readClipFrames } from '@herd/video';
+import { MINI_VISION_DIR, type TiledImage, VisionGenerator, crossAttentionMaskRows, imageIntervals, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
 import { runCli } from '../cli.js';
 
 const SCENE = new URL('../../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url).pathname;
@@ -83,13 +83,16 @@ describe('herd export', () => {
   let dir: string;
   let manifest: ExportManifest;
   const core = loadLanguageCore();
-  const vision = loadMiniVision(undefined, core);
+  // The export's one set of image layers: the video's own image checkpoint when it differs from the vision one (composedImageDir).
+  const composed = composedImageDir(MINI_VISION_DIR, MINI_VIDEO_DIR);
+  const vision = loadMiniVision(composed.dir, core);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'herd-export-'));
     const o = io();
     const code = await runCli(['export', '--out', join(dir, 'mini')], {}, o.io);
-    expect(o.text().err).toBe('');
+    // Two image checkpoints: one note naming the vision folder set aside and the video's own that answers images too.
+    expect(o.text().err).toBe(composed.replaces === undefined ? '' : `note: the video checkpoint ${MINI_VIDEO_DIR} was trained on the image checkpoint ${composed.dir}, not ${MINI_VISION_DIR}: the export's one set of image layers is ${composed.dir}'s, so images are answered by it too\n`);
     expect(code).toBe(0);
     manifest = readExportManifest(join(dir, 'mini'));
   }, 120_000);
