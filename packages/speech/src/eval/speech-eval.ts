@@ -155,7 +155,8 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
   const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
   const sampling = { maxNewTokens: o.maxNewTokens ?? 48, temperature: 0, stopTokens: stops };
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
-  const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+  // The core-alone and cascade rows run where the speech generator runs.
+  const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: o.speech.device });
   const ask = async (content: string) => text(await plain.complete(toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true })), sampling));
   const beamWidth = o.jointCtcBeam ?? 1;
   const hear = async (item: SpeechItem, p: { before: string; after: string }) => text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, sampling));
