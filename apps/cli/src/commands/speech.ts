@@ -164,6 +164,7 @@ export const speechEvalCommand = defineCommand({
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
         ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'], jointCtcBeam: values.beam } : {}),
         ...(values.answers !== undefined ? { onQaAnswer: (a: SpokenQaAnswer) => answers.push(JSON.stringify(a)) } : {}),
+        device: device().device,
       });
       if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));

@@ -8,7 +8,7 @@
  */
 import { HerdError } from '@herd/core';
 import { type BeamOptions, type BeamResult, type FrozenWeights, Generator, type LlamaConfig, type SamplingOptions, buildDecoder } from '@herd/llama3';
-import { type Device, type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
+import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { KEEP_TOKEN, type SpeechModelConfig, audioTokens, speechAudioGraph, speechDecodeExtension } from './extension.js';
 import { audioIndexOf, featureFeeds, type SpeechPromptLayout } from '../train/speech-data.js';
 
@@ -46,11 +46,6 @@ export class SpeechGenerator {
       await audioSession.release();
       throw e;
     }
-  }
-
-  /** Where its sessions run (the device it was created for). */
-  get device(): Device {
-    return this.audioSession.device;
   }
 
   /** How many times the audio graph (encoder + adapter) has run: once per prompt with audio. */

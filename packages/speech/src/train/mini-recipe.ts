@@ -121,7 +121,7 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...weights }, o.maxFrames, { device: o.device });
   let report: SpeechEvalReport;
   try {
-    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems, ...(ctcHead ? { ctcHead } : {}) });
+    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems, ...(ctcHead ? { ctcHead } : {}), device: o.device });
   } finally {
     await gen.release();
   }
