@@ -115,6 +115,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['generate', '--model', missing, '--prompt', 'x', '--image'], /--image needs a value/],
     [['text', 'bogus'], /'herd text' needs one of: train, eval, freeze, curate, export \(got 'bogus'\)/],
     [['text', 'curate'], /2 problems[\s\S]*missing input[\s\S]*missing output/],
+    // The modality recipes and their evals take the one --device flag (the same choices as generate and text train).
+    ...(['vision', 'video', 'speech'] as const).flatMap((m) => (['train', 'eval'] as const).map((c): [string[], RegExp] => [[m, c, '--device', 'foo'], /--device must be one of cpu, webgpu, cuda, auto, got 'foo'/])),
   ];
   for (const [argv, message] of cases) {
     it(`herd ${argv.join(' ')}`, async () => {
@@ -234,6 +236,14 @@ describe('numbers and words are checked before anything runs', () => {
     expect(r.code).toBe(1);
     expectErrorLine(r.err, 'device_unavailable');
     expect(r.err).not.toMatch(/herd-no-such-model/);
+    // So do the modality recipes and evals: before the core, the checkpoint or any data is looked at.
+    for (const argv of [['vision', 'train', '--core', missing], ['video', 'train', '--core', missing], ['speech', 'train', '--core', missing], ['vision', 'eval', '--vision', missing], ['video', 'eval', '--video', missing], ['speech', 'eval', '--speech', missing]]) {
+      const m = await herd([...argv, '--device', 'cuda']);
+      expect(m.code, argv.join(' ')).toBe(1);
+      expectErrorLine(m.err, 'device_unavailable');
+      expect(m.err).toMatch(/device 'cuda' is unavailable/);
+      expect(m.err).not.toMatch(/herd-no-such-model/);
+    }
   });
 
   it('--help works on a command with required arguments, before they are checked', async () => {

@@ -1,7 +1,7 @@
 export { resolveDevice, deviceAvailability, isDeviceRequest, cudaMissing, webgpuMissing, DEVICES, DEVICE_REQUESTS, DEFAULT_DEVICE } from './device.js';
 export { ortVersion } from './session.js';
 export type { Device, DeviceRequest, DeviceChoice } from './device.js';
-export { Session, SessionCache, defaultThreads, setDefaultThreads } from './session.js';
+export { Session, SessionCache, defaultThreads, deviceDescription, setDefaultThreads } from './session.js';
 export type { SessionOptions, Feed } from './session.js';
 export { TrainingRun, LOSS_SCALER_DEFAULTS } from './training.js';
 export type { StepResult, LossScalerOptions, LossScalerState } from './training.js';

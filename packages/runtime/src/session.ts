@@ -53,6 +53,11 @@ export function defaultThreads(): number {
   return processThreads ?? availableParallelism();
 }
 
+/** A device as a model card states where a run trained: 'cpu (2 threads)', 'webgpu', 'cuda' (threads only matter on the CPU). */
+export function deviceDescription(device: Device): string {
+  return device === 'cpu' ? `cpu (${defaultThreads()} thread${defaultThreads() === 1 ? '' : 's'})` : device;
+}
+
 /**
  * One ONNX Runtime session with herd's checks around it: all missing or mistyped inputs are reported
  * at once before a run, and runtime failures keep ORT's error as `cause`.

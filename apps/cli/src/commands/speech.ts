@@ -16,7 +16,7 @@ import {
   ASR_INSTRUCTION, LogMel, jointTranscribe, ctcPosteriors, MINI_SPEECH_DIR, SPEC_AUGMENT_DEFAULTS, ctcHeadOf, type MiniSpeech, SPEECH_EVAL_SET, type SpeechInput, evaluateSpeech, generateSpeechEvalSet, loadMiniSpeech, miniSpeechGenerator,
   pickItems, readSpeechItems, runMiniSpeechRecipe, SPEECH_TASKS, speechEvalTable, speechPromptLayout, type SpokenQaAnswer,
 } from '@herd/speech';
-import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { readPrompt } from '../prompt.js';
 
@@ -74,7 +74,7 @@ const DATA_FLAGS = {
 
 export const speechTrainCommand = defineCommand({
   words: ['speech', 'train'],
-  usesDevice: false,
+  usesDevice: true,
   summary: 'fine-tune the mini speech encoder + adapter against the frozen mini core (ASR, spoken QA, AST), evaluate, save',
   flags: {
     ...DATA_FLAGS,
@@ -95,8 +95,9 @@ export const speechTrainCommand = defineCommand({
     'ctc-max-labels': flag.integer({ min: 1, default: 40, description: 'longest transcript (in core tokens) the CTC objective takes; longer ones train without it' }),
     'spec-augment': flag.choice(['on', 'off'], { default: 'off', description: 'SpecAugment of the training utterances (2 frequency masks ≤ 27 mel bins, 2 time masks ≤ 5% of the utterance; held-out batches unmasked). Off by default: in a 240-step A/B from the mini checkpoint it raised held-out WER (57.2% vs 53.3%) and CTC-greedy WER (28.4% vs 24.1%)' }),
     'task-repeat': flag.counts(SPEECH_TASKS, { placeholder: 'TASK=N,…', min: 1, max: 20, description: "the task mixture: each train item of a task (asr: transcribe, qa: spoken question, ast: translate) is trained N times per pass over the data (default 1 each; on the card's two generations qa has 555 of 2,619 items at 1); the prepared items in --work are made for one mixture. Until round 20 `--qa-repeat N`, now `--task-repeat qa=N`" }),
+    ...DEVICE_FLAG,
   },
-  async run({ values, io }) {
+  async run({ values, io, device }) {
     if (values['train-seconds'] !== undefined && values['train-seconds'] > values['max-seconds']) throw new UsageError(`--train-seconds ${values['train-seconds']} is longer than --max-seconds ${values['max-seconds']}`);
     const core = loadLanguageCore(values.core); // a wrong --core or --init fails before any utterance is synthesised
     if (values.init) loadMiniSpeech(values.init, core);
@@ -117,6 +118,7 @@ export const speechTrainCommand = defineCommand({
       evalAsr: values['eval-asr'], evalQa: values['eval-qa'], evalAst: values['eval-ast'],
       dataDescription: `The synthetic world's speech (@herd/datasets generateSpeech: espeak-ng, ${TRAIN_VOICES.length} training voices (${TRAIN_ACCENTS.length} English accents × voice variants) at speeds 120–200 wpm and random pitch, 16 kHz; ${generations.map((g) => `seed ${g.seed}, ${g.count} utterances`).join(' + ')}, no noise: statements, spoken questions about a scene given in text, French/German/Spanish scene descriptions). Eval: ${SPEECH_EVAL_SET.count} utterances of seed ${SPEECH_EVAL_SET.seed} (generateSpeechEvalSet), of which those by the 2 held-out voices; AST eval: French/German/Spanish utterances of the training generation's held-out split (colour×shape scenes never trained on).`,
       retrainCommand: `npm run build && ${generations.map((g) => `node datasets/dist/cli.js generate --size small --only speech --count speech=${g.count} --noise-rate 0 --seed ${g.seed} --out out/speech-s${g.seed} && `).join('')}node apps/cli/dist/main.js speech train ${generations.map((g) => `--data out/speech-s${g.seed}/speech `).join('')}${args}`,
+      device: device().device,
       log: (line) => io.stderr.write(`${line}\n`),
     });
     io.stdout.write(`${speechEvalTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);
@@ -125,7 +127,7 @@ export const speechTrainCommand = defineCommand({
 
 export const speechEvalCommand = defineCommand({
   words: ['speech', 'eval'],
-  usesDevice: false,
+  usesDevice: true,
   summary: 'WER/CER and spoken QA on held-out voices: core alone, core + speech adapter, core + transcript',
   flags: {
     'eval-data': DATA_FLAGS['eval-data'],
@@ -140,8 +142,9 @@ export const speechEvalCommand = defineCommand({
     beam: flag.integer({ min: 1, max: 64, default: 1, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     answers: flag.string({ placeholder: 'FILE', description: 'also write every graded spoken question to FILE (JSON lines: type, question, reference, each row\'s answer and typed grade, the cascade\'s), e.g. to read the wrong ones' }),
+    ...DEVICE_FLAG,
   },
-  async run({ values, io }) {
+  async run({ values, io, device }) {
     const s = loadMiniSpeech(values.speech ?? MINI_SPEECH_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any utterance is synthesised
     const evalDir = await evalData(values['eval-data'], io);
     const held = (await collect(readSpeechItems(evalDir, { split: 'heldout', maxFrames: s.maxFrames }))).filter((i) => i.heldoutVoice);
@@ -151,7 +154,7 @@ export const speechEvalCommand = defineCommand({
       ? await collect(readSpeechItems(astData, { split: 'heldout', maxFrames: s.maxFrames, tasks: ['ast'] }))
       : [];
     if (values['eval-ast'] > 0 && astHeld.length === 0) io.stderr.write(`no AST row: no held-out translations in ${astData}\n`);
-    const gen = await miniSpeechGenerator(s);
+    const gen = await miniSpeechGenerator(s, { device: device().device });
     const answers: string[] = [];
     try {
       const report = await evaluateSpeech({
@@ -161,6 +164,7 @@ export const speechEvalCommand = defineCommand({
         ...(ctcHeadOf(s.weights) ? { ctcHead: ctcHeadOf(s.weights)! } : {}),
         ...(values['joint-ctc'] !== undefined ? { jointCtcWeight: values['joint-ctc'], jointCtcBeam: values.beam } : {}),
         ...(values.answers !== undefined ? { onQaAnswer: (a: SpokenQaAnswer) => answers.push(JSON.stringify(a)) } : {}),
+        device: device().device,
       });
       if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : speechEvalTable(report));

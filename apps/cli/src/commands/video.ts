@@ -10,7 +10,7 @@ import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
 import { MINI_VIDEO_DIR, type ResamplerOverrides, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
-import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
 /** The clips `--data` defaults to (generated here when missing). */
 export const DEFAULT_VIDEO_DATA = join('out', 'video', 'clips');
@@ -67,7 +67,7 @@ export function checkFeatureCache(dir: string, data: string): void {
 /** `direction=3,which=2` → { direction: 3, which: 2 }. */
 export const videoTrainCommand = defineCommand({
   words: ['video', 'train'],
-  usesDevice: false,
+  usesDevice: true,
   summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults = the committed run, ~45 min on 2 busy cores incl. features)',
   flags: {
     ...COMMON,
@@ -99,8 +99,9 @@ export const videoTrainCommand = defineCommand({
     'direction-named': flag.boolean({ description: 'the QA stage\'s direction answers name their mover: "The red circle moves up." instead of "It moves up." (the text corpus\'s --direction-named wording; the same key word, so the eval grades both alike), so the direction word follows the asked shape\'s name (default off)' }),
     'look-keys': flag.boolean({ description: 'with --look-vision: the look enters only the video cross-attention\'s keys (where a text row looks), its values (what the row reads) stay the motion tokens without it (video config lookKeys; default: keys and values)' }),
     'lookup-weight': flag.number({ min: 0, default: 0, description: 'weight of the look-up loss beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape\'s name ("red circle") and saying the direction word must attend, in each video cross-attention layer (its query and keys only), to the object-motion tokens that moved that shape\'s way (needs --motion-tokens; no parameters; 0 = none)' }),
+    ...DEVICE_FLAG,
   },
-  async run({ values, io }) {
+  async run({ values, io, device }) {
     if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
     if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'] || values['motion-query'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference, --position-embedding and --motion-query');
     if (values.init !== undefined && values['xattn-from-image']) throw new UsageError('--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them');
@@ -149,6 +150,7 @@ export const videoTrainCommand = defineCommand({
       ...(aggregatorFrom ? { aggregatorFrom: { dir: aggregatorFrom.dir, weights: aggregatorFrom.weights } } : {}),
       ...(from ? { init: Object.fromEntries(Object.entries(from.weights).map(([k, v]) => [k, hostTensor('f32', [...v.shape], v.data)])) } : {}),
       dataDescription: `Clips of moving shapes (${values.data === undefined ? `@herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed}` : `the dataset given with --data, ${datasetCount(data)} clips (the default, generated when --data is left out: @herd/video writeClipWorld = @herd/datasets generateVideos, ${WORLD.clips} clips, seed ${WORLD.seed})`}, 25% static clips, 64–112 px, 2–4 s at 12 fps, H.264; shards at ${data}): 1–2 shapes that move left/right/up/down, appear, disappear or stay still, with captions; questions from the ground truth (\`videoQuestions\`).`,
+      device: device().device,
       log: (line) => io.stderr.write(`${line}\n`),
     });
     io.stdout.write(`${videoQaTable(r.eval)}\ntrain ${r.train.seconds.toFixed(0)} s, eval ${r.evalSeconds.toFixed(0)} s → ${out}\n`);
@@ -157,7 +159,7 @@ export const videoTrainCommand = defineCommand({
 
 export const videoEvalCommand = defineCommand({
   words: ['video', 'eval'],
-  usesDevice: false,
+  usesDevice: true,
   summary: 'video QA on held-out clips: core alone, image model on the middle frame, image model + video adapter',
   flags: {
     ...COMMON,
@@ -167,8 +169,9 @@ export const videoEvalCommand = defineCommand({
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
+    ...DEVICE_FLAG,
   },
-  async run({ values, io }) {
+  async run({ values, io, device }) {
     const root = featuresRoot(values.features, values.data);
     // The checkpoint's own image model (config image.dir); --vision only for a checkpoint that records none.
     const visionDir = videoImageDir(values.video ?? MINI_VIDEO_DIR, values.vision ?? MINI_VISION_DIR);
@@ -183,10 +186,10 @@ export const videoEvalCommand = defineCommand({
     const features = featuresDir(root, visionDir, values.clips);
     const lookFeatures = lookDir !== undefined ? featuresDir(root, lookDir, values.clips) : undefined;
     for (const dir of [features, ...(lookFeatures ? [lookFeatures] : [])]) checkFeatureCache(dir, data);
-    const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: features, ...(lookVision ? { look: { vision: lookVision, featuresDir: lookFeatures! } } : {}), log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
+    const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: features, ...(lookVision ? { look: { vision: lookVision, featuresDir: lookFeatures! } } : {}), device: device().device, log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
     const heldout = values.blind ? clips.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : clips.heldout;
-    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']) });
-    const spread = await videoTokenSpread(v.config, v.config.video.finetune, v.weights, clips.heldout.slice(0, 24).map((x) => x.clip));
+    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']), device: device().device });
+    const spread = await videoTokenSpread(v.config, v.config.video.finetune, v.weights, clips.heldout.slice(0, 24).map((x) => x.clip), { device: device().device });
     const spreadLine = `video tokens of ${spread.clips} held-out clips: pairwise cosine mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)}`;
     io.stdout.write(values.json ? `${JSON.stringify({ ...report, tokenSpread: spread }, null, 2)}\n` : `${videoQaTable(report)}${spreadLine}\n`);
   },

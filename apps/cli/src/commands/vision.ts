@@ -9,7 +9,7 @@ import { HerdError, UsageError, flag } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
-import { CORE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
+import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
 /** The scene images `--data` defaults to (generated here when missing): clean, so no curation is needed. */
@@ -31,7 +31,7 @@ const DATA_FLAG = { data: flag.string({ placeholder: 'DIR', description: `an ima
 
 export const visionTrainCommand = defineCommand({
   words: ['vision', 'train'],
-  usesDevice: false,
+  usesDevice: true,
   summary: 'train the mini vision encoder + adapter against the frozen mini core, evaluate, save (~15 min on 2 cores)',
   flags: {
     ...DATA_FLAG,
@@ -71,8 +71,9 @@ export const visionTrainCommand = defineCommand({
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
     'eval-per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
     'train-on-labelled-noise': flag.boolean({ description: 'train also on the samples the generator labelled as noise (an uncurated baseline against a curated set; default: skipped). The eval scenes stay label-clean' }),
+    ...DEVICE_FLAG,
   },
-  async run({ values, io }) {
+  async run({ values, io, device }) {
     if (values['train-encoder-global'] && !values['freeze-encoder']) throw new UsageError('--train-encoder-global trains the global layers of a frozen encoder: give --freeze-encoder too (without it the whole encoder trains)');
     // The QA curriculum's phases: "/"-separated lists of key-word types (empty lists dropped).
     const keyWordPhases = values['key-word-types']?.split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0);
@@ -97,6 +98,7 @@ export const visionTrainCommand = defineCommand({
       core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
       ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainProjectorFromPhase: values['train-projector-from-phase'], trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], ...(crossBefore !== undefined ? { crossBefore } : {}), ...(values['place-embeddings'] > 0 ? { placeEmbeddings: values['place-embeddings'] } : {}), ...(values['place-init'] !== undefined ? { placeInit: values['place-init'] } : {}), keyWordShare: values['key-word-share'], ...(keyWordPhases !== undefined ? { keyWordTypes: keyWordPhases } : {}), ...(keyWordDraw !== undefined ? { keyWordDraw } : {}), ...(values['key-word-weights'] !== undefined ? { keyWordWeights: values['key-word-weights'] } : {}), ...(values['key-word-count-balance'] ? { keyWordCountBalance: true } : {}), ...(answerForm.length ? { answerForm } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
       dataDescription: values.data === undefined ? `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.` : `The images dataset at ${data} (given with --data): the synthetic world's scenes, with captions and QA pairs.`,
+      device: device().device,
       log: (line) => io.stderr.write(`${line}\n`),
     });
     if (r.selection) io.stdout.write(`kept QA step ${r.selection.step} (best validation mean ${(100 * r.selection.curve.find((c) => c.step === r.selection!.step)!.mean).toFixed(1)}%)\n`);
@@ -106,7 +108,7 @@ export const visionTrainCommand = defineCommand({
 
 export const visionEvalCommand = defineCommand({
   words: ['vision', 'eval'],
-  usesDevice: false,
+  usesDevice: true,
   summary: 'visual QA on held-out scenes: core alone, core + vision adapter, its blind (zeroed-pixel) control, core + scene in words',
   flags: {
     ...DATA_FLAG,
@@ -115,12 +117,13 @@ export const visionEvalCommand = defineCommand({
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
     'count-balance': flag.boolean({ description: 'count questions balanced by the reference number (0, 1, 2, 3: an equal share each; default: the first count question of each scene, mostly "one")' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
+    ...DEVICE_FLAG,
   },
-  async run({ values, io }) {
+  async run({ values, io, device }) {
     const v = loadMiniVision(values.vision ?? MINI_VISION_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any scene is generated
     const data = await sceneData(values.data, io);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
-    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }) });
+    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }), device: device().device });
     io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
   },
 });

@@ -18,6 +18,7 @@
  *     scene, for the core + adapter and for the core alone given the instruction without audio.
  */
 import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, gradeSceneQa, keywordMatch } from '@herd/llama3';
+import { type Device } from '@herd/runtime';
 import { type SpeechGenerator } from '../model/generate.js';
 import { AST_INSTRUCTION, ASR_INSTRUCTION, type SpeechItem, speechPromptLayout } from '../train/speech-data.js';
 import { HerdError } from '@herd/core';
@@ -146,6 +147,8 @@ export interface SpeechEvalOptions {
   readonly jointCtcBeam?: number;
   /** Called with every graded spoken question. */
   readonly onQaAnswer?: (a: SpokenQaAnswer) => void;
+  /** Where the core-alone generator's session runs (give `speech` the same); resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
 }
 
 export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalReport> {
@@ -155,7 +158,7 @@ export async function evaluateSpeech(o: SpeechEvalOptions): Promise<SpeechEvalRe
   const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
   const sampling = { maxNewTokens: o.maxNewTokens ?? 48, temperature: 0, stopTokens: stops };
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
-  const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+  const plain = await Generator.create(core.config, buildDecoder(core.config, core.weights), { device: o.device });
   const ask = async (content: string) => text(await plain.complete(toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true })), sampling));
   const beamWidth = o.jointCtcBeam ?? 1;
   const hear = async (item: SpeechItem, p: { before: string; after: string }) => text(await o.speech.complete(speechPromptLayout(tok, core, p, o.speech.audioTokens(item)), item, sampling));

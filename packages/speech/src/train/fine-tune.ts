@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { HerdError } from '@herd/core';
 import { type FrozenWeights, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
-import { type HostTensor } from '@herd/runtime';
+import { type Device, type HostTensor } from '@herd/runtime';
 import { type LrSchedule } from '@herd/trainer';
 import { itemSeed } from '@herd/datasets';
 import { type SpeechConfig } from '../config.js';
@@ -51,6 +51,8 @@ export interface SpeechFineTuneOptions {
    * fresh masks each time an utterance comes round again. Held-out batches are never masked.
    */
   readonly specAugment?: SpecAugmentConfig;
+  /** Where the training and eval-loss sessions run; resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
 }
 
 /** The training items of batch `index` with their log-mel masked (`specAugment`, seeded per utterance). */
@@ -120,6 +122,7 @@ export async function fineTuneSpeech(o: SpeechFineTuneOptions): Promise<SpeechFi
     ...(o.workDir ? { checkpointDir: join(o.workDir, 'checkpoints'), logPath: join(o.workDir, 'train.jsonl'), checkpointEvery: o.checkpointEvery ?? 200 } : {}),
     ...(o.resume ? { resume: true } : {}),
     ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}),
+    device: o.device,
     label: 'speech-adapter',
   });
   const trained = Object.fromEntries(names.map((n) => [n, r.trained[n]!]));

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MANIFEST_FILE, readDataset } from '@herd/data';
 import { type LanguageCore, type Llama3Tokenizer, isMiniCoreDir } from '@herd/llama3';
+import { DEFAULT_DEVICE, type Device, deviceDescription } from '@herd/runtime';
 import { type SpecAugmentConfig } from '../data/spec-augment.js';
 import { type SpeechEvalReport, evaluateSpeech, speechEvalTable } from '../eval/speech-eval.js';
 import { ctcHeadOf, loadMiniSpeech, loadPretrainedEncoder, saveMiniSpeech } from '../mini.js';
@@ -54,6 +55,8 @@ export interface MiniSpeechRecipe {
   readonly specAugment?: SpecAugmentConfig;
   /** The task mixture: how many times each task's train items are written into the prepared set (default once each). */
   readonly taskRepeat?: TaskRepeat;
+  /** Where every ONNX session of the run (training, eval) runs; resolved by the app (default DEFAULT_DEVICE); stated in the card. */
+  readonly device?: Device;
   readonly log?: (line: string) => void;
 }
 
@@ -98,7 +101,7 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const train = await fineTuneSpeech({
     core: o.core, tokenizer: o.tokenizer, model, encoderInit: init, dataDir: trainDir, frames: trainFrames, seqLen: o.seqLen,
     batch: o.batch, steps: o.steps, lr: o.lr, ...(o.warmup !== undefined ? { warmup: o.warmup } : {}), seed: o.seed, heldout: lossItems, evalEvery: Math.max(1, Math.round(o.steps / 6)), workDir: o.workDir, resume: true,
-    ...(o.ctc ? { ctc: o.ctc } : {}), ...(o.specAugment ? { specAugment: o.specAugment } : {}),
+    ...(o.ctc ? { ctc: o.ctc } : {}), ...(o.specAugment ? { specAugment: o.specAugment } : {}), device: o.device,
   });
   log(`trained ${train.finalStep} steps in ${train.seconds.toFixed(0)} s; held-out loss ${train.finalEvalLoss?.toFixed(3)}`);
 
@@ -115,10 +118,10 @@ export async function runMiniSpeechRecipe(o: MiniSpeechRecipe): Promise<MiniSpee
   const astItems = pickItems(astHeld, o.evalAst ?? 0, o.seed);
   log(`held-out voices: ${asrItems.length} ASR, ${qaItems.length} spoken-QA, ${astItems.length} AST items`);
   const t = performance.now();
-  const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...weights }, o.maxFrames);
+  const gen = await SpeechGenerator.create(o.core.config, model, { ...o.core.weights, ...weights }, o.maxFrames, { device: o.device });
   let report: SpeechEvalReport;
   try {
-    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems, ...(ctcHead ? { ctcHead } : {}) });
+    report = await evaluateSpeech({ core: o.core, tokenizer: o.tokenizer, speech: gen, asr: asrItems, qa: qaItems, ast: astItems, ...(ctcHead ? { ctcHead } : {}), device: o.device });
   } finally {
     await gen.release();
   }
@@ -171,7 +174,7 @@ same scene). Eval on held-out voices only (speakers never heard in training).
 ## Training
 ${o.ctc ? `Loss: next-token loss on the reply + ${o.ctc.weight} × CTC of the adapter's 80 ms frames against the transcript's tokens (classes: the frozen core's embedding rows + a learnt blank row, nearest-row scores; transcripts ≤ ${o.ctc.maxLabels} tokens with no unknown token).\n` : ''}${o.specAugment ? `SpecAugment on every training utterance: ${o.specAugment.freqMasks} frequency masks of 0–${o.specAugment.freqWidth} mel bins, ${o.specAugment.timeMasks} time masks of 0–${o.specAugment.timeWidth} frames and at most ${o.specAugment.timeRatio * 100}% of the utterance each, masked to ${o.specAugment.value}.\n` : 'No SpecAugment.\n'}${r.train.finalStep} steps, batch ${o.batch} × ${o.seqLen} tokens, audio padded to ${(o.trainFrames ?? o.maxFrames) / 100} s, AdamW (weight decay 0.01), cosine peak ${o.lr} with ${o.warmup ?? `${Math.max(1, Math.round(o.steps * 0.05))}`} warm-up steps, floor 10%; seed ${o.seed}.
 Train loss ${losses.length ? `${losses[0]!.toFixed(3)} → ${mean(losses.slice(-20)).toFixed(3)}` : '—'} (first step → mean of the last 20); held-out loss by step: ${evals || '—'}.
-${o.initDir ? `Warm start: encoder and adapter from the speech checkpoint ${o.initDir} (its steps come on top of these).\n` : ''}Training took ${r.train.seconds.toFixed(0)} s on CPU (2 cores shared with other jobs, niced).
+${o.initDir ? `Warm start: encoder and adapter from the speech checkpoint ${o.initDir} (its steps come on top of these).\n` : ''}Training took ${r.train.seconds.toFixed(0)} s on device ${deviceDescription(o.device ?? DEFAULT_DEVICE)}.
 
 ## Eval (held-out voices; eval took ${r.evalSeconds.toFixed(0)} s)
 WER/CER: corpus-level Levenshtein over normalised text (NFKC, lower case, punctuation → space;

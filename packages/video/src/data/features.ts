@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { HerdError, decodeF16, encodeF16 } from '@herd/core';
 import { type Sample, isUnreadable, iterateDataset, writeDataset } from '@herd/data';
 import { type MotionObject } from '@herd/datasets';
-import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
+import { type Device, type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { headDim } from '@herd/llama3';
 import { type MllamaConfig, type VisionWeights, patchesPerTile } from '@herd/vision';
 import { buildFrameGraph, frameTokens } from '../model/graphs.js';
@@ -135,6 +135,8 @@ export interface ExtractOptions {
   readonly onClip?: (done: number, key: string) => void;
   /** A clip ffmpeg could not read is dropped with its reason (not fatal). */
   readonly onDrop?: (key: string, reason: string) => void;
+  /** Where the frame encoder runs; resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
 }
 
 /** Reads a clip's frames; a clip the media layer refuses is returned as its error, for the caller to drop with that reason. */
@@ -150,7 +152,7 @@ async function readOrError(path: string, o: ExtractOptions, key: string): Promis
 /** Computes every clip's features and writes them as a shard dataset; a clip ffmpeg cannot read is dropped with its reason. */
 export async function extractClipFeatures(o: ExtractOptions): Promise<{ clips: number; dropped: { key: string; reason: string }[] }> {
   const dropped: { key: string; reason: string }[] = [];
-  const enc = await FrameEncoder.create(o.config, o.vision, o.frames);
+  const enc = await FrameEncoder.create(o.config, o.vision, o.frames, { device: o.device });
   const tmp = await mkdtemp(join(tmpdir(), 'herd-video-clip-'));
   let n = 0;
   try {

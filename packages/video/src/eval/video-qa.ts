@@ -8,6 +8,7 @@
  * Greedy answers, graded on the type's key word (`gradeVideoQa`).
  */
 import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder } from '@herd/llama3';
+import { type Device } from '@herd/runtime';
 import { type VisionWeights, imageQuestionIds } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type VideoExample } from '../data/features.js';
@@ -57,6 +58,8 @@ export interface VideoQaEvalOptions {
   readonly tokenizer: Llama3Tokenizer;
   readonly items: readonly VideoQaItem[];
   readonly maxNewTokens?: number;
+  /** Where the generators' ONNX sessions run; resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
 }
 
 export async function evaluateVideoQa(o: VideoQaEvalOptions): Promise<VideoQaReport> {
@@ -66,8 +69,8 @@ export async function evaluateVideoQa(o: VideoQaEvalOptions): Promise<VideoQaRep
   const stops = toModel([EOT_ID, END_OF_TEXT_ID]);
   const sampling = { maxNewTokens: o.maxNewTokens ?? 16, temperature: 0, stopTokens: stops };
   const text = (ids: readonly number[]) => tok.decode(toFull(ids.filter((t) => !stops.includes(t)))).trim();
-  const plain = await Generator.create(m.image.text, buildDecoder(m.image.text, core.weights));
-  const gen = VideoGenerator.create(m, o.clip, core.weights, o.vision, o.video);
+  const plain = await Generator.create(m.image.text, buildDecoder(m.image.text, core.weights), { device: o.device });
+  const gen = VideoGenerator.create(m, o.clip, core.weights, o.vision, o.video, { device: o.device });
   const hits = Object.fromEntries(VIDEO_QA_ROWS.map((r) => [r, Object.fromEntries(VIDEO_QA_TYPES.map((t) => [t, 0]))])) as Record<VideoQaRow, Record<VideoQaType, number>>;
   const n = Object.fromEntries(VIDEO_QA_TYPES.map((t) => [t, 0])) as Record<VideoQaType, number>;
   const examples: VideoQaReport['examples'][number][] = [];

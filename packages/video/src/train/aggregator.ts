@@ -24,7 +24,7 @@
 import { HerdError, Rng, decodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { Graph, type ParamSpec, type TrainingGraphs } from '@herd/graph';
-import { type HostTensor, Session, TrainingRun, hostTensor } from '@herd/runtime';
+import { type Device, type HostTensor, Session, type SessionOptions, TrainingRun, hostTensor } from '@herd/runtime';
 import { type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type ClipFeatures, type VideoExample } from '../data/features.js';
@@ -157,6 +157,8 @@ export interface AggregatorPretrainOptions {
   readonly words?: number;
   /** Weight of the motion head's loss (default 0 = no motion head; the clips need `motion`). */
   readonly motionWeight?: number;
+  /** Where the training run's sessions run; resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
   readonly onStep?: (step: number, loss: number) => void;
 }
 
@@ -193,7 +195,7 @@ export async function pretrainAggregator(o: AggregatorPretrainOptions): Promise<
   if (motionWeight > 0 && o.clips.some((c) => c.motion === undefined)) throw new HerdError('invalid_argument', 'pretrainAggregator: motionWeight > 0 needs every clip\'s motion class');
   const head = G.initParams(aggregatorHeadSpecs(D, o.vocab, motionWeight > 0), o.seed, { std: 1 / Math.sqrt(D) });
   const start: VisionWeights = { ...Object.fromEntries(Object.entries(o.values).filter(([k]) => k.startsWith(`${RESAMPLER_PREFIX}.`))), ...head };
-  const run = await TrainingRun.create(buildAggregatorTraining(m, samplings, start, o.vocab, o.batch, W, { weightDecay: 0.01 }, motionWeight), Object.fromEntries(Object.entries(start).map(([k, v]) => [k, hostTensor('f32', [...v.shape], Float32Array.from(v.data as Float32Array))])));
+  const run = await TrainingRun.create(buildAggregatorTraining(m, samplings, start, o.vocab, o.batch, W, { weightDecay: 0.01 }, motionWeight), Object.fromEntries(Object.entries(start).map(([k, v]) => [k, hostTensor('f32', [...v.shape], Float32Array.from(v.data as Float32Array))])), { device: o.device });
   const rng = new Rng(o.seed);
   const order = o.clips.map((_, i) => i);
   let cursor = order.length;
@@ -231,8 +233,8 @@ function decodeF16Length(c: ClipFeatures, m: VideoModelConfig): number {
  * How well the heads read motion from held-out clips: per clip the log-probabilities of given word
  * ids (caption-words head) and, when `values` hold a motion head, of its `MOTION_CLASSES`.
  */
-export async function aggregatorWordScores(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, vocab: number, clips: readonly ClipFeatures[], wordIds: readonly number[]): Promise<{ words: number[]; motion?: number[] }[]> {
-  const session = await Session.create(buildAggregatorHead(m, clip, values, vocab), {}, 'video_aggregator_head');
+export async function aggregatorWordScores(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, vocab: number, clips: readonly ClipFeatures[], wordIds: readonly number[], options: SessionOptions = {}): Promise<{ words: number[]; motion?: number[] }[]> {
+  const session = await Session.create(buildAggregatorHead(m, clip, values, vocab), options, 'video_aggregator_head');
   try {
     const out: { words: number[]; motion?: number[] }[] = [];
     for (const c of clips) {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { HerdError } from '@herd/core';
 import { join } from 'node:path';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
+import { DEFAULT_DEVICE, type Device, deviceDescription } from '@herd/runtime';
 import { type MiniVision, type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples, withLook } from '../data/features.js';
@@ -67,6 +68,8 @@ export interface MiniVideoRecipe {
    * features give the object-motion tokens their look, and where its feature cache is (made when missing).
    */
   readonly look?: { readonly vision: MiniVision; readonly featuresDir: string };
+  /** Where every ONNX session of the run (frame features, training, eval) runs; resolved by the app (default DEFAULT_DEVICE); stated in the card. */
+  readonly device?: Device;
 }
 
 export interface MiniVideoRecipeResult {
@@ -81,19 +84,19 @@ export interface MiniVideoRecipeResult {
  * Features of every usable clip, extracted once (the frame count is the recipe's; both stages use the same frames);
  * with `look`, each clip also gets the second feature input from that image checkpoint's cache (`withLook`).
  */
-export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log' | 'look'>, frames: number): Promise<{ train: VideoExample[]; heldout: VideoExample[] }> {
+export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log' | 'look' | 'device'>, frames: number): Promise<{ train: VideoExample[]; heldout: VideoExample[] }> {
   const first = await cachedFeatures(o, frames);
   const all = o.look ? withLook(first, await cachedFeatures({ ...o, vision: o.look.vision, featuresDir: o.look.featuresDir }, frames), `look features ${o.look.featuresDir}`) : first;
   return { train: all.filter((x) => x.split === 'train'), heldout: all.filter((x) => x.split === 'heldout') };
 }
 
 /** One image checkpoint's feature cache of the clips: read, or extracted first when missing. */
-async function cachedFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log'>, frames: number): Promise<VideoExample[]> {
+async function cachedFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log' | 'device'>, frames: number): Promise<VideoExample[]> {
   if (!existsSync(join(o.featuresDir, 'manifest.json'))) {
     const t0 = performance.now();
     o.log?.(`extracting frozen image features of ${o.clipsDir} (${frames} frames per clip) → ${o.featuresDir}`);
     const r = await extractClipFeatures({
-      clips: o.clipsDir, out: o.featuresDir, config: o.vision.config, vision: o.vision.weights, frames, ...(o.clips !== undefined ? { limit: o.clips } : {}),
+      clips: o.clipsDir, out: o.featuresDir, config: o.vision.config, vision: o.vision.weights, frames, ...(o.clips !== undefined ? { limit: o.clips } : {}), device: o.device,
       onClip: (n, key) => { if (n % 100 === 0) o.log?.(`  ${n} clips (${key}), ${((performance.now() - t0) / 1000).toFixed(0)} s`); },
       onDrop: (key, reason) => o.log?.(`  dropped ${key}: ${reason}`),
     });
@@ -116,6 +119,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
     ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.aggregatorFrom ? { aggregatorFrom: o.aggregatorFrom.weights } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}), ...(o.directionNamed ? { directionNamed: true } : {}),
+    device: o.device,
   });
   const ro = train.aggregatorReadout;
   if (ro) o.log?.(`stage 0 readout on held-out clips (aggregator + caption-words head, no language model): direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)} (${ro.moving} moving, ${ro.static} static)`);
@@ -123,8 +127,8 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const t0 = performance.now();
   const clip: ClipSampling = m.video.finetune;
   const heldout = o.blind ? data.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : data.heldout;
-  const report = await evaluateVideoQa({ config: m, clip, core: o.core, vision: o.vision.weights, video: train.weights, tokenizer: o.tokenizer, items: videoQaItems(heldout, o.evalPerType) });
-  const spread = await videoTokenSpread(m, clip, train.weights, data.heldout.slice(0, 24).map((x) => x.clip));
+  const report = await evaluateVideoQa({ config: m, clip, core: o.core, vision: o.vision.weights, video: train.weights, tokenizer: o.tokenizer, items: videoQaItems(heldout, o.evalPerType), device: o.device });
+  const spread = await videoTokenSpread(m, clip, train.weights, data.heldout.slice(0, 24).map((x) => x.clip), { device: o.device });
   o.log?.(`video tokens of ${spread.clips} held-out clips: pairwise cosine mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}, max ${spread.cosine.max.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)}`);
   const evalSeconds = (performance.now() - t0) / 1000;
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -155,7 +159,7 @@ ${o.qaRepeat ? `QA mix: ${Object.entries(o.qaRepeat).map(([k, n]) => `${k} quest
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).
 Held-out loss: caption ${train.evalLoss.caption?.toFixed(3) ?? '—'}, QA ${train.evalLoss.qa?.toFixed(3) ?? '—'}.
-Training took ${train.seconds.toFixed(0)} s on a shared 2-core CPU (niced), eval ${evalSeconds.toFixed(0)} s.
+Training took ${train.seconds.toFixed(0)} s on device ${deviceDescription(o.device ?? DEFAULT_DEVICE)}, eval ${evalSeconds.toFixed(0)} s.
 
 ## Held-out video QA (greedy answers, graded on the key word)
 ${videoQaTable(report)}

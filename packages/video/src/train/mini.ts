@@ -17,7 +17,7 @@ import * as G from '@herd/graph';
 import { type ParamValues } from '@herd/graph';
 import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
-import { type HostTensor, Session } from '@herd/runtime';
+import { type Device, type HostTensor, Session, type SessionOptions } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
 import { type ClipSampling, type ResamplerConfig, type VideoConfig, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, videoTokensFeeds } from '../data/features.js';
@@ -108,6 +108,8 @@ export interface MiniVideoOptions {
    * reads the key word, so both forms grade alike.
    */
   readonly directionNamed?: boolean;
+  /** Where every ONNX session of the run goes (stage 0, the aggregator's tokens, the adapter stages); resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
 }
 
 /** What the pre-trained aggregator's head reads from held-out clips (stage 0's check, before any language model). */
@@ -224,6 +226,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   const T = o.seqLen ?? 40;
   const peak = o.lr ?? 2e-3;
   const seed = o.seed ?? 1;
+  const session: SessionOptions = { device: o.device };
   const see = (x: VideoExample): VideoExample => (o.blind ? { ...x, clip: blindClip(x.clip) } : x);
   const train = o.examples.filter((x) => x.split === 'train').map(see);
   if (train.length === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: no train-split clips given');
@@ -251,12 +254,12 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
       config: m, values, clips: captionedClips(train, (c) => captionWords(o, c)), vocab,
       // The frame groupings the language-model stages will read (pre-training's only with a caption stage).
       samplings: o.captionSteps > 0 ? uniqueSamplings([m.video.pretrain, m.video.finetune]) : [m.video.finetune],
-      steps: o.aggregatorSteps!, batch: B, lr: o.aggregatorLr ?? peak, seed, ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}),
+      steps: o.aggregatorSteps!, batch: B, lr: o.aggregatorLr ?? peak, seed, ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), device: o.device,
       onStep: (s, loss) => { if (s % 25 === 0) console.error(`video aggregator step ${s}: loss ${loss.toFixed(4)}`); },
     });
     aggregatorLosses = r.losses;
     values = { ...values, ...Object.fromEntries(Object.entries(r.values).filter(([k]) => k.startsWith(`${RESAMPLER_PREFIX}.`))) };
-    if (o.heldout?.length) aggregatorReadout = await readAggregator(o, m, r, o.heldout.map(see));
+    if (o.heldout?.length) aggregatorReadout = await readAggregator(o, m, r, o.heldout.map(see), session);
     trainedAny = true;
   }
   const frozen = (o.aggregator ?? ((o.aggregatorSteps ?? 0) > 0 || o.aggregatorFrom ? 'frozen' : 'train')) === 'frozen';
@@ -267,7 +270,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     const dir = join(o.workDir, stage);
     await writeSequences(dir, seqs[stage]);
     // A frozen aggregator's tokens are a pure function of the clip: computed once, fed instead of the frames.
-    const fixed = frozen ? await clipTokensOf(m, clip, values, features) : undefined;
+    const fixed = frozen ? await clipTokensOf(m, clip, values, features, session) : undefined;
     const tokens = fixed?.tokens;
     const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens, lookup, fixed?.look);
     // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
@@ -287,6 +290,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
       data: { dir, collate, shuffleBuffer: 512 },
       ...(evalBatches.length ? { evalBatches, evalEvery: Math.max(1, Math.floor(steps / 4)) } : {}),
       logPath: join(o.workDir, `${stage}.jsonl`),
+      device: o.device,
       label: `video ${stage}`,
     });
     losses[stage] = [...r.losses.values()];
@@ -315,13 +319,13 @@ function uniqueSamplings(xs: readonly ClipSampling[]): ClipSampling[] {
 }
 
 /** Every clip's video tokens [V·D] through the (frozen) aggregator, once. */
-export async function videoTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>): Promise<Map<string, Float32Array>> {
-  return (await clipTokensOf(m, clip, values, features)).tokens;
+export async function videoTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>, options: SessionOptions = {}): Promise<Map<string, Float32Array>> {
+  return (await clipTokensOf(m, clip, values, features, options)).tokens;
 }
 
 /** `videoTokensOf`, and with the video config's `look` every clip's look tokens [E·S·D] (the video-tokens graph's `video.look`). */
-async function clipTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>): Promise<{ tokens: Map<string, Float32Array>; look?: Map<string, Float32Array> }> {
-  const session = await Session.create(buildVideoTokensGraph(m, clip, values), {}, 'video_tokens');
+async function clipTokensOf(m: VideoModelConfig, clip: ClipSampling, values: VisionWeights, features: ReadonlyMap<string, ClipFeatures>, options: SessionOptions): Promise<{ tokens: Map<string, Float32Array>; look?: Map<string, Float32Array> }> {
+  const session = await Session.create(buildVideoTokensGraph(m, clip, values), options, 'video_tokens');
   const look = m.video.look === true;
   try {
     const tokens = new Map<string, Float32Array>();
@@ -353,11 +357,11 @@ function wordId(o: Pick<MiniVideoOptions, 'core' | 'tokenizer'>, word: string): 
 const DIRECTIONS = LOOKUP_DIRECTIONS;
 
 
-async function readAggregator(o: MiniVideoOptions, m: VideoModelConfig, r: AggregatorPretrainResult, heldout: readonly VideoExample[]): Promise<AggregatorReadout | undefined> {
+async function readAggregator(o: MiniVideoOptions, m: VideoModelConfig, r: AggregatorPretrainResult, heldout: readonly VideoExample[], session: SessionOptions): Promise<AggregatorReadout | undefined> {
   const ids = [...DIRECTIONS, 'still'].map((w) => wordId(o, w));
   if (ids.some((id) => id === undefined)) return undefined;
   const usable = heldout.filter((x) => !x.objects.some((ob) => ob.motion.kind === 'appear' || ob.motion.kind === 'disappear'));
-  const scores = await aggregatorWordScores(m, m.video.finetune, r.values, o.image.text.vocabSize, usable.map((x) => x.clip), ids as number[]);
+  const scores = await aggregatorWordScores(m, m.video.finetune, r.values, o.image.text.vocabSize, usable.map((x) => x.clip), ids as number[], session);
   let right = 0, n = 0, headRight = 0;
   const mv: number[] = [];
   const st: number[] = [];

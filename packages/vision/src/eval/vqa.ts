@@ -13,6 +13,7 @@
  * spoken-QA evals share.
  */
 import { END_OF_TEXT_ID, EOT_ID, Generator, type LanguageCore, type Llama3Tokenizer, buildDecoder, gradeSceneQa } from '@herd/llama3';
+import { type Device } from '@herd/runtime';
 import { type MllamaConfig } from '../config.js';
 import { type TiledImage } from '../data/tiling.js';
 import { VisionGenerator } from '../model/generate.js';
@@ -134,6 +135,8 @@ export interface VqaEvalOptions {
   readonly tokenizer: Llama3Tokenizer;
   readonly items: readonly VqaItem[];
   readonly maxNewTokens?: number;
+  /** Where the generators' ONNX sessions run; resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
   /** Called with every item's four answers and grades as it is scored (the report keeps only the first 10): for reading wrong answers. */
   readonly onItem?: (item: VqaItem, answers: Readonly<Record<VqaRow, string>>, hits: Readonly<Record<VqaRow, boolean>>) => void;
 }
@@ -155,7 +158,7 @@ function vqaDecoding(o: Pick<VqaEvalOptions, 'core' | 'tokenizer' | 'maxNewToken
  */
 export async function vqaAdapterAccuracy(o: VqaEvalOptions): Promise<Record<VqaType, number>> {
   const { sampling, text } = vqaDecoding(o);
-  const vision = VisionGenerator.create(o.config, o.core.weights, o.vision);
+  const vision = VisionGenerator.create(o.config, o.core.weights, o.vision, { device: o.device });
   const hits: { type: VqaType; hit: boolean }[] = [];
   try {
     for (const item of o.items) {
@@ -179,8 +182,8 @@ function accuracyByType(xs: readonly { readonly type: VqaType; readonly hit: boo
 export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
   const { config: m, core, tokenizer: tok } = o;
   const { toModel, sampling, text } = vqaDecoding(o);
-  const plain = await Generator.create(m.text, buildDecoder(m.text, core.weights));
-  const vision = VisionGenerator.create(m, core.weights, o.vision);
+  const plain = await Generator.create(m.text, buildDecoder(m.text, core.weights), { device: o.device });
+  const vision = VisionGenerator.create(m, core.weights, o.vision, { device: o.device });
   const graded: GradedVqa[] = [];
   const examples: VqaReport['examples'][number][] = [];
   try {

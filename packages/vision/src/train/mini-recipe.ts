@@ -7,6 +7,7 @@ import { VQA_TYPES, type VqaReport, type VqaType, evaluateVqa, vqaAdapterAccurac
 import { saveMiniVision } from '../mini.js';
 import { join } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
+import { DEFAULT_DEVICE, type Device, deviceDescription } from '@herd/runtime';
 import { type VisionWeights } from '../model/graphs.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { loadMiniClip } from './clip-mini.js';
@@ -93,6 +94,8 @@ export interface MiniVisionRecipe {
   readonly evalPerType: number;
   /** How the data was made, for the card. */
   readonly dataDescription: string;
+  /** Where every ONNX session of the run (training, selection, eval) runs; resolved by the app (default DEFAULT_DEVICE); stated in the card. */
+  readonly device?: Device;
   readonly log?: (line: string) => void;
 }
 
@@ -124,6 +127,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   if (!Number.isInteger(selectEvery) || selectEvery < 0) throw new HerdError('invalid_argument', `selectEvery must be a whole number of steps (0: no selection), got ${selectEvery}`);
   if (!Number.isInteger(selectPerType) || selectPerType < 1) throw new HerdError('invalid_argument', `selectPerType must be a positive whole number, got ${selectPerType}`);
   const m = recipeConfig(o);
+  const device = o.device ?? DEFAULT_DEVICE;
   let t = performance.now();
   const skipped = { undecodable: 0 };
   const scenes = await readSceneExamples(o.dataDir, m, { zoom: (o.zoomSteps ?? 0) > 0, labelledNoise: o.trainOnLabelledNoise ?? false, skipped });
@@ -152,7 +156,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const select = selectEvery > 0 ? {
     every: selectEvery,
     score: async (weights: VisionWeights, step: number) => {
-      const accuracy = await vqaAdapterAccuracy({ config: m, core: o.core, vision: weights, tokenizer: o.tokenizer, items: validation });
+      const accuracy = await vqaAdapterAccuracy({ config: m, core: o.core, vision: weights, tokenizer: o.tokenizer, items: validation, device });
       const score = mean(VQA_TYPES.map((t) => accuracy[t]));
       curve.push({ step, accuracy, mean: score });
       log(`select: step ${step}: ${VQA_TYPES.map((t) => `${t} ${(100 * accuracy[t]).toFixed(0)}%`).join(', ')}; mean ${(100 * score).toFixed(1)}%`);
@@ -162,13 +166,13 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   const result = await trainMiniVision({
     ...(init ? { init } : {}), ...(select ? { select } : {}),
     core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), ...((o.placeEmbeddings ?? 0) > 0 ? { placeEmbeddings: o.placeEmbeddings!, placeInit: o.placeInit ?? MINI_PLACE_INIT } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), ...(o.keyWordWeights !== undefined ? { keyWordWeights: o.keyWordWeights } : {}), ...(o.keyWordCountBalance ? { keyWordCountBalance: true } : {}), ...(o.answerForm?.length ? { answerForm: o.answerForm } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
-    gateInit: o.gateInit ?? MINI_GATE_INIT, log,
+    gateInit: o.gateInit ?? MINI_GATE_INIT, device, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
   t = performance.now();
-  const report = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(heldout, o.evalPerType) });
+  const report = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(heldout, o.evalPerType), device });
   log(`\nheld-out combinations:\n${vqaTable(report)}\nby object groups in the scene:\n${vqaGroupTable(report)}`);
-  const evalSeen = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(seen, o.evalPerType) });
+  const evalSeen = await evaluateVqa({ config: m, core: o.core, vision: result.weights, tokenizer: o.tokenizer, items: vqaItems(seen, o.evalPerType), device });
   log(`\nseen combinations, unseen images:\n${vqaTable(evalSeen)}\nby object groups in the scene:\n${vqaGroupTable(evalSeen)}`);
   const evalSeconds = (performance.now() - t) / 1000;
   const selection = result.selected ? { every: selectEvery, perType: selectPerType, n: Object.fromEntries(VQA_TYPES.map((t) => [t, validation.filter((i) => i.type === t).length])) as Record<VqaType, number>, curve, step: result.selected.step } : undefined;
@@ -294,7 +298,7 @@ Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o
 Cross-attention gates start at ${o.gateInit ?? MINI_GATE_INIT} (the paper: 0; at this budget a zero gate never opens, see \`gateInit\`).
 ${(['clip', 'dense', 'caption', 'qa-zoom', 'qa-single', 'qa'] as const).filter((k) => l[k].length).map((k) => `Loss (${k}) ${l[k][0]!.toFixed(3)} → ${mean(l[k].slice(-10)).toFixed(3)}`).join('; ')} (first step → mean of the last 10).
 ${r.selection ? `${selectionCard(r.selection, o.qaSteps)}
-` : ''}Training took ${r.train.seconds.toFixed(0)} s on CPU (2 shared cores), plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
+` : ''}Training took ${r.train.seconds.toFixed(0)} s on device ${deviceDescription(o.device ?? DEFAULT_DEVICE)}, plus ${r.readSeconds.toFixed(0)} s decoding and tiling the images.
 
 ## Eval: visual QA on unseen images
 Greedy answers (at most 24 tokens) to the first question of each type about held-out scenes. Graded on the

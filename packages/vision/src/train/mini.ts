@@ -16,7 +16,7 @@ import { HerdError, Rng, UsageError, flag, parseCounts, parseNumber } from '@her
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
-import { type HostTensor, hostTensor } from '@herd/runtime';
+import { DEFAULT_DEVICE, type Device, type HostTensor, hostTensor } from '@herd/runtime';
 import { MAX_PLACE_BINS, type MllamaConfig, type VisionConfig, placeBinsOf } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
@@ -590,6 +590,8 @@ export interface MiniVisionOptions {
    * higher is better) and the stage ends with the best-scoring step's values (`trainAdapter`'s `select`).
    */
   readonly select?: { readonly every: number; readonly score: (weights: VisionWeights, step: number) => Promise<number> };
+  /** Where every stage's ONNX sessions run (CLIP, dense, the adapter stages); resolved by the app (default DEFAULT_DEVICE). */
+  readonly device?: Device;
   readonly log?: (line: string) => void;
 }
 
@@ -671,6 +673,7 @@ const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colou
 export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionResult> {
   const t0 = performance.now();
   const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore, o.placeEmbeddings ?? 0);
+  const device = o.device ?? DEFAULT_DEVICE;
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 48;
   const peak = o.lr ?? 2e-3;
@@ -735,7 +738,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     // Stage 0 (§7.2): CLIP on the same training scenes; its image tower is the encoder (same config).
     const steps = o.clipSteps!;
     const clip = await trainMiniClip(scenes.map((s) => ({ image: s.image, caption: s.caption })), {
-      steps, batch: o.clipBatch ?? 32, lr: o.clipLr ?? 2e-3, seed, config: (v) => ({ ...miniClipConfig(v), vision: m.vision }),
+      steps, batch: o.clipBatch ?? 32, lr: o.clipLr ?? 2e-3, seed, config: (v) => ({ ...miniClipConfig(v), vision: m.vision }), session: { device },
       onStep: (s, loss) => { if (s % 50 === 0) o.log?.(`clip: step ${s}/${steps} loss ${loss.toFixed(3)}`); },
     });
     for (const spec of encoderParamSpecs(m.vision)) values[spec.name] = hostTensor('f32', spec.shape, Float32Array.from(clip.params[spec.name]!.data as Float32Array));
@@ -749,7 +752,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     if (missing > 0) throw new HerdError('invalid_argument', `trainMiniVision: the dense stage needs each scene's spec (SceneExample.scene); ${missing} of ${scenes.length} training scenes have none (metadata without 'scene')`);
     const encoderStart = Object.fromEntries(encoderParamSpecs(m.vision).map((spec) => [spec.name, { dtype: 'f32' as const, shape: [...spec.shape], data: values[spec.name]!.data as Float32Array }]));
     const dense = await trainDenseEncoder(m.vision, scenes.map((s) => ({ image: s.image, scene: s.scene! })), {
-      steps, batch: o.denseBatch ?? 32, lr: o.denseLr ?? 3e-3, seed, init: encoderStart, objectWeight: o.denseObjectWeight ?? 0,
+      steps, batch: o.denseBatch ?? 32, lr: o.denseLr ?? 3e-3, seed, init: encoderStart, objectWeight: o.denseObjectWeight ?? 0, session: { device },
       onStep: (s, loss) => { if (s % 50 === 0) o.log?.(`dense: step ${s}/${steps} loss ${loss.toFixed(3)}`); },
     });
     for (const spec of encoderParamSpecs(m.vision)) values[spec.name] = hostTensor('f32', spec.shape, dense.encoder[spec.name]!.data as Float32Array);
@@ -779,7 +782,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
     const r = await trainAdapter({
       spec, train: [...encoderGroups, ...(projectorTrains(st) ? [PROJECTOR_GROUP] : []), ...(placeBinsOf(m) > 0 ? [PLACE_GROUP] : []), ADAPTER_GROUP], weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
       schedule: { kind: 'cosine', peak, warmup: Math.round(st.steps * 0.06), total: st.steps, floor: 0.1 * peak },
-      optimizer: { weightDecay: 0.01 }, data: { source }, label: `vision ${st.name}`, ...(select ? { select } : {}),
+      optimizer: { weightDecay: 0.01 }, data: { source }, device, label: `vision ${st.name}`, ...(select ? { select } : {}),
     });
     values = { ...values, ...r.trained }; // a frozen encoder is not among the trained values
     if (r.selected) {
