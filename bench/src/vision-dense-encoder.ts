@@ -14,7 +14,7 @@
  * the seen-combinations eval); held-out scenes never train. Writes the encoder (`saveMiniEncoder`, the layout
  * `herd vision train --encoder-from` reads) with its eval.json and a card.
  *
- *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
  *
  * Prints the numbers. Asserts nothing.
  */
@@ -37,6 +37,7 @@ const cli = benchArgs({
     batch: { value: 'N', default: '32', help: 'scenes per step' },
     'object-weight': { value: 'N', default: '0', help: 'weight of the object heads (shape / count from each object\'s mean ink feature); 0 = off' },
     'object-colour-weight': { value: 'N', default: '0', help: 'weight of the object colour head (colour from each object\'s mean ink feature, unpermuted images only); 0 = off' },
+    'object-word-weight': { value: 'N', default: '0', help: 'weight of the object word head (the written word from the mean feature of its ink patches); 0 = off' },
     'colour-augment': { value: 'MODE', default: 'permute', help: 'how half of each batch is recoloured: permute (one of the channel permutations) hue (the hue turned by a uniform angle, mirrored half the time) or ink (each object\'s ink one uniform random RGB colour)' },
     'shape-labels': { value: 'WHICH', default: 'all', help: 'which images teach shape: all, or recoloured (only the recoloured half, so no shape is taught in its original colour)' },
     seed: { value: 'N', default: '1', help: 'initialisation and batch seed' },
@@ -50,10 +51,11 @@ const int = (name: 'steps' | 'batch' | 'seed', min: number): number => {
   return n;
 };
 const [steps, batch, seed] = [int('steps', 1), int('batch', 1), int('seed', 0)];
-const [lr, objectWeight, objectColourWeight] = [cli.number('lr'), cli.number('object-weight'), cli.number('object-colour-weight')];
+const [lr, objectWeight, objectColourWeight, objectWordWeight] = [cli.number('lr'), cli.number('object-weight'), cli.number('object-colour-weight'), cli.number('object-word-weight')];
 if (!(lr > 0)) throw new HerdError('invalid_argument', `--lr must be > 0, got ${cli.flag('lr')}`);
 if (!(objectWeight >= 0)) throw new HerdError('invalid_argument', `--object-weight must be ≥ 0, got ${cli.flag('object-weight')}`);
 if (!(objectColourWeight >= 0)) throw new HerdError('invalid_argument', `--object-colour-weight must be ≥ 0, got ${cli.flag('object-colour-weight')}`);
+if (!(objectWordWeight >= 0)) throw new HerdError('invalid_argument', `--object-word-weight must be ≥ 0, got ${cli.flag('object-word-weight')}`);
 const colourAugment = cli.flag('colour-augment') as ColourAugment;
 if (!COLOUR_AUGMENTS.includes(colourAugment)) throw new HerdError('invalid_argument', `--colour-augment must be ${COLOUR_AUGMENTS.join(' or ')}, got '${colourAugment}'`);
 const shapeLabels = cli.flag('shape-labels') as ShapeLabels;
@@ -64,11 +66,11 @@ const { vision: v, encoder: init, trainSplit, heldout: held } = await loadVision
 // The vision recipe's split: the last 200 train-split scenes never train (its seen-combinations eval).
 const train = trainSplit.slice(0, -200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${trainSplit.length} / ${held.length})`);
-console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, from ${initDir ?? 'fresh'}`);
+console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, object word weight ${objectWordWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, from ${initDir ?? 'fresh'}`);
 
 const t0 = performance.now();
 const dense = await trainDenseEncoder(v, train, {
-  steps, batch, lr, seed, objectWeight, objectColourWeight, colourAugment, shapeLabels, ...(init ? { init: init.encoder } : {}),
+  steps, batch, lr, seed, objectWeight, objectColourWeight, objectWordWeight, colourAugment, shapeLabels, ...(init ? { init: init.encoder } : {}),
   onStep: (s, loss) => { if (s % 50 === 0 || s === steps - 1) console.log(`dense: step ${s}/${steps} loss ${loss.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); },
 });
 const seconds = (performance.now() - t0) / 1000;
@@ -88,7 +90,7 @@ console.log(`probe colour by held-out pair: ${byPair}`);
 const shapeByPairText = Object.entries(shapeByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
 console.log(`probe shape by held-out pair: ${shapeByPairText}`);
 
-const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''} --seed ${seed}`;
+const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${objectWordWeight > 0 ? ` --object-word-weight ${objectWordWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''} --seed ${seed}`;
 const card = `# Mini image encoder (dense stage, bench run)
 
 Made by \`${command}\` (${seconds.toFixed(0)} s training). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}.
@@ -101,7 +103,7 @@ ${Object.entries(probes).map(([k, p]) => `| ${k} | ${pct(p.test)} | ${pct(p.trai
 Colour probe by held-out pair: ${byPair}.
 Shape probe by held-out pair: ${shapeByPairText}.
 
-Heads on object tokens (train 200 scenes / held-out): shape ${pct(heads.train.shape.objectAcc)} / ${pct(heads.heldout.shape.objectAcc)}, colour ${pct(heads.train.colour.objectAcc)} / ${pct(heads.heldout.colour.objectAcc)}, count ${pct(heads.train.count.objectAcc)} / ${pct(heads.heldout.count.objectAcc)}.
+Heads on object tokens (train 200 scenes / held-out): shape ${pct(heads.train.shape.objectAcc)} / ${pct(heads.heldout.shape.objectAcc)}, colour ${pct(heads.train.colour.objectAcc)} / ${pct(heads.heldout.colour.objectAcc)}, count ${pct(heads.train.count.objectAcc)} / ${pct(heads.heldout.count.objectAcc)}, word (per patch) ${pct(heads.train.word.objectAcc)} / ${pct(heads.heldout.word.objectAcc)}.
 `;
 await saveMiniEncoder(cli.flag('out'), v, dense.encoder, dense.vocab, { eval: { command, seconds, losses: { first: dense.losses[0], last10: mean(dense.losses.slice(-10)) }, heads, probes, colourByPair, shapeByPair }, card });
 console.log(`wrote ${cli.flag('out')}`);

@@ -11,7 +11,7 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, inkPixels, permuteChannels, recolourInk, rotateHue, denseHeadAccuracy, objectFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, inkPixels, permuteChannels, recolourInk, rotateHue, denseHeadAccuracy, objectFeeds, wordFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {
@@ -71,6 +71,33 @@ describe('dense labels', () => {
     const g4 = patchGeometry(tileImage({ width: W, height: W, data }, p4), p4);
     expect(g4.ink[1 + 9 * 12 + 9]).toBe(1); // tile 0, patch (9, 9) = pixels 36..40: inside the square
     expect(g4.ink[1 + 8 * 12 + 8]).toBe(0); // pixels 32..36: outside
+  });
+
+  it('the word head pools exactly the word\'s labelled ink tokens of each image and labels it by the word; no word, no label', () => {
+    const v = loadVisionPreset('mini');
+    const W = 96;
+    const data = new Uint8Array(W * W * 3);
+    // A dark 20×8 block in the top-right cell (x 70..90, y 8..16) stands for the written word.
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) data.set(x >= 70 && x < 90 && y >= 8 && y < 16 ? [40, 40, 40] : [250, 244, 228], (y * W + x) * 3);
+    const image = tileImage({ width: W, height: W, data }, v);
+    const withWord: SceneSpec = { objects: [], background: 'cream', word: { text: 'dog', corner: 'top right' } };
+    const noWord: SceneSpec = { objects: [], background: 'cream', word: null };
+    const vocab = { colours: ['red'], shapes: ['square'], words: ['cat', 'dog'] };
+    const P = patchesPerTile(v), M = 2 * 4 * P;
+    const labels = [denseLabels({ image, scene: withWord }, v, vocab), denseLabels({ image, scene: noWord }, v, vocab)];
+    const wordToks = Array.from({ length: 4 * P }, (_, t) => t).filter((t) => labels[0]!.word[t]! > 0);
+    // Canvas columns 70..90 of tile 1 (48..96) are patch columns 2..5 (only those with ≥ 15 % ink), row 1 (8..16).
+    expect(wordToks.length).toBeGreaterThanOrEqual(2);
+    for (const t of wordToks) expect([labels[0]!.cell[t], labels[0]!.word[t]]).toEqual([2, 2]); // top-right cell; 'dog' = 1 + 1
+    const f = wordFeeds(labels, M);
+    expect(f['pool_word']!.shape).toEqual([2, M]);
+    const pool = f['pool_word']!.data as Float32Array;
+    for (let t = 0; t < M; t++) expect(pool[t]).toBeCloseTo(wordToks.includes(t) ? 1 / wordToks.length : 0, 7);
+    expect(pool.subarray(M).every((w) => w === 0)).toBe(true); // the second image has no word
+    expect(Array.from(f['labels.object_word']!.data as Int32Array)).toEqual([2, -100]);
+    // denseBatch feeds the word pool only when the word head is asked for, and the object pool only for the other heads.
+    const batch = denseBatch(v, vocab, [{ image, scene: withWord }], undefined, ['word']);
+    expect(Object.keys(batch).filter((k) => k.startsWith('pool') || k.startsWith('labels.object_')).sort()).toEqual(['labels.object_word', 'pool_word']);
   });
 
   it('padding outside the resized image has no label; the cell follows the original image, not the canvas', () => {
@@ -149,6 +176,25 @@ describe('trainDenseEncoder', () => {
     expect(colour.losses[0]!).toBeGreaterThan(base.losses[0]!);
     expect(Array.from(colour.heads['dense_head.object_colour.weight']!.data as Float32Array)).not.toEqual(Array.from(base.heads['dense_head.object_colour.weight']!.data as Float32Array));
     expect(Array.from(base.heads['dense_head.object_shape.weight']!.data as Float32Array)).toEqual(Array.from(colour.heads['dense_head.object_shape.weight']!.data as Float32Array));
+  }, 120_000);
+
+  it('trains the object word head on its own weight, probes the word, and refuses a negative weight', async () => {
+    const v = parseVisionConfig({ tileSize: 48, patchSize: 8, dim: 16, nLayers: 1, nGlobalLayers: 1, nHeads: 2, ffnDim: 32, intermediateLayers: [0], maxTiles: 4 });
+    const scenes: DenseScene[] = [];
+    for await (const s of generateImages({ seed: 5, count: 24, noiseRate: 0, side: [96, 96] })) {
+      const bytes = s.files['png'] ?? s.files['jpg'];
+      scenes.push({ image: tileImage(await decodeImage(bytes!), v), scene: (s.meta as { scene: SceneSpec }).scene });
+    }
+    expect(scenes.filter((s) => s.scene.word).length).toBeGreaterThan(2);
+    await expect(trainDenseEncoder(v, scenes, { steps: 1, batch: 2, lr: 1e-2, seed: 1, objectWordWeight: -1 })).rejects.toThrow(/objectWordWeight must be ≥ 0, got -1/);
+    const base = await trainDenseEncoder(v, scenes, { steps: 3, batch: 8, lr: 1e-2, seed: 1 });
+    const word = await trainDenseEncoder(v, scenes, { steps: 3, batch: 8, lr: 1e-2, seed: 1, objectWordWeight: 1 });
+    // Same batches, same init (the word head's parameters come last): the first step's loss adds the word term.
+    expect(word.losses[0]!).toBeGreaterThan(base.losses[0]!);
+    expect(Array.from(word.heads['dense_head.object_word.weight']!.data as Float32Array)).not.toEqual(Array.from(base.heads['dense_head.object_word.weight']!.data as Float32Array));
+    // The word probe reads only scenes with a word.
+    const probe = await probeEncoder(v, word.encoder, scenes.slice(0, 16), scenes.slice(16));
+    expect(probe.probes.word.n).toBe(scenes.slice(16).filter((s) => s.scene.word && denseLabels(s, v, denseVocab(scenes)).word.some((y) => y > 0)).length);
   }, 120_000);
 
   it('turns the hue about the grey axis: 120° is a channel permutation, a mirror swaps green and blue, greys stay; the hue augment blanks colour labels as the permutation does; shape taught on the recoloured images only', async () => {
