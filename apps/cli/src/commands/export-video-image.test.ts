@@ -2,7 +2,7 @@
  * `herd export` with vision + video carries two sets of image layers: the vision part's values are
  * --vision's (they answer images), the video part's own image layers (`video.image.`) are the image
  * checkpoint the video model was trained on, whatever --vision is (they read clips). A --vision that
- * is another checkpoint (the video's image checkpoint with its projector's sign flipped) changes the
+ * is another checkpoint (the video's image checkpoint with one adapter layer's query weights negated) changes the
  * first set only; each recipe records the checkpoint its layers come from (weights sha256).
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
