@@ -25,7 +25,8 @@ import { type TiledClip } from '@herd/video';
 import { type TiledImage, recipePlaceInputs } from '@herd/vision';
 import { type ImageLayerRows, type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
 
-/** The recipe fields this runner reads (the manifest's, written by each modality's export). */
+// The recipe fields this runner reads (the manifest's, written by each modality's export).
+
 /** One set of image cross-attention layers (`imageLayersRecipe`): the vision recipe itself, the video recipe's `image`. */
 interface ImageLayersRecipe {
   readonly imageTokenId: number;
