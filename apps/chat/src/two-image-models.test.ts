@@ -102,4 +102,17 @@ describe('--mini: images answered by the vision checkpoint, clips by the video m
       await gen.release();
     }
   }, 240_000);
+
+  it('the video part stands alone: --video without --vision answers the clip with the same logits, and refuses an image naming --vision', async () => {
+    const alone = await HerdEngine.load({ device: 'cpu', videoDir: MINI_VIDEO_DIR });
+    try {
+      expect(alone.status().vision).toBeNull();
+      expect(alone.status().video).toMatchObject({ imageDir: videoImageDir() });
+      const turns = [{ role: 'user' as const, text: 'Which way does the blue star move?', clip: await alone.prepareClip(readFileSync(CLIP), 'clip.mp4') }];
+      expect(maxDiff(await alone.nextLogits(turns), await engine.nextLogits(turns))).toBe(0);
+      await expect(alone.prepareImage(readFileSync(SCENE), 'scene.png')).rejects.toThrow(/scene\.png: vision: not loaded .*--vision DIR/);
+    } finally {
+      await alone.release();
+    }
+  }, 120_000);
 });
