@@ -124,9 +124,9 @@ async function loadStatus() {
 function showLoaded(s) {
   const parts = [
     ['core', `frozen Llama 3 core (${s.core.builtIn ? 'built-in mini' : s.core.dir}, ${s.core.layers} layers)`],
-    ['vision', s.vision ? `image encoder + cross-attention adapter (layers ${s.vision.crossAttentionLayers.join(', ')}; ${s.vision.dir}${s.vision.replaces ? ` — the video model's own image checkpoint, in place of ${s.vision.replaces}` : ''})` : null],
+    ['vision', s.vision ? `image encoder + cross-attention adapter, answers images (layers ${s.vision.crossAttentionLayers.join(', ')}; ${s.vision.dir})` : null],
     ['speech', s.speech ? `Conformer encoder (${s.speech.encoderLayers} layers) + speech adapter, audio up to ${s.speech.maxSeconds} s (${s.speech.dir})` : null],
-    ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir})${s.video.imageMatches ? '' : ' — trained on another image checkpoint'}` : null],
+    ['video', s.video ? `frame aggregator (${s.video.resamplerLayers} layers) + video cross-attention, ${s.video.frames} frames a clip (${s.video.dir}), answers clips with its own image encoder + cross-attention (layers ${s.video.imageCrossAttentionLayers.join(', ')}; ${s.video.imageDir})${s.video.imageMatches ? '' : ' — not the image checkpoint it was trained on'}` : null],
   ];
   $('transcribe-label').hidden = !s.speech;
   const el = $('loaded');

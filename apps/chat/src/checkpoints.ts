@@ -1,9 +1,8 @@
 /**
  * `--checkpoint DIR`: a folder the page can switch to beside the default model. What the folder
  * holds decides what it replaces in the default composition (the other parts stay):
- * - herd's vision checkpoint (`vision.safetensors` + `config.json`) → the image encoder + adapter
- *   (the video part is left out when that is not the video model's own image checkpoint: a composition has
- *   one set of image layers, and the video's would take the folder's place, composedImageDir);
+ * - herd's vision checkpoint (`vision.safetensors` + `config.json`) → the image encoder + adapter that
+ *   answer images (the video part keeps its own image layers: clips are answered as before);
  * - herd's speech checkpoint (`speech.safetensors`) → the speech encoder + adapter;
  * - herd's video checkpoint (`video.safetensors`) → the aggregator + video cross-attention;
  * - a Hugging Face Mllama folder (`config.json` with model_type "mllama") → vision (its own core);
@@ -14,8 +13,8 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { HerdError, readJsonFile } from '@herd/core';
 import { MINI_SPEECH_FILES } from '@herd/speech';
-import { MINI_VIDEO_FILES, composedImageDir } from '@herd/video';
-import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
+import { MINI_VIDEO_FILES } from '@herd/video';
+import { MINI_VISION_FILES } from '@herd/vision';
 import { type LoadEngineOptions } from './engine.js';
 
 export type CheckpointKind = 'vision' | 'speech' | 'video' | 'core';
@@ -25,13 +24,9 @@ export function checkpointEngineOptions(dir: string, base: LoadEngineOptions): {
   const d = resolve(dir);
   if (!existsSync(d) || !statSync(d).isDirectory()) throw new HerdError('io_error', `--checkpoint ${dir}: no such folder`);
   const has = (f: string): boolean => existsSync(join(d, f));
-  if (has(MINI_VISION_FILES.weights)) {
-    const { videoDir, ...rest } = base;
-    const keepVideo = videoDir !== undefined && composedImageDir(d, videoDir).replaces === undefined;
-    return { kind: 'vision', options: { ...rest, visionDir: d, ...(keepVideo ? { videoDir } : {}) } };
-  }
+  if (has(MINI_VISION_FILES.weights)) return { kind: 'vision', options: { ...base, visionDir: d } };
   if (has(MINI_SPEECH_FILES.weights)) return { kind: 'speech', options: { ...base, speechDir: d } };
-  if (has(MINI_VIDEO_FILES.weights)) return { kind: 'video', options: { ...base, videoDir: d, visionDir: base.visionDir ?? MINI_VISION_DIR } };
+  if (has(MINI_VIDEO_FILES.weights)) return { kind: 'video', options: { ...base, videoDir: d } };
   if (has('config.json')) {
     const cfg = readJsonFile(join(d, 'config.json'), { what: `--checkpoint ${dir} config` }) as { model_type?: unknown };
     if (cfg.model_type === 'mllama') {

@@ -96,12 +96,14 @@ describe('one composed decoder answers every medium of a conversation at once', 
     // Every row from the picture on attends it (the utterance's rows and the answer's).
     const status = engine.status();
     // (One token per tile is enough to see which rows reach which slot.)
-    const rows = decoderRows(plan, [image.nTiles], { vocab: status.core.vocab, imageTokenId: plan.ids[at]!, maxTiles: status.vision!.maxTiles, tokensPerTile: 1 }, 0, plan.ids.length + 1);
+    const all = decoderRows(plan, [image.nTiles], { vocab: status.core.vocab, imageTokenId: plan.ids[at]!, image: { maxTiles: status.vision!.maxTiles, tokensPerTile: 1 } }, 0, plan.ids.length + 1);
+    const rows = all.image!;
     const S = rows.imageTokens;
     const attends = Array.from({ length: plan.ids.length + 1 }, (_, r) => rows.xattnMask[r * S] === 1);
     expect(attends).toEqual(attends.map((_, r) => r >= at));
-    expect(Array.from(rows.audioIndex.slice(0, plan.ids.length))).toEqual(plan.codes);
-    expect(rows.audioIndex[plan.ids.length]).toBe(KEEP_TOKEN); // a generated token is text
+    const audioIndex = all.audioIndex;
+    expect(Array.from(audioIndex.slice(0, plan.ids.length))).toEqual(plan.codes);
+    expect(audioIndex[plan.ids.length]).toBe(KEEP_TOKEN); // a generated token is text
 
     const logits = await engine.nextLogits(turns);
     expect(firstId).toBe(argmax(logits));
@@ -132,7 +134,7 @@ describe('one composed decoder answers every medium of a conversation at once', 
     // The text-only layout of the same conversation is one token shorter: the <|image|>.
     expect(engine.plan(turns.map((t) => ({ role: t.role, text: t.text }))).ids.length).toBe(plan.ids.length - 1);
     const status = engine.status();
-    const rows = decoderRows(plan, [image.nTiles], { vocab: status.core.vocab, imageTokenId: plan.ids.find((t) => t >= status.core.vocab)!, maxTiles: status.vision!.maxTiles, tokensPerTile: 1 }, plan.ids.length - 1, 1);
+    const rows = decoderRows(plan, [image.nTiles], { vocab: status.core.vocab, imageTokenId: plan.ids.find((t) => t >= status.core.vocab)!, image: { maxTiles: status.vision!.maxTiles, tokensPerTile: 1 } }, plan.ids.length - 1, 1).image!;
     expect(rows.xattnMask.some((x) => x === 1)).toBe(true); // the last prompt row (turn 2) sees turn 1's picture
 
     const logits = await engine.nextLogits(turns);
@@ -141,7 +143,7 @@ describe('one composed decoder answers every medium of a conversation at once', 
     expect(maxAbsDiff(logits, await engine.nextLogits([{ ...turns[0]!, image: other }, turns[1]!, turns[2]!]))).toBeGreaterThan(1e-5);
   }, 300_000);
 
-  it('a clip and a picture in one turn: two image slots (the picture, the clip\'s middle frame), video cross-attention open on the rows after them', async () => {
+  it('a clip and a picture in one turn: two image slots, the picture read by the vision layers and the clip\'s middle frame by the video model\'s own, video cross-attention open on the rows after them', async () => {
     const q = 'What moves?';
     const reply = await postChat(url, { conversation: 'clip-pic', message: q, image: { name: 'scene.png', data: b64(SCENE) }, video: { name: 'clip.mp4', data: b64(CLIP) }, maxTokens: MAX });
     const { promptTokens, firstId } = expectWellFormed(reply);
@@ -156,14 +158,18 @@ describe('one composed decoder answers every medium of a conversation at once', 
     const vocab = status.core.vocab;
     const at = plan.ids.findIndex((t) => t >= vocab);
     expect(plan.ids[at + 1]).toBe(plan.ids[at]); // <|image|><|image|>
-    const rows = decoderRows(plan, [image.nTiles, clip.frames[0]!.nTiles], { vocab, imageTokenId: plan.ids[at]!, maxTiles: status.vision!.maxTiles, tokensPerTile: 1, videoTokens: 4 }, 0, plan.ids.length);
-    const open = Array.from({ length: plan.ids.length }, (_, r) => rows.videoMask![r * 4] === 1);
+    const rows = decoderRows(plan, [image.nTiles, clip.frames[0]!.nTiles], { vocab, imageTokenId: plan.ids[at]!, image: { maxTiles: status.vision!.maxTiles, tokensPerTile: 1 }, clip: { maxTiles: status.vision!.maxTiles, tokensPerTile: 1, videoTokens: 4 } }, 0, plan.ids.length);
+    const open = Array.from({ length: plan.ids.length }, (_, r) => rows.clip!.videoMask[r * 4] === 1);
     expect(open).toEqual(open.map((_, r) => r >= at + 1)); // from the clip's token on
-    const S = rows.imageTokens;
+    // Each set holds one slot: the picture in the vision layers', the clip in the video model's own.
+    expect([rows.image!.imageTokens, rows.clip!.imageTokens]).toEqual([status.vision!.maxTiles, status.vision!.maxTiles]);
     const last = plan.ids.length - 1;
-    // The question's rows attend both slots (consecutive <|image|> tokens share the interval).
-    expect(rows.xattnMask[last * S]).toBe(1);
-    expect(rows.xattnMask[last * S + S / 2]).toBe(1);
+    // The question's rows attend both (consecutive <|image|> tokens share the interval), each in its own set.
+    expect(rows.image!.xattnMask[last * rows.image!.imageTokens]).toBe(1);
+    expect(rows.clip!.xattnMask[last * rows.clip!.imageTokens]).toBe(1);
+    // Each set's learnable id sits on its own <|image|>: the picture's at `at`, the clip's at `at + 1`.
+    expect([rows.image!.learnableIds[at], rows.image!.learnableIds[at + 1]]).toEqual([plan.ids[at]! - vocab, -1]);
+    expect([rows.clip!.learnableIds[at], rows.clip!.learnableIds[at + 1]]).toEqual([-1, plan.ids[at]! - vocab]);
 
     const logits = await engine.nextLogits(turns);
     expect(firstId).toBe(argmax(logits));
@@ -225,7 +231,7 @@ describe('one composed decoder answers every medium of a conversation at once', 
     const status = engine.status();
     const vocab = status.core.vocab;
     const V = 4;
-    const rows = decoderRows(plan, [clip.frames[0]!.nTiles, reversed.frames[0]!.nTiles], { vocab, imageTokenId: plan.ids.find((t) => t >= vocab)!, maxTiles: status.vision!.maxTiles, tokensPerTile: 1, videoTokens: V }, 0, plan.ids.length);
+    const rows = decoderRows(plan, [clip.frames[0]!.nTiles, reversed.frames[0]!.nTiles], { vocab, imageTokenId: plan.ids.find((t) => t >= vocab)!, clip: { maxTiles: status.vision!.maxTiles, tokensPerTile: 1, videoTokens: V } }, 0, plan.ids.length).clip!;
     const slotsAt = plan.ids.flatMap((t, i) => (t >= vocab && (i === 0 || plan.ids[i - 1]! < vocab) ? [i] : []));
     expect(slotsAt).toHaveLength(2);
     const sees = (r: number) => [0, 1].filter((c) => rows.videoMask![r * 2 * V + c * V] === 1);

@@ -4,9 +4,11 @@
  * cross-attention, video cross-attention, speech splice — plus each modality's encoder graphs), here
  * in onnxruntime-node through `@herd/runtime`. One prompt holds every medium of the conversation
  * (`prompt-plan.ts`) and one decoder answers it, following each recipe in the manifest:
- * - images → `vision.encoder` once each; their keys/values concatenated along S in prompt order;
- * - the clip → `video.frames` (features, and the middle frame's keys/values as one more image slot),
- *   features rounded to f16 and back, → `video.aggregator` → `video.tokens`;
+ * - images → `vision.encoder` once each; their keys/values concatenated along S in prompt order, fed
+ *   to the vision part's image layers (`xattn.*`);
+ * - each clip → `video.frames` (features, and the middle frame's keys/values for the video model's own
+ *   image layers, `video.image.xattn.*`, concatenated over the clips as images are), features rounded
+ *   to f16 and back, → `video.aggregator` → `video.tokens`;
  * - the utterance → `speech.encoder` (features padded to maxFrames) → `speech.frames`;
  * - parts a prompt does not use get the recipe's idle values.
  * Per call the rows of the masks and `audioIndex` come from `decoderRows` (shared with the page).
@@ -21,10 +23,12 @@ import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd
 import { type JointCtcOptions, type SpeechInput, ctcRows, jointTranscribe } from '@herd/speech';
 import { type TiledClip } from '@herd/video';
 import { type TiledImage, recipePlaceInputs } from '@herd/vision';
-import { type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
+import { type ImageLayerRows, type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
 
-/** The recipe fields this runner reads (the manifest's, written by each modality's export). */
-interface VisionRecipe {
+// The recipe fields this runner reads (the manifest's, written by each modality's export).
+
+/** One set of image cross-attention layers (`imageLayersRecipe`): the vision recipe itself, the video recipe's `image`. */
+interface ImageLayersRecipe {
   readonly imageTokenId: number;
   readonly adapterLayers: number;
   readonly kvHeads: number;
@@ -34,7 +38,10 @@ interface VisionRecipe {
   readonly tokensPerImage: number;
   /** placeBins / patchSize: only for a checkpoint with place embeddings (the encoder then takes placeRow / placeCol). */
   readonly preprocess: { readonly tileSize: number; readonly placeBins?: number; readonly patchSize?: number };
+  /** Decoder input names; keys/values with `{adapterLayer}`. */
+  readonly decoderInputs: { readonly keys: string; readonly values: string; readonly mask: string; readonly learnableIds: string };
 }
+type VisionRecipe = ImageLayersRecipe;
 interface SpeechRecipe {
   readonly maxFrames: number;
   readonly adapterFrames: number;
@@ -46,7 +53,8 @@ interface VideoRecipe {
   readonly frames: number;
   readonly tokensPerFrame: number;
   readonly videoTokens: number;
-  readonly imageTokenId: number;
+  /** The video model's own image layers (its frames are tiled and its middle frame fed as this says). */
+  readonly image: ImageLayersRecipe;
 }
 
 /** The media of one prompt, prepared (decoded, tiled, log-mel). */
@@ -59,13 +67,13 @@ export interface PromptMedia {
   readonly audios: readonly SpeechInput[];
 }
 
-/** Tensors [1, n_i, D] side by side along dim 1 → [1, Σn_i, D]. */
 /** `placeRow` / `placeCol` of one image for a recipe with place embeddings (`recipePlaceInputs`), else nothing. */
 function placeFeeds(im: TiledImage, v: VisionRecipe): Record<string, HostTensor> {
   const p = recipePlaceInputs(im, v);
   return p ? { placeRow: hostTensor('i32', p.dims, p.placeRow), placeCol: hostTensor('i32', p.dims, p.placeCol) } : {};
 }
 
+/** Tensors [1, n_i, D] side by side along dim 1 → [1, Σn_i, D]. */
 function concatRows(parts: readonly HostTensor[]): HostTensor {
   if (parts.length === 1) return parts[0]!;
   const D = parts[0]!.shape[2]!;
@@ -96,6 +104,11 @@ export class ComposedModel {
 
   /** The decoder session opens now; each encoder graph on its first use. */
   static async create(built: BuiltExport, cfg: LlamaConfig, options: SessionOptions = {}): Promise<ComposedModel> {
+    const video = built.manifest.modalities['video']?.recipe as VideoRecipe | undefined;
+    if (video && video.image === undefined) throw new HerdError('invalid_argument', 'composed model: the export\'s video part does not carry its own image layers (made before round 28): re-export it');
+    const vision = built.manifest.modalities['vision']?.recipe as VisionRecipe | undefined;
+    // One <|image|> id in the prompt: both sets' learnable rows are indexed by it.
+    if (video && vision && video.image.imageTokenId !== vision.imageTokenId) throw new HerdError('checkpoint_mismatch', `composed model: the vision part's <|image|> id is ${vision.imageTokenId}, the video part's image model's ${video.image.imageTokenId}; one prompt needs one`);
     return new ComposedModel(built, await Generator.create(cfg, emitted(built, built.manifest.decoder), options), options);
   }
 
@@ -139,10 +152,10 @@ export class ComposedModel {
     });
   }
 
-  /** `video.frames` then `video.aggregator` on a clip: its video tokens, the middle frame's keys/values and real tiles. */
+  /** `video.frames` then `video.aggregator` on a clip: its video tokens, the middle frame's keys/values (for the video model's own image layers) and real tiles. */
   private async clipContext(clip: TiledClip): Promise<{ tokens: HostTensor; kv: Record<string, HostTensor>; nTiles: number }> {
-    const v = this.vision!;
     const r = this.video!;
+    const v = r.image;
     const T = v.preprocess.tileSize;
     const N = v.maxTiles;
     const F = r.frames;
@@ -169,7 +182,7 @@ export class ComposedModel {
       'video.frames': hostTensor('f32', [1, F, S, D], rounded),
       'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1, 0, nTiles * v.tokensPerTile)),
     });
-    const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith('xattn.')));
+    const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n !== 'features'));
     return { tokens: agg['video.tokens']!, kv, nTiles };
   }
 
@@ -203,49 +216,54 @@ export class ComposedModel {
     return t;
   }
 
+  /** One set's keys/values of its slots (each [1, K, s1, Dh], named as its decoder inputs) concatenated along S → [1, K, S, Dh]; no slot: S = 1 zeros (every row masked). */
+  private slotKeysValues(r: ImageLayersRecipe, perSlot: readonly Record<string, HostTensor>[]): Record<string, HostTensor> {
+    const K = r.kvHeads;
+    const Dh = r.headDim;
+    const s1 = r.tokensPerImage;
+    const S = perSlot.length > 0 ? s1 * perSlot.length : 1;
+    const out: Record<string, HostTensor> = {};
+    for (let j = 0; j < r.adapterLayers; j++) {
+      for (const pattern of [r.decoderInputs.keys, r.decoderInputs.values]) {
+        const name = pattern.replace('{adapterLayer}', String(j));
+        const data = new Float32Array(K * S * Dh);
+        perSlot.forEach((o, i) => {
+          const src = o[name]?.data as Float32Array | undefined;
+          if (!src) throw new HerdError('invalid_argument', `composed model: an image graph gave no '${name}'`);
+          for (let k = 0; k < K; k++) data.set(src.subarray(k * s1 * Dh, (k + 1) * s1 * Dh), (k * S + i * s1) * Dh);
+        });
+        out[name] = hostTensor('f32', [1, K, S, Dh], data);
+      }
+    }
+    return out;
+  }
+
   /** The decoder's tokens and per-call feeds for a prompt: every encoder runs here, once per prompt. */
   private async inputs(plan: PromptPlan, media: PromptMedia): Promise<{ tokens: number[]; feeds: (start: number, count: number) => Record<string, HostTensor>; ctc: (HostTensor | undefined)[] }> {
     const v = this.vision;
     const video = this.video;
-    const hasSlots = plan.slots.length > 0;
-    if (hasSlots && !v) throw new HerdError('invalid_argument', 'an image or clip in the prompt, but vision: not loaded');
+    if (plan.slots.some((s) => s.kind === 'image') && !v) throw new HerdError('invalid_argument', 'an image in the prompt, but vision: not loaded');
     if (plan.clipTurns.length > 0 && (!video || media.clips.length !== plan.clipTurns.length)) throw new HerdError('invalid_argument', `${plan.clipTurns.length} clip(s) in the prompt, but ${video ? `${media.clips.length} given` : 'video: not loaded'}`);
     if (plan.audioTurns.length > 0 && (!this.speech || media.audios.length !== plan.audioTurns.length)) throw new HerdError('invalid_argument', `${plan.audioTurns.length} utterance(s) in the prompt, but ${this.speech ? `${media.audios.length} given` : 'speech: not loaded'}`);
     const clips = [];
     for (const c of media.clips) clips.push(await this.clipContext(c));
-    // Image slots in prompt order: each image's keys/values, or the clip's middle frame.
-    const perSlot: Record<string, HostTensor>[] = [];
+    // Image slots in prompt order: each image's keys/values go to the vision layers, each clip's middle frame's to the video model's own.
+    const images: Record<string, HostTensor>[] = [];
     const nTiles: number[] = [];
     for (const [j, s] of plan.slots.entries()) {
       if (s.kind === 'clip') {
-        const clip = clips[s.clip!]!;
-        perSlot.push(clip.kv);
-        nTiles.push(clip.nTiles);
+        nTiles.push(clips[s.clip!]!.nTiles);
       } else {
         const im = media.images[j];
         if (!im) throw new HerdError('invalid_argument', `image slot ${j} (turn ${s.turn}): no image given`);
-        perSlot.push(await this.imageKv(im));
+        images.push(await this.imageKv(im));
         nTiles.push(im.nTiles);
       }
     }
-    const fixed: Record<string, HostTensor> = {};
-    if (v) {
-      const K = v.kvHeads;
-      const Dh = v.headDim;
-      const s1 = v.tokensPerImage;
-      const S = hasSlots ? s1 * perSlot.length : 1;
-      for (let j = 0; j < v.adapterLayers; j++) {
-        for (const name of [`xattn.k.${j}`, `xattn.v.${j}`]) {
-          // [1, K, s1, Dh] per slot → [1, K, S, Dh]; no slot: S = 1 zeros (every row masked).
-          const data = new Float32Array(K * S * Dh);
-          perSlot.forEach((o, i) => {
-            const src = o[name]!.data as Float32Array;
-            for (let k = 0; k < K; k++) data.set(src.subarray(k * s1 * Dh, (k + 1) * s1 * Dh), (k * S + i * s1) * Dh);
-          });
-          fixed[name] = hostTensor('f32', [1, K, S, Dh], data);
-        }
-      }
-    }
+    const fixed: Record<string, HostTensor> = {
+      ...(v ? this.slotKeysValues(v, images) : {}),
+      ...(video ? this.slotKeysValues(video.image, clips.map((c) => c.kv)) : {}),
+    };
     const ctc: (HostTensor | undefined)[] = [];
     if (this.speech) {
       const frames = [];
@@ -259,27 +277,28 @@ export class ComposedModel {
     const cfg = this.built.manifest.core.config;
     const layout: RowLayout = {
       vocab: cfg.vocabSize,
-      imageTokenId: v?.imageTokenId ?? -1,
-      maxTiles: v?.maxTiles ?? 0,
-      tokensPerTile: v?.tokensPerTile ?? 0,
-      ...(video ? { videoTokens: video.videoTokens } : {}),
+      imageTokenId: v?.imageTokenId ?? video?.image.imageTokenId ?? -1,
+      ...(v ? { image: { maxTiles: v.maxTiles, tokensPerTile: v.tokensPerTile } } : {}),
+      ...(video ? { clip: { maxTiles: video.image.maxTiles, tokensPerTile: video.image.tokensPerTile, videoTokens: video.videoTokens } } : {}),
     };
     const videoTokens = video ? (clips.length > 0 ? concatRows(clips.map((c) => c.tokens)) : this.constant('video.tokens', 0, 1, { V: video.videoTokens })) : undefined;
     const feeds = (start: number, count: number): Record<string, HostTensor> => {
       const rows = decoderRows(plan, nTiles, layout, start, count);
       const f: Record<string, HostTensor> = { ...fixed };
-      if (v) {
-        f['xattn.mask'] = hostTensor('bool', [1, 1, count, rows.imageTokens], rows.xattnMask);
-        f['learnableIds'] = hostTensor('i32', [1, count], rows.learnableIds);
-      }
+      const set = (r: ImageLayersRecipe, x: ImageLayerRows): void => {
+        f[r.decoderInputs.mask] = hostTensor('bool', [1, 1, count, x.imageTokens], x.xattnMask);
+        f[r.decoderInputs.learnableIds] = hostTensor('i32', [1, count], x.learnableIds);
+      };
+      if (v) set(v, rows.image!);
       if (video) {
+        set(video.image, rows.clip!);
         f['video.tokens'] = videoTokens!;
-        f['video.mask'] = hostTensor('bool', [1, 1, count, videoTokens!.shape[1]!], rows.videoMask!);
+        f['video.mask'] = hostTensor('bool', [1, 1, count, videoTokens!.shape[1]!], rows.clip!.videoMask);
       }
       if (this.speech) f['audioIndex'] = hostTensor('i32', [1, count], rows.audioIndex);
       return f;
     };
-    // The adapter's learnable ids (≥ vocab) are fed as 0; `learnableIds` carries them.
+    // The adapters' learnable ids (≥ vocab) are fed as 0; each set's `learnableIds` carries them.
     return { tokens: plan.ids.map((t) => (t >= cfg.vocabSize ? 0 : t)), feeds, ctc };
   }
 

@@ -2,12 +2,15 @@
  * What the chat server runs: a language core (the built-in mini core or a folder) and, when given, a
  * vision checkpoint (HF Mllama layout: frozen core + image encoder + cross-attention adapter), a
  * speech checkpoint (Conformer encoder + embedding adapter, `@herd/speech`) and a video checkpoint
- * (aggregator + video cross-attention on the image model, `@herd/video`). A conversation becomes the
+ * (aggregator + video cross-attention, `@herd/video`, on the image model it was trained on). A conversation becomes the
  * Llama 3 chat template; tokens stream out one at a time; the caller stops early by leaving the loop.
  *
  * Every answer comes from ONE composed model: the export `herd export` writes and the page runs
  * (`exportModel`: the core's decoder with every loaded modality's extension attached, plus the
- * encoder graphs), run here by `ComposedModel`. A turn may carry an image, an utterance and a clip
+ * encoder graphs), run here by `ComposedModel`. Images and clips are read by different image layers:
+ * images by the vision checkpoint's, clips by the video model's own image checkpoint's (its frozen
+ * encoder + image cross-attention, under `video.image.`), so each is answered exactly as that model
+ * alone answers it (`herd generate --image` / `--video`). A turn may carry an image, an utterance and a clip
  * together; the prompt holds every medium of the kept turns at once (`prompt-plan.ts`, shared with
  * the page): a spoken question about a picture, a picture asked about two turns later, a clip and an
  * image in one turn.
@@ -29,12 +32,12 @@ import {
 import { decodeAudio, decodeImage } from '@herd/media';
 import { type Device } from '@herd/runtime';
 import { CORE_EMBEDDING_PARAM, JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, type MiniSpeech, type SpeechInput, audioTokens, loadMiniSpeech, speechExportModality } from '@herd/speech';
-import { type MiniVideo, type TiledClip, composedImageDir, loadMiniVideo, readClipFrames, videoExportModality } from '@herd/video';
+import { type MiniVideo, type TiledClip, imageCheckpointSha, loadMiniVideo, readClipFrames, videoExportModality, videoImageDir } from '@herd/video';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LoadedMllama, MINI_VISION_FILES, type TiledImage, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
+import { type LoadedMllama, MINI_VISION_DIR, MINI_VISION_FILES, type TiledImage, loadHfMllama, loadMiniVision, tileImage, visionExportModality } from '@herd/vision';
 import { ComposedModel, type PromptMedia } from './composed.js';
 import { type PromptPlan, planPrompt } from './prompt-plan.js';
 
@@ -76,12 +79,16 @@ export interface Piece {
 
 export interface EngineStatus {
   readonly core: { readonly dir: string; readonly builtIn: boolean; readonly layers: number; readonly dim: number; readonly vocab: number; readonly contextTokens: number };
-  /** `replaces`: the vision folder asked for, set aside for the video checkpoint's own image checkpoint (composedImageDir). */
-  readonly vision: { readonly dir: string; readonly replaces?: string; readonly crossAttentionLayers: readonly number[]; readonly tileSize: number; readonly maxTiles: number } | null;
+  /** The vision checkpoint: the image encoder + cross-attention layers that answer images. */
+  readonly vision: { readonly dir: string; readonly crossAttentionLayers: readonly number[]; readonly tileSize: number; readonly maxTiles: number } | null;
   /** The speech encoder + adapter: Conformer layers, adapter width, the longest utterance in seconds. */
   readonly speech: { readonly dir: string; readonly encoderLayers: number; readonly encoderDim: number; readonly adapterDim: number; readonly maxSeconds: number } | null;
-  /** The video aggregator + cross-attention: frames sampled per clip; whether it was trained on the loaded image checkpoint. */
-  readonly video: { readonly dir: string; readonly frames: number; readonly resamplerLayers: number; readonly imageMatches: boolean } | null;
+  /**
+   * The video aggregator + cross-attention and the image checkpoint its clips' frames go through
+   * (`imageDir`, its own: encoder + the image cross-attention layers at `imageCrossAttentionLayers`);
+   * frames sampled per clip; whether that is the image checkpoint it was trained on.
+   */
+  readonly video: { readonly dir: string; readonly imageDir: string; readonly imageCrossAttentionLayers: readonly number[]; readonly frames: number; readonly resamplerLayers: number; readonly imageMatches: boolean } | null;
   readonly device: Device;
 }
 
@@ -114,7 +121,11 @@ export interface LoadEngineOptions {
   readonly visionDir?: string;
   /** herd's speech checkpoint (encoder + adapter on this core, e.g. packages/speech/weights/mini); absent: no audio. */
   readonly speechDir?: string;
-  /** herd's video checkpoint (aggregator + video cross-attention, e.g. packages/video/weights/mini); needs `visionDir` (herd's own image checkpoint it sits on). */
+  /**
+   * herd's video checkpoint (aggregator + video cross-attention, e.g. packages/video/weights/mini). It
+   * brings the image checkpoint it was trained on (config `image.dir`; for one that records none,
+   * `visionDir` or the committed mini vision), beside `visionDir`'s, which answers images.
+   */
   readonly videoDir?: string;
   readonly device: Device;
   /** Largest decoded image in pixels (before tiling). */
@@ -125,7 +136,7 @@ export class HerdEngine implements ChatEngine {
   private constructor(
     private readonly core: LanguageCore,
     private readonly tok: Llama3Tokenizer,
-    private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama; readonly replaces?: string } | undefined,
+    private readonly vision: { readonly dir: string; readonly loaded: LoadedMllama } | undefined,
     private readonly speech: MiniSpeech | undefined,
     private readonly video: MiniVideo | undefined,
     private readonly device: Device,
@@ -141,13 +152,12 @@ export class HerdEngine implements ChatEngine {
     const tok = await loadLlama3Tokenizer();
     checkVocabularyFits(core.dir, tok.numIds, core.config.vocabSize, core.vocab);
     let vision: HerdEngine['vision'];
-    // With video, the one set of image layers must be the video's own image checkpoint (composedImageDir).
-    const composed = o.videoDir !== undefined && o.visionDir !== undefined && existsSync(join(o.visionDir, MINI_VISION_FILES.weights)) ? composedImageDir(o.visionDir, o.videoDir) : undefined;
-    const visionDir = composed?.dir ?? o.visionDir;
+    const visionDir = o.visionDir;
+    const herdVision = visionDir !== undefined && existsSync(join(visionDir, MINI_VISION_FILES.weights));
     if (visionDir !== undefined) {
       // herd's own checkpoints (encoder + adapter only, e.g. the built-in mini vision) run on the given
       // core; a Hugging Face Mllama folder brings its own frozen core.
-      const loaded: LoadedMllama = existsSync(join(visionDir, MINI_VISION_FILES.weights))
+      const loaded: LoadedMllama = herdVision
         ? (({ config, weights }) => ({ config, core: core.weights, vision: weights }))(loadMiniVision(visionDir, core))
         : loadHfMllama(visionDir);
       if (loaded.config.text.vocabSize !== core.config.vocabSize) {
@@ -156,19 +166,19 @@ export class HerdEngine implements ChatEngine {
           `${visionDir}: the vision checkpoint's core has ${loaded.config.text.vocabSize} text ids but the language core at ${dir} has ${core.config.vocabSize}; give --model the core the adapter was trained on`,
         );
       }
-      vision = { dir: visionDir, loaded, ...(composed?.replaces !== undefined ? { replaces: composed.replaces } : {}) };
+      vision = { dir: visionDir, loaded };
     }
     const speech = o.speechDir !== undefined ? loadMiniSpeech(o.speechDir, core) : undefined;
     let video: MiniVideo | undefined;
     if (o.videoDir !== undefined) {
-      if (o.visionDir === undefined || !existsSync(join(o.visionDir, MINI_VISION_FILES.weights))) {
-        throw new HerdError('invalid_argument', `video checkpoint ${o.videoDir}: it sits on herd's own image checkpoint; give that as the vision folder (e.g. --vision packages/vision/weights/mini)${o.visionDir !== undefined ? `, not ${o.visionDir}` : ''}`);
+      if (visionDir !== undefined && !herdVision) {
+        throw new HerdError('invalid_argument', `video checkpoint ${o.videoDir}: it runs on herd's core, and the Hugging Face Mllama folder ${visionDir} brings its own; they cannot share one decoder — leave out --video, or give herd's vision checkpoint (e.g. --vision packages/vision/weights/mini)`);
       }
-      // On the composition's image checkpoint: the video's own (config image.dir; --vision for one that records none).
-      video = loadMiniVideo(o.videoDir, visionDir, core);
-      // One <|image|> id in the composed prompt: the clip's slot is read by the same image adapter.
-      if (video.config.image.imageTokenId !== vision!.loaded.config.imageTokenId) {
-        throw new HerdError('checkpoint_mismatch', `video checkpoint ${o.videoDir}: its image model's <|image|> id is ${video.config.image.imageTokenId}, the vision checkpoint ${o.visionDir}'s is ${vision!.loaded.config.imageTokenId}; give the vision folder the video model was trained on`);
+      // On its own image checkpoint (config image.dir; the vision folder, else the committed one, for a checkpoint that records none).
+      video = loadMiniVideo(o.videoDir, videoImageDir(o.videoDir, visionDir ?? MINI_VISION_DIR), core);
+      // One <|image|> id in the composed prompt: both image layer sets' learnable rows are indexed by it.
+      if (vision && video.config.image.imageTokenId !== vision.loaded.config.imageTokenId) {
+        throw new HerdError('checkpoint_mismatch', `video checkpoint ${o.videoDir}: its image model's <|image|> id is ${video.config.image.imageTokenId}, the vision checkpoint ${visionDir}'s is ${vision.loaded.config.imageTokenId}; one prompt has one <|image|> id`);
       }
     }
     const engine = new HerdEngine(core, tok, vision, speech, video, o.device, o.maxImagePixels ?? 40_000_000);
@@ -191,9 +201,9 @@ export class HerdEngine implements ChatEngine {
     const v = this.vision;
     return {
       core: { dir: this.core.dir === MINI_CORE_DIR ? 'mini (built-in)' : this.core.dir, builtIn: this.core.dir === MINI_CORE_DIR, layers: c.nLayers, dim: c.dim, vocab: c.vocabSize, contextTokens: c.maxSeqLen },
-      vision: v ? { dir: v.dir, ...(v.replaces !== undefined ? { replaces: v.replaces } : {}), crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
+      vision: v ? { dir: v.dir, crossAttentionLayers: v.loaded.config.crossAttentionLayers, tileSize: v.loaded.config.vision.tileSize, maxTiles: v.loaded.config.vision.maxTiles } : null,
       speech: this.speech ? (({ dir, model, maxFrames }) => ({ dir, encoderLayers: model.encoder.nLayers, encoderDim: model.encoder.dim, adapterDim: model.adapter.dim, maxSeconds: maxFrames / 100 }))(this.speech) : null,
-      video: this.video ? (({ dir, config, imageMatches }) => ({ dir, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video) : null,
+      video: this.video ? (({ dir, config, vision, imageMatches }) => ({ dir, imageDir: vision.dir, imageCrossAttentionLayers: config.image.crossAttentionLayers, frames: config.video.finetune.frames, resamplerLayers: config.video.resampler.layers, imageMatches }))(this.video) : null,
       device: this.device,
     };
   }
@@ -215,7 +225,7 @@ export class HerdEngine implements ChatEngine {
   }
 
   async prepareClip(source: Uint8Array | { readonly path: string }, name: string): Promise<TiledClip> {
-    if (!this.video) throw new HerdError('invalid_argument', `${name}: video: not loaded — start the server with --video DIR (and --vision DIR) to talk about clips`);
+    if (!this.video) throw new HerdError('invalid_argument', `${name}: video: not loaded — start the server with --video DIR to talk about clips`);
     const read = (path: string) => readClipFrames(path, this.video!.config.image, this.video!.config.video.finetune.frames, { name, timeoutMs: 30_000 });
     if (!(source instanceof Uint8Array)) return read(source.path);
     // ffmpeg reads a file: bytes go to a private temporary folder, removed at once.
@@ -236,7 +246,7 @@ export class HerdEngine implements ChatEngine {
       this.tok,
       this.core.vocab,
       turns.map((t) => ({ role: t.role, text: t.text, image: t.image !== undefined, clip: t.clip !== undefined, audioTokens: t.audio && enc ? audioTokens(enc, t.audio.frames) : undefined })),
-      { imageId: this.vision?.loaded.config.imageTokenId, adapterFrames: this.speech ? audioTokens(this.speech.model.encoder, this.speech.maxFrames) : undefined },
+      { imageId: this.vision?.loaded.config.imageTokenId ?? this.video?.config.image.imageTokenId, adapterFrames: this.speech ? audioTokens(this.speech.model.encoder, this.speech.maxFrames) : undefined },
     );
   }
 
@@ -288,16 +298,16 @@ export class HerdEngine implements ChatEngine {
 
   private built: Promise<BuiltExport> | undefined;
 
-  /** Built once, at load (the server answers with it, the page loads it): the same composition `herd export` writes (core + every loaded modality; video before vision, see videoExportModality). */
+  /** Built once, at load (the server answers with it, the page loads it): the same composition `herd export` writes (core + every loaded modality; the video part, with its own image layers, first). */
   exportModel(): Promise<BuiltExport> {
     if (this.built) return this.built;
     const v = this.vision;
     const modalities: ExportModality[] = [];
     if (this.video) {
       const { config, vision, weights } = this.video;
-      modalities.push(videoExportModality(config, config.video.finetune, vision.weights, weights));
+      modalities.push(videoExportModality(config, config.video.finetune, vision.weights, weights, { weightsSha256: imageCheckpointSha(vision.dir) }));
     }
-    if (v) modalities.push(visionExportModality(v.loaded.config, v.loaded.vision));
+    if (v) modalities.push(visionExportModality(v.loaded.config, v.loaded.vision, existsSync(join(v.dir, MINI_VISION_FILES.weights)) ? { weightsSha256: imageCheckpointSha(v.dir) } : undefined));
     if (this.speech) modalities.push(speechExportModality(this.speech.model, this.speech.weights, this.speech.maxFrames, this.speech.core.weights[CORE_EMBEDDING_PARAM]));
     this.built ??= buildExport(v ? { ...this.core, config: v.loaded.config.text, weights: v.loaded.core } : this.core, modalities, 'herd-chat');
     return this.built;

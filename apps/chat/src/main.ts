@@ -23,7 +23,7 @@ const FLAGS = {
   model: flag.string({ placeholder: 'DIR', description: 'a Hugging Face-layout Llama folder (default: the built-in mini core)' }),
   vision: flag.string({ placeholder: 'DIR', description: 'a vision checkpoint: herd\'s own (encoder + adapter, e.g. packages/vision/weights/mini) or an HF Mllama folder; without it: text only, "vision: not loaded"' }),
   speech: flag.string({ placeholder: 'DIR', description: 'a speech checkpoint (encoder + adapter, e.g. packages/speech/weights/mini); without it: "speech: not loaded", audio refused' }),
-  video: flag.string({ placeholder: 'DIR', description: 'a video checkpoint (aggregator + video cross-attention, e.g. packages/video/weights/mini; needs --vision, the image model it sits on)' }),
+  video: flag.string({ placeholder: 'DIR', description: 'a video checkpoint (aggregator + video cross-attention, e.g. packages/video/weights/mini); it brings the image checkpoint it was trained on, which reads its clips (--vision answers images)' }),
   mini: flag.boolean({ description: 'load every built-in mini checkpoint: vision, speech and video (the mini herd)' }),
   checkpoint: flag.string({ placeholder: 'DIR', multiple: true, description: 'a checkpoint folder the page can switch to (repeatable): herd\'s vision, speech or video checkpoint replaces that part of the default model; a Hugging Face Llama folder is a core alone' }),
   device: flag.choice(DEVICE_REQUESTS, { description: `where ONNX Runtime runs; else HERD_DEVICE, else ${DEFAULT_DEVICE}` }),
@@ -55,7 +55,6 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<nu
     const visionDir = values.vision ?? (values.mini ? MINI_VISION_DIR : undefined);
     const speechDir = values.speech ?? (values.mini ? MINI_SPEECH_DIR : undefined);
     const videoDir = values.video ?? (values.mini ? MINI_VIDEO_DIR : undefined);
-    if (videoDir !== undefined && visionDir === undefined) throw new UsageError('--video needs --vision DIR: the image model the video layers sit on');
     const envDevice = env['HERD_DEVICE'];
     if (values.device === undefined && envDevice !== undefined && envDevice !== '' && !isDeviceRequest(envDevice)) {
       throw new UsageError(`HERD_DEVICE must be one of ${DEVICE_REQUESTS.join(', ')}, got '${envDevice}'`);

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { END_OF_TEXT_ID, EOT_ID, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeAudio } from '@herd/media';
 import { LogMel, MINI_SPEECH_DIR, audioTokens, loadMiniSpeech, speechPromptLayout } from '@herd/speech';
-import { MINI_VIDEO_DIR, VideoGenerator, composedImageDir, loadMiniVideo, readClipFrames } from '@herd/video';
+import { MINI_VIDEO_DIR, VideoGenerator, loadMiniVideo, readClipFrames, videoImageDir } from '@herd/video';
 import { MINI_VISION_DIR, imageQuestionIds, toVisionIds } from '@herd/vision';
 import { HerdEngine } from './engine.js';
 import { ChatServer } from './server.js';
@@ -71,11 +71,11 @@ describe('voice and clips through the chat API (pipeline, not answer quality)', 
 
   it('/api/status names every loaded encoder/adapter and the accepted formats', async () => {
     const s = (await (await fetch(new URL('/api/status', url))).json()) as Record<string, unknown>;
-    // One set of image layers: the video's own image checkpoint takes the vision folder's place when they differ (composedImageDir).
-    const composed = composedImageDir(MINI_VISION_DIR, MINI_VIDEO_DIR);
-    expect(s['vision']).toMatchObject({ dir: composed.dir, ...(composed.replaces !== undefined ? { replaces: MINI_VISION_DIR } : {}) });
+    // Two image models: the vision checkpoint answers images, the video model reads clips through its own image checkpoint.
+    expect(s['vision']).toMatchObject({ dir: MINI_VISION_DIR });
+    expect(s['vision']).not.toHaveProperty('replaces');
     expect(s['speech']).toMatchObject({ dir: MINI_SPEECH_DIR, encoderLayers: expect.any(Number), maxSeconds: expect.any(Number) });
-    expect(s['video']).toMatchObject({ dir: MINI_VIDEO_DIR, frames: expect.any(Number), imageMatches: expect.any(Boolean) });
+    expect(s['video']).toMatchObject({ dir: MINI_VIDEO_DIR, imageDir: videoImageDir(), frames: expect.any(Number), imageMatches: true });
     expect((s['limits'] as { audioFormats: string[] }).audioFormats).toEqual(expect.arrayContaining(['wav', 'matroska', 'ogg']));
   });
 

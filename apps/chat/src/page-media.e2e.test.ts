@@ -19,7 +19,7 @@ import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sniffFormat } from '@herd/media';
 import { MINI_SPEECH_DIR } from '@herd/speech';
-import { MINI_VIDEO_DIR } from '@herd/video';
+import { MINI_VIDEO_DIR, videoImageDir } from '@herd/video';
 import { MINI_VISION_DIR } from '@herd/vision';
 import { HerdEngine } from './engine.js';
 import { ChatServer } from './server.js';
@@ -101,7 +101,10 @@ describe.skipIf(!existsSync(CHROMIUM))(`chat page with voice and clips (skipped 
     const { page } = await open();
     const loaded = (await page.textContent('#loaded')) ?? '';
     expect(loaded).toContain('core: frozen Llama 3 core (built-in mini');
-    expect(loaded).toContain(`vision: image encoder + cross-attention adapter`);
+    // Two image models: the vision checkpoint answers images, the video model reads clips through its own image checkpoint.
+    expect(loaded).toContain(`vision: image encoder + cross-attention adapter, answers images`);
+    expect(loaded).toContain(`answers clips with its own image encoder + cross-attention`);
+    expect(loaded).toContain(videoImageDir());
     expect(loaded).toMatch(/speech: Conformer encoder \(\d+ layers\) \+ speech adapter, audio up to [\d.]+ s/);
     expect(loaded).toMatch(/video: frame aggregator \(\d+ layers\) \+ video cross-attention, \d+ frames a clip/);
     await page.close();

@@ -1,17 +1,25 @@
 /**
  * How a conversation becomes ONE prompt for the composed decoder (the decoder `herd export` writes:
- * the frozen core + the image cross-attention, the video cross-attention and the speech splice) —
+ * the frozen core + the vision checkpoint's image cross-attention, the video model's own image
+ * cross-attention and video cross-attention, and the speech splice) —
  * one implementation for the server's engine (`engine.ts`) and the page's in-browser engine (bundled
  * into /web/herd.js through `web/entry.ts`), so both lay out the same ids and the same per-row feeds.
  *
  * Every medium of the kept turns is in the prompt at once:
- * - each image → `<|image|>` at the start of its user turn (Llama 3.2 Vision); the image
- *   cross-attention sees every image's keys/values, and the vision mask (`imageIntervals`) lets each
- *   text span attend to the image(s) just before it — a later turn with no image of its own still
- *   sees the last one;
- * - each clip → one more `<|image|>` on its turn (after the turn's image, if any): the image layers
- *   see its middle frame, and the video cross-attention is open on exactly the rows that attend that
- *   frame, on that clip's video tokens (the clips' tokens sit side by side, as the images' do);
+ * - each image → `<|image|>` at the start of its user turn (Llama 3.2 Vision); the vision part's
+ *   image cross-attention sees every image's keys/values, and the vision mask (`imageIntervals`) lets
+ *   each text span attend to the image(s) just before it — a later turn with no image of its own
+ *   still sees the last one;
+ * - each clip → one more `<|image|>` on its turn (after the turn's image, if any): the video model's
+ *   OWN image layers (the image checkpoint it was trained on, `video.image.`) see its middle frame,
+ *   and the video cross-attention is open on exactly the rows that attend that frame, on that clip's
+ *   video tokens (the clips' tokens sit side by side, as the images' do). Images and clips are read
+ *   by different image layers, so a turn about a picture is answered as the vision checkpoint alone
+ *   answers it and a turn about a clip as the video model alone (`herd generate --image / --video`);
+ * - a picture and a clip in ONE turn (`<|image|><|image|>`): the rows after them see the picture
+ *   through the vision layers and the clip through the video model's layers; at a core layer both
+ *   act at, the video model's layers act first, then the vision layer. Neither model was trained
+ *   with the other's layers open on the same rows: a layout the decoder takes, not one they learnt;
  * - each utterance → spliced in its turn as `herd generate --audio` lays it out
  *   (`speechPromptLayout`): typed text, then `<|audio_start|>`, one placeholder per adapter frame,
  *   `<|audio_end|>`; when the turn has no typed text and no picture or clip, the ASR instruction
@@ -129,60 +137,88 @@ export function planPrompt(tok: Llama3Tokenizer, vocab: PrunedVocab | undefined,
 }
 
 
-/** What the per-row feeds need to know about the model (the export's recipes give it). */
-export interface RowLayout {
-  /** The core's vocabulary size: ids at or past it are the adapter's learnable ids. */
-  readonly vocab: number;
-  readonly imageTokenId: number;
+/** The slot shape of one set of image cross-attention layers (its recipe's maxTiles and tokensPerTile). */
+export interface SlotShape {
   readonly maxTiles: number;
   readonly tokensPerTile: number;
-  /** Video tokens per clip (the video recipe), when video is in the decoder. */
-  readonly videoTokens?: number;
+}
+
+/**
+ * What the per-row feeds need to know about the model (the export's recipes give it). The decoder
+ * has one set of image cross-attention layers per modality that reads pictures: the vision part's
+ * (the prompt's images) and the video part's own (the clips' middle frames, `video.image.`).
+ */
+export interface RowLayout {
+  /** The core's vocabulary size: ids at or past it are the adapters' learnable ids. */
+  readonly vocab: number;
+  readonly imageTokenId: number;
+  /** The vision part's image layers; absent: no vision part (an image in the prompt is refused). */
+  readonly image?: SlotShape;
+  /** The video part's own image layers and its video tokens per clip; absent: no video part. */
+  readonly clip?: SlotShape & { readonly videoTokens: number };
+}
+
+/** One set of image layers' per-call inputs for rows [start, start + count). */
+export interface ImageLayerRows {
+  /** [1, count]: id − vocab on this set's `<|image|>` tokens, −1 elsewhere. */
+  readonly learnableIds: Int32Array;
+  /** [1, 1, count, S]: S = this set's slots · maxTiles · tokensPerTile (1 and all false with none). */
+  readonly xattnMask: Uint8Array;
+  readonly imageTokens: number;
 }
 
 /** The composed decoder's per-call inputs for rows [start, start + count), as flat typed arrays. */
 export interface DecoderRows {
-  /** [1, count]: id − vocab for learnable ids, −1 elsewhere. */
-  readonly learnableIds: Int32Array;
-  /** [1, 1, count, S]: S = slots · maxTiles · tokensPerTile (1 and all false with no slot). */
-  readonly xattnMask: Uint8Array;
-  readonly imageTokens: number;
-  /** [1, 1, count, clips · videoTokens] (videoTokens with no clip): true on clip c's columns for the rows that attend its slot. */
-  readonly videoMask?: Uint8Array;
+  /** The vision part's image layers (the prompt's images), with `RowLayout.image`. */
+  readonly image?: ImageLayerRows;
+  /** The video part's own image layers (the clips' middle frames) and `videoMask` [1, 1, count, clips · videoTokens] (videoTokens with no clip): true on clip c's columns for the rows that attend its slot; with `RowLayout.clip`. */
+  readonly clip?: ImageLayerRows & { readonly videoMask: Uint8Array };
   /** [1, count]: the speech splice's codes (KEEP_TOKEN on every row with no utterance). */
   readonly audioIndex: Int32Array;
 }
 
 /**
- * Rows [start, start + count) of the decoder inputs for a prompt laid out by `planPrompt`
- * (rows past it are generated tokens: text, under the last image's interval); `nTiles[j]`: real tiles of slot j's image (a clip: of its middle frame).
+ * Rows [start, start + count) of the decoder inputs for a prompt laid out by `planPrompt` (rows past
+ * it are generated tokens: text, under the last image's interval); `nTiles[j]`: real tiles of slot j's
+ * image (a clip: of its middle frame). Every `<|image|>` opens its interval as in one image model
+ * (`imageIntervals` over the whole prompt); each slot's columns are in its own set's mask — an image's
+ * in the vision layers', a clip's in the video model's own — so a prompt with images alone or a clip
+ * alone gets exactly the feeds that model alone gets, the other set idle.
  */
 export function decoderRows(plan: PromptPlan, nTiles: readonly number[], l: RowLayout, start: number, count: number): DecoderRows {
   const ids = plan.ids;
   const intervals = imageIntervals(ids, l.imageTokenId);
   if (intervals.length !== plan.slots.length) throw new HerdError('invalid_argument', `decoderRows: ${intervals.length} <|image|> tokens in the ids, the plan has ${plan.slots.length} slots`);
   if (nTiles.length !== plan.slots.length) throw new HerdError('invalid_argument', `decoderRows: ${nTiles.length} tile counts for ${plan.slots.length} image slots`);
-  const layout = { nTiles, maxTiles: l.maxTiles, tokensPerTile: l.tokensPerTile };
-  const xattnMask = plan.slots.length > 0 ? crossAttentionMaskRows(intervals, layout, start, count) : new Uint8Array(count);
-  const S = plan.slots.length > 0 ? plan.slots.length * l.maxTiles * l.tokensPerTile : 1;
-  let videoMask: Uint8Array | undefined;
-  if (l.videoTokens !== undefined) {
-    const V = l.videoTokens;
-    const W = Math.max(1, plan.clipTurns.length) * V;
-    videoMask = new Uint8Array(count * W);
-    // Open where the row attends a clip's middle frame (the recipe's rule, per slot), on that clip's tokens.
-    const per = l.maxTiles * l.tokensPerTile;
-    plan.slots.forEach((s, j) => {
-      if (s.kind !== 'clip') return;
-      const c = s.clip!;
-      for (let r = 0; r < count; r++) if (xattnMask[r * S + j * per] === 1) videoMask!.fill(1, r * W + c * V, r * W + (c + 1) * V);
-    });
+  if (!l.image && plan.slots.some((s) => s.kind === 'image')) throw new HerdError('invalid_argument', 'an image in the prompt, but the model has no vision part');
+  if (!l.clip && plan.slots.some((s) => s.kind === 'clip')) throw new HerdError('invalid_argument', 'a clip in the prompt, but the model has no video part');
+  const rowsOf = (kind: ImageSlot['kind'], shape: SlotShape): ImageLayerRows => {
+    const js = plan.slots.flatMap((s, j) => (s.kind === kind ? [j] : []));
+    const own = js.map((j) => intervals[j]!);
+    const layout = { nTiles: js.map((j) => nTiles[j]!), maxTiles: shape.maxTiles, tokensPerTile: shape.tokensPerTile };
+    const tokenAt = new Set(own.map(([s]) => s));
+    return {
+      learnableIds: Int32Array.from({ length: count }, (_, i) => (tokenAt.has(start + i) ? ids[start + i]! - l.vocab : -1)),
+      xattnMask: js.length > 0 ? crossAttentionMaskRows(own, layout, start, count) : new Uint8Array(count),
+      imageTokens: js.length > 0 ? js.length * shape.maxTiles * shape.tokensPerTile : 1,
+    };
+  };
+  let clip: DecoderRows['clip'];
+  if (l.clip) {
+    const rows = rowsOf('clip', l.clip);
+    const V = l.clip.videoTokens;
+    const clips = plan.clipTurns.length;
+    const W = Math.max(1, clips) * V;
+    const S = rows.imageTokens;
+    const per = l.clip.maxTiles * l.clip.tokensPerTile;
+    const videoMask = new Uint8Array(count * W);
+    // Open where the row attends clip c's middle frame (its slot c in this set), on that clip's tokens.
+    for (let c = 0; c < clips; c++) for (let r = 0; r < count; r++) if (rows.xattnMask[r * S + c * per] === 1) videoMask.fill(1, r * W + c * V, r * W + (c + 1) * V);
+    clip = { ...rows, videoMask };
   }
   return {
-    learnableIds: Int32Array.from({ length: count }, (_, i) => ((ids[start + i] ?? 0) >= l.vocab ? ids[start + i]! - l.vocab : -1)),
-    xattnMask,
-    imageTokens: S,
-    ...(videoMask ? { videoMask } : {}),
+    ...(l.image ? { image: rowsOf('image', l.image) } : {}),
+    ...(clip ? { clip } : {}),
     audioIndex: Int32Array.from({ length: count }, (_, i) => plan.codes?.[start + i] ?? KEEP_TOKEN),
   };
 }

@@ -41,7 +41,7 @@ const ATTACHMENT_KINDS = Object.keys(ATTACHMENT_FORMATS) as AttachmentKind[];
 const NOT_A: Record<AttachmentKind, string> = { image: 'not_an_image', audio: 'not_audio', video: 'not_a_video' };
 const WHAT: Record<AttachmentKind, string> = { image: 'an image', audio: 'audio', video: 'a video' };
 const MODALITY: Record<AttachmentKind, 'vision' | 'speech' | 'video'> = { image: 'vision', audio: 'speech', video: 'video' };
-const FLAG: Record<AttachmentKind, string> = { image: '--vision DIR', audio: '--speech DIR', video: '--video DIR (with --vision DIR)' };
+const FLAG: Record<AttachmentKind, string> = { image: '--vision DIR', audio: '--speech DIR', video: '--video DIR' };
 
 /** What the page may load: its own files, wasm compiled from them (onnxruntime-web), images it shows. */
 const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; connect-src 'self'";

@@ -44,7 +44,7 @@ export type { LayerContext, ForwardInputs, ForwardHooks, ForwardOutputs } from '
 export { llamaParamSpecs, layerParamSpecs, llamaBlockConfig, headDim } from './model/weights.js';
 export { initWeights, buildLmTraining, buildLmEval, buildDecoder, CACHE_LEN, NEW_LEN, KEY_LEN } from './model/graphs.js';
 export type { Weights, FrozenWeights, LmTrainingOptions, LmEvalOptions } from './model/graphs.js';
-export { CORE_GROUP, asLmSpec, lmParamGroups, declareLmParams, declareLmInputs, lmForward, lmHookContext, composeExtensions } from './model/lm-spec.js';
+export { CORE_GROUP, asLmSpec, lmParamGroups, declareLmParams, declareLmInputs, lmForward, lmHookContext, composeExtensions, prefixedExtension, prefixedValues } from './model/lm-spec.js';
 export type { LmGraphSpec, LmExtension, LmHookContext, LmInputDecl, LmInputs, ParamGroup, ParamValuesByName, DeclaredParams } from './model/lm-spec.js';
 export { LmEvaluator, packedBatch, packedBatches } from './train/evaluate.js';
 export { trainAdapter, loadTrainedGroups, groupFileName } from './train/adapter.js';

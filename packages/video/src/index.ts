@@ -33,7 +33,7 @@ export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaTable } from './ev
 export type { VideoQaRow, VideoQaItem, VideoQaReport, VideoQaEvalOptions } from './eval/video-qa.js';
 export { videoTokenSpread } from './eval/token-spread.js';
 export type { TokenSpread } from './eval/token-spread.js';
-export { MINI_VIDEO_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, videoImageDir, recordedImageDir, composedImageDir, imageCheckpointSha, frameFeaturesSha } from './mini.js';
+export { MINI_VIDEO_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, videoImageDir, recordedImageDir, imageCheckpointSha, frameFeaturesSha } from './mini.js';
 export type { MiniVideo } from './mini.js';
 
 // Video–text curation (Llama 3 paper §7.1.2): stages in data/stages/, the pipeline in data/curate.ts.
@@ -60,4 +60,4 @@ export { MINI_CLIP_VIDEO_THRESHOLDS, checkClipCheckpoint, resolveClipModel, mini
 export type { ClipModelConfig, ResolvedClipModel } from './data/stages/mini-clip.js';
 export type { CurationScore, StageScore, LabelledClip } from './data/curate-score.js';
 // Export (herd export): the frame and aggregator graphs, the video cross-attention in the composed decoder
-export { videoExportModality } from './export/export.js';
+export { VIDEO_IMAGE_PREFIX, videoExportModality } from './export/export.js';

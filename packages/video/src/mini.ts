@@ -111,18 +111,6 @@ export function videoImageDir(dir: string = MINI_VIDEO_DIR, fallback: string = M
   return checkedImageDir(dir, ckpt.stored, fallback);
 }
 
-/**
- * The image checkpoint of a composition of vision + video (the chat engine, `herd export`): it has one
- * set of image layers and the clip's middle frame goes through them, so the video's answers are the ones
- * it was trained for only on its own image checkpoint. When the vision checkpoint given differs (weights
- * sha256), the video's own replaces it (`replaces`: the vision folder set aside), images then being
- * answered by that older image model too — until a composition carries two image models.
- */
-export function composedImageDir(visionDir: string, videoDir: string): { readonly dir: string; readonly replaces?: string } {
-  const own = videoImageDir(videoDir, visionDir);
-  return imageCheckpointSha(own) === imageCheckpointSha(visionDir) ? { dir: visionDir } : { dir: own, replaces: visionDir };
-}
-
 function checkedImageDir(dir: string, stored: StoredConfig, fallback: string = MINI_VISION_DIR): string {
   const rec = stored.image?.dir;
   if (rec === undefined) return fallback;

@@ -55,7 +55,8 @@ export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evalua
 export type { VqaType, VqaRow, VqaGroups, VqaGroupSplit, VqaCountSplit, VqaItemOptions, GradedVqa, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';
-export { visionExportModality } from './export/export.js';
+export { imageLayersRecipe, visionExportModality } from './export/export.js';
+export type { ImageLayersSource } from './export/export.js';
 export { MINI_CLIP_DIR, MiniClip, buildMiniClipTraining, pooledImageEmbedding, buildCaptionVocab, captionIds, captionWords, loadMiniClip, miniClipConfig, saveMiniClip, trainMiniClip } from './train/clip-mini.js';
 export type { MiniClipModel, MiniClipPair, MiniClipTrainOptions } from './train/clip-mini.js';
 export { MINI_STORE_FILES, checkpointId, loadMiniParams, readMiniConfig, saveMiniModel } from './train/clip-mini-store.js';

@@ -2,8 +2,9 @@
 // writes them and the chat server serves them under /model/) run with onnxruntime-web, greedy decoding
 // with a KV cache exactly as the manifest's decoder.step says. One prompt holds every medium of the
 // conversation (herd.plan → prompt-plan.ts, the server's own layout): images through the vision
-// encoder graph, each clip through the video frame graph and the aggregator (video tokens for the
-// video cross-attention, its middle frame's keys/values as one more image slot), each utterance
+// encoder graph (keys/values for the vision checkpoint's image layers), each clip through the video
+// frame graph and the aggregator (video tokens for the video cross-attention, its middle frame's
+// keys/values for the video model's own image layers, `video.image.`), each utterance
 // through the speech encoder graph (spliced in the decoder by audioIndex); the rows of the
 // masks come from herd.decoderRows — the server runs the same export with the same code
 // (composed.ts), so the answers are the server's. `ort` is passed in (the page imports
@@ -29,6 +30,7 @@ export class WebEngine {
     this.vision = manifest.modalities.vision?.recipe ?? null;
     this.speech = manifest.modalities.speech?.recipe ?? null;
     this.video = manifest.modalities.video?.recipe ?? null;
+    if (this.video && !this.video.image) throw new Error('manifest.json: the video part does not carry its own image layers (an export made before round 28): re-export it');
     this.speechEncoder = speechEncoder;
     this.videoFrames = videoFrames;
     this.videoAggregator = videoAggregator;
@@ -36,7 +38,7 @@ export class WebEngine {
 
   /** What this export answers about, beside text. */
   get media() {
-    return { image: this.vision !== null, audio: this.speech !== null, clip: this.video !== null && this.vision !== null };
+    return { image: this.vision !== null, audio: this.speech !== null, clip: this.video !== null };
   }
 
   /**
@@ -98,11 +100,12 @@ export class WebEngine {
     return this.herd.logMel(samples, this.speech.maxFrames, name);
   }
 
-  /** A clip's sampled RGB frames ({data, width, height}, the video recipe's count) → each tiled as an image. */
+  /** A clip's sampled RGB frames ({data, width, height}, the video recipe's count) → each tiled as its own image model tiles an image (the video recipe's `image`). */
   prepareClip(frames) {
-    if (!this.video || !this.vision) throw new Error('this export has no video frame graph: it does not take clips');
+    if (!this.video) throw new Error('this export has no video frame graph: it does not take clips');
     if (frames.length !== this.video.frames) throw new Error(`a clip needs ${this.video.frames} frames, got ${frames.length}`);
-    return { frames: frames.map((f) => this.prepareImage(f)) };
+    const im = this.video.image;
+    return { frames: frames.map((f) => this.herd.tileImage(f, im.preprocess, im.maxTiles)) };
   }
 
   /** The prompt plan for turns {role, text, image?, audio?, clip?}: the server's layout (herd.plan; every medium in one prompt). */
@@ -114,7 +117,7 @@ export class WebEngine {
       image: t.image !== undefined,
       clip: t.clip !== undefined,
       audioTokens: t.audio && this.speech ? this.herd.audioTokensOf(t.audio.frames, stack) : undefined,
-    })), { imageId: this.vision?.imageTokenId, adapterFrames: this.speech?.adapterFrames });
+    })), { imageId: this.vision?.imageTokenId ?? this.video?.image.imageTokenId, adapterFrames: this.speech?.adapterFrames });
   }
 
   /** The conversation as model ids (see `plan`). */
@@ -149,16 +152,19 @@ export class WebEngine {
     });
   }
 
-  /** Every adapter layer's keys/values of the image slots (in prompt order), concatenated along S; S = 1 zeros for none. */
-  concatKeysValues(perSlot) {
-    const v = this.vision;
+  /**
+   * One set of image layers' keys/values of its slots (in prompt order; each named as the set's
+   * decoder inputs), concatenated along S; S = 1 zeros for none. `v`: the set's recipe (the vision
+   * recipe, or the video recipe's `image`).
+   */
+  concatKeysValues(v, perSlot) {
     const K = v.kvHeads;
     const Dh = v.headDim;
     const s1 = v.tokensPerImage;
     const S = perSlot.length === 0 ? 1 : s1 * perSlot.length;
     const out = {};
     for (let j = 0; j < v.adapterLayers; j++) {
-      for (const name of [`xattn.k.${j}`, `xattn.v.${j}`]) {
+      for (const name of [v.decoderInputs.keys, v.decoderInputs.values].map((p) => p.replace('{adapterLayer}', String(j)))) {
         // [1, K, s1, Dh] per slot → [1, K, S, Dh]
         const data = new Float32Array(K * S * Dh);
         perSlot.forEach((o, i) => {
@@ -224,8 +230,8 @@ export class WebEngine {
    */
   async clipContext(clip) {
     const v = this.video;
-    const T = this.vision.preprocess.tileSize;
-    const N = this.vision.maxTiles;
+    const T = v.image.preprocess.tileSize;
+    const N = v.image.maxTiles;
     const F = v.frames;
     const one = T * T * 3 * N;
     const pixels = new Float32Array(F * one);
@@ -246,7 +252,7 @@ export class WebEngine {
       'video.frames': this.tensor('float32', this.herd.roundF16(out.features.data), [1, F, S, D]),
       'video.frameMask': this.tensor('bool', new Uint8Array(S).fill(1, 0, nTiles * v.tokensPerTile), [1, S]),
     }))['video.tokens'];
-    const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith('xattn.')));
+    const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n !== 'features'));
     return { tokens, kv, nTiles, S };
   }
 
@@ -270,22 +276,29 @@ export class WebEngine {
     for (const i of plan.audioTurns) utterances.push(await this.speechFrames(turns[i].audio));
     const videoTokens = clips.length > 0 ? this.concatRows(clips.map((c) => c.tokens)) : null;
     const speech = utterances.length > 0 ? this.concatRows(utterances.map((u) => u.frames)) : null;
-    const perSlot = [];
+    // Images go to the vision layers, clips' middle frames to the video model's own image layers.
+    if (plan.slots.some((s) => s.kind === 'image') && !this.vision) throw new Error('an image in the conversation, but this export has no vision encoder');
+    const images = [];
     const nTiles = [];
     for (const s of plan.slots) {
       if (s.kind === 'clip') {
-        const clip = clips[s.clip];
-        perSlot.push(clip.kv);
-        nTiles.push(clip.nTiles);
+        nTiles.push(clips[s.clip].nTiles);
       } else {
         const im = turns[s.turn].image;
-        perSlot.push(await this.imageKv(im));
+        images.push(await this.imageKv(im));
         nTiles.push(im.nTiles);
       }
     }
-    const kv = this.vision ? this.concatKeysValues(perSlot) : null;
+    const kv = this.vision ? this.concatKeysValues(this.vision, images) : null;
+    const clipKv = videoTokens ? this.concatKeysValues(this.video.image, clips.map((c) => c.kv)) : null;
     const unused = ['speech', 'video'].filter((m) => (m === 'speech' ? !speech : !videoTokens));
-    const layout = { vocab: V, imageTokenId: this.vision?.imageTokenId ?? -1, maxTiles: this.vision?.maxTiles ?? 0, tokensPerTile: this.vision?.tokensPerTile ?? 0, videoTokens: this.video?.videoTokens };
+    const vi = this.video?.image;
+    const layout = {
+      vocab: V,
+      imageTokenId: this.vision?.imageTokenId ?? vi?.imageTokenId ?? -1,
+      ...(this.vision ? { image: { maxTiles: this.vision.maxTiles, tokensPerTile: this.vision.tokensPerTile } } : {}),
+      ...(vi ? { clip: { maxTiles: vi.maxTiles, tokensPerTile: vi.tokensPerTile, videoTokens: this.video.videoTokens } } : {}),
+    };
     const stops = new Set(this.manifest.tokenizer.stopIds);
     const stream = this.tok.streamDecoder();
     // One decoder call: `fed` after the `past` cached positions → the last row's logits and the grown cache.
@@ -304,14 +317,19 @@ export class WebEngine {
       };
       // The masks and audioIndex of these rows: herd's own rule (decoderRows, shared with the server).
       const rows = this.herd.decoderRows(plan, nTiles, layout, past, T);
+      const set = (r, x) => {
+        feeds[r.decoderInputs.mask] = this.tensor('bool', x.xattnMask, [1, 1, T, x.imageTokens]);
+        feeds[r.decoderInputs.learnableIds] = this.tensor('int32', x.learnableIds, [1, T]);
+      };
       if (kv) {
         Object.assign(feeds, kv);
-        feeds['xattn.mask'] = this.tensor('bool', rows.xattnMask, [1, 1, T, rows.imageTokens]);
-        feeds.learnableIds = this.tensor('int32', rows.learnableIds, [1, T]);
+        set(this.vision, rows.image);
       }
       if (videoTokens) {
+        Object.assign(feeds, clipKv);
+        set(vi, rows.clip);
         feeds['video.tokens'] = videoTokens;
-        feeds['video.mask'] = this.tensor('bool', rows.videoMask, [1, 1, T, videoTokens.dims[1]]);
+        feeds['video.mask'] = this.tensor('bool', rows.clip.videoMask, [1, 1, T, videoTokens.dims[1]]);
       }
       if (speech) {
         feeds['speech.frames'] = speech;

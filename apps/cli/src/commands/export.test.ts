@@ -3,6 +3,9 @@
  * `@herd/runtime`), fed only as the manifest says, and must give herd's own generation path's
  * answers: token-exact greedy text, image, spoken-question and clip answers, logits close. One
  * composed decoder serves every modality; the ones a call does not use get their recipe's idle feeds.
+ * It has two sets of image layers: the vision checkpoint's answer images (`xattn.*`, as
+ * `herd generate --image` with packages/vision/weights/mini), the video model's own image checkpoint's
+ * read clips (`video.image.xattn.*`, as `herd generate --video`); the manifest records which is which.
  * (The mini speech/video checkpoints do not perceive yet: parity is asserted, not correctness.)
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,8 +30,8 @@ import { decodeF16, encodeF16 } from '@herd/core';
 import { decodeAudio } from '@herd/media';
 import { type HostTensor, Session, hostTensor } from '@herd/runtime';
 import { LogMel, audioTokens, ctcHeadOf, ctcPosteriors, ctcRows, featureFeeds, loadMiniSpeech, miniSpeechGenerator, speechPromptLayout } from '@herd/speech';
-import { MINI_VIDEO_DIR, VideoGenerator, composedImageDir, loadMiniVideo, packClip, readClipFrames } from '@herd/video';
-import { MINI_VISION_DIR, type TiledImage, VisionGenerator, crossAttentionMaskRows, imageIntervals, imageQuestionIds, loadMiniVision, preprocessImage } from '@herd/vision';
+import { MINI_VIDEO_DIR, VIDEO_IMAGE_PREFIX, VideoGenerator, imageCheckpointSha, loadMiniVideo, packClip, readClipFrames, videoImageDir } from '@herd/video';
+import { MINI_VISION_DIR, type TiledImage, VisionGenerator, crossAttentionMaskRows, imageIntervals, imageQuestionIds, loadMiniVision, preprocessImage, recipePlaceInputs } from '@herd/vision';
 import { runCli } from '../cli.js';
 
 const SCENE = new URL('../../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url).pathname;
@@ -42,7 +45,7 @@ const DTYPES = { f32: Float32Array, i32: Int32Array, bool: Uint8Array } as const
 function idleFeeds(m: ExportManifest, used: readonly string[], T: number): Record<string, HostTensor> {
   const out: Record<string, HostTensor> = {};
   for (const [name, mod] of Object.entries(m.modalities)) {
-    if (used.includes(name) || name === 'vision') continue;
+    if (used.includes(name)) continue;
     for (const [input, value] of Object.entries((mod.recipe as { idle: Record<string, number | boolean> }).idle)) {
       const spec = m.decoder.inputs.find((i) => i.name === input)!;
       // Other symbolic dims (how many image, video or audio rows) idle at 1, as run_export.py and the page do.
@@ -51,19 +54,6 @@ function idleFeeds(m: ExportManifest, used: readonly string[], T: number): Recor
       out[input] = hostTensor(dtype, dims, new DTYPES[dtype](dims.reduce((a, b) => a * b, 1)).fill(Number(value)));
     }
   }
-  return out;
-}
-
-/** The vision inputs for a call with no image: S = 1 zero keys, every row masked. */
-function noImage(m: ExportManifest, prompt: readonly number[], vocab: number, start: number, count: number): Record<string, HostTensor> {
-  const r = m.modalities['vision']!.recipe as { adapterLayers: number; kvHeads: number; headDim: number };
-  const out: Record<string, HostTensor> = {};
-  for (let j = 0; j < r.adapterLayers; j++) {
-    out[`xattn.k.${j}`] = hostTensor('f32', [1, r.kvHeads, 1, r.headDim]);
-    out[`xattn.v.${j}`] = hostTensor('f32', [1, r.kvHeads, 1, r.headDim]);
-  }
-  out['xattn.mask'] = hostTensor('bool', [1, 1, count, 1], new Uint8Array(count));
-  out['learnableIds'] = hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= vocab ? prompt[start + i]! - vocab : -1)));
   return out;
 }
 
@@ -83,16 +73,13 @@ describe('herd export', () => {
   let dir: string;
   let manifest: ExportManifest;
   const core = loadLanguageCore();
-  // The export's one set of image layers: the video's own image checkpoint when it differs from the vision one (composedImageDir).
-  const composed = composedImageDir(MINI_VISION_DIR, MINI_VIDEO_DIR);
-  const vision = loadMiniVision(composed.dir, core);
+  const vision = loadMiniVision(MINI_VISION_DIR, core);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'herd-export-'));
     const o = io();
     const code = await runCli(['export', '--out', join(dir, 'mini')], {}, o.io);
-    // Two image checkpoints: one note naming the vision folder set aside and the video's own that answers images too.
-    expect(o.text().err).toBe(composed.replaces === undefined ? '' : `note: the video checkpoint ${MINI_VIDEO_DIR} was trained on the image checkpoint ${composed.dir}, not ${MINI_VISION_DIR}: the export's one set of image layers is ${composed.dir}'s, so images are answered by it too\n`);
+    expect(o.text().err).toBe(''); // two image models, nothing set aside: no note
     expect(code).toBe(0);
     manifest = readExportManifest(join(dir, 'mini'));
   }, 120_000);
@@ -105,7 +92,8 @@ describe('herd export', () => {
     expect(manifest.decoder.inputs.find((i) => i.name === 'xattn.k.0')).toEqual({ name: 'xattn.k.0', dtype: 'f32', shape: ['B', core.config.nKvHeads, 'S', core.config.headDim] });
     expect(manifest.decoder.outputs.map((o) => o.name)).toEqual(expect.arrayContaining(['logits', 'present.k.0', 'present.v.3']));
     const enc = manifest.modalities['vision']!.graphs['encoder']!;
-    expect(enc.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`)).toEqual(['pixels:f32[1,4,3,48,48]', 'aspectRatioIds:i32[1]', 'tileMask:bool[1,4]']);
+    // The committed vision checkpoint has place embeddings: its encoder also takes each token's row / column bin.
+    expect(enc.inputs.map((i) => `${i.name}:${i.dtype}[${i.shape.join(',')}]`)).toEqual(['pixels:f32[1,4,3,48,48]', 'aspectRatioIds:i32[1]', 'tileMask:bool[1,4]', 'placeRow:i32[1,4,37]', 'placeCol:i32[1,4,37]']);
     // Speech: log-mel → adapter frames (own graph), spliced in the decoder; video: frames → features → aggregator (own graphs), cross-attention in the decoder.
     const sp = manifest.modalities['speech']!;
     expect(sp.graphs['encoder']!.inputs.map((i) => `${i.name}:${i.dtype}`)).toEqual(['features:f32', 'featureValid:bool']);
@@ -114,6 +102,13 @@ describe('herd export', () => {
     expect(Object.keys(vid.graphs).sort()).toEqual(['aggregator', 'frames']);
     expect(vid.graphs['aggregator']!.outputs.map((o) => o.name)).toEqual(['video.tokens']);
     expect(names).toEqual(expect.arrayContaining(['speech.frames', 'audioIndex', 'video.tokens', 'video.mask']));
+    // Two sets of image layers, recorded: the vision checkpoint's serve images, the video model's own image checkpoint's its clips.
+    expect(imageCheckpointSha(videoImageDir())).not.toBe(imageCheckpointSha(MINI_VISION_DIR));
+    expect(manifest.modalities['vision']!.recipe).toMatchObject({ serves: 'images', source: { weightsSha256: imageCheckpointSha(MINI_VISION_DIR) }, decoderInputs: { keys: 'xattn.k.{adapterLayer}', mask: 'xattn.mask', learnableIds: 'learnableIds' } });
+    expect(vid.recipe['image']).toMatchObject({ serves: 'clips', source: { weightsSha256: imageCheckpointSha(videoImageDir()) }, decoderInputs: { keys: `${VIDEO_IMAGE_PREFIX}xattn.k.{adapterLayer}`, mask: `${VIDEO_IMAGE_PREFIX}xattn.mask`, learnableIds: `${VIDEO_IMAGE_PREFIX}learnableIds` } });
+    expect(names).toEqual(expect.arrayContaining([`${VIDEO_IMAGE_PREFIX}xattn.k.0`, `${VIDEO_IMAGE_PREFIX}xattn.mask`, `${VIDEO_IMAGE_PREFIX}learnableIds`]));
+    expect(manifest.decoder.inputs.find((i) => i.name === `${VIDEO_IMAGE_PREFIX}xattn.k.0`)!.shape).toEqual(['B', core.config.nKvHeads, 'SC', core.config.headDim]);
+    expect(vid.graphs['frames']!.outputs.map((o) => o.name)).toEqual(expect.arrayContaining(['features', `${VIDEO_IMAGE_PREFIX}xattn.k.0`, `${VIDEO_IMAGE_PREFIX}xattn.v.0`]));
     expect(readdirSync(join(dir, 'mini')).sort()).toEqual(['README.md', 'decoder.onnx', 'manifest.json', 'run_export.py', 'speech.encoder.onnx', 'tokenizer.json', 'video.aggregator.onnx', 'video.frames.onnx', 'vision.encoder.onnx']);
     const graphs = [manifest.decoder, ...Object.values(manifest.modalities).flatMap((x) => Object.values(x.graphs))];
     expect(graphs).toHaveLength(5);
@@ -148,13 +143,17 @@ describe('herd export', () => {
     expect(o.text().err).toMatch(/^herd: io_error: export: cannot write .*a-file\/x: its folder .*a-file cannot be created or written \((EEXIST|ENOTDIR)\)/);
   });
 
-  it('--only picks the modalities (video needs vision); unknown names and --only with --text-only are refused', async () => {
+  it('--only picks the modalities (video alone brings its own image layers); unknown names and --only with --text-only are refused', async () => {
     const o = io();
     expect(await runCli(['export', '--out', join(dir, 'vision-only'), '--only', 'vision'], {}, o.io)).toBe(0);
     expect(Object.keys(readExportManifest(join(dir, 'vision-only')).modalities)).toEqual(['vision']);
     expect(readExportManifest(join(dir, 'vision-only')).decoder.inputs.map((i) => i.name)).not.toContain('audioIndex');
+    expect(await runCli(['export', '--out', join(dir, 'video-only'), '--only', 'video'], {}, o.io)).toBe(0);
+    const videoOnly = readExportManifest(join(dir, 'video-only'));
+    expect(Object.keys(videoOnly.modalities)).toEqual(['video']);
+    expect(videoOnly.decoder.inputs.map((i) => i.name)).toEqual(expect.arrayContaining([`${VIDEO_IMAGE_PREFIX}xattn.k.0`, 'video.tokens']));
+    expect(videoOnly.decoder.inputs.map((i) => i.name)).not.toContain('xattn.k.0');
     for (const [args, want] of [
-      [['--only', 'video'], /video needs vision/],
       [['--only', 'vision,sound'], /unknown modality 'sound'/],
       [['--only', 'vision', '--text-only'], /exclude each other/],
     ] as const) {
@@ -188,7 +187,7 @@ describe('herd export', () => {
   it('the reloaded files answer exactly as herd does: text-only and image questions, greedy, logits close', async () => {
     const tok = await loadLlama3Tokenizer();
     const cfg = core.config;
-    const recipe = manifest.modalities['vision']!.recipe as { tokensPerImage: number; tokensPerTile: number; maxTiles: number; adapterLayers: number; kvHeads: number; headDim: number; imageTokenId: number };
+    const recipe = manifest.modalities['vision']!.recipe as { tokensPerImage: number; tokensPerTile: number; maxTiles: number; adapterLayers: number; kvHeads: number; headDim: number; imageTokenId: number; preprocess: { tileSize: number; placeBins?: number; patchSize?: number } };
     const encoder = await Session.create(readExportGraph(join(dir, 'mini'), manifest.modalities['vision']!.graphs['encoder']!), {}, 'export_encoder');
     const herd = VisionGenerator.create(vision.config, core.weights, vision.weights, {});
     const plainCore = await Generator.create(cfg, buildDecoder(cfg, core.weights));
@@ -204,7 +203,7 @@ describe('herd export', () => {
         }
         const intervals = imageIntervals(prompt, recipe.imageTokenId);
         return (start: number, count: number) => ({
-          ...idleFeeds(manifest, [], count),
+          ...idleFeeds(manifest, ['vision'], count),
           ...(kv ?? zero),
           'xattn.mask': hostTensor('bool', [1, 1, count, S], kv ? crossAttentionMaskRows(intervals, { nTiles, maxTiles: recipe.maxTiles, tokensPerTile: recipe.tokensPerTile }, start, count) : new Uint8Array(count * S)),
           learnableIds: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= cfg.vocabSize ? prompt[start + i]! - cfg.vocabSize : -1))),
@@ -229,10 +228,15 @@ describe('herd export', () => {
         expect(Math.max(...ref.map((v, i) => Math.abs(v - mine.logits[i]!)))).toBeLessThan(1e-4);
       }
       const image: TiledImage = await preprocessImage(SCENE, vision.config.vision);
+      // The committed vision checkpoint has place embeddings: the recipe's place inputs.
+      const places = recipePlaceInputs(image, recipe);
+      expect(places).toBeDefined();
       const kv = await encoder.run({
         pixels: hostTensor('f32', [1, recipe.maxTiles, 3, vision.config.vision.tileSize, vision.config.vision.tileSize], image.pixels),
         aspectRatioIds: hostTensor('i32', [1], [image.aspectRatioId]),
         tileMask: hostTensor('bool', [1, recipe.maxTiles], image.aspectRatioMask),
+        placeRow: hostTensor('i32', places!.dims, places!.placeRow),
+        placeCol: hostTensor('i32', places!.dims, places!.placeCol),
       });
       for (const q of ['What colour is the shape?', 'How many shapes are there?']) {
         const prompt = imageQuestionIds(tok, core, vision.config, q, 1);
@@ -273,7 +277,6 @@ describe('herd export', () => {
       expect(maxDiff(exported.logp.map(Math.exp), inProcess.logp.map(Math.exp))).toBeLessThan(1e-4); // probabilities: far-off classes' log posteriors are large and noisy
       const feeds = (start: number, count: number) => ({
         ...idleFeeds(manifest, ['speech'], count),
-        ...noImage(manifest, layout.ids, core.config.vocabSize, start, count),
         'speech.frames': frames,
         audioIndex: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => layout.codes[start + i] ?? recipe.codes.keep)),
       });
@@ -295,9 +298,10 @@ describe('herd export', () => {
 
   it('a held-out clip through the exported frame graph, aggregator and decoder answers as VideoGenerator does', async () => {
     const tok = await loadLlama3Tokenizer();
-    const v = loadMiniVideo(undefined, undefined, core);
+    const v = loadMiniVideo(undefined, undefined, core); // on its own image checkpoint, as `herd generate --video`
+    expect(v.vision.dir).toBe(videoImageDir());
     const clipSampling = v.config.video.finetune;
-    const recipe = manifest.modalities['video']!.recipe as { frames: number; tokensPerFrame: number; tokensPerTile: number; videoTokens: number; imageTokenId: number };
+    const recipe = manifest.modalities['video']!.recipe as { frames: number; tokensPerFrame: number; tokensPerTile: number; videoTokens: number; imageTokenId: number; image: { decoderInputs: { mask: string; learnableIds: string } } };
     expect(recipe.frames).toBe(clipSampling.frames);
     const read = (role: string) => Session.create(readExportGraph(join(dir, 'mini'), manifest.modalities['video']!.graphs[role]!), {}, `export_video_${role}`);
     const framesGraph = await read('frames');
@@ -321,7 +325,8 @@ describe('herd export', () => {
       const tokens = (await aggregator.run({ 'video.frames': hostTensor('f32', [1, recipe.frames, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], frameMask) }))['video.tokens']!;
       const ctx = await herd.contextOfFrames(clip);
       expect(maxDiff(tokens.data as Float32Array, ctx.tokens.data as Float32Array)).toBeLessThan(1e-4);
-      const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith('xattn.')));
+      const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith(`${VIDEO_IMAGE_PREFIX}xattn.`)));
+      expect(Object.keys(kv)).toHaveLength(2 * v.config.image.crossAttentionLayers.length);
       const question = 'Which way does the blue star move?';
       const prompt = imageQuestionIds(tok, core, v.config.image, question);
       const intervals = imageIntervals(prompt, recipe.imageTokenId);
@@ -331,10 +336,10 @@ describe('herd export', () => {
         const vm = new Uint8Array(count * recipe.videoTokens);
         for (let r = 0; r < count; r++) if (rows.subarray(r * S, (r + 1) * S).some((x) => x)) vm.fill(1, r * recipe.videoTokens, (r + 1) * recipe.videoTokens);
         return {
-          ...idleFeeds(manifest, ['video'], count),
+          ...idleFeeds(manifest, ['video'], count), // the vision layers idle: the clip is read by the video's own
           ...kv,
-          'xattn.mask': hostTensor('bool', [1, 1, count, S], rows),
-          learnableIds: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= vocab ? prompt[start + i]! - vocab : -1))),
+          [recipe.image.decoderInputs.mask]: hostTensor('bool', [1, 1, count, S], rows),
+          [recipe.image.decoderInputs.learnableIds]: hostTensor('i32', [1, count], Int32Array.from({ length: count }, (_, i) => ((prompt[start + i] ?? 0) >= vocab ? prompt[start + i]! - vocab : -1))),
           'video.tokens': tokens,
           'video.mask': hostTensor('bool', [1, 1, count, recipe.videoTokens], vm),
         };

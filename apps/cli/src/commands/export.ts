@@ -3,20 +3,22 @@
  * any ONNX Runtime loads (Node, web, Python) — the files the chat page runs in the browser. The
  * composition is here, at the top: llama3 builds the decoder and the manifest, each modality package
  * gives its part (`visionExportModality`, `speechExportModality`, `videoExportModality`). The video
- * part goes first: its cross-attention layers act before the image layers at the same core layer.
+ * part carries the image model it was trained on (its own image cross-attention layers, `video.image.`)
+ * beside the vision part's, which answer images; it goes first (at a core layer both act at, its
+ * layers act before the vision layer, which matters only on rows that see a picture and a clip).
  */
 import { resolve } from 'node:path';
 import { UsageError, flag } from '@herd/core';
 import { type ExportModality, type LanguageCore, MINI_CORE_DIR, buildExport, checkExportTarget, writeExport } from '@herd/llama3';
 import { summariseOnnx } from '@herd/graph';
 import { CORE_EMBEDDING_PARAM, MINI_SPEECH_DIR, loadMiniSpeech, speechExportModality } from '@herd/speech';
-import { MINI_VIDEO_DIR, composedImageDir, loadMiniVideo, videoExportModality, videoImageDir } from '@herd/video';
+import { MINI_VIDEO_DIR, imageCheckpointSha, loadMiniVideo, videoExportModality, videoImageDir } from '@herd/video';
 import { MINI_VISION_DIR, loadMiniVision, visionExportModality } from '@herd/vision';
 import { type Io, defineCommand } from '../command.js';
 import { openLanguageCore } from '../model-folder.js';
 import { MODEL_FLAG } from './generate.js';
 
-const EXPORT_NOTES = 'The folder holds decoder.onnx (core + every adapter, KV cache), vision.encoder.onnx (one image → adapter keys/values), speech.encoder.onnx (log-mel → adapter frames), video.frames.onnx + video.aggregator.onnx (a clip\'s frames → video tokens), tokenizer.json and manifest.json (inputs, outputs, shapes, dtypes, how to run one generation step and how to feed each modality).';
+const EXPORT_NOTES = 'The folder holds decoder.onnx (core + every adapter, KV cache), vision.encoder.onnx (one image → the vision checkpoint\'s adapter keys/values), speech.encoder.onnx (log-mel → adapter frames), video.frames.onnx + video.aggregator.onnx (a clip\'s frames → video tokens, and its middle frame → the keys/values of the video model\'s own image layers), tokenizer.json and manifest.json (inputs, outputs, shapes, dtypes, how to run one generation step and how to feed each modality; modalities.video.recipe.image: the video\'s image layers). Images are answered by --vision\'s layers, clips by the video model with the image checkpoint it was trained on.';
 
 const MODALITIES = ['vision', 'speech', 'video'] as const;
 type ModalityName = (typeof MODALITIES)[number];
@@ -28,10 +30,10 @@ export const exportCommand = defineCommand({
   flags: {
     out: flag.string({ placeholder: 'DIR', description: 'the folder to create (required)' }),
     ...MODEL_FLAG,
-    only: flag.string({ placeholder: 'LIST', description: `the modalities to export, comma-separated among ${MODALITIES.join(', ')} (default: all three; video needs vision)` }),
+    only: flag.string({ placeholder: 'LIST', description: `the modalities to export, comma-separated among ${MODALITIES.join(', ')} (default: all three)` }),
     vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }),
     speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }),
-    video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one; it sits on --vision)' }),
+    video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one; it brings the image checkpoint it was trained on)' }),
     'text-only': flag.boolean({ description: 'export the language core alone' }),
     overwrite: flag.boolean({ description: 'replace an existing --out folder' }),
   },
@@ -41,14 +43,13 @@ export const exportCommand = defineCommand({
     const only = values['text-only'] ? [] : (values.only?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [...MODALITIES]);
     const unknown = only.filter((m) => !(MODALITIES as readonly string[]).includes(m));
     if (unknown.length > 0) throw new UsageError(`--only: unknown modality ${unknown.map((u) => `'${u}'`).join(', ')} (known: ${MODALITIES.join(', ')})`);
-    if (only.includes('video') && !only.includes('vision')) throw new UsageError('--only: video needs vision (the image model its layers sit on)');
     await exportTo(io, values.out, values.model, { modalities: only as ModalityName[], vision: values.vision ?? MINI_VISION_DIR, speech: values.speech ?? MINI_SPEECH_DIR, video: values.video ?? MINI_VIDEO_DIR }, values.overwrite);
   },
 });
 
-/** `herd <vision|speech|video> export`: the core with that modality (video brings the vision part it sits on). */
+/** `herd <vision|speech|video> export`: the core with that modality (video with the image model it was trained on). */
 function modalityExportCommand(name: ModalityName) {
-  const modalities: ModalityName[] = name === 'video' ? ['vision', 'video'] : [name];
+  const modalities: ModalityName[] = [name];
   return defineCommand({
     words: [name, 'export'],
     summary: `write the core + ${modalities.join(' + ')} as ONNX files + manifest.json (herd export --only ${modalities.join(',')})`,
@@ -56,9 +57,9 @@ function modalityExportCommand(name: ModalityName) {
     flags: {
       out: flag.string({ placeholder: 'DIR', description: 'the folder to create (required)' }),
       ...MODEL_FLAG,
-      ...(modalities.includes('vision') ? { vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }) } : {}),
+      ...(name === 'vision' ? { vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint (default: the built-in mini one)' }) } : {}),
       ...(name === 'speech' ? { speech: flag.string({ placeholder: 'DIR', description: 'the speech checkpoint (default: the built-in mini one)' }) } : {}),
-      ...(name === 'video' ? { video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one; it sits on --vision)' }) } : {}),
+      ...(name === 'video' ? { video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one; it brings the image checkpoint it was trained on)' }) } : {}),
       overwrite: flag.boolean({ description: 'replace an existing --out folder' }),
     },
     notes: EXPORT_NOTES,
@@ -96,23 +97,23 @@ interface ExportChoice {
   readonly video?: string;
 }
 
-/** Each chosen modality's part, video first (its layers act before the image layers at a shared core layer). */
-export function exportModalities(core: LanguageCore, c: ExportChoice, note: (line: string) => void = () => {}): ExportModality[] {
+/**
+ * Each chosen modality's part, video first. The video part carries the image checkpoint it was trained
+ * on (its config's image.dir; --vision only for a checkpoint that records none), the vision part
+ * --vision's: two sets of image layers, images answered by the one, clips by the other.
+ */
+export function exportModalities(core: LanguageCore, c: ExportChoice): ExportModality[] {
   const out: ExportModality[] = [];
-  let visionDir = c.vision ?? MINI_VISION_DIR;
-  if (c.modalities.includes('vision') && c.modalities.includes('video')) {
-    const composed = composedImageDir(visionDir, c.video ?? MINI_VIDEO_DIR);
-    if (composed.replaces !== undefined) note(`note: the video checkpoint ${c.video ?? MINI_VIDEO_DIR} was trained on the image checkpoint ${composed.dir}, not ${composed.replaces}: the export's one set of image layers is ${composed.dir}'s, so images are answered by it too`);
-    visionDir = composed.dir;
-  }
+  const visionDir = c.vision ?? MINI_VISION_DIR;
   const vision = c.modalities.includes('vision') ? loadMiniVision(visionDir, core) : undefined;
   if (c.modalities.includes('video')) {
     const videoDir = c.video ?? MINI_VIDEO_DIR;
-    // The clip's frames go through the video checkpoint's own image model (its frames graph); --vision only for a checkpoint that records none.
-    const v = loadMiniVideo(videoDir, videoImageDir(videoDir, c.vision ?? MINI_VISION_DIR), core);
-    out.push(videoExportModality(v.config, v.config.video.finetune, v.vision.weights, v.weights));
+    const v = loadMiniVideo(videoDir, videoImageDir(videoDir, visionDir), core);
+    // One <|image|> id in a prompt: both sets' learnable rows are indexed by it.
+    if (vision && v.config.image.imageTokenId !== vision.config.imageTokenId) throw new UsageError(`the video checkpoint ${videoDir}'s image model has <|image|> id ${v.config.image.imageTokenId}, the vision checkpoint ${visionDir}'s ${vision.config.imageTokenId}: one export takes one; export them apart (--only)`);
+    out.push(videoExportModality(v.config, v.config.video.finetune, v.vision.weights, v.weights, { weightsSha256: imageCheckpointSha(v.vision.dir) }));
   }
-  if (vision) out.push(visionExportModality(vision.config, vision.weights));
+  if (vision) out.push(visionExportModality(vision.config, vision.weights, { weightsSha256: imageCheckpointSha(visionDir) }));
   if (c.modalities.includes('speech')) {
     const s = loadMiniSpeech(c.speech ?? MINI_SPEECH_DIR, core);
     out.push(speechExportModality(s.model, s.weights, s.maxFrames, s.core.weights[CORE_EMBEDDING_PARAM]));
@@ -125,7 +126,7 @@ async function exportTo(io: Io, outFlag: string | undefined, model: string | und
   const out = resolve(outFlag);
   checkExportTarget(out, { overwrite }); // before minutes of graph building
   const { core } = await openLanguageCore(model ?? MINI_CORE_DIR, io.stderr);
-  const built = await buildExport(core, exportModalities(core, choice, (l) => io.stderr.write(`${l}\n`)));
+  const built = await buildExport(core, exportModalities(core, choice));
   await writeExport(out, built, { overwrite });
   io.stdout.write(`exported to ${out}\n`);
   for (const [name, bytes] of built.files) {

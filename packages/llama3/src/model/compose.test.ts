@@ -2,10 +2,13 @@
  * `composeExtensions`: several modality extensions act on one core as one. Each part's `encode`
  * output is private to its own hooks (two parts may use the same names), hooks run in the order the
  * parts are given, groups and inputs are the parts' together, and an input declared twice is refused.
+ * `prefixedExtension`: one extension under a name prefix (two instances of it in one decoder, e.g. the
+ * vision checkpoint's image layers and the video model's own): its parameters and inputs renamed, its
+ * hooks reading them under their own names, the core's parameters passed through.
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '@herd/graph';
-import { type LmExtension, composeExtensions } from './lm-spec.js';
+import { type LmExtension, composeExtensions, prefixedExtension, prefixedValues } from './lm-spec.js';
 
 describe('composeExtensions', () => {
   it('keeps each part\'s encoded values private and chains hooks in order', () => {
@@ -38,5 +41,40 @@ describe('composeExtensions', () => {
   it('refuses an input declared by two parts', () => {
     const x: LmExtension = { groups: [], inputs: { mask: { dtype: 'bool', shape: ['B', 1, 'T', 4] } } };
     expect(() => composeExtensions(x, x)).toThrow(/input 'mask' is declared by two extensions/);
+  });
+
+  it('prefixedExtension renames parameters and inputs, and its hooks still read them by their own names (core parameters unprefixed)', () => {
+    const g = new Graph();
+    const mine = g.input('video.image.mask', 'f32', [1]);
+    const other = g.input('mask', 'f32', [1]);
+    const h0 = g.input('h', 'f32', [1]);
+    const asked: string[] = [];
+    const ext: LmExtension = {
+      groups: [{ name: 'vision.adapter', specs: [{ name: 'gate', shape: [1], init: 'zeros' }] }],
+      inputs: { mask: { dtype: 'f32', shape: [1] } },
+      encode: ({ inputs }) => ({ m: inputs['mask']! }),
+      beforeLayer: (_, h, { inputs, p, encoded }) => {
+        p('gate');
+        p('model.norm.weight');
+        return inputs['mask'] === encoded['m'] ? h : other;
+      },
+    };
+    const pre = prefixedExtension(ext, 'video.image.');
+    expect(pre.groups).toEqual([{ name: 'video.image.vision.adapter', specs: [{ name: 'video.image.gate', shape: [1], init: 'zeros' }] }]);
+    expect(Object.keys(pre.inputs!)).toEqual(['video.image.mask']);
+    const p = (n: string) => {
+      asked.push(n);
+      return h0;
+    };
+    // Both instances side by side: each reads its own input.
+    const both = composeExtensions(pre, ext);
+    const inputs = { 'video.image.mask': mine, mask: other };
+    const encoded = both.encode!({ inputs, p });
+    expect(encoded['0:m']).toBe(mine);
+    expect(encoded['1:m']).toBe(other);
+    expect(pre.beforeLayer!(0, h0, { inputs, p, encoded: { m: mine } })).toBe(h0);
+    expect(asked).toEqual(['video.image.gate', 'model.norm.weight']);
+    expect(() => composeExtensions(ext, ext)).toThrow(/declared by two extensions/);
+    expect(prefixedValues({ gate: 1 }, 'video.image.')).toEqual({ 'video.image.gate': 1 });
   });
 });

@@ -282,3 +282,36 @@ export function composeExtensions(...parts: readonly LmExtension[]): LmExtension
   };
   return ext;
 }
+
+/**
+ * An extension under a name prefix: its parameters (and groups) and its inputs are `${prefix}${name}`,
+ * its hooks see them under their own names. Two instances of one modality's extension can then sit in
+ * one decoder — e.g. the video model's own image cross-attention layers (`video.image.`) beside the
+ * vision checkpoint's, each reading its own keys, values and mask. Parameters and inputs it does not
+ * declare (the core's) pass through unprefixed.
+ */
+export function prefixedExtension(ext: LmExtension, prefix: string): LmExtension {
+  const own = new Set(ext.groups.flatMap((g) => g.specs.map((s) => s.name)));
+  const ownInputs = Object.keys(ext.inputs ?? {});
+  const view = <C extends Omit<LmHookContext, 'encoded'>>(ctx: C): C => {
+    const inputs: Record<string, Tensor> = {};
+    for (const n of ownInputs) {
+      const t = ctx.inputs[`${prefix}${n}`];
+      if (t) inputs[n] = t;
+    }
+    return { ...ctx, inputs, p: (name: string) => ctx.p(own.has(name) ? `${prefix}${name}` : name) };
+  };
+  return {
+    groups: ext.groups.map((g) => ({ name: `${prefix}${g.name}`, specs: g.specs.map((s) => ({ ...s, name: `${prefix}${s.name}` })) })),
+    inputs: Object.fromEntries(Object.entries(ext.inputs ?? {}).map(([n, d]) => [`${prefix}${n}`, d])),
+    ...(ext.encode ? { encode: (ctx: Omit<LmHookContext, 'encoded'>) => ext.encode!(view(ctx)) } : {}),
+    ...(ext.embed ? { embed: (h: Tensor, ctx: LmHookContext) => ext.embed!(h, view(ctx)) } : {}),
+    ...(ext.beforeLayer ? { beforeLayer: (i: number, h: Tensor, ctx: LmHookContext) => ext.beforeLayer!(i, h, view(ctx)) } : {}),
+    ...(ext.auxiliaryLoss ? { auxiliaryLoss: (ctx: LmHookContext) => ext.auxiliaryLoss!(view(ctx)) } : {}),
+  };
+}
+
+/** Parameter values renamed `${prefix}${name}` (the weights of a `prefixedExtension`). */
+export function prefixedValues<V>(values: Readonly<Record<string, V>>, prefix: string): Record<string, V> {
+  return Object.fromEntries(Object.entries(values).map(([n, v]) => [`${prefix}${n}`, v]));
+}

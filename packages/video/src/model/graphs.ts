@@ -201,9 +201,10 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record
 /**
  * Frame graph for one clip of F frames (frozen image encoder): inputs `pixels` [F, N, 3, T, T] f32,
  * `aspectRatioIds` [F] i32, `tileMask` [F, N] bool; outputs `features` [F, S, D] and the image
- * adapter's `xattn.k.{j}` / `xattn.v.{j}` [1, K, S, Dh] of the middle frame.
+ * adapter's `${kvPrefix}xattn.k.{j}` / `${kvPrefix}xattn.v.{j}` [1, K, S, Dh] of the middle frame (the export
+ * names them as the decoder inputs of the video model's own image layers, `video.image.`).
  */
-export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: number): EmittedModel {
+export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: number, kvPrefix = ''): EmittedModel {
   // Not yet: the frames' image tokens would need the place inputs (`packPlaces`) fed here as the image graph does.
   if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `video frame graph: the image checkpoint has place embeddings (placeBins ${m.placeBins}); the video line does not feed them yet — use an image checkpoint without --place-embeddings`);
   const g = new Graph();
@@ -219,8 +220,8 @@ export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: 
   const outputs: Record<string, Tensor> = { features };
   m.crossAttentionLayers.forEach((c, j) => {
     const kv = imageKeysValues(m.text, p, c, midTokens);
-    outputs[`xattn.k.${j}`] = kv.k;
-    outputs[`xattn.v.${j}`] = kv.v;
+    outputs[`${kvPrefix}xattn.k.${j}`] = kv.k;
+    outputs[`${kvPrefix}xattn.v.${j}`] = kv.v;
   });
   return G.toOnnx(g, { outputs, name: 'video_frames' });
 }

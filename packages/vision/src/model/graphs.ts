@@ -73,9 +73,9 @@ export const ADAPTER_GROUP = 'vision.adapter';
  * `xattn.mask` [B, 1, T, S] bool (rows of `crossAttentionMaskRows`), and `learnableIds` [B, T] i32
  * (id − vocab for ids past the core's vocabulary such as `<|image|>`, else −1; the `tokens` fed to the
  * core hold a valid id, e.g. 0, at those positions, so the frozen table is never indexed past its end).
- * S is static (one decoder per image-token count) or the symbolic 'S' (one decoder for any count, as exported).
+ * S is static (one decoder per image-token count) or a symbolic dim's name, e.g. 'S' (one decoder for any count, as exported).
  */
-export function visionExtension(m: MllamaConfig, imageTokens: number | 'S', masking: PreImageMasking = 'meta'): LmExtension {
+export function visionExtension(m: MllamaConfig, imageTokens: number | string, masking: PreImageMasking = 'meta'): LmExtension {
   const attach = coreAttachPoints(m.crossAttentionLayers);
   const dh = headDim(m.text);
   const K = m.text.nKvHeads;
