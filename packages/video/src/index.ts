@@ -29,7 +29,7 @@ export { pretrainAggregator, aggregatorWordScores, captionedClips, buildAggregat
 export type { AggregatorPretrainOptions, AggregatorPretrainResult, CaptionedClip } from './train/aggregator.js';
 export { runMiniVideoRecipe, videoFeatures } from './train/mini-recipe.js';
 export type { MiniVideoRecipe, MiniVideoRecipeResult } from './train/mini-recipe.js';
-export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaTable } from './eval/video-qa.js';
+export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaAnswerLine, videoQaTable } from './eval/video-qa.js';
 export type { VideoQaRow, VideoQaItem, VideoQaReport, VideoQaEvalOptions } from './eval/video-qa.js';
 export { videoTokenSpread } from './eval/token-spread.js';
 export type { TokenSpread } from './eval/token-spread.js';

@@ -5,10 +5,10 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
+import { HerdError, UsageError, flag, readJsonFile, writeFileAtomic } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type ResamplerOverrides, checkFrameImage, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type ResamplerOverrides, checkFrameImage, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaAnswerLine, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
@@ -171,6 +171,7 @@ export const videoEvalCommand = defineCommand({
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
+    answers: flag.string({ placeholder: 'FILE', description: 'also write every held-out item\'s answers to FILE (JSON lines: clip, type, question, reference, each row\'s answer and grade — the line of herd vision eval --answers with the clip in the scene\'s place), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
@@ -190,7 +191,9 @@ export const videoEvalCommand = defineCommand({
     for (const dir of [features, ...(lookFeatures ? [lookFeatures] : [])]) checkFeatureCache(dir, data);
     const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: features, ...(lookVision ? { look: { vision: lookVision, featuresDir: lookFeatures! } } : {}), device: device().device, log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
     const heldout = values.blind ? clips.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : clips.heldout;
-    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']), device: device().device });
+    const answers: string[] = [];
+    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']), device: device().device, ...(values.answers !== undefined ? { onItem: (item, a, hits) => answers.push(videoQaAnswerLine(item, a, hits)) } : {}) });
+    if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
     const spread = await videoTokenSpread(v.config, v.config.video.finetune, v.weights, clips.heldout.slice(0, 24).map((x) => x.clip), { device: device().device });
     const spreadLine = `video tokens of ${spread.clips} held-out clips: pairwise cosine mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)}`;
     io.stdout.write(values.json ? `${JSON.stringify({ ...report, tokenSpread: spread }, null, 2)}\n` : `${videoQaTable(report)}${spreadLine}\n`);
