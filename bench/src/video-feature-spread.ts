@@ -20,7 +20,7 @@ import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type VideoExample, freshVideoWeights, loadMiniVideo, miniVideoConfig, readVideoExamples, videoTokenSpread } from '@herd/video';
+import { MINI_VIDEO_IMAGE_DIR, type VideoExample, freshVideoWeights, loadMiniVideo, miniVideoConfig, readVideoExamples, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const cli = benchArgs({
@@ -38,7 +38,7 @@ const dir = videoFeaturesDir(cli.flag('features'));
 const n = cli.number('clips');
 const videoDir = cli.flag('video') ?? '';
 const core = loadLanguageCore();
-const vision = loadMiniVision(undefined, core);
+const vision = loadMiniVision(MINI_VIDEO_IMAGE_DIR, core);
 const m = miniVideoConfig(vision.config);
 const D = vision.config.text.dim;
 const all = await readVideoExamples(dir, vision.config);

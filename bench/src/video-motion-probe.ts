@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { decodeF16 } from '@herd/core';
 import { loadLanguageCore } from '@herd/llama3';
-import { type VideoExample, readVideoExamples } from '@herd/video';
+import { MINI_VIDEO_IMAGE_DIR, type VideoExample, readVideoExamples } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const cli = benchArgs({
@@ -31,7 +31,7 @@ const cli = benchArgs({
 });
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = videoFeaturesDir(cli.flag('features'));
-const vision = loadMiniVision(undefined, loadLanguageCore());
+const vision = loadMiniVision(MINI_VIDEO_IMAGE_DIR, loadLanguageCore());
 const D = vision.config.text.dim;
 const all = await readVideoExamples(dir, vision.config);
 console.log(`${all.length} clips from ${dir} (D ${D})`);

@@ -27,7 +27,7 @@ import { HerdError, Rng, decodeF16, encodeF16, readJsonFile } from '@herd/core';
 import { type Sample, isUnreadable, iterateDataset, readIndex, writeDataset } from '@herd/data';
 import { type MotionObject } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { MOTION_CLASSES, type QaRepeat, type VideoExample, evaluateVideoQa, frameTokens, miniVideoConfig, motionClass, readVideoExamples, trainMiniVideo, videoQaItems, videoQaTable, videoTokenSpread } from '@herd/video';
+import { MINI_VIDEO_IMAGE_DIR, MOTION_CLASSES, type QaRepeat, type VideoExample, evaluateVideoQa, frameTokens, miniVideoConfig, motionClass, readVideoExamples, trainMiniVideo, videoQaItems, videoQaTable, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { IDENTITY_PARTS, addIdentityCodes, identityCodes } from './video-identity-code.js';
@@ -38,7 +38,7 @@ const cli = benchArgs({
   flags: {
     ...FEATURES_FLAG,
     ...CORE_FLAG,
-    vision: { value: 'DIR', help: 'the frozen image checkpoint (default: the committed mini one); the features must be its encoder and projector\'s' },
+    vision: { value: 'DIR', help: 'the frozen image checkpoint (default: the video model\'s own, packages/video/weights/mini-image); the features must be its encoder and projector\'s' },
     scale: { value: 'X', default: '1', help: "the codes' scale" },
     'qa-steps': { value: 'N', default: '250', help: 'QA training steps' },
     'aggregator-steps': { value: 'N', default: '200', help: 'stage 0 (aggregator) steps' },
@@ -64,7 +64,7 @@ const aggregatorSteps = cli.number('aggregator-steps');
 const motionWeight = cli.number('motion-weight');
 const qaRepeat = Object.fromEntries(cli.flag('qa-repeat').split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as QaRepeat;
 const tokenizer = await loadLlama3Tokenizer();
-const vision = loadMiniVision(cli.flag('vision'), core);
+const vision = loadMiniVision(cli.flag('vision') ?? MINI_VIDEO_IMAGE_DIR, core);
 const D = vision.config.text.dim;
 const S = frameTokens(vision.config);
 const rng = new Rng(77);

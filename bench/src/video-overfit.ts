@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { type VideoExample, blindClip, evaluateVideoQa, miniVideoConfig, readVideoExamples, trainMiniVideo, videoQaItems, videoTokenSpread } from '@herd/video';
+import { MINI_VIDEO_IMAGE_DIR, type VideoExample, blindClip, evaluateVideoQa, miniVideoConfig, readVideoExamples, trainMiniVideo, videoQaItems, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const cli = benchArgs({
@@ -36,7 +36,7 @@ const steps = cli.number('steps');
 const lr = cli.number('lr');
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
-const vision = loadMiniVision(undefined, core);
+const vision = loadMiniVision(MINI_VIDEO_IMAGE_DIR, core);
 const m = miniVideoConfig(vision.config);
 const all = (await readVideoExamples(dir, vision.config)).filter((x) => x.split === 'train');
 

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { blindClip, frameTokens, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
+import { MINI_VIDEO_IMAGE_DIR, blindClip, frameTokens, miniVideoConfig, readVideoExamples, trainMiniVideo, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -27,7 +27,7 @@ const cli = benchArgs({
   writes: 'bench/results/video-stage0.json',
   flags: {
     ...FEATURES_FLAG,
-    vision: { value: 'DIR', help: 'the image checkpoint (default: the committed mini vision)' },
+    vision: { value: 'DIR', help: 'the image checkpoint (default: the video model\'s own, packages/video/weights/mini-image)' },
     steps: { value: 'N', default: '200', help: 'stage 0 steps' },
     lr: { value: 'X', default: '0.02', help: 'learning rate' },
     batch: { value: 'N', default: '8', help: 'clips per step' },
@@ -42,7 +42,7 @@ const batch = cli.number('batch');
 const settings = cli.flag('settings').split(';').map((s) => Object.fromEntries(s.split(',').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)])) as { fd?: number; mw?: number; pos?: number });
 const core = loadLanguageCore();
 const tokenizer = await loadLlama3Tokenizer();
-const vision = loadMiniVision(cli.flag('vision') || undefined, core);
+const vision = loadMiniVision(cli.flag('vision') || MINI_VIDEO_IMAGE_DIR, core);
 const all = await readVideoExamples(dir, vision.config);
 const train = all.filter((x) => x.split === 'train');
 const heldout = all.filter((x) => x.split === 'heldout');

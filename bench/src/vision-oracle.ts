@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, checkPlaceInitGiven, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, checkPlaceInitGiven, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaAnswerLine, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -175,7 +175,7 @@ const items = Array.from({ length: Math.max(...byType.map((x) => x.length)) }, (
 const answered: string[] = [];
 const report = await evaluateVqa({
   config: m, core, vision: r.weights, tokenizer, items,
-  onItem: (item, answers, hits) => answered.push(JSON.stringify({ scene: item.scene.key, groups: item.scene.scene?.objects.length, type: item.type, question: item.question, reference: item.answer, answers, hits })),
+  onItem: (item, answers, hits) => answered.push(vqaAnswerLine(item, answers, hits)),
 });
 if (cli.flag('answers') !== undefined) writeFileAtomicSync(resolve(cli.flag('answers')!), answered.map((l) => `${l}\n`).join(''));
 const evalSeconds = (performance.now() - t1) / 1000;

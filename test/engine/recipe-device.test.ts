@@ -19,8 +19,8 @@ import { generateWorld } from '@herd/datasets';
 import { headDim, loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { type Device, Session, webgpuMissing } from '@herd/runtime';
 import { ASR_INSTRUCTION, type SpeechItem, fineTuneSpeech, itemToSample, parseSpeechConfig, runMiniSpeechRecipe } from '@herd/speech';
-import { MINI_VIDEO_DIR, type VideoExample, frameTokens, loadMiniVideo, runMiniVideoRecipe, trainMiniVideo, videoImageDir, writeClipWorld } from '@herd/video';
-import { MINI_VISION_DIR, loadMiniVision, miniVisionConfig, readSceneExamples, runMiniVisionRecipe, trainMiniVision } from '@herd/vision';
+import { MINI_VIDEO_IMAGE_DIR, type VideoExample, frameTokens, loadMiniVideo, runMiniVideoRecipe, trainMiniVideo, writeClipWorld } from '@herd/video';
+import { loadMiniVision, miniVisionConfig, readSceneExamples, runMiniVisionRecipe, trainMiniVision } from '@herd/vision';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-recipe-device-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -62,8 +62,8 @@ describe('the recipes ask every session for their device', () => {
   }, 300_000);
 
   it('video: frame features, the aggregator\'s tokens, the adapter stages and both evals', async () => {
-    // The committed video checkpoint's own image model (the default image checkpoint's place embeddings are not fed to frames).
-    const vision = loadMiniVision(videoImageDir(MINI_VIDEO_DIR, MINI_VISION_DIR), loadLanguageCore());
+    // The committed video checkpoint's own image model, the video commands' default (the vision checkpoint's place embeddings are not fed to frames).
+    const vision = loadMiniVision(MINI_VIDEO_IMAGE_DIR, loadLanguageCore());
     const clips = join(root, 'clips');
     await writeClipWorld({ out: clips, count: 10, seed: 12, seconds: [1, 1], side: [64, 64], heldoutFraction: 0.5 });
     const asked = sessionsAsked('cpu');

@@ -8,7 +8,7 @@ export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
 export { perceiverResampler, videoTokens, motionTokens, lookTokens, addLook, lookParamSpecs, LOOK_PROJ, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid } from './model/resampler.js';
 export { placeRead, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo, type VideoLayerShape } from './model/video-cross-attention.js';
-export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, lookTokenCount, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, lookupLoss, LOOKUP_ROWS, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
+export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, lookTokenCount, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, lookupLoss, LOOKUP_ROWS, checkFrameImage, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
 export type { VideoModelConfig } from './model/graphs.js';
 export { readClipFrames, packClip } from './data/frames.js';
 export type { TiledClip } from './data/frames.js';
@@ -29,11 +29,11 @@ export { pretrainAggregator, aggregatorWordScores, captionedClips, buildAggregat
 export type { AggregatorPretrainOptions, AggregatorPretrainResult, CaptionedClip } from './train/aggregator.js';
 export { runMiniVideoRecipe, videoFeatures } from './train/mini-recipe.js';
 export type { MiniVideoRecipe, MiniVideoRecipeResult } from './train/mini-recipe.js';
-export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaTable } from './eval/video-qa.js';
+export { VIDEO_QA_ROWS, videoQaItems, evaluateVideoQa, videoQaAnswerLine, videoQaTable } from './eval/video-qa.js';
 export type { VideoQaRow, VideoQaItem, VideoQaReport, VideoQaEvalOptions } from './eval/video-qa.js';
 export { videoTokenSpread } from './eval/token-spread.js';
 export type { TokenSpread } from './eval/token-spread.js';
-export { MINI_VIDEO_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, videoImageDir, recordedImageDir, imageCheckpointSha, frameFeaturesSha } from './mini.js';
+export { MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, MINI_VIDEO_FILES, saveMiniVideo, loadMiniVideo, videoImageDir, recordedImageDir, imageCheckpointSha, frameFeaturesSha } from './mini.js';
 export type { MiniVideo } from './mini.js';
 
 // Video–text curation (Llama 3 paper §7.1.2): stages in data/stages/, the pipeline in data/curate.ts.

@@ -11,7 +11,7 @@ import { SafetensorsFile } from '@herd/core';
 import { hostTensor } from '@herd/runtime';
 import { Generator, buildDecoder, loadLlama3Tokenizer } from '@herd/llama3';
 import { MINI_VISION_DIR, MINI_VISION_FILES } from '@herd/vision';
-import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, frameFeaturesSha, imageCheckpointSha, loadMiniVideo, recordedImageDir, saveMiniVideo, videoImageDir } from './mini.js';
+import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, MINI_VIDEO_IMAGE_DIR, frameFeaturesSha, imageCheckpointSha, loadMiniVideo, recordedImageDir, saveMiniVideo, videoImageDir } from './mini.js';
 import { VideoGenerator } from './model/generate.js';
 import { frameTokens, videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
@@ -69,13 +69,21 @@ describe('mini video checkpoint', () => {
     }
   });
 
-  it('image.dir: the committed checkpoint reads its own image model (../mini-image, today the same bytes as the vision one)', () => {
+  it('image.dir: the committed checkpoint reads its own image model (../mini-image), the video commands\' default image checkpoint (MINI_VIDEO_IMAGE_DIR)', () => {
     const stored = JSON.parse(readFileSync(join(MINI_VIDEO_DIR, MINI_VIDEO_FILES.config), 'utf8')) as { image: { dir: string; weightsSha256: string } };
     expect(stored.image.dir).toBe('../mini-image');
     expect(videoImageDir()).toBe(resolve(MINI_VIDEO_DIR, '..', 'mini-image'));
+    expect(MINI_VIDEO_IMAGE_DIR).toBe(videoImageDir());
     expect(imageCheckpointSha(videoImageDir())).toBe(stored.image.weightsSha256);
     const v = loadMiniVideo();
     expect([v.vision.dir, v.imageMatches, v.framesMatch]).toEqual([videoImageDir(), true, true]);
+  });
+
+  it('an image checkpoint with place embeddings (the committed vision one since round 27) is refused on load, naming its folder and the ones that work', () => {
+    const placed = JSON.parse(readFileSync(join(MINI_VISION_DIR, MINI_VISION_FILES.config), 'utf8')) as { placeBins?: number };
+    expect(placed.placeBins).toBeGreaterThan(0);
+    const esc = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(() => loadMiniVideo(MINI_VIDEO_DIR, MINI_VISION_DIR)).toThrow(new RegExp(`^video checkpoint ${esc(MINI_VIDEO_DIR)}: its image checkpoint ${esc(MINI_VISION_DIR)} has place embeddings \\(placeBins ${placed.placeBins}\\), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages/video/weights/mini-image`));
   });
 
   it('image.dir: written relative under the folder holding the video checkpoint, absolute elsewhere; resolved against the checkpoint; missing, another sha, or absent (an old config) each handled', async () => {
@@ -112,13 +120,13 @@ describe('mini video checkpoint', () => {
       expect(() => videoImageDir(video)).toThrow(new RegExp(`video checkpoint ${video}: its image checkpoint ${image} .*is missing`));
       // An explicit image checkpoint still loads it there (reported, as before).
       expect(loadMiniVideo(video, videoImageDir(), own.core).imageMatches).toBe(true);
-      // An old config (no image.dir): the image checkpoint given, by default the committed mini vision one.
+      // An old config (no image.dir): the image checkpoint given, by default the video model's own (MINI_VIDEO_IMAGE_DIR).
       const cfg = JSON.parse(readFileSync(join(video, MINI_VIDEO_FILES.config), 'utf8')) as { image: Record<string, string> };
       delete cfg.image['dir'];
       writeFileSync(join(video, MINI_VIDEO_FILES.config), JSON.stringify(cfg));
-      expect(videoImageDir(video)).toBe(MINI_VISION_DIR);
+      expect(videoImageDir(video)).toBe(MINI_VIDEO_IMAGE_DIR);
       expect(videoImageDir(video, join(tmp, 'elsewhere'))).toBe(join(tmp, 'elsewhere'));
-      expect(loadMiniVideo(video, undefined, own.core).vision.dir).toBe(MINI_VISION_DIR);
+      expect(loadMiniVideo(video, undefined, own.core).vision.dir).toBe(MINI_VIDEO_IMAGE_DIR);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -135,11 +143,11 @@ describe('mini video checkpoint', () => {
     const weights = { ...Object.fromEntries(Object.entries(v.weights).map(([k, w]) => [k, hostTensor('f32', [...w.shape], w.data)])), ...Object.fromEntries(readout.map((sp, i) => [sp.name, hostTensor('f32', [...sp.shape], new Float32Array(sp.shape[0]! * sp.shape[1]!).fill(0.25 * (i + 1)))])) };
     const tmp = mkdtempSync(join(tmpdir(), 'herd-video-readout-'));
     try {
-      await saveMiniVideo(join(tmp, 'with'), m, weights, MINI_VISION_DIR);
+      await saveMiniVideo(join(tmp, 'with'), m, weights, MINI_VIDEO_IMAGE_DIR); // the image model its weights came with
       const back = loadMiniVideo(join(tmp, 'with'));
       expect(back.config.video.motionReadout).toBe(true);
       expect(Array.from((back.weights[readout[1]!.name]!.data as Float32Array).slice(0, 3))).toEqual([0.5, 0.5, 0.5]);
-      await saveMiniVideo(join(tmp, 'without'), v.config, weights, MINI_VISION_DIR);
+      await saveMiniVideo(join(tmp, 'without'), v.config, weights, MINI_VIDEO_IMAGE_DIR);
       expect(readFileSync(join(tmp, 'without', MINI_VIDEO_FILES.config), 'utf8')).not.toMatch(/motionReadout/);
     } finally {
       rmSync(tmp, { recursive: true, force: true });

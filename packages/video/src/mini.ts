@@ -16,12 +16,19 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, SafetensorsFile } from '@herd/core';
 import { type LanguageCore, adapterCheckpointFiles, filesSha256, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
-import { MINI_VISION_DIR, MINI_VISION_FILES, type MiniVision, type VisionWeights, loadMiniVision } from '@herd/vision';
+import { MINI_VISION_FILES, type MiniVision, type VisionWeights, loadMiniVision } from '@herd/vision';
 import { type VideoConfig, parseVideoConfig } from './config.js';
-import { type VideoModelConfig, videoParamSpecs } from './model/graphs.js';
+import { type VideoModelConfig, checkFrameImage, videoParamSpecs } from './model/graphs.js';
 
 /** packages/video/weights/mini (the same from src/ and dist/). */
 export const MINI_VIDEO_DIR = fileURLToPath(new URL('../weights/mini', import.meta.url));
+
+/**
+ * packages/video/weights/mini-image: the video model's own image checkpoint (the committed video config's `image.dir`),
+ * the default image checkpoint of every video command. Not packages/vision/weights/mini: that one has place embeddings
+ * since round 27, which the video line does not feed to frames (`checkFrameImage`).
+ */
+export const MINI_VIDEO_IMAGE_DIR = fileURLToPath(new URL('../weights/mini-image', import.meta.url));
 
 export const MINI_VIDEO_FILES = adapterCheckpointFiles('video.safetensors');
 
@@ -104,14 +111,14 @@ export function recordedImageDir(videoDir: string, visionDir: string): string {
  * The image checkpoint a video checkpoint reads frames through: its recorded `image.dir` (resolved
  * against the checkpoint folder), checked to be there and to be the one it was trained on (same
  * weights sha256); for a checkpoint that records no dir (before round 27), `fallback` (the image
- * checkpoint given, by default the committed mini one), as before.
+ * checkpoint given, by default the video model's own, `MINI_VIDEO_IMAGE_DIR`).
  */
-export function videoImageDir(dir: string = MINI_VIDEO_DIR, fallback: string = MINI_VISION_DIR): string {
+export function videoImageDir(dir: string = MINI_VIDEO_DIR, fallback: string = MINI_VIDEO_IMAGE_DIR): string {
   const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_VIDEO_FILES, 'herd-mini-video', 'video', "train one with 'herd video train'");
   return checkedImageDir(dir, ckpt.stored, fallback);
 }
 
-function checkedImageDir(dir: string, stored: StoredConfig, fallback: string = MINI_VISION_DIR): string {
+function checkedImageDir(dir: string, stored: StoredConfig, fallback: string = MINI_VIDEO_IMAGE_DIR): string {
   const rec = stored.image?.dir;
   if (rec === undefined) return fallback;
   const imageDir = resolve(dir, rec);
@@ -139,6 +146,7 @@ export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, imageDir?: string, c
   const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_VIDEO_FILES, 'herd-mini-video', 'video', "train one with 'herd video train'");
   const visionDir = imageDir ?? checkedImageDir(dir, ckpt.stored);
   const vision = loadMiniVision(visionDir, core);
+  checkFrameImage(vision.config, `video checkpoint ${dir}: its image checkpoint ${visionDir}`);
   const m: VideoModelConfig = { image: vision.config, video: parseVideoConfig(ckpt.stored.video) };
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
   readCheckpointTensors(ckpt.weights, videoParamSpecs(m), ckpt.problems, weights);

@@ -51,7 +51,7 @@ export { miniVisionRetrainCommand, crossScheduleWords, runMiniVisionRecipe } fro
 export { COLOUR_AUGMENTS, DENSE_HEADS, OBJECT_HEADS, wordFeeds, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, SHAPE_LABELS, buildDenseTraining, cellInkGrid, inkPixels, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, recolourInk, rotateHue, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';
 export type { ColourAugment, DenseHead, ShapeLabels, DenseScene, DenseTrainOptions, DenseVocab, ProbeReport, SceneSpec } from './train/dense-mini.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult, MiniVisionSelection } from './train/mini-recipe.js';
-export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable, vqaCountTable } from './eval/vqa.js';
+export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaAnswerLine, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable, vqaCountTable } from './eval/vqa.js';
 export type { VqaType, VqaRow, VqaGroups, VqaGroupSplit, VqaCountSplit, VqaItemOptions, GradedVqa, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';

@@ -26,7 +26,7 @@ export const generateCommand = defineCommand({
     'prompt-file': flag.string({ placeholder: 'FILE', description: "read the prompt from a file ('-': standard input)" }),
     chat: flag.boolean({ description: 'wrap the prompt as a user message in the Llama 3 chat template' }),
     image: flag.string({ placeholder: 'FILE', multiple: true, description: 'an image the prompt asks about (repeatable; implies --chat; uses the vision adapter)' }),
-    vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint for --image / --video (default: the built-in mini one, packages/vision/weights/mini)' }),
+    vision: flag.string({ placeholder: 'DIR', description: 'the vision checkpoint for --image (default: the built-in mini one, packages/vision/weights/mini); with --video only for a video checkpoint that records no image.dir (default: the video model\'s own, packages/video/weights/mini-image)' }),
     video: flag.string({ placeholder: 'FILE', description: 'a clip the prompt asks about (implies --chat; uses the video adapter; not with --image)' }),
     'video-checkpoint': flag.string({ placeholder: 'DIR', description: 'the video checkpoint for --video (default: the built-in mini one, packages/video/weights/mini)' }),
     audio: flag.string({ placeholder: 'FILE', description: 'an audio file (WAV/FLAC/MP3/OGG/M4A) to transcribe, or a spoken question answered after the --prompt text (uses the speech adapter)' }),
@@ -60,7 +60,7 @@ export const generateCommand = defineCommand({
     if (values.video !== undefined) {
       if (images.length > 0) throw new UsageError('--video and --image cannot be combined (one clip, or images)');
       const videoDir = values['video-checkpoint'] ?? MINI_VIDEO_DIR;
-      const v = loadMiniVideo(videoDir, videoImageDir(videoDir, values.vision ?? MINI_VISION_DIR), core); // its own image model; --vision only for a checkpoint that records none
+      const v = loadMiniVideo(videoDir, videoImageDir(videoDir, values.vision), core); // its own image model; --vision only for a checkpoint that records none (default MINI_VIDEO_IMAGE_DIR)
       if (!v.imageMatches) io.stderr.write(`warning: the video checkpoint ${v.dir} was trained on another image checkpoint\n`);
       if (v.vision.coreMatches === false) io.stderr.write(`warning: the image checkpoint ${v.vision.dir} was trained against another core than ${core.dir}; re-train or re-measure it there\n`);
       const clip = await readClipFrames(values.video, v.config.image, v.config.video.finetune.frames);

@@ -5,11 +5,11 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag, readJsonFile } from '@herd/core';
+import { HerdError, UsageError, flag, readJsonFile, writeFileAtomic } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { MINI_VIDEO_DIR, type ResamplerOverrides, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
-import { MINI_VISION_DIR, loadMiniVision } from '@herd/vision';
+import { MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type ResamplerOverrides, checkFrameImage, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaAnswerLine, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
 /** The clips `--data` defaults to (generated here when missing). */
@@ -33,7 +33,7 @@ function datasetCount(dir: string): number {
 
 const COMMON = {
   data: flag.string({ placeholder: 'DIR', description: `a clips dataset of the synthetic world (default ${DEFAULT_VIDEO_DATA}, generated when missing)` }),
-  vision: flag.string({ placeholder: 'DIR', description: 'the frozen image model (default: the built-in mini vision checkpoint)' }),
+  vision: flag.string({ placeholder: 'DIR', description: 'the frozen image model the frames go through, one without place embeddings (train: default the video model\'s own, packages/video/weights/mini-image — not packages/vision/weights/mini, whose place embeddings the video line does not feed to frames; eval: only for a video checkpoint that records no image.dir, same default)' }),
   features: flag.string({ placeholder: 'DIR', description: 'an existing folder that holds the frozen frame-feature caches (features-<digest of the image encoder + projector>-<clips>, one per image checkpoint, read when there, made when not; default: the folder above --data): so clips in a read-only place need no copy' }),
   'look-vision': flag.string({ placeholder: 'DIR', description: 'a second image checkpoint whose frame features give the object-motion tokens their look (colour, shape): a learned map of them (zeros at start) is added to each motion token, the motion itself still from --vision\'s features (video config look; its cache keyed and kept as --vision\'s; train: needs --motion-tokens, not with --init; eval: the one the checkpoint was trained with)' }),
 } as const;
@@ -113,10 +113,11 @@ export const videoTrainCommand = defineCommand({
     const root = featuresRoot(values.features, values.data);
     const qaRepeat = values['qa-repeat'];
     if (values.blind && values.out === undefined) throw new UsageError('--blind trains a control, not a checkpoint to use: give --out DIR so the built-in checkpoint is not replaced');
-    const visionDir = values.vision ?? MINI_VISION_DIR;
+    const visionDir = values.vision ?? MINI_VIDEO_IMAGE_DIR;
     const out = values.out ?? MINI_VIDEO_DIR;
     const core = loadLanguageCore(values.core);
     const vision = loadMiniVision(visionDir, core);
+    checkFrameImage(vision.config, `${values.vision !== undefined ? '--vision' : 'the default image checkpoint'} ${visionDir}`); // before any clip is generated
     const from = values.init !== undefined ? loadMiniVideo(values.init, visionDir, core) : undefined;
     // The aggregator reads only the encoder's and projector's frame features: it carries over when those are
     // bit-identical, even if the image cross-attention was re-fitted (a new core); the video layers then re-train.
@@ -127,6 +128,7 @@ export const videoTrainCommand = defineCommand({
     const motionReadout = from ? from.config.video.motionReadout === true : values['motion-readout'];
     const rowGates = from ? from.config.video.rowGates === true : values['row-gates'];
     const lookVision = values['look-vision'] !== undefined ? loadMiniVision(values['look-vision'], core) : undefined;
+    if (lookVision) checkFrameImage(lookVision.config, `--look-vision ${lookVision.dir}`);
     const aggregatorFrom = values['aggregator-from'] !== undefined ? loadMiniVideo(values['aggregator-from'], visionDir, core) : undefined;
     if (aggregatorFrom && !aggregatorFrom.framesMatch) throw new HerdError('checkpoint_mismatch', `--aggregator-from ${values['aggregator-from']}: that video checkpoint's aggregator was trained on the frame features of another image encoder or projector than ${visionDir}'s`);
     const data = await clipData(values.data, io); // after the checkpoints: a wrong one fails before any clip is generated
@@ -169,12 +171,13 @@ export const videoEvalCommand = defineCommand({
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
+    answers: flag.string({ placeholder: 'FILE', description: 'also write every held-out item\'s answers to FILE (JSON lines: clip, type, question, reference, each row\'s answer and grade — the line of herd vision eval --answers with the clip in the scene\'s place), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
     const root = featuresRoot(values.features, values.data);
     // The checkpoint's own image model (config image.dir); --vision only for a checkpoint that records none.
-    const visionDir = videoImageDir(values.video ?? MINI_VIDEO_DIR, values.vision ?? MINI_VISION_DIR);
+    const visionDir = videoImageDir(values.video ?? MINI_VIDEO_DIR, values.vision);
     const v = loadMiniVideo(values.video ?? MINI_VIDEO_DIR, visionDir, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any clip is generated
     const lookDir = values['look-vision'];
     if (v.config.video.look && lookDir === undefined) throw new UsageError(`the video checkpoint ${v.dir} takes a second feature input (look): give --look-vision DIR, the image checkpoint it was trained with`);
@@ -188,7 +191,9 @@ export const videoEvalCommand = defineCommand({
     for (const dir of [features, ...(lookFeatures ? [lookFeatures] : [])]) checkFeatureCache(dir, data);
     const clips = await videoFeatures({ vision: v.vision, clipsDir: data, clips: values.clips, featuresDir: features, ...(lookVision ? { look: { vision: lookVision, featuresDir: lookFeatures! } } : {}), device: device().device, log: (l) => io.stderr.write(`${l}\n`) }, v.config.video.finetune.frames);
     const heldout = values.blind ? clips.heldout.map((x) => ({ ...x, clip: blindClip(x.clip) })) : clips.heldout;
-    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']), device: device().device });
+    const answers: string[] = [];
+    const report = await evaluateVideoQa({ config: v.config, clip: v.config.video.finetune, core: v.core, vision: v.vision.weights, video: v.weights, tokenizer: await loadLlama3Tokenizer(), items: videoQaItems(heldout, values['per-type']), device: device().device, ...(values.answers !== undefined ? { onItem: (item, a, hits) => answers.push(videoQaAnswerLine(item, a, hits)) } : {}) });
+    if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
     const spread = await videoTokenSpread(v.config, v.config.video.finetune, v.weights, clips.heldout.slice(0, 24).map((x) => x.clip), { device: device().device });
     const spreadLine = `video tokens of ${spread.clips} held-out clips: pairwise cosine mean ${spread.cosine.mean.toFixed(4)} (min ${spread.cosine.min.toFixed(4)}), relative difference ${spread.relativeDifference.toFixed(4)}`;
     io.stdout.write(values.json ? `${JSON.stringify({ ...report, tokenSpread: spread }, null, 2)}\n` : `${videoQaTable(report)}${spreadLine}\n`);

@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag } from '@herd/core';
+import { HerdError, UsageError, flag, writeFileAtomic } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaAnswerLine, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -117,13 +117,16 @@ export const visionEvalCommand = defineCommand({
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
     'count-balance': flag.boolean({ description: 'count questions balanced by the reference number (0, 1, 2, 3: an equal share each; default: the first count question of each scene, mostly "one")' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
+    answers: flag.string({ placeholder: 'FILE', description: 'also write every held-out item\'s answers to FILE (JSON lines: scene, its object groups, type, question, reference, each row\'s answer and grade — the vision oracle bench\'s lines), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
     const v = loadMiniVision(values.vision ?? MINI_VISION_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any scene is generated
     const data = await sceneData(values.data, io);
     const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
-    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }), device: device().device });
+    const answers: string[] = [];
+    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }), device: device().device, ...(values.answers !== undefined ? { onItem: (item, a, hits) => answers.push(vqaAnswerLine(item, a, hits)) } : {}) });
+    if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
     io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
   },
 });

@@ -60,6 +60,17 @@ export interface VideoQaEvalOptions {
   readonly maxNewTokens?: number;
   /** Where the generators' ONNX sessions run; resolved by the app (default DEFAULT_DEVICE). */
   readonly device?: Device;
+  /** Called with every item's three answers and grades as it is scored (the report keeps only the first 12): for reading wrong answers (`videoQaAnswerLine`). */
+  readonly onItem?: (item: VideoQaItem, answers: Readonly<Record<VideoQaRow, string>>, hits: Readonly<Record<VideoQaRow, boolean>>) => void;
+}
+
+/**
+ * One item's answers as a JSON line (no newline): clip key, question type, question, reference, each row's answer and
+ * grade — the image eval's line (`vqaAnswerLine` in @herd/vision) with the clip in the scene's place. What
+ * `herd video eval --answers` writes.
+ */
+export function videoQaAnswerLine(item: VideoQaItem, answers: Readonly<Record<VideoQaRow, string>>, hits: Readonly<Record<VideoQaRow, boolean>>): string {
+  return JSON.stringify({ clip: item.clip.key, type: item.type, question: item.question, reference: item.answer, answers, hits });
 }
 
 export async function evaluateVideoQa(o: VideoQaEvalOptions): Promise<VideoQaReport> {
@@ -84,7 +95,9 @@ export async function evaluateVideoQa(o: VideoQaEvalOptions): Promise<VideoQaRep
         video: text(await gen.complete(prompt, ctx, sampling)),
       };
       n[item.type]++;
-      for (const r of VIDEO_QA_ROWS) if (gradeVideoQa(item.type, answers[r], item.answer)) hits[r][item.type]++;
+      const graded = Object.fromEntries(VIDEO_QA_ROWS.map((r) => [r, gradeVideoQa(item.type, answers[r], item.answer)])) as Record<VideoQaRow, boolean>;
+      for (const r of VIDEO_QA_ROWS) if (graded[r]) hits[r][item.type]++;
+      o.onItem?.(item, answers, graded);
       if (examples.length < 12) examples.push({ type: item.type, question: item.question, reference: item.answer, answers });
     }
   } finally {

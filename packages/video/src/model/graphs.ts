@@ -199,14 +199,22 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record
 }
 
 /**
+ * Refuses an image checkpoint with place embeddings as the one frames go through: the frames' image tokens would need
+ * the place inputs (`packPlaces`) fed as the image graph does, and the video line does not feed them yet. `what` names
+ * the checkpoint (its folder where the caller knows it).
+ */
+export function checkFrameImage(m: MllamaConfig, what: string): void {
+  if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `${what} has place embeddings (placeBins ${m.placeBins}), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --place-embeddings`);
+}
+
+/**
  * Frame graph for one clip of F frames (frozen image encoder): inputs `pixels` [F, N, 3, T, T] f32,
  * `aspectRatioIds` [F] i32, `tileMask` [F, N] bool; outputs `features` [F, S, D] and the image
  * adapter's `${kvPrefix}xattn.k.{j}` / `${kvPrefix}xattn.v.{j}` [1, K, S, Dh] of the middle frame (the export
  * names them as the decoder inputs of the video model's own image layers, `video.image.`).
  */
 export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: number, kvPrefix = ''): EmittedModel {
-  // Not yet: the frames' image tokens would need the place inputs (`packPlaces`) fed here as the image graph does.
-  if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `video frame graph: the image checkpoint has place embeddings (placeBins ${m.placeBins}); the video line does not feed them yet — use an image checkpoint without --place-embeddings`);
+  checkFrameImage(m, 'video frame graph: the image checkpoint');
   const g = new Graph();
   const p = declare(g, [...encoderParamSpecs(m.vision), ...adapterParamSpecs(m)], vision, 'vision weights');
   const { maxTiles: N, tileSize: T } = m.vision;

@@ -13,6 +13,7 @@ import { type ClipSampling } from '../config.js';
 import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples, withLook } from '../data/features.js';
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
+import { checkFrameImage } from '../model/graphs.js';
 import { saveMiniVideo } from '../mini.js';
 import { type LayerOverrides, type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
 
@@ -92,6 +93,7 @@ export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDi
 
 /** One image checkpoint's feature cache of the clips: read, or extracted first when missing. */
 async function cachedFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log' | 'device'>, frames: number): Promise<VideoExample[]> {
+  checkFrameImage(o.vision.config, `image checkpoint ${o.vision.dir}`);
   if (!existsSync(join(o.featuresDir, 'manifest.json'))) {
     const t0 = performance.now();
     o.log?.(`extracting frozen image features of ${o.clipsDir} (${frames} frames per clip) → ${o.featuresDir}`);

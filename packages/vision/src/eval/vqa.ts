@@ -137,8 +137,17 @@ export interface VqaEvalOptions {
   readonly maxNewTokens?: number;
   /** Where the generators' ONNX sessions run; resolved by the app (default DEFAULT_DEVICE). */
   readonly device?: Device;
-  /** Called with every item's four answers and grades as it is scored (the report keeps only the first 10): for reading wrong answers. */
+  /** Called with every item's four answers and grades as it is scored (the report keeps only the first 10): for reading wrong answers (`vqaAnswerLine`). */
   readonly onItem?: (item: VqaItem, answers: Readonly<Record<VqaRow, string>>, hits: Readonly<Record<VqaRow, boolean>>) => void;
+}
+
+/**
+ * One item's answers as a JSON line (no newline): scene key, its number of object groups (absent without a scene spec),
+ * question type, question, reference, each row's answer and grade. What `herd vision eval --answers` and the vision
+ * oracle bench write from `onItem`, for reading the wrong answers.
+ */
+export function vqaAnswerLine(item: VqaItem, answers: Readonly<Record<VqaRow, string>>, hits: Readonly<Record<VqaRow, boolean>>): string {
+  return JSON.stringify({ scene: item.scene.key, groups: item.scene.scene?.objects.length, type: item.type, question: item.question, reference: item.answer, answers, hits });
 }
 
 /** Greedy decoding settings and the answer's text for the core's (possibly pruned) vocabulary. */
