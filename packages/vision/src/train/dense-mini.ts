@@ -224,6 +224,10 @@ export const OBJECT_HEADS = ['shape', 'count', 'colour', 'word'] as const;
 export type ObjectHead = (typeof OBJECT_HEADS)[number];
 /** Objects per image the pooled heads read (the world draws at most 4 groups). */
 export const MAX_OBJECTS = 4;
+/** The pool feed each object head reads: the objects' (`pool`, MAX_OBJECTS rows per image) or the word's (`pool_word`, one row per image). */
+const POOL_OF: Readonly<Record<ObjectHead, { readonly feed: 'pool' | 'pool_word'; readonly rowsPerImage: number }>> = {
+  shape: { feed: 'pool', rowsPerImage: MAX_OBJECTS }, count: { feed: 'pool', rowsPerImage: MAX_OBJECTS }, colour: { feed: 'pool', rowsPerImage: MAX_OBJECTS }, word: { feed: 'pool_word', rowsPerImage: 1 },
+};
 const objectHeadName = (h: ObjectHead) => `dense_head.object_${h}`;
 
 /** The encoder's parameters plus one linear head per label kind (`dense_head.{kind}.weight` [K, Dv], `.bias` [K]). */
@@ -271,19 +275,14 @@ export function buildDenseTraining(v: VisionConfig, vocab: DenseVocab, values: P
   const flat = G.reshape(feats, [M, visionOutputDim(v)]); // [M, Dv]
   const losses = DENSE_HEADS.map((h) => G.crossEntropy(G.linear(flat, p(`${headName(h)}.weight`), p(`${headName(h)}.bias`)), g.input(`labels.${h}`, 'i32', [M])).loss);
   const weightOf: Record<ObjectHead, number> = { shape: objectWeight, count: objectWeight, colour: objectColourWeight, word: objectWordWeight };
-  if (OBJECT_HEADS.some((h) => h !== 'word' && weightOf[h] > 0)) {
-    const O = batch * MAX_OBJECTS;
-    const pooled = G.matmul(g.input('pool', 'f32', [O, M]), flat); // [O, Dv]
-    for (const h of OBJECT_HEADS) {
-      if (h === 'word' || !(weightOf[h] > 0)) continue;
-      const ce = G.crossEntropy(G.linear(pooled, p(`${objectHeadName(h)}.weight`), p(`${objectHeadName(h)}.bias`)), g.input(`labels.object_${h}`, 'i32', [O])).loss;
-      losses.push(G.mul(ce, weightOf[h]));
-    }
-  }
-  if (objectWordWeight > 0) {
-    const pooled = G.matmul(g.input('pool_word', 'f32', [batch, M]), flat); // [B, Dv]
-    const ce = G.crossEntropy(G.linear(pooled, p(`${objectHeadName('word')}.weight`), p(`${objectHeadName('word')}.bias`)), g.input('labels.object_word', 'i32', [batch])).loss;
-    losses.push(G.mul(ce, objectWordWeight));
+  const pooled = new Map<string, ReturnType<typeof G.matmul>>(); // per pool feed: [rows, Dv]
+  for (const h of OBJECT_HEADS) {
+    if (!(weightOf[h] > 0)) continue;
+    const { feed, rowsPerImage } = POOL_OF[h];
+    const rows = batch * rowsPerImage;
+    if (!pooled.has(feed)) pooled.set(feed, G.matmul(g.input(feed, 'f32', [rows, M]), flat));
+    const ce = G.crossEntropy(G.linear(pooled.get(feed)!, p(`${objectHeadName(h)}.weight`), p(`${objectHeadName(h)}.bias`)), g.input(`labels.object_${h}`, 'i32', [rows])).loss;
+    losses.push(G.mul(ce, weightOf[h]));
   }
   const loss = losses.reduce((a, b) => G.add(a, b));
   return G.buildTraining(g, { loss, optimizer, params: g.trainableParams });
@@ -420,13 +419,14 @@ export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly 
     labels.forEach((l, i) => all.set(h === 'shape' && noShape(i) ? new Int32Array(l[h].length).fill(-100) : l[h], (i * M) / B));
     feeds[`labels.${h}`] = hostTensor('i32', [M], all);
   }
-  if (objects.includes('word')) Object.assign(feeds, wordFeeds(labels, M));
-  if (objects.some((h) => h !== 'word')) {
+  const pools = new Set(objects.map((h) => POOL_OF[h].feed));
+  if (pools.has('pool_word')) Object.assign(feeds, wordFeeds(labels, M));
+  if (pools.has('pool')) {
     const all = objectFeeds(scenes, labels, M);
     const shape = all['labels.object_shape']!.data as Int32Array;
     for (let i = 0; i < B; i++) if (noShape(i)) shape.fill(-100, i * MAX_OBJECTS, (i + 1) * MAX_OBJECTS);
     feeds['pool'] = all['pool']!;
-    for (const h of objects) if (h !== 'word') feeds[`labels.object_${h}`] = all[`labels.object_${h}`]!;
+    for (const h of objects) if (POOL_OF[h].feed === 'pool') feeds[`labels.object_${h}`] = all[`labels.object_${h}`]!;
   }
   return feeds;
 }
