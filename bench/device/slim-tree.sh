@@ -7,14 +7,19 @@
 # A session that needs one of these paths must take it off the list. Undo after the call with
 #   git reset --hard HEAD
 # which is why it refuses to run with uncommitted changes. Round 27's GPU session ran this way.
+# SLIM_KEEP="path …" keeps listed paths of the list; SLIM_ALSO="path …" takes more out (round 29: the
+# vision sweep keeps the shape encoder and drops the vision checkpoint it does not read).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -z "$(git status --porcelain --untracked-files=no)" ] || { echo "slim-tree: commit or stash your changes first (the undo is git reset --hard HEAD)" >&2; exit 1; }
 PATHS=(datasets/sample packages/video/weights packages/speech/weights packages/speech/fixtures
   packages/vision/weights/mini-clip packages/vision/weights/mini-copy-detect packages/vision/weights/mini-encoder
   packages/vision/weights/mini-shape-encoder packages/vision/fixtures packages/llama3/fixtures bench/recorded docs)
+# shellcheck disable=SC2206 # space-separated lists of paths
+PATHS+=(${SLIM_ALSO:-})
+keep=" ${SLIM_KEEP:-} "
 present=()
-for p in "${PATHS[@]}"; do [ -e "$p" ] && present+=("$p"); done
+for p in "${PATHS[@]}"; do [ -e "$p" ] && [[ "$keep" != *" $p "* ]] && present+=("$p"); done
 git rm -r -q --cached "${present[@]}"
 rm -rf "${present[@]}"
 tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | awk '$2 == "total" { s += $1 } END { print s + 0 }')

@@ -14,12 +14,12 @@
  * the seen-combinations eval); held-out scenes never train. Writes the encoder (`saveMiniEncoder`, the layout
  * `herd vision train --encoder-from` reads) with its eval.json and a card.
  *
- *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--device cpu|webgpu|cuda|auto] [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
  *
  * Prints the numbers. Asserts nothing.
  */
 import { HerdError } from '@herd/core';
-import { setDefaultThreads } from '@herd/runtime';
+import { DEFAULT_DEVICE, DEVICE_REQUESTS, type SessionOptions, deviceDescription, isDeviceRequest, resolveDevice, setDefaultThreads } from '@herd/runtime';
 import { COLOUR_AUGMENTS, type ColourAugment, SHAPE_LABELS, type ShapeLabels, denseHeadAccuracy, probeEncoder, saveMiniEncoder, trainDenseEncoder } from '@herd/vision';
 import { benchArgs } from './bench-args.js';
 import { loadVisionBenchScenes } from './vision-scenes.js';
@@ -42,9 +42,13 @@ const cli = benchArgs({
     'shape-labels': { value: 'WHICH', default: 'all', help: 'which images teach shape: all, or recoloured (only the recoloured half, so no shape is taught in its original colour)' },
     seed: { value: 'N', default: '1', help: 'initialisation and batch seed' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
+    device: { value: DEVICE_REQUESTS.join('|'), default: DEFAULT_DEVICE, help: 'where the dense steps, the heads\' check and the probes\' features run' },
   },
 });
 setDefaultThreads(cli.number('threads'));
+const deviceFlag = cli.flag('device');
+if (!isDeviceRequest(deviceFlag)) throw new HerdError('invalid_argument', `--device must be one of ${DEVICE_REQUESTS.join(', ')}, got '${deviceFlag}'`);
+const session: SessionOptions = { device: resolveDevice(deviceFlag).device };
 const int = (name: 'steps' | 'batch' | 'seed', min: number): number => {
   const n = cli.number(name);
   if (!Number.isInteger(n) || n < min) throw new HerdError('invalid_argument', `--${name} must be an integer ≥ ${min}, got ${cli.flag(name)}`);
@@ -70,7 +74,7 @@ console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out
 
 const t0 = performance.now();
 const dense = await trainDenseEncoder(v, train, {
-  steps, batch, lr, seed, objectWeight, objectColourWeight, objectWordWeight, colourAugment, shapeLabels, ...(init ? { init: init.encoder } : {}),
+  steps, batch, lr, seed, objectWeight, objectColourWeight, objectWordWeight, colourAugment, shapeLabels, session, ...(init ? { init: init.encoder } : {}),
   onStep: (s, loss) => { if (s % 50 === 0 || s === steps - 1) console.log(`dense: step ${s}/${steps} loss ${loss.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); },
 });
 const seconds = (performance.now() - t0) / 1000;
@@ -79,11 +83,11 @@ console.log(`trained in ${seconds.toFixed(0)} s; loss ${dense.losses[0]!.toFixed
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 const heads = {
-  train: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, train.slice(0, 200)),
-  heldout: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, held),
+  train: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, train.slice(0, 200), session),
+  heldout: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, held, session),
 };
 for (const [split, r] of Object.entries(heads)) console.log(`heads on ${split} object tokens: colour ${pct(r.colour.objectAcc)}, shape ${pct(r.shape.objectAcc)} (n ${r.shape.objectN}), count ${pct(r.count.objectAcc)}, word ${pct(r.word.objectAcc)}; cell ${pct(r.cell.acc)}`);
-const { probes, colourByPair, shapeByPair } = await probeEncoder(v, dense.encoder, trainSplit.slice(0, 1200), held);
+const { probes, colourByPair, shapeByPair } = await probeEncoder(v, dense.encoder, trainSplit.slice(0, 1200), held, session);
 for (const [k, p] of Object.entries(probes)) console.log(`probe ${k}: ${pct(p.test)} held-out (train ${pct(p.train)}; chance ${pct(p.chance)}, n ${p.n})`);
 const byPair = Object.entries(colourByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
 console.log(`probe colour by held-out pair: ${byPair}`);
@@ -93,7 +97,7 @@ console.log(`probe shape by held-out pair: ${shapeByPairText}`);
 const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${objectWordWeight > 0 ? ` --object-word-weight ${objectWordWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''} --seed ${seed}`;
 const card = `# Mini image encoder (dense stage, bench run)
 
-Made by \`${command}\` (${seconds.toFixed(0)} s training). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}.
+Made by \`${command}\` (${seconds.toFixed(0)} s training on device ${deviceDescription(session.device ?? DEFAULT_DEVICE)}). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}.
 Loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10).
 
 | probe (held-out, linear) | accuracy | train | chance | n |
