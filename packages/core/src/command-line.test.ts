@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine, parseCounts, parseNumber } from './command-line.js';
 import { HerdError } from './errors.js';
@@ -137,6 +140,35 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['dir'], {}, [{ name: 'checkpoint', optional: true }]).positionals).toEqual(['dir']);
     expect(() => parseCommandLine(['a', 'b'], {}, [{ name: 'checkpoint', optional: true }])).toThrow(/unexpected argument 'b' \(expected at most checkpoint\)/);
     expect(() => parseCommandLine([], {}, [{ name: 'checkpoint' }])).toThrow(/missing checkpoint/);
+  });
+
+  it('checks output paths while parsing: every bad one named with its flag, among the other problems; a good one untouched', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herd-output-flags-'));
+    try {
+      const blocker = join(dir, 'a-file');
+      writeFileSync(blocker, '');
+      const specs = { answers: flag.string({ output: 'file' }), out: flag.string({ output: 'folder' }), log: flag.string({ output: 'file', multiple: true }), note: flag.string(), n: flag.integer({ min: 1 }) } as const;
+      let message = '';
+      try {
+        parseCommandLine(['--answers', dir, '--out', join(blocker, 'ck'), '--log', join(dir, 'ok.log'), '--log', join(blocker, 'x.log'), '--note', join(blocker, 'x'), '--n', '0'], specs);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        message = (e as Error).message;
+      }
+      // In the order of the flags' specs; --note is no output flag, so its path is not looked at.
+      expect(message.split('\n')).toEqual([
+        '4 problems with the arguments:',
+        `  - --answers ${dir}: ${dir} is a folder, not a file`,
+        `  - --out ${join(blocker, 'ck')}: ${blocker} is a file, not a folder`,
+        `  - --log ${join(blocker, 'x.log')}: ${blocker} is a file, not a folder`,
+        "  - --n must be an integer ≥ 1, got '0'",
+      ]);
+      const good = parseCommandLine(['--answers', join(dir, 'new', 'a.jsonl'), '--out', join(dir, 'ck')], specs).values;
+      expect(good).toMatchObject({ answers: join(dir, 'new', 'a.jsonl'), out: join(dir, 'ck') });
+      expect(readdirSync(dir)).toEqual(['a-file']); // nothing created by the check
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('describes flags with what they allow and their defaults', () => {

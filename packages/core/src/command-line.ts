@@ -3,11 +3,13 @@
  * `node:util` `parseArgs` splits the words; herd then checks them all and reports every problem at
  * once, naming the flag and what it allows: unknown flags (long or short), a switch given a value,
  * a value flag given none or given another flag, a flag given twice, stray words, numbers out of
- * range or not integers, values outside a fixed set, KEY=N lists with an unknown key or a bad count. Nothing here reads `process.argv` or the
- * environment: entry points pass the words in.
+ * range or not integers, values outside a fixed set, KEY=N lists with an unknown key or a bad count, and
+ * output paths (flags with `output`) that could not be written at the end of the run. Nothing here reads
+ * `process.argv` or the environment: entry points pass the words in.
  */
 import { parseArgs } from 'node:util';
 import { HerdError } from './errors.js';
+import { type OutputKind, outputPathProblem } from './fs.js';
 
 interface FlagCommon {
   readonly description?: string;
@@ -24,6 +26,11 @@ export interface StringFlag extends FlagCommon {
   readonly tooLong?: string;
   /** May be given several times (`--image a.png --image b.png`); the value is then every one, in order. */
   readonly multiple?: boolean;
+  /**
+   * The value is where the command writes a file or folder (`--answers FILE`, `--out DIR`): checked while
+   * parsing (`outputPathProblem`), so a path that cannot be written fails before the run, not after it.
+   */
+  readonly output?: OutputKind;
 }
 export interface BooleanFlag extends FlagCommon {
   readonly kind: 'boolean';
@@ -173,6 +180,11 @@ export function parseNumber(name: string, spec: NumberFlag, raw: string): number
   return v;
 }
 
+function checkOutput(problems: string[], name: string, kind: OutputKind, path: string): void {
+  const problem = outputPathProblem(path, kind);
+  if (problem !== undefined) problems.push(`--${name} ${path === '' ? "''" : path}: ${problem}`);
+}
+
 /** A word that is itself a flag (`--chat`, `-n`), not a value; `-` (stdin) and numbers are values. */
 function looksLikeFlag(s: string): boolean {
   return s.length > 1 && s.startsWith('-') && !DECIMAL.test(s);
@@ -260,6 +272,7 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
       const all = repeated.get(name) ?? [];
       const long = all.filter((x) => spec.maxBytes !== undefined && Buffer.byteLength(x) > spec.maxBytes);
       if (long.length) problems.push(`--${name}: a value is over the limit of ${spec.maxBytes!.toLocaleString('en-US')} bytes${spec.tooLong ? ` (${spec.tooLong})` : ''}`);
+      for (const path of spec.output ? all : []) checkOutput(problems, name, spec.output!, path);
       values[name] = all;
       continue;
     }
@@ -282,7 +295,10 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
       const bytes = Buffer.byteLength(v);
       if (spec.maxBytes !== undefined && bytes > spec.maxBytes) {
         problems.push(`--${name} is ${bytes.toLocaleString('en-US')} bytes; the limit on the command line is ${spec.maxBytes.toLocaleString('en-US')}${spec.tooLong ? ` (${spec.tooLong})` : ''}`);
-      } else values[name] = v;
+      } else {
+        if (spec.output) checkOutput(problems, name, spec.output, v);
+        values[name] = v;
+      }
     }
   }
   if (problems.length > 0) {

@@ -1,6 +1,6 @@
-import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { type Stats, closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { dirname, basename, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HerdError, type HerdErrorCode } from './errors.js';
 
@@ -58,6 +58,61 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string | re
     rmSync(tmp, { force: true });
     throw new HerdError('io_error', `could not write ${path}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** What an output path names: a file written at once (`--answers FILE`) or a folder written into (`--out DIR`). */
+export type OutputKind = 'file' | 'folder';
+
+function kindOfNonFolder(st: Stats): string {
+  return st.isFile() ? 'a file' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a folder';
+}
+
+/**
+ * Why `path` cannot be written later as a `kind` by `writeFileAtomic` (or into, for a folder), or
+ * undefined when it can; the reason names the path at fault (absolute). Checked before a long run, so
+ * a bad output path fails before the work, not after it. Folders missing on the way are fine, since
+ * the write creates them (mkdir -p, as `writeFileAtomic` does); nothing is created here. Refused: a file path that is a folder or not a
+ * regular file, a folder path that is not a folder, a path below a file, and a nearest existing folder
+ * that a file cannot be created in. Writability is probed by creating and removing a file there: the
+ * permission bits alone say yes to root on a file system that refuses writes (/sys, read-only mounts).
+ */
+export function outputPathProblem(path: string, kind: OutputKind): string | undefined {
+  if (path === '') return `an empty path names no ${kind}`;
+  if (kind === 'file' && (path.endsWith('/') || path.endsWith(sep))) return `${path} ends in '${sep}', which names a folder; give a file name`;
+  const abs = resolve(path);
+  const statOf = (p: string): Stats | NodeJS.ErrnoException => {
+    try {
+      return statSync(p);
+    } catch (e) {
+      return e as NodeJS.ErrnoException;
+    }
+  };
+  const self = statOf(abs);
+  if (self instanceof Error) {
+    if (self.code !== 'ENOENT' && self.code !== 'ENOTDIR') return `${abs} cannot be looked at (${self.code ?? self.message})`;
+  } else if (kind === 'file' && self.isDirectory()) return `${abs} is a folder, not a file`;
+  else if (kind === 'file' && !self.isFile()) return `${abs} is ${kindOfNonFolder(self)}, not a regular file (the output goes to a temporary file renamed over it)`;
+  else if (kind === 'folder' && !self.isDirectory()) return `${abs} is ${kindOfNonFolder(self)}, not a folder`;
+  // The nearest folder that exists: the file's own, the folder itself, or an ancestor (the rest is created by the write).
+  let folder = kind === 'folder' && !(self instanceof Error) ? abs : dirname(abs);
+  for (;;) {
+    const st = statOf(folder);
+    if (!(st instanceof Error)) {
+      if (!st.isDirectory()) return `${folder} is ${kindOfNonFolder(st)}, not a folder`;
+      break;
+    }
+    if (st.code !== 'ENOENT' && st.code !== 'ENOTDIR') return `cannot look at the folder ${folder} (${st.code ?? st.message})`;
+    if (dirname(folder) === folder) return `no folder on the way to ${abs} exists`;
+    folder = dirname(folder);
+  }
+  const probe = join(folder, `.${basename(abs)}.probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    closeSync(openSync(probe, 'wx'));
+  } catch (e) {
+    return `cannot create files in the folder ${folder} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  rmSync(probe, { force: true });
+  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 export { HerdError, isHerdError, ProblemList } from './errors.js';
 export type { HerdErrorCode } from './errors.js';
-export { openRegularFileSync, readFullySync, writeFileAtomic, writeFileAtomicSync } from './fs.js';
-export type { AtomicData } from './fs.js';
+export { openRegularFileSync, outputPathProblem, readFullySync, writeFileAtomic, writeFileAtomicSync } from './fs.js';
+export type { AtomicData, OutputKind } from './fs.js';
 export { Rng } from './rng.js';
 export { JsonlLog, Progress, formatSeconds } from './log.js';
 export { freeLoopbackPort, spawnUntil, stopChild } from './processes.js';

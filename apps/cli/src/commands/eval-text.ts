@@ -33,7 +33,7 @@ export const evalTextCommand = defineCommand({
     ...MODEL_FLAG,
     n: flag.integer({ min: 1, default: 100, description: 'questions per group (train and held-out colour×shape combinations)' }),
     'per-type': flag.integer({ min: 0, default: 40, description: 'questions per question type and instructions per task (0: scene QA only)' }),
-    answers: flag.string({ placeholder: 'FILE', description: 'also write every graded answer to FILE (JSON lines: type, group, question, reference, answer, graded), e.g. to read the wrong ones' }),
+    answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every graded answer to FILE (JSON lines: type, group, question, reference, answer, graded), e.g. to read the wrong ones' }),
     'update-card': flag.boolean({ description: "write eval-text.json and the scene-QA section of the model folder's MODEL_CARD.md" }),
     ...DEVICE_FLAG,
   },

@@ -13,7 +13,7 @@ export const freezeTextCommand = defineCommand({
   usesDevice: false,
   positionals: [{ name: 'checkpoint' }],
   flags: {
-    out: flag.string({ placeholder: 'DIR', description: 'the core folder to write (config.json, model.safetensors in f16, vocab.json, MODEL_CARD.md, training.json)' }),
+    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'the core folder to write (config.json, model.safetensors in f16, vocab.json, MODEL_CARD.md, training.json)' }),
   },
   async run({ values, positionals, io }) {
     if (values.out === undefined) throw new UsageError('--out DIR is required: the core folder to write');

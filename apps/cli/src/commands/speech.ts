@@ -80,7 +80,7 @@ export const speechTrainCommand = defineCommand({
     ...DATA_FLAGS,
     data: flag.string({ placeholder: 'DIR', multiple: true, description: `a speech dataset of the synthetic world for training; give it again to join several generations (other seeds) (default ${DEFAULT_SPEECH_DATA}, generated when missing)` }),
     ...CORE_FLAG,
-    out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/speech/weights/mini)' }),
+    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/speech/weights/mini)' }),
     work: flag.string({ placeholder: 'DIR', description: 'prepared items, checkpoints and the log (default out/speech-train; a run there resumes)' }),
     steps: flag.integer({ min: 1, default: 400, description: 'optimizer steps' }),
     batch: flag.integer({ min: 1, default: 8, description: 'utterances per step' }),
@@ -141,7 +141,7 @@ export const speechEvalCommand = defineCommand({
     'joint-ctc': flag.number({ min: 0, max: 1, description: "also transcribe with joint CTC decoding: the core's candidate tokens rescored by the CTC head's prefix score at this weight (an extra ASR row; the checkpoint needs its CTC head)" }),
     beam: flag.integer({ min: 1, max: 64, default: 1, description: 'beam width of the --joint-ctc decoding (1 = greedy)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
-    answers: flag.string({ placeholder: 'FILE', description: 'also write every graded spoken question to FILE (JSON lines: type, question, reference, each row\'s answer and typed grade, the cascade\'s), e.g. to read the wrong ones' }),
+    answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every graded spoken question to FILE (JSON lines: type, question, reference, each row\'s answer and typed grade, the cascade\'s), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {

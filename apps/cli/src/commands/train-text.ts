@@ -44,7 +44,7 @@ export const trainTextCommand = defineCommand({
   usesDevice: true,
   flags: {
     data: flag.string({ placeholder: 'DIR', description: `text corpus: a folder with ${TEXT_SPLITS.train}/ and ${TEXT_SPLITS.heldout}/ shard datasets (default ${DEFAULT_TEXT_DATA}, generated when missing)` }),
-    out: flag.string({ placeholder: 'DIR', description: 'where the model folder is written (default: the built-in mini core, packages/llama3/weights/mini)' }),
+    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the model folder is written (default: the built-in mini core, packages/llama3/weights/mini)' }),
     steps: flag.integer({ min: 1, default: MINI_CORE_RECIPE.steps, description: 'pre-training steps' }),
     'sft-steps': flag.integer({ min: 0, default: 0, description: 'fine-tuning steps on the dialogues (loss on assistant turns)' }),
     'sft-lr': flag.number({ above: 0, default: 1e-3, description: 'peak learning rate of the fine-tuning stage' }),

@@ -72,7 +72,7 @@ export const videoTrainCommand = defineCommand({
   flags: {
     ...COMMON,
     ...CORE_FLAG,
-    out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
+    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
     work: flag.string({ placeholder: 'DIR', description: 'scratch folder for the stages\' text datasets and logs (default: train/ beside the clips; give each concurrent run its own)' }),
     'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
     'qa-steps': flag.integer({ min: 0, default: 260, description: 'stage 2: QA fine-tuning steps (chat format)' }),
@@ -171,7 +171,7 @@ export const videoEvalCommand = defineCommand({
     clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
-    answers: flag.string({ placeholder: 'FILE', description: 'also write every held-out item\'s answers to FILE (JSON lines: clip, type, question, reference, each row\'s answer and grade — the line of herd vision eval --answers with the clip in the scene\'s place), e.g. to read the wrong ones' }),
+    answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every held-out item\'s answers to FILE (JSON lines: clip, type, question, reference, each row\'s answer and grade — the line of herd vision eval --answers with the clip in the scene\'s place), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {

@@ -36,7 +36,7 @@ export const visionTrainCommand = defineCommand({
   flags: {
     ...DATA_FLAG,
     ...CORE_FLAG,
-    out: flag.string({ placeholder: 'DIR', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
+    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
     'vision-preset': flag.string({ placeholder: 'NAME', description: 'the image encoder\'s size, a vision preset (default mini; mini-patch4: 4-px patches); an --encoder-from encoder must have it' }),
     'clip-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: contrastive (CLIP) pre-training steps of the encoder on the scene captions' }),
     'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from a pre-trained encoder (e.g. packages/vision/weights/mini-encoder) or the image tower of a mini CLIP checkpoint' }),
@@ -117,7 +117,7 @@ export const visionEvalCommand = defineCommand({
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
     'count-balance': flag.boolean({ description: 'count questions balanced by the reference number (0, 1, 2, 3: an equal share each; default: the first count question of each scene, mostly "one")' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
-    answers: flag.string({ placeholder: 'FILE', description: 'also write every held-out item\'s answers to FILE (JSON lines: scene, its object groups, type, question, reference, each row\'s answer and grade — the vision oracle bench\'s lines), e.g. to read the wrong ones' }),
+    answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every held-out item\'s answers to FILE (JSON lines: scene, its object groups, type, question, reference, each row\'s answer and grade — the vision oracle bench\'s lines), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {

@@ -11,8 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { HerdError, ProblemList, readJsonFile, writeFileAtomic } from '@herd/core';
+import { basename, dirname, join, resolve } from 'node:path';
+import { HerdError, ProblemList, outputPathProblem, readJsonFile, writeFileAtomic } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, type IoSpec, OPSET, type Tensor } from '@herd/graph';
 import { type LlamaConfig } from '../config.js';
@@ -209,21 +209,14 @@ function exportReadme(m: ExportManifest, files: ReadonlyMap<string, Uint8Array>)
 }
 
 /**
- * Checks that an export can be written to `dir` (its parent created and writable; `dir` itself
- * absent unless `overwrite`), so a caller can fail before spending minutes building the graphs.
+ * Checks that an export can be written to `dir` (`dir` itself absent unless `overwrite`; its parent, where
+ * the sibling temp folder goes, writable or creatable: core's `outputPathProblem`), so a caller can fail
+ * before spending minutes building the graphs. Creates nothing.
  */
 export function checkExportTarget(dir: string, o: { overwrite?: boolean } = {}): void {
   if (existsSync(dir) && !o.overwrite) throw new HerdError('invalid_argument', `export: ${dir} already exists; choose another --out or pass --overwrite`);
-  const parent = dirname(dir);
-  try {
-    mkdirSync(parent, { recursive: true });
-    // Writable in fact, not by permission bits alone (root on a read-only or virtual file system).
-    const probe = join(parent, `.${basename(dir)}.probe-${process.pid}`);
-    mkdirSync(probe);
-    rmSync(probe, { recursive: true, force: true });
-  } catch (e) {
-    throw new HerdError('io_error', `export: cannot write ${dir}: its folder ${parent} cannot be created or written (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const problem = outputPathProblem(dirname(resolve(dir)), 'folder');
+  if (problem !== undefined) throw new HerdError('io_error', `export: cannot write ${dir}: ${problem}`);
 }
 
 /**
@@ -233,6 +226,7 @@ export function checkExportTarget(dir: string, o: { overwrite?: boolean } = {}):
 export async function writeExport(dir: string, built: BuiltExport, o: { overwrite?: boolean } = {}): Promise<void> {
   checkExportTarget(dir, o);
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`);
+  mkdirSync(dirname(dir), { recursive: true });
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
