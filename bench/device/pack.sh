@@ -51,8 +51,10 @@ mv .device/dist.tar.gz.tmp .device/dist.tar.gz
 
 # The Vulkan loader and the GL vendor-neutral dispatch libraries: the H200 host's NVIDIA Vulkan ICD is
 # libGLX_nvidia.so.0, which does not load without libglvnd (round 27: with libvulkan1 alone, "Found no drivers").
-if ! ls .gl/libvulkan1_*.deb .gl/libglvnd0_*.deb >/dev/null 2>&1; then
-  (cd .gl && apt-get download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2 >/dev/null) || { echo "pack: could not fetch the Vulkan / glvnd packages (apt-get update first?)" >&2; exit 1; }
+# The font and fontconfig's configuration: the world's written words are drawn through them (round 29: without them the
+# host drew no words and the generator did not notice; it now refuses, datasets/src/fonts.ts).
+if ! ls .gl/libvulkan1_*.deb .gl/libglvnd0_*.deb .gl/fonts-dejavu-core_*.deb .gl/fontconfig-config_*.deb >/dev/null 2>&1; then
+  (cd .gl && apt-get download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2 fonts-dejavu-core fontconfig-config >/dev/null) || { echo "pack: could not fetch the Vulkan / glvnd packages (apt-get update first?)" >&2; exit 1; }
 fi
 
 carry=$(du -cb .device/base.tar.xz .device/dist.tar.gz .gl/*.deb | tail -1 | cut -f1)

@@ -10,6 +10,7 @@ import { HerdError, type Rng } from '@herd/core';
 import { describeScene, sceneQuestions } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
 import { IMAGE_NOISE, RecentPool, checkRate, planNoise, truncateBytes, type ImageNoise } from './noise.js';
+import { checkTextRendering } from './fonts.js';
 import { FONT_FAMILY, escapeXml, sceneSvg } from './render.js';
 import { sampleKey, utf8, type Sample } from './sample.js';
 import { BACKGROUND_RGB, SIZES, WORDS, itemRng, randomScene, sceneSplit, type Scene, type Size, type Split } from './world.js';
@@ -197,6 +198,7 @@ export async function* generateImages(opts: ImageOptions): AsyncGenerator<Sample
   const noiseRate = opts.noiseRate ?? 0.2;
   checkRate(noiseRate);
   const side = opts.side ?? [96, 256];
+  if (opts.count > 0) await checkTextRendering();
   const plan = planNoise(itemRng(opts.seed, 'images/plan', 0), opts.count, noiseRate, opts.noiseKinds ?? IMAGE_NOISE);
   const pool = new RecentPool<Clean>();
   const looks = new LookSet();

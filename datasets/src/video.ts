@@ -13,6 +13,7 @@ import { describeMotion, motionQuestions } from './language.js';
 import { motionSplit, positionAt, randomMotion, type MotionObject } from './motion.js';
 import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
 import { RecentPool, VIDEO_NOISE, checkRate, planNoise, truncateBytes, type VideoNoise } from './noise.js';
+import { checkTextRendering } from './fonts.js';
 import { FONT_FAMILY, escapeXml, shapeRadius, shapeSvg, svgDocument } from './render.js';
 import { resolveFfmpeg, runFfmpeg } from '@herd/media';
 import { randomImageSize } from './images.js';
@@ -228,6 +229,7 @@ export async function* generateVideos(opts: VideoOptions): AsyncGenerator<Sample
   const [d0, d1] = opts.duration ?? [2, 20];
   if (!(d0 > 0 && d1 >= d0)) throw new HerdError('invalid_argument', `video duration range must be 0 < min ≤ max, got [${d0}, ${d1}]`);
   const fps = opts.fps ?? 12;
+  if (opts.count > 0) await checkTextRendering();
   if (opts.nearDuplicateEdits !== undefined && (opts.nearDuplicateEdits.length === 0 || opts.nearDuplicateEdits.some((e) => !NEAR_DUPLICATE_EDITS.includes(e)))) {
     throw new HerdError('invalid_argument', `nearDuplicateEdits must be a non-empty list of ${NEAR_DUPLICATE_EDITS.join(', ')}, got ${JSON.stringify(opts.nearDuplicateEdits)}`);
   }
