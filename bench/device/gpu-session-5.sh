@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fifth GPU session (round 29; issue 9): the mini vision line trained on the GPU, many runs side by side
-# (bench/device/vision-sweep.mjs schedules them against a deadline): the ink encoder I (made on the VM, carried)
+# (bench/device/vision-sweep.mjs schedules them against a deadline): the ink encoder I (made on the VM; committed after the session)
 # under the shipped adapter line, seeds 1–3; a patch-4 encoder (`mini-patch4`, ink + word head) trained there
 # in a time box and, if its probes pass the gate, the shipped line on it; more seeds of EWI; E seed 1 (the
 # shipped checkpoint's line) as a check that WebGPU training lands where the CPU's did.
 # The checkpoints come back in $OUT/ck-N.tar (three each) and are scored on the VM with `herd vision eval`;
 # $OUT/sweep.tar.gz holds the encoders, every run's timestamped log, the GPU's utilisation and summary.json.
 #
-#   here:  bash bench/device/pack.sh; mkdir -p .device/enc && cp -r I EWI .device/enc/;
+#   here:  bash bench/device/pack.sh; mkdir -p .device/enc && cp -r EWI .device/enc/;   (I is packages/vision/weights/mini-ink-encoder since round 29)
 #          SLIM_KEEP=packages/vision/weights/mini-shape-encoder SLIM_ALSO=packages/vision/weights/mini bash bench/device/slim-tree.sh
 #   device run (timeout_s 600, carry .device .gl): bash bench/device/gpu-session-5.sh
 #   here, after: git reset --hard HEAD
@@ -43,7 +43,7 @@ sha=$(sha256sum "$WORK/world/images/index.jsonl" | cut -d' ' -f1)
 stamp "world made"
 
 DATA=$WORK/world/images WORK=$WORK/sweep DEADLINE=$((T0 + SWEEP_SECONDS)) \
-  I_DIR=${I_DIR:-.device/enc/I} EWI_DIR=${EWI_DIR:-.device/enc/EWI} node bench/device/vision-sweep.mjs
+  I_DIR=${I_DIR:-packages/vision/weights/mini-ink-encoder} EWI_DIR=${EWI_DIR:-.device/enc/EWI} node bench/device/vision-sweep.mjs
 stamp "sweep ended (rc $?)"
 [ -n "${SMI:-}" ] && kill "$SMI" 2>/dev/null
 
