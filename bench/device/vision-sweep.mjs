@@ -17,9 +17,10 @@ import { createWriteStream, existsSync, mkdirSync, renameSync, writeFileSync } f
 import { join } from 'node:path';
 
 const env = (k, d) => process.env[k] ?? d;
-const num = (k, d) => { const v = Number(env(k, String(d))); if (!Number.isFinite(v)) throw new Error(`${k} must be a number, got ${process.env[k]}`); return v; };
+const fail = (msg) => { console.error(`vision-sweep: ${msg}`); process.exit(2); };
+const num = (k, d) => { const v = Number(env(k, String(d))); if (!Number.isFinite(v)) fail(`${k} must be a number, got '${process.env[k]}'`); return v; };
 const DATA = env('DATA'); const WORK = env('WORK', '/tmp/vision-sweep');
-if (!DATA || !existsSync(DATA)) throw new Error(`DATA must name an images dataset folder, got '${DATA}'`);
+if (!DATA || !existsSync(DATA)) fail(`DATA must name an images dataset folder, got '${DATA ?? ''}'`);
 const DEVICE = env('DEVICE', 'webgpu');
 const now = () => Date.now() / 1000;
 const DEADLINE = num('DEADLINE', now() + 480);
