@@ -49,6 +49,14 @@ describe('--mini: images answered by the vision checkpoint, clips by the video m
     await engine?.release();
   });
 
+  /** The chat's answer to `q` about one image or clip equals `herd generate --image|--video`'s about the same file. */
+  async function expectChatAnswersAsCli(kind: 'image' | 'video', q: string, file: string): Promise<void> {
+    const media = { name: kind === 'image' ? 'scene.png' : 'clip.mp4', data: readFileSync(file).toString('base64') };
+    const reply = await postChat(url, { conversation: kind === 'image' ? 'image' : 'clip', message: q, [kind]: media, maxTokens: MAX });
+    expect(reply.status, JSON.stringify(reply.json)).toBe(200);
+    expect(reply.text).toBe(await herdCli(['generate', `--${kind}`, file, '--prompt', q, '--max-tokens', String(MAX)]));
+  }
+
   it('the status names both image models (different checkpoints); a vision --checkpoint keeps the video part', () => {
     expect(imageCheckpointSha(videoImageDir())).not.toBe(imageCheckpointSha(MINI_VISION_DIR));
     const s = engine.status();
@@ -60,9 +68,7 @@ describe('--mini: images answered by the vision checkpoint, clips by the video m
 
   it("an image question: the committed vision checkpoint's logits and `herd generate --image`'s answer, not the video's image checkpoint's", async () => {
     const q = 'What colour is the big shape?';
-    const reply = await postChat(url, { conversation: 'image', message: q, image: { name: 'scene.png', data: readFileSync(SCENE).toString('base64') }, maxTokens: MAX });
-    expect(reply.status, JSON.stringify(reply.json)).toBe(200);
-    expect(reply.text).toBe(await herdCli(['generate', '--image', SCENE, '--prompt', q, '--max-tokens', String(MAX)]));
+    await expectChatAnswersAsCli('image', q, SCENE);
 
     const tok = await loadLlama3Tokenizer();
     const turns = [{ role: 'user' as const, text: q, image: await engine.prepareImage(readFileSync(SCENE), 'scene.png') }];
@@ -84,9 +90,7 @@ describe('--mini: images answered by the vision checkpoint, clips by the video m
 
   it("a clip question: the video model's logits on its own image checkpoint and `herd generate --video`'s answer", async () => {
     const q = 'Which way does the blue star move?';
-    const reply = await postChat(url, { conversation: 'clip', message: q, video: { name: 'clip.mp4', data: readFileSync(CLIP).toString('base64') }, maxTokens: MAX });
-    expect(reply.status, JSON.stringify(reply.json)).toBe(200);
-    expect(reply.text).toBe(await herdCli(['generate', '--video', CLIP, '--prompt', q, '--max-tokens', String(MAX)]));
+    await expectChatAnswersAsCli('video', q, CLIP);
 
     const tok = await loadLlama3Tokenizer();
     const v = loadMiniVideo(MINI_VIDEO_DIR, undefined, core);
