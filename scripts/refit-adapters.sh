@@ -107,9 +107,10 @@ run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'
 run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
 run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
 # 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train; since round 29 on the committed ink encoder
-# packages/vision/weights/mini-ink-encoder, frozen, with 6 place bins and balanced key-word count questions); its eval
+# packages/vision/weights/mini-ink-encoder, frozen, with 6 place bins and balanced key-word count questions; since round 30
+# without word questions in the key-word sequences); its eval
 # (n = 50 per type, as the card's table) runs at the end.
-run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-ink-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position,word --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1 --position-form --place-embeddings 6 --key-word-count-balance --eval-per-type 50"
+run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-ink-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1 --position-form --place-embeddings 6 --key-word-count-balance --eval-per-type 50"
 # 2b. The video model's own image checkpoint (packages/video/weights/mini-image, the video config's image.dir; round 27):
 # a copy of round 20's vision checkpoint, re-fitted with the same line (its card's) so the video model keeps its own frames.
 # Both image checkpoints are refitted: packages/vision/weights/mini may since have moved to another recipe (new encoder).
