@@ -76,10 +76,10 @@ describe('resizeEncoderPatches (patch-size warm start)', () => {
     const up = upsampleNearest(x, 48, r);
     const e4 = await patchEmbedding(fine, resized[`${v}.patch_embedding.weight`]!, x);
     const e8 = await patchEmbedding(big, src[`${v}.patch_embedding.weight`]!, up);
-    expect(maxAbsDiff(e4, e8)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(e4, e8)).toBeLessThan(2e-5); // measured 3e-6 (r 2), 8e-6 (r 3): f32 summation order
     const [f4] = await encoderFeatures(fine, resized, [x], 1);
     const [f8] = await encoderFeatures(big, bigEnc, [up], 1);
-    expect(maxAbsDiff(f4!, f8!)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(f4!, f8!)).toBeLessThan(2e-5); // measured 3e-6, 4e-6
     // The control: the source's weights on x itself (no upsampling, the coarse grid) are another thing entirely.
     const [plain] = await encoderFeatures(coarse, src, [x], 1);
     expect(plain!.length).toBeLessThan(f4!.length);
