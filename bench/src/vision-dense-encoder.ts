@@ -32,7 +32,7 @@ const cli = benchArgs({
   flags: {
     data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
     out: { value: 'DIR', required: true, help: 'where the trained encoder is written' },
-    preset: { value: 'NAME', default: 'mini', help: 'the vision preset of the encoder (an --init encoder must have it)' },
+    preset: { value: 'NAME', default: 'mini', help: 'the vision preset of the encoder (an --init encoder must have it, or with --init-resize coarser patches)' },
     init: { value: 'DIR', help: 'continue from this saved encoder (e.g. packages/vision/weights/mini-encoder); default: fresh from --seed' },
     'init-resize': { help: 'the --init encoder may have coarser patches than --preset (an integer multiple, all else equal): resize it (patch embedding summed over blocks, position tables interpolated)' },
     steps: { value: 'N', default: '600', help: 'dense steps; 0: train nothing, probe (and write) the --init encoder as it starts' },

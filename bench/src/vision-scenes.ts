@@ -12,7 +12,7 @@ export interface VisionBenchScene { readonly image: SceneExample['image']; reado
 
 export interface VisionBenchScenes {
   readonly vision: VisionConfig;
-  /** The saved encoder given, checked to have the preset (or, with `resizeFlag` given, resized to its patch size). */
+  /** The saved encoder given, checked to have the preset (or, with `resize.on`, resized to its patch size). */
   readonly encoder?: ReturnType<typeof loadMiniEncoder>;
   /** The saved encoder's patch size when it was resized to the preset's; absent when it was not. */
   readonly resizedFrom?: number;
