@@ -247,16 +247,26 @@ describe('the benches', () => {
     expect(vi[2]!.stderr.split('\n')[0]).toBe('video-oracle.js: --clips says where the objects are for --identity-code; give that too');
     expect(vi[3]!.stderr).toBe('video-oracle.js: invalid_argument: --write-features /no/such/out: not an existing folder\n');
     // The dense-encoder bench checks its numbers and its --init encoder before reading any scene.
-    const de = await Promise.all([['--steps', '0'], ['--object-weight', '-1'], ['--object-colour-weight', '-2'], ['--init', '/no/such/encoder'], ['--colour-augment', 'rgb'], ['--shape-labels', 'some']].map((a) => run('vision-dense-encoder', ['--data', '/no/such/images', '--out', '/no/such/out', ...a])));
+    const de = await Promise.all([['--steps', '-1'], ['--object-weight', '-1'], ['--object-colour-weight', '-2'], ['--init', '/no/such/encoder'], ['--colour-augment', 'rgb'], ['--shape-labels', 'some']].map((a) => run('vision-dense-encoder', ['--data', '/no/such/images', '--out', '/no/such/out', ...a])));
     expect(de.map((r) => r.code)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(de.map((r) => r.stderr)).toEqual([
-      'vision-dense-encoder.js: invalid_argument: --steps must be an integer ≥ 1, got 0\n',
+      'vision-dense-encoder.js: invalid_argument: --steps must be an integer ≥ 0, got -1\n',
       'vision-dense-encoder.js: invalid_argument: --object-weight must be ≥ 0, got -1\n',
       'vision-dense-encoder.js: invalid_argument: --object-colour-weight must be ≥ 0, got -2\n',
       "vision-dense-encoder.js: io_error: no herd-mini-encoder checkpoint at /no/such/encoder: expected config.json + model.safetensors (train one with 'herd vision train --dense-steps N')\n",
       "vision-dense-encoder.js: invalid_argument: --colour-augment must be permute or hue or ink, got 'rgb'\n",
       "vision-dense-encoder.js: invalid_argument: --shape-labels must be all or recoloured, got 'some'\n",
     ]);
+    // Round 30: --steps 0 probes the --init encoder as it starts; --init-resize resizes an --init encoder with coarser patches, and
+    // only with it is an --init encoder of another patch size taken — all refused before any scene is read.
+    const ink = fileURLToPath(new URL('../../packages/vision/weights/mini-ink-encoder', import.meta.url));
+    const rs = await Promise.all([['--steps', '0'], ['--init-resize'], ['--preset', 'mini-patch4', '--init', ink], ['--init', ink, '--init-resize'], ['--preset', 'mini-patch4', '--init', ink, '--init-resize', '--steps', '0']].map((a) => run('vision-dense-encoder', ['--data', '/no/such/images', '--out', '/no/such/out', ...a])));
+    expect(rs.map((r) => r.code)).toEqual([2, 1, 1, 1, 1]);
+    expect(rs[0]!.stderr.split('\n')[0]).toBe('vision-dense-encoder.js: --steps 0 measures the --init encoder as it starts: give --init');
+    expect(rs[1]!.stderr).toBe('vision-dense-encoder.js: invalid_argument: --init-resize resizes the --init encoder: give --init\n');
+    expect(rs[2]!.stderr).toMatch(/checkpoint_mismatch: --init .*mini-ink-encoder: its config .* is not the mini-patch4 preset's \(pick it with --preset\)\. Its patch size is 8 px, the preset's 4 px: --init-resize resizes it\.\n$/);
+    expect(rs[3]!.stderr).toBe(`vision-dense-encoder.js: invalid_argument: --init-resize: the --init encoder ${ink} already has the mini preset's patch size 8 (drop --init-resize)\n`);
+    expect(rs[4]!.stderr).toMatch(/\/no\/such\/images/); // resized, then the missing data is what stops it
     const lines: string[] = [];
     const codes: number[] = [];
     reportFailure('x.js', new TypeError('oops'), (s) => lines.push(s), (c) => codes.push(c));

@@ -11,10 +11,12 @@
  * `--colour-augment hue` turns the hue of the augmented half of each batch (`rotateHue`) instead of permuting its channels; `ink` paints each object's ink one uniform random colour (`recolourInk`);
  * `--shape-labels recoloured` teaches shape on that half only.
  * The training scenes are the vision recipe's: the clean train split less its last 200 scenes (kept out for
- * the seen-combinations eval); held-out scenes never train. Writes the encoder (`saveMiniEncoder`, the layout
+ * the seen-combinations eval); held-out scenes never train. `--init-resize` starts a preset with finer patches from an
+ * --init encoder with coarser ones (`resizeEncoderPatches`, e.g. mini-patch4 from the patch-8 mini encoder); `--steps 0`
+ * trains nothing and measures (and writes) the --init encoder as it starts, probes only. Writes the encoder (`saveMiniEncoder`, the layout
  * `herd vision train --encoder-from` reads) with its eval.json and a card.
  *
- *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--device cpu|webgpu|cuda|auto] [--init ENCODER_DIR] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--device cpu|webgpu|cuda|auto] [--init ENCODER_DIR [--init-resize]] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured]
  *
  * Prints the numbers. Asserts nothing.
  */
@@ -30,9 +32,10 @@ const cli = benchArgs({
   flags: {
     data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
     out: { value: 'DIR', required: true, help: 'where the trained encoder is written' },
-    preset: { value: 'NAME', default: 'mini', help: 'the vision preset of the encoder (an --init encoder must have it)' },
+    preset: { value: 'NAME', default: 'mini', help: 'the vision preset of the encoder (an --init encoder must have it, or with --init-resize coarser patches)' },
     init: { value: 'DIR', help: 'continue from this saved encoder (e.g. packages/vision/weights/mini-encoder); default: fresh from --seed' },
-    steps: { value: 'N', default: '600', help: 'dense steps' },
+    'init-resize': { help: 'the --init encoder may have coarser patches than --preset (an integer multiple, all else equal): resize it (patch embedding summed over blocks, position tables interpolated)' },
+    steps: { value: 'N', default: '600', help: 'dense steps; 0: train nothing, probe (and write) the --init encoder as it starts' },
     lr: { value: 'N', default: '0.003', help: 'peak learning rate (warm-up 5 %, cosine to 10 %)' },
     batch: { value: 'N', default: '32', help: 'scenes per step' },
     'object-weight': { value: 'N', default: '0', help: 'weight of the object heads (shape / count from each object\'s mean ink feature); 0 = off' },
@@ -54,7 +57,7 @@ const int = (name: 'steps' | 'batch' | 'seed', min: number): number => {
   if (!Number.isInteger(n) || n < min) throw new HerdError('invalid_argument', `--${name} must be an integer ≥ ${min}, got ${cli.flag(name)}`);
   return n;
 };
-const [steps, batch, seed] = [int('steps', 1), int('batch', 1), int('seed', 0)];
+const [steps, batch, seed] = [int('steps', 0), int('batch', 1), int('seed', 0)];
 const [lr, objectWeight, objectColourWeight, objectWordWeight] = [cli.number('lr'), cli.number('object-weight'), cli.number('object-colour-weight'), cli.number('object-word-weight')];
 if (!(lr > 0)) throw new HerdError('invalid_argument', `--lr must be > 0, got ${cli.flag('lr')}`);
 if (!(objectWeight >= 0)) throw new HerdError('invalid_argument', `--object-weight must be ≥ 0, got ${cli.flag('object-weight')}`);
@@ -66,39 +69,46 @@ const shapeLabels = cli.flag('shape-labels') as ShapeLabels;
 if (!SHAPE_LABELS.includes(shapeLabels)) throw new HerdError('invalid_argument', `--shape-labels must be ${SHAPE_LABELS.join(' or ')}, got '${shapeLabels}'`);
 const preset = cli.flag('preset');
 const initDir = cli.flag('init');
-const { vision: v, encoder: init, trainSplit, heldout: held } = await loadVisionBenchScenes({ data: cli.flag('data'), preset, ...(initDir !== undefined ? { encoderDir: initDir } : {}), encoderFlag: 'init', cleanOnly: true });
+if (steps === 0 && initDir === undefined) cli.refuse('--steps 0 measures the --init encoder as it starts: give --init');
+const { vision: v, encoder: init, resizedFrom, trainSplit, heldout: held } = await loadVisionBenchScenes({ data: cli.flag('data'), preset, ...(initDir !== undefined ? { encoderDir: initDir } : {}), encoderFlag: 'init', resize: { on: cli.has('init-resize'), flag: 'init-resize' }, cleanOnly: true });
+const from = initDir === undefined ? 'fresh' : `${initDir}${resizedFrom !== undefined ? ` (resized from ${resizedFrom}-px to ${v.patchSize}-px patches)` : ''}`;
 // The vision recipe's split: the last 200 train-split scenes never train (its seen-combinations eval).
 const train = trainSplit.slice(0, -200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${trainSplit.length} / ${held.length})`);
-console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, object word weight ${objectWordWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, from ${initDir ?? 'fresh'}`);
+console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, object word weight ${objectWordWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, from ${from}`);
 
 const t0 = performance.now();
-const dense = await trainDenseEncoder(v, train, {
+// --steps 0: nothing is trained; the encoder is the --init one as it starts (the refusal above makes init present).
+const dense = steps === 0 ? undefined : await trainDenseEncoder(v, train, {
   steps, batch, lr, seed, objectWeight, objectColourWeight, objectWordWeight, colourAugment, shapeLabels, session, ...(init ? { init: init.encoder } : {}),
   onStep: (s, loss) => { if (s % 50 === 0 || s === steps - 1) console.log(`dense: step ${s}/${steps} loss ${loss.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); },
 });
+const encoder = dense?.encoder ?? init!.encoder;
+const vocab = dense?.vocab ?? init!.vocab;
 const seconds = (performance.now() - t0) / 1000;
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-console.log(`trained in ${seconds.toFixed(0)} s; loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10)`);
+const lossText = dense ? `Loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10).` : 'No dense steps: the --init encoder as it starts.';
+if (dense) console.log(`trained in ${seconds.toFixed(0)} s (${(seconds / steps).toFixed(2)} s/step); ${lossText}`);
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-const heads = {
-  train: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, train.slice(0, 200), session),
-  heldout: await denseHeadAccuracy(v, dense.vocab, dense.encoder, dense.heads, held, session),
+// Its own heads only exist when it trained.
+const heads = dense && {
+  train: await denseHeadAccuracy(v, vocab, encoder, dense.heads, train.slice(0, 200), session),
+  heldout: await denseHeadAccuracy(v, vocab, encoder, dense.heads, held, session),
 };
-for (const [split, r] of Object.entries(heads)) console.log(`heads on ${split} object tokens: colour ${pct(r.colour.objectAcc)}, shape ${pct(r.shape.objectAcc)} (n ${r.shape.objectN}), count ${pct(r.count.objectAcc)}, word ${pct(r.word.objectAcc)}; cell ${pct(r.cell.acc)}`);
-const { probes, colourByPair, shapeByPair } = await probeEncoder(v, dense.encoder, trainSplit.slice(0, 1200), held, session);
+for (const [split, r] of Object.entries(heads ?? {})) console.log(`heads on ${split} object tokens: colour ${pct(r.colour.objectAcc)}, shape ${pct(r.shape.objectAcc)} (n ${r.shape.objectN}), count ${pct(r.count.objectAcc)}, word ${pct(r.word.objectAcc)}; cell ${pct(r.cell.acc)}`);
+const { probes, colourByPair, shapeByPair } = await probeEncoder(v, encoder, trainSplit.slice(0, 1200), held, session);
 for (const [k, p] of Object.entries(probes)) console.log(`probe ${k}: ${pct(p.test)} held-out (train ${pct(p.train)}; chance ${pct(p.chance)}, n ${p.n})`);
 const byPair = Object.entries(colourByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
 console.log(`probe colour by held-out pair: ${byPair}`);
 const shapeByPairText = Object.entries(shapeByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
 console.log(`probe shape by held-out pair: ${shapeByPairText}`);
 
-const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${objectWordWeight > 0 ? ` --object-word-weight ${objectWordWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''} --seed ${seed}`;
+const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''}${resizedFrom !== undefined ? ' --init-resize' : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${objectWordWeight > 0 ? ` --object-word-weight ${objectWordWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''} --seed ${seed}`;
 const card = `# Mini image encoder (dense stage, bench run)
 
-Made by \`${command}\` (${seconds.toFixed(0)} s training on device ${deviceDescription(session.device ?? DEFAULT_DEVICE)}). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}.
-Loss ${dense.losses[0]!.toFixed(3)} → ${mean(dense.losses.slice(-10)).toFixed(3)} (mean of the last 10).
+Made by \`${command}\` (${seconds.toFixed(0)} s training on device ${deviceDescription(session.device ?? DEFAULT_DEVICE)}). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}; from ${from}.
+${lossText}
 
 | probe (held-out, linear) | accuracy | train | chance | n |
 |---|---|---|---|---|
@@ -107,7 +117,7 @@ ${Object.entries(probes).map(([k, p]) => `| ${k} | ${pct(p.test)} | ${pct(p.trai
 Colour probe by held-out pair: ${byPair}.
 Shape probe by held-out pair: ${shapeByPairText}.
 
-Heads on object tokens (train 200 scenes / held-out): shape ${pct(heads.train.shape.objectAcc)} / ${pct(heads.heldout.shape.objectAcc)}, colour ${pct(heads.train.colour.objectAcc)} / ${pct(heads.heldout.colour.objectAcc)}, count ${pct(heads.train.count.objectAcc)} / ${pct(heads.heldout.count.objectAcc)}, word (per patch) ${pct(heads.train.word.objectAcc)} / ${pct(heads.heldout.word.objectAcc)}.
+${heads ? `Heads on object tokens (train 200 scenes / held-out): shape ${pct(heads.train.shape.objectAcc)} / ${pct(heads.heldout.shape.objectAcc)}, colour ${pct(heads.train.colour.objectAcc)} / ${pct(heads.heldout.colour.objectAcc)}, count ${pct(heads.train.count.objectAcc)} / ${pct(heads.heldout.count.objectAcc)}, word (per patch) ${pct(heads.train.word.objectAcc)} / ${pct(heads.heldout.word.objectAcc)}.` : 'No heads: nothing was trained.'}
 `;
-await saveMiniEncoder(cli.flag('out'), v, dense.encoder, dense.vocab, { eval: { command, seconds, losses: { first: dense.losses[0], last10: mean(dense.losses.slice(-10)) }, heads, probes, colourByPair, shapeByPair }, card });
+await saveMiniEncoder(cli.flag('out'), v, encoder, vocab, { eval: { command, seconds, ...(resizedFrom !== undefined ? { resizedFrom: { patchSize: resizedFrom } } : {}), ...(dense ? { losses: { first: dense.losses[0], last10: mean(dense.losses.slice(-10)) }, heads } : {}), probes, colourByPair, shapeByPair }, card });
 console.log(`wrote ${cli.flag('out')}`);

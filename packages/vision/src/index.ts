@@ -12,6 +12,7 @@ export { addPlaceEmbeddings, packPlaces, PLACE_INPUTS } from './model/place.js';
 export { vitLayer, vitLayerSpecs, vitBlockConfig } from './model/vit-layer.js';
 export { aspectRatioEmbedding, gatedPositionalEmbedding } from './model/tile-embeddings.js';
 export { encodeImages, projectToCore, encoderMask, paddedTokensPerTile } from './model/encoder.js';
+export { resizeEncoderPatches, patchResizeRatio, sumPatchBlocks, resamplePositions } from './model/patch-resize.js';
 export type { EncoderInputs } from './model/encoder.js';
 export { crossAttentionLayer, crossAttentionLayerSpecs, crossAttentionConfig, crossLayerPrefix, imageKeysValues, rowsWithImage } from './model/cross-attention.js';
 export type { ImageKv, PreImageMasking } from './model/cross-attention.js';
