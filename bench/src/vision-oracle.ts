@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, writeFileAtomicSync } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { setDefaultThreads } from '@herd/runtime';
-import { type KeyWordDraw, type SceneExample, type VisionConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, checkPlaceInitGiven, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaAnswerLine, vqaItems, vqaTable } from '@herd/vision';
+import { type KeyWordDraw, type SceneExample, type VisionConfig, inkSilhouette, loadVisionPreset, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, MINI_PLACE_INIT, checkPlaceInitGiven, parsePlaceEmbeddings, parsePlaceInit, SCENE_CELL, patchesPerTile, visionOutputDim, denseLabels, denseVocab, encoderFeatures, loadMiniEncoder, MINI_ENCODER_DIR, patchPlaces, VQA_TYPES, crossScheduleWords, evaluateVqa, miniVisionConfig, parseAnswerForm, parseKeyWordWeights, parseCrossBefore, readSceneExamples, trainMiniVision, vqaCountTable, vqaGroupTable, vqaAnswerLine, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, benchArgs } from './bench-args.js';
 
 const cli = benchArgs({
@@ -59,6 +59,8 @@ const cli = benchArgs({
     scale: { value: 'X', default: '1', help: "the codes' scale (standard deviation of each value)" },
     features: { value: 'KIND', default: 'truth', help: "what the adapter reads: truth (the oracle codes) or encoder (the real frozen encoder's output features)" },
     encoder: { value: 'DIR', help: 'with --features encoder: a saved mini encoder (default packages/vision/weights/mini-encoder)' },
+    'silhouette-only': { help: "with --features encoder: the adapter reads only the encoder's features of the image's silhouette (`inkSilhouette`), no colour at all: how well shape, count and place are read when colour cannot stand in for shape (round 31)" },
+    'ink-view': { help: "with --features encoder: each token's features are the encoder's on the image followed by the encoder's on the image's silhouette (`inkSilhouette`: ink black, all else white; the feature axis doubles, so does the projector's input): shape without colour (round 31)" },
     'position-code': { value: 'G', default: '0', help: "add a fixed random code of each patch's row and column in a G×G grid over the image (0: none)" },
     'position-code-scale': { value: 'X', default: '2', help: "the position codes' scale (standard deviation of each value; the mini encoder's output values have ~1.9)" },
     'place-embeddings': { value: 'G', default: '0', help: "learned row / column place embeddings on a G×G grid added to the projected image tokens, trained with the adapter (0: none; as herd vision train --place-embeddings)" },
@@ -83,7 +85,12 @@ const crossBefore = parseCrossBefore(cli.flag('cross-before')!, core.config.nLay
 const placeEmbeddings = parsePlaceEmbeddings(cli.flag('place-embeddings')!);
 const placeInit = cli.flag('place-init') === '' ? MINI_PLACE_INIT : parsePlaceInit(cli.flag('place-init')!);
 checkPlaceInitGiven(placeEmbeddings, cli.flag('place-init') !== '');
-const m = miniVisionConfig(core.config, undefined, crossBefore, placeEmbeddings);
+// With --ink-view the adapter reads two encoder outputs per token: a config whose output width is twice the encoder's
+// (intermediate layers listed 2L + 1 times; the encoder is not in these graphs, only the widths are read).
+const inkView = cli.has('ink-view');
+const preset = loadVisionPreset('mini');
+const adapterVision: VisionConfig = inkView ? { ...preset, intermediateLayers: Array.from({ length: 2 * preset.intermediateLayers.length + 1 }, (_, i) => preset.intermediateLayers[i % preset.intermediateLayers.length]!) } : preset;
+const m = miniVisionConfig(core.config, adapterVision, crossBefore, placeEmbeddings);
 const v = m.vision;
 const Dv = visionOutputDim(v); // the encoder's output width
 const P = patchesPerTile(v);
@@ -94,7 +101,11 @@ if (cli.flag('encoder') !== undefined && featureKind !== 'encoder') throw new He
 const positionBins = cli.number('position-code');
 if (!Number.isInteger(positionBins) || positionBins < 0 || positionBins > 64) throw new HerdError('invalid_argument', `--position-code must be a whole number of bins from 0 (none) to 64, got ${positionBins}`);
 const encoder = featureKind === 'encoder' ? loadMiniEncoder(cli.flag('encoder') ?? MINI_ENCODER_DIR) : undefined; // a wrong folder fails before the scenes are read
-if (encoder && JSON.stringify(encoder.vision) !== JSON.stringify(v)) throw new HerdError('checkpoint_mismatch', `--encoder ${cli.flag('encoder') ?? MINI_ENCODER_DIR}: its config is not the mini preset's`);
+const silhouetteOnly = cli.has('silhouette-only');
+if (silhouetteOnly && (featureKind !== 'encoder' || inkView)) throw new HerdError('invalid_argument', '--silhouette-only reads the encoder\'s features of the silhouette alone: give --features encoder, and not --ink-view');
+if (inkView && featureKind !== 'encoder') throw new HerdError('invalid_argument', '--ink-view adds the encoder\'s features of the silhouette: give --features encoder too');
+if (inkView && positionBins > 0) throw new HerdError('invalid_argument', '--ink-view and --position-code: not built together (the place codes are added to one encoder output)');
+if (encoder && JSON.stringify(encoder.vision) !== JSON.stringify(preset)) throw new HerdError('checkpoint_mismatch', `--encoder ${cli.flag('encoder') ?? MINI_ENCODER_DIR}: its config is not the mini preset's`);
 
 const dataDir = cli.flag('data')!;
 const scenes = await readSceneExamples(dataDir, m);
@@ -146,14 +157,22 @@ function addPlaceCodes(s: SceneExample, f: Float32Array): Float32Array {
   }
   return f;
 }
-const base = encoder ? await encoderFeatures(v, encoder.encoder, scenes.map((s) => s.image)) : scenes.map((s) => oracleFeatures(s, v));
+/** Per token, the first features then the second ([T·D] and [T·D] → [T·2D]). */
+function interleave(a: Float32Array, b: Float32Array, D: number): Float32Array {
+  const out = new Float32Array(2 * a.length);
+  for (let t = 0; t < a.length / D; t++) { out.set(a.subarray(t * D, (t + 1) * D), 2 * t * D); out.set(b.subarray(t * D, (t + 1) * D), (2 * t + 1) * D); }
+  return out;
+}
+const imageFeatures = encoder ? await encoderFeatures(preset, encoder.encoder, scenes.map((s) => (silhouetteOnly ? inkSilhouette(s.image, preset) : s.image))) : undefined;
+const viewFeatures = encoder && inkView ? await encoderFeatures(preset, encoder.encoder, scenes.map((s) => inkSilhouette(s.image, preset))) : undefined;
+const base = imageFeatures ? (viewFeatures ? imageFeatures.map((f, i) => interleave(f, viewFeatures[i]!, visionOutputDim(preset))) : imageFeatures) : scenes.map((s) => oracleFeatures(s, v));
 const coded = scenes.map((s, i) => ({ ...s, image: { ...s.image, features: addPlaceCodes(s, base[i]!) } }));
 // The recipe's split (runMiniVisionRecipe): the last 200 train-split scenes never train; the eval reads the held-out scenes.
 const SEEN_IMAGES = 200;
 const train = coded.filter((s) => s.split === 'train').slice(0, -SEEN_IMAGES);
 const heldout = coded.filter((s) => s.split === 'heldout');
 const inked = coded.map((s) => { let n = 0; for (let t = 0; t < v.maxTiles * P; t++) if (s.image.features[t * Dv] !== 0) n++; return n; });
-const what = encoder ? `the frozen encoder's features (${cli.flag('encoder') ?? MINI_ENCODER_DIR})` : `oracle codes (scale ${scale})`;
+const what = encoder ? `the frozen encoder's features (${cli.flag('encoder') ?? MINI_ENCODER_DIR})${inkView ? ' on the image and on its silhouette' : silhouetteOnly ? ' on the silhouette alone' : ''}` : `oracle codes (scale ${scale})`;
 console.log(`core ${core.dir}; cross-attention ${crossScheduleWords(m)}; ${dataDir}: ${train.length} train + ${heldout.length} held-out scenes; ${what}${positionBins ? ` + ${positionBins}×${positionBins} place codes (scale ${pscale})` : ''} on ${(inked.reduce((a, b) => a + b, 0) / inked.length).toFixed(1)} patches per scene (of ${v.maxTiles * P})`);
 
 const keyWordTypes = cli.flag('key-word-types')!.split(',').map((t) => t.trim()).filter(Boolean);
@@ -184,5 +203,5 @@ const l = r.losses.qa;
 console.log(`QA loss ${l[0]!.toFixed(3)} → ${(l.slice(-10).reduce((a, b) => a + b, 0) / Math.min(10, l.length)).toFixed(3)} (mean of the last 10); train ${trainSeconds.toFixed(0)} s, eval ${evalSeconds.toFixed(0)} s`);
 const file = cli.flag('out') !== undefined ? resolve(cli.flag('out')!) : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'vision-oracle.json');
 mkdirSync(dirname(file), { recursive: true });
-writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), core: core.dir, data: dataDir, scale, features: featureKind, ...(encoder ? { encoder: cli.flag('encoder') ?? MINI_ENCODER_DIR } : {}), positionCode: positionBins, positionCodeScale: pscale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
+writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), core: core.dir, data: dataDir, scale, features: featureKind, ...(encoder ? { encoder: cli.flag('encoder') ?? MINI_ENCODER_DIR } : {}), inkView, silhouetteOnly, positionCode: positionBins, positionCodeScale: pscale, options, scenes: { train: train.length, heldout: heldout.length }, qaLoss: { first: l[0], last10: l.slice(-10) }, trainSeconds, evalSeconds, report }, null, 2)}\n`);
 console.log(`wrote ${file}`);

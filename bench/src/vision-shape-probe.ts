@@ -9,7 +9,9 @@
  *   - with --encoder: the encoder card's probes (`probeEncoder`: colour / shape of the object in cell X
  *     from the mean feature of its ink patches, "is there a star") on the same scenes.
  *
- *   node bench/dist/vision-shape-probe.js --data DIR [--preset mini] [--encoder DIR] [--threads T]
+ *   - with --silhouette: the same probes on the scenes' silhouettes (`inkSilhouette`), fitted and scored on them.
+ *
+ *   node bench/dist/vision-shape-probe.js --data DIR [--preset mini] [--encoder DIR [--silhouette]] [--threads T]
  *
  * Prints the numbers and writes bench/results/vision-shape-probe-<preset>.json. Asserts nothing.
  */
@@ -18,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, writeFileAtomicSync } from '@herd/core';
 import { setDefaultThreads } from '@herd/runtime';
-import { INK_SHARE, SCENE_CELL, cellInkGrid, denseLabels, denseVocab, inkPixels, linearProbe, patchGeometry, probeEncoder } from '@herd/vision';
+import { INK_SHARE, SCENE_CELL, cellInkGrid, inkSilhouette, denseLabels, denseVocab, inkPixels, linearProbe, patchGeometry, probeEncoder } from '@herd/vision';
 import { benchArgs } from './bench-args.js';
 import { loadVisionBenchScenes } from './vision-scenes.js';
 
@@ -29,12 +31,14 @@ const cli = benchArgs({
     data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
     preset: { value: 'NAME', default: 'mini', help: 'the vision preset whose tiling (tile size, patch size, tiles) the scenes get' },
     encoder: { value: 'DIR', help: 'a pre-trained encoder (saveMiniEncoder layout) with that preset: also run its probes' },
+    silhouette: { help: "with --encoder: also run its probes on the scenes' silhouettes (`inkSilhouette`: ink black, all else white), fitted and scored on silhouettes: shape without colour" },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
   },
 });
 setDefaultThreads(cli.number('threads'));
 const preset = cli.flag('preset');
 const encoderDir = cli.flag('encoder');
+if (cli.has('silhouette') && encoderDir === undefined) throw new HerdError('invalid_argument', '--silhouette runs the --encoder probes on silhouettes: give --encoder too');
 const { vision: v, encoder: enc, all: withScene, trainSplit, heldout: held } = await loadVisionBenchScenes({ data: cli.flag('data'), preset, ...(encoderDir !== undefined ? { encoderDir } : {}), encoderFlag: 'encoder' });
 const train = trainSplit.slice(0, 1200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${train.length} / ${held.length})`);
@@ -90,15 +94,23 @@ for (const R of [8, 12, 16]) {
 }
 
 let encoderProbes: unknown;
+let silhouetteProbes: unknown;
 if (enc) {
-  const r = await probeEncoder(v, enc.encoder, train, held);
-  encoderProbes = r;
-  for (const [k, p] of Object.entries(r.probes)) console.log(`encoder probe ${k}: ${(100 * p.test).toFixed(1)} % held-out (train ${(100 * p.train).toFixed(1)} %; chance ${(100 * p.chance).toFixed(1)} %, n ${p.n})`);
-  console.log(`encoder probe colour by held-out pair: ${Object.entries(r.colourByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
-  console.log(`encoder probe shape by held-out pair: ${Object.entries(r.shapeByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
+  const runProbes = async (label: string, tr: typeof train, te: typeof held) => {
+    const r = await probeEncoder(v, enc.encoder, tr, te);
+    for (const [k, p] of Object.entries(r.probes)) console.log(`${label} ${k}: ${(100 * p.test).toFixed(1)} % held-out (train ${(100 * p.train).toFixed(1)} %; chance ${(100 * p.chance).toFixed(1)} %, n ${p.n})`);
+    console.log(`${label} colour by held-out pair: ${Object.entries(r.colourByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
+    console.log(`${label} shape by held-out pair: ${Object.entries(r.shapeByPair).map(([pair, c]) => `${pair} ${(100 * c.test).toFixed(1)} % (n ${c.n})`).join(', ')}`);
+    return r;
+  };
+  encoderProbes = await runProbes('encoder probe', train, held);
+  if (cli.has('silhouette')) {
+    const view = (scenes: typeof held) => scenes.map((s) => ({ ...s, image: inkSilhouette(s.image, v) }));
+    silhouetteProbes = await runProbes('encoder probe on silhouettes', view(train), view(held));
+  }
 }
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(out, { recursive: true });
 const file = join(out, `vision-shape-probe-${preset}.json`);
-writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), preset, vision: v, data: cli.flag('data'), encoder: encoderDir ?? null, geometry, raw, encoderProbes }, null, 2)}\n`);
+writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), preset, vision: v, data: cli.flag('data'), encoder: encoderDir ?? null, geometry, raw, encoderProbes, ...(silhouetteProbes !== undefined ? { silhouetteProbes } : {}) }, null, 2)}\n`);
 console.log(`wrote ${file}`);

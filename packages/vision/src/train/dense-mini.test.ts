@@ -11,7 +11,7 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, inkPixels, permuteChannels, recolourInk, rotateHue, denseHeadAccuracy, objectFeeds, wordFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, inkPixels, permuteChannels, recolourInk, inkSilhouette, rotateHue, denseHeadAccuracy, objectFeeds, wordFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {
@@ -293,5 +293,30 @@ describe('trainDenseEncoder', () => {
     });
     await expect(trainDenseEncoder(v, [{ image, scene }], { steps: 1, batch: 1, lr: 1e-2, seed: 1, colourAugment: 'paint' as 'ink' })).rejects.toThrow(/colourAugment must be permute or hue or ink, got 'paint'/);
     expect(() => recolourInk(image, v, { ...scene, objects: [{ ...scene.objects[0]!, position: 'middle' }] }, new Rng(1))).toThrow(/recolourInk: object position 'middle' is not a grid cell/);
+  });
+
+  it('the silhouette view: ink pixels black, every other pixel of the image white, whatever their colours; the tiling kept', () => {
+    const v = loadVisionPreset('mini');
+    const W = 96;
+    const draw = (square: number[], corner: number[], bg: number[]) => {
+      const data = new Uint8Array(W * W * 3);
+      for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) data.set(x >= 36 && x < 60 && y >= 36 && y < 60 ? square : x < 24 && y < 24 ? corner : bg, (y * W + x) * 3);
+      return tileImage({ width: W, height: W, data }, v);
+    };
+    const image = draw([220, 30, 30], [230, 220, 20], [128, 128, 128]);
+    const view = inkSilhouette(image, v);
+    expect([view.nTiles, view.aspectRatioId, view.canvas, view.resized]).toEqual([image.nTiles, image.aspectRatioId, image.canvas, image.resized]);
+    const S = v.tileSize, SS = S * S;
+    const at = (x: number, y: number) => [0, 1, 2].map((ch) => view.pixels[(Math.floor(y / S) * view.canvas.cols + Math.floor(x / S)) * 3 * SS + ch * SS + (y % S) * S + (x % S)]! * v.imageStd[ch]! + v.imageMean[ch]!);
+    const ink = inkPixels(image, v);
+    let black = 0;
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) {
+      const want = ink[y * W + x] ? 0 : 1;
+      at(x, y).forEach((c) => expect(c).toBeCloseTo(want, 5));
+      black += 1 - want;
+    }
+    expect(black).toBe(24 * 24 + 24 * 24);
+    // Other colours, same shapes: the same view.
+    expect(Array.from(inkSilhouette(draw([30, 80, 220], [20, 160, 40], [250, 244, 228]), v).pixels)).toEqual(Array.from(view.pixels));
   });
 });

@@ -364,6 +364,25 @@ export function recolourInk(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 
 }
 
 /**
+ * The image's silhouette: every ink pixel (`inkPixels`: differs from the image's most common colour) black, every other
+ * pixel white, over the whole resized image (objects and the written word alike); padding is left as it is. A view
+ * without colour, computed from the pixels alone: what an object's shape looks like when its colour cannot be read
+ * (round 31: the ink encoder's held-out shape probe reads yellow hexagons at 15.5% on the image, 63.1% on this view).
+ */
+export function inkSilhouette(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): TiledImage {
+  const S = v.tileSize;
+  const { width: W, height: H } = img.resized;
+  const inked = inkPixels(img, v);
+  const pixels = Float32Array.from(img.pixels);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    const value = inked[y * W + x] ? 0 : 1;
+    const tile = Math.floor(y / S) * img.canvas.cols + Math.floor(x / S);
+    for (let ch = 0; ch < 3; ch++) pixels[((tile * 3 + ch) * S + (y % S)) * S + (x % S)] = (value - v.imageMean[ch]!) / v.imageStd[ch]!;
+  }
+  return { ...img, pixels };
+}
+
+/**
  * How `denseBatch` recolours the augmented half of a batch: `permute`, one of the five channel
  * permutations; `hue`, a hue turned by a uniform angle, mirrored half the time (`rotateHue`); `ink`, each
  * object's ink one uniform random RGB colour (`recolourInk`). A permutation keeps a colour in its orbit

@@ -49,6 +49,8 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, keyWordDraw: 'type', keyWordWeights: { count: 3, word: 1 } })).toContain('--key-word-draw type --key-word-weights count=3,word=1 --caption-steps 0');
     expect(miniVisionRetrainCommand({ ...recipe, keyWordCountBalance: true })).toContain('--key-word-types colour,shape/colour,shape,word --key-word-count-balance --caption-steps 0');
     expect(miniVisionRetrainCommand({ ...recipe, keyWordCountBalance: false })).toBe(miniVisionRetrainCommand(recipe));
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordCountBalance: true, keyWordRecolour: 0.5 })).toContain('--key-word-count-balance --key-word-recolour 0.5 --caption-steps 0');
+    expect(miniVisionRetrainCommand({ ...recipe, keyWordRecolour: 0 })).toBe(miniVisionRetrainCommand(recipe));
   });
 
   it('names the schedule for the card by core layer', () => {

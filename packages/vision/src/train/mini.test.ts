@@ -14,7 +14,8 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision } from './mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision, COLOUR_WORDS, recolourKeyWordSample, toAdapterSample } from './mini.js';
+import { inkPixels } from './dense-mini.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -45,6 +46,39 @@ describe('trainMiniVision', () => {
     // Other types, and word questions about scenes without a word ("no" is a key word already), keep the shared set.
     expect(questionKeyIds(tok, core, keys, 'colour', 'rain')).toBe(keys);
     expect(questionKeyIds(tok, core, keys, 'word', undefined)).toBe(keys);
+  });
+
+  it('keyWordRecolour: the objects\' ink is repainted and the reply\'s colour words leave the targets; shape, size and the rest stay', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config);
+    const s = scene(0, 'red', 1, m);
+    const seq = qaSequence(tok, core, m, 'What is in the centre?', 'In the middle there is a big red square.');
+    const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
+    const z = toAdapterSample(s.image, seq, 48);
+    const keyed = { ...z, targets: keyWordTargets(z.targets, keyTokenIds(tok, core), asked) };
+    const words = (targets: readonly number[]) => targets.filter((t) => t !== -100).map((t) => tok.decode(Array.from(core.vocab!.toFull([t]))).trim());
+    expect(words(keyed.targets)).toEqual(['middle', 'big', 'red', 'square']);
+    const out = recolourKeyWordSample(keyed, s.scene!, m.vision, keyTokenIds(tok, core, COLOUR_WORDS), new Rng(3));
+    expect(words(out.targets)).toEqual(['middle', 'big', 'square']);
+    expect(out.tokens).toEqual(keyed.tokens);
+    // Every ink pixel (the square) takes one new colour; every other pixel is as it was.
+    const ink = inkPixels(s.image, m.vision);
+    const S = m.vision.tileSize, SS = S * S, W = s.image.resized.width;
+    const at = (px: Float32Array, x: number, y: number) => [0, 1, 2].map((ch) => px[(Math.floor(y / S) * s.image.canvas.cols + Math.floor(x / S)) * 3 * SS + ch * SS + (y % S) * S + (x % S)]!);
+    const inkColours = new Set<string>();
+    let changed = 0;
+    for (let y = 0; y < s.image.resized.height; y++) for (let x = 0; x < W; x++) {
+      const [before, after] = [at(s.image.pixels, x, y), at(out.image.pixels, x, y)];
+      if (!ink[y * W + x]) { expect(after).toEqual(before); continue; }
+      inkColours.add(after.map((c) => c.toFixed(5)).join(','));
+      if (after.some((c, ch) => c !== before[ch])) changed++;
+    }
+    expect(inkColours.size).toBe(1);
+    expect(changed).toBeGreaterThan(0);
+    // Without key words to train (keyWordShare 0) the option is refused, as is a share outside 0–1.
+    await expect(trainMiniVision({ core, tokenizer: tok, scenes: [s], captionSteps: 0, qaSteps: 1, keyWordRecolour: 0.5 })).rejects.toThrow(/keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too/);
+    await expect(trainMiniVision({ core, tokenizer: tok, scenes: [s], captionSteps: 0, qaSteps: 1, keyWordShare: 0.5, keyWordRecolour: 1.5 })).rejects.toThrow(/keyWordRecolour must be a share from 0 to 1, got 1.5/);
   });
 
   it("answerForm: a position question's key words take the preposition, a count question's the verb, even where the question holds it", async () => {

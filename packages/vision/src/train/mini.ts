@@ -26,7 +26,7 @@ import { adapterParamSpecs, encoderParamSpecs, isPlaceParam, placeParamSpecs } f
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
-import { type SceneSpec, trainDenseEncoder } from './dense-mini.js';
+import { type SceneSpec, recolourInk, trainDenseEncoder } from './dense-mini.js';
 
 /** The core layers the mini adapter's cross-attention runs before by default: 1 and 3 of the 4 (stack indices [1, 4]). */
 export const MINI_CROSS_BEFORE: readonly number[] = [1, 3];
@@ -125,9 +125,12 @@ export function cropToCell(img: RgbImage, cell: readonly [number, number], margi
   return { width: w, height: h, data };
 }
 
+/** The world's colour words (the first of `KEY_WORDS`). */
+export const COLOUR_WORDS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black'] as const;
+
 /** The words that carry a scene's facts in the synthetic world's answers (colour, shape, number, size, yes/no, place). */
 const KEY_WORDS = [
-  'red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black',
+  ...COLOUR_WORDS,
   'circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds',
   'no', 'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'yes', 'small', 'little', 'medium', 'big', 'large',
   'left', 'right', 'top', 'bottom', 'centre', 'middle',
@@ -201,6 +204,15 @@ export function answerFormIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vo
  */
 export function keyWordTargets(targets: readonly number[], keys: ReadonlySet<number>, asked: ReadonlySet<number>, form?: ReadonlySet<number>): number[] {
   return targets.map((t) => ((keys.has(t) && !asked.has(t)) || form?.has(t) === true ? t : -100));
+}
+
+/**
+ * A key-word sample with each object's ink repainted one random RGB colour (`recolourInk`, the dense stage's `ink` augment)
+ * and the reply's colour words taken out of its targets: the colour the reply names is no longer the one shown, while its
+ * shape, number and place still are (`MiniVisionOptions.keyWordRecolour`). Three rng draws per object.
+ */
+export function recolourKeyWordSample(sample: AdapterSample, scene: SceneSpec, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>, colourIds: ReadonlySet<number>, rng: Rng): AdapterSample {
+  return { ...sample, image: recolourInk(sample.image, v, scene, rng), targets: sample.targets.map((t) => (colourIds.has(t) ? -100 : t)) };
 }
 
 /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`). */
@@ -567,6 +579,14 @@ export interface MiniVisionOptions {
    */
   readonly keyWordCountBalance?: boolean;
   /**
+   * Share (0–1) of the key-word sequences NOT about colour in which each object's ink is repainted one random RGB colour
+   * and the reply's colour words are no targets (`recolourKeyWordSample`; default 0: none, and no rng draw). The world
+   * never shows a held-out pair (green triangle, …), so "green" tells the adapter "not a triangle"; recoloured shapes
+   * teach it to read the shape apart from the colour, as the committed encoder's `ink` augment does for its heads.
+   * A random RGB colour can look like a held-out pair's colour; its name is never a label.
+   */
+  readonly keyWordRecolour?: number;
+  /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
@@ -703,6 +723,11 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
+  const recolourShare = o.keyWordRecolour ?? 0;
+  if (!(recolourShare >= 0 && recolourShare <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordRecolour must be a share from 0 to 1, got ${recolourShare}`);
+  if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
+  if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
+  const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
@@ -722,7 +747,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
       const z = toAdapterSample(scene.image, seq, T);
       const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
-      return { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
+      const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
+      // The draw is made only when the option is on, so runs without it are unchanged to the bit.
+      return recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
