@@ -125,7 +125,7 @@ export function cropToCell(img: RgbImage, cell: readonly [number, number], margi
   return { width: w, height: h, data };
 }
 
-/** The world's colour words (the first of `KEY_WORDS`). */
+/** The world's colour words (the first of `KEY_WORDS`; @herd/datasets' `COLOURS`, which is only a dev dependency here). */
 export const COLOUR_WORDS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black'] as const;
 
 /** The words that carry a scene's facts in the synthetic world's answers (colour, shape, number, size, yes/no, place). */
