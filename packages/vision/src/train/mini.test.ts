@@ -14,8 +14,8 @@ import { tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
-import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision, COLOUR_WORDS, recolourKeyWordSample, toAdapterSample } from './mini.js';
-import { inkPixels } from './dense-mini.js';
+import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, streamsTaught, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision, COLOUR_WORDS, recolourKeyWordSample, toAdapterSample } from './mini.js';
+import { inkPixels } from '../data/ink.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -397,6 +397,66 @@ describe('cross-attention schedule (crossBefore)', () => {
         await gen.release();
         await plain.release();
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe('the silhouette stream in the recipe (silhouetteStream)', () => {
+  it('streamsTaught: key words about colour teach the image stream; every other QA sequence the silhouette stream, without colour words', () => {
+    expect(streamsTaught('colour')).toEqual({ teaches: ['image'], dropColourWords: false });
+    for (const t of ['shape', 'count', 'position', 'word', undefined]) expect(streamsTaught(t)).toEqual({ teaches: ['silhouette'], dropColourWords: true });
+    const text = loadLanguageCore().config;
+    const m = miniVisionConfig(text, undefined, MINI_CROSS_BEFORE, 0, true);
+    expect([m.crossAttentionLayers, m.silhouetteLayers]).toEqual([[1, 2, 5, 6], [2, 6]]);
+    expect('silhouetteLayers' in miniVisionConfig(text)).toBe(false);
+  });
+
+  it('refuses a run whose image stream would never train; trains colour key words into the image layers only; saves and loads the stream', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config, undefined, MINI_CROSS_BEFORE, 0, true);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m)];
+    const base = { core, tokenizer: tok, scenes, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, silhouetteStream: true } as const;
+    await expect(trainMiniVision(base)).rejects.toThrow(/silhouetteStream: the image stream learns from key-word sequences about colour only; set keyWordShare above 0 with colour among keyWordTypes/);
+    const shaped = scenes.map((x) => ({ ...x, qa: [...x.qa, { type: 'shape', question: 'What shape is it?', answer: 'It is a square.' }] }));
+    await expect(trainMiniVision({ ...base, scenes: shaped, keyWordShare: 1, keyWordTypes: [['shape']] })).rejects.toThrow(/set keyWordShare above 0 with colour among keyWordTypes/);
+    const init = freshMiniVision(m, 1, 0.5);
+    const r = await trainMiniVision({ ...base, keyWordShare: 1, keyWordTypes: [['colour']], init });
+    expect(r.config.silhouetteLayers).toEqual([2, 6]);
+    // Every sequence asks about colour: the silhouette layers get no gradient, so AdamW's decay alone scales each of their
+    // tensors by one factor; the image layers' tensors move by their gradients.
+    const scaledOnly = (name: string) => {
+      const [a, b] = [init[name]!.data as Float32Array, r.weights[name]!.data as Float32Array];
+      const ratios = Array.from(a).flatMap((x, i) => (Math.abs(x) > 1e-3 ? [b[i]! / x] : []));
+      return ratios.length > 0 && Math.max(...ratios) - Math.min(...ratios) < 1e-5;
+    };
+    for (const c of [2, 6]) expect(scaledOnly(`${crossLayerPrefix(c)}.cross_attn.q_proj.weight`)).toBe(true);
+    expect(scaledOnly('silhouette_projector.weight')).toBe(true);
+    for (const c of [1, 5]) expect(scaledOnly(`${crossLayerPrefix(c)}.cross_attn.q_proj.weight`)).toBe(false);
+    const dir = await mkdtemp(join(tmpdir(), 'herd-silhouette-'));
+    try {
+      await saveMiniVision(dir, r.config, core, r.weights);
+      const v = loadMiniVision(dir, core);
+      expect(v.config.silhouetteLayers).toEqual([2, 6]);
+      // Stored as f16: the silhouette projector comes back within f16's rounding.
+      const [saved, loaded] = [r.weights['silhouette_projector.weight']!.data as Float32Array, v.weights['silhouette_projector.weight']!.data as Float32Array];
+      expect(loaded.length).toBe(saved.length);
+      expect(Math.max(...Array.from(saved, (x, i) => Math.abs(x - loaded[i]!) / Math.max(1e-3, Math.abs(x))))).toBeLessThan(1e-3);
+      const gen = VisionGenerator.create(v.config, core.weights, v.weights);
+      try {
+        const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
+        const seen = (await gen.logits(prompt, [scenes[0]!.image])).at(-1)!;
+        const blind = (await gen.logits(prompt, [blindImage(scenes[0]!.image)])).at(-1)!;
+        expect(Array.from(seen)).not.toEqual(Array.from(blind));
+      } finally {
+        await gen.release();
+      }
+      // A stored list that is not the model's cross-attention layers fails on load, naming the file.
+      const cfgFile = join(dir, 'config.json');
+      await writeFile(cfgFile, JSON.stringify({ ...JSON.parse(await readFile(cfgFile, 'utf8')), silhouetteLayers: [3] }));
+      expect(() => loadMiniVision(dir, core)).toThrow(/config\.json: silhouetteLayers must be distinct cross-attention layers \(crossAttentionLayers \[1,2,5,6\]\), got \[3\]/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -17,11 +17,11 @@ import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
 import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
 import { DEFAULT_DEVICE, type Device, type HostTensor, hostTensor } from '@herd/runtime';
-import { MAX_PLACE_BINS, type MllamaConfig, type VisionConfig, placeBinsOf } from '../config.js';
+import { MAX_PLACE_BINS, type MllamaConfig, type VisionConfig, placeBinsOf, withSilhouetteStream } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
-import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PLACE_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PLACE_GROUP, PROJECTOR_GROUP, type VisionStream, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs, isPlaceParam, placeParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
@@ -80,12 +80,30 @@ export function checkPlaceInitGiven(placeEmbeddings: number, placeInitGiven: boo
 
 /**
  * The mini herd's vision model: the mini encoder, cross-attention before the core layers `crossBefore` (default 1 and 3 of the 4),
- * and `placeBins` × `placeBins` learned place embeddings (default 0: none, and no `placeBins` field).
+ * and `placeBins` × `placeBins` learned place embeddings (default 0: none, and no `placeBins` field). With `silhouetteStream`
+ * each of those core layers gets two cross-attention layers, the image's and then the silhouette's (`MllamaConfig.silhouetteLayers`;
+ * default off, and no field).
  */
-export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini'), crossBefore: readonly number[] = MINI_CROSS_BEFORE, placeBins = 0): MllamaConfig {
-  const m: MllamaConfig = { text, vision, crossAttentionLayers: crossLayersBefore(crossBefore, text.nLayers), imageTokenId: text.vocabSize, nLearnableTokens: 8, ...(placeBins !== 0 ? { placeBins } : {}) };
+export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadVisionPreset('mini'), crossBefore: readonly number[] = MINI_CROSS_BEFORE, placeBins = 0, silhouetteStream = false): MllamaConfig {
+  const crossAttentionLayers = crossLayersBefore(crossBefore, text.nLayers);
+  const m: MllamaConfig = {
+    text, vision, crossAttentionLayers, imageTokenId: text.vocabSize, nLearnableTokens: 8, ...(placeBins !== 0 ? { placeBins } : {}),
+    ...(silhouetteStream ? withSilhouetteStream(crossAttentionLayers) : {}),
+  };
   placeBinsOf(m); // a bad count fails here
   return m;
+}
+
+/**
+ * The streams a QA sequence trains in a model with a silhouette stream (`MiniVisionOptions.silhouetteStream`), and whether
+ * the colour words leave its targets: a key-word sequence about colour trains the image stream only; every other QA
+ * sequence (key words of shape, number, place, the written word; whole dialogues) trains the silhouette stream only,
+ * without colour words as targets. So no layer that sees colour is taught a shape word (the world never shows a held-out
+ * pair: colour would stand in for shape, round 31), and no layer that cannot see colour is taught a colour word (it could
+ * only guess it from the shape, the same shortcut backwards).
+ */
+export function streamsTaught(keyWordType: string | undefined): { teaches: VisionStream[]; dropColourWords: boolean } {
+  return keyWordType === 'colour' ? { teaches: ['image'], dropColourWords: false } : { teaches: ['silhouette'], dropColourWords: true };
 }
 
 /** A scene image of the synthetic world with what it shows. */
@@ -587,6 +605,13 @@ export interface MiniVisionOptions {
    */
   readonly keyWordRecolour?: number;
   /**
+   * A silhouette stream (`MllamaConfig.silhouetteLayers`): a second cross-attention layer before each scheduled core layer reads
+   * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector), and each QA sequence trains one
+   * stream (`streamsTaught`): key words about colour the image's, everything else the silhouette's. Caption and zoom
+   * sequences train both. Default off. Stored in the checkpoint.
+   */
+  readonly silhouetteStream?: boolean;
+  /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
@@ -692,7 +717,7 @@ const isSingleObject = (s: SceneExample) => s.qa.filter((q) => q.type === 'colou
  */
 export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionResult> {
   const t0 = performance.now();
-  const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore, o.placeEmbeddings ?? 0);
+  const m = miniVisionConfig(o.core.config, o.vision, o.crossBefore, o.placeEmbeddings ?? 0, o.silhouetteStream ?? false);
   const device = o.device ?? DEFAULT_DEVICE;
   const B = o.batch ?? 16;
   const T = o.seqLen ?? 48;
@@ -728,8 +753,16 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
   if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
   const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
+  // The image stream of a silhouette model is taught only by key words about colour (`streamsTaught`): without them it never trains.
+  if (o.silhouetteStream && !((o.keyWordShare ?? 0) > 0 && (o.keyWordTypes === undefined || o.keyWordTypes.some((types) => types.includes('colour'))))) throw new HerdError('invalid_argument', 'trainMiniVision: silhouetteStream: the image stream learns from key-word sequences about colour only; set keyWordShare above 0 with colour among keyWordTypes');
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
+  // With a silhouette stream each QA sequence trains one stream (`streamsTaught`); without one, samples are as before.
+  const routed = (z: AdapterSample, keyWordType: string | undefined): AdapterSample => {
+    if (!o.silhouetteStream) return z;
+    const r = streamsTaught(keyWordType);
+    return { ...z, teaches: r.teaches, ...(r.dropColourWords ? { targets: z.targets.map((t) => (colourIds.has(t) ? -100 : t)) } : {}) };
+  };
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
@@ -749,9 +782,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
       const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
       // The draw is made only when the option is on, so runs without it are unchanged to the bit.
-      return recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
+      return routed(recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed, q.type);
     }
-    return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
+    return routed(toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T), undefined);
   };
   // Scenes whose images carry given encoder features (the vision oracle) train without the encoder in the graph.
   const given = scenes.filter((s) => s.image.features !== undefined).length;
