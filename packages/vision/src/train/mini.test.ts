@@ -404,9 +404,10 @@ describe('cross-attention schedule (crossBefore)', () => {
 });
 
 describe('the silhouette stream in the recipe (silhouetteStream)', () => {
-  it('streamsTaught: key words about colour teach the image stream; every other QA sequence the silhouette stream, without colour words', () => {
+  it('streamsTaught: key words about colour teach the image stream, about shape the silhouette stream without colour words; the rest both', () => {
     expect(streamsTaught('colour')).toEqual({ teaches: ['image'], dropColourWords: false });
-    for (const t of ['shape', 'count', 'position', 'word', undefined]) expect(streamsTaught(t)).toEqual({ teaches: ['silhouette'], dropColourWords: true });
+    expect(streamsTaught('shape')).toEqual({ teaches: ['silhouette'], dropColourWords: true });
+    for (const t of ['count', 'position', 'word', undefined]) expect(streamsTaught(t)).toEqual({ teaches: ['image', 'silhouette'], dropColourWords: false });
     const text = loadLanguageCore().config;
     const m = miniVisionConfig(text, undefined, MINI_CROSS_BEFORE, 0, true);
     expect([m.crossAttentionLayers, m.silhouetteLayers]).toEqual([[1, 2, 5, 6], [2, 6]]);
