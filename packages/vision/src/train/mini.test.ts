@@ -31,6 +31,11 @@ function scene(i: number, colour: 'red' | 'blue', objects: number, m: ReturnType
   return { key: `s${i}`, split: 'train', image: tileImage({ data, width: 56, height: 56 }, m.vision), caption: `A ${colour} circle.`, qa, scene: spec };
 }
 
+/** The last position's logits of `prompt` with the image and with its blind control (zeroed pixels): equal when the image does not reach them. */
+async function seenAndBlind(gen: VisionGenerator, prompt: number[], image: SceneExample['image']): Promise<[number[], number[]]> {
+  return [Array.from((await gen.logits(prompt, [image])).at(-1)!), Array.from((await gen.logits(prompt, [blindImage(image)])).at(-1)!)];
+}
+
 describe('trainMiniVision', () => {
   it("a word question's key word is the scene's written word (without it its key-word sequence had no target)", async () => {
     const core = loadLanguageCore();
@@ -389,10 +394,8 @@ describe('cross-attention schedule (crossBefore)', () => {
         const a = await gen.logits(textOnly, []);
         const b = await plain.logits(textOnly);
         a.forEach((row, t) => expect(Array.from(row)).toEqual(Array.from(b[t]!)));
-        const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
-        const seen = (await gen.logits(prompt, [scenes[0]!.image])).at(-1)!;
-        const blind = (await gen.logits(prompt, [blindImage(scenes[0]!.image)])).at(-1)!;
-        expect(Array.from(seen)).not.toEqual(Array.from(blind));
+        const [seen, blind] = await seenAndBlind(gen, imageQuestionIds(tok, core, v.config, 'What colour is the square?'), scenes[0]!.image);
+        expect(seen).not.toEqual(blind);
       } finally {
         await gen.release();
         await plain.release();
@@ -447,10 +450,8 @@ describe('the silhouette stream in the recipe (silhouetteStream)', () => {
       expect(Math.max(...Array.from(saved, (x, i) => Math.abs(x - loaded[i]!) / Math.max(1e-3, Math.abs(x))))).toBeLessThan(1e-3);
       const gen = VisionGenerator.create(v.config, core.weights, v.weights);
       try {
-        const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
-        const seen = (await gen.logits(prompt, [scenes[0]!.image])).at(-1)!;
-        const blind = (await gen.logits(prompt, [blindImage(scenes[0]!.image)])).at(-1)!;
-        expect(Array.from(seen)).not.toEqual(Array.from(blind));
+        const [seen, blind] = await seenAndBlind(gen, imageQuestionIds(tok, core, v.config, 'What colour is the square?'), scenes[0]!.image);
+        expect(seen).not.toEqual(blind);
       } finally {
         await gen.release();
       }
