@@ -95,19 +95,19 @@ export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadV
 }
 
 /**
- * The streams a QA sequence trains in a model with a silhouette stream (`MiniVisionOptions.silhouetteStream`), and whether
- * the colour words leave its targets: a key-word sequence about colour trains the image stream only; one about shape (whose
- * reply also names the colour: "At the top there is a green triangle.") the silhouette stream only, without its colour words;
- * every other QA sequence (key words of number, place, the written word; whole dialogues) trains both. So the image layers
- * never learn a shape from its own key word (the world never shows a held-out pair: colour would stand in for shape, round 31),
- * and each stream still learns, from the sequences both train, to leave answers alone that are not its own: routing every
- * non-colour sequence to the silhouette alone (round 32's first rule) left the image layers' output unchecked there, and the
- * run diverged within 100 steps (loss 0.87 → 4.1).
+ * A QA sequence's two copies in a model with a silhouette stream (`MiniVisionOptions.silhouetteStream`), side by side in
+ * the batch: one trains only the image stream, with the shape words out of its targets; one trains only the silhouette
+ * stream, with every target. So no layer that sees colour is ever taught a shape word (the world never shows a held-out
+ * pair: colour would stand in for shape, round 31), while both streams learn from every kind of sequence to leave alone
+ * what is not theirs. Round 32's first two rules gave each sequence to one stream and diverged: a stream was never
+ * checked on the other's sequences (loss 0.87 → 4.1 within 100 steps; a second rule that shared only count, place and
+ * dialogues failed later, colour answered with a place).
  */
-export function streamsTaught(keyWordType: string | undefined): { teaches: VisionStream[]; dropColourWords: boolean } {
-  if (keyWordType === 'colour') return { teaches: ['image'], dropColourWords: false };
-  if (keyWordType === 'shape') return { teaches: ['silhouette'], dropColourWords: true };
-  return { teaches: ['image', 'silhouette'], dropColourWords: false };
+export function streamCopies(sample: AdapterSample, shapeIds: ReadonlySet<number>): [AdapterSample, AdapterSample] {
+  return [
+    { ...sample, teaches: ['image'], targets: sample.targets.map((t) => (shapeIds.has(t) ? -100 : t)) },
+    { ...sample, teaches: ['silhouette'] },
+  ];
 }
 
 /** A scene image of the synthetic world with what it shows. */
@@ -147,13 +147,16 @@ export function cropToCell(img: RgbImage, cell: readonly [number, number], margi
   return { width: w, height: h, data };
 }
 
+/** The world's shape words, one and several (@herd/datasets' `SHAPES`, a dev dependency here). */
+export const SHAPE_WORDS = ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds'] as const;
+
 /** The world's colour words (the first of `KEY_WORDS`; @herd/datasets' `COLOURS`, which is only a dev dependency here). */
 export const COLOUR_WORDS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black'] as const;
 
 /** The words that carry a scene's facts in the synthetic world's answers (colour, shape, number, size, yes/no, place). */
 const KEY_WORDS = [
   ...COLOUR_WORDS,
-  'circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds',
+  ...SHAPE_WORDS,
   'no', 'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'yes', 'small', 'little', 'medium', 'big', 'large',
   'left', 'right', 'top', 'bottom', 'centre', 'middle',
 ];
@@ -610,9 +613,10 @@ export interface MiniVisionOptions {
   readonly keyWordRecolour?: number;
   /**
    * A silhouette stream (`MllamaConfig.silhouetteLayers`): a second cross-attention layer before each scheduled core layer reads
-   * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector), and each QA sequence trains the
-   * streams `streamsTaught` names: key words about colour the image's only, about shape the silhouette's only, everything else
-   * both. Caption and zoom sequences train both. Default off. Stored in the checkpoint.
+   * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector). Each QA sequence goes into the
+   * batch twice (`streamCopies`): once for the image layers without shape-word targets, once for the silhouette layers; a
+   * batch then holds `batch` / 2 sequences (`batch` must be even). Caption and zoom sequences train both streams once.
+   * Default off. Stored in the checkpoint.
    */
   readonly silhouetteStream?: boolean;
   /**
@@ -757,16 +761,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
   if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
   const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
-  // The image stream of a silhouette model is taught only by key words about colour (`streamsTaught`): without them it never trains.
-  if (o.silhouetteStream && !((o.keyWordShare ?? 0) > 0 && (o.keyWordTypes === undefined || o.keyWordTypes.some((types) => types.includes('colour'))))) throw new HerdError('invalid_argument', 'trainMiniVision: silhouetteStream: the image stream learns from key-word sequences about colour only; set keyWordShare above 0 with colour among keyWordTypes');
+  if (o.silhouetteStream && B % 2 !== 0) throw new HerdError('invalid_argument', `trainMiniVision: silhouetteStream: a batch holds each QA sequence twice (one copy per stream), so batch must be even, got ${B}`);
+  const shapeIds = keyTokenIds(o.tokenizer, o.core, SHAPE_WORDS);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
-  // With a silhouette stream each QA sequence trains the streams `streamsTaught` names; without one, samples are as before.
-  const routed = (z: AdapterSample, keyWordType: string | undefined): AdapterSample => {
-    if (!o.silhouetteStream) return z;
-    const r = streamsTaught(keyWordType);
-    return { ...z, teaches: r.teaches, ...(r.dropColourWords ? { targets: z.targets.map((t) => (colourIds.has(t) ? -100 : t)) } : {}) };
-  };
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
     if (stage === 'caption') return toAdapterSample(s.image, captionSequence(o.tokenizer, o.core, m, s.caption), T);
     // As many of the scene's QA pairs (in random order) as fit in T: one image, several answers.
@@ -786,9 +784,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
       const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
       // The draw is made only when the option is on, so runs without it are unchanged to the bit.
-      return routed(recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed, q.type);
+      return recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
     }
-    return routed(toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T), undefined);
+    return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
   // Scenes whose images carry given encoder features (the vision oracle) train without the encoder in the graph.
   const given = scenes.filter((s) => s.image.features !== undefined).length;
@@ -840,7 +838,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       batch: (index: number) => {
         if (index % 20 === 0) o.log?.(`${st.name}: batch ${index}/${st.steps}`);
         const rng = new Rng(seed * 1_000_003 + si * 7_919 + index);
-        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool)), T);
+        // With a silhouette stream a QA sequence comes as its two copies (`streamCopies`): B / 2 sequences a batch.
+        const copies = o.silhouetteStream && st.name !== 'caption' && st.name !== 'qa-zoom';
+        const drawn = Array.from({ length: copies ? B / 2 : B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool));
+        return adapterBatch(m, copies ? drawn.flatMap((z) => streamCopies(z, shapeIds)) : drawn, T);
       },
     };
     const r = await trainAdapter({
