@@ -18,7 +18,7 @@ import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
 import { type MllamaConfig, coreAttachPoints, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
-import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
+import { crossAttentionLayer, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
 import { IMAGE_PROJECTOR, SILHOUETTE_PROJECTOR, adapterParamSpecs, encoderParamSpecs, isPlaceParam, isProjectorParam } from './params.js';
 import { addPlaceEmbeddings } from './place.js';
