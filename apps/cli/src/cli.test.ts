@@ -107,7 +107,6 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--place-init', '0.1'], /--place-init is the init of --place-embeddings: give --place-embeddings G too/],
     [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
     [['vision', 'train', '--key-word-count-balance'], /--key-word-count-balance balances the key-word sequences' count questions: give --key-word-share above 0 too/],
-    [['vision', 'train', '--silhouette-stream', '--batch', '15'], /--silhouette-stream trains each QA sequence twice, once per stream, in one batch: give an even --batch \(got 15\)/],
     [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
     [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],
     [['vision', 'train', '--answer-form', 'position,shape'], /--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/],

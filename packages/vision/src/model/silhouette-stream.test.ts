@@ -2,7 +2,8 @@
  * The silhouette stream (`MllamaConfig.silhouetteLayers`, round 32) on the mllama-tiny fixture's random frozen core with a
  * fresh encoder and adapter: the layout of its layers, that its layers see no colour (an image and the same image with its
  * ink repainted give the same logits once the image layers are shut), that training routes each sequence's gradient to the
- * streams it teaches and nothing else, and that the training graph computes what generation computes.
+ * streams it teaches and nothing else (`AdapterSample.teaches`; the mini recipe trains both streams on every sequence: its
+ * routing rules did not converge, research log round 32), and that the training graph computes what generation computes.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

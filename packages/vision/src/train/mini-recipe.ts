@@ -270,8 +270,7 @@ width and gated cross-attention ${crossScheduleWords(cfg)}; \`<|image|>\` from t
 ${o.core.config.vocabSize}-row table is unchanged).${(o.placeEmbeddings ?? 0) > 0 ? ` Learned place embeddings (group \`vision.place\`, trained with the adapter):
 each projected patch token gets the rows of its patch's row and column in a ${o.placeEmbeddings}×${o.placeEmbeddings} grid over the image (\`vision_place.*\`, fresh N(0, ${o.placeInit ?? MINI_PLACE_INIT}²)).` : ''}${o.silhouetteStream ? ` Silhouette stream: the second cross-attention layer at each of those
 core layers reads the image's silhouette (\`inkSilhouette\`: ink black, all else white) through the same encoder and its own projector
-(\`silhouette_projector.*\`); each QA sequence was in its batch twice (\`streamCopies\`): once training only the image's layers with
-its shape words out of the targets, once training only the silhouette's, so ${(o.batch ?? 16) / 2} sequences a batch.` : ''} Stored as f16.
+(\`silhouette_projector.*\`); both streams trained on every sequence.` : ''} Stored as f16.
 
 ## Data
 ${o.dataDescription}

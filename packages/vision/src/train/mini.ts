@@ -21,7 +21,7 @@ import { MAX_PLACE_BINS, type MllamaConfig, type VisionConfig, placeBinsOf, with
 import { decodeImage, type RgbImage } from '@herd/media';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { crossLayerPrefix } from '../model/cross-attention.js';
-import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PLACE_GROUP, PROJECTOR_GROUP, type VisionStream, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PLACE_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs, isPlaceParam, placeParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
@@ -94,22 +94,6 @@ export function miniVisionConfig(text: LlamaConfig, vision: VisionConfig = loadV
   return m;
 }
 
-/**
- * A QA sequence's two copies in a model with a silhouette stream (`MiniVisionOptions.silhouetteStream`), side by side in
- * the batch: one trains only the image stream, with the shape words out of its targets; one trains only the silhouette
- * stream, with every target. So no layer that sees colour is ever taught a shape word (the world never shows a held-out
- * pair: colour would stand in for shape, round 31), while both streams learn from every kind of sequence to leave alone
- * what is not theirs. Round 32's first two rules gave each sequence to one stream and diverged: a stream was never
- * checked on the other's sequences (loss 0.87 → 4.1 within 100 steps; a second rule that shared only count, place and
- * dialogues failed later, colour answered with a place).
- */
-export function streamCopies(sample: AdapterSample, shapeIds: ReadonlySet<number>): [AdapterSample, AdapterSample] {
-  return [
-    { ...sample, teaches: ['image'], targets: sample.targets.map((t) => (shapeIds.has(t) ? -100 : t)) },
-    { ...sample, teaches: ['silhouette'] },
-  ];
-}
-
 /** A scene image of the synthetic world with what it shows. */
 export interface SceneExample {
   readonly key: string;
@@ -148,7 +132,7 @@ export function cropToCell(img: RgbImage, cell: readonly [number, number], margi
 }
 
 /** The world's shape words, one and several (@herd/datasets' `SHAPES`, a dev dependency here). */
-export const SHAPE_WORDS = ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds'] as const;
+const SHAPE_WORDS = ['circle', 'square', 'triangle', 'star', 'hexagon', 'diamond', 'circles', 'squares', 'triangles', 'stars', 'hexagons', 'diamonds'] as const;
 
 /** The world's colour words (the first of `KEY_WORDS`; @herd/datasets' `COLOURS`, which is only a dev dependency here). */
 export const COLOUR_WORDS = ['red', 'green', 'blue', 'yellow', 'orange', 'purple', 'pink', 'black'] as const;
@@ -613,9 +597,9 @@ export interface MiniVisionOptions {
   readonly keyWordRecolour?: number;
   /**
    * A silhouette stream (`MllamaConfig.silhouetteLayers`): a second cross-attention layer before each scheduled core layer reads
-   * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector). Each QA sequence goes into the
-   * batch twice (`streamCopies`): once for the image layers without shape-word targets, once for the silhouette layers; a
-   * batch then holds `batch` / 2 sequences (`batch` must be even). Caption and zoom sequences train both streams once.
+   * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector). Both streams train on every
+   * sequence. Measured (round 32): routing the shape words away from the image layers (`AdapterSample.teaches`, three rules)
+   * made the streams a two-player game that did not converge; trained together the two views lifted shape and the mean.
    * Default off. Stored in the checkpoint.
    */
   readonly silhouetteStream?: boolean;
@@ -761,8 +745,6 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
   if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
   const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
-  if (o.silhouetteStream && B % 2 !== 0) throw new HerdError('invalid_argument', `trainMiniVision: silhouetteStream: a batch holds each QA sequence twice (one copy per stream), so batch must be even, got ${B}`);
-  const shapeIds = keyTokenIds(o.tokenizer, o.core, SHAPE_WORDS);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
   const sample = (stage: MiniVisionStage, s: SceneExample, rng: Rng, types: readonly string[] | undefined, pool: readonly SceneExample[]): AdapterSample => {
@@ -838,10 +820,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       batch: (index: number) => {
         if (index % 20 === 0) o.log?.(`${st.name}: batch ${index}/${st.steps}`);
         const rng = new Rng(seed * 1_000_003 + si * 7_919 + index);
-        // With a silhouette stream a QA sequence comes as its two copies (`streamCopies`): B / 2 sequences a batch.
-        const copies = o.silhouetteStream && st.name !== 'caption' && st.name !== 'qa-zoom';
-        const drawn = Array.from({ length: copies ? B / 2 : B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool));
-        return adapterBatch(m, copies ? drawn.flatMap((z) => streamCopies(z, shapeIds)) : drawn, T);
+        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool)), T);
       },
     };
     const r = await trainAdapter({
