@@ -599,7 +599,7 @@ export interface MiniVisionOptions {
    * A silhouette stream (`MllamaConfig.silhouetteLayers`): a second cross-attention layer before each scheduled core layer reads
    * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector). Both streams train on every
    * sequence. Measured (round 32): routing the shape words away from the image layers (`AdapterSample.teaches`, three rules)
-   * made the streams a two-player game that did not converge; trained together the two views lifted shape and the mean.
+   * made the streams a two-player game that did not converge; trained together, three seeds: mean 48.0 against the line's 45.6.
    * Default off. Stored in the checkpoint.
    */
   readonly silhouetteStream?: boolean;
