@@ -147,6 +147,14 @@ export interface MllamaConfig {
    * Absent or 0: none (the graphs are those without the field).
    */
   readonly placeBins?: number;
+  /**
+   * The silhouette stream (herd's, not Meta's; round 32): the cross-attention layers listed here (a subset of
+   * `crossAttentionLayers`) read the tokens of the image's silhouette (`inkSilhouette`: ink black, all else white,
+   * through the same encoder and its own projector `silhouette_projector.*`) instead of the image's. A path that cannot
+   * see colour: in the synthetic world no training image shows a held-out colour × shape pair, so a layer that sees
+   * colour learns "this colour is never that shape". Absent or empty: none (the graphs are those without the field).
+   */
+  readonly silhouetteLayers?: readonly number[];
 }
 
 /** Most place bins a model may have (`patchPlaces`' range). */
@@ -157,6 +165,27 @@ export function placeBinsOf(m: Pick<MllamaConfig, 'placeBins'>): number {
   const g = m.placeBins ?? 0;
   if (!Number.isInteger(g) || g < 0 || g > MAX_PLACE_BINS) throw new HerdError('invalid_config', `placeBins must be a whole number from 0 (none) to ${MAX_PLACE_BINS}, got ${JSON.stringify(m.placeBins)}`);
   return g;
+}
+
+/**
+ * The model's silhouette-stream layers (`MllamaConfig.silhouetteLayers`), [] without them; a layer that is not one of
+ * `crossAttentionLayers`, or listed twice, is refused.
+ */
+export function silhouetteLayersOf(m: Pick<MllamaConfig, 'silhouetteLayers' | 'crossAttentionLayers'>): readonly number[] {
+  const s = m.silhouetteLayers ?? [];
+  if (!Array.isArray(s)) throw new HerdError('invalid_config', `silhouetteLayers must be a list of cross-attention layers, got ${JSON.stringify(s)}`);
+  const bad = s.filter((c, i) => !m.crossAttentionLayers.includes(c) || s.indexOf(c) !== i);
+  if (bad.length) throw new HerdError('invalid_config', `silhouetteLayers must be distinct cross-attention layers (crossAttentionLayers ${JSON.stringify(m.crossAttentionLayers)}), got ${JSON.stringify(m.silhouetteLayers)}`);
+  return s;
+}
+
+/**
+ * A schedule with a silhouette stream: each cross-attention layer of `crossAttentionLayers` (stack indices) followed at the
+ * same core layer by a silhouette layer — the stack indices of both, and the silhouette layers among them.
+ */
+export function withSilhouetteStream(crossAttentionLayers: readonly number[]): { crossAttentionLayers: number[]; silhouetteLayers: number[] } {
+  const layers = coreAttachPoints(crossAttentionLayers).flatMap((a) => [a, a]).map((a, k) => a + k);
+  return { crossAttentionLayers: layers, silhouetteLayers: layers.filter((_, k) => k % 2 === 1) };
 }
 
 /**

@@ -1,4 +1,4 @@
-export { parseVisionConfig, supportedAspectRatios, patchesPerTile, visionOutputDim, coreAttachPoints, placeBinsOf, MAX_PLACE_BINS, CLIP_MEAN, CLIP_STD } from './config.js';
+export { parseVisionConfig, supportedAspectRatios, patchesPerTile, visionOutputDim, coreAttachPoints, placeBinsOf, silhouetteLayersOf, withSilhouetteStream, MAX_PLACE_BINS, CLIP_MEAN, CLIP_STD } from './config.js';
 export type { VisionConfig, MllamaConfig } from './config.js';
 export { loadVisionPreset, VISION_PRESET_NAMES, LLAMA32_VISION_CROSS_LAYERS } from './presets/index.js';
 export type { VisionPresetName } from './presets/index.js';
@@ -7,7 +7,7 @@ export { optimalCanvas, fitToCanvas, tileImage, preprocessImage, packImages, pac
 export type { Canvas, TiledImage, PackedImages } from './data/tiling.js';
 export { patchPlaces, recipePlaceInputs } from './data/patch-place.js';
 export type { PatchPlaces } from './data/patch-place.js';
-export { encoderParamSpecs, adapterParamSpecs, placeParamSpecs, isPlaceParam, PLACE_ROW, PLACE_COL } from './model/params.js';
+export { encoderParamSpecs, adapterParamSpecs, placeParamSpecs, isPlaceParam, isProjectorParam, IMAGE_PROJECTOR, SILHOUETTE_PROJECTOR, PLACE_ROW, PLACE_COL } from './model/params.js';
 export { addPlaceEmbeddings, packPlaces, PLACE_INPUTS } from './model/place.js';
 export { vitLayer, vitLayerSpecs, vitBlockConfig } from './model/vit-layer.js';
 export { aspectRatioEmbedding, gatedPositionalEmbedding } from './model/tile-embeddings.js';
@@ -18,8 +18,8 @@ export { crossAttentionLayer, crossAttentionLayerSpecs, crossAttentionConfig, cr
 export type { ImageKv, PreImageMasking } from './model/cross-attention.js';
 export { imageIntervals, crossAttentionMaskRows, imageTokenCount } from './model/image-mask.js';
 export type { ImageLayout } from './model/image-mask.js';
-export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, PLACE_GROUP } from './model/graphs.js';
-export type { ImageSource, VisionWeights } from './model/graphs.js';
+export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, PLACE_GROUP, VISION_STREAMS, streamOf } from './model/graphs.js';
+export type { ImageSource, VisionStream, VisionWeights } from './model/graphs.js';
 export { loadHfMllama, readMllamaWeights, mllamaFromHfConfig, stackIndexOfCoreLayer } from './model/load.js';
 export type { LoadedMllama } from './model/load.js';
 export { VisionGenerator } from './model/generate.js';
@@ -49,7 +49,8 @@ export type { CurateConfig, CurateStagesConfig, CurateReport, CurateResult } fro
 export { miniVisionConfig, readSceneExamples, toVisionIds, imageQuestionIds, captionSequence, qaSequence, toAdapterSample, trainMiniVision, freshMiniVision, crossLayersBefore, parseCrossBefore, MINI_CROSS_BEFORE, keyTokenIds, COLOUR_WORDS, recolourKeyWordSample, questionKeyIds, showsFact, statedCount, keyWordQuestionDrawer, KEY_WORD_DRAWS, POSITION_FORM_WORDS, ANSWER_FORM_WORDS, ANSWER_FORM_TYPES, type AnswerFormType, parseAnswerForm, answerFormIds, keyWordTargets, SCENE_QA_TYPES, KEY_WORD_WEIGHTS_FLAG, parseKeyWordWeights, MINI_GATE_INIT, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven } from './train/mini.js';
 export type { SceneExample, MiniVisionOptions, MiniVisionResult, MiniVisionStage, KeyWordDraw } from './train/mini.js';
 export { miniVisionRetrainCommand, crossScheduleWords, runMiniVisionRecipe } from './train/mini-recipe.js';
-export { COLOUR_AUGMENTS, DENSE_HEADS, OBJECT_HEADS, wordFeeds, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, SHAPE_LABELS, buildDenseTraining, cellInkGrid, inkPixels, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, recolourInk, inkSilhouette, rotateHue, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';
+export { COLOUR_AUGMENTS, DENSE_HEADS, OBJECT_HEADS, wordFeeds, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, SHAPE_LABELS, buildDenseTraining, cellInkGrid, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, recolourInk, rotateHue, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';
+export { inkPixels, inkSilhouette, silhouetteView } from './data/ink.js';
 export type { ColourAugment, DenseHead, ShapeLabels, DenseScene, DenseTrainOptions, DenseVocab, ProbeReport, SceneSpec } from './train/dense-mini.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult, MiniVisionSelection } from './train/mini-recipe.js';
 export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaAnswerLine, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable, vqaCountTable } from './eval/vqa.js';

@@ -8,7 +8,7 @@ import { HerdError } from '@herd/core';
 import { fileURLToPath } from 'node:url';
 import { type LanguageCore, type TrainedAgainstCore, adapterCheckpointFiles, loadLanguageCore, openAdapterCheckpoint, readCheckpointTensors, trainedAgainst, writeAdapterCheckpoint } from '@herd/llama3';
 import { type HostTensor } from '@herd/runtime';
-import { type MllamaConfig, placeBinsOf } from './config.js';
+import { type MllamaConfig, placeBinsOf, silhouetteLayersOf } from './config.js';
 import { type VisionWeights } from './model/graphs.js';
 import { adapterParamSpecs, encoderParamSpecs } from './model/params.js';
 import { miniVisionConfig } from './train/mini.js';
@@ -36,6 +36,8 @@ interface StoredConfig {
   readonly nLearnableTokens: number;
   /** Learned place embeddings' bins (`MllamaConfig.placeBins`); absent in checkpoints without them (all before round 24). */
   readonly placeBins?: number;
+  /** The silhouette stream's layers (`MllamaConfig.silhouetteLayers`); absent in checkpoints without one (all before round 32). */
+  readonly silhouetteLayers?: readonly number[];
   /** The core it was trained against: its shape is checked on load, its weights' hash compared. */
   readonly core: TrainedAgainstCore;
 }
@@ -46,6 +48,7 @@ export async function saveMiniVision(dir: string, m: MllamaConfig, core: Languag
   const cfg: StoredConfig = {
     format: 'herd-mini-vision', vision: m.vision, crossAttentionLayers: m.crossAttentionLayers, imageTokenId: m.imageTokenId, nLearnableTokens: m.nLearnableTokens,
     ...(placeBinsOf(m) > 0 ? { placeBins: m.placeBins } : {}), // absent without them: such a config.json is byte for byte the one before round 24
+    ...(silhouetteLayersOf(m).length > 0 ? { silhouetteLayers: m.silhouetteLayers } : {}),
     core: trainedAgainst(core),
   };
   await writeAdapterCheckpoint(dir, MINI_VISION_FILES, names, weights, cfg, extra, 'saveMiniVision');
@@ -55,9 +58,10 @@ export async function saveMiniVision(dir: string, m: MllamaConfig, core: Languag
 export function loadMiniVision(dir: string = MINI_VISION_DIR, core: LanguageCore = loadLanguageCore()): MiniVision {
   const ckpt = openAdapterCheckpoint<StoredConfig>(dir, MINI_VISION_FILES, 'herd-mini-vision', 'vision', "train one with 'herd vision train'", core);
   const stored = ckpt.stored;
-  const m: MllamaConfig = { ...miniVisionConfig(core.config), vision: stored.vision, crossAttentionLayers: stored.crossAttentionLayers, imageTokenId: stored.imageTokenId, nLearnableTokens: stored.nLearnableTokens, ...(stored.placeBins !== undefined ? { placeBins: stored.placeBins } : {}) };
+  const m: MllamaConfig = { ...miniVisionConfig(core.config), vision: stored.vision, crossAttentionLayers: stored.crossAttentionLayers, imageTokenId: stored.imageTokenId, nLearnableTokens: stored.nLearnableTokens, ...(stored.placeBins !== undefined ? { placeBins: stored.placeBins } : {}), ...(stored.silhouetteLayers !== undefined ? { silhouetteLayers: stored.silhouetteLayers } : {}) };
   try {
     placeBinsOf(m);
+    silhouetteLayersOf(m);
   } catch (e) {
     throw new HerdError('checkpoint_mismatch', `vision checkpoint ${join(dir, MINI_VISION_FILES.config)}: ${(e as Error).message}`);
   }

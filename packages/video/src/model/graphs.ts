@@ -204,6 +204,7 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record
  * the checkpoint (its folder where the caller knows it).
  */
 export function checkFrameImage(m: MllamaConfig, what: string): void {
+  if ((m.silhouetteLayers ?? []).length > 0) throw new HerdError('invalid_argument', `${what} has a silhouette stream (silhouetteLayers), which the video line does not feed to frames: give an image checkpoint without one — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --silhouette-stream`);
   if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `${what} has place embeddings (placeBins ${m.placeBins}), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --place-embeddings`);
 }
 

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLmTraining, composeExtensions } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
-import { visionExtension } from '@herd/vision';
+import { visionExtension, withSilhouetteStream } from '@herd/vision';
 import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { loadVideoPreset } from '../presets/index.js';
@@ -31,10 +31,12 @@ const swapped = movingSquare(t.m.image, [[12, 9], [2, 9], [32, 9], [22, 9]]);
 const maxDiff = (a: Float32Array[], b: Float32Array[], from = 0) => a.slice(from).reduce((d, row, i) => row.reduce((dd, x, j) => Math.max(dd, Math.abs(x - b[from + i]![j]!)), d), 0);
 
 describe('video model: placement and shapes', () => {
-  it('an image checkpoint with place embeddings is refused by the frame graph, naming them (the video line does not feed their inputs yet)', () => {
+  it('an image checkpoint with place embeddings or a silhouette stream is refused by the frame graph, naming them (the video line does not feed their inputs yet)', () => {
     const t = tinyModel();
     expect(() => buildFrameGraph({ ...t.m.image, placeBins: 6 }, t.vision, 4)).toThrow(/^video frame graph: the image checkpoint has place embeddings \(placeBins 6\), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages\/video\/weights\/mini-image/);
     expect(() => buildFrameGraph({ ...t.m.image, placeBins: 0 }, t.vision, 4)).not.toThrow();
+    // A silhouette stream (round 32) is refused the same way: frames are fed pixels only.
+    expect(() => buildFrameGraph({ ...t.m.image, ...withSilhouetteStream(t.m.image.crossAttentionLayers) }, t.vision, 4)).toThrow(/^video frame graph: the image checkpoint has a silhouette stream \(silhouetteLayers\), which the video line does not feed to frames: give an image checkpoint without one/);
   });
 
   it('puts a video layer before every 4th image cross-attention layer (the last one when there are fewer)', () => {

@@ -8,7 +8,8 @@
  * Legend: N tile slots, P tokens per tile, S image tokens, K kv heads, Dh head dim.
  */
 import { type ExportModality, headDim } from '@herd/llama3';
-import { type MllamaConfig, patchesPerTile, placeBinsOf } from '../config.js';
+import { HerdError } from '@herd/core';
+import { type MllamaConfig, patchesPerTile, placeBinsOf, silhouetteLayersOf } from '../config.js';
 import { type VisionWeights, buildImageGraph, visionExtension } from '../model/graphs.js';
 import { adapterParamSpecs, isPlaceParam } from '../model/params.js';
 
@@ -75,6 +76,8 @@ export interface ImageLayersSource {
 
 /** `source`: the checkpoint these layers come from, recorded in the recipe when given. */
 export function visionExportModality(m: MllamaConfig, weights: VisionWeights, source?: ImageLayersSource): ExportModality {
+  // The exported runner and page feed pixels and places only; a silhouette stream's view is not made there yet.
+  if (silhouetteLayersOf(m).length > 0) throw new HerdError('invalid_argument', "vision export: this checkpoint has a silhouette stream (silhouetteLayers), which the export, the chat and the page do not feed yet: use 'herd generate --image' or 'herd vision eval' with it, or export one trained without --silhouette-stream");
   const adapterNames = new Set(adapterParamSpecs(m).filter((s) => !isPlaceParam(s.name)).map((s) => s.name)); // the place tables live in the image graph only
   return {
     name: 'vision',

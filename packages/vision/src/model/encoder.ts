@@ -82,6 +82,6 @@ export function encodeImages(cfg: VisionConfig, p: Params, x: EncoderInputs): Te
 }
 
 /** Projection to the core's width (HF `multi_modal_projector`): [B, N, P, Dv] → [B, N, P, Dtext]. */
-export function projectToCore(p: Params, features: Tensor): Tensor {
-  return G.linear(features, p('multi_modal_projector.weight'), p('multi_modal_projector.bias'));
+export function projectToCore(p: Params, features: Tensor, projector = 'multi_modal_projector'): Tensor {
+  return G.linear(features, p(`${projector}.weight`), p(`${projector}.bias`));
 }

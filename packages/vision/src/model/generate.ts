@@ -8,7 +8,8 @@ import { HerdError } from '@herd/core';
 import { type FrozenWeights, Generator, type SamplingOptions, headDim } from '@herd/llama3';
 import { type EmittedModel } from '@herd/graph';
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
-import { type MllamaConfig, patchesPerTile, visionOutputDim } from '../config.js';
+import { type MllamaConfig, patchesPerTile, silhouetteLayersOf, visionOutputDim } from '../config.js';
+import { silhouetteView } from '../data/ink.js';
 import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
 import { type VisionWeights, buildImageGraph, buildVisionDecoder } from './graphs.js';
 import { type PreImageMasking } from './cross-attention.js';
@@ -87,6 +88,7 @@ export class VisionGenerator {
         aspectRatioIds: hostTensor('i32', [images.length], packed.aspectRatioIds),
         tileMask: hostTensor('bool', [images.length, N], packed.aspectRatioMask),
         ...packPlaces(m, images),
+        ...(silhouetteLayersOf(m).length > 0 ? { silhouettePixels: hostTensor('f32', [images.length, N, 3, T, T], packImages(images.map((i) => silhouetteView(i, m.vision)), N, T).pixels) } : {}),
       });
     }
     return { kv: out, layout };

@@ -7,16 +7,20 @@
  *   adapter's learnable rows), reading the image keys/values and a per-row cross-attention mask as
  *   inputs — so generation reuses them for every token.
  *
+ * With a silhouette stream (`MllamaConfig.silhouetteLayers`) the encoder also runs on the images' silhouettes
+ * (`silhouettePixels`, `inkSilhouette` of each image) through the silhouette projector, and those layers read
+ * its tokens; training can then route each sequence's gradient to one stream (`xattn.teach.*`).
+ *
  * Legend: I images, N tile slots, P tokens per tile, S = I·N·P image tokens, K kv heads, Dh head dim.
  */
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
-import { type MllamaConfig, coreAttachPoints, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
-import { crossAttentionLayer, type ImageKv, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
+import { type MllamaConfig, coreAttachPoints, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
+import { crossAttentionLayer, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
-import { adapterParamSpecs, encoderParamSpecs, isPlaceParam } from './params.js';
+import { IMAGE_PROJECTOR, SILHOUETTE_PROJECTOR, adapterParamSpecs, encoderParamSpecs, isPlaceParam, isProjectorParam } from './params.js';
 import { addPlaceEmbeddings } from './place.js';
 
 /** Host values of the encoder + adapter parameters by name (f32). */
@@ -46,22 +50,80 @@ export type ImageSource = 'pixels' | 'features';
  */
 export function buildImageGraph(m: MllamaConfig, weights: VisionWeights, nImages: number, source: ImageSource = 'pixels'): EmittedModel {
   const g = new Graph();
+  checkSilhouetteSource(m, source);
   const p = declare(g, [...(source === 'pixels' ? encoderParamSpecs(m.vision) : []), ...adapterParamSpecs(m)], weights, false);
   const { maxTiles: N, tileSize: T } = m.vision;
   const P = patchesPerTile(m.vision);
-  const encoded = source === 'pixels'
-    ? encodeImages(m.vision, p, { pixels: g.input('pixels', 'f32', [nImages, N, 3, T, T]), aspectRatioIds: g.input('aspectRatioIds', 'i32', [nImages]), tileMask: g.input('tileMask', 'bool', [nImages, N]) })
-    : g.input('features', 'f32', [nImages, N, P, visionOutputDim(m.vision)]);
-  const projected = projectToCore(p, encoded); // [I, N, P, D]
-  const feats = placeBinsOf(m) > 0 ? addPlaceEmbeddings(p, projected, g.input('placeRow', 'i32', [nImages, N, P]), g.input('placeCol', 'i32', [nImages, N, P])) : projected;
-  const tokens = G.reshape(feats, [1, nImages * N * P, m.text.dim]); // [1, S, D]
-  const outputs: Record<string, Tensor> = {};
+  // Inputs in the order of the graphs before the silhouette stream (pixels, aspectRatioIds, tileMask | features; places), its own last.
+  const pixels = source === 'pixels' ? g.input('pixels', 'f32', [nImages, N, 3, T, T]) : undefined;
+  const tiles = pixels ? { aspectRatioIds: g.input('aspectRatioIds', 'i32', [nImages]), tileMask: g.input('tileMask', 'bool', [nImages, N]) } : undefined;
+  const image = pixels ? encodeImages(m.vision, p, { pixels, ...tiles! }) : g.input('features', 'f32', [nImages, N, P, visionOutputDim(m.vision)]);
+  const places = placeBinsOf(m) > 0 ? { row: g.input('placeRow', 'i32', [nImages, N, P]), col: g.input('placeCol', 'i32', [nImages, N, P]) } : undefined;
+  const encoded = { image, ...(silhouetteLayersOf(m).length > 0 ? { silhouette: encodeImages(m.vision, p, { pixels: g.input('silhouettePixels', 'f32', [nImages, N, 3, T, T]), ...tiles! }) } : {}) };
+  return G.toOnnx(g, { outputs: crossKeysValues(m, p, encoded, places, (t) => G.reshape(t, [1, nImages * N * P, m.text.dim])), name: 'vision_image_kv' });
+}
+
+/** A model with a silhouette stream reads pixels (its silhouettes are made from them): given features are refused. */
+function checkSilhouetteSource(m: MllamaConfig, source: ImageSource): void {
+  if (source === 'features' && silhouetteLayersOf(m).length > 0) throw new HerdError('invalid_argument', 'a vision model with a silhouette stream (silhouetteLayers) reads pixels: its silhouettes are made from them; given encoder features are not supported');
+}
+
+/** Encoder outputs [.., N, P, Dv] of the views a model reads: the image's, and with a silhouette stream its silhouette's. */
+interface EncodedViews {
+  readonly image: Tensor;
+  readonly silhouette?: Tensor;
+}
+
+/**
+ * Every cross-attention layer's keys and values (`xattn.k.{j}` / `xattn.v.{j}`): each view projected to the core's
+ * width by its projector, place embeddings added, flattened to tokens by `flat` ([.., N, P, D] → [B, S, D]); a
+ * silhouette layer reads the silhouette's tokens, every other layer the image's.
+ */
+function crossKeysValues(m: MllamaConfig, p: Params, encoded: EncodedViews, places: { row: Tensor; col: Tensor } | undefined, flat: (t: Tensor) => Tensor): Record<string, Tensor> {
+  const tokensOf = (features: Tensor, projector: string) => {
+    const projected = projectToCore(p, features, projector); // [.., N, P, D]
+    return flat(places ? addPlaceEmbeddings(p, projected, places.row, places.col) : projected);
+  };
+  const image = tokensOf(encoded.image, IMAGE_PROJECTOR);
+  const silhouette = encoded.silhouette ? tokensOf(encoded.silhouette, SILHOUETTE_PROJECTOR) : undefined;
+  const sil = silhouetteLayersOf(m);
+  const out: Record<string, Tensor> = {};
   m.crossAttentionLayers.forEach((c, j) => {
-    const kv = imageKeysValues(m.text, p, c, tokens);
-    outputs[`xattn.k.${j}`] = kv.k;
-    outputs[`xattn.v.${j}`] = kv.v;
+    const kv = imageKeysValues(m.text, p, c, sil.includes(c) ? silhouette! : image);
+    out[`xattn.k.${j}`] = kv.k;
+    out[`xattn.v.${j}`] = kv.v;
   });
-  return G.toOnnx(g, { outputs, name: 'vision_image_kv' });
+  return out;
+}
+
+/** The streams a sequence's gradient can be routed to in training (`xattn.teach.{stream}` [B] f32, 1 = trains it). */
+export const VISION_STREAMS = ['image', 'silhouette'] as const;
+export type VisionStream = (typeof VISION_STREAMS)[number];
+
+/** The stream a cross-attention layer (stack index c) belongs to. */
+export function streamOf(m: MllamaConfig, c: number): VisionStream {
+  return silhouetteLayersOf(m).includes(c) ? 'silhouette' : 'image';
+}
+
+/**
+ * The cross-attention layers that run before core layer i, in stack order (with a silhouette stream two share each
+ * attach point: the image's, then the silhouette's). With `teach`, a layer's step h → out keeps its value but only
+ * the sequences whose teach value (of its stream, [B]) is 1 send it gradient: h + t·(out − h) + (1 − t)·stop(out − h).
+ */
+function crossLayersAt(m: MllamaConfig, i: number, h: Tensor, x: Readonly<Record<string, Tensor>>, p: Params, rows: Tensor, masking: PreImageMasking, teach?: (s: VisionStream) => Tensor): Tensor {
+  const attach = coreAttachPoints(m.crossAttentionLayers);
+  m.crossAttentionLayers.forEach((c, j) => {
+    if (attach[j] !== i) return;
+    const out = crossAttentionLayer(m.text, p, c, h, { k: x[`xattn.k.${j}`]!, v: x[`xattn.v.${j}`]! }, x['xattn.mask']!, rows, masking);
+    if (!teach) {
+      h = out;
+      return;
+    }
+    const t = G.unsqueeze(G.unsqueeze(teach(streamOf(m, c)), -1), -1); // [B, 1, 1]
+    const delta = G.sub(out, h);
+    h = G.add(h, G.add(G.mul(delta, t), G.mul(G.stopGradient(delta), G.sub(1, t))));
+  });
+  return h;
 }
 
 /** Name of the adapter's parameter group (cross-attention layers + learnable token rows). */
@@ -76,7 +138,6 @@ export const ADAPTER_GROUP = 'vision.adapter';
  * S is static (one decoder per image-token count) or a symbolic dim's name, e.g. 'S' (one decoder for any count, as exported).
  */
 export function visionExtension(m: MllamaConfig, imageTokens: number | string, masking: PreImageMasking = 'meta'): LmExtension {
-  const attach = coreAttachPoints(m.crossAttentionLayers);
   const dh = headDim(m.text);
   const K = m.text.nKvHeads;
   const inputs: Record<string, LmInputDecl> = { 'xattn.mask': { dtype: 'bool', shape: ['B', 1, 'T', imageTokens] }, learnableIds: { dtype: 'i32', shape: ['B', 'T'] } };
@@ -85,7 +146,7 @@ export function visionExtension(m: MllamaConfig, imageTokens: number | string, m
     inputs[`xattn.v.${j}`] = { dtype: 'f32', shape: ['B', K, imageTokens, dh] };
   });
   return {
-    groups: [{ name: ADAPTER_GROUP, specs: adapterParamSpecs(m).filter((s) => !s.name.startsWith('multi_modal_projector') && !isPlaceParam(s.name)) }],
+    groups: [{ name: ADAPTER_GROUP, specs: adapterParamSpecs(m).filter((s) => !isProjectorParam(s.name) && !isPlaceParam(s.name)) }],
     inputs,
     encode: ({ inputs: x }) => ({ rows: rowsWithImage(x['xattn.mask']!) }),
     // Ids past the vocabulary (the image token) come from the adapter's learnable rows (Meta's
@@ -96,12 +157,7 @@ export function visionExtension(m: MllamaConfig, imageTokens: number | string, m
       const rows = G.gather(p('learnable_embedding.weight'), G.where(extra, ids, 0)); // [B, T, D]
       return G.where(G.unsqueeze(extra, -1), rows, h);
     },
-    beforeLayer: (i, h, { inputs: x, p, encoded }) => {
-      const j = attach.indexOf(i);
-      if (j < 0) return h;
-      const kv = { k: x[`xattn.k.${j}`]!, v: x[`xattn.v.${j}`]! };
-      return crossAttentionLayer(m.text, p, m.crossAttentionLayers[j]!, h, kv, x['xattn.mask']!, encoded['rows']!, masking);
-    },
+    beforeLayer: (i, h, { inputs: x, p, encoded }) => crossLayersAt(m, i, h, x, p, encoded['rows']!, masking),
   };
 }
 
@@ -112,7 +168,7 @@ export const ENCODER_GLOBAL_GROUP = 'vision.encoder.global';
 /** The whole encoder's groups: list them all to train the ViT. */
 export const ENCODER_GROUPS = [ENCODER_GROUP, ENCODER_GLOBAL_GROUP] as const;
 const isGlobalLayer = (name: string) => name.includes('.global_transformer.');
-/** Name of the projector's parameter group (`multi_modal_projector.*`, ViT features → the core's width): trainable apart from the ViT. */
+/** Name of the projector's parameter group (`multi_modal_projector.*`, and `silhouette_projector.*` with a silhouette stream; ViT features → the core's width): trainable apart from the ViT. */
 export const PROJECTOR_GROUP = 'vision.projector';
 /** Name of the place embeddings' group (`vision_place.*`, `MllamaConfig.placeBins`; empty without them): trains with the adapter. */
 export const PLACE_GROUP = 'vision.place';
@@ -122,14 +178,18 @@ export const PLACE_GROUP = 'vision.place';
  * encoder runs on `pixels` ['B', N, 3, T, T], `aspectRatioIds` ['B'], `tileMask` ['B', N] and each
  * sequence's cross-attention layers read its own image. With source 'features' the encoder's output
  * is the input `features` ['B', N, P, Dv] instead (the vision oracle) and the encoder group is empty.
- * With place embeddings also `placeRow` / `placeCol` ['B', N, P] i32. Other inputs as `visionExtension`.
+ * With place embeddings also `placeRow` / `placeCol` ['B', N, P] i32. With a silhouette stream also
+ * `silhouettePixels` ['B', N, 3, T, T] and `xattn.teach.image` / `xattn.teach.silhouette` ['B'] f32: which
+ * stream each sequence's loss trains (1) or leaves alone (0; the forward pass is the same). Other inputs as `visionExtension`.
  */
 export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels'): LmExtension {
+  checkSilhouetteSource(m, source);
   const { maxTiles: N, tileSize: T } = m.vision;
   const P = patchesPerTile(m.vision);
   const S = N * P;
   const base = visionExtension(m, S, masking);
   const adapterSpecs = adapterParamSpecs(m);
+  const streams = silhouetteLayersOf(m).length > 0;
   const imageInputs: Record<string, LmInputDecl> = source === 'pixels'
     ? { pixels: { dtype: 'f32', shape: ['B', N, 3, T, T] }, aspectRatioIds: { dtype: 'i32', shape: ['B'] }, tileMask: { dtype: 'bool', shape: ['B', N] } }
     : { features: { dtype: 'f32', shape: ['B', N, P, visionOutputDim(m.vision)] } };
@@ -138,32 +198,27 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
     learnableIds: { dtype: 'i32', shape: ['B', 'T'] },
     ...imageInputs,
     ...(placeBinsOf(m) > 0 ? { placeRow: { dtype: 'i32', shape: ['B', N, P] }, placeCol: { dtype: 'i32', shape: ['B', N, P] } } : {}),
+    ...(streams ? { silhouettePixels: { dtype: 'f32', shape: ['B', N, 3, T, T] }, ...Object.fromEntries(VISION_STREAMS.map((s) => [`xattn.teach.${s}`, { dtype: 'f32', shape: ['B'] } as LmInputDecl])) } : {}),
   };
   return {
     groups: [
       { name: ENCODER_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => !isGlobalLayer(s.name)) : [] },
       { name: ENCODER_GLOBAL_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => isGlobalLayer(s.name)) : [] },
-      { name: PROJECTOR_GROUP, specs: adapterSpecs.filter((s) => s.name.startsWith('multi_modal_projector')) },
+      { name: PROJECTOR_GROUP, specs: adapterSpecs.filter((s) => isProjectorParam(s.name)) },
       { name: PLACE_GROUP, specs: adapterSpecs.filter((s) => isPlaceParam(s.name)) },
-      { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !s.name.startsWith('multi_modal_projector') && !isPlaceParam(s.name)) },
+      { name: ADAPTER_GROUP, specs: adapterSpecs.filter((s) => !isProjectorParam(s.name) && !isPlaceParam(s.name)) },
     ],
     inputs,
     encode: ({ inputs: x, p }) => {
-      const encoded = source === 'pixels' ? encodeImages(m.vision, p, { pixels: x['pixels']!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! }) : x['features']!;
-      const projected = projectToCore(p, encoded); // [B, N, P, D]
-      const feats = placeBinsOf(m) > 0 ? addPlaceEmbeddings(p, projected, x['placeRow']!, x['placeCol']!) : projected;
-      const [b] = feats.shape;
-      const tokens = G.reshape(feats, [b!, S, m.text.dim]); // [B, S, D]: each sequence its own image
-      const out: Record<string, Tensor> = { rows: rowsWithImage(x['xattn.mask']!) };
-      m.crossAttentionLayers.forEach((c, j) => {
-        const kv = imageKeysValues(m.text, p, c, tokens);
-        out[`xattn.k.${j}`] = kv.k;
-        out[`xattn.v.${j}`] = kv.v;
-      });
-      return out;
+      const encode = (name: string) => encodeImages(m.vision, p, { pixels: x[name]!, aspectRatioIds: x['aspectRatioIds']!, tileMask: x['tileMask']! });
+      const encoded = { image: source === 'pixels' ? encode('pixels') : x['features']!, ...(streams ? { silhouette: encode('silhouettePixels') } : {}) };
+      const places = placeBinsOf(m) > 0 ? { row: x['placeRow']!, col: x['placeCol']! } : undefined;
+      const [b] = encoded.image.shape;
+      const kv = crossKeysValues(m, p, encoded, places, (t) => G.reshape(t, [b!, S, m.text.dim])); // [B, S, D]: each sequence its own image
+      return { rows: rowsWithImage(x['xattn.mask']!), ...kv };
     },
     embed: base.embed!,
-    beforeLayer: (i, h, ctx) => base.beforeLayer!(i, h, { ...ctx, inputs: { ...ctx.inputs, ...ctx.encoded } }),
+    beforeLayer: (i, h, { inputs: x, p, encoded }) => crossLayersAt(m, i, h, { ...x, ...encoded }, p, encoded['rows']!, masking, streams ? (s) => x[`xattn.teach.${s}`]! : undefined),
   };
 }
 

@@ -6,7 +6,7 @@
  * loader. Meta's `learnable_embedding` (ids past the core's vocabulary) is `learnable_embedding.weight`.
  */
 import { type ParamSpec } from '@herd/graph';
-import { type MllamaConfig, type VisionConfig, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
+import { type MllamaConfig, type VisionConfig, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
 import { crossAttentionLayerSpecs } from './cross-attention.js';
 import { vitLayerSpecs } from './vit-layer.js';
 
@@ -38,12 +38,21 @@ export function encoderParamSpecs(cfg: VisionConfig): ParamSpec[] {
   return specs;
 }
 
-/** The projector and the gated cross-attention layers (§7.3) plus the learnable token rows. */
+/** The projector of each view the model reads: the image's (HF's name), and the silhouette's with a silhouette stream. */
+export const IMAGE_PROJECTOR = 'multi_modal_projector';
+export const SILHOUETTE_PROJECTOR = 'silhouette_projector';
+export const isProjectorParam = (name: string): boolean => name.startsWith(`${IMAGE_PROJECTOR}.`) || name.startsWith(`${SILHOUETTE_PROJECTOR}.`);
+
+/** The projector(s) and the gated cross-attention layers (§7.3) plus the learnable token rows. */
 export function adapterParamSpecs(m: MllamaConfig): ParamSpec[] {
   const t = m.text;
+  const projector = (name: string): ParamSpec[] => [
+    { name: `${name}.weight`, shape: [t.dim, visionOutputDim(m.vision)], init: 'normal' },
+    { name: `${name}.bias`, shape: [t.dim], init: 'zeros' },
+  ];
   const specs: ParamSpec[] = [
-    { name: 'multi_modal_projector.weight', shape: [t.dim, visionOutputDim(m.vision)], init: 'normal' },
-    { name: 'multi_modal_projector.bias', shape: [t.dim], init: 'zeros' },
+    ...projector(IMAGE_PROJECTOR),
+    ...(silhouetteLayersOf(m).length > 0 ? projector(SILHOUETTE_PROJECTOR) : []),
     { name: 'learnable_embedding.weight', shape: [m.nLearnableTokens, t.dim], init: 'normal' },
   ];
   for (const c of m.crossAttentionLayers) specs.push(...crossAttentionLayerSpecs(t, c));

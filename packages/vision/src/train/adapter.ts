@@ -9,9 +9,10 @@ import { HerdError } from '@herd/core';
 import { type AdamWConfig, type TrainingGraphs } from '@herd/graph';
 import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
-import { type MllamaConfig, patchesPerTile, placeBinsOf, visionOutputDim } from '../config.js';
+import { type MllamaConfig, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
+import { silhouetteView } from '../data/ink.js';
 import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
-import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PLACE_GROUP, PROJECTOR_GROUP, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
+import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PLACE_GROUP, PROJECTOR_GROUP, VISION_STREAMS, type VisionStream, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
 import { packPlaces } from '../model/place.js';
 
@@ -30,6 +31,11 @@ export interface AdapterSample {
   readonly tokens: readonly number[];
   /** Next-token targets (−100 = no loss), length T. */
   readonly targets: readonly number[];
+  /**
+   * With a silhouette stream (`MllamaConfig.silhouetteLayers`): the streams this sequence's loss trains (default both).
+   * The other stream's layers still run on it; they get no gradient from it.
+   */
+  readonly teaches?: readonly VisionStream[];
 }
 
 /**
@@ -63,7 +69,13 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
   const image: Record<string, HostTensor> = packed
     ? { pixels: hostTensor('f32', [B, N, 3, S, S], packed.pixels), aspectRatioIds: hostTensor('i32', [B], packed.aspectRatioIds), tileMask: hostTensor('bool', [B, N], packed.aspectRatioMask) }
     : { features: hostTensor('f32', [B, N, patchesPerTile(m.vision), visionOutputDim(m.vision)], features!) };
+  // A silhouette stream reads each image's silhouette (made once per image) through the same encoder.
+  const streams: Record<string, HostTensor> = silhouetteLayersOf(m).length === 0 ? {} : {
+    silhouettePixels: hostTensor('f32', [B, N, 3, S, S], packImages(samples.map((s) => silhouetteView(s.image, m.vision)), N, S).pixels),
+    ...Object.fromEntries(VISION_STREAMS.map((st) => [`xattn.teach.${st}`, hostTensor('f32', [B], Float32Array.from(samples, (s) => ((s.teaches ?? VISION_STREAMS).includes(st) ? 1 : 0)))])),
+  };
   return {
+    ...streams,
     tokens: hostTensor('i32', [B, seqLen], tokens),
     targets: hostTensor('i32', [B, seqLen], targets),
     positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),

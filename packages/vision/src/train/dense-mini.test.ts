@@ -11,7 +11,8 @@ import { parseVisionConfig, patchesPerTile } from '../config.js';
 import { tileImage } from '../data/tiling.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, inkPixels, permuteChannels, recolourInk, inkSilhouette, rotateHue, denseHeadAccuracy, objectFeeds, wordFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
+import { inkPixels, inkSilhouette } from '../data/ink.js';
+import { type DenseScene, MAX_OBJECTS, type SceneSpec, cellInkGrid, denseBatch, permuteChannels, recolourInk, rotateHue, denseHeadAccuracy, objectFeeds, wordFeeds, denseLabels, denseVocab, linearProbe, patchGeometry, probeEncoder, trainDenseEncoder } from './dense-mini.js';
 
 describe('dense labels', () => {
   it('label each patch by its grid cell, and by the colour / shape / count of the object in that cell where the patch is ink', () => {

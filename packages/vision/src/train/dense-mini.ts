@@ -27,6 +27,7 @@ import { Graph, type ParamSpec, type ParamValues } from '@herd/graph';
 import { type HostTensor, Session, type SessionOptions, TrainingRun, hostTensor } from '@herd/runtime';
 import { type VisionConfig, parseVisionConfig, patchesPerTile, visionOutputDim } from '../config.js';
 import { type TiledImage, packImages } from '../data/tiling.js';
+import { inkPixels, inkSilhouette, paintPixel, pixelIndex } from '../data/ink.js';
 import { encodeImages } from '../model/encoder.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadMiniParams, readMiniConfig, saveMiniModel } from './clip-mini-store.js';
@@ -83,48 +84,6 @@ export function denseClasses(v: DenseVocab): Record<DenseHead, number> {
 export const INK_SHARE = 0.15;
 /** Patches with some ink but less than `INK_SHARE` are left out of the object labels (an edge: neither object nor background). */
 const EDGE_SHARE = 0.03;
-/** A pixel is ink when some channel differs from the background by more than this (0–255). */
-const INK_DIFF = 60;
-
-/** Index in `TiledImage.pixels` ([tiles, 3, S, S]) of channel `ch` of the resized image's pixel (x, y). */
-function pixelIndex(img: Pick<TiledImage, 'canvas'>, S: number, x: number, y: number, ch: number): number {
-  const tile = Math.floor(y / S) * img.canvas.cols + Math.floor(x / S);
-  return ((tile * 3 + ch) * S + (y % S)) * S + (x % S);
-}
-
-/** Writes an RGB colour (0–1 per channel) at the resized image's pixel (x, y), normalised as the tiling does. */
-function paintPixel(pixels: Float32Array, img: Pick<TiledImage, 'canvas'>, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>, x: number, y: number, rgb: readonly number[]): void {
-  for (let ch = 0; ch < 3; ch++) pixels[pixelIndex(img, v.tileSize, x, y, ch)] = (rgb[ch]! - v.imageMean[ch]!) / v.imageStd[ch]!;
-}
-
-/**
- * Which pixels of the resized image are ink: [H·W] row-major, 1 where some channel differs from the
- * background (the image's most common colour, 16 levels per channel, averaged over its pixels) by more
- * than `INK_DIFF`.
- */
-export function inkPixels(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): Uint8Array {
-  const S = v.tileSize;
-  const { width: W, height: H } = img.resized;
-  const rgb = (x: number, y: number, ch: number): number => {
-    const val = img.pixels[pixelIndex(img, S, x, y, ch)]!;
-    return (val * v.imageStd[ch]! + v.imageMean[ch]!) * 255;
-  };
-  const level = (x: number, y: number) => (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
-  const counts = new Map<number, number>();
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) { const key = level(x, y); counts.set(key, (counts.get(key) ?? 0) + 1); }
-  const mode = [...counts.entries()].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
-  const bg = [0, 0, 0];
-  let nBg = 0;
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    if (level(x, y) !== mode) continue;
-    for (let ch = 0; ch < 3; ch++) bg[ch]! += rgb(x, y, ch);
-    nBg++;
-  }
-  for (let ch = 0; ch < 3; ch++) bg[ch]! /= Math.max(1, nBg);
-  const out = new Uint8Array(W * H);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[y * W + x] = [0, 1, 2].some((ch) => Math.abs(rgb(x, y, ch) - bg[ch]!) > INK_DIFF) ? 1 : 0;
-  return out;
-}
 
 /**
  * Where each token of a tiled image lies: `cell` [N·P] is the 3×3 grid cell (0–8, row-major) of the
@@ -367,23 +326,6 @@ export function recolourInk(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 
     const rgb = colourOf.get(Math.min(2, Math.floor((3 * x) / W)) + 3 * Math.min(2, Math.floor((3 * y) / H)));
     if (rgb) paintPixel(pixels, img, v, x, y, rgb);
   }
-  return { ...img, pixels };
-}
-
-const BLACK = [0, 0, 0] as const;
-const WHITE = [1, 1, 1] as const;
-
-/**
- * The image's silhouette: every ink pixel (`inkPixels`: differs from the image's most common colour) black, every other
- * pixel white, over the whole resized image (objects and the written word alike); padding is left as it is. A view
- * without colour, computed from the pixels alone: what an object's shape looks like when its colour cannot be read
- * (round 31: the ink encoder's held-out shape probe reads yellow hexagons at 15.5% on the image, 60.7% on this view).
- */
-export function inkSilhouette(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): TiledImage {
-  const { width: W, height: H } = img.resized;
-  const inked = inkPixels(img, v);
-  const pixels = Float32Array.from(img.pixels);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) paintPixel(pixels, img, v, x, y, inked[y * W + x] ? BLACK : WHITE);
   return { ...img, pixels };
 }
 

@@ -12,7 +12,7 @@ import { type VisionWeights } from '../model/graphs.js';
 import { loadVisionPreset } from '../presets/index.js';
 import { loadMiniClip } from './clip-mini.js';
 import { loadMiniEncoder } from './dense-mini.js';
-import { coreAttachPoints, type MllamaConfig } from '../config.js';
+import { coreAttachPoints, type MllamaConfig, silhouetteLayersOf } from '../config.js';
 import { type KeyWordDraw, MINI_CROSS_BEFORE, MINI_GATE_INIT, MINI_PLACE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
@@ -67,6 +67,8 @@ export interface MiniVisionRecipe {
   readonly keyWordCountBalance?: boolean;
   /** Share of the non-colour key-word sequences shown with each object's ink recoloured (`MiniVisionOptions.keyWordRecolour`; default 0). */
   readonly keyWordRecolour?: number;
+  /** A silhouette stream beside the image's (`MiniVisionOptions.silhouetteStream`; default off). */
+  readonly silhouetteStream?: boolean;
   /**
    * A mini CLIP checkpoint (`saveMiniClip` layout, e.g. packages/vision/weights/mini-clip) whose image
    * tower has this encoder's config: the encoder starts from it instead of fresh (stage 0 done elsewhere).
@@ -167,7 +169,7 @@ export async function runMiniVisionRecipe(o: MiniVisionRecipe): Promise<MiniVisi
   } : undefined;
   const result = await trainMiniVision({
     ...(init ? { init } : {}), ...(select ? { select } : {}),
-    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), ...((o.placeEmbeddings ?? 0) > 0 ? { placeEmbeddings: o.placeEmbeddings!, placeInit: o.placeInit ?? MINI_PLACE_INIT } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), ...(o.keyWordWeights !== undefined ? { keyWordWeights: o.keyWordWeights } : {}), ...(o.keyWordCountBalance ? { keyWordCountBalance: true } : {}), ...((o.keyWordRecolour ?? 0) > 0 ? { keyWordRecolour: o.keyWordRecolour! } : {}), ...(o.answerForm?.length ? { answerForm: o.answerForm } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
+    core: o.core, tokenizer: o.tokenizer, vision: m.vision, scenes: train, clipSteps: o.clipSteps ?? 0, ...(o.clipLr !== undefined ? { clipLr: o.clipLr } : {}), denseSteps: o.denseSteps ?? 0, ...(o.denseLr !== undefined ? { denseLr: o.denseLr } : {}), denseObjectWeight: o.denseObjectWeight ?? 0, freezeEncoder: o.freezeEncoder ?? false, trainProjector: o.trainProjector ?? false, ...(o.trainProjectorFromPhase !== undefined ? { trainProjectorFromPhase: o.trainProjectorFromPhase } : {}), trainEncoderGlobal: o.trainEncoderGlobal ?? false, qkGain: o.qkGain ?? 1, ...(o.crossBefore !== undefined ? { crossBefore: o.crossBefore } : {}), ...((o.placeEmbeddings ?? 0) > 0 ? { placeEmbeddings: o.placeEmbeddings!, placeInit: o.placeInit ?? MINI_PLACE_INIT } : {}), keyWordShare: o.keyWordShare ?? 0, ...(o.keyWordTypes ? { keyWordTypes: o.keyWordTypes } : {}), ...(o.keyWordDraw !== undefined ? { keyWordDraw: o.keyWordDraw } : {}), ...(o.keyWordWeights !== undefined ? { keyWordWeights: o.keyWordWeights } : {}), ...(o.keyWordCountBalance ? { keyWordCountBalance: true } : {}), ...((o.keyWordRecolour ?? 0) > 0 ? { keyWordRecolour: o.keyWordRecolour! } : {}), ...(o.silhouetteStream ? { silhouetteStream: true } : {}), ...(o.answerForm?.length ? { answerForm: o.answerForm } : {}), captionSteps: o.captionSteps, zoomSteps: o.zoomSteps ?? 0, singleSteps: o.singleSteps ?? 0, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed,
     gateInit: o.gateInit ?? MINI_GATE_INIT, device, log,
   });
   log(`trained in ${result.seconds.toFixed(0)} s`);
@@ -189,15 +191,15 @@ export const SEEN_IMAGES = 200;
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 /** The recipe's vision model: the mini placement (or `crossBefore`'s) with the encoder of `visionPreset`. */
-function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset' | 'crossBefore' | 'placeEmbeddings'>) {
-  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'), o.crossBefore, o.placeEmbeddings ?? 0);
+function recipeConfig(o: Pick<MiniVisionRecipe, 'core' | 'visionPreset' | 'crossBefore' | 'placeEmbeddings' | 'silhouetteStream'>) {
+  return miniVisionConfig(o.core.config, loadVisionPreset(o.visionPreset ?? 'mini'), o.crossBefore, o.placeEmbeddings ?? 0, o.silhouetteStream ?? false);
 }
 
 /** The card's words for the cross-attention schedule: "before core layers 1 and 3 (of 4)". */
 export function crossScheduleWords(m: MllamaConfig): string {
-  const at = coreAttachPoints(m.crossAttentionLayers);
+  const at = [...new Set(coreAttachPoints(m.crossAttentionLayers))];
   const list = at.length === 1 ? `layer ${at[0]}` : `layers ${at.slice(0, -1).join(', ')} and ${at[at.length - 1]}`;
-  return `before core ${list} (of ${m.text.nLayers})`;
+  return `before core ${list} (of ${m.text.nLayers})${silhouetteLayersOf(m).length > 0 ? ', two at each: the image\'s, then the silhouette\'s' : ''}`;
 }
 
 /** `--key-word-weights`' value: TYPE=N pairs in the given order. */
@@ -235,7 +237,7 @@ function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
 export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
   const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
   const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)}${placeFlags(o)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.keyWordWeights !== undefined ? ` --key-word-weights ${weightsFlag(o.keyWordWeights)}` : ''}${o.keyWordCountBalance ? ' --key-word-count-balance' : ''}${(o.keyWordRecolour ?? 0) > 0 ? ` --key-word-recolour ${o.keyWordRecolour}` : ''}${o.answerForm?.length ? ` --answer-form ${o.answerForm.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
+  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)}${placeFlags(o)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.keyWordWeights !== undefined ? ` --key-word-weights ${weightsFlag(o.keyWordWeights)}` : ''}${o.keyWordCountBalance ? ' --key-word-count-balance' : ''}${(o.keyWordRecolour ?? 0) > 0 ? ` --key-word-recolour ${o.keyWordRecolour}` : ''}${o.silhouetteStream ? ' --silhouette-stream' : ''}${o.answerForm?.length ? ` --answer-form ${o.answerForm.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
 }
 
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
@@ -266,7 +268,9 @@ Encoder: ${v.tileSize}-px tiles (up to ${v.maxTiles}), patch ${v.patchSize}, wid
 ${v.nHeads} heads, FFN ${v.ffnDim}, intermediate features of layers [${v.intermediateLayers.join(', ')}]. Adapter: projector to the core's
 width and gated cross-attention ${crossScheduleWords(cfg)}; \`<|image|>\` from the adapter's own learnable rows (the core's
 ${o.core.config.vocabSize}-row table is unchanged).${(o.placeEmbeddings ?? 0) > 0 ? ` Learned place embeddings (group \`vision.place\`, trained with the adapter):
-each projected patch token gets the rows of its patch's row and column in a ${o.placeEmbeddings}×${o.placeEmbeddings} grid over the image (\`vision_place.*\`, fresh N(0, ${o.placeInit ?? MINI_PLACE_INIT}²)).` : ''} Stored as f16.
+each projected patch token gets the rows of its patch's row and column in a ${o.placeEmbeddings}×${o.placeEmbeddings} grid over the image (\`vision_place.*\`, fresh N(0, ${o.placeInit ?? MINI_PLACE_INIT}²)).` : ''}${o.silhouetteStream ? ` Silhouette stream: the second cross-attention layer at each of those
+core layers reads the image's silhouette (\`inkSilhouette\`: ink black, all else white) through the same encoder and its own projector
+(\`silhouette_projector.*\`); both streams trained on every sequence.` : ''} Stored as f16.
 
 ## Data
 ${o.dataDescription}

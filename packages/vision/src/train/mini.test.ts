@@ -15,7 +15,7 @@ import { crossLayerPrefix } from '../model/cross-attention.js';
 import { type VisionWeights } from '../model/graphs.js';
 import { PLACE_COL, PLACE_ROW, adapterParamSpecs, encoderParamSpecs } from '../model/params.js';
 import { type SceneExample, MINI_CROSS_BEFORE, MINI_PLACE_INIT, freshPlaceTables, parsePlaceEmbeddings, parsePlaceInit, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, crossLayersBefore, freshMiniVision, keyWordQuestionDrawer, showsFact, statedCount, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, POSITION_FORM_WORDS, answerFormIds, imageQuestionIds, keyWordTargets, parseAnswerForm, parseKeyWordWeights, KEY_WORD_WEIGHTS_FLAG, keyTokenIds, miniVisionConfig, parseCrossBefore, qaSequence, questionKeyIds, readSceneExamples, trainMiniVision, COLOUR_WORDS, recolourKeyWordSample, toAdapterSample } from './mini.js';
-import { inkPixels } from './dense-mini.js';
+import { inkPixels } from '../data/ink.js';
 import { coreAttachPoints } from '../config.js';
 import { blindImage } from '../eval/vqa.js';
 import { loadMiniVision, saveMiniVision } from '../mini.js';
@@ -29,6 +29,11 @@ function scene(i: number, colour: 'red' | 'blue', objects: number, m: ReturnType
   const qa = Array.from({ length: objects }, () => ({ type: 'colour', question: 'What colour is the circle?', answer: `The circle is ${colour}.` }));
   const spec = { objects: [{ shape: 'square', colour, size: 'big', position: 'centre', count: objects }], background: 'white', word: null };
   return { key: `s${i}`, split: 'train', image: tileImage({ data, width: 56, height: 56 }, m.vision), caption: `A ${colour} circle.`, qa, scene: spec };
+}
+
+/** The last position's logits of `prompt` with the image and with its blind control (zeroed pixels): equal when the image does not reach them. */
+async function seenAndBlind(gen: VisionGenerator, prompt: number[], image: SceneExample['image']): Promise<[number[], number[]]> {
+  return [Array.from((await gen.logits(prompt, [image])).at(-1)!), Array.from((await gen.logits(prompt, [blindImage(image)])).at(-1)!)];
 }
 
 describe('trainMiniVision', () => {
@@ -389,14 +394,57 @@ describe('cross-attention schedule (crossBefore)', () => {
         const a = await gen.logits(textOnly, []);
         const b = await plain.logits(textOnly);
         a.forEach((row, t) => expect(Array.from(row)).toEqual(Array.from(b[t]!)));
-        const prompt = imageQuestionIds(tok, core, v.config, 'What colour is the square?');
-        const seen = (await gen.logits(prompt, [scenes[0]!.image])).at(-1)!;
-        const blind = (await gen.logits(prompt, [blindImage(scenes[0]!.image)])).at(-1)!;
-        expect(Array.from(seen)).not.toEqual(Array.from(blind));
+        const [seen, blind] = await seenAndBlind(gen, imageQuestionIds(tok, core, v.config, 'What colour is the square?'), scenes[0]!.image);
+        expect(seen).not.toEqual(blind);
       } finally {
         await gen.release();
         await plain.release();
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe('the silhouette stream in the recipe (silhouetteStream)', () => {
+  it('a silhouette layer after each scheduled cross-attention layer; both streams train; saves and loads the stream', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config, undefined, MINI_CROSS_BEFORE, 0, true);
+    expect([m.crossAttentionLayers, m.silhouetteLayers]).toEqual([[1, 2, 5, 6], [2, 6]]);
+    expect('silhouetteLayers' in miniVisionConfig(core.config)).toBe(false);
+    const scenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m)];
+    const init = freshMiniVision(m, 1, 0.5);
+    const r = await trainMiniVision({ core, tokenizer: tok, scenes, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, silhouetteStream: true, keyWordShare: 1, init });
+    expect(r.config.silhouetteLayers).toEqual([2, 6]);
+    // Every layer of both streams and both projectors moved by a gradient (not AdamW's decay alone, which scales a tensor by one factor).
+    const moved = (name: string) => {
+      const [a, b] = [init[name]!.data as Float32Array, r.weights[name]!.data as Float32Array];
+      const ratios = Array.from(a).flatMap((x, i) => (Math.abs(x) > 1e-3 ? [b[i]! / x] : []));
+      return Math.max(...ratios) - Math.min(...ratios) > 1e-5;
+    };
+    for (const c of [1, 2, 5, 6]) expect(moved(`${crossLayerPrefix(c)}.cross_attn.q_proj.weight`)).toBe(true);
+    expect([moved('multi_modal_projector.weight'), moved('silhouette_projector.weight')]).toEqual([true, true]);
+    const dir = await mkdtemp(join(tmpdir(), 'herd-silhouette-'));
+    try {
+      await saveMiniVision(dir, r.config, core, r.weights);
+      const v = loadMiniVision(dir, core);
+      expect(v.config.silhouetteLayers).toEqual([2, 6]);
+      // Stored as f16: the silhouette projector comes back within f16's rounding.
+      const [saved, loaded] = [r.weights['silhouette_projector.weight']!.data as Float32Array, v.weights['silhouette_projector.weight']!.data as Float32Array];
+      expect(loaded.length).toBe(saved.length);
+      expect(Math.max(...Array.from(saved, (x, i) => Math.abs(x - loaded[i]!) / Math.max(1e-3, Math.abs(x))))).toBeLessThan(1e-3);
+      const gen = VisionGenerator.create(v.config, core.weights, v.weights);
+      try {
+        const [seen, blind] = await seenAndBlind(gen, imageQuestionIds(tok, core, v.config, 'What colour is the square?'), scenes[0]!.image);
+        expect(seen).not.toEqual(blind);
+      } finally {
+        await gen.release();
+      }
+      // A stored list that is not the model's cross-attention layers fails on load, naming the file.
+      const cfgFile = join(dir, 'config.json');
+      await writeFile(cfgFile, JSON.stringify({ ...JSON.parse(await readFile(cfgFile, 'utf8')), silhouetteLayers: [3] }));
+      expect(() => loadMiniVision(dir, core)).toThrow(/config\.json: silhouetteLayers must be distinct cross-attention layers \(crossAttentionLayers \[1,2,5,6\]\), got \[3\]/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
