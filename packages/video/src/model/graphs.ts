@@ -21,7 +21,7 @@ import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
-import { type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, visionExtension } from '@herd/vision';
+import { type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, effectiveFrames, videoBeforeImageLayers, videoTokenCount } from '../config.js';
 import { addLook, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
 import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
@@ -204,7 +204,7 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record
  * the checkpoint (its folder where the caller knows it).
  */
 export function checkFrameImage(m: MllamaConfig, what: string): void {
-  if ((m.silhouetteLayers ?? []).length > 0) throw new HerdError('invalid_argument', `${what} has a silhouette stream (silhouetteLayers), which the video line does not feed to frames: give an image checkpoint without one — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --silhouette-stream`);
+  if (silhouetteLayersOf(m).length > 0) throw new HerdError('invalid_argument', `${what} has a silhouette stream (silhouetteLayers), which the video line does not feed to frames: give an image checkpoint without one — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --silhouette-stream`);
   if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `${what} has place embeddings (placeBins ${m.placeBins}), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --place-embeddings`);
 }
 
