@@ -22,7 +22,7 @@ import { type BuiltExport, type ExportGraph, Generator, type LlamaConfig, type S
 import { type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { type JointCtcOptions, type SpeechInput, ctcRows, jointTranscribe } from '@herd/speech';
 import { type TiledClip } from '@herd/video';
-import { type TiledImage, recipePlaceInputs } from '@herd/vision';
+import { type TiledImage, recipePlaceInputs, recipeSilhouettePixels } from '@herd/vision';
 import { type ImageLayerRows, type PromptPlan, type RowLayout, decoderRows } from './prompt-plan.js';
 
 // The recipe fields this runner reads (the manifest's, written by each modality's export).
@@ -36,8 +36,11 @@ interface ImageLayersRecipe {
   readonly maxTiles: number;
   readonly tokensPerTile: number;
   readonly tokensPerImage: number;
-  /** placeBins / patchSize: only for a checkpoint with place embeddings (the encoder then takes placeRow / placeCol). */
-  readonly preprocess: { readonly tileSize: number; readonly placeBins?: number; readonly patchSize?: number };
+  /**
+   * placeBins / patchSize: only for a checkpoint with place embeddings (the encoder then takes placeRow / placeCol);
+   * silhouette: only for one with a silhouette stream (it then takes silhouettePixels).
+   */
+  readonly preprocess: { readonly tileSize: number; readonly imageMean: readonly [number, number, number]; readonly imageStd: readonly [number, number, number]; readonly placeBins?: number; readonly patchSize?: number; readonly silhouette?: boolean };
   /** Decoder input names; keys/values with `{adapterLayer}`. */
   readonly decoderInputs: { readonly keys: string; readonly values: string; readonly mask: string; readonly learnableIds: string };
 }
@@ -71,6 +74,13 @@ export interface PromptMedia {
 function placeFeeds(im: TiledImage, v: VisionRecipe): Record<string, HostTensor> {
   const p = recipePlaceInputs(im, v);
   return p ? { placeRow: hostTensor('i32', p.dims, p.placeRow), placeCol: hostTensor('i32', p.dims, p.placeCol) } : {};
+}
+
+/** `silhouettePixels` of one image for a recipe with a silhouette stream (`recipeSilhouettePixels`), else nothing. */
+function silhouetteFeeds(im: TiledImage, v: VisionRecipe): Record<string, HostTensor> {
+  const s = recipeSilhouettePixels(im, v);
+  const T = v.preprocess.tileSize;
+  return s ? { silhouettePixels: hostTensor('f32', [1, v.maxTiles, 3, T, T], s) } : {};
 }
 
 /** Tensors [1, n_i, D] side by side along dim 1 → [1, Σn_i, D]. */
@@ -149,6 +159,7 @@ export class ComposedModel {
       aspectRatioIds: hostTensor('i32', [1], [im.aspectRatioId]),
       tileMask: hostTensor('bool', [1, v.maxTiles], im.aspectRatioMask),
       ...placeFeeds(im, v),
+      ...silhouetteFeeds(im, v),
     });
   }
 

@@ -12,16 +12,15 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as ort from 'onnxruntime-web';
 import { Rng } from '@herd/core';
-import { type BuiltExport, loadLlama3Tokenizer } from '@herd/llama3';
+import { loadLlama3Tokenizer } from '@herd/llama3';
 import { decodeImage, sampleFrames } from '@herd/media';
 import { MINI_SPEECH_DIR } from '@herd/speech';
 import { MINI_VIDEO_DIR } from '@herd/video';
 import { readFileSync } from 'node:fs';
 import { MINI_VISION_DIR, loadMiniVision, tileImage } from '@herd/vision';
 import { HerdEngine, type Turn } from './engine.js';
-import { buildWebBundle } from './web-bundle.js';
+import { type HerdWeb, type WebEngineLike, collect, loadWebEngine } from './test-support/web-page.js';
 
 const SCENE = fileURLToPath(new URL('../../../packages/vision/fixtures/heldout-scenes/img-00000019.png', import.meta.url));
 const SPEECH_FIXTURES = fileURLToPath(new URL('../../../packages/speech/fixtures/heldout-speech/', import.meta.url));
@@ -29,58 +28,16 @@ const SPOKEN = (JSON.parse(readFileSync(`${SPEECH_FIXTURES}items.json`, 'utf8'))
 const WAV = `${SPEECH_FIXTURES}${SPOKEN.file}`;
 const CLIP = fileURLToPath(new URL('../fixtures/heldout-clips/vid-00000012.mp4', import.meta.url));
 
-// Plain JS modules of the page (no types): loaded by URL.
-interface WebEngineLike {
-  backend: string;
-  promptIds(turns: readonly unknown[]): number[];
-  prepareImage(rgb: { data: Uint8Array; width: number; height: number }): { pixels: Float32Array; aspectRatioId: number; tileMask: Uint8Array; nTiles: number };
-  prepareAudio(samples: Float32Array, name?: string): { features: Float32Array; frames: number };
-  prepareClip(frames: { data: Uint8Array; width: number; height: number }[]): unknown;
-  speech: { maxSeconds: number; maxFrames: number; preprocess: { logMel: { sampleRate: number } } } | null;
-  video: { frames: number } | null;
-  media: { image: boolean; audio: boolean; clip: boolean };
-  generate(turns: readonly unknown[], o: { maxTokens: number; jointCtc?: { weight: number; beam: number }; signal?: AbortSignal }): AsyncGenerator<{ id: number; text: string }>;
-  transcribe(audio: unknown, o: { maxTokens: number; signal?: AbortSignal }): Promise<string>;
-  release(): Promise<void>;
-  tok: { encodeOrdinary(t: string): number[]; encodeChat(m: unknown[], gen: boolean): number[] };
-}
-const webEngineModule = (): Promise<{ WebEngine: { load(o: unknown, base: string, opts: unknown): Promise<WebEngineLike> } }> => import(new URL('../public/web/engine.js', import.meta.url).href);
-type HerdWeb = typeof import('./web/entry.js');
-/** The bundle served as /web/herd.js, imported from memory. */
-const bundleModule = async (): Promise<HerdWeb> => import(`data:text/javascript;base64,${Buffer.from(await buildWebBundle()).toString('base64')}`) as Promise<HerdWeb>;
-
-/** A fetch over the in-memory export, as the server's /model/ routes answer it. */
-function exportFetch(built: BuiltExport): (url: string) => Promise<Response> {
-  return async (url) => {
-    const name = url.replace(/^mem:\/model\//, '');
-    const body = name === 'manifest.json' ? JSON.stringify(built.manifest) : built.files.get(name);
-    return body === undefined ? new Response('missing', { status: 404 }) : new Response(body);
-  };
-}
-
-async function collect(it: AsyncGenerator<{ id: number; text: string }>): Promise<{ ids: number[]; text: string }> {
-  const ids: number[] = [];
-  let text = '';
-  for await (const p of it) {
-    if (p.id >= 0) ids.push(p.id);
-    text += p.text;
-  }
-  return { ids, text };
-}
-
 describe('in-browser engine (onnxruntime-web WASM, run in Node)', () => {
   let server: HerdEngine;
   let web: WebEngineLike;
   let herd: HerdWeb;
 
   beforeAll(async () => {
-    ort.env.wasm.numThreads = 1;
     server = await HerdEngine.load({ device: 'cpu', visionDir: MINI_VISION_DIR, speechDir: MINI_SPEECH_DIR, videoDir: MINI_VIDEO_DIR });
-    const { WebEngine } = await webEngineModule();
     const built = await server.exportModel();
     expect(Object.keys(built.manifest.modalities).sort()).toEqual(['speech', 'video', 'vision']);
-    herd = await bundleModule();
-    web = await WebEngine.load(ort, 'mem:/model/', { herd, backend: 'wasm', fetch: exportFetch(built) });
+    ({ web, herd } = await loadWebEngine(built));
   }, 120_000);
   afterAll(async () => {
     await web?.release();

@@ -149,6 +149,8 @@ export class WebEngine {
       tileMask: this.tensor('bool', im.tileMask, [1, v.maxTiles]),
       // A checkpoint with place embeddings: each token's row / column bin (herd's recipePlaceInputs, in the bundle).
       ...(im.places ? { placeRow: this.tensor('int32', im.places.placeRow, im.places.dims), placeCol: this.tensor('int32', im.places.placeCol, im.places.dims) } : {}),
+      // A checkpoint with a silhouette stream: the image's silhouette (herd's recipeSilhouettePixels, in the bundle).
+      ...(im.silhouettePixels ? { silhouettePixels: this.tensor('float32', im.silhouettePixels, [1, v.maxTiles, 3, T, T]) } : {}),
     });
   }
 

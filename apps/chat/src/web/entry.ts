@@ -10,7 +10,7 @@ import { decodeF16, encodeF16 } from '@herd/core';
 import { IMAGE_TOKEN_ID, Llama3Tokenizer, PrunedVocab, type ChatMessage, beamSearch } from '@herd/llama3';
 import { mp4VideoFrameCount, readWav, resample, sniffFormat } from '@herd/media';
 import { JOINT_CTC_BEAM, JOINT_CTC_WEIGHT, type JointCtcOptions, LogMel, adapterFrames, ctcRows, jointTranscribe as herdJointTranscribe } from '@herd/speech';
-import { tileImage as herdTileImage, recipePlaceInputs } from '@herd/vision';
+import { tileImage as herdTileImage, recipePlaceInputs, recipeSilhouettePixels } from '@herd/vision';
 import { type PlanOptions, type PlanTurn, type PromptPlan, planPrompt } from '../prompt-plan.js';
 
 export { IMAGE_TOKEN_ID };
@@ -153,16 +153,20 @@ interface VisionPreprocess {
   /** Only for a checkpoint with place embeddings. */
   readonly placeBins?: number;
   readonly patchSize?: number;
+  /** Only for a checkpoint with a silhouette stream. */
+  readonly silhouette?: boolean;
 }
 
 /**
  * Tiles an RGB image as the export's vision recipe says (herd's `tileImage`); `tileMask` is the real-tile mask;
- * `places` the encoder's placeRow / placeCol when the recipe has place embeddings (`recipePlaceInputs`, as the server feeds them).
+ * `places` the encoder's placeRow / placeCol when the recipe has place embeddings (`recipePlaceInputs`, as the server feeds them);
+ * `silhouettePixels` the image's silhouette when it has a silhouette stream (`recipeSilhouettePixels`, likewise).
  */
 export function tileImage(img: { data: Uint8Array; width: number; height: number }, pre: VisionPreprocess, maxTiles: number) {
   const t = herdTileImage(img, { tileSize: pre.tileSize, maxTiles, supportedAspectRatios: pre.supportedAspectRatios, imageMean: pre.imageMean, imageStd: pre.imageStd });
   const places = recipePlaceInputs(t, { maxTiles, preprocess: pre });
-  return { ...t, tileMask: t.aspectRatioMask, ...(places ? { places } : {}) };
+  const silhouettePixels = recipeSilhouettePixels(t, { preprocess: pre });
+  return { ...t, tileMask: t.aspectRatioMask, ...(places ? { places } : {}), ...(silhouettePixels ? { silhouettePixels } : {}) };
 }
 
 /** RGBA (ImageData, not premultiplied) → RGB, alpha flattened onto white as the server's decoder does (the server's is sharp's, in @herd/media). */

@@ -199,13 +199,16 @@ function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record
 }
 
 /**
- * Refuses an image checkpoint with place embeddings as the one frames go through: the frames' image tokens would need
- * the place inputs (`packPlaces`) fed as the image graph does, and the video line does not feed them yet. `what` names
- * the checkpoint (its folder where the caller knows it).
+ * Refuses an image checkpoint with inputs beyond pixels as the one frames go through, naming each: place embeddings (the
+ * frames' image tokens would need the place inputs, `packPlaces`, fed as the image graph does) and a silhouette stream
+ * (each frame's silhouette); the video line feeds neither yet. `what` names the checkpoint (its folder where the caller knows it).
  */
 export function checkFrameImage(m: MllamaConfig, what: string): void {
-  if (silhouetteLayersOf(m).length > 0) throw new HerdError('invalid_argument', `${what} has a silhouette stream (silhouetteLayers), which the video line does not feed to frames: give an image checkpoint without one — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --silhouette-stream`);
-  if ((m.placeBins ?? 0) > 0) throw new HerdError('invalid_argument', `${what} has place embeddings (placeBins ${m.placeBins}), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without --place-embeddings`);
+  const unfed = [
+    ...((m.placeBins ?? 0) > 0 ? [{ has: `place embeddings (placeBins ${m.placeBins})`, flag: '--place-embeddings' }] : []),
+    ...(silhouetteLayersOf(m).length > 0 ? [{ has: 'a silhouette stream (silhouetteLayers)', flag: '--silhouette-stream' }] : []),
+  ];
+  if (unfed.length > 0) throw new HerdError('invalid_argument', `${what} has ${unfed.map((u) => u.has).join(' and ')}, which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages/video/weights/mini-image (the video commands' default), or one trained by 'herd vision train' without ${unfed.map((u) => u.flag).join(' and ')}`);
 }
 
 /**

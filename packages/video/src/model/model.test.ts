@@ -35,8 +35,9 @@ describe('video model: placement and shapes', () => {
     const t = tinyModel();
     expect(() => buildFrameGraph({ ...t.m.image, placeBins: 6 }, t.vision, 4)).toThrow(/^video frame graph: the image checkpoint has place embeddings \(placeBins 6\), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages\/video\/weights\/mini-image/);
     expect(() => buildFrameGraph({ ...t.m.image, placeBins: 0 }, t.vision, 4)).not.toThrow();
-    // A silhouette stream (round 32) is refused the same way: frames are fed pixels only.
-    expect(() => buildFrameGraph({ ...t.m.image, ...withSilhouetteStream(t.m.image.crossAttentionLayers) }, t.vision, 4)).toThrow(/^video frame graph: the image checkpoint has a silhouette stream \(silhouetteLayers\), which the video line does not feed to frames: give an image checkpoint without one/);
+    // A silhouette stream (round 32) is refused the same way (frames are fed pixels only); both together are named in one message.
+    expect(() => buildFrameGraph({ ...t.m.image, ...withSilhouetteStream(t.m.image.crossAttentionLayers) }, t.vision, 4)).toThrow(/^video frame graph: the image checkpoint has a silhouette stream \(silhouetteLayers\), which the video line does not feed to frames yet: give an image checkpoint without them — the video model's own, packages\/video\/weights\/mini-image \(the video commands' default\), or one trained by 'herd vision train' without --silhouette-stream$/);
+    expect(() => buildFrameGraph({ ...t.m.image, placeBins: 6, ...withSilhouetteStream(t.m.image.crossAttentionLayers) }, t.vision, 4)).toThrow(/^video frame graph: the image checkpoint has place embeddings \(placeBins 6\) and a silhouette stream \(silhouetteLayers\), which the video line does not feed to frames yet: .* without --place-embeddings and --silhouette-stream$/);
   });
 
   it('puts a video layer before every 4th image cross-attention layer (the last one when there are fewer)', () => {

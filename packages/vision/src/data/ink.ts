@@ -67,6 +67,18 @@ export function inkSilhouette(img: TiledImage, v: Pick<VisionConfig, 'tileSize' 
   return { ...img, pixels };
 }
 
+/**
+ * One image's `silhouettePixels` (its `inkSilhouette`, [maxTiles, 3, tileSize, tileSize] like its pixels) from an export's
+ * vision recipe (`preprocess.silhouette`): what the chat's server-side runner and the page (through the web bundle) feed
+ * the `vision.encoder` graph of a checkpoint with a silhouette stream; nothing for a recipe without one.
+ */
+export function recipeSilhouettePixels(
+  im: TiledImage,
+  r: { readonly preprocess: { readonly silhouette?: boolean } & Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'> },
+): Float32Array | undefined {
+  return r.preprocess.silhouette === true ? inkSilhouette(im, r.preprocess).pixels : undefined;
+}
+
 /** Silhouettes already made, by image (an image's pixels never change after tiling): each batch that shows an image again reuses its view. */
 const silhouettes = new WeakMap<TiledImage, TiledImage>();
 

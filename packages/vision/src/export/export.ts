@@ -8,8 +8,8 @@
  * Legend: N tile slots, P tokens per tile, S image tokens, K kv heads, Dh head dim.
  */
 import { type ExportModality, headDim } from '@herd/llama3';
-import { HerdError } from '@herd/core';
 import { type MllamaConfig, patchesPerTile, placeBinsOf, silhouetteLayersOf } from '../config.js';
+import { INK_DIFF } from '../data/ink.js';
 import { type VisionWeights, buildImageGraph, visionExtension } from '../model/graphs.js';
 import { adapterParamSpecs, isPlaceParam } from '../model/params.js';
 
@@ -26,6 +26,7 @@ export function imageLayersRecipe(m: MllamaConfig, prefix = '', serves: 'images'
   const P = patchesPerTile(m.vision);
   const N = m.vision.maxTiles;
   const placeBins = placeBinsOf(m);
+  const silhouette = silhouetteLayersOf(m).length > 0;
   return {
     serves,
     ...(source ? { source } : {}),
@@ -45,9 +46,11 @@ export function imageLayersRecipe(m: MllamaConfig, prefix = '', serves: 'images'
         'Decode to 8-bit RGB. Canvas: for each [rows, cols] in supportedAspectRatios the scale min(cols·tileSize/width, rows·tileSize/height); the smallest scale ≥ 1 if any, else the largest; ties: the smallest rows·cols, first in the list. aspectRatioId = its 1-based index.',
         'Resize without distortion (each side clamped to [tileSize, canvas side]; the side needing the smaller scale sets it, the other is floored) with Pillow\'s antialiased BILINEAR filter.',
         'Pad bottom/right with black, scale to [0, 1], subtract imageMean and divide by imageStd per channel, cut into row-major tiles: pixels [1, maxTiles, 3, tileSize, tileSize], real tiles first, the rest hold the normalised black; tileMask [1, maxTiles] true for real tiles.',
+        ...(silhouette ? [`Silhouette (silhouette = true; the checkpoint's silhouette stream, its cross-attention layers ${JSON.stringify(silhouetteLayersOf(m).map((c) => m.crossAttentionLayers.indexOf(c)))} by adapter layer, read it): silhouettePixels, shaped and laid out as pixels, is the same tiled image repainted. Over the resized image (width × height, not the padding), with v the 0–255 value of a channel (the normalised pixel times imageStd plus imageMean, times 255): the background is the most common colour at 16 levels per channel (min(15, floor(v / 16))), taken as the mean colour of the pixels at that level; a pixel is ink when some channel differs from the background by more than ${INK_DIFF}. Ink pixels become black (0, 0, 0), all others white (1, 1, 1), normalised with imageMean / imageStd; the padding and absent tiles keep their values.`] : []),
         ...(placeBins > 0 ? [`Place inputs (placeBins = ${placeBins}): placeRow / placeCol [1, maxTiles, tokensPerTile] int32. Token 0 of each tile (the class token), absent tiles and patches whose centre lies in the padding get -1. For patch (r, c) of tile t (canvas row t div cols, column t mod cols) with centre x = tileCol·tileSize + c·patchSize + patchSize/2, y likewise over rows, inside the resized width W and height H: placeRow = min(placeBins − 1, floor(placeBins·y / H)), placeCol = min(placeBins − 1, floor(placeBins·x / W)); token index 1 + r·(tileSize/patchSize) + c.`] : []),
       ],
       ...(placeBins > 0 ? { placeBins, patchSize: m.vision.patchSize } : {}),
+      ...(silhouette ? { silhouette: true } : {}),
     },
     decoderInputs: {
       keys: `${prefix}xattn.k.{adapterLayer}`,
@@ -76,8 +79,6 @@ export interface ImageLayersSource {
 
 /** `source`: the checkpoint these layers come from, recorded in the recipe when given. */
 export function visionExportModality(m: MllamaConfig, weights: VisionWeights, source?: ImageLayersSource): ExportModality {
-  // The exported runner and page feed pixels and places only; a silhouette stream's view is not made there yet.
-  if (silhouetteLayersOf(m).length > 0) throw new HerdError('invalid_argument', "vision export: this checkpoint has a silhouette stream (silhouetteLayers), which the export, the chat and the page do not feed yet: use 'herd generate --image' or 'herd vision eval' with it, or export one trained without --silhouette-stream");
   const adapterNames = new Set(adapterParamSpecs(m).filter((s) => !isPlaceParam(s.name)).map((s) => s.name)); // the place tables live in the image graph only
   return {
     name: 'vision',

@@ -11,7 +11,7 @@ import * as G from '@herd/graph';
 import { TrainingRun, hostTensor } from '@herd/runtime';
 import { describe, expect, it } from 'vitest';
 import { type MllamaConfig, coreAttachPoints, silhouetteLayersOf, withSilhouetteStream } from '../config.js';
-import { inkSilhouette } from '../data/ink.js';
+import { inkSilhouette, recipeSilhouettePixels } from '../data/ink.js';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { visionExportModality } from '../export/export.js';
 import { type AdapterSample, adapterBatch, buildAdapterTraining } from '../train/adapter.js';
@@ -146,10 +146,22 @@ describe('silhouette stream', () => {
     }
   }, 180_000);
 
-  it('given encoder features, the export, the chat and the page refuse a model with a silhouette stream, naming it', () => {
+  it('given encoder features are refused; the export feeds the silhouette: its recipe says so, its encoder takes silhouettePixels, made as inkSilhouette makes them', () => {
     const { m } = silhouetteModel();
     const w = fresh(m, { image: 0.5, silhouette: 0.5 });
     expect(() => buildImageGraph(m, w, 1, 'features')).toThrow(/silhouette stream \(silhouetteLayers\) reads pixels/);
-    expect(() => visionExportModality(m, w)).toThrow(/this checkpoint has a silhouette stream \(silhouetteLayers\), which the export, the chat and the page do not feed yet/);
+    const exported = visionExportModality(m, w);
+    const recipe = exported.recipe as { preprocess: { silhouette?: boolean; text: string[] } & Pick<MllamaConfig['vision'], 'tileSize' | 'imageMean' | 'imageStd'> };
+    expect(recipe.preprocess.silhouette).toBe(true);
+    expect(recipe.preprocess.text.some((t) => t.startsWith('Silhouette (silhouette = true; the checkpoint\'s silhouette stream, its cross-attention layers [1,3] by adapter layer'))).toBe(true);
+    expect(exported.graphs['encoder']!.inputs.map((i) => i.name)).toContain('silhouettePixels');
+    const image = drawing(m, RED, 'disc');
+    expect(recipeSilhouettePixels(image, recipe)).toEqual(inkSilhouette(image, m.vision).pixels);
+    // Without the stream: no silhouette in the recipe, no such input, nothing to feed.
+    const { config } = loadHfMllama(FIXTURE);
+    const plain = visionExportModality(config, fresh(config, { image: 0.5, silhouette: 0.5 }));
+    expect((plain.recipe as { preprocess: object }).preprocess).not.toHaveProperty('silhouette');
+    expect(plain.graphs['encoder']!.inputs.map((i) => i.name)).not.toContain('silhouettePixels');
+    expect(recipeSilhouettePixels(image, plain.recipe as typeof recipe)).toBeUndefined();
   });
 });
