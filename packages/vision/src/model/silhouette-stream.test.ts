@@ -1,9 +1,9 @@
 /**
  * The silhouette stream (`MllamaConfig.silhouetteLayers`, round 32) on the mllama-tiny fixture's random frozen core with a
  * fresh encoder and adapter: the layout of its layers, that its layers see no colour (an image and the same image with its
- * ink repainted give the same logits once the image layers are shut), that a stream shut for a sequence in training (`AdapterSample.shut`) adds nothing to it and learns nothing from it, and that
- * the training graph computes what generation computes (its loss is the cross-entropy of generation's logits, with every
- * stream open and with each shut).
+ * ink repainted give the same logits once the image layers are shut), that the training graph computes what generation
+ * computes, and that a stream shut for a sequence in training (`AdapterSample.shut`) adds nothing to it and learns nothing
+ * from it (the loss is the cross-entropy of generation's logits with every stream open, and with each shut).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
