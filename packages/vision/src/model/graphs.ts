@@ -9,7 +9,7 @@
  *
  * With a silhouette stream (`MllamaConfig.silhouetteLayers`) the encoder also runs on the images' silhouettes
  * (`silhouettePixels`, `inkSilhouette` of each image) through the silhouette projector, and those layers read
- * its tokens; training can then route each sequence's gradient to one stream (`xattn.teach.*`).
+ * its tokens; training can then shut one stream for a sequence (`xattn.open.*`).
  *
  * Legend: I images, N tile slots, P tokens per tile, S = I·N·P image tokens, K kv heads, Dh head dim.
  */
@@ -96,7 +96,7 @@ function crossKeysValues(m: MllamaConfig, p: Params, encoded: EncodedViews, plac
   return out;
 }
 
-/** The streams a sequence's gradient can be routed to in training (`xattn.teach.{stream}` [B] f32, 1 = trains it). */
+/** The streams of cross-attention layers, each shut or open per sequence in training (`xattn.open.{stream}` [B] f32, 1 = open). */
 export const VISION_STREAMS = ['image', 'silhouette'] as const;
 export type VisionStream = (typeof VISION_STREAMS)[number];
 
@@ -107,21 +107,21 @@ export function streamOf(m: MllamaConfig, c: number): VisionStream {
 
 /**
  * The cross-attention layers that run before core layer i, in stack order (with a silhouette stream two share each
- * attach point: the image's, then the silhouette's). With `teach`, a layer's step h → out keeps its value but only
- * the sequences whose teach value (of its stream, [B]) is 1 send it gradient: h + t·(out − h) + (1 − t)·stop(out − h).
+ * attach point: the image's, then the silhouette's). With `open`, a layer's step h → out becomes h + o·(out − h), o its
+ * stream's value for the sequence ([B]): 1 leaves it as it is, 0 shuts the layer for that sequence (it adds nothing and
+ * gets no gradient from it).
  */
-function crossLayersAt(m: MllamaConfig, i: number, h: Tensor, x: Readonly<Record<string, Tensor>>, p: Params, rows: Tensor, masking: PreImageMasking, teach?: (s: VisionStream) => Tensor): Tensor {
+function crossLayersAt(m: MllamaConfig, i: number, h: Tensor, x: Readonly<Record<string, Tensor>>, p: Params, rows: Tensor, masking: PreImageMasking, open?: (s: VisionStream) => Tensor): Tensor {
   const attach = coreAttachPoints(m.crossAttentionLayers);
   m.crossAttentionLayers.forEach((c, j) => {
     if (attach[j] !== i) return;
     const out = crossAttentionLayer(m.text, p, c, h, { k: x[`xattn.k.${j}`]!, v: x[`xattn.v.${j}`]! }, x['xattn.mask']!, rows, masking);
-    if (!teach) {
+    if (!open) {
       h = out;
       return;
     }
-    const t = G.unsqueeze(G.unsqueeze(teach(streamOf(m, c)), -1), -1); // [B, 1, 1]
-    const delta = G.sub(out, h);
-    h = G.add(h, G.add(G.mul(delta, t), G.mul(G.stopGradient(delta), G.sub(1, t))));
+    const o = G.unsqueeze(G.unsqueeze(open(streamOf(m, c)), -1), -1); // [B, 1, 1]
+    h = G.add(h, G.mul(G.sub(out, h), o));
   });
   return h;
 }
@@ -179,8 +179,8 @@ export const PLACE_GROUP = 'vision.place';
  * sequence's cross-attention layers read its own image. With source 'features' the encoder's output
  * is the input `features` ['B', N, P, Dv] instead (the vision oracle) and the encoder group is empty.
  * With place embeddings also `placeRow` / `placeCol` ['B', N, P] i32. With a silhouette stream also
- * `silhouettePixels` ['B', N, 3, T, T] and `xattn.teach.image` / `xattn.teach.silhouette` ['B'] f32: which
- * stream each sequence's loss trains (1) or leaves alone (0; the forward pass is the same). Other inputs as `visionExtension`.
+ * `silhouettePixels` ['B', N, 3, T, T] and `xattn.open.image` / `xattn.open.silhouette` ['B'] f32: whether each
+ * stream's layers act on each sequence (1) or are shut for it (0: they add nothing and get no gradient from it). Other inputs as `visionExtension`.
  */
 export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels'): LmExtension {
   checkSilhouetteSource(m, source);
@@ -198,7 +198,7 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
     learnableIds: { dtype: 'i32', shape: ['B', 'T'] },
     ...imageInputs,
     ...(placeBinsOf(m) > 0 ? { placeRow: { dtype: 'i32', shape: ['B', N, P] }, placeCol: { dtype: 'i32', shape: ['B', N, P] } } : {}),
-    ...(streams ? { silhouettePixels: { dtype: 'f32', shape: ['B', N, 3, T, T] }, ...Object.fromEntries(VISION_STREAMS.map((s) => [`xattn.teach.${s}`, { dtype: 'f32', shape: ['B'] } as LmInputDecl])) } : {}),
+    ...(streams ? { silhouettePixels: { dtype: 'f32', shape: ['B', N, 3, T, T] }, ...Object.fromEntries(VISION_STREAMS.map((s) => [`xattn.open.${s}`, { dtype: 'f32', shape: ['B'] } as LmInputDecl])) } : {}),
   };
   return {
     groups: [
@@ -218,7 +218,7 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
       return { rows: rowsWithImage(x['xattn.mask']!), ...kv };
     },
     embed: base.embed!,
-    beforeLayer: (i, h, { inputs: x, p, encoded }) => crossLayersAt(m, i, h, { ...x, ...encoded }, p, encoded['rows']!, masking, streams ? (s) => x[`xattn.teach.${s}`]! : undefined),
+    beforeLayer: (i, h, { inputs: x, p, encoded }) => crossLayersAt(m, i, h, { ...x, ...encoded }, p, encoded['rows']!, masking, streams ? (s) => x[`xattn.open.${s}`]! : undefined),
   };
 }
 

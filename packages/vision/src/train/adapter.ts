@@ -32,10 +32,10 @@ export interface AdapterSample {
   /** Next-token targets (−100 = no loss), length T. */
   readonly targets: readonly number[];
   /**
-   * With a silhouette stream (`MllamaConfig.silhouetteLayers`): the streams this sequence's loss trains (default both).
-   * The other stream's layers still run on it; they get no gradient from it.
+   * With a silhouette stream (`MllamaConfig.silhouetteLayers`): the streams shut for this sequence (default none): their
+   * layers add nothing to it and get no gradient from it, so the others answer it alone.
    */
-  readonly teaches?: readonly VisionStream[];
+  readonly shut?: readonly VisionStream[];
 }
 
 /**
@@ -72,7 +72,7 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
   // A silhouette stream reads each image's silhouette (made once per image) through the same encoder.
   const streams: Record<string, HostTensor> = silhouetteLayersOf(m).length === 0 ? {} : {
     silhouettePixels: hostTensor('f32', [B, N, 3, S, S], packImages(samples.map((s) => silhouetteView(s.image, m.vision)), N, S).pixels),
-    ...Object.fromEntries(VISION_STREAMS.map((st) => [`xattn.teach.${st}`, hostTensor('f32', [B], Float32Array.from(samples, (s) => ((s.teaches ?? VISION_STREAMS).includes(st) ? 1 : 0)))])),
+    ...Object.fromEntries(VISION_STREAMS.map((st) => [`xattn.open.${st}`, hostTensor('f32', [B], Float32Array.from(samples, (s) => (s.shut?.includes(st) ? 0 : 1)))])),
   };
   return {
     ...streams,

@@ -51,6 +51,8 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, keyWordCountBalance: false })).toBe(miniVisionRetrainCommand(recipe));
     expect(miniVisionRetrainCommand({ ...recipe, keyWordCountBalance: true, keyWordRecolour: 0.5 })).toContain('--key-word-count-balance --key-word-recolour 0.5 --caption-steps 0');
     expect(miniVisionRetrainCommand({ ...recipe, keyWordRecolour: 0 })).toBe(miniVisionRetrainCommand(recipe));
+    expect(miniVisionRetrainCommand({ ...recipe, silhouetteStream: true, imageStreamDropout: 0.5 })).toContain('--silhouette-stream --image-stream-dropout 0.5');
+    expect(miniVisionRetrainCommand({ ...recipe, silhouetteStream: true, imageStreamDropout: 0 })).toBe(miniVisionRetrainCommand({ ...recipe, silhouetteStream: true }));
   });
 
   it('names the schedule for the card by core layer', () => {

@@ -31,6 +31,13 @@ function scene(i: number, colour: 'red' | 'blue', objects: number, m: ReturnType
   return { key: `s${i}`, split: 'train', image: tileImage({ data, width: 56, height: 56 }, m.vision), caption: `A ${colour} circle.`, qa, scene: spec };
 }
 
+/** Whether a tensor moved by a gradient in training (not by AdamW's decay alone, which scales it by one factor). */
+function movedByGradient(before: Readonly<Record<string, { data: unknown }>>, after: Readonly<Record<string, { data: unknown }>>, name: string): boolean {
+  const [a, b] = [before[name]!.data as Float32Array, after[name]!.data as Float32Array];
+  const ratios = Array.from(a).flatMap((x, i) => (Math.abs(x) > 1e-3 ? [b[i]! / x] : []));
+  return Math.max(...ratios) - Math.min(...ratios) > 1e-5;
+}
+
 /** The last position's logits of `prompt` with the image and with its blind control (zeroed pixels): equal when the image does not reach them. */
 async function seenAndBlind(gen: VisionGenerator, prompt: number[], image: SceneExample['image']): Promise<[number[], number[]]> {
   return [Array.from((await gen.logits(prompt, [image])).at(-1)!), Array.from((await gen.logits(prompt, [blindImage(image)])).at(-1)!)];
@@ -417,12 +424,8 @@ describe('the silhouette stream in the recipe (silhouetteStream)', () => {
     const init = freshMiniVision(m, 1, 0.5);
     const r = await trainMiniVision({ core, tokenizer: tok, scenes, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, silhouetteStream: true, keyWordShare: 1, init });
     expect(r.config.silhouetteLayers).toEqual([2, 6]);
-    // Every layer of both streams and both projectors moved by a gradient (not AdamW's decay alone, which scales a tensor by one factor).
-    const moved = (name: string) => {
-      const [a, b] = [init[name]!.data as Float32Array, r.weights[name]!.data as Float32Array];
-      const ratios = Array.from(a).flatMap((x, i) => (Math.abs(x) > 1e-3 ? [b[i]! / x] : []));
-      return Math.max(...ratios) - Math.min(...ratios) > 1e-5;
-    };
+    // Every layer of both streams and both projectors moved by a gradient.
+    const moved = (name: string) => movedByGradient(init, r.weights, name);
     for (const c of [1, 2, 5, 6]) expect(moved(`${crossLayerPrefix(c)}.cross_attn.q_proj.weight`)).toBe(true);
     expect([moved('multi_modal_projector.weight'), moved('silhouette_projector.weight')]).toEqual([true, true]);
     const dir = await mkdtemp(join(tmpdir(), 'herd-silhouette-'));
@@ -448,6 +451,26 @@ describe('the silhouette stream in the recipe (silhouetteStream)', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }, 180_000);
+});
+
+describe('the image stream shut in key-word sequences not about colour (imageStreamDropout)', () => {
+  it('such a sequence moves only the silhouette stream; colour questions keep both streams; bad values are refused', async () => {
+    const core = loadLanguageCore();
+    const tok = await loadLlama3Tokenizer();
+    const m = miniVisionConfig(core.config, undefined, MINI_CROSS_BEFORE, 0, true);
+    const init = freshMiniVision(m, 1, 0.5);
+    const base = { core, tokenizer: tok, captionSteps: 0, qaSteps: 1, batch: 2, seqLen: 32, lr: 1e-3, silhouetteStream: true, keyWordShare: 1, imageStreamDropout: 1, init };
+    const colourScenes = [scene(0, 'red', 1, m), scene(1, 'blue', 1, m)];
+    const shapeScenes = colourScenes.map((s) => ({ ...s, qa: [{ type: 'shape', question: 'What shape is it?', answer: 'It is a square.' }] }));
+    const streams = (w: Readonly<Record<string, { data: unknown }>>) => [1, 2, 5, 6].map((c) => movedByGradient(init, w, `${crossLayerPrefix(c)}.cross_attn.q_proj.weight`)).concat(['multi_modal_projector.weight', 'silhouette_projector.weight'].map((n) => movedByGradient(init, w, n)));
+    // Image layers 1 and 5 and the image projector learn nothing from shape questions with the stream shut; silhouette layers 2 and 6 and theirs do.
+    expect(streams((await trainMiniVision({ ...base, scenes: shapeScenes })).weights)).toEqual([false, true, false, true, false, true]);
+    expect(streams((await trainMiniVision({ ...base, scenes: colourScenes })).weights)).toEqual([true, true, true, true, true, true]);
+    const s = colourScenes[0]!;
+    await expect(trainMiniVision({ ...base, scenes: [s], silhouetteStream: false })).rejects.toThrow(/imageStreamDropout shuts the image stream so the silhouette stream answers alone: set silhouetteStream too/);
+    await expect(trainMiniVision({ ...base, scenes: [s], keyWordShare: 0 })).rejects.toThrow(/imageStreamDropout applies to key-word sequences: set keyWordShare above 0 too/);
+    await expect(trainMiniVision({ ...base, scenes: [s], imageStreamDropout: 2 })).rejects.toThrow(/imageStreamDropout must be a share from 0 to 1, got 2/);
   }, 180_000);
 });
 

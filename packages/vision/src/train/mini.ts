@@ -598,11 +598,17 @@ export interface MiniVisionOptions {
   /**
    * A silhouette stream (`MllamaConfig.silhouetteLayers`): a second cross-attention layer before each scheduled core layer reads
    * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector). Both streams train on every
-   * sequence. Measured (round 32): routing the shape words away from the image layers (`AdapterSample.teaches`, three rules)
-   * made the streams a two-player game that did not converge; trained together, three seeds: mean 48.0 against the line's 45.6.
-   * Default off. Stored in the checkpoint.
+   * sequence. Measured (round 32): routing the shape words away from the image layers (gradient stopped per stream, three
+   * rules) made the streams a two-player game that did not converge; trained together, seven seeds (round 33): mean 47.1
+   * against the line's 45.6, shape 39.7 against 35.1 (not beyond seed noise). Default off. Stored in the checkpoint.
    */
   readonly silhouetteStream?: boolean;
+  /**
+   * With a silhouette stream: the share (0–1) of the key-word sequences not about colour in which the image stream is shut
+   * (`AdapterSample.shut`: its layers add nothing to the sequence and get no gradient from it), so the silhouette stream
+   * answers them alone (default 0: none, and no rng draw). Colour questions and dialogues keep both streams.
+   */
+  readonly imageStreamDropout?: number;
   /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
@@ -744,6 +750,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!(recolourShare >= 0 && recolourShare <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordRecolour must be a share from 0 to 1, got ${recolourShare}`);
   if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
   if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
+  const imageDropout = o.imageStreamDropout ?? 0;
+  if (!(imageDropout >= 0 && imageDropout <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: imageStreamDropout must be a share from 0 to 1, got ${imageDropout}`);
+  if (imageDropout > 0 && !o.silhouetteStream) throw new HerdError('invalid_argument', 'trainMiniVision: imageStreamDropout shuts the image stream so the silhouette stream answers alone: set silhouetteStream too');
+  if (imageDropout > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: imageStreamDropout applies to key-word sequences: set keyWordShare above 0 too');
   const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
@@ -765,8 +775,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const z = toAdapterSample(scene.image, seq, T);
       const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
       const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
-      // The draw is made only when the option is on, so runs without it are unchanged to the bit.
-      return recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
+      // Each draw is made only when its option is on, so runs without them are unchanged to the bit.
+      const shown = recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
+      return imageDropout > 0 && q.type !== 'colour' && rng.next() < imageDropout ? { ...shown, shut: ['image'] } : shown;
     }
     return toAdapterSample(s.image, qaDialogueSequence(o.tokenizer, o.core, m, rng.shuffle([...s.qa]), T), T);
   };
