@@ -109,6 +109,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--key-word-count-balance'], /--key-word-count-balance balances the key-word sequences' count questions: give --key-word-share above 0 too/],
     [['vision', 'train', '--image-stream-dropout', '0.5'], /--image-stream-dropout shuts the image stream so the silhouette stream answers alone: give --silhouette-stream too/],
     [['vision', 'train', '--image-stream-dropout', '0.5', '--silhouette-stream'], /--image-stream-dropout applies to the key-word sequences: give --key-word-share above 0 too/],
+    [['vision', 'train', '--look-weight', '0.5'], /--look-weight trains where the key-word sequences' replies look: give --key-word-share above 0 too/],
+    [['vision', 'train', '--look-weight', '-1'], /--look-weight must be a number ≥ 0, got '-1'/],
     [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
     [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],
     [['vision', 'train', '--answer-form', 'position,shape'], /--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/],

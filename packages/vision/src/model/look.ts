@@ -12,9 +12,9 @@
  * object is in the scene), each cross-attention layer's attention, averaged over heads, should put its mass on
  * the image tokens `xattn.look.tokens` [B, S] marks (1: the tokens of the object's grid cell):
  *   loss = mean over layers of  Σ_rows −log(mass + ε) / Σ_rows.
- * It reads the layers' own queries and keys only (the values are the token marks), so what a layer reads and
- * writes into the core's stream is still trained by the answer loss alone. No parameters of its own: the
- * checkpoint and every exported graph are unchanged.
+ * It reads each layer's queries and keys only (the values are the token marks): a layer's values, output, FFN and gates
+ * get no gradient from its own term, only, for a layer before another, through the stream the later layer's queries
+ * read. No parameters of its own: the checkpoint and every exported graph are unchanged.
  *
  * Legend: B sequences, T text rows, S image tokens, H query heads, K kv heads, Dh head dim.
  */
