@@ -53,7 +53,7 @@ describe('lookFeeds: the marked image tokens and rows of a batch', () => {
     const want = (look: readonly (readonly [number, number])[]) => Array.from({ length: S }, (_, t) => (look.some(([c, r]) => cells.col[t] === c && cells.row[t] === r) ? 1 : 0));
     expect(Array.from(tokens.subarray(0, S))).toEqual(want([[1, 2]]));
     expect(Array.from(tokens.subarray(S, 2 * S))).toEqual(want([[0, 1], [2, 1]]));
-    expect(want([[1, 2]]).reduce((a, x) => a + x, 0)).toBeGreaterThan(0);
+    expect(want([[1, 2]]).reduce((a: number, x) => a + x, 0)).toBeGreaterThan(0);
     expect(Array.from(tokens.subarray(2 * S)).every((x) => x === 0)).toBe(true);
     expect(Array.from(rows)).toEqual([0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
   });
