@@ -110,6 +110,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--image-stream-dropout', '0.5'], /--image-stream-dropout shuts the image stream so the silhouette stream answers alone: give --silhouette-stream too/],
     [['vision', 'train', '--image-stream-dropout', '0.5', '--silhouette-stream'], /--image-stream-dropout applies to the key-word sequences: give --key-word-share above 0 too/],
     [['vision', 'train', '--look-weight', '0.5'], /--look-weight trains where the key-word sequences' replies look: give --key-word-share above 0 too/],
+    [['vision', 'train', '--step-log', fileURLToPath(import.meta.url)], /--step-log .*cli\.test\.ts: that is a file; give a folder/],
     [['vision', 'train', '--look-weight', '-1'], /--look-weight must be a number ≥ 0, got '-1'/],
     [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
     [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],

@@ -3,7 +3,7 @@
  * against the frozen mini core) on the synthetic world's scene images, and its visual-QA eval on
  * held-out scenes (four rows: core alone, core + adapter, the adapter with zeroed pixels, core + the scene in words).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HerdError, UsageError, flag, writeFileAtomic } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
@@ -91,6 +91,8 @@ export const visionTrainCommand = defineCommand({
     if (values['key-word-recolour'] > 0 && values['key-word-share'] === 0) throw new UsageError('--key-word-recolour recolours the key-word sequences: give --key-word-share above 0 too');
     if (values['image-stream-dropout'] > 0 && !values['silhouette-stream']) throw new UsageError('--image-stream-dropout shuts the image stream so the silhouette stream answers alone: give --silhouette-stream too');
     if (values['image-stream-dropout'] > 0 && values['key-word-share'] === 0) throw new UsageError('--image-stream-dropout applies to the key-word sequences: give --key-word-share above 0 too');
+    // A --step-log that is a file would fail only at the first step, after the scenes are read.
+    if (values['step-log'] !== undefined && existsSync(values['step-log']) && !statSync(values['step-log']).isDirectory()) throw new UsageError(`--step-log ${values['step-log']}: that is a file; give a folder (it is created if missing)`);
     if (values['look-weight'] > 0 && values['key-word-share'] === 0) throw new UsageError('--look-weight trains where the key-word sequences\' replies look: give --key-word-share above 0 too');
     if (values['key-word-count-balance'] && values['key-word-share'] === 0) throw new UsageError('--key-word-count-balance balances the key-word sequences\' count questions: give --key-word-share above 0 too');
     if (values['key-word-weights'] !== undefined && keyWordDraw !== 'type') throw new UsageError('--key-word-weights weighs the types of the type draw: give --key-word-draw type too');
