@@ -182,7 +182,9 @@ export const PLACE_GROUP = 'vision.place';
  * is the input `features` ['B', N, P, Dv] instead (the vision oracle) and the encoder group is empty.
  * With place embeddings also `placeRow` / `placeCol` ['B', N, P] i32. With a silhouette stream also
  * `silhouettePixels` ['B', N, 3, T, T] and `xattn.open.image` / `xattn.open.silhouette` ['B'] f32: whether each
- * stream's layers act on each sequence (1) or are shut for it (0: they add nothing and get no gradient from it). Other inputs as `visionExtension`.
+ * stream's layers act on each sequence (1) or are shut for it (0: they add nothing and get no gradient from it). With `look`
+ * also `xattn.look.tokens` ['B', S] and `xattn.look.rows` ['B', 'T'] f32 and the look loss as the auxiliary loss (`lookLoss`,
+ * metric `lookMass`; training only). Other inputs as `visionExtension`.
  */
 export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels', look = false): LmExtension {
   checkSilhouetteSource(m, source);

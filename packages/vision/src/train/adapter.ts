@@ -11,12 +11,12 @@ import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
 import { silhouetteView } from '../data/ink.js';
+import { patchPlaces } from '../data/patch-place.js';
 import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
 import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PLACE_GROUP, PROJECTOR_GROUP, VISION_STREAMS, type VisionStream, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
 import { LOOK_ROWS, LOOK_TOKENS } from '../model/look.js';
 import { packPlaces } from '../model/place.js';
-import { patchPlaces } from '../data/patch-place.js';
 
 /**
  * One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train.
