@@ -16,7 +16,7 @@ export interface ScaledAttentionOptions {
   scale?: number;
 }
 
-/** q [B, H, T, D], k and v [B, K, S, D] → [B, H, T, D]. */
+/** q [B, H, T, D], k [B, K, S, D] and v [B, K, S, Dv] → [B, H, T, Dv] (Dv is usually D). */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: ScaledAttentionOptions = {}): Tensor {
   const [B, H, T, D] = q.shape;
   const Kh = k.shape[1]!;
@@ -35,8 +35,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: ScaledAttent
   if (scores.dtype === 'f16') scores = o.cast(scores, 'f32');
   if (options.mask) scores = o.add(scores, maskBias(options.mask, Kh, R, scores.dtype));
   const p = o.cast(o.softmax(scores, -1), q.dtype);
-  const out = o.matmul(p, vg); // [B, K, R, T, D]
-  return R === 1 ? out : o.reshape(out, [B!, H, T!, D!]);
+  const out = o.matmul(p, vg); // [B, K, R, T, Dv]
+  return R === 1 ? out : o.reshape(out, [B!, H, T!, v.shape[3]!]); // values may be narrower than the heads (Dv ≠ D)
 }
 
 /**

@@ -75,12 +75,16 @@ export function rowsWithImage(mask: Tensor): Tensor {
  */
 export type PreImageMasking = 'meta' | 'hf';
 
-/** x [B, T, D] → [B, T, D]; `mask` bool [B, 1, T, S], `rows` from rowsWithImage. */
-export function crossAttentionLayer(cfg: LlamaConfig, p: Params, stackIndex: number, x: Tensor, kv: ImageKv, mask: Tensor, rows: Tensor, masking: PreImageMasking = 'meta'): Tensor {
+/**
+ * x [B, T, D] → [B, T, D]; `mask` bool [B, 1, T, S], `rows` from rowsWithImage. `query`, when given, receives the
+ * layer's normed queries [B, H, T, Dh] (training's look loss, `lookLoss`); the layer's output is the same.
+ */
+export function crossAttentionLayer(cfg: LlamaConfig, p: Params, stackIndex: number, x: Tensor, kv: ImageKv, mask: Tensor, rows: Tensor, masking: PreImageMasking = 'meta', query?: (q: Tensor) => void): Tensor {
   const pre = crossLayerPrefix(stackIndex);
   const dh = headDim(cfg);
   const hn = G.rmsNorm(x, p(`${pre}.input_layernorm.weight`), cfg.normEps);
   const q = G.rmsNorm(G.splitHeads(G.linear(hn, p(`${pre}.cross_attn.q_proj.weight`)), cfg.nHeads, dh), p(`${pre}.cross_attn.q_norm.weight`), cfg.normEps); // [B, H, T, Dh]
+  query?.(q);
   const o =
     masking === 'meta'
       ? G.mul(G.attention(q, kv.k, kv.v, { mask }), rows) // fully masked rows → 0

@@ -16,10 +16,11 @@
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type HostArray, type ParamSpec, type Params, type Tensor } from '@herd/graph';
-import { type FrozenWeights, type LmExtension, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
+import { type FrozenWeights, type LmExtension, type LmHookContext, type LmInputDecl, buildDecoder, headDim } from '@herd/llama3';
 import { type MllamaConfig, coreAttachPoints, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
 import { crossAttentionLayer, type PreImageMasking, imageKeysValues, rowsWithImage } from './cross-attention.js';
 import { encodeImages, projectToCore } from './encoder.js';
+import { LOOK_ROWS, LOOK_TOKENS, type LayerLook, lookLoss } from './look.js';
 import { IMAGE_PROJECTOR, SILHOUETTE_PROJECTOR, adapterParamSpecs, encoderParamSpecs, isPlaceParam, isProjectorParam } from './params.js';
 import { addPlaceEmbeddings } from './place.js';
 
@@ -111,11 +112,12 @@ export function streamOf(m: MllamaConfig, c: number): VisionStream {
  * stream's value for the sequence ([B]): 1 leaves it as it is, 0 shuts the layer for that sequence (it adds nothing and
  * gets no gradient from it).
  */
-function crossLayersAt(m: MllamaConfig, i: number, h: Tensor, x: Readonly<Record<string, Tensor>>, p: Params, rows: Tensor, masking: PreImageMasking, open?: (s: VisionStream) => Tensor): Tensor {
+function crossLayersAt(m: MllamaConfig, i: number, h: Tensor, x: Readonly<Record<string, Tensor>>, p: Params, rows: Tensor, masking: PreImageMasking, open?: (s: VisionStream) => Tensor, looks?: LayerLook[]): Tensor {
   const attach = coreAttachPoints(m.crossAttentionLayers);
   m.crossAttentionLayers.forEach((c, j) => {
     if (attach[j] !== i) return;
-    const out = crossAttentionLayer(m.text, p, c, h, { k: x[`xattn.k.${j}`]!, v: x[`xattn.v.${j}`]! }, x['xattn.mask']!, rows, masking);
+    const [k, mask] = [x[`xattn.k.${j}`]!, x['xattn.mask']!];
+    const out = crossAttentionLayer(m.text, p, c, h, { k, v: x[`xattn.v.${j}`]! }, mask, rows, masking, looks ? (q) => looks.push({ q, k, mask }) : undefined);
     if (!open) {
       h = out;
       return;
@@ -180,9 +182,11 @@ export const PLACE_GROUP = 'vision.place';
  * is the input `features` ['B', N, P, Dv] instead (the vision oracle) and the encoder group is empty.
  * With place embeddings also `placeRow` / `placeCol` ['B', N, P] i32. With a silhouette stream also
  * `silhouettePixels` ['B', N, 3, T, T] and `xattn.open.image` / `xattn.open.silhouette` ['B'] f32: whether each
- * stream's layers act on each sequence (1) or are shut for it (0: they add nothing and get no gradient from it). Other inputs as `visionExtension`.
+ * stream's layers act on each sequence (1) or are shut for it (0: they add nothing and get no gradient from it). With `look`
+ * also `xattn.look.tokens` ['B', S] and `xattn.look.rows` ['B', 'T'] f32 and the look loss as the auxiliary loss (`lookLoss`,
+ * metric `lookMass`; training only). Other inputs as `visionExtension`.
  */
-export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels'): LmExtension {
+export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMasking = 'meta', source: ImageSource = 'pixels', look = false): LmExtension {
   checkSilhouetteSource(m, source);
   const { maxTiles: N, tileSize: T } = m.vision;
   const P = patchesPerTile(m.vision);
@@ -199,7 +203,11 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
     ...imageInputs,
     ...(placeBinsOf(m) > 0 ? { placeRow: { dtype: 'i32', shape: ['B', N, P] }, placeCol: { dtype: 'i32', shape: ['B', N, P] } } : {}),
     ...(streams ? { silhouettePixels: { dtype: 'f32', shape: ['B', N, 3, T, T] }, ...Object.fromEntries(VISION_STREAMS.map((s) => [`xattn.open.${s}`, { dtype: 'f32', shape: ['B'] } as LmInputDecl])) } : {}),
+    ...(look ? { [LOOK_TOKENS]: { dtype: 'f32', shape: ['B', S] }, [LOOK_ROWS]: { dtype: 'f32', shape: ['B', 'T'] } } : {}),
   };
+  // Every cross-attention layer's queries and keys of the graph being built, for the look loss (the builder runs
+  // the layers, then asks for the auxiliary loss).
+  let looks: LayerLook[] = [];
   return {
     groups: [
       { name: ENCODER_GROUP, specs: source === 'pixels' ? encoderParamSpecs(m.vision).filter((s) => !isGlobalLayer(s.name)) : [] },
@@ -215,10 +223,19 @@ export function visionTrainingExtension(m: MllamaConfig, masking: PreImageMaskin
       const places = placeBinsOf(m) > 0 ? { row: x['placeRow']!, col: x['placeCol']! } : undefined;
       const [b] = encoded.image.shape;
       const kv = crossKeysValues(m, p, encoded, places, (t) => G.reshape(t, [b!, S, m.text.dim])); // [B, S, D]: each sequence its own image
+      looks = [];
       return { rows: rowsWithImage(x['xattn.mask']!), ...kv };
     },
     embed: base.embed!,
-    beforeLayer: (i, h, { inputs: x, p, encoded }) => crossLayersAt(m, i, h, { ...x, ...encoded }, p, encoded['rows']!, masking, streams ? (s) => x[`xattn.open.${s}`]! : undefined),
+    beforeLayer: (i, h, { inputs: x, p, encoded }) => crossLayersAt(m, i, h, { ...x, ...encoded }, p, encoded['rows']!, masking, streams ? (s) => x[`xattn.open.${s}`]! : undefined, look ? looks : undefined),
+    ...(look
+      ? {
+          auxiliaryLoss: ({ inputs: x }: LmHookContext) => {
+            const { loss, mass } = lookLoss(looks, x[LOOK_TOKENS]!, x[LOOK_ROWS]!);
+            return { loss, metrics: { lookMass: mass } };
+          },
+        }
+      : {}),
   };
 }
 

@@ -11,18 +11,21 @@ import { type FrozenWeights, buildLmTraining } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type MllamaConfig, patchesPerTile, placeBinsOf, silhouetteLayersOf, visionOutputDim } from '../config.js';
 import { silhouetteView } from '../data/ink.js';
+import { patchPlaces } from '../data/patch-place.js';
 import { type TiledImage, packFeatures, packImages } from '../data/tiling.js';
 import { ADAPTER_GROUP, ENCODER_GROUPS, type ImageSource, PLACE_GROUP, PROJECTOR_GROUP, VISION_STREAMS, type VisionStream, type VisionWeights, visionTrainingExtension } from '../model/graphs.js';
 import { crossAttentionMaskRows, imageIntervals } from '../model/image-mask.js';
+import { LOOK_ROWS, LOOK_TOKENS } from '../model/look.js';
 import { packPlaces } from '../model/place.js';
 
 /**
  * One training step graph for B sequences of T tokens; the core is frozen, encoder + adapter train.
  * Source 'features': the images' given encoder features (the oracle) replace the encoder, so only the
- * projector and adapter train.
+ * projector and adapter train. `lookWeight` > 0 adds the look loss (`lookLoss`) with that weight; its batches then
+ * come from `adapterBatch(…, look = true)`.
  */
-export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}, source: ImageSource = 'pixels'): TrainingGraphs {
-  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source) }, { ...core, ...vision }, { batch, seqLen, train: [...ENCODER_GROUPS, PROJECTOR_GROUP, ...(placeBinsOf(m) > 0 ? [PLACE_GROUP] : []), ADAPTER_GROUP], optimizer });
+export function buildAdapterTraining(m: MllamaConfig, core: FrozenWeights, vision: VisionWeights, batch: number, seqLen: number, optimizer: Partial<AdamWConfig> = {}, source: ImageSource = 'pixels', lookWeight = 0): TrainingGraphs {
+  return buildLmTraining({ config: m.text, extension: visionTrainingExtension(m, 'meta', source, lookWeight > 0) }, { ...core, ...vision }, { batch, seqLen, train: [...ENCODER_GROUPS, PROJECTOR_GROUP, ...(placeBinsOf(m) > 0 ? [PLACE_GROUP] : []), ADAPTER_GROUP], optimizer, ...(lookWeight > 0 ? { auxiliaryWeight: lookWeight } : {}) });
 }
 
 export interface AdapterSample {
@@ -36,6 +39,11 @@ export interface AdapterSample {
    * layers add nothing to it and get no gradient from it, so the others answer it alone.
    */
   readonly shut?: readonly VisionStream[];
+  /**
+   * For the look loss (`lookLoss`): the grid cells (column, row of the world's 3×3 layout) of the object the question
+   * names; its reply rows with a target should attend to those cells' image tokens. Absent or empty: no look target.
+   */
+  readonly look?: readonly (readonly [number, number])[];
 }
 
 /**
@@ -43,7 +51,7 @@ export interface AdapterSample {
  * carry given encoder features (`TiledImage.features`, the oracle) feed `features` instead of the pixels
  * (the graph of `visionTrainingExtension` with source 'features').
  */
-export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[], seqLen: number): Record<string, HostTensor> {
+export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[], seqLen: number, look = false): Record<string, HostTensor> {
   const B = samples.length;
   const V = m.text.vocabSize;
   const { maxTiles: N, tileSize: S } = m.vision;
@@ -76,6 +84,7 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
   };
   return {
     ...streams,
+    ...(look ? lookFeeds(m, samples, seqLen) : {}),
     tokens: hostTensor('i32', [B, seqLen], tokens),
     targets: hostTensor('i32', [B, seqLen], targets),
     positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),
@@ -85,4 +94,28 @@ export function adapterBatch(m: MllamaConfig, samples: readonly AdapterSample[],
     ...image,
     ...packPlaces(m, samples.map((s) => s.image)),
   };
+}
+
+/**
+ * The look loss's feeds (`LOOK_TOKENS` [B, S], `LOOK_ROWS` [B, T]): a sample's image tokens whose patch centre lies in one of
+ * its `look` cells (`patchPlaces` with 3 bins: the world's 3×3 grid over the image), and its rows with a target, where both
+ * exist; zeros for a sample without a look target.
+ */
+export function lookFeeds(m: MllamaConfig, samples: readonly AdapterSample[], seqLen: number): Record<string, HostTensor> {
+  const S = m.vision.maxTiles * patchesPerTile(m.vision);
+  const tokens = new Float32Array(samples.length * S);
+  const rows = new Float32Array(samples.length * seqLen);
+  samples.forEach((s, b) => {
+    if (!s.look?.length) return;
+    const cells = patchPlaces(s.image, m.vision, 3);
+    let marked = 0;
+    for (let t = 0; t < S; t++) {
+      if (s.look.some(([c, r]) => cells.col[t] === c && cells.row[t] === r)) {
+        tokens[b * S + t] = 1;
+        marked++;
+      }
+    }
+    if (marked > 0) s.targets.forEach((t, i) => { if (t !== -100) rows[b * seqLen + i] = 1; });
+  });
+  return { [LOOK_TOKENS]: hostTensor('f32', [samples.length, S], tokens), [LOOK_ROWS]: hostTensor('f32', [samples.length, seqLen], rows) };
 }

@@ -53,6 +53,8 @@ describe('miniVisionRetrainCommand (the card\'s Re-train line)', () => {
     expect(miniVisionRetrainCommand({ ...recipe, keyWordRecolour: 0 })).toBe(miniVisionRetrainCommand(recipe));
     expect(miniVisionRetrainCommand({ ...recipe, silhouetteStream: true, imageStreamDropout: 0.5 })).toContain('--silhouette-stream --image-stream-dropout 0.5');
     expect(miniVisionRetrainCommand({ ...recipe, silhouetteStream: true, imageStreamDropout: 0 })).toBe(miniVisionRetrainCommand({ ...recipe, silhouetteStream: true }));
+    expect(miniVisionRetrainCommand({ ...recipe, lookWeight: 0.5 })).toContain(' --look-weight 0.5');
+    expect(miniVisionRetrainCommand({ ...recipe, lookWeight: 0 })).toBe(miniVisionRetrainCommand(recipe));
   });
 
   it('names the schedule for the card by core layer', () => {

@@ -12,6 +12,7 @@
  *
  * Legend: B sequences (one image each), T tokens.
  */
+import { join } from 'node:path';
 import { HerdError, Rng, UsageError, flag, parseCounts, parseNumber } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
@@ -26,7 +27,7 @@ import { adapterParamSpecs, encoderParamSpecs, isPlaceParam, placeParamSpecs } f
 import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
-import { type SceneSpec, recolourInk, trainDenseEncoder } from './dense-mini.js';
+import { SCENE_CELL, type SceneSpec, recolourInk, trainDenseEncoder } from './dense-mini.js';
 
 /** The core layers the mini adapter's cross-attention runs before by default: 1 and 3 of the 4 (stack indices [1, 4]). */
 export const MINI_CROSS_BEFORE: readonly number[] = [1, 3];
@@ -213,6 +214,27 @@ export function answerFormIds(tok: Llama3Tokenizer, core: Pick<LanguageCore, 'vo
  */
 export function keyWordTargets(targets: readonly number[], keys: ReadonlySet<number>, asked: ReadonlySet<number>, form?: ReadonlySet<number>): number[] {
   return targets.map((t) => ((keys.has(t) && !asked.has(t)) || form?.has(t) === true ? t : -100));
+}
+
+/** Place words of a question ("What is in the middle?") → the world's positions. */
+const PLACE_WORDS: Readonly<Record<string, string>> = { left: 'left', right: 'right', top: 'top', bottom: 'bottom', centre: 'centre', middle: 'centre' };
+
+/**
+ * The grid cells (column, row) of the object a key-word question names (the look loss's target, `AdapterSample.look`):
+ * shape questions ask by place ("What is near the bottom?": that place's cell); colour, count and position questions by
+ * shape ("How many hexagons are there?": the cells of the groups of that shape, none where it is absent); a word question
+ * the written word's corner. Other types (size, existence, totals), or a question naming nothing found: none.
+ */
+export function lookCells(scene: SceneSpec, q: { readonly type: string; readonly question: string }): (readonly [number, number])[] {
+  const words = q.question.toLowerCase().split(/[^a-z]+/u);
+  if (q.type === 'shape') {
+    const place = words.map((w) => PLACE_WORDS[w]).find((p) => p !== undefined);
+    return place ? [SCENE_CELL[place]!] : [];
+  }
+  if (q.type === 'word') return scene.word ? [SCENE_CELL[scene.word.corner]!] : [];
+  if (q.type !== 'colour' && q.type !== 'count' && q.type !== 'position') return [];
+  const named = scene.objects.filter((o) => words.includes(o.shape) || words.includes(`${o.shape}s`));
+  return named.map((o) => SCENE_CELL[o.position]!).filter((c) => c !== undefined);
 }
 
 /**
@@ -610,6 +632,12 @@ export interface MiniVisionOptions {
    */
   readonly imageStreamDropout?: number;
   /**
+   * Weight of the look loss (`lookLoss`) beside the answer loss in the QA stages (default 0: not built): in every key-word
+   * sequence whose question names an object of the scene (`lookCells`), each cross-attention layer's attention at the
+   * reply's target rows is trained onto that object's grid cell. Needs keyWordShare and each scene's spec.
+   */
+  readonly lookWeight?: number;
+  /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
@@ -633,6 +661,11 @@ export interface MiniVisionOptions {
    * higher is better) and the stage ends with the best-scoring step's values (`trainAdapter`'s `select`).
    */
   readonly select?: { readonly every: number; readonly score: (weights: VisionWeights, step: number) => Promise<number> };
+  /**
+   * A folder for per-step logs, one JSON-lines file per QA/caption stage (`<stage>[-phase].jsonl`: loss, learning rate,
+   * gradient norm and the step's metrics, e.g. `lmLoss` and `lookMass` with the look loss); default none.
+   */
+  readonly stepLogDir?: string;
   /** Where every stage's ONNX sessions run (CLIP, dense, the adapter stages); resolved by the app (default DEFAULT_DEVICE). */
   readonly device?: Device;
   readonly log?: (line: string) => void;
@@ -754,6 +787,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!(imageDropout >= 0 && imageDropout <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: imageStreamDropout must be a share from 0 to 1, got ${imageDropout}`);
   if (imageDropout > 0 && !o.silhouetteStream) throw new HerdError('invalid_argument', 'trainMiniVision: imageStreamDropout shuts the image stream so the silhouette stream answers alone: set silhouetteStream too');
   if (imageDropout > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: imageStreamDropout applies to key-word sequences: set keyWordShare above 0 too');
+  const lookWeight = o.lookWeight ?? 0;
+  if (!(lookWeight >= 0 && Number.isFinite(lookWeight))) throw new HerdError('invalid_argument', `trainMiniVision: lookWeight must be a finite number ≥ 0, got ${lookWeight}`);
+  if (lookWeight > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: the look loss trains the key-word sequences\' rows: set keyWordShare above 0 too');
+  if (lookWeight > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: the look loss needs each training scene\'s spec (SceneExample.scene) to find the named object');
   const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
@@ -774,7 +811,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
       const z = toAdapterSample(scene.image, seq, T);
       const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
-      const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)) };
+      const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)), ...(lookWeight > 0 ? { look: lookCells(scene.scene!, q) } : {}) };
       // Each draw is made only when its option is on, so runs without them are unchanged to the bit.
       const shown = recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
       return imageDropout > 0 && q.type !== 'colour' && rng.next() < imageDropout ? { ...shown, shut: ['image'] } : shown;
@@ -786,7 +823,8 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (given !== 0 && given !== scenes.length) throw new HerdError('invalid_argument', `trainMiniVision: ${given} of ${scenes.length} training scenes carry given encoder features (the oracle's); all or none must`);
   const source = given ? 'features' : 'pixels';
   if (source === 'features' && ((o.clipSteps ?? 0) > 0 || (o.denseSteps ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: scenes with given encoder features have no encoder to pre-train (clipSteps / denseSteps must be 0)');
-  const spec = { config: m.text, extension: visionTrainingExtension(m, 'meta', source) };
+  const look = lookWeight > 0;
+  const spec = { config: m.text, extension: visionTrainingExtension(m, 'meta', source, look) };
   let values: Record<string, HostTensor> = Object.fromEntries(Object.entries(o.init ?? freshMiniVision(m, seed, o.gateInit ?? MINI_GATE_INIT, o.qkGain ?? 1, o.placeInit ?? MINI_PLACE_INIT)).map(([k, v]) => [k, hostTensor('f32', v.shape, Float32Array.from(v.data as Float32Array))]));
   const losses: Record<MiniVisionStage, number[]> = { clip: [], dense: [], caption: [], 'qa-zoom': [], 'qa-single': [], qa: [] };
   if ((o.clipSteps ?? 0) > 0) {
@@ -831,13 +869,13 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       batch: (index: number) => {
         if (index % 20 === 0) o.log?.(`${st.name}: batch ${index}/${st.steps}`);
         const rng = new Rng(seed * 1_000_003 + si * 7_919 + index);
-        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool)), T);
+        return adapterBatch(m, Array.from({ length: B }, () => sample(st.name, rng.pick(st.pool), rng, st.types, st.pool)), T, look);
       },
     };
     const r = await trainAdapter({
       spec, train: [...encoderGroups, ...(projectorTrains(st) ? [PROJECTOR_GROUP] : []), ...(placeBinsOf(m) > 0 ? [PLACE_GROUP] : []), ADAPTER_GROUP], weights: { ...o.core.weights, ...values }, modelDir: o.core.dir, seed, batch: B, seqLen: T, steps: st.steps,
       schedule: { kind: 'cosine', peak, warmup: Math.round(st.steps * 0.06), total: st.steps, floor: 0.1 * peak },
-      optimizer: { weightDecay: 0.01 }, data: { source }, device, label: `vision ${st.name}`, ...(select ? { select } : {}),
+      optimizer: { weightDecay: 0.01 }, data: { source }, device, label: `vision ${st.name}`, ...(select ? { select } : {}), ...(look ? { auxiliaryWeight: lookWeight } : {}), ...(o.stepLogDir ? { logPath: join(o.stepLogDir, `${st.name}${st.phase && phases.length > 1 ? `-${st.phase}` : ''}.jsonl`) } : {}),
     });
     values = { ...values, ...r.trained }; // a frozen encoder is not among the trained values
     if (r.selected) {
