@@ -22,13 +22,21 @@ if (!data || !dir) {
 }
 const core = loadLanguageCore();
 const tok = await loadLlama3Tokenizer();
-const { config: m, weights } = loadMiniVision(dir, core);
-const heldout = await readSceneExamples(data, m, { split: 'heldout' });
+// Bad input (no checkpoint, no dataset) ends with its message, not a stack.
+const fail = (e) => { console.error(`vision-look-mass: ${e.message}`); process.exit(1); };
+let m, weights, heldout;
+try {
+  ({ config: m, weights } = loadMiniVision(dir, core));
+  heldout = await readSceneExamples(data, m, { split: 'heldout' });
+} catch (e) {
+  fail(e);
+}
 const keys = keyTokenIds(tok, core);
 const T = 48;
 const B = 16;
 const items = [];
 for (const s of heldout) {
+  if (!s.scene) continue; // metadata without the scene spec: no object to look at
   const groups = s.scene.objects.length === 1 ? 'one' : 'several';
   for (const q of s.qa) {
     if (!['colour', 'shape', 'count', 'position'].includes(q.type)) continue;
