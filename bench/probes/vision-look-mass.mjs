@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { TrainingRun, hostTensor, setDefaultThreads } from '@herd/runtime';
-import { adapterBatch, buildAdapterTraining, keyTokenIds, keyWordTargets, loadMiniVision, lookCells, qaSequence, questionKeyIds, readSceneExamples, toAdapterSample } from '@herd/vision';
+import { adapterBatch, buildAdapterTraining, keyTokenIds, keyWordSample, loadMiniVision, readSceneExamples } from '@herd/vision';
 
 setDefaultThreads(Number(process.env.HERD_THREADS ?? 1));
 const args = process.argv.slice(2);
@@ -40,13 +40,9 @@ for (const s of heldout) {
   const groups = s.scene.objects.length === 1 ? 'one' : 'several';
   for (const q of s.qa) {
     if (!['colour', 'shape', 'count', 'position'].includes(q.type)) continue;
-    const look = lookCells(s.scene, q);
-    if (look.length === 0) continue;
-    const seq = qaSequence(tok, core, m, q.question, q.answer);
-    const z = toAdapterSample(s.image, seq, T);
-    const targets = keyWordTargets(z.targets, questionKeyIds(tok, core, keys, q.type, s.scene.word?.text), new Set(seq.tokens.slice(0, seq.trainFrom)));
-    if (targets.every((t) => t === -100)) continue;
-    items.push({ type: q.type, groups, sample: { ...z, targets, look } });
+    const sample = keyWordSample(tok, core, m, s, q, keys, T, { look: true }); // the recipe's key-word sequence (no answer-form words)
+    if (sample.look.length === 0 || sample.targets.every((t) => t === -100)) continue;
+    items.push({ type: q.type, groups, sample });
   }
 }
 const values = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)]));

@@ -67,7 +67,7 @@ export { MINI_CORE_DIR, isMiniCoreDir, loadLanguageCore } from './mini.js';
 export type { LanguageCore } from './mini.js';
 export { evaluateChatQa, normaliseAnswer, keywordMatch } from './eval/chat-qa.js';
 export type { QaAnswer, QaItem, QaReport, QaScore } from './eval/chat-qa.js';
-export { SCENE_QA_TYPES, gradeSceneQa, isSceneQaType } from './eval/typed-grade.js';
+export { SCENE_QA_TYPES, gradeSceneQa, isSceneQaType, sceneFacts } from './eval/typed-grade.js';
 export type { SceneQaType } from './eval/typed-grade.js';
 export { writeLlamaGguf, readGguf, readGgufTensor, syntheticVocab, permuteRopeRows } from './gguf/index.js';
 export type { GgufVocab, WriteGgufOptions, GgufFile } from './gguf/index.js';

@@ -39,19 +39,25 @@ export function isSceneQaType(t: string): t is SceneQaType {
   return (SCENE_QA_TYPES as readonly string[]).includes(t);
 }
 
+/**
+ * The facts of one kind that a text states, each in its one spelling ("What is in the middle?" → position {centre};
+ * "How many stars are there?" → shape {star}): what the grader compares, and what a recipe reads from a question.
+ */
+export function sceneFacts(type: Exclude<SceneQaType, 'word'>, text: string): Set<string> {
+  const keys = KEYS[type];
+  const same = SAME[type] ?? {};
+  return new Set(words(text).filter((w) => keys.includes(w)).map((w) => same[w] ?? w));
+}
+
 /** Whether `answer` gives the reference's fact for a scene question of `type`. */
 export function gradeSceneQa(type: SceneQaType, answer: string, reference: string): boolean {
-  const a = words(answer);
-  const r = words(reference);
   if (type === 'word') {
+    const [a, r] = [words(answer), words(reference)];
     if (r.includes('no') && r.includes('word')) return a.includes('no');
     const w = r[r.length - 1]!; // "the word is cat" / "cat"
     return a.includes(w);
   }
-  const keys = KEYS[type];
-  const same = SAME[type] ?? {};
-  const pick = (ws: readonly string[]) => new Set(ws.filter((w) => keys.includes(w)).map((w) => same[w] ?? w));
-  const want = pick(r);
-  const got = pick(a);
+  const want = sceneFacts(type, reference);
+  const got = sceneFacts(type, answer);
   return want.size > 0 && [...want].every((w) => got.has(w)) && [...got].every((w) => want.has(w));
 }

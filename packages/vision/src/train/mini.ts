@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { HerdError, Rng, UsageError, flag, parseCounts, parseNumber } from '@herd/core';
 import { iterateDataset, isUnreadable } from '@herd/data';
 import * as G from '@herd/graph';
-import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, trainAdapter } from '@herd/llama3';
+import { type AdapterSelected, END_OF_TEXT_ID, IMAGE_TOKEN_ID, type LanguageCore, type Llama3Tokenizer, type LlamaConfig, sceneFacts, trainAdapter } from '@herd/llama3';
 import { DEFAULT_DEVICE, type Device, type HostTensor, hostTensor } from '@herd/runtime';
 import { MAX_PLACE_BINS, type MllamaConfig, type VisionConfig, placeBinsOf, withSilhouetteStream } from '../config.js';
 import { decodeImage, type RgbImage } from '@herd/media';
@@ -112,12 +112,6 @@ export interface SceneExample {
   /** The generator's noise label (`meta.noise`); only read with `labelledNoise`, otherwise such samples are skipped. */
   readonly noise?: string | null;
 }
-
-/**
- * Grid cell (column, row) of each scene position in the synthetic world's 3×3 layout (`@herd/datasets`
- * POSITION_CELL): a group of shapes is drawn inside its cell, a third of the image each way.
- */
-const POSITION_CELL: Readonly<Record<string, readonly [number, number]>> = { left: [0, 1], right: [2, 1], top: [1, 0], bottom: [1, 2], centre: [1, 1] };
 
 /** The image cropped to a grid cell widened by `margin` (a fraction of the cell) on each side. */
 export function cropToCell(img: RgbImage, cell: readonly [number, number], margin = 0.2): RgbImage {
@@ -216,25 +210,32 @@ export function keyWordTargets(targets: readonly number[], keys: ReadonlySet<num
   return targets.map((t) => ((keys.has(t) && !asked.has(t)) || form?.has(t) === true ? t : -100));
 }
 
-/** Place words of a question ("What is in the middle?") → the world's positions. */
-const PLACE_WORDS: Readonly<Record<string, string>> = { left: 'left', right: 'right', top: 'top', bottom: 'bottom', centre: 'centre', middle: 'centre' };
-
 /**
  * The grid cells (column, row) of the object a key-word question names (the look loss's target, `AdapterSample.look`):
  * shape questions ask by place ("What is near the bottom?": that place's cell); colour, count and position questions by
  * shape ("How many hexagons are there?": the cells of the groups of that shape, none where it is absent); a word question
- * the written word's corner. Other types (size, existence, totals), or a question naming nothing found: none.
+ * the written word's corner. Other types (size, existence, totals), or a question naming nothing found: none. The place and
+ * shape words are read as the grader reads them (`sceneFacts`).
  */
 export function lookCells(scene: SceneSpec, q: { readonly type: string; readonly question: string }): (readonly [number, number])[] {
-  const words = q.question.toLowerCase().split(/[^a-z]+/u);
-  if (q.type === 'shape') {
-    const place = words.map((w) => PLACE_WORDS[w]).find((p) => p !== undefined);
-    return place ? [SCENE_CELL[place]!] : [];
-  }
+  if (q.type === 'shape') return [...sceneFacts('position', q.question)].slice(0, 1).map((place) => SCENE_CELL[place]!);
   if (q.type === 'word') return scene.word ? [SCENE_CELL[scene.word.corner]!] : [];
   if (q.type !== 'colour' && q.type !== 'count' && q.type !== 'position') return [];
-  const named = scene.objects.filter((o) => words.includes(o.shape) || words.includes(`${o.shape}s`));
-  return named.map((o) => SCENE_CELL[o.position]!).filter((c) => c !== undefined);
+  const named = sceneFacts('shape', q.question);
+  return scene.objects.filter((o) => named.has(o.shape)).map((o) => SCENE_CELL[o.position]!).filter((c) => c !== undefined);
+}
+
+/**
+ * One key-word sequence (`MiniVisionOptions.keyWordShare`): question `q` about `scene` and its reply, the loss on the reply's key
+ * words the question does not hold (`keyWordTargets`; with `form`, also the type's answer-form words) and, with `look`, the
+ * named object's cells (`lookCells`). The recipe's sequences and the look probe (bench/probes/vision-look-mass.mjs) are these.
+ */
+export function keyWordSample(tok: Llama3Tokenizer, core: LanguageCore, m: MllamaConfig, scene: SceneExample, q: SceneExample['qa'][number], keys: ReadonlySet<number>, seqLen: number, o: { readonly form?: ReadonlySet<number>; readonly look?: boolean } = {}): AdapterSample {
+  const seq = qaSequence(tok, core, m, q.question, q.answer);
+  const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
+  const z = toAdapterSample(scene.image, seq, seqLen);
+  const k = questionKeyIds(tok, core, keys, q.type, scene.scene?.word?.text);
+  return { ...z, targets: keyWordTargets(z.targets, k, asked, o.form), ...(o.look ? { look: lookCells(scene.scene!, q) } : {}) };
 }
 
 /**
@@ -388,7 +389,7 @@ export async function readSceneExamples(dir: string, m: MllamaConfig, o: { split
     }
     const qa = (meta['qa'] ?? []) as SceneExample['qa'];
     const objects = ((meta['scene'] as { objects?: { position: string }[] } | undefined)?.objects ?? []);
-    const cell = objects.length === 1 ? POSITION_CELL[objects[0]!.position] : undefined;
+    const cell = objects.length === 1 ? SCENE_CELL[objects[0]!.position] : undefined;
     const zoomQa = qa.filter((q) => ZOOM_QA_TYPES.has(q.type));
     out.push({
       key: s.key,
@@ -807,11 +808,8 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       // One question; the loss on the reply's key words that the question does not already contain
       // ("The triangle is green." → "green"): the facts only the image can give (and with answerForm the words that pick the reply's form).
       const { scene, q } = keyWordQuestion(s, rng, types, pool);
-      const seq = qaSequence(o.tokenizer, o.core, m, q.question, q.answer);
-      const asked = new Set(seq.tokens.slice(0, seq.trainFrom));
-      const z = toAdapterSample(scene.image, seq, T);
-      const k = questionKeyIds(o.tokenizer, o.core, keys, q.type, scene.scene?.word?.text);
-      const keyed = { ...z, targets: keyWordTargets(z.targets, k, asked, answerForm.get(q.type)), ...(lookWeight > 0 ? { look: lookCells(scene.scene!, q) } : {}) };
+      const form = answerForm.get(q.type);
+      const keyed = keyWordSample(o.tokenizer, o.core, m, scene, q, keys, T, { ...(form ? { form } : {}), look: lookWeight > 0 });
       // Each draw is made only when its option is on, so runs without them are unchanged to the bit.
       const shown = recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
       return imageDropout > 0 && q.type !== 'colour' && rng.next() < imageDropout ? { ...shown, shut: ['image'] } : shown;
