@@ -276,6 +276,8 @@ describe('mini video checkpoint', () => {
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: -1 })).rejects.toThrow(/lookWeight must be a number ≥ 0, got -1/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookupWeight: 1, resampler: { motionTokens: true } })).rejects.toThrow(/lookWeight and lookupWeight are two auxiliary losses of the same rows; give one/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1 })).rejects.toThrow(/the look loss \(lookWeight\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLayers: [0] })).rejects.toThrow(/lookLayers says which video layers the look loss trains: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookLayers: [2], resampler: { motionTokens: true } })).rejects.toThrow(/lookLayers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
   });
   it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {
     const v = loadMiniVideo();

@@ -162,9 +162,10 @@ export function videoLookLoss(cfg: LlamaConfig, p: Params, queries: readonly { r
  * the graphs are those of the one-input model byte for byte. Both take
  * `video.mask` [B, 1, T, V] bool (true where a text row may see the clip). With `auxiliary` (training) its inputs and
  * loss as the auxiliary loss: 'lookup', `video.lookupRow` and `video.lookupTarget` [B, LOOKUP_ROWS] i32 (`lookupLoss`);
- * 'look', `VIDEO_LOOK_TOKENS` [B, V] and `VIDEO_LOOK_ROWS` [B, T] f32 (`videoLookLoss`, metric `lookMass`).
+ * 'look', `VIDEO_LOOK_TOKENS` [B, V] and `VIDEO_LOOK_ROWS` [B, T] f32 (`videoLookLoss`, metric `lookMass`), on the video layers
+ * `lookLayers` (indices into `videoLayers`; default every one).
  */
-export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', auxiliary?: VideoAuxiliary): LmExtension {
+export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', auxiliary?: VideoAuxiliary, lookLayers?: readonly number[]): LmExtension {
   const t = m.image.text;
   const S = frameTokens(m.image);
   const V = videoTokenCount(m.video, clip, S);
@@ -185,6 +186,8 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
     inputs['video.lookupRow'] = { dtype: 'i32', shape: ['B', LOOKUP_ROWS] };
     inputs['video.lookupTarget'] = { dtype: 'i32', shape: ['B', LOOKUP_ROWS] };
   }
+  const nLayers = videoLayers(m).length;
+  if (lookLayers !== undefined && (auxiliary !== 'look' || lookLayers.length === 0 || lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nLayers)) || new Set(lookLayers).size !== lookLayers.length)) throw new HerdError('invalid_argument', `look layers [${lookLayers}]: the look loss's layers are distinct indices in 0..${nLayers - 1} of the ${nLayers} video layers, given only with the look loss`);
   if (auxiliary === 'look') {
     inputs[VIDEO_LOOK_TOKENS] = { dtype: 'f32', shape: ['B', tokens] };
     inputs[VIDEO_LOOK_ROWS] = { dtype: 'f32', shape: ['B', 'T'] };
@@ -218,7 +221,7 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
     ...(auxiliary === 'look'
       ? {
           auxiliaryLoss: ({ inputs: x, p, encoded }: LmHookContext) => {
-            const r = videoLookLoss(t, p, queries, encoded['keys'] ?? encoded['tokens']!, x['video.mask']!, x[VIDEO_LOOK_TOKENS]!, x[VIDEO_LOOK_ROWS]!);
+            const r = videoLookLoss(t, p, lookLayers ? queries.filter((q) => lookLayers.includes(q.j)) : queries, encoded['keys'] ?? encoded['tokens']!, x['video.mask']!, x[VIDEO_LOOK_TOKENS]!, x[VIDEO_LOOK_ROWS]!);
             return { loss: r.loss, metrics: { lookMass: r.mass } };
           },
         }
@@ -226,9 +229,9 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
   };
 }
 
-/** The whole video model's spec: the video extension (with `auxiliary`, that training loss) composed with the (frozen) image adapter's. */
-export function videoModelSpec(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', auxiliary?: VideoAuxiliary): LmGraphSpec {
-  return { config: m.image.text, extension: composeExtensions(videoExtension(m, clip, source, auxiliary), visionExtension(m.image, frameTokens(m.image))) };
+/** The whole video model's spec: the video extension (with `auxiliary`, that training loss; `lookLayers` its layers) composed with the (frozen) image adapter's. */
+export function videoModelSpec(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', auxiliary?: VideoAuxiliary, lookLayers?: readonly number[]): LmGraphSpec {
+  return { config: m.image.text, extension: composeExtensions(videoExtension(m, clip, source, auxiliary, lookLayers), visionExtension(m.image, frameTokens(m.image))) };
 }
 
 function declare(g: Graph, specs: readonly ParamSpec[], weights: Readonly<Record<string, { readonly shape: readonly number[]; readonly data?: unknown }>>, what: string): Params {

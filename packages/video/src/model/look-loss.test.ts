@@ -131,6 +131,27 @@ describe('video look loss', () => {
     }
   }, 120_000);
 
+  it('on chosen layers (lookLayers): the look part over both layers is the mean of each layer\'s alone; a bad choice is refused', async () => {
+    const start = openValues(9);
+    const { features, tokens, seqs } = batchOf(new Rng(10));
+    const lookPart = async (layers?: number[]) => {
+      const graphs = buildLmTraining(videoModelSpec(m, TINY_CLIP, 'tokens', 'look', layers), { ...t.core, ...t.vision, ...start }, { batch: 2, seqLen: 8, train: [VIDEO_CROSS_ATTENTION_GROUP], auxiliaryWeight: 1 });
+      const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(start).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])));
+      try {
+        const r = await run.trainStep(videoBatch(m, TINY_CLIP, features, seqs, 8, tokens, 'look'), 0);
+        return { look: r.loss - r.metrics['lmLoss']!, mass: r.metrics['lookMass']! };
+      } finally {
+        await run.release();
+      }
+    };
+    const [all, first, second] = [await lookPart(), await lookPart([0]), await lookPart([1])];
+    expect(Math.abs(all.look - (first.look + second.look) / 2)).toBeLessThan(1e-4);
+    expect(Math.abs(all.mass - (first.mass + second.mass) / 2)).toBeLessThan(1e-5);
+    expect(Math.abs(first.look - second.look)).toBeGreaterThan(1e-3); // the layers do look differently
+    expect(() => videoExtension(m, TINY_CLIP, 'tokens', 'look', [2])).toThrow(/look layers \[2\]: the look loss's layers are distinct indices in 0\.\.1 of the 2 video layers/);
+    expect(() => videoExtension(m, TINY_CLIP, 'tokens', 'lookup', [0])).toThrow(/given only with the look loss/);
+  }, 120_000);
+
   it('declared only when asked, and only with the object-motion tokens; bad marks are refused naming the sequence', () => {
     expect(Object.keys(videoExtension(m, TINY_CLIP, 'tokens').inputs!)).not.toContain(VIDEO_LOOK_TOKENS);
     expect(Object.keys(videoExtension(m, TINY_CLIP, 'tokens', 'look').inputs!)).toEqual(expect.arrayContaining([VIDEO_LOOK_TOKENS, VIDEO_LOOK_ROWS]));

@@ -108,6 +108,8 @@ export interface MiniVideoOptions {
    * where that shape is in each effective frame (`lookTarget`).
    */
   readonly lookWeight?: number;
+  /** The video layers the look loss trains (indices into `videoLayers`; default every one): e.g. [0], the second left free to read the whole clip. */
+  readonly lookLayers?: readonly number[];
   /**
    * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
    * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
@@ -277,6 +279,9 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   if (!(Number.isFinite(lookWeight) && lookWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookWeight must be a number ≥ 0, got ${lookWeight}`);
   if (lookWeight > 0 && lookupWeight > 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookWeight and lookupWeight are two auxiliary losses of the same rows; give one');
   if (lookWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookWeight) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
+  if (o.lookLayers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLayers says which video layers the look loss trains: give lookWeight too');
+  const nVideoLayers = videoLayers(m).length;
+  if (o.lookLayers !== undefined && (o.lookLayers.length === 0 || o.lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLayers [${o.lookLayers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
   const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookWeight > 0 ? 'look' : undefined;
   const auxiliaryWeight = lookupWeight || lookWeight;
   const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune } };
@@ -320,7 +325,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
     const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, auxiliary, fixed?.look));
     const r = await trainAdapter({
-      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', auxiliary),
+      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', auxiliary, auxiliary === 'look' ? o.lookLayers : undefined),
       ...(auxiliary ? { auxiliaryWeight } : {}),
       train: trainGroups,
       weights: { ...o.core.weights, ...o.vision, ...values },
