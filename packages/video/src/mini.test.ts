@@ -259,6 +259,10 @@ describe('mini video checkpoint', () => {
     const half = (e: number) => looked[0]!.look!.tokens.filter((x) => Math.floor((x - first) / S) === e).map(col);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(half(1))).toBeLessThan(mean(half(0)) - 1);
+    // With the latents: every latent, then the same mover tokens.
+    const wide = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLatents: true }).qa.filter((q) => q.look);
+    expect(wide[0]!.look!.tokens).toEqual([...Array.from({ length: first }, (_, i) => i), ...looked[0]!.look!.tokens]);
+    expect(wide[0]!.look!.rows).toEqual(looked[0]!.look!.rows);
     // The two movers' tokens differ.
     expect(looked[0]!.look!.tokens).not.toEqual(looked[1]!.look!.tokens);
     // Fed: [B, V] token marks and [B, T] row marks; zeros for a sequence without targets.
@@ -276,6 +280,7 @@ describe('mini video checkpoint', () => {
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: -1 })).rejects.toThrow(/lookWeight must be a number ≥ 0, got -1/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookupWeight: 1, resampler: { motionTokens: true } })).rejects.toThrow(/lookWeight and lookupWeight are two auxiliary losses of the same rows; give one/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1 })).rejects.toThrow(/the look loss \(lookWeight\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLatents: true })).rejects.toThrow(/lookLatents widens the look loss's target: give lookWeight too/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLayers: [0] })).rejects.toThrow(/lookLayers says which video layers the look loss trains: give lookWeight too/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookLayers: [2], resampler: { motionTokens: true } })).rejects.toThrow(/lookLayers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
   });

@@ -110,6 +110,8 @@ export interface MiniVideoOptions {
   readonly lookWeight?: number;
   /** The video layers the look loss trains (indices into `videoLayers`; default every one): e.g. [0], the second left free to read the whole clip. */
   readonly lookLayers?: readonly number[];
+  /** The look loss's target also takes in the aggregator's latents (`lookTarget`'s `latents`; default off). */
+  readonly lookLatents?: boolean;
   /**
    * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
    * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
@@ -155,18 +157,20 @@ export interface RecipeSequenceOptions {
   readonly nameMover?: boolean;
   /** The video model and the QA stage's frame sampling, for the look loss's tokens. */
   readonly video?: { readonly config: VideoModelConfig; readonly clip: ClipSampling };
+  /** The look loss's tokens also take in every latent of the aggregator (`lookTarget`'s `latents`). */
+  readonly lookLatents?: boolean;
 }
 
 /** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, `qaRepeat` times a type). */
 export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, opts: RecipeSequenceOptions = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
-  const { qaRepeat = {}, auxiliary, nameMover = false, video } = opts;
+  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false } = opts;
   if (auxiliary === 'look' && !video) throw new HerdError('invalid_argument', 'recipeSequences: the look loss places its tokens on the video model: give video');
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
   const qa = examples.flatMap((x) =>
     videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
       const direction = q.type === 'direction';
-      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens) } : {};
+      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, lookLatents) } : {};
       return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => ({ ...seq, ...extra }));
     }),
   );
@@ -200,9 +204,11 @@ export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'i
  * The look loss's rows and tokens for a direction question about a clip (`videoLookLoss`): the rows of `lookupTarget`
  * (the asked shape's name ends, the answer's direction word comes next) and the object-motion tokens where the asked
  * shape is in each effective frame of `clip` (`objectTokensPerGroup`, from the clip's `timing` and ground truth): token
- * E·L + e·S + s of the V video tokens for frame token s of effective frame e.
+ * E·L + e·S + s of the V video tokens for frame token s of effective frame e. With `latents`, also every latent of the
+ * aggregator (tokens 0 … E·L−1): the loss then only keeps the rows off the other shapes' and the background's tokens, and
+ * the latents' clip-level motion code stays readable.
  */
-export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, m: VideoModelConfig, clip: ClipSampling, x: Pick<VideoExample, 'key' | 'objects' | 'timing'>, question: string, tokens: readonly number[]): { rows: number[]; tokens: number[] } {
+export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, m: VideoModelConfig, clip: ClipSampling, x: Pick<VideoExample, 'key' | 'objects' | 'timing'>, question: string, tokens: readonly number[], latents = false): { rows: number[]; tokens: number[] } {
   if (!m.video.resampler.motionTokens) throw new HerdError('invalid_config', "look target: the look loss marks the object-motion tokens: the video config needs resampler.motionTokens");
   if (!x.timing) throw new HerdError('invalid_argument', `look target: clip ${x.key} has no timing (size, fps, frame count) to place its objects on the frames; read it from the clips dataset (readClipTimings, withClipTimings)`);
   const { rows } = lookupTarget(o, x, question, tokens);
@@ -212,7 +218,7 @@ export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'ima
   const per = objectTokensPerGroup({ ...x.timing, objects: x.objects }, j, clip.frames, clip.groupFrames, m.image.vision);
   const at = per.flatMap((ss, e) => ss.map((s) => first + e * S + s));
   if (at.length === 0) throw new HerdError('invalid_argument', `look target: the asked shape of clip ${x.key} covers no frame token in any sampled frame ('${question}')`);
-  return { rows, tokens: at };
+  return { rows, tokens: latents ? [...Array.from({ length: first }, (_, i) => i), ...at] : at };
 }
 
 async function writeSequences(dir: string, seqs: readonly VideoSequence[]): Promise<void> {
@@ -279,12 +285,13 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   if (!(Number.isFinite(lookWeight) && lookWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookWeight must be a number ≥ 0, got ${lookWeight}`);
   if (lookWeight > 0 && lookupWeight > 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookWeight and lookupWeight are two auxiliary losses of the same rows; give one');
   if (lookWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookWeight) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
+  if (o.lookLatents && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLatents widens the look loss\'s target: give lookWeight too');
   if (o.lookLayers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLayers says which video layers the look loss trains: give lookWeight too');
   const nVideoLayers = videoLayers(m).length;
   if (o.lookLayers !== undefined && (o.lookLayers.length === 0 || o.lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLayers [${o.lookLayers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
   const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookWeight > 0 ? 'look' : undefined;
   const auxiliaryWeight = lookupWeight || lookWeight;
-  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune } };
+  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}) };
   const seqs = recipeSequences(o, train, T, { ...opts, ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}) });
   const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, opts) : undefined;
   mkdirSync(o.workDir, { recursive: true });
