@@ -268,10 +268,12 @@ describe('mini video checkpoint', () => {
     // Fed: [B, V] token marks and [B, T] row marks; zeros for a sequence without targets.
     const features = new Map([[example.key, clip]]);
     const feeds = videoBatch(m, clipS, features, [looked[0]!, qa.find((q) => !q.look)!], 40, undefined, 'look');
-    expect(feeds[VIDEO_LOOK_TOKENS]!.shape).toEqual([2, V]);
+    const E = effectiveFrames(clipS);
+    expect(feeds[VIDEO_LOOK_TOKENS]!.shape).toEqual([2, E, V]);
     const marks = Array.from(feeds[VIDEO_LOOK_TOKENS]!.data as Float32Array);
-    expect(marks.slice(0, V).reduce((a, x) => a + x, 0)).toBe(looked[0]!.look!.tokens.length);
-    expect(marks.slice(V).every((x) => x === 0)).toBe(true);
+    // Each marked token in its effective frame's row: frame e holds exactly the tokens first + e·S … first + (e+1)·S − 1.
+    for (let e = 0; e < E; e++) expect(marks.slice(e * V, (e + 1) * V).flatMap((x, i) => (x ? [i] : []))).toEqual(looked[0]!.look!.tokens.filter((x) => Math.floor((x - first) / S) === e));
+    expect(marks.slice(E * V).every((x) => x === 0)).toBe(true);
     expect(Array.from(feeds[VIDEO_LOOK_ROWS]!.data as Float32Array).flatMap((x, i) => (x ? [i] : []))).toEqual([...looked[0]!.look!.rows]);
     // Refusals: no timing (the clip's objects cannot be placed), no video model given, and the recipe's weights.
     const { timing: _, ...untimed } = example;

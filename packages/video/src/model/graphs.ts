@@ -21,7 +21,7 @@ import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
-import { type MllamaConfig, type VisionWeights, adapterParamSpecs, lookLoss, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
+import { type LayerLook, type MllamaConfig, type VisionWeights, adapterParamSpecs, lookLoss, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, effectiveFrames, videoBeforeImageLayers, videoTokenCount } from '../config.js';
 import { addLook, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
 import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerLook, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
@@ -128,26 +128,35 @@ export function lookupLoss(cfg: LlamaConfig, p: Params, queries: readonly { read
  */
 export type VideoAuxiliary = 'lookup' | 'look';
 
-/** The look loss's inputs (`videoBatch` with 'look'): [B, V] f32, 1 on the video tokens a marked row should look at; [B, T] f32, 1 on those rows. */
+/** The look loss's inputs (`videoBatch` with 'look'): [B, E, V] f32, 1 on the video tokens a marked row should look at in effective frame e; [B, T] f32, 1 on those rows. */
 export const VIDEO_LOOK_TOKENS = 'video.lookAt.tokens';
 export const VIDEO_LOOK_ROWS = 'video.lookAt.rows';
 
 /**
  * The look loss of the video layers (training only, herd's addition; the recipe's `lookWeight`; needs
  * `resampler.motionTokens`): vision's look loss (`lookLoss`: at marked rows, each layer's head-mean attention mass on
- * the marked tokens, −log, averaged over rows and layers) on the video cross-attention layers. The recipe marks, on every
- * direction question, the rows ending the asked shape's name and giving the answer's direction word, and the
- * object-motion tokens where that shape IS in each effective frame (`lookTargetTokens`; the synthetic world's ground
- * truth placed on the frame grid). Why: round 25 measured that the answer does not change with the name asked — on the
- * two-mover clips whose movers go different ways, both names get the same direction word on 16–20 of 20, with real
- * features and with perfect identity codes — and the look-up loss, which trained only the motion read where the row
- * looks, did not move it; vision's look loss, the direct form, lifted the named object's attended mass from 0.38 to
- * 0.80 and several-object shape and position with it (round 34). Reads queries and keys only (`videoLayerLook`); no
- * parameters: checkpoints and exported graphs unchanged. Returns the loss and the attended mass (a metric).
+ * the marked tokens, −log, averaged over rows and layers) on the video cross-attention layers, once per effective frame e
+ * with that frame's marks, averaged over the frames. The recipe marks, on every direction question, the rows ending the
+ * asked shape's name and giving the answer's direction word, and in each effective frame the object-motion tokens where
+ * that shape IS then (`lookTarget`; the synthetic world's ground truth placed on the frame grid). Split by frame so a row
+ * must look at the mover in every part of the clip (the optimum puts 1/E of its mass on each): one part's tokens say where
+ * the mover is, only both together where it went — the first form, one mark set for all frames, was met by looking at
+ * one half, and one-shape clips fell from 44 to 30–33 of 48 (round 35). Why at all: round 25 measured that the answer
+ * does not change with the name asked — on the two-mover clips whose movers go different ways both names got the same
+ * direction word on 16–20 of 20 — and vision's look loss, the direct form, lifted the named object's attended mass from
+ * 0.38 to 0.80 (round 34). Reads queries and keys only (`videoLayerLook`); no parameters: checkpoints and exported graphs
+ * unchanged. `tokens` [B, E, V]. Returns the loss and the attended mass summed over the frames (a metric).
  */
 export function videoLookLoss(cfg: LlamaConfig, p: Params, queries: readonly { readonly j: number; readonly query: Tensor }[], keys: Tensor, mask: Tensor, tokens: Tensor, rows: Tensor): { loss: Tensor; mass: Tensor } {
   if (queries.length === 0) throw new HerdError('invalid_argument', 'look loss: no video layer ran');
-  return lookLoss(queries.map(({ j, query }) => videoLayerLook(cfg, p, j, query, keys, mask)), tokens, rows);
+  return lookPerFrame(queries.map(({ j, query }) => videoLayerLook(cfg, p, j, query, keys, mask)), tokens, rows);
+}
+
+/** `lookLoss` once per effective frame e with marks `tokens[:, e]` ([B, E, V]): the mean of the losses, the sum of the masses. */
+export function lookPerFrame(layers: readonly LayerLook[], tokens: Tensor, rows: Tensor): { loss: Tensor; mass: Tensor } {
+  const [B, E, V] = tokens.shape as number[];
+  const per = Array.from({ length: E! }, (_, e) => lookLoss(layers, G.reshape(G.slice(tokens, 1, e, e + 1), [B!, V!]), rows));
+  return { loss: G.div(per.map((x) => x.loss).reduce((a, b) => G.add(a, b)), E!), mass: per.map((x) => x.mass).reduce((a, b) => G.add(a, b)) };
 }
 
 /**
@@ -189,7 +198,7 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
   const nLayers = videoLayers(m).length;
   if (lookLayers !== undefined && (auxiliary !== 'look' || lookLayers.length === 0 || lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nLayers)) || new Set(lookLayers).size !== lookLayers.length)) throw new HerdError('invalid_argument', `look layers [${lookLayers}]: the look loss's layers are distinct indices in 0..${nLayers - 1} of the ${nLayers} video layers, given only with the look loss`);
   if (auxiliary === 'look') {
-    inputs[VIDEO_LOOK_TOKENS] = { dtype: 'f32', shape: ['B', tokens] };
+    inputs[VIDEO_LOOK_TOKENS] = { dtype: 'f32', shape: ['B', effectiveFrames(clip), tokens] };
     inputs[VIDEO_LOOK_ROWS] = { dtype: 'f32', shape: ['B', 'T'] };
   }
   const layers = videoLayers(m);

@@ -9,12 +9,12 @@ import { Rng, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { buildLmTraining } from '@herd/llama3';
 import { Session, TrainingRun, hostTensor } from '@herd/runtime';
-import { lookedMass } from '@herd/vision';
+import { LOOK_EPS, lookedMass } from '@herd/vision';
 import { parseVideoConfig, videoTokenCount } from '../config.js';
 import { type ClipFeatures } from '../data/features.js';
 import { TINY_CLIP, tinyModel } from '../test-support/tiny.js';
 import { type VideoSequence, videoBatch } from '../train/batch.js';
-import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS, frameTokens, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
+import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS, frameTokens, lookPerFrame, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
 import { placeDirections } from './resampler.js';
 import { placeRead, videoLayerLook, videoLayerPrefix } from './video-cross-attention.js';
 
@@ -65,6 +65,36 @@ describe('video look loss', () => {
       } finally {
         await s.release();
       }
+    }
+  });
+
+  it('split by effective frame: the mean over frames of −log(head-mean mass on that frame\'s marks); a row that looks at one frame only pays for the other', async () => {
+    const [B, H, K, T, E, V, Dh] = [1, 2, 1, 2, 2, 4, 4];
+    // Keys: token v points along axis v; a query along axis v looks (almost) only at token v. Tokens 0, 1 are frame 0's marks, 2, 3 frame 1's.
+    const k = Float32Array.from({ length: B * K * V * Dh }, (_, i) => (Math.floor(i / Dh) % V === i % Dh ? 1 : 0));
+    const q = new Float32Array(B * H * T * Dh);
+    for (let h = 0; h < H; h++) {
+      q[(h * T + 0) * Dh + 0] = 60; // row 0: both heads on token 0 (frame 0 only)
+      q[(h * T + 1) * Dh + (h === 0 ? 1 : 2)] = 60; // row 1: head 0 on token 1 (frame 0), head 1 on token 2 (frame 1)
+    }
+    const tokens = Float32Array.from([1, 1, 0, 0, 0, 0, 1, 1]); // [B, E, V]
+    const g = new G.Graph();
+    const layer = { q: g.input('q', 'f32', [B, H, T, Dh]), k: g.input('k', 'f32', [B, K, V, Dh]), mask: g.input('mask', 'bool', [B, 1, T, V]) };
+    const out = lookPerFrame([layer], g.input('tokens', 'f32', [B, E, V]), g.input('rows', 'f32', [B, T]));
+    const s = await Session.create(G.toOnnx(g, { outputs: { loss: out.loss, mass: out.mass }, name: 'per-frame' }));
+    try {
+      const run = async (rows: number[]) => {
+        const r = await s.run({ q: hostTensor('f32', [B, H, T, Dh], q), k: hostTensor('f32', [B, K, V, Dh], k), mask: hostTensor('bool', [B, 1, T, V], new Uint8Array(B * T * V).fill(1)), tokens: hostTensor('f32', [B, E, V], tokens), rows: hostTensor('f32', [B, T], Float32Array.from(rows)) });
+        return { loss: (r['loss']!.data as Float32Array)[0]!, mass: (r['mass']!.data as Float32Array)[0]! };
+      };
+      const one = await run([1, 0]); // all its mass on frame 0: frame 1's term is −log ε
+      const both = await run([0, 1]); // half on each frame
+      expect(one.mass).toBeCloseTo(1, 3);
+      expect(both.mass).toBeCloseTo(1, 3);
+      expect(one.loss).toBeCloseTo((0 - Math.log(LOOK_EPS)) / 2, 1);
+      expect(both.loss).toBeCloseTo(-Math.log(0.5), 2);
+    } finally {
+      await s.release();
     }
   });
 

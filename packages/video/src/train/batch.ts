@@ -12,7 +12,7 @@ import { HerdError, decodeF16 } from '@herd/core';
 import { headDim } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
-import { type ClipSampling, videoTokenCount } from '../config.js';
+import { type ClipSampling, effectiveFrames, videoTokenCount } from '../config.js';
 import { type ClipFeatures } from '../data/features.js';
 import { LOOKUP_ROWS, VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS, type VideoAuxiliary, type VideoModelConfig, frameTokens, lookTokenCount } from '../model/graphs.js';
 
@@ -41,8 +41,9 @@ export function videoSequence(clip: string, seq: { tokens: readonly number[]; tr
  * `video.tokens` for the graph built with source 'tokens' instead of the frames (the aggregator is
  * then a pure function of the clip, computed once, like the frozen image features). `auxiliary` 'lookup': also
  * `video.lookupRow` / `video.lookupTarget` [B, LOOKUP_ROWS] from the sequences' `lookup` (rows 0 and
- * −100 where a sequence has none), for the graph built with the look-up loss; 'look': `VIDEO_LOOK_TOKENS` [B, V]
- * and `VIDEO_LOOK_ROWS` [B, T] from the sequences' `look` (zeros where a sequence has none). With the video config's
+ * −100 where a sequence has none), for the graph built with the look-up loss; 'look': `VIDEO_LOOK_TOKENS` [B, E, V]
+ * (each marked token in its effective frame's row) and `VIDEO_LOOK_ROWS` [B, T] from the sequences' `look` (zeros where a
+ * sequence has none). With the video config's
  * `look`, the second feature input: `video.lookFrames` [B, F, S, D] from each clip's `look` (frames),
  * or with `clipTokens` `video.look` [B, E·S, D] from `clipLook` (the video-tokens graph's look output).
  */
@@ -117,16 +118,20 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     : {};
   const lookFeeds: Record<string, HostTensor> = {};
   if (auxiliary === 'look') {
-    const at = new Float32Array(B * V);
+    // Each marked token's effective frame: a latent's from its block of L, an object-motion token's from its block of S.
+    const E = effectiveFrames(clip);
+    const L = m.video.resampler.latents;
+    const frameOf = (v: number) => (v < E * L ? Math.floor(v / L) : Math.floor((v - E * L) / S));
+    const at = new Float32Array(B * E * V);
     const rows = new Float32Array(B * seqLen);
     for (const [b, s] of seqs.entries()) {
       if (!s.look) continue;
       const bad = (xs: readonly number[], n: number) => xs.length === 0 || xs.some((r) => !(Number.isSafeInteger(r) && r >= 0 && r < n));
       if (bad(s.look.rows, seqLen) || bad(s.look.tokens, V)) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has look rows [${s.look.rows}] and ${s.look.tokens.length} look tokens [${s.look.tokens.slice(0, 8)}${s.look.tokens.length > 8 ? ',…' : ''}]; the graph takes rows in 0..${seqLen - 1} and tokens in 0..${V - 1}, at least one of each`);
       for (const r of s.look.rows) rows[b * seqLen + r] = 1;
-      for (const v of s.look.tokens) at[b * V + v] = 1;
+      for (const v of s.look.tokens) at[(b * E + frameOf(v)) * V + v] = 1;
     }
-    lookFeeds[VIDEO_LOOK_TOKENS] = hostTensor('f32', [B, V], at);
+    lookFeeds[VIDEO_LOOK_TOKENS] = hostTensor('f32', [B, E, V], at);
     lookFeeds[VIDEO_LOOK_ROWS] = hostTensor('f32', [B, seqLen], rows);
   }
   return {
