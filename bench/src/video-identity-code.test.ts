@@ -1,38 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { type MotionObject } from '@herd/datasets';
 import { loadVisionPreset } from '@herd/vision';
-import { addIdentityCodes, identityCodes, objectPatches, patchesAt, sampledFrameIndices } from './video-identity-code.js';
+import { objectPatches } from '@herd/video';
+import { addIdentityCodes, identityCodes } from './video-identity-code.js';
 
 // The mini image model's grid: 48-px tiles of 8-px patches (6 × 6 + a class token = 37 tokens a tile), up to 4 tiles.
 const V = loadVisionPreset('mini');
 const S = 4 * 37;
 
 describe('video identity code', () => {
-  it('finds the patch tokens under a disc, tiles row by row after the clip is resized onto its canvas', () => {
-    expect(V.tileSize).toBe(48);
-    expect(V.patchSize).toBe(8);
-    // 96 × 96: a 2 × 2 canvas at scale 1. The first patch of tile 0 is token 1 (token 0 is the class token).
-    expect(patchesAt(4, 4, 3, 96, 96, V)).toEqual([1]);
-    expect(patchesAt(4, 4, 4, 96, 96, V)).toEqual([1]); // touching a square's edge is not covering it
-    // A small disc at the canvas centre covers the corner patch of each of the 4 tiles.
-    expect(patchesAt(48, 48, 2, 96, 96, V)).toEqual([36, 37 + 1 + 30, 74 + 1 + 5, 111 + 1]);
-    // 120 × 120 is resized down to 96 × 96 (scale 0.8): the same places in the clip's own pixels.
-    expect(patchesAt(60, 60, 1, 120, 120, V)).toEqual([36, 68, 80, 112]);
-    expect(patchesAt(5, 5, 2, 120, 120, V)).toEqual([1]);
-    // 72 × 72 is not resized up (`fitToCanvas`: each side at most its own size): it sits at the top left of the 2 × 2
-    // canvas, padded, so its centre (36, 36) is tile 0, row 4, column 4.
-    expect(patchesAt(36, 36, 1, 72, 72, V)).toEqual([1 + 4 * 6 + 4]);
-    // A bigger disc covers a block of patches, never a class token.
-    const big = patchesAt(48, 48, 10, 96, 96, V);
-    expect(big.length).toBeGreaterThan(8);
-    expect(big.some((t) => t % 37 === 0)).toBe(false);
-  });
-
-  it('takes each feature frame at the centre of its segment of the clip, as sampleFrames decodes it', () => {
-    expect(sampledFrameIndices(34, 8)).toEqual([2, 6, 10, 14, 19, 23, 27, 31]);
-    expect(sampledFrameIndices(3, 4)).toEqual([0, 1, 1, 2]);
-  });
-
   it('draws one fixed code per colour and per shape from its own seed', () => {
     const a = identityCodes(['colour', 'shape'], 16, 2, 25);
     const b = identityCodes(['colour', 'shape'], 16, 2, 25);

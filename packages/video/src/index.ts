@@ -7,9 +7,9 @@ export type { VideoConfig, ResamplerConfig, ClipSampling } from './config.js';
 export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
 export { perceiverResampler, videoTokens, motionTokens, lookTokens, addLook, lookParamSpecs, LOOK_PROJ, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid } from './model/resampler.js';
-export { placeRead, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo, type VideoLayerShape } from './model/video-cross-attention.js';
-export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, lookTokenCount, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, lookupLoss, LOOKUP_ROWS, checkFrameImage, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
-export type { VideoModelConfig } from './model/graphs.js';
+export { placeRead, videoLayerLook, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo, type VideoLayerShape } from './model/video-cross-attention.js';
+export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, lookTokenCount, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, lookupLoss, LOOKUP_ROWS, videoLookLoss, VIDEO_LOOK_TOKENS, VIDEO_LOOK_ROWS, checkFrameImage, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
+export type { VideoModelConfig, VideoAuxiliary } from './model/graphs.js';
 export { readClipFrames, packClip } from './data/frames.js';
 export type { TiledClip } from './data/frames.js';
 export { FrameEncoder, blindClip, clipFeeds, videoTokensFeeds, withLook, extractClipFeatures, readVideoExamples } from './data/features.js';
@@ -22,8 +22,8 @@ export { VideoGenerator } from './model/generate.js';
 export type { ClipContext } from './model/generate.js';
 export { videoBatch, videoSequence } from './train/batch.js';
 export type { VideoSequence } from './train/batch.js';
-export type { LayerOverrides, QaRepeat, ResamplerOverrides } from './train/mini.js';
-export { miniVideoConfig, recipeSequences, trainMiniVideo, freshVideoWeights, videoTokensOf } from './train/mini.js';
+export type { LayerOverrides, QaRepeat, ResamplerOverrides, RecipeSequenceOptions } from './train/mini.js';
+export { miniVideoConfig, recipeSequences, lookTarget, trainMiniVideo, freshVideoWeights, videoTokensOf } from './train/mini.js';
 export type { MiniVideoOptions, MiniVideoResult, AggregatorReadout } from './train/mini.js';
 export { pretrainAggregator, aggregatorWordScores, captionedClips, buildAggregatorTraining, buildAggregatorHead, aggregatorHeadSpecs, motionClass, MOTION_CLASSES } from './train/aggregator.js';
 export type { AggregatorPretrainOptions, AggregatorPretrainResult, CaptionedClip } from './train/aggregator.js';
@@ -61,3 +61,6 @@ export type { ClipModelConfig, ResolvedClipModel } from './data/stages/mini-clip
 export type { CurationScore, StageScore, LabelledClip } from './data/curate-score.js';
 // Export (herd export): the frame and aggregator graphs, the video cross-attention in the composed decoder
 export { VIDEO_IMAGE_PREFIX, videoExportModality } from './export/export.js';
+// Where a clip's objects are on the frame grid (the look loss's targets; the video oracle's identity code)
+export { patchesAt, sampledFrameIndices, objectPatches, objectTokensPerGroup, readClipTimings, withClipTimings } from './data/object-places.js';
+export type { PatchGrid, ClipTiming } from './data/object-places.js';

@@ -15,7 +15,10 @@ import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, MINI_VIDEO_IMAGE_DIR, frameFeaturesSh
 import { VideoGenerator } from './model/generate.js';
 import { frameTokens, videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
-import { LOOKUP_DIRECTIONS, lookupTarget, miniVideoConfig, recipeSequences, trainMiniVideo } from './train/mini.js';
+import { LOOKUP_DIRECTIONS, lookTarget, lookupTarget, miniVideoConfig, recipeSequences, trainMiniVideo } from './train/mini.js';
+import { objectTokensPerGroup } from './data/object-places.js';
+import { VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS } from './model/graphs.js';
+import { effectiveFrames, videoTokenCount } from './config.js';
 import { videoBatch } from './train/batch.js';
 
 describe('mini video checkpoint', () => {
@@ -181,7 +184,7 @@ describe('mini video checkpoint', () => {
     const o = { core: v.core, tokenizer, image: v.config.image };
     const once = recipeSequences(o, [example], 40).qa; // direction, moving, which, count
     expect(once).toHaveLength(4);
-    const mixed = recipeSequences(o, [example], 40, { direction: 3, count: 0 }).qa;
+    const mixed = recipeSequences(o, [example], 40, { qaRepeat: { direction: 3, count: 0 } }).qa;
     expect(mixed).toHaveLength(5);
     expect(mixed.filter((q) => JSON.stringify(q) === JSON.stringify(once[0]))).toHaveLength(3);
     expect(mixed).not.toContainEqual(once[3]);
@@ -201,7 +204,7 @@ describe('mini video checkpoint', () => {
     };
     const o = { core: v.core, tokenizer, image: v.config.image };
     const plain = recipeSequences(o, [example], 40);
-    const named = recipeSequences(o, [example], 40, {}, false, true);
+    const named = recipeSequences(o, [example], 40, { nameMover: true });
     const reply = (q: { targets: readonly number[] }) => tokenizer.decode(Array.from(v.core.vocab!.toFull(q.targets.filter((t) => t >= 0))));
     // direction ×2, moving, count: the two direction answers named in full (the end-of-turn token still trained: not cut at 40 tokens), the rest byte-identical.
     expect(named.qa.map(reply).slice(0, 2)).toEqual(['The red hexagon moves to the left.<|eot_id|>', 'The blue square moves up.<|eot_id|>']);
@@ -210,12 +213,79 @@ describe('mini video checkpoint', () => {
     expect(named.caption).toEqual(plain.caption);
     // The look-up loss reads the question's name and the answer's direction word in the named form too.
     const word = (id: number) => tokenizer.decode(Array.from(v.core.vocab!.toFull([id])));
-    const looked = recipeSequences(o, [example], 40, {}, true, true).qa.filter((q) => q.lookup);
+    const looked = recipeSequences(o, [example], 40, { auxiliary: 'lookup', nameMover: true }).qa.filter((q) => q.lookup);
     expect(looked.map((q) => [word(q.tokens[q.lookup!.rows[0]!]!), word(q.tokens[q.lookup!.rows[1]! + 1]!), LOOKUP_DIRECTIONS[q.lookup!.direction]])).toEqual([['agon', ' left', 'left'], [' square', ' up', 'up']]); // " hexagon" is " hex" + "agon": the name's last token
     // The name row is the question's (before the reply's first trained row), not the reply's own name.
     expect(looked.every((q) => q.lookup!.rows[0]! < q.targets.findIndex((t) => t >= 0))).toBe(true);
   });
 
+
+  it("the look targets: each direction question of a two-mover clip marks the look-up rows and the asked mover's object-motion tokens in each half of the clip; fed as [B, V] and [B, T]; a clip without timing and bad weights are refused", async () => {
+    const v = loadMiniVideo();
+    const m = v.config;
+    const tokenizer = await loadLlama3Tokenizer();
+    const S = frameTokens(m.image);
+    const D = m.image.text.dim;
+    const clipS = m.video.finetune;
+    const F = clipS.frames;
+    const V = videoTokenCount(m.video, clipS, S);
+    const first = effectiveFrames(clipS) * m.video.resampler.latents;
+    const kvSize = m.image.text.nKvHeads * S * (D / m.image.text.nHeads);
+    const kv = Object.fromEntries(m.image.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, new Float32Array(kvSize)], [`xattn.v.${j}`, new Float32Array(kvSize)]]));
+    const clip = { features: new Uint16Array(F * S * D), frameMask: new Uint8Array(S).fill(1), kv };
+    const timing = { width: 96, height: 96, fps: 12, frames: 36 };
+    const example: VideoExample = {
+      key: 'clip-l', split: 'train', caption: 'A red circle moves to the left. A blue square moves up.', static: false, frames: F, clip, timing,
+      objects: [
+        { shape: 'circle', colour: 'red', size: 'big', start: 'right', motion: { kind: 'move', direction: 'left', speed: 'fast' } },
+        { shape: 'square', colour: 'blue', size: 'small', start: 'bottom', motion: { kind: 'move', direction: 'up', speed: 'slow' } },
+      ],
+    };
+    const o = { core: v.core, tokenizer, image: m.image };
+    const qa = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS } }).qa; // direction ×2, moving, count
+    const looked = qa.filter((q) => q.look);
+    expect(looked).toHaveLength(2);
+    expect(qa.filter((q) => !q.look)).toHaveLength(2);
+    for (const [k, q] of looked.entries()) {
+      // The rows: the look-up loss's (name end, the row before the direction word).
+      expect(q.look!.rows).toEqual(lookupTarget(o, example, k === 0 ? 'Which way does the red circle move?' : 'Which way does the blue square move?', q.tokens).rows);
+      // The tokens: object k's frame tokens in each effective frame, placed after the latents.
+      const per = objectTokensPerGroup({ ...timing, objects: example.objects }, k, F, clipS.groupFrames, m.image.vision);
+      expect(q.look!.tokens).toEqual(per.flatMap((ss, e) => ss.map((s) => first + e * S + s)));
+      expect(q.look!.tokens.every((x) => x >= first && x < V)).toBe(true);
+    }
+    // The circle moves left: its tokens in the second half lie left of those in the first (columns on the 2 × 2 canvas's 12 × 12 grid).
+    const col = (x: number) => ((Math.floor(((x - first) % S) / 37) % 2) * 6) + ((((x - first) % S) % 37) - 1) % 6;
+    const half = (e: number) => looked[0]!.look!.tokens.filter((x) => Math.floor((x - first) / S) === e).map(col);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(half(1))).toBeLessThan(mean(half(0)) - 1);
+    // With the latents: every latent, then the same mover tokens.
+    const wide = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLatents: true }).qa.filter((q) => q.look);
+    expect(wide[0]!.look!.tokens).toEqual([...Array.from({ length: first }, (_, i) => i), ...looked[0]!.look!.tokens]);
+    expect(wide[0]!.look!.rows).toEqual(looked[0]!.look!.rows);
+    // The two movers' tokens differ.
+    expect(looked[0]!.look!.tokens).not.toEqual(looked[1]!.look!.tokens);
+    // Fed: [B, V] token marks and [B, T] row marks; zeros for a sequence without targets.
+    const features = new Map([[example.key, clip]]);
+    const feeds = videoBatch(m, clipS, features, [looked[0]!, qa.find((q) => !q.look)!], 40, undefined, 'look');
+    const E = effectiveFrames(clipS);
+    expect(feeds[VIDEO_LOOK_TOKENS]!.shape).toEqual([2, E, V]);
+    const marks = Array.from(feeds[VIDEO_LOOK_TOKENS]!.data as Float32Array);
+    // Each marked token in its effective frame's row: frame e holds exactly the tokens first + e·S … first + (e+1)·S − 1.
+    for (let e = 0; e < E; e++) expect(marks.slice(e * V, (e + 1) * V).flatMap((x, i) => (x ? [i] : []))).toEqual(looked[0]!.look!.tokens.filter((x) => Math.floor((x - first) / S) === e));
+    expect(marks.slice(E * V).every((x) => x === 0)).toBe(true);
+    expect(Array.from(feeds[VIDEO_LOOK_ROWS]!.data as Float32Array).flatMap((x, i) => (x ? [i] : []))).toEqual([...looked[0]!.look!.rows]);
+    // Refusals: no timing (the clip's objects cannot be placed), no video model given, and the recipe's weights.
+    const { timing: _, ...untimed } = example;
+    expect(() => lookTarget(o, m, clipS, untimed, 'Which way does the red circle move?', looked[0]!.tokens)).toThrow(/look target: clip clip-l has no timing \(size, fps, frame count\)/);
+    expect(() => recipeSequences(o, [example], 40, { auxiliary: 'look' })).toThrow(/the look loss places its tokens on the video model: give video/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: -1 })).rejects.toThrow(/lookWeight must be a number ≥ 0, got -1/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookupWeight: 1, resampler: { motionTokens: true } })).rejects.toThrow(/lookWeight and lookupWeight are two auxiliary losses of the same rows; give one/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1 })).rejects.toThrow(/the look loss \(lookWeight\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLatents: true })).rejects.toThrow(/lookLatents widens the look loss's target: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLayers: [0] })).rejects.toThrow(/lookLayers says which video layers the look loss trains: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookLayers: [2], resampler: { motionTokens: true } })).rejects.toThrow(/lookLayers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
+  });
   it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {
     const v = loadMiniVideo();
     const tokenizer = await loadLlama3Tokenizer();
@@ -233,7 +303,7 @@ describe('mini video checkpoint', () => {
       ],
     };
     const o = { core: v.core, tokenizer, image: v.config.image };
-    const qa = recipeSequences(o, [example], 40, { direction: 2 }, true).qa; // 2 × 2 direction, moving, count (no "which": two movers)
+    const qa = recipeSequences(o, [example], 40, { qaRepeat: { direction: 2 }, auxiliary: 'lookup' }).qa; // 2 × 2 direction, moving, count (no "which": two movers)
     expect(qa).toHaveLength(6);
     const word = (id: number) => tokenizer.decode(Array.from(v.core.vocab!.toFull([id])));
     const asked = qa.filter((q) => q.lookup).map((q) => [word(q.tokens[q.lookup!.rows[0]!]!), word(q.tokens[q.lookup!.rows[0]! - 1]!), word(q.tokens[q.lookup!.rows[1]! + 1]!), LOOKUP_DIRECTIONS[q.lookup!.direction]]);
@@ -247,12 +317,12 @@ describe('mini video checkpoint', () => {
     expect(() => lookupTarget(o, example, 'Which way does the green star move?', qa[0]!.tokens)).toThrow(/no moving shape of clip clip-b is named in 'Which way does the green star move\?'/);
     // Fed: rows and targets per sequence [B, 2], 0 / −100 where a sequence has none; a row outside the sequence is refused.
     const features = new Map([[example.key, clip]]);
-    const feeds = videoBatch(v.config, v.config.video.finetune, features, [qa[0]!, qa[4]!], 40, undefined, true);
+    const feeds = videoBatch(v.config, v.config.video.finetune, features, [qa[0]!, qa[4]!], 40, undefined, 'lookup');
     expect(feeds['video.lookupRow']!.shape).toEqual([2, 2]);
     expect(Array.from(feeds['video.lookupRow']!.data as Int32Array)).toEqual([...qa[0]!.lookup!.rows, 0, 0]);
     expect(Array.from(feeds['video.lookupTarget']!.data as Int32Array)).toEqual([0, 0, -100, -100]);
     expect(videoBatch(v.config, v.config.video.finetune, features, [qa[0]!], 40)['video.lookupRow']).toBeUndefined();
-    expect(() => videoBatch(v.config, v.config.video.finetune, features, [{ ...qa[0]!, lookup: { rows: [5, 40], direction: 0 } }], 40, undefined, true)).toThrow(/sequence 0 \(clip clip-b\) has look-up rows \[5,40\]; the graph takes 2 rows in 0\.\.39/);
+    expect(() => videoBatch(v.config, v.config.video.finetune, features, [{ ...qa[0]!, lookup: { rows: [5, 40], direction: 0 } }], 40, undefined, 'lookup')).toThrow(/sequence 0 \(clip clip-b\) has look-up rows \[5,40\]; the graph takes 2 rows in 0\.\.39/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookupWeight: -1 })).rejects.toThrow(/lookupWeight must be a number ≥ 0, got -1/);
 
     // aggregatorFrom: the checkpoint's aggregator, frozen, no stage 0; the video cross-attention fresh and trained.

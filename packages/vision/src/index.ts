@@ -16,6 +16,8 @@ export { resizeEncoderPatches, patchResizeRatio, sumPatchBlocks, resamplePositio
 export type { EncoderInputs } from './model/encoder.js';
 export { crossAttentionLayer, crossAttentionLayerSpecs, crossAttentionConfig, crossLayerPrefix, imageKeysValues, rowsWithImage } from './model/cross-attention.js';
 export type { ImageKv, PreImageMasking } from './model/cross-attention.js';
+export { lookLoss, lookedMass, LOOK_EPS, LOOK_TOKENS, LOOK_ROWS } from './model/look.js';
+export type { LayerLook } from './model/look.js';
 export { imageIntervals, crossAttentionMaskRows, imageTokenCount } from './model/image-mask.js';
 export type { ImageLayout } from './model/image-mask.js';
 export { buildImageGraph, buildVisionDecoder, visionExtension, visionTrainingExtension, ADAPTER_GROUP, ENCODER_GROUP, ENCODER_GLOBAL_GROUP, ENCODER_GROUPS, PROJECTOR_GROUP, PLACE_GROUP, VISION_STREAMS, streamOf } from './model/graphs.js';

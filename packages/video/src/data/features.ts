@@ -22,6 +22,7 @@ import { type Device, type HostTensor, Session, type SessionOptions, hostTensor 
 import { headDim } from '@herd/llama3';
 import { type MllamaConfig, type VisionWeights, patchesPerTile } from '@herd/vision';
 import { buildFrameGraph, frameTokens } from '../model/graphs.js';
+import { type ClipTiming } from './object-places.js';
 import { type TiledClip, packClip, readClipFrames } from './frames.js';
 
 /** One clip's frozen image features. */
@@ -45,6 +46,8 @@ export interface VideoExample {
   readonly static: boolean;
   readonly frames: number;
   readonly clip: ClipFeatures;
+  /** The source clip's size, frame rate and frame count (the clips dataset's index, `withClipTimings`): where its objects are on the frames. */
+  readonly timing?: ClipTiming;
 }
 
 /**

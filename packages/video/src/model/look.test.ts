@@ -188,7 +188,7 @@ describe('video model: the look input (a second feature input)', () => {
       looks.set(key, out['video.look']!.data as Float32Array);
     }
     await s.release();
-    const fromTokens = videoBatch(two, TINY_CLIP, features, seqs, 8, tokens, false, looks);
+    const fromTokens = videoBatch(two, TINY_CLIP, features, seqs, 8, tokens, undefined, looks);
     expect(fromTokens['video.look']!.shape).toEqual([2, lookTokenCount(two, TINY_CLIP), D]);
     expect(() => videoBatch(two, TINY_CLIP, features, seqs, 8, tokens)).toThrow(/video batch: no look tokens \[\d+×32\] for clip 'c0'/);
     const bare = new Map([...features].map(([k, x]) => [k, { features: x.features, frameMask: x.frameMask, kv: x.kv }]));

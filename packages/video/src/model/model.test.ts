@@ -102,10 +102,10 @@ describe('video model: placement and shapes', () => {
     const withTokens = { ...t.m, video: { ...t.m.video, resampler: { ...t.m.video.resampler, motionTokens: true } } };
     expect(Object.keys(videoExtension(withTokens, TINY_CLIP, 'tokens').inputs!)).not.toContain('video.lookupRow');
     expect(videoExtension(withTokens, TINY_CLIP, 'tokens').auxiliaryLoss).toBeUndefined();
-    expect(Object.keys(videoExtension(withTokens, TINY_CLIP, 'tokens', true).inputs!)).toEqual(expect.arrayContaining(['video.lookupRow', 'video.lookupTarget']));
-    expect(() => videoExtension(t.m, TINY_CLIP, 'tokens', true)).toThrow(/the look-up loss reads the object-motion tokens: it needs resampler\.motionTokens/);
+    expect(Object.keys(videoExtension(withTokens, TINY_CLIP, 'tokens', 'lookup').inputs!)).toEqual(expect.arrayContaining(['video.lookupRow', 'video.lookupTarget']));
+    expect(() => videoExtension(t.m, TINY_CLIP, 'tokens', 'lookup')).toThrow(/the look-up loss reads the object-motion tokens: it needs resampler\.motionTokens/);
     // The training graph builds with it as the auxiliary loss and reports the answer loss apart.
-    const graphs = buildLmTraining(videoModelSpec(withTokens, TINY_CLIP, 'tokens', true), { ...t.core, ...t.vision, ...base }, { batch: 2, seqLen: 8, train: ['video.cross_attention'], auxiliaryWeight: 1 });
+    const graphs = buildLmTraining(videoModelSpec(withTokens, TINY_CLIP, 'tokens', 'lookup'), { ...t.core, ...t.vision, ...base }, { batch: 2, seqLen: 8, train: ['video.cross_attention'], auxiliaryWeight: 1 });
     expect(graphs.step.inputs.map((i) => i.name)).toEqual(expect.arrayContaining(['video.lookupRow', 'video.lookupTarget']));
     expect(graphs.metricNames).toEqual(expect.arrayContaining(['lmLoss']));
   });

@@ -19,6 +19,7 @@ import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type AttentionConfig, type MlpConfig, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type LlamaConfig, headDim } from '@herd/llama3';
+import { type LayerLook } from '@herd/vision';
 import { placeDirections } from './resampler.js';
 
 /** Name prefix of video cross-attention layer j. */
@@ -61,6 +62,21 @@ export function placeRead(cfg: LlamaConfig, p: Params, pre: string, q: Tensor, t
   for (let h = 0; h < H; h++) for (let c = 0; c < 2; c++) out[(2 * h + c) * H * Dh + h * Dh + c] = 1;
   const fixed: Params = (name) => (name === `${pre}.v_proj.weight` ? g.constant(value, 'f32', [K * Dh, D]) : name === `${pre}.o_proj.weight` ? g.constant(out, 'f32', [2 * H, H * Dh]) : p(name));
   return G.multiHeadAttention(fixed, pre, q, { ...a, ...(keys ? { kv: keys, values: tokens } : { kv: tokens }), ...(mask ? { mask } : {}) }).out; // [B, T, 2H]
+}
+
+/**
+ * Where video layer j's heads look (the look loss, `videoLookLoss`): its normed queries [B, H, T, Dh] from the rows
+ * `hn` [B, T, D] it was given (the layer's `query` callback), its normed keys [B, K, V, Dh] from `keys` [B, V, D] (the
+ * video tokens, or the video config's lookKeys input), and the video mask [B, 1, T, V] — the same q / k the layer's
+ * attention computes (the layer has no RoPE and no projection biases).
+ */
+export function videoLayerLook(cfg: LlamaConfig, p: Params, j: number, hn: Tensor, keys: Tensor, mask: Tensor): LayerLook {
+  const pre = `${videoLayerPrefix(j)}.cross_attn`;
+  const a = videoAttentionConfig(cfg);
+  const [H, K, Dh] = [a.nHeads, a.nKvHeads ?? a.nHeads, a.headDim ?? cfg.dim / a.nHeads];
+  const q = G.rmsNorm(G.splitHeads(G.linear(hn, p(`${pre}.q_proj.weight`)), H, Dh), p(`${pre}.q_norm.weight`), cfg.normEps);
+  const k = G.rmsNorm(G.splitHeads(G.linear(keys, p(`${pre}.k_proj.weight`)), K, Dh), p(`${pre}.k_norm.weight`), cfg.normEps);
+  return { q, k, mask };
 }
 
 /** `shape.ffnHidden` 0 = the core's ffnDim. */

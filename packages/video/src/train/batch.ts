@@ -12,9 +12,9 @@ import { HerdError, decodeF16 } from '@herd/core';
 import { headDim } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
-import { type ClipSampling, videoTokenCount } from '../config.js';
+import { type ClipSampling, effectiveFrames, videoTokenCount } from '../config.js';
 import { type ClipFeatures } from '../data/features.js';
-import { LOOKUP_ROWS, type VideoModelConfig, frameTokens, lookTokenCount } from '../model/graphs.js';
+import { LOOKUP_ROWS, VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS, type VideoAuxiliary, type VideoModelConfig, frameTokens, lookTokenCount } from '../model/graphs.js';
 
 /** One training sequence: token ids (one `<|image|>` for the clip) and next-token targets (−100 = no loss), both of length T. */
 export interface VideoSequence {
@@ -23,6 +23,8 @@ export interface VideoSequence {
   readonly targets: readonly number[];
   /** The look-up loss's rows and target (`lookupLoss`): the asked shape's name ends at `rows[0]`, `rows[1]` gives the answer's direction word; it moves `direction` (a `LOOKUP_DIRECTIONS` index). */
   readonly lookup?: { readonly rows: readonly number[]; readonly direction: number };
+  /** The look loss's rows and tokens (`videoLookLoss`): at `rows` the video layers should look at the video tokens `tokens` (indices into V). */
+  readonly look?: { readonly rows: readonly number[]; readonly tokens: readonly number[] };
 }
 
 /** Pads/cuts to T; targets are the next token from `trainFrom` on (−100 elsewhere and on padding). */
@@ -37,13 +39,15 @@ export function videoSequence(clip: string, seq: { tokens: readonly number[]; tr
 /**
  * `clipTokens`: the clips' video tokens [V·D] from a frozen aggregator (`videoTokensOf`), fed as
  * `video.tokens` for the graph built with source 'tokens' instead of the frames (the aggregator is
- * then a pure function of the clip, computed once, like the frozen image features). `lookup`: also
+ * then a pure function of the clip, computed once, like the frozen image features). `auxiliary` 'lookup': also
  * `video.lookupRow` / `video.lookupTarget` [B, LOOKUP_ROWS] from the sequences' `lookup` (rows 0 and
- * −100 where a sequence has none), for the graph built with the look-up loss. With the video config's
+ * −100 where a sequence has none), for the graph built with the look-up loss; 'look': `VIDEO_LOOK_TOKENS` [B, E, V]
+ * (each marked token in its effective frame's row) and `VIDEO_LOOK_ROWS` [B, T] from the sequences' `look` (zeros where a
+ * sequence has none). With the video config's
  * `look`, the second feature input: `video.lookFrames` [B, F, S, D] from each clip's `look` (frames),
  * or with `clipTokens` `video.look` [B, E·S, D] from `clipLook` (the video-tokens graph's look output).
  */
-export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>, lookup = false, clipLook?: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
+export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: ReadonlyMap<string, ClipFeatures>, seqs: readonly VideoSequence[], seqLen: number, clipTokens?: ReadonlyMap<string, Float32Array>, auxiliary?: VideoAuxiliary, clipLook?: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
   const img = m.image;
   const B = seqs.length;
   const F = clip.frames;
@@ -106,14 +110,33 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
   for (const [b, s] of seqs.entries()) {
     if (s.lookup && (s.lookup.rows.length !== R || s.lookup.rows.some((r) => !(Number.isSafeInteger(r) && r >= 0 && r < seqLen)))) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has look-up rows [${s.lookup.rows}]; the graph takes ${R} rows in 0..${seqLen - 1}`);
   }
-  const lookupFeeds: Record<string, HostTensor> = lookup
+  const lookupFeeds: Record<string, HostTensor> = auxiliary === 'lookup'
     ? {
         'video.lookupRow': hostTensor('i32', [B, R], Int32Array.from({ length: B * R }, (_, i) => seqs[Math.floor(i / R)]!.lookup?.rows[i % R] ?? 0)),
         'video.lookupTarget': hostTensor('i32', [B, R], Int32Array.from({ length: B * R }, (_, i) => seqs[Math.floor(i / R)]!.lookup?.direction ?? -100)),
       }
     : {};
+  const lookFeeds: Record<string, HostTensor> = {};
+  if (auxiliary === 'look') {
+    // Each marked token's effective frame: a latent's from its block of L, an object-motion token's from its block of S.
+    const E = effectiveFrames(clip);
+    const L = m.video.resampler.latents;
+    const frameOf = (v: number) => (v < E * L ? Math.floor(v / L) : Math.floor((v - E * L) / S));
+    const at = new Float32Array(B * E * V);
+    const rows = new Float32Array(B * seqLen);
+    for (const [b, s] of seqs.entries()) {
+      if (!s.look) continue;
+      const bad = (xs: readonly number[], n: number) => xs.length === 0 || xs.some((r) => !(Number.isSafeInteger(r) && r >= 0 && r < n));
+      if (bad(s.look.rows, seqLen) || bad(s.look.tokens, V)) throw new HerdError('invalid_argument', `video batch: sequence ${b} (clip ${s.clip}) has look rows [${s.look.rows}] and ${s.look.tokens.length} look tokens [${s.look.tokens.slice(0, 8)}${s.look.tokens.length > 8 ? ',…' : ''}]; the graph takes rows in 0..${seqLen - 1} and tokens in 0..${V - 1}, at least one of each`);
+      for (const r of s.look.rows) rows[b * seqLen + r] = 1;
+      for (const v of s.look.tokens) at[(b * E + frameOf(v)) * V + v] = 1;
+    }
+    lookFeeds[VIDEO_LOOK_TOKENS] = hostTensor('f32', [B, E, V], at);
+    lookFeeds[VIDEO_LOOK_ROWS] = hostTensor('f32', [B, seqLen], rows);
+  }
   return {
     ...lookupFeeds,
+    ...lookFeeds,
     tokens: hostTensor('i32', [B, seqLen], tokens),
     targets: hostTensor('i32', [B, seqLen], targets),
     positions: hostTensor('i32', [B, seqLen], Int32Array.from({ length: B * seqLen }, (_, i) => i % seqLen)),

@@ -11,6 +11,7 @@ import { DEFAULT_DEVICE, type Device, deviceDescription } from '@herd/runtime';
 import { type MiniVision, type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type VideoExample, blindClip, extractClipFeatures, readVideoExamples, withLook } from '../data/features.js';
+import { readClipTimings, withClipTimings } from '../data/object-places.js';
 import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { checkFrameImage } from '../model/graphs.js';
@@ -62,6 +63,11 @@ export interface MiniVideoRecipe {
   readonly attentionFromImage?: boolean;
   /** Weight of the look-up loss in the language-model stages (`trainMiniVideo`'s `lookupWeight`; 0 = none). */
   readonly lookupWeight?: number;
+  /** Weight of the look loss in the language-model stages (`trainMiniVideo`'s `lookWeight`; 0 = none), and its video layers (`lookLayers`; default every one). */
+  readonly lookWeight?: number;
+  readonly lookLayers?: readonly number[];
+  /** The look loss's target also takes in the aggregator's latents (`trainMiniVideo`'s `lookLatents`). */
+  readonly lookLatents?: boolean;
   /** Direction answers name their mover in the QA stage (`trainMiniVideo`'s `directionNamed`; the eval's references unchanged). */
   readonly directionNamed?: boolean;
   /**
@@ -82,11 +88,11 @@ export interface MiniVideoRecipeResult {
 }
 
 /**
- * Features of every usable clip, extracted once (the frame count is the recipe's; both stages use the same frames);
- * with `look`, each clip also gets the second feature input from that image checkpoint's cache (`withLook`).
+ * Features of every usable clip, extracted once (the frame count is the recipe's; both stages use the same frames),
+ * each with its clip's timing from the clips dataset's index (where it has one: what the look loss places objects with); with `look`, each clip also gets the second feature input from that image checkpoint's cache (`withLook`).
  */
 export async function videoFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | 'featuresDir' | 'clips' | 'log' | 'look' | 'device'>, frames: number): Promise<{ train: VideoExample[]; heldout: VideoExample[] }> {
-  const first = await cachedFeatures(o, frames);
+  const first = withClipTimings(await cachedFeatures(o, frames), await readClipTimings(o.clipsDir), `clips ${o.clipsDir}`);
   const all = o.look ? withLook(first, await cachedFeatures({ ...o, vision: o.look.vision, featuresDir: o.look.featuresDir }, frames), `look features ${o.look.featuresDir}`) : first;
   return { train: all.filter((x) => x.split === 'train'), heldout: all.filter((x) => x.split === 'heldout') };
 }
@@ -120,7 +126,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.aggregatorFrom ? { aggregatorFrom: o.aggregatorFrom.weights } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}), ...(o.directionNamed ? { directionNamed: true } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.aggregatorFrom ? { aggregatorFrom: o.aggregatorFrom.weights } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}), ...(o.lookWeight ? { lookWeight: o.lookWeight } : {}), ...(o.lookLayers ? { lookLayers: o.lookLayers } : {}), ...(o.lookLatents ? { lookLatents: true } : {}), ...(o.directionNamed ? { directionNamed: true } : {}),
     device: o.device,
   });
   const ro = train.aggregatorReadout;
@@ -157,6 +163,7 @@ ${o.qaRepeat ? `QA mix: ${Object.entries(o.qaRepeat).map(([k, n]) => `${k} quest
 ` : ''}${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
 ` : ''}${o.aggregatorFrom ? `Aggregator: taken from ${o.aggregatorFrom.dir} (no stage 0 here) and frozen; the video cross-attention layers fresh.
 ` : ''}${o.lookupWeight ? `Look-up loss (weight ${o.lookupWeight}) beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape's name and saying the direction word must attend, in each video layer (its query and keys only), to the object-motion tokens whose place term moved the shape's way (\`lookupLoss\`; no parameters of its own).
+` : ''}${o.lookWeight ? `Look loss (weight ${o.lookWeight}) beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape's name and saying the direction word must put their attention, in ${o.lookLayers ? `video layer${o.lookLayers.length > 1 ? 's' : ''} ${o.lookLayers.join(', ')} (the others free)` : 'each video layer'} (its query and keys only), on the object-motion tokens where that shape is in each effective frame${o.lookLatents ? ' or on the aggregator\'s latents (lookLatents: the loss keeps the rows off the other shapes\' and the background\'s tokens)' : ''} (\`videoLookLoss\`, vision's look loss on the video layers; the targets are the synthetic world's ground truth placed on the frame grid, not the paper's; no parameters of its own). The QA loss below is the answer loss plus ${o.lookWeight} × the look loss; the work folder's qa.jsonl has \`lmLoss\` and \`lookMass\` per step.
 ` : ''}${o.directionNamed ? `Direction answers name the mover in the QA stage ("The red circle moves up." instead of "It moves up."; \`videoQuestions\`' \`nameMover\`, the text corpus's --direction-named wording), in its training and held-out-loss sets; the eval's references stay "It moves …" (graded on the key word).
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).

@@ -19,10 +19,11 @@ import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type Device, type HostTensor, Session, type SessionOptions } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
-import { type ClipSampling, type ResamplerConfig, type VideoConfig, parseVideoConfig } from '../config.js';
+import { type ClipSampling, type ResamplerConfig, type VideoConfig, effectiveFrames, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, videoTokensFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
-import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoModelConfig, buildVideoTokensGraph, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoAuxiliary, type VideoModelConfig, buildVideoTokensGraph, frameTokens, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
+import { objectTokensPerGroup } from '../data/object-places.js';
 import { videoLayerPrefix } from '../model/video-cross-attention.js';
 import { RESAMPLER_PREFIX, centreFrameNorms, resamplerParamSpecs } from '../model/resampler.js';
 import { type AggregatorPretrainResult, MOTION_CLASSES, aggregatorWordScores, captionedClips, pretrainAggregator } from './aggregator.js';
@@ -101,6 +102,17 @@ export interface MiniVideoOptions {
    */
   readonly lookupWeight?: number;
   /**
+   * Weight of the look loss in the language-model stages (default 0 = none; `videoLookLoss`; needs
+   * `resampler.motionTokens` and each clip's `timing`; not with `lookupWeight`): on every direction question the rows
+   * ending the asked shape's name and saying the direction word must put their attention on the object-motion tokens
+   * where that shape is in each effective frame (`lookTarget`).
+   */
+  readonly lookWeight?: number;
+  /** The video layers the look loss trains (indices into `videoLayers`; default every one): e.g. [0], the second left free to read the whole clip. */
+  readonly lookLayers?: readonly number[];
+  /** The look loss's target also takes in the aggregator's latents (`lookTarget`'s `latents`; default off). */
+  readonly lookLatents?: boolean;
+  /**
    * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
    * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
    * Why: round 21's core bound a two-mover clip's direction to the asked mover when its reply named it (two-mover dialogues
@@ -135,18 +147,31 @@ export interface MiniVideoResult {
   readonly seconds: number;
 }
 
-/**
- * Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, a type's
- * `qaRepeat` times — default once). `lookup`: direction questions also carry the look-up loss's row
- * and target (`lookupTarget`). `nameMover`: direction answers name their mover (`directionNamed`).
- */
-export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, qaRepeat: QaRepeat = {}, lookup = false, nameMover = false): { caption: VideoSequence[]; qa: VideoSequence[] } {
+/** How `recipeSequences` builds the QA stage's sequences. */
+export interface RecipeSequenceOptions {
+  /** Each question of a type this many times (default once). */
+  readonly qaRepeat?: QaRepeat;
+  /** Direction questions also carry that loss's targets: 'lookup' `lookupTarget`, 'look' `lookTarget` (which needs `video`). */
+  readonly auxiliary?: VideoAuxiliary;
+  /** Direction answers name their mover (`directionNamed`). */
+  readonly nameMover?: boolean;
+  /** The video model and the QA stage's frame sampling, for the look loss's tokens. */
+  readonly video?: { readonly config: VideoModelConfig; readonly clip: ClipSampling };
+  /** The look loss's tokens also take in every latent of the aggregator (`lookTarget`'s `latents`). */
+  readonly lookLatents?: boolean;
+}
+
+/** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, `qaRepeat` times a type). */
+export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, opts: RecipeSequenceOptions = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
+  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false } = opts;
+  if (auxiliary === 'look' && !video) throw new HerdError('invalid_argument', 'recipeSequences: the look loss places its tokens on the video model: give video');
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
   const qa = examples.flatMap((x) =>
     videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
-      const target = lookup && q.type === 'direction' ? lookupTarget(o, x, q.question, seq.tokens) : undefined;
-      return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => (target ? { ...seq, lookup: target } : seq));
+      const direction = q.type === 'direction';
+      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, lookLatents) } : {};
+      return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => ({ ...seq, ...extra }));
     }),
   );
   return { caption, qa };
@@ -173,6 +198,27 @@ export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'i
   const answerRow = tokens.findIndex((_, i) => i > nameRow && tokens[i + 1] === word);
   if (answerRow < 0) throw new HerdError('invalid_argument', `look-up target: the word '${asked.motion.direction}' of the answer is not in the sequence of '${question}' (clip ${x.key}; cut by the sequence length?)`);
   return { rows: [nameRow, answerRow], direction: LOOKUP_DIRECTIONS.indexOf(asked.motion.direction) };
+}
+
+/**
+ * The look loss's rows and tokens for a direction question about a clip (`videoLookLoss`): the rows of `lookupTarget`
+ * (the asked shape's name ends, the answer's direction word comes next) and the object-motion tokens where the asked
+ * shape is in each effective frame of `clip` (`objectTokensPerGroup`, from the clip's `timing` and ground truth): token
+ * E·L + e·S + s of the V video tokens for frame token s of effective frame e. With `latents`, also every latent of the
+ * aggregator (tokens 0 … E·L−1): the loss then only keeps the rows off the other shapes' and the background's tokens, and
+ * the latents' clip-level motion code stays readable.
+ */
+export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, m: VideoModelConfig, clip: ClipSampling, x: Pick<VideoExample, 'key' | 'objects' | 'timing'>, question: string, tokens: readonly number[], latents = false): { rows: number[]; tokens: number[] } {
+  if (!m.video.resampler.motionTokens) throw new HerdError('invalid_config', "look target: the look loss marks the object-motion tokens: the video config needs resampler.motionTokens");
+  if (!x.timing) throw new HerdError('invalid_argument', `look target: clip ${x.key} has no timing (size, fps, frame count) to place its objects on the frames; read it from the clips dataset (readClipTimings, withClipTimings)`);
+  const { rows } = lookupTarget(o, x, question, tokens);
+  const j = x.objects.findIndex((ob) => ob.motion.kind === 'move' && question.includes(` ${ob.colour} ${ob.shape} `));
+  const S = frameTokens(m.image);
+  const first = effectiveFrames(clip) * m.video.resampler.latents; // the object-motion tokens follow the latents
+  const per = objectTokensPerGroup({ ...x.timing, objects: x.objects }, j, clip.frames, clip.groupFrames, m.image.vision);
+  const at = per.flatMap((ss, e) => ss.map((s) => first + e * S + s));
+  if (at.length === 0) throw new HerdError('invalid_argument', `look target: the asked shape of clip ${x.key} covers no frame token in any sampled frame ('${question}')`);
+  return { rows, tokens: latents ? [...Array.from({ length: first }, (_, i) => i), ...at] : at };
 }
 
 async function writeSequences(dir: string, seqs: readonly VideoSequence[]): Promise<void> {
@@ -234,11 +280,20 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   for (const [type, n] of Object.entries(o.qaRepeat ?? {})) if (!VIDEO_QA_TYPES.includes(type as VideoQaType) || !Number.isSafeInteger(n) || n < 0) throw new HerdError('invalid_argument', `trainMiniVideo: qaRepeat ${type}=${n}: types are ${VIDEO_QA_TYPES.join(', ')}, counts whole numbers ≥ 0`);
   const lookupWeight = o.lookupWeight ?? 0;
   if (!(Number.isFinite(lookupWeight) && lookupWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookupWeight must be a number ≥ 0, got ${lookupWeight}`);
-  const lookup = lookupWeight > 0;
-  if (lookup && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', 'trainMiniVideo: the look-up loss (lookupWeight) reads the object-motion tokens: set resampler.motionTokens');
-  const named = o.directionNamed === true;
-  const seqs = recipeSequences(o, train, T, o.qaRepeat, lookup, named);
-  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, {}, lookup, named) : undefined;
+  if (lookupWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', 'trainMiniVideo: the look-up loss (lookupWeight) reads the object-motion tokens: set resampler.motionTokens');
+  const lookWeight = o.lookWeight ?? 0;
+  if (!(Number.isFinite(lookWeight) && lookWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookWeight must be a number ≥ 0, got ${lookWeight}`);
+  if (lookWeight > 0 && lookupWeight > 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookWeight and lookupWeight are two auxiliary losses of the same rows; give one');
+  if (lookWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookWeight) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
+  if (o.lookLatents && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLatents widens the look loss\'s target: give lookWeight too');
+  if (o.lookLayers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLayers says which video layers the look loss trains: give lookWeight too');
+  const nVideoLayers = videoLayers(m).length;
+  if (o.lookLayers !== undefined && (o.lookLayers.length === 0 || o.lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLayers [${o.lookLayers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
+  const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookWeight > 0 ? 'look' : undefined;
+  const auxiliaryWeight = lookupWeight || lookWeight;
+  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}) };
+  const seqs = recipeSequences(o, train, T, { ...opts, ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}) });
+  const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, opts) : undefined;
   mkdirSync(o.workDir, { recursive: true });
   const losses = { caption: [] as number[], qa: [] as number[] };
   const evalLoss: { caption?: number; qa?: number } = {};
@@ -272,13 +327,13 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     // A frozen aggregator's tokens are a pure function of the clip: computed once, fed instead of the frames.
     const fixed = frozen ? await clipTokensOf(m, clip, values, features, session) : undefined;
     const tokens = fixed?.tokens;
-    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens, lookup, fixed?.look);
+    const collate = (ss: readonly Sample[]): Batch => videoBatch(m, clip, features, ss.map(parseSequence), T, tokens, auxiliary, fixed?.look);
     // A fixed held-out set of up to 4 batches (shuffled once, seeded) for the eval loss.
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
-    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, lookup, fixed?.look));
+    const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, auxiliary, fixed?.look));
     const r = await trainAdapter({
-      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', lookup),
-      ...(lookup ? { auxiliaryWeight: lookupWeight } : {}),
+      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', auxiliary, auxiliary === 'look' ? o.lookLayers : undefined),
+      ...(auxiliary ? { auxiliaryWeight } : {}),
       train: trainGroups,
       weights: { ...o.core.weights, ...o.vision, ...values },
       seed,
