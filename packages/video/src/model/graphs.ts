@@ -21,7 +21,7 @@ import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } from '@herd/graph';
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
-import { type LayerLook, type MllamaConfig, type VisionWeights, adapterParamSpecs, lookLoss, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
+import { type LayerLook, type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, lookLoss, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, effectiveFrames, videoBeforeImageLayers, videoTokenCount } from '../config.js';
 import { addLook, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
 import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerLook, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
@@ -140,8 +140,9 @@ export const VIDEO_LOOK_ROWS = 'video.lookAt.rows';
  * asked shape's name and giving the answer's direction word, and in each effective frame the object-motion tokens where
  * that shape IS then (`lookTarget`; the synthetic world's ground truth placed on the frame grid). Split by frame so a row
  * must look at the mover in every part of the clip (the optimum puts 1/E of its mass on each): one part's tokens say where
- * the mover is, only both together where it went — the first form, one mark set for all frames, was met by looking at
- * one half, and one-shape clips fell from 44 to 30–33 of 48 (round 35). Why at all: round 25 measured that the answer
+ * the mover is, only both together where it went; the first form, one mark set for all frames, could be met by looking at
+ * one half. Measured (round 35, video README): on both video layers either form binds the answer to the named mover but
+ * loses one-mover clips (44 → 30–35 of 48); on the later layer alone (`lookLayers` [1]) both hold. Why at all: round 25 measured that the answer
  * does not change with the name asked — on the two-mover clips whose movers go different ways both names got the same
  * direction word on 16–20 of 20 — and vision's look loss, the direct form, lifted the named object's attended mass from
  * 0.38 to 0.80 (round 34). Reads queries and keys only (`videoLayerLook`); no parameters: checkpoints and exported graphs
@@ -171,7 +172,7 @@ export function lookPerFrame(layers: readonly LayerLook[], tokens: Tensor, rows:
  * the graphs are those of the one-input model byte for byte. Both take
  * `video.mask` [B, 1, T, V] bool (true where a text row may see the clip). With `auxiliary` (training) its inputs and
  * loss as the auxiliary loss: 'lookup', `video.lookupRow` and `video.lookupTarget` [B, LOOKUP_ROWS] i32 (`lookupLoss`);
- * 'look', `VIDEO_LOOK_TOKENS` [B, V] and `VIDEO_LOOK_ROWS` [B, T] f32 (`videoLookLoss`, metric `lookMass`), on the video layers
+ * 'look', `VIDEO_LOOK_TOKENS` [B, E, V] and `VIDEO_LOOK_ROWS` [B, T] f32 (`videoLookLoss`, metric `lookMass`), on the video layers
  * `lookLayers` (indices into `videoLayers`; default every one).
  */
 export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', auxiliary?: VideoAuxiliary, lookLayers?: readonly number[]): LmExtension {
