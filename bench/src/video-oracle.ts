@@ -24,10 +24,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HerdError, Rng, decodeF16, encodeF16, readJsonFile } from '@herd/core';
-import { type Sample, isUnreadable, iterateDataset, readIndex, writeDataset } from '@herd/data';
+import { type Sample, isUnreadable, iterateDataset, writeDataset } from '@herd/data';
 import { type MotionObject } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { MINI_VIDEO_IMAGE_DIR, MOTION_CLASSES, type QaRepeat, type VideoExample, evaluateVideoQa, frameTokens, miniVideoConfig, motionClass, readVideoExamples, trainMiniVideo, videoQaItems, videoQaTable, videoTokenSpread } from '@herd/video';
+import { type ClipTiming, MINI_VIDEO_IMAGE_DIR, MOTION_CLASSES, type QaRepeat, type VideoExample, evaluateVideoQa, frameTokens, miniVideoConfig, motionClass, readClipTimings, readVideoExamples, trainMiniVideo, videoQaItems, videoQaTable, videoTokenSpread } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, FEATURES_FLAG, benchArgs, videoFeaturesDir } from './bench-args.js';
 import { IDENTITY_PARTS, addIdentityCodes, identityCodes } from './video-identity-code.js';
@@ -76,8 +76,7 @@ const info = (readJsonFile(join(dir, 'manifest.json'), { what: 'feature cache ma
 const clipsDir = cli.flag('clips') ?? (typeof info['clips'] === 'string' ? info['clips'] : undefined);
 if (idCodes && clipsDir === undefined) throw new HerdError('invalid_argument', `${dir}: its manifest names no clips dataset; give --clips DIR`);
 /** Each clip's frame count, fps and size (the clips' index), for where its objects are at each sampled frame. */
-const clipMeta = new Map<string, { width: number; height: number; fps: number; frames: number; objects: MotionObject[] }>();
-if (idCodes) for await (const e of readIndex(clipsDir!)) clipMeta.set(e.key, e.meta as never);
+const clipMeta = idCodes ? await readClipTimings(clipsDir!) : new Map<string, ClipTiming & { readonly objects: readonly MotionObject[] }>();
 
 /** One clip's features [F, S, D] (f32, changed in place) with the code: the motion class's everywhere, or the objects' identity where they are. */
 function code(f: Float32Array, key: string, objects: readonly MotionObject[], frames: number): Float32Array {

@@ -20,6 +20,7 @@ import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } fro
 import { type Device, type HostTensor, Session, type SessionOptions } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
 import { type ClipSampling, type ResamplerConfig, type VideoConfig, effectiveFrames, parseVideoConfig } from '../config.js';
+import { type MotionObject } from '@herd/datasets';
 import { type ClipFeatures, type VideoExample, blindClip, videoTokensFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoAuxiliary, type VideoModelConfig, buildVideoTokensGraph, frameTokens, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
@@ -180,6 +181,11 @@ export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' |
 /** The look-up loss's directions, in the order its targets index them (its logits are −x, x, −y, y: `lookupLoss`). */
 export const LOOKUP_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
 
+/** Which of a clip's moving objects a direction question names (" red circle "), or −1. */
+function askedMover(objects: readonly MotionObject[], question: string): number {
+  return objects.findIndex((ob) => ob.motion.kind === 'move' && question.includes(` ${ob.colour} ${ob.shape} `));
+}
+
 /**
  * The look-up loss's rows and target for a direction question about a clip (`lookupLoss`): the row of
  * the last token of the asked shape's name (" red circle") in the question and the row whose next
@@ -188,7 +194,7 @@ export const LOOKUP_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
  * direction in `LOOKUP_DIRECTIONS`.
  */
 export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, x: Pick<VideoExample, 'key' | 'objects'>, question: string, tokens: readonly number[]): { rows: number[]; direction: number } {
-  const asked = x.objects.find((ob) => ob.motion.kind === 'move' && question.includes(` ${ob.colour} ${ob.shape} `));
+  const asked = x.objects[askedMover(x.objects, question)];
   if (!asked || asked.motion.kind !== 'move') throw new HerdError('invalid_argument', `look-up target: no moving shape of clip ${x.key} is named in '${question}'`);
   const name = toVisionIds(o.core, o.image, o.tokenizer.encodeOrdinary(` ${asked.colour} ${asked.shape}`));
   const start = tokens.findIndex((_, i) => name.every((id, k) => tokens[i + k] === id));
@@ -212,7 +218,7 @@ export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'ima
   if (!m.video.resampler.motionTokens) throw new HerdError('invalid_config', "look target: the look loss marks the object-motion tokens: the video config needs resampler.motionTokens");
   if (!x.timing) throw new HerdError('invalid_argument', `look target: clip ${x.key} has no timing (size, fps, frame count) to place its objects on the frames; read it from the clips dataset (readClipTimings, withClipTimings)`);
   const { rows } = lookupTarget(o, x, question, tokens);
-  const j = x.objects.findIndex((ob) => ob.motion.kind === 'move' && question.includes(` ${ob.colour} ${ob.shape} `));
+  const j = askedMover(x.objects, question);
   const S = frameTokens(m.image);
   const first = effectiveFrames(clip) * m.video.resampler.latents; // the object-motion tokens follow the latents
   const per = objectTokensPerGroup({ ...x.timing, objects: x.objects }, j, clip.frames, clip.groupFrames, m.image.vision);
