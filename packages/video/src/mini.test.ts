@@ -265,6 +265,11 @@ describe('mini video checkpoint', () => {
     expect(wide[0]!.look!.rows).toEqual(looked[0]!.look!.rows);
     // The two movers' tokens differ.
     expect(looked[0]!.look!.tokens).not.toEqual(looked[1]!.look!.tokens);
+    // lookMovers 2: the two-mover clip's direction questions keep the same targets; a one-mover clip's (the square still) get none.
+    const oneMover: VideoExample = { ...example, key: 'clip-one', objects: [example.objects[0]!, { ...example.objects[1]!, motion: { kind: 'still' } }] };
+    const scoped = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookMovers: 2 }).qa;
+    expect(scoped.filter((q) => q.look).map((q) => [q.clip, q.look])).toEqual(looked.map((q) => ['clip-l', q.look]));
+    expect(recipeSequences(o, [oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS } }).qa.filter((q) => q.look)).toHaveLength(1); // default 1: marked
     // Fed: [B, V] token marks and [B, T] row marks; zeros for a sequence without targets.
     const features = new Map([[example.key, clip]]);
     const feeds = videoBatch(m, clipS, features, [looked[0]!, qa.find((q) => !q.look)!], 40, undefined, 'look');
@@ -284,6 +289,8 @@ describe('mini video checkpoint', () => {
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1 })).rejects.toThrow(/the look loss \(lookWeight\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLatents: true })).rejects.toThrow(/lookLatents widens the look loss's target: give lookWeight too/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLayers: [0] })).rejects.toThrow(/lookLayers says which video layers the look loss trains: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookMovers: 2 })).rejects.toThrow(/lookMovers says which clips the look loss marks: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookMovers: 0, resampler: { motionTokens: true } })).rejects.toThrow(/lookMovers must be a whole number ≥ 1 \(moving shapes in a clip\), got 0/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookLayers: [2], resampler: { motionTokens: true } })).rejects.toThrow(/lookLayers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
   });
   it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {

@@ -114,6 +114,13 @@ export interface MiniVideoOptions {
   /** The look loss's target also takes in the aggregator's latents (`lookTarget`'s `latents`; default off). */
   readonly lookLatents?: boolean;
   /**
+   * The look loss only on direction questions about clips where at least this many shapes move (default 1: every one).
+   * Why: a clip of one mover is read from the latents' clip-level code (round 35: the line 44 / 48, the code alone
+   * 46 / 48), and marking its mover's tokens pulled those clips down (KL1: 41 / 48); the name has to pick a mover only
+   * where two move.
+   */
+  readonly lookMovers?: number;
+  /**
    * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
    * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
    * Why: round 21's core bound a two-mover clip's direction to the asked mover when its reply named it (two-mover dialogues
@@ -160,18 +167,21 @@ export interface RecipeSequenceOptions {
   readonly video?: { readonly config: VideoModelConfig; readonly clip: ClipSampling };
   /** The look loss's tokens also take in every latent of the aggregator (`lookTarget`'s `latents`). */
   readonly lookLatents?: boolean;
+  /** The look loss's targets only on clips where at least this many shapes move (`lookMovers`; default 1). */
+  readonly lookMovers?: number;
 }
 
 /** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, `qaRepeat` times a type). */
 export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, opts: RecipeSequenceOptions = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
-  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false } = opts;
+  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false, lookMovers = 1 } = opts;
   if (auxiliary === 'look' && !video) throw new HerdError('invalid_argument', 'recipeSequences: the look loss places its tokens on the video model: give video');
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
   const qa = examples.flatMap((x) =>
     videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
       const direction = q.type === 'direction';
-      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, lookLatents) } : {};
+      const movers = x.objects.filter((ob) => ob.motion.kind === 'move').length;
+      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' && movers >= lookMovers ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, lookLatents) } : {};
       return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => ({ ...seq, ...extra }));
     }),
   );
@@ -293,11 +303,13 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   if (lookWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookWeight) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
   if (o.lookLatents && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLatents widens the look loss\'s target: give lookWeight too');
   if (o.lookLayers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLayers says which video layers the look loss trains: give lookWeight too');
+  if (o.lookMovers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookMovers says which clips the look loss marks: give lookWeight too');
+  if (o.lookMovers !== undefined && !(Number.isSafeInteger(o.lookMovers) && o.lookMovers >= 1)) throw new HerdError('invalid_argument', `trainMiniVideo: lookMovers must be a whole number ≥ 1 (moving shapes in a clip), got ${o.lookMovers}`);
   const nVideoLayers = videoLayers(m).length;
   if (o.lookLayers !== undefined && (o.lookLayers.length === 0 || o.lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLayers [${o.lookLayers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
   const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookWeight > 0 ? 'look' : undefined;
   const auxiliaryWeight = lookupWeight || lookWeight;
-  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}) };
+  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}), ...(o.lookMovers !== undefined ? { lookMovers: o.lookMovers } : {}) };
   const seqs = recipeSequences(o, train, T, { ...opts, ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}) });
   const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, opts) : undefined;
   mkdirSync(o.workDir, { recursive: true });
