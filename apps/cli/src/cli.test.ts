@@ -88,6 +88,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--look-layers', '0', '--motion-tokens', '--out', join(missing, 'v')], /--look-layers says which video layers the look loss trains: give --look-weight W too/],
     [['video', 'train', '--look-latents', '--motion-tokens', '--out', join(missing, 'v')], /--look-latents widens the look loss's target: give --look-weight W too/],
     [['video', 'train', '--look-movers', '2', '--motion-tokens', '--out', join(missing, 'v')], /--look-movers says which clips the look loss marks: give --look-weight W too/],
+    [['video', 'train', '--look-rows', 'answer', '--motion-tokens', '--out', join(missing, 'v')], /--look-rows says which rows the look loss marks: give --look-weight W too/],
+    [['video', 'train', '--look-rows', 'answer,word', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-rows takes distinct ones of name, answer, got 'answer,word'/],
     [['video', 'train', '--look-fewer', 'latents', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-fewer marks the clips --look-movers leaves out: give --look-movers N \(N > 1\) too/],
     [['video', 'train', '--look-fewer', 'all', '--look-movers', '2', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-fewer takes 'latents', got 'all'/],
     [['video', 'train', '--look-movers', '0', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-movers must be an integer ≥ 1, got '0'/],
