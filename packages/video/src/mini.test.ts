@@ -265,6 +265,24 @@ describe('mini video checkpoint', () => {
     expect(wide[0]!.look!.rows).toEqual(looked[0]!.look!.rows);
     // The two movers' tokens differ.
     expect(looked[0]!.look!.tokens).not.toEqual(looked[1]!.look!.tokens);
+    // lookMovers 2: the two-mover clip's direction questions keep the same targets; a one-mover clip's (the square still) get none.
+    const oneMover: VideoExample = { ...example, key: 'clip-one', objects: [example.objects[0]!, { ...example.objects[1]!, motion: { kind: 'still' } }] };
+    const scoped = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookMovers: 2 }).qa;
+    expect(scoped.filter((q) => q.look).map((q) => [q.clip, q.look])).toEqual(looked.map((q) => ['clip-l', q.look]));
+    expect(recipeSequences(o, [oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS } }).qa.filter((q) => q.look)).toHaveLength(1); // default 1: marked
+    // lookRows: the answer row alone (the row before the direction word) or the name row alone, the same tokens.
+    for (const [k, r] of (['name', 'answer'] as const).entries()) {
+      const one = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookRows: [r] }).qa.filter((q) => q.look);
+      expect(one.map((q) => q.look)).toEqual(looked.map((q) => ({ rows: [q.look!.rows[k]!], tokens: q.look!.tokens })));
+    }
+    expect(() => lookTarget(o, m, clipS, example, 'Which way does the red circle move?', looked[0]!.tokens, 'mover', [])).toThrow(/look target: rows \[\] must be some of name, answer/);
+    // lookFewer 'latents': the one-mover clip's question marks the latents alone (every latent, no frame token), same rows; the two-mover clip's unchanged.
+    const fewer = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookMovers: 2, lookFewer: 'latents' }).qa.filter((q) => q.look);
+    expect(fewer.filter((q) => q.clip === 'clip-l').map((q) => q.look)).toEqual(looked.map((q) => q.look));
+    const lone = fewer.filter((q) => q.clip === 'clip-one');
+    expect(lone).toHaveLength(1);
+    expect(lone[0]!.look!.tokens).toEqual(Array.from({ length: first }, (_, i) => i));
+    expect(lone[0]!.look!.rows).toEqual(lookupTarget(o, oneMover, 'Which way does the red circle move?', lone[0]!.tokens).rows);
     // Fed: [B, V] token marks and [B, T] row marks; zeros for a sequence without targets.
     const features = new Map([[example.key, clip]]);
     const feeds = videoBatch(m, clipS, features, [looked[0]!, qa.find((q) => !q.look)!], 40, undefined, 'look');
@@ -284,6 +302,11 @@ describe('mini video checkpoint', () => {
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1 })).rejects.toThrow(/the look loss \(lookWeight\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLatents: true })).rejects.toThrow(/lookLatents widens the look loss's target: give lookWeight too/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLayers: [0] })).rejects.toThrow(/lookLayers says which video layers the look loss trains: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookRows: ['answer'] })).rejects.toThrow(/lookRows says which rows the look loss marks: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookRows: ['answer', 'answer'], resampler: { motionTokens: true } })).rejects.toThrow(/lookRows \[answer,answer\] must be distinct ones of name, answer/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookFewer: 'latents', resampler: { motionTokens: true } })).rejects.toThrow(/lookFewer 'latents' marks the clips lookMovers leaves out: give lookMovers > 1/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookMovers: 2 })).rejects.toThrow(/lookMovers says which clips the look loss marks: give lookWeight too/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookMovers: 0, resampler: { motionTokens: true } })).rejects.toThrow(/lookMovers must be a whole number ≥ 1 \(moving shapes in a clip\), got 0/);
     await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookLayers: [2], resampler: { motionTokens: true } })).rejects.toThrow(/lookLayers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
   });
   it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {

@@ -114,6 +114,28 @@ export interface MiniVideoOptions {
   /** The look loss's target also takes in the aggregator's latents (`lookTarget`'s `latents`; default off). */
   readonly lookLatents?: boolean;
   /**
+   * The look loss only on direction questions about clips where at least this many shapes move (default 1: every one).
+   * Why: a clip of one mover is read from the latents' clip-level code (round 35: the line 44 / 48, the code alone
+   * 46 / 48), and marking its mover's tokens pulled those clips down (KL1: 41 / 48); the name has to pick a mover only
+   * where two move. Measured (round 36, video README): 2 lost more of those clips (200 vs KL1's 208 of 240), not fewer.
+   */
+  readonly lookMovers?: number;
+  /**
+   * With `lookMovers` > 1, what a direction question about a clip of fewer movers marks: nothing (default) or 'latents',
+   * the aggregator's latents alone (the clip-level code such a clip is read from), so the later layer is taught where
+   * to look on those clips too, not only kept off the asked mover's tokens by silence (round 36: without it, one-mover
+   * clips 38 / 48 on seed 1 — the layer looked at the lone mover's tokens anyway). Measured: it undoes the binding
+   * (different-way items 6 / 9 of 20), as marking the latents everywhere (`lookLatents`) did.
+   */
+  readonly lookFewer?: 'latents';
+  /**
+   * Which of the look-up rows the look loss marks (default both): 'name', the row ending the asked shape's name; 'answer',
+   * the row before the answer's direction word. Why 'answer': the row that says the word is the one whose look decides it;
+   * marked at the name row too, the later layer is held on the mover's tokens where the clip-level code would do.
+   * Measured (round 36): either row alone loses the binding (the answer row: 194 vs 220 of 264 over three seeds).
+   */
+  readonly lookRows?: readonly LookRow[];
+  /**
    * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
    * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
    * Why: round 21's core bound a two-mover clip's direction to the asked mover when its reply named it (two-mover dialogues
@@ -160,18 +182,26 @@ export interface RecipeSequenceOptions {
   readonly video?: { readonly config: VideoModelConfig; readonly clip: ClipSampling };
   /** The look loss's tokens also take in every latent of the aggregator (`lookTarget`'s `latents`). */
   readonly lookLatents?: boolean;
+  /** The look loss's targets only on clips where at least this many shapes move (`lookMovers`; default 1). */
+  readonly lookMovers?: number;
+  /** Clips of fewer movers mark the latents instead (`lookFewer`). */
+  readonly lookFewer?: 'latents';
+  /** Which look-up rows the look targets mark (`lookRows`; default both). */
+  readonly lookRows?: readonly LookRow[];
 }
 
 /** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, `qaRepeat` times a type). */
 export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, opts: RecipeSequenceOptions = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
-  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false } = opts;
+  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false, lookMovers = 1, lookFewer, lookRows = LOOK_ROWS } = opts;
   if (auxiliary === 'look' && !video) throw new HerdError('invalid_argument', 'recipeSequences: the look loss places its tokens on the video model: give video');
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
   const qa = examples.flatMap((x) =>
     videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
       const direction = q.type === 'direction';
-      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, lookLatents) } : {};
+      const movers = x.objects.filter((ob) => ob.motion.kind === 'move').length;
+      const marks: LookMarks | undefined = movers >= lookMovers ? (lookLatents ? 'mover+latents' : 'mover') : lookFewer;
+      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' && marks ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, marks, lookRows) } : {};
       return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => ({ ...seq, ...extra }));
     }),
   );
@@ -206,25 +236,37 @@ export function lookupTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'i
   return { rows: [nameRow, answerRow], direction: LOOKUP_DIRECTIONS.indexOf(asked.motion.direction) };
 }
 
+/** The look-up rows by name, in `lookupTarget`'s order: the row ending the asked shape's name, the row before the answer's direction word. */
+export const LOOK_ROWS = ['name', 'answer'] as const;
+export type LookRow = (typeof LOOK_ROWS)[number];
+
+/** Which video tokens a look target marks: the asked mover's object-motion tokens, those and every latent, or the latents alone. */
+export type LookMarks = 'mover' | 'mover+latents' | 'latents';
+
 /**
  * The look loss's rows and tokens for a direction question about a clip (`videoLookLoss`): the rows of `lookupTarget`
- * (the asked shape's name ends, the answer's direction word comes next) and the object-motion tokens where the asked
- * shape is in each effective frame of `clip` (`objectTokensPerGroup`, from the clip's `timing` and ground truth): token
- * E·L + e·S + s of the V video tokens for frame token s of effective frame e. With `latents`, also every latent of the
- * aggregator (tokens 0 … E·L−1): the loss then only keeps the rows off the other shapes' and the background's tokens, and
- * the latents' clip-level motion code stays readable.
+ * (the asked shape's name ends, the answer's direction word comes next; `rows` picks them by name) and, by `marks`, 'mover': the object-motion
+ * tokens where the asked shape is in each effective frame of `clip` (`objectTokensPerGroup`, from the clip's `timing`
+ * and ground truth): token E·L + e·S + s of the V video tokens for frame token s of effective frame e; 'mover+latents':
+ * also every latent of the aggregator (tokens 0 … E·L−1): the loss then only keeps the rows off the other shapes' and
+ * the background's tokens, and the latents' clip-level motion code stays readable; 'latents': the latents alone (for a
+ * clip whose one mover that code already gives: `lookFewer`).
  */
-export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, m: VideoModelConfig, clip: ClipSampling, x: Pick<VideoExample, 'key' | 'objects' | 'timing'>, question: string, tokens: readonly number[], latents = false): { rows: number[]; tokens: number[] } {
+export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, m: VideoModelConfig, clip: ClipSampling, x: Pick<VideoExample, 'key' | 'objects' | 'timing'>, question: string, tokens: readonly number[], marks: LookMarks = 'mover', rows: readonly LookRow[] = LOOK_ROWS): { rows: number[]; tokens: number[] } {
   if (!m.video.resampler.motionTokens) throw new HerdError('invalid_config', "look target: the look loss marks the object-motion tokens: the video config needs resampler.motionTokens");
+  if (rows.length === 0 || rows.some((r) => !LOOK_ROWS.includes(r))) throw new HerdError('invalid_argument', `look target: rows [${rows}] must be some of ${LOOK_ROWS.join(', ')}`);
+  const found = lookupTarget(o, x, question, tokens).rows;
+  const marked = LOOK_ROWS.flatMap((r, i) => (rows.includes(r) ? [found[i]!] : []));
+  const first = effectiveFrames(clip) * m.video.resampler.latents; // the object-motion tokens follow the latents
+  const latents = Array.from({ length: first }, (_, i) => i);
+  if (marks === 'latents') return { rows: marked, tokens: latents };
   if (!x.timing) throw new HerdError('invalid_argument', `look target: clip ${x.key} has no timing (size, fps, frame count) to place its objects on the frames; read it from the clips dataset (readClipTimings, withClipTimings)`);
-  const { rows } = lookupTarget(o, x, question, tokens);
   const j = askedMover(x.objects, question);
   const S = frameTokens(m.image);
-  const first = effectiveFrames(clip) * m.video.resampler.latents; // the object-motion tokens follow the latents
   const per = objectTokensPerGroup({ ...x.timing, objects: x.objects }, j, clip.frames, clip.groupFrames, m.image.vision);
   const at = per.flatMap((ss, e) => ss.map((s) => first + e * S + s));
   if (at.length === 0) throw new HerdError('invalid_argument', `look target: the asked shape of clip ${x.key} covers no frame token in any sampled frame ('${question}')`);
-  return { rows, tokens: latents ? [...Array.from({ length: first }, (_, i) => i), ...at] : at };
+  return { rows: marked, tokens: marks === 'mover+latents' ? [...latents, ...at] : at };
 }
 
 async function writeSequences(dir: string, seqs: readonly VideoSequence[]): Promise<void> {
@@ -293,11 +335,16 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   if (lookWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookWeight) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
   if (o.lookLatents && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLatents widens the look loss\'s target: give lookWeight too');
   if (o.lookLayers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLayers says which video layers the look loss trains: give lookWeight too');
+  if (o.lookMovers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookMovers says which clips the look loss marks: give lookWeight too');
+  if (o.lookRows !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookRows says which rows the look loss marks: give lookWeight too');
+  if (o.lookRows !== undefined && (o.lookRows.length === 0 || o.lookRows.some((r) => !LOOK_ROWS.includes(r)) || new Set(o.lookRows).size !== o.lookRows.length)) throw new HerdError('invalid_argument', `trainMiniVideo: lookRows [${o.lookRows}] must be distinct ones of ${LOOK_ROWS.join(', ')}`);
+  if (o.lookFewer !== undefined && !((o.lookMovers ?? 1) > 1 && o.lookFewer === 'latents')) throw new HerdError('invalid_argument', `trainMiniVideo: lookFewer '${o.lookFewer}' marks the clips lookMovers leaves out: give lookMovers > 1 and lookFewer 'latents'`);
+  if (o.lookMovers !== undefined && !(Number.isSafeInteger(o.lookMovers) && o.lookMovers >= 1)) throw new HerdError('invalid_argument', `trainMiniVideo: lookMovers must be a whole number ≥ 1 (moving shapes in a clip), got ${o.lookMovers}`);
   const nVideoLayers = videoLayers(m).length;
   if (o.lookLayers !== undefined && (o.lookLayers.length === 0 || o.lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLayers [${o.lookLayers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
   const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookWeight > 0 ? 'look' : undefined;
   const auxiliaryWeight = lookupWeight || lookWeight;
-  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}) };
+  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}), ...(o.lookMovers !== undefined ? { lookMovers: o.lookMovers } : {}), ...(o.lookFewer ? { lookFewer: o.lookFewer } : {}), ...(o.lookRows ? { lookRows: o.lookRows } : {}) };
   const seqs = recipeSequences(o, train, T, { ...opts, ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}) });
   const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, opts) : undefined;
   mkdirSync(o.workDir, { recursive: true });
