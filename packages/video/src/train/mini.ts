@@ -19,8 +19,8 @@ import { type Sample, writeDataset } from '@herd/data';
 import { type Batch, type LanguageCore, type Llama3Tokenizer, trainAdapter } from '@herd/llama3';
 import { type Device, type HostTensor, Session, type SessionOptions } from '@herd/runtime';
 import { type MllamaConfig, type VisionWeights, captionSequence, qaSequence, toVisionIds } from '@herd/vision';
-import { type ClipSampling, type ResamplerConfig, type VideoConfig, effectiveFrames, parseVideoConfig } from '../config.js';
 import { type MotionObject } from '@herd/datasets';
+import { type ClipSampling, type ResamplerConfig, type VideoConfig, effectiveFrames, parseVideoConfig } from '../config.js';
 import { type ClipFeatures, type VideoExample, blindClip, videoTokensFeeds } from '../data/features.js';
 import { VIDEO_QA_TYPES, type VideoQaType, videoQuestions } from '../data/qa.js';
 import { VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, type VideoAuxiliary, type VideoModelConfig, buildVideoTokensGraph, frameTokens, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
@@ -195,16 +195,17 @@ export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' |
   const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false, lookMovers = 1, lookFewer, lookRows = LOOK_ROWS } = opts;
   if (auxiliary === 'look' && !video) throw new HerdError('invalid_argument', 'recipeSequences: the look loss places its tokens on the video model: give video');
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
-  const qa = examples.flatMap((x) =>
-    videoQuestions(x.objects, { nameMover }).flatMap((q) => {
+  const qa = examples.flatMap((x) => {
+    // What this clip's direction questions mark for the look loss (none: unmarked), by how many of its shapes move.
+    const movers = x.objects.filter((ob) => ob.motion.kind === 'move').length;
+    const marks: LookMarks | undefined = movers >= lookMovers ? (lookLatents ? 'mover+latents' : 'mover') : lookFewer;
+    return videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
       const direction = q.type === 'direction';
-      const movers = x.objects.filter((ob) => ob.motion.kind === 'move').length;
-      const marks: LookMarks | undefined = movers >= lookMovers ? (lookLatents ? 'mover+latents' : 'mover') : lookFewer;
       const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' && marks ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, marks, lookRows) } : {};
       return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => ({ ...seq, ...extra }));
-    }),
-  );
+    });
+  });
   return { caption, qa };
 }
 
