@@ -24,7 +24,7 @@ export { videoBatch, videoSequence } from './train/batch.js';
 export type { VideoSequence } from './train/batch.js';
 export type { LayerOverrides, QaRepeat, ResamplerOverrides, RecipeSequenceOptions } from './train/mini.js';
 export { miniVideoConfig, recipeSequences, lookTarget, type LookMarks, LOOK_ROWS, type LookRow, trainMiniVideo, freshVideoWeights, videoTokensOf } from './train/mini.js';
-export type { MiniVideoOptions, MiniVideoResult, AggregatorReadout } from './train/mini.js';
+export type { MiniVideoOptions, MiniVideoResult, AggregatorReadout, VideoLookLoss } from './train/mini.js';
 export { pretrainAggregator, aggregatorWordScores, captionedClips, buildAggregatorTraining, buildAggregatorHead, aggregatorHeadSpecs, motionClass, MOTION_CLASSES } from './train/aggregator.js';
 export type { AggregatorPretrainOptions, AggregatorPretrainResult, CaptionedClip } from './train/aggregator.js';
 export { runMiniVideoRecipe, videoFeatures } from './train/mini-recipe.js';

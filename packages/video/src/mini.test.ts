@@ -15,7 +15,7 @@ import { MINI_VIDEO_DIR, MINI_VIDEO_FILES, MINI_VIDEO_IMAGE_DIR, frameFeaturesSh
 import { VideoGenerator } from './model/generate.js';
 import { frameTokens, videoParamSpecs } from './model/graphs.js';
 import { type VideoExample } from './data/features.js';
-import { LOOKUP_DIRECTIONS, lookTarget, lookupTarget, miniVideoConfig, recipeSequences, trainMiniVideo } from './train/mini.js';
+import { LOOKUP_DIRECTIONS, lookTarget, lookupTarget, miniVideoConfig, recipeSequences, trainMiniVideo, type VideoLookLoss } from './train/mini.js';
 import { objectTokensPerGroup } from './data/object-places.js';
 import { VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS } from './model/graphs.js';
 import { effectiveFrames, videoTokenCount } from './config.js';
@@ -260,24 +260,24 @@ describe('mini video checkpoint', () => {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(half(1))).toBeLessThan(mean(half(0)) - 1);
     // With the latents: every latent, then the same mover tokens.
-    const wide = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLatents: true }).qa.filter((q) => q.look);
+    const wide = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLoss: { latents: true } }).qa.filter((q) => q.look);
     expect(wide[0]!.look!.tokens).toEqual([...Array.from({ length: first }, (_, i) => i), ...looked[0]!.look!.tokens]);
     expect(wide[0]!.look!.rows).toEqual(looked[0]!.look!.rows);
     // The two movers' tokens differ.
     expect(looked[0]!.look!.tokens).not.toEqual(looked[1]!.look!.tokens);
-    // lookMovers 2: the two-mover clip's direction questions keep the same targets; a one-mover clip's (the square still) get none.
+    // lookLoss.movers 2: the two-mover clip's direction questions keep the same targets; a one-mover clip's (the square still) get none.
     const oneMover: VideoExample = { ...example, key: 'clip-one', objects: [example.objects[0]!, { ...example.objects[1]!, motion: { kind: 'still' } }] };
-    const scoped = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookMovers: 2 }).qa;
+    const scoped = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLoss: { movers: 2 } }).qa;
     expect(scoped.filter((q) => q.look).map((q) => [q.clip, q.look])).toEqual(looked.map((q) => ['clip-l', q.look]));
     expect(recipeSequences(o, [oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS } }).qa.filter((q) => q.look)).toHaveLength(1); // default 1: marked
-    // lookRows: the answer row alone (the row before the direction word) or the name row alone, the same tokens.
+    // lookLoss.rows: the answer row alone (the row before the direction word) or the name row alone, the same tokens.
     for (const [k, r] of (['name', 'answer'] as const).entries()) {
-      const one = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookRows: [r] }).qa.filter((q) => q.look);
+      const one = recipeSequences(o, [example], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLoss: { rows: [r] } }).qa.filter((q) => q.look);
       expect(one.map((q) => q.look)).toEqual(looked.map((q) => ({ rows: [q.look!.rows[k]!], tokens: q.look!.tokens })));
     }
     expect(() => lookTarget(o, m, clipS, example, 'Which way does the red circle move?', looked[0]!.tokens, 'mover', [])).toThrow(/look target: rows \[\] must be some of name, answer/);
-    // lookFewer 'latents': the one-mover clip's question marks the latents alone (every latent, no frame token), same rows; the two-mover clip's unchanged.
-    const fewer = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookMovers: 2, lookFewer: 'latents' }).qa.filter((q) => q.look);
+    // lookLoss.fewer 'latents': the one-mover clip's question marks the latents alone (every latent, no frame token), same rows; the two-mover clip's unchanged.
+    const fewer = recipeSequences(o, [example, oneMover], 40, { auxiliary: 'look', video: { config: m, clip: clipS }, lookLoss: { movers: 2, fewer: 'latents' } }).qa.filter((q) => q.look);
     expect(fewer.filter((q) => q.clip === 'clip-l').map((q) => q.look)).toEqual(looked.map((q) => q.look));
     const lone = fewer.filter((q) => q.clip === 'clip-one');
     expect(lone).toHaveLength(1);
@@ -297,17 +297,15 @@ describe('mini video checkpoint', () => {
     const { timing: _, ...untimed } = example;
     expect(() => lookTarget(o, m, clipS, untimed, 'Which way does the red circle move?', looked[0]!.tokens)).toThrow(/look target: clip clip-l has no timing \(size, fps, frame count\)/);
     expect(() => recipeSequences(o, [example], 40, { auxiliary: 'look' })).toThrow(/the look loss places its tokens on the video model: give video/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: -1 })).rejects.toThrow(/lookWeight must be a number ≥ 0, got -1/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookupWeight: 1, resampler: { motionTokens: true } })).rejects.toThrow(/lookWeight and lookupWeight are two auxiliary losses of the same rows; give one/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1 })).rejects.toThrow(/the look loss \(lookWeight\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLatents: true })).rejects.toThrow(/lookLatents widens the look loss's target: give lookWeight too/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLayers: [0] })).rejects.toThrow(/lookLayers says which video layers the look loss trains: give lookWeight too/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookRows: ['answer'] })).rejects.toThrow(/lookRows says which rows the look loss marks: give lookWeight too/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookRows: ['answer', 'answer'], resampler: { motionTokens: true } })).rejects.toThrow(/lookRows \[answer,answer\] must be distinct ones of name, answer/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookFewer: 'latents', resampler: { motionTokens: true } })).rejects.toThrow(/lookFewer 'latents' marks the clips lookMovers leaves out: give lookMovers > 1/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookMovers: 2 })).rejects.toThrow(/lookMovers says which clips the look loss marks: give lookWeight too/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookMovers: 0, resampler: { motionTokens: true } })).rejects.toThrow(/lookMovers must be a whole number ≥ 1 \(moving shapes in a clip\), got 0/);
-    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookWeight: 1, lookLayers: [2], resampler: { motionTokens: true } })).rejects.toThrow(/lookLayers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: -1 } })).rejects.toThrow(/lookLoss\.weight must be a number > 0 \(leave lookLoss out for none\), got -1/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 0 } })).rejects.toThrow(/lookLoss\.weight must be a number > 0 \(leave lookLoss out for none\), got 0/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { rows: ['answer'] } as unknown as VideoLookLoss })).rejects.toThrow(/lookLoss\.weight must be a number > 0 \(leave lookLoss out for none\), got undefined/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 1 }, lookupWeight: 1, resampler: { motionTokens: true } })).rejects.toThrow(/lookLoss and lookupWeight are two auxiliary losses of the same rows; give one/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 1 } })).rejects.toThrow(/the look loss \(lookLoss\) marks the object-motion tokens at the asked shape's places: set resampler\.motionTokens/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 1, rows: ['answer', 'answer'] }, resampler: { motionTokens: true } })).rejects.toThrow(/lookLoss\.rows \[answer,answer\] must be distinct ones of name, answer/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 1, fewer: 'latents' }, resampler: { motionTokens: true } })).rejects.toThrow(/lookLoss\.fewer 'latents' marks the clips lookLoss\.movers leaves out: give lookLoss\.movers > 1/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 1, movers: 0 }, resampler: { motionTokens: true } })).rejects.toThrow(/lookLoss\.movers must be a whole number ≥ 1 \(moving shapes in a clip\), got 0/);
+    await expect(trainMiniVideo({ ...o, vision: v.vision.weights, examples: [example], workDir: '/nonexistent', captionSteps: 0, qaSteps: 1, lookLoss: { weight: 1, layers: [2] }, resampler: { motionTokens: true } })).rejects.toThrow(/lookLoss\.layers \[2\]: the video model has 2 video layers \(0\.\.1\)/);
   });
   it('the look-up targets: each direction question of a two-mover clip points at the row ending the asked shape\'s name and its direction; other questions none; fed as [B, 2] rows and targets', async () => {
     const v = loadMiniVideo();

@@ -133,7 +133,7 @@ export const VIDEO_LOOK_TOKENS = 'video.lookAt.tokens';
 export const VIDEO_LOOK_ROWS = 'video.lookAt.rows';
 
 /**
- * The look loss of the video layers (training only, herd's addition; the recipe's `lookWeight`; needs
+ * The look loss of the video layers (training only, herd's addition; the recipe's `lookLoss` option, a `VideoLookLoss`; needs
  * `resampler.motionTokens`): vision's look loss (`lookLoss`: at marked rows, each layer's head-mean attention mass on
  * the marked tokens, −log, averaged over rows and layers) on the video cross-attention layers, once per effective frame e
  * with that frame's marks, averaged over the frames. The recipe marks, on every direction question, the rows ending the
@@ -142,7 +142,7 @@ export const VIDEO_LOOK_ROWS = 'video.lookAt.rows';
  * must look at the mover in every part of the clip (the optimum puts 1/E of its mass on each): one part's tokens say where
  * the mover is, only both together where it went; the first form, one mark set for all frames, could be met by looking at
  * one half. Measured (round 35, video README): on both video layers either form binds the answer to the named mover but
- * loses one-mover clips (44 → 30–35 of 48); on the later layer alone (`lookLayers` [1]) both hold. Why at all: round 25 measured that the answer
+ * loses one-mover clips (44 → 30–35 of 48); on the later layer alone (`VideoLookLoss`'s `layers` [1]) both hold. Why at all: round 25 measured that the answer
  * does not change with the name asked — on the two-mover clips whose movers go different ways both names got the same
  * direction word on 16–20 of 20 — and vision's look loss, the direct form, lifted the named object's attended mass from
  * 0.38 to 0.80 (round 34). Reads queries and keys only (`videoLayerLook`); no parameters: checkpoints and exported graphs
@@ -173,7 +173,7 @@ export function lookPerFrame(layers: readonly LayerLook[], tokens: Tensor, rows:
  * `video.mask` [B, 1, T, V] bool (true where a text row may see the clip). With `auxiliary` (training) its inputs and
  * loss as the auxiliary loss: 'lookup', `video.lookupRow` and `video.lookupTarget` [B, LOOKUP_ROWS] i32 (`lookupLoss`);
  * 'look', `VIDEO_LOOK_TOKENS` [B, E, V] and `VIDEO_LOOK_ROWS` [B, T] f32 (`videoLookLoss`, metric `lookMass`), on the video layers
- * `lookLayers` (indices into `videoLayers`; default every one).
+ * `lookLayers` (indices into `videoLayers`; default every one; the recipe's `VideoLookLoss`'s `layers`).
  */
 export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 'frames' | 'tokens', auxiliary?: VideoAuxiliary, lookLayers?: readonly number[]): LmExtension {
   const t = m.image.text;

@@ -115,10 +115,10 @@ describe('video look loss', () => {
   it("in the training graph: the answer loss is unchanged (lmLoss), the last video layer's values, output, FFN and gates get the same update, its queries and keys another", async () => {
     const start = openValues(4);
     const { features, tokens, seqs } = batchOf(new Rng(6));
-    const step = async (lookWeight: number) => {
-      const aux = lookWeight > 0 ? 'look' : undefined;
+    const step = async (weight: number) => {
+      const aux = weight > 0 ? 'look' : undefined;
       // No clipping and a large eps: the first AdamW update is then ≈ lr · gradient, so updates compare as gradients do.
-      const graphs = buildLmTraining(videoModelSpec(m, TINY_CLIP, 'tokens', aux), { ...t.core, ...t.vision, ...start }, { batch: 2, seqLen: 8, train: [VIDEO_CROSS_ATTENTION_GROUP], optimizer: { weightDecay: 0, clipNorm: 0, eps: 1 }, ...(aux ? { auxiliaryWeight: lookWeight } : {}) });
+      const graphs = buildLmTraining(videoModelSpec(m, TINY_CLIP, 'tokens', aux), { ...t.core, ...t.vision, ...start }, { batch: 2, seqLen: 8, train: [VIDEO_CROSS_ATTENTION_GROUP], optimizer: { weightDecay: 0, clipNorm: 0, eps: 1 }, ...(aux ? { auxiliaryWeight: weight } : {}) });
       const run = await TrainingRun.create(graphs, Object.fromEntries(Object.entries(start).map(([k, v]) => [k, hostTensor('f32', v.shape, v.data)])));
       try {
         const feeds = videoBatch(m, TINY_CLIP, features, seqs, 8, tokens, aux);
@@ -161,7 +161,7 @@ describe('video look loss', () => {
     }
   }, 120_000);
 
-  it('on chosen layers (lookLayers): the look part over both layers is the mean of each layer\'s alone; a bad choice is refused', async () => {
+  it('on chosen layers (lookLoss.layers): the look part over both layers is the mean of each layer\'s alone; a bad choice is refused', async () => {
     const start = openValues(9);
     const { features, tokens, seqs } = batchOf(new Rng(10));
     const lookPart = async (layers?: number[]) => {

@@ -16,7 +16,7 @@ import { type TokenSpread, videoTokenSpread } from '../eval/token-spread.js';
 import { type VideoQaReport, evaluateVideoQa, videoQaItems, videoQaTable } from '../eval/video-qa.js';
 import { checkFrameImage } from '../model/graphs.js';
 import { saveMiniVideo } from '../mini.js';
-import { type LayerOverrides, type LookRow, type MiniVideoResult, type QaRepeat, type ResamplerOverrides, miniVideoConfig, trainMiniVideo } from './mini.js';
+import { type LayerOverrides, type MiniVideoResult, type QaRepeat, type ResamplerOverrides, type VideoLookLoss, miniVideoConfig, trainMiniVideo } from './mini.js';
 
 export interface MiniVideoRecipe {
   readonly core: LanguageCore;
@@ -63,17 +63,8 @@ export interface MiniVideoRecipe {
   readonly attentionFromImage?: boolean;
   /** Weight of the look-up loss in the language-model stages (`trainMiniVideo`'s `lookupWeight`; 0 = none). */
   readonly lookupWeight?: number;
-  /** Weight of the look loss in the language-model stages (`trainMiniVideo`'s `lookWeight`; 0 = none), and its video layers (`lookLayers`; default every one). */
-  readonly lookWeight?: number;
-  readonly lookLayers?: readonly number[];
-  /** The look loss's target also takes in the aggregator's latents (`trainMiniVideo`'s `lookLatents`). */
-  readonly lookLatents?: boolean;
-  /** The look loss only on clips where at least this many shapes move (`trainMiniVideo`'s `lookMovers`; default 1). */
-  readonly lookMovers?: number;
-  /** Clips of fewer movers mark the latents instead (`trainMiniVideo`'s `lookFewer`). */
-  readonly lookFewer?: 'latents';
-  /** Which look-up rows the look loss marks (`trainMiniVideo`'s `lookRows`; default both). */
-  readonly lookRows?: readonly LookRow[];
+  /** The look loss in the language-model stages (`trainMiniVideo`'s `lookLoss`: its weight, video layers, targets and rows; default none). */
+  readonly lookLoss?: VideoLookLoss;
   /** Direction answers name their mover in the QA stage (`trainMiniVideo`'s `directionNamed`; the eval's references unchanged). */
   readonly directionNamed?: boolean;
   /**
@@ -132,7 +123,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const train = await trainMiniVideo({
     core: o.core, tokenizer: o.tokenizer, image: o.vision.config, vision: o.vision.weights, examples: data.train, heldout: data.heldout,
     workDir: o.workDir, captionSteps: o.captionSteps, qaSteps: o.qaSteps, batch: o.batch, lr: o.lr, seed: o.seed, ...(o.blind ? { blind: true } : {}),
-    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.aggregatorFrom ? { aggregatorFrom: o.aggregatorFrom.weights } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}), ...(o.lookWeight ? { lookWeight: o.lookWeight } : {}), ...(o.lookLayers ? { lookLayers: o.lookLayers } : {}), ...(o.lookLatents ? { lookLatents: true } : {}), ...(o.lookMovers !== undefined ? { lookMovers: o.lookMovers } : {}), ...(o.lookFewer ? { lookFewer: o.lookFewer } : {}), ...(o.lookRows ? { lookRows: o.lookRows } : {}), ...(o.directionNamed ? { directionNamed: true } : {}),
+    ...(o.aggregatorSteps ? { aggregatorSteps: o.aggregatorSteps } : {}), ...(o.aggregatorLr !== undefined ? { aggregatorLr: o.aggregatorLr } : {}), ...(o.motionWeight ? { motionWeight: o.motionWeight } : {}), ...(o.resampler ? { resampler: o.resampler } : {}), ...(o.layers ? { layers: o.layers } : {}), ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}), ...(o.init ? { init: o.init } : {}), ...(o.aggregator ? { aggregator: o.aggregator } : {}), ...(o.attentionFromImage ? { attentionFromImage: true } : {}), ...(o.aggregatorFrom ? { aggregatorFrom: o.aggregatorFrom.weights } : {}), ...(o.lookupWeight ? { lookupWeight: o.lookupWeight } : {}), ...(o.lookLoss ? { lookLoss: o.lookLoss } : {}), ...(o.directionNamed ? { directionNamed: true } : {}),
     device: o.device,
   });
   const ro = train.aggregatorReadout;
@@ -147,6 +138,7 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
   const evalSeconds = (performance.now() - t0) / 1000;
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const tail = (xs: readonly number[]) => mean(xs.slice(-10));
+  const lookLoss = o.lookLoss;
   const card = `# herd mini video adapter
 
 The video parameters of the mini herd (Llama 3 paper §7.4 in miniature): a perceiver-resampler
@@ -169,7 +161,7 @@ ${o.qaRepeat ? `QA mix: ${Object.entries(o.qaRepeat).map(([k, n]) => `${k} quest
 ` : ''}${o.aggregatorSteps ? `Stage 0 aggregator pre-training (caption-words head on the mean video token${o.motionWeight ? `, plus a motion head (left/right/up/down/still) with weight ${o.motionWeight} trained on the synthetic world's motion labels — a stand-in target, as vision's dense stage is` : ''}, \`pretrainAggregator\`): ${o.aggregatorSteps} steps, peak LR ${o.aggregatorLr ?? o.lr}; loss first 10 ${mean(train.losses.aggregator?.slice(0, 10) ?? []).toFixed(3)}, last 10 ${tail(train.losses.aggregator ?? []).toFixed(3)}${ro ? `; held-out readout: direction ${ro.direction.right}/${ro.direction.n}${ro.motionHead ? ` (motion head ${ro.motionHead.right}/${ro.motionHead.n})` : ''}, moving-vs-static AUC ${ro.movingAuc.toFixed(3)}` : ''}. The aggregator is then ${(o.aggregator ?? 'frozen') === 'frozen' ? 'frozen' : 'trained further'} in the language-model stages.
 ` : ''}${o.aggregatorFrom ? `Aggregator: taken from ${o.aggregatorFrom.dir} (no stage 0 here) and frozen; the video cross-attention layers fresh.
 ` : ''}${o.lookupWeight ? `Look-up loss (weight ${o.lookupWeight}) beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape's name and saying the direction word must attend, in each video layer (its query and keys only), to the object-motion tokens whose place term moved the shape's way (\`lookupLoss\`; no parameters of its own).
-` : ''}${o.lookWeight ? `Look loss (weight ${o.lookWeight}) beside the answer loss in the language-model stages: on every direction question${o.lookMovers && o.lookMovers > 1 ? ` about a clip where at least ${o.lookMovers} shapes move (lookMovers${o.lookFewer ? `; on a clip of fewer, onto the aggregator's latents alone, lookFewer` : ''})` : ''} ${o.lookRows && o.lookRows.length === 1 ? (o.lookRows[0] === 'name' ? "the row ending the asked shape's name (lookRows name) must put its" : 'the row before the direction word (lookRows answer) must put its') : "the rows ending the asked shape's name and saying the direction word must put their"} attention, in ${o.lookLayers ? `video layer${o.lookLayers.length > 1 ? 's' : ''} ${o.lookLayers.join(', ')} (the others free)` : 'each video layer'} (its query and keys only), on the object-motion tokens where that shape is in each effective frame${o.lookLatents ? ' or on the aggregator\'s latents (lookLatents: the loss keeps the rows off the other shapes\' and the background\'s tokens)' : ''} (\`videoLookLoss\`, vision's look loss on the video layers; the targets are the synthetic world's ground truth placed on the frame grid, not the paper's; no parameters of its own). The QA loss below is the answer loss plus ${o.lookWeight} × the look loss; the work folder's qa.jsonl has \`lmLoss\` and \`lookMass\` per step.
+` : ''}${lookLoss ? `Look loss (weight ${lookLoss.weight}) beside the answer loss in the language-model stages: on every direction question${lookLoss.movers && lookLoss.movers > 1 ? ` about a clip where at least ${lookLoss.movers} shapes move (--look-movers${lookLoss.fewer ? `; on a clip of fewer, onto the aggregator's latents alone, --look-fewer` : ''})` : ''} ${lookLoss.rows && lookLoss.rows.length === 1 ? (lookLoss.rows[0] === 'name' ? "the row ending the asked shape's name (--look-rows name) must put its" : 'the row before the direction word (--look-rows answer) must put its') : "the rows ending the asked shape's name and saying the direction word must put their"} attention, in ${lookLoss.layers ? `video layer${lookLoss.layers.length > 1 ? 's' : ''} ${lookLoss.layers.join(', ')} (the others free)` : 'each video layer'} (its query and keys only), on the object-motion tokens where that shape is in each effective frame${lookLoss.latents ? ' or on the aggregator\'s latents (--look-latents: the loss keeps the rows off the other shapes\' and the background\'s tokens)' : ''} (\`videoLookLoss\`, vision's look loss on the video layers; the targets are the synthetic world's ground truth placed on the frame grid, not the paper's; no parameters of its own). The QA loss below is the answer loss plus ${lookLoss.weight} × the look loss; the work folder's qa.jsonl has \`lmLoss\` and \`lookMass\` per step.
 ` : ''}${o.directionNamed ? `Direction answers name the mover in the QA stage ("The red circle moves up." instead of "It moves up."; \`videoQuestions\`' \`nameMover\`, the text corpus's --direction-named wording), in its training and held-out-loss sets; the eval's references stay "It moves …" (graded on the key word).
 ` : ''}Stage 1 clip–caption: ${o.captionSteps} steps; stage 2 QA: ${o.qaSteps} steps; batch ${o.batch}, peak LR ${o.lr} (cosine, re-warmed per stage), seed ${o.seed}, through llama3's \`trainAdapter\`.
 Loss (mean of the last 10 steps): caption ${tail(train.losses.caption).toFixed(3)} (first 10: ${mean(train.losses.caption.slice(0, 10)).toFixed(3)}), QA ${tail(train.losses.qa).toFixed(3)} (first 10: ${mean(train.losses.qa.slice(0, 10)).toFixed(3)}).

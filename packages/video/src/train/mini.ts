@@ -47,6 +47,43 @@ export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrid
   return { image, video: parseVideoConfig({ ...video, ...layers, resampler: { ...video.resampler, ...resampler } }) };
 }
 
+/**
+ * The look loss (rounds 35–36; `videoLookLoss`, training only, no parameters): on every direction question the rows
+ * ending the asked shape's name and saying the direction word must put their attention on the object-motion tokens
+ * where that shape is in each effective frame (`lookTarget`). Given at all, it trains; each field below narrows or
+ * widens it.
+ */
+export interface VideoLookLoss {
+  /** Its weight beside the answer loss (a number > 0). */
+  readonly weight: number;
+  /** The video layers the look loss trains (indices into `videoLayers`; default every one): e.g. [0], the second left free to read the whole clip. */
+  readonly layers?: readonly number[];
+  /** The look loss's target also takes in the aggregator's latents (`lookTarget`'s `latents`; default off). */
+  readonly latents?: boolean;
+  /**
+   * The look loss only on direction questions about clips where at least this many shapes move (default 1: every one).
+   * Why: a clip of one mover is read from the latents' clip-level code (round 35: the line 44 / 48, the code alone
+   * 46 / 48), and marking its mover's tokens pulled those clips down (KL1: 41 / 48); the name has to pick a mover only
+   * where two move. Measured (round 36, video README): 2 lost more of those clips (200 vs KL1's 208 of 240), not fewer.
+   */
+  readonly movers?: number;
+  /**
+   * With `movers` > 1, what a direction question about a clip of fewer movers marks: nothing (default) or 'latents',
+   * the aggregator's latents alone (the clip-level code such a clip is read from), so the later layer is taught where
+   * to look on those clips too, not only kept off the asked mover's tokens by silence (round 36: without it, one-mover
+   * clips 38 / 48 on seed 1 — the layer looked at the lone mover's tokens anyway). Measured: it undoes the binding
+   * (different-way items 6 / 9 of 20), as marking the latents everywhere (`latents`) did.
+   */
+  readonly fewer?: 'latents';
+  /**
+   * Which of the look-up rows the look loss marks (default both, `LOOK_ROWS`): 'name', the row ending the asked shape's
+   * name; 'answer', the row before the answer's direction word. Why 'answer': the row that says the word is the one whose
+   * look decides it; marked at the name row too, the later layer is held on the mover's tokens where the clip-level code
+   * would do. Measured (round 36): either row alone loses the binding (the answer row: 194 vs 220 of 264 over three seeds).
+   */
+  readonly rows?: readonly LookRow[];
+}
+
 export interface MiniVideoOptions {
   readonly core: LanguageCore;
   readonly tokenizer: Llama3Tokenizer;
@@ -103,38 +140,10 @@ export interface MiniVideoOptions {
    */
   readonly lookupWeight?: number;
   /**
-   * Weight of the look loss in the language-model stages (default 0 = none; `videoLookLoss`; needs
-   * `resampler.motionTokens` and each clip's `timing`; not with `lookupWeight`): on every direction question the rows
-   * ending the asked shape's name and saying the direction word must put their attention on the object-motion tokens
-   * where that shape is in each effective frame (`lookTarget`).
+   * The look loss in the language-model stages (default none; `videoLookLoss`; needs `resampler.motionTokens` and each
+   * clip's `timing`; not with `lookupWeight`): its weight, layers, targets and rows (`VideoLookLoss`).
    */
-  readonly lookWeight?: number;
-  /** The video layers the look loss trains (indices into `videoLayers`; default every one): e.g. [0], the second left free to read the whole clip. */
-  readonly lookLayers?: readonly number[];
-  /** The look loss's target also takes in the aggregator's latents (`lookTarget`'s `latents`; default off). */
-  readonly lookLatents?: boolean;
-  /**
-   * The look loss only on direction questions about clips where at least this many shapes move (default 1: every one).
-   * Why: a clip of one mover is read from the latents' clip-level code (round 35: the line 44 / 48, the code alone
-   * 46 / 48), and marking its mover's tokens pulled those clips down (KL1: 41 / 48); the name has to pick a mover only
-   * where two move. Measured (round 36, video README): 2 lost more of those clips (200 vs KL1's 208 of 240), not fewer.
-   */
-  readonly lookMovers?: number;
-  /**
-   * With `lookMovers` > 1, what a direction question about a clip of fewer movers marks: nothing (default) or 'latents',
-   * the aggregator's latents alone (the clip-level code such a clip is read from), so the later layer is taught where
-   * to look on those clips too, not only kept off the asked mover's tokens by silence (round 36: without it, one-mover
-   * clips 38 / 48 on seed 1 — the layer looked at the lone mover's tokens anyway). Measured: it undoes the binding
-   * (different-way items 6 / 9 of 20), as marking the latents everywhere (`lookLatents`) did.
-   */
-  readonly lookFewer?: 'latents';
-  /**
-   * Which of the look-up rows the look loss marks (default both): 'name', the row ending the asked shape's name; 'answer',
-   * the row before the answer's direction word. Why 'answer': the row that says the word is the one whose look decides it;
-   * marked at the name row too, the later layer is held on the mover's tokens where the clip-level code would do.
-   * Measured (round 36): either row alone loses the binding (the answer row: 194 vs 220 of 264 over three seeds).
-   */
-  readonly lookRows?: readonly LookRow[];
+  readonly lookLoss?: VideoLookLoss;
   /**
    * Direction answers name their mover ("The red circle moves up." for "It moves up."; `videoQuestions`' `nameMover`, the
    * wording of the text corpus's `--direction-named`) in the QA stage's training and held-out-loss sequences (default off).
@@ -180,29 +189,27 @@ export interface RecipeSequenceOptions {
   readonly nameMover?: boolean;
   /** The video model and the QA stage's frame sampling, for the look loss's tokens. */
   readonly video?: { readonly config: VideoModelConfig; readonly clip: ClipSampling };
-  /** The look loss's tokens also take in every latent of the aggregator (`lookTarget`'s `latents`). */
-  readonly lookLatents?: boolean;
-  /** The look loss's targets only on clips where at least this many shapes move (`lookMovers`; default 1). */
-  readonly lookMovers?: number;
-  /** Clips of fewer movers mark the latents instead (`lookFewer`). */
-  readonly lookFewer?: 'latents';
-  /** Which look-up rows the look targets mark (`lookRows`; default both). */
-  readonly lookRows?: readonly LookRow[];
+  /**
+   * The look loss's targets (with `auxiliary` 'look'): which clips' direction questions are marked and what they mark
+   * (`VideoLookLoss`'s `latents`, `movers`, `fewer`, `rows`; its `weight` and `layers` are the training graph's, unread here).
+   */
+  readonly lookLoss?: Pick<VideoLookLoss, 'latents' | 'movers' | 'fewer' | 'rows'>;
 }
 
 /** Stage-1 and stage-2 sequences of clips (every caption; every question of every clip, `qaRepeat` times a type). */
 export function recipeSequences(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, examples: readonly VideoExample[], seqLen: number, opts: RecipeSequenceOptions = {}): { caption: VideoSequence[]; qa: VideoSequence[] } {
-  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLatents = false, lookMovers = 1, lookFewer, lookRows = LOOK_ROWS } = opts;
+  const { qaRepeat = {}, auxiliary, nameMover = false, video, lookLoss = {} } = opts;
+  const { latents = false, movers: fewestMovers = 1, fewer, rows = LOOK_ROWS } = lookLoss;
   if (auxiliary === 'look' && !video) throw new HerdError('invalid_argument', 'recipeSequences: the look loss places its tokens on the video model: give video');
   const caption = examples.map((x) => videoSequence(x.key, captionSequence(o.tokenizer, o.core, o.image, x.caption), seqLen));
   const qa = examples.flatMap((x) => {
     // What this clip's direction questions mark for the look loss (none: unmarked), by how many of its shapes move.
     const movers = x.objects.filter((ob) => ob.motion.kind === 'move').length;
-    const marks: LookMarks | undefined = movers >= lookMovers ? (lookLatents ? 'mover+latents' : 'mover') : lookFewer;
+    const marks: LookMarks | undefined = movers >= fewestMovers ? (latents ? 'mover+latents' : 'mover') : fewer;
     return videoQuestions(x.objects, { nameMover }).flatMap((q) => {
       const seq = videoSequence(x.key, qaSequence(o.tokenizer, o.core, o.image, q.question, q.answer), seqLen);
       const direction = q.type === 'direction';
-      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' && marks ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, marks, lookRows) } : {};
+      const extra = direction && auxiliary === 'lookup' ? { lookup: lookupTarget(o, x, q.question, seq.tokens) } : direction && auxiliary === 'look' && marks ? { look: lookTarget(o, video!.config, video!.clip, x, q.question, seq.tokens, marks, rows) } : {};
       return Array.from({ length: qaRepeat[q.type] ?? 1 }, () => ({ ...seq, ...extra }));
     });
   });
@@ -251,7 +258,7 @@ export type LookMarks = 'mover' | 'mover+latents' | 'latents';
  * and ground truth): token E·L + e·S + s of the V video tokens for frame token s of effective frame e; 'mover+latents':
  * also every latent of the aggregator (tokens 0 … E·L−1): the loss then only keeps the rows off the other shapes' and
  * the background's tokens, and the latents' clip-level motion code stays readable; 'latents': the latents alone (for a
- * clip whose one mover that code already gives: `lookFewer`).
+ * clip whose one mover that code already gives: `VideoLookLoss`'s `fewer`).
  */
 export function lookTarget(o: Pick<MiniVideoOptions, 'core' | 'tokenizer' | 'image'>, m: VideoModelConfig, clip: ClipSampling, x: Pick<VideoExample, 'key' | 'objects' | 'timing'>, question: string, tokens: readonly number[], marks: LookMarks = 'mover', rows: readonly LookRow[] = LOOK_ROWS): { rows: number[]; tokens: number[] } {
   if (!m.video.resampler.motionTokens) throw new HerdError('invalid_config', "look target: the look loss marks the object-motion tokens: the video config needs resampler.motionTokens");
@@ -330,22 +337,18 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
   const lookupWeight = o.lookupWeight ?? 0;
   if (!(Number.isFinite(lookupWeight) && lookupWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookupWeight must be a number ≥ 0, got ${lookupWeight}`);
   if (lookupWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', 'trainMiniVideo: the look-up loss (lookupWeight) reads the object-motion tokens: set resampler.motionTokens');
-  const lookWeight = o.lookWeight ?? 0;
-  if (!(Number.isFinite(lookWeight) && lookWeight >= 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookWeight must be a number ≥ 0, got ${lookWeight}`);
-  if (lookWeight > 0 && lookupWeight > 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookWeight and lookupWeight are two auxiliary losses of the same rows; give one');
-  if (lookWeight > 0 && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookWeight) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
-  if (o.lookLatents && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLatents widens the look loss\'s target: give lookWeight too');
-  if (o.lookLayers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLayers says which video layers the look loss trains: give lookWeight too');
-  if (o.lookMovers !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookMovers says which clips the look loss marks: give lookWeight too');
-  if (o.lookRows !== undefined && lookWeight === 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookRows says which rows the look loss marks: give lookWeight too');
-  if (o.lookRows !== undefined && (o.lookRows.length === 0 || o.lookRows.some((r) => !LOOK_ROWS.includes(r)) || new Set(o.lookRows).size !== o.lookRows.length)) throw new HerdError('invalid_argument', `trainMiniVideo: lookRows [${o.lookRows}] must be distinct ones of ${LOOK_ROWS.join(', ')}`);
-  if (o.lookFewer !== undefined && !((o.lookMovers ?? 1) > 1 && o.lookFewer === 'latents')) throw new HerdError('invalid_argument', `trainMiniVideo: lookFewer '${o.lookFewer}' marks the clips lookMovers leaves out: give lookMovers > 1 and lookFewer 'latents'`);
-  if (o.lookMovers !== undefined && !(Number.isSafeInteger(o.lookMovers) && o.lookMovers >= 1)) throw new HerdError('invalid_argument', `trainMiniVideo: lookMovers must be a whole number ≥ 1 (moving shapes in a clip), got ${o.lookMovers}`);
+  const lookLoss = o.lookLoss;
+  if (lookLoss !== undefined && !(Number.isFinite(lookLoss.weight) && lookLoss.weight > 0)) throw new HerdError('invalid_argument', `trainMiniVideo: lookLoss.weight must be a number > 0 (leave lookLoss out for none), got ${lookLoss.weight}`);
+  if (lookLoss && lookupWeight > 0) throw new HerdError('invalid_argument', 'trainMiniVideo: lookLoss and lookupWeight are two auxiliary losses of the same rows; give one');
+  if (lookLoss && !m.video.resampler.motionTokens) throw new HerdError('invalid_argument', "trainMiniVideo: the look loss (lookLoss) marks the object-motion tokens at the asked shape's places: set resampler.motionTokens");
+  if (lookLoss?.rows !== undefined && (lookLoss.rows.length === 0 || lookLoss.rows.some((r) => !LOOK_ROWS.includes(r)) || new Set(lookLoss.rows).size !== lookLoss.rows.length)) throw new HerdError('invalid_argument', `trainMiniVideo: lookLoss.rows [${lookLoss.rows}] must be distinct ones of ${LOOK_ROWS.join(', ')}`);
+  if (lookLoss?.fewer !== undefined && !((lookLoss.movers ?? 1) > 1 && lookLoss.fewer === 'latents')) throw new HerdError('invalid_argument', `trainMiniVideo: lookLoss.fewer '${lookLoss.fewer}' marks the clips lookLoss.movers leaves out: give lookLoss.movers > 1 and lookLoss.fewer 'latents'`);
+  if (lookLoss?.movers !== undefined && !(Number.isSafeInteger(lookLoss.movers) && lookLoss.movers >= 1)) throw new HerdError('invalid_argument', `trainMiniVideo: lookLoss.movers must be a whole number ≥ 1 (moving shapes in a clip), got ${lookLoss.movers}`);
   const nVideoLayers = videoLayers(m).length;
-  if (o.lookLayers !== undefined && (o.lookLayers.length === 0 || o.lookLayers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLayers [${o.lookLayers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
-  const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookWeight > 0 ? 'look' : undefined;
-  const auxiliaryWeight = lookupWeight || lookWeight;
-  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(o.lookLatents ? { lookLatents: true } : {}), ...(o.lookMovers !== undefined ? { lookMovers: o.lookMovers } : {}), ...(o.lookFewer ? { lookFewer: o.lookFewer } : {}), ...(o.lookRows ? { lookRows: o.lookRows } : {}) };
+  if (lookLoss?.layers !== undefined && (lookLoss.layers.length === 0 || lookLoss.layers.some((j) => !(Number.isSafeInteger(j) && j >= 0 && j < nVideoLayers)))) throw new HerdError('invalid_argument', `trainMiniVideo: lookLoss.layers [${lookLoss.layers}]: the video model has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
+  const auxiliary: VideoAuxiliary | undefined = lookupWeight > 0 ? 'lookup' : lookLoss ? 'look' : undefined;
+  const auxiliaryWeight = lookupWeight || (lookLoss?.weight ?? 0);
+  const opts: RecipeSequenceOptions = { ...(auxiliary ? { auxiliary } : {}), nameMover: o.directionNamed === true, video: { config: m, clip: m.video.finetune }, ...(lookLoss ? { lookLoss } : {}) };
   const seqs = recipeSequences(o, train, T, { ...opts, ...(o.qaRepeat ? { qaRepeat: o.qaRepeat } : {}) });
   const held = o.heldout?.length ? recipeSequences(o, o.heldout, T, opts) : undefined;
   mkdirSync(o.workDir, { recursive: true });
@@ -386,7 +389,7 @@ export async function trainMiniVideo(o: MiniVideoOptions): Promise<MiniVideoResu
     const h = held ? new Rng(seed + 7).shuffle([...held[stage]]).slice(0, 4 * B) : [];
     const evalBatches = Array.from({ length: Math.floor(h.length / B) }, (_, i) => videoBatch(m, clip, features, h.slice(i * B, (i + 1) * B), T, tokens, auxiliary, fixed?.look));
     const r = await trainAdapter({
-      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', auxiliary, auxiliary === 'look' ? o.lookLayers : undefined),
+      spec: videoModelSpec(m, clip, frozen ? 'tokens' : 'frames', auxiliary, auxiliary === 'look' ? lookLoss?.layers : undefined),
       ...(auxiliary ? { auxiliaryWeight } : {}),
       train: trainGroups,
       weights: { ...o.core.weights, ...o.vision, ...values },
