@@ -94,6 +94,7 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--look-fewer', 'all', '--look-movers', '2', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-fewer takes 'latents', got 'all'/],
     [['video', 'train', '--look-movers', '0', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-movers must be an integer ≥ 1, got '0'/],
     [['video', 'train', '--look-layers', 'first', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-layers must be layer indices like 0 or 0,1, got 'first'/],
+    [['video', 'train', '--look-layers', '1,2', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-layers 1,2: the video model on .*mini-image has 2 video layers \(0\.\.1\)/],
     [['video', 'train', '--motion-readout', '--out', join(missing, 'v')], /--motion-readout reads the object-motion tokens: give --motion-tokens too/],
     [['video', 'train', '--motion-readout', 'yes', '--motion-tokens', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
     [['video', 'train', '--row-gates', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HerdError, UsageError, flag, readJsonFile, writeFileAtomic } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
-import { LOOK_ROWS, type LookRow, MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type ResamplerOverrides, type VideoLookLoss, checkFrameImage, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaAnswerLine, videoQaItems, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
+import { LOOK_ROWS, type LookRow, MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type ResamplerOverrides, type VideoLookLoss, checkFrameImage, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaAnswerLine, videoQaItems, videoLayers, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
@@ -145,6 +145,9 @@ export const videoTrainCommand = defineCommand({
     if (from && values['row-gates'] && !from.config.video.rowGates) throw new UsageError(`--row-gates: the --init checkpoint ${values.init} has scalar gates; train one without --init`);
     const motionReadout = from ? from.config.video.motionReadout === true : values['motion-readout'];
     const rowGates = from ? from.config.video.rowGates === true : values['row-gates'];
+    // The video layers follow the image checkpoint's cross-attention layers: --look-layers is checked against them before any clip loads.
+    const nVideoLayers = videoLayers(miniVideoConfig(vision.config)).length;
+    if (lookLayers?.some((j) => j >= nVideoLayers)) throw new UsageError(`--look-layers ${values['look-layers']}: the video model on ${visionDir} has ${nVideoLayers} video layers (0..${nVideoLayers - 1})`);
     const lookVision = values['look-vision'] !== undefined ? loadMiniVision(values['look-vision'], core) : undefined;
     if (lookVision) checkFrameImage(lookVision.config, `--look-vision ${lookVision.dir}`);
     const aggregatorFrom = values['aggregator-from'] !== undefined ? loadMiniVideo(values['aggregator-from'], visionDir, core) : undefined;
