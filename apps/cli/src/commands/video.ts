@@ -12,9 +12,13 @@ import { LOOK_ROWS, type LookRow, MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type Res
 import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
-/** The clips `--data` defaults to (generated here when missing). */
-export const DEFAULT_VIDEO_DATA = join('out', 'video', 'clips');
-const WORLD = { seed: 12, clips: 1500 } as const;
+/**
+ * The clips `--data` defaults to, generated here when missing: the world the committed checkpoint was trained
+ * on (`writeClipWorld({ count: 800, seed: 12 })`; which clips are static depends on the count, so a larger world's
+ * first 800 are other clips — hence the count in the folder's name).
+ */
+const WORLD = { seed: 12, clips: 800 } as const;
+export const DEFAULT_VIDEO_DATA = join('out', 'video', `clips${WORLD.clips}`);
 
 async function clipData(given: string | undefined, io: Io): Promise<string> {
   const data = given ?? DEFAULT_VIDEO_DATA;
@@ -68,7 +72,7 @@ export function checkFeatureCache(dir: string, data: string): void {
 export const videoTrainCommand = defineCommand({
   words: ['video', 'train'],
   usesDevice: true,
-  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults = the committed run, ~45 min on 2 busy cores incl. features)',
+  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults: a short run; the committed run is `npx turbo run train --filter=@herd/video`, the flags of packages/video/package.json, ~40 min on 2 cores incl. features)',
   flags: {
     ...COMMON,
     ...CORE_FLAG,
@@ -80,7 +84,7 @@ export const videoTrainCommand = defineCommand({
     lr: flag.number({ above: 0, default: 5e-3, description: 'peak learning rate (re-warmed per stage)' }),
     seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
     'eval-per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
-    clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset to use (frozen features are computed once per clip, ~1–2 s each on 2 busy cores)' }),
+    clips: flag.integer({ min: 1, default: WORLD.clips, description: 'clips of the dataset to use (frozen features are computed once per clip, ~1–2 s each on 2 busy cores)' }),
     blind: flag.boolean({ description: 'the blind control: train and evaluate with every clip\'s frame features zeroed (measures what QA training teaches without frames; use with --out)' }),
     'aggregator-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: pre-train the temporal aggregator alone with a caption-words head before the language-model stages (0 = none)' }),
     'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
@@ -191,7 +195,7 @@ export const videoEvalCommand = defineCommand({
     video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one)' }),
     ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
-    clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
+    clips: flag.integer({ min: 1, default: WORLD.clips, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
     answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every held-out item\'s answers to FILE (JSON lines: clip, type, question, reference, each row\'s answer and grade — the line of herd vision eval --answers with the clip in the scene\'s place), e.g. to read the wrong ones' }),
