@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from '@herd/core';
 import { describe, expect, it } from 'vitest';
-import { videoEvalCommand, videoTrainCommand } from './video.js';
+import { VIDEO_TRAIN_FLAGS, videoEvalCommand, videoRetrainCommand, videoTrainCommand } from './video.js';
 
 const VIDEO = fileURLToPath(new URL('../../../../packages/video/', import.meta.url));
 const scripts = (JSON.parse(readFileSync(`${VIDEO}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
@@ -36,7 +36,7 @@ function flagMap(args: readonly string[]): Map<string, string> {
 describe('the video package\'s turbo scripts', () => {
   it("train: the committed checkpoint's Re-train flags (its --data left out: the default clips are that world), accepted by the CLI's parser", () => {
     const args = herdArgs(scripts.train, 'video train');
-    const parsed = parseCommandLine(args, videoTrainCommand.flags);
+    const parsed = parseCommandLine(args, VIDEO_TRAIN_FLAGS);
     expect(parsed.positionals).toEqual([]);
     const card = readFileSync(`${VIDEO}weights/mini/MODEL_CARD.md`, 'utf8');
     const line = /^Re-train: `herd video train ([^`]+)`/m.exec(card);
@@ -44,6 +44,8 @@ describe('the video package\'s turbo scripts', () => {
     const committed = flagMap(line![1]!.split(/\s+/));
     committed.delete('--data');
     expect(new Map([...flagMap(args)].sort())).toEqual(new Map([...committed].sort()));
+    // The Re-train line a run of the script writes on its card is the script again.
+    expect(flagMap(videoRetrainCommand(parsed.values, parsed.given).split(' ').slice(3))).toEqual(flagMap(args));
     // Its clip count is the default world's, the one the default --data generates.
     expect(parsed.values.clips).toBe(parseCommandLine([], videoTrainCommand.flags).values.clips);
   });
