@@ -1,8 +1,9 @@
 /**
  * The turbo pipelines (turbo.json): `generate`, `curate`, `train`, `eval`, `export` across packages.
  * Reads turbo's own plan (`turbo run … --dry=json`, nothing runs) and checks its edges: data before
- * curation, curation before training (text and images), the text core before any adapter, vision before video, both
- * trained before export; and that a filtered run pulls in what it needs and nothing else.
+ * curation, curation before training (text and images), the text core before the vision adapter, both trained before
+ * export; the video adapter trained against the committed core and image model (packages/video/weights/mini-image),
+ * re-training neither; and that a filtered run pulls in what it needs and nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -61,5 +62,10 @@ describe('turbo pipelines', () => {
     expect([...text.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate', '@herd/llama3#eval', '@herd/llama3#train']);
     const vision = plan(['eval', '--filter=@herd/vision']);
     expect([...vision.keys()].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate', '@herd/llama3#train', '@herd/vision#curate', '@herd/vision#eval', '@herd/vision#train']);
+    // The video recipe starts from trained image weights and a frozen core (the committed ones): a video run re-trains
+    // neither (a re-trained core would not be the one its image model learnt on), it trains the committed recipe.
+    const video = plan(['eval', '--filter=@herd/video']);
+    expect([...video.keys()].sort()).toEqual(['@herd/video#eval', '@herd/video#train']);
+    expect(video.get('@herd/video#train')?.command).toMatch(/video train --clips 800 .*--look-weight 2/);
   }, 60_000);
 });

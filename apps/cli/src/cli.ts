@@ -104,7 +104,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
       return 0;
     }
     const flags: FlagSpecs = { ...command.flags, ...GLOBAL_FLAGS };
-    const { values, positionals } = parseCommandLine(rest, flags, command.positionals ?? []);
+    const { values, positionals, given } = parseCommandLine(rest, flags, command.positionals ?? []);
     setDefaultThreads(threadsFrom(env));
     const deviceRequest = deviceRequestFrom(typeof values['device'] === 'string' ? values['device'] : undefined, env);
     // Resolved once, before any model loads; commands pass the resolved device down.
@@ -116,6 +116,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     await command.run({
       values: values as never,
       positionals,
+      given,
       io,
       deviceRequest,
       device: () => (choice ??= resolveDevice(deviceRequest.request)),

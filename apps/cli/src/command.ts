@@ -42,6 +42,8 @@ export interface DeviceRequestFrom {
 export interface Context<T extends FlagSpecs> {
   readonly values: FlagValues<T & typeof GLOBAL_FLAGS>;
   readonly positionals: readonly string[];
+  /** The flags the user gave (the others in `values` are defaults): for a card's Re-train line. */
+  readonly given: ReadonlySet<string>;
   readonly io: Io;
   readonly deviceRequest: DeviceRequestFrom;
   /** The device, resolved once before the command ran (for commands with `usesDevice`). */

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine, parseCounts, parseNumber } from './command-line.js';
+import { UsageError, describeFlags, exitCodeFor, flag, formatCommandError, formatCommandLine, parseCommandLine, parseCounts, parseNumber } from './command-line.js';
 import { HerdError } from './errors.js';
 
 const SPECS = {
@@ -175,6 +175,32 @@ describe('parseCommandLine', () => {
     const help = describeFlags(SPECS);
     expect(help).toMatch(/--max-tokens N +an integer ≥ 1 \(default 64\)/);
     expect(help).toMatch(/--device cpu\|cuda\|auto/);
+  });
+});
+
+describe('formatCommandLine', () => {
+  const specs = {
+    ...SPECS,
+    image: flag.string({ multiple: true }),
+    repeat: flag.counts(['direction', 'count'] as const, { min: 0 }),
+    out: flag.string(),
+  } as const;
+
+  it('gives back the words that parse to the same values: switches when on, every repeat, counts, odd words quoted', () => {
+    const argv = ['--prompt', "it's a red circle", '--chat', '--max-tokens', '8', '--image', 'a.png', '--image', 'b c.png', '--repeat', 'direction=3,count=0', '--temperature', '0.5', '--out', 'x'];
+    const parsed = parseCommandLine(argv, specs);
+    const line = formatCommandLine('herd generate', specs, parsed.values, (n) => parsed.given.has(n) && n !== 'out');
+    expect(line).toBe("herd generate --prompt 'it'\\''s a red circle' --chat --max-tokens 8 --temperature 0.5 --image a.png --image 'b c.png' --repeat direction=3,count=0");
+    // The shell's reading of the line (quotes undone) parses to the same values, less the one left out.
+    const words = line.slice('herd generate '.length).match(/'(?:[^']|'\\'')*'|\S+/g)!.map((w) => (w.startsWith("'") ? w.slice(1, -1).replace(/'\\''/g, "'") : w));
+    const again = parseCommandLine(words, specs);
+    expect(again.values).toEqual({ ...parsed.values, out: undefined });
+  });
+
+  it('includes defaults only where asked, and never a switch that is off or a flag with no value', () => {
+    const parsed = parseCommandLine([], specs);
+    expect(formatCommandLine('herd generate', specs, parsed.values, () => true)).toBe('herd generate --max-tokens 64 --temperature 0 --top-p 1');
+    expect(formatCommandLine('herd generate', specs, parsed.values, (n) => n === 'top-p')).toBe('herd generate --top-p 1');
   });
 });
 

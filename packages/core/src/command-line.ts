@@ -308,6 +308,29 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
   return { values: values as FlagValues<T>, positionals, given: new Set([...raw.keys()] as (keyof T & string)[]) };
 }
 
+/** A word as a shell reads it back: left bare when it is safe, else single-quoted. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command line that gives `values` again (`parseCommandLine(…)`'s flags back as words, in the specs' order):
+ * the flags `include` keeps, each that has a value (a switch only when on, a repeatable flag once per value, counts
+ * as `KEY=N,…`). For a card's Re-train line: the flags given plus those worth spelling out even at their default.
+ */
+export function formatCommandLine<T extends FlagSpecs>(program: string, specs: T, values: FlagValues<T>, include: (name: keyof T & string) => boolean): string {
+  const words = [program];
+  for (const [name, spec] of Object.entries(specs) as [keyof T & string, FlagSpec][]) {
+    const v = (values as Record<string, unknown>)[name];
+    if (!include(name) || v === undefined || v === false) continue;
+    if (spec.kind === 'boolean') words.push(`--${name}`);
+    else if (Array.isArray(v)) for (const x of v) words.push(`--${name}`, shellWord(String(x)));
+    else if (spec.kind === 'counts') words.push(`--${name}`, Object.entries(v as Record<string, number>).map(([k, n]) => `${k}=${n}`).join(','));
+    else words.push(`--${name}`, shellWord(String(v)));
+  }
+  return words.join(' ');
+}
+
 /** Help lines for a command's flags: name, value, what is allowed, default, description. */
 export function describeFlags(specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, s]) => {

@@ -73,5 +73,5 @@ export {
   showValue,
 } from './config/index.js';
 export type { JsonLimits, NumberRule, OptionRule, OptionRules, OptionTable, ReadJsonOptions } from './config/index.js';
-export { UsageError, describeAllowed, describeFlags, exitCodeFor, flag, formatCommandError, parseCommandLine, parseCounts, parseNumber } from './command-line.js';
+export { UsageError, describeAllowed, describeFlags, exitCodeFor, flag, formatCommandError, formatCommandLine, parseCommandLine, parseCounts, parseNumber } from './command-line.js';
 export type { BooleanFlag, ChoiceFlag, CommandLine, CountsFlag, FlagSpec, FlagSpecs, FlagValues, NumberFlag, PositionalSpec, StringFlag } from './command-line.js';

@@ -5,16 +5,20 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag, readJsonFile, writeFileAtomic } from '@herd/core';
+import { type FlagValues, HerdError, UsageError, flag, formatCommandLine, readJsonFile, writeFileAtomic } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { hostTensor } from '@herd/runtime';
 import { LOOK_ROWS, type LookRow, MINI_VIDEO_DIR, MINI_VIDEO_IMAGE_DIR, type ResamplerOverrides, type VideoLookLoss, checkFrameImage, miniVideoConfig, VIDEO_QA_TYPES, blindClip, frameTokens, evaluateVideoQa, frameFeaturesSha, loadMiniVideo, videoImageDir, runMiniVideoRecipe, videoFeatures, videoQaAnswerLine, videoQaItems, videoLayers, videoQaTable, videoTokenSpread, writeClipWorld } from '@herd/video';
 import { loadMiniVision } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 
-/** The clips `--data` defaults to (generated here when missing). */
-export const DEFAULT_VIDEO_DATA = join('out', 'video', 'clips');
-const WORLD = { seed: 12, clips: 1500 } as const;
+/**
+ * The clips `--data` defaults to, generated here when missing: the world the committed checkpoint was trained
+ * on (`writeClipWorld({ count: 800, seed: 12 })`; which clips are static depends on the count, so a larger world's
+ * first 800 are other clips — hence the count in the folder's name).
+ */
+const WORLD = { seed: 12, clips: 800 } as const;
+export const DEFAULT_VIDEO_DATA = join('out', 'video', `clips${WORLD.clips}`);
 
 async function clipData(given: string | undefined, io: Io): Promise<string> {
   const data = given ?? DEFAULT_VIDEO_DATA;
@@ -65,49 +69,60 @@ export function checkFeatureCache(dir: string, data: string): void {
 }
 
 /** `direction=3,which=2` → { direction: 3, which: 2 }. */
+/** Train flags the Re-train line leaves out (where a run writes, where it ran), and those it names even at their defaults. */
+const UNREPEATED: ReadonlySet<string> = new Set(['out', 'work', 'device']);
+const SPELLED_OUT: ReadonlySet<string> = new Set(['clips', 'caption-steps', 'qa-steps', 'batch', 'lr', 'seed', 'eval-per-type']);
+
+export const VIDEO_TRAIN_FLAGS = {
+  ...COMMON,
+  ...CORE_FLAG,
+  out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
+  work: flag.string({ placeholder: 'DIR', description: 'scratch folder for the stages\' text datasets and logs (default: train/ beside the clips; give each concurrent run its own)' }),
+  'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
+  'qa-steps': flag.integer({ min: 0, default: 260, description: 'stage 2: QA fine-tuning steps (chat format)' }),
+  batch: flag.integer({ min: 1, default: 12, description: 'sequences (clips) per step' }),
+  lr: flag.number({ above: 0, default: 5e-3, description: 'peak learning rate (re-warmed per stage)' }),
+  seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
+  'eval-per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
+  clips: flag.integer({ min: 1, default: WORLD.clips, description: 'clips of the dataset to use (frozen features are computed once per clip, ~1–2 s each on 2 busy cores)' }),
+  blind: flag.boolean({ description: 'the blind control: train and evaluate with every clip\'s frame features zeroed (measures what QA training teaches without frames; use with --out)' }),
+  'aggregator-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: pre-train the temporal aggregator alone with a caption-words head before the language-model stages (0 = none)' }),
+  'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
+  'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
+  'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
+  'qa-repeat': flag.counts(VIDEO_QA_TYPES, { placeholder: 'TYPE=N,…', min: 0, max: 20, description: "the QA stage's mix: each question of a type repeated N times in the training set (0 leaves the type out; default 1 each)" }),
+  'position-embedding': flag.boolean({ description: 'a learned embedding of each token\'s place in the frame scaling its frame difference in the aggregator (resampler.positionTokens; default none)' }),
+  'motion-query': flag.boolean({ description: 'the clip\'s motion features (the centroid of where its frames change: displacement, slope, amount) projected onto the aggregator\'s latent queries (resampler.motionQuery; default off)' }),
+  'motion-tokens': flag.boolean({ description: 'object-motion tokens beside the aggregator\'s output: per half clip and token place, what changed there plus where and when, so the video cross-attention can read the asked shape\'s own motion (resampler.motionTokens; no parameters, so it goes with --init too; default off)' }),
+  init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on an image checkpoint with the same encoder and projector; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
+  'xattn-from-image': flag.boolean({ description: 'fresh video cross-attention layers start their query side and keys as the trained image cross-attention layers they precede (where a text row looks; values, output, FFN fresh, gates 0): for --motion-tokens, whose asked shape the image layers already find (not with --init)' }),
+  'aggregator-from': flag.string({ placeholder: 'DIR', description: 'take the frozen aggregator from this video checkpoint (trained on the same encoder and projector, with the aggregator settings this run asks for) instead of running stage 0; the video cross-attention layers start fresh: variants of the cross-attention on one stage 0 (not with --init or --aggregator-steps)' }),
+  'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
+  'motion-readout': flag.boolean({ description: 'each video cross-attention layer also reads the object-motion tokens\' place term (where and when what changed) at the tokens its heads look at, and adds a learned projection of it (zeros at start) to its output, so the motion the asked shape\'s tokens carry reaches the answer row as an input (video config motionReadout; needs --motion-tokens; kept from an --init checkpoint that has it; default off)' }),
+  'row-gates': flag.boolean({ description: 'each gate of the video cross-attention layers also depends on its text row: tanh(g + w · the normed row), w learned from zeros, so the rows that need the clip (the answer) can open the layer further than the rest (video config rowGates; kept from an --init checkpoint that has it; default: the paper\'s scalar gates)' }),
+  'direction-named': flag.boolean({ description: 'the QA stage\'s direction answers name their mover: "The red circle moves up." instead of "It moves up." (the text corpus\'s --direction-named wording; the same key word, so the eval grades both alike), so the direction word follows the asked shape\'s name (default off)' }),
+  'look-keys': flag.boolean({ description: 'with --look-vision: the look enters only the video cross-attention\'s keys (where a text row looks), its values (what the row reads) stay the motion tokens without it (video config lookKeys; default: keys and values)' }),
+  'lookup-weight': flag.number({ min: 0, default: 0, description: 'weight of the look-up loss beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape\'s name ("red circle") and saying the direction word must attend, in each video cross-attention layer (its query and keys only), to the object-motion tokens that moved that shape\'s way (needs --motion-tokens; no parameters; 0 = none)' }),
+  'look-weight': flag.number({ min: 0, default: 0, description: 'weight of the look loss beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape\'s name and saying the direction word must put their attention, in each video cross-attention layer (its query and keys only), on the object-motion tokens where that shape is in each half of the clip (the synthetic world\'s ground truth, from the clips dataset\'s index; needs --motion-tokens; not with --lookup-weight; no parameters; 0 = none)' }),
+  'look-layers': flag.string({ placeholder: 'J,…', description: 'with --look-weight: the video cross-attention layers the look loss trains, 0-based in order (e.g. 0: the first looks at the asked shape, the later ones stay free to read the whole clip; default every one)' }),
+  'look-movers': flag.integer({ min: 1, placeholder: 'N', description: 'with --look-weight: the look loss only on direction questions about clips where at least N shapes move (2: only where the name has to pick one of two movers; a one-mover clip is read from the clip-level code; default 1, every one)' }),
+  'look-fewer': flag.string({ placeholder: 'latents', description: "with --look-movers N: direction questions about clips where fewer than N shapes move mark the aggregator's latents instead (the clip-level code such a clip is read from), so the layer learns where to look there too (default: unmarked)" }),
+  'look-rows': flag.string({ placeholder: 'ROW,…', description: "with --look-weight: which rows the look loss marks, of name (the row ending the asked shape's name) and answer (the row before the direction word) (default both)" }),
+  'look-latents': flag.boolean({ description: "with --look-weight: the aggregator's latents count as looked-at too, so the look loss only keeps the rows off the other shapes' and the background's tokens and the clip-level motion code stays readable (default off)" }),
+  ...DEVICE_FLAG,
+} as const;
+
+/** The card's Re-train line: the flags given, and the run's size and schedule spelled out even at their defaults. */
+export function videoRetrainCommand(values: FlagValues<typeof VIDEO_TRAIN_FLAGS>, given: ReadonlySet<string>): string {
+  return formatCommandLine('herd video train', VIDEO_TRAIN_FLAGS, values, (name) => !UNREPEATED.has(name) && (given.has(name) || SPELLED_OUT.has(name)));
+}
+
 export const videoTrainCommand = defineCommand({
   words: ['video', 'train'],
   usesDevice: true,
-  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults = the committed run, ~45 min on 2 busy cores incl. features)',
-  flags: {
-    ...COMMON,
-    ...CORE_FLAG,
-    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/video/weights/mini)' }),
-    work: flag.string({ placeholder: 'DIR', description: 'scratch folder for the stages\' text datasets and logs (default: train/ beside the clips; give each concurrent run its own)' }),
-    'caption-steps': flag.integer({ min: 0, default: 100, description: 'stage 1: clip–caption pre-training steps' }),
-    'qa-steps': flag.integer({ min: 0, default: 260, description: 'stage 2: QA fine-tuning steps (chat format)' }),
-    batch: flag.integer({ min: 1, default: 12, description: 'sequences (clips) per step' }),
-    lr: flag.number({ above: 0, default: 5e-3, description: 'peak learning rate (re-warmed per stage)' }),
-    seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
-    'eval-per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
-    clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset to use (frozen features are computed once per clip, ~1–2 s each on 2 busy cores)' }),
-    blind: flag.boolean({ description: 'the blind control: train and evaluate with every clip\'s frame features zeroed (measures what QA training teaches without frames; use with --out)' }),
-    'aggregator-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: pre-train the temporal aggregator alone with a caption-words head before the language-model stages (0 = none)' }),
-    'aggregator-lr': flag.number({ above: 0, description: 'stage 0 peak learning rate (default: --lr)' }),
-    'motion-weight': flag.number({ min: 0, default: 0, description: 'stage 0: weight of a motion head (left/right/up/down/still from the synthetic world\'s labels — a stand-in target) beside the caption-words head (0 = none; needs --aggregator-steps)' }),
-    'frame-difference': flag.number({ min: 0, description: 'weight of each frame\'s change since the first added to its tokens in the aggregator (default: the mini preset\'s resampler.frameDifference)' }),
-    'qa-repeat': flag.counts(VIDEO_QA_TYPES, { placeholder: 'TYPE=N,…', min: 0, max: 20, description: "the QA stage's mix: each question of a type repeated N times in the training set (0 leaves the type out; default 1 each)" }),
-    'position-embedding': flag.boolean({ description: 'a learned embedding of each token\'s place in the frame scaling its frame difference in the aggregator (resampler.positionTokens; default none)' }),
-    'motion-query': flag.boolean({ description: 'the clip\'s motion features (the centroid of where its frames change: displacement, slope, amount) projected onto the aggregator\'s latent queries (resampler.motionQuery; default off)' }),
-    'motion-tokens': flag.boolean({ description: 'object-motion tokens beside the aggregator\'s output: per half clip and token place, what changed there plus where and when, so the video cross-attention can read the asked shape\'s own motion (resampler.motionTokens; no parameters, so it goes with --init too; default off)' }),
-    init: flag.string({ placeholder: 'DIR', description: 'start the video group from this video checkpoint (trained on an image checkpoint with the same encoder and projector; its aggregator settings kept): its aggregator stays frozen unless --train-aggregator; no stage 0' }),
-    'xattn-from-image': flag.boolean({ description: 'fresh video cross-attention layers start their query side and keys as the trained image cross-attention layers they precede (where a text row looks; values, output, FFN fresh, gates 0): for --motion-tokens, whose asked shape the image layers already find (not with --init)' }),
-    'aggregator-from': flag.string({ placeholder: 'DIR', description: 'take the frozen aggregator from this video checkpoint (trained on the same encoder and projector, with the aggregator settings this run asks for) instead of running stage 0; the video cross-attention layers start fresh: variants of the cross-attention on one stage 0 (not with --init or --aggregator-steps)' }),
-    'train-aggregator': flag.boolean({ description: 'keep training the aggregator in the language-model stages after stage 0 (default: frozen after stage 0)' }),
-    'motion-readout': flag.boolean({ description: 'each video cross-attention layer also reads the object-motion tokens\' place term (where and when what changed) at the tokens its heads look at, and adds a learned projection of it (zeros at start) to its output, so the motion the asked shape\'s tokens carry reaches the answer row as an input (video config motionReadout; needs --motion-tokens; kept from an --init checkpoint that has it; default off)' }),
-    'row-gates': flag.boolean({ description: 'each gate of the video cross-attention layers also depends on its text row: tanh(g + w · the normed row), w learned from zeros, so the rows that need the clip (the answer) can open the layer further than the rest (video config rowGates; kept from an --init checkpoint that has it; default: the paper\'s scalar gates)' }),
-    'direction-named': flag.boolean({ description: 'the QA stage\'s direction answers name their mover: "The red circle moves up." instead of "It moves up." (the text corpus\'s --direction-named wording; the same key word, so the eval grades both alike), so the direction word follows the asked shape\'s name (default off)' }),
-    'look-keys': flag.boolean({ description: 'with --look-vision: the look enters only the video cross-attention\'s keys (where a text row looks), its values (what the row reads) stay the motion tokens without it (video config lookKeys; default: keys and values)' }),
-    'lookup-weight': flag.number({ min: 0, default: 0, description: 'weight of the look-up loss beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape\'s name ("red circle") and saying the direction word must attend, in each video cross-attention layer (its query and keys only), to the object-motion tokens that moved that shape\'s way (needs --motion-tokens; no parameters; 0 = none)' }),
-    'look-weight': flag.number({ min: 0, default: 0, description: 'weight of the look loss beside the answer loss in the language-model stages: on every direction question the rows ending the asked shape\'s name and saying the direction word must put their attention, in each video cross-attention layer (its query and keys only), on the object-motion tokens where that shape is in each half of the clip (the synthetic world\'s ground truth, from the clips dataset\'s index; needs --motion-tokens; not with --lookup-weight; no parameters; 0 = none)' }),
-    'look-layers': flag.string({ placeholder: 'J,…', description: 'with --look-weight: the video cross-attention layers the look loss trains, 0-based in order (e.g. 0: the first looks at the asked shape, the later ones stay free to read the whole clip; default every one)' }),
-    'look-movers': flag.integer({ min: 1, placeholder: 'N', description: 'with --look-weight: the look loss only on direction questions about clips where at least N shapes move (2: only where the name has to pick one of two movers; a one-mover clip is read from the clip-level code; default 1, every one)' }),
-    'look-fewer': flag.string({ placeholder: 'latents', description: "with --look-movers N: direction questions about clips where fewer than N shapes move mark the aggregator's latents instead (the clip-level code such a clip is read from), so the layer learns where to look there too (default: unmarked)" }),
-    'look-rows': flag.string({ placeholder: 'ROW,…', description: "with --look-weight: which rows the look loss marks, of name (the row ending the asked shape's name) and answer (the row before the direction word) (default both)" }),
-    'look-latents': flag.boolean({ description: "with --look-weight: the aggregator's latents count as looked-at too, so the look loss only keeps the rows off the other shapes' and the background's tokens and the clip-level motion code stays readable (default off)" }),
-    ...DEVICE_FLAG,
-  },
-  async run({ values, io, device }) {
+  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults: a short run; the committed run is `npx turbo run train --filter=@herd/video`, the flags of packages/video/package.json, ~40 min on 2 cores incl. features)',
+  flags: VIDEO_TRAIN_FLAGS,
+  async run({ values, given, io, device }) {
     if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
     if (values.init !== undefined && (values['aggregator-steps'] > 0 || values['frame-difference'] !== undefined || values['position-embedding'] || values['motion-query'])) throw new UsageError('--init starts from a trained aggregator: leave out --aggregator-steps, --frame-difference, --position-embedding and --motion-query');
     if (values.init !== undefined && values['xattn-from-image']) throw new UsageError('--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them');
@@ -164,7 +179,7 @@ export const videoTrainCommand = defineCommand({
         ? { ...(values['frame-difference'] !== undefined ? { frameDifference: values['frame-difference'] } : {}), ...(values['position-embedding'] ? { positionTokens: frameTokens(vision.config) } : {}), ...(values['motion-query'] ? { motionQuery: true } : {}), ...(values['motion-tokens'] ? { motionTokens: true } : {}) }
         : undefined;
     if (aggregatorFrom && JSON.stringify(aggregatorFrom.config.video.resampler) !== JSON.stringify(miniVideoConfig(vision.config, resampler).video.resampler)) throw new UsageError(`--aggregator-from ${values['aggregator-from']}: its aggregator settings ${JSON.stringify(aggregatorFrom.config.video.resampler)} are not this run's (give the same --motion-query, --motion-tokens, --frame-difference, --position-embedding)`);
-    const command = `herd video train${values.core !== undefined ? ` --core ${values.core}` : ''}${values.data !== undefined ? ` --data ${values.data}` : ''}${values.vision !== undefined ? ` --vision ${values.vision}` : ''}${values.features !== undefined ? ` --features ${values.features}` : ''}${values['look-vision'] !== undefined ? ` --look-vision ${values['look-vision']}` : ''}${values['look-keys'] ? ' --look-keys' : ''} --clips ${values.clips} --caption-steps ${values['caption-steps']} --qa-steps ${values['qa-steps']} --batch ${values.batch} --lr ${values.lr} --seed ${values.seed} --eval-per-type ${values['eval-per-type']}${values['aggregator-steps'] ? ` --aggregator-steps ${values['aggregator-steps']}` : ''}${values['aggregator-lr'] !== undefined ? ` --aggregator-lr ${values['aggregator-lr']}` : ''}${values['motion-weight'] ? ` --motion-weight ${values['motion-weight']}` : ''}${values['frame-difference'] !== undefined ? ` --frame-difference ${values['frame-difference']}` : ''}${values['position-embedding'] ? ' --position-embedding' : ''}${values['motion-query'] ? ' --motion-query' : ''}${values['motion-tokens'] ? ' --motion-tokens' : ''}${qaRepeat !== undefined ? ` --qa-repeat ${Object.entries(qaRepeat).map(([k, n]) => `${k}=${n}`).join(',')}` : ''}${values.init !== undefined ? ` --init ${values.init}` : ''}${values['aggregator-from'] !== undefined ? ` --aggregator-from ${values['aggregator-from']}` : ''}${values['train-aggregator'] ? ' --train-aggregator' : ''}${values['xattn-from-image'] ? ' --xattn-from-image' : ''}${values['motion-readout'] ? ' --motion-readout' : ''}${values['row-gates'] ? ' --row-gates' : ''}${values['lookup-weight'] ? ` --lookup-weight ${values['lookup-weight']}` : ''}${values['look-weight'] ? ` --look-weight ${values['look-weight']}` : ''}${lookLayers ? ` --look-layers ${lookLayers.join(',')}` : ''}${values['look-latents'] ? ' --look-latents' : ''}${values['look-movers'] !== undefined ? ` --look-movers ${values['look-movers']}` : ''}${values['look-fewer'] !== undefined ? ` --look-fewer ${values['look-fewer']}` : ''}${lookRows ? ` --look-rows ${lookRows.join(',')}` : ''}${values['direction-named'] ? ' --direction-named' : ''}${values.blind ? ' --blind' : ''}`;
+    const command = videoRetrainCommand(values, given);
     // The look loss's flags as one options object (the usage checks above already tie each to --look-weight).
     const lookLoss: VideoLookLoss | undefined = values['look-weight'] ? { weight: values['look-weight'], ...(lookLayers ? { layers: lookLayers } : {}), ...(values['look-latents'] ? { latents: true } : {}), ...(values['look-movers'] !== undefined ? { movers: values['look-movers'] } : {}), ...(values['look-fewer'] === 'latents' ? { fewer: 'latents' as const } : {}), ...(lookRows ? { rows: lookRows as LookRow[] } : {}) } : undefined;
     const r = await runMiniVideoRecipe({
@@ -191,7 +206,7 @@ export const videoEvalCommand = defineCommand({
     video: flag.string({ placeholder: 'DIR', description: 'the video checkpoint (default: the built-in mini one)' }),
     ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 25, description: 'held-out questions per question type' }),
-    clips: flag.integer({ min: 1, default: 700, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
+    clips: flag.integer({ min: 1, default: WORLD.clips, description: 'clips of the dataset in use (as in training: the held-out ones among them are asked about)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     blind: flag.boolean({ description: 'ask with every clip\'s frame features zeroed (the blind control\'s condition)' }),
     answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every held-out item\'s answers to FILE (JSON lines: clip, type, question, reference, each row\'s answer and grade — the line of herd vision eval --answers with the clip in the scene\'s place), e.g. to read the wrong ones' }),
