@@ -74,6 +74,8 @@ describe('the recipes ask every session for their device', () => {
     });
     expectAllOn(asked, 'cuda', ['video_frames', 'train_step', 'video_aggregator_head', 'video_tokens', 'llama_decoder']);
     expect(card(out)).toMatch(/Training took \d+ s on device cuda, eval/);
+    // The card names the image model and core the run was given (repository paths), not a fixed one.
+    expect(card(out)).toContain('frozen mini image\nmodel (`packages/video/weights/mini-image`: image encoder + image adapter) and the frozen mini language\ncore (`packages/llama3/weights/mini`)');
   }, 300_000);
 
   it('speech: the adapter stage, its held-out loss, and the eval\'s generators', async () => {

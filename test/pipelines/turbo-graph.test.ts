@@ -18,9 +18,13 @@ interface DryTask {
   readonly dependencies: readonly string[];
 }
 
+/** turbo's plan of a run, as JSON (nothing runs). */
+function dry(args: string[]): { tasks: DryTask[]; globalCacheInputs: { environmentVariables: { specified: { passThroughEnv: string[] | null } } } } {
+  return JSON.parse(execFileSync(TURBO, ['run', ...args, '--dry=json'], { cwd: ROOT, env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' }, encoding: 'utf8', maxBuffer: 64 << 20 }));
+}
+
 function plan(args: string[]): Map<string, DryTask> {
-  const out = execFileSync(TURBO, ['run', ...args, '--dry=json'], { cwd: ROOT, env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' }, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const tasks = (JSON.parse(out) as { tasks: DryTask[] }).tasks.filter((t) => t.command !== '<NONEXISTENT>' && !t.taskId.endsWith('#build'));
+  const tasks = dry(args).tasks.filter((t) => t.command !== '<NONEXISTENT>' && !t.taskId.endsWith('#build'));
   return new Map(tasks.map((t) => [t.taskId, t]));
 }
 
@@ -35,6 +39,11 @@ function upstream(p: Map<string, DryTask>, id: string, seen = new Set<string>())
 }
 
 describe('turbo pipelines', () => {
+  it("passes herd's own settings through to the tasks (turbo's strict mode would drop them: a device asked with HERD_DEVICE, HERD_THREADS)", () => {
+    const passed = dry(['train', '--filter=@herd/video']).globalCacheInputs.environmentVariables.specified.passThroughEnv;
+    expect(passed).toEqual(expect.arrayContaining(['HERD_DEVICE', 'HERD_THREADS', 'FFMPEG_BIN', 'FFPROBE_BIN']));
+  }, 60_000);
+
   it('orders the modalities: data → curation → training → eval / export (text and images curated), the text core before the vision adapter', () => {
     const p = plan(['generate', 'curate', 'train', 'eval', 'export']);
     const direct = (id: string) => (p.get(id)?.dependencies ?? []).filter((d) => !d.endsWith('#build'));
