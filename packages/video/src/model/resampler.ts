@@ -100,7 +100,9 @@ const MOTION_DIRECTION_EPS = 0.01;
  * clip on another canvas (1 × 2 and 2 × 1 both fill tile slots 0 and 1) gets its within-tile places
  * right and its across-tile places as if on the squarest one. Measured on the mini world's held-out
  * clips: direction read from the centroid displacement 93 % with these places, 95 % with each clip's
- * true canvas (round 18, reel18). → places [S, 2], patch [S] (1 = patch token).
+ * true canvas (round 18, reel18). The trained adapter pays more: a tall clip's (2 × 1) direction items fail about twice as
+ * often as a wide one's (round 38, `bench/probes/video-direction-canvas.mjs`; the fix is a tile layout that follows the clip's
+ * canvas wherever frames are packed). → places [S, 2], patch [S] (1 = patch token).
  */
 export function tokenPlaces(v: TileGrid): { places: Float32Array; patch: Float32Array } {
   const P = patchesPerTile(v);
