@@ -1,11 +1,17 @@
 import { type Stats, closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join, resolve, sep } from 'node:path';
+import { dirname, basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HerdError, type HerdErrorCode } from './errors.js';
 
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** A folder as a model card names it: relative to the working directory (the repository root) when inside it, else as given. */
+export function cardPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
 }
 
 /** What an atomic write accepts: bytes, text, a list of chunks, or chunks produced one at a time (streamed). */

@@ -1,6 +1,6 @@
 export { HerdError, isHerdError, ProblemList } from './errors.js';
 export type { HerdErrorCode } from './errors.js';
-export { openRegularFileSync, outputPathProblem, readFullySync, writeFileAtomic, writeFileAtomicSync } from './fs.js';
+export { cardPath, openRegularFileSync, outputPathProblem, readFullySync, writeFileAtomic, writeFileAtomicSync } from './fs.js';
 export type { AtomicData, OutputKind } from './fs.js';
 export { Rng } from './rng.js';
 export { JsonlLog, Progress, formatSeconds } from './log.js';

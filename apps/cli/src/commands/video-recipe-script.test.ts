@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from '@herd/core';
 import { describe, expect, it } from 'vitest';
-import { VIDEO_TRAIN_FLAGS, videoEvalCommand, videoRetrainCommand, videoTrainCommand } from './video.js';
+import { VIDEO_TRAIN_FLAGS, videoEvalCommand, videoRetrainCommand } from './video.js';
 
 const VIDEO = fileURLToPath(new URL('../../../../packages/video/', import.meta.url));
 const scripts = (JSON.parse(readFileSync(`${VIDEO}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
@@ -19,41 +19,31 @@ function herdArgs(script: string | undefined, words: string): string[] {
   return script!.slice(CLI.length + words.length + 1).trim().split(/\s+/);
 }
 
-/** Flag → value ('' for a switch), in any order. */
-function flagMap(args: readonly string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < args.length; ) {
-    const name = args[i]!;
-    expect(name).toMatch(/^--[a-z-]+$/);
-    const next = args[i + 1];
-    const value = next !== undefined && !next.startsWith('--') ? next : '';
-    m.set(name, value);
-    i += value === '' ? 1 : 2;
-  }
-  return m;
+/** A command line's values as the CLI parses them (defaults filled), less --data. */
+function trainValues(args: readonly string[]) {
+  const { values, positionals } = parseCommandLine(args, VIDEO_TRAIN_FLAGS);
+  expect(positionals).toEqual([]);
+  return { ...values, data: undefined };
 }
 
 describe('the video package\'s turbo scripts', () => {
   it("train: the committed checkpoint's Re-train flags (its --data left out: the default clips are that world), accepted by the CLI's parser", () => {
     const args = herdArgs(scripts.train, 'video train');
     const parsed = parseCommandLine(args, VIDEO_TRAIN_FLAGS);
-    expect(parsed.positionals).toEqual([]);
     const card = readFileSync(`${VIDEO}weights/mini/MODEL_CARD.md`, 'utf8');
     const line = /^Re-train: `herd video train ([^`]+)`/m.exec(card);
     expect(line).not.toBeNull();
-    const committed = flagMap(line![1]!.split(/\s+/));
-    committed.delete('--data');
-    expect(new Map([...flagMap(args)].sort())).toEqual(new Map([...committed].sort()));
+    expect(trainValues(args)).toEqual(trainValues(line![1]!.split(/\s+/)));
     // The Re-train line a run of the script writes on its card is the script again.
-    expect(flagMap(videoRetrainCommand(parsed.values, parsed.given).split(' ').slice(3))).toEqual(flagMap(args));
+    expect(trainValues(videoRetrainCommand(parsed.values, parsed.given).split(' ').slice(3))).toEqual(trainValues(args));
     // Its clip count is the default world's, the one the default --data generates.
-    expect(parsed.values.clips).toBe(parseCommandLine([], videoTrainCommand.flags).values.clips);
+    expect(parsed.values.clips).toBe(parseCommandLine([], VIDEO_TRAIN_FLAGS).values.clips);
   });
 
   it("eval: the committed eval's question count per type on the same clips", () => {
     const args = herdArgs(scripts.eval, 'video eval');
     const parsed = parseCommandLine(args, videoEvalCommand.flags);
-    const train = parseCommandLine(herdArgs(scripts.train, 'video train'), videoTrainCommand.flags);
+    const train = parseCommandLine(herdArgs(scripts.train, 'video train'), VIDEO_TRAIN_FLAGS);
     expect(parsed.values['per-type']).toBe(train.values['eval-per-type']);
     expect(parsed.values.clips).toBe(train.values.clips);
   });

@@ -3,8 +3,8 @@
  * config.json, the pruned vocabulary, the training report and the model card. `roundToF16` gives
  * the weights exactly as they will be after saving, so the reported evaluation is of what is saved.
  */
-import { isAbsolute, join, relative } from 'node:path';
-import { writeFileAtomic, writeSafetensors } from '@herd/core';
+import { join } from 'node:path';
+import { cardPath, writeFileAtomic, writeSafetensors } from '@herd/core';
 import * as G from '@herd/graph';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { type LlamaConfig, toHfConfig } from '../config.js';
@@ -55,8 +55,3 @@ export async function writeCoreShape(dir: string, config: LlamaConfig, vocab: Pr
   await vocab.save(join(dir, LANGUAGE_CORE_FILES.vocab));
 }
 
-/** A folder as a command run from the working directory would name it: relative when inside it. */
-function cardPath(dir: string): string {
-  const rel = relative(process.cwd(), dir);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
-}

@@ -4,8 +4,8 @@
  * (`evaluateVideoQa`) → the f16 checkpoint with its eval report and model card.
  */
 import { existsSync } from 'node:fs';
-import { HerdError } from '@herd/core';
-import { isAbsolute, join, relative } from 'node:path';
+import { HerdError, cardPath } from '@herd/core';
+import { join } from 'node:path';
 import { type LanguageCore, type Llama3Tokenizer } from '@herd/llama3';
 import { DEFAULT_DEVICE, type Device, deviceDescription } from '@herd/runtime';
 import { type MiniVision, type VisionWeights } from '@herd/vision';
@@ -110,12 +110,6 @@ async function cachedFeatures(o: Pick<MiniVideoRecipe, 'vision' | 'clipsDir' | '
   return readVideoExamples(o.featuresDir, o.vision.config);
 }
 
-/** A checkpoint folder as the card names it: relative to where the command ran when it lies below it (the repository root). */
-function shownDir(dir: string): string {
-  const r = relative(process.cwd(), dir);
-  return r !== '' && !r.startsWith('..') && !isAbsolute(r) ? r : dir;
-}
-
 function pct(x: number): string {
   return `${(100 * x).toFixed(0)}%`;
 }
@@ -149,8 +143,8 @@ export async function runMiniVideoRecipe(o: MiniVideoRecipe): Promise<MiniVideoR
 
 The video parameters of the mini herd (Llama 3 paper §7.4 in miniature): a perceiver-resampler
 temporal aggregator and gated video cross-attention layers, trained on top of the frozen mini image
-model (\`${shownDir(o.vision.dir)}\`: image encoder + image adapter) and the frozen mini language
-core (\`${shownDir(o.core.dir)}\`). Only the \`video\` group trained; every other weight is frozen.
+model (\`${cardPath(o.vision.dir)}\`: image encoder + image adapter) and the frozen mini language
+core (\`${cardPath(o.core.dir)}\`). Only the \`video\` group trained; every other weight is frozen.
 
 - Aggregator: ${m.video.resampler.latents} latents, ${m.video.resampler.layers} layers, ${m.video.resampler.heads} heads, time embedding of up to ${m.video.resampler.maxFrames} frames, frameDifference ${m.video.resampler.frameDifference}${m.video.resampler.positionTokens ? `, a position embedding of ${m.video.resampler.positionTokens} token places scaling each token\'s frame difference` : ''}${m.video.resampler.motionQuery ? ', the clip\'s motion features (the centroid of where its frames change: the directions of its displacement and slope, and the amount of change) projected onto the latent queries (motionQuery)' : ''}${m.video.resampler.motionTokens ? ', and object-motion tokens beside its output (motionTokens: per effective frame and token place, what changed there against the mean frame plus its place times its time, so the video cross-attention can read the asked shape\'s own motion)' : ''}.
 - Video cross-attention before image cross-attention layers ${JSON.stringify(m.image.crossAttentionLayers.map((_, j) => j).filter((j) => (j + 1) % m.video.crossEvery === 0))} (crossEvery ${m.video.crossEvery}; the mini image model has ${m.image.crossAttentionLayers.length} image layers)${m.video.motionReadout ? '; each also reads the object-motion tokens\' place term where its heads look and adds a learned projection of it to its output (motionReadout)' : ''}${m.video.rowGates ? '; each gate also depends on its row (rowGates: tanh(g + w · the normed row))' : ''}${m.video.look ? `; the object-motion tokens also get a learned map of a second feature input, the clip through the image checkpoint ${o.look?.vision.dir} (look: its change per effective frame and place${m.video.lookKeys ? '; in the keys only, lookKeys' : ''})` : ''}${o.attentionFromImage ? '; their query side and keys started as those image layers\' (`attentionFromImage`: where a text row looks), values, output and FFN fresh, gates 0' : ''}.
