@@ -87,7 +87,7 @@ export function visionRetrainCommand(values: FlagValues<typeof VISION_TRAIN_FLAG
 export const visionTrainCommand = defineCommand({
   words: ['vision', 'train'],
   usesDevice: true,
-  summary: 'train the mini vision encoder + adapter against the frozen mini core, evaluate, save (~15 min on 2 cores)',
+  summary: 'train the mini vision encoder + adapter against the frozen mini core, evaluate, save (defaults: a short run; the committed run is `npx turbo run train --filter=@herd/vision`, the flags of packages/vision/package.json: 15 min on 2 cores incl. making the scenes)',
   flags: VISION_TRAIN_FLAGS,
   async run({ values, given, io, device }) {
     if (values['train-encoder-global'] && !values['freeze-encoder']) throw new UsageError('--train-encoder-global trains the global layers of a frozen encoder: give --freeze-encoder too (without it the whole encoder trains)');
