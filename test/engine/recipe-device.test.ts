@@ -53,7 +53,7 @@ describe('the recipes ask every session for their device', () => {
     const asked = sessionsAsked('cpu');
     const out = join(root, 'vision');
     await runMiniVisionRecipe({
-      core, tokenizer: await loadLlama3Tokenizer(), dataDir: join(root, 'world', 'images'), outDir: out,
+      core, tokenizer: await loadLlama3Tokenizer(), dataDir: join(root, 'world', 'images'), outDir: out, command: 'herd vision train --seed 1',
       clipSteps: 1, denseSteps: 1, captionSteps: 1, qaSteps: 1, selectEvery: 1, selectPerType: 1, batch: 2, lr: 1e-3, seed: 1, evalPerType: 1,
       dataDescription: 'test scenes', device: 'cuda',
     });

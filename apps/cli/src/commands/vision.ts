@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { HerdError, UsageError, flag, writeFileAtomic } from '@herd/core';
+import { type FlagValues, HerdError, UsageError, flag, formatCommandLine, writeFileAtomic } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
 import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, readSceneExamples, runMiniVisionRecipe, vqaAnswerLine, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
@@ -29,56 +29,67 @@ async function sceneData(given: string | undefined, io: Io): Promise<string> {
 
 const DATA_FLAG = { data: flag.string({ placeholder: 'DIR', description: `an images dataset of the synthetic world (default ${DEFAULT_VISION_DATA}, generated when missing)` }) } as const;
 
+/** Flags a Re-train line leaves out (where this run wrote, diagnostics, where it ran) and those it spells out even at their defaults (the run's stages and schedule). */
+const UNREPEATED: ReadonlySet<string> = new Set(['out', 'step-log', 'device']);
+const SPELLED_OUT: ReadonlySet<string> = new Set(['clip-steps', 'dense-steps', 'dense-lr', 'qk-gain', 'key-word-share', 'caption-steps', 'zoom-steps', 'single-steps', 'qa-steps', 'gate-init', 'batch', 'lr', 'seed']);
+
+export const VISION_TRAIN_FLAGS = {
+  ...DATA_FLAG,
+  ...CORE_FLAG,
+  out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
+  'vision-preset': flag.string({ placeholder: 'NAME', description: 'the image encoder\'s size, a vision preset (default mini; mini-patch4: 4-px patches); an --encoder-from encoder must have it' }),
+  'clip-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: contrastive (CLIP) pre-training steps of the encoder on the scene captions' }),
+  'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from a pre-trained encoder (e.g. packages/vision/weights/mini-encoder) or the image tower of a mini CLIP checkpoint' }),
+  'clip-lr': flag.number({ above: 0, default: 2e-3, description: 'stage 0: peak learning rate of the CLIP pre-training' }),
+  'dense-steps': flag.integer({ min: 0, default: 0, description: 'stage 0, the mini herd\'s stand-in for CLIP: dense pre-training steps of the encoder on the scenes\' ground truth (per-patch cell/colour/shape/count/word)' }),
+  'dense-lr': flag.number({ above: 0, default: 3e-3, description: 'stage 0: peak learning rate of the dense pre-training' }),
+  'dense-object-weight': flag.number({ min: 0, default: 0, description: 'stage 0 (dense): weight of the object heads that read each object\'s shape and count from the mean of its ink patches' }),
+  'freeze-encoder': flag.boolean({ description: 'keep the encoder as stage 0 left it: only the adapter (and with --train-projector the projector) trains in the later stages' }),
+  'train-projector': flag.boolean({ description: 'with --freeze-encoder: the projector trains with the adapter' }),
+  'train-projector-from-phase': flag.integer({ min: 1, default: 1, description: 'with --train-projector and a --key-word-types curriculum: the projector keeps its fresh init until QA phase K (1-based) and trains from it on, e.g. 2 with colour/colour,shape,count,position,word reads colour through an untrained map first' }),
+  'train-encoder-global': flag.boolean({ description: 'with --freeze-encoder: the encoder\'s gated global layer(s) train with the adapter (the layers before them stay frozen)' }),
+  'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
+  'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
+  'key-word-draw': flag.choice(KEY_WORD_DRAWS, { description: 'how a key-word sequence picks its question: question (default: a scene, then one of its questions of the types, so the written word is read in ~3% of them) or type (the type first, uniformly, then a question of that type that states a visible fact)' }),
+  'silhouette-stream': flag.boolean({ description: 'a second cross-attention layer at each scheduled core layer reads the image\'s silhouette (ink black, all else white) through the same encoder and its own projector: a path that cannot see colour, so colour cannot stand in for shape there. Stored in the checkpoint; herd vision eval, herd generate, herd export and the chat read it (the video line does not)' }),
+  'key-word-count-balance': flag.boolean({ description: 'a key-word count question asks a number drawn uniformly (0, 1, 2, 3), not as the scenes carry them (~84 % zero or one); needs --key-word-share above 0' }),
+  'image-stream-dropout': flag.number({ min: 0, max: 1, default: 0, description: 'with --silhouette-stream: share of the key-word sequences not about colour trained with the image stream shut (its layers add nothing and learn nothing there), so the silhouette stream answers them alone' }),
+  'step-log': flag.string({ placeholder: 'DIR', description: 'write per-step JSON lines of each stage there (loss, learning rate, gradient norm, and metrics such as lmLoss and lookMass)' }),
+  'look-weight': flag.number({ min: 0, default: 0, description: 'weight of the look loss: in every key-word sequence whose question names an object of the scene (by place or by shape), each cross-attention layer\'s attention at the reply\'s target rows is trained onto that object\'s cell of the 3×3 grid (no parameters of its own; needs --key-word-share above 0)' }),
+  'key-word-recolour': flag.number({ min: 0, max: 1, default: 0, description: 'share of the key-word sequences not about colour shown with each object\'s ink repainted one random RGB colour, the reply\'s colour words then no targets: shape, number and place read apart from the colour (the world never shows a held-out pair, so its colour says "not that shape"); needs --key-word-share above 0' }),
+  'key-word-weights': { ...KEY_WORD_WEIGHTS_FLAG, description: 'with --key-word-draw type: each type\'s relative weight in the draw (a type not named weighs 1; 0 leaves it out), e.g. colour=2,shape=2,count=3,position=2,word=1: count keeps its share of the question draw (30%) and the word is read in 10% of the key-word sequences' },
+  'answer-form': flag.string({ placeholder: 'TYPES', description: `comma-separated question types whose key-word loss also falls on their answer-form words, the words that pick the reply's form before the key word: ${ANSWER_FORM_TYPES.map((t) => `${t} (${ANSWER_FORM_WORDS[t].join(' / ')})`).join(', ')}; e.g. position,count` }),
+  'position-form': flag.boolean({ description: 'the same as --answer-form position (a position question\'s key-word loss also on the preposition before the place, which picks the axis: "on the" goes on only to left or right)' }),
+  'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
+  'cross-before': flag.string({ placeholder: 'LAYERS', description: 'comma-separated core layers (0-based) the gated cross-attention layers run before, one each (default 1,3; e.g. 0,1,2,3: before every layer of the 4-layer mini core); stored in the checkpoint' }),
+  'place-embeddings': { ...PLACE_EMBEDDINGS_FLAG, description: 'learned row / column place embeddings on a G×G grid over the image, added to the projected image tokens and trained with the adapter (0: none); stored in the checkpoint' },
+  'place-init': { ...PLACE_INIT_FLAG, description: `with --place-embeddings: standard deviation of the fresh place tables' values (default ${MINI_PLACE_INIT}; 0: zero init, the run starts at the model without them)` },
+  'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
+  'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
+  'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
+  'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2b: QA fine-tuning steps on all scenes (chat format)' }),
+  'gate-init': flag.number({ min: 0, max: 3, default: 0.5, description: 'starting value of the cross-attention gates (the paper: 0)' }),
+  'select-every': flag.integer({ min: 0, default: 0, description: 'checkpoint selection: every N steps of the last QA stage (and at its end) score the adapter on the validation scenes (train-split scenes kept out of training, never the held-out ones) and keep the step with the best mean accuracy over the five question types (0: keep the last step)' }),
+  'select-per-type': flag.integer({ min: 1, placeholder: 'N', description: 'with --select-every: validation questions per question type (greedy; default 20)' }),
+  batch: flag.integer({ min: 1, default: 16, description: 'sequences (images) per step' }),
+  lr: flag.number({ above: 0, default: 4e-3, description: 'peak learning rate (re-warmed per stage)' }),
+  seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
+  'eval-per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
+  'train-on-labelled-noise': flag.boolean({ description: 'train also on the samples the generator labelled as noise (an uncurated baseline against a curated set; default: skipped). The eval scenes stay label-clean' }),
+  ...DEVICE_FLAG,
+} as const;
+
+/** The card's Re-train line: the flags given, and the run's stages and schedule spelled out even at their defaults. */
+export function visionRetrainCommand(values: FlagValues<typeof VISION_TRAIN_FLAGS>, given: ReadonlySet<string>): string {
+  return formatCommandLine('herd vision train', VISION_TRAIN_FLAGS, values, (name) => !UNREPEATED.has(name) && (given.has(name) || SPELLED_OUT.has(name)));
+}
+
 export const visionTrainCommand = defineCommand({
   words: ['vision', 'train'],
   usesDevice: true,
-  summary: 'train the mini vision encoder + adapter against the frozen mini core, evaluate, save (~15 min on 2 cores)',
-  flags: {
-    ...DATA_FLAG,
-    ...CORE_FLAG,
-    out: flag.string({ placeholder: 'DIR', output: 'folder', description: 'where the checkpoint is written (default: the built-in one, packages/vision/weights/mini)' }),
-    'vision-preset': flag.string({ placeholder: 'NAME', description: 'the image encoder\'s size, a vision preset (default mini; mini-patch4: 4-px patches); an --encoder-from encoder must have it' }),
-    'clip-steps': flag.integer({ min: 0, default: 0, description: 'stage 0: contrastive (CLIP) pre-training steps of the encoder on the scene captions' }),
-    'encoder-from': flag.string({ placeholder: 'DIR', description: 'start the encoder from a pre-trained encoder (e.g. packages/vision/weights/mini-encoder) or the image tower of a mini CLIP checkpoint' }),
-    'clip-lr': flag.number({ above: 0, default: 2e-3, description: 'stage 0: peak learning rate of the CLIP pre-training' }),
-    'dense-steps': flag.integer({ min: 0, default: 0, description: 'stage 0, the mini herd\'s stand-in for CLIP: dense pre-training steps of the encoder on the scenes\' ground truth (per-patch cell/colour/shape/count/word)' }),
-    'dense-lr': flag.number({ above: 0, default: 3e-3, description: 'stage 0: peak learning rate of the dense pre-training' }),
-    'dense-object-weight': flag.number({ min: 0, default: 0, description: 'stage 0 (dense): weight of the object heads that read each object\'s shape and count from the mean of its ink patches' }),
-    'freeze-encoder': flag.boolean({ description: 'keep the encoder as stage 0 left it: only the adapter (and with --train-projector the projector) trains in the later stages' }),
-    'train-projector': flag.boolean({ description: 'with --freeze-encoder: the projector trains with the adapter' }),
-    'train-projector-from-phase': flag.integer({ min: 1, default: 1, description: 'with --train-projector and a --key-word-types curriculum: the projector keeps its fresh init until QA phase K (1-based) and trains from it on, e.g. 2 with colour/colour,shape,count,position,word reads colour through an untrained map first' }),
-    'train-encoder-global': flag.boolean({ description: 'with --freeze-encoder: the encoder\'s gated global layer(s) train with the adapter (the layers before them stay frozen)' }),
-    'key-word-share': flag.number({ min: 0, max: 1, default: 0, description: 'share of QA sequences whose loss is on the key words only (colour, shape, number, size, yes/no, place)' }),
-    'key-word-types': flag.string({ placeholder: 'TYPES', description: 'comma-separated QA types the key-word sequences ask about (default all), e.g. colour,position,count; "/" separates curriculum phases of the QA stage, e.g. colour/colour,shape/colour,shape,count' }),
-    'key-word-draw': flag.choice(KEY_WORD_DRAWS, { description: 'how a key-word sequence picks its question: question (default: a scene, then one of its questions of the types, so the written word is read in ~3% of them) or type (the type first, uniformly, then a question of that type that states a visible fact)' }),
-    'silhouette-stream': flag.boolean({ description: 'a second cross-attention layer at each scheduled core layer reads the image\'s silhouette (ink black, all else white) through the same encoder and its own projector: a path that cannot see colour, so colour cannot stand in for shape there. Stored in the checkpoint; herd vision eval, herd generate, herd export and the chat read it (the video line does not)' }),
-    'key-word-count-balance': flag.boolean({ description: 'a key-word count question asks a number drawn uniformly (0, 1, 2, 3), not as the scenes carry them (~84 % zero or one); needs --key-word-share above 0' }),
-    'image-stream-dropout': flag.number({ min: 0, max: 1, default: 0, description: 'with --silhouette-stream: share of the key-word sequences not about colour trained with the image stream shut (its layers add nothing and learn nothing there), so the silhouette stream answers them alone' }),
-    'step-log': flag.string({ placeholder: 'DIR', description: 'write per-step JSON lines of each stage there (loss, learning rate, gradient norm, and metrics such as lmLoss and lookMass)' }),
-    'look-weight': flag.number({ min: 0, default: 0, description: 'weight of the look loss: in every key-word sequence whose question names an object of the scene (by place or by shape), each cross-attention layer\'s attention at the reply\'s target rows is trained onto that object\'s cell of the 3×3 grid (no parameters of its own; needs --key-word-share above 0)' }),
-    'key-word-recolour': flag.number({ min: 0, max: 1, default: 0, description: 'share of the key-word sequences not about colour shown with each object\'s ink repainted one random RGB colour, the reply\'s colour words then no targets: shape, number and place read apart from the colour (the world never shows a held-out pair, so its colour says "not that shape"); needs --key-word-share above 0' }),
-    'key-word-weights': { ...KEY_WORD_WEIGHTS_FLAG, description: 'with --key-word-draw type: each type\'s relative weight in the draw (a type not named weighs 1; 0 leaves it out), e.g. colour=2,shape=2,count=3,position=2,word=1: count keeps its share of the question draw (30%) and the word is read in 10% of the key-word sequences' },
-    'answer-form': flag.string({ placeholder: 'TYPES', description: `comma-separated question types whose key-word loss also falls on their answer-form words, the words that pick the reply's form before the key word: ${ANSWER_FORM_TYPES.map((t) => `${t} (${ANSWER_FORM_WORDS[t].join(' / ')})`).join(', ')}; e.g. position,count` }),
-    'position-form': flag.boolean({ description: 'the same as --answer-form position (a position question\'s key-word loss also on the preposition before the place, which picks the axis: "on the" goes on only to left or right)' }),
-    'qk-gain': flag.number({ above: 0, max: 8, default: 1, description: 'starting gain of the cross-attention q/k RMSNorms (logits start gain² wider)' }),
-    'cross-before': flag.string({ placeholder: 'LAYERS', description: 'comma-separated core layers (0-based) the gated cross-attention layers run before, one each (default 1,3; e.g. 0,1,2,3: before every layer of the 4-layer mini core); stored in the checkpoint' }),
-    'place-embeddings': { ...PLACE_EMBEDDINGS_FLAG, description: 'learned row / column place embeddings on a G×G grid over the image, added to the projected image tokens and trained with the adapter (0: none); stored in the checkpoint' },
-    'place-init': { ...PLACE_INIT_FLAG, description: `with --place-embeddings: standard deviation of the fresh place tables' values (default ${MINI_PLACE_INIT}; 0: zero init, the run starts at the model without them)` },
-    'caption-steps': flag.integer({ min: 0, default: 20, description: 'stage 1: caption pre-training steps' }),
-    'zoom-steps': flag.integer({ min: 0, default: 0, description: 'stage 1b: QA steps on single-object scenes zoomed to the object (curriculum)' }),
-    'single-steps': flag.integer({ min: 0, default: 0, description: 'stage 2a: QA steps on single-object scenes first (curriculum)' }),
-    'qa-steps': flag.integer({ min: 0, default: 330, description: 'stage 2b: QA fine-tuning steps on all scenes (chat format)' }),
-    'gate-init': flag.number({ min: 0, max: 3, default: 0.5, description: 'starting value of the cross-attention gates (the paper: 0)' }),
-    'select-every': flag.integer({ min: 0, default: 0, description: 'checkpoint selection: every N steps of the last QA stage (and at its end) score the adapter on the validation scenes (train-split scenes kept out of training, never the held-out ones) and keep the step with the best mean accuracy over the five question types (0: keep the last step)' }),
-    'select-per-type': flag.integer({ min: 1, placeholder: 'N', description: 'with --select-every: validation questions per question type (greedy; default 20)' }),
-    batch: flag.integer({ min: 1, default: 16, description: 'sequences (images) per step' }),
-    lr: flag.number({ above: 0, default: 4e-3, description: 'peak learning rate (re-warmed per stage)' }),
-    seed: flag.integer({ min: 0, max: 0xffff_ffff, default: 1, description: 'initialisation and sampling seed' }),
-    'eval-per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
-    'train-on-labelled-noise': flag.boolean({ description: 'train also on the samples the generator labelled as noise (an uncurated baseline against a curated set; default: skipped). The eval scenes stay label-clean' }),
-    ...DEVICE_FLAG,
-  },
-  async run({ values, io, device }) {
+  summary: 'train the mini vision encoder + adapter against the frozen mini core, evaluate, save (defaults: a short run; the committed run is `npx turbo run train --filter=@herd/vision`, the flags of packages/vision/package.json: 15 min on 2 cores incl. making the scenes)',
+  flags: VISION_TRAIN_FLAGS,
+  async run({ values, given, io, device }) {
     if (values['train-encoder-global'] && !values['freeze-encoder']) throw new UsageError('--train-encoder-global trains the global layers of a frozen encoder: give --freeze-encoder too (without it the whole encoder trains)');
     // The QA curriculum's phases: "/"-separated lists of key-word types (empty lists dropped).
     const keyWordPhases = values['key-word-types']?.split('/').map((phase) => phase.split(',').map((t) => t.trim()).filter(Boolean)).filter((phase) => phase.length > 0);
@@ -106,7 +117,7 @@ export const visionTrainCommand = defineCommand({
     const data = await sceneData(values.data, io);
     const out = values.out ?? MINI_VISION_DIR;
     const r = await runMiniVisionRecipe({
-      core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out,
+      core, tokenizer: await loadLlama3Tokenizer(), dataDir: data, outDir: out, command: visionRetrainCommand(values, given),
       ...(values['vision-preset'] !== undefined ? { visionPreset: values['vision-preset'] } : {}), clipSteps: values['clip-steps'], clipLr: values['clip-lr'], denseSteps: values['dense-steps'], denseLr: values['dense-lr'], denseObjectWeight: values['dense-object-weight'], freezeEncoder: values['freeze-encoder'] ?? false, trainProjector: values['train-projector'] ?? false, trainProjectorFromPhase: values['train-projector-from-phase'], trainEncoderGlobal: values['train-encoder-global'] ?? false, qkGain: values['qk-gain'], ...(crossBefore !== undefined ? { crossBefore } : {}), ...(values['place-embeddings'] > 0 ? { placeEmbeddings: values['place-embeddings'] } : {}), ...(values['place-init'] !== undefined ? { placeInit: values['place-init'] } : {}), keyWordShare: values['key-word-share'], ...(keyWordPhases !== undefined ? { keyWordTypes: keyWordPhases } : {}), ...(keyWordDraw !== undefined ? { keyWordDraw } : {}), ...(values['key-word-weights'] !== undefined ? { keyWordWeights: values['key-word-weights'] } : {}), ...(values['key-word-count-balance'] ? { keyWordCountBalance: true } : {}), ...(values['key-word-recolour'] > 0 ? { keyWordRecolour: values['key-word-recolour'] } : {}), ...(values['silhouette-stream'] ? { silhouetteStream: true } : {}), ...(values['image-stream-dropout'] > 0 ? { imageStreamDropout: values['image-stream-dropout'] } : {}), ...(values['look-weight'] > 0 ? { lookWeight: values['look-weight'] } : {}), ...(values['step-log'] !== undefined ? { stepLogDir: values['step-log'] } : {}), ...(answerForm.length ? { answerForm } : {}), ...(values['encoder-from'] !== undefined ? { encoderFrom: values['encoder-from'] } : {}), captionSteps: values['caption-steps'], zoomSteps: values['zoom-steps'], singleSteps: values['single-steps'], qaSteps: values['qa-steps'], gateInit: values['gate-init'], selectEvery: values['select-every'], ...(values['select-per-type'] !== undefined ? { selectPerType: values['select-per-type'] } : {}), batch: values.batch, lr: values.lr, seed: values.seed, evalPerType: values['eval-per-type'], trainOnLabelledNoise: values['train-on-labelled-noise'] ?? false,
       dataDescription: values.data === undefined ? `The synthetic world's scene images (@herd/datasets generateImages, ${WORLD.images} images, seed ${WORLD.seed}, no noise; shards at ${data}): 1–4 coloured shapes, sometimes a written word, PNG/JPEG at 96–256 px, with captions and QA pairs.` : `The images dataset at ${data} (given with --data): the synthetic world's scenes, with captions and QA pairs.`,
       device: device().device,

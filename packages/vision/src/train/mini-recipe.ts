@@ -13,13 +13,15 @@ import { loadVisionPreset } from '../presets/index.js';
 import { loadMiniClip } from './clip-mini.js';
 import { loadMiniEncoder } from './dense-mini.js';
 import { coreAttachPoints, type MllamaConfig, silhouetteLayersOf } from '../config.js';
-import { type KeyWordDraw, MINI_CROSS_BEFORE, MINI_GATE_INIT, MINI_PLACE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
+import { type KeyWordDraw, MINI_GATE_INIT, MINI_PLACE_INIT, type MiniVisionResult, type SceneExample, freshMiniVision, miniVisionConfig, readSceneExamples, trainMiniVision } from './mini.js';
 
 export interface MiniVisionRecipe {
   readonly core: LanguageCore;
   readonly tokenizer: Llama3Tokenizer;
   /** An images dataset of the synthetic world (`@herd/datasets` `images/`). */
   readonly dataDir: string;
+  /** The exact command that re-trains this checkpoint (for the card). */
+  readonly command: string;
   /**
    * Train on every sample of `dataDir`, also those the generator labelled as noise (default false:
    * they are skipped). The eval scenes stay the label-clean ones. For training on an uncurated set
@@ -222,30 +224,6 @@ function answerFormWords(types: readonly string[]): string {
   return types.map((t) => words[t] ?? `a ${t} question's key words include its answer-form words`).join('; ');
 }
 
-/** The Re-train line's place flags: empty without place embeddings, so other lines stay as they were. */
-function placeFlags(o: Pick<MiniVisionRecipe, 'placeEmbeddings' | 'placeInit'>): string {
-  if ((o.placeEmbeddings ?? 0) === 0) return '';
-  return ` --place-embeddings ${o.placeEmbeddings}${(o.placeInit ?? MINI_PLACE_INIT) !== MINI_PLACE_INIT ? ` --place-init ${o.placeInit}` : ''}`;
-}
-
-/** The Re-train line's --cross-before flag: empty for the default schedule, so default lines stay as they were. */
-function crossBeforeFlag(crossBefore: readonly number[] | undefined): string {
-  if (crossBefore === undefined) return '';
-  const sorted = [...crossBefore].sort((a, b) => a - b);
-  return sorted.join(',') === MINI_CROSS_BEFORE.join(',') ? '' : ` --cross-before ${sorted.join(',')}`;
-}
-
-/**
- * The card's Re-train line: the \`herd vision train\` command of this recipe's options. A core other than the
- * committed one goes in as --core (the adapter fits only the core it was trained against); the data folder
- * does not (the scene images are generated when missing; a --data set is described in the card's Data part).
- */
-export function miniVisionRetrainCommand(o: Omit<MiniVisionRecipe, 'tokenizer' | 'dataDir' | 'outDir' | 'evalPerType' | 'dataDescription'>): string {
-  const selection = (o.selectEvery ?? 0) > 0 ? ` --select-every ${o.selectEvery} --select-per-type ${o.selectPerType ?? 20}` : '';
-  const core = isMiniCoreDir(o.core.dir) ? '' : ` --core ${o.core.dir}`;
-  return `node apps/cli/dist/main.js vision train${core}${o.visionPreset !== undefined && o.visionPreset !== 'mini' ? ` --vision-preset ${o.visionPreset}` : ''}${o.encoderFrom !== undefined ? ` --encoder-from ${o.encoderFrom}` : ''} --clip-steps ${o.clipSteps ?? 0} --dense-steps ${o.denseSteps ?? 0} --dense-lr ${o.denseLr ?? 3e-3}${(o.denseObjectWeight ?? 0) > 0 ? ` --dense-object-weight ${o.denseObjectWeight}` : ''}${o.freezeEncoder ? ' --freeze-encoder' : ''}${o.trainProjector ? ' --train-projector' : ''}${(o.trainProjectorFromPhase ?? 1) > 1 ? ` --train-projector-from-phase ${o.trainProjectorFromPhase}` : ''}${o.trainEncoderGlobal ? ' --train-encoder-global' : ''} --qk-gain ${o.qkGain ?? 1}${crossBeforeFlag(o.crossBefore)}${placeFlags(o)} --key-word-share ${o.keyWordShare ?? 0}${o.keyWordTypes ? ` --key-word-types ${o.keyWordTypes.map((p) => p.join(',')).join('/')}` : ''}${(o.keyWordDraw ?? 'question') !== 'question' ? ` --key-word-draw ${o.keyWordDraw}` : ''}${o.keyWordWeights !== undefined ? ` --key-word-weights ${weightsFlag(o.keyWordWeights)}` : ''}${o.keyWordCountBalance ? ' --key-word-count-balance' : ''}${(o.keyWordRecolour ?? 0) > 0 ? ` --key-word-recolour ${o.keyWordRecolour}` : ''}${o.silhouetteStream ? ' --silhouette-stream' : ''}${(o.imageStreamDropout ?? 0) > 0 ? ` --image-stream-dropout ${o.imageStreamDropout}` : ''}${(o.lookWeight ?? 0) > 0 ? ` --look-weight ${o.lookWeight}` : ''}${o.answerForm?.length ? ` --answer-form ${o.answerForm.join(',')}` : ''} --caption-steps ${o.captionSteps} --zoom-steps ${o.zoomSteps ?? 0} --single-steps ${o.singleSteps ?? 0} --qa-steps ${o.qaSteps} --gate-init ${o.gateInit ?? MINI_GATE_INIT}${selection} --batch ${o.batch} --lr ${o.lr} --seed ${o.seed}`;
-}
-
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
 function selectionCard(s: MiniVisionSelection, qaSteps: number): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
@@ -338,7 +316,7 @@ ${vqaGroupTable(r.evalSeen)}
 Issue targets: ≥ 90 % colour and shape, ≥ 80 % count and position, ≥ 70 % written word.
 
 ## Re-train
-\`npm run build && ${miniVisionRetrainCommand(o)}\`
-(the scene images are generated when missing).
+\`${o.command}\`
+(after \`npm run build\`; the scene images are generated when missing).
 `;
 }
