@@ -128,6 +128,7 @@ export const videoTrainCommand = defineCommand({
     if (values.init !== undefined && values['xattn-from-image']) throw new UsageError('--xattn-from-image sets fresh video cross-attention layers; --init starts from trained ones: give one of them');
     if (values['lookup-weight'] > 0 && !values['motion-tokens'] && values.init === undefined) throw new UsageError('--lookup-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too');
     if (values['look-weight'] > 0 && !values['motion-tokens'] && values.init === undefined) throw new UsageError("--look-weight trains where the video layers look among the object-motion tokens: give --motion-tokens too");
+    if (values['frame-layout'] === 'canvas' && !values['motion-query'] && !values['motion-tokens'] && values.init === undefined) throw new UsageError("--frame-layout canvas places the frame tokens for the motion features and the object-motion tokens: give --motion-query or --motion-tokens too");
     if (values['look-latents'] && !(values['look-weight'] > 0)) throw new UsageError("--look-latents widens the look loss's target: give --look-weight W too");
     const lookRows = values['look-rows'] === undefined ? undefined : values['look-rows'].split(',').map((r) => r.trim());
     if (lookRows !== undefined && !(values['look-weight'] > 0)) throw new UsageError('--look-rows says which rows the look loss marks: give --look-weight W too');
