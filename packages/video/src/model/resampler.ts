@@ -169,7 +169,8 @@ export function canvasPlaces(grid: TileGrid, aspectRatioId: Tensor): FramePlaces
 }
 
 /**
- * A clip's motion features [B, M] from its frames [B, F, S, D] (frameMask [B, S] bool, real tiles).
+ * A clip's motion features [B, M] from its frames [B, F, S, D] (frameMask [B, S] bool, real tiles; `at`, each
+ * clip's own token places, `canvasPlaces`, else the squarest layout's).
  * Per token place p a saliency s_t(p) = ‖f_t(p) − b(p)‖, with b(p) the place's mean over the clip's
  * frames (the background: a moving shape covers any place only briefly); its centroid over the token
  * places c_t (where the clip changes at frame t); then the directions (v / (‖v‖ + ε)) of the
