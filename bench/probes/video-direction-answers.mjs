@@ -14,7 +14,7 @@ import { decodeF16 } from '@herd/core';
 import { loadLanguageCore, loadLlama3Tokenizer, EOT_ID, END_OF_TEXT_ID } from '@herd/llama3';
 import { Session, hostTensor } from '@herd/runtime';
 import { imageQuestionIds } from '@herd/vision';
-import { VideoGenerator, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa, withLook } from '@herd/video';
+import { VideoGenerator, canvasPlaces, loadMiniVideo, motionFeatures, readVideoExamples, videoQaItems, gradeVideoQa, withLook } from '@herd/video';
 
 const [videoDir, featuresDir, coreArg, perTypeArg, visionArg0, lookFeaturesDir] = process.argv.slice(2);
 const visionArg = visionArg0 === '-' ? undefined : visionArg0;
@@ -43,7 +43,9 @@ const F = clip.frames, D = m.image.text.dim;
 const g = new G.Graph();
 const fr = g.input('frames', 'f32', [1, F, S, D]);
 const mk = g.input('mask', 'bool', [1, S]);
-const ms = await Session.create(G.toOnnx(g, { outputs: { m: motionFeatures(fr, mk, m.image.vision) }, name: 'm' }));
+const canvas = m.video.frameLayout === 'canvas'; // each clip's own canvas places the tokens (video config frameLayout)
+const ar = canvas ? g.input('ar', 'i32', [1]) : undefined;
+const ms = await Session.create(G.toOnnx(g, { outputs: { m: motionFeatures(fr, mk, m.image.vision, canvas ? canvasPlaces(m.image.vision, ar) : undefined) }, name: 'm' }));
 
 for (const [k, t] of Object.entries(v.weights)) if (/gate$/.test(k)) console.log(`${k} = ${Array.from(t.data).map((x) => x.toFixed(3))} (tanh ${Math.tanh(t.data[0]).toFixed(3)})`);
 const tally = {};
@@ -53,7 +55,7 @@ for (const it of items) {
   const ctx = await gen.context(it.clip.clip);
   const answer = text(await gen.complete(imageQuestionIds(tok, core, m.image, it.question), ctx, { maxNewTokens: 16, temperature: 0, stopTokens: stops }));
   const ok = gradeVideoQa('direction', answer, it.answer);
-  const feats = Array.from((await ms.run({ frames: hostTensor('f32', [1, F, S, D], decodeF16(it.clip.clip.features)), mask: hostTensor('bool', [1, S], it.clip.clip.frameMask) }))['m'].data);
+  const feats = Array.from((await ms.run({ frames: hostTensor('f32', [1, F, S, D], decodeF16(it.clip.clip.features)), mask: hostTensor('bool', [1, S], it.clip.clip.frameMask), ...(canvas ? { ar: hostTensor('i32', [1], [it.clip.clip.aspectRatioId]) } : {}) }))['m'].data);
   const [dx, dy] = feats;
   const rule = Math.abs(dx) > Math.abs(dy) ? (dx > 0 ? 'right' : 'left') : dy > 0 ? 'down' : 'up';
   const ref = it.answer.match(/(left|right|up|down)/)[1];

@@ -129,6 +129,7 @@ function videoSetup(coreShape: Record<string, unknown>): ReturnType<typeof setup
   const clips = new Map<string, ClipFeatures>(Array.from({ length: B }, (_, b) => [`clip-${b}`, {
     features: encodeF16(Float32Array.from({ length: clip.frames * S * D }, () => rng.normal())),
     frameMask: new Uint8Array(S).fill(1),
+    aspectRatioId: m.image.vision.supportedAspectRatios.findIndex(([r, c]) => r * c === m.image.vision.maxTiles) + 1,
     kv: Object.fromEntries(m.image.crossAttentionLayers.flatMap((_, j) => [`xattn.k.${j}`, `xattn.v.${j}`]).map((n) => [n, Float32Array.from({ length: K * S * dh }, () => rng.normal())])),
   }]));
   const seqs = [...clips.keys()].map((key) => {

@@ -56,6 +56,8 @@ interface VideoRecipe {
   readonly frames: number;
   readonly tokensPerFrame: number;
   readonly videoTokens: number;
+  /** 'canvas': the aggregator also takes the clip's canvas, `video.aspectRatioId` [1] (video config frameLayout); absent, it does not. */
+  readonly frameLayout?: 'canvas';
   /** The video model's own image layers (its frames are tiled and its middle frame fed as this says). */
   readonly image: ImageLayersRecipe;
 }
@@ -192,6 +194,7 @@ export class ComposedModel {
     const agg = await (await this.session('video', 'aggregator')).run({
       'video.frames': hostTensor('f32', [1, F, S, D], rounded),
       'video.frameMask': hostTensor('bool', [1, S], new Uint8Array(S).fill(1, 0, nTiles * v.tokensPerTile)),
+      ...(r.frameLayout === 'canvas' ? { 'video.aspectRatioId': hostTensor('i32', [1], [clip.frames[0]!.aspectRatioId]) } : {}),
     });
     const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n !== 'features'));
     return { tokens: agg['video.tokens']!, kv, nTiles };

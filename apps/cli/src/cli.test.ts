@@ -96,6 +96,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['video', 'train', '--look-layers', 'first', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-layers must be layer indices like 0 or 0,1, got 'first'/],
     [['video', 'train', '--look-layers', '1,2', '--look-weight', '1', '--motion-tokens', '--out', join(missing, 'v')], /--look-layers 1,2: the video model on .*mini-image has 2 video layers \(0\.\.1\)/],
     [['video', 'train', '--motion-readout', '--out', join(missing, 'v')], /--motion-readout reads the object-motion tokens: give --motion-tokens too/],
+    [['video', 'train', '--frame-layout', 'canvas', '--out', join(missing, 'v')], /--frame-layout canvas places the frame tokens .*: give --motion-query or --motion-tokens too/],
+    [['video', 'train', '--frame-layout', 'diagonal', '--out', join(missing, 'v')], /--frame-layout must be one of slots, canvas, got 'diagonal'/],
     [['video', 'train', '--motion-readout', 'yes', '--motion-tokens', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
     [['video', 'train', '--row-gates', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],
     [['video', 'train', '--direction-named', 'yes', '--out', join(missing, 'v')], /unexpected argument 'yes'/],

@@ -94,9 +94,16 @@ export interface VideoConfig {
    * Present only when true.
    */
   readonly lookKeys?: boolean;
+  /**
+   * Where a frame's tiles lie for the aggregator's place terms (the motion features and the object-motion tokens'
+   * place): 'canvas', each clip on its own canvas (its frames' aspect-ratio id, graph input `video.aspectRatioId`;
+   * `canvasPlaces` in resampler.ts; herd's addition); absent, the default ('slots'), every clip as if on the
+   * squarest canvas. Present only when 'canvas', so configs without it stay as they were.
+   */
+  readonly frameLayout?: 'canvas';
 }
 
-const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout', 'rowGates', 'look', 'lookKeys'] as const satisfies readonly (keyof VideoConfig)[];
+const KEYS = ['pretrain', 'finetune', 'resampler', 'crossEvery', 'crossFfnDim', 'motionReadout', 'rowGates', 'look', 'lookKeys', 'frameLayout'] as const satisfies readonly (keyof VideoConfig)[];
 const RESAMPLER_KEYS = ['latents', 'layers', 'heads', 'ffnDim', 'maxFrames', 'normEps', 'frameDifference', 'positionTokens', 'motionQuery', 'motionTokens'] as const satisfies readonly (keyof ResamplerConfig)[];
 const SAMPLING_KEYS = ['frames', 'groupFrames'] as const satisfies readonly (keyof ClipSampling)[];
 
@@ -169,8 +176,11 @@ export function parseVideoConfig(obj: unknown): VideoConfig {
   const lookKeys = obj['lookKeys'] ?? false;
   if (typeof lookKeys !== 'boolean') p.add(`lookKeys must be true or false, got ${JSON.stringify(lookKeys)}`);
   else if (lookKeys && look !== true) p.add('lookKeys says where the look input goes: it needs look true');
+  const frameLayout = obj['frameLayout'] ?? 'slots';
+  if (frameLayout !== 'slots' && frameLayout !== 'canvas') p.add(`frameLayout must be 'slots' or 'canvas', got ${JSON.stringify(frameLayout)}`);
+  else if (frameLayout === 'canvas' && !(resampler.motionQuery || resampler.motionTokens)) p.add("frameLayout 'canvas' places the frame tokens for the motion features and the object-motion tokens: it needs resampler.motionQuery or resampler.motionTokens");
   p.throwIfAny('invalid_config', 'invalid video config');
-  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}), ...(look ? { look: true } : {}), ...(lookKeys ? { lookKeys: true } : {}) });
+  return Object.freeze({ pretrain: Object.freeze(pretrain), finetune: Object.freeze(finetune), resampler: Object.freeze(resampler), crossEvery, crossFfnDim, ...(motionReadout ? { motionReadout: true } : {}), ...(rowGates ? { rowGates: true } : {}), ...(look ? { look: true } : {}), ...(lookKeys ? { lookKeys: true } : {}), ...(frameLayout === 'canvas' ? { frameLayout: 'canvas' as const } : {}) });
 }
 
 /** Effective frames (aggregator outputs) of a clip: frames / groupFrames. */

@@ -6,13 +6,13 @@ export { parseVideoConfig, effectiveFrames, videoTokenCount, videoBeforeImageLay
 export type { VideoConfig, ResamplerConfig, ClipSampling } from './config.js';
 export { loadVideoPreset, VIDEO_PRESET_NAMES } from './presets/index.js';
 export type { VideoPresetName } from './presets/index.js';
-export { perceiverResampler, videoTokens, motionTokens, lookTokens, addLook, lookParamSpecs, LOOK_PROJ, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid } from './model/resampler.js';
+export { perceiverResampler, videoTokens, motionTokens, lookTokens, addLook, lookParamSpecs, LOOK_PROJ, resamplerParamSpecs, centreFrameNorms, motionFeatures, tokenPlaces, canvasPlaces, VIDEO_ASPECT_RATIO_ID, MOTION_FEATURES, RESAMPLER_PREFIX, type TileGrid, type FramePlaces } from './model/resampler.js';
 export { placeRead, videoLayerLook, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerPrefix, rowsWithVideo, type VideoLayerShape } from './model/video-cross-attention.js';
 export { VIDEO_AGGREGATOR_GROUP, VIDEO_CROSS_ATTENTION_GROUP, VIDEO_GROUPS, videoCrossAttentionParamSpecs, frameTokens, lookTokenCount, middleFrame, videoLayers, videoParamSpecs, videoExtension, videoModelSpec, lookupLoss, LOOKUP_ROWS, videoLookLoss, VIDEO_LOOK_TOKENS, VIDEO_LOOK_ROWS, checkFrameImage, buildFrameGraph, buildVideoTokensGraph, buildVideoDecoder } from './model/graphs.js';
 export type { VideoModelConfig, VideoAuxiliary } from './model/graphs.js';
 export { readClipFrames, packClip } from './data/frames.js';
 export type { TiledClip } from './data/frames.js';
-export { FrameEncoder, blindClip, clipFeeds, videoTokensFeeds, withLook, extractClipFeatures, readVideoExamples } from './data/features.js';
+export { FrameEncoder, blindClip, clipFeeds, clipCanvasFeeds, videoTokensFeeds, withLook, extractClipFeatures, readVideoExamples } from './data/features.js';
 export type { ClipFeatures, VideoExample, ExtractOptions } from './data/features.js';
 export { VIDEO_QA_TYPES, videoQuestions, gradeVideoQa } from './data/qa.js';
 export type { VideoQa, VideoQaType } from './data/qa.js';

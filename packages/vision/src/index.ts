@@ -3,7 +3,7 @@ export type { VisionConfig, MllamaConfig } from './config.js';
 export { loadVisionPreset, VISION_PRESET_NAMES, LLAMA32_VISION_CROSS_LAYERS } from './presets/index.js';
 export type { VisionPresetName } from './presets/index.js';
 export { centreCrop, resizeBilinear } from './data/resize.js';
-export { optimalCanvas, fitToCanvas, tileImage, preprocessImage, packImages, packFeatures } from './data/tiling.js';
+export { optimalCanvas, canvasOf, fitToCanvas, tileImage, preprocessImage, packImages, packFeatures } from './data/tiling.js';
 export type { Canvas, TiledImage, PackedImages } from './data/tiling.js';
 export { patchPlaces, recipePlaceInputs } from './data/patch-place.js';
 export type { PatchPlaces } from './data/patch-place.js';

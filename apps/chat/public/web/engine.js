@@ -253,6 +253,8 @@ export class WebEngine {
     const tokens = (await this.videoAggregator.run({
       'video.frames': this.tensor('float32', this.herd.roundF16(out.features.data), [1, F, S, D]),
       'video.frameMask': this.tensor('bool', new Uint8Array(S).fill(1, 0, nTiles * v.tokensPerTile), [1, S]),
+      // frameLayout 'canvas' (the video recipe): the aggregator also takes the clip's canvas.
+      ...(v.frameLayout === 'canvas' ? { 'video.aspectRatioId': this.tensor('int32', Int32Array.from([clip.frames[0].aspectRatioId]), [1]) } : {}),
     }))['video.tokens'];
     const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n !== 'features'));
     return { tokens, kv, nTiles, S };

@@ -302,8 +302,9 @@ describe('herd export', () => {
     const v = loadMiniVideo(undefined, undefined, core); // on its own image checkpoint, as `herd generate --video`
     expect(v.vision.dir).toBe(videoImageDir());
     const clipSampling = v.config.video.finetune;
-    const recipe = manifest.modalities['video']!.recipe as { frames: number; tokensPerFrame: number; tokensPerTile: number; videoTokens: number; imageTokenId: number; image: { decoderInputs: { mask: string; learnableIds: string } } };
+    const recipe = manifest.modalities['video']!.recipe as { frames: number; tokensPerFrame: number; tokensPerTile: number; videoTokens: number; imageTokenId: number; frameLayout?: 'canvas'; image: { decoderInputs: { mask: string; learnableIds: string } } };
     expect(recipe.frames).toBe(clipSampling.frames);
+    expect(recipe.frameLayout).toBe(v.config.video.frameLayout); // the committed checkpoint's tiles lie on each clip's canvas (round 39)
     const read = (role: string) => Session.create(readExportGraph(join(dir, 'mini'), manifest.modalities['video']!.graphs[role]!), {}, `export_video_${role}`);
     const framesGraph = await read('frames');
     const aggregator = await read('aggregator');
@@ -323,7 +324,9 @@ describe('herd export', () => {
       const frameMask = new Uint8Array(S).fill(1, 0, nTiles * recipe.tokensPerTile);
       // The recipe's f16 round trip of the features (herd caches them in f16).
       const features = decodeF16(encodeF16(out['features']!.data as Float32Array));
-      const tokens = (await aggregator.run({ 'video.frames': hostTensor('f32', [1, recipe.frames, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], frameMask) }))['video.tokens']!;
+      // The recipe: with frameLayout 'canvas' the aggregator also takes the clip's aspect-ratio id.
+      const canvas = recipe.frameLayout === 'canvas' ? { 'video.aspectRatioId': hostTensor('i32', [1], [clip.frames[0]!.aspectRatioId]) } : {};
+      const tokens = (await aggregator.run({ 'video.frames': hostTensor('f32', [1, recipe.frames, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], frameMask), ...canvas }))['video.tokens']!;
       const ctx = await herd.contextOfFrames(clip);
       expect(maxDiff(tokens.data as Float32Array, ctx.tokens.data as Float32Array)).toBeLessThan(1e-4);
       const kv = Object.fromEntries(Object.entries(out).filter(([n]) => n.startsWith(`${VIDEO_IMAGE_PREFIX}xattn.`)));

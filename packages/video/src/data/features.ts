@@ -8,7 +8,7 @@
  *
  * Sample layout: files `features` (f16 [F, S, D] little-endian), `frame_mask` (u8 [S]), `kv` (f32, the
  * image layers' k and v of the middle frame in layer order); meta: clip key, split, caption,
- * objects (ground truth), frames, size.
+ * objects (ground truth), frames, size (the clip's canvas follows from it: `clipAspectRatioId`).
  *
  * Legend: F frames, S image tokens per frame, D core width, K kv heads, Dh head dim.
  */
@@ -20,8 +20,9 @@ import { type Sample, isUnreadable, iterateDataset, writeDataset } from '@herd/d
 import { type MotionObject } from '@herd/datasets';
 import { type Device, type HostTensor, Session, type SessionOptions, hostTensor } from '@herd/runtime';
 import { headDim } from '@herd/llama3';
-import { type MllamaConfig, type VisionWeights, patchesPerTile } from '@herd/vision';
-import { buildFrameGraph, frameTokens } from '../model/graphs.js';
+import { type MllamaConfig, type VisionWeights, canvasOf, patchesPerTile } from '@herd/vision';
+import { type VideoModelConfig, buildFrameGraph, frameTokens } from '../model/graphs.js';
+import { VIDEO_ASPECT_RATIO_ID } from '../model/resampler.js';
 import { type ClipTiming } from './object-places.js';
 import { type TiledClip, packClip, readClipFrames } from './frames.js';
 
@@ -35,6 +36,8 @@ export interface ClipFeatures {
   readonly kv: Readonly<Record<string, Float32Array>>;
   /** The second feature input (video config `look`): the same frames through another image checkpoint, f16 [F, S, D] (`withLook`). */
   readonly look?: Uint16Array;
+  /** The frames' canvas as the image encoder took it: 1-based into `supportedAspectRatios` (the video config's `frameLayout` 'canvas' feeds it). */
+  readonly aspectRatioId: number;
 }
 
 /** A clip of the synthetic world with its features and ground truth. */
@@ -102,7 +105,7 @@ export class FrameEncoder {
     frameMask.fill(1, 0, clip.frames[0]!.nTiles * P); // every frame of a clip has the same tiling
     const kv: Record<string, Float32Array> = {};
     for (const [name, t] of Object.entries(out)) if (name.startsWith('xattn.')) kv[name] = t.data as Float32Array;
-    return { features: encodeF16(out['features']!.data as Float32Array), frameMask, kv };
+    return { features: encodeF16(out['features']!.data as Float32Array), frameMask, kv, aspectRatioId: clip.frames[0]!.aspectRatioId };
   }
 
   async release(): Promise<void> {
@@ -116,11 +119,22 @@ export function clipFeeds(m: MllamaConfig, x: ClipFeatures, frames: number): { f
   return { frames: hostTensor('f32', [1, frames, S, m.text.dim], decodeF16(x.features)), frameMask: hostTensor('bool', [1, S], x.frameMask), ...(x.look ? { lookFrames: hostTensor('f32', [1, frames, S, m.text.dim], decodeF16(x.look)) } : {}) };
 }
 
-/** The video-tokens graph's feeds for one clip (`buildVideoTokensGraph`); `look`: the graph takes the second feature input, which the clip must have. */
-export function videoTokensFeeds(m: MllamaConfig, x: ClipFeatures, frames: number, look: boolean): Record<string, HostTensor> {
-  const f = clipFeeds(m, x, frames);
+/** The clips' canvases, `video.aspectRatioId` [B] i32, where the video config's `frameLayout` is 'canvas' (else nothing: the graphs take no such input). */
+export function clipCanvasFeeds(m: VideoModelConfig, clips: readonly Pick<ClipFeatures, 'aspectRatioId'>[]): Record<string, HostTensor> {
+  if (m.video.frameLayout !== 'canvas') return {};
+  const ids = Int32Array.from(clips, (c) => c.aspectRatioId);
+  const n = m.image.vision.supportedAspectRatios.length;
+  const bad = ids.findIndex((id) => !(Number.isSafeInteger(id) && id >= 1 && id <= n));
+  if (bad >= 0) throw new HerdError('invalid_argument', `video frames: clip ${bad} has aspect-ratio id ${ids[bad]}, the image model's are 1..${n}`);
+  return { [VIDEO_ASPECT_RATIO_ID]: hostTensor('i32', [clips.length], ids) };
+}
+
+/** The video-tokens graph's feeds for one clip (`buildVideoTokensGraph`): with the video config's `look` the second feature input, which the clip must have; with `frameLayout` 'canvas' its canvas. */
+export function videoTokensFeeds(m: VideoModelConfig, x: ClipFeatures, frames: number): Record<string, HostTensor> {
+  const look = m.video.look === true;
+  const f = clipFeeds(m.image, x, frames);
   if (look && !f.lookFrames) throw new HerdError('invalid_argument', 'video tokens: this video model takes a second feature input (look), the clip has none (give the look image checkpoint\'s features)');
-  return { 'video.frames': f.frames, 'video.frameMask': f.frameMask, ...(look ? { 'video.lookFrames': f.lookFrames! } : {}) };
+  return { 'video.frames': f.frames, 'video.frameMask': f.frameMask, ...(look ? { 'video.lookFrames': f.lookFrames! } : {}), ...clipCanvasFeeds(m, [x]) };
 }
 
 export interface ExtractOptions {
@@ -233,6 +247,8 @@ export async function readVideoExamples(dir: string, m: MllamaConfig, o: { split
       kv[`xattn.k.${j}`] = kvAll.subarray((2 * j) * per, (2 * j + 1) * per);
       kv[`xattn.v.${j}`] = kvAll.subarray((2 * j + 1) * per, (2 * j + 2) * per);
     });
+    const [width, height] = [meta['width'], meta['height']];
+    if (!(typeof width === 'number' && width > 0 && typeof height === 'number' && height > 0)) throw new HerdError('corrupt_data', `${dir}:${s.key}: no clip size (width, height) in its meta, which says the clip's canvas (made by another tool?)`);
     out.push({
       key: s.key,
       split: meta['split'] as 'train' | 'heldout',
@@ -240,7 +256,7 @@ export async function readVideoExamples(dir: string, m: MllamaConfig, o: { split
       objects: meta['objects'] as MotionObject[],
       static: meta['static'] === true,
       frames,
-      clip: { features, frameMask: new Uint8Array(s.files['frame_mask']!), kv },
+      clip: { features, frameMask: new Uint8Array(s.files['frame_mask']!), kv, aspectRatioId: canvasOf(height, width, m.vision).aspectRatioId },
     });
   }
   return out;

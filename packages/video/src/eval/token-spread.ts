@@ -29,7 +29,7 @@ export async function videoTokenSpread(m: VideoModelConfig, clip: ClipSampling, 
   const tokens: Float32Array[] = [];
   try {
     for (const x of clips) {
-      tokens.push(Float32Array.from((await session.run(videoTokensFeeds(m.image, x, clip.frames, m.video.look === true)))['video.tokens']!.data as Float32Array));
+      tokens.push(Float32Array.from((await session.run(videoTokensFeeds(m, x, clip.frames)))['video.tokens']!.data as Float32Array));
     }
   } finally {
     await session.release();

@@ -50,6 +50,8 @@ export function videoExportModality(m: VideoModelConfig, clip: ClipSampling, vis
       tokensPerTile: patchesPerTile(m.image.vision),
       videoTokens: V,
       imageTokenId: m.image.imageTokenId,
+      // Each clip's canvas places its frame tokens (video config frameLayout): the aggregator then takes video.aspectRatioId.
+      ...(m.video.frameLayout === 'canvas' ? { frameLayout: 'canvas' } : {}),
       // The video model's own image layers: how its frames are tiled and how its middle frame's keys/values are fed.
       image,
       preprocess: {
@@ -57,7 +59,7 @@ export function videoExportModality(m: VideoModelConfig, clip: ClipSampling, vis
           'Decode `frames` frames spread over the clip: with n frames in the clip, frame i (0-based) is frame number min(n − 1, ⌊(i + 0.5)·n / frames⌋), 8-bit RGB.',
           'Tile each frame exactly as image.preprocess (this recipe\'s) says for an image: pixels [frames, maxTiles, 3, tileSize, tileSize], aspectRatioIds [frames] (1-based), tileMask [frames, maxTiles].',
           'Run video.frames: features [frames, S, D] and video.image.xattn.k/v.{adapterLayer} [1, K, S, Dh] of the middle frame. herd rounds features to float16 and back here (it caches them in f16); do the same for token-exact answers.',
-          'Run video.aggregator with video.frames = features as [1, frames, S, D] and video.frameMask [1, S] = true for the first nTiles·tokensPerTile tokens (nTiles: real tiles of a frame): video.tokens [1, videoTokens, D].',
+          `Run video.aggregator with video.frames = features as [1, frames, S, D] and video.frameMask [1, S] = true for the first nTiles·tokensPerTile tokens (nTiles: real tiles of a frame)${m.video.frameLayout === 'canvas' ? ' and video.aspectRatioId [1] int32 = the frames\' aspect-ratio id (frameLayout \'canvas\')' : ''}: video.tokens [1, videoTokens, D].`,
         ],
       },
       decoderInputs: {

@@ -64,7 +64,7 @@ export class VideoGenerator {
   async context(x: ClipFeatures): Promise<ClipContext> {
     const m = this.config;
     this.tokensSession ??= await Session.create(buildVideoTokensGraph(m, this.clip, this.video), this.options, 'video_tokens');
-    const out = await this.tokensSession.run(videoTokensFeeds(m.image, x, this.clip.frames, m.video.look === true));
+    const out = await this.tokensSession.run(videoTokensFeeds(m, x, this.clip.frames));
     const kv = Object.fromEntries(Object.entries(x.kv).map(([k, v]) => [k, hostTensor('f32', [1, m.image.text.nKvHeads, frameTokens(m.image), headDim(m.image.text)], v)]));
     const nTiles = x.frameMask.reduce((a, b) => a + b, 0) / patchesPerTile(m.image.vision);
     return { kv, tokens: out['video.tokens']!, ...(out['video.look'] ? { look: out['video.look'] } : {}), nTiles };

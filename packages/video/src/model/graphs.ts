@@ -23,7 +23,7 @@ import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } fr
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
 import { type LayerLook, type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, lookLoss, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, effectiveFrames, videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { addLook, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
+import { VIDEO_ASPECT_RATIO_ID, addLook, canvasPlaces, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
 import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerLook, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
 
 /** The image model a video adapter is added to, and the video side's config. */
@@ -162,8 +162,8 @@ export function lookPerFrame(layers: readonly LayerLook[], tokens: Tensor, rows:
 
 /**
  * The video adapter as an extension of the core's graphs. `source` 'frames': inputs `video.frames`
- * [B, F, S, D] and `video.frameMask` [B, S] bool, the aggregator runs in the graph (training);
- * 'tokens': input `video.tokens` [B, V, D] from the video-tokens graph (generation). With the video
+ * [B, F, S, D] and `video.frameMask` [B, S] bool (and with `frameLayout` 'canvas' `video.aspectRatioId` [B] i32), the
+ * aggregator runs in the graph (training); 'tokens': input `video.tokens` [B, V, D] from the video-tokens graph (generation). With the video
  * config's `look`, the second feature input too: 'frames' takes `video.lookFrames` [B, F, S, D] (the
  * clip through the second image checkpoint), 'tokens' its parameter-free look tokens `video.look`
  * [B, E·S, D] (the video-tokens graph's second output; one clip's tokens, V fixed), and the learned
@@ -188,6 +188,8 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
       ? { 'video.frames': { dtype: 'f32', shape: ['B', clip.frames, S, t.dim] }, 'video.frameMask': { dtype: 'bool', shape: ['B', S] } }
       : { 'video.tokens': { dtype: 'f32', shape: ['B', tokens, t.dim] } };
   if (look && source === 'frames') inputs['video.lookFrames'] = { dtype: 'f32', shape: ['B', clip.frames, S, t.dim] };
+  const canvas = m.video.frameLayout === 'canvas';
+  if (canvas && source === 'frames') inputs[VIDEO_ASPECT_RATIO_ID] = { dtype: 'i32', shape: ['B'] };
   if (look && source === 'tokens') inputs['video.look'] = { dtype: 'f32', shape: ['B', lookTokenCount(m, clip), t.dim] };
   inputs['video.mask'] = { dtype: 'bool', shape: ['B', 1, 'T', tokens] };
   if (auxiliary === 'lookup' && !m.video.resampler.motionTokens) throw new HerdError('invalid_config', 'the look-up loss reads the object-motion tokens: it needs resampler.motionTokens');
@@ -214,7 +216,8 @@ export function videoExtension(m: VideoModelConfig, clip: ClipSampling, source: 
     inputs,
     encode: ({ inputs: x, p }) => {
       queries = [];
-      const base = source === 'frames' ? videoTokens(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision) : x['video.tokens']!;
+      const at = canvas && source === 'frames' ? canvasPlaces(m.image.vision, x[VIDEO_ASPECT_RATIO_ID]!) : undefined;
+      const base = source === 'frames' ? videoTokens(m.video.resampler, clip, p, x['video.frames']!, x['video.frameMask']!, m.image.vision, at) : x['video.tokens']!;
       const withLook = look ? addLook(p, base, source === 'frames' ? lookTokens(x['video.lookFrames']!, x['video.frameMask']!, m.image.vision, clip) : x['video.look']!) : base;
       // lookKeys: the look decides where a row looks (keys), the tokens without it what it reads (values).
       return {
@@ -294,7 +297,8 @@ export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: 
 }
 
 /**
- * The aggregator alone (and the motion tokens, `resampler.motionTokens`) for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S] → `video.tokens` [1, V, D].
+ * The aggregator alone (and the motion tokens, `resampler.motionTokens`) for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S]
+ * (and with `frameLayout` 'canvas' `video.aspectRatioId` [1] i32, the clip's canvas) → `video.tokens` [1, V, D].
  * With the video config's `look` also `video.lookFrames` [1, F, S, D] (the second feature input) → `video.look` [1, E·S, D] (`lookTokens`, no parameters; the decoder maps it).
  */
 export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, video: VisionWeights): EmittedModel {
@@ -303,8 +307,9 @@ export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, v
   const S = frameTokens(m.image);
   const frames = g.input('video.frames', 'f32', [1, clip.frames, S, m.image.text.dim]);
   const frameMask = g.input('video.frameMask', 'bool', [1, S]);
+  const at = m.video.frameLayout === 'canvas' ? canvasPlaces(m.image.vision, g.input(VIDEO_ASPECT_RATIO_ID, 'i32', [1])) : undefined;
   const look: Record<string, Tensor> = m.video.look ? { 'video.look': lookTokens(g.input('video.lookFrames', 'f32', [1, clip.frames, S, m.image.text.dim]), frameMask, m.image.vision, clip) } : {};
-  return G.toOnnx(g, { outputs: { 'video.tokens': videoTokens(m.video.resampler, clip, p, frames, frameMask, m.image.vision), ...look }, name: 'video_tokens' });
+  return G.toOnnx(g, { outputs: { 'video.tokens': videoTokens(m.video.resampler, clip, p, frames, frameMask, m.image.vision, at), ...look }, name: 'video_tokens' });
 }
 
 /** The core's incremental decoder with the image adapter and the video adapter attached (fed video tokens). */

@@ -13,11 +13,12 @@ import { Rng, decodeF16, encodeF16 } from '@herd/core';
 import * as G from '@herd/graph';
 import { loadVideoPreset } from '../presets/index.js';
 import { parseVideoConfig, videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { FrameEncoder, blindClip } from '../data/features.js';
+import { FrameEncoder, blindClip, clipCanvasFeeds, videoTokensFeeds } from '../data/features.js';
 import { videoTokenSpread } from '../eval/token-spread.js';
 import { TINY_CLIP, movingSquare, tinyModel } from '../test-support/tiny.js';
 import { VideoGenerator } from './generate.js';
-import { MOTION_FEATURES, RESAMPLER_PREFIX, centreFrameNorms, motionFeatures, motionTokens, placeDirections, tokenPlaces } from './resampler.js';
+import { videoExportModality } from '../export/export.js';
+import { MOTION_FEATURES, RESAMPLER_PREFIX, VIDEO_ASPECT_RATIO_ID, canvasPlaces, centreFrameNorms, motionFeatures, motionTokens, placeDirections, tokenPlaces } from './resampler.js';
 import { buildFrameGraph, buildVideoDecoder, buildVideoTokensGraph, frameTokens, lookupLoss, videoExtension, videoLayers, videoModelSpec, videoParamSpecs } from './graphs.js';
 import { rowsWithVideo, videoCrossAttentionLayer } from './video-cross-attention.js';
 
@@ -324,6 +325,80 @@ describe('video model: behaviour', () => {
     const preset = loadVideoPreset('mini');
     expect(preset.resampler.motionQuery).toBe(false);
     expect(() => parseVideoConfig({ ...preset, resampler: { ...preset.resampler, motionQuery: 1 } })).toThrow(/resampler\.motionQuery must be true or false, got 1/);
+  });
+
+  it("frameLayout 'canvas': a blob moving down across a tall clip's two tiles reads down (the squarest layout reads it as right); clips on the squarest canvas are unchanged; the aspect-ratio id is fed only then", async () => {
+    const S = frameTokens(t.m.image);
+    const D = t.m.image.text.dim;
+    const F = TINY_CLIP.frames;
+    const grid = t.m.image.vision; // at most 2 tiles of 4 × 4 patches: 1 × 1, 1 × 2 (the squarest) or 2 × 1
+    const id = (rows: number, cols: number) => grid.supportedAspectRatios.findIndex(([r, c]) => r === rows && c === cols) + 1;
+    const [tall, wide] = [id(2, 1), id(1, 2)];
+    expect(tall > 0 && wide > 0).toBe(true);
+    const rows = tokenPlaces(grid, { rows: 2, cols: 1 }).places;
+    const P = 17; // tokens per tile: a class token and 4 × 4 patches
+    expect([rows[2 * (P + 1)], rows[2 * (P + 1) + 1]]).toEqual([0.125, 1.125]); // tile 1's first patch: below tile 0, not right of it
+    expect(Array.from(tokenPlaces(grid, { rows: 1, cols: 2 }).places)).toEqual(Array.from(tokenPlaces(grid).places));
+    expect(() => tokenPlaces(grid, { rows: 2, cols: 2 })).toThrow(/a 2 × 2 canvas has more tiles than maxTiles 2/);
+    const rng = new Rng(11);
+    const background = Float32Array.from({ length: S * D }, () => rng.normal());
+    const blob = Float32Array.from({ length: D }, (_, d) => 3 * Math.cos(d));
+    // The blob at (tile, row, col) in each frame: column 1, rows 2, 3 of tile 0, then rows 0, 1 of tile 1.
+    const x = new Float32Array(F * S * D);
+    ([[0, 2, 1], [0, 3, 1], [1, 0, 1], [1, 1, 1]] as const).forEach(([tile, row, col], f) => {
+      x.set(background, f * S * D);
+      x.set(blob, (f * S + tile * P + 1 + row * 4 + col) * D);
+    });
+    const g = new G.Graph();
+    const frames = g.input('frames', 'f32', [1, F, S, D]);
+    const frameMask = g.input('frameMask', 'bool', [1, S]);
+    const ar = g.input('ar', 'i32', [1]);
+    const session = await Session.create(G.toOnnx(g, { outputs: { slots: motionFeatures(frames, frameMask, grid), canvas: motionFeatures(frames, frameMask, grid, canvasPlaces(grid, ar)) }, name: 'motion' }));
+    const read = async (arId: number) => {
+      const out = await session.run({ frames: hostTensor('f32', [1, F, S, D], x), frameMask: hostTensor('bool', [1, S], new Uint8Array(S).fill(1)), ar: hostTensor('i32', [1], [arId]) });
+      return { slots: Array.from(out['slots']!.data as Float32Array), canvas: Array.from(out['canvas']!.data as Float32Array) };
+    };
+    try {
+      const onTall = await read(tall);
+      expect(onTall.canvas[1]).toBeGreaterThan(0.9); // down: y grows downwards
+      expect(Math.abs(onTall.canvas[0]!)).toBeLessThan(1e-3);
+      expect(onTall.slots[0]).toBeGreaterThan(0.9); // the squarest layout: tile 1 sits to the right
+      const onWide = await read(wide); // the squarest canvas itself: the same features either way
+      for (let i = 0; i < MOTION_FEATURES; i++) expect(onWide.canvas[i]).toBeCloseTo(onWide.slots[i]!, 6);
+    } finally {
+      await session.release();
+    }
+    // The whole aggregator (motion query and object-motion tokens): the wide clip's tokens are the slots model's; the tall clip's are not.
+    const m = (frameLayout?: 'canvas') => ({ ...t.m, video: parseVideoConfig({ ...t.m.video, resampler: { ...t.m.video.resampler, motionQuery: true, motionTokens: true }, ...(frameLayout ? { frameLayout } : {}) }) });
+    const values = G.initParams(videoParamSpecs(m('canvas')), 5, { layers: t.m.image.text.nLayers });
+    const clip = { features: encodeF16(x), frameMask: new Uint8Array(S).fill(1), kv: {}, aspectRatioId: tall };
+    expect(Object.keys(videoTokensFeeds(m(), clip, F))).not.toContain(VIDEO_ASPECT_RATIO_ID);
+    expect(Array.from(videoTokensFeeds(m('canvas'), clip, F)[VIDEO_ASPECT_RATIO_ID]!.data)).toEqual([tall]);
+    expect(() => clipCanvasFeeds(m('canvas'), [clip, { aspectRatioId: 0 }])).toThrow(/clip 1 has aspect-ratio id 0, the image model's are 1\.\.3/);
+    const tokensOf = async (frameLayout: 'canvas' | undefined, arId: number) => {
+      const s = await Session.create(buildVideoTokensGraph(m(frameLayout), TINY_CLIP, values));
+      try {
+        return Array.from((await s.run(videoTokensFeeds(m(frameLayout), { ...clip, features: encodeF16(x), aspectRatioId: arId }, F)))['video.tokens']!.data as Float32Array);
+      } finally {
+        await s.release();
+      }
+    };
+    const gap = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    const slots = await tokensOf(undefined, wide);
+    expect(gap(await tokensOf('canvas', wide), slots)).toBeLessThan(1e-5);
+    expect(gap(await tokensOf('canvas', tall), slots)).toBeGreaterThan(0.05);
+    // The export's aggregator takes the canvas and its recipe says so; a slots checkpoint's neither.
+    const exported = (frameLayout?: 'canvas') => videoExportModality(m(frameLayout), TINY_CLIP, t.vision, values);
+    expect(exported('canvas').graphs['aggregator']!.inputs.map((i) => i.name)).toContain(VIDEO_ASPECT_RATIO_ID);
+    expect(exported('canvas').recipe['frameLayout']).toBe('canvas');
+    expect(JSON.stringify(exported('canvas').recipe['preprocess'])).toContain('video.aspectRatioId [1] int32');
+    expect(exported().graphs['aggregator']!.inputs.map((i) => i.name)).not.toContain(VIDEO_ASPECT_RATIO_ID);
+    expect('frameLayout' in exported().recipe).toBe(false);
+    // The setting: 'slots' is the default and is not stored; anything else is refused; it needs something that places tokens.
+    expect('frameLayout' in m().video).toBe(false);
+    expect(parseVideoConfig({ ...m().video, frameLayout: 'slots' })).toEqual(m().video);
+    expect(() => parseVideoConfig({ ...m().video, frameLayout: 'diagonal' })).toThrow(/frameLayout must be 'slots' or 'canvas', got "diagonal"/);
+    expect(() => parseVideoConfig({ ...t.m.video, frameLayout: 'canvas' })).toThrow(/frameLayout 'canvas' places the frame tokens .* it needs resampler\.motionQuery or resampler\.motionTokens/);
   });
 
   it('motionTokens: in a clip where two shapes move opposite ways, a read by each shape\'s look gives its own direction; static, blinded and padding places give zero tokens', async () => {

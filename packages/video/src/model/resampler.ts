@@ -22,7 +22,7 @@
 import { HerdError } from '@herd/core';
 import * as G from '@herd/graph';
 import { type AttentionConfig, type MlpConfig, type NormConfig, type ParamSpec, type ParamValues, type Params, type Tensor } from '@herd/graph';
-import { type VisionConfig, patchesPerTile } from '@herd/vision';
+import { type Canvas, type VisionConfig, patchesPerTile } from '@herd/vision';
 import { type ClipSampling, type ResamplerConfig } from '../config.js';
 
 export const RESAMPLER_PREFIX = 'video.resampler';
@@ -77,8 +77,11 @@ export function resamplerParamSpecs(r: ResamplerConfig, dim: number): ParamSpec[
   return specs;
 }
 
-/** The image model's tiling, which fixes where each frame token lies in the frame. */
-export type TileGrid = Pick<VisionConfig, 'maxTiles' | 'tileSize' | 'patchSize'>;
+/** The image model's tiling, which fixes where each frame token lies in the frame (its canvases: `canvasPlaces`). */
+export type TileGrid = Pick<VisionConfig, 'maxTiles' | 'tileSize' | 'patchSize' | 'supportedAspectRatios'>;
+
+/** The input that says each clip's canvas (video config `frameLayout` 'canvas'): its frames' aspect-ratio id [B] i32, 1-based into `supportedAspectRatios` as the image encoder takes it. */
+export const VIDEO_ASPECT_RATIO_ID = 'video.aspectRatioId';
 
 /** Motion features per clip: direction of the displacement (x, y), direction of the trajectory's slope (x, y), log(1 + mean saliency). */
 export const MOTION_FEATURES = 5;
@@ -95,35 +98,79 @@ const MOTION_DIRECTION_EPS = 0.01;
 
 /**
  * Each frame token's place in the frame, in tile widths (x right, y down), and whether it is a patch
- * token (not a tile's class token). Tiles are laid out as the squarest canvas of `maxTiles` tiles
- * (2 × 2 for the mini image model): the frame features do not say which canvas a clip had, so a
- * clip on another canvas (1 × 2 and 2 × 1 both fill tile slots 0 and 1) gets its within-tile places
- * right and its across-tile places as if on the squarest one. Measured on the mini world's held-out
- * clips: direction read from the centroid displacement 93 % with these places, 95 % with each clip's
- * true canvas (round 18, reel18). The trained adapter pays more: a tall clip's (2 × 1) direction items fail about twice as
- * often as a wide one's (round 38, `bench/probes/video-direction-canvas.mjs`; the fix is a tile layout that follows the clip's
- * canvas wherever frames are packed). → places [S, 2], patch [S] (1 = patch token).
+ * token (not a tile's class token). Tiles sit row by row on `canvas` (HF's tile order: tile t at row
+ * ⌊t / cols⌋, column t mod cols); without one, on the squarest canvas of `maxTiles` tiles (2 × 2 for
+ * the mini image model) — the video config's default layout, `frameLayout` 'slots', which the frame
+ * features alone allow (they do not say which canvas a clip had): a clip on another canvas (1 × 2 and
+ * 2 × 1 both fill tile slots 0 and 1) gets its within-tile places right and its across-tile places as
+ * if on the squarest one. Measured on the mini world's held-out clips: direction read from the
+ * centroid displacement 93 % with the squarest places, 95 % with each clip's true canvas (round 18,
+ * reel18); the trained adapter paid more — a tall clip's (2 × 1) direction items failed about twice
+ * as often as a wide one's (round 38, `bench/probes/video-direction-canvas.mjs`), which is why
+ * `frameLayout` 'canvas' gives each clip its own canvas (`canvasPlaces`). Padding tiles (past the
+ * canvas) get place 0; their tokens are masked. → places [S, 2], patch [S] (1 = patch token).
  */
-export function tokenPlaces(v: TileGrid): { places: Float32Array; patch: Float32Array } {
+export function tokenPlaces(v: TileGrid, canvas?: Canvas): { places: Float32Array; patch: Float32Array } {
   const P = patchesPerTile(v);
   const side = v.tileSize / v.patchSize;
-  const cols = Math.ceil(Math.sqrt(v.maxTiles));
+  const cols = canvas?.cols ?? Math.ceil(Math.sqrt(v.maxTiles));
+  const real = canvas ? canvas.rows * canvas.cols : v.maxTiles;
+  if (real > v.maxTiles) throw new HerdError('invalid_argument', `tokenPlaces: a ${canvas!.rows} × ${canvas!.cols} canvas has more tiles than maxTiles ${v.maxTiles}`);
   const places = new Float32Array(v.maxTiles * P * 2);
   const patch = new Float32Array(v.maxTiles * P);
   for (let t = 0; t < v.maxTiles; t++) {
     const [row, col] = [Math.floor(t / cols), t % cols];
     for (let j = 1; j < P; j++) {
       const s = t * P + j; // token 0 of a tile is its class token
-      places[2 * s] = col + ((j - 1) % side + 0.5) / side;
-      places[2 * s + 1] = row + (Math.floor((j - 1) / side) + 0.5) / side;
+      if (t < real) {
+        places[2 * s] = col + ((j - 1) % side + 0.5) / side;
+        places[2 * s + 1] = row + (Math.floor((j - 1) / side) + 0.5) / side;
+      }
       patch[s] = 1;
     }
   }
   return { places, patch };
 }
 
+/** Each frame token's place per clip, [B, S, 2] (`canvasPlaces`): as is, and centred on the clip's canvas (the mean place of its real patch tokens). */
+export interface FramePlaces {
+  readonly places: Tensor;
+  readonly centred: Tensor;
+}
+
 /**
- * A clip's motion features [B, M] from its frames [B, F, S, D] (frameMask [B, S] bool, real tiles).
+ * The video config's `frameLayout` 'canvas': each clip's token places on its own canvas, picked by its
+ * aspect-ratio id [B] i32 (1-based into `supportedAspectRatios`; id 0, HF's "no image", gets the
+ * squarest layout) from a table of every supported canvas's `tokenPlaces`. Why: a tall clip's second
+ * tile lies below its first, not to the right of it (see `tokenPlaces`).
+ */
+export function canvasPlaces(grid: TileGrid, aspectRatioId: Tensor): FramePlaces {
+  const g = aspectRatioId.graph;
+  const [B] = aspectRatioId.shape as number[];
+  const P = patchesPerTile(grid);
+  const S = grid.maxTiles * P;
+  const canvases: (Canvas | undefined)[] = [undefined, ...grid.supportedAspectRatios.map(([rows, cols]) => ({ rows, cols }))];
+  const table = new Float32Array(canvases.length * S * 2);
+  const centred = new Float32Array(canvases.length * S * 2);
+  canvases.forEach((c, i) => {
+    const { places, patch } = tokenPlaces(grid, c);
+    const real = c ? c.rows * c.cols * P : S;
+    const centre = [0, 1].map((a) => {
+      let sum = 0;
+      let n = 0;
+      for (let s = 0; s < real; s++) if (patch[s]) [sum, n] = [sum + places[2 * s + a]!, n + 1];
+      return sum / Math.max(1, n);
+    });
+    table.set(places, i * S * 2);
+    for (let s = 0; s < S; s++) for (let a = 0; a < 2; a++) centred[(i * S + s) * 2 + a] = s < real && patch[s] ? places[2 * s + a]! - centre[a]! : 0;
+  });
+  const pick = (t: Float32Array) => G.reshape(G.gather(g.constant(t, 'f32', [canvases.length, S * 2]), aspectRatioId), [B!, S, 2]);
+  return { places: pick(table), centred: pick(centred) };
+}
+
+/**
+ * A clip's motion features [B, M] from its frames [B, F, S, D] (frameMask [B, S] bool, real tiles; `at`, each
+ * clip's own token places, `canvasPlaces`, else the squarest layout's).
  * Per token place p a saliency s_t(p) = ‖f_t(p) − b(p)‖, with b(p) the place's mean over the clip's
  * frames (the background: a moving shape covers any place only briefly); its centroid over the token
  * places c_t (where the clip changes at frame t); then the directions (v / (‖v‖ + ε)) of the
@@ -141,7 +188,7 @@ export function tokenPlaces(v: TileGrid): { places: Float32Array; patch: Float32
  * logistic probe on them tells static from moving on all 90 held-out clips (round 18, reel18). With it,
  * stage 0's motion head reads 46 of the 49.
  */
-export function motionFeatures(frames: Tensor, frameMask: Tensor, grid: TileGrid): Tensor {
+export function motionFeatures(frames: Tensor, frameMask: Tensor, grid: TileGrid, at?: FramePlaces): Tensor {
   const [B, F, S] = frames.shape as number[];
   const g = frames.graph;
   const { places, patch } = tokenPlaces(grid);
@@ -151,7 +198,7 @@ export function motionFeatures(frames: Tensor, frameMask: Tensor, grid: TileGrid
   const seen = G.mul(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, S!]), g.constant(patch, 'f32', [1, 1, S!])); // [B, 1, S]: patch tokens of real tiles
   const saliency = G.mul(G.sqrt(G.add(G.sum(G.mul(change, change), 3), 1e-12)), seen); // [B, F, S]
   const total = G.sum(saliency, 2, true); // [B, F, 1]
-  const centroid = G.matmul(G.div(saliency, G.add(total, 1e-6)), g.constant(places, 'f32', [S!, 2])); // [B, F, 2]
+  const centroid = G.matmul(G.div(saliency, G.add(total, 1e-6)), at ? at.places : g.constant(places, 'f32', [S!, 2])); // [B, F, 2]
   const displacement = G.sub(G.slice(centroid, 1, F! - 1, F!), G.slice(centroid, 1, 0, 1)); // [B, 1, 2]
   const tau = Float32Array.from({ length: F! }, (_, t) => t - (F! - 1) / 2);
   const tauNorm = tau.reduce((a, v) => a + v * v, 0) || 1;
@@ -166,9 +213,9 @@ export function motionFeatures(frames: Tensor, frameMask: Tensor, grid: TileGrid
  * frames [B, F, S, D] (projected image features), frameMask [B, S] bool (true for tokens of real
  * tiles; every frame of a clip has the same tiling) → video tokens [B, E·L, D], effective frames in
  * order, each frame's L latents together. `grid` (the image model's tiling) places the frame tokens
- * for the motion features (`resampler.motionQuery`).
+ * for the motion features (`resampler.motionQuery`); `at`, each clip's own places (`canvasPlaces`).
  */
-export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Params, frames: Tensor, frameMask: Tensor, grid: TileGrid): Tensor {
+export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Params, frames: Tensor, frameMask: Tensor, grid: TileGrid, at?: FramePlaces): Tensor {
   const [B, F, S, D] = frames.shape as number[];
   const k = clip.groupFrames;
   const E = F! / k;
@@ -198,7 +245,7 @@ export function perceiverResampler(r: ResamplerConfig, clip: ClipSampling, p: Pa
   if (r.motionQuery) {
     // The clip's motion, projected, starts every latent of every effective frame: the output tokens (and
     // their mean, what stage 0's heads read) then carry direction whether or not attention finds it.
-    const motion = G.linear(motionFeatures(frames, frameMask, grid), p(`${pre}.motion_proj.weight`)); // [B, D]
+    const motion = G.linear(motionFeatures(frames, frameMask, grid, at), p(`${pre}.motion_proj.weight`)); // [B, D]
     lat = G.add(lat, G.reshape(G.expand(G.reshape(motion, [B!, 1, 1, D!]), [B!, E, 1, D!]), [B! * E, 1, D!]));
   }
   for (let l = 0; l < r.layers; l++) {
@@ -230,7 +277,7 @@ export function placeDirections(D: number): Float32Array {
  *   c_e(p) = mean over e's frames of f_t(p) − b(p),  b(p) the place's mean over the clip's frames,
  *   token_e(p) = c_e(p) + ‖c_e(p)‖ · τ_e · ((x_p − x̄) u_x + (y_p − ȳ) u_y)   (c_e without its part along u_x, u_y)
  * with τ_e the effective frame's centred time (−1 … 1), (x_p, y_p) the place (tile widths, `tokenPlaces`,
- * centred on the canvas), u_x, u_y fixed orthogonal directions. Class tokens and padding tiles give zero
+ * centred on the canvas; each clip's own with `at`, `canvasPlaces`), u_x, u_y fixed orthogonal directions. Class tokens and padding tiles give zero
  * tokens; a static or blinded clip gives all zeros. No parameters: the video cross-attention's own
  * projections learn to read them.
  *
@@ -242,7 +289,7 @@ export function placeDirections(D: number): Float32Array {
  * where it was), and the attention-weighted mean of their τ·x term is the sign of that shape's own motion
  * along x (a shape moving right is on the left early, τ < 0, and on the right late), likewise y.
  */
-export function motionTokens(frames: Tensor, frameMask: Tensor, grid: TileGrid, clip: ClipSampling): Tensor {
+export function motionTokens(frames: Tensor, frameMask: Tensor, grid: TileGrid, clip: ClipSampling, at?: FramePlaces): Tensor {
   const [B, F, S, D] = frames.shape as number[];
   const g = frames.graph;
   const k = clip.groupFrames;
@@ -252,15 +299,18 @@ export function motionTokens(frames: Tensor, frameMask: Tensor, grid: TileGrid, 
   const centre = [0, 1].map((a) => places.reduce((acc, v, i) => (i % 2 === a && patch[i >> 1] ? acc + v : acc), 0) / Math.max(1, patch.reduce((x, y) => x + y, 0)));
   const half = (E - 1) / 2;
   // Per effective frame e and place p: τ_e (x_p − x̄) and τ_e (y_p − ȳ). → [E, S, 2]
+  const tau = Float32Array.from({ length: E }, (_, e) => (half ? (e - half) / half : 0));
   const when = new Float32Array(E * S! * 2);
-  for (let e = 0; e < E; e++) for (let p = 0; p < S!; p++) for (let a = 0; a < 2; a++) when[(e * S! + p) * 2 + a] = (half ? (e - half) / half : 0) * (places[2 * p + a]! - centre[a]!);
+  for (let e = 0; e < E; e++) for (let p = 0; p < S!; p++) for (let a = 0; a < 2; a++) when[(e * S! + p) * 2 + a] = tau[e]! * (places[2 * p + a]! - centre[a]!);
   const u = g.constant(placeDirections(D!), 'f32', [2, D!]);
   const change = effectiveChange(frames, k); // [B, E, S, D]
   // The change's part along u_x, u_y is taken out: else a shape's look would read as a place.
   const look = G.sub(change, G.matmul(G.matmul(change, G.transpose(u, [1, 0])), u)); // [B, E, S, D]
   const seen = G.reshape(G.mul(G.reshape(G.cast(frameMask, 'f32'), [B!, 1, S!]), g.constant(patch, 'f32', [1, 1, S!])), [B!, 1, S!, 1]); // [B, 1, S, 1]
   const size = G.sqrt(G.add(G.sum(G.mul(look, look), 3, true), 1e-12)); // [B, E, S, 1]
-  const place = G.matmul(g.constant(when, 'f32', [1, E, S!, 2]), u); // [1, E, S, D]
+  const place = at
+    ? G.matmul(G.mul(g.constant(tau, 'f32', [1, E, 1, 1]), G.reshape(at.centred, [B!, 1, S!, 2])), u) // [B, E, S, D]
+    : G.matmul(g.constant(when, 'f32', [1, E, S!, 2]), u); // [1, E, S, D]
   const tokens = G.mul(G.add(look, G.mul(size, place)), seen); // [B, E, S, D]
   return G.reshape(tokens, [B!, E * S!, D!]); // [B, E·S, D]
 }
@@ -319,9 +369,9 @@ export function addLook(p: Params, tokens: Tensor, look: Tensor): Tensor {
  * The video tokens the cross-attention layers see, frames [B, F, S, D] → [B, V, D]: the aggregator's
  * output [B, E·L, D], followed with `resampler.motionTokens` by the object-motion tokens [B, E·S, D].
  */
-export function videoTokens(r: ResamplerConfig, clip: ClipSampling, p: Params, frames: Tensor, frameMask: Tensor, grid: TileGrid): Tensor {
-  const latents = perceiverResampler(r, clip, p, frames, frameMask, grid);
-  return r.motionTokens ? G.concat([latents, motionTokens(frames, frameMask, grid, clip)], 1) : latents;
+export function videoTokens(r: ResamplerConfig, clip: ClipSampling, p: Params, frames: Tensor, frameMask: Tensor, grid: TileGrid, at?: FramePlaces): Tensor {
+  const latents = perceiverResampler(r, clip, p, frames, frameMask, grid, at);
+  return r.motionTokens ? G.concat([latents, motionTokens(frames, frameMask, grid, clip, at)], 1) : latents;
 }
 
 /**

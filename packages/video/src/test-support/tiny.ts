@@ -61,5 +61,7 @@ export function toyMotionClip(m: VideoModelConfig, rng: Rng, right: boolean): Cl
     kv[`xattn.k.${j}`] = new Float32Array(K * S * dh);
     kv[`xattn.v.${j}`] = new Float32Array(K * S * dh);
   });
-  return { features: encodeF16(f32), frameMask, kv };
+  // Half the tile slots real: the first canvas of that many tiles.
+  const aspectRatioId = m.image.vision.supportedAspectRatios.findIndex(([r, c]) => r * c === m.image.vision.maxTiles / 2) + 1;
+  return { features: encodeF16(f32), frameMask, kv, aspectRatioId };
 }

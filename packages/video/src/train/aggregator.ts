@@ -27,10 +27,10 @@ import { Graph, type ParamSpec, type TrainingGraphs } from '@herd/graph';
 import { type Device, type HostTensor, Session, type SessionOptions, TrainingRun, hostTensor } from '@herd/runtime';
 import { type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
-import { type ClipFeatures, type VideoExample } from '../data/features.js';
+import { type ClipFeatures, type VideoExample, clipCanvasFeeds } from '../data/features.js';
 import { type MotionObject } from '@herd/datasets';
 import { type VideoModelConfig, frameTokens } from '../model/graphs.js';
-import { RESAMPLER_PREFIX, perceiverResampler, resamplerParamSpecs } from '../model/resampler.js';
+import { RESAMPLER_PREFIX, VIDEO_ASPECT_RATIO_ID, canvasPlaces, perceiverResampler, resamplerParamSpecs } from '../model/resampler.js';
 
 const HEAD = 'video_aux.caption_head';
 const MOTION_HEAD = 'video_aux.motion_head';
@@ -71,9 +71,9 @@ function declare(g: Graph, specs: readonly ParamSpec[], values: VisionWeights, t
 }
 
 /** Per sampling: the mean video token [B, D], the caption-word logits [B, N] read from it and, with `motion`, the motion logits [B, C]. */
-function headLogits(m: VideoModelConfig, samplings: readonly ClipSampling[], p: G.Params, frames: G.Tensor, frameMask: G.Tensor, motion: boolean): { pooled: G.Tensor; logits: G.Tensor; motion?: G.Tensor }[] {
+function headLogits(m: VideoModelConfig, samplings: readonly ClipSampling[], p: G.Params, x: ReturnType<typeof inputs>, motion: boolean): { pooled: G.Tensor; logits: G.Tensor; motion?: G.Tensor }[] {
   return samplings.map((clip) => {
-    const pooled = G.mean(perceiverResampler(m.video.resampler, clip, p, frames, frameMask, m.image.vision), 1); // [B, D]
+    const pooled = G.mean(perceiverResampler(m.video.resampler, clip, p, x.frames, x.frameMask, m.image.vision, x.at), 1); // [B, D]
     return { pooled, logits: G.linear(pooled, p(`${HEAD}.weight`), p(`${HEAD}.bias`)), ...(motion ? { motion: G.linear(pooled, p(`${MOTION_HEAD}.weight`), p(`${MOTION_HEAD}.bias`)) } : {}) }; // [B, N], [B, C]
   });
 }
@@ -97,7 +97,8 @@ function spreadLoss(pooled: G.Tensor): G.Tensor {
 
 function inputs(g: Graph, m: VideoModelConfig, batch: number, frames: number) {
   const S = frameTokens(m.image);
-  return { frames: g.input('video.frames', 'f32', [batch, frames, S, m.image.text.dim]), frameMask: g.input('video.frameMask', 'bool', [batch, S]) };
+  const at = m.video.frameLayout === 'canvas' ? canvasPlaces(m.image.vision, g.input(VIDEO_ASPECT_RATIO_ID, 'i32', [batch])) : undefined;
+  return { frames: g.input('video.frames', 'f32', [batch, frames, S, m.image.text.dim]), frameMask: g.input('video.frameMask', 'bool', [batch, S]), at };
 }
 
 /**
@@ -115,7 +116,7 @@ export function buildAggregatorTraining(m: VideoModelConfig, samplings: readonly
   const x = inputs(g, m, batch, samplings[0]!.frames);
   const targets = g.input('words', 'i32', [batch, words]);
   const motionTargets = withMotion ? g.input('motion', 'i32', [batch]) : undefined;
-  const losses = headLogits(m, samplings, p, x.frames, x.frameMask, withMotion).map(({ pooled, logits, motion }) => {
+  const losses = headLogits(m, samplings, p, x, withMotion).map(({ pooled, logits, motion }) => {
     const wordLoss = G.add(G.crossEntropy(G.expand(G.reshape(logits, [batch, 1, vocab]), [batch, words, vocab]), targets, -100).loss, spreadLoss(pooled));
     return motion && motionTargets ? G.add(wordLoss, G.mul(G.crossEntropy(motion, motionTargets, -100).loss, motionWeight)) : wordLoss;
   });
@@ -129,7 +130,7 @@ export function buildAggregatorHead(m: VideoModelConfig, clip: ClipSampling, val
   const withMotion = hasMotionHead(values);
   const p = declare(g, [...resamplerParamSpecs(m.video.resampler, D), ...aggregatorHeadSpecs(D, vocab, withMotion)], values, false);
   const x = inputs(g, m, 1, clip.frames);
-  const { logits, motion } = headLogits(m, [clip], p, x.frames, x.frameMask, withMotion)[0]!;
+  const { logits, motion } = headLogits(m, [clip], p, x, withMotion)[0]!;
   return G.toOnnx(g, { outputs: { logProbs: G.logSoftmax(logits), ...(motion ? { motionLogProbs: G.logSoftmax(motion) } : {}) }, name: 'video_aggregator_head' });
 }
 
@@ -178,7 +179,7 @@ function framesOf(m: VideoModelConfig, clips: readonly ClipFeatures[], frames: n
     f.set(decodeF16(c.features), b * frames * S * D);
     mask.set(c.frameMask, b * S);
   });
-  return { 'video.frames': hostTensor('f32', [clips.length, frames, S, D], f), 'video.frameMask': hostTensor('bool', [clips.length, S], mask) };
+  return { 'video.frames': hostTensor('f32', [clips.length, frames, S, D], f), 'video.frameMask': hostTensor('bool', [clips.length, S], mask), ...clipCanvasFeeds(m, clips) };
 }
 
 /** Trains the aggregator with the caption-words head (cosine schedule, 6 % warm-up, floor 10 %). */

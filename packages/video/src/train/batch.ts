@@ -13,7 +13,7 @@ import { headDim } from '@herd/llama3';
 import { type HostTensor, hostTensor } from '@herd/runtime';
 import { crossAttentionMaskRows, imageIntervals, patchesPerTile } from '@herd/vision';
 import { type ClipSampling, effectiveFrames, videoTokenCount } from '../config.js';
-import { type ClipFeatures } from '../data/features.js';
+import { type ClipFeatures, clipCanvasFeeds } from '../data/features.js';
 import { LOOKUP_ROWS, VIDEO_LOOK_ROWS, VIDEO_LOOK_TOKENS, type VideoAuxiliary, type VideoModelConfig, frameTokens, lookTokenCount } from '../model/graphs.js';
 
 /** One training sequence: token ids (one `<|image|>` for the clip) and next-token targets (−100 = no loss), both of length T. */
@@ -144,7 +144,7 @@ export function videoBatch(m: VideoModelConfig, clip: ClipSampling, features: Re
     learnableIds: hostTensor('i32', [B, seqLen], learnable),
     'xattn.mask': hostTensor('bool', [B, 1, seqLen, S], xmask),
     'video.mask': hostTensor('bool', [B, 1, seqLen, V], vmask),
-    ...(clipTokens ? { 'video.tokens': hostTensor('f32', [B, V, D], videoTokens) } : { 'video.frames': hostTensor('f32', [B, F, S, D], frames), 'video.frameMask': hostTensor('bool', [B, S], frameMask) }),
+    ...(clipTokens ? { 'video.tokens': hostTensor('f32', [B, V, D], videoTokens) } : { 'video.frames': hostTensor('f32', [B, F, S, D], frames), 'video.frameMask': hostTensor('bool', [B, S], frameMask), ...clipCanvasFeeds(m, seqs.map((s) => features.get(s.clip)!)) }),
     ...(look ? (clipTokens ? { 'video.look': hostTensor('f32', [B, VL, D], lookFeed) } : { 'video.lookFrames': hostTensor('f32', [B, F, S, D], lookFeed) }) : {}),
     ...Object.fromEntries(Object.entries(kv).map(([n, a]) => [n, hostTensor('f32', [B, K, S, dh], a)])),
   };

@@ -38,7 +38,7 @@ export type QaRepeat = Partial<Record<VideoQaType, number>>;
 export type ResamplerOverrides = Partial<Pick<ResamplerConfig, 'frameDifference' | 'positionTokens' | 'motionQuery' | 'motionTokens'>>;
 
 /** Video cross-attention settings a run may change from the mini preset's. */
-export type LayerOverrides = Partial<Pick<VideoConfig, 'motionReadout' | 'rowGates' | 'look' | 'lookKeys'>>;
+export type LayerOverrides = Partial<Pick<VideoConfig, 'motionReadout' | 'rowGates' | 'look' | 'lookKeys' | 'frameLayout'>>;
 
 /** The mini herd's video model: the mini preset on top of a given image model, with `resampler`'s and `layers`' values replacing the preset's (checked as a config file's are). */
 export function miniVideoConfig(image: MllamaConfig, resampler: ResamplerOverrides = {}, layers: LayerOverrides = {}): VideoModelConfig {
@@ -443,7 +443,7 @@ async function clipTokensOf(m: VideoModelConfig, clip: ClipSampling, values: Vis
     const tokens = new Map<string, Float32Array>();
     const looks = new Map<string, Float32Array>();
     for (const [key, x] of features) {
-      const out = await session.run(videoTokensFeeds(m.image, x, clip.frames, look));
+      const out = await session.run(videoTokensFeeds(m, x, clip.frames));
       tokens.set(key, Float32Array.from(out['video.tokens']!.data as Float32Array));
       if (look) looks.set(key, Float32Array.from(out['video.look']!.data as Float32Array));
     }

@@ -17,10 +17,13 @@ import * as G from '@herd/graph';
 import { llamaParamSpecs, trainAdapter } from '@herd/llama3';
 import { type ClipFeatures } from '../data/features.js';
 import { VideoGenerator } from '../model/generate.js';
-import { VIDEO_GROUPS, frameTokens, videoLayers, videoModelSpec } from '../model/graphs.js';
+import { VIDEO_GROUPS, frameTokens, videoLayers, videoModelSpec, videoParamSpecs } from '../model/graphs.js';
 import { TINY_CLIP, tinyModel, toyMotionClip } from '../test-support/tiny.js';
 import { type VideoSequence, videoBatch } from './batch.js';
 import { freshVideoWeights, videoAttentionFromImage } from './mini.js';
+import { parseVideoConfig } from '../config.js';
+import { VIDEO_ASPECT_RATIO_ID } from '../model/resampler.js';
+import { pretrainAggregator } from './aggregator.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-video-train-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -130,5 +133,32 @@ describe('video training: attention from the image layers (attentionFromImage)',
     expect(Object.keys(copied).sort()).toEqual(Object.keys(plain).sort());
     const { [`language_model.model.layers.4.cross_attn.k_proj.weight`]: _, ...missing } = t.vision;
     expect(() => videoAttentionFromImage(t.m, missing)).toThrow(/the image checkpoint has no 'language_model\.model\.layers\.4\.cross_attn\.k_proj\.weight'/);
+  });
+});
+
+describe("video training: frameLayout 'canvas'", () => {
+  it("the batches feed each clip's canvas (only then); stage 0 and the language-model stage train with it", async () => {
+    const m = { ...t.m, video: parseVideoConfig({ ...t.m.video, resampler: { ...t.m.video.resampler, motionQuery: true, motionTokens: true }, frameLayout: 'canvas' }) };
+    const rng = new Rng(5);
+    const ids = t.m.image.vision.supportedAspectRatios.map((_, i) => i + 1);
+    const features = new Map<string, ClipFeatures>();
+    const seqs = Array.from({ length: 8 }, (_, i) => {
+      features.set(`c${i}`, { ...toyClip(rng, i % 2 === 0), aspectRatioId: ids[i % ids.length]! });
+      return sequence(`c${i}`, i % 2 === 0, rng);
+    });
+    const batch = videoBatch(m, TINY_CLIP, features, seqs, T);
+    expect(Array.from(batch[VIDEO_ASPECT_RATIO_ID]!.data)).toEqual(seqs.map((_, i) => ids[i % ids.length]));
+    expect(VIDEO_ASPECT_RATIO_ID in videoBatch(t.m, TINY_CLIP, features, seqs, T)).toBe(false);
+    const values = G.initParams(videoParamSpecs(m), 3, { layers: t.m.image.text.nLayers });
+    const stage0 = await pretrainAggregator({ config: m, values, vocab: t.m.image.text.vocabSize, steps: 3, batch: 4, lr: 1e-2, seed: 1, samplings: [TINY_CLIP], motionWeight: 1, clips: seqs.map((s, i) => ({ clip: features.get(s.clip)!, words: [i % 2 === 0 ? RIGHT : LEFT], motion: i % 2 })) });
+    expect(stage0.losses.every(Number.isFinite)).toBe(true);
+    const dir = join(root, 'canvas-seqs');
+    await writeDataset(dir, seqs.map((s, i): Sample => ({ key: `s${i}`, files: { seq: new TextEncoder().encode(JSON.stringify(s)) }, meta: {} })), { samplesPerShard: 8 });
+    const r = await trainAdapter({
+      spec: videoModelSpec(m, TINY_CLIP, 'frames'), train: VIDEO_GROUPS, weights: { ...core, ...t.vision, ...values }, seed: 4, batch: 4, seqLen: T, steps: 3,
+      schedule: { kind: 'constant', peak: 1e-2, warmup: 1 }, data: { dir, collate: (ss) => videoBatch(m, TINY_CLIP, features, ss.map((s) => JSON.parse(new TextDecoder().decode(s.files['seq']!)) as VideoSequence), T), shuffleBuffer: 8 },
+    });
+    expect([...r.losses.values()].every(Number.isFinite)).toBe(true);
+    expect(Object.keys(r.trained).some((k) => k.startsWith('video.resampler.'))).toBe(true);
   });
 });

@@ -39,6 +39,12 @@ export function optimalCanvas(height: number, width: number, tileSize: number, a
   return { rows, cols };
 }
 
+/** The canvas `tileImage` gives an image of h × w and its aspect-ratio id (1-based into `supportedAspectRatios`). */
+export function canvasOf(height: number, width: number, cfg: Pick<VisionConfig, 'tileSize' | 'supportedAspectRatios'>): { canvas: Canvas; aspectRatioId: number } {
+  const canvas = optimalCanvas(height, width, cfg.tileSize, cfg.supportedAspectRatios);
+  return { canvas, aspectRatioId: cfg.supportedAspectRatios.findIndex(([r, c]) => r === canvas.rows && c === canvas.cols) + 1 };
+}
+
 /**
  * The size the image is resized to inside its canvas: each side is first clamped to [S, canvas side],
  * then the side that needs the smaller scale sets it and the other follows by the same scale (floored,
@@ -83,8 +89,7 @@ export interface TiledImage {
 /** Resize → pad (bottom/right, black) → rescale to [0, 1] → normalise → split into row-major tiles. */
 export function tileImage(img: RgbImage, cfg: Pick<VisionConfig, 'tileSize' | 'maxTiles' | 'supportedAspectRatios' | 'imageMean' | 'imageStd'>): TiledImage {
   const S = cfg.tileSize;
-  const canvas = optimalCanvas(img.height, img.width, S, cfg.supportedAspectRatios);
-  const id = cfg.supportedAspectRatios.findIndex(([r, c]) => r === canvas.rows && c === canvas.cols) + 1;
+  const { canvas, aspectRatioId: id } = canvasOf(img.height, img.width, cfg);
   const H = canvas.rows * S;
   const W = canvas.cols * S;
   const size = fitToCanvas(img.height, img.width, H, W, S);
