@@ -120,7 +120,7 @@ export function videoRetrainCommand(values: FlagValues<typeof VIDEO_TRAIN_FLAGS>
 export const videoTrainCommand = defineCommand({
   words: ['video', 'train'],
   usesDevice: true,
-  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults: a short run; the committed run is `npx turbo run train --filter=@herd/video`, the flags of packages/video/package.json: 17 min on 2 cores incl. making the clips and their features)',
+  summary: 'train the mini video adapter (aggregator + video cross-attention) on the frozen mini image model, evaluate, save (defaults: a short run; the committed run is `npx turbo run train --filter=@herd/video`, the flags of packages/video/package.json: 15 min on 2 cores incl. making the clips and their features)',
   flags: VIDEO_TRAIN_FLAGS,
   async run({ values, given, io, device }) {
     if (values['motion-weight'] > 0 && values['aggregator-steps'] === 0) throw new UsageError('--motion-weight trains a head in stage 0: give --aggregator-steps N too');
