@@ -132,7 +132,7 @@ describe.skipIf(missing !== undefined)(`the recipes' trainers on webgpu${missing
       key: `clip-${i}`, split: 'train', caption: `A red circle moves ${direction}.`, static: false, frames: F,
       objects: [{ shape: 'circle', colour: 'red', size: 'big', start: 'centre', motion: { kind: 'move', direction, speed: 'fast' } }],
       clip: {
-        features: encodeF16(Float32Array.from({ length: F * S * D }, () => rng.normal())), frameMask: new Uint8Array(S).fill(1),
+        features: encodeF16(Float32Array.from({ length: F * S * D }, () => rng.normal())), frameMask: new Uint8Array(S).fill(1), aspectRatioId: 1,
         kv: Object.fromEntries(m.image.crossAttentionLayers.flatMap((_, j) => [`xattn.k.${j}`, `xattn.v.${j}`]).map((n) => [n, Float32Array.from({ length: K * S * dh }, () => rng.normal())])),
       },
     }));

@@ -138,7 +138,8 @@ describe('mini video checkpoint', () => {
   it('the motion readout (a layer override of the mini preset) is saved and loaded with its checkpoint; without it the stored config has no such key', async () => {
     const v = loadMiniVideo();
     expect(miniVideoConfig(v.config.image, { motionTokens: true }).video.motionReadout).toBeUndefined();
-    const m = miniVideoConfig(v.config.image, { motionQuery: true, motionTokens: true }, { motionReadout: true });
+    expect(v.config.video.frameLayout).toBe('canvas'); // the committed checkpoint (round 39): each clip's tiles on its own canvas
+    const m = miniVideoConfig(v.config.image, { motionQuery: true, motionTokens: true }, { motionReadout: true, frameLayout: 'canvas' });
     expect(m.video).toEqual({ ...v.config.video, motionReadout: true });
     expect(() => miniVideoConfig(v.config.image, {}, { motionReadout: true })).toThrow(/motionReadout reads the object-motion tokens/);
     const readout = videoParamSpecs(m).filter((sp) => sp.name.endsWith('motion_readout.weight'));
@@ -176,7 +177,7 @@ describe('mini video checkpoint', () => {
   it('the QA mix: qaRepeat repeats a type\'s questions (0 leaves it out), other types once; a bad entry is refused', async () => {
     const v = loadMiniVideo();
     const tokenizer = await loadLlama3Tokenizer();
-    const clip = { features: new Uint16Array(0), frameMask: new Uint8Array(0), kv: {} };
+    const clip = { features: new Uint16Array(0), frameMask: new Uint8Array(0), kv: {}, aspectRatioId: 1 };
     const example: VideoExample = {
       key: 'clip-a', split: 'train', caption: 'A red circle moves to the left.', static: false, frames: 8, clip,
       objects: [{ shape: 'circle', colour: 'red', size: 'big', start: 'right', motion: { kind: 'move', direction: 'left', speed: 'fast' } }],
@@ -194,7 +195,7 @@ describe('mini video checkpoint', () => {
   it('directionNamed: direction answers name their mover ("The red circle moves to the left."), whole within the sequence; other questions and the captions unchanged; the look-up rows still find name and direction', async () => {
     const v = loadMiniVideo();
     const tokenizer = await loadLlama3Tokenizer();
-    const clip = { features: new Uint16Array(0), frameMask: new Uint8Array(0), kv: {} };
+    const clip = { features: new Uint16Array(0), frameMask: new Uint8Array(0), kv: {}, aspectRatioId: 1 };
     const example: VideoExample = {
       key: 'clip-c', split: 'train', caption: 'A red hexagon moves to the left. A blue square moves up.', static: false, frames: 8, clip,
       objects: [
@@ -232,7 +233,7 @@ describe('mini video checkpoint', () => {
     const first = effectiveFrames(clipS) * m.video.resampler.latents;
     const kvSize = m.image.text.nKvHeads * S * (D / m.image.text.nHeads);
     const kv = Object.fromEntries(m.image.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, new Float32Array(kvSize)], [`xattn.v.${j}`, new Float32Array(kvSize)]]));
-    const clip = { features: new Uint16Array(F * S * D), frameMask: new Uint8Array(S).fill(1), kv };
+    const clip = { features: new Uint16Array(F * S * D), frameMask: new Uint8Array(S).fill(1), kv, aspectRatioId: 1 };
     const timing = { width: 96, height: 96, fps: 12, frames: 36 };
     const example: VideoExample = {
       key: 'clip-l', split: 'train', caption: 'A red circle moves to the left. A blue square moves up.', static: false, frames: F, clip, timing,
@@ -315,7 +316,7 @@ describe('mini video checkpoint', () => {
     const F = v.config.video.finetune.frames;
     const kvSize = v.config.image.text.nKvHeads * S * (D / v.config.image.text.nHeads);
     const kv = Object.fromEntries(v.config.image.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, new Float32Array(kvSize)], [`xattn.v.${j}`, new Float32Array(kvSize)]]));
-    const clip = { features: new Uint16Array(F * S * D), frameMask: new Uint8Array(S).fill(1), kv };
+    const clip = { features: new Uint16Array(F * S * D), frameMask: new Uint8Array(S).fill(1), kv, aspectRatioId: 1 };
     const example: VideoExample = {
       key: 'clip-b', split: 'train', caption: 'A red circle moves to the left. A blue square moves up.', static: false, frames: F, clip,
       objects: [

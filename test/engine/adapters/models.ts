@@ -118,7 +118,7 @@ export function videoValues(seed: number, gate: number, std = 0.2): Record<strin
 export function clipFeatures(frames: Float32Array, tiles: number, kv: Readonly<Record<string, Float32Array>>): ClipFeatures {
   const S = frameTokens(TINY_IMAGE);
   const P = patchesPerTile(TINY_IMAGE.vision);
-  return { features: encodeF16(frames), frameMask: Uint8Array.from({ length: S }, (_, i) => (i < tiles * P ? 1 : 0)), kv };
+  return { features: encodeF16(frames), frameMask: Uint8Array.from({ length: S }, (_, i) => (i < tiles * P ? 1 : 0)), kv, aspectRatioId: TINY_IMAGE.vision.supportedAspectRatios.findIndex(([r, c]) => r * c === tiles) + 1 }; // the first canvas of that many tiles
 }
 
 /** Random frame features [F·S·D] and random image keys/values. */

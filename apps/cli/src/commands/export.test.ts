@@ -325,7 +325,7 @@ describe('herd export', () => {
       // The recipe's f16 round trip of the features (herd caches them in f16).
       const features = decodeF16(encodeF16(out['features']!.data as Float32Array));
       // The recipe: with frameLayout 'canvas' the aggregator also takes the clip's aspect-ratio id.
-      const canvas = recipe.frameLayout === 'canvas' ? { 'video.aspectRatioId': hostTensor('i32', [1], [clip.frames[0]!.aspectRatioId]) } : {};
+      const canvas: Record<string, HostTensor> = recipe.frameLayout === 'canvas' ? { 'video.aspectRatioId': hostTensor('i32', [1], [clip.frames[0]!.aspectRatioId]) } : {};
       const tokens = (await aggregator.run({ 'video.frames': hostTensor('f32', [1, recipe.frames, S, D], features), 'video.frameMask': hostTensor('bool', [1, S], frameMask), ...canvas }))['video.tokens']!;
       const ctx = await herd.contextOfFrames(clip);
       expect(maxDiff(tokens.data as Float32Array, ctx.tokens.data as Float32Array)).toBeLessThan(1e-4);

@@ -5,38 +5,21 @@
  * spelled out, where it wrote and ran left out). A re-committed checkpoint whose flags differ fails here until the script follows.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseCommandLine } from '@herd/core';
 import { describe, expect, it } from 'vitest';
+import { packageDir, scriptArgs, valuesLessData } from '../test-support/recipe-script.js';
 import { VISION_TRAIN_FLAGS, visionEvalCommand, visionRetrainCommand } from './vision.js';
-
-const VISION = fileURLToPath(new URL('../../../../packages/vision/', import.meta.url));
-const scripts = (JSON.parse(readFileSync(`${VISION}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
-const CLI = 'cd ../.. && node apps/cli/dist/main.js ';
-
-/** The script's `herd` words and flags, after the package's way of calling the CLI. */
-function herdArgs(script: string | undefined, words: string): string[] {
-  expect(script?.startsWith(`${CLI}${words} `)).toBe(true);
-  return script!.slice(CLI.length + words.length + 1).trim().split(/\s+/);
-}
-
-/** A command line's values as the CLI parses them (defaults filled), less --data. */
-function trainValues(args: readonly string[]) {
-  const { values, positionals } = parseCommandLine(args, VISION_TRAIN_FLAGS);
-  expect(positionals).toEqual([]);
-  return { ...values, data: undefined };
-}
 
 describe("the vision package's turbo scripts", () => {
   it("train: the committed checkpoint's Re-train flags, accepted by the CLI's parser; a run of it writes the script again", () => {
-    const args = herdArgs(scripts.train, 'vision train');
+    const args = scriptArgs('vision', 'train', 'vision train');
     const parsed = parseCommandLine(args, VISION_TRAIN_FLAGS);
-    const card = readFileSync(`${VISION}weights/mini/MODEL_CARD.md`, 'utf8');
+    const card = readFileSync(`${packageDir('vision')}weights/mini/MODEL_CARD.md`, 'utf8');
     // The card's line: `herd vision train …` (written by the CLI), or `npm run build && node apps/cli/dist/main.js vision train …` (before round 39).
     const line = /^`(?:herd|npm run build && node apps\/cli\/dist\/main\.js) vision train ([^`]+)`/m.exec(card);
     expect(line).not.toBeNull();
-    expect(trainValues(args)).toEqual(trainValues(line![1]!.split(/\s+/)));
-    expect(trainValues(visionRetrainCommand(parsed.values, parsed.given).split(' ').slice(3))).toEqual(trainValues(args));
+    expect(valuesLessData(args, VISION_TRAIN_FLAGS)).toEqual(valuesLessData(line![1]!.split(/\s+/), VISION_TRAIN_FLAGS));
+    expect(valuesLessData(visionRetrainCommand(parsed.values, parsed.given).split(' ').slice(3), VISION_TRAIN_FLAGS)).toEqual(valuesLessData(args, VISION_TRAIN_FLAGS));
   });
 
   it('the Re-train line spells out the stages and schedule at their defaults, names a --core, and leaves out where the run wrote and ran', () => {
@@ -45,7 +28,7 @@ describe("the vision package's turbo scripts", () => {
   });
 
   it("eval: the README's count (50 per type, count balanced by the reference number)", () => {
-    const parsed = parseCommandLine(herdArgs(scripts.eval, 'vision eval'), visionEvalCommand.flags);
+    const parsed = parseCommandLine(scriptArgs('vision', 'eval', 'vision eval'), visionEvalCommand.flags);
     expect([parsed.values['per-type'], parsed.values['count-balance']]).toEqual([50, true]);
   });
 });

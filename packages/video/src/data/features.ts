@@ -8,7 +8,7 @@
  *
  * Sample layout: files `features` (f16 [F, S, D] little-endian), `frame_mask` (u8 [S]), `kv` (f32, the
  * image layers' k and v of the middle frame in layer order); meta: clip key, split, caption,
- * objects (ground truth), frames, size (the clip's canvas follows from it: `clipAspectRatioId`).
+ * objects (ground truth), frames, size (the clip's canvas follows from it: `canvasOf`).
  *
  * Legend: F frames, S image tokens per frame, D core width, K kv heads, Dh head dim.
  */

@@ -102,7 +102,7 @@ describe('video look loss', () => {
   function batchOf(rng: Rng) {
     const kv = Object.fromEntries(m.image.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, new Float32Array(2 * S * 8)], [`xattn.v.${j}`, new Float32Array(2 * S * 8)]]));
     const frameMask = new Uint8Array(S).fill(1, 0, S / 2);
-    const features = new Map<string, ClipFeatures>(['c0', 'c1'].map((k) => [k, { features: encodeF16(Float32Array.from({ length: F * S * D }, () => rng.normal())), frameMask, kv }]));
+    const features = new Map<string, ClipFeatures>(['c0', 'c1'].map((k) => [k, { features: encodeF16(Float32Array.from({ length: F * S * D }, () => rng.normal())), frameMask, kv, aspectRatioId: 1 }]));
     const tokens = new Map(['c0', 'c1'].map((k) => [k, Float32Array.from({ length: V * D }, () => rng.normal())]));
     const first = V - 2 * S; // the object-motion tokens follow the latents
     const seqs: VideoSequence[] = [

@@ -171,7 +171,7 @@ describe('video model: the look input (a second feature input)', () => {
     const f16 = () => encodeF16(Float32Array.from({ length: F * S * D }, () => rng.normal()));
     const kv = Object.fromEntries(t.m.image.crossAttentionLayers.flatMap((_, j) => [[`xattn.k.${j}`, new Float32Array(2 * S * 8)], [`xattn.v.${j}`, new Float32Array(2 * S * 8)]]));
     const frameMask = new Uint8Array(S).fill(1, 0, S / 2);
-    const features = new Map([['c0', { features: f16(), frameMask, kv, look: f16() }], ['c1', { features: f16(), frameMask, kv, look: f16() }]]);
+    const features = new Map([['c0', { features: f16(), frameMask, kv, look: f16(), aspectRatioId: 1 }], ['c1', { features: f16(), frameMask, kv, look: f16(), aspectRatioId: 1 }]]);
     const seq = (clip: string) => ({ clip, tokens: [1, IMG, 5, 6, 7, 8, 9, 3], targets: [-100, -100, 6, 7, 8, 9, 3, -100] });
     const seqs = [seq('c0'), seq('c1')];
     const values = { ...G.initParams(videoParamSpecs(two), 7, { layers: 2, std: 0.3 }) };
@@ -191,7 +191,7 @@ describe('video model: the look input (a second feature input)', () => {
     const fromTokens = videoBatch(two, TINY_CLIP, features, seqs, 8, tokens, undefined, looks);
     expect(fromTokens['video.look']!.shape).toEqual([2, lookTokenCount(two, TINY_CLIP), D]);
     expect(() => videoBatch(two, TINY_CLIP, features, seqs, 8, tokens)).toThrow(/video batch: no look tokens \[\d+×32\] for clip 'c0'/);
-    const bare = new Map([...features].map(([k, x]) => [k, { features: x.features, frameMask: x.frameMask, kv: x.kv }]));
+    const bare = new Map([...features].map(([k, x]) => [k, { features: x.features, frameMask: x.frameMask, kv: x.kv, aspectRatioId: x.aspectRatioId }]));
     expect(() => videoBatch(two, TINY_CLIP, bare, seqs, 8)).toThrow(/video batch: clip 'c0' has no second feature input/);
     const loss = async (source: 'frames' | 'tokens', feeds: Record<string, HostTensor>) => {
       const e = await Session.create(buildLmEval(videoModelSpec(two, TINY_CLIP, source), { ...t.core, ...t.vision, ...values }, { batch: 2, seqLen: 8 }));
@@ -208,7 +208,7 @@ describe('video model: the look input (a second feature input)', () => {
   });
 
   it('withLook: each clip gets the second cache\'s features by key; a missing clip or another shape is refused', () => {
-    const ex = (key: string, n: number): VideoExample => ({ key, split: 'train', caption: '', objects: [], static: false, frames: F, clip: { features: new Uint16Array(n), frameMask: new Uint8Array(S), kv: {} } });
+    const ex = (key: string, n: number): VideoExample => ({ key, split: 'train', caption: '', objects: [], static: false, frames: F, clip: { features: new Uint16Array(n), frameMask: new Uint8Array(S), kv: {}, aspectRatioId: 1 } });
     const joined = withLook([ex('a', 8), ex('b', 8)], [ex('b', 8), ex('a', 8)]);
     expect(joined.map((x) => [x.key, x.clip.look?.length])).toEqual([['a', 8], ['b', 8]]);
     expect(() => withLook([ex('a', 8), ex('c', 8)], [ex('a', 8)])).toThrow(/look features: no clip 'c' \(made from other clips\?\)/);

@@ -373,7 +373,7 @@ describe('video model: behaviour', () => {
     const values = G.initParams(videoParamSpecs(m('canvas')), 5, { layers: t.m.image.text.nLayers });
     const clip = { features: encodeF16(x), frameMask: new Uint8Array(S).fill(1), kv: {}, aspectRatioId: tall };
     expect(Object.keys(videoTokensFeeds(m(), clip, F))).not.toContain(VIDEO_ASPECT_RATIO_ID);
-    expect(Array.from(videoTokensFeeds(m('canvas'), clip, F)[VIDEO_ASPECT_RATIO_ID]!.data)).toEqual([tall]);
+    expect(Array.from(videoTokensFeeds(m('canvas'), clip, F)[VIDEO_ASPECT_RATIO_ID]!.data as Int32Array)).toEqual([tall]);
     expect(() => clipCanvasFeeds(m('canvas'), [clip, { aspectRatioId: 0 }])).toThrow(/clip 1 has aspect-ratio id 0, the image model's are 1\.\.3/);
     const tokensOf = async (frameLayout: 'canvas' | undefined, arId: number) => {
       const s = await Session.create(buildVideoTokensGraph(m(frameLayout), TINY_CLIP, values));
@@ -588,7 +588,7 @@ describe('video model: behaviour', () => {
     const D = t.m.image.text.dim;
     const kv = (await enc.encode(right)).kv;
     const rng = new Rng(21);
-    const clipOf = () => ({ features: encodeF16(Float32Array.from({ length: TINY_CLIP.frames * S * D }, () => rng.normal())), frameMask: new Uint8Array(S).fill(1), kv });
+    const clipOf = () => ({ features: encodeF16(Float32Array.from({ length: TINY_CLIP.frames * S * D }, () => rng.normal())), frameMask: new Uint8Array(S).fill(1), kv, aspectRatioId: 1 });
     const a = clipOf();
     const b = clipOf();
     // This package's init (frame norms centred on the two clips).

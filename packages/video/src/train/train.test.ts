@@ -147,7 +147,7 @@ describe("video training: frameLayout 'canvas'", () => {
       return sequence(`c${i}`, i % 2 === 0, rng);
     });
     const batch = videoBatch(m, TINY_CLIP, features, seqs, T);
-    expect(Array.from(batch[VIDEO_ASPECT_RATIO_ID]!.data)).toEqual(seqs.map((_, i) => ids[i % ids.length]));
+    expect(Array.from(batch[VIDEO_ASPECT_RATIO_ID]!.data as Int32Array)).toEqual(seqs.map((_, i) => ids[i % ids.length]));
     expect(VIDEO_ASPECT_RATIO_ID in videoBatch(t.m, TINY_CLIP, features, seqs, T)).toBe(false);
     const values = G.initParams(videoParamSpecs(m), 3, { layers: t.m.image.text.nLayers });
     const stage0 = await pretrainAggregator({ config: m, values, vocab: t.m.image.text.vocabSize, steps: 3, batch: 4, lr: 1e-2, seed: 1, samplings: [TINY_CLIP], motionWeight: 1, clips: seqs.map((s, i) => ({ clip: features.get(s.clip)!, words: [i % 2 === 0 ? RIGHT : LEFT], motion: i % 2 })) });
