@@ -135,6 +135,19 @@ describe('mini video checkpoint', () => {
     }
   });
 
+  it('a checkpoint whose video config is bad is refused naming its config file and every bad field', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'herd-video-badcfg-'));
+    try {
+      const dir = join(tmp, 'v');
+      cpSync(MINI_VIDEO_DIR, dir, { recursive: true });
+      const cfg = JSON.parse(readFileSync(join(dir, MINI_VIDEO_FILES.config), 'utf8'));
+      writeFileSync(join(dir, MINI_VIDEO_FILES.config), JSON.stringify({ ...cfg, video: { ...cfg.video, frameLayout: 'diagonal', crossEvery: 0 }, image: { ...cfg.image, dir: MINI_VIDEO_IMAGE_DIR } }));
+      expect(() => loadMiniVideo(dir)).toThrow(/video checkpoint .*config\.json: invalid video config[\s\S]*crossEvery must be[\s\S]*frameLayout must be 'slots' or 'canvas', got "diagonal"/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('the motion readout (a layer override of the mini preset) is saved and loaded with its checkpoint; without it the stored config has no such key', async () => {
     const v = loadMiniVideo();
     expect(miniVideoConfig(v.config.image, { motionTokens: true }).video.motionReadout).toBeUndefined();

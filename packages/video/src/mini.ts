@@ -136,6 +136,16 @@ export async function saveMiniVideo(dir: string, m: VideoModelConfig, weights: R
   await writeAdapterCheckpoint(dir, MINI_VIDEO_FILES, videoParamSpecs(m).map((s) => s.name), weights, cfg, extra, 'saveMiniVideo');
 }
 
+/** The checkpoint's video config, checked; a bad one is refused naming the config file. */
+function storedVideoConfig(dir: string, stored: StoredConfig): VideoConfig {
+  try {
+    return parseVideoConfig(stored.video);
+  } catch (e) {
+    if (!(e instanceof HerdError)) throw e;
+    throw new HerdError(e.code, `video checkpoint ${join(dir, MINI_VIDEO_FILES.config)}: ${e.message}`);
+  }
+}
+
 /**
  * Loads the video checkpoint and its core on an image model: by default its own (`videoImageDir`);
  * an `imageDir` given puts it on that one instead (loads when the shapes fit, `imageMatches` says
@@ -147,7 +157,7 @@ export function loadMiniVideo(dir: string = MINI_VIDEO_DIR, imageDir?: string, c
   const visionDir = imageDir ?? checkedImageDir(dir, ckpt.stored);
   const vision = loadMiniVision(visionDir, core);
   checkFrameImage(vision.config, `video checkpoint ${dir}: its image checkpoint ${visionDir}`);
-  const m: VideoModelConfig = { image: vision.config, video: parseVideoConfig(ckpt.stored.video) };
+  const m: VideoModelConfig = { image: vision.config, video: storedVideoConfig(dir, ckpt.stored) };
   const weights: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
   readCheckpointTensors(ckpt.weights, videoParamSpecs(m), ckpt.problems, weights);
   ckpt.problems.throwIfAny('checkpoint_mismatch', `video checkpoint ${join(dir, MINI_VIDEO_FILES.weights)} on the image model at ${visionDir}`);
