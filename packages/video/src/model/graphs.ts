@@ -23,7 +23,7 @@ import { type EmittedModel, Graph, type ParamSpec, type Params, type Tensor } fr
 import { type FrozenWeights, type LlamaConfig, type LmExtension, type LmGraphSpec, type LmHookContext, type LmInputDecl, buildDecoder, composeExtensions } from '@herd/llama3';
 import { type LayerLook, type MllamaConfig, type VisionWeights, adapterParamSpecs, coreAttachPoints, encodeImages, encoderParamSpecs, imageKeysValues, lookLoss, patchesPerTile, projectToCore, silhouetteLayersOf, visionExtension } from '@herd/vision';
 import { type ClipSampling, type VideoConfig, effectiveFrames, videoBeforeImageLayers, videoTokenCount } from '../config.js';
-import { VIDEO_ASPECT_RATIO_ID, addLook, canvasPlaces, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
+import { type FramePlaces, VIDEO_ASPECT_RATIO_ID, addLook, canvasPlaces, lookParamSpecs, lookTokens, resamplerParamSpecs, videoTokens } from './resampler.js';
 import { placeRead, rowsWithVideo, videoAttentionConfig, videoCrossAttentionLayer, videoCrossAttentionSpecs, videoLayerLook, videoLayerPrefix, type VideoLayerShape } from './video-cross-attention.js';
 
 /** The image model a video adapter is added to, and the video side's config. */
@@ -296,6 +296,11 @@ export function buildFrameGraph(m: MllamaConfig, vision: VisionWeights, frames: 
   return G.toOnnx(g, { outputs, name: 'video_frames' });
 }
 
+/** With the video config's `frameLayout` 'canvas': the graph input `video.aspectRatioId` [batch] i32 and the clips' token places it picks (`canvasPlaces`); else nothing. */
+export function clipPlacesInput(g: Graph, m: VideoModelConfig, batch: number): FramePlaces | undefined {
+  return m.video.frameLayout === 'canvas' ? canvasPlaces(m.image.vision, g.input(VIDEO_ASPECT_RATIO_ID, 'i32', [batch])) : undefined;
+}
+
 /**
  * The aggregator alone (and the motion tokens, `resampler.motionTokens`) for one clip: `video.frames` [1, F, S, D], `video.frameMask` [1, S]
  * (and with `frameLayout` 'canvas' `video.aspectRatioId` [1] i32, the clip's canvas) → `video.tokens` [1, V, D].
@@ -307,7 +312,7 @@ export function buildVideoTokensGraph(m: VideoModelConfig, clip: ClipSampling, v
   const S = frameTokens(m.image);
   const frames = g.input('video.frames', 'f32', [1, clip.frames, S, m.image.text.dim]);
   const frameMask = g.input('video.frameMask', 'bool', [1, S]);
-  const at = m.video.frameLayout === 'canvas' ? canvasPlaces(m.image.vision, g.input(VIDEO_ASPECT_RATIO_ID, 'i32', [1])) : undefined;
+  const at = clipPlacesInput(g, m, 1);
   const look: Record<string, Tensor> = m.video.look ? { 'video.look': lookTokens(g.input('video.lookFrames', 'f32', [1, clip.frames, S, m.image.text.dim]), frameMask, m.image.vision, clip) } : {};
   return G.toOnnx(g, { outputs: { 'video.tokens': videoTokens(m.video.resampler, clip, p, frames, frameMask, m.image.vision, at), ...look }, name: 'video_tokens' });
 }

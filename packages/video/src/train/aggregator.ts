@@ -29,8 +29,8 @@ import { type VisionWeights } from '@herd/vision';
 import { type ClipSampling } from '../config.js';
 import { type ClipFeatures, type VideoExample, clipCanvasFeeds } from '../data/features.js';
 import { type MotionObject } from '@herd/datasets';
-import { type VideoModelConfig, frameTokens } from '../model/graphs.js';
-import { RESAMPLER_PREFIX, VIDEO_ASPECT_RATIO_ID, canvasPlaces, perceiverResampler, resamplerParamSpecs } from '../model/resampler.js';
+import { type VideoModelConfig, clipPlacesInput, frameTokens } from '../model/graphs.js';
+import { RESAMPLER_PREFIX, perceiverResampler, resamplerParamSpecs } from '../model/resampler.js';
 
 const HEAD = 'video_aux.caption_head';
 const MOTION_HEAD = 'video_aux.motion_head';
@@ -97,7 +97,7 @@ function spreadLoss(pooled: G.Tensor): G.Tensor {
 
 function inputs(g: Graph, m: VideoModelConfig, batch: number, frames: number) {
   const S = frameTokens(m.image);
-  const at = m.video.frameLayout === 'canvas' ? canvasPlaces(m.image.vision, g.input(VIDEO_ASPECT_RATIO_ID, 'i32', [batch])) : undefined;
+  const at = clipPlacesInput(g, m, batch);
   return { frames: g.input('video.frames', 'f32', [batch, frames, S, m.image.text.dim]), frameMask: g.input('video.frameMask', 'bool', [batch, S]), at };
 }
 
