@@ -127,6 +127,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--look-weight', '0.5'], /--look-weight trains where the key-word sequences' replies look: give --key-word-share above 0 too/],
     [['vision', 'train', '--step-log', fileURLToPath(import.meta.url)], /--step-log .*cli\.test\.ts: that is a file; give a folder/],
     [['vision', 'train', '--look-weight', '-1'], /--look-weight must be a number ≥ 0, got '-1'/],
+    [['vision', 'train', '--look-types', 'word'], /--look-types says which sequences the look loss marks: give --look-weight W too/],
+    [['vision', 'train', '--key-word-share', '0.75', '--look-weight', '0.5', '--look-types', 'colour,size'], /--look-types "colour,size": expected comma-separated question types the look loss marks, of colour, shape, count, position, word \(not "size"\)/],
     [['vision', 'train', '--key-word-weights', 'word=2'], /--key-word-weights weighs the types of the type draw: give --key-word-draw type too/],
     [['vision', 'train', '--key-word-draw', 'type', '--key-word-weights', 'speed=2'], /--key-word-weights: 'speed=2' is not TYPE=N,…/],
     [['vision', 'train', '--answer-form', 'position,shape'], /--answer-form "position,shape": expected comma-separated question types with answer-form words, of position, count \(not "shape"\)/],

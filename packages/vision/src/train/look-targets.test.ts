@@ -11,7 +11,7 @@ import { patchPlaces } from '../data/patch-place.js';
 import { tileImage } from '../data/tiling.js';
 import { type AdapterSample, lookFeeds } from './adapter.js';
 import { type SceneSpec } from './dense-mini.js';
-import { type SceneExample, freshMiniVision, lookCells, miniVisionConfig, trainMiniVision } from './mini.js';
+import { type SceneExample, freshMiniVision, lookCells, miniVisionConfig, parseLookTypes, trainMiniVision } from './mini.js';
 
 const SCENE: SceneSpec = {
   objects: [
@@ -21,6 +21,14 @@ const SCENE: SceneSpec = {
   background: 'white',
   word: { text: 'cat', corner: 'top right' },
 };
+
+describe('parseLookTypes (--look-types)', () => {
+  it('keeps LOOK_TYPES order and refuses an unknown or empty list, naming it', () => {
+    expect(parseLookTypes('word, colour')).toEqual(['colour', 'word']);
+    expect(() => parseLookTypes('colour,size')).toThrow(/--look-types "colour,size": expected comma-separated question types the look loss marks, of colour, shape, count, position, word \(not "size"\)/);
+    expect(() => parseLookTypes(',')).toThrow(/--look-types ",": expected/);
+  });
+});
 
 describe('lookCells: the cell of the object a key-word question names', () => {
   it('shape questions by place, colour / count / position by shape (singular or plural), the word by its corner; nothing else', () => {
@@ -84,6 +92,15 @@ describe('the recipe with the look loss (lookWeight)', () => {
       }
       await expect(trainMiniVision({ ...base, keyWordShare: 0 })).rejects.toThrow(/the look loss trains the key-word sequences' rows: set keyWordShare above 0 too/);
       await expect(trainMiniVision({ ...base, lookWeight: -1 })).rejects.toThrow(/lookWeight must be a finite number ≥ 0, got -1/);
+      // lookTypes: a type left out trains on its answer alone (no row marked: the loss is the answer loss); naming the type is the default.
+      const only = async (lookTypes: readonly string[], sub: string): Promise<Record<string, number>[]> => {
+        await trainMiniVision({ ...base, lookTypes, stepLogDir: join(dir, sub) });
+        return readFileSync(join(dir, sub, 'qa.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>).filter((l) => (l as { event?: unknown }).event === 'step');
+      };
+      for (const s of await only(['shape', 'word'], 'unmarked')) expect(s['loss']).toBeCloseTo(s['lmLoss']!, 6);
+      expect((await only(['colour'], 'marked')).map((s) => s['loss'])).toEqual(steps.map((s) => s['loss']));
+      await expect(trainMiniVision({ ...base, lookTypes: ['colour', 'size'] })).rejects.toThrow(/lookTypes: "size" is not a question type the look loss marks \(colour, shape, count, position, word\)/);
+      await expect(trainMiniVision({ ...base, lookWeight: 0, lookTypes: ['colour'] })).rejects.toThrow(/lookTypes says which sequences the look loss marks: set lookWeight above 0 too/);
       const { scene: _, ...noSpec } = scene;
       await expect(trainMiniVision({ ...base, scenes: [noSpec] })).rejects.toThrow(/the look loss needs each training scene's spec/);
     } finally {

@@ -225,6 +225,18 @@ export function lookCells(scene: SceneSpec, q: { readonly type: string; readonly
   return scene.objects.filter((o) => named.has(o.shape)).map((o) => SCENE_CELL[o.position]!).filter((c) => c !== undefined);
 }
 
+/** The question types `lookCells` can mark (`MiniVisionOptions.lookTypes`). */
+export const LOOK_TYPES = ['colour', 'shape', 'count', 'position', 'word'] as const;
+export type LookType = (typeof LOOK_TYPES)[number];
+
+/** `--look-types colour,shape,…` → the types in `LOOK_TYPES` order; an unknown or empty list is a usage error naming it. */
+export function parseLookTypes(text: string): LookType[] {
+  const given = text.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = given.filter((t) => !(LOOK_TYPES as readonly string[]).includes(t));
+  if (unknown.length || given.length === 0) throw new UsageError(`--look-types ${JSON.stringify(text)}: expected comma-separated question types the look loss marks, of ${LOOK_TYPES.join(', ')}${unknown.length ? ` (not ${unknown.map((t) => JSON.stringify(t)).join(', ')})` : ''}`);
+  return LOOK_TYPES.filter((t) => given.includes(t));
+}
+
 /**
  * One key-word sequence (`MiniVisionOptions.keyWordShare`): question `q` about `scene` and its reply, the loss on the reply's key
  * words the question does not hold (`keyWordTargets`; with `form`, also the type's answer-form words) and, with `look`, the
@@ -639,6 +651,11 @@ export interface MiniVisionOptions {
    */
   readonly lookWeight?: number;
   /**
+   * With lookWeight: the question types whose key-word sequences the look loss marks (default every one `lookCells` can:
+   * `LOOK_TYPES`); a sequence of another type trains on its answer alone.
+   */
+  readonly lookTypes?: readonly string[];
+  /**
    * Question types whose key-word loss also falls on their answer-form words (`ANSWER_FORM_WORDS`: position's
    * preposition, count's is / are), default none: the words that choose the reply's form before its key word.
    */
@@ -792,6 +809,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!(lookWeight >= 0 && Number.isFinite(lookWeight))) throw new HerdError('invalid_argument', `trainMiniVision: lookWeight must be a finite number ≥ 0, got ${lookWeight}`);
   if (lookWeight > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: the look loss trains the key-word sequences\' rows: set keyWordShare above 0 too');
   if (lookWeight > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: the look loss needs each training scene\'s spec (SceneExample.scene) to find the named object');
+  const badLook = (o.lookTypes ?? []).filter((t) => !(LOOK_TYPES as readonly string[]).includes(t));
+  if (badLook.length) throw new HerdError('invalid_argument', `trainMiniVision: lookTypes: ${badLook.map((t) => JSON.stringify(t)).join(', ')} ${badLook.length === 1 ? 'is' : 'are'} not a question type the look loss marks (${LOOK_TYPES.join(', ')})`);
+  if (o.lookTypes !== undefined && !(lookWeight > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: lookTypes says which sequences the look loss marks: set lookWeight above 0 too');
+  const lookTypes: ReadonlySet<string> = new Set(o.lookTypes ?? LOOK_TYPES);
   const colourIds = keyTokenIds(o.tokenizer, o.core, COLOUR_WORDS);
   const answerForm = answerFormIds(o.tokenizer, o.core, o.answerForm ?? []);
   const keyWordQuestion = keyWordQuestionDrawer(o.keyWordDraw ?? 'question', [...new Set(scenes.flatMap((s) => s.qa.map((q) => q.type)))].sort(), o.keyWordWeights, o.keyWordCountBalance ?? false);
@@ -809,7 +830,7 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       // ("The triangle is green." → "green"): the facts only the image can give (and with answerForm the words that pick the reply's form).
       const { scene, q } = keyWordQuestion(s, rng, types, pool);
       const form = answerForm.get(q.type);
-      const keyed = keyWordSample(o.tokenizer, o.core, m, scene, q, keys, T, { ...(form ? { form } : {}), look: lookWeight > 0 });
+      const keyed = keyWordSample(o.tokenizer, o.core, m, scene, q, keys, T, { ...(form ? { form } : {}), look: lookWeight > 0 && lookTypes.has(q.type) });
       // Each draw is made only when its option is on, so runs without them are unchanged to the bit.
       const shown = recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
       return imageDropout > 0 && q.type !== 'colour' && rng.next() < imageDropout ? { ...shown, shut: ['image'] } : shown;
