@@ -186,12 +186,20 @@ export const ANSWER_FORM_TYPES = Object.keys(ANSWER_FORM_WORDS) as AnswerFormTyp
 /** The prepositions of position answers (`ANSWER_FORM_WORDS.position`; `--position-form` is `--answer-form position`). */
 export const POSITION_FORM_WORDS: readonly string[] = ANSWER_FORM_WORDS.position;
 
+/**
+ * A flag's comma-separated question types, each one of `allowed` (`what` says which: "with answer-form words"), returned in
+ * `allowed`'s order, each once; an unknown or empty list is a usage error naming it.
+ */
+function parseQuestionTypes<T extends string>(flagName: string, text: string, allowed: readonly T[], what: string): T[] {
+  const given = text.split(',').map((t) => t.trim()).filter(Boolean);
+  const unknown = given.filter((t) => !(allowed as readonly string[]).includes(t));
+  if (unknown.length || given.length === 0) throw new UsageError(`${flagName} ${JSON.stringify(text)}: expected comma-separated question types ${what}, of ${allowed.join(', ')}${unknown.length ? ` (not ${unknown.map((t) => JSON.stringify(t)).join(', ')})` : ''}`);
+  return allowed.filter((t) => given.includes(t));
+}
+
 /** `--answer-form TYPES`: comma-separated question types of `ANSWER_FORM_WORDS`, returned in the table's order, each once. */
 export function parseAnswerForm(text: string): AnswerFormType[] {
-  const given = text.split(',').map((t) => t.trim()).filter(Boolean);
-  const unknown = given.filter((t) => !(ANSWER_FORM_TYPES as readonly string[]).includes(t));
-  if (unknown.length || given.length === 0) throw new UsageError(`--answer-form ${JSON.stringify(text)}: expected comma-separated question types with answer-form words, of ${ANSWER_FORM_TYPES.join(', ')}${unknown.length ? ` (not ${unknown.map((t) => JSON.stringify(t)).join(', ')})` : ''}`);
-  return ANSWER_FORM_TYPES.filter((t) => given.includes(t));
+  return parseQuestionTypes('--answer-form', text, ANSWER_FORM_TYPES, 'with answer-form words');
 }
 
 /** The answer-form token ids (`keyTokenIds` of `ANSWER_FORM_WORDS`) of each type in `types`. */
@@ -231,10 +239,7 @@ export type LookType = (typeof LOOK_TYPES)[number];
 
 /** `--look-types colour,shape,…` → the types in `LOOK_TYPES` order; an unknown or empty list is a usage error naming it. */
 export function parseLookTypes(text: string): LookType[] {
-  const given = text.split(',').map((t) => t.trim()).filter(Boolean);
-  const unknown = given.filter((t) => !(LOOK_TYPES as readonly string[]).includes(t));
-  if (unknown.length || given.length === 0) throw new UsageError(`--look-types ${JSON.stringify(text)}: expected comma-separated question types the look loss marks, of ${LOOK_TYPES.join(', ')}${unknown.length ? ` (not ${unknown.map((t) => JSON.stringify(t)).join(', ')})` : ''}`);
-  return LOOK_TYPES.filter((t) => given.includes(t));
+  return parseQuestionTypes('--look-types', text, LOOK_TYPES, 'the look loss marks');
 }
 
 /**
