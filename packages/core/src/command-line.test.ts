@@ -132,6 +132,13 @@ describe('parseCommandLine', () => {
     expect(() => parseCommandLine(['--image'], specs)).toThrow(/--image needs a value/);
   });
 
+  it('a missing string value is named as --help names it (its placeholder, else TEXT), not "a value"', () => {
+    const specs = { types: flag.string({ placeholder: 'TYPES' }), note: flag.string(), prompt: flag.string({ maxBytes: 100 }) } as const;
+    expect(() => parseCommandLine(['--types'], specs)).toThrow(new UsageError('--types needs a value (TYPES)'));
+    expect(() => parseCommandLine(['--note'], specs)).toThrow(new UsageError('--note needs a value (TEXT)'));
+    expect(() => parseCommandLine(['--prompt'], specs)).toThrow(new UsageError('--prompt needs a value (text of at most 100 bytes)'));
+  });
+
   it('refuses a value over its byte limit, saying the limit and what to do instead', () => {
     expect(problemsOf(['--prompt', 'é'.repeat(60)])).toBe('--prompt is 120 bytes; the limit on the command line is 100 (use --prompt-file)');
   });

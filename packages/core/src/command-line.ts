@@ -239,7 +239,9 @@ export function parseCommandLine<const T extends FlagSpecs>(argv: readonly strin
       continue;
     }
     if (t.value === undefined) {
-      problems.push(`--${t.name} needs a value (${describeAllowed(spec)})`);
+      // A plain string flag names its value the way --help does (TYPES, FILE, …), not 'a value' again.
+      const wanted = spec.kind === 'string' && spec.maxBytes === undefined ? spec.placeholder ?? 'TEXT' : describeAllowed(spec);
+      problems.push(`--${t.name} needs a value (${wanted})`);
       continue;
     }
     // "--prompt --max-tokens 5": parseArgs would take the next flag as the value.

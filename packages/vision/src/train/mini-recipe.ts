@@ -226,6 +226,12 @@ function answerFormWords(types: readonly string[]): string {
   return types.map((t) => words[t] ?? `a ${t} question's key words include its answer-form words`).join('; ');
 }
 
+/** Whether the look loss marks word questions (on the word's corner cell; the card says so): they are among the key-word types
+ * (default every type) and the look types (default every type). */
+export function lookMarksWord(o: { readonly keyWordTypes?: readonly (readonly string[])[]; readonly lookTypes?: readonly string[] }): boolean {
+  return (o.keyWordTypes === undefined || o.keyWordTypes.flat().includes('word')) && (o.lookTypes === undefined || o.lookTypes.includes('word'));
+}
+
 /** The card's selection paragraph: the validation curve (adapter row by type) and the kept step. */
 function selectionCard(s: MiniVisionSelection, qaSteps: number): string {
   const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
@@ -286,7 +292,7 @@ scene's QA pairs as fit in 48 tokens as turns of one dialogue; loss on every rep
 sequences instead hold one question with the loss on the reply's key words (colour, shape, number, size, yes/no, place) that the
 question does not contain${o.keyWordTypes ? (o.keyWordTypes.length === 1 ? ` (questions of the types ${o.keyWordTypes[0]!.join(', ')} only)` : `; a curriculum of ${o.keyWordTypes.length} phases of equal steps, learning rate re-warmed each, asking about ${o.keyWordTypes.map((p) => `[${p.join(', ')}]`).join(' → ')}`) : ''}${(o.keyWordDraw ?? 'question') === 'type' ? `; each draws its question's type first, ${o.keyWordWeights !== undefined ? `in proportion to the weights ${weightsFlag(o.keyWordWeights)} (1 for a type not named)` : 'uniformly'}, then a question of that type that states a visible fact (a word question: a scene with a written word)` : ''}${o.keyWordCountBalance ? '; a count question asks a number drawn uniformly from those the scenes state (0–3), not as the scenes carry them' : ''}${(o.keyWordRecolour ?? 0) > 0 ? `; in ${Math.round(o.keyWordRecolour! * 100)}% of those not about colour each object's ink is repainted one random RGB colour and the reply's colour words are no targets (the shape is read apart from the colour; a random colour can look like a held-out pair's, whose name is never a label)` : ''}${o.answerForm?.length ? `; ${answerFormWords(o.answerForm)}` : ''}` : ''}).
 ${(o.lookWeight ?? 0) > 0 ? `Look loss (weight ${o.lookWeight}) beside the answer loss: in every key-word sequence whose question names an object of the scene (by place for shape questions, by
-shape for colour, count and position), each cross-attention layer's head-mean attention at the reply's target rows was trained onto the image tokens of
+shape for colour, count and position${lookMarksWord(o) ? '; the written word by its corner' : ''}), each cross-attention layer's head-mean attention at the reply's target rows was trained onto the image tokens of
 that object's 3×3 grid cell (−log of the mass there; \`lookLoss\`; no parameters of its own)${o.lookTypes ? `; only in the sequences asking ${o.lookTypes.join(', ')} (the others train on their answer alone)` : ''}.
 ` : ''}Each stage is a call of llama3's shared \`trainAdapter\` (in-memory batches of the tiled scenes).
 Batch ${o.batch} × 48 tokens, AdamW (weight decay 0.01), peak learning rate ${o.lr}, re-warmed per stage, cosine to 10 %; seed ${o.seed}.
