@@ -73,8 +73,10 @@ if (tie(a) && !tie(b)) bad.push("tie_word_embeddings (the new core is tied, the 
 if (bad.length) { console.error(`refit-adapters: the new core differs in ${bad.join(", ")}`); process.exit(1); }
 if (!tie(a) && tie(b)) console.error("refit-adapters: the new core is untied (its own lm_head.weight), the committed one tied: fine, the adapters read only the input embedding");
 ' "$CORE" "$MINI"
-# The reference-logits script needs PyTorch; find it before hours of training, not after.
-if [ -n "${PYTHON:-}" ]; then
+# The reference-logits script needs PyTorch; find it before hours of training, not after (a dry run only prints).
+if [ "$DRY" = 1 ]; then
+  PYTHON=${PYTHON:-python3}
+elif [ -n "${PYTHON:-}" ]; then
   "$PYTHON" -c 'import torch' 2>/dev/null || { echo "refit-adapters: PYTHON=$PYTHON cannot import torch (needed by packages/llama3/fixtures/make_mini_torch_reference.py)" >&2; exit 1; }
 else
   for p in python3 /usr/bin/python3; do
@@ -106,11 +108,12 @@ run "npm run build"
 run "cp '$CORE'/config.json '$CORE'/model.safetensors '$CORE'/vocab.json '$CORE'/MODEL_CARD.md '$CORE'/training.json $MINI/"
 run "HERD_THREADS=\${HERD_THREADS:-1} $HERD eval text --update-card"
 run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI packages/llama3/fixtures/mini-hf-reference.json"
-# 2. Vision adapter (packages/vision/weights/mini/MODEL_CARD.md, Re-train; since round 29 on the committed ink encoder
-# packages/vision/weights/mini-ink-encoder, frozen, with 6 place bins and balanced key-word count questions; since round 30
-# without word questions in the key-word sequences); its eval
-# (n = 50 per type, as the card's table) runs at the end.
-run "$HERD vision train$VISION_DATA_FLAG --encoder-from packages/vision/weights/mini-ink-encoder --clip-steps 0 --dense-steps 0 --dense-lr 0.003 --freeze-encoder --train-projector --qk-gain 2 --key-word-share 0.75 --key-word-types colour,shape,count,position --caption-steps 0 --zoom-steps 0 --single-steps 0 --qa-steps 2500 --gate-init 0.5 --batch 16 --lr 0.003 --seed 1 --position-form --place-embeddings 6 --key-word-count-balance --eval-per-type 50"
+# 2. Vision adapter: the committed checkpoint's own recipe, read from packages/vision's `train` script (the card's Re-train
+# line; a test keeps the two equal), so this script cannot drift from it; its eval (n = 50 per type, as the card's table)
+# runs at the end.
+VISION_TRAIN=$(node -p 'require("./packages/vision/package.json").scripts.train.replace(/^cd \.\.\/\.\. && /, "")')
+case "$VISION_TRAIN" in "$HERD vision train "*) ;; *) echo "refit-adapters: packages/vision's train script is not a '$HERD vision train' line: $VISION_TRAIN" >&2; exit 1 ;; esac
+run "$VISION_TRAIN$VISION_DATA_FLAG --eval-per-type 50"
 # 2b. The video model's own image checkpoint (packages/video/weights/mini-image, the video config's image.dir; round 27):
 # a copy of round 20's vision checkpoint, re-fitted with the same line (its card's) so the video model keeps its own frames.
 # Both image checkpoints are refitted: packages/vision/weights/mini may since have moved to another recipe (new encoder).
@@ -133,10 +136,15 @@ STAGE0=${VIDEO_STAGE0:-0}
 if [ "$DRY" = 0 ] && [ "$STAGE0" = 0 ]; then
   node --input-type=module -e "import { frameFeaturesSha } from '@herd/video'; import { readFileSync } from 'node:fs'; const c = JSON.parse(readFileSync('$PREV/video/config.json', 'utf8')); process.exit(c.image?.frameFeaturesSha256 === frameFeaturesSha('$VIDEO_IMAGE') ? 0 : 1);" || STAGE0=1
 fi
+# Stage 0 runs the video card's whole recipe, read from packages/video's `train` script (a test keeps it equal to the card's
+# Re-train line); the warm refit keeps the committed aggregator and frame layout (--init) and trains 1,000 QA steps with the
+# recipe's look loss.
 if [ "$STAGE0" = 1 ]; then
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --vision $VIDEO_IMAGE --aggregator-steps 400 --aggregator-lr 0.02 --motion-weight 3 --motion-query --motion-tokens --qa-repeat direction=3"
+  VIDEO_TRAIN=$(node -p 'require("./packages/video/package.json").scripts.train.replace(/^cd \.\.\/\.\. && /, "")')
+  case "$VIDEO_TRAIN" in "$HERD video train "*) ;; *) echo "refit-adapters: packages/video's train script is not a '$HERD video train' line: $VIDEO_TRAIN" >&2; exit 1 ;; esac
+  run "$VIDEO_TRAIN --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --vision $VIDEO_IMAGE"
 else
-  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --vision $VIDEO_IMAGE --init $PREV/video --motion-tokens --qa-repeat direction=3"
+  run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --vision $VIDEO_IMAGE --init $PREV/video --motion-tokens --qa-repeat direction=3 --look-weight 2 --look-layers 1"
 fi
 # 4. Speech adapter (packages/speech/weights/mini/MODEL_CARD.md, Re-train: --task-repeat qa=3 since round 19), warm-started
 # from the committed checkpoint (the card's line starts from its predecessor; on a new core the committed one is the nearer start).
