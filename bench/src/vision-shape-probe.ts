@@ -6,6 +6,7 @@
  *   - the raw pixels' shape probe: a linear probe (`linearProbe`) on the ink share of R×R areas of the
  *     object's grid cell (`cellInkGrid`), fitted on 1,200 train-split scenes and scored on the held-out
  *     scenes (unseen colour × shape combinations) — the yardstick for the encoder's probe;
+ *   - the raw pixels' word probe: the same on the ink of the written word's corner cell (scenes with a word);
  *   - with --encoder: the encoder card's probes (`probeEncoder`: colour / shape of the object in cell X
  *     from the mean feature of its ink patches, "is there a star") on the same scenes.
  *
@@ -93,6 +94,27 @@ for (const R of [8, 12, 16]) {
   console.log(`raw pixels, cell ink in ${R}×${R} areas: shape ${(100 * raw[`${R}x${R}`]!.test).toFixed(1)} % held-out (train ${(100 * raw[`${R}x${R}`]!.train).toFixed(1)} %)`);
 }
 
+// The raw pixels' word probe (round 41): the same linear probe on the ink of the written word's corner cell, scenes with a
+// word — the yardstick for the encoder's word probe (is the word legible at this canvas size, or lost in the encoder?).
+const WORDS = vocab.words;
+const wordItems = (scenes: typeof held, R: number) => {
+  const x: Float32Array[] = [], y: number[] = [];
+  for (const s of scenes) {
+    if (!s.scene.word) continue;
+    const [cx, cy] = SCENE_CELL[s.scene.word.corner]!;
+    x.push(cellInkGrid(s.image, v, cx, cy, R));
+    y.push(WORDS.indexOf(s.scene.word.text));
+  }
+  return { x, y };
+};
+const rawWord: Record<string, { train: number; test: number; n: number }> = {};
+for (const R of [8, 16, 32]) {
+  const testItems = wordItems(held, R);
+  const { train: fitted, test } = linearProbe(wordItems(train, R), testItems, WORDS.length);
+  rawWord[`${R}x${R}`] = { train: fitted, test, n: testItems.y.length };
+  console.log(`raw pixels, word-cell ink in ${R}×${R} areas: word ${(100 * test).toFixed(1)} % held-out (train ${(100 * fitted).toFixed(1)} %; n ${testItems.y.length}, ${WORDS.length} words)`);
+}
+
 let encoderProbes: unknown;
 let silhouetteProbes: unknown;
 if (enc) {
@@ -112,5 +134,5 @@ if (enc) {
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(out, { recursive: true });
 const file = join(out, `vision-shape-probe-${preset}.json`);
-writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), preset, vision: v, data: cli.flag('data'), encoder: encoderDir ?? null, geometry, raw, encoderProbes, ...(silhouetteProbes !== undefined ? { silhouetteProbes } : {}) }, null, 2)}\n`);
+writeFileAtomicSync(file, `${JSON.stringify({ when: new Date().toISOString(), preset, vision: v, data: cli.flag('data'), encoder: encoderDir ?? null, geometry, raw, rawWord, encoderProbes, ...(silhouetteProbes !== undefined ? { silhouetteProbes } : {}) }, null, 2)}\n`);
 console.log(`wrote ${file}`);
