@@ -108,7 +108,9 @@ const wordItems = (scenes: typeof held, R: number) => {
   return { x, y };
 };
 const rawWord: Record<string, { train: number; test: number; n: number }> = {};
-for (const R of [8, 16, 32]) {
+const wordScenes = { train: train.filter((s) => s.scene.word).length, held: held.filter((s) => s.scene.word).length };
+if (wordScenes.train === 0 || wordScenes.held === 0) console.log(`raw pixels' word probe: skipped (scenes with a written word: ${wordScenes.train} train, ${wordScenes.held} held-out)`);
+else for (const R of [8, 16, 32]) {
   const testItems = wordItems(held, R);
   const { train: fitted, test } = linearProbe(wordItems(train, R), testItems, WORDS.length);
   rawWord[`${R}x${R}`] = { train: fitted, test, n: testItems.y.length };
