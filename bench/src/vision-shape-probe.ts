@@ -26,7 +26,7 @@ import { benchArgs } from './bench-args.js';
 import { loadVisionBenchScenes } from './vision-scenes.js';
 
 const cli = benchArgs({
-  about: 'Can the mini image encoder see shape? Object size in canvas pixels and patches, the raw pixels\' linear shape probe, and (with --encoder) the encoder card\'s probes, on held-out scenes.',
+  about: 'Can the mini image encoder see shape? Object size in canvas pixels and patches, the raw pixels\' linear shape and written-word probes, and (with --encoder) the encoder card\'s probes, on held-out scenes.',
   writes: 'bench/results/vision-shape-probe-<preset>.json',
   flags: {
     data: { value: 'DIR', required: true, help: 'an images dataset of the synthetic world (e.g. out/vision/images, made by herd vision train)' },
