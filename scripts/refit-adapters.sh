@@ -56,6 +56,13 @@ run() {
   echo "+ $*" >&2
   [ "$DRY" = 1 ] || bash -c "$*"
 }
+# A package's turbo `train` script (its committed checkpoint's recipe; tests keep it equal to the card's Re-train line), as run
+# from the repository root: `$HERD PKG train …`, or an error naming the script.
+package_train() { # PKG
+  local line
+  line=$(node -p "require('./packages/$1/package.json').scripts.train.replace(/^cd \.\.\/\.\. && /, '')")
+  case "$line" in "$HERD $1 train "*) printf '%s' "$line" ;; *) echo "refit-adapters: packages/$1's train script is not a '$HERD $1 train' line: $line" >&2; exit 1 ;; esac
+}
 
 for f in config.json model.safetensors vocab.json MODEL_CARD.md training.json; do
   [ -f "$CORE/$f" ] || { echo "refit-adapters: $CORE/$f is missing (a core folder from 'herd train text --out DIR' holds it)" >&2; exit 1; }
@@ -111,8 +118,7 @@ run "$PYTHON packages/llama3/fixtures/make_mini_torch_reference.py $MINI package
 # 2. Vision adapter: the committed checkpoint's own recipe, read from packages/vision's `train` script (the card's Re-train
 # line; a test keeps the two equal), so this script cannot drift from it; its eval (n = 50 per type, as the card's table)
 # runs at the end.
-VISION_TRAIN=$(node -p 'require("./packages/vision/package.json").scripts.train.replace(/^cd \.\.\/\.\. && /, "")')
-case "$VISION_TRAIN" in "$HERD vision train "*) ;; *) echo "refit-adapters: packages/vision's train script is not a '$HERD vision train' line: $VISION_TRAIN" >&2; exit 1 ;; esac
+VISION_TRAIN=$(package_train vision)
 run "$VISION_TRAIN$VISION_DATA_FLAG --eval-per-type 50"
 # 2b. The video model's own image checkpoint (packages/video/weights/mini-image, the video config's image.dir; round 27):
 # a copy of round 20's vision checkpoint, re-fitted with the same line (its card's) so the video model keeps its own frames.
@@ -140,8 +146,7 @@ fi
 # Re-train line); the warm refit keeps the committed aggregator and frame layout (--init) and trains 1,000 QA steps with the
 # recipe's look loss.
 if [ "$STAGE0" = 1 ]; then
-  VIDEO_TRAIN=$(node -p 'require("./packages/video/package.json").scripts.train.replace(/^cd \.\.\/\.\. && /, "")')
-  case "$VIDEO_TRAIN" in "$HERD video train "*) ;; *) echo "refit-adapters: packages/video's train script is not a '$HERD video train' line: $VIDEO_TRAIN" >&2; exit 1 ;; esac
+  VIDEO_TRAIN=$(package_train video)
   run "$VIDEO_TRAIN --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --vision $VIDEO_IMAGE"
 else
   run "$HERD video train --data '$VIDEO_DATA'$VIDEO_WORK_FLAG --clips 800 --caption-steps 0 --qa-steps 1000 --batch 8 --lr 0.005 --seed 1 --eval-per-type 40 --vision $VIDEO_IMAGE --init $PREV/video --motion-tokens --qa-repeat direction=3 --look-weight 2 --look-layers 1"

@@ -5,11 +5,12 @@
  * --dry-run prints every command and runs none, so the lines it would run are checked here without training anything.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { scriptArgs } from '../../apps/cli/src/test-support/recipe-script.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CORE = join(ROOT, 'packages/llama3/weights/mini');
@@ -28,11 +29,9 @@ function dryRun(core: string, env: Record<string, string> = {}): string[] {
   return r.stderr.split('\n').filter((l) => l.startsWith('+ ')).map((l) => l.slice(2));
 }
 
-/** A package's `train` script as run from the repository root. */
+/** A package's `train` script as run from the repository root (`scriptArgs` checks it is `herd PKG train …`). */
 function trainScript(pkg: string): string {
-  const script = (JSON.parse(readFileSync(join(ROOT, `packages/${pkg}/package.json`), 'utf8')) as { scripts: Record<string, string> }).scripts['train']!;
-  expect(script.startsWith('cd ../.. && ')).toBe(true);
-  return script.slice('cd ../.. && '.length);
+  return `node apps/cli/dist/main.js ${pkg} train ${scriptArgs(pkg, 'train', `${pkg} train`).join(' ')}`;
 }
 
 describe('scripts/refit-adapters.sh', () => {
