@@ -11,9 +11,9 @@ import { describeScene, sceneQuestions } from './language.js';
 import { OTHER_LANGUAGES, describeSceneIn, type Language } from './multilingual.js';
 import { IMAGE_NOISE, RecentPool, checkRate, planNoise, truncateBytes, type ImageNoise } from './noise.js';
 import { checkTextRendering } from './fonts.js';
-import { FONT_FAMILY, escapeXml, sceneSvg } from './render.js';
+import { FONT_FAMILY, escapeXml, sceneSvg, wordSvg } from './render.js';
 import { sampleKey, utf8, type Sample } from './sample.js';
-import { BACKGROUND_RGB, SIZES, WORDS, itemRng, randomScene, sceneSplit, type Scene, type Size, type Split } from './world.js';
+import { BACKGROUND_RGB, CORNER_CELL, SIZES, WORDS, itemRng, randomScene, sceneSplit, type Corner, type Scene, type Size, type Split } from './world.js';
 
 export type ImageFormat = 'png' | 'jpeg';
 
@@ -50,6 +50,20 @@ export async function encodeSvg(svg: string, format: ImageFormat, quality = 90):
 
 export async function renderScene(scene: Scene, width: number, height: number, format: ImageFormat, quality = 90, extraSvg = ''): Promise<Uint8Array> {
   return encodeSvg(sceneSvg(scene, width, height, extraSvg), format, quality);
+}
+
+/**
+ * The written word alone as the world draws it into a scene of width × height: [height·width] coverage 0–1
+ * (the glyphs' alpha; the word's colour is `WORD_RGB`). What the vision encoder's dense stage paints into
+ * its training images so that a word cannot be learnt from the rest of the image.
+ */
+export async function renderWordCoverage(text: string, corner: Corner, width: number, height: number): Promise<Float32Array> {
+  if (!(corner in CORNER_CELL)) throw new HerdError('invalid_argument', `renderWordCoverage: '${corner}' is not a corner of the world (${Object.keys(CORNER_CELL).join(', ')})`);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${wordSvg(text, CORNER_CELL[corner], width, height)}</svg>`;
+  const { data, info } = await sharp(Buffer.from(svg)).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  const out = new Float32Array(width * height);
+  for (let i = 0; i < out.length; i++) out[i] = data[i * info.channels + 3]! / 255;
+  return out;
 }
 
 /** Many lines of words over the scene: the "text-heavy" frames that OCR-based filters drop. */

@@ -24,7 +24,7 @@ export type { Sample } from './sample.js';
 export { generateTextCorpus, textCorpusStrings, textDoc, lookupDrill, LOOKUP_DRILL, checkTextMix, checkQaTypes, textReplyKeyWords, TEXT_QA_TYPES, TEXT_MIX, TEXT_DOC_KINDS, docText, textSample, TEXT_SPLITS, TRANSCRIBE_INSTRUCTION, TRANSLATE_INSTRUCTION, worldWords, COPY_LIST, copyText, checkCopyWords } from './text.js';
 export { COPY_WORDS } from './copy-words.js';
 export type { ChatTurn, TextDoc, TextDocKind, TextDocOptions, TextMix, TextCorpusOptions, InstructionTask, InstructionSource } from './text.js';
-export { generateImages, renderScene, randomImageSize, encodeSvg, sceneLook, cropNeighbourLooks, LookSet } from './images.js';
+export { generateImages, renderScene, renderWordCoverage, randomImageSize, encodeSvg, sceneLook, cropNeighbourLooks, LookSet } from './images.js';
 export type { ImageOptions, ImageFormat } from './images.js';
 export { generateVideos, encodeClip, frameSvg, framePositions, clipTracks } from './video.js';
 export { NEAR_DUPLICATE_EDITS } from './video.js';
@@ -33,7 +33,7 @@ export { generateSpeech, SPEECH_SAMPLE_RATE, TRAIN_VOICES, TRAIN_ACCENTS, TRAIN_
 export type { SpeechOptions, SpeechTask } from './speech.js';
 
 // Rendering and speech synthesis (WAV, ffmpeg and MP4 helpers live in @herd/media)
-export { sceneSvg, shapeSvg, placeGroup, shapeRadius } from './render.js';
+export { sceneSvg, shapeSvg, placeGroup, shapeRadius, WORD_RGB } from './render.js';
 export type { Placed } from './render.js';
 export { openTts } from './tts.js';
 export type { TtsEngine, TtsPreference, SpeakOptions } from './tts.js';

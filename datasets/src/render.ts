@@ -108,6 +108,9 @@ export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+/** The written word's ink colour. */
+export const WORD_RGB: readonly [number, number, number] = [25, 25, 25];
+
 /** A word centred in a grid cell, sized to fit its width (DejaVu Sans glyphs are ~0.6 em wide). */
 export function wordSvg(text: string, cell: readonly [number, number], width: number, height: number): string {
   const cw = width / 3;
@@ -115,7 +118,7 @@ export function wordSvg(text: string, cell: readonly [number, number], width: nu
   const fontSize = Math.max(4, Math.min((cw * 0.9) / (0.62 * text.length), ch * 0.6));
   const x = (cell[0] + 0.5) * cw;
   const y = (cell[1] + 0.5) * ch + fontSize * 0.36;
-  return `<text x="${fmt(x)}" y="${fmt(y)}" font-family="${FONT_FAMILY}" font-size="${fmt(fontSize)}" text-anchor="middle" fill="rgb(25,25,25)">${escapeXml(text)}</text>`;
+  return `<text x="${fmt(x)}" y="${fmt(y)}" font-family="${FONT_FAMILY}" font-size="${fmt(fontSize)}" text-anchor="middle" fill="${rgbCss(WORD_RGB)}">${escapeXml(text)}</text>`;
 }
 
 /** The whole scene as an SVG string of the given pixel size. */

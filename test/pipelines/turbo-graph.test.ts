@@ -58,7 +58,7 @@ describe('turbo pipelines', () => {
     // The vision adapter: the committed recipe on the clean generated scenes (no curation needed, none consumed), against
     // the committed core — a re-trained core (text train's defaults) is not the one the committed adapter was fitted to.
     expect(direct('@herd/vision#train')).toEqual([]);
-    expect(p.get('@herd/vision#train')?.command).toMatch(/vision train --encoder-from packages\/vision\/weights\/mini-ink-encoder .*--look-weight 0\.5 .*--qa-steps 2500/);
+    expect(p.get('@herd/vision#train')?.command).toMatch(/vision train --encoder-from packages\/vision\/weights\/mini-word-encoder .*--look-weight 0\.5 .*--qa-steps 3500/);
     expect(direct('@herd/vision#eval')).toEqual(['@herd/vision#train']);
     expect(direct('@herd/cli#export').sort()).toEqual(['@herd/llama3#train', '@herd/vision#train']);
     expect([...upstream(p, '@herd/cli#export')].sort()).toEqual(['@herd/datasets#generate', '@herd/llama3#curate', '@herd/llama3#train', '@herd/vision#train']);

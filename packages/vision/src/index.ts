@@ -54,6 +54,8 @@ export { crossScheduleWords, runMiniVisionRecipe } from './train/mini-recipe.js'
 export { COLOUR_AUGMENTS, DENSE_HEADS, OBJECT_HEADS, wordFeeds, INK_SHARE, MINI_ENCODER_DIR, SCENE_CELL, SHAPE_LABELS, buildDenseTraining, cellInkGrid, denseBatch, denseClasses, denseHeadAccuracy, denseLabels, denseParamSpecs, denseVocab, encoderFeatures, linearProbe, loadMiniEncoder, patchGeometry, probeEncoder, recolourInk, rotateHue, saveMiniEncoder, trainDenseEncoder } from './train/dense-mini.js';
 export { inkPixels, inkSilhouette, silhouetteView, recipeSilhouettePixels } from './data/ink.js';
 export type { ColourAugment, DenseHead, ShapeLabels, DenseScene, DenseTrainOptions, DenseVocab, ProbeReport, SceneSpec } from './train/dense-mini.js';
+export { paintWord, paintWords, wordCorners } from './train/word-paint.js';
+export type { WordCoverage, WordPaint } from './train/word-paint.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult, MiniVisionSelection } from './train/mini-recipe.js';
 export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaAnswerLine, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable, vqaCountTable } from './eval/vqa.js';
 export type { VqaType, VqaRow, VqaGroups, VqaGroupSplit, VqaCountSplit, VqaItemOptions, GradedVqa, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';

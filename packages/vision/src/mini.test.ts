@@ -49,9 +49,9 @@ describe('mini vision checkpoint', () => {
 
   // The blind control is the same checkpoint with the image's pixels zeroed: what the adapter answers
   // from the question alone (a text prior through its gates). Seeing means beating it on held-out scenes.
-  // The committed checkpoint (round 30: the frozen ink encoder weights/mini-ink-encoder; projector, adapter and 6 place
-  // bins trained on the key words of colour, shape, count and position with balanced count questions) does: 23 vs 3 of these
-  // 40 at commit (round 29's with word questions: 21 vs 7; round 27's on the shape encoder: 18 vs 2); see MODEL_CARD.md.
+  // The committed checkpoint (round 42: the frozen word encoder weights/mini-word-encoder; projector, adapter and 6 place
+  // bins trained on the key words of colour, shape, count, position and the written word) does: 33 vs 2 of these 40 at commit
+  // (round 34's on the ink encoder without word questions: 23 vs 3; round 27's on the shape encoder: 18 vs 2); see MODEL_CARD.md.
   it('answers colour questions about held-out scenes better than its blind (zeroed-pixel) control', async () => {
     const v = loadMiniVision();
     const tok = await loadLlama3Tokenizer();

@@ -21,32 +21,40 @@ export function paintPixel(pixels: Float32Array, img: Pick<TiledImage, 'canvas'>
   for (let ch = 0; ch < 3; ch++) pixels[pixelIndex(img, v.tileSize, x, y, ch)] = (rgb[ch]! - v.imageMean[ch]!) / v.imageStd[ch]!;
 }
 
+/** The resized image's pixel (x, y) as RGB 0–255. */
+function rgb255(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>, x: number, y: number, ch: number): number {
+  return (img.pixels[pixelIndex(img, v.tileSize, x, y, ch)]! * v.imageStd[ch]! + v.imageMean[ch]!) * 255;
+}
+
 /**
- * Which pixels of the resized image are ink: [H·W] row-major, 1 where some channel differs from the
- * background (the image's most common colour, 16 levels per channel, averaged over its pixels) by more
- * than `INK_DIFF`.
+ * The image's background colour, RGB 0–255: the mean of the pixels in its most common colour (16 levels per channel).
  */
-export function inkPixels(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): Uint8Array {
-  const S = v.tileSize;
+export function backgroundRgb(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): [number, number, number] {
   const { width: W, height: H } = img.resized;
-  const rgb = (x: number, y: number, ch: number): number => {
-    const val = img.pixels[pixelIndex(img, S, x, y, ch)]!;
-    return (val * v.imageStd[ch]! + v.imageMean[ch]!) * 255;
-  };
-  const level = (x: number, y: number) => (Math.min(15, Math.floor(rgb(x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb(x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb(x, y, 2) / 16));
+  const level = (x: number, y: number) => (Math.min(15, Math.floor(rgb255(img, v, x, y, 0) / 16)) << 8) | (Math.min(15, Math.floor(rgb255(img, v, x, y, 1) / 16)) << 4) | Math.min(15, Math.floor(rgb255(img, v, x, y, 2) / 16));
   const counts = new Map<number, number>();
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) { const key = level(x, y); counts.set(key, (counts.get(key) ?? 0) + 1); }
   const mode = [...counts.entries()].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
-  const bg = [0, 0, 0];
+  const bg: [number, number, number] = [0, 0, 0];
   let nBg = 0;
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
     if (level(x, y) !== mode) continue;
-    for (let ch = 0; ch < 3; ch++) bg[ch]! += rgb(x, y, ch);
+    for (let ch = 0; ch < 3; ch++) bg[ch]! += rgb255(img, v, x, y, ch);
     nBg++;
   }
   for (let ch = 0; ch < 3; ch++) bg[ch]! /= Math.max(1, nBg);
+  return bg;
+}
+
+/**
+ * Which pixels of the resized image are ink: [H·W] row-major, 1 where some channel differs from the
+ * background (`backgroundRgb`) by more than `INK_DIFF`.
+ */
+export function inkPixels(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>): Uint8Array {
+  const { width: W, height: H } = img.resized;
+  const bg = backgroundRgb(img, v);
   const out = new Uint8Array(W * H);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[y * W + x] = [0, 1, 2].some((ch) => Math.abs(rgb(x, y, ch) - bg[ch]!) > INK_DIFF) ? 1 : 0;
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) out[y * W + x] = [0, 1, 2].some((ch) => Math.abs(rgb255(img, v, x, y, ch) - bg[ch]!) > INK_DIFF) ? 1 : 0;
   return out;
 }
 

@@ -31,6 +31,7 @@ import { inkPixels, inkSilhouette, paintPixel, pixelIndex } from '../data/ink.js
 import { encodeImages } from '../model/encoder.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadMiniParams, readMiniConfig, saveMiniModel } from './clip-mini-store.js';
+import { type WordPaint, paintWords } from './word-paint.js';
 
 /** A scene of the synthetic world as its metadata records it (`@herd/datasets` `Scene`). */
 export interface SceneSpec {
@@ -465,6 +466,8 @@ export interface DenseTrainOptions {
   readonly objectColourWeight?: number;
   /** Weight of the object word head's loss (the written word from the mean feature of its ink patches; default 0 = off). */
   readonly objectWordWeight?: number;
+  /** Word painting (`paintWords`): a share of the picked images get a random word of the vocabulary in a random corner (default off). */
+  readonly wordPaint?: WordPaint;
   readonly session?: SessionOptions;
   readonly onStep?: (step: number, loss: number) => void;
 }
@@ -487,15 +490,22 @@ export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseS
   const shapeLabels = o.shapeLabels ?? 'all';
   if (!SHAPE_LABELS.includes(shapeLabels)) throw new HerdError('invalid_argument', `trainDenseEncoder: shapeLabels must be ${SHAPE_LABELS.join(' or ')}, got '${shapeLabels}'`);
   if (shapeLabels === 'recoloured' && o.augment === false) throw new HerdError('invalid_argument', "trainDenseEncoder: shapeLabels 'recoloured' needs the colour augmentation (augment is false: no image would teach shape)");
+  const wordPaint = o.wordPaint;
+  if (wordPaint && !(wordPaint.share >= 0 && wordPaint.share <= 1)) throw new HerdError('invalid_argument', `trainDenseEncoder: wordPaint.share must be in 0–1, got ${wordPaint.share}`);
+  if (wordPaint && wordPaint.share > 0 && vocab.words.length === 0) throw new HerdError('invalid_argument', 'trainDenseEncoder: word painting needs scenes with a written word (none of the training scenes has one)');
   const objectHeads = OBJECT_HEADS.filter((h) => (h === 'colour' ? objectColourWeight : h === 'word' ? objectWordWeight : objectWeight) > 0);
   const run = await TrainingRun.create(buildDenseTraining(v, vocab, init, o.batch, {}, objectWeight, objectColourWeight, objectWordWeight), Object.fromEntries(Object.entries(init).map(([k, t]) => [k, hostTensor('f32', t.shape, t.data)])), o.session ?? {});
   try {
     const rng = new Rng(o.seed * 7_919 + 17);
+    // Its own stream, so that a run without painting draws the same batches as before it existed.
+    const paintRng = new Rng(o.seed * 7_919 + 29);
+    const glyphs = new Map<string, Float32Array>();
     const losses: number[] = [];
     const warm = Math.max(1, Math.round(0.05 * o.steps));
     for (let s = 0; s < o.steps; s++) {
       const lr = s < warm ? (o.lr * (s + 1)) / warm : o.lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (s - warm)) / Math.max(1, o.steps - warm))));
-      const batch = denseBatch(v, vocab, Array.from({ length: o.batch }, () => rng.pick(scenes)), o.augment === false ? undefined : rng, objectHeads, { colourAugment, shapeLabels });
+      const picked = Array.from({ length: o.batch }, () => rng.pick(scenes));
+      const batch = denseBatch(v, vocab, wordPaint && wordPaint.share > 0 ? await paintWords(picked, v, vocab.words, wordPaint, paintRng, glyphs) : picked, o.augment === false ? undefined : rng, objectHeads, { colourAugment, shapeLabels });
       const loss = (await run.trainStep(batch, lr)).loss;
       losses.push(loss);
       o.onStep?.(s, loss);
