@@ -53,6 +53,11 @@ export const SCENE_CELL: Readonly<Record<string, readonly [number, number]>> = {
   'top left': [0, 0], 'top right': [2, 0], 'bottom left': [0, 2], 'bottom right': [2, 2],
 };
 
+/** The 3×3 grid cell (0–8, row-major) of the point (x, y) of a W × H image: the world's layout, as every label and augment here reads it. */
+export function gridCell(x: number, y: number, W: number, H: number): number {
+  return Math.min(2, Math.floor((3 * x) / W)) + 3 * Math.min(2, Math.floor((3 * y) / H));
+}
+
 /** The class names of the label kinds (index 0 of colour/shape/count/word is "nothing there"). */
 export interface DenseVocab {
   readonly colours: readonly string[];
@@ -104,7 +109,7 @@ export function patchGeometry(img: TiledImage, v: Pick<VisionConfig, 'tileSize' 
       const [cx, cy] = [x0 + ps / 2, y0 + ps / 2];
       if (cx >= W || cy >= H) continue;
       const tok = t * P + 1 + r * g + c;
-      cell[tok] = Math.min(2, Math.floor((3 * cx) / W)) + 3 * Math.min(2, Math.floor((3 * cy) / H));
+      cell[tok] = gridCell(cx, cy, W, H);
       let n = 0, k = 0;
       for (let y = y0; y < Math.min(y0 + ps, H); y++) for (let x = x0; x < Math.min(x0 + ps, W); x++) { n++; k += inked[y * W + x]!; }
       ink[tok] = k / n;
@@ -324,7 +329,7 @@ export function recolourInk(img: TiledImage, v: Pick<VisionConfig, 'tileSize' | 
   const pixels = Float32Array.from(img.pixels);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
     if (!inked[y * W + x]) continue;
-    const rgb = colourOf.get(Math.min(2, Math.floor((3 * x) / W)) + 3 * Math.min(2, Math.floor((3 * y) / H)));
+    const rgb = colourOf.get(gridCell(x, y, W, H));
     if (rgb) paintPixel(pixels, img, v, x, y, rgb);
   }
   return { ...img, pixels };

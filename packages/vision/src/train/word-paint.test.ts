@@ -10,7 +10,7 @@ import { parseVisionConfig } from '../config.js';
 import { inkPixels } from '../data/ink.js';
 import { tileImage } from '../data/tiling.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type DenseScene, type SceneSpec, SCENE_CELL, denseLabels, denseVocab, trainDenseEncoder } from './dense-mini.js';
+import { type DenseScene, type SceneSpec, SCENE_CELL, denseLabels, denseVocab, gridCell as cellOf, trainDenseEncoder } from './dense-mini.js';
 import { paintWord, paintWords, wordCorners } from './word-paint.js';
 
 const coverage = (text: string, corner: string, w: number, h: number) => renderWordCoverage(text, corner as Corner, w, h);
@@ -24,7 +24,6 @@ async function worldScenes(v: ReturnType<typeof loadVisionPreset>, count: number
   return out;
 }
 
-const cellOf = (x: number, y: number, W: number, H: number) => Math.min(2, Math.floor((3 * x) / W)) + 3 * Math.min(2, Math.floor((3 * y) / H));
 const cellIndex = (name: string) => SCENE_CELL[name]![0] + 3 * SCENE_CELL[name]![1];
 
 describe('word painting', () => {

@@ -13,7 +13,7 @@ import { HerdError, type Rng } from '@herd/core';
 import { type VisionConfig } from '../config.js';
 import { backgroundRgb, paintPixel, pixelIndex } from '../data/ink.js';
 import { type TiledImage } from '../data/tiling.js';
-import { type DenseScene, SCENE_CELL } from './dense-mini.js';
+import { type DenseScene, SCENE_CELL, gridCell } from './dense-mini.js';
 
 /** The word drawn alone into an image of width × height: [height·width] coverage 0–1 of its glyphs. */
 export type WordCoverage = (text: string, corner: string, width: number, height: number) => Promise<Float32Array>;
@@ -43,10 +43,9 @@ export function paintWord(s: DenseScene, v: Pick<VisionConfig, 'tileSize' | 'ima
   const pixels = Float32Array.from(img.pixels);
   const out: TiledImage = { ...img, pixels };
   const bg = backgroundRgb(img, v).map((c) => c / 255);
-  const cellOf = (x: number, y: number) => Math.min(2, Math.floor((3 * x) / W)) + 3 * Math.min(2, Math.floor((3 * y) / H));
   if (s.scene.word) {
     const [cx, cy] = SCENE_CELL[s.scene.word.corner] ?? [-1, -1];
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (cellOf(x, y) === cx + 3 * cy) paintPixel(pixels, out, v, x, y, bg);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (gridCell(x, y, W, H) === cx + 3 * cy) paintPixel(pixels, out, v, x, y, bg);
   }
   const ink = rgb.map((c) => c / 255);
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
