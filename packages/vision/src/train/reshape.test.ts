@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { inkPixels, pixelIndex } from '../data/ink.js';
 import { type TiledImage, tileImage } from '../data/tiling.js';
 import { loadVisionPreset } from '../presets/index.js';
-import { type SceneSpec, SCENE_CELL, gridCell } from './dense-mini.js';
+import { parseVisionConfig } from '../config.js';
+import { type SceneSpec, SCENE_CELL, denseBatch, denseVocab, gridCell, trainDenseEncoder } from './dense-mini.js';
 import { type SceneExample, keyTokenIds, keyWordSample, lookCells, miniVisionConfig, reshapedKeyWordSample, trainMiniVision } from './mini.js';
 import { randomPolygon, reshapeObjects, reshapedQuestion } from './reshape.js';
 
@@ -155,4 +156,39 @@ describe('reshaped colour samples in the recipe', () => {
     await expect(trainMiniVision({ core, tokenizer: tok, scenes: [ex(one)], captionSteps: 0, qaSteps: 1, keyWordReshape: 0.5 })).rejects.toThrow(/keyWordReshape reshapes key-word sequences: set keyWordShare above 0 too/);
     await expect(trainMiniVision({ core, tokenizer: tok, scenes: [ex(one)], captionSteps: 0, qaSteps: 1, keyWordShare: 0.5, keyWordReshape: 1.5 })).rejects.toThrow(/keyWordReshape must be a share from 0 to 1, got 1.5/);
   });
+});
+
+describe('reshaped images in the dense stage', () => {
+  it('a reshaped image teaches colour, place and number but no shape, and is never colour-augmented', async () => {
+    const v = loadVisionPreset('mini');
+    const scenes = (await worldScenes(v, 12)).map((s) => ({ image: s.image, scene: s.scene }));
+    const vocab = denseVocab(scenes);
+    const two = [scenes[0]!, scenes[0]!];
+    const shown = [{ ...two[0]!, image: reshapeObjects(two[0]!.image, v, two[0]!.scene, new Rng(2)) }, two[1]!];
+    // An augment stream whose first draw would recolour the first image (and drop its colour labels).
+    let seed = 0;
+    while (new Rng(seed).next() >= 0.5) seed++;
+    const feeds = denseBatch(v, vocab, shown, new Rng(seed), ['shape', 'colour'], { colourAugment: 'ink', reshaped: [true, false] });
+    const per = (feeds['labels.shape']!.data as Int32Array).length / 2;
+    const rows = (name: string, i: number) => Array.from((feeds[name]!.data as Int32Array).slice(i * per, (i + 1) * per));
+    expect(rows('labels.shape', 0).every((y) => y === -100)).toBe(true);
+    expect(rows('labels.colour', 0).some((y) => y > 0)).toBe(true); // its colours are labelled (not recoloured) …
+    expect(rows('labels.count', 0).some((y) => y > 0)).toBe(true); // … and its numbers
+    expect(rows('labels.shape', 1).some((y) => y > 0)).toBe(true); // the other image keeps its shapes
+    const objects = (name: string) => Array.from(feeds[name]!.data as Int32Array);
+    const n = objects('labels.object_shape').length / 2;
+    expect(objects('labels.object_shape').slice(0, n).every((y) => y === -100)).toBe(true);
+    expect(objects('labels.object_colour').slice(0, n).some((y) => y > 0)).toBe(true);
+  });
+
+  it('trainDenseEncoder reshapes on its own random stream and refuses a share outside 0–1', async () => {
+    const v = parseVisionConfig({ tileSize: 48, patchSize: 8, dim: 16, nLayers: 1, nGlobalLayers: 1, nHeads: 2, ffnDim: 32, intermediateLayers: [0], maxTiles: 4 });
+    const scenes = (await worldScenes(v, 12)).map((s) => ({ image: s.image, scene: s.scene }));
+    const base = await trainDenseEncoder(v, scenes, { steps: 2, batch: 4, lr: 1e-2, seed: 1, objectWeight: 1 });
+    const zero = await trainDenseEncoder(v, scenes, { steps: 2, batch: 4, lr: 1e-2, seed: 1, objectWeight: 1, reshape: 0 });
+    const all = await trainDenseEncoder(v, scenes, { steps: 2, batch: 4, lr: 1e-2, seed: 1, objectWeight: 1, reshape: 1 });
+    expect(zero.losses).toEqual(base.losses);
+    expect(all.losses[0]).not.toBe(base.losses[0]);
+    await expect(trainDenseEncoder(v, scenes, { steps: 1, batch: 2, lr: 1e-2, seed: 1, reshape: 1.5 })).rejects.toThrow(/reshape must be a share in 0–1, got 1.5/);
+  }, 120_000);
 });
