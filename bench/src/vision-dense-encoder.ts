@@ -11,13 +11,15 @@
  * `--colour-augment hue` turns the hue of the augmented half of each batch (`rotateHue`) instead of permuting its channels; `ink` paints each object's ink one uniform random colour (`recolourInk`);
  * `--shape-labels recoloured` teaches shape on that half only. `--word-paint S` erases the written word of a share S of the
  * picked images and paints a random word of the vocabulary into a random corner, drawn by the world's renderer (`paintWords`).
+ * `--reshape S` redraws the objects of a share S of the picked images as random polygons in their own colours, without shape
+ * labels or colour augment (`reshapeObjects`): colour taught where no shape can stand in for it.
  * The training scenes are the vision recipe's: the clean train split less its last 200 scenes (kept out for
  * the seen-combinations eval); held-out scenes never train. `--init-resize` starts a preset with finer patches from an
  * --init encoder with coarser ones (`resizeEncoderPatches`, e.g. mini-patch4 from the patch-8 mini encoder); `--steps 0`
  * trains nothing and measures (and writes) the --init encoder as it starts, probes only. Writes the encoder (`saveMiniEncoder`, the layout
  * `herd vision train --encoder-from` reads) with its eval.json and a card.
  *
- *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--device cpu|webgpu|cuda|auto] [--init ENCODER_DIR [--init-resize]] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured] [--word-paint 0.5]
+ *   node bench/dist/vision-dense-encoder.js --data DIR --out DIR [--device cpu|webgpu|cuda|auto] [--init ENCODER_DIR [--init-resize]] [--steps 600] [--object-weight 6] [--object-colour-weight 2] [--object-word-weight 2] [--colour-augment permute|hue|ink] [--shape-labels all|recoloured] [--word-paint 0.5] [--reshape 0.25]
  *
  * Prints the numbers. Asserts nothing.
  */
@@ -46,6 +48,7 @@ const cli = benchArgs({
     'colour-augment': { value: 'MODE', default: 'permute', help: 'how half of each batch is recoloured: permute (one of the channel permutations) hue (the hue turned by a uniform angle, mirrored half the time) or ink (each object\'s ink one uniform random RGB colour)' },
     'shape-labels': { value: 'WHICH', default: 'all', help: 'which images teach shape: all, or recoloured (only the recoloured half, so no shape is taught in its original colour)' },
     'word-paint': { value: 'S', default: '0', help: 'share (0-1) of the picked images whose written word is erased and a random word of the vocabulary painted into a random corner by the world\'s renderer; 0 = off' },
+    reshape: { value: 'S', default: '0', help: 'share (0-1) of the picked images whose objects are redrawn as random polygons in their own colours, taught without shape labels or colour augment; 0 = off' },
     seed: { value: 'N', default: '1', help: 'initialisation and batch seed' },
     threads: { value: 'T', default: '1', help: 'ONNX Runtime threads' },
     device: { value: DEVICE_REQUESTS.join('|'), default: DEFAULT_DEVICE, help: 'where the dense steps, the heads\' check and the probes\' features run' },
@@ -68,6 +71,8 @@ if (!(objectColourWeight >= 0)) throw new HerdError('invalid_argument', `--objec
 if (!(objectWordWeight >= 0)) throw new HerdError('invalid_argument', `--object-word-weight must be ≥ 0, got ${cli.flag('object-word-weight')}`);
 const wordPaint = cli.number('word-paint');
 if (!(wordPaint >= 0 && wordPaint <= 1)) throw new HerdError('invalid_argument', `--word-paint must be a share in 0-1, got ${cli.flag('word-paint')}`);
+const reshape = cli.number('reshape');
+if (!(reshape >= 0 && reshape <= 1)) throw new HerdError('invalid_argument', `--reshape must be a share in 0-1, got ${cli.flag('reshape')}`);
 const colourAugment = cli.flag('colour-augment') as ColourAugment;
 if (!COLOUR_AUGMENTS.includes(colourAugment)) throw new HerdError('invalid_argument', `--colour-augment must be ${COLOUR_AUGMENTS.join(' or ')}, got '${colourAugment}'`);
 const shapeLabels = cli.flag('shape-labels') as ShapeLabels;
@@ -80,12 +85,12 @@ const from = initDir === undefined ? 'fresh' : `${initDir}${resizedFrom !== unde
 // The vision recipe's split: the last 200 train-split scenes never train (its seen-combinations eval).
 const train = trainSplit.slice(0, -200);
 if (train.length === 0 || held.length === 0) throw new HerdError('invalid_argument', `--data ${cli.flag('data')}: needs train-split and held-out scenes with their scene spec (got ${trainSplit.length} / ${held.length})`);
-console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, object word weight ${objectWordWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, word paint ${wordPaint}, from ${from}`);
+console.log(`${preset}: ${train.length} training scenes, ${held.length} held-out; ${steps} steps, batch ${batch}, lr ${lr}, object weight ${objectWeight}, object colour weight ${objectColourWeight}, object word weight ${objectWordWeight}, colour augment ${colourAugment}, shape labels ${shapeLabels}, word paint ${wordPaint}, reshape ${reshape}, from ${from}`);
 
 const t0 = performance.now();
 // --steps 0: nothing is trained; the encoder is the --init one as it starts (the refusal above makes init present).
 const dense = steps === 0 ? undefined : await trainDenseEncoder(v, train, {
-  steps, batch, lr, seed, objectWeight, objectColourWeight, objectWordWeight, colourAugment, shapeLabels, session, ...(init ? { init: init.encoder } : {}),
+  steps, batch, lr, seed, objectWeight, objectColourWeight, objectWordWeight, colourAugment, shapeLabels, session, ...(init ? { init: init.encoder } : {}), ...(reshape > 0 ? { reshape } : {}),
   ...(wordPaint > 0 ? { wordPaint: { share: wordPaint, coverage: (text: string, corner: string, w: number, h: number) => renderWordCoverage(text, corner as Corner, w, h), rgb: WORD_RGB } } : {}),
   onStep: (s, loss) => { if (s % 50 === 0 || s === steps - 1) console.log(`dense: step ${s}/${steps} loss ${loss.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`); },
 });
@@ -110,7 +115,7 @@ console.log(`probe colour by held-out pair: ${byPair}`);
 const shapeByPairText = Object.entries(shapeByPair).map(([pair, r]) => `${pair} ${pct(r.test)} (n ${r.n})`).join(', ');
 console.log(`probe shape by held-out pair: ${shapeByPairText}`);
 
-const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''}${resizedFrom !== undefined ? ' --init-resize' : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${objectWordWeight > 0 ? ` --object-word-weight ${objectWordWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''}${wordPaint > 0 ? ` --word-paint ${wordPaint}` : ''} --seed ${seed}`;
+const command = `node bench/dist/vision-dense-encoder.js --data ${cli.flag('data')} --out ${cli.flag('out')} --preset ${preset}${initDir ? ` --init ${initDir}` : ''}${resizedFrom !== undefined ? ' --init-resize' : ''} --steps ${steps} --lr ${lr} --batch ${batch} --object-weight ${objectWeight}${objectColourWeight > 0 ? ` --object-colour-weight ${objectColourWeight}` : ''}${objectWordWeight > 0 ? ` --object-word-weight ${objectWordWeight}` : ''}${colourAugment !== 'permute' ? ` --colour-augment ${colourAugment}` : ''}${shapeLabels !== 'all' ? ` --shape-labels ${shapeLabels}` : ''}${wordPaint > 0 ? ` --word-paint ${wordPaint}` : ''}${reshape > 0 ? ` --reshape ${reshape}` : ''} --seed ${seed}`;
 const card = `# Mini image encoder (dense stage, bench run)
 
 Made by \`${command}\` (${seconds.toFixed(0)} s training on device ${deviceDescription(session.device ?? DEFAULT_DEVICE)}). Preset ${preset}; ${train.length} training scenes of ${cli.flag('data')}; from ${from}.

@@ -122,6 +122,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['vision', 'train', '--place-init', '0.1'], /--place-init is the init of --place-embeddings: give --place-embeddings G too/],
     [['vision', 'train', '--key-word-draw', 'random'], /--key-word-draw must be one of question, type, got 'random'/],
     [['vision', 'train', '--key-word-count-balance'], /--key-word-count-balance balances the key-word sequences' count questions: give --key-word-share above 0 too/],
+    [['vision', 'train', '--key-word-reshape', '0.5'], /--key-word-reshape reshapes the key-word sequences: give --key-word-share above 0 too/],
+    [['vision', 'train', '--key-word-reshape', '2', '--key-word-share', '0.5'], /--key-word-reshape/],
     [['vision', 'train', '--image-stream-dropout', '0.5'], /--image-stream-dropout shuts the image stream so the silhouette stream answers alone: give --silhouette-stream too/],
     [['vision', 'train', '--image-stream-dropout', '0.5', '--silhouette-stream'], /--image-stream-dropout applies to the key-word sequences: give --key-word-share above 0 too/],
     [['vision', 'train', '--look-weight', '0.5'], /--look-weight trains where the key-word sequences' replies look: give --key-word-share above 0 too/],

@@ -32,6 +32,7 @@ import { encodeImages } from '../model/encoder.js';
 import { encoderParamSpecs } from '../model/params.js';
 import { loadMiniParams, readMiniConfig, saveMiniModel } from './clip-mini-store.js';
 import { type WordPaint, paintWords } from './word-paint.js';
+import { reshapeObjects } from './reshape.js';
 
 /** A scene of the synthetic world as its metadata records it (`@herd/datasets` `Scene`). */
 export interface SceneSpec {
@@ -362,10 +363,11 @@ export type ShapeLabels = (typeof SHAPE_LABELS)[number];
  * the geometry, not a colour that happens to go with a shape in the training combinations (measured
  * without it: shape 10 % on held-out combinations' object tokens, below chance).
  */
-export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng, objects: readonly ObjectHead[] = [], recolouring: { readonly colourAugment?: ColourAugment; readonly shapeLabels?: ShapeLabels } = {}): Record<string, HostTensor> {
-  const { colourAugment = 'permute', shapeLabels = 'all' } = recolouring;
+export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly DenseScene[], augment?: Rng, objects: readonly ObjectHead[] = [], recolouring: { readonly colourAugment?: ColourAugment; readonly shapeLabels?: ShapeLabels; readonly reshaped?: readonly boolean[] } = {}): Record<string, HostTensor> {
+  const { colourAugment = 'permute', shapeLabels = 'all', reshaped = [] } = recolouring;
   const B = scenes.length;
-  const permuted = scenes.map(() => (augment ? augment.next() < 0.5 : false));
+  // A reshaped image (`reshapeObjects`: its objects redrawn as random polygons) keeps its colours, to teach colour apart from shape.
+  const permuted = scenes.map((_, i) => (augment ? augment.next() < 0.5 : false) && !reshaped[i]);
   const recolour = (s: DenseScene): TiledImage =>
     colourAugment === 'hue' ? rotateHue(s.image, v, 2 * Math.PI * augment!.next(), augment!.next() < 0.5)
       : colourAugment === 'ink' ? recolourInk(s.image, v, s.scene, augment!)
@@ -385,7 +387,7 @@ export function denseBatch(v: VisionConfig, vocab: DenseVocab, scenes: readonly 
   };
   // With shape taught on the recoloured images only, the images in their own colours lose their shape labels
   // (after the object heads' pooling has found each object's tokens by them).
-  const noShape = (i: number) => shapeLabels === 'recoloured' && !permuted[i];
+  const noShape = (i: number) => (shapeLabels === 'recoloured' && !permuted[i]) || reshaped[i] === true;
   for (const h of DENSE_HEADS) {
     const all = new Int32Array(M);
     labels.forEach((l, i) => all.set(h === 'shape' && noShape(i) ? new Int32Array(l[h].length).fill(-100) : l[h], (i * M) / B));
@@ -473,6 +475,11 @@ export interface DenseTrainOptions {
   readonly objectWordWeight?: number;
   /** Word painting (`paintWords`): a share of the picked images get a random word of the vocabulary in a random corner (default off). */
   readonly wordPaint?: WordPaint;
+  /**
+   * Share (0–1) of the picked images whose objects are redrawn as random polygons in their own colours (`reshapeObjects`), with
+   * no shape labels and no colour augment: colour (and place, number) taught where no shape can stand in for it (default 0: off).
+   */
+  readonly reshape?: number;
   readonly session?: SessionOptions;
   readonly onStep?: (step: number, loss: number) => void;
 }
@@ -498,19 +505,25 @@ export async function trainDenseEncoder(v: VisionConfig, scenes: readonly DenseS
   const wordPaint = o.wordPaint;
   if (wordPaint && !(wordPaint.share >= 0 && wordPaint.share <= 1)) throw new HerdError('invalid_argument', `trainDenseEncoder: wordPaint.share must be in 0–1, got ${wordPaint.share}`);
   if (wordPaint && wordPaint.share > 0 && vocab.words.length === 0) throw new HerdError('invalid_argument', 'trainDenseEncoder: word painting needs scenes with a written word (none of the training scenes has one)');
+  const reshape = o.reshape ?? 0;
+  if (!(reshape >= 0 && reshape <= 1)) throw new HerdError('invalid_argument', `trainDenseEncoder: reshape must be a share in 0–1, got ${reshape}`);
   const objectHeads = OBJECT_HEADS.filter((h) => (h === 'colour' ? objectColourWeight : h === 'word' ? objectWordWeight : objectWeight) > 0);
   const run = await TrainingRun.create(buildDenseTraining(v, vocab, init, o.batch, {}, objectWeight, objectColourWeight, objectWordWeight), Object.fromEntries(Object.entries(init).map(([k, t]) => [k, hostTensor('f32', t.shape, t.data)])), o.session ?? {});
   try {
     const rng = new Rng(o.seed * 7_919 + 17);
     // Its own stream, so that a run without painting draws the same batches as before it existed.
     const paintRng = new Rng(o.seed * 7_919 + 29);
+    const reshapeRng = new Rng(o.seed * 7_919 + 31);
     const glyphs = new Map<string, Float32Array>();
     const losses: number[] = [];
     const warm = Math.max(1, Math.round(0.05 * o.steps));
     for (let s = 0; s < o.steps; s++) {
       const lr = s < warm ? (o.lr * (s + 1)) / warm : o.lr * (0.1 + 0.45 * (1 + Math.cos((Math.PI * (s - warm)) / Math.max(1, o.steps - warm))));
       const picked = Array.from({ length: o.batch }, () => rng.pick(scenes));
-      const batch = denseBatch(v, vocab, wordPaint && wordPaint.share > 0 ? await paintWords(picked, v, vocab.words, wordPaint, paintRng, glyphs) : picked, o.augment === false ? undefined : rng, objectHeads, { colourAugment, shapeLabels });
+      const painted = wordPaint && wordPaint.share > 0 ? await paintWords(picked, v, vocab.words, wordPaint, paintRng, glyphs) : picked;
+      const reshaped = painted.map(() => reshape > 0 && reshapeRng.next() < reshape);
+      const shown = reshape > 0 ? painted.map((sc, i) => (reshaped[i] ? { ...sc, image: reshapeObjects(sc.image, v, sc.scene, reshapeRng) } : sc)) : painted;
+      const batch = denseBatch(v, vocab, shown, o.augment === false ? undefined : rng, objectHeads, { colourAugment, shapeLabels, reshaped });
       const loss = (await run.trainStep(batch, lr)).loss;
       losses.push(loss);
       o.onStep?.(s, loss);

@@ -28,6 +28,7 @@ import { loadVisionPreset } from '../presets/index.js';
 import { type AdapterSample, adapterBatch } from './adapter.js';
 import { miniClipConfig, trainMiniClip } from './clip-mini.js';
 import { SCENE_CELL, type SceneSpec, recolourInk, trainDenseEncoder } from './dense-mini.js';
+import { reshapeObjects, reshapedQuestion } from './reshape.js';
 
 /** The core layers the mini adapter's cross-attention runs before by default: 1 and 3 of the 4 (stack indices [1, 4]). */
 export const MINI_CROSS_BEFORE: readonly number[] = [1, 3];
@@ -262,6 +263,20 @@ export function keyWordSample(tok: Llama3Tokenizer, core: LanguageCore, m: Mllam
  */
 export function recolourKeyWordSample(sample: AdapterSample, scene: SceneSpec, v: Pick<VisionConfig, 'tileSize' | 'imageMean' | 'imageStd'>, colourIds: ReadonlySet<number>, rng: Rng): AdapterSample {
   return { ...sample, image: recolourInk(sample.image, v, scene, rng), targets: sample.targets.map((t) => (colourIds.has(t) ? -100 : t)) };
+}
+
+/**
+ * A colour key-word sample about a scene of one object group with its objects redrawn as random polygons in their own colours
+ * and "shape(s)" for the shape word in the question and reply (`reshapeObjects`, `reshapedQuestion`;
+ * `MiniVisionOptions.keyWordReshape`); with `look`, the look loss marks the group's cell as for the question as asked.
+ * A question of another type, or a scene of several groups, is an error naming it.
+ */
+export function reshapedKeyWordSample(tok: Llama3Tokenizer, core: LanguageCore, m: MllamaConfig, scene: SceneExample, q: SceneExample['qa'][number], keys: ReadonlySet<number>, seqLen: number, rng: Rng, o: { readonly form?: ReadonlySet<number>; readonly look?: boolean } = {}): AdapterSample {
+  const spec = scene.scene;
+  if (q.type !== 'colour' || spec?.objects.length !== 1) throw new HerdError('invalid_argument', `reshapedKeyWordSample: only a colour question about a scene of one object group is reshaped; got a ${q.type} question about a scene of ${spec?.objects.length ?? 'unknown'} groups ('${q.question}')`);
+  const asked = { ...q, ...reshapedQuestion(q, spec.objects[0]!.shape) };
+  const shown = keyWordSample(tok, core, m, { ...scene, image: reshapeObjects(scene.image, m.vision, spec, rng) }, asked, keys, seqLen, o.form ? { form: o.form } : {});
+  return o.look ? { ...shown, look: lookCells(spec, q) } : shown;
 }
 
 /** How a key-word sequence picks its question (`MiniVisionOptions.keyWordDraw`). */
@@ -636,6 +651,14 @@ export interface MiniVisionOptions {
    */
   readonly keyWordRecolour?: number;
   /**
+   * Share (0–1) of the colour key-word sequences about scenes of ONE object group shown with each object redrawn as a random
+   * polygon in its own colour, the question and reply saying "shape(s)" for its shape (`reshapedKeyWordSample`; default 0:
+   * none, and no rng draw): a colour read where no shape can stand in for it. Every colour misnamed on held-out scenes is a
+   * held-out pair named as a seen pair of its shape would be (round 42); the world never shows a held-out pair, and a shape
+   * it does not have, new for every sample, shows none either.
+   */
+  readonly keyWordReshape?: number;
+  /**
    * A silhouette stream (`MllamaConfig.silhouetteLayers`): a second cross-attention layer before each scheduled core layer reads
    * the silhouette's tokens (`inkSilhouette` through the same encoder and its own projector). Both streams train on every
    * sequence. Measured (round 32): routing the shape words away from the image layers (gradient stopped per stream, three
@@ -806,6 +829,10 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!(recolourShare >= 0 && recolourShare <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordRecolour must be a share from 0 to 1, got ${recolourShare}`);
   if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
   if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
+  const reshapeShare = o.keyWordReshape ?? 0;
+  if (!(reshapeShare >= 0 && reshapeShare <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordReshape must be a share from 0 to 1, got ${reshapeShare}`);
+  if (reshapeShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordReshape reshapes key-word sequences: set keyWordShare above 0 too');
+  if (reshapeShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordReshape needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
   const imageDropout = o.imageStreamDropout ?? 0;
   if (!(imageDropout >= 0 && imageDropout <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: imageStreamDropout must be a share from 0 to 1, got ${imageDropout}`);
   if (imageDropout > 0 && !o.silhouetteStream) throw new HerdError('invalid_argument', 'trainMiniVision: imageStreamDropout shuts the image stream so the silhouette stream answers alone: set silhouetteStream too');
@@ -835,7 +862,9 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
       // ("The triangle is green." → "green"): the facts only the image can give (and with answerForm the words that pick the reply's form).
       const { scene, q } = keyWordQuestion(s, rng, types, pool);
       const form = answerForm.get(q.type);
-      const keyed = keyWordSample(o.tokenizer, o.core, m, scene, q, keys, T, { ...(form ? { form } : {}), look: lookWeight > 0 && lookTypes.has(q.type) });
+      const reshaped = reshapeShare > 0 && q.type === 'colour' && scene.scene!.objects.length === 1 && rng.next() < reshapeShare;
+      const opts = { ...(form ? { form } : {}), look: lookWeight > 0 && lookTypes.has(q.type) };
+      const keyed = reshaped ? reshapedKeyWordSample(o.tokenizer, o.core, m, scene, q, keys, T, rng, opts) : keyWordSample(o.tokenizer, o.core, m, scene, q, keys, T, opts);
       // Each draw is made only when its option is on, so runs without them are unchanged to the bit.
       const shown = recolourShare > 0 && q.type !== 'colour' && rng.next() < recolourShare ? recolourKeyWordSample(keyed, scene.scene!, m.vision, colourIds, rng) : keyed;
       return imageDropout > 0 && q.type !== 'colour' && rng.next() < imageDropout ? { ...shown, shut: ['image'] } : shown;
