@@ -1,7 +1,8 @@
 /**
- * Shape-free colour questions (`MiniVisionOptions.keyWordReshape`): a colour key-word sequence about a scene of one object
- * group shown with each of the group's objects redrawn as a random polygon in its own ink colour, and the question and reply
- * naming "shape(s)" where they named the group's shape.
+ * Shape-free colour: objects redrawn as random polygons in their own ink colours (`reshapeObjects`), used twice — in the
+ * adapter recipe as colour key-word sequences about scenes of one object group, the question and reply naming "shape(s)" where
+ * they named the group's shape (`MiniVisionOptions.keyWordReshape`, `reshapedQuestion`), and in the dense stage as images
+ * taught without shape labels (`DenseTrainOptions.reshape`).
  *
  * Why: every colour the adapter misnames on held-out scenes is a held-out pair's (a green triangle called "blue"), named as a
  * seen pair of that shape would be — the colour is read together with the shape. The world never shows a held-out pair (that
