@@ -825,14 +825,16 @@ export async function trainMiniVision(o: MiniVisionOptions): Promise<MiniVisionR
   if (!Number.isInteger(projectorFrom) || projectorFrom < 1 || projectorFrom > phases.length) throw new HerdError('invalid_argument', `trainMiniVision: trainProjectorFromPhase must be a QA phase, an integer from 1 to ${phases.length} (the keyWordTypes phases), got ${projectorFrom}`);
   if (projectorFrom > 1 && !(o.freezeEncoder && o.trainProjector)) throw new HerdError('invalid_argument', 'trainMiniVision: trainProjectorFromPhase delays the projector of a frozen encoder: set freezeEncoder and trainProjector too');
   const keys = keyTokenIds(o.tokenizer, o.core);
-  const recolourShare = o.keyWordRecolour ?? 0;
-  if (!(recolourShare >= 0 && recolourShare <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordRecolour must be a share from 0 to 1, got ${recolourShare}`);
-  if (recolourShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour recolours key-word sequences: set keyWordShare above 0 too');
-  if (recolourShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordRecolour needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
-  const reshapeShare = o.keyWordReshape ?? 0;
-  if (!(reshapeShare >= 0 && reshapeShare <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: keyWordReshape must be a share from 0 to 1, got ${reshapeShare}`);
-  if (reshapeShare > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordReshape reshapes key-word sequences: set keyWordShare above 0 too');
-  if (reshapeShare > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', 'trainMiniVision: keyWordReshape needs each training scene\'s spec (SceneExample.scene) to find its objects\' ink');
+  // The key-word image edits (each object's ink found from the scene's spec): a share of the key-word sequences, so both needed.
+  const imageEditShare = (name: 'keyWordRecolour' | 'keyWordReshape', verb: string): number => {
+    const share = o[name] ?? 0;
+    if (!(share >= 0 && share <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: ${name} must be a share from 0 to 1, got ${share}`);
+    if (share > 0 && !((o.keyWordShare ?? 0) > 0)) throw new HerdError('invalid_argument', `trainMiniVision: ${name} ${verb} key-word sequences: set keyWordShare above 0 too`);
+    if (share > 0 && scenes.some((s) => s.scene === undefined)) throw new HerdError('invalid_argument', `trainMiniVision: ${name} needs each training scene's spec (SceneExample.scene) to find its objects' ink`);
+    return share;
+  };
+  const recolourShare = imageEditShare('keyWordRecolour', 'recolours');
+  const reshapeShare = imageEditShare('keyWordReshape', 'reshapes');
   const imageDropout = o.imageStreamDropout ?? 0;
   if (!(imageDropout >= 0 && imageDropout <= 1)) throw new HerdError('invalid_argument', `trainMiniVision: imageStreamDropout must be a share from 0 to 1, got ${imageDropout}`);
   if (imageDropout > 0 && !o.silhouetteStream) throw new HerdError('invalid_argument', 'trainMiniVision: imageStreamDropout shuts the image stream so the silhouette stream answers alone: set silhouetteStream too');
