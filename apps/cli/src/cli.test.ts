@@ -307,6 +307,19 @@ describe('herd vision eval --count-balance', () => {
     expect(plain.code, plain.err).toBe(0);
     expect(plain.out).toMatch(/count by the reference number:\n\| count reference \| n \| adapter \| blind control \| scene in words \| adapter said/);
     expect(plain.out).not.toMatch(/^\| 0 \| /m); // the first count question of a scene names a shape that is there
+    // --core-only: the same items' core-alone and in-words rows, no vision checkpoint read.
+    const full = JSON.parse((await herd(['vision', 'eval', '--data', data, '--per-type', '4', '--count-balance', '--json'], { env: { HERD_THREADS: '1' } })).out) as { n: unknown; accuracy: Record<string, unknown> };
+    const coreOnly = await herd(['vision', 'eval', '--data', data, '--per-type', '4', '--count-balance', '--core-only', '--json'], { env: { HERD_THREADS: '1' } });
+    expect(coreOnly.code, coreOnly.err).toBe(0);
+    expect(JSON.parse(coreOnly.out)).toEqual({ n: full.n, accuracy: { core: full.accuracy['core'], described: full.accuracy['described'] } });
+    const table = await herd(['vision', 'eval', '--data', data, '--per-type', '4', '--core-only'], { env: { HERD_THREADS: '1' } });
+    expect(table.out).toMatch(/^\| core alone \(no image\) \|.*\n\| core \+ scene in words \(upper bound\) \|[^\n]*\n$/m);
+    expect(table.out).not.toMatch(/vision adapter/);
+    for (const [extra, why] of [[['--vision', dir], /--core-only reads no vision checkpoint/], [['--answers', join(dir, 'a.jsonl')], /--core-only has two rows/]] as const) {
+      const refused = await herd(['vision', 'eval', '--data', data, '--core-only', ...extra]);
+      expect(refused.code).toBe(2);
+      expect(refused.err).toMatch(why);
+    }
     const bad = await herd(['vision', 'eval', '--count-balance', 'yes']);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/unexpected argument 'yes'/);

@@ -57,8 +57,8 @@ export type { ColourAugment, DenseHead, ShapeLabels, DenseScene, DenseTrainOptio
 export { paintWord, paintWords, wordCorners } from './train/word-paint.js';
 export type { WordCoverage, WordPaint } from './train/word-paint.js';
 export type { MiniVisionRecipe, MiniVisionRecipeResult, MiniVisionSelection } from './train/mini-recipe.js';
-export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, vqaAnswerLine, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable, vqaCountTable } from './eval/vqa.js';
-export type { VqaType, VqaRow, VqaGroups, VqaGroupSplit, VqaCountSplit, VqaItemOptions, GradedVqa, VqaItem, VqaReport, VqaEvalOptions } from './eval/vqa.js';
+export { VQA_TYPES, VQA_ROWS, VQA_GROUPS, blindImage, gradeVqa, vqaItems, evaluateVqa, evaluateCoreRows, vqaCoreRowsTable, vqaAnswerLine, vqaAdapterAccuracy, tallyVqa, vqaTable, vqaGroupTable, vqaCountTable } from './eval/vqa.js';
+export type { VqaType, VqaRow, VqaGroups, VqaGroupSplit, VqaCountSplit, VqaItemOptions, GradedVqa, VqaItem, VqaReport, VqaCoreRowsReport, VqaEvalOptions } from './eval/vqa.js';
 export { MINI_VISION_DIR, MINI_VISION_FILES, saveMiniVision, loadMiniVision } from './mini.js';
 export type { MiniVision } from './mini.js';
 export { imageLayersRecipe, visionExportModality } from './export/export.js';

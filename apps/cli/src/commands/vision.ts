@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type FlagValues, HerdError, UsageError, flag, formatCommandLine, writeFileAtomic } from '@herd/core';
 import { generateWorld } from '@herd/datasets';
 import { loadLanguageCore, loadLlama3Tokenizer } from '@herd/llama3';
-import { ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, parseLookTypes, LOOK_TYPES, readSceneExamples, runMiniVisionRecipe, vqaAnswerLine, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
+import { type MllamaConfig, ANSWER_FORM_TYPES, ANSWER_FORM_WORDS, KEY_WORD_DRAWS, KEY_WORD_WEIGHTS_FLAG, MINI_PLACE_INIT, MINI_VISION_DIR, PLACE_EMBEDDINGS_FLAG, PLACE_INIT_FLAG, checkPlaceInitGiven, evaluateCoreRows, evaluateVqa, loadMiniVision, loadVisionPreset, parseAnswerForm, parseCrossBefore, parseLookTypes, LOOK_TYPES, readSceneExamples, runMiniVisionRecipe, vqaAnswerLine, vqaCoreRowsTable, vqaCountTable, vqaGroupTable, vqaItems, vqaTable } from '@herd/vision';
 import { CORE_FLAG, DEVICE_FLAG, EVAL_CORE_FLAG, type Io, defineCommand } from '../command.js';
 import { readJsonObject } from '../model-folder.js';
 
@@ -143,16 +143,24 @@ export const visionEvalCommand = defineCommand({
     ...EVAL_CORE_FLAG,
     'per-type': flag.integer({ min: 1, default: 20, description: 'held-out questions per question type' }),
     'count-balance': flag.boolean({ description: 'count questions balanced by the reference number (0, 1, 2, 3: an equal share each; default: the first count question of each scene, mostly "one")' }),
+    'core-only': flag.boolean({ description: 'only the two rows that need no vision checkpoint (the core alone, the core given the scene in words), on the same items: a candidate core\'s ceiling before any adapter is fitted to it (--vision is not read)' }),
     json: flag.boolean({ description: 'print the whole report as JSON' }),
     answers: flag.string({ placeholder: 'FILE', output: 'file', description: 'also write every held-out item\'s answers to FILE (JSON lines: scene, its object groups, type, question, reference, each row\'s answer and grade — the vision oracle bench\'s lines), e.g. to read the wrong ones' }),
     ...DEVICE_FLAG,
   },
   async run({ values, io, device }) {
+    const items = async (config: Pick<MllamaConfig, 'vision'>) => vqaItems(await readSceneExamples(await sceneData(values.data, io), config, { split: 'heldout' }), values['per-type'], { countBalance: values['count-balance'] ?? false });
+    if (values['core-only']) {
+      if (values.vision !== undefined) throw new UsageError('--core-only reads no vision checkpoint; drop --vision or --core-only');
+      if (values.answers !== undefined) throw new UsageError('--answers writes every row\'s answers; --core-only has two rows — drop one of them');
+      const core = loadLanguageCore(values.core);
+      const report = await evaluateCoreRows({ core, tokenizer: await loadLlama3Tokenizer(), items: await items({ vision: loadVisionPreset('mini') }), device: device().device });
+      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : vqaCoreRowsTable(report));
+      return;
+    }
     const v = loadMiniVision(values.vision ?? MINI_VISION_DIR, loadLanguageCore(values.core)); // a wrong checkpoint or core fails before any scene is generated
-    const data = await sceneData(values.data, io);
-    const heldout = await readSceneExamples(data, v.config, { split: 'heldout' });
     const answers: string[] = [];
-    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: vqaItems(heldout, values['per-type'], { countBalance: values['count-balance'] ?? false }), device: device().device, ...(values.answers !== undefined ? { onItem: (item, a, hits) => answers.push(vqaAnswerLine(item, a, hits)) } : {}) });
+    const report = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: await loadLlama3Tokenizer(), items: await items(v.config), device: device().device, ...(values.answers !== undefined ? { onItem: (item, a, hits) => answers.push(vqaAnswerLine(item, a, hits)) } : {}) });
     if (values.answers !== undefined) await writeFileAtomic(values.answers, answers.map((l) => `${l}\n`).join(''));
     io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${vqaTable(report)}\nby object groups in the scene (adapter / blind control):\n${vqaGroupTable(report)}\ncount by the reference number:\n${vqaCountTable(report)}`);
   },

@@ -8,7 +8,7 @@ import { loadMiniVision } from '../mini.js';
 import { describe, expect, it } from 'vitest';
 import { type TiledImage } from '../data/tiling.js';
 import { type SceneExample, captionSequence, statedCount, cropToCell, dropUnspellableAnswers, miniVisionConfig, qaDialogueSequence, qaSequence, toAdapterSample } from '../train/mini.js';
-import { type GradedVqa, evaluateVqa, tallyVqa, vqaAdapterAccuracy, vqaCountTable, vqaGroupTable, vqaItems } from './vqa.js';
+import { type GradedVqa, evaluateCoreRows, evaluateVqa, tallyVqa, vqaAdapterAccuracy, vqaCountTable, vqaGroupTable, vqaItems } from './vqa.js';
 
 describe('tallyVqa', () => {
   const hit = (adapter: boolean, blind: boolean) => ({ core: false, adapter, blind, described: true });
@@ -100,6 +100,20 @@ describe('vqaAdapterAccuracy (the selection\'s cheap score)', () => {
     expect(seen.filter((x) => x.hit).length / seen.length).toBe(full.accuracy.adapter.colour);
     expect(seen.slice(0, full.examples.length).map((x) => x.adapter)).toEqual(full.examples.map((e) => e.answers.adapter));
     expect(cheap.colour).toBeGreaterThan(0); // the committed checkpoint names some of these colours: not an all-zero match
+  }, 120_000);
+
+  it('evaluateCoreRows is evaluateVqa\'s core-alone and in-words rows on the same items, with no vision checkpoint', async () => {
+    const v = loadMiniVision();
+    const tok = await loadLlama3Tokenizer();
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'heldout-scenes');
+    const fixtures = JSON.parse(readFileSync(join(dir, 'scenes.json'), 'utf8')) as { file: string; caption: string; question: string; answer: string }[];
+    const scenes: SceneExample[] = await Promise.all(fixtures.map(async (f, i) => ({ key: `f${i}`, split: 'heldout', image: await preprocessImage(join(dir, f.file), v.config.vision), caption: f.caption, qa: [{ type: 'colour', question: f.question, answer: f.answer }] })));
+    const items = vqaItems(scenes, fixtures.length);
+    const full = await evaluateVqa({ config: v.config, core: v.core, vision: v.weights, tokenizer: tok, items });
+    const rows = await evaluateCoreRows({ core: v.core, tokenizer: tok, items });
+    expect(rows.n).toEqual(full.n);
+    expect(rows.accuracy).toEqual({ core: full.accuracy.core, described: full.accuracy.described });
+    expect(rows.accuracy.described.colour).toBeGreaterThan(rows.accuracy.core.colour); // the caption is read: not two copies of one row
   }, 120_000);
 });
 

@@ -188,21 +188,68 @@ function accuracyByType(xs: readonly { readonly type: VqaType; readonly hit: boo
   })) as Record<VqaType, number>;
 }
 
+/** The rows that need no image: the core asked the question alone, and asked it after the scene's caption. */
+type CoreRow = 'core' | 'described';
+
+/** The core's two image-free answers to an item, greedy, from a plain (text-only) generator of it. */
+async function coreRowAnswers(plain: Generator, o: Pick<VqaEvalOptions, 'core' | 'tokenizer' | 'maxNewTokens'>, item: VqaItem): Promise<Record<CoreRow, string>> {
+  const { toModel, sampling, text } = vqaDecoding(o);
+  const ask = (content: string) => toModel(o.tokenizer.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true }));
+  return {
+    core: text(await plain.complete(ask(item.question), sampling)),
+    described: text(await plain.complete(ask(`${item.scene.caption} ${item.question}`), sampling)),
+  };
+}
+
+/** The two image-free rows' accuracy by type (`evaluateCoreRows`). */
+export interface VqaCoreRowsReport {
+  readonly n: Readonly<Record<VqaType, number>>;
+  readonly accuracy: Readonly<Record<CoreRow, Readonly<Record<VqaType, number>>>>;
+}
+
+/**
+ * Only the rows that need no vision checkpoint — the core alone and the core given the scene in words — on the same
+ * items and with the same prompts and grading as `evaluateVqa`: a candidate core's ceiling (and its chance level) before
+ * any adapter is fitted to it.
+ */
+export async function evaluateCoreRows(o: Omit<VqaEvalOptions, 'config' | 'vision' | 'onItem'>): Promise<VqaCoreRowsReport> {
+  const plain = await Generator.create(o.core.config, buildDecoder(o.core.config, o.core.weights), { device: o.device });
+  const hits: { type: VqaType; core: boolean; described: boolean }[] = [];
+  try {
+    for (const item of o.items) {
+      const a = await coreRowAnswers(plain, o, item);
+      hits.push({ type: item.type, core: gradeVqa(item.type, a.core, item.answer), described: gradeVqa(item.type, a.described, item.answer) });
+    }
+  } finally {
+    await plain.release();
+  }
+  const n = Object.fromEntries(VQA_TYPES.map((t) => [t, hits.filter((h) => h.type === t).length])) as Record<VqaType, number>;
+  const rate = (row: CoreRow) => accuracyByType(hits.map((h) => ({ type: h.type, hit: h[row] })));
+  return { n, accuracy: { core: rate('core'), described: rate('described') } };
+}
+
+/** `evaluateCoreRows`' report as a markdown table (percentages), in `vqaTable`'s layout and row names. */
+export function vqaCoreRowsTable(r: VqaCoreRowsReport): string {
+  const label: Record<CoreRow, string> = { core: 'core alone (no image)', described: 'core + scene in words (upper bound)' };
+  const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${r.n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
+  return head + (['core', 'described'] as const).map((row) => `| ${label[row]} | ${VQA_TYPES.map((t) => `${(100 * r.accuracy[row][t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
+}
+
 export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
   const { config: m, core, tokenizer: tok } = o;
-  const { toModel, sampling, text } = vqaDecoding(o);
+  const { sampling, text } = vqaDecoding(o);
   const plain = await Generator.create(m.text, buildDecoder(m.text, core.weights), { device: o.device });
   const vision = VisionGenerator.create(m, core.weights, o.vision, { device: o.device });
   const graded: GradedVqa[] = [];
   const examples: VqaReport['examples'][number][] = [];
   try {
     for (const item of o.items) {
-      const ask = (content: string) => toModel(tok.encodeChat([{ role: 'user', content }], { addGenerationPrompt: true }));
+      const imageFree = await coreRowAnswers(plain, o, item);
       const answers: Record<VqaRow, string> = {
-        core: text(await plain.complete(ask(item.question), sampling)),
+        core: imageFree.core,
         adapter: text(await vision.complete(imageQuestionIds(tok, core, m, item.question), [item.scene.image], sampling)),
         blind: text(await vision.complete(imageQuestionIds(tok, core, m, item.question), [blindImage(item.scene.image)], sampling)),
-        described: text(await plain.complete(ask(`${item.scene.caption} ${item.question}`), sampling)),
+        described: imageFree.described,
       };
       const hits = Object.fromEntries(VQA_ROWS.map((r) => [r, gradeVqa(item.type, answers[r], item.answer)])) as Record<VqaRow, boolean>;
       const counted = item.type === 'count' ? statedCount(item.answer) : undefined;

@@ -401,7 +401,7 @@ const ZOOM_QA_TYPES = new Set(['colour', 'shape', 'count', 'exists', 'size', 'to
  * the labels are ground truth a real dataset does not have) and images that do not decode are skipped
  * and counted in `skipped` (a truncated file), as a loader without curation must.
  */
-export async function readSceneExamples(dir: string, m: MllamaConfig, o: { split?: 'train' | 'heldout'; limit?: number; zoom?: boolean; labelledNoise?: boolean; skipped?: { undecodable: number } } = {}): Promise<SceneExample[]> {
+export async function readSceneExamples(dir: string, m: Pick<MllamaConfig, 'vision'>, o: { split?: 'train' | 'heldout'; limit?: number; zoom?: boolean; labelledNoise?: boolean; skipped?: { undecodable: number } } = {}): Promise<SceneExample[]> {
   const out: SceneExample[] = [];
   for await (const s of iterateDataset(dir)) {
     if (isUnreadable(s)) throw new HerdError('io_error', `${dir}: unreadable sample ${JSON.stringify(s)}`);
