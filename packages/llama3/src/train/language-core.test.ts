@@ -263,5 +263,9 @@ describe('trainLanguageCore', () => {
     const card = readFileSync(join(root, 'g', 'three', LANGUAGE_CORE_FILES.card), 'utf8');
     expect(card).toContain('grown from its 2 layers to 3: its layers became layers 0, 2');
     expect(card).toMatch(/--keep-vocab --grow-layers 3 --reply-loss/);
+    // A grown core continues as it is (its own config.json's depth), without the flag.
+    const cont = await trainLanguageCore({ ...base, recipe, outDir: join(root, 'g', 'three-cont'), init: { core: three, description: 'the grown test core', keepVocabulary: true } });
+    expect(cont.config.nLayers).toBe(3);
+    expect(cont.grown).toBeUndefined();
   });
 });

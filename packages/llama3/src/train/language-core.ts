@@ -289,9 +289,11 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   };
 
   // 2. Model and optimizer: the whole core trains.
-  // Untied when untying now, or when continuing a core that is already untied (it keeps its own lm_head rows).
-  const untied = untie || o.init?.core.config.tieEmbeddings === false;
-  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size, ...(untied ? { tieEmbeddings: false } : {}), ...(growTo !== undefined ? { nLayers: growTo } : {}) });
+  // A continued core keeps its own architecture (its config.json: a grown core stays grown), untied when untying now,
+  // deeper when growing now; a fresh core is the preset's with the recipe's overrides.
+  const config: LlamaConfig = o.init
+    ? { ...o.init.core.config, vocabSize: vocab.size, ...(untie ? { tieEmbeddings: false } : {}), ...(growTo !== undefined ? { nLayers: growTo } : {}) }
+    : loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size });
   const fresh = initWeights(config, r.seed);
   const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core, { untie, grow: growTo !== undefined }) : fresh;
   const grown: GrownLayers | undefined = growTo !== undefined ? { from: o.init!.core.config.nLayers, to: growTo, positions: grownLayerPositions(o.init!.core.config.nLayers, growTo) } : undefined;
