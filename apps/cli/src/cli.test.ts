@@ -57,6 +57,8 @@ describe('numbers and words are checked before anything runs', () => {
     [['text', 'train', '--steps', '0'], /--steps must be an integer ≥ 1, got '0'/],
     [['text', 'train', '--keep-vocab', '--reply-loss', '--steps', '1'], /--keep-vocab keeps the vocabulary of the --init core; pass --init DIR/],
     [['text', 'train', '--untie-embeddings', '--steps', '1'], /--untie-embeddings unties the tied embedding of the --init core; pass --init DIR/],
+    [['text', 'train', '--grow-layers', '6', '--steps', '1'], /--grow-layers deepens the --init core; pass --init DIR/],
+    [['text', 'train', '--init', 'packages/llama3/weights/mini', '--grow-layers', '1'], /--grow-layers must be an integer ≥ 2, got '1'/],
     [['text', 'train', '--kv-heads', '8', '--init', missing], /--kv-heads sets a fresh core's architecture; --init continues its core with that core's own \(its config.json\); drop --kv-heads or --init/],
     [['text', 'train', '--kv-heads', '8', '--rope-theta', '10000', '--init', missing], /--kv-heads and --rope-theta set a fresh core's architecture[\s\S]*drop --kv-heads and --rope-theta or --init/],
     [['text', 'train', '--kv-heads', '3', '--steps', '1'], /--kv-heads 3: must divide the 8 query heads of the mini preset \(1, 2, 4, 8\)/],

@@ -56,8 +56,8 @@ export { Generator, beamSearch, logSoftmax, logSumExp, sampleToken } from './mod
 export type { SamplingOptions, ExtraFeeds, NextTokenScorer, BeamOptions, BeamResult } from './model/generate.js';
 export { packDocuments, IGNORE_INDEX } from './train/pack.js';
 export type { PackedSequences } from './train/pack.js';
-export { trainLanguageCore, warmStartWeights, MINI_CORE_RECIPE } from './train/language-core.js';
-export type { LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
+export { trainLanguageCore, warmStartWeights, grownLayerPositions, MINI_CORE_RECIPE } from './train/language-core.js';
+export type { GrownLayers, LanguageCoreRecipe, LanguageCoreReport, TrainLanguageCoreOptions } from './train/language-core.js';
 export { LANGUAGE_CORE_FILES, saveLanguageCore, roundToF16 } from './train/save-core.js';
 export { freezeCheckpoint } from './train/freeze-checkpoint.js';
 export type { FrozenCheckpoint } from './train/freeze-checkpoint.js';

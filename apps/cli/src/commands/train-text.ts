@@ -53,6 +53,7 @@ export const trainTextCommand = defineCommand({
     init: flag.string({ placeholder: 'DIR', description: 'continue from a trained core (same architecture; rows of tokens both vocabularies hold are copied) instead of a fresh init' }),
     'keep-vocab': flag.boolean({ description: "with --init: keep that core's vocabulary exactly (same rows), so its adapters still fit; a corpus token outside it is an error" }),
     'untie-embeddings': flag.boolean({ description: "with --init of a tied core: continue it with separate input and output embeddings (lm_head.weight starts as a copy of the embedding, so step 0 is the same function), as Llama 3 8B/70B are; a core already untied is an error" }),
+    'grow-layers': flag.integer({ min: 2, placeholder: 'N', description: "with --init: continue that core as a deeper one of N layers (more than it has): its layers spread evenly among the N, each new layer starting as the identity (zeroed o_proj and down_proj), so step 0 computes that core's function" }),
     'kv-heads': flag.integer({ min: 1, description: `a fresh core's key/value heads (GQA; must divide its query heads; the mini preset has ${MINI_PRESET.nKvHeads} of ${MINI_PRESET.nHeads}); not with --init, which continues that core's architecture` }),
     'rope-theta': flag.number({ above: 0, description: `a fresh core's RoPE base θ (the mini preset has ${MINI_PRESET.ropeTheta}); not with --init` }),
     'reply-loss': flag.boolean({ description: "loss on the assistant's replies only in dialogue documents (plain text keeps it on every token)" }),
@@ -64,6 +65,7 @@ export const trainTextCommand = defineCommand({
   async run({ values, io, device }) {
     if (values['keep-vocab'] && values.init === undefined) throw new UsageError('--keep-vocab keeps the vocabulary of the --init core; pass --init DIR');
     if (values['untie-embeddings'] && values.init === undefined) throw new UsageError('--untie-embeddings unties the tied embedding of the --init core; pass --init DIR (a fresh core is tied or not as its preset says)');
+    if (values['grow-layers'] !== undefined && values.init === undefined) throw new UsageError('--grow-layers deepens the --init core; pass --init DIR (a fresh core has its preset\'s depth)');
     const presetOverrides = architectureOverrides(values['kv-heads'], values['rope-theta'], values.init);
     const keyWordWeight = values['key-word-weight'];
     if (keyWordWeight !== 1 && !values['reply-loss']) throw new UsageError('--key-word-weight weighs the key words of dialogue replies; it needs --reply-loss');
@@ -94,7 +96,7 @@ export const trainTextCommand = defineCommand({
     }
     const tokenizer = await loadLlama3Tokenizer();
     // Read before training: --init may name the folder --out overwrites (the committed core).
-    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}), ...(values['untie-embeddings'] ? { untieEmbeddings: true } : {}) } : undefined;
+    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}), ...(values['untie-embeddings'] ? { untieEmbeddings: true } : {}), ...(values['grow-layers'] !== undefined ? { growLayers: values['grow-layers'] } : {}) } : undefined;
     io.stderr.write(`language core: text shards ${data}, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}\n`);
     const report = await trainLanguageCore({
       tokenizer,

@@ -10,7 +10,7 @@ import { buildDecoder, initWeights } from '../model/graphs.js';
 import { Generator } from '../model/generate.js';
 import { loadPreset } from '../presets/index.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
-import { type LanguageCoreRecipe, trainLanguageCore, warmStartWeights } from './language-core.js';
+import { type LanguageCoreRecipe, grownLayerPositions, trainLanguageCore, warmStartWeights } from './language-core.js';
 import { LANGUAGE_CORE_FILES } from './save-core.js';
 
 const root = mkdtempSync(join(tmpdir(), 'herd-core-'));
@@ -206,5 +206,66 @@ describe('trainLanguageCore', () => {
     expect(existsSync(join(root, 'u', 'never-packed'))).toBe(false);
     // Without untying, a tied core continued into an untied config is refused (tieEmbeddings differs).
     expect(() => warmStartWeights(initWeights(config, 9), config, tied.vocab!, tied)).toThrow(/tieEmbeddings: the new core has false/);
+  });
+  it('grows a core deeper when asked: trained layers spread evenly, new ones the identity, so the same function before any step; then every layer trains; the card says how; a depth not above the core\'s is refused', async () => {
+    expect(grownLayerPositions(4, 6)).toEqual([0, 2, 3, 5]);
+    expect(grownLayerPositions(2, 3)).toEqual([0, 2]);
+    expect(grownLayerPositions(1, 3)).toEqual([0]);
+    expect(grownLayerPositions(2, 4)).toEqual([0, 3]);
+    expect(() => grownLayerPositions(4, 4)).toThrow(/must be an integer above the old one/);
+    const tokenizer = await loadLlama3Tokenizer();
+    await corpus(join(root, 'g', 'train'), 40, 0);
+    await corpus(join(root, 'g', 'heldout'), 8, 1000);
+    const recipe: LanguageCoreRecipe = { preset: 'mini', presetOverrides: { dim: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 64 }, seed: 5, seqLen: 32, batch: 2, steps: 6, schedule: { kind: 'constant', peak: 3e-3, warmup: 1 }, weightDecay: 0.1, evalEvery: 1, replyLoss: true };
+    const base = { tokenizer, data: { train: join(root, 'g', 'train'), heldout: join(root, 'g', 'heldout') }, dataDescription: 'test', workDir: join(root, 'g', 'data') };
+    await trainLanguageCore({ ...base, recipe, outDir: join(root, 'g', 'two') });
+    const two = loadLanguageCore(join(root, 'g', 'two'));
+
+    // Before any step: layers 0 and 2 are the trained 0 and 1; layer 1 is fresh but for its zeroed residual outputs.
+    const config = loadPreset('mini', { ...recipe.presetOverrides, nLayers: 3, vocabSize: two.vocab!.size });
+    const fresh = initWeights(config, 9);
+    const warm = warmStartWeights(fresh, config, two.vocab!, two, { grow: true });
+    const values = (w: Readonly<Record<string, { readonly data: unknown }>>, name: string) => Array.from(w[name]!.data as Float32Array);
+    expect(values(warm, 'model.layers.2.self_attn.q_proj.weight')).toEqual(values(two.weights, 'model.layers.1.self_attn.q_proj.weight'));
+    expect(values(warm, 'model.layers.0.mlp.down_proj.weight')).toEqual(values(two.weights, 'model.layers.0.mlp.down_proj.weight'));
+    expect(values(warm, 'model.layers.1.self_attn.q_proj.weight')).toEqual(values(fresh, 'model.layers.1.self_attn.q_proj.weight'));
+    expect(values(warm, 'model.layers.1.self_attn.o_proj.weight').every((x) => x === 0)).toBe(true);
+    expect(values(warm, 'model.layers.1.mlp.down_proj.weight').every((x) => x === 0)).toBe(true);
+    expect(values(fresh, 'model.layers.1.mlp.down_proj.weight').some((x) => x !== 0)).toBe(true);
+    const logitsOf = async (cfg: typeof config, w: typeof warm) => {
+      const gen = await Generator.create(cfg, buildDecoder(cfg, w));
+      const seen: Float32Array[] = [];
+      const prompt = Array.from(two.vocab!.toCompact(tokenizer.encode('The red star is on the', { bos: true, eos: false })));
+      await gen.complete(prompt, { maxNewTokens: 3, temperature: 0, scorer: { score: (_g, l) => (seen.push(Float32Array.from(l)), l) } });
+      return seen;
+    };
+    const a = await logitsOf(two.config, two.weights);
+    const b = await logitsOf(config, warm);
+    expect(b.length).toBe(3);
+    b.forEach((l, i) => l.forEach((x, j) => expect(x).toBeCloseTo(a[i]![j]!, 5)));
+    // Without grow, another depth is refused; growing to a depth not above the core's is refused before packing.
+    expect(() => warmStartWeights(fresh, config, two.vocab!, two)).toThrow(/nLayers: the new core has 3/);
+    await expect(trainLanguageCore({ ...base, recipe, workDir: join(root, 'g', 'never-packed'), outDir: join(root, 'g', 'same'), init: { core: two, description: 'x', growLayers: 2 } })).rejects.toThrow(/cannot grow .* to 2 layers: it has 2/);
+    expect(existsSync(join(root, 'g', 'never-packed'))).toBe(false);
+
+    // Training: the first step's loss (before the update) is the two-layer core's to the bit; then the new layer trains.
+    const init = { core: two, description: 'the two-layer test core', keepVocabulary: true };
+    const keep = await trainLanguageCore({ ...base, recipe, outDir: join(root, 'g', 'cont'), init });
+    const grown = await trainLanguageCore({ ...base, recipe, outDir: join(root, 'g', 'three'), init: { ...init, growLayers: 3 } });
+    expect(grown.curve[0]!.step).toBe(1);
+    expect(grown.curve[0]!.trainLoss).toBe(keep.curve[0]!.trainLoss);
+    expect(grown.config.nLayers).toBe(3);
+    expect(grown.grown).toEqual({ from: 2, to: 3, positions: [0, 2] });
+    const three = loadLanguageCore(join(root, 'g', 'three'));
+    expect(three.config.nLayers).toBe(3);
+    expect(values(three.weights, 'model.layers.1.self_attn.o_proj.weight').some((x) => x !== 0)).toBe(true);
+    expect(values(three.weights, 'model.layers.1.mlp.down_proj.weight').some((x) => x !== 0)).toBe(true);
+    const card = readFileSync(join(root, 'g', 'three', LANGUAGE_CORE_FILES.card), 'utf8');
+    expect(card).toContain('grown from its 2 layers to 3: its layers became layers 0, 2');
+    expect(card).toMatch(/--keep-vocab --grow-layers 3 --reply-loss/);
+    // A grown core continues as it is (its own config.json's depth), without the flag.
+    const cont = await trainLanguageCore({ ...base, recipe, outDir: join(root, 'g', 'three-cont'), init: { core: three, description: 'the grown test core', keepVocabulary: true } });
+    expect(cont.config.nLayers).toBe(3);
+    expect(cont.grown).toBeUndefined();
   });
 });

@@ -93,6 +93,18 @@ export interface LanguageCoreReport {
   readonly keptVocabulary?: boolean;
   /** A tied init core was continued with separate input and output embeddings (`init.untieEmbeddings`). */
   readonly untiedEmbeddings?: boolean;
+  /** The init core was continued as a deeper one (`init.growLayers`): its layer count and where its layers went. */
+  readonly grown?: GrownLayers;
+}
+
+/** How a trained core's layers were spread through a deeper one (`grownLayerPositions`). */
+export interface GrownLayers {
+  /** The trained core's layer count. */
+  readonly from: number;
+  /** The deeper core's layer count. */
+  readonly to: number;
+  /** `positions[i]`: the layer of the deeper core that trained layer i became. */
+  readonly positions: readonly number[];
 }
 
 function toHost(w: Weights): Record<string, HostTensor> {
@@ -136,6 +148,14 @@ export interface TrainLanguageCoreOptions {
      * is already untied is refused (`checkpoint_mismatch`): continue it without this option.
      */
     readonly untieEmbeddings?: boolean;
+    /**
+     * Continue the core as a deeper one of this many layers (more than it has; Net2Net-style growth):
+     * its layers are spread evenly through the new stack (`grownLayerPositions`), each new layer is a
+     * fresh one whose output projections (o_proj, down_proj) are zero, so it adds nothing to the
+     * residual stream and step 0 computes exactly the trained core's function; from then on every
+     * layer trains. Absent: the init core's own depth.
+     */
+    readonly growLayers?: number;
   };
   /** Which words of a dialogue's replies are its key words (`PackTextOptions.keyWords`), for `recipe.keyWordWeight`. */
   readonly keyWords?: { readonly of: NonNullable<PackTextOptions['keyWords']>['of']; readonly name: string };
@@ -159,27 +179,53 @@ function alreadyUntied(from: LanguageCore): string | undefined {
 }
 
 /**
+ * Where the `from` layers of a trained core go in a deeper core of `to` layers: spread evenly, the
+ * first and the last kept first and last (4 → 6: 0, 2, 3, 5), so the new layers sit between trained
+ * ones rather than piled at one end.
+ */
+export function grownLayerPositions(from: number, to: number): number[] {
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to <= from) throw new HerdError('invalid_argument', `growing a core from ${from} to ${to} layers: the new depth must be an integer above the old one`);
+  if (from === 1) return [0];
+  return Array.from({ length: from }, (_, i) => Math.round((i * (to - 1)) / (from - 1)));
+}
+
+/** A new layer's tensors that write into the residual stream: zero, so the layer starts as the identity. */
+const RESIDUAL_OUTPUTS = ['self_attn.o_proj.weight', 'mlp.down_proj.weight'];
+
+/**
  * The fresh weights with the trained core's values put in: every tensor but the embedding must match
  * in shape; embedding rows are copied by full Llama 3 id, so a token keeps what it learned. With
  * `untie` (a tied `from`, an untied `config`) the new `lm_head.weight` gets the old embedding's rows.
+ * With `grow` (a `config` deeper than `from`) the trained layers go to `grownLayerPositions` and the
+ * others keep their fresh values with `RESIDUAL_OUTPUTS` zeroed.
  */
-export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: PrunedVocab, from: LanguageCore, opts: { readonly untie?: boolean } = {}): Weights {
+export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: PrunedVocab, from: LanguageCore, opts: { readonly untie?: boolean; readonly grow?: boolean } = {}): Weights {
   const problems = new ProblemList();
   if (opts.untie) {
     const already = alreadyUntied(from);
     if (already) problems.add(already);
     if (config.tieEmbeddings) problems.add('untying the embeddings: the new core\'s config is tied');
   }
-  for (const k of ['dim', 'nLayers', 'nHeads', 'nKvHeads', 'headDim', 'ffnDim', ...(opts.untie ? [] : ['tieEmbeddings' as const])] as const) {
+  if (opts.grow && config.nLayers <= from.config.nLayers) problems.add(`growing: the new core has ${config.nLayers} layers, not more than ${from.dir}'s ${from.config.nLayers}`);
+  for (const k of ['dim', ...(opts.grow ? [] : ['nLayers' as const]), 'nHeads', 'nKvHeads', 'headDim', 'ffnDim', ...(opts.untie ? [] : ['tieEmbeddings' as const])] as const) {
     if (config[k] !== from.config[k]) problems.add(`${k}: the new core has ${String(config[k])}, ${from.dir} has ${String(from.config[k])}`);
   }
   if (!from.vocab) problems.add(`${from.dir} has no pruned vocabulary (vocab.json), so its rows cannot be matched to this corpus' tokens`);
   problems.throwIfAny('checkpoint_mismatch', `cannot continue training from ${from.dir}`);
+  // The new core's layer j holds the trained layer trainedAt[j], or a new one (undefined).
+  const trainedAt: (number | undefined)[] = Array.from({ length: config.nLayers }, (_, j) => (opts.grow ? undefined : j));
+  if (opts.grow) grownLayerPositions(from.config.nLayers, config.nLayers).forEach((j, i) => (trainedAt[j] = i));
   const out: Record<string, Weights[string]> = {};
   const D = config.dim;
   for (const [name, t] of Object.entries(fresh)) {
-    const old = from.weights[opts.untie && name === 'lm_head.weight' ? 'model.embed_tokens.weight' : name];
-    if (!old) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: it has no tensor ${name}`);
+    const layer = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+    if (layer && trainedAt[Number(layer[1])] === undefined) {
+      out[name] = RESIDUAL_OUTPUTS.includes(layer[2]!) ? { ...t, data: new Float32Array(t.data.length) } : t;
+      continue;
+    }
+    const source = layer ? `model.layers.${trainedAt[Number(layer[1])]!}.${layer[2]!}` : name;
+    const old = from.weights[opts.untie && name === 'lm_head.weight' ? 'model.embed_tokens.weight' : source];
+    if (!old) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: it has no tensor ${source}`);
     if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') {
       const data = Float32Array.from(t.data as Float32Array);
       const src = old.data as Float32Array;
@@ -189,7 +235,7 @@ export function warmStartWeights(fresh: Weights, config: LlamaConfig, vocab: Pru
       });
       out[name] = { ...t, data };
     } else {
-      if (old.shape.join() !== t.shape.join()) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: ${name} is [${old.shape.join(', ')}], the new core's is [${t.shape.join(', ')}]`);
+      if (old.shape.join() !== t.shape.join()) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${from.dir}: ${source} is [${old.shape.join(', ')}], the new core's ${name} is [${t.shape.join(', ')}]`);
       out[name] = { ...t, data: Float32Array.from(old.data as Float32Array) };
     }
   }
@@ -203,6 +249,8 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   // Before packing (minutes on a big corpus): a core that cannot be untied is refused at once.
   const cannotUntie = untie ? alreadyUntied(o.init!.core) : undefined;
   if (cannotUntie) throw new HerdError('checkpoint_mismatch', `cannot continue training from ${o.init!.core.dir}: ${cannotUntie}`);
+  const growTo = o.init?.growLayers;
+  if (growTo !== undefined && !(Number.isInteger(growTo) && growTo > o.init!.core.config.nLayers)) throw new HerdError('checkpoint_mismatch', `cannot grow ${o.init!.core.dir} to ${growTo} layers: it has ${o.init!.core.config.nLayers}; the new depth must be an integer above that`);
 
   // 1. Data: documents → full Llama 3 ids → packed rows (shards) → the pruned vocabulary of the
   // training text → batches streamed in a seeded order, mapped to compact ids.
@@ -241,11 +289,14 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
   };
 
   // 2. Model and optimizer: the whole core trains.
-  // Untied when untying now, or when continuing a core that is already untied (it keeps its own lm_head rows).
-  const untied = untie || o.init?.core.config.tieEmbeddings === false;
-  const config = loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size, ...(untied ? { tieEmbeddings: false } : {}) });
+  // A continued core keeps its own architecture (its config.json: a grown core stays grown), untied when untying now,
+  // deeper when growing now; a fresh core is the preset's with the recipe's overrides.
+  const config: LlamaConfig = o.init
+    ? { ...o.init.core.config, vocabSize: vocab.size, ...(untie ? { tieEmbeddings: false } : {}), ...(growTo !== undefined ? { nLayers: growTo } : {}) }
+    : loadPreset(r.preset, { ...r.presetOverrides, vocabSize: vocab.size });
   const fresh = initWeights(config, r.seed);
-  const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core, { untie }) : fresh;
+  const weights = o.init ? warmStartWeights(fresh, config, vocab, o.init.core, { untie, grow: growTo !== undefined }) : fresh;
+  const grown: GrownLayers | undefined = growTo !== undefined ? { from: o.init!.core.config.nLayers, to: growTo, positions: grownLayerPositions(o.init!.core.config.nLayers, growTo) } : undefined;
   // What the checkpoints' tensors mean, beside them: `freezeCheckpoint` makes any of them a core folder.
   if (o.checkpointDir) await writeCoreShape(o.checkpointDir, config, vocab);
   const graphs = buildLmTraining(config, weights, { batch: r.batch, seqLen: r.seqLen, train: [CORE_GROUP], optimizer: { weightDecay: r.weightDecay }, ...(weighted ? { targetWeights: true } : {}) });
@@ -297,6 +348,7 @@ export async function trainLanguageCore(o: TrainLanguageCoreOptions): Promise<La
       ...(o.init ? { initialisedFrom: o.init.description } : {}),
       ...(o.init?.keepVocabulary ? { keptVocabulary: true } : {}),
       ...(untie ? { untiedEmbeddings: true } : {}),
+      ...(grown ? { grown } : {}),
     };
     await saveLanguageCore(o.outDir, config, saved, vocab, report, r, { description: o.dataDescription, ...(o.dataCommand ? { command: o.dataCommand } : {}) });
     return report;
