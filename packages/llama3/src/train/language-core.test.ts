@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeDataset } from '@herd/data';
-import { loadLlama3Tokenizer } from '../tokenizer/tokenizer.js';
+import { type Llama3Tokenizer, loadLlama3Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadLanguageCore } from '../mini.js';
-import { buildDecoder, initWeights } from '../model/graphs.js';
+import { type LlamaConfig } from '../config.js';
+import { type Weights, buildDecoder, initWeights } from '../model/graphs.js';
 import { Generator } from '../model/generate.js';
 import { loadPreset } from '../presets/index.js';
 import { PrunedVocab } from '../tokenizer/pruned.js';
@@ -27,6 +28,20 @@ async function corpus(dir: string, n: number, offset: number, colours = COLOURS)
       ? { key: `d${k}`, files: { txt: enc.encode(text) }, meta: { kind: 'dialogue', turns: [{ role: 'user', content: `Where is the ${SHAPES[k % 3]}?` }, { role: 'assistant', content: text }] } }
       : { key: `d${k}`, files: { txt: enc.encode(text) }, meta: { kind: 'sentence' } };
   }), { samplesPerShard: 16 });
+}
+
+/** Two cores compute the same function: the logits of three greedy steps after one prompt agree to 5 decimals. */
+async function expectSameLogits(tokenizer: Llama3Tokenizer, vocab: PrunedVocab, a: { config: LlamaConfig; weights: Weights }, b: { config: LlamaConfig; weights: Weights }): Promise<void> {
+  const logitsOf = async (core: typeof a) => {
+    const gen = await Generator.create(core.config, buildDecoder(core.config, core.weights));
+    const seen: Float32Array[] = [];
+    const prompt = Array.from(vocab.toCompact(tokenizer.encode('The red star is on the', { bos: true, eos: false })));
+    await gen.complete(prompt, { maxNewTokens: 3, temperature: 0, scorer: { score: (_g, l) => (seen.push(Float32Array.from(l)), l) } });
+    return seen;
+  };
+  const [la, lb] = [await logitsOf(a), await logitsOf(b)];
+  expect(lb.length).toBe(3);
+  lb.forEach((l, i) => l.forEach((x, j) => expect(x).toBeCloseTo(la[i]![j]!, 5)));
 }
 
 describe('trainLanguageCore', () => {
@@ -158,17 +173,7 @@ describe('trainLanguageCore', () => {
     const config = loadPreset('mini', { ...recipe.presetOverrides, vocabSize: tied.vocab!.size, tieEmbeddings: false });
     const warm = warmStartWeights(initWeights(config, 9), config, tied.vocab!, tied, { untie: true });
     expect(Array.from(warm['lm_head.weight']!.data as Float32Array)).toEqual(Array.from(tied.weights['model.embed_tokens.weight']!.data as Float32Array));
-    const logitsOf = async (cfg: typeof config, w: typeof warm) => {
-      const gen = await Generator.create(cfg, buildDecoder(cfg, w));
-      const seen: Float32Array[] = [];
-      const prompt = Array.from(tied.vocab!.toCompact(tokenizer.encode('The red star is on the', { bos: true, eos: false })));
-      await gen.complete(prompt, { maxNewTokens: 3, temperature: 0, scorer: { score: (_g, l) => (seen.push(Float32Array.from(l)), l) } });
-      return seen;
-    };
-    const a = await logitsOf(tied.config, tied.weights);
-    const b = await logitsOf(config, warm);
-    expect(b.length).toBe(3);
-    b.forEach((l, i) => l.forEach((x, j) => expect(x).toBeCloseTo(a[i]![j]!, 5)));
+    await expectSameLogits(tokenizer, tied.vocab!, tied, { config, weights: warm });
     // Training: the first step's loss (computed before the update) is the tied run's to the bit; then the rows part.
     const init = { core: tied, description: 'the tied test core', keepVocabulary: true };
     const every = { ...recipe, evalEvery: 1 }; // the curve then holds step 1
@@ -232,17 +237,7 @@ describe('trainLanguageCore', () => {
     expect(values(warm, 'model.layers.1.self_attn.o_proj.weight').every((x) => x === 0)).toBe(true);
     expect(values(warm, 'model.layers.1.mlp.down_proj.weight').every((x) => x === 0)).toBe(true);
     expect(values(fresh, 'model.layers.1.mlp.down_proj.weight').some((x) => x !== 0)).toBe(true);
-    const logitsOf = async (cfg: typeof config, w: typeof warm) => {
-      const gen = await Generator.create(cfg, buildDecoder(cfg, w));
-      const seen: Float32Array[] = [];
-      const prompt = Array.from(two.vocab!.toCompact(tokenizer.encode('The red star is on the', { bos: true, eos: false })));
-      await gen.complete(prompt, { maxNewTokens: 3, temperature: 0, scorer: { score: (_g, l) => (seen.push(Float32Array.from(l)), l) } });
-      return seen;
-    };
-    const a = await logitsOf(two.config, two.weights);
-    const b = await logitsOf(config, warm);
-    expect(b.length).toBe(3);
-    b.forEach((l, i) => l.forEach((x, j) => expect(x).toBeCloseTo(a[i]![j]!, 5)));
+    await expectSameLogits(tokenizer, two.vocab!, two, { config, weights: warm });
     // Without grow, another depth is refused; growing to a depth not above the core's is refused before packing.
     expect(() => warmStartWeights(fresh, config, two.vocab!, two)).toThrow(/nLayers: the new core has 3/);
     await expect(trainLanguageCore({ ...base, recipe, workDir: join(root, 'g', 'never-packed'), outDir: join(root, 'g', 'same'), init: { core: two, description: 'x', growLayers: 2 } })).rejects.toThrow(/cannot grow .* to 2 layers: it has 2/);
