@@ -154,6 +154,13 @@ describe('numbers and words are checked before anything runs', () => {
       expect(r.out).toBe('');
     });
   }
+  it('text train --init of a missing core fails on the core before any corpus is generated', async () => {
+    const r = await herd(['text', 'train', '--init', missing, '--grow-layers', '6']);
+    expect(r.code).toBe(1);
+    expectErrorLine(r.err, 'io_error');
+    expect(r.err).toMatch(/no language core at .*herd-no-such-model/);
+    expect(r.err).not.toMatch(/generating the tiny world's text/);
+  });
   it('--motion-tokens goes with --init (it adds no parameters): the missing checkpoint is what fails, not the flags', async () => {
     const r = await herd(['video', 'train', '--init', join(missing, 'v'), '--motion-tokens', '--out', join(missing, 'w')]);
     expect(r.code).toBe(1);

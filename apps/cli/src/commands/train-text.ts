@@ -86,6 +86,8 @@ export const trainTextCommand = defineCommand({
     // Optional SFT stage (off by default; see LanguageCoreRecipe.sft for why).
     const sftSteps = values['sft-steps'];
     const withSft = sftSteps > 0 ? { ...recipe, sft: { steps: sftSteps, peak: values['sft-lr'], warmup: Math.min(50, Math.floor(sftSteps / 10)) } } : recipe;
+    // Read first (a missing core fails before any corpus is generated) and before training: --init may name the folder --out overwrites (the committed core).
+    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}), ...(values['untie-embeddings'] ? { untieEmbeddings: true } : {}), ...(values['grow-layers'] !== undefined ? { growLayers: values['grow-layers'] } : {}) } : undefined;
     const splits = { train: join(data, TEXT_SPLITS.train), heldout: join(data, TEXT_SPLITS.heldout) };
     if (!existsSync(join(splits.train, 'manifest.json')) || !existsSync(join(splits.heldout, 'manifest.json'))) {
       if (values.data !== undefined) {
@@ -95,8 +97,6 @@ export const trainTextCommand = defineCommand({
       await generateWorld({ out: join(data, '..'), size: 'tiny', only: ['text'] });
     }
     const tokenizer = await loadLlama3Tokenizer();
-    // Read before training: --init may name the folder --out overwrites (the committed core).
-    const init = values.init !== undefined ? { core: loadLanguageCore(values.init), description: `the core in ${values.init}`, ...(values['keep-vocab'] ? { keepVocabulary: true } : {}), ...(values['untie-embeddings'] ? { untieEmbeddings: true } : {}), ...(values['grow-layers'] !== undefined ? { growLayers: values['grow-layers'] } : {}) } : undefined;
     io.stderr.write(`language core: text shards ${data}, ${steps} pre-training + ${sftSteps} fine-tuning steps → ${out}\n`);
     const report = await trainLanguageCore({
       tokenizer,
