@@ -230,9 +230,7 @@ export async function evaluateCoreRows(o: Omit<VqaEvalOptions, 'config' | 'visio
 
 /** `evaluateCoreRows`' report as a markdown table (percentages), in `vqaTable`'s layout and row names. */
 export function vqaCoreRowsTable(r: VqaCoreRowsReport): string {
-  const label: Record<CoreRow, string> = { core: 'core alone (no image)', described: 'core + scene in words (upper bound)' };
-  const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${r.n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
-  return head + (['core', 'described'] as const).map((row) => `| ${label[row]} | ${VQA_TYPES.map((t) => `${(100 * r.accuracy[row][t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
+  return accuracyTable(r.n, (['core', 'described'] as const).map((row) => [VQA_ROW_LABELS[row], r.accuracy[row]]));
 }
 
 export async function evaluateVqa(o: VqaEvalOptions): Promise<VqaReport> {
@@ -315,9 +313,15 @@ export function blindImage(image: TiledImage): TiledImage {
 
 /** The report as a markdown table (percentages). */
 export function vqaTable(r: VqaReport): string {
-  const label: Record<VqaRow, string> = { core: 'core alone (no image)', adapter: 'core + vision adapter', blind: 'core + vision adapter, zeroed pixels (blind control)', described: 'core + scene in words (upper bound)' };
-  const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${r.n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
-  return head + VQA_ROWS.map((row) => `| ${label[row]} | ${VQA_TYPES.map((t) => `${(100 * r.accuracy[row][t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
+  return accuracyTable(r.n, VQA_ROWS.map((row) => [VQA_ROW_LABELS[row], r.accuracy[row]]));
+}
+
+const VQA_ROW_LABELS: Record<VqaRow, string> = { core: 'core alone (no image)', adapter: 'core + vision adapter', blind: 'core + vision adapter, zeroed pixels (blind control)', described: 'core + scene in words (upper bound)' };
+
+/** Rows of accuracy by question type as a markdown table, each type's column headed with its n. */
+function accuracyTable(n: Readonly<Record<VqaType, number>>, rows: readonly (readonly [string, Readonly<Record<VqaType, number>>])[]): string {
+  const head = `| | ${VQA_TYPES.map((t) => `${t} (n=${n[t]})`).join(' | ')} |\n|---|${VQA_TYPES.map(() => '---').join('|')}|\n`;
+  return head + rows.map(([label, acc]) => `| ${label} | ${VQA_TYPES.map((t) => `${(100 * acc[t]).toFixed(0)}%`).join(' | ')} |`).join('\n') + '\n';
 }
 
 /**
